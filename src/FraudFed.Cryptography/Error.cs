@@ -1,0 +1,57 @@
+// One place builds exceptions (house style 4). Messages never carry key, seed or share bytes.
+using System.Security.Cryptography;
+
+namespace FraudFed.Cryptography;
+
+/// <summary>Why a protocol message or cryptographic object was refused.</summary>
+public enum ViolationReason
+{
+    /// <summary>A serialized object is malformed: wrong magic, version, lengths or encoding.</summary>
+    Malformed,
+    /// <summary>An object is larger than the configured limit.</summary>
+    Oversized,
+    /// <summary>A value is outside its allowed range (a coefficient not below its prime, a value above 2^k).</summary>
+    OutOfRange,
+    /// <summary>An authentication tag, signature or commitment did not verify.</summary>
+    AuthenticationFailed,
+    /// <summary>The message belongs to another session or round, or arrived in the wrong state.</summary>
+    WrongRoundOrState,
+    /// <summary>The same sender already sent this message.</summary>
+    Duplicate,
+    /// <summary>The sender is not a member of the roster or of the relevant neighbourhood.</summary>
+    UnknownSender,
+    /// <summary>Fewer participants than the threshold remain.</summary>
+    TooFewParticipants,
+    /// <summary>A request would reveal more than the protocol allows (both shares of a peer, a second active set).</summary>
+    Refused,
+    /// <summary>A budget (decryption count, noise) is exhausted.</summary>
+    BudgetExhausted,
+    /// <summary>Parties saw inconsistent views (different survivor lists, parameter hashes).</summary>
+    Inconsistent,
+    /// <summary>A parameter set fails the security table or an exactness check.</summary>
+    InsecureParameters,
+}
+
+/// <summary>A protocol peer or a serialized object broke the rules. Carries a reason code, never secret bytes.</summary>
+public sealed class ProtocolViolationException : CryptographicException
+{
+    /// <summary>Creates the exception.</summary>
+    public ProtocolViolationException(ViolationReason reason, string message) : base($"{reason}: {message}")
+        => Reason = reason;
+
+    /// <summary>The machine-readable reason.</summary>
+    public ViolationReason Reason { get; }
+}
+
+/// <summary>Exception factory.</summary>
+public static class Error
+{
+    /// <summary>A caller passed a bad argument.</summary>
+    public static ArgumentException Argument(string paramName, string message) => new(message, paramName);
+
+    /// <summary>A caller passed an argument outside its range.</summary>
+    public static ArgumentOutOfRangeException OutOfRange(string paramName, string message) => new(paramName, message);
+
+    /// <summary>A protocol violation with its reason code.</summary>
+    public static ProtocolViolationException Violation(ViolationReason reason, string message) => new(reason, message);
+}

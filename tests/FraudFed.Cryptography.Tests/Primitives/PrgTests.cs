@@ -1,0 +1,92 @@
+using FraudFed.Cryptography.Primitives;
+using NUnit.Framework;
+
+namespace FraudFed.Cryptography.Tests.Primitives;
+
+[TestFixture]
+public sealed class PrgTests
+{
+    // FIPS-197 Appendix C.3: AES-256, key 00..1f, plaintext 00112233445566778899aabbccddeeff.
+    // NIST SP 800-38A F.5.5 CTR-AES256.Encrypt: key 603deb10..., initial counter f0f1...feff.
+    private const string Sp80038aKey = "603deb1015ca71be2b73aef0857d77811f352c073b6108d72d9810a30914dff4";
+    private static readonly string[] Sp80038aPlain =
+    [
+        "6bc1bee22e409f96e93d7e117393172a", "ae2d8a571e03ac9c9eb76fac45af8e51",
+        "30c81c46a35ce411e5fbc1191a0a52ef", "f69f2445df4f9b17ad2b417be66c3710",
+    ];
+    private static readonly string[] Sp80038aCipher =
+    [
+        "601ec313775789a5b7a7f504bbf3d228", "f443e3ca4d62b59aca84e990cacaf5c5",
+        "2b0930daa23de94ce87017ba2d84988d", "dfc9c58db67aada613c2dd08457941a6",
+    ];
+
+    [Test]
+    public void Keystream_MatchesNistSp80038aCtrAes256()
+    {
+        UInt128 counter = UInt128.Parse("f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff", System.Globalization.NumberStyles.HexNumber);
+        using var prg = new Prg(Convert.FromHexString(Sp80038aKey), counter);
+        var keystream = new byte[64];
+        prg.Fill(keystream);
+        for (int b = 0; b < 4; b++)
+        {
+            byte[] plain = Convert.FromHexString(Sp80038aPlain[b]);
+            byte[] cipher = new byte[16];
+            for (int i = 0; i < 16; i++) cipher[i] = (byte)(plain[i] ^ keystream[b * 16 + i]);
+            Assert.That(Convert.ToHexStringLower(cipher), Is.EqualTo(Sp80038aCipher[b]), $"block {b}");
+        }
+    }
+
+    [Test]
+    public void FirstBlock_IsAes256OfZeroCounter_Fips197KeyLayout()
+    {
+        // With the FIPS-197 C.3 key, block 0 is AES(key, 0^128); compare with .NET AES directly.
+        byte[] key = Convert.FromHexString("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f");
+        using var aes = System.Security.Cryptography.Aes.Create();
+        aes.Key = key;
+        byte[] fips = aes.EncryptEcb(Convert.FromHexString("00112233445566778899aabbccddeeff"), System.Security.Cryptography.PaddingMode.None);
+        Assert.That(Convert.ToHexStringLower(fips), Is.EqualTo("8ea2b7ca516745bfeafc49904b496089"), "FIPS-197 C.3");
+        byte[] zero = aes.EncryptEcb(new byte[16], System.Security.Cryptography.PaddingMode.None);
+        using var prg = new Prg(key);
+        var first = new byte[16];
+        prg.Fill(first);
+        Assert.That(first, Is.EqualTo(zero));
+    }
+
+    [Test]
+    public void Fill_IsAStream_SplitCallsEqualOneCall([Values(1, 15, 16, 17, 16384, 40000)] int split)
+    {
+        byte[] seed = new byte[32]; seed[0] = 7;
+        using var a = new Prg(seed);
+        using var b = new Prg(seed);
+        var whole = new byte[70000];
+        a.Fill(whole);
+        var parts = new byte[70000];
+        b.Fill(parts.AsSpan(0, split));
+        b.Fill(parts.AsSpan(split));
+        Assert.That(parts, Is.EqualTo(whole));
+    }
+
+    [Test]
+    public void FillModPow2_ReadsLittleEndianWordsMasked([Values(1, 16, 31, 32, 33, 48, 64)] int bits)
+    {
+        byte[] seed = new byte[32]; seed[31] = 1;
+        using var a = new Prg(seed);
+        using var b = new Prg(seed);
+        ulong[] values = a.NextModPow2(1000, bits);
+        int width = bits > 32 ? 8 : 4;
+        var raw = new byte[1000 * width];
+        b.Fill(raw);
+        ulong mask = bits == 64 ? ulong.MaxValue : (1UL << bits) - 1;
+        for (int i = 0; i < values.Length; i++)
+        {
+            ulong word = width == 8 ? BitConverter.ToUInt64(raw, i * 8) : BitConverter.ToUInt32(raw, i * 4);
+            Assert.That(values[i], Is.EqualTo(word & mask), $"index {i}");
+        }
+    }
+
+    [Test]
+    public void Seed_OfWrongLength_IsRejected()
+    {
+        Assert.Throws<ArgumentException>(() => _ = new Prg(new byte[31]));
+    }
+}
