@@ -1,0 +1,161 @@
+// `fraudfed bench masking`: measures the masking secure sum (SecAgg / SecAgg+) in process.
+//   client_s  median over rounds of the median bank's protocol work in one round
+//   server_s  median over rounds of the aggregator's unmasking (Finish: reconstruction + mask removal)
+//   prg_gb_per_s  AES-256-CTR keystream expansion (Prg.Fill), GB/s on one core
+//   mask_expand_gb_per_s  keystream expanded and added into a mod-2^k vector (ModVector.AddPrg), one core
+//   upload_bytes_per_value  one bank's round upload (all its messages) / values;  plaintext = ceil(k/8)
+//   exact  every round's result equals the plaintext sum of the survivors' inputs
+// Dropped banks leave after ShareKeys, the costliest case for the aggregator (their pairwise masks with every
+// survivor must be recovered). Randomness is the OS CSPRNG; the inputs are seeded test data.
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using FraudFed.Protocol;
+using FraudFed.Protocol.Harness;
+using FraudFed.Protocol.Masking;
+
+namespace FraudFed.Cli.Commands;
+
+internal sealed class BenchMaskingCommand : ICliCommand
+{
+    public Command Build()
+    {
+        var banks = new Option<int>("--banks") { Description = "Number of banks.", DefaultValueFactory = _ => 10 };
+        var values = new Option<int>("--values") { Description = "Values per bank vector.", DefaultValueFactory = _ => 1_000_000 };
+        var dropouts = new Option<int>("--dropouts") { Description = "Banks that drop after ShareKeys in every round.", DefaultValueFactory = _ => 3 };
+        var bits = new Option<int>("--bits") { Description = "k: sums are mod 2^k.", DefaultValueFactory = _ => 32 };
+        var repetitions = new Option<int>("--repetitions") { Description = "Rounds measured (medians are reported).", DefaultValueFactory = _ => 5 };
+        var sparse = new Option<bool>("--sparse") { Description = "Use the SecAgg+ sparse neighbour graph." };
+        var json = new Option<bool>("--json") { Description = "End with one JSON line of results." };
+        var masking = new Command("masking", "Masking-mode secure sum (SecAgg / SecAgg+): client, server, PRG, bandwidth.");
+        foreach (Option o in new Option[] { banks, values, dropouts, bits, repetitions, sparse, json }) masking.Options.Add(o);
+        masking.SetAction(parse => Run(parse.GetValue(banks), parse.GetValue(values), parse.GetValue(dropouts), parse.GetValue(bits),
+            parse.GetValue(repetitions), parse.GetValue(sparse), parse.GetValue(json)));
+        var bench = new Command("bench", "Benchmarks.");
+        bench.Subcommands.Add(masking);
+        return bench;
+    }
+
+    private static int Run(int banks, int values, int dropouts, int bits, int repetitions, bool sparse, bool json)
+    {
+        if (banks < 3 || values < 1 || dropouts < 0 || dropouts >= banks || bits is < 1 or > 64 || repetitions < 1)
+        {
+            Console.Error.WriteLine("Invalid arguments: need banks >= 3, values >= 1, 0 <= dropouts < banks, 1 <= bits <= 64, repetitions >= 1.");
+            return 2;
+        }
+        (double prg, double expand) = MeasurePrg(values, bits);
+
+        using var sum = new MaskingSecureSum(banks, bits, new MaskingOptions { Sparse = sparse, MinimumSurvivors = null });
+        var data = new Random(12345);
+        ulong mask = ModVector.Mask(bits);
+        ulong[][] inputs = Enumerable.Range(0, banks).Select(_ => Enumerable.Range(0, values).Select(_ => (ulong)data.NextInt64() & mask).ToArray()).ToArray();
+        DropoutPlan plan = DropoutPlan.At(DropoutStage.AfterShareKeys, Enumerable.Range(0, dropouts));
+        int[] survivors = Enumerable.Range(dropouts, banks - dropouts).ToArray();
+        ulong[] expected = new ulong[values];
+        foreach (int b in survivors) ModVector.Add(expected, inputs[b]);
+        ModVector.Reduce(expected, bits);
+
+        var client = new List<double>();
+        var server = new List<double>();
+        var serverTotal = new List<double>();
+        bool exact = true;
+        long uploadPerBank = 0, maskedPerBank = 0;
+        // One warm-up round (JIT, page faults), then the measured ones.
+        for (int r = 0; r <= repetitions; r++)
+        {
+            SecureSumResult result = sum.Sum(inputs, plan);
+            RoundReport report = sum.LastRound!;
+            exact &= result.Contributors.SequenceEqual(survivors) && result.Sum.AsSpan().SequenceEqual(expected);
+            if (r == 0) continue;
+            client.Add(Median(report.ClientSeconds.Where(kv => survivors.Contains(kv.Key)).Select(kv => kv.Value)));
+            server.Add(report.ServerUnmaskSeconds);
+            serverTotal.Add(report.ServerSeconds);
+            uploadPerBank = report.BytesUploaded / Math.Max(1, report.ClientSeconds.Count(kv => survivors.Contains(kv.Key)));
+            maskedPerBank = report.MaskedInputBytes / survivors.Length;
+        }
+        MaskingParameters p = sum.Parameters;
+        double plainBytes = ModVector.BytesPerValue(bits);
+        double uploadPerValue = (double)uploadPerBank / values;
+        var rows = new (string Name, string Value)[]
+        {
+            ("banks / dropped after ShareKeys", $"{banks} / {dropouts}"),
+            ("graph / threshold t / min survivors", $"{(p.Graph.IsComplete ? "complete" : $"sparse k={p.Graph.Degree}")} / {p.Threshold} / {p.MinimumSurvivors}"),
+            ("values x bits", $"{values} x {bits}"),
+            ("client per round, median (s)", F(Median(client))),
+            ("server unmasking, median (s)", F(Median(server))),
+            ("server whole round, median (s)", F(Median(serverTotal))),
+            ("PRG keystream, one core (GB/s)", F(prg)),
+            ("mask expand+add, one core (GB/s)", F(expand)),
+            ("upload per bank per value (bytes)", $"{F(uploadPerValue)} (plaintext {plainBytes}, ratio {F(uploadPerValue / plainBytes)})"),
+            ("masked input per value (bytes)", F((double)maskedPerBank / values)),
+            ("exact", exact ? "yes" : "NO"),
+        };
+        int width = rows.Max(r => r.Name.Length);
+        Console.WriteLine($"bench masking ({repetitions} rounds after one warm-up)");
+        foreach (var (name, value) in rows) Console.WriteLine($"  {name.PadRight(width)}  {value}");
+        if (json)
+        {
+            var result = new Dictionary<string, object>
+            {
+                ["suite"] = "masking",
+                ["banks"] = banks,
+                ["values"] = values,
+                ["dropouts"] = dropouts,
+                ["bits"] = bits,
+                ["graph"] = p.Graph.IsComplete ? "complete" : "sparse",
+                ["threshold"] = p.Threshold,
+                ["repetitions"] = repetitions,
+                ["client_s"] = Round(Median(client)),
+                ["server_s"] = Round(Median(server)),
+                ["server_round_s"] = Round(Median(serverTotal)),
+                ["prg_gb_per_s"] = Round(prg),
+                ["mask_expand_gb_per_s"] = Round(expand),
+                ["upload_bytes_per_value"] = Round(uploadPerValue),
+                ["plaintext_bytes_per_value"] = plainBytes,
+                ["upload_ratio"] = Round(uploadPerValue / plainBytes),
+                ["exact"] = exact,
+            };
+            Console.WriteLine(JsonSerializer.Serialize(result));
+        }
+        return exact ? 0 : 1;
+    }
+
+    private static (double Prg, double Expand) MeasurePrg(int values, int bits)
+    {
+        int wordBytes = bits > 32 ? 8 : 4;
+        int n = Math.Max(values, 1 << 20);
+        byte[] seed = new byte[32];
+        System.Security.Cryptography.RandomNumberGenerator.Fill(seed);
+        var keystream = new byte[n * wordBytes];
+        var acc = new ulong[n];
+        var scratch = new byte[64 * 1024];
+        var prgTimes = new List<double>();
+        var expandTimes = new List<double>();
+        using (var prg = new FraudFed.Cryptography.Primitives.Prg(seed))
+            for (int r = 0; r < 7; r++)
+            {
+                var sw = Stopwatch.StartNew();
+                prg.Fill(keystream);
+                prgTimes.Add(sw.Elapsed.TotalSeconds);
+            }
+        for (int r = 0; r < 7; r++)
+        {
+            var sw = Stopwatch.StartNew();
+            ModVector.AddPrg(acc, seed, bits, subtract: false, scratch);
+            expandTimes.Add(sw.Elapsed.TotalSeconds);
+        }
+        double bytes = (double)n * wordBytes;
+        return (bytes / Median(prgTimes) / 1e9, bytes / Median(expandTimes) / 1e9);
+    }
+
+    private static double Median(IEnumerable<double> xs)
+    {
+        double[] s = xs.Order().ToArray();
+        if (s.Length == 0) return double.NaN;
+        return s.Length % 2 == 1 ? s[s.Length / 2] : (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2;
+    }
+
+    private static double Round(double v) => Math.Round(v, 4);
+    private static string F(double v) => v.ToString("0.####", CultureInfo.InvariantCulture);
+}

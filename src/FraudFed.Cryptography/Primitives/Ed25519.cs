@@ -1,0 +1,86 @@
+// Ed25519 signatures, RFC 8032 section 5.1 (pure Ed25519, no context, no prehash): 32-byte private seed,
+// 32-byte public key, 64-byte signature R || S. Backed by BouncyCastle's Rfc8032 implementation, but no
+// BouncyCastle type appears in a public signature. FraudFed signs "label || SHA-256(body)" (SPEC.md
+// section "Signatures") so that large messages are hashed once by the platform SHA-256.
+using System.Security.Cryptography;
+using Bc = Org.BouncyCastle.Math.EC.Rfc8032;
+
+namespace FraudFed.Cryptography.Primitives;
+
+/// <summary>An Ed25519 signing key (RFC 8032 private seed) with its public key. Dispose to clear the seed.</summary>
+public sealed class Ed25519SigningKey : IDisposable
+{
+    /// <summary>Private seed size in bytes.</summary>
+    public const int PrivateKeySize = 32;
+    /// <summary>Public key size in bytes.</summary>
+    public const int PublicKeySize = 32;
+    /// <summary>Signature size in bytes.</summary>
+    public const int SignatureSize = 64;
+
+    private readonly byte[] _seed;
+    private readonly byte[] _publicKey = new byte[PublicKeySize];
+    private bool _disposed;
+
+    private Ed25519SigningKey(byte[] seed)
+    {
+        _seed = seed;
+        Bc.Ed25519.GeneratePublicKey(_seed, 0, _publicKey, 0);
+    }
+
+    /// <summary>Generates a fresh signing key from <paramref name="rng"/> (a CSPRNG in production).</summary>
+    public static Ed25519SigningKey Generate(RandomNumberGenerator rng)
+    {
+        ArgumentNullException.ThrowIfNull(rng);
+        var seed = new byte[PrivateKeySize];
+        rng.GetBytes(seed);
+        return new Ed25519SigningKey(seed);
+    }
+
+    /// <summary>Imports a 32-byte RFC 8032 private seed.</summary>
+    public static Ed25519SigningKey Import(ReadOnlySpan<byte> privateKey)
+    {
+        if (privateKey.Length != PrivateKeySize) throw Error.Argument(nameof(privateKey), $"An Ed25519 private key is {PrivateKeySize} bytes.");
+        return new Ed25519SigningKey(privateKey.ToArray());
+    }
+
+    /// <summary>The 32-byte public key.</summary>
+    public ReadOnlySpan<byte> PublicKey => _publicKey;
+
+    /// <summary>Signs <paramref name="message"/> into a 64-byte <paramref name="signature"/>.</summary>
+    public void Sign(ReadOnlySpan<byte> message, Span<byte> signature)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (signature.Length != SignatureSize) throw Error.Argument(nameof(signature), $"The signature buffer must be {SignatureSize} bytes.");
+        byte[] m = message.ToArray();
+        byte[] sig = new byte[SignatureSize];
+        Bc.Ed25519.Sign(_seed, 0, m, 0, m.Length, sig, 0);
+        sig.CopyTo(signature);
+    }
+
+    /// <summary>Signs <paramref name="message"/> and returns the 64-byte signature.</summary>
+    public byte[] Sign(ReadOnlySpan<byte> message)
+    {
+        var sig = new byte[SignatureSize];
+        Sign(message, sig);
+        return sig;
+    }
+
+    /// <summary>Verifies an Ed25519 signature. Wrong lengths verify as false.</summary>
+    public static bool Verify(ReadOnlySpan<byte> publicKey, ReadOnlySpan<byte> message, ReadOnlySpan<byte> signature)
+    {
+        if (publicKey.Length != PublicKeySize || signature.Length != SignatureSize) return false;
+        byte[] m = message.ToArray();
+        return Bc.Ed25519.Verify(signature.ToArray(), 0, publicKey.ToArray(), 0, m, 0, m.Length);
+    }
+
+    /// <inheritdoc />
+    public override string ToString() => $"Ed25519SigningKey(public={Convert.ToHexStringLower(_publicKey)})";
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        CryptographicOperations.ZeroMemory(_seed);
+    }
+}

@@ -1,0 +1,190 @@
+// In-process harness for the masking protocol: n MaskingBank endpoints and one MaskingAggregator talking
+// through an in-memory transport that moves encoded bytes (so every message goes through its codec and
+// its size is counted). Dropouts are injectable at every stage. Timings are taken with Stopwatch here, in
+// the harness, never in the protocol classes (which stay clock-free).
+using System.Diagnostics;
+using System.Security.Cryptography;
+using FraudFed.Cryptography;
+using FraudFed.Cryptography.Primitives;
+using FraudFed.Protocol.Masking;
+
+namespace FraudFed.Protocol.Harness;
+
+/// <summary>When a bank stops answering.</summary>
+public enum DropoutStage
+{
+    /// <summary>Takes part in everything.</summary>
+    None,
+    /// <summary>Never advertises keys: out of the whole session (only meaningful for session setup).</summary>
+    BeforeAdvertiseKeys,
+    /// <summary>Skips this round entirely (sends no ShareKeys); may return next round.</summary>
+    BeforeShareKeys,
+    /// <summary>Sends ShareKeys, then nothing: its pairwise seeds of this round must be recovered.</summary>
+    AfterShareKeys,
+    /// <summary>Sends its masked input, then nothing (no consistency signature, no shares).</summary>
+    AfterMaskedInput,
+    /// <summary>Signs the survivor list, then never answers the unmask request.</summary>
+    DuringUnmasking,
+}
+
+/// <summary>Which banks drop out, and when, in one round.</summary>
+public sealed class DropoutPlan
+{
+    private readonly Dictionary<int, DropoutStage> _stages;
+
+    /// <summary>Creates a plan from (bank, stage) pairs.</summary>
+    public DropoutPlan(IEnumerable<KeyValuePair<int, DropoutStage>> stages) => _stages = new Dictionary<int, DropoutStage>(stages);
+
+    /// <summary>Nobody drops.</summary>
+    public static DropoutPlan None { get; } = new([]);
+
+    /// <summary>Drops the given banks at one stage.</summary>
+    public static DropoutPlan At(DropoutStage stage, params IEnumerable<int> banks) => new(banks.Select(b => KeyValuePair.Create(b, stage)));
+
+    /// <summary>The stage at which <paramref name="bank"/> drops (None if it does not).</summary>
+    public DropoutStage this[int bank] => _stages.TryGetValue(bank, out DropoutStage s) ? s : DropoutStage.None;
+
+    /// <summary>Banks with a dropout.</summary>
+    public IEnumerable<int> Banks => _stages.Where(kv => kv.Value != DropoutStage.None).Select(kv => kv.Key);
+}
+
+/// <summary>What one round cost and produced.</summary>
+/// <param name="Sum">The unmasked sum mod 2^k.</param>
+/// <param name="Contributors">Survivors whose inputs are in the sum.</param>
+/// <param name="BytesUploaded">Bytes sent by banks to the aggregator in this round.</param>
+/// <param name="BytesDownloaded">Bytes sent by the aggregator to banks in this round.</param>
+/// <param name="MaskedInputBytes">Bytes of the MaskedInput messages alone.</param>
+/// <param name="ClientSeconds">Per participating bank: time in its own protocol calls this round.</param>
+/// <param name="ServerUnmaskSeconds">Aggregator time in Finish (reconstruction and mask removal).</param>
+/// <param name="ServerSeconds">Total aggregator time in this round.</param>
+public sealed record RoundReport(ulong[] Sum, IReadOnlyList<int> Contributors, long BytesUploaded, long BytesDownloaded, long MaskedInputBytes,
+    IReadOnlyDictionary<int, double> ClientSeconds, double ServerUnmaskSeconds, double ServerSeconds);
+
+/// <summary>n banks and an aggregator in one process.</summary>
+public sealed class MaskingHarness : IDisposable
+{
+    private readonly Ed25519SigningKey[] _identities;
+    private readonly HashSet<int> _inSession = [];
+    private uint _round;
+
+    /// <summary>Creates the parties. Identity keys, X25519 keys and round secrets come from <paramref name="rng"/>.</summary>
+    public MaskingHarness(MaskingParameters parameters, RandomNumberGenerator rng)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        ArgumentNullException.ThrowIfNull(rng);
+        Parameters = parameters;
+        _identities = Enumerable.Range(0, parameters.Banks).Select(_ => Ed25519SigningKey.Generate(rng)).ToArray();
+        byte[][] publicKeys = _identities.Select(k => k.PublicKey.ToArray()).ToArray();
+        Banks = Enumerable.Range(0, parameters.Banks).Select(i => new MaskingBank(parameters, i, _identities[i], publicKeys, rng)).ToArray();
+        Aggregator = new MaskingAggregator(parameters, publicKeys);
+    }
+
+    /// <summary>The session parameters.</summary>
+    public MaskingParameters Parameters { get; }
+    /// <summary>The banks, by id.</summary>
+    public IReadOnlyList<MaskingBank> Banks { get; }
+    /// <summary>The aggregator.</summary>
+    public MaskingAggregator Aggregator { get; }
+    /// <summary>Banks whose keys are in the session roster.</summary>
+    public IReadOnlyCollection<int> InSession => _inSession;
+    /// <summary>A bank's identity key (tests craft signed messages with it).</summary>
+    internal Ed25519SigningKey IdentityOf(int bank) => _identities[bank];
+
+    /// <summary>Bytes uploaded during setup.</summary>
+    public long SetupBytesUploaded { get; private set; }
+    /// <summary>Bytes downloaded during setup.</summary>
+    public long SetupBytesDownloaded { get; private set; }
+
+    /// <summary>Runs AdvertiseKeys and the KeyRoster once; banks in <paramref name="absent"/> never advertise.</summary>
+    public void SetupSession(IEnumerable<int>? absent = null)
+    {
+        var away = new HashSet<int>(absent ?? []);
+        foreach (MaskingBank bank in Banks)
+        {
+            if (away.Contains(bank.Id)) continue;
+            byte[] m = bank.AdvertiseKeys();
+            SetupBytesUploaded += m.Length;
+            Aggregator.Receive(m);
+        }
+        byte[] roster = Aggregator.CloseAdvertiseKeys();
+        foreach (MaskingBank bank in Banks)
+        {
+            if (away.Contains(bank.Id)) continue;
+            SetupBytesDownloaded += roster.Length;
+            bank.ReceiveRoster(roster);
+            _inSession.Add(bank.Id);
+        }
+    }
+
+    /// <summary>Runs one round: every bank in the session contributes <c>inputs[id]</c> unless the plan drops it.</summary>
+    public RoundReport RunRound(IReadOnlyList<ulong[]> inputs, DropoutPlan? plan = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(inputs);
+        if (inputs.Count != Parameters.Banks) throw Error.Argument(nameof(inputs), "One input per bank.");
+        plan ??= DropoutPlan.None;
+        uint round = ++_round;
+        int length = inputs[0].Length;
+        long up = 0, down = 0, maskedBytes = 0;
+        var client = new Dictionary<int, double>();
+        var server = new Stopwatch();
+        var sw = new Stopwatch();
+        void Client(int id, Action a) { sw.Restart(); a(); sw.Stop(); client[id] = client.GetValueOrDefault(id) + sw.Elapsed.TotalSeconds; }
+        void Server(Action a) { server.Start(); a(); server.Stop(); }
+        void Upload(byte[] m) { up += m.Length; Server(() => Aggregator.Receive(m)); }
+
+        Server(() => Aggregator.BeginRound(round, length));
+        foreach (int id in _inSession.Order())
+        {
+            if (plan[id] == DropoutStage.BeforeShareKeys) continue;
+            byte[] m = [];
+            Client(id, () => m = Banks[id].BeginRound(round));
+            Upload(m);
+        }
+        cancellationToken.ThrowIfCancellationRequested();
+        IReadOnlyDictionary<int, byte[]> deliveries = new Dictionary<int, byte[]>();
+        Server(() => deliveries = Aggregator.CloseShareKeys());
+        foreach (var (id, delivery) in deliveries)
+        {
+            down += delivery.Length;
+            if (plan[id] == DropoutStage.AfterShareKeys) continue;
+            byte[] m = [];
+            Client(id, () => m = Banks[id].ReceiveShares(delivery, inputs[id]));
+            maskedBytes += m.Length;
+            Upload(m);
+        }
+        cancellationToken.ThrowIfCancellationRequested();
+        IReadOnlyDictionary<int, byte[]> lists = new Dictionary<int, byte[]>();
+        Server(() => lists = Aggregator.CloseMaskedInput());
+        foreach (var (id, list) in lists)
+        {
+            down += list.Length;
+            if (plan[id] == DropoutStage.AfterMaskedInput) continue;
+            byte[] m = [];
+            Client(id, () => m = Banks[id].ReceiveSurvivors(list));
+            Upload(m);
+        }
+        IReadOnlyDictionary<int, byte[]> requests = new Dictionary<int, byte[]>();
+        Server(() => requests = Aggregator.CloseConsistencyCheck());
+        foreach (var (id, request) in requests)
+        {
+            down += request.Length;
+            if (plan[id] == DropoutStage.DuringUnmasking) continue;
+            byte[] m = [];
+            Client(id, () => m = Banks[id].ReceiveUnmaskRequest(request));
+            Upload(m);
+        }
+        ulong[] sum = [];
+        var unmask = Stopwatch.StartNew();
+        Server(() => sum = Aggregator.Finish());
+        unmask.Stop();
+        var done = (AggregatorCompleted)Aggregator.State;
+        return new RoundReport(sum, done.Contributors, up, down, maskedBytes, client, unmask.Elapsed.TotalSeconds, server.Elapsed.TotalSeconds);
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        foreach (MaskingBank b in Banks) b.Dispose();
+        foreach (Ed25519SigningKey k in _identities) k.Dispose();
+    }
+}

@@ -1,0 +1,418 @@
+// The aggregator (server) side of the masking protocol (Bonawitz et al. CCS'17 section 4; SecAgg+ graph of
+// Bell et al. CCS'20; SPEC.md "Masking protocol"). It relays encrypted shares it cannot read, adds the
+// masked inputs as they arrive (one running sum, no per-bank copy), and at the end removes
+//   - every survivor's self mask PRG(b_i), b_i reconstructed from t shares, and
+//   - for every bank d that shared keys but sent no input, the pairwise masks PRG(s^r_id) of its surviving
+//     neighbours i, with s^r_id = escrow_{d,i} XOR pad(kappa_d) and kappa_d reconstructed from t shares.
+// It only ever asks one kind of share per bank, so it never holds b_i and the round seeds of the same bank.
+// Unmasking cost: (|U2| + pairs(dropped, survivors)) PRG expansions of the vector length.
+// Every refused message throws ProtocolViolationException and leaves State unchanged; fewer than
+// MinimumSurvivors at a stage, or fewer than t shares for a needed secret, aborts (AggregatorAborted).
+using System.Numerics;
+using System.Security.Cryptography;
+using FraudFed.Cryptography;
+using FraudFed.Cryptography.Primitives;
+using FraudFed.Cryptography.Sharing;
+
+namespace FraudFed.Protocol.Masking;
+
+/// <summary>Base of the aggregator's state classes.</summary>
+public abstract class AggregatorState
+{
+    private protected AggregatorState(uint round) => Round = round;
+    /// <summary>The round (0 during setup).</summary>
+    public uint Round { get; }
+    /// <summary>The stage.</summary>
+    public abstract MaskingStage Stage { get; }
+    /// <inheritdoc />
+    public override string ToString() => $"{Stage}(round {Round})";
+}
+
+/// <summary>Collecting AdvertiseKeys.</summary>
+public sealed class AggregatorAdvertiseKeys : AggregatorState
+{
+    internal AggregatorAdvertiseKeys(IReadOnlyDictionary<int, AdvertiseKeys> received) : base(0) => Received = received;
+    internal IReadOnlyDictionary<int, AdvertiseKeys> Received { get; }
+    /// <inheritdoc />
+    public override MaskingStage Stage => MaskingStage.AdvertiseKeys;
+}
+
+/// <summary>Keys distributed; no round running.</summary>
+public sealed class AggregatorReady : AggregatorState
+{
+    internal AggregatorReady(uint lastRound) : base(lastRound) { }
+    /// <inheritdoc />
+    public override MaskingStage Stage => MaskingStage.Ready;
+}
+
+/// <summary>Collecting ShareKeys for a round.</summary>
+public sealed class AggregatorShareKeys : AggregatorState
+{
+    internal AggregatorShareKeys(uint round, int length, IReadOnlyDictionary<int, ShareKeys> received) : base(round) { Length = length; Received = received; }
+    /// <summary>Vector length of the round.</summary>
+    public int Length { get; }
+    internal IReadOnlyDictionary<int, ShareKeys> Received { get; }
+    /// <inheritdoc />
+    public override MaskingStage Stage => MaskingStage.ShareKeys;
+}
+
+/// <summary>Collecting masked inputs (U1 fixed).</summary>
+public sealed class AggregatorMaskedInput : AggregatorState
+{
+    internal AggregatorMaskedInput(uint round, int length, IReadOnlyDictionary<int, ShareKeys> u1, ulong[] sum, IReadOnlySet<int> received)
+        : base(round) { Length = length; U1 = u1; Sum = sum; Received = received; }
+    /// <summary>Vector length of the round.</summary>
+    public int Length { get; }
+    internal IReadOnlyDictionary<int, ShareKeys> U1 { get; }
+    internal ulong[] Sum { get; }
+    internal IReadOnlySet<int> Received { get; }
+    /// <inheritdoc />
+    public override MaskingStage Stage => MaskingStage.MaskedInput;
+}
+
+/// <summary>Collecting consistency signatures (U2 fixed).</summary>
+public sealed class AggregatorConsistencyCheck : AggregatorState
+{
+    internal AggregatorConsistencyCheck(AggregatorMaskedInput prior, int[] u2, byte[] survivorBytes, IReadOnlyDictionary<int, byte[]> signatures)
+        : base(prior.Round) { Prior = prior; U2 = u2; SurvivorBytes = survivorBytes; Signatures = signatures; }
+    internal AggregatorMaskedInput Prior { get; }
+    /// <summary>Survivors: banks whose masked inputs are in the sum.</summary>
+    public IReadOnlyList<int> U2 { get; }
+    internal byte[] SurvivorBytes { get; }
+    internal IReadOnlyDictionary<int, byte[]> Signatures { get; }
+    /// <inheritdoc />
+    public override MaskingStage Stage => MaskingStage.ConsistencyCheck;
+}
+
+/// <summary>Collecting unmask responses (U3 fixed).</summary>
+public sealed class AggregatorUnmasking : AggregatorState
+{
+    internal AggregatorUnmasking(AggregatorConsistencyCheck prior, IReadOnlyDictionary<int, ShareRequest[]> requests, IReadOnlyDictionary<int, UnmaskResponse> responses)
+        : base(prior.Round) { Prior = prior; Requests = requests; Responses = responses; }
+    internal AggregatorConsistencyCheck Prior { get; }
+    internal IReadOnlyDictionary<int, ShareRequest[]> Requests { get; }
+    internal IReadOnlyDictionary<int, UnmaskResponse> Responses { get; }
+    /// <inheritdoc />
+    public override MaskingStage Stage => MaskingStage.Unmasking;
+}
+
+/// <summary>The round's sum is known.</summary>
+public sealed class AggregatorCompleted : AggregatorState
+{
+    internal AggregatorCompleted(uint round, ulong[] sum, int[] contributors) : base(round) { Sum = sum; Contributors = contributors; }
+    /// <summary>Sum mod 2^k of the survivors' inputs.</summary>
+    public ulong[] Sum { get; }
+    /// <summary>The survivors U2, ascending.</summary>
+    public IReadOnlyList<int> Contributors { get; }
+    /// <inheritdoc />
+    public override MaskingStage Stage => MaskingStage.Completed;
+}
+
+/// <summary>The aggregator aborted. Terminal.</summary>
+public sealed class AggregatorAborted : AggregatorState
+{
+    internal AggregatorAborted(uint round, ViolationReason reason) : base(round) => Reason = reason;
+    /// <summary>Why.</summary>
+    public ViolationReason Reason { get; }
+    /// <inheritdoc />
+    public override MaskingStage Stage => MaskingStage.Aborted;
+}
+
+/// <summary>The aggregator's masking-protocol endpoint. Pure: no I/O, no clock.</summary>
+public sealed class MaskingAggregator
+{
+    private readonly MaskingParameters _p;
+    private readonly byte[][] _identityKeys;
+    private bool[] _advertised = [];
+    private uint _lastRound;
+
+    /// <summary>Creates the aggregator for a session with the banks' Ed25519 public keys (by id).</summary>
+    public MaskingAggregator(MaskingParameters parameters, IReadOnlyList<byte[]> identityPublicKeys)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        ArgumentNullException.ThrowIfNull(identityPublicKeys);
+        if (identityPublicKeys.Count != parameters.Banks || identityPublicKeys.Any(k => k is null || k.Length != Ed25519SigningKey.PublicKeySize))
+            throw Error.Argument(nameof(identityPublicKeys), "One 32-byte Ed25519 public key per bank is required.");
+        _p = parameters;
+        _identityKeys = identityPublicKeys.Select(k => k.ToArray()).ToArray();
+        State = new AggregatorAdvertiseKeys(new Dictionary<int, AdvertiseKeys>());
+    }
+
+    /// <summary>The current state object (replaced on every transition, untouched by refused messages).</summary>
+    public AggregatorState State { get; private set; }
+
+    /// <summary>Accepts one bank-to-aggregator message (AdvertiseKeys, ShareKeys, MaskedInput, ConsistencySignature, UnmaskResponse).</summary>
+    public void Receive(ReadOnlySpan<byte> message)
+    {
+        MessageHeader h = Wire.PeekHeader(message);
+        if (!h.SessionId.AsSpan().SequenceEqual(_p.SessionId)) throw Error.Violation(ViolationReason.WrongRoundOrState, "The message belongs to another session.");
+        switch (h.Type)
+        {
+            case MessageType.AdvertiseKeys: OnAdvertise(message); break;
+            case MessageType.ShareKeys: OnShareKeys(message); break;
+            case MessageType.MaskedInput: OnMaskedInput(message); break;
+            case MessageType.ConsistencySignature: OnConsistency(message); break;
+            case MessageType.UnmaskResponse: OnUnmask(message); break;
+            default: throw Error.Violation(ViolationReason.Malformed, $"{h.Type} is an aggregator-to-bank message.");
+        }
+    }
+
+    private void OnAdvertise(ReadOnlySpan<byte> message)
+    {
+        if (State is not AggregatorAdvertiseKeys st) throw WrongState("AdvertiseKeys");
+        AdvertiseKeys m = AdvertiseKeys.Decode(message);
+        CheckSender(m.Sender);
+        if (st.Received.ContainsKey(m.Sender)) throw Error.Violation(ViolationReason.Duplicate, "This bank already advertised its keys.");
+        if (!m.VerifySignature(_identityKeys[m.Sender])) throw Error.Violation(ViolationReason.AuthenticationFailed, "The AdvertiseKeys signature does not verify.");
+        State = new AggregatorAdvertiseKeys(new Dictionary<int, AdvertiseKeys>(st.Received) { [m.Sender] = m });
+    }
+
+    /// <summary>Ends setup: returns the KeyRoster to broadcast, or aborts if fewer than the minimum advertised.</summary>
+    public byte[] CloseAdvertiseKeys()
+    {
+        if (State is not AggregatorAdvertiseKeys st) throw WrongState("CloseAdvertiseKeys");
+        if (st.Received.Count < _p.MinimumSurvivors) throw Abort(ViolationReason.TooFewParticipants, "Fewer banks advertised keys than the minimum.");
+        _advertised = new bool[_p.Banks];
+        foreach (int id in st.Received.Keys) _advertised[id] = true;
+        byte[] roster = new KeyRoster(_p.SessionId, st.Received.OrderBy(kv => kv.Key).Select(kv => kv.Value).ToArray()).Encode();
+        State = new AggregatorReady(0);
+        return roster;
+    }
+
+    /// <summary>Banks whose keys are in the roster.</summary>
+    public IReadOnlyList<int> Advertised => Enumerable.Range(0, _advertised.Length).Where(i => _advertised[i]).ToArray();
+
+    /// <summary>Starts round <paramref name="round"/> (strictly increasing) for vectors of <paramref name="length"/> values.</summary>
+    public void BeginRound(uint round, int length)
+    {
+        if (State is not (AggregatorReady or AggregatorCompleted)) throw WrongState("BeginRound");
+        if (round == 0 || round <= _lastRound) throw Error.Violation(ViolationReason.WrongRoundOrState, "Round numbers must increase strictly.");
+        if (length < 1) throw Error.OutOfRange(nameof(length), "The vector length must be positive.");
+        _lastRound = round;
+        State = new AggregatorShareKeys(round, length, new Dictionary<int, ShareKeys>());
+    }
+
+    private void OnShareKeys(ReadOnlySpan<byte> message)
+    {
+        if (State is not AggregatorShareKeys st) throw WrongState("ShareKeys");
+        ShareKeys m = ShareKeys.Decode(message);
+        CheckRound(m.Round, st.Round);
+        CheckSender(m.Sender);
+        if (!_advertised[m.Sender]) throw Error.Violation(ViolationReason.UnknownSender, "The sender did not advertise keys in this session.");
+        if (st.Received.ContainsKey(m.Sender)) throw Error.Violation(ViolationReason.Duplicate, "This bank already sent ShareKeys this round.");
+        int[] expectedHolders = _p.Holders(m.Sender).Where(h => h != m.Sender && _advertised[h]).ToArray();
+        int[] expectedPeers = _p.Graph.Neighbours(m.Sender).Where(q => _advertised[q]).ToArray();
+        if (!m.Shares.Select(s => s.Peer).Order().SequenceEqual(expectedHolders))
+            throw Error.Violation(ViolationReason.Malformed, "ShareKeys must carry exactly one bundle per advertised holder.");
+        if (!m.Escrows.Select(e => e.Peer).Order().SequenceEqual(expectedPeers))
+            throw Error.Violation(ViolationReason.Malformed, "ShareKeys must carry exactly one escrow per advertised neighbour.");
+        if (!m.VerifySignature(_identityKeys[m.Sender])) throw Error.Violation(ViolationReason.AuthenticationFailed, "The ShareKeys signature does not verify.");
+        State = new AggregatorShareKeys(st.Round, st.Length, new Dictionary<int, ShareKeys>(st.Received) { [m.Sender] = m });
+    }
+
+    /// <summary>Ends ShareKeys (U1 fixed): returns each participant's ShareDelivery, or aborts below the minimum.</summary>
+    public IReadOnlyDictionary<int, byte[]> CloseShareKeys()
+    {
+        if (State is not AggregatorShareKeys st) throw WrongState("CloseShareKeys");
+        if (st.Received.Count < _p.MinimumSurvivors) throw Abort(ViolationReason.TooFewParticipants, "Fewer banks shared keys than the minimum.");
+        var deliveries = new Dictionary<int, byte[]>();
+        foreach (int j in st.Received.Keys.Order())
+        {
+            var bundles = new List<EncryptedShare>();
+            foreach (var (i, sk) in st.Received.OrderBy(kv => kv.Key))
+                foreach (EncryptedShare s in sk.Shares)
+                    if (s.Peer == j) bundles.Add(new EncryptedShare(i, s.Ciphertext));
+            deliveries[j] = new ShareDelivery(_p.SessionId, st.Round, j, bundles).Encode();
+        }
+        State = new AggregatorMaskedInput(st.Round, st.Length, st.Received, new ulong[st.Length], new HashSet<int>());
+        return deliveries;
+    }
+
+    private void OnMaskedInput(ReadOnlySpan<byte> message)
+    {
+        if (State is not AggregatorMaskedInput st) throw WrongState("MaskedInput");
+        MaskedInput m = MaskedInput.Decode(message);
+        CheckRound(m.Round, st.Round);
+        CheckSender(m.Sender);
+        if (!st.U1.ContainsKey(m.Sender)) throw Error.Violation(ViolationReason.UnknownSender, "The sender did not share keys this round.");
+        if (st.Received.Contains(m.Sender)) throw Error.Violation(ViolationReason.Duplicate, "This bank already sent its masked input.");
+        if (m.ModulusBits != _p.ModulusBits) throw Error.Violation(ViolationReason.Malformed, "The masked input uses another modulus.");
+        if (m.Length != st.Length) throw Error.Violation(ViolationReason.Malformed, $"The masked input has length {m.Length}, expected {st.Length}.");
+        if (!m.VerifySignature(_identityKeys[m.Sender])) throw Error.Violation(ViolationReason.AuthenticationFailed, "The MaskedInput signature does not verify.");
+        ModVector.UnpackAdd(m.Packed, _p.ModulusBits, st.Sum); // the running sum is the only mutable part; added after every check
+        State = new AggregatorMaskedInput(st.Round, st.Length, st.U1, st.Sum, new HashSet<int>(st.Received) { m.Sender });
+    }
+
+    /// <summary>Ends MaskedInput (U2 fixed): returns the SurvivorList for each survivor, or aborts below the minimum.</summary>
+    public IReadOnlyDictionary<int, byte[]> CloseMaskedInput()
+    {
+        if (State is not AggregatorMaskedInput st) throw WrongState("CloseMaskedInput");
+        if (st.Received.Count < _p.MinimumSurvivors) throw Abort(ViolationReason.TooFewParticipants, "Fewer masked inputs than the minimum.");
+        int[] u2 = st.Received.Order().ToArray();
+        var list = new SurvivorList(_p.SessionId, st.Round, u2);
+        byte[] encoded = list.Encode();
+        State = new AggregatorConsistencyCheck(st, u2, list.SignedBytes(), new Dictionary<int, byte[]>());
+        return u2.ToDictionary(j => j, _ => encoded);
+    }
+
+    private void OnConsistency(ReadOnlySpan<byte> message)
+    {
+        if (State is not AggregatorConsistencyCheck st) throw WrongState("ConsistencySignature");
+        ConsistencySignature m = ConsistencySignature.Decode(message);
+        CheckRound(m.Round, st.Round);
+        CheckSender(m.Sender);
+        if (!st.U2.Contains(m.Sender)) throw Error.Violation(ViolationReason.UnknownSender, "The sender is not a survivor.");
+        if (st.Signatures.ContainsKey(m.Sender)) throw Error.Violation(ViolationReason.Duplicate, "This bank already signed the survivor list.");
+        if (!Ed25519SigningKey.Verify(_identityKeys[m.Sender], st.SurvivorBytes, m.Signature))
+            throw Error.Violation(ViolationReason.AuthenticationFailed, "The consistency signature does not verify.");
+        State = new AggregatorConsistencyCheck(st.Prior, st.U2.ToArray(), st.SurvivorBytes, new Dictionary<int, byte[]>(st.Signatures) { [m.Sender] = m.Signature });
+    }
+
+    /// <summary>Ends ConsistencyCheck (U3 fixed): returns each signer's UnmaskRequest, or aborts below the minimum.</summary>
+    public IReadOnlyDictionary<int, byte[]> CloseConsistencyCheck()
+    {
+        if (State is not AggregatorConsistencyCheck st) throw WrongState("CloseConsistencyCheck");
+        if (st.Signatures.Count < _p.MinimumSurvivors) throw Abort(ViolationReason.TooFewParticipants, "Fewer consistency signatures than the minimum.");
+        var u2 = new HashSet<int>(st.U2);
+        var u1 = st.Prior.U1;
+        SignerSignature[] sigs = st.Signatures.OrderBy(kv => kv.Key).Select(kv => new SignerSignature(kv.Key, kv.Value)).ToArray();
+        var requests = new Dictionary<int, ShareRequest[]>();
+        var messages = new Dictionary<int, byte[]>();
+        foreach (int j in st.Signatures.Keys.Order())
+        {
+            var list = new List<ShareRequest>();
+            foreach (int p in _p.Holders(j))
+            {
+                if (!u1.ContainsKey(p)) continue;                    // p shared nothing this round
+                if (u2.Contains(p)) list.Add(new ShareRequest(p, ShareKind.SelfMask));
+                else if (_p.Graph.Neighbours(p).Any(u2.Contains)) list.Add(new ShareRequest(p, ShareKind.PairwiseKey));
+            }
+            requests[j] = list.ToArray();
+            messages[j] = new UnmaskRequest(_p.SessionId, st.Round, j, st.U2, sigs, list).Encode();
+        }
+        State = new AggregatorUnmasking(st, requests, new Dictionary<int, UnmaskResponse>());
+        return messages;
+    }
+
+    private void OnUnmask(ReadOnlySpan<byte> message)
+    {
+        if (State is not AggregatorUnmasking st) throw WrongState("UnmaskResponse");
+        UnmaskResponse m = UnmaskResponse.Decode(message);
+        CheckRound(m.Round, st.Round);
+        CheckSender(m.Sender);
+        if (!st.Requests.TryGetValue(m.Sender, out ShareRequest[]? asked)) throw Error.Violation(ViolationReason.UnknownSender, "No unmask request was sent to this bank.");
+        if (st.Responses.ContainsKey(m.Sender)) throw Error.Violation(ViolationReason.Duplicate, "This bank already answered.");
+        if (!m.Shares.Select(s => new ShareRequest(s.Peer, s.Kind)).SequenceEqual(asked))
+            throw Error.Violation(ViolationReason.Malformed, "The response does not answer exactly the requested shares.");
+        if (!m.VerifySignature(_identityKeys[m.Sender])) throw Error.Violation(ViolationReason.AuthenticationFailed, "The UnmaskResponse signature does not verify.");
+        State = new AggregatorUnmasking(st.Prior, st.Requests, new Dictionary<int, UnmaskResponse>(st.Responses) { [m.Sender] = m });
+    }
+
+    /// <summary>Ends Unmasking: reconstructs the needed secrets, removes the masks and returns the sum mod 2^k.</summary>
+    /// <exception cref="ProtocolViolationException">TooFewParticipants (aborts) when a needed secret has fewer than t shares.</exception>
+    public ulong[] Finish()
+    {
+        if (State is not AggregatorUnmasking st) throw WrongState("Finish");
+        AggregatorMaskedInput mi = st.Prior.Prior;
+        var u2 = new HashSet<int>(st.Prior.U2);
+        var selfShares = new Dictionary<int, List<ShamirShare>>();
+        var pairShares = new Dictionary<int, List<ShamirShare>>();
+        foreach (var (holder, resp) in st.Responses)
+            foreach (RevealedShare s in resp.Shares)
+            {
+                var target = s.Kind == ShareKind.SelfMask ? selfShares : pairShares;
+                if (!target.TryGetValue(s.Peer, out var list)) target[s.Peer] = list = [];
+                list.Add(new ShamirShare(holder + 1, Shamir.P521.DecodeElement(s.Y)));
+            }
+
+        // Reconstruct everything first (cheap, may abort), then expand masks (expensive).
+        var selfSeeds = new List<byte[]>();
+        var pairSeeds = new List<(byte[] Seed, bool Subtract)>();
+        try
+        {
+            foreach (int i in u2.Order())
+                selfSeeds.Add(ReconstructSeed(selfShares, i, "self-mask"));
+            foreach (int d in mi.U1.Keys.Order())
+            {
+                if (u2.Contains(d)) continue;
+                int[] survivingNeighbours = _p.Graph.Neighbours(d).Where(u2.Contains).ToArray();
+                if (survivingNeighbours.Length == 0) continue;
+                byte[] kappa = ReconstructSeed(pairShares, d, "pairwise-key");
+                try
+                {
+                    var escrows = mi.U1[d].Escrows.ToDictionary(e => e.Peer, e => e.Escrow);
+                    foreach (int i in survivingNeighbours)
+                    {
+                        byte[] seed = KeySchedule.EscrowPad(kappa, _p.SessionId, st.Round, d, i);
+                        byte[] escrow = escrows[i];
+                        for (int b = 0; b < 32; b++) seed[b] ^= escrow[b];
+                        // Survivor i added +PRG(s_id) if d > i and -PRG(s_id) if d < i; remove it.
+                        pairSeeds.Add((seed, d > i));
+                    }
+                }
+                finally { CryptographicOperations.ZeroMemory(kappa); }
+            }
+            ulong[] sum = mi.Sum;
+            RemoveMasks(sum, selfSeeds, pairSeeds);
+            ModVector.Reduce(sum, _p.ModulusBits);
+            State = new AggregatorCompleted(st.Round, sum, u2.Order().ToArray());
+            return sum;
+        }
+        finally
+        {
+            foreach (byte[] s in selfSeeds) CryptographicOperations.ZeroMemory(s);
+            foreach (var (s, _) in pairSeeds) CryptographicOperations.ZeroMemory(s);
+        }
+    }
+
+    private void RemoveMasks(ulong[] sum, List<byte[]> selfSeeds, List<(byte[] Seed, bool Subtract)> pairSeeds)
+    {
+        var jobs = selfSeeds.Select(s => (Seed: s, Subtract: true)).Concat(pairSeeds).ToArray();
+        int workers = Math.Min(Environment.ProcessorCount, jobs.Length);
+        if (workers <= 1 || sum.Length < 1 << 16)
+        {
+            byte[] scratch = new byte[64 * 1024];
+            foreach (var (seed, subtract) in jobs) ModVector.AddPrg(sum, seed, _p.ModulusBits, subtract, scratch);
+            return;
+        }
+        // Split the jobs over the cores; each worker accumulates into its own vector, then the partials are added.
+        var partials = new ulong[workers - 1][];
+        Parallel.For(0, workers, w =>
+        {
+            ulong[] target = w == 0 ? sum : (partials[w - 1] = new ulong[sum.Length]);
+            byte[] scratch = new byte[64 * 1024];
+            for (int j = w; j < jobs.Length; j += workers) ModVector.AddPrg(target, jobs[j].Seed, _p.ModulusBits, jobs[j].Subtract, scratch);
+        });
+        foreach (ulong[] partial in partials) ModVector.Add(sum, partial);
+    }
+
+    private byte[] ReconstructSeed(Dictionary<int, List<ShamirShare>> shares, int owner, string what)
+    {
+        if (!shares.TryGetValue(owner, out var list) || list.Count < _p.Threshold)
+            throw Abort(ViolationReason.TooFewParticipants, $"Fewer than t {what} shares for bank {owner}.");
+        BigInteger secret = Shamir.P521.Reconstruct(list.Take(_p.Threshold).ToArray());
+        var seed = new byte[32];
+        try { Shamir.ElementToSeed(secret, seed); }
+        catch (ProtocolViolationException) { throw Abort(ViolationReason.Malformed, $"The {what} shares of bank {owner} do not reconstruct a 256-bit seed."); }
+        return seed;
+    }
+
+    private void CheckSender(int sender)
+    {
+        if (sender >= _p.Banks) throw Error.Violation(ViolationReason.UnknownSender, "The sender is not in the roster.");
+    }
+
+    private static void CheckRound(uint round, uint expected)
+    {
+        if (round != expected) throw Error.Violation(ViolationReason.WrongRoundOrState, $"The message is for round {round}, the aggregator is in round {expected}.");
+    }
+
+    private ProtocolViolationException WrongState(string what)
+        => Error.Violation(ViolationReason.WrongRoundOrState, $"{what} is not expected in state {State.Stage}.");
+
+    private ProtocolViolationException Abort(ViolationReason reason, string message)
+    {
+        State = new AggregatorAborted(State.Round, reason);
+        return Error.Violation(reason, message);
+    }
+}

@@ -1,0 +1,348 @@
+// The bank (client) side of the masking protocol: Bonawitz et al., "Practical Secure Aggregation for
+// Privacy-Preserving Machine Learning", CCS'17, section 4 (double masking, active-adversary variant with
+// the signed ConsistencyCheck), with the SecAgg+ neighbour graph of Bell et al. CCS'20 and one key setup
+// per session (SPEC.md "Masking protocol"):
+//   setup   AdvertiseKeys: X25519 channel key c_i and mask key s_i, signed with the bank's Ed25519 identity.
+//           KeyRoster: verify every signature; derive K^c_ij and the pair masters K_ij for neighbours.
+//   round r ShareKeys: fresh b_i (self-mask seed) and kappa_i (escrow key) from the injected RNG, Shamir
+//           t-of-|holders| over GF(2^521-1), one AEAD bundle per holder; escrow s^r_ij XOR pad(kappa_i).
+//           MaskedInput: y_i = x_i + PRG(b_i) + sum_{j in U1, j > i} PRG(s^r_ij) - sum_{j in U1, j < i} PRG(s^r_ij) mod 2^k.
+//           ConsistencyCheck: sign the survivor list U2.
+//           Unmasking: verify >= MinimumSurvivors signatures on the same U2 (else abort: the aggregator
+//           showed different lists), then reveal b-shares of survivors and kappa-shares of dropped banks,
+//           never both for one peer, and only for peers whose shares this bank holds.
+// Every refused message throws ProtocolViolationException and leaves State unchanged; abort conditions
+// (too few participants, inconsistent survivor lists) move to BankAborted and throw.
+using System.Numerics;
+using System.Security.Cryptography;
+using FraudFed.Cryptography;
+using FraudFed.Cryptography.Primitives;
+using FraudFed.Cryptography.Sharing;
+
+namespace FraudFed.Protocol.Masking;
+
+/// <summary>One bank's masking-protocol endpoint. Pure: no I/O, no clock; randomness is injected.</summary>
+public sealed class MaskingBank : IDisposable
+{
+    private readonly MaskingParameters _p;
+    private readonly int _id;
+    private readonly Ed25519SigningKey _identity;
+    private readonly byte[][] _identityKeys;
+    private readonly RandomNumberGenerator _rng;
+    private readonly X25519KeyPair _channelKey;
+    private readonly X25519KeyPair _maskKey;
+    private readonly Dictionary<int, Aead> _channels = [];
+    private readonly Dictionary<int, byte[]> _pairMasters = [];
+    private readonly byte[] _scratch = new byte[64 * 1024];
+    private bool[] _advertised = [];
+    private uint _lastRound;
+    private bool _disposed;
+
+    /// <summary>Creates bank <paramref name="bankId"/>.</summary>
+    /// <param name="parameters">Session parameters.</param>
+    /// <param name="bankId">This bank's id (0-based roster position).</param>
+    /// <param name="identity">This bank's Ed25519 identity key (the caller keeps ownership).</param>
+    /// <param name="identityPublicKeys">Every bank's Ed25519 public key, by id (the signed roster).</param>
+    /// <param name="rng">Randomness for keys and round secrets: a CSPRNG in production.</param>
+    public MaskingBank(MaskingParameters parameters, int bankId, Ed25519SigningKey identity, IReadOnlyList<byte[]> identityPublicKeys, RandomNumberGenerator rng)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        ArgumentNullException.ThrowIfNull(identity);
+        ArgumentNullException.ThrowIfNull(identityPublicKeys);
+        ArgumentNullException.ThrowIfNull(rng);
+        if (bankId < 0 || bankId >= parameters.Banks) throw Error.OutOfRange(nameof(bankId), "The bank id must be in 0..n-1.");
+        if (identityPublicKeys.Count != parameters.Banks || identityPublicKeys.Any(k => k is null || k.Length != Ed25519SigningKey.PublicKeySize))
+            throw Error.Argument(nameof(identityPublicKeys), "One 32-byte Ed25519 public key per bank is required.");
+        if (!identity.PublicKey.SequenceEqual(identityPublicKeys[bankId])) throw Error.Argument(nameof(identity), "The identity key does not match the roster entry.");
+        _p = parameters;
+        _id = bankId;
+        _identity = identity;
+        _identityKeys = identityPublicKeys.Select(k => k.ToArray()).ToArray();
+        _rng = rng;
+        _channelKey = X25519KeyPair.Generate(rng);
+        _maskKey = X25519KeyPair.Generate(rng);
+        State = new BankAdvertiseKeys(advertised: false);
+    }
+
+    /// <summary>This bank's id.</summary>
+    public int Id => _id;
+
+    /// <summary>The current state object (replaced on every transition, untouched by refused messages).</summary>
+    public BankState State { get; private set; }
+
+    /// <summary>Setup step 1: the signed AdvertiseKeys message.</summary>
+    public byte[] AdvertiseKeys()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (State is not BankAdvertiseKeys { Advertised: false }) throw WrongState("AdvertiseKeys");
+        byte[] message = new AdvertiseKeys(_p.SessionId, _id, _channelKey.PublicKey.ToArray(), _maskKey.PublicKey.ToArray()).Encode(_identity);
+        State = new BankAdvertiseKeys(advertised: true);
+        return message;
+    }
+
+    /// <summary>Setup step 2: verify the roster of advertised keys and agree keys with the neighbours in it.</summary>
+    public void ReceiveRoster(ReadOnlySpan<byte> message)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (State is not BankAdvertiseKeys { Advertised: true }) throw WrongState("KeyRoster");
+        KeyRoster roster = KeyRoster.Decode(message);
+        CheckSession(roster.SessionId);
+        var advertised = new bool[_p.Banks];
+        var byId = new Dictionary<int, AdvertiseKeys>();
+        foreach (AdvertiseKeys k in roster.Keys)
+        {
+            CheckSession(k.SessionId);
+            if (k.Sender >= _p.Banks) throw Error.Violation(ViolationReason.UnknownSender, "A roster entry names a bank outside the roster.");
+            if (!byId.TryAdd(k.Sender, k)) throw Error.Violation(ViolationReason.Duplicate, "A bank appears twice in the roster.");
+            advertised[k.Sender] = true;
+        }
+        if (!byId.TryGetValue(_id, out AdvertiseKeys? mine) || !mine.ChannelPublicKey.AsSpan().SequenceEqual(_channelKey.PublicKey) || !mine.MaskPublicKey.AsSpan().SequenceEqual(_maskKey.PublicKey))
+            throw Error.Violation(ViolationReason.Inconsistent, "The roster does not carry this bank's own keys.");
+        if (byId.Count < _p.MinimumSurvivors) throw Error.Violation(ViolationReason.TooFewParticipants, "Fewer banks advertised keys than the minimum.");
+        foreach (AdvertiseKeys k in roster.Keys)
+            if (!k.VerifySignature(_identityKeys[k.Sender])) throw Error.Violation(ViolationReason.AuthenticationFailed, $"Bank {k.Sender}'s AdvertiseKeys signature does not verify.");
+        var channels = new Dictionary<int, Aead>();
+        var masters = new Dictionary<int, byte[]>();
+        try
+        {
+            foreach (int j in _p.Graph.Neighbours(_id))
+            {
+                if (!advertised[j]) continue;
+                byte[] ck = KeySchedule.ChannelKey(_channelKey, byId[j].ChannelPublicKey, _p.SessionId, _id, j);
+                try { channels[j] = new Aead(ck); }
+                finally { CryptographicOperations.ZeroMemory(ck); }
+                masters[j] = KeySchedule.PairwiseMaster(_maskKey, byId[j].MaskPublicKey, _p.SessionId, _id, j);
+            }
+        }
+        catch
+        {
+            foreach (Aead a in channels.Values) a.Dispose();
+            foreach (byte[] m in masters.Values) CryptographicOperations.ZeroMemory(m);
+            throw;
+        }
+        foreach (var (j, a) in channels) _channels[j] = a;
+        foreach (var (j, m) in masters) _pairMasters[j] = m;
+        _advertised = advertised;
+        State = new BankReady();
+    }
+
+    /// <summary>Round step 1 (ShareKeys): draws the round secrets and returns the signed ShareKeys message.</summary>
+    /// <param name="round">Round number; strictly greater than every earlier round of this session (1, 2, ...).</param>
+    public byte[] BeginRound(uint round)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (State is BankAdvertiseKeys or BankAborted) throw WrongState("BeginRound");
+        if (round == 0 || round <= _lastRound) throw Error.Violation(ViolationReason.WrongRoundOrState, "Round numbers must increase strictly.");
+        int[] holders = _p.Holders(_id).Where(h => _advertised[h]).ToArray();
+        if (holders.Length < _p.Threshold) throw Error.Violation(ViolationReason.TooFewParticipants, "Too few advertised neighbours to share this bank's secrets.");
+
+        byte[] b = new byte[32], kappa = new byte[32];
+        _rng.GetBytes(b);
+        _rng.GetBytes(kappa);
+        int[] xs = holders.Select(h => h + 1).ToArray();
+        ShamirShare[] bShares = Shamir.P521.SplitAt(Shamir.SeedToElement(b), _p.Threshold, xs, _rng);
+        ShamirShare[] kShares = Shamir.P521.SplitAt(Shamir.SeedToElement(kappa), _p.Threshold, xs, _rng);
+        var shares = new List<EncryptedShare>(holders.Length);
+        byte[] plain = new byte[EncryptedShare.PlaintextSize];
+        BigInteger ownB = default, ownK = default;
+        try
+        {
+            for (int h = 0; h < holders.Length; h++)
+            {
+                int holder = holders[h];
+                if (holder == _id) { ownB = bShares[h].Y; ownK = kShares[h].Y; continue; }
+                System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(plain.AsSpan(0), (uint)_id);
+                System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(plain.AsSpan(4), (uint)holder);
+                System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(plain.AsSpan(8), round);
+                Shamir.P521.EncodeElement(bShares[h].Y, plain.AsSpan(12, 66));
+                Shamir.P521.EncodeElement(kShares[h].Y, plain.AsSpan(78, 66));
+                byte[] ct = _channels[holder].Seal(Aead.Nonce(round, (uint)_id, (uint)holder), plain, ShareAd(round, _id, holder));
+                shares.Add(new EncryptedShare(holder, ct));
+            }
+            var escrows = new List<EscrowedSeed>();
+            foreach (int q in _p.Graph.Neighbours(_id))
+            {
+                if (!_advertised[q]) continue;
+                byte[] seed = KeySchedule.PairwiseSeed(_pairMasters[q], _p.SessionId, round, _id, q);
+                byte[] pad = KeySchedule.EscrowPad(kappa, _p.SessionId, round, _id, q);
+                for (int i = 0; i < 32; i++) pad[i] ^= seed[i];
+                CryptographicOperations.ZeroMemory(seed);
+                escrows.Add(new EscrowedSeed(q, pad));
+            }
+            byte[] message = new ShareKeys(_p.SessionId, round, _id, shares, escrows).Encode(_identity);
+            _lastRound = round;
+            State = new BankShareKeys(round, b, ownB, ownK);
+            return message;
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(plain);
+            CryptographicOperations.ZeroMemory(kappa);
+        }
+    }
+
+    /// <summary>Round step 2 (MaskedInput): decrypt the peers' shares and return the signed masked input.</summary>
+    /// <param name="message">The ShareDelivery addressed to this bank.</param>
+    /// <param name="input">This bank's vector, every value below 2^k.</param>
+    public byte[] ReceiveShares(ReadOnlySpan<byte> message, ReadOnlySpan<ulong> input)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (State is not BankShareKeys st) throw WrongState("ShareDelivery");
+        ulong limit = ModVector.Mask(_p.ModulusBits);
+        for (int i = 0; i < input.Length; i++)
+            if (input[i] > limit) throw Error.Argument(nameof(input), $"The value at index {i} is not below 2^{_p.ModulusBits}.");
+        ShareDelivery delivery = ShareDelivery.Decode(message);
+        CheckSessionRound(delivery.SessionId, delivery.Round, st.Round);
+        if (delivery.Recipient != _id) throw Error.Violation(ViolationReason.Malformed, "The delivery is addressed to another bank.");
+        var held = new Dictionary<int, (BigInteger Self, BigInteger Pairwise)> { [_id] = (st.OwnSelfShare, st.OwnPairwiseShare) };
+        byte[] plain = new byte[EncryptedShare.PlaintextSize];
+        try
+        {
+            foreach (EncryptedShare s in delivery.Shares)
+            {
+                if (s.Peer >= _p.Banks || s.Peer == _id || !_p.Graph.AreNeighbours(_id, s.Peer) || !_advertised[s.Peer])
+                    throw Error.Violation(ViolationReason.UnknownSender, "A share comes from a bank that is not an advertised neighbour.");
+                if (held.ContainsKey(s.Peer)) throw Error.Violation(ViolationReason.Duplicate, "Two shares from the same bank.");
+                _channels[s.Peer].Open(Aead.Nonce(st.Round, (uint)s.Peer, (uint)_id), s.Ciphertext, ShareAd(st.Round, s.Peer, _id), plain);
+                uint owner = System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(plain.AsSpan(0));
+                uint holder = System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(plain.AsSpan(4));
+                uint round = System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(plain.AsSpan(8));
+                if (owner != s.Peer || holder != _id || round != st.Round) throw Error.Violation(ViolationReason.Malformed, "A share bundle names the wrong owner, holder or round.");
+                held[s.Peer] = (Shamir.P521.DecodeElement(plain.AsSpan(12, 66)), Shamir.P521.DecodeElement(plain.AsSpan(78, 66)));
+            }
+        }
+        finally { CryptographicOperations.ZeroMemory(plain); }
+        if (held.Count < _p.Threshold) throw Abort(ViolationReason.TooFewParticipants, "Fewer than t holders of this bank's shares are still present.");
+
+        // y = x + PRG(b) + sum_{j > i} PRG(s_ij) - sum_{j < i} PRG(s_ij)  (mod 2^k)
+        var acc = new ulong[input.Length];
+        input.CopyTo(acc);
+        ModVector.AddPrg(acc, st.SelfSeed, _p.ModulusBits, subtract: false, _scratch);
+        foreach (int j in held.Keys)
+        {
+            if (j == _id) continue;
+            byte[] seed = KeySchedule.PairwiseSeed(_pairMasters[j], _p.SessionId, st.Round, _id, j);
+            try { ModVector.AddPrg(acc, seed, _p.ModulusBits, subtract: j < _id, _scratch); }
+            finally { CryptographicOperations.ZeroMemory(seed); }
+        }
+        ModVector.Reduce(acc, _p.ModulusBits);
+        byte[] packed = new byte[acc.Length * ModVector.BytesPerValue(_p.ModulusBits)];
+        ModVector.Pack(acc, _p.ModulusBits, packed);
+        byte[] result = new MaskedInput(_p.SessionId, st.Round, _id, _p.ModulusBits, acc.Length, packed).Encode(_identity);
+        CryptographicOperations.ZeroMemory(st.SelfSeed);
+        State = new BankMaskedInput(st.Round, held);
+        return result;
+    }
+
+    /// <summary>Round step 3 (ConsistencyCheck): sign the survivor list.</summary>
+    public byte[] ReceiveSurvivors(ReadOnlySpan<byte> message)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (State is not BankMaskedInput st) throw WrongState("SurvivorList");
+        SurvivorList list = SurvivorList.Decode(message);
+        CheckSessionRound(list.SessionId, list.Round, st.Round);
+        if (list.Survivors.Any(s => s >= _p.Banks)) throw Error.Violation(ViolationReason.UnknownSender, "The survivor list names a bank outside the roster.");
+        if (!list.Survivors.Contains(_id)) throw Error.Violation(ViolationReason.Inconsistent, "The survivor list omits this bank although it sent its masked input.");
+        foreach (int s in list.Survivors)
+            if (s != _id && _p.Graph.AreNeighbours(_id, s) && !st.Held.ContainsKey(s))
+                throw Error.Violation(ViolationReason.Inconsistent, "The survivor list names a neighbour that never shared its keys with this bank.");
+        if (list.Survivors.Count < _p.MinimumSurvivors) throw Abort(ViolationReason.TooFewParticipants, "Fewer survivors than the minimum.");
+        byte[] survivorBytes = list.SignedBytes();
+        byte[] sig = _identity.Sign(survivorBytes);
+        State = new BankConsistencyCheck(st.Round, st.Held, list.Survivors.ToArray(), survivorBytes);
+        return new ConsistencySignature(_p.SessionId, st.Round, _id, sig).Encode();
+    }
+
+    /// <summary>Round step 4 (Unmasking): check the survivors' signatures, then reveal the requested shares.</summary>
+    public byte[] ReceiveUnmaskRequest(ReadOnlySpan<byte> message)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (State is not BankConsistencyCheck st) throw WrongState("UnmaskRequest");
+        UnmaskRequest req = UnmaskRequest.Decode(message);
+        CheckSessionRound(req.SessionId, req.Round, st.Round);
+        if (req.Recipient != _id) throw Error.Violation(ViolationReason.Malformed, "The request is addressed to another bank.");
+        // Structure of the request first (cheap), so that a refused request leaves the state unchanged.
+        var seenRequests = new HashSet<(int, ShareKind)>();
+        var kindByPeer = new Dictionary<int, ShareKind>();
+        var survivors = new HashSet<int>(st.Survivors);
+        foreach (ShareRequest q in req.Requests)
+        {
+            if (!st.Held.ContainsKey(q.Peer)) throw Error.Violation(ViolationReason.UnknownSender, "A share is requested for a bank whose shares this bank does not hold.");
+            if (!seenRequests.Add((q.Peer, q.Kind))) throw Error.Violation(ViolationReason.Duplicate, "The same share is requested twice.");
+            if (kindByPeer.TryGetValue(q.Peer, out ShareKind other) && other != q.Kind)
+                throw Error.Violation(ViolationReason.Refused, "Both the self-mask share and the pairwise-key share of one bank were requested.");
+            kindByPeer[q.Peer] = q.Kind;
+            if (q.Kind == ShareKind.SelfMask && !survivors.Contains(q.Peer))
+                throw Error.Violation(ViolationReason.Refused, "A self-mask share was requested for a bank that is not a survivor.");
+            if (q.Kind == ShareKind.PairwiseKey && survivors.Contains(q.Peer))
+                throw Error.Violation(ViolationReason.Refused, "A pairwise-key share was requested for a survivor.");
+        }
+        if (!req.Survivors.SequenceEqual(st.Survivors))
+            throw Abort(ViolationReason.Inconsistent, "The aggregator sent a different survivor list than the one this bank signed.");
+        var signers = new HashSet<int>();
+        foreach (SignerSignature s in req.Signatures)
+        {
+            if (!survivors.Contains(s.Signer)) throw Abort(ViolationReason.Inconsistent, "A consistency signature comes from a non-survivor.");
+            if (!signers.Add(s.Signer)) throw Abort(ViolationReason.Inconsistent, "Two consistency signatures from one bank.");
+            if (!Ed25519SigningKey.Verify(_identityKeys[s.Signer], st.SurvivorBytes, s.Signature))
+                throw Abort(ViolationReason.Inconsistent, $"Bank {s.Signer} signed a different survivor list (or its signature is forged).");
+        }
+        if (signers.Count < _p.MinimumSurvivors) throw Abort(ViolationReason.TooFewParticipants, "Fewer consistency signatures than the minimum.");
+
+        var revealed = new List<RevealedShare>(req.Requests.Count);
+        foreach (ShareRequest q in req.Requests)
+        {
+            var (self, pairwise) = st.Held[q.Peer];
+            byte[] y = new byte[66];
+            Shamir.P521.EncodeElement(q.Kind == ShareKind.SelfMask ? self : pairwise, y);
+            revealed.Add(new RevealedShare(q.Peer, q.Kind, y));
+        }
+        byte[] response = new UnmaskResponse(_p.SessionId, st.Round, _id, revealed).Encode(_identity);
+        State = new BankCompleted(st.Round);
+        return response;
+    }
+
+    private byte[] ShareAd(uint round, int owner, int holder)
+    {
+        var w = new WireWriter(64);
+        w.Bytes(Wire.ShareAdLabel);
+        w.Bytes(_p.SessionId);
+        w.U32(round);
+        w.U32((uint)owner);
+        w.U32((uint)holder);
+        return w.ToArray();
+    }
+
+    private void CheckSession(byte[] sessionId)
+    {
+        if (!sessionId.AsSpan().SequenceEqual(_p.SessionId)) throw Error.Violation(ViolationReason.WrongRoundOrState, "The message belongs to another session.");
+    }
+
+    private void CheckSessionRound(byte[] sessionId, uint round, uint expected)
+    {
+        CheckSession(sessionId);
+        if (round != expected) throw Error.Violation(ViolationReason.WrongRoundOrState, $"The message is for round {round}, this bank is in round {expected}.");
+    }
+
+    private ProtocolViolationException WrongState(string what)
+        => Error.Violation(ViolationReason.WrongRoundOrState, $"{what} is not expected in state {State.Stage}.");
+
+    private ProtocolViolationException Abort(ViolationReason reason, string message)
+    {
+        if (State is BankShareKeys s) CryptographicOperations.ZeroMemory(s.SelfSeed);
+        State = new BankAborted(State.Round, reason);
+        return Error.Violation(reason, message);
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        if (State is BankShareKeys s) CryptographicOperations.ZeroMemory(s.SelfSeed);
+        foreach (Aead a in _channels.Values) a.Dispose();
+        foreach (byte[] m in _pairMasters.Values) CryptographicOperations.ZeroMemory(m);
+        _channelKey.Dispose();
+        _maskKey.Dispose();
+    }
+}

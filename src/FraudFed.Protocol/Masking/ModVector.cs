@@ -1,0 +1,196 @@
+// Vector arithmetic mod 2^k (1 <= k <= 64) for masking (Bonawitz et al. CCS'17 section 4: masks are added
+// in Z_R with R = 2^k). Values are held in ulong lanes and added with wrap-around mod 2^64; since 2^k
+// divides 2^64, reducing once at the end (Reduce) gives the sum mod 2^k. The adds use Vector<ulong>
+// (AVX2: 4 lanes), PRG expansion streams AES-256-CTR keystream (Prg) through a reused 64 KiB buffer, so
+// nothing is allocated per element. Packing (SPEC.md "Masked input"): each value as ceil(k/8) bytes
+// little-endian, values concatenated; a packed value >= 2^k is malformed.
+using System.Buffers.Binary;
+using System.Diagnostics;
+using System.Numerics;
+using System.Runtime.InteropServices;
+using FraudFed.Cryptography;
+using FraudFed.Cryptography.Primitives;
+
+namespace FraudFed.Protocol.Masking;
+
+/// <summary>Span-based arithmetic on vectors of integers mod 2^k.</summary>
+public static class ModVector
+{
+    private const int ChunkBytes = 64 * 1024;
+
+    /// <summary>The mask 2^k - 1.</summary>
+    public static ulong Mask(int bits) => bits == 64 ? ulong.MaxValue : (1UL << bits) - 1;
+
+    /// <summary>Bytes per packed value: ceil(k/8).</summary>
+    public static int BytesPerValue(int bits) => (bits + 7) / 8;
+
+    /// <summary>acc[i] += x[i] (mod 2^64; reduce mod 2^k once at the end).</summary>
+    public static void Add(Span<ulong> acc, ReadOnlySpan<ulong> x)
+    {
+        if (acc.Length != x.Length) throw Error.Argument(nameof(x), "Lengths differ.");
+        int i = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var va = MemoryMarshal.Cast<ulong, Vector<ulong>>(acc);
+            var vx = MemoryMarshal.Cast<ulong, Vector<ulong>>(x);
+            for (int v = 0; v < va.Length; v++) va[v] += vx[v];
+            i = va.Length * Vector<ulong>.Count;
+        }
+        for (; i < acc.Length; i++) acc[i] += x[i];
+    }
+
+    /// <summary>acc[i] -= x[i] (mod 2^64; reduce mod 2^k once at the end).</summary>
+    public static void Subtract(Span<ulong> acc, ReadOnlySpan<ulong> x)
+    {
+        if (acc.Length != x.Length) throw Error.Argument(nameof(x), "Lengths differ.");
+        int i = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var va = MemoryMarshal.Cast<ulong, Vector<ulong>>(acc);
+            var vx = MemoryMarshal.Cast<ulong, Vector<ulong>>(x);
+            for (int v = 0; v < va.Length; v++) va[v] -= vx[v];
+            i = va.Length * Vector<ulong>.Count;
+        }
+        for (; i < acc.Length; i++) acc[i] -= x[i];
+    }
+
+    /// <summary>acc[i] &amp;= 2^k - 1.</summary>
+    public static void Reduce(Span<ulong> acc, int bits)
+    {
+        ulong mask = Mask(bits);
+        int i = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var vm = new Vector<ulong>(mask);
+            var va = MemoryMarshal.Cast<ulong, Vector<ulong>>(acc);
+            for (int v = 0; v < va.Length; v++) va[v] &= vm;
+            i = va.Length * Vector<ulong>.Count;
+        }
+        for (; i < acc.Length; i++) acc[i] &= mask;
+    }
+
+    /// <summary>
+    /// acc += PRG(seed) (or -= when <paramref name="subtract"/>), where PRG(seed) is the vector of values
+    /// mod 2^k that <see cref="Prg.FillModPow2"/> produces from a fresh Prg(seed).
+    /// </summary>
+    public static void AddPrg(Span<ulong> acc, ReadOnlySpan<byte> seed, int bits, bool subtract, byte[]? scratch = null)
+    {
+        if (seed.Length != Prg.SeedSize) throw Error.Argument(nameof(seed), "A PRG seed is 32 bytes.");
+        if (bits is < 1 or > 64) throw Error.OutOfRange(nameof(bits), "Bits must be in 1..64.");
+        scratch ??= new byte[ChunkBytes];
+        using var prg = new Prg(seed);
+        AddPrgCore(acc, prg, bits, subtract, scratch);
+    }
+
+    internal static void AddPrgCore(Span<ulong> acc, Prg prg, int bits, bool subtract, byte[] scratch)
+    {
+        Debug.Assert(BitConverter.IsLittleEndian);
+        int wordBytes = bits > 32 ? 8 : 4;
+        int perChunk = scratch.Length / wordBytes;
+        for (int start = 0; start < acc.Length; start += perChunk)
+        {
+            int count = Math.Min(perChunk, acc.Length - start);
+            Span<byte> bytes = scratch.AsSpan(0, count * wordBytes);
+            prg.Fill(bytes);
+            Span<ulong> target = acc.Slice(start, count);
+            // Adding the unmasked word equals adding (word mod 2^k) modulo 2^k: reduction happens at the end.
+            if (wordBytes == 8)
+            {
+                ReadOnlySpan<ulong> words = MemoryMarshal.Cast<byte, ulong>(bytes);
+                if (subtract) Subtract(target, words); else Add(target, words);
+            }
+            else
+            {
+                AddWidened(target, MemoryMarshal.Cast<byte, uint>(bytes), subtract);
+            }
+        }
+    }
+
+    private static void AddWidened(Span<ulong> acc, ReadOnlySpan<uint> words, bool subtract)
+    {
+        int i = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            int lanes = Vector<uint>.Count;
+            var va = MemoryMarshal.Cast<ulong, Vector<ulong>>(acc);
+            var vw = MemoryMarshal.Cast<uint, Vector<uint>>(words);
+            int blocks = Math.Min(vw.Length, va.Length / 2);
+            for (int v = 0; v < blocks; v++)
+            {
+                Vector.Widen(vw[v], out Vector<ulong> lo, out Vector<ulong> hi);
+                if (subtract) { va[2 * v] -= lo; va[2 * v + 1] -= hi; }
+                else { va[2 * v] += lo; va[2 * v + 1] += hi; }
+            }
+            i = blocks * lanes;
+        }
+        if (subtract) for (; i < acc.Length; i++) acc[i] -= words[i];
+        else for (; i < acc.Length; i++) acc[i] += words[i];
+    }
+
+    /// <summary>Packs values (each below 2^k) as ceil(k/8)-byte little-endian words.</summary>
+    public static void Pack(ReadOnlySpan<ulong> values, int bits, Span<byte> destination)
+    {
+        int w = BytesPerValue(bits);
+        if (destination.Length != values.Length * w) throw Error.Argument(nameof(destination), "Wrong packed length.");
+        if (w == 4)
+        {
+            Span<uint> d = MemoryMarshal.Cast<byte, uint>(destination);
+            for (int i = 0; i < values.Length; i++) d[i] = (uint)values[i];
+            return;
+        }
+        if (w == 8)
+        {
+            values.CopyTo(MemoryMarshal.Cast<byte, ulong>(destination));
+            return;
+        }
+        int fast = values.Length - (8 + w - 1) / w; // indices whose 8-byte write stays in bounds
+        int idx = 0;
+        for (; idx < fast; idx++) BinaryPrimitives.WriteUInt64LittleEndian(destination[(idx * w)..], values[idx]);
+        for (; idx < values.Length; idx++)
+        {
+            ulong v = values[idx];
+            for (int b = 0; b < w; b++) destination[idx * w + b] = (byte)(v >> (8 * b));
+        }
+    }
+
+    /// <summary>True when every packed value is below 2^k (cheap check before any arithmetic).</summary>
+    public static bool IsValidPacked(ReadOnlySpan<byte> packed, int bits)
+    {
+        int w = BytesPerValue(bits);
+        if (packed.Length % w != 0) return false;
+        int spare = 8 * w - bits;
+        if (spare == 0) return true;
+        byte topMask = (byte)(0xFF << (8 - spare));
+        for (int i = w - 1; i < packed.Length; i += w)
+            if ((packed[i] & topMask) != 0) return false;
+        return true;
+    }
+
+    /// <summary>acc[i] += packed value i (trusts that the packed data was validated).</summary>
+    public static void UnpackAdd(ReadOnlySpan<byte> packed, int bits, Span<ulong> acc)
+    {
+        int w = BytesPerValue(bits);
+        Debug.Assert(packed.Length == acc.Length * w);
+        if (w == 4) { AddWidened(acc, MemoryMarshal.Cast<byte, uint>(packed), subtract: false); return; }
+        if (w == 8) { Add(acc, MemoryMarshal.Cast<byte, ulong>(packed)); return; }
+        ulong mask = Mask(8 * w);
+        int fast = acc.Length - (8 + w - 1) / w;
+        int idx = 0;
+        for (; idx < fast; idx++) acc[idx] += BinaryPrimitives.ReadUInt64LittleEndian(packed[(idx * w)..]) & mask;
+        for (; idx < acc.Length; idx++)
+        {
+            ulong v = 0;
+            for (int b = 0; b < w; b++) v |= (ulong)packed[idx * w + b] << (8 * b);
+            acc[idx] += v;
+        }
+    }
+
+    /// <summary>Unpacks into a fresh array (validates first).</summary>
+    public static ulong[] Unpack(ReadOnlySpan<byte> packed, int bits)
+    {
+        if (!IsValidPacked(packed, bits)) throw Error.Violation(ViolationReason.OutOfRange, "A packed value is not below 2^k.");
+        var result = new ulong[packed.Length / BytesPerValue(bits)];
+        UnpackAdd(packed, bits, result);
+        return result;
+    }
+}

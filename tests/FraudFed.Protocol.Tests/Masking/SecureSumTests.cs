@@ -1,0 +1,136 @@
+using FraudFed.Cryptography;
+using FraudFed.Protocol.Harness;
+using FraudFed.Protocol.Masking;
+using FraudFed.Testing;
+using NUnit.Framework;
+
+namespace FraudFed.Protocol.Tests.Masking;
+
+[TestFixture]
+public sealed class SecureSumTests
+{
+    internal static ulong[][] Inputs(int n, int length, int bits, int seed)
+    {
+        var r = TestRandom.Plain(seed);
+        ulong mask = ModVector.Mask(bits);
+        return Enumerable.Range(0, n).Select(_ => Enumerable.Range(0, length).Select(_ => (ulong)r.NextInt64() & mask).ToArray()).ToArray();
+    }
+
+    internal static ulong[] PlainSum(IReadOnlyList<ulong[]> inputs, IEnumerable<int> who, int bits)
+    {
+        var sum = new ulong[inputs[0].Length];
+        foreach (int b in who) for (int i = 0; i < sum.Length; i++) sum[i] += inputs[b][i];
+        for (int i = 0; i < sum.Length; i++) sum[i] &= ModVector.Mask(bits);
+        return sum;
+    }
+
+    public sealed record Case(int N, int T, bool Sparse, DropoutStage Stage, int Dropped)
+    {
+        public override string ToString() => $"{(Sparse ? "sparse" : "complete")}/n={N}/t={T}/{Stage}/dropped={Dropped}";
+    }
+
+    private static IEnumerable<TestCaseData> Sweep()
+    {
+        var configs = new (int N, int T, bool Sparse)[] { (3, 2, false), (3, 3, false), (10, 4, false), (10, 7, false), (50, 26, false), (10, 5, true), (50, 9, true) };
+        DropoutStage[] stages = [DropoutStage.None, DropoutStage.BeforeAdvertiseKeys, DropoutStage.BeforeShareKeys, DropoutStage.AfterShareKeys, DropoutStage.AfterMaskedInput, DropoutStage.DuringUnmasking];
+        foreach (var (n, t, sparse) in configs)
+            foreach (DropoutStage stage in stages)
+            {
+                using var probe = new MaskingSecureSum(n, 32, Options(t, sparse, "probe"));
+                int max = n - probe.Parameters.MinimumSurvivors;
+                // Sparse neighbourhoods must keep t live holders: drop at most holders - t there.
+                if (sparse) max = Math.Min(max, probe.Parameters.Graph.Degree + 1 - t);
+                int dropped = stage == DropoutStage.None ? 0 : max;
+                var c = new Case(n, t, sparse, stage, dropped);
+                yield return new TestCaseData(c).SetName("SecureSum/" + c);
+            }
+    }
+
+    private static MaskingOptions Options(int t, bool sparse, string label, IReadOnlyCollection<int>? absent = null) => new()
+    {
+        Threshold = t,
+        Sparse = sparse,
+        Random = TestRandom.Create(label),
+        SessionId = new byte[16],
+        AbsentFromSetup = absent ?? [],
+    };
+
+    [TestCaseSource(nameof(Sweep))]
+    public void EqualsPlaintextSumOfSurvivors(Case c)
+    {
+        const int bits = 32, length = 37;
+        var pick = TestRandom.Plain(c.GetHashCode());
+        int[] dropped = Enumerable.Range(0, c.N).OrderBy(_ => pick.Next()).Take(c.Dropped).Order().ToArray();
+        IReadOnlyCollection<int> absent = c.Stage == DropoutStage.BeforeAdvertiseKeys ? dropped : [];
+        using var sum = new MaskingSecureSum(c.N, bits, Options(c.T, c.Sparse, c.ToString(), absent));
+        ulong[][] inputs = Inputs(c.N, length, bits, c.N * 100 + c.T);
+        DropoutPlan plan = c.Stage == DropoutStage.BeforeAdvertiseKeys ? DropoutPlan.None : DropoutPlan.At(c.Stage, dropped);
+        SecureSumResult result = sum.Sum(inputs, plan);
+        bool contributes(int b) => !dropped.Contains(b) || c.Stage is DropoutStage.None or DropoutStage.AfterMaskedInput or DropoutStage.DuringUnmasking;
+        int[] expectedContributors = Enumerable.Range(0, c.N).Where(contributes).ToArray();
+        Assert.That(result.Contributors, Is.EqualTo(expectedContributors));
+        Assert.That(result.Sum, Is.EqualTo(PlainSum(inputs, expectedContributors, bits)));
+    }
+
+    [Test]
+    public void MixedDropoutsAtEveryStage_UpToNMinusT()
+    {
+        const int n = 10, t = 4, bits = 24;
+        using var sum = new MaskingSecureSum(n, bits, Options(t, false, "mixed", absent: [0]));
+        ulong[][] inputs = Inputs(n, 50, bits, 7);
+        var plan = new DropoutPlan(new Dictionary<int, DropoutStage>
+        {
+            [1] = DropoutStage.BeforeShareKeys, [2] = DropoutStage.AfterShareKeys, [3] = DropoutStage.AfterShareKeys,
+            [4] = DropoutStage.AfterMaskedInput, [5] = DropoutStage.DuringUnmasking,
+        });
+        SecureSumResult result = sum.Sum(inputs, plan);
+        int[] contributors = [4, 5, 6, 7, 8, 9];
+        Assert.That(result.Contributors, Is.EqualTo(contributors));
+        Assert.That(result.Sum, Is.EqualTo(PlainSum(inputs, contributors, bits)));
+    }
+
+    [Test]
+    public void SeveralRounds_OneKeySetup_DroppedBankReturns()
+    {
+        const int n = 6, bits = 40;
+        using var sum = new MaskingSecureSum(n, bits, Options(4, false, "rounds"));
+        for (int round = 1; round <= 3; round++)
+        {
+            ulong[][] inputs = Inputs(n, 20, bits, round);
+            DropoutPlan plan = round == 1 ? DropoutPlan.At(DropoutStage.AfterShareKeys, 2) : round == 2 ? DropoutPlan.At(DropoutStage.DuringUnmasking, 2) : DropoutPlan.None;
+            SecureSumResult r = sum.Sum(inputs, plan);
+            int[] expected = round == 1 ? [0, 1, 3, 4, 5] : [0, 1, 2, 3, 4, 5];
+            Assert.That(r.Contributors, Is.EqualTo(expected), $"round {round}");
+            Assert.That(r.Sum, Is.EqualTo(PlainSum(inputs, expected, bits)), $"round {round}");
+        }
+        Assert.That(sum.Harness.Aggregator.State.Round, Is.EqualTo(3u));
+    }
+
+    [Test]
+    public void FewerThanMinimumSurvivors_AfterShareKeys_AbortsTyped()
+    {
+        const int n = 10;
+        using var sum = new MaskingSecureSum(n, 32, Options(7, false, "toofew"));
+        var ex = Assert.Throws<ProtocolViolationException>(() => sum.Sum(Inputs(n, 8, 32, 1), DropoutPlan.At(DropoutStage.AfterShareKeys, 0, 1, 2, 3)));
+        Assert.That(ex!.Reason, Is.EqualTo(ViolationReason.TooFewParticipants));
+        Assert.That(sum.Harness.Aggregator.State, Is.TypeOf<AggregatorAborted>());
+    }
+
+    [Test]
+    public void FewerThanTHoldersAnswering_AbortsTyped()
+    {
+        const int n = 10;
+        // Minimum survivors 7 lets the consistency check pass with 7 signers, but t = 8 shares are needed.
+        using var sum = new MaskingSecureSum(n, 32, Options(8, false, "toofew-unmask") with { MinimumSurvivors = 8 });
+        var ex = Assert.Throws<ProtocolViolationException>(() => sum.Sum(Inputs(n, 8, 32, 1), DropoutPlan.At(DropoutStage.DuringUnmasking, 0, 1, 2)));
+        Assert.That(ex!.Reason, Is.EqualTo(ViolationReason.TooFewParticipants));
+    }
+
+    [Test]
+    public void FewerThanMinimumAtSetup_AbortsTyped()
+    {
+        using var sum = new MaskingSecureSum(5, 32, Options(4, false, "toofew-setup", absent: [0, 1]));
+        var ex = Assert.Throws<ProtocolViolationException>(() => sum.Sum(Inputs(5, 8, 32, 1)));
+        Assert.That(ex!.Reason, Is.EqualTo(ViolationReason.TooFewParticipants));
+    }
+}
