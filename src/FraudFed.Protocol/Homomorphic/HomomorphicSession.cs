@@ -51,7 +51,6 @@ public sealed class HomomorphicSession : IDisposable
     private readonly Bank[] _banks;
     private readonly RandomNumberGenerator _setupRandom;
     private readonly byte[]? _testSeed;
-    private readonly bool _parallel;
     private ulong _round;
     private bool _disposed;
 
@@ -67,7 +66,7 @@ public sealed class HomomorphicSession : IDisposable
         if (kMin < 2 || kMin > banks) throw Error.OutOfRange(nameof(options), "K_min must be in 2..N.");
         Policy = new DecryptionPolicy { Threshold = threshold, MinContributors = kMin, Budget = options.DecryptionBudget };
         _testSeed = options.TestSeed is null ? null : (byte[])options.TestSeed.Clone();
-        _parallel = options.Parallel;
+        Parallel = options.Parallel;
         _setupRandom = RandomFor("setup");
         Banks = banks;
         SessionId = new byte[16];
@@ -93,6 +92,8 @@ public sealed class HomomorphicSession : IDisposable
     public long SetupBytesDownloaded { get; private set; }
     /// <summary>Statistics of the last sum.</summary>
     public HomomorphicSumStats? LastStats { get; private set; }
+    /// <summary>Use both cores where work splits by chunk (benchmarks switch it off to measure one core).</summary>
+    public bool Parallel { get; set; }
     /// <summary>The agreed compact scheme (public data only).</summary>
     public CompactScheme? Scheme { get; private set; }
 
@@ -213,7 +214,7 @@ public sealed class HomomorphicSession : IDisposable
         for (int c = 0; c < contributors.Length; c++)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            uploads[c] = _banks[contributors[c]].Encrypt(round, inputs[contributors[c]]!, chunks, _parallel);
+            uploads[c] = _banks[contributors[c]].Encrypt(round, inputs[contributors[c]]!, chunks, Parallel);
             uploaded += uploads[c].Sum(u => (long)u.Length);
         }
         TimeSpan encryptPerBank = encryptTime.Elapsed / contributors.Length;
@@ -243,7 +244,7 @@ public sealed class HomomorphicSession : IDisposable
             cancellationToken.ThrowIfCancellationRequested();
             if (active[d] < 0 || active[d] >= Banks) throw Error.Violation(ViolationReason.UnknownSender, "decryptor outside the roster");
             downloaded += 8 + 4 + 4L * (contributors.Length + active.Length) + 4; // request: round, chunks, U, D
-            shares[d] = _banks[active[d]].DecryptionShares(round, chunks, contributors, active, _parallel);
+            shares[d] = _banks[active[d]].DecryptionShares(round, chunks, contributors, active, Parallel);
             uploaded += shares[d].Sum(s => (long)s.Length);
         }
         TimeSpan sharePerBank = shareTime.Elapsed / Math.Max(1, active.Length);
@@ -266,7 +267,7 @@ public sealed class HomomorphicSession : IDisposable
 
     private void For(int count, Action<int> body)
     {
-        if (_parallel && count > 1) System.Threading.Tasks.Parallel.For(0, count, body);
+        if (Parallel && count > 1) System.Threading.Tasks.Parallel.For(0, count, body);
         else for (int k = 0; k < count; k++) body(k);
     }
 
