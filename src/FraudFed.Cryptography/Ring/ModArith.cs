@@ -23,21 +23,29 @@ public static class ModArith
         return (ulong)(new UInt128(hi, lo) % q);
     }
 
-    /// <summary>(a + b) mod q for a, b &lt; q.</summary>
+    /// <summary>x - m if x &gt;= m else x, branch-free; requires x &lt; 2m and m &lt; 2^63.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static ulong AddMod(ulong a, ulong b, ulong q)
+    public static ulong CondSub(ulong x, ulong m)
     {
-        ulong s = a + b;
-        return s >= q ? s - q : s;
+        ulong t = x - m;
+        return t + (m & (ulong)((long)t >> 63));
     }
 
-    /// <summary>(a - b) mod q for a, b &lt; q.</summary>
+    /// <summary>(a + b) mod q for a, b &lt; q (branch-free).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static ulong SubMod(ulong a, ulong b, ulong q) => a >= b ? a - b : a + q - b;
+    public static ulong AddMod(ulong a, ulong b, ulong q) => CondSub(a + b, q);
 
-    /// <summary>(-a) mod q for a &lt; q.</summary>
+    /// <summary>(a - b) mod q for a, b &lt; q (branch-free).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static ulong NegMod(ulong a, ulong q) => a == 0 ? 0 : q - a;
+    public static ulong SubMod(ulong a, ulong b, ulong q)
+    {
+        ulong t = a - b;
+        return t + (q & (ulong)((long)t >> 63));
+    }
+
+    /// <summary>(-a) mod q for a &lt; q (branch-free).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static ulong NegMod(ulong a, ulong q) => SubMod(0, a, q);
 
     /// <summary>b^e mod q.</summary>
     public static ulong PowMod(ulong b, ulong e, ulong q)
@@ -77,11 +85,7 @@ public static class ModArith
 
     /// <summary>w*x mod q in [0, q), given w' = ShoupPrecompute(w, q).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static ulong MulShoup(ulong x, ulong w, ulong wPrime, ulong q)
-    {
-        ulong r = MulShoupLazy(x, w, wPrime, q);
-        return r >= q ? r - q : r;
-    }
+    public static ulong MulShoup(ulong x, ulong w, ulong wPrime, ulong q) => CondSub(MulShoupLazy(x, w, wPrime, q), q);
 
     /// <summary>Reduces a signed 64-bit value into [0, q).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -116,11 +120,14 @@ public readonly struct Barrett128
         ulong carry = Math.BigMul(lo, _ratioLo, out _);
         ulong t1Hi = Math.BigMul(lo, _ratioHi, out ulong t1Lo);
         ulong t2Hi = Math.BigMul(hi, _ratioLo, out ulong t2Lo);
-        UInt128 mid = (UInt128)t1Lo + t2Lo + carry;
-        ulong quotient = hi * _ratioHi + t1Hi + t2Hi + (ulong)(mid >> 64);
-        ulong r = unchecked(lo - quotient * _q);
-        while (r >= _q) r -= _q;
-        return r;
+        ulong m1 = t1Lo + t2Lo;
+        ulong c1 = m1 < t1Lo ? 1UL : 0UL;
+        ulong m2 = m1 + carry;
+        ulong c2 = m2 < m1 ? 1UL : 0UL;
+        ulong quotient = hi * _ratioHi + t1Hi + t2Hi + c1 + c2;
+        ulong r = unchecked(lo - quotient * _q); // in [0, 4q)
+        r = ModArith.CondSub(r, 2 * _q);
+        return ModArith.CondSub(r, _q);
     }
 
     /// <summary>(a*b) mod q.</summary>

@@ -126,21 +126,14 @@ public sealed class NttTables
                     }
                 }
             }
-            for (int i = 0; i < n; i++)
-            {
-                ulong v = a[i];
-                if (v >= twoQ) v -= twoQ;
-                if (v >= q) v -= q;
-                a[i] = v;
-            }
+            for (int i = 0; i < n; i++) a[i] = ModArith.CondSub(ModArith.CondSub(a[i], twoQ), q);
         }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static unsafe void Butterfly(ulong* x, ulong* y, ulong w, ulong wShoup, ulong q, ulong twoQ)
     {
-        ulong u = *x;
-        if (u >= twoQ) u -= twoQ;
+        ulong u = ModArith.CondSub(*x, twoQ);
         ulong v = *y;
         ulong quotient = Math.BigMul(v, wShoup, out _);
         ulong tw = unchecked(w * v - quotient * q); // [0, 2q)
@@ -170,9 +163,7 @@ public sealed class NttTables
                     for (int j = 0; j < t; j++)
                     {
                         ulong u = x[j], v = y[j];
-                        ulong s = u + v;
-                        if (s >= twoQ) s -= twoQ;
-                        x[j] = s;
+                        x[j] = ModArith.CondSub(u + v, twoQ);
                         ulong d = u - v + twoQ;
                         ulong quotient = Math.BigMul(d, Ws, out _);
                         y[j] = unchecked(W * d - quotient * q);
@@ -194,8 +185,8 @@ public sealed class NttTables
                     ulong r1 = unchecked(nI * s - qs * q);
                     ulong qd = Math.BigMul(d, lIs, out _);
                     ulong r2 = unchecked(lI * d - qd * q);
-                    x[j] = r1 >= q ? r1 - q : r1;
-                    y[j] = r2 >= q ? r2 - q : r2;
+                    x[j] = ModArith.CondSub(r1, q);
+                    y[j] = ModArith.CondSub(r2, q);
                 }
             }
         }
