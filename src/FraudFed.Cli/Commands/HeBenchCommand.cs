@@ -1,0 +1,145 @@
+// `fraudfed bench ntt` and `fraudfed bench he`: benchmarks of the RLWE engine and the threshold homomorphic
+// secure sum. The last stdout line is one JSON object (with --json); timings are medians over --runs.
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using FraudFed.Cryptography.Ring;
+using FraudFed.Cryptography.Rlwe;
+using FraudFed.Protocol;
+using FraudFed.Protocol.Homomorphic;
+
+namespace FraudFed.Cli.Commands;
+
+/// <summary>The homomorphic benchmarks under `fraudfed bench`.</summary>
+internal sealed class HeBenchCommand : ICliCommand
+{
+    public Command Build()
+    {
+        var bench = new Command("bench", "Benchmarks.");
+        bench.Subcommands.Add(BuildNtt());
+        bench.Subcommands.Add(BuildHe());
+        return bench;
+    }
+
+    private static double Median(List<double> xs)
+    {
+        xs.Sort();
+        int m = xs.Count / 2;
+        return xs.Count % 2 == 1 ? xs[m] : (xs[m - 1] + xs[m]) / 2;
+    }
+
+    private static Command BuildNtt()
+    {
+        var runs = new Option<int>("--runs") { Description = "Timed runs per prime.", DefaultValueFactory = _ => 300 };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object as the last line." };
+        var cmd = new Command("ntt", "Forward/inverse negacyclic NTT of the default parameter set (n and primes).");
+        cmd.Options.Add(runs);
+        cmd.Options.Add(json);
+        cmd.SetAction(pr =>
+        {
+            RlweParameters p = ParameterSets.Default;
+            int n = p.N, r = Math.Max(5, pr.GetValue(runs));
+            var forward = new List<double>();
+            var inverse = new List<double>();
+            int bitsTotal = 0;
+            var rng = new Random(1);
+            foreach (ulong q in p.Primes)
+            {
+                var tables = p.Basis.Table(p.Primes.ToList().IndexOf(q));
+                int bits = 64 - System.Numerics.BitOperations.LeadingZeroCount(q);
+                bitsTotal += bits;
+                var data = new ulong[n];
+                for (int i = 0; i < n; i++) data[i] = (ulong)rng.NextInt64() % q;
+                for (int w = 0; w < 50; w++) { tables.Forward(data); tables.Inverse(data); }
+                var f = new List<double>(); var inv = new List<double>();
+                for (int k = 0; k < r; k++)
+                {
+                    long t0 = Stopwatch.GetTimestamp();
+                    tables.Forward(data);
+                    long t1 = Stopwatch.GetTimestamp();
+                    tables.Inverse(data);
+                    long t2 = Stopwatch.GetTimestamp();
+                    f.Add((t1 - t0) * 1e6 / Stopwatch.Frequency);
+                    inv.Add((t2 - t1) * 1e6 / Stopwatch.Frequency);
+                }
+                forward.Add(Median(f));
+                inverse.Add(Median(inv));
+            }
+            double fwd = forward.Average(), invUs = inverse.Average();
+            int primeBits = bitsTotal / p.Primes.Count;
+            double nsPerCoeffBit = fwd * 1000 / (n * (double)primeBits);
+            Console.WriteLine($"NTT n={n}, {p.Primes.Count} primes of {primeBits} bits: forward {fwd:F1} us, inverse {invUs:F1} us, {nsPerCoeffBit:F3} ns/coeff/bit (SEAL: 162 us, 127 us, 0.45)");
+            if (pr.GetValue(json))
+                Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
+                {
+                    ["suite"] = "ntt", ["n"] = n, ["prime_bits"] = primeBits, ["primes"] = p.Primes.Count,
+                    ["forward_us"] = Math.Round(fwd, 2), ["inverse_us"] = Math.Round(invUs, 2),
+                    ["ns_per_coeff_per_bit"] = Math.Round(nsPerCoeffBit, 4), ["runs"] = r,
+                }));
+            return 0;
+        });
+        return cmd;
+    }
+
+    private static Command BuildHe()
+    {
+        var banks = new Option<int>("--banks") { Description = "Number of banks N.", DefaultValueFactory = _ => 10 };
+        var threshold = new Option<int>("--threshold") { Description = "Decryption threshold T.", DefaultValueFactory = _ => 6 };
+        var values = new Option<int>("--values") { Description = "Values per bank.", DefaultValueFactory = _ => 1_000_000 };
+        var bits = new Option<int>("--bits") { Description = "k: values and sums mod 2^k.", DefaultValueFactory = _ => 32 };
+        var runs = new Option<int>("--runs") { Description = "Timed sums (median).", DefaultValueFactory = _ => 3 };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object as the last line." };
+        var cmd = new Command("he", "Threshold homomorphic secure sum (compact BFV, default 128-bit parameters).");
+        foreach (Option o in new Option[] { banks, threshold, values, bits, runs, json }) cmd.Options.Add(o);
+        cmd.SetAction(pr =>
+        {
+            int nBanks = pr.GetValue(banks), t = pr.GetValue(threshold), count = pr.GetValue(values), k = pr.GetValue(bits);
+            int r = Math.Max(1, pr.GetValue(runs));
+            var setup = Stopwatch.StartNew();
+            using var he = new HomomorphicSecureSum(nBanks, k, new HomomorphicOptions { Threshold = t, MinContributors = Math.Min(nBanks, Math.Max(2, t)) });
+            double setupS = setup.Elapsed.TotalSeconds;
+            var rnd = new Random(42);
+            ulong mask = (1UL << k) - 1;
+            ulong[][] inputs = Enumerable.Range(0, nBanks).Select(_ => Enumerable.Range(0, count).Select(_ => (ulong)rnd.NextInt64() & mask).ToArray()).ToArray();
+            ulong[] expected = new PlainSum(nBanks, k).Sum(inputs).Sum;
+            bool exact = true;
+            var enc = new List<double>(); var add = new List<double>(); var share = new List<double>(); var comb = new List<double>();
+            long uploadPerBank = 0;
+            HomomorphicSession s = he.Session;
+            for (int run = 0; run < r + 1; run++) // first run warms up the JIT
+            {
+                SecureSumResult result = he.Sum(inputs);
+                exact &= result.Sum.AsSpan().SequenceEqual(expected);
+                HomomorphicSumStats st = s.LastStats!;
+                if (run == 0) continue;
+                enc.Add(st.EncryptPerBank.TotalSeconds); add.Add(st.AddPerBank.TotalSeconds);
+                share.Add(st.DecryptionSharePerBank.TotalSeconds); comb.Add(st.Combine.TotalSeconds);
+                uploadPerBank = (long)st.Chunks * FraudFed.Cryptography.Threshold.CompactCiphertext.SerializedSize(s.Parameters);
+            }
+            // One core: the same sum with chunk-level parallelism off.
+            s.Parallel = false;
+            SecureSumResult single = he.Sum(inputs);
+            exact &= single.Sum.AsSpan().SequenceEqual(expected);
+            HomomorphicSumStats one = s.LastStats!;
+            s.Parallel = true;
+            double perValue = (double)uploadPerBank / count;
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"HE sum: {nBanks} banks, T={t}, {count} values of {k} bits, {s.Parameters}: encrypt {Median(enc):F3} s/bank (1 core {one.EncryptPerBank.TotalSeconds:F3}), upload {perValue:F2} B/value, add {Median(add) * 1000:F1} ms/bank, share {Median(share):F3} s (1 core {one.DecryptionSharePerBank.TotalSeconds:F3}), combine {Median(comb):F3} s, exact {exact}; SEAL: 1.2 s and 128 B/value for 32-bit values"));
+            if (pr.GetValue(json))
+                Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
+                {
+                    ["suite"] = "he", ["n"] = s.Parameters.N, ["log_q"] = s.Parameters.LogQ, ["log_t"] = s.Parameters.PlainModulusBits,
+                    ["banks"] = nBanks, ["threshold"] = t, ["values"] = count, ["value_bits"] = k,
+                    ["encrypt_s"] = Math.Round(Median(enc), 4), ["encrypt_1core_s"] = Math.Round(one.EncryptPerBank.TotalSeconds, 4),
+                    ["upload_bytes_per_value"] = Math.Round(perValue, 3),
+                    ["add_s_per_bank"] = Math.Round(Median(add), 5), ["add_1core_s_per_bank"] = Math.Round(one.AddPerBank.TotalSeconds, 5),
+                    ["decrypt_share_s"] = Math.Round(Median(share), 4), ["decrypt_share_1core_s"] = Math.Round(one.DecryptionSharePerBank.TotalSeconds, 4),
+                    ["combine_s"] = Math.Round(Median(comb), 4), ["combine_1core_s"] = Math.Round(one.Combine.TotalSeconds, 4),
+                    ["setup_s"] = Math.Round(setupS, 3), ["runs"] = r, ["exact"] = exact,
+                }));
+            return exact ? 0 : 1;
+        });
+        return cmd;
+    }
+}

@@ -1,0 +1,206 @@
+// Samplers for RLWE: uniform mod q (rejection), ternary, centred discrete Gaussian, wide smudging noise.
+//
+// - Uniform mod q_i: draw little-endian 64-bit words, keep the low bitlen(q_i) bits, reject values >= q_i
+//   (acceptance > 1/2). Driven by the AES-256-CTR Prg the result is reproducible from a seed, which is how
+//   common random polynomials are expanded (a uniform polynomial is uniform in either domain, so common
+//   polynomials are sampled directly as NTT evaluations, as SEAL and Lattigo do).
+// - Ternary: uniform on {-1, 0, 1} from bytes below 255 (rejection), as in SEAL's ternary secrets.
+// - Discrete Gaussian: centred, sigma = 3.2, tail cut at 6 sigma (|x| <= 19), by cumulative distribution
+//   table (CDT) inversion over |x| with 63-bit uniform words and a separate sign bit; every table entry is
+//   compared for every sample (no early exit). Table probabilities: rho(x) = exp(-x^2 / (2 sigma^2)).
+// - Smudging: exact uniform integers in [-B, B] with B = 2^k - 1 (k <= 126) by rejecting the single
+//   value 2^(k+1) - 1 of a (k+1)-bit word; no floating point, reduced exactly into every RNS limb.
+using System.Buffers.Binary;
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
+using FraudFed.Cryptography.Primitives;
+
+namespace FraudFed.Cryptography.Ring;
+
+/// <summary>A source of random bytes: a CSPRNG in production, a Prg for seeded expansion.</summary>
+public delegate void RandomFill(Span<byte> destination);
+
+/// <summary>RLWE samplers. Every sampler takes an injected random source.</summary>
+public static class Samplers
+{
+    /// <summary>Gaussian standard deviation.</summary>
+    public const double Sigma = 3.2;
+    /// <summary>Largest |x| the Gaussian sampler outputs (6 sigma, rounded down).</summary>
+    public const int GaussianBound = 19;
+    /// <summary>Largest smudging exponent: B = 2^k - 1 with k at most this.</summary>
+    public const int MaxSmudgingBits = 126;
+
+    private static readonly ulong[] Cdt = BuildCdt();
+
+    private static ulong[] BuildCdt()
+    {
+        var rho = new double[GaussianBound + 1];
+        double total = 0;
+        for (int k = 0; k <= GaussianBound; k++)
+        {
+            rho[k] = Math.Exp(-(double)k * k / (2 * Sigma * Sigma)) * (k == 0 ? 1 : 2);
+            total += rho[k];
+        }
+        // cum[k] = floor(2^63 * P(|X| <= k)) for k = 0..GaussianBound-1.
+        var cum = new ulong[GaussianBound];
+        double acc = 0;
+        for (int k = 0; k < GaussianBound; k++)
+        {
+            acc += rho[k];
+            cum[k] = (ulong)Math.Min(Math.Floor(acc / total * 9.223372036854775808e18), 9.223372036854775807e18);
+        }
+        return cum;
+    }
+
+    /// <summary>Adapts a CSPRNG.</summary>
+    public static RandomFill From(RandomNumberGenerator rng) { ArgumentNullException.ThrowIfNull(rng); return rng.GetBytes; }
+    /// <summary>Adapts a seeded PRG.</summary>
+    public static RandomFill From(Prg prg) { ArgumentNullException.ThrowIfNull(prg); return prg.Fill; }
+
+    /// <summary>A uniform polynomial mod Q (reproducible from a seeded Prg), flagged as NTT domain.</summary>
+    public static RnsPoly Uniform(RnsBasis basis, Prg prg) => Uniform(basis, From(prg), isNtt: true);
+    /// <summary>A uniform polynomial mod Q from a CSPRNG, in the domain requested.</summary>
+    public static RnsPoly Uniform(RnsBasis basis, RandomNumberGenerator rng, bool isNtt = false) => Uniform(basis, From(rng), isNtt);
+
+    /// <summary>A uniform polynomial mod Q.</summary>
+    public static RnsPoly Uniform(RnsBasis basis, RandomFill random, bool isNtt)
+    {
+        ArgumentNullException.ThrowIfNull(basis);
+        var p = basis.Allocate(isNtt);
+        for (int i = 0; i < basis.Count; i++) UniformLimbCore(p.Limb(i), basis.Primes[i], random);
+        return p;
+    }
+
+    /// <summary>Fills <paramref name="destination"/> with uniform values mod <paramref name="q"/> by rejection.</summary>
+    public static void UniformLimb(Span<ulong> destination, ulong q, RandomFill random)
+    {
+        if (q < 2) throw Error.Argument(nameof(q), "Modulus must be at least 2.");
+        UniformLimbCore(destination, q, random);
+    }
+
+    internal static void UniformLimbCore(Span<ulong> destination, ulong q, RandomFill random)
+    {
+        int bits = 64 - System.Numerics.BitOperations.LeadingZeroCount(q - 1);
+        ulong mask = bits == 64 ? ulong.MaxValue : (1UL << bits) - 1;
+        Span<ulong> buffer = stackalloc ulong[256];
+        int filled = 0;
+        while (filled < destination.Length)
+        {
+            int want = Math.Min(buffer.Length, destination.Length - filled + 8);
+            random(MemoryMarshal.AsBytes(buffer[..want]));
+            for (int k = 0; k < want && filled < destination.Length; k++)
+            {
+                ulong v = BinaryPrimitives.ReadUInt64LittleEndian(MemoryMarshal.AsBytes(buffer.Slice(k, 1))) & mask;
+                if (v < q) destination[filled++] = v;
+            }
+        }
+        buffer.Clear();
+    }
+
+    /// <summary>n ternary values in {-1, 0, 1}.</summary>
+    public static sbyte[] Ternary(int n, RandomFill random)
+    {
+        ArgumentNullException.ThrowIfNull(random);
+        var result = new sbyte[n];
+        Span<byte> buffer = stackalloc byte[512];
+        int filled = 0;
+        while (filled < n)
+        {
+            random(buffer);
+            for (int k = 0; k < buffer.Length && filled < n; k++)
+                if (buffer[k] < 255) result[filled++] = (sbyte)(buffer[k] % 3 - 1);
+        }
+        CryptographicOperations.ZeroMemory(buffer);
+        return result;
+    }
+
+    /// <summary>Fills <paramref name="destination"/> with centred discrete Gaussian values (sigma 3.2, |x| &lt;= 19).</summary>
+    public static void Gaussian(Span<long> destination, RandomFill random)
+    {
+        ArgumentNullException.ThrowIfNull(random);
+        Span<ulong> buffer = stackalloc ulong[256];
+        ulong[] cdt = Cdt;
+        for (int start = 0; start < destination.Length; start += buffer.Length)
+        {
+            int count = Math.Min(buffer.Length, destination.Length - start);
+            random(MemoryMarshal.AsBytes(buffer[..count]));
+            for (int k = 0; k < count; k++)
+            {
+                ulong word = buffer[k];
+                ulong r = word >> 1;            // 63 uniform bits
+                long sign = (long)(word & 1);   // 1 bit
+                long magnitude = 0;
+                for (int c = 0; c < cdt.Length; c++)
+                    magnitude += (long)(1 ^ ((r - cdt[c]) >> 63)); // r >= cdt[c]
+                destination[start + k] = (magnitude ^ -sign) + sign;
+            }
+        }
+        buffer.Clear();
+    }
+
+    /// <summary>
+    /// Adds exact uniform noise from [-B, B], B = 2^<paramref name="bits"/> - 1, to every coefficient of the
+    /// coefficient-domain polynomial <paramref name="p"/> (residues updated in every limb).
+    /// </summary>
+    public static void AddSmudging(RnsBasis basis, RnsPoly p, int bits, RandomFill random)
+    {
+        ArgumentNullException.ThrowIfNull(basis);
+        basis.Check(p);
+        if (p.IsNtt) throw Error.Argument(nameof(p), "Smudging is added in the coefficient domain.");
+        if (bits is < 1 or > MaxSmudgingBits) throw Error.OutOfRange(nameof(bits), "Smudging bits must be in 1..126.");
+        ArgumentNullException.ThrowIfNull(random);
+        int n = basis.N, limbs = basis.Count;
+        var barrett = new Barrett128[limbs];
+        var bMod = new ulong[limbs];
+        UInt128 bound = (UInt128.One << bits) - 1;
+        for (int i = 0; i < limbs; i++)
+        {
+            barrett[i] = new Barrett128(basis.Primes[i]);
+            bMod[i] = barrett[i].Reduce((ulong)(bound >> 64), (ulong)bound);
+        }
+        UInt128 mask = (UInt128.One << (bits + 1)) - 1;
+        UInt128 reject = mask; // 2^(k+1) - 1 is the only value outside [0, 2B]
+        Span<UInt128> buffer = stackalloc UInt128[128];
+        int j = 0;
+        while (j < n)
+        {
+            random(MemoryMarshal.AsBytes(buffer));
+            for (int k = 0; k < buffer.Length && j < n; k++)
+            {
+                UInt128 x = buffer[k] & mask;
+                if (x == reject) continue;
+                // value = x - B; residue = (x mod q) - (B mod q) mod q.
+                ulong hi = (ulong)(x >> 64), lo = (ulong)x;
+                for (int i = 0; i < limbs; i++)
+                {
+                    ulong q = basis.Primes[i];
+                    ulong xr = barrett[i].Reduce(hi, lo);
+                    ulong noise = ModArith.SubMod(xr, bMod[i], q);
+                    Span<ulong> limb = p.Limb(i);
+                    limb[j] = ModArith.AddMod(limb[j], noise, q);
+                }
+                j++;
+            }
+        }
+        buffer.Clear();
+    }
+
+    /// <summary>Samples n exact smudging values in [-B, B] as Int128 (test and analysis helper).</summary>
+    public static Int128[] SmudgingValues(int n, int bits, RandomFill random)
+    {
+        if (bits is < 1 or > MaxSmudgingBits) throw Error.OutOfRange(nameof(bits), "Smudging bits must be in 1..126.");
+        ArgumentNullException.ThrowIfNull(random);
+        var result = new Int128[n];
+        UInt128 mask = (UInt128.One << (bits + 1)) - 1;
+        Int128 bound = (Int128.One << bits) - 1;
+        Span<UInt128> one = stackalloc UInt128[1];
+        for (int j = 0; j < n;)
+        {
+            random(MemoryMarshal.AsBytes(one));
+            UInt128 x = one[0] & mask;
+            if (x == mask) continue;
+            result[j++] = (Int128)x - bound;
+        }
+        return result;
+    }
+}

@@ -1,0 +1,213 @@
+// RlweCodec: the fixed binary envelope of every RLWE object (ciphertexts, keys, threshold shares).
+//
+// Layout (all integers little-endian; protocols/SPEC.md "RLWE objects"):
+//   0  magic        4 bytes "FFRL"
+//   4  version      1 byte  = 1
+//   5  kind         1 byte  (RlweObjectKind)
+//   6  flags        1 byte  bit 0: polynomials are NTT evaluations (else coefficients); other bits zero
+//   7  reserved     1 byte  = 0
+//   8  param hash   32 bytes SHA-256 of the parameter set (RlweParameters.Hash)
+//  40  n            uint32
+//  44  limbs        uint16
+//  46  polys        uint16
+//  48  context len  uint32  kind-specific context (session, round, chunk, sender, sets) before the payload
+//  52  payload len  uint32  = polys * sum_i ceil(n * bitlen(q_i) / 8)
+//  56  context      context-len bytes
+//      payload      for each polynomial, for each limb i: n residues of bitlen(q_i) bits, packed LSB-first,
+//                   each limb stream padded with zero bits to a byte boundary
+//      digest       16 bytes = SHA-256(all preceding bytes)[0..16): detects corruption, NOT an authenticator
+//                   (authenticity comes from the protocol's signatures)
+// Validation runs cheap to expensive (SEAL valcheck style): total size, magic, version, kind, flags,
+// parameter hash, n/limbs/polys, lengths, digest, then every residue below its prime and zero padding bits.
+using System.Buffers.Binary;
+using System.Numerics;
+using System.Security.Cryptography;
+using FraudFed.Cryptography.Ring;
+
+namespace FraudFed.Cryptography.Rlwe;
+
+/// <summary>Kinds of serialized RLWE objects.</summary>
+public enum RlweObjectKind : byte
+{
+    /// <summary>BFV ciphertext (c0, c1).</summary>
+    Ciphertext = 1,
+    /// <summary>Compact ciphertext: c0 only, c1 implied by a common polynomial.</summary>
+    CompactCiphertext = 2,
+    /// <summary>Public key (p0, p1).</summary>
+    PublicKey = 3,
+    /// <summary>Collective public key share p_i.</summary>
+    PublicKeyShare = 4,
+    /// <summary>Shamir point of a secret key (one bank to another).</summary>
+    ShamirShare = 5,
+    /// <summary>Threshold decryption share.</summary>
+    DecryptionShare = 6,
+}
+
+/// <summary>Serializer and validating parser of the RLWE envelope.</summary>
+public static class RlweCodec
+{
+    /// <summary>Header size before the context.</summary>
+    public const int HeaderSize = 56;
+    /// <summary>Trailing digest size.</summary>
+    public const int DigestSize = 16;
+    private static ReadOnlySpan<byte> Magic => "FFRL"u8;
+    private const byte Version = 1;
+
+    /// <summary>Bytes of one packed polynomial for the parameter set.</summary>
+    public static int PolyBytes(RlweParameters p)
+    {
+        ArgumentNullException.ThrowIfNull(p);
+        int total = 0;
+        foreach (ulong q in p.Primes) total += LimbBytes(p.N, q);
+        return total;
+    }
+
+    private static int Bits(ulong q) => 64 - BitOperations.LeadingZeroCount(q);
+    private static int LimbBytes(int n, ulong q) => (int)(((long)n * Bits(q) + 7) / 8);
+
+    /// <summary>Total serialized size.</summary>
+    public static int Size(RlweParameters p, int contextLength, int polys) => HeaderSize + contextLength + polys * PolyBytes(p) + DigestSize;
+
+    /// <summary>Serializes polynomials (all in the same domain) with a context.</summary>
+    public static byte[] Write(RlweParameters p, RlweObjectKind kind, ReadOnlySpan<byte> context, params RnsPoly[] polys)
+    {
+        ArgumentNullException.ThrowIfNull(p);
+        ArgumentNullException.ThrowIfNull(polys);
+        bool ntt = polys.Length > 0 && polys[0].IsNtt;
+        foreach (RnsPoly poly in polys)
+        {
+            p.Basis.Check(poly);
+            if (poly.IsNtt != ntt) throw Error.Argument(nameof(polys), "All polynomials must be in the same domain.");
+        }
+        var output = new byte[Size(p, context.Length, polys.Length)];
+        Span<byte> o = output;
+        Magic.CopyTo(o);
+        o[4] = Version;
+        o[5] = (byte)kind;
+        o[6] = (byte)(ntt ? 1 : 0);
+        o[7] = 0;
+        p.Hash.Span.CopyTo(o.Slice(8, 32));
+        BinaryPrimitives.WriteUInt32LittleEndian(o.Slice(40), (uint)p.N);
+        BinaryPrimitives.WriteUInt16LittleEndian(o.Slice(44), (ushort)p.Primes.Count);
+        BinaryPrimitives.WriteUInt16LittleEndian(o.Slice(46), (ushort)polys.Length);
+        BinaryPrimitives.WriteUInt32LittleEndian(o.Slice(48), (uint)context.Length);
+        BinaryPrimitives.WriteUInt32LittleEndian(o.Slice(52), (uint)(polys.Length * PolyBytes(p)));
+        context.CopyTo(o.Slice(HeaderSize));
+        int offset = HeaderSize + context.Length;
+        foreach (RnsPoly poly in polys)
+            for (int i = 0; i < p.Primes.Count; i++)
+            {
+                int bytes = LimbBytes(p.N, p.Primes[i]);
+                Pack(poly.Limb(i), Bits(p.Primes[i]), o.Slice(offset, bytes));
+                offset += bytes;
+            }
+        SHA256.HashData(o[..offset]).AsSpan(0, DigestSize).CopyTo(o.Slice(offset));
+        return output;
+    }
+
+    /// <summary>
+    /// Parses and validates an untrusted object: every failure is a typed <see cref="ProtocolViolationException"/>.
+    /// </summary>
+    public static RnsPoly[] Read(RlweParameters p, ReadOnlySpan<byte> data, RlweObjectKind kind, int polys, int contextLength, out byte[] context)
+    {
+        ArgumentNullException.ThrowIfNull(p);
+        // 1. Size and fixed fields.
+        if (data.Length < HeaderSize + DigestSize) throw Malformed("shorter than the header");
+        if (!data[..4].SequenceEqual(Magic)) throw Malformed("bad magic");
+        if (data[4] != Version) throw Malformed("unsupported version");
+        if (data[5] != (byte)kind) throw Malformed("unexpected object kind");
+        if ((data[6] & ~1) != 0 || data[7] != 0) throw Malformed("reserved bits set");
+        if (!data.Slice(8, 32).SequenceEqual(p.Hash.Span))
+            throw Error.Violation(ViolationReason.Inconsistent, "parameter-set hash differs");
+        // 2. Lengths.
+        if (BinaryPrimitives.ReadUInt32LittleEndian(data.Slice(40)) != (uint)p.N) throw Malformed("ring degree differs");
+        if (BinaryPrimitives.ReadUInt16LittleEndian(data.Slice(44)) != p.Primes.Count) throw Malformed("limb count differs");
+        if (BinaryPrimitives.ReadUInt16LittleEndian(data.Slice(46)) != polys) throw Malformed("polynomial count differs");
+        if (BinaryPrimitives.ReadUInt32LittleEndian(data.Slice(48)) != (uint)contextLength) throw Malformed("context length differs");
+        if (BinaryPrimitives.ReadUInt32LittleEndian(data.Slice(52)) != (uint)(polys * PolyBytes(p))) throw Malformed("payload length differs");
+        if (data.Length != Size(p, contextLength, polys))
+            throw Error.Violation(data.Length > Size(p, contextLength, polys) ? ViolationReason.Oversized : ViolationReason.Malformed, "total length differs");
+        // 3. Digest (linear time).
+        int bodyEnd = data.Length - DigestSize;
+        Span<byte> digest = stackalloc byte[32];
+        SHA256.HashData(data[..bodyEnd], digest);
+        if (!CryptographicOperations.FixedTimeEquals(digest[..DigestSize], data[bodyEnd..])) throw Malformed("digest mismatch");
+        // 4. Values: every residue below its prime, padding bits zero.
+        context = data.Slice(HeaderSize, contextLength).ToArray();
+        bool ntt = (data[6] & 1) != 0;
+        var result = new RnsPoly[polys];
+        int offset = HeaderSize + contextLength;
+        for (int k = 0; k < polys; k++)
+        {
+            var poly = p.Basis.Allocate(ntt);
+            for (int i = 0; i < p.Primes.Count; i++)
+            {
+                int bytes = LimbBytes(p.N, p.Primes[i]);
+                if (!Unpack(data.Slice(offset, bytes), Bits(p.Primes[i]), p.Primes[i], poly.Limb(i)))
+                    throw Error.Violation(ViolationReason.OutOfRange, "a residue is not below its prime");
+                offset += bytes;
+            }
+            result[k] = poly;
+        }
+        return result;
+    }
+
+    private static ProtocolViolationException Malformed(string what) => Error.Violation(ViolationReason.Malformed, what);
+
+    internal static void Pack(ReadOnlySpan<ulong> values, int width, Span<byte> destination)
+    {
+        ulong acc = 0;
+        int accBits = 0, o = 0;
+        foreach (ulong v in values)
+        {
+            acc |= v << accBits;
+            int total = accBits + width;
+            if (total >= 64)
+            {
+                BinaryPrimitives.WriteUInt64LittleEndian(destination.Slice(o, 8), acc);
+                o += 8;
+                acc = accBits == 0 ? 0 : v >> (64 - accBits);
+                total -= 64;
+            }
+            accBits = total;
+        }
+        while (accBits > 0)
+        {
+            destination[o++] = (byte)acc;
+            acc >>= 8;
+            accBits -= 8;
+        }
+    }
+
+    /// <summary>Unpacks and range-checks; false if a value is not below q or a padding bit is set.</summary>
+    internal static bool Unpack(ReadOnlySpan<byte> source, int width, ulong q, Span<ulong> destination)
+    {
+        ulong mask = width == 64 ? ulong.MaxValue : (1UL << width) - 1;
+        UInt128 acc = 0;
+        int accBits = 0, o = 0;
+        ulong bad = 0;
+        for (int j = 0; j < destination.Length; j++)
+        {
+            if (accBits < width)
+            {
+                if (source.Length - o >= 8)
+                {
+                    acc |= (UInt128)BinaryPrimitives.ReadUInt64LittleEndian(source.Slice(o, 8)) << accBits;
+                    o += 8; accBits += 64;
+                }
+                else
+                {
+                    while (accBits < width && o < source.Length) { acc |= (UInt128)source[o++] << accBits; accBits += 8; }
+                }
+            }
+            ulong v = (ulong)acc & mask;
+            acc >>= width; accBits -= width;
+            bad |= v >= q ? 1UL : 0UL;
+            destination[j] = v;
+        }
+        // Remaining bits (padding) must be zero and the whole source consumed.
+        if (acc != 0) bad = 1;
+        while (o < source.Length) bad |= source[o++];
+        return bad == 0;
+    }
+}

@@ -1,0 +1,140 @@
+// RlweParameters: named RLWE/BFV parameter sets checked against the HomomorphicEncryption.org security
+// table (M. Albrecht et al., "Homomorphic Encryption Security Standard", 2018, Table 1: classical 128-bit
+// security, ternary secret, error sigma ~ 3.2): n = 1024 -> log Q <= 27, 2048 -> 54, 4096 -> 109,
+// 8192 -> 218, 16384 -> 438, 32768 -> 881. log Q is measured as the sum of the primes' bit lengths (an upper
+// bound on log2 Q). The plaintext modulus is t = 2^k (coefficient encoding, one value per coefficient).
+//
+// Default aggregation set "fraudfed-bfv-8192-3x60-t44": n = 8192, Q = three 60-bit NTT primes (180 of the
+// allowed 218 bits), t = 2^44. Noise room: Delta = Q/t ~ 2^136, so decryption is exact while the total
+// phase noise stays below Q/(2t) ~ 2^135; threshold smudging of ~2^90 per share leaves > 2^40 of margin.
+using System.Buffers.Binary;
+using System.Numerics;
+using System.Security.Cryptography;
+using System.Text;
+using FraudFed.Cryptography.Ring;
+
+namespace FraudFed.Cryptography.Rlwe;
+
+/// <summary>An immutable RLWE parameter set: ring degree, RNS primes and plaintext modulus 2^k.</summary>
+public sealed class RlweParameters
+{
+    private RlweParameters(string name, int n, ulong[] primes, int plainBits, bool insecure)
+    {
+        Name = name;
+        N = n;
+        Primes = primes;
+        PlainModulusBits = plainBits;
+        IsInsecure = insecure;
+        LogQ = primes.Sum(p => 64 - BitOperations.LeadingZeroCount(p));
+        Basis = new RnsBasis(n, primes);
+        Hash = ComputeHash(n, primes, plainBits);
+        if (BigInteger.Pow(2, plainBits) * 4 >= Basis.Q)
+            throw Error.Violation(ViolationReason.InsecureParameters, "Q must exceed 4t for exact decryption.");
+    }
+
+    /// <summary>Name for reports.</summary>
+    public string Name { get; }
+    /// <summary>Ring degree n.</summary>
+    public int N { get; }
+    /// <summary>RNS primes q_i.</summary>
+    public IReadOnlyList<ulong> Primes { get; }
+    /// <summary>k, with plaintext modulus t = 2^k.</summary>
+    public int PlainModulusBits { get; }
+    /// <summary>Sum of the primes' bit lengths (upper bound on log2 Q).</summary>
+    public int LogQ { get; }
+    /// <summary>True only for the clearly named insecure test sets.</summary>
+    public bool IsInsecure { get; }
+    /// <summary>RNS basis with NTT tables.</summary>
+    public RnsBasis Basis { get; }
+    /// <summary>SHA-256 over the canonical encoding (n, primes, k); bound into every serialized object.</summary>
+    public ReadOnlyMemory<byte> Hash { get; }
+
+    /// <summary>The HomomorphicEncryption.org 128-bit bound on log Q for n, or 0 when n is not in the table.</summary>
+    public static int SecurityBound(int n) => n switch
+    {
+        1024 => 27,
+        2048 => 54,
+        4096 => 109,
+        8192 => 218,
+        16384 => 438,
+        32768 => 881,
+        _ => 0,
+    };
+
+    /// <summary>
+    /// Creates a parameter set, refusing (typed <see cref="ViolationReason.InsecureParameters"/>) any set whose
+    /// log Q exceeds the 128-bit table entry for n.
+    /// </summary>
+    public static RlweParameters Create(string name, int n, IReadOnlyList<ulong> primes, int plainModulusBits)
+    {
+        Validate(name, n, primes, plainModulusBits);
+        int logQ = primes.Sum(p => 64 - BitOperations.LeadingZeroCount(p));
+        int bound = SecurityBound(n);
+        if (bound == 0 || logQ > bound)
+            throw Error.Violation(ViolationReason.InsecureParameters, $"log Q = {logQ} exceeds the 128-bit bound {bound} for n = {n}.");
+        return new RlweParameters(name, n, [.. primes], plainModulusBits, insecure: false);
+    }
+
+    internal static RlweParameters CreateInsecure(string name, int n, IReadOnlyList<ulong> primes, int plainModulusBits)
+    {
+        Validate(name, n, primes, plainModulusBits);
+        return new RlweParameters(name, n, [.. primes], plainModulusBits, insecure: true);
+    }
+
+    private static void Validate(string name, int n, IReadOnlyList<ulong> primes, int plainModulusBits)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        ArgumentNullException.ThrowIfNull(primes);
+        if (n < 16 || (n & (n - 1)) != 0) throw Error.Argument(nameof(n), "n must be a power of two >= 16.");
+        if (primes.Count is < 1 or > 32) throw Error.Argument(nameof(primes), "Between 1 and 32 primes.");
+        foreach (ulong q in primes)
+            if (!NttPrimes.IsNttPrime(q, n)) throw Error.Argument(nameof(primes), "Every prime must be an NTT prime below 2^62 for n.");
+        if (plainModulusBits is < 1 or > 60) throw Error.OutOfRange(nameof(plainModulusBits), "k must be in 1..60.");
+    }
+
+    private static byte[] ComputeHash(int n, ulong[] primes, int plainBits)
+    {
+        var buffer = new List<byte>(Encoding.ASCII.GetBytes("FraudFed RLWE parameters v1"));
+        Span<byte> word = stackalloc byte[8];
+        BinaryPrimitives.WriteUInt64LittleEndian(word, (ulong)n); buffer.AddRange(word.ToArray());
+        BinaryPrimitives.WriteUInt64LittleEndian(word, (ulong)plainBits); buffer.AddRange(word.ToArray());
+        BinaryPrimitives.WriteUInt64LittleEndian(word, (ulong)primes.Length); buffer.AddRange(word.ToArray());
+        foreach (ulong q in primes) { BinaryPrimitives.WriteUInt64LittleEndian(word, q); buffer.AddRange(word.ToArray()); }
+        return SHA256.HashData(buffer.ToArray());
+    }
+
+    /// <inheritdoc />
+    public override string ToString() => $"{Name} (n={N}, logQ={LogQ}, t=2^{PlainModulusBits}{(IsInsecure ? ", INSECURE" : "")})";
+}
+
+/// <summary>Named production parameter sets (128-bit, HomomorphicEncryption.org table).</summary>
+public static class ParameterSets
+{
+    private static readonly Lazy<RlweParameters> DefaultSet = new(() =>
+        RlweParameters.Create("fraudfed-bfv-8192-3x60-t44", 8192, NttPrimes.Generate(60, 8192, 3), 44));
+    private static readonly Lazy<RlweParameters> Large = new(() =>
+        RlweParameters.Create("fraudfed-bfv-16384-6x60-t44", 16384, NttPrimes.Generate(60, 16384, 6), 44));
+
+    /// <summary>Default aggregation set: n = 8192, three 60-bit primes (log Q = 180 &lt;= 218), t = 2^44.</summary>
+    public static RlweParameters Default => DefaultSet.Value;
+
+    /// <summary>n = 16384, six 60-bit primes (log Q = 360 &lt;= 438), t = 2^44: more noise room, twice the chunk size.</summary>
+    public static RlweParameters N16384 => Large.Value;
+}
+
+/// <summary>
+/// INSECURE parameter sets for fast unit tests only: same primes' size and t as the default set but a tiny
+/// ring degree, far below any security level. Never use outside tests.
+/// </summary>
+public static class InsecureTestParameters
+{
+    private static readonly Lazy<RlweParameters> Small = new(() =>
+        RlweParameters.CreateInsecure("INSECURE-test-n256-3x60-t44", 256, NttPrimes.Generate(60, 256, 3), 44));
+    private static readonly Lazy<RlweParameters> Medium = new(() =>
+        RlweParameters.CreateInsecure("INSECURE-test-n1024-3x60-t44", 1024, NttPrimes.Generate(60, 1024, 3), 44));
+
+    /// <summary>n = 256, three 60-bit primes, t = 2^44. INSECURE.</summary>
+    public static RlweParameters N256 => Small.Value;
+    /// <summary>n = 1024, three 60-bit primes, t = 2^44. INSECURE.</summary>
+    public static RlweParameters N1024 => Medium.Value;
+}

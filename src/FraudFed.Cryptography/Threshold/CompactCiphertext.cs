@@ -1,0 +1,114 @@
+// CompactCiphertext: the compact aggregation variant (DESIGN.md section 3a). In round r, chunk k, every bank i
+// uses the common polynomial a_{r,k} (CommonRandomness, purpose CompactCiphertext) and uploads only
+//   c0_i = -a_{r,k} * s_i + e_i + Delta*m_i        (symmetric BFV encryption with a shared a; e_i Gaussian)
+// which is an RLWE sample under s_i (a fresh a per (r, k) keeps samples of one bank independent).
+// The aggregator adds: C0 = sum_{i in U} c0_i = -a*S_U + E_U + Delta*sum m_i with S_U = sum_{i in U} s_i,
+// |E_U| <= |U| * 19. (C0, a_{r,k}) is a BFV ciphertext under S_U, which only a threshold decryption of the
+// contributors' Shamir points can open (ThresholdKeyShare). Upload: n*log Q bits per n values
+// (22.5 bytes per value at n = 8192, log Q = 180) instead of 2 n log Q for (c0, c1).
+using System.Buffers.Binary;
+using System.Security.Cryptography;
+using FraudFed.Cryptography.Ring;
+using FraudFed.Cryptography.Rlwe;
+
+namespace FraudFed.Cryptography.Threshold;
+
+/// <summary>c0 of a compact ciphertext (or of a sum of them), with its (session, round, chunk, sender) label.</summary>
+public sealed class CompactCiphertext
+{
+    /// <summary>Size of the session tag bound into the context.</summary>
+    public const int SessionTagSize = 16;
+    private const int ContextSize = SessionTagSize + 8 + 4 + 4;
+
+    internal CompactCiphertext(RlweParameters p, byte[] sessionTag, ulong round, uint chunk, int sender, RnsPoly c0)
+    {
+        Parameters = p; SessionTag = sessionTag; Round = round; Chunk = chunk; Sender = sender; C0 = c0;
+    }
+
+    /// <summary>Parameter set.</summary>
+    public RlweParameters Parameters { get; }
+    /// <summary>First 16 bytes of the session's CRS seed hash.</summary>
+    public byte[] SessionTag { get; }
+    /// <summary>Round r.</summary>
+    public ulong Round { get; }
+    /// <summary>Chunk k.</summary>
+    public uint Chunk { get; }
+    /// <summary>Sending bank, or -1 for an aggregate.</summary>
+    public int Sender { get; }
+    internal RnsPoly C0 { get; }
+
+    /// <summary>Serializes (c0 in the coefficient domain).</summary>
+    public byte[] Serialize()
+    {
+        Span<byte> ctx = stackalloc byte[ContextSize];
+        SessionTag.CopyTo(ctx);
+        BinaryPrimitives.WriteUInt64LittleEndian(ctx[SessionTagSize..], Round);
+        BinaryPrimitives.WriteUInt32LittleEndian(ctx[(SessionTagSize + 8)..], Chunk);
+        BinaryPrimitives.WriteInt32LittleEndian(ctx[(SessionTagSize + 12)..], Sender);
+        return RlweCodec.Write(Parameters, RlweObjectKind.CompactCiphertext, ctx, C0);
+    }
+
+    /// <summary>Serialized size for a parameter set.</summary>
+    public static int SerializedSize(RlweParameters p) => RlweCodec.Size(p, ContextSize, 1);
+
+    /// <summary>Parses and validates an untrusted compact ciphertext.</summary>
+    public static CompactCiphertext Deserialize(RlweParameters p, ReadOnlySpan<byte> data)
+    {
+        RnsPoly[] polys = RlweCodec.Read(p, data, RlweObjectKind.CompactCiphertext, 1, ContextSize, out byte[] ctx);
+        if (polys[0].IsNtt) throw Error.Violation(ViolationReason.Malformed, "compact ciphertexts travel in the coefficient domain");
+        return new CompactCiphertext(p, ctx[..SessionTagSize], BinaryPrimitives.ReadUInt64LittleEndian(ctx.AsSpan(SessionTagSize)),
+            BinaryPrimitives.ReadUInt32LittleEndian(ctx.AsSpan(SessionTagSize + 8)), BinaryPrimitives.ReadInt32LittleEndian(ctx.AsSpan(SessionTagSize + 12)), polys[0]);
+    }
+}
+
+/// <summary>Compact encryption and aggregation for one session (CRS seed).</summary>
+public sealed class CompactScheme
+{
+    private readonly byte[] _seed;
+    private readonly Bfv _bfv;
+
+    /// <summary>Creates the scheme for a parameter set and the session's agreed CRS seed.</summary>
+    public CompactScheme(RlweParameters parameters, ReadOnlySpan<byte> crsSeed)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        if (crsSeed.Length != 32) throw Error.Argument(nameof(crsSeed), "The CRS seed is 32 bytes.");
+        Parameters = parameters;
+        _seed = crsSeed.ToArray();
+        _bfv = new Bfv(parameters);
+        SessionTag = SHA256.HashData(_seed)[..CompactCiphertext.SessionTagSize];
+    }
+
+    /// <summary>Parameter set.</summary>
+    public RlweParameters Parameters { get; }
+    /// <summary>Session tag carried by every ciphertext of the session.</summary>
+    public byte[] SessionTag { get; }
+    /// <summary>The scheme's encoder.</summary>
+    public Encoder Encoder => _bfv.Encoder;
+
+    /// <summary>a_{r,k} (NTT domain).</summary>
+    public RnsPoly CommonPolynomial(ulong round, uint chunk) => CommonRandomness.Expand(Parameters, _seed, CrpPurpose.CompactCiphertext, round, chunk);
+
+    /// <summary>c0 = -a_{r,k} s + e + Delta*m for up to n values mod t.</summary>
+    public CompactCiphertext Encrypt(SecretKey sk, int sender, ulong round, uint chunk, ReadOnlySpan<ulong> values, RandomNumberGenerator rng)
+    {
+        ArgumentNullException.ThrowIfNull(sk);
+        ArgumentNullException.ThrowIfNull(rng);
+        if (values.Length > Parameters.N) throw Error.Argument(nameof(values), "At most n values per chunk.");
+        RnsPoly a = CommonPolynomial(round, chunk);
+        RnsPoly c0 = _bfv.EncryptSymmetricCore(sk.ValueChecked, a, values, Samplers.From(rng));
+        return new CompactCiphertext(Parameters, SessionTag, round, chunk, sender, c0);
+    }
+
+    /// <summary>A zero aggregate for (round, chunk).</summary>
+    public CompactCiphertext AllocateSum(ulong round, uint chunk) => new(Parameters, SessionTag, round, chunk, -1, Parameters.Basis.Allocate());
+
+    /// <summary>sum += ct, after checking that ct belongs to this session, round and chunk (typed refusal otherwise).</summary>
+    public void AddInPlace(CompactCiphertext sum, CompactCiphertext ct)
+    {
+        ArgumentNullException.ThrowIfNull(sum);
+        ArgumentNullException.ThrowIfNull(ct);
+        if (!ct.SessionTag.AsSpan().SequenceEqual(SessionTag) || ct.Round != sum.Round || ct.Chunk != sum.Chunk)
+            throw Error.Violation(ViolationReason.WrongRoundOrState, "ciphertext of another session, round or chunk");
+        Parameters.Basis.Add(sum.C0, ct.C0, sum.C0);
+    }
+}

@@ -1,0 +1,310 @@
+// ThresholdDecryption: threshold decryption of compact-ciphertext sums with mandatory smudging
+// (ePrint 2022/780 section 4; Asharov, Jain, Lopez-Alt, Tromer, Vaikuntanathan, Wichs, EUROCRYPT 2012,
+// "smudging" lemma 2.1: for |e| <= E and x uniform in [-B, B], SD(e + x, x) <= E / B).
+//
+// Bank j in active set D (|D| = T) answering for round r, chunk k and contributor set U:
+//   sigma_j(U) = sum_{i in U} f_i(x_j)                   (a Shamir point of S_U = sum_{i in U} s_i)
+//   h_j        = lambda_j(D) * sigma_j(U) * a_{r,k} + x_j,  x_j uniform in [-B, B], B = 2^b - 1
+// Combine: phase = C0 + sum_{j in D} h_j = Delta*m + E_U + sum_j x_j;  m = round(t * phase / Q) mod t.
+// Smudging size (SmudgingLemma): the total leakage over the key share's budget of D answers, n coefficients
+// each, is at most D * n * E / B <= 2^-lambda for E = K_max * 19 (K_max contributors' fresh noise), i.e.
+//   b = lambda + ceil(log2 n) + ceil(log2 D) + ceil(log2(K_max * 19)).
+// Exactness: T * B + K_max * 19 must stay below Encoder.NoiseCapacity (checked, typed InsecureParameters).
+// Defaults: lambda = 60, D = 2^20, K_max = 256 at n = 8192: b = 60 + 13 + 20 + 13 = 106, noise <= T * 2^106
+// against a capacity of ~2^135.
+// Guards (DESIGN.md 3a traps): an answer needs |U| >= K_min >= 2 distinct roster contributors (never one
+// bank's ciphertext); one answer per (round, chunk): the same (U, D) gets identical bytes again (the
+// smudging is regenerated from a PRF of the request under a per-key secret), any other (U, D) is refused,
+// since two answers for the same a_{r,k} would reveal a*(S_U - S_U') and open individual banks.
+using System.Buffers.Binary;
+using System.Numerics;
+using System.Security.Cryptography;
+using FraudFed.Cryptography.Primitives;
+using FraudFed.Cryptography.Ring;
+using FraudFed.Cryptography.Rlwe;
+
+namespace FraudFed.Cryptography.Threshold;
+
+/// <summary>Decryption policy shared by all banks of a session.</summary>
+public sealed record DecryptionPolicy
+{
+    /// <summary>T: number of banks that must cooperate to decrypt.</summary>
+    public required int Threshold { get; init; }
+    /// <summary>K_min: fewest distinct contributors a sum must have before any bank answers (at least 2).</summary>
+    public required int MinContributors { get; init; }
+    /// <summary>Most decryption shares one key share may ever produce (rotate keys when spent).</summary>
+    public long Budget { get; init; } = 1L << 20;
+    /// <summary>Statistical security lambda of the smudging, in bits.</summary>
+    public int StatisticalSecurity { get; init; } = 60;
+    /// <summary>Largest contributor count the smudging is sized for.</summary>
+    public int MaxContributors { get; init; } = 256;
+}
+
+/// <summary>The smudging lemma applied to a parameter set and policy.</summary>
+public static class SmudgingLemma
+{
+    /// <summary>b with B = 2^b - 1; throws typed InsecureParameters if the noise would break exact decryption.</summary>
+    public static int Bits(RlweParameters p, DecryptionPolicy policy)
+    {
+        ArgumentNullException.ThrowIfNull(p);
+        ArgumentNullException.ThrowIfNull(policy);
+        int freshBits = CeilLog2((ulong)policy.MaxContributors * Samplers.GaussianBound);
+        int bits = policy.StatisticalSecurity + CeilLog2((ulong)p.N) + CeilLog2((ulong)policy.Budget) + freshBits;
+        if (bits > Samplers.MaxSmudgingBits)
+            throw Error.Violation(ViolationReason.InsecureParameters, "smudging would exceed 2^126");
+        BigInteger total = policy.Threshold * (BigInteger.One << bits) + (BigInteger)policy.MaxContributors * Samplers.GaussianBound;
+        if (total > new Encoder(p).NoiseCapacity)
+            throw Error.Violation(ViolationReason.InsecureParameters, "smudging noise exceeds the decryption capacity of Q/(2t)");
+        return bits;
+    }
+
+    private static int CeilLog2(ulong x) => x <= 1 ? 0 : 64 - BitOperations.LeadingZeroCount(x - 1);
+}
+
+/// <summary>A threshold decryption share h_j for (round, chunk), coefficient domain.</summary>
+public sealed class DecryptionShare
+{
+    private const int ContextSize = CompactCiphertext.SessionTagSize + 8 + 4 + 4 + 32;
+
+    internal DecryptionShare(RlweParameters p, byte[] sessionTag, ulong round, uint chunk, int sender, byte[] fingerprint, RnsPoly value)
+    {
+        Parameters = p; SessionTag = sessionTag; Round = round; Chunk = chunk; Sender = sender; Fingerprint = fingerprint; Value = value;
+    }
+
+    /// <summary>Parameter set.</summary>
+    public RlweParameters Parameters { get; }
+    /// <summary>Session tag.</summary>
+    public byte[] SessionTag { get; }
+    /// <summary>Round.</summary>
+    public ulong Round { get; }
+    /// <summary>Chunk.</summary>
+    public uint Chunk { get; }
+    /// <summary>Answering bank.</summary>
+    public int Sender { get; }
+    /// <summary>SHA-256 of (round, chunk, U, D) the share answers.</summary>
+    public byte[] Fingerprint { get; }
+    internal RnsPoly Value { get; }
+
+    /// <summary>Serializes the share.</summary>
+    public byte[] Serialize()
+    {
+        Span<byte> ctx = stackalloc byte[ContextSize];
+        int o = 0;
+        SessionTag.CopyTo(ctx); o += CompactCiphertext.SessionTagSize;
+        BinaryPrimitives.WriteUInt64LittleEndian(ctx[o..], Round); o += 8;
+        BinaryPrimitives.WriteUInt32LittleEndian(ctx[o..], Chunk); o += 4;
+        BinaryPrimitives.WriteInt32LittleEndian(ctx[o..], Sender); o += 4;
+        Fingerprint.CopyTo(ctx[o..]);
+        return RlweCodec.Write(Parameters, RlweObjectKind.DecryptionShare, ctx, Value);
+    }
+
+    /// <summary>Parses and validates an untrusted share.</summary>
+    public static DecryptionShare Deserialize(RlweParameters p, ReadOnlySpan<byte> data)
+    {
+        RnsPoly[] polys = RlweCodec.Read(p, data, RlweObjectKind.DecryptionShare, 1, ContextSize, out byte[] ctx);
+        if (polys[0].IsNtt) throw Error.Violation(ViolationReason.Malformed, "decryption shares travel in the coefficient domain");
+        int o = CompactCiphertext.SessionTagSize;
+        return new DecryptionShare(p, ctx[..o], BinaryPrimitives.ReadUInt64LittleEndian(ctx.AsSpan(o)),
+            BinaryPrimitives.ReadUInt32LittleEndian(ctx.AsSpan(o + 8)), BinaryPrimitives.ReadInt32LittleEndian(ctx.AsSpan(o + 12)),
+            ctx[(o + 16)..], polys[0]);
+    }
+
+    /// <summary>SHA-256 binding of a request: session tag, round, chunk, sorted U, sorted D.</summary>
+    public static byte[] ComputeFingerprint(ReadOnlySpan<byte> sessionTag, ulong round, uint chunk, IReadOnlyList<int> contributors, IReadOnlyList<int> active)
+    {
+        ArgumentNullException.ThrowIfNull(contributors);
+        ArgumentNullException.ThrowIfNull(active);
+        using var h = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        h.AppendData("FraudFed decryption request v1"u8);
+        h.AppendData(sessionTag);
+        Span<byte> w = stackalloc byte[8];
+        BinaryPrimitives.WriteUInt64LittleEndian(w, round); h.AppendData(w);
+        BinaryPrimitives.WriteUInt32LittleEndian(w, chunk); h.AppendData(w[..4]);
+        foreach (IReadOnlyList<int> set in new[] { contributors, active })
+        {
+            BinaryPrimitives.WriteInt32LittleEndian(w, set.Count); h.AppendData(w[..4]);
+            foreach (int b in set.Order()) { BinaryPrimitives.WriteInt32LittleEndian(w, b); h.AppendData(w[..4]); }
+        }
+        return h.GetHashAndReset();
+    }
+}
+
+/// <summary>
+/// A bank's decryption key material: the Shamir points it received from every roster bank, kept separately so
+/// that it can answer for the sum over any contributor set U. Enforces K_min, one answer per (round, chunk)
+/// and the decryption budget. Dispose to clear.
+/// </summary>
+public sealed class ThresholdKeyShare : IDisposable
+{
+    private readonly CompactScheme _scheme;
+    private readonly RlweParameters _p;
+    private readonly RnsPoly[] _points;                      // index = sending bank
+    private readonly byte[] _smudgingKey = new byte[32];
+    private readonly Dictionary<(ulong Round, uint Chunk), byte[]> _answered = [];
+    private readonly object _gate = new();
+    private (byte[] Key, RnsPoly Weighted)? _weightedCache;  // lambda_j(D) * sigma_j(U) for the last (U, D)
+    private bool _disposed;
+
+    /// <summary>
+    /// Builds the key share of bank <paramref name="self"/> from one point per roster bank (To == self).
+    /// </summary>
+    public ThresholdKeyShare(CompactScheme scheme, int self, int rosterSize, DecryptionPolicy policy, IEnumerable<ShamirShare> received, RandomNumberGenerator rng)
+    {
+        ArgumentNullException.ThrowIfNull(scheme);
+        ArgumentNullException.ThrowIfNull(policy);
+        ArgumentNullException.ThrowIfNull(received);
+        ArgumentNullException.ThrowIfNull(rng);
+        if (policy.MinContributors < 2) throw Error.OutOfRange(nameof(policy), "K_min must be at least 2: a single bank's ciphertext is never decrypted.");
+        if (policy.Threshold < 1 || policy.Threshold > rosterSize) throw Error.OutOfRange(nameof(policy), "T must be in 1..N.");
+        if (self < 0 || self >= rosterSize) throw Error.OutOfRange(nameof(self), "Bank index outside the roster.");
+        _scheme = scheme;
+        _p = scheme.Parameters;
+        Self = self;
+        RosterSize = rosterSize;
+        Policy = policy;
+        SmudgingBits = SmudgingLemma.Bits(_p, policy);
+        _points = new RnsPoly[rosterSize];
+        foreach (ShamirShare s in received)
+        {
+            if (s.To != self) throw Error.Violation(ViolationReason.Inconsistent, "a point addressed to another bank");
+            if (s.From < 0 || s.From >= rosterSize) throw Error.Violation(ViolationReason.UnknownSender, "a point from outside the roster");
+            if (_points[s.From] is not null) throw Error.Violation(ViolationReason.Duplicate, "two points from one bank");
+            _points[s.From] = s.Value.Clone();
+        }
+        if (_points.Any(x => x is null)) throw Error.Violation(ViolationReason.TooFewParticipants, "a roster bank's point is missing");
+        rng.GetBytes(_smudgingKey);
+        Remaining = policy.Budget;
+    }
+
+    /// <summary>This bank's roster index.</summary>
+    public int Self { get; }
+    /// <summary>N.</summary>
+    public int RosterSize { get; }
+    /// <summary>The policy.</summary>
+    public DecryptionPolicy Policy { get; }
+    /// <summary>b: smudging noise is uniform in [-(2^b - 1), 2^b - 1].</summary>
+    public int SmudgingBits { get; }
+    /// <summary>Decryption shares this key may still produce.</summary>
+    public long Remaining { get; private set; }
+
+    /// <summary>
+    /// The decryption share for the sum over <paramref name="contributors"/> of (round, chunk), with active set
+    /// <paramref name="active"/>. Typed refusals: TooFewParticipants (|U| &lt; K_min), UnknownSender, Refused (a
+    /// different (U, D) for an answered (round, chunk), or an active set not of size T containing this bank),
+    /// BudgetExhausted.
+    /// </summary>
+    public byte[] GenDecryptionShare(ulong round, uint chunk, IReadOnlyList<int> contributors, IReadOnlyList<int> active)
+    {
+        ArgumentNullException.ThrowIfNull(contributors);
+        ArgumentNullException.ThrowIfNull(active);
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (contributors.Distinct().Count() != contributors.Count) throw Error.Violation(ViolationReason.Duplicate, "repeated contributor");
+        if (contributors.Count < Policy.MinContributors)
+            throw Error.Violation(ViolationReason.TooFewParticipants, $"the sum has {contributors.Count} contributors, fewer than K_min = {Policy.MinContributors}");
+        if (contributors.Any(b => b < 0 || b >= RosterSize) || active.Any(b => b < 0 || b >= RosterSize))
+            throw Error.Violation(ViolationReason.UnknownSender, "a bank outside the roster");
+        if (active.Distinct().Count() != active.Count || active.Count != Policy.Threshold || !active.Contains(Self))
+            throw Error.Violation(ViolationReason.Refused, "the active set must be T distinct banks including this one");
+        byte[] fingerprint = DecryptionShare.ComputeFingerprint(_scheme.SessionTag, round, chunk, contributors, active);
+        RnsPoly weighted;
+        lock (_gate)
+        {
+            if (_answered.TryGetValue((round, chunk), out byte[]? previous))
+            {
+                if (!CryptographicOperations.FixedTimeEquals(previous, fingerprint))
+                    throw Error.Violation(ViolationReason.Refused, "this ciphertext was already opened for another active or contributor set");
+            }
+            else
+            {
+                if (Remaining <= 0) throw Error.Violation(ViolationReason.BudgetExhausted, "decryption budget spent: rotate keys");
+                Remaining--;
+                _answered.Add((round, chunk), fingerprint);
+            }
+            weighted = WeightedPoint(contributors, active);
+        }
+        return GenerateCore(round, chunk, fingerprint, weighted).Serialize();
+    }
+
+    private DecryptionShare GenerateCore(ulong round, uint chunk, byte[] fingerprint, RnsPoly weighted)
+    {
+        RnsBasis basis = _p.Basis;
+        RnsPoly a = _scheme.CommonPolynomial(round, chunk);
+        basis.MulPointwise(weighted, a, a);
+        basis.FromNtt(a);
+        Span<byte> seed = stackalloc byte[32];
+        HMACSHA256.HashData(_smudgingKey, fingerprint, seed);
+        using (var prg = new Prg(seed))
+            Samplers.AddSmudging(basis, a, SmudgingBits, Samplers.From(prg));
+        CryptographicOperations.ZeroMemory(seed);
+        return new DecryptionShare(_p, _scheme.SessionTag, round, chunk, Self, fingerprint, a);
+    }
+
+    /// <summary>lambda_self(D) * sum_{i in U} f_i(x_self), NTT domain (cached for the last (U, D)). Test-visible.</summary>
+    internal RnsPoly WeightedPoint(IReadOnlyList<int> contributors, IReadOnlyList<int> active)
+    {
+        byte[] key = DecryptionShare.ComputeFingerprint([], 0, 0, contributors, active);
+        if (_weightedCache is { } c && c.Key.AsSpan().SequenceEqual(key)) return c.Weighted;
+        RnsBasis basis = _p.Basis;
+        var sigma = basis.Allocate(true);
+        foreach (int i in contributors) basis.Add(sigma, _points[i], sigma);
+        basis.MulScalar(sigma, Combiner.LagrangeWeight(_p, active, Self), sigma);
+        _weightedCache?.Weighted.Clear();
+        _weightedCache = (key, sigma);
+        return sigma;
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        foreach (RnsPoly p in _points) p?.Clear();
+        _weightedCache?.Weighted.Clear();
+        CryptographicOperations.ZeroMemory(_smudgingKey);
+    }
+
+    /// <inheritdoc />
+    public override string ToString() => $"ThresholdKeyShare(bank {Self}, T={Policy.Threshold}, remaining {Remaining})";
+}
+
+/// <summary>Final step of threshold decryption (any party; needs no secret).</summary>
+public static class ThresholdCombiner
+{
+    /// <summary>
+    /// phase = C0 + sum h_j over the T shares of active set D for the contributors U; decodes round(t*phase/Q)
+    /// into <paramref name="destination"/>. Shares are validated (session, round, chunk, request fingerprint,
+    /// distinct senders exactly D) with typed refusals.
+    /// </summary>
+    public static void Combine(CompactScheme scheme, CompactCiphertext sum, IReadOnlyList<int> contributors, IReadOnlyList<int> active,
+        IReadOnlyList<byte[]> shares, Span<ulong> destination)
+    {
+        ArgumentNullException.ThrowIfNull(scheme);
+        ArgumentNullException.ThrowIfNull(sum);
+        ArgumentNullException.ThrowIfNull(shares);
+        RnsPoly phase = PhaseCore(scheme, sum, contributors, active, shares);
+        scheme.Encoder.DecodeCore(phase, destination[..Math.Min(destination.Length, scheme.Parameters.N)]);
+    }
+
+    /// <summary>The validated phase C0 + sum h_j (coefficient domain); test-visible for noise measurement.</summary>
+    internal static RnsPoly PhaseCore(CompactScheme scheme, CompactCiphertext sum, IReadOnlyList<int> contributors, IReadOnlyList<int> active,
+        IReadOnlyList<byte[]> shares)
+    {
+        RlweParameters p = scheme.Parameters;
+        byte[] fingerprint = DecryptionShare.ComputeFingerprint(scheme.SessionTag, sum.Round, sum.Chunk, contributors, active);
+        if (shares.Count != active.Count) throw Error.Violation(ViolationReason.TooFewParticipants, "one share per active bank is required");
+        var phase = sum.C0.Clone();
+        var seen = new HashSet<int>();
+        foreach (byte[] bytes in shares)
+        {
+            DecryptionShare share = DecryptionShare.Deserialize(p, bytes);
+            if (!share.SessionTag.AsSpan().SequenceEqual(scheme.SessionTag) || share.Round != sum.Round || share.Chunk != sum.Chunk)
+                throw Error.Violation(ViolationReason.WrongRoundOrState, "share for another ciphertext");
+            if (!share.Fingerprint.AsSpan().SequenceEqual(fingerprint))
+                throw Error.Violation(ViolationReason.Inconsistent, "share answers another contributor or active set");
+            if (!active.Contains(share.Sender) || !seen.Add(share.Sender))
+                throw Error.Violation(ViolationReason.UnknownSender, "share from outside the active set or repeated");
+            p.Basis.Add(phase, share.Value, phase);
+        }
+        return phase;
+    }
+}

@@ -1,0 +1,398 @@
+// HomomorphicSession: in-process harness of the threshold homomorphic secure-sum mode (DESIGN.md 3a) with
+// N banks and one aggregator. Every message crosses the bank/aggregator boundary as serialized bytes (counted)
+// and is parsed and validated by its receiver.
+//
+// Setup (once per session):
+//   1. CRS coin: every bank commits to a nonce, the aggregator relays commitments, then reveals; every bank
+//      checks all reveals and derives the same seed (the aggregator never chooses it).
+//   2. Collective public key: banks commit to p_i = -a*s_i + e_i, then reveal; pk = (sum p_i, a).
+//   3. Thresholdize: bank i sends f_i(x_j) to bank j through the aggregator, encrypted with AES-256-GCM under a
+//      pairwise key (the harness derives pairwise keys locally with HKDF from a harness secret, standing in for
+//      the X25519 agreement of the masking layer); bank j keeps the point from every bank separately.
+// Each sum (round r): a contributor splits its vector into chunks of n values and uploads the compact
+//   ciphertexts c0 = -a_{r,k} s_i + e + Delta*m (22.5 bytes per value at n = 8192); the aggregator validates and
+//   adds them per chunk; T online banks answer smudged decryption shares for the contributor set U; the
+//   aggregator combines and decodes, then reduces mod 2^k (2^k divides t, so the result is the exact sum).
+// Signatures on messages (Ed25519, masking layer) are not modelled here.
+using System.Security.Cryptography;
+using System.Text;
+using FraudFed.Cryptography;
+using FraudFed.Cryptography.Primitives;
+using FraudFed.Cryptography.Rlwe;
+using FraudFed.Cryptography.Threshold;
+
+namespace FraudFed.Protocol.Homomorphic;
+
+/// <summary>Options of a homomorphic session.</summary>
+public sealed record HomomorphicOptions
+{
+    /// <summary>RLWE parameters; default <see cref="ParameterSets.Default"/> (n = 8192, 3 x 60-bit primes, t = 2^44).</summary>
+    public RlweParameters? Parameters { get; init; }
+    /// <summary>T, the number of banks needed to decrypt; default ceil(2N/3) bounded to [1, N].</summary>
+    public int? Threshold { get; init; }
+    /// <summary>K_min, the fewest contributors a sum may have (at least 2); default min(T, N) but at least 2.</summary>
+    public int? MinContributors { get; init; }
+    /// <summary>Decryption shares each bank's key may produce before rotation.</summary>
+    public long DecryptionBudget { get; init; } = 1L << 20;
+    /// <summary>Seed for reproducible runs (TESTS ONLY); null uses the OS CSPRNG.</summary>
+    public byte[]? TestSeed { get; init; }
+    /// <summary>Run bank and aggregator work on both cores where it splits by chunk.</summary>
+    public bool Parallel { get; init; } = true;
+}
+
+/// <summary>Timings and byte counts of the last sum (for benchmarks).</summary>
+public sealed record HomomorphicSumStats(
+    TimeSpan EncryptPerBank, TimeSpan AddPerBank, TimeSpan DecryptionSharePerBank, TimeSpan Combine,
+    long BytesUploaded, long BytesDownloaded, int Chunks);
+
+/// <summary>The harness: N banks, one aggregator, one key setup, many sums.</summary>
+public sealed class HomomorphicSession : IDisposable
+{
+    private readonly Bank[] _banks;
+    private readonly RandomNumberGenerator _setupRandom;
+    private readonly byte[]? _testSeed;
+    private ulong _round;
+    private bool _disposed;
+
+    /// <summary>Runs the setup for <paramref name="banks"/> banks.</summary>
+    public HomomorphicSession(int banks, HomomorphicOptions? options = null)
+    {
+        options ??= new HomomorphicOptions();
+        if (banks < 2) throw Error.OutOfRange(nameof(banks), "At least two banks.");
+        Parameters = options.Parameters ?? ParameterSets.Default;
+        int threshold = options.Threshold ?? Math.Max(1, (2 * banks + 2) / 3);
+        if (threshold < 1 || threshold > banks) throw Error.OutOfRange(nameof(options), "T must be in 1..N.");
+        int kMin = options.MinContributors ?? Math.Max(2, threshold);
+        if (kMin < 2 || kMin > banks) throw Error.OutOfRange(nameof(options), "K_min must be in 2..N.");
+        Policy = new DecryptionPolicy { Threshold = threshold, MinContributors = kMin, Budget = options.DecryptionBudget };
+        _testSeed = options.TestSeed is null ? null : (byte[])options.TestSeed.Clone();
+        Parallel = options.Parallel;
+        _setupRandom = RandomFor("setup");
+        Banks = banks;
+        SessionId = new byte[16];
+        _setupRandom.GetBytes(SessionId);
+        _banks = new Bank[banks];
+        for (int b = 0; b < banks; b++) _banks[b] = new Bank(this, b);
+        RunSetup();
+    }
+
+    /// <summary>Number of banks N.</summary>
+    public int Banks { get; }
+    /// <summary>RLWE parameters.</summary>
+    public RlweParameters Parameters { get; }
+    /// <summary>T, K_min and budget.</summary>
+    public DecryptionPolicy Policy { get; }
+    /// <summary>Session identifier (public).</summary>
+    public byte[] SessionId { get; }
+    /// <summary>The collective public key (sum p_i, a) from setup.</summary>
+    public PublicKey? CollectivePublicKey { get; private set; }
+    /// <summary>Bytes sent by banks during setup.</summary>
+    public long SetupBytesUploaded { get; private set; }
+    /// <summary>Bytes sent by the aggregator during setup.</summary>
+    public long SetupBytesDownloaded { get; private set; }
+    /// <summary>Statistics of the last sum.</summary>
+    public HomomorphicSumStats? LastStats { get; private set; }
+    /// <summary>Use both cores where work splits by chunk (benchmarks switch it off to measure one core).</summary>
+    public bool Parallel { get; set; }
+    /// <summary>The agreed compact scheme (public data only).</summary>
+    public CompactScheme? Scheme { get; private set; }
+
+    private RandomNumberGenerator RandomFor(string label)
+    {
+        if (_testSeed is null) return RandomNumberGenerator.Create();
+        byte[] seed = SHA256.HashData([.. _testSeed, .. Encoding.UTF8.GetBytes("|" + label)]);
+        try { return new DeterministicRandom(seed); }
+        finally { CryptographicOperations.ZeroMemory(seed); }
+    }
+
+    private void RunSetup()
+    {
+        int n = Banks;
+        // 1. CRS coin, commit then reveal, relayed by the aggregator to every bank.
+        var contributions = _banks.Select(b => CrsContribution.Create(SessionId, b.Index, b.Random)).ToArray();
+        var commitments = contributions.ToDictionary(c => c.Bank, c => c.Commitment);
+        SetupBytesUploaded += n * 32L; SetupBytesDownloaded += (long)n * n * 32;
+        var reveals = contributions.ToDictionary(c => c.Bank, c => c.Reveal());
+        SetupBytesUploaded += n * 32L; SetupBytesDownloaded += (long)n * n * 32;
+        byte[]? seed = null;
+        foreach (Bank bank in _banks)
+        {
+            byte[] derived = CommonRandomness.DeriveSeed(SessionId, n, commitments, reveals);
+            if (seed is not null && !derived.AsSpan().SequenceEqual(seed)) throw Error.Violation(ViolationReason.Inconsistent, "CRS seeds differ");
+            seed = derived;
+        }
+        foreach (CrsContribution c in contributions) c.Dispose();
+        Scheme = new CompactScheme(Parameters, seed!);
+        foreach (Bank bank in _banks) bank.Scheme = new CompactScheme(Parameters, seed!);
+
+        // 2. Collective public key: commitments first, then the shares; every bank checks every opening.
+        var ckg = new PublicKeyGenProtocol(Parameters);
+        var crp = CommonRandomness.Expand(Parameters, seed!, CrpPurpose.PublicKey, 0, 0);
+        byte[][] shareBytes = _banks.Select(b => ckg.GenShare(b.Index, b.SecretKey, crp, b.Random).Serialize()).ToArray();
+        byte[][] shareCommitments = shareBytes.Select(SHA256.HashData).ToArray();
+        SetupBytesUploaded += n * 32L + shareBytes.Sum(s => (long)s.Length);
+        SetupBytesDownloaded += (long)n * n * 32 + (long)n * shareBytes.Sum(s => (long)s.Length);
+        PublicKeyShare aggregate = ckg.AllocateShare();
+        for (int i = 0; i < n; i++)
+        {
+            if (!CryptographicOperations.FixedTimeEquals(SHA256.HashData(shareBytes[i]), shareCommitments[i]))
+                throw Error.Violation(ViolationReason.AuthenticationFailed, "public-key share does not open its commitment");
+            PublicKeyShare share = PublicKeyShare.Deserialize(Parameters, shareBytes[i]);
+            if (share.Bank != i) throw Error.Violation(ViolationReason.UnknownSender, "public-key share of another bank");
+            ckg.AggregateShares(share, aggregate);
+        }
+        CollectivePublicKey = ckg.GenPublicKey(aggregate, crp);
+
+        // 3. Thresholdize: pairwise-encrypted Shamir points relayed by the aggregator.
+        var thresholdizer = new Thresholdizer(Parameters);
+        var inbox = new List<byte[]>[n];
+        for (int j = 0; j < n; j++) inbox[j] = [];
+        using (var pairwise = new PairwiseChannels(_setupRandom))
+        {
+            foreach (Bank sender in _banks)
+            {
+                using ShamirPolynomial f = thresholdizer.GenShamirPolynomial(Policy.Threshold, sender.SecretKey, sender.Random);
+                for (int j = 0; j < n; j++)
+                {
+                    using ShamirShare point = thresholdizer.GenShareForParty(f, sender.Index, j);
+                    byte[] plain = point.Serialize();
+                    byte[] sealedPoint = pairwise.Seal(sender.Index, j, plain);
+                    CryptographicOperations.ZeroMemory(plain);
+                    inbox[j].Add(sealedPoint);
+                    SetupBytesUploaded += sealedPoint.Length;
+                    SetupBytesDownloaded += sealedPoint.Length;
+                }
+            }
+            foreach (Bank receiver in _banks)
+            {
+                var points = new List<ShamirShare>();
+                for (int i = 0; i < n; i++)
+                {
+                    byte[] plain = pairwise.Open(i, receiver.Index, inbox[receiver.Index][i]);
+                    ShamirShare point = ShamirShare.Deserialize(Parameters, plain);
+                    CryptographicOperations.ZeroMemory(plain);
+                    if (point.From != i || point.To != receiver.Index) throw Error.Violation(ViolationReason.Inconsistent, "misaddressed Shamir point");
+                    points.Add(point);
+                }
+                receiver.KeyShare = new ThresholdKeyShare(receiver.Scheme!, receiver.Index, n, Policy, points, receiver.Random);
+                foreach (ShamirShare p in points) p.Dispose();
+            }
+        }
+    }
+
+    /// <summary>
+    /// One exact sum mod t = 2^k_t: <paramref name="inputs"/>[b] is bank b's vector (values mod t), or null for a bank
+    /// that does not submit; <paramref name="decryptors"/> are the T online banks that open the sum.
+    /// Returns the sum mod t of the submitted vectors.
+    /// </summary>
+    public ulong[] Sum(IReadOnlyList<ulong[]?> inputs, IReadOnlyList<int> decryptors, out int[] contributors, CancellationToken cancellationToken = default)
+    {
+        ulong[] result = SumCore(inputs, decryptors, out int[] used, cancellationToken);
+        contributors = used;
+        return result;
+    }
+
+    private ulong[] SumCore(IReadOnlyList<ulong[]?> inputs, IReadOnlyList<int> decryptors, out int[] contributorsOut, CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        ArgumentNullException.ThrowIfNull(inputs);
+        ArgumentNullException.ThrowIfNull(decryptors);
+        if (inputs.Count != Banks) throw Error.Argument(nameof(inputs), "One entry per bank (null for banks that do not submit).");
+        int[] contributors = Enumerable.Range(0, Banks).Where(b => inputs[b] is not null).ToArray();
+        contributorsOut = contributors;
+        if (contributors.Length == 0) throw Error.Violation(ViolationReason.TooFewParticipants, "no bank submitted");
+        int length = inputs[contributors[0]]!.Length;
+        if (contributors.Any(b => inputs[b]!.Length != length)) throw Error.Argument(nameof(inputs), "All vectors must have the same length.");
+        ulong round = ++_round;
+        int n = Parameters.N;
+        int chunks = Math.Max(1, (length + n - 1) / n);
+        long uploaded = 0, downloaded = 0;
+
+        // Banks encrypt (each bank's chunks in parallel) and upload.
+        var uploads = new byte[contributors.Length][][];
+        var encryptTime = System.Diagnostics.Stopwatch.StartNew();
+        for (int c = 0; c < contributors.Length; c++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            uploads[c] = _banks[contributors[c]].Encrypt(round, inputs[contributors[c]]!, chunks, Parallel);
+            uploaded += uploads[c].Sum(u => (long)u.Length);
+        }
+        TimeSpan encryptPerBank = encryptTime.Elapsed / contributors.Length;
+
+        // Aggregator validates and adds, chunk by chunk.
+        var sums = new CompactCiphertext[chunks];
+        var addTime = System.Diagnostics.Stopwatch.StartNew();
+        For(chunks, k =>
+        {
+            CompactCiphertext sum = Scheme!.AllocateSum(round, (uint)k);
+            for (int c = 0; c < contributors.Length; c++)
+            {
+                CompactCiphertext ct = CompactCiphertext.Deserialize(Parameters, uploads[c][k]);
+                if (ct.Sender != contributors[c]) throw Error.Violation(ViolationReason.UnknownSender, "ciphertext sender differs from its uploader");
+                Scheme.AddInPlace(sum, ct);
+            }
+            sums[k] = sum;
+        });
+        TimeSpan addPerBank = addTime.Elapsed / contributors.Length;
+
+        // T banks answer decryption shares for all chunks.
+        int[] active = [.. decryptors];
+        var shares = new byte[active.Length][][];
+        var shareTime = System.Diagnostics.Stopwatch.StartNew();
+        for (int d = 0; d < active.Length; d++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            if (active[d] < 0 || active[d] >= Banks) throw Error.Violation(ViolationReason.UnknownSender, "decryptor outside the roster");
+            downloaded += 8 + 4 + 4L * (contributors.Length + active.Length) + 4; // request: round, chunks, U, D
+            shares[d] = _banks[active[d]].DecryptionShares(round, chunks, contributors, active, Parallel);
+            uploaded += shares[d].Sum(s => (long)s.Length);
+        }
+        TimeSpan sharePerBank = shareTime.Elapsed / Math.Max(1, active.Length);
+
+        // Aggregator combines.
+        var result = new ulong[length];
+        var combineTime = System.Diagnostics.Stopwatch.StartNew();
+        For(chunks, k =>
+        {
+            int start = k * n, count = Math.Min(n, length - start);
+            if (count <= 0) return;
+            var chunkShares = new byte[active.Length][];
+            for (int d = 0; d < active.Length; d++) chunkShares[d] = shares[d][k];
+            ThresholdCombiner.Combine(Scheme!, sums[k], contributors, active, chunkShares, result.AsSpan(start, count));
+        });
+        TimeSpan combine = combineTime.Elapsed;
+        LastStats = new HomomorphicSumStats(encryptPerBank, addPerBank, sharePerBank, combine, uploaded, downloaded, chunks);
+        return result;
+    }
+
+    private void For(int count, Action<int> body)
+    {
+        if (Parallel && count > 1) System.Threading.Tasks.Parallel.For(0, count, body);
+        else for (int k = 0; k < count; k++) body(k);
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        foreach (Bank b in _banks) b.Dispose();
+        _setupRandom.Dispose();
+    }
+
+    /// <summary>One bank: its secret key and key share never leave this object.</summary>
+    private sealed class Bank : IDisposable
+    {
+        private readonly HomomorphicSession _session;
+
+        public Bank(HomomorphicSession session, int index)
+        {
+            _session = session;
+            Index = index;
+            Random = session.RandomFor("bank" + index);
+            SecretKey = new Bfv(session.Parameters).GenerateSecretKey(Random);
+        }
+
+        public int Index { get; }
+        public RandomNumberGenerator Random { get; }
+        public SecretKey SecretKey { get; }
+        public CompactScheme? Scheme { get; set; }
+        public ThresholdKeyShare? KeyShare { get; set; }
+
+        public byte[][] Encrypt(ulong round, ulong[] values, int chunks, bool parallel)
+        {
+            int n = _session.Parameters.N;
+            var output = new byte[chunks][];
+            ulong mask = Scheme!.Encoder.PlainMask;
+            foreach (ulong v in values)
+                if (v > mask) throw Error.Argument(nameof(values), "A value is not below t.");
+            void One(int k)
+            {
+                using RandomNumberGenerator rng = _session._testSeed is null ? RandomNumberGenerator.Create() : _session.RandomFor($"bank{Index}/r{round}/k{k}");
+                int start = k * n, count = Math.Max(0, Math.Min(n, values.Length - start));
+                output[k] = Scheme.Encrypt(SecretKey, Index, round, (uint)k, values.AsSpan(start, count), rng).Serialize();
+            }
+            if (parallel && chunks > 1) System.Threading.Tasks.Parallel.For(0, chunks, One);
+            else for (int k = 0; k < chunks; k++) One(k);
+            return output;
+        }
+
+        public byte[][] DecryptionShares(ulong round, int chunks, int[] contributors, int[] active, bool parallel)
+        {
+            var output = new byte[chunks][];
+            // Warm the (U, D) weighted point once, then answer every chunk.
+            output[0] = KeyShare!.GenDecryptionShare(round, 0, contributors, active);
+            if (parallel && chunks > 2) System.Threading.Tasks.Parallel.For(1, chunks, k => output[k] = KeyShare.GenDecryptionShare(round, (uint)k, contributors, active));
+            else for (int k = 1; k < chunks; k++) output[k] = KeyShare.GenDecryptionShare(round, (uint)k, contributors, active);
+            return output;
+        }
+
+        public void Dispose()
+        {
+            SecretKey.Dispose();
+            KeyShare?.Dispose();
+            Random.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// AES-256-GCM channels between bank pairs. Keys are derived here from one harness secret with HKDF-SHA256
+    /// (a stand-in for the masking layer's X25519 agreement); the aggregator only sees sealed bytes.
+    /// </summary>
+    private sealed class PairwiseChannels : IDisposable
+    {
+        private readonly byte[] _master = new byte[32];
+
+        public PairwiseChannels(RandomNumberGenerator rng) => rng.GetBytes(_master);
+
+        private byte[] Key(int from, int to)
+        {
+            int lo = Math.Min(from, to), hi = Math.Max(from, to);
+            return HKDF.DeriveKey(HashAlgorithmName.SHA256, _master, 32, info: Encoding.ASCII.GetBytes($"FraudFed pairwise v1 {lo} {hi}"));
+        }
+
+        private static byte[] Nonce(int from, int to)
+        {
+            var nonce = new byte[12];
+            BitConverter.TryWriteBytes(nonce.AsSpan(0, 4), from);
+            BitConverter.TryWriteBytes(nonce.AsSpan(4, 4), to);
+            return nonce; // one message per ordered pair and session key
+        }
+
+        public byte[] Seal(int from, int to, byte[] plain)
+        {
+            byte[] key = Key(from, to);
+            try
+            {
+                using var gcm = new AesGcm(key, 16);
+                var output = new byte[plain.Length + 16];
+                gcm.Encrypt(Nonce(from, to), plain, output.AsSpan(0, plain.Length), output.AsSpan(plain.Length), Encoding.ASCII.GetBytes($"shamir {from}->{to}"));
+                return output;
+            }
+            finally { CryptographicOperations.ZeroMemory(key); }
+        }
+
+        public byte[] Open(int from, int to, byte[] sealedBytes)
+        {
+            if (sealedBytes.Length < 16) throw Error.Violation(ViolationReason.Malformed, "sealed point too short");
+            byte[] key = Key(from, to);
+            try
+            {
+                using var gcm = new AesGcm(key, 16);
+                var plain = new byte[sealedBytes.Length - 16];
+                try
+                {
+                    gcm.Decrypt(Nonce(from, to), sealedBytes.AsSpan(0, plain.Length), sealedBytes.AsSpan(plain.Length), plain, Encoding.ASCII.GetBytes($"shamir {from}->{to}"));
+                }
+                catch (AuthenticationTagMismatchException)
+                {
+                    throw Error.Violation(ViolationReason.AuthenticationFailed, "sealed Shamir point failed authentication");
+                }
+                return plain;
+            }
+            finally { CryptographicOperations.ZeroMemory(key); }
+        }
+
+        public void Dispose() => CryptographicOperations.ZeroMemory(_master);
+    }
+}

@@ -1,0 +1,109 @@
+using System.Numerics;
+using FraudFed.Cryptography.Primitives;
+using FraudFed.Cryptography.Ring;
+using FraudFed.Testing;
+using NUnit.Framework;
+
+namespace FraudFed.Cryptography.Tests.Ring;
+
+[TestFixture]
+public sealed class SamplerTests
+{
+    [Test]
+    public void Uniform_ChiSquarePerPrime()
+    {
+        const int n = 8192, bins = 64;
+        var basis = new RnsBasis(n, [.. NttPrimes.Generate(60, n, 2), .. NttPrimes.Generate(30, n, 1)]);
+        RnsPoly p = Samplers.Uniform(basis, TestRandom.Create("uniform-chi2"), isNtt: false);
+        for (int i = 0; i < basis.Count; i++)
+        {
+            ulong q = basis.Primes[i];
+            var counts = new long[bins];
+            foreach (ulong v in p.Limb(i))
+            {
+                Assert.That(v, Is.LessThan(q));
+                counts[(int)((UInt128)v * bins / q)]++;
+            }
+            double expected = (double)n / bins, chi2 = counts.Sum(c => (c - expected) * (c - expected) / expected);
+            // 63 degrees of freedom: P(chi2 > 110) ~ 2e-4.
+            Assert.That(chi2, Is.LessThan(110), $"prime {i}");
+        }
+    }
+
+    [Test]
+    public void Uniform_FromPrg_IsReproducibleFromSeed()
+    {
+        var basis = new RnsBasis(256, NttPrimes.Generate(60, 256, 3));
+        byte[] seed = new byte[32]; seed[3] = 9;
+        using var p1 = new Prg(seed);
+        using var p2 = new Prg(seed);
+        seed[0] = 1;
+        using var p3 = new Prg(seed);
+        Assert.That(Samplers.Uniform(basis, p1).Data, Is.EqualTo(Samplers.Uniform(basis, p2).Data));
+        Assert.That(Samplers.Uniform(basis, p3).Data, Is.Not.EqualTo(Samplers.Uniform(basis, new Prg(new byte[32])).Data));
+    }
+
+    [Test]
+    public void Ternary_IsBalanced()
+    {
+        sbyte[] t = Samplers.Ternary(300_000, Samplers.From(TestRandom.Create("ternary")));
+        foreach (sbyte v in new sbyte[] { -1, 0, 1 })
+        {
+            double frac = t.Count(x => x == v) / 300_000.0;
+            Assert.That(frac, Is.EqualTo(1.0 / 3).Within(0.005), $"value {v}");
+        }
+        Assert.That(t.All(x => x is >= -1 and <= 1), Is.True);
+    }
+
+    [Test]
+    public void Gaussian_MomentsAndTail()
+    {
+        var v = new long[400_000];
+        Samplers.Gaussian(v, Samplers.From(TestRandom.Create("gaussian")));
+        double mean = v.Average(), variance = v.Select(x => (x - mean) * (x - mean)).Average();
+        Assert.That(mean, Is.EqualTo(0).Within(0.03));
+        Assert.That(Math.Sqrt(variance), Is.EqualTo(Samplers.Sigma).Within(0.03));
+        Assert.That(v.Max(x => Math.Abs(x)), Is.LessThanOrEqualTo(Samplers.GaussianBound));
+        // Tail P(|x| >= 7) against the exact discrete Gaussian mass (computed here independently).
+        double norm = 0, massTail = 0;
+        for (int k = -40; k <= 40; k++)
+        {
+            double rho = Math.Exp(-k * k / (2 * 3.2 * 3.2));
+            norm += rho;
+            if (Math.Abs(k) >= 7) massTail += rho;
+        }
+        double tail = v.Count(x => Math.Abs(x) >= 7) / (double)v.Length;
+        Assert.That(tail, Is.EqualTo(massTail / norm).Within(0.0015)); // ~5 standard errors
+        // Symmetry.
+        Assert.That(v.Count(x => x > 0) / (double)v.Length, Is.EqualTo(v.Count(x => x < 0) / (double)v.Length).Within(0.005));
+    }
+
+    [Test]
+    public void Smudging_RangeIsExactAtTheExtremes([Values(1, 3, 5)] int bits)
+    {
+        Int128 bound = (Int128.One << bits) - 1;
+        Int128[] v = Samplers.SmudgingValues(20_000, bits, Samplers.From(TestRandom.Create($"smudge/{bits}")));
+        Assert.That(v.Min(), Is.EqualTo(-bound));
+        Assert.That(v.Max(), Is.EqualTo(bound));
+        Assert.That(v.Distinct().Count(), Is.EqualTo((int)(2 * bound + 1)), "every value in [-B, B] occurs");
+    }
+
+    [Test]
+    public void Smudging_IntoRnsLimbs_IsExactAndWide([Values(4, 100, 126)] int bits)
+    {
+        const int n = 4096;
+        var basis = new RnsBasis(n, NttPrimes.Generate(60, n, 3));
+        var p = basis.Allocate();
+        Samplers.AddSmudging(basis, p, bits, Samplers.From(TestRandom.Create($"smudge-rns/{bits}")));
+        BigInteger bound = BigInteger.Pow(2, bits) - 1;
+        var values = Enumerable.Range(0, n).Select(j => basis.ReconstructCentered(p, j)).ToArray();
+        Assert.That(values.All(x => BigInteger.Abs(x) <= bound), Is.True);
+        // The extremes of the sample come close to +-B: the largest of 4096 uniforms is within B/256 w.h.p.
+        BigInteger max = values.Max(), min = values.Min();
+        if (bits == 4) { Assert.That(max, Is.EqualTo(bound)); Assert.That(min, Is.EqualTo(-bound)); }
+        else { Assert.That(max, Is.GreaterThan(bound - bound / 256)); Assert.That(min, Is.LessThan(-bound + bound / 256)); }
+        // Mean near 0 relative to B.
+        BigInteger sum = values.Aggregate(BigInteger.Zero, (a, b) => a + b);
+        Assert.That(BigInteger.Abs(sum) * 20, Is.LessThan(bound * n));
+    }
+}

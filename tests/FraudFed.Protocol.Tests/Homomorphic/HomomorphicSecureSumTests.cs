@@ -1,0 +1,104 @@
+using FraudFed.Cryptography;
+using FraudFed.Cryptography.Rlwe;
+using FraudFed.Protocol.Homomorphic;
+using NUnit.Framework;
+
+namespace FraudFed.Protocol.Tests.Homomorphic;
+
+[TestFixture]
+public sealed class HomomorphicSecureSumTests
+{
+    private static HomomorphicOptions Fast(string label, int threshold, int? kMin = null) => new()
+    {
+        Parameters = InsecureTestParameters.N256,
+        Threshold = threshold,
+        MinContributors = kMin,
+        TestSeed = System.Text.Encoding.UTF8.GetBytes(label),
+    };
+
+    private static ulong[][] Inputs(int banks, int length, int bits, int seed)
+    {
+        var rnd = new Random(seed);
+        ulong max = bits == 64 ? ulong.MaxValue : (1UL << bits) - 1;
+        return Enumerable.Range(0, banks).Select(b => Enumerable.Range(0, length)
+            .Select(j => (j % 5) switch { 0 => max, 1 => 0UL, _ => (ulong)rnd.NextInt64() & max }).ToArray()).ToArray();
+    }
+
+    [TestCase(3, 2, 32, 700, TestName = "HeSum/n=256/banks=3/T=2/k=32")]
+    [TestCase(10, 6, 44, 1000, TestName = "HeSum/n=256/banks=10/T=6/k=44")]
+    [TestCase(10, 6, 20, 256, TestName = "HeSum/n=256/banks=10/T=6/k=20/one-chunk")]
+    public void Sums_EqualThePlainModularSum_OverSeveralRounds(int banks, int threshold, int bits, int length)
+    {
+        using var he = new HomomorphicSecureSum(banks, bits, Fast($"he/{banks}/{bits}", threshold));
+        var plain = new PlainSum(banks, bits);
+        Assert.That(he.Mode, Is.EqualTo("he"));
+        for (int round = 0; round < 3; round++)
+        {
+            ulong[][] inputs = Inputs(banks, length, bits, round);
+            SecureSumResult result = he.Sum(inputs);
+            Assert.That(result.Sum, Is.EqualTo(plain.Sum(inputs).Sum), $"round {round}");
+            Assert.That(result.Contributors, Is.EqualTo(Enumerable.Range(0, banks).ToArray()));
+            int chunks = (length + 255) / 256;
+            Assert.That(result.BytesUploaded, Is.GreaterThanOrEqualTo((long)banks * chunks * CompactCiphertext(InsecureTestParameters.N256)));
+        }
+    }
+
+    private static int CompactCiphertext(RlweParameters p) => FraudFed.Cryptography.Threshold.CompactCiphertext.SerializedSize(p);
+
+    [Test]
+    public void BanksThatNeverSubmit_AreLeftOut_AndAnyTOnlineBanksDecrypt()
+    {
+        const int banks = 10, bits = 32;
+        using var he = new HomomorphicSecureSum(banks, bits, Fast("he/offline", 6));
+        he.OfflineBanks.UnionWith([1, 4, 7]);
+        var plain = new PlainSum(banks, bits);
+        for (int round = 0; round < 4; round++) // decryptor set rotates over the 7 online banks
+        {
+            ulong[][] inputs = Inputs(banks, 600, bits, 10 + round);
+            SecureSumResult result = he.Sum(inputs);
+            ulong[][] onlineOnly = inputs.Select((v, b) => he.OfflineBanks.Contains(b) ? new ulong[v.Length] : v).ToArray();
+            Assert.That(result.Sum, Is.EqualTo(plain.Sum(onlineOnly).Sum));
+            Assert.That(result.Contributors, Is.EqualTo(new[] { 0, 2, 3, 5, 6, 8, 9 }));
+        }
+        he.OfflineBanks.UnionWith([0, 2]); // 5 online < T = 6
+        var ex = Assert.Throws<ProtocolViolationException>(() => he.Sum(Inputs(banks, 10, bits, 99)));
+        Assert.That(ex!.Reason, Is.EqualTo(ViolationReason.TooFewParticipants));
+    }
+
+    [Test]
+    public void Session_DecryptsWithAnExplicitDecryptorSet_AndRefusesTooFewContributors()
+    {
+        using var session = new HomomorphicSession(5, Fast("he/session", 3, kMin: 3));
+        ulong[]?[] inputs = [[1, 2, 3], null, [10, 20, 30], null, [100, 200, 300]];
+        ulong[] sum = session.Sum(inputs, [1, 3, 4], out int[] contributors);
+        Assert.That(sum, Is.EqualTo(new ulong[] { 111, 222, 333 }));
+        Assert.That(contributors, Is.EqualTo(new[] { 0, 2, 4 }));
+        ulong[]?[] two = [[1], null, [2], null, null];
+        var ex = Assert.Throws<ProtocolViolationException>(() => session.Sum(two, [0, 1, 2], out _));
+        Assert.That(ex!.Reason, Is.EqualTo(ViolationReason.TooFewParticipants));
+        Assert.That(session.SetupBytesUploaded, Is.GreaterThan(0));
+        Assert.That(session.CollectivePublicKey, Is.Not.Null);
+    }
+
+    [Test]
+    public void OutOfRangeInputs_AreRejectedLoudly()
+    {
+        using var he = new HomomorphicSecureSum(3, 16, Fast("he/range", 2));
+        Assert.Throws<ArgumentException>(() => he.Sum([[1], [1UL << 16], [0]]));
+        Assert.Throws<ArgumentOutOfRangeException>(() => _ = new HomomorphicSecureSum(3, 45, Fast("he/k45", 2)));
+    }
+
+    [Test]
+    public void RealParameters_EndToEnd_n8192_banks4_T3()
+    {
+        const int banks = 4, bits = 32;
+        using var he = new HomomorphicSecureSum(banks, bits, new HomomorphicOptions { Threshold = 3, TestSeed = [1, 2, 3] });
+        Assert.That(he.Session.Parameters.N, Is.EqualTo(8192));
+        ulong[][] inputs = Inputs(banks, 9000, bits, 5); // two chunks, the second partial
+        SecureSumResult result = he.Sum(inputs);
+        Assert.That(result.Sum, Is.EqualTo(new PlainSum(banks, bits).Sum(inputs).Sum));
+        // Compact upload: at most 24 bytes per value for full chunks.
+        double perValue = (double)FraudFed.Cryptography.Threshold.CompactCiphertext.SerializedSize(he.Session.Parameters) / 8192;
+        Assert.That(perValue, Is.LessThanOrEqualTo(24.0));
+    }
+}
