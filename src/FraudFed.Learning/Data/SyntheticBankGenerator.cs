@@ -39,6 +39,7 @@ public static class SyntheticBankGenerator
     private const int MerchantsPerMcc = 300;
     private const int TesterMerchants = 20;
     private const int CompromisedMerchants = 12;
+    private const double UnknownDeviceShare = 0.4;
     private const byte McDigital = 11, McElectronics = 7, McJewelry = 8, McGiftCards = 9;
 
     private static readonly double[][] SegmentMixByBank =
@@ -121,20 +122,23 @@ public static class SyntheticBankGenerator
             double mean = s.Transactions * s.FraudRate;
             int fraudTarget = (int)Math.Clamp(Math.Round(mean + Gauss() * Math.Sqrt(mean * (1 - s.FraudRate))), 1, s.Transactions / 4);
             double[] eventP = s.EventProbabilities();
-            var bankDist = Enumerable.Range(0, 4).Select(s.TypologyBankDistribution).ToArray();
+            var bankDist = Enumerable.Range(0, 4).Select(t => s.TypologyBankDistribution(t)).ToArray();
+            var laterDist = Enumerable.Range(0, 4).Select(t => s.TypologyBankDistribution(t, laterWindow: true)).ToArray();
+            long testStart = (long)(s.Days * 86400L * (1 - s.TestFraction));
             int fraudCount = 0;
             while (fraudCount < fraudTarget)
             {
                 int t = Pick(eventP);
-                int bank = Pick(bankDist[t]);
                 long t0 = (long)(86400 + rng.NextDouble() * (_end - 3 * 86400));
+                double[][] dist = t0 >= testStart ? laterDist : bankDist;
+                int bank = Pick(dist[t]);
                 int before = _tx.Count;
                 int budget = fraudTarget - fraudCount;
                 switch (t)
                 {
                     case 0: CardTesting(bank, t0, budget); break;
                     case 1: AccountTakeover(bank, t0, budget); break;
-                    case 2: MuleRing(bank, t0, budget, bankDist[2]); break;
+                    case 2: MuleRing(bank, t0, budget, dist[2]); break;
                     default: CompromisedMerchant(bank, t0, budget); break;
                 }
                 int made = 0;
@@ -216,11 +220,12 @@ public static class SyntheticBankGenerator
                     byte mcc = (byte)Pick(p.Segment == Segment.Student ? StudentOnlineMcc : OnlineMcc);
                     float amount = mcc == McDigital ? Amount(Math.Log(4), 0.8) : Amount(p.MeanLogAmount + (mcc == McElectronics ? 1.5 : 0.2), 0.9);
                     int merchant = mcc == McDigital && rng.NextDouble() < 0.5 ? McDigital * 1000 + rng.Next(TesterMerchants) : Merchant(mcc);
+                    if (rng.NextDouble() < UnknownDeviceShare) device = 0;
                     Add(new Transaction(p.Bank, a, merchant, mcc, channel, device, amount, time, -1, -1, region, FraudTypology.None));
                     // In-app purchases sometimes come in short bursts.
-                    if (mcc == McDigital && rng.NextDouble() < 0.15)
+                    if (mcc == McDigital && rng.NextDouble() < 0.25)
                     {
-                        int extra = Math.Min(rng.Next(1, 4), s.Transactions - _tx.Count);
+                        int extra = Math.Min(rng.Next(1, 7), s.Transactions - _tx.Count);
                         long t = time;
                         for (int i = 0; i < extra; i++)
                         {
@@ -274,17 +279,18 @@ public static class SyntheticBankGenerator
         {
             int victim = RandomAccount(bank, 1, 1);
             AccountProfile p = _accounts[victim];
-            int device = _nextDevice++;
-            byte region = (byte)rng.Next(Regions);
-            int burst = Math.Min(budget, rng.Next(6, 17));
+            bool hard = rng.NextDouble() < s.HardFraudShare;
+            int device = rng.NextDouble() < UnknownDeviceShare ? 0 : _nextDevice++;
+            byte region = hard ? p.Region : (byte)rng.Next(Regions);
+            int burst = Math.Min(budget, hard ? rng.Next(2, 6) : rng.Next(6, 17));
             int testers = rng.Next(1, 4);
             int firstTester = rng.Next(TesterMerchants);
             long t = t0;
             for (int i = 0; i < burst; i++)
             {
-                t += rng.Next(5, 91);
+                t += hard ? rng.Next(120, 1800) : rng.Next(5, 91);
                 int merchant = McDigital * 1000 + (firstTester + rng.Next(testers)) % TesterMerchants;
-                float amount = (float)Math.Round(0.5 + rng.NextDouble() * 4.5, 2);
+                float amount = hard ? Amount(Math.Log(4), 0.8) : (float)Math.Round(0.5 + rng.NextDouble() * 4.5, 2);
                 Add(new Transaction(bank, victim, merchant, McDigital, Channel.Online, device, amount, t, -1, -1, region, FraudTypology.CardTesting));
             }
             int cashOut = Math.Min(budget - burst, rng.Next(1, 3));
@@ -372,7 +378,7 @@ public static class SyntheticBankGenerator
                 byte mcc = (byte)(rng.NextDouble() < 0.5 ? McElectronics : rng.NextDouble() < 0.5 ? McJewelry : McGiftCards);
                 float amount = Amount(Math.Log(250), 0.7);
                 if (rng.NextDouble() < 0.6)
-                    Add(new Transaction(bank, victim, Merchant(mcc), mcc, Channel.Online, device, amount, t, -1, -1, (byte)rng.Next(Regions), FraudTypology.CompromisedMerchant));
+                    Add(new Transaction(bank, victim, Merchant(mcc), mcc, Channel.Online, rng.NextDouble() < UnknownDeviceShare ? 0 : device, amount, t, -1, -1, (byte)rng.Next(Regions), FraudTypology.CompromisedMerchant));
                 else
                     Add(new Transaction(bank, victim, Merchant(mcc), mcc, Channel.CardPresent, 0, amount, t, -1, -1, (byte)((p.Region + rng.Next(1, Regions)) % Regions), FraudTypology.CompromisedMerchant));
             }

@@ -32,8 +32,14 @@ public sealed record SyntheticScenario
     /// <summary>Zipf exponent of bank sizes (0 = equal sizes).</summary>
     public double BankSizeSkew { get; init; } = 0.8;
 
-    /// <summary>Share of takeover and compromised-merchant events that imitate the victim's normal behaviour.</summary>
-    public double HardFraudShare { get; init; } = 0.2;
+    /// <summary>Share of events that imitate the victim's normal behaviour (low-and-slow card testing, takeovers from the usual device, domestic spending).</summary>
+    public double HardFraudShare { get; init; } = 0.25;
+
+    /// <summary>
+    /// Fraud campaigns migrate: in the later (held-out) window every typology's home banks move this many banks
+    /// on, so a bank meets attacks it rarely saw in its own training window (0 = no migration).
+    /// </summary>
+    public int CampaignShift { get; init; } = 1;
 
     /// <summary>The last fraction of the period held out for evaluation.</summary>
     public double TestFraction { get; init; } = 0.25;
@@ -54,6 +60,7 @@ public sealed record SyntheticScenario
         if (Concentration is < 0 or > 1) throw new ArgumentException("Concentration must be in [0, 1].", nameof(Concentration));
         if (HardFraudShare is < 0 or > 1) throw new ArgumentException("HardFraudShare must be in [0, 1].", nameof(HardFraudShare));
         if (TestFraction is <= 0 or >= 1) throw new ArgumentException("TestFraction must be in (0, 1).", nameof(TestFraction));
+        if (CampaignShift < 0) throw new ArgumentException("CampaignShift must be >= 0.", nameof(CampaignShift));
         if (BankSizeSkew is < 0 or > 4) throw new ArgumentException("BankSizeSkew must be in [0, 4].", nameof(BankSizeSkew));
     }
 
@@ -67,20 +74,21 @@ public sealed record SyntheticScenario
         return s;
     }
 
-    /// <summary>Home banks of typology number <paramref name="typologyIndex"/> (0..3).</summary>
-    public int[] HomeBanks(int typologyIndex)
+    /// <summary>Home banks of typology number <paramref name="typologyIndex"/> (0..3), in the training window or the later window.</summary>
+    public int[] HomeBanks(int typologyIndex, bool laterWindow = false)
     {
-        int first = typologyIndex % Banks;
+        int shift = laterWindow ? ((CampaignShift % Banks) + Banks) % Banks : 0;
+        int first = (typologyIndex + shift) % Banks;
         if (Banks < 5) return [first];
-        int second = (typologyIndex + 4) % Banks;
+        int second = (typologyIndex + 4 + shift) % Banks;
         return first == second ? [first] : [first, second];
     }
 
     /// <summary>Probability that an event of typology number <paramref name="typologyIndex"/> starts at each bank.</summary>
-    public double[] TypologyBankDistribution(int typologyIndex)
+    public double[] TypologyBankDistribution(int typologyIndex, bool laterWindow = false)
     {
         double[] size = BankShares();
-        int[] home = HomeBanks(typologyIndex);
+        int[] home = HomeBanks(typologyIndex, laterWindow);
         var p = new double[Banks];
         for (int b = 0; b < Banks; b++) p[b] = (1 - Concentration) * size[b];
         foreach (int h in home) p[h] += Concentration / home.Length;

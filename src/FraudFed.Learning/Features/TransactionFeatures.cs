@@ -87,7 +87,7 @@ public static class TransactionFeatures
             if (!merchantHour.TryGetValue(tx.Merchant, out var mq)) merchantHour[tx.Merchant] = mq = new Queue<long>();
             while (mq.Count > 0 && mq.Peek() <= t - Hour) mq.Dequeue();
 
-            bool digital = tx.Channel is Channel.Online or Channel.Transfer;
+            bool digital = tx.Channel is Channel.Online or Channel.Transfer && tx.Device != 0;
             bool deviceKnown = st.DeviceFirstSeen.TryGetValue(tx.Device, out long firstSeen);
             double mean = st.History > 0 ? st.AmountSum / st.History : 0;
 
@@ -96,7 +96,7 @@ public static class TransactionFeatures
             row[2] = (float)((t % Day) / (double)Hour);
             row[3] = (float)tx.Channel;
             row[4] = tx.Mcc;
-            row[5] = digital && !deviceKnown ? 1f : 0f;
+            row[5] = digital ? (deviceKnown ? 0f : 1f) : -1f;
             row[6] = digital ? (deviceKnown ? (float)((t - firstSeen) / (double)Hour) : 0f) : -1f;
             row[7] = st.Hour.Count;
             row[8] = st.Day.Count;

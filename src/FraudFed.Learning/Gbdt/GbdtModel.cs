@@ -15,11 +15,11 @@ public sealed record GbdtOptions
     /// <summary>L2 regularization on leaf values (lambda).</summary>
     public double L2 { get; init; } = 1.0;
     /// <summary>Minimum hessian sum in a child.</summary>
-    public double MinChildWeight { get; init; } = 1.0;
+    public double MinChildWeight { get; init; } = 1e-3;
     /// <summary>Minimum number of rows in a child.</summary>
     public int MinChildCount { get; init; } = 20;
     /// <summary>Maximum bins per feature (2..256).</summary>
-    public int MaxBins { get; init; } = 64;
+    public int MaxBins { get; init; } = 128;
     /// <summary>Minimum gain of a split.</summary>
     public double MinSplitGain { get; init; } = 1e-9;
 

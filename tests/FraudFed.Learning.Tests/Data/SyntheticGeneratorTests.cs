@@ -72,22 +72,34 @@ public class SyntheticGeneratorTests
         }
     }
 
-    [Test]
-    public void EachTypologyIsConcentratedAtItsHomeBanks()
+    [TestCase(false)]
+    [TestCase(true)]
+    public void EachTypologyIsConcentratedAtItsHomeBanks(bool laterWindow)
     {
-        SyntheticData d = SyntheticBankGenerator.Generate(Scenario);
+        SyntheticScenario scenario = Scenario with { Transactions = 200_000, FraudRate = 0.05 };
+        SyntheticData d = SyntheticBankGenerator.Generate(scenario);
         for (int t = 0; t < 4; t++)
         {
             FraudTypology typology = SyntheticScenario.Typologies[t];
-            var events = d.Events.Where(e => e.Typology == typology).ToList();
-            int[] home = Scenario.HomeBanks(t);
-            double[] dist = Scenario.TypologyBankDistribution(t);
+            var events = d.Events.Where(e => e.Typology == typology && (e.Time >= d.TestStart) == laterWindow).ToList();
+            int[] home = scenario.HomeBanks(t, laterWindow);
+            double[] dist = scenario.TypologyBankDistribution(t, laterWindow);
             double expected = home.Sum(h => dist[h]);
             double observed = events.Count(e => home.Contains(e.Bank)) / (double)events.Count;
             double tolerance = 4 * Math.Sqrt(expected * (1 - expected) / events.Count);
+            Assert.That(events, Has.Count.GreaterThan(10), typology.ToString());
             Assert.That(observed, Is.EqualTo(expected).Within(tolerance), typology.ToString());
             Assert.That(expected, Is.GreaterThan(Scenario.Concentration));
         }
+    }
+
+    [Test]
+    public void CampaignsMoveToOtherBanksInTheLaterWindow()
+    {
+        for (int t = 0; t < 4; t++)
+            Assert.That(Scenario.HomeBanks(t, laterWindow: true), Is.Not.EquivalentTo(Scenario.HomeBanks(t)));
+        var still = Scenario with { CampaignShift = 0 };
+        Assert.That(still.HomeBanks(2, laterWindow: true), Is.EquivalentTo(still.HomeBanks(2)));
     }
 
     [Test]
