@@ -1,6 +1,7 @@
 using FraudFed.Learning.Data;
 using FraudFed.Learning.Experiments;
 using FraudFed.Learning.Gbdt;
+using FraudFed.Learning.Reporting;
 using FraudFed.Learning.Tests.Support;
 
 namespace FraudFed.Learning.Tests.Experiments;
@@ -44,6 +45,18 @@ public class FederatedExperimentTests
         Assert.That(trees.Select(p => p.BytesUploaded), Is.Ordered);
         Assert.That(progress.Items.Select(p => p.Phase), Does.Contain("centralized").And.Contain("local").And.Contain("plain"));
         Assert.That(progress.Items[^1].Phase, Is.EqualTo("done"));
+
+        using var json = System.Text.Json.JsonDocument.Parse(ExperimentReport.ToJson(r));
+        var root = json.RootElement;
+        foreach (string key in new[] { "mode", "model", "banks", "transactions", "pr_auc_federated", "pr_auc_centralized", "pr_auc_local_mean", "roc_auc_federated", "secure_equals_plaintext", "wall_s" })
+            Assert.That(root.TryGetProperty(key, out _), Is.True, key);
+        Assert.That(root.GetProperty("pr_auc_federated").GetDouble(), Is.EqualTo(r.PrAucFederated).Within(1e-6));
+        Assert.That(root.GetProperty("secure_equals_plaintext").GetBoolean(), Is.True);
+        Assert.That(root.GetProperty("per_bank").GetArrayLength(), Is.EqualTo(3));
+
+        string html = ExperimentReport.ToHtml(r);
+        Assert.That(System.Text.RegularExpressions.Regex.Matches(html, "<polyline").Count, Is.EqualTo(6), "3 models x (ROC, PR)");
+        Assert.That(html, Does.Contain("bank-2").And.Contain("bit-for-bit identical").And.Not.Contain("<script"));
     }
 
     [Test]
