@@ -1,0 +1,21 @@
+// The one typed error for bad input data: it names the column, row and/or bank at fault.
+namespace FraudFed.Learning.Data;
+
+/// <summary>Input data is unusable (missing column, non-finite value, wrong type, empty bank, ...).</summary>
+public sealed class DataFormatException : FormatException
+{
+    /// <summary>Creates the error; <paramref name="row"/> is 1-based as a user counts data lines (the header is not counted).</summary>
+    public DataFormatException(string message, string? column, long? row, string? bank = null) : base(message)
+    {
+        Column = column;
+        Row = row;
+        Bank = bank;
+    }
+
+    /// <summary>The offending column, if any.</summary>
+    public string? Column { get; }
+    /// <summary>The offending data row (1-based, header excluded), if any.</summary>
+    public long? Row { get; }
+    /// <summary>The offending bank, if any.</summary>
+    public string? Bank { get; }
+}

@@ -1,0 +1,254 @@
+// The end-to-end experiment behind `fraudfed simulate`: data -> per-bank features -> federated training
+// through the given ISecureSum -> the same training through PlainSum (same k) -> LightGBM local-only and
+// centralized baselines -> metrics on each bank's later time window.
+using System.Diagnostics;
+using FraudFed.Learning.Baselines;
+using FraudFed.Learning.Data;
+using FraudFed.Learning.Federation;
+using FraudFed.Learning.Features;
+using FraudFed.Learning.Gbdt;
+using FraudFed.Learning.Linear;
+using FraudFed.Learning.Metrics;
+using FraudFed.Protocol;
+
+namespace FraudFed.Learning.Experiments;
+
+/// <summary>Which federated model to train.</summary>
+public enum FederatedModelKind
+{
+    /// <summary>Federated histogram gradient boosting.</summary>
+    Gbdt,
+    /// <summary>Federated logistic regression (FedAvg).</summary>
+    Logistic,
+}
+
+/// <summary>Settings of one experiment.</summary>
+public sealed record ExperimentOptions
+{
+    /// <summary>Number of banks.</summary>
+    public int Banks { get; init; } = 5;
+    /// <summary>Federated model.</summary>
+    public FederatedModelKind Model { get; init; } = FederatedModelKind.Gbdt;
+    /// <summary>Total transactions of the synthetic scenario.</summary>
+    public int Transactions { get; init; } = 200_000;
+    /// <summary>Seed of the synthetic data.</summary>
+    public int Seed { get; init; } = 1;
+    /// <summary>Full scenario; when null one is made from Banks, Transactions and Seed.</summary>
+    public SyntheticScenario? Scenario { get; init; }
+    /// <summary>Federated GBDT settings.</summary>
+    public GbdtOptions Gbdt { get; init; } = new();
+    /// <summary>Federated logistic regression settings.</summary>
+    public LogisticOptions Logistic { get; init; } = new();
+    /// <summary>LightGBM baseline settings.</summary>
+    public LightGbmBaselineOptions Baseline { get; init; } = new();
+    /// <summary>Also train through PlainSum and compare bit for bit.</summary>
+    public bool ComparePlain { get; init; } = true;
+    /// <summary>Train the LightGBM baselines.</summary>
+    public bool RunBaselines { get; init; } = true;
+    /// <summary>Maximum points per plotted curve.</summary>
+    public int CurvePoints { get; init; } = 200;
+
+    /// <summary>The scenario to generate.</summary>
+    public SyntheticScenario EffectiveScenario => Scenario ?? new SyntheticScenario { Banks = Banks, Transactions = Transactions, Seed = Seed };
+}
+
+/// <summary>Progress of an experiment.</summary>
+/// <param name="Phase">"data", "features", "federated", "plain", "local", "centralized", "metrics" or "done".</param>
+/// <param name="Message">Human-readable detail.</param>
+/// <param name="Step">Tree or round (1-based) during training, else 0.</param>
+/// <param name="TotalSteps">Planned trees or rounds during training, else 0.</param>
+/// <param name="Level">Tree level of the last secure sum (GBDT), else -1.</param>
+/// <param name="Sums">Secure sums so far in this phase.</param>
+/// <param name="BytesUploaded">Bytes sent by banks so far in this phase.</param>
+/// <param name="BytesDownloaded">Bytes sent to banks so far in this phase.</param>
+/// <param name="Elapsed">Time since the experiment started.</param>
+public sealed record ExperimentProgress(string Phase, string Message, int Step, int TotalSteps, int Level, int Sums, long BytesUploaded, long BytesDownloaded, TimeSpan Elapsed);
+
+/// <summary>Evaluation of one kind of model: over all banks' test rows and per bank.</summary>
+public sealed record ModelEvaluation(string Name, ScoredEvaluation Overall, IReadOnlyList<MetricSet> PerBank)
+{
+    /// <summary>Mean over banks of the per-bank PR-AUC (banks without fraud in their test window are skipped).</summary>
+    public double MeanBankPrAuc => PerBank.Where(m => !double.IsNaN(m.PrAuc)).Select(m => m.PrAuc).DefaultIfEmpty(double.NaN).Average();
+    /// <summary>Mean over banks of the per-bank ROC-AUC.</summary>
+    public double MeanBankRocAuc => PerBank.Where(m => !double.IsNaN(m.RocAuc)).Select(m => m.RocAuc).DefaultIfEmpty(double.NaN).Average();
+}
+
+/// <summary>Sizes of one bank's data.</summary>
+public sealed record BankSummary(string Name, int TrainRows, int TrainPositives, int TestRows, int TestPositives);
+
+/// <summary>Everything an experiment measured.</summary>
+public sealed record ExperimentResult
+{
+    /// <summary>Secure-sum mode name.</summary>
+    public required string Mode { get; init; }
+    /// <summary>"gbdt" or "logistic".</summary>
+    public required string Model { get; init; }
+    /// <summary>Number of banks.</summary>
+    public required int Banks { get; init; }
+    /// <summary>Total transactions (train + test).</summary>
+    public required int Transactions { get; init; }
+    /// <summary>Seed.</summary>
+    public required int Seed { get; init; }
+    /// <summary>Per-bank sizes.</summary>
+    public required IReadOnlyList<BankSummary> BankData { get; init; }
+    /// <summary>The federated model trained through the secure sum.</summary>
+    public required ModelEvaluation Federated { get; init; }
+    /// <summary>Each bank's LightGBM on its own rows, scored on its own test rows (Overall pools those scores).</summary>
+    public ModelEvaluation? LocalOnly { get; init; }
+    /// <summary>LightGBM on all banks' pooled rows.</summary>
+    public ModelEvaluation? Centralized { get; init; }
+    /// <summary>Protocol cost of the federated training through the secure sum.</summary>
+    public required ProtocolCost Cost { get; init; }
+    /// <summary>Whether the secure-trained model equals the PlainSum-trained one bit for bit (null if not compared).</summary>
+    public bool? SecureEqualsPlaintext { get; init; }
+    /// <summary>The federated GBDT as a LightGBM text model (null for logistic).</summary>
+    public string? LightGbmModelText { get; init; }
+    /// <summary>Wall time per phase.</summary>
+    public required IReadOnlyDictionary<string, TimeSpan> PhaseTimes { get; init; }
+    /// <summary>Total wall time.</summary>
+    public required TimeSpan Wall { get; init; }
+
+    /// <summary>Headline: federated PR-AUC over all test rows.</summary>
+    public double PrAucFederated => Federated.Overall.Metrics.PrAuc;
+    /// <summary>Headline: centralized LightGBM PR-AUC over all test rows.</summary>
+    public double PrAucCentralized => Centralized?.Overall.Metrics.PrAuc ?? double.NaN;
+    /// <summary>Headline: mean over banks of each local-only model's PR-AUC on its own bank.</summary>
+    public double PrAucLocalMean => LocalOnly?.MeanBankPrAuc ?? double.NaN;
+    /// <summary>Headline: federated ROC-AUC over all test rows.</summary>
+    public double RocAucFederated => Federated.Overall.Metrics.RocAuc;
+}
+
+/// <summary>Runs experiments; the entry point of `fraudfed simulate`.</summary>
+public static class FederatedExperiment
+{
+    /// <summary>Generates the synthetic scenario and runs the experiment on it.</summary>
+    /// <param name="options">Settings.</param>
+    /// <param name="secureSumFactory">Makes the secure sum for a number of banks (called once).</param>
+    /// <param name="progress">Receives progress (synchronously, from the calling thread).</param>
+    /// <param name="cancellationToken">Cancels between steps.</param>
+    public static ExperimentResult Run(ExperimentOptions options, Func<int, ISecureSum> secureSumFactory, IProgress<ExperimentProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var clock = Stopwatch.StartNew();
+        var times = new Dictionary<string, TimeSpan>();
+        SyntheticScenario scenario = options.EffectiveScenario;
+        Report(progress, "data", $"generating {scenario.Transactions} transactions over {scenario.Banks} banks", clock);
+        SyntheticData data = SyntheticBankGenerator.Generate(scenario);
+        times["data"] = clock.Elapsed;
+        Report(progress, "features", "computing features at each bank", clock);
+        var start = clock.Elapsed;
+        IReadOnlyList<BankData> banks = TransactionFeatures.BuildAll(data);
+        times["features"] = clock.Elapsed - start;
+        return RunCore(options with { Scenario = scenario }, banks, secureSumFactory, progress, clock, times, cancellationToken);
+    }
+
+    /// <summary>Runs the experiment on given per-bank data (e.g. from a CSV split).</summary>
+    public static ExperimentResult Run(ExperimentOptions options, IReadOnlyList<BankData> banks, Func<int, ISecureSum> secureSumFactory, IProgress<ExperimentProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(banks);
+        return RunCore(options, banks, secureSumFactory, progress, Stopwatch.StartNew(), new Dictionary<string, TimeSpan>(), cancellationToken);
+    }
+
+    private static ExperimentResult RunCore(ExperimentOptions options, IReadOnlyList<BankData> banks, Func<int, ISecureSum> secureSumFactory,
+        IProgress<ExperimentProgress>? progress, Stopwatch clock, Dictionary<string, TimeSpan> times, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(secureSumFactory);
+        if (banks.Count < 1) throw new ArgumentException("At least one bank is needed.", nameof(banks));
+        for (int b = 0; b < banks.Count; b++)
+            if (banks[b].Train.Rows == 0 || banks[b].Test.Rows == 0)
+                throw new DataFormatException($"Bank '{banks[b].Name}' has no {(banks[b].Train.Rows == 0 ? "training" : "test")} rows.", null, null, banks[b].Name);
+        ISecureSum secure = secureSumFactory(banks.Count) ?? throw new ArgumentException("The factory returned null.", nameof(secureSumFactory));
+        if (secure.Banks != banks.Count) throw new ArgumentException($"The secure sum has {secure.Banks} banks, the data {banks.Count}.", nameof(secureSumFactory));
+        LabeledRows[] train = banks.Select(b => b.Train).ToArray();
+        LabeledRows[] test = banks.Select(b => b.Test).ToArray();
+
+        // Federated through the secure sum.
+        var start = clock.Elapsed;
+        var channel = new SumChannel(secure, p => Report(progress, "federated", $"{p.Stage} {p.Step}/{p.TotalSteps}" + (p.Level >= 0 ? $" level {p.Level}" : ""), clock, p));
+        Func<LabeledRows, double[]> score;
+        Func<SumChannel, bool>? equalsPlainRun;
+        string? lightGbmText = null;
+        if (options.Model == FederatedModelKind.Gbdt)
+        {
+            GbdtModel model = new FederatedGbdtTrainer(options.Gbdt).Train(train, channel, cancellationToken);
+            score = model.PredictRaw;
+            lightGbmText = LightGbmTextExport.ToLightGbmText(model);
+            equalsPlainRun = plain => new FederatedGbdtTrainer(options.Gbdt).Train(train, plain, cancellationToken).BitwiseEquals(model);
+        }
+        else
+        {
+            LogisticModel model = new FederatedLogisticTrainer(options.Logistic).Train(train, channel, cancellationToken);
+            score = model.PredictRaw;
+            equalsPlainRun = plain => new FederatedLogisticTrainer(options.Logistic).Train(train, plain, cancellationToken).BitwiseEquals(model);
+        }
+        times["federated"] = clock.Elapsed - start;
+        ProtocolCost cost = channel.Cost;
+
+        bool? same = null;
+        if (options.ComparePlain)
+        {
+            start = clock.Elapsed;
+            var plain = new SumChannel(new PlainSum(banks.Count, secure.ModulusBits), p => Report(progress, "plain", $"{p.Stage} {p.Step}/{p.TotalSteps}", clock, p));
+            same = equalsPlainRun(plain);
+            times["plain"] = clock.Elapsed - start;
+        }
+
+        start = clock.Elapsed;
+        Report(progress, "metrics", "scoring the federated model", clock);
+        ModelEvaluation federated = Evaluate("federated", test, test.Select(score).ToArray(), options.CurvePoints);
+        times["metrics"] = clock.Elapsed - start;
+
+        ModelEvaluation? local = null, central = null;
+        if (options.RunBaselines)
+        {
+            start = clock.Elapsed;
+            var localScores = new double[banks.Count][];
+            for (int b = 0; b < banks.Count; b++)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                Report(progress, "local", $"LightGBM on {banks[b].Name} alone", clock);
+                localScores[b] = LightGbmBaseline.Train(train[b], options.Baseline).Score(test[b]);
+            }
+            local = Evaluate("local-only", test, localScores, options.CurvePoints);
+            times["local"] = clock.Elapsed - start;
+
+            start = clock.Elapsed;
+            Report(progress, "centralized", "LightGBM on pooled data", clock);
+            LightGbmBaselineModel pooled = LightGbmBaseline.Train(LabeledRows.Concat(train), options.Baseline);
+            central = Evaluate("centralized", test, test.Select(pooled.Score).ToArray(), options.CurvePoints);
+            times["centralized"] = clock.Elapsed - start;
+        }
+
+        Report(progress, "done", "finished", clock);
+        return new ExperimentResult
+        {
+            Mode = secure.Mode,
+            Model = options.Model == FederatedModelKind.Gbdt ? "gbdt" : "logistic",
+            Banks = banks.Count,
+            Transactions = banks.Sum(b => b.Train.Rows + b.Test.Rows),
+            Seed = options.EffectiveScenario.Seed,
+            BankData = banks.Select(b => new BankSummary(b.Name, b.Train.Rows, b.Train.Positives, b.Test.Rows, b.Test.Positives)).ToArray(),
+            Federated = federated,
+            LocalOnly = local,
+            Centralized = central,
+            Cost = cost,
+            SecureEqualsPlaintext = same,
+            LightGbmModelText = lightGbmText,
+            PhaseTimes = times,
+            Wall = clock.Elapsed,
+        };
+    }
+
+    private static ModelEvaluation Evaluate(string name, LabeledRows[] test, double[][] scores, int curvePoints)
+    {
+        var perBank = new MetricSet[test.Length];
+        for (int b = 0; b < test.Length; b++) perBank[b] = BinaryMetrics.Compute(scores[b], test[b].Labels);
+        double[] all = scores.SelectMany(s => s).ToArray();
+        bool[] labels = test.SelectMany(t => t.Labels).ToArray();
+        return new ModelEvaluation(name, BinaryMetrics.Evaluate(all, labels, curvePoints), perBank);
+    }
+
+    private static void Report(IProgress<ExperimentProgress>? progress, string phase, string message, Stopwatch clock, FederationProgress? p = null)
+        => progress?.Report(new ExperimentProgress(phase, message, p?.Step ?? 0, p?.TotalSteps ?? 0, p?.Level ?? -1, p?.Sums ?? 0, p?.BytesUploaded ?? 0, p?.BytesDownloaded ?? 0, clock.Elapsed));
+}

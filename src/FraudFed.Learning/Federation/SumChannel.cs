@@ -1,0 +1,116 @@
+// The only door between banks and the aggregate: every exchange of a federated trainer is one call to
+// ISecureSum.Sum on integer vectors mod 2^k. Signed integers travel as two's complement mod 2^k; a value
+// (or a sum bound) outside [-2^(k-1), 2^(k-1)) is an OverflowException, never a silent clip.
+using FraudFed.Protocol;
+
+namespace FraudFed.Learning.Federation;
+
+/// <summary>Progress of a federated training run, reported after every secure sum.</summary>
+/// <param name="Stage">"setup", "tree" (GBDT) or "round" (logistic regression).</param>
+/// <param name="Step">Tree or round number, 1-based (0 during setup).</param>
+/// <param name="TotalSteps">Planned trees or rounds.</param>
+/// <param name="Level">Tree level of this sum (GBDT), 0-based; -1 otherwise.</param>
+/// <param name="Sums">Secure sums so far.</param>
+/// <param name="BytesUploaded">Bytes sent by banks so far.</param>
+/// <param name="BytesDownloaded">Bytes sent to banks so far.</param>
+/// <param name="Elapsed">Time since the run started.</param>
+public sealed record FederationProgress(string Stage, int Step, int TotalSteps, int Level, int Sums, long BytesUploaded, long BytesDownloaded, TimeSpan Elapsed);
+
+/// <summary>Total protocol cost of a federated run.</summary>
+public sealed record ProtocolCost(string Mode, int ModulusBits, int Sums, long ValuesPerBank, long BytesUploaded, long BytesDownloaded, TimeSpan SecureSumTime);
+
+/// <summary>Wraps an <see cref="ISecureSum"/>: encodes signed integers, checks contributors, counts the cost.</summary>
+public sealed class SumChannel
+{
+    private readonly ISecureSum _sum;
+    private readonly Action<FederationProgress>? _progress;
+    private readonly System.Diagnostics.Stopwatch _clock = System.Diagnostics.Stopwatch.StartNew();
+    private TimeSpan _sumTime;
+
+    /// <summary>Wraps <paramref name="secureSum"/>; <paramref name="progress"/> is called after each sum.</summary>
+    public SumChannel(ISecureSum secureSum, Action<FederationProgress>? progress = null)
+    {
+        ArgumentNullException.ThrowIfNull(secureSum);
+        if (secureSum.ModulusBits is < 16 or > 64)
+            throw new ArgumentException("The secure sum's modulus must have 16..64 bits.", nameof(secureSum));
+        _sum = secureSum;
+        _progress = progress;
+        Bits = secureSum.ModulusBits;
+        Mask = Bits == 64 ? ulong.MaxValue : (1UL << Bits) - 1;
+        Half = 1UL << (Bits - 1);
+    }
+
+    /// <summary>k.</summary>
+    public int Bits { get; }
+    /// <summary>Number of banks.</summary>
+    public int Banks => _sum.Banks;
+    private ulong Mask { get; }
+    private ulong Half { get; }
+
+    /// <summary>Secure sums done so far.</summary>
+    public int Sums { get; private set; }
+    /// <summary>Values sent per bank so far.</summary>
+    public long ValuesPerBank { get; private set; }
+    /// <summary>Bytes uploaded so far.</summary>
+    public long BytesUploaded { get; private set; }
+    /// <summary>Bytes downloaded so far.</summary>
+    public long BytesDownloaded { get; private set; }
+
+    /// <summary>Cost so far.</summary>
+    public ProtocolCost Cost => new(_sum.Mode, Bits, Sums, ValuesPerBank, BytesUploaded, BytesDownloaded, _sumTime);
+
+    /// <summary>Two's complement of <paramref name="value"/> mod 2^k; throws if it does not fit in k signed bits.</summary>
+    public ulong Encode(long value)
+    {
+        if (Bits < 64)
+        {
+            long limit = 1L << (Bits - 1);
+            if (value >= limit || value < -limit)
+                throw new OverflowException($"Value {value} does not fit the {Bits}-bit signed fixed-point range.");
+        }
+        return (ulong)value & Mask;
+    }
+
+    /// <summary>Signed value of a residue mod 2^k.</summary>
+    public long Decode(ulong residue)
+    {
+        residue &= Mask;
+        if (Bits == 64) return (long)residue;
+        return residue >= Half ? (long)residue - (long)(Mask + 1) : (long)residue;
+    }
+
+    /// <summary>Encodes each bank's signed vector, sums them securely and decodes the exact signed sum.</summary>
+    public long[] SumSigned(IReadOnlyList<long[]> bankVectors, string stage, int step, int totalSteps, int level, CancellationToken cancellationToken = default)
+    {
+        if (bankVectors.Count != Banks) throw new ArgumentException($"Expected {Banks} vectors, got {bankVectors.Count}.", nameof(bankVectors));
+        var encoded = new ulong[Banks][];
+        for (int b = 0; b < Banks; b++)
+        {
+            long[] v = bankVectors[b];
+            var e = new ulong[v.Length];
+            for (int i = 0; i < v.Length; i++) e[i] = Encode(v[i]);
+            encoded[b] = e;
+        }
+        var start = _clock.Elapsed;
+        SecureSumResult result = _sum.Sum(encoded, cancellationToken);
+        _sumTime += _clock.Elapsed - start;
+        if (result.Contributors.Count != Banks)
+        {
+            var missing = Enumerable.Range(0, Banks).Except(result.Contributors);
+            throw new InvalidOperationException($"Bank(s) {string.Join(", ", missing)} dropped out of secure sum #{Sums + 1}; federated training needs every bank in every sum.");
+        }
+        if (result.Sum.Length != encoded[0].Length)
+            throw new InvalidOperationException($"The secure sum returned {result.Sum.Length} values, expected {encoded[0].Length}.");
+        Sums++;
+        ValuesPerBank += encoded[0].Length;
+        BytesUploaded += result.BytesUploaded;
+        BytesDownloaded += result.BytesDownloaded;
+        var sum = new long[result.Sum.Length];
+        for (int i = 0; i < sum.Length; i++) sum[i] = Decode(result.Sum[i]);
+        _progress?.Invoke(new FederationProgress(stage, step, totalSteps, level, Sums, BytesUploaded, BytesDownloaded, _clock.Elapsed));
+        return sum;
+    }
+
+    /// <summary>Number of bits needed for a non-negative count.</summary>
+    public static int BitLength(long n) => n <= 0 ? 0 : 64 - System.Numerics.BitOperations.LeadingZeroCount((ulong)n);
+}

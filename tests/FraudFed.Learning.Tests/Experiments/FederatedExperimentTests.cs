@@ -1,0 +1,74 @@
+using FraudFed.Learning.Data;
+using FraudFed.Learning.Experiments;
+using FraudFed.Learning.Gbdt;
+using FraudFed.Learning.Reporting;
+using FraudFed.Learning.Tests.Support;
+
+namespace FraudFed.Learning.Tests.Experiments;
+
+public class FederatedExperimentTests
+{
+    private sealed class Collect : IProgress<ExperimentProgress>
+    {
+        public List<ExperimentProgress> Items { get; } = new();
+        public void Report(ExperimentProgress value) => Items.Add(value);
+    }
+
+    [Test]
+    public void SmallGbdtExperimentThroughAMaskedSumReportsEverything()
+    {
+        var options = new ExperimentOptions
+        {
+            Scenario = new SyntheticScenario { Banks = 3, Transactions = 15_000, Seed = 5, FraudRate = 0.02 },
+            Gbdt = new GbdtOptions { Trees = 10, MaxDepth = 4, LearningRate = 0.3 },
+            Baseline = new() { Iterations = 20 },
+        };
+        var progress = new Collect();
+        ExperimentResult r = FederatedExperiment.Run(options, n => new MaskingTestSum(n, 40, seed: 1), progress);
+
+        Assert.That(r.SecureEqualsPlaintext, Is.True);
+        Assert.That(r.Mode, Is.EqualTo("test-masking"));
+        Assert.That(r.Banks, Is.EqualTo(3));
+        Assert.That(r.Transactions, Is.EqualTo(15_000));
+        Assert.That(r.Federated.PerBank, Has.Count.EqualTo(3));
+        Assert.That(r.LocalOnly!.PerBank, Has.Count.EqualTo(3));
+        Assert.That(r.PrAucFederated, Is.InRange(0.0, 1.0));
+        Assert.That(r.RocAucFederated, Is.GreaterThan(0.8));
+        Assert.That(r.PrAucCentralized, Is.InRange(0.0, 1.0));
+        Assert.That(r.Federated.Overall.Roc, Has.Count.GreaterThan(2));
+        Assert.That(r.Cost.Sums, Is.GreaterThanOrEqualTo(2 + options.Gbdt.Trees));
+        Assert.That(r.Cost.BytesUploaded, Is.GreaterThan(0));
+        Assert.That(r.LightGbmModelText, Does.StartWith("tree\n"));
+
+        var trees = progress.Items.Where(p => p.Phase == "federated" && p.TotalSteps == options.Gbdt.Trees && p.Step > 0).ToList();
+        Assert.That(trees.Max(p => p.Step), Is.EqualTo(options.Gbdt.Trees));
+        Assert.That(trees.Select(p => p.BytesUploaded), Is.Ordered);
+        Assert.That(progress.Items.Select(p => p.Phase), Does.Contain("centralized").And.Contain("local").And.Contain("plain"));
+        Assert.That(progress.Items[^1].Phase, Is.EqualTo("done"));
+
+        using var json = System.Text.Json.JsonDocument.Parse(ExperimentReport.ToJson(r));
+        var root = json.RootElement;
+        foreach (string key in new[] { "mode", "model", "banks", "transactions", "pr_auc_federated", "pr_auc_centralized", "pr_auc_local_mean", "roc_auc_federated", "secure_equals_plaintext", "wall_s" })
+            Assert.That(root.TryGetProperty(key, out _), Is.True, key);
+        Assert.That(root.GetProperty("pr_auc_federated").GetDouble(), Is.EqualTo(r.PrAucFederated).Within(1e-6));
+        Assert.That(root.GetProperty("secure_equals_plaintext").GetBoolean(), Is.True);
+        Assert.That(root.GetProperty("per_bank").GetArrayLength(), Is.EqualTo(3));
+
+        string html = ExperimentReport.ToHtml(r);
+        Assert.That(System.Text.RegularExpressions.Regex.Matches(html, "<polyline").Count, Is.EqualTo(6), "3 models x (ROC, PR)");
+        Assert.That(html, Does.Contain("bank-2").And.Contain("bit-for-bit identical").And.Not.Contain("<script"));
+    }
+
+    [Test]
+    public void LogisticExperimentRunsOnCsvStyleBanks()
+    {
+        var banks = Scenarios.SmallBankData;
+        var options = new ExperimentOptions { Model = FederatedModelKind.Logistic, Logistic = new() { Rounds = 5 }, RunBaselines = false };
+        ExperimentResult r = FederatedExperiment.Run(options, banks, n => new FraudFed.Protocol.PlainSum(n, 44));
+        Assert.That(r.Model, Is.EqualTo("logistic"));
+        Assert.That(r.SecureEqualsPlaintext, Is.True);
+        Assert.That(r.LocalOnly, Is.Null);
+        Assert.That(double.IsNaN(r.PrAucCentralized), Is.True);
+        Assert.That(r.Cost.Sums, Is.EqualTo(2 + 5));
+    }
+}
