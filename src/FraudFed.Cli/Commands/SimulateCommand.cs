@@ -30,22 +30,26 @@ internal sealed class SimulateCommand : ICliCommand
         var seed = new Option<int>("--seed") { Description = "Seed of the synthetic data.", DefaultValueFactory = _ => 1 };
         var output = new Option<string>("--out") { Description = "Directory for summary.json, report.html and model.txt.", DefaultValueFactory = _ => Path.Combine("out", "simulate") };
         var threshold = new Option<int?>("--threshold") { Description = "Banks needed to open a sum (default about 2/3 of the banks)." };
+        var trees = new Option<int?>("--trees") { Description = "Boosting rounds of the federated GBDT (default 100)." };
+        var rounds = new Option<int?>("--rounds") { Description = "FedAvg rounds of the federated logistic regression (default 30)." };
         var json = new Option<bool>("--json") { Description = "End with one JSON line of headline results." };
         var command = new Command("simulate", "Train a federated fraud model across simulated banks and compare it with local-only and centralized baselines.");
-        foreach (Option o in new Option[] { banks, mode, model, transactions, seed, output, threshold, json }) command.Options.Add(o);
+        foreach (Option o in new Option[] { banks, mode, model, transactions, seed, output, threshold, trees, rounds, json }) command.Options.Add(o);
         command.SetAction((parse, cancellationToken) => Task.FromResult(Run(new SimulateSettings(
             parse.GetValue(banks), parse.GetValue(mode)!, parse.GetValue(model)!, parse.GetValue(transactions), parse.GetValue(seed),
-            parse.GetValue(output)!, parse.GetValue(threshold), parse.GetValue(json)), Console.Out, Console.Error, cancellationToken)));
+            parse.GetValue(output)!, parse.GetValue(threshold), parse.GetValue(json), parse.GetValue(trees), parse.GetValue(rounds)), Console.Out, Console.Error, cancellationToken)));
         return command;
     }
 
-    internal sealed record SimulateSettings(int Banks, string Mode, string Model, int Transactions, int Seed, string OutDirectory, int? Threshold, bool Json);
+    internal sealed record SimulateSettings(int Banks, string Mode, string Model, int Transactions, int Seed, string OutDirectory, int? Threshold, bool Json, int? Trees = null, int? Rounds = null);
 
     internal static int Run(SimulateSettings s, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken)
     {
         if (s.Banks < 3) return Fail(stderr, "--banks must be at least 3.");
         if (s.Transactions < 1000 * s.Banks) return Fail(stderr, $"--transactions must be at least {1000 * s.Banks} (1000 per bank).");
         if (s.Threshold is { } t && (t < 2 || t > s.Banks)) return Fail(stderr, "--threshold must be in 2..banks.");
+        if (s.Trees is < 1 or > 10_000) return Fail(stderr, "--trees must be in 1..10000.");
+        if (s.Rounds is < 1 or > 10_000) return Fail(stderr, "--rounds must be in 1..10000.");
 
         var options = new ExperimentOptions
         {
@@ -54,6 +58,8 @@ internal sealed class SimulateCommand : ICliCommand
             Seed = s.Seed,
             Model = s.Model == "logistic" ? FederatedModelKind.Logistic : FederatedModelKind.Gbdt,
         };
+        if (s.Trees is { } treeCount) options = options with { Gbdt = options.Gbdt with { Trees = treeCount } };
+        if (s.Rounds is { } roundCount) options = options with { Logistic = options.Logistic with { Rounds = roundCount } };
         var disposables = new List<IDisposable>();
         Func<int, ISecureSum> factory = s.Mode switch
         {
@@ -152,12 +158,14 @@ internal sealed class SimulateCommand : ICliCommand
         w.WriteLine($"wall time: {r.Wall.TotalSeconds:0.0} s");
     }
 
-    /// <summary>One status line on stderr: rewritten in place on a terminal, throttled lines otherwise.</summary>
+    /// <summary>One status line on stderr: rewritten in place on a terminal; when redirected, a line per phase
+    /// plus at most one every two seconds, and the last line of each phase so the final step is always shown.</summary>
     private sealed class ConsoleProgress(TextWriter stderr) : IProgress<ExperimentProgress>
     {
-        private readonly bool _interactive = !Console.IsErrorRedirected;
+        private readonly bool _interactive = ReferenceEquals(stderr, Console.Error) && !Console.IsErrorRedirected;
         private readonly Stopwatch _sinceLine = Stopwatch.StartNew();
         private string _phase = "";
+        private string? _pending;
         private int _width;
 
         public void Report(ExperimentProgress p)
@@ -172,8 +180,14 @@ internal sealed class SimulateCommand : ICliCommand
             }
             else if (p.Phase != _phase || _sinceLine.Elapsed.TotalSeconds >= 2)
             {
+                if (p.Phase != _phase && _pending is not null) stderr.WriteLine(_pending);
                 stderr.WriteLine(line);
+                _pending = null;
                 _sinceLine.Restart();
+            }
+            else
+            {
+                _pending = line;
             }
             _phase = p.Phase;
         }
@@ -181,6 +195,8 @@ internal sealed class SimulateCommand : ICliCommand
         public void Finish()
         {
             if (_interactive && _width > 0) stderr.WriteLine();
+            if (!_interactive && _pending is not null) stderr.WriteLine(_pending);
+            _pending = null;
             _width = 0;
         }
     }

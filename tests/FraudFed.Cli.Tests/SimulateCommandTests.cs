@@ -1,0 +1,78 @@
+using System.Text.Json;
+using FraudFed.Cli.Commands;
+using NUnit.Framework;
+
+namespace FraudFed.Cli.Tests;
+
+[TestFixture]
+public sealed class SimulateCommandTests
+{
+    private string _out = "";
+
+    [SetUp]
+    public void SetUp() => _out = Path.Combine(Path.GetTempPath(), "fraudfed-sim-" + Guid.NewGuid().ToString("N"));
+
+    [TearDown]
+    public void TearDown()
+    {
+        if (Directory.Exists(_out)) Directory.Delete(_out, recursive: true);
+    }
+
+    [TestCase("masking", "gbdt")]
+    [TestCase("he", "logistic")]
+    public void Simulate_SmallScenario_WritesReportsAndJsonWithSecureEqualsPlain(string mode, string model)
+    {
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        int rc = SimulateCommand.Run(new SimulateCommand.SimulateSettings(3, mode, model, 6000, 7, _out, null, Json: true, Trees: 4, Rounds: 3),
+            stdout, stderr, CancellationToken.None);
+
+        Assert.That(rc, Is.EqualTo(0), stderr.ToString());
+        string[] lines = stdout.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        using JsonDocument doc = JsonDocument.Parse(lines[^1]);
+        JsonElement j = doc.RootElement;
+        foreach (string key in new[] { "mode", "model", "banks", "transactions", "pr_auc_federated", "pr_auc_centralized", "pr_auc_local_mean", "roc_auc_federated", "secure_equals_plaintext", "wall_s" })
+            Assert.That(j.TryGetProperty(key, out _), Is.True, key);
+        Assert.That(j.GetProperty("mode").GetString(), Is.EqualTo(mode));
+        Assert.That(j.GetProperty("model").GetString(), Is.EqualTo(model));
+        Assert.That(j.GetProperty("banks").GetInt32(), Is.EqualTo(3));
+        Assert.That(j.GetProperty("secure_equals_plaintext").GetBoolean(), Is.True);
+        Assert.That(j.GetProperty("roc_auc_federated").GetDouble(), Is.InRange(0.5, 1.0), "the model ranks better than chance");
+
+        Assert.That(File.Exists(Path.Combine(_out, "summary.json")), Is.True);
+        string html = File.ReadAllText(Path.Combine(_out, "report.html"));
+        Assert.That(html, Does.Contain("<svg"));
+        Assert.That(File.Exists(Path.Combine(_out, "model.txt")), Is.EqualTo(model == "gbdt"));
+        Assert.That(stderr.ToString(), Does.Contain(model == "gbdt" ? "tree" : "round"), "progress names the tree or round");
+    }
+
+    [TestCase(2, 6000, null, "--banks")]
+    [TestCase(3, 100, null, "--transactions")]
+    [TestCase(4, 8000, 5, "--threshold")]
+    public void Simulate_BadArguments_ExitTwoNamingTheOption(int banks, int transactions, int? threshold, string option)
+    {
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        int rc = SimulateCommand.Run(new SimulateCommand.SimulateSettings(banks, "he", "gbdt", transactions, 1, _out, threshold, Json: true),
+            stdout, stderr, CancellationToken.None);
+        Assert.That(rc, Is.EqualTo(2));
+        Assert.That(stderr.ToString(), Does.Contain(option));
+        Assert.That(Directory.Exists(_out), Is.False, "nothing written on bad input");
+    }
+
+    [Test]
+    public void Root_HasEveryCommand()
+    {
+        var root = Program.BuildRoot();
+        Assert.That(root.Subcommands.Select(c => c.Name), Does.Contain("simulate").And.Contain("bench"));
+        var bench = root.Subcommands.Single(c => c.Name == "bench");
+        Assert.That(bench.Subcommands.Select(c => c.Name), Is.SupersetOf(new[] { "masking", "ntt", "he" }));
+    }
+
+    [Test]
+    public void Parse_UnknownMode_IsAParseError()
+    {
+        var result = Program.BuildRoot().Parse(["simulate", "--mode", "carrier-pigeon"]);
+        Assert.That(result.Errors, Is.Not.Empty);
+    }
+}
