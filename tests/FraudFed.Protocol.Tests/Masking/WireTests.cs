@@ -1,0 +1,96 @@
+using FraudFed.Cryptography;
+using FraudFed.Cryptography.Primitives;
+using FraudFed.Protocol.Masking;
+using FraudFed.Testing;
+using NUnit.Framework;
+
+namespace FraudFed.Protocol.Tests.Masking;
+
+[TestFixture]
+public sealed class WireTests
+{
+    private static readonly byte[] Session = Convert.FromHexString("00112233445566778899aabbccddeeff");
+
+    private static readonly Ed25519SigningKey Key = Ed25519SigningKey.Import(Enumerable.Repeat((byte)7, 32).ToArray());
+
+    [OneTimeTearDown]
+    public void DisposeKey() => Key.Dispose();
+
+    private static byte[] Bytes(int n, byte fill) => Enumerable.Repeat(fill, n).ToArray();
+
+    private static IEnumerable<TestCaseData> Messages()
+    {
+        Ed25519SigningKey key = Key;
+        var adv = AdvertiseKeys.Decode(new AdvertiseKeys(Session, 3, Bytes(32, 1), Bytes(32, 2)).Encode(key));
+        yield return Case("AdvertiseKeys", adv.Encode(key), b => AdvertiseKeys.Decode(b), m => ((AdvertiseKeys)m).Encode(key));
+        yield return Case("KeyRoster", new KeyRoster(Session, [adv, adv with { Sender = 4 }]).Encode(), b => KeyRoster.Decode(b), m => ((KeyRoster)m).Encode());
+        var shares = new[] { new EncryptedShare(1, Bytes(EncryptedShare.CiphertextSize, 3)), new EncryptedShare(2, Bytes(EncryptedShare.CiphertextSize, 4)) };
+        yield return Case("ShareKeys", new ShareKeys(Session, 5, 0, shares, [new EscrowedSeed(1, Bytes(32, 5))]).Encode(key), b => ShareKeys.Decode(b), m => ((ShareKeys)m).Encode(key));
+        yield return Case("ShareDelivery", new ShareDelivery(Session, 5, 2, shares).Encode(), b => ShareDelivery.Decode(b), m => ((ShareDelivery)m).Encode());
+        yield return Case("MaskedInput", new MaskedInput(Session, 5, 1, 20, 3, [1, 2, 3, 4, 5, 6, 7, 8, 9]).Encode(key), b => MaskedInput.Decode(b), m => ((MaskedInput)m).Encode(key));
+        yield return Case("SurvivorList", new SurvivorList(Session, 5, [0, 2, 9]).Encode(), b => SurvivorList.Decode(b), m => ((SurvivorList)m).Encode());
+        yield return Case("ConsistencySignature", new ConsistencySignature(Session, 5, 2, Bytes(64, 8)).Encode(), b => ConsistencySignature.Decode(b), m => ((ConsistencySignature)m).Encode());
+        yield return Case("UnmaskRequest", new UnmaskRequest(Session, 5, 2, [0, 2], [new SignerSignature(0, Bytes(64, 9))], [new ShareRequest(0, ShareKind.SelfMask), new ShareRequest(3, ShareKind.PairwiseKey)]).Encode(),
+            b => UnmaskRequest.Decode(b), m => ((UnmaskRequest)m).Encode());
+        yield return Case("UnmaskResponse", new UnmaskResponse(Session, 5, 2, [new RevealedShare(0, ShareKind.SelfMask, Bytes(66, 0)), new RevealedShare(3, ShareKind.PairwiseKey, [1, .. Bytes(65, 0xAB)])]).Encode(key),
+            b => UnmaskResponse.Decode(b), m => ((UnmaskResponse)m).Encode(key));
+    }
+
+    private static TestCaseData Case(string name, byte[] bytes, Func<byte[], object> decode, Func<object, byte[]> encode)
+        => new TestCaseData(bytes, decode, encode).SetName($"Wire/RoundTrip/{name}");
+
+    [TestCaseSource(nameof(Messages))]
+    public void Decode_ThenEncode_IsIdentity(byte[] bytes, Func<byte[], object> decode, Func<object, byte[]> encode)
+    {
+        object message = decode(bytes);
+        Assert.That(encode(message), Is.EqualTo(bytes));
+        Assert.That(Convert.ToHexStringLower(bytes.AsSpan(0, 4)), Is.EqualTo("46465341"), "magic FFSA");
+        Assert.That(bytes[4], Is.EqualTo(1), "version");
+        Assert.That(bytes.AsSpan(6, 16).ToArray(), Is.EqualTo(Session), "session id at bytes 6..21");
+    }
+
+    [TestCaseSource(nameof(Messages))]
+    public void TruncatedOrExtended_IsMalformed(byte[] bytes, Func<byte[], object> decode, Func<object, byte[]> encode)
+    {
+        _ = encode;
+        foreach (byte[] bad in new[] { bytes[..^1], [.. bytes, 0], bytes[..10] })
+        {
+            var ex = Assert.Throws<ProtocolViolationException>(() => decode(bad));
+            Assert.That(ex!.Reason, Is.AnyOf(ViolationReason.Malformed, ViolationReason.Oversized));
+        }
+    }
+
+    [Test]
+    public void SignedMessages_VerifyOnlyWithTheSignersKey()
+    {
+        using var rng = TestRandom.Create("wire-sign");
+        using var a = Ed25519SigningKey.Generate(rng);
+        using var b = Ed25519SigningKey.Generate(rng);
+        var m = MaskedInput.Decode(new MaskedInput(Session, 1, 0, 8, 2, [1, 2]).Encode(a));
+        Assert.That(m.VerifySignature(a.PublicKey), Is.True);
+        Assert.That(m.VerifySignature(b.PublicKey), Is.False);
+    }
+
+    [Test]
+    public void Header_Fields_AreBigEndian()
+    {
+        byte[] m = new SurvivorList(Session, 0x01020304, [0x0a0b0c0d]).Encode();
+        Assert.That(Convert.ToHexStringLower(m), Is.EqualTo("46465341" + "01" + "06" + "00112233445566778899aabbccddeeff" + "01020304" + "00000001" + "0a0b0c0d"));
+    }
+
+    [Test]
+    public void Counts_LargerThanTheMessage_AreRefusedBeforeAllocation()
+    {
+        byte[] m = new SurvivorList(Session, 1, [1]).Encode();
+        m[Wire.HeaderSize] = 0x7f; // count = 0x7f000001
+        var ex = Assert.Throws<ProtocolViolationException>(() => SurvivorList.Decode(m));
+        Assert.That(ex!.Reason, Is.EqualTo(ViolationReason.Oversized));
+    }
+
+    [Test]
+    public void SurvivorIds_MustAscend()
+    {
+        var ex = Assert.Throws<ProtocolViolationException>(() => SurvivorList.Decode(new SurvivorList(Session, 1, [2, 1]).Encode()));
+        Assert.That(ex!.Reason, Is.EqualTo(ViolationReason.Malformed));
+    }
+}
