@@ -53,12 +53,10 @@ public sealed class RnsBasis
     /// <summary>Allocates a zero polynomial.</summary>
     public RnsPoly Allocate(bool isNtt = false) => new(N, Count, isNtt);
 
-    private bool Parallelize => N >= 2048 && Count > 1;
-
+    // Limbs run sequentially: callers parallelize over ciphertexts/chunks, which splits better than 3 limbs.
     private void ForEachLimb(Action<int> body)
     {
-        if (Parallelize) Parallel.For(0, Count, body);
-        else for (int i = 0; i < Count; i++) body(i);
+        for (int i = 0; i < Count; i++) body(i);
     }
 
     /// <summary>Transforms a coefficient-domain polynomial to the NTT domain in place.</summary>
@@ -129,6 +127,42 @@ public sealed class RnsBasis
             Span<ulong> x = a.Limb(i), y = b.Limb(i), r = result.Limb(i);
             for (int j = 0; j < x.Length; j++) r[j] = br.MulMod(x[j], y[j]);
         });
+        result.IsNtt = true;
+    }
+
+    /// <summary>Shoup quotients floor(b * 2^64 / q_i) of an NTT-domain operand that is reused many times.</summary>
+    public RnsPoly ShoupPrecompute(RnsPoly b)
+    {
+        Check(b);
+        var result = new RnsPoly(N, Count, b.IsNtt);
+        for (int i = 0; i < Count; i++)
+        {
+            ulong q = Primes[i];
+            Span<ulong> x = b.Limb(i), r = result.Limb(i);
+            for (int j = 0; j < x.Length; j++) r[j] = ModArith.ShoupPrecompute(x[j], q);
+        }
+        return result;
+    }
+
+    /// <summary>result = a (.) b pointwise with b's Shoup quotients precomputed (NTT domain).</summary>
+    public unsafe void MulPointwiseShoup(RnsPoly a, RnsPoly b, RnsPoly bShoup, RnsPoly result)
+    {
+        Check(a); Check(b); Check(bShoup); Check(result);
+        if (!a.IsNtt || !b.IsNtt) throw Error.Argument(nameof(a), "Pointwise products need NTT-domain operands.");
+        int n = N;
+        for (int i = 0; i < Count; i++)
+        {
+            ulong q = Primes[i];
+            fixed (ulong* x = a.Limb(i), w = b.Limb(i), ws = bShoup.Limb(i), r = result.Limb(i))
+            {
+                for (int j = 0; j < n; j++)
+                {
+                    ulong v = x[j];
+                    ulong quotient = Math.BigMul(v, ws[j], out _);
+                    r[j] = ModArith.CondSub(unchecked(w[j] * v - quotient * q), q);
+                }
+            }
+        }
         result.IsNtt = true;
     }
 

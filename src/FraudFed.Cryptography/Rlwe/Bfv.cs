@@ -23,11 +23,13 @@ public sealed class SecretKey : IDisposable
     {
         Parameters = parameters;
         Value = nttValue;
+        ValueShoup = parameters.Basis.ShoupPrecompute(nttValue);
     }
 
     /// <summary>The parameter set.</summary>
     public RlweParameters Parameters { get; }
     internal RnsPoly Value { get; }
+    internal RnsPoly ValueShoup { get; }
     private bool _disposed;
 
     internal RnsPoly ValueChecked
@@ -41,6 +43,7 @@ public sealed class SecretKey : IDisposable
         if (_disposed) return;
         _disposed = true;
         Value.Clear();
+        ValueShoup.Clear();
     }
 
     /// <inheritdoc />
@@ -189,16 +192,16 @@ public sealed class Bfv
         if (values.Length > _p.N) throw Error.Argument(nameof(values), "At most n values per ciphertext.");
         RandomFill random = Samplers.From(rng);
         RnsPoly a = Samplers.Uniform(_basis, random, isNtt: true);
-        RnsPoly c0 = EncryptSymmetricCore(sk.ValueChecked, a, values, random);
+        RnsPoly c0 = EncryptSymmetricCore(sk, a, values, random);
         _basis.FromNtt(a);
         return new Ciphertext(_p, c0, a);
     }
 
     /// <summary>c0 = -a*s + e + Delta*m in the coefficient domain; a, s in the NTT domain (a is not modified).</summary>
-    internal RnsPoly EncryptSymmetricCore(RnsPoly sNtt, RnsPoly aNtt, ReadOnlySpan<ulong> values, RandomFill random)
+    internal RnsPoly EncryptSymmetricCore(SecretKey sk, RnsPoly aNtt, ReadOnlySpan<ulong> values, RandomFill random)
     {
         var c0 = _basis.Allocate(true);
-        _basis.MulPointwise(aNtt, sNtt, c0);
+        _basis.MulPointwiseShoup(aNtt, sk.ValueChecked, sk.ValueShoup, c0);
         _basis.FromNtt(c0);
         _basis.Negate(c0, c0);
         var e = new long[_p.N];

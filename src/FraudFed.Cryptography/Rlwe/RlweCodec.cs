@@ -110,6 +110,45 @@ public static class RlweCodec
     /// </summary>
     public static RnsPoly[] Read(RlweParameters p, ReadOnlySpan<byte> data, RlweObjectKind kind, int polys, int contextLength, out byte[] context)
     {
+        int offset = ReadEnvelope(p, data, kind, polys, contextLength, out context, out bool ntt);
+        var result = new RnsPoly[polys];
+        for (int k = 0; k < polys; k++)
+        {
+            var poly = p.Basis.Allocate(ntt);
+            offset = UnpackPoly(p, data, offset, poly.Data);
+            result[k] = poly;
+        }
+        return result;
+    }
+
+    /// <summary>
+    /// Validates a one-polynomial object and adds it into <paramref name="accumulator"/> (same domain required);
+    /// the accumulator is untouched unless the whole object is valid. <paramref name="scratch"/> holds n*L words.
+    /// </summary>
+    public static byte[] ReadAndAdd(RlweParameters p, ReadOnlySpan<byte> data, RlweObjectKind kind, int contextLength, RnsPoly accumulator, Span<ulong> scratch,
+        Action<byte[]>? checkContext = null)
+    {
+        ArgumentNullException.ThrowIfNull(accumulator);
+        p.Basis.Check(accumulator);
+        if (scratch.Length < p.N * p.Primes.Count) throw Error.Argument(nameof(scratch), "Scratch must hold n*L words.");
+        int offset = ReadEnvelope(p, data, kind, 1, contextLength, out byte[] context, out bool ntt);
+        if (ntt != accumulator.IsNtt) throw Error.Violation(ViolationReason.Malformed, "object is in the other domain");
+        checkContext?.Invoke(context);
+        UnpackPoly(p, data, offset, scratch);
+        int n = p.N;
+        for (int i = 0; i < p.Primes.Count; i++)
+        {
+            ulong q = p.Primes[i];
+            Span<ulong> acc = accumulator.Limb(i);
+            ReadOnlySpan<ulong> x = scratch.Slice(i * n, n);
+            for (int j = 0; j < n; j++) acc[j] = ModArith.AddMod(acc[j], x[j], q);
+        }
+        return context;
+    }
+
+    /// <summary>Checks everything but the residues; returns the payload offset.</summary>
+    private static int ReadEnvelope(RlweParameters p, ReadOnlySpan<byte> data, RlweObjectKind kind, int polys, int contextLength, out byte[] context, out bool ntt)
+    {
         ArgumentNullException.ThrowIfNull(p);
         // 1. Size and fixed fields.
         if (data.Length < HeaderSize + DigestSize) throw Malformed("shorter than the header");
@@ -132,24 +171,23 @@ public static class RlweCodec
         Span<byte> digest = stackalloc byte[32];
         SHA256.HashData(data[..bodyEnd], digest);
         if (!CryptographicOperations.FixedTimeEquals(digest[..DigestSize], data[bodyEnd..])) throw Malformed("digest mismatch");
-        // 4. Values: every residue below its prime, padding bits zero.
         context = data.Slice(HeaderSize, contextLength).ToArray();
-        bool ntt = (data[6] & 1) != 0;
-        var result = new RnsPoly[polys];
-        int offset = HeaderSize + contextLength;
-        for (int k = 0; k < polys; k++)
+        ntt = (data[6] & 1) != 0;
+        return HeaderSize + contextLength;
+    }
+
+    /// <summary>4. Unpacks one polynomial (limb-major) with range checks; returns the next offset.</summary>
+    private static int UnpackPoly(RlweParameters p, ReadOnlySpan<byte> data, int offset, Span<ulong> destination)
+    {
+        int n = p.N;
+        for (int i = 0; i < p.Primes.Count; i++)
         {
-            var poly = p.Basis.Allocate(ntt);
-            for (int i = 0; i < p.Primes.Count; i++)
-            {
-                int bytes = LimbBytes(p.N, p.Primes[i]);
-                if (!Unpack(data.Slice(offset, bytes), Bits(p.Primes[i]), p.Primes[i], poly.Limb(i)))
-                    throw Error.Violation(ViolationReason.OutOfRange, "a residue is not below its prime");
-                offset += bytes;
-            }
-            result[k] = poly;
+            int bytes = LimbBytes(n, p.Primes[i]);
+            if (!Unpack(data.Slice(offset, bytes), Bits(p.Primes[i]), p.Primes[i], destination.Slice(i * n, n)))
+                throw Error.Violation(ViolationReason.OutOfRange, "a residue is not below its prime");
+            offset += bytes;
         }
-        return result;
+        return offset;
     }
 
     private static ProtocolViolationException Malformed(string what) => Error.Violation(ViolationReason.Malformed, what);
@@ -180,7 +218,49 @@ public static class RlweCodec
     }
 
     /// <summary>Unpacks and range-checks; false if a value is not below q or a padding bit is set.</summary>
-    internal static bool Unpack(ReadOnlySpan<byte> source, int width, ulong q, Span<ulong> destination)
+    internal static unsafe bool Unpack(ReadOnlySpan<byte> source, int width, ulong q, Span<ulong> destination)
+    {
+        if (!BitConverter.IsLittleEndian || width > 62) return UnpackPortable(source, width, q, destination);
+        int n = destination.Length;
+        long totalBits = (long)n * width;
+        if (source.Length != (totalBits + 7) / 8) return false;
+        ulong mask = (1UL << width) - 1, qMinus1 = q - 1, bad = 0;
+        int j = 0;
+        fixed (byte* src = source)
+        fixed (ulong* dst = destination)
+        {
+            // Fast path: two unaligned little-endian words cover the value (width + shift <= 69 bits).
+            for (; j < n; j++)
+            {
+                long bit = (long)j * width;
+                long off = bit >> 3;
+                if (off + 16 > source.Length) break;
+                int shift = (int)(bit & 7);
+                ulong lo = System.Runtime.CompilerServices.Unsafe.ReadUnaligned<ulong>(src + off);
+                ulong hi = System.Runtime.CompilerServices.Unsafe.ReadUnaligned<ulong>(src + off + 8);
+                ulong v = ((lo >> shift) | ((hi << 1) << (63 - shift))) & mask;
+                bad |= (qMinus1 - v) >> 63; // v > q - 1 (both below 2^62)
+                dst[j] = v;
+            }
+            // Tail: byte by byte.
+            for (; j < n; j++)
+            {
+                long bit = (long)j * width;
+                long off = bit >> 3;
+                int shift = (int)(bit & 7);
+                UInt128 acc = 0;
+                for (int b = 0; b < 9 && off + b < source.Length; b++) acc |= (UInt128)src[off + b] << (8 * b);
+                ulong v = (ulong)(acc >> shift) & mask;
+                bad |= (qMinus1 - v) >> 63;
+                dst[j] = v;
+            }
+        }
+        int padBits = (int)(source.Length * 8L - totalBits);
+        if (padBits > 0 && (source[^1] >> (8 - padBits)) != 0) bad = 1;
+        return bad == 0;
+    }
+
+    internal static bool UnpackPortable(ReadOnlySpan<byte> source, int width, ulong q, Span<ulong> destination)
     {
         ulong mask = width == 64 ? ulong.MaxValue : (1UL << width) - 1;
         UInt128 acc = 0;

@@ -18,7 +18,7 @@ public sealed class CompactCiphertext
 {
     /// <summary>Size of the session tag bound into the context.</summary>
     public const int SessionTagSize = 16;
-    private const int ContextSize = SessionTagSize + 8 + 4 + 4;
+    internal const int ContextSize = SessionTagSize + 8 + 4 + 4;
 
     internal CompactCiphertext(RlweParameters p, byte[] sessionTag, ulong round, uint chunk, int sender, RnsPoly c0)
     {
@@ -95,12 +95,35 @@ public sealed class CompactScheme
         ArgumentNullException.ThrowIfNull(rng);
         if (values.Length > Parameters.N) throw Error.Argument(nameof(values), "At most n values per chunk.");
         RnsPoly a = CommonPolynomial(round, chunk);
-        RnsPoly c0 = _bfv.EncryptSymmetricCore(sk.ValueChecked, a, values, Samplers.From(rng));
+        RnsPoly c0 = _bfv.EncryptSymmetricCore(sk, a, values, Samplers.From(rng));
         return new CompactCiphertext(Parameters, SessionTag, round, chunk, sender, c0);
     }
 
     /// <summary>A zero aggregate for (round, chunk).</summary>
     public CompactCiphertext AllocateSum(ulong round, uint chunk) => new(Parameters, SessionTag, round, chunk, -1, Parameters.Basis.Allocate());
+
+    /// <summary>
+    /// Validates an untrusted serialized compact ciphertext from <paramref name="expectedSender"/> and adds it into
+    /// <paramref name="sum"/> without materializing it; the sum is unchanged if anything fails (typed refusals).
+    /// </summary>
+    public void AddSerialized(CompactCiphertext sum, ReadOnlySpan<byte> data, int expectedSender)
+    {
+        ArgumentNullException.ThrowIfNull(sum);
+        ulong[] scratch = System.Buffers.ArrayPool<ulong>.Shared.Rent(Parameters.N * Parameters.Primes.Count);
+        try
+        {
+            RlweCodec.ReadAndAdd(Parameters, data, RlweObjectKind.CompactCiphertext, CompactCiphertext.ContextSize, sum.C0, scratch, ctx =>
+            {
+                if (!ctx.AsSpan(0, CompactCiphertext.SessionTagSize).SequenceEqual(SessionTag)
+                    || BinaryPrimitives.ReadUInt64LittleEndian(ctx.AsSpan(CompactCiphertext.SessionTagSize)) != sum.Round
+                    || BinaryPrimitives.ReadUInt32LittleEndian(ctx.AsSpan(CompactCiphertext.SessionTagSize + 8)) != sum.Chunk)
+                    throw Error.Violation(ViolationReason.WrongRoundOrState, "ciphertext of another session, round or chunk");
+                if (BinaryPrimitives.ReadInt32LittleEndian(ctx.AsSpan(CompactCiphertext.SessionTagSize + 12)) != expectedSender)
+                    throw Error.Violation(ViolationReason.UnknownSender, "ciphertext sender differs from its uploader");
+            });
+        }
+        finally { System.Buffers.ArrayPool<ulong>.Shared.Return(scratch); }
+    }
 
     /// <summary>sum += ct, after checking that ct belongs to this session, round and chunk (typed refusal otherwise).</summary>
     public void AddInPlace(CompactCiphertext sum, CompactCiphertext ct)

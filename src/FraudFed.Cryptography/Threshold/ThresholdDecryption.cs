@@ -64,7 +64,7 @@ public static class SmudgingLemma
 /// <summary>A threshold decryption share h_j for (round, chunk), coefficient domain.</summary>
 public sealed class DecryptionShare
 {
-    private const int ContextSize = CompactCiphertext.SessionTagSize + 8 + 4 + 4 + 32;
+    internal const int ContextSize = CompactCiphertext.SessionTagSize + 8 + 4 + 4 + 32;
 
     internal DecryptionShare(RlweParameters p, byte[] sessionTag, ulong round, uint chunk, int sender, byte[] fingerprint, RnsPoly value)
     {
@@ -142,7 +142,9 @@ public sealed class ThresholdKeyShare : IDisposable
     private readonly byte[] _smudgingKey = new byte[32];
     private readonly Dictionary<(ulong Round, uint Chunk), byte[]> _answered = [];
     private readonly object _gate = new();
-    private (byte[] Key, RnsPoly Weighted)? _weightedCache;  // lambda_j(D) * sigma_j(U) for the last (U, D)
+    private (byte[] Key, RnsPoly Weighted, RnsPoly Shoup)? _weightedCache;  // lambda_j(D) * sigma_j(U) for the last (U, D)
+    private readonly List<RnsPoly> _retired = [];  // replaced cache entries, cleared once no share is in flight
+    private int _inFlight;
     private bool _disposed;
 
     /// <summary>
@@ -206,7 +208,7 @@ public sealed class ThresholdKeyShare : IDisposable
         if (active.Distinct().Count() != active.Count || active.Count != Policy.Threshold || !active.Contains(Self))
             throw Error.Violation(ViolationReason.Refused, "the active set must be T distinct banks including this one");
         byte[] fingerprint = DecryptionShare.ComputeFingerprint(_scheme.SessionTag, round, chunk, contributors, active);
-        RnsPoly weighted;
+        RnsPoly weighted, weightedShoup;
         lock (_gate)
         {
             if (_answered.TryGetValue((round, chunk), out byte[]? previous))
@@ -221,15 +223,31 @@ public sealed class ThresholdKeyShare : IDisposable
                 _answered.Add((round, chunk), fingerprint);
             }
             weighted = WeightedPoint(contributors, active);
+            weightedShoup = _weightedCache!.Value.Shoup;
+            _inFlight++;
         }
-        return GenerateCore(round, chunk, fingerprint, weighted).Serialize();
+        try
+        {
+            return GenerateCore(round, chunk, fingerprint, weighted, weightedShoup).Serialize();
+        }
+        finally
+        {
+            lock (_gate)
+            {
+                if (--_inFlight == 0)
+                {
+                    foreach (RnsPoly r in _retired) r.Clear();
+                    _retired.Clear();
+                }
+            }
+        }
     }
 
-    private DecryptionShare GenerateCore(ulong round, uint chunk, byte[] fingerprint, RnsPoly weighted)
+    private DecryptionShare GenerateCore(ulong round, uint chunk, byte[] fingerprint, RnsPoly weighted, RnsPoly weightedShoup)
     {
         RnsBasis basis = _p.Basis;
         RnsPoly a = _scheme.CommonPolynomial(round, chunk);
-        basis.MulPointwise(weighted, a, a);
+        basis.MulPointwiseShoup(a, weighted, weightedShoup, a);
         basis.FromNtt(a);
         Span<byte> seed = stackalloc byte[32];
         HMACSHA256.HashData(_smudgingKey, fingerprint, seed);
@@ -248,8 +266,8 @@ public sealed class ThresholdKeyShare : IDisposable
         var sigma = basis.Allocate(true);
         foreach (int i in contributors) basis.Add(sigma, _points[i], sigma);
         basis.MulScalar(sigma, Combiner.LagrangeWeight(_p, active, Self), sigma);
-        _weightedCache?.Weighted.Clear();
-        _weightedCache = (key, sigma);
+        if (_weightedCache is { } old) { _retired.Add(old.Weighted); _retired.Add(old.Shoup); }
+        _weightedCache = (key, sigma, basis.ShoupPrecompute(sigma));
         return sigma;
     }
 
@@ -260,6 +278,8 @@ public sealed class ThresholdKeyShare : IDisposable
         _disposed = true;
         foreach (RnsPoly p in _points) p?.Clear();
         _weightedCache?.Weighted.Clear();
+        _weightedCache?.Shoup.Clear();
+        foreach (RnsPoly r in _retired) r.Clear();
         CryptographicOperations.ZeroMemory(_smudgingKey);
     }
 
@@ -294,17 +314,26 @@ public static class ThresholdCombiner
         if (shares.Count != active.Count) throw Error.Violation(ViolationReason.TooFewParticipants, "one share per active bank is required");
         var phase = sum.C0.Clone();
         var seen = new HashSet<int>();
-        foreach (byte[] bytes in shares)
+        ulong[] scratch = System.Buffers.ArrayPool<ulong>.Shared.Rent(p.N * p.Primes.Count);
+        try
         {
-            DecryptionShare share = DecryptionShare.Deserialize(p, bytes);
-            if (!share.SessionTag.AsSpan().SequenceEqual(scheme.SessionTag) || share.Round != sum.Round || share.Chunk != sum.Chunk)
-                throw Error.Violation(ViolationReason.WrongRoundOrState, "share for another ciphertext");
-            if (!share.Fingerprint.AsSpan().SequenceEqual(fingerprint))
-                throw Error.Violation(ViolationReason.Inconsistent, "share answers another contributor or active set");
-            if (!active.Contains(share.Sender) || !seen.Add(share.Sender))
-                throw Error.Violation(ViolationReason.UnknownSender, "share from outside the active set or repeated");
-            p.Basis.Add(phase, share.Value, phase);
+            foreach (byte[] bytes in shares)
+            {
+                RlweCodec.ReadAndAdd(p, bytes, RlweObjectKind.DecryptionShare, DecryptionShare.ContextSize, phase, scratch, ctx =>
+                {
+                    int o = CompactCiphertext.SessionTagSize;
+                    if (!ctx.AsSpan(0, o).SequenceEqual(scheme.SessionTag) || BinaryPrimitives.ReadUInt64LittleEndian(ctx.AsSpan(o)) != sum.Round
+                        || BinaryPrimitives.ReadUInt32LittleEndian(ctx.AsSpan(o + 8)) != sum.Chunk)
+                        throw Error.Violation(ViolationReason.WrongRoundOrState, "share for another ciphertext");
+                    if (!ctx.AsSpan(o + 16, 32).SequenceEqual(fingerprint))
+                        throw Error.Violation(ViolationReason.Inconsistent, "share answers another contributor or active set");
+                    int sender = BinaryPrimitives.ReadInt32LittleEndian(ctx.AsSpan(o + 12));
+                    if (!active.Contains(sender) || !seen.Add(sender))
+                        throw Error.Violation(ViolationReason.UnknownSender, "share from outside the active set or repeated");
+                });
+            }
         }
+        finally { System.Buffers.ArrayPool<ulong>.Shared.Return(scratch); }
         return phase;
     }
 }

@@ -225,12 +225,7 @@ public sealed class HomomorphicSession : IDisposable
         For(chunks, k =>
         {
             CompactCiphertext sum = Scheme!.AllocateSum(round, (uint)k);
-            for (int c = 0; c < contributors.Length; c++)
-            {
-                CompactCiphertext ct = CompactCiphertext.Deserialize(Parameters, uploads[c][k]);
-                if (ct.Sender != contributors[c]) throw Error.Violation(ViolationReason.UnknownSender, "ciphertext sender differs from its uploader");
-                Scheme.AddInPlace(sum, ct);
-            }
+            for (int c = 0; c < contributors.Length; c++) Scheme.AddSerialized(sum, uploads[c][k], contributors[c]);
             sums[k] = sum;
         });
         TimeSpan addPerBank = addTime.Elapsed / contributors.Length;

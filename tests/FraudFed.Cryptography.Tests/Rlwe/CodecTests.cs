@@ -25,6 +25,31 @@ public sealed class CodecTests
     }
 
     [Test]
+    public void FastUnpack_EqualsPortableUnpack_IncludingInvalidInputs([Values(20, 30, 44, 59, 60, 61, 62)] int width, [Values(1, 7, 64, 256, 8192)] int n)
+    {
+        var rnd = TestRandom.Plain(width * 1000 + n);
+        ulong q = NttPrimes.Generate(Math.Max(width, 10), 8, 1)[0];
+        int bytes = (int)(((long)n * width + 7) / 8);
+        for (int trial = 0; trial < 4; trial++)
+        {
+            var source = new byte[bytes];
+            if (trial == 0)
+            {
+                ulong[] values = Enumerable.Range(0, n).Select(_ => (ulong)rnd.NextInt64() % q).ToArray();
+                RlweCodec.Pack(values, width, source);
+            }
+            else rnd.NextBytes(source); // random bits: out-of-range values and nonzero padding likely
+            if (trial == 3 && bytes > 0) Array.Clear(source); // all zero: valid
+            var fast = new ulong[n];
+            var portable = new ulong[n];
+            bool okFast = RlweCodec.Unpack(source, width, q, fast);
+            bool okPortable = RlweCodec.UnpackPortable(source, width, q, portable);
+            Assert.That(okFast, Is.EqualTo(okPortable), $"trial {trial}");
+            Assert.That(fast, Is.EqualTo(portable), $"trial {trial}");
+        }
+    }
+
+    [Test]
     public void Ciphertext_And_PublicKey_RoundTrip()
     {
         var bfv = new Bfv(Fast);

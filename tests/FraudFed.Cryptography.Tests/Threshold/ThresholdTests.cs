@@ -131,6 +131,18 @@ public sealed class ThresholdTests
         Assert.That(Assert.Throws<ProtocolViolationException>(() => ThresholdCombiner.Combine(setup.Scheme, sum, contributors, active, [shares[0], shares[0]], output))!.Reason, Is.EqualTo(ViolationReason.UnknownSender));
         Assert.That(Assert.Throws<ProtocolViolationException>(() => ThresholdCombiner.Combine(setup.Scheme, sum, [0, 1, 2], active, shares, output))!.Reason, Is.EqualTo(ViolationReason.Inconsistent));
         Assert.That(Assert.Throws<ProtocolViolationException>(() => ThresholdCombiner.Combine(setup.Scheme, sum, contributors, active, [shares[0]], output))!.Reason, Is.EqualTo(ViolationReason.TooFewParticipants));
+        // Serialized uploads are validated before they touch the sum; a refused one leaves it unchanged.
+        byte[] before = sum.Serialize();
+        byte[] upload = setup.Scheme.Encrypt(setup.Keys[0], 0, 1, 0, [1], setup.Rng).Serialize();
+        Assert.That(Assert.Throws<ProtocolViolationException>(() => setup.Scheme.AddSerialized(sum, upload, 1))!.Reason, Is.EqualTo(ViolationReason.UnknownSender));
+        byte[] otherChunk = setup.Scheme.Encrypt(setup.Keys[0], 0, 1, 1, [1], setup.Rng).Serialize();
+        Assert.That(Assert.Throws<ProtocolViolationException>(() => setup.Scheme.AddSerialized(sum, otherChunk, 0))!.Reason, Is.EqualTo(ViolationReason.WrongRoundOrState));
+        byte[] flipped = (byte[])upload.Clone();
+        flipped[^40] ^= 1;
+        Assert.That(Assert.Throws<ProtocolViolationException>(() => setup.Scheme.AddSerialized(sum, flipped, 0))!.Reason, Is.EqualTo(ViolationReason.Malformed));
+        Assert.That(sum.Serialize(), Is.EqualTo(before));
+        setup.Scheme.AddSerialized(sum, upload, 0);
+        Assert.That(sum.Serialize(), Is.Not.EqualTo(before));
         // Ciphertexts of another round cannot be added into this sum.
         CompactCiphertext other = setup.Scheme.Encrypt(setup.Keys[0], 0, 2, 0, [1], setup.Rng);
         Assert.That(Assert.Throws<ProtocolViolationException>(() => setup.Scheme.AddInPlace(sum, other))!.Reason, Is.EqualTo(ViolationReason.WrongRoundOrState));
