@@ -124,7 +124,7 @@ public static class FederatedExperiment
     /// <summary>Generates the synthetic scenario and runs the experiment on it.</summary>
     /// <param name="options">Settings.</param>
     /// <param name="secureSumFactory">Makes the secure sum for a number of banks (called once).</param>
-    /// <param name="progress">Receives progress (synchronously, from the calling thread).</param>
+    /// <param name="progress">Receives progress; Report is called on the calling thread after every secure sum and phase change.</param>
     /// <param name="cancellationToken">Cancels between steps.</param>
     public static ExperimentResult Run(ExperimentOptions options, Func<int, ISecureSum> secureSumFactory, IProgress<ExperimentProgress>? progress = null, CancellationToken cancellationToken = default)
     {

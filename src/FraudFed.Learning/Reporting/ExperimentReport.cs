@@ -16,6 +16,19 @@ public static class ExperimentReport
 {
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
+    /// <summary>Writes <c>summary.json</c> (indented) and <c>report.html</c> into <paramref name="directory"/> (created if needed); returns both paths.</summary>
+    public static (string SummaryJson, string ReportHtml) WriteFiles(ExperimentResult result, string directory)
+    {
+        ArgumentNullException.ThrowIfNull(result);
+        ArgumentException.ThrowIfNullOrEmpty(directory);
+        Directory.CreateDirectory(directory);
+        string json = Path.Combine(directory, "summary.json");
+        string html = Path.Combine(directory, "report.html");
+        File.WriteAllText(json, ToJson(result, indented: true) + "\n");
+        File.WriteAllText(html, ToHtml(result));
+        return (json, html);
+    }
+
     /// <summary>The headline object (one line when <paramref name="indented"/> is false): mode, model, banks, transactions,
     /// pr_auc_federated, pr_auc_centralized, pr_auc_local_mean, roc_auc_federated, secure_equals_plaintext, wall_s, and details.</summary>
     public static string ToJson(ExperimentResult result, bool indented = false)
