@@ -390,7 +390,7 @@ public sealed class MaskingAggregator
     {
         if (!shares.TryGetValue(owner, out var list) || list.Count < _p.Threshold)
             throw Abort(ViolationReason.TooFewParticipants, $"Fewer than t {what} shares for bank {owner}.");
-        BigInteger secret = Shamir.P521.Reconstruct(list.Take(_p.Threshold).ToArray());
+        BigInteger secret = Shamir.P521.Reconstruct(list.OrderBy(s => s.X).Take(_p.Threshold).ToArray()); // same x-set for most secrets: cached Lagrange weights
         var seed = new byte[32];
         try { Shamir.ElementToSeed(secret, seed); }
         catch (ProtocolViolationException) { throw Abort(ViolationReason.Malformed, $"The {what} shares of bank {owner} do not reconstruct a 256-bit seed."); }
