@@ -367,23 +367,8 @@ public sealed class MaskingAggregator
 
     private void RemoveMasks(ulong[] sum, List<byte[]> selfSeeds, List<(byte[] Seed, bool Subtract)> pairSeeds)
     {
-        var jobs = selfSeeds.Select(s => (Seed: s, Subtract: true)).Concat(pairSeeds).ToArray();
-        int workers = Math.Min(Environment.ProcessorCount, jobs.Length);
-        if (workers <= 1 || sum.Length < 1 << 16)
-        {
-            byte[] scratch = new byte[64 * 1024];
-            foreach (var (seed, subtract) in jobs) ModVector.AddPrg(sum, seed, _p.ModulusBits, subtract, scratch);
-            return;
-        }
-        // Split the jobs over the cores; each worker accumulates into its own vector, then the partials are added.
-        var partials = new ulong[workers - 1][];
-        Parallel.For(0, workers, w =>
-        {
-            ulong[] target = w == 0 ? sum : (partials[w - 1] = new ulong[sum.Length]);
-            byte[] scratch = new byte[64 * 1024];
-            for (int j = w; j < jobs.Length; j += workers) ModVector.AddPrg(target, jobs[j].Seed, _p.ModulusBits, jobs[j].Subtract, scratch);
-        });
-        foreach (ulong[] partial in partials) ModVector.Add(sum, partial);
+        var jobs = selfSeeds.Select(s => new MaskJob(s, Subtract: true)).Concat(pairSeeds.Select(p => new MaskJob(p.Seed, p.Subtract))).ToArray();
+        ModVector.AddPrgsParallel(sum, jobs, _p.ModulusBits, Environment.ProcessorCount);
     }
 
     private byte[] ReconstructSeed(Dictionary<int, List<ShamirShare>> shares, int owner, string what)
