@@ -95,7 +95,8 @@ public sealed class CompactScheme
         ArgumentNullException.ThrowIfNull(rng);
         if (values.Length > Parameters.N) throw Error.Argument(nameof(values), "At most n values per chunk.");
         RnsPoly a = CommonPolynomial(round, chunk);
-        RnsPoly c0 = _bfv.EncryptSymmetricCore(sk, a, values, Samplers.From(rng));
+        Parameters.Basis.MulPointwiseShoup(a, sk.ValueChecked, sk.ValueShoup, a); // a is consumed: a*s in place
+        RnsPoly c0 = _bfv.FinishSymmetric(a, values, Samplers.From(rng));
         return new CompactCiphertext(Parameters, SessionTag, round, chunk, sender, c0);
     }
 
