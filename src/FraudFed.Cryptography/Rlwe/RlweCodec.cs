@@ -79,7 +79,7 @@ public static class RlweCodec
             p.Basis.Check(poly);
             if (poly.IsNtt != ntt) throw Error.Argument(nameof(polys), "All polynomials must be in the same domain.");
         }
-        var output = new byte[Size(p, context.Length, polys.Length)];
+        byte[] output = GC.AllocateUninitializedArray<byte>(Size(p, context.Length, polys.Length)); // every byte is written below
         Span<byte> o = output;
         Magic.CopyTo(o);
         o[4] = Version;
@@ -192,22 +192,29 @@ public static class RlweCodec
 
     private static ProtocolViolationException Malformed(string what) => Error.Violation(ViolationReason.Malformed, what);
 
-    internal static void Pack(ReadOnlySpan<ulong> values, int width, Span<byte> destination)
+    internal static unsafe void Pack(ReadOnlySpan<ulong> values, int width, Span<byte> destination)
     {
         ulong acc = 0;
         int accBits = 0, o = 0;
-        foreach (ulong v in values)
+        int fullWords = destination.Length / 8;
+        fixed (byte* dst = destination)
+        fixed (ulong* src = values)
         {
-            acc |= v << accBits;
-            int total = accBits + width;
-            if (total >= 64)
+            for (int j = 0; j < values.Length; j++)
             {
-                BinaryPrimitives.WriteUInt64LittleEndian(destination.Slice(o, 8), acc);
-                o += 8;
-                acc = accBits == 0 ? 0 : v >> (64 - accBits);
-                total -= 64;
+                ulong v = src[j];
+                acc |= v << accBits;
+                int total = accBits + width;
+                if (total >= 64)
+                {
+                    if (o / 8 >= fullWords) throw new ArgumentException("Destination too small.", nameof(destination));
+                    System.Runtime.CompilerServices.Unsafe.WriteUnaligned(dst + o, BitConverter.IsLittleEndian ? acc : BinaryPrimitives.ReverseEndianness(acc));
+                    o += 8;
+                    acc = accBits == 0 ? 0 : v >> (64 - accBits);
+                    total -= 64;
+                }
+                accBits = total;
             }
-            accBits = total;
         }
         while (accBits > 0)
         {
@@ -215,6 +222,7 @@ public static class RlweCodec
             acc >>= 8;
             accBits -= 8;
         }
+        if (o != destination.Length) throw new ArgumentException("Destination size does not match.", nameof(destination));
     }
 
     /// <summary>Unpacks and range-checks; false if a value is not below q or a padding bit is set.</summary>
