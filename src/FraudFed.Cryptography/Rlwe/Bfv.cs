@@ -151,6 +151,7 @@ public sealed class Bfv
         RnsPoly e = SampleGaussian(random);
         _basis.ToNtt(e);
         _basis.Add(p0, e, p0);
+        e.Clear();
         return p0;
     }
 
@@ -177,6 +178,7 @@ public sealed class Bfv
             RnsPoly e0 = SampleGaussian(random), e1 = SampleGaussian(random);
             _basis.Add(c0, e0, c0);
             _basis.Add(c1, e1, c1);
+            e0.Clear(); e1.Clear();
             Encoder.AddScaledCore(values, c0);
             return new Ciphertext(_p, c0, c1);
         }

@@ -159,6 +159,8 @@ public sealed class ThresholdKeyShare : IDisposable
         if (policy.MinContributors < 2) throw Error.OutOfRange(nameof(policy), "K_min must be at least 2: a single bank's ciphertext is never decrypted.");
         if (policy.Threshold < 1 || policy.Threshold > rosterSize) throw Error.OutOfRange(nameof(policy), "T must be in 1..N.");
         if (self < 0 || self >= rosterSize) throw Error.OutOfRange(nameof(self), "Bank index outside the roster.");
+        if (rosterSize > policy.MaxContributors)
+            throw Error.OutOfRange(nameof(policy), "The smudging is sized for at most MaxContributors banks; raise it for this roster.");
         _scheme = scheme;
         _p = scheme.Parameters;
         Self = self;
