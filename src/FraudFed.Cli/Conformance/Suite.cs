@@ -1,0 +1,229 @@
+// The protocol conformance suite (DESIGN.md section 1, STYLE.md habit 11): every file under protocols/vectors
+// is consumed by exactly one IVectorFile, which recomputes what the file pins from the inputs in the file
+// (independently of the generator where possible) and reports one result per named case. The same code runs
+// under `fraudfed conformance` and under the NUnit project tests/FraudFed.Conformance.
+using System.Globalization;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using FraudFed.Cryptography;
+
+namespace FraudFed.Cli.Conformance;
+
+/// <summary>A recomputation disagreed with a vector.</summary>
+internal sealed class ConformanceException(string message) : Exception(message);
+
+/// <summary>One named check of a vector file; throws on failure.</summary>
+internal sealed record CheckCase(string Name, Action Run);
+
+/// <summary>One vector file: where it lives, how it is generated (if FraudFed derives it) and how it is checked.</summary>
+internal interface IVectorFile
+{
+    /// <summary>Path below protocols/vectors, '/'-separated, e.g. "masking/transcript-3-banks.json".</summary>
+    string Path { get; }
+
+    /// <summary>True when `fraudfed vectors` writes the file (false for vectors copied from RFCs and NIST).</summary>
+    bool Generated { get; }
+
+    /// <summary>Builds the file's content deterministically (only when <see cref="Generated"/>).</summary>
+    JsonObject Generate();
+
+    /// <summary>The checks of the file's content.</summary>
+    IEnumerable<CheckCase> Cases(JsonElement root);
+}
+
+/// <summary>Outcome of one case.</summary>
+internal sealed record CaseResult(string Name, bool Passed, string? Message);
+
+/// <summary>Outcome of one file.</summary>
+internal sealed record FileResult(string Path, IReadOnlyList<CaseResult> Cases)
+{
+    public bool Passed => Cases.Count > 0 && Cases.All(c => c.Passed);
+}
+
+/// <summary>The registry of vector files and the runner.</summary>
+internal static class ConformanceSuite
+{
+    /// <summary>Every vector file the suite knows, in a fixed order.</summary>
+    public static IReadOnlyList<IVectorFile> Files { get; } =
+    [
+        new RfcX25519Vectors(), new RfcEd25519Vectors(), new RfcHkdfVectors(), new RfcPrgVectors(),
+        new PrgModPow2Vectors(), new KeyScheduleVectors(), new AeadShareVectors(), new ShamirVectors(), new QuantizerVectors(),
+        new NeighbourGraphVectors(), new MaskingTranscriptVectors(dropout: false), new MaskingTranscriptVectors(dropout: true),
+        new RlweParameterVectors(), new NttVectors(), new CrsVectors(), new CiphertextVectors(), new ThresholdVectors(),
+    ];
+
+    /// <summary>The checker of a relative path, or null.</summary>
+    public static IVectorFile? Find(string relativePath) => Files.FirstOrDefault(f => f.Path == relativePath);
+
+    /// <summary>protocols/vectors of the nearest ancestor (of the working directory, then of the binaries) holding FraudFed.sln.</summary>
+    public static string FindVectorDirectory()
+    {
+        foreach (string start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
+        {
+            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
+                if (File.Exists(System.IO.Path.Combine(dir.FullName, "FraudFed.sln")))
+                    return System.IO.Path.Combine(dir.FullName, "protocols", "vectors");
+        }
+        throw new DirectoryNotFoundException("protocols/vectors not found: pass --vectors DIR.");
+    }
+
+    /// <summary>The .json files below <paramref name="directory"/> as '/'-separated relative paths, ordinal order.</summary>
+    public static IReadOnlyList<string> ListFiles(string directory) =>
+        Directory.Exists(directory)
+            ? Directory.GetFiles(directory, "*.json", SearchOption.AllDirectories)
+                .Select(f => System.IO.Path.GetRelativePath(directory, f).Replace('\\', '/'))
+                .Order(StringComparer.Ordinal).ToArray()
+            : [];
+
+    /// <summary>Files on disk plus files the suite expects, ordinal order.</summary>
+    public static IReadOnlyList<string> AllPaths(string directory) =>
+        ListFiles(directory).Union(Files.Select(f => f.Path)).Order(StringComparer.Ordinal).ToArray();
+
+    /// <summary>The cases of one file: existence, description, a consumer, then the consumer's checks.</summary>
+    public static IReadOnlyList<CheckCase> CasesOf(string directory, string relativePath)
+    {
+        string full = System.IO.Path.Combine(directory, relativePath);
+        if (!File.Exists(full)) return [new CheckCase("exists", () => throw new ConformanceException($"{relativePath} is missing: run `fraudfed vectors --out {directory}`."))];
+        JsonElement root;
+        try
+        {
+            using var doc = JsonDocument.Parse(File.ReadAllText(full));
+            root = doc.RootElement.Clone();
+        }
+        catch (JsonException e)
+        {
+            return [new CheckCase("parse", () => throw new ConformanceException("not valid JSON: " + e.Message))];
+        }
+        var cases = new List<CheckCase>
+        {
+            new("description", () =>
+            {
+                bool ok = root.ValueKind == JsonValueKind.Object && root.TryGetProperty("description", out JsonElement d)
+                    && d.ValueKind == JsonValueKind.String && d.GetString()!.Trim().Length >= 20;
+                Expect.True(ok, "the file needs a top-level \"description\" saying what it pins and where it comes from");
+            }),
+        };
+        IVectorFile? checker = Find(relativePath);
+        if (checker is null)
+        {
+            cases.Add(new CheckCase("consumed", () => throw new ConformanceException("no conformance check consumes this file (orphan)")));
+            return cases;
+        }
+        try { cases.AddRange(checker.Cases(root)); }
+        catch (Exception e) { cases.Add(new CheckCase("structure", () => throw new ConformanceException("cannot enumerate cases: " + e.Message))); }
+        return cases;
+    }
+
+    /// <summary>Runs every case of one file.</summary>
+    public static FileResult Run(string directory, string relativePath)
+    {
+        var results = new List<CaseResult>();
+        foreach (CheckCase c in CasesOf(directory, relativePath)) results.Add(RunCase(c));
+        return new FileResult(relativePath, results);
+    }
+
+    /// <summary>Runs one case, catching its failure.</summary>
+    public static CaseResult RunCase(CheckCase c)
+    {
+        try
+        {
+            c.Run();
+            return new CaseResult(c.Name, true, null);
+        }
+        catch (Exception e)
+        {
+            return new CaseResult(c.Name, false, e is ConformanceException ? e.Message : e.GetType().Name + ": " + e.Message);
+        }
+    }
+
+    /// <summary>Writes every generated file below <paramref name="directory"/>; returns the paths written.</summary>
+    public static IReadOnlyList<string> Generate(string directory)
+    {
+        var written = new List<string>();
+        foreach (IVectorFile f in Files.Where(f => f.Generated))
+        {
+            string full = System.IO.Path.Combine(directory, f.Path);
+            Directory.CreateDirectory(System.IO.Path.GetDirectoryName(full)!);
+            File.WriteAllText(full, Serialize(f.Generate()));
+            written.Add(f.Path);
+        }
+        return written;
+    }
+
+    /// <summary>Canonical JSON text: two-space indentation, LF line ends, ASCII escapes relaxed, final newline.</summary>
+    public static string Serialize(JsonNode node)
+    {
+        var options = new JsonSerializerOptions { WriteIndented = true, NewLine = "\n", Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+        return node.ToJsonString(options) + "\n";
+    }
+}
+
+/// <summary>Assertions that throw <see cref="ConformanceException"/>.</summary>
+internal static class Expect
+{
+    public static void True(bool condition, string what)
+    {
+        if (!condition) throw new ConformanceException(what);
+    }
+
+    public static void Equal<T>(string what, T expected, T actual)
+    {
+        if (!EqualityComparer<T>.Default.Equals(expected, actual)) throw new ConformanceException($"{what}: expected {expected}, got {actual}");
+    }
+
+    public static void Hex(string what, string expectedHex, ReadOnlySpan<byte> actual)
+    {
+        string a = Convert.ToHexStringLower(actual);
+        if (!string.Equals(a, expectedHex, StringComparison.OrdinalIgnoreCase))
+            throw new ConformanceException($"{what}: expected {Short(expectedHex)}, got {Short(a)}");
+    }
+
+    public static void Values(string what, IReadOnlyList<ulong> expected, ReadOnlySpan<ulong> actual)
+    {
+        if (expected.Count != actual.Length) throw new ConformanceException($"{what}: expected {expected.Count} values, got {actual.Length}");
+        for (int i = 0; i < expected.Count; i++)
+            if (expected[i] != actual[i]) throw new ConformanceException($"{what}: value {i} expected {expected[i]}, got {actual[i]}");
+    }
+
+    /// <summary>The action must be refused with a ProtocolViolationException (of one of the reasons, when given).</summary>
+    public static ProtocolViolationException Refused(string what, Action action, params ViolationReason[] reasons)
+    {
+        try { action(); }
+        catch (ProtocolViolationException e)
+        {
+            if (reasons.Length > 0 && !reasons.Contains(e.Reason)) throw new ConformanceException($"{what}: refused with {e.Reason}, expected {string.Join(" or ", reasons)}");
+            return e;
+        }
+        throw new ConformanceException($"{what}: accepted, but it must be refused");
+    }
+
+    private static string Short(string hex) => hex.Length <= 72 ? hex : hex[..32] + "..." + hex[^32..] + $" ({hex.Length / 2} bytes)";
+}
+
+/// <summary>JSON reading and writing helpers (bytes as lowercase hex, 64-bit integers as decimal strings).</summary>
+internal static class J
+{
+    public static byte[] Hex(this JsonElement e, string name) => Convert.FromHexString(e.GetProperty(name).GetString()!);
+    public static string Str(this JsonElement e, string name) => e.GetProperty(name).GetString()!;
+    public static int Int(this JsonElement e, string name) => e.GetProperty(name).GetInt32();
+    public static ulong U64(this JsonElement e, string name) => ulong.Parse(e.GetProperty(name).GetString()!, CultureInfo.InvariantCulture);
+    public static ulong[] U64s(this JsonElement e, string name) =>
+        e.GetProperty(name).EnumerateArray().Select(x => ulong.Parse(x.GetString()!, CultureInfo.InvariantCulture)).ToArray();
+    public static int[] Ints(this JsonElement e, string name) => e.GetProperty(name).EnumerateArray().Select(x => x.GetInt32()).ToArray();
+    public static JsonElement[] Arr(this JsonElement e, string name) => e.GetProperty(name).EnumerateArray().ToArray();
+
+    public static string H(ReadOnlySpan<byte> bytes) => Convert.ToHexStringLower(bytes);
+    public static string D(ulong v) => v.ToString(CultureInfo.InvariantCulture);
+    public static JsonArray DArray(IEnumerable<ulong> values) => new(values.Select(v => (JsonNode)JsonValue.Create(D(v))).ToArray());
+    public static JsonArray IArray(IEnumerable<int> values) => new(values.Select(v => (JsonNode)JsonValue.Create(v)).ToArray());
+    public static JsonArray Array(IEnumerable<JsonNode> nodes) => new(nodes.ToArray());
+
+    /// <summary>SHA-256 of values written as consecutive little-endian u64 words.</summary>
+    public static byte[] Sha256OfWords(ReadOnlySpan<ulong> values)
+    {
+        var bytes = new byte[values.Length * 8];
+        for (int i = 0; i < values.Length; i++) System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(bytes.AsSpan(8 * i), values[i]);
+        return System.Security.Cryptography.SHA256.HashData(bytes);
+    }
+}
