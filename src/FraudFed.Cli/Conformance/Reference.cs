@@ -205,23 +205,29 @@ internal static class Reference
             primes.SelectMany(U64Le).ToArray());
 
     /// <summary>Uniform residues mod q from a keystream: u64 LE words masked to bitlen(q-1) bits, rejected when &gt;= q,
-    /// drawn in batches of min(256, remaining + 8) words whose unused words are discarded.</summary>
+    /// read one after another until n are accepted (no word is skipped or discarded).</summary>
     public static ulong[] UniformLimb(Stream s, int n, ulong q)
     {
         int bits = 64 - BitOperations.LeadingZeroCount(q - 1);
         ulong mask = bits == 64 ? ulong.MaxValue : (1UL << bits) - 1;
         var r = new ulong[n];
-        int filled = 0;
-        while (filled < n)
+        for (int filled = 0; filled < n;)
         {
-            int want = Math.Min(256, n - filled + 8);
-            byte[] batch = s.Take(8 * want);
-            for (int k = 0; k < want && filled < n; k++)
-            {
-                ulong v = BinaryPrimitives.ReadUInt64LittleEndian(batch.AsSpan(8 * k)) & mask;
-                if (v < q) r[filled++] = v;
-            }
+            ulong v = s.U64() & mask;
+            if (v < q) r[filled++] = v;
         }
         return r;
+    }
+
+    /// <summary>CRC-32C (Castagnoli, RFC 3720 appendix B.4): reflected polynomial 0x82F63B78, initial value and final XOR 0xFFFFFFFF.</summary>
+    public static uint Crc32C(ReadOnlySpan<byte> data)
+    {
+        uint crc = 0xFFFFFFFF;
+        foreach (byte b in data)
+        {
+            crc ^= b;
+            for (int k = 0; k < 8; k++) crc = (crc & 1) != 0 ? (crc >> 1) ^ 0x82F63B78 : crc >> 1;
+        }
+        return ~crc;
     }
 }

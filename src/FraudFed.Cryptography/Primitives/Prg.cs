@@ -37,6 +37,10 @@ public sealed class Prg : IDisposable
     /// <summary>Creates a PRG whose first counter block is zero.</summary>
     public Prg(ReadOnlySpan<byte> seed) : this(seed, UInt128.Zero) { }
 
+    /// <summary>Creates a PRG positioned at keystream block <paramref name="block"/> (byte offset 16*block), so
+    /// that disjoint slices of one long expansion can be produced independently (e.g. on several cores).</summary>
+    public static Prg AtBlock(ReadOnlySpan<byte> seed, ulong block) => new(seed, block);
+
     /// <summary>Creates a PRG starting at the given counter block (used by SP 800-38A vectors).</summary>
     internal Prg(ReadOnlySpan<byte> seed, UInt128 initialCounter)
     {
@@ -107,6 +111,7 @@ public sealed class Prg : IDisposable
         return result;
     }
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     private void GenerateBlocks(Span<byte> destination)
     {
         Debug.Assert(destination.Length % BlockSize == 0);

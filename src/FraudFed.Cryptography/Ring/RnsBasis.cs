@@ -22,6 +22,7 @@ public sealed class RnsBasis
         if (primes.Distinct().Count() != primes.Count) throw Error.Argument(nameof(primes), "Primes must be distinct.");
         N = n;
         Primes = [.. primes];
+        _scratch = new ThreadLocal<RnsPoly>(() => new RnsPoly(n, primes.Count));
         _tables = new NttTables[primes.Count];
         for (int i = 0; i < primes.Count; i++) _tables[i] = new NttTables(n, primes[i]);
         Q = BigInteger.One;
@@ -52,6 +53,14 @@ public sealed class RnsBasis
 
     /// <summary>Allocates a zero polynomial.</summary>
     public RnsPoly Allocate(bool isNtt = false) => new(N, Count, isNtt);
+
+    private readonly ThreadLocal<RnsPoly> _scratch;
+
+    /// <summary>
+    /// A per-thread working polynomial (contents undefined) for hot paths that would otherwise allocate a
+    /// large-object-heap array per chunk. Never hold it across calls; clear it if it held secret-derived data.
+    /// </summary>
+    internal RnsPoly Scratch => _scratch.Value!;
 
     // Limbs run sequentially: callers parallelize over ciphertexts/chunks, which splits better than 3 limbs.
     private void ForEachLimb(Action<int> body)

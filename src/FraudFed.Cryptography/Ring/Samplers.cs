@@ -82,19 +82,23 @@ public static class Samplers
     {
         int bits = 64 - System.Numerics.BitOperations.LeadingZeroCount(q - 1);
         ulong mask = bits == 64 ? ulong.MaxValue : (1UL << bits) - 1;
-        Span<ulong> buffer = stackalloc ulong[256];
+        // Draw one little-endian word per missing value straight into the destination, keep those below q
+        // (compacting in place), and repeat for the remainder: the consumed stream depends only on q and n.
         int filled = 0;
         while (filled < destination.Length)
         {
-            int want = Math.Min(buffer.Length, destination.Length - filled + 8);
-            random(MemoryMarshal.AsBytes(buffer[..want]));
-            for (int k = 0; k < want && filled < destination.Length; k++)
+            Span<ulong> rest = destination[filled..];
+            random(MemoryMarshal.AsBytes(rest));
+            int keep = filled;
+            for (int k = 0; k < rest.Length; k++)
             {
-                ulong v = BinaryPrimitives.ReadUInt64LittleEndian(MemoryMarshal.AsBytes(buffer.Slice(k, 1))) & mask;
-                if (v < q) destination[filled++] = v;
+                ulong v = rest[k];
+                if (!BitConverter.IsLittleEndian) v = BinaryPrimitives.ReverseEndianness(v);
+                v &= mask;
+                if (v < q) destination[keep++] = v;
             }
+            filled = keep;
         }
-        buffer.Clear();
     }
 
     /// <summary>n ternary values in {-1, 0, 1}.</summary>
@@ -160,7 +164,7 @@ public static class Samplers
         }
         UInt128 mask = (UInt128.One << (bits + 1)) - 1;
         UInt128 reject = mask; // 2^(k+1) - 1 is the only value outside [0, 2B]
-        Span<UInt128> buffer = stackalloc UInt128[128];
+        Span<UInt128> buffer = stackalloc UInt128[1024];
         int j = 0;
         while (j < n)
         {

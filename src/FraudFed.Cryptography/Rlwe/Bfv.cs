@@ -151,6 +151,7 @@ public sealed class Bfv
         RnsPoly e = SampleGaussian(random);
         _basis.ToNtt(e);
         _basis.Add(p0, e, p0);
+        e.Clear();
         return p0;
     }
 
@@ -177,6 +178,7 @@ public sealed class Bfv
             RnsPoly e0 = SampleGaussian(random), e1 = SampleGaussian(random);
             _basis.Add(c0, e0, c0);
             _basis.Add(c1, e1, c1);
+            e0.Clear(); e1.Clear();
             Encoder.AddScaledCore(values, c0);
             return new Ciphertext(_p, c0, c1);
         }
@@ -202,24 +204,29 @@ public sealed class Bfv
     {
         var c0 = _basis.Allocate(true);
         _basis.MulPointwiseShoup(aNtt, sk.ValueChecked, sk.ValueShoup, c0);
-        _basis.FromNtt(c0);
-        _basis.Negate(c0, c0);
+        return FinishSymmetric(c0, values, random);
+    }
+
+    /// <summary>Turns a*s (NTT domain, overwritten) into c0 = -a*s + e + Delta*m (coefficient domain).</summary>
+    internal RnsPoly FinishSymmetric(RnsPoly product, ReadOnlySpan<ulong> values, RandomFill random)
+    {
+        _basis.FromNtt(product);
         var e = new long[_p.N];
         Samplers.Gaussian(e, random);
         for (int i = 0; i < _basis.Count; i++)
         {
             ulong q = _basis.Primes[i];
-            Span<ulong> limb = c0.Limb(i);
+            Span<ulong> limb = product.Limb(i);
             for (int j = 0; j < e.Length; j++)
             {
                 long ev = e[j];
-                ulong add = ev >= 0 ? (ulong)ev : q - (ulong)(-ev);
-                ulong v = limb[j] + add;
-                limb[j] = v >= q ? v - q : v;
+                ulong add = ModArith.CondSub((ulong)(ev + (long)q), q); // |e| <= 19 < q
+                limb[j] = ModArith.SubMod(add, limb[j], q);
             }
         }
-        Encoder.AddScaledCore(values, c0);
-        return c0;
+        Array.Clear(e);
+        Encoder.AddScaledCore(values, product);
+        return product;
     }
 
     /// <summary>Homomorphic addition: a new ciphertext holding the sum.</summary>

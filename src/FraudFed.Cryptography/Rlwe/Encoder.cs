@@ -78,11 +78,9 @@ public sealed class Encoder
             for (int j = 0; j < values.Length; j++)
             {
                 ulong m = values[j] & mask;
-                ulong rounded = (ulong)(((UInt128)_qModT * m + half) >> k); // round((Q mod t) * m / t) <= 2^k
-                ulong term = ModArith.MulShoup(m, f, fs, q) + (rounded % q);
-                if (term >= q) term -= q;
-                ulong v = limb[j] + term;
-                limb[j] = v >= q ? v - q : v;
+                ulong rounded = (ulong)(((UInt128)_qModT * m + half) >> k); // round((Q mod t) * m / t) <= t < q
+                ulong term = ModArith.AddMod(ModArith.MulShoup(m, f, fs, q), ModArith.CondSub(rounded, q), q);
+                limb[j] = ModArith.AddMod(limb[j], term, q);
             }
         }
     }

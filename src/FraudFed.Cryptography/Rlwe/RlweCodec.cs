@@ -15,13 +15,13 @@
 //  56  context      context-len bytes
 //      payload      for each polynomial, for each limb i: n residues of bitlen(q_i) bits, packed LSB-first,
 //                   each limb stream padded with zero bits to a byte boundary
-//      digest       16 bytes = SHA-256(all preceding bytes)[0..16): detects corruption, NOT an authenticator
-//                   (authenticity comes from the protocol's signatures)
+//      checksum     4 bytes = CRC-32C (RFC 3720) of all preceding bytes, little-endian: detects corruption (every
+//                   single-bit and every burst up to 32 bits), NOT an authenticator (authenticity comes from
+//                   the protocol's signatures, which cover the whole envelope)
 // Validation runs cheap to expensive (SEAL valcheck style): total size, magic, version, kind, flags,
-// parameter hash, n/limbs/polys, lengths, digest, then every residue below its prime and zero padding bits.
+// parameter hash, n/limbs/polys, lengths, checksum, then every residue below its prime and zero padding bits.
 using System.Buffers.Binary;
 using System.Numerics;
-using System.Security.Cryptography;
 using FraudFed.Cryptography.Ring;
 
 namespace FraudFed.Cryptography.Rlwe;
@@ -48,8 +48,8 @@ public static class RlweCodec
 {
     /// <summary>Header size before the context.</summary>
     public const int HeaderSize = 56;
-    /// <summary>Trailing digest size.</summary>
-    public const int DigestSize = 16;
+    /// <summary>Trailing checksum size (CRC-32C).</summary>
+    public const int DigestSize = 4;
     private static ReadOnlySpan<byte> Magic => "FFRL"u8;
     private const byte Version = 1;
 
@@ -79,7 +79,7 @@ public static class RlweCodec
             p.Basis.Check(poly);
             if (poly.IsNtt != ntt) throw Error.Argument(nameof(polys), "All polynomials must be in the same domain.");
         }
-        var output = new byte[Size(p, context.Length, polys.Length)];
+        byte[] output = GC.AllocateUninitializedArray<byte>(Size(p, context.Length, polys.Length)); // every byte is written below
         Span<byte> o = output;
         Magic.CopyTo(o);
         o[4] = Version;
@@ -101,7 +101,7 @@ public static class RlweCodec
                 Pack(poly.Limb(i), Bits(p.Primes[i]), o.Slice(offset, bytes));
                 offset += bytes;
             }
-        SHA256.HashData(o[..offset]).AsSpan(0, DigestSize).CopyTo(o.Slice(offset));
+        BinaryPrimitives.WriteUInt32LittleEndian(o.Slice(offset), Crc32C.Compute(o[..offset]));
         return output;
     }
 
@@ -166,11 +166,9 @@ public static class RlweCodec
         if (BinaryPrimitives.ReadUInt32LittleEndian(data.Slice(52)) != (uint)(polys * PolyBytes(p))) throw Malformed("payload length differs");
         if (data.Length != Size(p, contextLength, polys))
             throw Error.Violation(data.Length > Size(p, contextLength, polys) ? ViolationReason.Oversized : ViolationReason.Malformed, "total length differs");
-        // 3. Digest (linear time).
+        // 3. Checksum (linear time).
         int bodyEnd = data.Length - DigestSize;
-        Span<byte> digest = stackalloc byte[32];
-        SHA256.HashData(data[..bodyEnd], digest);
-        if (!CryptographicOperations.FixedTimeEquals(digest[..DigestSize], data[bodyEnd..])) throw Malformed("digest mismatch");
+        if (Crc32C.Compute(data[..bodyEnd]) != BinaryPrimitives.ReadUInt32LittleEndian(data[bodyEnd..])) throw Malformed("checksum mismatch");
         context = data.Slice(HeaderSize, contextLength).ToArray();
         ntt = (data[6] & 1) != 0;
         return HeaderSize + contextLength;
@@ -192,22 +190,29 @@ public static class RlweCodec
 
     private static ProtocolViolationException Malformed(string what) => Error.Violation(ViolationReason.Malformed, what);
 
-    internal static void Pack(ReadOnlySpan<ulong> values, int width, Span<byte> destination)
+    internal static unsafe void Pack(ReadOnlySpan<ulong> values, int width, Span<byte> destination)
     {
         ulong acc = 0;
         int accBits = 0, o = 0;
-        foreach (ulong v in values)
+        int fullWords = destination.Length / 8;
+        fixed (byte* dst = destination)
+        fixed (ulong* src = values)
         {
-            acc |= v << accBits;
-            int total = accBits + width;
-            if (total >= 64)
+            for (int j = 0; j < values.Length; j++)
             {
-                BinaryPrimitives.WriteUInt64LittleEndian(destination.Slice(o, 8), acc);
-                o += 8;
-                acc = accBits == 0 ? 0 : v >> (64 - accBits);
-                total -= 64;
+                ulong v = src[j];
+                acc |= v << accBits;
+                int total = accBits + width;
+                if (total >= 64)
+                {
+                    if (o / 8 >= fullWords) throw new ArgumentException("Destination too small.", nameof(destination));
+                    System.Runtime.CompilerServices.Unsafe.WriteUnaligned(dst + o, BitConverter.IsLittleEndian ? acc : BinaryPrimitives.ReverseEndianness(acc));
+                    o += 8;
+                    acc = accBits == 0 ? 0 : v >> (64 - accBits);
+                    total -= 64;
+                }
+                accBits = total;
             }
-            accBits = total;
         }
         while (accBits > 0)
         {
@@ -215,6 +220,7 @@ public static class RlweCodec
             acc >>= 8;
             accBits -= 8;
         }
+        if (o != destination.Length) throw new ArgumentException("Destination size does not match.", nameof(destination));
     }
 
     /// <summary>Unpacks and range-checks; false if a value is not below q or a padding bit is set.</summary>

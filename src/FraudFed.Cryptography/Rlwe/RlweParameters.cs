@@ -90,6 +90,8 @@ public sealed class RlweParameters
         foreach (ulong q in primes)
             if (!NttPrimes.IsNttPrime(q, n)) throw Error.Argument(nameof(primes), "Every prime must be an NTT prime below 2^62 for n.");
         if (plainModulusBits is < 1 or > 60) throw Error.OutOfRange(nameof(plainModulusBits), "k must be in 1..60.");
+        foreach (ulong q in primes)
+            if (q <= 1UL << plainModulusBits) throw Error.Argument(nameof(primes), "Every prime must exceed t = 2^k.");
     }
 
     private static byte[] ComputeHash(int n, ulong[] primes, int plainBits)

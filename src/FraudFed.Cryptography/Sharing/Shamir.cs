@@ -92,22 +92,55 @@ public sealed class Shamir
 
     internal BigInteger ReconstructCore(ReadOnlySpan<ShamirShare> shares)
     {
+        int[] xs = new int[shares.Length];
+        for (int i = 0; i < xs.Length; i++) xs[i] = shares[i].X;
+        BigInteger[] lambda = LagrangeAtZero(xs);
         BigInteger result = BigInteger.Zero;
-        for (int i = 0; i < shares.Length; i++)
+        for (int i = 0; i < shares.Length; i++) result += shares[i].Y * lambda[i];
+        return result % Prime;
+    }
+
+    /// <summary>
+    /// Lagrange coefficients at 0 for distinct x: lambda_i = prod_{j != i} x_j / (x_j - x_i) mod p.
+    /// One modular inversion per x-set (batch inversion), cached: unmasking reuses the same responders
+    /// for every bank's secret.
+    /// </summary>
+    internal BigInteger[] LagrangeAtZero(int[] xs)
+    {
+        string key = string.Join(',', xs);
+        if (_lagrangeCache.TryGetValue(key, out BigInteger[]? cached)) return cached;
+        int t = xs.Length;
+        var num = new BigInteger[t];
+        var den = new BigInteger[t];
+        for (int i = 0; i < t; i++)
         {
-            BigInteger num = BigInteger.One, den = BigInteger.One;
-            for (int j = 0; j < shares.Length; j++)
+            BigInteger n = BigInteger.One, d = BigInteger.One;
+            for (int j = 0; j < t; j++)
             {
                 if (j == i) continue;
-                num = num * shares[j].X % Prime;                              // (0 - x_j) * -1 folded below
-                den = den * Mod(shares[j].X - (BigInteger)shares[i].X) % Prime;  // (x_i - x_j), sign folded
+                n = n * xs[j] % Prime;
+                d = d * Mod((BigInteger)xs[j] - xs[i]) % Prime;
             }
-            // lambda_i = prod_j x_j / (x_j - x_i); we computed prod (x_j - x_i) as den.
-            BigInteger lambda = num * BigInteger.ModPow(den, Prime - 2, Prime) % Prime;
-            result = (result + shares[i].Y * lambda) % Prime;
+            num[i] = n;
+            den[i] = d;
         }
-        return result;
+        // Batch inversion: prefix products, one inverse, then walk back.
+        var prefix = new BigInteger[t + 1];
+        prefix[0] = BigInteger.One;
+        for (int i = 0; i < t; i++) prefix[i + 1] = prefix[i] * den[i] % Prime;
+        BigInteger inv = BigInteger.ModPow(prefix[t], Prime - 2, Prime);
+        var lambda = new BigInteger[t];
+        for (int i = t - 1; i >= 0; i--)
+        {
+            lambda[i] = num[i] * (inv * prefix[i] % Prime) % Prime;
+            inv = inv * den[i] % Prime;
+        }
+        if (_lagrangeCache.Count > 4096) _lagrangeCache.Clear();
+        _lagrangeCache[key] = lambda;
+        return lambda;
     }
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, BigInteger[]> _lagrangeCache = new();
 
     /// <summary>Encodes a share: x (u32 BE) || y (ElementSize bytes BE).</summary>
     public void Encode(ShamirShare share, Span<byte> destination)

@@ -100,6 +100,16 @@ public static class CommonRandomness
     public static RnsPoly Expand(RlweParameters p, ReadOnlySpan<byte> seed, CrpPurpose purpose, ulong round, uint chunk)
     {
         ArgumentNullException.ThrowIfNull(p);
+        var result = p.Basis.Allocate(true);
+        ExpandInto(p, seed, purpose, round, chunk, result);
+        return result;
+    }
+
+    /// <summary>Writes the common polynomial for (purpose, round, chunk) into <paramref name="destination"/> (NTT domain).</summary>
+    public static void ExpandInto(RlweParameters p, ReadOnlySpan<byte> seed, CrpPurpose purpose, ulong round, uint chunk, RnsPoly destination)
+    {
+        ArgumentNullException.ThrowIfNull(p);
+        p.Basis.Check(destination);
         if (seed.Length != 32) throw Error.Argument(nameof(seed), "The CRS seed is 32 bytes.");
         Span<byte> key = stackalloc byte[32];
         using (var h = IncrementalHash.CreateHash(HashAlgorithmName.SHA256))
@@ -116,7 +126,9 @@ public static class CommonRandomness
         }
         using var prg = new Prg(key);
         CryptographicOperations.ZeroMemory(key);
-        return Samplers.Uniform(p.Basis, prg);
+        RandomFill fill = prg.Fill;
+        for (int i = 0; i < p.Basis.Count; i++) Samplers.UniformLimbCore(destination.Limb(i), p.Basis.Primes[i], fill);
+        destination.IsNtt = true;
     }
 
     private static void AppendInt(IncrementalHash h, int v)

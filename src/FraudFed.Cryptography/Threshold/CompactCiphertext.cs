@@ -80,6 +80,7 @@ public sealed class CompactScheme
 
     /// <summary>Parameter set.</summary>
     public RlweParameters Parameters { get; }
+    internal ReadOnlySpan<byte> Seed => _seed;
     /// <summary>Session tag carried by every ciphertext of the session.</summary>
     public byte[] SessionTag { get; }
     /// <summary>The scheme's encoder.</summary>
@@ -95,8 +96,33 @@ public sealed class CompactScheme
         ArgumentNullException.ThrowIfNull(rng);
         if (values.Length > Parameters.N) throw Error.Argument(nameof(values), "At most n values per chunk.");
         RnsPoly a = CommonPolynomial(round, chunk);
-        RnsPoly c0 = _bfv.EncryptSymmetricCore(sk, a, values, Samplers.From(rng));
+        Parameters.Basis.MulPointwiseShoup(a, sk.ValueChecked, sk.ValueShoup, a); // a is consumed: a*s in place
+        RnsPoly c0 = _bfv.FinishSymmetric(a, values, Samplers.From(rng));
         return new CompactCiphertext(Parameters, SessionTag, round, chunk, sender, c0);
+    }
+
+    /// <summary>
+    /// Encrypts and serializes in one step (the bank's upload), working in a per-thread scratch polynomial so
+    /// that the only allocation is the message itself.
+    /// </summary>
+    public byte[] EncryptToBytes(SecretKey sk, int sender, ulong round, uint chunk, ReadOnlySpan<ulong> values, RandomNumberGenerator rng)
+    {
+        ArgumentNullException.ThrowIfNull(sk);
+        ArgumentNullException.ThrowIfNull(rng);
+        if (values.Length > Parameters.N) throw Error.Argument(nameof(values), "At most n values per chunk.");
+        RnsPoly work = Parameters.Basis.Scratch;
+        try
+        {
+            CommonRandomness.ExpandInto(Parameters, _seed, CrpPurpose.CompactCiphertext, round, chunk, work);
+            Parameters.Basis.MulPointwiseShoup(work, sk.ValueChecked, sk.ValueShoup, work);
+            _bfv.FinishSymmetric(work, values, Samplers.From(rng));
+            return new CompactCiphertext(Parameters, SessionTag, round, chunk, sender, work).Serialize();
+        }
+        catch
+        {
+            work.Clear(); // may hold a*s
+            throw;
+        }
     }
 
     /// <summary>A zero aggregate for (round, chunk).</summary>

@@ -159,6 +159,8 @@ public sealed class ThresholdKeyShare : IDisposable
         if (policy.MinContributors < 2) throw Error.OutOfRange(nameof(policy), "K_min must be at least 2: a single bank's ciphertext is never decrypted.");
         if (policy.Threshold < 1 || policy.Threshold > rosterSize) throw Error.OutOfRange(nameof(policy), "T must be in 1..N.");
         if (self < 0 || self >= rosterSize) throw Error.OutOfRange(nameof(self), "Bank index outside the roster.");
+        if (rosterSize > policy.MaxContributors)
+            throw Error.OutOfRange(nameof(policy), "The smudging is sized for at most MaxContributors banks; raise it for this roster.");
         _scheme = scheme;
         _p = scheme.Parameters;
         Self = self;
@@ -228,7 +230,9 @@ public sealed class ThresholdKeyShare : IDisposable
         }
         try
         {
-            return GenerateCore(round, chunk, fingerprint, weighted, weightedShoup).Serialize();
+            RnsPoly work = _p.Basis.Scratch;
+            try { return GenerateCore(round, chunk, fingerprint, weighted, weightedShoup, work).Serialize(); }
+            catch { work.Clear(); throw; }
         }
         finally
         {
@@ -243,10 +247,10 @@ public sealed class ThresholdKeyShare : IDisposable
         }
     }
 
-    private DecryptionShare GenerateCore(ulong round, uint chunk, byte[] fingerprint, RnsPoly weighted, RnsPoly weightedShoup)
+    private DecryptionShare GenerateCore(ulong round, uint chunk, byte[] fingerprint, RnsPoly weighted, RnsPoly weightedShoup, RnsPoly a)
     {
         RnsBasis basis = _p.Basis;
-        RnsPoly a = _scheme.CommonPolynomial(round, chunk);
+        CommonRandomness.ExpandInto(_p, _scheme.Seed, CrpPurpose.CompactCiphertext, round, chunk, a);
         basis.MulPointwiseShoup(a, weighted, weightedShoup, a);
         basis.FromNtt(a);
         Span<byte> seed = stackalloc byte[32];
@@ -301,18 +305,20 @@ public static class ThresholdCombiner
         ArgumentNullException.ThrowIfNull(scheme);
         ArgumentNullException.ThrowIfNull(sum);
         ArgumentNullException.ThrowIfNull(shares);
-        RnsPoly phase = PhaseCore(scheme, sum, contributors, active, shares);
+        RnsPoly phase = PhaseCore(scheme, sum, contributors, active, shares, scheme.Parameters.Basis.Scratch);
         scheme.Encoder.DecodeCore(phase, destination[..Math.Min(destination.Length, scheme.Parameters.N)]);
     }
 
     /// <summary>The validated phase C0 + sum h_j (coefficient domain); test-visible for noise measurement.</summary>
     internal static RnsPoly PhaseCore(CompactScheme scheme, CompactCiphertext sum, IReadOnlyList<int> contributors, IReadOnlyList<int> active,
-        IReadOnlyList<byte[]> shares)
+        IReadOnlyList<byte[]> shares, RnsPoly? destination = null)
     {
         RlweParameters p = scheme.Parameters;
         byte[] fingerprint = DecryptionShare.ComputeFingerprint(scheme.SessionTag, sum.Round, sum.Chunk, contributors, active);
         if (shares.Count != active.Count) throw Error.Violation(ViolationReason.TooFewParticipants, "one share per active bank is required");
-        var phase = sum.C0.Clone();
+        RnsPoly phase = destination ?? p.Basis.Allocate();
+        sum.C0.Data.CopyTo(phase.Data, 0);
+        phase.IsNtt = false;
         var seen = new HashSet<int>();
         ulong[] scratch = System.Buffers.ArrayPool<ulong>.Shared.Rent(p.N * p.Primes.Count);
         try

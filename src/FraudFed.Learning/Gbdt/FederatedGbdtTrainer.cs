@@ -125,7 +125,7 @@ public sealed class FederatedGbdtTrainer
                         routes[i] = new Route(-1, -1, -1, -1, assembler.AddLeaf(node.Parent, node.IsLeft, node.G, node.H, node.C));
                     }
                 }
-                BankParallel.For(bankCount, b => states[b].Route(routes));
+                BankParallel.For(bankCount, b => states[b].Route(routes, next.Count, bins));
                 frontier = next;
             }
             GbdtTree tree = assembler.Build();
@@ -148,70 +148,98 @@ public sealed class FederatedGbdtTrainer
         public bool Eligible(int scale, GbdtOptions o) => HistogramMath.CanSplit(Depth, C, H, scale, o);
     }
 
-    /// <summary>What one bank keeps locally: its binned rows, scores, gradients and row-to-node map.</summary>
+    /// <summary>
+    /// What one bank keeps locally: its rows' global bin indices (offset + bin, row-major), scores, quantized
+    /// gradients, and the rows of each open node as contiguous ranges of one index array (partitioned in
+    /// place at every split), so a level's histograms touch only the rows of the nodes being summed.
+    /// </summary>
     private sealed class BankState
     {
-        private readonly byte[] _bins;
+        private readonly ushort[] _globalBins;
         private readonly bool[] _labels;
         private readonly double[] _scores;
         private readonly long[] _g, _h;
-        private readonly int[] _node, _leaf;
+        private readonly int[] _order, _scratch, _leaf;
         private readonly int _f;
+        private (int Start, int Count)[] _ranges = [];
 
         public BankState(LabeledRows rows, FeatureBins bins, double baseScore)
         {
-            _bins = bins.BinRows(rows);
-            _labels = rows.Labels;
+            byte[] local = bins.BinRows(rows);
             _f = rows.Features;
+            _globalBins = new ushort[local.Length];
+            for (int i = 0; i < local.Length; i++) _globalBins[i] = (ushort)(bins.Offsets[i % _f] + local[i]);
+            _labels = rows.Labels;
             _scores = new double[rows.Rows];
             Array.Fill(_scores, baseScore);
             _g = new long[rows.Rows];
             _h = new long[rows.Rows];
-            _node = new int[rows.Rows];
+            _order = new int[rows.Rows];
+            _scratch = new int[rows.Rows];
             _leaf = new int[rows.Rows];
         }
 
         public void StartTree(int scale)
         {
             HistogramMath.Gradients(_scores, _labels, scale, _g, _h);
-            Array.Clear(_node);
+            for (int i = 0; i < _order.Length; i++) _order[i] = i;
+            _ranges = [(0, _order.Length)];
         }
 
         public long[] Histograms(int[] slotOf, int slots, FeatureBins bins)
         {
             int tb = bins.TotalBins, f = _f;
-            int[] off = bins.Offsets;
             var vec = new long[slots * 3 * tb];
-            for (int i = 0; i < _node.Length; i++)
+            ushort[] gb = _globalBins;
+            for (int node = 0; node < _ranges.Length; node++)
             {
-                int n = _node[i];
-                if (n < 0) continue;
-                int s = slotOf[n];
+                int s = slotOf[node];
                 if (s < 0) continue;
-                int baseIdx = s * 3 * tb;
-                long g = _g[i], h = _h[i];
-                int row = i * f;
-                for (int j = 0; j < f; j++)
+                Span<long> hist = vec.AsSpan(s * 3 * tb, 3 * tb);
+                var (start, count) = _ranges[node];
+                for (int k = start; k < start + count; k++)
                 {
-                    int k = baseIdx + 3 * (off[j] + _bins[row + j]);
-                    vec[k] += g;
-                    vec[k + 1] += h;
-                    vec[k + 2]++;
+                    int i = _order[k];
+                    long g = _g[i], h = _h[i];
+                    int row = i * f;
+                    for (int j = 0; j < f; j++)
+                    {
+                        int b = 3 * gb[row + j];
+                        hist[b] += g;
+                        hist[b + 1] += h;
+                        hist[b + 2]++;
+                    }
                 }
             }
             return vec;
         }
 
-        public void Route(Route[] routes)
+        public void Route(Route[] routes, int nextCount, FeatureBins bins)
         {
-            for (int i = 0; i < _node.Length; i++)
+            var next = new (int Start, int Count)[nextCount];
+            for (int node = 0; node < _ranges.Length; node++)
             {
-                int n = _node[i];
-                if (n < 0) continue;
-                Route r = routes[n];
-                if (r.Leaf >= 0) { _leaf[i] = r.Leaf; _node[i] = -1; }
-                else _node[i] = _bins[i * _f + r.Feature] <= r.Bin ? r.Left : r.Right;
+                Route r = routes[node];
+                var (start, count) = _ranges[node];
+                if (r.Leaf >= 0)
+                {
+                    for (int k = start; k < start + count; k++) _leaf[_order[k]] = r.Leaf;
+                    continue;
+                }
+                // Stable partition: rows with bin <= split bin first.
+                int limit = bins.Offsets[r.Feature] + r.Bin;
+                int left = 0, right = 0;
+                for (int k = start; k < start + count; k++)
+                {
+                    int i = _order[k];
+                    if (_globalBins[i * _f + r.Feature] <= limit) _order[start + left++] = i;
+                    else _scratch[right++] = i;
+                }
+                Array.Copy(_scratch, 0, _order, start + left, right);
+                next[r.Left] = (start, left);
+                next[r.Right] = (start + left, right);
             }
+            _ranges = next;
         }
 
         public void FinishTree(GbdtTree tree)

@@ -7,11 +7,11 @@ namespace FraudFed.Learning.Gbdt;
 public sealed record GbdtOptions
 {
     /// <summary>Number of trees.</summary>
-    public int Trees { get; init; } = 100;
+    public int Trees { get; init; } = 200;
     /// <summary>Maximum depth (levels of splits); a tree has at most 2^MaxDepth leaves.</summary>
-    public int MaxDepth { get; init; } = 6;
+    public int MaxDepth { get; init; } = 5;
     /// <summary>Shrinkage applied to every leaf value.</summary>
-    public double LearningRate { get; init; } = 0.1;
+    public double LearningRate { get; init; } = 0.05;
     /// <summary>L2 regularization on leaf values (lambda).</summary>
     public double L2 { get; init; } = 1.0;
     /// <summary>Minimum hessian sum in a child.</summary>

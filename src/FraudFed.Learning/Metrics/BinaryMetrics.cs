@@ -137,12 +137,27 @@ public static class BinaryMetrics
         return best;
     }
 
+    // Keeps a point whenever the curve has moved by 1/maxPoints of its total (L1) length since the last kept
+    // point, so detail survives where the curve bends (e.g. the first few hundred thresholds of a PR curve).
     private static IReadOnlyList<CurvePoint> Downsample(List<CurvePoint> points, int maxPoints)
     {
         if (points.Count <= maxPoints || maxPoints < 2) return points;
-        var result = new List<CurvePoint>(maxPoints);
-        for (int i = 0; i < maxPoints; i++)
-            result.Add(points[(int)((long)i * (points.Count - 1) / (maxPoints - 1))]);
+        double length = 0;
+        for (int i = 1; i < points.Count; i++)
+            length += Math.Abs(points[i].X - points[i - 1].X) + Math.Abs(points[i].Y - points[i - 1].Y);
+        double step = length / (maxPoints - 1);
+        var result = new List<CurvePoint>(maxPoints + 1) { points[0] };
+        double moved = 0;
+        for (int i = 1; i < points.Count - 1; i++)
+        {
+            moved += Math.Abs(points[i].X - points[i - 1].X) + Math.Abs(points[i].Y - points[i - 1].Y);
+            if (moved >= step && result.Count < maxPoints - 1)
+            {
+                result.Add(points[i]);
+                moved = 0;
+            }
+        }
+        result.Add(points[^1]);
         return result;
     }
 }

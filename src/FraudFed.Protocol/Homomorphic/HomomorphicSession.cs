@@ -305,7 +305,7 @@ public sealed class HomomorphicSession : IDisposable
             {
                 using RandomNumberGenerator rng = _session._testSeed is null ? RandomNumberGenerator.Create() : _session.RandomFor($"bank{Index}/r{round}/k{k}");
                 int start = k * n, count = Math.Max(0, Math.Min(n, values.Length - start));
-                output[k] = Scheme.Encrypt(SecretKey, Index, round, (uint)k, values.AsSpan(start, count), rng).Serialize();
+                output[k] = Scheme.EncryptToBytes(SecretKey, Index, round, (uint)k, values.AsSpan(start, count), rng);
             }
             if (parallel && chunks > 1) System.Threading.Tasks.Parallel.For(0, chunks, One);
             else for (int k = 0; k < chunks; k++) One(k);

@@ -367,30 +367,15 @@ public sealed class MaskingAggregator
 
     private void RemoveMasks(ulong[] sum, List<byte[]> selfSeeds, List<(byte[] Seed, bool Subtract)> pairSeeds)
     {
-        var jobs = selfSeeds.Select(s => (Seed: s, Subtract: true)).Concat(pairSeeds).ToArray();
-        int workers = Math.Min(Environment.ProcessorCount, jobs.Length);
-        if (workers <= 1 || sum.Length < 1 << 16)
-        {
-            byte[] scratch = new byte[64 * 1024];
-            foreach (var (seed, subtract) in jobs) ModVector.AddPrg(sum, seed, _p.ModulusBits, subtract, scratch);
-            return;
-        }
-        // Split the jobs over the cores; each worker accumulates into its own vector, then the partials are added.
-        var partials = new ulong[workers - 1][];
-        Parallel.For(0, workers, w =>
-        {
-            ulong[] target = w == 0 ? sum : (partials[w - 1] = new ulong[sum.Length]);
-            byte[] scratch = new byte[64 * 1024];
-            for (int j = w; j < jobs.Length; j += workers) ModVector.AddPrg(target, jobs[j].Seed, _p.ModulusBits, jobs[j].Subtract, scratch);
-        });
-        foreach (ulong[] partial in partials) ModVector.Add(sum, partial);
+        var jobs = selfSeeds.Select(s => new MaskJob(s, Subtract: true)).Concat(pairSeeds.Select(p => new MaskJob(p.Seed, p.Subtract))).ToArray();
+        ModVector.AddPrgsParallel(sum, jobs, _p.ModulusBits, Environment.ProcessorCount);
     }
 
     private byte[] ReconstructSeed(Dictionary<int, List<ShamirShare>> shares, int owner, string what)
     {
         if (!shares.TryGetValue(owner, out var list) || list.Count < _p.Threshold)
             throw Abort(ViolationReason.TooFewParticipants, $"Fewer than t {what} shares for bank {owner}.");
-        BigInteger secret = Shamir.P521.Reconstruct(list.Take(_p.Threshold).ToArray());
+        BigInteger secret = Shamir.P521.Reconstruct(list.OrderBy(s => s.X).Take(_p.Threshold).ToArray()); // same x-set for most secrets: cached Lagrange weights
         var seed = new byte[32];
         try { Shamir.ElementToSeed(secret, seed); }
         catch (ProtocolViolationException) { throw Abort(ViolationReason.Malformed, $"The {what} shares of bank {owner} do not reconstruct a 256-bit seed."); }

@@ -33,7 +33,6 @@ public sealed class MaskingBank : IDisposable
     private readonly X25519KeyPair _maskKey;
     private readonly Dictionary<int, Aead> _channels = [];
     private readonly Dictionary<int, byte[]> _pairMasters = [];
-    private readonly byte[] _scratch = new byte[64 * 1024];
     private bool[] _advertised = [];
     private uint _lastRound;
     private bool _disposed;
@@ -217,14 +216,11 @@ public sealed class MaskingBank : IDisposable
         // y = x + PRG(b) + sum_{j > i} PRG(s_ij) - sum_{j < i} PRG(s_ij)  (mod 2^k)
         var acc = new ulong[input.Length];
         input.CopyTo(acc);
-        ModVector.AddPrg(acc, st.SelfSeed, _p.ModulusBits, subtract: false, _scratch);
+        var jobs = new List<MaskJob>(held.Count) { new(st.SelfSeed, Subtract: false) };
         foreach (int j in held.Keys)
-        {
-            if (j == _id) continue;
-            byte[] seed = KeySchedule.PairwiseSeed(_pairMasters[j], _p.SessionId, st.Round, _id, j);
-            try { ModVector.AddPrg(acc, seed, _p.ModulusBits, subtract: j < _id, _scratch); }
-            finally { CryptographicOperations.ZeroMemory(seed); }
-        }
+            if (j != _id) jobs.Add(new MaskJob(KeySchedule.PairwiseSeed(_pairMasters[j], _p.SessionId, st.Round, _id, j), Subtract: j < _id));
+        try { ModVector.AddPrgs(acc, jobs, _p.ModulusBits); }
+        finally { for (int k = 1; k < jobs.Count; k++) CryptographicOperations.ZeroMemory(jobs[k].Seed); }
         ModVector.Reduce(acc, _p.ModulusBits);
         byte[] packed = new byte[acc.Length * ModVector.BytesPerValue(_p.ModulusBits)];
         ModVector.Pack(acc, _p.ModulusBits, packed);

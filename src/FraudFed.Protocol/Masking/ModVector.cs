@@ -7,11 +7,16 @@
 using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Security.Cryptography;
 using FraudFed.Cryptography;
 using FraudFed.Cryptography.Primitives;
 
 namespace FraudFed.Protocol.Masking;
+
+/// <summary>One mask to expand: PRG(<paramref name="Seed"/>), added or subtracted.</summary>
+public readonly record struct MaskJob(byte[] Seed, bool Subtract);
 
 /// <summary>Span-based arithmetic on vectors of integers mod 2^k.</summary>
 public static class ModVector
@@ -25,6 +30,7 @@ public static class ModVector
     public static int BytesPerValue(int bits) => (bits + 7) / 8;
 
     /// <summary>acc[i] += x[i] (mod 2^64; reduce mod 2^k once at the end).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Add(Span<ulong> acc, ReadOnlySpan<ulong> x)
     {
         if (acc.Length != x.Length) throw Error.Argument(nameof(x), "Lengths differ.");
@@ -40,6 +46,7 @@ public static class ModVector
     }
 
     /// <summary>acc[i] -= x[i] (mod 2^64; reduce mod 2^k once at the end).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Subtract(Span<ulong> acc, ReadOnlySpan<ulong> x)
     {
         if (acc.Length != x.Length) throw Error.Argument(nameof(x), "Lengths differ.");
@@ -55,6 +62,7 @@ public static class ModVector
     }
 
     /// <summary>acc[i] &amp;= 2^k - 1.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Reduce(Span<ulong> acc, int bits)
     {
         ulong mask = Mask(bits);
@@ -82,6 +90,7 @@ public static class ModVector
         AddPrgCore(acc, prg, bits, subtract, scratch);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void AddPrgCore(Span<ulong> acc, Prg prg, int bits, bool subtract, byte[] scratch)
     {
         Debug.Assert(BitConverter.IsLittleEndian);
@@ -106,6 +115,78 @@ public static class ModVector
         }
     }
 
+    /// <summary>
+    /// acc += sum over jobs of (+/-) PRG(seed) — the same result as calling <see cref="AddPrg"/> per job, but
+    /// chunk-major: each cache-sized slice of the accumulator is visited once while every job's PRG stream
+    /// fills it, so the accumulator crosses the memory bus once instead of once per job.
+    /// </summary>
+    public static void AddPrgs(Span<ulong> acc, IReadOnlyList<MaskJob> jobs, int bits)
+    {
+        ArgumentNullException.ThrowIfNull(jobs);
+        if (bits is < 1 or > 64) throw Error.OutOfRange(nameof(bits), "Bits must be in 1..64.");
+        foreach (MaskJob j in jobs)
+            if (j.Seed is null || j.Seed.Length != Prg.SeedSize) throw Error.Argument(nameof(jobs), "A PRG seed is 32 bytes.");
+        AddPrgsCore(acc, 0, jobs, bits, new byte[ChunkBytes / 2]);
+    }
+
+    /// <summary>
+    /// Like <see cref="AddPrgs"/>, split into contiguous slices over <paramref name="workers"/> threads; each slice
+    /// positions its PRG streams at the slice's keystream offset (Prg.AtBlock), so no partial sums are needed.
+    /// </summary>
+    public static void AddPrgsParallel(ulong[] acc, IReadOnlyList<MaskJob> jobs, int bits, int workers)
+    {
+        ArgumentNullException.ThrowIfNull(acc);
+        ArgumentNullException.ThrowIfNull(jobs);
+        if (workers <= 1 || acc.Length < 1 << 16) { AddPrgs(acc, jobs, bits); return; }
+        foreach (MaskJob j in jobs)
+            if (j.Seed is null || j.Seed.Length != Prg.SeedSize) throw Error.Argument(nameof(jobs), "A PRG seed is 32 bytes.");
+        // Slice boundaries on multiples of 4 values keep every slice start on a 16-byte keystream block.
+        int per = (acc.Length / workers + 3) & ~3;
+        Parallel.For(0, workers, w =>
+        {
+            int start = Math.Min(acc.Length, w * per);
+            int end = w == workers - 1 ? acc.Length : Math.Min(acc.Length, start + per);
+            if (end > start) AddPrgsCore(acc.AsSpan(start, end - start), start, jobs, bits, new byte[ChunkBytes / 2]);
+        });
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void AddPrgsCore(Span<ulong> acc, int startIndex, IReadOnlyList<MaskJob> jobs, int bits, byte[] scratch)
+    {
+        Debug.Assert(BitConverter.IsLittleEndian);
+        int wordBytes = bits > 32 ? 8 : 4;
+        Debug.Assert((long)startIndex * wordBytes % 16 == 0);
+        var prgs = new Prg[jobs.Count];
+        try
+        {
+            ulong block = (ulong)startIndex * (ulong)wordBytes / 16;
+            for (int j = 0; j < prgs.Length; j++) prgs[j] = Prg.AtBlock(jobs[j].Seed, block);
+            int perChunk = scratch.Length / wordBytes;
+            for (int start = 0; start < acc.Length; start += perChunk)
+            {
+                int count = Math.Min(perChunk, acc.Length - start);
+                Span<ulong> target = acc.Slice(start, count);
+                Span<byte> bytes = scratch.AsSpan(0, count * wordBytes);
+                for (int j = 0; j < prgs.Length; j++)
+                {
+                    prgs[j].Fill(bytes);
+                    if (wordBytes == 8)
+                    {
+                        ReadOnlySpan<ulong> words = MemoryMarshal.Cast<byte, ulong>(bytes);
+                        if (jobs[j].Subtract) Subtract(target, words); else Add(target, words);
+                    }
+                    else AddWidened(target, MemoryMarshal.Cast<byte, uint>(bytes), jobs[j].Subtract);
+                }
+            }
+        }
+        finally
+        {
+            foreach (Prg? p in prgs) p?.Dispose();
+            CryptographicOperations.ZeroMemory(scratch);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void AddWidened(Span<ulong> acc, ReadOnlySpan<uint> words, bool subtract)
     {
         int i = 0;
@@ -128,6 +209,7 @@ public static class ModVector
     }
 
     /// <summary>Packs values (each below 2^k) as ceil(k/8)-byte little-endian words.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Pack(ReadOnlySpan<ulong> values, int bits, Span<byte> destination)
     {
         int w = BytesPerValue(bits);
@@ -167,6 +249,7 @@ public static class ModVector
     }
 
     /// <summary>acc[i] += packed value i (trusts that the packed data was validated).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void UnpackAdd(ReadOnlySpan<byte> packed, int bits, Span<ulong> acc)
     {
         int w = BytesPerValue(bits);

@@ -238,6 +238,18 @@ public sealed class ThresholdTests
     }
 
     [Test]
+    public void EncryptToBytes_EqualsEncryptThenSerialize_ForTheSameRandomness()
+    {
+        using var setup = ThresholdSetup.Create(Fast, 3, 2, 2, "threshold/encrypt-to-bytes");
+        ulong[] m = Values(Fast, 1, 4);
+        using var r1 = TestRandom.Create("same");
+        using var r2 = TestRandom.Create("same");
+        byte[] direct = setup.Scheme.EncryptToBytes(setup.Keys[1], 1, 3, 4, m, r1);
+        byte[] viaObject = setup.Scheme.Encrypt(setup.Keys[1], 1, 3, 4, m, r2).Serialize();
+        Assert.That(direct, Is.EqualTo(viaObject));
+    }
+
+    [Test]
     public void RealParameters_EndToEnd_n8192_banks3_T2()
     {
         using var setup = ThresholdSetup.Create(ParameterSets.Default, 3, 2, 2, "Threshold/n=8192/banks=3/T=2");

@@ -84,4 +84,22 @@ public class BinaryMetricsTests
         Assert.That(() => BinaryMetrics.RocAuc([0.1, 0.2], [true]), Throws.ArgumentException);
         Assert.That(() => BinaryMetrics.RocAuc([double.NaN, 0.2], [true, false]), Throws.ArgumentException);
     }
+
+    [Test]
+    public void DownsampledCurvesKeepEndpointsAndStayWithinTheLimit()
+    {
+        var rng = new Random(3);
+        int n = 20_000;
+        var labels = new bool[n];
+        var scores = new double[n];
+        for (int i = 0; i < n; i++) { labels[i] = rng.NextDouble() < 0.02; scores[i] = rng.NextDouble() + (labels[i] ? 0.7 : 0); }
+        ScoredEvaluation e = BinaryMetrics.Evaluate(scores, labels, maxPoints: 100);
+        Assert.That(e.Roc, Has.Count.LessThanOrEqualTo(100).And.Count.GreaterThan(50));
+        Assert.That(e.Roc[0], Is.EqualTo(new CurvePoint(0, 0)));
+        Assert.That(e.Roc[^1], Is.EqualTo(new CurvePoint(1, 1)));
+        Assert.That(e.Roc.Select(p => p.X), Is.Ordered);
+        Assert.That(e.PrecisionRecall.Select(p => p.X), Is.Ordered);
+        // The steep early part of the ROC curve (FPR < 5%) keeps several points.
+        Assert.That(e.Roc.Count(p => p.X < 0.05), Is.GreaterThan(5));
+    }
 }

@@ -62,6 +62,25 @@ public sealed class MaskingPropertiesTests
     }
 
     [Test]
+    public void AddPrgs_ChunkMajorAndParallel_EqualOneAddPrgPerJob([Values(24, 32, 48)] int bits, [Values(3, 70001, 200003)] int length)
+    {
+        var jobs = Enumerable.Range(0, 5).Select(i => { var s = new byte[32]; s[0] = (byte)i; s[1] = (byte)bits; return new MaskJob(s, Subtract: i % 2 == 1); }).ToArray();
+        var r = TestRandom.Plain(length);
+        ulong[] start = Enumerable.Range(0, length).Select(_ => (ulong)r.NextInt64()).ToArray();
+        ulong[] expected = (ulong[])start.Clone();
+        foreach (MaskJob j in jobs) ModVector.AddPrg(expected, j.Seed, bits, j.Subtract);
+        ulong[] chunked = (ulong[])start.Clone();
+        ModVector.AddPrgs(chunked, jobs, bits);
+        ulong[] parallel = (ulong[])start.Clone();
+        ModVector.AddPrgsParallel(parallel, jobs, bits, workers: 3);
+        ModVector.Reduce(expected, bits);
+        ModVector.Reduce(chunked, bits);
+        ModVector.Reduce(parallel, bits);
+        Assert.That(chunked, Is.EqualTo(expected), "chunk-major");
+        Assert.That(parallel, Is.EqualTo(expected), "sliced over workers");
+    }
+
+    [Test]
     public void AddSubtractReduce_MatchScalar([Values(1, 5, 64, 67)] int length)
     {
         var r = TestRandom.Plain(length);
