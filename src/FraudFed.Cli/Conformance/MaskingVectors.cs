@@ -103,11 +103,12 @@ internal sealed class MaskingTranscriptVectors(bool dropout) : IVectorFile
 
     private static readonly string[] TypeNames = ["", "AdvertiseKeys", "KeyRoster", "ShareKeys", "ShareDelivery", "MaskedInput", "SurvivorList", "ConsistencySignature", "UnmaskRequest", "UnmaskResponse"];
 
-    internal sealed record Spec(byte[] SessionId, int Threshold, int Bits, byte[][] IdentitySeeds, byte[][] RngSeeds, ulong[][] Inputs, int? DropAfterShareKeys);
+    internal sealed record RoundSpec(ulong[][] Inputs, int? DropAfterShareKeys);
+    internal sealed record Spec(byte[] SessionId, int Threshold, int Bits, byte[][] IdentitySeeds, byte[][] RngSeeds, RoundSpec[] Rounds);
     internal sealed record Message(string From, string To, string Type, byte[] Bytes);
 
     /// <summary>Runs the round with the library's state machines; every message in the order it is produced.</summary>
-    internal static (List<Message> Messages, ulong[] Sum, IReadOnlyList<int> Contributors) Run(Spec s)
+    internal static (List<Message> Messages, List<(ulong[] Sum, IReadOnlyList<int> Contributors)> Results) Run(Spec s)
     {
         int n = s.IdentitySeeds.Length;
         var p = new MaskingParameters(s.SessionId, s.Threshold, s.Bits, NeighbourGraph.Complete(n));
@@ -125,20 +126,27 @@ internal sealed class MaskingTranscriptVectors(bool dropout) : IVectorFile
             for (int i = 0; i < n; i++) Up(i, banks[i].AdvertiseKeys());
             byte[] roster = agg.CloseAdvertiseKeys();
             for (int i = 0; i < n; i++) { log.Add(new Message(A, B(i), TypeOf(roster), roster)); banks[i].ReceiveRoster(roster); }
-            agg.BeginRound(1, s.Inputs[0].Length);
-            for (int i = 0; i < n; i++) Up(i, banks[i].BeginRound(1));
-            var deliveries = agg.CloseShareKeys();
-            foreach (int i in deliveries.Keys.Order()) log.Add(new Message(A, B(i), TypeOf(deliveries[i]), deliveries[i]));
-            foreach (int i in deliveries.Keys.Order())
-                if (i != s.DropAfterShareKeys) Up(i, banks[i].ReceiveShares(deliveries[i], s.Inputs[i]));
-            var lists = agg.CloseMaskedInput();
-            foreach (int i in lists.Keys.Order()) log.Add(new Message(A, B(i), TypeOf(lists[i]), lists[i]));
-            foreach (int i in lists.Keys.Order()) Up(i, banks[i].ReceiveSurvivors(lists[i]));
-            var requests = agg.CloseConsistencyCheck();
-            foreach (int i in requests.Keys.Order()) log.Add(new Message(A, B(i), TypeOf(requests[i]), requests[i]));
-            foreach (int i in requests.Keys.Order()) Up(i, banks[i].ReceiveUnmaskRequest(requests[i]));
-            ulong[] sum = agg.Finish();
-            return (log, sum, ((AggregatorCompleted)agg.State).Contributors);
+            var results = new List<(ulong[] Sum, IReadOnlyList<int> Contributors)>();
+            for (int ri = 0; ri < s.Rounds.Length; ri++)
+            {
+                uint round = (uint)ri + 1;
+                RoundSpec rs = s.Rounds[ri];
+                agg.BeginRound(round, rs.Inputs.First(x => x.Length > 0).Length);
+                for (int i = 0; i < n; i++) Up(i, banks[i].BeginRound(round));
+                var deliveries = agg.CloseShareKeys();
+                foreach (int i in deliveries.Keys.Order()) log.Add(new Message(A, B(i), TypeOf(deliveries[i]), deliveries[i]));
+                foreach (int i in deliveries.Keys.Order())
+                    if (i != rs.DropAfterShareKeys) Up(i, banks[i].ReceiveShares(deliveries[i], rs.Inputs[i]));
+                var lists = agg.CloseMaskedInput();
+                foreach (int i in lists.Keys.Order()) log.Add(new Message(A, B(i), TypeOf(lists[i]), lists[i]));
+                foreach (int i in lists.Keys.Order()) Up(i, banks[i].ReceiveSurvivors(lists[i]));
+                var requests = agg.CloseConsistencyCheck();
+                foreach (int i in requests.Keys.Order()) log.Add(new Message(A, B(i), TypeOf(requests[i]), requests[i]));
+                foreach (int i in requests.Keys.Order()) Up(i, banks[i].ReceiveUnmaskRequest(requests[i]));
+                ulong[] sum = agg.Finish();
+                results.Add((sum, ((AggregatorCompleted)agg.State).Contributors));
+            }
+            return (log, results);
         }
         finally
         {
@@ -156,9 +164,9 @@ internal sealed class MaskingTranscriptVectors(bool dropout) : IVectorFile
         var spec = new Spec(Fixed.Bytes($"masking/{v}/session", 16), Threshold, Bits,
             Enumerable.Range(0, Banks).Select(i => Fixed.Bytes($"masking/{v}/identity/{i}")).ToArray(),
             Enumerable.Range(0, Banks).Select(i => Fixed.Bytes($"masking/{v}/rng/{i}")).ToArray(),
-            Enumerable.Range(0, Banks).Select(i => Reference.ModPow2(Fixed.Bytes($"masking/{v}/input/{i}"), Length, Bits)).ToArray(),
-            dropout ? Dropped : null);
-        var (messages, sum, contributors) = Run(spec);
+            (dropout ? new int?[] { Dropped, null } : new int?[] { null }).Select((drop, r) => new RoundSpec(
+                Enumerable.Range(0, Banks).Select(i => i == drop ? [] : Reference.ModPow2(Fixed.Bytes($"masking/{v}/input/{r + 1}/{i}"), Length, Bits)).ToArray(), drop)).ToArray());
+        var (messages, results) = Run(spec);
         var banks = new JsonArray();
         for (int i = 0; i < Banks; i++)
         {
@@ -174,64 +182,74 @@ internal sealed class MaskingTranscriptVectors(bool dropout) : IVectorFile
                 ["rng_seed"] = J.H(spec.RngSeeds[i]),
                 ["channel_private"] = J.H(keys.AsSpan(0, 32)),
                 ["mask_private"] = J.H(keys.AsSpan(32, 32)),
-                ["input"] = J.DArray(i == spec.DropAfterShareKeys ? [] : spec.Inputs[i]),
             });
         }
         string what = dropout
-            ? $"bank {Dropped} sends ShareKeys and then drops: the aggregator recovers its pairwise seeds from the escrow (kappa shares) and the sum covers banks 0 and 1"
-            : "no dropout: the sum covers all three banks";
+            ? $"rounds 1 and 2; in round 1 bank {Dropped} sends ShareKeys and then drops: the aggregator recovers its pairwise seeds from the escrow (kappa shares) and the sum covers banks 0 and 1; in round 2 bank {Dropped} is back and every round secret and pairwise seed is fresh"
+            : "round 1, no dropout: the sum covers all three banks";
         return new JsonObject
         {
-            ["description"] = $"A complete seeded masking session (SPEC.md \"Masking protocol\" and \"Masking protocol messages\"): 3 banks, complete graph, Shamir threshold t = 2, k = {Bits}, setup plus round 1 with vectors of {Length} values; {what}. Every wire message in the order produced (bank -> aggregator uploads, aggregator -> bank downloads; the roster, survivor list and unmask requests appear once per recipient). Bank i is MaskingBank with Ed25519 identity identity_private (RFC 8032 seed) and randomness DeterministicRandom(rng_seed) (AES-256-CTR keystream of the seed); channel_private/mask_private are the X25519 keys that randomness yields (first and second 32 bytes), round secrets b and kappa follow, then Shamir coefficients. Inputs are PRG(SHA-512 label) values mod 2^k (a bank that drops before MaskedInput lists none). expected_sum = sum of the contributors' inputs mod 2^k. Generated by `fraudfed vectors` driving MaskingBank and MaskingAggregator.",
+            ["description"] = $"A complete seeded masking session (SPEC.md \"Masking protocol\" and \"Masking protocol messages\"): 3 banks, complete graph, Shamir threshold t = 2, k = {Bits}, setup then {what}; vectors of {Length} values. Every wire message in the order produced (bank -> aggregator uploads, aggregator -> bank downloads; the roster, survivor list and unmask requests appear once per recipient). Bank i is MaskingBank with Ed25519 identity identity_private (RFC 8032 seed) and randomness DeterministicRandom(rng_seed) (AES-256-CTR keystream of the seed); channel_private/mask_private are the X25519 keys that randomness yields (first and second 32 bytes), round secrets b and kappa follow, then Shamir coefficients, round after round. Per round: inputs are PRG(SHA-512 label) values mod 2^k (a bank that drops before MaskedInput lists none), expected_sum = sum of the contributors' inputs mod 2^k. Generated by `fraudfed vectors` driving MaskingBank and MaskingAggregator.",
             ["session_id"] = J.H(spec.SessionId),
             ["banks"] = Banks,
             ["threshold"] = Threshold,
             ["bits"] = Bits,
-            ["round"] = 1,
-            ["dropped_after_share_keys"] = dropout ? Dropped : null,
             ["parties"] = banks,
+            ["rounds"] = J.Array(results.Select((res, r) => (JsonNode)new JsonObject
+            {
+                ["round"] = r + 1,
+                ["dropped_after_share_keys"] = spec.Rounds[r].DropAfterShareKeys,
+                ["inputs"] = J.Array(spec.Rounds[r].Inputs.Select(x => (JsonNode)J.DArray(x))),
+                ["contributors"] = J.IArray(res.Contributors),
+                ["expected_sum"] = J.DArray(res.Sum),
+            })),
             ["messages"] = J.Array(messages.Select((m, k) => (JsonNode)new JsonObject
             {
                 ["step"] = k + 1, ["from"] = m.From, ["to"] = m.To, ["type"] = m.Type, ["bytes"] = J.H(m.Bytes),
             })),
-            ["contributors"] = J.IArray(contributors),
-            ["expected_sum"] = J.DArray(sum),
         };
     }
 
     private static Spec SpecOf(JsonElement root)
     {
         JsonElement[] parties = root.Arr("parties");
-        JsonElement drop = root.GetProperty("dropped_after_share_keys");
         return new Spec(root.Hex("session_id"), root.Int("threshold"), root.Int("bits"),
             parties.Select(p => p.Hex("identity_private")).ToArray(), parties.Select(p => p.Hex("rng_seed")).ToArray(),
-            parties.Select(p => p.U64s("input")).ToArray(), drop.ValueKind == JsonValueKind.Null ? null : drop.GetInt32());
+            root.Arr("rounds").Select(r =>
+            {
+                JsonElement drop = r.GetProperty("dropped_after_share_keys");
+                return new RoundSpec(r.Arr("inputs").Select(Values).ToArray(), drop.ValueKind == JsonValueKind.Null ? null : drop.GetInt32());
+            }).ToArray());
     }
+
+    private static ulong[] Values(JsonElement a) => a.EnumerateArray().Select(x => ulong.Parse(x.GetString()!, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
 
     public IEnumerable<CheckCase> Cases(JsonElement root)
     {
-        yield return new CheckCase("sum", () =>
+        foreach (JsonElement round in root.Arr("rounds"))
         {
-            int k = root.Int("bits");
-            ulong mask = k == 64 ? ulong.MaxValue : (1UL << k) - 1;
-            JsonElement[] parties = root.Arr("parties");
-            int[] contributors = root.Ints("contributors");
-            var sum = new ulong[parties[0].U64s("input").Length];
-            foreach (int c in contributors)
+            yield return new CheckCase($"round-{round.Int("round")}/sum", () =>
             {
-                ulong[] x = parties[c].U64s("input");
-                Expect.Equal($"input length of bank {c}", sum.Length, x.Length);
-                for (int i = 0; i < sum.Length; i++) sum[i] = (sum[i] + x[i]) & mask;
-            }
-            Expect.Values("expected_sum = plain sum of the contributors' inputs mod 2^k", root.U64s("expected_sum"), sum);
-            JsonElement drop = root.GetProperty("dropped_after_share_keys");
-            int[] everyone = Enumerable.Range(0, parties.Length).Where(i => drop.ValueKind == JsonValueKind.Null || i != drop.GetInt32()).ToArray();
-            Expect.Equal("contributors", string.Join(",", everyone), string.Join(",", contributors));
-        });
+                int k = root.Int("bits"), n = root.Int("banks");
+                ulong mask = k == 64 ? ulong.MaxValue : (1UL << k) - 1;
+                ulong[][] inputs = round.Arr("inputs").Select(Values).ToArray();
+                int[] contributors = round.Ints("contributors");
+                JsonElement drop = round.GetProperty("dropped_after_share_keys");
+                int[] everyone = Enumerable.Range(0, n).Where(i => drop.ValueKind == JsonValueKind.Null || i != drop.GetInt32()).ToArray();
+                Expect.Equal("contributors", string.Join(",", everyone), string.Join(",", contributors));
+                var sum = new ulong[inputs.First(x => x.Length > 0).Length];
+                for (int c = 0; c < n; c++)
+                {
+                    Expect.Equal($"input length of bank {c}", contributors.Contains(c) ? sum.Length : 0, inputs[c].Length);
+                    for (int i = 0; i < inputs[c].Length; i++) sum[i] = (sum[i] + inputs[c][i]) & mask;
+                }
+                Expect.Values("expected_sum = plain sum of the contributors' inputs mod 2^k", round.U64s("expected_sum"), sum);
+            });
+        }
         yield return new CheckCase("spec", () => new IndependentCheck(root).Run());
         yield return new CheckCase("replay", () =>
         {
-            var (messages, sum, contributors) = Run(SpecOf(root));
+            var (messages, results) = Run(SpecOf(root));
             JsonElement[] expected = root.Arr("messages");
             Expect.Equal("message count", expected.Length, messages.Count);
             for (int i = 0; i < expected.Length; i++)
@@ -242,8 +260,13 @@ internal sealed class MaskingTranscriptVectors(bool dropout) : IVectorFile
                 Expect.Equal(where + " type", expected[i].Str("type"), messages[i].Type);
                 Expect.Hex(where + " bytes", expected[i].Str("bytes"), messages[i].Bytes);
             }
-            Expect.Values("sum (MaskingAggregator.Finish)", root.U64s("expected_sum"), sum);
-            Expect.Equal("contributors", string.Join(",", root.Ints("contributors")), string.Join(",", contributors));
+            JsonElement[] rounds = root.Arr("rounds");
+            Expect.Equal("rounds", rounds.Length, results.Count);
+            for (int r = 0; r < rounds.Length; r++)
+            {
+                Expect.Values($"round {r + 1} sum (MaskingAggregator.Finish)", rounds[r].U64s("expected_sum"), results[r].Sum);
+                Expect.Equal($"round {r + 1} contributors", string.Join(",", rounds[r].Ints("contributors")), string.Join(",", results[r].Contributors));
+            }
         });
         yield return new CheckCase("tamper", () => Tamper(root));
     }
@@ -319,7 +342,9 @@ internal sealed class MaskingTranscriptVectors(bool dropout) : IVectorFile
         private readonly int _n, _t, _k;
         private readonly ulong _mask;
         private readonly byte[][] _idPub, _chPriv, _mkPriv;
-        private readonly ulong[][] _inputs;
+        private readonly JsonElement[] _rounds;
+        private int _roundIndex = -1;
+        private uint _round;
         private readonly Dictionary<int, (byte[] C, byte[] S)> _adv = [];
         private readonly List<byte[]> _advMessages = [];
         private readonly Dictionary<(int Owner, int Holder), byte[]> _bundles = [];
@@ -342,7 +367,7 @@ internal sealed class MaskingTranscriptVectors(bool dropout) : IVectorFile
             _idPub = parties.Select(p => { using var key = Ed25519SigningKey.Import(p.Hex("identity_private")); Expect.Hex("identity public key", p.Str("identity_public"), key.PublicKey); return key.PublicKey.ToArray(); }).ToArray();
             _chPriv = parties.Select(p => p.Hex("channel_private")).ToArray();
             _mkPriv = parties.Select(p => p.Hex("mask_private")).ToArray();
-            _inputs = parties.Select(p => p.U64s("input")).ToArray();
+            _rounds = root.Arr("rounds");
         }
 
         private sealed class Reader(byte[] data)
@@ -382,7 +407,21 @@ internal sealed class MaskingTranscriptVectors(bool dropout) : IVectorFile
                 Expect.Equal(what + " version", (byte)1, r.U8());
                 Expect.Equal(what + " type code", type, TypeNames[r.U8()]);
                 Expect.Hex(what + " session id", J.H(_sid), r.Take(16));
-                Expect.Equal(what + " round", type is "AdvertiseKeys" or "KeyRoster" ? 0u : 1u, r.U32());
+                uint round = r.U32();
+                if (type is "AdvertiseKeys" or "KeyRoster") Expect.Equal(what + " round", 0u, round);
+                else if (round != _round)
+                {
+                    // A new round starts with ShareKeys; finish the previous one first.
+                    if (_round != 0) FinishRound();
+                    Expect.Equal(what + " opens the next round", "ShareKeys", type);
+                    Expect.Equal(what + " round", _round + 1, round);
+                    _round = round;
+                    _roundIndex++;
+                    Expect.True(_roundIndex < _rounds.Length, what + ": more rounds than listed");
+                    Expect.Equal(what + " listed round", (int)round, _rounds[_roundIndex].Int("round"));
+                    _bundles.Clear(); _shares.Clear(); _escrows.Clear(); _masked.Clear(); _deliveredFrom.Clear(); _consistency.Clear(); _revealed.Clear();
+                    _survivorList = null; _survivors = [];
+                }
                 bool up = m.Str("to") == "aggregator";
                 int party = Party(up ? m.Str("from") : m.Str("to"));
                 switch (type)
@@ -527,14 +566,15 @@ internal sealed class MaskingTranscriptVectors(bool dropout) : IVectorFile
                         throw new ConformanceException($"{what}: unknown message type");
                 }
             }
-            CheckSecrets();
+            FinishRound();
+            Expect.Equal("rounds in the transcript", _rounds.Length, _roundIndex + 1);
         }
 
         private void OpenBundle(int owner, int holder, byte[] sealedBytes, string what)
         {
             byte[] key = Reference.Hkdf(Agree(_chPriv[owner], _adv[holder].C), _sid, "FraudFed/v1/secagg/channel-key", (uint)Math.Min(owner, holder), (uint)Math.Max(owner, holder));
-            byte[] nonce = Reference.Concat(Reference.U32Be(1), Reference.U32Be((uint)owner), Reference.U32Be((uint)holder));
-            byte[] ad = Reference.Concat(Encoding.ASCII.GetBytes("FraudFed/v1/secagg/share"), _sid, Reference.U32Be(1), Reference.U32Be((uint)owner), Reference.U32Be((uint)holder));
+            byte[] nonce = Reference.Concat(Reference.U32Be(_round), Reference.U32Be((uint)owner), Reference.U32Be((uint)holder));
+            byte[] ad = Reference.Concat(Encoding.ASCII.GetBytes("FraudFed/v1/secagg/share"), _sid, Reference.U32Be(_round), Reference.U32Be((uint)owner), Reference.U32Be((uint)holder));
             var plain = new byte[144];
             using (var gcm = new AesGcm(key, 16))
             {
@@ -547,7 +587,7 @@ internal sealed class MaskingTranscriptVectors(bool dropout) : IVectorFile
             }
             Expect.Equal(what + " bundle owner", (uint)owner, BinaryPrimitives.ReadUInt32BigEndian(plain));
             Expect.Equal(what + " bundle holder", (uint)holder, BinaryPrimitives.ReadUInt32BigEndian(plain.AsSpan(4)));
-            Expect.Equal(what + " bundle round", 1u, BinaryPrimitives.ReadUInt32BigEndian(plain.AsSpan(8)));
+            Expect.Equal(what + " bundle round", _round, BinaryPrimitives.ReadUInt32BigEndian(plain.AsSpan(8)));
             _bundles[(owner, holder)] = sealedBytes;
             _shares[(owner, holder)] = (Reference.BigEndian(plain.AsSpan(12, 66)), Reference.BigEndian(plain.AsSpan(78, 66)));
         }
@@ -568,7 +608,7 @@ internal sealed class MaskingTranscriptVectors(bool dropout) : IVectorFile
         {
             uint lo = (uint)Math.Min(i, j), hi = (uint)Math.Max(i, j);
             byte[] master = Reference.Hkdf(Agree(_mkPriv[i], _adv[j].S), _sid, "FraudFed/v1/secagg/pairwise-master", lo, hi);
-            return Reference.Hkdf(master, _sid, "FraudFed/v1/secagg/pairwise-mask", 1, lo, hi);
+            return Reference.Hkdf(master, _sid, "FraudFed/v1/secagg/pairwise-mask", _round, lo, hi);
         }
 
         private void AddPrg(ulong[] acc, byte[] seed, bool subtract)
@@ -577,8 +617,10 @@ internal sealed class MaskingTranscriptVectors(bool dropout) : IVectorFile
             for (int i = 0; i < acc.Length; i++) acc[i] = (subtract ? acc[i] - v[i] : acc[i] + v[i]) & _mask;
         }
 
-        private void CheckSecrets()
+        private void FinishRound()
         {
+            JsonElement listed = _rounds[_roundIndex];
+            ulong[][] inputs = listed.Arr("inputs").Select(Values).ToArray();
             int[] sharers = _shares.Keys.Select(x => x.Owner).Distinct().Order().ToArray();
             var b = new Dictionary<int, byte[]>();
             var kappa = new Dictionary<int, byte[]>();
@@ -589,7 +631,7 @@ internal sealed class MaskingTranscriptVectors(bool dropout) : IVectorFile
                 // Escrow: s^r_iq = escrow XOR HKDF(kappa_i, pairwise-escrow || r || i || q).
                 foreach (int q in sharers.Where(q => q != i))
                 {
-                    byte[] pad = Reference.Hkdf(kappa[i], _sid, "FraudFed/v1/secagg/pairwise-escrow", 1, (uint)i, (uint)q);
+                    byte[] pad = Reference.Hkdf(kappa[i], _sid, "FraudFed/v1/secagg/pairwise-escrow", _round, (uint)i, (uint)q);
                     byte[] opened = _escrows[(i, q)].Zip(pad, (x, y) => (byte)(x ^ y)).ToArray();
                     Expect.Hex($"bank {i}'s escrow for bank {q} opens to the pairwise seed", J.H(PairwiseSeed(i, q)), opened);
                 }
@@ -597,7 +639,7 @@ internal sealed class MaskingTranscriptVectors(bool dropout) : IVectorFile
             // Masked inputs: y_i = x_i + PRG(b_i) + sum_{j > i} PRG(s_ij) - sum_{j < i} PRG(s_ij) mod 2^k over the peers i received shares from.
             foreach (var (i, y) in _masked)
             {
-                var expected = (ulong[])_inputs[i].Clone();
+                var expected = (ulong[])inputs[i].Clone();
                 AddPrg(expected, b[i], false);
                 foreach (int j in _deliveredFrom[i]) AddPrg(expected, PairwiseSeed(i, j), subtract: j < i);
                 Expect.Values($"bank {i}'s masked input recomputed from the spec", expected, y);
@@ -622,12 +664,12 @@ internal sealed class MaskingTranscriptVectors(bool dropout) : IVectorFile
                 byte[] kd = Seed(FromRevealed(d, 2), $"revealed kappa of bank {d}");
                 foreach (int i in _survivors)
                 {
-                    byte[] pad = Reference.Hkdf(kd, _sid, "FraudFed/v1/secagg/pairwise-escrow", 1, (uint)d, (uint)i);
+                    byte[] pad = Reference.Hkdf(kd, _sid, "FraudFed/v1/secagg/pairwise-escrow", _round, (uint)d, (uint)i);
                     byte[] s = _escrows[(d, i)].Zip(pad, (x, y) => (byte)(x ^ y)).ToArray();
                     AddPrg(sum, s, subtract: d > i); // survivor i added +PRG(s_id) when d > i
                 }
             }
-            Expect.Values("sum unmasked from the transcript alone", _root.U64s("expected_sum"), sum);
+            Expect.Values($"round {_round}: sum unmasked from the transcript alone", listed.U64s("expected_sum"), sum);
         }
     }
 }
