@@ -90,11 +90,7 @@ internal sealed class SimulateCommand : ICliCommand
         }
         progress.Finish();
 
-        Directory.CreateDirectory(s.OutDirectory);
-        string summaryPath = Path.Combine(s.OutDirectory, "summary.json");
-        string reportPath = Path.Combine(s.OutDirectory, "report.html");
-        File.WriteAllText(summaryPath, ExperimentReport.ToJson(result, indented: true));
-        File.WriteAllText(reportPath, ExperimentReport.ToHtml(result));
+        (string summaryPath, string reportPath) = ExperimentReport.WriteFiles(result, s.OutDirectory);
         string? modelPath = null;
         if (result.LightGbmModelText is { } text)
         {

@@ -109,7 +109,7 @@ public static class SyntheticBankGenerator
             {
                 int bank = Pick(shares);
                 var seg = (Segment)Pick(SegmentMixByBank[bank % SegmentMixByBank.Length]);
-                var p = NewAccount(bank, seg, -(long)(rng.Next(30, 3000) * 86400.0));
+                NewAccount(bank, seg, -(long)(rng.Next(30, 3000) * 86400.0));
                 weights[a] = Math.Exp(Gauss() * 0.6) * (seg == Segment.Business ? 2.0 : 1.0);
             }
             for (int b = 0; b < s.Banks; b++)
@@ -300,7 +300,6 @@ public static class SyntheticBankGenerator
                 byte mcc = rng.NextDouble() < 0.6 ? McElectronics : McGiftCards;
                 Add(new Transaction(bank, victim, Merchant(mcc), mcc, Channel.Online, device, Amount(Math.Log(300), 0.6), t, -1, -1, region, FraudTypology.CardTesting));
             }
-            _ = p;
         }
 
         private void AccountTakeover(int bank, long t0, int budget)
@@ -336,8 +335,7 @@ public static class SyntheticBankGenerator
                 {
                     var p = NewAccount(b, Segment.Student, t0 - rng.Next(1, 31) * 86400L);
                     ring[i] = _accounts.Count - 1;
-                    _ = p;
-                }
+                        }
                 else ring[i] = RandomAccount(b, 1, 3);
             }
             double amount = 2000 + rng.NextDouble() * 7500;

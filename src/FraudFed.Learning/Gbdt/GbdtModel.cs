@@ -23,6 +23,13 @@ public sealed record GbdtOptions
     /// <summary>Minimum gain of a split.</summary>
     public double MinSplitGain { get; init; } = 1e-9;
 
+    /// <summary>
+    /// A lighter setting for slow secure-sum modes: 100 trees of depth 5, 64 bins, learning rate 0.1. About a
+    /// third of the default's summed values and half its secure sums; on the default synthetic scenario its
+    /// PR-AUC was 0.00-0.01 below the default's.
+    /// </summary>
+    public static GbdtOptions Compact => new() { Trees = 100, MaxDepth = 5, MaxBins = 64, LearningRate = 0.1 };
+
     /// <summary>Throws <see cref="ArgumentException"/> on an invalid setting.</summary>
     public void Validate()
     {
