@@ -72,6 +72,10 @@ internal sealed class PrgModPow2Vectors : IVectorFile
             var a = new byte[64];
             prg.Fill(a.AsSpan(0, 7)); prg.Fill(a.AsSpan(7, 50)); prg.Fill(a.AsSpan(57)); // stream continuity across calls
             Expect.Hex("keystream (Prg.Fill in pieces)", root.Str("keystream_first_64"), a);
+            using var at = Prg.AtBlock(seed, 2);
+            var tail = new byte[32];
+            at.Fill(tail);
+            Expect.Hex("keystream from block 2 (Prg.AtBlock)", root.Str("keystream_first_64")[64..], tail);
         });
         foreach (JsonElement c in root.Arr("cases"))
         {
@@ -103,6 +107,25 @@ internal sealed class PrgModPow2Vectors : IVectorFile
                 ModVector.Add(neg, acc);
                 ModVector.Reduce(neg, k);
                 Expect.True(neg.All(v => v == 0), "subtracting the same PRG expansion must cancel mod 2^k");
+            });
+            yield return new CheckCase($"k={k}/masking-batched", () =>
+            {
+                // The batched paths banks and the aggregator use: several jobs at once, and split over two workers
+                // with each slice's PRG positioned at its keystream block (Prg.AtBlock).
+                byte[] other = SHA256.HashData(seed);
+                ulong[] o = Reference.ModPow2(other, count, k);
+                ulong mask = k == 64 ? ulong.MaxValue : (1UL << k) - 1;
+                ulong[] expected = Reference.ModPow2(seed, count, k).Select((v, i) => (v - o[i]) & mask).ToArray();
+                MaskJob[] jobs = [new(seed, Subtract: false), new(other, Subtract: true)];
+                var serial = new ulong[count];
+                ModVector.AddPrgs(serial, jobs, k);
+                ModVector.Reduce(serial, k);
+                Expect.Values("PRG(seed) - PRG(SHA-256(seed)) (ModVector.AddPrgs)", expected, serial);
+                var parallel = new ulong[count];
+                ModVector.AddPrgsParallel(parallel, jobs, k, workers: 2);
+                ModVector.Reduce(parallel, k);
+                Expect.Values("PRG(seed) - PRG(SHA-256(seed)) (ModVector.AddPrgsParallel, 2 workers)", expected, parallel);
+                Expect.Hex("values_sha256 (reference, again)", hash, J.Sha256OfWords(Reference.ModPow2(seed, count, k)));
             });
         }
     }

@@ -220,7 +220,7 @@ internal sealed class ThresholdVectors : IVectorFile
     private const uint Chunk = 0;
     private static readonly int[] Active = [0, 1], Contributors = [0, 1, 2];
 
-    private sealed record Artifacts(CompactScheme Scheme, byte[][] Ciphertexts, byte[][][] Points, byte[][] DecryptionShares, ThresholdKeyShare[] KeyShares,
+    private sealed record Artifacts(CompactScheme Scheme, byte[][] Ciphertexts, byte[][] CiphertextsOneStep, byte[][][] Points, byte[][] DecryptionShares, ThresholdKeyShare[] KeyShares,
         CompactCiphertext Sum, ulong[] Result, int SmudgingBits);
 
     private static Artifacts Build(RlweParameters p, byte[] crsSeed, ulong[][] values, string label)
@@ -244,6 +244,9 @@ internal sealed class ThresholdVectors : IVectorFile
         var cts = new byte[Banks][];
         for (int b = 0; b < Banks; b++)
             using (var rng = DeterministicRandom.FromLabel($"{label}/encrypt/{b}")) cts[b] = scheme.Encrypt(keys[b], b, Round, Chunk, values[b], rng).Serialize();
+        var oneStep = new byte[Banks][];
+        for (int b = 0; b < Banks; b++)
+            using (var rng = DeterministicRandom.FromLabel($"{label}/encrypt/{b}")) oneStep[b] = scheme.EncryptToBytes(keys[b], b, Round, Chunk, values[b], rng);
         CompactCiphertext sum = scheme.AllocateSum(Round, Chunk);
         foreach (int b in Contributors) scheme.AddSerialized(sum, cts[b], b);
         byte[][] shares = Active.Select(j => keyShares[j].GenDecryptionShare(Round, Chunk, Contributors, Active)).ToArray();
@@ -252,7 +255,7 @@ internal sealed class ThresholdVectors : IVectorFile
         byte[][][] pointBytes = points.Select(row => row.Select(x => x.Serialize()).ToArray()).ToArray();
         foreach (SecretKey k in keys) k.Dispose();
         foreach (ShamirPolynomial x in polys) x.Dispose();
-        return new Artifacts(scheme, cts, pointBytes, shares, keyShares, sum, result, keyShares[0].SmudgingBits);
+        return new Artifacts(scheme, cts, oneStep, pointBytes, shares, keyShares, sum, result, keyShares[0].SmudgingBits);
     }
 
     public JsonObject Generate()
@@ -326,6 +329,7 @@ internal sealed class ThresholdVectors : IVectorFile
             {
                 byte[] bytes = Get().Ciphertexts[b];
                 Envelope.Match($"compact ciphertext of bank {b}", cts[b], bytes, 32);
+                Envelope.Match($"compact ciphertext of bank {b} (CompactScheme.EncryptToBytes)", cts[b], Get().CiphertextsOneStep[b], 32);
                 byte[] ctx = Envelope.CheckHeader($"compact ciphertext of bank {b}", bytes, P(), 2, ntt: false, 1, 32);
                 Expect.Hex($"compact ciphertext of bank {b} context", J.H(Reference.Concat(tag, Reference.U64Le(round), Reference.U32Le(chunk), Reference.U32Le((uint)b))), ctx);
             }
