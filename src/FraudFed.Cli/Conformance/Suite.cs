@@ -51,7 +51,7 @@ internal static class ConformanceSuite
         new SpecPrgVectors(), new SpecAeadVectors(), new SpecShamirVectors(), new SpecKdfVectors(), new SpecDoubleMaskVectors(), new SpecWireVectors(),
         new PrgModPow2Vectors(), new DeterministicRandomVectors(), new CommitmentVectors(), new KeyScheduleVectors(), new AeadShareVectors(), new ShamirVectors(), new QuantizerVectors(),
         new NeighbourGraphVectors(), new MaskingTranscriptVectors(dropout: false), new MaskingTranscriptVectors(dropout: true),
-        new RlweParameterVectors(), new NttVectors(), new CrsVectors(), new CiphertextVectors(), new ThresholdVectors(),
+        new RlweParameterVectors(), new NttVectors(), new CrsVectors(), new CiphertextVectors(), new CollectiveKeyVectors(), new ThresholdVectors(),
     ];
 
     /// <summary>The checker of a relative path, or null.</summary>
