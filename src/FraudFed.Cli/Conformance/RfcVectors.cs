@@ -14,8 +14,6 @@ internal abstract class ExternalVectors : IVectorFile
     public bool Generated => false;
     public JsonObject Generate() => throw new NotSupportedException(Path + " is copied from its standard, not generated.");
     public abstract IEnumerable<CheckCase> Cases(JsonElement root);
-
-    protected static string Name(JsonElement c, int i) => $"case-{i + 1}";
 }
 
 internal sealed class RfcX25519Vectors : ExternalVectors
