@@ -65,7 +65,7 @@ internal sealed class NeighbourGraphVectors : IVectorFile
         }
     }
 
-    private static int[][] ReferenceGraph(byte[] seed, int n, int k)
+    internal static int[][] ReferenceGraph(byte[] seed, int n, int k)
     {
         if (k >= n - 1) return Enumerable.Range(0, n).Select(i => Enumerable.Range(0, n).Where(j => j != i).ToArray()).ToArray();
         var prgSeed = new byte[32];
@@ -91,12 +91,16 @@ internal sealed class NeighbourGraphVectors : IVectorFile
 }
 
 /// <summary>A complete seeded masking round (setup + round 1) of three banks, optionally with bank 2 dropping after ShareKeys.</summary>
-internal sealed class MaskingTranscriptVectors(bool dropout) : IVectorFile
+internal sealed class MaskingTranscriptVectors(string variant) : IVectorFile
 {
-    private const int Banks = 3, Threshold = 2, Length = 8;
-    private int Bits => dropout ? 32 : 44;
-    private string Variant => dropout ? "transcript-3-banks-dropout" : "transcript-3-banks";
-    private const int Dropped = 2;
+    public const string Plain = "transcript-3-banks", Dropout = "transcript-3-banks-dropout", SecAggPlus = "transcript-5-banks-secagg-plus";
+    private const int Threshold = 2, Length = 8;
+    private bool Sparse => variant == SecAggPlus;
+    private int Banks => Sparse ? 5 : 3;
+    private int Bits => variant == Plain ? 44 : 32;
+    private string Variant => variant;
+    private int Dropped => Sparse ? 3 : 2;
+    private int?[] Drops => variant switch { Plain => [null], Dropout => [Dropped, null], _ => [Dropped] };
 
     public string Path => $"masking/{Variant}.json";
     public bool Generated => true;
@@ -104,14 +108,17 @@ internal sealed class MaskingTranscriptVectors(bool dropout) : IVectorFile
     private static readonly string[] TypeNames = ["", "AdvertiseKeys", "KeyRoster", "ShareKeys", "ShareDelivery", "MaskedInput", "SurvivorList", "ConsistencySignature", "UnmaskRequest", "UnmaskResponse"];
 
     internal sealed record RoundSpec(ulong[][] Inputs, int? DropAfterShareKeys);
-    internal sealed record Spec(byte[] SessionId, int Threshold, int Bits, byte[][] IdentitySeeds, byte[][] RngSeeds, RoundSpec[] Rounds);
+    internal sealed record Spec(byte[] SessionId, int Threshold, int Bits, byte[][] IdentitySeeds, byte[][] RngSeeds, RoundSpec[] Rounds, int Degree = 0, byte[]? GraphSeed = null)
+    {
+        public NeighbourGraph Graph(int n) => Degree == 0 ? NeighbourGraph.Complete(n) : NeighbourGraph.Sparse(n, Degree, GraphSeed);
+    }
     internal sealed record Message(string From, string To, string Type, byte[] Bytes);
 
     /// <summary>Runs the round with the library's state machines; every message in the order it is produced.</summary>
     internal static (List<Message> Messages, List<(ulong[] Sum, IReadOnlyList<int> Contributors)> Results) Run(Spec s)
     {
         int n = s.IdentitySeeds.Length;
-        var p = new MaskingParameters(s.SessionId, s.Threshold, s.Bits, NeighbourGraph.Complete(n));
+        var p = new MaskingParameters(s.SessionId, s.Threshold, s.Bits, s.Graph(n));
         Ed25519SigningKey[] ids = s.IdentitySeeds.Select(x => Ed25519SigningKey.Import(x)).ToArray();
         var rngs = s.RngSeeds.Select(x => new DeterministicRandom(x)).ToArray();
         byte[][] pubs = ids.Select(k => k.PublicKey.ToArray()).ToArray();
@@ -164,8 +171,9 @@ internal sealed class MaskingTranscriptVectors(bool dropout) : IVectorFile
         var spec = new Spec(Fixed.Bytes($"masking/{v}/session", 16), Threshold, Bits,
             Enumerable.Range(0, Banks).Select(i => Fixed.Bytes($"masking/{v}/identity/{i}")).ToArray(),
             Enumerable.Range(0, Banks).Select(i => Fixed.Bytes($"masking/{v}/rng/{i}")).ToArray(),
-            (dropout ? new int?[] { Dropped, null } : new int?[] { null }).Select((drop, r) => new RoundSpec(
-                Enumerable.Range(0, Banks).Select(i => i == drop ? [] : Reference.ModPow2(Fixed.Bytes($"masking/{v}/input/{r + 1}/{i}"), Length, Bits)).ToArray(), drop)).ToArray());
+            Drops.Select((drop, r) => new RoundSpec(
+                Enumerable.Range(0, Banks).Select(i => i == drop ? [] : Reference.ModPow2(Fixed.Bytes($"masking/{v}/input/{r + 1}/{i}"), Length, Bits)).ToArray(), drop)).ToArray(),
+            Sparse ? 2 : 0, Sparse ? Fixed.Bytes($"masking/{v}/graph-seed") : null);
         var (messages, results) = Run(spec);
         var banks = new JsonArray();
         for (int i = 0; i < Banks; i++)
@@ -184,16 +192,29 @@ internal sealed class MaskingTranscriptVectors(bool dropout) : IVectorFile
                 ["mask_private"] = J.H(keys.AsSpan(32, 32)),
             });
         }
-        string what = dropout
-            ? $"rounds 1 and 2; in round 1 bank {Dropped} sends ShareKeys and then drops: the aggregator recovers its pairwise seeds from the escrow (kappa shares) and the sum covers banks 0 and 1; in round 2 bank {Dropped} is back and every round secret and pairwise seed is fresh"
-            : "round 1, no dropout: the sum covers all three banks";
+        string what = variant switch
+        {
+            Plain => "round 1, no dropout: the sum covers all three banks",
+            Dropout => $"rounds 1 and 2; in round 1 bank {Dropped} sends ShareKeys and then drops: the aggregator recovers its pairwise seeds from the escrow (kappa shares) and the sum covers banks 0 and 1; in round 2 bank {Dropped} is back and every round secret and pairwise seed is fresh",
+            _ => $"round 1 over a SecAgg+ Harary graph of degree 2 (masking/neighbour-graph.json rule, graph.public_seed); shares, escrows and masks only between neighbours; bank {Dropped} drops after ShareKeys and only its neighbours' pairwise masks are recovered",
+        };
+        NeighbourGraph graph = spec.Graph(Banks);
+        var p = new MaskingParameters(spec.SessionId, Threshold, Bits, graph);
         return new JsonObject
         {
-            ["description"] = $"A complete seeded masking session (SPEC.md \"Masking protocol\" and \"Masking protocol messages\"): 3 banks, complete graph, Shamir threshold t = 2, k = {Bits}, setup then {what}; vectors of {Length} values. Every wire message in the order produced (bank -> aggregator uploads, aggregator -> bank downloads; the roster, survivor list and unmask requests appear once per recipient). Bank i is MaskingBank with Ed25519 identity identity_private (RFC 8032 seed) and randomness DeterministicRandom(rng_seed) (AES-256-CTR keystream of the seed); channel_private/mask_private are the X25519 keys that randomness yields (first and second 32 bytes), round secrets b and kappa follow, then Shamir coefficients, round after round. Per round: inputs are PRG(SHA-512 label) values mod 2^k (a bank that drops before MaskedInput lists none), expected_sum = sum of the contributors' inputs mod 2^k. Generated by `fraudfed vectors` driving MaskingBank and MaskingAggregator.",
+            ["description"] = $"A complete seeded masking session (SPEC.md \"Masking protocol\" and \"Masking protocol messages\"): {Banks} banks, Shamir threshold t = 2 per neighbourhood, minimum survivors {p.MinimumSurvivors}, k = {Bits}, setup then {what}; vectors of {Length} values. Every wire message in the order produced (bank -> aggregator uploads, aggregator -> bank downloads; the roster, survivor list and unmask requests appear once per recipient). Bank i is MaskingBank with Ed25519 identity identity_private (RFC 8032 seed) and randomness DeterministicRandom(rng_seed) (AES-256-CTR keystream of the seed); channel_private/mask_private are the X25519 keys that randomness yields (first and second 32 bytes), round secrets b and kappa follow, then Shamir coefficients, round after round. Per round: inputs are PRG(SHA-512 label) values mod 2^k (a bank that drops before MaskedInput lists none), expected_sum = sum of the contributors' inputs mod 2^k. Generated by `fraudfed vectors` driving MaskingBank and MaskingAggregator.",
             ["session_id"] = J.H(spec.SessionId),
             ["banks"] = Banks,
             ["threshold"] = Threshold,
+            ["minimum_survivors"] = p.MinimumSurvivors,
             ["bits"] = Bits,
+            ["graph"] = new JsonObject
+            {
+                ["kind"] = graph.IsComplete ? "complete" : "harary",
+                ["degree"] = graph.Degree,
+                ["public_seed"] = spec.GraphSeed is null ? null : J.H(spec.GraphSeed),
+                ["neighbours"] = J.Array(Enumerable.Range(0, Banks).Select(i => (JsonNode)J.IArray(graph.Neighbours(i)))),
+            },
             ["parties"] = banks,
             ["rounds"] = J.Array(results.Select((res, r) => (JsonNode)new JsonObject
             {
@@ -219,7 +240,9 @@ internal sealed class MaskingTranscriptVectors(bool dropout) : IVectorFile
             {
                 JsonElement drop = r.GetProperty("dropped_after_share_keys");
                 return new RoundSpec(r.Arr("inputs").Select(Values).ToArray(), drop.ValueKind == JsonValueKind.Null ? null : drop.GetInt32());
-            }).ToArray());
+            }).ToArray(),
+            root.GetProperty("graph").Str("kind") == "complete" ? 0 : root.GetProperty("graph").Int("degree"),
+            root.GetProperty("graph").GetProperty("public_seed").ValueKind == JsonValueKind.Null ? null : root.GetProperty("graph").Hex("public_seed"));
     }
 
     private static ulong[] Values(JsonElement a) => a.EnumerateArray().Select(x => ulong.Parse(x.GetString()!, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
@@ -246,6 +269,22 @@ internal sealed class MaskingTranscriptVectors(bool dropout) : IVectorFile
                 Expect.Values("expected_sum = plain sum of the contributors' inputs mod 2^k", round.U64s("expected_sum"), sum);
             });
         }
+        yield return new CheckCase("graph", () =>
+        {
+            JsonElement g = root.GetProperty("graph");
+            int n = root.Int("banks");
+            int[][] listed = g.Arr("neighbours").Select(a => a.EnumerateArray().Select(x => x.GetInt32()).ToArray()).ToArray();
+            int[][] reference = g.Str("kind") == "complete"
+                ? Enumerable.Range(0, n).Select(i => Enumerable.Range(0, n).Where(j => j != i).ToArray()).ToArray()
+                : NeighbourGraphVectors.ReferenceGraph(g.Hex("public_seed"), n, g.Int("degree"));
+            for (int i = 0; i < n; i++) Expect.Equal($"neighbours of bank {i} (reference graph rule)", string.Join(",", reference[i]), string.Join(",", listed[i]));
+            NeighbourGraph lib = SpecOf(root).Graph(n);
+            for (int i = 0; i < n; i++) Expect.Equal($"neighbours of bank {i} (NeighbourGraph)", string.Join(",", listed[i]), string.Join(",", lib.Neighbours(i)));
+            var p = new MaskingParameters(root.Hex("session_id"), root.Int("threshold"), root.Int("bits"), lib);
+            Expect.Equal("minimum survivors (t for the complete graph, max(t, floor(n/2)+1) for a sparse one)", root.Int("minimum_survivors"),
+                g.Str("kind") == "complete" ? root.Int("threshold") : Math.Max(root.Int("threshold"), n / 2 + 1));
+            Expect.Equal("minimum survivors (MaskingParameters)", root.Int("minimum_survivors"), p.MinimumSurvivors);
+        });
         yield return new CheckCase("spec", () => new IndependentCheck(root).Run());
         yield return new CheckCase("replay", () =>
         {
@@ -275,7 +314,7 @@ internal sealed class MaskingTranscriptVectors(bool dropout) : IVectorFile
     {
         Spec spec = SpecOf(root);
         byte[][] pubs = root.Arr("parties").Select(p => p.Hex("identity_public")).ToArray();
-        var p = new MaskingParameters(spec.SessionId, spec.Threshold, spec.Bits, NeighbourGraph.Complete(pubs.Length));
+        var p = new MaskingParameters(spec.SessionId, spec.Threshold, spec.Bits, spec.Graph(pubs.Length));
         byte[]? survivors = null;
         int checkedMessages = 0;
         foreach (JsonElement m in root.Arr("messages"))
@@ -343,6 +382,7 @@ internal sealed class MaskingTranscriptVectors(bool dropout) : IVectorFile
         private readonly ulong _mask;
         private readonly byte[][] _idPub, _chPriv, _mkPriv;
         private readonly JsonElement[] _rounds;
+        private readonly int[][] _neighbours;
         private int _roundIndex = -1;
         private uint _round;
         private readonly Dictionary<int, (byte[] C, byte[] S)> _adv = [];
@@ -368,6 +408,7 @@ internal sealed class MaskingTranscriptVectors(bool dropout) : IVectorFile
             _chPriv = parties.Select(p => p.Hex("channel_private")).ToArray();
             _mkPriv = parties.Select(p => p.Hex("mask_private")).ToArray();
             _rounds = root.Arr("rounds");
+            _neighbours = root.GetProperty("graph").Arr("neighbours").Select(a => a.EnumerateArray().Select(x => x.GetInt32()).ToArray()).ToArray();
         }
 
         private sealed class Reader(byte[] data)
@@ -450,16 +491,22 @@ internal sealed class MaskingTranscriptVectors(bool dropout) : IVectorFile
                         {
                             Expect.Equal(what + " sender", (uint)party, r.U32());
                             uint count = r.U32();
-                            Expect.Equal(what + " bundle count (one per other holder)", (uint)(_adv.Count - 1), count);
+                            Expect.Equal(what + " bundle count (one per advertised neighbour, the holders other than the sender)", (uint)_neighbours[party].Count(_adv.ContainsKey), count);
                             for (int e = 0; e < count; e++)
                             {
                                 int holder = (int)r.U32();
+                                Expect.True(_neighbours[party].Contains(holder), what + $": bank {holder} is not a neighbour of bank {party}");
                                 byte[] ct = r.Take(144 + 16);
                                 OpenBundle(party, holder, ct, what);
                             }
                             uint escrows = r.U32();
-                            Expect.Equal(what + " escrow count (one per neighbour)", (uint)(_adv.Count - 1), escrows);
-                            for (int e = 0; e < escrows; e++) { int peer = (int)r.U32(); _escrows[(party, peer)] = r.Take(32); }
+                            Expect.Equal(what + " escrow count (one per advertised neighbour)", (uint)_neighbours[party].Count(_adv.ContainsKey), escrows);
+                            for (int e = 0; e < escrows; e++)
+                            {
+                                int peer = (int)r.U32();
+                                Expect.True(_neighbours[party].Contains(peer), what + $": an escrow for bank {peer}, not a neighbour");
+                                _escrows[(party, peer)] = r.Take(32);
+                            }
                             r.Take(64); r.End(what);
                             VerifySignature(b, party, what);
                             break;
@@ -542,7 +589,10 @@ internal sealed class MaskingTranscriptVectors(bool dropout) : IVectorFile
                             // share (kind 1) of a survivor, the escrow-key share (kind 2) of a bank that dropped.
                             var expected = new List<string>();
                             foreach (int p in Enumerable.Range(0, _n).Where(p => _bundles.ContainsKey((p, party)) || (p == party && _bundles.Keys.Any(x => x.Owner == p))))
-                                expected.Add(_survivors.Contains(p) ? $"{p}:1" : $"{p}:2");
+                            {
+                                if (_survivors.Contains(p)) expected.Add($"{p}:1");
+                                else if (_neighbours[p].Any(_survivors.Contains)) expected.Add($"{p}:2");
+                            }
                             Expect.Equal(what + " requests (peer:kind)", string.Join(",", expected), string.Join(",", got));
                             break;
                         }
@@ -629,7 +679,7 @@ internal sealed class MaskingTranscriptVectors(bool dropout) : IVectorFile
                 b[i] = Seed(Secret(i, true), $"bank {i}'s self-mask secret b");
                 kappa[i] = Seed(Secret(i, false), $"bank {i}'s escrow key kappa");
                 // Escrow: s^r_iq = escrow XOR HKDF(kappa_i, pairwise-escrow || r || i || q).
-                foreach (int q in sharers.Where(q => q != i))
+                foreach (int q in sharers.Where(q => _neighbours[i].Contains(q)))
                 {
                     byte[] pad = Reference.Hkdf(kappa[i], _sid, "FraudFed/v1/secagg/pairwise-escrow", _round, (uint)i, (uint)q);
                     byte[] opened = _escrows[(i, q)].Zip(pad, (x, y) => (byte)(x ^ y)).ToArray();
@@ -662,7 +712,7 @@ internal sealed class MaskingTranscriptVectors(bool dropout) : IVectorFile
             foreach (int d in sharers.Where(d => !_survivors.Contains(d)))
             {
                 byte[] kd = Seed(FromRevealed(d, 2), $"revealed kappa of bank {d}");
-                foreach (int i in _survivors)
+                foreach (int i in _survivors.Where(i => _neighbours[d].Contains(i)))
                 {
                     byte[] pad = Reference.Hkdf(kd, _sid, "FraudFed/v1/secagg/pairwise-escrow", _round, (uint)d, (uint)i);
                     byte[] s = _escrows[(d, i)].Zip(pad, (x, y) => (byte)(x ^ y)).ToArray();
