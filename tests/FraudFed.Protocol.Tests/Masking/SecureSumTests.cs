@@ -134,3 +134,46 @@ public sealed class SecureSumTests
         Assert.That(ex!.Reason, Is.EqualTo(ViolationReason.TooFewParticipants));
     }
 }
+
+[TestFixture]
+public sealed class MaskingSecureSumApiTests
+{
+    [Test]
+    public void ProductionDefaults_CsprngAndDefaultThreshold_SumExactly()
+    {
+        using var sum = new MaskingSecureSum(5, 48);
+        Assert.That(sum.Mode, Is.EqualTo("masking"));
+        Assert.That(sum.Parameters.Threshold, Is.EqualTo(4));
+        ulong[][] inputs = SecureSumTests.Inputs(5, 33, 48, 3);
+        SecureSumResult r = sum.Sum(inputs);
+        Assert.That(r.Sum, Is.EqualTo(new PlainSum(5, 48).Sum(inputs).Sum));
+        Assert.That(r.BytesUploaded, Is.GreaterThan(5L * 33 * 6), "at least the packed inputs");
+    }
+
+    [Test]
+    public void BadArguments_AreArgumentExceptions()
+    {
+        using var sum = new MaskingSecureSum(4, 16, new MaskingOptions { Random = TestRandom.Create("api-bad"), Threshold = 3 });
+        Assert.Throws<ArgumentException>(() => sum.Sum([new ulong[3], new ulong[3], new ulong[3], new ulong[4]]));
+        Assert.Throws<ArgumentException>(() => sum.Sum([new ulong[3], new ulong[3], new ulong[3]]));
+        Assert.Throws<ArgumentException>(() => sum.Sum([new ulong[] { 1 << 16 }, new ulong[1], new ulong[1], new ulong[1]]));
+        Assert.Throws<ArgumentException>(() => sum.Sum([new ulong[1], new ulong[1], new ulong[1], new ulong[1]], DropoutPlan.At(DropoutStage.BeforeAdvertiseKeys, 1)));
+        Assert.Throws<ArgumentOutOfRangeException>(() => _ = new MaskingSecureSum(2, 16));
+    }
+
+    [Test]
+    public void SumReal_QuantizesSumsAndDecodes()
+    {
+        var q = new FraudFed.Protocol.Quantization.Quantizer(32, 1.0, 1 << 16);
+        using var sum = new MaskingSecureSum(4, 32, new MaskingOptions { Random = TestRandom.Create("api-real"), Threshold = 3, Quantizer = q });
+        using var rounding = TestRandom.Create("api-real-rounding");
+        double[][] inputs = [[0.5, -0.25, 1.0], [0.25, -0.25, -1.0], [-0.125, 0.5, 0.0], [0.0, 0.0, 0.75]];
+        var (decoded, result, clipped) = sum.SumReal(inputs, rounding);
+        Assert.That(result.Contributors, Is.EqualTo(new[] { 0, 1, 2, 3 }));
+        Assert.That(clipped, Is.All.Zero);
+        Assert.That(decoded, Is.EqualTo(new[] { 0.625, 0.0, 0.75 }).Within(1e-12), "dyadic inputs are exact at scale 2^16");
+        Assert.Throws<FraudFed.Protocol.Quantization.QuantizationRangeException>(() => sum.SumReal([[2.0], [0.0], [0.0], [0.0]], rounding));
+        var (_, _, clippedCounts) = sum.SumReal([[2.0], [0.0], [-3.0], [0.0]], rounding, clip: true);
+        Assert.That(clippedCounts, Is.EqualTo(new[] { 1, 0, 1, 0 }));
+    }
+}
