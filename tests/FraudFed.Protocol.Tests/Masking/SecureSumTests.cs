@@ -6,7 +6,7 @@ using NUnit.Framework;
 
 namespace FraudFed.Protocol.Tests.Masking;
 
-[TestFixture]
+[TestFixture, Parallelizable(ParallelScope.Children)]
 public sealed class SecureSumTests
 {
     internal static ulong[][] Inputs(int n, int length, int bits, int seed)
