@@ -90,6 +90,7 @@ public sealed class MaskingSecureSum : ISecureSum, IDisposable
     {
         SumValidation.Check(bankInputs, Banks, ModulusBits);
         ArgumentNullException.ThrowIfNull(dropouts);
+        if (bankInputs[0].Length == 0) throw Error.Argument(nameof(bankInputs), "Vectors must not be empty.");
         if (!_setUp)
         {
             _harness.SetupSession(_options.AbsentFromSetup);

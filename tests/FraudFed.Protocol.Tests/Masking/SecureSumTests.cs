@@ -73,6 +73,18 @@ public sealed class SecureSumTests
     }
 
     [Test]
+    public void EveryModulusWidth_SumsExactly([Values(1, 2, 8, 17, 31, 32, 33, 63, 64)] int bits)
+    {
+        const int n = 4;
+        using var sum = new MaskingSecureSum(n, bits, Options(3, false, "bits-" + bits));
+        ulong[][] inputs = Inputs(n, 29, bits, bits);
+        inputs[0][0] = ModVector.Mask(bits); // the largest value
+        SecureSumResult r = sum.Sum(inputs, DropoutPlan.At(DropoutStage.AfterShareKeys, 2));
+        Assert.That(r.Sum, Is.EqualTo(PlainSum(inputs, [0, 1, 3], bits)));
+        Assert.That(sum.LastRound!.MaskedInputBytes, Is.EqualTo(3L * (Wire.HeaderSize + 9 + 29 * ModVector.BytesPerValue(bits) + 64)), "ceil(k/8) bytes per value");
+    }
+
+    [Test]
     public void MixedDropoutsAtEveryStage_UpToNMinusT()
     {
         const int n = 10, t = 4, bits = 24;
