@@ -165,6 +165,7 @@ public sealed class MaskingBank : IDisposable
                 escrows.Add(new EscrowedSeed(q, pad));
             }
             byte[] message = new ShareKeys(_p.SessionId, round, _id, shares, escrows).Encode(_identity);
+            if (State is BankShareKeys abandoned) CryptographicOperations.ZeroMemory(abandoned.SelfSeed); // dropped out of the previous round
             _lastRound = round;
             State = new BankShareKeys(round, b, ownB, ownK);
             return message;
