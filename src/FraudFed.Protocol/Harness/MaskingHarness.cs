@@ -122,6 +122,8 @@ public sealed class MaskingHarness : IDisposable
         ArgumentNullException.ThrowIfNull(inputs);
         if (inputs.Count != Parameters.Banks) throw Error.Argument(nameof(inputs), "One input per bank.");
         plan ??= DropoutPlan.None;
+        if (plan.Banks.Any(b => plan[b] == DropoutStage.BeforeAdvertiseKeys))
+            throw Error.Argument(nameof(plan), "BeforeAdvertiseKeys is a session-level dropout: pass those banks to SetupSession (MaskingOptions.AbsentFromSetup).");
         uint round = ++_round;
         int length = inputs[0].Length;
         long up = 0, down = 0, maskedBytes = 0;

@@ -90,6 +90,7 @@ public sealed class MaskingSecureSum : ISecureSum, IDisposable
     {
         SumValidation.Check(bankInputs, Banks, ModulusBits);
         ArgumentNullException.ThrowIfNull(dropouts);
+        if (bankInputs[0].Length == 0) throw Error.Argument(nameof(bankInputs), "Vectors must not be empty.");
         if (!_setUp)
         {
             _harness.SetupSession(_options.AbsentFromSetup);
@@ -98,6 +99,34 @@ public sealed class MaskingSecureSum : ISecureSum, IDisposable
         RoundReport report = _harness.RunRound(bankInputs, dropouts, cancellationToken);
         LastRound = report;
         return new SecureSumResult(report.Sum, report.Contributors, report.BytesUploaded, report.BytesDownloaded);
+    }
+
+    /// <summary>
+    /// Quantizes each bank's real vector with the configured <see cref="MaskingOptions.Quantizer"/> (stochastic
+    /// rounding from <paramref name="rng"/>), sums securely, and decodes the signed sum back to reals.
+    /// </summary>
+    /// <param name="bankInputs">One real vector per bank (absent banks' vectors are ignored).</param>
+    /// <param name="rng">Randomness for stochastic rounding (each bank would use its own in deployment).</param>
+    /// <param name="dropouts">Dropouts for this round (default none).</param>
+    /// <param name="clip">Clamp values outside the clip bound instead of throwing.</param>
+    /// <returns>The decoded sum, the secure-sum result, and how many values each bank had clipped.</returns>
+    public (double[] Sum, SecureSumResult Result, int[] Clipped) SumReal(IReadOnlyList<double[]> bankInputs, RandomNumberGenerator rng,
+        DropoutPlan? dropouts = null, bool clip = false, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(bankInputs);
+        ArgumentNullException.ThrowIfNull(rng);
+        Quantizer q = _options.Quantizer ?? throw new InvalidOperationException("SumReal needs MaskingOptions.Quantizer.");
+        if (bankInputs.Count != Banks) throw Error.Argument(nameof(bankInputs), $"Expected one vector per bank ({Banks}).");
+        var quantized = new ulong[Banks][];
+        var clipped = new int[Banks];
+        for (int b = 0; b < Banks; b++)
+        {
+            ArgumentNullException.ThrowIfNull(bankInputs[b]);
+            quantized[b] = q.Quantize(bankInputs[b], rng, out QuantizationReport report, clip);
+            clipped[b] = report.Clipped;
+        }
+        SecureSumResult result = Sum(quantized, dropouts ?? DropoutPlan.None, cancellationToken);
+        return (q.Decode(result.Sum), result, clipped);
     }
 
     /// <inheritdoc />

@@ -150,11 +150,7 @@ public sealed class MaskingBank : IDisposable
             {
                 int holder = holders[h];
                 if (holder == _id) { ownB = bShares[h].Y; ownK = kShares[h].Y; continue; }
-                System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(plain.AsSpan(0), (uint)_id);
-                System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(plain.AsSpan(4), (uint)holder);
-                System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(plain.AsSpan(8), round);
-                Shamir.P521.EncodeElement(bShares[h].Y, plain.AsSpan(12, 66));
-                Shamir.P521.EncodeElement(kShares[h].Y, plain.AsSpan(78, 66));
+                ShareBundle.Encode(_id, holder, round, bShares[h].Y, kShares[h].Y, plain);
                 byte[] ct = _channels[holder].Seal(Aead.Nonce(round, (uint)_id, (uint)holder), plain, ShareAd(round, _id, holder));
                 shares.Add(new EncryptedShare(holder, ct));
             }
@@ -169,6 +165,7 @@ public sealed class MaskingBank : IDisposable
                 escrows.Add(new EscrowedSeed(q, pad));
             }
             byte[] message = new ShareKeys(_p.SessionId, round, _id, shares, escrows).Encode(_identity);
+            if (State is BankShareKeys abandoned) CryptographicOperations.ZeroMemory(abandoned.SelfSeed); // dropped out of the previous round
             _lastRound = round;
             State = new BankShareKeys(round, b, ownB, ownK);
             return message;
@@ -203,11 +200,7 @@ public sealed class MaskingBank : IDisposable
                     throw Error.Violation(ViolationReason.UnknownSender, "A share comes from a bank that is not an advertised neighbour.");
                 if (held.ContainsKey(s.Peer)) throw Error.Violation(ViolationReason.Duplicate, "Two shares from the same bank.");
                 _channels[s.Peer].Open(Aead.Nonce(st.Round, (uint)s.Peer, (uint)_id), s.Ciphertext, ShareAd(st.Round, s.Peer, _id), plain);
-                uint owner = System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(plain.AsSpan(0));
-                uint holder = System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(plain.AsSpan(4));
-                uint round = System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(plain.AsSpan(8));
-                if (owner != s.Peer || holder != _id || round != st.Round) throw Error.Violation(ViolationReason.Malformed, "A share bundle names the wrong owner, holder or round.");
-                held[s.Peer] = (Shamir.P521.DecodeElement(plain.AsSpan(12, 66)), Shamir.P521.DecodeElement(plain.AsSpan(78, 66)));
+                held[s.Peer] = ShareBundle.Decode(plain, s.Peer, _id, st.Round);
             }
         }
         finally { CryptographicOperations.ZeroMemory(plain); }

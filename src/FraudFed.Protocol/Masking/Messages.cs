@@ -1,6 +1,8 @@
 // The nine masking-protocol messages and their codecs (layouts in Wire.cs and SPEC.md). Decoding validates
 // structure only (lengths, counts, ranges of ids, field sizes); the state machines validate meaning
 // (membership, duplicates, signatures) cheap to expensive.
+using System.Buffers.Binary;
+using System.Numerics;
 using FraudFed.Cryptography;
 using FraudFed.Cryptography.Primitives;
 using FraudFed.Cryptography.Sharing;
@@ -96,6 +98,30 @@ public sealed record EncryptedShare(int Peer, byte[] Ciphertext)
     /// <summary>Ciphertext || tag.</summary>
     public const int CiphertextSize = PlaintextSize + Aead.TagSize;
     internal const int EncodedSize = 4 + CiphertextSize;
+}
+
+/// <summary>The plaintext inside an AEAD share bundle (SPEC.md section 3): owner u32 | holder u32 | round u32 | y_b (66) | y_kappa (66).</summary>
+internal static class ShareBundle
+{
+    public static void Encode(int owner, int holder, uint round, BigInteger selfShare, BigInteger pairwiseShare, Span<byte> destination)
+    {
+        System.Diagnostics.Debug.Assert(destination.Length == EncryptedShare.PlaintextSize);
+        BinaryPrimitives.WriteUInt32BigEndian(destination, (uint)owner);
+        BinaryPrimitives.WriteUInt32BigEndian(destination[4..], (uint)holder);
+        BinaryPrimitives.WriteUInt32BigEndian(destination[8..], round);
+        Shamir.P521.EncodeElement(selfShare, destination.Slice(12, 66));
+        Shamir.P521.EncodeElement(pairwiseShare, destination.Slice(78, 66));
+    }
+
+    /// <summary>Checks owner, holder and round, and that both values are field elements.</summary>
+    public static (BigInteger Self, BigInteger Pairwise) Decode(ReadOnlySpan<byte> plaintext, int owner, int holder, uint round)
+    {
+        if (plaintext.Length != EncryptedShare.PlaintextSize) throw Error.Violation(ViolationReason.Malformed, "A share bundle has the wrong length.");
+        if (BinaryPrimitives.ReadUInt32BigEndian(plaintext) != (uint)owner || BinaryPrimitives.ReadUInt32BigEndian(plaintext[4..]) != (uint)holder
+            || BinaryPrimitives.ReadUInt32BigEndian(plaintext[8..]) != round)
+            throw Error.Violation(ViolationReason.Malformed, "A share bundle names the wrong owner, holder or round.");
+        return (Shamir.P521.DecodeElement(plaintext.Slice(12, 66)), Shamir.P521.DecodeElement(plaintext.Slice(78, 66)));
+    }
 }
 
 /// <summary>The round's pairwise seed with <paramref name="Peer"/>, XOR-padded under the owner's escrow key kappa.</summary>

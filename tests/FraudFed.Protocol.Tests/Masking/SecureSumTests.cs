@@ -6,7 +6,7 @@ using NUnit.Framework;
 
 namespace FraudFed.Protocol.Tests.Masking;
 
-[TestFixture]
+[TestFixture, Parallelizable(ParallelScope.Children)]
 public sealed class SecureSumTests
 {
     internal static ulong[][] Inputs(int n, int length, int bits, int seed)
@@ -73,6 +73,18 @@ public sealed class SecureSumTests
     }
 
     [Test]
+    public void EveryModulusWidth_SumsExactly([Values(1, 2, 8, 17, 31, 32, 33, 63, 64)] int bits)
+    {
+        const int n = 4;
+        using var sum = new MaskingSecureSum(n, bits, Options(3, false, "bits-" + bits));
+        ulong[][] inputs = Inputs(n, 29, bits, bits);
+        inputs[0][0] = ModVector.Mask(bits); // the largest value
+        SecureSumResult r = sum.Sum(inputs, DropoutPlan.At(DropoutStage.AfterShareKeys, 2));
+        Assert.That(r.Sum, Is.EqualTo(PlainSum(inputs, [0, 1, 3], bits)));
+        Assert.That(sum.LastRound!.MaskedInputBytes, Is.EqualTo(3L * (Wire.HeaderSize + 9 + 29 * ModVector.BytesPerValue(bits) + 64)), "ceil(k/8) bytes per value");
+    }
+
+    [Test]
     public void MixedDropoutsAtEveryStage_UpToNMinusT()
     {
         const int n = 10, t = 4, bits = 24;
@@ -132,5 +144,48 @@ public sealed class SecureSumTests
         using var sum = new MaskingSecureSum(5, 32, Options(4, false, "toofew-setup", absent: [0, 1]));
         var ex = Assert.Throws<ProtocolViolationException>(() => sum.Sum(Inputs(5, 8, 32, 1)));
         Assert.That(ex!.Reason, Is.EqualTo(ViolationReason.TooFewParticipants));
+    }
+}
+
+[TestFixture]
+public sealed class MaskingSecureSumApiTests
+{
+    [Test]
+    public void ProductionDefaults_CsprngAndDefaultThreshold_SumExactly()
+    {
+        using var sum = new MaskingSecureSum(5, 48);
+        Assert.That(sum.Mode, Is.EqualTo("masking"));
+        Assert.That(sum.Parameters.Threshold, Is.EqualTo(4));
+        ulong[][] inputs = SecureSumTests.Inputs(5, 33, 48, 3);
+        SecureSumResult r = sum.Sum(inputs);
+        Assert.That(r.Sum, Is.EqualTo(new PlainSum(5, 48).Sum(inputs).Sum));
+        Assert.That(r.BytesUploaded, Is.GreaterThan(5L * 33 * 6), "at least the packed inputs");
+    }
+
+    [Test]
+    public void BadArguments_AreArgumentExceptions()
+    {
+        using var sum = new MaskingSecureSum(4, 16, new MaskingOptions { Random = TestRandom.Create("api-bad"), Threshold = 3 });
+        Assert.Throws<ArgumentException>(() => sum.Sum([new ulong[3], new ulong[3], new ulong[3], new ulong[4]]));
+        Assert.Throws<ArgumentException>(() => sum.Sum([new ulong[3], new ulong[3], new ulong[3]]));
+        Assert.Throws<ArgumentException>(() => sum.Sum([new ulong[] { 1 << 16 }, new ulong[1], new ulong[1], new ulong[1]]));
+        Assert.Throws<ArgumentException>(() => sum.Sum([new ulong[1], new ulong[1], new ulong[1], new ulong[1]], DropoutPlan.At(DropoutStage.BeforeAdvertiseKeys, 1)));
+        Assert.Throws<ArgumentOutOfRangeException>(() => _ = new MaskingSecureSum(2, 16));
+    }
+
+    [Test]
+    public void SumReal_QuantizesSumsAndDecodes()
+    {
+        var q = new FraudFed.Protocol.Quantization.Quantizer(32, 1.0, 1 << 16);
+        using var sum = new MaskingSecureSum(4, 32, new MaskingOptions { Random = TestRandom.Create("api-real"), Threshold = 3, Quantizer = q });
+        using var rounding = TestRandom.Create("api-real-rounding");
+        double[][] inputs = [[0.5, -0.25, 1.0], [0.25, -0.25, -1.0], [-0.125, 0.5, 0.0], [0.0, 0.0, 0.75]];
+        var (decoded, result, clipped) = sum.SumReal(inputs, rounding);
+        Assert.That(result.Contributors, Is.EqualTo(new[] { 0, 1, 2, 3 }));
+        Assert.That(clipped, Is.All.Zero);
+        Assert.That(decoded, Is.EqualTo(new[] { 0.625, 0.0, 0.75 }).Within(1e-12), "dyadic inputs are exact at scale 2^16");
+        Assert.Throws<FraudFed.Protocol.Quantization.QuantizationRangeException>(() => sum.SumReal([[2.0], [0.0], [0.0], [0.0]], rounding));
+        var (_, _, clippedCounts) = sum.SumReal([[2.0], [0.0], [-3.0], [0.0]], rounding, clip: true);
+        Assert.That(clippedCounts, Is.EqualTo(new[] { 1, 0, 1, 0 }));
     }
 }

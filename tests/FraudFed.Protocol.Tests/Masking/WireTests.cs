@@ -94,3 +94,26 @@ public sealed class WireTests
         Assert.That(ex!.Reason, Is.EqualTo(ViolationReason.Malformed));
     }
 }
+
+[TestFixture]
+public sealed class ShareBundleTests
+{
+    [Test]
+    public void Bundle_RoundTrips_AndRefusesWrongFieldsOrValues()
+    {
+        var p = FraudFed.Cryptography.Sharing.Shamir.P521.Prime;
+        var plain = new byte[EncryptedShare.PlaintextSize];
+        ShareBundle.Encode(3, 5, 9, 12345, p - 1, plain);
+        Assert.That(ShareBundle.Decode(plain, 3, 5, 9), Is.EqualTo((new System.Numerics.BigInteger(12345), p - 1)));
+        foreach (var (owner, holder, round) in new[] { (4, 5, 9u), (3, 6, 9u), (3, 5, 8u) })
+        {
+            var ex = Assert.Throws<ProtocolViolationException>(() => ShareBundle.Decode(plain, owner, holder, round));
+            Assert.That(ex!.Reason, Is.EqualTo(ViolationReason.Malformed));
+        }
+        byte[] notInField = (byte[])plain.Clone();
+        notInField.AsSpan(78, 66).Fill(0xFF); // y_kappa >= p
+        var range = Assert.Throws<ProtocolViolationException>(() => ShareBundle.Decode(notInField, 3, 5, 9));
+        Assert.That(range!.Reason, Is.EqualTo(ViolationReason.OutOfRange));
+        Assert.Throws<ProtocolViolationException>(() => ShareBundle.Decode(plain.AsSpan(1), 3, 5, 9));
+    }
+}
