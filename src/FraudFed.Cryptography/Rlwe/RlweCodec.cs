@@ -1,6 +1,6 @@
 // RlweCodec: the fixed binary envelope of every RLWE object (ciphertexts, keys, threshold shares).
 //
-// Layout (all integers little-endian; protocols/SPEC.md "RLWE objects"):
+// Layout (all integers little-endian; protocols/SPEC.md "RLWE objects", drafted in docs/homomorphic-mode.md):
 //   0  magic        4 bytes "FFRL"
 //   4  version      1 byte  = 1
 //   5  kind         1 byte  (RlweObjectKind)
