@@ -64,7 +64,7 @@ public sealed class HomomorphicSession : IDisposable
         if (threshold < 1 || threshold > banks) throw Error.OutOfRange(nameof(options), "T must be in 1..N.");
         int kMin = options.MinContributors ?? Math.Max(2, threshold);
         if (kMin < 2 || kMin > banks) throw Error.OutOfRange(nameof(options), "K_min must be in 2..N.");
-        Policy = new DecryptionPolicy { Threshold = threshold, MinContributors = kMin, Budget = options.DecryptionBudget };
+        Policy = new DecryptionPolicy { Threshold = threshold, MinContributors = kMin, Budget = options.DecryptionBudget, MaxContributors = Math.Max(256, banks) };
         _testSeed = options.TestSeed is null ? null : (byte[])options.TestSeed.Clone();
         Parallel = options.Parallel;
         _setupRandom = RandomFor("setup");
