@@ -135,15 +135,23 @@ public static class RlweCodec
         if (ntt != accumulator.IsNtt) throw Error.Violation(ViolationReason.Malformed, "object is in the other domain");
         checkContext?.Invoke(context);
         UnpackPoly(p, data, offset, scratch);
-        int n = p.N;
-        for (int i = 0; i < p.Primes.Count; i++)
-        {
-            ulong q = p.Primes[i];
-            Span<ulong> acc = accumulator.Limb(i);
-            ReadOnlySpan<ulong> x = scratch.Slice(i * n, n);
-            for (int j = 0; j < n; j++) acc[j] = ModArith.AddMod(acc[j], x[j], q);
-        }
+        AddLimbs(p, accumulator, scratch);
         return context;
+    }
+
+    private static unsafe void AddLimbs(RlweParameters p, RnsPoly accumulator, ReadOnlySpan<ulong> values)
+    {
+        int n = p.N;
+        fixed (ulong* accBase = accumulator.Data)
+        fixed (ulong* xBase = values)
+        {
+            for (int i = 0; i < p.Primes.Count; i++)
+            {
+                ulong q = p.Primes[i];
+                ulong* acc = accBase + (long)i * n, x = xBase + (long)i * n;
+                for (int j = 0; j < n; j++) acc[j] = ModArith.AddMod(acc[j], x[j], q);
+            }
+        }
     }
 
     /// <summary>Checks everything but the residues; returns the payload offset.</summary>
