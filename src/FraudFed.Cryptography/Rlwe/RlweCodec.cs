@@ -1,6 +1,6 @@
 // RlweCodec: the fixed binary envelope of every RLWE object (ciphertexts, keys, threshold shares).
 //
-// Layout (all integers little-endian; protocols/SPEC.md "RLWE objects"):
+// Layout (all integers little-endian; protocols/SPEC.md "RLWE objects", drafted in docs/homomorphic-mode.md):
 //   0  magic        4 bytes "FFRL"
 //   4  version      1 byte  = 1
 //   5  kind         1 byte  (RlweObjectKind)
@@ -15,13 +15,13 @@
 //  56  context      context-len bytes
 //      payload      for each polynomial, for each limb i: n residues of bitlen(q_i) bits, packed LSB-first,
 //                   each limb stream padded with zero bits to a byte boundary
-//      checksum     4 bytes = CRC-32C (RFC 3720) of all preceding bytes, little-endian: detects corruption (every
-//                   single-bit and every burst up to 32 bits), NOT an authenticator (authenticity comes from
-//                   the protocol's signatures, which cover the whole envelope)
+//      digest       16 bytes = SHA-256(all preceding bytes)[0..16): detects corruption, NOT an authenticator
+//                   (authenticity comes from the protocol's signatures)
 // Validation runs cheap to expensive (SEAL valcheck style): total size, magic, version, kind, flags,
-// parameter hash, n/limbs/polys, lengths, checksum, then every residue below its prime and zero padding bits.
+// parameter hash, n/limbs/polys, lengths, digest, then every residue below its prime and zero padding bits.
 using System.Buffers.Binary;
 using System.Numerics;
+using System.Security.Cryptography;
 using FraudFed.Cryptography.Ring;
 
 namespace FraudFed.Cryptography.Rlwe;
@@ -48,8 +48,8 @@ public static class RlweCodec
 {
     /// <summary>Header size before the context.</summary>
     public const int HeaderSize = 56;
-    /// <summary>Trailing checksum size (CRC-32C).</summary>
-    public const int DigestSize = 4;
+    /// <summary>Trailing digest size.</summary>
+    public const int DigestSize = 16;
     private static ReadOnlySpan<byte> Magic => "FFRL"u8;
     private const byte Version = 1;
 
@@ -101,7 +101,7 @@ public static class RlweCodec
                 Pack(poly.Limb(i), Bits(p.Primes[i]), o.Slice(offset, bytes));
                 offset += bytes;
             }
-        BinaryPrimitives.WriteUInt32LittleEndian(o.Slice(offset), Crc32C.Compute(o[..offset]));
+        SHA256.HashData(o[..offset]).AsSpan(0, DigestSize).CopyTo(o.Slice(offset));
         return output;
     }
 
@@ -135,15 +135,23 @@ public static class RlweCodec
         if (ntt != accumulator.IsNtt) throw Error.Violation(ViolationReason.Malformed, "object is in the other domain");
         checkContext?.Invoke(context);
         UnpackPoly(p, data, offset, scratch);
-        int n = p.N;
-        for (int i = 0; i < p.Primes.Count; i++)
-        {
-            ulong q = p.Primes[i];
-            Span<ulong> acc = accumulator.Limb(i);
-            ReadOnlySpan<ulong> x = scratch.Slice(i * n, n);
-            for (int j = 0; j < n; j++) acc[j] = ModArith.AddMod(acc[j], x[j], q);
-        }
+        AddLimbs(p, accumulator, scratch);
         return context;
+    }
+
+    private static unsafe void AddLimbs(RlweParameters p, RnsPoly accumulator, ReadOnlySpan<ulong> values)
+    {
+        int n = p.N;
+        fixed (ulong* accBase = accumulator.Data)
+        fixed (ulong* xBase = values)
+        {
+            for (int i = 0; i < p.Primes.Count; i++)
+            {
+                ulong q = p.Primes[i];
+                ulong* acc = accBase + (long)i * n, x = xBase + (long)i * n;
+                for (int j = 0; j < n; j++) acc[j] = ModArith.AddMod(acc[j], x[j], q);
+            }
+        }
     }
 
     /// <summary>Checks everything but the residues; returns the payload offset.</summary>
@@ -166,9 +174,11 @@ public static class RlweCodec
         if (BinaryPrimitives.ReadUInt32LittleEndian(data.Slice(52)) != (uint)(polys * PolyBytes(p))) throw Malformed("payload length differs");
         if (data.Length != Size(p, contextLength, polys))
             throw Error.Violation(data.Length > Size(p, contextLength, polys) ? ViolationReason.Oversized : ViolationReason.Malformed, "total length differs");
-        // 3. Checksum (linear time).
+        // 3. Digest (linear time).
         int bodyEnd = data.Length - DigestSize;
-        if (Crc32C.Compute(data[..bodyEnd]) != BinaryPrimitives.ReadUInt32LittleEndian(data[bodyEnd..])) throw Malformed("checksum mismatch");
+        Span<byte> digest = stackalloc byte[32];
+        SHA256.HashData(data[..bodyEnd], digest);
+        if (!CryptographicOperations.FixedTimeEquals(digest[..DigestSize], data[bodyEnd..])) throw Malformed("digest mismatch");
         context = data.Slice(HeaderSize, contextLength).ToArray();
         ntt = (data[6] & 1) != 0;
         return HeaderSize + contextLength;

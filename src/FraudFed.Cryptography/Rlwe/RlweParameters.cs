@@ -6,7 +6,8 @@
 //
 // Default aggregation set "fraudfed-bfv-8192-3x60-t44": n = 8192, Q = three 60-bit NTT primes (180 of the
 // allowed 218 bits), t = 2^44. Noise room: Delta = Q/t ~ 2^136, so decryption is exact while the total
-// phase noise stays below Q/(2t) ~ 2^135; threshold smudging of ~2^90 per share leaves > 2^40 of margin.
+// phase noise stays below Q/(2t) ~ 2^135; threshold smudging of 2^106 per share (ThresholdDecryption) from
+// T <= 10 banks leaves more than 2^25 of margin.
 using System.Buffers.Binary;
 using System.Numerics;
 using System.Security.Cryptography;

@@ -64,15 +64,27 @@ public sealed class HomomorphicSession : IDisposable
         if (threshold < 1 || threshold > banks) throw Error.OutOfRange(nameof(options), "T must be in 1..N.");
         int kMin = options.MinContributors ?? Math.Max(2, threshold);
         if (kMin < 2 || kMin > banks) throw Error.OutOfRange(nameof(options), "K_min must be in 2..N.");
-        Policy = new DecryptionPolicy { Threshold = threshold, MinContributors = kMin, Budget = options.DecryptionBudget };
+        Policy = new DecryptionPolicy { Threshold = threshold, MinContributors = kMin, Budget = options.DecryptionBudget, MaxContributors = Math.Max(256, banks) };
         _testSeed = options.TestSeed is null ? null : (byte[])options.TestSeed.Clone();
         Parallel = options.Parallel;
         _setupRandom = RandomFor("setup");
         Banks = banks;
-        SessionId = new byte[16];
-        _setupRandom.GetBytes(SessionId);
         _banks = new Bank[banks];
         for (int b = 0; b < banks; b++) _banks[b] = new Bank(this, b);
+        RunSetup();
+    }
+
+    /// <summary>How many key setups this session has run (1 + rotations after spent budgets).</summary>
+    public int KeyGeneration { get; private set; }
+
+    /// <summary>
+    /// Rotates every key: fresh secret keys, a fresh CRS coin and collective key, fresh Shamir points (and so
+    /// fresh decryption budgets). Runs automatically before a sum that the remaining budget cannot cover.
+    /// </summary>
+    public void Rekey()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        foreach (Bank b in _banks) b.NewKey();
         RunSetup();
     }
 
@@ -82,8 +94,8 @@ public sealed class HomomorphicSession : IDisposable
     public RlweParameters Parameters { get; }
     /// <summary>T, K_min and budget.</summary>
     public DecryptionPolicy Policy { get; }
-    /// <summary>Session identifier (public).</summary>
-    public byte[] SessionId { get; }
+    /// <summary>Identifier of the current key generation (public, fresh at every setup).</summary>
+    public byte[] SessionId { get; private set; } = [];
     /// <summary>The collective public key (sum p_i, a) from setup.</summary>
     public PublicKey? CollectivePublicKey { get; private set; }
     /// <summary>Bytes sent by banks during setup.</summary>
@@ -108,6 +120,9 @@ public sealed class HomomorphicSession : IDisposable
     private void RunSetup()
     {
         int n = Banks;
+        KeyGeneration++;
+        SessionId = new byte[16];
+        _setupRandom.GetBytes(SessionId);
         // 1. CRS coin, commit then reveal, relayed by the aggregator to every bank.
         var contributions = _banks.Select(b => CrsContribution.Create(SessionId, b.Index, b.Random)).ToArray();
         var commitments = contributions.ToDictionary(c => c.Bank, c => c.Commitment);
@@ -145,38 +160,40 @@ public sealed class HomomorphicSession : IDisposable
 
         // 3. Thresholdize: pairwise-encrypted Shamir points relayed by the aggregator.
         var thresholdizer = new Thresholdizer(Parameters);
-        var inbox = new List<byte[]>[n];
-        for (int j = 0; j < n; j++) inbox[j] = [];
+        var received = new List<ShamirShare>[n];
+        for (int j = 0; j < n; j++) received[j] = [];
         using (var pairwise = new PairwiseChannels(_setupRandom))
         {
+            // Sender by sender: each sealed point crosses the aggregator and is opened by its receiver at once,
+            // so at most one Shamir polynomial and the receivers' own points are held.
             foreach (Bank sender in _banks)
             {
                 using ShamirPolynomial f = thresholdizer.GenShamirPolynomial(Policy.Threshold, sender.SecretKey, sender.Random);
                 for (int j = 0; j < n; j++)
                 {
-                    using ShamirShare point = thresholdizer.GenShareForParty(f, sender.Index, j);
-                    byte[] plain = point.Serialize();
-                    byte[] sealedPoint = pairwise.Seal(sender.Index, j, plain);
-                    CryptographicOperations.ZeroMemory(plain);
-                    inbox[j].Add(sealedPoint);
+                    byte[] sealedPoint;
+                    using (ShamirShare point = thresholdizer.GenShareForParty(f, sender.Index, j))
+                    {
+                        byte[] plain = point.Serialize();
+                        sealedPoint = pairwise.Seal(sender.Index, j, plain);
+                        CryptographicOperations.ZeroMemory(plain);
+                    }
                     SetupBytesUploaded += sealedPoint.Length;
                     SetupBytesDownloaded += sealedPoint.Length;
+                    byte[] opened = pairwise.Open(sender.Index, j, sealedPoint);
+                    ShamirShare delivered = ShamirShare.Deserialize(Parameters, opened);
+                    CryptographicOperations.ZeroMemory(opened);
+                    if (delivered.From != sender.Index || delivered.To != j) throw Error.Violation(ViolationReason.Inconsistent, "misaddressed Shamir point");
+                    received[j].Add(delivered);
                 }
             }
-            foreach (Bank receiver in _banks)
-            {
-                var points = new List<ShamirShare>();
-                for (int i = 0; i < n; i++)
-                {
-                    byte[] plain = pairwise.Open(i, receiver.Index, inbox[receiver.Index][i]);
-                    ShamirShare point = ShamirShare.Deserialize(Parameters, plain);
-                    CryptographicOperations.ZeroMemory(plain);
-                    if (point.From != i || point.To != receiver.Index) throw Error.Violation(ViolationReason.Inconsistent, "misaddressed Shamir point");
-                    points.Add(point);
-                }
-                receiver.KeyShare = new ThresholdKeyShare(receiver.Scheme!, receiver.Index, n, Policy, points, receiver.Random);
-                foreach (ShamirShare p in points) p.Dispose();
-            }
+        }
+        foreach (Bank receiver in _banks)
+        {
+            receiver.KeyShare?.Dispose();
+            receiver.KeyShare = new ThresholdKeyShare(receiver.Scheme!, receiver.Index, n, Policy, received[receiver.Index], receiver.Random);
+            foreach (ShamirShare p in received[receiver.Index]) p.Dispose();
+            received[receiver.Index].Clear();
         }
     }
 
@@ -203,9 +220,11 @@ public sealed class HomomorphicSession : IDisposable
         if (contributors.Length == 0) throw Error.Violation(ViolationReason.TooFewParticipants, "no bank submitted");
         int length = inputs[contributors[0]]!.Length;
         if (contributors.Any(b => inputs[b]!.Length != length)) throw Error.Argument(nameof(inputs), "All vectors must have the same length.");
-        ulong round = ++_round;
         int n = Parameters.N;
         int chunks = Math.Max(1, (length + n - 1) / n);
+        if (chunks > Policy.Budget) throw Error.Violation(ViolationReason.BudgetExhausted, "one sum needs more decryption shares than a whole key budget");
+        if (decryptors.Any(d => d >= 0 && d < Banks && _banks[d].KeyShare!.Remaining < chunks)) Rekey();
+        ulong round = ++_round;
         long uploaded = 0, downloaded = 0;
 
         // Banks encrypt (each bank's chunks in parallel) and upload.
@@ -288,9 +307,15 @@ public sealed class HomomorphicSession : IDisposable
             SecretKey = new Bfv(session.Parameters).GenerateSecretKey(Random);
         }
 
+        public void NewKey()
+        {
+            SecretKey.Dispose();
+            SecretKey = new Bfv(_session.Parameters).GenerateSecretKey(Random);
+        }
+
         public int Index { get; }
         public RandomNumberGenerator Random { get; }
-        public SecretKey SecretKey { get; }
+        public SecretKey SecretKey { get; private set; }
         public CompactScheme? Scheme { get; set; }
         public ThresholdKeyShare? KeyShare { get; set; }
 

@@ -81,6 +81,26 @@ public sealed class HomomorphicSecureSumTests
     }
 
     [Test]
+    public void SpentDecryptionBudget_RotatesKeys_AndSumsStayExact()
+    {
+        const int banks = 4, bits = 40;
+        var options = Fast("he/rekey", 3) with { DecryptionBudget = 3 };
+        using var he = new HomomorphicSecureSum(banks, bits, options);
+        var plain = new PlainSum(banks, bits);
+        Assert.That(he.Session.KeyGeneration, Is.EqualTo(1));
+        byte[] firstSession = he.Session.SessionId;
+        for (int round = 0; round < 3; round++)
+        {
+            ulong[][] inputs = Inputs(banks, 700, bits, 50 + round); // 3 chunks at n = 256: a whole budget per sum
+            Assert.That(he.Sum(inputs).Sum, Is.EqualTo(plain.Sum(inputs).Sum), $"round {round}");
+        }
+        Assert.That(he.Session.KeyGeneration, Is.GreaterThanOrEqualTo(2));
+        Assert.That(he.Session.SessionId, Is.Not.EqualTo(firstSession));
+        var ex = Assert.Throws<ProtocolViolationException>(() => he.Sum(Inputs(banks, 1000, bits, 60))); // 4 chunks > budget 3
+        Assert.That(ex!.Reason, Is.EqualTo(ViolationReason.BudgetExhausted));
+    }
+
+    [Test]
     public void OutOfRangeInputs_AreRejectedLoudly()
     {
         using var he = new HomomorphicSecureSum(3, 16, Fast("he/range", 2));

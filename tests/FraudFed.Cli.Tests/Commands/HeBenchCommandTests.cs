@@ -1,0 +1,46 @@
+using System.Text.Json;
+using NUnit.Framework;
+
+namespace FraudFed.Cli.Tests.Commands;
+
+[TestFixture]
+[NonParallelizable] // redirects Console.Out
+public sealed class HeBenchCommandTests
+{
+    private static JsonElement RunJson(params string[] args)
+    {
+        TextWriter original = Console.Out;
+        var output = new StringWriter();
+        Console.SetOut(output);
+        int rc;
+        try { rc = Program.BuildRoot().Parse(args).Invoke(); }
+        finally { Console.SetOut(original); }
+        Assert.That(rc, Is.Zero, output.ToString());
+        string last = output.ToString().TrimEnd().Split('\n')[^1];
+        return JsonDocument.Parse(last).RootElement;
+    }
+
+    [Test]
+    public void BenchNtt_PrintsTheRequiredJsonFields()
+    {
+        JsonElement json = RunJson("bench", "ntt", "--runs", "5", "--json");
+        Assert.That(json.GetProperty("suite").GetString(), Is.EqualTo("ntt"));
+        Assert.That(json.GetProperty("n").GetInt32(), Is.EqualTo(8192));
+        Assert.That(json.GetProperty("prime_bits").GetInt32(), Is.EqualTo(60));
+        foreach (string key in new[] { "forward_us", "inverse_us", "ns_per_coeff_per_bit" })
+            Assert.That(json.GetProperty(key).GetDouble(), Is.GreaterThan(0), key);
+    }
+
+    [Test]
+    public void BenchHe_SmallRun_IsExact_AndPrintsTheRequiredJsonFields()
+    {
+        JsonElement json = RunJson("bench", "he", "--banks", "3", "--threshold", "2", "--values", "10000", "--runs", "1", "--json");
+        Assert.That(json.GetProperty("suite").GetString(), Is.EqualTo("he"));
+        Assert.That(json.GetProperty("exact").GetBoolean(), Is.True);
+        Assert.That(json.GetProperty("log_q").GetInt32(), Is.EqualTo(180));
+        Assert.That(json.GetProperty("log_t").GetInt32(), Is.EqualTo(44));
+        Assert.That(json.GetProperty("values").GetInt32(), Is.EqualTo(10000));
+        foreach (string key in new[] { "encrypt_s", "upload_bytes_per_value", "add_s_per_bank", "decrypt_share_s", "combine_s" })
+            Assert.That(json.GetProperty(key).GetDouble(), Is.GreaterThan(0), key);
+    }
+}
