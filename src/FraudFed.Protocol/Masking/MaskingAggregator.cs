@@ -375,7 +375,21 @@ public sealed class MaskingAggregator
     {
         if (!shares.TryGetValue(owner, out var list) || list.Count < _p.Threshold)
             throw Abort(ViolationReason.TooFewParticipants, $"Fewer than t {what} shares for bank {owner}.");
-        BigInteger secret = Shamir.P521.Reconstruct(list.OrderBy(s => s.X).Take(_p.Threshold).ToArray()); // same x-set for most secrets: cached Lagrange weights
+        ShamirShare[] ordered = list.OrderBy(s => s.X).ToArray();
+        BigInteger secret = Shamir.P521.Reconstruct(ordered.AsSpan(0, _p.Threshold)); // same x-set for most secrets: cached Lagrange weights
+        // Shares beyond t must lie on the same polynomial: swapping the t-th share for each extra one must give the
+        // same secret. A single wrong share (a faulty or malicious bank) changes the result deterministically, so a
+        // corrupted seed can never silently turn into a wrong sum when more than t holders answered.
+        if (ordered.Length > _p.Threshold)
+        {
+            var probe = ordered[.._p.Threshold];
+            for (int e = _p.Threshold; e < ordered.Length; e++)
+            {
+                probe[^1] = ordered[e];
+                if (Shamir.P521.Reconstruct(probe) != secret)
+                    throw Abort(ViolationReason.Inconsistent, $"The revealed {what} shares of bank {owner} are not consistent with one polynomial.");
+            }
+        }
         var seed = new byte[32];
         try { Shamir.ElementToSeed(secret, seed); }
         catch (ProtocolViolationException) { throw Abort(ViolationReason.Malformed, $"The {what} shares of bank {owner} do not reconstruct a 256-bit seed."); }

@@ -250,6 +250,37 @@ public sealed class AdversarialTests
     }
 
     [Test]
+    public void MaliciousBank_WrongRevealedShare_IsCaught_WhenMoreThanTHoldersAnswer()
+    {
+        using var d = new Driver(6, 4, "wrong-share").UpToRequests();
+        var responses = d.Requests.ToDictionary(kv => kv.Key, kv => d.H.Banks[kv.Key].ReceiveUnmaskRequest(kv.Value));
+        // Bank 5 reveals a share of bank 2's self-mask seed that is off by one bit, correctly signed.
+        UnmaskResponse honest = UnmaskResponse.Decode(responses[5]);
+        RevealedShare[] forged = honest.Shares.Select(sh =>
+        {
+            if (sh.Peer != 2) return sh;
+            byte[] y = (byte[])sh.Y.Clone();
+            y[^1] ^= 1;
+            return sh with { Y = y };
+        }).ToArray();
+        Assert.That(forged.Select(f => f.Peer), Does.Contain(2));
+        responses[5] = (honest with { Shares = forged }).Encode(d.H.IdentityOf(5));
+        foreach (byte[] r in responses.Values) d.Agg.Receive(r);
+
+        var ex = Assert.Throws<ProtocolViolationException>(() => d.Agg.Finish());
+        Assert.That(ex!.Reason, Is.EqualTo(ViolationReason.Inconsistent));
+        Assert.That(d.Agg.State, Is.TypeOf<AggregatorAborted>(), "no sum is released");
+    }
+
+    [Test]
+    public void HonestBanks_MoreThanTHoldersAnswer_ShareCheckPasses()
+    {
+        using var d = new Driver(6, 4, "extra-shares").UpToRequests();
+        foreach (var (id, r) in d.Requests) d.Agg.Receive(d.H.Banks[id].ReceiveUnmaskRequest(r));
+        Assert.That(d.Agg.Finish(), Is.EqualTo(SecureSumTests.PlainSum(d.Inputs, [0, 1, 2, 3, 4, 5], Driver.Bits)));
+    }
+
+    [Test]
     public void MaliciousAggregator_TooFewSignatures_Aborts()
     {
         using var d = new Driver(6, 4, "few-sigs").UpToRequests();
