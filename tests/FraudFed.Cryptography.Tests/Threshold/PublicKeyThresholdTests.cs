@@ -22,13 +22,14 @@ public sealed class PublicKeyThresholdTests
         public HashSet<string> Genuine { get; } = [];
         public RlweParameters P => Base.P;
 
-        public static PkSetup Create(int banks, int threshold, int minContributors, string label, long budget = 1L << 20)
+        public static PkSetup Create(int banks, int threshold, int minContributors, string label, long budget = 1L << 20, RlweParameters? parameters = null)
         {
-            ThresholdSetup setup = ThresholdSetup.Create(Fast, banks, threshold, minContributors, label, budget);
-            RnsPoly crp = CommonRandomness.Expand(Fast, setup.Scheme.Seed, CrpPurpose.PublicKey, 0, 0);
-            var ckg = new PublicKeyGenProtocol(Fast);
+            RlweParameters p = parameters ?? Fast;
+            ThresholdSetup setup = ThresholdSetup.Create(p, banks, threshold, minContributors, label, budget);
+            RnsPoly crp = CommonRandomness.Expand(p, setup.Scheme.Seed, CrpPurpose.PublicKey, 0, 0);
+            var ckg = new PublicKeyGenProtocol(p);
             PublicKeyShare aggregate = ckg.AllocateShare();
-            for (int i = 0; i < banks; i++) ckg.AggregateShares(PublicKeyShare.Deserialize(Fast, ckg.GenShare(i, setup.Keys[i], crp, setup.Rng).Serialize()), aggregate);
+            for (int i = 0; i < banks; i++) ckg.AggregateShares(PublicKeyShare.Deserialize(p, ckg.GenShare(i, setup.Keys[i], crp, setup.Rng).Serialize()), aggregate);
             return new PkSetup { Base = setup, Scheme = new PublicKeyThresholdScheme(setup.Scheme, ckg.GenPublicKey(aggregate, crp)) };
         }
 
@@ -117,6 +118,38 @@ public sealed class PublicKeyThresholdTests
             }
             chunk++;
         }
+    }
+
+    [TestCase(3, 2, TestName = "Threshold/PublicKey/Extremes/n=256/banks=3/T=2")]
+    [TestCase(10, 6, TestName = "Threshold/PublicKey/Extremes/n=256/banks=10/T=6")]
+    public void ExtremeVectors_DecryptExactly(int banks, int threshold)
+    {
+        using var s = PkSetup.Create(banks, threshold, 2, $"pk/extremes/{banks}");
+        ulong t = 1UL << Fast.PlainModulusBits;
+        int[] contributors = Enumerable.Range(0, banks).ToArray(), active = Enumerable.Range(banks - threshold, threshold).ToArray();
+        uint chunk = 0;
+        foreach (ulong value in new[] { t - 1, t / 2, 0UL, 1UL })
+        {
+            var uploads = contributors.Select(b =>
+            {
+                byte[] wire = s.Scheme.Encrypt(b, 1, chunk, Enumerable.Repeat(value, Fast.N).ToArray(), s.Base.Rng).Serialize();
+                s.Genuine.Add(Convert.ToHexString(SHA256.HashData(wire)));
+                return PublicKeyCiphertext.Deserialize(Fast, wire);
+            }).ToList();
+            ulong expected = (ulong)(((UInt128)value * (ulong)banks) % t);
+            Assert.That(s.Decrypt(s.Scheme.BuildRequest(1, chunk, uploads, active)), Is.All.EqualTo(expected), $"{banks} x {value}");
+            chunk++;
+        }
+    }
+
+    [Test]
+    public void RealParameters_EndToEnd_n8192_banks3_T2()
+    {
+        using var s = PkSetup.Create(3, 2, 2, "pk/real", parameters: ParameterSets.Default);
+        int[] contributors = [0, 1, 2], active = [0, 2];
+        PublicKeyDecryptionRequest request = s.Scheme.BuildRequest(1, 0, s.Upload(1, 0, contributors, 11, out ulong[] expected), active);
+        Assert.That(s.Decrypt(request), Is.EqualTo(expected));
+        Assert.That(s.Base.KeyShares[0].PublicKeySmudgingBits, Is.GreaterThan(100), "real smudging size");
     }
 
     [Test]
