@@ -194,6 +194,7 @@ public sealed class PublicKeyDecryptionRequest
     public static PublicKeyDecryptionRequest Deserialize(RlweParameters p, ReadOnlySpan<byte> data, int maxContributors)
     {
         ArgumentNullException.ThrowIfNull(p);
+        if (maxContributors is < 1 or > 32_000) throw Error.OutOfRange(nameof(maxContributors), "The roster size bounds the request: 1..32000.");
         if (data.Length < RlweCodec.HeaderSize + RlweCodec.DigestSize) throw Error.Violation(ViolationReason.Malformed, "shorter than the header");
         int polys = BinaryPrimitives.ReadUInt16LittleEndian(data[46..]);
         uint ctxLength = BinaryPrimitives.ReadUInt32LittleEndian(data[48..]);
