@@ -90,14 +90,21 @@ internal sealed class HeBenchCommand : ICliCommand
         var bits = new Option<int>("--bits") { Description = "k: values and sums mod 2^k.", DefaultValueFactory = _ => 32 };
         var runs = new Option<int>("--runs") { Description = "Timed sums (median).", DefaultValueFactory = _ => 3 };
         var json = new Option<bool>("--json") { Description = "Print one JSON object as the last line." };
+        var variant = new Option<string>("--variant") { Description = "compact (c0 only, default) or pk (ordinary (c0, c1) ciphertexts under the collective key).", DefaultValueFactory = _ => "compact" };
+        variant.AcceptOnlyFromAmong("compact", "pk");
         var cmd = new Command("he", "Threshold homomorphic secure sum (compact BFV, default 128-bit parameters).");
-        foreach (Option o in new Option[] { banks, threshold, values, bits, runs, json }) cmd.Options.Add(o);
+        foreach (Option o in new Option[] { banks, threshold, values, bits, runs, json, variant }) cmd.Options.Add(o);
         cmd.SetAction(pr =>
         {
             int nBanks = pr.GetValue(banks), t = pr.GetValue(threshold), count = pr.GetValue(values), k = pr.GetValue(bits);
             int r = Math.Max(1, pr.GetValue(runs));
+            bool pk = pr.GetValue(variant) == "pk";
             var setup = Stopwatch.StartNew();
-            using var he = new HomomorphicSecureSum(nBanks, k, new HomomorphicOptions { Threshold = t, MinContributors = Math.Min(nBanks, Math.Max(2, t)) });
+            using var he = new HomomorphicSecureSum(nBanks, k, new HomomorphicOptions
+            {
+                Threshold = t, MinContributors = Math.Min(nBanks, Math.Max(2, t)),
+                Variant = pk ? HomomorphicVariant.PublicKey : HomomorphicVariant.Compact,
+            });
             double setupS = setup.Elapsed.TotalSeconds;
             var rnd = new Random(42);
             ulong mask = (1UL << k) - 1;
@@ -117,7 +124,7 @@ internal sealed class HeBenchCommand : ICliCommand
                     SecureSumResult result = he.Sum(inputs);
                     exact &= result.Sum.AsSpan().SequenceEqual(expected);
                     HomomorphicSumStats st = s.LastStats!;
-                    uploadPerBank = (long)st.Chunks * FraudFed.Cryptography.Threshold.CompactCiphertext.SerializedSize(s.Parameters);
+                    uploadPerBank = (long)st.Chunks * (pk ? FraudFed.Cryptography.Rlwe.RlweCodec.Size(s.Parameters, 32, 2) : FraudFed.Cryptography.Threshold.CompactCiphertext.SerializedSize(s.Parameters));
                     if (parallel && run == 0) continue;
                     (parallel ? multi : single).Add(st);
                 }
@@ -130,11 +137,11 @@ internal sealed class HeBenchCommand : ICliCommand
             double combM = M(multi, x => x.Combine), comb1 = M(single, x => x.Combine);
             double perValue = (double)uploadPerBank / count;
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"HE sum: {nBanks} banks, T={t}, {count} values of {k} bits, {s.Parameters}; medians of {r} sums, 2 cores | 1 core: encrypt {encM:F3} | {enc1:F3} s/bank, upload {perValue:F2} B/value, add {addM * 1000:F1} | {add1 * 1000:F1} ms/bank, decryption share {shareM:F3} | {share1:F3} s, combine {combM:F3} | {comb1:F3} s, exact {exact}. SEAL BFV n=8192 for 1M 32-bit values: ~1.2 s encrypt, ~128 B/value."));
+                $"HE sum ({(pk ? "pk" : "compact")}): {nBanks} banks, T={t}, {count} values of {k} bits, {s.Parameters}; medians of {r} sums, 2 cores | 1 core: encrypt {encM:F3} | {enc1:F3} s/bank, upload {perValue:F2} B/value, add {addM * 1000:F1} | {add1 * 1000:F1} ms/bank, decryption share {shareM:F3} | {share1:F3} s, combine {combM:F3} | {comb1:F3} s, exact {exact}. SEAL BFV n=8192 for 1M 32-bit values: ~1.2 s encrypt, ~128 B/value."));
             if (pr.GetValue(json))
                 Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
                 {
-                    ["suite"] = "he", ["n"] = s.Parameters.N, ["log_q"] = s.Parameters.LogQ, ["log_t"] = s.Parameters.PlainModulusBits,
+                    ["suite"] = "he", ["variant"] = pk ? "pk" : "compact", ["n"] = s.Parameters.N, ["log_q"] = s.Parameters.LogQ, ["log_t"] = s.Parameters.PlainModulusBits,
                     ["banks"] = nBanks, ["threshold"] = t, ["values"] = count, ["value_bits"] = k,
                     ["encrypt_s"] = Math.Round(encM, 4), ["encrypt_1core_s"] = Math.Round(enc1, 4),
                     ["upload_bytes_per_value"] = Math.Round(perValue, 3),

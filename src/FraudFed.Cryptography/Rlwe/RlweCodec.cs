@@ -41,6 +41,12 @@ public enum RlweObjectKind : byte
     ShamirShare = 5,
     /// <summary>Threshold decryption share.</summary>
     DecryptionShare = 6,
+    /// <summary>Labelled public-key ciphertext upload (c0, c1) under the collective key.</summary>
+    PublicKeyCiphertext = 7,
+    /// <summary>Threshold decryption request for a sum of public-key ciphertexts (sum, U, D, every contribution).</summary>
+    PublicKeyDecryptionRequest = 8,
+    /// <summary>Threshold decryption share of a sum of public-key ciphertexts.</summary>
+    PublicKeyDecryptionShare = 9,
 }
 
 /// <summary>Serializer and validating parser of the RLWE envelope.</summary>

@@ -134,7 +134,7 @@ public sealed class DecryptionShare
 /// that it can answer for the sum over any contributor set U. Enforces K_min, one answer per (round, chunk)
 /// and the decryption budget. Dispose to clear.
 /// </summary>
-public sealed class ThresholdKeyShare : IDisposable
+public sealed partial class ThresholdKeyShare : IDisposable
 {
     private readonly CompactScheme _scheme;
     private readonly RlweParameters _p;
@@ -285,6 +285,7 @@ public sealed class ThresholdKeyShare : IDisposable
         _weightedCache?.Shoup.Clear();
         foreach (RnsPoly r in _retired) r.Clear();
         CryptographicOperations.ZeroMemory(_smudgingKey);
+        DisposePublicKeyState();
     }
 
     /// <inheritdoc />

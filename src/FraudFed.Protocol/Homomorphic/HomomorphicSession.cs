@@ -13,7 +13,13 @@
 //   ciphertexts c0 = -a_{r,k} s_i + e + Delta*m (22.5 bytes per value at n = 8192); the aggregator validates and
 //   adds them per chunk; T online banks answer smudged decryption shares for the contributor set U; the
 //   aggregator combines and decodes, then reduces mod 2^k (2^k divides t, so the result is the exact sum).
-// Signatures on messages (Ed25519, masking layer) are not modelled here.
+// Variant PublicKey (HomomorphicOptions.Variant): a contributor uploads ordinary (c0, c1) ciphertexts under the
+//   collective key (45 bytes per value at n = 8192); per chunk the aggregator validates and adds them and sends each
+//   decryptor a request carrying U, D, the sum and every upload; the bank checks each upload against the round's
+//   bulletin of signed upload digests, recomputes the sum and answers lambda_j * sigma_j * C1 + smudging
+//   (Cryptography/Threshold/PublicKeyThresholdDecryption.cs); the aggregator combines chunk by chunk.
+// Signatures on messages (Ed25519, masking layer) are not modelled here; the bulletin of upload digests stands in
+// for the contributors' signatures over their uploads.
 using System.Security.Cryptography;
 using System.Text;
 using FraudFed.Cryptography;
@@ -22,6 +28,15 @@ using FraudFed.Cryptography.Rlwe;
 using FraudFed.Cryptography.Threshold;
 
 namespace FraudFed.Protocol.Homomorphic;
+
+/// <summary>Which ciphertexts the banks upload.</summary>
+public enum HomomorphicVariant
+{
+    /// <summary>Compact ciphertexts c0 against a per-(round, chunk) common polynomial (22.5 B/value at the default set).</summary>
+    Compact,
+    /// <summary>Ordinary (c0, c1) public-key ciphertexts under the collective key (45 B/value at the default set).</summary>
+    PublicKey,
+}
 
 /// <summary>Options of a homomorphic session.</summary>
 public sealed record HomomorphicOptions
@@ -38,6 +53,8 @@ public sealed record HomomorphicOptions
     public byte[]? TestSeed { get; init; }
     /// <summary>Run bank and aggregator work on both cores where it splits by chunk.</summary>
     public bool Parallel { get; init; } = true;
+    /// <summary>Compact (default) or ordinary public-key ciphertexts.</summary>
+    public HomomorphicVariant Variant { get; init; } = HomomorphicVariant.Compact;
 }
 
 /// <summary>Timings and byte counts of the last sum (for benchmarks).</summary>
@@ -65,6 +82,8 @@ public sealed class HomomorphicSession : IDisposable
         int kMin = options.MinContributors ?? Math.Max(2, threshold);
         if (kMin < 2 || kMin > banks) throw Error.OutOfRange(nameof(options), "K_min must be in 2..N.");
         Policy = new DecryptionPolicy { Threshold = threshold, MinContributors = kMin, Budget = options.DecryptionBudget, MaxContributors = Math.Max(256, banks) };
+        Variant = options.Variant;
+        if (Variant == HomomorphicVariant.PublicKey) PublicKeySmudging.Bits(Parameters, Policy, banks); // typed InsecureParameters before any setup
         _testSeed = options.TestSeed is null ? null : (byte[])options.TestSeed.Clone();
         Parallel = options.Parallel;
         _setupRandom = RandomFor("setup");
@@ -108,6 +127,16 @@ public sealed class HomomorphicSession : IDisposable
     public bool Parallel { get; set; }
     /// <summary>The agreed compact scheme (public data only).</summary>
     public CompactScheme? Scheme { get; private set; }
+    /// <summary>Compact or public-key ciphertexts.</summary>
+    public HomomorphicVariant Variant { get; }
+    /// <summary>The public-key scheme under the collective key (public data only).</summary>
+    public PublicKeyThresholdScheme? PublicKeyScheme { get; private set; }
+
+    // Digests of this round's uploads with their senders: stands in for the contributors' signatures.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> _signedUploads = new();
+
+    private bool IsSignedUpload(int sender, ReadOnlySpan<byte> upload) =>
+        _signedUploads.TryGetValue(Convert.ToHexString(SHA256.HashData(upload)), out int signer) && signer == sender;
 
     private RandomNumberGenerator RandomFor(string label)
     {
@@ -157,6 +186,7 @@ public sealed class HomomorphicSession : IDisposable
             ckg.AggregateShares(share, aggregate);
         }
         CollectivePublicKey = ckg.GenPublicKey(aggregate, crp);
+        PublicKeyScheme = new PublicKeyThresholdScheme(Scheme, CollectivePublicKey);
 
         // 3. Thresholdize: pairwise-encrypted Shamir points relayed by the aggregator.
         var thresholdizer = new Thresholdizer(Parameters);
@@ -225,6 +255,7 @@ public sealed class HomomorphicSession : IDisposable
         if (chunks > Policy.Budget) throw Error.Violation(ViolationReason.BudgetExhausted, "one sum needs more decryption shares than a whole key budget");
         if (decryptors.Any(d => d >= 0 && d < Banks && _banks[d].KeyShare!.Remaining < chunks)) Rekey();
         ulong round = ++_round;
+        if (Variant == HomomorphicVariant.PublicKey) return SumPublicKey(round, inputs, decryptors, contributors, length, chunks, cancellationToken);
         long uploaded = 0, downloaded = 0;
 
         // Banks encrypt (each bank's chunks in parallel) and upload.
@@ -276,6 +307,67 @@ public sealed class HomomorphicSession : IDisposable
         });
         TimeSpan combine = combineTime.Elapsed;
         LastStats = new HomomorphicSumStats(encryptPerBank, addPerBank, sharePerBank, combine, uploaded, downloaded, chunks);
+        return result;
+    }
+
+    private ulong[] SumPublicKey(ulong round, IReadOnlyList<ulong[]?> inputs, IReadOnlyList<int> decryptors, int[] contributors, int length, int chunks,
+        CancellationToken cancellationToken)
+    {
+        int n = Parameters.N;
+        long uploaded = 0, downloaded = 0;
+        _signedUploads.Clear();
+
+        // Banks encrypt under the collective key, "sign" (publish the digest of) and upload.
+        var uploads = new byte[contributors.Length][][];
+        var encryptTime = System.Diagnostics.Stopwatch.StartNew();
+        for (int c = 0; c < contributors.Length; c++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            uploads[c] = _banks[contributors[c]].EncryptPublicKey(round, inputs[contributors[c]]!, chunks, Parallel);
+            foreach (byte[] u in uploads[c]) _signedUploads[Convert.ToHexString(SHA256.HashData(u))] = contributors[c];
+            uploaded += uploads[c].Sum(u => (long)u.Length);
+        }
+        TimeSpan encryptPerBank = encryptTime.Elapsed / contributors.Length;
+
+        int[] active = [.. decryptors];
+        if (active.Any(d => d < 0 || d >= Banks)) throw Error.Violation(ViolationReason.UnknownSender, "decryptor outside the roster");
+        var result = new ulong[length];
+        long addTicks = 0, shareTicks = 0, combineTicks = 0;
+        // Chunk by chunk (a request carries every upload of its chunk): aggregate, ask T banks, combine.
+        long loopStart = System.Diagnostics.Stopwatch.GetTimestamp();
+        For(chunks, k =>
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+            var parsed = new List<PublicKeyCiphertext>(contributors.Length);
+            for (int c = 0; c < contributors.Length; c++)
+            {
+                PublicKeyCiphertext ct = PublicKeyCiphertext.Deserialize(Parameters, uploads[c][k]);
+                if (ct.Sender != contributors[c]) throw Error.Violation(ViolationReason.UnknownSender, "ciphertext sender differs from its uploader");
+                parsed.Add(ct);
+            }
+            PublicKeyDecryptionRequest request = PublicKeyScheme!.BuildRequest(round, (uint)k, parsed, active);
+            byte[] requestBytes = request.Serialize();
+            long t1 = System.Diagnostics.Stopwatch.GetTimestamp();
+            var shares = new byte[active.Length][];
+            for (int d = 0; d < active.Length; d++) shares[d] = _banks[active[d]].KeyShare!.GenPublicKeyDecryptionShare(requestBytes, IsSignedUpload);
+            long t2 = System.Diagnostics.Stopwatch.GetTimestamp();
+            int start = k * n, count = Math.Min(n, length - start);
+            if (count > 0) PublicKeyScheme.Combine(request, shares, result.AsSpan(start, count));
+            long t3 = System.Diagnostics.Stopwatch.GetTimestamp();
+            Interlocked.Add(ref addTicks, t1 - t0);
+            Interlocked.Add(ref shareTicks, t2 - t1);
+            Interlocked.Add(ref combineTicks, t3 - t2);
+            Interlocked.Add(ref downloaded, (long)requestBytes.Length * active.Length);
+            Interlocked.Add(ref uploaded, shares.Sum(x => (long)x.Length));
+        });
+        // Phases interleave across parallel chunks: scale the per-phase sums to the loop's wall time.
+        long wall = System.Diagnostics.Stopwatch.GetTimestamp() - loopStart, total = addTicks + shareTicks + combineTicks;
+        double scale = total > wall ? (double)wall / total : 1.0;
+        TimeSpan Span(long ticks) => TimeSpan.FromSeconds(ticks * scale / System.Diagnostics.Stopwatch.Frequency);
+        LastStats = new HomomorphicSumStats(encryptPerBank, Span(addTicks) / contributors.Length, Span(shareTicks) / active.Length, Span(combineTicks),
+            uploaded, downloaded, chunks);
+        _signedUploads.Clear();
         return result;
     }
 
@@ -331,6 +423,25 @@ public sealed class HomomorphicSession : IDisposable
                 using RandomNumberGenerator rng = _session._testSeed is null ? RandomNumberGenerator.Create() : _session.RandomFor($"bank{Index}/r{round}/k{k}");
                 int start = k * n, count = Math.Max(0, Math.Min(n, values.Length - start));
                 output[k] = Scheme.EncryptToBytes(SecretKey, Index, round, (uint)k, values.AsSpan(start, count), rng);
+            }
+            if (parallel && chunks > 1) System.Threading.Tasks.Parallel.For(0, chunks, One);
+            else for (int k = 0; k < chunks; k++) One(k);
+            return output;
+        }
+
+        public byte[][] EncryptPublicKey(ulong round, ulong[] values, int chunks, bool parallel)
+        {
+            int n = _session.Parameters.N;
+            var output = new byte[chunks][];
+            PublicKeyThresholdScheme scheme = _session.PublicKeyScheme!;
+            ulong mask = scheme.Encoder.PlainMask;
+            foreach (ulong v in values)
+                if (v > mask) throw Error.Argument(nameof(values), "A value is not below t.");
+            void One(int k)
+            {
+                using RandomNumberGenerator rng = _session._testSeed is null ? RandomNumberGenerator.Create() : _session.RandomFor($"bank{Index}/pk/r{round}/k{k}");
+                int start = k * n, count = Math.Max(0, Math.Min(n, values.Length - start));
+                output[k] = scheme.Encrypt(Index, round, (uint)k, values.AsSpan(start, count), rng).Serialize();
             }
             if (parallel && chunks > 1) System.Threading.Tasks.Parallel.For(0, chunks, One);
             else for (int k = 0; k < chunks; k++) One(k);

@@ -43,4 +43,18 @@ public sealed class HeBenchCommandTests
         foreach (string key in new[] { "encrypt_s", "upload_bytes_per_value", "add_s_per_bank", "decrypt_share_s", "combine_s" })
             Assert.That(json.GetProperty(key).GetDouble(), Is.GreaterThan(0), key);
     }
+
+    [Test]
+    public void BenchHe_PublicKeyVariant_IsExact_AndUploadsTwoPolynomialsPerChunk()
+    {
+        JsonElement compact = RunJson("bench", "he", "--banks", "3", "--threshold", "2", "--values", "10000", "--runs", "1", "--json");
+        JsonElement pk = RunJson("bench", "he", "--banks", "3", "--threshold", "2", "--values", "10000", "--runs", "1", "--variant", "pk", "--json");
+        Assert.That(pk.GetProperty("variant").GetString(), Is.EqualTo("pk"));
+        Assert.That(compact.GetProperty("variant").GetString(), Is.EqualTo("compact"));
+        Assert.That(pk.GetProperty("exact").GetBoolean(), Is.True);
+        double ratio = pk.GetProperty("upload_bytes_per_value").GetDouble() / compact.GetProperty("upload_bytes_per_value").GetDouble();
+        Assert.That(ratio, Is.InRange(1.9, 2.0), "(c0, c1) against c0 only");
+        foreach (string key in new[] { "encrypt_s", "add_s_per_bank", "decrypt_share_s", "combine_s" })
+            Assert.That(pk.GetProperty(key).GetDouble(), Is.GreaterThan(0), key);
+    }
 }

@@ -43,6 +43,34 @@ public sealed class HomomorphicSecureSumTests
         }
     }
 
+    [TestCase(3, 2, 32, 700, TestName = "HeSum/PublicKey/n=256/banks=3/T=2/k=32")]
+    [TestCase(10, 6, 44, 600, TestName = "HeSum/PublicKey/n=256/banks=10/T=6/k=44")]
+    public void PublicKeyVariant_SumsEqualThePlainModularSum_WithOfflineBanksAndRotation(int banks, int threshold, int bits, int length)
+    {
+        using var he = new HomomorphicSecureSum(banks, bits, Fast($"he/pk/{banks}/{bits}", threshold) with { Variant = HomomorphicVariant.PublicKey, DecryptionBudget = 6 });
+        if (banks > 3) he.OfflineBanks.Add(banks - 1);
+        var plain = new PlainSum(banks, bits);
+        for (int round = 0; round < 4; round++) // 3 chunks per sum and a budget of 6: the keys rotate once
+        {
+            ulong[][] inputs = Inputs(banks, length, bits, 20 + round);
+            SecureSumResult result = he.Sum(inputs);
+            ulong[][] onlineOnly = inputs.Select((v, b) => he.OfflineBanks.Contains(b) ? new ulong[v.Length] : v).ToArray();
+            Assert.That(result.Sum, Is.EqualTo(plain.Sum(onlineOnly).Sum), $"round {round}");
+            int chunks = (length + 255) / 256;
+            long pkUpload = FraudFed.Cryptography.Rlwe.RlweCodec.Size(InsecureTestParameters.N256, 32, 2);
+            Assert.That(result.BytesUploaded, Is.GreaterThanOrEqualTo((long)result.Contributors.Count * chunks * pkUpload));
+        }
+        Assert.That(he.Session.KeyGeneration, Is.GreaterThan(1), "the shared budget forced a key rotation");
+    }
+
+    [Test]
+    public void PublicKeyVariant_RefusesARosterTheSmudgingCannotCover()
+    {
+        var options = new HomomorphicOptions { Variant = HomomorphicVariant.PublicKey, Threshold = 2, MinContributors = 2 };
+        var ex = Assert.Throws<ProtocolViolationException>(() => new HomomorphicSession(200, options));
+        Assert.That(ex!.Reason, Is.EqualTo(ViolationReason.InsecureParameters));
+    }
+
     private static int CompactCiphertext(RlweParameters p) => FraudFed.Cryptography.Threshold.CompactCiphertext.SerializedSize(p);
 
     [Test]
