@@ -27,7 +27,7 @@ internal static class Fixed
 
 internal sealed class PrgModPow2Vectors : IVectorFile
 {
-    private static readonly int[] Bits = [16, 32, 44, 64];
+    private static readonly int[] Bits = [1, 16, 24, 32, 33, 44, 48, 64];
     private const int Shown = 16, Long = 100_000;
 
     public string Path => "prg/modpow2.json";

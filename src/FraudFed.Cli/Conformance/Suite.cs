@@ -48,7 +48,6 @@ internal static class ConformanceSuite
     public static IReadOnlyList<IVectorFile> Files { get; } =
     [
         new RfcX25519Vectors(), new RfcEd25519Vectors(), new RfcHkdfVectors(), new RfcPrgVectors(),
-        new SpecPrgVectors(), new SpecAeadVectors(), new SpecShamirVectors(), new SpecKdfVectors(), new SpecDoubleMaskVectors(), new SpecWireVectors(),
         new PrgModPow2Vectors(), new DeterministicRandomVectors(), new CommitmentVectors(), new KeyScheduleVectors(), new AeadShareVectors(), new ShamirVectors(), new QuantizerVectors(),
         new NeighbourGraphVectors(), new MaskingTranscriptVectors(MaskingTranscriptVectors.Plain), new MaskingTranscriptVectors(MaskingTranscriptVectors.Dropout),
         new MaskingTranscriptVectors(MaskingTranscriptVectors.SecAggPlus),
