@@ -46,6 +46,31 @@ public sealed class SimulateCommandTests
         Assert.That(stderr.ToString(), Does.Contain(model == "gbdt" ? "tree" : "round"), "progress names the tree or round");
     }
 
+    [Test]
+    public void Simulate_CampaignShift_MovesTestWindowFraud_AndIsReported()
+    {
+        string Run(int shift, out string stdout)
+        {
+            var o = new StringWriter();
+            int rc = SimulateCommand.Run(new SimulateCommand.SimulateSettings(3, "masking", "gbdt", 6000, 3, Path.Combine(_out, "s" + shift), null, Json: true, Trees: 2, CampaignShift: shift),
+                o, new StringWriter(), CancellationToken.None);
+            Assert.That(rc, Is.EqualTo(0));
+            stdout = o.ToString();
+            return stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries)[^1];
+        }
+        using JsonDocument a = JsonDocument.Parse(Run(0, out string textA));
+        using JsonDocument b = JsonDocument.Parse(Run(2, out string textB));
+        Assert.That(textA, Does.Contain("stay at the same banks"));
+        Assert.That(textB, Does.Contain("move by 2"));
+        JsonElement banksA = a.RootElement.GetProperty("per_bank"), banksB = b.RootElement.GetProperty("per_bank");
+        bool testDiffers = false;
+        for (int i = 0; i < 3; i++)
+        {
+            testDiffers |= banksB[i].GetProperty("test_fraud").GetInt32() != banksA[i].GetProperty("test_fraud").GetInt32();
+        }
+        Assert.That(testDiffers, Is.True, "the shift moves fraud between banks in the test window");
+    }
+
     [TestCase(2, 6000, null, "--banks")]
     [TestCase(3, 100, null, "--transactions")]
     [TestCase(4, 8000, 5, "--threshold")]

@@ -32,16 +32,17 @@ internal sealed class SimulateCommand : ICliCommand
         var threshold = new Option<int?>("--threshold") { Description = "Banks needed to open a sum (default about 2/3 of the banks)." };
         var trees = new Option<int?>("--trees") { Description = "Boosting rounds of the federated GBDT (default 100)." };
         var rounds = new Option<int?>("--rounds") { Description = "FedAvg rounds of the federated logistic regression (default 30)." };
+        var shift = new Option<int>("--campaign-shift") { Description = "Banks each fraud campaign's home moves between the training and the later test window (0: campaigns stay put).", DefaultValueFactory = _ => 1 };
         var json = new Option<bool>("--json") { Description = "End with one JSON line of headline results." };
         var command = new Command("simulate", "Train a federated fraud model across simulated banks and compare it with local-only and centralized baselines.");
-        foreach (Option o in new Option[] { banks, mode, model, transactions, seed, output, threshold, trees, rounds, json }) command.Options.Add(o);
+        foreach (Option o in new Option[] { banks, mode, model, transactions, seed, output, threshold, trees, rounds, shift, json }) command.Options.Add(o);
         command.SetAction((parse, cancellationToken) => Task.FromResult(Run(new SimulateSettings(
             parse.GetValue(banks), parse.GetValue(mode)!, parse.GetValue(model)!, parse.GetValue(transactions), parse.GetValue(seed),
-            parse.GetValue(output)!, parse.GetValue(threshold), parse.GetValue(json), parse.GetValue(trees), parse.GetValue(rounds)), Console.Out, Console.Error, cancellationToken)));
+            parse.GetValue(output)!, parse.GetValue(threshold), parse.GetValue(json), parse.GetValue(trees), parse.GetValue(rounds), parse.GetValue(shift)), Console.Out, Console.Error, cancellationToken)));
         return command;
     }
 
-    internal sealed record SimulateSettings(int Banks, string Mode, string Model, int Transactions, int Seed, string OutDirectory, int? Threshold, bool Json, int? Trees = null, int? Rounds = null);
+    internal sealed record SimulateSettings(int Banks, string Mode, string Model, int Transactions, int Seed, string OutDirectory, int? Threshold, bool Json, int? Trees = null, int? Rounds = null, int CampaignShift = 1);
 
     internal static int Run(SimulateSettings s, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken)
     {
@@ -50,6 +51,7 @@ internal sealed class SimulateCommand : ICliCommand
         if (s.Threshold is { } t && (t < 2 || t > s.Banks)) return Fail(stderr, "--threshold must be in 2..banks.");
         if (s.Trees is < 1 or > 10_000) return Fail(stderr, "--trees must be in 1..10000.");
         if (s.Rounds is < 1 or > 10_000) return Fail(stderr, "--rounds must be in 1..10000.");
+        if (s.CampaignShift < 0) return Fail(stderr, "--campaign-shift must be 0 or more.");
 
         var options = new ExperimentOptions
         {
@@ -57,6 +59,7 @@ internal sealed class SimulateCommand : ICliCommand
             Transactions = s.Transactions,
             Seed = s.Seed,
             Model = s.Model == "logistic" ? FederatedModelKind.Logistic : FederatedModelKind.Gbdt,
+            Scenario = new SyntheticScenario { Banks = s.Banks, Transactions = s.Transactions, Seed = s.Seed, CampaignShift = s.CampaignShift },
         };
         if (s.Trees is { } treeCount) options = options with { Gbdt = options.Gbdt with { Trees = treeCount } };
         if (s.Rounds is { } roundCount) options = options with { Logistic = options.Logistic with { Rounds = roundCount } };
@@ -67,7 +70,7 @@ internal sealed class SimulateCommand : ICliCommand
             _ => n => Track(disposables, new HomomorphicSecureSum(n, ModulusBits, new HomomorphicOptions { Threshold = s.Threshold })),
         };
 
-        stderr.WriteLine($"fraudfed simulate: {s.Banks} banks, {s.Transactions:N0} transactions, mode {s.Mode}, model {s.Model}, seed {s.Seed}");
+        stderr.WriteLine($"fraudfed simulate: {s.Banks} banks, {s.Transactions:N0} transactions, mode {s.Mode}, model {s.Model}, seed {s.Seed}, campaign shift {s.CampaignShift}");
         var progress = new ConsoleProgress(stderr);
         ExperimentResult result;
         try
@@ -99,6 +102,9 @@ internal sealed class SimulateCommand : ICliCommand
         }
 
         WriteTable(stdout, result);
+        stdout.WriteLine(s.CampaignShift == 0
+            ? "scenario: fraud campaigns stay at the same banks in the test window"
+            : $"scenario: each fraud campaign's home banks move by {s.CampaignShift} between training and the test window (--campaign-shift)");
         stdout.WriteLine();
         stdout.WriteLine($"summary: {summaryPath}");
         stdout.WriteLine($"report:  {reportPath}");
