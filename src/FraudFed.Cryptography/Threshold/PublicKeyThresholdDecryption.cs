@@ -44,6 +44,9 @@ namespace FraudFed.Cryptography.Threshold;
 /// <summary>Authenticity check of one contributor's upload (e.g. verifies its signature over these exact bytes).</summary>
 public delegate bool ContributionCheck(int sender, ReadOnlySpan<byte> serializedUpload);
 
+/// <summary>Check of the contributor set U of a request for (round, chunk) against what the bank was told (e.g. a signed contributor list).</summary>
+public delegate bool ContributorSetCheck(ulong round, uint chunk, IReadOnlyList<int> contributors);
+
 /// <summary>The smudging lemma for sums of public-key ciphertexts under the collective key.</summary>
 public static class PublicKeySmudging
 {
@@ -359,7 +362,14 @@ public sealed partial class ThresholdKeyShare
     /// already used in another answered sum), AuthenticationFailed (<paramref name="isAuthentic"/> rejects an
     /// upload), Inconsistent ((C0, C1) is not the sum of the listed uploads), BudgetExhausted, InsecureParameters.
     /// </summary>
-    public byte[] GenPublicKeyDecryptionShare(ReadOnlySpan<byte> request, ContributionCheck isAuthentic)
+    public byte[] GenPublicKeyDecryptionShare(ReadOnlySpan<byte> request, ContributionCheck isAuthentic) =>
+        GenPublicKeyDecryptionShare(request, isAuthentic, null);
+
+    /// <summary>
+    /// As above; <paramref name="contributorSet"/>, when given, must accept (round, chunk, U) after the roster checks and before
+    /// any upload is authenticated (Inconsistent otherwise), e.g. U equals the aggregator's signed contributor list.
+    /// </summary>
+    public byte[] GenPublicKeyDecryptionShare(ReadOnlySpan<byte> request, ContributionCheck isAuthentic, ContributorSetCheck? contributorSet)
     {
         ArgumentNullException.ThrowIfNull(isAuthentic);
         ObjectDisposedException.ThrowIf(_disposed, this);
@@ -374,6 +384,8 @@ public sealed partial class ThresholdKeyShare
         if (active.Distinct().Count() != active.Count || active.Count != Policy.Threshold || !active.Contains(Self))
             throw Error.Violation(ViolationReason.Refused, "the active set must be T distinct banks including this one");
         int bits = PublicKeySmudgingBits;
+        if (contributorSet is not null && !contributorSet(r.Round, r.Chunk, contributors))
+            throw Error.Violation(ViolationReason.Inconsistent, "the contributors differ from the signed contributor list");
 
         // Never trust the aggregator's sum: authenticate every upload and recompute (sum c0_i, sum c1_i).
         RnsBasis basis = _p.Basis;
