@@ -2,7 +2,7 @@
 //
 // Layout (all integers little-endian; protocols/SPEC.md "RLWE objects", drafted in docs/homomorphic-mode.md):
 //   0  magic        4 bytes "FFRL"
-//   4  version      1 byte  = 1
+//   4  version      1 byte  = 2 (2: parameter hash v2 covering the noise and secret distributions; 1 is refused)
 //   5  kind         1 byte  (RlweObjectKind)
 //   6  flags        1 byte  bit 0: polynomials are NTT evaluations (else coefficients); other bits zero
 //   7  reserved     1 byte  = 0
@@ -57,7 +57,7 @@ public static class RlweCodec
     /// <summary>Trailing digest size.</summary>
     public const int DigestSize = 16;
     private static ReadOnlySpan<byte> Magic => "FFRL"u8;
-    private const byte Version = 1;
+    private const byte Version = 2;
 
     /// <summary>Bytes of one packed polynomial for the parameter set.</summary>
     public static int PolyBytes(RlweParameters p)
