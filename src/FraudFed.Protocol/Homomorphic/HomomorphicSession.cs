@@ -444,12 +444,13 @@ public sealed class HomomorphicSession : IDisposable
         public byte[] PublicKeyDecryptionShare(byte[] request, byte[] list)
         {
             ContributorList? checkedList = null;
-            return KeyShare!.GenPublicKeyDecryptionShare(request,
-                (sender, upload) =>
+            // The list's entries were verified against each contributor's identity key (CheckList), so an upload is
+            // authentic when its SHA-256 is the listed (signed) digest of its sender.
+            return KeyShare!.GenPublicKeyDecryptionShareByDigest(request,
+                (sender, uploadDigest) =>
                 {
                     ContributorEntry? e = checkedList?.Find(sender);
-                    return e is not null && CryptographicOperations.FixedTimeEquals(SHA256.HashData(upload), e.UploadDigest)
-                        && UploadSignature.VerifyDigest(_session._roster[sender], e.UploadDigest, e.Signature);
+                    return e is not null && CryptographicOperations.FixedTimeEquals(uploadDigest, e.UploadDigest);
                 },
                 (round, chunk, contributors) =>
                 {
