@@ -199,10 +199,15 @@ internal static class Reference
         return r;
     }
 
-    /// <summary>The RLWE parameter-hash preimage: ASCII "FraudFed RLWE parameters v1" || n || k || count || primes, each u64 LE.</summary>
-    public static byte[] ParameterPreimage(int n, int plainBits, IReadOnlyList<ulong> primes) =>
-        Concat(Encoding.ASCII.GetBytes("FraudFed RLWE parameters v1"), U64Le((ulong)n), U64Le((ulong)plainBits), U64Le((ulong)primes.Count),
-            primes.SelectMany(U64Le).ToArray());
+    /// <summary>SPEC.md 12: error sigma 3.2 as sigma * 10^6, Gaussian tail cut 19, secret distribution 1 = uniform ternary.</summary>
+    public const ulong SigmaMicros = 3_200_000, TailCut = 19, SecretTernary = 1;
+
+    /// <summary>The RLWE parameter-hash preimage: ASCII "FraudFed RLWE parameters v2" || n || k || t = 2^k || count || primes ||
+    /// sigma * 10^6 || tail cut || secret distribution, each u64 LE.</summary>
+    public static byte[] ParameterPreimage(int n, int plainBits, IReadOnlyList<ulong> primes,
+        ulong sigmaMicros = SigmaMicros, ulong tailCut = TailCut, ulong secretDistribution = SecretTernary) =>
+        Concat(Encoding.ASCII.GetBytes("FraudFed RLWE parameters v2"), U64Le((ulong)n), U64Le((ulong)plainBits), U64Le(1UL << plainBits),
+            U64Le((ulong)primes.Count), primes.SelectMany(U64Le).ToArray(), U64Le(sigmaMicros), U64Le(tailCut), U64Le(secretDistribution));
 
     /// <summary>Uniform residues mod q from a keystream: u64 LE words masked to bitlen(q-1) bits, rejected when &gt;= q,
     /// read one after another until n are accepted (no word is skipped or discarded).</summary>

@@ -25,6 +25,8 @@ public static class Samplers
 {
     /// <summary>Gaussian standard deviation.</summary>
     public const double Sigma = 3.2;
+    /// <summary>Sigma as the fixed-point integer bound into the parameter hash: sigma * 10^6 (3.2 -> 3200000).</summary>
+    public const ulong SigmaMicros = 3_200_000;
     /// <summary>Largest |x| the Gaussian sampler outputs (6 sigma, rounded down).</summary>
     public const int GaussianBound = 19;
     /// <summary>Largest smudging exponent: B = 2^k - 1 with k at most this.</summary>

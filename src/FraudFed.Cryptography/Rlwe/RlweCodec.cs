@@ -2,7 +2,7 @@
 //
 // Layout (all integers little-endian; protocols/SPEC.md "RLWE objects", drafted in docs/homomorphic-mode.md):
 //   0  magic        4 bytes "FFRL"
-//   4  version      1 byte  = 1
+//   4  version      1 byte  = 2 (2: parameter hash v2 covering the noise and secret distributions; 1 is refused)
 //   5  kind         1 byte  (RlweObjectKind)
 //   6  flags        1 byte  bit 0: polynomials are NTT evaluations (else coefficients); other bits zero
 //   7  reserved     1 byte  = 0
@@ -20,6 +20,7 @@
 // Validation runs cheap to expensive (SEAL valcheck style): total size, magic, version, kind, flags,
 // parameter hash, n/limbs/polys, lengths, digest, then every residue below its prime and zero padding bits.
 using System.Buffers.Binary;
+using System.Diagnostics;
 using System.Numerics;
 using System.Security.Cryptography;
 using FraudFed.Cryptography.Ring;
@@ -57,7 +58,7 @@ public static class RlweCodec
     /// <summary>Trailing digest size.</summary>
     public const int DigestSize = 16;
     private static ReadOnlySpan<byte> Magic => "FFRL"u8;
-    private const byte Version = 1;
+    private const byte Version = 2;
 
     /// <summary>Bytes of one packed polynomial for the parameter set.</summary>
     public static int PolyBytes(RlweParameters p)
@@ -74,6 +75,42 @@ public static class RlweCodec
     /// <summary>Total serialized size.</summary>
     public static int Size(RlweParameters p, int contextLength, int polys) => HeaderSize + contextLength + polys * PolyBytes(p) + DigestSize;
 
+    private static void WriteHeader(RlweParameters p, RlweObjectKind kind, bool ntt, int contextLength, int polys, Span<byte> o)
+    {
+        Magic.CopyTo(o);
+        o[4] = Version;
+        o[5] = (byte)kind;
+        o[6] = (byte)(ntt ? 1 : 0);
+        o[7] = 0;
+        p.Hash.Span.CopyTo(o.Slice(8, 32));
+        BinaryPrimitives.WriteUInt32LittleEndian(o.Slice(40), (uint)p.N);
+        BinaryPrimitives.WriteUInt16LittleEndian(o.Slice(44), (ushort)p.Primes.Count);
+        BinaryPrimitives.WriteUInt16LittleEndian(o.Slice(46), (ushort)polys);
+        BinaryPrimitives.WriteUInt32LittleEndian(o.Slice(48), (uint)contextLength);
+        BinaryPrimitives.WriteUInt32LittleEndian(o.Slice(52), (uint)(polys * PolyBytes(p)));
+    }
+
+    /// <summary>
+    /// SHA-256 of the coefficient-domain object <see cref="Write"/> would produce for (kind, context) and the polynomials whose
+    /// packed bytes are <paramref name="packedPolys"/> (taken from another validated object: packing is canonical, so these are
+    /// exactly the bytes Write packs). One pass over the bytes (the trailing digest comes from the running hash), no allocation.
+    /// </summary>
+    internal static void HashOfPacked(RlweParameters p, RlweObjectKind kind, ReadOnlySpan<byte> context, ReadOnlySpan<byte> packedPolys, Span<byte> sha256)
+    {
+        int polyBytes = PolyBytes(p);
+        Debug.Assert(packedPolys.Length % polyBytes == 0 && sha256.Length == 32);
+        Span<byte> header = stackalloc byte[HeaderSize];
+        WriteHeader(p, kind, false, context.Length, packedPolys.Length / polyBytes, header);
+        using var h = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        h.AppendData(header);
+        h.AppendData(context);
+        h.AppendData(packedPolys);
+        Span<byte> prefixDigest = stackalloc byte[32];
+        h.GetCurrentHash(prefixDigest);
+        h.AppendData(prefixDigest[..DigestSize]);
+        h.GetHashAndReset(sha256);
+    }
+
     /// <summary>Serializes polynomials (all in the same domain) with a context.</summary>
     public static byte[] Write(RlweParameters p, RlweObjectKind kind, ReadOnlySpan<byte> context, params RnsPoly[] polys)
     {
@@ -87,17 +124,7 @@ public static class RlweCodec
         }
         byte[] output = GC.AllocateUninitializedArray<byte>(Size(p, context.Length, polys.Length)); // every byte is written below
         Span<byte> o = output;
-        Magic.CopyTo(o);
-        o[4] = Version;
-        o[5] = (byte)kind;
-        o[6] = (byte)(ntt ? 1 : 0);
-        o[7] = 0;
-        p.Hash.Span.CopyTo(o.Slice(8, 32));
-        BinaryPrimitives.WriteUInt32LittleEndian(o.Slice(40), (uint)p.N);
-        BinaryPrimitives.WriteUInt16LittleEndian(o.Slice(44), (ushort)p.Primes.Count);
-        BinaryPrimitives.WriteUInt16LittleEndian(o.Slice(46), (ushort)polys.Length);
-        BinaryPrimitives.WriteUInt32LittleEndian(o.Slice(48), (uint)context.Length);
-        BinaryPrimitives.WriteUInt32LittleEndian(o.Slice(52), (uint)(polys.Length * PolyBytes(p)));
+        WriteHeader(p, kind, ntt, context.Length, polys.Length, o);
         context.CopyTo(o.Slice(HeaderSize));
         int offset = HeaderSize + context.Length;
         foreach (RnsPoly poly in polys)

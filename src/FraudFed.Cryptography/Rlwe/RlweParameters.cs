@@ -9,6 +9,7 @@
 // phase noise stays below Q/(2t) ~ 2^135; threshold smudging of 2^106 per share (ThresholdDecryption) from
 // T <= 10 banks leaves more than 2^25 of margin.
 using System.Buffers.Binary;
+using System.Diagnostics;
 using System.Numerics;
 using System.Security.Cryptography;
 using System.Text;
@@ -28,7 +29,7 @@ public sealed class RlweParameters
         IsInsecure = insecure;
         LogQ = primes.Sum(p => 64 - BitOperations.LeadingZeroCount(p));
         Basis = new RnsBasis(n, primes);
-        Hash = ComputeHash(n, primes, plainBits);
+        Hash = ComputeHash(n, primes, plainBits, Samplers.SigmaMicros, Samplers.GaussianBound, SecretDistributionTernary);
         if (BigInteger.Pow(2, plainBits) * 4 >= Basis.Q)
             throw Error.Violation(ViolationReason.InsecureParameters, "Q must exceed 4t for exact decryption.");
     }
@@ -47,7 +48,7 @@ public sealed class RlweParameters
     public bool IsInsecure { get; }
     /// <summary>RNS basis with NTT tables.</summary>
     public RnsBasis Basis { get; }
-    /// <summary>SHA-256 over the canonical encoding (n, primes, k); bound into every serialized object.</summary>
+    /// <summary>SHA-256 over the canonical encoding (n, k, t, primes, error sigma and tail cut, secret distribution); bound into every serialized object.</summary>
     public ReadOnlyMemory<byte> Hash { get; }
 
     /// <summary>The HomomorphicEncryption.org 128-bit bound on log Q for n, or 0 when n is not in the table.</summary>
@@ -95,14 +96,27 @@ public sealed class RlweParameters
             if (q <= 1UL << plainModulusBits) throw Error.Argument(nameof(primes), "Every prime must exceed t = 2^k.");
     }
 
-    private static byte[] ComputeHash(int n, ulong[] primes, int plainBits)
+    /// <summary>Code of the secret distribution in the parameter hash: 1 = uniform ternary {-1, 0, 1}.</summary>
+    public const ulong SecretDistributionTernary = 1;
+
+    /// <summary>
+    /// SHA-256("FraudFed RLWE parameters v2" || n || k || t || L || q_0 .. q_{L-1} || sigma * 10^6 || Gaussian tail cut ||
+    /// secret distribution), each a u64 little-endian (SPEC.md 12). Test-visible so that each field is shown to matter.
+    /// </summary>
+    internal static byte[] ComputeHash(int n, IReadOnlyList<ulong> primes, int plainBits, ulong sigmaMicros, int tailCut, ulong secretDistribution)
     {
-        var buffer = new List<byte>(Encoding.ASCII.GetBytes("FraudFed RLWE parameters v1"));
-        Span<byte> word = stackalloc byte[8];
-        BinaryPrimitives.WriteUInt64LittleEndian(word, (ulong)n); buffer.AddRange(word.ToArray());
-        BinaryPrimitives.WriteUInt64LittleEndian(word, (ulong)plainBits); buffer.AddRange(word.ToArray());
-        BinaryPrimitives.WriteUInt64LittleEndian(word, (ulong)primes.Length); buffer.AddRange(word.ToArray());
-        foreach (ulong q in primes) { BinaryPrimitives.WriteUInt64LittleEndian(word, q); buffer.AddRange(word.ToArray()); }
+        Debug.Assert(plainBits is > 0 and < 64);
+        var buffer = new List<byte>(Encoding.ASCII.GetBytes("FraudFed RLWE parameters v2"));
+        var word = new byte[8];
+        void U64(ulong v) { BinaryPrimitives.WriteUInt64LittleEndian(word, v); buffer.AddRange(word); }
+        U64((ulong)n);
+        U64((ulong)plainBits);
+        U64(1UL << plainBits);
+        U64((ulong)primes.Count);
+        foreach (ulong q in primes) U64(q);
+        U64(sigmaMicros);
+        U64((ulong)tailCut);
+        U64(secretDistribution);
         return SHA256.HashData(buffer.ToArray());
     }
 

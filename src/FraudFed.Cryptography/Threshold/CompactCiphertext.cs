@@ -18,7 +18,8 @@ public sealed class CompactCiphertext
 {
     /// <summary>Size of the session tag bound into the context.</summary>
     public const int SessionTagSize = 16;
-    internal const int ContextSize = SessionTagSize + 8 + 4 + 4;
+    /// <summary>Context bytes: session tag | u64 round | u32 chunk | i32 sender.</summary>
+    public const int ContextSize = SessionTagSize + 8 + 4 + 4;
 
     internal CompactCiphertext(RlweParameters p, byte[] sessionTag, ulong round, uint chunk, int sender, RnsPoly c0)
     {

@@ -44,6 +44,12 @@ namespace FraudFed.Cryptography.Threshold;
 /// <summary>Authenticity check of one contributor's upload (e.g. verifies its signature over these exact bytes).</summary>
 public delegate bool ContributionCheck(int sender, ReadOnlySpan<byte> serializedUpload);
 
+/// <summary>Authenticity check of one contributor's upload given SHA-256 of its exact kind-7 bytes (e.g. its signature over that digest, SPEC.md 12.2).</summary>
+public delegate bool ContributionDigestCheck(int sender, ReadOnlySpan<byte> uploadSha256);
+
+/// <summary>Check of the contributor set U of a request for (round, chunk) against what the bank was told (e.g. a signed contributor list).</summary>
+public delegate bool ContributorSetCheck(ulong round, uint chunk, IReadOnlyList<int> contributors);
+
 /// <summary>The smudging lemma for sums of public-key ciphertexts under the collective key.</summary>
 public static class PublicKeySmudging
 {
@@ -158,7 +164,10 @@ public sealed class PublicKeyDecryptionRequest
     public byte[] CiphertextDigest() => SHA256.HashData(RlweCodec.Write(Parameters, RlweObjectKind.Ciphertext, default, C0, C1));
 
     /// <summary>SHA-256 binding of (session, round, chunk, ciphertext digest, sorted U, sorted D).</summary>
-    public byte[] Fingerprint()
+    public byte[] Fingerprint() => Fingerprint(CiphertextDigest());
+
+    /// <summary>The fingerprint given the ciphertext digest (computed once by the caller).</summary>
+    internal byte[] Fingerprint(ReadOnlySpan<byte> ciphertextDigest)
     {
         using var h = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         h.AppendData("FraudFed pk decryption request v1"u8);
@@ -166,7 +175,7 @@ public sealed class PublicKeyDecryptionRequest
         Span<byte> w = stackalloc byte[8];
         BinaryPrimitives.WriteUInt64LittleEndian(w, Round); h.AppendData(w);
         BinaryPrimitives.WriteUInt32LittleEndian(w, Chunk); h.AppendData(w[..4]);
-        h.AppendData(CiphertextDigest());
+        h.AppendData(ciphertextDigest);
         foreach (IReadOnlyList<int> set in new[] { Contributors, Active })
         {
             BinaryPrimitives.WriteInt32LittleEndian(w, set.Count); h.AppendData(w[..4]);
@@ -359,9 +368,32 @@ public sealed partial class ThresholdKeyShare
     /// already used in another answered sum), AuthenticationFailed (<paramref name="isAuthentic"/> rejects an
     /// upload), Inconsistent ((C0, C1) is not the sum of the listed uploads), BudgetExhausted, InsecureParameters.
     /// </summary>
-    public byte[] GenPublicKeyDecryptionShare(ReadOnlySpan<byte> request, ContributionCheck isAuthentic)
+    public byte[] GenPublicKeyDecryptionShare(ReadOnlySpan<byte> request, ContributionCheck isAuthentic) =>
+        GenPublicKeyDecryptionShare(request, isAuthentic, null);
+
+    /// <summary>
+    /// As above; <paramref name="contributorSet"/>, when given, must accept (round, chunk, U) after the roster checks and before
+    /// any upload is authenticated (Inconsistent otherwise), e.g. U equals the aggregator's signed contributor list.
+    /// </summary>
+    public byte[] GenPublicKeyDecryptionShare(ReadOnlySpan<byte> request, ContributionCheck isAuthentic, ContributorSetCheck? contributorSet)
     {
         ArgumentNullException.ThrowIfNull(isAuthentic);
+        return GenPublicKeyDecryptionShareCore(request, isAuthentic, null, contributorSet);
+    }
+
+    /// <summary>
+    /// As above, but <paramref name="isAuthentic"/> receives SHA-256 of each contribution's exact kind-7 bytes (what an upload
+    /// signature covers, SPEC.md 12.2), hashed in one pass from the request's own packed bytes without re-encoding.
+    /// </summary>
+    public byte[] GenPublicKeyDecryptionShareByDigest(ReadOnlySpan<byte> request, ContributionDigestCheck isAuthentic, ContributorSetCheck? contributorSet = null)
+    {
+        ArgumentNullException.ThrowIfNull(isAuthentic);
+        return GenPublicKeyDecryptionShareCore(request, null, isAuthentic, contributorSet);
+    }
+
+    private byte[] GenPublicKeyDecryptionShareCore(ReadOnlySpan<byte> request, ContributionCheck? bytesCheck, ContributionDigestCheck? digestCheck,
+        ContributorSetCheck? contributorSet)
+    {
         ObjectDisposedException.ThrowIf(_disposed, this);
         PublicKeyDecryptionRequest r = PublicKeyDecryptionRequest.Deserialize(_p, request, RosterSize);
         if (!r.SessionTag.AsSpan().SequenceEqual(_scheme.SessionTag)) throw Error.Violation(ViolationReason.WrongRoundOrState, "request of another session");
@@ -374,25 +406,52 @@ public sealed partial class ThresholdKeyShare
         if (active.Distinct().Count() != active.Count || active.Count != Policy.Threshold || !active.Contains(Self))
             throw Error.Violation(ViolationReason.Refused, "the active set must be T distinct banks including this one");
         int bits = PublicKeySmudgingBits;
+        if (contributorSet is not null && !contributorSet(r.Round, r.Chunk, contributors))
+            throw Error.Violation(ViolationReason.Inconsistent, "the contributors differ from the signed contributor list");
 
         // Never trust the aggregator's sum: authenticate every upload and recompute (sum c0_i, sum c1_i).
         RnsBasis basis = _p.Basis;
         RnsPoly c0 = basis.Allocate(), c1 = basis.Allocate();
         var contributionDigests = new string[contributors.Count];
+        // The request's payload holds C0, C1, then c0_i, c1_i packed exactly as a kind-7 upload packs them (validated by
+        // Deserialize, canonical packing): each upload's SHA-256 is hashed from those bytes in one pass.
+        int polyBytes = RlweCodec.PolyBytes(_p);
+        ReadOnlySpan<byte> payload = request.Slice(RlweCodec.HeaderSize + BinaryPrimitives.ReadInt32LittleEndian(request[48..]), (2 + 2 * contributors.Count) * polyBytes);
+        Span<byte> uploadContext = stackalloc byte[PublicKeyCiphertext.ContextSize];
+        Span<byte> uploadDigest = stackalloc byte[32];
+        int tagSize = CompactCiphertext.SessionTagSize;
+        r.SessionTag.CopyTo(uploadContext);
+        BinaryPrimitives.WriteUInt64LittleEndian(uploadContext[tagSize..], r.Round);
+        BinaryPrimitives.WriteUInt32LittleEndian(uploadContext[(tagSize + 8)..], r.Chunk);
         for (int k = 0; k < contributors.Count; k++)
         {
-            byte[] upload = PublicKeyCiphertext.Write(_p, r.SessionTag, r.Round, r.Chunk, contributors[k], r.Contributions[2 * k], r.Contributions[2 * k + 1]);
-            if (!isAuthentic(contributors[k], upload))
-                throw Error.Violation(ViolationReason.AuthenticationFailed, "an upload is not the contributor's");
-            contributionDigests[k] = Convert.ToHexString(SHA256.HashData(upload));
+            if (bytesCheck is not null)
+            {
+                byte[] upload = PublicKeyCiphertext.Write(_p, r.SessionTag, r.Round, r.Chunk, contributors[k], r.Contributions[2 * k], r.Contributions[2 * k + 1]);
+                if (!bytesCheck(contributors[k], upload))
+                    throw Error.Violation(ViolationReason.AuthenticationFailed, "an upload is not the contributor's");
+                SHA256.HashData(upload, uploadDigest);
+            }
+            else
+            {
+                BinaryPrimitives.WriteInt32LittleEndian(uploadContext[(tagSize + 12)..], contributors[k]);
+                RlweCodec.HashOfPacked(_p, RlweObjectKind.PublicKeyCiphertext, uploadContext, payload.Slice((2 + 2 * k) * polyBytes, 2 * polyBytes), uploadDigest);
+                if (!digestCheck!(contributors[k], uploadDigest))
+                    throw Error.Violation(ViolationReason.AuthenticationFailed, "an upload is not the contributor's");
+            }
+            contributionDigests[k] = Convert.ToHexString(uploadDigest);
             basis.Add(c0, r.Contributions[2 * k], c0);
             basis.Add(c1, r.Contributions[2 * k + 1], c1);
         }
         if (!c0.Data.AsSpan().SequenceEqual(r.C0.Data) || !c1.Data.AsSpan().SequenceEqual(r.C1.Data))
             throw Error.Violation(ViolationReason.Inconsistent, "the ciphertext is not the sum of the listed contributors' ciphertexts");
 
-        string digest = Convert.ToHexString(r.CiphertextDigest());
-        byte[] fingerprint = r.Fingerprint();
+        // Ciphertext digest = SHA-256 of the kind-1 encoding of (C0, C1), hashed once from the request's packed bytes.
+        byte[] ciphertextDigest = new byte[32];
+        RlweCodec.HashOfPacked(_p, RlweObjectKind.Ciphertext, default, payload[..(2 * polyBytes)], ciphertextDigest);
+        string digest = Convert.ToHexString(ciphertextDigest);
+        byte[] fingerprint = r.Fingerprint(ciphertextDigest);
+        RnsPoly weighted, weightedShoup;
         lock (_gate)
         {
             if (_pkAnswered.TryGetValue(digest, out byte[]? previous))
@@ -410,22 +469,39 @@ public sealed partial class ThresholdKeyShare
                 _pkAnswered.Add(digest, fingerprint);
                 foreach (string d in contributionDigests) _pkUsed[d] = digest;
             }
+            // lambda_j(D) * sigma_j with sigma_j the point of S = sum over the whole roster: computed once per (D, key) and
+            // shared with the compact variant's cache (key: U = every roster bank).
+            weighted = WeightedPoint(_allBanks ??= Enumerable.Range(0, RosterSize).ToArray(), active);
+            weightedShoup = _weightedCache!.Value.Shoup;
+            _inFlight++;
         }
-        return GeneratePublicKeyShareCore(r, fingerprint, bits);
+        try { return GeneratePublicKeyShareCore(r, fingerprint, bits, weighted, weightedShoup); }
+        finally
+        {
+            lock (_gate)
+            {
+                if (--_inFlight == 0)
+                {
+                    foreach (RnsPoly x in _retired) x.Clear();
+                    _retired.Clear();
+                }
+            }
+        }
     }
 
-    private byte[] GeneratePublicKeyShareCore(PublicKeyDecryptionRequest r, byte[] fingerprint, int bits)
+    private int[]? _allBanks;
+
+    private byte[] GeneratePublicKeyShareCore(PublicKeyDecryptionRequest r, byte[] fingerprint, int bits, RnsPoly weighted, RnsPoly weightedShoup)
     {
         RnsBasis basis = _p.Basis;
-        RnsPoly sigma = basis.Allocate(true);
-        RnsPoly product = r.C1.Clone();
+        RnsPoly product = basis.Scratch;                                                  // per-thread scratch
+        r.C1.Data.CopyTo(product.Data, 0);
+        product.IsNtt = false;
         Span<byte> seed = stackalloc byte[32];
         try
         {
-            foreach (RnsPoly point in _points) basis.Add(sigma, point, sigma);            // sigma_j: point of S
-            basis.MulScalar(sigma, Combiner.LagrangeWeight(_p, r.Active, Self), sigma);   // lambda_j(D) * sigma_j
             basis.ToNtt(product);
-            basis.MulPointwise(product, sigma, product);
+            basis.MulPointwiseShoup(product, weighted, weightedShoup, product);           // lambda_j(D) * sigma_j * C1
             basis.FromNtt(product);
             using (var mac = IncrementalHash.CreateHMAC(HashAlgorithmName.SHA256, _smudgingKey))
             {
@@ -439,7 +515,6 @@ public sealed partial class ThresholdKeyShare
         }
         finally
         {
-            sigma.Clear();
             product.Clear();
             CryptographicOperations.ZeroMemory(seed);
         }

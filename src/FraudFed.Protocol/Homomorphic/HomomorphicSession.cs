@@ -15,11 +15,13 @@
 //   aggregator combines and decodes, then reduces mod 2^k (2^k divides t, so the result is the exact sum).
 // Variant PublicKey (HomomorphicOptions.Variant): a contributor uploads ordinary (c0, c1) ciphertexts under the
 //   collective key (45 bytes per value at n = 8192); per chunk the aggregator validates and adds them and sends each
-//   decryptor a request carrying U, D, the sum and every upload; the bank checks each upload against the round's
-//   bulletin of signed upload digests, recomputes the sum and answers lambda_j * sigma_j * C1 + smudging
+//   decryptor a request carrying U, D, the sum and every upload; the bank checks each upload against its contributor's
+//   signature, recomputes the sum and answers lambda_j * sigma_j * C1 + smudging
 //   (Cryptography/Threshold/PublicKeyThresholdDecryption.cs); the aggregator combines chunk by chunk.
-// Signatures on messages (Ed25519, masking layer) are not modelled here; the bulletin of upload digests stands in
-// for the contributors' signatures over their uploads.
+// Signatures (SPEC.md 12.2, SignedUploads.cs): every bank and the aggregator hold an Ed25519 identity key (public keys in the
+//   roster); every upload (kind 2 or 7) travels with its sender's signature, which the aggregator verifies before adding
+//   (UploadIntake: duplicates and other rounds refused); per (round, chunk) the aggregator signs the contributor list
+//   (sender, upload digest, upload signature), and a bank answers only if that list verifies and equals the request's U.
 using System.Security.Cryptography;
 using System.Text;
 using FraudFed.Cryptography;
@@ -67,6 +69,8 @@ public sealed class HomomorphicSession : IDisposable
 {
     private readonly Bank[] _banks;
     private readonly RandomNumberGenerator _setupRandom;
+    private readonly Ed25519SigningKey _aggregatorKey;
+    private readonly byte[][] _roster;
     private readonly byte[]? _testSeed;
     private ulong _round;
     private bool _disposed;
@@ -88,8 +92,10 @@ public sealed class HomomorphicSession : IDisposable
         Parallel = options.Parallel;
         _setupRandom = RandomFor("setup");
         Banks = banks;
+        _aggregatorKey = Ed25519SigningKey.Generate(_setupRandom);
         _banks = new Bank[banks];
         for (int b = 0; b < banks; b++) _banks[b] = new Bank(this, b);
+        _roster = _banks.Select(b => b.Identity.PublicKey.ToArray()).ToArray();
         RunSetup();
     }
 
@@ -132,11 +138,12 @@ public sealed class HomomorphicSession : IDisposable
     /// <summary>The public-key scheme under the collective key (public data only).</summary>
     public PublicKeyThresholdScheme? PublicKeyScheme { get; private set; }
 
-    // Digests of this round's uploads with their senders: stands in for the contributors' signatures.
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> _signedUploads = new();
-
-    private bool IsSignedUpload(int sender, ReadOnlySpan<byte> upload) =>
-        _signedUploads.TryGetValue(Convert.ToHexString(SHA256.HashData(upload)), out int signer) && signer == sender;
+    /// <summary>The roster of bank identity public keys (Ed25519, index = bank).</summary>
+    public IReadOnlyList<byte[]> IdentityPublicKeys => _roster;
+    /// <summary>The aggregator's Ed25519 public key (signs contributor lists).</summary>
+    public byte[] AggregatorPublicKey => _aggregatorKey.PublicKey.ToArray();
+    /// <summary>The current round (the last sum's round; 0 before the first).</summary>
+    public ulong Round => _round;
 
     private RandomNumberGenerator RandomFor(string label)
     {
@@ -258,25 +265,34 @@ public sealed class HomomorphicSession : IDisposable
         if (Variant == HomomorphicVariant.PublicKey) return SumPublicKey(round, inputs, decryptors, contributors, length, chunks, cancellationToken);
         long uploaded = 0, downloaded = 0;
 
-        // Banks encrypt (each bank's chunks in parallel) and upload.
+        // Banks encrypt (each bank's chunks in parallel), sign and upload.
         var uploads = new byte[contributors.Length][][];
+        var signatures = new byte[contributors.Length][][];
         var encryptTime = System.Diagnostics.Stopwatch.StartNew();
         for (int c = 0; c < contributors.Length; c++)
         {
             cancellationToken.ThrowIfCancellationRequested();
             uploads[c] = _banks[contributors[c]].Encrypt(round, inputs[contributors[c]]!, chunks, Parallel);
-            uploaded += uploads[c].Sum(u => (long)u.Length);
+            signatures[c] = _banks[contributors[c]].SignUploads(uploads[c], Parallel);
+            uploaded += uploads[c].Sum(u => (long)u.Length + Ed25519SigningKey.SignatureSize);
         }
         TimeSpan encryptPerBank = encryptTime.Elapsed / contributors.Length;
 
-        // Aggregator validates and adds, chunk by chunk.
+        // Aggregator verifies, validates and adds, chunk by chunk, then signs each chunk's contributor list.
         var sums = new CompactCiphertext[chunks];
+        var lists = new byte[chunks][];
+        var intake = new UploadIntake(_roster, Scheme!.SessionTag, round, chunks, RlweObjectKind.CompactCiphertext);
         var addTime = System.Diagnostics.Stopwatch.StartNew();
         For(chunks, k =>
         {
             CompactCiphertext sum = Scheme!.AllocateSum(round, (uint)k);
-            for (int c = 0; c < contributors.Length; c++) Scheme.AddSerialized(sum, uploads[c][k], contributors[c]);
+            for (int c = 0; c < contributors.Length; c++)
+            {
+                byte[] upload = uploads[c][k];
+                intake.Accept(upload, signatures[c][k], (sender, _) => Scheme.AddSerialized(sum, upload, sender));
+            }
             sums[k] = sum;
+            lists[k] = intake.SignedList(_aggregatorKey, (uint)k);
         });
         TimeSpan addPerBank = addTime.Elapsed / contributors.Length;
 
@@ -288,8 +304,8 @@ public sealed class HomomorphicSession : IDisposable
         {
             cancellationToken.ThrowIfCancellationRequested();
             if (active[d] < 0 || active[d] >= Banks) throw Error.Violation(ViolationReason.UnknownSender, "decryptor outside the roster");
-            downloaded += 8 + 4 + 4L * (contributors.Length + active.Length) + 4; // request: round, chunks, U, D
-            shares[d] = _banks[active[d]].DecryptionShares(round, chunks, contributors, active, Parallel);
+            downloaded += 8 + 4 + 4L * (contributors.Length + active.Length) + 4 + lists.Sum(l => (long)l.Length); // request: round, chunks, U, D, lists
+            shares[d] = _banks[active[d]].DecryptionShares(round, chunks, contributors, active, lists, Parallel);
             uploaded += shares[d].Sum(s => (long)s.Length);
         }
         TimeSpan sharePerBank = shareTime.Elapsed / Math.Max(1, active.Length);
@@ -315,18 +331,19 @@ public sealed class HomomorphicSession : IDisposable
     {
         int n = Parameters.N;
         long uploaded = 0, downloaded = 0;
-        _signedUploads.Clear();
 
-        // Banks encrypt under the collective key, "sign" (publish the digest of) and upload.
+        // Banks encrypt under the collective key, sign and upload.
         var uploads = new byte[contributors.Length][][];
+        var signatures = new byte[contributors.Length][][];
         var encryptTime = System.Diagnostics.Stopwatch.StartNew();
         for (int c = 0; c < contributors.Length; c++)
         {
             cancellationToken.ThrowIfCancellationRequested();
             uploads[c] = _banks[contributors[c]].EncryptPublicKey(round, inputs[contributors[c]]!, chunks, Parallel);
-            foreach (byte[] u in uploads[c]) _signedUploads[Convert.ToHexString(SHA256.HashData(u))] = contributors[c];
-            uploaded += uploads[c].Sum(u => (long)u.Length);
+            signatures[c] = _banks[contributors[c]].SignUploads(uploads[c], Parallel);
+            uploaded += uploads[c].Sum(u => (long)u.Length + Ed25519SigningKey.SignatureSize);
         }
+        var intake = new UploadIntake(_roster, Scheme!.SessionTag, round, chunks, RlweObjectKind.PublicKeyCiphertext);
         TimeSpan encryptPerBank = encryptTime.Elapsed / contributors.Length;
 
         int[] active = [.. decryptors];
@@ -342,15 +359,20 @@ public sealed class HomomorphicSession : IDisposable
             var parsed = new List<PublicKeyCiphertext>(contributors.Length);
             for (int c = 0; c < contributors.Length; c++)
             {
-                PublicKeyCiphertext ct = PublicKeyCiphertext.Deserialize(Parameters, uploads[c][k]);
-                if (ct.Sender != contributors[c]) throw Error.Violation(ViolationReason.UnknownSender, "ciphertext sender differs from its uploader");
-                parsed.Add(ct);
+                byte[] upload = uploads[c][k];
+                intake.Accept(upload, signatures[c][k], (sender, _) =>
+                {
+                    PublicKeyCiphertext ct = PublicKeyCiphertext.Deserialize(Parameters, upload);
+                    if (ct.Sender != sender) throw Error.Violation(ViolationReason.UnknownSender, "ciphertext sender differs from its signer");
+                    parsed.Add(ct);
+                });
             }
             PublicKeyDecryptionRequest request = PublicKeyScheme!.BuildRequest(round, (uint)k, parsed, active);
             byte[] requestBytes = request.Serialize();
+            byte[] list = intake.SignedList(_aggregatorKey, (uint)k);
             long t1 = System.Diagnostics.Stopwatch.GetTimestamp();
             var shares = new byte[active.Length][];
-            for (int d = 0; d < active.Length; d++) shares[d] = _banks[active[d]].KeyShare!.GenPublicKeyDecryptionShare(requestBytes, IsSignedUpload);
+            for (int d = 0; d < active.Length; d++) shares[d] = _banks[active[d]].PublicKeyDecryptionShare(requestBytes, list);
             long t2 = System.Diagnostics.Stopwatch.GetTimestamp();
             int start = k * n, count = Math.Min(n, length - start);
             if (count > 0) PublicKeyScheme.Combine(request, shares, result.AsSpan(start, count));
@@ -358,7 +380,7 @@ public sealed class HomomorphicSession : IDisposable
             Interlocked.Add(ref addTicks, t1 - t0);
             Interlocked.Add(ref shareTicks, t2 - t1);
             Interlocked.Add(ref combineTicks, t3 - t2);
-            Interlocked.Add(ref downloaded, (long)requestBytes.Length * active.Length);
+            Interlocked.Add(ref downloaded, (long)(requestBytes.Length + list.Length) * active.Length);
             Interlocked.Add(ref uploaded, shares.Sum(x => (long)x.Length));
         });
         // Phases interleave across parallel chunks: scale the per-phase sums to the loop's wall time.
@@ -367,7 +389,6 @@ public sealed class HomomorphicSession : IDisposable
         TimeSpan Span(long ticks) => TimeSpan.FromSeconds(ticks * scale / System.Diagnostics.Stopwatch.Frequency);
         LastStats = new HomomorphicSumStats(encryptPerBank, Span(addTicks) / contributors.Length, Span(shareTicks) / active.Length, Span(combineTicks),
             uploaded, downloaded, chunks);
-        _signedUploads.Clear();
         return result;
     }
 
@@ -383,6 +404,7 @@ public sealed class HomomorphicSession : IDisposable
         if (_disposed) return;
         _disposed = true;
         foreach (Bank b in _banks) b.Dispose();
+        _aggregatorKey.Dispose();
         _setupRandom.Dispose();
     }
 
@@ -396,7 +418,45 @@ public sealed class HomomorphicSession : IDisposable
             _session = session;
             Index = index;
             Random = session.RandomFor("bank" + index);
+            Identity = Ed25519SigningKey.Generate(Random);
             SecretKey = new Bfv(session.Parameters).GenerateSecretKey(Random);
+        }
+
+        /// <summary>Long-term Ed25519 identity key (its public key is in the roster).</summary>
+        public Ed25519SigningKey Identity { get; }
+
+        public byte[][] SignUploads(byte[][] uploads, bool parallel)
+        {
+            var output = new byte[uploads.Length][];
+            if (parallel && uploads.Length > 1) System.Threading.Tasks.Parallel.For(0, uploads.Length, k => output[k] = UploadSignature.Sign(Identity, uploads[k]));
+            else for (int k = 0; k < uploads.Length; k++) output[k] = UploadSignature.Sign(Identity, uploads[k]);
+            return output;
+        }
+
+        /// <summary>Checks the aggregator's signed list of (round, chunk) against U and the contributors' signatures.</summary>
+        private ContributorList CheckList(byte[] list, ulong round, uint chunk, RlweObjectKind kind, IReadOnlyList<int> contributors)
+        {
+            ContributorList parsed = ContributorList.Parse(list, _session._aggregatorKey.PublicKey, _session.Banks);
+            parsed.VerifyEntries(Scheme!.SessionTag, round, chunk, kind, contributors, _session._roster);
+            return parsed;
+        }
+
+        public byte[] PublicKeyDecryptionShare(byte[] request, byte[] list)
+        {
+            ContributorList? checkedList = null;
+            // The list's entries were verified against each contributor's identity key (CheckList), so an upload is
+            // authentic when its SHA-256 is the listed (signed) digest of its sender.
+            return KeyShare!.GenPublicKeyDecryptionShareByDigest(request,
+                (sender, uploadDigest) =>
+                {
+                    ContributorEntry? e = checkedList?.Find(sender);
+                    return e is not null && CryptographicOperations.FixedTimeEquals(uploadDigest, e.UploadDigest);
+                },
+                (round, chunk, contributors) =>
+                {
+                    checkedList = CheckList(list, round, chunk, RlweObjectKind.PublicKeyCiphertext, contributors);
+                    return true;
+                });
         }
 
         public void NewKey()
@@ -448,8 +508,13 @@ public sealed class HomomorphicSession : IDisposable
             return output;
         }
 
-        public byte[][] DecryptionShares(ulong round, int chunks, int[] contributors, int[] active, bool parallel)
+        public byte[][] DecryptionShares(ulong round, int chunks, int[] contributors, int[] active, byte[][] lists, bool parallel)
         {
+            if (lists.Length != chunks) throw Error.Violation(ViolationReason.Malformed, "one contributor list per chunk");
+            // Every chunk's signed contributor list is checked before any share leaves the bank.
+            void Check(int k) => CheckList(lists[k], round, (uint)k, RlweObjectKind.CompactCiphertext, contributors);
+            if (parallel && chunks > 1) System.Threading.Tasks.Parallel.For(0, chunks, Check);
+            else for (int k = 0; k < chunks; k++) Check(k);
             var output = new byte[chunks][];
             // Warm the (U, D) weighted point once, then answer every chunk.
             output[0] = KeyShare!.GenDecryptionShare(round, 0, contributors, active);
@@ -460,6 +525,7 @@ public sealed class HomomorphicSession : IDisposable
 
         public void Dispose()
         {
+            Identity.Dispose();
             SecretKey.Dispose();
             KeyShare?.Dispose();
             Random.Dispose();

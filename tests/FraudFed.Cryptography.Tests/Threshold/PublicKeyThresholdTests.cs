@@ -143,6 +143,49 @@ public sealed class PublicKeyThresholdTests
     }
 
     [Test]
+    public void DigestCheck_SeesTheSha256OfTheExactUploadBytes_AndAnswersAsTheBytesCheck()
+    {
+        using PkSetup s = PkSetup.Create(4, 3, 2, "pk/digest-path");
+        List<PublicKeyCiphertext> uploads = s.Upload(3, 1, [0, 1, 3], 5, out ulong[] expected);
+        PublicKeyDecryptionRequest request = s.Scheme.BuildRequest(3, 1, uploads, [0, 2, 3]);
+        byte[] wire = request.Serialize();
+        var seen = new List<(int, string)>();
+        byte[] byDigest = s.Base.KeyShares[2].GenPublicKeyDecryptionShareByDigest(wire, (sender, digest) =>
+        {
+            seen.Add((sender, Convert.ToHexString(digest)));
+            return s.Genuine.Contains(Convert.ToHexString(digest));
+        });
+        Assert.That(seen.Select(x => x.Item1), Is.EqualTo(new[] { 0, 1, 3 }));
+        Assert.That(seen.Select(x => x.Item2), Is.EqualTo(uploads.Select(u => Convert.ToHexString(SHA256.HashData(u.Serialize())))));
+        Assert.That(byDigest, Is.EqualTo(s.Answer(2, wire)), "same fingerprint, same key: identical bytes from both paths");
+        Assert.That(request.CiphertextDigest(), Is.EqualTo(SHA256.HashData(RlweCodec.Write(s.P, RlweObjectKind.Ciphertext, default,
+            Ciphertext(s.P, request)))));
+        byte[][] shares = request.Active.Select(j => j == 2 ? byDigest : s.Answer(j, wire)).ToArray();
+        var result = new ulong[s.P.N];
+        s.Scheme.Combine(request, shares, result);
+        Assert.That(result, Is.EqualTo(expected));
+    }
+
+    private static RnsPoly[] Ciphertext(RlweParameters p, PublicKeyDecryptionRequest r) => [r.C0, r.C1];
+
+    [Test]
+    public void DigestCheckRefusal_OrAContributorSetMismatch_SpendsNothing()
+    {
+        using PkSetup s = PkSetup.Create(4, 3, 2, "pk/digest-refusal");
+        List<PublicKeyCiphertext> uploads = s.Upload(4, 0, [0, 1, 2], 6, out _);
+        byte[] wire = s.Scheme.BuildRequest(4, 0, uploads, [0, 1, 3]).Serialize();
+        ThresholdKeyShare bank = s.Base.KeyShares[3];
+        long before = bank.Remaining;
+        Assert.That(Refusal(() => bank.GenPublicKeyDecryptionShareByDigest(wire, (sender, _) => sender != 1)), Is.EqualTo(ViolationReason.AuthenticationFailed));
+        Assert.That(Refusal(() => bank.GenPublicKeyDecryptionShareByDigest(wire, (_, d) => s.Genuine.Contains(Convert.ToHexString(d)),
+            (round, chunk, u) => round == 4 && chunk == 0 && u.Order().SequenceEqual([0, 1]))), Is.EqualTo(ViolationReason.Inconsistent));
+        Assert.That(bank.Remaining, Is.EqualTo(before));
+        Assert.DoesNotThrow(() => bank.GenPublicKeyDecryptionShareByDigest(wire, (_, d) => s.Genuine.Contains(Convert.ToHexString(d)),
+            (round, chunk, u) => round == 4 && chunk == 0 && u.Order().SequenceEqual([0, 1, 2])));
+        Assert.That(bank.Remaining, Is.EqualTo(before - 1));
+    }
+
+    [Test]
     public void RealParameters_EndToEnd_n8192_banks3_T2()
     {
         using var s = PkSetup.Create(3, 2, 2, "pk/real", parameters: ParameterSets.Default);
