@@ -172,7 +172,7 @@ public static class RlweCodec
         return context;
     }
 
-    private static unsafe void AddLimbs(RlweParameters p, RnsPoly accumulator, ReadOnlySpan<ulong> values)
+    internal static unsafe void AddLimbs(RlweParameters p, RnsPoly accumulator, ReadOnlySpan<ulong> values)
     {
         int n = p.N;
         fixed (ulong* accBase = accumulator.Data)
@@ -188,7 +188,7 @@ public static class RlweCodec
     }
 
     /// <summary>Checks everything but the residues; returns the payload offset.</summary>
-    private static int ReadEnvelope(RlweParameters p, ReadOnlySpan<byte> data, RlweObjectKind kind, int polys, int contextLength, out byte[] context, out bool ntt)
+    internal static int ReadEnvelope(RlweParameters p, ReadOnlySpan<byte> data, RlweObjectKind kind, int polys, int contextLength, out byte[] context, out bool ntt)
     {
         ArgumentNullException.ThrowIfNull(p);
         // 1. Size and fixed fields.
@@ -218,7 +218,7 @@ public static class RlweCodec
     }
 
     /// <summary>4. Unpacks one polynomial (limb-major) with range checks; returns the next offset.</summary>
-    private static int UnpackPoly(RlweParameters p, ReadOnlySpan<byte> data, int offset, Span<ulong> destination)
+    internal static int UnpackPoly(RlweParameters p, ReadOnlySpan<byte> data, int offset, Span<ulong> destination)
     {
         int n = p.N;
         for (int i = 0; i < p.Primes.Count; i++)

@@ -32,7 +32,13 @@
 //     identical bytes (PRF-derived smudging), any other is refused; a contribution already used in an answered
 //     sum is never used in another (differencing two sums would open it);
 //   * the decryption budget, shared with the compact variant, is decremented per new ciphertext.
+// Cost (bank side, GenPublicKeyDecryptionShareByDigest): one SHA-256 pass over the request (envelope digest), one validated
+// unpack-and-add per contribution into the recomputed sum (no per-contribution polynomial is kept), one SHA-256 pass per
+// contribution hashing its kind-7 re-encoding straight from the request's packed bytes (packing is canonical, and the trailing
+// envelope digest comes from the running hash), one pass for the kind-1 digest of the sum; lambda_j(D) * sigma_j is cached
+// per (D, key) in NTT form with Shoup companions, so the product is one NTT, one pointwise product and one inverse NTT.
 using System.Buffers.Binary;
+using System.Diagnostics;
 using System.Numerics;
 using System.Security.Cryptography;
 using FraudFed.Cryptography.Primitives;
@@ -200,7 +206,19 @@ public sealed class PublicKeyDecryptionRequest
     }
 
     /// <summary>Parses and validates an untrusted request (sizes from the header are bounded before anything is read).</summary>
-    public static PublicKeyDecryptionRequest Deserialize(RlweParameters p, ReadOnlySpan<byte> data, int maxContributors)
+    public static PublicKeyDecryptionRequest Deserialize(RlweParameters p, ReadOnlySpan<byte> data, int maxContributors) =>
+        Deserialize(p, data, maxContributors, null, null, default);
+
+    /// <summary>
+    /// As <see cref="Deserialize(RlweParameters, ReadOnlySpan{byte}, int)"/> (same checks, same order of envelope validation), but
+    /// each contribution (c0_i, c1_i) is validated into <paramref name="scratch"/> and added into <paramref name="sumC0"/>,
+    /// <paramref name="sumC1"/> instead of being kept: the returned request holds no contributions (a bank's streaming path).
+    /// </summary>
+    internal static PublicKeyDecryptionRequest DeserializeSumming(RlweParameters p, ReadOnlySpan<byte> data, int maxContributors, RnsPoly sumC0, RnsPoly sumC1,
+        Span<ulong> scratch) => Deserialize(p, data, maxContributors, sumC0, sumC1, scratch);
+
+    private static PublicKeyDecryptionRequest Deserialize(RlweParameters p, ReadOnlySpan<byte> data, int maxContributors, RnsPoly? sumC0, RnsPoly? sumC1,
+        Span<ulong> scratch)
     {
         ArgumentNullException.ThrowIfNull(p);
         if (maxContributors is < 1 or > 32_000) throw Error.OutOfRange(nameof(maxContributors), "The roster size bounds the request: 1..32000.");
@@ -209,8 +227,27 @@ public sealed class PublicKeyDecryptionRequest
         uint ctxLength = BinaryPrimitives.ReadUInt32LittleEndian(data[48..]);
         if (polys < 4 || polys % 2 != 0 || polys > 2 + 2 * maxContributors || ctxLength < FixedContext || ctxLength > FixedContext + 8u * maxContributors)
             throw Error.Violation(ViolationReason.Oversized, "request sizes out of bounds");
-        RnsPoly[] all = RlweCodec.Read(p, data, RlweObjectKind.PublicKeyDecryptionRequest, polys, (int)ctxLength, out byte[] ctx);
-        if (all[0].IsNtt) throw Error.Violation(ViolationReason.Malformed, "ciphertexts travel in the coefficient domain");
+        RnsPoly[] all;
+        byte[] ctx;
+        if (sumC0 is null)
+        {
+            all = RlweCodec.Read(p, data, RlweObjectKind.PublicKeyDecryptionRequest, polys, (int)ctxLength, out ctx);
+            if (all[0].IsNtt) throw Error.Violation(ViolationReason.Malformed, "ciphertexts travel in the coefficient domain");
+        }
+        else
+        {
+            Debug.Assert(sumC1 is not null && scratch.Length >= p.N * p.Primes.Count);
+            int offset = RlweCodec.ReadEnvelope(p, data, RlweObjectKind.PublicKeyDecryptionRequest, polys, (int)ctxLength, out ctx, out bool ntt);
+            if (ntt) throw Error.Violation(ViolationReason.Malformed, "ciphertexts travel in the coefficient domain");
+            all = [p.Basis.Allocate(), p.Basis.Allocate()];
+            offset = RlweCodec.UnpackPoly(p, data, offset, all[0].Data);
+            offset = RlweCodec.UnpackPoly(p, data, offset, all[1].Data);
+            for (int k = 2; k < polys; k++)
+            {
+                offset = RlweCodec.UnpackPoly(p, data, offset, scratch);
+                RlweCodec.AddLimbs(p, k % 2 == 0 ? sumC0 : sumC1!, scratch);
+            }
+        }
         int o = CompactCiphertext.SessionTagSize;
         ulong round = BinaryPrimitives.ReadUInt64LittleEndian(ctx.AsSpan(o));
         uint chunk = BinaryPrimitives.ReadUInt32LittleEndian(ctx.AsSpan(o + 8));
@@ -395,7 +432,17 @@ public sealed partial class ThresholdKeyShare
         ContributorSetCheck? contributorSet)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        PublicKeyDecryptionRequest r = PublicKeyDecryptionRequest.Deserialize(_p, request, RosterSize);
+        RnsBasis basis = _p.Basis;
+        RnsPoly c0 = basis.Allocate(), c1 = basis.Allocate();
+        PublicKeyDecryptionRequest r;
+        if (digestCheck is null) r = PublicKeyDecryptionRequest.Deserialize(_p, request, RosterSize);
+        else
+        {
+            // Streaming: every contribution is validated and added into (c0, c1) while parsing; nothing else is kept.
+            ulong[] scratch = System.Buffers.ArrayPool<ulong>.Shared.Rent(_p.N * _p.Primes.Count);
+            try { r = PublicKeyDecryptionRequest.DeserializeSumming(_p, request, RosterSize, c0, c1, scratch); }
+            finally { System.Buffers.ArrayPool<ulong>.Shared.Return(scratch); }
+        }
         if (!r.SessionTag.AsSpan().SequenceEqual(_scheme.SessionTag)) throw Error.Violation(ViolationReason.WrongRoundOrState, "request of another session");
         IReadOnlyList<int> contributors = r.Contributors, active = r.Active;
         if (contributors.Distinct().Count() != contributors.Count) throw Error.Violation(ViolationReason.Duplicate, "repeated contributor");
@@ -409,9 +456,8 @@ public sealed partial class ThresholdKeyShare
         if (contributorSet is not null && !contributorSet(r.Round, r.Chunk, contributors))
             throw Error.Violation(ViolationReason.Inconsistent, "the contributors differ from the signed contributor list");
 
-        // Never trust the aggregator's sum: authenticate every upload and recompute (sum c0_i, sum c1_i).
-        RnsBasis basis = _p.Basis;
-        RnsPoly c0 = basis.Allocate(), c1 = basis.Allocate();
+        // Never trust the aggregator's sum: authenticate every upload and recompute (sum c0_i, sum c1_i) (the streaming path
+        // summed while parsing).
         var contributionDigests = new string[contributors.Count];
         // The request's payload holds C0, C1, then c0_i, c1_i packed exactly as a kind-7 upload packs them (validated by
         // Deserialize, canonical packing): each upload's SHA-256 is hashed from those bytes in one pass.
@@ -431,6 +477,8 @@ public sealed partial class ThresholdKeyShare
                 if (!bytesCheck(contributors[k], upload))
                     throw Error.Violation(ViolationReason.AuthenticationFailed, "an upload is not the contributor's");
                 SHA256.HashData(upload, uploadDigest);
+                basis.Add(c0, r.Contributions[2 * k], c0);
+                basis.Add(c1, r.Contributions[2 * k + 1], c1);
             }
             else
             {
@@ -440,8 +488,6 @@ public sealed partial class ThresholdKeyShare
                     throw Error.Violation(ViolationReason.AuthenticationFailed, "an upload is not the contributor's");
             }
             contributionDigests[k] = Convert.ToHexString(uploadDigest);
-            basis.Add(c0, r.Contributions[2 * k], c0);
-            basis.Add(c1, r.Contributions[2 * k + 1], c1);
         }
         if (!c0.Data.AsSpan().SequenceEqual(r.C0.Data) || !c1.Data.AsSpan().SequenceEqual(r.C1.Data))
             throw Error.Violation(ViolationReason.Inconsistent, "the ciphertext is not the sum of the listed contributors' ciphertexts");

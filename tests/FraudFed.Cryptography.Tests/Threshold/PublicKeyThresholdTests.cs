@@ -160,6 +160,15 @@ public sealed class PublicKeyThresholdTests
         Assert.That(byDigest, Is.EqualTo(s.Answer(2, wire)), "same fingerprint, same key: identical bytes from both paths");
         Assert.That(request.CiphertextDigest(), Is.EqualTo(SHA256.HashData(RlweCodec.Write(s.P, RlweObjectKind.Ciphertext, default,
             Ciphertext(s.P, request)))));
+        // The streaming path keeps every guard: a claimed sum that is not the listed uploads' sum, and a flipped bit.
+        bool Genuine(int _, ReadOnlySpan<byte> d) => s.Genuine.Contains(Convert.ToHexString(d));
+        PublicKeyDecryptionRequest other = s.Scheme.BuildRequest(3, 1, uploads.Take(2).ToList(), [0, 2, 3]);
+        var lying = new PublicKeyDecryptionRequest(s.P, request.SessionTag, 3, 1, [.. request.Contributors], [.. request.Active], other.C0, other.C1,
+            request.Contributions);
+        Assert.That(Refusal(() => s.Base.KeyShares[0].GenPublicKeyDecryptionShareByDigest(lying.Serialize(), Genuine)), Is.EqualTo(ViolationReason.Inconsistent));
+        byte[] flipped = (byte[])wire.Clone();
+        flipped[RlweCodec.HeaderSize + 100 + 2 * RlweCodec.PolyBytes(s.P)] ^= 4;
+        Assert.That(Refusal(() => s.Base.KeyShares[0].GenPublicKeyDecryptionShareByDigest(flipped, Genuine)), Is.EqualTo(ViolationReason.Malformed));
         byte[][] shares = request.Active.Select(j => j == 2 ? byDigest : s.Answer(j, wire)).ToArray();
         var result = new ulong[s.P.N];
         s.Scheme.Combine(request, shares, result);
