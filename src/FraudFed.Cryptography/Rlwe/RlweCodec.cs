@@ -159,12 +159,20 @@ public static class RlweCodec
     /// the accumulator is untouched unless the whole object is valid. <paramref name="scratch"/> holds n*L words.
     /// </summary>
     public static byte[] ReadAndAdd(RlweParameters p, ReadOnlySpan<byte> data, RlweObjectKind kind, int contextLength, RnsPoly accumulator, Span<ulong> scratch,
-        Action<byte[]>? checkContext = null)
+        Action<byte[]>? checkContext = null) => ReadAndAdd(p, data, kind, contextLength, accumulator, scratch, checkContext, default);
+
+    /// <summary>
+    /// As above; <paramref name="bodyDigest"/>, when not empty, is the SHA-256 of <paramref name="data"/> without its
+    /// trailing digest that the caller computed itself from the same bytes (e.g. while checking a signature), so the
+    /// envelope's digest is compared against it instead of hashing the body a second time.
+    /// </summary>
+    internal static byte[] ReadAndAdd(RlweParameters p, ReadOnlySpan<byte> data, RlweObjectKind kind, int contextLength, RnsPoly accumulator, Span<ulong> scratch,
+        Action<byte[]>? checkContext, ReadOnlySpan<byte> bodyDigest)
     {
         ArgumentNullException.ThrowIfNull(accumulator);
         p.Basis.Check(accumulator);
         if (scratch.Length < p.N * p.Primes.Count) throw Error.Argument(nameof(scratch), "Scratch must hold n*L words.");
-        int offset = ReadEnvelope(p, data, kind, 1, contextLength, out byte[] context, out bool ntt);
+        int offset = ReadEnvelope(p, data, kind, 1, contextLength, out byte[] context, out bool ntt, bodyDigest);
         if (ntt != accumulator.IsNtt) throw Error.Violation(ViolationReason.Malformed, "object is in the other domain");
         checkContext?.Invoke(context);
         UnpackPoly(p, data, offset, scratch);
@@ -189,6 +197,11 @@ public static class RlweCodec
 
     /// <summary>Checks everything but the residues; returns the payload offset.</summary>
     internal static int ReadEnvelope(RlweParameters p, ReadOnlySpan<byte> data, RlweObjectKind kind, int polys, int contextLength, out byte[] context, out bool ntt)
+        => ReadEnvelope(p, data, kind, polys, contextLength, out context, out ntt, default);
+
+    /// <summary>As above; a non-empty <paramref name="bodyDigest"/> is the caller's own SHA-256 of the body (see ReadAndAdd).</summary>
+    internal static int ReadEnvelope(RlweParameters p, ReadOnlySpan<byte> data, RlweObjectKind kind, int polys, int contextLength, out byte[] context, out bool ntt,
+        ReadOnlySpan<byte> bodyDigest)
     {
         ArgumentNullException.ThrowIfNull(p);
         // 1. Size and fixed fields.
@@ -210,7 +223,8 @@ public static class RlweCodec
         // 3. Digest (linear time).
         int bodyEnd = data.Length - DigestSize;
         Span<byte> digest = stackalloc byte[32];
-        SHA256.HashData(data[..bodyEnd], digest);
+        if (bodyDigest.Length == 32) bodyDigest.CopyTo(digest);
+        else SHA256.HashData(data[..bodyEnd], digest);
         if (!CryptographicOperations.FixedTimeEquals(digest[..DigestSize], data[bodyEnd..])) throw Malformed("digest mismatch");
         context = data.Slice(HeaderSize, contextLength).ToArray();
         ntt = (data[6] & 1) != 0;

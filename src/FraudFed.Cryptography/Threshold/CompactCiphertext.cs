@@ -133,9 +133,18 @@ public sealed class CompactScheme
     /// Validates an untrusted serialized compact ciphertext from <paramref name="expectedSender"/> and adds it into
     /// <paramref name="sum"/> without materializing it; the sum is unchanged if anything fails (typed refusals).
     /// </summary>
-    public void AddSerialized(CompactCiphertext sum, ReadOnlySpan<byte> data, int expectedSender)
+    public void AddSerialized(CompactCiphertext sum, ReadOnlySpan<byte> data, int expectedSender) => AddSerialized(sum, data, expectedSender, default);
+
+    /// <summary>
+    /// As <see cref="AddSerialized(CompactCiphertext, ReadOnlySpan{byte}, int)"/>, where <paramref name="bodyDigest"/> is the
+    /// SHA-256 of <paramref name="data"/> without its 16-byte trailer, computed by the caller from these same bytes (the
+    /// aggregator computes it anyway to check the upload's signature): the trailer is compared with it instead of hashing
+    /// the body again.
+    /// </summary>
+    public void AddSerialized(CompactCiphertext sum, ReadOnlySpan<byte> data, int expectedSender, ReadOnlySpan<byte> bodyDigest)
     {
         ArgumentNullException.ThrowIfNull(sum);
+        if (bodyDigest.Length is not (0 or 32)) throw Error.Argument(nameof(bodyDigest), "A body digest is 32 bytes (SHA-256) or empty.");
         ulong[] scratch = System.Buffers.ArrayPool<ulong>.Shared.Rent(Parameters.N * Parameters.Primes.Count);
         try
         {
@@ -147,7 +156,7 @@ public sealed class CompactScheme
                     throw Error.Violation(ViolationReason.WrongRoundOrState, "ciphertext of another session, round or chunk");
                 if (BinaryPrimitives.ReadInt32LittleEndian(ctx.AsSpan(CompactCiphertext.SessionTagSize + 12)) != expectedSender)
                     throw Error.Violation(ViolationReason.UnknownSender, "ciphertext sender differs from its uploader");
-            });
+            }, bodyDigest);
         }
         finally { System.Buffers.ArrayPool<ulong>.Shared.Return(scratch); }
     }

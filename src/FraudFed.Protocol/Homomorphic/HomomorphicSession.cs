@@ -289,7 +289,7 @@ public sealed class HomomorphicSession : IDisposable
             for (int c = 0; c < contributors.Length; c++)
             {
                 byte[] upload = uploads[c][k];
-                intake.Accept(upload, signatures[c][k], (sender, _) => Scheme.AddSerialized(sum, upload, sender));
+                intake.Accept(upload, signatures[c][k], (sender, _, bodyDigest) => Scheme.AddSerialized(sum, upload, sender, bodyDigest));
             }
             sums[k] = sum;
             lists[k] = intake.SignedList(_aggregatorKey, (uint)k);
@@ -360,7 +360,7 @@ public sealed class HomomorphicSession : IDisposable
             for (int c = 0; c < contributors.Length; c++)
             {
                 byte[] upload = uploads[c][k];
-                intake.Accept(upload, signatures[c][k], (sender, _) =>
+                intake.Accept(upload, signatures[c][k], (sender, _, _) =>
                 {
                     PublicKeyCiphertext ct = PublicKeyCiphertext.Deserialize(Parameters, upload);
                     if (ct.Sender != sender) throw Error.Violation(ViolationReason.UnknownSender, "ciphertext sender differs from its signer");

@@ -195,7 +195,7 @@ public sealed class UploadIntake
     /// (sender, chunk) (Duplicate), then runs <paramref name="add"/>(sender, chunk), which validates fully and adds; only when it
     /// returns is the upload recorded. Returns the sender.
     /// </summary>
-    public int Accept(byte[] upload, ReadOnlySpan<byte> signature, Action<int, uint> add)
+    public int Accept(byte[] upload, ReadOnlySpan<byte> signature, Action<int, uint, byte[]> add)
     {
         ArgumentNullException.ThrowIfNull(upload);
         ArgumentNullException.ThrowIfNull(add);
@@ -210,14 +210,23 @@ public sealed class UploadIntake
         if (chunk >= (uint)_accepted.Length) throw Error.Violation(ViolationReason.OutOfRange, "chunk outside this round");
         int sender = BinaryPrimitives.ReadInt32LittleEndian(upload.AsSpan(ctx + 28));
         if (sender < 0 || sender >= _roster.Count) throw Error.Violation(ViolationReason.UnknownSender, "sender outside the roster");
-        byte[] digest = SHA256.HashData(upload);
+        // One pass over the upload yields both the envelope body's digest (handed to `add`, so the codec does not hash
+        // the body again) and the digest of the whole upload that the signature covers.
+        byte[] bodyDigest, digest;
+        using (var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256))
+        {
+            hash.AppendData(upload, 0, upload.Length - RlweCodec.DigestSize);
+            bodyDigest = hash.GetCurrentHash();
+            hash.AppendData(upload, upload.Length - RlweCodec.DigestSize, RlweCodec.DigestSize);
+            digest = hash.GetHashAndReset();
+        }
         if (!UploadSignature.VerifyDigest(_roster[sender], digest, signature))
             throw Error.Violation(ViolationReason.AuthenticationFailed, "upload signature does not verify under the sender's identity key");
         Dictionary<int, ContributorEntry> accepted = _accepted[chunk];
         lock (accepted)
         {
             if (accepted.ContainsKey(sender)) throw Error.Violation(ViolationReason.Duplicate, "a second upload from this sender for this chunk");
-            add(sender, chunk);
+            add(sender, chunk, bodyDigest);
             accepted.Add(sender, new ContributorEntry(sender, digest, signature.ToArray()));
         }
         return sender;

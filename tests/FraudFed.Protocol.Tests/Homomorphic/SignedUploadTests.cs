@@ -47,8 +47,8 @@ public sealed class SignedUploadTests
         }
     }
 
-    private static Action<int, uint> AddTo(CompactScheme scheme, CompactCiphertext sum, byte[] upload) =>
-        (sender, _) => scheme.AddSerialized(sum, upload, sender);
+    private static Action<int, uint, byte[]> AddTo(CompactScheme scheme, CompactCiphertext sum, byte[] upload) =>
+        (sender, _, bodyDigest) => scheme.AddSerialized(sum, upload, sender, bodyDigest);
 
     private static ViolationReason Reason(TestDelegate action) => Assert.Throws<ProtocolViolationException>(action)!.Reason;
 
@@ -107,6 +107,23 @@ public sealed class SignedUploadTests
         byte[] bad = (byte[])u.Clone();
         bad[offset < 0 ? bad.Length + offset : offset] ^= (byte)(1 << bit);
         Assert.That(Reason(() => intake.Accept(bad, sig, AddTo(f.Scheme, sum, bad))), Is.EqualTo(ViolationReason.AuthenticationFailed));
+        Assert.That(intake.AcceptedCount(0), Is.Zero);
+        Assert.That(sum.Serialize(), Is.EqualTo(before));
+    }
+
+    [TestCase(-1)]                                                             // the trailing digest
+    [TestCase(RlweCodec.HeaderSize + CompactCiphertext.ContextSize + 5)]       // the payload
+    public void CorruptUpload_SignedByItsOwnBank_FailsTheEnvelopeDigest_AndChangesNoState(int offset)
+    {
+        // A faulty bank signs bytes whose envelope digest is wrong: the signature verifies, and the digest check,
+        // which reuses the digest computed for the signature, still refuses the upload.
+        using var f = new Fixture("signed/corrupt-but-signed");
+        UploadIntake intake = f.Intake(round: 1);
+        CompactCiphertext sum = f.Scheme.AllocateSum(1, 0);
+        byte[] bad = f.Upload(1, 1, 0);
+        bad[offset < 0 ? bad.Length + offset : offset] ^= 0x10;
+        byte[] before = sum.Serialize();
+        Assert.That(Reason(() => intake.Accept(bad, UploadSignature.Sign(f.Keys[1], bad), AddTo(f.Scheme, sum, bad))), Is.EqualTo(ViolationReason.Malformed));
         Assert.That(intake.AcceptedCount(0), Is.Zero);
         Assert.That(sum.Serialize(), Is.EqualTo(before));
     }
