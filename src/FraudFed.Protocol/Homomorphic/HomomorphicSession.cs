@@ -266,17 +266,8 @@ public sealed class HomomorphicSession : IDisposable
         long uploaded = 0, downloaded = 0;
 
         // Banks encrypt (each bank's chunks in parallel), sign and upload.
-        var uploads = new byte[contributors.Length][][];
-        var signatures = new byte[contributors.Length][][];
-        var encryptTime = System.Diagnostics.Stopwatch.StartNew();
-        for (int c = 0; c < contributors.Length; c++)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            uploads[c] = _banks[contributors[c]].Encrypt(round, inputs[contributors[c]]!, chunks, Parallel);
-            signatures[c] = _banks[contributors[c]].SignUploads(uploads[c], Parallel);
-            uploaded += uploads[c].Sum(u => (long)u.Length + Ed25519SigningKey.SignatureSize);
-        }
-        TimeSpan encryptPerBank = encryptTime.Elapsed / contributors.Length;
+        var (uploads, signatures, encryptPerBank) = EncryptAndSign(contributors, (bank, values) => bank.Encrypt(round, values, chunks, Parallel),
+            inputs, ref uploaded, cancellationToken);
 
         // Aggregator verifies, validates and adds, chunk by chunk, then signs each chunk's contributor list.
         var sums = new CompactCiphertext[chunks];
@@ -326,6 +317,24 @@ public sealed class HomomorphicSession : IDisposable
         return result;
     }
 
+    /// <summary>Each contributor encrypts its chunks with <paramref name="encrypt"/> and signs every upload; counts upload bytes.</summary>
+    private (byte[][][] Uploads, byte[][][] Signatures, TimeSpan EncryptPerBank) EncryptAndSign(int[] contributors,
+        Func<Bank, ulong[], byte[][]> encrypt, IReadOnlyList<ulong[]?> inputs, ref long uploaded, CancellationToken cancellationToken)
+    {
+        var uploads = new byte[contributors.Length][][];
+        var signatures = new byte[contributors.Length][][];
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        for (int c = 0; c < contributors.Length; c++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            Bank bank = _banks[contributors[c]];
+            uploads[c] = encrypt(bank, inputs[contributors[c]]!);
+            signatures[c] = bank.SignUploads(uploads[c], Parallel);
+            uploaded += uploads[c].Sum(u => (long)u.Length + Ed25519SigningKey.SignatureSize);
+        }
+        return (uploads, signatures, clock.Elapsed / contributors.Length);
+    }
+
     private ulong[] SumPublicKey(ulong round, IReadOnlyList<ulong[]?> inputs, IReadOnlyList<int> decryptors, int[] contributors, int length, int chunks,
         CancellationToken cancellationToken)
     {
@@ -333,18 +342,9 @@ public sealed class HomomorphicSession : IDisposable
         long uploaded = 0, downloaded = 0;
 
         // Banks encrypt under the collective key, sign and upload.
-        var uploads = new byte[contributors.Length][][];
-        var signatures = new byte[contributors.Length][][];
-        var encryptTime = System.Diagnostics.Stopwatch.StartNew();
-        for (int c = 0; c < contributors.Length; c++)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            uploads[c] = _banks[contributors[c]].EncryptPublicKey(round, inputs[contributors[c]]!, chunks, Parallel);
-            signatures[c] = _banks[contributors[c]].SignUploads(uploads[c], Parallel);
-            uploaded += uploads[c].Sum(u => (long)u.Length + Ed25519SigningKey.SignatureSize);
-        }
+        var (uploads, signatures, encryptPerBank) = EncryptAndSign(contributors, (bank, values) => bank.EncryptPublicKey(round, values, chunks, Parallel),
+            inputs, ref uploaded, cancellationToken);
         var intake = new UploadIntake(_roster, Scheme!.SessionTag, round, chunks, RlweObjectKind.PublicKeyCiphertext);
-        TimeSpan encryptPerBank = encryptTime.Elapsed / contributors.Length;
 
         int[] active = [.. decryptors];
         if (active.Any(d => d < 0 || d >= Banks)) throw Error.Violation(ViolationReason.UnknownSender, "decryptor outside the roster");
