@@ -124,7 +124,9 @@ internal sealed class HeBenchCommand : ICliCommand
                     SecureSumResult result = he.Sum(inputs);
                     exact &= result.Sum.AsSpan().SequenceEqual(expected);
                     HomomorphicSumStats st = s.LastStats!;
-                    uploadPerBank = (long)st.Chunks * (pk ? FraudFed.Cryptography.Rlwe.RlweCodec.Size(s.Parameters, 32, 2) : FraudFed.Cryptography.Threshold.CompactCiphertext.SerializedSize(s.Parameters));
+                    // every ciphertext plus the bank's signed manifest of the round
+                    uploadPerBank = (long)st.Chunks * (pk ? FraudFed.Cryptography.Rlwe.RlweCodec.Size(s.Parameters, 32, 2) : FraudFed.Cryptography.Threshold.CompactCiphertext.SerializedSize(s.Parameters))
+                        + UploadManifest.SerializedSize(st.Chunks);
                     if (parallel && run == 0) continue;
                     (parallel ? multi : single).Add(st);
                 }

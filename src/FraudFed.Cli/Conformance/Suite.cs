@@ -51,7 +51,7 @@ internal static class ConformanceSuite
         new PrgModPow2Vectors(), new DeterministicRandomVectors(), new CommitmentVectors(), new KeyScheduleVectors(), new AeadShareVectors(), new ShamirVectors(), new QuantizerVectors(),
         new NeighbourGraphVectors(), new MaskingTranscriptVectors(MaskingTranscriptVectors.Plain), new MaskingTranscriptVectors(MaskingTranscriptVectors.Dropout),
         new MaskingTranscriptVectors(MaskingTranscriptVectors.SecAggPlus),
-        new RlweParameterVectors(), new NttVectors(), new CrsVectors(), new CiphertextVectors(), new CollectiveKeyVectors(), new ThresholdVectors(),
+        new RlweParameterVectors(), new NttVectors(), new CrsVectors(), new CiphertextVectors(), new CollectiveKeyVectors(), new ThresholdVectors(), new SignedUploadVectors(),
     ];
 
     /// <summary>The checker of a relative path, or null.</summary>

@@ -19,9 +19,11 @@
 //   signature, recomputes the sum and answers lambda_j * sigma_j * C1 + smudging
 //   (Cryptography/Threshold/PublicKeyThresholdDecryption.cs); the aggregator combines chunk by chunk.
 // Signatures (SPEC.md 12.2, SignedUploads.cs): every bank and the aggregator hold an Ed25519 identity key (public keys in the
-//   roster); every upload (kind 2 or 7) travels with its sender's signature, which the aggregator verifies before adding
-//   (UploadIntake: duplicates and other rounds refused); per (round, chunk) the aggregator signs the contributor list
-//   (sender, upload digest, upload signature), and a bank answers only if that list verifies and equals the request's U.
+//   roster); each contributor signs one manifest per round listing the SHA-256 of each of its uploads (kind 2 or 7), and the
+//   aggregator verifies the manifest once, then adds each chunk whose digest it lists (UploadIntake: duplicates and other
+//   rounds refused); per (round, chunk) the aggregator signs the contributor list (sender, upload digest). A decrypting bank
+//   verifies the contributors' manifests once per round and answers a chunk only if its list verifies, equals the request's
+//   U and lists the digests the contributors signed.
 using System.Security.Cryptography;
 using System.Text;
 using FraudFed.Cryptography;
@@ -265,37 +267,41 @@ public sealed class HomomorphicSession : IDisposable
         if (Variant == HomomorphicVariant.PublicKey) return SumPublicKey(round, inputs, decryptors, contributors, length, chunks, cancellationToken);
         long uploaded = 0, downloaded = 0;
 
-        // Banks encrypt (each bank's chunks in parallel), sign and upload.
-        var (uploads, signatures, encryptPerBank) = EncryptAndSign(contributors, (bank, values) => bank.Encrypt(round, values, chunks, Parallel),
-            inputs, ref uploaded, cancellationToken);
+        // Banks encrypt (each bank's chunks in parallel), sign their manifests and upload.
+        var (uploads, manifests, encryptPerBank) = EncryptAndSign(round, RlweObjectKind.CompactCiphertext, contributors,
+            (bank, values) => bank.Encrypt(round, values, chunks, Parallel), inputs, ref uploaded, cancellationToken);
 
-        // Aggregator verifies, validates and adds, chunk by chunk, then signs each chunk's contributor list.
+        // Aggregator verifies each manifest, then validates and adds chunk by chunk, then signs each chunk's contributor list.
         var sums = new CompactCiphertext[chunks];
         var lists = new byte[chunks][];
         var intake = new UploadIntake(_roster, Scheme!.SessionTag, round, chunks, RlweObjectKind.CompactCiphertext);
         var addTime = System.Diagnostics.Stopwatch.StartNew();
+        foreach (byte[] manifest in manifests) intake.AcceptManifest(manifest);
         For(chunks, k =>
         {
             CompactCiphertext sum = Scheme!.AllocateSum(round, (uint)k);
             for (int c = 0; c < contributors.Length; c++)
             {
                 byte[] upload = uploads[c][k];
-                intake.Accept(upload, signatures[c][k], (sender, _, bodyDigest) => Scheme.AddSerialized(sum, upload, sender, bodyDigest));
+                intake.Accept(upload, (sender, _, bodyDigest) => Scheme.AddSerialized(sum, upload, sender, bodyDigest));
             }
             sums[k] = sum;
             lists[k] = intake.SignedList(_aggregatorKey, (uint)k);
         });
         TimeSpan addPerBank = addTime.Elapsed / contributors.Length;
 
-        // T banks answer decryption shares for all chunks.
+        // T banks verify the contributors' manifests once, then answer decryption shares for all chunks.
         int[] active = [.. decryptors];
         var shares = new byte[active.Length][][];
+        byte[][] forwarded = intake.Manifests(contributors);
         var shareTime = System.Diagnostics.Stopwatch.StartNew();
         for (int d = 0; d < active.Length; d++)
         {
             cancellationToken.ThrowIfCancellationRequested();
             if (active[d] < 0 || active[d] >= Banks) throw Error.Violation(ViolationReason.UnknownSender, "decryptor outside the roster");
-            downloaded += 8 + 4 + 4L * (contributors.Length + active.Length) + 4 + lists.Sum(l => (long)l.Length); // request: round, chunks, U, D, lists
+            // request: round, chunks, U, D, the contributors' manifests, one list per chunk
+            downloaded += 8 + 4 + 4L * (contributors.Length + active.Length) + 4 + forwarded.Sum(m => (long)m.Length) + lists.Sum(l => (long)l.Length);
+            _banks[active[d]].ReceiveManifests(round, RlweObjectKind.CompactCiphertext, chunks, forwarded);
             shares[d] = _banks[active[d]].DecryptionShares(round, chunks, contributors, active, lists, Parallel);
             uploaded += shares[d].Sum(s => (long)s.Length);
         }
@@ -317,22 +323,22 @@ public sealed class HomomorphicSession : IDisposable
         return result;
     }
 
-    /// <summary>Each contributor encrypts its chunks with <paramref name="encrypt"/> and signs every upload; counts upload bytes.</summary>
-    private (byte[][][] Uploads, byte[][][] Signatures, TimeSpan EncryptPerBank) EncryptAndSign(int[] contributors,
+    /// <summary>Each contributor encrypts its chunks with <paramref name="encrypt"/> and signs its manifest; counts upload bytes.</summary>
+    private (byte[][][] Uploads, byte[][] Manifests, TimeSpan EncryptPerBank) EncryptAndSign(ulong round, RlweObjectKind kind, int[] contributors,
         Func<Bank, ulong[], byte[][]> encrypt, IReadOnlyList<ulong[]?> inputs, ref long uploaded, CancellationToken cancellationToken)
     {
         var uploads = new byte[contributors.Length][][];
-        var signatures = new byte[contributors.Length][][];
+        var manifests = new byte[contributors.Length][];
         var clock = System.Diagnostics.Stopwatch.StartNew();
         for (int c = 0; c < contributors.Length; c++)
         {
             cancellationToken.ThrowIfCancellationRequested();
             Bank bank = _banks[contributors[c]];
             uploads[c] = encrypt(bank, inputs[contributors[c]]!);
-            signatures[c] = bank.SignUploads(uploads[c], Parallel);
-            uploaded += uploads[c].Sum(u => (long)u.Length + Ed25519SigningKey.SignatureSize);
+            manifests[c] = UploadManifest.Sign(bank.Identity, Scheme!.SessionTag, round, kind, bank.Index, uploads[c], Parallel);
+            uploaded += manifests[c].Length + uploads[c].Sum(u => (long)u.Length);
         }
-        return (uploads, signatures, clock.Elapsed / contributors.Length);
+        return (uploads, manifests, clock.Elapsed / contributors.Length);
     }
 
     private ulong[] SumPublicKey(ulong round, IReadOnlyList<ulong[]?> inputs, IReadOnlyList<int> decryptors, int[] contributors, int length, int chunks,
@@ -341,14 +347,23 @@ public sealed class HomomorphicSession : IDisposable
         int n = Parameters.N;
         long uploaded = 0, downloaded = 0;
 
-        // Banks encrypt under the collective key, sign and upload.
-        var (uploads, signatures, encryptPerBank) = EncryptAndSign(contributors, (bank, values) => bank.EncryptPublicKey(round, values, chunks, Parallel),
-            inputs, ref uploaded, cancellationToken);
+        // Banks encrypt under the collective key, sign their manifests and upload.
+        var (uploads, manifests, encryptPerBank) = EncryptAndSign(round, RlweObjectKind.PublicKeyCiphertext, contributors,
+            (bank, values) => bank.EncryptPublicKey(round, values, chunks, Parallel), inputs, ref uploaded, cancellationToken);
         var intake = new UploadIntake(_roster, Scheme!.SessionTag, round, chunks, RlweObjectKind.PublicKeyCiphertext);
 
         int[] active = [.. decryptors];
         if (active.Any(d => d < 0 || d >= Banks)) throw Error.Violation(ViolationReason.UnknownSender, "decryptor outside the roster");
         var result = new ulong[length];
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        foreach (byte[] manifest in manifests) intake.AcceptManifest(manifest);
+        TimeSpan manifestCheck = clock.Elapsed;
+        // Once per round, each decryptor receives and verifies the contributors' manifests.
+        byte[][] forwarded = intake.Manifests(contributors);
+        clock.Restart();
+        foreach (int d in active) _banks[d].ReceiveManifests(round, RlweObjectKind.PublicKeyCiphertext, chunks, forwarded);
+        TimeSpan manifestReceive = clock.Elapsed;
+        downloaded += (long)active.Length * forwarded.Sum(m => (long)m.Length);
         long addTicks = 0, shareTicks = 0, combineTicks = 0;
         // Chunk by chunk (a request carries every upload of its chunk): aggregate, ask T banks, combine.
         long loopStart = System.Diagnostics.Stopwatch.GetTimestamp();
@@ -360,7 +375,7 @@ public sealed class HomomorphicSession : IDisposable
             for (int c = 0; c < contributors.Length; c++)
             {
                 byte[] upload = uploads[c][k];
-                intake.Accept(upload, signatures[c][k], (sender, _, _) =>
+                intake.Accept(upload, (sender, _, _) =>
                 {
                     PublicKeyCiphertext ct = PublicKeyCiphertext.Deserialize(Parameters, upload);
                     if (ct.Sender != sender) throw Error.Violation(ViolationReason.UnknownSender, "ciphertext sender differs from its signer");
@@ -387,7 +402,8 @@ public sealed class HomomorphicSession : IDisposable
         long wall = System.Diagnostics.Stopwatch.GetTimestamp() - loopStart, total = addTicks + shareTicks + combineTicks;
         double scale = total > wall ? (double)wall / total : 1.0;
         TimeSpan Span(long ticks) => TimeSpan.FromSeconds(ticks * scale / System.Diagnostics.Stopwatch.Frequency);
-        LastStats = new HomomorphicSumStats(encryptPerBank, Span(addTicks) / contributors.Length, Span(shareTicks) / active.Length, Span(combineTicks),
+        LastStats = new HomomorphicSumStats(encryptPerBank, (manifestCheck + Span(addTicks)) / contributors.Length,
+            (manifestReceive + Span(shareTicks)) / active.Length, Span(combineTicks),
             uploaded, downloaded, chunks);
         return result;
     }
@@ -422,29 +438,28 @@ public sealed class HomomorphicSession : IDisposable
             SecretKey = new Bfv(session.Parameters).GenerateSecretKey(Random);
         }
 
+        private VerifiedManifests? _manifests;
+
         /// <summary>Long-term Ed25519 identity key (its public key is in the roster).</summary>
         public Ed25519SigningKey Identity { get; }
 
-        public byte[][] SignUploads(byte[][] uploads, bool parallel)
-        {
-            var output = new byte[uploads.Length][];
-            if (parallel && uploads.Length > 1) System.Threading.Tasks.Parallel.For(0, uploads.Length, k => output[k] = UploadSignature.Sign(Identity, uploads[k]));
-            else for (int k = 0; k < uploads.Length; k++) output[k] = UploadSignature.Sign(Identity, uploads[k]);
-            return output;
-        }
+        /// <summary>Verifies the contributors' manifests of a round once; the round's contributor lists are checked against them.</summary>
+        public void ReceiveManifests(ulong round, RlweObjectKind kind, int chunks, byte[][] manifests) =>
+            _manifests = new VerifiedManifests(manifests, _session._roster, Scheme!.SessionTag, round, kind, chunks);
 
-        /// <summary>Checks the aggregator's signed list of (round, chunk) against U and the contributors' signatures.</summary>
+        /// <summary>Checks the aggregator's signed list of (round, chunk) against U and the contributors' signed manifests.</summary>
         private ContributorList CheckList(byte[] list, ulong round, uint chunk, RlweObjectKind kind, IReadOnlyList<int> contributors)
         {
+            if (_manifests is null) throw Error.Violation(ViolationReason.WrongRoundOrState, "no verified manifests for this round");
             ContributorList parsed = ContributorList.Parse(list, _session._aggregatorKey.PublicKey, _session.Banks);
-            parsed.VerifyEntries(Scheme!.SessionTag, round, chunk, kind, contributors, _session._roster);
+            parsed.VerifyEntries(Scheme!.SessionTag, round, chunk, kind, contributors, _manifests);
             return parsed;
         }
 
         public byte[] PublicKeyDecryptionShare(byte[] request, byte[] list)
         {
             ContributorList? checkedList = null;
-            // The list's entries were verified against each contributor's identity key (CheckList), so an upload is
+            // The list's entries were checked against each contributor's signed manifest (CheckList), so an upload is
             // authentic when its SHA-256 is the listed (signed) digest of its sender.
             return KeyShare!.GenPublicKeyDecryptionShareByDigest(request,
                 (sender, uploadDigest) =>

@@ -1,14 +1,16 @@
 // Signed uploads and signed contributor lists of the threshold homomorphic mode (DESIGN.md 3a step 5,
-// protocols/SPEC.md section 12.2). Ed25519 as in SPEC.md section 4 (pure, 64-byte R || S), signing
-// "label || SHA-256(object bytes)":
-//   upload signature      : sender's identity key over "FraudFed/v1/he/upload" || SHA-256(kind-2 or kind-7 object bytes);
-//   contributor list      : aggregator's key over "FraudFed/v1/he/contributors" || SHA-256(list body).
-// List body: session tag (16) || u64 round || u32 chunk || u8 upload kind (2 or 7) || u16 count ||
-//   count x (i32 sender || 32-byte SHA-256(upload) || 64-byte upload signature), senders strictly ascending; then the
-//   64-byte aggregator signature. Bounds: 1 <= count <= roster size <= 32000; a list is at most 31 + 100 * count + 64 bytes.
-// The aggregator's intake (UploadIntake) accepts one upload per (sender, chunk) of the current round, cheap checks first
-// (sizes, kind, session, round, chunk, roster), then the signature, then the duplicate check, then the caller's
-// validate-and-add; a refusal at any step is typed and leaves the intake and the sums unchanged.
+// protocols/SPEC.md section 12.2). Ed25519 as in SPEC.md section 4 (pure, 64-byte R || S), signing "label || SHA-256(body)":
+//   upload manifest   : the sender's identity key, once per round, over "FraudFed/v1/he/manifest" || SHA-256(manifest body);
+//   contributor list  : the aggregator's key, per (round, chunk), over "FraudFed/v1/he/contributors" || SHA-256(list body).
+// Manifest body: session tag (16) || u64 round || u8 upload kind (2 or 7) || i32 sender || u32 chunks C ||
+//   C x SHA-256(upload of chunk k, every byte), k ascending; then the 64-byte signature. 1 <= C <= the round's chunk count.
+// List body: session tag (16) || u64 round || u32 chunk || u8 upload kind || u16 count || count x (i32 sender || 32-byte
+//   SHA-256(upload)), senders strictly ascending; then the 64-byte aggregator signature. 1 <= count <= roster size <= 32000.
+// The aggregator (UploadIntake) verifies a contributor's manifest once, then accepts each chunk whose SHA-256 equals the
+// manifest's digest: one signature verification per bank and round instead of one per chunk (123 per bank at 1e6 values).
+// Cheap checks run first (sizes, kind, session, round, chunk, roster), then the digest, then the duplicate check, then the
+// caller's validate-and-add; a refusal at any step is typed and leaves the intake and the sums unchanged.
+// A decrypting bank verifies the contributors' manifests once per round (VerifiedManifests) and each chunk's list against them.
 using System.Buffers.Binary;
 using System.Security.Cryptography;
 using FraudFed.Cryptography;
@@ -18,36 +20,175 @@ using FraudFed.Cryptography.Threshold;
 
 namespace FraudFed.Protocol.Homomorphic;
 
-/// <summary>Domain-separated Ed25519 signatures of homomorphic uploads (SPEC.md 12.2).</summary>
+/// <summary>Labels and message form of the homomorphic mode's Ed25519 signatures (SPEC.md 12.2).</summary>
 public static class UploadSignature
 {
-    /// <summary>Label of upload signatures.</summary>
-    public static ReadOnlySpan<byte> UploadLabel => "FraudFed/v1/he/upload"u8;
+    /// <summary>Label of a bank's upload manifest signature.</summary>
+    public static ReadOnlySpan<byte> ManifestLabel => "FraudFed/v1/he/manifest"u8;
     /// <summary>Label of the aggregator's contributor-list signatures.</summary>
     public static ReadOnlySpan<byte> ContributorListLabel => "FraudFed/v1/he/contributors"u8;
-
-    /// <summary>The sender signs the exact upload bytes (through their SHA-256).</summary>
-    public static byte[] Sign(Ed25519SigningKey identity, ReadOnlySpan<byte> upload)
-    {
-        ArgumentNullException.ThrowIfNull(identity);
-        return identity.Sign(Message(UploadLabel, SHA256.HashData(upload)));
-    }
-
-    /// <summary>Verifies an upload signature given the SHA-256 of the upload bytes.</summary>
-    public static bool VerifyDigest(ReadOnlySpan<byte> publicKey, ReadOnlySpan<byte> uploadDigest, ReadOnlySpan<byte> signature) =>
-        uploadDigest.Length == 32 && Ed25519SigningKey.Verify(publicKey, Message(UploadLabel, uploadDigest), signature);
 
     internal static byte[] Message(ReadOnlySpan<byte> label, ReadOnlySpan<byte> digest) => [.. label, .. digest];
 }
 
-/// <summary>One entry of a contributor list: a sender, the SHA-256 of its upload and its upload signature.</summary>
-public sealed record ContributorEntry(int Sender, byte[] UploadDigest, byte[] Signature);
+/// <summary>
+/// A bank's signed manifest of one round's uploads (SPEC.md 12.2): the SHA-256 of every chunk's upload, signed once with the
+/// bank's identity key. The aggregator accepts a chunk when its digest is the manifest's, so a round costs one signature
+/// verification per bank however many chunks it has.
+/// </summary>
+public sealed class UploadManifest
+{
+    /// <summary>Size of the fixed part: session tag, round, kind, sender, chunk count.</summary>
+    public const int FixedSize = CompactCiphertext.SessionTagSize + 8 + 1 + 4 + 4;
+    /// <summary>Most chunks one manifest may list (2^20 chunks = 8.6e9 values at n = 8192).</summary>
+    public const int MaxChunks = 1 << 20;
+
+    private readonly byte[] _digests;
+
+    private UploadManifest(byte[] bytes, byte[] sessionTag, ulong round, RlweObjectKind kind, int sender, int chunks, byte[] digests)
+    {
+        Bytes = bytes; SessionTag = sessionTag; Round = round; Kind = kind; Sender = sender; Chunks = chunks; _digests = digests;
+    }
+
+    /// <summary>The exact signed bytes (what the aggregator forwards to decrypting banks).</summary>
+    public byte[] Bytes { get; }
+    /// <summary>Session tag.</summary>
+    public byte[] SessionTag { get; }
+    /// <summary>Round.</summary>
+    public ulong Round { get; }
+    /// <summary>Kind of the listed uploads (compact ciphertext or public-key ciphertext).</summary>
+    public RlweObjectKind Kind { get; }
+    /// <summary>The signing bank.</summary>
+    public int Sender { get; }
+    /// <summary>Number of chunks.</summary>
+    public int Chunks { get; }
+
+    /// <summary>Size in bytes of a manifest of <paramref name="chunks"/> chunks.</summary>
+    public static int SerializedSize(int chunks) => FixedSize + 32 * chunks + Ed25519SigningKey.SignatureSize;
+
+    /// <summary>The signed SHA-256 of chunk <paramref name="chunk"/>'s upload.</summary>
+    public ReadOnlySpan<byte> Digest(uint chunk) =>
+        chunk < (uint)Chunks ? _digests.AsSpan((int)chunk * 32, 32) : throw Error.Violation(ViolationReason.OutOfRange, "chunk outside the manifest");
+
+    /// <summary>Hashes every upload (in parallel when asked) and signs the manifest with the bank's identity key.</summary>
+    public static byte[] Sign(Ed25519SigningKey identity, ReadOnlySpan<byte> sessionTag, ulong round, RlweObjectKind kind, int sender,
+        IReadOnlyList<byte[]> uploads, bool parallel = false)
+    {
+        ArgumentNullException.ThrowIfNull(uploads);
+        var digests = new byte[uploads.Count][];
+        if (parallel && uploads.Count > 1) System.Threading.Tasks.Parallel.For(0, uploads.Count, k => digests[k] = SHA256.HashData(uploads[k]));
+        else for (int k = 0; k < uploads.Count; k++) digests[k] = SHA256.HashData(uploads[k]);
+        return SignDigests(identity, sessionTag, round, kind, sender, digests);
+    }
+
+    /// <summary>Encodes and signs a manifest from the uploads' SHA-256 digests, chunk 0 first.</summary>
+    public static byte[] SignDigests(Ed25519SigningKey identity, ReadOnlySpan<byte> sessionTag, ulong round, RlweObjectKind kind, int sender,
+        IReadOnlyList<byte[]> digests)
+    {
+        ArgumentNullException.ThrowIfNull(identity);
+        ArgumentNullException.ThrowIfNull(digests);
+        if (sessionTag.Length != CompactCiphertext.SessionTagSize) throw Error.Argument(nameof(sessionTag), "A session tag is 16 bytes.");
+        if (digests.Count is 0 or > MaxChunks) throw Error.Argument(nameof(digests), $"1..{MaxChunks} chunks.");
+        if (sender < 0) throw Error.Argument(nameof(sender), "A sender index is not negative.");
+        var output = new byte[SerializedSize(digests.Count)];
+        Span<byte> s = output;
+        sessionTag.CopyTo(s);
+        BinaryPrimitives.WriteUInt64LittleEndian(s[16..], round);
+        s[24] = (byte)kind;
+        BinaryPrimitives.WriteInt32LittleEndian(s[25..], sender);
+        BinaryPrimitives.WriteUInt32LittleEndian(s[29..], (uint)digests.Count);
+        int o = FixedSize;
+        foreach (byte[] d in digests)
+        {
+            if (d.Length != 32) throw Error.Argument(nameof(digests), "A digest is 32 bytes.");
+            d.CopyTo(s[o..]);
+            o += 32;
+        }
+        identity.Sign(UploadSignature.Message(UploadSignature.ManifestLabel, SHA256.HashData(s[..o])), s[o..]);
+        return output;
+    }
+
+    /// <summary>
+    /// Parses an untrusted manifest: length against its chunk count (Malformed; a count above <paramref name="maxChunks"/> is
+    /// Oversized before anything else is read), sender in the roster (UnknownSender), the sender's signature
+    /// (AuthenticationFailed). Session, round and kind are checked by <see cref="Expect"/>.
+    /// </summary>
+    public static UploadManifest Parse(byte[] data, IReadOnlyList<byte[]> roster, int maxChunks = MaxChunks)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        ArgumentNullException.ThrowIfNull(roster);
+        if (data.Length < FixedSize + 32 + Ed25519SigningKey.SignatureSize) throw Error.Violation(ViolationReason.Malformed, "manifest too short");
+        uint chunks = BinaryPrimitives.ReadUInt32LittleEndian(data.AsSpan(29));
+        if (chunks == 0 || chunks > (uint)Math.Min(maxChunks, MaxChunks)) throw Error.Violation(ViolationReason.Oversized, "manifest chunk count out of bounds");
+        int body = FixedSize + 32 * (int)chunks;
+        if (data.Length != body + Ed25519SigningKey.SignatureSize) throw Error.Violation(ViolationReason.Malformed, "manifest length");
+        int sender = BinaryPrimitives.ReadInt32LittleEndian(data.AsSpan(25));
+        if (sender < 0 || sender >= roster.Count) throw Error.Violation(ViolationReason.UnknownSender, "manifest sender outside the roster");
+        if (!Ed25519SigningKey.Verify(roster[sender], UploadSignature.Message(UploadSignature.ManifestLabel, SHA256.HashData(data.AsSpan(0, body))),
+                data.AsSpan(body)))
+            throw Error.Violation(ViolationReason.AuthenticationFailed, "manifest signature does not verify under the sender's identity key");
+        return new UploadManifest(data, data[..16], BinaryPrimitives.ReadUInt64LittleEndian(data.AsSpan(16)), (RlweObjectKind)data[24], sender, (int)chunks,
+            data[FixedSize..body]);
+    }
+
+    /// <summary>Checks the manifest is for (session, round, kind) (WrongRoundOrState) and lists <paramref name="chunks"/> chunks (Malformed).</summary>
+    public void Expect(ReadOnlySpan<byte> sessionTag, ulong round, RlweObjectKind kind, int chunks)
+    {
+        if (!sessionTag.SequenceEqual(SessionTag) || round != Round || kind != Kind)
+            throw Error.Violation(ViolationReason.WrongRoundOrState, "manifest of another session, round or variant");
+        if (chunks != Chunks) throw Error.Violation(ViolationReason.Malformed, "manifest chunk count differs from the round's");
+    }
+}
+
+/// <summary>
+/// A decrypting bank's verified manifests of one round, one per contributor: each is parsed and its signature verified once,
+/// then every chunk's contributor list is checked against it.
+/// </summary>
+public sealed class VerifiedManifests
+{
+    private readonly Dictionary<int, UploadManifest> _bySender = [];
+
+    /// <summary>
+    /// Verifies every manifest (see <see cref="UploadManifest.Parse"/> and <see cref="UploadManifest.Expect"/>); a second manifest
+    /// from one sender is Duplicate. Any refusal refuses the whole set.
+    /// </summary>
+    public VerifiedManifests(IReadOnlyList<byte[]> manifests, IReadOnlyList<byte[]> roster, ReadOnlySpan<byte> sessionTag, ulong round, RlweObjectKind kind,
+        int chunks)
+    {
+        ArgumentNullException.ThrowIfNull(manifests);
+        if (manifests.Count > roster.Count) throw Error.Violation(ViolationReason.Oversized, "more manifests than banks");
+        Round = round;
+        Kind = kind;
+        SessionTag = sessionTag.ToArray();
+        foreach (byte[] bytes in manifests)
+        {
+            UploadManifest m = UploadManifest.Parse(bytes, roster, chunks);
+            m.Expect(sessionTag, round, kind, chunks);
+            if (!_bySender.TryAdd(m.Sender, m)) throw Error.Violation(ViolationReason.Duplicate, "two manifests from one sender");
+        }
+    }
+
+    /// <summary>Session tag.</summary>
+    public byte[] SessionTag { get; }
+    /// <summary>Round.</summary>
+    public ulong Round { get; }
+    /// <summary>Kind.</summary>
+    public RlweObjectKind Kind { get; }
+
+    /// <summary>Whether <paramref name="digest"/> is the signed digest of <paramref name="sender"/>'s upload of <paramref name="chunk"/> (constant time).</summary>
+    public bool IsSigned(int sender, uint chunk, ReadOnlySpan<byte> digest) =>
+        _bySender.TryGetValue(sender, out UploadManifest? m) && chunk < (uint)m.Chunks && digest.Length == 32
+        && CryptographicOperations.FixedTimeEquals(m.Digest(chunk), digest);
+}
+
+/// <summary>One entry of a contributor list: a sender and the SHA-256 of its accepted upload.</summary>
+public sealed record ContributorEntry(int Sender, byte[] UploadDigest);
 
 /// <summary>The aggregator's signed list of the uploads it accepted for one (round, chunk) (SPEC.md 12.2).</summary>
 public sealed class ContributorList
 {
     private const int FixedSize = CompactCiphertext.SessionTagSize + 8 + 4 + 1 + 2;
-    private const int EntrySize = 4 + 32 + Ed25519SigningKey.SignatureSize;
+    private const int EntrySize = 4 + 32;
 
     private ContributorList(byte[] sessionTag, ulong round, uint chunk, RlweObjectKind kind, ContributorEntry[] entries)
     {
@@ -87,11 +228,9 @@ public sealed class ContributorList
         BinaryPrimitives.WriteUInt16LittleEndian(s[o..], (ushort)sorted.Length); o += 2;
         foreach (ContributorEntry e in sorted)
         {
-            if (e.UploadDigest.Length != 32 || e.Signature.Length != Ed25519SigningKey.SignatureSize)
-                throw Error.Argument(nameof(entries), "Digest 32 bytes, signature 64 bytes.");
+            if (e.UploadDigest.Length != 32) throw Error.Argument(nameof(entries), "A digest is 32 bytes.");
             BinaryPrimitives.WriteInt32LittleEndian(s[o..], e.Sender); o += 4;
             e.UploadDigest.CopyTo(s[o..]); o += 32;
-            e.Signature.CopyTo(s[o..]); o += 64;
         }
         aggregator.Sign(UploadSignature.Message(UploadSignature.ContributorListLabel, SHA256.HashData(s[..o])), s[o..]);
         return output;
@@ -99,7 +238,8 @@ public sealed class ContributorList
 
     /// <summary>
     /// Parses an untrusted list and verifies the aggregator's signature (AuthenticationFailed), its size against the roster
-    /// (Oversized / Malformed) and the sender order (Malformed). Entries' upload signatures are checked by <see cref="VerifyEntries"/>.
+    /// (Oversized / Malformed) and the sender order (Malformed). Entries are checked against the senders' manifests by
+    /// <see cref="VerifyEntries"/>.
     /// </summary>
     public static ContributorList Parse(ReadOnlySpan<byte> data, ReadOnlySpan<byte> aggregatorPublicKey, int rosterSize)
     {
@@ -121,28 +261,30 @@ public sealed class ContributorList
             int sender = BinaryPrimitives.ReadInt32LittleEndian(data[o..]);
             if (sender < 0 || sender >= rosterSize) throw Error.Violation(ViolationReason.UnknownSender, "contributor outside the roster");
             if (k > 0 && sender <= entries[k - 1].Sender) throw Error.Violation(ViolationReason.Malformed, "senders not strictly ascending");
-            entries[k] = new ContributorEntry(sender, data.Slice(o + 4, 32).ToArray(), data.Slice(o + 36, 64).ToArray());
+            entries[k] = new ContributorEntry(sender, data.Slice(o + 4, 32).ToArray());
         }
         return new ContributorList(data[..16].ToArray(), BinaryPrimitives.ReadUInt64LittleEndian(data[16..]), BinaryPrimitives.ReadUInt32LittleEndian(data[24..]),
             kind, entries);
     }
 
     /// <summary>
-    /// A bank's check before answering: the list is for (session, round, chunk, kind), lists exactly the contributors it is asked
-    /// about (Inconsistent otherwise) and every entry carries its sender's valid upload signature (AuthenticationFailed).
+    /// A bank's check before answering: the list is for (session, round, chunk, kind) (WrongRoundOrState), lists exactly the
+    /// contributors it is asked about (Inconsistent) and every entry's digest is the one its sender signed in its manifest of
+    /// this round (AuthenticationFailed).
     /// </summary>
     public void VerifyEntries(ReadOnlySpan<byte> sessionTag, ulong round, uint chunk, RlweObjectKind kind, IReadOnlyList<int> contributors,
-        IReadOnlyList<byte[]> roster)
+        VerifiedManifests manifests)
     {
         ArgumentNullException.ThrowIfNull(contributors);
-        ArgumentNullException.ThrowIfNull(roster);
-        if (!sessionTag.SequenceEqual(SessionTag) || round != Round || chunk != Chunk || kind != Kind)
-            throw Error.Violation(ViolationReason.WrongRoundOrState, "contributor list of another session, round, chunk or variant");
+        ArgumentNullException.ThrowIfNull(manifests);
+        if (!sessionTag.SequenceEqual(SessionTag) || round != Round || chunk != Chunk || kind != Kind
+            || !manifests.SessionTag.AsSpan().SequenceEqual(SessionTag) || manifests.Round != Round || manifests.Kind != Kind)
+            throw Error.Violation(ViolationReason.WrongRoundOrState, "contributor list or manifests of another session, round, chunk or variant");
         if (!contributors.Order().SequenceEqual(Entries.Select(e => e.Sender)))
             throw Error.Violation(ViolationReason.Inconsistent, "the contributor list differs from the contributors of the request");
         foreach (ContributorEntry e in Entries)
-            if (e.Sender >= roster.Count || !UploadSignature.VerifyDigest(roster[e.Sender], e.UploadDigest, e.Signature))
-                throw Error.Violation(ViolationReason.AuthenticationFailed, "a listed upload is not signed by its contributor");
+            if (!manifests.IsSigned(e.Sender, chunk, e.UploadDigest))
+                throw Error.Violation(ViolationReason.AuthenticationFailed, "a listed upload is not in its contributor's signed manifest");
     }
 
     /// <summary>The entry of <paramref name="sender"/>, or null.</summary>
@@ -154,27 +296,29 @@ public sealed class ContributorList
 }
 
 /// <summary>
-/// The aggregator's intake of signed uploads for one round (SPEC.md 12.2): one upload per (sender, chunk), signature verified
-/// before adding, duplicates and uploads of other rounds refused with typed errors and no state change. Thread-safe per chunk.
+/// The aggregator's intake of one round's signed uploads (SPEC.md 12.2): first each contributor's signed manifest (one
+/// signature verification per bank and round), then its chunks, each accepted when its SHA-256 is the manifest's digest of
+/// that chunk. One manifest per sender, one upload per (sender, chunk); refusals are typed and change nothing. Thread-safe.
 /// </summary>
 public sealed class UploadIntake
 {
     private readonly IReadOnlyList<byte[]> _roster;
     private readonly byte[] _sessionTag;
-    private readonly Dictionary<int, ContributorEntry>[] _accepted;
+    private readonly Dictionary<int, UploadManifest> _manifests = [];
+    private readonly Dictionary<int, byte[]>[] _accepted;
 
     /// <summary>Intake for <paramref name="round"/> of session <paramref name="sessionTag"/>: <paramref name="chunks"/> chunks of uploads of <paramref name="kind"/>.</summary>
     public UploadIntake(IReadOnlyList<byte[]> roster, ReadOnlySpan<byte> sessionTag, ulong round, int chunks, RlweObjectKind kind)
     {
         ArgumentNullException.ThrowIfNull(roster);
         if (sessionTag.Length != CompactCiphertext.SessionTagSize) throw Error.Argument(nameof(sessionTag), "A session tag is 16 bytes.");
-        if (chunks < 1) throw Error.OutOfRange(nameof(chunks), "At least one chunk.");
+        if (chunks is < 1 or > UploadManifest.MaxChunks) throw Error.OutOfRange(nameof(chunks), $"1..{UploadManifest.MaxChunks} chunks.");
         if (kind is not (RlweObjectKind.CompactCiphertext or RlweObjectKind.PublicKeyCiphertext)) throw Error.Argument(nameof(kind), "Compact or public-key ciphertexts.");
         _roster = roster;
         _sessionTag = sessionTag.ToArray();
         Round = round;
         Kind = kind;
-        _accepted = new Dictionary<int, ContributorEntry>[chunks];
+        _accepted = new Dictionary<int, byte[]>[chunks];
         for (int k = 0; k < chunks; k++) _accepted[k] = [];
     }
 
@@ -182,6 +326,8 @@ public sealed class UploadIntake
     public ulong Round { get; }
     /// <summary>Kind of the accepted uploads.</summary>
     public RlweObjectKind Kind { get; }
+    /// <summary>Chunks per contributor in this round.</summary>
+    public int Chunks => _accepted.Length;
 
     /// <summary>Number of uploads accepted for <paramref name="chunk"/>.</summary>
     public int AcceptedCount(uint chunk)
@@ -190,18 +336,34 @@ public sealed class UploadIntake
     }
 
     /// <summary>
-    /// Accepts one signed upload: checks sizes and kind (Malformed), session and round (WrongRoundOrState), chunk (OutOfRange),
-    /// sender in the roster (UnknownSender), the sender's signature over the exact bytes (AuthenticationFailed), one upload per
-    /// (sender, chunk) (Duplicate), then runs <paramref name="add"/>(sender, chunk), which validates fully and adds; only when it
-    /// returns is the upload recorded. Returns the sender.
+    /// Accepts a contributor's signed manifest for this round: length and chunk count (Malformed / Oversized), sender in the
+    /// roster (UnknownSender), signature (AuthenticationFailed), session, round and variant (WrongRoundOrState), chunk count equal
+    /// to the round's (Malformed), one manifest per sender (Duplicate). Returns the sender.
     /// </summary>
-    public int Accept(byte[] upload, ReadOnlySpan<byte> signature, Action<int, uint, byte[]> add)
+    public int AcceptManifest(byte[] manifest)
+    {
+        UploadManifest m = UploadManifest.Parse(manifest, _roster, Chunks);
+        m.Expect(_sessionTag, Round, Kind, Chunks);
+        lock (_manifests)
+        {
+            if (!_manifests.TryAdd(m.Sender, m)) throw Error.Violation(ViolationReason.Duplicate, "a second manifest from this sender for this round");
+        }
+        return m.Sender;
+    }
+
+    /// <summary>
+    /// Accepts one upload: checks sizes and kind (Malformed), session and round (WrongRoundOrState), chunk (OutOfRange), sender in
+    /// the roster (UnknownSender), a manifest from the sender this round (WrongRoundOrState), the upload's SHA-256 against the
+    /// manifest's digest of its chunk (AuthenticationFailed), one upload per (sender, chunk) (Duplicate), then runs
+    /// <paramref name="add"/>(sender, chunk, SHA-256 of the envelope body), which validates fully and adds; only when it returns
+    /// is the upload recorded. Returns the sender.
+    /// </summary>
+    public int Accept(byte[] upload, Action<int, uint, byte[]> add)
     {
         ArgumentNullException.ThrowIfNull(upload);
         ArgumentNullException.ThrowIfNull(add);
         const int ctx = RlweCodec.HeaderSize;
-        if (upload.Length < ctx + CompactCiphertext.ContextSize + RlweCodec.DigestSize || signature.Length != Ed25519SigningKey.SignatureSize)
-            throw Error.Violation(ViolationReason.Malformed, "upload or signature too short");
+        if (upload.Length < ctx + CompactCiphertext.ContextSize + RlweCodec.DigestSize) throw Error.Violation(ViolationReason.Malformed, "upload too short");
         if (upload[5] != (byte)Kind || BinaryPrimitives.ReadUInt32LittleEndian(upload.AsSpan(48)) != CompactCiphertext.ContextSize)
             throw Error.Violation(ViolationReason.Malformed, "not an upload of this variant");
         if (!upload.AsSpan(ctx, 16).SequenceEqual(_sessionTag) || BinaryPrimitives.ReadUInt64LittleEndian(upload.AsSpan(ctx + 16)) != Round)
@@ -210,8 +372,11 @@ public sealed class UploadIntake
         if (chunk >= (uint)_accepted.Length) throw Error.Violation(ViolationReason.OutOfRange, "chunk outside this round");
         int sender = BinaryPrimitives.ReadInt32LittleEndian(upload.AsSpan(ctx + 28));
         if (sender < 0 || sender >= _roster.Count) throw Error.Violation(ViolationReason.UnknownSender, "sender outside the roster");
+        UploadManifest? manifest;
+        lock (_manifests) _manifests.TryGetValue(sender, out manifest);
+        if (manifest is null) throw Error.Violation(ViolationReason.WrongRoundOrState, "upload before its sender's manifest for this round");
         // One pass over the upload yields both the envelope body's digest (handed to `add`, so the codec does not hash
-        // the body again) and the digest of the whole upload that the signature covers.
+        // the body again) and the digest of the whole upload that the manifest signs.
         byte[] bodyDigest, digest;
         using (var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256))
         {
@@ -220,14 +385,14 @@ public sealed class UploadIntake
             hash.AppendData(upload, upload.Length - RlweCodec.DigestSize, RlweCodec.DigestSize);
             digest = hash.GetHashAndReset();
         }
-        if (!UploadSignature.VerifyDigest(_roster[sender], digest, signature))
-            throw Error.Violation(ViolationReason.AuthenticationFailed, "upload signature does not verify under the sender's identity key");
-        Dictionary<int, ContributorEntry> accepted = _accepted[chunk];
+        if (!CryptographicOperations.FixedTimeEquals(digest, manifest.Digest(chunk)))
+            throw Error.Violation(ViolationReason.AuthenticationFailed, "upload is not the one its sender signed in its manifest");
+        Dictionary<int, byte[]> accepted = _accepted[chunk];
         lock (accepted)
         {
             if (accepted.ContainsKey(sender)) throw Error.Violation(ViolationReason.Duplicate, "a second upload from this sender for this chunk");
             add(sender, chunk, bodyDigest);
-            accepted.Add(sender, new ContributorEntry(sender, digest, signature.ToArray()));
+            accepted.Add(sender, digest);
         }
         return sender;
     }
@@ -238,9 +403,19 @@ public sealed class UploadIntake
         lock (_accepted[chunk]) return _accepted[chunk].Keys.Order().ToArray();
     }
 
+    /// <summary>The manifests of <paramref name="senders"/>, as signed, for the decrypting banks (UnknownSender when one is missing).</summary>
+    public byte[][] Manifests(IEnumerable<int> senders)
+    {
+        ArgumentNullException.ThrowIfNull(senders);
+        lock (_manifests)
+            return senders.Select(s => _manifests.TryGetValue(s, out UploadManifest? m) ? m.Bytes
+                : throw Error.Violation(ViolationReason.UnknownSender, "no manifest from this contributor")).ToArray();
+    }
+
     /// <summary>The aggregator's signed contributor list of <paramref name="chunk"/>.</summary>
     public byte[] SignedList(Ed25519SigningKey aggregator, uint chunk)
     {
-        lock (_accepted[chunk]) return ContributorList.Sign(aggregator, _sessionTag, Round, chunk, Kind, _accepted[chunk].Values);
+        lock (_accepted[chunk])
+            return ContributorList.Sign(aggregator, _sessionTag, Round, chunk, Kind, _accepted[chunk].Select(p => new ContributorEntry(p.Key, p.Value)));
     }
 }

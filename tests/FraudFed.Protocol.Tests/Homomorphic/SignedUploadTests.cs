@@ -1,5 +1,5 @@
-// Tests of SPEC.md 12.2: signed uploads, the aggregator's intake (signature before adding, duplicates, replays) and
-// the signed contributor list banks check before answering. INSECURE n = 256 test parameters, seeded randomness.
+// Tests of SPEC.md 12.2: signed upload manifests, the aggregator's intake (manifest before adding, digests, duplicates,
+// replays) and the signed contributor list banks check against the manifests before answering. INSECURE n = 256 test parameters, seeded randomness.
 using FraudFed.Cryptography;
 using FraudFed.Cryptography.Primitives;
 using FraudFed.Cryptography.Rlwe;
@@ -37,6 +37,9 @@ public sealed class SignedUploadTests
         public byte[] Upload(int bank, ulong round, uint chunk, ulong value = 7) =>
             Scheme.EncryptToBytes(Secrets[bank], bank, round, chunk, Enumerable.Repeat(value, P.N).ToArray(), _rng);
 
+        public byte[] Manifest(int bank, ulong round, params byte[][] uploads) =>
+            UploadManifest.Sign(Keys[bank], Scheme.SessionTag, round, RlweObjectKind.CompactCiphertext, bank, uploads);
+
         public UploadIntake Intake(ulong round, int chunks = 2) => new(Roster, Scheme.SessionTag, round, chunks, RlweObjectKind.CompactCiphertext);
 
         public void Dispose()
@@ -52,45 +55,94 @@ public sealed class SignedUploadTests
 
     private static ViolationReason Reason(TestDelegate action) => Assert.Throws<ProtocolViolationException>(action)!.Reason;
 
+    private static byte[] Flip(byte[] data, int bit)
+    {
+        byte[] bad = (byte[])data.Clone();
+        bad[bit / 8] ^= (byte)(1 << (bit % 8));
+        return bad;
+    }
+
     [Test]
-    public void GenuineUploads_AreAccepted_AndListed_InSenderOrder()
+    public void GenuineUploads_AreAccepted_AfterTheirManifest_AndListed_InSenderOrder()
     {
         using var f = new Fixture("signed/genuine");
         UploadIntake intake = f.Intake(round: 5);
         CompactCiphertext sum = f.Scheme.AllocateSum(5, 1);
         foreach (int b in new[] { 2, 0 })
         {
-            byte[] u = f.Upload(b, 5, 1);
-            Assert.That(intake.Accept(u, UploadSignature.Sign(f.Keys[b], u), AddTo(f.Scheme, sum, u)), Is.EqualTo(b));
+            byte[] u0 = f.Upload(b, 5, 0), u1 = f.Upload(b, 5, 1);
+            Assert.That(intake.AcceptManifest(f.Manifest(b, 5, u0, u1)), Is.EqualTo(b));
+            Assert.That(intake.Accept(u1, AddTo(f.Scheme, sum, u1)), Is.EqualTo(b));
         }
         Assert.That(intake.Contributors(1), Is.EqualTo(new[] { 0, 2 }));
         Assert.That(intake.AcceptedCount(0), Is.Zero);
         ContributorList list = ContributorList.Parse(intake.SignedList(f.Aggregator, 1), f.Aggregator.PublicKey, Banks);
         Assert.That(list.Senders, Is.EqualTo(new[] { 0, 2 }));
-        Assert.DoesNotThrow(() => list.VerifyEntries(f.Scheme.SessionTag, 5, 1, RlweObjectKind.CompactCiphertext, [2, 0], f.Roster));
+        var manifests = new VerifiedManifests(intake.Manifests([0, 2]), f.Roster, f.Scheme.SessionTag, 5, RlweObjectKind.CompactCiphertext, 2);
+        Assert.DoesNotThrow(() => list.VerifyEntries(f.Scheme.SessionTag, 5, 1, RlweObjectKind.CompactCiphertext, [2, 0], manifests));
+        // The accepted uploads were added.
+        Assert.That(sum.Serialize(), Is.Not.EqualTo(f.Scheme.AllocateSum(5, 1).Serialize()));
     }
 
-    [TestCase(0)]
-    [TestCase(31)]
-    [TestCase(32 * 8 + 5)]
-    [TestCase(511)]
-    public void OneBitFlipInTheSignature_IsRejected_AndChangesNoState(int bit)
+    [Test]
+    public void AnUploadBeforeItsSendersManifest_IsRefused_AndChangesNoState()
     {
-        using var f = new Fixture("signed/flip-signature");
-        UploadIntake intake = f.Intake(round: 1);
+        using var f = new Fixture("signed/no-manifest");
+        UploadIntake intake = f.Intake(round: 1, chunks: 1);
         CompactCiphertext sum = f.Scheme.AllocateSum(1, 0);
-        byte[] u = f.Upload(0, 1, 0);
-        byte[] sig = UploadSignature.Sign(f.Keys[0], u);
         byte[] before = sum.Serialize();
-        byte[] bad = (byte[])sig.Clone();
-        bad[bit / 8] ^= (byte)(1 << (bit % 8));
-        Assert.That(Reason(() => intake.Accept(u, bad, AddTo(f.Scheme, sum, u))), Is.EqualTo(ViolationReason.AuthenticationFailed));
+        byte[] u = f.Upload(1, 1, 0);
+        intake.AcceptManifest(f.Manifest(0, 1, f.Upload(0, 1, 0))); // another bank's manifest does not cover it
+        Assert.That(Reason(() => intake.Accept(u, AddTo(f.Scheme, sum, u))), Is.EqualTo(ViolationReason.WrongRoundOrState));
         Assert.That(intake.AcceptedCount(0), Is.Zero);
         Assert.That(sum.Serialize(), Is.EqualTo(before));
-        // The genuine upload is still accepted afterwards (the refusal left no trace).
-        intake.Accept(u, sig, AddTo(f.Scheme, sum, u));
+        intake.AcceptManifest(f.Manifest(1, 1, u));
+        intake.Accept(u, AddTo(f.Scheme, sum, u));
+        Assert.That(intake.Contributors(0), Is.EqualTo(new[] { 1 }));
+    }
+
+    [Test]
+    public void EveryOneBitFlipInAManifest_IsRefused_AndLeavesTheIntakeOpenForTheGenuineOne()
+    {
+        using var f = new Fixture("signed/flip-manifest");
+        UploadIntake intake = f.Intake(round: 1);
+        byte[] u0 = f.Upload(0, 1, 0), u1 = f.Upload(0, 1, 1);
+        byte[] manifest = f.Manifest(0, 1, u0, u1);
+        Assert.That(manifest, Has.Length.EqualTo(UploadManifest.SerializedSize(2)));
+        for (int bit = 0; bit < manifest.Length * 8; bit++)
+            Assert.Throws<ProtocolViolationException>(() => intake.AcceptManifest(Flip(manifest, bit)), $"bit {bit}");
+        // Flips of the signed body or the signature itself are authentication failures.
+        Assert.That(Reason(() => intake.AcceptManifest(Flip(manifest, 8 * (UploadManifest.FixedSize + 40)))), Is.EqualTo(ViolationReason.AuthenticationFailed));
+        Assert.That(Reason(() => intake.AcceptManifest(Flip(manifest, 8 * (manifest.Length - 1)))), Is.EqualTo(ViolationReason.AuthenticationFailed));
+        CompactCiphertext sum = f.Scheme.AllocateSum(1, 0);
+        Assert.That(Reason(() => intake.Accept(u0, AddTo(f.Scheme, sum, u0))), Is.EqualTo(ViolationReason.WrongRoundOrState), "no manifest was recorded");
+        Assert.That(intake.AcceptManifest(manifest), Is.Zero);
+        intake.Accept(u0, AddTo(f.Scheme, sum, u0));
         Assert.That(intake.AcceptedCount(0), Is.EqualTo(1));
-        Assert.That(sum.Serialize(), Is.Not.EqualTo(before));
+    }
+
+    [Test]
+    public void AManifestOfTheWrongShape_IsRefused_WithItsReason()
+    {
+        using var f = new Fixture("signed/manifest-shape");
+        UploadIntake intake = f.Intake(round: 4, chunks: 2);
+        byte[] u0 = f.Upload(1, 4, 0), u1 = f.Upload(1, 4, 1);
+        // One chunk short, or one too many (the count is bounded by the round's before anything else is read).
+        Assert.That(Reason(() => intake.AcceptManifest(f.Manifest(1, 4, u0))), Is.EqualTo(ViolationReason.Malformed));
+        Assert.That(Reason(() => intake.AcceptManifest(f.Manifest(1, 4, u0, u1, u1))), Is.EqualTo(ViolationReason.Oversized));
+        // Another round, another variant, another session.
+        Assert.That(Reason(() => intake.AcceptManifest(f.Manifest(1, 3, u0, u1))), Is.EqualTo(ViolationReason.WrongRoundOrState));
+        Assert.That(Reason(() => intake.AcceptManifest(UploadManifest.Sign(f.Keys[1], f.Scheme.SessionTag, 4, RlweObjectKind.PublicKeyCiphertext, 1, [u0, u1]))),
+            Is.EqualTo(ViolationReason.WrongRoundOrState));
+        Assert.That(Reason(() => intake.AcceptManifest(UploadManifest.Sign(f.Keys[1], new byte[16], 4, RlweObjectKind.CompactCiphertext, 1, [u0, u1]))),
+            Is.EqualTo(ViolationReason.WrongRoundOrState));
+        // A sender outside the roster; truncated; empty.
+        Assert.That(Reason(() => intake.AcceptManifest(UploadManifest.Sign(f.Keys[1], f.Scheme.SessionTag, 4, RlweObjectKind.CompactCiphertext, Banks, [u0, u1]))),
+            Is.EqualTo(ViolationReason.UnknownSender));
+        byte[] genuine = f.Manifest(1, 4, u0, u1);
+        Assert.That(Reason(() => intake.AcceptManifest(genuine[..^1])), Is.EqualTo(ViolationReason.Malformed));
+        Assert.That(Reason(() => intake.AcceptManifest([])), Is.EqualTo(ViolationReason.Malformed));
+        Assert.That(intake.AcceptManifest(genuine), Is.EqualTo(1));
     }
 
     [TestCase(RlweCodec.HeaderSize + CompactCiphertext.ContextSize + 3, 0)]   // payload
@@ -99,31 +151,36 @@ public sealed class SignedUploadTests
     public void OneBitFlipInThePayload_IsRejectedAsUnauthentic_AndChangesNoState(int offset, int bit)
     {
         using var f = new Fixture("signed/flip-upload");
-        UploadIntake intake = f.Intake(round: 1);
+        UploadIntake intake = f.Intake(round: 1, chunks: 1);
         CompactCiphertext sum = f.Scheme.AllocateSum(1, 0);
         byte[] u = f.Upload(1, 1, 0);
-        byte[] sig = UploadSignature.Sign(f.Keys[1], u);
+        intake.AcceptManifest(f.Manifest(1, 1, u));
         byte[] before = sum.Serialize();
         byte[] bad = (byte[])u.Clone();
         bad[offset < 0 ? bad.Length + offset : offset] ^= (byte)(1 << bit);
-        Assert.That(Reason(() => intake.Accept(bad, sig, AddTo(f.Scheme, sum, bad))), Is.EqualTo(ViolationReason.AuthenticationFailed));
+        Assert.That(Reason(() => intake.Accept(bad, AddTo(f.Scheme, sum, bad))), Is.EqualTo(ViolationReason.AuthenticationFailed));
         Assert.That(intake.AcceptedCount(0), Is.Zero);
         Assert.That(sum.Serialize(), Is.EqualTo(before));
+        // The genuine upload is still accepted afterwards (the refusal left no trace).
+        intake.Accept(u, AddTo(f.Scheme, sum, u));
+        Assert.That(intake.AcceptedCount(0), Is.EqualTo(1));
+        Assert.That(sum.Serialize(), Is.Not.EqualTo(before));
     }
 
     [TestCase(-1)]                                                             // the trailing digest
     [TestCase(RlweCodec.HeaderSize + CompactCiphertext.ContextSize + 5)]       // the payload
     public void CorruptUpload_SignedByItsOwnBank_FailsTheEnvelopeDigest_AndChangesNoState(int offset)
     {
-        // A faulty bank signs bytes whose envelope digest is wrong: the signature verifies, and the digest check,
-        // which reuses the digest computed for the signature, still refuses the upload.
+        // A faulty bank signs a manifest over bytes whose envelope digest is wrong: the manifest digest matches, and the
+        // envelope check, which reuses the digest computed in the same pass, still refuses the upload.
         using var f = new Fixture("signed/corrupt-but-signed");
-        UploadIntake intake = f.Intake(round: 1);
+        UploadIntake intake = f.Intake(round: 1, chunks: 1);
         CompactCiphertext sum = f.Scheme.AllocateSum(1, 0);
         byte[] bad = f.Upload(1, 1, 0);
         bad[offset < 0 ? bad.Length + offset : offset] ^= 0x10;
+        intake.AcceptManifest(f.Manifest(1, 1, bad));
         byte[] before = sum.Serialize();
-        Assert.That(Reason(() => intake.Accept(bad, UploadSignature.Sign(f.Keys[1], bad), AddTo(f.Scheme, sum, bad))), Is.EqualTo(ViolationReason.Malformed));
+        Assert.That(Reason(() => intake.Accept(bad, AddTo(f.Scheme, sum, bad))), Is.EqualTo(ViolationReason.Malformed));
         Assert.That(intake.AcceptedCount(0), Is.Zero);
         Assert.That(sum.Serialize(), Is.EqualTo(before));
     }
@@ -132,62 +189,71 @@ public sealed class SignedUploadTests
     public void EveryOneBitFlipInTheContext_IsRefused_AndChangesNoState()
     {
         using var f = new Fixture("signed/flip-context");
-        UploadIntake intake = f.Intake(round: 1);
+        UploadIntake intake = f.Intake(round: 1, chunks: 2);
         CompactCiphertext sum = f.Scheme.AllocateSum(1, 0);
         byte[] u = f.Upload(1, 1, 0);
-        byte[] sig = UploadSignature.Sign(f.Keys[1], u);
+        intake.AcceptManifest(f.Manifest(1, 1, u, f.Upload(1, 1, 1)));
         byte[] before = sum.Serialize();
         for (int bit = 0; bit < CompactCiphertext.ContextSize * 8; bit++)
         {
-            byte[] bad = (byte[])u.Clone();
-            bad[RlweCodec.HeaderSize + bit / 8] ^= (byte)(1 << (bit % 8));
-            Assert.Throws<ProtocolViolationException>(() => intake.Accept(bad, sig, AddTo(f.Scheme, sum, bad)), $"bit {bit}");
+            byte[] bad = Flip(u, 8 * RlweCodec.HeaderSize + bit);
+            Assert.Throws<ProtocolViolationException>(() => intake.Accept(bad, AddTo(f.Scheme, sum, bad)), $"bit {bit}");
         }
         Assert.That(intake.AcceptedCount(0) + intake.AcceptedCount(1), Is.Zero);
         Assert.That(sum.Serialize(), Is.EqualTo(before));
     }
 
     [Test]
-    public void AnUploadSignedByAnotherBanksKey_IsRejected()
+    public void AManifestSignedByAnotherKey_OrWithoutTheLabel_IsRejected()
     {
         using var f = new Fixture("signed/other-key");
-        UploadIntake intake = f.Intake(round: 2);
-        CompactCiphertext sum = f.Scheme.AllocateSum(2, 0);
+        UploadIntake intake = f.Intake(round: 2, chunks: 1);
         byte[] u = f.Upload(0, 2, 0);
-        Assert.That(Reason(() => intake.Accept(u, UploadSignature.Sign(f.Keys[1], u), AddTo(f.Scheme, sum, u))), Is.EqualTo(ViolationReason.AuthenticationFailed));
-        // Signed by the aggregator, or a signature without the domain label, fails as well.
-        Assert.That(Reason(() => intake.Accept(u, f.Aggregator.Sign(u), AddTo(f.Scheme, sum, u))), Is.EqualTo(ViolationReason.AuthenticationFailed));
-        Assert.That(Reason(() => intake.Accept(u, f.Keys[0].Sign(System.Security.Cryptography.SHA256.HashData(u)), AddTo(f.Scheme, sum, u))),
+        // Bank 1's key signing a manifest that names bank 0; the aggregator's key.
+        Assert.That(Reason(() => intake.AcceptManifest(UploadManifest.Sign(f.Keys[1], f.Scheme.SessionTag, 2, RlweObjectKind.CompactCiphertext, 0, [u]))),
             Is.EqualTo(ViolationReason.AuthenticationFailed));
+        Assert.That(Reason(() => intake.AcceptManifest(UploadManifest.Sign(f.Aggregator, f.Scheme.SessionTag, 2, RlweObjectKind.CompactCiphertext, 0, [u]))),
+            Is.EqualTo(ViolationReason.AuthenticationFailed));
+        // The right key over the right body, but without the domain label.
+        byte[] unlabelled = f.Manifest(0, 2, u);
+        int body = unlabelled.Length - Ed25519SigningKey.SignatureSize;
+        f.Keys[0].Sign(System.Security.Cryptography.SHA256.HashData(unlabelled.AsSpan(0, body))).CopyTo(unlabelled, body);
+        Assert.That(Reason(() => intake.AcceptManifest(unlabelled)), Is.EqualTo(ViolationReason.AuthenticationFailed));
+        CompactCiphertext sum = f.Scheme.AllocateSum(2, 0);
+        Assert.That(Reason(() => intake.Accept(u, AddTo(f.Scheme, sum, u))), Is.EqualTo(ViolationReason.WrongRoundOrState));
         Assert.That(intake.AcceptedCount(0), Is.Zero);
     }
 
     [Test]
-    public void ReplayedUploads_IntoTheNextRoundOrTwice_AreRejected()
+    public void ReplayedUploadsAndManifests_IntoTheNextRoundOrTwice_AreRejected()
     {
         using var f = new Fixture("signed/replay");
         byte[] u = f.Upload(2, 3, 0);
-        byte[] sig = UploadSignature.Sign(f.Keys[2], u);
-        UploadIntake round3 = f.Intake(round: 3);
+        byte[] manifest = f.Manifest(2, 3, u);
+        UploadIntake round3 = f.Intake(round: 3, chunks: 1);
         CompactCiphertext sum3 = f.Scheme.AllocateSum(3, 0);
-        round3.Accept(u, sig, AddTo(f.Scheme, sum3, u));
+        round3.AcceptManifest(manifest);
+        round3.Accept(u, AddTo(f.Scheme, sum3, u));
         byte[] after = sum3.Serialize();
-        Assert.That(Reason(() => round3.Accept(u, sig, AddTo(f.Scheme, sum3, u))), Is.EqualTo(ViolationReason.Duplicate));
+        Assert.That(Reason(() => round3.Accept(u, AddTo(f.Scheme, sum3, u))), Is.EqualTo(ViolationReason.Duplicate));
+        Assert.That(Reason(() => round3.AcceptManifest(manifest)), Is.EqualTo(ViolationReason.Duplicate));
         byte[] again = f.Upload(2, 3, 0); // a second, differently encrypted upload for the same (sender, round, chunk)
-        Assert.That(Reason(() => round3.Accept(again, UploadSignature.Sign(f.Keys[2], again), AddTo(f.Scheme, sum3, again))), Is.EqualTo(ViolationReason.Duplicate));
+        Assert.That(Reason(() => round3.AcceptManifest(f.Manifest(2, 3, again))), Is.EqualTo(ViolationReason.Duplicate));
+        Assert.That(Reason(() => round3.Accept(again, AddTo(f.Scheme, sum3, again))), Is.EqualTo(ViolationReason.AuthenticationFailed));
         Assert.That(sum3.Serialize(), Is.EqualTo(after));
         Assert.That(round3.AcceptedCount(0), Is.EqualTo(1));
 
-        UploadIntake round4 = f.Intake(round: 4);
+        UploadIntake round4 = f.Intake(round: 4, chunks: 1);
         CompactCiphertext sum4 = f.Scheme.AllocateSum(4, 0);
         byte[] empty = sum4.Serialize();
-        Assert.That(Reason(() => round4.Accept(u, sig, AddTo(f.Scheme, sum4, u))), Is.EqualTo(ViolationReason.WrongRoundOrState));
+        Assert.That(Reason(() => round4.AcceptManifest(manifest)), Is.EqualTo(ViolationReason.WrongRoundOrState));
+        Assert.That(Reason(() => round4.Accept(u, AddTo(f.Scheme, sum4, u))), Is.EqualTo(ViolationReason.WrongRoundOrState));
         Assert.That(round4.AcceptedCount(0), Is.Zero);
         Assert.That(sum4.Serialize(), Is.EqualTo(empty));
     }
 
     [Test]
-    public void ContributorList_Tampered_ForeignOrNotMatchingTheRequest_IsRefused()
+    public void ContributorList_Tampered_ForeignOrNotMatchingTheManifests_IsRefused()
     {
         using var f = new Fixture("signed/list");
         UploadIntake intake = f.Intake(round: 9, chunks: 1);
@@ -195,32 +261,48 @@ public sealed class SignedUploadTests
         for (int b = 0; b < Banks; b++)
         {
             byte[] u = f.Upload(b, 9, 0);
-            intake.Accept(u, UploadSignature.Sign(f.Keys[b], u), AddTo(f.Scheme, sum, u));
+            intake.AcceptManifest(f.Manifest(b, 9, u));
+            intake.Accept(u, AddTo(f.Scheme, sum, u));
         }
+        var manifests = new VerifiedManifests(intake.Manifests([0, 1, 2]), f.Roster, f.Scheme.SessionTag, 9, RlweObjectKind.CompactCiphertext, 1);
         byte[] list = intake.SignedList(f.Aggregator, 0);
-        for (int bit = 0; bit < list.Length * 8; bit += 37)
-        {
-            byte[] bad = (byte[])list.Clone();
-            bad[bit / 8] ^= (byte)(1 << (bit % 8));
-            Assert.Throws<ProtocolViolationException>(() => ContributorList.Parse(bad, f.Aggregator.PublicKey, Banks), $"bit {bit}");
-        }
+        for (int bit = 0; bit < list.Length * 8; bit += 7)
+            Assert.Throws<ProtocolViolationException>(() => ContributorList.Parse(Flip(list, bit), f.Aggregator.PublicKey, Banks), $"bit {bit}");
         // Signed by a bank instead of the aggregator.
         ContributorList genuine = ContributorList.Parse(list, f.Aggregator.PublicKey, Banks);
         byte[] forged = ContributorList.Sign(f.Keys[0], f.Scheme.SessionTag, 9, 0, RlweObjectKind.CompactCiphertext, genuine.Entries);
         Assert.That(Reason(() => ContributorList.Parse(forged, f.Aggregator.PublicKey, Banks)), Is.EqualTo(ViolationReason.AuthenticationFailed));
         // A request about other contributors, or another round / variant.
-        Assert.That(Reason(() => genuine.VerifyEntries(f.Scheme.SessionTag, 9, 0, RlweObjectKind.CompactCiphertext, [0, 1], f.Roster)), Is.EqualTo(ViolationReason.Inconsistent));
-        Assert.That(Reason(() => genuine.VerifyEntries(f.Scheme.SessionTag, 10, 0, RlweObjectKind.CompactCiphertext, [0, 1, 2], f.Roster)), Is.EqualTo(ViolationReason.WrongRoundOrState));
-        Assert.That(Reason(() => genuine.VerifyEntries(f.Scheme.SessionTag, 9, 0, RlweObjectKind.PublicKeyCiphertext, [0, 1, 2], f.Roster)), Is.EqualTo(ViolationReason.WrongRoundOrState));
-        // The aggregator signs a list whose entry carries a signature that is not the contributor's.
+        Assert.That(Reason(() => genuine.VerifyEntries(f.Scheme.SessionTag, 9, 0, RlweObjectKind.CompactCiphertext, [0, 1], manifests)), Is.EqualTo(ViolationReason.Inconsistent));
+        Assert.That(Reason(() => genuine.VerifyEntries(f.Scheme.SessionTag, 10, 0, RlweObjectKind.CompactCiphertext, [0, 1, 2], manifests)), Is.EqualTo(ViolationReason.WrongRoundOrState));
+        Assert.That(Reason(() => genuine.VerifyEntries(f.Scheme.SessionTag, 9, 0, RlweObjectKind.PublicKeyCiphertext, [0, 1, 2], manifests)), Is.EqualTo(ViolationReason.WrongRoundOrState));
+        // The aggregator signs a list whose entry carries a digest its contributor did not sign.
         ContributorEntry[] entries = [.. genuine.Entries];
-        byte[] flipped = (byte[])entries[1].Signature.Clone();
-        flipped[0] ^= 1;
-        entries[1] = entries[1] with { Signature = flipped };
+        entries[1] = entries[1] with { UploadDigest = Flip(entries[1].UploadDigest, 0) };
         ContributorList lying = ContributorList.Parse(ContributorList.Sign(f.Aggregator, f.Scheme.SessionTag, 9, 0, RlweObjectKind.CompactCiphertext, entries),
             f.Aggregator.PublicKey, Banks);
-        Assert.That(Reason(() => lying.VerifyEntries(f.Scheme.SessionTag, 9, 0, RlweObjectKind.CompactCiphertext, [0, 1, 2], f.Roster)), Is.EqualTo(ViolationReason.AuthenticationFailed));
-        Assert.DoesNotThrow(() => genuine.VerifyEntries(f.Scheme.SessionTag, 9, 0, RlweObjectKind.CompactCiphertext, [0, 1, 2], f.Roster));
+        Assert.That(Reason(() => lying.VerifyEntries(f.Scheme.SessionTag, 9, 0, RlweObjectKind.CompactCiphertext, [0, 1, 2], manifests)), Is.EqualTo(ViolationReason.AuthenticationFailed));
+        // A contributor whose manifest the bank was not given.
+        var partial = new VerifiedManifests(intake.Manifests([0, 2]), f.Roster, f.Scheme.SessionTag, 9, RlweObjectKind.CompactCiphertext, 1);
+        Assert.That(Reason(() => genuine.VerifyEntries(f.Scheme.SessionTag, 9, 0, RlweObjectKind.CompactCiphertext, [0, 1, 2], partial)), Is.EqualTo(ViolationReason.AuthenticationFailed));
+        Assert.DoesNotThrow(() => genuine.VerifyEntries(f.Scheme.SessionTag, 9, 0, RlweObjectKind.CompactCiphertext, [0, 1, 2], manifests));
+    }
+
+    [Test]
+    public void VerifiedManifests_RefuseAForgedDuplicatedOrForeignManifest()
+    {
+        using var f = new Fixture("signed/verified-manifests");
+        byte[][] uploads = Enumerable.Range(0, Banks).Select(b => f.Upload(b, 6, 0)).ToArray();
+        byte[][] manifests = Enumerable.Range(0, Banks).Select(b => f.Manifest(b, 6, uploads[b])).ToArray();
+        VerifiedManifests Verify(byte[][] m, ulong round = 6) => new(m, f.Roster, f.Scheme.SessionTag, round, RlweObjectKind.CompactCiphertext, 1);
+        VerifiedManifests ok = Verify(manifests);
+        Assert.That(ok.IsSigned(1, 0, System.Security.Cryptography.SHA256.HashData(uploads[1])), Is.True);
+        Assert.That(ok.IsSigned(1, 0, System.Security.Cryptography.SHA256.HashData(uploads[2])), Is.False);
+        Assert.That(ok.IsSigned(1, 1, System.Security.Cryptography.SHA256.HashData(uploads[1])), Is.False, "chunk outside the manifest");
+        Assert.That(Reason(() => Verify([manifests[0], Flip(manifests[1], 300), manifests[2]])), Is.EqualTo(ViolationReason.AuthenticationFailed));
+        Assert.That(Reason(() => Verify([manifests[0], manifests[0]])), Is.EqualTo(ViolationReason.Duplicate));
+        Assert.That(Reason(() => Verify(manifests, round: 7)), Is.EqualTo(ViolationReason.WrongRoundOrState));
+        Assert.That(Reason(() => Verify([.. manifests, manifests[0]])), Is.EqualTo(ViolationReason.Oversized));
     }
 
     [Test]

@@ -1,0 +1,183 @@
+// Vectors of the homomorphic mode's signatures (SPEC.md 12.2): each bank's signed upload manifest and the aggregator's
+// signed contributor lists, from fixed Ed25519 seeds and fixed upload bytes. The reference side builds every body from
+// the SPEC's layout by hand and signs "label || SHA-256(body)" with RFC 8032 Ed25519 (deterministic, so the bytes are
+// pinned); the library side must produce the same bytes and accept them, and refuse each one-bit flip.
+using System.Buffers.Binary;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using FraudFed.Cryptography;
+using FraudFed.Cryptography.Primitives;
+using FraudFed.Cryptography.Rlwe;
+using FraudFed.Protocol.Homomorphic;
+
+namespace FraudFed.Cli.Conformance;
+
+internal sealed class SignedUploadVectors : IVectorFile
+{
+    private const int Banks = 3, Chunks = 2;
+    private const ulong Round = 7;
+    private const byte Kind = 2; // compact ciphertexts
+
+    public string Path => "rlwe/signed-uploads.json";
+    public bool Generated => true;
+
+    private static byte[] ManifestBody(byte[] tag, ulong round, byte kind, int sender, byte[][] digests)
+    {
+        var fixedPart = new byte[33];
+        tag.CopyTo(fixedPart, 0);
+        BinaryPrimitives.WriteUInt64LittleEndian(fixedPart.AsSpan(16), round);
+        fixedPart[24] = kind;
+        BinaryPrimitives.WriteInt32LittleEndian(fixedPart.AsSpan(25), sender);
+        BinaryPrimitives.WriteUInt32LittleEndian(fixedPart.AsSpan(29), (uint)digests.Length);
+        return Reference.Concat([fixedPart, .. digests]);
+    }
+
+    private static byte[] ListBody(byte[] tag, ulong round, uint chunk, byte kind, (int Sender, byte[] Digest)[] entries)
+    {
+        var fixedPart = new byte[31];
+        tag.CopyTo(fixedPart, 0);
+        BinaryPrimitives.WriteUInt64LittleEndian(fixedPart.AsSpan(16), round);
+        BinaryPrimitives.WriteUInt32LittleEndian(fixedPart.AsSpan(24), chunk);
+        fixedPart[28] = kind;
+        BinaryPrimitives.WriteUInt16LittleEndian(fixedPart.AsSpan(29), (ushort)entries.Length);
+        var parts = new List<byte[]> { fixedPart };
+        foreach (var (sender, digest) in entries)
+        {
+            var s = new byte[4];
+            BinaryPrimitives.WriteInt32LittleEndian(s, sender);
+            parts.Add(s);
+            parts.Add(digest);
+        }
+        return Reference.Concat([.. parts]);
+    }
+
+    /// <summary>Reference signing: Ed25519 (RFC 8032) over label || SHA-256(body), appended to the body.</summary>
+    private static byte[] SignReference(byte[] seed, string label, byte[] body)
+    {
+        using var key = Ed25519SigningKey.Import(seed);
+        return Reference.Concat(body, key.Sign(Reference.Concat(Encoding.ASCII.GetBytes(label), SHA256.HashData(body))));
+    }
+
+    private static byte[][] Uploads(int bank) =>
+        Enumerable.Range(0, Chunks).Select(k => Fixed.Bytes($"signed-uploads/upload/{bank}/{k}", 64)).ToArray();
+
+    public JsonObject Generate()
+    {
+        byte[] tag = Fixed.Bytes("signed-uploads/session-tag", 16);
+        byte[] aggregatorSeed = Fixed.Bytes("signed-uploads/aggregator");
+        byte[][] seeds = Enumerable.Range(0, Banks).Select(b => Fixed.Bytes($"signed-uploads/bank/{b}")).ToArray();
+        var banks = new JsonArray();
+        var accepted = new List<(int Sender, byte[][] Digests)>();
+        for (int b = 0; b < Banks; b++)
+        {
+            using var key = Ed25519SigningKey.Import(seeds[b]);
+            byte[][] uploads = Uploads(b);
+            byte[] manifest = UploadManifest.Sign(key, tag, Round, (RlweObjectKind)Kind, b, uploads);
+            accepted.Add((b, uploads.Select(SHA256.HashData).ToArray()));
+            banks.Add(new JsonObject
+            {
+                ["identity_private"] = J.H(seeds[b]),
+                ["identity_public"] = J.H(key.PublicKey),
+                ["uploads"] = J.Array(uploads.Select(u => (JsonNode)J.H(u))),
+                ["manifest"] = J.H(manifest),
+            });
+        }
+        using var aggregator = Ed25519SigningKey.Import(aggregatorSeed);
+        // Chunk 0 lists every bank; chunk 1 lists banks 0 and 2 (bank 1's second upload never arrived).
+        var lists = new JsonArray();
+        for (uint chunk = 0; chunk < Chunks; chunk++)
+        {
+            int[] senders = chunk == 0 ? [0, 1, 2] : [2, 0];
+            byte[] list = ContributorList.Sign(aggregator, tag, Round, chunk, (RlweObjectKind)Kind,
+                senders.Select(s => new ContributorEntry(s, accepted[s].Digests[chunk])));
+            lists.Add(new JsonObject { ["chunk"] = (int)chunk, ["senders"] = J.IArray(senders.Order()), ["list"] = J.H(list) });
+        }
+        return new JsonObject
+        {
+            ["description"] = "Signed upload manifests and contributor lists of the homomorphic mode (SPEC.md 12.2). Each bank signs, once per round, the manifest session_tag (16) || u64 round || u8 kind (2 = compact) || i32 sender || u32 chunk count || SHA-256 of each chunk's upload bytes, with its Ed25519 identity key (RFC 8032 seed identity_private) over \"FraudFed/v1/he/manifest\" || SHA-256(body); the 64-byte signature follows the body. The uploads here are fixed stand-in bytes (the manifest signs their SHA-256 whatever they hold). The aggregator (seed aggregator_private) signs per chunk session_tag || u64 round || u32 chunk || u8 kind || u16 count || count x (i32 sender || SHA-256(upload)), senders ascending, over \"FraudFed/v1/he/contributors\" || SHA-256(body). Little-endian integers. Chunk 1 lists banks 0 and 2 only. Generated by `fraudfed vectors` (UploadManifest.Sign, ContributorList.Sign).",
+            ["session_tag"] = J.H(tag),
+            ["round"] = J.D(Round),
+            ["kind"] = (int)Kind,
+            ["aggregator_private"] = J.H(aggregatorSeed),
+            ["banks"] = banks,
+            ["contributor_lists"] = lists,
+        };
+    }
+
+    public IEnumerable<CheckCase> Cases(JsonElement root)
+    {
+        byte[] tag = root.Hex("session_tag"), aggregatorSeed = root.Hex("aggregator_private");
+        ulong round = root.U64("round");
+        byte kind = (byte)root.Int("kind");
+        JsonElement[] banks = root.Arr("banks");
+        byte[][] roster = banks.Select(b => b.Hex("identity_public")).ToArray();
+        byte[][] manifests = banks.Select(b => b.Hex("manifest")).ToArray();
+        byte[][][] uploads = banks.Select(b => b.Arr("uploads").Select(u => Convert.FromHexString(u.GetString()!)).ToArray()).ToArray();
+        using var aggregatorKey = Ed25519SigningKey.Import(aggregatorSeed);
+        byte[] aggregatorPublic = aggregatorKey.PublicKey.ToArray();
+
+        yield return new CheckCase("manifests (reference layout and RFC 8032 signatures)", () =>
+        {
+            for (int b = 0; b < banks.Length; b++)
+            {
+                using var key = Ed25519SigningKey.Import(banks[b].Hex("identity_private"));
+                Expect.Hex($"bank {b} identity_public", J.H(roster[b]), key.PublicKey);
+                byte[] body = ManifestBody(tag, round, kind, b, uploads[b].Select(SHA256.HashData).ToArray());
+                Expect.Hex($"bank {b} manifest (reference)", banks[b].Str("manifest"), SignReference(banks[b].Hex("identity_private"), "FraudFed/v1/he/manifest", body));
+                Expect.Hex($"bank {b} manifest (UploadManifest.Sign)", banks[b].Str("manifest"),
+                    UploadManifest.Sign(key, tag, round, (RlweObjectKind)kind, b, uploads[b]));
+            }
+        });
+        yield return new CheckCase("contributor lists (reference layout)", () =>
+        {
+            foreach (JsonElement l in root.Arr("contributor_lists"))
+            {
+                uint chunk = (uint)l.Int("chunk");
+                int[] senders = l.Ints("senders");
+                byte[] body = ListBody(tag, round, chunk, kind, senders.Select(s => (s, SHA256.HashData(uploads[s][chunk]))).ToArray());
+                Expect.Hex($"chunk {chunk} list (reference)", l.Str("list"), SignReference(aggregatorSeed, "FraudFed/v1/he/contributors", body));
+            }
+        });
+        yield return new CheckCase("intake accepts the uploads after their manifests", () =>
+        {
+            var intake = new UploadIntake(roster, tag, round, uploads[0].Length, (RlweObjectKind)kind);
+            for (int b = 0; b < banks.Length; b++) Expect.Equal($"manifest {b} sender", b, intake.AcceptManifest(manifests[b]));
+            // The stand-in uploads are not ciphertexts, so only the manifest check is exercised here: a stand-in's digest
+            // is the one its bank signed, and the manifest of another bank does not vouch for it.
+            var verified = new VerifiedManifests(manifests, roster, tag, round, (RlweObjectKind)kind, uploads[0].Length);
+            for (int b = 0; b < banks.Length; b++)
+                for (uint k = 0; k < uploads[b].Length; k++)
+                {
+                    Expect.True(verified.IsSigned(b, k, SHA256.HashData(uploads[b][k])), $"bank {b} chunk {k} must be signed");
+                    Expect.True(!verified.IsSigned((b + 1) % banks.Length, k, SHA256.HashData(uploads[b][k])), $"bank {b} chunk {k} under another bank");
+                }
+            foreach (JsonElement l in root.Arr("contributor_lists"))
+            {
+                ContributorList list = ContributorList.Parse(l.Hex("list"), aggregatorPublic, roster.Length);
+                list.VerifyEntries(tag, round, (uint)l.Int("chunk"), (RlweObjectKind)kind, l.Ints("senders"), verified);
+            }
+        });
+        yield return new CheckCase("one-bit flips are refused", () =>
+        {
+            for (int b = 0; b < banks.Length; b++)
+                for (int bit = 0; bit < manifests[b].Length * 8; bit += 5)
+                {
+                    byte[] bad = (byte[])manifests[b].Clone();
+                    bad[bit / 8] ^= (byte)(1 << (bit % 8));
+                    Expect.Refused($"bank {b} manifest bit {bit}", () => new UploadIntake(roster, tag, round, uploads[b].Length, (RlweObjectKind)kind).AcceptManifest(bad));
+                }
+            foreach (JsonElement l in root.Arr("contributor_lists"))
+            {
+                byte[] list = l.Hex("list");
+                for (int bit = 0; bit < list.Length * 8; bit += 5)
+                {
+                    byte[] bad = (byte[])list.Clone();
+                    bad[bit / 8] ^= (byte)(1 << (bit % 8));
+                    Expect.Refused($"chunk {l.Int("chunk")} list bit {bit}", () => ContributorList.Parse(bad, aggregatorPublic, roster.Length));
+                }
+            }
+        });
+    }
+}
