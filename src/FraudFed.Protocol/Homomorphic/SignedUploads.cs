@@ -122,6 +122,8 @@ public sealed class UploadManifest
         if (chunks == 0 || chunks > (uint)Math.Min(maxChunks, MaxChunks)) throw Error.Violation(ViolationReason.Oversized, "manifest chunk count out of bounds");
         int body = FixedSize + 32 * (int)chunks;
         if (data.Length != body + Ed25519SigningKey.SignatureSize) throw Error.Violation(ViolationReason.Malformed, "manifest length");
+        data = (byte[])data.Clone(); // bounded now; the verified bytes cannot change under the caller's hands afterwards
+        if (BinaryPrimitives.ReadUInt32LittleEndian(data.AsSpan(29)) != chunks) throw Error.Violation(ViolationReason.Malformed, "manifest changed while read");
         int sender = BinaryPrimitives.ReadInt32LittleEndian(data.AsSpan(25));
         if (sender < 0 || sender >= roster.Count) throw Error.Violation(ViolationReason.UnknownSender, "manifest sender outside the roster");
         if (!Ed25519SigningKey.Verify(roster[sender], UploadSignature.Message(UploadSignature.ManifestLabel, SHA256.HashData(data.AsSpan(0, body))),
@@ -156,6 +158,7 @@ public sealed class VerifiedManifests
         int chunks)
     {
         ArgumentNullException.ThrowIfNull(manifests);
+        ArgumentNullException.ThrowIfNull(roster);
         if (manifests.Count > roster.Count) throw Error.Violation(ViolationReason.Oversized, "more manifests than banks");
         Round = round;
         Kind = kind;
