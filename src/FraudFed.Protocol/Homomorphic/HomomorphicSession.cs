@@ -6,9 +6,9 @@
 //   1. CRS coin: every bank commits to a nonce, the aggregator relays commitments, then reveals; every bank
 //      checks all reveals and derives the same seed (the aggregator never chooses it).
 //   2. Collective public key: banks commit to p_i = -a*s_i + e_i, then reveal; pk = (sum p_i, a).
-//   3. Thresholdize: bank i sends f_i(x_j) to bank j through the aggregator, encrypted with AES-256-GCM under a
-//      pairwise key (the harness derives pairwise keys locally with HKDF from a harness secret, standing in for
-//      the X25519 agreement of the masking layer); bank j keeps the point from every bank separately.
+//   3. Thresholdize: bank i sends f_i(x_j) to bank j through the aggregator, sealed with AES-256-GCM under a key from
+//      X25519 between the two banks' fresh channel keys (adverts signed with their identity keys, ShareChannel.cs);
+//      bank j keeps the point from every bank separately.
 // Each sum (round r): a contributor splits its vector into chunks of n values and uploads the compact
 //   ciphertexts c0 = -a_{r,k} s_i + e + Delta*m (22.5 bytes per value at n = 8192); the aggregator validates and
 //   adds them per chunk; T online banks answer smudged decryption shares for the contributor set U; the
@@ -201,8 +201,16 @@ public sealed class HomomorphicSession : IDisposable
         var thresholdizer = new Thresholdizer(Parameters);
         var received = new List<ShamirShare>[n];
         for (int j = 0; j < n; j++) received[j] = [];
-        using (var pairwise = new PairwiseChannels(_setupRandom))
+        // Channel keys: every bank advertises a fresh X25519 key signed with its identity key, the aggregator relays the
+        // adverts, and every bank verifies every advert before deriving any pairwise key (ShareChannel, SPEC.md 12.0).
+        var channels = _banks.Select(b => new ShareChannel(b.Index, n, SessionId, b.Random)).ToArray();
+        try
         {
+            byte[][] adverts = _banks.Select(b => channels[b.Index].Advert(b.Identity)).ToArray();
+            SetupBytesUploaded += n * (long)ShareChannel.AdvertSize;
+            SetupBytesDownloaded += (long)n * n * ShareChannel.AdvertSize;
+            foreach (ShareChannel channel in channels)
+                foreach (byte[] advert in adverts) channel.AcceptAdvert(advert, _roster);
             // Sender by sender: each sealed point crosses the aggregator and is opened by its receiver at once,
             // so at most one Shamir polynomial and the receivers' own points are held.
             foreach (Bank sender in _banks)
@@ -214,18 +222,22 @@ public sealed class HomomorphicSession : IDisposable
                     using (ShamirShare point = thresholdizer.GenShareForParty(f, sender.Index, j))
                     {
                         byte[] plain = point.Serialize();
-                        sealedPoint = pairwise.Seal(sender.Index, j, plain);
+                        sealedPoint = channels[sender.Index].Seal(j, plain);
                         CryptographicOperations.ZeroMemory(plain);
                     }
                     SetupBytesUploaded += sealedPoint.Length;
                     SetupBytesDownloaded += sealedPoint.Length;
-                    byte[] opened = pairwise.Open(sender.Index, j, sealedPoint);
+                    byte[] opened = channels[j].Open(sender.Index, sealedPoint);
                     ShamirShare delivered = ShamirShare.Deserialize(Parameters, opened);
                     CryptographicOperations.ZeroMemory(opened);
                     if (delivered.From != sender.Index || delivered.To != j) throw Error.Violation(ViolationReason.Inconsistent, "misaddressed Shamir point");
                     received[j].Add(delivered);
                 }
             }
+        }
+        finally
+        {
+            foreach (ShareChannel channel in channels) channel.Dispose();
         }
         foreach (Bank receiver in _banks)
         {
@@ -545,66 +557,5 @@ public sealed class HomomorphicSession : IDisposable
             KeyShare?.Dispose();
             Random.Dispose();
         }
-    }
-
-    /// <summary>
-    /// AES-256-GCM channels between bank pairs. Keys are derived here from one harness secret with HKDF-SHA256
-    /// (a stand-in for the masking layer's X25519 agreement); the aggregator only sees sealed bytes.
-    /// </summary>
-    private sealed class PairwiseChannels : IDisposable
-    {
-        private readonly byte[] _master = new byte[32];
-
-        public PairwiseChannels(RandomNumberGenerator rng) => rng.GetBytes(_master);
-
-        private byte[] Key(int from, int to)
-        {
-            int lo = Math.Min(from, to), hi = Math.Max(from, to);
-            return HKDF.DeriveKey(HashAlgorithmName.SHA256, _master, 32, info: Encoding.ASCII.GetBytes($"FraudFed pairwise v1 {lo} {hi}"));
-        }
-
-        private static byte[] Nonce(int from, int to)
-        {
-            var nonce = new byte[12];
-            BitConverter.TryWriteBytes(nonce.AsSpan(0, 4), from);
-            BitConverter.TryWriteBytes(nonce.AsSpan(4, 4), to);
-            return nonce; // one message per ordered pair and session key
-        }
-
-        public byte[] Seal(int from, int to, byte[] plain)
-        {
-            byte[] key = Key(from, to);
-            try
-            {
-                using var gcm = new AesGcm(key, 16);
-                var output = new byte[plain.Length + 16];
-                gcm.Encrypt(Nonce(from, to), plain, output.AsSpan(0, plain.Length), output.AsSpan(plain.Length), Encoding.ASCII.GetBytes($"shamir {from}->{to}"));
-                return output;
-            }
-            finally { CryptographicOperations.ZeroMemory(key); }
-        }
-
-        public byte[] Open(int from, int to, byte[] sealedBytes)
-        {
-            if (sealedBytes.Length < 16) throw Error.Violation(ViolationReason.Malformed, "sealed point too short");
-            byte[] key = Key(from, to);
-            try
-            {
-                using var gcm = new AesGcm(key, 16);
-                var plain = new byte[sealedBytes.Length - 16];
-                try
-                {
-                    gcm.Decrypt(Nonce(from, to), sealedBytes.AsSpan(0, plain.Length), sealedBytes.AsSpan(plain.Length), plain, Encoding.ASCII.GetBytes($"shamir {from}->{to}"));
-                }
-                catch (AuthenticationTagMismatchException)
-                {
-                    throw Error.Violation(ViolationReason.AuthenticationFailed, "sealed Shamir point failed authentication");
-                }
-                return plain;
-            }
-            finally { CryptographicOperations.ZeroMemory(key); }
-        }
-
-        public void Dispose() => CryptographicOperations.ZeroMemory(_master);
     }
 }
