@@ -57,6 +57,26 @@ public static class Mutations
         }
     }
 
+    /// <summary>
+    /// Feeds every mutant to <paramref name="parse"/> and counts typed refusals (ProtocolViolationException); every other
+    /// exception is listed in <c>Untyped</c> as "mutation: type: message".
+    /// </summary>
+    public static (int Refused, int Total, List<string> Untyped) Feed(IEnumerable<(string What, byte[] Bytes)> mutants, Action<byte[]> parse)
+    {
+        ArgumentNullException.ThrowIfNull(mutants);
+        ArgumentNullException.ThrowIfNull(parse);
+        int refused = 0, total = 0;
+        var untyped = new List<string>();
+        foreach (var (what, bytes) in mutants)
+        {
+            total++;
+            try { parse(bytes); }
+            catch (FraudFed.Cryptography.ProtocolViolationException) { refused++; }
+            catch (Exception e) { untyped.Add($"{what}: {e.GetType().Name}: {e.Message}"); }
+        }
+        return (refused, total, untyped);
+    }
+
     private static byte[] Bytes(Random rnd, int count)
     {
         var b = new byte[count];

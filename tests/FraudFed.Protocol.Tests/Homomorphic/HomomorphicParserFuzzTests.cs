@@ -21,16 +21,8 @@ public sealed class HomomorphicParserFuzzTests
     /// <summary>Feeds every mutant to <paramref name="parse"/>; fails on untyped exceptions and when fewer than half are refused.</summary>
     private static void Run(string name, byte[] genuine, int seed, Action<byte[]> parse, int keepPrefix = 0)
     {
-        int refused = 0, total = 0;
-        var wrong = new List<string>();
-        foreach (var (what, bytes) in Mutations.Of(genuine, seed, Mutants, keepPrefix: keepPrefix))
-        {
-            total++;
-            try { parse(bytes); }
-            catch (ProtocolViolationException) { refused++; }
-            catch (Exception e) { wrong.Add($"{what}: {e.GetType().Name}: {e.Message}"); }
-        }
-        Assert.That(wrong, Is.Empty, $"{name}: untyped exceptions");
+        var (refused, total, untyped) = Mutations.Feed(Mutations.Of(genuine, seed, Mutants, keepPrefix: keepPrefix), parse);
+        Assert.That(untyped, Is.Empty, $"{name}: untyped exceptions");
         Assert.That(refused, Is.GreaterThan(total / 2), $"{name}: only {refused} of {total} mutants refused");
     }
 
