@@ -27,7 +27,8 @@ public static class ModVector
     public static ulong Mask(int bits) => bits == 64 ? ulong.MaxValue : (1UL << bits) - 1;
 
     /// <summary>Bytes per packed value: ceil(k/8).</summary>
-    public static int BytesPerValue(int bits) => (bits + 7) / 8;
+    public static int BytesPerValue(int bits) =>
+        bits is >= 1 and <= 64 ? (bits + 7) / 8 : throw Error.OutOfRange(nameof(bits), "A modulus 2^k has 1 <= k <= 64.");
 
     /// <summary>acc[i] += x[i] (mod 2^64; reduce mod 2^k once at the end).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

@@ -81,6 +81,17 @@ public sealed class MaskingPropertiesTests
     }
 
     [Test]
+    public void PackedWidths_OutsideOneTo64Bits_AreRefusedAsArguments([Values(0, -1, 65, int.MinValue)] int bits)
+    {
+        // Widths come from the session parameters, not the wire, so a bad one is a caller error (not a protocol violation).
+        Assert.Throws<ArgumentOutOfRangeException>(() => ModVector.BytesPerValue(bits));
+        Assert.Throws<ArgumentOutOfRangeException>(() => ModVector.Unpack(new byte[8], bits));
+        Assert.Throws<ArgumentOutOfRangeException>(() => ModVector.IsValidPacked(new byte[8], bits));
+        Assert.That(ModVector.BytesPerValue(1), Is.EqualTo(1));
+        Assert.That(ModVector.BytesPerValue(64), Is.EqualTo(8));
+    }
+
+    [Test]
     public void AddSubtractReduce_MatchScalar([Values(1, 5, 64, 67)] int length)
     {
         var r = TestRandom.Plain(length);
