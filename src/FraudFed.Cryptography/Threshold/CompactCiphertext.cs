@@ -19,7 +19,7 @@ public sealed class CompactCiphertext
     /// <summary>Size of the session tag bound into the context.</summary>
     public const int SessionTagSize = 16;
     /// <summary>Context bytes: session tag | u64 round | u32 chunk | i32 sender.</summary>
-    public const int ContextSize = SessionTagSize + 8 + 4 + 4;
+    public const int ContextSize = ChunkLabel.Size;
 
     internal CompactCiphertext(RlweParameters p, byte[] sessionTag, ulong round, uint chunk, int sender, RnsPoly c0)
     {
@@ -42,10 +42,7 @@ public sealed class CompactCiphertext
     public byte[] Serialize()
     {
         Span<byte> ctx = stackalloc byte[ContextSize];
-        SessionTag.CopyTo(ctx);
-        BinaryPrimitives.WriteUInt64LittleEndian(ctx[SessionTagSize..], Round);
-        BinaryPrimitives.WriteUInt32LittleEndian(ctx[(SessionTagSize + 8)..], Chunk);
-        BinaryPrimitives.WriteInt32LittleEndian(ctx[(SessionTagSize + 12)..], Sender);
+        ChunkLabel.Write(ctx, SessionTag, Round, Chunk, Sender);
         return RlweCodec.Write(Parameters, RlweObjectKind.CompactCiphertext, ctx, C0);
     }
 
@@ -57,8 +54,7 @@ public sealed class CompactCiphertext
     {
         RnsPoly[] polys = RlweCodec.Read(p, data, RlweObjectKind.CompactCiphertext, 1, ContextSize, out byte[] ctx);
         if (polys[0].IsNtt) throw Error.Violation(ViolationReason.Malformed, "compact ciphertexts travel in the coefficient domain");
-        return new CompactCiphertext(p, ctx[..SessionTagSize], BinaryPrimitives.ReadUInt64LittleEndian(ctx.AsSpan(SessionTagSize)),
-            BinaryPrimitives.ReadUInt32LittleEndian(ctx.AsSpan(SessionTagSize + 8)), BinaryPrimitives.ReadInt32LittleEndian(ctx.AsSpan(SessionTagSize + 12)), polys[0]);
+        return new CompactCiphertext(p, ChunkLabel.SessionTag(ctx), ChunkLabel.Round(ctx), ChunkLabel.Chunk(ctx), ChunkLabel.Sender(ctx), polys[0]);
     }
 }
 
@@ -150,11 +146,9 @@ public sealed class CompactScheme
         {
             RlweCodec.ReadAndAdd(Parameters, data, RlweObjectKind.CompactCiphertext, CompactCiphertext.ContextSize, sum.C0, scratch, ctx =>
             {
-                if (!ctx.AsSpan(0, CompactCiphertext.SessionTagSize).SequenceEqual(SessionTag)
-                    || BinaryPrimitives.ReadUInt64LittleEndian(ctx.AsSpan(CompactCiphertext.SessionTagSize)) != sum.Round
-                    || BinaryPrimitives.ReadUInt32LittleEndian(ctx.AsSpan(CompactCiphertext.SessionTagSize + 8)) != sum.Chunk)
+                if (!ChunkLabel.Names(ctx, SessionTag, sum.Round, sum.Chunk))
                     throw Error.Violation(ViolationReason.WrongRoundOrState, "ciphertext of another session, round or chunk");
-                if (BinaryPrimitives.ReadInt32LittleEndian(ctx.AsSpan(CompactCiphertext.SessionTagSize + 12)) != expectedSender)
+                if (ChunkLabel.Sender(ctx) != expectedSender)
                     throw Error.Violation(ViolationReason.UnknownSender, "ciphertext sender differs from its uploader");
             }, bodyDigest);
         }

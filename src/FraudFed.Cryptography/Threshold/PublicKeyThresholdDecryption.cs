@@ -116,10 +116,7 @@ public sealed class PublicKeyCiphertext
     internal static byte[] Write(RlweParameters p, ReadOnlySpan<byte> tag, ulong round, uint chunk, int sender, RnsPoly c0, RnsPoly c1)
     {
         Span<byte> ctx = stackalloc byte[ContextSize];
-        tag.CopyTo(ctx);
-        BinaryPrimitives.WriteUInt64LittleEndian(ctx[CompactCiphertext.SessionTagSize..], round);
-        BinaryPrimitives.WriteUInt32LittleEndian(ctx[(CompactCiphertext.SessionTagSize + 8)..], chunk);
-        BinaryPrimitives.WriteInt32LittleEndian(ctx[(CompactCiphertext.SessionTagSize + 12)..], sender);
+        ChunkLabel.Write(ctx, tag, round, chunk, sender);
         return RlweCodec.Write(p, RlweObjectKind.PublicKeyCiphertext, ctx, c0, c1);
     }
 
@@ -128,9 +125,7 @@ public sealed class PublicKeyCiphertext
     {
         RnsPoly[] polys = RlweCodec.Read(p, data, RlweObjectKind.PublicKeyCiphertext, 2, ContextSize, out byte[] ctx);
         if (polys[0].IsNtt) throw Error.Violation(ViolationReason.Malformed, "ciphertexts travel in the coefficient domain");
-        int o = CompactCiphertext.SessionTagSize;
-        return new PublicKeyCiphertext(p, ctx[..o], BinaryPrimitives.ReadUInt64LittleEndian(ctx.AsSpan(o)),
-            BinaryPrimitives.ReadUInt32LittleEndian(ctx.AsSpan(o + 8)), BinaryPrimitives.ReadInt32LittleEndian(ctx.AsSpan(o + 12)), polys[0], polys[1]);
+        return new PublicKeyCiphertext(p, ChunkLabel.SessionTag(ctx), ChunkLabel.Round(ctx), ChunkLabel.Chunk(ctx), ChunkLabel.Sender(ctx), polys[0], polys[1]);
     }
 }
 
@@ -269,12 +264,8 @@ public static class PublicKeyDecryptionShare
     internal static byte[] Write(PublicKeyDecryptionRequest request, int sender, byte[] fingerprint, RnsPoly value)
     {
         Span<byte> ctx = stackalloc byte[ContextSize];
-        int o = CompactCiphertext.SessionTagSize;
-        request.SessionTag.CopyTo(ctx);
-        BinaryPrimitives.WriteUInt64LittleEndian(ctx[o..], request.Round);
-        BinaryPrimitives.WriteUInt32LittleEndian(ctx[(o + 8)..], request.Chunk);
-        BinaryPrimitives.WriteInt32LittleEndian(ctx[(o + 12)..], sender);
-        fingerprint.CopyTo(ctx[(o + 16)..]);
+        ChunkLabel.Write(ctx, request.SessionTag, request.Round, request.Chunk, sender);
+        fingerprint.CopyTo(ctx[ChunkLabel.Size..]);
         return RlweCodec.Write(request.Parameters, RlweObjectKind.PublicKeyDecryptionShare, ctx, value);
     }
 }
@@ -363,17 +354,7 @@ public sealed class PublicKeyThresholdScheme
             foreach (byte[] bytes in shares)
             {
                 RlweCodec.ReadAndAdd(p, bytes, RlweObjectKind.PublicKeyDecryptionShare, PublicKeyDecryptionShare.ContextSize, phase, scratch, ctx =>
-                {
-                    int o = CompactCiphertext.SessionTagSize;
-                    if (!ctx.AsSpan(0, o).SequenceEqual(SessionTag) || BinaryPrimitives.ReadUInt64LittleEndian(ctx.AsSpan(o)) != request.Round
-                        || BinaryPrimitives.ReadUInt32LittleEndian(ctx.AsSpan(o + 8)) != request.Chunk)
-                        throw Error.Violation(ViolationReason.WrongRoundOrState, "share for another ciphertext");
-                    if (!ctx.AsSpan(o + 16, 32).SequenceEqual(fingerprint))
-                        throw Error.Violation(ViolationReason.Inconsistent, "share answers another ciphertext, contributor or active set");
-                    int sender = BinaryPrimitives.ReadInt32LittleEndian(ctx.AsSpan(o + 12));
-                    if (!request.Active.Contains(sender) || !seen.Add(sender))
-                        throw Error.Violation(ViolationReason.UnknownSender, "share from outside the active set or repeated");
-                });
+                    ChunkLabel.CheckShare(ctx, SessionTag, request.Round, request.Chunk, fingerprint, request.Active, seen));
             }
         }
         finally { System.Buffers.ArrayPool<ulong>.Shared.Return(scratch); }
@@ -465,10 +446,6 @@ public sealed partial class ThresholdKeyShare
         ReadOnlySpan<byte> payload = request.Slice(RlweCodec.HeaderSize + BinaryPrimitives.ReadInt32LittleEndian(request[48..]), (2 + 2 * contributors.Count) * polyBytes);
         Span<byte> uploadContext = stackalloc byte[PublicKeyCiphertext.ContextSize];
         Span<byte> uploadDigest = stackalloc byte[32];
-        int tagSize = CompactCiphertext.SessionTagSize;
-        r.SessionTag.CopyTo(uploadContext);
-        BinaryPrimitives.WriteUInt64LittleEndian(uploadContext[tagSize..], r.Round);
-        BinaryPrimitives.WriteUInt32LittleEndian(uploadContext[(tagSize + 8)..], r.Chunk);
         for (int k = 0; k < contributors.Count; k++)
         {
             if (bytesCheck is not null)
@@ -482,7 +459,7 @@ public sealed partial class ThresholdKeyShare
             }
             else
             {
-                BinaryPrimitives.WriteInt32LittleEndian(uploadContext[(tagSize + 12)..], contributors[k]);
+                ChunkLabel.Write(uploadContext, r.SessionTag, r.Round, r.Chunk, contributors[k]);
                 RlweCodec.HashOfPacked(_p, RlweObjectKind.PublicKeyCiphertext, uploadContext, payload.Slice((2 + 2 * k) * polyBytes, 2 * polyBytes), uploadDigest);
                 if (!digestCheck!(contributors[k], uploadDigest))
                     throw Error.Violation(ViolationReason.AuthenticationFailed, "an upload is not the contributor's");

@@ -64,7 +64,7 @@ public static class SmudgingLemma
 /// <summary>A threshold decryption share h_j for (round, chunk), coefficient domain.</summary>
 public sealed class DecryptionShare
 {
-    internal const int ContextSize = CompactCiphertext.SessionTagSize + 8 + 4 + 4 + 32;
+    internal const int ContextSize = ChunkLabel.Size + 32;
 
     internal DecryptionShare(RlweParameters p, byte[] sessionTag, ulong round, uint chunk, int sender, byte[] fingerprint, RnsPoly value)
     {
@@ -89,12 +89,8 @@ public sealed class DecryptionShare
     public byte[] Serialize()
     {
         Span<byte> ctx = stackalloc byte[ContextSize];
-        int o = 0;
-        SessionTag.CopyTo(ctx); o += CompactCiphertext.SessionTagSize;
-        BinaryPrimitives.WriteUInt64LittleEndian(ctx[o..], Round); o += 8;
-        BinaryPrimitives.WriteUInt32LittleEndian(ctx[o..], Chunk); o += 4;
-        BinaryPrimitives.WriteInt32LittleEndian(ctx[o..], Sender); o += 4;
-        Fingerprint.CopyTo(ctx[o..]);
+        ChunkLabel.Write(ctx, SessionTag, Round, Chunk, Sender);
+        Fingerprint.CopyTo(ctx[ChunkLabel.Size..]);
         return RlweCodec.Write(Parameters, RlweObjectKind.DecryptionShare, ctx, Value);
     }
 
@@ -103,10 +99,8 @@ public sealed class DecryptionShare
     {
         RnsPoly[] polys = RlweCodec.Read(p, data, RlweObjectKind.DecryptionShare, 1, ContextSize, out byte[] ctx);
         if (polys[0].IsNtt) throw Error.Violation(ViolationReason.Malformed, "decryption shares travel in the coefficient domain");
-        int o = CompactCiphertext.SessionTagSize;
-        return new DecryptionShare(p, ctx[..o], BinaryPrimitives.ReadUInt64LittleEndian(ctx.AsSpan(o)),
-            BinaryPrimitives.ReadUInt32LittleEndian(ctx.AsSpan(o + 8)), BinaryPrimitives.ReadInt32LittleEndian(ctx.AsSpan(o + 12)),
-            ctx[(o + 16)..], polys[0]);
+        return new DecryptionShare(p, ChunkLabel.SessionTag(ctx), ChunkLabel.Round(ctx), ChunkLabel.Chunk(ctx), ChunkLabel.Sender(ctx),
+            ctx[ChunkLabel.Size..], polys[0]);
     }
 
     /// <summary>SHA-256 binding of a request: session tag, round, chunk, sorted U, sorted D.</summary>
@@ -327,17 +321,7 @@ public static class ThresholdCombiner
             foreach (byte[] bytes in shares)
             {
                 RlweCodec.ReadAndAdd(p, bytes, RlweObjectKind.DecryptionShare, DecryptionShare.ContextSize, phase, scratch, ctx =>
-                {
-                    int o = CompactCiphertext.SessionTagSize;
-                    if (!ctx.AsSpan(0, o).SequenceEqual(scheme.SessionTag) || BinaryPrimitives.ReadUInt64LittleEndian(ctx.AsSpan(o)) != sum.Round
-                        || BinaryPrimitives.ReadUInt32LittleEndian(ctx.AsSpan(o + 8)) != sum.Chunk)
-                        throw Error.Violation(ViolationReason.WrongRoundOrState, "share for another ciphertext");
-                    if (!ctx.AsSpan(o + 16, 32).SequenceEqual(fingerprint))
-                        throw Error.Violation(ViolationReason.Inconsistent, "share answers another contributor or active set");
-                    int sender = BinaryPrimitives.ReadInt32LittleEndian(ctx.AsSpan(o + 12));
-                    if (!active.Contains(sender) || !seen.Add(sender))
-                        throw Error.Violation(ViolationReason.UnknownSender, "share from outside the active set or repeated");
-                });
+                    ChunkLabel.CheckShare(ctx, scheme.SessionTag, sum.Round, sum.Chunk, fingerprint, active, seen));
             }
         }
         finally { System.Buffers.ArrayPool<ulong>.Shared.Return(scratch); }

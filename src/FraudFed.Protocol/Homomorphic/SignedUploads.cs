@@ -369,11 +369,12 @@ public sealed class UploadIntake
         if (upload.Length < ctx + CompactCiphertext.ContextSize + RlweCodec.DigestSize) throw Error.Violation(ViolationReason.Malformed, "upload too short");
         if (upload[5] != (byte)Kind || BinaryPrimitives.ReadUInt32LittleEndian(upload.AsSpan(48)) != CompactCiphertext.ContextSize)
             throw Error.Violation(ViolationReason.Malformed, "not an upload of this variant");
-        if (!upload.AsSpan(ctx, 16).SequenceEqual(_sessionTag) || BinaryPrimitives.ReadUInt64LittleEndian(upload.AsSpan(ctx + 16)) != Round)
+        ReadOnlySpan<byte> label = upload.AsSpan(ctx, ChunkLabel.Size);
+        if (!label[..16].SequenceEqual(_sessionTag) || ChunkLabel.Round(label) != Round)
             throw Error.Violation(ViolationReason.WrongRoundOrState, "upload of another session or round");
-        uint chunk = BinaryPrimitives.ReadUInt32LittleEndian(upload.AsSpan(ctx + 24));
+        uint chunk = ChunkLabel.Chunk(label);
         if (chunk >= (uint)_accepted.Length) throw Error.Violation(ViolationReason.OutOfRange, "chunk outside this round");
-        int sender = BinaryPrimitives.ReadInt32LittleEndian(upload.AsSpan(ctx + 28));
+        int sender = ChunkLabel.Sender(label);
         if (sender < 0 || sender >= _roster.Count) throw Error.Violation(ViolationReason.UnknownSender, "sender outside the roster");
         UploadManifest? manifest;
         lock (_manifests) _manifests.TryGetValue(sender, out manifest);
