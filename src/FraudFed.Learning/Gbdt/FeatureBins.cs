@@ -68,9 +68,7 @@ public sealed class FeatureBins
         for (int i = 0; i < rows.Rows; i++)
             for (int j = 0; j < f; j++)
             {
-                float x = v[i * f + j];
-                if (!float.IsFinite(x))
-                    throw new DataFormatException($"Feature '{rows.FeatureNames[j]}' of row {i + 1} is not finite ({x}).", rows.FeatureNames[j], i + 1);
+                float x = Finite(rows, v[i * f + j], i, j);
                 counts[j * FineCells + FineCell(x)]++;
             }
         return counts;
@@ -139,11 +137,13 @@ public sealed class FeatureBins
         for (int i = 0; i < rows.Rows; i++)
             for (int j = 0; j < f; j++)
             {
-                float x = v[i * f + j];
-                if (!float.IsFinite(x))
-                    throw new DataFormatException($"Feature '{rows.FeatureNames[j]}' of row {i + 1} is not finite ({x}).", rows.FeatureNames[j], i + 1);
+                float x = Finite(rows, v[i * f + j], i, j);
                 bins[i * f + j] = (byte)BinOf(j, x);
             }
         return bins;
     }
+
+    /// <summary>The value of feature <paramref name="j"/> in row <paramref name="i"/>, refused (typed, naming both) unless finite.</summary>
+    private static float Finite(LabeledRows rows, float x, int i, int j) =>
+        float.IsFinite(x) ? x : throw new DataFormatException($"Feature '{rows.FeatureNames[j]}' of row {i + 1} is not finite ({x}).", rows.FeatureNames[j], i + 1);
 }
