@@ -74,6 +74,7 @@ public sealed class SimulateCommandTests
     [TestCase(2, 6000, null, "--banks")]
     [TestCase(3, 100, null, "--transactions")]
     [TestCase(4, 8000, 5, "--threshold")]
+    [TestCase(6, 8000, 3, "2T must exceed N + c")] // T = 3 of 6 banks: two decryptor sets need share no bank
     public void Simulate_BadArguments_ExitTwoNamingTheOption(int banks, int transactions, int? threshold, string option)
     {
         var stdout = new StringWriter();

@@ -4,8 +4,10 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
+using FraudFed.Cryptography;
 using FraudFed.Cryptography.Ring;
 using FraudFed.Cryptography.Rlwe;
+using FraudFed.Cryptography.Threshold;
 using FraudFed.Protocol;
 using FraudFed.Protocol.Homomorphic;
 
@@ -85,25 +87,36 @@ internal sealed class HeBenchCommand : ICliCommand
     private static Command BuildHe()
     {
         var banks = new Option<int>("--banks") { Description = "Number of banks N.", DefaultValueFactory = _ => 10 };
-        var threshold = new Option<int>("--threshold") { Description = "Decryption threshold T.", DefaultValueFactory = _ => 6 };
+        var threshold = new Option<int?>("--threshold") { Description = "Decryption threshold T; default floor((N + c)/2) + 1, the smallest with 2T > N + c." };
+        var colluders = new Option<int?>("--colluders") { Description = "c, the banks that may collude with the aggregator; default ceil(N/3) - 1." };
         var values = new Option<int>("--values") { Description = "Values per bank.", DefaultValueFactory = _ => 1_000_000 };
         var bits = new Option<int>("--bits") { Description = "k: values and sums mod 2^k.", DefaultValueFactory = _ => 32 };
         var runs = new Option<int>("--runs") { Description = "Timed sums (median).", DefaultValueFactory = _ => 3 };
         var json = new Option<bool>("--json") { Description = "Print one JSON object as the last line." };
-        var variant = new Option<string>("--variant") { Description = "compact (c0 only, default) or pk (ordinary (c0, c1) ciphertexts under the collective key).", DefaultValueFactory = _ => "compact" };
-        variant.AcceptOnlyFromAmong("compact", "pk");
         var cmd = new Command("he", "Threshold homomorphic secure sum (compact BFV, default 128-bit parameters).");
-        foreach (Option o in new Option[] { banks, threshold, values, bits, runs, json, variant }) cmd.Options.Add(o);
+        foreach (Option o in new Option[] { banks, threshold, colluders, values, bits, runs, json }) cmd.Options.Add(o);
         cmd.SetAction(pr =>
         {
-            int nBanks = pr.GetValue(banks), t = pr.GetValue(threshold), count = pr.GetValue(values), k = pr.GetValue(bits);
+            int nBanks = pr.GetValue(banks), count = pr.GetValue(values), k = pr.GetValue(bits);
             int r = Math.Max(1, pr.GetValue(runs));
-            bool pk = pr.GetValue(variant) == "pk";
+            if (nBanks < 2 || count < 1 || k < 1 || k > 44)
+            {
+                Console.Error.WriteLine("fraudfed bench he: --banks must be at least 2, --values at least 1 and --bits in 1..44.");
+                return 2;
+            }
+            int c = pr.GetValue(colluders) ?? DecryptionPolicy.DefaultMaxColluders(nBanks);
+            int t = pr.GetValue(threshold) ?? Math.Min(nBanks, (nBanks + Math.Max(0, c)) / 2 + 1);
+            var policy = new DecryptionPolicy { Threshold = t, MinContributors = Math.Min(nBanks, Math.Max(2, t)), MaxColluders = c };
+            try { policy.Validate(nBanks); }
+            catch (ProtocolViolationException e)
+            {
+                Console.Error.WriteLine($"fraudfed bench he: {e.Message}");
+                return 2;
+            }
             var setup = Stopwatch.StartNew();
             using var he = new HomomorphicSecureSum(nBanks, k, new HomomorphicOptions
             {
-                Threshold = t, MinContributors = Math.Min(nBanks, Math.Max(2, t)),
-                Variant = pk ? HomomorphicVariant.PublicKey : HomomorphicVariant.Compact,
+                Threshold = t, MinContributors = policy.MinContributors, MaxColluders = c,
             });
             double setupS = setup.Elapsed.TotalSeconds;
             var rnd = new Random(42);
@@ -125,7 +138,7 @@ internal sealed class HeBenchCommand : ICliCommand
                     exact &= result.Sum.AsSpan().SequenceEqual(expected);
                     HomomorphicSumStats st = s.LastStats!;
                     // every ciphertext plus the bank's signed manifest of the round
-                    uploadPerBank = (long)st.Chunks * (pk ? FraudFed.Cryptography.Rlwe.RlweCodec.Size(s.Parameters, 32, 2) : FraudFed.Cryptography.Threshold.CompactCiphertext.SerializedSize(s.Parameters))
+                    uploadPerBank = (long)st.Chunks * CompactCiphertext.SerializedSize(s.Parameters)
                         + UploadManifest.SerializedSize(st.Chunks);
                     if (parallel && run == 0) continue;
                     (parallel ? multi : single).Add(st);
@@ -139,11 +152,11 @@ internal sealed class HeBenchCommand : ICliCommand
             double combM = M(multi, x => x.Combine), comb1 = M(single, x => x.Combine);
             double perValue = (double)uploadPerBank / count;
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"HE sum ({(pk ? "pk" : "compact")}): {nBanks} banks, T={t}, {count} values of {k} bits, {s.Parameters}; medians of {r} sums, 2 cores | 1 core: encrypt {encM:F3} | {enc1:F3} s/bank, upload {perValue:F2} B/value, add {addM * 1000:F1} | {add1 * 1000:F1} ms/bank, decryption share {shareM:F3} | {share1:F3} s, combine {combM:F3} | {comb1:F3} s, exact {exact}. SEAL BFV n=8192 for 1M 32-bit values: ~1.2 s encrypt, ~128 B/value."));
+                $"HE sum (compact): {nBanks} banks, T={t}, c={c}, {count} values of {k} bits, {s.Parameters}; medians of {r} sums, 2 cores | 1 core: encrypt {encM:F3} | {enc1:F3} s/bank, upload {perValue:F2} B/value, add {addM * 1000:F1} | {add1 * 1000:F1} ms/bank, decryption share {shareM:F3} | {share1:F3} s, combine {combM:F3} | {comb1:F3} s, exact {exact}. SEAL BFV n=8192 for 1M 32-bit values: ~1.2 s encrypt, ~128 B/value."));
             if (pr.GetValue(json))
                 Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
                 {
-                    ["suite"] = "he", ["variant"] = pk ? "pk" : "compact", ["n"] = s.Parameters.N, ["log_q"] = s.Parameters.LogQ, ["log_t"] = s.Parameters.PlainModulusBits,
+                    ["suite"] = "he", ["variant"] = "compact", ["colluders"] = c, ["n"] = s.Parameters.N, ["log_q"] = s.Parameters.LogQ, ["log_t"] = s.Parameters.PlainModulusBits,
                     ["banks"] = nBanks, ["threshold"] = t, ["values"] = count, ["value_bits"] = k,
                     ["encrypt_s"] = Math.Round(encM, 4), ["encrypt_1core_s"] = Math.Round(enc1, 4),
                     ["upload_bytes_per_value"] = Math.Round(perValue, 3),

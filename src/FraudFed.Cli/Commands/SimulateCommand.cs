@@ -49,6 +49,13 @@ internal sealed class SimulateCommand : ICliCommand
         if (s.Banks < 3) return Fail(stderr, "--banks must be at least 3.");
         if (s.Transactions < 1000 * s.Banks) return Fail(stderr, $"--transactions must be at least {1000 * s.Banks} (1000 per bank).");
         if (s.Threshold is { } t && (t < 2 || t > s.Banks)) return Fail(stderr, "--threshold must be in 2..banks.");
+        if (s.Mode != "masking" && s.Threshold is { } heT)
+        {
+            int c = FraudFed.Cryptography.Threshold.DecryptionPolicy.DefaultMaxColluders(s.Banks);
+            var policy = new FraudFed.Cryptography.Threshold.DecryptionPolicy { Threshold = heT, MinContributors = Math.Max(2, heT), MaxColluders = c };
+            try { policy.Validate(s.Banks); }
+            catch (FraudFed.Cryptography.ProtocolViolationException e) { return Fail(stderr, $"--threshold {heT}: {e.Message}"); }
+        }
         if (s.Trees is < 1 or > 10_000) return Fail(stderr, "--trees must be in 1..10000.");
         if (s.Rounds is < 1 or > 10_000) return Fail(stderr, "--rounds must be in 1..10000.");
         if (s.CampaignShift < 0) return Fail(stderr, "--campaign-shift must be 0 or more.");

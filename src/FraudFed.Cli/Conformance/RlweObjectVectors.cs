@@ -370,10 +370,14 @@ internal sealed class ThresholdVectors : IVectorFile
         yield return new CheckCase("refusals", () =>
         {
             Artifacts a = Get();
-            Expect.Hex("a repeated request gets the same bytes", J.H(a.DecryptionShares[0]), a.KeyShares[d[0]].GenDecryptionShare(round, chunk, u, d));
+            // The bank's rule (SPEC.md 12.3): one (U, D) per (round, chunk), identical bytes for the same request.
+            var guard = new FraudFed.Protocol.Homomorphic.DecryptionGuard(a.KeyShares[d[0]], new FraudFed.Protocol.Homomorphic.InMemoryDecryptionLedger());
+            Expect.Hex("the first answer is the vector's share", J.H(a.DecryptionShares[0]), guard.GenDecryptionShare(round, chunk, u, d));
+            Expect.Hex("a repeated request gets the same bytes", J.H(a.DecryptionShares[0]), guard.GenDecryptionShare(round, chunk, u, d));
             int other = Enumerable.Range(0, u.Length).First(x => !d.Contains(x));
-            Expect.Refused("the same ciphertext under another active set", () => a.KeyShares[d[0]].GenDecryptionShare(round, chunk, u, [d[0], other]), ViolationReason.Refused);
-            Expect.Refused("a single bank's ciphertext", () => a.KeyShares[d[0]].GenDecryptionShare(round, chunk + 1, [u[0]], d), ViolationReason.TooFewParticipants);
+            Expect.Refused("the same ciphertext under another active set", () => guard.GenDecryptionShare(round, chunk, u, [d[0], other]), ViolationReason.Refused);
+            Expect.Refused("the same ciphertext for another contributor set", () => guard.GenDecryptionShare(round, chunk, u.Where(x => x != other).ToArray(), d), ViolationReason.Refused);
+            Expect.Refused("a single bank's ciphertext", () => guard.GenDecryptionShare(round, chunk + 1, [u[0]], d), ViolationReason.TooFewParticipants);
             // A share whose fingerprint names another request (digest recomputed, so only the context check can catch it).
             byte[] bad = (byte[])a.DecryptionShares[1].Clone();
             bad[Envelope.HeaderSize + 16 + 8 + 4 + 4] ^= 0x01;

@@ -42,12 +42,8 @@ public enum RlweObjectKind : byte
     ShamirShare = 5,
     /// <summary>Threshold decryption share.</summary>
     DecryptionShare = 6,
-    /// <summary>Labelled public-key ciphertext upload (c0, c1) under the collective key.</summary>
-    PublicKeyCiphertext = 7,
-    /// <summary>Threshold decryption request for a sum of public-key ciphertexts (sum, U, D, every contribution).</summary>
-    PublicKeyDecryptionRequest = 8,
-    /// <summary>Threshold decryption share of a sum of public-key ciphertexts.</summary>
-    PublicKeyDecryptionShare = 9,
+    // Kinds 7-9 (public-key variant uploads, requests and shares) are retired and refused: threshold decryption of
+    // sums of attacker-chosen (c0, c1) without proofs of well-formedness opens the collective key (SPEC.md 12.1).
 }
 
 /// <summary>Serializer and validating parser of the RLWE envelope.</summary>

@@ -12,10 +12,12 @@
 // Exactness: T * B + K_max * 19 must stay below Encoder.NoiseCapacity (checked, typed InsecureParameters).
 // Defaults: lambda = 60, D = 2^20, K_max = 256 at n = 8192: b = 60 + 13 + 20 + 13 = 106, noise <= T * 2^106
 // against a capacity of ~2^135.
-// Guards (DESIGN.md 3a traps): an answer needs |U| >= K_min >= 2 distinct roster contributors (never one
-// bank's ciphertext); one answer per (round, chunk): the same (U, D) gets identical bytes again (the
-// smudging is regenerated from a PRF of the request under a per-key secret), any other (U, D) is refused,
-// since two answers for the same a_{r,k} would reveal a*(S_U - S_U') and open individual banks.
+// Share generation here is stateless: it checks the sets of one request (|U| >= K_min, D = T banks with this one) but
+// keeps no record. The one-answer-per-(round, chunk) rule and the budget are the protocol's
+// (FraudFed.Protocol.Homomorphic.DecryptionGuard over an IDecryptionLedger), since they must survive a restart.
+// Collusion bound (SPEC.md 12.3, DecryptionPolicy.Validate): with c colluding banks, two active sets D1, D2 of
+// size T share at least 2T - N banks; if 2T > N + c one of them is honest and refuses the second contributor set,
+// so at most one U is ever opened per (round, chunk). K_min >= c + 2 keeps every opened sum over two honest banks.
 using System.Buffers.Binary;
 using System.Numerics;
 using System.Security.Cryptography;
@@ -25,19 +27,67 @@ using FraudFed.Cryptography.Rlwe;
 
 namespace FraudFed.Cryptography.Threshold;
 
-/// <summary>Decryption policy shared by all banks of a session.</summary>
+/// <summary>
+/// Decryption policy shared by all banks of a session (SPEC.md 12.3): T, K_min, the declared collusion bound c, the
+/// decryption budget and the smudging sizes. <see cref="Validate"/> refuses a policy that does not meet the bound.
+/// </summary>
 public sealed record DecryptionPolicy
 {
     /// <summary>T: number of banks that must cooperate to decrypt.</summary>
     public required int Threshold { get; init; }
-    /// <summary>K_min: fewest distinct contributors a sum must have before any bank answers (at least 2).</summary>
+    /// <summary>K_min: fewest distinct contributors a sum must have before any bank answers (at least c + 2).</summary>
     public required int MinContributors { get; init; }
+    /// <summary>
+    /// c: the number of banks that may collude with the aggregator against the others (declared, not detected).
+    /// The session is safe against them only if 2T &gt; N + c and K_min &gt;= c + 2 (<see cref="Validate"/>).
+    /// </summary>
+    public int MaxColluders { get; init; }
     /// <summary>Most decryption shares one key share may ever produce (rotate keys when spent).</summary>
     public long Budget { get; init; } = 1L << 20;
     /// <summary>Statistical security lambda of the smudging, in bits.</summary>
     public int StatisticalSecurity { get; init; } = 60;
     /// <summary>Largest contributor count the smudging is sized for.</summary>
     public int MaxContributors { get; init; } = 256;
+
+    /// <summary>The default declared collusion bound for <paramref name="banks"/> banks: the largest c &lt; N/3.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">fewer than two banks.</exception>
+    public static int DefaultMaxColluders(int banks)
+    {
+        if (banks < 2) throw Error.OutOfRange(nameof(banks), "At least two banks.");
+        return (banks + 2) / 3 - 1;
+    }
+
+    /// <summary>The smallest safe threshold for N banks and c colluders: T = floor((N + c) / 2) + 1 (SPEC.md 12.3).</summary>
+    /// <exception cref="ArgumentOutOfRangeException">fewer than two banks, or c outside 0..N-2.</exception>
+    public static int MinimumSafeThreshold(int banks, int maxColluders)
+    {
+        if (banks < 2) throw Error.OutOfRange(nameof(banks), "At least two banks.");
+        if (maxColluders < 0 || maxColluders > banks - 2) throw Error.OutOfRange(nameof(maxColluders), "c must be in 0..N-2.");
+        return (banks + maxColluders) / 2 + 1;
+    }
+
+    /// <summary>
+    /// Checks the policy for a roster of <paramref name="banks"/> banks (SPEC.md 12.3), in this order: 1 &lt;= T &lt;= N,
+    /// 0 &lt;= c, 2 &lt;= K_min &lt;= N, 2T &gt; N + c (else two decryptor sets without a common honest bank could open two
+    /// contributor sets of one ciphertext, and their difference is one bank's input), K_min &gt;= c + 2 (else c colluders
+    /// and one victim form an admissible sum), Budget &gt;= 1, MaxContributors &gt;= N.
+    /// </summary>
+    /// <exception cref="ProtocolViolationException">reason InsecureParameters, naming the violated bound and the fix.</exception>
+    public void Validate(int banks)
+    {
+        void Refuse(string why) => throw Error.Violation(ViolationReason.InsecureParameters, why);
+        if (banks < 2) Refuse($"a roster of {banks} banks: at least two are needed");
+        if (Threshold < 1 || Threshold > banks) Refuse($"T = {Threshold} is outside 1..N = {banks}");
+        if (MaxColluders < 0) Refuse($"the declared collusion bound c = {MaxColluders} is negative");
+        if (MinContributors < 2 || MinContributors > banks) Refuse($"K_min = {MinContributors} is outside 2..N = {banks}: a single bank's ciphertext is never decrypted");
+        if (2L * Threshold <= (long)banks + MaxColluders)
+            Refuse($"T = {Threshold} is too small for N = {banks} banks and c = {MaxColluders} colluders: 2T must exceed N + c, " +
+                $"else two decryptor sets share no honest bank and the difference of two opened sums is one bank's input; use T >= {(banks + (long)MaxColluders) / 2 + 1} or declare fewer colluders");
+        if (MinContributors < MaxColluders + 2L)
+            Refuse($"K_min = {MinContributors} lets c = {MaxColluders} colluders open a sum of themselves and one other bank; use K_min >= {MaxColluders + 2L}");
+        if (Budget < 1) Refuse("the decryption budget must be at least 1");
+        if (MaxContributors < banks) Refuse($"the smudging is sized for {MaxContributors} contributors, fewer than the roster's {banks}");
+    }
 }
 
 /// <summary>The smudging lemma applied to a parameter set and policy.</summary>
@@ -125,16 +175,15 @@ public sealed class DecryptionShare
 
 /// <summary>
 /// A bank's decryption key material: the Shamir points it received from every roster bank, kept separately so
-/// that it can answer for the sum over any contributor set U. Enforces K_min, one answer per (round, chunk)
-/// and the decryption budget. Dispose to clear.
+/// that it can answer for the sum over any contributor set U (SPEC.md 12.0 step 5). Stateless about answers:
+/// the one-answer rule and the budget belong to the protocol's DecryptionGuard. Dispose to clear.
 /// </summary>
-public sealed partial class ThresholdKeyShare : IDisposable
+public sealed class ThresholdKeyShare : IDisposable
 {
     private readonly CompactScheme _scheme;
     private readonly RlweParameters _p;
     private readonly RnsPoly[] _points;                      // index = sending bank
     private readonly byte[] _smudgingKey = new byte[32];
-    private readonly Dictionary<(ulong Round, uint Chunk), byte[]> _answered = [];
     private readonly object _gate = new();
     private (byte[] Key, RnsPoly Weighted, RnsPoly Shoup)? _weightedCache;  // lambda_j(D) * sigma_j(U) for the last (U, D)
     private readonly List<RnsPoly> _retired = [];  // replaced cache entries, cleared once no share is in flight
@@ -142,19 +191,21 @@ public sealed partial class ThresholdKeyShare : IDisposable
     private bool _disposed;
 
     /// <summary>
-    /// Builds the key share of bank <paramref name="self"/> from one point per roster bank (To == self).
+    /// Builds the key share of bank <paramref name="self"/> from one point per roster bank (To == self), after checking
+    /// the policy against the roster (<see cref="DecryptionPolicy.Validate"/>): a bank refuses to hold a share of a
+    /// key whose policy does not meet its declared collusion bound.
     /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="self"/> outside the roster.</exception>
+    /// <exception cref="ProtocolViolationException">InsecureParameters (policy), Inconsistent / UnknownSender / Duplicate /
+    /// TooFewParticipants (the received points).</exception>
     public ThresholdKeyShare(CompactScheme scheme, int self, int rosterSize, DecryptionPolicy policy, IEnumerable<ShamirShare> received, RandomNumberGenerator rng)
     {
         ArgumentNullException.ThrowIfNull(scheme);
         ArgumentNullException.ThrowIfNull(policy);
         ArgumentNullException.ThrowIfNull(received);
         ArgumentNullException.ThrowIfNull(rng);
-        if (policy.MinContributors < 2) throw Error.OutOfRange(nameof(policy), "K_min must be at least 2: a single bank's ciphertext is never decrypted.");
-        if (policy.Threshold < 1 || policy.Threshold > rosterSize) throw Error.OutOfRange(nameof(policy), "T must be in 1..N.");
+        policy.Validate(rosterSize);
         if (self < 0 || self >= rosterSize) throw Error.OutOfRange(nameof(self), "Bank index outside the roster.");
-        if (rosterSize > policy.MaxContributors)
-            throw Error.OutOfRange(nameof(policy), "The smudging is sized for at most MaxContributors banks; raise it for this roster.");
         _scheme = scheme;
         _p = scheme.Parameters;
         Self = self;
@@ -171,7 +222,6 @@ public sealed partial class ThresholdKeyShare : IDisposable
         }
         if (_points.Any(x => x is null)) throw Error.Violation(ViolationReason.TooFewParticipants, "a roster bank's point is missing");
         rng.GetBytes(_smudgingKey);
-        Remaining = policy.Budget;
     }
 
     /// <summary>This bank's roster index.</summary>
@@ -182,16 +232,16 @@ public sealed partial class ThresholdKeyShare : IDisposable
     public DecryptionPolicy Policy { get; }
     /// <summary>b: smudging noise is uniform in [-(2^b - 1), 2^b - 1].</summary>
     public int SmudgingBits { get; }
-    /// <summary>Decryption shares this key may still produce.</summary>
-    public long Remaining { get; private set; }
+    /// <summary>Session tag of the scheme this share decrypts (16 bytes, SPEC.md 12).</summary>
+    public ReadOnlySpan<byte> SessionTag => _scheme.SessionTag;
 
     /// <summary>
-    /// The decryption share for the sum over <paramref name="contributors"/> of (round, chunk), with active set
-    /// <paramref name="active"/>. Typed refusals: TooFewParticipants (|U| &lt; K_min), UnknownSender, Refused (a
-    /// different (U, D) for an answered (round, chunk), or an active set not of size T containing this bank),
-    /// BudgetExhausted.
+    /// Checks one request's sets without generating anything (SPEC.md 12.0 step 5), in this order: U distinct
+    /// (Duplicate), |U| &gt;= K_min (TooFewParticipants), U and D inside the roster (UnknownSender), D = T distinct banks
+    /// including this one (Refused). Returns the request fingerprint (<see cref="DecryptionShare.ComputeFingerprint"/>).
     /// </summary>
-    public byte[] GenDecryptionShare(ulong round, uint chunk, IReadOnlyList<int> contributors, IReadOnlyList<int> active)
+    /// <exception cref="ProtocolViolationException">with the reasons above.</exception>
+    public byte[] CheckRequest(ulong round, uint chunk, IReadOnlyList<int> contributors, IReadOnlyList<int> active)
     {
         ArgumentNullException.ThrowIfNull(contributors);
         ArgumentNullException.ThrowIfNull(active);
@@ -203,21 +253,24 @@ public sealed partial class ThresholdKeyShare : IDisposable
             throw Error.Violation(ViolationReason.UnknownSender, "a bank outside the roster");
         if (active.Distinct().Count() != active.Count || active.Count != Policy.Threshold || !active.Contains(Self))
             throw Error.Violation(ViolationReason.Refused, "the active set must be T distinct banks including this one");
-        byte[] fingerprint = DecryptionShare.ComputeFingerprint(_scheme.SessionTag, round, chunk, contributors, active);
+        return DecryptionShare.ComputeFingerprint(_scheme.SessionTag, round, chunk, contributors, active);
+    }
+
+    /// <summary>
+    /// GenShare (Lattigo's shape): the decryption share h_j for the sum over <paramref name="contributors"/> of (round,
+    /// chunk) with active set <paramref name="active"/>, serialized (kind 6, SPEC.md 12). Deterministic per request: the
+    /// smudging comes from HMAC-SHA-256(per-key secret, fingerprint), so the same request gets identical bytes.
+    /// STATELESS: it keeps no record of what it answered. Answering two contributor sets of one (round, chunk) opens
+    /// their difference; callers must go through the protocol's DecryptionGuard, which enforces one answer per
+    /// (round, chunk) and the budget.
+    /// </summary>
+    /// <exception cref="ProtocolViolationException">the refusals of <see cref="CheckRequest"/>.</exception>
+    public byte[] GenDecryptionShare(ulong round, uint chunk, IReadOnlyList<int> contributors, IReadOnlyList<int> active)
+    {
+        byte[] fingerprint = CheckRequest(round, chunk, contributors, active);
         RnsPoly weighted, weightedShoup;
         lock (_gate)
         {
-            if (_answered.TryGetValue((round, chunk), out byte[]? previous))
-            {
-                if (!CryptographicOperations.FixedTimeEquals(previous, fingerprint))
-                    throw Error.Violation(ViolationReason.Refused, "this ciphertext was already opened for another active or contributor set");
-            }
-            else
-            {
-                if (Remaining <= 0) throw Error.Violation(ViolationReason.BudgetExhausted, "decryption budget spent: rotate keys");
-                Remaining--;
-                _answered.Add((round, chunk), fingerprint);
-            }
             weighted = WeightedPoint(contributors, active);
             weightedShoup = _weightedCache!.Value.Shoup;
             _inFlight++;
@@ -249,9 +302,12 @@ public sealed partial class ThresholdKeyShare : IDisposable
         basis.FromNtt(a);
         Span<byte> seed = stackalloc byte[32];
         HMACSHA256.HashData(_smudgingKey, fingerprint, seed);
-        using (var prg = new Prg(seed))
+        try
+        {
+            using var prg = new Prg(seed);
             Samplers.AddSmudging(basis, a, SmudgingBits, Samplers.From(prg));
-        CryptographicOperations.ZeroMemory(seed);
+        }
+        finally { CryptographicOperations.ZeroMemory(seed); }
         return new DecryptionShare(_p, _scheme.SessionTag, round, chunk, Self, fingerprint, a);
     }
 
@@ -279,11 +335,10 @@ public sealed partial class ThresholdKeyShare : IDisposable
         _weightedCache?.Shoup.Clear();
         foreach (RnsPoly r in _retired) r.Clear();
         CryptographicOperations.ZeroMemory(_smudgingKey);
-        DisposePublicKeyState();
     }
 
     /// <inheritdoc />
-    public override string ToString() => $"ThresholdKeyShare(bank {Self}, T={Policy.Threshold}, remaining {Remaining})";
+    public override string ToString() => $"ThresholdKeyShare(bank {Self}, T={Policy.Threshold}, K_min={Policy.MinContributors}, c={Policy.MaxColluders})";
 }
 
 /// <summary>Final step of threshold decryption (any party; needs no secret).</summary>

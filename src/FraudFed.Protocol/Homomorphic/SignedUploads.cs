@@ -2,7 +2,7 @@
 // protocols/SPEC.md section 12.2). Ed25519 as in SPEC.md section 4 (pure, 64-byte R || S), signing "label || SHA-256(body)":
 //   upload manifest   : the sender's identity key, once per round, over "FraudFed/v1/he/manifest" || SHA-256(manifest body);
 //   contributor list  : the aggregator's key, per (round, chunk), over "FraudFed/v1/he/contributors" || SHA-256(list body).
-// Manifest body: session tag (16) || u64 round || u8 upload kind (2 or 7) || i32 sender || u32 chunks C ||
+// Manifest body: session tag (16) || u64 round || u8 upload kind (2) || i32 sender || u32 chunks C ||
 //   C x SHA-256(upload of chunk k, every byte), k ascending; then the 64-byte signature. 1 <= C <= the round's chunk count.
 // List body: session tag (16) || u64 round || u32 chunk || u8 upload kind || u16 count || count x (i32 sender || 32-byte
 //   SHA-256(upload)), senders strictly ascending; then the 64-byte aggregator signature. 1 <= count <= roster size <= 32000.
@@ -56,7 +56,7 @@ public sealed class UploadManifest
     public byte[] SessionTag { get; }
     /// <summary>Round.</summary>
     public ulong Round { get; }
-    /// <summary>Kind of the listed uploads (compact ciphertext or public-key ciphertext).</summary>
+    /// <summary>Kind of the listed uploads (always the compact ciphertext, kind 2).</summary>
     public RlweObjectKind Kind { get; }
     /// <summary>The signing bank.</summary>
     public int Sender { get; }
@@ -204,7 +204,7 @@ public sealed class ContributorList
     public ulong Round { get; }
     /// <summary>Chunk.</summary>
     public uint Chunk { get; }
-    /// <summary>Kind of the listed uploads (compact ciphertext or public-key ciphertext).</summary>
+    /// <summary>Kind of the listed uploads (always the compact ciphertext, kind 2).</summary>
     public RlweObjectKind Kind { get; }
     /// <summary>Entries, senders strictly ascending.</summary>
     public IReadOnlyList<ContributorEntry> Entries { get; }
@@ -256,7 +256,7 @@ public sealed class ContributorList
                 data[bodyLength..]))
             throw Error.Violation(ViolationReason.AuthenticationFailed, "contributor list signature");
         var kind = (RlweObjectKind)data[28];
-        if (kind is not (RlweObjectKind.CompactCiphertext or RlweObjectKind.PublicKeyCiphertext)) throw Error.Violation(ViolationReason.Malformed, "upload kind");
+        if (kind is not RlweObjectKind.CompactCiphertext) throw Error.Violation(ViolationReason.Malformed, "upload kind");
         var entries = new ContributorEntry[count];
         int o = FixedSize;
         for (int k = 0; k < count; k++, o += EntrySize)
@@ -316,7 +316,7 @@ public sealed class UploadIntake
         ArgumentNullException.ThrowIfNull(roster);
         if (sessionTag.Length != CompactCiphertext.SessionTagSize) throw Error.Argument(nameof(sessionTag), "A session tag is 16 bytes.");
         if (chunks is < 1 or > UploadManifest.MaxChunks) throw Error.OutOfRange(nameof(chunks), $"1..{UploadManifest.MaxChunks} chunks.");
-        if (kind is not (RlweObjectKind.CompactCiphertext or RlweObjectKind.PublicKeyCiphertext)) throw Error.Argument(nameof(kind), "Compact or public-key ciphertexts.");
+        if (kind is not RlweObjectKind.CompactCiphertext) throw Error.Argument(nameof(kind), "Compact ciphertexts (kind 2) only.");
         _roster = roster;
         _sessionTag = sessionTag.ToArray();
         Round = round;

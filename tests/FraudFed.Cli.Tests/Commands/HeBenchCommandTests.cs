@@ -45,16 +45,23 @@ public sealed class HeBenchCommandTests
     }
 
     [Test]
-    public void BenchHe_PublicKeyVariant_IsExact_AndUploadsTwoPolynomialsPerChunk()
+    public void BenchHe_AThresholdBelowTheCollusionBound_IsAUsageError_BeforeAnyWork()
     {
-        JsonElement compact = RunJson("bench", "he", "--banks", "3", "--threshold", "2", "--values", "10000", "--runs", "1", "--json");
-        JsonElement pk = RunJson("bench", "he", "--banks", "3", "--threshold", "2", "--values", "10000", "--runs", "1", "--variant", "pk", "--json");
-        Assert.That(pk.GetProperty("variant").GetString(), Is.EqualTo("pk"));
-        Assert.That(compact.GetProperty("variant").GetString(), Is.EqualTo("compact"));
-        Assert.That(pk.GetProperty("exact").GetBoolean(), Is.True);
-        double ratio = pk.GetProperty("upload_bytes_per_value").GetDouble() / compact.GetProperty("upload_bytes_per_value").GetDouble();
-        Assert.That(ratio, Is.InRange(1.9, 2.0), "(c0, c1) against c0 only");
-        foreach (string key in new[] { "encrypt_s", "add_s_per_bank", "decrypt_share_s", "combine_s" })
-            Assert.That(pk.GetProperty(key).GetDouble(), Is.GreaterThan(0), key);
+        TextWriter originalErr = Console.Error, originalOut = Console.Out;
+        var err = new StringWriter();
+        Console.SetError(err);
+        Console.SetOut(new StringWriter());
+        int rc;
+        try { rc = Program.BuildRoot().Parse(["bench", "he", "--banks", "6", "--threshold", "3", "--values", "10", "--json"]).Invoke(); }
+        finally { Console.SetError(originalErr); Console.SetOut(originalOut); }
+        Assert.That(rc, Is.EqualTo(2));
+        Assert.That(err.ToString(), Does.Contain("InsecureParameters").And.Contain("2T must exceed N + c"));
+    }
+
+    [Test]
+    public void BenchHe_ThePublicKeyVariant_IsGone()
+    {
+        var result = Program.BuildRoot().Parse(["bench", "he", "--variant", "pk"]);
+        Assert.That(result.Errors, Is.Not.Empty, "the public-key variant was removed (SPEC.md 12.1)");
     }
 }

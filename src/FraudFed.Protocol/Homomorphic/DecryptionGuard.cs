@@ -1,0 +1,52 @@
+// DecryptionGuard: the bank-side rule of SPEC.md 12.3 in front of the stateless share generation of
+// ThresholdKeyShare. Order of checks for one request (round, chunk, U, D):
+//   1. the request's sets (ThresholdKeyShare.CheckRequest): U distinct, |U| >= K_min, U and D in the roster,
+//      D = T distinct banks including this one;
+//   2. the ledger: the first answer for (round, chunk) is recorded (and charged to the budget) before any share is
+//      computed; the same fingerprint is answered again with identical bytes (deterministic smudging); another
+//      fingerprint (another U or another D) is Refused; a spent budget is BudgetExhausted.
+// Because every honest bank answers at most one (U, D) per (round, chunk), and any two active sets of size T share
+// at least 2T - N banks, at most one contributor set is ever opened per (round, chunk) while fewer than 2T - N banks
+// collude with the aggregator (DecryptionPolicy.Validate demands 2T > N + c).
+using FraudFed.Cryptography;
+using FraudFed.Cryptography.Threshold;
+
+namespace FraudFed.Protocol.Homomorphic;
+
+/// <summary>A bank's one-answer-per-(round, chunk) rule and decryption budget over a key share (SPEC.md 12.3).</summary>
+public sealed class DecryptionGuard
+{
+    private readonly ThresholdKeyShare _keyShare;
+    private readonly IDecryptionLedger _ledger;
+
+    /// <summary>Guards <paramref name="keyShare"/> with the record kept in <paramref name="ledger"/>.</summary>
+    public DecryptionGuard(ThresholdKeyShare keyShare, IDecryptionLedger ledger)
+    {
+        ArgumentNullException.ThrowIfNull(keyShare);
+        ArgumentNullException.ThrowIfNull(ledger);
+        _keyShare = keyShare;
+        _ledger = ledger;
+    }
+
+    /// <summary>Decryption shares this key generation may still produce.</summary>
+    public long Remaining => Math.Max(0, _keyShare.Policy.Budget - _ledger.AnswersRecorded(_keyShare.SessionTag));
+
+    /// <summary>
+    /// The serialized decryption share (kind 6) for the sum over <paramref name="contributors"/> of (round, chunk) with
+    /// active set <paramref name="active"/>, after the checks above. A refused request changes no record.
+    /// </summary>
+    /// <exception cref="ProtocolViolationException">Duplicate, TooFewParticipants, UnknownSender, Refused (a different
+    /// (U, D) for an answered (round, chunk), or an active set not of size T containing this bank), BudgetExhausted.</exception>
+    public byte[] GenDecryptionShare(ulong round, uint chunk, IReadOnlyList<int> contributors, IReadOnlyList<int> active)
+    {
+        byte[] fingerprint = _keyShare.CheckRequest(round, chunk, contributors, active);
+        switch (_ledger.TryRecordAnswer(_keyShare.SessionTag, round, chunk, fingerprint, _keyShare.Policy.Budget))
+        {
+            case LedgerDecision.Conflict:
+                throw Error.Violation(ViolationReason.Refused, $"round {round} chunk {chunk} was already opened for another contributor or active set");
+            case LedgerDecision.BudgetExhausted:
+                throw Error.Violation(ViolationReason.BudgetExhausted, "decryption budget spent: rotate keys");
+        }
+        return _keyShare.GenDecryptionShare(round, chunk, contributors, active);
+    }
+}

@@ -1,0 +1,98 @@
+// IDecryptionLedger: what a bank must remember, across restarts, so that an aggregator cannot make it open more than
+// the one agreed sum per (round, chunk) or encrypt twice under one common polynomial (SPEC.md 12.3).
+//   Encryptions: a strictly increasing record of (round, chunk) per key generation (session tag). Two compact
+//     ciphertexts of one bank under the same a_{r,k} subtract to Delta*(m - m') + small noise: no key needed.
+//   Answers: the request fingerprint answered per (session tag, round, chunk), and the count of answers (the budget).
+// Every Try* call is atomic and, in a durable implementation, persisted before it returns true: a share or an upload
+// leaves the bank only after its record is stored.
+using System.Security.Cryptography;
+
+namespace FraudFed.Protocol.Homomorphic;
+
+/// <summary>Outcome of <see cref="IDecryptionLedger.TryRecordAnswer"/>.</summary>
+public enum LedgerDecision
+{
+    /// <summary>First answer for this (round, chunk): recorded, the budget is charged.</summary>
+    Recorded,
+    /// <summary>The same request was answered before: answer again with the identical bytes, no charge.</summary>
+    Repeat,
+    /// <summary>Another request (another contributor or active set) was answered for this (round, chunk): refuse.</summary>
+    Conflict,
+    /// <summary>The key generation's budget is spent: refuse and rotate keys.</summary>
+    BudgetExhausted,
+}
+
+/// <summary>
+/// A bank's record of its encryptions and decryption answers per key generation (SPEC.md 12.3). Implementations
+/// must make each call atomic; a durable one persists the record before returning (the SDK stores it encrypted
+/// at rest). Keys are the 16-byte session tag of the key generation.
+/// </summary>
+public interface IDecryptionLedger
+{
+    /// <summary>
+    /// Records that this bank encrypts chunks <paramref name="firstChunk"/> .. <paramref name="firstChunk"/> +
+    /// <paramref name="chunkCount"/> - 1 of <paramref name="round"/>. Returns false and records nothing unless
+    /// (round, firstChunk) is strictly after the last (round, chunk) recorded for the session tag.
+    /// </summary>
+    bool TryRecordEncryption(ReadOnlySpan<byte> sessionTag, ulong round, uint firstChunk, uint chunkCount);
+
+    /// <summary>
+    /// Records the answer with request fingerprint <paramref name="fingerprint"/> (32 bytes) for (round, chunk), unless
+    /// another fingerprint was recorded for it (<see cref="LedgerDecision.Conflict"/>), the same one was
+    /// (<see cref="LedgerDecision.Repeat"/>), or <paramref name="budget"/> answers are already recorded for the session
+    /// tag (<see cref="LedgerDecision.BudgetExhausted"/>).
+    /// </summary>
+    LedgerDecision TryRecordAnswer(ReadOnlySpan<byte> sessionTag, ulong round, uint chunk, ReadOnlySpan<byte> fingerprint, long budget);
+
+    /// <summary>How many distinct (round, chunk) answers are recorded for the session tag.</summary>
+    long AnswersRecorded(ReadOnlySpan<byte> sessionTag);
+}
+
+/// <summary>An <see cref="IDecryptionLedger"/> in memory: for the in-process harness and tests (lost on restart).</summary>
+public sealed class InMemoryDecryptionLedger : IDecryptionLedger
+{
+    private readonly object _gate = new();
+    private readonly Dictionary<string, (ulong Round, uint Chunk)> _lastEncryption = [];
+    private readonly Dictionary<(string Tag, ulong Round, uint Chunk), byte[]> _answers = [];
+    private readonly Dictionary<string, long> _answerCount = [];
+
+    private static string Key(ReadOnlySpan<byte> sessionTag) => Convert.ToHexString(sessionTag);
+
+    /// <inheritdoc />
+    public bool TryRecordEncryption(ReadOnlySpan<byte> sessionTag, ulong round, uint firstChunk, uint chunkCount)
+    {
+        if (chunkCount == 0) throw new ArgumentOutOfRangeException(nameof(chunkCount), "At least one chunk.");
+        if ((ulong)firstChunk + chunkCount - 1 > uint.MaxValue) throw new ArgumentOutOfRangeException(nameof(chunkCount), "Chunk indices past 2^32 - 1.");
+        string key = Key(sessionTag);
+        lock (_gate)
+        {
+            if (_lastEncryption.TryGetValue(key, out var last) && (round < last.Round || (round == last.Round && firstChunk <= last.Chunk)))
+                return false;
+            _lastEncryption[key] = (round, firstChunk + chunkCount - 1);
+            return true;
+        }
+    }
+
+    /// <inheritdoc />
+    public LedgerDecision TryRecordAnswer(ReadOnlySpan<byte> sessionTag, ulong round, uint chunk, ReadOnlySpan<byte> fingerprint, long budget)
+    {
+        string key = Key(sessionTag);
+        lock (_gate)
+        {
+            if (_answers.TryGetValue((key, round, chunk), out byte[]? previous))
+                return CryptographicOperations.FixedTimeEquals(previous, fingerprint) ? LedgerDecision.Repeat : LedgerDecision.Conflict;
+            long spent = _answerCount.GetValueOrDefault(key);
+            if (spent >= budget) return LedgerDecision.BudgetExhausted;
+            _answers.Add((key, round, chunk), fingerprint.ToArray());
+            _answerCount[key] = spent + 1;
+            return LedgerDecision.Recorded;
+        }
+    }
+
+    /// <inheritdoc />
+    public long AnswersRecorded(ReadOnlySpan<byte> sessionTag)
+    {
+        string key = Key(sessionTag);
+        lock (_gate) return _answerCount.GetValueOrDefault(key);
+    }
+}

@@ -1,0 +1,161 @@
+// HomomorphicBank: one bank of the threshold homomorphic mode (SPEC.md 12.0-12.3). It holds its own secrets (identity
+// key, RLWE secret key, the Shamir points it received, its smudging key) and public data (the roster of identity
+// keys and the aggregator's key); it never holds another party's secret. What it enforces on its own:
+//   - encryption: a strictly increasing (round, chunk) record in its ledger; a second encryption under one common
+//     polynomial a_{r,k} is refused (two such ciphertexts subtract to Delta*(m - m') without any key);
+//   - decryption: the signed contributor list of each chunk matches the request's U and the digests the contributors
+//     signed in their manifests; then the DecryptionGuard (K_min, one (U, D) per (round, chunk), budget).
+// Key setup is still driven step by step by the in-process harness (HomomorphicSession.RunSetup), which calls this
+// object's setup members in protocol order.
+using System.Security.Cryptography;
+using FraudFed.Cryptography;
+using FraudFed.Cryptography.Primitives;
+using FraudFed.Cryptography.Rlwe;
+using FraudFed.Cryptography.Threshold;
+
+namespace FraudFed.Protocol.Homomorphic;
+
+/// <summary>One bank: its secret key and key share never leave this object.</summary>
+internal sealed class HomomorphicBank : IDisposable
+{
+    private readonly RlweParameters _p;
+    private readonly Func<string, RandomNumberGenerator> _randomFor;
+    private IReadOnlyList<byte[]>? _roster;
+    private byte[]? _aggregatorPublicKey;
+    private VerifiedManifests? _manifests;
+
+    /// <param name="index">Roster index.</param>
+    /// <param name="parameters">The session's RLWE parameters.</param>
+    /// <param name="ledger">Where the bank records its encryptions and answers.</param>
+    /// <param name="randomFor">Randomness by purpose label: the OS CSPRNG in production, seeded only in tests.</param>
+    public HomomorphicBank(int index, RlweParameters parameters, IDecryptionLedger ledger, Func<string, RandomNumberGenerator> randomFor)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        ArgumentNullException.ThrowIfNull(ledger);
+        ArgumentNullException.ThrowIfNull(randomFor);
+        Index = index;
+        _p = parameters;
+        Ledger = ledger;
+        _randomFor = randomFor;
+        Random = randomFor("bank" + index);
+        Identity = Ed25519SigningKey.Generate(Random);
+        SecretKey = new Bfv(parameters).GenerateSecretKey(Random);
+    }
+
+    public int Index { get; }
+    /// <summary>Long-term Ed25519 identity key (its public key is in the roster).</summary>
+    public Ed25519SigningKey Identity { get; }
+    public RandomNumberGenerator Random { get; }
+    public SecretKey SecretKey { get; private set; }
+    public IDecryptionLedger Ledger { get; }
+    public CompactScheme? Scheme { get; private set; }
+    public ThresholdKeyShare? KeyShare { get; private set; }
+    public DecryptionGuard? Guard { get; private set; }
+
+    /// <summary>Decryption shares the current key may still produce.</summary>
+    public long RemainingBudget => Guard?.Remaining ?? 0;
+
+    /// <summary>The public roster: identity keys by index, and the aggregator's key (signs contributor lists).</summary>
+    public void JoinRoster(IReadOnlyList<byte[]> roster, ReadOnlySpan<byte> aggregatorPublicKey)
+    {
+        _roster = roster.Select(k => (byte[])k.Clone()).ToArray();
+        _aggregatorPublicKey = aggregatorPublicKey.ToArray();
+    }
+
+    /// <summary>Adopts the agreed scheme and the key share built from the received Shamir points (the policy is validated there).</summary>
+    public void InstallKey(CompactScheme scheme, ThresholdKeyShare keyShare)
+    {
+        KeyShare?.Dispose();
+        Scheme = scheme;
+        KeyShare = keyShare;
+        Guard = new DecryptionGuard(keyShare, Ledger);
+    }
+
+    /// <summary>Fresh secret key for a key rotation.</summary>
+    public void NewKey()
+    {
+        SecretKey.Dispose();
+        SecretKey = new Bfv(_p).GenerateSecretKey(Random);
+    }
+
+    /// <summary>
+    /// Encrypts <paramref name="values"/> (each below t) as <paramref name="chunks"/> compact ciphertexts of round
+    /// <paramref name="round"/> (SPEC.md 12.0 step 4), after recording the encryption in the ledger.
+    /// </summary>
+    /// <exception cref="ArgumentException">a value is not below t.</exception>
+    /// <exception cref="ProtocolViolationException">Refused: this bank already encrypted under (round, chunk) or a later pair.</exception>
+    public byte[][] Encrypt(ulong round, ReadOnlySpan<ulong> values, int chunks, bool parallel)
+    {
+        CompactScheme scheme = Scheme ?? throw Error.Violation(ViolationReason.WrongRoundOrState, "no key installed");
+        int n = _p.N;
+        ulong mask = scheme.Encoder.PlainMask;
+        foreach (ulong v in values)
+            if (v > mask) throw Error.Argument(nameof(values), "A value is not below t.");
+        if (chunks < 1 || (long)chunks * n < values.Length) throw Error.Argument(nameof(chunks), "Too few chunks for the values.");
+        if (!Ledger.TryRecordEncryption(scheme.SessionTag, round, 0, (uint)chunks))
+            throw Error.Violation(ViolationReason.Refused,
+                $"this bank already encrypted under round {round} (or a later one) of this key: a second ciphertext under the same common polynomial would reveal the difference of the two inputs");
+        ulong[] copy = values.ToArray();
+        var output = new byte[chunks][];
+        void One(int k)
+        {
+            using RandomNumberGenerator rng = _randomFor($"bank{Index}/r{round}/k{k}");
+            int start = k * n, count = Math.Max(0, Math.Min(n, copy.Length - start));
+            // A chunk past the end of the vector encrypts zeros (the round's chunk count is the aggregator's).
+            output[k] = scheme.EncryptToBytes(SecretKey, Index, round, (uint)k, count == 0 ? [] : copy.AsSpan(start, count), rng);
+        }
+        try
+        {
+            if (parallel && chunks > 1) System.Threading.Tasks.Parallel.For(0, chunks, One);
+            else for (int k = 0; k < chunks; k++) One(k);
+        }
+        finally { Array.Clear(copy); }
+        return output;
+    }
+
+    /// <summary>Signs the round's upload manifest (SPEC.md 12.2).</summary>
+    public byte[] SignManifest(ulong round, byte[][] uploads, bool parallel) =>
+        UploadManifest.Sign(Identity, Scheme!.SessionTag, round, RlweObjectKind.CompactCiphertext, Index, uploads, parallel);
+
+    /// <summary>Verifies the contributors' manifests of a round once; the round's contributor lists are checked against them.</summary>
+    public void ReceiveManifests(ulong round, int chunks, byte[][] manifests) =>
+        _manifests = new VerifiedManifests(manifests, Roster, Scheme!.SessionTag, round, RlweObjectKind.CompactCiphertext, chunks);
+
+    private IReadOnlyList<byte[]> Roster => _roster ?? throw Error.Violation(ViolationReason.WrongRoundOrState, "no roster");
+
+    /// <summary>Checks the aggregator's signed list of (round, chunk) against U and the contributors' signed manifests.</summary>
+    private void CheckList(byte[] list, ulong round, uint chunk, IReadOnlyList<int> contributors)
+    {
+        if (_manifests is null) throw Error.Violation(ViolationReason.WrongRoundOrState, "no verified manifests for this round");
+        ContributorList parsed = ContributorList.Parse(list, _aggregatorPublicKey, Roster.Count);
+        parsed.VerifyEntries(Scheme!.SessionTag, round, chunk, RlweObjectKind.CompactCiphertext, contributors, _manifests);
+    }
+
+    /// <summary>
+    /// Decryption shares of every chunk of a round for contributors U and active set D (SPEC.md 12.0 step 5, 12.2,
+    /// 12.3): every chunk's signed list is checked before any share leaves the bank, then each chunk goes through the
+    /// DecryptionGuard.
+    /// </summary>
+    public byte[][] DecryptionShares(ulong round, int chunks, int[] contributors, int[] active, byte[][] lists, bool parallel)
+    {
+        DecryptionGuard guard = Guard ?? throw Error.Violation(ViolationReason.WrongRoundOrState, "no key installed");
+        if (lists.Length != chunks) throw Error.Violation(ViolationReason.Malformed, "one contributor list per chunk");
+        void Check(int k) => CheckList(lists[k], round, (uint)k, contributors);
+        if (parallel && chunks > 1) System.Threading.Tasks.Parallel.For(0, chunks, Check);
+        else for (int k = 0; k < chunks; k++) Check(k);
+        var output = new byte[chunks][];
+        // Warm the (U, D) weighted point once, then answer every chunk.
+        output[0] = guard.GenDecryptionShare(round, 0, contributors, active);
+        if (parallel && chunks > 2) System.Threading.Tasks.Parallel.For(1, chunks, k => output[k] = guard.GenDecryptionShare(round, (uint)k, contributors, active));
+        else for (int k = 1; k < chunks; k++) output[k] = guard.GenDecryptionShare(round, (uint)k, contributors, active);
+        return output;
+    }
+
+    public void Dispose()
+    {
+        Identity.Dispose();
+        SecretKey.Dispose();
+        KeyShare?.Dispose();
+        Random.Dispose();
+    }
+}
