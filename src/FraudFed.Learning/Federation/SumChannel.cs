@@ -1,6 +1,7 @@
 // The only door between banks and the aggregate: every exchange of a federated trainer is one call to
 // ISecureSum.Sum on integer vectors mod 2^k. Signed integers travel as two's complement mod 2^k; a value
-// (or a sum bound) outside [-2^(k-1), 2^(k-1)) is an OverflowException, never a silent clip.
+// outside [-2^(k-1), 2^(k-1)) is an OverflowException, and a sum that could leave that range is a SumWrapException
+// before the sum runs (SignedSumRange), never a silent wrap or clip.
 using FraudFed.Protocol;
 
 namespace FraudFed.Learning.Federation;
@@ -79,10 +80,20 @@ public sealed class SumChannel
         return residue >= Half ? (long)residue - (long)(Mask + 1) : (long)residue;
     }
 
-    /// <summary>Encodes each bank's signed vector, sums them securely and decodes the exact signed sum.</summary>
+    /// <summary>
+    /// Encodes each bank's signed vector, sums them securely and decodes the exact signed sum. Before anything is sent,
+    /// checks that the sum at every index stays inside [-2^(k-1), 2^(k-1)) whatever the values' signs.
+    /// </summary>
+    /// <exception cref="SumWrapException">the sum could wrap around 2^k; names the bits k that would fit.</exception>
+    /// <exception cref="OverflowException">a value does not fit k signed bits.</exception>
     public long[] SumSigned(IReadOnlyList<long[]> bankVectors, string stage, int step, int totalSteps, int level, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(bankVectors);
         if (bankVectors.Count != Banks) throw new ArgumentException($"Expected {Banks} vectors, got {bankVectors.Count}.", nameof(bankVectors));
+        for (int b = 0; b < Banks; b++)
+            if (bankVectors[b] is null || bankVectors[b].Length != bankVectors[0].Length)
+                throw new ArgumentException($"Bank {b}'s vector is missing or has another length than bank 0's.", nameof(bankVectors));
+        SignedSumRange.EnsureNoWrap(bankVectors, Bits);
         var encoded = new ulong[Banks][];
         for (int b = 0; b < Banks; b++)
         {

@@ -85,7 +85,12 @@ public sealed class FeatureBins
             ReadOnlySpan<long> c = counts.Slice(f * FineCells, FineCells);
             long total = 0;
             int occupied = 0;
-            for (int i = 0; i < FineCells; i++) { total += c[i]; if (c[i] > 0) occupied++; }
+            for (int i = 0; i < FineCells; i++)
+            {
+                if (c[i] < 0) throw new InvalidOperationException($"The secure sum of fine-grid counts decoded to a negative count for feature {f}; the sum is wrong (wrapped or tampered).");
+                total += c[i];
+                if (c[i] > 0) occupied++;
+            }
             var edges = new List<double>();
             int lastOccupied = -1;
             for (int i = FineCells - 1; i >= 0; i--) if (c[i] > 0) { lastOccupied = i; break; }

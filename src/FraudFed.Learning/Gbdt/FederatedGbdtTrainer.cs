@@ -266,8 +266,13 @@ internal static class FederatedInput
         }
     }
 
+    /// <summary>Sanity of the decoded global counts (a wrapped or tampered sum fails here), then label balance.</summary>
+    /// <exception cref="InvalidOperationException">rows &lt; 1 or positives outside [0, rows]: the secure sum is wrong.</exception>
+    /// <exception cref="DataFormatException">no positive, or only positives.</exception>
     public static void CheckLabels(long positives, long n)
     {
+        if (n < 1 || positives < 0 || positives > n)
+            throw new InvalidOperationException($"The secure sum of row counts decoded to {n} rows with {positives} positives, which is impossible; the sum is wrong (wrapped or tampered).");
         if (positives == 0) throw new DataFormatException("No bank has a positive (fraud) label in its training rows.", "label", null);
         if (positives == n) throw new DataFormatException("Every training row is labelled positive (fraud); nothing to learn.", "label", null);
     }

@@ -2,7 +2,9 @@
 // instance, any number of sums. Sums are exact mod 2^k for k <= log2 t (t = 2^44 by default): the harness
 // sums mod t and 2^k divides t. Banks listed in OfflineBanks neither submit nor decrypt in the next sums;
 // decryption rotates over the online banks (T of them per sum).
+using System.Security.Cryptography;
 using FraudFed.Cryptography;
+using FraudFed.Protocol.Quantization;
 
 namespace FraudFed.Protocol.Homomorphic;
 
@@ -10,6 +12,7 @@ namespace FraudFed.Protocol.Homomorphic;
 public sealed class HomomorphicSecureSum : ISecureSum, IDisposable
 {
     private readonly HomomorphicSession _session;
+    private readonly Quantizer? _quantizer;
     private int _sums;
 
     /// <summary>Sets up keys for <paramref name="banks"/> banks summing mod 2^<paramref name="modulusBits"/>.</summary>
@@ -20,8 +23,14 @@ public sealed class HomomorphicSecureSum : ISecureSum, IDisposable
         int maxBits = (options.Parameters ?? Cryptography.Rlwe.ParameterSets.Default).PlainModulusBits;
         if (modulusBits < 1 || modulusBits > maxBits)
             throw new ArgumentOutOfRangeException(nameof(modulusBits), $"k must be in 1..{maxBits} (log2 t).");
+        if (options.Quantizer is { } q)
+        {
+            if (q.ModulusBits != modulusBits) throw Error.Argument(nameof(options), $"The quantizer's k ({q.ModulusBits}) differs from the sum's k ({modulusBits}).");
+            q.EnsureExact(banks);   // before any key is generated: N * M <= 2^(k-1) - 1
+        }
         Banks = banks;
         ModulusBits = modulusBits;
+        _quantizer = options.Quantizer;
         _session = new HomomorphicSession(banks, options);
     }
 
@@ -55,6 +64,33 @@ public sealed class HomomorphicSecureSum : ISecureSum, IDisposable
         HomomorphicSumStats stats = _session.LastStats!;
         int bytesPerValue = (ModulusBits + 7) / 8;
         return new SecureSumResult(sum, contributors, stats.BytesUploaded, stats.BytesDownloaded + (long)sum.Length * bytesPerValue);
+    }
+
+    /// <summary>
+    /// Quantizes each online bank's real vector with <see cref="HomomorphicOptions.Quantizer"/> (stochastic rounding from
+    /// <paramref name="rng"/>; values outside the clip bound throw unless <paramref name="clip"/>), sums securely, and
+    /// decodes the exact signed sum. Setup already checked that N banks' quantized values cannot wrap around 2^k.
+    /// </summary>
+    /// <returns>The decoded sum, the secure-sum result, and how many values each bank had clipped.</returns>
+    /// <exception cref="InvalidOperationException">no quantizer was configured.</exception>
+    /// <exception cref="QuantizationRangeException">a value outside the clip bound and <paramref name="clip"/> false.</exception>
+    public (double[] Sum, SecureSumResult Result, int[] Clipped) SumReal(IReadOnlyList<double[]> bankInputs, RandomNumberGenerator rng,
+        bool clip = false, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(bankInputs);
+        ArgumentNullException.ThrowIfNull(rng);
+        Quantizer q = _quantizer ?? throw new InvalidOperationException("SumReal needs HomomorphicOptions.Quantizer.");
+        if (bankInputs.Count != Banks) throw Error.Argument(nameof(bankInputs), $"Expected one vector per bank ({Banks}).");
+        var quantized = new ulong[Banks][];
+        var clipped = new int[Banks];
+        for (int b = 0; b < Banks; b++)
+        {
+            ArgumentNullException.ThrowIfNull(bankInputs[b]);
+            quantized[b] = q.Quantize(bankInputs[b], rng, out QuantizationReport report, clip);
+            clipped[b] = report.Clipped;
+        }
+        SecureSumResult result = Sum(quantized, cancellationToken);
+        return (q.Decode(result.Sum), result, clipped);
     }
 
     /// <inheritdoc />

@@ -58,6 +58,11 @@ public sealed record HomomorphicOptions
     public bool Parallel { get; init; } = true;
     /// <summary>Each bank's ledger by index (its encryptions and answers); default a fresh in-memory ledger per bank.</summary>
     public Func<int, IDecryptionLedger>? Ledgers { get; init; }
+    /// <summary>
+    /// Quantizer of real-valued updates (<see cref="HomomorphicSecureSum.SumReal"/>); its k must be the sum's k, and setup
+    /// refuses (InsecureParameters, <see cref="Quantization.Quantizer.EnsureExact"/>) a bank count whose sum of quantized values could wrap around 2^k.
+    /// </summary>
+    public Quantization.Quantizer? Quantizer { get; init; }
 }
 
 /// <summary>Timings and byte counts of the last sum (for benchmarks).</summary>

@@ -70,7 +70,8 @@ public sealed class Quantizer
         if (banks < 1) throw Error.OutOfRange(nameof(banks), "At least one bank.");
         if (banks > MaxBanks)
             throw Error.Violation(ViolationReason.InsecureParameters,
-                $"{banks} banks x magnitude {MaxMagnitude} does not fit in signed {ModulusBits}-bit sums (at most {MaxBanks} banks).");
+                $"{banks} banks x magnitude {MaxMagnitude} does not fit in signed {ModulusBits}-bit sums (at most {MaxBanks} banks): the sum could wrap around 2^{ModulusBits}; " +
+                $"use k >= {SignedSumRange.RequiredBits((UInt128)(ulong)banks * (ulong)MaxMagnitude)} bits, a smaller scale or a smaller clip bound.");
     }
 
     /// <summary>Quantizes <paramref name="values"/> into <paramref name="destination"/> with stochastic rounding.</summary>

@@ -121,4 +121,22 @@ public sealed class HomomorphicSecureSumTests
         double perValue = (double)FraudFed.Cryptography.Threshold.CompactCiphertext.SerializedSize(he.Session.Parameters) / 8192;
         Assert.That(perValue, Is.LessThanOrEqualTo(24.0));
     }
+
+    [Test]
+    public void QuantizedSums_ThatCouldWrap_AreRefusedAtSetup_AndTheLargestAdmissibleRosterIsExact()
+    {
+        // Quantizer(12, 1, 170): M = 170, and 13 x 170 = 2210 > 2^11 - 1 = 2047. Before, 13 banks at +C decoded to about -11.
+        var q = new FraudFed.Protocol.Quantization.Quantizer(12, 1.0, 170);
+        var ex = Assert.Throws<ProtocolViolationException>(() => _ = new HomomorphicSecureSum(13, 12, Fast("he/wrap13", 9) with { Quantizer = q }));
+        Assert.That(ex!.Reason, Is.EqualTo(ViolationReason.InsecureParameters));
+        Assert.That(ex.Message, Does.Contain("wrap").And.Contain("k >= 13"));
+        Assert.That(q.MaxBanks, Is.EqualTo(12));
+        using var he = new HomomorphicSecureSum(12, 12, Fast("he/wrap12", 8) with { Quantizer = q });
+        using var rng = System.Security.Cryptography.RandomNumberGenerator.Create();
+        double[][] atBound = Enumerable.Range(0, 12).Select(_ => new[] { 1.0, -1.0, 0.0 }).ToArray();
+        var (sum, _, clipped) = he.SumReal(atBound, rng);
+        Assert.That(sum, Is.EqualTo(new[] { 12.0, -12.0, 0.0 }));
+        Assert.That(clipped, Is.All.Zero);
+        Assert.Throws<ArgumentException>(() => _ = new HomomorphicSecureSum(3, 16, Fast("he/wrap-k", 2) with { Quantizer = q }), "the quantizer's k must be the sum's");
+    }
 }
