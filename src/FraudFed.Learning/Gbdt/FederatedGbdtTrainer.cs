@@ -6,6 +6,9 @@
 // integer arithmetic). The aggregate reveals only summed histograms; split choice and leaf values are
 // computed from them and broadcast. Everything is integer until the split search, so the model equals the
 // single-site histogram GBDT on pooled rows (PooledHistogramGbdt) bit for bit, whatever the secure sum mode.
+// Missing values: the fine-grid sum counts present values only, so N minus a feature's summed counts is its
+// global missing count; features with missing values get a missing bin (FeatureBins) whose rows every split
+// sends to its learned default side.
 using FraudFed.Learning.Data;
 using FraudFed.Learning.Federation;
 using FraudFed.Protocol;
@@ -50,7 +53,7 @@ public sealed class FederatedGbdtTrainer
         var fine = new long[bankCount][];
         BankParallel.For(bankCount, b => fine[b] = FeatureBins.FineCounts(banks[b]));
         long[] fineSum = channel.SumSigned(fine, "setup", 0, o.Trees, -1, cancellationToken);
-        FeatureBins bins = FeatureBins.FromFineCounts(fineSum, f, o.MaxBins);
+        FeatureBins bins = FeatureBins.FromFineCounts(fineSum, f, o.MaxBins, rows: n);
 
         var states = new BankState[bankCount];
         BankParallel.For(bankCount, b => states[b] = new BankState(banks[b], bins, baseScore));
@@ -116,13 +119,13 @@ public sealed class FederatedGbdtTrainer
                     if (split is { } sp)
                     {
                         int idx = assembler.AddInternal(node.Parent, node.IsLeft, sp, bins, node.G, node.H, node.C);
-                        routes[i] = new Route(sp.Feature, sp.Bin, next.Count, next.Count + 1, -1);
+                        routes[i] = new Route(sp.Feature, sp.Bin, sp.DefaultLeft, next.Count, next.Count + 1, -1);
                         next.Add(new OpenNode { Depth = node.Depth + 1, Parent = idx, IsLeft = true, G = sp.LeftG, H = sp.LeftH, C = sp.LeftCount, ParentHist = node.Hist });
                         next.Add(new OpenNode { Depth = node.Depth + 1, Parent = idx, IsLeft = false, G = node.G - sp.LeftG, H = node.H - sp.LeftH, C = node.C - sp.LeftCount, ParentHist = node.Hist });
                     }
                     else
                     {
-                        routes[i] = new Route(-1, -1, -1, -1, assembler.AddLeaf(node.Parent, node.IsLeft, node.G, node.H, node.C));
+                        routes[i] = new Route(-1, -1, false, -1, -1, assembler.AddLeaf(node.Parent, node.IsLeft, node.G, node.H, node.C));
                     }
                 }
                 BankParallel.For(bankCount, b => states[b].Route(routes, next.Count, bins));
@@ -136,7 +139,7 @@ public sealed class FederatedGbdtTrainer
     }
 
 
-    private readonly record struct Route(int Feature, int Bin, int Left, int Right, int Leaf);
+    private readonly record struct Route(int Feature, int Bin, bool DefaultLeft, int Left, int Right, int Leaf);
 
     private sealed class OpenNode
     {
@@ -226,13 +229,15 @@ public sealed class FederatedGbdtTrainer
                     for (int k = start; k < start + count; k++) _leaf[_order[k]] = r.Leaf;
                     continue;
                 }
-                // Stable partition: rows with bin <= split bin first.
+                // Stable partition: rows with bin <= split bin first, and missing values if they go left.
                 int limit = bins.Offsets[r.Feature] + r.Bin;
+                int missing = r.DefaultLeft && bins.HasMissing[r.Feature] ? bins.Offsets[r.Feature] + bins.MissingBin(r.Feature) : -1;
                 int left = 0, right = 0;
                 for (int k = start; k < start + count; k++)
                 {
                     int i = _order[k];
-                    if (_globalBins[i * _f + r.Feature] <= limit) _order[start + left++] = i;
+                    int b = _globalBins[i * _f + r.Feature];
+                    if (b <= limit || b == missing) _order[start + left++] = i;
                     else _scratch[right++] = i;
                 }
                 Array.Copy(_scratch, 0, _order, start + left, right);

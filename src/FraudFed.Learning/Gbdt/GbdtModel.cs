@@ -1,6 +1,7 @@
 // Gradient-boosted trees for binary logloss: raw score = BaseScore + sum of tree outputs; probability =
 // sigmoid(raw). Trees use LightGBM's child encoding: a child >= 0 is an internal node, a child < 0 is
-// leaf ~child. Decision: x <= Threshold goes left.
+// leaf ~child. Decision: x <= Threshold goes left; a missing value (NaN) goes to the node's default side
+// (LightGBM's missing_type=NaN with default_left).
 namespace FraudFed.Learning.Gbdt;
 
 /// <summary>Boosting settings.</summary>
@@ -52,6 +53,8 @@ public sealed class GbdtTree
     public required int[] SplitBin { get; init; }
     /// <summary>Split threshold per internal node (x &lt;= it goes left).</summary>
     public required double[] Threshold { get; init; }
+    /// <summary>Per internal node: a missing value (NaN) goes left (else right).</summary>
+    public required bool[] DefaultLeft { get; init; }
     /// <summary>Split gain per internal node.</summary>
     public required double[] Gain { get; init; }
     /// <summary>Left child per internal node (negative: leaf ~child).</summary>
@@ -74,13 +77,17 @@ public sealed class GbdtTree
     /// <summary>Number of leaves.</summary>
     public int Leaves => LeafValue.Length;
 
-    /// <summary>Leaf reached by a row of raw feature values.</summary>
+    /// <summary>Leaf reached by a row of raw feature values (NaN: missing).</summary>
     public int LeafOf(ReadOnlySpan<float> row)
     {
         if (SplitFeature.Length == 0) return 0;
         int node = 0;
         while (node >= 0)
-            node = (double)row[SplitFeature[node]] <= Threshold[node] ? Left[node] : Right[node];
+        {
+            float x = row[SplitFeature[node]];
+            bool left = float.IsNaN(x) ? DefaultLeft[node] : (double)x <= Threshold[node];
+            node = left ? Left[node] : Right[node];
+        }
         return ~node;
     }
 
@@ -89,7 +96,7 @@ public sealed class GbdtTree
     {
         ArgumentNullException.ThrowIfNull(other);
         return SplitFeature.AsSpan().SequenceEqual(other.SplitFeature) && SplitBin.AsSpan().SequenceEqual(other.SplitBin)
-            && Bits(Threshold, other.Threshold) && Bits(Gain, other.Gain) && Left.AsSpan().SequenceEqual(other.Left)
+            && Bits(Threshold, other.Threshold) && DefaultLeft.AsSpan().SequenceEqual(other.DefaultLeft) && Bits(Gain, other.Gain) && Left.AsSpan().SequenceEqual(other.Left)
             && Right.AsSpan().SequenceEqual(other.Right) && InternalCount.AsSpan().SequenceEqual(other.InternalCount)
             && Bits(InternalWeight, other.InternalWeight) && Bits(InternalValue, other.InternalValue)
             && Bits(LeafValue, other.LeafValue) && LeafCount.AsSpan().SequenceEqual(other.LeafCount) && Bits(LeafWeight, other.LeafWeight);
@@ -154,8 +161,9 @@ public sealed class GbdtModel
         ArgumentNullException.ThrowIfNull(other);
         if (BitConverter.DoubleToInt64Bits(BaseScore) != BitConverter.DoubleToInt64Bits(other.BaseScore)) return false;
         if (GradientScaleBits != other.GradientScaleBits || Trees.Count != other.Trees.Count) return false;
+        if (Bins.Features != other.Bins.Features) return false;
         for (int f = 0; f < Bins.Features; f++)
-            if (!Bins.Thresholds[f].AsSpan().SequenceEqual(other.Bins.Thresholds[f])) return false;
+            if (!Bins.Thresholds[f].AsSpan().SequenceEqual(other.Bins.Thresholds[f]) || Bins.HasMissing[f] != other.Bins.HasMissing[f]) return false;
         for (int i = 0; i < Trees.Count; i++)
             if (!Trees[i].BitwiseEquals(other.Trees[i])) return false;
         return true;

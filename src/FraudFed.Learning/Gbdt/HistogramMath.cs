@@ -3,10 +3,14 @@
 // Gradients g = p - y in [-1, 1] and hessians h = p(1-p) in [0, 1/4] are quantized to integers
 // round(v * 2^S) (round half to even: deterministic, identical at every site). Histograms hold exact
 // integer sums, flat per node: for bin j, [3j] = sum g, [3j+1] = sum h, [3j+2] = count.
+// Missing values (LightGBM's missing_type=NaN): a feature's missing bin is never ordered with the others; for
+// every threshold a node with missing rows tries them on the left, then on the right (a tie keeps left, as
+// LightGBM's reverse scan does), plus "every present value left, missing right". A node without missing rows
+// sends future missing values to its larger child (left on a tie).
 namespace FraudFed.Learning.Gbdt;
 
-/// <summary>A chosen split of one node.</summary>
-internal readonly record struct SplitChoice(int Feature, int Bin, double Gain, long LeftG, long LeftH, long LeftCount);
+/// <summary>A chosen split of one node; <paramref name="DefaultLeft"/>: missing values go left.</summary>
+internal readonly record struct SplitChoice(int Feature, int Bin, double Gain, long LeftG, long LeftH, long LeftCount, bool DefaultLeft);
 
 internal static class HistogramMath
 {
@@ -60,26 +64,46 @@ internal static class HistogramMath
         double bestGain = o.MinSplitGain;
         for (int f = 0; f < bins.Features; f++)
         {
-            int start = bins.Offsets[f], end = bins.Offsets[f + 1];
+            int start = bins.Offsets[f], regularEnd = start + bins.Thresholds[f].Length + 1;
+            int missing = bins.MissingBin(f);
+            long mc = missing < 0 ? 0 : hist[3 * (start + missing) + 2];
             long lg = 0, lh = 0, lc = 0;
-            for (int j = start; j < end - 1; j++)
+            if (mc == 0)
+            {
+                for (int j = start; j < regularEnd - 1; j++)
+                {
+                    lg += hist[3 * j]; lh += hist[3 * j + 1]; lc += hist[3 * j + 2];
+                    long rc = totalC - lc;
+                    if (lc < o.MinChildCount) continue;
+                    if (rc < o.MinChildCount) break;
+                    Consider(f, j - start, lg, lh, lc, defaultLeft: lc >= rc, ref best, ref bestGain);
+                }
+                continue;
+            }
+            long mg = hist[3 * (start + missing)], mh = hist[3 * (start + missing) + 1];
+            for (int j = start; j < regularEnd; j++)
             {
                 lg += hist[3 * j]; lh += hist[3 * j + 1]; lc += hist[3 * j + 2];
-                long rc = totalC - lc;
-                if (lc < o.MinChildCount) continue;
-                if (rc < o.MinChildCount) break;
-                double gl = ToReal(lg, scaleBits), hl = ToReal(lh, scaleBits);
-                double gr = ToReal(totalG - lg, scaleBits), hr = ToReal(totalH - lh, scaleBits);
-                if (hl < o.MinChildWeight || hr < o.MinChildWeight) continue;
-                double gain = gl * gl / (hl + o.L2) + gr * gr / (hr + o.L2) - parent;
-                if (gain > bestGain)
-                {
-                    bestGain = gain;
-                    best = new SplitChoice(f, j - start, gain, lg, lh, lc);
-                }
+                Consider(f, j - start, lg + mg, lh + mh, lc + mc, defaultLeft: true, ref best, ref bestGain);
+                Consider(f, j - start, lg, lh, lc, defaultLeft: false, ref best, ref bestGain);
             }
         }
         return best;
+
+        void Consider(int f, int bin, long lg, long lh, long lc, bool defaultLeft, ref SplitChoice? best, ref double bestGain)
+        {
+            long rc = totalC - lc;
+            if (lc < o.MinChildCount || rc < o.MinChildCount) return;
+            double gl = ToReal(lg, scaleBits), hl = ToReal(lh, scaleBits);
+            double gr = ToReal(totalG - lg, scaleBits), hr = ToReal(totalH - lh, scaleBits);
+            if (hl < o.MinChildWeight || hr < o.MinChildWeight) return;
+            double gain = gl * gl / (hl + o.L2) + gr * gr / (hr + o.L2) - parent;
+            if (gain > bestGain)
+            {
+                bestGain = gain;
+                best = new SplitChoice(f, bin, gain, lg, lh, lc, defaultLeft);
+            }
+        }
     }
 }
 
@@ -87,6 +111,7 @@ internal static class HistogramMath
 internal sealed class TreeAssembler(int scaleBits, GbdtOptions options)
 {
     private readonly List<int> _feature = new(), _bin = new(), _left = new(), _right = new();
+    private readonly List<bool> _defaultLeft = new();
     private readonly List<double> _threshold = new(), _gain = new(), _iWeight = new(), _iValue = new();
     private readonly List<long> _iCount = new();
     private readonly List<double> _leafValue = new(), _leafWeight = new();
@@ -98,7 +123,8 @@ internal sealed class TreeAssembler(int scaleBits, GbdtOptions options)
         int index = _feature.Count;
         _feature.Add(split.Feature);
         _bin.Add(split.Bin);
-        _threshold.Add(bins.Thresholds[split.Feature][split.Bin]);
+        _threshold.Add(bins.SplitThreshold(split.Feature, split.Bin));
+        _defaultLeft.Add(split.DefaultLeft);
         _gain.Add(split.Gain);
         _left.Add(0);
         _right.Add(0);
@@ -128,7 +154,7 @@ internal sealed class TreeAssembler(int scaleBits, GbdtOptions options)
 
     public GbdtTree Build() => new()
     {
-        SplitFeature = _feature.ToArray(), SplitBin = _bin.ToArray(), Threshold = _threshold.ToArray(), Gain = _gain.ToArray(),
+        SplitFeature = _feature.ToArray(), SplitBin = _bin.ToArray(), Threshold = _threshold.ToArray(), DefaultLeft = _defaultLeft.ToArray(), Gain = _gain.ToArray(),
         Left = _left.ToArray(), Right = _right.ToArray(), InternalCount = _iCount.ToArray(), InternalWeight = _iWeight.ToArray(),
         InternalValue = _iValue.ToArray(), LeafValue = _leafValue.ToArray(), LeafCount = _leafCount.ToArray(), LeafWeight = _leafWeight.ToArray(),
     };

@@ -1,8 +1,8 @@
 // Writes a GbdtModel in LightGBM's text model format ("tree" header, version=v4, one Tree=i block per
 // tree, "end of trees"), the format LGBM_BoosterLoadModelFromString reads. The base score is folded into
 // the first tree's leaves (as LightGBM's boost_from_average does), leaf values are already shrunk,
-// every split is numerical with decision_type 2 (default-left, missing type None: x <= threshold goes left),
-// and doubles are written in round-trip form so LightGBM parses the exact same values.
+// every split is numerical with missing type NaN: decision_type 10 (NaN goes left) or 8 (NaN goes right),
+// else x <= threshold goes left (LightGBM tree.h NumericalDecision), and doubles are written in round-trip form so LightGBM parses the exact same values.
 using System.Globalization;
 using System.Text;
 
@@ -65,7 +65,7 @@ public static class LightGbmTextExport
             sb.Append("split_feature=").Append(Join(tree.SplitFeature)).Append('\n');
             sb.Append("split_gain=").Append(Join(tree.Gain)).Append('\n');
             sb.Append("threshold=").Append(Join(tree.Threshold)).Append('\n');
-            sb.Append("decision_type=").Append(string.Join(' ', tree.SplitFeature.Select(_ => "2"))).Append('\n');
+            sb.Append("decision_type=").Append(string.Join(' ', tree.DefaultLeft.Select(left => left ? DecisionNaNLeft : DecisionNaNRight))).Append('\n');
             sb.Append("left_child=").Append(Join(tree.Left)).Append('\n');
             sb.Append("right_child=").Append(Join(tree.Right)).Append('\n');
         }
@@ -83,6 +83,9 @@ public static class LightGbmTextExport
         sb.Append("\n\n");
         return sb.ToString();
     }
+
+    // decision_type bits (LightGBM tree.h): 1 categorical, 2 default left, (missing type << 2) with NaN = 2.
+    private const string DecisionNaNLeft = "10", DecisionNaNRight = "8";
 
     private static string R(double v) => v.ToString("R", CultureInfo.InvariantCulture);
     private static string Join(double[] v) => string.Join(' ', v.Select(R));

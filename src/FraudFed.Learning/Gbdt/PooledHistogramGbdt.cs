@@ -1,7 +1,8 @@
 // Single-site histogram GBDT on pooled rows: the reference the federated trainer must equal.
 // It builds every node's histogram directly from the node's own rows (no secure sum, no modular
 // encoding, no sibling subtraction), visiting nodes breadth first, with the same bins, the same gradient
-// quantization and the same split rule.
+// quantization, the same split rule and the same handling of missing values (a row in a feature's missing bin
+// follows the split's default side).
 using FraudFed.Learning.Data;
 
 namespace FraudFed.Learning.Gbdt;
@@ -55,8 +56,10 @@ public static class PooledHistogramGbdt
                 if (split is { } sp)
                 {
                     int idx = assembler.AddInternal(parent, isLeft, sp, bins, sg, sh, rows.Length);
-                    queue.Enqueue((rows.Where(i => binned[i * f + sp.Feature] <= sp.Bin).ToArray(), depth + 1, idx, true));
-                    queue.Enqueue((rows.Where(i => binned[i * f + sp.Feature] > sp.Bin).ToArray(), depth + 1, idx, false));
+                    int missing = sp.DefaultLeft ? bins.MissingBin(sp.Feature) : -1;
+                    bool GoesLeft(int i) => binned[i * f + sp.Feature] <= sp.Bin || binned[i * f + sp.Feature] == missing;
+                    queue.Enqueue((rows.Where(GoesLeft).ToArray(), depth + 1, idx, true));
+                    queue.Enqueue((rows.Where(i => !GoesLeft(i)).ToArray(), depth + 1, idx, false));
                 }
                 else
                 {

@@ -1,7 +1,8 @@
 // Federated logistic regression by FedAvg (McMahan et al. 2017, Algorithm 1) weighted by example counts,
 // every exchange a secure sum. Setup: one secure sum of (rows, positives) and one of the public fine-grid
 // counts (FeatureBins); each feature is standardized as z = (t(x) - mean) / std with t(x) = sign(x)log2(1+|x|)
-// and mean/std taken from the summed grid (cell midpoints), so banks share one public transform.
+// and mean/std taken from the summed grid (cell midpoints), so banks share one public transform. A missing
+// value (NaN) is not on the grid and enters as z = 0, the global mean of its feature (mean imputation).
 // Round r: every bank starts from the global weights, takes LocalSteps full-batch gradient steps on its
 // rows, and submits round(n_b * w_b * 2^S) per weight (S = k - 2 - bits(N) - WeightBoundBits, rounding
 // half to even); the global model is the summed vector / (N * 2^S). A local weight with magnitude
@@ -63,12 +64,15 @@ public sealed class LogisticModel
 
     internal static double Transform(double x) => Math.Sign(x) * Math.Log2(1.0 + Math.Abs(x));
 
+    /// <summary>z of value <paramref name="x"/> of feature <paramref name="j"/>; a missing value (NaN) is 0, the mean.</summary>
+    internal double Standardize(float x, int j) => float.IsNaN(x) ? 0.0 : (Transform(x) - Mean[j]) / Std[j];
+
     /// <summary>Raw score (log-odds) of one row.</summary>
     public double PredictRaw(ReadOnlySpan<float> row)
     {
         int f = FeatureNames.Count;
         double s = Weights[f];
-        for (int j = 0; j < f; j++) s += Weights[j] * ((Transform(row[j]) - Mean[j]) / Std[j]);
+        for (int j = 0; j < f; j++) s += Weights[j] * Standardize(row[j], j);
         return s;
     }
 
@@ -128,16 +132,22 @@ public sealed class FederatedLogisticTrainer
         for (int j = 0; j < f; j++)
         {
             double s1 = 0, s2 = 0;
+            long present = 0;
             for (int c = 0; c < FeatureBins.FineCells; c++)
             {
                 long k = grid[j * FeatureBins.FineCells + c];
                 if (k == 0) continue;
+                if (k < 0) throw new InvalidOperationException($"The secure sum of fine-grid counts decoded to a negative count for feature {j}; the sum is wrong (wrapped or tampered).");
                 double t = -48.0 + (c + 0.5) * width;
                 s1 += k * t;
                 s2 += k * t * t;
+                present += k;
             }
-            mean[j] = s1 / n;
-            std[j] = Math.Max(1e-3, Math.Sqrt(Math.Max(0, s2 / n - mean[j] * mean[j])));
+            if (present > n)
+                throw new InvalidOperationException($"The secure sum of fine-grid counts decoded to {present} values for feature {j} but there are {n} rows; the sum is wrong (wrapped or tampered).");
+            long m = Math.Max(1, present);
+            mean[j] = s1 / m;
+            std[j] = Math.Max(1e-3, Math.Sqrt(Math.Max(0, s2 / m - mean[j] * mean[j])));
         }
 
         int scale = channel.Bits - 2 - SumChannel.BitLength(n) - o.WeightBoundBits;
@@ -153,7 +163,10 @@ public sealed class FederatedLogisticTrainer
             var zb = new double[rows.Rows * f];
             for (int i = 0; i < rows.Rows; i++)
                 for (int j = 0; j < f; j++)
-                    zb[i * f + j] = (LogisticModel.Transform(rows.Values[i * f + j]) - mean[j]) / std[j];
+                {
+                    float x = rows.Values[i * f + j];
+                    zb[i * f + j] = float.IsNaN(x) ? 0.0 : (LogisticModel.Transform(x) - mean[j]) / std[j];
+                }
             z[b] = zb;
         });
 

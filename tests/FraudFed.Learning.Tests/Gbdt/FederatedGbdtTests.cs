@@ -82,12 +82,13 @@ public class FederatedGbdtTests
     }
 
     [Test]
-    public void NonFiniteFeatureIsATypedErrorNamingColumnAndRow()
+    public void InfiniteFeatureIsATypedErrorNamingColumnAndRow()
     {
+        // NaN is a missing value (its own bin); an infinity is refused.
         var banks = Train;
         LabeledRows b0 = banks[0];
         var values = (float[])b0.Values.Clone();
-        values[4 * b0.Features + 2] = float.NaN;
+        values[4 * b0.Features + 2] = float.NegativeInfinity;
         banks[0] = new LabeledRows(b0.FeatureNames, values, b0.Labels, b0.Times);
         var ex = Assert.Throws<DataFormatException>(() => new FederatedGbdtTrainer(Small).Train(banks, new PlainSum(banks.Length, 44)));
         Assert.That(ex!.Column, Is.EqualTo(b0.FeatureNames[2]));
