@@ -1,142 +1,368 @@
-// CSV input: the ULB credit-card schema (Time, V1..V28, Amount, Class) or a generic schema with a named
-// label column, an optional time column and an optional bank column. Fields follow RFC 4180 (quotes,
-// doubled quotes, commas inside quotes). Every problem is a DataFormatException naming the column and the
-// 1-based data row (header excluded): missing label/time/bank/feature column, a wrong field count, an
-// empty or non-numeric value, NaN or infinity, a label other than 0/1.
+// CSV input through Sep (nietras/Sep, an RFC 4180 reader): quoted fields with separators, doubled quotes and
+// line breaks, a UTF-8 BOM, CRLF or LF, and a separator detected from the header (',', ';', tab, '|') unless
+// the schema gives one. Column roles come from a CsvSchema. Cells: the label is 0/1 or true/false (any case,
+// quoted or not); the time a finite number; numeric features a finite number or missing (an empty cell, or a
+// token of the schema's MissingValues: NaN in LabeledRows); categorical features a bucket of CategoryEncoder
+// (missing stays missing). Blank lines are skipped.
+// Every problem is a DataFormatException naming the file, the 1-based data row (header excluded; the line
+// is given too, as quoted fields may span lines) and the column: a role column missing from the header (named
+// as a separator problem when another separator would find it), a wrong field count, a bad label, a non-number
+// in a numeric column (with the fix: declare it categorical or an id), NaN or infinity, a value beyond a
+// float, an identifier-like column without a role, a categorical column with a distinct value on most rows.
+// A bank loads its own file the same way (the SDK's CSV path); the category key makes encodings agree.
+using System.Buffers;
 using System.Globalization;
+using System.Security.Cryptography;
+using nietras.SeparatedValues;
 
 namespace FraudFed.Learning.Data;
 
-/// <summary>How to read a CSV file.</summary>
-public sealed record CsvSchema
-{
-    /// <summary>Name of the 0/1 label column (1 = fraud).</summary>
-    public required string LabelColumn { get; init; }
-    /// <summary>Optional numeric time column (used to hold out the later window; not a feature).</summary>
-    public string? TimeColumn { get; init; }
-    /// <summary>Optional column naming each row's bank (not a feature).</summary>
-    public string? BankColumn { get; init; }
-    /// <summary>Feature columns; null means every other column.</summary>
-    public IReadOnlyList<string>? FeatureColumns { get; init; }
-    /// <summary>Field separator.</summary>
-    public char Separator { get; init; } = ',';
-
-    /// <summary>The ULB credit-card fraud schema: Time, V1..V28, Amount, Class.</summary>
-    public static CsvSchema Ulb { get; } = new()
-    {
-        LabelColumn = "Class",
-        TimeColumn = "Time",
-        FeatureColumns = Enumerable.Range(1, 28).Select(i => "V" + i.ToString(CultureInfo.InvariantCulture)).Append("Amount").ToArray(),
-    };
-}
+/// <summary>Where a table came from: shown in reports so a run can be traced to its exact input.</summary>
+/// <param name="Path">The file as given.</param>
+/// <param name="Sha256">SHA-256 of the file's bytes, lowercase hex (empty when read from a TextReader).</param>
+/// <param name="Bytes">File size.</param>
+/// <param name="Schema">Schema name.</param>
+/// <param name="Separator">The separator used (detected or given).</param>
+/// <param name="Rows">Data rows read.</param>
+/// <param name="Columns">Columns in the header.</param>
+/// <param name="Features">Feature columns, in order.</param>
+/// <param name="Categorical">Categorical feature columns.</param>
+/// <param name="Dropped">Identifier and ignored columns read past.</param>
+/// <param name="MissingCells">Missing feature cells per feature column (only columns with any).</param>
+/// <param name="CategoryEncoding">How categories were encoded (null without categorical columns).</param>
+public sealed record CsvSource(string Path, string Sha256, long Bytes, string Schema, char Separator, int Rows, int Columns,
+    IReadOnlyList<string> Features, IReadOnlyList<string> Categorical, IReadOnlyList<string> Dropped,
+    IReadOnlyDictionary<string, long> MissingCells, string? CategoryEncoding);
 
 /// <summary>A loaded CSV: rows plus each row's bank name when the schema has a bank column.</summary>
-public sealed record CsvTable(LabeledRows Rows, IReadOnlyList<string>? Banks);
+public sealed record CsvTable(LabeledRows Rows, IReadOnlyList<string>? Banks)
+{
+    /// <summary>Where the rows came from.</summary>
+    public CsvSource? Source { get; init; }
+}
 
 /// <summary>Reads CSV files into <see cref="LabeledRows"/>.</summary>
 public static class CsvDatasetLoader
 {
-    /// <summary>Loads a file.</summary>
-    public static CsvTable Load(string path, CsvSchema schema)
+    private static readonly char[] Candidates = [',', ';', '\t', '|'];
+    private const int IdLikeMinRows = 1000;
+
+    /// <summary>Loads a file (hashing its bytes on the way for <see cref="CsvTable.Source"/>).</summary>
+    /// <param name="path">The CSV file.</param>
+    /// <param name="schema">Column roles.</param>
+    /// <param name="categories">Category encoder (default: the public salt, 32 buckets); the caller keeps ownership.</param>
+    /// <param name="cancellationToken">Checked every 65,536 rows.</param>
+    /// <exception cref="DataFormatException">the file does not fit the schema (naming file, row and column).</exception>
+    /// <exception cref="IOException">the file cannot be read.</exception>
+    public static CsvTable Load(string path, CsvSchema schema, CategoryEncoder? categories = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(path);
-        using var reader = new StreamReader(path);
-        return Load(reader, schema);
+        ArgumentNullException.ThrowIfNull(schema);
+        using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
+        using var hashing = new HashingStream(file);
+        CsvTable table = LoadCore(s => s.From(hashing, leaveOpen: true), path, schema, categories, cancellationToken);
+        hashing.Drain();
+        return table with { Source = table.Source! with { Sha256 = hashing.HexDigest(), Bytes = hashing.BytesRead } };
     }
 
-    /// <summary>Loads CSV text from a reader.</summary>
-    public static CsvTable Load(TextReader reader, CsvSchema schema)
+    /// <summary>Loads CSV text from a reader (no file hash).</summary>
+    /// <exception cref="DataFormatException">the text does not fit the schema.</exception>
+    public static CsvTable Load(TextReader reader, CsvSchema schema, CategoryEncoder? categories = null, string source = "CSV")
     {
         ArgumentNullException.ThrowIfNull(reader);
         ArgumentNullException.ThrowIfNull(schema);
-        string? headerLine = reader.ReadLine();
-        if (headerLine is null) throw new DataFormatException("The CSV is empty (no header).", null, null);
-        string[] header = Split(headerLine, schema.Separator, 0);
-        var index = new Dictionary<string, int>(StringComparer.Ordinal);
-        for (int i = 0; i < header.Length; i++)
-        {
-            string name = header[i].Trim();
-            if (!index.TryAdd(name, i)) throw new DataFormatException($"Column '{name}' appears twice in the header.", name, null);
-        }
-        int Find(string name, string role) => index.TryGetValue(name, out int i) ? i
-            : throw new DataFormatException($"{role} column '{name}' is missing from the header.", name, null);
-
-        int label = Find(schema.LabelColumn, "Label");
-        int time = schema.TimeColumn is null ? -1 : Find(schema.TimeColumn, "Time");
-        int bank = schema.BankColumn is null ? -1 : Find(schema.BankColumn, "Bank");
-        int[] features = schema.FeatureColumns is null
-            ? Enumerable.Range(0, header.Length).Where(i => i != label && i != time && i != bank).ToArray()
-            : schema.FeatureColumns.Select(c => Find(c, "Feature")).ToArray();
-        if (features.Length == 0) throw new DataFormatException("The CSV has no feature columns.", null, null);
-        string[] names = features.Select(i => header[i].Trim()).ToArray();
-
-        var values = new List<float>();
-        var labels = new List<bool>();
-        var times = new List<long>();
-        var banks = bank >= 0 ? new List<string>() : null;
-        long row = 0;
-        string? line;
-        while ((line = reader.ReadLine()) is not null)
-        {
-            if (line.Length == 0) continue;
-            row++;
-            string[] fields = Split(line, schema.Separator, row);
-            if (fields.Length != header.Length)
-                throw new DataFormatException($"Row {row} has {fields.Length} fields, the header has {header.Length}.", null, row);
-            double y = Number(fields[label], header[label], row);
-            if (y != 0 && y != 1) throw new DataFormatException($"Label '{header[label]}' of row {row} is {fields[label]}, expected 0 or 1.", header[label], row);
-            labels.Add(y == 1);
-            times.Add(time >= 0 ? (long)Math.Floor(Number(fields[time], header[time], row)) : row);
-            foreach (int c in features)
-            {
-                double v = Number(fields[c], header[c], row);
-                if (Math.Abs(v) > float.MaxValue) throw new DataFormatException($"Column '{header[c]}' of row {row} ({fields[c]}) does not fit a 32-bit float.", header[c], row);
-                values.Add((float)v);
-            }
-            if (banks is not null)
-            {
-                string b = fields[bank].Trim();
-                if (b.Length == 0) throw new DataFormatException($"Bank column '{header[bank]}' of row {row} is empty.", header[bank], row);
-                banks.Add(b);
-            }
-        }
-        if (row == 0) throw new DataFormatException("The CSV has a header but no data rows.", null, null);
-        return new CsvTable(new LabeledRows(names, values.ToArray(), labels.ToArray(), times.ToArray()), banks);
+        return LoadCore(s => s.From(reader), source, schema, categories, CancellationToken.None);
     }
 
-    private static double Number(string field, string column, long row)
+    private static CsvTable LoadCore(Func<SepReaderOptions, SepReader> open, string source, CsvSchema schema, CategoryEncoder? categories, CancellationToken cancellationToken)
     {
-        string s = field.Trim();
-        if (s.Length == 0) throw new DataFormatException($"Column '{column.Trim()}' of row {row} is empty.", column.Trim(), row);
-        if (!double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out double v))
-            throw new DataFormatException($"Column '{column.Trim()}' of row {row} is not a number: '{s}'.", column.Trim(), row);
-        if (!double.IsFinite(v)) throw new DataFormatException($"Column '{column.Trim()}' of row {row} is not finite ({s}).", column.Trim(), row);
-        return v;
+        try { schema.Validate(); }
+        catch (ArgumentException e) { throw new DataFormatException($"{source}: schema {schema.Name}: {e.Message.Split(" (Parameter")[0]}", null, null, file: source); }
+        CategoryEncoder? owned = categories is null && schema.CategoricalColumns.Count > 0 ? CategoryEncoder.Public() : null;
+        try
+        {
+            var options = new SepReaderOptions(schema.Separator is { } c ? new Sep(c) : null)
+            {
+                HasHeader = false, Unescape = true, Trim = SepTrim.All, DisableColCountCheck = true, CultureInfo = CultureInfo.InvariantCulture,
+            };
+            using SepReader reader = open(options);
+            return new Reader(reader, source, schema, categories ?? owned).Read(cancellationToken);
+        }
+        catch (InvalidDataException e)
+        {
+            throw new DataFormatException($"{source}: {e.Message}", null, null, file: source);
+        }
+        finally
+        {
+            owned?.Dispose();
+        }
     }
 
-    private static string[] Split(string line, char separator, long row)
+    private sealed class Reader(SepReader reader, string source, CsvSchema schema, CategoryEncoder? encoder)
     {
-        var fields = new List<string>();
-        var current = new System.Text.StringBuilder();
-        bool quoted = false;
-        for (int i = 0; i < line.Length; i++)
+        private enum Role : byte { Drop, Label, Time, Bank, Numeric, Categorical }
+
+        private readonly char _separator = reader.Spec.Sep.Separator;
+        private string[] _header = [];
+        private long _row;
+        private int _line;
+
+        private DataFormatException Fail(string message, string? column = null, bool atRow = true) =>
+            new($"{source}: {(atRow && _row > 0 ? $"row {_row} (line {_line}): " : "")}{message}", column, atRow && _row > 0 ? _row : null, file: source);
+
+        public CsvTable Read(CancellationToken cancellationToken)
         {
-            char c = line[i];
-            if (quoted)
+            if (!reader.MoveNext()) throw Fail("the file is empty (no header).", atRow: false);
+            _header = Cells(reader.Current);
+            var index = new Dictionary<string, int>(StringComparer.Ordinal);
+            for (int i = 0; i < _header.Length; i++)
+                if (!index.TryAdd(_header[i], i))
+                    throw new DataFormatException($"{source}: column '{_header[i]}' appears twice in the header.", _header[i], null, file: source);
+
+            var roles = new Role[_header.Length];
+            int Find(string name, string role, bool required = true)
             {
-                if (c == '"')
+                if (index.TryGetValue(name, out int i)) return i;
+                if (!required || schema.OptionalColumns.Contains(name, StringComparer.Ordinal)) return -1;
+                throw MissingColumn(name, role);
+            }
+            int label = Find(schema.LabelColumn, "label");
+            int time = schema.TimeColumn is null ? -1 : Find(schema.TimeColumn, "time");
+            int bank = schema.BankColumn is null ? -1 : Find(schema.BankColumn, "bank");
+            foreach (string c in schema.IdColumns.Concat(schema.IgnoredColumns)) { int i = Find(c, "id/ignored"); if (i >= 0) roles[i] = Role.Drop; }
+            var categorical = new HashSet<int>(schema.CategoricalColumns.Select(c => Find(c, "categorical")).Where(i => i >= 0));
+            int[] features;
+            if (schema.FeatureColumns is { } listed) features = listed.Select(c => Find(c, "feature")).Where(i => i >= 0).ToArray();
+            else
+            {
+                var taken = new HashSet<int> { label, time, bank };
+                foreach (string c in schema.IdColumns.Concat(schema.IgnoredColumns)) taken.Add(Find(c, "id/ignored", required: false));
+                features = Enumerable.Range(0, _header.Length).Where(i => !taken.Contains(i)).ToArray();
+                foreach (int i in features)
+                    if (!categorical.Contains(i) && CsvSchema.LooksLikeId(_header[i]))
+                        throw new DataFormatException($"{source}: column '{_header[i]}' looks like an identifier and has no role; list it as an id column " +
+                            "(--id-columns, or \"id_columns\" in a schema file) to drop it, or among the features (\"features\") if it really is one.", _header[i], null, file: source);
+            }
+            if (features.Length == 0) throw new DataFormatException($"{source}: no feature columns are left once the label, time, bank, id and ignored columns are set aside.", null, null, file: source);
+            roles[label] = Role.Label;
+            if (time >= 0) roles[time] = Role.Time;
+            if (bank >= 0) roles[bank] = Role.Bank;
+            var slot = new int[_header.Length];
+            Array.Fill(slot, -1);
+            for (int k = 0; k < features.Length; k++)
+            {
+                roles[features[k]] = categorical.Contains(features[k]) ? Role.Categorical : Role.Numeric;
+                slot[features[k]] = k;
+            }
+            if (categorical.Count > 0 && encoder is null) throw new InvalidOperationException("A category encoder is needed.");
+
+            int f = features.Length;
+            var values = new Buffer<float>(1 << 16);
+            var labels = new Buffer<bool>(1 << 12);
+            var times = new Buffer<long>(1 << 12);
+            var banks = bank >= 0 ? new List<string>() : null;
+            var bankNames = new Dictionary<string, string>(StringComparer.Ordinal).GetAlternateLookup<ReadOnlySpan<char>>();
+            var caches = new Dictionary<int, Dictionary<string, int>>();
+            foreach (int c in categorical) caches[c] = new Dictionary<string, int>(StringComparer.Ordinal);
+            var missing = new long[f];
+            var missingTokens = schema.MissingValues.ToHashSet(StringComparer.Ordinal).GetAlternateLookup<ReadOnlySpan<char>>();
+            float[] rowValues = new float[f];
+
+            while (reader.MoveNext())
+            {
+                SepReader.Row r = reader.Current;
+                _line = r.LineNumberFrom;
+                if (r.ColCount == 1 && r[0].Span.IsEmpty) continue; // blank line
+                _row++;
+                if ((_row & 0xFFFF) == 0) cancellationToken.ThrowIfCancellationRequested();
+                if (r.ColCount != _header.Length) throw FieldCount(r);
+                bool y = false;
+                long t = _row;
+                string? bankName = null;
+                for (int c = 0; c < _header.Length; c++)
                 {
-                    if (i + 1 < line.Length && line[i + 1] == '"') { current.Append('"'); i++; }
-                    else quoted = false;
+                    switch (roles[c])
+                    {
+                        case Role.Drop: continue;
+                        case Role.Label: y = Label(r[c].Span, c); break;
+                        case Role.Time: t = Time(r[c].Span, c); break;
+                        case Role.Bank:
+                        {
+                            ReadOnlySpan<char> s = r[c].Span;
+                            if (s.IsEmpty) throw Fail($"bank column '{_header[c]}' is empty.", _header[c]);
+                            if (!bankNames.TryGetValue(s, out bankName)) { bankName = s.ToString(); bankNames[s] = bankName; }
+                            break;
+                        }
+                        case Role.Numeric:
+                        {
+                            ReadOnlySpan<char> s = r[c].Span;
+                            if (s.IsEmpty || missingTokens.Contains(s)) { rowValues[slot[c]] = float.NaN; missing[slot[c]]++; }
+                            else rowValues[slot[c]] = Number(s, c);
+                            break;
+                        }
+                        case Role.Categorical:
+                        {
+                            ReadOnlySpan<char> s = r[c].Span;
+                            if (s.IsEmpty || missingTokens.Contains(s)) { rowValues[slot[c]] = float.NaN; missing[slot[c]]++; break; }
+                            var cache = caches[c].GetAlternateLookup<ReadOnlySpan<char>>();
+                            if (!cache.TryGetValue(s, out int bucket)) { bucket = encoder!.Bucket(_header[c], s); cache[s] = bucket; }
+                            rowValues[slot[c]] = bucket;
+                            break;
+                        }
+                    }
                 }
-                else current.Append(c);
+                values.Add(rowValues);
+                labels.Add(y);
+                times.Add(t);
+                banks?.Add(bankName!);
             }
-            else if (c == '"') quoted = true;
-            else if (c == separator) { fields.Add(current.ToString()); current.Clear(); }
-            else current.Append(c);
+            _line = 0;
+            if (_row == 0) throw new DataFormatException($"{source}: the file has a header but no data rows.", null, null, file: source);
+            foreach (var (c, cache) in caches)
+                if (_row >= IdLikeMinRows && cache.Count > _row / 2)
+                    throw new DataFormatException($"{source}: categorical column '{_header[c]}' has {cache.Count:N0} distinct values in {_row:N0} rows, so it identifies rows " +
+                        "rather than grouping them; list it as an id column (--id-columns) to drop it.", _header[c], null, file: source);
+
+            string[] names = features.Select(i => _header[i]).ToArray();
+            var rows = new LabeledRows(names, values.ToArray(), labels.ToArray(), times.ToArray());
+            var missingCells = new Dictionary<string, long>(StringComparer.Ordinal);
+            for (int k = 0; k < f; k++) if (missing[k] > 0) missingCells[names[k]] = missing[k];
+            var sourceInfo = new CsvSource(source, "", 0, schema.Name, _separator, rows.Rows, _header.Length, names,
+                features.Where(categorical.Contains).Select(i => _header[i]).ToArray(),
+                Enumerable.Range(0, _header.Length).Where(i => roles[i] == Role.Drop).Select(i => _header[i]).ToArray(),
+                missingCells, categorical.Count > 0 ? encoder!.Description : null);
+            return new CsvTable(rows, banks) { Source = sourceInfo };
         }
-        if (quoted) throw new DataFormatException(row == 0 ? "The header has an unterminated quote." : $"Row {row} has an unterminated quote.", null, row == 0 ? null : row);
-        fields.Add(current.ToString());
-        return fields.ToArray();
+
+        private static string[] Cells(SepReader.Row row)
+        {
+            var cells = new string[row.ColCount];
+            for (int i = 0; i < cells.Length; i++) cells[i] = row[i].ToString();
+            return cells;
+        }
+
+        private DataFormatException MissingColumn(string name, string role)
+        {
+            string raw = string.Join(_separator, _header);
+            foreach (char other in Candidates)
+            {
+                if (other == _separator) continue;
+                string[] split = raw.Split(other).Select(s => s.Trim().Trim('"').Trim()).ToArray();
+                if (split.Length > 1 && split.Contains(name, StringComparer.Ordinal))
+                    return new DataFormatException($"{source}: the header does not split into columns with the separator {CsvSchema.SeparatorName(_separator)} " +
+                        $"({_header.Length} column(s)); with {CsvSchema.SeparatorName(other)} it has {split.Length}, including {role} column '{name}'. " +
+                        $"The file is probably {CsvSchema.SeparatorName(other)}-separated: pass --separator '{(other == '\t' ? "tab" : other.ToString())}', or leave --separator out to detect it.",
+                        name, null, file: source);
+            }
+            string shown = _header.Length <= 12 ? string.Join(", ", _header) : string.Join(", ", _header.Take(12)) + $", ... ({_header.Length} in all)";
+            return new DataFormatException($"{source}: {role} column '{name}' is not in the header (columns: {shown}).", name, null, file: source);
+        }
+
+        private DataFormatException FieldCount(SepReader.Row r)
+        {
+            string hint = r.LineNumberToExcl - r.LineNumberFrom > 1 && r.Span.Contains('"')
+                ? $"; it spans lines {r.LineNumberFrom}..{r.LineNumberToExcl - 1}, so a quote is probably not closed"
+                : r.ColCount == 1 && _header.Length > 1 ? $" (the separator is {CsvSchema.SeparatorName(_separator)})" : "";
+            return Fail($"{r.ColCount} field(s), the header has {_header.Length}{hint}.");
+        }
+
+        private bool Label(ReadOnlySpan<char> s, int c)
+        {
+            if (s.SequenceEqual("1") || s.Equals("true", StringComparison.OrdinalIgnoreCase)) return true;
+            if (s.SequenceEqual("0") || s.Equals("false", StringComparison.OrdinalIgnoreCase)) return false;
+            if (double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) && (v == 0 || v == 1)) return v == 1;
+            throw Fail(s.IsEmpty ? $"label '{_header[c]}' is empty." : $"label '{_header[c]}' is '{s}'; expected 0/1 or true/false.", _header[c]);
+        }
+
+        private long Time(ReadOnlySpan<char> s, int c)
+        {
+            if (s.IsEmpty) throw Fail($"time column '{_header[c]}' is empty.", _header[c]);
+            if (!double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out double v))
+                throw Fail($"time column '{_header[c]}' is not a number: '{s}'.", _header[c]);
+            if (!double.IsFinite(v) || Math.Abs(v) > 9e15) throw Fail($"time column '{_header[c]}' is not a finite number of at most 9e15 ({s}).", _header[c]);
+            return (long)Math.Floor(v);
+        }
+
+        private float Number(ReadOnlySpan<char> s, int c)
+        {
+            if (!double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out double v))
+            {
+                string hint = _separator != ',' && s.Count(',') == 1 && !s.Contains('.') && double.TryParse(s.ToString().Replace(',', '.'), NumberStyles.Float, CultureInfo.InvariantCulture, out _)
+                    ? " Decimal commas are not read: write 1.5, not 1,5."
+                    : $" If the column holds categories, declare it categorical (--categorical {_header[c]}); if it identifies a row or a party, an id column (--id-columns {_header[c]}).";
+                throw Fail($"column '{_header[c]}' is not a number: '{Shorten(s)}'.{hint}", _header[c]);
+            }
+            if (!double.IsFinite(v))
+                throw Fail($"column '{_header[c]}' is not finite ({s}). Write a missing value as an empty cell, or list '{s}' in the schema's \"missing_values\".", _header[c]);
+            if (Math.Abs(v) > float.MaxValue) throw Fail($"column '{_header[c]}' ({s}) does not fit a 32-bit float.", _header[c]);
+            return (float)v;
+        }
+
+        private static string Shorten(ReadOnlySpan<char> s) => s.Length <= 40 ? s.ToString() : s[..40].ToString() + "...";
+    }
+
+    /// <summary>A growable array.</summary>
+    private sealed class Buffer<T>(int capacity)
+    {
+        private T[] _items = new T[capacity];
+        private int _count;
+
+        public void Add(T item)
+        {
+            if (_count == _items.Length) Array.Resize(ref _items, _items.Length * 2);
+            _items[_count++] = item;
+        }
+
+        public void Add(ReadOnlySpan<T> items)
+        {
+            if (_count + items.Length > _items.Length) Array.Resize(ref _items, Math.Max(_items.Length * 2, _count + items.Length));
+            items.CopyTo(_items.AsSpan(_count));
+            _count += items.Length;
+        }
+
+        public T[] ToArray() => _items.AsSpan(0, _count).ToArray();
+    }
+
+    /// <summary>A read-only stream that hashes (SHA-256) every byte read through it.</summary>
+    private sealed class HashingStream(Stream inner) : Stream
+    {
+        private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+
+        public long BytesRead { get; private set; }
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => inner.Length;
+        public override long Position { get => BytesRead; set => throw new NotSupportedException(); }
+
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+        public override int Read(Span<byte> buffer)
+        {
+            int n = inner.Read(buffer);
+            _hash.AppendData(buffer[..n]);
+            BytesRead += n;
+            return n;
+        }
+
+        /// <summary>Reads (and hashes) whatever the parser left unread.</summary>
+        public void Drain()
+        {
+            byte[] buffer = ArrayPool<byte>.Shared.Rent(1 << 16);
+            try { while (Read(buffer, 0, buffer.Length) > 0) { } }
+            finally { ArrayPool<byte>.Shared.Return(buffer); }
+        }
+
+        public string HexDigest() => Convert.ToHexStringLower(_hash.GetHashAndReset());
+        public override void Flush() { }
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing) _hash.Dispose();
+            base.Dispose(disposing);
+        }
     }
 }

@@ -1,15 +1,16 @@
-// The one typed error for bad input data: it names the column, row and/or bank at fault.
+// The one typed error for bad input data: it names the file, column, row and/or bank at fault.
 namespace FraudFed.Learning.Data;
 
 /// <summary>Input data is unusable (missing column, non-finite value, wrong type, empty bank, ...).</summary>
 public sealed class DataFormatException : FormatException
 {
     /// <summary>Creates the error; <paramref name="row"/> is 1-based as a user counts data lines (the header is not counted).</summary>
-    public DataFormatException(string message, string? column, long? row, string? bank = null) : base(message)
+    public DataFormatException(string message, string? column, long? row, string? bank = null, string? file = null) : base(message)
     {
         Column = column;
         Row = row;
         Bank = bank;
+        File = file;
     }
 
     /// <summary>The offending column, if any.</summary>
@@ -18,4 +19,6 @@ public sealed class DataFormatException : FormatException
     public long? Row { get; }
     /// <summary>The offending bank, if any.</summary>
     public string? Bank { get; }
+    /// <summary>The offending file (a CSV or schema path), if any.</summary>
+    public string? File { get; }
 }
