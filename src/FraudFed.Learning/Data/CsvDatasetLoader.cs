@@ -195,9 +195,11 @@ public static class CsvDatasetLoader
                         }
                         case Role.Numeric:
                         {
-                            ReadOnlySpan<char> s = r[c].Span;
+                            SepReader.Col col = r[c];
+                            ReadOnlySpan<char> s = col.Span;
                             if (s.IsEmpty || missingTokens.Contains(s)) { rowValues[slot[c]] = float.NaN; missing[slot[c]]++; }
-                            else rowValues[slot[c]] = Number(s, c);
+                            // Sep's csFastFloat parse (correctly rounded, like double.Parse) first; the careful path explains failures.
+                            else rowValues[slot[c]] = col.TryParse<double>() is { } v && Math.Abs(v) <= float.MaxValue ? (float)v : Number(s, c);
                             break;
                         }
                         case Role.Categorical:
