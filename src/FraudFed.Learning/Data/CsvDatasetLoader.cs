@@ -198,8 +198,9 @@ public static class CsvDatasetLoader
                             SepReader.Col col = r[c];
                             ReadOnlySpan<char> s = col.Span;
                             if (s.IsEmpty || missingTokens.Contains(s)) { rowValues[slot[c]] = float.NaN; missing[slot[c]]++; }
-                            // Sep's csFastFloat parse (correctly rounded, like double.Parse) first; the careful path explains failures.
-                            else rowValues[slot[c]] = col.TryParse<double>() is { } v && Math.Abs(v) <= float.MaxValue ? (float)v : Number(s, c);
+                            // Sep's csFastFloat parse (correctly rounded, like double.Parse) first, but it reads "2,5" as 25 (a
+                            // group separator), so a cell with a comma takes the careful path, which also explains failures.
+                            else rowValues[slot[c]] = !s.Contains(',') && col.TryParse<double>() is { } v && Math.Abs(v) <= float.MaxValue ? (float)v : Number(s, c);
                             break;
                         }
                         case Role.Categorical:

@@ -108,6 +108,7 @@ public class CsvErrorTests
         Assert.That(ex.Column, Is.EqualTo("customer"));
     }
 
+    [TestCase("t,x,y\n1,\"1,234.5\",0\n", "is not a number: '1,234.5'")] // never read as 1234.5
     [TestCase("", "empty (no header)")]
     [TestCase("t,x,y\n", "no data rows")]
     [TestCase("t,x,x,y\n1,2,3,0\n", "appears twice")]
