@@ -7,7 +7,10 @@
 //   exact  every round's result equals the plaintext sum of the survivors' inputs
 // Dropped banks leave after ShareKeys, the costliest case for the aggregator (their pairwise masks with every
 // survivor must be recovered). Randomness is the OS CSPRNG; the inputs are seeded test data.
+// Every option is checked before any work (exit code 2, one line naming the option): banks 3..200, values
+// 1..2^24, bits 1..64, dropouts that leave at least the minimum number of survivors, threshold in range.
 using System.CommandLine;
+using FraudFed.Cli.Infrastructure;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
@@ -27,26 +30,47 @@ internal sealed class BenchMaskingCommand : ICliCommand
         var bits = new Option<int>("--bits") { Description = "k: sums are mod 2^k.", DefaultValueFactory = _ => 32 };
         var repetitions = new Option<int>("--repetitions") { Description = "Rounds measured (medians are reported).", DefaultValueFactory = _ => 5 };
         var sparse = new Option<bool>("--sparse") { Description = "Use the SecAgg+ sparse neighbour graph." };
+        var threshold = new Option<int?>("--threshold") { Description = "Shamir threshold t of each neighbourhood (default floor(2(d+1)/3) + 1)." };
         var json = new Option<bool>("--json") { Description = "End with one JSON line of results." };
         var masking = new Command("masking", "Masking-mode secure sum (SecAgg / SecAgg+): client, server, PRG, bandwidth.");
-        foreach (Option o in new Option[] { banks, values, dropouts, bits, repetitions, sparse, json }) masking.Options.Add(o);
-        masking.SetAction(parse => Run(parse.GetValue(banks), parse.GetValue(values), parse.GetValue(dropouts), parse.GetValue(bits),
-            parse.GetValue(repetitions), parse.GetValue(sparse), parse.GetValue(json)));
+        foreach (Option o in new Option[] { banks, values, dropouts, bits, repetitions, sparse, threshold, json }) masking.Options.Add(o);
+        masking.SetAction(parse => CliErrors.Guard("bench masking", parse.InvocationConfiguration.Error, () => Run(
+            new Settings(parse.GetValue(banks), parse.GetValue(values), parse.GetValue(dropouts), parse.GetValue(bits), parse.GetValue(repetitions),
+                parse.GetValue(sparse), parse.GetValue(threshold), parse.GetValue(json)),
+            parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error)));
         var bench = new Command("bench", "Benchmarks.");
         bench.Subcommands.Add(masking);
         return bench;
     }
 
-    private static int Run(int banks, int values, int dropouts, int bits, int repetitions, bool sparse, bool json)
-    {
-        if (banks < 3 || values < 1 || dropouts < 0 || dropouts >= banks || bits is < 1 or > 64 || repetitions < 1)
-        {
-            Console.Error.WriteLine("Invalid arguments: need banks >= 3, values >= 1, 0 <= dropouts < banks, 1 <= bits <= 64, repetitions >= 1.");
-            return 2;
-        }
-        (double prg, double expand, double prgBest, double expandBest) = MeasurePrg(values, bits);
+    /// <summary>Most values per bank vector.</summary>
+    internal const int MaxValues = 1 << 24;
 
-        using var sum = new MaskingSecureSum(banks, bits, new MaskingOptions { Sparse = sparse, MinimumSurvivors = null });
+    internal sealed record Settings(int Banks, int Values, int Dropouts, int Bits, int Repetitions, bool Sparse, int? Threshold, bool Json);
+
+    internal static int Run(Settings s, TextWriter stdout, TextWriter stderr)
+    {
+        static void Require(bool ok, string message) { if (!ok) throw new UsageException(message); }
+        Require(s.Banks is >= 3 and <= 200, $"--banks must be in 3..200 (got {s.Banks}); masking needs at least 3 banks.");
+        Require(s.Values is >= 1 and <= MaxValues, $"--values must be in 1..{MaxValues} (got {s.Values}).");
+        Require(s.Bits is >= 1 and <= 64, $"--bits must be in 1..64 (got {s.Bits}): sums are mod 2^k with k at most 64.");
+        Require(s.Repetitions is >= 1 and <= 1000, $"--repetitions must be in 1..1000 (got {s.Repetitions}).");
+        Require(s.Dropouts >= 0 && s.Dropouts < s.Banks, $"--dropouts must be in 0..{s.Banks - 1} (got {s.Dropouts}).");
+        Require(s.Threshold is null or >= 2, $"--threshold must be at least 2 (got {s.Threshold}).");
+        Require(s.Threshold is null || s.Threshold <= s.Banks, $"--threshold {s.Threshold} is above --banks {s.Banks}.");
+        int banks = s.Banks, values = s.Values, dropouts = s.Dropouts, bits = s.Bits, repetitions = s.Repetitions;
+        bool sparse = s.Sparse, json = s.Json;
+
+        MaskingSecureSum sum;
+        try { sum = new MaskingSecureSum(banks, bits, new MaskingOptions { Sparse = sparse, MinimumSurvivors = null, Threshold = s.Threshold }); }
+        catch (ArgumentException e) { throw new UsageException($"--threshold {s.Threshold}: {e.Message.Split(" (Parameter")[0]}"); }
+        using var owned = sum;
+        int needed = sum.Parameters.MinimumSurvivors;
+        Require(banks - dropouts >= needed, $"--dropouts {dropouts} leaves {banks - dropouts} of {banks} banks, fewer than the {needed} every round needs " +
+            $"(threshold t = {sum.Parameters.Threshold}): use --dropouts {banks - needed} or less.");
+
+        stderr.WriteLine($"fraudfed bench masking: measuring the PRG, then {repetitions} rounds after one warm-up of {banks} banks x {values:N0} values");
+        (double prg, double expand, double prgBest, double expandBest) = MeasurePrg(values, bits);
         var data = new Random(12345);
         ulong mask = ModVector.Mask(bits);
         ulong[][] inputs = Enumerable.Range(0, banks).Select(_ => Enumerable.Range(0, values).Select(_ => (ulong)data.NextInt64() & mask).ToArray()).ToArray();
@@ -62,9 +86,11 @@ internal sealed class BenchMaskingCommand : ICliCommand
         bool exact = true;
         long uploadPerBank = 0, maskedPerBank = 0;
         // One warm-up round (JIT, page faults), then the measured ones.
+        var clock = Stopwatch.StartNew();
         for (int r = 0; r <= repetitions; r++)
         {
             SecureSumResult result = sum.Sum(inputs, plan);
+            stderr.WriteLine($"[{clock.Elapsed.TotalSeconds,6:0.0}s] round {r}/{repetitions}{(r == 0 ? " (warm-up)" : "")}");
             RoundReport report = sum.LastRound!;
             exact &= result.Contributors.SequenceEqual(survivors) && result.Sum.AsSpan().SequenceEqual(expected);
             if (r == 0) continue;
@@ -92,8 +118,8 @@ internal sealed class BenchMaskingCommand : ICliCommand
             ("exact", exact ? "yes" : "NO"),
         };
         int width = rows.Max(r => r.Name.Length);
-        Console.WriteLine($"bench masking ({repetitions} rounds after one warm-up)");
-        foreach (var (name, value) in rows) Console.WriteLine($"  {name.PadRight(width)}  {value}");
+        stdout.WriteLine($"bench masking ({repetitions} rounds after one warm-up)");
+        foreach (var (name, value) in rows) stdout.WriteLine($"  {name.PadRight(width)}  {value}");
         if (json)
         {
             var result = new Dictionary<string, object>
@@ -118,9 +144,9 @@ internal sealed class BenchMaskingCommand : ICliCommand
                 ["upload_ratio"] = Round(uploadPerValue / plainBytes),
                 ["exact"] = exact,
             };
-            Console.WriteLine(JsonSerializer.Serialize(result));
+            stdout.WriteLine(JsonSerializer.Serialize(result));
         }
-        return exact ? 0 : 1;
+        return exact ? CliErrors.Success : CliErrors.Fail("bench masking", stderr, "a round's result differs from the plaintext sum.", CliErrors.RunFailed);
     }
 
     private const int PrgRepetitions = 15;

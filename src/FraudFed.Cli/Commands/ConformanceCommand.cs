@@ -14,7 +14,8 @@ internal sealed class ConformanceCommand : ICliCommand
         var command = new Command("conformance", "Check that this implementation reproduces every protocol test vector byte for byte.");
         command.Options.Add(vectors);
         command.Options.Add(verbose);
-        command.SetAction(parse => Run(parse.GetValue(vectors), parse.GetValue(verbose), Console.Out, Console.Error));
+        command.SetAction(parse => Infrastructure.CliErrors.Guard("conformance", parse.InvocationConfiguration.Error,
+            () => Run(parse.GetValue(vectors), parse.GetValue(verbose), parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error)));
         return command;
     }
 

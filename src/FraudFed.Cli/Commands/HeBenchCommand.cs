@@ -1,6 +1,9 @@
 // `fraudfed bench ntt` and `fraudfed bench he`: benchmarks of the RLWE engine and the threshold homomorphic
 // secure sum. The last stdout line is one JSON object (with --json); timings are medians over --runs.
+// Every option is checked before any work (exit code 2, one line naming the option and the fix); progress
+// goes to stderr.
 using System.CommandLine;
+using FraudFed.Cli.Infrastructure;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
@@ -38,10 +41,13 @@ internal sealed class HeBenchCommand : ICliCommand
         var cmd = new Command("ntt", "Forward/inverse negacyclic NTT of the default parameter set (n and primes).");
         cmd.Options.Add(runs);
         cmd.Options.Add(json);
-        cmd.SetAction(pr =>
+        cmd.SetAction(pr => CliErrors.Guard("bench ntt", pr.InvocationConfiguration.Error, () =>
         {
+            TextWriter stdout = pr.InvocationConfiguration.Output;
+            int requested = pr.GetValue(runs);
+            if (requested is < 1 or > 1_000_000) throw new UsageException($"--runs must be in 1..1000000 (got {requested}).");
             RlweParameters p = ParameterSets.Default;
-            int n = p.N, r = Math.Max(5, pr.GetValue(runs));
+            int n = p.N, r = Math.Max(5, requested);
             var forward = new List<double>();
             var inverse = new List<double>();
             int bitsTotal = 0;
@@ -71,16 +77,16 @@ internal sealed class HeBenchCommand : ICliCommand
             double fwd = forward.Average(), invUs = inverse.Average();
             int primeBits = bitsTotal / p.Primes.Count;
             double nsPerCoeffBit = fwd * 1000 / (n * (double)primeBits);
-            Console.WriteLine($"NTT n={n}, {p.Primes.Count} primes of {primeBits} bits: forward {fwd:F1} us, inverse {invUs:F1} us, {nsPerCoeffBit:F3} ns/coeff/bit (SEAL: 162 us, 127 us, 0.45)");
+            stdout.WriteLine($"NTT n={n}, {p.Primes.Count} primes of {primeBits} bits: forward {fwd:F1} us, inverse {invUs:F1} us, {nsPerCoeffBit:F3} ns/coeff/bit (SEAL: 162 us, 127 us, 0.45)");
             if (pr.GetValue(json))
-                Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
+                stdout.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
                 {
                     ["suite"] = "ntt", ["n"] = n, ["prime_bits"] = primeBits, ["primes"] = p.Primes.Count,
                     ["forward_us"] = Math.Round(fwd, 2), ["inverse_us"] = Math.Round(invUs, 2),
                     ["ns_per_coeff_per_bit"] = Math.Round(nsPerCoeffBit, 4), ["runs"] = r,
                 }));
             return 0;
-        });
+        }));
         return cmd;
     }
 
@@ -95,24 +101,24 @@ internal sealed class HeBenchCommand : ICliCommand
         var json = new Option<bool>("--json") { Description = "Print one JSON object as the last line." };
         var cmd = new Command("he", "Threshold homomorphic secure sum (compact BFV, default 128-bit parameters).");
         foreach (Option o in new Option[] { banks, threshold, colluders, values, bits, runs, json }) cmd.Options.Add(o);
-        cmd.SetAction(pr =>
+        cmd.SetAction(pr => CliErrors.Guard("bench he", pr.InvocationConfiguration.Error, () =>
         {
-            int nBanks = pr.GetValue(banks), count = pr.GetValue(values), k = pr.GetValue(bits);
-            int r = Math.Max(1, pr.GetValue(runs));
-            if (nBanks < 2 || count < 1 || k < 1 || k > 44)
-            {
-                Console.Error.WriteLine("fraudfed bench he: --banks must be at least 2, --values at least 1 and --bits in 1..44.");
-                return 2;
-            }
+            TextWriter stdout = pr.InvocationConfiguration.Output, stderr = pr.InvocationConfiguration.Error;
+            int nBanks = pr.GetValue(banks), count = pr.GetValue(values), k = pr.GetValue(bits), r = pr.GetValue(runs);
+            static void Require(bool ok, string message) { if (!ok) throw new UsageException(message); }
+            Require(nBanks is >= 2 and <= 256, $"--banks must be in 2..256 (got {nBanks}).");
+            Require(count is >= 1 and <= BenchMaskingCommand.MaxValues, $"--values must be in 1..{BenchMaskingCommand.MaxValues} (got {count}).");
+            Require(k is >= 1 and <= 44, $"--bits must be in 1..44 (got {k}): the HE plaintext modulus is 2^44.");
+            Require(r is >= 1 and <= 1000, $"--runs must be in 1..1000 (got {r}).");
+            Require(pr.GetValue(threshold) is null or >= 1, $"--threshold must be at least 1 (got {pr.GetValue(threshold)}).");
+            Require(pr.GetValue(threshold) is not { } tt || tt <= nBanks, $"--threshold {pr.GetValue(threshold)} is above --banks {nBanks}.");
+            Require(pr.GetValue(colluders) is null or >= 0, $"--colluders must be 0 or more (got {pr.GetValue(colluders)}).");
             int c = pr.GetValue(colluders) ?? DecryptionPolicy.DefaultMaxColluders(nBanks);
             int t = pr.GetValue(threshold) ?? Math.Min(nBanks, (nBanks + Math.Max(0, c)) / 2 + 1);
             var policy = new DecryptionPolicy { Threshold = t, MinContributors = Math.Min(nBanks, Math.Max(2, t)), MaxColluders = c };
             try { policy.Validate(nBanks); }
-            catch (ProtocolViolationException e)
-            {
-                Console.Error.WriteLine($"fraudfed bench he: {e.Message}");
-                return 2;
-            }
+            catch (ProtocolViolationException e) { throw new UsageException(e.Message); }
+            stderr.WriteLine($"fraudfed bench he: key setup for {nBanks} banks (T = {t}, c = {c}), then {r + 1} sums on 2 cores and {r} on one, {count:N0} values each");
             var setup = Stopwatch.StartNew();
             using var he = new HomomorphicSecureSum(nBanks, k, new HomomorphicOptions
             {
@@ -140,6 +146,7 @@ internal sealed class HeBenchCommand : ICliCommand
                     // every ciphertext plus the bank's signed manifest of the round
                     uploadPerBank = (long)st.Chunks * CompactCiphertext.SerializedSize(s.Parameters)
                         + UploadManifest.SerializedSize(st.Chunks);
+                    stderr.WriteLine($"[{setup.Elapsed.TotalSeconds,6:0.0}s] sum {run + 1} on {(parallel ? "2 cores" : "1 core")}{(parallel && run == 0 ? " (warm-up)" : "")}");
                     if (parallel && run == 0) continue;
                     (parallel ? multi : single).Add(st);
                 }
@@ -151,10 +158,10 @@ internal sealed class HeBenchCommand : ICliCommand
             double shareM = M(multi, x => x.DecryptionSharePerBank), share1 = M(single, x => x.DecryptionSharePerBank);
             double combM = M(multi, x => x.Combine), comb1 = M(single, x => x.Combine);
             double perValue = (double)uploadPerBank / count;
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"HE sum (compact): {nBanks} banks, T={t}, c={c}, {count} values of {k} bits, {s.Parameters}; medians of {r} sums, 2 cores | 1 core: encrypt {encM:F3} | {enc1:F3} s/bank, upload {perValue:F2} B/value, add {addM * 1000:F1} | {add1 * 1000:F1} ms/bank, decryption share {shareM:F3} | {share1:F3} s, combine {combM:F3} | {comb1:F3} s, exact {exact}. SEAL BFV n=8192 for 1M 32-bit values: ~1.2 s encrypt, ~128 B/value."));
             if (pr.GetValue(json))
-                Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
+                stdout.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
                 {
                     ["suite"] = "he", ["variant"] = "compact", ["colluders"] = c, ["n"] = s.Parameters.N, ["log_q"] = s.Parameters.LogQ, ["log_t"] = s.Parameters.PlainModulusBits,
                     ["banks"] = nBanks, ["threshold"] = t, ["values"] = count, ["value_bits"] = k,
@@ -165,8 +172,8 @@ internal sealed class HeBenchCommand : ICliCommand
                     ["combine_s"] = Math.Round(combM, 4), ["combine_1core_s"] = Math.Round(comb1, 4),
                     ["setup_s"] = Math.Round(setupS, 3), ["runs"] = r, ["exact"] = exact,
                 }));
-            return exact ? 0 : 1;
-        });
+            return exact ? CliErrors.Success : CliErrors.Fail("bench he", stderr, "a sum differs from the plaintext sum.", CliErrors.RunFailed);
+        }));
         return cmd;
     }
 }

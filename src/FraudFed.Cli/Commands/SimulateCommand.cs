@@ -1,10 +1,21 @@
-// `fraudfed simulate`: the main job. Generates a synthetic multi-bank scenario, trains a federated model
-// through a secure sum (threshold HE or masking), trains the same model through plain sums to prove the
-// secure result is identical, trains LightGBM local-only and centralized baselines, and reports.
+// `fraudfed simulate`: the main job. Takes a synthetic multi-bank scenario (default) or a CSV file split across
+// banks (--csv, with a schema: a preset ulb | paysim | ieee-cis, a JSON schema file, or --label and friends),
+// trains a federated model through a secure sum (threshold HE or masking), trains the same model through plain
+// sums to prove the secure result is identical, trains LightGBM local-only and centralized baselines, and reports.
 // Until the aggregator appliance lands, banks and aggregator run in process (the protocol harnesses).
+// Fail before work, never after: every option, the input files and the output directory are checked first, the
+// data is loaded and every bank checked (fraud to learn from) before any training; outputs are staged next to
+// --out and moved into place only at the end (StagedOutput). Exit codes: 0 success, 1 a failed run (including a
+// secure model that differs from the plain one), 2 a usage or input error.
 using System.CommandLine;
+using System.CommandLine.Parsing;
 using System.Diagnostics;
 using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using FraudFed.Cli.Infrastructure;
+using FraudFed.Cryptography;
+using FraudFed.Cryptography.Threshold;
 using FraudFed.Learning.Data;
 using FraudFed.Learning.Experiments;
 using FraudFed.Learning.Reporting;
@@ -18,111 +29,357 @@ internal sealed class SimulateCommand : ICliCommand
 {
     /// <summary>k for every secure sum of the simulation: fits the HE plaintext modulus 2^44 and masking alike.</summary>
     internal const int ModulusBits = 44;
+    /// <summary>Most banks a simulation runs.</summary>
+    internal const int MaxBanks = 100;
+    /// <summary>Most synthetic transactions (memory of one machine).</summary>
+    internal const int MaxTransactions = 20_000_000;
+    /// <summary>Default Dirichlet concentration of a CSV split without a bank column.</summary>
+    internal const double DefaultAlpha = 10;
+    /// <summary>Every file a run may write; a file of an earlier run that this run did not write is removed.</summary>
+    internal static readonly string[] Outputs = ["summary.json", "report.html", "model.txt"];
 
     public Command Build()
     {
-        var banks = new Option<int>("--banks") { Description = "Number of banks (at least 3).", DefaultValueFactory = _ => 5 };
+        var banks = new Option<int>("--banks") { Description = $"Number of banks (3..{MaxBanks}); with --csv, banks of the Dirichlet split.", DefaultValueFactory = _ => 5 };
         var mode = new Option<string>("--mode") { Description = "Secure-sum mode: he (threshold homomorphic) or masking (SecAgg).", DefaultValueFactory = _ => "he" };
         mode.AcceptOnlyFromAmong("he", "masking");
         var model = new Option<string>("--model") { Description = "Federated model: gbdt or logistic.", DefaultValueFactory = _ => "gbdt" };
         model.AcceptOnlyFromAmong("gbdt", "logistic");
-        var transactions = new Option<int>("--transactions") { Description = "Transactions in the synthetic scenario.", DefaultValueFactory = _ => 200_000 };
-        var seed = new Option<int>("--seed") { Description = "Seed of the synthetic data.", DefaultValueFactory = _ => 1 };
-        var output = new Option<string>("--out") { Description = "Directory for summary.json, report.html and model.txt.", DefaultValueFactory = _ => Path.Combine("out", "simulate") };
+        var transactions = new Option<int>("--transactions") { Description = "Transactions in the synthetic scenario (at least 1000 per bank).", DefaultValueFactory = _ => 200_000 };
+        var seed = new Option<int>("--seed") { Description = "Seed of the synthetic data, or of the split of a CSV file.", DefaultValueFactory = _ => 1 };
+        var output = new Option<string>("--out") { Description = "Directory for summary.json, report.html and model.txt (created if needed; written only when the run succeeds).", DefaultValueFactory = _ => Path.Combine("out", "simulate") };
         var threshold = new Option<int?>("--threshold") { Description = "Banks needed to open a sum (default about 2/3 of the banks)." };
-        var trees = new Option<int?>("--trees") { Description = "Boosting rounds of the federated GBDT (default 100)." };
-        var rounds = new Option<int?>("--rounds") { Description = "FedAvg rounds of the federated logistic regression (default 30)." };
-        var shift = new Option<int>("--campaign-shift") { Description = "Banks each fraud campaign's home moves between the training and the later test window (0: campaigns stay put).", DefaultValueFactory = _ => 1 };
+        var trees = new Option<int?>("--trees") { Description = "Boosting rounds of the federated GBDT (1..10000, default 200)." };
+        var rounds = new Option<int?>("--rounds") { Description = "FedAvg rounds of the federated logistic regression (1..10000, default 30)." };
+        var shift = new Option<int>("--campaign-shift") { Description = "Banks each fraud campaign's home moves between the training and the later test window (0: campaigns stay put; below --banks).", DefaultValueFactory = _ => 1 };
         var json = new Option<bool>("--json") { Description = "End with one JSON line of headline results." };
-        var command = new Command("simulate", "Train a federated fraud model across simulated banks and compare it with local-only and centralized baselines.");
-        foreach (Option o in new Option[] { banks, mode, model, transactions, seed, output, threshold, trees, rounds, shift, json }) command.Options.Add(o);
-        command.SetAction((parse, cancellationToken) => Task.FromResult(Run(new SimulateSettings(
-            parse.GetValue(banks), parse.GetValue(mode)!, parse.GetValue(model)!, parse.GetValue(transactions), parse.GetValue(seed),
-            parse.GetValue(output)!, parse.GetValue(threshold), parse.GetValue(json), parse.GetValue(trees), parse.GetValue(rounds), parse.GetValue(shift)), Console.Out, Console.Error, cancellationToken)));
+        var csv = new Option<string?>("--csv") { Description = "Train on this CSV file instead of the synthetic scenario (RFC 4180; BOM, CRLF, quoted line breaks are fine)." };
+        var schema = new Option<string?>("--schema") { Description = "Column roles of --csv: ulb, paysim, ieee-cis, or a JSON schema file (see README, \"Your own data\")." };
+        var label = new Option<string?>("--label") { Description = "Label column (0/1 or true/false); overrides the schema's." };
+        var time = new Option<string?>("--time") { Description = "Time column (the latest quarter is each bank's test window); overrides the schema's." };
+        var bankColumn = new Option<string?>("--bank-column") { Description = "Column naming each row's bank (instead of a Dirichlet split); overrides the schema's." };
+        var ids = new Option<string[]>("--id-columns") { Description = "Identifier columns to drop (comma-separated); replace the schema's." };
+        var categorical = new Option<string[]>("--categorical") { Description = "Categorical columns (comma-separated), hashed into buckets; replace the schema's." };
+        var ignore = new Option<string[]>("--ignore") { Description = "Columns to read past (comma-separated); replace the schema's." };
+        var separator = new Option<string?>("--separator") { Description = "Field separator: one character, or tab, comma, semicolon, pipe (default: detected from the header)." };
+        var alpha = new Option<double>("--alpha") { Description = "Dirichlet concentration of the split across banks when there is no bank column (small: uneven banks).", DefaultValueFactory = _ => DefaultAlpha };
+        var categoryKey = new Option<string?>("--category-key") { Description = "File with the consortium key for category hashing (at least 32 bytes, raw or hex); default a public salt." };
+        var buckets = new Option<int>("--category-buckets") { Description = $"Buckets of the category hash (2..{CategoryEncoder.MaxBuckets}).", DefaultValueFactory = _ => CategoryEncoder.DefaultBuckets };
+        Option[] all = [banks, mode, model, transactions, seed, output, threshold, trees, rounds, shift, json, csv, schema, label, time, bankColumn, ids, categorical, ignore, separator, alpha, categoryKey, buckets];
+        var command = new Command("simulate", "Train a federated fraud model across banks (synthetic, or your CSV file) and compare it with local-only and centralized baselines.");
+        foreach (Option o in all) command.Options.Add(o);
+        command.SetAction((parse, cancellationToken) =>
+        {
+            var given = all.Where(o => parse.GetResult(o) is { Implicit: false }).Select(o => o.Name).ToHashSet(StringComparer.Ordinal);
+            static IReadOnlyList<string>? Columns(string[]? values) => values is null || values.Length == 0 ? null
+                : values.SelectMany(v => v.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)).ToArray();
+            var csvSettings = new CsvSettings(parse.GetValue(csv), parse.GetValue(schema), parse.GetValue(label), parse.GetValue(time), parse.GetValue(bankColumn),
+                Columns(parse.GetValue(ids)), Columns(parse.GetValue(categorical)), Columns(parse.GetValue(ignore)), parse.GetValue(separator),
+                parse.GetValue(alpha), parse.GetValue(categoryKey), parse.GetValue(buckets));
+            var settings = new SimulateSettings(parse.GetValue(banks), parse.GetValue(mode)!, parse.GetValue(model)!, parse.GetValue(transactions), parse.GetValue(seed),
+                parse.GetValue(output)!, parse.GetValue(threshold), parse.GetValue(json), parse.GetValue(trees), parse.GetValue(rounds), parse.GetValue(shift),
+                csvSettings, given);
+            return Task.FromResult(Run(settings, parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error, cancellationToken));
+        });
         return command;
     }
 
-    internal sealed record SimulateSettings(int Banks, string Mode, string Model, int Transactions, int Seed, string OutDirectory, int? Threshold, bool Json, int? Trees = null, int? Rounds = null, int CampaignShift = 1);
+    /// <summary>Options of a CSV run (all null/default without --csv).</summary>
+    internal sealed record CsvSettings(string? Path, string? Schema = null, string? Label = null, string? Time = null, string? BankColumn = null,
+        IReadOnlyList<string>? IdColumns = null, IReadOnlyList<string>? Categorical = null, IReadOnlyList<string>? Ignore = null,
+        string? Separator = null, double Alpha = DefaultAlpha, string? CategoryKeyFile = null, int CategoryBuckets = CategoryEncoder.DefaultBuckets);
 
-    internal static int Run(SimulateSettings s, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken)
+    /// <summary>Every option of a run; <paramref name="Given"/> names the options written on the command line (null: infer from non-default values).</summary>
+    internal sealed record SimulateSettings(int Banks, string Mode, string Model, int Transactions, int Seed, string OutDirectory, int? Threshold, bool Json,
+        int? Trees = null, int? Rounds = null, int CampaignShift = 1, CsvSettings? Csv = null, IReadOnlySet<string>? Given = null)
     {
-        if (s.Banks < 3) return Fail(stderr, "--banks must be at least 3.");
-        if (s.Transactions < 1000 * s.Banks) return Fail(stderr, $"--transactions must be at least {1000 * s.Banks} (1000 per bank).");
-        if (s.Threshold is { } t && (t < 2 || t > s.Banks)) return Fail(stderr, "--threshold must be in 2..banks.");
-        if (s.Mode != "masking" && s.Threshold is { } heT)
-        {
-            int c = FraudFed.Cryptography.Threshold.DecryptionPolicy.DefaultMaxColluders(s.Banks);
-            var policy = new FraudFed.Cryptography.Threshold.DecryptionPolicy { Threshold = heT, MinContributors = Math.Max(2, heT), MaxColluders = c };
-            try { policy.Validate(s.Banks); }
-            catch (FraudFed.Cryptography.ProtocolViolationException e) { return Fail(stderr, $"--threshold {heT}: {e.Message}"); }
-        }
-        if (s.Trees is < 1 or > 10_000) return Fail(stderr, "--trees must be in 1..10000.");
-        if (s.Rounds is < 1 or > 10_000) return Fail(stderr, "--rounds must be in 1..10000.");
-        if (s.CampaignShift < 0) return Fail(stderr, "--campaign-shift must be 0 or more.");
+        public bool IsGiven(string option, bool nonDefault) => Given?.Contains(option) ?? nonDefault;
+    }
 
-        var options = new ExperimentOptions
-        {
-            Banks = s.Banks,
-            Transactions = s.Transactions,
-            Seed = s.Seed,
-            Model = s.Model == "logistic" ? FederatedModelKind.Logistic : FederatedModelKind.Gbdt,
-            Scenario = new SyntheticScenario { Banks = s.Banks, Transactions = s.Transactions, Seed = s.Seed, CampaignShift = s.CampaignShift },
-        };
-        if (s.Trees is { } treeCount) options = options with { Gbdt = options.Gbdt with { Trees = treeCount } };
-        if (s.Rounds is { } roundCount) options = options with { Logistic = options.Logistic with { Rounds = roundCount } };
-        var disposables = new List<IDisposable>();
-        Func<int, ISecureSum> factory = s.Mode switch
-        {
-            "masking" => n => Track(disposables, new MaskingSecureSum(n, ModulusBits, new MaskingOptions { Threshold = s.Threshold })),
-            _ => n => Track(disposables, new HomomorphicSecureSum(n, ModulusBits, new HomomorphicOptions { Threshold = s.Threshold })),
-        };
+    internal static int Run(SimulateSettings s, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken) =>
+        CliErrors.Guard("simulate", stderr, () => RunCore(s, stdout, stderr, cancellationToken));
 
-        stderr.WriteLine($"fraudfed simulate: {s.Banks} banks, {s.Transactions:N0} transactions, mode {s.Mode}, model {s.Model}, seed {s.Seed}, campaign shift {s.CampaignShift}");
+    private static int RunCore(SimulateSettings s, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken)
+    {
+        // 1. Options alone (nothing read or written yet).
+        CsvSettings? csv = s.Csv?.Path is null ? null : s.Csv;
+        CheckOptions(s, csv);
+
+        // 2. Input files, read-only: the schema, the key, the CSV.
+        CsvSchema? schema = csv is null ? null : ResolveSchema(csv);
+        if (schema?.BankColumn is { } column && s.IsGiven("--banks", s.Banks != 5))
+            throw new UsageException($"--banks and the bank column '{column}' both say how many banks there are: the bank column decides; leave --banks out.");
+        if (schema?.BankColumn is { } col && s.IsGiven("--alpha", csv!.Alpha != DefaultAlpha))
+            throw new UsageException($"--alpha sets a Dirichlet split, but the bank column '{col}' already assigns each row its bank: leave --alpha out.");
+        // The threshold against the number of banks, when the options alone decide it (a bank column decides it after loading).
+        IReadOnlyList<RunSetting>? secureSettings = schema?.BankColumn is null ? CheckSecureSum(s.Mode, s.Banks, s.Threshold, "--banks") : null;
+        if (csv is not null) CheckReadable(csv.Path!, "--csv");
+        byte[]? key = csv?.CategoryKeyFile is { } keyFile ? ReadConsortiumKey(keyFile) : null;
+
+        // 3. The output directory: staged next to --out, moved into place only at the end.
+        using StagedOutput output = StagedOutput.Prepare(s.OutDirectory);
         var progress = new ConsoleProgress(stderr);
-        ExperimentResult result;
         try
         {
-            result = FederatedExperiment.Run(options, factory, progress, cancellationToken);
-        }
-        catch (OperationCanceledException)
-        {
-            progress.Finish();
-            return Fail(stderr, "cancelled.");
-        }
-        catch (DataFormatException e)
-        {
-            progress.Finish();
-            return Fail(stderr, e.Message);
+            // 4. Data, then every bank checked before any training.
+            var options = new ExperimentOptions
+            {
+                Banks = s.Banks,
+                Transactions = s.Transactions,
+                Seed = s.Seed,
+                Model = s.Model == "logistic" ? FederatedModelKind.Logistic : FederatedModelKind.Gbdt,
+                Scenario = new SyntheticScenario { Banks = s.Banks, Transactions = s.Transactions, Seed = s.Seed, CampaignShift = s.CampaignShift },
+            };
+            if (s.Trees is { } treeCount) options = options with { Gbdt = options.Gbdt with { Trees = treeCount } };
+            if (s.Rounds is { } roundCount) options = options with { Logistic = options.Logistic with { Rounds = roundCount } };
+
+            IReadOnlyList<BankData> banks;
+            var phases = new Dictionary<string, TimeSpan>();
+            var clock = Stopwatch.StartNew();
+            if (csv is null)
+            {
+                stderr.WriteLine($"fraudfed simulate: {s.Banks} banks, {s.Transactions:N0} transactions, mode {s.Mode}, model {s.Model}, seed {s.Seed}, campaign shift {s.CampaignShift}");
+                banks = FederatedExperiment.GenerateSynthetic(options, progress, phases);
+                FederatedExperiment.CheckBanks(banks, options.RunBaselines,
+                    $"The scenario is too small for {s.Banks} banks: use more --transactions (e.g. --transactions {Math.Max(4 * s.Transactions, 40_000 * s.Banks):N0}) or fewer --banks.".Replace(",", "", StringComparison.Ordinal));
+                options = options with { DataSource = SyntheticSource(options.EffectiveScenario, banks) };
+            }
+            else
+            {
+                (banks, IReadOnlyList<RunSetting> source) = LoadCsv(csv, schema!, key, s, stderr, cancellationToken);
+                phases["data"] = clock.Elapsed;
+                options = options with { Banks = banks.Count, DataSource = source };
+            }
+            int bankCount = banks.Count;
+            secureSettings ??= CheckSecureSum(s.Mode, bankCount, s.Threshold, $"bank column '{schema!.BankColumn}'");
+            options = options with { Settings = secureSettings };
+
+            // 5. Training.
+            var disposables = new List<IDisposable>();
+            Func<int, ISecureSum> factory = s.Mode switch
+            {
+                "masking" => n => Track(disposables, new MaskingSecureSum(n, ModulusBits, new MaskingOptions { Threshold = s.Threshold })),
+                _ => n => Track(disposables, new HomomorphicSecureSum(n, ModulusBits, new HomomorphicOptions { Threshold = s.Threshold })),
+            };
+            if (csv is not null)
+                stderr.WriteLine($"fraudfed simulate: {bankCount} banks, {banks.Sum(b => b.Train.Rows + b.Test.Rows):N0} rows of {csv.Path}, mode {s.Mode}, model {s.Model}, seed {s.Seed}");
+            ExperimentResult result;
+            try { result = FederatedExperiment.Run(options, banks, factory, progress, cancellationToken, phases); }
+            finally
+            {
+                progress.Finish();
+                foreach (IDisposable d in disposables) d.Dispose();
+            }
+
+            // 6. Outputs: staged, then moved into place together.
+            ExperimentReport.WriteFiles(result, output.StagingPath);
+            if (result.LightGbmModelText is { } text) File.WriteAllText(output.Stage("model.txt"), text);
+            IReadOnlyDictionary<string, string> written = output.Commit(Outputs);
+
+            WriteTable(stdout, result);
+            if (csv is null)
+                stdout.WriteLine(s.CampaignShift == 0
+                    ? "scenario: fraud campaigns stay at the same banks in the test window"
+                    : $"scenario: each fraud campaign's home banks move by {s.CampaignShift} between training and the test window (--campaign-shift)");
+            else
+                stdout.WriteLine($"data: {csv.Path} (schema {schema!.Name}), {result.DataSource.FirstOrDefault(d => d.Key == "split")?.Value}");
+            stdout.WriteLine();
+            stdout.WriteLine($"summary: {written["summary.json"]}");
+            stdout.WriteLine($"report:  {written["report.html"]}");
+            if (written.TryGetValue("model.txt", out string? modelPath)) stdout.WriteLine($"model:   {modelPath} (LightGBM text format)");
+            if (s.Json) stdout.WriteLine(ExperimentReport.ToJson(result));
+            if (result.SecureEqualsPlaintext == false)
+                return CliErrors.Fail("simulate", stderr, "the model trained through secure sums differs from the plain-sum model.", CliErrors.RunFailed);
+            return CliErrors.Success;
         }
         finally
         {
-            foreach (IDisposable d in disposables) d.Dispose();
+            progress.Finish();
+            if (key is not null) CryptographicOperations.ZeroMemory(key);
         }
-        progress.Finish();
+    }
 
-        (string summaryPath, string reportPath) = ExperimentReport.WriteFiles(result, s.OutDirectory);
-        string? modelPath = null;
-        if (result.LightGbmModelText is { } text)
+    /// <summary>Every option on its own and in combination; throws <see cref="UsageException"/> naming the option and the fix.</summary>
+    private static void CheckOptions(SimulateSettings s, CsvSettings? csv)
+    {
+        static void Require(bool ok, string message) { if (!ok) throw new UsageException(message); }
+        bool bankColumn = csv?.BankColumn is not null;
+        if (csv is null || !bankColumn)
+            Require(s.Banks is >= 3 and <= MaxBanks, $"--banks must be in 3..{MaxBanks} (got {s.Banks}).");
+        Require(s.Trees is null or (>= 1 and <= 10_000), $"--trees must be in 1..10000 (got {s.Trees}).");
+        Require(s.Rounds is null or (>= 1 and <= 10_000), $"--rounds must be in 1..10000 (got {s.Rounds}).");
+        Require(s.Threshold is null or >= 2, $"--threshold must be at least 2 (got {s.Threshold}).");
+        Require(!string.IsNullOrWhiteSpace(s.OutDirectory), "--out must name a directory.");
+        if (csv is null)
         {
-            modelPath = Path.Combine(s.OutDirectory, "model.txt");
-            File.WriteAllText(modelPath, text);
+            string[] csvOnly = ["--schema", "--label", "--time", "--bank-column", "--id-columns", "--categorical", "--ignore", "--separator", "--alpha", "--category-key", "--category-buckets"];
+            string? stray = csvOnly.FirstOrDefault(o => s.Given?.Contains(o) == true)
+                ?? (s.Csv is { } c && (c.Schema ?? c.Label ?? c.Time ?? c.BankColumn ?? c.Separator ?? c.CategoryKeyFile) is not null ? "--schema" : null);
+            Require(stray is null, $"{stray} applies to a CSV file: add --csv FILE, or leave {stray} out for the synthetic scenario.");
+            Require(s.Transactions >= 1000 * s.Banks, $"--transactions must be at least {1000 * s.Banks} (1000 per bank; got {s.Transactions}).");
+            Require(s.Transactions <= MaxTransactions, $"--transactions must be at most {MaxTransactions:N0} (got {s.Transactions:N0}).");
+            Require(s.CampaignShift >= 0 && s.CampaignShift < s.Banks, $"--campaign-shift must be in 0..{s.Banks - 1} (a shift by all {s.Banks} banks is no shift; got {s.CampaignShift}).");
+            if (s.Threshold is { } t) Require(t <= s.Banks, $"--threshold {t} is above --banks {s.Banks}: it must be in 2..{s.Banks}.");
+            return;
         }
+        foreach (string synthetic in new[] { "--transactions", "--campaign-shift" })
+            Require(!s.IsGiven(synthetic, synthetic == "--transactions" ? s.Transactions != 200_000 : s.CampaignShift != 1),
+                $"{synthetic} applies to the synthetic scenario, not to --csv: leave it out.");
+        Require(csv.Schema is not null || csv.Label is not null, "--csv needs a --schema (ulb, paysim, ieee-cis or a JSON schema file) or at least a --label column.");
+        Require(double.IsFinite(csv.Alpha) && csv.Alpha > 0 && csv.Alpha <= 1e6, $"--alpha must be a positive number up to 1e6 (got {csv.Alpha.ToString(CultureInfo.InvariantCulture)}).");
+        Require(csv.CategoryBuckets is >= 2 and <= CategoryEncoder.MaxBuckets, $"--category-buckets must be in 2..{CategoryEncoder.MaxBuckets} (got {csv.CategoryBuckets}).");
+        if (csv.Separator is { } sep)
+            Require(CsvSchema.ParseSeparator(sep) is { } c && c is not ('"' or '\r' or '\n') && !char.IsLetterOrDigit(c) && c is not ('.' or '-'),
+                $"--separator '{sep}' is not a separator: give one character such as ';' or '|', or tab, comma, semicolon, pipe.");
+    }
 
-        WriteTable(stdout, result);
-        stdout.WriteLine(s.CampaignShift == 0
-            ? "scenario: fraud campaigns stay at the same banks in the test window"
-            : $"scenario: each fraud campaign's home banks move by {s.CampaignShift} between training and the test window (--campaign-shift)");
-        stdout.WriteLine();
-        stdout.WriteLine($"summary: {summaryPath}");
-        stdout.WriteLine($"report:  {reportPath}");
-        if (modelPath is not null) stdout.WriteLine($"model:   {modelPath} (LightGBM text format)");
-        if (s.Json) stdout.WriteLine(ExperimentReport.ToJson(result));
-        if (result.SecureEqualsPlaintext == false)
+    private static CsvSchema ResolveSchema(CsvSettings csv)
+    {
+        CsvSchema schema;
+        if (csv.Schema is null) schema = new CsvSchema { LabelColumn = csv.Label!, Name = "custom" };
+        else if (CsvSchema.Preset(csv.Schema) is { } preset) schema = preset;
+        else if (File.Exists(csv.Schema)) schema = CsvSchema.FromFile(csv.Schema);
+        else if (Directory.Exists(csv.Schema)) throw new UsageException($"--schema '{csv.Schema}' is a directory; give ulb, paysim, ieee-cis or a JSON schema file.");
+        else throw new UsageException($"--schema '{csv.Schema}' is neither a preset (ulb, paysim, ieee-cis) nor an existing JSON schema file.");
+        schema = schema with
         {
-            stderr.WriteLine("ERROR: the model trained through secure sums differs from the plain-sum model.");
-            return 1;
+            LabelColumn = csv.Label ?? schema.LabelColumn,
+            TimeColumn = csv.Time ?? schema.TimeColumn,
+            BankColumn = csv.BankColumn ?? schema.BankColumn,
+            IdColumns = csv.IdColumns ?? schema.IdColumns,
+            CategoricalColumns = csv.Categorical ?? schema.CategoricalColumns,
+            IgnoredColumns = csv.Ignore ?? schema.IgnoredColumns,
+            Separator = csv.Separator is { } sep ? CsvSchema.ParseSeparator(sep) : schema.Separator,
+        };
+        try { schema.Validate(); }
+        catch (ArgumentException e) { throw new UsageException($"--schema {schema.Name} with the column options: {e.Message.Split(" (Parameter")[0]}"); }
+        return schema;
+    }
+
+    private static void CheckReadable(string path, string option)
+    {
+        if (Directory.Exists(path)) throw new UsageException($"{option} '{path}' is a directory; give a file.");
+        if (!File.Exists(path)) throw new UsageException($"{option} '{path}' does not exist.");
+        try { using var _ = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new UsageException($"{option} '{path}' cannot be read: {e.Message}"); }
+    }
+
+    /// <summary>The consortium key: a file of at least 32 raw bytes, or of at least 64 hex digits.</summary>
+    private static byte[] ReadConsortiumKey(string path)
+    {
+        CheckReadable(path, "--category-key");
+        byte[] raw = File.ReadAllBytes(path);
+        try
+        {
+            string text = Encoding.ASCII.GetString(raw).Trim();
+            if (text.Length >= 64 && text.Length % 2 == 0 && text.All(Uri.IsHexDigit)) return Convert.FromHexString(text);
+            if (raw.Length < CategoryEncoder.MinKeyBytes)
+                throw new UsageException($"--category-key '{path}' holds {raw.Length} bytes; a consortium key has at least {CategoryEncoder.MinKeyBytes} (raw) or 64 hex digits.");
+            return (byte[])raw.Clone();
         }
-        return 0;
+        finally { CryptographicOperations.ZeroMemory(raw); }
+    }
+
+    /// <summary>The secure sum's threshold for <paramref name="banks"/> banks, refused (naming the fix) if unsafe; returns the settings to report.</summary>
+    private static IReadOnlyList<RunSetting> CheckSecureSum(string mode, int banks, int? threshold, string what)
+    {
+        if (banks is < 3 or > MaxBanks) throw new UsageException($"{what}: {banks} banks; a simulation needs 3..{MaxBanks}.");
+        if (threshold is { } t && t > banks) throw new UsageException($"--threshold {t} is above the {banks} banks: it must be in 2..{banks}.");
+        if (mode == "masking")
+        {
+            int holders = banks; // complete graph
+            int tm = threshold ?? Math.Min(holders, 2 * holders / 3 + 1);
+            return [new("threshold", "threshold t (Shamir shares needed to recover a bank's masks)", tm), new("graph", "masking graph", "complete")];
+        }
+        int c = DecryptionPolicy.DefaultMaxColluders(banks);
+        int th = threshold ?? Math.Min(banks, (banks + c) / 2 + 1);
+        var policy = new DecryptionPolicy { Threshold = th, MinContributors = Math.Max(2, th), MaxColluders = c };
+        try { policy.Validate(banks); }
+        catch (ProtocolViolationException e) { throw new UsageException($"--threshold {th}: {e.Message}"); }
+        return [new("threshold", "threshold T (banks needed to decrypt a sum)", th), new("colluders", "declared colluders c", c), new("min_contributors", "fewest contributors of an opened sum", policy.MinContributors)];
+    }
+
+    private static (IReadOnlyList<BankData> Banks, IReadOnlyList<RunSetting> Source) LoadCsv(CsvSettings csv, CsvSchema schema, byte[]? key, SimulateSettings s, TextWriter stderr, CancellationToken cancellationToken)
+    {
+        stderr.WriteLine($"fraudfed simulate: reading {csv.Path} ({new FileInfo(csv.Path!).Length / 1e6:0.0} MB) with schema {schema.Name}");
+        var clock = Stopwatch.StartNew();
+        using CategoryEncoder encoder = key is null ? CategoryEncoder.Public(csv.CategoryBuckets) : CategoryEncoder.Keyed(key, csv.CategoryBuckets);
+        CsvTable table = CsvDatasetLoader.Load(csv.Path!, schema, encoder, cancellationToken);
+        CsvSource src = table.Source!;
+        stderr.WriteLine($"fraudfed simulate: {src.Rows:N0} rows, {src.Features.Count} features ({src.Categorical.Count} categorical, {src.MissingCells.Values.Sum():N0} missing cells), " +
+            $"{table.Rows.Positives:N0} fraud, separator {CsvSchema.SeparatorName(src.Separator)}, read in {clock.Elapsed.TotalSeconds:0.0} s");
+        if (table.Rows.Positives == 0) throw new UsageException($"{csv.Path}: no row is labelled fraud in label column '{schema.LabelColumn}'; nothing to learn.");
+        if (table.Rows.Positives == table.Rows.Rows) throw new UsageException($"{csv.Path}: every row is labelled fraud in label column '{schema.LabelColumn}'.");
+
+        IReadOnlyList<BankData> banks;
+        string split;
+        if (table.Banks is not null)
+        {
+            int distinct = table.Banks.Distinct(StringComparer.Ordinal).Count();
+            if (distinct is < 3 or > MaxBanks)
+                throw new UsageException($"bank column '{schema.BankColumn}' names {distinct} banks; a simulation needs 3..{MaxBanks}.");
+            banks = BankSplitter.ByBankColumn(table);
+            split = $"bank column '{schema.BankColumn}'";
+            FederatedExperiment.CheckBanks(banks, baselines: true, "Each bank of the bank column needs fraud in its training window for its local-only baseline; merge small banks in the file.");
+        }
+        else
+        {
+            banks = BankSplitter.ByDirichlet(table.Rows, s.Banks, csv.Alpha, s.Seed);
+            split = $"Dirichlet label-skew split over {s.Banks} banks, alpha {csv.Alpha.ToString(CultureInfo.InvariantCulture)}, seed {s.Seed}";
+            FederatedExperiment.CheckBanks(banks, baselines: true,
+                $"The file has {table.Rows.Positives:N0} fraud rows for {s.Banks} banks: use a larger --alpha (a more even split, e.g. --alpha {Math.Max(10, csv.Alpha * 10).ToString(CultureInfo.InvariantCulture)}), fewer --banks, or another --seed.");
+        }
+        var source = new List<RunSetting>
+        {
+            new("source", "data source", "csv"),
+            new("path", "file", Path.GetFullPath(csv.Path!)),
+            new("sha256", "SHA-256 of the file", src.Sha256),
+            new("bytes", "file size (bytes)", src.Bytes),
+            new("schema", "schema", schema.Name),
+            new("separator", "separator", src.Separator),
+            new("rows", "rows", src.Rows),
+            new("fraud_rows", "fraud rows", table.Rows.Positives),
+            new("label", "label column", schema.LabelColumn),
+            new("time", "time column", schema.TimeColumn),
+            new("features", "feature columns", src.Features.Count),
+            new("categorical", "categorical columns", string.Join(", ", src.Categorical)),
+            new("category_encoding", "category encoding", src.CategoryEncoding),
+            new("dropped", "dropped columns (identifiers, ignored, unlisted)", string.Join(", ", src.Dropped)),
+            new("missing_cells", "missing feature cells", src.MissingCells.Values.Sum()),
+            new("split", "split across banks", split),
+            new("seed", "seed of the split", s.Seed),
+            new("test_fraction", "later window held out for testing", 0.25),
+        };
+        return (banks, source);
+    }
+
+    private static IReadOnlyList<RunSetting> SyntheticSource(SyntheticScenario scenario, IReadOnlyList<BankData> banks) =>
+    [
+        new("source", "data source", "synthetic"),
+        new("transactions", "transactions", scenario.Transactions),
+        new("seed", "seed of the data", scenario.Seed),
+        new("campaign_shift", "campaign shift (banks each fraud campaign's home moves in the test window)", scenario.CampaignShift),
+        new("fraud_rate", "fraud rate", scenario.FraudRate),
+        new("days", "days", scenario.Days),
+        new("test_fraction", "later window held out for testing", scenario.TestFraction),
+        new("sha256", "SHA-256 of the generated rows (all banks, train then test)", Fingerprint(banks)),
+    ];
+
+    /// <summary>SHA-256 over every bank's rows (name, then train and test: features, labels, times), little-endian.</summary>
+    private static string Fingerprint(IReadOnlyList<BankData> banks)
+    {
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        foreach (BankData b in banks)
+        {
+            hash.AppendData(Encoding.UTF8.GetBytes(b.Name + "\0"));
+            foreach (LabeledRows rows in new[] { b.Train, b.Test })
+            {
+                hash.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(rows.Values.AsSpan()));
+                hash.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(rows.Labels.AsSpan()));
+                hash.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(rows.Times.AsSpan()));
+            }
+        }
+        return Convert.ToHexStringLower(hash.GetHashAndReset());
     }
 
     private static T Track<T>(List<IDisposable> list, T item) where T : IDisposable
@@ -131,15 +388,9 @@ internal sealed class SimulateCommand : ICliCommand
         return item;
     }
 
-    private static int Fail(TextWriter stderr, string message)
-    {
-        stderr.WriteLine("fraudfed simulate: " + message);
-        return 2;
-    }
-
     internal static void WriteTable(TextWriter w, ExperimentResult r)
     {
-        static string F(double v) => double.IsFinite(v) ? v.ToString("0.0000", CultureInfo.InvariantCulture) : "-";
+        static string F(double v) => double.IsFinite(v) ? v.ToString("0.0000", CultureInfo.InvariantCulture) : "n/a";
         w.WriteLine();
         w.WriteLine($"PR-AUC on each bank's later time window ({r.Model}, {r.Mode}):");
         w.WriteLine($"{"bank",-10} {"train",9} {"fraud",7} {"test",8} {"fraud",7} {"local",8} {"federated",10} {"central",8}");
@@ -150,6 +401,8 @@ internal sealed class SimulateCommand : ICliCommand
                 $"{F(r.LocalOnly?.PerBank[i].PrAuc ?? double.NaN),8} {F(r.Federated.PerBank[i].PrAuc),10} {F(r.Centralized?.PerBank[i].PrAuc ?? double.NaN),8}");
         }
         w.WriteLine($"{"mean",-10} {"",9} {"",7} {"",8} {"",7} {F(r.PrAucLocalMean),8} {F(r.Federated.MeanBankPrAuc),10} {F(r.Centralized?.MeanBankPrAuc ?? double.NaN),8}");
+        if (r.BankData.Any(b => b.TestPositives == 0))
+            w.WriteLine("n/a: no fraud in that bank's test window, so it has no PR-AUC (left out of the means).");
         w.WriteLine();
         w.WriteLine($"{"all banks",-22} {"PR-AUC",8} {"ROC-AUC",8} {"recall@1%FPR",13}");
         void Row(string name, ModelEvaluation? e)

@@ -12,7 +12,8 @@ internal sealed class VectorsCommand : ICliCommand
         var output = new Option<string?>("--out") { Description = "Vector directory to write (default: protocols/vectors of the enclosing repository)." };
         var command = new Command("vectors", "Regenerate FraudFed's derived protocol test vectors deterministically from fixed seeds.");
         command.Options.Add(output);
-        command.SetAction(parse => Run(parse.GetValue(output), Console.Out, Console.Error));
+        command.SetAction(parse => Infrastructure.CliErrors.Guard("vectors", parse.InvocationConfiguration.Error,
+            () => Run(parse.GetValue(output), parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error)));
         return command;
     }
 

@@ -1,6 +1,8 @@
 // The end-to-end experiment behind `fraudfed simulate`: data -> per-bank features -> federated training
 // through the given ISecureSum -> the same training through PlainSum (same k) -> LightGBM local-only and
-// centralized baselines -> metrics on each bank's later time window.
+// centralized baselines -> metrics on each bank's later time window. Every setting of the run (the model's,
+// the caller's such as the decryption threshold, and the data source with its SHA-256) travels with the
+// result, so summary.json and report.html say exactly what was run.
 using System.Diagnostics;
 using FraudFed.Learning.Baselines;
 using FraudFed.Learning.Data;
@@ -47,10 +49,18 @@ public sealed record ExperimentOptions
     public bool RunBaselines { get; init; } = true;
     /// <summary>Maximum points per plotted curve.</summary>
     public int CurvePoints { get; init; } = 200;
+    /// <summary>Settings chosen by the caller that the experiment cannot see (e.g. the decryption threshold), shown in reports.</summary>
+    public IReadOnlyList<RunSetting> Settings { get; init; } = [];
+    /// <summary>What the data is (e.g. a CSV file, its schema and SHA-256); empty: the synthetic scenario describes itself.</summary>
+    public IReadOnlyList<RunSetting> DataSource { get; init; } = [];
 
     /// <summary>The scenario to generate.</summary>
     public SyntheticScenario EffectiveScenario => Scenario ?? new SyntheticScenario { Banks = Banks, Transactions = Transactions, Seed = Seed };
 }
+
+/// <summary>One setting of a run as reports show it: a snake_case key (summary.json), a label (report.html) and a value
+/// (string, integer, floating point, Boolean or null).</summary>
+public sealed record RunSetting(string Key, string Label, object? Value);
 
 /// <summary>Progress of an experiment.</summary>
 /// <param name="Phase">"data", "features", "federated", "plain", "local", "centralized", "metrics" or "done".</param>
@@ -105,6 +115,10 @@ public sealed record ExperimentResult
     public string? LightGbmModelText { get; init; }
     /// <summary>Wall time per phase.</summary>
     public required IReadOnlyDictionary<string, TimeSpan> PhaseTimes { get; init; }
+    /// <summary>Every setting of the run: secure sum, model, baselines, and the caller's.</summary>
+    public IReadOnlyList<RunSetting> Settings { get; init; } = [];
+    /// <summary>The data: source, file and SHA-256 or synthetic scenario, split.</summary>
+    public IReadOnlyList<RunSetting> DataSource { get; init; } = [];
     /// <summary>Total wall time.</summary>
     public required TimeSpan Wall { get; init; }
 
@@ -131,27 +145,85 @@ public static class FederatedExperiment
         ArgumentNullException.ThrowIfNull(options);
         var clock = Stopwatch.StartNew();
         var times = new Dictionary<string, TimeSpan>();
+        IReadOnlyList<BankData> banks = GenerateSynthetic(options, progress, clock, times);
+        return RunCore(options with { Scenario = options.EffectiveScenario }, banks, secureSumFactory, progress, clock, times, cancellationToken);
+    }
+
+    /// <summary>The synthetic scenario's per-bank rows (generated, then featurized at each bank), e.g. to check them before training.</summary>
+    /// <param name="options">The scenario (options.EffectiveScenario).</param>
+    /// <param name="progress">Receives the "data" and "features" phases.</param>
+    /// <param name="phaseTimes">If given, receives the times of those phases (to pass on to Run).</param>
+    public static IReadOnlyList<BankData> GenerateSynthetic(ExperimentOptions options, IProgress<ExperimentProgress>? progress = null, IDictionary<string, TimeSpan>? phaseTimes = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var times = new Dictionary<string, TimeSpan>();
+        IReadOnlyList<BankData> banks = GenerateSynthetic(options, progress, Stopwatch.StartNew(), times);
+        if (phaseTimes is not null) foreach (var kv in times) phaseTimes[kv.Key] = kv.Value;
+        return banks;
+    }
+
+    private static IReadOnlyList<BankData> GenerateSynthetic(ExperimentOptions options, IProgress<ExperimentProgress>? progress, Stopwatch clock, Dictionary<string, TimeSpan> times)
+    {
         SyntheticScenario scenario = options.EffectiveScenario;
+        var start = clock.Elapsed;
         Report(progress, "data", $"generating {scenario.Transactions} transactions over {scenario.Banks} banks", clock);
         SyntheticData data = SyntheticBankGenerator.Generate(scenario);
-        times["data"] = clock.Elapsed;
+        times["data"] = clock.Elapsed - start;
         Report(progress, "features", "computing features at each bank", clock);
-        var start = clock.Elapsed;
+        start = clock.Elapsed;
         IReadOnlyList<BankData> banks = TransactionFeatures.BuildAll(data);
         times["features"] = clock.Elapsed - start;
-        return RunCore(options with { Scenario = scenario }, banks, secureSumFactory, progress, clock, times, cancellationToken);
+        return banks;
     }
 
     /// <summary>Runs the experiment on given per-bank data (e.g. from a CSV split).</summary>
-    public static ExperimentResult Run(ExperimentOptions options, IReadOnlyList<BankData> banks, Func<int, ISecureSum> secureSumFactory, IProgress<ExperimentProgress>? progress = null, CancellationToken cancellationToken = default)
+    /// <param name="options">Settings (Scenario is ignored; DataSource describes the data).</param>
+    /// <param name="banks">Each bank's training rows and later test window.</param>
+    /// <param name="secureSumFactory">Makes the secure sum for a number of banks (called once).</param>
+    /// <param name="progress">Receives progress.</param>
+    /// <param name="cancellationToken">Cancels between steps.</param>
+    /// <param name="phaseTimes">Times of phases the caller already ran (e.g. "data" for loading a file), reported first.</param>
+    public static ExperimentResult Run(ExperimentOptions options, IReadOnlyList<BankData> banks, Func<int, ISecureSum> secureSumFactory, IProgress<ExperimentProgress>? progress = null,
+        CancellationToken cancellationToken = default, IReadOnlyDictionary<string, TimeSpan>? phaseTimes = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(banks);
-        return RunCore(options, banks, secureSumFactory, progress, Stopwatch.StartNew(), new Dictionary<string, TimeSpan>(), cancellationToken);
+        var times = new Dictionary<string, TimeSpan>(phaseTimes ?? new Dictionary<string, TimeSpan>());
+        TimeSpan earlier = times.Values.Aggregate(TimeSpan.Zero, (a, b) => a + b);
+        return RunCore(options, banks, secureSumFactory, progress, Stopwatch.StartNew(), times, cancellationToken, earlier);
+    }
+
+    /// <summary>
+    /// Refuses, before any training, banks the experiment cannot use: a bank with no training or no test rows, and, when
+    /// <paramref name="baselines"/> are trained, a bank whose training window lacks fraud or legitimate rows (its
+    /// local-only LightGBM would have nothing to learn). A bank without fraud in its test window is allowed: its
+    /// PR-AUC is undefined and reported as n/a.
+    /// </summary>
+    /// <param name="banks">The banks.</param>
+    /// <param name="baselines">Whether local-only baselines will be trained.</param>
+    /// <param name="fix">What the caller can change, appended to the message (e.g. "use more --transactions").</param>
+    /// <exception cref="DataFormatException">naming the bank, what it lacks and the fix.</exception>
+    public static void CheckBanks(IReadOnlyList<BankData> banks, bool baselines, string? fix = null)
+    {
+        ArgumentNullException.ThrowIfNull(banks);
+        if (banks.Count == 0) throw new DataFormatException("There are no banks.", null, null);
+        string tail = fix is null ? "" : " " + fix;
+        foreach (BankData b in banks)
+        {
+            int fraud = b.Train.Positives;
+            string? lack = b.Train.Rows == 0 ? "has no rows in its training window"
+                : b.Test.Rows == 0 ? "has no rows in its later test window"
+                : baselines && fraud == 0 ? $"has no fraud in its training window (0 of {b.Train.Rows:N0} rows), so its local-only model has nothing to learn"
+                : baselines && fraud == b.Train.Rows ? $"has only fraud in its training window ({fraud:N0} rows)"
+                : null;
+            if (lack is not null) throw new DataFormatException($"Bank '{b.Name}' {lack}.{tail}", null, null, b.Name);
+        }
+        if (banks.All(b => b.Train.Positives == 0))
+            throw new DataFormatException($"No bank has fraud in its training window.{tail}", "label", null);
     }
 
     private static ExperimentResult RunCore(ExperimentOptions options, IReadOnlyList<BankData> banks, Func<int, ISecureSum> secureSumFactory,
-        IProgress<ExperimentProgress>? progress, Stopwatch clock, Dictionary<string, TimeSpan> times, CancellationToken cancellationToken)
+        IProgress<ExperimentProgress>? progress, Stopwatch clock, Dictionary<string, TimeSpan> times, CancellationToken cancellationToken, TimeSpan earlier = default)
     {
         ArgumentNullException.ThrowIfNull(secureSumFactory);
         if (banks.Count < 1) throw new ArgumentException("At least one bank is needed.", nameof(banks));
@@ -221,6 +293,28 @@ public static class FederatedExperiment
         }
 
         Report(progress, "done", "finished", clock);
+        var settings = new List<RunSetting>
+        {
+            new("mode", "secure-sum mode", secure.Mode),
+            new("modulus_bits", "secure sums modulo 2^k, k", secure.ModulusBits),
+            new("banks", "banks", banks.Count),
+            new("model", "federated model", options.Model == FederatedModelKind.Gbdt ? "gbdt" : "logistic"),
+        };
+        settings.AddRange(options.Settings);
+        if (options.Model == FederatedModelKind.Gbdt)
+            settings.AddRange([
+                new("trees", "trees", options.Gbdt.Trees), new("max_depth", "maximum depth", options.Gbdt.MaxDepth),
+                new("learning_rate", "learning rate", options.Gbdt.LearningRate), new("max_bins", "bins per feature", options.Gbdt.MaxBins),
+                new("min_child_count", "fewest rows per leaf", options.Gbdt.MinChildCount), new("l2", "L2 on leaf values", options.Gbdt.L2)]);
+        else
+            settings.AddRange([
+                new("rounds", "FedAvg rounds", options.Logistic.Rounds), new("local_steps", "local steps per round", options.Logistic.LocalSteps),
+                new("learning_rate", "learning rate", options.Logistic.LearningRate), new("l2", "L2 penalty", options.Logistic.L2)]);
+        settings.Add(new("compare_plain", "also trained through plain sums", options.ComparePlain));
+        if (options.RunBaselines)
+            settings.AddRange([
+                new("baseline_iterations", "LightGBM baseline iterations", options.Baseline.Iterations),
+                new("baseline_leaves", "LightGBM baseline leaves", options.Baseline.Leaves)]);
         return new ExperimentResult
         {
             Mode = secure.Mode,
@@ -236,9 +330,22 @@ public static class FederatedExperiment
             SecureEqualsPlaintext = same,
             LightGbmModelText = lightGbmText,
             PhaseTimes = times,
-            Wall = clock.Elapsed,
+            Wall = earlier + clock.Elapsed,
+            Settings = settings,
+            DataSource = options.DataSource.Count > 0 ? options.DataSource : SyntheticSource(options.EffectiveScenario),
         };
     }
+
+    private static IReadOnlyList<RunSetting> SyntheticSource(SyntheticScenario s) =>
+    [
+        new("source", "data source", "synthetic"),
+        new("transactions", "transactions", s.Transactions),
+        new("seed", "seed of the data", s.Seed),
+        new("campaign_shift", "campaign shift (banks each fraud campaign moves in the test window)", s.CampaignShift),
+        new("fraud_rate", "fraud rate", s.FraudRate),
+        new("days", "days", s.Days),
+        new("test_fraction", "later window held out for testing", s.TestFraction),
+    ];
 
     private static ModelEvaluation Evaluate(string name, LabeledRows[] test, double[][] scores, int curvePoints)
     {

@@ -1,0 +1,48 @@
+// The one place that turns an exception into what a user sees: one line "fraudfed <command>: message" on
+// stderr and an exit code (0 success, 1 a run that failed, 2 a usage or input error). No stack trace is ever
+// printed: a usage error names the option and the fix, an input error names the file, row and column, and
+// anything unexpected gives its message and exception type.
+using FraudFed.Learning.Data;
+
+namespace FraudFed.Cli.Infrastructure;
+
+/// <summary>Exit codes and the one-line error report of every command.</summary>
+internal static class CliErrors
+{
+    /// <summary>The command succeeded.</summary>
+    public const int Success = 0;
+    /// <summary>The run failed (including a secure model that differs from the plain one).</summary>
+    public const int RunFailed = 1;
+    /// <summary>A usage or input error, found before any work.</summary>
+    public const int Usage = 2;
+
+    /// <summary>Runs <paramref name="body"/>; an exception becomes one line on <paramref name="stderr"/> and its exit code.</summary>
+    public static int Guard(string command, TextWriter stderr, Func<int> body)
+    {
+        try { return body(); }
+        catch (Exception e) { return Report(command, stderr, e); }
+    }
+
+    /// <summary>Writes one line for <paramref name="error"/> and returns its exit code.</summary>
+    public static int Report(string command, TextWriter stderr, Exception error)
+    {
+        while (error is AggregateException { InnerExceptions.Count: 1 } a) error = a.InnerExceptions[0];
+        (int code, string message) = error switch
+        {
+            UsageException => (Usage, error.Message),
+            DataFormatException => (Usage, error.Message),
+            OperationCanceledException => (RunFailed, "cancelled."),
+            OutOfMemoryException => (RunFailed, "out of memory; use fewer --transactions, --values or banks."),
+            _ => (RunFailed, $"{error.Message} ({error.GetType().Name})"),
+        };
+        return Fail(command, stderr, message, code);
+    }
+
+    /// <summary>Writes "fraudfed <paramref name="command"/>: <paramref name="message"/>" as one line and returns <paramref name="code"/>.</summary>
+    public static int Fail(string command, TextWriter stderr, string message, int code = Usage)
+    {
+        string line = string.Join(' ', message.Split(['\r', '\n'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        stderr.WriteLine($"{(command.Length == 0 ? "fraudfed" : "fraudfed " + command)}: {line}");
+        return code;
+    }
+}

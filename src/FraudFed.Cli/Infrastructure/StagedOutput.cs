@@ -1,0 +1,129 @@
+// Outputs of a run are written to a staging directory next to the target (same parent, so same file system)
+// and moved into place only when the run has succeeded:
+//   target absent   -> the staging directory is renamed to it (one atomic rename);
+//   target present  -> each output file is renamed over its old version, and an output of an earlier run that
+//                      this run did not produce (e.g. model.txt after a logistic run) is deleted.
+// A run that fails or is cancelled leaves the target as it was: Dispose removes the staging directory and any
+// parent directories Prepare created. Prepare refuses, before any work, a target that is a file, lies under a
+// file, or cannot be written (it creates and removes a probe file), so that is never found out after training.
+namespace FraudFed.Cli.Infrastructure;
+
+/// <summary>A staging directory for a run's outputs and the move into place at the end.</summary>
+internal sealed class StagedOutput : IDisposable
+{
+    private readonly List<string> _createdParents;
+    private bool _committed;
+
+    private StagedOutput(string target, string staging, List<string> createdParents)
+    {
+        TargetPath = target;
+        StagingPath = staging;
+        _createdParents = createdParents;
+    }
+
+    /// <summary>The directory the outputs end up in (full path).</summary>
+    public string TargetPath { get; }
+    /// <summary>Where outputs are written during the run.</summary>
+    public string StagingPath { get; }
+
+    /// <summary>Checks <paramref name="target"/> (named <paramref name="option"/> in errors) and creates the staging directory.</summary>
+    /// <exception cref="UsageException">a file, under a file, not writable, or not a valid path.</exception>
+    public static StagedOutput Prepare(string target, string option = "--out")
+    {
+        string full;
+        try { full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(target)); }
+        catch (Exception e) when (e is ArgumentException or NotSupportedException or PathTooLongException)
+        {
+            throw new UsageException($"{option} '{target}' is not a valid path ({e.Message}).");
+        }
+        if (File.Exists(full)) throw new UsageException($"{option} '{target}' is a file; give a directory (it is created if needed).");
+        string? parent = Path.GetDirectoryName(full);
+        if (parent is null) throw new UsageException($"{option} '{target}' is a file-system root; give a directory below it.");
+
+        // Find the nearest existing ancestor; every missing one is created (and removed again if the run fails).
+        var missing = new Stack<string>();
+        string? probe = parent;
+        while (probe is not null && !Directory.Exists(probe))
+        {
+            if (File.Exists(probe)) throw new UsageException($"{option} '{target}': '{probe}' is a file, so no directory can be made under it.");
+            missing.Push(probe);
+            probe = Path.GetDirectoryName(probe);
+        }
+        var created = new List<string>();
+        string staging = Path.Combine(parent, "." + Path.GetFileName(full) + ".fraudfed-" + Guid.NewGuid().ToString("N")[..12]);
+        try
+        {
+            while (missing.Count > 0)
+            {
+                string dir = missing.Pop();
+                Directory.CreateDirectory(dir);
+                created.Add(dir);
+            }
+            Directory.CreateDirectory(staging);
+            if (Directory.Exists(full))
+            {
+                // The files are renamed into the target at the end: check now that it takes new files.
+                string probeFile = Path.Combine(full, ".fraudfed-probe-" + Guid.NewGuid().ToString("N")[..12]);
+                File.WriteAllBytes(probeFile, []);
+                File.Delete(probeFile);
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            TryDelete(staging);
+            for (int i = created.Count - 1; i >= 0; i--) TryDelete(created[i]);
+            throw new UsageException($"{option} '{target}' cannot be written: {e.Message}");
+        }
+        return new StagedOutput(full, staging, created);
+    }
+
+    /// <summary>Path of output <paramref name="name"/> in the staging directory.</summary>
+    public string Stage(string name) => Path.Combine(StagingPath, name);
+
+    /// <summary>Moves the staged outputs into place; <paramref name="outputNames"/> are all the names a run of this command may write.</summary>
+    /// <returns>The final path of each staged file, by name.</returns>
+    public IReadOnlyDictionary<string, string> Commit(IReadOnlyCollection<string> outputNames)
+    {
+        ObjectDisposedException.ThrowIf(_committed, this);
+        var result = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (string name in outputNames)
+            if (File.Exists(Stage(name))) result[name] = Path.Combine(TargetPath, name);
+        if (!Directory.Exists(TargetPath))
+        {
+            Directory.Move(StagingPath, TargetPath);
+        }
+        else
+        {
+            foreach (string name in outputNames)
+            {
+                string staged = Stage(name), final = Path.Combine(TargetPath, name);
+                if (File.Exists(staged)) File.Move(staged, final, overwrite: true);
+                else if (File.Exists(final)) File.Delete(final);
+            }
+            Directory.Delete(StagingPath, recursive: true);
+        }
+        _committed = true;
+        return result;
+    }
+
+    /// <summary>Without a commit: removes the staging directory and the parents Prepare created.</summary>
+    public void Dispose()
+    {
+        if (_committed) return;
+        _committed = true;
+        TryDelete(StagingPath);
+        for (int i = _createdParents.Count - 1; i >= 0; i--) TryDelete(_createdParents[i]);
+    }
+
+    private static void TryDelete(string dir)
+    {
+        try
+        {
+            if (!Directory.Exists(dir)) return;
+            // A created parent is removed only if nothing else appeared in it meanwhile.
+            if (Path.GetFileName(dir).Contains(".fraudfed-", StringComparison.Ordinal)) Directory.Delete(dir, recursive: true);
+            else if (!Directory.EnumerateFileSystemEntries(dir).Any()) Directory.Delete(dir);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+    }
+}
