@@ -4,13 +4,25 @@ using FraudFed.Cli.Infrastructure;
 
 namespace FraudFed.Cli;
 
-/// <summary>A top-level `fraudfed` command group or command. Implementations are discovered by reflection,
-/// so each command lives in its own file and adding one touches nothing else.</summary>
+/// <summary>A top-level `fraudfed` command. Implementations are discovered by reflection, so each command lives
+/// in its own file and adding one touches nothing else.</summary>
 internal interface ICliCommand
 {
-    /// <summary>Builds the command. Commands with the same name (e.g. several "bench" suites) are merged:
-    /// return a command whose subcommands will be added under the shared parent.</summary>
+    /// <summary>Builds the command.</summary>
     Command Build();
+}
+
+/// <summary>Subcommands of a shared group (e.g. the suites of `fraudfed bench`), each suite in its own file. The
+/// group command is made once and every subcommand is added to it directly (a command has one parent, so that
+/// options such as --help are found through it).</summary>
+internal interface ICliSubcommands
+{
+    /// <summary>Name of the group, e.g. "bench".</summary>
+    string Group { get; }
+    /// <summary>Description of the group.</summary>
+    string GroupDescription { get; }
+    /// <summary>Builds the subcommands.</summary>
+    IEnumerable<Command> BuildSubcommands();
 }
 
 internal static class Program
@@ -27,7 +39,7 @@ internal static class Program
         ParseResult parse = BuildRoot().Parse(args);
         string command = CommandPath(parse);
         if (parse.Errors.Count > 0 && parse.Action is ParseErrorAction or null)
-            return CliErrors.Fail(command, stderr, $"{parse.Errors[0].Message} (see 'fraudfed {command} --help')");
+            return CliErrors.Fail(command, stderr, $"{parse.Errors[0].Message} (see '{(command.Length == 0 ? "fraudfed" : "fraudfed " + command)} --help')");
         var invocation = new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false };
         try { return parse.Invoke(invocation); }
         catch (Exception e) { return CliErrors.Report(command, stderr, e); }
@@ -44,21 +56,23 @@ internal static class Program
     internal static RootCommand BuildRoot()
     {
         var root = new RootCommand("FraudFed: secure aggregation for cross-bank federated fraud detection.");
-        var byName = new Dictionary<string, Command>(StringComparer.Ordinal);
         IEnumerable<Type> types = typeof(Program).Assembly.GetTypes()
-            .Where(t => !t.IsAbstract && typeof(ICliCommand).IsAssignableFrom(t))
+            .Where(t => !t.IsAbstract && (typeof(ICliCommand).IsAssignableFrom(t) || typeof(ICliSubcommands).IsAssignableFrom(t)))
             .OrderBy(t => t.FullName, StringComparer.Ordinal);
+        var groups = new Dictionary<string, Command>(StringComparer.Ordinal);
         foreach (Type type in types)
         {
-            var command = ((ICliCommand)Activator.CreateInstance(type, nonPublic: true)!).Build();
-            if (byName.TryGetValue(command.Name, out Command? existing))
+            object instance = Activator.CreateInstance(type, nonPublic: true)!;
+            if (instance is ICliCommand single) root.Subcommands.Add(single.Build());
+            if (instance is ICliSubcommands suite)
             {
-                foreach (Command sub in command.Subcommands) existing.Subcommands.Add(sub);
-            }
-            else
-            {
-                byName.Add(command.Name, command);
-                root.Subcommands.Add(command);
+                if (!groups.TryGetValue(suite.Group, out Command? group))
+                {
+                    group = new Command(suite.Group, suite.GroupDescription);
+                    groups.Add(suite.Group, group);
+                    root.Subcommands.Add(group);
+                }
+                foreach (Command sub in suite.BuildSubcommands()) group.Subcommands.Add(sub);
             }
         }
         return root;

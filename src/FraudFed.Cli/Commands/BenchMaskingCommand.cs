@@ -20,9 +20,12 @@ using FraudFed.Protocol.Masking;
 
 namespace FraudFed.Cli.Commands;
 
-internal sealed class BenchMaskingCommand : ICliCommand
+internal sealed class BenchMaskingCommand : ICliSubcommands
 {
-    public Command Build()
+    public string Group => "bench";
+    public string GroupDescription => "Benchmarks.";
+
+    public IEnumerable<Command> BuildSubcommands()
     {
         var banks = new Option<int>("--banks") { Description = "Number of banks.", DefaultValueFactory = _ => 10 };
         var values = new Option<int>("--values") { Description = "Values per bank vector.", DefaultValueFactory = _ => 1_000_000 };
@@ -38,9 +41,7 @@ internal sealed class BenchMaskingCommand : ICliCommand
             new Settings(parse.GetValue(banks), parse.GetValue(values), parse.GetValue(dropouts), parse.GetValue(bits), parse.GetValue(repetitions),
                 parse.GetValue(sparse), parse.GetValue(threshold), parse.GetValue(json)),
             parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error)));
-        var bench = new Command("bench", "Benchmarks.");
-        bench.Subcommands.Add(masking);
-        return bench;
+        return [masking];
     }
 
     /// <summary>Most values per bank vector.</summary>

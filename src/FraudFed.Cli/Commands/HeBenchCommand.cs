@@ -17,15 +17,12 @@ using FraudFed.Protocol.Homomorphic;
 namespace FraudFed.Cli.Commands;
 
 /// <summary>The homomorphic benchmarks under `fraudfed bench`.</summary>
-internal sealed class HeBenchCommand : ICliCommand
+internal sealed class HeBenchCommand : ICliSubcommands
 {
-    public Command Build()
-    {
-        var bench = new Command("bench", "Benchmarks.");
-        bench.Subcommands.Add(BuildNtt());
-        bench.Subcommands.Add(BuildHe());
-        return bench;
-    }
+    public string Group => "bench";
+    public string GroupDescription => "Benchmarks.";
+
+    public IEnumerable<Command> BuildSubcommands() => [BuildNtt(), BuildHe()];
 
     private static double Median(List<double> xs)
     {

@@ -113,7 +113,11 @@ internal sealed class SimulateCommand : ICliCommand
             throw new UsageException($"--alpha sets a Dirichlet split, but the bank column '{col}' already assigns each row its bank: leave --alpha out.");
         // The threshold against the number of banks, when the options alone decide it (a bank column decides it after loading).
         IReadOnlyList<RunSetting>? secureSettings = schema?.BankColumn is null ? CheckSecureSum(s.Mode, s.Banks, s.Threshold, "--banks") : null;
-        if (csv is not null) CheckReadable(csv.Path!, "--csv");
+        if (csv is not null)
+        {
+            CheckReadable(csv.Path!, "--csv");
+            CsvDatasetLoader.CheckHeader(csv.Path!, schema!);
+        }
         byte[]? key = csv?.CategoryKeyFile is { } keyFile ? ReadConsortiumKey(keyFile) : null;
 
         // 3. The output directory: staged next to --out, moved into place only at the end.
@@ -138,11 +142,12 @@ internal sealed class SimulateCommand : ICliCommand
             var clock = Stopwatch.StartNew();
             if (csv is null)
             {
-                stderr.WriteLine($"fraudfed simulate: {s.Banks} banks, {s.Transactions:N0} transactions, mode {s.Mode}, model {s.Model}, seed {s.Seed}, campaign shift {s.CampaignShift}");
-                banks = FederatedExperiment.GenerateSynthetic(options, progress, phases);
+                banks = FederatedExperiment.GenerateSynthetic(options, progress: null, phases);
                 FederatedExperiment.CheckBanks(banks, options.RunBaselines,
-                    $"The scenario is too small for {s.Banks} banks: use more --transactions (e.g. --transactions {Math.Max(4 * s.Transactions, 40_000 * s.Banks):N0}) or fewer --banks.".Replace(",", "", StringComparison.Ordinal));
+                    $"The scenario is too small for {s.Banks} banks: use more --transactions (e.g. --transactions {Math.Max(4 * s.Transactions, 40_000 * s.Banks)}) or fewer --banks.");
                 options = options with { DataSource = SyntheticSource(options.EffectiveScenario, banks) };
+                stderr.WriteLine($"fraudfed simulate: {s.Banks} banks, {s.Transactions:N0} transactions, mode {s.Mode}, model {s.Model}, seed {s.Seed}, campaign shift {s.CampaignShift} " +
+                    $"(generated in {clock.Elapsed.TotalSeconds:0.0} s)");
             }
             else
             {
@@ -301,13 +306,11 @@ internal sealed class SimulateCommand : ICliCommand
 
     private static (IReadOnlyList<BankData> Banks, IReadOnlyList<RunSetting> Source) LoadCsv(CsvSettings csv, CsvSchema schema, byte[]? key, SimulateSettings s, TextWriter stderr, CancellationToken cancellationToken)
     {
-        stderr.WriteLine($"fraudfed simulate: reading {csv.Path} ({new FileInfo(csv.Path!).Length / 1e6:0.0} MB) with schema {schema.Name}");
         var clock = Stopwatch.StartNew();
         using CategoryEncoder encoder = key is null ? CategoryEncoder.Public(csv.CategoryBuckets) : CategoryEncoder.Keyed(key, csv.CategoryBuckets);
         CsvTable table = CsvDatasetLoader.Load(csv.Path!, schema, encoder, cancellationToken);
         CsvSource src = table.Source!;
-        stderr.WriteLine($"fraudfed simulate: {src.Rows:N0} rows, {src.Features.Count} features ({src.Categorical.Count} categorical, {src.MissingCells.Values.Sum():N0} missing cells), " +
-            $"{table.Rows.Positives:N0} fraud, separator {CsvSchema.SeparatorName(src.Separator)}, read in {clock.Elapsed.TotalSeconds:0.0} s");
+        TimeSpan readTime = clock.Elapsed;
         if (table.Rows.Positives == 0) throw new UsageException($"{csv.Path}: no row is labelled fraud in label column '{schema.LabelColumn}'; nothing to learn.");
         if (table.Rows.Positives == table.Rows.Rows) throw new UsageException($"{csv.Path}: every row is labelled fraud in label column '{schema.LabelColumn}'.");
 
@@ -318,17 +321,20 @@ internal sealed class SimulateCommand : ICliCommand
             int distinct = table.Banks.Distinct(StringComparer.Ordinal).Count();
             if (distinct is < 3 or > MaxBanks)
                 throw new UsageException($"bank column '{schema.BankColumn}' names {distinct} banks; a simulation needs 3..{MaxBanks}.");
-            banks = BankSplitter.ByBankColumn(table);
+            const string fix = "Each bank of the bank column needs rows in both windows and fraud in its training window for its local-only baseline; merge small banks in the file.";
+            banks = WithFix(() => BankSplitter.ByBankColumn(table), fix);
             split = $"bank column '{schema.BankColumn}'";
-            FederatedExperiment.CheckBanks(banks, baselines: true, "Each bank of the bank column needs fraud in its training window for its local-only baseline; merge small banks in the file.");
+            FederatedExperiment.CheckBanks(banks, baselines: true, fix);
         }
         else
         {
-            banks = BankSplitter.ByDirichlet(table.Rows, s.Banks, csv.Alpha, s.Seed);
+            string fix = $"The file has {table.Rows.Positives:N0} fraud rows for {s.Banks} banks: use a larger --alpha (a more even split, e.g. --alpha {Math.Max(10, csv.Alpha * 10).ToString(CultureInfo.InvariantCulture)}), fewer --banks, or another --seed.";
+            banks = WithFix(() => BankSplitter.ByDirichlet(table.Rows, s.Banks, csv.Alpha, s.Seed), fix);
             split = $"Dirichlet label-skew split over {s.Banks} banks, alpha {csv.Alpha.ToString(CultureInfo.InvariantCulture)}, seed {s.Seed}";
-            FederatedExperiment.CheckBanks(banks, baselines: true,
-                $"The file has {table.Rows.Positives:N0} fraud rows for {s.Banks} banks: use a larger --alpha (a more even split, e.g. --alpha {Math.Max(10, csv.Alpha * 10).ToString(CultureInfo.InvariantCulture)}), fewer --banks, or another --seed.");
+            FederatedExperiment.CheckBanks(banks, baselines: true, fix);
         }
+        stderr.WriteLine($"fraudfed simulate: read {csv.Path} ({src.Bytes / 1e6:0.0} MB, schema {schema.Name}): {src.Rows:N0} rows, {src.Features.Count} features ({src.Categorical.Count} categorical, {src.MissingCells.Values.Sum():N0} missing cells), " +
+            $"{table.Rows.Positives:N0} fraud, separator {CsvSchema.SeparatorName(src.Separator)}, read in {readTime.TotalSeconds:0.0} s");
         var source = new List<RunSetting>
         {
             new("source", "data source", "csv"),
@@ -351,6 +357,12 @@ internal sealed class SimulateCommand : ICliCommand
             new("test_fraction", "later window held out for testing", 0.25),
         };
         return (banks, source);
+    }
+
+    private static IReadOnlyList<BankData> WithFix(Func<IReadOnlyList<BankData>> split, string fix)
+    {
+        try { return split(); }
+        catch (DataFormatException e) { throw new DataFormatException(e.Message + " " + fix, e.Column, e.Row, e.Bank, e.File); }
     }
 
     private static IReadOnlyList<RunSetting> SyntheticSource(SyntheticScenario scenario, IReadOnlyList<BankData> banks) =>

@@ -65,6 +65,21 @@ public static class CsvDatasetLoader
         return table with { Source = table.Source! with { Sha256 = hashing.HexDigest(), Bytes = hashing.BytesRead } };
     }
 
+    /// <summary>
+    /// Reads only the header of <paramref name="path"/> and resolves the schema's roles against it: the cheap check of a file
+    /// before any work (a missing column, a wrong separator, an identifier without a role, a duplicate name).
+    /// </summary>
+    /// <returns>The separator and the feature columns the file would give.</returns>
+    /// <exception cref="DataFormatException">the header does not fit the schema (naming file and column).</exception>
+    public static (char Separator, IReadOnlyList<string> Features) CheckHeader(string path, CsvSchema schema)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        ArgumentNullException.ThrowIfNull(schema);
+        using CategoryEncoder encoder = CategoryEncoder.Public();
+        CsvTable table = LoadCore(s => s.FromFile(path), path, schema, encoder, CancellationToken.None, headerOnly: true);
+        return (table.Source!.Separator, table.Source.Features);
+    }
+
     /// <summary>Loads CSV text from a reader (no file hash).</summary>
     /// <exception cref="DataFormatException">the text does not fit the schema.</exception>
     public static CsvTable Load(TextReader reader, CsvSchema schema, CategoryEncoder? categories = null, string source = "CSV")
@@ -74,7 +89,7 @@ public static class CsvDatasetLoader
         return LoadCore(s => s.From(reader), source, schema, categories, CancellationToken.None);
     }
 
-    private static CsvTable LoadCore(Func<SepReaderOptions, SepReader> open, string source, CsvSchema schema, CategoryEncoder? categories, CancellationToken cancellationToken)
+    private static CsvTable LoadCore(Func<SepReaderOptions, SepReader> open, string source, CsvSchema schema, CategoryEncoder? categories, CancellationToken cancellationToken, bool headerOnly = false)
     {
         try { schema.Validate(); }
         catch (ArgumentException e) { throw new DataFormatException($"{source}: schema {schema.Name}: {e.Message.Split(" (Parameter")[0]}", null, null, file: source); }
@@ -86,7 +101,7 @@ public static class CsvDatasetLoader
                 HasHeader = false, Unescape = true, Trim = SepTrim.All, DisableColCountCheck = true, CultureInfo = CultureInfo.InvariantCulture,
             };
             using SepReader reader = open(options);
-            return new Reader(reader, source, schema, categories ?? owned).Read(cancellationToken);
+            return new Reader(reader, source, schema, categories ?? owned).Read(cancellationToken, headerOnly);
         }
         catch (InvalidDataException e)
         {
@@ -110,7 +125,7 @@ public static class CsvDatasetLoader
         private DataFormatException Fail(string message, string? column = null, bool atRow = true) =>
             new($"{source}: {(atRow && _row > 0 ? $"row {_row} (line {_line}): " : "")}{message}", column, atRow && _row > 0 ? _row : null, file: source);
 
-        public CsvTable Read(CancellationToken cancellationToken)
+        public CsvTable Read(CancellationToken cancellationToken, bool headerOnly)
         {
             if (!reader.MoveNext()) throw Fail("the file is empty (no header).", atRow: false);
             _header = Cells(reader.Current);
@@ -155,6 +170,9 @@ public static class CsvDatasetLoader
                 slot[features[k]] = k;
             }
             if (categorical.Count > 0 && encoder is null) throw new InvalidOperationException("A category encoder is needed.");
+            if (headerOnly)
+                return new CsvTable(new LabeledRows(["-"], [], [], []), null) { Source = new CsvSource(source, "", 0, schema.Name, _separator, 0, _header.Length,
+                    features.Select(i => _header[i]).ToArray(), features.Where(categorical.Contains).Select(i => _header[i]).ToArray(), [], new Dictionary<string, long>(), null) };
 
             int f = features.Length;
             var values = new Buffer<float>(1 << 16);

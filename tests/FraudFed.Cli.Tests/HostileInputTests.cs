@@ -1,0 +1,151 @@
+using System.CommandLine;
+using System.Diagnostics;
+using FraudFed.Testing;
+using NUnit.Framework;
+
+namespace FraudFed.Cli.Tests;
+
+/// <summary>
+/// Every hostile input is refused before any work: exit code 2, one line "fraudfed &lt;command&gt;: ..." on stderr naming
+/// the problem, no stack trace, and nothing written (no output directory, no staging directory left beside it).
+/// </summary>
+[TestFixture]
+public sealed class HostileInputTests
+{
+    private static string _dir = "";
+    private static string _ulb = "", _semicolons = "", _badCell = "", _schemaTypo = "", _aFile = "", _out = "";
+
+    [OneTimeSetUp]
+    public void CreateFiles()
+    {
+        _dir = Path.Combine(Path.GetTempPath(), "fraudfed-hostile-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(_dir);
+        _ulb = PublicSchemaFiles.Write(Path.Combine(_dir, "creditcard.csv"), PublicSchemaFiles.Ulb(400, seed: 2), new CsvStyle());
+        var semi = new CsvStyle(Separator: ';');
+        _semicolons = PublicSchemaFiles.Write(Path.Combine(_dir, "semicolons.csv"), PublicSchemaFiles.Ulb(50, style: semi), semi);
+        string[] lines = File.ReadAllLines(_ulb);
+        lines[300] = lines[300].Replace(lines[300].Split(',')[5], "twelve");
+        _badCell = Path.Combine(_dir, "bad-cell.csv");
+        File.WriteAllLines(_badCell, lines);
+        _schemaTypo = Path.Combine(_dir, "typo.json");
+        File.WriteAllText(_schemaTypo, """{ "preset": "ulb", "lable": "Class" }""");
+        _aFile = Path.Combine(_dir, "a-file.txt");
+        File.WriteAllText(_aFile, "not a directory");
+        _out = Path.Combine(_dir, "out");
+    }
+
+    [OneTimeTearDown]
+    public void RemoveFiles() => Directory.Delete(_dir, recursive: true);
+
+    internal static (int Code, string Stdout, string Stderr) Run(params string[] args)
+    {
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        int code = Program.Run(args, stdout, stderr);
+        return (code, stdout.ToString(), stderr.ToString());
+    }
+
+    private static IEnumerable<TestCaseData> Cases()
+    {
+        TestCaseData Case(string name, string expected, params string[] args) => new TestCaseData(args, expected).SetName("Refused/" + name);
+        // "@name" stands for a file made in OneTimeSetUp (test cases are built before it runs); Bind fills them in.
+        yield return Case("csv-missing", "does not exist", "simulate", "--csv", "no-such-file.csv", "--schema", "ulb", "--out", "@out");
+        yield return Case("csv-is-a-directory", "is a directory", "simulate", "--csv", "@dir", "--schema", "ulb", "--out", "@out");
+        yield return Case("out-is-a-file", "is a file", "simulate", "--csv", "@ulb", "--schema", "ulb", "--out", "@afile");
+        yield return Case("out-under-a-file", "is a file, so no directory can be made under it", "simulate", "--out", "@afile/sub");
+        yield return Case("out-unwritable", "cannot be written", "simulate", "--out", "/proc/fraudfed-test/out");
+        yield return Case("banks-not-a-number", "Cannot parse argument 'abc' for option '--banks'", "simulate", "--banks", "abc", "--out", "@out");
+        yield return Case("banks-one", "--banks must be in 3..100", "simulate", "--banks", "1", "--out", "@out");
+        yield return Case("trees-zero", "--trees must be in 1..10000", "simulate", "--trees", "0", "--out", "@out");
+        yield return Case("transactions-too-few", "--transactions must be at least 5000", "simulate", "--transactions", "100", "--out", "@out");
+        yield return Case("threshold-above-banks", "--threshold 9 is above --banks 5", "simulate", "--threshold", "9", "--out", "@out");
+        yield return Case("threshold-insecure", "2T must exceed N + c", "simulate", "--banks", "6", "--threshold", "3", "--out", "@out");
+        yield return Case("campaign-shift-negative", "--campaign-shift must be in 0..4", "simulate", "--campaign-shift", "-1", "--out", "@out");
+        yield return Case("alpha-negative", "--alpha must be a positive number", "simulate", "--csv", "@ulb", "--schema", "ulb", "--alpha", "-1", "--out", "@out");
+        yield return Case("alpha-nan", "--alpha must be a positive number", "simulate", "--csv", "@ulb", "--schema", "ulb", "--alpha", "NaN", "--out", "@out");
+        yield return Case("buckets-too-many", "--category-buckets must be in 2..60", "simulate", "--csv", "@ulb", "--schema", "ulb", "--category-buckets", "99", "--out", "@out");
+        yield return Case("mode-unknown", "carrier-pigeon", "simulate", "--mode", "carrier-pigeon", "--out", "@out");
+        yield return Case("option-unknown", "--bankz", "simulate", "--bankz", "3", "--out", "@out");
+        yield return Case("schema-unknown", "--schema 'bogus' is neither a preset", "simulate", "--csv", "@ulb", "--schema", "bogus", "--out", "@out");
+        yield return Case("schema-file-typo", "unknown key 'lable'", "simulate", "--csv", "@ulb", "--schema", "@typo", "--out", "@out");
+        yield return Case("schema-without-csv", "--schema applies to a CSV file", "simulate", "--schema", "ulb", "--out", "@out");
+        yield return Case("transactions-with-csv", "--transactions applies to the synthetic scenario", "simulate", "--csv", "@ulb", "--schema", "ulb", "--transactions", "9000", "--out", "@out");
+        yield return Case("separator-wrong", "probably ';' (semicolon)-separated", "simulate", "--csv", "@semi", "--schema", "ulb", "--separator", ",", "--out", "@out");
+        yield return Case("separator-not-one", "is not a separator", "simulate", "--csv", "@ulb", "--schema", "ulb", "--separator", "::", "--out", "@out");
+        yield return Case("label-missing", "label column 'Fraud' is not in the header", "simulate", "--csv", "@ulb", "--label", "Fraud", "--out", "@out");
+        yield return Case("bad-cell", "row 300 (line 301): column 'V5' is not a number: 'twelve'", "simulate", "--csv", "@bad", "--schema", "ulb", "--out", "@out");
+        yield return Case("scenario-too-small", "has no fraud in its training window", "simulate", "--banks", "5", "--transactions", "5000", "--out", "@out");
+        yield return Case("csv-split-too-skewed", "use a larger --alpha", "simulate", "--csv", "@ulb", "--schema", "ulb", "--banks", "8", "--alpha", "0.05", "--out", "@out");
+        yield return Case("bench-he-bits", "--bits must be in 1..44", "bench", "he", "--bits", "65");
+        yield return Case("bench-he-threshold-above-banks", "--threshold 11 is above --banks 10", "bench", "he", "--banks", "10", "--threshold", "11");
+        yield return Case("bench-he-one-bank", "--banks must be in 2..256", "bench", "he", "--banks", "1");
+        yield return Case("bench-he-values-zero", "--values must be in 1..", "bench", "he", "--values", "0");
+        yield return Case("bench-he-runs-negative", "--runs must be in 1..1000", "bench", "he", "--runs", "-2");
+        yield return Case("bench-masking-one-bank", "--banks must be in 3..200", "bench", "masking", "--banks", "1");
+        yield return Case("bench-masking-bits", "--bits must be in 1..64", "bench", "masking", "--bits", "65");
+        yield return Case("bench-masking-values-negative", "--values must be in 1..", "bench", "masking", "--values", "-5");
+        yield return Case("bench-masking-dropouts", "--dropouts 4 leaves 6 of 10 banks", "bench", "masking", "--dropouts", "4");
+        yield return Case("bench-masking-threshold", "--threshold 12 is above --banks 10", "bench", "masking", "--threshold", "12");
+        yield return Case("bench-ntt-runs-zero", "--runs must be in 1..1000000", "bench", "ntt", "--runs", "0");
+    }
+
+    private static string[] Bind(string[] args) => args.Select(a => a
+        .Replace("@out", _out, StringComparison.Ordinal).Replace("@afile", _aFile, StringComparison.Ordinal).Replace("@ulb", _ulb, StringComparison.Ordinal)
+        .Replace("@semi", _semicolons, StringComparison.Ordinal).Replace("@bad", _badCell, StringComparison.Ordinal)
+        .Replace("@typo", _schemaTypo, StringComparison.Ordinal).Replace("@dir", _dir, StringComparison.Ordinal)).ToArray();
+
+    [TestCaseSource(nameof(Cases))]
+    public void IsRefusedBeforeAnyWork_WithExitTwo_OneLine_NoStackTrace_NothingWritten(string[] args, string expected)
+    {
+        if (args.Contains("/proc/fraudfed-test/out") && !OperatingSystem.IsLinux()) Assert.Ignore("uses /proc to get a directory even root cannot write");
+        string[] before = Directory.GetFileSystemEntries(_dir).Order().ToArray();
+        var (code, stdout, stderr) = Run(Bind(args));
+
+        Assert.That(code, Is.EqualTo(2), stderr);
+        string[] lines = stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        Assert.That(lines, Has.Length.EqualTo(1), "one line: " + stderr);
+        Assert.That(lines[0], Does.StartWith($"fraudfed {args[0]}").And.Contain(expected));
+        Assert.That(stderr, Does.Not.Contain("   at ").And.Not.Contain("Exception"), "no stack trace, no exception type");
+        Assert.That(stdout, Is.Empty);
+        Assert.That(Directory.GetFileSystemEntries(_dir).Order(), Is.EqualTo(before), "nothing written: no output, no staging directory");
+    }
+
+    [Test]
+    public void HelpWorksOnEveryCommandAndSubcommand()
+    {
+        var paths = new List<string[]>();
+        void Walk(Command c, string[] path)
+        {
+            paths.Add(path);
+            foreach (Command sub in c.Subcommands) Walk(sub, [.. path, sub.Name]);
+        }
+        Walk(Program.BuildRoot(), []);
+        Assert.That(paths.Select(p => string.Join(' ', p)), Is.SupersetOf(new[] { "simulate", "bench masking", "bench he", "bench ntt", "vectors", "conformance" }));
+        foreach (string[] path in paths)
+        {
+            var (code, stdout, stderr) = Run([.. path, "--help"]);
+            Assert.That(code, Is.Zero, string.Join(' ', path) + ": " + stderr);
+            Assert.That(stdout, Does.Contain("Usage:"), string.Join(' ', path));
+        }
+    }
+
+    [Test]
+    public void TheRealExecutable_ExitsTwo_WithOneLine_ForAMissingFileAndABadCell()
+    {
+        string exe = Path.Combine(AppContext.BaseDirectory, "fraudfed.dll");
+        foreach (string[] args in new[] { new[] { "simulate", "--csv", "missing.csv", "--schema", "ulb", "--out", _out }, ["simulate", "--csv", _badCell, "--schema", "ulb", "--out", _out] })
+        {
+            var start = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true };
+            start.ArgumentList.Add(exe);
+            foreach (string a in args) start.ArgumentList.Add(a);
+            using Process p = Process.Start(start)!;
+            string stderr = p.StandardError.ReadToEnd();
+            p.StandardOutput.ReadToEnd();
+            Assert.That(p.WaitForExit(60_000), Is.True);
+            Assert.That(p.ExitCode, Is.EqualTo(2), stderr);
+            Assert.That(stderr.Trim().Split('\n'), Has.Length.EqualTo(1), stderr);
+            Assert.That(stderr, Does.StartWith("fraudfed simulate: ").And.Not.Contain("   at "));
+            Assert.That(Directory.Exists(_out), Is.False);
+        }
+    }
+}
