@@ -308,61 +308,17 @@ internal sealed class SimulateCommand : ICliCommand
     {
         var clock = Stopwatch.StartNew();
         using CategoryEncoder encoder = key is null ? CategoryEncoder.Public(csv.CategoryBuckets) : CategoryEncoder.Keyed(key, csv.CategoryBuckets);
-        CsvTable table = CsvDatasetLoader.Load(csv.Path!, schema, encoder, cancellationToken);
-        CsvSource src = table.Source!;
-        TimeSpan readTime = clock.Elapsed;
-        if (table.Rows.Positives == 0) throw new UsageException($"{csv.Path}: no row is labelled fraud in label column '{schema.LabelColumn}'; nothing to learn.");
-        if (table.Rows.Positives == table.Rows.Rows) throw new UsageException($"{csv.Path}: every row is labelled fraud in label column '{schema.LabelColumn}'.");
-
-        IReadOnlyList<BankData> banks;
-        string split;
-        if (table.Banks is not null)
-        {
-            int distinct = table.Banks.Distinct(StringComparer.Ordinal).Count();
-            if (distinct is < 3 or > MaxBanks)
-                throw new UsageException($"bank column '{schema.BankColumn}' names {distinct} banks; a simulation needs 3..{MaxBanks}.");
-            const string fix = "Each bank of the bank column needs rows in both windows and fraud in its training window for its local-only baseline; merge small banks in the file.";
-            banks = WithFix(() => BankSplitter.ByBankColumn(table), fix);
-            split = $"bank column '{schema.BankColumn}'";
-            FederatedExperiment.CheckBanks(banks, baselines: true, fix);
-        }
-        else
-        {
-            string fix = $"The file has {table.Rows.Positives:N0} fraud rows for {s.Banks} banks: use a larger --alpha (a more even split, e.g. --alpha {Math.Max(10, csv.Alpha * 10).ToString(CultureInfo.InvariantCulture)}), fewer --banks, or another --seed.";
-            banks = WithFix(() => BankSplitter.ByDirichlet(table.Rows, s.Banks, csv.Alpha, s.Seed), fix);
-            split = $"Dirichlet label-skew split over {s.Banks} banks, alpha {csv.Alpha.ToString(CultureInfo.InvariantCulture)}, seed {s.Seed}";
-            FederatedExperiment.CheckBanks(banks, baselines: true, fix);
-        }
+        var split = new CsvSplit { Banks = s.Banks, Alpha = csv.Alpha, Seed = s.Seed };
+        string fix = schema.BankColumn is { } column
+            ? $"Each bank of bank column '{column}' needs rows in both windows and fraud in its training window for its local-only baseline; merge small banks in the file."
+            : $"The split gives some bank too little of the file's fraud for {s.Banks} banks: use a larger --alpha (a more even split, e.g. --alpha {Math.Max(10, csv.Alpha * 10).ToString(CultureInfo.InvariantCulture)}), fewer --banks, or another --seed.";
+        CsvExperimentData data = CsvExperimentData.Load(csv.Path!, schema, split, encoder, fix, cancellationToken);
+        if (data.Table.Banks is not null && data.Banks.Count is < 3 or > MaxBanks)
+            throw new UsageException($"bank column '{schema.BankColumn}' names {data.Banks.Count} banks; a simulation needs 3..{MaxBanks}.");
+        CsvSource src = data.Table.Source!;
         stderr.WriteLine($"fraudfed simulate: read {csv.Path} ({src.Bytes / 1e6:0.0} MB, schema {schema.Name}): {src.Rows:N0} rows, {src.Features.Count} features ({src.Categorical.Count} categorical, {src.MissingCells.Values.Sum():N0} missing cells), " +
-            $"{table.Rows.Positives:N0} fraud, separator {CsvSchema.SeparatorName(src.Separator)}, read in {readTime.TotalSeconds:0.0} s");
-        var source = new List<RunSetting>
-        {
-            new("source", "data source", "csv"),
-            new("path", "file", Path.GetFullPath(csv.Path!)),
-            new("sha256", "SHA-256 of the file", src.Sha256),
-            new("bytes", "file size (bytes)", src.Bytes),
-            new("schema", "schema", schema.Name),
-            new("separator", "separator", src.Separator),
-            new("rows", "rows", src.Rows),
-            new("fraud_rows", "fraud rows", table.Rows.Positives),
-            new("label", "label column", schema.LabelColumn),
-            new("time", "time column", schema.TimeColumn),
-            new("features", "feature columns", src.Features.Count),
-            new("categorical", "categorical columns", string.Join(", ", src.Categorical)),
-            new("category_encoding", "category encoding", src.CategoryEncoding),
-            new("dropped", "dropped columns (identifiers, ignored, unlisted)", string.Join(", ", src.Dropped)),
-            new("missing_cells", "missing feature cells", src.MissingCells.Values.Sum()),
-            new("split", "split across banks", split),
-            new("seed", "seed of the split", s.Seed),
-            new("test_fraction", "later window held out for testing", 0.25),
-        };
-        return (banks, source);
-    }
-
-    private static IReadOnlyList<BankData> WithFix(Func<IReadOnlyList<BankData>> split, string fix)
-    {
-        try { return split(); }
-        catch (DataFormatException e) { throw new DataFormatException(e.Message + " " + fix, e.Column, e.Row, e.Bank, e.File); }
+            $"{data.Table.Rows.Positives:N0} fraud, separator {CsvSchema.SeparatorName(src.Separator)}, read and split in {clock.Elapsed.TotalSeconds:0.0} s");
+        return (data.Banks, data.Source);
     }
 
     private static IReadOnlyList<RunSetting> SyntheticSource(SyntheticScenario scenario, IReadOnlyList<BankData> banks) =>
