@@ -53,10 +53,24 @@ public class FederatedExperimentTests
         Assert.That(root.GetProperty("pr_auc_federated").GetDouble(), Is.EqualTo(r.PrAucFederated).Within(1e-6));
         Assert.That(root.GetProperty("secure_equals_plaintext").GetBoolean(), Is.True);
         Assert.That(root.GetProperty("per_bank").GetArrayLength(), Is.EqualTo(3));
+        // Every setting of the run travels with it: the model's, the secure sum's, and the data source's.
+        JsonSettings(root.GetProperty("settings"), ("mode", "test-masking"), ("trees", "10"), ("max_depth", "4"), ("model", "gbdt"), ("modulus_bits", "40"));
+        JsonSettings(root.GetProperty("data"), ("source", "synthetic"), ("seed", "5"), ("transactions", "15000"), ("campaign_shift", "1"));
 
         string html = ExperimentReport.ToHtml(r);
         Assert.That(System.Text.RegularExpressions.Regex.Matches(html, "<polyline").Count, Is.EqualTo(6), "3 models x (ROC, PR)");
+        // The federated curve is drawn last (on top) and dashed; the centralized one first and widest.
+        var lines = System.Text.RegularExpressions.Regex.Matches(html, "<polyline[^>]*>").Select(m => m.Value).ToArray();
+        Assert.That(lines[2], Does.Contain("stroke-dasharray"), "federated last and dashed");
+        Assert.That(lines[0], Does.Not.Contain("stroke-dasharray").And.Contain("stroke-width=\"5.0\""), "centralized first and wide");
+        Assert.That(html, Does.Contain("Settings of this run").And.Contain("campaign shift").And.Contain("<td>trees</td><td>10</td>"));
         Assert.That(html, Does.Contain("bank-2").And.Contain("bit-for-bit identical").And.Not.Contain("<script"));
+    }
+
+    private static void JsonSettings(System.Text.Json.JsonElement o, params (string Key, string Value)[] expected)
+    {
+        foreach (var (key, value) in expected)
+            Assert.That(o.GetProperty(key).ToString(), Is.EqualTo(value), key);
     }
 
     [Test]
