@@ -306,6 +306,9 @@ internal sealed class SimulateCommand : ICliCommand
 
     private static (IReadOnlyList<BankData> Banks, IReadOnlyList<RunSetting> Source) LoadCsv(CsvSettings csv, CsvSchema schema, byte[]? key, SimulateSettings s, TextWriter stderr, CancellationToken cancellationToken)
     {
+        // A large file takes seconds: say so first (a small one reads at once, so a refusal stays one line).
+        long size = new FileInfo(csv.Path!).Length;
+        if (size > 50_000_000) stderr.WriteLine($"fraudfed simulate: reading {csv.Path} ({size / 1e6:0} MB) with schema {schema.Name}...");
         var clock = Stopwatch.StartNew();
         using CategoryEncoder encoder = key is null ? CategoryEncoder.Public(csv.CategoryBuckets) : CategoryEncoder.Keyed(key, csv.CategoryBuckets);
         var split = new CsvSplit { Banks = s.Banks, Alpha = csv.Alpha, Seed = s.Seed };

@@ -184,6 +184,7 @@ public static class CsvDatasetLoader
             foreach (int c in categorical) caches[c] = new Dictionary<string, int>(StringComparer.Ordinal);
             var missing = new long[f];
             var missingTokens = schema.MissingValues.ToHashSet(StringComparer.Ordinal).GetAlternateLookup<ReadOnlySpan<char>>();
+            bool tokens = schema.MissingValues.Count > 0;
             float[] rowValues = new float[f];
 
             while (reader.MoveNext())
@@ -215,7 +216,7 @@ public static class CsvDatasetLoader
                         {
                             SepReader.Col col = r[c];
                             ReadOnlySpan<char> s = col.Span;
-                            if (s.IsEmpty || missingTokens.Contains(s)) { rowValues[slot[c]] = float.NaN; missing[slot[c]]++; }
+                            if (s.IsEmpty || (tokens && missingTokens.Contains(s))) { rowValues[slot[c]] = float.NaN; missing[slot[c]]++; }
                             // Sep's csFastFloat parse (correctly rounded, like double.Parse) first, but it reads "2,5" as 25 (a
                             // group separator), so a cell with a comma takes the careful path, which also explains failures.
                             else rowValues[slot[c]] = !s.Contains(',') && col.TryParse<double>() is { } v && Math.Abs(v) <= float.MaxValue ? (float)v : Number(s, c);
@@ -224,7 +225,7 @@ public static class CsvDatasetLoader
                         case Role.Categorical:
                         {
                             ReadOnlySpan<char> s = r[c].Span;
-                            if (s.IsEmpty || missingTokens.Contains(s)) { rowValues[slot[c]] = float.NaN; missing[slot[c]]++; break; }
+                            if (s.IsEmpty || (tokens && missingTokens.Contains(s))) { rowValues[slot[c]] = float.NaN; missing[slot[c]]++; break; }
                             var cache = caches[c].GetAlternateLookup<ReadOnlySpan<char>>();
                             if (!cache.TryGetValue(s, out int bucket)) { bucket = encoder!.Bucket(_header[c], s); cache[s] = bucket; }
                             rowValues[slot[c]] = bucket;
