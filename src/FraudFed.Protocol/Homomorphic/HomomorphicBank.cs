@@ -28,7 +28,8 @@ internal sealed class HomomorphicBank : IDisposable
     /// <param name="parameters">The session's RLWE parameters.</param>
     /// <param name="ledger">Where the bank records its encryptions and answers.</param>
     /// <param name="randomFor">Randomness by purpose label: the OS CSPRNG in production, seeded only in tests.</param>
-    public HomomorphicBank(int index, RlweParameters parameters, IDecryptionLedger ledger, Func<string, RandomNumberGenerator> randomFor)
+    /// <param name="identity">The bank's long-term identity key, which this object then owns; null generates one.</param>
+    public HomomorphicBank(int index, RlweParameters parameters, IDecryptionLedger ledger, Func<string, RandomNumberGenerator> randomFor, Ed25519SigningKey? identity = null)
     {
         ArgumentNullException.ThrowIfNull(parameters);
         ArgumentNullException.ThrowIfNull(ledger);
@@ -38,7 +39,7 @@ internal sealed class HomomorphicBank : IDisposable
         Ledger = ledger;
         _randomFor = randomFor;
         Random = randomFor("bank" + index);
-        Identity = Ed25519SigningKey.Generate(Random);
+        Identity = identity ?? Ed25519SigningKey.Generate(Random);
         SecretKey = new Bfv(parameters).GenerateSecretKey(Random);
     }
 

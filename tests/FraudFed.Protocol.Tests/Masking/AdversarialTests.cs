@@ -4,6 +4,8 @@ using NUnit.Framework;
 
 namespace FraudFed.Protocol.Tests.Masking;
 
+using Wire = FraudFed.Protocol.Masking.Wire;
+
 /// <summary>Bad input leaves the state unchanged and a correct message is still accepted afterwards;
 /// a malicious aggregator is refused or caught.</summary>
 [TestFixture]

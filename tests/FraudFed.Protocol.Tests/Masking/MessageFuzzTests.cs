@@ -17,6 +17,8 @@ using NUnit.Framework;
 
 namespace FraudFed.Protocol.Tests.Masking;
 
+using Wire = FraudFed.Protocol.Masking.Wire;
+
 [TestFixture]
 public sealed class MessageFuzzTests
 {

@@ -6,6 +6,8 @@ using NUnit.Framework;
 
 namespace FraudFed.Protocol.Tests.Masking;
 
+using Wire = FraudFed.Protocol.Masking.Wire;
+
 [TestFixture, Parallelizable(ParallelScope.Children)]
 public sealed class SecureSumTests
 {
