@@ -21,9 +21,12 @@ public sealed class WireTests
     private static IEnumerable<TestCaseData> Messages()
     {
         Ed25519SigningKey key = Key;
-        var adv = AdvertiseKeys.Decode(new AdvertiseKeys(Session, 3, Bytes(32, 1), Bytes(32, 2)).Encode(key));
+        var adv = AdvertiseKeys.Decode(new AdvertiseKeys(Session, 3, Bytes(32, 1), Bytes(32, 2), Bytes(32, 0xC0)).Encode(key));
         yield return Case("AdvertiseKeys", adv.Encode(key), b => AdvertiseKeys.Decode(b), m => ((AdvertiseKeys)m).Encode(key));
         yield return Case("KeyRoster", new KeyRoster(Session, [adv, adv with { Sender = 4 }]).Encode(), b => KeyRoster.Decode(b), m => ((KeyRoster)m).Encode());
+        var reveal = GraphSeedReveal.Decode(new GraphSeedReveal(Session, 3, Bytes(32, 0x5E)).Encode(key));
+        yield return Case("GraphSeedReveal", reveal.Encode(key), b => GraphSeedReveal.Decode(b), m => ((GraphSeedReveal)m).Encode(key));
+        yield return Case("GraphSeedRoster", new GraphSeedRoster(Session, [reveal, reveal with { Sender = 4 }]).Encode(), b => GraphSeedRoster.Decode(b), m => ((GraphSeedRoster)m).Encode());
         var shares = new[] { new EncryptedShare(1, Bytes(EncryptedShare.CiphertextSize, 3)), new EncryptedShare(2, Bytes(EncryptedShare.CiphertextSize, 4)) };
         yield return Case("ShareKeys", new ShareKeys(Session, 5, 0, shares, [new EscrowedSeed(1, Bytes(32, 5))]).Encode(key), b => ShareKeys.Decode(b), m => ((ShareKeys)m).Encode(key));
         yield return Case("ShareDelivery", new ShareDelivery(Session, 5, 2, shares).Encode(), b => ShareDelivery.Decode(b), m => ((ShareDelivery)m).Encode());
