@@ -26,6 +26,7 @@ internal sealed class Driver : IDisposable
     }
 
     public int VectorLength { get; }
+    private bool _ready;
 
     public MaskingParameters Parameters { get; }
     public MaskingHarness H { get; }
@@ -64,6 +65,8 @@ internal sealed class Driver : IDisposable
     /// <summary>Setup done (graph fixed at every party); no round begun.</summary>
     public Driver UpToReady()
     {
+        if (_ready) return this;
+        _ready = true;
         UpToSeedRoster();
         foreach (MaskingBank b in H.Banks) b.ReceiveGraphSeed(SeedRoster);
         return this;
