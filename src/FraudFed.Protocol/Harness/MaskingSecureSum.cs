@@ -48,6 +48,9 @@ public sealed class MaskingSecureSum : ISecureSum, IDisposable
     private bool _setUp;
 
     /// <summary>Creates a session of <paramref name="banks"/> banks summing mod 2^<paramref name="modulusBits"/>.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">Fewer than 3 banks, k outside 1..64, or an option outside its range.</exception>
+    /// <exception cref="ProtocolViolationException"><see cref="ViolationReason.InsecureParameters"/> when the options do not meet the
+    /// declared collusion bound (SPEC.md section 11), or no SecAgg+ parameters exist for them.</exception>
     public MaskingSecureSum(int banks, int modulusBits, MaskingOptions? options = null)
     {
         if (banks < 3) throw Error.OutOfRange(nameof(banks), "Masking needs at least 3 banks.");
@@ -68,7 +71,11 @@ public sealed class MaskingSecureSum : ISecureSum, IDisposable
         int c = o.MaxColluders ?? MaskingParameters.DefaultMaxColluders(n);
         int sigma = o.SecurityBits ?? MaskingParameters.DefaultSecurityBits;
         if (!o.Sparse)
-            return new MaskingParameters(session, n, o.Threshold ?? 2 * n / 3 + 1, bits, null, o.MinimumSurvivors, c, sigma);
+        {
+            // floor(2n/3) + 1 meets the bound at the default c; a larger declared c may need more.
+            int complete = o.Threshold ?? Math.Max(2 * n / 3 + 1, SecAggPlusParameters.LeastThreshold(n, n - 1, c, o.MinimumSurvivors, sigma));
+            return new MaskingParameters(session, n, Math.Min(complete, n), bits, null, o.MinimumSurvivors, c, sigma);
+        }
         SecAggPlusParameters? choice = o.Degree is null || o.Threshold is null
             ? SecAggPlusParameters.ChooseFor(n, c, SecAggPlusParameters.DropoutsFor(n, o.DropoutFraction ?? SecAggPlusParameters.DefaultDropoutFraction), sigma)
             : null;

@@ -159,7 +159,7 @@ public sealed class MaskingParameters
             s.Append(CultureInfo.InvariantCulture, $"collusion bound c = {MaxColluders} banks; at most {NeighbourhoodColluderBound} colluders tolerated in one neighbourhood: ");
             s.AppendLine(double.IsNegativeInfinity(CollusionFailureLog2Bound)
                 ? "always met (failure probability 0)"
-                : $"exceeded with probability <= 2^{F(CollusionFailureLog2Bound)} over the graph seed (sigma = {SecurityBits})");
+                : $"exceeded with probability <= {Bound(CollusionFailureLog2Bound)} over the graph seed (sigma = {SecurityBits})");
             if (Choice is { } c) s.AppendLine(c.Description);
             return s.ToString().TrimEnd();
         }
@@ -180,4 +180,7 @@ public sealed class MaskingParameters
     }
 
     internal static string F(double log2) => double.IsNegativeInfinity(log2) ? "-inf" : log2.ToString("0.0", CultureInfo.InvariantCulture);
+
+    /// <summary>"0" for an impossible event, else "2^x.x".</summary>
+    internal static string Bound(double log2) => double.IsNegativeInfinity(log2) ? "0" : "2^" + F(log2);
 }

@@ -91,8 +91,8 @@ public sealed class SecAggPlusParameters
     public string Description => string.Create(CultureInfo.InvariantCulture,
         $"chosen for n = {Banks}, c = {MaxColluders} colluders, D = {MaxDropouts} dropouts (sigma = {SecurityBits}, eta = {CorrectnessBits}): " +
         $"{(IsComplete ? "complete graph" : $"degree {Degree}")}, t = {Threshold}, M = {MinimumSurvivors}; " +
-        $"security failure <= 2^{MaskingParameters.F(SecurityFailureLog2)} (disconnection 2^{MaskingParameters.F(DisconnectionLog2)}, colluding neighbours 2^{MaskingParameters.F(CollusionLog2)}), " +
-        $"correctness failure <= 2^{MaskingParameters.F(CorrectnessFailureLog2)}");
+        $"security failure <= {MaskingParameters.Bound(SecurityFailureLog2)} (disconnection {MaskingParameters.Bound(DisconnectionLog2)}, colluding neighbours {MaskingParameters.Bound(CollusionLog2)}), " +
+        $"correctness failure <= {MaskingParameters.Bound(CorrectnessFailureLog2)}");
 
     /// <inheritdoc />
     public override string ToString() => Description;
