@@ -73,16 +73,16 @@ public sealed class MaskingSecureSum : ISecureSum, IDisposable
         if (!o.Sparse)
         {
             // floor(2n/3) + 1 meets the bound at the default c; a larger declared c may need more.
-            int complete = o.Threshold ?? Math.Max(2 * n / 3 + 1, SecAggPlusParameters.LeastThreshold(n, n - 1, c, o.MinimumSurvivors, sigma));
-            return new MaskingParameters(session, n, Math.Min(complete, n), bits, null, o.MinimumSurvivors, c, sigma);
+            int complete = o.Threshold ?? Math.Min(n, Math.Max(2 * n / 3 + 1, SecAggPlusParameters.LeastThreshold(n, n - 1, c, o.MinimumSurvivors, sigma)));
+            return new MaskingParameters(session, n, complete, bits, null, o.MinimumSurvivors, c, sigma);
         }
-        SecAggPlusParameters? choice = o.Degree is null || o.Threshold is null
+        SecAggPlusParameters? choice = o.Degree is null
             ? SecAggPlusParameters.ChooseFor(n, c, SecAggPlusParameters.DropoutsFor(n, o.DropoutFraction ?? SecAggPlusParameters.DefaultDropoutFraction), sigma)
             : null;
-        if (choice is not null && o.Degree is null && o.Threshold is null && o.MinimumSurvivors is null)
+        if (choice is not null && o.Threshold is null && o.MinimumSurvivors is null)
             return MaskingParameters.FromChoice(session, bits, choice);
         int k = o.Degree ?? choice!.Degree;
-        int t = o.Threshold ?? (o.Degree is null ? choice!.Threshold : SecAggPlusParameters.LeastThreshold(n, k, c, o.MinimumSurvivors, sigma));
+        int t = o.Threshold ?? (choice is not null ? choice.Threshold : SecAggPlusParameters.LeastThreshold(n, k, c, o.MinimumSurvivors, sigma));
         return new MaskingParameters(session, n, t, bits, k, o.MinimumSurvivors, c, sigma);
     }
 
