@@ -467,7 +467,7 @@ internal sealed class MaskingTranscriptVectors(string variant) : IVectorFile
                 string type = TypeName(m), what = $"step {m.Int("step")} {type}";
                 var r = new Reader(b);
                 Expect.Hex(what + " magic", "46465341", r.Take(4));
-                Expect.Equal(what + " version", (byte)1, r.U8());
+                Expect.Equal(what + " version", (byte)2, r.U8());
                 Expect.Equal(what + " type code", type, TypeNames[r.U8()]);
                 Expect.Hex(what + " session id", J.H(_sid), r.Take(16));
                 uint round = r.U32();

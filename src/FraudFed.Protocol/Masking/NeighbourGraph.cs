@@ -6,7 +6,7 @@
 // what the collusion bound of SPEC.md section 11 relies on; so the seed must be fixed after the colluders are
 // (commit-then-reveal among the banks, SPEC.md section 8.1), and the degree comes from SecAggPlusParameters.
 // Derivation (SPEC.md section 7): PRG seed =
-// HKDF-SHA256(ikm = public seed, salt = empty, info = "FraudFed/v1/secagg/graph" || n u32 BE || k u32 BE);
+// HKDF-SHA256(ikm = graph seed, salt = empty, info = "FraudFed/v1/secagg/graph" || n u32 BE || k u32 BE);
 // Fisher-Yates from the last index down, j uniform in [0, i] by rejection sampling on u32 big-endian words.
 using System.Buffers.Binary;
 using System.Text;
@@ -52,14 +52,14 @@ public sealed class NeighbourGraph
     /// A degree of n-1 or more yields the complete graph.</summary>
     /// <exception cref="ArgumentOutOfRangeException">Fewer than two banks, or an odd or zero sparse degree.</exception>
     /// <exception cref="ArgumentException">A seed that is not 32 bytes.</exception>
-    public static NeighbourGraph Sparse(int banks, int degree, ReadOnlySpan<byte> publicSeed)
+    public static NeighbourGraph Sparse(int banks, int degree, ReadOnlySpan<byte> graphSeed)
     {
         if (banks < 2) throw Error.OutOfRange(nameof(banks), "At least two banks.");
-        if (publicSeed.Length != 32) throw Error.Argument(nameof(publicSeed), "The public graph seed is 32 bytes.");
+        if (graphSeed.Length != 32) throw Error.Argument(nameof(graphSeed), "The graph seed is 32 bytes.");
         if (degree >= banks - 1) return Complete(banks);
         if (degree < 2 || degree % 2 != 0) throw Error.OutOfRange(nameof(degree), "A sparse degree must be even and at least 2.");
         byte[] prgSeed = new byte[32];
-        Kdf.DeriveKey(publicSeed, prgSeed, [], Kdf.Info(GraphLabel, (uint)banks, (uint)degree));
+        Kdf.DeriveKey(graphSeed, prgSeed, [], Kdf.Info(GraphLabel, (uint)banks, (uint)degree));
         int[] order = Enumerable.Range(0, banks).ToArray();
         using (var prg = new Prg(prgSeed))
         {

@@ -1,5 +1,5 @@
 // Binary wire encoding of the masking protocol (SPEC.md "Masking protocol messages").
-// Every message: magic "FFSA" | version 0x01 | type u8 (1..11) | session id (16 bytes) | round u32 BE, then its body.
+// Every message: magic "FFSA" | version 0x02 | type u8 (1..11) | session id (16 bytes) | round u32 BE, then its body.
 // Integers are unsigned big-endian; bank ids are u32 (0-based); counts are u32 and bounded by the roster
 // size before anything is allocated; packed vector values are little-endian (ModVector). Signed messages
 // end in a 64-byte Ed25519 signature over ASCII "FraudFed/v1/secagg/signature" || SHA-256(all bytes
@@ -55,7 +55,7 @@ public readonly record struct MessageHeader(MessageType Type, byte[] SessionId, 
 internal static class Wire
 {
     public static readonly byte[] Magic = "FFSA"u8.ToArray();
-    public const byte Version = 1;
+    public const byte Version = 2; // 1: AdvertiseKeys without the graph-seed commitment and no GraphSeedReveal/Roster; refused
     public const int HeaderSize = 4 + 1 + 1 + 16 + 4;
     public const int SignatureSize = Ed25519SigningKey.SignatureSize;
     public static readonly byte[] SignatureLabel = Encoding.ASCII.GetBytes("FraudFed/v1/secagg/signature");

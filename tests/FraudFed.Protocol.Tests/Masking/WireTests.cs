@@ -48,7 +48,7 @@ public sealed class WireTests
         object message = decode(bytes);
         Assert.That(encode(message), Is.EqualTo(bytes));
         Assert.That(Convert.ToHexStringLower(bytes.AsSpan(0, 4)), Is.EqualTo("46465341"), "magic FFSA");
-        Assert.That(bytes[4], Is.EqualTo(1), "version");
+        Assert.That(bytes[4], Is.EqualTo(2), "version");
         Assert.That(bytes.AsSpan(6, 16).ToArray(), Is.EqualTo(Session), "session id at bytes 6..21");
     }
 
@@ -78,7 +78,17 @@ public sealed class WireTests
     public void Header_Fields_AreBigEndian()
     {
         byte[] m = new SurvivorList(Session, 0x01020304, [0x0a0b0c0d]).Encode();
-        Assert.That(Convert.ToHexStringLower(m), Is.EqualTo("46465341" + "01" + "06" + "00112233445566778899aabbccddeeff" + "01020304" + "00000001" + "0a0b0c0d"));
+        Assert.That(Convert.ToHexStringLower(m), Is.EqualTo("46465341" + "02" + "06" + "00112233445566778899aabbccddeeff" + "01020304" + "00000001" + "0a0b0c0d"));
+    }
+
+    [Test]
+    public void Version1Messages_AreRefused()
+    {
+        // Version 2 added the graph-seed commitment to AdvertiseKeys and messages 10-11 (SPEC.md 8.1, 9).
+        byte[] m = new SurvivorList(Session, 1, [1]).Encode();
+        m[4] = 1;
+        var ex = Assert.Throws<ProtocolViolationException>(() => SurvivorList.Decode(m));
+        Assert.That(ex!.Reason, Is.EqualTo(ViolationReason.Malformed));
     }
 
     [Test]
