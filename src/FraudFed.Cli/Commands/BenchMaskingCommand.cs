@@ -7,6 +7,9 @@
 //   exact  every round's result equals the plaintext sum of the survivors' inputs
 // Dropped banks leave after ShareKeys, the costliest case for the aggregator (their pairwise masks with every
 // survivor must be recovered). Randomness is the OS CSPRNG; the inputs are seeded test data.
+// With --sparse the degree and threshold come from SecAggPlusParameters for c = ceil(n/3) - 1 colluders and the
+// requested dropouts (delta = dropouts / banks), and the parameters' description (degree, t, M, c, failure bounds)
+// is printed before the figures.
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
@@ -46,7 +49,22 @@ internal sealed class BenchMaskingCommand : ICliCommand
         }
         (double prg, double expand, double prgBest, double expandBest) = MeasurePrg(values, bits);
 
-        using var sum = new MaskingSecureSum(banks, bits, new MaskingOptions { Sparse = sparse, MinimumSurvivors = null });
+        MaskingSecureSum sum;
+        try
+        {
+            sum = new MaskingSecureSum(banks, bits, new MaskingOptions { Sparse = sparse, DropoutFraction = (double)dropouts / banks });
+        }
+        catch (FraudFed.Cryptography.ProtocolViolationException e) when (e.Reason == FraudFed.Cryptography.ViolationReason.InsecureParameters)
+        {
+            Console.Error.WriteLine($"No secure parameters for {banks} banks with {dropouts} dropouts: {e.Message}");
+            return 2;
+        }
+        using var session = sum;
+        if (sum.Parameters.MinimumSurvivors > banks - dropouts)
+        {
+            Console.Error.WriteLine($"{dropouts} dropouts leave fewer than the {sum.Parameters.MinimumSurvivors} survivors the collusion bound c = {sum.Parameters.MaxColluders} needs.");
+            return 2;
+        }
         var data = new Random(12345);
         ulong mask = ModVector.Mask(bits);
         ulong[][] inputs = Enumerable.Range(0, banks).Select(_ => Enumerable.Range(0, values).Select(_ => (ulong)data.NextInt64() & mask).ToArray()).ToArray();
@@ -80,7 +98,7 @@ internal sealed class BenchMaskingCommand : ICliCommand
         var rows = new (string Name, string Value)[]
         {
             ("banks / dropped after ShareKeys", $"{banks} / {dropouts}"),
-            ("graph / threshold t / min survivors", $"{(p.Graph.IsComplete ? "complete" : $"sparse k={p.Graph.Degree}")} / {p.Threshold} / {p.MinimumSurvivors}"),
+            ("graph / threshold t / min survivors / colluders c", $"{(p.IsComplete ? "complete" : $"sparse k={p.Degree}")} / {p.Threshold} / {p.MinimumSurvivors} / {p.MaxColluders}"),
             ("values x bits", $"{values} x {bits}"),
             ("client per round, median (s)", F(Median(client))),
             ("server unmasking, median (s)", F(Median(server))),
@@ -93,6 +111,8 @@ internal sealed class BenchMaskingCommand : ICliCommand
         };
         int width = rows.Max(r => r.Name.Length);
         Console.WriteLine($"bench masking ({repetitions} rounds after one warm-up)");
+        if (sparse)
+            foreach (string line in p.Description.Split('\n')) Console.WriteLine($"  parameters: {line.TrimEnd()}");
         foreach (var (name, value) in rows) Console.WriteLine($"  {name.PadRight(width)}  {value}");
         if (json)
         {
@@ -103,8 +123,11 @@ internal sealed class BenchMaskingCommand : ICliCommand
                 ["values"] = values,
                 ["dropouts"] = dropouts,
                 ["bits"] = bits,
-                ["graph"] = p.Graph.IsComplete ? "complete" : "sparse",
+                ["graph"] = p.IsComplete ? "complete" : "sparse",
+                ["degree"] = p.Degree,
                 ["threshold"] = p.Threshold,
+                ["minimum_survivors"] = p.MinimumSurvivors,
+                ["max_colluders"] = p.MaxColluders,
                 ["repetitions"] = repetitions,
                 ["client_s"] = Round(Median(client)),
                 ["server_s"] = Round(Median(server)),

@@ -94,6 +94,11 @@ internal sealed class SimulateCommand : ICliCommand
             progress.Finish();
             return Fail(stderr, e.Message);
         }
+        catch (FraudFed.Cryptography.ProtocolViolationException e) when (e.Reason == FraudFed.Cryptography.ViolationReason.InsecureParameters)
+        {
+            progress.Finish();
+            return Fail(stderr, $"insecure parameters for {s.Banks} banks (--threshold {s.Threshold?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "default"}): {e.Message}");
+        }
         finally
         {
             foreach (IDisposable d in disposables) d.Dispose();

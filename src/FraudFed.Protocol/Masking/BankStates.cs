@@ -8,8 +8,10 @@ namespace FraudFed.Protocol.Masking;
 /// <summary>Stages of the masking protocol, shared by banks and the aggregator.</summary>
 public enum MaskingStage
 {
-    /// <summary>Session setup: advertising and collecting X25519 public keys.</summary>
+    /// <summary>Session setup: advertising and collecting X25519 public keys and graph-seed commitments.</summary>
     AdvertiseKeys,
+    /// <summary>Session setup: revealing and collecting graph-seed nonces (SPEC.md 8.1).</summary>
+    GraphSeed,
     /// <summary>Keys agreed; no round running.</summary>
     Ready,
     /// <summary>Round secrets shared; waiting for the peers' shares.</summary>
@@ -48,7 +50,17 @@ public sealed class BankAdvertiseKeys : BankState
     public override MaskingStage Stage => MaskingStage.AdvertiseKeys;
 }
 
-/// <summary>Keys agreed, waiting for a round to begin.</summary>
+/// <summary>Key roster verified, graph-seed nonce revealed; waiting for every bank's reveal.</summary>
+public sealed class BankGraphSeed : BankState
+{
+    internal BankGraphSeed(IReadOnlyDictionary<int, AdvertiseKeys> roster) : base(0) => Roster = roster;
+    /// <summary>The verified AdvertiseKeys of the key roster, by bank id.</summary>
+    internal IReadOnlyDictionary<int, AdvertiseKeys> Roster { get; }
+    /// <inheritdoc />
+    public override MaskingStage Stage => MaskingStage.GraphSeed;
+}
+
+/// <summary>Keys agreed and graph fixed, waiting for a round to begin.</summary>
 public sealed class BankReady : BankState
 {
     internal BankReady() : base(0) { }

@@ -23,9 +23,12 @@ public sealed class WireTests
     private static IEnumerable<TestCaseData> Messages()
     {
         Ed25519SigningKey key = Key;
-        var adv = AdvertiseKeys.Decode(new AdvertiseKeys(Session, 3, Bytes(32, 1), Bytes(32, 2)).Encode(key));
+        var adv = AdvertiseKeys.Decode(new AdvertiseKeys(Session, 3, Bytes(32, 1), Bytes(32, 2), Bytes(32, 0xC0)).Encode(key));
         yield return Case("AdvertiseKeys", adv.Encode(key), b => AdvertiseKeys.Decode(b), m => ((AdvertiseKeys)m).Encode(key));
         yield return Case("KeyRoster", new KeyRoster(Session, [adv, adv with { Sender = 4 }]).Encode(), b => KeyRoster.Decode(b), m => ((KeyRoster)m).Encode());
+        var reveal = GraphSeedReveal.Decode(new GraphSeedReveal(Session, 3, Bytes(32, 0x5E)).Encode(key));
+        yield return Case("GraphSeedReveal", reveal.Encode(key), b => GraphSeedReveal.Decode(b), m => ((GraphSeedReveal)m).Encode(key));
+        yield return Case("GraphSeedRoster", new GraphSeedRoster(Session, [reveal, reveal with { Sender = 4 }]).Encode(), b => GraphSeedRoster.Decode(b), m => ((GraphSeedRoster)m).Encode());
         var shares = new[] { new EncryptedShare(1, Bytes(EncryptedShare.CiphertextSize, 3)), new EncryptedShare(2, Bytes(EncryptedShare.CiphertextSize, 4)) };
         yield return Case("ShareKeys", new ShareKeys(Session, 5, 0, shares, [new EscrowedSeed(1, Bytes(32, 5))]).Encode(key), b => ShareKeys.Decode(b), m => ((ShareKeys)m).Encode(key));
         yield return Case("ShareDelivery", new ShareDelivery(Session, 5, 2, shares).Encode(), b => ShareDelivery.Decode(b), m => ((ShareDelivery)m).Encode());
@@ -47,7 +50,7 @@ public sealed class WireTests
         object message = decode(bytes);
         Assert.That(encode(message), Is.EqualTo(bytes));
         Assert.That(Convert.ToHexStringLower(bytes.AsSpan(0, 4)), Is.EqualTo("46465341"), "magic FFSA");
-        Assert.That(bytes[4], Is.EqualTo(1), "version");
+        Assert.That(bytes[4], Is.EqualTo(2), "version");
         Assert.That(bytes.AsSpan(6, 16).ToArray(), Is.EqualTo(Session), "session id at bytes 6..21");
     }
 
@@ -77,7 +80,17 @@ public sealed class WireTests
     public void Header_Fields_AreBigEndian()
     {
         byte[] m = new SurvivorList(Session, 0x01020304, [0x0a0b0c0d]).Encode();
-        Assert.That(Convert.ToHexStringLower(m), Is.EqualTo("46465341" + "01" + "06" + "00112233445566778899aabbccddeeff" + "01020304" + "00000001" + "0a0b0c0d"));
+        Assert.That(Convert.ToHexStringLower(m), Is.EqualTo("46465341" + "02" + "06" + "00112233445566778899aabbccddeeff" + "01020304" + "00000001" + "0a0b0c0d"));
+    }
+
+    [Test]
+    public void Version1Messages_AreRefused()
+    {
+        // Version 2 added the graph-seed commitment to AdvertiseKeys and messages 10-11 (SPEC.md 8.1, 9).
+        byte[] m = new SurvivorList(Session, 1, [1]).Encode();
+        m[4] = 1;
+        var ex = Assert.Throws<ProtocolViolationException>(() => SurvivorList.Decode(m));
+        Assert.That(ex!.Reason, Is.EqualTo(ViolationReason.Malformed));
     }
 
     [Test]
