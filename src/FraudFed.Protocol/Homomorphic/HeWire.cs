@@ -45,7 +45,8 @@ public static class HeWire
                 w.DecryptionRequest.ContributorLists.Add(m.ContributorLists.Select(B));
                 break;
             case HeRoundResultMessage m:
-                w.RoundResult = new HeRoundResult { Round = m.Round, Sum = ByteString.CopyFrom(PackU64(m.Sum)) };
+                int width = ValueBytes(m.Sum);
+                w.RoundResult = new HeRoundResult { Round = m.Round, Sum = ByteString.CopyFrom(Pack(m.Sum, width)), ValueBytes = (uint)width };
                 w.RoundResult.Contributors.Add(m.Contributors.Select(x => (uint)x));
                 break;
             case HeAbortToBank m: w.Abort = Abort(m.Reason, m.Message, m.Round); break;
@@ -75,7 +76,7 @@ public static class HeWire
                 Count(w.RoundStart.Chunks, MaxChunks, "chunks")),
             HeAggregatorMessage.StepOneofCase.DecryptionRequest => DecryptionRequest(sid, w.DecryptionRequest, rosterSize),
             HeAggregatorMessage.StepOneofCase.RoundResult => new HeRoundResultMessage(sid, w.RoundResult.Round, Banks(w.RoundResult.Contributors, rosterSize),
-                UnpackU64(w.RoundResult.Sum.Span)),
+                Unpack(w.RoundResult.Sum.Span, w.RoundResult.ValueBytes)),
             HeAggregatorMessage.StepOneofCase.Abort => new HeAbortToBank(sid, Reason(w.Abort.Reason), w.Abort.Message ?? "", w.Abort.Round),
             _ => throw Error.Violation(ViolationReason.Malformed, "aggregator message without a step"),
         };
@@ -207,18 +208,38 @@ public static class HeWire
         code is > ViolationReasonCode.Unspecified and <= ViolationReasonCode.InsecureParameters ? (ViolationReason)((int)code - 1)
             : throw Error.Violation(ViolationReason.Malformed, "unknown abort reason");
 
-    private static byte[] PackU64(ulong[] values)
+    /// <summary>The fewest bytes (1..8) that hold every value.</summary>
+    private static int ValueBytes(ulong[] values)
     {
-        var bytes = new byte[values.Length * 8L];
-        for (int i = 0; i < values.Length; i++) BinaryPrimitives.WriteUInt64LittleEndian(bytes.AsSpan(i * 8), values[i]);
+        ulong all = 0;
+        foreach (ulong v in values) all |= v;
+        return Math.Max(1, (64 - System.Numerics.BitOperations.LeadingZeroCount(all) + 7) / 8);
+    }
+
+    private static byte[] Pack(ulong[] values, int width)
+    {
+        var bytes = new byte[values.Length * (long)width];
+        Span<byte> w = stackalloc byte[8];
+        for (int i = 0; i < values.Length; i++)
+        {
+            BinaryPrimitives.WriteUInt64LittleEndian(w, values[i]);
+            w[..width].CopyTo(bytes.AsSpan(i * width));
+        }
         return bytes;
     }
 
-    private static ulong[] UnpackU64(ReadOnlySpan<byte> bytes)
+    private static ulong[] Unpack(ReadOnlySpan<byte> bytes, uint width)
     {
-        if (bytes.Length % 8 != 0) throw Error.Violation(ViolationReason.Malformed, "a sum is a whole number of u64 values");
-        var values = new ulong[bytes.Length / 8];
-        for (int i = 0; i < values.Length; i++) values[i] = BinaryPrimitives.ReadUInt64LittleEndian(bytes[(i * 8)..]);
+        if (width is < 1 or > 8) throw Error.Violation(ViolationReason.Malformed, "values are 1..8 bytes wide");
+        if (bytes.Length % (int)width != 0) throw Error.Violation(ViolationReason.Malformed, "a sum is a whole number of values");
+        var values = new ulong[bytes.Length / (int)width];
+        Span<byte> w = stackalloc byte[8];
+        for (int i = 0; i < values.Length; i++)
+        {
+            w.Clear();
+            bytes.Slice(i * (int)width, (int)width).CopyTo(w);
+            values[i] = BinaryPrimitives.ReadUInt64LittleEndian(w);
+        }
         return values;
     }
 }
