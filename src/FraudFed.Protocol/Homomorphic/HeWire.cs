@@ -26,7 +26,7 @@ public static class HeWire
     public static byte[] Encode(HeToBank message)
     {
         ArgumentNullException.ThrowIfNull(message);
-        var w = new HeAggregatorMessage { ProtocolVersion = ProtocolVersion, SessionId = ByteString.CopyFrom(message.SessionId) };
+        var w = new HeAggregatorMessage { ProtocolVersion = ProtocolVersion, SessionId = B(message.SessionId) };
         switch (message)
         {
             case HeSessionStartMessage m: w.SessionStart = new HeSessionStart { RosterDigest = B(m.RosterDigest), KeyGeneration = m.KeyGeneration }; break;
@@ -46,7 +46,7 @@ public static class HeWire
                 break;
             case HeRoundResultMessage m:
                 int width = ValueBytes(m.Sum);
-                w.RoundResult = new HeRoundResult { Round = m.Round, Sum = ByteString.CopyFrom(Pack(m.Sum, width)), ValueBytes = (uint)width };
+                w.RoundResult = new HeRoundResult { Round = m.Round, Sum = B(Pack(m.Sum, width)), ValueBytes = (uint)width };
                 w.RoundResult.Contributors.Add(m.Contributors.Select(x => (uint)x));
                 break;
             case HeAbortToBank m: w.Abort = Abort(m.Reason, m.Message, m.Round); break;
@@ -91,7 +91,7 @@ public static class HeWire
         if (r.Manifests.Count != contributors.Length) throw Error.Violation(ViolationReason.Malformed, "one manifest per contributor");
         if (r.ContributorLists.Count != chunks) throw Error.Violation(ViolationReason.Malformed, "one contributor list per chunk");
         return new HeDecryptionRequestMessage(sid, r.Round, chunks, contributors, active,
-            r.Manifests.Select(m => m.ToByteArray()).ToArray(), r.ContributorLists.Select(m => m.ToByteArray()).ToArray());
+            r.Manifests.Select(m => Own(m)).ToArray(), r.ContributorLists.Select(m => Own(m)).ToArray());
     }
 
     // ---- bank -> aggregator ----
@@ -100,7 +100,7 @@ public static class HeWire
     public static byte[] Encode(HeToAggregator message)
     {
         ArgumentNullException.ThrowIfNull(message);
-        var w = new HeBankMessage { ProtocolVersion = ProtocolVersion, SessionId = ByteString.CopyFrom(message.SessionId) };
+        var w = new HeBankMessage { ProtocolVersion = ProtocolVersion, SessionId = B(message.SessionId) };
         switch (message)
         {
             case HeCrsCommitMessage m: w.CrsCommit = new HeCrsCommit { Commitment = B(m.Commitment) }; break;
@@ -135,14 +135,14 @@ public static class HeWire
             HeBankMessage.StepOneofCase.CrsCommit => new HeCrsCommitMessage(sid, Fixed(w.CrsCommit.Commitment, 32, "CRS commitment")),
             HeBankMessage.StepOneofCase.CrsReveal => new HeCrsRevealMessage(sid, Fixed(w.CrsReveal.Nonce, 32, "CRS nonce")),
             HeBankMessage.StepOneofCase.KeyShareCommit => new HeKeyShareCommitMessage(sid, Fixed(w.KeyShareCommit.Commitment, 32, "key-share commitment")),
-            HeBankMessage.StepOneofCase.KeyShareReveal => new HeKeyShareRevealMessage(sid, w.KeyShareReveal.Share.ToByteArray()),
+            HeBankMessage.StepOneofCase.KeyShareReveal => new HeKeyShareRevealMessage(sid, Own(w.KeyShareReveal.Share)),
             HeBankMessage.StepOneofCase.ChannelAdvert => new HeChannelAdvertMessage(sid, Fixed(w.ChannelAdvert.Advert, ShareChannel.AdvertSize, "channel advert")),
             HeBankMessage.StepOneofCase.SealedPoints => new HeSealedPointsMessage(sid, ByBank(w.SealedPoints.Points, rosterSize, -1)),
             HeBankMessage.StepOneofCase.KeyReady => new HeKeyReadyMessage(sid, Fixed(w.KeyReady.PublicKeyDigest, 32, "public-key digest")),
-            HeBankMessage.StepOneofCase.Upload => new HeUploadMessage(sid, w.Upload.Round, w.Upload.Manifest.ToByteArray(),
-                w.Upload.Chunks.Count is 0 or > MaxChunks ? throw Error.Violation(ViolationReason.Malformed, "an upload has 1..2^20 chunks") : w.Upload.Chunks.Select(c => c.ToByteArray()).ToArray()),
+            HeBankMessage.StepOneofCase.Upload => new HeUploadMessage(sid, w.Upload.Round, Own(w.Upload.Manifest),
+                w.Upload.Chunks.Count is 0 or > MaxChunks ? throw Error.Violation(ViolationReason.Malformed, "an upload has 1..2^20 chunks") : w.Upload.Chunks.Select(c => Own(c)).ToArray()),
             HeBankMessage.StepOneofCase.DecryptionShares => new HeDecryptionSharesMessage(sid, w.DecryptionShares.Round,
-                w.DecryptionShares.Shares.Count is 0 or > MaxChunks ? throw Error.Violation(ViolationReason.Malformed, "1..2^20 shares") : w.DecryptionShares.Shares.Select(c => c.ToByteArray()).ToArray()),
+                w.DecryptionShares.Shares.Count is 0 or > MaxChunks ? throw Error.Violation(ViolationReason.Malformed, "1..2^20 shares") : w.DecryptionShares.Shares.Select(c => Own(c)).ToArray()),
             HeBankMessage.StepOneofCase.Abort => new HeAbortToAggregator(sid, Reason(w.Abort.Reason), w.Abort.Message ?? "", w.Abort.Round),
             _ => throw Error.Violation(ViolationReason.Malformed, "bank message without a step"),
         };
@@ -165,7 +165,7 @@ public static class HeWire
     }
 
     private static byte[] Fixed(ByteString b, int length, string what) =>
-        b.Length == length ? b.ToByteArray() : throw Error.Violation(ViolationReason.Malformed, $"{what} is {length} bytes");
+        b.Length == length ? Own(b) : throw Error.Violation(ViolationReason.Malformed, $"{what} is {length} bytes");
 
     private static int Count(uint value, int max, string what) =>
         value <= (uint)max ? (int)value : throw Error.Violation(ViolationReason.OutOfRange, $"{what} above {max}");
@@ -179,7 +179,7 @@ public static class HeWire
         {
             if (entries[i].Bank != (uint)i) throw Error.Violation(ViolationReason.Malformed, "entries must list banks 0..N-1 in order");
             if (length >= 0 && entries[i].Data.Length != length) throw Error.Violation(ViolationReason.Malformed, $"an entry of {entries[i].Data.Length} bytes, {length} expected");
-            result[i] = entries[i].Data.ToByteArray();
+            result[i] = Own(entries[i].Data);
         }
         return result;
     }
@@ -198,8 +198,14 @@ public static class HeWire
         return result;
     }
 
-    private static IEnumerable<BankBytes> PerBank(byte[][] items) => items.Select((d, i) => new BankBytes { Bank = (uint)i, Data = ByteString.CopyFrom(d) });
-    private static ByteString B(byte[] b) => ByteString.CopyFrom(b);
+    private static IEnumerable<BankBytes> PerBank(byte[][] items) => items.Select((d, i) => new BankBytes { Bank = (uint)i, Data = B(d) });
+    // The caller's arrays are wrapped, not copied: an encoded message is serialized at once and the arrays are not changed.
+    private static ByteString B(byte[] b) => UnsafeByteOperations.UnsafeWrap(b);
+
+    /// <summary>The bytes of a parsed field without a second copy (a parsed ByteString owns a fresh exact-size array).</summary>
+    private static byte[] Own(ByteString b) =>
+        System.Runtime.InteropServices.MemoryMarshal.TryGetArray(b.Memory, out ArraySegment<byte> seg) && seg.Offset == 0 && seg.Count == seg.Array!.Length
+            ? seg.Array : b.ToByteArray();
 
     private static Wire.V1.Abort Abort(ViolationReason reason, string message, ulong round) =>
         new() { Reason = (ViolationReasonCode)((int)reason + 1), Message = message, Round = round };

@@ -85,7 +85,7 @@ internal sealed class HomomorphicBank : IDisposable
     /// </summary>
     /// <exception cref="ArgumentException">a value is not below t.</exception>
     /// <exception cref="ProtocolViolationException">Refused: this bank already encrypted under (round, chunk) or a later pair.</exception>
-    public byte[][] Encrypt(ulong round, ReadOnlySpan<ulong> values, int chunks, bool parallel)
+    public byte[][] Encrypt(ulong round, ulong[] values, int chunks, bool parallel)
     {
         CompactScheme scheme = Scheme ?? throw Error.Violation(ViolationReason.WrongRoundOrState, "no key installed");
         int n = _p.N;
@@ -96,21 +96,16 @@ internal sealed class HomomorphicBank : IDisposable
         if (!Ledger.TryRecordEncryption(scheme.SessionTag, round, 0, (uint)chunks))
             throw Error.Violation(ViolationReason.Refused,
                 $"this bank already encrypted under round {round} (or a later one) of this key: a second ciphertext under the same common polynomial would reveal the difference of the two inputs");
-        ulong[] copy = values.ToArray();
         var output = new byte[chunks][];
         void One(int k)
         {
             using RandomNumberGenerator rng = _randomFor($"bank{Index}/r{round}/k{k}");
-            int start = k * n, count = Math.Max(0, Math.Min(n, copy.Length - start));
+            int start = k * n, count = Math.Max(0, Math.Min(n, values.Length - start));
             // A chunk past the end of the vector encrypts zeros (the round's chunk count is the aggregator's).
-            output[k] = scheme.EncryptToBytes(SecretKey, Index, round, (uint)k, count == 0 ? [] : copy.AsSpan(start, count), rng);
+            output[k] = scheme.EncryptToBytes(SecretKey, Index, round, (uint)k, count == 0 ? [] : values.AsSpan(start, count), rng);
         }
-        try
-        {
-            if (parallel && chunks > 1) System.Threading.Tasks.Parallel.For(0, chunks, One);
-            else for (int k = 0; k < chunks; k++) One(k);
-        }
-        finally { Array.Clear(copy); }
+        if (parallel && chunks > 1) System.Threading.Tasks.Parallel.For(0, chunks, One);
+        else for (int k = 0; k < chunks; k++) One(k);
         return output;
     }
 
