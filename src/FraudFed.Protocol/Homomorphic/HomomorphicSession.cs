@@ -1,4 +1,4 @@
-// HomomorphicSession: in-process harness of the threshold homomorphic secure-sum mode (DESIGN.md 3a) with
+// HomomorphicSession: in-process harness of the threshold homomorphic secure-sum mode (SPEC.md 12, 14) with
 // N banks and one aggregator. Every message crosses the bank/aggregator boundary as serialized bytes (counted)
 // and is parsed and validated by its receiver.
 //

@@ -1,4 +1,4 @@
-// Signed uploads and signed contributor lists of the threshold homomorphic mode (DESIGN.md 3a step 5,
+// Signed uploads and signed contributor lists of the threshold homomorphic mode
 // protocols/SPEC.md section 12.2). Ed25519 as in SPEC.md section 4 (pure, 64-byte R || S), signing "label || SHA-256(body)":
 //   upload manifest   : the sender's identity key, once per round, over "FraudFed/v1/he/manifest" || SHA-256(manifest body);
 //   contributor list  : the aggregator's key, per (round, chunk), over "FraudFed/v1/he/contributors" || SHA-256(list body).

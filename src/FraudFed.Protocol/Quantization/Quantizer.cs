@@ -1,4 +1,4 @@
-// Fixed-point quantization of real vectors into Z_{2^k} for exact secure summation (DESIGN.md section 3).
+// Fixed-point quantization of real vectors into Z_{2^k} for exact secure summation (SPEC.md section 10).
 // A value v with |v| <= C (the declared clip bound) maps to q = floor(v*s) + Bernoulli(frac(v*s)) (stochastic
 // rounding, unbiased: E[q] = v*s), stored as q mod 2^k (two's complement). Every |q| <= M = ceil(C*s).
 // Exactness: a sum of n such values decodes exactly iff n*M <= 2^(k-1) - 1, checked by EnsureExact, which
