@@ -214,7 +214,7 @@ public static class ModVector
     public static void Pack(ReadOnlySpan<ulong> values, int bits, Span<byte> destination)
     {
         int w = BytesPerValue(bits);
-        if (destination.Length != values.Length * w) throw Error.Argument(nameof(destination), "Wrong packed length.");
+        if (destination.Length != (long)values.Length * w) throw Error.Argument(nameof(destination), "Wrong packed length.");
         if (w == 4)
         {
             Span<uint> d = MemoryMarshal.Cast<byte, uint>(destination);
