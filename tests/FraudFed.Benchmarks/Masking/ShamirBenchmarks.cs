@@ -2,7 +2,6 @@
 // each 32-byte round secret t-of-n, the aggregator reconstructs one seed per survivor and per dropped bank from t
 // shares (Lagrange weights cached per x-set), and one field inversion per new x-set. Seeded randomness (benchmark only).
 // dotnet run -c Release --project tests/FraudFed.Benchmarks -- --filter '*Shamir*'
-using System.Numerics;
 using BenchmarkDotNet.Attributes;
 using FraudFed.Cryptography.Primitives;
 using FraudFed.Cryptography.Sharing;
@@ -14,11 +13,10 @@ public class ShamirBenchmarks
 {
     private const int Threshold = 7;
     private static readonly int[] Xs = Enumerable.Range(1, 10).ToArray();
-    private static readonly BigInteger P = BigInteger.Pow(2, 521) - 1;
     private DeterministicRandom _rng = null!;
-    private BigInteger _secret;
+    private FieldElement521 _secret = null!;
     private ShamirShare[] _shares = [];
-    private BigInteger _x;
+    private Limbs521 _x;
 
     [GlobalSetup]
     public void Setup()
@@ -28,18 +26,35 @@ public class ShamirBenchmarks
         _rng.GetBytes(seed);
         _secret = Shamir.SeedToElement(seed);
         _shares = Shamir.P521.SplitAt(_secret, Threshold, Xs, _rng)[..Threshold];
-        _x = P - 12345;
+        var pMinus12345 = new byte[66];
+        pMinus12345[0] = 0x01;
+        pMinus12345.AsSpan(1).Fill(0xFF);
+        pMinus12345[64] = 0xCF; pMinus12345[65] = 0xC6; // p - 12345 = 2^521 - 12346
+        Gf521.TryDecode(pMinus12345, _x);
     }
 
     [GlobalCleanup]
-    public void Cleanup() => _rng.Dispose();
+    public void Cleanup()
+    {
+        foreach (ShamirShare s in _shares) s.Dispose();
+        _secret.Dispose();
+        _rng.Dispose();
+    }
 
     [Benchmark(Description = "Split a 32-byte seed, t = 7 of 10")]
-    public ShamirShare[] Split() => Shamir.P521.SplitAt(_secret, Threshold, Xs, _rng);
+    public void Split()
+    {
+        foreach (ShamirShare s in Shamir.P521.SplitAt(_secret, Threshold, Xs, _rng)) s.Dispose();
+    }
 
     [Benchmark(Description = "Reconstruct from 7 shares (cached weights)")]
-    public BigInteger Reconstruct() => Shamir.P521.Reconstruct(_shares);
+    public void Reconstruct() => Shamir.P521.Reconstruct(_shares).Dispose();
 
     [Benchmark(Description = "Field inversion (Fermat)")]
-    public BigInteger Invert() => BigInteger.ModPow(_x, P - 2, P);
+    public ulong Invert()
+    {
+        Limbs521 r = default;
+        Gf521.Invert(_x, r);
+        return r[0];
+    }
 }
