@@ -9,7 +9,8 @@
 //   add        a + b < 2^522, then reduce
 //   sub        a + (p - b), where p - b = p XOR b limb by limb (p is 521 one bits, b <= p), then reduce
 //   mul        schoolbook 9 x 9 limbs into 18, then Mersenne folding: x = hi * 2^521 + lo and 2^521 = 1 (mod p), so
-//              x = lo + hi (mod p) with lo, hi < 2^521 for x < 2^1042
+//              x = lo + hi (mod p) with lo, hi < 2^521 for x < 2^1042; by a public 32-bit factor (an x coordinate in
+//              Horner's rule and the Lagrange numerators) nine limb products and the same reduction
 //   reduce     fold once more (v mod 2^521 + v >> 521), then subtract p once in constant time if v >= p (v >= p exactly
 //              when v + 1 carries into bit 521)
 //   invert     Fermat, x^(p-2), p - 2 = 2^521 - 3, by one fixed addition chain over x_k = x^(2^k - 1)
@@ -68,14 +69,15 @@ internal static class Gf521
         v[8] &= TopMask;
         v[0] = AddCarry(v[0], high, 0, out ulong c);
         for (int i = 1; i < LimbCount; i++) v[i] = AddCarry(v[i], 0, c, out c);
-        // Now v < 2p. w = v + 1 reaches 2^521 exactly when v >= p, and then w - 2^521 = v - p.
-        Limbs521 w = default;
+        // Now v < 2p, and v >= p exactly when v + 1 reaches 2^521: take bit 521 of v + 1 (carries only, nothing stored),
+        // then add that bit and drop bit 521, i.e. subtract p = 2^521 - 1 when v >= p and nothing otherwise
+        // (v < p leaves limb 8 within the 9-bit mask).
+        ulong top = 0;
         c = 1;
-        for (int i = 0; i < LimbCount; i++) w[i] = AddCarry(v[i], 0, c, out c);
-        ulong select = 0UL - (w[8] >> (Bits - 512)); // all ones when v >= p
-        for (int i = 0; i < LimbCount - 1; i++) v[i] = (w[i] & select) | (v[i] & ~select);
-        v[8] = (w[8] & TopMask & select) | (v[8] & ~select);
-        Clear(w);
+        for (int i = 0; i < LimbCount; i++) top = AddCarry(v[i], 0, c, out c);
+        c = top >> (Bits - 512);
+        for (int i = 0; i < LimbCount; i++) v[i] = AddCarry(v[i], 0, c, out c);
+        v[8] &= TopMask;
     }
 
     /// <summary>r = a + b mod p.</summary>
@@ -98,36 +100,56 @@ internal static class Gf521
     }
 
     /// <summary>r = a * b mod p (schoolbook, then Mersenne folding).</summary>
-    public static void Mul(ReadOnlySpan<ulong> a, ReadOnlySpan<ulong> b, Span<ulong> r)
+    public static unsafe void Mul(ReadOnlySpan<ulong> a, ReadOnlySpan<ulong> b, Span<ulong> r)
     {
         Debug.Assert(a.Length == LimbCount && b.Length == LimbCount && r.Length == LimbCount);
         WideLimbs521 wide = default;
-        Span<ulong> t = wide;
+        ulong* t = (ulong*)Unsafe.AsPointer(ref wide); // a stack local: never moved
+        fixed (ulong* pa = a, pb = b)
+        {
+            for (int i = 0; i < LimbCount; i++)
+            {
+                ulong ai = pa[i], carry = 0;
+                for (int j = 0; j < LimbCount; j++)
+                {
+                    // ai * b[j] + t[i+j] + carry <= (2^64 - 1)^2 + 2 (2^64 - 1) = 2^128 - 1: the high word cannot overflow.
+                    ulong high = Math.BigMul(ai, pb[j], out ulong low);
+                    low = AddCarry(low, t[i + j], 0, out ulong c1);
+                    low = AddCarry(low, carry, 0, out ulong c2);
+                    t[i + j] = low;
+                    carry = high + c1 + c2;
+                }
+                t[i + LimbCount] = carry;
+            }
+        }
+        // r = (t mod 2^521) + (t >> 521); both below 2^521 since t < p^2 < 2^1042. a and b are no longer read.
+        fixed (ulong* pr = r)
+        {
+            ulong c = 0;
+            for (int k = 0; k < LimbCount; k++)
+            {
+                ulong low = k < LimbCount - 1 ? t[k] : t[k] & TopMask; // k is public
+                ulong high = (t[8 + k] >> (Bits - 512)) | (t[9 + k] << (576 - Bits));
+                pr[k] = AddCarry(low, high, c, out c);
+            }
+        }
+        CryptographicOperations.ZeroMemory(new Span<byte>(t, 2 * LimbCount * sizeof(ulong)));
+        Reduce(r);
+    }
+
+    /// <summary>r = a * x mod p for a public small factor x (an x coordinate): nine limb products, then the same reduction.</summary>
+    public static void MulSmall(ReadOnlySpan<ulong> a, uint x, Span<ulong> r)
+    {
+        Debug.Assert(a.Length == LimbCount && r.Length == LimbCount);
+        ulong carry = 0;
         for (int i = 0; i < LimbCount; i++)
         {
-            ulong ai = a[i], carry = 0;
-            for (int j = 0; j < LimbCount; j++)
-            {
-                // ai * b[j] + t[i+j] + carry <= (2^64 - 1)^2 + 2 (2^64 - 1) = 2^128 - 1: the high word cannot overflow.
-                ulong high = Math.BigMul(ai, b[j], out ulong low);
-                low = AddCarry(low, t[i + j], 0, out ulong c1);
-                low = AddCarry(low, carry, 0, out ulong c2);
-                t[i + j] = low;
-                carry = high + c1 + c2;
-            }
-            t[i + LimbCount] = carry;
+            ulong high = Math.BigMul(a[i], x, out ulong low);
+            r[i] = AddCarry(low, carry, 0, out ulong c);
+            carry = high + c; // a[i] * x + carry < 2^96: no overflow
         }
-        // r = (t mod 2^521) + (t >> 521); both below 2^521 since t < p^2 < 2^1042.
-        for (int k = 0; k < LimbCount - 1; k++) r[k] = t[k];
-        r[8] = t[8] & TopMask;
-        ulong c = 0;
-        for (int k = 0; k < LimbCount; k++)
-        {
-            ulong high = (t[8 + k] >> (Bits - 512)) | (t[9 + k] << (576 - Bits));
-            r[k] = AddCarry(r[k], high, c, out c);
-        }
+        Debug.Assert(carry == 0); // a < 2^521 and x < 2^32: the product fits nine limbs (limb 8 < 2^41)
         Reduce(r);
-        CryptographicOperations.ZeroMemory(MemoryMarshal.AsBytes(t));
     }
 
     /// <summary>x = x^(2^n) mod p (n squarings, n public).</summary>

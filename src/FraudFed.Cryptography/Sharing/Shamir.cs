@@ -95,7 +95,7 @@ public sealed class Shamir
         int words = threshold * Gf521.LimbCount;
         Span<ulong> coefficients = words <= StackLimbsLimit ? stackalloc ulong[words] : new ulong[words];
         byte[] sample = new byte[Gf521.ByteCount];
-        Limbs521 xh = default, y = default;
+        Limbs521 y = default;
         var shares = new ShamirShare[xs.Length];
         int made = 0;
         try
@@ -104,11 +104,11 @@ public sealed class Shamir
             for (int c = 1; c < threshold; c++) RandomElement(rng, sample, coefficients.Slice(c * Gf521.LimbCount, Gf521.LimbCount));
             for (int h = 0; h < xs.Length; h++)
             {
-                Gf521.FromUInt32((uint)xs[h], xh);
+                uint x = (uint)xs[h];
                 ((Span<ulong>)y).Clear();
                 for (int c = threshold - 1; c >= 0; c--) // Horner: y = y x + a_c
                 {
-                    Gf521.Mul(y, xh, y);
+                    Gf521.MulSmall(y, x, y);
                     Gf521.Add(y, coefficients.Slice(c * Gf521.LimbCount, Gf521.LimbCount), y);
                 }
                 var value = new FieldElement521();
@@ -195,7 +195,7 @@ public sealed class Shamir
             {
                 if (j == i) continue; // public indices
                 Gf521.FromUInt32((uint)xs[j], xj);
-                Gf521.Mul(num[i], xj, num[i]);
+                Gf521.MulSmall(num[i], (uint)xs[j], num[i]);
                 Gf521.Sub(xj, xi, diff);
                 Gf521.Mul(den[i], diff, den[i]);
             }

@@ -89,6 +89,21 @@ public sealed class Gf521Tests
     }
 
     [Test]
+    public void MulSmall_EqualsTheReference_ForPublicFactorsUpTo2To32()
+    {
+        uint[] factors = [0, 1, 2, 3, 0xFFFF, 0x7FFFFFFF, 0x80000000, uint.MaxValue];
+        foreach (BigInteger a in Edges.Concat(Randoms("gf521/mulsmall", 20)))
+            foreach (uint x in factors)
+            {
+                Limbs521 la = ToLimbs(a), r = default;
+                Gf521.MulSmall(la, x, r);
+                Assert.That(ToBig(r), Is.EqualTo(a * x % P), $"{a:x} * {x}");
+                Gf521.MulSmall(la, x, la);
+                Assert.That(ToBig(la), Is.EqualTo(a * x % P), $"{a:x} * {x} in place");
+            }
+    }
+
+    [Test]
     public void Operations_MayWriteOverTheirInputs()
     {
         foreach (var (a, b) in Pairs().Take(200))
