@@ -1,8 +1,10 @@
 // FieldElement521: a secret-bearing element of GF(2^521 - 1), the Shamir field (SPEC.md section 6): a Shamir share's value,
 // a reconstructed secret. Nine 64-bit limbs in one pinned array (allocated on the pinned object heap, so a compacting GC
-// never leaves a copy behind) that Dispose zeroes. Always fully reduced (0 <= value < p). No ToString of the value; equality
-// only through FixedTimeEquals. Encoding and decoding go through Shamir (EncodeElement, DecodeElement, SeedToElement,
-// ElementToSeed); the arithmetic is Gf521's (constant time).
+// never leaves a copy behind) that Dispose zeroes. The price: a pinned allocation costs about half a microsecond and the
+// pinned heap is reclaimed only by gen-2 collections; masking mode allocates a few hundred elements per round.
+// Always fully reduced (0 <= value < p). No ToString of the value; equality only through FixedTimeEquals. Encoding and
+// decoding go through Shamir (EncodeElement, DecodeElement, SeedToElement, ElementToSeed); the arithmetic is Gf521's
+// (constant time).
 
 namespace FraudFed.Cryptography.Sharing;
 
