@@ -1,7 +1,8 @@
 // Round states of a bank (client), one class each (house style 8, after Google fcp's secagg_client_r*
 // classes). A state object is immutable once published: a refused message leaves the bank's State
-// reference unchanged, and a transition replaces it.
-using System.Numerics;
+// reference unchanged, and a transition replaces it. The round secrets a state holds (self-mask seed, share values) are
+// zeroed by MaskingBank when the round ends, aborts or is abandoned, or the bank is disposed.
+using FraudFed.Cryptography.Sharing;
 
 namespace FraudFed.Protocol.Masking;
 
@@ -71,15 +72,15 @@ public sealed class BankReady : BankState
 /// <summary>Shares sent; holds this round's secrets b and kappa and the bank's own shares of them.</summary>
 public sealed class BankShareKeys : BankState
 {
-    internal BankShareKeys(uint round, byte[] selfSeed, BigInteger ownSelfShare, BigInteger ownPairwiseShare) : base(round)
+    internal BankShareKeys(uint round, byte[] selfSeed, FieldElement521 ownSelfShare, FieldElement521 ownPairwiseShare) : base(round)
     {
         SelfSeed = selfSeed;
         OwnSelfShare = ownSelfShare;
         OwnPairwiseShare = ownPairwiseShare;
     }
     internal byte[] SelfSeed { get; }
-    internal BigInteger OwnSelfShare { get; }
-    internal BigInteger OwnPairwiseShare { get; }
+    internal FieldElement521 OwnSelfShare { get; }
+    internal FieldElement521 OwnPairwiseShare { get; }
     /// <inheritdoc />
     public override MaskingStage Stage => MaskingStage.ShareKeys;
 }
@@ -87,9 +88,9 @@ public sealed class BankShareKeys : BankState
 /// <summary>Masked input sent; holds the peers' shares (U1 from this bank's view).</summary>
 public sealed class BankMaskedInput : BankState
 {
-    internal BankMaskedInput(uint round, IReadOnlyDictionary<int, (BigInteger Self, BigInteger Pairwise)> held) : base(round) => Held = held;
+    internal BankMaskedInput(uint round, IReadOnlyDictionary<int, (FieldElement521 Self, FieldElement521 Pairwise)> held) : base(round) => Held = held;
     /// <summary>Shares held per owner (including this bank's own), keyed by owner id.</summary>
-    internal IReadOnlyDictionary<int, (BigInteger Self, BigInteger Pairwise)> Held { get; }
+    internal IReadOnlyDictionary<int, (FieldElement521 Self, FieldElement521 Pairwise)> Held { get; }
     /// <summary>Owners whose shares this bank holds (its neighbours in U1, and itself).</summary>
     public IReadOnlyCollection<int> Owners => (IReadOnlyCollection<int>)Held.Keys;
     /// <inheritdoc />
@@ -99,13 +100,13 @@ public sealed class BankMaskedInput : BankState
 /// <summary>Survivor list signed.</summary>
 public sealed class BankConsistencyCheck : BankState
 {
-    internal BankConsistencyCheck(uint round, IReadOnlyDictionary<int, (BigInteger Self, BigInteger Pairwise)> held, int[] survivors, byte[] survivorBytes) : base(round)
+    internal BankConsistencyCheck(uint round, IReadOnlyDictionary<int, (FieldElement521 Self, FieldElement521 Pairwise)> held, int[] survivors, byte[] survivorBytes) : base(round)
     {
         Held = held;
         Survivors = survivors;
         SurvivorBytes = survivorBytes;
     }
-    internal IReadOnlyDictionary<int, (BigInteger Self, BigInteger Pairwise)> Held { get; }
+    internal IReadOnlyDictionary<int, (FieldElement521 Self, FieldElement521 Pairwise)> Held { get; }
     /// <summary>The survivor list this bank signed.</summary>
     public IReadOnlyList<int> Survivors { get; }
     internal byte[] SurvivorBytes { get; }

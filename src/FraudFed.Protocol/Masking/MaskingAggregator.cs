@@ -10,7 +10,8 @@
 // Unmasking cost: (|U2| + pairs(dropped, survivors)) PRG expansions of the vector length.
 // Every refused message throws ProtocolViolationException and leaves State unchanged; fewer than
 // MinimumSurvivors at a stage, or fewer than t shares for a needed secret, aborts (AggregatorAborted).
-using System.Numerics;
+// Finish zeroes what unmasking handled: the decoded share values, the reconstructed secrets, the recovered seeds and the
+// revealed share bytes of the responses.
 using System.Security.Cryptography;
 using FraudFed.Cryptography;
 using FraudFed.Cryptography.Primitives;
@@ -375,19 +376,18 @@ public sealed class MaskingAggregator
         var u2 = new HashSet<int>(st.Prior.U2);
         var selfShares = new Dictionary<int, List<ShamirShare>>();
         var pairShares = new Dictionary<int, List<ShamirShare>>();
-        foreach (var (holder, resp) in st.Responses)
-            foreach (RevealedShare s in resp.Shares)
-            {
-                var target = s.Kind == ShareKind.SelfMask ? selfShares : pairShares;
-                if (!target.TryGetValue(s.Peer, out var list)) target[s.Peer] = list = [];
-                list.Add(new ShamirShare(holder + 1, Shamir.P521.DecodeElement(s.Y)));
-            }
-
         // Reconstruct everything first (cheap, may abort), then expand masks (expensive).
         var selfSeeds = new List<byte[]>();
         var pairSeeds = new List<(byte[] Seed, bool Subtract)>();
         try
         {
+            foreach (var (holder, resp) in st.Responses)
+                foreach (RevealedShare s in resp.Shares)
+                {
+                    var target = s.Kind == ShareKind.SelfMask ? selfShares : pairShares;
+                    if (!target.TryGetValue(s.Peer, out var list)) target[s.Peer] = list = [];
+                    list.Add(new ShamirShare(holder + 1, Shamir.P521.DecodeElement(s.Y)));
+                }
             foreach (int i in u2.Order())
                 selfSeeds.Add(ReconstructSeed(selfShares, i, "self-mask"));
             foreach (int d in mi.U1.Keys.Order())
@@ -420,6 +420,9 @@ public sealed class MaskingAggregator
         {
             foreach (byte[] s in selfSeeds) CryptographicOperations.ZeroMemory(s);
             foreach (var (s, _) in pairSeeds) CryptographicOperations.ZeroMemory(s);
+            foreach (ShamirShare share in selfShares.Values.Concat(pairShares.Values).SelectMany(l => l)) share.Dispose();
+            foreach (UnmaskResponse resp in st.Responses.Values)
+                foreach (RevealedShare s in resp.Shares) CryptographicOperations.ZeroMemory(s.Y); // the round is over either way
         }
     }
 
@@ -434,7 +437,7 @@ public sealed class MaskingAggregator
         if (!shares.TryGetValue(owner, out var list) || list.Count < _p.Threshold)
             throw Abort(ViolationReason.TooFewParticipants, $"Fewer than t {what} shares for bank {owner}.");
         ShamirShare[] ordered = list.OrderBy(s => s.X).ToArray();
-        BigInteger secret = Shamir.P521.Reconstruct(ordered.AsSpan(0, _p.Threshold)); // same x-set for most secrets: cached Lagrange weights
+        using FieldElement521 secret = Shamir.P521.Reconstruct(ordered.AsSpan(0, _p.Threshold)); // same x-set for most secrets: cached Lagrange weights
         // Shares beyond t must lie on the same polynomial: swapping the t-th share for each extra one must give the
         // same secret. A single wrong share (a faulty or malicious bank) changes the result deterministically, so a
         // corrupted seed can never silently turn into a wrong sum when more than t holders answered.
@@ -444,7 +447,8 @@ public sealed class MaskingAggregator
             for (int e = _p.Threshold; e < ordered.Length; e++)
             {
                 probe[^1] = ordered[e];
-                if (Shamir.P521.Reconstruct(probe) != secret)
+                using FieldElement521 other = Shamir.P521.Reconstruct(probe);
+                if (!other.FixedTimeEquals(secret))
                     throw Abort(ViolationReason.Inconsistent, $"The revealed {what} shares of bank {owner} are not consistent with one polynomial.");
             }
         }

@@ -16,7 +16,9 @@
 //           never both for one peer, and only for peers whose shares this bank holds.
 // Every refused message throws ProtocolViolationException and leaves State unchanged; abort conditions
 // (too few participants, inconsistent survivor lists) move to BankAborted and throw.
-using System.Numerics;
+// Round secrets (b_i, the Shamir shares of b_i and kappa_i, the peers' shares this bank holds) are zeroed as soon as they are
+// no longer needed: the shares sent are disposed once sealed, the held ones when the round completes, aborts or is abandoned
+// for a new round, and when the bank is disposed.
 using System.Security.Cryptography;
 using FraudFed.Cryptography;
 using FraudFed.Cryptography.Primitives;
@@ -201,20 +203,23 @@ public sealed class MaskingBank : IDisposable
         if (holders.Length < _p.Threshold) throw Error.Violation(ViolationReason.TooFewParticipants, "Too few advertised neighbours to share this bank's secrets.");
 
         byte[] b = new byte[32], kappa = new byte[32];
-        _rng.GetBytes(b);
-        _rng.GetBytes(kappa);
-        int[] xs = holders.Select(h => h + 1).ToArray();
-        ShamirShare[] bShares = Shamir.P521.SplitAt(Shamir.SeedToElement(b), _p.Threshold, xs, _rng);
-        ShamirShare[] kShares = Shamir.P521.SplitAt(Shamir.SeedToElement(kappa), _p.Threshold, xs, _rng);
-        var shares = new List<EncryptedShare>(holders.Length);
         byte[] plain = new byte[EncryptedShare.PlaintextSize];
-        BigInteger ownB = default, ownK = default;
+        ShamirShare[] bShares = [], kShares = [];
+        int own = Array.IndexOf(holders, _id);
+        System.Diagnostics.Debug.Assert(own >= 0, "a bank holds a share of its own secrets (MaskingParameters.Holders)");
+        bool started = false;
         try
         {
+            _rng.GetBytes(b);
+            _rng.GetBytes(kappa);
+            int[] xs = holders.Select(h => h + 1).ToArray();
+            using (FieldElement521 secret = Shamir.SeedToElement(b)) bShares = Shamir.P521.SplitAt(secret, _p.Threshold, xs, _rng);
+            using (FieldElement521 secret = Shamir.SeedToElement(kappa)) kShares = Shamir.P521.SplitAt(secret, _p.Threshold, xs, _rng);
+            var shares = new List<EncryptedShare>(holders.Length);
             for (int h = 0; h < holders.Length; h++)
             {
                 int holder = holders[h];
-                if (holder == _id) { ownB = bShares[h].Y; ownK = kShares[h].Y; continue; }
+                if (holder == _id) continue;
                 ShareBundle.Encode(_id, holder, round, bShares[h].Y, kShares[h].Y, plain);
                 byte[] ct = _channels[holder].Seal(Aead.Nonce(round, (uint)_id, (uint)holder), plain, ShareAd(round, _id, holder));
                 shares.Add(new EncryptedShare(holder, ct));
@@ -224,21 +229,28 @@ public sealed class MaskingBank : IDisposable
             {
                 if (!_advertised[q]) continue;
                 byte[] seed = KeySchedule.PairwiseSeed(_pairMasters[q], _p.SessionId, round, _id, q);
-                byte[] pad = KeySchedule.EscrowPad(kappa, _p.SessionId, round, _id, q);
-                for (int i = 0; i < 32; i++) pad[i] ^= seed[i];
-                CryptographicOperations.ZeroMemory(seed);
-                escrows.Add(new EscrowedSeed(q, pad));
+                try
+                {
+                    byte[] pad = KeySchedule.EscrowPad(kappa, _p.SessionId, round, _id, q);
+                    for (int i = 0; i < 32; i++) pad[i] ^= seed[i];
+                    escrows.Add(new EscrowedSeed(q, pad));
+                }
+                finally { CryptographicOperations.ZeroMemory(seed); }
             }
             byte[] message = new ShareKeys(_p.SessionId, round, _id, shares, escrows).Encode(_identity);
-            if (State is BankShareKeys abandoned) CryptographicOperations.ZeroMemory(abandoned.SelfSeed); // dropped out of the previous round
+            ReleaseRoundSecrets(State); // a previous round this bank dropped out of
             _lastRound = round;
-            State = new BankShareKeys(round, b, ownB, ownK);
+            State = new BankShareKeys(round, b, bShares[own].Y, kShares[own].Y); // the bank is one of its own holders
+            started = true;
             return message;
         }
         finally
         {
             CryptographicOperations.ZeroMemory(plain);
             CryptographicOperations.ZeroMemory(kappa);
+            for (int h = 0; h < bShares.Length; h++) if (!started || h != own) bShares[h].Dispose();
+            for (int h = 0; h < kShares.Length; h++) if (!started || h != own) kShares[h].Dispose();
+            if (!started) CryptographicOperations.ZeroMemory(b);
         }
     }
 
@@ -255,8 +267,9 @@ public sealed class MaskingBank : IDisposable
         ShareDelivery delivery = ShareDelivery.Decode(message);
         CheckSessionRound(delivery.SessionId, delivery.Round, st.Round);
         if (delivery.Recipient != _id) throw Error.Violation(ViolationReason.Malformed, "The delivery is addressed to another bank.");
-        var held = new Dictionary<int, (BigInteger Self, BigInteger Pairwise)> { [_id] = (st.OwnSelfShare, st.OwnPairwiseShare) };
+        var held = new Dictionary<int, (FieldElement521 Self, FieldElement521 Pairwise)> { [_id] = (st.OwnSelfShare, st.OwnPairwiseShare) };
         byte[] plain = new byte[EncryptedShare.PlaintextSize];
+        bool kept = false;
         try
         {
             foreach (EncryptedShare s in delivery.Shares)
@@ -267,25 +280,38 @@ public sealed class MaskingBank : IDisposable
                 _channels[s.Peer].Open(Aead.Nonce(st.Round, (uint)s.Peer, (uint)_id), s.Ciphertext, ShareAd(st.Round, s.Peer, _id), plain);
                 held[s.Peer] = ShareBundle.Decode(plain, s.Peer, _id, st.Round);
             }
-        }
-        finally { CryptographicOperations.ZeroMemory(plain); }
-        if (held.Count < _p.Threshold) throw Abort(ViolationReason.TooFewParticipants, "Fewer than t holders of this bank's shares are still present.");
+            CryptographicOperations.ZeroMemory(plain);
+            if (held.Count < _p.Threshold) throw Abort(ViolationReason.TooFewParticipants, "Fewer than t holders of this bank's shares are still present.");
 
-        // y = x + PRG(b) + sum_{j > i} PRG(s_ij) - sum_{j < i} PRG(s_ij)  (mod 2^k)
-        var acc = new ulong[input.Length];
-        input.CopyTo(acc);
-        var jobs = new List<MaskJob>(held.Count) { new(st.SelfSeed, Subtract: false) };
-        foreach (int j in held.Keys)
-            if (j != _id) jobs.Add(new MaskJob(KeySchedule.PairwiseSeed(_pairMasters[j], _p.SessionId, st.Round, _id, j), Subtract: j < _id));
-        try { ModVector.AddPrgs(acc, jobs, _p.ModulusBits); }
-        finally { for (int k = 1; k < jobs.Count; k++) CryptographicOperations.ZeroMemory(jobs[k].Seed); }
-        ModVector.Reduce(acc, _p.ModulusBits);
-        byte[] packed = new byte[acc.Length * ModVector.BytesPerValue(_p.ModulusBits)];
-        ModVector.Pack(acc, _p.ModulusBits, packed);
-        byte[] result = new MaskedInput(_p.SessionId, st.Round, _id, _p.ModulusBits, acc.Length, packed).Encode(_identity);
-        CryptographicOperations.ZeroMemory(st.SelfSeed);
-        State = new BankMaskedInput(st.Round, held);
-        return result;
+            // y = x + PRG(b) + sum_{j > i} PRG(s_ij) - sum_{j < i} PRG(s_ij)  (mod 2^k)
+            var acc = new ulong[input.Length];
+            input.CopyTo(acc);
+            var jobs = new List<MaskJob>(held.Count) { new(st.SelfSeed, Subtract: false) };
+            try
+            {
+                foreach (int j in held.Keys)
+                    if (j != _id) jobs.Add(new MaskJob(KeySchedule.PairwiseSeed(_pairMasters[j], _p.SessionId, st.Round, _id, j), Subtract: j < _id));
+                ModVector.AddPrgs(acc, jobs, _p.ModulusBits);
+            }
+            finally { for (int k = 1; k < jobs.Count; k++) CryptographicOperations.ZeroMemory(jobs[k].Seed); }
+            ModVector.Reduce(acc, _p.ModulusBits);
+            byte[] packed = new byte[acc.Length * ModVector.BytesPerValue(_p.ModulusBits)];
+            ModVector.Pack(acc, _p.ModulusBits, packed);
+            byte[] result = new MaskedInput(_p.SessionId, st.Round, _id, _p.ModulusBits, acc.Length, packed).Encode(_identity);
+            CryptographicOperations.ZeroMemory(st.SelfSeed);
+            State = new BankMaskedInput(st.Round, held);
+            kept = true;
+            return result;
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(plain);
+            // A refused delivery leaves the state (and this bank's own shares) as they were; the peers' shares decoded from it
+            // go. After an abort the own shares went with the state (Abort released it).
+            if (!kept)
+                foreach (var (peer, (self, pairwise)) in held)
+                    if (peer != _id) { self.Dispose(); pairwise.Dispose(); }
+        }
     }
 
     /// <summary>Round step 3 (ConsistencyCheck): sign the survivor list.</summary>
@@ -352,8 +378,34 @@ public sealed class MaskingBank : IDisposable
             revealed.Add(new RevealedShare(q.Peer, q.Kind, y));
         }
         byte[] response = new UnmaskResponse(_p.SessionId, st.Round, _id, revealed).Encode(_identity);
+        ReleaseRoundSecrets(st); // the round is over for this bank: every held share goes
         State = new BankCompleted(st.Round);
         return response;
+    }
+
+    /// <summary>Zeroes the round secrets <paramref name="state"/> holds: b_i and this bank's own shares (ShareKeys), or every
+    /// share it holds, its own included (MaskedInput, ConsistencyCheck). Other states hold none.</summary>
+    private static void ReleaseRoundSecrets(BankState state)
+    {
+        switch (state)
+        {
+            case BankShareKeys s:
+                CryptographicOperations.ZeroMemory(s.SelfSeed);
+                s.OwnSelfShare.Dispose();
+                s.OwnPairwiseShare.Dispose();
+                break;
+            case BankMaskedInput m: DisposeHeld(m.Held); break;
+            case BankConsistencyCheck c: DisposeHeld(c.Held); break;
+        }
+    }
+
+    private static void DisposeHeld(IReadOnlyDictionary<int, (FieldElement521 Self, FieldElement521 Pairwise)> held)
+    {
+        foreach (var (self, pairwise) in held.Values)
+        {
+            self.Dispose();
+            pairwise.Dispose();
+        }
     }
 
     private byte[] ShareAd(uint round, int owner, int holder)
@@ -383,7 +435,7 @@ public sealed class MaskingBank : IDisposable
 
     private ProtocolViolationException Abort(ViolationReason reason, string message)
     {
-        if (State is BankShareKeys s) CryptographicOperations.ZeroMemory(s.SelfSeed);
+        ReleaseRoundSecrets(State);
         State = new BankAborted(State.Round, reason);
         return Error.Violation(reason, message);
     }
@@ -393,7 +445,7 @@ public sealed class MaskingBank : IDisposable
     {
         if (_disposed) return;
         _disposed = true;
-        if (State is BankShareKeys s) CryptographicOperations.ZeroMemory(s.SelfSeed);
+        ReleaseRoundSecrets(State);
         foreach (Aead a in _channels.Values) a.Dispose();
         foreach (byte[] m in _pairMasters.Values) CryptographicOperations.ZeroMemory(m);
         _channelKey.Dispose();

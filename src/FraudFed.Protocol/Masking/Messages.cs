@@ -2,7 +2,6 @@
 // structure only (lengths, counts, ranges of ids, field sizes); the state machines validate meaning
 // (membership, duplicates, signatures) cheap to expensive.
 using System.Buffers.Binary;
-using System.Numerics;
 using FraudFed.Cryptography;
 using FraudFed.Cryptography.Primitives;
 using FraudFed.Cryptography.Sharing;
@@ -177,7 +176,7 @@ public sealed record EncryptedShare(int Peer, byte[] Ciphertext)
 /// <summary>The plaintext inside an AEAD share bundle (SPEC.md section 3): owner u32 | holder u32 | round u32 | y_b (66) | y_kappa (66).</summary>
 internal static class ShareBundle
 {
-    public static void Encode(int owner, int holder, uint round, BigInteger selfShare, BigInteger pairwiseShare, Span<byte> destination)
+    public static void Encode(int owner, int holder, uint round, FieldElement521 selfShare, FieldElement521 pairwiseShare, Span<byte> destination)
     {
         System.Diagnostics.Debug.Assert(destination.Length == EncryptedShare.PlaintextSize);
         BinaryPrimitives.WriteUInt32BigEndian(destination, (uint)owner);
@@ -187,14 +186,20 @@ internal static class ShareBundle
         Shamir.P521.EncodeElement(pairwiseShare, destination.Slice(78, 66));
     }
 
-    /// <summary>Checks owner, holder and round, and that both values are field elements.</summary>
-    public static (BigInteger Self, BigInteger Pairwise) Decode(ReadOnlySpan<byte> plaintext, int owner, int holder, uint round)
+    /// <summary>Checks owner, holder and round, and that both values are field elements; the caller disposes both values.</summary>
+    public static (FieldElement521 Self, FieldElement521 Pairwise) Decode(ReadOnlySpan<byte> plaintext, int owner, int holder, uint round)
     {
         if (plaintext.Length != EncryptedShare.PlaintextSize) throw Error.Violation(ViolationReason.Malformed, "A share bundle has the wrong length.");
         if (BinaryPrimitives.ReadUInt32BigEndian(plaintext) != (uint)owner || BinaryPrimitives.ReadUInt32BigEndian(plaintext[4..]) != (uint)holder
             || BinaryPrimitives.ReadUInt32BigEndian(plaintext[8..]) != round)
             throw Error.Violation(ViolationReason.Malformed, "A share bundle names the wrong owner, holder or round.");
-        return (Shamir.P521.DecodeElement(plaintext.Slice(12, 66)), Shamir.P521.DecodeElement(plaintext.Slice(78, 66)));
+        FieldElement521 self = Shamir.P521.DecodeElement(plaintext.Slice(12, 66));
+        try { return (self, Shamir.P521.DecodeElement(plaintext.Slice(78, 66))); }
+        catch
+        {
+            self.Dispose();
+            throw;
+        }
     }
 }
 
@@ -450,7 +455,7 @@ public sealed record UnmaskResponse(byte[] SessionId, uint Round, int Sender, IR
             int peer = r.Id();
             ShareKind kind = UnmaskRequest.Kind(r.U8());
             byte[] y = r.Bytes(66).ToArray();
-            _ = Shamir.P521.DecodeElement(y); // range check: y < p
+            Shamir.P521.ValidateElement(y); // range check: y < p
             shares[i] = new RevealedShare(peer, kind, y);
         }
         var (sig, signed) = r.Signature();

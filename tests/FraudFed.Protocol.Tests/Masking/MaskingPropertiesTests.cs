@@ -59,6 +59,19 @@ public sealed class MaskingPropertiesTests
     }
 
     [Test]
+    public void AddPrg_LeavesNoKeystreamInTheCallersScratch_AndRefusesAScratchBelowOneBlock()
+    {
+        byte[] seed = new byte[32]; seed[7] = 1;
+        byte[] scratch = new byte[4096];
+        var acc = new ulong[3000]; // 12,000 keystream bytes pass through the 4 KiB scratch
+        ModVector.AddPrg(acc, seed, 32, subtract: false, scratch);
+        Assert.That(acc.Any(v => v != 0), Is.True, "a mask was added");
+        Assert.That(scratch.AsSpan().IndexOfAnyExcept((byte)0), Is.EqualTo(-1), "keystream left in the scratch buffer");
+        // Below one block the chunk loop could not advance: refused, naming the parameter.
+        Assert.That(Assert.Throws<ArgumentException>(() => ModVector.AddPrg(acc, seed, 32, subtract: false, new byte[7]))!.ParamName, Is.EqualTo("scratch"));
+    }
+
+    [Test]
     public void AddPrgs_ChunkMajorAndParallel_EqualOneAddPrgPerJob([Values(24, 32, 48)] int bits, [Values(3, 70001, 200003)] int length)
     {
         var jobs = Enumerable.Range(0, 5).Select(i => { var s = new byte[32]; s[0] = (byte)i; s[1] = (byte)bits; return new MaskJob(s, Subtract: i % 2 == 1); }).ToArray();

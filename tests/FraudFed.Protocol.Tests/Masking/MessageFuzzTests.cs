@@ -45,7 +45,8 @@ public sealed class MessageFuzzTests
         // The bundle plaintext only exists inside the AEAD: encode one with seeded field elements.
         using var rng = TestRandom.Create("message-fuzz/bundle");
         byte[] bundle = new byte[EncryptedShare.PlaintextSize];
-        ShareBundle.Encode(BundleOwner, BundleHolder, Driver.Round, RandomField(rng), RandomField(rng), bundle);
+        using (FieldElement521 self = RandomField(rng), pairwise = RandomField(rng))
+            ShareBundle.Encode(BundleOwner, BundleHolder, Driver.Round, self, pairwise, bundle);
 
         Target[] all =
         [
@@ -67,11 +68,14 @@ public sealed class MessageFuzzTests
         return all.ToDictionary(t => t.Name);
     }
 
-    private static BigInteger RandomField(System.Security.Cryptography.RandomNumberGenerator rng)
+    private static FieldElement521 RandomField(System.Security.Cryptography.RandomNumberGenerator rng)
     {
         byte[] b = new byte[64];
         rng.GetBytes(b);
-        return new BigInteger(b, isUnsigned: true) % Shamir.P521.Prime;
+        BigInteger v = new BigInteger(b, isUnsigned: true) % (BigInteger.Pow(2, 521) - 1); // test data: BigInteger is fine here
+        byte[] encoded = new byte[66];
+        v.TryWriteBytes(encoded.AsSpan(66 - v.GetByteCount(isUnsigned: true)), out _, isUnsigned: true, isBigEndian: true);
+        return Shamir.P521.DecodeElement(encoded);
     }
 
     private static IEnumerable<TestCaseData> Names()

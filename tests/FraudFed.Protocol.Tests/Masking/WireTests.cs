@@ -116,10 +116,24 @@ public sealed class ShareBundleTests
     [Test]
     public void Bundle_RoundTrips_AndRefusesWrongFieldsOrValues()
     {
-        var p = FraudFed.Cryptography.Sharing.Shamir.P521.Prime;
+        var field = FraudFed.Cryptography.Sharing.Shamir.P521;
+        byte[] small = new byte[66], top = new byte[66];
+        small[64] = 0x30; small[65] = 0x39;                       // 12345
+        top[0] = 0x01; top.AsSpan(1, 64).Fill(0xFF); top[65] = 0xFE; // p - 1
         var plain = new byte[EncryptedShare.PlaintextSize];
-        ShareBundle.Encode(3, 5, 9, 12345, p - 1, plain);
-        Assert.That(ShareBundle.Decode(plain, 3, 5, 9), Is.EqualTo((new System.Numerics.BigInteger(12345), p - 1)));
+        using (var self = field.DecodeElement(small))
+        using (var pairwise = field.DecodeElement(top))
+            ShareBundle.Encode(3, 5, 9, self, pairwise, plain);
+        Assert.That(plain.AsSpan(12, 66).ToArray(), Is.EqualTo(small), "y_b, 66 bytes big-endian");
+        Assert.That(plain.AsSpan(78, 66).ToArray(), Is.EqualTo(top), "y_kappa, 66 bytes big-endian");
+        var (b, kappa) = ShareBundle.Decode(plain, 3, 5, 9);
+        byte[] back = new byte[66];
+        field.EncodeElement(b, back);
+        Assert.That(back, Is.EqualTo(small));
+        field.EncodeElement(kappa, back);
+        Assert.That(back, Is.EqualTo(top));
+        b.Dispose();
+        kappa.Dispose();
         foreach (var (owner, holder, round) in new[] { (4, 5, 9u), (3, 6, 9u), (3, 5, 8u) })
         {
             var ex = Assert.Throws<ProtocolViolationException>(() => ShareBundle.Decode(plain, owner, holder, round));
