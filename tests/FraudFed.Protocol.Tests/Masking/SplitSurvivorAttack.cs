@@ -85,8 +85,8 @@ internal static class SplitSurvivorAttack
         foreach (int c in corrupt.Where(c => graph.AreNeighbours(victim, c)))
         {
             var (self, pairwise) = ((BankMaskedInput)d.H.Banks[c].State).Held[victim];
-            selfShares.Add(new ShamirShare(c + 1, self));
-            escrowShares.Add(new ShamirShare(c + 1, pairwise));
+            selfShares.Add(new ShamirShare(c + 1, self.Clone()));
+            escrowShares.Add(new ShamirShare(c + 1, pairwise.Clone()));
         }
 
         ulong[]? recovered = selfShares.Count >= t && escrowShares.Count >= t ? Unmask(d, victim, graph, selfShares, escrowShares) : null;
@@ -111,10 +111,13 @@ internal static class SplitSurvivorAttack
         return x;
     }
 
-    private static byte[] Seed(BigInteger secret)
+    private static byte[] Seed(FieldElement521 secret)
     {
-        var seed = new byte[32];
-        Shamir.ElementToSeed(secret, seed);
-        return seed;
+        using (secret)
+        {
+            var seed = new byte[32];
+            Shamir.ElementToSeed(secret, seed);
+            return seed;
+        }
     }
 }
