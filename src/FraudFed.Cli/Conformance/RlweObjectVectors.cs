@@ -221,7 +221,7 @@ internal sealed class ThresholdVectors : IVectorFile
         var scheme = new CompactScheme(p, crsSeed);
         var bfv = new Bfv(p);
         var thr = new Thresholdizer(p);
-        var policy = new DecryptionPolicy { Threshold = T, MinContributors = KMin };
+        var policy = new DecryptionPolicy { Threshold = T, MinContributors = KMin, MaxColluders = 0 };
         var keys = new SecretKey[Banks];
         var polys = new ShamirPolynomial[Banks];
         for (int b = 0; b < Banks; b++)
@@ -310,7 +310,7 @@ internal sealed class ThresholdVectors : IVectorFile
         {
             Expect.Hex("session tag = SHA-256(CRS seed)[0..16)", root.Str("session_tag"), tag);
             RlweParameters p = P();
-            var policy = new DecryptionPolicy { Threshold = root.Int("threshold"), MinContributors = root.Int("min_contributors") };
+            var policy = new DecryptionPolicy { Threshold = root.Int("threshold"), MinContributors = root.Int("min_contributors"), MaxColluders = 0 };
             int bits = policy.StatisticalSecurity + CeilLog2((ulong)p.N) + CeilLog2((ulong)policy.Budget) + CeilLog2((ulong)policy.MaxContributors * Samplers.GaussianBound);
             Expect.Equal("smudging bits = lambda + log n + log budget + log(K_max * 19)", root.Int("smudging_bits"), bits);
             Expect.Equal("smudging bits (SmudgingLemma)", bits, SmudgingLemma.Bits(p, policy));

@@ -137,14 +137,17 @@ internal sealed class HomomorphicBank : IDisposable
         DecryptionGuard guard = Guard ?? throw Error.Violation(ViolationReason.WrongRoundOrState, "no key installed");
         if (lists.Length != chunks) throw Error.Violation(ViolationReason.Malformed, "one contributor list per chunk");
         void Check(int k) => CheckList(lists[k], round, (uint)k, contributors);
-        if (parallel && chunks > 1) System.Threading.Tasks.Parallel.For(0, chunks, Check);
-        else for (int k = 0; k < chunks; k++) Check(k);
-        var output = new byte[chunks][];
-        // Warm the (U, D) weighted point once, then answer every chunk.
-        output[0] = guard.GenDecryptionShare(round, 0, contributors, active);
-        if (parallel && chunks > 2) System.Threading.Tasks.Parallel.For(1, chunks, k => output[k] = guard.GenDecryptionShare(round, (uint)k, contributors, active));
-        else for (int k = 1; k < chunks; k++) output[k] = guard.GenDecryptionShare(round, (uint)k, contributors, active);
-        return output;
+        try
+        {
+            if (parallel && chunks > 1) System.Threading.Tasks.Parallel.For(0, chunks, Check);
+            else for (int k = 0; k < chunks; k++) Check(k);
+            return guard.GenDecryptionShares(round, Enumerable.Range(0, chunks).Select(k => (uint)k).ToArray(), contributors, active, parallel);
+        }
+        catch (AggregateException e) when (e.Flatten().InnerExceptions.FirstOrDefault(x => x is ProtocolViolationException) is ProtocolViolationException v)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(v).Throw();
+            throw;
+        }
     }
 
     public void Dispose()

@@ -19,6 +19,9 @@ public sealed class HomomorphicBankParty : IDisposable
     private readonly HomomorphicBank _bank;
     private readonly Dictionary<ulong, ulong[]> _inputs = [];
     private readonly Dictionary<ulong, HeRoundResultMessage> _results = [];
+    private readonly HashSet<ulong> _openRounds = [];
+    private const int KeptResults = 64;
+    private ulong _lastOpened;
     private readonly int _maxMessageBytes;
     private BankState _state;
     private byte[] _sessionId = [];
@@ -217,11 +220,11 @@ public sealed class HomomorphicBankParty : IDisposable
         public override (BankState, HeToAggregator[]) Handle(HomomorphicBankParty p, HeToBank m)
         {
             if (m is not HeChannelAdvertsMessage a) throw Unexpected(m);
-            // Verify every advert on a scratch copy first, so a bad advert changes nothing.
+            // Verify every advert (signature and place in the list) on a scratch channel first, so a bad list changes nothing.
             using (var probe = new ShareChannel(p.Index, p.Roster.Banks, p._sessionId, p._bank.Random))
-                foreach (byte[] advert in a.Adverts) probe.AcceptAdvert(advert, p.Roster.IdentityKeys);
-            for (int i = 0; i < a.Adverts.Length; i++)
-                if (channel.AcceptAdvert(a.Adverts[i], p.Roster.IdentityKeys) != i) throw Error.Violation(ViolationReason.Inconsistent, "an advert under another bank's entry");
+                for (int i = 0; i < a.Adverts.Length; i++)
+                    if (probe.AcceptAdvert(a.Adverts[i], p.Roster.IdentityKeys) != i) throw Error.Violation(ViolationReason.Inconsistent, "an advert under another bank's entry");
+            for (int i = 0; i < a.Adverts.Length; i++) channel.AcceptAdvert(a.Adverts[i], p.Roster.IdentityKeys);
             var thresholdizer = new Thresholdizer(p.Roster.Parameters);
             var sealedPoints = new byte[p.Roster.Banks][];
             using (ShamirPolynomial f = thresholdizer.GenShamirPolynomial(p.Roster.Policy.Threshold, p._bank.SecretKey, p._bank.Random))
@@ -289,8 +292,13 @@ public sealed class HomomorphicBankParty : IDisposable
     {
         int n = Roster.Parameters.N;
         if (r.Chunks != Math.Max(1, (r.Length + n - 1) / n)) throw Error.Violation(ViolationReason.Malformed, "the chunk count does not match the length");
+        if (r.Round <= _lastOpened) throw Error.Violation(ViolationReason.WrongRoundOrState, $"round {r.Round} is not after round {_lastOpened}");
+        if (_inputs.TryGetValue(r.Round, out ulong[]? mine) && mine.Length != r.Length)
+            throw Error.Violation(ViolationReason.Inconsistent, $"this bank's vector has {mine.Length} values, the round {r.Length}");
+        _lastOpened = r.Round;
+        _openRounds.Add(r.Round);
+        _roundLengths[r.Round] = r.Length;
         if (!_inputs.TryGetValue(r.Round, out ulong[]? values)) return [];          // this bank does not contribute to the round
-        if (values.Length != r.Length) throw Error.Violation(ViolationReason.Inconsistent, $"this bank's vector has {values.Length} values, the round {r.Length}");
         byte[][] chunks = _bank.Encrypt(r.Round, values, r.Chunks, Parallel);
         byte[] manifest = _bank.SignManifest(r.Round, chunks, Parallel);
         Array.Clear(values);
@@ -317,15 +325,25 @@ public sealed class HomomorphicBankParty : IDisposable
     /// <summary>Why this bank last refused a decryption request (null if it never did).</summary>
     public ViolationReason? LastRefusal { get; private set; }
 
+    /// <summary>Keeps the result of a round this bank saw opened, once; anything else is refused (WrongRoundOrState, Malformed).</summary>
     private HeToAggregator[] Record(HeRoundResultMessage r)
     {
+        if (!_openRounds.Contains(r.Round)) throw Error.Violation(ViolationReason.WrongRoundOrState, $"a result for round {r.Round}, which is not open at this bank");
+        if (r.Sum.Length != _roundLengths[r.Round]) throw Error.Violation(ViolationReason.Malformed, "a result of another length than its round");
+        _openRounds.Remove(r.Round);
+        _roundLengths.Remove(r.Round);
         _results[r.Round] = r;
+        if (_results.Count > KeptResults) _results.Remove(_results.Keys.Min());
         return [];
     }
+
+    private readonly Dictionary<ulong, int> _roundLengths = [];
 
     private HeToAggregator[] EndRound(HeAbortToBank a)
     {
         if (_inputs.Remove(a.Round, out ulong[]? values)) Array.Clear(values);   // the round is spent; its input is wiped
+        _openRounds.Remove(a.Round);
+        _roundLengths.Remove(a.Round);
         return [];
     }
 

@@ -83,7 +83,7 @@ public sealed class HomomorphicPartyTests
         // Bank 0's ledger already holds another answer for round 2, chunk 0 (as after an earlier, different request):
         // it refuses, the round fails alone, the next one works.
         HomomorphicBank core = session.BankParty(0);
-        Assert.That(core.Ledger.TryRecordAnswer(session.Scheme!.SessionTag, 2, 0, new byte[32], session.Policy.Budget), Is.EqualTo(LedgerDecision.Recorded));
+        Assert.That(core.Ledger.TryRecordAnswers(session.Scheme!.SessionTag, 2, [(0u, new byte[32])], session.Policy.Budget), Is.EqualTo(LedgerDecision.Recorded));
         var ex = Assert.Throws<ProtocolViolationException>(() => session.Sum(inputs, [0, 1, 2], out _));
         Assert.That(ex!.Reason, Is.EqualTo(ViolationReason.Refused));
         Assert.That(session.Party(0).LastRefusal, Is.EqualTo(ViolationReason.Refused));
@@ -102,7 +102,7 @@ public sealed class HomomorphicPartyTests
         {
             var ids = Enumerable.Range(0, n).Select(b => Ed25519SigningKey.Generate(TestRandom.Create($"party/id/{b}"))).ToArray();
             var agg = Ed25519SigningKey.Generate(TestRandom.Create("party/agg"));
-            var roster = new HomomorphicRoster(P, new Cryptography.Threshold.DecryptionPolicy { Threshold = 2, MinContributors = 2 },
+            var roster = new HomomorphicRoster(P, new Cryptography.Threshold.DecryptionPolicy { Threshold = 2, MinContributors = 2, MaxColluders = 0 },
                 ids.Select(k => k.PublicKey.ToArray()).ToArray(), agg.PublicKey.ToArray());
             Banks = Enumerable.Range(0, n).Select(b => new HomomorphicBankParty(b, roster, ids[b], new InMemoryDecryptionLedger(), l => TestRandom.Create($"party/{l}"))).ToArray();
             Aggregator = new HomomorphicAggregatorParty(roster, agg, TestRandom.Create("party/agg-rng"));
@@ -208,5 +208,95 @@ public sealed class HomomorphicPartyTests
         Assert.That(Assert.Throws<ProtocolViolationException>(() => small.Receive(new byte[65]))!.Reason, Is.EqualTo(ViolationReason.Oversized));
         Assert.Throws<ArgumentException>(() => _ = new HomomorphicBankParty(1, t.Banks[1].Roster, Ed25519SigningKey.Generate(TestRandom.Create("someone else")), new InMemoryDecryptionLedger()),
             "a bank's identity key must be its roster entry");
+    }
+
+    [Test]
+    public void AMultiChunkRefusal_IsATypedRoundAbort_EvenInParallel_AndSpendsNothing()
+    {
+        // A malicious aggregator swaps the signed lists of chunks 1 and 2: every decryptor refuses with a typed round abort
+        // (not an AggregateException from the parallel chunk loop), records nothing, and the session goes on.
+        using var session = new HomomorphicSession(4, new HomomorphicOptions { Parameters = P, TestSeed = [7, 7], Parallel = true });   // c = 1, T = 3
+        ulong[][] inputs = Enumerable.Range(0, 4).Select(b => Vector(b, 1, 600)).ToArray();   // three chunks
+        HomomorphicAggregatorParty agg = session.Aggregator;
+        foreach (int b in Enumerable.Range(0, 4)) session.Party(b).Submit(1, inputs[b]);
+        var pending = new List<HeOutgoing>(agg.StartRound(1, 600));
+        while (pending.Count > 0)
+        {
+            HeOutgoing o = pending[0]; pending.RemoveAt(0);
+            foreach (byte[] a in session.Party(o.To).Receive(o.Bytes)) pending.AddRange(agg.Receive(o.To, a));
+        }
+        HeOutgoing request = agg.CloseUploads([0, 1, 2])[0];
+        var genuine = (HeDecryptionRequestMessage)HeWire.DecodeToBank(request.Bytes, 4);
+        byte[] swapped = HeWire.Encode(genuine with { ContributorLists = [genuine.ContributorLists[0], genuine.ContributorLists[2], genuine.ContributorLists[1]] });
+        long before = session.Party(0).RemainingBudget;
+        IReadOnlyList<byte[]> reply = session.Party(0).Receive(swapped);
+        var abort = (HeAbortToAggregator)HeWire.DecodeToAggregator(reply.Single(), 4);
+        Assert.That(abort.Round, Is.EqualTo(1UL));
+        Assert.That(abort.Reason, Is.AnyOf(ViolationReason.WrongRoundOrState, ViolationReason.AuthenticationFailed, ViolationReason.Inconsistent));
+        Assert.That(session.Party(0).RemainingBudget, Is.EqualTo(before), "a refused request spends nothing");
+        Assert.That(agg.Receive(0, reply.Single()), Has.Count.EqualTo(4), "the aggregator fails the round and tells every bank");
+        Assert.That(agg.IsReady, Is.True);
+        Assert.That(agg.LastOutcome!.Failure, Is.Not.Null);
+    }
+
+    [Test]
+    public void ABatchOfChunksPastTheBudget_IsRefusedWhole()
+    {
+        var ledger = new InMemoryDecryptionLedger();
+        byte[] tag = new byte[16];
+        (uint, byte[])[] Chunks(int count, byte fill) => Enumerable.Range(0, count).Select(k => ((uint)k, Enumerable.Repeat(fill, 32).ToArray())).ToArray();
+        Assert.That(ledger.TryRecordAnswers(tag, 1, Chunks(3, 1), budget: 4), Is.EqualTo(LedgerDecision.Recorded));
+        Assert.That(ledger.TryRecordAnswers(tag, 2, Chunks(3, 1), budget: 4), Is.EqualTo(LedgerDecision.BudgetExhausted));
+        Assert.That(ledger.AnswersRecorded(tag), Is.EqualTo(3), "nothing of the refused batch was recorded");
+        Assert.That(ledger.TryRecordAnswers(tag, 1, Chunks(3, 1), budget: 4), Is.EqualTo(LedgerDecision.Repeat));
+        Assert.That(ledger.TryRecordAnswers(tag, 1, [(0u, Enumerable.Repeat((byte)1, 32).ToArray()), (1u, new byte[32])], budget: 4), Is.EqualTo(LedgerDecision.Conflict));
+        Assert.That(ledger.TryRecordAnswers(tag, 2, Chunks(1, 1), budget: 4), Is.EqualTo(LedgerDecision.Recorded));
+        Assert.That(ledger.AnswersRecorded(tag), Is.EqualTo(4));
+    }
+
+    [Test]
+    public void AReorderedAdvertList_IsRefused_AndTheGenuineOneIsStillAccepted()
+    {
+        using var t = new Transcript(3);
+        var queue = new Queue<HeOutgoing>(t.Aggregator.StartSession());
+        bool tried = false;
+        while (queue.Count > 0)
+        {
+            HeOutgoing o = queue.Dequeue();
+            if (o.To == 0 && !tried && HeWire.DecodeToBank(o.Bytes, 3) is HeChannelAdvertsMessage adverts)
+            {
+                tried = true;
+                byte[] reordered = HeWire.Encode(adverts with { Adverts = [adverts.Adverts[0], adverts.Adverts[2], adverts.Adverts[1]] });
+                Assert.That(Assert.Throws<ProtocolViolationException>(() => t.Banks[0].Receive(reordered))!.Reason, Is.EqualTo(ViolationReason.Inconsistent));
+            }
+            foreach (byte[] a in t.Banks[o.To].Receive(o.Bytes))
+                foreach (HeOutgoing next in t.Aggregator.Receive(o.To, a)) queue.Enqueue(next);
+        }
+        Assert.That(tried, Is.True);
+        Assert.That(t.Aggregator.IsReady, Is.True, "setup completes after the refused list");
+    }
+
+    [Test]
+    public void ForgedOrReplayedRoundResults_AreRefused()
+    {
+        using HomomorphicSession session = Session(3, "parties/results");
+        ulong[][] inputs = Enumerable.Range(0, 3).Select(b => Vector(b, 1, 20)).ToArray();
+        ulong[] sum = session.Sum(inputs, [0, 1], out _);
+        HomomorphicBankParty bank = session.Party(2);
+        byte[] sid = session.SessionId;
+        ViolationReason Refuse(HeToBank m) => Assert.Throws<ProtocolViolationException>(() => bank.Receive(HeWire.Encode(m)))!.Reason;
+        Assert.That(Refuse(new HeRoundResultMessage(sid, 1, [0, 1, 2], [42, 43])), Is.EqualTo(ViolationReason.WrongRoundOrState), "a replay of a closed round");
+        Assert.That(Refuse(new HeRoundResultMessage(sid, 1UL << 63, [], [1])), Is.EqualTo(ViolationReason.WrongRoundOrState), "a round never opened");
+        Assert.That(Refuse(new HeRoundStartMessage(sid, 1, 20, 1)), Is.EqualTo(ViolationReason.WrongRoundOrState), "a round opened twice");
+        Assert.That(bank.TryGetResult(1, out ulong[] kept, out _), Is.True);
+        Assert.That(kept, Is.EqualTo(sum));
+    }
+
+    [Test]
+    public void AQuantizerWhoseBoundCannotFitOneValue_IsRefused()
+    {
+        var ex = Assert.Throws<ArgumentOutOfRangeException>(() => _ = new Quantization.Quantizer(16, 4.0, 16384));
+        Assert.That(ex!.Message, Does.Contain("16-bit"));
+        Assert.DoesNotThrow(() => _ = new Quantization.Quantizer(16, 4.0, 8191));
     }
 }
