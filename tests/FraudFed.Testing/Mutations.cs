@@ -1,5 +1,6 @@
 // Mutants of a genuine encoding for parser robustness tests: bit flips, truncations, appended bytes, little-endian u32
-// fields overwritten with extreme values, and random bodies behind a genuine prefix. TEST-ONLY seeded System.Random.
+// fields overwritten with extreme values, and random bodies behind a genuine prefix (Of, seeded); and named header fields
+// overwritten exhaustively with size extremes (Fields). TEST-ONLY seeded System.Random.
 namespace FraudFed.Testing;
 
 /// <summary>Seeded mutants of genuine message bytes (tests only).</summary>
@@ -53,6 +54,46 @@ public static class Mutations
                 default:
                     yield return ($"random bytes after {keepPrefix} genuine ones", [.. genuine[..keepPrefix], .. Bytes(rnd, genuine.Length - keepPrefix)]);
                     break;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Values for <see cref="Fields"/>: the u32 extremes, plus counts whose products with a per-element size wrap 32-bit
+    /// arithmetic (23,302 polynomials of 184,320 bytes are 57,344 bytes mod 2^32) and the u16 edges.
+    /// </summary>
+    public static IReadOnlyList<ulong> SizeExtremes { get; } =
+        [0, 1, 2, 0x7F, 0xFF, 0x5B06, 0x7FFF, 0x8000, 0xFFFF, 0x10000, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF];
+
+    /// <summary>The RLWE envelope's size fields (SPEC.md section 12, little-endian): n, L, polynomial count, context and payload length.</summary>
+    public static IReadOnlyList<(string Name, int Offset, int Width)> RlweEnvelopeSizeFields { get; } =
+        [("n", 40, 4), ("L", 44, 2), ("polynomial count", 46, 2), ("context length", 48, 4), ("payload length", 52, 4)];
+
+    /// <summary>
+    /// Every field in <paramref name="fields"/> (name, byte offset, width 1..8 bytes) of <paramref name="genuine"/> overwritten,
+    /// one at a time, with every value of <paramref name="values"/> (default <see cref="SizeExtremes"/>) truncated to the
+    /// field's width, little-endian unless <paramref name="bigEndian"/>. Deterministic and exhaustive, for the count and length
+    /// fields of a header whose products and sums a parser must compute without wrapping. Mutants equal to the genuine bytes
+    /// are skipped.
+    /// </summary>
+    public static IEnumerable<(string What, byte[] Bytes)> Fields(byte[] genuine, IEnumerable<(string Name, int Offset, int Width)> fields,
+        IEnumerable<ulong>? values = null, bool bigEndian = false)
+    {
+        ArgumentNullException.ThrowIfNull(genuine);
+        ArgumentNullException.ThrowIfNull(fields);
+        ulong[] candidates = (values ?? SizeExtremes).ToArray();
+        foreach (var (name, offset, width) in fields)
+        {
+            if (width is < 1 or > 8 || offset < 0 || offset + width > genuine.Length)
+                throw new ArgumentOutOfRangeException(nameof(fields), $"Field {name} does not fit the message.");
+            ulong keep = width == 8 ? ulong.MaxValue : (1UL << (8 * width)) - 1;
+            foreach (ulong value in candidates.Select(v => v & keep).Distinct())
+            {
+                byte[] b = (byte[])genuine.Clone();
+                for (int i = 0; i < width; i++)
+                    b[offset + (bigEndian ? width - 1 - i : i)] = (byte)(value >> (8 * i));
+                if (b.AsSpan().SequenceEqual(genuine)) continue;
+                yield return ($"{name} (offset {offset}, {width} bytes) = 0x{value:x}", b);
             }
         }
     }

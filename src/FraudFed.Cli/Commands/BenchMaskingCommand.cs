@@ -7,8 +7,12 @@
 //   exact  every round's result equals the plaintext sum of the survivors' inputs
 // Dropped banks leave after ShareKeys, the costliest case for the aggregator (their pairwise masks with every
 // survivor must be recovered). Randomness is the OS CSPRNG; the inputs are seeded test data.
+// With --sparse the degree and threshold come from SecAggPlusParameters for c = ceil(n/3) - 1 colluders and the
+// requested dropouts (delta = dropouts / banks), and the parameters' description (degree, t, M, c, failure bounds)
+// is printed before the figures.
 // Every option is checked before any work (exit code 2, one line naming the option): banks 3..200, values
-// 1..2^24, bits 1..64, dropouts that leave at least the minimum number of survivors, threshold in range.
+// 1..2^24, bits 1..64, a threshold in range, parameters that meet the collusion bound, and dropouts that leave
+// at least the minimum number of survivors.
 using System.CommandLine;
 using FraudFed.Cli.Infrastructure;
 using System.Diagnostics;
@@ -63,12 +67,16 @@ internal sealed class BenchMaskingCommand : ICliSubcommands
         bool sparse = s.Sparse, json = s.Json;
 
         MaskingSecureSum sum;
-        try { sum = new MaskingSecureSum(banks, bits, new MaskingOptions { Sparse = sparse, MinimumSurvivors = null, Threshold = s.Threshold }); }
+        try { sum = new MaskingSecureSum(banks, bits, new MaskingOptions { Sparse = sparse, DropoutFraction = (double)dropouts / banks, Threshold = s.Threshold }); }
+        catch (FraudFed.Cryptography.ProtocolViolationException e) when (e.Reason == FraudFed.Cryptography.ViolationReason.InsecureParameters)
+        {
+            throw new UsageException($"no secure parameters for {banks} banks with {dropouts} dropouts{(s.Threshold is { } t ? $" and --threshold {t}" : "")}: {e.Message}");
+        }
         catch (ArgumentException e) { throw new UsageException($"--threshold {s.Threshold}: {e.Message.Split(" (Parameter")[0]}"); }
-        using var owned = sum;
+        using var session = sum;
         int needed = sum.Parameters.MinimumSurvivors;
-        Require(banks - dropouts >= needed, $"--dropouts {dropouts} leaves {banks - dropouts} of {banks} banks, fewer than the {needed} every round needs " +
-            $"(threshold t = {sum.Parameters.Threshold}): use --dropouts {banks - needed} or less.");
+        Require(banks - dropouts >= needed, $"--dropouts {dropouts} leaves {banks - dropouts} of {banks} banks, fewer than the {needed} survivors every round needs " +
+            $"(threshold t = {sum.Parameters.Threshold}, collusion bound c = {sum.Parameters.MaxColluders}): use --dropouts {banks - needed} or less.");
 
         stderr.WriteLine($"fraudfed bench masking: measuring the PRG, then {repetitions} rounds after one warm-up of {banks} banks x {values:N0} values");
         (double prg, double expand, double prgBest, double expandBest) = MeasurePrg(values, bits);
@@ -107,7 +115,7 @@ internal sealed class BenchMaskingCommand : ICliSubcommands
         var rows = new (string Name, string Value)[]
         {
             ("banks / dropped after ShareKeys", $"{banks} / {dropouts}"),
-            ("graph / threshold t / min survivors", $"{(p.Graph.IsComplete ? "complete" : $"sparse k={p.Graph.Degree}")} / {p.Threshold} / {p.MinimumSurvivors}"),
+            ("graph / threshold t / min survivors / colluders c", $"{(p.IsComplete ? "complete" : $"sparse k={p.Degree}")} / {p.Threshold} / {p.MinimumSurvivors} / {p.MaxColluders}"),
             ("values x bits", $"{values} x {bits}"),
             ("client per round, median (s)", F(Median(client))),
             ("server unmasking, median (s)", F(Median(server))),
@@ -120,6 +128,8 @@ internal sealed class BenchMaskingCommand : ICliSubcommands
         };
         int width = rows.Max(r => r.Name.Length);
         stdout.WriteLine($"bench masking ({repetitions} rounds after one warm-up)");
+        if (sparse)
+            foreach (string line in p.Description.Split('\n')) stdout.WriteLine($"  parameters: {line.TrimEnd()}");
         foreach (var (name, value) in rows) stdout.WriteLine($"  {name.PadRight(width)}  {value}");
         if (json)
         {
@@ -130,8 +140,11 @@ internal sealed class BenchMaskingCommand : ICliSubcommands
                 ["values"] = values,
                 ["dropouts"] = dropouts,
                 ["bits"] = bits,
-                ["graph"] = p.Graph.IsComplete ? "complete" : "sparse",
+                ["graph"] = p.IsComplete ? "complete" : "sparse",
+                ["degree"] = p.Degree,
                 ["threshold"] = p.Threshold,
+                ["minimum_survivors"] = p.MinimumSurvivors,
+                ["max_colluders"] = p.MaxColluders,
                 ["repetitions"] = repetitions,
                 ["client_s"] = Round(Median(client)),
                 ["server_s"] = Round(Median(server)),

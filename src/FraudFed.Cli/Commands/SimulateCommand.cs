@@ -22,6 +22,7 @@ using FraudFed.Learning.Reporting;
 using FraudFed.Protocol;
 using FraudFed.Protocol.Harness;
 using FraudFed.Protocol.Homomorphic;
+using FraudFed.Protocol.Masking;
 
 namespace FraudFed.Cli.Commands;
 
@@ -292,9 +293,18 @@ internal sealed class SimulateCommand : ICliCommand
         if (threshold is { } t && t > banks) throw new UsageException($"--threshold {t} is above the {banks} banks: it must be in 2..{banks}.");
         if (mode == "masking")
         {
-            int holders = banks; // complete graph
-            int tm = threshold ?? Math.Min(holders, 2 * holders / 3 + 1);
-            return [new("threshold", "threshold t (Shamir shares needed to recover a bank's masks)", tm), new("graph", "masking graph", "complete")];
+            // The session's own parameter checks (collusion bound, threshold range), before any work: a session does
+            // nothing until its first sum.
+            try
+            {
+                using var probe = new MaskingSecureSum(banks, ModulusBits, new MaskingOptions { Threshold = threshold });
+                MaskingParameters p = probe.Parameters;
+                return [new("threshold", "threshold t (Shamir shares needed to recover a bank's masks)", p.Threshold),
+                    new("minimum_survivors", "fewest banks in every round", p.MinimumSurvivors), new("colluders", "declared colluders c", p.MaxColluders),
+                    new("graph", "masking graph", p.IsComplete ? "complete" : "sparse")];
+            }
+            catch (ProtocolViolationException e) { throw new UsageException($"insecure parameters for {banks} banks (--threshold {threshold?.ToString(CultureInfo.InvariantCulture) ?? "default"}): {e.Message}"); }
+            catch (ArgumentException e) { throw new UsageException($"--threshold {threshold}: {e.Message.Split(" (Parameter")[0]}"); }
         }
         int c = DecryptionPolicy.DefaultMaxColluders(banks);
         int th = threshold ?? Math.Min(banks, (banks + c) / 2 + 1);

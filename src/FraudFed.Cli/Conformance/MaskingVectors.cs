@@ -1,7 +1,7 @@
 // Masking-mode vectors (SPEC.md "Masking protocol", "Masking protocol messages", "Neighbour graph"): the SecAgg+
 // neighbour graph and complete seeded round transcripts, every wire message in order. The independent check
-// re-derives every message's meaning from the spec (signatures, AEAD channels, Shamir shares, masks, escrows,
-// the unmasked sum) without the library's state machines; the replay check runs MaskingBank/MaskingAggregator
+// re-derives every message's meaning from the spec (signatures, graph-seed commitments and reveals, the seed and
+// the graph, AEAD channels, Shamir shares, masks, escrows, the unmasked sum) without the library's state machines; the replay check runs MaskingBank/MaskingAggregator
 // from the file's seeds and compares every message byte for byte.
 using System.Buffers.Binary;
 using System.Numerics;
@@ -105,20 +105,21 @@ internal sealed class MaskingTranscriptVectors(string variant) : IVectorFile
     public string Path => $"masking/{Variant}.json";
     public bool Generated => true;
 
-    private static readonly string[] TypeNames = ["", "AdvertiseKeys", "KeyRoster", "ShareKeys", "ShareDelivery", "MaskedInput", "SurvivorList", "ConsistencySignature", "UnmaskRequest", "UnmaskResponse"];
+    private static readonly string[] TypeNames = ["", "AdvertiseKeys", "KeyRoster", "ShareKeys", "ShareDelivery", "MaskedInput", "SurvivorList", "ConsistencySignature", "UnmaskRequest", "UnmaskResponse", "GraphSeedReveal", "GraphSeedRoster"];
 
     internal sealed record RoundSpec(ulong[][] Inputs, int? DropAfterShareKeys);
-    internal sealed record Spec(byte[] SessionId, int Threshold, int Bits, byte[][] IdentitySeeds, byte[][] RngSeeds, RoundSpec[] Rounds, int Degree = 0, byte[]? GraphSeed = null)
+    internal sealed record Spec(byte[] SessionId, int Threshold, int Bits, byte[][] IdentitySeeds, byte[][] RngSeeds, RoundSpec[] Rounds, int Degree, int MaxColluders)
     {
-        public NeighbourGraph Graph(int n) => Degree == 0 ? NeighbourGraph.Complete(n) : NeighbourGraph.Sparse(n, Degree, GraphSeed);
+        /// <summary>The parameters (degree 0 = the complete graph).</summary>
+        public MaskingParameters Parameters(int n) => new(SessionId, n, Threshold, Bits, Degree == 0 ? null : Degree, maxColluders: MaxColluders);
     }
     internal sealed record Message(string From, string To, string Type, byte[] Bytes);
 
     /// <summary>Runs the round with the library's state machines; every message in the order it is produced.</summary>
-    internal static (List<Message> Messages, List<(ulong[] Sum, IReadOnlyList<int> Contributors)> Results) Run(Spec s)
+    internal static (List<Message> Messages, List<(ulong[] Sum, IReadOnlyList<int> Contributors)> Results, byte[] GraphSeed, NeighbourGraph Graph) Run(Spec s)
     {
         int n = s.IdentitySeeds.Length;
-        var p = new MaskingParameters(s.SessionId, s.Threshold, s.Bits, s.Graph(n));
+        MaskingParameters p = s.Parameters(n);
         Ed25519SigningKey[] ids = s.IdentitySeeds.Select(x => Ed25519SigningKey.Import(x)).ToArray();
         var rngs = s.RngSeeds.Select(x => new DeterministicRandom(x)).ToArray();
         byte[][] pubs = ids.Select(k => k.PublicKey.ToArray()).ToArray();
@@ -132,7 +133,11 @@ internal sealed class MaskingTranscriptVectors(string variant) : IVectorFile
         {
             for (int i = 0; i < n; i++) Up(i, banks[i].AdvertiseKeys());
             byte[] roster = agg.CloseAdvertiseKeys();
-            for (int i = 0; i < n; i++) { log.Add(new Message(A, B(i), TypeOf(roster), roster)); banks[i].ReceiveRoster(roster); }
+            var reveals = new byte[n][];
+            for (int i = 0; i < n; i++) { log.Add(new Message(A, B(i), TypeOf(roster), roster)); reveals[i] = banks[i].ReceiveRoster(roster); }
+            for (int i = 0; i < n; i++) Up(i, reveals[i]);
+            byte[] seeds = agg.CloseGraphSeed();
+            for (int i = 0; i < n; i++) { log.Add(new Message(A, B(i), TypeOf(seeds), seeds)); banks[i].ReceiveGraphSeed(seeds); }
             var results = new List<(ulong[] Sum, IReadOnlyList<int> Contributors)>();
             for (int ri = 0; ri < s.Rounds.Length; ri++)
             {
@@ -153,7 +158,7 @@ internal sealed class MaskingTranscriptVectors(string variant) : IVectorFile
                 ulong[] sum = agg.Finish();
                 results.Add((sum, ((AggregatorCompleted)agg.State).Contributors));
             }
-            return (log, results);
+            return (log, results, agg.GraphSeedValue!, agg.Graph);
         }
         finally
         {
@@ -184,13 +189,13 @@ internal sealed class MaskingTranscriptVectors(string variant) : IVectorFile
             Enumerable.Range(0, Banks).Select(i => Fixed.Bytes($"masking/{v}/rng/{i}")).ToArray(),
             Drops.Select((drop, r) => new RoundSpec(
                 Enumerable.Range(0, Banks).Select(i => i == drop ? [] : Reference.ModPow2(Fixed.Bytes($"masking/{v}/input/{r + 1}/{i}"), Length, Bits)).ToArray(), drop)).ToArray(),
-            Sparse ? 2 : 0, Sparse ? Fixed.Bytes($"masking/{v}/graph-seed") : null);
-        var (messages, results) = Run(spec);
+            Sparse ? 2 : 0, Sparse ? 0 : MaskingParameters.DefaultMaxColluders(Banks));
+        var (messages, results, graphSeed, graph) = Run(spec);
         var banks = new JsonArray();
         for (int i = 0; i < Banks; i++)
         {
-            // The bank's X25519 private keys: the first 64 bytes its RNG hands out (channel key, then mask key).
-            var keys = new byte[64];
+            // The bank's X25519 private keys and graph-seed nonce: the first 96 bytes its RNG hands out.
+            var keys = new byte[96];
             using (var rng = new DeterministicRandom(spec.RngSeeds[i])) rng.GetBytes(keys);
             using var id = Ed25519SigningKey.Import(spec.IdentitySeeds[i]);
             banks.Add(new JsonObject
@@ -201,29 +206,30 @@ internal sealed class MaskingTranscriptVectors(string variant) : IVectorFile
                 ["rng_seed"] = J.H(spec.RngSeeds[i]),
                 ["channel_private"] = J.H(keys.AsSpan(0, 32)),
                 ["mask_private"] = J.H(keys.AsSpan(32, 32)),
+                ["graph_nonce"] = J.H(keys.AsSpan(64, 32)),
             });
         }
         string what = variant switch
         {
             Plain => "round 1, no dropout: the sum covers all three banks",
             Dropout => $"rounds 1 and 2; in round 1 bank {Dropped} sends ShareKeys and then drops: the aggregator recovers its pairwise seeds from the escrow (kappa shares) and the sum covers banks 0 and 1; in round 2 bank {Dropped} is back and every round secret and pairwise seed is fresh",
-            _ => $"round 1 over a SecAgg+ Harary graph of degree 2 (masking/neighbour-graph.json rule, graph.public_seed); shares, escrows and masks only between neighbours; bank {Dropped} drops after ShareKeys and only its neighbours' pairwise masks are recovered",
+            _ => $"round 1 over a SecAgg+ Harary graph of degree 2 (masking/neighbour-graph.json rule, from the graph seed the banks agreed on; declared collusion bound c = 0, which is what a degree-2 graph of 5 banks can meet); shares, escrows and masks only between neighbours; bank {Dropped} drops after ShareKeys and only its neighbours' pairwise masks are recovered",
         };
-        NeighbourGraph graph = spec.Graph(Banks);
-        var p = new MaskingParameters(spec.SessionId, Threshold, Bits, graph);
+        MaskingParameters p = spec.Parameters(Banks);
         return new JsonObject
         {
-            ["description"] = $"A complete seeded masking session (SPEC.md \"Masking protocol\" and \"Masking protocol messages\"): {Banks} banks, Shamir threshold t = 2 per neighbourhood, minimum survivors {p.MinimumSurvivors}, k = {Bits}, setup then {what}; vectors of {Length} values. Every wire message in the order produced (bank -> aggregator uploads, aggregator -> bank downloads; the roster, survivor list and unmask requests appear once per recipient). Bank i is MaskingBank with Ed25519 identity identity_private (RFC 8032 seed) and randomness DeterministicRandom(rng_seed) (AES-256-CTR keystream of the seed); channel_private/mask_private are the X25519 keys that randomness yields (first and second 32 bytes), round secrets b and kappa follow, then Shamir coefficients, round after round. Per round: inputs are PRG(SHA-512 label) values mod 2^k (a bank that drops before MaskedInput lists none), sum = sum of the contributors' inputs mod 2^k. Messages: step, type = the message type code (SPEC.md section 9: 1 AdvertiseKeys ... 9 UnmaskResponse), from/to = a bank id or null for the aggregator, bytes. Graph: complete, degree, public_seed (null for the complete graph), neighbour lists. Generated by `fraudfed vectors` driving MaskingBank and MaskingAggregator.",
+            ["description"] = $"A complete seeded masking session (SPEC.md \"Masking protocol\" and \"Masking protocol messages\"): {Banks} banks, Shamir threshold t = 2 per neighbourhood, declared colluders c = {p.MaxColluders}, minimum survivors M = {p.MinimumSurvivors} = max(t, floor((n + c)/2) + 1), k = {Bits}, setup then {what}; vectors of {Length} values. Every wire message in the order produced (bank -> aggregator uploads, aggregator -> bank downloads; the roster, survivor list and unmask requests appear once per recipient). Bank i is MaskingBank with Ed25519 identity identity_private (RFC 8032 seed) and randomness DeterministicRandom(rng_seed) (AES-256-CTR keystream of the seed); channel_private/mask_private are the X25519 keys that randomness yields (first and second 32 bytes) and graph_nonce the third 32 bytes (the bank's graph-seed nonce, SPEC.md 8.1: committed in AdvertiseKeys as SHA-256(\"FraudFed/v1/secagg/graph-commit\" || 0x00 || nonce || session || u32 BE bank), revealed in GraphSeedReveal); round secrets b and kappa follow, then Shamir coefficients, round after round. Per round: inputs are PRG(SHA-512 label) values mod 2^k (a bank that drops before MaskedInput lists none), sum = sum of the contributors' inputs mod 2^k. Messages: step, type = the message type code (SPEC.md section 9: 1 AdvertiseKeys ... 9 UnmaskResponse, 10 GraphSeedReveal, 11 GraphSeedRoster), from/to = a bank id or null for the aggregator, bytes. Graph: complete, degree, seed = SHA-256(\"FraudFed/v1/secagg/graph-seed\" || session || u32 BE count || (u32 BE bank || nonce) ascending) over every bank of the key roster (the complete graph ignores it), neighbour lists. Generated by `fraudfed vectors` driving MaskingBank and MaskingAggregator.",
             ["session_id"] = J.H(spec.SessionId),
             ["banks"] = Banks,
             ["threshold"] = Threshold,
+            ["max_colluders"] = p.MaxColluders,
             ["minimum_survivors"] = p.MinimumSurvivors,
             ["bits"] = Bits,
             ["graph"] = new JsonObject
             {
                 ["complete"] = graph.IsComplete,
                 ["degree"] = graph.Degree,
-                ["public_seed"] = spec.GraphSeed is null ? null : J.H(spec.GraphSeed),
+                ["seed"] = J.H(graphSeed),
                 ["neighbours"] = J.Array(Enumerable.Range(0, Banks).Select(i => (JsonNode)J.IArray(graph.Neighbours(i)))),
             },
             ["parties"] = banks,
@@ -253,7 +259,7 @@ internal sealed class MaskingTranscriptVectors(string variant) : IVectorFile
                 return new RoundSpec(r.Arr("inputs").Select(Values).ToArray(), drop.ValueKind == JsonValueKind.Null ? null : drop.GetInt32());
             }).ToArray(),
             root.GetProperty("graph").GetProperty("complete").GetBoolean() ? 0 : root.GetProperty("graph").Int("degree"),
-            root.GetProperty("graph").GetProperty("public_seed").ValueKind == JsonValueKind.Null ? null : root.GetProperty("graph").Hex("public_seed"));
+            root.Int("max_colluders"));
     }
 
     private static ulong[] Values(JsonElement a) => a.EnumerateArray().Select(x => ulong.Parse(x.GetString()!, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
@@ -287,19 +293,21 @@ internal sealed class MaskingTranscriptVectors(string variant) : IVectorFile
             int[][] listed = g.Arr("neighbours").Select(a => a.EnumerateArray().Select(x => x.GetInt32()).ToArray()).ToArray();
             int[][] reference = g.GetProperty("complete").GetBoolean()
                 ? Enumerable.Range(0, n).Select(i => Enumerable.Range(0, n).Where(j => j != i).ToArray()).ToArray()
-                : NeighbourGraphVectors.ReferenceGraph(g.Hex("public_seed"), n, g.Int("degree"));
+                : NeighbourGraphVectors.ReferenceGraph(g.Hex("seed"), n, g.Int("degree"));
             for (int i = 0; i < n; i++) Expect.Equal($"neighbours of bank {i} (reference graph rule)", string.Join(",", reference[i]), string.Join(",", listed[i]));
-            NeighbourGraph lib = SpecOf(root).Graph(n);
+            MaskingParameters p = SpecOf(root).Parameters(n);
+            NeighbourGraph lib = p.BuildGraph(g.Hex("seed"));
             for (int i = 0; i < n; i++) Expect.Equal($"neighbours of bank {i} (NeighbourGraph)", string.Join(",", listed[i]), string.Join(",", lib.Neighbours(i)));
-            var p = new MaskingParameters(root.Hex("session_id"), root.Int("threshold"), root.Int("bits"), lib);
-            Expect.Equal("minimum survivors (t for the complete graph, max(t, floor(n/2)+1) for a sparse one)", root.Int("minimum_survivors"),
-                g.GetProperty("complete").GetBoolean() ? root.Int("threshold") : Math.Max(root.Int("threshold"), n / 2 + 1));
+            int c = root.Int("max_colluders");
+            Expect.Equal("minimum survivors max(t, floor((n + c)/2) + 1)", root.Int("minimum_survivors"), Math.Max(root.Int("threshold"), (n + c) / 2 + 1));
+            Expect.True(2 * root.Int("minimum_survivors") > n + c, "2 * minimum survivors > n + c");
             Expect.Equal("minimum survivors (MaskingParameters)", root.Int("minimum_survivors"), p.MinimumSurvivors);
         });
         yield return new CheckCase("spec", () => new IndependentCheck(root).Run());
         yield return new CheckCase("replay", () =>
         {
-            var (messages, results) = Run(SpecOf(root));
+            var (messages, results, seed, _) = Run(SpecOf(root));
+            Expect.Hex("graph seed (MaskingAggregator)", root.GetProperty("graph").Str("seed"), seed);
             JsonElement[] expected = root.Arr("messages");
             Expect.Equal("message count", expected.Length, messages.Count);
             for (int i = 0; i < expected.Length; i++)
@@ -325,7 +333,7 @@ internal sealed class MaskingTranscriptVectors(string variant) : IVectorFile
     {
         Spec spec = SpecOf(root);
         byte[][] pubs = root.Arr("parties").Select(p => p.Hex("identity_public")).ToArray();
-        var p = new MaskingParameters(spec.SessionId, spec.Threshold, spec.Bits, spec.Graph(pubs.Length));
+        MaskingParameters p = spec.Parameters(pubs.Length);
         byte[]? survivors = null;
         int checkedMessages = 0;
         foreach (JsonElement m in root.Arr("messages"))
@@ -346,7 +354,7 @@ internal sealed class MaskingTranscriptVectors(string variant) : IVectorFile
                         checkedMessages++;
                         break;
                     }
-                case "AdvertiseKeys" or "ShareKeys" or "MaskedInput" or "UnmaskResponse":
+                case "AdvertiseKeys" or "GraphSeedReveal" or "ShareKeys" or "MaskedInput" or "UnmaskResponse":
                     {
                         foreach (int offset in new[] { bytes.Length - 65, bytes.Length - 1, 30 })
                         {
@@ -379,6 +387,7 @@ internal sealed class MaskingTranscriptVectors(string variant) : IVectorFile
     private static SignedMessage DecodeSigned(string type, byte[] b) => type switch
     {
         "AdvertiseKeys" => AdvertiseKeys.Decode(b),
+        "GraphSeedReveal" => GraphSeedReveal.Decode(b),
         "ShareKeys" => ShareKeys.Decode(b),
         "MaskedInput" => MaskedInput.Decode(b),
         _ => UnmaskResponse.Decode(b),
@@ -398,6 +407,9 @@ internal sealed class MaskingTranscriptVectors(string variant) : IVectorFile
         private uint _round;
         private readonly Dictionary<int, (byte[] C, byte[] S)> _adv = [];
         private readonly List<byte[]> _advMessages = [];
+        private readonly Dictionary<int, byte[]> _commitments = [];
+        private readonly SortedDictionary<int, byte[]> _nonces = [];
+        private readonly Dictionary<int, byte[]> _revealMessages = [];
         private readonly Dictionary<(int Owner, int Holder), byte[]> _bundles = [];
         private readonly Dictionary<(int Owner, int Holder), (BigInteger B, BigInteger K)> _shares = [];
         private readonly Dictionary<(int Owner, int Peer), byte[]> _escrows = [];
@@ -455,11 +467,11 @@ internal sealed class MaskingTranscriptVectors(string variant) : IVectorFile
                 string type = TypeName(m), what = $"step {m.Int("step")} {type}";
                 var r = new Reader(b);
                 Expect.Hex(what + " magic", "46465341", r.Take(4));
-                Expect.Equal(what + " version", (byte)1, r.U8());
+                Expect.Equal(what + " version", (byte)2, r.U8());
                 Expect.Equal(what + " type code", type, TypeNames[r.U8()]);
                 Expect.Hex(what + " session id", J.H(_sid), r.Take(16));
                 uint round = r.U32();
-                if (type is "AdvertiseKeys" or "KeyRoster") Expect.Equal(what + " round", 0u, round);
+                if (type is "AdvertiseKeys" or "KeyRoster" or "GraphSeedReveal" or "GraphSeedRoster") Expect.Equal(what + " round", 0u, round);
                 else if (round != _round)
                 {
                     // A new round starts with ShareKeys; finish the previous one first.
@@ -480,8 +492,9 @@ internal sealed class MaskingTranscriptVectors(string variant) : IVectorFile
                     case "AdvertiseKeys":
                         {
                             Expect.Equal(what + " sender", (uint)party, r.U32());
-                            byte[] c = r.Take(32), s = r.Take(32);
+                            byte[] c = r.Take(32), s = r.Take(32), commitment = r.Take(32);
                             r.Take(64); r.End(what);
+                            _commitments[party] = commitment;
                             VerifySignature(b, party, what);
                             using (var ck = X25519KeyPair.Import(_chPriv[party])) Expect.Hex(what + " channel key = X25519 public of channel_private", J.H(ck.PublicKey), c);
                             using (var mk = X25519KeyPair.Import(_mkPriv[party])) Expect.Hex(what + " mask key = X25519 public of mask_private", J.H(mk.PublicKey), s);
@@ -495,6 +508,42 @@ internal sealed class MaskingTranscriptVectors(string variant) : IVectorFile
                             foreach (byte[] a in _advMessages.OrderBy(x => BinaryPrimitives.ReadUInt32BigEndian(x.AsSpan(26))))
                                 Expect.Hex(what + " relayed AdvertiseKeys", J.H(a), r.Take(a.Length));
                             r.End(what);
+                            break;
+                        }
+                    case "GraphSeedReveal":
+                        {
+                            Expect.Equal(what + " sender", (uint)party, r.U32());
+                            byte[] nonce = r.Take(32);
+                            r.Take(64); r.End(what);
+                            VerifySignature(b, party, what);
+                            Expect.Hex(what + " nonce = the third 32 bytes of the bank's randomness", _root.Arr("parties")[party].Str("graph_nonce"), nonce);
+                            byte[] commitment = SHA256.HashData(Reference.Concat(Encoding.ASCII.GetBytes("FraudFed/v1/secagg/graph-commit"), [0], nonce, _sid, Reference.U32Be((uint)party)));
+                            Expect.Hex(what + " opens the AdvertiseKeys commitment SHA-256(label || 0x00 || nonce || session || u32 bank)", J.H(_commitments[party]), commitment);
+                            byte[] flipped = (byte[])nonce.Clone();
+                            flipped[0] ^= 1;
+                            Expect.True(!SHA256.HashData(Reference.Concat(Encoding.ASCII.GetBytes("FraudFed/v1/secagg/graph-commit"), [0], flipped, _sid, Reference.U32Be((uint)party))).AsSpan().SequenceEqual(_commitments[party]),
+                                what + ": a nonce with one bit flipped must not open the commitment");
+                            _nonces[party] = nonce;
+                            _revealMessages[party] = b;
+                            break;
+                        }
+                    case "GraphSeedRoster":
+                        {
+                            Expect.Equal(what + " count (one reveal per bank of the key roster)", (uint)_adv.Count, r.U32());
+                            foreach (int bank in _nonces.Keys)
+                                Expect.Hex(what + $" relayed GraphSeedReveal of bank {bank}", J.H(_revealMessages[bank]), r.Take(_revealMessages[bank].Length));
+                            r.End(what);
+                            var input = new List<byte[]> { Encoding.ASCII.GetBytes("FraudFed/v1/secagg/graph-seed"), _sid, Reference.U32Be((uint)_nonces.Count) };
+                            foreach (var (bank, nonce) in _nonces) { input.Add(Reference.U32Be((uint)bank)); input.Add(nonce); }
+                            byte[] seed = SHA256.HashData(Reference.Concat([.. input]));
+                            JsonElement g = _root.GetProperty("graph");
+                            Expect.Hex(what + ": graph seed = SHA-256(label || session || u32 count || (u32 bank || nonce) ascending)", g.Str("seed"), seed);
+                            if (!g.GetProperty("complete").GetBoolean())
+                            {
+                                int[][] reference = NeighbourGraphVectors.ReferenceGraph(seed, _n, g.Int("degree"));
+                                for (int i = 0; i < _n; i++)
+                                    Expect.Equal(what + $": neighbours of bank {i} from the agreed seed", string.Join(",", reference[i]), string.Join(",", _neighbours[i]));
+                            }
                             break;
                         }
                     case "ShareKeys":

@@ -264,8 +264,8 @@ internal sealed class AeadShareVectors : IVectorFile
         BinaryPrimitives.WriteUInt32BigEndian(plain, owner);
         BinaryPrimitives.WriteUInt32BigEndian(plain.AsSpan(4), holder);
         BinaryPrimitives.WriteUInt32BigEndian(plain.AsSpan(8), round);
-        Shamir.P521.EncodeElement(yb, plain.AsSpan(12, 66));
-        Shamir.P521.EncodeElement(yk, plain.AsSpan(78, 66));
+        ShamirVectors.WriteElement(yb, plain.AsSpan(12, 66));
+        ShamirVectors.WriteElement(yk, plain.AsSpan(78, 66));
         byte[] nonce = Aead.Nonce(round, owner, holder);
         byte[] ad = Reference.Concat(Encoding.ASCII.GetBytes(AdLabel), sid, Reference.U32Be(round), Reference.U32Be(owner), Reference.U32Be(holder));
         using var aead = new Aead(key);
@@ -339,14 +339,23 @@ internal sealed class ShamirVectors : IVectorFile
     private const int T = 3;
     private static readonly int[] Xs = [1, 2, 3, 4, 5];
 
+    /// <summary>A field element as SPEC.md section 6 encodes it (66 bytes big-endian), written from the BigInteger reference value.</summary>
+    internal static void WriteElement(BigInteger value, Span<byte> destination)
+    {
+        if (value.Sign < 0 || value >= Reference.P521 || destination.Length != 66) throw new ArgumentOutOfRangeException(nameof(value), "Not a 66-byte field element.");
+        destination.Clear();
+        value.TryWriteBytes(destination[(66 - value.GetByteCount(isUnsigned: true))..], out _, isUnsigned: true, isBigEndian: true);
+    }
+
     public JsonObject Generate()
     {
         byte[] secret = Fixed.Bytes("shamir/secret");
         ShamirShare[] shares;
         using (var rng = DeterministicRandom.FromLabel(RngLabel))
-            shares = Shamir.P521.SplitAt(Shamir.SeedToElement(secret), T, Xs, rng);
+        using (FieldElement521 s0 = Shamir.SeedToElement(secret))
+            shares = Shamir.P521.SplitAt(s0, T, Xs, rng);
         // The coefficients as the sampler draws them (66-byte big-endian words, top 7 bits cleared, rejected when >= p).
-        var coefficients = new List<BigInteger> { Shamir.SeedToElement(secret) };
+        var coefficients = new List<BigInteger> { Reference.BigEndian(secret) };
         using (var rng = DeterministicRandom.FromLabel(RngLabel))
         {
             var buf = new byte[66];
@@ -364,6 +373,7 @@ internal sealed class ShamirVectors : IVectorFile
             var enc = new byte[Shamir.P521.ShareSize];
             Shamir.P521.Encode(s, enc);
             shareNodes.Add(new JsonObject { ["x"] = s.X, ["encoding"] = J.H(enc) });
+            s.Dispose();
         }
         var pBytes = new byte[66];
         Reference.P521.TryWriteBytes(pBytes, out _, isUnsigned: true, isBigEndian: true);
@@ -379,7 +389,7 @@ internal sealed class ShamirVectors : IVectorFile
             ["secret_seed"] = J.H(secret),
             ["threshold"] = T,
             ["rng_label"] = RngLabel,
-            ["coefficients"] = J.Array(coefficients.Select(c => { var b = new byte[66]; Shamir.P521.EncodeElement(c, b); return (JsonNode)JsonValue.Create(J.H(b))!; })),
+            ["coefficients"] = J.Array(coefficients.Select(c => { var b = new byte[66]; WriteElement(c, b); return (JsonNode)JsonValue.Create(J.H(b))!; })),
             ["shares"] = shareNodes,
         };
     }
@@ -407,11 +417,13 @@ internal sealed class ShamirVectors : IVectorFile
         yield return new CheckCase("split", () =>
         {
             using var rng = DeterministicRandom.FromLabel(root.Str("rng_label"));
-            ShamirShare[] s = Shamir.P521.SplitAt(Shamir.SeedToElement(secret), t, shares.Select(x => x.Int("x")).ToArray(), rng);
+            using FieldElement521 s0 = Shamir.SeedToElement(secret);
+            ShamirShare[] s = Shamir.P521.SplitAt(s0, t, shares.Select(x => x.Int("x")).ToArray(), rng);
             for (int k = 0; k < s.Length; k++)
             {
                 var enc = new byte[Shamir.P521.ShareSize];
                 Shamir.P521.Encode(s[k], enc);
+                s[k].Dispose();
                 Expect.Hex($"share {k} encoding (Shamir.Encode)", shares[k].Str("encoding"), enc);
             }
         });
@@ -423,13 +435,14 @@ internal sealed class ShamirVectors : IVectorFile
                 for (int b = a + 1; b < decoded.Length; b++)
                     for (int c = b + 1; c < decoded.Length; c++)
                     {
-                        BigInteger v = Shamir.P521.Reconstruct([decoded[a], decoded[b], decoded[c]]);
+                        using FieldElement521 v = Shamir.P521.Reconstruct([decoded[a], decoded[b], decoded[c]]);
                         var seed = new byte[32];
                         Shamir.ElementToSeed(v, seed);
                         Expect.Hex($"secret from shares {{{a},{b},{c}}}", root.Str("secret_seed"), seed);
                         subsets++;
                     }
             Expect.Equal("3-subsets of 5 shares", 10, subsets);
+            foreach (ShamirShare d in decoded) d.Dispose();
             Expect.True(Reference.Interpolate(points.Take(t).ToArray(), 0, Reference.P521) == Reference.BigEndian(secret), "reference Lagrange interpolation must give the secret");
             Expect.True(Reference.Interpolate(points.Take(t - 1).ToArray(), 0, Reference.P521) != Reference.BigEndian(secret), "t-1 shares must not interpolate to the secret");
         });
@@ -461,7 +474,7 @@ internal sealed class QuantizerVectors : IVectorFile
         ulong[] doubled = values.Select(v => (v * 2) & 0xFFFFFFFFUL).ToArray();
         return new JsonObject
         {
-            ["description"] = "Quantizer (SPEC.md \"Quantization\", DESIGN.md section 3): k = 32, clip bound C = 4, scale s = 2^20. q = floor(v*s) + [u < frac(v*s)] with u = (u64 little-endian word >> 11) * 2^-53, one word per value read in order from DeterministicRandom.FromLabel(rng_label), stored as q mod 2^k (two's complement); |q| <= M = ceil(C*s); sums decode exactly while banks * M <= 2^(k-1) - 1. Inputs are shortest round-trip decimal doubles; outputs decimal strings. A value outside [-C, C] is refused (no silent clipping). Generated by `fraudfed vectors` (Quantizer.Quantize).",
+            ["description"] = "Quantizer (SPEC.md section 10, \"Quantization\"): k = 32, clip bound C = 4, scale s = 2^20. q = floor(v*s) + [u < frac(v*s)] with u = (u64 little-endian word >> 11) * 2^-53, one word per value read in order from DeterministicRandom.FromLabel(rng_label), stored as q mod 2^k (two's complement); |q| <= M = ceil(C*s); sums decode exactly while banks * M <= 2^(k-1) - 1. Inputs are shortest round-trip decimal doubles; outputs decimal strings. A value outside [-C, C] is refused (no silent clipping). Generated by `fraudfed vectors` (Quantizer.Quantize).",
             ["bits"] = K,
             ["clip_bound"] = Clip,
             ["scale"] = Scale,

@@ -1,4 +1,4 @@
-// The protocol conformance suite (DESIGN.md section 1, STYLE.md habit 11): every file under protocols/vectors
+// The protocol conformance suite: every file under protocols/vectors
 // is consumed by exactly one IVectorFile, which recomputes what the file pins from the inputs in the file
 // (independently of the generator where possible) and reports one result per named case. The same code runs
 // under `fraudfed conformance` and under the NUnit project tests/FraudFed.Conformance.
@@ -52,6 +52,7 @@ internal static class ConformanceSuite
         new NeighbourGraphVectors(), new MaskingTranscriptVectors(MaskingTranscriptVectors.Plain), new MaskingTranscriptVectors(MaskingTranscriptVectors.Dropout),
         new MaskingTranscriptVectors(MaskingTranscriptVectors.SecAggPlus),
         new RlweParameterVectors(), new NttVectors(), new CrsVectors(), new CiphertextVectors(), new CollectiveKeyVectors(), new ThresholdVectors(), new SignedUploadVectors(),
+        new HeWireVectors(),
     ];
 
     /// <summary>The checker of a relative path, or null.</summary>

@@ -1,7 +1,8 @@
 // Ed25519 signatures, RFC 8032 section 5.1 (pure Ed25519, no context, no prehash): 32-byte private seed,
 // 32-byte public key, 64-byte signature R || S. Backed by BouncyCastle's Rfc8032 implementation, but no
 // BouncyCastle type appears in a public signature. FraudFed signs "label || SHA-256(body)" (SPEC.md
-// section "Signatures") so that large messages are hashed once by the platform SHA-256.
+// section "Signatures") so that large messages are hashed once by the platform SHA-256. The private seed lives in one
+// pinned array (the GC never copies it) that Dispose zeroes; BouncyCastle's own signing temporaries are outside our reach.
 using System.Security.Cryptography;
 using Bc = Org.BouncyCastle.Math.EC.Rfc8032;
 
@@ -31,7 +32,7 @@ public sealed class Ed25519SigningKey : IDisposable
     public static Ed25519SigningKey Generate(RandomNumberGenerator rng)
     {
         ArgumentNullException.ThrowIfNull(rng);
-        var seed = new byte[PrivateKeySize];
+        byte[] seed = GC.AllocateArray<byte>(PrivateKeySize, pinned: true); // never moved by the GC, so Dispose clears the only copy
         rng.GetBytes(seed);
         return new Ed25519SigningKey(seed);
     }
@@ -40,7 +41,9 @@ public sealed class Ed25519SigningKey : IDisposable
     public static Ed25519SigningKey Import(ReadOnlySpan<byte> privateKey)
     {
         if (privateKey.Length != PrivateKeySize) throw Error.Argument(nameof(privateKey), $"An Ed25519 private key is {PrivateKeySize} bytes.");
-        return new Ed25519SigningKey(privateKey.ToArray());
+        byte[] seed = GC.AllocateArray<byte>(PrivateKeySize, pinned: true);
+        privateKey.CopyTo(seed);
+        return new Ed25519SigningKey(seed);
     }
 
     /// <summary>The 32-byte public key.</summary>

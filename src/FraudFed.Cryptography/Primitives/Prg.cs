@@ -10,6 +10,19 @@
 // the masked words are exactly uniform mod 2^k.
 //
 // .NET's AES (OpenSSL, AES-NI) ECB over counter blocks runs at ~2-2.7 GB/s on the reference machine.
+//
+// Key lifetime (read from dotnet/runtime's System.Security.Cryptography sources and checked on .NET 10): the seed is handed
+// over with SymmetricAlgorithm.SetKey(ReadOnlySpan<byte>), never through the Key property (whose setter takes an array the
+// caller would have to allocate, and whose getter returns a fresh copy). AesImplementation.SetKeyCore copies the key into a
+// FixedMemoryKeyBox: a SafeHandle over NativeMemory.Alloc'ed bytes, outside the GC heap (never moved, so never copied by a
+// compacting GC); the managed SymmetricAlgorithm.KeyValue field stays null. Each EncryptEcb builds an OpenSSL EVP cipher
+// context from that key box and frees it before returning (OpenSSL 3's AES provider frees a context with
+// OPENSSL_clear_free, which cleanses the expanded key schedule).
+// Aes.Dispose disposes the key box, whose ReleaseHandle zeroes the native bytes (CryptographicOperations.ZeroMemory) before
+// NativeMemory.Free; a PRG that is never disposed has it zeroed by the SafeHandle's critical finalizer. This class keeps no
+// copy of the seed itself; Dispose zeroes its keystream buffer and disposes the AES object. Every use after Dispose throws
+// ObjectDisposedException: that guard is ours, since a disposed .NET Aes would silently generate a fresh random key on its
+// next EncryptEcb. The caller owns (and should clear) the seed span it passes in.
 using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
@@ -34,11 +47,14 @@ public sealed class Prg : IDisposable
     private int _bufferOffset = BlockSize * ChunkBlocks; // empty
     private bool _disposed;
 
-    /// <summary>Creates a PRG whose first counter block is zero.</summary>
+    /// <summary>Creates a PRG whose first counter block is zero (SPEC.md section 1).</summary>
+    /// <param name="seed">The 32-byte AES-256 key; copied into native memory, so the caller may clear its span at once.</param>
+    /// <exception cref="ArgumentException"><paramref name="seed"/> is not 32 bytes.</exception>
     public Prg(ReadOnlySpan<byte> seed) : this(seed, UInt128.Zero) { }
 
     /// <summary>Creates a PRG positioned at keystream block <paramref name="block"/> (byte offset 16*block), so
     /// that disjoint slices of one long expansion can be produced independently (e.g. on several cores).</summary>
+    /// <exception cref="ArgumentException"><paramref name="seed"/> is not 32 bytes.</exception>
     public static Prg AtBlock(ReadOnlySpan<byte> seed, ulong block) => new(seed, block);
 
     /// <summary>Creates a PRG starting at the given counter block (used by SP 800-38A vectors).</summary>
@@ -47,11 +63,23 @@ public sealed class Prg : IDisposable
         if (seed.Length != SeedSize)
             throw Error.Argument(nameof(seed), $"A PRG seed must be {SeedSize} bytes.");
         _aes = Aes.Create();
-        _aes.Key = seed.ToArray(); // Aes copies the key internally; ours is cleared below
+        try { _aes.SetKey(seed); } // straight from the span into the runtime's native key box: no managed copy (header)
+        catch
+        {
+            _aes.Dispose();
+            throw;
+        }
         _counter = initialCounter;
     }
 
+    /// <summary>The AES object, for tests of the key's lifetime only.</summary>
+    internal SymmetricAlgorithm Cipher => _aes;
+
+    /// <summary>The internal keystream buffer, for tests of Dispose only.</summary>
+    internal ReadOnlySpan<byte> BufferForTests => _buffer;
+
     /// <summary>Fills <paramref name="destination"/> with the next keystream bytes.</summary>
+    /// <exception cref="ObjectDisposedException">The PRG was disposed.</exception>
     public void Fill(Span<byte> destination)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
@@ -77,9 +105,12 @@ public sealed class Prg : IDisposable
         }
     }
 
-    /// <summary>Fills <paramref name="destination"/> with values uniform mod 2^<paramref name="bits"/>.</summary>
+    /// <summary>Fills <paramref name="destination"/> with values uniform mod 2^<paramref name="bits"/> (SPEC.md section 1).</summary>
+    /// <exception cref="ArgumentException"><paramref name="bits"/> is outside 1..64.</exception>
+    /// <exception cref="ObjectDisposedException">The PRG was disposed.</exception>
     public void FillModPow2(Span<ulong> destination, int bits)
     {
+        ObjectDisposedException.ThrowIf(_disposed, this);
         if (bits is < 1 or > 64) throw Error.Argument(nameof(bits), "Bits must be in 1..64.");
         FillModPow2Core(destination, bits);
     }
@@ -104,8 +135,13 @@ public sealed class Prg : IDisposable
     }
 
     /// <summary>Returns a new array of <paramref name="count"/> values uniform mod 2^<paramref name="bits"/>.</summary>
+    /// <exception cref="ArgumentException"><paramref name="bits"/> is outside 1..64.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="count"/> is negative.</exception>
+    /// <exception cref="ObjectDisposedException">The PRG was disposed.</exception>
     public ulong[] NextModPow2(int count, int bits)
     {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (count < 0) throw Error.OutOfRange(nameof(count), "The count cannot be negative.");
         var result = new ulong[count];
         FillModPow2(result, bits);
         return result;
@@ -114,7 +150,7 @@ public sealed class Prg : IDisposable
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     private void GenerateBlocks(Span<byte> destination)
     {
-        Debug.Assert(destination.Length % BlockSize == 0);
+        Debug.Assert(destination.Length % BlockSize == 0 && !_disposed);
         // Write counter blocks into the destination, then encrypt in place with ECB.
         for (int offset = 0; offset < destination.Length; offset += BlockSize)
         {
@@ -125,12 +161,13 @@ public sealed class Prg : IDisposable
         _aes.EncryptEcb(destination, destination, PaddingMode.None);
     }
 
-    /// <inheritdoc />
+    /// <summary>Zeroes the keystream buffer and disposes the AES object, which zeroes and frees its native copy of the key (header).</summary>
     public void Dispose()
     {
         if (_disposed) return;
         _disposed = true;
         CryptographicOperations.ZeroMemory(_buffer);
+        _bufferOffset = _buffer.Length;
         _aes.Dispose();
     }
 }

@@ -1,7 +1,8 @@
 // X25519 Diffie-Hellman key agreement, RFC 7748 section 5 (curve25519, 32-byte little-endian u-coordinates,
 // scalars clamped as in section 5). Backed by BouncyCastle's Rfc7748 implementation, but no BouncyCastle
 // type appears in a public signature. A shared secret that is all zero (a low-order peer point, RFC 7748
-// section 6.1) is refused with ProtocolViolationException(Malformed).
+// section 6.1) is refused with ProtocolViolationException(Malformed). The private scalar lives in one pinned array (the GC
+// never copies it) that Dispose zeroes; the shared secret's temporary is zeroed in a finally block.
 using System.Security.Cryptography;
 using Bc = Org.BouncyCastle.Math.EC.Rfc7748;
 
@@ -28,7 +29,7 @@ public sealed class X25519KeyPair : IDisposable
     public static X25519KeyPair Generate(RandomNumberGenerator rng)
     {
         ArgumentNullException.ThrowIfNull(rng);
-        var k = new byte[KeySize];
+        byte[] k = GC.AllocateArray<byte>(KeySize, pinned: true); // never moved by the GC, so Dispose clears the only copy
         rng.GetBytes(k);
         return new X25519KeyPair(k);
     }
@@ -37,7 +38,9 @@ public sealed class X25519KeyPair : IDisposable
     public static X25519KeyPair Import(ReadOnlySpan<byte> privateKey)
     {
         if (privateKey.Length != KeySize) throw Error.Argument(nameof(privateKey), $"An X25519 private key is {KeySize} bytes.");
-        return new X25519KeyPair(privateKey.ToArray());
+        byte[] k = GC.AllocateArray<byte>(KeySize, pinned: true);
+        privateKey.CopyTo(k);
+        return new X25519KeyPair(k);
     }
 
     /// <summary>The 32-byte public u-coordinate.</summary>

@@ -19,6 +19,10 @@
 //                   (authenticity comes from the protocol's signatures)
 // Validation runs cheap to expensive (SEAL valcheck style): total size, magic, version, kind, flags,
 // parameter hash, n/limbs/polys, lengths, digest, then every residue below its prime and zero padding bits.
+// Sizes: every size computed from a header field (count * bytes per polynomial, header + context + payload + digest)
+// is computed in 64-bit arithmetic and compared with the buffer's actual length before anything is allocated or
+// sliced: a u16 count times a 32-bit polynomial size and a u32 context length cannot wrap a long, so an object whose
+// fields only add up mod 2^32 (e.g. 23,302 polynomials of 184,320 bytes, 57,344 bytes mod 2^32) is Malformed.
 using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Numerics;
@@ -56,20 +60,36 @@ public static class RlweCodec
     private static ReadOnlySpan<byte> Magic => "FFRL"u8;
     private const byte Version = 2;
 
-    /// <summary>Bytes of one packed polynomial for the parameter set.</summary>
+    /// <summary>Bytes of one packed polynomial for the parameter set: sum over limbs of ceil(n * bitlen(q_i) / 8) (SPEC.md section 12).</summary>
+    /// <exception cref="ArgumentNullException"><paramref name="p"/> is null.</exception>
     public static int PolyBytes(RlweParameters p)
     {
         ArgumentNullException.ThrowIfNull(p);
-        int total = 0;
+        long total = 0;
         foreach (ulong q in p.Primes) total += LimbBytes(p.N, q);
-        return total;
+        return checked((int)total); // n <= 2^17 and L small: far below 2^31 for every parameter set RlweParameters admits
     }
 
     private static int Bits(ulong q) => 64 - BitOperations.LeadingZeroCount(q);
     private static int LimbBytes(int n, ulong q) => (int)(((long)n * Bits(q) + 7) / 8);
 
-    /// <summary>Total serialized size.</summary>
-    public static int Size(RlweParameters p, int contextLength, int polys) => HeaderSize + contextLength + polys * PolyBytes(p) + DigestSize;
+    /// <summary>header + context + polys * PolyBytes + digest in 64-bit arithmetic: at most 56 + (2^32 - 1) + 65,535 * (2^31 - 1) + 16 &lt; 2^48.</summary>
+    private static long SizeInt64(RlweParameters p, long contextLength, long polys) => HeaderSize + contextLength + polys * PolyBytes(p) + DigestSize;
+
+    /// <summary>Total serialized size in bytes of an object with <paramref name="polys"/> polynomials and a context of <paramref name="contextLength"/> bytes.</summary>
+    /// <exception cref="ArgumentNullException"><paramref name="p"/> is null.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="polys"/> is outside 0..65,535 (the header's u16), <paramref name="contextLength"/>
+    /// is negative, or the object would be larger than the largest array.</exception>
+    public static int Size(RlweParameters p, int contextLength, int polys)
+    {
+        ArgumentNullException.ThrowIfNull(p);
+        if (polys is < 0 or > ushort.MaxValue) throw Error.OutOfRange(nameof(polys), "An object holds 0..65535 polynomials (u16 count).");
+        if (contextLength < 0) throw Error.OutOfRange(nameof(contextLength), "The context length cannot be negative.");
+        if (SizeInt64(p, 0, polys) > Array.MaxLength) throw Error.OutOfRange(nameof(polys), "The polynomials would not fit in one array.");
+        long size = SizeInt64(p, contextLength, polys);
+        if (size > Array.MaxLength) throw Error.OutOfRange(nameof(contextLength), "The object would not fit in one array.");
+        return (int)size;
+    }
 
     private static void WriteHeader(RlweParameters p, RlweObjectKind kind, bool ntt, int contextLength, int polys, Span<byte> o)
     {
@@ -83,7 +103,7 @@ public static class RlweCodec
         BinaryPrimitives.WriteUInt16LittleEndian(o.Slice(44), (ushort)p.Primes.Count);
         BinaryPrimitives.WriteUInt16LittleEndian(o.Slice(46), (ushort)polys);
         BinaryPrimitives.WriteUInt32LittleEndian(o.Slice(48), (uint)contextLength);
-        BinaryPrimitives.WriteUInt32LittleEndian(o.Slice(52), (uint)(polys * PolyBytes(p)));
+        BinaryPrimitives.WriteUInt32LittleEndian(o.Slice(52), checked((uint)((long)polys * PolyBytes(p)))); // sizes checked by Size
     }
 
     /// <summary>
@@ -135,8 +155,13 @@ public static class RlweCodec
     }
 
     /// <summary>
-    /// Parses and validates an untrusted object: every failure is a typed <see cref="ProtocolViolationException"/>.
+    /// Parses and validates an untrusted object of <paramref name="polys"/> polynomials and a <paramref name="contextLength"/>-byte
+    /// context (SPEC.md section 12, checks in the order listed there).
     /// </summary>
+    /// <returns>The polynomials, in the domain the object's flags state; <paramref name="context"/> receives a copy of the context.</returns>
+    /// <exception cref="ProtocolViolationException">Every failure: Malformed (magic, version, kind, flags, n, L, count, lengths or digest
+    /// differ, including sizes that only agree mod 2^32), Oversized (trailing bytes), Inconsistent (parameter hash), OutOfRange (a residue
+    /// not below its prime or a padding bit set). Nothing is allocated from the header's count before its sizes are checked.</exception>
     public static RnsPoly[] Read(RlweParameters p, ReadOnlySpan<byte> data, RlweObjectKind kind, int polys, int contextLength, out byte[] context)
     {
         int offset = ReadEnvelope(p, data, kind, polys, contextLength, out context, out bool ntt);
@@ -208,14 +233,23 @@ public static class RlweCodec
         if ((data[6] & ~1) != 0 || data[7] != 0) throw Malformed("reserved bits set");
         if (!data.Slice(8, 32).SequenceEqual(p.Hash.Span))
             throw Error.Violation(ViolationReason.Inconsistent, "parameter-set hash differs");
-        // 2. Lengths.
-        if (BinaryPrimitives.ReadUInt32LittleEndian(data.Slice(40)) != (uint)p.N) throw Malformed("ring degree differs");
-        if (BinaryPrimitives.ReadUInt16LittleEndian(data.Slice(44)) != p.Primes.Count) throw Malformed("limb count differs");
-        if (BinaryPrimitives.ReadUInt16LittleEndian(data.Slice(46)) != polys) throw Malformed("polynomial count differs");
-        if (BinaryPrimitives.ReadUInt32LittleEndian(data.Slice(48)) != (uint)contextLength) throw Malformed("context length differs");
-        if (BinaryPrimitives.ReadUInt32LittleEndian(data.Slice(52)) != (uint)(polys * PolyBytes(p))) throw Malformed("payload length differs");
-        if (data.Length != Size(p, contextLength, polys))
-            throw Error.Violation(data.Length > Size(p, contextLength, polys) ? ViolationReason.Oversized : ViolationReason.Malformed, "total length differs");
+        // 2. Lengths, from the header's own fields in 64-bit arithmetic (no product or sum below can wrap), compared with the
+        //    caller's expectations as 64-bit values (a negative expectation matches no header) and with the actual length.
+        uint n = BinaryPrimitives.ReadUInt32LittleEndian(data.Slice(40));
+        ushort limbs = BinaryPrimitives.ReadUInt16LittleEndian(data.Slice(44));
+        ushort count = BinaryPrimitives.ReadUInt16LittleEndian(data.Slice(46));
+        uint contextBytes = BinaryPrimitives.ReadUInt32LittleEndian(data.Slice(48));
+        uint payloadBytes = BinaryPrimitives.ReadUInt32LittleEndian(data.Slice(52));
+        if (n != (long)p.N) throw Malformed("ring degree differs");
+        if (limbs != p.Primes.Count) throw Malformed("limb count differs");
+        if (count != (long)polys) throw Malformed("polynomial count differs");
+        if (contextBytes != (long)contextLength) throw Malformed("context length differs");
+        long payload = (long)count * PolyBytes(p);
+        if (payloadBytes != payload) throw Malformed("payload length differs");
+        long size = SizeInt64(p, contextBytes, count);
+        if (data.Length != size)
+            throw Error.Violation(data.Length > size ? ViolationReason.Oversized : ViolationReason.Malformed, "total length differs");
+        Debug.Assert(contextLength >= 0 && polys >= 0 && HeaderSize + (long)contextLength + payload + DigestSize == data.Length);
         // 3. Digest (linear time).
         int bodyEnd = data.Length - DigestSize;
         Span<byte> digest = stackalloc byte[32];

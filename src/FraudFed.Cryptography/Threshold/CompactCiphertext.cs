@@ -1,4 +1,4 @@
-// CompactCiphertext: the compact aggregation variant (DESIGN.md section 3a). In round r, chunk k, every bank i
+// CompactCiphertext: the compact aggregation variant. In round r, chunk k, every bank i
 // uses the common polynomial a_{r,k} (CommonRandomness, purpose CompactCiphertext) and uploads only
 //   c0_i = -a_{r,k} * s_i + e_i + Delta*m_i        (symmetric BFV encryption with a shared a; e_i Gaussian)
 // which is an RLWE sample under s_i (a fresh a per (r, k) keeps samples of one bank independent).

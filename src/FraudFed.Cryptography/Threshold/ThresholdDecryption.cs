@@ -38,10 +38,11 @@ public sealed record DecryptionPolicy
     /// <summary>K_min: fewest distinct contributors a sum must have before any bank answers (at least c + 2).</summary>
     public required int MinContributors { get; init; }
     /// <summary>
-    /// c: the number of banks that may collude with the aggregator against the others (declared, not detected).
+    /// c: the number of banks that may collude with the aggregator against the others (declared, not detected; required,
+    /// so that no policy silently assumes c = 0; <see cref="DefaultMaxColluders"/> gives the usual c &lt; N/3).
     /// The session is safe against them only if 2T &gt; N + c and K_min &gt;= c + 2 (<see cref="Validate"/>).
     /// </summary>
-    public int MaxColluders { get; init; }
+    public required int MaxColluders { get; init; }
     /// <summary>Most decryption shares one key share may ever produce (rotate keys when spent).</summary>
     public long Budget { get; init; } = 1L << 20;
     /// <summary>Statistical security lambda of the smudging, in bits.</summary>
@@ -68,7 +69,7 @@ public sealed record DecryptionPolicy
 
     /// <summary>
     /// Checks the policy for a roster of <paramref name="banks"/> banks (SPEC.md 12.3), in this order: 1 &lt;= T &lt;= N,
-    /// 0 &lt;= c, 2 &lt;= K_min &lt;= N, 2T &gt; N + c (else two decryptor sets without a common honest bank could open two
+    /// 0 &lt;= c, 2 &lt;= K_min &lt;= N, c &lt;= N - 2, 2T &gt; N + c (else two decryptor sets without a common honest bank could open two
     /// contributor sets of one ciphertext, and their difference is one bank's input), K_min &gt;= c + 2 (else c colluders
     /// and one victim form an admissible sum), Budget &gt;= 1, MaxContributors &gt;= N.
     /// </summary>
@@ -80,9 +81,11 @@ public sealed record DecryptionPolicy
         if (Threshold < 1 || Threshold > banks) Refuse($"T = {Threshold} is outside 1..N = {banks}");
         if (MaxColluders < 0) Refuse($"the declared collusion bound c = {MaxColluders} is negative");
         if (MinContributors < 2 || MinContributors > banks) Refuse($"K_min = {MinContributors} is outside 2..N = {banks}: a single bank's ciphertext is never decrypted");
+        if (MaxColluders > banks - 2)
+            Refuse($"c = {MaxColluders} colluders among N = {banks} banks leaves fewer than two honest banks: no threshold protects them; declare c <= {banks - 2}");
         if (2L * Threshold <= (long)banks + MaxColluders)
             Refuse($"T = {Threshold} is too small for N = {banks} banks and c = {MaxColluders} colluders: 2T must exceed N + c, " +
-                $"else two decryptor sets share no honest bank and the difference of two opened sums is one bank's input; use T >= {(banks + (long)MaxColluders) / 2 + 1} or declare fewer colluders");
+                $"else two decryptor sets share no honest bank and the difference of two opened sums is one bank's input; use T >= {(banks + (long)MaxColluders) / 2 + 1}");
         if (MinContributors < MaxColluders + 2L)
             Refuse($"K_min = {MinContributors} lets c = {MaxColluders} colluders open a sum of themselves and one other bank; use K_min >= {MaxColluders + 2L}");
         if (Budget < 1) Refuse("the decryption budget must be at least 1");

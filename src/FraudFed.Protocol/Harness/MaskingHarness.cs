@@ -95,23 +95,34 @@ public sealed class MaskingHarness : IDisposable
     /// <summary>Bytes downloaded during setup.</summary>
     public long SetupBytesDownloaded { get; private set; }
 
-    /// <summary>Runs AdvertiseKeys and the KeyRoster once; banks in <paramref name="absent"/> never advertise.</summary>
+    /// <summary>The session's neighbour graph (after <see cref="SetupSession"/>).</summary>
+    public NeighbourGraph Graph => Aggregator.Graph;
+
+    /// <summary>Runs the session setup once (SPEC.md 8.1): AdvertiseKeys, KeyRoster, GraphSeedReveal, GraphSeedRoster.
+    /// Banks in <paramref name="absent"/> never advertise.</summary>
     public void SetupSession(IEnumerable<int>? absent = null)
     {
         var away = new HashSet<int>(absent ?? []);
-        foreach (MaskingBank bank in Banks)
+        MaskingBank[] present = Banks.Where(b => !away.Contains(b.Id)).ToArray();
+        foreach (MaskingBank bank in present)
         {
-            if (away.Contains(bank.Id)) continue;
             byte[] m = bank.AdvertiseKeys();
             SetupBytesUploaded += m.Length;
             Aggregator.Receive(m);
         }
         byte[] roster = Aggregator.CloseAdvertiseKeys();
-        foreach (MaskingBank bank in Banks)
+        foreach (MaskingBank bank in present)
         {
-            if (away.Contains(bank.Id)) continue;
             SetupBytesDownloaded += roster.Length;
-            bank.ReceiveRoster(roster);
+            byte[] reveal = bank.ReceiveRoster(roster);
+            SetupBytesUploaded += reveal.Length;
+            Aggregator.Receive(reveal);
+        }
+        byte[] seeds = Aggregator.CloseGraphSeed();
+        foreach (MaskingBank bank in present)
+        {
+            SetupBytesDownloaded += seeds.Length;
+            bank.ReceiveGraphSeed(seeds);
             _inSession.Add(bank.Id);
         }
     }

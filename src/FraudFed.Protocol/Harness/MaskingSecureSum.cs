@@ -1,6 +1,8 @@
-// ISecureSum over the masking protocol (SecAgg / SecAgg+), in process. One instance = one session: the key
-// setup (AdvertiseKeys, KeyRoster) runs once on the first Sum, and every Sum is a new round whose seeds are
-// derived per round (SPEC.md "KDF labels"). Randomness: a CSPRNG unless the options inject one (tests).
+// ISecureSum over the masking protocol (SecAgg / SecAgg+), in process. One instance = one session: the setup
+// (AdvertiseKeys with graph-seed commitments, KeyRoster, GraphSeedReveal, GraphSeedRoster) runs once on the first
+// Sum, and every Sum is a new round whose seeds are derived per round (SPEC.md "KDF labels"). The sparse graph's
+// degree and threshold come from SecAggPlusParameters and its seed from the banks' commit-then-reveal, so it is new
+// in every session and unknown before it. Randomness: a CSPRNG unless the options inject one (tests and vectors).
 using System.Security.Cryptography;
 using FraudFed.Cryptography;
 using FraudFed.Protocol.Masking;
@@ -8,19 +10,24 @@ using FraudFed.Protocol.Quantization;
 
 namespace FraudFed.Protocol.Harness;
 
-/// <summary>Options of <see cref="MaskingSecureSum"/>.</summary>
+/// <summary>Options of <see cref="MaskingSecureSum"/>. Every default meets the declared collusion bound (SPEC.md section 11).</summary>
 public sealed record MaskingOptions
 {
-    /// <summary>Per-neighbourhood Shamir threshold t; default floor(2*holders/3) + 1 (holders = degree + 1).</summary>
+    /// <summary>Per-neighbourhood Shamir threshold t. Default: floor(2n/3) + 1 for the complete graph; for the sparse graph the
+    /// <see cref="SecAggPlusParameters"/> choice, or with an explicit <see cref="Degree"/> the least t that meets the bound.</summary>
     public int? Threshold { get; init; }
-    /// <summary>Use the SecAgg+ sparse graph (default: the complete SecAgg graph).</summary>
+    /// <summary>Use the SecAgg+ sparse graph when <see cref="SecAggPlusParameters"/> finds a degree below n - 1 (default: the complete SecAgg graph).</summary>
     public bool Sparse { get; init; }
-    /// <summary>Sparse degree (even); default NeighbourGraph.SuggestedDegree(n).</summary>
+    /// <summary>Sparse degree (even); default chosen by <see cref="SecAggPlusParameters.ChooseFor"/>.</summary>
     public int? Degree { get; init; }
-    /// <summary>Public 32-byte seed of the sparse graph; default all zero (it is public anyway).</summary>
-    public byte[]? GraphSeed { get; init; }
-    /// <summary>Minimum survivors at every stage; default see <see cref="MaskingParameters"/>.</summary>
+    /// <summary>Minimum survivors M at every stage; default max(t, floor((n + c)/2) + 1).</summary>
     public int? MinimumSurvivors { get; init; }
+    /// <summary>c: banks that may collude with the aggregator; default ceil(n/3) - 1 (<see cref="MaskingParameters.DefaultMaxColluders"/>).</summary>
+    public int? MaxColluders { get; init; }
+    /// <summary>delta for the sparse choice: the fraction of banks expected to drop out; default <see cref="SecAggPlusParameters.DefaultDropoutFraction"/>.</summary>
+    public double? DropoutFraction { get; init; }
+    /// <summary>sigma: sparse-graph failures at most 2^-sigma; default 40.</summary>
+    public int? SecurityBits { get; init; }
     /// <summary>Random source for keys and round secrets; default the OS CSPRNG. Inject a seeded one only in tests.</summary>
     public RandomNumberGenerator? Random { get; init; }
     /// <summary>16-byte session id; default random.</summary>
@@ -41,6 +48,9 @@ public sealed class MaskingSecureSum : ISecureSum, IDisposable
     private bool _setUp;
 
     /// <summary>Creates a session of <paramref name="banks"/> banks summing mod 2^<paramref name="modulusBits"/>.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">Fewer than 3 banks, k outside 1..64, or an option outside its range.</exception>
+    /// <exception cref="ProtocolViolationException"><see cref="ViolationReason.InsecureParameters"/> when the options do not meet the
+    /// declared collusion bound (SPEC.md section 11), or no SecAgg+ parameters exist for them.</exception>
     public MaskingSecureSum(int banks, int modulusBits, MaskingOptions? options = null)
     {
         if (banks < 3) throw Error.OutOfRange(nameof(banks), "Masking needs at least 3 banks.");
@@ -50,14 +60,30 @@ public sealed class MaskingSecureSum : ISecureSum, IDisposable
         if (_options.Quantizer is { } q && q.ModulusBits != modulusBits) throw Error.Argument(nameof(options), "The quantizer's k differs from the sum's k.");
         _ownsRng = _options.Random is null;
         _rng = _options.Random ?? RandomNumberGenerator.Create();
-        NeighbourGraph graph = _options.Sparse
-            ? NeighbourGraph.Sparse(banks, _options.Degree ?? NeighbourGraph.SuggestedDegree(banks), _options.GraphSeed ?? new byte[32])
-            : NeighbourGraph.Complete(banks);
-        int holders = graph.Degree + 1;
-        int t = _options.Threshold ?? Math.Min(holders, 2 * holders / 3 + 1);
         byte[] session = _options.SessionId ?? RandomSession(_rng);
-        Parameters = new MaskingParameters(session, t, modulusBits, graph, _options.MinimumSurvivors);
+        Parameters = ChooseParameters(session, banks, modulusBits, _options);
         _harness = new MaskingHarness(Parameters, _rng);
+    }
+
+    /// <summary>The session's parameters from the options (see <see cref="MaskingOptions"/> for the defaults).</summary>
+    private static MaskingParameters ChooseParameters(byte[] session, int n, int bits, MaskingOptions o)
+    {
+        int c = o.MaxColluders ?? MaskingParameters.DefaultMaxColluders(n);
+        int sigma = o.SecurityBits ?? MaskingParameters.DefaultSecurityBits;
+        if (!o.Sparse)
+        {
+            // floor(2n/3) + 1 meets the bound at the default c; a larger declared c may need more.
+            int complete = o.Threshold ?? Math.Min(n, Math.Max(2 * n / 3 + 1, SecAggPlusParameters.LeastThreshold(n, n - 1, c, o.MinimumSurvivors, sigma)));
+            return new MaskingParameters(session, n, complete, bits, null, o.MinimumSurvivors, c, sigma);
+        }
+        SecAggPlusParameters? choice = o.Degree is null
+            ? SecAggPlusParameters.ChooseFor(n, c, SecAggPlusParameters.DropoutsFor(n, o.DropoutFraction ?? SecAggPlusParameters.DefaultDropoutFraction), sigma)
+            : null;
+        if (choice is not null && o.Threshold is null && o.MinimumSurvivors is null)
+            return MaskingParameters.FromChoice(session, bits, choice);
+        int k = o.Degree ?? choice!.Degree;
+        int t = o.Threshold ?? (choice is not null ? choice.Threshold : SecAggPlusParameters.LeastThreshold(n, k, c, o.MinimumSurvivors, sigma));
+        return new MaskingParameters(session, n, t, bits, k, o.MinimumSurvivors, c, sigma);
     }
 
     private static byte[] RandomSession(RandomNumberGenerator rng)

@@ -37,16 +37,31 @@ public sealed class DecryptionGuard
     /// </summary>
     /// <exception cref="ProtocolViolationException">Duplicate, TooFewParticipants, UnknownSender, Refused (a different
     /// (U, D) for an answered (round, chunk), or an active set not of size T containing this bank), BudgetExhausted.</exception>
-    public byte[] GenDecryptionShare(ulong round, uint chunk, IReadOnlyList<int> contributors, IReadOnlyList<int> active)
+    public byte[] GenDecryptionShare(ulong round, uint chunk, IReadOnlyList<int> contributors, IReadOnlyList<int> active) =>
+        GenDecryptionShares(round, [chunk], contributors, active, parallel: false)[0];
+
+    /// <summary>
+    /// The shares of several chunks of one round, all or nothing: every chunk's request is checked and the ledger records
+    /// every new answer in one step before any share is computed, so a refusal (of any chunk) records and spends nothing.
+    /// </summary>
+    /// <exception cref="ProtocolViolationException">as <see cref="GenDecryptionShare"/>.</exception>
+    public byte[][] GenDecryptionShares(ulong round, IReadOnlyList<uint> chunks, IReadOnlyList<int> contributors, IReadOnlyList<int> active, bool parallel)
     {
-        byte[] fingerprint = _keyShare.CheckRequest(round, chunk, contributors, active);
-        switch (_ledger.TryRecordAnswer(_keyShare.SessionTag, round, chunk, fingerprint, _keyShare.Policy.Budget))
+        ArgumentNullException.ThrowIfNull(chunks);
+        var answers = new (uint Chunk, byte[] Fingerprint)[chunks.Count];
+        for (int i = 0; i < chunks.Count; i++) answers[i] = (chunks[i], _keyShare.CheckRequest(round, chunks[i], contributors, active));
+        switch (_ledger.TryRecordAnswers(_keyShare.SessionTag, round, answers, _keyShare.Policy.Budget))
         {
             case LedgerDecision.Conflict:
-                throw Error.Violation(ViolationReason.Refused, $"round {round} chunk {chunk} was already opened for another contributor or active set");
+                throw Error.Violation(ViolationReason.Refused, $"round {round} was already opened for another contributor or active set");
             case LedgerDecision.BudgetExhausted:
                 throw Error.Violation(ViolationReason.BudgetExhausted, "decryption budget spent: rotate keys");
         }
-        return _keyShare.GenDecryptionShare(round, chunk, contributors, active);
+        var output = new byte[chunks.Count][];
+        // The first share warms the (U, D) weighted point; the rest may run in parallel.
+        output[0] = _keyShare.GenDecryptionShare(round, chunks[0], contributors, active);
+        if (parallel && chunks.Count > 2) System.Threading.Tasks.Parallel.For(1, chunks.Count, i => output[i] = _keyShare.GenDecryptionShare(round, chunks[i], contributors, active));
+        else for (int i = 1; i < chunks.Count; i++) output[i] = _keyShare.GenDecryptionShare(round, chunks[i], contributors, active);
+        return output;
     }
 }

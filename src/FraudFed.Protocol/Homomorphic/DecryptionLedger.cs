@@ -9,7 +9,7 @@ using System.Security.Cryptography;
 
 namespace FraudFed.Protocol.Homomorphic;
 
-/// <summary>Outcome of <see cref="IDecryptionLedger.TryRecordAnswer"/>.</summary>
+/// <summary>Outcome of <see cref="IDecryptionLedger.TryRecordAnswers"/>.</summary>
 public enum LedgerDecision
 {
     /// <summary>First answer for this (round, chunk): recorded, the budget is charged.</summary>
@@ -37,12 +37,13 @@ public interface IDecryptionLedger
     bool TryRecordEncryption(ReadOnlySpan<byte> sessionTag, ulong round, uint firstChunk, uint chunkCount);
 
     /// <summary>
-    /// Records the answer with request fingerprint <paramref name="fingerprint"/> (32 bytes) for (round, chunk), unless
-    /// another fingerprint was recorded for it (<see cref="LedgerDecision.Conflict"/>), the same one was
-    /// (<see cref="LedgerDecision.Repeat"/>), or <paramref name="budget"/> answers are already recorded for the session
-    /// tag (<see cref="LedgerDecision.BudgetExhausted"/>).
+    /// Records, all or nothing, the answers with request fingerprints (32 bytes each) for chunks of <paramref name="round"/>:
+    /// <see cref="LedgerDecision.Conflict"/> if any chunk holds another fingerprint; <see cref="LedgerDecision.BudgetExhausted"/>
+    /// if the chunks not yet answered would take the session tag's answers past <paramref name="budget"/>;
+    /// <see cref="LedgerDecision.Repeat"/> if every chunk holds exactly its fingerprint already; otherwise
+    /// <see cref="LedgerDecision.Recorded"/> (the new ones recorded and charged). A refusal records nothing.
     /// </summary>
-    LedgerDecision TryRecordAnswer(ReadOnlySpan<byte> sessionTag, ulong round, uint chunk, ReadOnlySpan<byte> fingerprint, long budget);
+    LedgerDecision TryRecordAnswers(ReadOnlySpan<byte> sessionTag, ulong round, IReadOnlyList<(uint Chunk, byte[] Fingerprint)> answers, long budget);
 
     /// <summary>How many distinct (round, chunk) answers are recorded for the session tag.</summary>
     long AnswersRecorded(ReadOnlySpan<byte> sessionTag);
@@ -74,17 +75,28 @@ public sealed class InMemoryDecryptionLedger : IDecryptionLedger
     }
 
     /// <inheritdoc />
-    public LedgerDecision TryRecordAnswer(ReadOnlySpan<byte> sessionTag, ulong round, uint chunk, ReadOnlySpan<byte> fingerprint, long budget)
+    public LedgerDecision TryRecordAnswers(ReadOnlySpan<byte> sessionTag, ulong round, IReadOnlyList<(uint Chunk, byte[] Fingerprint)> answers, long budget)
     {
+        ArgumentNullException.ThrowIfNull(answers);
         string key = Key(sessionTag);
         lock (_gate)
         {
-            if (_answers.TryGetValue((key, round, chunk), out byte[]? previous))
-                return CryptographicOperations.FixedTimeEquals(previous, fingerprint) ? LedgerDecision.Repeat : LedgerDecision.Conflict;
+            int fresh = 0;
+            var seen = new HashSet<uint>();
+            foreach (var (chunk, fingerprint) in answers)
+            {
+                if (!seen.Add(chunk)) throw new ArgumentException("A chunk appears twice.", nameof(answers));
+                if (_answers.TryGetValue((key, round, chunk), out byte[]? previous))
+                {
+                    if (!CryptographicOperations.FixedTimeEquals(previous, fingerprint)) return LedgerDecision.Conflict;
+                }
+                else fresh++;
+            }
+            if (fresh == 0) return LedgerDecision.Repeat;
             long spent = _answerCount.GetValueOrDefault(key);
-            if (spent >= budget) return LedgerDecision.BudgetExhausted;
-            _answers.Add((key, round, chunk), fingerprint.ToArray());
-            _answerCount[key] = spent + 1;
+            if (spent + fresh > budget) return LedgerDecision.BudgetExhausted;
+            foreach (var (chunk, fingerprint) in answers) _answers.TryAdd((key, round, chunk), (byte[])fingerprint.Clone());
+            _answerCount[key] = spent + fresh;
             return LedgerDecision.Recorded;
         }
     }

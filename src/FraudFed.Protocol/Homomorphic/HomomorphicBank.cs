@@ -28,7 +28,8 @@ internal sealed class HomomorphicBank : IDisposable
     /// <param name="parameters">The session's RLWE parameters.</param>
     /// <param name="ledger">Where the bank records its encryptions and answers.</param>
     /// <param name="randomFor">Randomness by purpose label: the OS CSPRNG in production, seeded only in tests.</param>
-    public HomomorphicBank(int index, RlweParameters parameters, IDecryptionLedger ledger, Func<string, RandomNumberGenerator> randomFor)
+    /// <param name="identity">The bank's long-term identity key, which this object then owns; null generates one.</param>
+    public HomomorphicBank(int index, RlweParameters parameters, IDecryptionLedger ledger, Func<string, RandomNumberGenerator> randomFor, Ed25519SigningKey? identity = null)
     {
         ArgumentNullException.ThrowIfNull(parameters);
         ArgumentNullException.ThrowIfNull(ledger);
@@ -38,7 +39,7 @@ internal sealed class HomomorphicBank : IDisposable
         Ledger = ledger;
         _randomFor = randomFor;
         Random = randomFor("bank" + index);
-        Identity = Ed25519SigningKey.Generate(Random);
+        Identity = identity ?? Ed25519SigningKey.Generate(Random);
         SecretKey = new Bfv(parameters).GenerateSecretKey(Random);
     }
 
@@ -84,7 +85,7 @@ internal sealed class HomomorphicBank : IDisposable
     /// </summary>
     /// <exception cref="ArgumentException">a value is not below t.</exception>
     /// <exception cref="ProtocolViolationException">Refused: this bank already encrypted under (round, chunk) or a later pair.</exception>
-    public byte[][] Encrypt(ulong round, ReadOnlySpan<ulong> values, int chunks, bool parallel)
+    public byte[][] Encrypt(ulong round, ulong[] values, int chunks, bool parallel)
     {
         CompactScheme scheme = Scheme ?? throw Error.Violation(ViolationReason.WrongRoundOrState, "no key installed");
         int n = _p.N;
@@ -95,21 +96,16 @@ internal sealed class HomomorphicBank : IDisposable
         if (!Ledger.TryRecordEncryption(scheme.SessionTag, round, 0, (uint)chunks))
             throw Error.Violation(ViolationReason.Refused,
                 $"this bank already encrypted under round {round} (or a later one) of this key: a second ciphertext under the same common polynomial would reveal the difference of the two inputs");
-        ulong[] copy = values.ToArray();
         var output = new byte[chunks][];
         void One(int k)
         {
             using RandomNumberGenerator rng = _randomFor($"bank{Index}/r{round}/k{k}");
-            int start = k * n, count = Math.Max(0, Math.Min(n, copy.Length - start));
+            int start = k * n, count = Math.Max(0, Math.Min(n, values.Length - start));
             // A chunk past the end of the vector encrypts zeros (the round's chunk count is the aggregator's).
-            output[k] = scheme.EncryptToBytes(SecretKey, Index, round, (uint)k, count == 0 ? [] : copy.AsSpan(start, count), rng);
+            output[k] = scheme.EncryptToBytes(SecretKey, Index, round, (uint)k, count == 0 ? [] : values.AsSpan(start, count), rng);
         }
-        try
-        {
-            if (parallel && chunks > 1) System.Threading.Tasks.Parallel.For(0, chunks, One);
-            else for (int k = 0; k < chunks; k++) One(k);
-        }
-        finally { Array.Clear(copy); }
+        if (parallel && chunks > 1) System.Threading.Tasks.Parallel.For(0, chunks, One);
+        else for (int k = 0; k < chunks; k++) One(k);
         return output;
     }
 
@@ -141,14 +137,17 @@ internal sealed class HomomorphicBank : IDisposable
         DecryptionGuard guard = Guard ?? throw Error.Violation(ViolationReason.WrongRoundOrState, "no key installed");
         if (lists.Length != chunks) throw Error.Violation(ViolationReason.Malformed, "one contributor list per chunk");
         void Check(int k) => CheckList(lists[k], round, (uint)k, contributors);
-        if (parallel && chunks > 1) System.Threading.Tasks.Parallel.For(0, chunks, Check);
-        else for (int k = 0; k < chunks; k++) Check(k);
-        var output = new byte[chunks][];
-        // Warm the (U, D) weighted point once, then answer every chunk.
-        output[0] = guard.GenDecryptionShare(round, 0, contributors, active);
-        if (parallel && chunks > 2) System.Threading.Tasks.Parallel.For(1, chunks, k => output[k] = guard.GenDecryptionShare(round, (uint)k, contributors, active));
-        else for (int k = 1; k < chunks; k++) output[k] = guard.GenDecryptionShare(round, (uint)k, contributors, active);
-        return output;
+        try
+        {
+            if (parallel && chunks > 1) System.Threading.Tasks.Parallel.For(0, chunks, Check);
+            else for (int k = 0; k < chunks; k++) Check(k);
+            return guard.GenDecryptionShares(round, Enumerable.Range(0, chunks).Select(k => (uint)k).ToArray(), contributors, active, parallel);
+        }
+        catch (AggregateException e) when (e.Flatten().InnerExceptions.FirstOrDefault(x => x is ProtocolViolationException) is ProtocolViolationException v)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(v).Throw();
+            throw;
+        }
     }
 
     public void Dispose()

@@ -62,8 +62,7 @@ public sealed class HomomorphicSecureSum : ISecureSum, IDisposable
         ulong mask = ModulusBits == 64 ? ulong.MaxValue : (1UL << ModulusBits) - 1;
         for (int i = 0; i < sum.Length; i++) sum[i] &= mask;
         HomomorphicSumStats stats = _session.LastStats!;
-        int bytesPerValue = (ModulusBits + 7) / 8;
-        return new SecureSumResult(sum, contributors, stats.BytesUploaded, stats.BytesDownloaded + (long)sum.Length * bytesPerValue);
+        return new SecureSumResult(sum, contributors, stats.BytesUploaded, stats.BytesDownloaded);   // downloads include the result sent to every bank
     }
 
     /// <summary>

@@ -1,4 +1,4 @@
-// HomomorphicSession: in-process harness of the threshold homomorphic secure-sum mode (DESIGN.md 3a) with
+// HomomorphicSession: in-process harness of the threshold homomorphic secure-sum mode (SPEC.md 12, 14) with
 // N banks and one aggregator. Every message crosses the bank/aggregator boundary as serialized bytes (counted)
 // and is parsed and validated by its receiver.
 //
@@ -25,8 +25,9 @@
 //   rounds refused); per (round, chunk) the aggregator signs the contributor list (sender, upload digest). A decrypting bank
 //   verifies the contributors' manifests once per round and answers a chunk only if its list verifies, equals the request's
 //   U and lists the digests the contributors signed.
-// Setup is still driven by this harness step by step over the bank objects (HomomorphicBank); sums pass only
-//   serialized bytes between banks and the aggregator.
+// Parties: N HomomorphicBankParty objects and one HomomorphicAggregatorParty, each built from its own secrets and the
+//   public roster; this harness only routes their serialized protobuf messages (SPEC.md 14) and counts bytes and time.
+//   A round that fails (too few contributors, a refusing decryptor) fails alone: the session stays usable.
 using System.Security.Cryptography;
 using System.Text;
 using FraudFed.Cryptography;
@@ -70,18 +71,19 @@ public sealed record HomomorphicSumStats(
     TimeSpan EncryptPerBank, TimeSpan AddPerBank, TimeSpan DecryptionSharePerBank, TimeSpan Combine,
     long BytesUploaded, long BytesDownloaded, int Chunks);
 
-/// <summary>The harness: N banks, one aggregator, one key setup, many sums.</summary>
+/// <summary>The in-process harness: N bank parties and one aggregator party wired by serialized messages.</summary>
 public sealed class HomomorphicSession : IDisposable
 {
-    private readonly HomomorphicBank[] _banks;
-    private readonly RandomNumberGenerator _setupRandom;
+    private readonly HomomorphicBankParty[] _banks;
+    private readonly HomomorphicAggregatorParty _aggregator;
     private readonly Ed25519SigningKey _aggregatorKey;
-    private readonly byte[][] _roster;
+    private readonly RandomNumberGenerator _setupRandom;
     private readonly byte[]? _testSeed;
     private ulong _round;
     private bool _disposed;
 
-    /// <summary>Runs the setup for <paramref name="banks"/> banks.</summary>
+    /// <summary>Builds N bank parties and the aggregator and runs the key setup through their messages.</summary>
+    /// <exception cref="ProtocolViolationException">InsecureParameters: T, K_min and c fail SPEC.md 12.3, or the smudging lemma.</exception>
     public HomomorphicSession(int banks, HomomorphicOptions? options = null)
     {
         options ??= new HomomorphicOptions();
@@ -97,20 +99,30 @@ public sealed class HomomorphicSession : IDisposable
         Policy.Validate(banks);                    // typed InsecureParameters before any work; every bank checks again
         SmudgingLemma.Bits(Parameters, Policy);
         _testSeed = options.TestSeed is null ? null : (byte[])options.TestSeed.Clone();
-        Parallel = options.Parallel;
+        _parallel = options.Parallel;
         _setupRandom = RandomFor("setup");
         Banks = banks;
         _aggregatorKey = Ed25519SigningKey.Generate(_setupRandom);
-        _banks = new HomomorphicBank[banks];
+        var identities = new Ed25519SigningKey[banks];
         for (int b = 0; b < banks; b++)
-            _banks[b] = new HomomorphicBank(b, Parameters, options.Ledgers?.Invoke(b) ?? new InMemoryDecryptionLedger(), ChunkRandom);
-        _roster = _banks.Select(b => b.Identity.PublicKey.ToArray()).ToArray();
-        foreach (HomomorphicBank b in _banks) b.JoinRoster(_roster, _aggregatorKey.PublicKey);
+            using (RandomNumberGenerator r = RandomFor("identity" + b)) identities[b] = Ed25519SigningKey.Generate(r);
+        Roster = new HomomorphicRoster(Parameters, Policy, identities.Select(k => k.PublicKey.ToArray()).ToArray(), _aggregatorKey.PublicKey.ToArray());
+        _banks = new HomomorphicBankParty[banks];
+        for (int b = 0; b < banks; b++)
+            _banks[b] = new HomomorphicBankParty(b, Roster, identities[b], options.Ledgers?.Invoke(b) ?? new InMemoryDecryptionLedger(), RandomFor)
+            { Parallel = _parallel };
+        _aggregator = new HomomorphicAggregatorParty(Roster, _aggregatorKey, RandomFor("aggregator")) { Parallel = _parallel };
         RunSetup();
     }
 
+    private bool _parallel;
+    private readonly List<(int Bank, string RefusedBy, ViolationReason Reason)> _refusals = [];
+
+    /// <summary>Messages refused since the session began: (bank, "bank" or "aggregator" = who refused, reason).</summary>
+    public IReadOnlyList<(int Bank, string RefusedBy, ViolationReason Reason)> Refusals => _refusals;
+
     /// <summary>How many key setups this session has run (1 + rotations after spent budgets).</summary>
-    public int KeyGeneration { get; private set; }
+    public int KeyGeneration => (int)_aggregator.KeyGeneration;
 
     /// <summary>
     /// Rotates every key: fresh secret keys, a fresh CRS coin and collective key, fresh Shamir points (and so
@@ -119,7 +131,6 @@ public sealed class HomomorphicSession : IDisposable
     public void Rekey()
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        foreach (HomomorphicBank b in _banks) b.NewKey();
         RunSetup();
     }
 
@@ -127,12 +138,14 @@ public sealed class HomomorphicSession : IDisposable
     public int Banks { get; }
     /// <summary>RLWE parameters.</summary>
     public RlweParameters Parameters { get; }
-    /// <summary>T, K_min and budget.</summary>
+    /// <summary>T, K_min, c and budget.</summary>
     public DecryptionPolicy Policy { get; }
+    /// <summary>The public roster every party was built from.</summary>
+    public HomomorphicRoster Roster { get; }
     /// <summary>Identifier of the current key generation (public, fresh at every setup).</summary>
-    public byte[] SessionId { get; private set; } = [];
-    /// <summary>The collective public key (sum p_i, a) from setup.</summary>
-    public PublicKey? CollectivePublicKey { get; private set; }
+    public byte[] SessionId => _aggregator.SessionId.ToArray();
+    /// <summary>SHA-256 of the collective public key (sum p_i, a) every bank computed and reported at setup.</summary>
+    public byte[]? CollectivePublicKeyDigest => _aggregator.PublicKeyDigest;
     /// <summary>Bytes sent by banks during setup.</summary>
     public long SetupBytesUploaded { get; private set; }
     /// <summary>Bytes sent by the aggregator during setup.</summary>
@@ -140,25 +153,31 @@ public sealed class HomomorphicSession : IDisposable
     /// <summary>Statistics of the last sum.</summary>
     public HomomorphicSumStats? LastStats { get; private set; }
     /// <summary>Use both cores where work splits by chunk (benchmarks switch it off to measure one core).</summary>
-    public bool Parallel { get; set; }
+    public bool Parallel
+    {
+        get => _parallel;
+        set { _parallel = value; foreach (HomomorphicBankParty b in _banks) b.Parallel = value; _aggregator.Parallel = value; }
+    }
     /// <summary>The agreed compact scheme (public data only).</summary>
-    public CompactScheme? Scheme { get; private set; }
-
+    public CompactScheme? Scheme => _aggregator.Scheme;
     /// <summary>The roster of bank identity public keys (Ed25519, index = bank).</summary>
-    public IReadOnlyList<byte[]> IdentityPublicKeys => _roster;
+    public IReadOnlyList<byte[]> IdentityPublicKeys => Roster.IdentityKeys;
     /// <summary>The aggregator's Ed25519 public key (signs contributor lists).</summary>
     public byte[] AggregatorPublicKey => _aggregatorKey.PublicKey.ToArray();
-    /// <summary>Bank <paramref name="index"/>'s party object (tests play an adversarial aggregator against it).</summary>
-    internal HomomorphicBank BankParty(int index) => _banks[index];
+
+    /// <summary>Bank <paramref name="index"/>'s core (tests play an adversarial aggregator against it).</summary>
+    internal HomomorphicBank BankParty(int index) => _banks[index].Core;
+    /// <summary>Bank <paramref name="index"/>'s party object.</summary>
+    internal HomomorphicBankParty Party(int index) => _banks[index];
+    /// <summary>The aggregator party.</summary>
+    internal HomomorphicAggregatorParty Aggregator => _aggregator;
     /// <summary>The aggregator's own signing key (tests play the aggregator).</summary>
     internal Ed25519SigningKey AggregatorSigningKey => _aggregatorKey;
 
     /// <summary>The current round (the last sum's round; 0 before the first).</summary>
     public ulong Round => _round;
 
-    /// <summary>Randomness of a bank's purpose: the OS CSPRNG, or derived from the test seed.</summary>
-    private RandomNumberGenerator ChunkRandom(string label) => RandomFor(label);
-
+    /// <summary>Randomness of a purpose: the OS CSPRNG, or derived from the test seed.</summary>
     private RandomNumberGenerator RandomFor(string label)
     {
         if (_testSeed is null) return RandomNumberGenerator.Create();
@@ -169,202 +188,93 @@ public sealed class HomomorphicSession : IDisposable
 
     private void RunSetup()
     {
-        int n = Banks;
-        KeyGeneration++;
-        SessionId = new byte[16];
-        _setupRandom.GetBytes(SessionId);
-        // 1. CRS coin, commit then reveal, relayed by the aggregator to every bank.
-        var contributions = _banks.Select(b => CrsContribution.Create(SessionId, b.Index, b.Random)).ToArray();
-        var commitments = contributions.ToDictionary(c => c.Bank, c => c.Commitment);
-        SetupBytesUploaded += n * 32L; SetupBytesDownloaded += (long)n * n * 32;
-        var reveals = contributions.ToDictionary(c => c.Bank, c => c.Reveal());
-        SetupBytesUploaded += n * 32L; SetupBytesDownloaded += (long)n * n * 32;
-        byte[]? seed = null;
-        foreach (HomomorphicBank bank in _banks)
-        {
-            byte[] derived = CommonRandomness.DeriveSeed(SessionId, n, commitments, reveals);
-            if (seed is not null && !derived.AsSpan().SequenceEqual(seed)) throw Error.Violation(ViolationReason.Inconsistent, "CRS seeds differ");
-            seed = derived;
-        }
-        foreach (CrsContribution c in contributions) c.Dispose();
-        Scheme = new CompactScheme(Parameters, seed!);
+        var (up, down) = Deliver(_aggregator.StartSession(), null);
+        SetupBytesUploaded += up;
+        SetupBytesDownloaded += down;
+        if (!_aggregator.IsReady) throw Error.Violation(ViolationReason.Inconsistent, $"setup did not complete ({_aggregator.State})");
+    }
 
-        // 2. Collective public key: commitments first, then the shares; every bank checks every opening.
-        var ckg = new PublicKeyGenProtocol(Parameters);
-        var crp = CommonRandomness.Expand(Parameters, seed!, CrpPurpose.PublicKey, 0, 0);
-        byte[][] shareBytes = _banks.Select(b => ckg.GenShare(b.Index, b.SecretKey, crp, b.Random).Serialize()).ToArray();
-        byte[][] shareCommitments = shareBytes.Select(SHA256.HashData).ToArray();
-        SetupBytesUploaded += n * 32L + shareBytes.Sum(s => (long)s.Length);
-        SetupBytesDownloaded += (long)n * n * 32 + (long)n * shareBytes.Sum(s => (long)s.Length);
-        PublicKeyShare aggregate = ckg.AllocateShare();
-        for (int i = 0; i < n; i++)
+    /// <summary>
+    /// Routes messages until none is left: aggregator messages to banks, their answers back. Banks in
+    /// <paramref name="offline"/> receive nothing. A bank's refusal of a decryption request reaches the aggregator as its
+    /// round abort. Returns the bytes sent by banks and by the aggregator.
+    /// </summary>
+    private (long Up, long Down) Deliver(IReadOnlyList<HeOutgoing> outgoing, ISet<int>? offline, Action<int, TimeSpan>? bankTime = null,
+        Action<int, TimeSpan>? aggregatorTime = null)
+    {
+        long up = 0, down = 0;
+        var queue = new Queue<HeOutgoing>(outgoing);
+        while (queue.Count > 0)
         {
-            if (!CryptographicOperations.FixedTimeEquals(SHA256.HashData(shareBytes[i]), shareCommitments[i]))
-                throw Error.Violation(ViolationReason.AuthenticationFailed, "public-key share does not open its commitment");
-            PublicKeyShare share = PublicKeyShare.Deserialize(Parameters, shareBytes[i]);
-            if (share.Bank != i) throw Error.Violation(ViolationReason.UnknownSender, "public-key share of another bank");
-            ckg.AggregateShares(share, aggregate);
-        }
-        CollectivePublicKey = ckg.GenPublicKey(aggregate, crp);
-
-        // 3. Thresholdize: pairwise-encrypted Shamir points relayed by the aggregator.
-        var thresholdizer = new Thresholdizer(Parameters);
-        var received = new List<ShamirShare>[n];
-        for (int j = 0; j < n; j++) received[j] = [];
-        // Channel keys: every bank advertises a fresh X25519 key signed with its identity key, the aggregator relays the
-        // adverts, and every bank verifies every advert before deriving any pairwise key (ShareChannel, SPEC.md 12.0).
-        var channels = _banks.Select(b => new ShareChannel(b.Index, n, SessionId, b.Random)).ToArray();
-        try
-        {
-            byte[][] adverts = _banks.Select(b => channels[b.Index].Advert(b.Identity)).ToArray();
-            SetupBytesUploaded += n * (long)ShareChannel.AdvertSize;
-            SetupBytesDownloaded += (long)n * n * ShareChannel.AdvertSize;
-            foreach (ShareChannel channel in channels)
-                foreach (byte[] advert in adverts) channel.AcceptAdvert(advert, _roster);
-            // Sender by sender: each sealed point crosses the aggregator and is opened by its receiver at once,
-            // so at most one Shamir polynomial and the receivers' own points are held.
-            foreach (HomomorphicBank sender in _banks)
+            HeOutgoing o = queue.Dequeue();
+            if (offline?.Contains(o.To) == true) continue;
+            down += o.Bytes.Length;
+            long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+            IReadOnlyList<byte[]> answers;
+            try { answers = _banks[o.To].Receive(o.Bytes); }
+            catch (ProtocolViolationException e) { _refusals.Add((o.To, "bank", e.Reason)); continue; }   // refused, nothing changed
+            finally { bankTime?.Invoke(o.To, System.Diagnostics.Stopwatch.GetElapsedTime(t0)); }
+            foreach (byte[] a in answers)
             {
-                using ShamirPolynomial f = thresholdizer.GenShamirPolynomial(Policy.Threshold, sender.SecretKey, sender.Random);
-                for (int j = 0; j < n; j++)
-                {
-                    byte[] sealedPoint;
-                    using (ShamirShare point = thresholdizer.GenShareForParty(f, sender.Index, j))
-                    {
-                        byte[] plain = point.Serialize();
-                        sealedPoint = channels[sender.Index].Seal(j, plain);
-                        CryptographicOperations.ZeroMemory(plain);
-                    }
-                    SetupBytesUploaded += sealedPoint.Length;
-                    SetupBytesDownloaded += sealedPoint.Length;
-                    byte[] opened = channels[j].Open(sender.Index, sealedPoint);
-                    ShamirShare delivered = ShamirShare.Deserialize(Parameters, opened);
-                    CryptographicOperations.ZeroMemory(opened);
-                    if (delivered.From != sender.Index || delivered.To != j) throw Error.Violation(ViolationReason.Inconsistent, "misaddressed Shamir point");
-                    received[j].Add(delivered);
-                }
+                up += a.Length;
+                long t1 = System.Diagnostics.Stopwatch.GetTimestamp();
+                IReadOnlyList<HeOutgoing> next;
+                try { next = _aggregator.Receive(o.To, a); }
+                catch (ProtocolViolationException e) { _refusals.Add((o.To, "aggregator", e.Reason)); continue; }
+                finally { aggregatorTime?.Invoke(o.To, System.Diagnostics.Stopwatch.GetElapsedTime(t1)); }
+                foreach (HeOutgoing n in next) queue.Enqueue(n);
             }
         }
-        finally
-        {
-            foreach (ShareChannel channel in channels) channel.Dispose();
-        }
-        foreach (HomomorphicBank receiver in _banks)
-        {
-            var scheme = new CompactScheme(Parameters, seed!);
-            receiver.InstallKey(scheme, new ThresholdKeyShare(scheme, receiver.Index, n, Policy, received[receiver.Index], receiver.Random));
-            foreach (ShamirShare p in received[receiver.Index]) p.Dispose();
-            received[receiver.Index].Clear();
-        }
+        return (up, down);
     }
 
     /// <summary>
     /// One exact sum mod t = 2^k_t: <paramref name="inputs"/>[b] is bank b's vector (values mod t), or null for a bank
     /// that does not submit; <paramref name="decryptors"/> are the T online banks that open the sum.
-    /// Returns the sum mod t of the submitted vectors.
+    /// Returns the sum mod t of the submitted vectors. A failed round (TooFewParticipants, a refusal) throws its typed
+    /// reason and leaves the session ready for the next round.
     /// </summary>
     public ulong[] Sum(IReadOnlyList<ulong[]?> inputs, IReadOnlyList<int> decryptors, out int[] contributors, CancellationToken cancellationToken = default)
-    {
-        ulong[] result = SumCore(inputs, decryptors, out int[] used, cancellationToken);
-        contributors = used;
-        return result;
-    }
-
-    private ulong[] SumCore(IReadOnlyList<ulong[]?> inputs, IReadOnlyList<int> decryptors, out int[] contributorsOut, CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         ArgumentNullException.ThrowIfNull(inputs);
         ArgumentNullException.ThrowIfNull(decryptors);
         if (inputs.Count != Banks) throw Error.Argument(nameof(inputs), "One entry per bank (null for banks that do not submit).");
-        int[] contributors = Enumerable.Range(0, Banks).Where(b => inputs[b] is not null).ToArray();
-        contributorsOut = contributors;
-        if (contributors.Length == 0) throw Error.Violation(ViolationReason.TooFewParticipants, "no bank submitted");
-        int length = inputs[contributors[0]]!.Length;
-        if (contributors.Any(b => inputs[b]!.Length != length)) throw Error.Argument(nameof(inputs), "All vectors must have the same length.");
+        int[] submitting = Enumerable.Range(0, Banks).Where(b => inputs[b] is not null).ToArray();
+        if (submitting.Length == 0) throw Error.Violation(ViolationReason.TooFewParticipants, "no bank submitted");
+        int length = inputs[submitting[0]]!.Length;
+        if (submitting.Any(b => inputs[b]!.Length != length)) throw Error.Argument(nameof(inputs), "All vectors must have the same length.");
+        if (length == 0) throw Error.Argument(nameof(inputs), "At least one value.");
+        if (decryptors.Any(d => d < 0 || d >= Banks)) throw Error.Violation(ViolationReason.UnknownSender, "decryptor outside the roster");
         int n = Parameters.N;
         int chunks = Math.Max(1, (length + n - 1) / n);
         if (chunks > Policy.Budget) throw Error.Violation(ViolationReason.BudgetExhausted, "one sum needs more decryption shares than a whole key budget");
-        if (decryptors.Any(d => d >= 0 && d < Banks && _banks[d].RemainingBudget < chunks)) Rekey();
+        ulong mask = (1UL << Parameters.PlainModulusBits) - 1;
+        foreach (int b in submitting)
+            foreach (ulong v in inputs[b]!)
+                if (v > mask) throw Error.Argument(nameof(inputs), "A value is not below t.");
+        if (decryptors.Any(d => _banks[d].RemainingBudget < chunks)) Rekey();
+        cancellationToken.ThrowIfCancellationRequested();
         ulong round = ++_round;
-        long uploaded = 0, downloaded = 0;
+        foreach (int b in submitting) _banks[b].Submit(round, inputs[b]!);
 
-        // Banks encrypt (each bank's chunks in parallel), sign their manifests and upload.
-        var (uploads, manifests, encryptPerBank) = EncryptAndSign(round, contributors, chunks, inputs, ref uploaded, cancellationToken);
-
-        // Aggregator verifies each manifest, then validates and adds chunk by chunk, then signs each chunk's contributor list.
-        var sums = new CompactCiphertext[chunks];
-        var lists = new byte[chunks][];
-        var intake = new UploadIntake(_roster, Scheme!.SessionTag, round, chunks, RlweObjectKind.CompactCiphertext);
-        var addTime = System.Diagnostics.Stopwatch.StartNew();
-        foreach (byte[] manifest in manifests) intake.AcceptManifest(manifest);
-        For(chunks, k =>
-        {
-            CompactCiphertext sum = Scheme!.AllocateSum(round, (uint)k);
-            for (int c = 0; c < contributors.Length; c++)
-            {
-                byte[] upload = uploads[c][k];
-                intake.Accept(upload, (sender, _, bodyDigest) => Scheme.AddSerialized(sum, upload, sender, bodyDigest));
-            }
-            sums[k] = sum;
-            lists[k] = intake.SignedList(_aggregatorKey, (uint)k);
-        });
-        TimeSpan addPerBank = addTime.Elapsed / contributors.Length;
-
-        // T banks verify the contributors' manifests once, then answer decryption shares for all chunks.
-        int[] active = [.. decryptors];
-        var shares = new byte[active.Length][][];
-        byte[][] forwarded = intake.Manifests(contributors);
-        var shareTime = System.Diagnostics.Stopwatch.StartNew();
-        for (int d = 0; d < active.Length; d++)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            if (active[d] < 0 || active[d] >= Banks) throw Error.Violation(ViolationReason.UnknownSender, "decryptor outside the roster");
-            // request: round, chunks, U, D, the contributors' manifests, one list per chunk
-            downloaded += 8 + 4 + 4L * (contributors.Length + active.Length) + 4 + forwarded.Sum(m => (long)m.Length) + lists.Sum(l => (long)l.Length);
-            _banks[active[d]].ReceiveManifests(round, chunks, forwarded);
-            shares[d] = _banks[active[d]].DecryptionShares(round, chunks, contributors, active, lists, Parallel);
-            uploaded += shares[d].Sum(s => (long)s.Length);
-        }
-        TimeSpan sharePerBank = shareTime.Elapsed / Math.Max(1, active.Length);
-
-        // Aggregator combines.
-        var result = new ulong[length];
-        var combineTime = System.Diagnostics.Stopwatch.StartNew();
-        For(chunks, k =>
-        {
-            int start = k * n, count = Math.Min(n, length - start);
-            if (count <= 0) return;
-            var chunkShares = new byte[active.Length][];
-            for (int d = 0; d < active.Length; d++) chunkShares[d] = shares[d][k];
-            ThresholdCombiner.Combine(Scheme!, sums[k], contributors, active, chunkShares, result.AsSpan(start, count));
-        });
-        TimeSpan combine = combineTime.Elapsed;
-        LastStats = new HomomorphicSumStats(encryptPerBank, addPerBank, sharePerBank, combine, uploaded, downloaded, chunks);
-        return result;
-    }
-
-    /// <summary>Each contributor encrypts its chunks and signs its manifest; counts upload bytes.</summary>
-    private (byte[][][] Uploads, byte[][] Manifests, TimeSpan EncryptPerBank) EncryptAndSign(ulong round, int[] contributors, int chunks,
-        IReadOnlyList<ulong[]?> inputs, ref long uploaded, CancellationToken cancellationToken)
-    {
-        var uploads = new byte[contributors.Length][][];
-        var manifests = new byte[contributors.Length][];
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        for (int c = 0; c < contributors.Length; c++)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            HomomorphicBank bank = _banks[contributors[c]];
-            uploads[c] = bank.Encrypt(round, inputs[contributors[c]]!, chunks, Parallel);
-            manifests[c] = bank.SignManifest(round, uploads[c], Parallel);
-            uploaded += manifests[c].Length + uploads[c].Sum(u => (long)u.Length);
-        }
-        return (uploads, manifests, clock.Elapsed / contributors.Length);
-    }
-
-    private void For(int count, Action<int> body)
-    {
-        if (Parallel && count > 1) System.Threading.Tasks.Parallel.For(0, count, body);
-        else for (int k = 0; k < count; k++) body(k);
+        TimeSpan encrypt = TimeSpan.Zero, add = TimeSpan.Zero, share = TimeSpan.Zero, combine = TimeSpan.Zero;
+        // Round start: contributors encrypt, sign and upload; the aggregator validates and adds each upload.
+        var (up1, down1) = Deliver(_aggregator.StartRound(round, length), null,
+            (_, t) => encrypt += t, (_, t) => add += t);
+        cancellationToken.ThrowIfCancellationRequested();
+        // Close: T banks check the lists and answer; the last answer triggers the combination and the result broadcast.
+        int answered = 0;
+        var (up2, down2) = Deliver(_aggregator.CloseUploads(decryptors), null,
+            (b, t) => { if (answered < decryptors.Count) share += t; },
+            (_, t) => { if (++answered == decryptors.Count) combine += t; });
+        HeRoundOutcome outcome = _aggregator.LastOutcome!;
+        contributors = outcome.Contributors;
+        if (outcome.Failure is { } failure || outcome.Sum is null) throw outcome.Failure!;
+        int contributing = Math.Max(1, outcome.Contributors.Length);
+        LastStats = new HomomorphicSumStats(encrypt / contributing, add / contributing, share / Math.Max(1, decryptors.Count), combine,
+            up1 + up2, down1 + down2, chunks);
+        return outcome.Sum;
     }
 
     /// <inheritdoc />
@@ -372,8 +282,8 @@ public sealed class HomomorphicSession : IDisposable
     {
         if (_disposed) return;
         _disposed = true;
-        foreach (HomomorphicBank b in _banks) b.Dispose();
-        _aggregatorKey.Dispose();
+        foreach (HomomorphicBankParty b in _banks) b.Dispose();
+        _aggregator.Dispose();
         _setupRandom.Dispose();
     }
 }

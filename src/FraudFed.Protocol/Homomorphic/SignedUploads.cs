@@ -1,4 +1,4 @@
-// Signed uploads and signed contributor lists of the threshold homomorphic mode (DESIGN.md 3a step 5,
+// Signed uploads and signed contributor lists of the threshold homomorphic mode
 // protocols/SPEC.md section 12.2). Ed25519 as in SPEC.md section 4 (pure, 64-byte R || S), signing "label || SHA-256(body)":
 //   upload manifest   : the sender's identity key, once per round, over "FraudFed/v1/he/manifest" || SHA-256(manifest body);
 //   contributor list  : the aggregator's key, per (round, chunk), over "FraudFed/v1/he/contributors" || SHA-256(list body).
@@ -365,6 +365,88 @@ public sealed class UploadIntake
     {
         ArgumentNullException.ThrowIfNull(upload);
         ArgumentNullException.ThrowIfNull(add);
+        var (chunk, sender) = Label(upload);
+        UploadManifest? manifest;
+        lock (_manifests) _manifests.TryGetValue(sender, out manifest);
+        if (manifest is null) throw Error.Violation(ViolationReason.WrongRoundOrState, "upload before its sender's manifest for this round");
+        var (bodyDigest, digest) = Digests(upload, manifest, chunk);
+        Dictionary<int, byte[]> accepted = _accepted[chunk];
+        lock (accepted)
+        {
+            if (accepted.ContainsKey(sender)) throw Error.Violation(ViolationReason.Duplicate, "a second upload from this sender for this chunk");
+            add(sender, chunk, bodyDigest);
+            accepted.Add(sender, digest);
+        }
+        return sender;
+    }
+
+    /// <summary>
+    /// Accepts a bank's whole round at once (the party aggregator's path, SPEC.md 14.2): its manifest, which must be signed by
+    /// <paramref name="expectedSender"/> (the transport's identity; UnknownSender otherwise), then one upload per chunk in
+    /// order. Every check of <see cref="AcceptManifest"/> and <see cref="Accept"/> runs on every chunk before anything is
+    /// recorded or added, so a refusal changes nothing. Only <paramref name="add"/> itself, which validates residues while it
+    /// adds, can fail after a first addition: an upload its own bank signed yet is malformed; the caller must then fail the
+    /// round (its sums are no longer clean), and the refusal names that bank.
+    /// </summary>
+    public void AcceptRound(int expectedSender, byte[] manifestBytes, IReadOnlyList<byte[]> uploads, Action<int, uint, byte[]> add, bool parallel = true)
+    {
+        ArgumentNullException.ThrowIfNull(manifestBytes);
+        ArgumentNullException.ThrowIfNull(uploads);
+        ArgumentNullException.ThrowIfNull(add);
+        UploadManifest m = UploadManifest.Parse(manifestBytes, _roster, Chunks);
+        m.Expect(_sessionTag, Round, Kind, Chunks);
+        if (m.Sender != expectedSender) throw Error.Violation(ViolationReason.UnknownSender, "a manifest signed by another bank than its sender");
+        if (uploads.Count != Chunks) throw Error.Violation(ViolationReason.Malformed, $"{uploads.Count} uploads, the round has {Chunks} chunks");
+        lock (_manifests)
+            if (_manifests.ContainsKey(m.Sender)) throw Error.Violation(ViolationReason.Duplicate, "a second manifest from this sender for this round");
+        var bodyDigests = new byte[Chunks][];
+        var digests = new byte[Chunks][];
+        ForAll(Chunks, parallel, k =>
+        {
+            ArgumentNullException.ThrowIfNull(uploads[k]);
+            var (chunk, sender) = Label(uploads[k]);
+            if (chunk != (uint)k || sender != expectedSender) throw Error.Violation(ViolationReason.Inconsistent, "an upload out of its place in the round");
+            (bodyDigests[k], digests[k]) = Digests(uploads[k], m, chunk);
+        });
+        lock (_manifests)
+            if (!_manifests.TryAdd(m.Sender, m)) throw Error.Violation(ViolationReason.Duplicate, "a second manifest from this sender for this round");
+        try
+        {
+            ForAll(Chunks, parallel, k =>
+            {
+                Dictionary<int, byte[]> accepted = _accepted[k];
+                lock (accepted)
+                {
+                    add(expectedSender, (uint)k, bodyDigests[k]);
+                    accepted.Add(expectedSender, digests[k]);
+                }
+            });
+        }
+        catch (ProtocolViolationException)
+        {
+            Tainted = true;
+            throw;
+        }
+    }
+
+    /// <summary>True once an addition failed half-way through <see cref="AcceptRound"/>: the round's sums are not clean.</summary>
+    public bool Tainted { get; private set; }
+
+    /// <summary>Parallel.For that rethrows the first typed refusal itself rather than an AggregateException.</summary>
+    private static void ForAll(int count, bool parallel, Action<int> body)
+    {
+        if (count == 1 || !parallel) { for (int k = 0; k < count; k++) body(k); return; }
+        try { System.Threading.Tasks.Parallel.For(0, count, body); }
+        catch (AggregateException e)
+        {
+            Exception first = e.Flatten().InnerExceptions.FirstOrDefault(x => x is ProtocolViolationException) ?? e.InnerExceptions[0];
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(first).Throw();
+        }
+    }
+
+    /// <summary>Cheap checks of an upload's header and label: (chunk, sender).</summary>
+    private (uint Chunk, int Sender) Label(byte[] upload)
+    {
         const int ctx = RlweCodec.HeaderSize;
         if (upload.Length < ctx + CompactCiphertext.ContextSize + RlweCodec.DigestSize) throw Error.Violation(ViolationReason.Malformed, "upload too short");
         if (upload[5] != (byte)Kind || BinaryPrimitives.ReadUInt32LittleEndian(upload.AsSpan(48)) != CompactCiphertext.ContextSize)
@@ -376,11 +458,15 @@ public sealed class UploadIntake
         if (chunk >= (uint)_accepted.Length) throw Error.Violation(ViolationReason.OutOfRange, "chunk outside this round");
         int sender = ChunkLabel.Sender(label);
         if (sender < 0 || sender >= _roster.Count) throw Error.Violation(ViolationReason.UnknownSender, "sender outside the roster");
-        UploadManifest? manifest;
-        lock (_manifests) _manifests.TryGetValue(sender, out manifest);
-        if (manifest is null) throw Error.Violation(ViolationReason.WrongRoundOrState, "upload before its sender's manifest for this round");
-        // One pass over the upload yields both the envelope body's digest (handed to `add`, so the codec does not hash
-        // the body again) and the digest of the whole upload that the manifest signs.
+        return (chunk, sender);
+    }
+
+    /// <summary>
+    /// One pass over the upload yields both the envelope body's digest (handed to `add`, so the codec does not hash the body
+    /// again) and the digest of the whole upload that the manifest signs, which must match (AuthenticationFailed).
+    /// </summary>
+    private static (byte[] Body, byte[] Upload) Digests(byte[] upload, UploadManifest manifest, uint chunk)
+    {
         byte[] bodyDigest, digest;
         using (var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256))
         {
@@ -391,14 +477,7 @@ public sealed class UploadIntake
         }
         if (!CryptographicOperations.FixedTimeEquals(digest, manifest.Digest(chunk)))
             throw Error.Violation(ViolationReason.AuthenticationFailed, "upload is not the one its sender signed in its manifest");
-        Dictionary<int, byte[]> accepted = _accepted[chunk];
-        lock (accepted)
-        {
-            if (accepted.ContainsKey(sender)) throw Error.Violation(ViolationReason.Duplicate, "a second upload from this sender for this chunk");
-            add(sender, chunk, bodyDigest);
-            accepted.Add(sender, digest);
-        }
-        return sender;
+        return (bodyDigest, digest);
     }
 
     /// <summary>The contributors of <paramref name="chunk"/>, ascending.</summary>

@@ -1,15 +1,18 @@
 // Round states of a bank (client), one class each (house style 8, after Google fcp's secagg_client_r*
 // classes). A state object is immutable once published: a refused message leaves the bank's State
-// reference unchanged, and a transition replaces it.
-using System.Numerics;
+// reference unchanged, and a transition replaces it. The round secrets a state holds (self-mask seed, share values) are
+// zeroed by MaskingBank when the round ends, aborts or is abandoned, or the bank is disposed.
+using FraudFed.Cryptography.Sharing;
 
 namespace FraudFed.Protocol.Masking;
 
 /// <summary>Stages of the masking protocol, shared by banks and the aggregator.</summary>
 public enum MaskingStage
 {
-    /// <summary>Session setup: advertising and collecting X25519 public keys.</summary>
+    /// <summary>Session setup: advertising and collecting X25519 public keys and graph-seed commitments.</summary>
     AdvertiseKeys,
+    /// <summary>Session setup: revealing and collecting graph-seed nonces (SPEC.md 8.1).</summary>
+    GraphSeed,
     /// <summary>Keys agreed; no round running.</summary>
     Ready,
     /// <summary>Round secrets shared; waiting for the peers' shares.</summary>
@@ -48,7 +51,17 @@ public sealed class BankAdvertiseKeys : BankState
     public override MaskingStage Stage => MaskingStage.AdvertiseKeys;
 }
 
-/// <summary>Keys agreed, waiting for a round to begin.</summary>
+/// <summary>Key roster verified, graph-seed nonce revealed; waiting for every bank's reveal.</summary>
+public sealed class BankGraphSeed : BankState
+{
+    internal BankGraphSeed(IReadOnlyDictionary<int, AdvertiseKeys> roster) : base(0) => Roster = roster;
+    /// <summary>The verified AdvertiseKeys of the key roster, by bank id.</summary>
+    internal IReadOnlyDictionary<int, AdvertiseKeys> Roster { get; }
+    /// <inheritdoc />
+    public override MaskingStage Stage => MaskingStage.GraphSeed;
+}
+
+/// <summary>Keys agreed and graph fixed, waiting for a round to begin.</summary>
 public sealed class BankReady : BankState
 {
     internal BankReady() : base(0) { }
@@ -59,15 +72,15 @@ public sealed class BankReady : BankState
 /// <summary>Shares sent; holds this round's secrets b and kappa and the bank's own shares of them.</summary>
 public sealed class BankShareKeys : BankState
 {
-    internal BankShareKeys(uint round, byte[] selfSeed, BigInteger ownSelfShare, BigInteger ownPairwiseShare) : base(round)
+    internal BankShareKeys(uint round, byte[] selfSeed, FieldElement521 ownSelfShare, FieldElement521 ownPairwiseShare) : base(round)
     {
         SelfSeed = selfSeed;
         OwnSelfShare = ownSelfShare;
         OwnPairwiseShare = ownPairwiseShare;
     }
     internal byte[] SelfSeed { get; }
-    internal BigInteger OwnSelfShare { get; }
-    internal BigInteger OwnPairwiseShare { get; }
+    internal FieldElement521 OwnSelfShare { get; }
+    internal FieldElement521 OwnPairwiseShare { get; }
     /// <inheritdoc />
     public override MaskingStage Stage => MaskingStage.ShareKeys;
 }
@@ -75,9 +88,9 @@ public sealed class BankShareKeys : BankState
 /// <summary>Masked input sent; holds the peers' shares (U1 from this bank's view).</summary>
 public sealed class BankMaskedInput : BankState
 {
-    internal BankMaskedInput(uint round, IReadOnlyDictionary<int, (BigInteger Self, BigInteger Pairwise)> held) : base(round) => Held = held;
+    internal BankMaskedInput(uint round, IReadOnlyDictionary<int, (FieldElement521 Self, FieldElement521 Pairwise)> held) : base(round) => Held = held;
     /// <summary>Shares held per owner (including this bank's own), keyed by owner id.</summary>
-    internal IReadOnlyDictionary<int, (BigInteger Self, BigInteger Pairwise)> Held { get; }
+    internal IReadOnlyDictionary<int, (FieldElement521 Self, FieldElement521 Pairwise)> Held { get; }
     /// <summary>Owners whose shares this bank holds (its neighbours in U1, and itself).</summary>
     public IReadOnlyCollection<int> Owners => (IReadOnlyCollection<int>)Held.Keys;
     /// <inheritdoc />
@@ -87,13 +100,13 @@ public sealed class BankMaskedInput : BankState
 /// <summary>Survivor list signed.</summary>
 public sealed class BankConsistencyCheck : BankState
 {
-    internal BankConsistencyCheck(uint round, IReadOnlyDictionary<int, (BigInteger Self, BigInteger Pairwise)> held, int[] survivors, byte[] survivorBytes) : base(round)
+    internal BankConsistencyCheck(uint round, IReadOnlyDictionary<int, (FieldElement521 Self, FieldElement521 Pairwise)> held, int[] survivors, byte[] survivorBytes) : base(round)
     {
         Held = held;
         Survivors = survivors;
         SurvivorBytes = survivorBytes;
     }
-    internal IReadOnlyDictionary<int, (BigInteger Self, BigInteger Pairwise)> Held { get; }
+    internal IReadOnlyDictionary<int, (FieldElement521 Self, FieldElement521 Pairwise)> Held { get; }
     /// <summary>The survivor list this bank signed.</summary>
     public IReadOnlyList<int> Survivors { get; }
     internal byte[] SurvivorBytes { get; }

@@ -1,5 +1,7 @@
 // The aggregator (server) side of the masking protocol (Bonawitz et al. CCS'17 section 4; SecAgg+ graph of
-// Bell et al. CCS'20; SPEC.md "Masking protocol"). It relays encrypted shares it cannot read, adds the
+// Bell et al. CCS'20; SPEC.md "Masking protocol"). During setup it relays the banks' signed graph-seed commitments
+// and reveals and checks them as every bank does; it contributes nothing to the seed (SPEC.md 8.1). It relays
+// encrypted shares it cannot read, adds the
 // masked inputs as they arrive (one running sum, no per-bank copy), and at the end removes
 //   - every survivor's self mask PRG(b_i), b_i reconstructed from t shares, and
 //   - for every bank d that shared keys but sent no input, the pairwise masks PRG(s^r_id) of its surviving
@@ -8,7 +10,8 @@
 // Unmasking cost: (|U2| + pairs(dropped, survivors)) PRG expansions of the vector length.
 // Every refused message throws ProtocolViolationException and leaves State unchanged; fewer than
 // MinimumSurvivors at a stage, or fewer than t shares for a needed secret, aborts (AggregatorAborted).
-using System.Numerics;
+// Finish zeroes what unmasking handled: the decoded share values, the reconstructed secrets, the recovered seeds and the
+// revealed share bytes of the responses.
 using System.Security.Cryptography;
 using FraudFed.Cryptography;
 using FraudFed.Cryptography.Primitives;
@@ -37,7 +40,21 @@ public sealed class AggregatorAdvertiseKeys : AggregatorState
     public override MaskingStage Stage => MaskingStage.AdvertiseKeys;
 }
 
-/// <summary>Keys distributed; no round running.</summary>
+/// <summary>Key roster sent; collecting GraphSeedReveal messages.</summary>
+public sealed class AggregatorGraphSeed : AggregatorState
+{
+    internal AggregatorGraphSeed(IReadOnlyDictionary<int, AdvertiseKeys> roster, IReadOnlyDictionary<int, GraphSeedReveal> reveals) : base(0)
+    {
+        Roster = roster;
+        Reveals = reveals;
+    }
+    internal IReadOnlyDictionary<int, AdvertiseKeys> Roster { get; }
+    internal IReadOnlyDictionary<int, GraphSeedReveal> Reveals { get; }
+    /// <inheritdoc />
+    public override MaskingStage Stage => MaskingStage.GraphSeed;
+}
+
+/// <summary>Keys distributed and graph fixed; no round running.</summary>
 public sealed class AggregatorReady : AggregatorState
 {
     internal AggregatorReady(uint lastRound) : base(lastRound) { }
@@ -124,9 +141,13 @@ public sealed class MaskingAggregator
     private readonly MaskingParameters _p;
     private readonly byte[][] _identityKeys;
     private bool[] _advertised = [];
+    private NeighbourGraph? _graph;
+    private byte[]? _graphSeed;
     private uint _lastRound;
 
     /// <summary>Creates the aggregator for a session with the banks' Ed25519 public keys (by id).</summary>
+    /// <exception cref="ArgumentNullException">A null argument.</exception>
+    /// <exception cref="ArgumentException">A roster without one 32-byte key per bank.</exception>
     public MaskingAggregator(MaskingParameters parameters, IReadOnlyList<byte[]> identityPublicKeys)
     {
         ArgumentNullException.ThrowIfNull(parameters);
@@ -141,7 +162,15 @@ public sealed class MaskingAggregator
     /// <summary>The current state object (replaced on every transition, untouched by refused messages).</summary>
     public AggregatorState State { get; private set; }
 
-    /// <summary>Accepts one bank-to-aggregator message (AdvertiseKeys, ShareKeys, MaskedInput, ConsistencySignature, UnmaskResponse).</summary>
+    /// <summary>The session's neighbour graph, fixed by the graph-seed agreement (SPEC.md 8.1).</summary>
+    /// <exception cref="InvalidOperationException">Before <see cref="CloseGraphSeed"/>.</exception>
+    public NeighbourGraph Graph => _graph ?? throw new InvalidOperationException("The graph is fixed when the graph-seed reveals are closed.");
+
+    /// <summary>The session's 32-byte graph seed (public), or null before <see cref="CloseGraphSeed"/>.</summary>
+    public byte[]? GraphSeedValue => _graphSeed?.ToArray();
+
+    /// <summary>Accepts one bank-to-aggregator message (AdvertiseKeys, GraphSeedReveal, ShareKeys, MaskedInput, ConsistencySignature, UnmaskResponse).</summary>
+    /// <exception cref="ProtocolViolationException">Any refusal (typed reason); the state is unchanged.</exception>
     public void Receive(ReadOnlySpan<byte> message)
     {
         MessageHeader h = Wire.PeekHeader(message);
@@ -149,6 +178,7 @@ public sealed class MaskingAggregator
         switch (h.Type)
         {
             case MessageType.AdvertiseKeys: OnAdvertise(message); break;
+            case MessageType.GraphSeedReveal: OnGraphSeedReveal(message); break;
             case MessageType.ShareKeys: OnShareKeys(message); break;
             case MessageType.MaskedInput: OnMaskedInput(message); break;
             case MessageType.ConsistencySignature: OnConsistency(message); break;
@@ -167,7 +197,8 @@ public sealed class MaskingAggregator
         State = new AggregatorAdvertiseKeys(new Dictionary<int, AdvertiseKeys>(st.Received) { [m.Sender] = m });
     }
 
-    /// <summary>Ends setup: returns the KeyRoster to broadcast, or aborts if fewer than the minimum advertised.</summary>
+    /// <summary>Ends key collection: returns the KeyRoster to broadcast, or aborts if fewer than the minimum advertised.</summary>
+    /// <exception cref="ProtocolViolationException">TooFewParticipants (aborts); WrongRoundOrState in another state.</exception>
     public byte[] CloseAdvertiseKeys()
     {
         if (State is not AggregatorAdvertiseKeys st) throw WrongState("CloseAdvertiseKeys");
@@ -175,6 +206,34 @@ public sealed class MaskingAggregator
         _advertised = new bool[_p.Banks];
         foreach (int id in st.Received.Keys) _advertised[id] = true;
         byte[] roster = new KeyRoster(_p.SessionId, st.Received.OrderBy(kv => kv.Key).Select(kv => kv.Value).ToArray()).Encode();
+        State = new AggregatorGraphSeed(st.Received, new Dictionary<int, GraphSeedReveal>());
+        return roster;
+    }
+
+    private void OnGraphSeedReveal(ReadOnlySpan<byte> message)
+    {
+        if (State is not AggregatorGraphSeed st) throw WrongState("GraphSeedReveal");
+        GraphSeedReveal m = GraphSeedReveal.Decode(message);
+        CheckSender(m.Sender);
+        if (!st.Roster.TryGetValue(m.Sender, out AdvertiseKeys? advert)) throw Error.Violation(ViolationReason.UnknownSender, "The sender did not advertise keys in this session.");
+        if (st.Reveals.ContainsKey(m.Sender)) throw Error.Violation(ViolationReason.Duplicate, "This bank already revealed its graph-seed nonce.");
+        if (!m.VerifySignature(_identityKeys[m.Sender])) throw Error.Violation(ViolationReason.AuthenticationFailed, "The GraphSeedReveal signature does not verify.");
+        if (!GraphSeed.Opens(_p.SessionId, m.Sender, advert.GraphCommitment, m.Nonce))
+            throw Error.Violation(ViolationReason.AuthenticationFailed, "The revealed nonce does not open the bank's graph-seed commitment.");
+        State = new AggregatorGraphSeed(st.Roster, new Dictionary<int, GraphSeedReveal>(st.Reveals) { [m.Sender] = m });
+    }
+
+    /// <summary>Ends setup: returns the GraphSeedRoster to broadcast and fixes the graph from the same seed the banks derive.</summary>
+    /// <exception cref="ProtocolViolationException">Inconsistent (aborts) when a bank of the key roster did not reveal: without every
+    /// committed nonce the seed cannot be fixed (start a new session); WrongRoundOrState in another state.</exception>
+    public byte[] CloseGraphSeed()
+    {
+        if (State is not AggregatorGraphSeed st) throw WrongState("CloseGraphSeed");
+        if (st.Reveals.Count != st.Roster.Count) throw Abort(ViolationReason.Inconsistent, "A bank of the key roster did not reveal its graph-seed nonce.");
+        byte[] roster = new GraphSeedRoster(_p.SessionId, st.Reveals.OrderBy(kv => kv.Key).Select(kv => kv.Value).ToArray()).Encode();
+        byte[] seed = GraphSeed.Derive(_p.SessionId, st.Reveals.ToDictionary(kv => kv.Key, kv => kv.Value.Nonce));
+        _graph = _p.BuildGraph(seed);
+        _graphSeed = seed;
         State = new AggregatorReady(0);
         return roster;
     }
@@ -200,8 +259,8 @@ public sealed class MaskingAggregator
         CheckSender(m.Sender);
         if (!_advertised[m.Sender]) throw Error.Violation(ViolationReason.UnknownSender, "The sender did not advertise keys in this session.");
         if (st.Received.ContainsKey(m.Sender)) throw Error.Violation(ViolationReason.Duplicate, "This bank already sent ShareKeys this round.");
-        int[] expectedHolders = _p.Holders(m.Sender).Where(h => h != m.Sender && _advertised[h]).ToArray();
-        int[] expectedPeers = _p.Graph.Neighbours(m.Sender).Where(q => _advertised[q]).ToArray();
+        int[] expectedHolders = Graph.Holders(m.Sender).Where(h => h != m.Sender && _advertised[h]).ToArray();
+        int[] expectedPeers = Graph.Neighbours(m.Sender).Where(q => _advertised[q]).ToArray();
         if (!m.Shares.Select(s => s.Peer).Order().SequenceEqual(expectedHolders))
             throw Error.Violation(ViolationReason.Malformed, "ShareKeys must carry exactly one bundle per advertised holder.");
         if (!m.Escrows.Select(e => e.Peer).Order().SequenceEqual(expectedPeers))
@@ -281,11 +340,11 @@ public sealed class MaskingAggregator
         foreach (int j in st.Signatures.Keys.Order())
         {
             var list = new List<ShareRequest>();
-            foreach (int p in _p.Holders(j))
+            foreach (int p in Graph.Holders(j))
             {
                 if (!u1.ContainsKey(p)) continue;                    // p shared nothing this round
                 if (u2.Contains(p)) list.Add(new ShareRequest(p, ShareKind.SelfMask));
-                else if (_p.Graph.Neighbours(p).Any(u2.Contains)) list.Add(new ShareRequest(p, ShareKind.PairwiseKey));
+                else if (Graph.Neighbours(p).Any(u2.Contains)) list.Add(new ShareRequest(p, ShareKind.PairwiseKey));
             }
             requests[j] = list.ToArray();
             messages[j] = new UnmaskRequest(_p.SessionId, st.Round, j, st.U2, sigs, list).Encode();
@@ -317,25 +376,24 @@ public sealed class MaskingAggregator
         var u2 = new HashSet<int>(st.Prior.U2);
         var selfShares = new Dictionary<int, List<ShamirShare>>();
         var pairShares = new Dictionary<int, List<ShamirShare>>();
-        foreach (var (holder, resp) in st.Responses)
-            foreach (RevealedShare s in resp.Shares)
-            {
-                var target = s.Kind == ShareKind.SelfMask ? selfShares : pairShares;
-                if (!target.TryGetValue(s.Peer, out var list)) target[s.Peer] = list = [];
-                list.Add(new ShamirShare(holder + 1, Shamir.P521.DecodeElement(s.Y)));
-            }
-
         // Reconstruct everything first (cheap, may abort), then expand masks (expensive).
         var selfSeeds = new List<byte[]>();
         var pairSeeds = new List<(byte[] Seed, bool Subtract)>();
         try
         {
+            foreach (var (holder, resp) in st.Responses)
+                foreach (RevealedShare s in resp.Shares)
+                {
+                    var target = s.Kind == ShareKind.SelfMask ? selfShares : pairShares;
+                    if (!target.TryGetValue(s.Peer, out var list)) target[s.Peer] = list = [];
+                    list.Add(new ShamirShare(holder + 1, Shamir.P521.DecodeElement(s.Y)));
+                }
             foreach (int i in u2.Order())
                 selfSeeds.Add(ReconstructSeed(selfShares, i, "self-mask"));
             foreach (int d in mi.U1.Keys.Order())
             {
                 if (u2.Contains(d)) continue;
-                int[] survivingNeighbours = _p.Graph.Neighbours(d).Where(u2.Contains).ToArray();
+                int[] survivingNeighbours = Graph.Neighbours(d).Where(u2.Contains).ToArray();
                 if (survivingNeighbours.Length == 0) continue;
                 byte[] kappa = ReconstructSeed(pairShares, d, "pairwise-key");
                 try
@@ -362,6 +420,9 @@ public sealed class MaskingAggregator
         {
             foreach (byte[] s in selfSeeds) CryptographicOperations.ZeroMemory(s);
             foreach (var (s, _) in pairSeeds) CryptographicOperations.ZeroMemory(s);
+            foreach (ShamirShare share in selfShares.Values.Concat(pairShares.Values).SelectMany(l => l)) share.Dispose();
+            foreach (UnmaskResponse resp in st.Responses.Values)
+                foreach (RevealedShare s in resp.Shares) CryptographicOperations.ZeroMemory(s.Y); // the round is over either way
         }
     }
 
@@ -376,7 +437,7 @@ public sealed class MaskingAggregator
         if (!shares.TryGetValue(owner, out var list) || list.Count < _p.Threshold)
             throw Abort(ViolationReason.TooFewParticipants, $"Fewer than t {what} shares for bank {owner}.");
         ShamirShare[] ordered = list.OrderBy(s => s.X).ToArray();
-        BigInteger secret = Shamir.P521.Reconstruct(ordered.AsSpan(0, _p.Threshold)); // same x-set for most secrets: cached Lagrange weights
+        using FieldElement521 secret = Shamir.P521.Reconstruct(ordered.AsSpan(0, _p.Threshold)); // same x-set for most secrets: cached Lagrange weights
         // Shares beyond t must lie on the same polynomial: swapping the t-th share for each extra one must give the
         // same secret. A single wrong share (a faulty or malicious bank) changes the result deterministically, so a
         // corrupted seed can never silently turn into a wrong sum when more than t holders answered.
@@ -386,7 +447,8 @@ public sealed class MaskingAggregator
             for (int e = _p.Threshold; e < ordered.Length; e++)
             {
                 probe[^1] = ordered[e];
-                if (Shamir.P521.Reconstruct(probe) != secret)
+                using FieldElement521 other = Shamir.P521.Reconstruct(probe);
+                if (!other.FixedTimeEquals(secret))
                     throw Abort(ViolationReason.Inconsistent, $"The revealed {what} shares of bank {owner} are not consistent with one polynomial.");
             }
         }

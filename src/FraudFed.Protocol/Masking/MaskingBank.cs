@@ -2,8 +2,11 @@
 // Privacy-Preserving Machine Learning", CCS'17, section 4 (double masking, active-adversary variant with
 // the signed ConsistencyCheck), with the SecAgg+ neighbour graph of Bell et al. CCS'20 and one key setup
 // per session (SPEC.md "Masking protocol"):
-//   setup   AdvertiseKeys: X25519 channel key c_i and mask key s_i, signed with the bank's Ed25519 identity.
-//           KeyRoster: verify every signature; derive K^c_ij and the pair masters K_ij for neighbours.
+//   setup   AdvertiseKeys: X25519 channel key c_i and mask key s_i and a commitment to a fresh graph-seed nonce,
+//           signed with the bank's Ed25519 identity.
+//           KeyRoster: verify every signature; answer with the signed GraphSeedReveal (the nonce).
+//           GraphSeedRoster: verify every reveal (signature, commitment, one per key-roster bank), derive the graph
+//           seed and the neighbour graph, then K^c_ij and the pair masters K_ij for neighbours (SPEC.md 8.1).
 //   round r ShareKeys: fresh b_i (self-mask seed) and kappa_i (escrow key) from the injected RNG, Shamir
 //           t-of-|holders| over GF(2^521-1), one AEAD bundle per holder; escrow s^r_ij XOR pad(kappa_i).
 //           MaskedInput: y_i = x_i + PRG(b_i) + sum_{j in U1, j > i} PRG(s^r_ij) - sum_{j in U1, j < i} PRG(s^r_ij) mod 2^k.
@@ -13,7 +16,9 @@
 //           never both for one peer, and only for peers whose shares this bank holds.
 // Every refused message throws ProtocolViolationException and leaves State unchanged; abort conditions
 // (too few participants, inconsistent survivor lists) move to BankAborted and throw.
-using System.Numerics;
+// Round secrets (b_i, the Shamir shares of b_i and kappa_i, the peers' shares this bank holds) are zeroed as soon as they are
+// no longer needed: the shares sent are disposed once sealed, the held ones when the round completes, aborts or is abandoned
+// for a new round, and when the bank is disposed.
 using System.Security.Cryptography;
 using FraudFed.Cryptography;
 using FraudFed.Cryptography.Primitives;
@@ -33,6 +38,10 @@ public sealed class MaskingBank : IDisposable
     private readonly X25519KeyPair _maskKey;
     private readonly Dictionary<int, Aead> _channels = [];
     private readonly Dictionary<int, byte[]> _pairMasters = [];
+    private readonly byte[] _graphNonce = new byte[GraphSeed.Size];
+    private readonly byte[] _graphCommitment;
+    private NeighbourGraph? _graph;
+    private byte[]? _graphSeed;
     private bool[] _advertised = [];
     private uint _lastRound;
     private bool _disposed;
@@ -42,7 +51,11 @@ public sealed class MaskingBank : IDisposable
     /// <param name="bankId">This bank's id (0-based roster position).</param>
     /// <param name="identity">This bank's Ed25519 identity key (the caller keeps ownership).</param>
     /// <param name="identityPublicKeys">Every bank's Ed25519 public key, by id (the signed roster).</param>
-    /// <param name="rng">Randomness for keys and round secrets: a CSPRNG in production.</param>
+    /// <param name="rng">Randomness for keys, the graph-seed nonce and round secrets: a CSPRNG in production. Draws in
+    /// order: the X25519 channel key (32 bytes), the mask key (32), the graph-seed nonce (32), then round secrets.</param>
+    /// <exception cref="ArgumentNullException">A null argument.</exception>
+    /// <exception cref="ArgumentException">A roster without one 32-byte key per bank, or an identity key not at <paramref name="bankId"/>.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A bank id outside 0..n-1.</exception>
     public MaskingBank(MaskingParameters parameters, int bankId, Ed25519SigningKey identity, IReadOnlyList<byte[]> identityPublicKeys, RandomNumberGenerator rng)
     {
         ArgumentNullException.ThrowIfNull(parameters);
@@ -60,6 +73,8 @@ public sealed class MaskingBank : IDisposable
         _rng = rng;
         _channelKey = X25519KeyPair.Generate(rng);
         _maskKey = X25519KeyPair.Generate(rng);
+        rng.GetBytes(_graphNonce);
+        _graphCommitment = GraphSeed.Commit(_p.SessionId, _id, _graphNonce);
         State = new BankAdvertiseKeys(advertised: false);
     }
 
@@ -69,48 +84,97 @@ public sealed class MaskingBank : IDisposable
     /// <summary>The current state object (replaced on every transition, untouched by refused messages).</summary>
     public BankState State { get; private set; }
 
-    /// <summary>Setup step 1: the signed AdvertiseKeys message.</summary>
+    /// <summary>The session's neighbour graph, fixed by the graph-seed agreement (SPEC.md 8.1).</summary>
+    /// <exception cref="InvalidOperationException">Before the GraphSeedRoster was accepted.</exception>
+    public NeighbourGraph Graph => _graph ?? throw new InvalidOperationException("The graph is fixed by the GraphSeedRoster of session setup.");
+
+    /// <summary>The session's 32-byte graph seed (public once agreed), or null before the GraphSeedRoster was accepted.</summary>
+    public byte[]? GraphSeedValue => _graphSeed?.ToArray();
+
+    /// <summary>Setup step 1: the signed AdvertiseKeys message (keys and the graph-seed commitment).</summary>
+    /// <exception cref="ProtocolViolationException">WrongRoundOrState when already advertised.</exception>
     public byte[] AdvertiseKeys()
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (State is not BankAdvertiseKeys { Advertised: false }) throw WrongState("AdvertiseKeys");
-        byte[] message = new AdvertiseKeys(_p.SessionId, _id, _channelKey.PublicKey.ToArray(), _maskKey.PublicKey.ToArray()).Encode(_identity);
+        byte[] message = new AdvertiseKeys(_p.SessionId, _id, _channelKey.PublicKey.ToArray(), _maskKey.PublicKey.ToArray(), _graphCommitment).Encode(_identity);
         State = new BankAdvertiseKeys(advertised: true);
         return message;
     }
 
-    /// <summary>Setup step 2: verify the roster of advertised keys and agree keys with the neighbours in it.</summary>
-    public void ReceiveRoster(ReadOnlySpan<byte> message)
+    /// <summary>Setup step 2: verify the roster of advertised keys and commitments; returns the signed GraphSeedReveal.</summary>
+    /// <param name="message">The KeyRoster.</param>
+    /// <returns>This bank's GraphSeedReveal (type 10): its graph-seed nonce, signed; safe to send now that every commitment is fixed.</returns>
+    /// <exception cref="ProtocolViolationException">Malformed, WrongRoundOrState, UnknownSender, Duplicate, Inconsistent (this bank's
+    /// own entry missing or altered), TooFewParticipants (fewer than M banks) or AuthenticationFailed; the state is unchanged.</exception>
+    public byte[] ReceiveRoster(ReadOnlySpan<byte> message)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (State is not BankAdvertiseKeys { Advertised: true }) throw WrongState("KeyRoster");
         KeyRoster roster = KeyRoster.Decode(message);
         CheckSession(roster.SessionId);
-        var advertised = new bool[_p.Banks];
         var byId = new Dictionary<int, AdvertiseKeys>();
         foreach (AdvertiseKeys k in roster.Keys)
         {
             CheckSession(k.SessionId);
             if (k.Sender >= _p.Banks) throw Error.Violation(ViolationReason.UnknownSender, "A roster entry names a bank outside the roster.");
             if (!byId.TryAdd(k.Sender, k)) throw Error.Violation(ViolationReason.Duplicate, "A bank appears twice in the roster.");
-            advertised[k.Sender] = true;
         }
-        if (!byId.TryGetValue(_id, out AdvertiseKeys? mine) || !mine.ChannelPublicKey.AsSpan().SequenceEqual(_channelKey.PublicKey) || !mine.MaskPublicKey.AsSpan().SequenceEqual(_maskKey.PublicKey))
-            throw Error.Violation(ViolationReason.Inconsistent, "The roster does not carry this bank's own keys.");
+        if (!byId.TryGetValue(_id, out AdvertiseKeys? mine) || !mine.ChannelPublicKey.AsSpan().SequenceEqual(_channelKey.PublicKey)
+            || !mine.MaskPublicKey.AsSpan().SequenceEqual(_maskKey.PublicKey) || !mine.GraphCommitment.AsSpan().SequenceEqual(_graphCommitment))
+            throw Error.Violation(ViolationReason.Inconsistent, "The roster does not carry this bank's own keys and commitment.");
         if (byId.Count < _p.MinimumSurvivors) throw Error.Violation(ViolationReason.TooFewParticipants, "Fewer banks advertised keys than the minimum.");
         foreach (AdvertiseKeys k in roster.Keys)
             if (!k.VerifySignature(_identityKeys[k.Sender])) throw Error.Violation(ViolationReason.AuthenticationFailed, $"Bank {k.Sender}'s AdvertiseKeys signature does not verify.");
+        byte[] reveal = new GraphSeedReveal(_p.SessionId, _id, (byte[])_graphNonce.Clone()).Encode(_identity);
+        State = new BankGraphSeed(byId);
+        return reveal;
+    }
+
+    /// <summary>Setup step 3: check every bank's graph-seed reveal, derive the seed and the graph, and agree keys with the neighbours.</summary>
+    /// <param name="message">The GraphSeedRoster.</param>
+    /// <exception cref="ProtocolViolationException">Refused, state unchanged: Malformed, Oversized, WrongRoundOrState, UnknownSender
+    /// (a reveal from a bank outside the key roster), AuthenticationFailed (a signature). Aborts (BankAborted): Duplicate (two reveals
+    /// of one bank), Inconsistent (a key-roster bank's reveal is missing, or this bank's own is altered), AuthenticationFailed (a
+    /// signed reveal that does not open its bank's commitment).</exception>
+    public void ReceiveGraphSeed(ReadOnlySpan<byte> message)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (State is not BankGraphSeed st) throw WrongState("GraphSeedRoster");
+        GraphSeedRoster roster = GraphSeedRoster.Decode(message);
+        CheckSession(roster.SessionId);
+        foreach (GraphSeedReveal r in roster.Reveals)
+        {
+            CheckSession(r.SessionId);
+            if (!st.Roster.ContainsKey(r.Sender)) throw Error.Violation(ViolationReason.UnknownSender, "A graph-seed reveal comes from a bank outside the key roster.");
+        }
+        var reveals = new Dictionary<int, GraphSeedReveal>();
+        foreach (GraphSeedReveal r in roster.Reveals)
+            if (!reveals.TryAdd(r.Sender, r)) throw Abort(ViolationReason.Duplicate, $"Two graph-seed reveals of bank {r.Sender}.");
+        if (reveals.Count != st.Roster.Count) throw Abort(ViolationReason.Inconsistent, "A bank of the key roster did not reveal its graph-seed nonce.");
+        foreach (GraphSeedReveal r in roster.Reveals)
+            if (!r.VerifySignature(_identityKeys[r.Sender])) throw Error.Violation(ViolationReason.AuthenticationFailed, $"Bank {r.Sender}'s GraphSeedReveal signature does not verify.");
+        if (!CryptographicOperations.FixedTimeEquals(reveals[_id].Nonce, _graphNonce)) throw Abort(ViolationReason.Inconsistent, "The roster alters this bank's own reveal.");
+        foreach (var (bank, r) in reveals)
+            if (!GraphSeed.Opens(_p.SessionId, bank, st.Roster[bank].GraphCommitment, r.Nonce))
+                throw Abort(ViolationReason.AuthenticationFailed, $"Bank {bank}'s graph-seed reveal does not open its commitment.");
+
+        byte[] seed = GraphSeed.Derive(_p.SessionId, reveals.ToDictionary(kv => kv.Key, kv => kv.Value.Nonce));
+        NeighbourGraph graph = _p.BuildGraph(seed);
+        var advertised = new bool[_p.Banks];
+        foreach (int id in st.Roster.Keys) advertised[id] = true;
         var channels = new Dictionary<int, Aead>();
         var masters = new Dictionary<int, byte[]>();
         try
         {
-            foreach (int j in _p.Graph.Neighbours(_id))
+            foreach (int j in graph.Neighbours(_id))
             {
                 if (!advertised[j]) continue;
-                byte[] ck = KeySchedule.ChannelKey(_channelKey, byId[j].ChannelPublicKey, _p.SessionId, _id, j);
+                AdvertiseKeys peer = st.Roster[j];
+                byte[] ck = KeySchedule.ChannelKey(_channelKey, peer.ChannelPublicKey, _p.SessionId, _id, j);
                 try { channels[j] = new Aead(ck); }
                 finally { CryptographicOperations.ZeroMemory(ck); }
-                masters[j] = KeySchedule.PairwiseMaster(_maskKey, byId[j].MaskPublicKey, _p.SessionId, _id, j);
+                masters[j] = KeySchedule.PairwiseMaster(_maskKey, peer.MaskPublicKey, _p.SessionId, _id, j);
             }
         }
         catch
@@ -122,6 +186,9 @@ public sealed class MaskingBank : IDisposable
         foreach (var (j, a) in channels) _channels[j] = a;
         foreach (var (j, m) in masters) _pairMasters[j] = m;
         _advertised = advertised;
+        _graphSeed = seed;
+        _graph = graph;
+        CryptographicOperations.ZeroMemory(_graphNonce); // public now; nothing else needs it
         State = new BankReady();
     }
 
@@ -130,50 +197,60 @@ public sealed class MaskingBank : IDisposable
     public byte[] BeginRound(uint round)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        if (State is BankAdvertiseKeys or BankAborted) throw WrongState("BeginRound");
+        if (State is BankAdvertiseKeys or BankGraphSeed or BankAborted) throw WrongState("BeginRound");
         if (round == 0 || round <= _lastRound) throw Error.Violation(ViolationReason.WrongRoundOrState, "Round numbers must increase strictly.");
-        int[] holders = _p.Holders(_id).Where(h => _advertised[h]).ToArray();
+        int[] holders = Graph.Holders(_id).Where(h => _advertised[h]).ToArray();
         if (holders.Length < _p.Threshold) throw Error.Violation(ViolationReason.TooFewParticipants, "Too few advertised neighbours to share this bank's secrets.");
 
         byte[] b = new byte[32], kappa = new byte[32];
-        _rng.GetBytes(b);
-        _rng.GetBytes(kappa);
-        int[] xs = holders.Select(h => h + 1).ToArray();
-        ShamirShare[] bShares = Shamir.P521.SplitAt(Shamir.SeedToElement(b), _p.Threshold, xs, _rng);
-        ShamirShare[] kShares = Shamir.P521.SplitAt(Shamir.SeedToElement(kappa), _p.Threshold, xs, _rng);
-        var shares = new List<EncryptedShare>(holders.Length);
         byte[] plain = new byte[EncryptedShare.PlaintextSize];
-        BigInteger ownB = default, ownK = default;
+        ShamirShare[] bShares = [], kShares = [];
+        int own = Array.IndexOf(holders, _id);
+        System.Diagnostics.Debug.Assert(own >= 0, "a bank holds a share of its own secrets (MaskingParameters.Holders)");
+        bool started = false;
         try
         {
+            _rng.GetBytes(b);
+            _rng.GetBytes(kappa);
+            int[] xs = holders.Select(h => h + 1).ToArray();
+            using (FieldElement521 secret = Shamir.SeedToElement(b)) bShares = Shamir.P521.SplitAt(secret, _p.Threshold, xs, _rng);
+            using (FieldElement521 secret = Shamir.SeedToElement(kappa)) kShares = Shamir.P521.SplitAt(secret, _p.Threshold, xs, _rng);
+            var shares = new List<EncryptedShare>(holders.Length);
             for (int h = 0; h < holders.Length; h++)
             {
                 int holder = holders[h];
-                if (holder == _id) { ownB = bShares[h].Y; ownK = kShares[h].Y; continue; }
+                if (holder == _id) continue;
                 ShareBundle.Encode(_id, holder, round, bShares[h].Y, kShares[h].Y, plain);
                 byte[] ct = _channels[holder].Seal(Aead.Nonce(round, (uint)_id, (uint)holder), plain, ShareAd(round, _id, holder));
                 shares.Add(new EncryptedShare(holder, ct));
             }
             var escrows = new List<EscrowedSeed>();
-            foreach (int q in _p.Graph.Neighbours(_id))
+            foreach (int q in Graph.Neighbours(_id))
             {
                 if (!_advertised[q]) continue;
                 byte[] seed = KeySchedule.PairwiseSeed(_pairMasters[q], _p.SessionId, round, _id, q);
-                byte[] pad = KeySchedule.EscrowPad(kappa, _p.SessionId, round, _id, q);
-                for (int i = 0; i < 32; i++) pad[i] ^= seed[i];
-                CryptographicOperations.ZeroMemory(seed);
-                escrows.Add(new EscrowedSeed(q, pad));
+                try
+                {
+                    byte[] pad = KeySchedule.EscrowPad(kappa, _p.SessionId, round, _id, q);
+                    for (int i = 0; i < 32; i++) pad[i] ^= seed[i];
+                    escrows.Add(new EscrowedSeed(q, pad));
+                }
+                finally { CryptographicOperations.ZeroMemory(seed); }
             }
             byte[] message = new ShareKeys(_p.SessionId, round, _id, shares, escrows).Encode(_identity);
-            if (State is BankShareKeys abandoned) CryptographicOperations.ZeroMemory(abandoned.SelfSeed); // dropped out of the previous round
+            ReleaseRoundSecrets(State); // a previous round this bank dropped out of
             _lastRound = round;
-            State = new BankShareKeys(round, b, ownB, ownK);
+            State = new BankShareKeys(round, b, bShares[own].Y, kShares[own].Y); // the bank is one of its own holders
+            started = true;
             return message;
         }
         finally
         {
             CryptographicOperations.ZeroMemory(plain);
             CryptographicOperations.ZeroMemory(kappa);
+            for (int h = 0; h < bShares.Length; h++) if (!started || h != own) bShares[h].Dispose();
+            for (int h = 0; h < kShares.Length; h++) if (!started || h != own) kShares[h].Dispose();
+            if (!started) CryptographicOperations.ZeroMemory(b);
         }
     }
 
@@ -190,37 +267,51 @@ public sealed class MaskingBank : IDisposable
         ShareDelivery delivery = ShareDelivery.Decode(message);
         CheckSessionRound(delivery.SessionId, delivery.Round, st.Round);
         if (delivery.Recipient != _id) throw Error.Violation(ViolationReason.Malformed, "The delivery is addressed to another bank.");
-        var held = new Dictionary<int, (BigInteger Self, BigInteger Pairwise)> { [_id] = (st.OwnSelfShare, st.OwnPairwiseShare) };
+        var held = new Dictionary<int, (FieldElement521 Self, FieldElement521 Pairwise)> { [_id] = (st.OwnSelfShare, st.OwnPairwiseShare) };
         byte[] plain = new byte[EncryptedShare.PlaintextSize];
+        bool kept = false;
         try
         {
             foreach (EncryptedShare s in delivery.Shares)
             {
-                if (s.Peer >= _p.Banks || s.Peer == _id || !_p.Graph.AreNeighbours(_id, s.Peer) || !_advertised[s.Peer])
+                if (s.Peer >= _p.Banks || s.Peer == _id || !Graph.AreNeighbours(_id, s.Peer) || !_advertised[s.Peer])
                     throw Error.Violation(ViolationReason.UnknownSender, "A share comes from a bank that is not an advertised neighbour.");
                 if (held.ContainsKey(s.Peer)) throw Error.Violation(ViolationReason.Duplicate, "Two shares from the same bank.");
                 _channels[s.Peer].Open(Aead.Nonce(st.Round, (uint)s.Peer, (uint)_id), s.Ciphertext, ShareAd(st.Round, s.Peer, _id), plain);
                 held[s.Peer] = ShareBundle.Decode(plain, s.Peer, _id, st.Round);
             }
-        }
-        finally { CryptographicOperations.ZeroMemory(plain); }
-        if (held.Count < _p.Threshold) throw Abort(ViolationReason.TooFewParticipants, "Fewer than t holders of this bank's shares are still present.");
+            CryptographicOperations.ZeroMemory(plain);
+            if (held.Count < _p.Threshold) throw Abort(ViolationReason.TooFewParticipants, "Fewer than t holders of this bank's shares are still present.");
 
-        // y = x + PRG(b) + sum_{j > i} PRG(s_ij) - sum_{j < i} PRG(s_ij)  (mod 2^k)
-        var acc = new ulong[input.Length];
-        input.CopyTo(acc);
-        var jobs = new List<MaskJob>(held.Count) { new(st.SelfSeed, Subtract: false) };
-        foreach (int j in held.Keys)
-            if (j != _id) jobs.Add(new MaskJob(KeySchedule.PairwiseSeed(_pairMasters[j], _p.SessionId, st.Round, _id, j), Subtract: j < _id));
-        try { ModVector.AddPrgs(acc, jobs, _p.ModulusBits); }
-        finally { for (int k = 1; k < jobs.Count; k++) CryptographicOperations.ZeroMemory(jobs[k].Seed); }
-        ModVector.Reduce(acc, _p.ModulusBits);
-        byte[] packed = new byte[acc.Length * ModVector.BytesPerValue(_p.ModulusBits)];
-        ModVector.Pack(acc, _p.ModulusBits, packed);
-        byte[] result = new MaskedInput(_p.SessionId, st.Round, _id, _p.ModulusBits, acc.Length, packed).Encode(_identity);
-        CryptographicOperations.ZeroMemory(st.SelfSeed);
-        State = new BankMaskedInput(st.Round, held);
-        return result;
+            // y = x + PRG(b) + sum_{j > i} PRG(s_ij) - sum_{j < i} PRG(s_ij)  (mod 2^k)
+            var acc = new ulong[input.Length];
+            input.CopyTo(acc);
+            var jobs = new List<MaskJob>(held.Count) { new(st.SelfSeed, Subtract: false) };
+            try
+            {
+                foreach (int j in held.Keys)
+                    if (j != _id) jobs.Add(new MaskJob(KeySchedule.PairwiseSeed(_pairMasters[j], _p.SessionId, st.Round, _id, j), Subtract: j < _id));
+                ModVector.AddPrgs(acc, jobs, _p.ModulusBits);
+            }
+            finally { for (int k = 1; k < jobs.Count; k++) CryptographicOperations.ZeroMemory(jobs[k].Seed); }
+            ModVector.Reduce(acc, _p.ModulusBits);
+            byte[] packed = new byte[acc.Length * ModVector.BytesPerValue(_p.ModulusBits)];
+            ModVector.Pack(acc, _p.ModulusBits, packed);
+            byte[] result = new MaskedInput(_p.SessionId, st.Round, _id, _p.ModulusBits, acc.Length, packed).Encode(_identity);
+            CryptographicOperations.ZeroMemory(st.SelfSeed);
+            State = new BankMaskedInput(st.Round, held);
+            kept = true;
+            return result;
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(plain);
+            // A refused delivery leaves the state (and this bank's own shares) as they were; the peers' shares decoded from it
+            // go. After an abort the own shares went with the state (Abort released it).
+            if (!kept)
+                foreach (var (peer, (self, pairwise)) in held)
+                    if (peer != _id) { self.Dispose(); pairwise.Dispose(); }
+        }
     }
 
     /// <summary>Round step 3 (ConsistencyCheck): sign the survivor list.</summary>
@@ -233,7 +324,7 @@ public sealed class MaskingBank : IDisposable
         if (list.Survivors.Any(s => s >= _p.Banks)) throw Error.Violation(ViolationReason.UnknownSender, "The survivor list names a bank outside the roster.");
         if (!list.Survivors.Contains(_id)) throw Error.Violation(ViolationReason.Inconsistent, "The survivor list omits this bank although it sent its masked input.");
         foreach (int s in list.Survivors)
-            if (s != _id && _p.Graph.AreNeighbours(_id, s) && !st.Held.ContainsKey(s))
+            if (s != _id && Graph.AreNeighbours(_id, s) && !st.Held.ContainsKey(s))
                 throw Error.Violation(ViolationReason.Inconsistent, "The survivor list names a neighbour that never shared its keys with this bank.");
         if (list.Survivors.Count < _p.MinimumSurvivors) throw Abort(ViolationReason.TooFewParticipants, "Fewer survivors than the minimum.");
         byte[] survivorBytes = list.SignedBytes();
@@ -287,8 +378,34 @@ public sealed class MaskingBank : IDisposable
             revealed.Add(new RevealedShare(q.Peer, q.Kind, y));
         }
         byte[] response = new UnmaskResponse(_p.SessionId, st.Round, _id, revealed).Encode(_identity);
+        ReleaseRoundSecrets(st); // the round is over for this bank: every held share goes
         State = new BankCompleted(st.Round);
         return response;
+    }
+
+    /// <summary>Zeroes the round secrets <paramref name="state"/> holds: b_i and this bank's own shares (ShareKeys), or every
+    /// share it holds, its own included (MaskedInput, ConsistencyCheck). Other states hold none.</summary>
+    private static void ReleaseRoundSecrets(BankState state)
+    {
+        switch (state)
+        {
+            case BankShareKeys s:
+                CryptographicOperations.ZeroMemory(s.SelfSeed);
+                s.OwnSelfShare.Dispose();
+                s.OwnPairwiseShare.Dispose();
+                break;
+            case BankMaskedInput m: DisposeHeld(m.Held); break;
+            case BankConsistencyCheck c: DisposeHeld(c.Held); break;
+        }
+    }
+
+    private static void DisposeHeld(IReadOnlyDictionary<int, (FieldElement521 Self, FieldElement521 Pairwise)> held)
+    {
+        foreach (var (self, pairwise) in held.Values)
+        {
+            self.Dispose();
+            pairwise.Dispose();
+        }
     }
 
     private byte[] ShareAd(uint round, int owner, int holder)
@@ -318,7 +435,7 @@ public sealed class MaskingBank : IDisposable
 
     private ProtocolViolationException Abort(ViolationReason reason, string message)
     {
-        if (State is BankShareKeys s) CryptographicOperations.ZeroMemory(s.SelfSeed);
+        ReleaseRoundSecrets(State);
         State = new BankAborted(State.Round, reason);
         return Error.Violation(reason, message);
     }
@@ -328,10 +445,11 @@ public sealed class MaskingBank : IDisposable
     {
         if (_disposed) return;
         _disposed = true;
-        if (State is BankShareKeys s) CryptographicOperations.ZeroMemory(s.SelfSeed);
+        ReleaseRoundSecrets(State);
         foreach (Aead a in _channels.Values) a.Dispose();
         foreach (byte[] m in _pairMasters.Values) CryptographicOperations.ZeroMemory(m);
         _channelKey.Dispose();
         _maskKey.Dispose();
+        CryptographicOperations.ZeroMemory(_graphNonce);
     }
 }

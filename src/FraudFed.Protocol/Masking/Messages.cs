@@ -1,8 +1,7 @@
-// The nine masking-protocol messages and their codecs (layouts in Wire.cs and SPEC.md). Decoding validates
+// The eleven masking-protocol messages and their codecs (layouts in Wire.cs and SPEC.md). Decoding validates
 // structure only (lengths, counts, ranges of ids, field sizes); the state machines validate meaning
 // (membership, duplicates, signatures) cheap to expensive.
 using System.Buffers.Binary;
-using System.Numerics;
 using FraudFed.Cryptography;
 using FraudFed.Cryptography.Primitives;
 using FraudFed.Cryptography.Sharing;
@@ -21,31 +20,35 @@ public abstract record SignedMessage
     public bool VerifySignature(ReadOnlySpan<byte> publicKey) => Ed25519SigningKey.Verify(publicKey, SignedBytes, Signature);
 }
 
-/// <summary>Type 1. Body: sender u32 | channel X25519 public key (32) | mask X25519 public key (32) | signature (64). Round = 0.</summary>
-public sealed record AdvertiseKeys(byte[] SessionId, int Sender, byte[] ChannelPublicKey, byte[] MaskPublicKey) : SignedMessage
+/// <summary>Type 1. Body: sender u32 | channel X25519 public key (32) | mask X25519 public key (32) | graph-seed commitment (32)
+/// | signature (64). Round = 0. The commitment is <see cref="GraphSeed.Commit"/> of the bank's graph-seed nonce (SPEC.md 8.1).</summary>
+public sealed record AdvertiseKeys(byte[] SessionId, int Sender, byte[] ChannelPublicKey, byte[] MaskPublicKey, byte[] GraphCommitment) : SignedMessage
 {
     /// <summary>Encoded size in bytes.</summary>
-    public const int EncodedSize = Wire.HeaderSize + 4 + 32 + 32 + Wire.SignatureSize;
+    public const int EncodedSize = Wire.HeaderSize + 4 + 32 + 32 + GraphSeed.Size + Wire.SignatureSize;
 
     /// <summary>Encodes and signs.</summary>
     public byte[] Encode(Ed25519SigningKey key)
     {
         var w = new WireWriter(EncodedSize);
-        w.Header(MessageType.AdvertiseKeys, SessionId, 0);
-        w.U32((uint)Sender);
-        w.Bytes(ChannelPublicKey);
-        w.Bytes(MaskPublicKey);
+        WriteBody(w);
         return w.Sign(key);
     }
 
     /// <summary>Re-encodes a decoded message with its signature (for relaying in a roster).</summary>
     internal void WriteSigned(WireWriter w)
     {
+        WriteBody(w);
+        w.Bytes(Signature);
+    }
+
+    private void WriteBody(WireWriter w)
+    {
         w.Header(MessageType.AdvertiseKeys, SessionId, 0);
         w.U32((uint)Sender);
         w.Bytes(ChannelPublicKey);
         w.Bytes(MaskPublicKey);
-        w.Bytes(Signature);
+        w.Bytes(GraphCommitment);
     }
 
     /// <summary>Decodes.</summary>
@@ -56,14 +59,14 @@ public sealed record AdvertiseKeys(byte[] SessionId, int Sender, byte[] ChannelP
         MessageHeader h = r.Header(MessageType.AdvertiseKeys);
         if (h.Round != 0) throw Error.Violation(ViolationReason.WrongRoundOrState, "AdvertiseKeys carries round 0.");
         int sender = r.Id();
-        byte[] c = r.Bytes(32).ToArray(), s = r.Bytes(32).ToArray();
+        byte[] c = r.Bytes(32).ToArray(), s = r.Bytes(32).ToArray(), commitment = r.Bytes(GraphSeed.Size).ToArray();
         var (sig, signed) = r.Signature();
         r.End();
-        return new AdvertiseKeys(h.SessionId, sender, c, s) { Signature = sig, SignedBytes = signed };
+        return new AdvertiseKeys(h.SessionId, sender, c, s, commitment) { Signature = sig, SignedBytes = signed };
     }
 }
 
-/// <summary>Type 2. Body: count u32 | count x AdvertiseKeys (each exactly AdvertiseKeys.EncodedSize bytes). Round = 0.</summary>
+/// <summary>Type 2. Body: count u32 | count x AdvertiseKeys (each exactly AdvertiseKeys.EncodedSize = 190 bytes). Round = 0.</summary>
 public sealed record KeyRoster(byte[] SessionId, IReadOnlyList<AdvertiseKeys> Keys)
 {
     /// <summary>Encodes.</summary>
@@ -90,6 +93,76 @@ public sealed record KeyRoster(byte[] SessionId, IReadOnlyList<AdvertiseKeys> Ke
     }
 }
 
+/// <summary>Type 10. Body: sender u32 | graph-seed nonce (32) | signature (64); round = 0; 126 bytes (SPEC.md 8.1, 9).</summary>
+public sealed record GraphSeedReveal(byte[] SessionId, int Sender, byte[] Nonce) : SignedMessage
+{
+    /// <summary>Encoded size in bytes.</summary>
+    public const int EncodedSize = Wire.HeaderSize + 4 + GraphSeed.Size + Wire.SignatureSize;
+
+    /// <summary>Encodes and signs.</summary>
+    public byte[] Encode(Ed25519SigningKey key)
+    {
+        var w = new WireWriter(EncodedSize);
+        WriteBody(w);
+        return w.Sign(key);
+    }
+
+    /// <summary>Re-encodes a decoded message with its signature (for relaying in a GraphSeedRoster).</summary>
+    internal void WriteSigned(WireWriter w)
+    {
+        WriteBody(w);
+        w.Bytes(Signature);
+    }
+
+    private void WriteBody(WireWriter w)
+    {
+        w.Header(MessageType.GraphSeedReveal, SessionId, 0);
+        w.U32((uint)Sender);
+        w.Bytes(Nonce);
+    }
+
+    /// <summary>Decodes.</summary>
+    public static GraphSeedReveal Decode(ReadOnlySpan<byte> data)
+    {
+        if (data.Length != EncodedSize) throw Error.Violation(ViolationReason.Malformed, "GraphSeedReveal has the wrong length.");
+        var r = new WireReader(data);
+        MessageHeader h = r.Header(MessageType.GraphSeedReveal);
+        if (h.Round != 0) throw Error.Violation(ViolationReason.WrongRoundOrState, "GraphSeedReveal carries round 0.");
+        int sender = r.Id();
+        byte[] nonce = r.Bytes(GraphSeed.Size).ToArray();
+        var (sig, signed) = r.Signature();
+        r.End();
+        return new GraphSeedReveal(h.SessionId, sender, nonce) { Signature = sig, SignedBytes = signed };
+    }
+}
+
+/// <summary>Type 11. Body: count u32 | count x GraphSeedReveal (each exactly 126 bytes, with signature). Round = 0.</summary>
+public sealed record GraphSeedRoster(byte[] SessionId, IReadOnlyList<GraphSeedReveal> Reveals)
+{
+    /// <summary>Encodes.</summary>
+    public byte[] Encode()
+    {
+        var w = new WireWriter(Wire.HeaderSize + 4 + Reveals.Count * GraphSeedReveal.EncodedSize);
+        w.Header(MessageType.GraphSeedRoster, SessionId, 0);
+        w.U32((uint)Reveals.Count);
+        foreach (GraphSeedReveal r in Reveals) r.WriteSigned(w);
+        return w.ToArray();
+    }
+
+    /// <summary>Decodes.</summary>
+    public static GraphSeedRoster Decode(ReadOnlySpan<byte> data)
+    {
+        var r = new WireReader(data);
+        MessageHeader h = r.Header(MessageType.GraphSeedRoster);
+        if (h.Round != 0) throw Error.Violation(ViolationReason.WrongRoundOrState, "GraphSeedRoster carries round 0.");
+        int count = r.Count(GraphSeedReveal.EncodedSize);
+        var reveals = new GraphSeedReveal[count];
+        for (int i = 0; i < count; i++) reveals[i] = GraphSeedReveal.Decode(r.Bytes(GraphSeedReveal.EncodedSize));
+        r.End();
+        return new GraphSeedRoster(h.SessionId, reveals);
+    }
+}
+
 /// <summary>One AEAD-encrypted share bundle addressed to <paramref name="Peer"/> (recipient or sender by context).</summary>
 public sealed record EncryptedShare(int Peer, byte[] Ciphertext)
 {
@@ -103,7 +176,7 @@ public sealed record EncryptedShare(int Peer, byte[] Ciphertext)
 /// <summary>The plaintext inside an AEAD share bundle (SPEC.md section 3): owner u32 | holder u32 | round u32 | y_b (66) | y_kappa (66).</summary>
 internal static class ShareBundle
 {
-    public static void Encode(int owner, int holder, uint round, BigInteger selfShare, BigInteger pairwiseShare, Span<byte> destination)
+    public static void Encode(int owner, int holder, uint round, FieldElement521 selfShare, FieldElement521 pairwiseShare, Span<byte> destination)
     {
         System.Diagnostics.Debug.Assert(destination.Length == EncryptedShare.PlaintextSize);
         BinaryPrimitives.WriteUInt32BigEndian(destination, (uint)owner);
@@ -113,14 +186,20 @@ internal static class ShareBundle
         Shamir.P521.EncodeElement(pairwiseShare, destination.Slice(78, 66));
     }
 
-    /// <summary>Checks owner, holder and round, and that both values are field elements.</summary>
-    public static (BigInteger Self, BigInteger Pairwise) Decode(ReadOnlySpan<byte> plaintext, int owner, int holder, uint round)
+    /// <summary>Checks owner, holder and round, and that both values are field elements; the caller disposes both values.</summary>
+    public static (FieldElement521 Self, FieldElement521 Pairwise) Decode(ReadOnlySpan<byte> plaintext, int owner, int holder, uint round)
     {
         if (plaintext.Length != EncryptedShare.PlaintextSize) throw Error.Violation(ViolationReason.Malformed, "A share bundle has the wrong length.");
         if (BinaryPrimitives.ReadUInt32BigEndian(plaintext) != (uint)owner || BinaryPrimitives.ReadUInt32BigEndian(plaintext[4..]) != (uint)holder
             || BinaryPrimitives.ReadUInt32BigEndian(plaintext[8..]) != round)
             throw Error.Violation(ViolationReason.Malformed, "A share bundle names the wrong owner, holder or round.");
-        return (Shamir.P521.DecodeElement(plaintext.Slice(12, 66)), Shamir.P521.DecodeElement(plaintext.Slice(78, 66)));
+        FieldElement521 self = Shamir.P521.DecodeElement(plaintext.Slice(12, 66));
+        try { return (self, Shamir.P521.DecodeElement(plaintext.Slice(78, 66))); }
+        catch
+        {
+            self.Dispose();
+            throw;
+        }
     }
 }
 
@@ -376,7 +455,7 @@ public sealed record UnmaskResponse(byte[] SessionId, uint Round, int Sender, IR
             int peer = r.Id();
             ShareKind kind = UnmaskRequest.Kind(r.U8());
             byte[] y = r.Bytes(66).ToArray();
-            _ = Shamir.P521.DecodeElement(y); // range check: y < p
+            Shamir.P521.ValidateElement(y); // range check: y < p
             shares[i] = new RevealedShare(peer, kind, y);
         }
         var (sig, signed) = r.Signature();

@@ -80,15 +80,21 @@ public static class ModVector
 
     /// <summary>
     /// acc += PRG(seed) (or -= when <paramref name="subtract"/>), where PRG(seed) is the vector of values
-    /// mod 2^k that <see cref="Prg.FillModPow2"/> produces from a fresh Prg(seed).
+    /// mod 2^k that <see cref="Prg.FillModPow2"/> produces from a fresh Prg(seed). <paramref name="scratch"/> (at least 16
+    /// bytes; 64 KiB when null) holds keystream while it is added and is zeroed before returning.
     /// </summary>
     public static void AddPrg(Span<ulong> acc, ReadOnlySpan<byte> seed, int bits, bool subtract, byte[]? scratch = null)
     {
         if (seed.Length != Prg.SeedSize) throw Error.Argument(nameof(seed), "A PRG seed is 32 bytes.");
         if (bits is < 1 or > 64) throw Error.OutOfRange(nameof(bits), "Bits must be in 1..64.");
+        if (scratch is { Length: < 16 }) throw Error.Argument(nameof(scratch), "The scratch buffer must hold at least one 16-byte block.");
         scratch ??= new byte[ChunkBytes];
-        using var prg = new Prg(seed);
-        AddPrgCore(acc, prg, bits, subtract, scratch);
+        try
+        {
+            using var prg = new Prg(seed);
+            AddPrgCore(acc, prg, bits, subtract, scratch);
+        }
+        finally { CryptographicOperations.ZeroMemory(scratch); }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -214,7 +220,7 @@ public static class ModVector
     public static void Pack(ReadOnlySpan<ulong> values, int bits, Span<byte> destination)
     {
         int w = BytesPerValue(bits);
-        if (destination.Length != values.Length * w) throw Error.Argument(nameof(destination), "Wrong packed length.");
+        if (destination.Length != (long)values.Length * w) throw Error.Argument(nameof(destination), "Wrong packed length.");
         if (w == 4)
         {
             Span<uint> d = MemoryMarshal.Cast<byte, uint>(destination);

@@ -1,9 +1,12 @@
 // Neighbour graphs for pairwise masking. Complete graph: SecAgg (Bonawitz et al. CCS'17), every pair masks.
-// Sparse graph: SecAgg+ (Bell et al. CCS'20 section 3) uses a random k-regular graph with k = O(log n); we
-// build a random Harary graph H(n, k): permute the banks with a PRG keyed by a public seed, place them on a
-// ring in that order, and connect each to its k/2 nearest ring neighbours on either side (k even, so the
-// graph is exactly k-regular and connected). Derivation (SPEC.md "Neighbour graph"): PRG seed =
-// HKDF-SHA256(ikm = public seed, salt = empty, info = "FraudFed/v1/secagg/graph" || n u32 BE || k u32 BE);
+// Sparse graph: SecAgg+ (Bell et al. CCS'20 section 3) uses a random k-regular graph; we build a random Harary
+// graph H(n, k): permute the banks with a PRG keyed by the session's graph seed, place them on a ring in that
+// order, and connect each to its k/2 nearest ring neighbours on either side (k even, so the graph is exactly
+// k-regular and connected). A bank's neighbourhood is then a uniform k-subset of the other n - 1 banks, which is
+// what the collusion bound of SPEC.md section 11 relies on; so the seed must be fixed after the colluders are
+// (commit-then-reveal among the banks, SPEC.md section 8.1), and the degree comes from SecAggPlusParameters.
+// Derivation (SPEC.md section 7): PRG seed =
+// HKDF-SHA256(ikm = graph seed, salt = empty, info = "FraudFed/v1/secagg/graph" || n u32 BE || k u32 BE);
 // Fisher-Yates from the last index down, j uniform in [0, i] by rejection sampling on u32 big-endian words.
 using System.Buffers.Binary;
 using System.Text;
@@ -45,25 +48,18 @@ public sealed class NeighbourGraph
         return new NeighbourGraph(banks, banks - 1, true, nb);
     }
 
-    /// <summary>A suggested SecAgg+ degree: the even number nearest above 2*log2(n), capped at n-1.</summary>
-    public static int SuggestedDegree(int banks)
-    {
-        if (banks < 2) throw Error.OutOfRange(nameof(banks), "At least two banks.");
-        int k = 2 * (int)Math.Ceiling(Math.Log2(banks));
-        if (k % 2 == 1) k++;
-        return Math.Min(k, banks - 1);
-    }
-
-    /// <summary>A random Harary graph of even degree <paramref name="degree"/> from a public 32-byte seed.
+    /// <summary>A random Harary graph of even degree <paramref name="degree"/> from a 32-byte graph seed (SPEC.md section 7).
     /// A degree of n-1 or more yields the complete graph.</summary>
-    public static NeighbourGraph Sparse(int banks, int degree, ReadOnlySpan<byte> publicSeed)
+    /// <exception cref="ArgumentOutOfRangeException">Fewer than two banks, or an odd or zero sparse degree.</exception>
+    /// <exception cref="ArgumentException">A seed that is not 32 bytes.</exception>
+    public static NeighbourGraph Sparse(int banks, int degree, ReadOnlySpan<byte> graphSeed)
     {
         if (banks < 2) throw Error.OutOfRange(nameof(banks), "At least two banks.");
-        if (publicSeed.Length != 32) throw Error.Argument(nameof(publicSeed), "The public graph seed is 32 bytes.");
+        if (graphSeed.Length != 32) throw Error.Argument(nameof(graphSeed), "The graph seed is 32 bytes.");
         if (degree >= banks - 1) return Complete(banks);
         if (degree < 2 || degree % 2 != 0) throw Error.OutOfRange(nameof(degree), "A sparse degree must be even and at least 2.");
         byte[] prgSeed = new byte[32];
-        Kdf.DeriveKey(publicSeed, prgSeed, [], Kdf.Info(GraphLabel, (uint)banks, (uint)degree));
+        Kdf.DeriveKey(graphSeed, prgSeed, [], Kdf.Info(GraphLabel, (uint)banks, (uint)degree));
         int[] order = Enumerable.Range(0, banks).ToArray();
         using (var prg = new Prg(prgSeed))
         {
@@ -91,6 +87,9 @@ public sealed class NeighbourGraph
 
     /// <summary>Neighbours of bank <paramref name="bank"/>, ascending.</summary>
     public IReadOnlyList<int> Neighbours(int bank) => _neighbours[bank];
+
+    /// <summary>Holders of bank <paramref name="bank"/>'s shares: the bank and its neighbours, ascending.</summary>
+    public IEnumerable<int> Holders(int bank) => _neighbours[bank].Append(bank).Order();
 
     /// <summary>True when i and j mask with each other.</summary>
     public bool AreNeighbours(int i, int j) => _edges.Contains((long)i * Banks + j);

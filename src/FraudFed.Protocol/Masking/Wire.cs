@@ -1,5 +1,5 @@
 // Binary wire encoding of the masking protocol (SPEC.md "Masking protocol messages").
-// Every message: magic "FFSA" | version 0x01 | type u8 | session id (16 bytes) | round u32 BE, then its body.
+// Every message: magic "FFSA" | version 0x02 | type u8 (1..11) | session id (16 bytes) | round u32 BE, then its body.
 // Integers are unsigned big-endian; bank ids are u32 (0-based); counts are u32 and bounded by the roster
 // size before anything is allocated; packed vector values are little-endian (ModVector). Signed messages
 // end in a 64-byte Ed25519 signature over ASCII "FraudFed/v1/secagg/signature" || SHA-256(all bytes
@@ -34,6 +34,10 @@ public enum MessageType : byte
     UnmaskRequest = 8,
     /// <summary>Bank to aggregator: the requested shares.</summary>
     UnmaskResponse = 9,
+    /// <summary>Bank to aggregator: the signed opening of the bank's graph-seed commitment (once per session).</summary>
+    GraphSeedReveal = 10,
+    /// <summary>Aggregator to banks: every GraphSeedReveal received, in bank order.</summary>
+    GraphSeedRoster = 11,
 }
 
 /// <summary>Which of a peer's round secrets a share opens.</summary>
@@ -51,7 +55,7 @@ public readonly record struct MessageHeader(MessageType Type, byte[] SessionId, 
 internal static class Wire
 {
     public static readonly byte[] Magic = "FFSA"u8.ToArray();
-    public const byte Version = 1;
+    public const byte Version = 2; // 1: AdvertiseKeys without the graph-seed commitment and no GraphSeedReveal/Roster; refused
     public const int HeaderSize = 4 + 1 + 1 + 16 + 4;
     public const int SignatureSize = Ed25519SigningKey.SignatureSize;
     public static readonly byte[] SignatureLabel = Encoding.ASCII.GetBytes("FraudFed/v1/secagg/signature");
@@ -125,7 +129,7 @@ internal ref struct WireReader
         _offset = 4;
         if (U8() != Wire.Version) throw Malformed("unknown version");
         byte type = U8();
-        if (type is < 1 or > 9) throw Malformed("unknown message type");
+        if (type is < 1 or > 11) throw Malformed("unknown message type");
         byte[] session = Bytes(16).ToArray();
         uint round = U32();
         return new MessageHeader((MessageType)type, session, round);

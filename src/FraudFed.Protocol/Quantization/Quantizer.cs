@@ -1,4 +1,4 @@
-// Fixed-point quantization of real vectors into Z_{2^k} for exact secure summation (DESIGN.md section 3).
+// Fixed-point quantization of real vectors into Z_{2^k} for exact secure summation (SPEC.md section 10).
 // A value v with |v| <= C (the declared clip bound) maps to q = floor(v*s) + Bernoulli(frac(v*s)) (stochastic
 // rounding, unbiased: E[q] = v*s), stored as q mod 2^k (two's complement). Every |q| <= M = ceil(C*s).
 // Exactness: a sum of n such values decodes exactly iff n*M <= 2^(k-1) - 1, checked by EnsureExact, which
@@ -37,6 +37,8 @@ public sealed class Quantizer
         if (!double.IsFinite(scale) || scale <= 0) throw Error.OutOfRange(nameof(scale), "The scale must be positive and finite.");
         double m = Math.Ceiling(clipBound * scale);
         if (m >= 9.0e15) throw Error.OutOfRange(nameof(scale), "clipBound * scale must stay below 2^53.");
+        if (modulusBits < 64 && m > (double)((1UL << (modulusBits - 1)) - 1))
+            throw Error.OutOfRange(nameof(scale), $"ceil(clipBound * scale) = {m} does not fit one signed {modulusBits}-bit value: even one bank's value would wrap; use a smaller scale or clip bound, or a larger k.");
         ModulusBits = modulusBits;
         ClipBound = clipBound;
         Scale = scale;

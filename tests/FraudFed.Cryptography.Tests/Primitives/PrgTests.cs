@@ -89,4 +89,57 @@ public sealed class PrgTests
     {
         Assert.Throws<ArgumentException>(() => _ = new Prg(new byte[31]));
     }
+    [Test]
+    public void Seed_IsCopied_SoTheCallerCanClearItsSpanAtOnce()
+    {
+        byte[] seed = Convert.FromHexString(Sp80038aKey);
+        using var reference = new Prg(seed);
+        using var prg = new Prg(seed);
+        System.Security.Cryptography.CryptographicOperations.ZeroMemory(seed);
+        byte[] expected = new byte[4096], actual = new byte[4096];
+        reference.Fill(expected);
+        prg.Fill(actual);
+        Assert.That(actual, Is.EqualTo(expected));
+        Assert.That(actual, Is.Not.EqualTo(new byte[4096]));
+    }
+
+    [Test]
+    public void TheAesObject_HoldsNoManagedCopyOfTheKey()
+    {
+        // SymmetricAlgorithm.KeyValue is the documented (protected) managed key field; the runtime's AES keeps the key in
+        // native memory instead (Prg.cs header). If a runtime ever kept a managed copy again, Dispose's guarantee would change.
+        var keyValue = typeof(System.Security.Cryptography.SymmetricAlgorithm).GetField("KeyValue",
+            System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic);
+        Assert.That(keyValue, Is.Not.Null);
+        byte[] seed = new byte[32]; seed[0] = 1;
+        var prg = new Prg(seed);
+        prg.Fill(new byte[16]);
+        Assert.That(keyValue!.GetValue(prg.Cipher), Is.Null, "managed key copy while in use");
+        prg.Dispose();
+        Assert.That(keyValue.GetValue(prg.Cipher), Is.Null, "managed key copy after Dispose");
+    }
+
+    [Test]
+    public void Dispose_ZeroesTheKeystreamBuffer_AndEveryLaterUseThrows()
+    {
+        byte[] seed = new byte[32]; seed[5] = 9;
+        var prg = new Prg(seed);
+        prg.Fill(new byte[1]); // buffers a 16 KiB chunk of keystream
+        Assert.That(prg.BufferForTests.IndexOfAnyExcept((byte)0), Is.GreaterThanOrEqualTo(0), "the buffer holds keystream before Dispose");
+        prg.Dispose();
+        Assert.That(prg.BufferForTests.IndexOfAnyExcept((byte)0), Is.EqualTo(-1), "keystream left in the buffer after Dispose");
+        Assert.Throws<ObjectDisposedException>(() => prg.Fill(new byte[1]));
+        Assert.Throws<ObjectDisposedException>(() => prg.Fill(Span<byte>.Empty));
+        Assert.Throws<ObjectDisposedException>(() => prg.FillModPow2(new ulong[4], 32));
+        Assert.Throws<ObjectDisposedException>(() => prg.NextModPow2(4, 64));
+        Assert.DoesNotThrow(prg.Dispose, "Dispose is idempotent");
+    }
+
+    [Test]
+    public void NextModPow2_RefusesANegativeCount_NamingIt()
+    {
+        using var prg = new Prg(new byte[32]);
+        Assert.That(Assert.Throws<ArgumentOutOfRangeException>(() => prg.NextModPow2(-1, 32))!.ParamName, Is.EqualTo("count"));
+        Assert.That(Assert.Throws<ArgumentException>(() => prg.NextModPow2(1, 65))!.ParamName, Is.EqualTo("bits"));
+    }
 }

@@ -1,3 +1,5 @@
+using System.Buffers.Binary;
+using System.Security.Cryptography;
 using FraudFed.Cryptography.Ring;
 using FraudFed.Cryptography.Rlwe;
 using FraudFed.Testing;
@@ -99,5 +101,134 @@ public sealed class CodecTests
         poly.Limb(1)[17] = p.Primes[1] - 1;
         bytes = RlweCodec.Write(p, RlweObjectKind.Ciphertext, default, poly, p.Basis.Allocate());
         Assert.DoesNotThrow(() => BfvSerializer.DeserializeCiphertext(p, bytes));
+    }
+    private static void RecomputeDigest(byte[] b)
+    {
+        int body = b.Length - RlweCodec.DigestSize;
+        SHA256.HashData(b.AsSpan(0, body)).AsSpan(0, RlweCodec.DigestSize).CopyTo(b.AsSpan(body));
+    }
+
+    /// <summary>Runs a parse and returns its typed refusal (null if it parsed) and the bytes it allocated on this thread.</summary>
+    private static (ProtocolViolationException? Refusal, long Allocated) Refusal(Action parse)
+    {
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        try { parse(); }
+        catch (ProtocolViolationException e) { return (e, GC.GetAllocatedBytesForCurrentThread() - before); }
+        return (null, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+
+    [Test]
+    public void ACountWhoseSizeWraps32Bits_IsMalformed_WithoutACountDrivenAllocation()
+    {
+        // On the default set a polynomial packs to 184,320 bytes, so 23,302 polynomials are 4,295,024,640 payload bytes:
+        // 57,344 mod 2^32. A 104,052-byte object (56 + 46,636 context + 57,344 + 16) claiming them "fits" in 32-bit
+        // arithmetic; a caller that takes the count and context length from the header (as the request parser of
+        // SPEC.md 12.1 does) must still get a typed refusal before anything is sized by the count.
+        RlweParameters p = ParameterSets.Default;
+        const int count = 23_302, context = 46_636;
+        Assert.That(RlweCodec.PolyBytes(p), Is.EqualTo(184_320));
+        uint wrapped = unchecked((uint)(count * RlweCodec.PolyBytes(p)));
+        Assert.That(wrapped, Is.EqualTo(57_344u));
+        byte[] genuine = RlweCodec.Write(p, RlweObjectKind.Ciphertext, new byte[context], p.Basis.Allocate());
+        byte[] forged = new byte[RlweCodec.HeaderSize + context + wrapped + RlweCodec.DigestSize];
+        Assert.That(forged, Has.Length.EqualTo(104_052));
+        genuine.AsSpan(0, forged.Length - RlweCodec.DigestSize).CopyTo(forged);
+        BinaryPrimitives.WriteUInt16LittleEndian(forged.AsSpan(46), count);
+        BinaryPrimitives.WriteUInt32LittleEndian(forged.AsSpan(52), wrapped);
+        RecomputeDigest(forged); // so the digest check cannot hide the size check
+
+        var (refusal, allocated) = Refusal(() => RlweCodec.Read(p, forged, RlweObjectKind.Ciphertext, count, context, out _));
+        Assert.That(refusal, Is.Not.Null, "the forged object parsed");
+        Assert.That(refusal!.Reason, Is.EqualTo(ViolationReason.Malformed));
+        Assert.That(allocated, Is.LessThan(64 * 1024), "bytes allocated while refusing (one polynomial alone is 196,608)");
+        var scratch = new ulong[p.N * p.Primes.Count];
+        Assert.That(Assert.Throws<ProtocolViolationException>(() =>
+            RlweCodec.ReadAndAdd(p, forged, RlweObjectKind.Ciphertext, context, p.Basis.Allocate(), scratch))!.Reason, Is.EqualTo(ViolationReason.Malformed));
+    }
+
+    private static IEnumerable<TestCaseData> SizeFieldSets()
+    {
+        yield return new TestCaseData("n=256").SetName("Codec/SizeFields/n=256");
+        yield return new TestCaseData("n=8192").SetName("Codec/SizeFields/n=8192");
+    }
+
+    /// <summary>
+    /// The forgery a parser that sizes objects in 32-bit arithmetic would accept: the payload-length field and the total length
+    /// set to the header's count times the bytes per polynomial and header + context + payload + digest, all wrapped mod 2^32,
+    /// the genuine bytes kept as far as they fit and the digest recomputed. Null when that length is not a plausible buffer.
+    /// </summary>
+    private static byte[]? WrappedLengthForgery(byte[] mutant, int polyBytes)
+    {
+        int count = BinaryPrimitives.ReadUInt16LittleEndian(mutant.AsSpan(46));
+        uint context = BinaryPrimitives.ReadUInt32LittleEndian(mutant.AsSpan(48));
+        uint payload = unchecked((uint)(count * polyBytes));
+        int length = unchecked(RlweCodec.HeaderSize + (int)context + (int)payload + RlweCodec.DigestSize);
+        if (length < RlweCodec.HeaderSize + RlweCodec.DigestSize || length > 1 << 24) return null;
+        byte[] forged = new byte[length];
+        mutant.AsSpan(0, Math.Min(mutant.Length, length - RlweCodec.DigestSize)).CopyTo(forged);
+        BinaryPrimitives.WriteUInt32LittleEndian(forged.AsSpan(52), payload);
+        RecomputeDigest(forged);
+        return forged;
+    }
+
+    /// <summary>True when the header's sizes, computed in 64 bits, describe exactly these bytes (a valid object for a caller
+    /// that takes its count and context length from the header).</summary>
+    private static bool TrulyConsistent(byte[] b, int polyBytes)
+    {
+        long payload = (long)BinaryPrimitives.ReadUInt16LittleEndian(b.AsSpan(46)) * polyBytes;
+        return BinaryPrimitives.ReadUInt32LittleEndian(b.AsSpan(52)) == payload
+            && RlweCodec.HeaderSize + (long)BinaryPrimitives.ReadUInt32LittleEndian(b.AsSpan(48)) + payload + RlweCodec.DigestSize == b.Length;
+    }
+
+    [TestCaseSource(nameof(SizeFieldSets))]
+    public void EverySizeField_SetToAnExtreme_IsATypedRefusal_WithoutACountDrivenAllocation(string set)
+    {
+        RlweParameters p = set == "n=256" ? Fast : ParameterSets.Default;
+        byte[] context = [1, 2, 3, 4, 5, 6, 7, 8];
+        byte[] genuine = RlweCodec.Write(p, RlweObjectKind.Ciphertext, context, p.Basis.Allocate(), p.Basis.Allocate());
+        Assert.DoesNotThrow(() => RlweCodec.Read(p, genuine, RlweObjectKind.Ciphertext, 2, context.Length, out _));
+        var failures = new List<string>();
+        int parsed = 0, forgeries = 0, accepted = 0;
+        foreach (var (what, mutant) in Mutations.Fields(genuine, Mutations.RlweEnvelopeSizeFields))
+        {
+            RecomputeDigest(mutant);
+            byte[]? forged = WrappedLengthForgery(mutant, RlweCodec.PolyBytes(p));
+            foreach (var (form, bytes) in forged is null ? [("as is", mutant)] : new[] { ("as is", mutant), ("32-bit-consistent length", forged) })
+            {
+                if (form != "as is") forgeries++;
+                // As the genuine caller (fixed expectations) and as a caller that trusts the header's count and context length.
+                int headerCount = BinaryPrimitives.ReadUInt16LittleEndian(bytes.AsSpan(46));
+                int headerContext = unchecked((int)BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(48)));
+                foreach (var (caller, polys, ctx) in new[] { ("fixed", 2, context.Length), ("from header", headerCount, headerContext) })
+                {
+                    parsed++;
+                    string label = $"{what}, {form}, {caller} expectations";
+                    try
+                    {
+                        var (refusal, allocated) = Refusal(() => RlweCodec.Read(p, bytes, RlweObjectKind.Ciphertext, polys, ctx, out _));
+                        bool valid = polys == headerCount && ctx == headerContext && TrulyConsistent(bytes, RlweCodec.PolyBytes(p));
+                        if (refusal is null && !valid) failures.Add($"{label}: parsed");
+                        else if (refusal is null) accepted++;
+                        else if (refusal.Reason is not (ViolationReason.Malformed or ViolationReason.Oversized)) failures.Add($"{label}: {refusal.Reason}");
+                        else if (allocated > 64 * 1024) failures.Add($"{label}: {allocated} bytes allocated while refusing");
+                    }
+                    catch (Exception e) { failures.Add($"{label}: {e.GetType().Name}: {e.Message}"); }
+                }
+            }
+        }
+        Assert.That(parsed, Is.GreaterThan(100));
+        Assert.That(forgeries, Is.GreaterThan(10));
+        Assert.That(failures, Is.Empty);
+        Assert.That(accepted, Is.LessThan(parsed / 4), "only objects whose 64-bit sizes agree may parse");
+    }
+
+    [Test]
+    public void Size_RefusesCountsTheHeaderCannotHold_AndSizesBeyondAnArray()
+    {
+        Assert.That(RlweCodec.Size(Fast, 0, ushort.MaxValue), Is.EqualTo(56 + 65_535L * 5_760 + 16));
+        Assert.That(Assert.Throws<ArgumentOutOfRangeException>(() => RlweCodec.Size(Fast, 0, ushort.MaxValue + 1))!.ParamName, Is.EqualTo("polys"));
+        Assert.That(Assert.Throws<ArgumentOutOfRangeException>(() => RlweCodec.Size(Fast, -1, 1))!.ParamName, Is.EqualTo("contextLength"));
+        Assert.That(Assert.Throws<ArgumentOutOfRangeException>(() => RlweCodec.Size(ParameterSets.Default, 0, 23_302))!.ParamName, Is.EqualTo("polys"));
+        Assert.That(Assert.Throws<ArgumentOutOfRangeException>(() => RlweCodec.Size(Fast, int.MaxValue, 1))!.ParamName, Is.EqualTo("contextLength"));
     }
 }

@@ -1,7 +1,8 @@
 // Mutation tests of every RLWE object parser (SPEC.md section 12): whatever bytes arrive, a parser returns an object or
 // throws ProtocolViolationException, never another exception type, and a refused addition or decryption request changes
 // nothing (the sum's bytes, the key share's remaining budget). Each genuine object is mutated by bit flips, truncation,
-// appended bytes, header fields overwritten with extreme values and random bodies; every mutant is tried twice, as is and
+// appended bytes, header fields overwritten with extreme values (every size field with every size extreme, e.g. counts whose
+// byte sizes wrap 32 bits) and random bodies; every mutant is tried twice, as is and
 // with its trailing SHA-256/16 digest recomputed, so the checks behind the digest (lengths, residues below their primes,
 // padding bits, contexts) are reached too. TEST-ONLY seeded System.Random (TestRandom.Plain); INSECURE n = 256 parameters.
 using System.Security.Cryptography;
@@ -19,10 +20,14 @@ public sealed class ParserFuzzTests
     private static RlweParameters Fast => InsecureTestParameters.N256;
     private const int MutantsPerObject = 400;
 
-    /// <summary>Mutants of <paramref name="genuine"/>, each as is and with its envelope digest recomputed.</summary>
+    /// <summary>
+    /// Mutants of <paramref name="genuine"/>, each as is and with its envelope digest recomputed: the seeded random ones, then
+    /// every size field of the header (n, L, count, context and payload length) set to each size extreme.
+    /// </summary>
     private static IEnumerable<(string What, byte[] Bytes)> Mutants(byte[] genuine, int seed)
     {
-        foreach (var (what, b) in Mutations.Of(genuine, seed, MutantsPerObject, keepPrefix: RlweCodec.HeaderSize))
+        foreach (var (what, b) in Mutations.Of(genuine, seed, MutantsPerObject, keepPrefix: RlweCodec.HeaderSize)
+                     .Concat(Mutations.Fields(genuine, Mutations.RlweEnvelopeSizeFields)))
         {
             yield return (what, b);
             if (b.Length >= RlweCodec.HeaderSize + RlweCodec.DigestSize)

@@ -28,7 +28,7 @@ internal sealed class ThresholdSetup : IDisposable
         SecretKey[] keys = Enumerable.Range(0, banks).Select(_ => bfv.GenerateSecretKey(rng)).ToArray();
         var thresholdizer = new Thresholdizer(p);
         ShamirPolynomial[] polys = keys.Select(k => thresholdizer.GenShamirPolynomial(threshold, k, rng)).ToArray();
-        var policy = new DecryptionPolicy { Threshold = threshold, MinContributors = minContributors, Budget = budget };
+        var policy = new DecryptionPolicy { Threshold = threshold, MinContributors = minContributors, MaxColluders = 0, Budget = budget };
         var keyShares = new ThresholdKeyShare[banks];
         for (int j = 0; j < banks; j++)
         {

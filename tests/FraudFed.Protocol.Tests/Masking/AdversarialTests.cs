@@ -4,6 +4,8 @@ using NUnit.Framework;
 
 namespace FraudFed.Protocol.Tests.Masking;
 
+using Wire = FraudFed.Protocol.Masking.Wire;
+
 /// <summary>Bad input leaves the state unchanged and a correct message is still accepted afterwards;
 /// a malicious aggregator is refused or caught.</summary>
 [TestFixture]
@@ -39,7 +41,7 @@ public sealed class AdversarialTests
         RefusedUnchanged(st, ViolationReason.AuthenticationFailed, () => agg.Receive(Flip(genuine, 40))); // a ciphertext byte: signature covers it
         RefusedUnchanged(st, ViolationReason.Malformed, () => agg.Receive(genuine.AsSpan(0, genuine.Length - 1)));
         RefusedUnchanged(st, ViolationReason.Malformed, () => agg.Receive((parsed with { Escrows = parsed.Escrows.Skip(1).ToArray() }).Encode(key)));
-        RefusedUnchanged(st, ViolationReason.WrongRoundOrState, () => agg.Receive(new AdvertiseKeys(new byte[16], 1, new byte[32], new byte[32]).Encode(key)));
+        RefusedUnchanged(st, ViolationReason.WrongRoundOrState, () => agg.Receive(new AdvertiseKeys(new byte[16], 1, new byte[32], new byte[32], new byte[32]).Encode(key)));
 
         agg.Receive(genuine);
         RefusedUnchanged(st, ViolationReason.Duplicate, () => agg.Receive(genuine));
@@ -52,9 +54,15 @@ public sealed class AdversarialTests
     public void Aggregator_NonMemberOfSession_IsRefused()
     {
         using var d = new Driver(5, 3, "agg-nonmember");
-        foreach (var b in d.H.Banks) if (b.Id != 4) d.Agg.Receive(b.AdvertiseKeys());
+        var present = d.H.Banks.Where(b => b.Id != 4).ToArray();
+        foreach (var b in present) d.Agg.Receive(b.AdvertiseKeys());
         byte[] roster = d.Agg.CloseAdvertiseKeys();
-        foreach (var b in d.H.Banks) if (b.Id != 4) b.ReceiveRoster(roster);
+        foreach (byte[] reveal in present.Select(b => b.ReceiveRoster(roster)).ToArray()) d.Agg.Receive(reveal);
+        // Bank 4 never advertised, so it has no commitment: its (validly signed) reveal is refused.
+        var stray = new GraphSeedReveal(new byte[16], 4, new byte[32]).Encode(d.H.IdentityOf(4));
+        RefusedUnchanged(() => d.Agg.State, ViolationReason.UnknownSender, () => d.Agg.Receive(stray));
+        byte[] seeds = d.Agg.CloseGraphSeed();
+        foreach (var b in present) b.ReceiveGraphSeed(seeds);
         d.Agg.BeginRound(1, Driver.Length);
         // Bank 4 never advertised: its (validly signed) ShareKeys is refused.
         var forged = new ShareKeys(new byte[16], 1, 4, [], []).Encode(d.H.IdentityOf(4));
@@ -137,7 +145,7 @@ public sealed class AdversarialTests
         RefusedUnchanged(() => bank.State, ViolationReason.Duplicate, () => bank.ReceiveRoster((parsed with { Keys = [.. parsed.Keys, parsed.Keys[1]] }).Encode()));
         RefusedUnchanged(() => bank.State, ViolationReason.Inconsistent, () => bank.ReceiveRoster((parsed with { Keys = parsed.Keys.Skip(1).ToArray() }).Encode()));
         bank.ReceiveRoster(roster);
-        Assert.That(bank.State.Stage, Is.EqualTo(MaskingStage.Ready));
+        Assert.That(bank.State.Stage, Is.EqualTo(MaskingStage.GraphSeed));
     }
 
     [Test]
@@ -173,9 +181,9 @@ public sealed class AdversarialTests
     [Test]
     public void Bank_Delivery_FromNonNeighbour_IsUnknownSender()
     {
-        var graph = NeighbourGraph.Sparse(9, 2, new byte[32]);
-        using var d = new Driver(9, 3, "bank-nonneighbour", graph).UpToDeliveries();
+        using var d = new Driver(9, 3, "bank-nonneighbour", degree: 2, maxColluders: 1).UpToDeliveries();
         var bank = d.H.Banks[0];
+        NeighbourGraph graph = bank.Graph;
         int stranger = Enumerable.Range(1, 8).First(j => !graph.AreNeighbours(0, j));
         ShareDelivery parsed = ShareDelivery.Decode(d.Deliveries[0]);
         RefusedUnchanged(() => bank.State, ViolationReason.UnknownSender,

@@ -11,12 +11,22 @@ internal sealed class Driver : IDisposable
     public const int Length = 16;
     public const uint Round = 1;
 
-    public Driver(int n, int t, string label, NeighbourGraph? graph = null)
+    /// <summary>n banks, threshold t; the complete graph unless <paramref name="degree"/> is given; c and M as given or by default.</summary>
+    public Driver(int n, int t, string label, int? degree = null, int? maxColluders = null, int? minimumSurvivors = null)
+        : this(new MaskingParameters(new byte[16], n, t, Bits, degree, minimumSurvivors, maxColluders), label)
     {
-        Parameters = new MaskingParameters(new byte[16], t, Bits, graph ?? NeighbourGraph.Complete(n));
-        H = new MaskingHarness(Parameters, TestRandom.Create(label));
-        Inputs = SecureSumTests.Inputs(n, Length, Bits, label.Length);
     }
+
+    public Driver(MaskingParameters parameters, string label, int length = Length)
+    {
+        Parameters = parameters;
+        H = new MaskingHarness(Parameters, TestRandom.Create(label));
+        Inputs = SecureSumTests.Inputs(parameters.Banks, length, Bits, label.Length);
+        VectorLength = length;
+    }
+
+    public int VectorLength { get; }
+    private bool _ready;
 
     public MaskingParameters Parameters { get; }
     public MaskingHarness H { get; }
@@ -25,6 +35,8 @@ internal sealed class Driver : IDisposable
     public int N => Parameters.Banks;
 
     public byte[] Roster { get; private set; } = [];
+    public Dictionary<int, byte[]> Reveals { get; } = [];
+    public byte[] SeedRoster { get; private set; } = [];
     public Dictionary<int, byte[]> ShareKeys { get; } = [];
     public IReadOnlyDictionary<int, byte[]> Deliveries { get; private set; } = new Dictionary<int, byte[]>();
     public Dictionary<int, byte[]> Masked { get; } = [];
@@ -32,13 +44,39 @@ internal sealed class Driver : IDisposable
     public Dictionary<int, byte[]> Signatures { get; } = [];
     public IReadOnlyDictionary<int, byte[]> Requests { get; private set; } = new Dictionary<int, byte[]>();
 
-    /// <summary>Advertise and roster; banks' ShareKeys produced but not yet delivered to the aggregator.</summary>
-    public Driver UpToShareKeys(params int[] skip)
+    /// <summary>AdvertiseKeys sent and closed, the KeyRoster received: every bank's GraphSeedReveal produced, not yet sent.</summary>
+    public Driver UpToReveals()
     {
         foreach (MaskingBank b in H.Banks) Agg.Receive(b.AdvertiseKeys());
         Roster = Agg.CloseAdvertiseKeys();
-        foreach (MaskingBank b in H.Banks) b.ReceiveRoster(Roster);
-        Agg.BeginRound(Round, Length);
+        foreach (MaskingBank b in H.Banks) Reveals[b.Id] = b.ReceiveRoster(Roster);
+        return this;
+    }
+
+    /// <summary>Reveals sent and closed: the GraphSeedRoster produced, not yet delivered.</summary>
+    public Driver UpToSeedRoster()
+    {
+        UpToReveals();
+        foreach (byte[] r in Reveals.Values) Agg.Receive(r);
+        SeedRoster = Agg.CloseGraphSeed();
+        return this;
+    }
+
+    /// <summary>Setup done (graph fixed at every party); no round begun.</summary>
+    public Driver UpToReady()
+    {
+        if (_ready) return this;
+        _ready = true;
+        UpToSeedRoster();
+        foreach (MaskingBank b in H.Banks) b.ReceiveGraphSeed(SeedRoster);
+        return this;
+    }
+
+    /// <summary>Setup done; banks' ShareKeys produced but not yet delivered to the aggregator.</summary>
+    public Driver UpToShareKeys(params int[] skip)
+    {
+        UpToReady();
+        Agg.BeginRound(Round, VectorLength);
         foreach (MaskingBank b in H.Banks) if (!skip.Contains(b.Id)) ShareKeys[b.Id] = b.BeginRound(Round);
         return this;
     }

@@ -22,11 +22,8 @@ public sealed class MaskingPropertiesTests
     [Test]
     public void MaskedInputs_LookUniform_AndDifferFromTheInput([Values(0UL, 12345UL)] ulong constant)
     {
-        using var d = new Driver(5, 3, "uniform-" + constant);
+        using var d = new Driver(5, 3, "uniform-" + constant).UpToReady();
         // Bank 0's input is a constant vector: the least random input there is.
-        foreach (var b in d.H.Banks) d.Agg.Receive(b.AdvertiseKeys());
-        byte[] roster = d.Agg.CloseAdvertiseKeys();
-        foreach (var b in d.H.Banks) b.ReceiveRoster(roster);
         const int length = 8192;
         d.Agg.BeginRound(1, length);
         foreach (var b in d.H.Banks) d.Agg.Receive(b.BeginRound(1));
@@ -59,6 +56,19 @@ public sealed class MaskingPropertiesTests
         ModVector.AddPrg(acc, seed, bits, subtract: true);
         ModVector.Reduce(acc, bits);
         Assert.That(acc, Is.EqualTo(start), "subtracting the same mask restores the vector");
+    }
+
+    [Test]
+    public void AddPrg_LeavesNoKeystreamInTheCallersScratch_AndRefusesAScratchBelowOneBlock()
+    {
+        byte[] seed = new byte[32]; seed[7] = 1;
+        byte[] scratch = new byte[4096];
+        var acc = new ulong[3000]; // 12,000 keystream bytes pass through the 4 KiB scratch
+        ModVector.AddPrg(acc, seed, 32, subtract: false, scratch);
+        Assert.That(acc.Any(v => v != 0), Is.True, "a mask was added");
+        Assert.That(scratch.AsSpan().IndexOfAnyExcept((byte)0), Is.EqualTo(-1), "keystream left in the scratch buffer");
+        // Below one block the chunk loop could not advance: refused, naming the parameter.
+        Assert.That(Assert.Throws<ArgumentException>(() => ModVector.AddPrg(acc, seed, 32, subtract: false, new byte[7]))!.ParamName, Is.EqualTo("scratch"));
     }
 
     [Test]
@@ -138,16 +148,19 @@ public sealed class MaskingPropertiesTests
         var queue = new Queue<int>([0]);
         while (queue.Count > 0) foreach (int j in a.Neighbours(queue.Dequeue())) if (seen.Add(j)) queue.Enqueue(j);
         Assert.That(seen, Has.Count.EqualTo(50), "connected");
-        Assert.That(NeighbourGraph.SuggestedDegree(50), Is.EqualTo(12));
         Assert.That(NeighbourGraph.Sparse(5, 4, seedA).IsComplete, Is.True);
     }
 
     [Test]
     public void Parameters_RejectBadThresholds()
     {
-        Assert.Throws<ArgumentOutOfRangeException>(() => _ = new MaskingParameters(new byte[16], 1, 32, NeighbourGraph.Complete(5)));
-        Assert.Throws<ArgumentOutOfRangeException>(() => _ = new MaskingParameters(new byte[16], 6, 32, NeighbourGraph.Complete(5)));
-        Assert.Throws<ArgumentOutOfRangeException>(() => _ = new MaskingParameters(new byte[16], 3, 32, NeighbourGraph.Complete(5), minimumSurvivors: 2));
-        Assert.Throws<ArgumentException>(() => _ = new MaskingParameters(new byte[15], 3, 32, NeighbourGraph.Complete(5)));
+        Assert.Throws<ArgumentOutOfRangeException>(() => _ = new MaskingParameters(new byte[16], 5, 1, 32));
+        Assert.Throws<ArgumentOutOfRangeException>(() => _ = new MaskingParameters(new byte[16], 5, 6, 32));
+        Assert.Throws<ArgumentOutOfRangeException>(() => _ = new MaskingParameters(new byte[16], 5, 3, 32, minimumSurvivors: 2));
+        Assert.Throws<ArgumentOutOfRangeException>(() => _ = new MaskingParameters(new byte[16], 9, 3, 32, degree: 3), "odd sparse degree");
+        Assert.Throws<ArgumentOutOfRangeException>(() => _ = new MaskingParameters(new byte[16], 9, 4, 32, degree: 2), "t above degree + 1");
+        Assert.Throws<ArgumentOutOfRangeException>(() => _ = new MaskingParameters(new byte[16], 5, 3, 32, maxColluders: 5));
+        Assert.Throws<ArgumentOutOfRangeException>(() => _ = new MaskingParameters(new byte[16], 5, 3, 32, maxColluders: -1));
+        Assert.Throws<ArgumentException>(() => _ = new MaskingParameters(new byte[15], 5, 3, 32));
     }
 }

@@ -17,6 +17,8 @@ using NUnit.Framework;
 
 namespace FraudFed.Protocol.Tests.Masking;
 
+using Wire = FraudFed.Protocol.Masking.Wire;
+
 [TestFixture]
 public sealed class MessageFuzzTests
 {
@@ -43,12 +45,15 @@ public sealed class MessageFuzzTests
         // The bundle plaintext only exists inside the AEAD: encode one with seeded field elements.
         using var rng = TestRandom.Create("message-fuzz/bundle");
         byte[] bundle = new byte[EncryptedShare.PlaintextSize];
-        ShareBundle.Encode(BundleOwner, BundleHolder, Driver.Round, RandomField(rng), RandomField(rng), bundle);
+        using (FieldElement521 self = RandomField(rng), pairwise = RandomField(rng))
+            ShareBundle.Encode(BundleOwner, BundleHolder, Driver.Round, self, pairwise, bundle);
 
         Target[] all =
         [
             new("AdvertiseKeys", advertise, b => AdvertiseKeys.Decode(b), 101),
             new("KeyRoster", roster, b => KeyRoster.Decode(b), 102),
+            new("GraphSeedReveal", d.Reveals[0], b => GraphSeedReveal.Decode(b), 113),
+            new("GraphSeedRoster", d.SeedRoster, b => GraphSeedRoster.Decode(b), 114),
             new("ShareBundle", bundle, b => ShareBundle.Decode(b, BundleOwner, BundleHolder, Driver.Round), 103),
             new("ShareKeys", d.ShareKeys[0], b => ShareKeys.Decode(b), 104),
             new("ShareDelivery", d.Deliveries[0], b => ShareDelivery.Decode(b), 105),
@@ -63,15 +68,18 @@ public sealed class MessageFuzzTests
         return all.ToDictionary(t => t.Name);
     }
 
-    private static BigInteger RandomField(System.Security.Cryptography.RandomNumberGenerator rng)
+    private static FieldElement521 RandomField(System.Security.Cryptography.RandomNumberGenerator rng)
     {
         byte[] b = new byte[64];
         rng.GetBytes(b);
-        return new BigInteger(b, isUnsigned: true) % Shamir.P521.Prime;
+        BigInteger v = new BigInteger(b, isUnsigned: true) % (BigInteger.Pow(2, 521) - 1); // test data: BigInteger is fine here
+        byte[] encoded = new byte[66];
+        v.TryWriteBytes(encoded.AsSpan(66 - v.GetByteCount(isUnsigned: true)), out _, isUnsigned: true, isBigEndian: true);
+        return Shamir.P521.DecodeElement(encoded);
     }
 
     private static IEnumerable<TestCaseData> Names()
-        => new[] { "AdvertiseKeys", "KeyRoster", "ShareBundle", "ShareKeys", "ShareDelivery", "MaskedInput", "SurvivorList",
+        => new[] { "AdvertiseKeys", "KeyRoster", "GraphSeedReveal", "GraphSeedRoster", "ShareBundle", "ShareKeys", "ShareDelivery", "MaskedInput", "SurvivorList",
                    "ConsistencySignature", "UnmaskRequest", "UnmaskResponse", "PeekHeader", "ModVector.Unpack" }
             .Select(n => new TestCaseData(n).SetName($"Fuzz/{n}"));
 
@@ -168,6 +176,7 @@ public sealed class MessageFuzzTests
     {
         const int h = Wire.HeaderSize;
         yield return new TestCaseData("KeyRoster", h).SetName("Fuzz/MaxCount/KeyRoster.count");
+        yield return new TestCaseData("GraphSeedRoster", h).SetName("Fuzz/MaxCount/GraphSeedRoster.count");
         yield return new TestCaseData("ShareKeys", h + 4).SetName("Fuzz/MaxCount/ShareKeys.n");
         yield return new TestCaseData("ShareDelivery", h + 4).SetName("Fuzz/MaxCount/ShareDelivery.n");
         yield return new TestCaseData("MaskedInput", h + 5).SetName("Fuzz/MaxCount/MaskedInput.length");
@@ -214,9 +223,16 @@ public sealed class MessageFuzzTests
             case "Aggregator.UnmaskResponse":
                 d.UpToRequests(4);
                 return new Stage(d, bank0.ReceiveUnmaskRequest(d.Requests[0]), m => d.Agg.Receive(m), () => d.Agg.State);
+            case "Aggregator.GraphSeedReveal":
+                d.UpToReveals();
+                foreach (var (id, r) in d.Reveals) if (id != 0) d.Agg.Receive(r);
+                return new Stage(d, d.Reveals[0], m => d.Agg.Receive(m), () => d.Agg.State);
             case "Bank.KeyRoster":
                 foreach (MaskingBank b in d.H.Banks) d.Agg.Receive(b.AdvertiseKeys());
                 return new Stage(d, d.Agg.CloseAdvertiseKeys(), m => bank0.ReceiveRoster(m), () => bank0.State);
+            case "Bank.GraphSeedRoster":
+                d.UpToSeedRoster();
+                return new Stage(d, d.SeedRoster, m => bank0.ReceiveGraphSeed(m), () => bank0.State);
             case "Bank.ShareDelivery":
                 d.UpToDeliveries();
                 return new Stage(d, d.Deliveries[0], m => bank0.ReceiveShares(m, d.Inputs[0]), () => bank0.State);
@@ -234,10 +250,11 @@ public sealed class MessageFuzzTests
 
     private static IEnumerable<TestCaseData> EntryPoints()
         => new[] { "Aggregator.AdvertiseKeys", "Aggregator.ShareKeys", "Aggregator.MaskedInput", "Aggregator.ConsistencySignature", "Aggregator.UnmaskResponse",
-                   "Bank.KeyRoster", "Bank.ShareDelivery", "Bank.SurvivorList", "Bank.UnmaskRequest" }
-            .Select((n, i) => new TestCaseData(n, 201 + i, n == "Bank.UnmaskRequest" ? 100 : 400).SetName($"Fuzz/Receive/{n}"));
+                   "Bank.KeyRoster", "Bank.ShareDelivery", "Bank.SurvivorList", "Bank.UnmaskRequest", "Aggregator.GraphSeedReveal", "Bank.GraphSeedRoster" }
+            .Select((n, i) => new TestCaseData(n, 201 + i, n is "Bank.UnmaskRequest" or "Bank.GraphSeedRoster" ? 100 : 400).SetName($"Fuzz/Receive/{n}"));
     // Bank.UnmaskRequest: most mutations (survivor list, consistency signatures) abort the bank, and each abort
-    // costs a fresh session, so it gets a smaller sample.
+    // costs a fresh session, so it gets a smaller sample; so does Bank.GraphSeedRoster (a duplicated or missing
+    // reveal aborts the bank, by design).
 
     [TestCaseSource(nameof(EntryPoints))]
     public void EntryPoint_OnMutatedMessage_RefusesTyped_AndKeepsItsState(string entry, int seed, int sample)

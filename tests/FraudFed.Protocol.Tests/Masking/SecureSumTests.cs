@@ -6,6 +6,8 @@ using NUnit.Framework;
 
 namespace FraudFed.Protocol.Tests.Masking;
 
+using Wire = FraudFed.Protocol.Masking.Wire;
+
 [TestFixture, Parallelizable(ParallelScope.Children)]
 public sealed class SecureSumTests
 {
@@ -24,32 +26,37 @@ public sealed class SecureSumTests
         return sum;
     }
 
-    public sealed record Case(int N, int T, bool Sparse, DropoutStage Stage, int Dropped)
+    public sealed record Case(int N, int T, int? Degree, int? C, DropoutStage Stage, int Dropped)
     {
-        public override string ToString() => $"{(Sparse ? "sparse" : "complete")}/n={N}/t={T}/{Stage}/dropped={Dropped}";
+        public bool Sparse => Degree is not null;
+        public override string ToString() => $"{(Sparse ? $"sparse/k={Degree}" : "complete")}/n={N}/t={T}/c={C?.ToString() ?? "default"}/{Stage}/dropped={Dropped}";
     }
 
     private static IEnumerable<TestCaseData> Sweep()
     {
-        var configs = new (int N, int T, bool Sparse)[] { (3, 2, false), (3, 3, false), (10, 4, false), (10, 7, false), (50, 26, false), (10, 5, true), (50, 9, true) };
+        // Complete graphs at the default collusion bound c = ceil(n/3) - 1; sparse graphs with a declared c small enough
+        // for t to exceed every neighbourhood's colluders (deterministic guarantee, SPEC.md section 11).
+        var configs = new (int N, int T, int? Degree, int? C)[] { (3, 2, null, null), (3, 3, null, null), (10, 4, null, null), (10, 7, null, null), (50, 26, null, null), (10, 3, 4, 1), (50, 6, 12, 4) };
         DropoutStage[] stages = [DropoutStage.None, DropoutStage.BeforeAdvertiseKeys, DropoutStage.BeforeShareKeys, DropoutStage.AfterShareKeys, DropoutStage.AfterMaskedInput, DropoutStage.DuringUnmasking];
-        foreach (var (n, t, sparse) in configs)
+        foreach (var (n, t, degree, colluders) in configs)
             foreach (DropoutStage stage in stages)
             {
-                using var probe = new MaskingSecureSum(n, 32, Options(t, sparse, "probe"));
+                using var probe = new MaskingSecureSum(n, 32, Options(t, degree, colluders, "probe"));
                 int max = n - probe.Parameters.MinimumSurvivors;
                 // Sparse neighbourhoods must keep t live holders: drop at most holders - t there.
-                if (sparse) max = Math.Min(max, probe.Parameters.Graph.Degree + 1 - t);
+                if (degree is not null) max = Math.Min(max, probe.Parameters.Degree + 1 - t);
                 int dropped = stage == DropoutStage.None ? 0 : max;
-                var c = new Case(n, t, sparse, stage, dropped);
+                var c = new Case(n, t, degree, colluders, stage, dropped);
                 yield return new TestCaseData(c).SetName("SecureSum/" + c);
             }
     }
 
-    private static MaskingOptions Options(int t, bool sparse, string label, IReadOnlyCollection<int>? absent = null) => new()
+    private static MaskingOptions Options(int t, int? degree, int? maxColluders, string label, IReadOnlyCollection<int>? absent = null) => new()
     {
         Threshold = t,
-        Sparse = sparse,
+        Sparse = degree is not null,
+        Degree = degree,
+        MaxColluders = maxColluders,
         Random = TestRandom.Create(label),
         SessionId = new byte[16],
         AbsentFromSetup = absent ?? [],
@@ -62,7 +69,7 @@ public sealed class SecureSumTests
         var pick = TestRandom.Plain(c.GetHashCode());
         int[] dropped = Enumerable.Range(0, c.N).OrderBy(_ => pick.Next()).Take(c.Dropped).Order().ToArray();
         IReadOnlyCollection<int> absent = c.Stage == DropoutStage.BeforeAdvertiseKeys ? dropped : [];
-        using var sum = new MaskingSecureSum(c.N, bits, Options(c.T, c.Sparse, c.ToString(), absent));
+        using var sum = new MaskingSecureSum(c.N, bits, Options(c.T, c.Degree, c.C, c.ToString(), absent));
         ulong[][] inputs = Inputs(c.N, length, bits, c.N * 100 + c.T);
         DropoutPlan plan = c.Stage == DropoutStage.BeforeAdvertiseKeys ? DropoutPlan.None : DropoutPlan.At(c.Stage, dropped);
         SecureSumResult result = sum.Sum(inputs, plan);
@@ -76,7 +83,7 @@ public sealed class SecureSumTests
     public void EveryModulusWidth_SumsExactly([Values(1, 2, 8, 17, 31, 32, 33, 63, 64)] int bits)
     {
         const int n = 4;
-        using var sum = new MaskingSecureSum(n, bits, Options(3, false, "bits-" + bits));
+        using var sum = new MaskingSecureSum(n, bits, Options(3, null, null, "bits-" + bits));
         ulong[][] inputs = Inputs(n, 29, bits, bits);
         inputs[0][0] = ModVector.Mask(bits); // the largest value
         SecureSumResult r = sum.Sum(inputs, DropoutPlan.At(DropoutStage.AfterShareKeys, 2));
@@ -85,18 +92,20 @@ public sealed class SecureSumTests
     }
 
     [Test]
-    public void MixedDropoutsAtEveryStage_UpToNMinusT()
+    public void MixedDropoutsAtEveryStage_DownToMinimumSurvivorsAndThreshold()
     {
+        // c = 0 declared: M = floor(n/2) + 1 = 6 signers, and t = 4 answering holders.
         const int n = 10, t = 4, bits = 24;
-        using var sum = new MaskingSecureSum(n, bits, Options(t, false, "mixed", absent: [0]));
+        using var sum = new MaskingSecureSum(n, bits, Options(t, null, 0, "mixed", absent: [0]));
+        Assert.That(sum.Parameters.MinimumSurvivors, Is.EqualTo(6));
         ulong[][] inputs = Inputs(n, 50, bits, 7);
         var plan = new DropoutPlan(new Dictionary<int, DropoutStage>
         {
-            [1] = DropoutStage.BeforeShareKeys, [2] = DropoutStage.AfterShareKeys, [3] = DropoutStage.AfterShareKeys,
-            [4] = DropoutStage.AfterMaskedInput, [5] = DropoutStage.DuringUnmasking,
+            [1] = DropoutStage.BeforeShareKeys, [2] = DropoutStage.AfterShareKeys,
+            [3] = DropoutStage.AfterMaskedInput, [4] = DropoutStage.DuringUnmasking, [5] = DropoutStage.DuringUnmasking,
         });
         SecureSumResult result = sum.Sum(inputs, plan);
-        int[] contributors = [4, 5, 6, 7, 8, 9];
+        int[] contributors = [3, 4, 5, 6, 7, 8, 9];
         Assert.That(result.Contributors, Is.EqualTo(contributors));
         Assert.That(result.Sum, Is.EqualTo(PlainSum(inputs, contributors, bits)));
     }
@@ -105,7 +114,7 @@ public sealed class SecureSumTests
     public void SeveralRounds_OneKeySetup_DroppedBankReturns()
     {
         const int n = 6, bits = 40;
-        using var sum = new MaskingSecureSum(n, bits, Options(4, false, "rounds"));
+        using var sum = new MaskingSecureSum(n, bits, Options(4, null, null, "rounds"));
         for (int round = 1; round <= 3; round++)
         {
             ulong[][] inputs = Inputs(n, 20, bits, round);
@@ -122,7 +131,7 @@ public sealed class SecureSumTests
     public void FewerThanMinimumSurvivors_AfterShareKeys_AbortsTyped()
     {
         const int n = 10;
-        using var sum = new MaskingSecureSum(n, 32, Options(7, false, "toofew"));
+        using var sum = new MaskingSecureSum(n, 32, Options(7, null, null, "toofew"));
         var ex = Assert.Throws<ProtocolViolationException>(() => sum.Sum(Inputs(n, 8, 32, 1), DropoutPlan.At(DropoutStage.AfterShareKeys, 0, 1, 2, 3)));
         Assert.That(ex!.Reason, Is.EqualTo(ViolationReason.TooFewParticipants));
         Assert.That(sum.Harness.Aggregator.State, Is.TypeOf<AggregatorAborted>());
@@ -133,7 +142,7 @@ public sealed class SecureSumTests
     {
         const int n = 10;
         // Minimum survivors 7 lets the consistency check pass with 7 signers, but t = 8 shares are needed.
-        using var sum = new MaskingSecureSum(n, 32, Options(8, false, "toofew-unmask") with { MinimumSurvivors = 8 });
+        using var sum = new MaskingSecureSum(n, 32, Options(8, null, null, "toofew-unmask") with { MinimumSurvivors = 8 });
         var ex = Assert.Throws<ProtocolViolationException>(() => sum.Sum(Inputs(n, 8, 32, 1), DropoutPlan.At(DropoutStage.DuringUnmasking, 0, 1, 2)));
         Assert.That(ex!.Reason, Is.EqualTo(ViolationReason.TooFewParticipants));
     }
@@ -141,7 +150,7 @@ public sealed class SecureSumTests
     [Test]
     public void FewerThanMinimumAtSetup_AbortsTyped()
     {
-        using var sum = new MaskingSecureSum(5, 32, Options(4, false, "toofew-setup", absent: [0, 1]));
+        using var sum = new MaskingSecureSum(5, 32, Options(4, null, null, "toofew-setup", absent: [0, 1]));
         var ex = Assert.Throws<ProtocolViolationException>(() => sum.Sum(Inputs(5, 8, 32, 1)));
         Assert.That(ex!.Reason, Is.EqualTo(ViolationReason.TooFewParticipants));
     }

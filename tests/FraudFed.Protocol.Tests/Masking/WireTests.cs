@@ -6,6 +6,8 @@ using NUnit.Framework;
 
 namespace FraudFed.Protocol.Tests.Masking;
 
+using Wire = FraudFed.Protocol.Masking.Wire;
+
 [TestFixture]
 public sealed class WireTests
 {
@@ -21,9 +23,12 @@ public sealed class WireTests
     private static IEnumerable<TestCaseData> Messages()
     {
         Ed25519SigningKey key = Key;
-        var adv = AdvertiseKeys.Decode(new AdvertiseKeys(Session, 3, Bytes(32, 1), Bytes(32, 2)).Encode(key));
+        var adv = AdvertiseKeys.Decode(new AdvertiseKeys(Session, 3, Bytes(32, 1), Bytes(32, 2), Bytes(32, 0xC0)).Encode(key));
         yield return Case("AdvertiseKeys", adv.Encode(key), b => AdvertiseKeys.Decode(b), m => ((AdvertiseKeys)m).Encode(key));
         yield return Case("KeyRoster", new KeyRoster(Session, [adv, adv with { Sender = 4 }]).Encode(), b => KeyRoster.Decode(b), m => ((KeyRoster)m).Encode());
+        var reveal = GraphSeedReveal.Decode(new GraphSeedReveal(Session, 3, Bytes(32, 0x5E)).Encode(key));
+        yield return Case("GraphSeedReveal", reveal.Encode(key), b => GraphSeedReveal.Decode(b), m => ((GraphSeedReveal)m).Encode(key));
+        yield return Case("GraphSeedRoster", new GraphSeedRoster(Session, [reveal, reveal with { Sender = 4 }]).Encode(), b => GraphSeedRoster.Decode(b), m => ((GraphSeedRoster)m).Encode());
         var shares = new[] { new EncryptedShare(1, Bytes(EncryptedShare.CiphertextSize, 3)), new EncryptedShare(2, Bytes(EncryptedShare.CiphertextSize, 4)) };
         yield return Case("ShareKeys", new ShareKeys(Session, 5, 0, shares, [new EscrowedSeed(1, Bytes(32, 5))]).Encode(key), b => ShareKeys.Decode(b), m => ((ShareKeys)m).Encode(key));
         yield return Case("ShareDelivery", new ShareDelivery(Session, 5, 2, shares).Encode(), b => ShareDelivery.Decode(b), m => ((ShareDelivery)m).Encode());
@@ -45,7 +50,7 @@ public sealed class WireTests
         object message = decode(bytes);
         Assert.That(encode(message), Is.EqualTo(bytes));
         Assert.That(Convert.ToHexStringLower(bytes.AsSpan(0, 4)), Is.EqualTo("46465341"), "magic FFSA");
-        Assert.That(bytes[4], Is.EqualTo(1), "version");
+        Assert.That(bytes[4], Is.EqualTo(2), "version");
         Assert.That(bytes.AsSpan(6, 16).ToArray(), Is.EqualTo(Session), "session id at bytes 6..21");
     }
 
@@ -75,7 +80,17 @@ public sealed class WireTests
     public void Header_Fields_AreBigEndian()
     {
         byte[] m = new SurvivorList(Session, 0x01020304, [0x0a0b0c0d]).Encode();
-        Assert.That(Convert.ToHexStringLower(m), Is.EqualTo("46465341" + "01" + "06" + "00112233445566778899aabbccddeeff" + "01020304" + "00000001" + "0a0b0c0d"));
+        Assert.That(Convert.ToHexStringLower(m), Is.EqualTo("46465341" + "02" + "06" + "00112233445566778899aabbccddeeff" + "01020304" + "00000001" + "0a0b0c0d"));
+    }
+
+    [Test]
+    public void Version1Messages_AreRefused()
+    {
+        // Version 2 added the graph-seed commitment to AdvertiseKeys and messages 10-11 (SPEC.md 8.1, 9).
+        byte[] m = new SurvivorList(Session, 1, [1]).Encode();
+        m[4] = 1;
+        var ex = Assert.Throws<ProtocolViolationException>(() => SurvivorList.Decode(m));
+        Assert.That(ex!.Reason, Is.EqualTo(ViolationReason.Malformed));
     }
 
     [Test]
@@ -101,10 +116,24 @@ public sealed class ShareBundleTests
     [Test]
     public void Bundle_RoundTrips_AndRefusesWrongFieldsOrValues()
     {
-        var p = FraudFed.Cryptography.Sharing.Shamir.P521.Prime;
+        var field = FraudFed.Cryptography.Sharing.Shamir.P521;
+        byte[] small = new byte[66], top = new byte[66];
+        small[64] = 0x30; small[65] = 0x39;                       // 12345
+        top[0] = 0x01; top.AsSpan(1, 64).Fill(0xFF); top[65] = 0xFE; // p - 1
         var plain = new byte[EncryptedShare.PlaintextSize];
-        ShareBundle.Encode(3, 5, 9, 12345, p - 1, plain);
-        Assert.That(ShareBundle.Decode(plain, 3, 5, 9), Is.EqualTo((new System.Numerics.BigInteger(12345), p - 1)));
+        using (var self = field.DecodeElement(small))
+        using (var pairwise = field.DecodeElement(top))
+            ShareBundle.Encode(3, 5, 9, self, pairwise, plain);
+        Assert.That(plain.AsSpan(12, 66).ToArray(), Is.EqualTo(small), "y_b, 66 bytes big-endian");
+        Assert.That(plain.AsSpan(78, 66).ToArray(), Is.EqualTo(top), "y_kappa, 66 bytes big-endian");
+        var (b, kappa) = ShareBundle.Decode(plain, 3, 5, 9);
+        byte[] back = new byte[66];
+        field.EncodeElement(b, back);
+        Assert.That(back, Is.EqualTo(small));
+        field.EncodeElement(kappa, back);
+        Assert.That(back, Is.EqualTo(top));
+        b.Dispose();
+        kappa.Dispose();
         foreach (var (owner, holder, round) in new[] { (4, 5, 9u), (3, 6, 9u), (3, 5, 8u) })
         {
             var ex = Assert.Throws<ProtocolViolationException>(() => ShareBundle.Decode(plain, owner, holder, round));

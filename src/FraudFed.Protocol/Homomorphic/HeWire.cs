@@ -1,0 +1,251 @@
+// HeWire: the one mapper between the threshold homomorphic domain messages (HeMessages.cs) and the protobuf wrappers
+// of protocols/fraudfed/v1/homomorphic.proto (SPEC.md 14). Decoding is cheap to expensive: size cap before parsing,
+// then protobuf parsing (any failure Malformed), protocol version, session id length, then per-step shape checks
+// (lists with exactly one entry per roster bank in ascending order, counts bounded by the roster and the chunk limit).
+// Every failure is a ProtocolViolationException; nothing else escapes.
+using System.Buffers.Binary;
+using FraudFed.Cryptography;
+using FraudFed.Protocol.Wire.V1;
+using Google.Protobuf;
+
+namespace FraudFed.Protocol.Homomorphic;
+
+/// <summary>Encodes and decodes threshold homomorphic protocol messages (SPEC.md 14).</summary>
+public static class HeWire
+{
+    /// <summary>The wire protocol version this code speaks.</summary>
+    public const uint ProtocolVersion = 1;
+    /// <summary>Default largest message accepted, in bytes (a 2^20-chunk upload at the default set is below it).</summary>
+    public const int DefaultMaxMessageBytes = 1 << 30;
+    /// <summary>Most chunks one round may have (as SPEC.md 12.2 manifests).</summary>
+    public const int MaxChunks = UploadManifest.MaxChunks;
+
+    // ---- aggregator -> bank ----
+
+    /// <summary>Serializes a message for a bank.</summary>
+    public static byte[] Encode(HeToBank message)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        var w = new HeAggregatorMessage { ProtocolVersion = ProtocolVersion, SessionId = B(message.SessionId) };
+        switch (message)
+        {
+            case HeSessionStartMessage m: w.SessionStart = new HeSessionStart { RosterDigest = B(m.RosterDigest), KeyGeneration = m.KeyGeneration }; break;
+            case HeCrsCommitmentsMessage m: w.CrsCommitments = new HeCrsCommitments(); w.CrsCommitments.Commitments.Add(PerBank(m.Commitments)); break;
+            case HeCrsRevealsMessage m: w.CrsReveals = new HeCrsReveals(); w.CrsReveals.Nonces.Add(PerBank(m.Nonces)); break;
+            case HeKeyShareCommitmentsMessage m: w.KeyShareCommitments = new HeKeyShareCommitments(); w.KeyShareCommitments.Commitments.Add(PerBank(m.Commitments)); break;
+            case HeKeyShareRevealsMessage m: w.KeyShareReveals = new HeKeyShareReveals(); w.KeyShareReveals.Shares.Add(PerBank(m.Shares)); break;
+            case HeChannelAdvertsMessage m: w.ChannelAdverts = new HeChannelAdverts(); w.ChannelAdverts.Adverts.Add(PerBank(m.Adverts)); break;
+            case HeSealedPointsForBankMessage m: w.SealedPoints = new HeSealedPointsForBank(); w.SealedPoints.Points.Add(PerBank(m.Points)); break;
+            case HeRoundStartMessage m: w.RoundStart = new HeRoundStart { Round = m.Round, Length = (uint)m.Length, Chunks = (uint)m.Chunks }; break;
+            case HeDecryptionRequestMessage m:
+                w.DecryptionRequest = new HeDecryptionRequest { Round = m.Round, Chunks = (uint)m.Chunks };
+                w.DecryptionRequest.Contributors.Add(m.Contributors.Select(x => (uint)x));
+                w.DecryptionRequest.Active.Add(m.Active.Select(x => (uint)x));
+                w.DecryptionRequest.Manifests.Add(m.Manifests.Select(B));
+                w.DecryptionRequest.ContributorLists.Add(m.ContributorLists.Select(B));
+                break;
+            case HeRoundResultMessage m:
+                int width = ValueBytes(m.Sum);
+                w.RoundResult = new HeRoundResult { Round = m.Round, Sum = B(Pack(m.Sum, width)), ValueBytes = (uint)width };
+                w.RoundResult.Contributors.Add(m.Contributors.Select(x => (uint)x));
+                break;
+            case HeAbortToBank m: w.Abort = Abort(m.Reason, m.Message, m.Round); break;
+            default: throw Error.Argument(nameof(message), "Unknown message type.");
+        }
+        return w.ToByteArray();
+    }
+
+    /// <summary>
+    /// Parses a message from the aggregator for a roster of <paramref name="rosterSize"/> banks.
+    /// </summary>
+    /// <exception cref="ProtocolViolationException">Oversized (before parsing), Malformed, WrongRoundOrState (version).</exception>
+    public static HeToBank DecodeToBank(ReadOnlySpan<byte> data, int rosterSize, int maxMessageBytes = DefaultMaxMessageBytes)
+    {
+        HeAggregatorMessage w = Parse(data, maxMessageBytes, HeAggregatorMessage.Parser);
+        byte[] sid = SessionId(w.ProtocolVersion, w.SessionId);
+        return w.StepCase switch
+        {
+            HeAggregatorMessage.StepOneofCase.SessionStart => new HeSessionStartMessage(sid, Fixed(w.SessionStart.RosterDigest, 32, "roster digest"), w.SessionStart.KeyGeneration),
+            HeAggregatorMessage.StepOneofCase.CrsCommitments => new HeCrsCommitmentsMessage(sid, ByBank(w.CrsCommitments.Commitments, rosterSize, 32)),
+            HeAggregatorMessage.StepOneofCase.CrsReveals => new HeCrsRevealsMessage(sid, ByBank(w.CrsReveals.Nonces, rosterSize, 32)),
+            HeAggregatorMessage.StepOneofCase.KeyShareCommitments => new HeKeyShareCommitmentsMessage(sid, ByBank(w.KeyShareCommitments.Commitments, rosterSize, 32)),
+            HeAggregatorMessage.StepOneofCase.KeyShareReveals => new HeKeyShareRevealsMessage(sid, ByBank(w.KeyShareReveals.Shares, rosterSize, -1)),
+            HeAggregatorMessage.StepOneofCase.ChannelAdverts => new HeChannelAdvertsMessage(sid, ByBank(w.ChannelAdverts.Adverts, rosterSize, ShareChannel.AdvertSize)),
+            HeAggregatorMessage.StepOneofCase.SealedPoints => new HeSealedPointsForBankMessage(sid, ByBank(w.SealedPoints.Points, rosterSize, -1)),
+            HeAggregatorMessage.StepOneofCase.RoundStart => new HeRoundStartMessage(sid, w.RoundStart.Round, Count(w.RoundStart.Length, int.MaxValue, "length"),
+                Count(w.RoundStart.Chunks, MaxChunks, "chunks")),
+            HeAggregatorMessage.StepOneofCase.DecryptionRequest => DecryptionRequest(sid, w.DecryptionRequest, rosterSize),
+            HeAggregatorMessage.StepOneofCase.RoundResult => new HeRoundResultMessage(sid, w.RoundResult.Round, Banks(w.RoundResult.Contributors, rosterSize),
+                Unpack(w.RoundResult.Sum.Span, w.RoundResult.ValueBytes)),
+            HeAggregatorMessage.StepOneofCase.Abort => new HeAbortToBank(sid, Reason(w.Abort.Reason), w.Abort.Message ?? "", w.Abort.Round),
+            _ => throw Error.Violation(ViolationReason.Malformed, "aggregator message without a step"),
+        };
+    }
+
+    private static HeDecryptionRequestMessage DecryptionRequest(byte[] sid, HeDecryptionRequest r, int rosterSize)
+    {
+        int chunks = Count(r.Chunks, MaxChunks, "chunks");
+        if (chunks < 1) throw Error.Violation(ViolationReason.Malformed, "a decryption request covers at least one chunk");
+        int[] contributors = Banks(r.Contributors, rosterSize);
+        int[] active = Banks(r.Active, rosterSize);
+        if (r.Manifests.Count != contributors.Length) throw Error.Violation(ViolationReason.Malformed, "one manifest per contributor");
+        if (r.ContributorLists.Count != chunks) throw Error.Violation(ViolationReason.Malformed, "one contributor list per chunk");
+        return new HeDecryptionRequestMessage(sid, r.Round, chunks, contributors, active,
+            r.Manifests.Select(m => Own(m)).ToArray(), r.ContributorLists.Select(m => Own(m)).ToArray());
+    }
+
+    // ---- bank -> aggregator ----
+
+    /// <summary>Serializes a message for the aggregator.</summary>
+    public static byte[] Encode(HeToAggregator message)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        var w = new HeBankMessage { ProtocolVersion = ProtocolVersion, SessionId = B(message.SessionId) };
+        switch (message)
+        {
+            case HeCrsCommitMessage m: w.CrsCommit = new HeCrsCommit { Commitment = B(m.Commitment) }; break;
+            case HeCrsRevealMessage m: w.CrsReveal = new HeCrsReveal { Nonce = B(m.Nonce) }; break;
+            case HeKeyShareCommitMessage m: w.KeyShareCommit = new HeKeyShareCommit { Commitment = B(m.Commitment) }; break;
+            case HeKeyShareRevealMessage m: w.KeyShareReveal = new HeKeyShareReveal { Share = B(m.Share) }; break;
+            case HeChannelAdvertMessage m: w.ChannelAdvert = new HeChannelAdvert { Advert = B(m.Advert) }; break;
+            case HeSealedPointsMessage m: w.SealedPoints = new HeSealedPoints(); w.SealedPoints.Points.Add(PerBank(m.Points)); break;
+            case HeKeyReadyMessage m: w.KeyReady = new HeKeyReady { PublicKeyDigest = B(m.PublicKeyDigest) }; break;
+            case HeUploadMessage m:
+                w.Upload = new HeUpload { Round = m.Round, Manifest = B(m.Manifest) };
+                w.Upload.Chunks.Add(m.Chunks.Select(B));
+                break;
+            case HeDecryptionSharesMessage m:
+                w.DecryptionShares = new HeDecryptionShares { Round = m.Round };
+                w.DecryptionShares.Shares.Add(m.Shares.Select(B));
+                break;
+            case HeAbortToAggregator m: w.Abort = Abort(m.Reason, m.Message, m.Round); break;
+            default: throw Error.Argument(nameof(message), "Unknown message type.");
+        }
+        return w.ToByteArray();
+    }
+
+    /// <summary>Parses a message from a bank of a roster of <paramref name="rosterSize"/> banks.</summary>
+    /// <exception cref="ProtocolViolationException">Oversized (before parsing), Malformed, WrongRoundOrState (version).</exception>
+    public static HeToAggregator DecodeToAggregator(ReadOnlySpan<byte> data, int rosterSize, int maxMessageBytes = DefaultMaxMessageBytes)
+    {
+        HeBankMessage w = Parse(data, maxMessageBytes, HeBankMessage.Parser);
+        byte[] sid = SessionId(w.ProtocolVersion, w.SessionId);
+        return w.StepCase switch
+        {
+            HeBankMessage.StepOneofCase.CrsCommit => new HeCrsCommitMessage(sid, Fixed(w.CrsCommit.Commitment, 32, "CRS commitment")),
+            HeBankMessage.StepOneofCase.CrsReveal => new HeCrsRevealMessage(sid, Fixed(w.CrsReveal.Nonce, 32, "CRS nonce")),
+            HeBankMessage.StepOneofCase.KeyShareCommit => new HeKeyShareCommitMessage(sid, Fixed(w.KeyShareCommit.Commitment, 32, "key-share commitment")),
+            HeBankMessage.StepOneofCase.KeyShareReveal => new HeKeyShareRevealMessage(sid, Own(w.KeyShareReveal.Share)),
+            HeBankMessage.StepOneofCase.ChannelAdvert => new HeChannelAdvertMessage(sid, Fixed(w.ChannelAdvert.Advert, ShareChannel.AdvertSize, "channel advert")),
+            HeBankMessage.StepOneofCase.SealedPoints => new HeSealedPointsMessage(sid, ByBank(w.SealedPoints.Points, rosterSize, -1)),
+            HeBankMessage.StepOneofCase.KeyReady => new HeKeyReadyMessage(sid, Fixed(w.KeyReady.PublicKeyDigest, 32, "public-key digest")),
+            HeBankMessage.StepOneofCase.Upload => new HeUploadMessage(sid, w.Upload.Round, Own(w.Upload.Manifest),
+                w.Upload.Chunks.Count is 0 or > MaxChunks ? throw Error.Violation(ViolationReason.Malformed, "an upload has 1..2^20 chunks") : w.Upload.Chunks.Select(c => Own(c)).ToArray()),
+            HeBankMessage.StepOneofCase.DecryptionShares => new HeDecryptionSharesMessage(sid, w.DecryptionShares.Round,
+                w.DecryptionShares.Shares.Count is 0 or > MaxChunks ? throw Error.Violation(ViolationReason.Malformed, "1..2^20 shares") : w.DecryptionShares.Shares.Select(c => Own(c)).ToArray()),
+            HeBankMessage.StepOneofCase.Abort => new HeAbortToAggregator(sid, Reason(w.Abort.Reason), w.Abort.Message ?? "", w.Abort.Round),
+            _ => throw Error.Violation(ViolationReason.Malformed, "bank message without a step"),
+        };
+    }
+
+    // ---- helpers ----
+
+    private static T Parse<T>(ReadOnlySpan<byte> data, int maxMessageBytes, MessageParser<T> parser) where T : IMessage<T>
+    {
+        if (data.Length > maxMessageBytes) throw Error.Violation(ViolationReason.Oversized, $"message of {data.Length} bytes, limit {maxMessageBytes}");
+        try { return parser.ParseFrom(data); }
+        catch (InvalidProtocolBufferException) { throw Error.Violation(ViolationReason.Malformed, "not a protocol message"); }
+    }
+
+    private static byte[] SessionId(uint version, ByteString sid)
+    {
+        if (version != ProtocolVersion) throw Error.Violation(ViolationReason.WrongRoundOrState, $"protocol version {version}, this party speaks {ProtocolVersion}");
+        if (sid.Length != 16) throw Error.Violation(ViolationReason.Malformed, "a session id is 16 bytes");
+        return sid.ToByteArray();
+    }
+
+    private static byte[] Fixed(ByteString b, int length, string what) =>
+        b.Length == length ? Own(b) : throw Error.Violation(ViolationReason.Malformed, $"{what} is {length} bytes");
+
+    private static int Count(uint value, int max, string what) =>
+        value <= (uint)max ? (int)value : throw Error.Violation(ViolationReason.OutOfRange, $"{what} above {max}");
+
+    /// <summary>Exactly one entry per roster bank, banks 0..N-1 in order; each of <paramref name="length"/> bytes (-1: any).</summary>
+    private static byte[][] ByBank(IReadOnlyList<BankBytes> entries, int rosterSize, int length)
+    {
+        if (entries.Count != rosterSize) throw Error.Violation(ViolationReason.Malformed, $"{entries.Count} entries, one per roster bank ({rosterSize}) expected");
+        var result = new byte[rosterSize][];
+        for (int i = 0; i < entries.Count; i++)
+        {
+            if (entries[i].Bank != (uint)i) throw Error.Violation(ViolationReason.Malformed, "entries must list banks 0..N-1 in order");
+            if (length >= 0 && entries[i].Data.Length != length) throw Error.Violation(ViolationReason.Malformed, $"an entry of {entries[i].Data.Length} bytes, {length} expected");
+            result[i] = Own(entries[i].Data);
+        }
+        return result;
+    }
+
+    /// <summary>Distinct roster indices in ascending order.</summary>
+    private static int[] Banks(IReadOnlyList<uint> banks, int rosterSize)
+    {
+        if (banks.Count > rosterSize) throw Error.Violation(ViolationReason.Oversized, "more banks than the roster");
+        var result = new int[banks.Count];
+        for (int i = 0; i < banks.Count; i++)
+        {
+            if (banks[i] >= (uint)rosterSize) throw Error.Violation(ViolationReason.UnknownSender, "a bank outside the roster");
+            if (i > 0 && banks[i] <= banks[i - 1]) throw Error.Violation(ViolationReason.Malformed, "banks must be distinct and ascending");
+            result[i] = (int)banks[i];
+        }
+        return result;
+    }
+
+    private static IEnumerable<BankBytes> PerBank(byte[][] items) => items.Select((d, i) => new BankBytes { Bank = (uint)i, Data = B(d) });
+    // The caller's arrays are wrapped, not copied: an encoded message is serialized at once and the arrays are not changed.
+    private static ByteString B(byte[] b) => UnsafeByteOperations.UnsafeWrap(b);
+
+    /// <summary>The bytes of a parsed field without a second copy (a parsed ByteString owns a fresh exact-size array).</summary>
+    private static byte[] Own(ByteString b) =>
+        System.Runtime.InteropServices.MemoryMarshal.TryGetArray(b.Memory, out ArraySegment<byte> seg) && seg.Offset == 0 && seg.Count == seg.Array!.Length
+            ? seg.Array : b.ToByteArray();
+
+    private static Wire.V1.Abort Abort(ViolationReason reason, string message, ulong round) =>
+        new() { Reason = (ViolationReasonCode)((int)reason + 1), Message = message, Round = round };
+
+    private static ViolationReason Reason(ViolationReasonCode code) =>
+        code is > ViolationReasonCode.Unspecified and <= ViolationReasonCode.InsecureParameters ? (ViolationReason)((int)code - 1)
+            : throw Error.Violation(ViolationReason.Malformed, "unknown abort reason");
+
+    /// <summary>The fewest bytes (1..8) that hold every value.</summary>
+    private static int ValueBytes(ulong[] values)
+    {
+        ulong all = 0;
+        foreach (ulong v in values) all |= v;
+        return Math.Max(1, (64 - System.Numerics.BitOperations.LeadingZeroCount(all) + 7) / 8);
+    }
+
+    private static byte[] Pack(ulong[] values, int width)
+    {
+        var bytes = new byte[values.Length * (long)width];
+        Span<byte> w = stackalloc byte[8];
+        for (int i = 0; i < values.Length; i++)
+        {
+            BinaryPrimitives.WriteUInt64LittleEndian(w, values[i]);
+            w[..width].CopyTo(bytes.AsSpan(i * width));
+        }
+        return bytes;
+    }
+
+    private static ulong[] Unpack(ReadOnlySpan<byte> bytes, uint width)
+    {
+        if (width is < 1 or > 8) throw Error.Violation(ViolationReason.Malformed, "values are 1..8 bytes wide");
+        if (bytes.Length % (int)width != 0) throw Error.Violation(ViolationReason.Malformed, "a sum is a whole number of values");
+        var values = new ulong[bytes.Length / (int)width];
+        Span<byte> w = stackalloc byte[8];
+        for (int i = 0; i < values.Length; i++)
+        {
+            w.Clear();
+            bytes.Slice(i * (int)width, (int)width).CopyTo(w);
+            values[i] = BinaryPrimitives.ReadUInt64LittleEndian(w);
+        }
+        return values;
+    }
+}
