@@ -92,4 +92,16 @@ public sealed class QuantizerTests
         Assert.That(q.DecodeSigned(1UL << (bits - 1)), Is.EqualTo(bits == 64 ? long.MinValue : -(1L << (bits - 1))));
         Assert.That(q.DecodeSigned((1UL << (bits - 1)) - 1), Is.EqualTo((long)((1UL << (bits - 1)) - 1)));
     }
+
+    [Test]
+    public void NaN_IsRefusedEvenWithClipping_WithAMessageThatDoesNotSuggestClipping()
+    {
+        var q = new Quantizer(32, 4.0, 1 << 20);
+        using var rng = System.Security.Cryptography.RandomNumberGenerator.Create();
+        var ex = Assert.Throws<QuantizationRangeException>(() => q.Quantize([1.0, double.NaN], rng, out _, clip: true));
+        Assert.That(ex!.Index, Is.EqualTo(1));
+        Assert.That(ex.Message, Does.Contain("NaN").And.Not.Contain("pass clip"));
+        Assert.That(q.Quantize([double.PositiveInfinity], rng, out QuantizationReport report, clip: true), Has.Length.EqualTo(1));
+        Assert.That(report.Clipped, Is.EqualTo(1));
+    }
 }

@@ -14,8 +14,10 @@ namespace FraudFed.Protocol.Quantization;
 /// <summary>A value was outside the declared clip bound (or not finite) and clipping was not requested.</summary>
 public sealed class QuantizationRangeException : ArgumentOutOfRangeException
 {
-    internal QuantizationRangeException(int index, double bound)
-        : base("values", $"The value at index {index} is outside [-{bound}, {bound}] or not finite; pass clip: true to clamp.")
+    internal QuantizationRangeException(int index, double bound, bool isNaN = false)
+        : base("values", isNaN
+            ? $"The value at index {index} is NaN, which no clip bound can clamp; remove or impute it before quantizing."
+            : $"The value at index {index} is outside [-{bound}, {bound}] or infinite; pass clip: true to clamp.")
         => Index = index;
 
     /// <summary>Index of the first offending value.</summary>
@@ -87,7 +89,7 @@ public sealed class Quantizer
         {
             double v = values[i];
             if (double.IsFinite(v) && Math.Abs(v) <= ClipBound) continue;
-            if (!clip || double.IsNaN(v)) throw new QuantizationRangeException(i, ClipBound);
+            if (!clip || double.IsNaN(v)) throw new QuantizationRangeException(i, ClipBound, double.IsNaN(v));
             clipped++;
         }
         ulong mask = ModulusBits == 64 ? ulong.MaxValue : (1UL << ModulusBits) - 1;
