@@ -1,4 +1,4 @@
-// The eleven masking-protocol messages and their codecs (layouts in Wire.cs and SPEC.md). Decoding validates
+// The twelve masking-protocol messages and their codecs (layouts in Wire.cs and SPEC.md). Decoding validates
 // structure only (lengths, counts, ranges of ids, field sizes); the state machines validate meaning
 // (membership, duplicates, signatures) cheap to expensive.
 using System.Buffers.Binary;
@@ -461,5 +461,35 @@ public sealed record UnmaskResponse(byte[] SessionId, uint Round, int Sender, IR
         var (sig, signed) = r.Signature();
         r.End();
         return new UnmaskResponse(h.SessionId, h.Round, sender, shares) { Signature = sig, SignedBytes = signed };
+    }
+}
+
+/// <summary>Type 12. Body: reason u8 (a <see cref="ViolationReason"/> code). Unsigned: the aggregator can always stall a round,
+/// so its word that the round ended gives it nothing new; a bank only ever leaves the round on it (SPEC.md 8.3).</summary>
+public sealed record RoundAbort(byte[] SessionId, uint Round, ViolationReason Reason)
+{
+    /// <summary>Encoded size in bytes.</summary>
+    public const int EncodedSize = Wire.HeaderSize + 1;
+
+    /// <summary>Encodes.</summary>
+    public byte[] Encode()
+    {
+        var w = new WireWriter(EncodedSize);
+        w.Header(MessageType.RoundAbort, SessionId, Round);
+        w.U8((byte)Reason);
+        return w.ToArray();
+    }
+
+    /// <summary>Decodes; the round is at least 1 and the reason a known code.</summary>
+    public static RoundAbort Decode(ReadOnlySpan<byte> data)
+    {
+        if (data.Length != EncodedSize) throw Error.Violation(ViolationReason.Malformed, "RoundAbort has the wrong length.");
+        var r = new WireReader(data);
+        MessageHeader h = r.Header(MessageType.RoundAbort);
+        if (h.Round == 0) throw Error.Violation(ViolationReason.WrongRoundOrState, "A RoundAbort names a round (1, 2, ...).");
+        byte reason = r.U8();
+        r.End();
+        if (!Enum.IsDefined((ViolationReason)reason)) throw Error.Violation(ViolationReason.Malformed, "Unknown abort reason.");
+        return new RoundAbort(h.SessionId, h.Round, (ViolationReason)reason);
     }
 }

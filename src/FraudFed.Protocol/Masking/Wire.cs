@@ -1,5 +1,5 @@
 // Binary wire encoding of the masking protocol (SPEC.md "Masking protocol messages").
-// Every message: magic "FFSA" | version 0x02 | type u8 (1..11) | session id (16 bytes) | round u32 BE, then its body.
+// Every message: magic "FFSA" | version 0x02 | type u8 (1..12) | session id (16 bytes) | round u32 BE, then its body.
 // Integers are unsigned big-endian; bank ids are u32 (0-based); counts are u32 and bounded by the roster
 // size before anything is allocated; packed vector values are little-endian (ModVector). Signed messages
 // end in a 64-byte Ed25519 signature over ASCII "FraudFed/v1/secagg/signature" || SHA-256(all bytes
@@ -38,6 +38,8 @@ public enum MessageType : byte
     GraphSeedReveal = 10,
     /// <summary>Aggregator to banks: every GraphSeedReveal received, in bank order.</summary>
     GraphSeedRoster = 11,
+    /// <summary>Aggregator to banks: round r ended without a sum (a benign failure); back to Ready (SPEC.md 8.3).</summary>
+    RoundAbort = 12,
 }
 
 /// <summary>Which of a peer's round secrets a share opens.</summary>
@@ -129,7 +131,7 @@ internal ref struct WireReader
         _offset = 4;
         if (U8() != Wire.Version) throw Malformed("unknown version");
         byte type = U8();
-        if (type is < 1 or > 11) throw Malformed("unknown message type");
+        if (type is < 1 or > 12) throw Malformed("unknown message type");
         byte[] session = Bytes(16).ToArray();
         uint round = U32();
         return new MessageHeader((MessageType)type, session, round);

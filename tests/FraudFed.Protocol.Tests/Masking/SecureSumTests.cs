@@ -134,7 +134,8 @@ public sealed class SecureSumTests
         using var sum = new MaskingSecureSum(n, 32, Options(7, null, null, "toofew"));
         var ex = Assert.Throws<ProtocolViolationException>(() => sum.Sum(Inputs(n, 8, 32, 1), DropoutPlan.At(DropoutStage.AfterShareKeys, 0, 1, 2, 3)));
         Assert.That(ex!.Reason, Is.EqualTo(ViolationReason.TooFewParticipants));
-        Assert.That(sum.Harness.Aggregator.State, Is.TypeOf<AggregatorAborted>());
+        Assert.That(sum.Harness.Aggregator.State, Is.TypeOf<AggregatorReady>(), "a benign failure ends only the round (SPEC.md 8.3)");
+        Assert.That(sum.Harness.Aggregator.State.Round, Is.EqualTo(1u), "round 1 is spent");
     }
 
     [Test]
