@@ -184,7 +184,14 @@ public sealed class MaskingHarness : IDisposable
         {
             sw.Restart();
             try { a(); }
-            catch (ProtocolViolationException ex) { refusals[id] = ex.Reason; return false; }
+            catch (ProtocolViolationException ex)
+            {
+                refusals[id] = ex.Reason;
+                // A bank that ended the round for itself says so (SPEC.md 8.3); the aggregator treats it as a dropout.
+                if (Banks[id].State is BankReady { LastRoundFailure: { } reason } ready && ready.Round == round)
+                    Upload(new BankAbort(Parameters.SessionId, round, reason).Encode());
+                return false;
+            }
             finally { sw.Stop(); client[id] = client.GetValueOrDefault(id) + sw.Elapsed.TotalSeconds; }
             return true;
         }

@@ -181,28 +181,37 @@ public sealed class MaskingAggregator
     /// <summary>The session's 32-byte graph seed (public), or null before <see cref="CloseGraphSeed"/>.</summary>
     public byte[]? GraphSeedValue => _graphSeed?.ToArray();
 
-    /// <summary>Accepts one bank-to-aggregator message (AdvertiseKeys, GraphSeedReveal, ShareKeys, MaskedInput, ConsistencySignature, UnmaskResponse).</summary>
+    /// <summary>Accepts one serialized <c>MaskingBankMessage</c> (SPEC.md 14.3): AdvertiseKeys, GraphSeedReveal, ShareKeys, MaskedInput,
+    /// ConsistencySignature, UnmaskResponse, or a bank's abort of the running round.</summary>
     /// <exception cref="ProtocolViolationException">Any refusal (typed reason); the state is unchanged.</exception>
     public void Receive(ReadOnlySpan<byte> message)
     {
-        MessageHeader h = Wire.PeekHeader(message);
-        if (!h.SessionId.AsSpan().SequenceEqual(_p.SessionId)) throw Error.Violation(ViolationReason.WrongRoundOrState, "The message belongs to another session.");
-        switch (h.Type)
+        MaskingToAggregator m = MaskingWire.DecodeToAggregator(message);
+        if (!m.SessionId.AsSpan().SequenceEqual(_p.SessionId)) throw Error.Violation(ViolationReason.WrongRoundOrState, "The message belongs to another session.");
+        switch (m)
         {
-            case MessageType.AdvertiseKeys: OnAdvertise(message); break;
-            case MessageType.GraphSeedReveal: OnGraphSeedReveal(message); break;
-            case MessageType.ShareKeys: OnShareKeys(message); break;
-            case MessageType.MaskedInput: OnMaskedInput(message); break;
-            case MessageType.ConsistencySignature: OnConsistency(message); break;
-            case MessageType.UnmaskResponse: OnUnmask(message); break;
-            default: throw Error.Violation(ViolationReason.Malformed, $"{h.Type} is an aggregator-to-bank message.");
+            case AdvertiseKeys a: OnAdvertise(a); break;
+            case GraphSeedReveal r: OnGraphSeedReveal(r); break;
+            case ShareKeys k: OnShareKeys(k); break;
+            case MaskedInput x: OnMaskedInput(x); break;
+            case ConsistencySignature c: OnConsistency(c); break;
+            case UnmaskResponse u: OnUnmask(u); break;
+            case BankAbort b: OnBankAbort(b); break;
+            default: throw Error.Violation(ViolationReason.Malformed, "Unknown bank message.");
         }
     }
 
-    private void OnAdvertise(ReadOnlySpan<byte> message)
+    /// <summary>A bank leaves the running round (SPEC.md 8.3). Nothing to record: it is a dropout, and the stage closes without
+    /// it. Refused outside that round, or for round 0 (a bank leaving the session is not a round event).</summary>
+    private void OnBankAbort(BankAbort m)
+    {
+        if (State is not (AggregatorShareKeys or AggregatorMaskedInput or AggregatorConsistencyCheck or AggregatorUnmasking)) throw WrongState("Abort");
+        CheckRound(m.Round, State.Round);
+    }
+
+    private void OnAdvertise(AdvertiseKeys m)
     {
         if (State is not AggregatorAdvertiseKeys st) throw WrongState("AdvertiseKeys");
-        AdvertiseKeys m = AdvertiseKeys.Decode(message);
         CheckSender(m.Sender);
         if (st.Received.ContainsKey(m.Sender)) throw Error.Violation(ViolationReason.Duplicate, "This bank already advertised its keys.");
         if (!m.VerifySignature(_identityKeys[m.Sender])) throw Error.Violation(ViolationReason.AuthenticationFailed, "The AdvertiseKeys signature does not verify.");
@@ -222,10 +231,9 @@ public sealed class MaskingAggregator
         return roster;
     }
 
-    private void OnGraphSeedReveal(ReadOnlySpan<byte> message)
+    private void OnGraphSeedReveal(GraphSeedReveal m)
     {
         if (State is not AggregatorGraphSeed st) throw WrongState("GraphSeedReveal");
-        GraphSeedReveal m = GraphSeedReveal.Decode(message);
         CheckSender(m.Sender);
         if (!st.Roster.TryGetValue(m.Sender, out AdvertiseKeys? advert)) throw Error.Violation(ViolationReason.UnknownSender, "The sender did not advertise keys in this session.");
         if (st.Reveals.ContainsKey(m.Sender)) throw Error.Violation(ViolationReason.Duplicate, "This bank already revealed its graph-seed nonce.");
@@ -273,10 +281,9 @@ public sealed class MaskingAggregator
         State = new AggregatorShareKeys(round, length, new Dictionary<int, ShareKeys>());
     }
 
-    private void OnShareKeys(ReadOnlySpan<byte> message)
+    private void OnShareKeys(ShareKeys m)
     {
         if (State is not AggregatorShareKeys st) throw WrongState("ShareKeys");
-        ShareKeys m = ShareKeys.Decode(message);
         CheckRound(m.Round, st.Round);
         CheckSender(m.Sender);
         if (!_advertised[m.Sender]) throw Error.Violation(ViolationReason.UnknownSender, "The sender did not advertise keys in this session.");
@@ -310,10 +317,9 @@ public sealed class MaskingAggregator
         return deliveries;
     }
 
-    private void OnMaskedInput(ReadOnlySpan<byte> message)
+    private void OnMaskedInput(MaskedInput m)
     {
         if (State is not AggregatorMaskedInput st) throw WrongState("MaskedInput");
-        MaskedInput m = MaskedInput.Decode(message);
         CheckRound(m.Round, st.Round);
         CheckSender(m.Sender);
         if (!st.U1.ContainsKey(m.Sender)) throw Error.Violation(ViolationReason.UnknownSender, "The sender did not share keys this round.");
@@ -338,10 +344,9 @@ public sealed class MaskingAggregator
         return u2.ToDictionary(j => j, _ => encoded);
     }
 
-    private void OnConsistency(ReadOnlySpan<byte> message)
+    private void OnConsistency(ConsistencySignature m)
     {
         if (State is not AggregatorConsistencyCheck st) throw WrongState("ConsistencySignature");
-        ConsistencySignature m = ConsistencySignature.Decode(message);
         CheckRound(m.Round, st.Round);
         CheckSender(m.Sender);
         if (!st.U2.Contains(m.Sender)) throw Error.Violation(ViolationReason.UnknownSender, "The sender is not a survivor.");
@@ -378,10 +383,9 @@ public sealed class MaskingAggregator
         return messages;
     }
 
-    private void OnUnmask(ReadOnlySpan<byte> message)
+    private void OnUnmask(UnmaskResponse m)
     {
         if (State is not AggregatorUnmasking st) throw WrongState("UnmaskResponse");
-        UnmaskResponse m = UnmaskResponse.Decode(message);
         CheckRound(m.Round, st.Round);
         CheckSender(m.Sender);
         if (!st.Requests.TryGetValue(m.Sender, out ShareRequest[]? asked)) throw Error.Violation(ViolationReason.UnknownSender, "No unmask request was sent to this bank.");

@@ -389,8 +389,9 @@ public sealed class MaskingBank : IDisposable
         return response;
     }
 
-    /// <summary>The aggregator's RoundAbort (SPEC.md 8.3): the round this bank is in ended without a sum. Zeroes the round's
-    /// secrets and returns to <see cref="BankReady"/> with the round spent. Idempotent for a round that already ended that way.</summary>
+    /// <summary>The aggregator's abort (SPEC.md 8.3): the round this bank is in ended without a sum. Zeroes the round's
+    /// secrets and returns to <see cref="BankReady"/> with the round spent. Idempotent for a round that already ended that way.
+    /// Round 0: the aggregator ended the session; the bank zeroes its round secrets and moves to <see cref="BankAborted"/>.</summary>
     /// <param name="message">The RoundAbort.</param>
     /// <exception cref="ProtocolViolationException">Refused, state unchanged: Malformed, WrongRoundOrState (another session, another
     /// round than the one this bank is in or last ended, or no round begun, or the session aborted).</exception>
@@ -399,6 +400,14 @@ public sealed class MaskingBank : IDisposable
         ObjectDisposedException.ThrowIf(_disposed, this);
         RoundAbort abort = RoundAbort.Decode(message);
         CheckSession(abort.SessionId);
+        if (abort.Round == 0)
+        {
+            // The aggregator ended the session: nothing of it can continue.
+            if (State is BankAborted) throw WrongState("Abort");
+            ReleaseRoundSecrets(State);
+            State = new BankAborted(State.Round, abort.Reason);
+            return;
+        }
         switch (State)
         {
             case BankReady ready when ready.Round == abort.Round && ready.Round != 0:

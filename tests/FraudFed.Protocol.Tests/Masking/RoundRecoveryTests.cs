@@ -235,14 +235,18 @@ public sealed class RoundRecoveryTests
         BankState before = bank.State;
         byte[] good = new RoundAbort(d.Parameters.SessionId, Driver.Round, ViolationReason.TooFewParticipants).Encode();
         byte[] otherSession = new RoundAbort(new byte[16].Select(_ => (byte)1).ToArray(), Driver.Round, ViolationReason.TooFewParticipants).Encode();
-        byte[] badReason = (byte[])good.Clone();
-        badReason[^1] = 200;
-        byte[] roundZero = new RoundAbort(d.Parameters.SessionId, 0, ViolationReason.TooFewParticipants).Encode();
-        foreach (var (bad, reason) in new[] { (good[..^1], ViolationReason.Malformed), (otherSession, ViolationReason.WrongRoundOrState), (badReason, ViolationReason.Malformed), (roundZero, ViolationReason.WrongRoundOrState) })
+        byte[] badReason = new RoundAbort(d.Parameters.SessionId, Driver.Round, (ViolationReason)200).Encode(); // code 201: unknown
+        byte[] otherRound = new RoundAbort(d.Parameters.SessionId, Driver.Round + 1, ViolationReason.TooFewParticipants).Encode();
+        foreach (var (bad, reason) in new[] { (good[..^1], ViolationReason.Malformed), (otherSession, ViolationReason.WrongRoundOrState), (badReason, ViolationReason.Malformed), (otherRound, ViolationReason.WrongRoundOrState) })
         {
             Assert.That(Assert.Throws<ProtocolViolationException>(() => bank.ReceiveRoundAbort(bad))!.Reason, Is.EqualTo(reason));
             Assert.That(bank.State, Is.SameAs(before));
         }
+        // Round 0: the aggregator ended the session; the bank's round secrets go with it.
+        var st = (BankShareKeys)bank.State;
+        bank.ReceiveRoundAbort(new RoundAbort(d.Parameters.SessionId, 0, ViolationReason.Refused).Encode());
+        Assert.That(bank.State, Is.TypeOf<BankAborted>());
+        Assert.That(st.SelfSeed, Is.All.EqualTo((byte)0));
         // A bank still in setup cannot be in a round.
         using var fresh = new Driver(4, 3, "recovery/refusals-setup");
         Assert.That(Assert.Throws<ProtocolViolationException>(() => fresh.H.Banks[0].ReceiveRoundAbort(good))!.Reason, Is.EqualTo(ViolationReason.WrongRoundOrState));
