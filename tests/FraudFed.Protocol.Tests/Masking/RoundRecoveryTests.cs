@@ -251,4 +251,26 @@ public sealed class RoundRecoveryTests
         using var fresh = new Driver(4, 3, "recovery/refusals-setup");
         Assert.That(Assert.Throws<ProtocolViolationException>(() => fresh.H.Banks[0].ReceiveRoundAbort(good))!.Reason, Is.EqualTo(ViolationReason.WrongRoundOrState));
     }
+
+    [Test]
+    public void BankAbort_IsAcceptedOnlyInTheRunningRound_AndTheRoundFinishesWithoutThatBank()
+    {
+        using var d = new Driver(4, 3, "recovery/bank-abort").UpToMaskedInputs(3);
+        byte[] leave = new BankAbort(d.Parameters.SessionId, Driver.Round, ViolationReason.TooFewParticipants, "too few holders").Encode();
+        AggregatorState before = d.Agg.State;
+        d.Agg.Receive(leave);
+        Assert.That(d.Agg.State, Is.SameAs(before), "a bank leaving is a dropout: nothing to record");
+        foreach (uint other in new uint[] { 0, Driver.Round + 1 })
+        {
+            byte[] bad = new BankAbort(d.Parameters.SessionId, other, ViolationReason.TooFewParticipants).Encode();
+            Assert.That(Assert.Throws<ProtocolViolationException>(() => d.Agg.Receive(bad))!.Reason, Is.EqualTo(ViolationReason.WrongRoundOrState), $"round {other}");
+            Assert.That(d.Agg.State, Is.SameAs(before));
+        }
+
+        foreach (byte[] m in d.Masked.Values) d.Agg.Receive(m);
+        foreach (var (id, list) in d.Agg.CloseMaskedInput()) d.Agg.Receive(d.H.Banks[id].ReceiveSurvivors(list));
+        foreach (var (id, request) in d.Agg.CloseConsistencyCheck()) d.Agg.Receive(d.H.Banks[id].ReceiveUnmaskRequest(request));
+        Assert.That(d.Agg.Finish(), Is.EqualTo(SecureSumTests.PlainSum(d.Inputs, [0, 1, 2], Driver.Bits)));
+        Assert.That(Assert.Throws<ProtocolViolationException>(() => d.Agg.Receive(leave))!.Reason, Is.EqualTo(ViolationReason.WrongRoundOrState), "no round running");
+    }
 }
