@@ -196,7 +196,11 @@ public sealed class MaskingBank : IDisposable
     }
 
     /// <summary>Round step 1 (ShareKeys): draws the round secrets and returns the signed ShareKeys message.</summary>
-    /// <param name="round">Round number; strictly greater than every earlier round of this session (1, 2, ...).</param>
+    /// <param name="round">Round number; strictly greater than every earlier round of this session (1, 2, ...), failed ones included.</param>
+    /// <returns>The serialized <c>MaskingBankMessage</c> carrying ShareKeys (SPEC.md 9 type 3, 14.3).</returns>
+    /// <exception cref="ProtocolViolationException">WrongRoundOrState (setup not finished, the session aborted, a round number not above
+    /// the last); TooFewParticipants (fewer than t advertised holders: this bank cannot take part in any round). The state is unchanged.
+    /// A round this bank was still in is abandoned and its secrets zeroed.</exception>
     public byte[] BeginRound(uint round)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
@@ -260,6 +264,11 @@ public sealed class MaskingBank : IDisposable
     /// <summary>Round step 2 (MaskedInput): decrypt the peers' shares and return the signed masked input.</summary>
     /// <param name="message">The ShareDelivery addressed to this bank.</param>
     /// <param name="input">This bank's vector, every value below 2^k.</param>
+    /// <returns>The serialized <c>MaskingBankMessage</c> carrying MaskedInput (SPEC.md 9 type 5, 14.3).</returns>
+    /// <exception cref="ArgumentException">A value of <paramref name="input"/> not below 2^k.</exception>
+    /// <exception cref="ProtocolViolationException">Refused, state unchanged: Malformed, WrongRoundOrState, UnknownSender, Duplicate,
+    /// AuthenticationFailed (a bundle that does not open). TooFewParticipants: fewer than t holders of this bank's shares are present;
+    /// the round ends for this bank (Ready, round spent, secrets zeroed: SPEC.md 8.3).</exception>
     public byte[] ReceiveShares(ReadOnlySpan<byte> message, ReadOnlySpan<ulong> input)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
@@ -318,6 +327,9 @@ public sealed class MaskingBank : IDisposable
     }
 
     /// <summary>Round step 3 (ConsistencyCheck): sign the survivor list.</summary>
+    /// <returns>The serialized <c>MaskingBankMessage</c> carrying the consistency signature (SPEC.md 8.2 step 4, 14.3).</returns>
+    /// <exception cref="ProtocolViolationException">Refused, state unchanged: Malformed, WrongRoundOrState, UnknownSender, Inconsistent.
+    /// TooFewParticipants: a list below M, which an honest aggregator never sends; the session aborts (BankAborted, SPEC.md 8.3).</exception>
     public byte[] ReceiveSurvivors(ReadOnlySpan<byte> message)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
@@ -338,6 +350,10 @@ public sealed class MaskingBank : IDisposable
     }
 
     /// <summary>Round step 4 (Unmasking): check the survivors' signatures, then reveal the requested shares.</summary>
+    /// <returns>The serialized <c>MaskingBankMessage</c> carrying UnmaskResponse (SPEC.md 9 type 9, 14.3).</returns>
+    /// <exception cref="ProtocolViolationException">Refused, state unchanged: Malformed, WrongRoundOrState, UnknownSender, Duplicate,
+    /// Refused (both kinds of one peer, a kind that does not match the survivor list). Session aborts (BankAborted): Inconsistent
+    /// (another list or a signature over another list), TooFewParticipants (fewer than M signatures: the short side of a split list).</exception>
     public byte[] ReceiveUnmaskRequest(ReadOnlySpan<byte> message)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
