@@ -105,7 +105,13 @@ internal sealed class MaskingTranscriptVectors(string variant) : IVectorFile
     public string Path => $"masking/{Variant}.json";
     public bool Generated => true;
 
+    // Type codes of the canonical bodies (SPEC.md 9; the unsigned codes 2, 4, 7, 8, 11 name no body any more).
     private static readonly string[] TypeNames = ["", "AdvertiseKeys", "KeyRoster", "ShareKeys", "ShareDelivery", "MaskedInput", "SurvivorList", "ConsistencySignature", "UnmaskRequest", "UnmaskResponse", "GraphSeedReveal", "GraphSeedRoster"];
+
+    // The oneof field of each step in masking.proto (SPEC.md 14.3): MaskingBankMessage (uploads), MaskingAggregatorMessage (downloads).
+    private static readonly Dictionary<string, int> UpField = new() { ["AdvertiseKeys"] = 10, ["GraphSeedReveal"] = 11, ["ShareKeys"] = 12, ["MaskedInput"] = 13, ["ConsistencySignature"] = 14, ["UnmaskResponse"] = 15 };
+    private static readonly Dictionary<string, int> DownField = new() { ["KeyRoster"] = 10, ["GraphSeedRoster"] = 11, ["ShareDelivery"] = 12, ["SurvivorList"] = 13, ["UnmaskRequest"] = 14 };
+    private static bool IsSigned(string type) => type is "AdvertiseKeys" or "GraphSeedReveal" or "ShareKeys" or "MaskedInput" or "UnmaskResponse";
 
     internal sealed record RoundSpec(ulong[][] Inputs, int? DropAfterShareKeys);
     internal sealed record Spec(byte[] SessionId, int Threshold, int Bits, byte[][] IdentitySeeds, byte[][] RngSeeds, RoundSpec[] Rounds, int Degree, int MaxColluders)
@@ -128,16 +134,16 @@ internal sealed class MaskingTranscriptVectors(string variant) : IVectorFile
         var log = new List<Message>();
         string B(int i) => $"bank {i}";
         const string A = "aggregator";
-        void Up(int i, byte[] m) { log.Add(new Message(B(i), A, TypeOf(m), m)); agg.Receive(m); }
+        void Up(int i, byte[] m) { log.Add(new Message(B(i), A, TypeOf(m, up: true), m)); agg.Receive(m); }
         try
         {
             for (int i = 0; i < n; i++) Up(i, banks[i].AdvertiseKeys());
             byte[] roster = agg.CloseAdvertiseKeys();
             var reveals = new byte[n][];
-            for (int i = 0; i < n; i++) { log.Add(new Message(A, B(i), TypeOf(roster), roster)); reveals[i] = banks[i].ReceiveRoster(roster); }
+            for (int i = 0; i < n; i++) { log.Add(new Message(A, B(i), TypeOf(roster, up: false), roster)); reveals[i] = banks[i].ReceiveRoster(roster); }
             for (int i = 0; i < n; i++) Up(i, reveals[i]);
             byte[] seeds = agg.CloseGraphSeed();
-            for (int i = 0; i < n; i++) { log.Add(new Message(A, B(i), TypeOf(seeds), seeds)); banks[i].ReceiveGraphSeed(seeds); }
+            for (int i = 0; i < n; i++) { log.Add(new Message(A, B(i), TypeOf(seeds, up: false), seeds)); banks[i].ReceiveGraphSeed(seeds); }
             var results = new List<(ulong[] Sum, IReadOnlyList<int> Contributors)>();
             for (int ri = 0; ri < s.Rounds.Length; ri++)
             {
@@ -146,14 +152,14 @@ internal sealed class MaskingTranscriptVectors(string variant) : IVectorFile
                 agg.BeginRound(round, rs.Inputs.First(x => x.Length > 0).Length);
                 for (int i = 0; i < n; i++) Up(i, banks[i].BeginRound(round));
                 var deliveries = agg.CloseShareKeys();
-                foreach (int i in deliveries.Keys.Order()) log.Add(new Message(A, B(i), TypeOf(deliveries[i]), deliveries[i]));
+                foreach (int i in deliveries.Keys.Order()) log.Add(new Message(A, B(i), TypeOf(deliveries[i], up: false), deliveries[i]));
                 foreach (int i in deliveries.Keys.Order())
                     if (i != rs.DropAfterShareKeys) Up(i, banks[i].ReceiveShares(deliveries[i], rs.Inputs[i]));
                 var lists = agg.CloseMaskedInput();
-                foreach (int i in lists.Keys.Order()) log.Add(new Message(A, B(i), TypeOf(lists[i]), lists[i]));
+                foreach (int i in lists.Keys.Order()) log.Add(new Message(A, B(i), TypeOf(lists[i], up: false), lists[i]));
                 foreach (int i in lists.Keys.Order()) Up(i, banks[i].ReceiveSurvivors(lists[i]));
                 var requests = agg.CloseConsistencyCheck();
-                foreach (int i in requests.Keys.Order()) log.Add(new Message(A, B(i), TypeOf(requests[i]), requests[i]));
+                foreach (int i in requests.Keys.Order()) log.Add(new Message(A, B(i), TypeOf(requests[i], up: false), requests[i]));
                 foreach (int i in requests.Keys.Order()) Up(i, banks[i].ReceiveUnmaskRequest(requests[i]));
                 ulong[] sum = agg.Finish();
                 results.Add((sum, ((AggregatorCompleted)agg.State).Contributors));
@@ -168,7 +174,8 @@ internal sealed class MaskingTranscriptVectors(string variant) : IVectorFile
         }
     }
 
-    private static string TypeOf(byte[] m) => TypeNames[m[5]];
+    /// <summary>The step a wrapper carries, named by the library's domain type (the reference side reads the oneof field instead).</summary>
+    private static string TypeOf(byte[] m, bool up) => up ? MaskingWire.DecodeToAggregator(m).GetType().Name : MaskingWire.DecodeToBank(m).GetType().Name;
 
     private static JsonNode? PartyNode(string party) => party == "aggregator" ? null : JsonValue.Create(int.Parse(party[5..], System.Globalization.CultureInfo.InvariantCulture));
 
@@ -179,7 +186,7 @@ internal sealed class MaskingTranscriptVectors(string variant) : IVectorFile
         return e.ValueKind == JsonValueKind.Null ? "aggregator" : $"bank {e.GetInt32()}";
     }
 
-    private static string TypeName(JsonElement message) => TypeNames[message.Int("type")];
+    private static string TypeName(JsonElement message) => message.Str("type");
 
     public JsonObject Generate()
     {
@@ -218,7 +225,7 @@ internal sealed class MaskingTranscriptVectors(string variant) : IVectorFile
         MaskingParameters p = spec.Parameters(Banks);
         return new JsonObject
         {
-            ["description"] = $"A complete seeded masking session (SPEC.md \"Masking protocol\" and \"Masking protocol messages\"): {Banks} banks, Shamir threshold t = 2 per neighbourhood, declared colluders c = {p.MaxColluders}, minimum survivors M = {p.MinimumSurvivors} = max(t, floor((n + c)/2) + 1), k = {Bits}, setup then {what}; vectors of {Length} values. Every wire message in the order produced (bank -> aggregator uploads, aggregator -> bank downloads; the roster, survivor list and unmask requests appear once per recipient). Bank i is MaskingBank with Ed25519 identity identity_private (RFC 8032 seed) and randomness DeterministicRandom(rng_seed) (AES-256-CTR keystream of the seed); channel_private/mask_private are the X25519 keys that randomness yields (first and second 32 bytes) and graph_nonce the third 32 bytes (the bank's graph-seed nonce, SPEC.md 8.1: committed in AdvertiseKeys as SHA-256(\"FraudFed/v1/secagg/graph-commit\" || 0x00 || nonce || session || u32 BE bank), revealed in GraphSeedReveal); round secrets b and kappa follow, then Shamir coefficients, round after round. Per round: inputs are PRG(SHA-512 label) values mod 2^k (a bank that drops before MaskedInput lists none), sum = sum of the contributors' inputs mod 2^k. Messages: step, type = the message type code (SPEC.md section 9: 1 AdvertiseKeys ... 9 UnmaskResponse, 10 GraphSeedReveal, 11 GraphSeedRoster), from/to = a bank id or null for the aggregator, bytes. Graph: complete, degree, seed = SHA-256(\"FraudFed/v1/secagg/graph-seed\" || session || u32 BE count || (u32 BE bank || nonce) ascending) over every bank of the key roster (the complete graph ignores it), neighbour lists. Generated by `fraudfed vectors` driving MaskingBank and MaskingAggregator.",
+            ["description"] = $"A complete seeded masking session (SPEC.md \"Masking protocol\" and \"Masking protocol messages\"): {Banks} banks, Shamir threshold t = 2 per neighbourhood, declared colluders c = {p.MaxColluders}, minimum survivors M = {p.MinimumSurvivors} = max(t, floor((n + c)/2) + 1), k = {Bits}, setup then {what}; vectors of {Length} values. Every wire message in the order produced (bank -> aggregator uploads, aggregator -> bank downloads; the roster, survivor list and unmask requests appear once per recipient). Bank i is MaskingBank with Ed25519 identity identity_private (RFC 8032 seed) and randomness DeterministicRandom(rng_seed) (AES-256-CTR keystream of the seed); channel_private/mask_private are the X25519 keys that randomness yields (first and second 32 bytes) and graph_nonce the third 32 bytes (the bank's graph-seed nonce, SPEC.md 8.1: committed in AdvertiseKeys as SHA-256(\"FraudFed/v1/secagg/graph-commit\" || 0x00 || nonce || session || u32 BE bank), revealed in GraphSeedReveal); round secrets b and kappa follow, then Shamir coefficients, round after round. Per round: inputs are PRG(SHA-512 label) values mod 2^k (a bank that drops before MaskedInput lists none), sum = sum of the contributors' inputs mod 2^k. Messages: step, type = the step's name, oneof_field = its field number in masking.proto (MaskingBankMessage for uploads: 10 AdvertiseKeys, 11 GraphSeedReveal, 12 ShareKeys, 13 MaskedInput, 14 ConsistencySignature, 15 UnmaskResponse; MaskingAggregatorMessage for downloads: 10 KeyRoster, 11 GraphSeedRoster, 12 ShareDelivery, 13 SurvivorList, 14 UnmaskRequest), from/to = a bank id or null for the aggregator, bytes = the serialized wrapper (SPEC.md 14.3: protocol_version 1, session_id, the step; signed steps carry the SPEC.md 9 canonical body and the 64-byte signature). These transcripts changed when the hand-written envelope (a 26-byte header on every message, signatures appended) gave way to the protobuf wrappers: the wire bytes differ, the signed bodies, signatures, keys, shares and sums are the same. Graph: complete, degree, seed = SHA-256(\"FraudFed/v1/secagg/graph-seed\" || session || u32 BE count || (u32 BE bank || nonce) ascending) over every bank of the key roster (the complete graph ignores it), neighbour lists. Generated by `fraudfed vectors` driving MaskingBank and MaskingAggregator.",
             ["session_id"] = J.H(spec.SessionId),
             ["banks"] = Banks,
             ["threshold"] = Threshold,
@@ -243,7 +250,8 @@ internal sealed class MaskingTranscriptVectors(string variant) : IVectorFile
             })),
             ["messages"] = J.Array(messages.Select((m, k) => (JsonNode)new JsonObject
             {
-                ["step"] = k + 1, ["type"] = Array.IndexOf(TypeNames, m.Type), ["from"] = PartyNode(m.From), ["to"] = PartyNode(m.To), ["bytes"] = J.H(m.Bytes),
+                ["step"] = k + 1, ["type"] = m.Type, ["oneof_field"] = m.To == "aggregator" ? UpField[m.Type] : DownField[m.Type],
+                ["from"] = PartyNode(m.From), ["to"] = PartyNode(m.To), ["bytes"] = J.H(m.Bytes),
             })),
         };
     }
@@ -356,7 +364,9 @@ internal sealed class MaskingTranscriptVectors(string variant) : IVectorFile
                     }
                 case "AdvertiseKeys" or "GraphSeedReveal" or "ShareKeys" or "MaskedInput" or "UnmaskResponse":
                     {
-                        foreach (int offset in new[] { bytes.Length - 65, bytes.Length - 1, 30 })
+                        // Flips inside the signed body (its 31st byte, its last byte) and in the signature (the wrapper's last byte).
+                        int body = bytes.AsSpan().IndexOf("FFSA"u8), bodyLength = DecodeSigned(TypeName(m), bytes).Body().Length;
+                        foreach (int offset in new[] { body + 30, body + bodyLength - 1, bytes.Length - 1 })
                         {
                             byte[] bad = (byte[])bytes.Clone();
                             bad[offset] ^= 0x01;
@@ -364,7 +374,7 @@ internal sealed class MaskingTranscriptVectors(string variant) : IVectorFile
                             try { verified = DecodeSigned(TypeName(m), bad).VerifySignature(pubs[sender]); }
                             catch (ProtocolViolationException) { verified = false; }
                             Expect.True(!verified, $"{TypeName(m)} from bank {sender} with a bit of byte {offset} flipped must be refused");
-                            Expect.True(!Ed25519SigningKey.Verify(pubs[sender], Reference.Concat(Encoding.ASCII.GetBytes("FraudFed/v1/secagg/signature"), SHA256.HashData(bad.AsSpan(0, bad.Length - 64))), bad.AsSpan(bad.Length - 64)),
+                            Expect.True(!Ed25519SigningKey.Verify(pubs[sender], Reference.Concat(Encoding.ASCII.GetBytes("FraudFed/v1/secagg/signature"), SHA256.HashData(bad.AsSpan(body, bodyLength))), bad.AsSpan(bad.Length - 64)),
                                 $"{TypeName(m)} from bank {sender}: the reference signature check must fail after the flip");
                         }
                         Expect.True(DecodeSigned(TypeName(m), bytes).VerifySignature(pubs[sender]), $"{TypeName(m)} from bank {sender} must verify untampered");
@@ -444,6 +454,13 @@ internal sealed class MaskingTranscriptVectors(string variant) : IVectorFile
         }
 
 
+        /// <summary>A relayed signed step (body = 1, signature = 2) as body || signature.</summary>
+        private static byte[] Relayed(byte[] entry, string what)
+        {
+            List<ProtoField> e = ProtoRead.Fields(entry, what);
+            return Reference.Concat(ProtoRead.B(e, 1, what), ProtoRead.B(e, 2, what));
+        }
+
         private void VerifySignature(byte[] msg, int signer, string what)
         {
             byte[] signed = Reference.Concat(Encoding.ASCII.GetBytes("FraudFed/v1/secagg/signature"), SHA256.HashData(msg.AsSpan(0, msg.Length - 64)));
@@ -463,14 +480,35 @@ internal sealed class MaskingTranscriptVectors(string variant) : IVectorFile
             JsonElement[] messages = _root.Arr("messages");
             foreach (JsonElement m in messages)
             {
-                byte[] b = m.Hex("bytes");
+                byte[] wire = m.Hex("bytes");
                 string type = TypeName(m), what = $"step {m.Int("step")} {type}";
+                bool up = m.GetProperty("to").ValueKind == JsonValueKind.Null;
+                int party = up ? m.Int("from") : m.Int("to");
+                // The wrapper (SPEC.md 14.3): protocol_version = 1, the 16-byte session id, exactly one step, in field order.
+                List<ProtoField> wrapper = ProtoRead.Fields(wire, what);
+                Expect.Equal(what + " wrapper fields (protocol_version, session_id, one step)", "1,2," + (up ? UpField : DownField)[type], string.Join(",", wrapper.Select(x => x.Number)));
+                Expect.Equal(what + " oneof field (as listed)", m.Int("oneof_field"), wrapper[2].Number);
+                Expect.Equal(what + " protocol_version", 1UL, wrapper[0].Value);
+                Expect.Hex(what + " session_id", J.H(_sid), wrapper[1].Data);
+                List<ProtoField> f = ProtoRead.Fields(wrapper[2].Data, what);
+                byte[] b = [];
+                uint round = 0;
                 var r = new Reader(b);
-                Expect.Hex(what + " magic", "46465341", r.Take(4));
-                Expect.Equal(what + " version", (byte)2, r.U8());
-                Expect.Equal(what + " type code", type, TypeNames[r.U8()]);
-                Expect.Hex(what + " session id", J.H(_sid), r.Take(16));
-                uint round = r.U32();
+                if (IsSigned(type))
+                {
+                    // A signed step: body (field 1, the canonical SPEC.md 9 body) and signature (field 2, 64 bytes); b = body || signature.
+                    Expect.Equal(what + " signed step fields (body, signature)", "1,2", string.Join(",", f.Select(x => x.Number)));
+                    byte[] body = ProtoRead.B(f, 1, what), signature = ProtoRead.B(f, 2, what);
+                    Expect.Equal(what + " signature length", 64, signature.Length);
+                    b = Reference.Concat(body, signature);
+                    r = new Reader(b);
+                    Expect.Hex(what + " magic", "46465341", r.Take(4));
+                    Expect.Equal(what + " version", (byte)2, r.U8());
+                    Expect.Equal(what + " type code", type, TypeNames[r.U8()]);
+                    Expect.Hex(what + " session id", J.H(_sid), r.Take(16));
+                    round = r.U32();
+                }
+                else if (type is not ("KeyRoster" or "GraphSeedRoster")) round = (uint)ProtoRead.U(f, 1, what);
                 if (type is "AdvertiseKeys" or "KeyRoster" or "GraphSeedReveal" or "GraphSeedRoster") Expect.Equal(what + " round", 0u, round);
                 else if (round != _round)
                 {
@@ -485,8 +523,6 @@ internal sealed class MaskingTranscriptVectors(string variant) : IVectorFile
                     _bundles.Clear(); _shares.Clear(); _escrows.Clear(); _masked.Clear(); _deliveredFrom.Clear(); _consistency.Clear(); _revealed.Clear();
                     _survivorList = null; _survivors = [];
                 }
-                bool up = m.GetProperty("to").ValueKind == JsonValueKind.Null;
-                int party = up ? m.Int("from") : m.Int("to");
                 switch (type)
                 {
                     case "AdvertiseKeys":
@@ -504,10 +540,12 @@ internal sealed class MaskingTranscriptVectors(string variant) : IVectorFile
                         }
                     case "KeyRoster":
                         {
-                            Expect.Equal(what + " count", (uint)_adv.Count, r.U32());
+                            List<byte[]> keys = ProtoRead.Many(f, 1);
+                            Expect.Equal(what + " fields (keys only)", keys.Count, f.Count);
+                            Expect.Equal(what + " count", _adv.Count, keys.Count);
+                            int e = 0;
                             foreach (byte[] a in _advMessages.OrderBy(x => BinaryPrimitives.ReadUInt32BigEndian(x.AsSpan(26))))
-                                Expect.Hex(what + " relayed AdvertiseKeys", J.H(a), r.Take(a.Length));
-                            r.End(what);
+                                Expect.Hex(what + " relayed AdvertiseKeys (body || signature)", J.H(a), Relayed(keys[e++], what));
                             break;
                         }
                     case "GraphSeedReveal":
@@ -529,10 +567,12 @@ internal sealed class MaskingTranscriptVectors(string variant) : IVectorFile
                         }
                     case "GraphSeedRoster":
                         {
-                            Expect.Equal(what + " count (one reveal per bank of the key roster)", (uint)_adv.Count, r.U32());
+                            List<byte[]> reveals = ProtoRead.Many(f, 1);
+                            Expect.Equal(what + " fields (reveals only)", reveals.Count, f.Count);
+                            Expect.Equal(what + " count (one reveal per bank of the key roster)", _adv.Count, reveals.Count);
+                            int e = 0;
                             foreach (int bank in _nonces.Keys)
-                                Expect.Hex(what + $" relayed GraphSeedReveal of bank {bank}", J.H(_revealMessages[bank]), r.Take(_revealMessages[bank].Length));
-                            r.End(what);
+                                Expect.Hex(what + $" relayed GraphSeedReveal of bank {bank}", J.H(_revealMessages[bank]), Relayed(reveals[e++], what));
                             var input = new List<byte[]> { Encoding.ASCII.GetBytes("FraudFed/v1/secagg/graph-seed"), _sid, Reference.U32Be((uint)_nonces.Count) };
                             foreach (var (bank, nonce) in _nonces) { input.Add(Reference.U32Be((uint)bank)); input.Add(nonce); }
                             byte[] seed = SHA256.HashData(Reference.Concat([.. input]));
@@ -572,16 +612,16 @@ internal sealed class MaskingTranscriptVectors(string variant) : IVectorFile
                         }
                     case "ShareDelivery":
                         {
-                            Expect.Equal(what + " recipient", (uint)party, r.U32());
-                            uint count = r.U32();
+                            // round = 1, recipient = 2, bundles = 3 (BankBytes: bank = 1, data = 2).
+                            Expect.Equal(what + " recipient", (ulong)party, ProtoRead.U(f, 2, what));
                             var from = new List<int>();
-                            for (int e = 0; e < count; e++)
+                            foreach (byte[] entry in ProtoRead.Many(f, 3))
                             {
-                                int owner = (int)r.U32();
-                                Expect.Hex(what + $" bundle from bank {owner} relayed unchanged", J.H(_bundles[(owner, party)]), r.Take(160));
+                                List<ProtoField> be = ProtoRead.Fields(entry, what);
+                                int owner = (int)ProtoRead.U(be, 1, what);
+                                Expect.Hex(what + $" bundle from bank {owner} relayed unchanged", J.H(_bundles[(owner, party)]), ProtoRead.B(be, 2, what));
                                 from.Add(owner);
                             }
-                            r.End(what);
                             int[] expected = _bundles.Keys.Where(x => x.Holder == party).Select(x => x.Owner).Order().ToArray();
                             Expect.Equal(what + " owners", string.Join(",", expected), string.Join(",", from));
                             _deliveredFrom[party] = from;
@@ -609,19 +649,22 @@ internal sealed class MaskingTranscriptVectors(string variant) : IVectorFile
                         }
                     case "SurvivorList":
                         {
-                            uint count = r.U32();
-                            int[] ids = Enumerable.Range(0, (int)count).Select(_ => (int)r.U32()).ToArray();
-                            r.End(what);
+                            // round = 1, survivors = 2 (packed). Banks sign the canonical encoding (SPEC.md 9 type 6), rebuilt here.
+                            int[] ids = ProtoRead.Packed(f, 2, what).Select(x => (int)x).ToArray();
                             Expect.Equal(what + " survivors = senders of masked inputs, ascending", string.Join(",", _masked.Keys.Order()), string.Join(",", ids));
-                            if (_survivorList is not null) Expect.Hex(what + " identical for every survivor", J.H(_survivorList), b);
-                            _survivorList = b;
+                            byte[] canonical = Reference.Concat([.. "FFSA"u8, 2, 6], _sid, Reference.U32Be(round), Reference.U32Be((uint)ids.Length),
+                                Reference.Concat([.. ids.Select(i => Reference.U32Be((uint)i))]));
+                            if (_survivorList is not null) Expect.Hex(what + " identical for every survivor", J.H(_survivorList), canonical);
+                            _survivorList = canonical;
                             _survivors = ids;
                             break;
                         }
                     case "ConsistencySignature":
                         {
-                            Expect.Equal(what + " sender", (uint)party, r.U32());
-                            byte[] sig = r.Take(64); r.End(what);
+                            // round = 1, sender = 2, signature = 3.
+                            Expect.Equal(what + " sender", (ulong)party, ProtoRead.U(f, 2, what));
+                            byte[] sig = ProtoRead.B(f, 3, what);
+                            Expect.Equal(what + " signature length", 64, sig.Length);
                             byte[] signed = Reference.Concat(Encoding.ASCII.GetBytes("FraudFed/v1/secagg/survivors"), SHA256.HashData(_survivorList!));
                             Expect.True(Ed25519SigningKey.Verify(_idPub[party], signed, sig), what + ": signature over \"FraudFed/v1/secagg/survivors\" || SHA-256(SurvivorList) does not verify");
                             _consistency[party] = sig;
@@ -629,21 +672,25 @@ internal sealed class MaskingTranscriptVectors(string variant) : IVectorFile
                         }
                     case "UnmaskRequest":
                         {
-                            Expect.Equal(what + " recipient", (uint)party, r.U32());
-                            uint count = r.U32();
-                            int[] ids = Enumerable.Range(0, (int)count).Select(_ => (int)r.U32()).ToArray();
+                            // round = 1, recipient = 2, survivors = 3 (packed), signatures = 4 (BankBytes), requests = 5 (peer = 1, kind = 2).
+                            Expect.Equal(what + " recipient", (ulong)party, ProtoRead.U(f, 2, what));
+                            int[] ids = ProtoRead.Packed(f, 3, what).Select(x => (int)x).ToArray();
                             Expect.Equal(what + " survivors", string.Join(",", _survivors), string.Join(",", ids));
-                            uint sigs = r.U32();
-                            Expect.Equal(what + " signature count", (uint)_consistency.Count, sigs);
+                            List<byte[]> sigs = ProtoRead.Many(f, 4);
+                            Expect.Equal(what + " signature count", _consistency.Count, sigs.Count);
+                            int e = 0;
                             foreach (int signer in _consistency.Keys.Order())
                             {
-                                Expect.Equal(what + " signer", (uint)signer, r.U32());
-                                Expect.Hex(what + $" signature of bank {signer}", J.H(_consistency[signer]), r.Take(64));
+                                List<ProtoField> se = ProtoRead.Fields(sigs[e++], what);
+                                Expect.Equal(what + " signer", (ulong)signer, ProtoRead.U(se, 1, what));
+                                Expect.Hex(what + $" signature of bank {signer}", J.H(_consistency[signer]), ProtoRead.B(se, 2, what));
                             }
-                            uint q = r.U32();
                             var got = new List<string>();
-                            for (int e = 0; e < q; e++) got.Add($"{r.U32()}:{r.U8()}");
-                            r.End(what);
+                            foreach (byte[] q in ProtoRead.Many(f, 5))
+                            {
+                                List<ProtoField> qe = ProtoRead.Fields(q, what);
+                                got.Add($"{ProtoRead.U(qe, 1, what)}:{ProtoRead.U(qe, 2, what)}");
+                            }
                             // Requested: for every holder-owner p of the recipient's shares that shared keys, the self-mask
                             // share (kind 1) of a survivor, the escrow-key share (kind 2) of a bank that dropped.
                             var expected = new List<string>();

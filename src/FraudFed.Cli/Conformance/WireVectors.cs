@@ -11,61 +11,6 @@ using FraudFed.Protocol.Homomorphic;
 
 namespace FraudFed.Cli.Conformance;
 
-/// <summary>A minimal proto3 encoder for the reference side of the wire vectors.</summary>
-internal sealed class ProtoRef
-{
-    private readonly List<byte> _bytes = [];
-
-    public byte[] ToArray() => [.. _bytes];
-
-    private void Varint(ulong v)
-    {
-        while (v >= 0x80) { _bytes.Add((byte)(v | 0x80)); v >>= 7; }
-        _bytes.Add((byte)v);
-    }
-
-    /// <summary>A varint field (omitted when 0, as proto3 does).</summary>
-    public ProtoRef U(int field, ulong value)
-    {
-        if (value == 0) return this;
-        Varint((ulong)field << 3);
-        Varint(value);
-        return this;
-    }
-
-    /// <summary>A bytes / string / message field (omitted when empty unless <paramref name="always"/>: a set oneof message).</summary>
-    public ProtoRef B(int field, byte[] value, bool always = false)
-    {
-        if (value.Length == 0 && !always) return this;
-        Varint(((ulong)field << 3) | 2);
-        Varint((ulong)value.Length);
-        _bytes.AddRange(value);
-        return this;
-    }
-
-    /// <summary>A packed repeated uint32/uint64 field (omitted when empty).</summary>
-    public ProtoRef Packed(int field, IEnumerable<ulong> values)
-    {
-        var inner = new ProtoRef();
-        foreach (ulong v in values) inner.Varint(v);
-        return B(field, inner.ToArray());
-    }
-
-    /// <summary>Repeated BankBytes entries, bank i = index i.</summary>
-    public ProtoRef Banks(int field, byte[][] items)
-    {
-        for (int i = 0; i < items.Length; i++) B(field, new ProtoRef().U(1, (ulong)i).B(2, items[i]).ToArray(), always: true);
-        return this;
-    }
-
-    /// <summary>Repeated bytes.</summary>
-    public ProtoRef Many(int field, byte[][] items)
-    {
-        foreach (byte[] x in items) B(field, x, always: true);
-        return this;
-    }
-}
-
 internal sealed class HeWireVectors : IVectorFile
 {
     private const int N = 3;

@@ -1,6 +1,9 @@
 // In-process harness for the masking protocol: n MaskingBank endpoints and one MaskingAggregator talking
 // through an in-memory transport that moves encoded bytes (so every message goes through its codec and
-// its size is counted). Dropouts are injectable at every stage. Timings are taken with Stopwatch here, in
+// its size is counted). Dropouts are injectable at every stage. A bank that refuses a step (e.g. fewer than t holders
+// of its shares present) leaves the round as a dropout would; a round that fails benignly at the aggregator (too few
+// participants, cancellation) is announced to every bank that took part with the aggregator's RoundAbort, so every
+// party is back in Ready with the round spent before the exception reaches the caller (SPEC.md 8.3). Timings are taken with Stopwatch here, in
 // the harness, never in the protocol classes (which stay clock-free).
 using System.Diagnostics;
 using System.Security.Cryptography;
@@ -57,14 +60,14 @@ public sealed class DropoutPlan
 /// <param name="ClientSeconds">Per participating bank: time in its own protocol calls this round.</param>
 /// <param name="ServerUnmaskSeconds">Aggregator time in Finish (reconstruction and mask removal).</param>
 /// <param name="ServerSeconds">Total aggregator time in this round.</param>
+/// <param name="BankRefusals">Banks that left the round by refusing a step, with the reason (empty when none did).</param>
 public sealed record RoundReport(ulong[] Sum, IReadOnlyList<int> Contributors, long BytesUploaded, long BytesDownloaded, long MaskedInputBytes,
-    IReadOnlyDictionary<int, double> ClientSeconds, double ServerUnmaskSeconds, double ServerSeconds);
+    IReadOnlyDictionary<int, double> ClientSeconds, double ServerUnmaskSeconds, double ServerSeconds, IReadOnlyDictionary<int, ViolationReason> BankRefusals);
 
 /// <summary>n banks and an aggregator in one process.</summary>
 public sealed class MaskingHarness : IDisposable
 {
     private readonly Ed25519SigningKey[] _identities;
-    private readonly HashSet<int> _inSession = [];
     private uint _round;
 
     /// <summary>Creates the parties. Identity keys, X25519 keys and round secrets come from <paramref name="rng"/>.</summary>
@@ -86,7 +89,7 @@ public sealed class MaskingHarness : IDisposable
     /// <summary>The aggregator.</summary>
     public MaskingAggregator Aggregator { get; }
     /// <summary>Banks whose keys are in the session roster.</summary>
-    public IReadOnlyCollection<int> InSession => _inSession;
+    public IReadOnlyCollection<int> InSession => Aggregator.Advertised.Where(id => Banks[id].State is not (BankAdvertiseKeys or BankGraphSeed)).ToArray();
     /// <summary>A bank's identity key (tests craft signed messages with it).</summary>
     internal Ed25519SigningKey IdentityOf(int bank) => _identities[bank];
 
@@ -123,11 +126,15 @@ public sealed class MaskingHarness : IDisposable
         {
             SetupBytesDownloaded += seeds.Length;
             bank.ReceiveGraphSeed(seeds);
-            _inSession.Add(bank.Id);
         }
     }
 
+    /// <summary>Banks that refused a step of the last round (begun with <see cref="RunRound"/>), with the reason.</summary>
+    public IReadOnlyDictionary<int, ViolationReason> LastRoundRefusals { get; private set; } = new Dictionary<int, ViolationReason>();
+
     /// <summary>Runs one round: every bank in the session contributes <c>inputs[id]</c> unless the plan drops it.</summary>
+    /// <exception cref="ProtocolViolationException">TooFewParticipants when the round fails benignly: the round number is spent and
+    /// the aggregator and the banks that took part are back in Ready (SPEC.md 8.3); the next call runs the next round.</exception>
     public RoundReport RunRound(IReadOnlyList<ulong[]> inputs, DropoutPlan? plan = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(inputs);
@@ -135,23 +142,68 @@ public sealed class MaskingHarness : IDisposable
         plan ??= DropoutPlan.None;
         if (plan.Banks.Any(b => plan[b] == DropoutStage.BeforeAdvertiseKeys))
             throw Error.Argument(nameof(plan), "BeforeAdvertiseKeys is a session-level dropout: pass those banks to SetupSession (MaskingOptions.AbsentFromSetup).");
-        uint round = ++_round;
+        uint round = _round = Math.Max(_round, Aggregator.State.Round) + 1; // rounds driven by hand (tests) are spent too
+        var refusals = new Dictionary<int, ViolationReason>();
+        LastRoundRefusals = refusals;
+        try
+        {
+            return RunRoundCore(round, inputs, plan, refusals, cancellationToken);
+        }
+        catch (ProtocolViolationException) when (Aggregator.State is AggregatorReady { AbortNotice: not null } ready && ready.Round == round)
+        {
+            AnnounceRoundAbort(round, ready.AbortNotice);
+            throw;
+        }
+        catch (OperationCanceledException) when (Aggregator.State.Round == round && Aggregator.State is not (AggregatorReady or AggregatorCompleted or AggregatorAborted))
+        {
+            AnnounceRoundAbort(round, Aggregator.AbandonRound());
+            throw;
+        }
+    }
+
+    /// <summary>Delivers the aggregator's RoundAbort to every bank still in <paramref name="round"/> (dropped ones included: their
+    /// transport delivers it when they come back).</summary>
+    private void AnnounceRoundAbort(uint round, byte[] notice)
+    {
+        foreach (int id in InSession)
+        {
+            BankState st = Banks[id].State;
+            if (st.Round == round && st is not (BankReady or BankAborted)) Banks[id].ReceiveRoundAbort(notice);
+        }
+    }
+
+    private RoundReport RunRoundCore(uint round, IReadOnlyList<ulong[]> inputs, DropoutPlan plan, Dictionary<int, ViolationReason> refusals, CancellationToken cancellationToken)
+    {
         int length = inputs[0].Length;
         long up = 0, down = 0, maskedBytes = 0;
         var client = new Dictionary<int, double>();
         var server = new Stopwatch();
         var sw = new Stopwatch();
-        void Client(int id, Action a) { sw.Restart(); a(); sw.Stop(); client[id] = client.GetValueOrDefault(id) + sw.Elapsed.TotalSeconds; }
+        // A bank's refusal takes it out of the round like a dropout (it sends nothing); the reason is reported.
+        bool Client(int id, Action a)
+        {
+            sw.Restart();
+            try { a(); }
+            catch (ProtocolViolationException ex)
+            {
+                refusals[id] = ex.Reason;
+                // A bank that ended the round for itself says so (SPEC.md 8.3); the aggregator treats it as a dropout.
+                if (Banks[id].State is BankReady { LastRoundFailure: { } reason } ready && ready.Round == round)
+                    Upload(new BankAbort(Parameters.SessionId, round, reason).Encode());
+                return false;
+            }
+            finally { sw.Stop(); client[id] = client.GetValueOrDefault(id) + sw.Elapsed.TotalSeconds; }
+            return true;
+        }
         void Server(Action a) { server.Start(); a(); server.Stop(); }
         void Upload(byte[] m) { up += m.Length; Server(() => Aggregator.Receive(m)); }
 
         Server(() => Aggregator.BeginRound(round, length));
-        foreach (int id in _inSession.Order())
+        foreach (int id in InSession)
         {
             if (plan[id] == DropoutStage.BeforeShareKeys) continue;
             byte[] m = [];
-            Client(id, () => m = Banks[id].BeginRound(round));
-            Upload(m);
+            if (Client(id, () => m = Banks[id].BeginRound(round))) Upload(m);
         }
         cancellationToken.ThrowIfCancellationRequested();
         IReadOnlyDictionary<int, byte[]> deliveries = new Dictionary<int, byte[]>();
@@ -161,7 +213,7 @@ public sealed class MaskingHarness : IDisposable
             down += delivery.Length;
             if (plan[id] == DropoutStage.AfterShareKeys) continue;
             byte[] m = [];
-            Client(id, () => m = Banks[id].ReceiveShares(delivery, inputs[id]));
+            if (!Client(id, () => m = Banks[id].ReceiveShares(delivery, inputs[id]))) continue;
             maskedBytes += m.Length;
             Upload(m);
         }
@@ -173,8 +225,7 @@ public sealed class MaskingHarness : IDisposable
             down += list.Length;
             if (plan[id] == DropoutStage.AfterMaskedInput) continue;
             byte[] m = [];
-            Client(id, () => m = Banks[id].ReceiveSurvivors(list));
-            Upload(m);
+            if (Client(id, () => m = Banks[id].ReceiveSurvivors(list))) Upload(m);
         }
         IReadOnlyDictionary<int, byte[]> requests = new Dictionary<int, byte[]>();
         Server(() => requests = Aggregator.CloseConsistencyCheck());
@@ -183,15 +234,14 @@ public sealed class MaskingHarness : IDisposable
             down += request.Length;
             if (plan[id] == DropoutStage.DuringUnmasking) continue;
             byte[] m = [];
-            Client(id, () => m = Banks[id].ReceiveUnmaskRequest(request));
-            Upload(m);
+            if (Client(id, () => m = Banks[id].ReceiveUnmaskRequest(request))) Upload(m);
         }
         ulong[] sum = [];
         var unmask = Stopwatch.StartNew();
         Server(() => sum = Aggregator.Finish());
         unmask.Stop();
         var done = (AggregatorCompleted)Aggregator.State;
-        return new RoundReport(sum, done.Contributors, up, down, maskedBytes, client, unmask.Elapsed.TotalSeconds, server.Elapsed.TotalSeconds);
+        return new RoundReport(sum, done.Contributors, up, down, maskedBytes, client, unmask.Elapsed.TotalSeconds, server.Elapsed.TotalSeconds, refusals);
     }
 
     /// <inheritdoc />

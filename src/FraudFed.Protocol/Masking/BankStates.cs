@@ -25,7 +25,7 @@ public enum MaskingStage
     Unmasking,
     /// <summary>The round finished.</summary>
     Completed,
-    /// <summary>The protocol aborted; the session cannot continue.</summary>
+    /// <summary>The session aborted on evidence of an attack; it cannot continue. (A round that fails benignly returns to Ready.)</summary>
     Aborted,
 }
 
@@ -61,10 +61,13 @@ public sealed class BankGraphSeed : BankState
     public override MaskingStage Stage => MaskingStage.GraphSeed;
 }
 
-/// <summary>Keys agreed and graph fixed, waiting for a round to begin.</summary>
+/// <summary>Keys agreed and graph fixed, waiting for a round to begin. After a round that failed benignly (too few participants,
+/// a deadline missed: SPEC.md 8.3) the bank is back here with that round spent (<see cref="BankState.Round"/>) and its secrets zeroed.</summary>
 public sealed class BankReady : BankState
 {
-    internal BankReady() : base(0) { }
+    internal BankReady(uint lastRound = 0, Cryptography.ViolationReason? lastRoundFailure = null) : base(lastRound) => LastRoundFailure = lastRoundFailure;
+    /// <summary>Why round <see cref="BankState.Round"/> ended without a sum, or null when no round failed (setup just finished).</summary>
+    public Cryptography.ViolationReason? LastRoundFailure { get; }
     /// <inheritdoc />
     public override MaskingStage Stage => MaskingStage.Ready;
 }
@@ -122,7 +125,8 @@ public sealed class BankCompleted : BankState
     public override MaskingStage Stage => MaskingStage.Completed;
 }
 
-/// <summary>The bank aborted (too few participants, or an aggregator caught lying). Terminal.</summary>
+/// <summary>The bank aborted the session on evidence of an attack (an aggregator caught showing inconsistent views, a failed
+/// authentication, equivocation: SPEC.md 8.3). Terminal. Benign round failures return to <see cref="BankReady"/> instead.</summary>
 public sealed class BankAborted : BankState
 {
     internal BankAborted(uint round, Cryptography.ViolationReason reason) : base(round) => Reason = reason;

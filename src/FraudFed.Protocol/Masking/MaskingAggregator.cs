@@ -8,8 +8,11 @@
 //     neighbours i, with s^r_id = escrow_{d,i} XOR pad(kappa_d) and kappa_d reconstructed from t shares.
 // It only ever asks one kind of share per bank, so it never holds b_i and the round seeds of the same bank.
 // Unmasking cost: (|U2| + pairs(dropped, survivors)) PRG expansions of the vector length.
-// Every refused message throws ProtocolViolationException and leaves State unchanged; fewer than
-// MinimumSurvivors at a stage, or fewer than t shares for a needed secret, aborts (AggregatorAborted).
+// Every refused message throws ProtocolViolationException and leaves State unchanged. A benign, round-local failure (fewer
+// than MinimumSurvivors when a round stage closes, fewer than t shares for a needed secret, AbandonRound for a deadline
+// missed) throws TooFewParticipants, wipes the round's data and returns to AggregatorReady with the round spent and a
+// RoundAbort to broadcast (SPEC.md 8.3). Only evidence of an attack (revealed shares off one polynomial, a seed that does
+// not decode) or a failed session setup ends the session (AggregatorAborted).
 // Finish zeroes what unmasking handled: the decoded share values, the reconstructed secrets, the recovered seeds and the
 // revealed share bytes of the responses.
 using System.Security.Cryptography;
@@ -54,10 +57,19 @@ public sealed class AggregatorGraphSeed : AggregatorState
     public override MaskingStage Stage => MaskingStage.GraphSeed;
 }
 
-/// <summary>Keys distributed and graph fixed; no round running.</summary>
+/// <summary>Keys distributed and graph fixed; no round running. After a round that failed benignly the aggregator is back here
+/// with that round spent (<see cref="AggregatorState.Round"/>), its data wiped and <see cref="AbortNotice"/> to broadcast.</summary>
 public sealed class AggregatorReady : AggregatorState
 {
-    internal AggregatorReady(uint lastRound) : base(lastRound) { }
+    internal AggregatorReady(uint lastRound, ViolationReason? lastRoundFailure = null, byte[]? abortNotice = null) : base(lastRound)
+    {
+        LastRoundFailure = lastRoundFailure;
+        AbortNotice = abortNotice;
+    }
+    /// <summary>Why round <see cref="AggregatorState.Round"/> ended without a sum, or null after setup.</summary>
+    public ViolationReason? LastRoundFailure { get; }
+    /// <summary>The encoded RoundAbort for that round, to send to every bank that took part in it (null after setup).</summary>
+    public byte[]? AbortNotice { get; }
     /// <inheritdoc />
     public override MaskingStage Stage => MaskingStage.Ready;
 }
@@ -125,7 +137,7 @@ public sealed class AggregatorCompleted : AggregatorState
     public override MaskingStage Stage => MaskingStage.Completed;
 }
 
-/// <summary>The aggregator aborted. Terminal.</summary>
+/// <summary>The aggregator ended the session: setup failed, or evidence of an attack (SPEC.md 8.3). Terminal.</summary>
 public sealed class AggregatorAborted : AggregatorState
 {
     internal AggregatorAborted(uint round, ViolationReason reason) : base(round) => Reason = reason;
@@ -169,28 +181,37 @@ public sealed class MaskingAggregator
     /// <summary>The session's 32-byte graph seed (public), or null before <see cref="CloseGraphSeed"/>.</summary>
     public byte[]? GraphSeedValue => _graphSeed?.ToArray();
 
-    /// <summary>Accepts one bank-to-aggregator message (AdvertiseKeys, GraphSeedReveal, ShareKeys, MaskedInput, ConsistencySignature, UnmaskResponse).</summary>
+    /// <summary>Accepts one serialized <c>MaskingBankMessage</c> (SPEC.md 14.3): AdvertiseKeys, GraphSeedReveal, ShareKeys, MaskedInput,
+    /// ConsistencySignature, UnmaskResponse, or a bank's abort of the running round.</summary>
     /// <exception cref="ProtocolViolationException">Any refusal (typed reason); the state is unchanged.</exception>
     public void Receive(ReadOnlySpan<byte> message)
     {
-        MessageHeader h = Wire.PeekHeader(message);
-        if (!h.SessionId.AsSpan().SequenceEqual(_p.SessionId)) throw Error.Violation(ViolationReason.WrongRoundOrState, "The message belongs to another session.");
-        switch (h.Type)
+        MaskingToAggregator m = MaskingWire.DecodeToAggregator(message);
+        if (!m.SessionId.AsSpan().SequenceEqual(_p.SessionId)) throw Error.Violation(ViolationReason.WrongRoundOrState, "The message belongs to another session.");
+        switch (m)
         {
-            case MessageType.AdvertiseKeys: OnAdvertise(message); break;
-            case MessageType.GraphSeedReveal: OnGraphSeedReveal(message); break;
-            case MessageType.ShareKeys: OnShareKeys(message); break;
-            case MessageType.MaskedInput: OnMaskedInput(message); break;
-            case MessageType.ConsistencySignature: OnConsistency(message); break;
-            case MessageType.UnmaskResponse: OnUnmask(message); break;
-            default: throw Error.Violation(ViolationReason.Malformed, $"{h.Type} is an aggregator-to-bank message.");
+            case AdvertiseKeys a: OnAdvertise(a); break;
+            case GraphSeedReveal r: OnGraphSeedReveal(r); break;
+            case ShareKeys k: OnShareKeys(k); break;
+            case MaskedInput x: OnMaskedInput(x); break;
+            case ConsistencySignature c: OnConsistency(c); break;
+            case UnmaskResponse u: OnUnmask(u); break;
+            case BankAbort b: OnBankAbort(b); break;
+            default: throw Error.Violation(ViolationReason.Malformed, "Unknown bank message.");
         }
     }
 
-    private void OnAdvertise(ReadOnlySpan<byte> message)
+    /// <summary>A bank leaves the running round (SPEC.md 8.3). Nothing to record: it is a dropout, and the stage closes without
+    /// it. Refused outside that round, or for round 0 (a bank leaving the session is not a round event).</summary>
+    private void OnBankAbort(BankAbort m)
+    {
+        if (State is not (AggregatorShareKeys or AggregatorMaskedInput or AggregatorConsistencyCheck or AggregatorUnmasking)) throw WrongState("Abort");
+        CheckRound(m.Round, State.Round);
+    }
+
+    private void OnAdvertise(AdvertiseKeys m)
     {
         if (State is not AggregatorAdvertiseKeys st) throw WrongState("AdvertiseKeys");
-        AdvertiseKeys m = AdvertiseKeys.Decode(message);
         CheckSender(m.Sender);
         if (st.Received.ContainsKey(m.Sender)) throw Error.Violation(ViolationReason.Duplicate, "This bank already advertised its keys.");
         if (!m.VerifySignature(_identityKeys[m.Sender])) throw Error.Violation(ViolationReason.AuthenticationFailed, "The AdvertiseKeys signature does not verify.");
@@ -210,10 +231,9 @@ public sealed class MaskingAggregator
         return roster;
     }
 
-    private void OnGraphSeedReveal(ReadOnlySpan<byte> message)
+    private void OnGraphSeedReveal(GraphSeedReveal m)
     {
         if (State is not AggregatorGraphSeed st) throw WrongState("GraphSeedReveal");
-        GraphSeedReveal m = GraphSeedReveal.Decode(message);
         CheckSender(m.Sender);
         if (!st.Roster.TryGetValue(m.Sender, out AdvertiseKeys? advert)) throw Error.Violation(ViolationReason.UnknownSender, "The sender did not advertise keys in this session.");
         if (st.Reveals.ContainsKey(m.Sender)) throw Error.Violation(ViolationReason.Duplicate, "This bank already revealed its graph-seed nonce.");
@@ -241,6 +261,16 @@ public sealed class MaskingAggregator
     /// <summary>Banks whose keys are in the roster.</summary>
     public IReadOnlyList<int> Advertised => Enumerable.Range(0, _advertised.Length).Where(i => _advertised[i]).ToArray();
 
+    /// <summary>Ends the running round without a sum (a deadline missed): wipes its data and returns to Ready with the round spent.</summary>
+    /// <returns>The RoundAbort to send to every bank that took part in the round.</returns>
+    /// <exception cref="ProtocolViolationException">WrongRoundOrState when no round is running; nothing changes.</exception>
+    public byte[] AbandonRound()
+    {
+        if (State is not (AggregatorShareKeys or AggregatorMaskedInput or AggregatorConsistencyCheck or AggregatorUnmasking)) throw WrongState("AbandonRound");
+        _ = RoundFailed(ViolationReason.TooFewParticipants, "The round was abandoned.");
+        return ((AggregatorReady)State).AbortNotice!;
+    }
+
     /// <summary>Starts round <paramref name="round"/> (strictly increasing) for vectors of <paramref name="length"/> values.</summary>
     public void BeginRound(uint round, int length)
     {
@@ -251,10 +281,9 @@ public sealed class MaskingAggregator
         State = new AggregatorShareKeys(round, length, new Dictionary<int, ShareKeys>());
     }
 
-    private void OnShareKeys(ReadOnlySpan<byte> message)
+    private void OnShareKeys(ShareKeys m)
     {
         if (State is not AggregatorShareKeys st) throw WrongState("ShareKeys");
-        ShareKeys m = ShareKeys.Decode(message);
         CheckRound(m.Round, st.Round);
         CheckSender(m.Sender);
         if (!_advertised[m.Sender]) throw Error.Violation(ViolationReason.UnknownSender, "The sender did not advertise keys in this session.");
@@ -269,11 +298,12 @@ public sealed class MaskingAggregator
         State = new AggregatorShareKeys(st.Round, st.Length, new Dictionary<int, ShareKeys>(st.Received) { [m.Sender] = m });
     }
 
-    /// <summary>Ends ShareKeys (U1 fixed): returns each participant's ShareDelivery, or aborts below the minimum.</summary>
+    /// <summary>Ends ShareKeys (U1 fixed): returns each participant's ShareDelivery.</summary>
+    /// <exception cref="ProtocolViolationException">TooFewParticipants below the minimum: the round fails (back to Ready, SPEC.md 8.3).</exception>
     public IReadOnlyDictionary<int, byte[]> CloseShareKeys()
     {
         if (State is not AggregatorShareKeys st) throw WrongState("CloseShareKeys");
-        if (st.Received.Count < _p.MinimumSurvivors) throw Abort(ViolationReason.TooFewParticipants, "Fewer banks shared keys than the minimum.");
+        if (st.Received.Count < _p.MinimumSurvivors) throw RoundFailed(ViolationReason.TooFewParticipants, "Fewer banks shared keys than the minimum; the round ends.");
         var deliveries = new Dictionary<int, byte[]>();
         foreach (int j in st.Received.Keys.Order())
         {
@@ -287,10 +317,9 @@ public sealed class MaskingAggregator
         return deliveries;
     }
 
-    private void OnMaskedInput(ReadOnlySpan<byte> message)
+    private void OnMaskedInput(MaskedInput m)
     {
         if (State is not AggregatorMaskedInput st) throw WrongState("MaskedInput");
-        MaskedInput m = MaskedInput.Decode(message);
         CheckRound(m.Round, st.Round);
         CheckSender(m.Sender);
         if (!st.U1.ContainsKey(m.Sender)) throw Error.Violation(ViolationReason.UnknownSender, "The sender did not share keys this round.");
@@ -302,11 +331,12 @@ public sealed class MaskingAggregator
         State = new AggregatorMaskedInput(st.Round, st.Length, st.U1, st.Sum, new HashSet<int>(st.Received) { m.Sender });
     }
 
-    /// <summary>Ends MaskedInput (U2 fixed): returns the SurvivorList for each survivor, or aborts below the minimum.</summary>
+    /// <summary>Ends MaskedInput (U2 fixed): returns the SurvivorList for each survivor.</summary>
+    /// <exception cref="ProtocolViolationException">TooFewParticipants below the minimum: the round fails (back to Ready, SPEC.md 8.3).</exception>
     public IReadOnlyDictionary<int, byte[]> CloseMaskedInput()
     {
         if (State is not AggregatorMaskedInput st) throw WrongState("CloseMaskedInput");
-        if (st.Received.Count < _p.MinimumSurvivors) throw Abort(ViolationReason.TooFewParticipants, "Fewer masked inputs than the minimum.");
+        if (st.Received.Count < _p.MinimumSurvivors) throw RoundFailed(ViolationReason.TooFewParticipants, "Fewer masked inputs than the minimum; the round ends.");
         int[] u2 = st.Received.Order().ToArray();
         var list = new SurvivorList(_p.SessionId, st.Round, u2);
         byte[] encoded = list.Encode();
@@ -314,10 +344,9 @@ public sealed class MaskingAggregator
         return u2.ToDictionary(j => j, _ => encoded);
     }
 
-    private void OnConsistency(ReadOnlySpan<byte> message)
+    private void OnConsistency(ConsistencySignature m)
     {
         if (State is not AggregatorConsistencyCheck st) throw WrongState("ConsistencySignature");
-        ConsistencySignature m = ConsistencySignature.Decode(message);
         CheckRound(m.Round, st.Round);
         CheckSender(m.Sender);
         if (!st.U2.Contains(m.Sender)) throw Error.Violation(ViolationReason.UnknownSender, "The sender is not a survivor.");
@@ -327,11 +356,12 @@ public sealed class MaskingAggregator
         State = new AggregatorConsistencyCheck(st.Prior, st.U2.ToArray(), st.SurvivorBytes, new Dictionary<int, byte[]>(st.Signatures) { [m.Sender] = m.Signature });
     }
 
-    /// <summary>Ends ConsistencyCheck (U3 fixed): returns each signer's UnmaskRequest, or aborts below the minimum.</summary>
+    /// <summary>Ends ConsistencyCheck (U3 fixed): returns each signer's UnmaskRequest.</summary>
+    /// <exception cref="ProtocolViolationException">TooFewParticipants below the minimum: the round fails (back to Ready, SPEC.md 8.3).</exception>
     public IReadOnlyDictionary<int, byte[]> CloseConsistencyCheck()
     {
         if (State is not AggregatorConsistencyCheck st) throw WrongState("CloseConsistencyCheck");
-        if (st.Signatures.Count < _p.MinimumSurvivors) throw Abort(ViolationReason.TooFewParticipants, "Fewer consistency signatures than the minimum.");
+        if (st.Signatures.Count < _p.MinimumSurvivors) throw RoundFailed(ViolationReason.TooFewParticipants, "Fewer consistency signatures than the minimum; the round ends.");
         var u2 = new HashSet<int>(st.U2);
         var u1 = st.Prior.U1;
         SignerSignature[] sigs = st.Signatures.OrderBy(kv => kv.Key).Select(kv => new SignerSignature(kv.Key, kv.Value)).ToArray();
@@ -353,10 +383,9 @@ public sealed class MaskingAggregator
         return messages;
     }
 
-    private void OnUnmask(ReadOnlySpan<byte> message)
+    private void OnUnmask(UnmaskResponse m)
     {
         if (State is not AggregatorUnmasking st) throw WrongState("UnmaskResponse");
-        UnmaskResponse m = UnmaskResponse.Decode(message);
         CheckRound(m.Round, st.Round);
         CheckSender(m.Sender);
         if (!st.Requests.TryGetValue(m.Sender, out ShareRequest[]? asked)) throw Error.Violation(ViolationReason.UnknownSender, "No unmask request was sent to this bank.");
@@ -368,7 +397,9 @@ public sealed class MaskingAggregator
     }
 
     /// <summary>Ends Unmasking: reconstructs the needed secrets, removes the masks and returns the sum mod 2^k.</summary>
-    /// <exception cref="ProtocolViolationException">TooFewParticipants (aborts) when a needed secret has fewer than t shares.</exception>
+    /// <exception cref="ProtocolViolationException">TooFewParticipants when a needed secret has fewer than t shares: the round fails
+    /// (back to Ready, SPEC.md 8.3). Inconsistent (revealed shares off one polynomial) or Malformed (a seed that does not decode):
+    /// the session aborts.</exception>
     public ulong[] Finish()
     {
         if (State is not AggregatorUnmasking st) throw WrongState("Finish");
@@ -435,7 +466,7 @@ public sealed class MaskingAggregator
     private byte[] ReconstructSeed(Dictionary<int, List<ShamirShare>> shares, int owner, string what)
     {
         if (!shares.TryGetValue(owner, out var list) || list.Count < _p.Threshold)
-            throw Abort(ViolationReason.TooFewParticipants, $"Fewer than t {what} shares for bank {owner}.");
+            throw RoundFailed(ViolationReason.TooFewParticipants, $"Fewer than t {what} shares for bank {owner}; the round ends.");
         ShamirShare[] ordered = list.OrderBy(s => s.X).ToArray();
         using FieldElement521 secret = Shamir.P521.Reconstruct(ordered.AsSpan(0, _p.Threshold)); // same x-set for most secrets: cached Lagrange weights
         // Shares beyond t must lie on the same polynomial: swapping the t-th share for each extra one must give the
@@ -471,9 +502,35 @@ public sealed class MaskingAggregator
     private ProtocolViolationException WrongState(string what)
         => Error.Violation(ViolationReason.WrongRoundOrState, $"{what} is not expected in state {State.Stage}.");
 
+    /// <summary>A benign, round-local failure: wipe the round's data, back to Ready with the round spent (SPEC.md 8.3).</summary>
+    private ProtocolViolationException RoundFailed(ViolationReason reason, string message)
+    {
+        uint round = State.Round;
+        WipeRound(State);
+        State = new AggregatorReady(round, reason, new RoundAbort(_p.SessionId, round, reason).Encode());
+        return Error.Violation(reason, message);
+    }
+
+    /// <summary>Evidence of an attack, or a failed setup: wipe the round's data and end the session (terminal).</summary>
     private ProtocolViolationException Abort(ViolationReason reason, string message)
     {
+        WipeRound(State);
         State = new AggregatorAborted(State.Round, reason);
         return Error.Violation(reason, message);
+    }
+
+    /// <summary>Zeroes what a round state holds: the running sum of masked inputs and the revealed share values.</summary>
+    private static void WipeRound(AggregatorState state)
+    {
+        switch (state)
+        {
+            case AggregatorMaskedInput m: Array.Clear(m.Sum); break;
+            case AggregatorConsistencyCheck c: Array.Clear(c.Prior.Sum); break;
+            case AggregatorUnmasking u:
+                Array.Clear(u.Prior.Prior.Sum);
+                foreach (UnmaskResponse resp in u.Responses.Values)
+                    foreach (RevealedShare s in resp.Shares) CryptographicOperations.ZeroMemory(s.Y);
+                break;
+        }
     }
 }

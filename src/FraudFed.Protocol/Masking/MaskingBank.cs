@@ -14,8 +14,11 @@
 //           Unmasking: verify >= MinimumSurvivors signatures on the same U2 (else abort: the aggregator
 //           showed different lists), then reveal b-shares of survivors and kappa-shares of dropped banks,
 //           never both for one peer, and only for peers whose shares this bank holds.
-// Every refused message throws ProtocolViolationException and leaves State unchanged; abort conditions
-// (too few participants, inconsistent survivor lists) move to BankAborted and throw.
+// Every refused message throws ProtocolViolationException and leaves State unchanged. A benign, round-local failure
+// (fewer than t holders of this bank's shares present, the aggregator's RoundAbort, a deadline missed: AbandonRound)
+// zeroes the round's secrets and returns to BankReady with the round spent (SPEC.md 8.3); the next round starts
+// afresh. Only evidence of an attack (an inconsistent survivor list or signatures, a survivor list or unmask request
+// below M that an honest aggregator never sends, graph-seed equivocation) moves to BankAborted, which is terminal.
 // Round secrets (b_i, the Shamir shares of b_i and kappa_i, the peers' shares this bank holds) are zeroed as soon as they are
 // no longer needed: the shares sent are disposed once sealed, the held ones when the round completes, aborts or is abandoned
 // for a new round, and when the bank is disposed.
@@ -193,7 +196,11 @@ public sealed class MaskingBank : IDisposable
     }
 
     /// <summary>Round step 1 (ShareKeys): draws the round secrets and returns the signed ShareKeys message.</summary>
-    /// <param name="round">Round number; strictly greater than every earlier round of this session (1, 2, ...).</param>
+    /// <param name="round">Round number; strictly greater than every earlier round of this session (1, 2, ...), failed ones included.</param>
+    /// <returns>The serialized <c>MaskingBankMessage</c> carrying ShareKeys (SPEC.md 9 type 3, 14.3).</returns>
+    /// <exception cref="ProtocolViolationException">WrongRoundOrState (setup not finished, the session aborted, a round number not above
+    /// the last); TooFewParticipants (fewer than t advertised holders: this bank cannot take part in any round). The state is unchanged.
+    /// A round this bank was still in is abandoned and its secrets zeroed.</exception>
     public byte[] BeginRound(uint round)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
@@ -257,6 +264,11 @@ public sealed class MaskingBank : IDisposable
     /// <summary>Round step 2 (MaskedInput): decrypt the peers' shares and return the signed masked input.</summary>
     /// <param name="message">The ShareDelivery addressed to this bank.</param>
     /// <param name="input">This bank's vector, every value below 2^k.</param>
+    /// <returns>The serialized <c>MaskingBankMessage</c> carrying MaskedInput (SPEC.md 9 type 5, 14.3).</returns>
+    /// <exception cref="ArgumentException">A value of <paramref name="input"/> not below 2^k.</exception>
+    /// <exception cref="ProtocolViolationException">Refused, state unchanged: Malformed, WrongRoundOrState, UnknownSender, Duplicate,
+    /// AuthenticationFailed (a bundle that does not open). TooFewParticipants: fewer than t holders of this bank's shares are present;
+    /// the round ends for this bank (Ready, round spent, secrets zeroed: SPEC.md 8.3).</exception>
     public byte[] ReceiveShares(ReadOnlySpan<byte> message, ReadOnlySpan<ulong> input)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
@@ -281,7 +293,7 @@ public sealed class MaskingBank : IDisposable
                 held[s.Peer] = ShareBundle.Decode(plain, s.Peer, _id, st.Round);
             }
             CryptographicOperations.ZeroMemory(plain);
-            if (held.Count < _p.Threshold) throw Abort(ViolationReason.TooFewParticipants, "Fewer than t holders of this bank's shares are still present.");
+            if (held.Count < _p.Threshold) throw RoundFailed(ViolationReason.TooFewParticipants, "Fewer than t holders of this bank's shares are still present; the round ends for this bank.");
 
             // y = x + PRG(b) + sum_{j > i} PRG(s_ij) - sum_{j < i} PRG(s_ij)  (mod 2^k)
             var acc = new ulong[input.Length];
@@ -315,6 +327,9 @@ public sealed class MaskingBank : IDisposable
     }
 
     /// <summary>Round step 3 (ConsistencyCheck): sign the survivor list.</summary>
+    /// <returns>The serialized <c>MaskingBankMessage</c> carrying the consistency signature (SPEC.md 8.2 step 4, 14.3).</returns>
+    /// <exception cref="ProtocolViolationException">Refused, state unchanged: Malformed, WrongRoundOrState, UnknownSender, Inconsistent.
+    /// TooFewParticipants: a list below M, which an honest aggregator never sends; the session aborts (BankAborted, SPEC.md 8.3).</exception>
     public byte[] ReceiveSurvivors(ReadOnlySpan<byte> message)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
@@ -326,6 +341,7 @@ public sealed class MaskingBank : IDisposable
         foreach (int s in list.Survivors)
             if (s != _id && Graph.AreNeighbours(_id, s) && !st.Held.ContainsKey(s))
                 throw Error.Violation(ViolationReason.Inconsistent, "The survivor list names a neighbour that never shared its keys with this bank.");
+        // An honest aggregator fails the round itself below M (CloseMaskedInput); a shorter list is a deviation (SPEC.md 8.3).
         if (list.Survivors.Count < _p.MinimumSurvivors) throw Abort(ViolationReason.TooFewParticipants, "Fewer survivors than the minimum.");
         byte[] survivorBytes = list.SignedBytes();
         byte[] sig = _identity.Sign(survivorBytes);
@@ -334,6 +350,10 @@ public sealed class MaskingBank : IDisposable
     }
 
     /// <summary>Round step 4 (Unmasking): check the survivors' signatures, then reveal the requested shares.</summary>
+    /// <returns>The serialized <c>MaskingBankMessage</c> carrying UnmaskResponse (SPEC.md 9 type 9, 14.3).</returns>
+    /// <exception cref="ProtocolViolationException">Refused, state unchanged: Malformed, WrongRoundOrState, UnknownSender, Duplicate,
+    /// Refused (both kinds of one peer, a kind that does not match the survivor list). Session aborts (BankAborted): Inconsistent
+    /// (another list or a signature over another list), TooFewParticipants (fewer than M signatures: the short side of a split list).</exception>
     public byte[] ReceiveUnmaskRequest(ReadOnlySpan<byte> message)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
@@ -367,6 +387,8 @@ public sealed class MaskingBank : IDisposable
             if (!Ed25519SigningKey.Verify(_identityKeys[s.Signer], st.SurvivorBytes, s.Signature))
                 throw Abort(ViolationReason.Inconsistent, $"Bank {s.Signer} signed a different survivor list (or its signature is forged).");
         }
+        // An honest aggregator relays every signature and fails the round itself below M (CloseConsistencyCheck): fewer here
+        // is the short side of a split survivor list (SPEC.md 11.1), so the session ends.
         if (signers.Count < _p.MinimumSurvivors) throw Abort(ViolationReason.TooFewParticipants, "Fewer consistency signatures than the minimum.");
 
         var revealed = new List<RevealedShare>(req.Requests.Count);
@@ -381,6 +403,60 @@ public sealed class MaskingBank : IDisposable
         ReleaseRoundSecrets(st); // the round is over for this bank: every held share goes
         State = new BankCompleted(st.Round);
         return response;
+    }
+
+    /// <summary>The aggregator's abort (SPEC.md 8.3): the round this bank is in ended without a sum. Zeroes the round's
+    /// secrets and returns to <see cref="BankReady"/> with the round spent. Idempotent for a round that already ended that way.
+    /// Round 0: the aggregator ended the session; the bank zeroes its round secrets and moves to <see cref="BankAborted"/>.</summary>
+    /// <param name="message">The RoundAbort.</param>
+    /// <exception cref="ProtocolViolationException">Refused, state unchanged: Malformed, WrongRoundOrState (another session, another
+    /// round than the one this bank is in or last ended, or no round begun, or the session aborted).</exception>
+    public void ReceiveRoundAbort(ReadOnlySpan<byte> message)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        RoundAbort abort = RoundAbort.Decode(message);
+        CheckSession(abort.SessionId);
+        if (abort.Round == 0)
+        {
+            // The aggregator ended the session: nothing of it can continue.
+            if (State is BankAborted) throw WrongState("Abort");
+            ReleaseRoundSecrets(State);
+            State = new BankAborted(State.Round, abort.Reason);
+            return;
+        }
+        switch (State)
+        {
+            case BankReady ready when ready.Round == abort.Round && ready.Round != 0:
+                return; // this bank already ended the round (its own failure, or a repeated notice)
+            case BankShareKeys or BankMaskedInput or BankConsistencyCheck or BankCompleted when State.Round == abort.Round:
+                ReleaseRoundSecrets(State);
+                State = new BankReady(abort.Round, abort.Reason);
+                return;
+            case BankShareKeys or BankMaskedInput or BankConsistencyCheck or BankCompleted or BankReady:
+                throw Error.Violation(ViolationReason.WrongRoundOrState, $"The RoundAbort is for round {abort.Round}, this bank is in round {State.Round}.");
+            default:
+                throw WrongState("RoundAbort");
+        }
+    }
+
+    /// <summary>Ends the current round locally (a deadline missed: the aggregator went silent). Zeroes the round's secrets and
+    /// returns to <see cref="BankReady"/> with the round spent (SPEC.md 8.3); no-op when no round is running.</summary>
+    /// <exception cref="ProtocolViolationException">WrongRoundOrState during setup or after the session aborted.</exception>
+    public void AbandonRound()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        switch (State)
+        {
+            case BankReady: return;
+            case BankShareKeys or BankMaskedInput or BankConsistencyCheck:
+                ReleaseRoundSecrets(State);
+                State = new BankReady(State.Round, ViolationReason.TooFewParticipants);
+                return;
+            case BankCompleted done:
+                State = new BankReady(done.Round);
+                return;
+            default: throw WrongState("AbandonRound");
+        }
     }
 
     /// <summary>Zeroes the round secrets <paramref name="state"/> holds: b_i and this bank's own shares (ShareKeys), or every
@@ -433,6 +509,15 @@ public sealed class MaskingBank : IDisposable
     private ProtocolViolationException WrongState(string what)
         => Error.Violation(ViolationReason.WrongRoundOrState, $"{what} is not expected in state {State.Stage}.");
 
+    /// <summary>A benign, round-local failure: zero the round's secrets, back to Ready with the round spent (SPEC.md 8.3).</summary>
+    private ProtocolViolationException RoundFailed(ViolationReason reason, string message)
+    {
+        ReleaseRoundSecrets(State);
+        State = new BankReady(State.Round, reason);
+        return Error.Violation(reason, message);
+    }
+
+    /// <summary>Evidence of an attack: zero the round's secrets and end the session (BankAborted, terminal).</summary>
     private ProtocolViolationException Abort(ViolationReason reason, string message)
     {
         ReleaseRoundSecrets(State);

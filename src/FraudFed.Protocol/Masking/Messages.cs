@@ -1,5 +1,8 @@
-// The eleven masking-protocol messages and their codecs (layouts in Wire.cs and SPEC.md). Decoding validates
-// structure only (lengths, counts, ranges of ids, field sizes); the state machines validate meaning
+// The masking-protocol domain messages (SPEC.md 8, 9, 14.3). On the wire every message travels in a protobuf wrapper
+// (protocols/fraudfed/v1/masking.proto); MaskingWire is the one place that maps wrappers to and from these records, and
+// Encode/Decode here forward to it. What a bank signs is the canonical body of SPEC.md 9 (the 26-byte prefix "FFSA" ||
+// version || type || session || round, then the fields, big-endian), written and parsed here with WireWriter/WireReader.
+// Decoding validates structure only (lengths, counts, ranges of ids, field sizes); the state machines validate meaning
 // (membership, duplicates, signatures) cheap to expensive.
 using System.Buffers.Binary;
 using FraudFed.Cryptography;
@@ -8,41 +11,66 @@ using FraudFed.Cryptography.Sharing;
 
 namespace FraudFed.Protocol.Masking;
 
-/// <summary>A decoded signed message keeps the signature and the exact bytes the signature covers.</summary>
-public abstract record SignedMessage
+/// <summary>A message from the aggregator to one bank, for masking session <see cref="SessionId"/> (16 bytes).</summary>
+public abstract record MaskingToBank(byte[] SessionId)
+{
+    /// <summary>The serialized <c>MaskingAggregatorMessage</c> wrapper (SPEC.md 14.3).</summary>
+    public byte[] Encode() => MaskingWire.Encode(this);
+}
+
+/// <summary>A message from one bank to the aggregator, for masking session <see cref="SessionId"/> (16 bytes).</summary>
+public abstract record MaskingToAggregator(byte[] SessionId);
+
+/// <summary>A bank's signed message: the canonical body of SPEC.md 9 and an Ed25519 signature over
+/// "FraudFed/v1/secagg/signature" || SHA-256(body). A decoded one keeps the signature and the exact bytes it covers.</summary>
+public abstract record SignedMessage(byte[] SessionId) : MaskingToAggregator(SessionId)
 {
     /// <summary>The 64-byte Ed25519 signature (empty on a message built for sending).</summary>
     public byte[] Signature { get; init; } = [];
-    /// <summary>label || SHA-256(body): the bytes the signature covers (set by Decode).</summary>
+    /// <summary>label || SHA-256(body): the bytes the signature covers (set by decoding).</summary>
     internal byte[] SignedBytes { get; init; } = [];
 
     /// <summary>Verifies the signature with the sender's Ed25519 public key.</summary>
     public bool VerifySignature(ReadOnlySpan<byte> publicKey) => Ed25519SigningKey.Verify(publicKey, SignedBytes, Signature);
-}
 
-/// <summary>Type 1. Body: sender u32 | channel X25519 public key (32) | mask X25519 public key (32) | graph-seed commitment (32)
-/// | signature (64). Round = 0. The commitment is <see cref="GraphSeed.Commit"/> of the bank's graph-seed nonce (SPEC.md 8.1).</summary>
-public sealed record AdvertiseKeys(byte[] SessionId, int Sender, byte[] ChannelPublicKey, byte[] MaskPublicKey, byte[] GraphCommitment) : SignedMessage
-{
-    /// <summary>Encoded size in bytes.</summary>
-    public const int EncodedSize = Wire.HeaderSize + 4 + 32 + 32 + GraphSeed.Size + Wire.SignatureSize;
-
-    /// <summary>Encodes and signs.</summary>
+    /// <summary>Signs the canonical body with <paramref name="key"/> and returns the serialized <c>MaskingBankMessage</c>.</summary>
     public byte[] Encode(Ed25519SigningKey key)
     {
-        var w = new WireWriter(EncodedSize);
-        WriteBody(w);
-        return w.Sign(key);
+        ArgumentNullException.ThrowIfNull(key);
+        byte[] body = Body();
+        byte[] signature = key.Sign(Wire.SignedMessage(Wire.SignatureLabel, body));
+        return MaskingWire.EncodeSigned(this, body, signature);
     }
 
-    /// <summary>Re-encodes a decoded message with its signature (for relaying in a roster).</summary>
-    internal void WriteSigned(WireWriter w)
+    /// <summary>The canonical body of SPEC.md 9 (what the signature covers, hashed).</summary>
+    public byte[] Body()
     {
+        var w = new WireWriter(BodySizeHint);
         WriteBody(w);
-        w.Bytes(Signature);
+        return w.ToArray();
     }
 
-    private void WriteBody(WireWriter w)
+    private protected abstract int BodySizeHint { get; }
+    private protected abstract void WriteBody(WireWriter w);
+
+    /// <summary>Checks the signature's size and records what it covers; <paramref name="body"/> was parsed as this message.</summary>
+    internal static (byte[] Signature, byte[] SignedBytes) Seal(ReadOnlySpan<byte> body, byte[] signature)
+    {
+        if (signature.Length != Wire.SignatureSize) throw Error.Violation(ViolationReason.Malformed, "A signature is 64 bytes.");
+        return (signature, Wire.SignedMessage(Wire.SignatureLabel, body));
+    }
+}
+
+/// <summary>Type 1. Body: prefix (round 0) | sender u32 | channel X25519 public key (32) | mask X25519 public key (32) | graph-seed
+/// commitment (32): 126 bytes. The commitment is <see cref="GraphSeed.Commit"/> of the bank's graph-seed nonce (SPEC.md 8.1).</summary>
+public sealed record AdvertiseKeys(byte[] SessionId, int Sender, byte[] ChannelPublicKey, byte[] MaskPublicKey, byte[] GraphCommitment) : SignedMessage(SessionId)
+{
+    /// <summary>Body size in bytes (SPEC.md 9).</summary>
+    public const int BodySize = Wire.HeaderSize + 4 + 32 + 32 + GraphSeed.Size;
+
+    private protected override int BodySizeHint => BodySize;
+
+    private protected override void WriteBody(WireWriter w)
     {
         w.Header(MessageType.AdvertiseKeys, SessionId, 0);
         w.U32((uint)Sender);
@@ -51,116 +79,67 @@ public sealed record AdvertiseKeys(byte[] SessionId, int Sender, byte[] ChannelP
         w.Bytes(GraphCommitment);
     }
 
-    /// <summary>Decodes.</summary>
-    public static AdvertiseKeys Decode(ReadOnlySpan<byte> data)
+    /// <summary>Decodes a <c>MaskingBankMessage</c> carrying AdvertiseKeys.</summary>
+    public static AdvertiseKeys Decode(ReadOnlySpan<byte> data) => MaskingWire.DecodeToAggregator<AdvertiseKeys>(data);
+
+    internal static AdvertiseKeys FromBody(ReadOnlySpan<byte> body, byte[] signature)
     {
-        if (data.Length != EncodedSize) throw Error.Violation(ViolationReason.Malformed, "AdvertiseKeys has the wrong length.");
-        var r = new WireReader(data);
+        if (body.Length != BodySize) throw Error.Violation(ViolationReason.Malformed, "AdvertiseKeys has the wrong length.");
+        var r = new WireReader(body);
         MessageHeader h = r.Header(MessageType.AdvertiseKeys);
         if (h.Round != 0) throw Error.Violation(ViolationReason.WrongRoundOrState, "AdvertiseKeys carries round 0.");
         int sender = r.Id();
         byte[] c = r.Bytes(32).ToArray(), s = r.Bytes(32).ToArray(), commitment = r.Bytes(GraphSeed.Size).ToArray();
-        var (sig, signed) = r.Signature();
         r.End();
+        var (sig, signed) = Seal(body, signature);
         return new AdvertiseKeys(h.SessionId, sender, c, s, commitment) { Signature = sig, SignedBytes = signed };
     }
 }
 
-/// <summary>Type 2. Body: count u32 | count x AdvertiseKeys (each exactly AdvertiseKeys.EncodedSize = 190 bytes). Round = 0.</summary>
-public sealed record KeyRoster(byte[] SessionId, IReadOnlyList<AdvertiseKeys> Keys)
+/// <summary>Every AdvertiseKeys received, as signed, senders ascending (SPEC.md 8.1 step 2; wire only, no canonical body).</summary>
+public sealed record KeyRoster(byte[] SessionId, IReadOnlyList<AdvertiseKeys> Keys) : MaskingToBank(SessionId)
 {
-    /// <summary>Encodes.</summary>
-    public byte[] Encode()
-    {
-        var w = new WireWriter(Wire.HeaderSize + 4 + Keys.Count * AdvertiseKeys.EncodedSize);
-        w.Header(MessageType.KeyRoster, SessionId, 0);
-        w.U32((uint)Keys.Count);
-        foreach (AdvertiseKeys k in Keys) k.WriteSigned(w);
-        return w.ToArray();
-    }
-
-    /// <summary>Decodes.</summary>
-    public static KeyRoster Decode(ReadOnlySpan<byte> data)
-    {
-        var r = new WireReader(data);
-        MessageHeader h = r.Header(MessageType.KeyRoster);
-        if (h.Round != 0) throw Error.Violation(ViolationReason.WrongRoundOrState, "KeyRoster carries round 0.");
-        int count = r.Count(AdvertiseKeys.EncodedSize);
-        var keys = new AdvertiseKeys[count];
-        for (int i = 0; i < count; i++) keys[i] = AdvertiseKeys.Decode(r.Bytes(AdvertiseKeys.EncodedSize));
-        r.End();
-        return new KeyRoster(h.SessionId, keys);
-    }
+    /// <summary>Decodes a <c>MaskingAggregatorMessage</c> carrying a key roster.</summary>
+    public static KeyRoster Decode(ReadOnlySpan<byte> data) => MaskingWire.DecodeToBank<KeyRoster>(data);
 }
 
-/// <summary>Type 10. Body: sender u32 | graph-seed nonce (32) | signature (64); round = 0; 126 bytes (SPEC.md 8.1, 9).</summary>
-public sealed record GraphSeedReveal(byte[] SessionId, int Sender, byte[] Nonce) : SignedMessage
+/// <summary>Type 10. Body: prefix (round 0) | sender u32 | graph-seed nonce (32): 62 bytes (SPEC.md 8.1, 9).</summary>
+public sealed record GraphSeedReveal(byte[] SessionId, int Sender, byte[] Nonce) : SignedMessage(SessionId)
 {
-    /// <summary>Encoded size in bytes.</summary>
-    public const int EncodedSize = Wire.HeaderSize + 4 + GraphSeed.Size + Wire.SignatureSize;
+    /// <summary>Body size in bytes.</summary>
+    public const int BodySize = Wire.HeaderSize + 4 + GraphSeed.Size;
 
-    /// <summary>Encodes and signs.</summary>
-    public byte[] Encode(Ed25519SigningKey key)
-    {
-        var w = new WireWriter(EncodedSize);
-        WriteBody(w);
-        return w.Sign(key);
-    }
+    private protected override int BodySizeHint => BodySize;
 
-    /// <summary>Re-encodes a decoded message with its signature (for relaying in a GraphSeedRoster).</summary>
-    internal void WriteSigned(WireWriter w)
-    {
-        WriteBody(w);
-        w.Bytes(Signature);
-    }
-
-    private void WriteBody(WireWriter w)
+    private protected override void WriteBody(WireWriter w)
     {
         w.Header(MessageType.GraphSeedReveal, SessionId, 0);
         w.U32((uint)Sender);
         w.Bytes(Nonce);
     }
 
-    /// <summary>Decodes.</summary>
-    public static GraphSeedReveal Decode(ReadOnlySpan<byte> data)
+    /// <summary>Decodes a <c>MaskingBankMessage</c> carrying a GraphSeedReveal.</summary>
+    public static GraphSeedReveal Decode(ReadOnlySpan<byte> data) => MaskingWire.DecodeToAggregator<GraphSeedReveal>(data);
+
+    internal static GraphSeedReveal FromBody(ReadOnlySpan<byte> body, byte[] signature)
     {
-        if (data.Length != EncodedSize) throw Error.Violation(ViolationReason.Malformed, "GraphSeedReveal has the wrong length.");
-        var r = new WireReader(data);
+        if (body.Length != BodySize) throw Error.Violation(ViolationReason.Malformed, "GraphSeedReveal has the wrong length.");
+        var r = new WireReader(body);
         MessageHeader h = r.Header(MessageType.GraphSeedReveal);
         if (h.Round != 0) throw Error.Violation(ViolationReason.WrongRoundOrState, "GraphSeedReveal carries round 0.");
         int sender = r.Id();
         byte[] nonce = r.Bytes(GraphSeed.Size).ToArray();
-        var (sig, signed) = r.Signature();
         r.End();
+        var (sig, signed) = Seal(body, signature);
         return new GraphSeedReveal(h.SessionId, sender, nonce) { Signature = sig, SignedBytes = signed };
     }
 }
 
-/// <summary>Type 11. Body: count u32 | count x GraphSeedReveal (each exactly 126 bytes, with signature). Round = 0.</summary>
-public sealed record GraphSeedRoster(byte[] SessionId, IReadOnlyList<GraphSeedReveal> Reveals)
+/// <summary>Every GraphSeedReveal received, as signed, senders ascending (SPEC.md 8.1 step 4; wire only).</summary>
+public sealed record GraphSeedRoster(byte[] SessionId, IReadOnlyList<GraphSeedReveal> Reveals) : MaskingToBank(SessionId)
 {
-    /// <summary>Encodes.</summary>
-    public byte[] Encode()
-    {
-        var w = new WireWriter(Wire.HeaderSize + 4 + Reveals.Count * GraphSeedReveal.EncodedSize);
-        w.Header(MessageType.GraphSeedRoster, SessionId, 0);
-        w.U32((uint)Reveals.Count);
-        foreach (GraphSeedReveal r in Reveals) r.WriteSigned(w);
-        return w.ToArray();
-    }
-
-    /// <summary>Decodes.</summary>
-    public static GraphSeedRoster Decode(ReadOnlySpan<byte> data)
-    {
-        var r = new WireReader(data);
-        MessageHeader h = r.Header(MessageType.GraphSeedRoster);
-        if (h.Round != 0) throw Error.Violation(ViolationReason.WrongRoundOrState, "GraphSeedRoster carries round 0.");
-        int count = r.Count(GraphSeedReveal.EncodedSize);
-        var reveals = new GraphSeedReveal[count];
-        for (int i = 0; i < count; i++) reveals[i] = GraphSeedReveal.Decode(r.Bytes(GraphSeedReveal.EncodedSize));
-        r.End();
-        return new GraphSeedRoster(h.SessionId, reveals);
-    }
+    /// <summary>Decodes a <c>MaskingAggregatorMessage</c> carrying a graph-seed roster.</summary>
+    public static GraphSeedRoster Decode(ReadOnlySpan<byte> data) => MaskingWire.DecodeToBank<GraphSeedRoster>(data);
 }
 
 /// <summary>One AEAD-encrypted share bundle addressed to <paramref name="Peer"/> (recipient or sender by context).</summary>
@@ -209,26 +188,27 @@ public sealed record EscrowedSeed(int Peer, byte[] Escrow)
     internal const int EncodedSize = 4 + 32;
 }
 
-/// <summary>Type 3. Body: sender u32 | n u32 | n x (recipient u32 | ciphertext 160) | m u32 | m x (peer u32 | escrow 32) | signature.</summary>
-public sealed record ShareKeys(byte[] SessionId, uint Round, int Sender, IReadOnlyList<EncryptedShare> Shares, IReadOnlyList<EscrowedSeed> Escrows) : SignedMessage
+/// <summary>Type 3. Body: prefix | sender u32 | n u32 | n x (recipient u32 | ciphertext 160) | m u32 | m x (peer u32 | escrow 32).</summary>
+public sealed record ShareKeys(byte[] SessionId, uint Round, int Sender, IReadOnlyList<EncryptedShare> Shares, IReadOnlyList<EscrowedSeed> Escrows) : SignedMessage(SessionId)
 {
-    /// <summary>Encodes and signs.</summary>
-    public byte[] Encode(Ed25519SigningKey key)
+    private protected override int BodySizeHint => Wire.HeaderSize + 12 + Shares.Count * EncryptedShare.EncodedSize + Escrows.Count * EscrowedSeed.EncodedSize;
+
+    private protected override void WriteBody(WireWriter w)
     {
-        var w = new WireWriter(Wire.HeaderSize + 12 + Shares.Count * EncryptedShare.EncodedSize + Escrows.Count * EscrowedSeed.EncodedSize + 64);
         w.Header(MessageType.ShareKeys, SessionId, Round);
         w.U32((uint)Sender);
         w.U32((uint)Shares.Count);
         foreach (EncryptedShare s in Shares) { w.U32((uint)s.Peer); w.Bytes(s.Ciphertext); }
         w.U32((uint)Escrows.Count);
         foreach (EscrowedSeed e in Escrows) { w.U32((uint)e.Peer); w.Bytes(e.Escrow); }
-        return w.Sign(key);
     }
 
-    /// <summary>Decodes.</summary>
-    public static ShareKeys Decode(ReadOnlySpan<byte> data)
+    /// <summary>Decodes a <c>MaskingBankMessage</c> carrying ShareKeys.</summary>
+    public static ShareKeys Decode(ReadOnlySpan<byte> data) => MaskingWire.DecodeToAggregator<ShareKeys>(data);
+
+    internal static ShareKeys FromBody(ReadOnlySpan<byte> body, byte[] signature)
     {
-        var r = new WireReader(data);
+        var r = new WireReader(body);
         MessageHeader h = r.Header(MessageType.ShareKeys);
         int sender = r.Id();
         int n = r.Count(EncryptedShare.EncodedSize);
@@ -237,79 +217,60 @@ public sealed record ShareKeys(byte[] SessionId, uint Round, int Sender, IReadOn
         int m = r.Count(EscrowedSeed.EncodedSize);
         var escrows = new EscrowedSeed[m];
         for (int i = 0; i < m; i++) escrows[i] = new EscrowedSeed(r.Id(), r.Bytes(32).ToArray());
-        var (sig, signed) = r.Signature();
         r.End();
+        var (sig, signed) = Seal(body, signature);
         return new ShareKeys(h.SessionId, h.Round, sender, shares, escrows) { Signature = sig, SignedBytes = signed };
     }
 }
 
-/// <summary>Type 4. Body: recipient u32 | n u32 | n x (sender u32 | ciphertext 160).</summary>
-public sealed record ShareDelivery(byte[] SessionId, uint Round, int Recipient, IReadOnlyList<EncryptedShare> Shares)
+/// <summary>The sealed bundles addressed to <paramref name="Recipient"/>, each tagged with its owner (SPEC.md 8.2 step 2; wire only).</summary>
+public sealed record ShareDelivery(byte[] SessionId, uint Round, int Recipient, IReadOnlyList<EncryptedShare> Shares) : MaskingToBank(SessionId)
 {
-    /// <summary>Encodes.</summary>
-    public byte[] Encode()
-    {
-        var w = new WireWriter(Wire.HeaderSize + 8 + Shares.Count * EncryptedShare.EncodedSize);
-        w.Header(MessageType.ShareDelivery, SessionId, Round);
-        w.U32((uint)Recipient);
-        w.U32((uint)Shares.Count);
-        foreach (EncryptedShare s in Shares) { w.U32((uint)s.Peer); w.Bytes(s.Ciphertext); }
-        return w.ToArray();
-    }
-
-    /// <summary>Decodes.</summary>
-    public static ShareDelivery Decode(ReadOnlySpan<byte> data)
-    {
-        var r = new WireReader(data);
-        MessageHeader h = r.Header(MessageType.ShareDelivery);
-        int recipient = r.Id();
-        int n = r.Count(EncryptedShare.EncodedSize);
-        var shares = new EncryptedShare[n];
-        for (int i = 0; i < n; i++) shares[i] = new EncryptedShare(r.Id(), r.Bytes(EncryptedShare.CiphertextSize).ToArray());
-        r.End();
-        return new ShareDelivery(h.SessionId, h.Round, recipient, shares);
-    }
+    /// <summary>Decodes a <c>MaskingAggregatorMessage</c> carrying a share delivery.</summary>
+    public static ShareDelivery Decode(ReadOnlySpan<byte> data) => MaskingWire.DecodeToBank<ShareDelivery>(data);
 }
 
-/// <summary>Type 5. Body: sender u32 | k u8 | length u32 | length x ceil(k/8) bytes (little-endian values) | signature.</summary>
-public sealed record MaskedInput(byte[] SessionId, uint Round, int Sender, int ModulusBits, int Length, byte[] Packed) : SignedMessage
+/// <summary>Type 5. Body: prefix | sender u32 | k u8 | length u32 | length x ceil(k/8) bytes (little-endian values).</summary>
+public sealed record MaskedInput(byte[] SessionId, uint Round, int Sender, int ModulusBits, int Length, byte[] Packed) : SignedMessage(SessionId)
 {
-    /// <summary>Encodes and signs.</summary>
-    public byte[] Encode(Ed25519SigningKey key)
+    private protected override int BodySizeHint => Wire.HeaderSize + 9 + Packed.Length;
+
+    private protected override void WriteBody(WireWriter w)
     {
-        var w = new WireWriter(Wire.HeaderSize + 9 + Packed.Length + 64);
         w.Header(MessageType.MaskedInput, SessionId, Round);
         w.U32((uint)Sender);
         w.U8((byte)ModulusBits);
         w.U32((uint)Length);
         w.Bytes(Packed);
-        return w.Sign(key);
     }
 
-    /// <summary>Decodes (values are range-checked: each below 2^k).</summary>
-    public static MaskedInput Decode(ReadOnlySpan<byte> data)
+    /// <summary>Decodes a <c>MaskingBankMessage</c> carrying a masked input (values are range-checked: each below 2^k).</summary>
+    public static MaskedInput Decode(ReadOnlySpan<byte> data) => MaskingWire.DecodeToAggregator<MaskedInput>(data);
+
+    internal static MaskedInput FromBody(ReadOnlySpan<byte> body, byte[] signature)
     {
-        var r = new WireReader(data);
+        var r = new WireReader(body);
         MessageHeader h = r.Header(MessageType.MaskedInput);
         int sender = r.Id();
         int bits = r.U8();
         if (bits is < 1 or > 64) throw Error.Violation(ViolationReason.Malformed, "k must be in 1..64.");
         uint length = r.U32();
         long bytes = (long)length * ModVector.BytesPerValue(bits);
-        if (bytes > r.Remaining - Wire.SignatureSize) throw Error.Violation(ViolationReason.Malformed, "MaskedInput is shorter than its declared length.");
+        if (bytes != r.Remaining) throw Error.Violation(ViolationReason.Malformed, "MaskedInput does not hold exactly its declared length.");
         byte[] packed = r.Bytes((int)bytes).ToArray();
-        var (sig, signed) = r.Signature();
         r.End();
         if (!ModVector.IsValidPacked(packed, bits)) throw Error.Violation(ViolationReason.OutOfRange, "A masked value is not below 2^k.");
+        var (sig, signed) = Seal(body, signature);
         return new MaskedInput(h.SessionId, h.Round, sender, bits, (int)length, packed) { Signature = sig, SignedBytes = signed };
     }
 }
 
-/// <summary>Type 6. Body: n u32 | n x bank id u32, strictly ascending.</summary>
-public sealed record SurvivorList(byte[] SessionId, uint Round, IReadOnlyList<int> Survivors)
+/// <summary>U2, strictly ascending (SPEC.md 8.2 step 4). Type 6 is its canonical encoding, which banks sign and never send:
+/// prefix | n u32 | n x bank id u32.</summary>
+public sealed record SurvivorList(byte[] SessionId, uint Round, IReadOnlyList<int> Survivors) : MaskingToBank(SessionId)
 {
-    /// <summary>Encodes (the canonical bytes banks sign in the consistency check).</summary>
-    public byte[] Encode()
+    /// <summary>The canonical encoding of SPEC.md 9 type 6 (what a consistency signature covers, hashed).</summary>
+    public byte[] CanonicalEncoding()
     {
         var w = new WireWriter(Wire.HeaderSize + 4 + 4 * Survivors.Count);
         w.Header(MessageType.SurvivorList, SessionId, Round);
@@ -318,59 +279,21 @@ public sealed record SurvivorList(byte[] SessionId, uint Round, IReadOnlyList<in
         return w.ToArray();
     }
 
-    /// <summary>Decodes; ids must be strictly ascending.</summary>
-    public static SurvivorList Decode(ReadOnlySpan<byte> data)
-    {
-        var r = new WireReader(data);
-        MessageHeader h = r.Header(MessageType.SurvivorList);
-        int[] ids = ReadAscending(ref r);
-        r.End();
-        return new SurvivorList(h.SessionId, h.Round, ids);
-    }
+    /// <summary>Decodes a <c>MaskingAggregatorMessage</c> carrying a survivor list; ids must be strictly ascending.</summary>
+    public static SurvivorList Decode(ReadOnlySpan<byte> data) => MaskingWire.DecodeToBank<SurvivorList>(data);
 
-    internal static int[] ReadAscending(ref WireReader r)
-    {
-        int n = r.Count(4);
-        var ids = new int[n];
-        for (int i = 0; i < n; i++)
-        {
-            ids[i] = r.Id();
-            if (i > 0 && ids[i] <= ids[i - 1]) throw Error.Violation(ViolationReason.Malformed, "Survivor ids must be strictly ascending.");
-        }
-        return ids;
-    }
-
-    /// <summary>The bytes a consistency signature covers: label || SHA-256(encoding).</summary>
-    public byte[] SignedBytes() => Wire.SignedMessage(Wire.SurvivorsLabel, Encode());
+    /// <summary>The bytes a consistency signature covers: label || SHA-256(canonical encoding).</summary>
+    public byte[] SignedBytes() => Wire.SignedMessage(Wire.SurvivorsLabel, CanonicalEncoding());
 }
 
-/// <summary>Type 7. Body: sender u32 | signature (64) over "FraudFed/v1/secagg/survivors" || SHA-256(SurvivorList encoding).</summary>
-public sealed record ConsistencySignature(byte[] SessionId, uint Round, int Sender, byte[] Signature)
+/// <summary>A bank's signature (64 bytes) over "FraudFed/v1/secagg/survivors" || SHA-256(SurvivorList canonical encoding).</summary>
+public sealed record ConsistencySignature(byte[] SessionId, uint Round, int Sender, byte[] Signature) : MaskingToAggregator(SessionId)
 {
-    /// <summary>Encoded size in bytes.</summary>
-    public const int EncodedSize = Wire.HeaderSize + 4 + Wire.SignatureSize;
+    /// <summary>The serialized <c>MaskingBankMessage</c>.</summary>
+    public byte[] Encode() => MaskingWire.Encode(this);
 
-    /// <summary>Encodes.</summary>
-    public byte[] Encode()
-    {
-        var w = new WireWriter(EncodedSize);
-        w.Header(MessageType.ConsistencySignature, SessionId, Round);
-        w.U32((uint)Sender);
-        w.Bytes(Signature);
-        return w.ToArray();
-    }
-
-    /// <summary>Decodes.</summary>
-    public static ConsistencySignature Decode(ReadOnlySpan<byte> data)
-    {
-        if (data.Length != EncodedSize) throw Error.Violation(ViolationReason.Malformed, "ConsistencySignature has the wrong length.");
-        var r = new WireReader(data);
-        MessageHeader h = r.Header(MessageType.ConsistencySignature);
-        int sender = r.Id();
-        byte[] sig = r.Bytes(Wire.SignatureSize).ToArray();
-        r.End();
-        return new ConsistencySignature(h.SessionId, h.Round, sender, sig);
-    }
+    /// <summary>Decodes a <c>MaskingBankMessage</c> carrying a consistency signature.</summary>
+    public static ConsistencySignature Decode(ReadOnlySpan<byte> data) => MaskingWire.DecodeToAggregator<ConsistencySignature>(data);
 }
 
 /// <summary>A survivor's signature over the survivor list, relayed by the aggregator.</summary>
@@ -379,40 +302,12 @@ public sealed record SignerSignature(int Signer, byte[] Signature);
 /// <summary>A request for the recipient's share of <paramref name="Peer"/>'s round secret of the given kind.</summary>
 public sealed record ShareRequest(int Peer, ShareKind Kind);
 
-/// <summary>Type 8. Body: recipient u32 | survivors (n u32 | ids) | m u32 | m x (signer u32 | sig 64) | q u32 | q x (peer u32 | kind u8).</summary>
+/// <summary>U2, every consistency signature and the shares asked of <paramref name="Recipient"/> (SPEC.md 8.2 step 5; wire only).</summary>
 public sealed record UnmaskRequest(byte[] SessionId, uint Round, int Recipient, IReadOnlyList<int> Survivors, IReadOnlyList<SignerSignature> Signatures, IReadOnlyList<ShareRequest> Requests)
+    : MaskingToBank(SessionId)
 {
-    /// <summary>Encodes.</summary>
-    public byte[] Encode()
-    {
-        var w = new WireWriter(Wire.HeaderSize + 16 + 4 * Survivors.Count + 68 * Signatures.Count + 5 * Requests.Count);
-        w.Header(MessageType.UnmaskRequest, SessionId, Round);
-        w.U32((uint)Recipient);
-        w.U32((uint)Survivors.Count);
-        foreach (int s in Survivors) w.U32((uint)s);
-        w.U32((uint)Signatures.Count);
-        foreach (SignerSignature s in Signatures) { w.U32((uint)s.Signer); w.Bytes(s.Signature); }
-        w.U32((uint)Requests.Count);
-        foreach (ShareRequest q in Requests) { w.U32((uint)q.Peer); w.U8((byte)q.Kind); }
-        return w.ToArray();
-    }
-
-    /// <summary>Decodes.</summary>
-    public static UnmaskRequest Decode(ReadOnlySpan<byte> data)
-    {
-        var r = new WireReader(data);
-        MessageHeader h = r.Header(MessageType.UnmaskRequest);
-        int recipient = r.Id();
-        int[] survivors = SurvivorList.ReadAscending(ref r);
-        int m = r.Count(4 + Wire.SignatureSize);
-        var sigs = new SignerSignature[m];
-        for (int i = 0; i < m; i++) sigs[i] = new SignerSignature(r.Id(), r.Bytes(Wire.SignatureSize).ToArray());
-        int q = r.Count(5);
-        var reqs = new ShareRequest[q];
-        for (int i = 0; i < q; i++) reqs[i] = new ShareRequest(r.Id(), Kind(r.U8()));
-        r.End();
-        return new UnmaskRequest(h.SessionId, h.Round, recipient, survivors, sigs, reqs);
-    }
+    /// <summary>Decodes a <c>MaskingAggregatorMessage</c> carrying an unmask request.</summary>
+    public static UnmaskRequest Decode(ReadOnlySpan<byte> data) => MaskingWire.DecodeToBank<UnmaskRequest>(data);
 
     internal static ShareKind Kind(byte b) => b switch
     {
@@ -428,24 +323,25 @@ public sealed record RevealedShare(int Peer, ShareKind Kind, byte[] Y)
     internal const int EncodedSize = 4 + 1 + 66;
 }
 
-/// <summary>Type 9. Body: sender u32 | n u32 | n x (peer u32 | kind u8 | y 66 bytes BE) | signature.</summary>
-public sealed record UnmaskResponse(byte[] SessionId, uint Round, int Sender, IReadOnlyList<RevealedShare> Shares) : SignedMessage
+/// <summary>Type 9. Body: prefix | sender u32 | n u32 | n x (peer u32 | kind u8 | y 66 bytes BE).</summary>
+public sealed record UnmaskResponse(byte[] SessionId, uint Round, int Sender, IReadOnlyList<RevealedShare> Shares) : SignedMessage(SessionId)
 {
-    /// <summary>Encodes and signs.</summary>
-    public byte[] Encode(Ed25519SigningKey key)
+    private protected override int BodySizeHint => Wire.HeaderSize + 8 + Shares.Count * RevealedShare.EncodedSize;
+
+    private protected override void WriteBody(WireWriter w)
     {
-        var w = new WireWriter(Wire.HeaderSize + 8 + Shares.Count * RevealedShare.EncodedSize + 64);
         w.Header(MessageType.UnmaskResponse, SessionId, Round);
         w.U32((uint)Sender);
         w.U32((uint)Shares.Count);
         foreach (RevealedShare s in Shares) { w.U32((uint)s.Peer); w.U8((byte)s.Kind); w.Bytes(s.Y); }
-        return w.Sign(key);
     }
 
-    /// <summary>Decodes; every y must be a field element of 2^521-1.</summary>
-    public static UnmaskResponse Decode(ReadOnlySpan<byte> data)
+    /// <summary>Decodes a <c>MaskingBankMessage</c> carrying an unmask response; every y must be a field element of 2^521-1.</summary>
+    public static UnmaskResponse Decode(ReadOnlySpan<byte> data) => MaskingWire.DecodeToAggregator<UnmaskResponse>(data);
+
+    internal static UnmaskResponse FromBody(ReadOnlySpan<byte> body, byte[] signature)
     {
-        var r = new WireReader(data);
+        var r = new WireReader(body);
         MessageHeader h = r.Header(MessageType.UnmaskResponse);
         int sender = r.Id();
         int n = r.Count(RevealedShare.EncodedSize);
@@ -458,8 +354,26 @@ public sealed record UnmaskResponse(byte[] SessionId, uint Round, int Sender, IR
             Shamir.P521.ValidateElement(y); // range check: y < p
             shares[i] = new RevealedShare(peer, kind, y);
         }
-        var (sig, signed) = r.Signature();
         r.End();
+        var (sig, signed) = Seal(body, signature);
         return new UnmaskResponse(h.SessionId, h.Round, sender, shares) { Signature = sig, SignedBytes = signed };
     }
+}
+
+/// <summary>The aggregator ends round <paramref name="Round"/> without a sum (SPEC.md 8.3), or the session when the round is 0.
+/// Unsigned: the aggregator can always stall a round, so its word that the round ended gives it nothing new.</summary>
+public sealed record RoundAbort(byte[] SessionId, uint Round, ViolationReason Reason, string Message = "") : MaskingToBank(SessionId)
+{
+    /// <summary>Decodes a <c>MaskingAggregatorMessage</c> carrying an abort.</summary>
+    public static RoundAbort Decode(ReadOnlySpan<byte> data) => MaskingWire.DecodeToBank<RoundAbort>(data);
+}
+
+/// <summary>A bank leaves round <paramref name="Round"/> (a benign failure, SPEC.md 8.3), or the session when the round is 0.</summary>
+public sealed record BankAbort(byte[] SessionId, uint Round, ViolationReason Reason, string Message = "") : MaskingToAggregator(SessionId)
+{
+    /// <summary>The serialized <c>MaskingBankMessage</c>.</summary>
+    public byte[] Encode() => MaskingWire.Encode(this);
+
+    /// <summary>Decodes a <c>MaskingBankMessage</c> carrying an abort.</summary>
+    public static BankAbort Decode(ReadOnlySpan<byte> data) => MaskingWire.DecodeToAggregator<BankAbort>(data);
 }

@@ -1,9 +1,9 @@
-// Binary wire encoding of the masking protocol (SPEC.md "Masking protocol messages").
-// Every message: magic "FFSA" | version 0x02 | type u8 (1..11) | session id (16 bytes) | round u32 BE, then its body.
-// Integers are unsigned big-endian; bank ids are u32 (0-based); counts are u32 and bounded by the roster
-// size before anything is allocated; packed vector values are little-endian (ModVector). Signed messages
-// end in a 64-byte Ed25519 signature over ASCII "FraudFed/v1/secagg/signature" || SHA-256(all bytes
-// before the signature). Decoding checks lengths exactly: trailing or missing bytes are Malformed.
+// Canonical byte strings of the masking protocol (SPEC.md 9): the bodies banks sign and the survivor list they sign in
+// the consistency check. On the wire they travel inside the protobuf wrappers of masking.proto (MaskingWire, SPEC.md 14.3).
+// Every body: prefix "FFSA" | version 0x02 | type u8 | session id (16 bytes) | round u32 BE, then its fields.
+// Integers are unsigned big-endian; bank ids are u32 (0-based); counts are u32 and bounded by the remaining bytes
+// before anything is allocated; packed vector values are little-endian (ModVector). A signature is Ed25519 over
+// ASCII "FraudFed/v1/secagg/signature" || SHA-256(body). Parsing checks lengths exactly: trailing or missing bytes are Malformed.
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Security.Cryptography;
@@ -13,7 +13,8 @@ using FraudFed.Cryptography.Primitives;
 
 namespace FraudFed.Protocol.Masking;
 
-/// <summary>Message type codes (byte 5 of every message).</summary>
+/// <summary>Type codes of the canonical bodies (byte 5 of the prefix, SPEC.md 9). Codes 2, 4, 7, 8, 11 and 12 named the hand-written
+/// encodings of unsigned messages before the protobuf wrappers (SPEC.md 14.3); they no longer occur in any body and are refused.</summary>
 public enum MessageType : byte
 {
     /// <summary>Bank to aggregator: signed X25519 public keys (once per session).</summary>
@@ -38,6 +39,8 @@ public enum MessageType : byte
     GraphSeedReveal = 10,
     /// <summary>Aggregator to banks: every GraphSeedReveal received, in bank order.</summary>
     GraphSeedRoster = 11,
+    /// <summary>Aggregator to banks: round r ended without a sum (now the wrapper's <c>abort</c> step).</summary>
+    RoundAbort = 12,
 }
 
 /// <summary>Which of a peer's round secrets a share opens.</summary>
@@ -49,7 +52,7 @@ public enum ShareKind : byte
     PairwiseKey = 2,
 }
 
-/// <summary>Common header fields.</summary>
+/// <summary>The prefix fields of a canonical body.</summary>
 public readonly record struct MessageHeader(MessageType Type, byte[] SessionId, uint Round);
 
 internal static class Wire
@@ -69,12 +72,6 @@ internal static class Wire
         label.CopyTo(m, 0);
         SHA256.HashData(body, m.AsSpan(label.Length));
         return m;
-    }
-
-    public static MessageHeader PeekHeader(ReadOnlySpan<byte> data)
-    {
-        var r = new WireReader(data);
-        return r.Header();
     }
 }
 
@@ -101,14 +98,6 @@ internal sealed class WireWriter
     public ReadOnlySpan<byte> Written => _buffer.WrittenSpan;
 
     public byte[] ToArray() => _buffer.WrittenSpan.ToArray();
-
-    /// <summary>Appends an Ed25519 signature over the bytes written so far and returns the message.</summary>
-    public byte[] Sign(Ed25519SigningKey key)
-    {
-        byte[] m = Wire.SignedMessage(Wire.SignatureLabel, _buffer.WrittenSpan);
-        Bytes(key.Sign(m));
-        return ToArray();
-    }
 }
 
 /// <summary>Reads big-endian fields; any underrun is ProtocolViolationException(Malformed).</summary>
@@ -129,7 +118,7 @@ internal ref struct WireReader
         _offset = 4;
         if (U8() != Wire.Version) throw Malformed("unknown version");
         byte type = U8();
-        if (type is < 1 or > 11) throw Malformed("unknown message type");
+        if (type is not (1 or 3 or 5 or 6 or 9 or 10)) throw Malformed("unknown body type");
         byte[] session = Bytes(16).ToArray();
         uint round = U32();
         return new MessageHeader((MessageType)type, session, round);
@@ -176,14 +165,6 @@ internal ref struct WireReader
         ReadOnlySpan<byte> s = _data.Slice(_offset, length);
         _offset += length;
         return s;
-    }
-
-    /// <summary>Reads the trailing signature and returns it with the digest message it signs.</summary>
-    public (byte[] Signature, byte[] SignedMessage) Signature()
-    {
-        int bodyLength = _offset;
-        byte[] sig = Bytes(Wire.SignatureSize).ToArray();
-        return (sig, Wire.SignedMessage(Wire.SignatureLabel, _data[..bodyLength]));
     }
 
     public readonly void End()

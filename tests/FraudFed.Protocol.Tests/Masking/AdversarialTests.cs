@@ -38,7 +38,7 @@ public sealed class AdversarialTests
         RefusedUnchanged(st, ViolationReason.UnknownSender, () => agg.Receive((parsed with { Sender = 5 }).Encode(key)));
         RefusedUnchanged(st, ViolationReason.AuthenticationFailed, () => agg.Receive(ShareKeys.Decode(d.ShareKeys[2]).Encode(key))); // bank 1 signing bank 2's message
         RefusedUnchanged(st, ViolationReason.AuthenticationFailed, () => agg.Receive(Flip(genuine, genuine.Length - 1)));
-        RefusedUnchanged(st, ViolationReason.AuthenticationFailed, () => agg.Receive(Flip(genuine, 40))); // a ciphertext byte: signature covers it
+        RefusedUnchanged(st, ViolationReason.AuthenticationFailed, () => agg.Receive(Flip(genuine, genuine.AsSpan().IndexOf("FFSA"u8) + 40))); // a ciphertext byte of the body: signature covers it
         RefusedUnchanged(st, ViolationReason.Malformed, () => agg.Receive(genuine.AsSpan(0, genuine.Length - 1)));
         RefusedUnchanged(st, ViolationReason.Malformed, () => agg.Receive((parsed with { Escrows = parsed.Escrows.Skip(1).ToArray() }).Encode(key)));
         RefusedUnchanged(st, ViolationReason.WrongRoundOrState, () => agg.Receive(new AdvertiseKeys(new byte[16], 1, new byte[32], new byte[32], new byte[32]).Encode(key)));
@@ -86,7 +86,7 @@ public sealed class AdversarialTests
         byte[] tooBig = (byte[])parsed.Packed.Clone();
         tooBig[w - 1] = 0xFF; tooBig[w - 2] = 0xFF; tooBig[w - 3] = 0xFF; // 24-bit values use all 3 bytes: still valid
         Assert.DoesNotThrow(() => MaskedInput.Decode((parsed with { Packed = tooBig }).Encode(key)));
-        RefusedUnchanged(st, ViolationReason.AuthenticationFailed, () => agg.Receive(Flip(genuine, Wire.HeaderSize + 9)));
+        RefusedUnchanged(st, ViolationReason.AuthenticationFailed, () => agg.Receive(Flip(genuine, genuine.AsSpan().IndexOf("FFSA"u8) + Wire.HeaderSize + 9)));
         RefusedUnchanged(st, ViolationReason.WrongRoundOrState, () => agg.Receive((parsed with { Round = 7 }).Encode(key)));
         RefusedUnchanged(st, ViolationReason.UnknownSender, () => agg.Receive((parsed with { Sender = 99 }).Encode(key)));
 

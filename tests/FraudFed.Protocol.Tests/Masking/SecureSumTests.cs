@@ -88,7 +88,11 @@ public sealed class SecureSumTests
         inputs[0][0] = ModVector.Mask(bits); // the largest value
         SecureSumResult r = sum.Sum(inputs, DropoutPlan.At(DropoutStage.AfterShareKeys, 2));
         Assert.That(r.Sum, Is.EqualTo(PlainSum(inputs, [0, 1, 3], bits)));
-        Assert.That(sum.LastRound!.MaskedInputBytes, Is.EqualTo(3L * (Wire.HeaderSize + 9 + 29 * ModVector.BytesPerValue(bits) + 64)), "ceil(k/8) bytes per value");
+        // Three MaskedInput wrappers: body (prefix + 9 + ceil(k/8) bytes per value) + signature + the protobuf framing of SPEC.md 14.3
+        // (version 2, session 18, step tag and length 3, body and signature tags and lengths 4-5 bytes).
+        long total = sum.LastRound!.MaskedInputBytes;
+        Assert.That(total % 3, Is.Zero);
+        Assert.That(total / 3 - (Wire.HeaderSize + 9 + 29 * ModVector.BytesPerValue(bits) + 64), Is.InRange(27, 28), "ceil(k/8) bytes per value plus a constant");
     }
 
     [Test]
@@ -134,7 +138,8 @@ public sealed class SecureSumTests
         using var sum = new MaskingSecureSum(n, 32, Options(7, null, null, "toofew"));
         var ex = Assert.Throws<ProtocolViolationException>(() => sum.Sum(Inputs(n, 8, 32, 1), DropoutPlan.At(DropoutStage.AfterShareKeys, 0, 1, 2, 3)));
         Assert.That(ex!.Reason, Is.EqualTo(ViolationReason.TooFewParticipants));
-        Assert.That(sum.Harness.Aggregator.State, Is.TypeOf<AggregatorAborted>());
+        Assert.That(sum.Harness.Aggregator.State, Is.TypeOf<AggregatorReady>(), "a benign failure ends only the round (SPEC.md 8.3)");
+        Assert.That(sum.Harness.Aggregator.State.Round, Is.EqualTo(1u), "round 1 is spent");
     }
 
     [Test]

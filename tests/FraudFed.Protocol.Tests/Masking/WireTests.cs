@@ -39,6 +39,8 @@ public sealed class WireTests
             b => UnmaskRequest.Decode(b), m => ((UnmaskRequest)m).Encode());
         yield return Case("UnmaskResponse", new UnmaskResponse(Session, 5, 2, [new RevealedShare(0, ShareKind.SelfMask, Bytes(66, 0)), new RevealedShare(3, ShareKind.PairwiseKey, [1, .. Bytes(65, 0xAB)])]).Encode(key),
             b => UnmaskResponse.Decode(b), m => ((UnmaskResponse)m).Encode(key));
+        yield return Case("RoundAbort", new RoundAbort(Session, 5, ViolationReason.TooFewParticipants, "round failed").Encode(), b => RoundAbort.Decode(b), m => ((RoundAbort)m).Encode());
+        yield return Case("BankAbort", new BankAbort(Session, 5, ViolationReason.TooFewParticipants, "too few holders").Encode(), b => BankAbort.Decode(b), m => ((BankAbort)m).Encode());
     }
 
     private static TestCaseData Case(string name, byte[] bytes, Func<byte[], object> decode, Func<object, byte[]> encode)
@@ -49,9 +51,16 @@ public sealed class WireTests
     {
         object message = decode(bytes);
         Assert.That(encode(message), Is.EqualTo(bytes));
-        Assert.That(Convert.ToHexStringLower(bytes.AsSpan(0, 4)), Is.EqualTo("46465341"), "magic FFSA");
-        Assert.That(bytes[4], Is.EqualTo(2), "version");
-        Assert.That(bytes.AsSpan(6, 16).ToArray(), Is.EqualTo(Session), "session id at bytes 6..21");
+        Assert.That(Convert.ToHexStringLower(bytes.AsSpan(0, 4)), Is.EqualTo("08011210"), "protocol_version = 1, then a 16-byte session_id (SPEC.md 14.3)");
+        Assert.That(bytes.AsSpan(4, 16).ToArray(), Is.EqualTo(Session), "session id at bytes 4..19");
+        int body = bytes.AsSpan().IndexOf("FFSA"u8);
+        if (message is SignedMessage signed)
+        {
+            Assert.That(bytes.AsSpan(body, signed.Body().Length).ToArray(), Is.EqualTo(signed.Body()), "the signed body travels byte for byte");
+            Assert.That(bytes[body + 4], Is.EqualTo(2), "body version");
+        }
+        else if (message is not (KeyRoster or GraphSeedRoster)) Assert.That(body, Is.EqualTo(-1), "unsigned steps carry no canonical body");
+        else Assert.That(body, Is.GreaterThan(0), "a roster relays signed bodies");
     }
 
     [TestCaseSource(nameof(Messages))]
@@ -79,26 +88,46 @@ public sealed class WireTests
     [Test]
     public void Header_Fields_AreBigEndian()
     {
-        byte[] m = new SurvivorList(Session, 0x01020304, [0x0a0b0c0d]).Encode();
+        byte[] m = new SurvivorList(Session, 0x01020304, [0x0a0b0c0d]).CanonicalEncoding();
         Assert.That(Convert.ToHexStringLower(m), Is.EqualTo("46465341" + "02" + "06" + "00112233445566778899aabbccddeeff" + "01020304" + "00000001" + "0a0b0c0d"));
     }
 
     [Test]
-    public void Version1Messages_AreRefused()
+    public void OtherVersions_AreRefused()
     {
-        // Version 2 added the graph-seed commitment to AdvertiseKeys and messages 10-11 (SPEC.md 8.1, 9).
-        byte[] m = new SurvivorList(Session, 1, [1]).Encode();
-        m[4] = 1;
-        var ex = Assert.Throws<ProtocolViolationException>(() => SurvivorList.Decode(m));
-        Assert.That(ex!.Reason, Is.EqualTo(ViolationReason.Malformed));
+        // Body version 2 added the graph-seed commitment to AdvertiseKeys and the graph-seed reveal (SPEC.md 8.1, 9): a version-1 body is Malformed.
+        byte[] m = new GraphSeedReveal(Session, 1, Bytes(32, 3)).Encode(Key);
+        int body = m.AsSpan().IndexOf("FFSA"u8);
+        m[body + 4] = 1;
+        Assert.That(Assert.Throws<ProtocolViolationException>(() => GraphSeedReveal.Decode(m))!.Reason, Is.EqualTo(ViolationReason.Malformed));
+        // A wrapper of another protocol_version is WrongRoundOrState (SPEC.md 14.1).
+        byte[] w = new SurvivorList(Session, 1, [1]).Encode();
+        Assert.That(w[1], Is.EqualTo(1));
+        w[1] = 2;
+        Assert.That(Assert.Throws<ProtocolViolationException>(() => SurvivorList.Decode(w))!.Reason, Is.EqualTo(ViolationReason.WrongRoundOrState));
+    }
+
+    [Test]
+    public void NonCanonicalWrappers_AreRefused()
+    {
+        byte[] m = new SurvivorList(Session, 1, [1, 2]).Encode();
+        // An unknown field (number 99, varint 1) appended, and the version repeated: both parse, neither is the canonical encoding.
+        foreach (byte[] bad in new byte[][] { [.. m, 0x98, 0x06, 0x01], [.. m, 0x08, 0x01] })
+            Assert.That(Assert.Throws<ProtocolViolationException>(() => SurvivorList.Decode(bad))!.Reason, Is.EqualTo(ViolationReason.Malformed));
+        // Another step than the one expected.
+        Assert.That(Assert.Throws<ProtocolViolationException>(() => ShareDelivery.Decode(m))!.Reason, Is.EqualTo(ViolationReason.Malformed));
+        // A signed body of another session than its wrapper.
+        byte[] reveal = new GraphSeedReveal(Session, 1, Bytes(32, 3)).Encode(Key);
+        reveal[reveal.AsSpan().IndexOf("FFSA"u8) + 6] ^= 1;
+        Assert.That(Assert.Throws<ProtocolViolationException>(() => GraphSeedReveal.Decode(reveal))!.Reason, Is.EqualTo(ViolationReason.WrongRoundOrState));
     }
 
     [Test]
     public void Counts_LargerThanTheMessage_AreRefusedBeforeAllocation()
     {
-        byte[] m = new SurvivorList(Session, 1, [1]).Encode();
-        m[Wire.HeaderSize] = 0x7f; // count = 0x7f000001
-        var ex = Assert.Throws<ProtocolViolationException>(() => SurvivorList.Decode(m));
+        byte[] m = new UnmaskResponse(Session, 1, 2, [new RevealedShare(0, ShareKind.SelfMask, Bytes(66, 0))]).Encode(Key);
+        m[m.AsSpan().IndexOf("FFSA"u8) + Wire.HeaderSize + 4] = 0x7f; // the body's share count = 0x7f000001
+        var ex = Assert.Throws<ProtocolViolationException>(() => UnmaskResponse.Decode(m));
         Assert.That(ex!.Reason, Is.EqualTo(ViolationReason.Oversized));
     }
 

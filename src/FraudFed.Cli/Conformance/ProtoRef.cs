@@ -1,0 +1,131 @@
+// ProtoRef: a minimal proto3 encoder and reader for the reference side of the conformance vectors, written from the
+// .proto field numbers and the protobuf encoding rules (varints, length-delimited fields, canonical order, default values
+// omitted, repeated scalars packed), independent of Google.Protobuf and of the library's mappers (HeWire, MaskingWire).
+namespace FraudFed.Cli.Conformance;
+
+/// <summary>A minimal proto3 encoder for the reference side of the wire vectors.</summary>
+internal sealed class ProtoRef
+{
+    private readonly List<byte> _bytes = [];
+
+    public byte[] ToArray() => [.. _bytes];
+
+    private void Varint(ulong v)
+    {
+        while (v >= 0x80) { _bytes.Add((byte)(v | 0x80)); v >>= 7; }
+        _bytes.Add((byte)v);
+    }
+
+    /// <summary>A varint field (omitted when 0, as proto3 does).</summary>
+    public ProtoRef U(int field, ulong value)
+    {
+        if (value == 0) return this;
+        Varint((ulong)field << 3);
+        Varint(value);
+        return this;
+    }
+
+    /// <summary>A bytes / string / message field (omitted when empty unless <paramref name="always"/>: a set oneof message).</summary>
+    public ProtoRef B(int field, byte[] value, bool always = false)
+    {
+        if (value.Length == 0 && !always) return this;
+        Varint(((ulong)field << 3) | 2);
+        Varint((ulong)value.Length);
+        _bytes.AddRange(value);
+        return this;
+    }
+
+    /// <summary>A packed repeated uint32/uint64 field (omitted when empty).</summary>
+    public ProtoRef Packed(int field, IEnumerable<ulong> values)
+    {
+        var inner = new ProtoRef();
+        foreach (ulong v in values) inner.Varint(v);
+        return B(field, inner.ToArray());
+    }
+
+    /// <summary>Repeated BankBytes entries, bank i = index i.</summary>
+    public ProtoRef Banks(int field, byte[][] items)
+    {
+        for (int i = 0; i < items.Length; i++) B(field, new ProtoRef().U(1, (ulong)i).B(2, items[i]).ToArray(), always: true);
+        return this;
+    }
+
+    /// <summary>Repeated bytes.</summary>
+    public ProtoRef Many(int field, byte[][] items)
+    {
+        foreach (byte[] x in items) B(field, x, always: true);
+        return this;
+    }
+}
+
+/// <summary>One field of a parsed proto3 message: its number, and its varint value or its length-delimited bytes.</summary>
+internal readonly record struct ProtoField(int Number, int WireType, ulong Value, byte[] Data);
+
+/// <summary>A minimal proto3 reader (wire types 0 and 2 only, which is all fraudfed.v1 uses).</summary>
+internal static class ProtoRead
+{
+    /// <summary>Every field of <paramref name="bytes"/> in order; anything that is not well-formed is a ConformanceException.</summary>
+    public static List<ProtoField> Fields(byte[] bytes, string what)
+    {
+        var fields = new List<ProtoField>();
+        int pos = 0;
+        while (pos < bytes.Length)
+        {
+            ulong key = Varint(bytes, ref pos, what);
+            int number = (int)(key >> 3), type = (int)(key & 7);
+            if (number == 0) throw new ConformanceException($"{what}: field number 0");
+            switch (type)
+            {
+                case 0: fields.Add(new ProtoField(number, 0, Varint(bytes, ref pos, what), [])); break;
+                case 2:
+                    ulong length = Varint(bytes, ref pos, what);
+                    if (length > (ulong)(bytes.Length - pos)) throw new ConformanceException($"{what}: field {number} runs past the end");
+                    fields.Add(new ProtoField(number, 2, length, bytes.AsSpan(pos, (int)length).ToArray()));
+                    pos += (int)length;
+                    break;
+                default: throw new ConformanceException($"{what}: wire type {type} is not used by fraudfed.v1");
+            }
+        }
+        return fields;
+    }
+
+    /// <summary>The varint of field <paramref name="number"/> (0 when absent, as proto3 omits defaults); at most one occurrence.</summary>
+    public static ulong U(List<ProtoField> fields, int number, string what) => One(fields, number, 0, what)?.Value ?? 0;
+
+    /// <summary>The bytes of field <paramref name="number"/> (empty when absent); at most one occurrence.</summary>
+    public static byte[] B(List<ProtoField> fields, int number, string what) => One(fields, number, 2, what)?.Data ?? [];
+
+    /// <summary>Every occurrence of a length-delimited field <paramref name="number"/>.</summary>
+    public static List<byte[]> Many(List<ProtoField> fields, int number) => fields.Where(f => f.Number == number).Select(f => f.Data).ToList();
+
+    /// <summary>A packed repeated varint field.</summary>
+    public static List<ulong> Packed(List<ProtoField> fields, int number, string what)
+    {
+        byte[] data = B(fields, number, what);
+        var values = new List<ulong>();
+        int pos = 0;
+        while (pos < data.Length) values.Add(Varint(data, ref pos, what));
+        return values;
+    }
+
+    private static ProtoField? One(List<ProtoField> fields, int number, int type, string what)
+    {
+        var found = fields.Where(f => f.Number == number).ToList();
+        if (found.Count > 1) throw new ConformanceException($"{what}: field {number} appears {found.Count} times");
+        if (found.Count == 1 && found[0].WireType != type) throw new ConformanceException($"{what}: field {number} has wire type {found[0].WireType}");
+        return found.Count == 1 ? found[0] : null;
+    }
+
+    private static ulong Varint(byte[] bytes, ref int pos, string what)
+    {
+        ulong v = 0;
+        for (int shift = 0; shift < 64; shift += 7)
+        {
+            if (pos >= bytes.Length) throw new ConformanceException($"{what}: truncated varint");
+            byte b = bytes[pos++];
+            v |= (ulong)(b & 0x7F) << shift;
+            if ((b & 0x80) == 0) return v;
+        }
+        throw new ConformanceException($"{what}: varint longer than 10 bytes");
+    }
+}

@@ -1,0 +1,239 @@
+// MaskingWire: the one mapper between the masking domain messages (Messages.cs) and the protobuf wrappers of
+// protocols/fraudfed/v1/masking.proto (SPEC.md 14.1, 14.3). Decoding is cheap to expensive: size cap before parsing,
+// protobuf parsing (any failure Malformed), the canonical-encoding check (unknown fields, repeated scalars or
+// non-minimal varints change the re-encoded size: Malformed), protocol version (WrongRoundOrState), session id length
+// (Malformed), then per step: signature sizes, the signed body parsed with its SPEC.md 9 layout, the body's session id
+// against the wrapper's (WrongRoundOrState), ids below 2^20 (UnknownSender), ascending id lists, fixed field sizes.
+// Every failure is a ProtocolViolationException; nothing else escapes. No other code touches the generated types.
+using FraudFed.Cryptography;
+using Google.Protobuf;
+using V1 = FraudFed.Protocol.Wire.V1;
+
+namespace FraudFed.Protocol.Masking;
+
+/// <summary>Encodes and decodes masking protocol messages (SPEC.md 14.3).</summary>
+public static class MaskingWire
+{
+    /// <summary>The wire protocol version this code speaks.</summary>
+    public const uint ProtocolVersion = 1;
+    /// <summary>Default largest message accepted, in bytes (a masked input of 2^24 64-bit values is below it).</summary>
+    public const int DefaultMaxMessageBytes = 1 << 30;
+
+    private static readonly MessageParser<V1.MaskingBankMessage> BankParser = V1.MaskingBankMessage.Parser.WithDiscardUnknownFields(true);
+    private static readonly MessageParser<V1.MaskingAggregatorMessage> AggregatorParser = V1.MaskingAggregatorMessage.Parser.WithDiscardUnknownFields(true);
+
+    // ---- aggregator -> bank ----
+
+    /// <summary>Serializes a message for a bank (a <c>MaskingAggregatorMessage</c>).</summary>
+    /// <exception cref="ArgumentException">An unknown message type, or a relayed signed message without its signature.</exception>
+    public static byte[] Encode(MaskingToBank message)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        var w = new V1.MaskingAggregatorMessage { ProtocolVersion = ProtocolVersion, SessionId = B(message.SessionId) };
+        switch (message)
+        {
+            case KeyRoster m:
+                w.KeyRoster = new V1.MaskingKeyRoster();
+                w.KeyRoster.Keys.Add(m.Keys.Select(k => new V1.MaskingAdvertiseKeys { Body = B(k.Body()), Signature = B(Relayed(k)) }));
+                break;
+            case GraphSeedRoster m:
+                w.GraphSeedRoster = new V1.MaskingGraphSeedRoster();
+                w.GraphSeedRoster.Reveals.Add(m.Reveals.Select(r => new V1.MaskingGraphSeedReveal { Body = B(r.Body()), Signature = B(Relayed(r)) }));
+                break;
+            case ShareDelivery m:
+                w.ShareDelivery = new V1.MaskingShareDelivery { Round = m.Round, Recipient = (uint)m.Recipient };
+                w.ShareDelivery.Bundles.Add(m.Shares.Select(s => new V1.BankBytes { Bank = (uint)s.Peer, Data = B(s.Ciphertext) }));
+                break;
+            case SurvivorList m:
+                w.SurvivorList = new V1.MaskingSurvivorList { Round = m.Round };
+                w.SurvivorList.Survivors.Add(m.Survivors.Select(x => (uint)x));
+                break;
+            case UnmaskRequest m:
+                w.UnmaskRequest = new V1.MaskingUnmaskRequest { Round = m.Round, Recipient = (uint)m.Recipient };
+                w.UnmaskRequest.Survivors.Add(m.Survivors.Select(x => (uint)x));
+                w.UnmaskRequest.Signatures.Add(m.Signatures.Select(s => new V1.BankBytes { Bank = (uint)s.Signer, Data = B(s.Signature) }));
+                w.UnmaskRequest.Requests.Add(m.Requests.Select(q => new V1.MaskingShareRequest { Peer = (uint)q.Peer, Kind = (V1.MaskingShareKind)(int)q.Kind }));
+                break;
+            case RoundAbort m: w.Abort = Abort(m.Reason, m.Message, m.Round); break;
+            default: throw Error.Argument(nameof(message), "Unknown message type.");
+        }
+        return w.ToByteArray();
+    }
+
+    /// <summary>Parses a <c>MaskingAggregatorMessage</c>.</summary>
+    /// <exception cref="ProtocolViolationException">Oversized (before parsing), Malformed, WrongRoundOrState (version, a relayed body of
+    /// another session), UnknownSender (an id of 2^20 or more), OutOfRange (an abort round above 2^32 - 1).</exception>
+    public static MaskingToBank DecodeToBank(ReadOnlySpan<byte> data, int maxMessageBytes = DefaultMaxMessageBytes)
+    {
+        V1.MaskingAggregatorMessage w = Parse(data, maxMessageBytes, AggregatorParser);
+        byte[] sid = SessionId(w.ProtocolVersion, w.SessionId);
+        return w.StepCase switch
+        {
+            V1.MaskingAggregatorMessage.StepOneofCase.KeyRoster => new KeyRoster(sid,
+                List(w.KeyRoster.Keys, k => InSession(AdvertiseKeys.FromBody(k.Body.Span, Own(k.Signature)), sid))),
+            V1.MaskingAggregatorMessage.StepOneofCase.GraphSeedRoster => new GraphSeedRoster(sid,
+                List(w.GraphSeedRoster.Reveals, r => InSession(GraphSeedReveal.FromBody(r.Body.Span, Own(r.Signature)), sid))),
+            V1.MaskingAggregatorMessage.StepOneofCase.ShareDelivery => new ShareDelivery(sid, w.ShareDelivery.Round, Id(w.ShareDelivery.Recipient),
+                List(w.ShareDelivery.Bundles, b => new EncryptedShare(Id(b.Bank), Fixed(b.Data, EncryptedShare.CiphertextSize, "a sealed bundle")))),
+            V1.MaskingAggregatorMessage.StepOneofCase.SurvivorList => new SurvivorList(sid, w.SurvivorList.Round, Ascending(w.SurvivorList.Survivors)),
+            V1.MaskingAggregatorMessage.StepOneofCase.UnmaskRequest => UnmaskRequest(sid, w.UnmaskRequest),
+            V1.MaskingAggregatorMessage.StepOneofCase.Abort => new RoundAbort(sid, Round(w.Abort.Round), Reason(w.Abort.Reason), w.Abort.Message ?? ""),
+            _ => throw Error.Violation(ViolationReason.Malformed, "An aggregator message without a step."),
+        };
+    }
+
+    /// <summary>Parses a <c>MaskingAggregatorMessage</c> that must carry a <typeparamref name="T"/>.</summary>
+    /// <exception cref="ProtocolViolationException">As <see cref="DecodeToBank(ReadOnlySpan{byte}, int)"/>; Malformed for another step.</exception>
+    public static T DecodeToBank<T>(ReadOnlySpan<byte> data) where T : MaskingToBank
+        => DecodeToBank(data) as T ?? throw Error.Violation(ViolationReason.Malformed, $"The message is not a {typeof(T).Name}.");
+
+    private static UnmaskRequest UnmaskRequest(byte[] sid, V1.MaskingUnmaskRequest r)
+    {
+        int[] survivors = Ascending(r.Survivors);
+        SignerSignature[] sigs = List(r.Signatures, s => new SignerSignature(Id(s.Bank), Fixed(s.Data, Wire.SignatureSize, "a consistency signature")));
+        ShareRequest[] requests = List(r.Requests, q => new ShareRequest(Id(q.Peer), Kind(q.Kind)));
+        return new UnmaskRequest(sid, r.Round, Id(r.Recipient), survivors, sigs, requests);
+    }
+
+    // ---- bank -> aggregator ----
+
+    /// <summary>Serializes a message for the aggregator (a <c>MaskingBankMessage</c>); a signed message must carry its signature.</summary>
+    /// <exception cref="ArgumentException">An unknown message type, or a signed message without a signature (use <see cref="SignedMessage.Encode"/>).</exception>
+    public static byte[] Encode(MaskingToAggregator message)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        switch (message)
+        {
+            case SignedMessage m: return EncodeSigned(m, m.Body(), Relayed(m));
+            case ConsistencySignature m:
+            {
+                var w = Bank(m.SessionId);
+                w.ConsistencySignature = new V1.MaskingConsistencySignature { Round = m.Round, Sender = (uint)m.Sender, Signature = B(m.Signature) };
+                return w.ToByteArray();
+            }
+            case BankAbort m:
+            {
+                var w = Bank(m.SessionId);
+                w.Abort = Abort(m.Reason, m.Message, m.Round);
+                return w.ToByteArray();
+            }
+            default: throw Error.Argument(nameof(message), "Unknown message type.");
+        }
+    }
+
+    /// <summary>Wraps a signed message's canonical <paramref name="body"/> and <paramref name="signature"/>.</summary>
+    internal static byte[] EncodeSigned(SignedMessage message, byte[] body, byte[] signature)
+    {
+        var w = Bank(message.SessionId);
+        switch (message)
+        {
+            case AdvertiseKeys: w.AdvertiseKeys = new V1.MaskingAdvertiseKeys { Body = B(body), Signature = B(signature) }; break;
+            case GraphSeedReveal: w.GraphSeedReveal = new V1.MaskingGraphSeedReveal { Body = B(body), Signature = B(signature) }; break;
+            case ShareKeys: w.ShareKeys = new V1.MaskingShareKeys { Body = B(body), Signature = B(signature) }; break;
+            case MaskedInput: w.MaskedInput = new V1.MaskingMaskedInput { Body = B(body), Signature = B(signature) }; break;
+            case UnmaskResponse: w.UnmaskResponse = new V1.MaskingUnmaskResponse { Body = B(body), Signature = B(signature) }; break;
+            default: throw Error.Argument(nameof(message), "Unknown signed message type.");
+        }
+        return w.ToByteArray();
+    }
+
+    /// <summary>Parses a <c>MaskingBankMessage</c>.</summary>
+    /// <exception cref="ProtocolViolationException">Oversized (before parsing), Malformed, WrongRoundOrState (version, a body of another
+    /// session), UnknownSender (an id of 2^20 or more), OutOfRange (a masked value not below 2^k, an abort round above 2^32 - 1).</exception>
+    public static MaskingToAggregator DecodeToAggregator(ReadOnlySpan<byte> data, int maxMessageBytes = DefaultMaxMessageBytes)
+    {
+        V1.MaskingBankMessage w = Parse(data, maxMessageBytes, BankParser);
+        byte[] sid = SessionId(w.ProtocolVersion, w.SessionId);
+        return w.StepCase switch
+        {
+            V1.MaskingBankMessage.StepOneofCase.AdvertiseKeys => InSession(AdvertiseKeys.FromBody(w.AdvertiseKeys.Body.Span, Own(w.AdvertiseKeys.Signature)), sid),
+            V1.MaskingBankMessage.StepOneofCase.GraphSeedReveal => InSession(GraphSeedReveal.FromBody(w.GraphSeedReveal.Body.Span, Own(w.GraphSeedReveal.Signature)), sid),
+            V1.MaskingBankMessage.StepOneofCase.ShareKeys => InSession(ShareKeys.FromBody(w.ShareKeys.Body.Span, Own(w.ShareKeys.Signature)), sid),
+            V1.MaskingBankMessage.StepOneofCase.MaskedInput => InSession(MaskedInput.FromBody(w.MaskedInput.Body.Span, Own(w.MaskedInput.Signature)), sid),
+            V1.MaskingBankMessage.StepOneofCase.ConsistencySignature => new ConsistencySignature(sid, w.ConsistencySignature.Round, Id(w.ConsistencySignature.Sender),
+                Fixed(w.ConsistencySignature.Signature, Wire.SignatureSize, "a consistency signature")),
+            V1.MaskingBankMessage.StepOneofCase.UnmaskResponse => InSession(UnmaskResponse.FromBody(w.UnmaskResponse.Body.Span, Own(w.UnmaskResponse.Signature)), sid),
+            V1.MaskingBankMessage.StepOneofCase.Abort => new BankAbort(sid, Round(w.Abort.Round), Reason(w.Abort.Reason), w.Abort.Message ?? ""),
+            _ => throw Error.Violation(ViolationReason.Malformed, "A bank message without a step."),
+        };
+    }
+
+    /// <summary>Parses a <c>MaskingBankMessage</c> that must carry a <typeparamref name="T"/>.</summary>
+    /// <exception cref="ProtocolViolationException">As <see cref="DecodeToAggregator(ReadOnlySpan{byte}, int)"/>; Malformed for another step.</exception>
+    public static T DecodeToAggregator<T>(ReadOnlySpan<byte> data) where T : MaskingToAggregator
+        => DecodeToAggregator(data) as T ?? throw Error.Violation(ViolationReason.Malformed, $"The message is not a {typeof(T).Name}.");
+
+    // ---- helpers ----
+
+    private static V1.MaskingBankMessage Bank(byte[] sessionId) => new() { ProtocolVersion = ProtocolVersion, SessionId = B(sessionId) };
+
+    private static T Parse<T>(ReadOnlySpan<byte> data, int maxMessageBytes, MessageParser<T> parser) where T : IMessage<T>
+    {
+        if (data.Length > maxMessageBytes) throw Error.Violation(ViolationReason.Oversized, $"A message of {data.Length} bytes, limit {maxMessageBytes}.");
+        T message;
+        try { message = parser.ParseFrom(data); }
+        catch (InvalidProtocolBufferException) { throw Error.Violation(ViolationReason.Malformed, "Not a protocol message."); }
+        // Only the canonical encoding is accepted (SPEC.md 14.3): unknown fields were discarded, a repeated scalar or a non-minimal
+        // varint was folded, so any of them changes the size.
+        if (message.CalculateSize() != data.Length) throw Error.Violation(ViolationReason.Malformed, "Not the canonical encoding (unknown or repeated fields).");
+        return message;
+    }
+
+    private static byte[] SessionId(uint version, ByteString sid)
+    {
+        if (version != ProtocolVersion) throw Error.Violation(ViolationReason.WrongRoundOrState, $"Protocol version {version}, this party speaks {ProtocolVersion}.");
+        if (sid.Length != MaskingParameters.SessionIdSize) throw Error.Violation(ViolationReason.Malformed, "A session id is 16 bytes.");
+        return sid.ToByteArray();
+    }
+
+    private static T InSession<T>(T message, byte[] sid) where T : SignedMessage =>
+        message.SessionId.AsSpan().SequenceEqual(sid) ? message : throw Error.Violation(ViolationReason.WrongRoundOrState, "A signed body belongs to another session than its wrapper.");
+
+    private static byte[] Relayed(SignedMessage m) =>
+        m.Signature.Length == Wire.SignatureSize ? m.Signature : throw Error.Argument(nameof(m), "A signed message is encoded with its signature (SignedMessage.Encode(key) signs it).");
+
+    private static TOut[] List<TIn, TOut>(IReadOnlyList<TIn> items, Func<TIn, TOut> map)
+    {
+        if (items.Count > Wire.MaxCount) throw Error.Violation(ViolationReason.Oversized, "A list exceeds 2^20 entries.");
+        var result = new TOut[items.Count];
+        for (int i = 0; i < result.Length; i++) result[i] = map(items[i]);
+        return result;
+    }
+
+    private static int Id(uint v) => v < Wire.MaxCount ? (int)v : throw Error.Violation(ViolationReason.UnknownSender, "A bank id is out of range.");
+
+    private static int[] Ascending(IReadOnlyList<uint> ids)
+    {
+        int[] result = List(ids, Id);
+        for (int i = 1; i < result.Length; i++)
+            if (result[i] <= result[i - 1]) throw Error.Violation(ViolationReason.Malformed, "Survivor ids must be strictly ascending.");
+        return result;
+    }
+
+    private static ShareKind Kind(V1.MaskingShareKind kind) => kind switch
+    {
+        V1.MaskingShareKind.SelfMask => ShareKind.SelfMask,
+        V1.MaskingShareKind.PairwiseKey => ShareKind.PairwiseKey,
+        _ => throw Error.Violation(ViolationReason.Malformed, "Unknown share kind."),
+    };
+
+    private static uint Round(ulong round) => round <= uint.MaxValue ? (uint)round : throw Error.Violation(ViolationReason.OutOfRange, "A masking round is a u32.");
+
+    private static byte[] Fixed(ByteString b, int length, string what) =>
+        b.Length == length ? Own(b) : throw Error.Violation(ViolationReason.Malformed, $"{what} is {length} bytes.");
+
+    // The caller's arrays are wrapped, not copied: an encoded message is serialized at once and the arrays are not changed.
+    private static ByteString B(byte[] b) => UnsafeByteOperations.UnsafeWrap(b);
+
+    /// <summary>The bytes of a parsed field without a second copy (a parsed ByteString owns a fresh exact-size array).</summary>
+    private static byte[] Own(ByteString b) =>
+        System.Runtime.InteropServices.MemoryMarshal.TryGetArray(b.Memory, out ArraySegment<byte> seg) && seg.Offset == 0 && seg.Count == seg.Array!.Length
+            ? seg.Array : b.ToByteArray();
+
+    private static V1.Abort Abort(ViolationReason reason, string message, uint round) =>
+        new() { Reason = (V1.ViolationReasonCode)((int)reason + 1), Message = message ?? "", Round = round };
+
+    private static ViolationReason Reason(V1.ViolationReasonCode code) =>
+        code is > V1.ViolationReasonCode.Unspecified and <= V1.ViolationReasonCode.InsecureParameters ? (ViolationReason)((int)code - 1)
+            : throw Error.Violation(ViolationReason.Malformed, "Unknown abort reason.");
+}
