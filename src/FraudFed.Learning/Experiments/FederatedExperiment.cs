@@ -220,6 +220,8 @@ public static class FederatedExperiment
         }
         if (banks.All(b => b.Train.Positives == 0))
             throw new DataFormatException($"No bank has fraud in its training window.{tail}", "label", null);
+        if (banks.All(b => b.Test.Positives == 0))
+            throw new DataFormatException($"No bank has fraud in its later test window, so no model could be measured (PR-AUC needs fraud to find).{tail}", "label", null);
     }
 
     private static ExperimentResult RunCore(ExperimentOptions options, IReadOnlyList<BankData> banks, Func<int, ISecureSum> secureSumFactory,
