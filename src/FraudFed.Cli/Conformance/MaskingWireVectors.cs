@@ -135,35 +135,8 @@ internal sealed class MaskingWireVectors : IVectorFile
         };
     }
 
-    public IEnumerable<CheckCase> Cases(JsonElement root)
-    {
-        var expected = root.Arr("cases").ToDictionary(c => c.Str("name"), c => (Direction: c.Str("direction"), Bytes: c.Str("bytes")));
-        foreach (var (name, direction, library, reference) in Cases())
-        {
-            yield return new CheckCase(name, () =>
-            {
-                Expect.True(expected.TryGetValue(name, out var e), $"{name}: case missing from the file");
-                Expect.Equal($"{name} direction", e.Direction, direction);
-                Expect.Hex($"{name}: SPEC.md 9 bodies in an independent protobuf encoding", e.Bytes, reference);
-                Expect.Hex($"{name}: MaskingWire encoding", e.Bytes, library);
-                byte[] bytes = Convert.FromHexString(e.Bytes);
-                byte[] again = direction == "to_bank" ? MaskingWire.Encode(MaskingWire.DecodeToBank(bytes)) : MaskingWire.Encode(MaskingWire.DecodeToAggregator(bytes));
-                Expect.Hex($"{name}: decode then encode", e.Bytes, again);
-                byte[] flipped = (byte[])bytes.Clone();
-                flipped[1] ^= 0x02; // protocol_version 1 -> 3
-                Expect.Refused($"{name}: another protocol version", () => Decode(direction, flipped), ViolationReason.WrongRoundOrState);
-                Expect.Refused($"{name}: truncated", () => Decode(direction, bytes[..^1]), ViolationReason.Malformed);
-                Expect.Refused($"{name}: an unknown field appended", () => Decode(direction, [.. bytes, 0x98, 0x06, 0x01]), ViolationReason.Malformed);
-            });
-        }
-        yield return new CheckCase("every-step-covered", () =>
-        {
-            int toBank = FraudFed.Protocol.Wire.V1.MaskingAggregatorMessage.Descriptor.Oneofs[0].Fields.Count;
-            int toAggregator = FraudFed.Protocol.Wire.V1.MaskingBankMessage.Descriptor.Oneofs[0].Fields.Count;
-            Expect.Equal("to_bank cases = steps of MaskingAggregatorMessage", toBank, expected.Values.Count(v => v.Direction == "to_bank"));
-            Expect.Equal("to_aggregator cases = steps of MaskingBankMessage", toAggregator, expected.Values.Count(v => v.Direction == "to_aggregator"));
-        });
-    }
+    public IEnumerable<CheckCase> Cases(JsonElement root) => WireGolden.Cases(root, "MaskingWire", Cases(), (d, b) => d == "to_bank" ? MaskingWire.Encode(MaskingWire.DecodeToBank(b)) : MaskingWire.Encode(MaskingWire.DecodeToAggregator(b)),
+        FraudFed.Protocol.Wire.V1.MaskingAggregatorMessage.Descriptor, FraudFed.Protocol.Wire.V1.MaskingBankMessage.Descriptor, (name, d, bytes) => Expect.Refused($"{name}: an unknown field appended", () => Decode(d, [.. bytes, 0x98, 0x06, 0x01]), ViolationReason.Malformed));
 
     private static void Decode(string direction, byte[] bytes)
     {

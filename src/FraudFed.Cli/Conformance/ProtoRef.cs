@@ -129,3 +129,41 @@ internal static class ProtoRead
         throw new ConformanceException($"{what}: varint longer than 10 bytes");
     }
 }
+
+/// <summary>The checks every wrapper golden file runs (SPEC.md 14): the file's bytes equal the reference and library
+/// encodings, decode-then-encode gives them back, and another version or a truncation is refused with a typed error.</summary>
+internal static class WireGolden
+{
+    /// <summary>Case checks for (name, direction, library bytes, reference bytes) against the file, then the coverage check.</summary>
+    /// <param name="roundTrip">Decodes bytes of a direction ("to_bank" / "to_aggregator") and encodes them again.</param>
+    /// <param name="extra">Further refusals of a case's bytes (may be null).</param>
+    public static IEnumerable<CheckCase> Cases(System.Text.Json.JsonElement root, string mapper,
+        IEnumerable<(string Name, string Direction, byte[] Library, byte[] Reference)> cases, Func<string, byte[], byte[]> roundTrip,
+        Google.Protobuf.Reflection.MessageDescriptor toBank, Google.Protobuf.Reflection.MessageDescriptor toAggregator,
+        Action<string, string, byte[]>? extra = null)
+    {
+        var expected = root.Arr("cases").ToDictionary(c => c.Str("name"), c => (Direction: c.Str("direction"), Bytes: c.Str("bytes")));
+        foreach (var (name, direction, library, reference) in cases)
+        {
+            yield return new CheckCase(name, () =>
+            {
+                Expect.True(expected.TryGetValue(name, out var e), $"{name}: case missing from the file");
+                Expect.Equal($"{name} direction", e.Direction, direction);
+                Expect.Hex($"{name}: independent protobuf encoding", e.Bytes, reference);
+                Expect.Hex($"{name}: {mapper} encoding", e.Bytes, library);
+                byte[] bytes = Convert.FromHexString(e.Bytes);
+                Expect.Hex($"{name}: decode then encode", e.Bytes, roundTrip(direction, bytes));
+                byte[] flipped = (byte[])bytes.Clone();
+                flipped[1] ^= 0x02; // protocol_version 1 -> 3
+                Expect.Refused($"{name}: another protocol version", () => roundTrip(direction, flipped), FraudFed.Cryptography.ViolationReason.WrongRoundOrState);
+                Expect.Refused($"{name}: truncated", () => roundTrip(direction, bytes[..^1]), FraudFed.Cryptography.ViolationReason.Malformed);
+                extra?.Invoke(name, direction, bytes);
+            });
+        }
+        yield return new CheckCase("every-step-covered", () =>
+        {
+            Expect.Equal($"to_bank cases = steps of {toBank.Name}", toBank.Oneofs[0].Fields.Count, expected.Values.Count(v => v.Direction == "to_bank"));
+            Expect.Equal($"to_aggregator cases = steps of {toAggregator.Name}", toAggregator.Oneofs[0].Fields.Count, expected.Values.Count(v => v.Direction == "to_aggregator"));
+        });
+    }
+}

@@ -95,38 +95,6 @@ internal sealed class HeWireVectors : IVectorFile
         };
     }
 
-    public IEnumerable<CheckCase> Cases(JsonElement root)
-    {
-        var expected = root.Arr("cases").ToDictionary(c => c.Str("name"), c => (Direction: c.Str("direction"), Bytes: c.Str("bytes")));
-        foreach (var (name, direction, library, reference) in Cases())
-        {
-            yield return new CheckCase(name, () =>
-            {
-                Expect.True(expected.TryGetValue(name, out var e), $"{name}: case missing from the file");
-                Expect.Equal($"{name} direction", e.Direction, direction);
-                Expect.Hex($"{name}: independent protobuf encoding", e.Bytes, reference);
-                Expect.Hex($"{name}: HeWire encoding", e.Bytes, library);
-                byte[] bytes = Convert.FromHexString(e.Bytes);
-                byte[] again = direction == "to_bank" ? HeWire.Encode(HeWire.DecodeToBank(bytes, N)) : HeWire.Encode(HeWire.DecodeToAggregator(bytes, N));
-                Expect.Hex($"{name}: decode then encode", e.Bytes, again);
-                // One flipped bit of the version, or a truncation, is refused with a typed error.
-                byte[] flipped = (byte[])bytes.Clone();
-                flipped[1] ^= 0x02;
-                Expect.Refused($"{name}: another protocol version", () => Decode(direction, flipped));
-                Expect.Refused($"{name}: truncated", () => Decode(direction, bytes[..^1]));
-            });
-        }
-        yield return new CheckCase("every-step-covered", () =>
-        {
-            int toBank = FraudFed.Protocol.Wire.V1.HeAggregatorMessage.Descriptor.Oneofs[0].Fields.Count, toAggregator = FraudFed.Protocol.Wire.V1.HeBankMessage.Descriptor.Oneofs[0].Fields.Count;
-            Expect.Equal("to_bank cases = steps of HeAggregatorMessage", toBank, expected.Values.Count(v => v.Direction == "to_bank"));
-            Expect.Equal("to_aggregator cases = steps of HeBankMessage", toAggregator, expected.Values.Count(v => v.Direction == "to_aggregator"));
-        });
-    }
-
-    private static void Decode(string direction, byte[] bytes)
-    {
-        if (direction == "to_bank") HeWire.DecodeToBank(bytes, N);
-        else HeWire.DecodeToAggregator(bytes, N);
-    }
+    public IEnumerable<CheckCase> Cases(JsonElement root) => WireGolden.Cases(root, "HeWire", Cases(), (d, b) => d == "to_bank" ? HeWire.Encode(HeWire.DecodeToBank(b, N)) : HeWire.Encode(HeWire.DecodeToAggregator(b, N)),
+        FraudFed.Protocol.Wire.V1.HeAggregatorMessage.Descriptor, FraudFed.Protocol.Wire.V1.HeBankMessage.Descriptor);
 }
