@@ -53,7 +53,8 @@ public sealed class HostileInputTests
         yield return Case("csv-is-a-directory", "is a directory", "simulate", "--csv", "@dir", "--schema", "ulb", "--out", "@out");
         yield return Case("out-is-a-file", "is a file", "simulate", "--csv", "@ulb", "--schema", "ulb", "--out", "@afile");
         yield return Case("out-under-a-file", "is a file, so no directory can be made under it", "simulate", "--out", "@afile/sub");
-        yield return Case("out-unwritable", "cannot be written", "simulate", "--out", "/proc/fraudfed-test/out");
+        if (OperatingSystem.IsLinux()) // /proc gives a directory even root cannot write
+            yield return Case("out-unwritable", "cannot be written", "simulate", "--out", "/proc/fraudfed-test/out");
         yield return Case("banks-not-a-number", "Cannot parse argument 'abc' for option '--banks'", "simulate", "--banks", "abc", "--out", "@out");
         yield return Case("banks-one", "--banks must be in 3..100", "simulate", "--banks", "1", "--out", "@out");
         yield return Case("trees-zero", "--trees must be in 1..10000", "simulate", "--trees", "0", "--out", "@out");
@@ -97,7 +98,6 @@ public sealed class HostileInputTests
     [TestCaseSource(nameof(Cases))]
     public void IsRefusedBeforeAnyWork_WithExitTwo_OneLine_NoStackTrace_NothingWritten(string[] args, string expected)
     {
-        if (args.Contains("/proc/fraudfed-test/out") && !OperatingSystem.IsLinux()) Assert.Ignore("uses /proc to get a directory even root cannot write");
         string[] before = Directory.GetFileSystemEntries(_dir).Order().ToArray();
         var (code, stdout, stderr) = Run(Bind(args));
 

@@ -60,8 +60,7 @@ public sealed class DecryptionGuard
         var output = new byte[chunks.Count][];
         // The first share warms the (U, D) weighted point; the rest may run in parallel.
         output[0] = _keyShare.GenDecryptionShare(round, chunks[0], contributors, active);
-        if (parallel && chunks.Count > 2) System.Threading.Tasks.Parallel.For(1, chunks.Count, i => output[i] = _keyShare.GenDecryptionShare(round, chunks[i], contributors, active));
-        else for (int i = 1; i < chunks.Count; i++) output[i] = _keyShare.GenDecryptionShare(round, chunks[i], contributors, active);
+        TypedParallel.For(chunks.Count - 1, parallel, i => output[i + 1] = _keyShare.GenDecryptionShare(round, chunks[i + 1], contributors, active));
         return output;
     }
 }

@@ -266,11 +266,7 @@ public sealed class HomomorphicAggregatorParty : IDisposable
         }
     }
 
-    private void For(int count, Action<int> body)
-    {
-        if (Parallel && count > 1) System.Threading.Tasks.Parallel.For(0, count, body);
-        else for (int k = 0; k < count; k++) body(k);
-    }
+    private void For(int count, Action<int> body) => TypedParallel.For(count, Parallel, body);
 
     private IReadOnlyList<HeOutgoing> Next(AggregatorState next, HeToBank broadcast)
     {
@@ -370,9 +366,8 @@ public sealed class HomomorphicAggregatorParty : IDisposable
                     ThresholdCombiner.Combine(p.Scheme!, sums[k], contributors, active, chunkShares, result.AsSpan(start, count));
                 });
             }
-            catch (Exception e) when (e is ProtocolViolationException || e is AggregateException { InnerException: ProtocolViolationException })
+            catch (ProtocolViolationException v)
             {
-                var v = e as ProtocolViolationException ?? (ProtocolViolationException)e.InnerException!;
                 return p.RoundFailed(round, contributors, v);   // a bad share: the round fails, the session stays
             }
             p.LastOutcome = new HeRoundOutcome(round, result, contributors, null);

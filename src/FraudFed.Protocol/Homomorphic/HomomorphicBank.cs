@@ -136,18 +136,8 @@ internal sealed class HomomorphicBank : IDisposable
     {
         DecryptionGuard guard = Guard ?? throw Error.Violation(ViolationReason.WrongRoundOrState, "no key installed");
         if (lists.Length != chunks) throw Error.Violation(ViolationReason.Malformed, "one contributor list per chunk");
-        void Check(int k) => CheckList(lists[k], round, (uint)k, contributors);
-        try
-        {
-            if (parallel && chunks > 1) System.Threading.Tasks.Parallel.For(0, chunks, Check);
-            else for (int k = 0; k < chunks; k++) Check(k);
-            return guard.GenDecryptionShares(round, Enumerable.Range(0, chunks).Select(k => (uint)k).ToArray(), contributors, active, parallel);
-        }
-        catch (AggregateException e) when (e.Flatten().InnerExceptions.FirstOrDefault(x => x is ProtocolViolationException) is ProtocolViolationException v)
-        {
-            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(v).Throw();
-            throw;
-        }
+        TypedParallel.For(chunks, parallel, k => CheckList(lists[k], round, (uint)k, contributors));
+        return guard.GenDecryptionShares(round, Enumerable.Range(0, chunks).Select(k => (uint)k).ToArray(), contributors, active, parallel);
     }
 
     public void Dispose()

@@ -401,7 +401,7 @@ public sealed class UploadIntake
             if (_manifests.ContainsKey(m.Sender)) throw Error.Violation(ViolationReason.Duplicate, "a second manifest from this sender for this round");
         var bodyDigests = new byte[Chunks][];
         var digests = new byte[Chunks][];
-        ForAll(Chunks, parallel, k =>
+        TypedParallel.For(Chunks, parallel, k =>
         {
             ArgumentNullException.ThrowIfNull(uploads[k]);
             var (chunk, sender) = Label(uploads[k]);
@@ -412,7 +412,7 @@ public sealed class UploadIntake
             if (!_manifests.TryAdd(m.Sender, m)) throw Error.Violation(ViolationReason.Duplicate, "a second manifest from this sender for this round");
         try
         {
-            ForAll(Chunks, parallel, k =>
+            TypedParallel.For(Chunks, parallel, k =>
             {
                 Dictionary<int, byte[]> accepted = _accepted[k];
                 lock (accepted)
@@ -431,18 +431,6 @@ public sealed class UploadIntake
 
     /// <summary>True once an addition failed half-way through <see cref="AcceptRound"/>: the round's sums are not clean.</summary>
     public bool Tainted { get; private set; }
-
-    /// <summary>Parallel.For that rethrows the first typed refusal itself rather than an AggregateException.</summary>
-    private static void ForAll(int count, bool parallel, Action<int> body)
-    {
-        if (count == 1 || !parallel) { for (int k = 0; k < count; k++) body(k); return; }
-        try { System.Threading.Tasks.Parallel.For(0, count, body); }
-        catch (AggregateException e)
-        {
-            Exception first = e.Flatten().InnerExceptions.FirstOrDefault(x => x is ProtocolViolationException) ?? e.InnerExceptions[0];
-            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(first).Throw();
-        }
-    }
 
     /// <summary>Cheap checks of an upload's header and label: (chunk, sender).</summary>
     private (uint Chunk, int Sender) Label(byte[] upload)
