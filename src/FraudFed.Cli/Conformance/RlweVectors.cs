@@ -1,5 +1,5 @@
-// Threshold homomorphic mode vectors (SPEC.md "RLWE parameters", "NTT", "Common random polynomials",
-// "RLWE objects", "Threshold decryption"): parameter sets and their hash, forward NTTs, the CRS coin and
+// Threshold homomorphic mode vectors (SPEC.md 12.a parameter sets, 12.b NTT, 12.0 step 1 common random polynomials,
+// 12 RLWE objects, 12.0 step 5 threshold decryption): parameter sets and their hash, forward NTTs, the CRS coin and
 // polynomial expansion, a seeded BFV encryption's envelope and a threshold decryption's shares.
 using System.Buffers.Binary;
 using System.Numerics;
@@ -171,7 +171,7 @@ internal sealed class NttVectors : IVectorFile
                 ulong[] a = Input(c.Hex("seed"), n, q);
                 Expect.Hex("input digest", c.Str("input_sha256"), J.Sha256OfWords(a));
                 Expect.Values("input coefficients", c.U64s("input_at"), idx.Select(k => a[k]).ToArray());
-                Expect.Equal("psi (smallest-generator rule)", psi, Reference.SmallestRoot(q, n));
+                Expect.Equal("psi (smallest g with (g^((q-1)/2n))^n = -1, SPEC.md 12.a)", psi, Reference.SmallestRoot(q, n));
                 Expect.Values("evaluations a(psi^(2*bitrev(k)+1))", c.U64s("output_at"), idx.Select(k => Reference.NttAt(a, q, psi, k)).ToArray());
             });
             yield return new CheckCase($"{c.Str("name")}/library", () =>

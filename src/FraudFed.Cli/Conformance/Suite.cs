@@ -52,6 +52,7 @@ internal static class ConformanceSuite
         new NeighbourGraphVectors(), new MaskingTranscriptVectors(MaskingTranscriptVectors.Plain), new MaskingTranscriptVectors(MaskingTranscriptVectors.Dropout),
         new MaskingTranscriptVectors(MaskingTranscriptVectors.SecAggPlus),
         new RlweParameterVectors(), new NttVectors(), new CrsVectors(), new CiphertextVectors(), new CollectiveKeyVectors(), new ThresholdVectors(), new SignedUploadVectors(),
+        new RnsDecodingVectors(), new ChannelVectors(), new HeSessionTranscriptVectors(),
         new HeWireVectors(), new MaskingWireVectors(),
     ];
 

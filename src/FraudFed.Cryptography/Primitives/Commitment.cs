@@ -1,6 +1,6 @@
 // Hash commitments: c = SHA-256(label || 0x00 || opening(32 random bytes) || value). Binding under SHA-256
 // collision resistance, hiding with a 256-bit uniformly random opening (random-oracle model).
-// Verification compares with CryptographicOperations.FixedTimeEquals. Layout in SPEC.md "Commitments".
+// Verification compares with CryptographicOperations.FixedTimeEquals. Layout in SPEC.md 5 (commitments).
 using System.Security.Cryptography;
 
 namespace FraudFed.Cryptography.Primitives;

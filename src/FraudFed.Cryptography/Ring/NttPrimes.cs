@@ -4,8 +4,9 @@
 // every integer below 3.3 * 10^24 (Sorenson and Webster, "Strong pseudoprimes to twelve prime bases",
 // Math. Comp. 86, 2017), hence for all 64-bit integers.
 // A primitive 2n-th root of unity psi exists iff 2n | q - 1; since 2n is a power of two, psi = g^((q-1)/2n)
-// has order exactly 2n iff psi^n = -1 (mod q). The root chosen is the smallest such psi over candidates
-// g = 2, 3, ..., so that every party derives the same NTT domain from the primes alone.
+// has order exactly 2n iff psi^n = -1 (mod q). The root chosen is psi = g^((q-1)/2n) for the first candidate
+// g = 2, 3, ... that gives psi^n = -1 (the smallest quadratic non-residue g, SPEC.md 12.a; not the numerically smallest
+// psi), so that every party derives the same NTT domain from the primes alone.
 namespace FraudFed.Cryptography.Ring;
 
 /// <summary>Primality testing and NTT prime search.</summary>
@@ -68,7 +69,11 @@ public static class NttPrimes
         return [.. result];
     }
 
-    /// <summary>The smallest-generator primitive 2n-th root of unity modulo the NTT prime q.</summary>
+    /// <summary>
+    /// The primitive 2n-th root of unity psi = g^((q-1)/2n) mod q for the smallest g = 2, 3, ... with psi^n = -1 (the smallest
+    /// quadratic non-residue; not in general the root of the smallest generator of Z_q^*), SPEC.md 12.a.
+    /// </summary>
+    /// <exception cref="ArgumentException">q is not an NTT prime for n.</exception>
     public static ulong PrimitiveRoot2N(ulong q, int n)
     {
         if (!IsNttPrime(q, n)) throw Error.Argument(nameof(q), "q is not an NTT prime for this n.");

@@ -1,6 +1,6 @@
 // ISecureSum over the masking protocol (SecAgg / SecAgg+), in process. One instance = one session: the setup
 // (AdvertiseKeys with graph-seed commitments, KeyRoster, GraphSeedReveal, GraphSeedRoster) runs once on the first
-// Sum, and every Sum is a new round whose seeds are derived per round (SPEC.md "KDF labels"). The sparse graph's
+// Sum, and every Sum is a new round whose seeds are derived per round (SPEC.md 2). The sparse graph's
 // degree and threshold come from SecAggPlusParameters and its seed from the banks' commit-then-reveal, so it is new
 // in every session and unknown before it. Randomness: a CSPRNG unless the options inject one (tests and vectors).
 using System.Security.Cryptography;

@@ -1,4 +1,4 @@
-// Key schedule of the masking protocol (SPEC.md "KDF labels"). Every derivation is HKDF-SHA256 (RFC 5869)
+// Key schedule of the masking protocol (SPEC.md 2, "KDF and labels"). Every derivation is HKDF-SHA256 (RFC 5869)
 // with salt = the 16-byte session id and info = ASCII label || u32 big-endian fields; outputs 32 bytes.
 //   channel key   K^c_{ij} = HKDF(X25519(c_i, C_j), info = channel-key || min(i,j) || max(i,j))      once per session
 //   pair master   K_{ij}   = HKDF(X25519(s_i, S_j), info = pairwise-master || min || max)         once per session

@@ -2,7 +2,7 @@
 // in Z_R with R = 2^k). Values are held in ulong lanes and added with wrap-around mod 2^64; since 2^k
 // divides 2^64, reducing once at the end (Reduce) gives the sum mod 2^k. The adds use Vector<ulong>
 // (AVX2: 4 lanes), PRG expansion streams AES-256-CTR keystream (Prg) through a reused 64 KiB buffer, so
-// nothing is allocated per element. Packing (SPEC.md "Masked input"): each value as ceil(k/8) bytes
+// nothing is allocated per element. Packing (SPEC.md 9, "Packed values"): each value as ceil(k/8) bytes
 // little-endian, values concatenated; a packed value >= 2^k is malformed.
 using System.Buffers.Binary;
 using System.Diagnostics;
