@@ -33,6 +33,22 @@ public class TrainingWireTests
         Assert.That(parsed.ProtocolVersion, Is.EqualTo(1u));
     }
 
+    /// <summary>Bytes worked out by hand from the protobuf encoding rules (varint tags, packed repeated fields,
+    /// little-endian doubles), pinning the wire format of training.proto.</summary>
+    [Test]
+    public void GoldenBytes_FromTheProtobufEncodingRules()
+    {
+        // version 1 (08 01); field 15 logistic_round, 12 bytes (7A 0C): round 1 (08 01), weights packed, 8 bytes (12 08), 0.5 LE.
+        Assert.That(Convert.ToHexString(TrainingWire.Encode(new LogisticRoundRequest(1, [0.5]))),
+            Is.EqualTo("08017A0C08011208" + "000000000000E03F"));
+        // field 12 gbdt_level, 21 bytes (62 15): tree 2 (08 02), level 1 (10 01); decision 1 (1A 08): split (0A 06) feature 3,
+        // bin 5, default_left (08 03 10 05 18 01); decision 2 (1A 02): leaf 0, present although 0 (10 00); nodes packed [1] (22 01 01).
+        var level = new GbdtLevelRequest(2, 1, [GbdtNodeDecision.Split(3, 5, true), GbdtNodeDecision.LeafNode(0)], [1]);
+        Assert.That(Convert.ToHexString(TrainingWire.Encode(level)),
+            Is.EqualTo("0801621508021001" + "1A080A06080310051801" + "1A021000" + "220101"));
+        Assert.That(TrainingWire.Decode(Convert.FromHexString("0801621508021001" + "1A080A06080310051801" + "1A021000" + "220101")), Is.TypeOf<GbdtLevelRequest>());
+    }
+
     [Test]
     public void GbdtNodeDecisionsKeepSplitAndLeafApart_Leaf0IsStillALeaf()
     {
