@@ -1,7 +1,7 @@
 // The only door between banks and the aggregate in process: every secure sum of a federated trainer (the bank parties'
 // answers of SPEC.md 14.4) is one call to ISecureSum.Sum on integer vectors mod 2^k. Signed integers travel as two's
-// complement mod 2^k; a value outside [-2^(k-1), 2^(k-1)) is an OverflowException, and a sum that could leave that range is a SumWrapException
-// before the sum runs (SignedSumRange), never a silent wrap or clip.
+// complement mod 2^k; a value outside [-2^(k-1), 2^(k-1)) is an OverflowException, and a sum that could leave that
+// range is a SumWrapException before the sum runs (SignedSumRange), never a silent wrap or clip.
 using FraudFed.Protocol;
 
 namespace FraudFed.Learning.Federation;
