@@ -1,8 +1,8 @@
 // The end-to-end experiment behind `fraudfed simulate`: data -> per-bank features -> federated training
-// through the given ISecureSum -> the same training through PlainSum (same k) -> LightGBM local-only and
-// centralized baselines -> metrics on each bank's later time window. Every setting of the run (the model's,
-// the caller's such as the decryption threshold, and the data source with its SHA-256) travels with the
-// result, so summary.json and report.html say exactly what was run.
+// (one bank party per bank and one coordinator, wired in process over the given ISecureSum, SPEC.md 14.4) -> the
+// same training through PlainSum (same k) -> LightGBM local-only and centralized baselines -> metrics on each
+// bank's later time window. Every setting of the run (the model's, the caller's such as the decryption threshold,
+// and the data source with its SHA-256) travels with the result, so summary.json and report.html say exactly what was run.
 using System.Diagnostics;
 using FraudFed.Learning.Baselines;
 using FraudFed.Learning.Data;
@@ -234,6 +234,7 @@ public static class FederatedExperiment
                 throw new DataFormatException($"Bank '{banks[b].Name}' has no {(banks[b].Train.Rows == 0 ? "training" : "test")} rows.", null, null, banks[b].Name);
         ISecureSum secure = secureSumFactory(banks.Count) ?? throw new ArgumentException("The factory returned null.", nameof(secureSumFactory));
         if (secure.Banks != banks.Count) throw new ArgumentException($"The secure sum has {secure.Banks} banks, the data {banks.Count}.", nameof(secureSumFactory));
+        FederatedInput.Check(banks.Select(b => b.Train).ToArray(), banks.Count);
         LabeledRows[] train = banks.Select(b => b.Train).ToArray();
         LabeledRows[] test = banks.Select(b => b.Test).ToArray();
 
@@ -245,16 +246,20 @@ public static class FederatedExperiment
         string? lightGbmText = null;
         if (options.Model == FederatedModelKind.Gbdt)
         {
-            GbdtModel model = new FederatedGbdtTrainer(options.Gbdt).Train(train, channel, cancellationToken);
+            GbdtModel TrainGbdt(SumChannel sums) => TrainingRun.Run(new GbdtCoordinator(options.Gbdt, train[0].FeatureNames, sums.Bits),
+                train.Select(rows => (ITrainingBankParty)new GbdtBankParty(rows, options.Gbdt, sums.Bits)).ToArray(), sums.SumResidues, cancellationToken);
+            GbdtModel model = TrainGbdt(channel);
             score = model.PredictRaw;
             lightGbmText = LightGbmTextExport.ToLightGbmText(model);
-            equalsPlainRun = plain => new FederatedGbdtTrainer(options.Gbdt).Train(train, plain, cancellationToken).BitwiseEquals(model);
+            equalsPlainRun = plain => TrainGbdt(plain).BitwiseEquals(model);
         }
         else
         {
-            LogisticModel model = new FederatedLogisticTrainer(options.Logistic).Train(train, channel, cancellationToken);
+            LogisticModel TrainLogistic(SumChannel sums) => TrainingRun.Run(new LogisticCoordinator(options.Logistic, train[0].FeatureNames, sums.Bits),
+                train.Select(rows => (ITrainingBankParty)new LogisticBankParty(rows, options.Logistic, sums.Bits)).ToArray(), sums.SumResidues, cancellationToken);
+            LogisticModel model = TrainLogistic(channel);
             score = model.PredictRaw;
-            equalsPlainRun = plain => new FederatedLogisticTrainer(options.Logistic).Train(train, plain, cancellationToken).BitwiseEquals(model);
+            equalsPlainRun = plain => TrainLogistic(plain).BitwiseEquals(model);
         }
         times["federated"] = clock.Elapsed - start;
         ProtocolCost cost = channel.Cost;

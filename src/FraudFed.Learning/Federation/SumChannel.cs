@@ -1,7 +1,7 @@
-// The only door between banks and the aggregate: every exchange of a federated trainer is one call to
-// ISecureSum.Sum on integer vectors mod 2^k. Signed integers travel as two's complement mod 2^k; a value
-// outside [-2^(k-1), 2^(k-1)) is an OverflowException, and a sum that could leave that range is a SumWrapException
-// before the sum runs (SignedSumRange), never a silent wrap or clip.
+// The only door between banks and the aggregate in process: every secure sum of a federated trainer (the bank parties'
+// answers of SPEC.md 14.4) is one call to ISecureSum.Sum on integer vectors mod 2^k. Signed integers travel as two's
+// complement mod 2^k; a value outside [-2^(k-1), 2^(k-1)) is an OverflowException, and a sum that could leave that
+// range is a SumWrapException before the sum runs (SignedSumRange), never a silent wrap or clip.
 using FraudFed.Protocol;
 
 namespace FraudFed.Learning.Federation;
@@ -37,16 +37,12 @@ public sealed class SumChannel
         _sum = secureSum;
         _progress = progress;
         Bits = secureSum.ModulusBits;
-        Mask = Bits == 64 ? ulong.MaxValue : (1UL << Bits) - 1;
-        Half = 1UL << (Bits - 1);
     }
 
     /// <summary>k.</summary>
     public int Bits { get; }
     /// <summary>Number of banks.</summary>
     public int Banks => _sum.Banks;
-    private ulong Mask { get; }
-    private ulong Half { get; }
 
     /// <summary>Secure sums done so far.</summary>
     public int Sums { get; private set; }
@@ -61,24 +57,11 @@ public sealed class SumChannel
     public ProtocolCost Cost => new(_sum.Mode, Bits, Sums, ValuesPerBank, BytesUploaded, BytesDownloaded, _sumTime);
 
     /// <summary>Two's complement of <paramref name="value"/> mod 2^k; throws if it does not fit in k signed bits.</summary>
-    public ulong Encode(long value)
-    {
-        if (Bits < 64)
-        {
-            long limit = 1L << (Bits - 1);
-            if (value >= limit || value < -limit)
-                throw new OverflowException($"Value {value} does not fit the {Bits}-bit signed fixed-point range.");
-        }
-        return (ulong)value & Mask;
-    }
+    /// <exception cref="OverflowException">the value does not fit k signed bits.</exception>
+    public ulong Encode(long value) => new SignedResidues(Bits).Encode(value);
 
     /// <summary>Signed value of a residue mod 2^k.</summary>
-    public long Decode(ulong residue)
-    {
-        residue &= Mask;
-        if (Bits == 64) return (long)residue;
-        return residue >= Half ? (long)residue - (long)(Mask + 1) : (long)residue;
-    }
+    public long Decode(ulong residue) => new SignedResidues(Bits).Decode(residue);
 
     /// <summary>
     /// Encodes each bank's signed vector, sums them securely and decodes the exact signed sum. Before anything is sent,
@@ -88,20 +71,47 @@ public sealed class SumChannel
     /// <exception cref="OverflowException">a value does not fit k signed bits.</exception>
     public long[] SumSigned(IReadOnlyList<long[]> bankVectors, string stage, int step, int totalSteps, int level, CancellationToken cancellationToken = default)
     {
+        CheckShape(bankVectors);
+        SignedSumRange.EnsureNoWrap(bankVectors, Bits);
+        var codec = new SignedResidues(Bits);
+        var encoded = new ulong[Banks][];
+        for (int b = 0; b < Banks; b++) encoded[b] = codec.Encode(bankVectors[b]);
+        return codec.Decode(SumCore(encoded, new SumLabel(stage, step, totalSteps, level), cancellationToken));
+    }
+
+    /// <summary>
+    /// The in-process <see cref="BankVectorSum"/> of the party-split trainers: sums the bank parties' answers (residues mod
+    /// 2^k, two's complement of signed integers) through the secure sum and returns the sum mod 2^k. Holding every answer,
+    /// it first checks, as <see cref="SumSigned"/> does, that the signed sum cannot wrap (SPEC.md 14.4).
+    /// </summary>
+    /// <param name="bankVectors">One vector per bank, all the same length, values below 2^k.</param>
+    /// <param name="label">What the sum is for (progress).</param>
+    /// <param name="cancellationToken">Cancels the sum.</param>
+    /// <returns>The sum mod 2^k.</returns>
+    /// <exception cref="SumWrapException">the signed sum could wrap around 2^k.</exception>
+    /// <exception cref="ArgumentException">not one vector per bank, or vectors of different lengths.</exception>
+    /// <exception cref="InvalidOperationException">a bank dropped out of the sum.</exception>
+    public ulong[] SumResidues(IReadOnlyList<ulong[]> bankVectors, SumLabel label, CancellationToken cancellationToken = default)
+    {
+        CheckShape(bankVectors);
+        var codec = new SignedResidues(Bits);
+        var signed = new long[Banks][];
+        for (int b = 0; b < Banks; b++) signed[b] = codec.Decode(bankVectors[b]);
+        SignedSumRange.EnsureNoWrap(signed, Bits);
+        return SumCore(bankVectors, label, cancellationToken);
+    }
+
+    private void CheckShape<T>(IReadOnlyList<T[]> bankVectors)
+    {
         ArgumentNullException.ThrowIfNull(bankVectors);
         if (bankVectors.Count != Banks) throw new ArgumentException($"Expected {Banks} vectors, got {bankVectors.Count}.", nameof(bankVectors));
         for (int b = 0; b < Banks; b++)
             if (bankVectors[b] is null || bankVectors[b].Length != bankVectors[0].Length)
                 throw new ArgumentException($"Bank {b}'s vector is missing or has another length than bank 0's.", nameof(bankVectors));
-        SignedSumRange.EnsureNoWrap(bankVectors, Bits);
-        var encoded = new ulong[Banks][];
-        for (int b = 0; b < Banks; b++)
-        {
-            long[] v = bankVectors[b];
-            var e = new ulong[v.Length];
-            for (int i = 0; i < v.Length; i++) e[i] = Encode(v[i]);
-            encoded[b] = e;
-        }
+    }
+
+    private ulong[] SumCore(IReadOnlyList<ulong[]> encoded, SumLabel label, CancellationToken cancellationToken)
+    {
         var start = _clock.Elapsed;
         SecureSumResult result = _sum.Sum(encoded, cancellationToken);
         _sumTime += _clock.Elapsed - start;
@@ -116,10 +126,8 @@ public sealed class SumChannel
         ValuesPerBank += encoded[0].Length;
         BytesUploaded += result.BytesUploaded;
         BytesDownloaded += result.BytesDownloaded;
-        var sum = new long[result.Sum.Length];
-        for (int i = 0; i < sum.Length; i++) sum[i] = Decode(result.Sum[i]);
-        _progress?.Invoke(new FederationProgress(stage, step, totalSteps, level, Sums, BytesUploaded, BytesDownloaded, _clock.Elapsed));
-        return sum;
+        _progress?.Invoke(new FederationProgress(label.Stage, label.Step, label.TotalSteps, label.Level, Sums, BytesUploaded, BytesDownloaded, _clock.Elapsed));
+        return result.Sum;
     }
 
     /// <summary>Number of bits needed for a non-negative count.</summary>

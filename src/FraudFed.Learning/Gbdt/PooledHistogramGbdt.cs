@@ -4,6 +4,7 @@
 // quantization, the same split rule and the same handling of missing values (a row in a feature's missing bin
 // follows the split's default side).
 using FraudFed.Learning.Data;
+using FraudFed.Learning.Federation;
 
 namespace FraudFed.Learning.Gbdt;
 
