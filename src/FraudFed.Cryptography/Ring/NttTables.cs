@@ -86,6 +86,7 @@ public sealed class NttTables
     }
 
     [SkipLocalsInit]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // fully optimised at first call: no tier-0 NTT
     internal unsafe void ForwardCore(Span<ulong> values)
     {
         Debug.Assert(values.Length == N);
@@ -142,6 +143,7 @@ public sealed class NttTables
     }
 
     [SkipLocalsInit]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // fully optimised at first call: no tier-0 NTT
     internal unsafe void InverseCore(Span<ulong> values)
     {
         Debug.Assert(values.Length == N);
