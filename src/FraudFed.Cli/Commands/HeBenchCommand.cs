@@ -138,30 +138,41 @@ internal sealed class HeBenchCommand : ICliSubcommands
             bool exact = true;
             long uploadPerBank = 0;
             HomomorphicSession s = he.Session;
-            // Per configuration (chunk-level Parallel.For on 2 cores, then one core): warm-up sums until one compiles
-            // no method (steady-state JIT code), then --runs timed sums (medians).
+            // Per configuration (chunk-level Parallel.For on 2 cores, then one core): warm-up, then --runs timed sums
+            // (medians). Warm-up: sums of two chunks per bank until a 250 ms block of them compiles no method (the
+            // runtime moves a method to tier 1 after 30 calls, so code called once per sum needs 30 sums: small ones
+            // keep that short), then one untimed full-size sum; the JSON says how many methods that last sum compiled.
             var multi = new List<HomomorphicSumStats>();
             var single = new List<HomomorphicSumStats>();
             var warmups = new List<JitWarmup.Result>();
-            void OneSum(bool parallel, string? label)
+            var fullWarmupCompiled = new List<long>();
+            long timedCompiled = 0;
+            int smallCount = Math.Min(count, 2 * s.Parameters.N);
+            ulong[][] smallInputs = inputs.Select(v => v[..smallCount]).ToArray();
+            ulong[] smallExpected = new PlainSum(nBanks, k).Sum(smallInputs).Sum;
+            void OneSum(bool parallel, string? label, ulong[][] vectors, ulong[] sum)
             {
-                SecureSumResult result = he.Sum(inputs);
-                exact &= result.Sum.AsSpan().SequenceEqual(expected);
-                HomomorphicSumStats st = s.LastStats!;
-                // every ciphertext plus the bank's signed manifest of the round
-                uploadPerBank = (long)st.Chunks * CompactCiphertext.SerializedSize(s.Parameters)
-                    + UploadManifest.SerializedSize(st.Chunks);
+                SecureSumResult result = he.Sum(vectors);
+                exact &= result.Sum.AsSpan().SequenceEqual(sum);
                 if (label is not null) stderr.WriteLine($"[{setup.Elapsed.TotalSeconds,6:0.0}s] {label} on {(parallel ? "2 cores" : "1 core")}");
             }
             foreach (bool parallel in new[] { true, false })
             {
                 s.Parallel = parallel;
-                warmups.Add(JitWarmup.UntilQuiet(() => OneSum(parallel, null), TimeSpan.FromMilliseconds(250), TimeSpan.FromSeconds(60)));
-                stderr.WriteLine($"[{setup.Elapsed.TotalSeconds,6:0.0}s] on {(parallel ? "2 cores" : "1 core")}: {warmups[^1].Describe()}");
+                warmups.Add(JitWarmup.UntilQuiet(() => OneSum(parallel, null, smallInputs, smallExpected), TimeSpan.FromMilliseconds(250), TimeSpan.FromSeconds(60)));
+                stderr.WriteLine($"[{setup.Elapsed.TotalSeconds,6:0.0}s] on {(parallel ? "2 cores" : "1 core")}, sums of {smallCount:N0} values: {warmups[^1].Describe()}");
+                long before = System.Runtime.JitInfo.GetCompiledMethodCount(currentThread: false);
+                OneSum(parallel, "untimed full-size sum", inputs, expected);
+                fullWarmupCompiled.Add(System.Runtime.JitInfo.GetCompiledMethodCount(currentThread: false) - before);
                 for (int run = 0; run < r; run++)
                 {
-                    OneSum(parallel, $"sum {run + 1}");
-                    (parallel ? multi : single).Add(s.LastStats!);
+                    long jitBefore = System.Runtime.JitInfo.GetCompiledMethodCount(currentThread: false);
+                    OneSum(parallel, $"sum {run + 1}", inputs, expected);
+                    timedCompiled += System.Runtime.JitInfo.GetCompiledMethodCount(currentThread: false) - jitBefore;
+                    HomomorphicSumStats st = s.LastStats!;
+                    // every ciphertext plus the bank's signed manifest of the round
+                    uploadPerBank = (long)st.Chunks * CompactCiphertext.SerializedSize(s.Parameters) + UploadManifest.SerializedSize(st.Chunks);
+                    (parallel ? multi : single).Add(st);
                 }
             }
             s.Parallel = true;
@@ -172,7 +183,7 @@ internal sealed class HeBenchCommand : ICliSubcommands
             double combM = M(multi, x => x.Combine), comb1 = M(single, x => x.Combine);
             double perValue = (double)uploadPerBank / count;
             stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"HE sum (compact): {nBanks} banks, T={t}, c={c}, {count} values of {k} bits, {s.Parameters}; medians of {r} sums, 2 cores | 1 core: encrypt {encM:F3} | {enc1:F3} s/bank, upload {perValue:F2} B/value, add {addM * 1000:F1} | {add1 * 1000:F1} ms/bank, decryption share {shareM:F3} | {share1:F3} s, combine {combM:F3} | {comb1:F3} s, exact {exact}. Warm-up: 2 cores {warmups[0].Describe()}; 1 core {warmups[1].Describe()}."));
+                $"HE sum (compact): {nBanks} banks, T={t}, c={c}, {count} values of {k} bits, {s.Parameters}; medians of {r} sums, 2 cores | 1 core: encrypt {encM:F3} | {enc1:F3} s/bank, upload {perValue:F2} B/value, add {addM * 1000:F1} | {add1 * 1000:F1} ms/bank, decryption share {shareM:F3} | {share1:F3} s, combine {combM:F3} | {comb1:F3} s, exact {exact}. Warm-up on 2 cores: {warmups[0].Describe()}, then a full sum ({fullWarmupCompiled[0]} methods compiled); on 1 core: {warmups[1].Describe()}, then a full sum ({fullWarmupCompiled[1]} methods compiled); {timedCompiled} methods compiled during the timed sums (code run once per sum reaches tier 1 only after 30 sums)."));
             if (pr.GetValue(json))
                 stdout.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
                 {
@@ -184,7 +195,9 @@ internal sealed class HeBenchCommand : ICliSubcommands
                     ["decrypt_share_s"] = Math.Round(shareM, 4), ["decrypt_share_1core_s"] = Math.Round(share1, 4),
                     ["combine_s"] = Math.Round(combM, 4), ["combine_1core_s"] = Math.Round(comb1, 4),
                     ["setup_s"] = Math.Round(setupS, 3), ["runs"] = r, ["exact"] = exact,
-                    ["warmup_sums"] = warmups.Sum(w => w.Calls), ["steady_state"] = warmups.All(w => w.Quiet),
+                    ["warmup_small_sums"] = warmups.Sum(w => w.Calls), ["warmup_values_per_small_sum"] = smallCount,
+                    ["warmup_full_sum_methods_compiled"] = fullWarmupCompiled.Sum(), ["timed_sums_methods_compiled"] = timedCompiled,
+                    ["steady_state"] = warmups.All(w => w.Quiet),
                 }));
             return exact ? CliErrors.Success : CliErrors.Fail("bench he", stderr, "a sum differs from the plaintext sum.", CliErrors.RunFailed);
         }));

@@ -40,7 +40,8 @@ public sealed class HeBenchCommandTests
         Assert.That(json.GetProperty("log_q").GetInt32(), Is.EqualTo(180));
         Assert.That(json.GetProperty("log_t").GetInt32(), Is.EqualTo(44));
         Assert.That(json.GetProperty("values").GetInt32(), Is.EqualTo(10000));
-        Assert.That(json.GetProperty("warmup_sums").GetInt64(), Is.GreaterThanOrEqualTo(4), "two or more warm-up sums per configuration");
+        Assert.That(json.GetProperty("warmup_small_sums").GetInt64(), Is.GreaterThanOrEqualTo(4), "two or more warm-up blocks per configuration");
+        Assert.That(json.GetProperty("warmup_values_per_small_sum").GetInt32(), Is.EqualTo(10000), "two chunks of n = 8192 cover the 10,000 values");
         Assert.That(json.GetProperty("steady_state").ValueKind, Is.AnyOf(JsonValueKind.True, JsonValueKind.False));
         foreach (string key in new[] { "encrypt_s", "upload_bytes_per_value", "add_s_per_bank", "decrypt_share_s", "combine_s" })
             Assert.That(json.GetProperty(key).GetDouble(), Is.GreaterThan(0), key);
