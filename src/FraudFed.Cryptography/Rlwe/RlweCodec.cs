@@ -391,18 +391,38 @@ public static class RlweCodec
     {
         ulong acc = 0;
         int accBits = 0, o = 0;
-        int fullWords = destination.Length / 8;
         fixed (byte* dst = destination)
         fixed (ulong* src = values)
         {
-            for (int j = 0; j < values.Length; j++)
+            int j = 0;
+            if (width >= 8 && width + 8 - Math.Min(8, width & -width) <= 64 && BitConverter.IsLittleEndian)
+            {
+                // Branch-free fast path (e.g. width 60): value j goes into one unaligned 8-byte store at byte bit/8, OR-ed with
+                // `carry`, the bits of the previous value already in that byte; the store's upper bytes are zero and the next
+                // store overwrites them. It stops while 8 bytes still fit; the loop below continues from (bit, carry).
+                long bit = 0;
+                ulong carry = 0;
+                for (; j < values.Length && (bit >> 3) + 8 <= destination.Length; j++)
+                {
+                    long off = bit >> 3;
+                    ulong word = carry | (src[j] << (int)(bit & 7));
+                    System.Runtime.CompilerServices.Unsafe.WriteUnaligned(dst + off, word);
+                    bit += width;
+                    int advance = (int)((bit >> 3) - off) * 8; // 8..64 bits, as width >= 8
+                    carry = (word >> (advance - 1)) >> 1;
+                }
+                o = (int)(bit >> 3);
+                accBits = (int)(bit & 7);
+                acc = carry;
+            }
+            for (; j < values.Length; j++)
             {
                 ulong v = src[j];
                 acc |= v << accBits;
                 int total = accBits + width;
                 if (total >= 64)
                 {
-                    if (o / 8 >= fullWords) throw new ArgumentException("Destination too small.", nameof(destination));
+                    if (o + 8 > destination.Length) throw new ArgumentException("Destination too small.", nameof(destination));
                     System.Runtime.CompilerServices.Unsafe.WriteUnaligned(dst + o, BitConverter.IsLittleEndian ? acc : BinaryPrimitives.ReverseEndianness(acc));
                     o += 8;
                     acc = accBits == 0 ? 0 : v >> (64 - accBits);

@@ -26,6 +26,23 @@ public sealed class CodecTests
         Assert.That(back, Is.EqualTo(values));
     }
 
+    // Packing against its definition, bit by bit (value j's bit b is stream bit j * width + b, LSB-first), for widths
+    // on both sides of the branch-free path (width + largest shift <= 64) and lengths where it hands over at every offset.
+    [Test]
+    public void Pack_EqualsTheBitByBitDefinition([Values(8, 12, 20, 30, 44, 52, 59, 60, 61, 62)] int width, [Values(1, 2, 3, 5, 8, 9, 17, 256)] int n)
+    {
+        var rnd = TestRandom.Plain(width * 1000 + n);
+        ulong[] values = Enumerable.Range(0, n).Select(_ => (ulong)rnd.NextInt64() & ((1UL << width) - 1)).ToArray();
+        values[0] = (1UL << width) - 1;
+        var packed = new byte[(n * width + 7) / 8];
+        RlweCodec.Pack(values, width, packed);
+        var expected = new byte[packed.Length];
+        for (int j = 0; j < n; j++)
+            for (int b = 0; b < width; b++)
+                if (((values[j] >> b) & 1) != 0) { long bit = (long)j * width + b; expected[bit >> 3] |= (byte)(1 << (int)(bit & 7)); }
+        Assert.That(packed, Is.EqualTo(expected));
+    }
+
     [Test]
     public void FastUnpack_EqualsPortableUnpack_IncludingInvalidInputs([Values(20, 30, 44, 59, 60, 61, 62)] int width, [Values(1, 7, 64, 256, 8192)] int n)
     {
