@@ -147,6 +147,8 @@ internal sealed class HeBenchCommand : ICliSubcommands
             var warmups = new List<JitWarmup.Result>();
             var fullWarmupCompiled = new List<long>();
             long timedCompiled = 0;
+            TimeSpan gcPause1 = TimeSpan.Zero; // GC pauses during the timed one-core sums
+            int gen2 = 0;
             int smallCount = Math.Min(count, 2 * s.Parameters.N);
             ulong[][] smallInputs = inputs.Select(v => v[..smallCount]).ToArray();
             ulong[] smallExpected = new PlainSum(nBanks, k).Sum(smallInputs).Sum;
@@ -167,8 +169,11 @@ internal sealed class HeBenchCommand : ICliSubcommands
                 for (int run = 0; run < r; run++)
                 {
                     long jitBefore = System.Runtime.JitInfo.GetCompiledMethodCount(currentThread: false);
+                    TimeSpan pauseBefore = GC.GetTotalPauseDuration();
+                    int gen2Before = GC.CollectionCount(2);
                     OneSum(parallel, $"sum {run + 1}", inputs, expected);
                     timedCompiled += System.Runtime.JitInfo.GetCompiledMethodCount(currentThread: false) - jitBefore;
+                    if (!parallel) { gcPause1 += GC.GetTotalPauseDuration() - pauseBefore; gen2 += GC.CollectionCount(2) - gen2Before; }
                     HomomorphicSumStats st = s.LastStats!;
                     // every ciphertext plus the bank's signed manifest of the round
                     uploadPerBank = (long)st.Chunks * CompactCiphertext.SerializedSize(s.Parameters) + UploadManifest.SerializedSize(st.Chunks);
@@ -197,6 +202,7 @@ internal sealed class HeBenchCommand : ICliSubcommands
                     ["setup_s"] = Math.Round(setupS, 3), ["runs"] = r, ["exact"] = exact,
                     ["warmup_small_sums"] = warmups.Sum(w => w.Calls), ["warmup_values_per_small_sum"] = smallCount,
                     ["warmup_full_sum_methods_compiled"] = fullWarmupCompiled.Sum(), ["timed_sums_methods_compiled"] = timedCompiled,
+                    ["gc_pause_1core_s_per_sum"] = Math.Round(gcPause1.TotalSeconds / r, 4), ["gen2_gcs_1core_per_sum"] = Math.Round((double)gen2 / r, 2),
                     ["steady_state"] = warmups.All(w => w.Quiet),
                 }));
             return exact ? CliErrors.Success : CliErrors.Fail("bench he", stderr, "a sum differs from the plaintext sum.", CliErrors.RunFailed);
