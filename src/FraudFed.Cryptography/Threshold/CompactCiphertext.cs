@@ -127,8 +127,14 @@ public sealed class CompactScheme
 
     /// <summary>
     /// Validates an untrusted serialized compact ciphertext from <paramref name="expectedSender"/> and adds it into
-    /// <paramref name="sum"/> without materializing it; the sum is unchanged if anything fails (typed refusals).
+    /// <paramref name="sum"/> without materializing it or allocating; the sum is unchanged if anything fails (typed refusals).
+    /// Checks run cheap to expensive (SPEC.md 12): envelope fields, lengths and digest, domain, (session, round, chunk) label
+    /// and sender, then one pass over the residues that range-checks and adds in place (restored exactly before an
+    /// OutOfRange refusal is thrown), so no other thread may use <paramref name="sum"/> during the call (UploadIntake holds
+    /// the chunk's lock).
     /// </summary>
+    /// <exception cref="ProtocolViolationException">Malformed, Oversized, Inconsistent, OutOfRange (RlweCodec.Read's reasons),
+    /// WrongRoundOrState (another session, round or chunk), UnknownSender (the label names another sender).</exception>
     public void AddSerialized(CompactCiphertext sum, ReadOnlySpan<byte> data, int expectedSender) => AddSerialized(sum, data, expectedSender, default);
 
     /// <summary>
