@@ -33,7 +33,7 @@ internal sealed class HeBenchCommand : ICliSubcommands
 
     private static Command BuildNtt()
     {
-        var runs = new Option<int>("--runs") { Description = "Timed runs per prime.", DefaultValueFactory = _ => 300 };
+        var runs = new Option<int>("--runs") { Description = "Timed runs per prime after the warm-up (median), 1..1000000.", DefaultValueFactory = _ => 300 };
         var json = new Option<bool>("--json") { Description = "Print one JSON object as the last line." };
         var cmd = new Command("ntt", "Forward/inverse negacyclic NTT of the default parameter set (n and primes).");
         cmd.Options.Add(runs);
@@ -44,19 +44,24 @@ internal sealed class HeBenchCommand : ICliSubcommands
             int requested = pr.GetValue(runs);
             if (requested is < 1 or > 1_000_000) throw new UsageException($"--runs must be in 1..1000000 (got {requested}).");
             RlweParameters p = ParameterSets.Default;
-            int n = p.N, r = Math.Max(5, requested);
+            int n = p.N, r = requested;
             var forward = new List<double>();
             var inverse = new List<double>();
+            var warmups = new List<JitWarmup.Result>();
             int bitsTotal = 0;
             var rng = new Random(1);
-            foreach (ulong q in p.Primes)
+            for (int prime = 0; prime < p.Primes.Count; prime++)
             {
-                var tables = p.Basis.Table(p.Primes.ToList().IndexOf(q));
+                ulong q = p.Primes[prime];
+                NttTables tables = p.Basis.Table(prime);
                 int bits = 64 - System.Numerics.BitOperations.LeadingZeroCount(q);
                 bitsTotal += bits;
                 var data = new ulong[n];
                 for (int i = 0; i < n; i++) data[i] = (ulong)rng.NextInt64() % q;
-                for (int w = 0; w < 50; w++) { tables.Forward(data); tables.Inverse(data); }
+                // Steady state: forward + inverse until a 250 ms block compiles no method (the transforms are also
+                // marked AggressiveOptimization, so they never run tier-0 code; the warm-up covers the rest).
+                warmups.Add(JitWarmup.UntilQuiet(() => { tables.Forward(data); tables.Inverse(data); },
+                    TimeSpan.FromMilliseconds(250), TimeSpan.FromSeconds(10)));
                 var f = new List<double>(); var inv = new List<double>();
                 for (int k = 0; k < r; k++)
                 {
@@ -74,13 +79,17 @@ internal sealed class HeBenchCommand : ICliSubcommands
             double fwd = forward.Average(), invUs = inverse.Average();
             int primeBits = bitsTotal / p.Primes.Count;
             double nsPerCoeffBit = fwd * 1000 / (n * (double)primeBits);
-            stdout.WriteLine($"NTT n={n}, {p.Primes.Count} primes of {primeBits} bits: forward {fwd:F1} us, inverse {invUs:F1} us, {nsPerCoeffBit:F3} ns/coeff/bit (SEAL: 162 us, 127 us, 0.45)");
+            bool steady = warmups.All(w => w.Quiet);
+            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"NTT n={n}, {p.Primes.Count} primes of {primeBits} bits, median of {r} runs per prime: forward {fwd:F1} us, inverse {invUs:F1} us, {nsPerCoeffBit:F3} ns/coeff/bit; per prime {string.Join("; ", warmups.Select(w => w.Describe()))}"));
+            stdout.WriteLine("Comparison with SEAL: measure both in one run with the side-by-side kit (docs/homomorphic-mode.md, \"Measured\"); no fixed SEAL figure is printed here.");
             if (pr.GetValue(json))
                 stdout.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
                 {
                     ["suite"] = "ntt", ["n"] = n, ["prime_bits"] = primeBits, ["primes"] = p.Primes.Count,
                     ["forward_us"] = Math.Round(fwd, 2), ["inverse_us"] = Math.Round(invUs, 2),
                     ["ns_per_coeff_per_bit"] = Math.Round(nsPerCoeffBit, 4), ["runs"] = r,
+                    ["warmup_s"] = Math.Round(warmups.Sum(w => w.Seconds), 3), ["steady_state"] = steady,
                 }));
             return 0;
         }));
@@ -115,7 +124,7 @@ internal sealed class HeBenchCommand : ICliSubcommands
             var policy = new DecryptionPolicy { Threshold = t, MinContributors = Math.Min(nBanks, Math.Max(2, t)), MaxColluders = c };
             try { policy.Validate(nBanks); }
             catch (ProtocolViolationException e) { throw new UsageException(e.Message); }
-            stderr.WriteLine($"fraudfed bench he: key setup for {nBanks} banks (T = {t}, c = {c}), then {r + 1} sums on 2 cores and {r} on one, {count:N0} values each");
+            stderr.WriteLine($"fraudfed bench he: key setup for {nBanks} banks (T = {t}, c = {c}), then on 2 cores and on one: warm-up sums until the JIT is quiet, then {r} timed sums each, {count:N0} values each");
             var setup = Stopwatch.StartNew();
             using var he = new HomomorphicSecureSum(nBanks, k, new HomomorphicOptions
             {
@@ -129,22 +138,45 @@ internal sealed class HeBenchCommand : ICliSubcommands
             bool exact = true;
             long uploadPerBank = 0;
             HomomorphicSession s = he.Session;
-            // Medians over --runs sums with both cores (chunk-level Parallel.For), then over --runs sums on one core.
+            // Per configuration (chunk-level Parallel.For on 2 cores, then one core): warm-up, then --runs timed sums
+            // (medians). Warm-up: sums of two chunks per bank until a 250 ms block of them compiles no method (the
+            // runtime moves a method to tier 1 after 30 calls, so code called once per sum needs 30 sums: small ones
+            // keep that short), then one untimed full-size sum; the JSON says how many methods that last sum compiled.
             var multi = new List<HomomorphicSumStats>();
             var single = new List<HomomorphicSumStats>();
+            var warmups = new List<JitWarmup.Result>();
+            var fullWarmupCompiled = new List<long>();
+            long timedCompiled = 0;
+            TimeSpan gcPause1 = TimeSpan.Zero; // GC pauses during the timed one-core sums
+            int gen2 = 0;
+            int smallCount = Math.Min(count, 2 * s.Parameters.N);
+            ulong[][] smallInputs = inputs.Select(v => v[..smallCount]).ToArray();
+            ulong[] smallExpected = new PlainSum(nBanks, k).Sum(smallInputs).Sum;
+            void OneSum(bool parallel, string? label, ulong[][] vectors, ulong[] sum)
+            {
+                SecureSumResult result = he.Sum(vectors);
+                exact &= result.Sum.AsSpan().SequenceEqual(sum);
+                if (label is not null) stderr.WriteLine($"[{setup.Elapsed.TotalSeconds,6:0.0}s] {label} on {(parallel ? "2 cores" : "1 core")}");
+            }
             foreach (bool parallel in new[] { true, false })
             {
                 s.Parallel = parallel;
-                for (int run = 0; run < r + (parallel ? 1 : 0); run++) // the very first sum warms up the JIT
+                warmups.Add(JitWarmup.UntilQuiet(() => OneSum(parallel, null, smallInputs, smallExpected), TimeSpan.FromMilliseconds(250), TimeSpan.FromSeconds(60)));
+                stderr.WriteLine($"[{setup.Elapsed.TotalSeconds,6:0.0}s] on {(parallel ? "2 cores" : "1 core")}, sums of {smallCount:N0} values: {warmups[^1].Describe()}");
+                long before = System.Runtime.JitInfo.GetCompiledMethodCount(currentThread: false);
+                OneSum(parallel, "untimed full-size sum", inputs, expected);
+                fullWarmupCompiled.Add(System.Runtime.JitInfo.GetCompiledMethodCount(currentThread: false) - before);
+                for (int run = 0; run < r; run++)
                 {
-                    SecureSumResult result = he.Sum(inputs);
-                    exact &= result.Sum.AsSpan().SequenceEqual(expected);
+                    long jitBefore = System.Runtime.JitInfo.GetCompiledMethodCount(currentThread: false);
+                    TimeSpan pauseBefore = GC.GetTotalPauseDuration();
+                    int gen2Before = GC.CollectionCount(2);
+                    OneSum(parallel, $"sum {run + 1}", inputs, expected);
+                    timedCompiled += System.Runtime.JitInfo.GetCompiledMethodCount(currentThread: false) - jitBefore;
+                    if (!parallel) { gcPause1 += GC.GetTotalPauseDuration() - pauseBefore; gen2 += GC.CollectionCount(2) - gen2Before; }
                     HomomorphicSumStats st = s.LastStats!;
                     // every ciphertext plus the bank's signed manifest of the round
-                    uploadPerBank = (long)st.Chunks * CompactCiphertext.SerializedSize(s.Parameters)
-                        + UploadManifest.SerializedSize(st.Chunks);
-                    stderr.WriteLine($"[{setup.Elapsed.TotalSeconds,6:0.0}s] sum {run + 1} on {(parallel ? "2 cores" : "1 core")}{(parallel && run == 0 ? " (warm-up)" : "")}");
-                    if (parallel && run == 0) continue;
+                    uploadPerBank = (long)st.Chunks * CompactCiphertext.SerializedSize(s.Parameters) + UploadManifest.SerializedSize(st.Chunks);
                     (parallel ? multi : single).Add(st);
                 }
             }
@@ -156,7 +188,7 @@ internal sealed class HeBenchCommand : ICliSubcommands
             double combM = M(multi, x => x.Combine), comb1 = M(single, x => x.Combine);
             double perValue = (double)uploadPerBank / count;
             stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"HE sum (compact): {nBanks} banks, T={t}, c={c}, {count} values of {k} bits, {s.Parameters}; medians of {r} sums, 2 cores | 1 core: encrypt {encM:F3} | {enc1:F3} s/bank, upload {perValue:F2} B/value, add {addM * 1000:F1} | {add1 * 1000:F1} ms/bank, decryption share {shareM:F3} | {share1:F3} s, combine {combM:F3} | {comb1:F3} s, exact {exact}. SEAL BFV n=8192 for 1M 32-bit values: ~1.2 s encrypt, ~128 B/value."));
+                $"HE sum (compact): {nBanks} banks, T={t}, c={c}, {count} values of {k} bits, {s.Parameters}; medians of {r} sums, 2 cores | 1 core: encrypt {encM:F3} | {enc1:F3} s/bank, upload {perValue:F2} B/value, add {addM * 1000:F1} | {add1 * 1000:F1} ms/bank, decryption share {shareM:F3} | {share1:F3} s, combine {combM:F3} | {comb1:F3} s, exact {exact}. Warm-up on 2 cores: {warmups[0].Describe()}, then a full sum ({fullWarmupCompiled[0]} methods compiled); on 1 core: {warmups[1].Describe()}, then a full sum ({fullWarmupCompiled[1]} methods compiled); {timedCompiled} methods compiled during the timed sums (code run once per sum reaches tier 1 only after 30 sums)."));
             if (pr.GetValue(json))
                 stdout.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
                 {
@@ -168,6 +200,10 @@ internal sealed class HeBenchCommand : ICliSubcommands
                     ["decrypt_share_s"] = Math.Round(shareM, 4), ["decrypt_share_1core_s"] = Math.Round(share1, 4),
                     ["combine_s"] = Math.Round(combM, 4), ["combine_1core_s"] = Math.Round(comb1, 4),
                     ["setup_s"] = Math.Round(setupS, 3), ["runs"] = r, ["exact"] = exact,
+                    ["warmup_small_sums"] = warmups.Sum(w => w.Calls), ["warmup_values_per_small_sum"] = smallCount,
+                    ["warmup_full_sum_methods_compiled"] = fullWarmupCompiled.Sum(), ["timed_sums_methods_compiled"] = timedCompiled,
+                    ["gc_pause_1core_s_per_sum"] = Math.Round(gcPause1.TotalSeconds / r, 4), ["gen2_gcs_1core_per_sum"] = Math.Round((double)gen2 / r, 2),
+                    ["steady_state"] = warmups.All(w => w.Quiet),
                 }));
             return exact ? CliErrors.Success : CliErrors.Fail("bench he", stderr, "a sum differs from the plaintext sum.", CliErrors.RunFailed);
         }));

@@ -85,110 +85,251 @@ public sealed class NttTables
         InverseCore(values);
     }
 
+    // Both transforms run the stages two at a time (radix-4 passes: four values loaded, two butterfly levels,
+    // four stored), which halves the passes over the 64 KB array; the Harvey butterflies inside are exactly
+    // the radix-2 ones, in the same order per value, so the outputs are those of the radix-2 algorithm.
+    // A leftover odd stage runs alone (forward: first; inverse: the first regular one), the last forward
+    // pass includes the final reduction and the last inverse stage folds in n^-1. Every kernel is marked
+    // AggressiveOptimization so that it is fully optimised at its first call (no tier-0 NTT).
+
     [SkipLocalsInit]
     internal unsafe void ForwardCore(Span<ulong> values)
     {
         Debug.Assert(values.Length == N);
-        ulong q = Modulus, twoQ = 2 * q;
+        ulong q = Modulus;
         int n = N;
         fixed (ulong* a = values)
         fixed (ulong* w = _psi)
         fixed (ulong* ws = _psiShoup)
         {
-            int t = n;
-            for (int m = 1; m < n; m <<= 1)
+            int m = 1, block = n; // stage m: m groups of `block` values, butterflies (j, j + block/2)
+            if ((LogN & 1) == 1)
             {
-                t >>= 1;
-                if (t >= 4)
-                {
-                    for (int i = 0; i < m; i++)
-                    {
-                        ulong W = w[m + i], Ws = ws[m + i];
-                        ulong* x = a + 2 * i * t;
-                        ulong* y = x + t;
-                        for (int j = 0; j < t; j += 4)
-                        {
-                            Butterfly(x + j, y + j, W, Ws, q, twoQ);
-                            Butterfly(x + j + 1, y + j + 1, W, Ws, q, twoQ);
-                            Butterfly(x + j + 2, y + j + 2, W, Ws, q, twoQ);
-                            Butterfly(x + j + 3, y + j + 3, W, Ws, q, twoQ);
-                        }
-                    }
-                }
-                else
-                {
-                    for (int i = 0; i < m; i++)
-                    {
-                        ulong W = w[m + i], Ws = ws[m + i];
-                        ulong* x = a + 2 * i * t;
-                        ulong* y = x + t;
-                        for (int j = 0; j < t; j++) Butterfly(x + j, y + j, W, Ws, q, twoQ);
-                    }
-                }
+                ForwardRadix2(a, n >> 1, w[1], ws[1], q);
+                m = 2; block = n >> 1;
             }
-            for (int i = 0; i < n; i++) a[i] = ModArith.CondSub(ModArith.CondSub(a[i], twoQ), q);
+            while (m < n)
+            {
+                if (block == 4) { ForwardLastRadix4(a, w, ws, m, q); return; }
+                ForwardRadix4(a, w, ws, m, block >> 2, q);
+                m <<= 2; block >>= 2;
+            }
+            ReduceFromFourQ(a, n, q); // only n = 2 gets here (one stage, no radix-4 pass)
         }
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe void Butterfly(ulong* x, ulong* y, ulong w, ulong wShoup, ulong q, ulong twoQ)
+    /// <summary>One forward stage with a single group: butterflies (a[j], a[j + half]) with twiddle w.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void ForwardRadix2(ulong* a, int half, ulong w, ulong wShoup, ulong q)
     {
-        ulong u = ModArith.CondSub(*x, twoQ);
-        ulong v = *y;
-        ulong quotient = Math.BigMul(v, wShoup, out _);
-        ulong tw = unchecked(w * v - quotient * q); // [0, 2q)
-        *x = u + tw;
-        *y = u - tw + twoQ;
+        ulong twoQ = 2 * q;
+        ulong* x = a, y = a + half, end = a + half;
+        for (; x < end; x++, y++)
+        {
+            ulong u = ModArith.CondSub(*x, twoQ);
+            ulong v = *y;
+            ulong tw = unchecked(w * v - MulHigh(v, wShoup) * q); // [0, 2q)
+            *x = u + tw;
+            *y = u - tw + twoQ;
+        }
     }
+
+    /// <summary>Forward stages m and 2m: per group i, quarters of h values, (x0, x2), (x1, x3) by psi[m+i], then (x0, x1) by psi[2m+2i] and (x2, x3) by psi[2m+2i+1].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void ForwardRadix4(ulong* a, ulong* w, ulong* ws, int m, int h, ulong q)
+    {
+        ulong twoQ = 2 * q;
+        nint h1 = h, h2 = 2 * h1, h3 = 3 * h1, h4 = 4 * h1;
+        for (int i = 0; i < m; i++)
+        {
+            ulong w0 = w[m + i], s0 = ws[m + i];
+            ulong w1 = w[2 * m + 2 * i], s1 = ws[2 * m + 2 * i];
+            ulong w2 = w[2 * m + 2 * i + 1], s2 = ws[2 * m + 2 * i + 1];
+            ulong* p0 = a + i * h4;
+            ulong* end = p0 + h1;
+            for (; p0 < end; p0++)
+            {
+                ulong x0 = *p0, x1 = p0[h1], x2 = p0[h2], x3 = p0[h3];
+                // stage m
+                x0 = ModArith.CondSub(x0, twoQ);
+                ulong t = unchecked(w0 * x2 - MulHigh(x2, s0) * q);
+                x2 = x0 - t + twoQ; x0 += t;
+                x1 = ModArith.CondSub(x1, twoQ);
+                t = unchecked(w0 * x3 - MulHigh(x3, s0) * q);
+                x3 = x1 - t + twoQ; x1 += t;
+                // stage 2m
+                x0 = ModArith.CondSub(x0, twoQ);
+                t = unchecked(w1 * x1 - MulHigh(x1, s1) * q);
+                *p0 = x0 + t; p0[h1] = x0 - t + twoQ;
+                x2 = ModArith.CondSub(x2, twoQ);
+                t = unchecked(w2 * x3 - MulHigh(x3, s2) * q);
+                p0[h2] = x2 + t; p0[h3] = x2 - t + twoQ;
+            }
+        }
+    }
+
+    /// <summary>The last two forward stages (m = n/4 and n/2, quarters of one value) and the final reduction to [0, q).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void ForwardLastRadix4(ulong* a, ulong* w, ulong* ws, int m, ulong q)
+    {
+        ulong twoQ = 2 * q;
+        ulong* p = a;
+        ulong* w0p = w + m, s0p = ws + m, w12 = w + 2 * m, s12 = ws + 2 * m;
+        for (int i = 0; i < m; i++, p += 4, w12 += 2, s12 += 2)
+        {
+            ulong w0 = w0p[i], s0 = s0p[i];
+            ulong x0 = p[0], x1 = p[1], x2 = p[2], x3 = p[3];
+            x0 = ModArith.CondSub(x0, twoQ);
+            ulong t = unchecked(w0 * x2 - MulHigh(x2, s0) * q);
+            x2 = x0 - t + twoQ; x0 += t;
+            x1 = ModArith.CondSub(x1, twoQ);
+            t = unchecked(w0 * x3 - MulHigh(x3, s0) * q);
+            x3 = x1 - t + twoQ; x1 += t;
+            x0 = ModArith.CondSub(x0, twoQ);
+            t = unchecked(w12[0] * x1 - MulHigh(x1, s12[0]) * q);
+            x1 = x0 - t + twoQ; x0 += t;
+            x2 = ModArith.CondSub(x2, twoQ);
+            t = unchecked(w12[1] * x3 - MulHigh(x3, s12[1]) * q);
+            x3 = x2 - t + twoQ; x2 += t;
+            p[0] = ModArith.CondSub(ModArith.CondSub(x0, twoQ), q);
+            p[1] = ModArith.CondSub(ModArith.CondSub(x1, twoQ), q);
+            p[2] = ModArith.CondSub(ModArith.CondSub(x2, twoQ), q);
+            p[3] = ModArith.CondSub(ModArith.CondSub(x3, twoQ), q);
+        }
+    }
+
+    private static unsafe void ReduceFromFourQ(ulong* a, int n, ulong q)
+    {
+        ulong twoQ = 2 * q;
+        for (int i = 0; i < n; i++) a[i] = ModArith.CondSub(ModArith.CondSub(a[i], twoQ), q);
+    }
+
+    /// <summary>High 64 bits of a 64 x 64-bit product: one MULX where BMI2 exists (Math.BigMul otherwise).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ulong MulHigh(ulong a, ulong b) =>
+        System.Runtime.Intrinsics.X86.Bmi2.X64.IsSupported ? System.Runtime.Intrinsics.X86.Bmi2.X64.MultiplyNoFlags(a, b) : Math.BigMul(a, b, out _);
 
     [SkipLocalsInit]
     internal unsafe void InverseCore(Span<ulong> values)
     {
         Debug.Assert(values.Length == N);
-        ulong q = Modulus, twoQ = 2 * q;
+        ulong q = Modulus;
         int n = N;
         fixed (ulong* a = values)
         fixed (ulong* w = _psiInv)
         fixed (ulong* ws = _psiInvShoup)
         {
-            int t = 1;
-            for (int m = n; m > 2; m >>= 1)
+            // Regular stages m = n, n/2, ..., 4 (h = m/2 groups of butterflies (j, j + t), t = n/m), then m = 2.
+            int m = n, t = 1;
+            if (((LogN - 1) & 1) == 1)
             {
-                int h = m >> 1;
-                for (int i = 0; i < h; i++)
-                {
-                    ulong W = w[h + i], Ws = ws[h + i];
-                    ulong* x = a + 2 * i * t;
-                    ulong* y = x + t;
-                    for (int j = 0; j < t; j++)
-                    {
-                        ulong u = x[j], v = y[j];
-                        x[j] = ModArith.CondSub(u + v, twoQ);
-                        ulong d = u - v + twoQ;
-                        ulong quotient = Math.BigMul(d, Ws, out _);
-                        y[j] = unchecked(W * d - quotient * q);
-                    }
-                }
-                t <<= 1;
+                InverseRadix2(a, w, ws, m >> 1, t, q);
+                m >>= 1; t <<= 1;
             }
-            // Last stage (m = 2): fold n^-1 into both halves and reduce fully.
+            for (; m > 2; m >>= 2, t <<= 2)
             {
-                ulong* x = a;
-                ulong* y = a + t;
-                ulong nI = _nInv, nIs = _nInvShoup, lI = _lastInv, lIs = _lastInvShoup;
-                for (int j = 0; j < t; j++)
-                {
-                    ulong u = x[j], v = y[j];
-                    ulong s = u + v; // < 4q < 2^64
-                    ulong d = u - v + twoQ;
-                    ulong qs = Math.BigMul(s, nIs, out _);
-                    ulong r1 = unchecked(nI * s - qs * q);
-                    ulong qd = Math.BigMul(d, lIs, out _);
-                    ulong r2 = unchecked(lI * d - qd * q);
-                    x[j] = ModArith.CondSub(r1, q);
-                    y[j] = ModArith.CondSub(r2, q);
-                }
+                if (t == 1) InverseFirstRadix4(a, w, ws, m >> 1, q);
+                else InverseRadix4(a, w, ws, m >> 1, t, q);
             }
+            InverseLast(a, t, _nInv, _nInvShoup, _lastInv, _lastInvShoup, q);
+        }
+    }
+
+    /// <summary>One inverse stage: h groups, butterflies (j, j + t) by psiInv[h + i].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void InverseRadix2(ulong* a, ulong* w, ulong* ws, int h, int t, ulong q)
+    {
+        ulong twoQ = 2 * q;
+        for (int i = 0; i < h; i++)
+        {
+            ulong W = w[h + i], Ws = ws[h + i];
+            ulong* x = a + (long)2 * i * t;
+            ulong* y = x + t;
+            for (int j = 0; j < t; j++)
+            {
+                ulong u = x[j], v = y[j];
+                x[j] = ModArith.CondSub(u + v, twoQ);
+                ulong d = u - v + twoQ;
+                y[j] = unchecked(W * d - MulHigh(d, Ws) * q);
+            }
+        }
+    }
+
+    /// <summary>Inverse stages m (h = m/2 groups, distance t) and m/2: per group i of the second, quarters of t values, (x0, x1) by psiInv[h+2i], (x2, x3) by psiInv[h+2i+1], then (x0, x2), (x1, x3) by psiInv[h/2+i].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void InverseRadix4(ulong* a, ulong* w, ulong* ws, int h, int t, ulong q)
+    {
+        ulong twoQ = 2 * q;
+        nint t1 = t, t2 = 2 * t1, t3 = 3 * t1, t4 = 4 * t1;
+        int groups = h >> 1;
+        for (int i = 0; i < groups; i++)
+        {
+            ulong w1 = w[h + 2 * i], s1 = ws[h + 2 * i];
+            ulong w2 = w[h + 2 * i + 1], s2 = ws[h + 2 * i + 1];
+            ulong w0 = w[groups + i], s0 = ws[groups + i];
+            ulong* p0 = a + i * t4;
+            ulong* end = p0 + t1;
+            for (; p0 < end; p0++)
+            {
+                ulong x0 = *p0, x1 = p0[t1], x2 = p0[t2], x3 = p0[t3];
+                ulong d = x0 - x1 + twoQ;
+                x0 = ModArith.CondSub(x0 + x1, twoQ);
+                x1 = unchecked(w1 * d - MulHigh(d, s1) * q);
+                d = x2 - x3 + twoQ;
+                x2 = ModArith.CondSub(x2 + x3, twoQ);
+                x3 = unchecked(w2 * d - MulHigh(d, s2) * q);
+                d = x0 - x2 + twoQ;
+                *p0 = ModArith.CondSub(x0 + x2, twoQ);
+                p0[t2] = unchecked(w0 * d - MulHigh(d, s0) * q);
+                d = x1 - x3 + twoQ;
+                p0[t1] = ModArith.CondSub(x1 + x3, twoQ);
+                p0[t3] = unchecked(w0 * d - MulHigh(d, s0) * q);
+            }
+        }
+    }
+
+    /// <summary>The first two inverse stages (m = n and n/2, distance 1 then 2): four consecutive values per group.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void InverseFirstRadix4(ulong* a, ulong* w, ulong* ws, int h, ulong q)
+    {
+        ulong twoQ = 2 * q;
+        int groups = h >> 1;
+        ulong* p = a;
+        ulong* w12 = w + h, s12 = ws + h, w0p = w + groups, s0p = ws + groups;
+        for (int i = 0; i < groups; i++, p += 4, w12 += 2, s12 += 2)
+        {
+            ulong x0 = p[0], x1 = p[1], x2 = p[2], x3 = p[3];
+            ulong d = x0 - x1 + twoQ;
+            x0 = ModArith.CondSub(x0 + x1, twoQ);
+            x1 = unchecked(w12[0] * d - MulHigh(d, s12[0]) * q);
+            d = x2 - x3 + twoQ;
+            x2 = ModArith.CondSub(x2 + x3, twoQ);
+            x3 = unchecked(w12[1] * d - MulHigh(d, s12[1]) * q);
+            ulong w0 = w0p[i], s0 = s0p[i];
+            d = x0 - x2 + twoQ;
+            p[0] = ModArith.CondSub(x0 + x2, twoQ);
+            p[2] = unchecked(w0 * d - MulHigh(d, s0) * q);
+            d = x1 - x3 + twoQ;
+            p[1] = ModArith.CondSub(x1 + x3, twoQ);
+            p[3] = unchecked(w0 * d - MulHigh(d, s0) * q);
+        }
+    }
+
+    /// <summary>Last inverse stage (m = 2, distance t = n/2): n^-1 folded into both halves, full reduction to [0, q).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void InverseLast(ulong* a, int t, ulong nI, ulong nIs, ulong lI, ulong lIs, ulong q)
+    {
+        ulong twoQ = 2 * q;
+        ulong* x = a, y = a + t, end = a + t;
+        for (; x < end; x++, y++)
+        {
+            ulong u = *x, v = *y;
+            ulong s = u + v; // < 4q < 2^64
+            ulong d = u - v + twoQ;
+            ulong r1 = unchecked(nI * s - MulHigh(s, nIs) * q);
+            ulong r2 = unchecked(lI * d - MulHigh(d, lIs) * q);
+            *x = ModArith.CondSub(r1, q);
+            *y = ModArith.CondSub(r2, q);
         }
     }
 }

@@ -11,6 +11,8 @@
 // - Smudging: exact uniform integers in [-B, B] with B = 2^k - 1 (k <= 126) by rejecting the single
 //   value 2^(k+1) - 1 of a (k+1)-bit word; no floating point, reduced exactly into every RNS limb.
 using System.Buffers.Binary;
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using FraudFed.Cryptography.Primitives;
@@ -166,29 +168,56 @@ public static class Samplers
         }
         UInt128 mask = (UInt128.One << (bits + 1)) - 1;
         UInt128 reject = mask; // 2^(k+1) - 1 is the only value outside [0, 2B]
-        Span<UInt128> buffer = stackalloc UInt128[1024];
-        int j = 0;
-        while (j < n)
+        // Per batch of 1,024 draws: the accepted values (in draw order, at most n in all), then each limb adds their
+        // residues to its next coefficients: the same draws and the same arithmetic per coefficient as one limb loop
+        // inside one coefficient loop, with the limb's constants in registers.
+        const int Batch = 1024;
+        Span<UInt128> buffer = stackalloc UInt128[Batch];
+        Span<ulong> his = stackalloc ulong[Batch];
+        Span<ulong> los = stackalloc ulong[Batch];
+        try
         {
-            random(MemoryMarshal.AsBytes(buffer));
-            for (int k = 0; k < buffer.Length && j < n; k++)
+            int j = 0;
+            while (j < n)
             {
-                UInt128 x = buffer[k] & mask;
-                if (x == reject) continue;
-                // value = x - B; residue = (x mod q) - (B mod q) mod q.
-                ulong hi = (ulong)(x >> 64), lo = (ulong)x;
-                for (int i = 0; i < limbs; i++)
+                random(MemoryMarshal.AsBytes(buffer));
+                int count = 0;
+                for (int k = 0; k < Batch && j + count < n; k++)
                 {
-                    ulong q = basis.Primes[i];
-                    ulong xr = barrett[i].Reduce(hi, lo);
-                    ulong noise = ModArith.SubMod(xr, bMod[i], q);
-                    Span<ulong> limb = p.Limb(i);
-                    limb[j] = ModArith.AddMod(limb[j], noise, q);
+                    UInt128 x = buffer[k] & mask;
+                    if (x == reject) continue;
+                    his[count] = (ulong)(x >> 64);
+                    los[count] = (ulong)x;
+                    count++;
                 }
-                j++;
+                for (int i = 0; i < limbs; i++)
+                    AddSmudgingResidues(p.Limb(i).Slice(j, count), his[..count], los[..count], barrett[i], bMod[i], basis.Primes[i]);
+                j += count;
             }
         }
-        buffer.Clear();
+        finally
+        {
+            buffer.Clear();
+            his.Clear();
+            los.Clear();
+        }
+    }
+
+    /// <summary>limb[c] += ((hi_c * 2^64 + lo_c) mod q - (B mod q)) mod q: a batch of smudging values added to one limb.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void AddSmudgingResidues(Span<ulong> limb, ReadOnlySpan<ulong> his, ReadOnlySpan<ulong> los, Barrett128 barrett, ulong bMod, ulong q)
+    {
+        Debug.Assert(limb.Length == his.Length && his.Length == los.Length);
+        fixed (ulong* l = limb)
+        fixed (ulong* h = his)
+        fixed (ulong* lo = los)
+        {
+            for (int c = 0; c < limb.Length; c++)
+            {
+                ulong noise = ModArith.SubMod(barrett.Reduce(h[c], lo[c]), bMod, q);
+                l[c] = ModArith.AddMod(l[c], noise, q);
+            }
+        }
     }
 
     /// <summary>Samples n exact smudging values in [-B, B] as Int128 (test and analysis helper).</summary>

@@ -26,6 +26,7 @@
 using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using FraudFed.Cryptography.Ring;
 
@@ -176,44 +177,142 @@ public static class RlweCodec
     }
 
     /// <summary>
-    /// Validates a one-polynomial object and adds it into <paramref name="accumulator"/> (same domain required);
-    /// the accumulator is untouched unless the whole object is valid. <paramref name="scratch"/> holds n*L words.
+    /// Validates a one-polynomial object and adds it into <paramref name="accumulator"/> (same domain required), in one pass
+    /// over the packed residues (unpack, range check, modular add). On any refusal the accumulator holds its old value again
+    /// when this method throws (the residue pass adds in place and, if some residue was out of range, subtracts the same
+    /// values back); callers must not let another thread read or write the accumulator during the call.
     /// </summary>
-    public static byte[] ReadAndAdd(RlweParameters p, ReadOnlySpan<byte> data, RlweObjectKind kind, int contextLength, RnsPoly accumulator, Span<ulong> scratch,
-        Action<byte[]>? checkContext = null) => ReadAndAdd(p, data, kind, contextLength, accumulator, scratch, checkContext, default);
+    /// <returns>A copy of the object's context.</returns>
+    /// <exception cref="ProtocolViolationException">As <see cref="Read"/>, and Malformed if the object's domain differs from the
+    /// accumulator's; <paramref name="checkContext"/>'s own refusals come before any residue is read.</exception>
+    public static byte[] ReadAndAdd(RlweParameters p, ReadOnlySpan<byte> data, RlweObjectKind kind, int contextLength, RnsPoly accumulator,
+        Action<byte[]>? checkContext = null) => ReadAndAdd(p, data, kind, contextLength, accumulator, checkContext, default);
 
     /// <summary>
     /// As above; <paramref name="bodyDigest"/>, when not empty, is the SHA-256 of <paramref name="data"/> without its
     /// trailing digest that the caller computed itself from the same bytes (e.g. while checking a signature), so the
     /// envelope's digest is compared against it instead of hashing the body a second time.
     /// </summary>
-    internal static byte[] ReadAndAdd(RlweParameters p, ReadOnlySpan<byte> data, RlweObjectKind kind, int contextLength, RnsPoly accumulator, Span<ulong> scratch,
+    internal static byte[] ReadAndAdd(RlweParameters p, ReadOnlySpan<byte> data, RlweObjectKind kind, int contextLength, RnsPoly accumulator,
         Action<byte[]>? checkContext, ReadOnlySpan<byte> bodyDigest)
     {
         ArgumentNullException.ThrowIfNull(accumulator);
         p.Basis.Check(accumulator);
-        if (scratch.Length < p.N * p.Primes.Count) throw Error.Argument(nameof(scratch), "Scratch must hold n*L words.");
         int offset = ReadEnvelope(p, data, kind, 1, contextLength, out byte[] context, out bool ntt, bodyDigest);
         if (ntt != accumulator.IsNtt) throw Error.Violation(ViolationReason.Malformed, "object is in the other domain");
         checkContext?.Invoke(context);
-        UnpackPoly(p, data, offset, scratch);
-        AddLimbs(p, accumulator, scratch);
+        UnpackAdd(p, data, offset, accumulator);
         return context;
     }
 
-    internal static unsafe void AddLimbs(RlweParameters p, RnsPoly accumulator, ReadOnlySpan<ulong> values)
+    /// <summary>
+    /// 4. for one polynomial: accumulator += the packed residues at <paramref name="offset"/> (limb-major, SPEC.md 12), checking
+    /// each residue below its prime and each limb's padding bits zero in the same pass. If any check fails, the same residues
+    /// are subtracted again (exactly: see <see cref="UndoAdd"/>) and OutOfRange is thrown, leaving the accumulator as it was.
+    /// The envelope (sizes, digest) must have been checked: the payload is followed by at least the 16-byte digest.
+    /// </summary>
+    internal static unsafe void UnpackAdd(RlweParameters p, ReadOnlySpan<byte> data, int offset, RnsPoly accumulator)
     {
-        int n = p.N;
-        fixed (ulong* accBase = accumulator.Data)
-        fixed (ulong* xBase = values)
+        int n = p.N, limbs = p.Primes.Count;
+        Debug.Assert(offset + (long)PolyBytes(p) + DigestSize <= data.Length);
+        ulong bad = 0;
+        fixed (byte* src = data)
+        fixed (ulong* acc = accumulator.Data)
         {
-            for (int i = 0; i < p.Primes.Count; i++)
+            int o = offset;
+            for (int i = 0; i < limbs; i++)
             {
                 ulong q = p.Primes[i];
-                ulong* acc = accBase + (long)i * n, x = xBase + (long)i * n;
-                for (int j = 0; j < n; j++) acc[j] = ModArith.AddMod(acc[j], x[j], q);
+                int width = Bits(q), bytes = LimbBytes(n, q);
+                bad |= AddLimb(src + o, bytes, width, q, acc + (long)i * n, n, data.Length - o);
+                o += bytes;
+            }
+            if (bad != 0)
+            {
+                o = offset;
+                for (int i = 0; i < limbs; i++)
+                {
+                    ulong q = p.Primes[i];
+                    int bytes = LimbBytes(n, q);
+                    UndoAdd(src + o, Bits(q), q, acc + (long)i * n, n);
+                    o += bytes;
+                }
+                throw Error.Violation(ViolationReason.OutOfRange, "a residue is not below its prime");
             }
         }
+    }
+
+    /// <summary>
+    /// acc[j] = (acc[j] + v_j) mod q for the n <paramref name="width"/>-bit values v_j packed LSB-first at <paramref name="src"/>
+    /// (a limb stream of <paramref name="bytes"/> bytes, <paramref name="available"/> readable bytes from src); returns non-zero
+    /// if some v_j &gt;= q or a padding bit is set. v_j &lt; 2^width &lt;= 2q, so acc[j] + v_j &lt; 3q and one conditional
+    /// subtraction leaves a value below 2q that <see cref="UndoAdd"/> can take back exactly.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static unsafe ulong AddLimb(byte* src, int bytes, int width, ulong q, ulong* acc, int n, int available)
+    {
+        ulong mask = (1UL << width) - 1, qMinus1 = q - 1, bad = 0;
+        int j = 0;
+        long bit = 0;
+        // Bit offsets j * width mod 8 are the multiples of g = gcd(width, 8), so the largest shift is 8 - g.
+        if (width + 8 - Math.Min(8, width & -width) <= 64)
+        {
+            // One unaligned 8-byte load covers each value (shift + width <= 64; e.g. width 60: shifts 0 and 4).
+            for (; j < n && (bit >> 3) + 8 <= available; j++, bit += width)
+            {
+                ulong v = (Unsafe.ReadUnaligned<ulong>(src + (bit >> 3)) >> (int)(bit & 7)) & mask;
+                bad |= (qMinus1 - v) >> 63;
+                acc[j] = ModArith.CondSub(acc[j] + v, q);
+            }
+        }
+        else
+        {
+            for (; j < n && (bit >> 3) + 16 <= available; j++, bit += width)
+            {
+                int shift = (int)(bit & 7);
+                ulong lo = Unsafe.ReadUnaligned<ulong>(src + (bit >> 3)), hi = Unsafe.ReadUnaligned<ulong>(src + (bit >> 3) + 8);
+                ulong v = ((lo >> shift) | ((hi << 1) << (63 - shift))) & mask;
+                bad |= (qMinus1 - v) >> 63;
+                acc[j] = ModArith.CondSub(acc[j] + v, q);
+            }
+        }
+        for (; j < n; j++, bit += width)
+        {
+            ulong v = ReadBits(src, bytes, bit, width) & mask;
+            bad |= (qMinus1 - v) >> 63;
+            acc[j] = ModArith.CondSub(acc[j] + v, q);
+        }
+        long totalBits = (long)n * width;
+        int padBits = (int)(bytes * 8L - totalBits);
+        if (padBits > 0 && (src[bytes - 1] >> (8 - padBits)) != 0) bad = 1;
+        return bad;
+    }
+
+    /// <summary>
+    /// Takes back <see cref="AddLimb"/>: with a = acc + v - r*q (r in {0, 1}) and the old acc in [0, q), d = a - v is the old
+    /// acc when it is not negative and d + q otherwise. Only runs on refused objects.
+    /// </summary>
+    internal static unsafe void UndoAdd(byte* src, int width, ulong q, ulong* acc, int n)
+    {
+        ulong mask = (1UL << width) - 1;
+        int bytes = LimbBytes(n, q);
+        long bit = 0;
+        for (int j = 0; j < n; j++, bit += width)
+        {
+            ulong v = ReadBits(src, bytes, bit, width) & mask;
+            long d = (long)(acc[j] - v);
+            acc[j] = (ulong)(d < 0 ? d + (long)q : d);
+        }
+    }
+
+    /// <summary>Up to 64 bits starting at bit <paramref name="bit"/> of a little-endian stream of <paramref name="bytes"/> bytes (missing bytes read as zero).</summary>
+    private static unsafe ulong ReadBits(byte* src, int bytes, long bit, int width)
+    {
+        long off = bit >> 3;
+        int shift = (int)(bit & 7);
+        UInt128 acc = 0;
+        for (int b = 0; b < 9 && off + b < bytes; b++) acc |= (UInt128)src[off + b] << (8 * b);
+        return (ulong)(acc >> shift) & (width == 64 ? ulong.MaxValue : (1UL << width) - 1);
     }
 
     /// <summary>Checks everything but the residues; returns the payload offset.</summary>
@@ -222,6 +321,18 @@ public static class RlweCodec
 
     /// <summary>As above; a non-empty <paramref name="bodyDigest"/> is the caller's own SHA-256 of the body (see ReadAndAdd).</summary>
     internal static int ReadEnvelope(RlweParameters p, ReadOnlySpan<byte> data, RlweObjectKind kind, int polys, int contextLength, out byte[] context, out bool ntt,
+        ReadOnlySpan<byte> bodyDigest)
+    {
+        int offset = CheckEnvelope(p, data, kind, polys, contextLength, out ntt, bodyDigest);
+        context = data.Slice(HeaderSize, contextLength).ToArray();
+        return offset;
+    }
+
+    /// <summary>
+    /// Steps 1-3 of the validation (fixed fields, lengths, digest) without copying anything; the context is
+    /// data[HeaderSize..HeaderSize + contextLength) and the payload starts at the returned offset.
+    /// </summary>
+    internal static int CheckEnvelope(RlweParameters p, ReadOnlySpan<byte> data, RlweObjectKind kind, int polys, int contextLength, out bool ntt,
         ReadOnlySpan<byte> bodyDigest)
     {
         ArgumentNullException.ThrowIfNull(p);
@@ -256,7 +367,6 @@ public static class RlweCodec
         if (bodyDigest.Length == 32) bodyDigest.CopyTo(digest);
         else SHA256.HashData(data[..bodyEnd], digest);
         if (!CryptographicOperations.FixedTimeEquals(digest[..DigestSize], data[bodyEnd..])) throw Malformed("digest mismatch");
-        context = data.Slice(HeaderSize, contextLength).ToArray();
         ntt = (data[6] & 1) != 0;
         return HeaderSize + contextLength;
     }
@@ -281,18 +391,38 @@ public static class RlweCodec
     {
         ulong acc = 0;
         int accBits = 0, o = 0;
-        int fullWords = destination.Length / 8;
         fixed (byte* dst = destination)
         fixed (ulong* src = values)
         {
-            for (int j = 0; j < values.Length; j++)
+            int j = 0;
+            if (width >= 8 && width + 8 - Math.Min(8, width & -width) <= 64 && BitConverter.IsLittleEndian)
+            {
+                // Branch-free fast path (e.g. width 60): value j goes into one unaligned 8-byte store at byte bit/8, OR-ed with
+                // `carry`, the bits of the previous value already in that byte; the store's upper bytes are zero and the next
+                // store overwrites them. It stops while 8 bytes still fit; the loop below continues from (bit, carry).
+                long bit = 0;
+                ulong carry = 0;
+                for (; j < values.Length && (bit >> 3) + 8 <= destination.Length; j++)
+                {
+                    long off = bit >> 3;
+                    ulong word = carry | (src[j] << (int)(bit & 7));
+                    System.Runtime.CompilerServices.Unsafe.WriteUnaligned(dst + off, word);
+                    bit += width;
+                    int advance = (int)((bit >> 3) - off) * 8; // 8..64 bits, as width >= 8
+                    carry = (word >> (advance - 1)) >> 1;
+                }
+                o = (int)(bit >> 3);
+                accBits = (int)(bit & 7);
+                acc = carry;
+            }
+            for (; j < values.Length; j++)
             {
                 ulong v = src[j];
                 acc |= v << accBits;
                 int total = accBits + width;
                 if (total >= 64)
                 {
-                    if (o / 8 >= fullWords) throw new ArgumentException("Destination too small.", nameof(destination));
+                    if (o + 8 > destination.Length) throw new ArgumentException("Destination too small.", nameof(destination));
                     System.Runtime.CompilerServices.Unsafe.WriteUnaligned(dst + o, BitConverter.IsLittleEndian ? acc : BinaryPrimitives.ReverseEndianness(acc));
                     o += 8;
                     acc = accBits == 0 ? 0 : v >> (64 - accBits);

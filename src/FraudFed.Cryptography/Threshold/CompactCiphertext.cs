@@ -127,8 +127,14 @@ public sealed class CompactScheme
 
     /// <summary>
     /// Validates an untrusted serialized compact ciphertext from <paramref name="expectedSender"/> and adds it into
-    /// <paramref name="sum"/> without materializing it; the sum is unchanged if anything fails (typed refusals).
+    /// <paramref name="sum"/> without materializing it or allocating; the sum is unchanged if anything fails (typed refusals).
+    /// Checks run cheap to expensive (SPEC.md 12): envelope fields, lengths and digest, domain, (session, round, chunk) label
+    /// and sender, then one pass over the residues that range-checks and adds in place (restored exactly before an
+    /// OutOfRange refusal is thrown), so no other thread may use <paramref name="sum"/> during the call (UploadIntake holds
+    /// the chunk's lock).
     /// </summary>
+    /// <exception cref="ProtocolViolationException">Malformed, Oversized, Inconsistent, OutOfRange (RlweCodec.Read's reasons),
+    /// WrongRoundOrState (another session, round or chunk), UnknownSender (the label names another sender).</exception>
     public void AddSerialized(CompactCiphertext sum, ReadOnlySpan<byte> data, int expectedSender) => AddSerialized(sum, data, expectedSender, default);
 
     /// <summary>
@@ -141,18 +147,16 @@ public sealed class CompactScheme
     {
         ArgumentNullException.ThrowIfNull(sum);
         if (bodyDigest.Length is not (0 or 32)) throw Error.Argument(nameof(bodyDigest), "A body digest is 32 bytes (SHA-256) or empty.");
-        ulong[] scratch = System.Buffers.ArrayPool<ulong>.Shared.Rent(Parameters.N * Parameters.Primes.Count);
-        try
-        {
-            RlweCodec.ReadAndAdd(Parameters, data, RlweObjectKind.CompactCiphertext, CompactCiphertext.ContextSize, sum.C0, scratch, ctx =>
-            {
-                if (!ChunkLabel.Names(ctx, SessionTag, sum.Round, sum.Chunk))
-                    throw Error.Violation(ViolationReason.WrongRoundOrState, "ciphertext of another session, round or chunk");
-                if (ChunkLabel.Sender(ctx) != expectedSender)
-                    throw Error.Violation(ViolationReason.UnknownSender, "ciphertext sender differs from its uploader");
-            }, bodyDigest);
-        }
-        finally { System.Buffers.ArrayPool<ulong>.Shared.Return(scratch); }
+        // Cheap to expensive, nothing allocated: envelope (fields, lengths, digest), domain, label, then one pass over the
+        // residues that unpacks, range-checks and adds (RlweCodec.UnpackAdd restores the sum if a residue is out of range).
+        int offset = RlweCodec.CheckEnvelope(Parameters, data, RlweObjectKind.CompactCiphertext, 1, CompactCiphertext.ContextSize, out bool ntt, bodyDigest);
+        if (ntt != sum.C0.IsNtt) throw Error.Violation(ViolationReason.Malformed, "object is in the other domain");
+        ReadOnlySpan<byte> ctx = data.Slice(RlweCodec.HeaderSize, CompactCiphertext.ContextSize);
+        if (!ChunkLabel.Names(ctx, SessionTag, sum.Round, sum.Chunk))
+            throw Error.Violation(ViolationReason.WrongRoundOrState, "ciphertext of another session, round or chunk");
+        if (ChunkLabel.Sender(ctx) != expectedSender)
+            throw Error.Violation(ViolationReason.UnknownSender, "ciphertext sender differs from its uploader");
+        RlweCodec.UnpackAdd(Parameters, data, offset, sum.C0);
     }
 
     /// <summary>sum += ct, after checking that ct belongs to this session, round and chunk (typed refusal otherwise).</summary>

@@ -373,16 +373,11 @@ public static class ThresholdCombiner
         sum.C0.Data.CopyTo(phase.Data, 0);
         phase.IsNtt = false;
         var seen = new HashSet<int>();
-        ulong[] scratch = System.Buffers.ArrayPool<ulong>.Shared.Rent(p.N * p.Primes.Count);
-        try
+        foreach (byte[] bytes in shares)
         {
-            foreach (byte[] bytes in shares)
-            {
-                RlweCodec.ReadAndAdd(p, bytes, RlweObjectKind.DecryptionShare, DecryptionShare.ContextSize, phase, scratch, ctx =>
-                    ChunkLabel.CheckShare(ctx, scheme.SessionTag, sum.Round, sum.Chunk, fingerprint, active, seen));
-            }
+            RlweCodec.ReadAndAdd(p, bytes, RlweObjectKind.DecryptionShare, DecryptionShare.ContextSize, phase, ctx =>
+                ChunkLabel.CheckShare(ctx, scheme.SessionTag, sum.Round, sum.Chunk, fingerprint, active, seen));
         }
-        finally { System.Buffers.ArrayPool<ulong>.Shared.Return(scratch); }
         return phase;
     }
 }

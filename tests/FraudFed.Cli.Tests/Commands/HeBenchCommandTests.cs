@@ -40,6 +40,9 @@ public sealed class HeBenchCommandTests
         Assert.That(json.GetProperty("log_q").GetInt32(), Is.EqualTo(180));
         Assert.That(json.GetProperty("log_t").GetInt32(), Is.EqualTo(44));
         Assert.That(json.GetProperty("values").GetInt32(), Is.EqualTo(10000));
+        Assert.That(json.GetProperty("warmup_small_sums").GetInt64(), Is.GreaterThanOrEqualTo(4), "two or more warm-up blocks per configuration");
+        Assert.That(json.GetProperty("warmup_values_per_small_sum").GetInt32(), Is.EqualTo(10000), "two chunks of n = 8192 cover the 10,000 values");
+        Assert.That(json.GetProperty("steady_state").ValueKind, Is.AnyOf(JsonValueKind.True, JsonValueKind.False));
         foreach (string key in new[] { "encrypt_s", "upload_bytes_per_value", "add_s_per_bank", "decrypt_share_s", "combine_s" })
             Assert.That(json.GetProperty(key).GetDouble(), Is.GreaterThan(0), key);
     }
@@ -64,4 +67,34 @@ public sealed class HeBenchCommandTests
         var result = Program.BuildRoot().Parse(["bench", "he", "--variant", "pk"]);
         Assert.That(result.Errors, Is.Not.Empty, "the public-key variant was removed (SPEC.md 12.1)");
     }
+
+    // --runs is honoured as given (1..4 used to become 5), the output says whether the timed runs followed a warm-up
+    // that reached the JIT's steady state, and no fixed SEAL figure is printed (SEAL is compared only with the
+    // side-by-side kit, in one run).
+    [TestCase(1)]
+    [TestCase(3)]
+    public void BenchNtt_HonoursSmallRuns_AndReportsTheWarmup(int runs)
+    {
+        var (code, stdout, stderr) = HostileInputTests.Run("bench", "ntt", "--runs", runs.ToString(System.Globalization.CultureInfo.InvariantCulture), "--json");
+        Assert.That(code, Is.EqualTo(0), stderr);
+        string[] lines = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        using var json = JsonDocument.Parse(lines[^1]);
+        JsonElement root = json.RootElement;
+        Assert.That(root.GetProperty("runs").GetInt32(), Is.EqualTo(runs));
+        Assert.That(root.GetProperty("steady_state").ValueKind, Is.AnyOf(JsonValueKind.True, JsonValueKind.False));
+        Assert.That(root.GetProperty("warmup_s").GetDouble(), Is.GreaterThan(0.5 * 3), "at least two 250 ms blocks per prime");
+        Assert.That(stdout, Does.Contain($"median of {runs} runs per prime").And.Contain("warm-up"));
+        Assert.That(stdout, Does.Not.Contain("162 us").And.Not.Contain("0.45)"), "no hard-coded SEAL figure");
+    }
+
+    [TestCase("0")]
+    [TestCase("1000001")]
+    public void BenchNtt_RunsOutOfRange_IsAUsageError_BeforeAnyWork(string runs)
+    {
+        var (code, stdout, stderr) = HostileInputTests.Run("bench", "ntt", "--runs", runs);
+        Assert.That(code, Is.EqualTo(2));
+        Assert.That(stderr, Does.Contain("--runs must be in 1..1000000"));
+        Assert.That(stdout, Is.Empty);
+    }
+
 }

@@ -81,21 +81,50 @@ public sealed class NttTests
         Assert.That(y, Is.EqualTo(x));
     }
 
+    // Every shape of the stage schedule (one lone radix-2 stage for odd log n, radix-4 passes, the fused last
+    // passes) against the definition, with random inputs and with every coefficient q - 1 (the lazy ranges' edge).
     [Test]
-    public void Forward_EvaluatesAtOddPowersOfPsiInBitReversedOrder()
+    public void Forward_EvaluatesAtOddPowersOfPsiInBitReversedOrder([Values(2, 4, 8, 16, 32, 64, 128)] int n, [Values(40, 62)] int bits, [Values(false, true)] bool allMax)
     {
-        const int n = 16;
-        ulong q = NttPrimes.Generate(40, n, 1)[0];
+        ulong q = NttPrimes.Generate(bits, n, 1)[0];
         var tables = new NttTables(n, q);
-        ulong[] x = RandomVector(n, q, 5);
+        ulong[] x = allMax ? Enumerable.Repeat(q - 1, n).ToArray() : RandomVector(n, q, 5);
         ulong[] y = (ulong[])x.Clone();
         tables.Forward(y);
+        int logN = BitOperations.Log2((uint)n);
         for (int k = 0; k < n; k++)
         {
-            ulong point = ModArith.PowMod(tables.Psi, (ulong)(2 * NttTables.BitReverse(k, 4) + 1), q);
+            ulong point = ModArith.PowMod(tables.Psi, (ulong)(2 * NttTables.BitReverse(k, logN) + 1), q);
             ulong acc = 0, pw = 1;
             for (int j = 0; j < n; j++) { acc = ModArith.AddMod(acc, ModArith.MulMod(x[j], pw, q), q); pw = ModArith.MulMod(pw, point, q); }
             Assert.That(y[k], Is.EqualTo(acc), $"k={k}");
+        }
+        ulong[] back = (ulong[])y.Clone();
+        tables.Inverse(back);
+        Assert.That(back, Is.EqualTo(x), "the inverse gives the coefficients back");
+    }
+
+    // The inverse against its definition: Inverse(y)[j] = n^-1 * sum_k y[k] * point_k^-j, from arbitrary evaluations.
+    [Test]
+    public void Inverse_InterpolatesAtOddPowersOfPsi([Values(2, 4, 8, 16, 32, 64)] int n, [Values(false, true)] bool allMax)
+    {
+        ulong q = NttPrimes.Generate(62, n, 1)[0];
+        var tables = new NttTables(n, q);
+        ulong[] y = allMax ? Enumerable.Repeat(q - 1, n).ToArray() : RandomVector(n, q, 9);
+        ulong[] x = (ulong[])y.Clone();
+        tables.Inverse(x);
+        int logN = BitOperations.Log2((uint)n);
+        ulong nInv = ModArith.InvMod((ulong)n, q);
+        for (int j = 0; j < n; j++)
+        {
+            ulong acc = 0;
+            for (int k = 0; k < n; k++)
+            {
+                ulong point = ModArith.PowMod(tables.Psi, (ulong)(2 * NttTables.BitReverse(k, logN) + 1), q);
+                ulong pointInvJ = ModArith.InvMod(ModArith.PowMod(point, (ulong)j, q), q);
+                acc = ModArith.AddMod(acc, ModArith.MulMod(y[k], pointInvJ, q), q);
+            }
+            Assert.That(x[j], Is.EqualTo(ModArith.MulMod(acc, nInv, q)), $"j={j}");
         }
     }
 

@@ -106,4 +106,25 @@ public sealed class SamplerTests
         BigInteger sum = values.Aggregate(BigInteger.Zero, (a, b) => a + b);
         Assert.That(BigInteger.Abs(sum) * 20, Is.LessThan(bound * n));
     }
+
+    // The batched RNS addition gives exactly the integers SmudgingValues draws from the same stream, added to an
+    // arbitrary polynomial: CRT-reconstructing each coefficient minus its old value is the drawn integer.
+    [Test]
+    public void Smudging_IntoRnsLimbs_AddsExactlyTheDrawnIntegers([Values(4, 106, 126)] int bits, [Values(256, 4096)] int n)
+    {
+        var basis = new RnsBasis(n, NttPrimes.Generate(60, n, 3));
+        var p = basis.Allocate();
+        var rnd = TestRandom.Plain(bits + n);
+        for (int i = 0; i < basis.Count; i++)
+            for (int j = 0; j < n; j++) p.Limb(i)[j] = (ulong)rnd.NextInt64() % basis.Primes[i];
+        BigInteger[] before = Enumerable.Range(0, n).Select(j => basis.ReconstructCentered(p, j)).ToArray();
+        Samplers.AddSmudging(basis, p, bits, Samplers.From(TestRandom.Create($"smudge-exact/{bits}")));
+        Int128[] drawn = Samplers.SmudgingValues(n, bits, Samplers.From(TestRandom.Create($"smudge-exact/{bits}")));
+        BigInteger q = basis.Primes.Aggregate(BigInteger.One, (a, b) => a * b);
+        for (int j = 0; j < n; j++)
+        {
+            BigInteger diff = ((basis.ReconstructCentered(p, j) - before[j] - (BigInteger)drawn[j]) % q + q) % q;
+            Assert.That(diff, Is.EqualTo(BigInteger.Zero), $"coefficient {j}");
+        }
+    }
 }

@@ -26,6 +26,23 @@ public sealed class CodecTests
         Assert.That(back, Is.EqualTo(values));
     }
 
+    // Packing against its definition, bit by bit (value j's bit b is stream bit j * width + b, LSB-first), for widths
+    // on both sides of the branch-free path (width + largest shift <= 64) and lengths where it hands over at every offset.
+    [Test]
+    public void Pack_EqualsTheBitByBitDefinition([Values(8, 12, 20, 30, 44, 52, 59, 60, 61, 62)] int width, [Values(1, 2, 3, 5, 8, 9, 17, 256)] int n)
+    {
+        var rnd = TestRandom.Plain(width * 1000 + n);
+        ulong[] values = Enumerable.Range(0, n).Select(_ => (ulong)rnd.NextInt64() & ((1UL << width) - 1)).ToArray();
+        values[0] = (1UL << width) - 1;
+        var packed = new byte[(n * width + 7) / 8];
+        RlweCodec.Pack(values, width, packed);
+        var expected = new byte[packed.Length];
+        for (int j = 0; j < n; j++)
+            for (int b = 0; b < width; b++)
+                if (((values[j] >> b) & 1) != 0) { long bit = (long)j * width + b; expected[bit >> 3] |= (byte)(1 << (int)(bit & 7)); }
+        Assert.That(packed, Is.EqualTo(expected));
+    }
+
     [Test]
     public void FastUnpack_EqualsPortableUnpack_IncludingInvalidInputs([Values(20, 30, 44, 59, 60, 61, 62)] int width, [Values(1, 7, 64, 256, 8192)] int n)
     {
@@ -49,6 +66,70 @@ public sealed class CodecTests
             Assert.That(okFast, Is.EqualTo(okPortable), $"trial {trial}");
             Assert.That(fast, Is.EqualTo(portable), $"trial {trial}");
         }
+    }
+
+    // The one-pass unpack + range check + add against the portable unpacker followed by a schoolbook modular add, with
+    // and without readable bytes after the limb (an envelope always has its 16-byte digest there); on a refusal, the
+    // undo pass must give back the accumulator bit for bit.
+    [Test]
+    public unsafe void AddLimb_EqualsPortableUnpackThenModularAdd_AndUndoRestores([Values(20, 30, 44, 59, 60, 61, 62)] int width, [Values(1, 7, 64, 256, 8192)] int n, [Values(0, 16)] int trailing)
+    {
+        var rnd = TestRandom.Plain(width * 1000 + n + trailing);
+        ulong q = NttPrimes.Generate(width, 8, 1)[0];
+        int bytes = (int)(((long)n * width + 7) / 8);
+        for (int trial = 0; trial < 4; trial++)
+        {
+            var source = new byte[bytes + trailing];
+            rnd.NextBytes(source); // trailing bytes are random: they must not matter
+            if (trial == 0)
+                RlweCodec.Pack(Enumerable.Range(0, n).Select(_ => (ulong)rnd.NextInt64() % q).ToArray(), width, source.AsSpan(0, bytes));
+            if (trial == 3) RlweCodec.Pack(Enumerable.Repeat(q - 1, n).ToArray(), width, source.AsSpan(0, bytes));
+            ulong[] before = Enumerable.Range(0, n).Select(_ => (ulong)rnd.NextInt64() % q).ToArray();
+            var values = new ulong[n];
+            bool ok = RlweCodec.UnpackPortable(source.AsSpan(0, bytes), width, q, values);
+            ulong[] acc = (ulong[])before.Clone();
+            ulong bad;
+            fixed (byte* src = source)
+            fixed (ulong* a = acc)
+            {
+                bad = RlweCodec.AddLimb(src, bytes, width, q, a, n, source.Length);
+                Assert.That(bad == 0, Is.EqualTo(ok), $"trial {trial}: the refusal agrees with the portable unpacker");
+                if (ok)
+                {
+                    ulong[] expected = before.Select((x, j) => (ulong)(((UInt128)x + values[j]) % q)).ToArray();
+                    Assert.That(acc, Is.EqualTo(expected), $"trial {trial}: (acc + v) mod q");
+                }
+                else
+                {
+                    RlweCodec.UndoAdd(src, width, q, a, n);
+                    Assert.That(acc, Is.EqualTo(before), $"trial {trial}: undo restores the accumulator");
+                }
+            }
+        }
+    }
+
+    // An out-of-range residue anywhere (first, middle or last of any limb, with a valid digest) is refused after the
+    // in-place pass has already added the others: the sum must come back bit for bit.
+    [Test]
+    public void ReadAndAdd_OutOfRangeResidueAnywhere_IsRefused_AndTheSumIsUnchanged([Values(0, 1, 2)] int limb, [Values(0, 100, 255)] int index)
+    {
+        var p = Fast;
+        var rnd = TestRandom.Plain(limb * 1000 + index);
+        var sum = p.Basis.Allocate();
+        var poly = p.Basis.Allocate();
+        for (int i = 0; i < p.Primes.Count; i++)
+            for (int j = 0; j < p.N; j++) { sum.Limb(i)[j] = (ulong)rnd.NextInt64() % p.Primes[i]; poly.Limb(i)[j] = p.Primes[i] - 1; }
+        ulong[] before = (ulong[])sum.Data.Clone();
+        poly.Limb(limb)[index] = (1UL << 60) - 1; // 60 bits, above every 60-bit prime
+        byte[] bytes = RlweCodec.Write(p, RlweObjectKind.DecryptionShare, new byte[4], poly);
+        var ex = Assert.Throws<ProtocolViolationException>(() => RlweCodec.ReadAndAdd(p, bytes, RlweObjectKind.DecryptionShare, 4, sum));
+        Assert.That(ex!.Reason, Is.EqualTo(ViolationReason.OutOfRange));
+        Assert.That(sum.Data, Is.EqualTo(before));
+        poly.Limb(limb)[index] = p.Primes[limb] - 1;
+        RlweCodec.ReadAndAdd(p, RlweCodec.Write(p, RlweObjectKind.DecryptionShare, new byte[4], poly), RlweObjectKind.DecryptionShare, 4, sum);
+        for (int i = 0; i < p.Primes.Count; i++)
+            for (int j = 0; j < p.N; j++)
+                Assert.That(sum.Limb(i)[j], Is.EqualTo((before[i * p.N + j] + p.Primes[i] - 1) % p.Primes[i]));
     }
 
     [Test]
@@ -141,9 +222,8 @@ public sealed class CodecTests
         Assert.That(refusal, Is.Not.Null, "the forged object parsed");
         Assert.That(refusal!.Reason, Is.EqualTo(ViolationReason.Malformed));
         Assert.That(allocated, Is.LessThan(64 * 1024), "bytes allocated while refusing (one polynomial alone is 196,608)");
-        var scratch = new ulong[p.N * p.Primes.Count];
         Assert.That(Assert.Throws<ProtocolViolationException>(() =>
-            RlweCodec.ReadAndAdd(p, forged, RlweObjectKind.Ciphertext, context, p.Basis.Allocate(), scratch))!.Reason, Is.EqualTo(ViolationReason.Malformed));
+            RlweCodec.ReadAndAdd(p, forged, RlweObjectKind.Ciphertext, context, p.Basis.Allocate()))!.Reason, Is.EqualTo(ViolationReason.Malformed));
     }
 
     private static IEnumerable<TestCaseData> SizeFieldSets()
