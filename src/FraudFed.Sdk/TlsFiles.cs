@@ -16,7 +16,7 @@ public static class TlsFiles
     public static X509Certificate2 LoadCertificate(string path)
     {
         if (!File.Exists(path)) throw new ConfigurationException($"{path}: no such certificate file.");
-        try { return X509Certificate2.CreateFromPemFile(path); }
+        try { return X509Certificate2.CreateFromPem(File.ReadAllText(path)); }
         catch (CryptographicException e) { throw new ConfigurationException($"{path}: not a PEM certificate ({e.Message})."); }
     }
 

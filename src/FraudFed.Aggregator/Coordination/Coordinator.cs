@@ -33,6 +33,7 @@ public sealed class Coordinator : IDisposable
     private DateTimeOffset _stageStarted;
     private string _stageKey = "";
     private ulong _nextRound = 1;
+    private int _roundMessages;
 
     /// <summary>Creates the coordinator and rebuilds its state from <paramref name="store"/> (a new store starts a session).</summary>
     /// <exception cref="ConfigurationException">the state file belongs to another roster or parameters.</exception>
@@ -74,6 +75,10 @@ public sealed class Coordinator : IDisposable
     public byte[] SessionId { get { lock (_lock) return _engine.SessionId; } }
     /// <summary>The current stage, for logs and health.</summary>
     public string Stage { get { lock (_lock) return _engine.StageKey; } }
+    /// <summary>Events in the durable log.</summary>
+    public int EventCount { get { lock (_lock) return _store.ReadEvents().Count; } }
+    /// <summary>Bank messages accepted since the current round opened.</summary>
+    public int RoundMessages { get { lock (_lock) return _roundMessages; } }
     /// <summary>Events replayed at start.</summary>
     public int ReplayedEvents { get; private set; }
 
@@ -95,7 +100,9 @@ public sealed class Coordinator : IDisposable
         switch (e.Kind)
         {
             case EventKind.Inbound:
-                return _engine.Receive(e.Bank, e.Payload);
+                IReadOnlyList<OutboundItem> outs = _engine.Receive(e.Bank, e.Payload);
+                _roundMessages++;
+                return outs;
             case EventKind.RoundRequest:
                 int length = (int)BinaryPrimitives.ReadUInt32LittleEndian(e.Payload);
                 if (_requests.Count == 0) _firstRequest = _time.GetUtcNow();
@@ -107,6 +114,7 @@ public sealed class Coordinator : IDisposable
                 int[] participants = Items.Banks(e.Payload[12..]);
                 _requests.Clear();
                 _nextRound = round + 1;
+                _roundMessages = 0;
                 return _engine.OpenRound(round, len, participants);
             case EventKind.Step:
                 return _engine.Step(e.Name, e.Payload);

@@ -107,12 +107,13 @@ public static class DevelopmentProvisioning
             };
 
         int port = listen.Port;
+        string host = listen.Address.Equals(System.Net.IPAddress.Any) || listen.Address.Equals(System.Net.IPAddress.IPv6Any) ? "localhost" : listen.Address.ToString();
         for (int i = 0; i < n; i++)
         {
             var bank = new BankConfig
             {
                 Note = Warning,
-                Aggregator = $"https://localhost:{port}",
+                Aggregator = $"https://{host}:{port}",
                 Bank = i,
                 Certificate = "client.crt.pem",
                 Key = "client.key.pem",
