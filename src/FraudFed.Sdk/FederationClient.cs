@@ -73,7 +73,7 @@ public sealed class FederationClient : IAsyncDisposable
         _grpc = new Federation.FederationClient(_channel);
         _retry = new ResiliencePipelineBuilder().AddRetry(new RetryStrategyOptions
         {
-            ShouldHandle = new PredicateBuilder().Handle<RpcException>(e => e.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded),
+            ShouldHandle = new PredicateBuilder().Handle<RpcException>(IsTransportFailure),
             MaxRetryAttempts = Math.Max(0, options.MaxRetries),
             Delay = options.RetryDelay,
             MaxDelay = TimeSpan.FromSeconds(5),
@@ -177,6 +177,13 @@ public sealed class FederationClient : IAsyncDisposable
         return next;
     }
 
+    /// <summary>The appliance could not be reached or the connection failed (retried): Unavailable, DeadlineExceeded, or a call
+    /// that failed in the HTTP/2 or TLS layer before the appliance answered (e.g. a client certificate the roster does not pin,
+    /// which TLS 1.3 reports only after the handshake).</summary>
+    private static bool IsTransportFailure(RpcException e) =>
+        e.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded
+        || (e.StatusCode == StatusCode.Internal && e.Status.DebugException is HttpRequestException or IOException);
+
     private DateTime Deadline() => DateTime.UtcNow + _options.CallTimeout;
 
     private async Task<T> CallAsync<T>(Func<CancellationToken, Task<T>> call, CancellationToken cancellationToken)
@@ -189,7 +196,7 @@ public sealed class FederationClient : IAsyncDisposable
         {
             throw new OperationCanceledException(cancellationToken);
         }
-        catch (RpcException e) when (e.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded)
+        catch (RpcException e) when (IsTransportFailure(e))
         {
             throw new FederationException($"the aggregator at {_config.Aggregator} is unreachable after {_options.MaxRetries} retries ({e.StatusCode}: {e.Status.Detail}); check the address, that the appliance runs, and that its roster pins this bank's certificate.", e);
         }

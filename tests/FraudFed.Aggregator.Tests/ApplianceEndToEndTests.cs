@@ -95,7 +95,7 @@ public sealed class ApplianceEndToEndTests
         // A certificate from another kit (another CA, not pinned), trusting this appliance's CA.
         using var stranger = new LoadedBankConfig(kit.LoadBank(0).Config, kit.Address, other.LoadBank(0).Certificate, kit.LoadBank(0).Ca, new byte[32]);
         await using FederationClient client = FederationClient.Create(stranger, ApplianceKit.FastClient with { MaxRetries = 1 });
-        FederationException? e = Assert.ThrowsAsync<FederationException>(() => client.ConnectAsync(Bounded(60)));
+        FederationException? e = Assert.ThrowsAsync<FederationException>(() => client.ConnectAsync(Bounded(60)), "a transport refusal, not a protocol answer");
         Assert.That(e!.Message, Does.Contain("unreachable"));
         // The appliance still serves roster banks.
         RawBank ok = kit.Raw(1);
@@ -178,8 +178,9 @@ public sealed class ApplianceEndToEndTests
         int events = kit.Host.Coordinator.EventCount;
         await kit.StopAsync();
 
-        // Restart from the same state file with a short stage deadline: the silent bank is dropped and the round finishes.
-        kit.EditConfig(c => c with { Deadlines = c.Deadlines with { StageSeconds = 1 } });
+        // Restart from the same state file with a short stage deadline (long enough for the banks' retries to reconnect):
+        // the silent bank is dropped and the round finishes.
+        kit.EditConfig(c => c with { Deadlines = c.Deadlines with { StageSeconds = 6 } });
         await kit.StartAsync();
         Assert.That(kit.Host!.Coordinator.ReplayedEvents, Is.EqualTo(events));
         FederatedSum[] results = await sums;
