@@ -44,10 +44,9 @@ public sealed class ApplianceHost : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(config);
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { ApplicationName = "FraudFed.Aggregator", ContentRootPath = AppContext.BaseDirectory });
+        Action<ILoggingBuilder> logging = configureLogging ?? DefaultLogging;
         builder.Logging.ClearProviders();
-        if (configureLogging is null) builder.Logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; }).SetMinimumLevel(LogLevel.Information)
-            .AddFilter("Microsoft.AspNetCore", LogLevel.Warning).AddFilter("Grpc", LogLevel.Warning);
-        else configureLogging(builder.Logging);
+        logging(builder.Logging);
 
         builder.WebHost.ConfigureKestrel(k =>
         {
@@ -73,7 +72,7 @@ public sealed class ApplianceHost : IAsyncDisposable
         var metrics = new AggregatorMetrics();
         var store = new SqliteAggregatorStore(config.StatePath);
         Coordinator coordinator;
-        ILoggerFactory loggerFactory = LoggerFactory.Create(l => { if (configureLogging is null) l.AddSimpleConsole(o => o.SingleLine = true); else configureLogging(l); });
+        ILoggerFactory loggerFactory = LoggerFactory.Create(logging);
         try { coordinator = new Coordinator(config, store, metrics, loggerFactory.CreateLogger<Coordinator>()); }
         catch
         {
@@ -86,7 +85,6 @@ public sealed class ApplianceHost : IAsyncDisposable
         builder.Services.AddSingleton(config);
         builder.Services.AddSingleton(metrics);
         builder.Services.AddSingleton(coordinator);
-        builder.Services.AddSingleton(loggerFactory);
         builder.Services.AddSingleton<BankRateLimits>();
         builder.Services.AddHostedService<DeadlineTicker>();
         builder.Services.AddGrpc(o =>
@@ -105,6 +103,12 @@ public sealed class ApplianceHost : IAsyncDisposable
         app.MapHealthChecks("/healthz");
         return new ApplianceHost(app, store, coordinator, metrics, loggerFactory);
     }
+
+    /// <summary>Structured single-line console logs at information level; framework noise at warning. Messages name banks by
+    /// roster index, stages and reasons, never key, share or message bytes.</summary>
+    private static void DefaultLogging(ILoggingBuilder l) =>
+        l.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; }).SetMinimumLevel(LogLevel.Information)
+            .AddFilter("Microsoft", LogLevel.Warning).AddFilter("Grpc", LogLevel.Warning);
 
     /// <summary>Binds the ports and starts serving.</summary>
     public Task StartAsync(CancellationToken cancellationToken = default) => _app.StartAsync(cancellationToken);
