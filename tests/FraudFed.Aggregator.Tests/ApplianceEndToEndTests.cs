@@ -122,6 +122,30 @@ public sealed class ApplianceEndToEndTests
         Assert.That(kit.Host.Coordinator.EventCount, Is.EqualTo(before));
     }
 
+    [Test]
+    public async Task ResendOfAcceptedBytes_GetsTheSameAnswer_ADifferentSecondMessageIsADuplicate()
+    {
+        await using ApplianceKit kit = ApplianceKit.Create("masking");
+        await kit.StartAsync();
+        RawBank raw = kit.Raw(3);
+        SessionInfo info = await raw.Grpc.GetSessionAsync(new GetSessionRequest(), cancellationToken: Bounded(30));
+        var f = kit.LoadBank(3).Config.Federation;
+        MaskingBank Bank() => new(f.BuildMaskingParameters(info.SessionId.Span), 3, Ed25519SigningKey.Import(kit.LoadBank(3).ProtocolSeed),
+            f.IdentityKeyBytes(), System.Security.Cryptography.RandomNumberGenerator.Create());
+        using MaskingBank first = Bank(), second = Bank();
+        byte[] advert = first.AdvertiseKeys();
+        SubmitReply a = await raw.SubmitAsync(advert);
+        int events = kit.Host!.Coordinator.EventCount;
+        SubmitReply b = await raw.SubmitAsync(advert);
+        Assert.That((a.Resend, b.Resend), Is.EqualTo((false, true)));
+        Assert.That(b.Sequence, Is.EqualTo(a.Sequence));
+        Assert.That(kit.Host.Coordinator.EventCount, Is.EqualTo(events), "a resend stores nothing");
+        RpcException e = Assert.ThrowsAsync<RpcException>(() => raw.SubmitAsync(second.AdvertiseKeys()))!;
+        Assert.That(e.StatusCode, Is.EqualTo(StatusCode.AlreadyExists));
+        Assert.That(StatusMapping.ReasonOf(e), Is.EqualTo(ViolationReason.Duplicate));
+        Assert.That(kit.Host.Coordinator.EventCount, Is.EqualTo(events));
+    }
+
     [TestCase("he")]
     [TestCase("masking")]
     public async Task OversizedAndMalformedMessages_GetInvalidArgument_NothingIsStored_AndTheApplianceKeepsServing(string mode)

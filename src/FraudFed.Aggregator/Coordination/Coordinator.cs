@@ -75,6 +75,8 @@ public sealed class Coordinator : IDisposable
     public byte[] SessionId { get { lock (_lock) return _engine.SessionId; } }
     /// <summary>The current stage, for logs and health.</summary>
     public string Stage { get { lock (_lock) return _engine.StageKey; } }
+    /// <summary>True after the state file failed: nothing more is accepted until a restart.</summary>
+    public bool Failed { get; private set; }
     /// <summary>Events in the durable log.</summary>
     public int EventCount { get { lock (_lock) return _store.ReadEvents().Count; } }
     /// <summary>Bank messages accepted since the current round opened.</summary>
@@ -123,11 +125,21 @@ public sealed class Coordinator : IDisposable
         }
     }
 
-    /// <summary>Applies, persists and announces one event (under the lock). A refusal throws before anything is stored.</summary>
+    /// <summary>Applies, persists and announces one event (under the lock). A refusal throws before anything is stored. If the
+    /// store fails after the party changed, memory is ahead of the log: the coordinator stops serving (Unavailable, health
+    /// unhealthy) until a restart replays the log.</summary>
     private long Commit(StoredEvent e)
     {
+        if (Failed) throw new ApplianceUnavailableException("the appliance's state file failed; restart it (the log is replayed)");
         IReadOnlyList<OutboundItem> outs = Apply(e);
-        long seq = _store.Append(e, outs);
+        long seq;
+        try { seq = _store.Append(e, outs); }
+        catch (Exception ex) when (ex is not ProtocolViolationException)
+        {
+            Failed = true;
+            _log.LogCritical("Writing the state file failed ({Error}); the appliance stops accepting messages until it is restarted", ex.GetType().Name);
+            throw new ApplianceUnavailableException("the appliance's state file failed; restart it (the log is replayed)");
+        }
         foreach (OutboundItem o in outs) _metrics.BytesSent(o.Item.Length);
         RoundEnd? end = _engine.TakeRoundEnd();
         if (end is not null)
@@ -178,7 +190,7 @@ public sealed class Coordinator : IDisposable
     /// <summary>Runs due steps (called by the deadline ticker).</summary>
     public void Tick()
     {
-        lock (_lock) Advance();
+        lock (_lock) if (!Failed) Advance();
     }
 
     /// <summary>A bank's wrapper message, from the bank its certificate names.</summary>
@@ -250,3 +262,6 @@ public sealed class Coordinator : IDisposable
         lock (_lock) _engine.Dispose();
     }
 }
+
+/// <summary>The appliance cannot accept work now (its state file failed); the call may be retried after a restart.</summary>
+public sealed class ApplianceUnavailableException(string message) : Exception(message);

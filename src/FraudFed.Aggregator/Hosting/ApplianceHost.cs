@@ -93,7 +93,9 @@ public sealed class ApplianceHost : IAsyncDisposable
             o.MaxSendMessageSize = null;
             o.EnableDetailedErrors = false;
         });
-        builder.Services.AddGrpcHealthChecks().AddCheck("coordinator", () => HealthCheckResult.Healthy($"stage {coordinator.Stage}"));
+        builder.Services.AddGrpcHealthChecks().AddCheck("coordinator", () => coordinator.Failed
+            ? HealthCheckResult.Unhealthy("the state file failed; restart the appliance")
+            : HealthCheckResult.Healthy($"stage {coordinator.Stage}"));
         builder.Services.AddOpenTelemetry().WithMetrics(m => m.AddMeter(AggregatorMetrics.MeterName).AddPrometheusExporter());
 
         WebApplication app = builder.Build();

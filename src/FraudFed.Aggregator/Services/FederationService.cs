@@ -38,6 +38,7 @@ internal sealed class FederationService(Coordinator coordinator, LoadedAggregato
         Limit(bank);
         try { return Task.FromResult(new RoundRequestReply { Round = coordinator.RequestRound(bank, (int)Math.Min(request.Length, int.MaxValue)) }); }
         catch (ProtocolViolationException e) { throw Refuse(bank, e); }
+        catch (ApplianceUnavailableException e) { throw new RpcException(new Status(StatusCode.Unavailable, e.Message)); }
     }
 
     public override Task<SubmitReply> Submit(SubmitRequest request, ServerCallContext context)
@@ -53,6 +54,7 @@ internal sealed class FederationService(Coordinator coordinator, LoadedAggregato
             return Task.FromResult(new SubmitReply { Sequence = (ulong)seq, Resend = resend });
         }
         catch (ProtocolViolationException e) { throw Refuse(bank, e); }
+        catch (ApplianceUnavailableException e) { throw new RpcException(new Status(StatusCode.Unavailable, e.Message)); }
     }
 
     public override async Task<ReceiveReply> Receive(ReceiveRequest request, ServerCallContext context)
