@@ -123,6 +123,43 @@ public sealed class ApplianceEndToEndTests
     }
 
     [Test]
+    public async Task RosterBankSigningWithAnotherBanksProtocolKey_IsRefused()
+    {
+        await using ApplianceKit kit = ApplianceKit.Create("masking");
+        await kit.StartAsync();
+        RawBank bank1 = kit.Raw(1);
+        SessionInfo info = await bank1.Grpc.GetSessionAsync(new GetSessionRequest(), cancellationToken: Bounded(30));
+        var f = kit.LoadBank(1).Config.Federation;
+        // Bank 1 (its own certificate, a body naming bank 1) signs with bank 0's protocol key.
+        byte[][] keys = f.IdentityKeyBytes();
+        using var stolen = Ed25519SigningKey.Import(kit.LoadBank(0).ProtocolSeed);
+        keys[1] = stolen.PublicKey.ToArray();
+        using var forger = new MaskingBank(f.BuildMaskingParameters(info.SessionId.Span), 1, Ed25519SigningKey.Import(kit.LoadBank(0).ProtocolSeed), keys,
+            System.Security.Cryptography.RandomNumberGenerator.Create());
+        int before = kit.Host!.Coordinator.EventCount;
+        RpcException e = Assert.ThrowsAsync<RpcException>(() => bank1.SubmitAsync(forger.AdvertiseKeys()))!;
+        Assert.That(e.StatusCode, Is.EqualTo(StatusCode.PermissionDenied));
+        Assert.That(StatusMapping.ReasonOf(e), Is.EqualTo(ViolationReason.AuthenticationFailed));
+        Assert.That(kit.Host.Coordinator.EventCount, Is.EqualTo(before));
+    }
+
+    [Test]
+    public async Task FiveBanks_RealParameters_Homomorphic_SumIsExact()
+    {
+        // The default 128-bit set (n = 8192, three 60-bit primes): one end-to-end round, 1000 values per bank.
+        await using ApplianceKit kit = ApplianceKit.Create("he", insecure: false);
+        await kit.StartAsync();
+        CancellationToken ct = Bounded(300);
+        FederationClient[] clients = Enumerable.Range(0, Banks).Select(kit.Client).ToArray();
+        await Task.WhenAll(clients.Select(c => c.ConnectAsync(ct)));
+        Random r = TestRandom.Plain(50);
+        ulong[][] vectors = Enumerable.Range(0, Banks).Select(_ => Enumerable.Range(0, 1000).Select(_ => (ulong)r.NextInt64(1L << 44)).ToArray()).ToArray();
+        FederatedSum[] results = await Task.WhenAll(clients.Select((c, i) => c.SumAsync(vectors[i], ct)));
+        ulong[] expected = Enumerable.Range(0, 1000).Select(j => vectors.Aggregate(0UL, (acc, v) => (acc + v[j]) % (1UL << 44))).ToArray();
+        foreach (FederatedSum s in results) Assert.That(s.Sum, Is.EqualTo(expected));
+    }
+
+    [Test]
     public async Task ResendOfAcceptedBytes_GetsTheSameAnswer_ADifferentSecondMessageIsADuplicate()
     {
         await using ApplianceKit kit = ApplianceKit.Create("masking");

@@ -42,16 +42,16 @@ internal sealed class ApplianceKit : IAsyncDisposable
     public Uri Address { get; private set; } = new("https://127.0.0.1:1");
     public LoadedAggregatorConfig? Loaded { get; private set; }
 
-    public static ApplianceKit Create(string mode, int banks = 5, double stageSeconds = 60, int maxMessageBytes = 1 << 20)
+    public static ApplianceKit Create(string mode, int banks = 5, double stageSeconds = 60, int maxMessageBytes = 1 << 20, bool insecure = true)
     {
         string dir = Path.Combine(Path.GetTempPath(), "fraudfed-appliance-" + Guid.NewGuid().ToString("N")[..10]);
         DevelopmentProvisioning.Write(dir, new ProvisioningOptions
         {
-            Banks = banks, Mode = mode, Listen = "127.0.0.1:0", OpsListen = "127.0.0.1:0", InsecureTestParameters = true,
+            Banks = banks, Mode = mode, Listen = "127.0.0.1:0", OpsListen = "127.0.0.1:0", InsecureTestParameters = insecure,
             Deadlines = new DeadlineSettings { SetupSeconds = 60, JoinSeconds = 60, StageSeconds = stageSeconds },
         });
         var kit = new ApplianceKit(dir, mode, banks);
-        kit.EditConfig(c => c with { MaxMessageBytes = maxMessageBytes });
+        kit.EditConfig(c => c with { MaxMessageBytes = insecure ? maxMessageBytes : 64 << 20 });
         return kit;
     }
 
