@@ -87,4 +87,18 @@ public sealed class ApplianceCommandTests
         Assert.That(code, Is.EqualTo(2), stderr);
         Assert.That(stderr, Does.StartWith("fraudfed bank sum: ").And.Contain(expected));
     }
+
+    [TestCase("masking")]
+    [TestCase("he")]
+    public void BenchRound_RunsTheApplianceOverLoopbackTls_AndReportsAnExactSum(string mode)
+    {
+        var (code, stdout, stderr) = HostileInputTests.Run("bench", "round", "--mode", mode, "--banks", "3", "--values", "300", "--insecure-test-parameters", "--json");
+        Assert.That(code, Is.EqualTo(0), stderr);
+        using var doc = System.Text.Json.JsonDocument.Parse(stdout.Trim().Split('\n')[^1]);
+        System.Text.Json.JsonElement r = doc.RootElement;
+        Assert.That(r.GetProperty("suite").GetString(), Is.EqualTo("round"));
+        Assert.That(r.GetProperty("exact").GetBoolean(), Is.True);
+        Assert.That(r.GetProperty("bank_upload_bytes").GetInt64(), Is.GreaterThan(3 * 300 * 4), "at least the plaintext size per bank");
+        Assert.That(r.GetProperty("wall_s").GetDouble(), Is.GreaterThan(0));
+    }
 }
