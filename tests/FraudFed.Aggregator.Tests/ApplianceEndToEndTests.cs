@@ -64,6 +64,30 @@ public sealed class ApplianceEndToEndTests
         }
     }
 
+    [Test]
+    public async Task HealthOnTheTlsPort_AndPrometheusMetricsOnTheOperationsPort_ReportTheRound()
+    {
+        await using ApplianceKit kit = ApplianceKit.Create("masking");
+        await kit.StartAsync();
+        CancellationToken ct = Bounded(120);
+        FederationClient[] clients = Enumerable.Range(0, Banks).Select(kit.Client).ToArray();
+        ulong[][] vectors = Vectors("masking", 60);
+        await Task.WhenAll(clients.Select((c, i) => c.SumAsync(vectors[i], ct)));
+
+        RawBank raw = kit.Raw(0);
+        var health = new Grpc.Health.V1.Health.HealthClient(raw.Channel);
+        Grpc.Health.V1.HealthCheckResponse status = await health.CheckAsync(new Grpc.Health.V1.HealthCheckRequest(), cancellationToken: ct);
+        Assert.That(status.Status, Is.EqualTo(Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus.Serving));
+
+        Uri ops = kit.Host!.Addresses.First(a => a.Scheme == "http");
+        using var http = new HttpClient();
+        string metrics = await http.GetStringAsync(new Uri(ops, "/metrics"), ct);
+        Assert.That(metrics, Does.Contain("fraudfed_rounds_total{").And.Contain("outcome=\"ok\""));
+        Assert.That(metrics, Does.Contain("fraudfed_accepted_messages_total"));
+        Assert.That(metrics, Does.Contain("fraudfed_connected_banks"));
+        Assert.That(await http.GetStringAsync(new Uri(ops, "/healthz"), ct), Is.EqualTo("Healthy"));
+    }
+
     [TestCase("he")]
     [TestCase("masking")]
     public async Task BankSilentAfterJoining_IsADropout_AndTheRoundFinishesWithoutIt(string mode)
