@@ -1,4 +1,4 @@
-// FederationClient: one bank's connection to the aggregator appliance (SPEC.md 14.4). Mutual TLS with the bank's
+// FederationClient: one bank's connection to the aggregator appliance (SPEC.md 14.5). Mutual TLS with the bank's
 // pinned client certificate, the appliance's certificate checked against the configured authority only; every call
 // retried with exponential backoff and jitter (Polly) while the appliance is unreachable; the bank's mailbox read in
 // sequence order so that a reconnect resumes where it stopped and a resend is answered as the first send was.

@@ -27,7 +27,7 @@ public sealed class RoundFailedException : FederationException
     public ViolationReason Reason { get; }
 }
 
-/// <summary>The appliance refused a message of this bank (a typed protocol refusal mapped to a gRPC status, SPEC.md 14.4).</summary>
+/// <summary>The appliance refused a message of this bank (a typed protocol refusal mapped to a gRPC status, SPEC.md 14.5).</summary>
 public sealed class MessageRefusedException : FederationException
 {
     /// <summary>Creates the exception.</summary>

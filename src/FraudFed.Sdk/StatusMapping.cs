@@ -1,4 +1,4 @@
-// The one map from a protocol refusal (ViolationReason) to a gRPC status code (SPEC.md 14.4), used by the appliance to
+// The one map from a protocol refusal (ViolationReason) to a gRPC status code (SPEC.md 14.5), used by the appliance to
 // answer and by the SDK to read the answer back. The reason itself travels in the trailer `fraudfed-violation` as the
 // reason's name (the ViolationReasonCode of common.proto without its prefix, e.g. Malformed).
 using FraudFed.Cryptography;

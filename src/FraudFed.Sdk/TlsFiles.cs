@@ -1,4 +1,4 @@
-// PEM certificate and key files, and the checks both ends of the mutual-TLS connection make (SPEC.md 14.4):
+// PEM certificate and key files, and the checks both ends of the mutual-TLS connection make (SPEC.md 14.5):
 // the appliance pins each bank's client certificate by its SHA-256 fingerprint; a bank trusts only the authority named
 // in its configuration for the appliance's server certificate.
 using System.Net.Security;

@@ -1,4 +1,4 @@
-// The coordinator of one appliance session (SPEC.md 14.4). Every change goes through one lock and one store
+// The coordinator of one appliance session (SPEC.md 14.5). Every change goes through one lock and one store
 // transaction, in this order: the engine applies the event (a refused message throws and changes nothing), the event
 // and the mailbox items it produced are appended durably, waiting readers are woken, and only then is the bank answered.
 // Rounds: banks ask to join the next round (RequestRound); it opens when every bank of the session has asked, or when

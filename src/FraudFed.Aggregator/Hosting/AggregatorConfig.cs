@@ -1,4 +1,4 @@
-// aggregator.json: the appliance's configuration (SPEC.md 14.4, README "Operating the appliance"). Paths are relative
+// aggregator.json: the appliance's configuration (SPEC.md 14.5, README "Operating the appliance"). Paths are relative
 // to the file's directory. Everything is checked by Load before the appliance binds a port or opens its state file.
 using System.Net;
 using System.Security.Cryptography.X509Certificates;

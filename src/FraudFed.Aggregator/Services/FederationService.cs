@@ -1,5 +1,5 @@
 // The gRPC service of service.proto: identity from the client certificate, one coordinator call per method, protocol
-// refusals mapped to status codes by StatusMapping (SPEC.md 14.4), per-bank rate limits. Nothing else happens here.
+// refusals mapped to status codes by StatusMapping (SPEC.md 14.5), per-bank rate limits. Nothing else happens here.
 using System.Collections.Concurrent;
 using System.Threading.RateLimiting;
 using FraudFed.Aggregator.Coordination;

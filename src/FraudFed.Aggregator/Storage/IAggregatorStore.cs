@@ -1,4 +1,4 @@
-// Durable state of the appliance (SPEC.md 14.4), event-sourced: the log of every accepted inbound message and every
+// Durable state of the appliance (SPEC.md 14.5), event-sourced: the log of every accepted inbound message and every
 // coordinator step, in order, and each bank's outbound mailbox with its sequence numbers. One Append is one atomic
 // transaction (the event and the mailbox items it produced), done before the bank's Submit is acknowledged. On start the
 // coordinator replays the log into fresh parties, so an in-flight round resumes and no accepted submission is lost.

@@ -1,5 +1,5 @@
 // `fraudfed aggregator init|serve` and `fraudfed bank sum`: the appliance and one bank from the command line
-// (SPEC.md 14.4, README "Operating the appliance"). Every option and every file is checked before any work (exit 2,
+// (SPEC.md 14.5, README "Operating the appliance"). Every option and every file is checked before any work (exit 2,
 // one line naming the option or file and the fix); a run that fails is exit 1; no stack trace reaches the user.
 // init writes its kit into a staging directory beside --out and moves it into place only when complete.
 using System.CommandLine;

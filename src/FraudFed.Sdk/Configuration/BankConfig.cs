@@ -1,4 +1,4 @@
-// bank.json: what one bank needs to join the appliance's session (SPEC.md 14.4). Written by `fraudfed aggregator init`
+// bank.json: what one bank needs to join the appliance's session (SPEC.md 14.5). Written by `fraudfed aggregator init`
 // for development; in production the bank's own PKI issues the certificate and the consortium agrees the federation block.
 using System.Security.Cryptography.X509Certificates;
 

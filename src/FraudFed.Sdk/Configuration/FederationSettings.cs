@@ -1,4 +1,4 @@
-// The session facts every party of one appliance session holds, identically, in its configuration file (SPEC.md 14.4):
+// The session facts every party of one appliance session holds, identically, in its configuration file (SPEC.md 14.5):
 // the mode, the banks' Ed25519 identity keys by roster index, the aggregator's key (homomorphic mode) and the mode's
 // parameters. The appliance reports their digest in SessionInfo.roster_digest and a bank refuses a session whose digest
 // differs from its own. Files are JSON with snake_case names; unknown names are refused so that a typo is found at start.
@@ -115,7 +115,7 @@ public sealed record FederationSettings
     /// <summary>The identity public keys as bytes, by roster index.</summary>
     public byte[][] IdentityKeyBytes() => IdentityKeys.Select((k, i) => Key32(k, $"federation.identity_keys[{i}]")).ToArray();
 
-    /// <summary>SHA-256 of these settings' canonical JSON (snake_case, declaration order, no indentation), lowercase hex (SPEC.md 14.4).</summary>
+    /// <summary>SHA-256 of these settings' canonical JSON (snake_case, declaration order, no indentation), lowercase hex (SPEC.md 14.5).</summary>
     public string Digest()
     {
         byte[] json = JsonSerializer.SerializeToUtf8Bytes(this with { IdentityKeys = IdentityKeys.Select(k => k.ToLowerInvariant()).ToArray(), AggregatorKey = AggregatorKey?.ToLowerInvariant() }, ConfigJson.Canonical);
