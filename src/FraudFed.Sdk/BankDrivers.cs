@@ -1,5 +1,5 @@
 // The two bank drivers: each owns the bank party of its mode and turns mailbox items into party calls and the party's
-// answers into Submit calls. Neither holds any protocol logic of its own (SPEC.md 14.2, 14.3, 14.4).
+// answers into Submit calls. Neither holds any protocol logic of its own (SPEC.md 14.2, 14.3, 14.5).
 using System.Security.Cryptography;
 using FraudFed.Cryptography;
 using FraudFed.Cryptography.Primitives;
