@@ -31,6 +31,8 @@ internal static class CliErrors
         {
             UsageException => (Usage, error.Message),
             DataFormatException => (Usage, error.Message),
+            FraudFed.Sdk.Configuration.ConfigurationException => (Usage, error.Message),
+            FraudFed.Sdk.FederationException => (RunFailed, error.Message),
             OperationCanceledException => (RunFailed, "cancelled."),
             OutOfMemoryException => (RunFailed, "out of memory; use fewer --transactions, --values or banks."),
             _ => (RunFailed, $"{error.Message} ({error.GetType().Name})"),

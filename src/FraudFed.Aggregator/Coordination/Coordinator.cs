@@ -1,0 +1,267 @@
+// The coordinator of one appliance session (SPEC.md 14.5). Every change goes through one lock and one store
+// transaction, in this order: the engine applies the event (a refused message throws and changes nothing), the event
+// and the mailbox items it produced are appended durably, waiting readers are woken, and only then is the bank answered.
+// Rounds: banks ask to join the next round (RequestRound); it opens when every bank of the session has asked, or when
+// the join deadline passes. Each stage closes when every expected bank has answered, or at its deadline (the silent
+// banks are dropouts; the protocol decides whether enough remain). On start the log is replayed into fresh parties.
+using System.Buffers.Binary;
+using System.Diagnostics;
+using System.Security.Cryptography;
+using FraudFed.Aggregator.Hosting;
+using FraudFed.Aggregator.Storage;
+using FraudFed.Cryptography;
+using FraudFed.Sdk.Configuration;
+using FraudFed.Sdk.Wire;
+using Microsoft.Extensions.Logging;
+
+namespace FraudFed.Aggregator.Coordination;
+
+/// <summary>Drives the aggregator party of the configured mode from bank messages, round requests and stage deadlines,
+/// with every accepted change persisted before it is acknowledged.</summary>
+public sealed class Coordinator : IDisposable
+{
+    private readonly object _lock = new();
+    private readonly IAggregatorStore _store;
+    private readonly LoadedAggregatorConfig _config;
+    private readonly AggregatorMetrics _metrics;
+    private readonly ILogger _log;
+    private readonly TimeProvider _time;
+    private readonly IModeEngine _engine;
+    private readonly SortedDictionary<int, int> _requests = new();
+    private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private DateTimeOffset _firstRequest;
+    private DateTimeOffset _stageStarted;
+    private string _stageKey = "";
+    private ulong _nextRound = 1;
+    private int _roundMessages;
+
+    /// <summary>Creates the coordinator and rebuilds its state from <paramref name="store"/> (a new store starts a session).</summary>
+    /// <exception cref="ConfigurationException">the state file belongs to another roster or parameters.</exception>
+    /// <exception cref="InvalidDataException">the state file's log cannot be replayed.</exception>
+    public Coordinator(LoadedAggregatorConfig config, IAggregatorStore store, AggregatorMetrics metrics, ILogger<Coordinator> log, TimeProvider? time = null)
+    {
+        _config = config;
+        _store = store;
+        _metrics = metrics;
+        _log = log;
+        _time = time ?? TimeProvider.System;
+        FederationSettings f = config.Config.Federation;
+        _engine = f.IsHomomorphic ? new HeEngine(f, config.AggregatorSeed!, config.Config.MaxMessageBytes) : new MaskingEngine(f, config.Config.MaxMessageBytes);
+        string digest = f.Digest();
+        lock (_lock)
+        {
+            if (store.ConfigDigest is null)
+            {
+                store.Initialize(digest);
+                var (name, payload) = _engine.NewSession();
+                Commit(new StoredEvent(0, EventKind.Step, -1, name, payload, []));
+                _log.LogInformation("New {Mode} session for {Banks} banks", f.Mode, f.Banks);
+            }
+            else if (store.ConfigDigest != digest)
+            {
+                throw new ConfigurationException($"{config.StatePath}: the state file belongs to another roster or parameters (digest {store.ConfigDigest[..12]}..., this configuration {digest[..12]}...); point state at a new file to start a new session.");
+            }
+            else
+            {
+                Replay();
+            }
+            _stageStarted = _time.GetUtcNow();
+            _stageKey = _engine.StageKey;
+            Advance();
+        }
+    }
+
+    /// <summary>The mode's session id (masking), or empty.</summary>
+    public byte[] SessionId { get { lock (_lock) return _engine.SessionId; } }
+    /// <summary>The current stage, for logs and health.</summary>
+    public string Stage { get { lock (_lock) return _engine.StageKey; } }
+    /// <summary>True after the state file failed: nothing more is accepted until a restart.</summary>
+    public bool Failed { get; private set; }
+    /// <summary>Events in the durable log.</summary>
+    public int EventCount { get { lock (_lock) return _store.ReadEvents().Count; } }
+    /// <summary>Bank messages accepted since the current round opened.</summary>
+    public int RoundMessages { get { lock (_lock) return _roundMessages; } }
+    /// <summary>Events replayed at start.</summary>
+    public int ReplayedEvents { get; private set; }
+
+    private void Replay()
+    {
+        IReadOnlyList<StoredEvent> events = _store.ReadEvents();
+        foreach (StoredEvent e in events)
+        {
+            try { Apply(e); }
+            catch (ProtocolViolationException v) { throw new InvalidDataException($"{_config.StatePath}: event {e.Sequence} ({e.Kind} {e.Name}) is refused on replay ({v.Reason}); the state file does not match this build.", v); }
+            _engine.TakeRoundEnd();
+        }
+        ReplayedEvents = events.Count;
+        _log.LogInformation("Replayed {Events} events; stage {Stage}", events.Count, _engine.StageKey);
+    }
+
+    private IReadOnlyList<OutboundItem> Apply(StoredEvent e)
+    {
+        switch (e.Kind)
+        {
+            case EventKind.Inbound:
+                IReadOnlyList<OutboundItem> outs = _engine.Receive(e.Bank, e.Payload);
+                _roundMessages++;
+                return outs;
+            case EventKind.RoundRequest:
+                int length = (int)BinaryPrimitives.ReadUInt32LittleEndian(e.Payload);
+                if (_requests.Count == 0) _firstRequest = _time.GetUtcNow();
+                _requests[e.Bank] = length;
+                return [];
+            case EventKind.Step when e.Name == "open_round":
+                ulong round = BinaryPrimitives.ReadUInt64LittleEndian(e.Payload);
+                int len = (int)BinaryPrimitives.ReadUInt32LittleEndian(e.Payload.AsSpan(8));
+                int[] participants = Items.Banks(e.Payload[12..]);
+                _requests.Clear();
+                _nextRound = round + 1;
+                _roundMessages = 0;
+                return _engine.OpenRound(round, len, participants);
+            case EventKind.Step:
+                return _engine.Step(e.Name, e.Payload);
+            default:
+                throw new InvalidDataException($"Unknown event kind {e.Kind}.");
+        }
+    }
+
+    /// <summary>Applies, persists and announces one event (under the lock). A refusal throws before anything is stored. If the
+    /// store fails after the party changed, memory is ahead of the log: the coordinator stops serving (Unavailable, health
+    /// unhealthy) until a restart replays the log.</summary>
+    private long Commit(StoredEvent e)
+    {
+        if (Failed) throw new ApplianceUnavailableException("the appliance's state file failed; restart it (the log is replayed)");
+        IReadOnlyList<OutboundItem> outs = Apply(e);
+        long seq;
+        try { seq = _store.Append(e, outs); }
+        catch (Exception ex) when (ex is not ProtocolViolationException)
+        {
+            Failed = true;
+            _log.LogCritical("Writing the state file failed ({Error}); the appliance stops accepting messages until it is restarted", ex.GetType().Name);
+            throw new ApplianceUnavailableException("the appliance's state file failed; restart it (the log is replayed)");
+        }
+        foreach (OutboundItem o in outs) _metrics.BytesSent(o.Item.Length);
+        RoundEnd? end = _engine.TakeRoundEnd();
+        if (end is not null)
+        {
+            _metrics.RoundEnded(end.Succeeded, end.Reason);
+            _log.LogInformation("Round {Round} ended: {Outcome}", end.Round, end.Succeeded ? "sum opened" : end.Reason);
+        }
+        TaskCompletionSource old = _changed;
+        _changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        old.TrySetResult();
+        return seq;
+    }
+
+    /// <summary>Runs every step now due (a stage complete, a deadline passed, a round to open), each as its own event.</summary>
+    private void Advance()
+    {
+        for (int guard = 0; guard < 64; guard++)
+        {
+            DateTimeOffset now = _time.GetUtcNow();
+            if (_engine.StageKey != _stageKey)
+            {
+                _metrics.StageEnded(_stageKey, (now - _stageStarted).TotalSeconds);
+                _stageKey = _engine.StageKey;
+                _stageStarted = now;
+            }
+            DeadlineSettings d = _config.Config.Deadlines;
+            double limit = _engine.InSetup ? d.SetupSeconds : d.StageSeconds;
+            bool late = (now - _stageStarted).TotalSeconds >= limit;
+            (string Name, byte[] Payload)? step = _engine.Due(late);
+            if (step is null && _engine.CanOpenRound && _requests.Count > 0)
+            {
+                IReadOnlyCollection<int> session = _engine.SessionBanks;
+                bool everyone = session.Count > 0 && session.All(_requests.ContainsKey);
+                if (everyone || (now - _firstRequest).TotalSeconds >= d.JoinSeconds)
+                {
+                    var payload = new byte[12];
+                    BinaryPrimitives.WriteUInt64LittleEndian(payload, _nextRound);
+                    BinaryPrimitives.WriteUInt32LittleEndian(payload.AsSpan(8), (uint)_requests.First().Value);
+                    step = ("open_round", [.. payload, .. Items.Banks(_requests.Keys)]);
+                }
+            }
+            if (step is null) return;
+            if (late) _log.LogInformation("Stage {Stage} deadline passed; step {Step}", _stageKey, step.Value.Name);
+            Commit(new StoredEvent(0, EventKind.Step, -1, step.Value.Name, step.Value.Payload, []));
+        }
+    }
+
+    /// <summary>Runs due steps (called by the deadline ticker).</summary>
+    public void Tick()
+    {
+        lock (_lock) if (!Failed) Advance();
+    }
+
+    /// <summary>A bank's wrapper message, from the bank its certificate names.</summary>
+    /// <returns>The log sequence of the accepted message and whether it was a resend of bytes already accepted.</returns>
+    /// <exception cref="ProtocolViolationException">the message is refused; nothing was stored or changed.</exception>
+    public (long Sequence, bool Resend) Submit(int bank, byte[] message)
+    {
+        byte[] digest = SHA256.HashData(message);
+        lock (_lock)
+        {
+            if (_store.FindInbound(bank, digest) is { } earlier) return (earlier, true);
+            var sw = Stopwatch.StartNew();
+            long seq = Commit(new StoredEvent(0, EventKind.Inbound, bank, "", message, digest));
+            _metrics.Accepted(message.Length, sw.Elapsed.TotalSeconds);
+            Advance();
+            return (seq, false);
+        }
+    }
+
+    /// <summary>Bank <paramref name="bank"/> will contribute <paramref name="length"/> values to the next round.</summary>
+    /// <returns>The round it is queued for.</returns>
+    /// <exception cref="ProtocolViolationException">OutOfRange (a length outside 1..2^27); WrongRoundOrState (another length was
+    /// asked for the pending round, or this bank already asked for another length).</exception>
+    public ulong RequestRound(int bank, int length)
+    {
+        if (length is < 1 or > (1 << 27)) throw Error.Violation(ViolationReason.OutOfRange, "a round length is 1..2^27 values");
+        lock (_lock)
+        {
+            if (_requests.TryGetValue(bank, out int asked))
+            {
+                if (asked == length) return _nextRound;
+                throw Error.Violation(ViolationReason.WrongRoundOrState, $"this bank already asked to join round {_nextRound} with {asked} values");
+            }
+            if (_requests.Count > 0 && _requests.First().Value != length)
+                throw Error.Violation(ViolationReason.WrongRoundOrState, $"round {_nextRound} sums vectors of {_requests.First().Value} values, not {length}");
+            var payload = new byte[4];
+            BinaryPrimitives.WriteUInt32LittleEndian(payload, (uint)length);
+            Commit(new StoredEvent(0, EventKind.RoundRequest, bank, "", payload, []));
+            ulong round = _nextRound;
+            Advance();
+            return round;
+        }
+    }
+
+    /// <summary>Items of <paramref name="bank"/>'s mailbox after <paramref name="after"/>, waiting up to <paramref name="wait"/> for one.</summary>
+    public async Task<IReadOnlyList<MailboxItem>> ReceiveAsync(int bank, ulong after, TimeSpan wait, int maxItems, CancellationToken cancellationToken)
+    {
+        DateTimeOffset end = _time.GetUtcNow() + wait;
+        while (true)
+        {
+            Task changed;
+            IReadOnlyList<MailboxEntry> entries;
+            lock (_lock)
+            {
+                entries = _store.ReadMailbox(bank, (long)Math.Min(after, long.MaxValue), maxItems);
+                changed = _changed.Task;
+            }
+            TimeSpan left = end - _time.GetUtcNow();
+            if (entries.Count > 0 || left <= TimeSpan.Zero)
+                return entries.Select(e => { MailboxItem item = MailboxItem.Parser.ParseFrom(e.Item); item.Sequence = (ulong)e.Sequence; return item; }).ToList();
+            await Task.WhenAny(changed, Task.Delay(left, cancellationToken)).ConfigureAwait(false);
+            cancellationToken.ThrowIfCancellationRequested();
+        }
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        lock (_lock) _engine.Dispose();
+    }
+}
+
+/// <summary>The appliance cannot accept work now (its state file failed); the call may be retried after a restart.</summary>
+public sealed class ApplianceUnavailableException(string message) : Exception(message);

@@ -1,0 +1,319 @@
+// The two mode engines of the coordinator. Each wraps the aggregator party of its mode and is a deterministic function
+// of the event log: Receive (an accepted bank message), OpenRound and Step (coordinator steps) change it, and Due says
+// which step the stage's progress or deadline calls for next. Outputs are mailbox items; the coordinator persists them.
+// Replaying the same log into a fresh engine gives the same party state (the homomorphic session id, the only random
+// choice of the aggregator party, is part of the log).
+using System.Buffers.Binary;
+using System.Security.Cryptography;
+using FraudFed.Aggregator.Storage;
+using FraudFed.Cryptography;
+using FraudFed.Cryptography.Primitives;
+using FraudFed.Protocol.Homomorphic;
+using FraudFed.Protocol.Masking;
+using FraudFed.Sdk.Configuration;
+using FraudFed.Sdk.Wire;
+using Google.Protobuf;
+
+namespace FraudFed.Aggregator.Coordination;
+
+/// <summary>How a round ended, for metrics and logs.</summary>
+internal sealed record RoundEnd(ulong Round, bool Succeeded, string Reason);
+
+internal interface IModeEngine : IDisposable
+{
+    /// <summary>Changes whenever the party's stage changes (the stage clock restarts).</summary>
+    string StageKey { get; }
+    /// <summary>True when setup is done and no round is running.</summary>
+    bool CanOpenRound { get; }
+    /// <summary>True while session setup runs (its own deadline applies).</summary>
+    bool InSetup { get; }
+    /// <summary>Banks in the session (a round opens early when all of them asked).</summary>
+    IReadOnlyCollection<int> SessionBanks { get; }
+    /// <summary>Masking: the session id; homomorphic: empty.</summary>
+    byte[] SessionId { get; }
+    /// <summary>The first step of a new log (a fresh session).</summary>
+    (string Name, byte[] Payload) NewSession();
+    /// <summary>A bank's message. Throws ProtocolViolationException on refusal, changing nothing.</summary>
+    IReadOnlyList<OutboundItem> Receive(int bank, byte[] message);
+    IReadOnlyList<OutboundItem> OpenRound(ulong round, int length, IReadOnlyList<int> participants);
+    IReadOnlyList<OutboundItem> Step(string name, byte[] payload);
+    (string Name, byte[] Payload)? Due(bool deadlinePassed);
+    /// <summary>The last round's end since the previous call, if any.</summary>
+    RoundEnd? TakeRoundEnd();
+}
+
+internal static class Items
+{
+    public static OutboundItem Message(int bank, byte[] bytes) => new(bank, new MailboxItem { Message = ByteString.CopyFrom(bytes) }.ToByteArray());
+    public static byte[] Banks(IEnumerable<int> banks) => banks.SelectMany(b => BitConverter.GetBytes((uint)b)).ToArray();
+    public static int[] Banks(byte[] payload) => Enumerable.Range(0, payload.Length / 4).Select(i => (int)BinaryPrimitives.ReadUInt32LittleEndian(payload.AsSpan(4 * i))).ToArray();
+}
+
+/// <summary>A RandomNumberGenerator that hands out bytes the coordinator queued (recorded in the log), and nothing else.</summary>
+internal sealed class LoggedRandom : RandomNumberGenerator
+{
+    private readonly Queue<byte[]> _queued = new();
+    public void Enqueue(byte[] bytes) => _queued.Enqueue(bytes);
+    public override void GetBytes(byte[] data) => GetBytes(data.AsSpan());
+    public override void GetBytes(byte[] data, int offset, int count) => GetBytes(data.AsSpan(offset, count));
+    public override void GetBytes(Span<byte> data)
+    {
+        if (!_queued.TryDequeue(out byte[]? next) || next.Length != data.Length)
+            throw new InvalidOperationException("The aggregator party drew randomness the coordinator did not log.");
+        next.CopyTo(data);
+    }
+    public override void GetNonZeroBytes(byte[] data) => throw new NotSupportedException("Not used by the aggregator party.");
+}
+
+/// <summary>Threshold homomorphic mode around <see cref="HomomorphicAggregatorParty"/> (SPEC.md 14.2).</summary>
+internal sealed class HeEngine : IModeEngine
+{
+    private readonly HomomorphicAggregatorParty _party;
+    private readonly LoggedRandom _random = new();
+    private readonly int _banks;
+    private readonly int _maxMessageBytes;
+    private readonly HashSet<int> _answered = [];
+    private int[] _expected = [];
+    private HeRoundOutcome? _reported;
+
+    public HeEngine(FederationSettings settings, byte[] aggregatorSeed, int maxMessageBytes)
+    {
+        HomomorphicRoster roster = settings.BuildHeRoster();
+        _banks = roster.Banks;
+        _maxMessageBytes = maxMessageBytes;
+        _party = new HomomorphicAggregatorParty(roster, Ed25519SigningKey.Import(aggregatorSeed), _random, maxMessageBytes) { Parallel = true };
+    }
+
+    public string StageKey => _party.State;
+    public bool CanOpenRound => _party.IsReady;
+    public bool InSetup => !_party.IsReady && !_party.State.StartsWith("Collecting", StringComparison.Ordinal) && !_party.State.StartsWith("Aborted", StringComparison.Ordinal);
+    public IReadOnlyCollection<int> SessionBanks => Enumerable.Range(0, _banks).ToArray();
+    public byte[] SessionId => [];
+
+    public (string Name, byte[] Payload) NewSession() => ("he.start_session", RandomNumberGenerator.GetBytes(16));
+
+    public IReadOnlyList<OutboundItem> Receive(int bank, byte[] message)
+    {
+        HeToAggregator m = HeWire.DecodeToAggregator(message, _banks, _maxMessageBytes);
+        IReadOnlyList<HeOutgoing> outs = _party.Receive(bank, message);
+        if (m is HeUploadMessage or HeDecryptionSharesMessage or HeAbortToAggregator) _answered.Add(bank);
+        return Map(outs);
+    }
+
+    public IReadOnlyList<OutboundItem> OpenRound(ulong round, int length, IReadOnlyList<int> participants)
+    {
+        IReadOnlyList<HeOutgoing> outs = _party.StartRound(round, length);
+        _expected = participants.ToArray();
+        _answered.Clear();
+        return Map(outs);
+    }
+
+    public IReadOnlyList<OutboundItem> Step(string name, byte[] payload)
+    {
+        switch (name)
+        {
+            case "he.start_session":
+                _random.Enqueue(payload);
+                return Map(_party.StartSession());
+            case "he.close_uploads":
+                int[] active = Items.Banks(payload);
+                IReadOnlyList<HeOutgoing> outs = _party.CloseUploads(active);
+                _expected = active;
+                _answered.Clear();
+                return Map(outs);
+            case "he.fail_round":
+                return Map(_party.FailRound(ViolationReason.TooFewParticipants, "a decryptor missed the stage deadline"));
+            default:
+                throw new InvalidDataException($"Unknown homomorphic step '{name}' in the state file.");
+        }
+    }
+
+    public (string Name, byte[] Payload)? Due(bool deadlinePassed)
+    {
+        string s = _party.State;
+        if (s.StartsWith("CollectingUploads", StringComparison.Ordinal))
+        {
+            if (!deadlinePassed && !_expected.All(_answered.Contains)) return null;
+            int t = _party.Roster.Policy.Threshold;
+            int[] active = _answered.Order().Take(t).Concat(Enumerable.Range(0, _banks).Where(b => !_answered.Contains(b))).Take(t).Order().ToArray();
+            return ("he.close_uploads", Items.Banks(active));
+        }
+        if (s.StartsWith("CollectingShares", StringComparison.Ordinal) && deadlinePassed) return ("he.fail_round", []);
+        return null;
+    }
+
+    public RoundEnd? TakeRoundEnd()
+    {
+        HeRoundOutcome? o = _party.LastOutcome;
+        if (o is null || ReferenceEquals(o, _reported)) return null;
+        _reported = o;
+        return new RoundEnd(o.Round, o.Sum is not null, o.Failure?.Reason.ToString() ?? "ok");
+    }
+
+    private static List<OutboundItem> Map(IReadOnlyList<HeOutgoing> outs) => outs.Select(o => Items.Message(o.To, o.Bytes)).ToList();
+
+    public void Dispose() => _party.Dispose();
+}
+
+/// <summary>Masking mode around <see cref="MaskingAggregator"/> (SPEC.md 8, 14.3).</summary>
+internal sealed class MaskingEngine : IModeEngine
+{
+    private readonly FederationSettings _settings;
+    private readonly byte[][] _keys;
+    private readonly int _maxMessageBytes;
+    private readonly HashSet<int> _answered = [];
+    private MaskingAggregator? _aggregator;
+    private MaskingParameters? _parameters;
+    private int[] _expected = [];
+    private int[] _participants = [];
+    private RoundEnd? _end;
+
+    public MaskingEngine(FederationSettings settings, int maxMessageBytes)
+    {
+        _settings = settings;
+        _keys = settings.IdentityKeyBytes();
+        _maxMessageBytes = maxMessageBytes;
+    }
+
+    private MaskingAggregator Aggregator => _aggregator ?? throw Error.Violation(ViolationReason.WrongRoundOrState, "the masking session is not created yet");
+
+    public string StageKey => _aggregator is null ? "none" : $"{_aggregator.State.Stage}/{_aggregator.State.Round}";
+    public bool CanOpenRound => _aggregator?.State is AggregatorReady or AggregatorCompleted;
+    public bool InSetup => _aggregator?.State is AggregatorAdvertiseKeys or AggregatorGraphSeed;
+    public IReadOnlyCollection<int> SessionBanks => _aggregator?.State is AggregatorAdvertiseKeys or AggregatorGraphSeed or null ? [] : _aggregator.Advertised;
+    public byte[] SessionId => _parameters?.SessionId ?? [];
+
+    public (string Name, byte[] Payload) NewSession() => ("masking.create_session", RandomNumberGenerator.GetBytes(MaskingParameters.SessionIdSize));
+
+    public IReadOnlyList<OutboundItem> Receive(int bank, byte[] message)
+    {
+        MaskingToAggregator m = MaskingWire.DecodeToAggregator(message, _maxMessageBytes);
+        int? named = m switch
+        {
+            AdvertiseKeys a => a.Sender,
+            GraphSeedReveal g => g.Sender,
+            ShareKeys k => k.Sender,
+            MaskedInput x => x.Sender,
+            ConsistencySignature c => c.Sender,
+            UnmaskResponse u => u.Sender,
+            _ => null,
+        };
+        // SPEC.md 14.1: the sender is the certificate's bank; a body naming another bank is refused before the party sees it.
+        if (named is { } sender && sender != bank)
+            throw Error.Violation(ViolationReason.UnknownSender, $"the message names bank {sender} as its sender, the client certificate is bank {bank}'s");
+        if (m is BankAbort { Round: 0 }) throw Error.Violation(ViolationReason.WrongRoundOrState, "a bank leaves the session by stopping; a session abort from a bank is not accepted here");
+        Aggregator.Receive(message);
+        _answered.Add(bank);
+        return [];
+    }
+
+    public IReadOnlyList<OutboundItem> OpenRound(ulong round, int length, IReadOnlyList<int> participants)
+    {
+        if (round > uint.MaxValue) throw Error.Violation(ViolationReason.OutOfRange, "masking rounds are below 2^32");
+        Aggregator.BeginRound((uint)round, length);
+        _participants = participants.ToArray();
+        _expected = _participants;
+        _answered.Clear();
+        var open = new MailboxItem { RoundOpen = new RoundOpen { Round = round, Length = (uint)length } }.ToByteArray();
+        return _participants.Select(b => new OutboundItem(b, open)).ToList();
+    }
+
+    public IReadOnlyList<OutboundItem> Step(string name, byte[] payload)
+    {
+        if (name == "masking.create_session")
+        {
+            _parameters = _settings.BuildMaskingParameters(payload);
+            _aggregator = new MaskingAggregator(_parameters, _keys);
+            _expected = Enumerable.Range(0, _keys.Length).ToArray();
+            _answered.Clear();
+            return [];
+        }
+        MaskingAggregator agg = Aggregator;
+        uint round = agg.State.Round;
+        try
+        {
+            switch (name)
+            {
+                case "masking.close_advertise":
+                {
+                    byte[] roster = agg.CloseAdvertiseKeys();
+                    return Next(agg.Advertised.ToDictionary(b => b, _ => roster));
+                }
+                case "masking.close_graph_seed":
+                {
+                    byte[] seeds = agg.CloseGraphSeed();
+                    return Next(agg.Advertised.ToDictionary(b => b, _ => seeds));
+                }
+                case "masking.close_share_keys": return Next(agg.CloseShareKeys());
+                case "masking.close_masked_input": return Next(agg.CloseMaskedInput());
+                case "masking.close_consistency": return Next(agg.CloseConsistencyCheck());
+                case "masking.finish":
+                {
+                    ulong[] sum = agg.Finish();
+                    var done = (AggregatorCompleted)agg.State;
+                    var result = new SumResult { Round = done.Round };
+                    result.Contributors.AddRange(done.Contributors.Select(c => (uint)c));
+                    result.Sum.AddRange(sum);
+                    byte[] item = new MailboxItem { SumResult = result }.ToByteArray();
+                    _end = new RoundEnd(done.Round, true, "ok");
+                    _expected = [];
+                    return _participants.Select(b => new OutboundItem(b, item)).ToList();
+                }
+                case "masking.abandon_round":
+                {
+                    byte[] notice = agg.AbandonRound();
+                    _end = new RoundEnd(round, false, ViolationReason.TooFewParticipants.ToString());
+                    return _participants.Select(b => Items.Message(b, notice)).ToList();
+                }
+                default:
+                    throw new InvalidDataException($"Unknown masking step '{name}' in the state file.");
+            }
+        }
+        catch (ProtocolViolationException e)
+        {
+            _expected = [];
+            if (agg.State is AggregatorReady { AbortNotice: { } notice })
+            {
+                _end = new RoundEnd(round, false, e.Reason.ToString());
+                return _participants.Select(b => Items.Message(b, notice)).ToList();
+            }
+            // The session ended (a setup that cannot finish, or evidence of an attack): every bank is told with round 0.
+            _end = new RoundEnd(round, false, e.Reason.ToString());
+            byte[] end = MaskingWire.Encode(new RoundAbort(_parameters!.SessionId, 0, e.Reason, "the session ended"));
+            return Enumerable.Range(0, _keys.Length).Select(b => Items.Message(b, end)).ToList();
+        }
+    }
+
+    private List<OutboundItem> Next(IReadOnlyDictionary<int, byte[]> messages)
+    {
+        _expected = messages.Keys.Order().ToArray();
+        _answered.Clear();
+        return messages.OrderBy(kv => kv.Key).Select(kv => Items.Message(kv.Key, kv.Value)).ToList();
+    }
+
+    public (string Name, byte[] Payload)? Due(bool deadlinePassed)
+    {
+        if (_aggregator is null) return null;
+        bool all = _expected.All(_answered.Contains);
+        if (!all && !deadlinePassed) return null;
+        return _aggregator.State switch
+        {
+            AggregatorAdvertiseKeys => ("masking.close_advertise", []),
+            AggregatorGraphSeed => ("masking.close_graph_seed", []),
+            AggregatorShareKeys => ("masking.close_share_keys", []),
+            AggregatorMaskedInput => ("masking.close_masked_input", []),
+            AggregatorConsistencyCheck => ("masking.close_consistency", []),
+            AggregatorUnmasking => ("masking.finish", []),
+            _ => null,
+        };
+    }
+
+    public RoundEnd? TakeRoundEnd()
+    {
+        RoundEnd? e = _end;
+        _end = null;
+        return e;
+    }
+
+    public void Dispose() { }
+}

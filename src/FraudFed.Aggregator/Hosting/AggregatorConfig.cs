@@ -1,0 +1,138 @@
+// aggregator.json: the appliance's configuration (SPEC.md 14.5, README "Operating the appliance"). Paths are relative
+// to the file's directory. Everything is checked by Load before the appliance binds a port or opens its state file.
+using System.Net;
+using System.Security.Cryptography.X509Certificates;
+using FraudFed.Sdk;
+using FraudFed.Sdk.Configuration;
+
+namespace FraudFed.Aggregator.Hosting;
+
+/// <summary>One roster bank as the appliance pins it.</summary>
+public sealed record RosterBank
+{
+    /// <summary>A name for logs and metrics (not secret, not an identity).</summary>
+    public string Name { get; init; } = "";
+    /// <summary>SHA-256 fingerprint of the bank's client certificate (DER), hex.</summary>
+    public string CertificateSha256 { get; init; } = "";
+}
+
+/// <summary>Per-stage deadlines, in seconds.</summary>
+public sealed record DeadlineSettings
+{
+    /// <summary>Masking setup stages (AdvertiseKeys, graph seed): banks absent then are out of the session.</summary>
+    public double SetupSeconds { get; init; } = 120;
+    /// <summary>After the first bank asks for a round, how long the others have to ask before it opens without them.</summary>
+    public double JoinSeconds { get; init; } = 30;
+    /// <summary>Each round stage (uploads, decryption shares; ShareKeys ... Unmasking): a bank that misses it is a dropout.</summary>
+    public double StageSeconds { get; init; } = 120;
+}
+
+/// <summary>The appliance's configuration file.</summary>
+public sealed record AggregatorConfig
+{
+    /// <summary>Free text; <c>init</c> writes a development-only warning here.</summary>
+    public string? Note { get; init; }
+    /// <summary>host:port of the mutual-TLS gRPC endpoint (HTTP/2). Port 0 picks a free port.</summary>
+    public string Listen { get; init; } = "127.0.0.1:7443";
+    /// <summary>host:port of the operations endpoint (plain HTTP: /metrics, /healthz), or null for none.</summary>
+    public string? OpsListen { get; init; } = "127.0.0.1:9464";
+    /// <summary>PEM server certificate (with its chain) and its PEM private key.</summary>
+    public string Certificate { get; init; } = "";
+    /// <summary>PEM private key of the server certificate; file mode 0600.</summary>
+    public string Key { get; init; } = "";
+    /// <summary>The SQLite state file (created if absent; back it up with its -wal file, or with sqlite3 .backup).</summary>
+    public string State { get; init; } = "state/aggregator.db";
+    /// <summary>Homomorphic mode: the aggregator's Ed25519 seed file (signs contributor lists); file mode 0600.</summary>
+    public string? AggregatorKey { get; init; }
+    /// <summary>The roster: bank i's pinned certificate (its protocol key is federation.identity_keys[i]).</summary>
+    public RosterBank[] Banks { get; init; } = [];
+    /// <summary>The session facts shared with every bank.</summary>
+    public FederationSettings Federation { get; init; } = new();
+    /// <summary>Largest bank message, in bytes (checked before parsing; the gRPC transport refuses larger frames before allocation).</summary>
+    public int MaxMessageBytes { get; init; } = 256 << 20;
+    /// <summary>Stage deadlines.</summary>
+    public DeadlineSettings Deadlines { get; init; } = new();
+    /// <summary>Submit and RequestRound calls allowed per bank per second (a token bucket; excess gets RESOURCE_EXHAUSTED).</summary>
+    public int RequestsPerSecond { get; init; } = 200;
+
+    /// <summary>Reads and checks <paramref name="path"/> and the files it names.</summary>
+    /// <exception cref="ConfigurationException">anything missing, malformed or insecure (the message names it and the fix).</exception>
+    public static LoadedAggregatorConfig Load(string path)
+    {
+        AggregatorConfig c = ConfigJson.Load<AggregatorConfig>(path);
+        c.Federation.Validate(path);
+        IPEndPoint listen = Endpoint(path, "listen", c.Listen);
+        IPEndPoint? ops = c.OpsListen is null ? null : Endpoint(path, "ops_listen", c.OpsListen);
+        if (c.Banks.Length != c.Federation.Banks)
+            throw new ConfigurationException($"{path}: banks lists {c.Banks.Length} certificates but federation.identity_keys {c.Federation.Banks} keys; one of each per bank.");
+        var pins = new string[c.Banks.Length];
+        for (int i = 0; i < c.Banks.Length; i++)
+        {
+            string pin = c.Banks[i].CertificateSha256.Replace(":", "").ToLowerInvariant();
+            if (pin.Length != 64 || !pin.All(Uri.IsHexDigit)) throw new ConfigurationException($"{path}: banks[{i}].certificate_sha256 must be a SHA-256 fingerprint (64 hex digits).");
+            pins[i] = pin;
+        }
+        if (pins.Distinct().Count() != pins.Length) throw new ConfigurationException($"{path}: two banks pin the same certificate; every bank needs its own.");
+        if (c.MaxMessageBytes is < 1024 or > (1 << 30)) throw new ConfigurationException($"{path}: max_message_bytes must be in 1024..{1 << 30}.");
+        if (c.Deadlines.SetupSeconds <= 0 || c.Deadlines.JoinSeconds <= 0 || c.Deadlines.StageSeconds <= 0)
+            throw new ConfigurationException($"{path}: every deadline must be a positive number of seconds.");
+        if (c.RequestsPerSecond < 1) throw new ConfigurationException($"{path}: requests_per_second must be at least 1.");
+        if (string.IsNullOrWhiteSpace(c.State)) throw new ConfigurationException($"{path}: state must name the SQLite state file.");
+        byte[]? aggregatorSeed = null;
+        if (c.Federation.IsHomomorphic)
+        {
+            if (c.AggregatorKey is null) throw new ConfigurationException($"{path}: aggregator_key (the aggregator's Ed25519 seed file) is required in mode \"he\".");
+            aggregatorSeed = ConfigJson.ReadKeySeed(ConfigJson.Resolve(path, c.AggregatorKey));
+        }
+        X509Certificate2 server = TlsFiles.LoadCertificateWithKey(ConfigJson.Resolve(path, c.Certificate), ConfigJson.Resolve(path, c.Key));
+        return new LoadedAggregatorConfig(c, listen, ops, server, pins, ConfigJson.Resolve(path, c.State), aggregatorSeed);
+    }
+
+    private static IPEndPoint Endpoint(string path, string name, string value)
+    {
+        if (!IPEndPoint.TryParse(value, out IPEndPoint? ep) || ep.Port < 0)
+            throw new ConfigurationException($"{path}: {name} must be an IP address and port such as 127.0.0.1:7443, not \"{value}\".");
+        return ep;
+    }
+}
+
+/// <summary>A checked configuration with its files loaded. Dispose clears the aggregator seed.</summary>
+public sealed class LoadedAggregatorConfig : IDisposable
+{
+    internal LoadedAggregatorConfig(AggregatorConfig config, IPEndPoint listen, IPEndPoint? ops, X509Certificate2 server, string[] pins, string statePath, byte[]? aggregatorSeed)
+    {
+        Config = config; Listen = listen; Ops = ops; ServerCertificate = server; Pins = pins; StatePath = statePath; AggregatorSeed = aggregatorSeed;
+    }
+
+    /// <summary>The file's settings.</summary>
+    public AggregatorConfig Config { get; }
+    /// <summary>The mutual-TLS endpoint.</summary>
+    public IPEndPoint Listen { get; }
+    /// <summary>The operations endpoint, or null.</summary>
+    public IPEndPoint? Ops { get; }
+    /// <summary>The server certificate with its key.</summary>
+    public X509Certificate2 ServerCertificate { get; }
+    /// <summary>Pinned client-certificate fingerprints by roster index (lowercase hex).</summary>
+    public IReadOnlyList<string> Pins { get; }
+    /// <summary>Full path of the state file.</summary>
+    public string StatePath { get; }
+    /// <summary>Homomorphic mode: the aggregator's Ed25519 seed (secret).</summary>
+    internal byte[]? AggregatorSeed { get; }
+
+    /// <summary>The roster index pinned to <paramref name="certificate"/>, or -1.</summary>
+    public int BankOf(X509Certificate2? certificate)
+    {
+        if (certificate is null) return -1;
+        string fp = TlsFiles.Fingerprint(certificate);
+        for (int i = 0; i < Pins.Count; i++)
+            if (System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(System.Text.Encoding.ASCII.GetBytes(fp), System.Text.Encoding.ASCII.GetBytes(Pins[i]))) return i;
+        return -1;
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        if (AggregatorSeed is not null) System.Security.Cryptography.CryptographicOperations.ZeroMemory(AggregatorSeed);
+        ServerCertificate.Dispose();
+    }
+}

@@ -1,0 +1,53 @@
+// The appliance's metrics (OpenTelemetry meter "FraudFed.Aggregator", scraped as Prometheus text at /metrics):
+// rounds by outcome, bytes in and out, stage durations, refusals by reason, and banks seen in the last minute.
+// No label carries a secret or a message's content.
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
+
+namespace FraudFed.Aggregator.Hosting;
+
+/// <summary>Counters and histograms of the appliance.</summary>
+public sealed class AggregatorMetrics : IDisposable
+{
+    /// <summary>The meter name to export.</summary>
+    public const string MeterName = "FraudFed.Aggregator";
+    private readonly Meter _meter = new(MeterName);
+    private readonly Counter<long> _rounds, _bytesIn, _bytesOut, _rejects, _accepted;
+    private readonly Histogram<double> _stage, _intake;
+    private readonly ConcurrentDictionary<int, long> _lastSeen = new();
+
+    /// <summary>Creates the instruments.</summary>
+    public AggregatorMetrics()
+    {
+        _rounds = _meter.CreateCounter<long>("fraudfed_rounds", description: "Rounds ended, by outcome (ok or the failure reason).");
+        _bytesIn = _meter.CreateCounter<long>("fraudfed_received_bytes", "By", "Bytes of accepted bank messages.");
+        _bytesOut = _meter.CreateCounter<long>("fraudfed_sent_bytes", "By", "Bytes of mailbox items written.");
+        _rejects = _meter.CreateCounter<long>("fraudfed_rejects", description: "Refused calls, by reason.");
+        _accepted = _meter.CreateCounter<long>("fraudfed_accepted_messages", description: "Accepted bank messages.");
+        _stage = _meter.CreateHistogram<double>("fraudfed_stage_duration", "s", "Time spent in each protocol stage.");
+        _intake = _meter.CreateHistogram<double>("fraudfed_intake_duration", "s", "Time to validate, apply and persist one bank message.");
+        _meter.CreateObservableGauge("fraudfed_connected_banks", () => (long)_lastSeen.Values.Count(t => Environment.TickCount64 - t < 60_000),
+            description: "Roster banks that called in the last 60 s.");
+    }
+
+    /// <summary>A roster bank called.</summary>
+    public void Seen(int bank) => _lastSeen[bank] = Environment.TickCount64;
+    /// <summary>A message was accepted and persisted.</summary>
+    public void Accepted(long bytes, double seconds) { _accepted.Add(1); _bytesIn.Add(bytes); _intake.Record(seconds); }
+    /// <summary>A mailbox item was written.</summary>
+    public void BytesSent(long bytes) => _bytesOut.Add(bytes);
+    /// <summary>A call was refused.</summary>
+    public void Rejected(string reason) => _rejects.Add(1, new KeyValuePair<string, object?>("reason", reason));
+    /// <summary>A round ended.</summary>
+    public void RoundEnded(bool ok, string reason) => _rounds.Add(1, new KeyValuePair<string, object?>("outcome", ok ? "ok" : reason));
+    /// <summary>A stage ended after <paramref name="seconds"/>.</summary>
+    public void StageEnded(string stage, double seconds)
+    {
+        if (stage.Length == 0) return;
+        int cut = stage.IndexOfAny(['(', '/']);
+        _stage.Record(seconds, new KeyValuePair<string, object?>("stage", cut > 0 ? stage[..cut] : stage));
+    }
+
+    /// <inheritdoc />
+    public void Dispose() => _meter.Dispose();
+}

@@ -1,0 +1,159 @@
+// Builds and runs the appliance: Kestrel with one mutual-TLS HTTP/2 endpoint (client certificates required and pinned
+// by the roster: any other client fails the TLS handshake, before any protocol work) and an optional plain operations
+// endpoint (/metrics in Prometheus text, /healthz); grpc.health.v1 on the TLS endpoint; the coordinator and its
+// deadline ticker. The coordinator is created (and the state file replayed) before any port is bound.
+using System.Net;
+using System.Security.Authentication;
+using FraudFed.Aggregator.Coordination;
+using FraudFed.Aggregator.Services;
+using FraudFed.Aggregator.Storage;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using OpenTelemetry.Metrics;
+
+namespace FraudFed.Aggregator.Hosting;
+
+/// <summary>A running (or ready to run) appliance.</summary>
+public sealed class ApplianceHost : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly IAggregatorStore _store;
+    private readonly IDisposable[] _owned;
+
+    private ApplianceHost(WebApplication app, IAggregatorStore store, params IDisposable[] owned)
+    {
+        _app = app;
+        _store = store;
+        _owned = owned;
+    }
+
+    /// <summary>Opens the state file, replays it, and builds the web host (nothing is bound until <see cref="StartAsync"/>).</summary>
+    /// <param name="config">The checked configuration (the host does not own it).</param>
+    /// <param name="configureLogging">Optional logging setup (default: console, information level).</param>
+    /// <exception cref="FraudFed.Sdk.Configuration.ConfigurationException">the state file belongs to another configuration.</exception>
+    /// <exception cref="InvalidDataException">the state file cannot be replayed.</exception>
+    public static ApplianceHost Create(LoadedAggregatorConfig config, Action<ILoggingBuilder>? configureLogging = null)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { ApplicationName = "FraudFed.Aggregator", ContentRootPath = AppContext.BaseDirectory });
+        Action<ILoggingBuilder> logging = configureLogging ?? DefaultLogging;
+        builder.Logging.ClearProviders();
+        logging(builder.Logging);
+
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.AddServerHeader = false;
+            k.Limits.MaxRequestBodySize = config.Config.MaxMessageBytes + 65536L;
+            k.Limits.Http2.MaxStreamsPerConnection = 100;
+            k.Listen(config.Listen, listen =>
+            {
+                listen.Protocols = HttpProtocols.Http2;
+                listen.UseHttps(new HttpsConnectionAdapterOptions
+                {
+                    ServerCertificate = config.ServerCertificate,
+                    ClientCertificateMode = ClientCertificateMode.RequireCertificate,
+                    // Pinning is the whole check: a certificate is accepted iff its fingerprint is in the roster.
+                    ClientCertificateValidation = (certificate, _, _) => config.BankOf(certificate) >= 0,
+                    SslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
+                    HandshakeTimeout = TimeSpan.FromSeconds(10),
+                });
+            });
+            if (config.Ops is not null) k.Listen(config.Ops, listen => listen.Protocols = HttpProtocols.Http1);
+        });
+
+        var metrics = new AggregatorMetrics();
+        var store = new SqliteAggregatorStore(config.StatePath);
+        Coordinator coordinator;
+        ILoggerFactory loggerFactory = LoggerFactory.Create(logging);
+        try { coordinator = new Coordinator(config, store, metrics, loggerFactory.CreateLogger<Coordinator>()); }
+        catch
+        {
+            store.Dispose();
+            metrics.Dispose();
+            loggerFactory.Dispose();
+            throw;
+        }
+
+        builder.Services.AddSingleton(config);
+        builder.Services.AddSingleton(metrics);
+        builder.Services.AddSingleton(coordinator);
+        builder.Services.AddSingleton<BankRateLimits>();
+        builder.Services.AddHostedService<DeadlineTicker>();
+        builder.Services.AddGrpc(o =>
+        {
+            o.MaxReceiveMessageSize = config.Config.MaxMessageBytes + 1024;
+            o.MaxSendMessageSize = null;
+            o.EnableDetailedErrors = false;
+        });
+        builder.Services.AddGrpcHealthChecks().AddCheck("coordinator", () => coordinator.Failed
+            ? HealthCheckResult.Unhealthy("the state file failed; restart the appliance")
+            : HealthCheckResult.Healthy($"stage {coordinator.Stage}"));
+        builder.Services.AddOpenTelemetry().WithMetrics(m => m.AddMeter(AggregatorMetrics.MeterName).AddPrometheusExporter());
+
+        WebApplication app = builder.Build();
+        app.MapGrpcService<FederationService>();
+        app.MapGrpcHealthChecksService();
+        app.MapPrometheusScrapingEndpoint();
+        app.MapHealthChecks("/healthz");
+        return new ApplianceHost(app, store, coordinator, metrics, loggerFactory);
+    }
+
+    /// <summary>Structured single-line console logs at information level; framework noise at warning. Messages name banks by
+    /// roster index, stages and reasons, never key, share or message bytes.</summary>
+    private static void DefaultLogging(ILoggingBuilder l) =>
+        l.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; }).SetMinimumLevel(LogLevel.Information)
+            .AddFilter("Microsoft", LogLevel.Warning).AddFilter("Grpc", LogLevel.Warning);
+
+    /// <summary>Binds the ports and starts serving.</summary>
+    public Task StartAsync(CancellationToken cancellationToken = default) => _app.StartAsync(cancellationToken);
+
+    /// <summary>Serves until the process is asked to stop (SIGTERM, Ctrl+C).</summary>
+    public async Task RunAsync(CancellationToken cancellationToken = default)
+    {
+        await _app.StartAsync(cancellationToken).ConfigureAwait(false);
+        await _app.WaitForShutdownAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Stops serving (in-flight calls get a short grace period).</summary>
+    public Task StopAsync(CancellationToken cancellationToken = default) => _app.StopAsync(cancellationToken);
+
+    /// <summary>The bound addresses (https for the mutual-TLS endpoint, http for operations), after start.</summary>
+    public IReadOnlyList<Uri> Addresses =>
+        _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Select(a => new Uri(a.Replace("[::]", "127.0.0.1"))).ToList();
+
+    /// <summary>The coordinator (tests read its stage).</summary>
+    public Coordinator Coordinator => _app.Services.GetRequiredService<Coordinator>();
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        await _app.DisposeAsync().ConfigureAwait(false);
+        foreach (IDisposable d in _owned) d.Dispose();
+        _store.Dispose();
+    }
+}
+
+/// <summary>Runs the coordinator's due steps (stage deadlines, round opening) four times a second.</summary>
+internal sealed class DeadlineTicker(Coordinator coordinator, ILogger<DeadlineTicker> log) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(250));
+        while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
+        {
+            try { coordinator.Tick(); }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                log.LogError("A deadline step failed: {Error}", e.GetType().Name);
+            }
+        }
+    }
+}

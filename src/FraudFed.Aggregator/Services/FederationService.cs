@@ -1,0 +1,121 @@
+// The gRPC service of service.proto: identity from the client certificate, one coordinator call per method, protocol
+// refusals mapped to status codes by StatusMapping (SPEC.md 14.5), per-bank rate limits. Nothing else happens here.
+using System.Collections.Concurrent;
+using System.Threading.RateLimiting;
+using FraudFed.Aggregator.Coordination;
+using FraudFed.Aggregator.Hosting;
+using FraudFed.Cryptography;
+using FraudFed.Sdk;
+using FraudFed.Sdk.Wire;
+using Google.Protobuf;
+using Grpc.Core;
+using Microsoft.Extensions.Logging;
+
+namespace FraudFed.Aggregator.Services;
+
+/// <summary>The Federation service: a thin translation from gRPC calls to <see cref="Coordinator"/> calls.</summary>
+internal sealed class FederationService(Coordinator coordinator, LoadedAggregatorConfig config, AggregatorMetrics metrics, BankRateLimits limits,
+    ILogger<FederationService> log) : Federation.FederationBase
+{
+
+    public override Task<SessionInfo> GetSession(GetSessionRequest request, ServerCallContext context)
+    {
+        int bank = BankOf(context);
+        var f = config.Config.Federation;
+        return Task.FromResult(new SessionInfo
+        {
+            Mode = f.IsHomomorphic ? Mode.Homomorphic : Mode.Masking,
+            Bank = (uint)bank,
+            Banks = (uint)f.Banks,
+            SessionId = ByteString.CopyFrom(coordinator.SessionId),
+            RosterDigest = f.Digest(),
+        });
+    }
+
+    public override Task<RoundRequestReply> RequestRound(RoundRequest request, ServerCallContext context)
+    {
+        int bank = BankOf(context);
+        Limit(bank);
+        try { return Task.FromResult(new RoundRequestReply { Round = coordinator.RequestRound(bank, (int)Math.Min(request.Length, int.MaxValue)) }); }
+        catch (ProtocolViolationException e) { throw Refuse(bank, e); }
+        catch (ApplianceUnavailableException e) { throw new RpcException(new Status(StatusCode.Unavailable, e.Message)); }
+    }
+
+    public override Task<SubmitReply> Submit(SubmitRequest request, ServerCallContext context)
+    {
+        int bank = BankOf(context);
+        Limit(bank);
+        try
+        {
+            if (request.Message.Length > config.Config.MaxMessageBytes)
+                throw Error.Violation(ViolationReason.Oversized, $"the message has {request.Message.Length} bytes, the limit is {config.Config.MaxMessageBytes}");
+            if (request.Message.Length == 0) throw Error.Violation(ViolationReason.Malformed, "an empty message");
+            var (seq, resend) = coordinator.Submit(bank, request.Message.ToByteArray());
+            return Task.FromResult(new SubmitReply { Sequence = (ulong)seq, Resend = resend });
+        }
+        catch (ProtocolViolationException e) { throw Refuse(bank, e); }
+        catch (ApplianceUnavailableException e) { throw new RpcException(new Status(StatusCode.Unavailable, e.Message)); }
+    }
+
+    public override async Task<ReceiveReply> Receive(ReceiveRequest request, ServerCallContext context)
+    {
+        int bank = BankOf(context);
+        var wait = TimeSpan.FromMilliseconds(Math.Min(request.WaitMilliseconds, 30_000u));
+        int max = request.MaxItems is 0 or > 1024 ? 64 : (int)request.MaxItems;
+        var reply = new ReceiveReply();
+        reply.Items.AddRange(await coordinator.ReceiveAsync(bank, request.AfterSequence, wait, max, context.CancellationToken).ConfigureAwait(false));
+        return reply;
+    }
+
+    /// <summary>The roster index of the caller's certificate. The TLS handshake already refused unpinned certificates; this
+    /// check covers a call that reached the service some other way.</summary>
+    private int BankOf(ServerCallContext context)
+    {
+        int bank = config.BankOf(context.GetHttpContext().Connection.ClientCertificate);
+        if (bank < 0)
+        {
+            metrics.Rejected("UnknownCertificate");
+            throw new RpcException(new Status(StatusCode.PermissionDenied, "this client certificate is not pinned in the roster"));
+        }
+        metrics.Seen(bank);
+        return bank;
+    }
+
+    private void Limit(int bank)
+    {
+        using RateLimitLease lease = limits.For(bank).AttemptAcquire();
+        if (!lease.IsAcquired)
+        {
+            metrics.Rejected("RateLimited");
+            throw new RpcException(new Status(StatusCode.ResourceExhausted, $"more than {config.Config.RequestsPerSecond} calls per second from this bank; retry later"));
+        }
+    }
+
+    private RpcException Refuse(int bank, ProtocolViolationException e)
+    {
+        metrics.Rejected(e.Reason.ToString());
+        log.LogInformation("Refused a message from bank {Bank}: {Reason}", bank, e.Reason);
+        var trailers = new Metadata { { StatusMapping.ReasonTrailer, StatusMapping.TrailerValue(e.Reason) } };
+        return new RpcException(new Status(StatusMapping.ToStatus(e.Reason), e.Message), trailers);
+    }
+}
+
+/// <summary>One token bucket per bank: <see cref="AggregatorConfig.RequestsPerSecond"/> calls per second.</summary>
+internal sealed class BankRateLimits(LoadedAggregatorConfig config) : IDisposable
+{
+    private readonly ConcurrentDictionary<int, TokenBucketRateLimiter> _limiters = new();
+
+    public TokenBucketRateLimiter For(int bank) => _limiters.GetOrAdd(bank, _ => new TokenBucketRateLimiter(new TokenBucketRateLimiterOptions
+    {
+        TokenLimit = config.Config.RequestsPerSecond,
+        TokensPerPeriod = config.Config.RequestsPerSecond,
+        ReplenishmentPeriod = TimeSpan.FromSeconds(1),
+        QueueLimit = 0,
+        AutoReplenishment = true,
+    }));
+
+    public void Dispose()
+    {
+        foreach (TokenBucketRateLimiter l in _limiters.Values) l.Dispose();
+    }
+}

@@ -1,0 +1,151 @@
+// `fraudfed aggregator init|serve` and `fraudfed bank sum`: the appliance and one bank from the command line
+// (SPEC.md 14.5, README "Operating the appliance"). Every option and every file is checked before any work (exit 2,
+// one line naming the option or file and the fix); a run that fails is exit 1; no stack trace reaches the user.
+// init writes its kit into a staging directory beside --out and moves it into place only when complete.
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using FraudFed.Aggregator.Hosting;
+using FraudFed.Aggregator.Provisioning;
+using FraudFed.Cli.Infrastructure;
+using FraudFed.Sdk;
+using FraudFed.Sdk.Configuration;
+
+namespace FraudFed.Cli.Commands;
+
+/// <summary>`fraudfed aggregator init` and `fraudfed aggregator serve`.</summary>
+internal sealed class AggregatorCommands : ICliSubcommands
+{
+    public string Group => "aggregator";
+    public string GroupDescription => "The aggregator appliance: a development startup kit, and the gRPC service over mutual TLS.";
+
+    public IEnumerable<Command> BuildSubcommands() => [BuildInit(), BuildServe()];
+
+    private static Command BuildInit()
+    {
+        var banks = new Option<int>("--banks") { Description = "Number of banks (2..256).", DefaultValueFactory = _ => 5 };
+        var output = new Option<string>("--out") { Description = "Directory for the kit (must not exist, or be empty).", Required = true };
+        var mode = new Option<string>("--mode") { Description = "he (threshold homomorphic) or masking (SecAgg).", DefaultValueFactory = _ => "he" };
+        mode.AcceptOnlyFromAmong("he", "masking");
+        var listen = new Option<string>("--listen") { Description = "The appliance's mutual-TLS address.", DefaultValueFactory = _ => "127.0.0.1:7443" };
+        var ops = new Option<string>("--ops-listen") { Description = "The operations address (/metrics, /healthz).", DefaultValueFactory = _ => "127.0.0.1:9464" };
+        var insecure = new Option<bool>("--insecure-test-parameters") { Description = "Use the INSECURE n = 256 RLWE test parameters (demonstrations only)." };
+        var cmd = new Command("init", "Write a DEVELOPMENT-ONLY startup kit: a CA, the server certificate, per bank a client certificate, an Ed25519 protocol key and bank.json, and aggregator.json with the roster.");
+        foreach (Option o in new Option[] { banks, output, mode, listen, ops, insecure }) cmd.Options.Add(o);
+        cmd.SetAction(pr => CliErrors.Guard("aggregator init", pr.InvocationConfiguration.Error, () =>
+        {
+            int n = pr.GetValue(banks);
+            if (n is < 2 or > 256) throw new UsageException($"--banks must be in 2..256 (got {n}).");
+            string listenValue = pr.GetValue(listen)!, opsValue = pr.GetValue(ops)!;
+            if (!System.Net.IPEndPoint.TryParse(listenValue, out _)) throw new UsageException($"--listen must be an IP address and port such as 127.0.0.1:7443 (got '{listenValue}').");
+            if (!System.Net.IPEndPoint.TryParse(opsValue, out _)) throw new UsageException($"--ops-listen must be an IP address and port such as 127.0.0.1:9464 (got '{opsValue}').");
+            string target = pr.GetValue(output)!;
+            if (Directory.Exists(target) && Directory.EnumerateFileSystemEntries(target).Any())
+                throw new UsageException($"--out '{target}' is not empty; init never overwrites a kit (its keys would be lost). Give a new directory.");
+            using StagedOutput staged = StagedOutput.Prepare(target);
+            DevelopmentProvisioning.Write(staged.StagingPath, new ProvisioningOptions
+            {
+                Banks = n, Mode = pr.GetValue(mode)!, Listen = listenValue, OpsListen = opsValue, InsecureTestParameters = pr.GetValue(insecure),
+            });
+            if (Directory.Exists(staged.TargetPath)) Directory.Delete(staged.TargetPath);   // empty: checked above
+            staged.Commit(["aggregator.json"]);
+            TextWriter stdout = pr.InvocationConfiguration.Output;
+            stdout.WriteLine($"wrote a DEVELOPMENT-ONLY kit for {n} banks ({pr.GetValue(mode)}) to {staged.TargetPath}");
+            stdout.WriteLine($"  appliance: fraudfed aggregator serve --config {Path.Combine(staged.TargetPath, "aggregator.json")}");
+            stdout.WriteLine($"  bank i:    fraudfed bank sum --config {Path.Combine(staged.TargetPath, "banks", "bank-0", "bank.json")} --values FILE");
+            return CliErrors.Success;
+        }));
+        return cmd;
+    }
+
+    private static Command BuildServe()
+    {
+        var config = new Option<string>("--config") { Description = "aggregator.json (see `aggregator init`).", Required = true };
+        var cmd = new Command("serve", "Run the appliance until SIGTERM or Ctrl+C: gRPC over mutual TLS, state in SQLite, /metrics and /healthz on the operations address.");
+        cmd.Options.Add(config);
+        cmd.SetAction(pr => CliErrors.Guard("aggregator serve", pr.InvocationConfiguration.Error, () =>
+        {
+            using LoadedAggregatorConfig loaded = AggregatorConfig.Load(pr.GetValue(config)!);
+            ApplianceHost host;
+            try { host = ApplianceHost.Create(loaded); }
+            catch (InvalidDataException e) { throw new UsageException(e.Message); }
+            try
+            {
+                host.RunAsync().GetAwaiter().GetResult();
+            }
+            catch (IOException e) { throw new InvalidOperationException($"cannot listen on {loaded.Config.Listen}: {e.Message}", e); }
+            finally { host.DisposeAsync().AsTask().GetAwaiter().GetResult(); }
+            return CliErrors.Success;
+        }));
+        return cmd;
+    }
+}
+
+/// <summary>`fraudfed bank sum`: one bank's contribution to one secure sum, for operators and scripts.</summary>
+internal sealed class BankCommands : ICliSubcommands
+{
+    public string Group => "bank";
+    public string GroupDescription => "One bank against the aggregator appliance.";
+
+    public IEnumerable<Command> BuildSubcommands() => [BuildSum()];
+
+    private static Command BuildSum()
+    {
+        var config = new Option<string>("--config") { Description = "bank.json (see `aggregator init`).", Required = true };
+        var values = new Option<string>("--values") { Description = "File of unsigned integers (one per line, or separated by commas or spaces).", Required = true };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object (round, contributors, sum) as the last line." };
+        var timeout = new Option<double>("--timeout") { Description = "Give up after this many seconds.", DefaultValueFactory = _ => 600 };
+        var cmd = new Command("sum", "Join the appliance's session (once) and contribute one vector to the next secure sum; prints the sum.");
+        foreach (Option o in new Option[] { config, values, json, timeout }) cmd.Options.Add(o);
+        cmd.SetAction(pr => CliErrors.Guard("bank sum", pr.InvocationConfiguration.Error, () =>
+        {
+            double seconds = pr.GetValue(timeout);
+            if (seconds is <= 0 or > 86_400) throw new UsageException($"--timeout must be in (0, 86400] seconds (got {seconds}).");
+            using LoadedBankConfig bank = BankConfig.Load(pr.GetValue(config)!);
+            ulong[] vector = ReadValues(pr.GetValue(values)!, bank.Config.Federation);
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(seconds));
+            Console.CancelKeyPress += (_, e) => { e.Cancel = true; cts.Cancel(); };
+            FederatedSum result;
+            FederationClient client = FederationClient.Create(bank);
+            try
+            {
+                pr.InvocationConfiguration.Error.WriteLine($"bank {bank.Config.Bank}: joining the session at {bank.Aggregator} ...");
+                client.ConnectAsync(cts.Token).GetAwaiter().GetResult();
+                pr.InvocationConfiguration.Error.WriteLine($"bank {bank.Config.Bank}: contributing {vector.Length} values ...");
+                result = client.SumAsync(vector, cts.Token).GetAwaiter().GetResult();
+            }
+            finally { client.DisposeAsync().AsTask().GetAwaiter().GetResult(); }
+            TextWriter stdout = pr.InvocationConfiguration.Output;
+            if (pr.GetValue(json))
+                stdout.WriteLine(JsonSerializer.Serialize(new { round = result.Round, contributors = result.Contributors, sum = result.Sum }));
+            else
+                foreach (ulong v in result.Sum) stdout.WriteLine(v.ToString(CultureInfo.InvariantCulture));
+            return CliErrors.Success;
+        }));
+        return cmd;
+    }
+
+    /// <summary>Reads and range-checks the values before any connection is made.</summary>
+    internal static ulong[] ReadValues(string path, FederationSettings federation)
+    {
+        if (!File.Exists(path)) throw new UsageException($"--values '{path}': no such file.");
+        int bits = federation.IsHomomorphic ? 44 : federation.Masking!.ModulusBits;
+        ulong max = bits == 64 ? ulong.MaxValue : (1UL << bits) - 1;
+        var list = new List<ulong>();
+        int line = 0;
+        foreach (string text in File.ReadLines(path))
+        {
+            line++;
+            foreach (string token in text.Split([',', ' ', '\t', ';'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            {
+                if (!ulong.TryParse(token, NumberStyles.None, CultureInfo.InvariantCulture, out ulong v))
+                    throw new UsageException($"--values '{path}' line {line}: '{token}' is not an unsigned integer.");
+                if (v > max) throw new UsageException($"--values '{path}' line {line}: {v} is not below 2^{bits}, the modulus of this session; quantize the values first.");
+                list.Add(v);
+            }
+        }
+        if (list.Count == 0) throw new UsageException($"--values '{path}' holds no values.");
+        if (list.Count > 1 << 27) throw new UsageException($"--values '{path}' holds {list.Count} values; at most 2^27 per round.");
+        return [.. list];
+    }
+}

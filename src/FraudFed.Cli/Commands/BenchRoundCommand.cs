@@ -1,0 +1,154 @@
+// `fraudfed bench round --mode he|masking --banks N --values V --json`: one secure-sum round through the real stack —
+// the appliance (Kestrel, mutual TLS, SQLite state) and N bank SDK clients over loopback, all in this process — timed
+// after session setup, against the in-process harness round of the same mode measured in the same run. The kit is
+// made by `aggregator init`'s code in a temporary directory and removed afterwards. Last stdout line with --json:
+// {suite, mode, banks, values, setup_s, wall_s, inproc_wall_s, ratio, bank_upload_bytes, peak_rss_mb, exact}.
+using System.CommandLine;
+using System.Diagnostics;
+using System.Text.Json;
+using FraudFed.Aggregator.Hosting;
+using FraudFed.Aggregator.Provisioning;
+using FraudFed.Cli.Infrastructure;
+using FraudFed.Cryptography.Rlwe;
+using FraudFed.Cryptography.Threshold;
+using FraudFed.Protocol;
+using FraudFed.Protocol.Harness;
+using FraudFed.Protocol.Homomorphic;
+using FraudFed.Sdk;
+using FraudFed.Sdk.Configuration;
+using Microsoft.Extensions.Logging;
+
+namespace FraudFed.Cli.Commands;
+
+/// <summary>`fraudfed bench round`: the appliance round against the in-process round.</summary>
+internal sealed class BenchRoundCommand : ICliSubcommands
+{
+    public string Group => "bench";
+    public string GroupDescription => "Benchmarks.";
+
+    public IEnumerable<Command> BuildSubcommands() => [Build()];
+
+    private static Command Build()
+    {
+        var mode = new Option<string>("--mode") { Description = "he or masking.", DefaultValueFactory = _ => "he" };
+        mode.AcceptOnlyFromAmong("he", "masking");
+        var banks = new Option<int>("--banks") { Description = "Banks (3..64).", DefaultValueFactory = _ => 10 };
+        var values = new Option<int>("--values") { Description = "Values per bank (1..16777216), each below 2^32.", DefaultValueFactory = _ => 1_000_000 };
+        var insecure = new Option<bool>("--insecure-test-parameters") { Description = "Homomorphic mode: the INSECURE n = 256 ring (quick checks only)." };
+        var json = new Option<bool>("--json") { Description = "End with one JSON line of results." };
+        var cmd = new Command("round", "One secure-sum round through the appliance and bank SDK over loopback mutual TLS, against the in-process round of the same mode.");
+        foreach (Option o in new Option[] { mode, banks, values, insecure, json }) cmd.Options.Add(o);
+        cmd.SetAction(pr => CliErrors.Guard("bench round", pr.InvocationConfiguration.Error, () =>
+        {
+            int n = pr.GetValue(banks), v = pr.GetValue(values);
+            if (n is < 3 or > 64) throw new UsageException($"--banks must be in 3..64 (got {n}).");
+            if (v is < 1 or > 1 << 24) throw new UsageException($"--values must be in 1..16777216 (got {v}).");
+            return Run(pr.GetValue(mode)!, n, v, pr.GetValue(insecure), pr.GetValue(json), pr.InvocationConfiguration.Output, pr.InvocationConfiguration.Error)
+                .GetAwaiter().GetResult();
+        }));
+        return cmd;
+    }
+
+    private static async Task<int> Run(string mode, int n, int count, bool insecure, bool json, TextWriter stdout, TextWriter stderr)
+    {
+        var random = new Random(1);   // benchmark data, not secrets
+        ulong[][] vectors = Enumerable.Range(0, n).Select(_ => Enumerable.Range(0, count).Select(_ => (ulong)random.NextInt64(1L << 32)).ToArray()).ToArray();
+        string dir = Directory.CreateTempSubdirectory("fraudfed-bench-round-").FullName;
+        var clients = new List<FederationClient>();
+        var configs = new List<LoadedBankConfig>();
+        LoadedAggregatorConfig? loaded = null;
+        ApplianceHost? host = null;
+        try
+        {
+            string configPath = DevelopmentProvisioning.Write(dir, new ProvisioningOptions
+            {
+                Banks = n, Mode = mode, Listen = "127.0.0.1:0", OpsListen = null, InsecureTestParameters = insecure,
+                Deadlines = new DeadlineSettings { SetupSeconds = 3600, JoinSeconds = 3600, StageSeconds = 3600 },
+            });
+            AggregatorConfig c = ConfigJson.Load<AggregatorConfig>(configPath);
+            File.WriteAllText(configPath, JsonSerializer.Serialize(c with { MaxMessageBytes = 1 << 30 }, ConfigJson.Options));
+            loaded = AggregatorConfig.Load(configPath);
+            host = ApplianceHost.Create(loaded, l => l.SetMinimumLevel(LogLevel.Warning));
+            await host.StartAsync();
+            int port = host.Addresses.First(a => a.Scheme == "https").Port;
+            for (int i = 0; i < n; i++)
+            {
+                string path = Path.Combine(dir, "banks", $"bank-{i}", "bank.json");
+                BankConfig b = ConfigJson.Load<BankConfig>(path);
+                File.WriteAllText(path, JsonSerializer.Serialize(b with { Aggregator = $"https://127.0.0.1:{port}", MaxMessageBytes = 1 << 29 }, ConfigJson.Options));
+                LoadedBankConfig bank = BankConfig.Load(path);
+                configs.Add(bank);
+                clients.Add(FederationClient.Create(bank, new FederationClientOptions { StageTimeout = TimeSpan.FromHours(1) }));
+            }
+            stderr.WriteLine($"bench round: {mode}, {n} banks, {count} values; session setup over loopback TLS ...");
+            var setup = Stopwatch.StartNew();
+            await Task.WhenAll(clients.Select(cl => cl.ConnectAsync()));
+            setup.Stop();
+            long uploadBefore = clients.Sum(cl => cl.BytesUploaded);
+            stderr.WriteLine("bench round: appliance round ...");
+            var wall = Stopwatch.StartNew();
+            FederatedSum[] results = await Task.WhenAll(clients.Select((cl, i) => cl.SumAsync(vectors[i])));
+            wall.Stop();
+            long upload = clients.Sum(cl => cl.BytesUploaded) - uploadBefore;
+            ulong applianceModulus = mode == "he" ? 1UL << 44 : 1UL << 32;
+            ulong[] plain44 = Plain(vectors, applianceModulus), plain32 = Plain(vectors, 1UL << 32);
+            bool exact = results.All(r => r.Sum.AsSpan().SequenceEqual(plain44));
+
+            stderr.WriteLine("bench round: in-process round of the same mode ...");
+            ISecureSum inproc = mode == "he"
+                ? new HomomorphicSecureSum(n, 32, new HomomorphicOptions
+                {
+                    MaxColluders = DecryptionPolicy.DefaultMaxColluders(n),
+                    Parameters = insecure ? InsecureTestParameters.N256 : null,
+                })
+                : new MaskingSecureSum(n, 32, new MaskingOptions { Threshold = 2 * n / 3 + 1 });
+            var inprocWall = new Stopwatch();
+            SecureSumResult local;
+            try
+            {
+                inproc.Sum(vectors);                                  // session setup and warm-up, untimed
+                inprocWall.Start();
+                local = inproc.Sum(vectors);
+                inprocWall.Stop();
+            }
+            finally { (inproc as IDisposable)?.Dispose(); }
+            exact &= local.Sum.AsSpan().SequenceEqual(plain32);
+
+            double peak = Process.GetCurrentProcess().PeakWorkingSet64 / (1024.0 * 1024.0);
+            double ratio = wall.Elapsed.TotalSeconds / Math.Max(1e-9, inprocWall.Elapsed.TotalSeconds);
+            stdout.WriteLine($"bench round ({mode}, {n} banks, {count} values)");
+            stdout.WriteLine($"  session setup (s)            {setup.Elapsed.TotalSeconds:0.000}");
+            stdout.WriteLine($"  appliance round (s)          {wall.Elapsed.TotalSeconds:0.000}");
+            stdout.WriteLine($"  in-process round (s)         {inprocWall.Elapsed.TotalSeconds:0.000}");
+            stdout.WriteLine($"  ratio                        {ratio:0.00}");
+            stdout.WriteLine($"  bank upload, all banks (B)   {upload}");
+            stdout.WriteLine($"  peak RSS (MiB)               {peak:0}");
+            stdout.WriteLine($"  exact                        {(exact ? "yes" : "NO")}");
+            if (json)
+                stdout.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
+                {
+                    ["suite"] = "round", ["mode"] = mode, ["banks"] = n, ["values"] = count,
+                    ["setup_s"] = Math.Round(setup.Elapsed.TotalSeconds, 3), ["wall_s"] = Math.Round(wall.Elapsed.TotalSeconds, 3),
+                    ["inproc_wall_s"] = Math.Round(inprocWall.Elapsed.TotalSeconds, 3), ["ratio"] = Math.Round(ratio, 3),
+                    ["bank_upload_bytes"] = upload, ["peak_rss_mb"] = Math.Round(peak, 1), ["exact"] = exact,
+                }));
+            return exact ? CliErrors.Success : CliErrors.RunFailed;
+        }
+        finally
+        {
+            foreach (FederationClient cl in clients) await cl.DisposeAsync();
+            if (host is not null) { await host.StopAsync(); await host.DisposeAsync(); }
+            foreach (LoadedBankConfig b in configs) b.Dispose();
+            loaded?.Dispose();
+            try { Directory.Delete(dir, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        }
+    }
+
+    private static ulong[] Plain(ulong[][] vectors, ulong modulus)
+    {
+        var sum = new ulong[vectors[0].Length];
+        foreach (ulong[] v in vectors)
+            for (int i = 0; i < sum.Length; i++) sum[i] = (sum[i] + v[i]) % modulus;
+        return sum;
+    }
+}

@@ -1,0 +1,217 @@
+// FederationClient: one bank's connection to the aggregator appliance (SPEC.md 14.5). Mutual TLS with the bank's
+// pinned client certificate, the appliance's certificate checked against the configured authority only; every call
+// retried with exponential backoff and jitter (Polly) while the appliance is unreachable; the bank's mailbox read in
+// sequence order so that a reconnect resumes where it stopped and a resend is answered as the first send was.
+// The protocol work is done by the bank party of the session's mode (HomomorphicBankParty or MaskingBank): this class
+// only moves its bytes.
+using System.Net.Security;
+using Grpc.Core;
+using Grpc.Net.Client;
+using FraudFed.Sdk.Configuration;
+using FraudFed.Sdk.Wire;
+using Polly;
+using Polly.Retry;
+
+namespace FraudFed.Sdk;
+
+/// <summary>The opened sum of one round.</summary>
+/// <param name="Round">The round number.</param>
+/// <param name="Sum">One value per position: the sum mod t (homomorphic) or mod 2^k (masking) of the contributors' vectors.</param>
+/// <param name="Contributors">Roster indices of the banks whose vectors are in the sum, ascending.</param>
+public sealed record FederatedSum(ulong Round, ulong[] Sum, IReadOnlyList<int> Contributors);
+
+/// <summary>Timeouts and retries of a <see cref="FederationClient"/>.</summary>
+public sealed record FederationClientOptions
+{
+    /// <summary>Deadline of one call, long polls excluded (default 60 s).</summary>
+    public TimeSpan CallTimeout { get; init; } = TimeSpan.FromSeconds(60);
+    /// <summary>Retries of a call that found the appliance unavailable (default 8).</summary>
+    public int MaxRetries { get; init; } = 8;
+    /// <summary>First retry delay; doubled each retry with jitter, at most 5 s (default 200 ms).</summary>
+    public TimeSpan RetryDelay { get; init; } = TimeSpan.FromMilliseconds(200);
+    /// <summary>How long one long poll waits for a mailbox item (default 10 s).</summary>
+    public TimeSpan PollWait { get; init; } = TimeSpan.FromSeconds(10);
+    /// <summary>Longest wait for the appliance's next message during setup or a round (default 10 min).</summary>
+    public TimeSpan StageTimeout { get; init; } = TimeSpan.FromMinutes(10);
+}
+
+/// <summary>A bank's client of the aggregator appliance: <see cref="ConnectAsync"/> joins the session, <see cref="SumAsync"/>
+/// contributes one vector to one secure sum.</summary>
+public sealed class FederationClient : IAsyncDisposable
+{
+    private readonly LoadedBankConfig _config;
+    private readonly FederationClientOptions _options;
+    private readonly GrpcChannel _channel;
+    private readonly Federation.FederationClient _grpc;
+    private readonly ResiliencePipeline _retry;
+    private readonly Queue<MailboxItem> _buffer = new();
+    private readonly SemaphoreSlim _gate = new(1, 1);
+    private ulong _after;
+    private IBankDriver? _driver;
+
+    private FederationClient(LoadedBankConfig config, FederationClientOptions options)
+    {
+        _config = config;
+        _options = options;
+        var handler = new SocketsHttpHandler
+        {
+            SslOptions = new SslClientAuthenticationOptions
+            {
+                ClientCertificates = [config.Certificate],
+                RemoteCertificateValidationCallback = TlsFiles.ServerValidator(config.Ca),
+            },
+            EnableMultipleHttp2Connections = true,
+            PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5),
+        };
+        _channel = GrpcChannel.ForAddress(config.Aggregator, new GrpcChannelOptions
+        {
+            HttpHandler = handler,
+            DisposeHttpClient = true,
+            MaxSendMessageSize = config.Config.MaxMessageBytes + 1024,
+            MaxReceiveMessageSize = int.MaxValue,
+        });
+        _grpc = new Federation.FederationClient(_channel);
+        _retry = new ResiliencePipelineBuilder().AddRetry(new RetryStrategyOptions
+        {
+            ShouldHandle = new PredicateBuilder().Handle<RpcException>(IsTransportFailure),
+            MaxRetryAttempts = Math.Max(0, options.MaxRetries),
+            Delay = options.RetryDelay,
+            MaxDelay = TimeSpan.FromSeconds(5),
+            BackoffType = DelayBackoffType.Exponential,
+            UseJitter = true,
+        }).Build();
+    }
+
+    /// <summary>A client for the bank described by <paramref name="config"/> (the client does not own it).</summary>
+    /// <exception cref="ArgumentNullException"><paramref name="config"/> is null.</exception>
+    public static FederationClient Create(LoadedBankConfig config, FederationClientOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        return new FederationClient(config, options ?? new FederationClientOptions());
+    }
+
+    /// <summary>This bank's roster index.</summary>
+    public int Bank => _config.Config.Bank;
+    /// <summary>The session's settings.</summary>
+    public FederationSettings Settings => _config.Config.Federation;
+    /// <summary>True once the session's setup is complete for this bank.</summary>
+    public bool IsConnected => _driver is { IsReady: true };
+    /// <summary>Bytes this bank has submitted (wrapper bytes).</summary>
+    public long BytesUploaded { get; private set; }
+    /// <summary>Bytes of mailbox items this bank has read.</summary>
+    public long BytesDownloaded { get; private set; }
+
+    /// <summary>Joins the appliance's session: checks that it runs this bank's settings (mode, roster digest, index), then runs
+    /// the session setup of the mode (homomorphic key generation, SPEC.md 12.0; masking AdvertiseKeys and graph seed, 8.1)
+    /// until this bank is ready for rounds. Does nothing when already connected.</summary>
+    /// <exception cref="FederationException">the appliance runs another session, refused a message, or stayed unreachable.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    public async Task ConnectAsync(CancellationToken cancellationToken = default)
+    {
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (_driver is { IsReady: true }) return;
+            SessionInfo info = await CallAsync(t => _grpc.GetSessionAsync(new GetSessionRequest(), deadline: Deadline(), cancellationToken: t).ResponseAsync, cancellationToken).ConfigureAwait(false);
+            Mode expected = Settings.IsHomomorphic ? Mode.Homomorphic : Mode.Masking;
+            if (info.Mode != expected) throw new FederationException($"the aggregator runs mode {info.Mode}, this bank's configuration says {Settings.Mode}; use the bank.json of this appliance.");
+            if (info.Bank != (uint)Bank) throw new FederationException($"the aggregator knows this certificate as bank {info.Bank}, the configuration says bank {Bank}; use the bank.json issued with this certificate.");
+            if (!string.Equals(info.RosterDigest, Settings.Digest(), StringComparison.Ordinal))
+                throw new FederationException("the aggregator's roster and parameters differ from this bank's configuration (roster digest mismatch); ask the operator for the current federation block.");
+            _driver?.Dispose();
+            _driver = Settings.IsHomomorphic
+                ? new HeBankDriver(this, Bank, Settings, _config.ProtocolSeed, _config.Config.MaxMessageBytes)
+                : new MaskingBankDriver(this, Bank, Settings, _config.ProtocolSeed, info.SessionId.ToByteArray());
+            await _driver.SetupAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally { _gate.Release(); }
+    }
+
+    /// <summary>Contributes <paramref name="values"/> to the next round and returns its opened sum. Values are below t = 2^44
+    /// (homomorphic) or below 2^k (masking). Every bank of a round passes vectors of the same length. Connects first if needed.</summary>
+    /// <exception cref="ArgumentException">an empty vector, or a value out of range.</exception>
+    /// <exception cref="RoundFailedException">the round ended without a sum (the session goes on: call again).</exception>
+    /// <exception cref="FederationException">a refused message, a session that ended, or an unreachable appliance.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    public async Task<FederatedSum> SumAsync(ulong[] values, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(values);
+        if (values.Length == 0) throw new ArgumentException("At least one value.", nameof(values));
+        if (_driver is not { IsReady: true }) await ConnectAsync(cancellationToken).ConfigureAwait(false);
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try { return await _driver!.SumAsync(values, cancellationToken).ConfigureAwait(false); }
+        finally { _gate.Release(); }
+    }
+
+    internal async Task<ulong> RequestRoundAsync(int length, CancellationToken cancellationToken)
+    {
+        RoundRequestReply reply = await CallAsync(t => _grpc.RequestRoundAsync(new RoundRequest { Length = (uint)length }, deadline: Deadline(), cancellationToken: t).ResponseAsync, cancellationToken).ConfigureAwait(false);
+        return reply.Round;
+    }
+
+    internal async Task SubmitAsync(byte[] message, CancellationToken cancellationToken)
+    {
+        var request = new SubmitRequest { Message = Google.Protobuf.ByteString.CopyFrom(message) };
+        await CallAsync(t => _grpc.SubmitAsync(request, deadline: Deadline(), cancellationToken: t).ResponseAsync, cancellationToken).ConfigureAwait(false);
+        BytesUploaded += message.Length;
+    }
+
+    /// <summary>The next mailbox item, in sequence order, waiting up to the stage timeout.</summary>
+    internal async Task<MailboxItem> NextItemAsync(CancellationToken cancellationToken)
+    {
+        DateTime giveUp = DateTime.UtcNow + _options.StageTimeout;
+        while (_buffer.Count == 0)
+        {
+            if (DateTime.UtcNow > giveUp)
+                throw new FederationException($"no message from the aggregator for {_options.StageTimeout.TotalSeconds:0} s; check that the appliance is running and the other banks are connected.");
+            var request = new ReceiveRequest { AfterSequence = _after, WaitMilliseconds = (uint)_options.PollWait.TotalMilliseconds, MaxItems = 64 };
+            ReceiveReply reply = await CallAsync(t => _grpc.ReceiveAsync(request, deadline: DateTime.UtcNow + _options.PollWait + _options.CallTimeout, cancellationToken: t).ResponseAsync, cancellationToken).ConfigureAwait(false);
+            foreach (MailboxItem item in reply.Items.Where(i => i.Sequence > _after).OrderBy(i => i.Sequence))
+            {
+                _buffer.Enqueue(item);
+                BytesDownloaded += item.CalculateSize();
+            }
+        }
+        MailboxItem next = _buffer.Dequeue();
+        _after = next.Sequence;
+        return next;
+    }
+
+    /// <summary>The appliance could not be reached or the connection failed (retried): Unavailable, DeadlineExceeded, or a call
+    /// that failed in the HTTP/2 or TLS layer before the appliance answered (e.g. a client certificate the roster does not pin,
+    /// which TLS 1.3 reports only after the handshake).</summary>
+    private static bool IsTransportFailure(RpcException e) =>
+        e.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded
+        || (e.StatusCode == StatusCode.Internal && e.Status.DebugException is HttpRequestException or IOException);
+
+    private DateTime Deadline() => DateTime.UtcNow + _options.CallTimeout;
+
+    private async Task<T> CallAsync<T>(Func<CancellationToken, Task<T>> call, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await _retry.ExecuteAsync(async t => await call(t).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
+        }
+        catch (RpcException e) when (e.StatusCode == StatusCode.Cancelled && cancellationToken.IsCancellationRequested)
+        {
+            throw new OperationCanceledException(cancellationToken);
+        }
+        catch (RpcException e) when (IsTransportFailure(e))
+        {
+            throw new FederationException($"the aggregator at {_config.Aggregator} is unreachable after {_options.MaxRetries} retries ({e.StatusCode}: {e.Status.Detail}); check the address, that the appliance runs, and that its roster pins this bank's certificate.", e);
+        }
+        catch (RpcException e)
+        {
+            throw new MessageRefusedException(StatusMapping.ReasonOf(e), e.StatusCode, e.Status.Detail);
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask DisposeAsync()
+    {
+        _driver?.Dispose();
+        _channel.Dispose();
+        _gate.Dispose();
+        return ValueTask.CompletedTask;
+    }
+}

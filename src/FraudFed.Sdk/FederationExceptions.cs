@@ -1,0 +1,45 @@
+// The SDK's typed exceptions: each message tells a person what happened and what to do; none carries key or share bytes.
+using FraudFed.Cryptography;
+
+namespace FraudFed.Sdk;
+
+/// <summary>The federation could not do what was asked (session mismatch, refused message, appliance unreachable after retries).</summary>
+public class FederationException : Exception
+{
+    /// <summary>Creates the exception.</summary>
+    public FederationException(string message, Exception? inner = null) : base(message, inner) { }
+}
+
+/// <summary>A round ended without a sum (too few banks took part, a deadline passed, a decryptor refused): the round number is
+/// spent and the session goes on; call <see cref="FederationClient.SumAsync"/> again for a new round.</summary>
+public sealed class RoundFailedException : FederationException
+{
+    /// <summary>Creates the exception.</summary>
+    public RoundFailedException(ulong round, ViolationReason reason, string message) : base($"round {round} ended without a sum ({reason}): {message}")
+    {
+        Round = round;
+        Reason = reason;
+    }
+
+    /// <summary>The spent round.</summary>
+    public ulong Round { get; }
+    /// <summary>Why it ended.</summary>
+    public ViolationReason Reason { get; }
+}
+
+/// <summary>The appliance refused a message of this bank (a typed protocol refusal mapped to a gRPC status, SPEC.md 14.5).</summary>
+public sealed class MessageRefusedException : FederationException
+{
+    /// <summary>Creates the exception.</summary>
+    public MessageRefusedException(ViolationReason? reason, Grpc.Core.StatusCode status, string detail)
+        : base($"the aggregator refused this bank's message ({reason?.ToString() ?? status.ToString()}): {detail}")
+    {
+        Reason = reason;
+        Status = status;
+    }
+
+    /// <summary>The protocol reason, when the appliance named one.</summary>
+    public ViolationReason? Reason { get; }
+    /// <summary>The gRPC status.</summary>
+    public Grpc.Core.StatusCode Status { get; }
+}

@@ -1,0 +1,47 @@
+// The one map from a protocol refusal (ViolationReason) to a gRPC status code (SPEC.md 14.5), used by the appliance to
+// answer and by the SDK to read the answer back. The reason itself travels in the trailer `fraudfed-violation` as the
+// reason's name (the ViolationReasonCode of common.proto without its prefix, e.g. Malformed).
+using FraudFed.Cryptography;
+using Grpc.Core;
+
+namespace FraudFed.Sdk;
+
+/// <summary>ViolationReason to gRPC StatusCode, and the trailer that names the reason.</summary>
+public static class StatusMapping
+{
+    /// <summary>Trailer key carrying the refusal reason (the reason's name, e.g. <c>Malformed</c>: ViolationReasonCode without its prefix).</summary>
+    public const string ReasonTrailer = "fraudfed-violation";
+
+    /// <summary>The gRPC status for a refusal: the client's bytes are bad (INVALID_ARGUMENT), it is not allowed (PERMISSION_DENIED),
+    /// not now (FAILED_PRECONDITION), already done (ALREADY_EXISTS), out of budget (RESOURCE_EXHAUSTED), or the round or session
+    /// ended (ABORTED).</summary>
+    public static StatusCode ToStatus(ViolationReason reason) => reason switch
+    {
+        ViolationReason.Malformed => StatusCode.InvalidArgument,
+        ViolationReason.Oversized => StatusCode.InvalidArgument,
+        ViolationReason.OutOfRange => StatusCode.InvalidArgument,
+        ViolationReason.AuthenticationFailed => StatusCode.PermissionDenied,
+        ViolationReason.UnknownSender => StatusCode.PermissionDenied,
+        ViolationReason.WrongRoundOrState => StatusCode.FailedPrecondition,
+        ViolationReason.Duplicate => StatusCode.AlreadyExists,
+        ViolationReason.TooFewParticipants => StatusCode.Aborted,
+        ViolationReason.Refused => StatusCode.FailedPrecondition,
+        ViolationReason.BudgetExhausted => StatusCode.ResourceExhausted,
+        ViolationReason.Inconsistent => StatusCode.Aborted,
+        ViolationReason.InsecureParameters => StatusCode.FailedPrecondition,
+        _ => StatusCode.Internal,
+    };
+
+    /// <summary>The trailer value of <paramref name="reason"/>.</summary>
+    public static string TrailerValue(ViolationReason reason) => ((FraudFed.Protocol.Wire.V1.ViolationReasonCode)((int)reason + 1)).ToString();
+
+    /// <summary>The reason named in an RpcException's trailers, or null.</summary>
+    public static ViolationReason? ReasonOf(RpcException error)
+    {
+        ArgumentNullException.ThrowIfNull(error);
+        string? value = error.Trailers.GetValue(ReasonTrailer);
+        if (value is null || !Enum.TryParse(value, out FraudFed.Protocol.Wire.V1.ViolationReasonCode code) || code == 0) return null;
+        int r = (int)code - 1;
+        return Enum.IsDefined(typeof(ViolationReason), r) ? (ViolationReason)r : null;
+    }
+}

@@ -1,0 +1,61 @@
+// PEM certificate and key files, and the checks both ends of the mutual-TLS connection make (SPEC.md 14.5):
+// the appliance pins each bank's client certificate by its SHA-256 fingerprint; a bank trusts only the authority named
+// in its configuration for the appliance's server certificate.
+using System.Net.Security;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using FraudFed.Sdk.Configuration;
+
+namespace FraudFed.Sdk;
+
+/// <summary>Loading PEM files and checking peer certificates.</summary>
+public static class TlsFiles
+{
+    /// <summary>A PEM certificate.</summary>
+    /// <exception cref="ConfigurationException">missing or not a PEM certificate.</exception>
+    public static X509Certificate2 LoadCertificate(string path)
+    {
+        if (!File.Exists(path)) throw new ConfigurationException($"{path}: no such certificate file.");
+        try { return X509Certificate2.CreateFromPem(File.ReadAllText(path)); }
+        catch (CryptographicException e) { throw new ConfigurationException($"{path}: not a PEM certificate ({e.Message})."); }
+    }
+
+    /// <summary>A PEM certificate with its PEM (PKCS#8) private key.</summary>
+    /// <exception cref="ConfigurationException">a file is missing, or the key does not match the certificate.</exception>
+    public static X509Certificate2 LoadCertificateWithKey(string certificatePath, string keyPath)
+    {
+        if (!File.Exists(certificatePath)) throw new ConfigurationException($"{certificatePath}: no such certificate file.");
+        if (!File.Exists(keyPath)) throw new ConfigurationException($"{keyPath}: no such key file.");
+        try { return X509Certificate2.CreateFromPemFile(certificatePath, keyPath); }
+        catch (CryptographicException e) { throw new ConfigurationException($"{certificatePath} with {keyPath}: not a PEM certificate and its matching private key ({e.Message})."); }
+    }
+
+    /// <summary>The SHA-256 fingerprint of a certificate's DER encoding, lowercase hex (what the roster pins).</summary>
+    public static string Fingerprint(X509Certificate2 certificate)
+    {
+        ArgumentNullException.ThrowIfNull(certificate);
+        return Convert.ToHexStringLower(SHA256.HashData(certificate.RawData));
+    }
+
+    /// <summary>True when <paramref name="certificate"/> chains to <paramref name="authority"/> alone (custom trust store, no
+    /// revocation check: development and private PKIs) and is valid now.</summary>
+    public static bool IssuedBy(X509Certificate2 certificate, X509Certificate2 authority)
+    {
+        using var chain = new X509Chain();
+        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+        chain.ChainPolicy.CustomTrustStore.Add(authority);
+        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        return chain.Build(certificate);
+    }
+
+    /// <summary>A server-certificate check for a bank: the certificate must chain to <paramref name="authority"/> and match the
+    /// host name; the operating system's trust store is not consulted.</summary>
+    public static RemoteCertificateValidationCallback ServerValidator(X509Certificate2 authority) =>
+        (_, certificate, _, errors) =>
+        {
+            if (certificate is null) return false;
+            if ((errors & SslPolicyErrors.RemoteCertificateNameMismatch) != 0 || (errors & SslPolicyErrors.RemoteCertificateNotAvailable) != 0) return false;
+            using var c = new X509Certificate2(certificate);
+            return IssuedBy(c, authority);
+        };
+}

@@ -1,0 +1,276 @@
+// End-to-end tests of the appliance and the bank SDK over real loopback sockets with real mutual TLS, certificates made
+// by `aggregator init`'s code, and a SQLite state file in a temporary directory: 5 banks, both modes, INSECURE small RLWE
+// parameters. Every sum is checked against the plaintext sum computed here (mod t = 2^44 or mod 2^32).
+using FraudFed.Aggregator.Hosting;
+using FraudFed.Cryptography;
+using FraudFed.Cryptography.Primitives;
+using FraudFed.Protocol.Masking;
+using FraudFed.Sdk;
+using FraudFed.Sdk.Configuration;
+using FraudFed.Sdk.Wire;
+using FraudFed.Testing;
+using Grpc.Core;
+using NUnit.Framework;
+
+namespace FraudFed.Aggregator.Tests;
+
+[TestFixture]
+[NonParallelizable]
+public sealed class ApplianceEndToEndTests
+{
+    private const int Banks = 5;
+    private const int Length = 300;   // two chunks of the n = 256 test ring
+
+    private static ulong Modulus(string mode) => mode == "he" ? 1UL << 44 : 1UL << 32;
+
+    private static ulong[][] Vectors(string mode, int seed)
+    {
+        Random r = TestRandom.Plain(seed);
+        ulong m = Modulus(mode);
+        return Enumerable.Range(0, Banks).Select(_ => Enumerable.Range(0, Length).Select(_ => (ulong)r.NextInt64((long)m)).ToArray()).ToArray();
+    }
+
+    private static ulong[] PlainSum(string mode, IEnumerable<ulong[]> vectors)
+    {
+        ulong m = Modulus(mode);
+        var sum = new ulong[Length];
+        foreach (ulong[] v in vectors)
+            for (int i = 0; i < Length; i++) sum[i] = (sum[i] + v[i]) % m;
+        return sum;
+    }
+
+    private static CancellationToken Bounded(int seconds) => new CancellationTokenSource(TimeSpan.FromSeconds(seconds)).Token;
+
+    [TestCase("he")]
+    [TestCase("masking")]
+    public async Task FiveBanks_SumIsExactlyThePlaintextSum(string mode)
+    {
+        await using ApplianceKit kit = ApplianceKit.Create(mode);
+        await kit.StartAsync();
+        CancellationToken ct = Bounded(120);
+        FederationClient[] clients = Enumerable.Range(0, Banks).Select(kit.Client).ToArray();
+        await Task.WhenAll(clients.Select(c => c.ConnectAsync(ct)));
+        for (int round = 0; round < 2; round++)
+        {
+            ulong[][] vectors = Vectors(mode, 10 + round);
+            FederatedSum[] results = await Task.WhenAll(clients.Select((c, i) => c.SumAsync(vectors[i], ct)));
+            ulong[] expected = PlainSum(mode, vectors);
+            foreach (FederatedSum r in results)
+            {
+                Assert.That(r.Sum, Is.EqualTo(expected), $"{mode} round {r.Round}");
+                Assert.That(r.Contributors, Is.EqualTo(Enumerable.Range(0, Banks)));
+                Assert.That(r.Round, Is.EqualTo(results[0].Round));
+            }
+        }
+    }
+
+    [Test]
+    public async Task HealthOnTheTlsPort_AndPrometheusMetricsOnTheOperationsPort_ReportTheRound()
+    {
+        await using ApplianceKit kit = ApplianceKit.Create("masking");
+        await kit.StartAsync();
+        CancellationToken ct = Bounded(120);
+        FederationClient[] clients = Enumerable.Range(0, Banks).Select(kit.Client).ToArray();
+        ulong[][] vectors = Vectors("masking", 60);
+        await Task.WhenAll(clients.Select((c, i) => c.SumAsync(vectors[i], ct)));
+
+        RawBank raw = kit.Raw(0);
+        var health = new Grpc.Health.V1.Health.HealthClient(raw.Channel);
+        Grpc.Health.V1.HealthCheckResponse status = await health.CheckAsync(new Grpc.Health.V1.HealthCheckRequest(), cancellationToken: ct);
+        Assert.That(status.Status, Is.EqualTo(Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus.Serving));
+
+        Uri ops = kit.Host!.Addresses.First(a => a.Scheme == "http");
+        using var http = new HttpClient();
+        string metrics = await http.GetStringAsync(new Uri(ops, "/metrics"), ct);
+        Assert.That(metrics, Does.Contain("fraudfed_rounds_total{").And.Contain("outcome=\"ok\""));
+        Assert.That(metrics, Does.Contain("fraudfed_accepted_messages_total"));
+        Assert.That(metrics, Does.Contain("fraudfed_connected_banks"));
+        Assert.That(await http.GetStringAsync(new Uri(ops, "/healthz"), ct), Is.EqualTo("Healthy"));
+    }
+
+    [TestCase("he")]
+    [TestCase("masking")]
+    public async Task BankSilentAfterJoining_IsADropout_AndTheRoundFinishesWithoutIt(string mode)
+    {
+        await using ApplianceKit kit = ApplianceKit.Create(mode, stageSeconds: 2);
+        await kit.StartAsync();
+        CancellationToken ct = Bounded(120);
+        FederationClient[] clients = Enumerable.Range(0, Banks - 1).Select(kit.Client).ToArray();
+        RawBank silent = kit.Raw(Banks - 1);
+        await Task.WhenAll(clients.Select(c => c.ConnectAsync(ct)).Append(silent.SetupAsync(ct)));
+        ulong[][] vectors = Vectors(mode, 20);
+        // The silent bank asks to join (so the round opens at once) and then sends nothing: the stage deadline drops it.
+        await silent.Grpc.RequestRoundAsync(new RoundRequest { Length = Length }, cancellationToken: ct);
+        FederatedSum[] results = await Task.WhenAll(clients.Select((c, i) => c.SumAsync(vectors[i], ct)));
+        ulong[] expected = PlainSum(mode, vectors.Take(Banks - 1));
+        foreach (FederatedSum r in results)
+        {
+            Assert.That(r.Sum, Is.EqualTo(expected));
+            Assert.That(r.Contributors, Is.EqualTo(Enumerable.Range(0, Banks - 1)));
+        }
+    }
+
+    [Test]
+    public async Task ClientWithoutARosterCertificate_IsRefusedAtTheHandshake()
+    {
+        await using ApplianceKit kit = ApplianceKit.Create("masking");
+        await using ApplianceKit other = ApplianceKit.Create("masking");
+        await kit.StartAsync();
+        // A certificate from another kit (another CA, not pinned), trusting this appliance's CA.
+        using var stranger = new LoadedBankConfig(kit.LoadBank(0).Config, kit.Address, other.LoadBank(0).Certificate, kit.LoadBank(0).Ca, new byte[32]);
+        await using FederationClient client = FederationClient.Create(stranger, ApplianceKit.FastClient with { MaxRetries = 1 });
+        FederationException? e = Assert.ThrowsAsync<FederationException>(() => client.ConnectAsync(Bounded(60)), "a transport refusal, not a protocol answer");
+        Assert.That(e!.Message, Does.Contain("unreachable"));
+        // The appliance still serves roster banks.
+        RawBank ok = kit.Raw(1);
+        SessionInfo info = await ok.Grpc.GetSessionAsync(new GetSessionRequest(), cancellationToken: Bounded(30));
+        Assert.That(info.Bank, Is.EqualTo(1u));
+    }
+
+    [Test]
+    public async Task BodyNamingAnotherBankThanItsCertificate_IsRefusedAndNothingIsStored()
+    {
+        await using ApplianceKit kit = ApplianceKit.Create("masking");
+        await kit.StartAsync();
+        // Bank 1's certificate carries an AdvertiseKeys signed by bank 0 (a body that names bank 0 as its sender).
+        RawBank liar = kit.Raw(0, certificateOf: 1);
+        SessionInfo info = await liar.Grpc.GetSessionAsync(new GetSessionRequest(), cancellationToken: Bounded(30));
+        Assert.That(info.Bank, Is.EqualTo(1u), "the bank id comes from the certificate");
+        var f = kit.LoadBank(0).Config.Federation;
+        using var bank0 = new MaskingBank(f.BuildMaskingParameters(info.SessionId.Span), 0, Ed25519SigningKey.Import(kit.LoadBank(0).ProtocolSeed),
+            f.IdentityKeyBytes(), System.Security.Cryptography.RandomNumberGenerator.Create());
+        int before = kit.Host!.Coordinator.EventCount;
+        RpcException e = Assert.ThrowsAsync<RpcException>(() => liar.SubmitAsync(bank0.AdvertiseKeys()))!;
+        Assert.That(e.StatusCode, Is.EqualTo(StatusCode.PermissionDenied));
+        Assert.That(StatusMapping.ReasonOf(e), Is.EqualTo(ViolationReason.UnknownSender));
+        Assert.That(kit.Host.Coordinator.EventCount, Is.EqualTo(before));
+    }
+
+    [Test]
+    public async Task RosterBankSigningWithAnotherBanksProtocolKey_IsRefused()
+    {
+        await using ApplianceKit kit = ApplianceKit.Create("masking");
+        await kit.StartAsync();
+        RawBank bank1 = kit.Raw(1);
+        SessionInfo info = await bank1.Grpc.GetSessionAsync(new GetSessionRequest(), cancellationToken: Bounded(30));
+        var f = kit.LoadBank(1).Config.Federation;
+        // Bank 1 (its own certificate, a body naming bank 1) signs with bank 0's protocol key.
+        byte[][] keys = f.IdentityKeyBytes();
+        using var stolen = Ed25519SigningKey.Import(kit.LoadBank(0).ProtocolSeed);
+        keys[1] = stolen.PublicKey.ToArray();
+        using var forger = new MaskingBank(f.BuildMaskingParameters(info.SessionId.Span), 1, Ed25519SigningKey.Import(kit.LoadBank(0).ProtocolSeed), keys,
+            System.Security.Cryptography.RandomNumberGenerator.Create());
+        int before = kit.Host!.Coordinator.EventCount;
+        RpcException e = Assert.ThrowsAsync<RpcException>(() => bank1.SubmitAsync(forger.AdvertiseKeys()))!;
+        Assert.That(e.StatusCode, Is.EqualTo(StatusCode.PermissionDenied));
+        Assert.That(StatusMapping.ReasonOf(e), Is.EqualTo(ViolationReason.AuthenticationFailed));
+        Assert.That(kit.Host.Coordinator.EventCount, Is.EqualTo(before));
+    }
+
+    [Test]
+    public async Task FiveBanks_RealParameters_Homomorphic_SumIsExact()
+    {
+        // The default 128-bit set (n = 8192, three 60-bit primes): one end-to-end round, 1000 values per bank.
+        await using ApplianceKit kit = ApplianceKit.Create("he", insecure: false);
+        await kit.StartAsync();
+        CancellationToken ct = Bounded(300);
+        FederationClient[] clients = Enumerable.Range(0, Banks).Select(kit.Client).ToArray();
+        await Task.WhenAll(clients.Select(c => c.ConnectAsync(ct)));
+        Random r = TestRandom.Plain(50);
+        ulong[][] vectors = Enumerable.Range(0, Banks).Select(_ => Enumerable.Range(0, 1000).Select(_ => (ulong)r.NextInt64(1L << 44)).ToArray()).ToArray();
+        FederatedSum[] results = await Task.WhenAll(clients.Select((c, i) => c.SumAsync(vectors[i], ct)));
+        ulong[] expected = Enumerable.Range(0, 1000).Select(j => vectors.Aggregate(0UL, (acc, v) => (acc + v[j]) % (1UL << 44))).ToArray();
+        foreach (FederatedSum s in results) Assert.That(s.Sum, Is.EqualTo(expected));
+    }
+
+    [Test]
+    public async Task ResendOfAcceptedBytes_GetsTheSameAnswer_ADifferentSecondMessageIsADuplicate()
+    {
+        await using ApplianceKit kit = ApplianceKit.Create("masking");
+        await kit.StartAsync();
+        RawBank raw = kit.Raw(3);
+        SessionInfo info = await raw.Grpc.GetSessionAsync(new GetSessionRequest(), cancellationToken: Bounded(30));
+        var f = kit.LoadBank(3).Config.Federation;
+        MaskingBank Bank() => new(f.BuildMaskingParameters(info.SessionId.Span), 3, Ed25519SigningKey.Import(kit.LoadBank(3).ProtocolSeed),
+            f.IdentityKeyBytes(), System.Security.Cryptography.RandomNumberGenerator.Create());
+        using MaskingBank first = Bank(), second = Bank();
+        byte[] advert = first.AdvertiseKeys();
+        SubmitReply a = await raw.SubmitAsync(advert);
+        int events = kit.Host!.Coordinator.EventCount;
+        SubmitReply b = await raw.SubmitAsync(advert);
+        Assert.That((a.Resend, b.Resend), Is.EqualTo((false, true)));
+        Assert.That(b.Sequence, Is.EqualTo(a.Sequence));
+        Assert.That(kit.Host.Coordinator.EventCount, Is.EqualTo(events), "a resend stores nothing");
+        RpcException e = Assert.ThrowsAsync<RpcException>(() => raw.SubmitAsync(second.AdvertiseKeys()))!;
+        Assert.That(e.StatusCode, Is.EqualTo(StatusCode.AlreadyExists));
+        Assert.That(StatusMapping.ReasonOf(e), Is.EqualTo(ViolationReason.Duplicate));
+        Assert.That(kit.Host.Coordinator.EventCount, Is.EqualTo(events));
+    }
+
+    [TestCase("he")]
+    [TestCase("masking")]
+    public async Task OversizedAndMalformedMessages_GetInvalidArgument_NothingIsStored_AndTheApplianceKeepsServing(string mode)
+    {
+        await using ApplianceKit kit = ApplianceKit.Create(mode, maxMessageBytes: 1 << 20);
+        await kit.StartAsync();
+        RawBank raw = kit.Raw(2);
+        int before = kit.Host!.Coordinator.EventCount;
+        var cases = new Dictionary<string, byte[]>
+        {
+            ["oversized"] = new byte[(1 << 20) + 1],
+            ["not protobuf"] = [0xFF, 0xFF, 0xFF, 0xFF, 0x0F],
+            ["empty"] = [],
+            ["wrapper of the wrong version"] = [0x08, 0x07],
+        };
+        foreach (var (name, bytes) in cases)
+        {
+            RpcException e = Assert.ThrowsAsync<RpcException>(() => raw.SubmitAsync(bytes))!;
+            Assert.That(e.StatusCode, Is.EqualTo(StatusCode.InvalidArgument).Or.EqualTo(StatusCode.FailedPrecondition), name);
+            if (name != "wrapper of the wrong version") Assert.That(e.StatusCode, Is.EqualTo(StatusCode.InvalidArgument), name);
+        }
+        Assert.That(kit.Host.Coordinator.EventCount, Is.EqualTo(before), "a refused message is not stored");
+        // Still serving: a full round with the exact sum.
+        CancellationToken ct = Bounded(120);
+        FederationClient[] clients = Enumerable.Range(0, Banks).Select(kit.Client).ToArray();
+        await Task.WhenAll(clients.Select(c => c.ConnectAsync(ct)));
+        ulong[][] vectors = Vectors(mode, 30);
+        FederatedSum[] results = await Task.WhenAll(clients.Select((c, i) => c.SumAsync(vectors[i], ct)));
+        Assert.That(results[0].Sum, Is.EqualTo(PlainSum(mode, vectors)));
+    }
+
+    [TestCase("he")]
+    [TestCase("masking")]
+    public async Task ApplianceStoppedBetweenContributionsAndOpening_RestartsFromItsStateFile_AndFinishesTheExactSum(string mode)
+    {
+        await using ApplianceKit kit = ApplianceKit.Create(mode, stageSeconds: 600);
+        await kit.StartAsync();
+        CancellationToken ct = Bounded(180);
+        FederationClient[] clients = Enumerable.Range(0, Banks - 1).Select(kit.Client).ToArray();
+        RawBank last = kit.Raw(Banks - 1);
+        await Task.WhenAll(clients.Select(c => c.ConnectAsync(ct)).Append(last.SetupAsync(ct)));
+        ulong[][] vectors = Vectors(mode, 40);
+        bool lastContributes = mode == "masking";
+        Task rawPart = lastContributes
+            ? last.ContributeThenSilentAsync(vectors[Banks - 1], ct)    // sends its masked input, never signs the survivor list
+            : last.Grpc.RequestRoundAsync(new RoundRequest { Length = Length }, cancellationToken: ct).ResponseAsync;   // joins, never uploads
+        Task<FederatedSum[]> sums = Task.WhenAll(clients.Select((c, i) => c.SumAsync(vectors[i], ct)));
+        await rawPart;
+        // Wait until the contributions are in and the round waits for the silent bank (uploads or consistency signatures).
+        string waitingFor = mode == "he" ? "CollectingUploads" : "ConsistencyCheck";
+        int expectedInbound = mode == "he" ? Banks - 1 : Banks + Banks + (Banks - 1);   // masking: ShareKeys, MaskedInput, 4 signatures
+        while (!(kit.Host!.Coordinator.Stage.StartsWith(waitingFor, StringComparison.Ordinal) && kit.Host.Coordinator.RoundMessages >= expectedInbound))
+            await Task.Delay(50, ct);
+        int events = kit.Host.Coordinator.EventCount;
+        await kit.StopAsync();
+
+        // Restart from the same state file with a short stage deadline (long enough for the banks' retries to reconnect):
+        // the silent bank is dropped and the round finishes.
+        kit.EditConfig(c => c with { Deadlines = c.Deadlines with { StageSeconds = 6 } });
+        await kit.StartAsync();
+        Assert.That(kit.Host!.Coordinator.ReplayedEvents, Is.EqualTo(events));
+        FederatedSum[] results = await sums;
+        ulong[] expected = PlainSum(mode, lastContributes ? vectors : vectors.Take(Banks - 1));
+        foreach (FederatedSum r in results) Assert.That(r.Sum, Is.EqualTo(expected));
+        Assert.That(results[0].Contributors, Is.EqualTo(Enumerable.Range(0, lastContributes ? Banks : Banks - 1)));
+    }
+}

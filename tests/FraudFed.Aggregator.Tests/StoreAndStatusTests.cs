@@ -1,0 +1,62 @@
+// The SQLite store (atomic appends, mailbox sequences per bank, persistence across reopen, resend lookup) and the one
+// ViolationReason -> gRPC status map (every reason mapped, the trailer reads back to the same reason).
+using FraudFed.Aggregator.Storage;
+using FraudFed.Cryptography;
+using FraudFed.Sdk;
+using Grpc.Core;
+using NUnit.Framework;
+
+namespace FraudFed.Aggregator.Tests;
+
+[TestFixture]
+public sealed class StoreAndStatusTests
+{
+    [Test]
+    public void SqliteStore_NumbersMailboxesPerBank_AndKeepsEverythingAcrossReopen()
+    {
+        string dir = Directory.CreateTempSubdirectory("fraudfed-store-").FullName;
+        try
+        {
+            string path = Path.Combine(dir, "state", "a.db");
+            byte[] digest = [1, 2, 3];
+            using (var store = new SqliteAggregatorStore(path))
+            {
+                Assert.That(store.ConfigDigest, Is.Null);
+                store.Initialize("abc");
+                long s1 = store.Append(new StoredEvent(0, EventKind.Step, -1, "x", [9], []), [new OutboundItem(0, [1]), new OutboundItem(1, [2]), new OutboundItem(0, [3])]);
+                long s2 = store.Append(new StoredEvent(0, EventKind.Inbound, 1, "", [7, 7], digest), [new OutboundItem(1, [4])]);
+                Assert.That((s1, s2), Is.EqualTo((1L, 2L)));
+                Assert.That(store.ReadMailbox(0, 0, 10).Select(m => (m.Sequence, m.Item[0])), Is.EqualTo(new[] { (1L, (byte)1), (2L, (byte)3) }));
+                Assert.That(store.ReadMailbox(1, 1, 10).Select(m => (m.Sequence, m.Item[0])), Is.EqualTo(new[] { (2L, (byte)4) }));
+                Assert.Throws<InvalidOperationException>(() => store.Initialize("other"));
+            }
+            using (var reopened = new SqliteAggregatorStore(path))
+            {
+                Assert.That(reopened.ConfigDigest, Is.EqualTo("abc"));
+                Assert.That(reopened.ReadEvents().Select(e => (e.Sequence, e.Kind, e.Bank)), Is.EqualTo(new[] { (1L, EventKind.Step, -1), (2L, EventKind.Inbound, 1) }));
+                Assert.That(reopened.FindInbound(1, digest), Is.EqualTo(2L));
+                Assert.That(reopened.FindInbound(0, digest), Is.Null, "a resend is matched per bank");
+                Assert.That(reopened.LastMailboxSequence(0), Is.EqualTo(2L));
+                reopened.Append(new StoredEvent(0, EventKind.Step, -1, "y", [], []), [new OutboundItem(0, [5])]);
+                Assert.That(reopened.ReadMailbox(0, 2, 10).Single().Sequence, Is.EqualTo(3L));
+            }
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
+
+    [Test]
+    public void EveryViolationReason_HasAStatus_AndItsTrailerReadsBack()
+    {
+        foreach (ViolationReason reason in Enum.GetValues<ViolationReason>())
+        {
+            StatusCode code = StatusMapping.ToStatus(reason);
+            Assert.That(code, Is.Not.EqualTo(StatusCode.Internal).And.Not.EqualTo(StatusCode.OK), reason.ToString());
+            var error = new RpcException(new Status(code, "x"), new Metadata { { StatusMapping.ReasonTrailer, StatusMapping.TrailerValue(reason) } });
+            Assert.That(StatusMapping.ReasonOf(error), Is.EqualTo(reason));
+        }
+        Assert.That(StatusMapping.ToStatus(ViolationReason.Malformed), Is.EqualTo(StatusCode.InvalidArgument));
+        Assert.That(StatusMapping.ToStatus(ViolationReason.Oversized), Is.EqualTo(StatusCode.InvalidArgument));
+        Assert.That(StatusMapping.ToStatus(ViolationReason.UnknownSender), Is.EqualTo(StatusCode.PermissionDenied));
+        Assert.That(StatusMapping.ReasonOf(new RpcException(new Status(StatusCode.Unavailable, "x"))), Is.Null);
+    }
+}

@@ -1,0 +1,104 @@
+// `fraudfed aggregator init|serve` and `fraudfed bank sum` from the command line: the kit init writes (parsed back by the
+// appliance's and the banks' own loaders, pins checked against the certificates), and refusals before any work (exit 2).
+using System.Security.Cryptography.X509Certificates;
+using FraudFed.Aggregator.Hosting;
+using FraudFed.Cryptography.Primitives;
+using FraudFed.Sdk;
+using FraudFed.Sdk.Configuration;
+using NUnit.Framework;
+
+namespace FraudFed.Cli.Tests.Commands;
+
+[TestFixture]
+public sealed class ApplianceCommandTests
+{
+    private string _dir = "";
+
+    [SetUp]
+    public void MakeDirectory() => _dir = Directory.CreateTempSubdirectory("fraudfed-cli-appliance-").FullName;
+
+    [TearDown]
+    public void RemoveDirectory() => Directory.Delete(_dir, recursive: true);
+
+    [TestCase("he")]
+    [TestCase("masking")]
+    public void Init_WritesAKitWhoseRosterPinsEveryBank_AndEveryFileSaysDevelopmentOnly(string mode)
+    {
+        string kit = Path.Combine(_dir, "kit");
+        var (code, stdout, stderr) = HostileInputTests.Run("aggregator", "init", "--banks", "3", "--mode", mode, "--out", kit, "--insecure-test-parameters");
+        Assert.That(code, Is.EqualTo(0), stderr);
+        Assert.That(stdout, Does.Contain("DEVELOPMENT-ONLY"));
+        using LoadedAggregatorConfig aggregator = AggregatorConfig.Load(Path.Combine(kit, "aggregator.json"));
+        Assert.That(aggregator.Config.Federation.Mode, Is.EqualTo(mode));
+        for (int i = 0; i < 3; i++)
+        {
+            using LoadedBankConfig bank = BankConfig.Load(Path.Combine(kit, "banks", $"bank-{i}", "bank.json"));
+            Assert.That(aggregator.BankOf(bank.Certificate), Is.EqualTo(i), "the roster pins bank i's certificate");
+            using var key = Ed25519SigningKey.Import(bank.ProtocolSeed);
+            Assert.That(Convert.ToHexStringLower(key.PublicKey), Is.EqualTo(aggregator.Config.Federation.IdentityKeys[i]), "the roster pins bank i's protocol key");
+            Assert.That(bank.Config.Federation.Digest(), Is.EqualTo(aggregator.Config.Federation.Digest()));
+            Assert.That(TlsFiles.IssuedBy(aggregator.ServerCertificate, bank.Ca), Is.True, "the bank trusts the appliance's issuer");
+        }
+        foreach (string file in Directory.EnumerateFiles(kit, "*", SearchOption.AllDirectories))
+        {
+            Assert.That(File.ReadAllText(file), Does.Contain("DEVELOPMENT ONLY").Or.Contain("DEVELOPMENT-ONLY").Or.Contain("development only"), file);
+            if (!OperatingSystem.IsWindows() && (file.EndsWith(".key.pem", StringComparison.Ordinal) || file.EndsWith(".ed25519", StringComparison.Ordinal)))
+                Assert.That(File.GetUnixFileMode(file), Is.EqualTo(UnixFileMode.UserRead | UnixFileMode.UserWrite), file);
+        }
+        Assert.That(File.Exists(Path.Combine(kit, "aggregator.ed25519")), Is.EqualTo(mode == "he"));
+    }
+
+    [Test]
+    public void Init_NeverOverwritesAKit()
+    {
+        string kit = Path.Combine(_dir, "kit");
+        Assert.That(HostileInputTests.Run("aggregator", "init", "--banks", "2", "--out", kit).Code, Is.EqualTo(0));
+        string before = File.ReadAllText(Path.Combine(kit, "aggregator.json"));
+        var (code, _, stderr) = HostileInputTests.Run("aggregator", "init", "--banks", "2", "--out", kit);
+        Assert.That(code, Is.EqualTo(2));
+        Assert.That(stderr, Does.StartWith("fraudfed aggregator init: ").And.Contain("not empty"));
+        Assert.That(File.ReadAllText(Path.Combine(kit, "aggregator.json")), Is.EqualTo(before));
+    }
+
+    [TestCase(new[] { "aggregator", "init", "--banks", "1", "--out", "@kit" }, "--banks must be in 2..256", TestName = "Refused/init-one-bank")]
+    [TestCase(new[] { "aggregator", "init", "--listen", "localhost", "--out", "@kit" }, "--listen must be an IP address and port", TestName = "Refused/init-listen")]
+    [TestCase(new[] { "aggregator", "serve", "--config", "@missing" }, "no such file", TestName = "Refused/serve-missing-config")]
+    public void Refused_BeforeAnyWork_WithExitCode2(string[] args, string expected)
+    {
+        string[] bound = args.Select(a => a == "@kit" ? Path.Combine(_dir, "kit") : a == "@missing" ? Path.Combine(_dir, "none.json") : a).ToArray();
+        var (code, _, stderr) = HostileInputTests.Run(bound);
+        Assert.That(code, Is.EqualTo(2), stderr);
+        Assert.That(stderr, Does.Contain(expected));
+        Assert.That(stderr.Trim().Split('\n'), Has.Length.EqualTo(1), "one line, no stack trace");
+        Assert.That(Directory.Exists(Path.Combine(_dir, "kit")), Is.False, "nothing written");
+    }
+
+    [TestCase("18446744073709551615", "is not below 2^44")]
+    [TestCase("12\nseven", "'seven' is not an unsigned integer")]
+    [TestCase("", "holds no values")]
+    public void BankSum_RefusesBadValues_BeforeConnecting(string values, string expected)
+    {
+        string kit = Path.Combine(_dir, "kit");
+        Assert.That(HostileInputTests.Run("aggregator", "init", "--banks", "2", "--out", kit).Code, Is.EqualTo(0));
+        string file = Path.Combine(_dir, "values.txt");
+        File.WriteAllText(file, values);
+        // No appliance runs: a command that tried to connect would fail with exit 1 after its retries, not 2 at once.
+        var (code, _, stderr) = HostileInputTests.Run("bank", "sum", "--config", Path.Combine(kit, "banks", "bank-0", "bank.json"), "--values", file);
+        Assert.That(code, Is.EqualTo(2), stderr);
+        Assert.That(stderr, Does.StartWith("fraudfed bank sum: ").And.Contain(expected));
+    }
+
+    [TestCase("masking")]
+    [TestCase("he")]
+    public void BenchRound_RunsTheApplianceOverLoopbackTls_AndReportsAnExactSum(string mode)
+    {
+        var (code, stdout, stderr) = HostileInputTests.Run("bench", "round", "--mode", mode, "--banks", "3", "--values", "300", "--insecure-test-parameters", "--json");
+        Assert.That(code, Is.EqualTo(0), stderr);
+        using var doc = System.Text.Json.JsonDocument.Parse(stdout.Trim().Split('\n')[^1]);
+        System.Text.Json.JsonElement r = doc.RootElement;
+        Assert.That(r.GetProperty("suite").GetString(), Is.EqualTo("round"));
+        Assert.That(r.GetProperty("exact").GetBoolean(), Is.True);
+        Assert.That(r.GetProperty("bank_upload_bytes").GetInt64(), Is.GreaterThan(3 * 300 * 4), "at least the plaintext size per bank");
+        Assert.That(r.GetProperty("wall_s").GetDouble(), Is.GreaterThan(0));
+    }
+}
