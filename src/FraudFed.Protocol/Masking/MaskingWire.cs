@@ -1,11 +1,12 @@
 // MaskingWire: the one mapper between the masking domain messages (Messages.cs) and the protobuf wrappers of
 // protocols/fraudfed/v1/masking.proto (SPEC.md 14.1, 14.3). Decoding is cheap to expensive: size cap before parsing,
 // protobuf parsing (any failure Malformed), the canonical-encoding check (unknown fields, repeated scalars or
-// non-minimal varints change the re-encoded size: Malformed), protocol version (WrongRoundOrState), session id length
+// non-minimal varints change the re-encoded size, fields out of number order its bytes: Malformed), protocol version (WrongRoundOrState), session id length
 // (Malformed), then per step: signature sizes, the signed body parsed with its SPEC.md 9 layout, the body's session id
 // against the wrapper's (WrongRoundOrState), ids below 2^20 (UnknownSender), ascending id lists, fixed field sizes.
 // Every failure is a ProtocolViolationException; nothing else escapes. No other code touches the generated types.
 using FraudFed.Cryptography;
+using System.Buffers;
 using Google.Protobuf;
 using V1 = FraudFed.Protocol.Wire.V1;
 
@@ -174,8 +175,16 @@ public static class MaskingWire
         try { message = parser.ParseFrom(data); }
         catch (InvalidProtocolBufferException) { throw Error.Violation(ViolationReason.Malformed, "Not a protocol message."); }
         // Only the canonical encoding is accepted (SPEC.md 14.3): unknown fields were discarded, a repeated scalar or a non-minimal
-        // varint was folded, so any of them changes the size.
-        if (message.CalculateSize() != data.Length) throw Error.Violation(ViolationReason.Malformed, "Not the canonical encoding (unknown or repeated fields).");
+        // varint was folded, so any of them changes the size; fields out of number order keep the size, so the bytes are compared too.
+        int size = message.CalculateSize();
+        if (size != data.Length) throw Error.Violation(ViolationReason.Malformed, "Not the canonical encoding (unknown or repeated fields).");
+        byte[] canonical = ArrayPool<byte>.Shared.Rent(size);
+        try
+        {
+            message.WriteTo(canonical.AsSpan(0, size));
+            if (!canonical.AsSpan(0, size).SequenceEqual(data)) throw Error.Violation(ViolationReason.Malformed, "Not the canonical encoding (fields out of number order).");
+        }
+        finally { ArrayPool<byte>.Shared.Return(canonical); } // public bytes: nothing to clear
         return message;
     }
 
