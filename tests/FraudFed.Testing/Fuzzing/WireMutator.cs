@@ -14,13 +14,16 @@ public sealed class WireMutator
     private static readonly ulong[] VarintBoundaries = [0, 1, 2, 0x7F, 0x80, 0xFFFF, 0x100000, 0x100001, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF, 0x100000000, long.MaxValue, ulong.MaxValue];
 
     private readonly byte[][] _pool;
+    private readonly double _primaryShare;
     private readonly List<ProtoField>?[] _trees;
 
     /// <summary>Mutants of <paramref name="pool"/> (at least one message); splices take their second part from the pool too.</summary>
     /// <param name="pool">Genuine messages.</param>
     /// <param name="protobuf">Whether the messages are protobuf wrappers (enables the field-level operators).</param>
-    public WireMutator(IReadOnlyList<byte[]> pool, bool protobuf)
+    /// <param name="primaryShare">Share of the mutants made from <c>pool[0]</c> (the rest from a uniform pick); 0: uniform.</param>
+    public WireMutator(IReadOnlyList<byte[]> pool, bool protobuf, double primaryShare = 0)
     {
+        _primaryShare = primaryShare;
         ArgumentNullException.ThrowIfNull(pool);
         if (pool.Count == 0 || pool.Any(p => p is null || p.Length == 0)) throw new ArgumentException("At least one non-empty genuine message.", nameof(pool));
         _pool = pool.ToArray();
@@ -34,7 +37,7 @@ public sealed class WireMutator
     public (string What, byte[] Bytes) Mutant(int seed, long index)
     {
         var rnd = new Random(unchecked((int)(((uint)seed * 0x9E3779B1u) ^ (uint)index ^ (uint)(index >> 32) * 0x85EBCA6Bu)));
-        int source = rnd.Next(_pool.Length);
+        int source = rnd.NextDouble() < _primaryShare ? 0 : rnd.Next(_pool.Length);
         byte[] g = _pool[source];
         List<ProtoField>? tree = _trees[source];
         int op = rnd.Next(tree is null ? 9 : 17);
