@@ -39,4 +39,38 @@ public sealed class FuzzRegressionTests
             Assert.That(Assert.Throws<ProtocolViolationException>(() => MaskingWire.DecodeToAggregator(innerBytes))!.Reason, Is.EqualTo(ViolationReason.Malformed));
         }
     }
+
+    /// <summary>
+    /// SPEC.md 9 fixes the order of the relayed lists (key_roster, graph_seed_roster, share_delivery bundles, unmask_request
+    /// signatures and requests). Two entries swapped were accepted (found by the fuzz loop, seed 9007 mutant #19, seed 9009
+    /// mutant #79); they are now Malformed, and the genuine list is accepted after the refusal.
+    /// </summary>
+    [Test]
+    public void MaskingBank_RefusesRelayedListsOutOfOrder_AndKeepsItsState()
+    {
+        using var d = new Driver(4, 3, "fuzz/regression/list-order").UpToDeliveries();
+        foreach (var (name, genuine) in new[] { ("key_roster", d.Roster), ("share_delivery", d.Deliveries[0]) })
+        {
+            List<ProtoField> top = ProtoFields.TryParse(genuine)!;
+            List<ProtoField> step = top[^1].Children!;
+            int first = step.FindIndex(f => f.WireType == 2 && f.Children is not null && step.Count(g => g.Number == f.Number) >= 2);
+            Assert.That(first, Is.GreaterThanOrEqualTo(0), $"{name}: a repeated list to reorder");
+            int second = step.FindIndex(first + 1, f => f.Number == step[first].Number);
+            (step[first], step[second]) = (step[second], step[first]);
+            byte[] reordered = ProtoFields.Write(top);
+            var ex = Assert.Throws<ProtocolViolationException>(() => MaskingWire.DecodeToBank(reordered), name);
+            Assert.That(ex!.Reason, Is.EqualTo(ViolationReason.Malformed), name);
+        }
+        // The bank in the state that expects the delivery refuses the reordered one and accepts the genuine one.
+        MaskingBank bank0 = d.H.Banks[0];
+        object before = bank0.State;
+        List<ProtoField> delivery = ProtoFields.TryParse(d.Deliveries[0])!;
+        List<ProtoField> bundles = delivery[^1].Children!;
+        int a = bundles.FindIndex(f => f.Number == 3), b = bundles.FindLastIndex(f => f.Number == 3);
+        Assert.That(b, Is.GreaterThan(a), "bank 0 receives at least two bundles");
+        (bundles[a], bundles[b]) = (bundles[b], bundles[a]);
+        Assert.Throws<ProtocolViolationException>(() => bank0.ReceiveShares(ProtoFields.Write(delivery), d.Inputs[0]));
+        Assert.That(bank0.State, Is.SameAs(before), "the refusal changed nothing");
+        Assert.That(() => bank0.ReceiveShares(d.Deliveries[0], d.Inputs[0]), Throws.Nothing);
+    }
 }
