@@ -167,11 +167,19 @@ public static class RlweCodec
     {
         int offset = ReadEnvelope(p, data, kind, polys, contextLength, out context, out bool ntt);
         var result = new RnsPoly[polys];
-        for (int k = 0; k < polys; k++)
+        try
         {
-            var poly = p.Basis.Allocate(ntt);
-            offset = UnpackPoly(p, data, offset, poly.Data);
-            result[k] = poly;
+            for (int k = 0; k < polys; k++)
+            {
+                result[k] = p.Basis.Allocate(ntt);
+                offset = UnpackPoly(p, data, offset, result[k].Data);
+            }
+        }
+        catch
+        {
+            // A residue or padding refusal part-way: the residues already unpacked may be secret (a Shamir point), so clear them.
+            foreach (RnsPoly? poly in result) poly?.Clear();
+            throw;
         }
         return result;
     }

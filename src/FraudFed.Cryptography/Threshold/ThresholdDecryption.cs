@@ -216,14 +216,23 @@ public sealed class ThresholdKeyShare : IDisposable
         Policy = policy;
         SmudgingBits = SmudgingLemma.Bits(_p, policy);
         _points = new RnsPoly[rosterSize];
-        foreach (ShamirShare s in received)
+        try
         {
-            if (s.To != self) throw Error.Violation(ViolationReason.Inconsistent, "a point addressed to another bank");
-            if (s.From < 0 || s.From >= rosterSize) throw Error.Violation(ViolationReason.UnknownSender, "a point from outside the roster");
-            if (_points[s.From] is not null) throw Error.Violation(ViolationReason.Duplicate, "two points from one bank");
-            _points[s.From] = s.Value.Clone();
+            foreach (ShamirShare s in received)
+            {
+                if (s.To != self) throw Error.Violation(ViolationReason.Inconsistent, "a point addressed to another bank");
+                if (s.From < 0 || s.From >= rosterSize) throw Error.Violation(ViolationReason.UnknownSender, "a point from outside the roster");
+                if (_points[s.From] is not null) throw Error.Violation(ViolationReason.Duplicate, "two points from one bank");
+                _points[s.From] = s.Value.Clone();
+            }
+            if (_points.Any(x => x is null)) throw Error.Violation(ViolationReason.TooFewParticipants, "a roster bank's point is missing");
         }
-        if (_points.Any(x => x is null)) throw Error.Violation(ViolationReason.TooFewParticipants, "a roster bank's point is missing");
+        catch
+        {
+            // The object is never returned, so nobody could Dispose it: clear the copies of the secret points made so far.
+            foreach (RnsPoly? point in _points) point?.Clear();
+            throw;
+        }
         rng.GetBytes(_smudgingKey);
     }
 

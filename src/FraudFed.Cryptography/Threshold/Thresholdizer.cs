@@ -54,7 +54,11 @@ public sealed class ShamirShare : IDisposable
     public static ShamirShare Deserialize(RlweParameters p, ReadOnlySpan<byte> data)
     {
         RnsPoly[] polys = RlweCodec.Read(p, data, RlweObjectKind.ShamirShare, 1, 8, out byte[] ctx);
-        if (!polys[0].IsNtt) throw Error.Violation(ViolationReason.Malformed, "Shamir shares travel in the NTT domain");
+        if (!polys[0].IsNtt)
+        {
+            polys[0].Clear(); // a secret point in the wrong domain is still secret
+            throw Error.Violation(ViolationReason.Malformed, "Shamir shares travel in the NTT domain");
+        }
         return new ShamirShare(p, BinaryPrimitives.ReadInt32LittleEndian(ctx), BinaryPrimitives.ReadInt32LittleEndian(ctx.AsSpan(4)), polys[0]);
     }
 

@@ -1,11 +1,13 @@
 // MaskingWire: the one mapper between the masking domain messages (Messages.cs) and the protobuf wrappers of
 // protocols/fraudfed/v1/masking.proto (SPEC.md 14.1, 14.3). Decoding is cheap to expensive: size cap before parsing,
 // protobuf parsing (any failure Malformed), the canonical-encoding check (unknown fields, repeated scalars or
-// non-minimal varints change the re-encoded size: Malformed), protocol version (WrongRoundOrState), session id length
+// non-minimal varints change the re-encoded size, fields out of number order its bytes: Malformed), protocol version (WrongRoundOrState), session id length
 // (Malformed), then per step: signature sizes, the signed body parsed with its SPEC.md 9 layout, the body's session id
-// against the wrapper's (WrongRoundOrState), ids below 2^20 (UnknownSender), ascending id lists, fixed field sizes.
+// against the wrapper's (WrongRoundOrState), ids below 2^20 (UnknownSender), ascending id lists and relayed lists in the
+// order of SPEC.md 9 (Malformed), fixed field sizes.
 // Every failure is a ProtocolViolationException; nothing else escapes. No other code touches the generated types.
 using FraudFed.Cryptography;
+using System.Buffers;
 using Google.Protobuf;
 using V1 = FraudFed.Protocol.Wire.V1;
 
@@ -69,12 +71,12 @@ public static class MaskingWire
         byte[] sid = SessionId(w.ProtocolVersion, w.SessionId);
         return w.StepCase switch
         {
-            V1.MaskingAggregatorMessage.StepOneofCase.KeyRoster => new KeyRoster(sid,
-                List(w.KeyRoster.Keys, k => InSession(AdvertiseKeys.FromBody(k.Body.Span, Own(k.Signature)), sid))),
-            V1.MaskingAggregatorMessage.StepOneofCase.GraphSeedRoster => new GraphSeedRoster(sid,
-                List(w.GraphSeedRoster.Reveals, r => InSession(GraphSeedReveal.FromBody(r.Body.Span, Own(r.Signature)), sid))),
-            V1.MaskingAggregatorMessage.StepOneofCase.ShareDelivery => new ShareDelivery(sid, w.ShareDelivery.Round, Id(w.ShareDelivery.Recipient),
-                List(w.ShareDelivery.Bundles, b => new EncryptedShare(Id(b.Bank), Fixed(b.Data, EncryptedShare.CiphertextSize, "a sealed bundle")))),
+            V1.MaskingAggregatorMessage.StepOneofCase.KeyRoster => new KeyRoster(sid, Ascending(
+                List(w.KeyRoster.Keys, k => InSession(AdvertiseKeys.FromBody(k.Body.Span, Own(k.Signature)), sid)), k => k.Sender, "key roster")),
+            V1.MaskingAggregatorMessage.StepOneofCase.GraphSeedRoster => new GraphSeedRoster(sid, Ascending(
+                List(w.GraphSeedRoster.Reveals, r => InSession(GraphSeedReveal.FromBody(r.Body.Span, Own(r.Signature)), sid)), r => r.Sender, "graph seed roster")),
+            V1.MaskingAggregatorMessage.StepOneofCase.ShareDelivery => new ShareDelivery(sid, w.ShareDelivery.Round, Id(w.ShareDelivery.Recipient), Ascending(
+                List(w.ShareDelivery.Bundles, b => new EncryptedShare(Id(b.Bank), Fixed(b.Data, EncryptedShare.CiphertextSize, "a sealed bundle"))), b => b.Peer, "share delivery")),
             V1.MaskingAggregatorMessage.StepOneofCase.SurvivorList => new SurvivorList(sid, w.SurvivorList.Round, Ascending(w.SurvivorList.Survivors)),
             V1.MaskingAggregatorMessage.StepOneofCase.UnmaskRequest => UnmaskRequest(sid, w.UnmaskRequest),
             V1.MaskingAggregatorMessage.StepOneofCase.Abort => new RoundAbort(sid, Round(w.Abort.Round), Reason(w.Abort.Reason), w.Abort.Message ?? ""),
@@ -90,8 +92,9 @@ public static class MaskingWire
     private static UnmaskRequest UnmaskRequest(byte[] sid, V1.MaskingUnmaskRequest r)
     {
         int[] survivors = Ascending(r.Survivors);
-        SignerSignature[] sigs = List(r.Signatures, s => new SignerSignature(Id(s.Bank), Fixed(s.Data, Wire.SignatureSize, "a consistency signature")));
-        ShareRequest[] requests = List(r.Requests, q => new ShareRequest(Id(q.Peer), Kind(q.Kind)));
+        SignerSignature[] sigs = Ascending(List(r.Signatures, s => new SignerSignature(Id(s.Bank), Fixed(s.Data, Wire.SignatureSize, "a consistency signature"))),
+            s => s.Signer, "unmask request signatures");
+        ShareRequest[] requests = Ascending(List(r.Requests, q => new ShareRequest(Id(q.Peer), Kind(q.Kind))), q => q.Peer, "unmask requests");
         return new UnmaskRequest(sid, r.Round, Id(r.Recipient), survivors, sigs, requests);
     }
 
@@ -174,8 +177,16 @@ public static class MaskingWire
         try { message = parser.ParseFrom(data); }
         catch (InvalidProtocolBufferException) { throw Error.Violation(ViolationReason.Malformed, "Not a protocol message."); }
         // Only the canonical encoding is accepted (SPEC.md 14.3): unknown fields were discarded, a repeated scalar or a non-minimal
-        // varint was folded, so any of them changes the size.
-        if (message.CalculateSize() != data.Length) throw Error.Violation(ViolationReason.Malformed, "Not the canonical encoding (unknown or repeated fields).");
+        // varint was folded, so any of them changes the size; fields out of number order keep the size, so the bytes are compared too.
+        int size = message.CalculateSize();
+        if (size != data.Length) throw Error.Violation(ViolationReason.Malformed, "Not the canonical encoding (unknown or repeated fields).");
+        byte[] canonical = ArrayPool<byte>.Shared.Rent(size);
+        try
+        {
+            message.WriteTo(canonical.AsSpan(0, size));
+            if (!canonical.AsSpan(0, size).SequenceEqual(data)) throw Error.Violation(ViolationReason.Malformed, "Not the canonical encoding (fields out of number order).");
+        }
+        finally { ArrayPool<byte>.Shared.Return(canonical); } // public bytes: nothing to clear
         return message;
     }
 
@@ -208,6 +219,23 @@ public static class MaskingWire
         for (int i = 1; i < result.Length; i++)
             if (result[i] <= result[i - 1]) throw Error.Violation(ViolationReason.Malformed, "Survivor ids must be strictly ascending.");
         return result;
+    }
+
+    /// <summary>
+    /// A relayed list in the order SPEC.md 9 fixes: ascending by sender, owner, signer or peer (else Malformed). A list with a
+    /// repeated id passes here, in any order, so that the receiving party refuses it with its own reason (Duplicate; Refused
+    /// for both shares of one peer).
+    /// </summary>
+    private static T[] Ascending<T>(T[] items, Func<T, int> id, string what)
+    {
+        for (int i = 1; i < items.Length; i++)
+        {
+            if (id(items[i]) >= id(items[i - 1])) continue;
+            int[] ids = items.Select(id).Order().ToArray();
+            for (int j = 1; j < ids.Length; j++) if (ids[j] == ids[j - 1]) return items;
+            throw Error.Violation(ViolationReason.Malformed, $"The {what} must list ids in ascending order.");
+        }
+        return items;
     }
 
     private static ShareKind Kind(V1.MaskingShareKind kind) => kind switch

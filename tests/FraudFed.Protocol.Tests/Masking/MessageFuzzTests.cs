@@ -230,9 +230,9 @@ public sealed class MessageFuzzTests
     }
 
     /// <summary>A live session at the stage where one entry point expects <c>Genuine</c>.</summary>
-    private sealed record Stage(Driver D, byte[] Genuine, Action<byte[]> Receive, Func<object> State);
+    internal sealed record Stage(Driver D, byte[] Genuine, Action<byte[]> Receive, Func<object> State);
 
-    private static Stage AtStage(string entry)
+    internal static Stage AtStage(string entry)
     {
         var d = new Driver(5, 3, "message-fuzz/" + entry);
         MaskingBank bank0 = d.H.Banks[0];
