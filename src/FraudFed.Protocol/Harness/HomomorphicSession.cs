@@ -26,7 +26,9 @@
 //   verifies the contributors' manifests once per round and answers a chunk only if its list verifies, equals the request's
 //   U and lists the digests the contributors signed.
 // Parties: N HomomorphicBankParty objects and one HomomorphicAggregatorParty, each built from its own secrets and the
-//   public roster; this harness only routes their serialized protobuf messages (SPEC.md 14) and counts bytes and time.
+//   public roster; this harness only moves their serialized protobuf messages (SPEC.md 14) through the mailboxes of an
+//   InMemorySumTransport, one message at a time in the order they were sent, and counts bytes and time. Offline banks'
+//   deliveries are dropped. (The per-bank API over the same transport: FraudFed.Protocol.Coordination, SPEC.md 15.)
 //   A round that fails (too few contributors, a refusing decryptor) fails alone: the session stays usable.
 using System.Security.Cryptography;
 using System.Text;
@@ -34,8 +36,10 @@ using FraudFed.Cryptography;
 using FraudFed.Cryptography.Primitives;
 using FraudFed.Cryptography.Rlwe;
 using FraudFed.Cryptography.Threshold;
+using FraudFed.Protocol.Coordination;
+using FraudFed.Protocol.Homomorphic;
 
-namespace FraudFed.Protocol.Homomorphic;
+namespace FraudFed.Protocol.Harness;
 
 /// <summary>Options of a homomorphic session.</summary>
 public sealed record HomomorphicOptions
@@ -78,6 +82,7 @@ public sealed class HomomorphicSession : IDisposable
     private readonly HomomorphicAggregatorParty _aggregator;
     private readonly Ed25519SigningKey _aggregatorKey;
     private readonly RandomNumberGenerator _setupRandom;
+    private readonly InMemorySumTransport _transport;
     private readonly byte[]? _testSeed;
     private ulong _round;
     private bool _disposed;
@@ -112,6 +117,7 @@ public sealed class HomomorphicSession : IDisposable
             _banks[b] = new HomomorphicBankParty(b, Roster, identities[b], options.Ledgers?.Invoke(b) ?? new InMemoryDecryptionLedger(), RandomFor)
             { Parallel = _parallel };
         _aggregator = new HomomorphicAggregatorParty(Roster, _aggregatorKey, RandomFor("aggregator")) { Parallel = _parallel };
+        _transport = new InMemorySumTransport(banks);
         RunSetup();
     }
 
@@ -203,26 +209,38 @@ public sealed class HomomorphicSession : IDisposable
         Action<int, TimeSpan>? aggregatorTime = null)
     {
         long up = 0, down = 0;
-        var queue = new Queue<HeOutgoing>(outgoing);
-        while (queue.Count > 0)
+        var order = new Queue<int>();   // which bank's mailbox holds the next message, in sending order
+        void Post(IReadOnlyList<HeOutgoing> messages)
         {
-            HeOutgoing o = queue.Dequeue();
-            if (offline?.Contains(o.To) == true) continue;
-            down += o.Bytes.Length;
+            foreach (HeOutgoing o in messages)
+            {
+                _transport.PostToBank(o.To, new BankDelivery(o.Bytes, null));
+                order.Enqueue(o.To);
+            }
+        }
+        Post(outgoing);
+        while (order.Count > 0)
+        {
+            int to = order.Dequeue();
+            if (!_transport.TryTakeAtBank(to, out BankDelivery delivery) || delivery.Message is not { } message) continue;
+            if (offline?.Contains(to) == true) continue;   // an offline bank never sees it
+            down += message.Length;
             long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
             IReadOnlyList<byte[]> answers;
-            try { answers = _banks[o.To].Receive(o.Bytes); }
-            catch (ProtocolViolationException e) { _refusals.Add((o.To, "bank", e.Reason)); continue; }   // refused, nothing changed
-            finally { bankTime?.Invoke(o.To, System.Diagnostics.Stopwatch.GetElapsedTime(t0)); }
+            try { answers = _banks[to].Receive(message.Span); }
+            catch (ProtocolViolationException e) { _refusals.Add((to, "bank", e.Reason)); continue; }   // refused, nothing changed
+            finally { bankTime?.Invoke(to, System.Diagnostics.Stopwatch.GetElapsedTime(t0)); }
             foreach (byte[] a in answers)
             {
                 up += a.Length;
+                _transport.PostFromBank(to, a);
+                if (!_transport.TryTakeAtAggregator(out AggregatorDelivery d)) continue;
                 long t1 = System.Diagnostics.Stopwatch.GetTimestamp();
                 IReadOnlyList<HeOutgoing> next;
-                try { next = _aggregator.Receive(o.To, a); }
-                catch (ProtocolViolationException e) { _refusals.Add((o.To, "aggregator", e.Reason)); continue; }
-                finally { aggregatorTime?.Invoke(o.To, System.Diagnostics.Stopwatch.GetElapsedTime(t1)); }
-                foreach (HeOutgoing n in next) queue.Enqueue(n);
+                try { next = _aggregator.Receive(d.Bank, d.Message.Span); }
+                catch (ProtocolViolationException e) { _refusals.Add((d.Bank, "aggregator", e.Reason)); continue; }
+                finally { aggregatorTime?.Invoke(d.Bank, System.Diagnostics.Stopwatch.GetElapsedTime(t1)); }
+                Post(next);
             }
         }
         return (up, down);
