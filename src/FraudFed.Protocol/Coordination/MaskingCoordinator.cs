@@ -55,20 +55,23 @@ public sealed class MaskingCoordinator
     }
 
     /// <summary>Runs round <paramref name="round"/> (strictly after every earlier one, failed ones included) for vectors of
-    /// <paramref name="length"/> values, and publishes its outcome to every bank of the session.</summary>
+    /// <paramref name="length"/> values, and publishes its outcome to every bank of the session. ShareKeys closes when every bank of
+    /// <paramref name="expected"/> (default: every bank of the session) answered or left, or at the stage deadline; each later
+    /// stage when every bank it addressed answered or left, or at the deadline.</summary>
     /// <returns>The sum mod 2^k and the survivors U2 whose inputs it holds.</returns>
     /// <exception cref="ProtocolViolationException">TooFewParticipants: the round failed alone (RoundAbort sent, the session goes on);
     /// Inconsistent or Malformed: evidence of an attack ended the session; WrongRoundOrState: not ready or a round number not
     /// after the last.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> fired; the round was abandoned for every bank.</exception>
-    public async Task<CoordinatorRoundResult> RunRoundAsync(uint round, int length, CancellationToken cancellationToken = default)
+    public async Task<CoordinatorRoundResult> RunRoundAsync(uint round, int length, IReadOnlyCollection<int>? expected = null, CancellationToken cancellationToken = default)
     {
         _aggregator.BeginRound(round, length);
         _left.Clear();
         try
         {
             IReadOnlyList<int> inSession = _aggregator.Advertised;
-            await CollectAsync(() => Answered(((AggregatorShareKeys)_aggregator.State).Received.Keys, inSession), _options.StageDeadline, cancellationToken).ConfigureAwait(false);
+            int[] waitFor = expected is null ? [.. inSession] : [.. inSession.Where(expected.Contains)];
+            await CollectAsync(() => Answered(((AggregatorShareKeys)_aggregator.State).Received.Keys, waitFor), _options.StageDeadline, cancellationToken).ConfigureAwait(false);
             await SendAllAsync(_aggregator.CloseShareKeys(), cancellationToken).ConfigureAwait(false);
             int[] u1 = [.. ((AggregatorMaskedInput)_aggregator.State).U1.Keys];
             await CollectAsync(() => Answered(((AggregatorMaskedInput)_aggregator.State).Received, u1), _options.StageDeadline, cancellationToken).ConfigureAwait(false);
