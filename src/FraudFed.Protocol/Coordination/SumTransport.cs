@@ -91,8 +91,9 @@ public sealed class InMemorySumTransport
     /// <summary>The aggregator's end.</summary>
     public IAggregatorTransport Aggregator { get; }
     /// <summary>Bank <paramref name="index"/>'s end.</summary>
-    /// <exception cref="IndexOutOfRangeException"><paramref name="index"/> outside 0..N-1.</exception>
-    public IBankTransport Bank(int index) => _banks[index];
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="index"/> outside 0..N-1.</exception>
+    public IBankTransport Bank(int index) =>
+        index >= 0 && index < _banks.Length ? _banks[index] : throw Error.OutOfRange(nameof(index), "Bank index outside the roster.");
     /// <summary>Bytes sent by banks so far.</summary>
     public long BytesUploaded => Interlocked.Read(ref _up);
     /// <summary>Bytes of wrappers sent by the aggregator so far.</summary>
