@@ -61,7 +61,8 @@ public sealed record HomomorphicOptions
     public byte[]? TestSeed { get; init; }
     /// <summary>Run bank and aggregator work on both cores where it splits by chunk.</summary>
     public bool Parallel { get; init; } = true;
-    /// <summary>Each bank's ledger by index (its encryptions and answers); default a fresh in-memory ledger per bank.</summary>
+    /// <summary>Each bank's ledger by index (its encryptions and answers); default a fresh in-memory ledger per bank that keeps no
+    /// answer bytes (in process a bank never restarts; identical resends are recomputed identically).</summary>
     public Func<int, IDecryptionLedger>? Ledgers { get; init; }
     /// <summary>
     /// Quantizer of real-valued updates (<see cref="HomomorphicSecureSum.SumReal"/>); its k must be the sum's k, and setup
@@ -114,12 +115,19 @@ public sealed class HomomorphicSession : IDisposable
         Roster = new HomomorphicRoster(Parameters, Policy, identities.Select(k => k.PublicKey.ToArray()).ToArray(), _aggregatorKey.PublicKey.ToArray());
         _banks = new HomomorphicBankParty[banks];
         for (int b = 0; b < banks; b++)
-            _banks[b] = new HomomorphicBankParty(b, Roster, identities[b], options.Ledgers?.Invoke(b) ?? new InMemoryDecryptionLedger(), RandomFor)
+            _banks[b] = new HomomorphicBankParty(b, Roster, identities[b], options.Ledgers?.Invoke(b) ?? HarnessLedger(), RandomFor)
             { Parallel = _parallel };
         _aggregator = new HomomorphicAggregatorParty(Roster, _aggregatorKey, RandomFor("aggregator")) { Parallel = _parallel };
         _transport = new InMemorySumTransport(banks);
         RunSetup();
     }
+
+    /// <summary>
+    /// The default ledger of a harness bank: answer fingerprints and the budget as always, but no answer bytes. A bank in this
+    /// process never restarts, and an identical resend is recomputed with identical bytes (deterministic smudging, SPEC.md 12.3),
+    /// so keeping every decryption share of the latest rounds (tens of MB per bank at a million values) would only cost memory.
+    /// </summary>
+    private static InMemoryDecryptionLedger HarnessLedger() => new() { AnswerRoundsKept = 0 };
 
     private bool _parallel;
     private readonly List<(int Bank, string RefusedBy, ViolationReason Reason)> _refusals = [];
