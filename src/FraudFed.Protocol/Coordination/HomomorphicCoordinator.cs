@@ -89,7 +89,7 @@ public sealed class HomomorphicCoordinator
             {
                 while (!waitFor.IsSubsetOf(uploaded))
                 {
-                    int? accepted = await StepAsync(deadline.Token, cancellationToken, acceptedFrom: true).ConfigureAwait(false);
+                    int? accepted = await NextAsync(deadline.Token, cancellationToken).ConfigureAwait(false);
                     if (accepted is null) break;                                   // deadline: close without the silent banks
                     if (accepted >= 0 && _aggregator.LastRound == round && _aggregator.State.StartsWith("CollectingUploads", StringComparison.Ordinal)) uploaded.Add(accepted.Value);
                     if (Ended(round)) return Outcome(round);                       // a malformed signed upload failed the round
@@ -139,10 +139,10 @@ public sealed class HomomorphicCoordinator
 
     /// <summary>Takes one bank message and hands it to the aggregator; false when the stage deadline fired.</summary>
     private async Task<bool> StepAsync(CancellationToken deadline, CancellationToken caller) =>
-        await StepAsync(deadline, caller, acceptedFrom: false).ConfigureAwait(false) is not null;
+        await NextAsync(deadline, caller).ConfigureAwait(false) is not null;
 
     /// <summary>One message: null at the deadline, else the sender if the aggregator accepted it, -1 if it refused it.</summary>
-    private async Task<int?> StepAsync(CancellationToken deadline, CancellationToken caller, bool acceptedFrom)
+    private async Task<int?> NextAsync(CancellationToken deadline, CancellationToken caller)
     {
         AggregatorDelivery d;
         try { d = await _transport.ReceiveAsync(deadline).ConfigureAwait(false); }

@@ -18,8 +18,10 @@ namespace FraudFed.Protocol.Tests.Coordination;
 public sealed class SecureSumClientTests
 {
     private static readonly RlweParameters P = InsecureTestParameters.N256;
-    /// <summary>A stage waits this long for a dropped bank (rounds without drops close as soon as everyone is in).</summary>
-    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(1);
+    /// <summary>A stage waits this long for a bank that dropped mid-round (rounds without such drops close as soon as everyone is
+    /// in). On a loaded machine an honest bank may miss it too, so the masking rounds with mid-round drops check exactness over
+    /// the contributors the round reports, which must be a subset of the intended ones and at least M.</summary>
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(2);
     private static readonly TimeSpan Guard = TimeSpan.FromMinutes(3);
 
     private static ulong[] Vector(int bank, ulong round, int length, int bits) =>
@@ -83,9 +85,9 @@ public sealed class SecureSumClientTests
         // Round 1: everyone, two chunks at n = 256.
         AssertHeExact(await RunHe(d, 1, 300, all), all, 1, 300, "round 1, everyone");
 
-        // Round 2: N - T banks drop before uploading; the upload stage closes at its deadline with exactly T contributors.
+        // Round 2: N - T banks drop before uploading (they are not expected); the upload stage closes once the T others are in.
         int[] survivors = all.Where(b => b % 2 == 1).Concat(all.Where(b => b % 2 == 0)).Take(t).Order().ToArray();
-        AssertHeExact(await RunHe(d, 2, 100, survivors), survivors, 2, 100, "round 2, N - T dropped before upload");
+        AssertHeExact(await RunHe(d, 2, 100, survivors, survivors), survivors, 2, 100, "round 2, N - T dropped before upload");
 
         // Round 3: everyone uploads, then one decryptor goes silent: its (round, chunk) cannot be reopened with another
         // active set (SPEC.md 12.3), so the round fails alone at the share deadline.
@@ -169,19 +171,25 @@ public sealed class SecureSumClientTests
             int[] dropped = sends < 0 ? [] : all.Skip((int)round % banks).Concat(all).Distinct().Take(drops).ToArray();
             foreach (int b in dropped) d.BankTransports[b].SendsLeft = sends;
             const int length = 1000;
-            MaskingRound r = await RunMasking(d, round, length, all);
+            // Banks that skip the round entirely are not expected; the others' stages close at the deadline.
+            MaskingRound r = await RunMasking(d, round, length, all, sends == 0 ? all.Except(dropped).ToArray() : null);
             foreach (int b in dropped) d.BankTransports[b].SendsLeft = null;
-            int[] contributors = inSum ? all : all.Except(dropped).ToArray();
-            ulong[] expected = PlainSum(contributors, round, length, bits);
+            int[] intended = inSum ? all : all.Except(dropped).ToArray();
             Assert.That(r.Failure, Is.Null, stage);
-            Assert.That(r.Result!.Sum, Is.EqualTo(expected), stage);
-            Assert.That(r.Result.Contributors, Is.EqualTo(contributors), stage);
+            IReadOnlyList<int> contributors = r.Result!.Contributors;
+            // Exact over exactly the reported contributors: the intended ones (an honest bank may only be missing if it was
+            // later than the deadline on a loaded machine), never a bank whose masked input did not arrive.
+            Assert.That(contributors, Is.SubsetOf(intended), stage);
+            Assert.That(contributors.Count, Is.GreaterThanOrEqualTo(d.Parameters.MinimumSurvivors), stage);
+            if (sends <= 0) Assert.That(contributors, Is.EqualTo(intended), $"{stage}: no deadline was involved");
+            ulong[] expected = PlainSum(contributors, round, length, bits);
+            Assert.That(r.Result.Sum, Is.EqualTo(expected), stage);
             foreach (int b in all.Except(dropped))
             {
                 SecureSumClientResult got = r.Banks[b].Result;
                 Assert.That(got.Sum, Is.EqualTo(expected), $"{stage}: bank {b}");
                 Assert.That(got.Contributors, Is.EqualTo(contributors), $"{stage}: bank {b}");
-                Assert.That(got.Contributed, Is.True, $"{stage}: bank {b}");
+                Assert.That(got.Contributed, Is.EqualTo(contributors.Contains(b)), $"{stage}: bank {b}");
             }
         }
     }
