@@ -115,12 +115,16 @@ public sealed class HomomorphicSession : IDisposable
         Roster = new HomomorphicRoster(Parameters, Policy, identities.Select(k => k.PublicKey.ToArray()).ToArray(), _aggregatorKey.PublicKey.ToArray());
         _banks = new HomomorphicBankParty[banks];
         for (int b = 0; b < banks; b++)
-            _banks[b] = new HomomorphicBankParty(b, Roster, identities[b], options.Ledgers?.Invoke(b) ?? HarnessLedger(), RandomFor)
+            _banks[b] = new HomomorphicBankParty(b, OwnRoster(), identities[b], options.Ledgers?.Invoke(b) ?? HarnessLedger(), RandomSource(_testSeed))
             { Parallel = _parallel };
-        _aggregator = new HomomorphicAggregatorParty(Roster, _aggregatorKey, RandomFor("aggregator")) { Parallel = _parallel };
+        _aggregator = new HomomorphicAggregatorParty(OwnRoster(), _aggregatorKey, RandomFor("aggregator")) { Parallel = _parallel };
         _transport = new InMemorySumTransport(banks);
         RunSetup();
     }
+
+    /// <summary>Each party's own copy of the public roster (as separate organisations each parse it): parties share no object.</summary>
+    private HomomorphicRoster OwnRoster() =>
+        new(Parameters, Policy with { }, Roster.IdentityKeys.Select(k => (byte[])k.Clone()).ToArray(), Roster.AggregatorKey.ToArray());
 
     /// <summary>
     /// The default ledger of a harness bank: answer fingerprints and the budget as always, but no answer bytes. A bank in this
@@ -192,10 +196,19 @@ public sealed class HomomorphicSession : IDisposable
     public ulong Round => _round;
 
     /// <summary>Randomness of a purpose: the OS CSPRNG, or derived from the test seed.</summary>
-    private RandomNumberGenerator RandomFor(string label)
+    private RandomNumberGenerator RandomFor(string label) => Derive(_testSeed, label);
+
+    /// <summary>A bank's own randomness source: it captures its own copy of the test seed only, never this harness.</summary>
+    private static Func<string, RandomNumberGenerator> RandomSource(byte[]? testSeed)
     {
-        if (_testSeed is null) return RandomNumberGenerator.Create();
-        byte[] seed = SHA256.HashData([.. _testSeed, .. Encoding.UTF8.GetBytes("|" + label)]);
+        byte[]? seed = (byte[]?)testSeed?.Clone();
+        return label => Derive(seed, label);
+    }
+
+    private static RandomNumberGenerator Derive(byte[]? testSeed, string label)
+    {
+        if (testSeed is null) return RandomNumberGenerator.Create();
+        byte[] seed = SHA256.HashData([.. testSeed, .. Encoding.UTF8.GetBytes("|" + label)]);
         try { return new DeterministicRandom(seed); }
         finally { CryptographicOperations.ZeroMemory(seed); }
     }

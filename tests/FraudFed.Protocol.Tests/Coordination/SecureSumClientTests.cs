@@ -276,6 +276,16 @@ public sealed class SecureSumClientTests
     }
 
     [Test]
+    public void HeHarness_PartiesShareNoMutableObject()
+    {
+        using var session = new Harness.HomomorphicSession(4, new Harness.HomomorphicOptions { Parameters = P, TestSeed = [4, 2], Parallel = false });
+        ulong[][] inputs = Enumerable.Range(0, 4).Select(b => Vector(b, 1, 300, 44)).ToArray();
+        Assert.That(session.Sum(inputs, [0, 1, 2], out _), Is.EqualTo(PlainSum([0, 1, 2, 3], 1, 300, 44)));
+        var parties = Enumerable.Range(0, 4).Select(b => ($"bank {b}", (object)session.Party(b))).Append(("aggregator", session.Aggregator)).ToArray();
+        Assert.That(SharedReferences.Find(parties), Is.Empty);
+    }
+
+    [Test]
     public void SharedReferenceWalk_FindsAnArraySharedByTwoParties()
     {
         // The walker itself: two objects holding the same array are reported, two holding equal copies are not.
