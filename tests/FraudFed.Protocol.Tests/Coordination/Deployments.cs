@@ -40,7 +40,10 @@ internal sealed class RecordingAggregatorTransport(IAggregatorTransport inner) :
         ToBanks.Enqueue(message.ToArray());
         return inner.SendAsync(bank, message, cancellationToken);
     }
-    public ValueTask PublishAsync(int bank, SumOutcomeNotice outcome, CancellationToken cancellationToken) => inner.PublishAsync(bank, outcome, cancellationToken);
+    /// <summary>Rewrites the outcome published to a bank (an aggregator that lies about the contributors).</summary>
+    public Func<int, SumOutcomeNotice, SumOutcomeNotice>? Tamper { get; set; }
+    public ValueTask PublishAsync(int bank, SumOutcomeNotice outcome, CancellationToken cancellationToken) =>
+        inner.PublishAsync(bank, Tamper?.Invoke(bank, outcome) ?? outcome, cancellationToken);
     public async ValueTask<AggregatorDelivery> ReceiveAsync(CancellationToken cancellationToken)
     {
         AggregatorDelivery d = await inner.ReceiveAsync(cancellationToken);

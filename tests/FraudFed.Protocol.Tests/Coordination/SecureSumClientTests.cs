@@ -298,6 +298,19 @@ public sealed class SecureSumClientTests
     }
 
     [Test]
+    public async Task Masking_AnOutcomeNamingOtherContributorsThanTheSignedSurvivorList_IsRefused()
+    {
+        using var d = new MaskingDeployment(3, 2, "client/masking/outcome", Deadline);
+        await d.SetupAsync().WaitAsync(Guard);
+        // Bank 0 is told that only banks 1 and 2 contributed, although it signed U2 = {0, 1, 2}.
+        d.AggregatorTransport.Tamper = (bank, o) => bank == 0 ? o with { Contributors = [1, 2] } : o;
+        MaskingRound r = await RunMasking(d, 1, 10, [0, 1, 2]);
+        Assert.That(r.Result!.Contributors, Is.EqualTo(new[] { 0, 1, 2 }));
+        Assert.That(r.Banks[0].Exception?.InnerException, Is.TypeOf<ProtocolViolationException>().And.Property("Reason").EqualTo(ViolationReason.Inconsistent));
+        Assert.That(r.Banks[1].Result.Sum, Is.EqualTo(PlainSum([0, 1, 2], 1, 10, d.Parameters.ModulusBits)));
+    }
+
+    [Test]
     public void Client_RefusesBadInput_BeforeAnyMessage()
     {
         using var d = new MaskingDeployment(3, 2, "client/masking/input", Deadline);
