@@ -12,6 +12,7 @@ using FraudFed.Cryptography.Ring;
 using FraudFed.Cryptography.Rlwe;
 using FraudFed.Cryptography.Threshold;
 using FraudFed.Protocol;
+using FraudFed.Protocol.Harness;
 using FraudFed.Protocol.Homomorphic;
 
 namespace FraudFed.Cli.Commands;

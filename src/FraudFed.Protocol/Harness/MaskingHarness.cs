@@ -1,6 +1,6 @@
 // In-process harness for the masking protocol: n MaskingBank endpoints and one MaskingAggregator talking
-// through an in-memory transport that moves encoded bytes (so every message goes through its codec and
-// its size is counted). Dropouts are injectable at every stage. A bank that refuses a step (e.g. fewer than t holders
+// through the mailboxes of an InMemorySumTransport that move the serialized wrappers (so every message goes through its
+// codec and its size is counted). Dropouts are injectable at every stage. A bank that refuses a step (e.g. fewer than t holders
 // of its shares present) leaves the round as a dropout would; a round that fails benignly at the aggregator (too few
 // participants, cancellation) is announced to every bank that took part with the aggregator's RoundAbort, so every
 // party is back in Ready with the round spent before the exception reaches the caller (SPEC.md 8.3). Timings are taken with Stopwatch here, in
@@ -9,6 +9,7 @@ using System.Diagnostics;
 using System.Security.Cryptography;
 using FraudFed.Cryptography;
 using FraudFed.Cryptography.Primitives;
+using FraudFed.Protocol.Coordination;
 using FraudFed.Protocol.Masking;
 
 namespace FraudFed.Protocol.Harness;
@@ -68,6 +69,7 @@ public sealed record RoundReport(ulong[] Sum, IReadOnlyList<int> Contributors, l
 public sealed class MaskingHarness : IDisposable
 {
     private readonly Ed25519SigningKey[] _identities;
+    private readonly InMemorySumTransport _transport;
     private uint _round;
 
     /// <summary>Creates the parties. Identity keys, X25519 keys and round secrets come from <paramref name="rng"/>.</summary>
@@ -80,6 +82,23 @@ public sealed class MaskingHarness : IDisposable
         byte[][] publicKeys = _identities.Select(k => k.PublicKey.ToArray()).ToArray();
         Banks = Enumerable.Range(0, parameters.Banks).Select(i => new MaskingBank(parameters, i, _identities[i], publicKeys, rng)).ToArray();
         Aggregator = new MaskingAggregator(parameters, publicKeys);
+        _transport = new InMemorySumTransport(parameters.Banks);
+    }
+
+    /// <summary>Moves bank <paramref name="bank"/>'s message through the transport and hands it to the aggregator.</summary>
+    private void ToAggregator(int bank, byte[] message)
+    {
+        _transport.PostFromBank(bank, message);
+        _transport.TryTakeAtAggregator(out AggregatorDelivery d);
+        Aggregator.Receive(d.Message.Span);
+    }
+
+    /// <summary>Moves an aggregator message for <paramref name="bank"/> through the transport; returns what the bank receives.</summary>
+    private ReadOnlyMemory<byte> ToBank(int bank, byte[] message)
+    {
+        _transport.PostToBank(bank, new BankDelivery(message, null));
+        _transport.TryTakeAtBank(bank, out BankDelivery d);
+        return d.Message!.Value;
     }
 
     /// <summary>The session parameters.</summary>
@@ -111,21 +130,21 @@ public sealed class MaskingHarness : IDisposable
         {
             byte[] m = bank.AdvertiseKeys();
             SetupBytesUploaded += m.Length;
-            Aggregator.Receive(m);
+            ToAggregator(bank.Id, m);
         }
         byte[] roster = Aggregator.CloseAdvertiseKeys();
         foreach (MaskingBank bank in present)
         {
             SetupBytesDownloaded += roster.Length;
-            byte[] reveal = bank.ReceiveRoster(roster);
+            byte[] reveal = bank.ReceiveRoster(ToBank(bank.Id, roster).Span);
             SetupBytesUploaded += reveal.Length;
-            Aggregator.Receive(reveal);
+            ToAggregator(bank.Id, reveal);
         }
         byte[] seeds = Aggregator.CloseGraphSeed();
         foreach (MaskingBank bank in present)
         {
             SetupBytesDownloaded += seeds.Length;
-            bank.ReceiveGraphSeed(seeds);
+            bank.ReceiveGraphSeed(ToBank(bank.Id, seeds).Span);
         }
     }
 
@@ -168,7 +187,7 @@ public sealed class MaskingHarness : IDisposable
         foreach (int id in InSession)
         {
             BankState st = Banks[id].State;
-            if (st.Round == round && st is not (BankReady or BankAborted)) Banks[id].ReceiveRoundAbort(notice);
+            if (st.Round == round && st is not (BankReady or BankAborted)) Banks[id].ReceiveRoundAbort(ToBank(id, notice).Span);
         }
     }
 
@@ -189,21 +208,21 @@ public sealed class MaskingHarness : IDisposable
                 refusals[id] = ex.Reason;
                 // A bank that ended the round for itself says so (SPEC.md 8.3); the aggregator treats it as a dropout.
                 if (Banks[id].State is BankReady { LastRoundFailure: { } reason } ready && ready.Round == round)
-                    Upload(new BankAbort(Parameters.SessionId, round, reason).Encode());
+                    Upload(id, new BankAbort(Parameters.SessionId, round, reason).Encode());
                 return false;
             }
             finally { sw.Stop(); client[id] = client.GetValueOrDefault(id) + sw.Elapsed.TotalSeconds; }
             return true;
         }
         void Server(Action a) { server.Start(); a(); server.Stop(); }
-        void Upload(byte[] m) { up += m.Length; Server(() => Aggregator.Receive(m)); }
+        void Upload(int id, byte[] m) { up += m.Length; Server(() => ToAggregator(id, m)); }
 
         Server(() => Aggregator.BeginRound(round, length));
         foreach (int id in InSession)
         {
             if (plan[id] == DropoutStage.BeforeShareKeys) continue;
             byte[] m = [];
-            if (Client(id, () => m = Banks[id].BeginRound(round))) Upload(m);
+            if (Client(id, () => m = Banks[id].BeginRound(round))) Upload(id, m);
         }
         cancellationToken.ThrowIfCancellationRequested();
         IReadOnlyDictionary<int, byte[]> deliveries = new Dictionary<int, byte[]>();
@@ -213,9 +232,10 @@ public sealed class MaskingHarness : IDisposable
             down += delivery.Length;
             if (plan[id] == DropoutStage.AfterShareKeys) continue;
             byte[] m = [];
-            if (!Client(id, () => m = Banks[id].ReceiveShares(delivery, inputs[id]))) continue;
+            ReadOnlyMemory<byte> received = ToBank(id, delivery);
+            if (!Client(id, () => m = Banks[id].ReceiveShares(received.Span, inputs[id]))) continue;
             maskedBytes += m.Length;
-            Upload(m);
+            Upload(id, m);
         }
         cancellationToken.ThrowIfCancellationRequested();
         IReadOnlyDictionary<int, byte[]> lists = new Dictionary<int, byte[]>();
@@ -225,7 +245,8 @@ public sealed class MaskingHarness : IDisposable
             down += list.Length;
             if (plan[id] == DropoutStage.AfterMaskedInput) continue;
             byte[] m = [];
-            if (Client(id, () => m = Banks[id].ReceiveSurvivors(list))) Upload(m);
+            ReadOnlyMemory<byte> received = ToBank(id, list);
+            if (Client(id, () => m = Banks[id].ReceiveSurvivors(received.Span))) Upload(id, m);
         }
         IReadOnlyDictionary<int, byte[]> requests = new Dictionary<int, byte[]>();
         Server(() => requests = Aggregator.CloseConsistencyCheck());
@@ -234,7 +255,8 @@ public sealed class MaskingHarness : IDisposable
             down += request.Length;
             if (plan[id] == DropoutStage.DuringUnmasking) continue;
             byte[] m = [];
-            if (Client(id, () => m = Banks[id].ReceiveUnmaskRequest(request))) Upload(m);
+            ReadOnlyMemory<byte> received = ToBank(id, request);
+            if (Client(id, () => m = Banks[id].ReceiveUnmaskRequest(received.Span))) Upload(id, m);
         }
         ulong[] sum = [];
         var unmask = Stopwatch.StartNew();

@@ -3,7 +3,8 @@
 //   1. the request's sets (ThresholdKeyShare.CheckRequest): U distinct, |U| >= K_min, U and D in the roster,
 //      D = T distinct banks including this one;
 //   2. the ledger: the first answer for (round, chunk) is recorded (and charged to the budget) before any share is
-//      computed; the same fingerprint is answered again with identical bytes (deterministic smudging); another
+//      computed and the answer bytes are stored; the same fingerprint is answered again with the stored bytes (or, when
+//      the ledger keeps none, recomputed: deterministic smudging makes them identical); another
 //      fingerprint (another U or another D) is Refused; a spent budget is BudgetExhausted.
 // Because every honest bank answers at most one (U, D) per (round, chunk), and any two active sets of size T share
 // at least 2T - N banks, at most one contributor set is ever opened per (round, chunk) while fewer than 2T - N banks
@@ -50,7 +51,8 @@ public sealed class DecryptionGuard
         ArgumentNullException.ThrowIfNull(chunks);
         var answers = new (uint Chunk, byte[] Fingerprint)[chunks.Count];
         for (int i = 0; i < chunks.Count; i++) answers[i] = (chunks[i], _keyShare.CheckRequest(round, chunks[i], contributors, active));
-        switch (_ledger.TryRecordAnswers(_keyShare.SessionTag, round, answers, _keyShare.Policy.Budget))
+        LedgerDecision decision = _ledger.TryRecordAnswers(_keyShare.SessionTag, round, answers, _keyShare.Policy.Budget);
+        switch (decision)
         {
             case LedgerDecision.Conflict:
                 throw Error.Violation(ViolationReason.Refused, $"round {round} was already opened for another contributor or active set");
@@ -58,9 +60,23 @@ public sealed class DecryptionGuard
                 throw Error.Violation(ViolationReason.BudgetExhausted, "decryption budget spent: rotate keys");
         }
         var output = new byte[chunks.Count][];
-        // The first share warms the (U, D) weighted point; the rest may run in parallel.
-        output[0] = _keyShare.GenDecryptionShare(round, chunks[0], contributors, active);
-        TypedParallel.For(chunks.Count - 1, parallel, i => output[i + 1] = _keyShare.GenDecryptionShare(round, chunks[i + 1], contributors, active));
+        if (decision == LedgerDecision.Repeat)
+        {
+            // An identical resend: the stored answers, byte for byte, where the ledger kept them.
+            bool all = true;
+            for (int i = 0; i < chunks.Count; i++)
+            {
+                if (_ledger.TryGetAnswer(_keyShare.SessionTag, round, chunks[i], answers[i].Fingerprint, out byte[]? kept)) output[i] = kept;
+                else all = false;
+            }
+            if (all) return output;
+        }
+        int first = Array.FindIndex(output, o => o is null);
+        // The first missing share warms the (U, D) weighted point; the rest may run in parallel.
+        output[first] = _keyShare.GenDecryptionShare(round, chunks[first], contributors, active);
+        int[] missing = Enumerable.Range(first + 1, chunks.Count - first - 1).Where(i => output[i] is null).ToArray();
+        TypedParallel.For(missing.Length, parallel, j => output[missing[j]] = _keyShare.GenDecryptionShare(round, chunks[missing[j]], contributors, active));
+        for (int i = 0; i < chunks.Count; i++) _ledger.StoreAnswer(_keyShare.SessionTag, round, chunks[i], answers[i].Fingerprint, output[i]);
         return output;
     }
 }

@@ -2,9 +2,11 @@
 // the one agreed sum per (round, chunk) or encrypt twice under one common polynomial (SPEC.md 12.3).
 //   Encryptions: a strictly increasing record of (round, chunk) per key generation (session tag). Two compact
 //     ciphertexts of one bank under the same a_{r,k} subtract to Delta*(m - m') + small noise: no key needed.
-//   Answers: the request fingerprint answered per (session tag, round, chunk), and the count of answers (the budget).
+//   Answers: the request fingerprint answered per (session tag, round, chunk), the count of answers (the budget), and
+//     the answer bytes themselves, so that an identical resend (e.g. after a bank restart) gets the stored bytes back.
 // Every Try* call is atomic and, in a durable implementation, persisted before it returns true: a share or an upload
 // leaves the bank only after its record is stored.
+using System.Diagnostics.CodeAnalysis;
 using System.Security.Cryptography;
 
 namespace FraudFed.Protocol.Homomorphic;
@@ -47,12 +49,38 @@ public interface IDecryptionLedger
 
     /// <summary>How many distinct (round, chunk) answers are recorded for the session tag.</summary>
     long AnswersRecorded(ReadOnlySpan<byte> sessionTag);
+
+    /// <summary>
+    /// Keeps the serialized decryption share (kind 6, SPEC.md 12) answered for (<paramref name="round"/>, <paramref name="chunk"/>)
+    /// under the 32-byte request <paramref name="fingerprint"/> recorded by <see cref="TryRecordAnswers"/>, so that an identical
+    /// resend is answered with these bytes (SPEC.md 12.3). The ledger keeps its own copy. The default keeps nothing: the guard
+    /// then recomputes the answer, which deterministic smudging makes identical.
+    /// </summary>
+    void StoreAnswer(ReadOnlySpan<byte> sessionTag, ulong round, uint chunk, ReadOnlySpan<byte> fingerprint, ReadOnlySpan<byte> share) { }
+
+    /// <summary>
+    /// The serialized share stored by <see cref="StoreAnswer"/> for (<paramref name="round"/>, <paramref name="chunk"/>) if it was
+    /// stored under exactly <paramref name="fingerprint"/> (compared in constant time); a fresh copy. False when none is kept.
+    /// </summary>
+    bool TryGetAnswer(ReadOnlySpan<byte> sessionTag, ulong round, uint chunk, ReadOnlySpan<byte> fingerprint, [NotNullWhen(true)] out byte[]? share)
+    {
+        share = null;
+        return false;
+    }
 }
 
-/// <summary>An <see cref="IDecryptionLedger"/> in memory: for the in-process harness and tests (lost on restart).</summary>
+/// <summary>
+/// An <see cref="IDecryptionLedger"/> in memory: for the in-process harness and tests (lost on restart). Fingerprints are kept
+/// for every (round, chunk); answer bytes only for the last <see cref="AnswerRoundsKept"/> rounds per session tag (older
+/// identical resends are recomputed, with identical bytes), so that long runs do not hold every share ever sent.
+/// </summary>
 public sealed class InMemoryDecryptionLedger : IDecryptionLedger
 {
     private readonly object _gate = new();
+    private readonly Dictionary<(string Tag, ulong Round, uint Chunk), (byte[] Fingerprint, byte[] Share)> _shares = [];
+
+    /// <summary>How many of the latest rounds' answer bytes are kept per session tag (default 2; 0 keeps none).</summary>
+    public int AnswerRoundsKept { get; init; } = 2;
     private readonly Dictionary<string, (ulong Round, uint Chunk)> _lastEncryption = [];
     private readonly Dictionary<(string Tag, ulong Round, uint Chunk), byte[]> _answers = [];
     private readonly Dictionary<string, long> _answerCount = [];
@@ -106,5 +134,39 @@ public sealed class InMemoryDecryptionLedger : IDecryptionLedger
     {
         string key = Key(sessionTag);
         lock (_gate) return _answerCount.GetValueOrDefault(key);
+    }
+
+    /// <inheritdoc />
+    public void StoreAnswer(ReadOnlySpan<byte> sessionTag, ulong round, uint chunk, ReadOnlySpan<byte> fingerprint, ReadOnlySpan<byte> share)
+    {
+        if (AnswerRoundsKept <= 0) return;
+        string key = Key(sessionTag);
+        byte[] f = fingerprint.ToArray(), s = share.ToArray();
+        lock (_gate)
+        {
+            // Only an answer the ledger recorded, under the same fingerprint, is kept.
+            if (!_answers.TryGetValue((key, round, chunk), out byte[]? recorded) || !CryptographicOperations.FixedTimeEquals(recorded, f)) return;
+            _shares[(key, round, chunk)] = (f, s);
+            ulong[] rounds = _shares.Keys.Where(k => k.Tag == key).Select(k => k.Round).Distinct().OrderDescending().ToArray();
+            if (rounds.Length <= AnswerRoundsKept) return;
+            ulong oldestKept = rounds[AnswerRoundsKept - 1];
+            foreach (var k in _shares.Keys.Where(k => k.Tag == key && k.Round < oldestKept).ToArray()) _shares.Remove(k);
+        }
+    }
+
+    /// <inheritdoc />
+    public bool TryGetAnswer(ReadOnlySpan<byte> sessionTag, ulong round, uint chunk, ReadOnlySpan<byte> fingerprint, [NotNullWhen(true)] out byte[]? share)
+    {
+        string key = Key(sessionTag);
+        lock (_gate)
+        {
+            if (_shares.TryGetValue((key, round, chunk), out var kept) && CryptographicOperations.FixedTimeEquals(kept.Fingerprint, fingerprint))
+            {
+                share = (byte[])kept.Share.Clone();
+                return true;
+            }
+        }
+        share = null;
+        return false;
     }
 }

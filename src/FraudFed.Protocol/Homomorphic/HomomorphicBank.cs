@@ -5,8 +5,7 @@
 //     polynomial a_{r,k} is refused (two such ciphertexts subtract to Delta*(m - m') without any key);
 //   - decryption: the signed contributor list of each chunk matches the request's U and the digests the contributors
 //     signed in their manifests; then the DecryptionGuard (K_min, one (U, D) per (round, chunk), budget).
-// Key setup is still driven step by step by the in-process harness (HomomorphicSession.RunSetup), which calls this
-// object's setup members in protocol order.
+// Key setup is driven by the states of HomomorphicBankParty, which call this object's setup members in protocol order.
 using System.Security.Cryptography;
 using FraudFed.Cryptography;
 using FraudFed.Cryptography.Primitives;

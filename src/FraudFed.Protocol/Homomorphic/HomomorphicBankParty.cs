@@ -19,6 +19,7 @@ public sealed class HomomorphicBankParty : IDisposable
     private readonly HomomorphicBank _bank;
     private readonly Dictionary<ulong, ulong[]> _inputs = [];
     private readonly Dictionary<ulong, HeRoundResultMessage> _results = [];
+    private readonly Dictionary<ulong, ViolationReason> _failures = [];
     private readonly HashSet<ulong> _openRounds = [];
     private const int KeptResults = 64;
     private ulong _lastOpened;
@@ -80,6 +81,26 @@ public sealed class HomomorphicBankParty : IDisposable
         if (_results.TryGetValue(round, out HeRoundResultMessage? r)) { sum = r.Sum; contributors = r.Contributors; return true; }
         sum = []; contributors = [];
         return false;
+    }
+
+    /// <summary>Why round <paramref name="round"/> failed, once the aggregator announced its abort (SPEC.md 14.2): the round is
+    /// spent and this bank's input of it wiped. Kept for the last 64 failed rounds.</summary>
+    /// <returns>True with the reason when the round failed.</returns>
+    public bool TryGetRoundFailure(ulong round, out ViolationReason reason) => _failures.TryGetValue(round, out reason);
+
+    /// <summary>True once the session ended (an abort for round 0, from the aggregator); only a new party can go on.</summary>
+    public bool IsAborted => _state is Aborted;
+
+    /// <summary>The reason the session ended, when <see cref="IsAborted"/>.</summary>
+    public ViolationReason? AbortReason => _state is Aborted a ? a.Reason : null;
+
+    /// <summary>Withdraws and wipes the vector set by <see cref="Submit"/> for <paramref name="round"/> if it was not yet encrypted
+    /// (the bank left the round before it opened). Returns whether a vector was withdrawn.</summary>
+    public bool Withdraw(ulong round)
+    {
+        if (!_inputs.Remove(round, out ulong[]? values)) return false;
+        Array.Clear(values);
+        return true;
     }
 
     /// <summary>
@@ -344,11 +365,14 @@ public sealed class HomomorphicBankParty : IDisposable
         if (_inputs.Remove(a.Round, out ulong[]? values)) Array.Clear(values);   // the round is spent; its input is wiped
         _openRounds.Remove(a.Round);
         _roundLengths.Remove(a.Round);
+        _failures[a.Round] = a.Reason;
+        if (_failures.Count > KeptResults) _failures.Remove(_failures.Keys.Min());
         return [];
     }
 
     private sealed class Aborted(ViolationReason reason) : BankState
     {
+        public ViolationReason Reason => reason;
         public override string Name => $"Aborted({reason})";
     }
 

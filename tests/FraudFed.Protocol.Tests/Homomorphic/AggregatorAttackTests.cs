@@ -6,6 +6,7 @@ using System.Security.Cryptography;
 using FraudFed.Cryptography;
 using FraudFed.Cryptography.Rlwe;
 using FraudFed.Cryptography.Threshold;
+using FraudFed.Protocol.Harness;
 using FraudFed.Protocol.Homomorphic;
 using FraudFed.Testing;
 using NUnit.Framework;

@@ -5,6 +5,7 @@ using System.Security.Cryptography;
 using FraudFed.Cryptography;
 using FraudFed.Cryptography.Primitives;
 using FraudFed.Cryptography.Rlwe;
+using FraudFed.Protocol.Harness;
 using FraudFed.Protocol.Homomorphic;
 using FraudFed.Testing;
 using NUnit.Framework;

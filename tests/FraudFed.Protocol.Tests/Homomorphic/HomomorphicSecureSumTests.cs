@@ -1,5 +1,6 @@
 using FraudFed.Cryptography;
 using FraudFed.Cryptography.Rlwe;
+using FraudFed.Protocol.Harness;
 using FraudFed.Protocol.Homomorphic;
 using NUnit.Framework;
 

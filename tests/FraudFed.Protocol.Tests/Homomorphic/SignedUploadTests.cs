@@ -4,6 +4,7 @@ using FraudFed.Cryptography;
 using FraudFed.Cryptography.Primitives;
 using FraudFed.Cryptography.Rlwe;
 using FraudFed.Cryptography.Threshold;
+using FraudFed.Protocol.Harness;
 using FraudFed.Protocol.Homomorphic;
 using FraudFed.Testing;
 using NUnit.Framework;

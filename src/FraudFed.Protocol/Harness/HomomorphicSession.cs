@@ -26,7 +26,9 @@
 //   verifies the contributors' manifests once per round and answers a chunk only if its list verifies, equals the request's
 //   U and lists the digests the contributors signed.
 // Parties: N HomomorphicBankParty objects and one HomomorphicAggregatorParty, each built from its own secrets and the
-//   public roster; this harness only routes their serialized protobuf messages (SPEC.md 14) and counts bytes and time.
+//   public roster; this harness only moves their serialized protobuf messages (SPEC.md 14) through the mailboxes of an
+//   InMemorySumTransport, one message at a time in the order they were sent, and counts bytes and time. Offline banks'
+//   deliveries are dropped. (The per-bank API over the same transport: FraudFed.Protocol.Coordination, SPEC.md 15.)
 //   A round that fails (too few contributors, a refusing decryptor) fails alone: the session stays usable.
 using System.Security.Cryptography;
 using System.Text;
@@ -34,8 +36,10 @@ using FraudFed.Cryptography;
 using FraudFed.Cryptography.Primitives;
 using FraudFed.Cryptography.Rlwe;
 using FraudFed.Cryptography.Threshold;
+using FraudFed.Protocol.Coordination;
+using FraudFed.Protocol.Homomorphic;
 
-namespace FraudFed.Protocol.Homomorphic;
+namespace FraudFed.Protocol.Harness;
 
 /// <summary>Options of a homomorphic session.</summary>
 public sealed record HomomorphicOptions
@@ -57,7 +61,8 @@ public sealed record HomomorphicOptions
     public byte[]? TestSeed { get; init; }
     /// <summary>Run bank and aggregator work on both cores where it splits by chunk.</summary>
     public bool Parallel { get; init; } = true;
-    /// <summary>Each bank's ledger by index (its encryptions and answers); default a fresh in-memory ledger per bank.</summary>
+    /// <summary>Each bank's ledger by index (its encryptions and answers); default a fresh in-memory ledger per bank that keeps no
+    /// answer bytes (in process a bank never restarts; identical resends are recomputed identically).</summary>
     public Func<int, IDecryptionLedger>? Ledgers { get; init; }
     /// <summary>
     /// Quantizer of real-valued updates (<see cref="HomomorphicSecureSum.SumReal"/>); its k must be the sum's k, and setup
@@ -78,6 +83,7 @@ public sealed class HomomorphicSession : IDisposable
     private readonly HomomorphicAggregatorParty _aggregator;
     private readonly Ed25519SigningKey _aggregatorKey;
     private readonly RandomNumberGenerator _setupRandom;
+    private readonly InMemorySumTransport _transport;
     private readonly byte[]? _testSeed;
     private ulong _round;
     private bool _disposed;
@@ -109,11 +115,23 @@ public sealed class HomomorphicSession : IDisposable
         Roster = new HomomorphicRoster(Parameters, Policy, identities.Select(k => k.PublicKey.ToArray()).ToArray(), _aggregatorKey.PublicKey.ToArray());
         _banks = new HomomorphicBankParty[banks];
         for (int b = 0; b < banks; b++)
-            _banks[b] = new HomomorphicBankParty(b, Roster, identities[b], options.Ledgers?.Invoke(b) ?? new InMemoryDecryptionLedger(), RandomFor)
+            _banks[b] = new HomomorphicBankParty(b, OwnRoster(), identities[b], options.Ledgers?.Invoke(b) ?? HarnessLedger(), RandomSource(_testSeed))
             { Parallel = _parallel };
-        _aggregator = new HomomorphicAggregatorParty(Roster, _aggregatorKey, RandomFor("aggregator")) { Parallel = _parallel };
+        _aggregator = new HomomorphicAggregatorParty(OwnRoster(), _aggregatorKey, RandomFor("aggregator")) { Parallel = _parallel };
+        _transport = new InMemorySumTransport(banks);
         RunSetup();
     }
+
+    /// <summary>Each party's own copy of the public roster (as separate organisations each parse it): parties share no object.</summary>
+    private HomomorphicRoster OwnRoster() =>
+        new(Parameters, Policy with { }, Roster.IdentityKeys.Select(k => (byte[])k.Clone()).ToArray(), Roster.AggregatorKey.ToArray());
+
+    /// <summary>
+    /// The default ledger of a harness bank: answer fingerprints and the budget as always, but no answer bytes. A bank in this
+    /// process never restarts, and an identical resend is recomputed with identical bytes (deterministic smudging, SPEC.md 12.3),
+    /// so keeping every decryption share of the latest rounds (tens of MB per bank at a million values) would only cost memory.
+    /// </summary>
+    private static InMemoryDecryptionLedger HarnessLedger() => new() { AnswerRoundsKept = 0 };
 
     private bool _parallel;
     private readonly List<(int Bank, string RefusedBy, ViolationReason Reason)> _refusals = [];
@@ -178,10 +196,19 @@ public sealed class HomomorphicSession : IDisposable
     public ulong Round => _round;
 
     /// <summary>Randomness of a purpose: the OS CSPRNG, or derived from the test seed.</summary>
-    private RandomNumberGenerator RandomFor(string label)
+    private RandomNumberGenerator RandomFor(string label) => Derive(_testSeed, label);
+
+    /// <summary>A bank's own randomness source: it captures its own copy of the test seed only, never this harness.</summary>
+    private static Func<string, RandomNumberGenerator> RandomSource(byte[]? testSeed)
     {
-        if (_testSeed is null) return RandomNumberGenerator.Create();
-        byte[] seed = SHA256.HashData([.. _testSeed, .. Encoding.UTF8.GetBytes("|" + label)]);
+        byte[]? seed = (byte[]?)testSeed?.Clone();
+        return label => Derive(seed, label);
+    }
+
+    private static RandomNumberGenerator Derive(byte[]? testSeed, string label)
+    {
+        if (testSeed is null) return RandomNumberGenerator.Create();
+        byte[] seed = SHA256.HashData([.. testSeed, .. Encoding.UTF8.GetBytes("|" + label)]);
         try { return new DeterministicRandom(seed); }
         finally { CryptographicOperations.ZeroMemory(seed); }
     }
@@ -203,26 +230,38 @@ public sealed class HomomorphicSession : IDisposable
         Action<int, TimeSpan>? aggregatorTime = null)
     {
         long up = 0, down = 0;
-        var queue = new Queue<HeOutgoing>(outgoing);
-        while (queue.Count > 0)
+        var order = new Queue<int>();   // which bank's mailbox holds the next message, in sending order
+        void Post(IReadOnlyList<HeOutgoing> messages)
         {
-            HeOutgoing o = queue.Dequeue();
-            if (offline?.Contains(o.To) == true) continue;
-            down += o.Bytes.Length;
+            foreach (HeOutgoing o in messages)
+            {
+                _transport.PostToBank(o.To, new BankDelivery(o.Bytes, null));
+                order.Enqueue(o.To);
+            }
+        }
+        Post(outgoing);
+        while (order.Count > 0)
+        {
+            int to = order.Dequeue();
+            if (!_transport.TryTakeAtBank(to, out BankDelivery delivery) || delivery.Message is not { } message) continue;
+            if (offline?.Contains(to) == true) continue;   // an offline bank never sees it
+            down += message.Length;
             long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
             IReadOnlyList<byte[]> answers;
-            try { answers = _banks[o.To].Receive(o.Bytes); }
-            catch (ProtocolViolationException e) { _refusals.Add((o.To, "bank", e.Reason)); continue; }   // refused, nothing changed
-            finally { bankTime?.Invoke(o.To, System.Diagnostics.Stopwatch.GetElapsedTime(t0)); }
+            try { answers = _banks[to].Receive(message.Span); }
+            catch (ProtocolViolationException e) { _refusals.Add((to, "bank", e.Reason)); continue; }   // refused, nothing changed
+            finally { bankTime?.Invoke(to, System.Diagnostics.Stopwatch.GetElapsedTime(t0)); }
             foreach (byte[] a in answers)
             {
                 up += a.Length;
+                _transport.PostFromBank(to, a);
+                if (!_transport.TryTakeAtAggregator(out AggregatorDelivery d)) continue;
                 long t1 = System.Diagnostics.Stopwatch.GetTimestamp();
                 IReadOnlyList<HeOutgoing> next;
-                try { next = _aggregator.Receive(o.To, a); }
-                catch (ProtocolViolationException e) { _refusals.Add((o.To, "aggregator", e.Reason)); continue; }
-                finally { aggregatorTime?.Invoke(o.To, System.Diagnostics.Stopwatch.GetElapsedTime(t1)); }
-                foreach (HeOutgoing n in next) queue.Enqueue(n);
+                try { next = _aggregator.Receive(d.Bank, d.Message.Span); }
+                catch (ProtocolViolationException e) { _refusals.Add((d.Bank, "aggregator", e.Reason)); continue; }
+                finally { aggregatorTime?.Invoke(d.Bank, System.Diagnostics.Stopwatch.GetElapsedTime(t1)); }
+                Post(next);
             }
         }
         return (up, down);

@@ -4,9 +4,10 @@
 // decryption rotates over the online banks (T of them per sum).
 using System.Security.Cryptography;
 using FraudFed.Cryptography;
+using FraudFed.Protocol.Homomorphic;
 using FraudFed.Protocol.Quantization;
 
-namespace FraudFed.Protocol.Homomorphic;
+namespace FraudFed.Protocol.Harness;
 
 /// <summary>Exact secure sum mod 2^k where only T banks together can open the sum of the submitted vectors.</summary>
 public sealed class HomomorphicSecureSum : ISecureSum, IDisposable

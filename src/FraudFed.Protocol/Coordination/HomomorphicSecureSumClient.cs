@@ -1,0 +1,103 @@
+// The per-bank secure-sum API in the threshold homomorphic mode (SPEC.md 15.1) over one HomomorphicBankParty: the bank
+// sets its vector for the round, then answers whatever the aggregator sends (session setup, key rotation, the round start,
+// decryption requests) until the round's result or abort arrives. Every message crosses as a serialized wrapper
+// (SPEC.md 14.2); a refused message changes nothing at the party and is counted in Refusals.
+using FraudFed.Cryptography;
+using FraudFed.Protocol.Homomorphic;
+
+namespace FraudFed.Protocol.Coordination;
+
+/// <summary>A bank's <see cref="ISecureSumClient"/> in the threshold homomorphic mode.</summary>
+public sealed class HomomorphicSecureSumClient : ISecureSumClient
+{
+    private readonly HomomorphicBankParty _party;
+    private readonly IBankTransport _transport;
+    private readonly List<ViolationReason> _refusals = [];
+
+    /// <summary>A client over <paramref name="party"/> (this object does not own it) speaking through <paramref name="transport"/>.</summary>
+    /// <exception cref="ArgumentException">the transport's bank index is not the party's.</exception>
+    public HomomorphicSecureSumClient(HomomorphicBankParty party, IBankTransport transport)
+    {
+        ArgumentNullException.ThrowIfNull(party);
+        ArgumentNullException.ThrowIfNull(transport);
+        if (transport.Bank != party.Index) throw Error.Argument(nameof(transport), "The transport belongs to another bank than the party.");
+        _party = party;
+        _transport = transport;
+    }
+
+    /// <inheritdoc />
+    public int Bank => _party.Index;
+
+    /// <summary>Reasons of the aggregator messages this bank refused (malformed, stale, wrong state...), oldest first.</summary>
+    public IReadOnlyList<ViolationReason> Refusals => _refusals;
+
+    /// <summary>Answers the aggregator's messages until the session setup (or a key rotation) is complete at this bank.</summary>
+    /// <exception cref="ProtocolViolationException">the session ended (its abort reason).</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> fired.</exception>
+    public async Task JoinAsync(CancellationToken cancellationToken = default)
+    {
+        while (!_party.IsReady)
+        {
+            ThrowIfAborted();
+            await StepAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <inheritdoc />
+    /// <remarks>Values must also be below t = 2^<c>PlainModulusBits</c> of the roster's parameters (k &lt;= log2 t). The sum is
+    /// opened mod t and reduced mod 2^k, exact because 2^k divides t (SPEC.md 12.0).</remarks>
+    public async Task<SecureSumClientResult> SumAsync(ReadOnlyMemory<ulong> mine, SumContext context, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        context.Validate();
+        int tBits = _party.Roster.Parameters.PlainModulusBits;
+        if (context.ModulusBits > tBits) throw Error.OutOfRange(nameof(context), $"k must be at most log2 t = {tBits}.");
+        if (mine.Length != context.Length) throw Error.Argument(nameof(mine), $"The vector has {mine.Length} values, the round {context.Length}.");
+        ulong mask = context.ModulusBits == 64 ? ulong.MaxValue : (1UL << context.ModulusBits) - 1;
+        ReadOnlySpan<ulong> values = mine.Span;
+        for (int i = 0; i < values.Length; i++)
+            if (values[i] > mask) throw Error.Argument(nameof(mine), $"The value at index {i} is not below 2^{context.ModulusBits}.");
+        ThrowIfAborted();
+        ulong round = context.Round;
+        _party.Submit(round, mine.ToArray());
+        try
+        {
+            while (true)
+            {
+                if (_party.TryGetResult(round, out ulong[] sum, out int[] contributors))
+                {
+                    for (int i = 0; i < sum.Length; i++) sum[i] &= mask;
+                    return new SecureSumClientResult(round, sum, contributors, Array.IndexOf(contributors, Bank) >= 0);
+                }
+                if (_party.TryGetRoundFailure(round, out ViolationReason reason))
+                    throw Error.Violation(reason, $"round {round} failed at the aggregator");
+                ThrowIfAborted();
+                await StepAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            _party.Withdraw(round);   // nothing is left behind if the round never opened (cancellation, failure)
+        }
+    }
+
+    private void ThrowIfAborted()
+    {
+        if (_party.AbortReason is { } why) throw Error.Violation(why, "the session ended");
+    }
+
+    /// <summary>Takes one delivery and answers it.</summary>
+    private async Task StepAsync(CancellationToken cancellationToken)
+    {
+        BankDelivery delivery = await _transport.ReceiveAsync(cancellationToken).ConfigureAwait(false);
+        if (delivery.Message is not { } message) return;   // the homomorphic mode's results are protocol messages
+        IReadOnlyList<byte[]> replies;
+        try { replies = _party.Receive(message.Span); }
+        catch (ProtocolViolationException e)
+        {
+            _refusals.Add(e.Reason);   // refused: the party is unchanged
+            return;
+        }
+        foreach (byte[] reply in replies) await _transport.SendAsync(reply, cancellationToken).ConfigureAwait(false);
+    }
+}
