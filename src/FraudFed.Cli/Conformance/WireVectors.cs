@@ -65,7 +65,7 @@ internal sealed class HeWireVectors : IVectorFile
         byte[] pk = F("public-key-digest");
         yield return ("key_ready", "to_aggregator", HeWire.Encode(new HeKeyReadyMessage(Sid, pk)), ToAggregator(16, new ProtoRef().B(1, pk)));
         byte[][] chunks = [F("upload/0", 60), F("upload/1", 60)];
-        yield return ("upload", "to_aggregator", HeWire.Encode(new HeUploadMessage(Sid, 7, manifests[0], chunks)),
+        yield return ("upload", "to_aggregator", HeWire.Encode(new HeUploadMessage(Sid, 7, manifests[0], Array.ConvertAll(chunks, c => (ReadOnlyMemory<byte>)c))),
             ToAggregator(17, new ProtoRef().U(1, 7).B(2, manifests[0]).Many(3, chunks)));
         byte[][] shares = [F("share/0", 60), F("share/1", 60)];
         yield return ("decryption_shares", "to_aggregator", HeWire.Encode(new HeDecryptionSharesMessage(Sid, 7, shares)),

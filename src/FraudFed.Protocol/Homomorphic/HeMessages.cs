@@ -47,8 +47,11 @@ public sealed record HeChannelAdvertMessage(byte[] SessionId, byte[] Advert) : H
 public sealed record HeSealedPointsMessage(byte[] SessionId, byte[][] Points) : HeToAggregator(SessionId);
 /// <summary>The bank holds its key share; SHA-256 of the collective public key it computed.</summary>
 public sealed record HeKeyReadyMessage(byte[] SessionId, byte[] PublicKeyDigest) : HeToAggregator(SessionId);
-/// <summary>The bank's signed manifest and compact ciphertexts of a round.</summary>
-public sealed record HeUploadMessage(byte[] SessionId, ulong Round, byte[] Manifest, byte[][] Chunks) : HeToAggregator(SessionId);
+/// <summary>
+/// The bank's signed manifest and compact ciphertexts of a round (one serialized kind-2 object per chunk, chunk 0 first).
+/// A message decoded by <see cref="HeWire.DecodeToAggregatorInPlace"/> holds chunks that are slices of the received buffer.
+/// </summary>
+public sealed record HeUploadMessage(byte[] SessionId, ulong Round, byte[] Manifest, ReadOnlyMemory<byte>[] Chunks) : HeToAggregator(SessionId);
 /// <summary>The bank's decryption shares of a round, one per chunk.</summary>
 public sealed record HeDecryptionSharesMessage(byte[] SessionId, ulong Round, byte[][] Shares) : HeToAggregator(SessionId);
 /// <summary>The bank ends the session (round 0) or refuses one round.</summary>

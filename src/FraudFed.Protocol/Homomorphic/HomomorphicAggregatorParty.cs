@@ -128,7 +128,31 @@ public sealed class HomomorphicAggregatorParty : IDisposable
     public IReadOnlyList<HeOutgoing> Receive(int fromBank, ReadOnlySpan<byte> message)
     {
         if (fromBank < 0 || fromBank >= Roster.Banks) throw Error.Violation(ViolationReason.UnknownSender, "a sender outside the roster");
-        HeToAggregator m = HeWire.DecodeToAggregator(message, Roster.Banks, _maxMessageBytes);
+        return Handle(fromBank, HeWire.DecodeToAggregator(message, Roster.Banks, _maxMessageBytes));
+    }
+
+    /// <summary>
+    /// As <see cref="Receive(int, ReadOnlySpan{byte})"/>, reading an upload's chunks in place from <paramref name="message"/>
+    /// (<see cref="HeWire.DecodeToAggregatorInPlace"/>: no copy of the ~184 KB per chunk; same checks and refusals). The
+    /// caller must not change the buffer until the call returns; nothing of it is kept afterwards.
+    /// </summary>
+    /// <exception cref="ProtocolViolationException">the message is refused; nothing changed.</exception>
+    public IReadOnlyList<HeOutgoing> Receive(int fromBank, ReadOnlyMemory<byte> message)
+    {
+        if (fromBank < 0 || fromBank >= Roster.Banks) throw Error.Violation(ViolationReason.UnknownSender, "a sender outside the roster");
+        return Handle(fromBank, HeWire.DecodeToAggregatorInPlace(message, Roster.Banks, _maxMessageBytes));
+    }
+
+    /// <summary>As <see cref="Receive(int, ReadOnlyMemory{byte})"/> (a received array: chunks are read in place).</summary>
+    /// <exception cref="ProtocolViolationException">the message is refused; nothing changed.</exception>
+    public IReadOnlyList<HeOutgoing> Receive(int fromBank, byte[] message)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        return Receive(fromBank, (ReadOnlyMemory<byte>)message);
+    }
+
+    private IReadOnlyList<HeOutgoing> Handle(int fromBank, HeToAggregator m)
+    {
         if (!m.SessionId.AsSpan().SequenceEqual(_sessionId)) throw Error.Violation(ViolationReason.WrongRoundOrState, "a message of another session");
         if (m is HeAbortToAggregator { Round: 0 } abort)
         {
@@ -304,7 +328,7 @@ public sealed class HomomorphicAggregatorParty : IDisposable
             if (u.Chunks.Length != chunks) throw Error.Violation(ViolationReason.Malformed, $"{u.Chunks.Length} chunks, the round has {chunks}");
             try
             {
-                _intake.AcceptRound(from, u.Manifest, u.Chunks, (sender, k, bodyDigest) => p.Scheme!.AddSerialized(_sums[k], u.Chunks[k], sender, bodyDigest), p.Parallel);
+                _intake.AcceptRound(from, u.Manifest, u.Chunks, (sender, k, bodyDigest) => p.Scheme!.AddSerialized(_sums[k], u.Chunks[k].Span, sender, bodyDigest), p.Parallel);
             }
             catch (ProtocolViolationException v) when (_intake.Tainted)
             {

@@ -324,7 +324,7 @@ public sealed class HomomorphicBankParty : IDisposable
         byte[] manifest = _bank.SignManifest(r.Round, chunks, Parallel);
         Array.Clear(values);
         _inputs.Remove(r.Round);
-        return [new HeUploadMessage(_sessionId, r.Round, manifest, chunks)];
+        return [new HeUploadMessage(_sessionId, r.Round, manifest, Array.ConvertAll(chunks, c => (ReadOnlyMemory<byte>)c))];
     }
 
     /// <summary>Answers a decryption request, or refuses it with a round abort naming the reason (SPEC.md 12.3).</summary>

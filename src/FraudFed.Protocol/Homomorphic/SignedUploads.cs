@@ -390,6 +390,18 @@ public sealed class UploadIntake
     /// </summary>
     public void AcceptRound(int expectedSender, byte[] manifestBytes, IReadOnlyList<byte[]> uploads, Action<int, uint, byte[]> add, bool parallel = true)
     {
+        ArgumentNullException.ThrowIfNull(uploads);
+        var memory = new ReadOnlyMemory<byte>[uploads.Count];
+        for (int k = 0; k < memory.Length; k++) memory[k] = uploads[k] ?? throw new ArgumentNullException(nameof(uploads));
+        AcceptRound(expectedSender, manifestBytes, memory, add, parallel);
+    }
+
+    /// <summary>
+    /// As <see cref="AcceptRound(int, byte[], IReadOnlyList{byte[]}, Action{int, uint, byte[]}, bool)"/> over uploads that are
+    /// slices of a received buffer (each chunk hashed straight from it; the caller must not change it during the call).
+    /// </summary>
+    public void AcceptRound(int expectedSender, byte[] manifestBytes, IReadOnlyList<ReadOnlyMemory<byte>> uploads, Action<int, uint, byte[]> add, bool parallel = true)
+    {
         ArgumentNullException.ThrowIfNull(manifestBytes);
         ArgumentNullException.ThrowIfNull(uploads);
         ArgumentNullException.ThrowIfNull(add);
@@ -403,10 +415,10 @@ public sealed class UploadIntake
         var digests = new byte[Chunks][];
         TypedParallel.For(Chunks, parallel, k =>
         {
-            ArgumentNullException.ThrowIfNull(uploads[k]);
-            var (chunk, sender) = Label(uploads[k]);
+            ReadOnlySpan<byte> upload = uploads[k].Span;
+            var (chunk, sender) = Label(upload);
             if (chunk != (uint)k || sender != expectedSender) throw Error.Violation(ViolationReason.Inconsistent, "an upload out of its place in the round");
-            (bodyDigests[k], digests[k]) = Digests(uploads[k], m, chunk);
+            (bodyDigests[k], digests[k]) = Digests(upload, m, chunk);
         });
         lock (_manifests)
             if (!_manifests.TryAdd(m.Sender, m)) throw Error.Violation(ViolationReason.Duplicate, "a second manifest from this sender for this round");
@@ -433,13 +445,13 @@ public sealed class UploadIntake
     public bool Tainted { get; private set; }
 
     /// <summary>Cheap checks of an upload's header and label: (chunk, sender).</summary>
-    private (uint Chunk, int Sender) Label(byte[] upload)
+    private (uint Chunk, int Sender) Label(ReadOnlySpan<byte> upload)
     {
         const int ctx = RlweCodec.HeaderSize;
         if (upload.Length < ctx + CompactCiphertext.ContextSize + RlweCodec.DigestSize) throw Error.Violation(ViolationReason.Malformed, "upload too short");
-        if (upload[5] != (byte)Kind || BinaryPrimitives.ReadUInt32LittleEndian(upload.AsSpan(48)) != CompactCiphertext.ContextSize)
+        if (upload[5] != (byte)Kind || BinaryPrimitives.ReadUInt32LittleEndian(upload[48..]) != CompactCiphertext.ContextSize)
             throw Error.Violation(ViolationReason.Malformed, "not an upload of this variant");
-        ReadOnlySpan<byte> label = upload.AsSpan(ctx, ChunkLabel.Size);
+        ReadOnlySpan<byte> label = upload.Slice(ctx, ChunkLabel.Size);
         if (!label[..16].SequenceEqual(_sessionTag) || ChunkLabel.Round(label) != Round)
             throw Error.Violation(ViolationReason.WrongRoundOrState, "upload of another session or round");
         uint chunk = ChunkLabel.Chunk(label);
@@ -453,14 +465,14 @@ public sealed class UploadIntake
     /// One pass over the upload yields both the envelope body's digest (handed to `add`, so the codec does not hash the body
     /// again) and the digest of the whole upload that the manifest signs, which must match (AuthenticationFailed).
     /// </summary>
-    private static (byte[] Body, byte[] Upload) Digests(byte[] upload, UploadManifest manifest, uint chunk)
+    private static (byte[] Body, byte[] Upload) Digests(ReadOnlySpan<byte> upload, UploadManifest manifest, uint chunk)
     {
         byte[] bodyDigest, digest;
         using (var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256))
         {
-            hash.AppendData(upload, 0, upload.Length - RlweCodec.DigestSize);
+            hash.AppendData(upload[..^RlweCodec.DigestSize]);
             bodyDigest = hash.GetCurrentHash();
-            hash.AppendData(upload, upload.Length - RlweCodec.DigestSize, RlweCodec.DigestSize);
+            hash.AppendData(upload[^RlweCodec.DigestSize..]);
             digest = hash.GetHashAndReset();
         }
         if (!CryptographicOperations.FixedTimeEquals(digest, manifest.Digest(chunk)))

@@ -212,6 +212,44 @@ public sealed class HomomorphicPartyTests
     }
 
     [Test]
+    public void AnUploadReadInPlace_WithOneBitFlippedInAChunk_IsRefusedAsWhenCopied_AndTheGenuineOneStillCounts()
+    {
+        // The aggregator reads a received array's chunks in place (HeWire.DecodeToAggregatorInPlace): a flipped bit in a
+        // chunk's residues, context or digest is refused exactly as through the copying span path, and changes nothing.
+        using var session = new HomomorphicSession(4, new HomomorphicOptions { Parameters = P, TestSeed = [9, 1], Parallel = false });   // c = 1, T = 3
+        ulong[][] inputs = Enumerable.Range(0, 4).Select(b => Vector(b, 1, 600)).ToArray();   // three chunks
+        HomomorphicAggregatorParty agg = session.Aggregator;
+        foreach (int b in Enumerable.Range(0, 4)) session.Party(b).Submit(1, inputs[b]);
+        var uploads = new Dictionary<int, byte[]>();
+        foreach (HeOutgoing o in agg.StartRound(1, 600)) uploads[o.To] = session.Party(o.To).Receive(o.Bytes).Single();
+        var decoded = (HeUploadMessage)HeWire.DecodeToAggregatorInPlace(uploads[2], 4);
+        Assert.That(decoded.Chunks, Has.Length.EqualTo(3));
+        Assert.That(System.Runtime.InteropServices.MemoryMarshal.TryGetArray(decoded.Chunks[1], out ArraySegment<byte> seg) && ReferenceEquals(seg.Array, uploads[2]),
+            Is.True, "chunk 1 is a slice of the received array");
+        int chunkStart = seg.Offset;
+        int[] offsets = [chunkStart + 5, chunkStart + RlweCodec.HeaderSize + 3, chunkStart + decoded.Chunks[1].Length / 2, chunkStart + decoded.Chunks[1].Length - 1];
+        foreach (int offset in offsets)
+        {
+            byte[] tampered = (byte[])uploads[2].Clone();
+            tampered[offset] ^= 0x10;
+            ViolationReason copied = Assert.Throws<ProtocolViolationException>(() => agg.Receive(2, (ReadOnlySpan<byte>)tampered))!.Reason;
+            ViolationReason inPlace = Assert.Throws<ProtocolViolationException>(() => agg.Receive(2, tampered))!.Reason;
+            Assert.That(inPlace, Is.EqualTo(copied), $"byte {offset}");
+            Assert.That(inPlace, Is.AnyOf(ViolationReason.Malformed, ViolationReason.WrongRoundOrState, ViolationReason.AuthenticationFailed), $"byte {offset}");
+        }
+        foreach (int b in Enumerable.Range(0, 4)) Assert.That(agg.Receive(b, uploads[b]), Is.Empty, $"bank {b}'s genuine upload");
+        var pending = new List<HeOutgoing>(agg.CloseUploads([0, 1, 2]));
+        while (pending.Count > 0)
+        {
+            HeOutgoing o = pending[0]; pending.RemoveAt(0);
+            foreach (byte[] a in session.Party(o.To).Receive(o.Bytes)) pending.AddRange(agg.Receive(o.To, a));
+        }
+        ulong[] expected = new ulong[600];
+        foreach (ulong[] v in inputs) for (int j = 0; j < 600; j++) expected[j] = (expected[j] + v[j]) & Mask;
+        Assert.That(agg.LastOutcome!.Sum, Is.EqualTo(expected), "the refused copies left the sums clean: the round is exact");
+    }
+
+    [Test]
     public void AMultiChunkRefusal_IsATypedRoundAbort_EvenInParallel_AndSpendsNothing()
     {
         // A malicious aggregator swaps the signed lists of chunks 1 and 2: every decryptor refuses with a typed round abort
