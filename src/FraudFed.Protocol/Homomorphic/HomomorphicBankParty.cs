@@ -62,6 +62,9 @@ public sealed class HomomorphicBankParty : IDisposable
     public bool IsReady => _state is Ready;
     /// <summary>Decryption shares the current key may still produce.</summary>
     public long RemainingBudget => _bank.RemainingBudget;
+    /// <summary>The 16-byte session tag of the current key (public: it labels every ciphertext, SPEC.md 12); empty before
+    /// the first key is installed.</summary>
+    public byte[] SessionTag => _bank.Scheme?.SessionTag.ToArray() ?? [];
     /// <summary>The bank core (tests drive adversarial scenarios through it).</summary>
     internal HomomorphicBank Core => _bank;
 
