@@ -73,7 +73,7 @@ internal sealed class HeBankDriver : IBankDriver
             MailboxItem item = await _client.NextItemAsync(cancellationToken).ConfigureAwait(false);
             if (item.ItemCase != MailboxItem.ItemOneofCase.Message) continue;
             HeToBank m = Decode(item);
-            if (m is HeAbortToBank { Round: 0 } a) throw new FederationException($"the aggregator ended the session during setup ({a.Reason}); the operator must start a new session.");
+            if (m is HeAbortToBank { Round: 0 } a) throw new FederationException($"the aggregator ended the session during setup ({a.Reason}: {a.Message}); the operator must start a new session.");
             await HandleAsync(item, cancellationToken).ConfigureAwait(false);
         }
     }
