@@ -99,6 +99,38 @@ public sealed class BankRestartTests
     }
 
     [Test]
+    public async Task BankKilledAfterItsUploadMidRound_TheRoundOpensWithIt_AndTheRestartedBankTakesPartInTheNext()
+    {
+        await using ApplianceKit kit = ApplianceKit.Create("he");
+        WithStateDirectories(kit);
+        await kit.StartAsync();
+        CancellationToken ct = Bounded(150);
+        FederationClient[] clients = Enumerable.Range(0, Banks).Select(kit.Client).ToArray();
+        var killedToken = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        FederationClient killed = FederationClient.Create(kit.LoadBank(Banks - 1), ApplianceKit.FastClient);
+        clients[Banks - 1] = killed;
+        await Task.WhenAll(clients.Select(c => c.ConnectAsync(ct)));
+        int before = kit.Host!.Coordinator.EventCountOf(Banks - 1);
+        ulong[][] first = Vectors(75);
+        Task<FederatedSum>[] running = clients.Select((c, i) => c.SumAsync(first[i], i == Banks - 1 ? killedToken.Token : ct)).ToArray();
+        // Bank 4 (not a decryptor: they are the first T banks) dies once its round request and its upload are stored.
+        while (kit.Host.Coordinator.EventCountOf(Banks - 1) < before + 2) await Task.Delay(20, ct);
+        killedToken.Cancel();
+        Assert.CatchAsync<OperationCanceledException>(async () => await running[Banks - 1]);
+        FederatedSum[] r1 = await Task.WhenAll(running.Take(Banks - 1));
+        Assert.That(r1.Select(r => r.Sum), Has.All.EqualTo(PlainSum(first)), "bank 4's stored upload is in the sum");
+
+        clients[Banks - 1] = kit.Client(Banks - 1);
+        ulong[][] next = Vectors(76);
+        FederatedSum[] r2 = await Task.WhenAll(clients.Select((c, i) => c.SumAsync(next[i], ct)));
+        foreach (FederatedSum r in r2)
+        {
+            Assert.That(r.Sum, Is.EqualTo(PlainSum(next)));
+            Assert.That(r.Contributors, Is.EqualTo(Enumerable.Range(0, Banks)));
+        }
+    }
+
+    [Test]
     public async Task RestartedBank_StillRefusesASecondActiveSetForASumItHelpedOpen()
     {
         await using ApplianceKit kit = ApplianceKit.Create("he");
