@@ -6,6 +6,7 @@ using FraudFed.Cryptography.Primitives;
 using FraudFed.Protocol.Homomorphic;
 using FraudFed.Protocol.Masking;
 using FraudFed.Sdk.Configuration;
+using FraudFed.Sdk.State;
 using FraudFed.Sdk.Wire;
 
 namespace FraudFed.Sdk;
@@ -25,25 +26,54 @@ internal sealed class HeBankDriver : IBankDriver
     private readonly int _banks;
     private readonly int _maxMessageBytes;
 
-    public HeBankDriver(FederationClient client, int bank, FederationSettings settings, byte[] seed, int maxMessageBytes)
+    private readonly BankStateStore? _store;
+    private IReadOnlyList<byte[]> _outbox = [];
+
+    /// <summary>A driver whose party is restored from <paramref name="store"/> when it holds a saved state (the client then
+    /// reads its mailbox after the saved sequence), and otherwise starts at session setup. Without a store the party's
+    /// state and ledger live in memory only.</summary>
+    /// <exception cref="StateFileException">the saved state does not verify, parse, or belong to this bank and roster.</exception>
+    public HeBankDriver(FederationClient client, int bank, FederationSettings settings, byte[] seed, int maxMessageBytes, BankStateStore? store = null)
     {
         _client = client;
         HomomorphicRoster roster = settings.BuildHeRoster();
         _banks = roster.Banks;
         _maxMessageBytes = maxMessageBytes;
-        _party = new HomomorphicBankParty(bank, roster, Ed25519SigningKey.Import(seed), new InMemoryDecryptionLedger(), maxMessageBytes: maxMessageBytes);
+        _store = store;
+        IDecryptionLedger ledger = store is null ? new InMemoryDecryptionLedger() : store.Ledger;
+        using SavedBankState? saved = store?.Load();
+        if (saved is null)
+        {
+            _party = new HomomorphicBankParty(bank, roster, Ed25519SigningKey.Import(seed), ledger, maxMessageBytes: maxMessageBytes);
+            return;
+        }
+        try { _party = HomomorphicBankParty.ImportState(bank, roster, Ed25519SigningKey.Import(seed), ledger, saved.PartyState, maxMessageBytes: maxMessageBytes); }
+        catch (ProtocolViolationException e)
+        {
+            throw new StateFileException(store!.PartyPath, $"the saved bank state is not this bank's state for this roster ({e.Reason}); use the state directory of this bank.json, or remove it to join a new session.", e);
+        }
+        client.ResumeAfter(saved.LastSequence);
+        _outbox = saved.Outbox;
     }
 
     public bool IsReady => _party.IsReady;
 
     public async Task SetupAsync(CancellationToken cancellationToken)
     {
+        // A restored bank first resends the replies it saved but may not have sent. The appliance answers a resend of
+        // accepted bytes as the first send; a reply it refuses now belongs to a stage that moved on without this bank.
+        foreach (byte[] reply in _outbox)
+        {
+            try { await _client.SubmitAsync(reply, cancellationToken).ConfigureAwait(false); }
+            catch (MessageRefusedException) { }
+        }
+        _outbox = [];
         while (!_party.IsReady)
         {
             MailboxItem item = await _client.NextItemAsync(cancellationToken).ConfigureAwait(false);
             if (item.ItemCase != MailboxItem.ItemOneofCase.Message) continue;
             HeToBank m = Decode(item);
-            if (m is HeAbortToBank { Round: 0 } a) throw new FederationException($"the aggregator ended the session during setup ({a.Reason}); the operator must start a new session.");
+            if (m is HeAbortToBank { Round: 0 } a) throw new FederationException($"the aggregator ended the session during setup ({a.Reason}: {a.Message}); the operator must start a new session.");
             await HandleAsync(item, cancellationToken).ConfigureAwait(false);
         }
     }
@@ -78,6 +108,13 @@ internal sealed class HeBankDriver : IBankDriver
         IReadOnlyList<byte[]> replies;
         try { replies = _party.Receive(item.Message.Span); }
         catch (ProtocolViolationException e) { throw new FederationException($"this bank refused the aggregator's message {item.Sequence} ({e.Reason}: {e.Message}).", e); }
+        if (_store is not null && _party.IsReady)
+        {
+            // Saved before the replies leave: a restart resumes after this item and resends them (SPEC.md 14.6).
+            byte[] state = _party.ExportState();
+            try { _store.Save(state, item.Sequence, replies); }
+            finally { CryptographicOperations.ZeroMemory(state); }
+        }
         foreach (byte[] reply in replies) await _client.SubmitAsync(reply, cancellationToken).ConfigureAwait(false);
     }
 

@@ -8,6 +8,7 @@ using System.Net.Security;
 using Grpc.Core;
 using Grpc.Net.Client;
 using FraudFed.Sdk.Configuration;
+using FraudFed.Sdk.State;
 using FraudFed.Sdk.Wire;
 using Polly;
 using Polly.Retry;
@@ -48,6 +49,7 @@ public sealed class FederationClient : IAsyncDisposable
     private readonly SemaphoreSlim _gate = new(1, 1);
     private ulong _after;
     private IBankDriver? _driver;
+    private BankStateStore? _store;
 
     private FederationClient(LoadedBankConfig config, FederationClientOptions options)
     {
@@ -120,7 +122,7 @@ public sealed class FederationClient : IAsyncDisposable
                 throw new FederationException("the aggregator's roster and parameters differ from this bank's configuration (roster digest mismatch); ask the operator for the current federation block.");
             _driver?.Dispose();
             _driver = Settings.IsHomomorphic
-                ? new HeBankDriver(this, Bank, Settings, _config.ProtocolSeed, _config.Config.MaxMessageBytes)
+                ? new HeBankDriver(this, Bank, Settings, _config.ProtocolSeed, _config.Config.MaxMessageBytes, StateStore())
                 : new MaskingBankDriver(this, Bank, Settings, _config.ProtocolSeed, info.SessionId.ToByteArray());
             await _driver.SetupAsync(cancellationToken).ConfigureAwait(false);
         }
@@ -141,6 +143,16 @@ public sealed class FederationClient : IAsyncDisposable
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try { return await _driver!.SumAsync(values, cancellationToken).ConfigureAwait(false); }
         finally { _gate.Release(); }
+    }
+
+    private BankStateStore? StateStore() =>
+        _config.StateDirectory is { } dir && _config.StateKey is { } key ? _store ??= new BankStateStore(dir, key) : null;
+
+    /// <summary>A restored bank reads its mailbox after <paramref name="sequence"/>, the last item its saved state handled.</summary>
+    internal void ResumeAfter(ulong sequence)
+    {
+        _buffer.Clear();
+        _after = sequence;
     }
 
     internal async Task<ulong> RequestRoundAsync(int length, CancellationToken cancellationToken)

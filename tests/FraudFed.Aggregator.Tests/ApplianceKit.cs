@@ -152,6 +152,7 @@ internal sealed class RawBank : IDisposable
     public int Bank { get; }
     public Federation.FederationClient Grpc { get; }
     public MaskingBank? Masking => _masking;
+    public HomomorphicBankParty? He => _he;
     public GrpcChannel Channel => _channel;
 
     public async Task<SubmitReply> SubmitAsync(byte[] message) =>

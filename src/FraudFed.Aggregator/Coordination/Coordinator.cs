@@ -79,6 +79,8 @@ public sealed class Coordinator : IDisposable
     public bool Failed { get; private set; }
     /// <summary>Events in the durable log.</summary>
     public int EventCount { get { lock (_lock) return _store.ReadEvents().Count; } }
+    /// <summary>Number of stored events that carry a message of <paramref name="bank"/> (tests: nothing refused is stored).</summary>
+    internal int EventCountOf(int bank) { lock (_lock) return _store.ReadEvents().Count(e => e.Bank == bank); }
     /// <summary>Bank messages accepted since the current round opened.</summary>
     public int RoundMessages { get { lock (_lock) return _roundMessages; } }
     /// <summary>Events replayed at start.</summary>
@@ -145,7 +147,10 @@ public sealed class Coordinator : IDisposable
         if (end is not null)
         {
             _metrics.RoundEnded(end.Succeeded, end.Reason);
-            _log.LogInformation("Round {Round} ended: {Outcome}", end.Round, end.Succeeded ? "sum opened" : end.Reason);
+            if (end.Round == 0 && !end.Succeeded)
+                _log.LogWarning("Session setup failed ({Reason}): {State}", end.Reason, _engine.StageKey);
+            else
+                _log.LogInformation("Round {Round} ended: {Outcome}", end.Round, end.Succeeded ? "sum opened" : end.Reason);
         }
         TaskCompletionSource old = _changed;
         _changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);

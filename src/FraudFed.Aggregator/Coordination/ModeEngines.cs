@@ -75,6 +75,7 @@ internal sealed class HeEngine : IModeEngine
     private readonly HashSet<int> _answered = [];
     private int[] _expected = [];
     private HeRoundOutcome? _reported;
+    private RoundEnd? _setupFailure;
 
     public HeEngine(FederationSettings settings, byte[] aggregatorSeed, int maxMessageBytes)
     {
@@ -121,6 +122,13 @@ internal sealed class HeEngine : IModeEngine
                 _expected = active;
                 _answered.Clear();
                 return Map(outs);
+            case "he.fail_setup":
+                // A bank missed a setup stage's deadline: setup cannot finish without every roster bank's key material.
+                IReadOnlyList<int> missing = _party.MissingSetupBanks;
+                string stage = _party.State;
+                _setupFailure = new RoundEnd(0, false, "setup_deadline");
+                return Map(_party.AbortSetup(ViolationReason.TooFewParticipants,
+                    $"bank(s) {string.Join(", ", missing)} missed the {stage} setup deadline; start a new session once every bank is connected"));
             case "he.fail_round":
                 return Map(_party.FailRound(ViolationReason.TooFewParticipants, "a decryptor missed the stage deadline"));
             default:
@@ -131,6 +139,7 @@ internal sealed class HeEngine : IModeEngine
     public (string Name, byte[] Payload)? Due(bool deadlinePassed)
     {
         string s = _party.State;
+        if (deadlinePassed && _party.MissingSetupBanks.Count > 0) return ("he.fail_setup", []);
         if (s.StartsWith("CollectingUploads", StringComparison.Ordinal))
         {
             if (!deadlinePassed && !_expected.All(_answered.Contains)) return null;
@@ -144,6 +153,7 @@ internal sealed class HeEngine : IModeEngine
 
     public RoundEnd? TakeRoundEnd()
     {
+        if (_setupFailure is { } failed) { _setupFailure = null; return failed; }
         HeRoundOutcome? o = _party.LastOutcome;
         if (o is null || ReferenceEquals(o, _reported)) return null;
         _reported = o;

@@ -19,7 +19,10 @@ public sealed record RosterBank
 /// <summary>Per-stage deadlines, in seconds.</summary>
 public sealed record DeadlineSettings
 {
-    /// <summary>Masking setup stages (AdvertiseKeys, graph seed): banks absent then are out of the session.</summary>
+    /// <summary>Each session setup stage. Masking (AdvertiseKeys, graph seed): banks absent then are out of the session.
+    /// Homomorphic (CRS and key-share commit/reveal, channel adverts, thresholdize): every roster bank is needed, so a bank
+    /// that misses it ends the session (Abort round 0 to every bank, a warning log naming the missing banks, and
+    /// <c>fraudfed_rounds_total{outcome="setup_deadline"}</c>).</summary>
     public double SetupSeconds { get; init; } = 120;
     /// <summary>After the first bank asks for a round, how long the others have to ask before it opens without them.</summary>
     public double JoinSeconds { get; init; } = 30;

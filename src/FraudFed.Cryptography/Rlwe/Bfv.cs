@@ -46,6 +46,26 @@ public sealed class SecretKey : IDisposable
         ValueShoup.Clear();
     }
 
+    /// <summary>
+    /// The key's at-rest form for the bank's encrypted state file (SPEC.md 14.6): N * limbs * 8 bytes, NTT domain. SECRET:
+    /// the caller encrypts it and clears the array after use.
+    /// </summary>
+    /// <exception cref="ObjectDisposedException">the key was disposed.</exception>
+    public byte[] ExportState()
+    {
+        var bytes = new byte[PolyState.Size(Parameters.Basis)];
+        PolyState.Write(ValueChecked, bytes);
+        return bytes;
+    }
+
+    /// <summary>Reads a key written by <see cref="ExportState"/> for the same parameter set.</summary>
+    /// <exception cref="ProtocolViolationException">Malformed: wrong length or a coefficient not below its prime.</exception>
+    public static SecretKey ImportState(RlweParameters parameters, ReadOnlySpan<byte> state)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        return new SecretKey(parameters, PolyState.Read(parameters.Basis, state, isNtt: true));
+    }
+
     /// <inheritdoc />
     public override string ToString() => "SecretKey(" + Parameters.Name + ")";
 }

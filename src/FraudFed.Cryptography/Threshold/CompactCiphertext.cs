@@ -78,6 +78,9 @@ public sealed class CompactScheme
     /// <summary>Parameter set.</summary>
     public RlweParameters Parameters { get; }
     internal ReadOnlySpan<byte> Seed => _seed;
+    /// <summary>A copy of the 32-byte CRS seed, for the bank's state file (SPEC.md 14.6); public once agreed, but the state
+    /// file keeps it with the key it belongs to.</summary>
+    public byte[] ExportSeed() => (byte[])_seed.Clone();
     /// <summary>Session tag carried by every ciphertext of the session.</summary>
     public byte[] SessionTag { get; }
     /// <summary>The scheme's encoder.</summary>

@@ -236,6 +236,60 @@ public sealed class ThresholdKeyShare : IDisposable
         rng.GetBytes(_smudgingKey);
     }
 
+    private ThresholdKeyShare(CompactScheme scheme, int self, int rosterSize, DecryptionPolicy policy, RnsPoly[] points, ReadOnlySpan<byte> smudgingKey)
+    {
+        _scheme = scheme;
+        _p = scheme.Parameters;
+        Self = self;
+        RosterSize = rosterSize;
+        Policy = policy;
+        SmudgingBits = SmudgingLemma.Bits(_p, policy);
+        _points = points;
+        smudgingKey.CopyTo(_smudgingKey);
+    }
+
+    /// <summary>
+    /// The share's at-rest form for the bank's encrypted state file (SPEC.md 14.6): the 32-byte smudging key, then the
+    /// point received from each roster bank in roster order (N * limbs * 8 bytes each, NTT domain). Keeping the smudging
+    /// key keeps answers deterministic across a restart (a repeated request gets identical bytes). SECRET: the caller
+    /// encrypts it and clears the array after use.
+    /// </summary>
+    /// <exception cref="ObjectDisposedException">the share was disposed.</exception>
+    public byte[] ExportState()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        int size = PolyState.Size(_p.Basis);
+        var bytes = new byte[32 + RosterSize * size];
+        _smudgingKey.CopyTo(bytes, 0);
+        for (int i = 0; i < RosterSize; i++) PolyState.Write(_points[i], bytes.AsSpan(32 + i * size, size));
+        return bytes;
+    }
+
+    /// <summary>Reads a share written by <see cref="ExportState"/> for the same scheme, index, roster size and policy
+    /// (the policy is validated as at construction).</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="self"/> outside the roster.</exception>
+    /// <exception cref="ProtocolViolationException">InsecureParameters (policy); Malformed (length or a coefficient).</exception>
+    public static ThresholdKeyShare ImportState(CompactScheme scheme, int self, int rosterSize, DecryptionPolicy policy, ReadOnlySpan<byte> state)
+    {
+        ArgumentNullException.ThrowIfNull(scheme);
+        ArgumentNullException.ThrowIfNull(policy);
+        policy.Validate(rosterSize);
+        if (self < 0 || self >= rosterSize) throw Error.OutOfRange(nameof(self), "Bank index outside the roster.");
+        int size = PolyState.Size(scheme.Parameters.Basis);
+        if (state.Length != 32 + (long)rosterSize * size) throw Error.Violation(ViolationReason.Malformed, "a stored key share of the wrong length");
+        var points = new RnsPoly[rosterSize];
+        try
+        {
+            for (int i = 0; i < rosterSize; i++) points[i] = PolyState.Read(scheme.Parameters.Basis, state.Slice(32 + i * size, size), isNtt: true);
+        }
+        catch
+        {
+            foreach (RnsPoly p in points) p?.Clear();
+            throw;
+        }
+        return new ThresholdKeyShare(scheme, self, rosterSize, policy, points, state[..32]);
+    }
+
     /// <summary>This bank's roster index.</summary>
     public int Self { get; }
     /// <summary>N.</summary>

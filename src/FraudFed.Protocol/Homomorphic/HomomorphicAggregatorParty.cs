@@ -123,6 +123,23 @@ public sealed class HomomorphicAggregatorParty : IDisposable
         return RoundFailed(round, [], Error.Violation(reason, message));
     }
 
+    /// <summary>Roster indices of the banks whose message the current setup stage still waits for (empty outside setup).</summary>
+    public IReadOnlyList<int> MissingSetupBanks => _state.Missing;
+
+    /// <summary>
+    /// Ends a session whose setup cannot finish (a bank missed the setup stage's deadline, SPEC.md 14.5): the party is
+    /// Aborted and every bank gets Abort(round 0) with <paramref name="reason"/>. The key generation is abandoned; the
+    /// operator starts a new session.
+    /// </summary>
+    /// <exception cref="ProtocolViolationException">WrongRoundOrState: the party is not in a setup stage.</exception>
+    public IReadOnlyList<HeOutgoing> AbortSetup(ViolationReason reason, string message)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        if (_state.Missing.Count == 0) throw Error.Violation(ViolationReason.WrongRoundOrState, $"no setup stage is waiting ({_state.Name})");
+        _state = new Aborted(message);
+        return Broadcast(new HeAbortToBank(_sessionId, reason, message, 0));
+    }
+
     /// <summary>Handles one serialized message from bank <paramref name="fromBank"/> (known from the transport).</summary>
     /// <exception cref="ProtocolViolationException">the message is refused; nothing changed.</exception>
     public IReadOnlyList<HeOutgoing> Receive(int fromBank, ReadOnlySpan<byte> message)
@@ -187,6 +204,7 @@ public sealed class HomomorphicAggregatorParty : IDisposable
     private abstract class AggregatorState
     {
         public abstract string Name { get; }
+        public virtual IReadOnlyList<int> Missing => [];
         public virtual IReadOnlyList<HeOutgoing> Handle(int from, HeToAggregator m) =>
             throw Error.Violation(ViolationReason.WrongRoundOrState, $"{m.GetType().Name.Replace("Message", "", StringComparison.Ordinal)} in state {Name}");
     }
@@ -202,6 +220,7 @@ public sealed class HomomorphicAggregatorParty : IDisposable
         private readonly byte[]?[] _items = new byte[p.Roster.Banks][];
         private int _count;
         public override string Name => name;
+        public override IReadOnlyList<int> Missing => Enumerable.Range(0, _items.Length).Where(i => _items[i] is null).ToArray();
         public override IReadOnlyList<HeOutgoing> Handle(int from, HeToAggregator m)
         {
             if (m is not T item) return base.Handle(from, m);

@@ -71,6 +71,13 @@ internal sealed class HomomorphicBank : IDisposable
         Guard = new DecryptionGuard(keyShare, Ledger);
     }
 
+    /// <summary>Replaces the secret key by one read from the bank's state file (this object then owns it).</summary>
+    public void RestoreSecretKey(SecretKey key)
+    {
+        SecretKey.Dispose();
+        SecretKey = key;
+    }
+
     /// <summary>Fresh secret key for a key rotation.</summary>
     public void NewKey()
     {

@@ -4,6 +4,7 @@
 // -> ChannelAdvertised -> Thresholdizing -> Ready (rounds, decryption requests, key rotation) ; Aborted.
 // Every handler either returns the next state and the messages to send, or throws a typed ProtocolViolationException and
 // leaves the party exactly as it was (a message in the wrong state, of another session, malformed...).
+using System.Buffers.Binary;
 using System.Security.Cryptography;
 using FraudFed.Cryptography;
 using FraudFed.Cryptography.Primitives;
@@ -62,6 +63,9 @@ public sealed class HomomorphicBankParty : IDisposable
     public bool IsReady => _state is Ready;
     /// <summary>Decryption shares the current key may still produce.</summary>
     public long RemainingBudget => _bank.RemainingBudget;
+    /// <summary>The 16-byte session tag of the current key (public: it labels every ciphertext, SPEC.md 12); empty before
+    /// the first key is installed.</summary>
+    public byte[] SessionTag => _bank.Scheme?.SessionTag.ToArray() ?? [];
     /// <summary>The bank core (tests drive adversarial scenarios through it).</summary>
     internal HomomorphicBank Core => _bank;
 
@@ -123,6 +127,117 @@ public sealed class HomomorphicBankParty : IDisposable
         var (next, send) = _state.Handle(this, m);
         _state = next;
         return send.Select(HeWire.Encode).ToArray();
+    }
+
+    // ---------------------------------------------------------------- state export (SPEC.md 14.6)
+
+    private static ReadOnlySpan<byte> StateMagic => "FFHB"u8;
+    /// <summary>Version of the <see cref="ExportState"/> format.</summary>
+    public const byte StateVersion = 1;
+
+    /// <summary>
+    /// The state a Ready bank needs to go on with its session after a restart (SPEC.md 14.6), as bytes: "FFHB", version,
+    /// index (u32), roster digest (32 bytes), session id (u16 length + bytes), key generation (u32), last opened round
+    /// (u64), the open rounds (u32 count, then u64 round and i32 length each), the 32-byte CRS seed, the secret key
+    /// (u32 length + <see cref="SecretKey.ExportState"/>) and the key share (u32 length +
+    /// <see cref="ThresholdKeyShare.ExportState"/>); integers little-endian. Inputs not yet encrypted and kept results
+    /// are not part of it. The decryption ledger is separate and must be durable on its own. SECRET: the caller encrypts
+    /// the bytes at rest and clears the array after use.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">the bank is not Ready (setup states hold one-time secrets that are not
+    /// exported: a bank restarted during setup joins a new session).</exception>
+    public byte[] ExportState()
+    {
+        ObjectDisposedException.ThrowIf(_state is Disposed, this);
+        if (_state is not Ready || _bank.Scheme is null || _bank.KeyShare is null)
+            throw new InvalidOperationException("Only a Ready bank's state can be exported.");
+        byte[] sk = _bank.SecretKey.ExportState();
+        byte[] share = _bank.KeyShare.ExportState();
+        byte[] seed = _bank.Scheme.ExportSeed();
+        try
+        {
+            int size = 4 + 1 + 4 + 32 + 2 + _sessionId.Length + 4 + 8 + 4 + _openRounds.Count * 12 + 32 + 4 + sk.Length + 4 + share.Length;
+            var output = new byte[size];
+            int at = 0;
+            void Put(ReadOnlySpan<byte> b) { b.CopyTo(output.AsSpan(at)); at += b.Length; }
+            void U16(int v) { BinaryPrimitives.WriteUInt16LittleEndian(output.AsSpan(at), (ushort)v); at += 2; }
+            void U32(uint v) { BinaryPrimitives.WriteUInt32LittleEndian(output.AsSpan(at), v); at += 4; }
+            void U64(ulong v) { BinaryPrimitives.WriteUInt64LittleEndian(output.AsSpan(at), v); at += 8; }
+            Put(StateMagic); output[at++] = StateVersion;
+            U32((uint)Index);
+            Put(Roster.Digest);
+            U16(_sessionId.Length); Put(_sessionId);
+            U32(_keyGeneration);
+            U64(_lastOpened);
+            U32((uint)_openRounds.Count);
+            foreach (ulong r in _openRounds.Order()) { U64(r); U32((uint)_roundLengths[r]); }
+            Put(seed);
+            U32((uint)sk.Length); Put(sk);
+            U32((uint)share.Length); Put(share);
+            return output;
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(sk);
+            CryptographicOperations.ZeroMemory(share);
+            CryptographicOperations.ZeroMemory(seed);
+        }
+    }
+
+    /// <summary>
+    /// A Ready bank rebuilt from <see cref="ExportState"/> bytes, with the same roster, identity key and (durable) ledger as
+    /// the bank that wrote them. The caller keeps ownership of <paramref name="state"/> and clears it.
+    /// </summary>
+    /// <exception cref="ProtocolViolationException">Malformed (truncated, unknown version, trailing bytes, a bad polynomial),
+    /// Inconsistent (another bank index or another roster); nothing is kept.</exception>
+    /// <exception cref="ArgumentException">the identity key is not the roster's key of <paramref name="index"/>.</exception>
+    public static HomomorphicBankParty ImportState(int index, HomomorphicRoster roster, Ed25519SigningKey identity, IDecryptionLedger ledger,
+        ReadOnlySpan<byte> state, Func<string, RandomNumberGenerator>? randomFor = null, int maxMessageBytes = HeWire.DefaultMaxMessageBytes)
+    {
+        var party = new HomomorphicBankParty(index, roster, identity, ledger, randomFor, maxMessageBytes);
+        try
+        {
+            party.Restore(state);
+            return party;
+        }
+        catch { party.Dispose(); throw; }
+    }
+
+    private void Restore(ReadOnlySpan<byte> s)
+    {
+        int at = 0;
+        ReadOnlySpan<byte> Take(ReadOnlySpan<byte> src, int n)
+        {
+            if (n < 0 || src.Length - at < n) throw Error.Violation(ViolationReason.Malformed, "a truncated bank state");
+            ReadOnlySpan<byte> r = src.Slice(at, n); at += n; return r;
+        }
+        if (!Take(s, 4).SequenceEqual(StateMagic) || Take(s, 1)[0] != StateVersion) throw Error.Violation(ViolationReason.Malformed, "not a version-1 homomorphic bank state");
+        if (BinaryPrimitives.ReadUInt32LittleEndian(Take(s, 4)) != (uint)Index) throw Error.Violation(ViolationReason.Inconsistent, "the state of another bank index");
+        if (!Take(s, 32).SequenceEqual(Roster.Digest)) throw Error.Violation(ViolationReason.Inconsistent, "the state of another roster");
+        byte[] sessionId = Take(s, BinaryPrimitives.ReadUInt16LittleEndian(Take(s, 2))).ToArray();
+        uint generation = BinaryPrimitives.ReadUInt32LittleEndian(Take(s, 4));
+        ulong lastOpened = BinaryPrimitives.ReadUInt64LittleEndian(Take(s, 8));
+        uint open = BinaryPrimitives.ReadUInt32LittleEndian(Take(s, 4));
+        if (open > KeptResults * 16) throw Error.Violation(ViolationReason.Malformed, "too many open rounds in a bank state");
+        var rounds = new List<(ulong, int)>();
+        for (uint i = 0; i < open; i++)
+            rounds.Add((BinaryPrimitives.ReadUInt64LittleEndian(Take(s, 8)), (int)BinaryPrimitives.ReadUInt32LittleEndian(Take(s, 4))));
+        var scheme = new CompactScheme(Roster.Parameters, Take(s, 32));
+        SecretKey sk = SecretKey.ImportState(Roster.Parameters, Take(s, (int)Math.Min(int.MaxValue, BinaryPrimitives.ReadUInt32LittleEndian(Take(s, 4)))));
+        ThresholdKeyShare share;
+        try
+        {
+            share = ThresholdKeyShare.ImportState(scheme, Index, Roster.Banks, Roster.Policy, Take(s, (int)Math.Min(int.MaxValue, BinaryPrimitives.ReadUInt32LittleEndian(Take(s, 4)))));
+            if (at != s.Length) { share.Dispose(); throw Error.Violation(ViolationReason.Malformed, "trailing bytes after a bank state"); }
+        }
+        catch { sk.Dispose(); throw; }
+        _bank.RestoreSecretKey(sk);
+        _bank.InstallKey(scheme, share);
+        _sessionId = sessionId;
+        _keyGeneration = generation;
+        _lastOpened = lastOpened;
+        foreach (var (r, length) in rounds) { _openRounds.Add(r); _roundLengths[r] = length; }
+        _state = new Ready();
     }
 
     /// <inheritdoc />

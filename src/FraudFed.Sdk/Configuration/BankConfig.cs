@@ -25,6 +25,12 @@ public sealed record BankConfig
     public FederationSettings Federation { get; init; } = new();
     /// <summary>Largest message this bank sends or accepts, in bytes.</summary>
     public int MaxMessageBytes { get; init; } = 256 << 20;
+    /// <summary>Directory of this bank's sealed state (its party state and decryption ledger, SPEC.md 14.6), created with
+    /// mode 0700; omitted: the state stays in memory and a restarted bank cannot rejoin its session. Homomorphic mode only.</summary>
+    public string? StateDirectory { get; init; }
+    /// <summary>File with the 32-byte AES-256-GCM state key (64 hex digits), mode 0600, outside the state directory;
+    /// omitted: the key is read from the <c>FRAUDFED_STATE_KEY</c> environment variable.</summary>
+    public string? StateKeyFile { get; init; }
 
     /// <summary>Reads and checks <paramref name="path"/>: every field, and that the named files exist and parse.</summary>
     /// <exception cref="ConfigurationException">anything missing or malformed (the message names it).</exception>
@@ -38,18 +44,37 @@ public sealed record BankConfig
         if (c.MaxMessageBytes is < 1024 or > int.MaxValue / 2) throw new ConfigurationException($"{path}: max_message_bytes must be in 1024..{int.MaxValue / 2}.");
         X509Certificate2 cert = TlsFiles.LoadCertificateWithKey(ConfigJson.Resolve(path, c.Certificate), ConfigJson.Resolve(path, c.Key));
         X509Certificate2 ca = TlsFiles.LoadCertificate(ConfigJson.Resolve(path, c.Ca));
+        string? stateDirectory = null;
+        State.StateKey? stateKey = null;
+        if (!string.IsNullOrEmpty(c.StateDirectory))
+        {
+            if (!c.Federation.IsHomomorphic) throw new ConfigurationException($"{path}: state_directory is supported in homomorphic mode only; remove it (a masking bank that restarts joins the next session).");
+            stateDirectory = ConfigJson.Resolve(path, c.StateDirectory);
+            string? keyFile = string.IsNullOrEmpty(c.StateKeyFile) ? null : ConfigJson.Resolve(path, c.StateKeyFile);
+            if (keyFile is not null && Path.GetFullPath(keyFile).StartsWith(Path.TrimEndingDirectorySeparator(stateDirectory) + Path.DirectorySeparatorChar, StringComparison.Ordinal))
+                throw new ConfigurationException($"{path}: state_key_file lies inside state_directory; keep the key apart from the data it seals (another disk, a secret store, or the FRAUDFED_STATE_KEY variable).");
+            stateKey = State.StateKey.Load(keyFile);
+        }
+        else if (!string.IsNullOrEmpty(c.StateKeyFile)) throw new ConfigurationException($"{path}: state_key_file is set without state_directory.");
         byte[] seed = ConfigJson.ReadKeySeed(ConfigJson.Resolve(path, c.ProtocolKey));
-        return new LoadedBankConfig(c, uri, cert, ca, seed);
+        return new LoadedBankConfig(c, uri, cert, ca, seed, stateDirectory, stateKey);
     }
 }
 
 /// <summary>A checked <see cref="BankConfig"/> with its files loaded. Dispose clears the protocol seed.</summary>
 public sealed class LoadedBankConfig : IDisposable
 {
-    internal LoadedBankConfig(BankConfig config, Uri aggregator, X509Certificate2 certificate, X509Certificate2 ca, byte[] protocolSeed)
+    internal LoadedBankConfig(BankConfig config, Uri aggregator, X509Certificate2 certificate, X509Certificate2 ca, byte[] protocolSeed,
+        string? stateDirectory = null, State.StateKey? stateKey = null)
     {
         Config = config; Aggregator = aggregator; Certificate = certificate; Ca = ca; ProtocolSeed = protocolSeed;
+        StateDirectory = stateDirectory; StateKey = stateKey;
     }
+
+    /// <summary>The resolved state directory, or null when the bank keeps its state in memory only.</summary>
+    public string? StateDirectory { get; }
+    /// <summary>The state key (secret), present with <see cref="StateDirectory"/>.</summary>
+    internal State.StateKey? StateKey { get; }
 
     /// <summary>The file's settings.</summary>
     public BankConfig Config { get; }
@@ -66,6 +91,7 @@ public sealed class LoadedBankConfig : IDisposable
     public void Dispose()
     {
         System.Security.Cryptography.CryptographicOperations.ZeroMemory(ProtocolSeed);
+        StateKey?.Dispose();
         Certificate.Dispose();
         Ca.Dispose();
     }

@@ -1,0 +1,174 @@
+// FileDecryptionLedger: the durable IDecryptionLedger of the SDK (SPEC.md 12.3, 14.6). Same rules as the in-memory ledger
+// (strictly increasing encryptions per session tag; one request fingerprint per (round, chunk); the budget), with every
+// accepted record written to the sealed file before the call returns: an upload or a decryption share leaves the bank
+// only after its record is on disk, so a restarted bank still refuses a second active set for a sum it helped open.
+// A write that fails changes nothing (the record is rolled back and the call throws StateFileException).
+// Plaintext layout (sealed by EncryptedStateFile, purpose "ledger"): "FFDL" | version (1) | tag count (u32), then per
+// tag: tag (u8 length + bytes) | has-encryption (u8) | last round (u64) | last chunk (u32) | answers charged (i64) |
+// answer count (u32) | per answer: round (u64) | chunk (u32) | fingerprint (32). Little-endian.
+using System.Buffers.Binary;
+using System.Security.Cryptography;
+using FraudFed.Protocol.Homomorphic;
+
+namespace FraudFed.Sdk.State;
+
+/// <summary>An <see cref="IDecryptionLedger"/> kept in an AES-256-GCM sealed file, mode 0600, replaced atomically on every record.</summary>
+public sealed class FileDecryptionLedger : IDecryptionLedger
+{
+    /// <summary>The purpose bound into the sealed file.</summary>
+    public const string Purpose = "ledger";
+    private static ReadOnlySpan<byte> Magic => "FFDL"u8;
+    private const byte Version = 1;
+
+    private readonly object _gate = new();
+    private readonly string _path;
+    private readonly StateKey _key;
+    private readonly Dictionary<string, TagRecord> _tags = [];
+
+    private sealed class TagRecord
+    {
+        public (ulong Round, uint Chunk)? LastEncryption;
+        public long Charged;
+        public readonly Dictionary<(ulong Round, uint Chunk), byte[]> Answers = [];
+    }
+
+    /// <summary>Opens the ledger at <paramref name="path"/> (created on the first record). <paramref name="key"/> stays owned by the caller.</summary>
+    /// <exception cref="StateFileException">the file exists but does not verify or parse.</exception>
+    public FileDecryptionLedger(string path, StateKey key)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        ArgumentNullException.ThrowIfNull(key);
+        _path = path;
+        _key = key;
+        byte[]? plain = EncryptedStateFile.Read(path, Purpose, key);
+        if (plain is not null) Parse(plain);
+    }
+
+    /// <inheritdoc />
+    public bool TryRecordEncryption(ReadOnlySpan<byte> sessionTag, ulong round, uint firstChunk, uint chunkCount)
+    {
+        if (chunkCount == 0) throw new ArgumentOutOfRangeException(nameof(chunkCount), "At least one chunk.");
+        if ((ulong)firstChunk + chunkCount - 1 > uint.MaxValue) throw new ArgumentOutOfRangeException(nameof(chunkCount), "Chunk indices past 2^32 - 1.");
+        string tag = Convert.ToHexString(sessionTag);
+        lock (_gate)
+        {
+            TagRecord r = Record(tag, out bool created);
+            var previous = r.LastEncryption;
+            if (previous is { } last && (round < last.Round || (round == last.Round && firstChunk <= last.Chunk))) return false;
+            r.LastEncryption = (round, firstChunk + chunkCount - 1);
+            try { Save(); }
+            catch { r.LastEncryption = previous; if (created) _tags.Remove(tag); throw; }
+            return true;
+        }
+    }
+
+    /// <inheritdoc />
+    public LedgerDecision TryRecordAnswers(ReadOnlySpan<byte> sessionTag, ulong round, IReadOnlyList<(uint Chunk, byte[] Fingerprint)> answers, long budget)
+    {
+        ArgumentNullException.ThrowIfNull(answers);
+        string tag = Convert.ToHexString(sessionTag);
+        lock (_gate)
+        {
+            _tags.TryGetValue(tag, out TagRecord? existing);
+            var fresh = new List<(uint Chunk, byte[] Fingerprint)>();
+            var seen = new HashSet<uint>();
+            foreach (var (chunk, fingerprint) in answers)
+            {
+                if (fingerprint is not { Length: 32 }) throw new ArgumentException("A fingerprint is 32 bytes.", nameof(answers));
+                if (!seen.Add(chunk)) throw new ArgumentException("A chunk appears twice.", nameof(answers));
+                if (existing is not null && existing.Answers.TryGetValue((round, chunk), out byte[]? previous))
+                {
+                    if (!CryptographicOperations.FixedTimeEquals(previous, fingerprint)) return LedgerDecision.Conflict;
+                }
+                else fresh.Add((chunk, fingerprint));
+            }
+            if (fresh.Count == 0) return LedgerDecision.Repeat;
+            if ((existing?.Charged ?? 0) + fresh.Count > budget) return LedgerDecision.BudgetExhausted;
+            TagRecord r = Record(tag, out bool created);
+            foreach (var (chunk, fingerprint) in fresh) r.Answers[(round, chunk)] = (byte[])fingerprint.Clone();
+            r.Charged += fresh.Count;
+            try { Save(); }
+            catch
+            {
+                foreach (var (chunk, _) in fresh) r.Answers.Remove((round, chunk));
+                r.Charged -= fresh.Count;
+                if (created) _tags.Remove(tag);
+                throw;
+            }
+            return LedgerDecision.Recorded;
+        }
+    }
+
+    /// <inheritdoc />
+    public long AnswersRecorded(ReadOnlySpan<byte> sessionTag)
+    {
+        string tag = Convert.ToHexString(sessionTag);
+        lock (_gate) return _tags.TryGetValue(tag, out TagRecord? r) ? r.Charged : 0;
+    }
+
+    private TagRecord Record(string tag, out bool created)
+    {
+        created = !_tags.TryGetValue(tag, out TagRecord? r);
+        if (created) _tags[tag] = r = new TagRecord();
+        return r!;
+    }
+
+    private void Save()
+    {
+        int size = 4 + 1 + 4;
+        foreach (var (tag, r) in _tags) size += 1 + tag.Length / 2 + 1 + 8 + 4 + 8 + 4 + r.Answers.Count * (8 + 4 + 32);
+        var b = new byte[size];
+        int at = 0;
+        Magic.CopyTo(b); at = 4; b[at++] = Version;
+        BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(at), (uint)_tags.Count); at += 4;
+        foreach (var (tag, r) in _tags)
+        {
+            byte[] t = Convert.FromHexString(tag);
+            b[at++] = (byte)t.Length; t.CopyTo(b, at); at += t.Length;
+            b[at++] = r.LastEncryption is null ? (byte)0 : (byte)1;
+            BinaryPrimitives.WriteUInt64LittleEndian(b.AsSpan(at), r.LastEncryption?.Round ?? 0); at += 8;
+            BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(at), r.LastEncryption?.Chunk ?? 0); at += 4;
+            BinaryPrimitives.WriteInt64LittleEndian(b.AsSpan(at), r.Charged); at += 8;
+            BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(at), (uint)r.Answers.Count); at += 4;
+            foreach (var ((round, chunk), fp) in r.Answers)
+            {
+                BinaryPrimitives.WriteUInt64LittleEndian(b.AsSpan(at), round); at += 8;
+                BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(at), chunk); at += 4;
+                fp.CopyTo(b, at); at += 32;
+            }
+        }
+        EncryptedStateFile.Write(_path, Purpose, _key, b);
+    }
+
+    private void Parse(byte[] b)
+    {
+        int at = 0;
+        ReadOnlySpan<byte> Take(int n)
+        {
+            if (n < 0 || b.Length - at < n) throw new StateFileException(_path, "the decryption ledger is truncated; restore it from backup.");
+            var s = b.AsSpan(at, n); at += n; return s;
+        }
+        if (!Take(4).SequenceEqual(Magic) || Take(1)[0] != Version) throw new StateFileException(_path, "not a version-1 decryption ledger.");
+        uint tags = BinaryPrimitives.ReadUInt32LittleEndian(Take(4));
+        for (uint i = 0; i < tags; i++)
+        {
+            string tag = Convert.ToHexString(Take(Take(1)[0]));
+            var r = new TagRecord();
+            bool has = Take(1)[0] != 0;
+            ulong round = BinaryPrimitives.ReadUInt64LittleEndian(Take(8));
+            uint chunk = BinaryPrimitives.ReadUInt32LittleEndian(Take(4));
+            if (has) r.LastEncryption = (round, chunk);
+            r.Charged = BinaryPrimitives.ReadInt64LittleEndian(Take(8));
+            uint count = BinaryPrimitives.ReadUInt32LittleEndian(Take(4));
+            if (count > (b.Length - at) / 44) throw new StateFileException(_path, "the decryption ledger is truncated; restore it from backup.");
+            for (uint k = 0; k < count; k++)
+            {
+                ulong rr = BinaryPrimitives.ReadUInt64LittleEndian(Take(8));
+                uint cc = BinaryPrimitives.ReadUInt32LittleEndian(Take(4));
+                r.Answers[(rr, cc)] = Take(32).ToArray();
+            }
+            _tags[tag] = r;
+        }
+        if (at != b.Length) throw new StateFileException(_path, "trailing bytes after the decryption ledger.");
+    }
+}

@@ -1,0 +1,158 @@
+// The bank's state at rest (SPEC.md 14.6): every file of the state directory is sealed with AES-256-GCM under the
+// operator's 32-byte state key (a key file or the FRAUDFED_STATE_KEY environment variable, never in the state directory),
+// with the file's purpose bound in the associated data so that one state file cannot stand in for another. Files are
+// created with mode 0600 in a 0700 directory and replaced atomically: written to a temporary file in the same directory,
+// flushed to disk, then renamed over the old one, so a crash leaves either the old or the new file, never a torn one.
+// File layout: "FFSF" | version (1) | nonce (12) | tag (16) | ciphertext. A fresh random nonce per write.
+using System.Security.Cryptography;
+using System.Text;
+using FraudFed.Sdk.Configuration;
+
+namespace FraudFed.Sdk.State;
+
+/// <summary>A state file cannot be used: its authentication tag does not verify (tampered, truncated, another key or
+/// another file's bytes), its format is unknown, or it cannot be read or written. The message names the file and what to
+/// do; it never carries key or state bytes.</summary>
+public sealed class StateFileException(string path, string message, Exception? inner = null)
+    : FederationException($"{path}: {message}", inner)
+{
+    /// <summary>The state file concerned.</summary>
+    public string Path { get; } = path;
+}
+
+/// <summary>The 32-byte AES-256-GCM key that seals a bank's state directory. Dispose clears it.</summary>
+public sealed class StateKey : IDisposable
+{
+    /// <summary>Environment variable read when the configuration names no key file: 64 hex digits.</summary>
+    public const string EnvironmentVariable = "FRAUDFED_STATE_KEY";
+
+    private readonly byte[] _key;
+    private StateKey(byte[] key) => _key = key;
+
+    internal ReadOnlySpan<byte> Bytes => _key;
+
+    /// <summary>A copy of <paramref name="key"/> (32 bytes).</summary>
+    /// <exception cref="ArgumentException">not 32 bytes.</exception>
+    public static StateKey FromBytes(ReadOnlySpan<byte> key)
+    {
+        if (key.Length != 32) throw new ArgumentException("A state key is 32 bytes.", nameof(key));
+        return new StateKey(key.ToArray());
+    }
+
+    /// <summary>Reads the key from <paramref name="keyFile"/> (one line of 64 hex digits; lines starting with '#' are
+    /// comments) or, when it is null or empty, from <see cref="EnvironmentVariable"/>. On Unix a key file readable by group
+    /// or others is refused.</summary>
+    /// <exception cref="ConfigurationException">no key, a malformed key, or a key file with a permissive mode.</exception>
+    public static StateKey Load(string? keyFile)
+    {
+        string text;
+        string source;
+        if (!string.IsNullOrEmpty(keyFile))
+        {
+            source = keyFile;
+            if (!File.Exists(keyFile)) throw new ConfigurationException($"{keyFile}: no such state key file.");
+            if (!OperatingSystem.IsWindows() && (File.GetUnixFileMode(keyFile) & (UnixFileMode.GroupRead | UnixFileMode.OtherRead | UnixFileMode.GroupWrite | UnixFileMode.OtherWrite)) != 0)
+                throw new ConfigurationException($"{keyFile}: the state key file is readable or writable by group or others; chmod 600 it.");
+            try { text = string.Join('\n', File.ReadAllLines(keyFile).Select(l => l.Trim()).Where(l => l.Length > 0 && !l.StartsWith('#'))); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new ConfigurationException($"{keyFile}: cannot be read: {e.Message}"); }
+        }
+        else
+        {
+            source = "environment variable " + EnvironmentVariable;
+            text = Environment.GetEnvironmentVariable(EnvironmentVariable)?.Trim() ?? "";
+            if (text.Length == 0) throw new ConfigurationException($"a state directory is configured but no state key: set state_key_file in bank.json or the {EnvironmentVariable} environment variable (64 hex digits).");
+        }
+        if (text.Length != 64 || !text.All(Uri.IsHexDigit)) throw new ConfigurationException($"{source}: a state key is one line of 64 hex digits (32 bytes).");
+        return new StateKey(Convert.FromHexString(text));
+    }
+
+    /// <inheritdoc />
+    public void Dispose() => CryptographicOperations.ZeroMemory(_key);
+
+    /// <inheritdoc />
+    public override string ToString() => "StateKey";
+}
+
+/// <summary>Sealed, atomically replaced files of a bank's state directory.</summary>
+public static class EncryptedStateFile
+{
+    private static ReadOnlySpan<byte> Magic => "FFSF"u8;
+    private const byte Version = 1;
+    private const int HeaderSize = 4 + 1 + 12 + 16;
+    private const UnixFileMode FileMode0600 = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+    private const UnixFileMode DirectoryMode0700 = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+
+    /// <summary>Creates <paramref name="directory"/> (mode 0700 on Unix) if needed.</summary>
+    /// <exception cref="StateFileException">it cannot be created.</exception>
+    public static void EnsureDirectory(string directory)
+    {
+        try
+        {
+            if (Directory.Exists(directory)) return;
+            if (OperatingSystem.IsWindows()) Directory.CreateDirectory(directory);
+            else Directory.CreateDirectory(directory, DirectoryMode0700);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new StateFileException(directory, $"the state directory cannot be created ({e.Message}).", e); }
+    }
+
+    /// <summary>Seals <paramref name="plaintext"/> for <paramref name="purpose"/> and replaces <paramref name="path"/> atomically
+    /// (temporary file mode 0600, flushed, renamed).</summary>
+    /// <exception cref="StateFileException">the file cannot be written (nothing replaced).</exception>
+    public static void Write(string path, string purpose, StateKey key, ReadOnlySpan<byte> plaintext)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        var sealedBytes = new byte[HeaderSize + plaintext.Length];
+        Magic.CopyTo(sealedBytes);
+        sealedBytes[4] = Version;
+        Span<byte> nonce = sealedBytes.AsSpan(5, 12);
+        RandomNumberGenerator.Fill(nonce);
+        using (var gcm = new AesGcm(key.Bytes, 16))
+            gcm.Encrypt(nonce, plaintext, sealedBytes.AsSpan(HeaderSize), sealedBytes.AsSpan(17, 16), Aad(purpose));
+        string temp = path + ".tmp-" + Convert.ToHexString(RandomNumberGenerator.GetBytes(6));
+        try
+        {
+            var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None };
+            if (!OperatingSystem.IsWindows()) options.UnixCreateMode = FileMode0600;
+            using (var f = new FileStream(temp, options))
+            {
+                f.Write(sealedBytes);
+                f.Flush(flushToDisk: true);
+            }
+            File.Move(temp, path, overwrite: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            try { File.Delete(temp); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            throw new StateFileException(path, $"the state file cannot be written ({e.Message}); check the disk and the directory's permissions.", e);
+        }
+    }
+
+    /// <summary>Opens <paramref name="path"/> sealed for <paramref name="purpose"/>, or returns null if it does not exist. The
+    /// caller clears the returned bytes after use.</summary>
+    /// <exception cref="StateFileException">unreadable, unknown format, or the tag does not verify (tampered, truncated, another
+    /// key or another file): the state is refused and nothing is used.</exception>
+    public static byte[]? Read(string path, string purpose, StateKey key)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        if (!File.Exists(path)) return null;
+        byte[] data;
+        try { data = File.ReadAllBytes(path); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new StateFileException(path, $"the state file cannot be read ({e.Message}).", e); }
+        if (data.Length < HeaderSize || !data.AsSpan(0, 4).SequenceEqual(Magic) || data[4] != Version)
+            throw new StateFileException(path, "not a version-1 FraudFed state file; restore it from backup or remove the state directory to join a new session.");
+        var plaintext = new byte[data.Length - HeaderSize];
+        try
+        {
+            using var gcm = new AesGcm(key.Bytes, 16);
+            gcm.Decrypt(data.AsSpan(5, 12), data.AsSpan(HeaderSize), data.AsSpan(17, 16), plaintext, Aad(purpose));
+            return plaintext;
+        }
+        catch (AuthenticationTagMismatchException e)
+        {
+            CryptographicOperations.ZeroMemory(plaintext);
+            throw new StateFileException(path, "the state file does not verify under the state key (tampered, damaged, or sealed with another key); restore it from backup or use the right key.", e);
+        }
+    }
+
+    private static byte[] Aad(string purpose) => [.. Magic, Version, .. Encoding.UTF8.GetBytes("FraudFed/v1/bank-state/" + purpose)];
+}
