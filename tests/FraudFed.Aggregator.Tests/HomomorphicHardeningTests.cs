@@ -49,7 +49,7 @@ public sealed class HomomorphicHardeningTests
         }
         // Bank 1 (its own certificate, its own index in the body) signs the manifest of its ciphertexts with bank 0's key.
         using var stolen = Ed25519SigningKey.Import(kit.LoadBank(0).ProtocolSeed);
-        byte[] forgedManifest = UploadManifest.Sign(stolen, bank1.He.SessionTag, genuine.Round, RlweObjectKind.CompactCiphertext, 1, genuine.Chunks, parallel: false);
+        byte[] forgedManifest = UploadManifest.Sign(stolen, bank1.He.SessionTag, genuine.Round, RlweObjectKind.CompactCiphertext, 1, genuine.Chunks.Select(c => c.ToArray()).ToArray(), parallel: false);
         byte[] forged = HeWire.Encode(genuine with { Manifest = forgedManifest });
         int before = kit.Host!.Coordinator.EventCountOf(1);
         RpcException e = Assert.ThrowsAsync<RpcException>(() => bank1.SubmitAsync(forged))!;

@@ -87,7 +87,7 @@ public sealed class DecoderFuzzTests
         var toAgg = he.ToAggregator.Select(b => HeWire.DecodeToAggregator(b, Banks)).ToList();
         var toBank = he.ToBank.Select(b => HeWire.DecodeToBank(b, Banks)).ToList();
         byte[][] keyShares = toAgg.OfType<HeKeyShareRevealMessage>().Select(m => m.Share).ToArray();
-        byte[][] uploads = toAgg.OfType<HeUploadMessage>().SelectMany(m => m.Chunks).ToArray();
+        byte[][] uploads = toAgg.OfType<HeUploadMessage>().SelectMany(m => m.Chunks).Select(c => c.ToArray()).ToArray();
         byte[][] manifests = toAgg.OfType<HeUploadMessage>().Select(m => m.Manifest).ToArray();
         byte[][] decryptionShares = toAgg.OfType<HeDecryptionSharesMessage>().SelectMany(m => m.Shares).ToArray();
         byte[][] lists = toBank.OfType<HeDecryptionRequestMessage>().SelectMany(m => m.ContributorLists).DistinctBy(Convert.ToHexString).ToArray();
