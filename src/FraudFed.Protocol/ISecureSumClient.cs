@@ -38,10 +38,14 @@ public interface ISecureSumClient
     /// Contributes <paramref name="mine"/> (<see cref="SumContext.Length"/> values, each below 2^k) to round
     /// <see cref="SumContext.Round"/>, answers the protocol's messages until the round ends, and returns the sum.
     /// </summary>
+    /// <param name="mine">This bank's vector: <see cref="SumContext.Length"/> values, each an integer mod 2^k
+    /// (k = <see cref="SumContext.ModulusBits"/>).</param>
+    /// <param name="context">The round number, vector length and k agreed with the coordinator.</param>
+    /// <param name="cancellationToken">Cancels this bank's part in the round.</param>
     /// <returns>The sum mod 2^k and the contributors as this bank learned them.</returns>
     /// <exception cref="ArgumentException">a value not below 2^k, or a vector of another length than the context's.</exception>
     /// <exception cref="ArgumentOutOfRangeException">a context field outside its range.</exception>
-    /// <exception cref="ProtocolViolationException">the round failed (TooFewParticipants, Refused, ...; only that round is
+    /// <exception cref="FraudFed.Cryptography.ProtocolViolationException">the round failed (TooFewParticipants, Refused, ...; only that round is
     /// spent, the session goes on) or the session ended (the reason of the abort).</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> fired; the bank leaves the round.</exception>
     Task<SecureSumClientResult> SumAsync(ReadOnlyMemory<ulong> mine, SumContext context, CancellationToken cancellationToken = default);

@@ -135,7 +135,12 @@ internal static class ProtoRead
 internal static class WireGolden
 {
     /// <summary>Case checks for (name, direction, library bytes, reference bytes) against the file, then the coverage check.</summary>
+    /// <param name="root">The golden file's JSON root (its "cases" array holds name, direction and hex bytes).</param>
+    /// <param name="mapper">The mapper's name, used in check names.</param>
+    /// <param name="cases">The cases built now: name, direction, bytes from the library's encoder and from the reference encoder.</param>
     /// <param name="roundTrip">Decodes bytes of a direction ("to_bank" / "to_aggregator") and encodes them again.</param>
+    /// <param name="toBank">Descriptor of the aggregator-to-bank wrapper message.</param>
+    /// <param name="toAggregator">Descriptor of the bank-to-aggregator wrapper message.</param>
     /// <param name="extra">Further refusals of a case's bytes (may be null).</param>
     public static IEnumerable<CheckCase> Cases(System.Text.Json.JsonElement root, string mapper,
         IEnumerable<(string Name, string Direction, byte[] Library, byte[] Reference)> cases, Func<string, byte[], byte[]> roundTrip,

@@ -10,7 +10,7 @@ using System.Runtime.CompilerServices;
 namespace FraudFed.Cryptography.Ring;
 
 /// <summary>Modular arithmetic on 64-bit words for moduli below 2^62.</summary>
-public static class ModArith
+internal static class ModArith
 {
     /// <summary>The largest supported modulus bit length (lazy NTT values reach 4q).</summary>
     public const int MaxModulusBits = 62;
@@ -98,7 +98,7 @@ public static class ModArith
 }
 
 /// <summary>Barrett reduction of 128-bit values modulo a fixed q &lt; 2^62 (precomputed floor(2^128 / q)).</summary>
-public readonly struct Barrett128
+internal readonly struct Barrett128
 {
     private readonly ulong _q;
     private readonly ulong _ratioHi, _ratioLo;

@@ -141,7 +141,10 @@ public static class ParameterSets
 
 /// <summary>
 /// INSECURE parameter sets for fast unit tests only: same primes' size and t as the default set but a tiny
-/// ring degree, far below any security level. Never use outside tests.
+/// ring degree, far below any security level. Never use outside tests. Every set here has
+/// <see cref="RlweParameters.IsInsecure"/> true and a name starting "INSECURE-test-". Public because the bank SDK's
+/// explicit <c>InsecureTestParameters</c> setting, the development appliance and the CLI's
+/// <c>--insecure-test-parameters</c> and conformance vectors resolve these names; production settings refuse them.
 /// </summary>
 public static class InsecureTestParameters
 {

@@ -113,7 +113,7 @@ public sealed class Thresholdizer
 }
 
 /// <summary>Lagrange weights for an active set of banks.</summary>
-public static class Combiner
+internal static class Combiner
 {
     /// <summary>
     /// lambda_self = prod_{k in active, k != self} x_k / (x_k - x_self) mod q_i with x = index + 1, one residue per prime.

@@ -57,8 +57,11 @@ public sealed record HomomorphicOptions
     public int? MaxColluders { get; init; }
     /// <summary>Decryption shares each bank's key may produce before rotation.</summary>
     public long DecryptionBudget { get; init; } = 1L << 20;
-    /// <summary>Seed for reproducible runs (TESTS ONLY); null uses the OS CSPRNG.</summary>
-    public byte[]? TestSeed { get; init; }
+    /// <summary>
+    /// Seed for reproducible runs, TESTS ONLY: every party's randomness is derived from it, so nothing is secret. Internal:
+    /// only the test assemblies (InternalsVisibleTo) can set it; every public caller gets the OS CSPRNG (null).
+    /// </summary>
+    internal byte[]? TestSeed { get; init; }
     /// <summary>Run bank and aggregator work on both cores where it splits by chunk.</summary>
     public bool Parallel { get; init; } = true;
     /// <summary>Each bank's ledger by index (its encryptions and answers); default a fresh in-memory ledger per bank that keeps no

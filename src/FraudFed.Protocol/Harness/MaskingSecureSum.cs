@@ -135,6 +135,7 @@ public sealed class MaskingSecureSum : ISecureSum, IDisposable
     /// <param name="rng">Randomness for stochastic rounding (each bank would use its own in deployment).</param>
     /// <param name="dropouts">Dropouts for this round (default none).</param>
     /// <param name="clip">Clamp values outside the clip bound instead of throwing.</param>
+    /// <param name="cancellationToken">Cancels the round between protocol steps.</param>
     /// <returns>The decoded sum, the secure-sum result, and how many values each bank had clipped.</returns>
     public (double[] Sum, SecureSumResult Result, int[] Clipped) SumReal(IReadOnlyList<double[]> bankInputs, RandomNumberGenerator rng,
         DropoutPlan? dropouts = null, bool clip = false, CancellationToken cancellationToken = default)
