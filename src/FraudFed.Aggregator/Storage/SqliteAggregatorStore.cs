@@ -11,12 +11,23 @@ public sealed class SqliteAggregatorStore : IAggregatorStore
     private readonly Dictionary<int, long> _lastSequence = new();
 
     /// <summary>Opens (or creates) the state file at <paramref name="path"/>; its directory is created if needed.</summary>
-    /// <exception cref="SqliteException">the file cannot be opened or is not an appliance state file.</exception>
+    /// <exception cref="InvalidDataException">the file cannot be opened or is not an SQLite file (the message names the path).</exception>
     public SqliteAggregatorStore(string path)
     {
         string? dir = Path.GetDirectoryName(Path.GetFullPath(path));
         if (dir is not null) Directory.CreateDirectory(dir);
         _db = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadWriteCreate, Pooling = false }.ToString());
+        try { OpenSchema(); }
+        catch (SqliteException e)
+        {
+            _db.Dispose();
+            throw new InvalidDataException(
+                $"the state file {path} cannot be opened as an appliance state file (SQLite: {e.SqliteErrorCode}); restore it from a backup or name a new state path", e);
+        }
+    }
+
+    private void OpenSchema()
+    {
         _db.Open();
         Exec("PRAGMA journal_mode=WAL;");
         Exec("PRAGMA synchronous=FULL;");

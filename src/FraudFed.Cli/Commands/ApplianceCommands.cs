@@ -66,6 +66,10 @@ internal sealed class AggregatorCommands : ICliSubcommands
         cmd.SetAction(pr => CliErrors.Guard("aggregator serve", pr.InvocationConfiguration.Error, () =>
         {
             using LoadedAggregatorConfig loaded = AggregatorConfig.Load(pr.GetValue(config)!);
+            // Both addresses are checked before the state file is opened or a session is created, so a busy port is one
+            // line naming that port and leaves nothing behind (a port taken between this probe and the bind still fails cleanly).
+            EnsureFree("listen", loaded.Listen);
+            if (loaded.Ops is not null) EnsureFree("ops_listen", loaded.Ops);
             ApplianceHost host;
             try { host = ApplianceHost.Create(loaded); }
             catch (InvalidDataException e) { throw new UsageException(e.Message); }
@@ -73,11 +77,24 @@ internal sealed class AggregatorCommands : ICliSubcommands
             {
                 host.RunAsync().GetAwaiter().GetResult();
             }
-            catch (IOException e) { throw new InvalidOperationException($"cannot listen on {loaded.Config.Listen}: {e.Message}", e); }
+            catch (IOException e) { throw new InvalidOperationException($"cannot listen: {e.Message}", e); }
             finally { host.DisposeAsync().AsTask().GetAwaiter().GetResult(); }
             return CliErrors.Success;
         }));
         return cmd;
+    }
+
+    /// <summary>Throws <see cref="UsageException"/> when <paramref name="endpoint"/> cannot be bound (in use, or not an address of this host).</summary>
+    private static void EnsureFree(string name, System.Net.IPEndPoint endpoint)
+    {
+        if (endpoint.Port == 0) return;
+        var probe = new System.Net.Sockets.TcpListener(endpoint);
+        try { probe.Start(); }
+        catch (System.Net.Sockets.SocketException e)
+        {
+            throw new UsageException($"{name} {endpoint} cannot be bound ({e.SocketErrorCode}): stop what uses it or choose another address in the configuration");
+        }
+        finally { probe.Stop(); }
     }
 }
 

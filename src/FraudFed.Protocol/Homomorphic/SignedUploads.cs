@@ -441,7 +441,7 @@ public sealed class UploadIntake
         }
     }
 
-    /// <summary>True once an addition failed half-way through <see cref="AcceptRound"/>: the round's sums are not clean.</summary>
+    /// <summary>True once an addition failed half-way through AcceptRound: the round's sums are not clean.</summary>
     public bool Tainted { get; private set; }
 
     /// <summary>Cheap checks of an upload's header and label: (chunk, sender).</summary>

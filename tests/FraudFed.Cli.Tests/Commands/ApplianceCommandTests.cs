@@ -49,6 +49,42 @@ public sealed class ApplianceCommandTests
     }
 
     [Test]
+    public void Serve_WithABusyPort_OrACorruptStateFile_ExitsWith2_NamingIt_WithoutAStackTrace()
+    {
+        using var busy = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        busy.Start();
+        int port = ((System.Net.IPEndPoint)busy.LocalEndpoint).Port;
+        string kit = Path.Combine(_dir, "kit");
+        var init = HostileInputTests.Run("aggregator", "init", "--banks", "2", "--out", kit, "--insecure-test-parameters",
+            "--listen", "127.0.0.1:0", "--ops-listen", $"127.0.0.1:{port}");
+        Assert.That(init.Code, Is.EqualTo(0), init.Stderr);
+        string config = Path.Combine(kit, "aggregator.json"), state = Path.Combine(kit, "state", "aggregator.db");
+
+        var (code, _, stderr) = ServeBounded(config);
+        Assert.That(code, Is.EqualTo(2), stderr);
+        Assert.That(stderr, Does.StartWith("fraudfed aggregator serve: ").And.Contain($"ops_listen 127.0.0.1:{port}"));
+        Assert.That(stderr, Does.Not.Contain("   at "), "no stack trace");
+        Assert.That(File.Exists(state), Is.False, "a busy port is found before the state file is created");
+
+        Directory.CreateDirectory(Path.GetDirectoryName(state)!);
+        File.WriteAllText(state, "this is not a database, it is a careless copy\n");
+        busy.Stop();
+        (code, _, stderr) = ServeBounded(config);
+        Assert.That(code, Is.EqualTo(2), stderr);
+        Assert.That(stderr, Does.Contain(state).And.Contain("backup"));
+        Assert.That(stderr, Does.Not.Contain("   at "), "no stack trace");
+        Assert.That(File.ReadAllText(state), Does.StartWith("this is not a database"), "the bad file is left as it was");
+    }
+
+    /// <summary>`aggregator serve` that must refuse: a serve that started serving instead fails the test after 60 s.</summary>
+    private static (int Code, string Stdout, string Stderr) ServeBounded(string config)
+    {
+        var run = Task.Run(() => HostileInputTests.Run("aggregator", "serve", "--config", config));
+        Assert.That(run.Wait(TimeSpan.FromSeconds(60)), Is.True, "serve should have refused the configuration, not started");
+        return run.Result;
+    }
+
+    [Test]
     public void Init_NeverOverwritesAKit()
     {
         string kit = Path.Combine(_dir, "kit");
