@@ -32,8 +32,9 @@ public sealed record TrainingProgress(string Stage, int Step, int TotalSteps, in
 /// <summary>The model a training job produced, identical at every bank.</summary>
 public sealed class TrainedModel
 {
-    internal TrainedModel(TrainingSettings settings, object model, long broadcasts, int sums)
+    internal TrainedModel(TrainingSettings settings, object model, long broadcasts, int sums, long values)
     {
+        Values = values;
         Settings = settings;
         Gbdt = model as GbdtModel;
         Logistic = model as LogisticModel;
@@ -51,6 +52,8 @@ public sealed class TrainedModel
     public long Broadcasts { get; }
     /// <summary>Secure sums contributed to.</summary>
     public int Sums { get; }
+    /// <summary>Values this bank contributed over all sums (residues mod 2^k).</summary>
+    public long Values { get; }
 
     /// <summary>The GBDT as a LightGBM text model (LightGBM scores it identically).</summary>
     /// <exception cref="InvalidOperationException">the model is the logistic one.</exception>
@@ -123,6 +126,7 @@ public sealed partial class FederationClient
         ulong mask = 0;
         long broadcasts = 0;
         int sums = 0;
+        long values = 0;
         while (true)
         {
             MailboxItem item;
@@ -180,6 +184,7 @@ public sealed partial class FederationClient
                             throw new TrainingFailedException($"the sum of round {sum.Round} cannot train the model: {e.Message}", e);
                         }
                         sums++;
+                        values += answer.Length;
                     }
                     progress?.Report(new TrainingProgress(label.Stage, label.Step, label.TotalSteps, label.Level, broadcasts, sums, BytesUploaded, BytesDownloaded, clock.Elapsed));
                     break;
@@ -191,7 +196,7 @@ public sealed partial class FederationClient
                         throw new TrainingFailedException($"the appliance ended the training job: {end.Reason}. Check that every bank is running, then ask the operator to start a new session.");
                     if (replica is not { IsComplete: true } || job is null)
                         throw new TrainingFailedException("the appliance reports the training job complete, but this bank's replay of the sums is not; stop and tell the operator.");
-                    return new TrainedModel(job, replica.Model, broadcasts, sums);
+                    return new TrainedModel(job, replica.Model, broadcasts, sums, values);
                 }
             }
         }
