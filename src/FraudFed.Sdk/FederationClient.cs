@@ -38,7 +38,7 @@ public sealed record FederationClientOptions
 
 /// <summary>A bank's client of the aggregator appliance: <see cref="ConnectAsync"/> joins the session, <see cref="SumAsync"/>
 /// contributes one vector to one secure sum.</summary>
-public sealed class FederationClient : IAsyncDisposable
+public sealed partial class FederationClient : IAsyncDisposable
 {
     private readonly LoadedBankConfig _config;
     private readonly FederationClientOptions _options;

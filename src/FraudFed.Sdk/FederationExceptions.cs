@@ -43,3 +43,12 @@ public sealed class MessageRefusedException : FederationException
     /// <summary>The gRPC status.</summary>
     public Grpc.Core.StatusCode Status { get; }
 }
+
+/// <summary>The federated training job could not finish for this bank: the appliance ended the job (a bank dropped out of a
+/// sum, a round failed), the appliance runs no training job, this bank's data does not fit the job's schema, or the
+/// appliance's broadcasts disagree with this bank's own replay of the sums.</summary>
+public sealed class TrainingFailedException : FederationException
+{
+    /// <summary>Creates the exception.</summary>
+    public TrainingFailedException(string message, Exception? inner = null) : base(message, inner) { }
+}

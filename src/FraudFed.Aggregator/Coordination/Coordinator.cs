@@ -27,6 +27,7 @@ public sealed class Coordinator : IDisposable
     private readonly ILogger _log;
     private readonly TimeProvider _time;
     private readonly IModeEngine _engine;
+    private readonly TrainingEngine? _training;
     private readonly SortedDictionary<int, int> _requests = new();
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private DateTimeOffset _firstRequest;
@@ -47,7 +48,8 @@ public sealed class Coordinator : IDisposable
         _time = time ?? TimeProvider.System;
         FederationSettings f = config.Config.Federation;
         _engine = f.IsHomomorphic ? new HeEngine(f, config.AggregatorSeed!, config.Config.MaxMessageBytes) : new MaskingEngine(f, config.Config.MaxMessageBytes);
-        string digest = f.Digest();
+        if (config.Config.Training is { } job) _training = new TrainingEngine(job, f.Banks);
+        string digest = TrainingEngine.Digest(f.Digest(), config.Config.Training);
         lock (_lock)
         {
             if (store.ConfigDigest is null)
@@ -83,6 +85,10 @@ public sealed class Coordinator : IDisposable
     internal int EventCountOf(int bank) { lock (_lock) return _store.ReadEvents().Count(e => e.Bank == bank); }
     /// <summary>Bank messages accepted since the current round opened.</summary>
     public int RoundMessages { get { lock (_lock) return _roundMessages; } }
+    /// <summary>The training job's progress, or null when the configuration names no job.</summary>
+    public TrainingStatus? Training { get { lock (_lock) return _training?.Status; } }
+    /// <summary>The training job's model (a GbdtModel or LogisticModel) once complete, else null.</summary>
+    public object? TrainedModel { get { lock (_lock) return _training?.Model; } }
     /// <summary>Events replayed at start.</summary>
     public int ReplayedEvents { get; private set; }
 
@@ -99,7 +105,17 @@ public sealed class Coordinator : IDisposable
         _log.LogInformation("Replayed {Events} events; stage {Stage}", events.Count, _engine.StageKey);
     }
 
+    /// <summary>Applies one event to the mode engine, then to the training job (which reacts to the round the event closed):
+    /// the same function of the log live and on replay.</summary>
     private IReadOnlyList<OutboundItem> Apply(StoredEvent e)
+    {
+        IReadOnlyList<OutboundItem> outs = ApplyToEngine(e);
+        if (_training is null) return outs;
+        IReadOnlyList<OutboundItem> training = _training.After(_engine);
+        return training.Count == 0 ? outs : [.. outs, .. training];
+    }
+
+    private IReadOnlyList<OutboundItem> ApplyToEngine(StoredEvent e)
     {
         switch (e.Kind)
         {

@@ -19,6 +19,9 @@ namespace FraudFed.Aggregator.Coordination;
 /// <summary>How a round ended, for metrics and logs.</summary>
 internal sealed record RoundEnd(ulong Round, bool Succeeded, string Reason);
 
+/// <summary>A round that closed, for the training engine: the opened sum (mod t or 2^k) and its contributors, or null on failure.</summary>
+internal sealed record ClosedRound(ulong Round, ulong[]? Sum, IReadOnlyList<int> Contributors, string Reason);
+
 internal interface IModeEngine : IDisposable
 {
     /// <summary>Changes whenever the party's stage changes (the stage clock restarts).</summary>
@@ -40,6 +43,8 @@ internal interface IModeEngine : IDisposable
     (string Name, byte[] Payload)? Due(bool deadlinePassed);
     /// <summary>The last round's end since the previous call, if any.</summary>
     RoundEnd? TakeRoundEnd();
+    /// <summary>The last closed round since the previous call, with its sum, if any (independent of <see cref="TakeRoundEnd"/>).</summary>
+    ClosedRound? TakeClosedRound();
 }
 
 internal static class Items
@@ -76,6 +81,7 @@ internal sealed class HeEngine : IModeEngine
     private int[] _expected = [];
     private HeRoundOutcome? _reported;
     private RoundEnd? _setupFailure;
+    private HeRoundOutcome? _closed;
 
     public HeEngine(FederationSettings settings, byte[] aggregatorSeed, int maxMessageBytes)
     {
@@ -160,6 +166,14 @@ internal sealed class HeEngine : IModeEngine
         return new RoundEnd(o.Round, o.Sum is not null, o.Failure?.Reason.ToString() ?? "ok");
     }
 
+    public ClosedRound? TakeClosedRound()
+    {
+        HeRoundOutcome? o = _party.LastOutcome;
+        if (o is null || ReferenceEquals(o, _closed)) return null;
+        _closed = o;
+        return new ClosedRound(o.Round, o.Sum, o.Contributors, o.Failure?.Reason.ToString() ?? "ok");
+    }
+
     private static List<OutboundItem> Map(IReadOnlyList<HeOutgoing> outs) => outs.Select(o => Items.Message(o.To, o.Bytes)).ToList();
 
     public void Dispose() => _party.Dispose();
@@ -177,6 +191,7 @@ internal sealed class MaskingEngine : IModeEngine
     private int[] _expected = [];
     private int[] _participants = [];
     private RoundEnd? _end;
+    private ClosedRound? _closed;
 
     public MaskingEngine(FederationSettings settings, int maxMessageBytes)
     {
@@ -266,6 +281,7 @@ internal sealed class MaskingEngine : IModeEngine
                     result.Sum.AddRange(sum);
                     byte[] item = new MailboxItem { SumResult = result }.ToByteArray();
                     _end = new RoundEnd(done.Round, true, "ok");
+                    _closed = new ClosedRound(done.Round, sum, done.Contributors.ToArray(), "ok");
                     _expected = [];
                     return _participants.Select(b => new OutboundItem(b, item)).ToList();
                 }
@@ -273,6 +289,7 @@ internal sealed class MaskingEngine : IModeEngine
                 {
                     byte[] notice = agg.AbandonRound();
                     _end = new RoundEnd(round, false, ViolationReason.TooFewParticipants.ToString());
+                    _closed = new ClosedRound(round, null, [], _end.Reason);
                     return _participants.Select(b => Items.Message(b, notice)).ToList();
                 }
                 default:
@@ -285,10 +302,12 @@ internal sealed class MaskingEngine : IModeEngine
             if (agg.State is AggregatorReady { AbortNotice: { } notice })
             {
                 _end = new RoundEnd(round, false, e.Reason.ToString());
+                _closed = new ClosedRound(round, null, [], _end.Reason);
                 return _participants.Select(b => Items.Message(b, notice)).ToList();
             }
             // The session ended (a setup that cannot finish, or evidence of an attack): every bank is told with round 0.
             _end = new RoundEnd(round, false, e.Reason.ToString());
+            _closed = new ClosedRound(round, null, [], _end.Reason);
             byte[] end = MaskingWire.Encode(new RoundAbort(_parameters!.SessionId, 0, e.Reason, "the session ended"));
             return Enumerable.Range(0, _keys.Length).Select(b => Items.Message(b, end)).ToList();
         }
@@ -323,6 +342,13 @@ internal sealed class MaskingEngine : IModeEngine
         RoundEnd? e = _end;
         _end = null;
         return e;
+    }
+
+    public ClosedRound? TakeClosedRound()
+    {
+        ClosedRound? c = _closed;
+        _closed = null;
+        return c;
     }
 
     public void Dispose() { }

@@ -57,6 +57,8 @@ public sealed record AggregatorConfig
     public DeadlineSettings Deadlines { get; init; } = new();
     /// <summary>Submit and RequestRound calls allowed per bank per second (a token bucket; excess gets RESOURCE_EXHAUSTED).</summary>
     public int RequestsPerSecond { get; init; } = 200;
+    /// <summary>The training job this appliance coordinates (SPEC.md 14.5), or null for secure sums only.</summary>
+    public TrainingSettings? Training { get; init; }
 
     /// <summary>Reads and checks <paramref name="path"/> and the files it names.</summary>
     /// <exception cref="ConfigurationException">anything missing, malformed or insecure (the message names it and the fix).</exception>
@@ -80,6 +82,7 @@ public sealed record AggregatorConfig
         if (c.Deadlines.SetupSeconds <= 0 || c.Deadlines.JoinSeconds <= 0 || c.Deadlines.StageSeconds <= 0)
             throw new ConfigurationException($"{path}: every deadline must be a positive number of seconds.");
         if (c.RequestsPerSecond < 1) throw new ConfigurationException($"{path}: requests_per_second must be at least 1.");
+        c.Training?.Validate(path, c.Federation);
         if (string.IsNullOrWhiteSpace(c.State)) throw new ConfigurationException($"{path}: state must name the SQLite state file.");
         byte[]? aggregatorSeed = null;
         if (c.Federation.IsHomomorphic)

@@ -98,13 +98,13 @@ internal sealed class AggregatorCommands : ICliSubcommands
     }
 }
 
-/// <summary>`fraudfed bank sum`: one bank's contribution to one secure sum, for operators and scripts.</summary>
+/// <summary>`fraudfed bank sum|train`: one bank's contribution to one secure sum, or its side of the training job, for operators and scripts.</summary>
 internal sealed class BankCommands : ICliSubcommands
 {
     public string Group => "bank";
     public string GroupDescription => "One bank against the aggregator appliance.";
 
-    public IEnumerable<Command> BuildSubcommands() => [BuildSum()];
+    public IEnumerable<Command> BuildSubcommands() => [BuildSum(), BuildTrain()];
 
     private static Command BuildSum()
     {
@@ -140,6 +140,82 @@ internal sealed class BankCommands : ICliSubcommands
             return CliErrors.Success;
         }));
         return cmd;
+    }
+
+    /// <summary>`fraudfed bank train`: this bank's side of the appliance's training job (SPEC.md 14.5) from its own CSV file.</summary>
+    private static Command BuildTrain()
+    {
+        var config = new Option<string>("--config") { Description = "bank.json (see `aggregator init`).", Required = true };
+        var data = new Option<string>("--data") { Description = "This bank's CSV file (all rows are training rows).", Required = true };
+        var schema = new Option<string?>("--schema", "--preset") { Description = "Column roles of --data: ulb, paysim, ieee-cis, or a JSON schema file (see README, \"Your own data\")." };
+        var label = new Option<string?>("--label") { Description = "Label column (0/1 or true/false); overrides the schema's." };
+        var categoryKey = new Option<string?>("--category-key") { Description = "File with the consortium key for category hashing (at least 32 bytes, raw or hex); default a public salt." };
+        var output = new Option<string>("--out") { Description = "Directory for model.txt (GBDT, LightGBM text) or model.json (logistic) and summary.json; written only when training succeeds.", Required = true };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object (model, sums, bytes, wall_s) as the last line." };
+        var timeout = new Option<double>("--timeout") { Description = "Give up after this many seconds.", DefaultValueFactory = _ => 86_400 };
+        var cmd = new Command("train", "Train the appliance's federated model from this bank's CSV file; every bank of the roster trains at the same time.");
+        foreach (Option o in new Option[] { config, data, schema, label, categoryKey, output, json, timeout }) cmd.Options.Add(o);
+        cmd.SetAction(pr => CliErrors.Guard("bank train", pr.InvocationConfiguration.Error, () =>
+        {
+            TextWriter stderr = pr.InvocationConfiguration.Error;
+            double seconds = pr.GetValue(timeout);
+            if (seconds is <= 0 or > 7 * 86_400) throw new UsageException($"--timeout must be in (0, 604800] seconds (got {seconds}).");
+            string dataPath = pr.GetValue(data)!;
+            SimulateCommand.CheckReadable(dataPath, "--data");
+            if (pr.GetValue(schema) is null && pr.GetValue(label) is null) throw new UsageException("--data needs a --schema (ulb, paysim, ieee-cis or a JSON schema file) or at least a --label column.");
+            Learning.Data.CsvSchema csvSchema = SimulateCommand.ResolveSchema(new SimulateCommand.CsvSettings(dataPath, pr.GetValue(schema), pr.GetValue(label)));
+            Learning.Data.CsvDatasetLoader.CheckHeader(dataPath, csvSchema);
+            byte[]? key = pr.GetValue(categoryKey) is { } keyFile ? SimulateCommand.ReadConsortiumKey(keyFile) : null;
+            using LoadedBankConfig bank = BankConfig.Load(pr.GetValue(config)!);
+            using StagedOutput staged = StagedOutput.Prepare(pr.GetValue(output)!);
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(seconds));
+            Console.CancelKeyPress += (_, e) => { e.Cancel = true; cts.Cancel(); };
+            using Learning.Data.CategoryEncoder encoder = key is null ? Learning.Data.CategoryEncoder.Public() : Learning.Data.CategoryEncoder.Keyed(key);
+            if (key is not null) System.Security.Cryptography.CryptographicOperations.ZeroMemory(key);
+            Learning.Data.LabeledRows rows = Learning.Data.CsvDatasetLoader.Load(dataPath, csvSchema, encoder, cts.Token).Rows;
+            stderr.WriteLine($"bank {bank.Config.Bank}: {rows.Rows:N0} rows of {dataPath}; joining the session at {bank.Aggregator} ...");
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            TrainedModel model;
+            FederationClient client = FederationClient.Create(bank);
+            try
+            {
+                DateTime last = default;
+                var progress = new InlineProgress(p =>
+                {
+                    if (DateTime.UtcNow - last < TimeSpan.FromSeconds(1)) return;
+                    last = DateTime.UtcNow;
+                    stderr.WriteLine($"bank {bank.Config.Bank}: {p.Stage} {p.Step}/{p.TotalSteps}{(p.Level >= 0 ? $" level {p.Level}" : "")}, {p.Sums} sums, {p.BytesUploaded / 1e6:0.0} MB up, {p.BytesDownloaded / 1e6:0.0} MB down");
+                });
+                model = client.TrainAsync(rows, progress, cts.Token).GetAwaiter().GetResult();
+            }
+            finally { client.DisposeAsync().AsTask().GetAwaiter().GetResult(); }
+            double wall = clock.Elapsed.TotalSeconds;
+            if (model.Gbdt is not null) File.WriteAllText(staged.Stage("model.txt"), model.ToLightGbmText());
+            else
+                File.WriteAllText(staged.Stage("model.json"), JsonSerializer.Serialize(new
+                {
+                    feature_names = model.Logistic!.FeatureNames, mean = model.Logistic.Mean, std = model.Logistic.Std,
+                    weights = model.Logistic.Weights, weight_scale_bits = model.Logistic.WeightScaleBits,
+                }, new JsonSerializerOptions { WriteIndented = true }));
+            string summary = JsonSerializer.Serialize(new
+            {
+                bank = bank.Config.Bank, model = model.Settings.Model, modulus_bits = model.Settings.ModulusBits, broadcasts = model.Broadcasts,
+                sums = model.Sums, values = model.Values, bytes_uploaded = client.BytesUploaded, bytes_downloaded = client.BytesDownloaded, wall_s = Math.Round(wall, 3),
+            });
+            File.WriteAllText(staged.Stage("summary.json"), summary + Environment.NewLine);
+            IReadOnlyDictionary<string, string> written = staged.Commit(["model.txt", "model.json", "summary.json"]);
+            TextWriter stdout = pr.InvocationConfiguration.Output;
+            foreach (string path in written.Values.Order(StringComparer.Ordinal)) stdout.WriteLine($"wrote {path}");
+            if (pr.GetValue(json)) stdout.WriteLine(summary);
+            return CliErrors.Success;
+        }));
+        return cmd;
+    }
+
+    /// <summary>IProgress that reports on the reporting thread.</summary>
+    private sealed class InlineProgress(Action<TrainingProgress> report) : IProgress<TrainingProgress>
+    {
+        public void Report(TrainingProgress value) => report(value);
     }
 
     /// <summary>Reads and range-checks the values before any connection is made.</summary>

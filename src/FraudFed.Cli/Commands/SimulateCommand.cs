@@ -54,6 +54,8 @@ internal sealed class SimulateCommand : ICliCommand
         var rounds = new Option<int?>("--rounds") { Description = "FedAvg rounds of the federated logistic regression (1..10000, default 30)." };
         var shift = new Option<int>("--campaign-shift") { Description = "Banks each fraud campaign's home moves between the training and the later test window (0: campaigns stay put; below --banks).", DefaultValueFactory = _ => 1 };
         var json = new Option<bool>("--json") { Description = "End with one JSON line of headline results." };
+        var transport = new Option<string>("--transport") { Description = "inproc: banks and aggregator in one process over an in-memory transport; grpc: the aggregator appliance and one bank SDK client per bank over loopback mutual TLS (a temporary development kit).", DefaultValueFactory = _ => "inproc" };
+        transport.AcceptOnlyFromAmong("inproc", "grpc");
         var csv = new Option<string?>("--csv") { Description = "Train on this CSV file instead of the synthetic scenario (RFC 4180; BOM, CRLF, quoted line breaks are fine)." };
         var schema = new Option<string?>("--schema") { Description = "Column roles of --csv: ulb, paysim, ieee-cis, or a JSON schema file (see README, \"Your own data\")." };
         var label = new Option<string?>("--label") { Description = "Label column (0/1 or true/false); overrides the schema's." };
@@ -66,7 +68,7 @@ internal sealed class SimulateCommand : ICliCommand
         var alpha = new Option<double>("--alpha") { Description = "Dirichlet concentration of the split across banks when there is no bank column (small: uneven banks).", DefaultValueFactory = _ => DefaultAlpha };
         var categoryKey = new Option<string?>("--category-key") { Description = "File with the consortium key for category hashing (at least 32 bytes, raw or hex); default a public salt." };
         var buckets = new Option<int>("--category-buckets") { Description = $"Buckets of the category hash (2..{CategoryEncoder.MaxBuckets}).", DefaultValueFactory = _ => CategoryEncoder.DefaultBuckets };
-        Option[] all = [banks, mode, model, transactions, seed, output, threshold, trees, rounds, shift, json, csv, schema, label, time, bankColumn, ids, categorical, ignore, separator, alpha, categoryKey, buckets];
+        Option[] all = [banks, mode, model, transactions, seed, output, threshold, trees, rounds, shift, json, transport, csv, schema, label, time, bankColumn, ids, categorical, ignore, separator, alpha, categoryKey, buckets];
         var command = new Command("simulate", "Train a federated fraud model across banks (synthetic, or your CSV file) and compare it with local-only and centralized baselines.");
         foreach (Option o in all) command.Options.Add(o);
         command.SetAction((parse, cancellationToken) =>
@@ -79,7 +81,7 @@ internal sealed class SimulateCommand : ICliCommand
                 parse.GetValue(alpha), parse.GetValue(categoryKey), parse.GetValue(buckets));
             var settings = new SimulateSettings(parse.GetValue(banks), parse.GetValue(mode)!, parse.GetValue(model)!, parse.GetValue(transactions), parse.GetValue(seed),
                 parse.GetValue(output)!, parse.GetValue(threshold), parse.GetValue(json), parse.GetValue(trees), parse.GetValue(rounds), parse.GetValue(shift),
-                csvSettings, given);
+                csvSettings, given, parse.GetValue(transport)!);
             return Task.FromResult(Run(settings, parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error, cancellationToken));
         });
         return command;
@@ -92,7 +94,7 @@ internal sealed class SimulateCommand : ICliCommand
 
     /// <summary>Every option of a run; <paramref name="Given"/> names the options written on the command line (null: infer from non-default values).</summary>
     internal sealed record SimulateSettings(int Banks, string Mode, string Model, int Transactions, int Seed, string OutDirectory, int? Threshold, bool Json,
-        int? Trees = null, int? Rounds = null, int CampaignShift = 1, CsvSettings? Csv = null, IReadOnlySet<string>? Given = null)
+        int? Trees = null, int? Rounds = null, int CampaignShift = 1, CsvSettings? Csv = null, IReadOnlySet<string>? Given = null, string Transport = "inproc")
     {
         public bool IsGiven(string option, bool nonDefault) => Given?.Contains(option) ?? nonDefault;
     }
@@ -158,7 +160,8 @@ internal sealed class SimulateCommand : ICliCommand
             }
             int bankCount = banks.Count;
             secureSettings ??= CheckSecureSum(s.Mode, bankCount, s.Threshold, $"bank column '{schema!.BankColumn}'");
-            options = options with { Settings = secureSettings };
+            options = options with { Settings = [.. secureSettings, new RunSetting("transport", "transport", s.Transport)] };
+            if (s.Transport == "grpc") options = options with { ExternalTrainer = ApplianceTraining.Trainer(s.Mode, ModulusBits, s.Threshold, stderr) };
 
             // 5. Training.
             var disposables = new List<IDisposable>();
@@ -212,6 +215,7 @@ internal sealed class SimulateCommand : ICliCommand
         bool bankColumn = csv?.BankColumn is not null;
         if (csv is null || !bankColumn)
             Require(s.Banks is >= 3 and <= MaxBanks, $"--banks must be in 3..{MaxBanks} (got {s.Banks}).");
+        Require(s.Transport is "inproc" or "grpc", $"--transport must be inproc or grpc (got {s.Transport}).");
         Require(s.Trees is null or (>= 1 and <= 10_000), $"--trees must be in 1..10000 (got {s.Trees}).");
         Require(s.Rounds is null or (>= 1 and <= 10_000), $"--rounds must be in 1..10000 (got {s.Rounds}).");
         Require(s.Threshold is null or >= 2, $"--threshold must be at least 2 (got {s.Threshold}).");
@@ -239,7 +243,7 @@ internal sealed class SimulateCommand : ICliCommand
                 $"--separator '{sep}' is not a separator: give one character such as ';' or '|', or tab, comma, semicolon, pipe.");
     }
 
-    private static CsvSchema ResolveSchema(CsvSettings csv)
+    internal static CsvSchema ResolveSchema(CsvSettings csv)
     {
         CsvSchema schema;
         if (csv.Schema is null) schema = new CsvSchema { LabelColumn = csv.Label!, Name = "custom" };
@@ -262,7 +266,7 @@ internal sealed class SimulateCommand : ICliCommand
         return schema;
     }
 
-    private static void CheckReadable(string path, string option)
+    internal static void CheckReadable(string path, string option)
     {
         if (Directory.Exists(path)) throw new UsageException($"{option} '{path}' is a directory; give a file.");
         if (!File.Exists(path)) throw new UsageException($"{option} '{path}' does not exist.");
@@ -271,7 +275,7 @@ internal sealed class SimulateCommand : ICliCommand
     }
 
     /// <summary>The consortium key: a file of at least 32 raw bytes, or of at least 64 hex digits.</summary>
-    private static byte[] ReadConsortiumKey(string path)
+    internal static byte[] ReadConsortiumKey(string path)
     {
         CheckReadable(path, "--category-key");
         byte[] raw = File.ReadAllBytes(path);

@@ -53,6 +53,11 @@ public sealed record ExperimentOptions
     public IReadOnlyList<RunSetting> Settings { get; init; } = [];
     /// <summary>What the data is (e.g. a CSV file, its schema and SHA-256); empty: the synthetic scenario describes itself.</summary>
     public IReadOnlyList<RunSetting> DataSource { get; init; } = [];
+    /// <summary>Trains the federated model somewhere else than in this process (e.g. on the aggregator appliance with one
+    /// bank SDK client per bank, SPEC.md 14.5) from each bank's training rows; null: in process through the secure sum.
+    /// The plain comparison run, the baselines and the metrics stay in process.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public ExternalFederatedTrainer? ExternalTrainer { get; init; }
 
     /// <summary>The scenario to generate.</summary>
     public SyntheticScenario EffectiveScenario => Scenario ?? new SyntheticScenario { Banks = Banks, Transactions = Transactions, Seed = Seed };
@@ -61,6 +66,11 @@ public sealed record ExperimentOptions
 /// <summary>One setting of a run as reports show it: a snake_case key (summary.json), a label (report.html) and a value
 /// (string, integer, floating point, Boolean or null).</summary>
 public sealed record RunSetting(string Key, string Label, object? Value);
+
+/// <summary>Trains the federated model of <paramref name="options"/> from the banks' training rows (roster order) and returns
+/// it (a <see cref="GbdtModel"/> for <see cref="FederatedModelKind.Gbdt"/>, else a <see cref="LogisticModel"/>) with the
+/// protocol cost it measured.</summary>
+public delegate (object Model, ProtocolCost Cost) ExternalFederatedTrainer(ExperimentOptions options, IReadOnlyList<LabeledRows> train, CancellationToken cancellationToken);
 
 /// <summary>Progress of an experiment.</summary>
 /// <param name="Phase">"data", "features", "federated", "plain", "local", "centralized", "metrics" or "done".</param>
@@ -119,6 +129,11 @@ public sealed record ExperimentResult
     public IReadOnlyList<RunSetting> Settings { get; init; } = [];
     /// <summary>The data: source, file and SHA-256 or synthetic scenario, split.</summary>
     public IReadOnlyList<RunSetting> DataSource { get; init; } = [];
+    /// <summary>Trains the federated model somewhere else than in this process (e.g. on the aggregator appliance with one
+    /// bank SDK client per bank, SPEC.md 14.5) from each bank's training rows; null: in process through the secure sum.
+    /// The plain comparison run, the baselines and the metrics stay in process.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public ExternalFederatedTrainer? ExternalTrainer { get; init; }
     /// <summary>Total wall time.</summary>
     public required TimeSpan Wall { get; init; }
 
@@ -244,11 +259,18 @@ public static class FederatedExperiment
         Func<LabeledRows, double[]> score;
         Func<SumChannel, bool>? equalsPlainRun;
         string? lightGbmText = null;
+        ProtocolCost? externalCost = null;
+        T External<T>(ExternalFederatedTrainer trainer) where T : class
+        {
+            (object m, ProtocolCost c) = trainer(options, train, cancellationToken);
+            externalCost = c;
+            return m as T ?? throw new InvalidOperationException($"The external trainer returned a {m?.GetType().Name ?? "null"}, expected a {typeof(T).Name}.");
+        }
         if (options.Model == FederatedModelKind.Gbdt)
         {
             GbdtModel TrainGbdt(SumChannel sums) => TrainingRun.Run(new GbdtCoordinator(options.Gbdt, train[0].FeatureNames, sums.Bits),
                 train.Select(rows => (ITrainingBankParty)new GbdtBankParty(rows, options.Gbdt, sums.Bits)).ToArray(), sums.SumResidues, cancellationToken);
-            GbdtModel model = TrainGbdt(channel);
+            GbdtModel model = options.ExternalTrainer is { } external ? External<GbdtModel>(external) : TrainGbdt(channel);
             score = model.PredictRaw;
             lightGbmText = LightGbmTextExport.ToLightGbmText(model);
             equalsPlainRun = plain => TrainGbdt(plain).BitwiseEquals(model);
@@ -257,12 +279,12 @@ public static class FederatedExperiment
         {
             LogisticModel TrainLogistic(SumChannel sums) => TrainingRun.Run(new LogisticCoordinator(options.Logistic, train[0].FeatureNames, sums.Bits),
                 train.Select(rows => (ITrainingBankParty)new LogisticBankParty(rows, options.Logistic, sums.Bits)).ToArray(), sums.SumResidues, cancellationToken);
-            LogisticModel model = TrainLogistic(channel);
+            LogisticModel model = options.ExternalTrainer is { } external ? External<LogisticModel>(external) : TrainLogistic(channel);
             score = model.PredictRaw;
             equalsPlainRun = plain => TrainLogistic(plain).BitwiseEquals(model);
         }
         times["federated"] = clock.Elapsed - start;
-        ProtocolCost cost = channel.Cost;
+        ProtocolCost cost = externalCost ?? channel.Cost;
 
         bool? same = null;
         if (options.ComparePlain)
