@@ -213,7 +213,7 @@ public sealed class HomomorphicBankParty : IDisposable
         }
         if (!Take(s, 4).SequenceEqual(StateMagic) || Take(s, 1)[0] != StateVersion) throw Error.Violation(ViolationReason.Malformed, "not a version-1 homomorphic bank state");
         if (BinaryPrimitives.ReadUInt32LittleEndian(Take(s, 4)) != (uint)Index) throw Error.Violation(ViolationReason.Inconsistent, "the state of another bank index");
-        if (!Take(s, 32).SequenceEqual(Roster.Digest)) throw Error.Violation(ViolationReason.Inconsistent, "the state of another roster");
+        if (!System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(Take(s, 32), Roster.Digest)) throw Error.Violation(ViolationReason.Inconsistent, "the state of another roster");
         byte[] sessionId = Take(s, BinaryPrimitives.ReadUInt16LittleEndian(Take(s, 2))).ToArray();
         uint generation = BinaryPrimitives.ReadUInt32LittleEndian(Take(s, 4));
         ulong lastOpened = BinaryPrimitives.ReadUInt64LittleEndian(Take(s, 8));
