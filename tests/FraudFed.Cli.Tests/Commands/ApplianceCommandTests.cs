@@ -26,9 +26,12 @@ public sealed class ApplianceCommandTests
     public void Init_WritesAKitWhoseRosterPinsEveryBank_AndEveryFileSaysDevelopmentOnly(string mode)
     {
         string kit = Path.Combine(_dir, "kit");
-        var (code, stdout, stderr) = HostileInputTests.Run("aggregator", "init", "--banks", "3", "--mode", mode, "--out", kit, "--insecure-test-parameters");
+        string[] args = ["aggregator", "init", "--banks", "3", "--mode", mode, "--out", kit, .. (mode == "he" ? new[] { "--insecure-test-parameters" } : [])];
+        var (code, stdout, stderr) = HostileInputTests.Run(args);
         Assert.That(code, Is.EqualTo(0), stderr);
         Assert.That(stdout, Does.Contain("DEVELOPMENT-ONLY"));
+        Assert.That(stdout, Does.Contain(Path.Combine(kit, "banks", "bank-<i>", "bank.json")).And.Contain("i = 0..2"), "the hint names bank i's path, not bank 0's");
+        Assert.That(stdout, Does.Not.Contain("bank-0"));
         using LoadedAggregatorConfig aggregator = AggregatorConfig.Load(Path.Combine(kit, "aggregator.json"));
         Assert.That(aggregator.Config.Federation.Mode, Is.EqualTo(mode));
         for (int i = 0; i < 3; i++)
@@ -170,6 +173,7 @@ public sealed class ApplianceCommandTests
     [TestCase(new[] { "aggregator", "init", "--banks", "1", "--out", "@kit" }, "--banks must be in 2..256", TestName = "Refused/init-one-bank")]
     [TestCase(new[] { "aggregator", "init", "--listen", "localhost", "--out", "@kit" }, "--listen must be an IP address and port", TestName = "Refused/init-listen")]
     [TestCase(new[] { "aggregator", "serve", "--config", "@missing" }, "no such file", TestName = "Refused/serve-missing-config")]
+    [TestCase(new[] { "aggregator", "init", "--mode", "masking", "--insecure-test-parameters", "--out", "@kit" }, "--insecure-test-parameters applies to --mode he only", TestName = "Refused/init-masking-insecure")]
     public void Refused_BeforeAnyWork_WithExitCode2(string[] args, string expected)
     {
         string[] bound = args.Select(a => a == "@kit" ? Path.Combine(_dir, "kit") : a == "@missing" ? Path.Combine(_dir, "none.json") : a).ToArray();
