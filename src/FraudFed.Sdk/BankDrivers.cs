@@ -140,7 +140,13 @@ internal sealed class MaskingBankDriver : IBankDriver
 
     public async Task SetupAsync(CancellationToken cancellationToken)
     {
-        await _client.SubmitAsync(_bank.AdvertiseKeys(), cancellationToken).ConfigureAwait(false);
+        try { await _client.SubmitAsync(_bank.AdvertiseKeys(), cancellationToken).ConfigureAwait(false); }
+        catch (MessageRefusedException e) when (e.Reason == ViolationReason.WrongRoundOrState)
+        {
+            // The appliance has this bank's AdvertiseKeys already: an earlier process joined, and its pairwise keys are gone
+            // with it (masking keeps no bank state, SPEC.md 8.1), so no later round can be unmasked with a new key.
+            throw new FederationException("this bank already joined this session and masking banks cannot resume after a restart; start a new session (new state path).", e);
+        }
         while (!IsReady)
         {
             MailboxItem item = await _client.NextItemAsync(cancellationToken).ConfigureAwait(false);

@@ -60,7 +60,7 @@ public sealed partial class FederationClient : IAsyncDisposable
             SslOptions = new SslClientAuthenticationOptions
             {
                 ClientCertificates = [config.Certificate],
-                RemoteCertificateValidationCallback = TlsFiles.ServerValidator(config.Ca),
+                RemoteCertificateValidationCallback = RecordingRefusals(TlsFiles.ServerValidator(config.Ca)),
             },
             EnableMultipleHttp2Connections = true,
             PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5),
@@ -75,7 +75,7 @@ public sealed partial class FederationClient : IAsyncDisposable
         _grpc = new Federation.FederationClient(_channel);
         _retry = new ResiliencePipelineBuilder().AddRetry(new RetryStrategyOptions
         {
-            ShouldHandle = new PredicateBuilder().Handle<RpcException>(IsTransportFailure),
+            ShouldHandle = new PredicateBuilder().Handle<RpcException>(e => IsTransportFailure(e) && AuthenticationFailure(e) is null),
             MaxRetryAttempts = Math.Max(0, options.MaxRetries),
             Delay = options.RetryDelay,
             MaxDelay = TimeSpan.FromSeconds(5),
@@ -196,6 +196,36 @@ public sealed partial class FederationClient : IAsyncDisposable
         e.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded
         || (e.StatusCode == StatusCode.Internal && e.Status.DebugException is HttpRequestException or IOException);
 
+    /// <summary>Wraps this bank's check of the appliance's certificate so that a refusal is remembered: a handshake failure
+    /// after it is the appliance's certificate, not the network, and is not retried.</summary>
+    private RemoteCertificateValidationCallback RecordingRefusals(RemoteCertificateValidationCallback validator) =>
+        (sender, certificate, chain, errors) =>
+        {
+            bool ok = validator(sender, certificate, chain, errors);
+            if (!ok) Volatile.Write(ref _serverCertificateRefused, true);
+            return ok;
+        };
+
+    private bool _serverCertificateRefused;
+
+    /// <summary>The message for a call that failed because a TLS certificate was refused (never retried: the same certificates
+    /// fail the same way), or null for any other failure. A refusal by this bank is known from its own validator; a refusal
+    /// by the appliance arrives as a TLS alert (certificate_unknown, bad_certificate, ...) or as an authentication failure.</summary>
+    private string? AuthenticationFailure(RpcException e)
+    {
+        if (Volatile.Read(ref _serverCertificateRefused))
+            return $"this bank refused the certificate of the aggregator at {_config.Aggregator}: it is not issued by the CA in this bank's `ca` file, does not name the host of `aggregator`, or has expired; check that `ca` is the appliance's CA certificate and `aggregator` the host its certificate names.";
+        for (Exception? x = e.Status.DebugException ?? e.InnerException; x is not null; x = x.InnerException)
+        {
+            // TLS 1.2 reports the appliance's alert as an AuthenticationException; with TLS 1.3 the client's handshake completes
+            // and the appliance then closes the connection before HTTP/2 starts (InvalidResponse), which a restart or an
+            // overloaded appliance does not do (those refuse the connection or time out, and stay retryable).
+            if (x is System.Security.Authentication.AuthenticationException || x is HttpRequestException { HttpRequestError: HttpRequestError.InvalidResponse })
+                return $"the aggregator at {_config.Aggregator} refused this bank's TLS client certificate (it closed the connection at the TLS/HTTP/2 handshake): its roster does not pin this certificate, or it has expired or comes from another CA; check that `certificate` and `key` in bank.json are the files issued for bank {Bank} with this appliance's kit and that the appliance's roster lists this bank, and that `aggregator` is the appliance's gRPC address.";
+        }
+        return null;
+    }
+
     private DateTime Deadline() => DateTime.UtcNow + _options.CallTimeout;
 
     private async Task<T> CallAsync<T>(Func<CancellationToken, Task<T>> call, CancellationToken cancellationToken)
@@ -207,6 +237,10 @@ public sealed partial class FederationClient : IAsyncDisposable
         catch (RpcException e) when (e.StatusCode == StatusCode.Cancelled && cancellationToken.IsCancellationRequested)
         {
             throw new OperationCanceledException(cancellationToken);
+        }
+        catch (RpcException e) when (IsTransportFailure(e) && AuthenticationFailure(e) is { } refused)
+        {
+            throw new FederationException(refused, e);
         }
         catch (RpcException e) when (IsTransportFailure(e))
         {

@@ -110,6 +110,28 @@ public sealed class ApplianceEndToEndTests
         }
     }
 
+    private static string Chain(Exception? e)
+    {
+        var sb = new System.Text.StringBuilder();
+        for (; e is not null; e = e.InnerException) sb.Append(e.GetType().Name).Append(": ").Append(e.Message).Append(" | ");
+        return sb.ToString();
+    }
+
+    [Test]
+    public async Task ApplianceCertificateNotIssuedByTheBanksCa_FailsAtOnce_NamingTheAppliancesCertificate()
+    {
+        await using ApplianceKit kit = ApplianceKit.Create("masking");
+        await using ApplianceKit other = ApplianceKit.Create("masking");
+        await kit.StartAsync();
+        // Bank 0's own pinned certificate, but a CA that did not issue the appliance's certificate.
+        using var misled = new LoadedBankConfig(kit.LoadBank(0).Config, kit.Address, kit.LoadBank(0).Certificate, other.LoadBank(0).Ca, new byte[32]);
+        await using FederationClient client = FederationClient.Create(misled, ApplianceKit.FastClient with { MaxRetries = 8, RetryDelay = TimeSpan.FromSeconds(1) });
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        FederationException? e = Assert.ThrowsAsync<FederationException>(() => client.ConnectAsync(Bounded(60)));
+        Assert.That(e!.Message, Does.Contain("this bank refused the certificate of the aggregator").And.Contain("`ca`"), Chain(e));
+        Assert.That(clock.Elapsed, Is.LessThan(TimeSpan.FromSeconds(5)), "not retried: 8 retries at 1 s or more would take longer");
+    }
+
     [Test]
     public async Task ClientWithoutARosterCertificate_IsRefusedAtTheHandshake()
     {
@@ -118,9 +140,12 @@ public sealed class ApplianceEndToEndTests
         await kit.StartAsync();
         // A certificate from another kit (another CA, not pinned), trusting this appliance's CA.
         using var stranger = new LoadedBankConfig(kit.LoadBank(0).Config, kit.Address, other.LoadBank(0).Certificate, kit.LoadBank(0).Ca, new byte[32]);
-        await using FederationClient client = FederationClient.Create(stranger, ApplianceKit.FastClient with { MaxRetries = 1 });
+        await using FederationClient client = FederationClient.Create(stranger, ApplianceKit.FastClient with { MaxRetries = 8, RetryDelay = TimeSpan.FromSeconds(1) });
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         FederationException? e = Assert.ThrowsAsync<FederationException>(() => client.ConnectAsync(Bounded(60)), "a transport refusal, not a protocol answer");
-        Assert.That(e!.Message, Does.Contain("unreachable"));
+        Assert.That(e!.Message, Does.Contain("refused this bank's TLS client certificate").And.Contain("`certificate`"), Chain(e));
+        Assert.That(e.Message, Does.Not.Contain("unreachable"));
+        Assert.That(clock.Elapsed, Is.LessThan(TimeSpan.FromSeconds(5)), "not retried: 8 retries at 1 s or more would take longer");
         // The appliance still serves roster banks.
         RawBank ok = kit.Raw(1);
         SessionInfo info = await ok.Grpc.GetSessionAsync(new GetSessionRequest(), cancellationToken: Bounded(30));

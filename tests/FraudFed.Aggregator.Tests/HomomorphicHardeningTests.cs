@@ -70,7 +70,7 @@ public sealed class HomomorphicHardeningTests
     }
 
     [Test]
-    public async Task BankMissingTheSetupDeadline_EndsTheSetup_TheBanksAreToldWhy_AndTheOperatorSeesItInMetrics()
+    public async Task BankMissingTheSetupDeadline_EndsTheSetup_TheBanksAreToldWhy_AndTheOperatorSeesItInMetricsAndHealth()
     {
         await using ApplianceKit kit = ApplianceKit.Create("he");
         // The first setup stage starts with the appliance: 8 s is ample for four loopback banks and keeps the test short.
@@ -91,6 +91,10 @@ public sealed class HomomorphicHardeningTests
         using var http = new HttpClient();
         string metrics = await http.GetStringAsync(new Uri(ops, "/metrics"), ct);
         Assert.That(metrics, Does.Contain("fraudfed_rounds_total{").And.Contain("outcome=\"setup_deadline\""));
-        Assert.That(await http.GetStringAsync(new Uri(ops, "/healthz"), ct), Is.EqualTo("Healthy"), "the appliance keeps serving");
+        // The appliance keeps answering, but the ended session is what an operator's health probe must see.
+        using HttpResponseMessage health = await http.GetAsync(new Uri(ops, "/healthz"), ct);
+        Assert.That(health.StatusCode, Is.EqualTo(System.Net.HttpStatusCode.ServiceUnavailable));
+        Assert.That(await health.Content.ReadAsStringAsync(ct), Is.EqualTo("Unhealthy"));
+        Assert.That(kit.Host.Coordinator.SessionEnded, Is.True);
     }
 }

@@ -77,6 +77,9 @@ public sealed class Coordinator : IDisposable
     public byte[] SessionId { get { lock (_lock) return _engine.SessionId; } }
     /// <summary>The current stage, for logs and health.</summary>
     public string Stage { get { lock (_lock) return _engine.StageKey; } }
+    /// <summary>True once the session has ended (setup aborted, or a masking session ended on evidence of an attack, SPEC.md 8.3):
+    /// the appliance answers but no round can open until the operator starts a new session (a new state file).</summary>
+    public bool SessionEnded { get { lock (_lock) return _engine.SessionEnded; } }
     /// <summary>True after the state file failed: nothing more is accepted until a restart.</summary>
     public bool Failed { get; private set; }
     /// <summary>Events in the durable log.</summary>

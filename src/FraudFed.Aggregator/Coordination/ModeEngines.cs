@@ -30,6 +30,8 @@ internal interface IModeEngine : IDisposable
     bool CanOpenRound { get; }
     /// <summary>True while session setup runs (its own deadline applies).</summary>
     bool InSetup { get; }
+    /// <summary>True once the session has ended (setup aborted, or evidence of an attack): no round can open again.</summary>
+    bool SessionEnded { get; }
     /// <summary>Banks in the session (a round opens early when all of them asked).</summary>
     IReadOnlyCollection<int> SessionBanks { get; }
     /// <summary>Masking: the session id; homomorphic: empty.</summary>
@@ -94,6 +96,7 @@ internal sealed class HeEngine : IModeEngine
     public string StageKey => _party.State;
     public bool CanOpenRound => _party.IsReady;
     public bool InSetup => !_party.IsReady && !_party.State.StartsWith("Collecting", StringComparison.Ordinal) && !_party.State.StartsWith("Aborted", StringComparison.Ordinal);
+    public bool SessionEnded => _party.State.StartsWith("Aborted", StringComparison.Ordinal);
     public IReadOnlyCollection<int> SessionBanks => Enumerable.Range(0, _banks).ToArray();
     public byte[] SessionId => [];
 
@@ -205,6 +208,7 @@ internal sealed class MaskingEngine : IModeEngine
     public string StageKey => _aggregator is null ? "none" : $"{_aggregator.State.Stage}/{_aggregator.State.Round}";
     public bool CanOpenRound => _aggregator?.State is AggregatorReady or AggregatorCompleted;
     public bool InSetup => _aggregator?.State is AggregatorAdvertiseKeys or AggregatorGraphSeed;
+    public bool SessionEnded => _aggregator?.State is AggregatorAborted;
     public IReadOnlyCollection<int> SessionBanks => _aggregator?.State is AggregatorAdvertiseKeys or AggregatorGraphSeed or null ? [] : _aggregator.Advertised;
     public byte[] SessionId => _parameters?.SessionId ?? [];
 

@@ -95,7 +95,9 @@ public sealed class ApplianceHost : IAsyncDisposable
         });
         builder.Services.AddGrpcHealthChecks().AddCheck("coordinator", () => coordinator.Failed
             ? HealthCheckResult.Unhealthy("the state file failed; restart the appliance")
-            : HealthCheckResult.Healthy($"stage {coordinator.Stage}"));
+            : coordinator.SessionEnded
+                ? HealthCheckResult.Unhealthy("the session has ended; start a new session (a new state file)")
+                : HealthCheckResult.Healthy($"stage {coordinator.Stage}"));
         builder.Services.AddOpenTelemetry().WithMetrics(m => m.AddMeter(AggregatorMetrics.MeterName).AddPrometheusExporter());
 
         WebApplication app = builder.Build();

@@ -29,7 +29,7 @@ internal sealed class AggregatorCommands : ICliSubcommands
         mode.AcceptOnlyFromAmong("he", "masking");
         var listen = new Option<string>("--listen") { Description = "The appliance's mutual-TLS address.", DefaultValueFactory = _ => "127.0.0.1:7443" };
         var ops = new Option<string>("--ops-listen") { Description = "The operations address (/metrics, /healthz).", DefaultValueFactory = _ => "127.0.0.1:9464" };
-        var insecure = new Option<bool>("--insecure-test-parameters") { Description = "Use the INSECURE n = 256 RLWE test parameters (demonstrations only)." };
+        var insecure = new Option<bool>("--insecure-test-parameters") { Description = "Use the INSECURE n = 256 RLWE test parameters (demonstrations only; --mode he only)." };
         var cmd = new Command("init", "Write a DEVELOPMENT-ONLY startup kit: a CA, the server certificate, per bank a client certificate, an Ed25519 protocol key and bank.json, and aggregator.json with the roster.");
         foreach (Option o in new Option[] { banks, output, mode, listen, ops, insecure }) cmd.Options.Add(o);
         cmd.SetAction(pr => CliErrors.Guard("aggregator init", pr.InvocationConfiguration.Error, () =>
@@ -39,6 +39,8 @@ internal sealed class AggregatorCommands : ICliSubcommands
             string listenValue = pr.GetValue(listen)!, opsValue = pr.GetValue(ops)!;
             if (!System.Net.IPEndPoint.TryParse(listenValue, out _)) throw new UsageException($"--listen must be an IP address and port such as 127.0.0.1:7443 (got '{listenValue}').");
             if (!System.Net.IPEndPoint.TryParse(opsValue, out _)) throw new UsageException($"--ops-listen must be an IP address and port such as 127.0.0.1:9464 (got '{opsValue}').");
+            if (pr.GetValue(insecure) && pr.GetValue(mode) != "he")
+                throw new UsageException("--insecure-test-parameters applies to --mode he only (the RLWE ring); masking has no such parameters, drop the flag.");
             string target = pr.GetValue(output)!;
             if (Directory.Exists(target) && Directory.EnumerateFileSystemEntries(target).Any())
                 throw new UsageException($"--out '{target}' is not empty; init never overwrites a kit (its keys would be lost). Give a new directory.");
@@ -52,7 +54,7 @@ internal sealed class AggregatorCommands : ICliSubcommands
             TextWriter stdout = pr.InvocationConfiguration.Output;
             stdout.WriteLine($"wrote a DEVELOPMENT-ONLY kit for {n} banks ({pr.GetValue(mode)}) to {staged.TargetPath}");
             stdout.WriteLine($"  appliance: fraudfed aggregator serve --config {Path.Combine(staged.TargetPath, "aggregator.json")}");
-            stdout.WriteLine($"  bank i:    fraudfed bank sum --config {Path.Combine(staged.TargetPath, "banks", "bank-0", "bank.json")} --values FILE");
+            stdout.WriteLine($"  bank i:    fraudfed bank sum --config {Path.Combine(staged.TargetPath, "banks", "bank-<i>", "bank.json")} --values FILE   (i = 0..{n - 1})");
             return CliErrors.Success;
         }));
         return cmd;

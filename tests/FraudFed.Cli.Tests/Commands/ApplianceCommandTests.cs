@@ -5,6 +5,7 @@ using FraudFed.Aggregator.Hosting;
 using FraudFed.Cryptography.Primitives;
 using FraudFed.Sdk;
 using FraudFed.Sdk.Configuration;
+using Microsoft.Extensions.Logging;
 using NUnit.Framework;
 
 namespace FraudFed.Cli.Tests.Commands;
@@ -25,9 +26,12 @@ public sealed class ApplianceCommandTests
     public void Init_WritesAKitWhoseRosterPinsEveryBank_AndEveryFileSaysDevelopmentOnly(string mode)
     {
         string kit = Path.Combine(_dir, "kit");
-        var (code, stdout, stderr) = HostileInputTests.Run("aggregator", "init", "--banks", "3", "--mode", mode, "--out", kit, "--insecure-test-parameters");
+        string[] args = ["aggregator", "init", "--banks", "3", "--mode", mode, "--out", kit, .. (mode == "he" ? new[] { "--insecure-test-parameters" } : [])];
+        var (code, stdout, stderr) = HostileInputTests.Run(args);
         Assert.That(code, Is.EqualTo(0), stderr);
         Assert.That(stdout, Does.Contain("DEVELOPMENT-ONLY"));
+        Assert.That(stdout, Does.Contain(Path.Combine(kit, "banks", "bank-<i>", "bank.json")).And.Contain("i = 0..2"), "the hint names bank i's path, not bank 0's");
+        Assert.That(stdout, Does.Not.Contain("bank-0"));
         using LoadedAggregatorConfig aggregator = AggregatorConfig.Load(Path.Combine(kit, "aggregator.json"));
         Assert.That(aggregator.Config.Federation.Mode, Is.EqualTo(mode));
         for (int i = 0; i < 3; i++)
@@ -42,10 +46,80 @@ public sealed class ApplianceCommandTests
         foreach (string file in Directory.EnumerateFiles(kit, "*", SearchOption.AllDirectories))
         {
             Assert.That(File.ReadAllText(file), Does.Contain("DEVELOPMENT ONLY").Or.Contain("DEVELOPMENT-ONLY").Or.Contain("development only"), file);
-            if (!OperatingSystem.IsWindows() && (file.EndsWith(".key.pem", StringComparison.Ordinal) || file.EndsWith(".ed25519", StringComparison.Ordinal)))
+            if (!OperatingSystem.IsWindows() && (file.EndsWith(".key.pem", StringComparison.Ordinal) || file.EndsWith(".ed25519", StringComparison.Ordinal) || file.EndsWith("state.key", StringComparison.Ordinal)))
                 Assert.That(File.GetUnixFileMode(file), Is.EqualTo(UnixFileMode.UserRead | UnixFileMode.UserWrite), file);
         }
         Assert.That(File.Exists(Path.Combine(kit, "aggregator.ed25519")), Is.EqualTo(mode == "he"));
+        Assert.That(File.Exists(Path.Combine(kit, "banks", "bank-1", "state.key")), Is.EqualTo(mode == "he"), "he banks get a state key beside their state directory");
+    }
+
+    /// <summary>Serves a kit written by `aggregator init` in this process and points every bank.json at its port.</summary>
+    private static async Task<ApplianceHost> ServeKitAsync(string kit, int banks)
+    {
+        LoadedAggregatorConfig loaded = AggregatorConfig.Load(Path.Combine(kit, "aggregator.json"));
+        ApplianceHost host = ApplianceHost.Create(loaded, l => l.SetMinimumLevel(LogLevel.Warning));
+        await host.StartAsync();
+        int port = host.Addresses.First(a => a.Scheme == "https").Port;
+        for (int b = 0; b < banks; b++)
+        {
+            string bankPath = Path.Combine(kit, "banks", $"bank-{b}", "bank.json");
+            File.WriteAllText(bankPath, System.Text.Json.JsonSerializer.Serialize(ConfigJson.Load<BankConfig>(bankPath) with { Aggregator = $"https://127.0.0.1:{port}" }, ConfigJson.Options));
+        }
+        return host;
+    }
+
+    [Test]
+    public async Task BankSum_RunTwiceWithTheSameHeKit_EachRunContributesToTheNextRound_Exactly()
+    {
+        const int banks = 3;
+        string kit = Path.Combine(_dir, "kit");
+        var init = HostileInputTests.Run("aggregator", "init", "--banks", $"{banks}", "--out", kit, "--insecure-test-parameters", "--listen", "127.0.0.1:0", "--ops-listen", "127.0.0.1:0");
+        Assert.That(init.Code, Is.EqualTo(0), init.Stderr);
+        await using ApplianceHost host = await ServeKitAsync(kit, banks);
+        for (int round = 0; round < 2; round++)
+        {
+            var values = new ulong[banks][];
+            for (int b = 0; b < banks; b++)
+            {
+                values[b] = Enumerable.Range(0, 20).Select(k => (ulong)((round + 1) * 1_000_003L * (b + 1) + k * 7919L) % (1UL << 44)).ToArray();
+                File.WriteAllText(Path.Combine(_dir, $"v-{round}-{b}.txt"), string.Join('\n', values[b]));
+            }
+            int r = round;
+            var runs = Enumerable.Range(0, banks).Select(b => Task.Run(() => HostileInputTests.Run("bank", "sum", "--config", Path.Combine(kit, "banks", $"bank-{b}", "bank.json"),
+                "--values", Path.Combine(_dir, $"v-{r}-{b}.txt"), "--json", "--timeout", "120"))).ToArray();
+            var results = await Task.WhenAll(runs);
+            ulong[] expected = Enumerable.Range(0, 20).Select(k => values.Aggregate(0UL, (acc, v) => (acc + v[k]) % (1UL << 44))).ToArray();
+            for (int b = 0; b < banks; b++)
+            {
+                Assert.That(results[b].Code, Is.EqualTo(0), $"round {round} bank {b}: {results[b].Stderr}");
+                using var doc = System.Text.Json.JsonDocument.Parse(results[b].Stdout.Trim().Split('\n')[^1]);
+                ulong[] sum = doc.RootElement.GetProperty("sum").EnumerateArray().Select(e => e.GetUInt64()).ToArray();
+                Assert.That(sum, Is.EqualTo(expected), $"round {round} bank {b}: the plaintext sum mod 2^44");
+            }
+        }
+        await host.StopAsync();
+    }
+
+    [Test]
+    public async Task BankSum_SecondMaskingProcessForTheSameSession_FailsFast_SayingStartANewSession()
+    {
+        const int banks = 3;
+        string kit = Path.Combine(_dir, "kit");
+        var init = HostileInputTests.Run("aggregator", "init", "--banks", $"{banks}", "--mode", "masking", "--out", kit, "--listen", "127.0.0.1:0", "--ops-listen", "127.0.0.1:0");
+        Assert.That(init.Code, Is.EqualTo(0), init.Stderr);
+        await using ApplianceHost host = await ServeKitAsync(kit, banks);
+        string file = Path.Combine(_dir, "v.txt");
+        File.WriteAllText(file, "1 2 3");
+        var first = await Task.WhenAll(Enumerable.Range(0, banks).Select(b => Task.Run(() => HostileInputTests.Run("bank", "sum", "--config", Path.Combine(kit, "banks", $"bank-{b}", "bank.json"),
+            "--values", file, "--json", "--timeout", "120"))));
+        foreach (var f in first) Assert.That(f.Code, Is.EqualTo(0), f.Stderr);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var (code, _, stderr) = HostileInputTests.Run("bank", "sum", "--config", Path.Combine(kit, "banks", "bank-0", "bank.json"), "--values", file, "--timeout", "120");
+        Assert.That(code, Is.EqualTo(1), stderr);
+        Assert.That(stderr, Does.Contain("already joined this session").And.Contain("start a new session"));
+        Assert.That(stderr, Does.Not.Contain("   at "), "no stack trace");
+        Assert.That(clock.Elapsed, Is.LessThan(TimeSpan.FromSeconds(30)), "fails fast, not after retries");
+        await host.StopAsync();
     }
 
     [Test]
@@ -99,6 +173,7 @@ public sealed class ApplianceCommandTests
     [TestCase(new[] { "aggregator", "init", "--banks", "1", "--out", "@kit" }, "--banks must be in 2..256", TestName = "Refused/init-one-bank")]
     [TestCase(new[] { "aggregator", "init", "--listen", "localhost", "--out", "@kit" }, "--listen must be an IP address and port", TestName = "Refused/init-listen")]
     [TestCase(new[] { "aggregator", "serve", "--config", "@missing" }, "no such file", TestName = "Refused/serve-missing-config")]
+    [TestCase(new[] { "aggregator", "init", "--mode", "masking", "--insecure-test-parameters", "--out", "@kit" }, "--insecure-test-parameters applies to --mode he only", TestName = "Refused/init-masking-insecure")]
     public void Refused_BeforeAnyWork_WithExitCode2(string[] args, string expected)
     {
         string[] bound = args.Select(a => a == "@kit" ? Path.Combine(_dir, "kit") : a == "@missing" ? Path.Combine(_dir, "none.json") : a).ToArray();
