@@ -16,16 +16,13 @@ using FraudFed.Learning.Federation;
 namespace FraudFed.Learning.Gbdt;
 
 /// <summary>The coordinator of federated GBDT training: bins, split search, leaf values and the model (SPEC.md 14.4).</summary>
-public sealed class GbdtCoordinator : ITrainingCoordinator<GbdtModel>
+public sealed class GbdtCoordinator : TrainingCoordinator<GbdtModel>
 {
-    private enum Phase { Counts, FineGrid, Start, Level, TreeResult, Complete }
+    private enum Phase { FineGrid, Start, Level, TreeResult }
 
     private readonly GbdtOptions _options;
-    private readonly IReadOnlyList<string> _featureNames;
-    private readonly SignedResidues _codec;
     private readonly List<GbdtTree> _trees = new();
-    private Phase _phase = Phase.Counts;
-    private long _n;
+    private Phase _phase = Phase.FineGrid;
     private double _baseScore;
     private int _scale;
     private FeatureBins? _bins;
@@ -33,7 +30,6 @@ public sealed class GbdtCoordinator : ITrainingCoordinator<GbdtModel>
     private TreeAssembler? _assembler;
     private List<OpenNode> _frontier = new();
     private List<int> _build = new();
-    private GbdtModel? _model;
 
     /// <summary>A coordinator for banks whose rows have columns <paramref name="featureNames"/>, summing mod 2^<paramref name="modulusBits"/>.</summary>
     /// <param name="options">The public GBDT settings.</param>
@@ -41,52 +37,25 @@ public sealed class GbdtCoordinator : ITrainingCoordinator<GbdtModel>
     /// <param name="modulusBits">k of the secure sum (16..64).</param>
     /// <exception cref="ArgumentException">invalid options, no feature, or k outside 16..64.</exception>
     public GbdtCoordinator(GbdtOptions options, IReadOnlyList<string> featureNames, int modulusBits)
+        : base(featureNames, modulusBits, (options ?? throw new ArgumentNullException(nameof(options))).Trees)
     {
-        ArgumentNullException.ThrowIfNull(options);
-        ArgumentNullException.ThrowIfNull(featureNames);
         options.Validate();
-        if (featureNames.Count == 0) throw new ArgumentException("At least one feature is needed.", nameof(featureNames));
         _options = options;
-        _featureNames = featureNames.ToArray();
-        _codec = new SignedResidues(modulusBits);
-        Broadcast = new TrainingSetupRequest(TrainingSetupStep.Counts, _featureNames);
-        SumLength = 2;
-        Label = new SumLabel("setup", 0, options.Trees, -1);
     }
 
-    /// <inheritdoc />
-    public TrainingBroadcast? Broadcast { get; private set; }
-    /// <inheritdoc />
-    public int SumLength { get; private set; }
-    /// <inheritdoc />
-    public SumLabel Label { get; private set; }
-    /// <inheritdoc />
-    public bool IsComplete => _phase == Phase.Complete;
-    /// <inheritdoc />
-    public GbdtModel Model => _model ?? throw new InvalidOperationException("Training is not complete.");
-
-    /// <inheritdoc />
-    public void Accept(ReadOnlySpan<ulong> sum)
+    private protected override void OnCounts(long positives)
     {
-        if (_phase == Phase.Complete) throw new InvalidOperationException("Training is complete.");
-        if (sum.Length != SumLength) throw new ArgumentException($"The sum has {sum.Length} values; {SumLength} were expected.", nameof(sum));
+        _baseScore = Math.Log((double)positives / (Rows - positives));
+        _scale = HistogramMath.GradientScaleBits(Codec.Bits, Rows);
+    }
+
+    private protected override void Step(ReadOnlySpan<ulong> sum)
+    {
         GbdtOptions o = _options;
-        int f = _featureNames.Count;
         switch (_phase)
         {
-            case Phase.Counts:
-            {
-                long n = _codec.Decode(sum[0]), positives = _codec.Decode(sum[1]);
-                FederatedInput.CheckLabels(positives, n);
-                _n = n;
-                _baseScore = Math.Log((double)positives / (n - positives));
-                _scale = HistogramMath.GradientScaleBits(_codec.Bits, n);
-                _phase = Phase.FineGrid;
-                Set(new TrainingSetupRequest(TrainingSetupStep.FineGrid, _featureNames), f * FeatureBins.FineCells, new SumLabel("setup", 0, o.Trees, -1));
-                break;
-            }
             case Phase.FineGrid:
-                _bins = FeatureBins.FromFineCounts(_codec.Decode(sum), f, o.MaxBins, rows: _n);
+                _bins = FeatureBins.FromFineCounts(Codec.Decode(sum), FeatureNames.Count, o.MaxBins, rows: Rows);
                 _phase = Phase.Start;
                 Set(new GbdtTrainingStart(_bins.Thresholds.Select(t => (double[])t.Clone()).ToArray(), _bins.HasMissing.ToArray(), _baseScore, _scale, o.Trees), 0, Label);
                 break;
@@ -94,25 +63,13 @@ public sealed class GbdtCoordinator : ITrainingCoordinator<GbdtModel>
                 StartTree(0);
                 break;
             case Phase.Level:
-                TakeLevel(_codec.Decode(sum));
+                TakeLevel(Codec.Decode(sum));
                 break;
             case Phase.TreeResult:
                 if (_tree + 1 < o.Trees) StartTree(_tree + 1);
-                else
-                {
-                    _model = new GbdtModel(_featureNames, _bins!, _baseScore, _trees.ToArray(), _scale, o);
-                    _phase = Phase.Complete;
-                    Set(null, 0, Label);
-                }
+                else Complete(new GbdtModel(FeatureNames, _bins!, _baseScore, _trees.ToArray(), _scale, o));
                 break;
         }
-    }
-
-    private void Set(TrainingBroadcast? broadcast, int sumLength, SumLabel label)
-    {
-        Broadcast = broadcast;
-        SumLength = sumLength;
-        Label = label;
     }
 
     private void StartTree(int tree)

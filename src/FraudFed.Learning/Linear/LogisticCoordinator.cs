@@ -11,18 +11,14 @@ using FraudFed.Learning.Gbdt;
 namespace FraudFed.Learning.Linear;
 
 /// <summary>The coordinator of federated logistic regression: the public transform, the average and the model (SPEC.md 14.4).</summary>
-public sealed class LogisticCoordinator : ITrainingCoordinator<LogisticModel>
+public sealed class LogisticCoordinator : TrainingCoordinator<LogisticModel>
 {
-    private enum Phase { Counts, FineGrid, Start, Round, Complete }
+    private enum Phase { FineGrid, Start, Round }
 
     private readonly LogisticOptions _options;
-    private readonly IReadOnlyList<string> _featureNames;
-    private readonly SignedResidues _codec;
-    private Phase _phase = Phase.Counts;
-    private long _n;
+    private Phase _phase = Phase.FineGrid;
     private double[] _mean = [], _std = [], _w = [];
     private int _scale, _round;
-    private LogisticModel? _model;
 
     /// <summary>A coordinator for banks whose rows have columns <paramref name="featureNames"/>, summing mod 2^<paramref name="modulusBits"/>.</summary>
     /// <param name="options">The public FedAvg settings.</param>
@@ -30,53 +26,28 @@ public sealed class LogisticCoordinator : ITrainingCoordinator<LogisticModel>
     /// <param name="modulusBits">k of the secure sum (16..64).</param>
     /// <exception cref="ArgumentException">invalid options, no feature, or k outside 16..64.</exception>
     public LogisticCoordinator(LogisticOptions options, IReadOnlyList<string> featureNames, int modulusBits)
+        : base(featureNames, modulusBits, (options ?? throw new ArgumentNullException(nameof(options))).Rounds)
     {
-        ArgumentNullException.ThrowIfNull(options);
-        ArgumentNullException.ThrowIfNull(featureNames);
         options.Validate();
-        if (featureNames.Count == 0) throw new ArgumentException("At least one feature is needed.", nameof(featureNames));
         _options = options;
-        _featureNames = featureNames.ToArray();
-        _codec = new SignedResidues(modulusBits);
-        Broadcast = new TrainingSetupRequest(TrainingSetupStep.Counts, _featureNames);
-        SumLength = 2;
-        Label = new SumLabel("setup", 0, options.Rounds, -1);
     }
 
-    /// <inheritdoc />
-    public TrainingBroadcast? Broadcast { get; private set; }
-    /// <inheritdoc />
-    public int SumLength { get; private set; }
-    /// <inheritdoc />
-    public SumLabel Label { get; private set; }
-    /// <inheritdoc />
-    public bool IsComplete => _phase == Phase.Complete;
-    /// <inheritdoc />
-    public LogisticModel Model => _model ?? throw new InvalidOperationException("Training is not complete.");
-
-    /// <inheritdoc />
-    /// <exception cref="ArgumentException">also: k leaves fewer than 6 fractional bits for the averaged weights over N rows.</exception>
-    public void Accept(ReadOnlySpan<ulong> sum)
+    private protected override void OnCounts(long positives)
     {
-        if (_phase == Phase.Complete) throw new InvalidOperationException("Training is complete.");
-        if (sum.Length != SumLength) throw new ArgumentException($"The sum has {sum.Length} values; {SumLength} were expected.", nameof(sum));
+        int f = FeatureNames.Count;
+        _w = new double[f + 1];
+        _w[f] = Math.Log((double)positives / (Rows - positives));
+    }
+
+    /// <exception cref="ArgumentException">k leaves fewer than 6 fractional bits for the averaged weights over N rows.</exception>
+    private protected override void Step(ReadOnlySpan<ulong> sum)
+    {
         LogisticOptions o = _options;
-        int f = _featureNames.Count;
+        int f = FeatureNames.Count;
         switch (_phase)
         {
-            case Phase.Counts:
-            {
-                long n = _codec.Decode(sum[0]), positives = _codec.Decode(sum[1]);
-                FederatedInput.CheckLabels(positives, n);
-                _n = n;
-                _w = new double[f + 1];
-                _w[f] = Math.Log((double)positives / (n - positives));
-                _phase = Phase.FineGrid;
-                Set(new TrainingSetupRequest(TrainingSetupStep.FineGrid, _featureNames), f * FeatureBins.FineCells, Label);
-                break;
-            }
             case Phase.FineGrid:
-                TakeGrid(_codec.Decode(sum), f);
+                TakeGrid(Codec.Decode(sum), f);
                 _phase = Phase.Start;
                 Set(new LogisticTrainingStart((double[])_mean.Clone(), (double[])_std.Clone(), _scale, o.Rounds), 0, Label);
                 break;
@@ -89,19 +60,14 @@ public sealed class LogisticCoordinator : ITrainingCoordinator<LogisticModel>
             {
                 double unit = Math.ScaleB(1.0, _scale);
                 var next = new double[f + 1];
-                for (int j = 0; j <= f; j++) next[j] = _codec.Decode(sum[j]) / unit / _n;
+                for (int j = 0; j <= f; j++) next[j] = Codec.Decode(sum[j]) / unit / Rows;
                 _w = next;
                 if (_round < o.Rounds)
                 {
                     _round++;
                     Set(new LogisticRoundRequest(_round, (double[])_w.Clone()), f + 1, new SumLabel("round", _round, o.Rounds, -1));
                 }
-                else
-                {
-                    _model = new LogisticModel(_featureNames, _mean, _std, _w, _scale);
-                    _phase = Phase.Complete;
-                    Set(null, 0, Label);
-                }
+                else Complete(new LogisticModel(FeatureNames, _mean, _std, _w, _scale));
                 break;
             }
         }
@@ -126,24 +92,17 @@ public sealed class LogisticCoordinator : ITrainingCoordinator<LogisticModel>
                 s2 += k * t * t;
                 present += k;
             }
-            if (present > _n)
-                throw new InvalidOperationException($"The secure sum of fine-grid counts decoded to {present} values for feature {j} but there are {_n} rows; the sum is wrong (wrapped or tampered).");
+            if (present > Rows)
+                throw new InvalidOperationException($"The secure sum of fine-grid counts decoded to {present} values for feature {j} but there are {Rows} rows; the sum is wrong (wrapped or tampered).");
             long m = Math.Max(1, present);
             mean[j] = s1 / m;
             std[j] = Math.Max(1e-3, Math.Sqrt(Math.Max(0, s2 / m - mean[j] * mean[j])));
         }
-        int scale = _codec.Bits - 2 - SumChannel.BitLength(_n) - _options.WeightBoundBits;
+        int scale = Codec.Bits - 2 - SumChannel.BitLength(Rows) - _options.WeightBoundBits;
         if (scale < 6)
-            throw new ArgumentException($"A {_codec.Bits}-bit modulus leaves only {scale} fractional bits for averaged weights over {_n} rows.", "modulusBits");
+            throw new ArgumentException($"A {Codec.Bits}-bit modulus leaves only {scale} fractional bits for averaged weights over {Rows} rows.", "modulusBits");
         _mean = mean;
         _std = std;
         _scale = scale;
-    }
-
-    private void Set(TrainingBroadcast? broadcast, int sumLength, SumLabel label)
-    {
-        Broadcast = broadcast;
-        SumLength = sumLength;
-        Label = label;
     }
 }
