@@ -1,28 +1,80 @@
-// `fraudfed vectors --out DIR`: regenerates FraudFed's own derived test vectors (protocols/vectors) from fixed
-// seeds. Deterministic: running it twice writes identical files. Vectors copied from RFCs and NIST are left alone.
+// `fraudfed vectors generate [--out DIR]` regenerates FraudFed's own derived test vectors (protocols/vectors) from
+// fixed seeds: running it twice writes identical files, and on a clean checkout it reproduces the committed ones.
+// `fraudfed vectors check [--vectors DIR] [--verbose] [--json]` recomputes every vector file and reports one line
+// per file. Vectors copied from RFCs and NIST are checked, never rewritten. The work is in FraudFed.Conformance.
 using System.CommandLine;
-using FraudFed.Cli.Conformance;
+using System.Text.Json.Nodes;
+using FraudFed.Conformance.Vectors;
 
 namespace FraudFed.Cli.Commands;
 
-internal sealed class VectorsCommand : ICliCommand
+internal sealed class VectorsCommand : ICliSubcommands
 {
-    public Command Build()
+    public string Group => "vectors";
+
+    public string GroupDescription => "Generate or check the protocol test vectors under protocols/vectors.";
+
+    public IEnumerable<Command> BuildSubcommands()
     {
         var output = new Option<string?>("--out") { Description = "Vector directory to write (default: protocols/vectors of the enclosing repository)." };
-        var command = new Command("vectors", "Regenerate FraudFed's derived protocol test vectors deterministically from fixed seeds.");
-        command.Options.Add(output);
-        command.SetAction(parse => Infrastructure.CliErrors.Guard("vectors", parse.InvocationConfiguration.Error,
-            () => Run(parse.GetValue(output), parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error)));
-        return command;
+        var generate = new Command("generate", "Regenerate FraudFed's derived protocol test vectors deterministically from fixed seeds.");
+        generate.Options.Add(output);
+        generate.SetAction(parse => Infrastructure.CliErrors.Guard("vectors generate", parse.InvocationConfiguration.Error,
+            () => Generate(parse.GetValue(output), parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error)));
+        yield return generate;
+
+        var vectors = new Option<string?>("--vectors") { Description = "Vector directory (default: protocols/vectors of the enclosing repository)." };
+        var verbose = new Option<bool>("--verbose") { Description = "Also list every passing case." };
+        var json = new Option<bool>("--json") { Description = "End with one JSON line: passed, failed and every failing check." };
+        var check = new Command("check", "Check that this implementation reproduces every protocol test vector byte for byte.");
+        check.Options.Add(vectors);
+        check.Options.Add(verbose);
+        check.Options.Add(json);
+        check.SetAction(parse => Infrastructure.CliErrors.Guard("vectors check", parse.InvocationConfiguration.Error,
+            () => Check(parse.GetValue(vectors), parse.GetValue(verbose), parse.GetValue(json), parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error)));
+        yield return check;
     }
 
-    internal static int Run(string? directory, TextWriter stdout, TextWriter stderr)
+    internal static int Generate(string? directory, TextWriter stdout, TextWriter stderr)
     {
-        string dir;
-        try { dir = directory ?? ConformanceSuite.FindVectorDirectory(); }
-        catch (DirectoryNotFoundException e) { stderr.WriteLine(e.Message); return 2; }
+        if (!TryDirectory(directory, stderr, out string dir)) return 2;
         foreach (string path in ConformanceSuite.Generate(dir)) stdout.WriteLine("wrote " + Path.Combine(dir, path));
         return 0;
+    }
+
+    /// <summary>One line per vector file, then "N passed, N failed" (files); exit 1 when any file fails.</summary>
+    internal static int Check(string? directory, bool verbose, bool json, TextWriter stdout, TextWriter stderr)
+    {
+        if (!TryDirectory(directory, stderr, out string dir)) return 2;
+        if (!Directory.Exists(dir)) { stderr.WriteLine($"{dir} does not exist."); return 2; }
+        int passed = 0, failed = 0;
+        var failures = new JsonArray();
+        foreach (FileResult r in ConformanceSuite.RunAll(dir))
+        {
+            if (r.Passed)
+            {
+                passed++;
+                stdout.WriteLine($"pass  {r.Path} ({r.Cases.Count} cases)");
+                if (verbose) foreach (CaseResult c in r.Cases) stdout.WriteLine($"        ok  {c.Name}");
+                continue;
+            }
+            failed++;
+            stdout.WriteLine($"FAIL  {r.Path} ({r.Cases.Count(c => !c.Passed)} of {r.Cases.Count} cases failed)");
+            foreach (CaseResult c in r.Cases.Where(c => !c.Passed))
+            {
+                stdout.WriteLine($"        {c.Name}: {c.Message}");
+                failures.Add(r.Path + "/" + c.Name);
+            }
+        }
+        stdout.WriteLine($"{passed} passed, {failed} failed");
+        if (json) stdout.WriteLine(new JsonObject { ["suite"] = "vectors", ["passed"] = passed, ["failed"] = failed, ["failures"] = failures }.ToJsonString());
+        return failed == 0 ? 0 : 1;
+    }
+
+    private static bool TryDirectory(string? directory, TextWriter stderr, out string dir)
+    {
+        dir = "";
+        try { dir = directory ?? ConformanceSuite.FindVectorDirectory(); return true; }
+        catch (DirectoryNotFoundException e) { stderr.WriteLine(e.Message); return false; }
     }
 }

@@ -51,7 +51,7 @@ public sealed class ConstantTimeAuditTests
     ];
 
     /// <summary>Folders whose comparisons check published test vectors (public by definition), not protocol input.</summary>
-    private static readonly string[] VectorCheckFolders = ["src/FraudFed.Cli/Conformance/"];
+    private static readonly string[] VectorCheckFolders = ["src/FraudFed.Conformance/Vectors/"];
 
     private static readonly Regex SecretName = new(@"(?i)(secret|\bmac\b|\btag\b|sessiontag|commit|nonce|seed|share|digest|fingerprint|key|signature|private)", RegexOptions.Compiled);
 

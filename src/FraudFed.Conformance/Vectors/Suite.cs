@@ -8,7 +8,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using FraudFed.Cryptography;
 
-namespace FraudFed.Cli.Conformance;
+namespace FraudFed.Conformance.Vectors;
 
 /// <summary>A recomputation disagreed with a vector.</summary>
 internal sealed class ConformanceException(string message) : Exception(message);
@@ -22,7 +22,7 @@ internal interface IVectorFile
     /// <summary>Path below protocols/vectors, '/'-separated, e.g. "masking/transcript-3-banks.json".</summary>
     string Path { get; }
 
-    /// <summary>True when `fraudfed vectors` writes the file (false for vectors copied from RFCs and NIST).</summary>
+    /// <summary>True when `fraudfed vectors generate` writes the file (false for vectors copied from RFCs and NIST).</summary>
     bool Generated { get; }
 
     /// <summary>Builds the file's content deterministically (only when <see cref="Generated"/>).</summary>
@@ -32,20 +32,30 @@ internal interface IVectorFile
     IEnumerable<CheckCase> Cases(JsonElement root);
 }
 
-/// <summary>Outcome of one case.</summary>
-internal sealed record CaseResult(string Name, bool Passed, string? Message);
+/// <summary>Outcome of one check case of a vector file.</summary>
+/// <param name="Name">The case name, unique within its file (e.g. <c>vector-3/decode</c>).</param>
+/// <param name="Passed">True when the recomputation agreed with the file.</param>
+/// <param name="Message">Why the case failed; null when it passed.</param>
+public sealed record CaseResult(string Name, bool Passed, string? Message);
 
-/// <summary>Outcome of one file.</summary>
-internal sealed record FileResult(string Path, IReadOnlyList<CaseResult> Cases)
+/// <summary>Outcome of one vector file.</summary>
+/// <param name="Path">The file's path below the vector directory, '/'-separated (e.g. <c>rlwe/ntt.json</c>).</param>
+/// <param name="Cases">Every case run, in order.</param>
+public sealed record FileResult(string Path, IReadOnlyList<CaseResult> Cases)
 {
+    /// <summary>True when the file has at least one case and every case passed.</summary>
     public bool Passed => Cases.Count > 0 && Cases.All(c => c.Passed);
 }
 
-/// <summary>The registry of vector files and the runner.</summary>
-internal static class ConformanceSuite
+/// <summary>
+/// The offline half of the conformance suite: the registry of vector files under <c>protocols/vectors</c>, the
+/// checker that recomputes each one (SPEC.md section 13) and the deterministic generator of FraudFed's derived
+/// vectors. Used by <c>fraudfed vectors generate|check</c> and by the NUnit project FraudFed.Conformance.Tests.
+/// </summary>
+public static class ConformanceSuite
 {
     /// <summary>Every vector file the suite knows, in a fixed order.</summary>
-    public static IReadOnlyList<IVectorFile> Files { get; } =
+    internal static IReadOnlyList<IVectorFile> Files { get; } =
     [
         new RfcX25519Vectors(), new RfcEd25519Vectors(), new RfcHkdfVectors(), new RfcPrgVectors(),
         new PrgModPow2Vectors(), new DeterministicRandomVectors(), new CommitmentVectors(), new KeyScheduleVectors(), new AeadShareVectors(), new ShamirVectors(), new QuantizerVectors(),
@@ -57,9 +67,10 @@ internal static class ConformanceSuite
     ];
 
     /// <summary>The checker of a relative path, or null.</summary>
-    public static IVectorFile? Find(string relativePath) => Files.FirstOrDefault(f => f.Path == relativePath);
+    internal static IVectorFile? Find(string relativePath) => Files.FirstOrDefault(f => f.Path == relativePath);
 
     /// <summary>protocols/vectors of the nearest ancestor (of the working directory, then of the binaries) holding FraudFed.sln.</summary>
+    /// <exception cref="DirectoryNotFoundException">No ancestor holds FraudFed.sln.</exception>
     public static string FindVectorDirectory()
     {
         foreach (string start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
@@ -84,10 +95,10 @@ internal static class ConformanceSuite
         ListFiles(directory).Union(Files.Select(f => f.Path)).Order(StringComparer.Ordinal).ToArray();
 
     /// <summary>The cases of one file: existence, description, a consumer, then the consumer's checks.</summary>
-    public static IReadOnlyList<CheckCase> CasesOf(string directory, string relativePath)
+    internal static IReadOnlyList<CheckCase> CasesOf(string directory, string relativePath)
     {
         string full = System.IO.Path.Combine(directory, relativePath);
-        if (!File.Exists(full)) return [new CheckCase("exists", () => throw new ConformanceException($"{relativePath} is missing: run `fraudfed vectors --out {directory}`."))];
+        if (!File.Exists(full)) return [new CheckCase("exists", () => throw new ConformanceException($"{relativePath} is missing: run `fraudfed vectors generate --out {directory}`."))];
         JsonElement root;
         try
         {
@@ -118,7 +129,7 @@ internal static class ConformanceSuite
         return cases;
     }
 
-    /// <summary>Runs every case of one file.</summary>
+    /// <summary>Runs every case of one file (never throws for a failing case: the result says why).</summary>
     public static FileResult Run(string directory, string relativePath)
     {
         var results = new List<CaseResult>();
@@ -127,7 +138,7 @@ internal static class ConformanceSuite
     }
 
     /// <summary>Runs one case, catching its failure.</summary>
-    public static CaseResult RunCase(CheckCase c)
+    internal static CaseResult RunCase(CheckCase c)
     {
         try
         {
@@ -140,22 +151,31 @@ internal static class ConformanceSuite
         }
     }
 
-    /// <summary>Writes every generated file below <paramref name="directory"/>; returns the paths written.</summary>
+    /// <summary>Runs every file of <see cref="AllPaths"/>, in order.</summary>
+    public static IReadOnlyList<FileResult> RunAll(string directory) => AllPaths(directory).Select(p => Run(directory, p)).ToArray();
+
+    /// <summary>
+    /// Writes every generated file below <paramref name="directory"/>, deterministically (the same bytes on every run).
+    /// All files are built in memory first; each is then written to a temporary file beside its target and renamed
+    /// into place, so an interrupted run never leaves a half-written vector.
+    /// </summary>
+    /// <returns>The relative paths written, in registry order.</returns>
     public static IReadOnlyList<string> Generate(string directory)
     {
-        var written = new List<string>();
-        foreach (IVectorFile f in Files.Where(f => f.Generated))
+        var built = Files.Where(f => f.Generated).Select(f => (f.Path, Text: Serialize(f.Generate()))).ToArray();
+        foreach ((string path, string text) in built)
         {
-            string full = System.IO.Path.Combine(directory, f.Path);
+            string full = System.IO.Path.Combine(directory, path);
             Directory.CreateDirectory(System.IO.Path.GetDirectoryName(full)!);
-            File.WriteAllText(full, Serialize(f.Generate()));
-            written.Add(f.Path);
+            string temp = full + ".tmp-" + Environment.ProcessId;
+            File.WriteAllText(temp, text);
+            File.Move(temp, full, overwrite: true);
         }
-        return written;
+        return built.Select(b => b.Path).ToArray();
     }
 
     /// <summary>Canonical JSON text: two-space indentation, LF line ends, ASCII escapes relaxed, final newline.</summary>
-    public static string Serialize(JsonNode node)
+    internal static string Serialize(JsonNode node)
     {
         var options = new JsonSerializerOptions { WriteIndented = true, NewLine = "\n", Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
         return node.ToJsonString(options) + "\n";

@@ -1,11 +1,11 @@
 using FraudFed.Cli.Commands;
-using FraudFed.Cli.Conformance;
+using FraudFed.Conformance.Vectors;
 using FraudFed.Testing;
 using NUnit.Framework;
 
-namespace FraudFed.Conformance;
+namespace FraudFed.Conformance.Tests;
 
-/// <summary>`fraudfed conformance` and `fraudfed vectors` outside NUnit: output lines and exit codes.</summary>
+/// <summary>`fraudfed vectors check|generate` outside NUnit: output lines and exit codes.</summary>
 [TestFixture]
 public sealed class CommandTests
 {
@@ -24,7 +24,7 @@ public sealed class CommandTests
     public void Conformance_OnTheRepositoryVectors_PassesEveryFile()
     {
         var stdout = new StringWriter();
-        int rc = ConformanceCommand.Run(Path.Combine(Repository.Root, "protocols", "vectors"), verbose: false, stdout, TextWriter.Null);
+        int rc = VectorsCommand.Check(Path.Combine(Repository.Root, "protocols", "vectors"), verbose: false, json: false, stdout, TextWriter.Null);
         string[] lines = stdout.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
         int files = ConformanceSuite.Files.Count;
         Assert.That(rc, Is.EqualTo(0), stdout.ToString());
@@ -40,20 +40,25 @@ public sealed class CommandTests
         string text = File.ReadAllText(Path.Combine(Repository.Root, "protocols", "vectors", "x25519", "rfc7748.json"));
         File.WriteAllText(Path.Combine(_tmp, "x25519", "rfc7748.json"), text.Replace("4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742", "4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161743"));
         var stdout = new StringWriter();
-        int rc = ConformanceCommand.Run(_tmp, verbose: false, stdout, TextWriter.Null);
+        int rc = VectorsCommand.Check(_tmp, verbose: false, json: true, stdout, TextWriter.Null);
         string output = stdout.ToString();
         Assert.That(rc, Is.EqualTo(1));
         Assert.That(output, Does.Contain("FAIL  x25519/rfc7748.json (1 of 4 cases failed)"));
         Assert.That(output, Does.Contain("diffie-hellman-1: shared secret (Alice): expected"));
         Assert.That(output, Does.Contain("FAIL  masking/transcript-3-banks.json"));
-        Assert.That(output.TrimEnd().Split('\n')[^1], Is.EqualTo($"0 passed, {ConformanceSuite.Files.Count} failed"));
+        string[] lines = output.TrimEnd().Split('\n');
+        Assert.That(lines[^2], Is.EqualTo($"0 passed, {ConformanceSuite.Files.Count} failed"));
+        using var json = System.Text.Json.JsonDocument.Parse(lines[^1]);
+        Assert.That(json.RootElement.GetProperty("failed").GetInt32(), Is.EqualTo(ConformanceSuite.Files.Count));
+        Assert.That(json.RootElement.GetProperty("failures").EnumerateArray().Select(e => e.GetString()),
+            Does.Contain("x25519/rfc7748.json/diffie-hellman-1"));
     }
 
     [Test]
     public void Vectors_WritesEveryGeneratedFile()
     {
         var stdout = new StringWriter();
-        int rc = VectorsCommand.Run(_tmp, stdout, TextWriter.Null);
+        int rc = VectorsCommand.Generate(_tmp, stdout, TextWriter.Null);
         Assert.That(rc, Is.EqualTo(0));
         string[] lines = stdout.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.That(lines, Has.Length.EqualTo(ConformanceSuite.Files.Count(f => f.Generated)));

@@ -6,7 +6,7 @@ using System.Numerics;
 using System.Security.Cryptography;
 using System.Text;
 
-namespace FraudFed.Cli.Conformance;
+namespace FraudFed.Conformance.Vectors;
 
 internal static class Reference
 {

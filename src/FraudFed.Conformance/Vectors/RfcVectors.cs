@@ -1,12 +1,12 @@
 // Checks of the external known-answer files (RFC 7748, RFC 8032, RFC 5869, NIST SP 800-38A). They are not
-// generated: `fraudfed vectors` never rewrites them.
+// generated: `fraudfed vectors generate` never rewrites them.
 using System.Buffers.Binary;
 using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using FraudFed.Cryptography.Primitives;
 
-namespace FraudFed.Cli.Conformance;
+namespace FraudFed.Conformance.Vectors;
 
 internal abstract class ExternalVectors : IVectorFile
 {

@@ -1,13 +1,13 @@
 using System.Text.Json.Nodes;
-using FraudFed.Cli.Conformance;
+using FraudFed.Conformance.Vectors;
 using FraudFed.Testing;
 using NUnit.Framework;
 
-namespace FraudFed.Conformance;
+namespace FraudFed.Conformance.Tests;
 
 /// <summary>
 /// Every file under protocols/vectors, every case: the implementation reproduces the vector byte for byte
-/// (checks shared with `fraudfed conformance`, in src/FraudFed.Cli/Conformance).
+/// (checks shared with `fraudfed vectors check`, in src/FraudFed.Conformance/Vectors).
 /// </summary>
 [TestFixture]
 public sealed class VectorTests

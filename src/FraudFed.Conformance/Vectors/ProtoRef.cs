@@ -1,7 +1,7 @@
 // ProtoRef: a minimal proto3 encoder and reader for the reference side of the conformance vectors, written from the
 // .proto field numbers and the protobuf encoding rules (varints, length-delimited fields, canonical order, default values
 // omitted, repeated scalars packed), independent of Google.Protobuf and of the library's mappers (HeWire, MaskingWire).
-namespace FraudFed.Cli.Conformance;
+namespace FraudFed.Conformance.Vectors;
 
 /// <summary>A minimal proto3 encoder for the reference side of the wire vectors.</summary>
 internal sealed class ProtoRef

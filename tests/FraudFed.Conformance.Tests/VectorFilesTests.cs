@@ -2,7 +2,7 @@ using System.Text.Json;
 using FraudFed.Testing;
 using NUnit.Framework;
 
-namespace FraudFed.Conformance;
+namespace FraudFed.Conformance.Tests;
 
 /// <summary>Every masking-mode vector file under protocols/vectors is well-formed JSON, says where it comes from, carries
 /// data, and writes bytes as lower-case hex (SPEC.md section 13), so another implementation can consume it as is.</summary>
