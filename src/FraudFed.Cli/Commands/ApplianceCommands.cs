@@ -190,7 +190,7 @@ internal sealed class BankCommands : ICliSubcommands
                 DateTime last = default;
                 var progress = new InlineProgress(p =>
                 {
-                    if (DateTime.UtcNow - last < TimeSpan.FromSeconds(jsonProgress ? 0.2 : 1)) return;
+                    if (!jsonProgress && DateTime.UtcNow - last < TimeSpan.FromSeconds(1)) return;
                     last = DateTime.UtcNow;
                     if (jsonProgress) { WriteProgressJson(stdout, p); return; }
                     stderr.WriteLine($"bank {bank.Config.Bank}: {p.Stage} {p.Step}/{p.TotalSteps}{(p.Level >= 0 ? $" level {p.Level}" : "")}, {p.Sums} sums, {p.BytesUploaded / 1e6:0.0} MB up, {p.BytesDownloaded / 1e6:0.0} MB down");

@@ -45,6 +45,8 @@ internal sealed record BankProcessSettings
     public Action<int, ProcessStartInfo>? BeforeStart { get; init; }
     /// <summary>Test seam: called with (bank, process id, start time) after each bank process started.</summary>
     public Action<int, int, DateTime>? Started { get; init; }
+    /// <summary>Test seam: called with the run's temporary directory (kit, appliance state, partitions), deleted at the end.</summary>
+    public Action<string>? WorkDirectory { get; init; }
 }
 
 /// <summary>A bank process failed, hung, or disagreed with the others; the message names the bank and its stderr tail.</summary>
@@ -67,6 +69,7 @@ internal static class ApplianceTraining
         ApplianceHost? host = null;
         LoadedAggregatorConfig? loaded = null;
         var clock = Stopwatch.StartNew();
+        settings.WorkDirectory?.Invoke(dir);
         try
         {
             // 1-2. Kit and appliance.
@@ -199,7 +202,7 @@ internal static class ApplianceTraining
         throw new BankProcessException($"bank {failed.Bank} (pid {failed.Id}) {what}" + (tail.Length > 0 ? $"; its stderr ends: {tail}" : "; it wrote nothing on stderr"));
     }
 
-    /// <summary>One line per bank on stderr: redrawn in place on a terminal, else the block every few seconds and at the end.</summary>
+    /// <summary>One line per bank on stderr: redrawn in place on a terminal, else the block every 10 seconds and at the end.</summary>
     private sealed class BankBoard(TextWriter stderr, int banks)
     {
         private readonly bool _interactive = ReferenceEquals(stderr, Console.Error) && !Console.IsErrorRedirected;
@@ -208,7 +211,7 @@ internal static class ApplianceTraining
 
         public void Show(IReadOnlyList<BankProcess> processes, bool final)
         {
-            TimeSpan every = _interactive ? TimeSpan.FromMilliseconds(250) : TimeSpan.FromSeconds(5);
+            TimeSpan every = _interactive ? TimeSpan.FromMilliseconds(250) : TimeSpan.FromSeconds(10);
             if (_since.IsRunning && _since.Elapsed < every && !final) return;
             _since.Restart();
             var sb = new StringBuilder();
@@ -235,6 +238,7 @@ internal sealed class BankProcess : IDisposable
     private readonly object _gate = new();
     private long _lastActivity = Stopwatch.GetTimestamp();
     private string _status = "starting";
+    private string _where = "setup";
 
     private BankProcess(int bank, Process process)
     {
@@ -291,14 +295,16 @@ internal sealed class BankProcess : IDisposable
             if (!j.TryGetProperty("stage", out JsonElement stage)) return;
             long Long(string key, long missing = 0) => j.TryGetProperty(key, out JsonElement v) && v.TryGetInt64(out long x) ? x : missing;
             long level = Long("level", -1);
-            string where = stage.GetString() switch
+            lock (_gate)
             {
-                "done" => "done",
-                "setup" => "setup",
-                var s => $"{s} {Long("step")}/{Long("total_steps")}" + (level >= 0 ? $" level {level}" : ""),
-            };
-            string status = $"{where}, {Long("sums")} sums, {Long("bytes_uploaded") / 1e6:0.0} MB up, {Long("bytes_downloaded") / 1e6:0.0} MB down";
-            lock (_gate) _status = status;
+                _where = stage.GetString() switch
+                {
+                    "done" => "done after " + _where,
+                    "setup" => "setup",
+                    var s => $"{s} {Long("step")}/{Long("total_steps")}" + (level >= 0 ? $" level {level}" : ""),
+                };
+                _status = $"{_where}, {Long("sums")} sums, {Long("bytes_uploaded") / 1e6:0.0} MB up, {Long("bytes_downloaded") / 1e6:0.0} MB down";
+            }
         }
         catch (JsonException) { }
     }
