@@ -21,6 +21,7 @@
 // The temporary directory (kit, appliance state, partitions, the banks' outputs) is deleted whatever happens.
 using System.Diagnostics;
 using System.Globalization;
+using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
 using FraudFed.Aggregator.Hosting;
@@ -61,6 +62,17 @@ internal static class ApplianceTraining
         (options, train, cancellationToken) => Train(mode, modulusBits, threshold, settings, options, train, stderr, cancellationToken);
 
     private static (object Model, ProtocolCost Cost) Train(string mode, int modulusBits, int? threshold, BankProcessSettings settings, ExperimentOptions options,
+        IReadOnlyList<LabeledRows> train, TextWriter stderr, CancellationToken cancellationToken)
+    {
+        // Ctrl-C and SIGTERM cancel the run here, whoever else listens: the hosted appliance's console lifetime also takes
+        // SIGINT (to stop itself), which would otherwise leave the bank processes waiting for it until their retries ran out.
+        using var interrupted = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        using PosixSignalRegistration sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; interrupted.Cancel(); });
+        using PosixSignalRegistration sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; interrupted.Cancel(); });
+        return TrainCore(mode, modulusBits, threshold, settings, options, train, stderr, interrupted.Token);
+    }
+
+    private static (object Model, ProtocolCost Cost) TrainCore(string mode, int modulusBits, int? threshold, BankProcessSettings settings, ExperimentOptions options,
         IReadOnlyList<LabeledRows> train, TextWriter stderr, CancellationToken cancellationToken)
     {
         int n = train.Count;

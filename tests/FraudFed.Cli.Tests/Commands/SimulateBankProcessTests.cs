@@ -153,33 +153,55 @@ public sealed class SimulateBankProcessTests
         AssertNoChildLeft(3);
     }
 
-    [Test]
-    public void SimulateKilledWithSigkill_LeavesNoBankProcess()
+    [TestCase("INT")]
+    [TestCase("KILL")]
+    public void SimulateProcessSignalled_LeavesNoBankProcess(string signal)
     {
-        if (!OperatingSystem.IsLinux()) Assert.Pass("SIGKILL and /proc: Linux only.");
-        // The whole CLI as its own process, killed without any chance to clean up: its children see standard input close.
+        if (!OperatingSystem.IsLinux()) Assert.Pass("Signals sent with kill(1): Linux only.");
+        // The whole CLI as its own process. SIGINT (Ctrl-C) cancels the run, which kills the children and removes the
+        // temporary directory; SIGKILL gives it no chance at all: the children see their standard input close and stop.
         ProcessStartInfo info = SelfCommand.StartInfo(["simulate", "--banks", "3", "--transactions", "6000", "--seed", "7", "--trees", "50",
             "--mode", "masking", "--transport", "grpc", "--out", _out]);
         using Process parent = Process.Start(info)!;
         parent.StandardInput.Close();
         var pids = new List<int>();
-        var deadline = Stopwatch.StartNew();
-        while (pids.Count == 0 && deadline.Elapsed < TimeSpan.FromSeconds(120))
+        string? work = null;
+        while (pids.Count == 0)
         {
             string? line = parent.StandardError.ReadLine();
             if (line is null) break;
-            if (line.Contains("bank processes (`bank train`, pids ", StringComparison.Ordinal))
-                pids.AddRange(line[(line.LastIndexOf("pids ", StringComparison.Ordinal) + 5)..].TrimEnd(')').Split(", ").Select(p => int.Parse(p, CultureInfo.InvariantCulture)));
+            const string Marker = "bank processes (`bank train`, pids ";
+            if (!line.Contains(Marker, StringComparison.Ordinal)) continue;
+            pids.AddRange(line[(line.IndexOf(Marker, StringComparison.Ordinal) + Marker.Length)..].TrimEnd(')').Split(", ").Select(p => int.Parse(p, CultureInfo.InvariantCulture)));
+            string kit = line[(line.IndexOf("development kit in ", StringComparison.Ordinal) + "development kit in ".Length)..line.IndexOf(')')];
+            work = Path.GetDirectoryName(kit);
         }
+        Task<string> rest = parent.StandardError.ReadToEndAsync();   // keep draining, or the parent blocks on a full pipe
         Assert.That(pids, Has.Count.EqualTo(3), "the parent named its bank processes");
-        var starts = pids.Select(p => { using Process c = Process.GetProcessById(p); return c.StartTime.ToUniversalTime(); }).ToArray();
-        parent.Kill(entireProcessTree: false);
-        parent.WaitForExit();
-        foreach (var c in pids.Zip(starts)) lock (_children) _children.Add((pids.IndexOf(c.First), c.First, c.Second));
+        for (int b = 0; b < pids.Count; b++)
+        {
+            using Process c = Process.GetProcessById(pids[b]);
+            _children.Add((b, pids[b], c.StartTime.ToUniversalTime()));
+        }
+        Thread.Sleep(1000);
+        using (Process kill = Process.Start("kill", ["-" + signal, parent.Id.ToString(CultureInfo.InvariantCulture)])) kill.WaitForExit();
+        Assert.That(parent.WaitForExit(60_000), Is.True, "the parent ended");
+        string stderr = rest.Result;
 
         var wait = Stopwatch.StartNew();
-        while (pids.Zip(starts).Any(c => Running(c.First, c.Second)) && wait.Elapsed < SupervisorLifeline.Grace + TimeSpan.FromSeconds(20)) Thread.Sleep(200);
-        foreach (var c in pids.Zip(starts)) Assert.That(Running(c.First, c.Second), Is.False, $"bank process {c.First} outlived its killed parent");
+        while (_children.Any(c => Running(c.Pid, c.Start)) && wait.Elapsed < SupervisorLifeline.Grace + TimeSpan.FromSeconds(30)) Thread.Sleep(200);
+        foreach (var c in _children) Assert.That(Running(c.Pid, c.Start), Is.False, $"bank {c.Bank}'s process {c.Pid} outlived its parent (SIG{signal})");
+        Assert.That(Directory.Exists(_out), Is.False, "--out is written only by a run that succeeds");
+        if (signal == "INT")
+        {
+            Assert.That(parent.ExitCode, Is.Not.Zero);
+            Assert.That(stderr, Does.Contain("fraudfed simulate: cancelled."));
+            Assert.That(Directory.Exists(work), Is.False, "the temporary directory is removed");
+        }
+        else if (work is not null && Directory.Exists(work))
+        {
+            Directory.Delete(work, recursive: true);   // a SIGKILLed process cannot clean up after itself
+        }
     }
 
     [Test]
