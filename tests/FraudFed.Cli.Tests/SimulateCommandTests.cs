@@ -46,33 +46,6 @@ public sealed class SimulateCommandTests
         Assert.That(stderr.ToString(), Does.Contain(model == "gbdt" ? "tree" : "round"), "progress names the tree or round");
     }
 
-    [TestCase("masking")]
-    [TestCase("he")]
-    public void Simulate_GrpcTransport_TrainsTheInprocModel_AndWritesTheSameReport(string mode)
-    {
-        (JsonElement Json, string Model, string Stderr) Run(string transport)
-        {
-            var stdout = new StringWriter();
-            var stderr = new StringWriter();
-            string dir = Path.Combine(_out, transport);
-            int rc = SimulateCommand.Run(new SimulateCommand.SimulateSettings(3, mode, "gbdt", 6000, 7, dir, null, Json: true, Trees: 3, Transport: transport),
-                stdout, stderr, CancellationToken.None);
-            Assert.That(rc, Is.EqualTo(0), stderr.ToString());
-            string last = stdout.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries)[^1];
-            return (JsonDocument.Parse(last).RootElement.Clone(), File.ReadAllText(Path.Combine(dir, "model.txt")), stderr.ToString());
-        }
-
-        var inproc = Run("inproc");
-        var grpc = Run("grpc");
-        Assert.That(grpc.Model, Is.EqualTo(inproc.Model), "the same trees, bit for bit (LightGBM text)");
-        foreach (string key in new[] { "pr_auc_federated", "roc_auc_federated", "pr_auc_centralized", "pr_auc_local_mean" })
-            Assert.That(grpc.Json.GetProperty(key).GetDouble(), Is.EqualTo(inproc.Json.GetProperty(key).GetDouble()), key);
-        Assert.That(grpc.Json.GetProperty("secure_equals_plaintext").GetBoolean(), Is.True);
-        Assert.That(grpc.Stderr, Does.Contain("appliance on https://127.0.0.1:").And.Contain("bank 2:"), "the appliance's address and per-bank progress");
-        Assert.That(Directory.EnumerateDirectories(Path.GetTempPath(), "fraudfed-simulate-*").Count(d => Directory.GetCreationTimeUtc(d) > DateTime.UtcNow.AddMinutes(-1)), Is.Zero,
-            "the temporary development kit is removed");
-    }
-
     [Test]
     public void Simulate_CampaignShift_MovesTestWindowFraud_AndIsReported()
     {

@@ -155,8 +155,11 @@ internal sealed class BankCommands : ICliSubcommands
         var output = new Option<string>("--out") { Description = "Directory for model.txt (GBDT, LightGBM text) or model.json (logistic) and summary.json; written only when training succeeds.", Required = true };
         var json = new Option<bool>("--json") { Description = "Print one JSON object (model, sums, bytes, wall_s) as the last line." };
         var timeout = new Option<double>("--timeout") { Description = "Give up after this many seconds.", DefaultValueFactory = _ => 86_400 };
+        var progressJson = new Option<bool>("--progress-json") { Description = "Report progress as JSON lines on stdout (stage, step, total_steps, level, sums, bytes_uploaded, bytes_downloaded, elapsed_s) instead of text on stderr, for a supervising program." };
+        var exactModel = new Option<bool>("--exact-model") { Description = $"Also write {ExactModelFile.FileName}: every field of the model bit for bit (simulate --transport grpc compares it with its plain-sum model)." };
+        var stdinLifeline = new Option<bool>("--exit-on-stdin-close") { Description = "Stop (exit 1) when standard input closes: a supervising program that dies takes this bank process with it." };
         var cmd = new Command("train", "Train the appliance's federated model from this bank's CSV file; every bank of the roster trains at the same time.");
-        foreach (Option o in new Option[] { config, data, schema, label, categoryKey, output, json, timeout }) cmd.Options.Add(o);
+        foreach (Option o in new Option[] { config, data, schema, label, categoryKey, output, json, timeout, progressJson, exactModel, stdinLifeline }) cmd.Options.Add(o);
         cmd.SetAction(pr => CliErrors.Guard("bank train", pr.InvocationConfiguration.Error, () =>
         {
             TextWriter stderr = pr.InvocationConfiguration.Error;
@@ -172,6 +175,9 @@ internal sealed class BankCommands : ICliSubcommands
             using StagedOutput staged = StagedOutput.Prepare(pr.GetValue(output)!);
             using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(seconds));
             Console.CancelKeyPress += (_, e) => { e.Cancel = true; cts.Cancel(); };
+            if (pr.GetValue(stdinLifeline)) SupervisorLifeline.Watch(cts, stderr, $"bank {bank.Config.Bank}");
+            bool jsonProgress = pr.GetValue(progressJson);
+            TextWriter stdout = pr.InvocationConfiguration.Output;
             using Learning.Data.CategoryEncoder encoder = key is null ? Learning.Data.CategoryEncoder.Public() : Learning.Data.CategoryEncoder.Keyed(key);
             if (key is not null) System.Security.Cryptography.CryptographicOperations.ZeroMemory(key);
             Learning.Data.LabeledRows rows = Learning.Data.CsvDatasetLoader.Load(dataPath, csvSchema, encoder, cts.Token).Rows;
@@ -184,14 +190,16 @@ internal sealed class BankCommands : ICliSubcommands
                 DateTime last = default;
                 var progress = new InlineProgress(p =>
                 {
-                    if (DateTime.UtcNow - last < TimeSpan.FromSeconds(1)) return;
+                    if (!jsonProgress && DateTime.UtcNow - last < TimeSpan.FromSeconds(1)) return;
                     last = DateTime.UtcNow;
+                    if (jsonProgress) { WriteProgressJson(stdout, p); return; }
                     stderr.WriteLine($"bank {bank.Config.Bank}: {p.Stage} {p.Step}/{p.TotalSteps}{(p.Level >= 0 ? $" level {p.Level}" : "")}, {p.Sums} sums, {p.BytesUploaded / 1e6:0.0} MB up, {p.BytesDownloaded / 1e6:0.0} MB down");
                 });
                 model = client.TrainAsync(rows, progress, cts.Token).GetAwaiter().GetResult();
             }
             finally { client.DisposeAsync().AsTask().GetAwaiter().GetResult(); }
             double wall = clock.Elapsed.TotalSeconds;
+            if (pr.GetValue(exactModel)) File.WriteAllBytes(staged.Stage(ExactModelFile.FileName), ExactModelFile.Serialize((object?)model.Gbdt ?? model.Logistic!));
             if (model.Gbdt is not null) File.WriteAllText(staged.Stage("model.txt"), model.ToLightGbmText());
             else
                 File.WriteAllText(staged.Stage("model.json"), JsonSerializer.Serialize(new
@@ -205,14 +213,22 @@ internal sealed class BankCommands : ICliSubcommands
                 sums = model.Sums, values = model.Values, bytes_uploaded = client.BytesUploaded, bytes_downloaded = client.BytesDownloaded, wall_s = Math.Round(wall, 3),
             });
             File.WriteAllText(staged.Stage("summary.json"), summary + Environment.NewLine);
-            IReadOnlyDictionary<string, string> written = staged.Commit(["model.txt", "model.json", "summary.json"]);
-            TextWriter stdout = pr.InvocationConfiguration.Output;
+            IReadOnlyDictionary<string, string> written = staged.Commit(["model.txt", "model.json", ExactModelFile.FileName, "summary.json"]);
+            if (jsonProgress) stdout.WriteLine(JsonSerializer.Serialize(new { stage = "done", sums = model.Sums, bytes_uploaded = client.BytesUploaded, bytes_downloaded = client.BytesDownloaded, elapsed_s = Math.Round(wall, 3) }));
             foreach (string path in written.Values.Order(StringComparer.Ordinal)) stdout.WriteLine($"wrote {path}");
             if (pr.GetValue(json)) stdout.WriteLine(summary);
             return CliErrors.Success;
         }));
         return cmd;
     }
+
+    /// <summary>One progress line of `bank train --progress-json` (the fields of <see cref="TrainingProgress"/>, snake_case).</summary>
+    private static void WriteProgressJson(TextWriter stdout, TrainingProgress p) =>
+        stdout.WriteLine(JsonSerializer.Serialize(new
+        {
+            stage = p.Stage, step = p.Step, total_steps = p.TotalSteps, level = p.Level, sums = p.Sums,
+            bytes_uploaded = p.BytesUploaded, bytes_downloaded = p.BytesDownloaded, elapsed_s = Math.Round(p.Elapsed.TotalSeconds, 3),
+        }));
 
     /// <summary>IProgress that reports on the reporting thread.</summary>
     private sealed class InlineProgress(Action<TrainingProgress> report) : IProgress<TrainingProgress>

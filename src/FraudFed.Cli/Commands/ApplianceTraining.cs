@@ -1,45 +1,96 @@
-// `simulate --transport grpc`: the federated model trained on the real stack in one process. A development kit is made
-// (the code of `aggregator init`) in a temporary directory, the appliance is started on a free loopback port with mutual
-// TLS and the kit's training job, and one bank SDK client per bank (each with its own certificate and protocol key,
-// over its own TLS connection) trains from that bank's rows only (FederationClient.TrainAsync). Every bank must end with
-// the same model; the kit is deleted afterwards. Bank processes are in-process clients here, not separate processes.
+// `simulate --transport grpc`: the federated model trained on the real stack, one operating-system process per bank.
+//   1. A development kit (the code of `aggregator init`) is written to a private temporary directory (mode 0700): CA, server
+//      certificate, and per bank a client certificate, an Ed25519 protocol key, a bank.json and, in he mode, a sealed
+//      state directory with its key.
+//   2. The appliance is hosted in this process on a free loopback port, with mutual TLS and the kit's training job. Hosting
+//      it here rather than as an `aggregator serve` child: the bound port is known at once (no port picked in advance and
+//      raced for), its state file and lifetime are this run's, and there is one process less to leave behind; the banks
+//      still reach it only through gRPC over mutual TLS, each with its own certificate.
+//   3. Each bank's training rows are written to its own partition file (CSV, every float written as the double it
+//      widens to, in round-trip form, so the child reads back the same bits; missing values as empty cells).
+//   4. One child per bank runs this same CLI's `bank train` (SelfCommand: the apphost, `dotnet exec` of the assembly, or a
+//      single-file executable) with its bank.json, its partition file and its own output directory, reporting progress as
+//      JSON lines on stdout (--progress-json) and holding a pipe on stdin that ends it if this process dies
+//      (--exit-on-stdin-close). Each child writes model.exact.json (every field of the model bit for bit).
+//   5. This process shows one line per bank (stage, tree and level, sums, bytes). A child that exits non-zero, or reports
+//      nothing for the bank deadline, stops the run: every child is killed (with its process tree) and the error names the
+//      bank, its pid and the tail of its stderr. Cancellation (Ctrl-C) kills every child the same way.
+//   6. Every bank must have written the same model bytes; that model is read back and returned. The experiment then trains
+//      the plain-sum model in process and compares bit for bit (secure_equals_plaintext): the banks' model comes only from
+//      the sums the appliance opened, through the processes' own copies of the coordinator.
+// The temporary directory (kit, appliance state, partitions, the banks' outputs) is deleted whatever happens.
 using System.Diagnostics;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text;
 using System.Text.Json;
 using FraudFed.Aggregator.Hosting;
 using FraudFed.Aggregator.Provisioning;
+using FraudFed.Cli.Infrastructure;
 using FraudFed.Learning.Data;
 using FraudFed.Learning.Experiments;
 using FraudFed.Learning.Federation;
-using FraudFed.Learning.Gbdt;
-using FraudFed.Learning.Linear;
-using FraudFed.Sdk;
 using FraudFed.Sdk.Configuration;
 using Microsoft.Extensions.Logging;
 
 namespace FraudFed.Cli.Commands;
 
-/// <summary>Trains a simulation's federated model through the appliance and bank SDK clients over loopback mutual TLS.</summary>
+/// <summary>Settings of the bank processes of `simulate --transport grpc`, and the seams tests use.</summary>
+internal sealed record BankProcessSettings
+{
+    /// <summary>A bank process that writes nothing for this long is taken as hung: it is killed and the run fails.</summary>
+    public TimeSpan Silence { get; init; } = TimeSpan.FromSeconds(300);
+    /// <summary>Use the INSECURE n = 256 RLWE test ring in he mode (tests only).</summary>
+    public bool InsecureTestParameters { get; init; }
+    /// <summary>Test seam: changes bank i's start description (e.g. to make it fail) before it starts.</summary>
+    public Action<int, ProcessStartInfo>? BeforeStart { get; init; }
+    /// <summary>Test seam: called with (bank, process id, start time) after each bank process started.</summary>
+    public Action<int, int, DateTime>? Started { get; init; }
+    /// <summary>Test seam: called with the run's temporary directory (kit, appliance state, partitions), deleted at the end.</summary>
+    public Action<string>? WorkDirectory { get; init; }
+}
+
+/// <summary>A bank process failed, hung, or disagreed with the others; the message names the bank and its stderr tail.</summary>
+internal sealed class BankProcessException(string message) : Exception(message);
+
+/// <summary>Trains a simulation's federated model through the appliance and one `bank train` process per bank over loopback mutual TLS.</summary>
 internal static class ApplianceTraining
 {
     /// <summary>An <see cref="ExternalFederatedTrainer"/> for <paramref name="mode"/> with k = <paramref name="modulusBits"/>;
-    /// progress lines go to <paramref name="stderr"/> (each bank at most once a second).</summary>
-    public static ExternalFederatedTrainer Trainer(string mode, int modulusBits, int? threshold, TextWriter stderr) =>
-        (options, train, cancellationToken) => Train(mode, modulusBits, threshold, options, train, stderr, cancellationToken);
+    /// progress goes to <paramref name="stderr"/>.</summary>
+    public static ExternalFederatedTrainer Trainer(string mode, int modulusBits, int? threshold, BankProcessSettings settings, TextWriter stderr) =>
+        (options, train, cancellationToken) => Train(mode, modulusBits, threshold, settings, options, train, stderr, cancellationToken);
 
-    private static (object Model, ProtocolCost Cost) Train(string mode, int modulusBits, int? threshold, ExperimentOptions options,
+    private static (object Model, ProtocolCost Cost) Train(string mode, int modulusBits, int? threshold, BankProcessSettings settings, ExperimentOptions options,
+        IReadOnlyList<LabeledRows> train, TextWriter stderr, CancellationToken cancellationToken)
+    {
+        // Ctrl-C and SIGTERM cancel the run here, whoever else listens: the hosted appliance's console lifetime also takes
+        // SIGINT (to stop itself), which would otherwise leave the bank processes waiting for it until their retries ran out.
+        using var interrupted = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        using PosixSignalRegistration sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; interrupted.Cancel(); });
+        using PosixSignalRegistration sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; interrupted.Cancel(); });
+        return TrainCore(mode, modulusBits, threshold, settings, options, train, stderr, interrupted.Token);
+    }
+
+    private static (object Model, ProtocolCost Cost) TrainCore(string mode, int modulusBits, int? threshold, BankProcessSettings settings, ExperimentOptions options,
         IReadOnlyList<LabeledRows> train, TextWriter stderr, CancellationToken cancellationToken)
     {
         int n = train.Count;
-        string dir = Path.Combine(Path.GetTempPath(), "fraudfed-simulate-" + Guid.NewGuid().ToString("N")[..12]);
-        var clients = new List<FederationClient>();
-        var configs = new List<LoadedBankConfig>();
+        string dir = Directory.CreateTempSubdirectory("fraudfed-simulate-").FullName;   // mode 0700 on Unix
+        var banks = new List<BankProcess>();
         ApplianceHost? host = null;
         LoadedAggregatorConfig? loaded = null;
         var clock = Stopwatch.StartNew();
+        settings.WorkDirectory?.Invoke(dir);
         try
         {
-            DevelopmentProvisioning.Write(dir, new ProvisioningOptions { Banks = n, Mode = mode, Listen = "127.0.0.1:0", OpsListen = null });
-            string aggregatorPath = Path.Combine(dir, "aggregator.json");
+            // 1-2. Kit and appliance.
+            string kit = Path.Combine(dir, "kit");
+            DevelopmentProvisioning.Write(kit, new ProvisioningOptions
+            {
+                Banks = n, Mode = mode, Listen = "127.0.0.1:0", OpsListen = null, InsecureTestParameters = settings.InsecureTestParameters && mode == "he",
+            });
+            string aggregatorPath = Path.Combine(kit, "aggregator.json");
             AggregatorConfig config = ConfigJson.Load<AggregatorConfig>(aggregatorPath);
             FederationSettings federation = config.Federation;
             if (mode == "masking") federation = federation with { Masking = (federation.Masking ?? new MaskingSettings()) with { ModulusBits = modulusBits } };
@@ -55,48 +106,64 @@ internal static class ApplianceTraining
                 Gbdt = options.Model == FederatedModelKind.Gbdt ? options.Gbdt : null,
                 Logistic = options.Model == FederatedModelKind.Logistic ? options.Logistic : null,
             };
-            config = config with { Federation = federation, Training = job };
-            File.WriteAllText(aggregatorPath, JsonSerializer.Serialize(config, ConfigJson.Options));
+            // ops_listen: a null is left out of the file and would read back as the default 127.0.0.1:9464, which another
+            // appliance on this machine may hold; a free port instead.
+            File.WriteAllText(aggregatorPath, JsonSerializer.Serialize(config with { Federation = federation, Training = job, OpsListen = "127.0.0.1:0" }, ConfigJson.Options));
             loaded = AggregatorConfig.Load(aggregatorPath);
             host = ApplianceHost.Create(loaded, l => l.SetMinimumLevel(LogLevel.Warning));
             host.StartAsync(cancellationToken).GetAwaiter().GetResult();
             Uri address = host.Addresses.First(a => a.Scheme == "https");
+
+            // 3. Partition files and bank.json files.
+            string label = BankPartitionFile.LabelColumn(job.FeatureNames);
+            string schemaPath = Path.Combine(dir, "partition-schema.json");
+            BankPartitionFile.WriteSchema(schemaPath, job.FeatureNames, label);
+            var outputs = new string[n];
+            var starts = new ProcessStartInfo[n];
             for (int b = 0; b < n; b++)
             {
-                string path = Path.Combine(dir, "banks", $"bank-{b}", "bank.json");
-                BankConfig bank = ConfigJson.Load<BankConfig>(path);
-                File.WriteAllText(path, JsonSerializer.Serialize(bank with { Aggregator = $"https://127.0.0.1:{address.Port}", Federation = federation }, ConfigJson.Options));
-                LoadedBankConfig c = BankConfig.Load(path);
-                configs.Add(c);
-                clients.Add(FederationClient.Create(c));
+                cancellationToken.ThrowIfCancellationRequested();
+                string bankDir = Path.Combine(kit, "banks", $"bank-{b}");
+                string bankPath = Path.Combine(bankDir, "bank.json");
+                BankConfig bank = ConfigJson.Load<BankConfig>(bankPath);
+                File.WriteAllText(bankPath, JsonSerializer.Serialize(bank with { Aggregator = $"https://127.0.0.1:{address.Port}", Federation = federation }, ConfigJson.Options));
+                string data = Path.Combine(dir, $"bank-{b}.csv");
+                BankPartitionFile.WriteCsv(data, train[b], label);
+                outputs[b] = Path.Combine(dir, "out", $"bank-{b}");
+                starts[b] = SelfCommand.StartInfo(["bank", "train", "--config", bankPath, "--data", data, "--schema", schemaPath, "--out", outputs[b],
+                    "--progress-json", "--exact-model", "--exit-on-stdin-close"]);
+                settings.BeforeStart?.Invoke(b, starts[b]);
             }
-            stderr.WriteLine($"fraudfed simulate: appliance on {address} (mutual TLS, development kit in {dir}); {n} bank SDK clients training");
-            var last = new DateTime[n];
-            Task<TrainedModel>[] runs = clients.Select((c, b) => c.TrainAsync(train[b], new LineProgress(p =>
+
+            // 4. The bank processes.
+            for (int b = 0; b < n; b++)
             {
-                DateTime now = DateTime.UtcNow;
-                lock (last)
-                {
-                    if (now - last[b] < TimeSpan.FromSeconds(1)) return;
-                    last[b] = now;
-                    stderr.WriteLine($"  bank {b}: {p.Stage} {p.Step}/{p.TotalSteps}{(p.Level >= 0 ? $" level {p.Level}" : "")}, {p.Sums} sums, {p.BytesUploaded / 1e6:0.0} MB up, {p.BytesDownloaded / 1e6:0.0} MB down");
-                }
-            }), cancellationToken)).ToArray();
-            TrainedModel[] models = Task.WhenAll(runs).GetAwaiter().GetResult();
-            object model = models[0].Gbdt ?? (object)models[0].Logistic!;
+                cancellationToken.ThrowIfCancellationRequested();
+                BankProcess p = BankProcess.Start(b, starts[b]);
+                banks.Add(p);
+                settings.Started?.Invoke(b, p.Id, p.StartTime);
+            }
+            stderr.WriteLine($"fraudfed simulate: appliance on {address} (mutual TLS, development kit in {kit}); {n} bank processes " +
+                $"(`bank train`, pids {string.Join(", ", banks.Select(p => p.Id))})");
+
+            // 5. Supervise until every bank is done.
+            Supervise(banks, settings.Silence, new BankBoard(stderr, n), cancellationToken);
+
+            // 6. The same model at every bank, read back exactly.
+            byte[] first = File.ReadAllBytes(Path.Combine(outputs[0], ExactModelFile.FileName));
             for (int b = 1; b < n; b++)
-            {
-                bool same = model is GbdtModel g ? models[b].Gbdt!.BitwiseEquals(g) : models[b].Logistic!.BitwiseEquals((LogisticModel)model);
-                if (!same) throw new FederationException($"bank {b} ended with another model than bank 0; the run is not valid.");
-            }
-            var cost = new ProtocolCost(mode, modulusBits, models[0].Sums, models[0].Values,
-                clients.Sum(c => c.BytesUploaded), clients.Sum(c => c.BytesDownloaded), clock.Elapsed);
+                if (!File.ReadAllBytes(Path.Combine(outputs[b], ExactModelFile.FileName)).AsSpan().SequenceEqual(first))
+                    throw new BankProcessException($"bank {b} ended with another model than bank 0; the run is not valid.");
+            object model = ExactModelFile.Deserialize(first);
+            var summaries = outputs.Select(o => JsonDocument.Parse(File.ReadAllBytes(Path.Combine(o, "summary.json"))).RootElement.Clone()).ToArray();
+            var cost = new ProtocolCost(mode, modulusBits, summaries[0].GetProperty("sums").GetInt32(), summaries[0].GetProperty("values").GetInt64(),
+                summaries.Sum(s => s.GetProperty("bytes_uploaded").GetInt64()), summaries.Sum(s => s.GetProperty("bytes_downloaded").GetInt64()), clock.Elapsed);
             return (model, cost);
         }
         finally
         {
-            foreach (FederationClient c in clients) c.DisposeAsync().AsTask().GetAwaiter().GetResult();
-            foreach (LoadedBankConfig c in configs) c.Dispose();
+            foreach (BankProcess p in banks) p.Kill();
+            foreach (BankProcess p in banks) p.Dispose();
             if (host is not null)
             {
                 host.StopAsync(CancellationToken.None).GetAwaiter().GetResult();
@@ -107,9 +174,248 @@ internal static class ApplianceTraining
         }
     }
 
-    /// <summary>IProgress that reports on the reporting thread.</summary>
-    private sealed class LineProgress(Action<TrainingProgress> report) : IProgress<TrainingProgress>
+    /// <summary>Waits for every bank process to exit 0; throws (after killing them all) when one fails, goes silent, or the run is cancelled.</summary>
+    private static void Supervise(IReadOnlyList<BankProcess> banks, TimeSpan silence, BankBoard board, CancellationToken cancellationToken)
     {
-        public void Report(TrainingProgress value) => report(value);
+        try
+        {
+            while (true)
+            {
+                if (cancellationToken.IsCancellationRequested)
+                {
+                    foreach (BankProcess p in banks) p.Kill();
+                    cancellationToken.ThrowIfCancellationRequested();
+                }
+                bool done = true;
+                foreach (BankProcess p in banks)
+                {
+                    if (p.HasExited)
+                    {
+                        if (p.ExitCode != 0) Fail(banks, p, $"exited with code {p.ExitCode}");
+                    }
+                    else
+                    {
+                        done = false;
+                        if (p.Silent > silence) Fail(banks, p, $"wrote nothing for {silence.TotalSeconds:0} s (hung) and was stopped");
+                    }
+                }
+                board.Show(banks, final: done);
+                if (done) return;
+                cancellationToken.WaitHandle.WaitOne(200);
+            }
+        }
+        finally { board.Finish(); }
     }
+
+    private static void Fail(IReadOnlyList<BankProcess> banks, BankProcess failed, string what)
+    {
+        foreach (BankProcess p in banks) p.Kill();
+        string tail = failed.StderrTail(3);
+        throw new BankProcessException($"bank {failed.Bank} (pid {failed.Id}) {what}" + (tail.Length > 0 ? $"; its stderr ends: {tail}" : "; it wrote nothing on stderr"));
+    }
+
+    /// <summary>One line per bank on stderr: redrawn in place on a terminal, else the block every 10 seconds and at the end.</summary>
+    private sealed class BankBoard(TextWriter stderr, int banks)
+    {
+        private readonly bool _interactive = ReferenceEquals(stderr, Console.Error) && !Console.IsErrorRedirected;
+        private readonly Stopwatch _since = new();
+        private bool _drawn;
+
+        public void Show(IReadOnlyList<BankProcess> processes, bool final)
+        {
+            TimeSpan every = _interactive ? TimeSpan.FromMilliseconds(250) : TimeSpan.FromSeconds(10);
+            if (_since.IsRunning && _since.Elapsed < every && !final) return;
+            _since.Restart();
+            var sb = new StringBuilder();
+            if (_interactive && _drawn) sb.Append(CultureInfo.InvariantCulture, $"\x1b[{banks}F");
+            foreach (BankProcess p in processes)
+            {
+                if (_interactive) sb.Append("\x1b[2K");
+                sb.Append("  ").Append(p.StatusLine()).Append('\n');
+            }
+            stderr.Write(sb.ToString());
+            _drawn = true;
+        }
+
+        public void Finish() => stderr.Flush();
+    }
+}
+
+/// <summary>One `bank train` child: its progress (JSON lines on stdout), the tail of its stderr, and its last sign of life.</summary>
+internal sealed class BankProcess : IDisposable
+{
+    private const int TailLines = 20;
+    private readonly Process _process;
+    private readonly Queue<string> _tail = new();
+    private readonly object _gate = new();
+    private long _lastActivity = Stopwatch.GetTimestamp();
+    private string _status = "starting";
+    private string _where = "setup";
+
+    private BankProcess(int bank, Process process)
+    {
+        Bank = bank;
+        _process = process;
+    }
+
+    /// <summary>Roster index.</summary>
+    public int Bank { get; }
+    /// <summary>Process id.</summary>
+    public int Id { get; private set; }
+    /// <summary>When the process started.</summary>
+    public DateTime StartTime { get; private set; }
+    /// <summary>Time since the process last wrote a line on stdout or stderr.</summary>
+    public TimeSpan Silent => Stopwatch.GetElapsedTime(Interlocked.Read(ref _lastActivity));
+
+    /// <summary>True once the process has exited and its output has been read to the end.</summary>
+    public bool HasExited
+    {
+        get
+        {
+            if (!_process.HasExited) return false;
+            _process.WaitForExit();   // drains the redirected streams
+            return true;
+        }
+    }
+
+    /// <summary>Exit code (after <see cref="HasExited"/>).</summary>
+    public int ExitCode => _process.ExitCode;
+
+    /// <summary>Starts bank <paramref name="bank"/>'s process.</summary>
+    public static BankProcess Start(int bank, ProcessStartInfo info)
+    {
+        var process = new Process { StartInfo = info };
+        var p = new BankProcess(bank, process);
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) p.OnStdout(e.Data); };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) p.OnStderr(e.Data); };
+        if (!process.Start()) throw new BankProcessException($"bank {bank}: the process could not be started ({info.FileName}).");
+        p.Id = process.Id;
+        try { p.StartTime = process.StartTime.ToUniversalTime(); } catch (InvalidOperationException) { p.StartTime = DateTime.UtcNow; }
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return p;
+    }
+
+    private void OnStdout(string line)
+    {
+        Interlocked.Exchange(ref _lastActivity, Stopwatch.GetTimestamp());
+        if (!line.StartsWith('{')) return;
+        try
+        {
+            using JsonDocument doc = JsonDocument.Parse(line);
+            JsonElement j = doc.RootElement;
+            if (!j.TryGetProperty("stage", out JsonElement stage)) return;
+            long Long(string key, long missing = 0) => j.TryGetProperty(key, out JsonElement v) && v.TryGetInt64(out long x) ? x : missing;
+            long level = Long("level", -1);
+            lock (_gate)
+            {
+                _where = stage.GetString() switch
+                {
+                    "done" => "done after " + _where,
+                    "setup" => "setup",
+                    var s => $"{s} {Long("step")}/{Long("total_steps")}" + (level >= 0 ? $" level {level}" : ""),
+                };
+                _status = $"{_where}, {Long("sums")} sums, {Long("bytes_uploaded") / 1e6:0.0} MB up, {Long("bytes_downloaded") / 1e6:0.0} MB down";
+            }
+        }
+        catch (JsonException) { }
+    }
+
+    private void OnStderr(string line)
+    {
+        Interlocked.Exchange(ref _lastActivity, Stopwatch.GetTimestamp());
+        if (line.Trim().Length == 0) return;
+        lock (_gate)
+        {
+            _tail.Enqueue(line.Trim());
+            while (_tail.Count > TailLines) _tail.Dequeue();
+            if (_status is "starting" || _status.StartsWith("log: ", StringComparison.Ordinal))
+                _status = "log: " + StripPrefix(line.Trim());
+        }
+    }
+
+    private string StripPrefix(string line)
+    {
+        string prefix = $"bank {Bank}: ";
+        return line.StartsWith(prefix, StringComparison.Ordinal) ? line[prefix.Length..] : line;
+    }
+
+    /// <summary>"bank i (pid p): stage, sums, bytes", or the last stderr line before the first progress, or how it ended.</summary>
+    public string StatusLine()
+    {
+        string status;
+        lock (_gate) status = _status.StartsWith("log: ", StringComparison.Ordinal) ? _status[5..] : _status;
+        if (status.Length > 100) status = status[..97] + "...";
+        string ended = _process.HasExited && _process.ExitCode != 0 ? $" (exited {_process.ExitCode})" : "";
+        return $"bank {Bank} (pid {Id}): {status}{ended}";
+    }
+
+    /// <summary>The last <paramref name="lines"/> lines of stderr, joined with " | ".</summary>
+    public string StderrTail(int lines)
+    {
+        lock (_gate) return string.Join(" | ", _tail.Skip(Math.Max(0, _tail.Count - lines)));
+    }
+
+    /// <summary>Kills the process and its children, if it still runs.</summary>
+    public void Kill()
+    {
+        try { if (!_process.HasExited) _process.Kill(entireProcessTree: true); }
+        catch (InvalidOperationException) { }
+        catch (System.ComponentModel.Win32Exception) { }
+    }
+
+    /// <summary>Kills the process if it runs, waits for it, closes its pipes.</summary>
+    public void Dispose()
+    {
+        Kill();
+        try { _process.StandardInput.Close(); } catch (InvalidOperationException) { } catch (IOException) { }
+        try { _process.WaitForExit(10_000); } catch (InvalidOperationException) { }
+        _process.Dispose();
+    }
+}
+
+/// <summary>A bank's training rows as the CSV file its `bank train` process reads: the features in order, then the label.</summary>
+internal static class BankPartitionFile
+{
+    /// <summary>A label column name that is not a feature name.</summary>
+    public static string LabelColumn(IReadOnlyList<string> features)
+    {
+        string name = "fraudfed_label";
+        for (int i = 2; features.Contains(name, StringComparer.Ordinal); i++) name = $"fraudfed_label_{i}";
+        return name;
+    }
+
+    /// <summary>The schema of every partition file: the label and the feature list (so no column is guessed).</summary>
+    public static void WriteSchema(string path, IReadOnlyList<string> features, string label) =>
+        File.WriteAllText(path, JsonSerializer.Serialize(new { name = "simulate-partition", label, features, separator = "," }));
+
+    /// <summary>Writes <paramref name="rows"/>: each float as the double it widens to in shortest round-trip form (the reader's
+    /// double parse and narrowing give back the same bits), a missing value (NaN) as an empty cell, the label as 0/1.</summary>
+    public static void WriteCsv(string path, LabeledRows rows, string label)
+    {
+        using var writer = new StreamWriter(path, false, new UTF8Encoding(false), 1 << 16);
+        writer.Write(string.Join(',', rows.FeatureNames.Append(label).Select(Quote)));
+        writer.Write('\n');
+        Span<char> cell = stackalloc char[32];
+        int f = rows.Features;
+        float[] v = rows.Values;
+        for (int r = 0; r < rows.Rows; r++)
+        {
+            for (int j = 0; j < f; j++)
+            {
+                float x = v[r * f + j];
+                if (!float.IsNaN(x))
+                {
+                    if (!((double)x).TryFormat(cell, out int written, default, CultureInfo.InvariantCulture)) throw new InvalidOperationException("A cell did not fit its buffer.");
+                    writer.Write(cell[..written]);
+                }
+                writer.Write(',');
+            }
+            writer.Write(rows.Labels[r] ? '1' : '0');
+            writer.Write('\n');
+        }
+    }
+
+    private static string Quote(string name) =>
+        name.AsSpan().IndexOfAny(",\"\r\n") >= 0 || name != name.Trim() ? "\"" + name.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"" : name;
 }

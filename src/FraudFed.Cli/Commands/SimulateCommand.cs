@@ -2,7 +2,8 @@
 // banks (--csv, with a schema: a preset ulb | paysim | ieee-cis, a JSON schema file, or --label and friends),
 // trains a federated model through a secure sum (threshold HE or masking), trains the same model through plain
 // sums to prove the secure result is identical, trains LightGBM local-only and centralized baselines, and reports.
-// Until the aggregator appliance lands, banks and aggregator run in process (the protocol harnesses).
+// --transport inproc runs banks and aggregator in process (the protocol harnesses); --transport grpc hosts the appliance
+// and starts one `bank train` process per bank (ApplianceTraining).
 // Fail before work, never after: every option, the input files and the output directory are checked first, the
 // data is loaded and every bank checked (fraud to learn from) before any training; outputs are staged next to
 // --out and moved into place only at the end (StagedOutput). Exit codes: 0 success, 1 a failed run (including a
@@ -36,6 +37,8 @@ internal sealed class SimulateCommand : ICliCommand
     internal const int MaxTransactions = 20_000_000;
     /// <summary>Default Dirichlet concentration of a CSV split without a bank column.</summary>
     internal const double DefaultAlpha = 10;
+    /// <summary>Default seconds a bank process of --transport grpc may stay silent.</summary>
+    internal const double DefaultBankTimeout = 300;
     /// <summary>Every file a run may write; a file of an earlier run that this run did not write is removed.</summary>
     internal static readonly string[] Outputs = ["summary.json", "report.html", "model.txt"];
 
@@ -54,8 +57,9 @@ internal sealed class SimulateCommand : ICliCommand
         var rounds = new Option<int?>("--rounds") { Description = "FedAvg rounds of the federated logistic regression (1..10000, default 30)." };
         var shift = new Option<int>("--campaign-shift") { Description = "Banks each fraud campaign's home moves between the training and the later test window (0: campaigns stay put; below --banks).", DefaultValueFactory = _ => 1 };
         var json = new Option<bool>("--json") { Description = "End with one JSON line of headline results." };
-        var transport = new Option<string>("--transport") { Description = "inproc: banks and aggregator in one process over an in-memory transport; grpc: the aggregator appliance and one bank SDK client per bank over loopback mutual TLS (a temporary development kit).", DefaultValueFactory = _ => "inproc" };
+        var transport = new Option<string>("--transport") { Description = "inproc: banks and aggregator in one process over an in-memory transport; grpc: the aggregator appliance and one `bank train` process per bank over loopback mutual TLS (a temporary development kit).", DefaultValueFactory = _ => "inproc" };
         transport.AcceptOnlyFromAmong("inproc", "grpc");
+        var bankTimeout = new Option<double>("--bank-timeout") { Description = "With --transport grpc: a bank process that writes nothing for this many seconds is stopped and the run fails (1..86400).", DefaultValueFactory = _ => DefaultBankTimeout };
         var csv = new Option<string?>("--csv") { Description = "Train on this CSV file instead of the synthetic scenario (RFC 4180; BOM, CRLF, quoted line breaks are fine)." };
         var schema = new Option<string?>("--schema") { Description = "Column roles of --csv: ulb, paysim, ieee-cis, or a JSON schema file (see README, \"Your own data\")." };
         var label = new Option<string?>("--label") { Description = "Label column (0/1 or true/false); overrides the schema's." };
@@ -68,7 +72,7 @@ internal sealed class SimulateCommand : ICliCommand
         var alpha = new Option<double>("--alpha") { Description = "Dirichlet concentration of the split across banks when there is no bank column (small: uneven banks).", DefaultValueFactory = _ => DefaultAlpha };
         var categoryKey = new Option<string?>("--category-key") { Description = "File with the consortium key for category hashing (at least 32 bytes, raw or hex); default a public salt." };
         var buckets = new Option<int>("--category-buckets") { Description = $"Buckets of the category hash (2..{CategoryEncoder.MaxBuckets}).", DefaultValueFactory = _ => CategoryEncoder.DefaultBuckets };
-        Option[] all = [banks, mode, model, transactions, seed, output, threshold, trees, rounds, shift, json, transport, csv, schema, label, time, bankColumn, ids, categorical, ignore, separator, alpha, categoryKey, buckets];
+        Option[] all = [banks, mode, model, transactions, seed, output, threshold, trees, rounds, shift, json, transport, bankTimeout, csv, schema, label, time, bankColumn, ids, categorical, ignore, separator, alpha, categoryKey, buckets];
         var command = new Command("simulate", "Train a federated fraud model across banks (synthetic, or your CSV file) and compare it with local-only and centralized baselines.");
         foreach (Option o in all) command.Options.Add(o);
         command.SetAction((parse, cancellationToken) =>
@@ -81,7 +85,7 @@ internal sealed class SimulateCommand : ICliCommand
                 parse.GetValue(alpha), parse.GetValue(categoryKey), parse.GetValue(buckets));
             var settings = new SimulateSettings(parse.GetValue(banks), parse.GetValue(mode)!, parse.GetValue(model)!, parse.GetValue(transactions), parse.GetValue(seed),
                 parse.GetValue(output)!, parse.GetValue(threshold), parse.GetValue(json), parse.GetValue(trees), parse.GetValue(rounds), parse.GetValue(shift),
-                csvSettings, given, parse.GetValue(transport)!);
+                csvSettings, given, parse.GetValue(transport)!, parse.GetValue(bankTimeout));
             return Task.FromResult(Run(settings, parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error, cancellationToken));
         });
         return command;
@@ -94,7 +98,8 @@ internal sealed class SimulateCommand : ICliCommand
 
     /// <summary>Every option of a run; <paramref name="Given"/> names the options written on the command line (null: infer from non-default values).</summary>
     internal sealed record SimulateSettings(int Banks, string Mode, string Model, int Transactions, int Seed, string OutDirectory, int? Threshold, bool Json,
-        int? Trees = null, int? Rounds = null, int CampaignShift = 1, CsvSettings? Csv = null, IReadOnlySet<string>? Given = null, string Transport = "inproc")
+        int? Trees = null, int? Rounds = null, int CampaignShift = 1, CsvSettings? Csv = null, IReadOnlySet<string>? Given = null, string Transport = "inproc",
+        double BankTimeout = DefaultBankTimeout, BankProcessSettings? Processes = null)
     {
         public bool IsGiven(string option, bool nonDefault) => Given?.Contains(option) ?? nonDefault;
     }
@@ -161,7 +166,9 @@ internal sealed class SimulateCommand : ICliCommand
             int bankCount = banks.Count;
             secureSettings ??= CheckSecureSum(s.Mode, bankCount, s.Threshold, $"bank column '{schema!.BankColumn}'");
             options = options with { Settings = [.. secureSettings, new RunSetting("transport", "transport", s.Transport)] };
-            if (s.Transport == "grpc") options = options with { ExternalTrainer = ApplianceTraining.Trainer(s.Mode, ModulusBits, s.Threshold, stderr) };
+            if (s.Transport == "grpc")
+                options = options with { ExternalTrainer = ApplianceTraining.Trainer(s.Mode, ModulusBits, s.Threshold,
+                    (s.Processes ?? new BankProcessSettings()) with { Silence = TimeSpan.FromSeconds(s.BankTimeout) }, stderr) };
 
             // 5. Training.
             var disposables = new List<IDisposable>();
@@ -216,6 +223,8 @@ internal sealed class SimulateCommand : ICliCommand
         if (csv is null || !bankColumn)
             Require(s.Banks is >= 3 and <= MaxBanks, $"--banks must be in 3..{MaxBanks} (got {s.Banks}).");
         Require(s.Transport is "inproc" or "grpc", $"--transport must be inproc or grpc (got {s.Transport}).");
+        Require(double.IsFinite(s.BankTimeout) && s.BankTimeout is >= 1 and <= 86_400, $"--bank-timeout must be in 1..86400 seconds (got {s.BankTimeout.ToString(CultureInfo.InvariantCulture)}).");
+        Require(s.Transport == "grpc" || !s.IsGiven("--bank-timeout", s.BankTimeout != DefaultBankTimeout), "--bank-timeout applies to --transport grpc (bank processes): add --transport grpc, or leave it out.");
         Require(s.Trees is null or (>= 1 and <= 10_000), $"--trees must be in 1..10000 (got {s.Trees}).");
         Require(s.Rounds is null or (>= 1 and <= 10_000), $"--rounds must be in 1..10000 (got {s.Rounds}).");
         Require(s.Threshold is null or >= 2, $"--threshold must be at least 2 (got {s.Threshold}).");

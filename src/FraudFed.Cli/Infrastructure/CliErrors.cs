@@ -33,6 +33,7 @@ internal static class CliErrors
             DataFormatException => (Usage, error.Message),
             FraudFed.Sdk.Configuration.ConfigurationException => (Usage, error.Message),
             FraudFed.Sdk.FederationException => (RunFailed, error.Message),
+            Commands.BankProcessException => (RunFailed, error.Message),
             OperationCanceledException => (RunFailed, "cancelled."),
             OutOfMemoryException => (RunFailed, "out of memory; use fewer --transactions, --values or banks."),
             _ => (RunFailed, $"{error.Message} ({error.GetType().Name})"),

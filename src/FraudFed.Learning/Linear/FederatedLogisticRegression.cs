@@ -51,6 +51,32 @@ public sealed class LogisticModel
         WeightScaleBits = scaleBits;
     }
 
+    /// <summary>
+    /// A model from its parts, e.g. read back from a file a bank wrote; <see cref="BitwiseEquals"/> then tells whether it is
+    /// the model a training run produced.
+    /// </summary>
+    /// <param name="featureNames">Feature names (F of them).</param>
+    /// <param name="mean">Mean of t(x) per feature (F values).</param>
+    /// <param name="std">Standard deviation of t(x) per feature (F positive values).</param>
+    /// <param name="weights">Weights per feature, then the bias (F + 1 values).</param>
+    /// <param name="weightScaleBits">Fixed-point scale of the averaged weights (0..62).</param>
+    /// <exception cref="ArgumentException">lengths that do not match F, a value that is not finite, a standard deviation that is not positive, or a scale outside 0..62.</exception>
+    public static LogisticModel FromParts(IReadOnlyList<string> featureNames, double[] mean, double[] std, double[] weights, int weightScaleBits)
+    {
+        ArgumentNullException.ThrowIfNull(featureNames);
+        ArgumentNullException.ThrowIfNull(mean);
+        ArgumentNullException.ThrowIfNull(std);
+        ArgumentNullException.ThrowIfNull(weights);
+        int f = featureNames.Count;
+        if (f == 0) throw new ArgumentException("At least one feature is needed.", nameof(featureNames));
+        if (mean.Length != f || std.Length != f) throw new ArgumentException($"mean and std need {f} values each (got {mean.Length} and {std.Length}).", nameof(mean));
+        if (weights.Length != f + 1) throw new ArgumentException($"weights need {f + 1} values (the features, then the bias; got {weights.Length}).", nameof(weights));
+        if (!mean.All(double.IsFinite) || !weights.All(double.IsFinite)) throw new ArgumentException("mean and weights must be finite.", nameof(weights));
+        if (!std.All(s => double.IsFinite(s) && s > 0)) throw new ArgumentException("std must be finite and positive.", nameof(std));
+        if (weightScaleBits is < 0 or > 62) throw new ArgumentException($"weightScaleBits must be in 0..62 (got {weightScaleBits}).", nameof(weightScaleBits));
+        return new LogisticModel(featureNames.ToArray(), (double[])mean.Clone(), (double[])std.Clone(), (double[])weights.Clone(), weightScaleBits);
+    }
+
     /// <summary>Feature names.</summary>
     public IReadOnlyList<string> FeatureNames { get; }
     /// <summary>Mean of t(x) per feature.</summary>

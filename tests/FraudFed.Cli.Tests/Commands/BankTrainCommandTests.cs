@@ -57,7 +57,7 @@ public sealed class BankTrainCommandTests
             Gbdt = new GbdtOptions { Trees = 2, MaxDepth = 3, MaxBins = 16, LearningRate = 0.3, MinChildCount = 5 },
         };
         string aggregatorPath = Path.Combine(kit, "aggregator.json");
-        File.WriteAllText(aggregatorPath, JsonSerializer.Serialize(ConfigJson.Load<AggregatorConfig>(aggregatorPath) with { Training = job }, ConfigJson.Options));
+        File.WriteAllText(aggregatorPath, JsonSerializer.Serialize(ConfigJson.Load<AggregatorConfig>(aggregatorPath) with { Training = job, OpsListen = "127.0.0.1:0" }, ConfigJson.Options));
         using LoadedAggregatorConfig loaded = AggregatorConfig.Load(aggregatorPath);
         await using ApplianceHost host = ApplianceHost.Create(loaded, l => l.SetMinimumLevel(LogLevel.Warning));
         await host.StartAsync();

@@ -1,0 +1,253 @@
+// `simulate --transport grpc`: the appliance in the test process and one `bank train` child process per bank over loopback
+// mutual TLS. The federated model the children train equals, byte for byte, the model of the in-process run on the same
+// scenario; a bank that fails or hangs stops the run (exit 1, naming the bank); cancellation kills every child. Every test
+// records the children's process ids and start times and checks that none of them is still running afterwards, and that
+// the run's temporary directory is gone.
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using FraudFed.Cli.Commands;
+using FraudFed.Cli.Infrastructure;
+using FraudFed.Learning.Data;
+using FraudFed.Learning.Features;
+using FraudFed.Learning.Federation;
+using FraudFed.Learning.Gbdt;
+using FraudFed.Learning.Linear;
+using FraudFed.Protocol;
+using NUnit.Framework;
+
+namespace FraudFed.Cli.Tests.Commands;
+
+[TestFixture]
+[NonParallelizable]
+public sealed class SimulateBankProcessTests
+{
+    private string _out = "";
+    private readonly List<(int Bank, int Pid, DateTime Start)> _children = [];
+    private string? _work;
+
+    [SetUp]
+    public void SetUp()
+    {
+        _out = Path.Combine(Path.GetTempPath(), "fraudfed-sim-procs-" + Guid.NewGuid().ToString("N"));
+        _children.Clear();
+        _work = null;
+    }
+
+    [TearDown]
+    public void TearDown()
+    {
+        foreach (var c in _children)
+            if (Running(c.Pid, c.Start))
+                try { using var p = Process.GetProcessById(c.Pid); p.Kill(entireProcessTree: true); } catch (ArgumentException) { } catch (InvalidOperationException) { }
+        if (Directory.Exists(_out)) Directory.Delete(_out, recursive: true);
+    }
+
+    /// <summary>True while the process <paramref name="pid"/> that started at <paramref name="start"/> still runs (a reused pid is another process).</summary>
+    private static bool Running(int pid, DateTime start)
+    {
+        try
+        {
+            using Process p = Process.GetProcessById(pid);
+            return !p.HasExited && Math.Abs((p.StartTime.ToUniversalTime() - start).TotalSeconds) < 2;
+        }
+        catch (ArgumentException) { return false; }
+        catch (InvalidOperationException) { return false; }
+    }
+
+    private SimulateCommand.SimulateSettings Settings(string mode, string transport, string dir, double bankTimeout = SimulateCommand.DefaultBankTimeout,
+        Action<int, ProcessStartInfo>? beforeStart = null, Action<int>? started = null) =>
+        new(3, mode, "gbdt", 6000, 7, dir, null, Json: true, Trees: 3, Transport: transport, BankTimeout: bankTimeout,
+            Processes: new BankProcessSettings
+            {
+                InsecureTestParameters = true,
+                BeforeStart = beforeStart,
+                Started = (bank, pid, start) => { lock (_children) _children.Add((bank, pid, start)); started?.Invoke(bank); },
+                WorkDirectory = d => _work = d,
+            });
+
+    private static (int Code, string Stdout, string Stderr) Run(SimulateCommand.SimulateSettings s, CancellationToken cancellationToken = default)
+    {
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        int code = SimulateCommand.Run(s, stdout, stderr, cancellationToken);
+        return (code, stdout.ToString(), stderr.ToString());
+    }
+
+    private void AssertNoChildLeft(int expected)
+    {
+        Assert.That(_children.Select(c => c.Bank).Order(), Is.EqualTo(Enumerable.Range(0, expected)), "one process per bank was started");
+        Assert.That(_children.Select(c => c.Pid), Has.None.EqualTo(Environment.ProcessId), "the banks are other processes");
+        foreach (var c in _children) Assert.That(Running(c.Pid, c.Start), Is.False, $"bank {c.Bank}'s process {c.Pid} is still running");
+        Assert.That(_work, Is.Not.Null);
+        Assert.That(Directory.Exists(_work), Is.False, "the temporary kit, state and partition files are removed");
+    }
+
+    [TestCase("masking")]
+    [TestCase("he")]
+    public void BankProcesses_TrainTheInprocModel_ByteForByte(string mode)
+    {
+        var inproc = Run(Settings(mode, "inproc", Path.Combine(_out, "inproc")));
+        var procs = Run(Settings(mode, "grpc", Path.Combine(_out, "grpc")));
+
+        Assert.That(inproc.Code, Is.Zero, inproc.Stderr);
+        Assert.That(procs.Code, Is.Zero, procs.Stderr);
+        Assert.That(File.ReadAllBytes(Path.Combine(_out, "grpc", "model.txt")), Is.EqualTo(File.ReadAllBytes(Path.Combine(_out, "inproc", "model.txt"))),
+            "the same trees, byte for byte");
+        using JsonDocument a = JsonDocument.Parse(inproc.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries)[^1]);
+        using JsonDocument b = JsonDocument.Parse(procs.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries)[^1]);
+        foreach (string key in new[] { "pr_auc_federated", "roc_auc_federated", "pr_auc_centralized", "pr_auc_local_mean" })
+            Assert.That(b.RootElement.GetProperty(key).GetDouble(), Is.EqualTo(a.RootElement.GetProperty(key).GetDouble()), key);
+        Assert.That(b.RootElement.GetProperty("secure_equals_plaintext").GetBoolean(), Is.True);
+        Assert.That(b.RootElement.GetProperty("settings").GetProperty("transport").GetString(), Is.EqualTo("grpc"));
+        Assert.That(procs.Stderr, Does.Contain("appliance on https://127.0.0.1:").And.Contain("3 bank processes"));
+        Assert.That(procs.Stderr, Does.Match(@"bank 2 \(pid \d+\): (done after )?tree 3/3 level \d, \d+ sums, \d+\.\d MB up"), "one progress line per bank: stage, tree, level, sums, bytes");
+        AssertNoChildLeft(3);
+    }
+
+    [Test]
+    public void FailingBankProcess_ExitsOne_NamingTheBankAndItsError()
+    {
+        var r = Run(Settings("masking", "grpc", _out, beforeStart: (bank, info) =>
+        {
+            if (bank != 1) return;
+            int i = info.ArgumentList.IndexOf("--data");
+            info.ArgumentList[i + 1] += ".missing";
+        }));
+
+        Assert.That(r.Code, Is.EqualTo(1), r.Stderr);
+        string last = r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries)[^1];
+        Assert.That(last, Does.StartWith("fraudfed simulate: bank 1 (pid ").And.Contain("exited with code 2").And.Contain("fraudfed bank train: --data"),
+            "the bank, its exit code and the tail of its stderr");
+        Assert.That(Directory.Exists(_out), Is.False, "nothing written to --out");
+        AssertNoChildLeft(3);
+    }
+
+    [Test]
+    public void HungBankProcess_IsStoppedAtTheDeadline_AndTheRunExitsOne()
+    {
+        var clock = Stopwatch.StartNew();
+        var r = Run(Settings("masking", "grpc", _out, bankTimeout: 10, beforeStart: (bank, info) =>
+        {
+            if (bank != 0) return;   // started first, so its deadline comes first even if every bank starts slowly
+            info.FileName = "sleep";   // a process that says nothing and does nothing
+            info.ArgumentList.Clear();
+            info.ArgumentList.Add("600");
+        }));
+
+        Assert.That(r.Code, Is.EqualTo(1), r.Stderr);
+        Assert.That(r.Stderr, Does.Contain("fraudfed simulate: bank 0 (pid ").And.Contain("wrote nothing for 10 s"));
+        Assert.That(clock.Elapsed, Is.LessThan(TimeSpan.FromSeconds(120)), "the deadline, not the sleep, ended the run");
+        AssertNoChildLeft(3);
+    }
+
+    [Test]
+    public void Cancellation_KillsEveryBankProcess_AndLeavesNothing()
+    {
+        using var cts = new CancellationTokenSource();
+        var r = Run(Settings("masking", "grpc", _out, started: bank => { if (bank == 2) cts.CancelAfter(TimeSpan.FromSeconds(2)); }), cts.Token);
+
+        Assert.That(r.Code, Is.EqualTo(1), r.Stderr);
+        Assert.That(r.Stderr, Does.Contain("fraudfed simulate: cancelled."));
+        Assert.That(Directory.Exists(_out), Is.False);
+        AssertNoChildLeft(3);
+    }
+
+    [TestCase("INT")]
+    [TestCase("KILL")]
+    public void SimulateProcessSignalled_LeavesNoBankProcess(string signal)
+    {
+        if (!OperatingSystem.IsLinux()) Assert.Pass("Signals sent with kill(1): Linux only.");
+        // The whole CLI as its own process. SIGINT (Ctrl-C) cancels the run, which kills the children and removes the
+        // temporary directory; SIGKILL gives it no chance at all: the children see their standard input close and stop.
+        ProcessStartInfo info = SelfCommand.StartInfo(["simulate", "--banks", "3", "--transactions", "6000", "--seed", "7", "--trees", "50",
+            "--mode", "masking", "--transport", "grpc", "--out", _out]);
+        using Process parent = Process.Start(info)!;
+        parent.StandardInput.Close();
+        var pids = new List<int>();
+        string? work = null;
+        while (pids.Count == 0)
+        {
+            string? line = parent.StandardError.ReadLine();
+            if (line is null) break;
+            const string Marker = "bank processes (`bank train`, pids ";
+            if (!line.Contains(Marker, StringComparison.Ordinal)) continue;
+            pids.AddRange(line[(line.IndexOf(Marker, StringComparison.Ordinal) + Marker.Length)..].TrimEnd(')').Split(", ").Select(p => int.Parse(p, CultureInfo.InvariantCulture)));
+            string kit = line[(line.IndexOf("development kit in ", StringComparison.Ordinal) + "development kit in ".Length)..line.IndexOf(')')];
+            work = Path.GetDirectoryName(kit);
+        }
+        Task<string> rest = parent.StandardError.ReadToEndAsync();   // keep draining, or the parent blocks on a full pipe
+        Assert.That(pids, Has.Count.EqualTo(3), "the parent named its bank processes");
+        for (int b = 0; b < pids.Count; b++)
+        {
+            using Process c = Process.GetProcessById(pids[b]);
+            _children.Add((b, pids[b], c.StartTime.ToUniversalTime()));
+        }
+        Thread.Sleep(1000);
+        using (Process kill = Process.Start("kill", ["-" + signal, parent.Id.ToString(CultureInfo.InvariantCulture)])) kill.WaitForExit();
+        Assert.That(parent.WaitForExit(60_000), Is.True, "the parent ended");
+        string stderr = rest.Result;
+
+        var wait = Stopwatch.StartNew();
+        while (_children.Any(c => Running(c.Pid, c.Start)) && wait.Elapsed < SupervisorLifeline.Grace + TimeSpan.FromSeconds(30)) Thread.Sleep(200);
+        foreach (var c in _children) Assert.That(Running(c.Pid, c.Start), Is.False, $"bank {c.Bank}'s process {c.Pid} outlived its parent (SIG{signal})");
+        Assert.That(Directory.Exists(_out), Is.False, "--out is written only by a run that succeeds");
+        if (signal == "INT")
+        {
+            Assert.That(parent.ExitCode, Is.Not.Zero);
+            Assert.That(stderr, Does.Contain("fraudfed simulate: cancelled."));
+            Assert.That(Directory.Exists(work), Is.False, "the temporary directory is removed");
+        }
+        else if (work is not null && Directory.Exists(work))
+        {
+            Directory.Delete(work, recursive: true);   // a SIGKILLed process cannot clean up after itself
+        }
+    }
+
+    [Test]
+    public void PartitionFile_ReadsBackTheSameBits()
+    {
+        float[] tricky = [0f, -0f, float.NaN, float.Epsilon, -float.Epsilon, float.MaxValue, float.MinValue, 1e-38f, 0.1f, 1f / 3f, 16777217f, 3.4028233e38f, 1.17549435e-38f, 7.006492e-45f];
+        var names = new[] { "amount", "quote\"d,name", "fraudfed_label" };
+        int rows = tricky.Length;
+        var values = new float[rows * names.Length];
+        var rng = new Random(5);
+        for (int i = 0; i < values.Length; i++) values[i] = i < rows ? tricky[i] : BitConverter.Int32BitsToSingle(rng.Next()) is var x && float.IsFinite(x) ? x : 1.5f;
+        for (int r = 0; r < rows; r++) values[r * names.Length] = tricky[r];
+        var original = new LabeledRows(names, values, Enumerable.Range(0, rows).Select(r => r % 3 == 0).ToArray(), new long[rows]);
+        Directory.CreateDirectory(_out);
+        string csv = Path.Combine(_out, "bank.csv"), schema = Path.Combine(_out, "schema.json");
+        string label = BankPartitionFile.LabelColumn(names);
+        Assert.That(names, Does.Not.Contain(label));
+        BankPartitionFile.WriteSchema(schema, names, label);
+        BankPartitionFile.WriteCsv(csv, original, label);
+
+        LabeledRows read = CsvDatasetLoader.Load(csv, CsvSchema.FromFile(schema)).Rows;
+        Assert.That(read.FeatureNames, Is.EqualTo(names));
+        Assert.That(read.Labels, Is.EqualTo(original.Labels));
+        Assert.That(read.Values.Select(BitConverter.SingleToInt32Bits), Is.EqualTo(original.Values.Select(BitConverter.SingleToInt32Bits)), "every float, bit for bit (NaN stays missing)");
+    }
+
+    [Test]
+    public void ExactModelFile_RoundTripsBothModels_BitForBit()
+    {
+        IReadOnlyList<BankData> data = TransactionFeatures.BuildAll(SyntheticBankGenerator.Generate(new SyntheticScenario { Banks = 3, Transactions = 3_000, Seed = 11, FraudRate = 0.04 }));
+        LabeledRows[] train = data.Select(d => d.Train).ToArray();
+        var gbdtSum = new PlainSum(3, 44);
+        GbdtModel gbdt = new FederatedGbdtTrainer(new GbdtOptions { Trees = 3, MaxDepth = 3, MaxBins = 16, MinChildCount = 5 }).Train(train, gbdtSum);
+        var logisticSum = new PlainSum(3, 44);
+        LogisticModel logistic = new FederatedLogisticTrainer(new LogisticOptions { Rounds = 2 }).Train(train, logisticSum);
+
+        var g = (GbdtModel)ExactModelFile.Deserialize(ExactModelFile.Serialize(gbdt));
+        var l = (LogisticModel)ExactModelFile.Deserialize(ExactModelFile.Serialize(logistic));
+        Assert.That(g.BitwiseEquals(gbdt), Is.True);
+        Assert.That(l.BitwiseEquals(logistic), Is.True);
+        Assert.That(g.PredictRaw(data[0].Test), Is.EqualTo(gbdt.PredictRaw(data[0].Test)));
+        Assert.That(LightGbmTextExport.ToLightGbmText(g), Is.EqualTo(LightGbmTextExport.ToLightGbmText(gbdt)));
+
+        var node = System.Text.Json.Nodes.JsonNode.Parse(ExactModelFile.Serialize(gbdt))!;
+        node["model"]!["base_score"] = Math.BitIncrement(gbdt.BaseScore);
+        Assert.That(((GbdtModel)ExactModelFile.Deserialize(JsonSerializer.SerializeToUtf8Bytes(node))).BitwiseEquals(gbdt), Is.False, "one bit of the base score changed is seen");
+        Assert.Throws<InvalidDataException>(() => ExactModelFile.Deserialize("{\"format\":\"other\"}"u8));
+    }
+}
