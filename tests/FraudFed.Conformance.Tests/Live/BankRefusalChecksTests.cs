@@ -46,6 +46,7 @@ public sealed class BankRefusalChecksTests
     {
         var (_, hooks, failing) = WeakenedBanks.All.Single(w => w.Name == weakened);
         IReadOnlyList<LiveCheckResult> results = await BankRefusalChecks.RunAsync(hooks, Wait, CancellationToken.None);
+        TestContext.Out.WriteLine(Table(results));
         Assert.That(results.Where(r => !r.Passed).Select(r => r.Name), Is.EquivalentTo(failing), Table(results));
     }
 }

@@ -42,6 +42,15 @@ internal sealed class BankMailboxes(IAggregatorTransport transport)
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested) { return null; }
     }
 
+    /// <summary>Puts a message back in front of its sender's queue (read too early by a watch that was cut short).</summary>
+    public void PutBack(AggregatorDelivery delivery)
+    {
+        var rest = _held[delivery.Bank].ToArray();
+        _held[delivery.Bank].Clear();
+        _held[delivery.Bank].Enqueue(delivery.Message);
+        foreach (ReadOnlyMemory<byte> m in rest) _held[delivery.Bank].Enqueue(m);
+    }
+
     /// <summary>Every message still waiting (held or in the mailbox after a short grace period), by sender.</summary>
     public async Task<List<AggregatorDelivery>> DrainAsync(TimeSpan grace, CancellationToken cancellationToken)
     {

@@ -105,8 +105,7 @@ public static class BankRefusalChecks
         foreach (int b in first.Intersect(second))
         {
             await d.SendToAsync(b, request).ConfigureAwait(false);
-            if (await d.NextAsync(b, "its answer to the identical resend").ConfigureAwait(false) is not HeDecryptionSharesMessage again
-                || !HeWire.Encode(again).AsSpan().SequenceEqual(shares[b]))
+            if (!(await d.NextBytesAsync(b, "its answer to the identical resend").ConfigureAwait(false)).AsSpan().SequenceEqual(shares[b]))
                 throw new CheckFailure($"bank {b} did not answer the identical resend of the first request with the identical bytes");
             await d.SendToAsync(b, other).ConfigureAwait(false);
             seen.Add(await d.ExpectRefusalAsync(b, round, $"the same round with active set {{{string.Join(",", second)}}}", ViolationReason.Refused).ConfigureAwait(false));

@@ -139,14 +139,16 @@ internal sealed class MaliciousHeAggregator : IAsyncDisposable
     /// <summary>Sends raw bytes to one bank.</summary>
     public ValueTask SendToAsync(int bank, byte[] message) => _transport.Aggregator.SendAsync(bank, message, _life.Token);
 
+    /// <summary>The next message of <paramref name="bank"/>, as sent.</summary>
+    /// <exception cref="CheckFailure">it sent nothing within the wait.</exception>
+    public async Task<byte[]> NextBytesAsync(int bank, string awaiting) =>
+        (await _mail.NextFromAsync(bank, _wait, _life.Token).ConfigureAwait(false)
+            ?? throw new CheckFailure($"bank {bank} sent nothing within {_wait.TotalSeconds:0} s ({awaiting})")).ToArray();
+
     /// <summary>The next message of <paramref name="bank"/>, decoded.</summary>
     /// <exception cref="CheckFailure">it sent nothing within the wait.</exception>
-    public async Task<HeToAggregator> NextAsync(int bank, string awaiting)
-    {
-        ReadOnlyMemory<byte> m = await _mail.NextFromAsync(bank, _wait, _life.Token).ConfigureAwait(false)
-            ?? throw new CheckFailure($"bank {bank} sent nothing within {_wait.TotalSeconds:0} s ({awaiting})");
-        return HeWire.DecodeToAggregator(m.Span, Banks);
-    }
+    public async Task<HeToAggregator> NextAsync(int bank, string awaiting) =>
+        HeWire.DecodeToAggregator(await NextBytesAsync(bank, awaiting).ConfigureAwait(false), Banks);
 
     /// <summary>Expects <paramref name="bank"/>'s answer to a hostile request of <paramref name="round"/> to be a round abort with
     /// one of <paramref name="reasons"/>; describes it.</summary>
@@ -217,6 +219,10 @@ internal sealed class MaliciousHeAggregator : IAsyncDisposable
             if (!r.Sum.SequenceEqual(expected) || r.Contributors.Count != Banks)
                 throw new CheckFailure($"bank {bank} learned a sum of round {round} that is not the plaintext sum of the {Banks} vectors");
         }
+        var extra = await _mail.DrainAsync(TimeSpan.FromMilliseconds(100), _life.Token).ConfigureAwait(false);
+        if (extra.Count > 0)
+            throw new CheckFailure($"after round {round}, bank(s) {string.Join(",", extra.Select(e => e.Bank).Distinct())} sent {extra.Count} more message(s) "
+                + $"({string.Join(", ", extra.Select(e => HeWire.DecodeToAggregator(e.Message.Span, Banks).GetType().Name).Distinct())})");
     }
 
     /// <summary>Finishes <paramref name="round"/> as the honest aggregator with active set <paramref name="active"/>

@@ -153,6 +153,17 @@ internal sealed class MaliciousMaskingAggregator : IAsyncDisposable
             if (!r.Sum.SequenceEqual(expected) || r.Contributors.Count != Banks)
                 throw new CheckFailure($"bank {bank} learned a sum of round {round} that is not the plaintext sum of the {Banks} vectors");
         }
+        await ExpectSilenceAsync($"after round {round}").ConfigureAwait(false);
+    }
+
+    /// <summary>No bank sent anything the double has not read (a short grace period).</summary>
+    /// <exception cref="CheckFailure">a bank did.</exception>
+    private async Task ExpectSilenceAsync(string when)
+    {
+        var extra = await _mail.DrainAsync(TimeSpan.FromMilliseconds(100), _life.Token).ConfigureAwait(false);
+        if (extra.Count > 0)
+            throw new CheckFailure($"{when}, bank(s) {string.Join(",", extra.Select(e => e.Bank).Distinct())} sent {extra.Count} more message(s) "
+                + $"({string.Join(", ", extra.Select(e => MaskingWire.DecodeToAggregator(e.Message.Span).GetType().Name).Distinct())})");
     }
 
     /// <summary>Sends raw bytes to one bank.</summary>
@@ -173,8 +184,19 @@ internal sealed class MaliciousMaskingAggregator : IAsyncDisposable
     /// (false, null) for a bank still running, (true, null) for a sum, (true, error) for the exception it ended with.</summary>
     public async Task<Dictionary<int, (bool Ended, Exception? Error)>> SumOutcomesAsync()
     {
-        try { await Task.WhenAll(_sums.Values).WaitAsync(_wait, _life.Token).ConfigureAwait(false); }
-        catch (Exception e) when (e is not OperationCanceledException || !_life.IsCancellationRequested) { }
+        // Ends when every sum ended, or a bank sent something (a bank that answers is not aborting: no need to wait it out).
+        using (var stop = CancellationTokenSource.CreateLinkedTokenSource(_life.Token))
+        {
+            Task<AggregatorDelivery?> read = _mail.NextAnyAsync(_wait, stop.Token);
+            Task all = Task.WhenAll(_sums.Values);
+            await Task.WhenAny(read, Task.WhenAny(all), Task.Delay(_wait, _life.Token)).ConfigureAwait(false);
+            await stop.CancelAsync().ConfigureAwait(false);
+            try
+            {
+                if (await read.ConfigureAwait(false) is { } early) _mail.PutBack(early);
+            }
+            catch (OperationCanceledException) when (!_life.IsCancellationRequested) { }
+        }
         return _sums.ToDictionary(kv => kv.Key, kv => kv.Value.Status switch
         {
             TaskStatus.RanToCompletion => (true, (Exception?)null),
