@@ -103,7 +103,7 @@ internal sealed class ConformanceCommand : ICliCommand
         {
             string config = DevelopmentProvisioning.Write(dir, new ProvisioningOptions
             {
-                Banks = SelfBanks, Mode = mode, Listen = "127.0.0.1:0", OpsListen = null, InsecureTestParameters = mode == "he",
+                Banks = SelfBanks, Mode = mode, Listen = "127.0.0.1:0", OpsListen = "127.0.0.1:0", InsecureTestParameters = mode == "he",
                 Deadlines = new DeadlineSettings { SetupSeconds = 60, JoinSeconds = 3, StageSeconds = 60 },
             });
             AggregatorConfig c = ConfigJson.Load<AggregatorConfig>(config);
