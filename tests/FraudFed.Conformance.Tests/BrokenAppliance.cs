@@ -31,6 +31,16 @@ public enum Breakage
     SkipsReplayCheck,
     /// <summary>A message the appliance refused as AuthenticationFailed is answered OK.</summary>
     AcceptsBadSignatures,
+    /// <summary>A message the appliance refused as Malformed is answered OK.</summary>
+    AcceptsMalformed,
+    /// <summary>A message the appliance refused as Oversized (its own size check) is answered OK.</summary>
+    AcceptsOversized,
+    /// <summary>A message the appliance refused as WrongRoundOrState is answered OK.</summary>
+    AcceptsWrongRoundOrState,
+    /// <summary>A resend of accepted bytes is answered as a fresh acceptance (resend=false, a new sequence).</summary>
+    CountsResendsAgain,
+    /// <summary>A client certificate the roster does not pin passes the handshake and is served as bank 0.</summary>
+    ServesUnpinnedCertificates,
 }
 
 internal sealed class BrokenAppliance : IAsyncDisposable
@@ -69,7 +79,7 @@ internal sealed class BrokenAppliance : IAsyncDisposable
                 {
                     ServerCertificate = config.ServerCertificate,
                     ClientCertificateMode = ClientCertificateMode.RequireCertificate,
-                    ClientCertificateValidation = (certificate, _, _) => config.BankOf(certificate) >= 0,
+                    ClientCertificateValidation = (certificate, _, _) => breakage == Breakage.ServesUnpinnedCertificates || config.BankOf(certificate) >= 0,
                     SslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
                 });
             });
@@ -118,6 +128,7 @@ internal sealed class BrokenAppliance : IAsyncDisposable
         public (int Bank, Federation.FederationClient Client) Caller(ServerCallContext context)
         {
             int bank = config.BankOf(context.GetHttpContext().Connection.ClientCertificate);
+            if (bank < 0 && breakage == Breakage.ServesUnpinnedCertificates) bank = 0;
             if (bank < 0) throw new RpcException(new Status(StatusCode.PermissionDenied, "not pinned"));
             return (bank, _banks[bank].Client);
         }
@@ -156,14 +167,23 @@ internal sealed class BrokenAppliance : IAsyncDisposable
             {
                 SubmitReply reply = await client.SubmitAsync(request, deadline: context.Deadline, cancellationToken: context.CancellationToken);
                 forwarder.Accepted(digest, bank);
-                return reply;
+                return reply.Resend && forwarder.Breakage == Breakage.CountsResendsAgain ? forwarder.Fake() : reply;
             }
-            catch (RpcException e) when (forwarder.Breakage == Breakage.AcceptsBadSignatures && e.Trailers.GetValue(StatusMapping.ReasonTrailer) == "AuthenticationFailed")
+            catch (RpcException e) when (Accepts(forwarder.Breakage, e.Trailers.GetValue(StatusMapping.ReasonTrailer)))
             {
                 return forwarder.Fake();
             }
             catch (RpcException e) { throw new RpcException(e.Status, e.Trailers); }
         }
+
+        private static bool Accepts(Breakage breakage, string? reason) => (breakage, reason) switch
+        {
+            (Breakage.AcceptsBadSignatures, "AuthenticationFailed") => true,
+            (Breakage.AcceptsMalformed, "Malformed") => true,
+            (Breakage.AcceptsOversized, "Oversized") => true,
+            (Breakage.AcceptsWrongRoundOrState, "WrongRoundOrState") => true,
+            _ => false,
+        };
 
         private static async Task<T> Forward<T>(Func<Task<T>> call)
         {

@@ -68,8 +68,10 @@ public static class ApplianceChecks
 
         public List<LiveCheckResult> Results { get; } = [];
 
-        private void Record(string check, bool passed, string detail, Stopwatch sw) =>
-            Results.Add(new LiveCheckResult($"appliance/{_mode}/{check}", passed, detail, Math.Round(sw.Elapsed.TotalSeconds, 3)));
+        private void Record(string check, bool passed, string detail, Stopwatch sw) => Record(check, passed, detail, sw.Elapsed.TotalSeconds);
+
+        private void Record(string check, bool passed, string detail, double seconds) =>
+            Results.Add(new LiveCheckResult($"appliance/{_mode}/{check}", passed, detail, Math.Round(seconds, 3)));
 
         private async Task<bool> CheckAsync(string check, Func<Task<(bool, string)>> body)
         {
@@ -147,16 +149,16 @@ public static class ApplianceChecks
         private async Task HostileRoundAsync()
         {
             WireBank bank = _banks[0], other = _banks[1];
-            var probes = new List<(string Check, bool Passed, string Detail, Stopwatch Time)>();
+            var probes = new List<(string Check, bool Passed, string Detail, double Seconds)>();
             (SubmitOutcome First, SubmitOutcome Second)? duplicate = null;
 
             async Task Probe(string check, Func<Task<(bool, string)>> body)
             {
                 var sw = Stopwatch.StartNew();
-                try { var (ok, detail) = await body().ConfigureAwait(false); probes.Add((check, ok, detail, sw)); }
+                try { var (ok, detail) = await body().ConfigureAwait(false); probes.Add((check, ok, detail, sw.Elapsed.TotalSeconds)); }
                 catch (Exception e) when (e is RpcException or LiveFlowException or InvalidProtocolBufferException or ArgumentException)
                 {
-                    probes.Add((check, false, $"{e.GetType().Name}: {e.Message}", sw));
+                    probes.Add((check, false, $"{e.GetType().Name}: {e.Message}", sw.Elapsed.TotalSeconds));
                 }
             }
 
@@ -214,7 +216,7 @@ public static class ApplianceChecks
             try { (roundOk, roundDetail) = await HonestRoundAsync(_banks).ConfigureAwait(false); }
             catch (Exception e) when (e is LiveFlowException or RpcException) { roundDetail = $"{e.GetType().Name}: {e.Message}"; }
             bank.BeforeUpload = null;
-            foreach (var p in probes) Record(p.Check, p.Passed, p.Detail, p.Time);
+            foreach (var p in probes) Record(p.Check, p.Passed, p.Detail, p.Seconds);
             if (duplicate is { } d)
             {
                 bool idempotent = d.First.Accepted && !d.First.Resend && d.Second.Accepted && d.Second.Resend && d.Second.Sequence == d.First.Sequence;
