@@ -1,6 +1,17 @@
-// `fraudfed conformance [--vectors DIR]`: the offline conformance check, the same as `fraudfed vectors check`
-// (recomputes every vector file under protocols/vectors and prints one line per file, then "N passed, N failed").
+// `fraudfed conformance`: with no target, the offline check (as `vectors check`: every vector file under protocols/vectors
+// recomputed, one line per file). With `--target https://HOST:PORT --banks DIR [--ca CA.pem]` the live check (SPEC.md 13,
+// "Live conformance"): the runner plays every roster bank of a fresh appliance session through honest and hostile flows,
+// one line per check. `--self` starts local appliances (one per mode, loopback, real mutual TLS, a temporary development
+// kit, SQLite in a temporary directory) and runs the live check against each. `--json` ends with one JSON line.
+// Exit 0 every check passed, 1 a check failed, 2 usage or input error (found before any connection).
 using System.CommandLine;
+using System.Text.Json;
+using FraudFed.Aggregator.Hosting;
+using FraudFed.Aggregator.Provisioning;
+using FraudFed.Cli.Infrastructure;
+using FraudFed.Conformance.Live;
+using FraudFed.Sdk.Configuration;
+using Microsoft.Extensions.Logging;
 
 namespace FraudFed.Cli.Commands;
 
@@ -8,13 +19,109 @@ internal sealed class ConformanceCommand : ICliCommand
 {
     public Command Build()
     {
-        var vectors = new Option<string?>("--vectors") { Description = "Vector directory (default: protocols/vectors of the enclosing repository)." };
-        var verbose = new Option<bool>("--verbose") { Description = "Also list every passing case." };
-        var command = new Command("conformance", "Check that this implementation reproduces every protocol test vector byte for byte (as `vectors check`).");
-        command.Options.Add(vectors);
-        command.Options.Add(verbose);
-        command.SetAction(parse => Infrastructure.CliErrors.Guard("conformance", parse.InvocationConfiguration.Error,
-            () => VectorsCommand.Check(parse.GetValue(vectors), parse.GetValue(verbose), json: false, parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error)));
+        var vectors = new Option<string?>("--vectors") { Description = "Vector directory of the offline check (default: protocols/vectors of the enclosing repository)." };
+        var verbose = new Option<bool>("--verbose") { Description = "Offline check: also list every passing case." };
+        var target = new Option<string?>("--target") { Description = "Live check: the appliance's mutual-TLS address, https://HOST:PORT (a fresh session whose roster is --banks)." };
+        var ca = new Option<string?>("--ca") { Description = "Live check: PEM certificate of the authority of the appliance's server certificate (default: each bank.json's ca)." };
+        var banks = new Option<string?>("--banks") { Description = "Live check: the folder `fraudfed aggregator init` wrote (or its banks/ folder); every roster bank's bank.json, certificate, key and protocol key." };
+        var maxBytes = new Option<int?>("--max-message-bytes") { Description = "Live check: the appliance's max_message_bytes (default: the banks' max_message_bytes)." };
+        var self = new Option<bool>("--self") { Description = "Live check against local appliances started here (both modes, loopback, real mutual TLS, temporary kits)." };
+        var json = new Option<bool>("--json") { Description = "End with one JSON line: passed, failed and every check with its verdict." };
+        var fuzz = new Option<int>("--fuzz") { Description = "Live check: mutated genuine messages to send (0: no fuzz checks; default FRAUDFED_FUZZ_MUTANTS or 0).", DefaultValueFactory = _ => (int)FuzzDefault("FRAUDFED_FUZZ_MUTANTS", 0) };
+        var fuzzSeconds = new Option<double>("--fuzz-seconds") { Description = "Live check: time budget of the fuzz loop per appliance (default FRAUDFED_FUZZ_SECONDS or 15).", DefaultValueFactory = _ => FuzzDefault("FRAUDFED_FUZZ_SECONDS", 15) };
+        var fuzzSeed = new Option<int>("--fuzz-seed") { Description = "Live check: seed of the mutations (default FRAUDFED_FUZZ_SEED or 20261201).", DefaultValueFactory = _ => (int)FuzzDefault("FRAUDFED_FUZZ_SEED", 20261201) };
+        var stageTimeout = new Option<double>("--stage-timeout") { Description = "Live check: longest wait for the appliance's next message, seconds (default 120).", DefaultValueFactory = _ => 120 };
+        var command = new Command("conformance", "Check this implementation against the protocol test vectors (default), or check a running appliance (--target) or local ones (--self) through honest and hostile flows.");
+        foreach (Option o in new Option[] { vectors, verbose, target, ca, banks, maxBytes, self, json, fuzz, fuzzSeconds, fuzzSeed, stageTimeout }) command.Options.Add(o);
+        command.SetAction(parse => CliErrors.Guard("conformance", parse.InvocationConfiguration.Error, () =>
+        {
+            TextWriter stdout = parse.InvocationConfiguration.Output, stderr = parse.InvocationConfiguration.Error;
+            string? t = parse.GetValue(target);
+            bool local = parse.GetValue(self);
+            if (t is null && !local)
+            {
+                if (parse.GetValue(banks) is not null || parse.GetValue(ca) is not null) throw new UsageException("--banks and --ca need --target.");
+                return VectorsCommand.Check(parse.GetValue(vectors), parse.GetValue(verbose), parse.GetValue(json), stdout, stderr);
+            }
+            if (t is not null && local) throw new UsageException("give either --target or --self, not both.");
+            var live = new LiveSettings(parse.GetValue(fuzz), parse.GetValue(fuzzSeconds), parse.GetValue(fuzzSeed), parse.GetValue(stageTimeout));
+            if (local) return Self(live, parse.GetValue(json), stdout);
+            if (!Uri.TryCreate(t, UriKind.Absolute, out Uri? uri)) throw new UsageException($"--target must be https://HOST:PORT, not \"{t}\".");
+            string dir = parse.GetValue(banks) ?? throw new UsageException("--target needs --banks DIR (the folder `fraudfed aggregator init` wrote).");
+            return Target(live.Options(uri, dir, parse.GetValue(ca), parse.GetValue(maxBytes)), parse.GetValue(json), stdout);
+        }));
         return command;
+    }
+
+    private static double FuzzDefault(string variable, double fallback) =>
+        double.TryParse(Environment.GetEnvironmentVariable(variable), System.Globalization.CultureInfo.InvariantCulture, out double v) && v >= 0 ? v : fallback;
+
+    /// <summary>The live options common to --target and --self.</summary>
+    internal sealed record LiveSettings(int Fuzz, double FuzzSeconds, int FuzzSeed, double StageTimeout)
+    {
+        public LiveOptions Options(Uri target, string banks, string? ca, int? maxMessageBytes, Func<long>? memory = null) => new()
+        {
+            Target = target, BanksDirectory = banks, CaPath = ca, MaxMessageBytes = maxMessageBytes, FuzzMutants = Fuzz, FuzzSeconds = FuzzSeconds,
+            FuzzSeed = FuzzSeed, StageTimeoutSeconds = StageTimeout, MemoryProbe = memory,
+        };
+    }
+
+    /// <summary>The live check against a running appliance; every input is checked (exit 2) before the first connection.</summary>
+    internal static int Target(LiveOptions options, bool json, TextWriter stdout)
+    {
+        using LiveTarget target = LiveTarget.Load(options);
+        IReadOnlyList<LiveCheckResult> results = ApplianceChecks.RunAsync(target).GetAwaiter().GetResult();
+        return Report(results, json, stdout);
+    }
+
+    private static int Report(IReadOnlyList<LiveCheckResult> results, bool json, TextWriter stdout)
+    {
+        LiveReport.WriteTable(results, stdout);
+        if (json) stdout.WriteLine(LiveReport.Json(results));
+        return results.All(r => r.Passed) ? CliErrors.Success : CliErrors.RunFailed;
+    }
+
+    /// <summary>Bank count of the --self appliances: a dropout leaves 3, enough for both modes' thresholds (HE K_min 3, masking t 3).</summary>
+    internal const int SelfBanks = 4;
+
+    /// <summary>Message limit of the --self appliances (the oversized check sends one byte more).</summary>
+    internal const int SelfMaxMessageBytes = 1 << 20;
+
+    /// <summary>Starts a local appliance per mode and runs the live check against each; the kits and state files are deleted after.</summary>
+    internal static int Self(LiveSettings settings, bool json, TextWriter stdout)
+    {
+        var results = new List<LiveCheckResult>();
+        foreach (string mode in new[] { "he", "masking" }) results.AddRange(SelfModeAsync(mode, settings).GetAwaiter().GetResult());
+        return Report(results, json, stdout);
+    }
+
+    /// <summary>One local appliance of <paramref name="mode"/> (INSECURE test RLWE parameters in he; short join deadline for the dropout check).</summary>
+    internal static async Task<IReadOnlyList<LiveCheckResult>> SelfModeAsync(string mode, LiveSettings settings, Func<Uri, string, Task<Uri>>? front = null)
+    {
+        string dir = Path.Combine(Path.GetTempPath(), "fraudfed-conformance-" + Guid.NewGuid().ToString("N")[..12]);
+        try
+        {
+            string config = DevelopmentProvisioning.Write(dir, new ProvisioningOptions
+            {
+                Banks = SelfBanks, Mode = mode, Listen = "127.0.0.1:0", OpsListen = "127.0.0.1:0", InsecureTestParameters = mode == "he",
+                Deadlines = new DeadlineSettings { SetupSeconds = 60, JoinSeconds = 3, StageSeconds = 60 },
+            });
+            AggregatorConfig c = ConfigJson.Load<AggregatorConfig>(config);
+            File.WriteAllText(config, JsonSerializer.Serialize(c with { MaxMessageBytes = SelfMaxMessageBytes }, ConfigJson.Options));
+            using LoadedAggregatorConfig loaded = AggregatorConfig.Load(config);
+            await using ApplianceHost host = ApplianceHost.Create(loaded, l => l.SetMinimumLevel(LogLevel.None));
+            await host.StartAsync().ConfigureAwait(false);
+            Uri address = host.Addresses.First(a => a.Scheme == "https");
+            if (front is not null) address = await front(address, dir).ConfigureAwait(false);
+            LiveOptions options = settings.Options(address, dir, null, SelfMaxMessageBytes, () => GC.GetTotalMemory(forceFullCollection: true));
+            using LiveTarget target = LiveTarget.Load(options);
+            IReadOnlyList<LiveCheckResult> results = await ApplianceChecks.RunAsync(target).ConfigureAwait(false);
+            await host.StopAsync().ConfigureAwait(false);
+            return results;
+        }
+        finally
+        {
+            try { Directory.Delete(dir, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        }
     }
 }

@@ -1,0 +1,372 @@
+// The live conformance flows that face a running aggregator appliance (SPEC.md 13, "Live conformance"): the runner
+// plays every roster bank over the service contract (protocols/fraudfed/v1/service.proto) and the mode's wire messages,
+// runs honest rounds whose sums it knows in advance, and sends the hostile messages a bank could send: replays,
+// duplicates, wrong round or session, another bank's identity, a flipped signature bit, malformed and oversized bytes,
+// an unpinned certificate, and (with a fuzz budget) seeded mutants of genuine messages. Each flow is one named check.
+// The target must be a fresh session (a new state file) whose roster is the given banks: setup is part of the run.
+using System.Diagnostics;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using FraudFed.Cryptography.Primitives;
+using FraudFed.Protocol.Homomorphic;
+using FraudFed.Protocol.Masking;
+using FraudFed.Sdk.Wire;
+using Google.Protobuf;
+using Grpc.Core;
+using Grpc.Net.Client;
+using WireV1 = FraudFed.Protocol.Wire.V1;
+
+namespace FraudFed.Conformance.Live;
+
+/// <summary>The appliance-facing live checks, in the order they run. Names are <c>appliance/&lt;mode&gt;/&lt;check&gt;</c>.</summary>
+public static class ApplianceChecks
+{
+    /// <summary>Check names (after <c>appliance/&lt;mode&gt;/</c>) and what passing means, as SPEC.md 13 lists them.</summary>
+    public static IReadOnlyList<(string Name, string Meaning)> Catalogue { get; } =
+    [
+        ("session-setup", "every roster bank completes the mode's session setup through the appliance"),
+        ("honest-round-exact", "a round of every bank opens to exactly the plaintext sum (mod t or 2^k) with every bank as contributor"),
+        ("replayed-message-refused", "another bank's accepted message, byte for byte, sent under this bank's certificate is refused"),
+        ("wrong-round-refused", "a message for a round that is not open is refused"),
+        ("wrong-session-refused", "a message naming another session id is refused"),
+        ("other-bank-id-refused", "a message whose signed body names another bank as sender is refused"),
+        ("invalid-signature-refused", "a genuine message with one signature bit flipped is refused"),
+        ("malformed-protobuf-refused", "a truncated wrapper and an invalid varint length are refused with INVALID_ARGUMENT"),
+        ("oversized-refused", "a message one byte over the limit, and one far over it, get RESOURCE_EXHAUSTED or INVALID_ARGUMENT, and the appliance still answers"),
+        ("duplicate-submission-idempotent", "the same upload sent twice: the second answer is OK with resend=true and the first sequence, and the sum counts it once"),
+        ("round-exact-after-hostile", "the round during which every hostile message above was sent opens to exactly the plaintext sum"),
+        ("unknown-certificate-refused", "a client certificate the roster does not pin gets no answer (refused at TLS or PERMISSION_DENIED)"),
+        ("fuzz-typed-statuses", "seeded mutants of genuine messages (truncate, flip, insert, length inflation) each get a typed status, never INTERNAL or UNKNOWN; with --self, managed memory stays bounded"),
+        ("serves-after-fuzz", "after the fuzz loop, a round of every bank opens to exactly the plaintext sum"),
+        ("dropout-round-completes", "a round without the last bank opens to exactly the others' sum with them as contributors (or, when they are fewer than the threshold, ends without a sum)"),
+    ];
+
+    /// <summary>Refusals a bank may get for bad bytes (SPEC.md 14.5): never INTERNAL, UNKNOWN or OK.</summary>
+    private static readonly StatusCode[] Refusals =
+        [StatusCode.InvalidArgument, StatusCode.FailedPrecondition, StatusCode.PermissionDenied, StatusCode.ResourceExhausted, StatusCode.AlreadyExists, StatusCode.Aborted];
+
+    /// <summary>Runs every check against <paramref name="target"/>, in the order of <see cref="Catalogue"/> (the fuzz checks only
+    /// with a fuzz budget). A check that cannot run because setup failed is reported failed, naming setup.</summary>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    public static async Task<IReadOnlyList<LiveCheckResult>> RunAsync(LiveTarget target, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(target);
+        var run = new Run(target, cancellationToken);
+        try { await run.AllAsync().ConfigureAwait(false); }
+        finally { run.Dispose(); }
+        return run.Results;
+    }
+
+    private sealed class Run(LiveTarget target, CancellationToken ct) : IDisposable
+    {
+        private readonly List<WireBank> _banks = Enumerable.Range(0, target.Settings.Banks).Select(target.Open).ToList();
+        private readonly string _mode = target.Settings.IsHomomorphic ? "he" : "masking";
+        private readonly Random _values = new(7);
+        private readonly ulong _modulus = target.Settings.IsHomomorphic
+            ? 1UL << target.Settings.BuildHeRoster().Parameters.PlainModulusBits
+            : target.Settings.Masking!.ModulusBits >= 64 ? 0 : 1UL << target.Settings.Masking.ModulusBits;
+
+        public List<LiveCheckResult> Results { get; } = [];
+
+        private void Record(string check, bool passed, string detail, Stopwatch sw) => Record(check, passed, detail, sw.Elapsed.TotalSeconds);
+
+        private void Record(string check, bool passed, string detail, double seconds) =>
+            Results.Add(new LiveCheckResult($"appliance/{_mode}/{check}", passed, detail, Math.Round(seconds, 3)));
+
+        private async Task<bool> CheckAsync(string check, Func<Task<(bool, string)>> body)
+        {
+            var sw = Stopwatch.StartNew();
+            (bool ok, string detail) = (false, "");
+            try { (ok, detail) = await body().ConfigureAwait(false); }
+            catch (Exception e) when (e is LiveFlowException or RpcException or FraudFed.Cryptography.ProtocolViolationException or InvalidOperationException or IOException or HttpRequestException)
+            {
+                (ok, detail) = (false, $"{e.GetType().Name}: {e.Message}");
+            }
+            Record(check, ok, detail, sw);
+            return ok;
+        }
+
+        public async Task AllAsync()
+        {
+            if (!await CheckAsync("session-setup", async () =>
+                {
+                    await Task.WhenAll(_banks.Select(b => b.SetupAsync(ct))).ConfigureAwait(false);
+                    return (true, $"{_banks.Count} banks ready");
+                }).ConfigureAwait(false))
+            {
+                foreach (var (name, _) in Catalogue.Skip(1))
+                    if (target.Options.FuzzMutants > 0 || !name.Contains("fuzz", StringComparison.Ordinal))
+                        Record(name, false, "not run: session setup failed", Stopwatch.StartNew());
+                return;
+            }
+            await CheckAsync("honest-round-exact", () => HonestRoundAsync(_banks)).ConfigureAwait(false);
+            await HostileRoundAsync().ConfigureAwait(false);
+            await CheckAsync("unknown-certificate-refused", UnknownCertificateAsync).ConfigureAwait(false);
+            if (target.Options.FuzzMutants > 0)
+            {
+                await CheckAsync("fuzz-typed-statuses", FuzzAsync).ConfigureAwait(false);
+                await Task.Delay(TimeSpan.FromSeconds(1.1), ct).ConfigureAwait(false); // the per-bank rate limit refills
+                await CheckAsync("serves-after-fuzz", () => HonestRoundAsync(_banks)).ConfigureAwait(false);
+            }
+            await CheckAsync("dropout-round-completes", DropoutAsync).ConfigureAwait(false);
+        }
+
+        private ulong[] Values() => Enumerable.Range(0, target.Options.VectorLength).Select(_ => (ulong)_values.NextInt64(1L << 20)).ToArray();
+
+        private ulong[] Expected(IEnumerable<ulong[]> vectors)
+        {
+            var sum = new ulong[target.Options.VectorLength];
+            foreach (ulong[] v in vectors)
+                for (int i = 0; i < sum.Length; i++) sum[i] = _modulus == 0 ? sum[i] + v[i] : (sum[i] + v[i]) % _modulus;
+            return sum;
+        }
+
+        /// <summary>A round of <paramref name="banks"/>: every bank must be told the same sum, equal to the plaintext sum, with exactly them as contributors.</summary>
+        private async Task<(bool, string)> HonestRoundAsync(IReadOnlyList<WireBank> banks)
+        {
+            ulong[][] inputs = banks.Select(_ => Values()).ToArray();
+            WireSum[] sums = await Task.WhenAll(banks.Select((b, i) => b.SumAsync(inputs[i], ct))).ConfigureAwait(false);
+            return Compare(sums, Expected(inputs), banks.Select(b => b.Bank).ToArray());
+        }
+
+        private static (bool, string) Compare(WireSum[] sums, ulong[] expected, int[] contributors)
+        {
+            foreach (WireSum s in sums)
+            {
+                if (!s.Sum.SequenceEqual(expected)) return (false, $"round {s.Round}: the opened sum differs from the plaintext sum at position {FirstDifference(s.Sum, expected)}");
+                if (!s.Contributors.Order().SequenceEqual(contributors)) return (false, $"round {s.Round}: contributors [{string.Join(",", s.Contributors)}], expected [{string.Join(",", contributors)}]");
+            }
+            return (true, $"round {sums[0].Round}: {expected.Length} values exact, contributors [{string.Join(",", contributors)}]");
+        }
+
+        private static int FirstDifference(ulong[] a, ulong[] b)
+        {
+            for (int i = 0; i < Math.Min(a.Length, b.Length); i++) if (a[i] != b[i]) return i;
+            return Math.Min(a.Length, b.Length);
+        }
+
+        /// <summary>A round in which bank 0, holding its genuine upload, first sends every hostile variant of it, then the upload twice.</summary>
+        private async Task HostileRoundAsync()
+        {
+            WireBank bank = _banks[0], other = _banks[1];
+            var probes = new List<(string Check, bool Passed, string Detail, double Seconds)>();
+            (SubmitOutcome First, SubmitOutcome Second)? duplicate = null;
+
+            async Task Probe(string check, Func<Task<(bool, string)>> body)
+            {
+                var sw = Stopwatch.StartNew();
+                try { var (ok, detail) = await body().ConfigureAwait(false); probes.Add((check, ok, detail, sw.Elapsed.TotalSeconds)); }
+                catch (Exception e) when (e is RpcException or LiveFlowException or InvalidProtocolBufferException or ArgumentException)
+                {
+                    probes.Add((check, false, $"{e.GetType().Name}: {e.Message}", sw.Elapsed.TotalSeconds));
+                }
+            }
+
+            bank.BeforeUpload = async genuine =>
+            {
+                await Probe("replayed-message-refused", async () =>
+                {
+                    byte[] replay = other.Accepted[^1];
+                    SubmitOutcome o = await bank.TrySubmitAsync(replay, ct).ConfigureAwait(false);
+                    return (Refused(o), $"bank {other.Bank}'s accepted message sent by bank {bank.Bank}: {o}");
+                }).ConfigureAwait(false);
+                await Probe("wrong-round-refused", async () =>
+                {
+                    SubmitOutcome o = await bank.TrySubmitAsync(WithRound(bank, genuine, 7), ct).ConfigureAwait(false);
+                    return (Refused(o), $"the upload for round +7: {o}");
+                }).ConfigureAwait(false);
+                await Probe("wrong-session-refused", async () =>
+                {
+                    SubmitOutcome o = await bank.TrySubmitAsync(WithSession(bank, genuine, RandomNumberGenerator.GetBytes(16)), ct).ConfigureAwait(false);
+                    return (Refused(o), $"the upload with another session id: {o}");
+                }).ConfigureAwait(false);
+                await Probe("other-bank-id-refused", async () =>
+                {
+                    SubmitOutcome o = await bank.TrySubmitAsync(WithSender(bank, genuine, other.Bank), ct).ConfigureAwait(false);
+                    return (Refused(o), $"the upload naming bank {other.Bank} as sender, signed by bank {bank.Bank}: {o}");
+                }).ConfigureAwait(false);
+                await Probe("invalid-signature-refused", async () =>
+                {
+                    SubmitOutcome o = await bank.TrySubmitAsync(FlipSignatureBit(bank, genuine), ct).ConfigureAwait(false);
+                    return (Refused(o), $"the upload with one signature bit flipped: {o}");
+                }).ConfigureAwait(false);
+                await Probe("malformed-protobuf-refused", async () =>
+                {
+                    SubmitOutcome truncated = await bank.TrySubmitAsync(genuine[..(genuine.Length / 2)], ct).ConfigureAwait(false);
+                    SubmitOutcome varint = await bank.TrySubmitAsync([0x12, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01], ct).ConfigureAwait(false);
+                    bool ok = truncated.Status == StatusCode.InvalidArgument && varint.Status == StatusCode.InvalidArgument;
+                    return (ok, $"truncated wrapper: {truncated}; invalid varint length: {varint}");
+                }).ConfigureAwait(false);
+                await Probe("oversized-refused", async () =>
+                {
+                    SubmitOutcome justOver = await bank.TrySubmitAsync(new byte[target.MaxMessageBytes + 1], ct).ConfigureAwait(false);
+                    SubmitOutcome farOver = await bank.TrySubmitAsync(new byte[target.MaxMessageBytes + (1 << 20)], ct).ConfigureAwait(false);
+                    bool typed = justOver.Status is StatusCode.ResourceExhausted or StatusCode.InvalidArgument
+                        && farOver.Status is StatusCode.ResourceExhausted or StatusCode.InvalidArgument;
+                    SessionInfo info = await bank.Grpc.GetSessionAsync(new GetSessionRequest(), deadline: DateTime.UtcNow.AddSeconds(30), cancellationToken: ct).ConfigureAwait(false);
+                    return (typed && info.Bank == (uint)bank.Bank, $"{target.MaxMessageBytes + 1} bytes: {justOver}; {target.MaxMessageBytes + (1 << 20)} bytes: {farOver}; GetSession afterwards answered");
+                }).ConfigureAwait(false);
+                SubmitOutcome first = await bank.TrySubmitAsync(genuine, ct).ConfigureAwait(false);
+                SubmitOutcome second = await bank.TrySubmitAsync(genuine, ct).ConfigureAwait(false);
+                duplicate = (first, second);
+            };
+
+            var sw = Stopwatch.StartNew();
+            (bool roundOk, string roundDetail) = (false, "");
+            try { (roundOk, roundDetail) = await HonestRoundAsync(_banks).ConfigureAwait(false); }
+            catch (Exception e) when (e is LiveFlowException or RpcException) { roundDetail = $"{e.GetType().Name}: {e.Message}"; }
+            bank.BeforeUpload = null;
+            foreach (var p in probes) Record(p.Check, p.Passed, p.Detail, p.Seconds);
+            if (duplicate is { } d)
+            {
+                bool idempotent = d.First.Accepted && !d.First.Resend && d.Second.Accepted && d.Second.Resend && d.Second.Sequence == d.First.Sequence;
+                Record("duplicate-submission-idempotent", idempotent && roundOk,
+                    $"first: {d.First}; second: {d.Second}; {(roundOk ? "the sum counts it once" : "the round's sum is wrong or missing")}", sw);
+            }
+            else Record("duplicate-submission-idempotent", false, "the round never reached bank 0's upload: " + roundDetail, sw);
+            if (probes.Count == 0) foreach (var (name, _) in Catalogue.Skip(2).Take(7)) Record(name, false, "the round never reached bank 0's upload: " + roundDetail, sw);
+            Record("round-exact-after-hostile", roundOk, roundDetail, sw);
+        }
+
+        private static bool Refused(SubmitOutcome o) => Refusals.Contains(o.Status);
+
+        private byte[] WithRound(WireBank bank, byte[] genuine, uint delta)
+        {
+            if (bank.IsHomomorphic)
+            {
+                var w = WireV1.HeBankMessage.Parser.ParseFrom(genuine);
+                w.Upload.Round += delta;
+                return w.ToByteArray();
+            }
+            MaskedInput m = MaskingWire.DecodeToAggregator<MaskedInput>(genuine);
+            using Ed25519SigningKey key = bank.IdentityKey();
+            return (m with { Round = m.Round + delta }).Encode(key);
+        }
+
+        private byte[] WithSession(WireBank bank, byte[] genuine, byte[] session)
+        {
+            if (bank.IsHomomorphic)
+            {
+                var w = WireV1.HeBankMessage.Parser.ParseFrom(genuine);
+                w.SessionId = ByteString.CopyFrom(session);
+                return w.ToByteArray();
+            }
+            MaskedInput m = MaskingWire.DecodeToAggregator<MaskedInput>(genuine);
+            using Ed25519SigningKey key = bank.IdentityKey();
+            return (m with { SessionId = session }).Encode(key);
+        }
+
+        /// <summary>Masking: the MaskedInput body names <paramref name="sender"/>; homomorphic: the upload manifest does (SPEC.md 12.2).
+        /// Both are signed with the sending bank's own identity key, so only the identity check can refuse them.</summary>
+        private byte[] WithSender(WireBank bank, byte[] genuine, int sender)
+        {
+            using Ed25519SigningKey key = bank.IdentityKey();
+            if (bank.IsHomomorphic)
+            {
+                var w = WireV1.HeBankMessage.Parser.ParseFrom(genuine);
+                byte[] manifest = w.Upload.Manifest.ToByteArray();
+                int body = manifest.Length - Ed25519SigningKey.SignatureSize;
+                System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(manifest.AsSpan(25), sender);
+                byte[] signature = key.Sign([.. "FraudFed/v1/he/manifest"u8, .. SHA256.HashData(manifest.AsSpan(0, body))]);
+                signature.CopyTo(manifest, body);
+                w.Upload.Manifest = ByteString.CopyFrom(manifest);
+                return w.ToByteArray();
+            }
+            MaskedInput m = MaskingWire.DecodeToAggregator<MaskedInput>(genuine);
+            return (m with { Sender = sender }).Encode(key);
+        }
+
+        private static byte[] FlipSignatureBit(WireBank bank, byte[] genuine)
+        {
+            if (bank.IsHomomorphic)
+            {
+                var w = WireV1.HeBankMessage.Parser.ParseFrom(genuine);
+                byte[] manifest = w.Upload.Manifest.ToByteArray();
+                manifest[^1] ^= 0x01;
+                w.Upload.Manifest = ByteString.CopyFrom(manifest);
+                return w.ToByteArray();
+            }
+            var x = WireV1.MaskingBankMessage.Parser.ParseFrom(genuine);
+            byte[] signature = x.MaskedInput.Signature.ToByteArray();
+            signature[^1] ^= 0x01;
+            x.MaskedInput.Signature = ByteString.CopyFrom(signature);
+            return x.ToByteArray();
+        }
+
+        /// <summary>GetSession with a fresh self-signed client certificate (valid, but pinned nowhere) must not be answered.</summary>
+        private async Task<(bool, string)> UnknownCertificateAsync()
+        {
+            using ECDsa key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+            var request = new CertificateRequest("CN=not on the roster", key, HashAlgorithmName.SHA256);
+            request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.2")], false));
+            using X509Certificate2 ephemeral = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddDays(1));
+            using X509Certificate2 stranger = X509CertificateLoader.LoadPkcs12(ephemeral.Export(X509ContentType.Pkcs12), null);
+            using GrpcChannel channel = WireBank.OpenChannel(target.Options.Target, stranger, target.Banks[0].Authority);
+            var client = new Federation.FederationClient(channel);
+            try
+            {
+                SessionInfo info = await client.GetSessionAsync(new GetSessionRequest(), deadline: DateTime.UtcNow.AddSeconds(30), cancellationToken: ct).ConfigureAwait(false);
+                return (false, $"the appliance answered an unpinned certificate (as bank {info.Bank})");
+            }
+            catch (RpcException e) when (e.StatusCode is not StatusCode.OK)
+            {
+                return (e.StatusCode is StatusCode.Unavailable or StatusCode.Internal or StatusCode.PermissionDenied or StatusCode.Unauthenticated,
+                    $"refused: {e.StatusCode} ({(e.StatusCode == StatusCode.PermissionDenied ? "authorization" : "TLS handshake")})");
+            }
+        }
+
+        /// <summary>The seeded mutation loop: every bank's genuine accepted messages, mutated, each sent by a bank in turn.</summary>
+        private async Task<(bool, string)> FuzzAsync()
+        {
+            List<byte[]> templates = _banks.SelectMany(b => b.Accepted).Where(m => m.Length <= target.MaxMessageBytes).ToList();
+            if (templates.Count == 0) return (false, "no genuine message to mutate");
+            var mutator = new WireMutator(target.Options.FuzzSeed, target.MaxMessageBytes);
+            long before = target.Options.MemoryProbe?.Invoke() ?? 0;
+            var counts = new SortedDictionary<string, int>(StringComparer.Ordinal);
+            var failures = new List<string>();
+            var clock = Stopwatch.StartNew();
+            int sent = 0;
+            for (; sent < target.Options.FuzzMutants && clock.Elapsed.TotalSeconds < target.Options.FuzzSeconds; sent++)
+            {
+                byte[] template = templates[sent % templates.Count];
+                (string kind, byte[] mutant) = mutator.Mutate(template);
+                WireBank from = _banks[sent % _banks.Count];
+                SubmitOutcome o = await from.TrySubmitAsync(mutant, ct).ConfigureAwait(false);
+                string key = o.Accepted ? (o.Resend ? "OK(resend)" : "OK") : o.Status.ToString();
+                counts[key] = counts.GetValueOrDefault(key) + 1;
+                if (!o.Accepted && !Refused(o) && failures.Count < 5) failures.Add($"mutant {sent} ({kind} of a {template.Length}-byte message from bank {from.Bank}): {o} {o.Detail}");
+            }
+            string memory = "";
+            bool bounded = true;
+            if (target.Options.MemoryProbe is { } probe)
+            {
+                long after = probe();
+                long grown = after - before;
+                bounded = grown < 256L << 20;
+                memory = $"; managed memory {before >> 20} -> {after >> 20} MiB{(bounded ? "" : " (grew by more than 256 MiB)")}";
+            }
+            string tally = string.Join(", ", counts.Select(kv => $"{kv.Key} {kv.Value}"));
+            return (failures.Count == 0 && bounded,
+                $"seed {target.Options.FuzzSeed}: {sent} mutants in {clock.Elapsed.TotalSeconds:0.0} s: {tally}{memory}{(failures.Count == 0 ? "" : "; " + string.Join("; ", failures))}");
+        }
+
+        /// <summary>The last bank never joins the round; the others' round must open without it (or fail, when too few remain).</summary>
+        private async Task<(bool, string)> DropoutAsync()
+        {
+            List<WireBank> rest = _banks.Take(_banks.Count - 1).ToList();
+            int needed = target.Settings.IsHomomorphic ? target.Settings.He!.MinContributors : target.Settings.Masking!.Threshold;
+            if (rest.Count >= needed) return await HonestRoundAsync(rest).ConfigureAwait(false);
+            try
+            {
+                await HonestRoundAsync(rest).ConfigureAwait(false);
+                return (false, $"a round of {rest.Count} banks opened although {needed} are needed");
+            }
+            catch (LiveFlowException e) { return (true, $"{rest.Count} banks are fewer than the {needed} needed: {e.Message}"); }
+        }
+
+        public void Dispose()
+        {
+            foreach (WireBank b in _banks) b.Dispose();
+        }
+    }
+}

@@ -1,0 +1,252 @@
+// One bank as the live conformance runner plays it (SPEC.md 13, "Live conformance"): its own mutual-TLS channel to the
+// appliance, the generated Federation client of service.proto, and the bank party of the session's mode driven message by
+// message. Every Submit goes through one place that records the appliance's answer as a status (never an exception), so
+// a check can send genuine, replayed or hostile bytes and read exactly what the appliance said.
+using System.Net.Security;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using FraudFed.Cryptography;
+using FraudFed.Cryptography.Primitives;
+using FraudFed.Protocol.Homomorphic;
+using FraudFed.Protocol.Masking;
+using FraudFed.Sdk;
+using FraudFed.Sdk.Configuration;
+using FraudFed.Sdk.Wire;
+using Google.Protobuf;
+using Grpc.Core;
+using Grpc.Net.Client;
+
+namespace FraudFed.Conformance.Live;
+
+/// <summary>The appliance's answer to one Submit: a status code, and on OK the log sequence and the resend flag.</summary>
+internal sealed record SubmitOutcome(StatusCode Status, ulong Sequence, bool Resend, string? Reason, string Detail)
+{
+    public bool Accepted => Status == StatusCode.OK;
+
+    public override string ToString() => Accepted
+        ? $"OK (sequence {Sequence}{(Resend ? ", resend" : "")})"
+        : $"{Status}{(Reason is null ? "" : $" ({Reason})")}";
+}
+
+/// <summary>A round's outcome as the bank saw it.</summary>
+internal sealed record WireSum(ulong Round, ulong[] Sum, int[] Contributors);
+
+/// <summary>A round that ended without a sum, or a refusal the honest flow cannot go past.</summary>
+internal sealed class LiveFlowException(string message) : Exception(message);
+
+/// <summary>One roster bank: channel, raw client and party. Not thread-safe: one flow drives it at a time.</summary>
+internal sealed class WireBank : IDisposable
+{
+    private readonly GrpcChannel _channel;
+    private readonly FederationSettings _settings;
+    private readonly byte[] _seed;
+    private readonly int _maxMessageBytes;
+    private readonly TimeSpan _stageTimeout;
+    private readonly Queue<MailboxItem> _buffer = new();
+    private ulong _after;
+    private HomomorphicBankParty? _he;
+    private MaskingBank? _masking;
+    private MaskingParameters? _parameters;
+
+    public WireBank(int bank, Uri target, X509Certificate2 certificate, X509Certificate2 authority, FederationSettings settings, byte[] seed,
+        int maxMessageBytes, TimeSpan stageTimeout)
+    {
+        Bank = bank;
+        _settings = settings;
+        _seed = seed;
+        _maxMessageBytes = maxMessageBytes;
+        _stageTimeout = stageTimeout;
+        _channel = OpenChannel(target, certificate, authority);
+        Grpc = new Federation.FederationClient(_channel);
+    }
+
+    /// <summary>A channel presenting <paramref name="certificate"/> and trusting only <paramref name="authority"/> for the appliance.
+    /// No client-side message size limit: the appliance's own limits are under test.</summary>
+    public static GrpcChannel OpenChannel(Uri target, X509Certificate2 certificate, X509Certificate2 authority)
+    {
+        var handler = new SocketsHttpHandler
+        {
+            SslOptions = new SslClientAuthenticationOptions
+            {
+                ClientCertificates = [certificate],
+                RemoteCertificateValidationCallback = TlsFiles.ServerValidator(authority),
+            },
+            EnableMultipleHttp2Connections = true,
+        };
+        return GrpcChannel.ForAddress(target, new GrpcChannelOptions
+        {
+            HttpHandler = handler,
+            DisposeHttpClient = true,
+            MaxSendMessageSize = null,
+            MaxReceiveMessageSize = null,
+        });
+    }
+
+    public int Bank { get; }
+    public Federation.FederationClient Grpc { get; }
+    public bool IsHomomorphic => _settings.IsHomomorphic;
+
+    /// <summary>Every message of this bank the appliance accepted, oldest first (public wire bytes; templates for other checks).</summary>
+    public List<byte[]> Accepted { get; } = [];
+
+    /// <summary>Called once with the bank's genuine upload of a round (HeUpload or MaskedInput) before it is sent; the hostile
+    /// checks run inside it while the round waits for this bank. Cleared after use.</summary>
+    public Func<byte[], Task>? BeforeUpload { get; set; }
+
+    /// <summary>The signing key of this bank's protocol identity (callers dispose it).</summary>
+    public Ed25519SigningKey IdentityKey() => Ed25519SigningKey.Import(_seed);
+
+    /// <summary>The masking session id (empty in homomorphic mode or before setup).</summary>
+    public byte[] SessionId => _parameters?.SessionId.ToArray() ?? [];
+
+    /// <summary>Sends <paramref name="message"/> and returns the appliance's answer, whatever it is.</summary>
+    public async Task<SubmitOutcome> TrySubmitAsync(byte[] message, CancellationToken cancellationToken)
+    {
+        try
+        {
+            SubmitReply reply = await Grpc.SubmitAsync(new SubmitRequest { Message = ByteString.CopyFrom(message) },
+                deadline: DateTime.UtcNow.AddSeconds(60), cancellationToken: cancellationToken).ConfigureAwait(false);
+            if (!reply.Resend) Accepted.Add(message);
+            return new SubmitOutcome(StatusCode.OK, reply.Sequence, reply.Resend, null, "");
+        }
+        catch (RpcException e) when (e.StatusCode != StatusCode.Cancelled || !cancellationToken.IsCancellationRequested)
+        {
+            return new SubmitOutcome(e.StatusCode, 0, false, e.Trailers.GetValue(StatusMapping.ReasonTrailer), e.Status.Detail);
+        }
+    }
+
+    private async Task SubmitAsync(byte[] message, CancellationToken cancellationToken)
+    {
+        SubmitOutcome o = await TrySubmitAsync(message, cancellationToken).ConfigureAwait(false);
+        if (!o.Accepted) throw new LiveFlowException($"bank {Bank}: the appliance refused a genuine message: {o} {o.Detail}");
+    }
+
+    private async Task<MailboxItem> NextAsync(CancellationToken cancellationToken)
+    {
+        DateTime giveUp = DateTime.UtcNow + _stageTimeout;
+        while (_buffer.Count == 0)
+        {
+            if (DateTime.UtcNow > giveUp) throw new LiveFlowException($"bank {Bank}: no message from the appliance for {_stageTimeout.TotalSeconds:0} s.");
+            ReceiveReply reply = await Grpc.ReceiveAsync(new ReceiveRequest { AfterSequence = _after, WaitMilliseconds = 1000, MaxItems = 64 },
+                deadline: DateTime.UtcNow.AddSeconds(60), cancellationToken: cancellationToken).ConfigureAwait(false);
+            foreach (MailboxItem item in reply.Items.Where(i => i.Sequence > _after).OrderBy(i => i.Sequence)) _buffer.Enqueue(item);
+        }
+        MailboxItem next = _buffer.Dequeue();
+        _after = next.Sequence;
+        return next;
+    }
+
+    /// <summary>Session setup of the mode (homomorphic key generation, SPEC.md 12.0; masking AdvertiseKeys and graph seed, 8.1).</summary>
+    public async Task SetupAsync(CancellationToken cancellationToken)
+    {
+        SessionInfo info = await Grpc.GetSessionAsync(new GetSessionRequest(), deadline: DateTime.UtcNow.AddSeconds(60), cancellationToken: cancellationToken).ConfigureAwait(false);
+        if (info.Bank != (uint)Bank) throw new LiveFlowException($"the appliance knows bank {Bank}'s certificate as bank {info.Bank}.");
+        if (info.RosterDigest != _settings.Digest()) throw new LiveFlowException("the appliance's roster digest differs from the banks' federation block.");
+        if (_settings.IsHomomorphic)
+        {
+            _he = new HomomorphicBankParty(Bank, _settings.BuildHeRoster(), IdentityKey(), new InMemoryDecryptionLedger(), maxMessageBytes: _maxMessageBytes);
+            while (!_he.IsReady)
+            {
+                MailboxItem item = await NextAsync(cancellationToken).ConfigureAwait(false);
+                if (item.ItemCase != MailboxItem.ItemOneofCase.Message) continue;
+                foreach (byte[] reply in Step(() => _he.Receive(item.Message.Span))) await SubmitAsync(reply, cancellationToken).ConfigureAwait(false);
+                if (_he.IsAborted) throw new LiveFlowException($"bank {Bank}: the appliance ended the session during setup ({_he.AbortReason}).");
+            }
+            return;
+        }
+        _parameters = _settings.BuildMaskingParameters(info.SessionId.Span);
+        _masking = new MaskingBank(_parameters, Bank, IdentityKey(), _settings.IdentityKeyBytes(), RandomNumberGenerator.Create());
+        await SubmitAsync(_masking.AdvertiseKeys(), cancellationToken).ConfigureAwait(false);
+        while (_masking.State is not BankReady)
+        {
+            MailboxItem item = await NextAsync(cancellationToken).ConfigureAwait(false);
+            if (item.ItemCase != MailboxItem.ItemOneofCase.Message) continue;
+            switch (MaskingWire.DecodeToBank(item.Message.Span))
+            {
+                case KeyRoster: await SubmitAsync(Step(() => _masking.ReceiveRoster(item.Message.Span)), cancellationToken).ConfigureAwait(false); break;
+                case GraphSeedRoster: Step(() => { _masking.ReceiveGraphSeed(item.Message.Span); return Array.Empty<byte>(); }); break;
+                case RoundAbort { Round: 0 } a: throw new LiveFlowException($"bank {Bank}: the appliance ended the session during setup ({a.Reason}).");
+            }
+        }
+    }
+
+    /// <summary>Contributes <paramref name="values"/> to the next round and returns the opened sum the appliance announced.</summary>
+    public Task<WireSum> SumAsync(ulong[] values, CancellationToken cancellationToken) =>
+        _settings.IsHomomorphic ? HeSumAsync(values, cancellationToken) : MaskingSumAsync(values, cancellationToken);
+
+    private async Task<WireSum> HeSumAsync(ulong[] values, CancellationToken cancellationToken)
+    {
+        HomomorphicBankParty party = _he ?? throw new LiveFlowException("setup first");
+        RoundRequestReply asked = await Grpc.RequestRoundAsync(new RoundRequest { Length = (uint)values.Length }, deadline: DateTime.UtcNow.AddSeconds(60), cancellationToken: cancellationToken).ConfigureAwait(false);
+        ulong round = asked.Round;
+        party.Submit(round, values);
+        while (true)
+        {
+            MailboxItem item = await NextAsync(cancellationToken).ConfigureAwait(false);
+            if (item.ItemCase != MailboxItem.ItemOneofCase.Message) continue;
+            HeToBank m = HeWire.DecodeToBank(item.Message.Span, _settings.Banks, _maxMessageBytes);
+            foreach (byte[] reply in Step(() => party.Receive(item.Message.Span)))
+            {
+                if (BeforeUpload is { } hook && HeWire.DecodeToAggregator(reply, _settings.Banks, _maxMessageBytes) is HeUploadMessage)
+                {
+                    BeforeUpload = null;
+                    await hook(reply).ConfigureAwait(false);
+                }
+                await SubmitAsync(reply, cancellationToken).ConfigureAwait(false);
+            }
+            if (party.TryGetResult(round, out ulong[] sum, out int[] contributors)) return new WireSum(round, sum, contributors);
+            if (m is HeAbortToBank a && (a.Round == round || a.Round == 0)) throw new LiveFlowException($"round {round} ended without a sum ({a.Reason}: {a.Message}).");
+        }
+    }
+
+    private async Task<WireSum> MaskingSumAsync(ulong[] values, CancellationToken cancellationToken)
+    {
+        MaskingBank bank = _masking ?? throw new LiveFlowException("setup first");
+        RoundRequestReply asked = await Grpc.RequestRoundAsync(new RoundRequest { Length = (uint)values.Length }, deadline: DateTime.UtcNow.AddSeconds(60), cancellationToken: cancellationToken).ConfigureAwait(false);
+        ulong round = asked.Round;
+        while (true)
+        {
+            MailboxItem item = await NextAsync(cancellationToken).ConfigureAwait(false);
+            switch (item.ItemCase)
+            {
+                case MailboxItem.ItemOneofCase.RoundOpen when item.RoundOpen.Round == round:
+                    await SubmitAsync(Step(() => bank.BeginRound((uint)round)), cancellationToken).ConfigureAwait(false);
+                    break;
+                case MailboxItem.ItemOneofCase.SumResult when item.SumResult.Round == round:
+                    return new WireSum(round, [.. item.SumResult.Sum], item.SumResult.Contributors.Select(c => (int)c).ToArray());
+                case MailboxItem.ItemOneofCase.Message:
+                    byte[] bytes = item.Message.ToByteArray();
+                    switch (MaskingWire.DecodeToBank(bytes))
+                    {
+                        case ShareDelivery d when d.Round == round:
+                            byte[] input = Step(() => bank.ReceiveShares(bytes, values));
+                            if (BeforeUpload is { } hook)
+                            {
+                                BeforeUpload = null;
+                                await hook(input).ConfigureAwait(false);
+                            }
+                            await SubmitAsync(input, cancellationToken).ConfigureAwait(false);
+                            break;
+                        case SurvivorList s when s.Round == round: await SubmitAsync(Step(() => bank.ReceiveSurvivors(bytes)), cancellationToken).ConfigureAwait(false); break;
+                        case UnmaskRequest u when u.Round == round: await SubmitAsync(Step(() => bank.ReceiveUnmaskRequest(bytes)), cancellationToken).ConfigureAwait(false); break;
+                        case RoundAbort a when a.Round == round || a.Round == 0: throw new LiveFlowException($"round {round} ended without a sum ({a.Reason}: {a.Message}).");
+                    }
+                    break;
+            }
+        }
+    }
+
+    private T Step<T>(Func<T> step)
+    {
+        try { return step(); }
+        catch (ProtocolViolationException e) { throw new LiveFlowException($"bank {Bank} refused the appliance's message ({e.Reason}: {e.Message})."); }
+    }
+
+    public void Dispose()
+    {
+        _he?.Dispose();
+        _masking?.Dispose();
+        _channel.Dispose();
+        CryptographicOperations.ZeroMemory(_seed);
+    }
+}

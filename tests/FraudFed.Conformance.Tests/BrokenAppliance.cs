@@ -1,0 +1,194 @@
+// Test double: a deliberately broken appliance. It is a mutual-TLS gRPC front for a real appliance (the same server
+// certificate and the same roster pins), forwarding every call as the calling bank, except for one broken rule: it
+// skips the replay check (bytes already accepted from another bank are answered OK without reaching the appliance), or
+// it accepts a message whose signature the appliance refused. The live runner must fail exactly the matching check.
+using System.Collections.Concurrent;
+using System.Net;
+using System.Security.Authentication;
+using System.Security.Cryptography;
+using FraudFed.Aggregator.Hosting;
+using FraudFed.Conformance.Live;
+using FraudFed.Sdk;
+using FraudFed.Sdk.Configuration;
+using FraudFed.Sdk.Wire;
+using Grpc.Core;
+using Grpc.Net.Client;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace FraudFed.Conformance.Tests;
+
+/// <summary>Which rule the double breaks.</summary>
+public enum Breakage
+{
+    /// <summary>Bytes the appliance accepted from one bank are answered OK when another bank sends them (never forwarded).</summary>
+    SkipsReplayCheck,
+    /// <summary>A message the appliance refused as AuthenticationFailed is answered OK.</summary>
+    AcceptsBadSignatures,
+    /// <summary>A message the appliance refused as Malformed is answered OK.</summary>
+    AcceptsMalformed,
+    /// <summary>A message the appliance refused as Oversized (its own size check) is answered OK.</summary>
+    AcceptsOversized,
+    /// <summary>A message the appliance refused as WrongRoundOrState is answered OK.</summary>
+    AcceptsWrongRoundOrState,
+    /// <summary>A resend of accepted bytes is answered as a fresh acceptance (resend=false, a new sequence).</summary>
+    CountsResendsAgain,
+    /// <summary>A client certificate the roster does not pin passes the handshake and is served as bank 0.</summary>
+    ServesUnpinnedCertificates,
+}
+
+internal sealed class BrokenAppliance : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly Forwarder _forwarder;
+
+    private BrokenAppliance(WebApplication app, Forwarder forwarder)
+    {
+        _app = app;
+        _forwarder = forwarder;
+    }
+
+    /// <summary>The front's https address.</summary>
+    public Uri Address => new(_app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+
+    /// <summary>Starts a front for the appliance at <paramref name="real"/> whose development kit is <paramref name="kit"/>.</summary>
+    public static async Task<BrokenAppliance> StartAsync(Uri real, string kit, Breakage breakage)
+    {
+        LoadedAggregatorConfig config = AggregatorConfig.Load(Path.Combine(kit, "aggregator.json"));
+        var forwarder = new Forwarder(config, breakage);
+        for (int i = 0; i < config.Pins.Count; i++)
+        {
+            LoadedBankConfig bank = BankConfig.Load(Path.Combine(kit, "banks", $"bank-{i}", "bank.json"));
+            forwarder.Add(bank, LiveChannel(real, bank));
+        }
+        var builder = WebApplication.CreateBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.Limits.MaxRequestBodySize = null;
+            k.Listen(IPAddress.Loopback, 0, listen =>
+            {
+                listen.Protocols = HttpProtocols.Http2;
+                listen.UseHttps(new HttpsConnectionAdapterOptions
+                {
+                    ServerCertificate = config.ServerCertificate,
+                    ClientCertificateMode = ClientCertificateMode.RequireCertificate,
+                    ClientCertificateValidation = (certificate, _, _) => breakage == Breakage.ServesUnpinnedCertificates || config.BankOf(certificate) >= 0,
+                    SslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
+                });
+            });
+        });
+        builder.Services.AddSingleton(forwarder);
+        builder.Services.AddGrpc(o => { o.MaxReceiveMessageSize = 16 << 20; o.MaxSendMessageSize = null; });
+        WebApplication app = builder.Build();
+        app.MapGrpcService<BrokenService>();
+        await app.StartAsync();
+        return new BrokenAppliance(app, forwarder);
+    }
+
+    private static GrpcChannel LiveChannel(Uri real, LoadedBankConfig bank) => GrpcChannel.ForAddress(real, new GrpcChannelOptions
+    {
+        HttpHandler = new SocketsHttpHandler
+        {
+            SslOptions = new System.Net.Security.SslClientAuthenticationOptions
+            {
+                ClientCertificates = [bank.Certificate],
+                RemoteCertificateValidationCallback = TlsFiles.ServerValidator(bank.Ca),
+            },
+        },
+        DisposeHttpClient = true,
+        MaxSendMessageSize = null,
+        MaxReceiveMessageSize = null,
+    });
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+        _forwarder.Dispose();
+    }
+
+    /// <summary>The per-bank clients of the real appliance and the broken rule's memory.</summary>
+    internal sealed class Forwarder(LoadedAggregatorConfig config, Breakage breakage) : IDisposable
+    {
+        private readonly List<(LoadedBankConfig Config, GrpcChannel Channel, Federation.FederationClient Client)> _banks = [];
+        private readonly ConcurrentDictionary<string, int> _acceptedFrom = new();
+        private long _fakeSequence = 1_000_000;
+
+        public Breakage Breakage => breakage;
+
+        public void Add(LoadedBankConfig bank, GrpcChannel channel) => _banks.Add((bank, channel, new Federation.FederationClient(channel)));
+
+        public (int Bank, Federation.FederationClient Client) Caller(ServerCallContext context)
+        {
+            int bank = config.BankOf(context.GetHttpContext().Connection.ClientCertificate);
+            if (bank < 0 && breakage == Breakage.ServesUnpinnedCertificates) bank = 0;
+            if (bank < 0) throw new RpcException(new Status(StatusCode.PermissionDenied, "not pinned"));
+            return (bank, _banks[bank].Client);
+        }
+
+        public bool IsReplayFromAnotherBank(byte[] digest, int bank) => _acceptedFrom.TryGetValue(Convert.ToHexString(digest), out int from) && from != bank;
+
+        public void Accepted(byte[] digest, int bank) => _acceptedFrom.TryAdd(Convert.ToHexString(digest), bank);
+
+        public SubmitReply Fake() => new() { Sequence = (ulong)Interlocked.Increment(ref _fakeSequence) };
+
+        public void Dispose()
+        {
+            foreach (var b in _banks) { b.Channel.Dispose(); b.Config.Dispose(); }
+            config.Dispose();
+        }
+    }
+
+    /// <summary>Forwards every call as the calling bank; <see cref="Submit"/> carries the broken rule.</summary>
+    private sealed class BrokenService(Forwarder forwarder) : Federation.FederationBase
+    {
+        public override async Task<SessionInfo> GetSession(GetSessionRequest request, ServerCallContext context) =>
+            await Forward(() => forwarder.Caller(context).Client.GetSessionAsync(request, deadline: context.Deadline, cancellationToken: context.CancellationToken).ResponseAsync);
+
+        public override async Task<RoundRequestReply> RequestRound(RoundRequest request, ServerCallContext context) =>
+            await Forward(() => forwarder.Caller(context).Client.RequestRoundAsync(request, deadline: context.Deadline, cancellationToken: context.CancellationToken).ResponseAsync);
+
+        public override async Task<ReceiveReply> Receive(ReceiveRequest request, ServerCallContext context) =>
+            await Forward(() => forwarder.Caller(context).Client.ReceiveAsync(request, deadline: context.Deadline, cancellationToken: context.CancellationToken).ResponseAsync);
+
+        public override async Task<SubmitReply> Submit(SubmitRequest request, ServerCallContext context)
+        {
+            var (bank, client) = forwarder.Caller(context);
+            byte[] digest = SHA256.HashData(request.Message.Span);
+            if (forwarder.Breakage == Breakage.SkipsReplayCheck && forwarder.IsReplayFromAnotherBank(digest, bank)) return forwarder.Fake();
+            try
+            {
+                SubmitReply reply = await client.SubmitAsync(request, deadline: context.Deadline, cancellationToken: context.CancellationToken);
+                forwarder.Accepted(digest, bank);
+                return reply.Resend && forwarder.Breakage == Breakage.CountsResendsAgain ? forwarder.Fake() : reply;
+            }
+            catch (RpcException e) when (Accepts(forwarder.Breakage, e.Trailers.GetValue(StatusMapping.ReasonTrailer)))
+            {
+                return forwarder.Fake();
+            }
+            catch (RpcException e) { throw new RpcException(e.Status, e.Trailers); }
+        }
+
+        private static bool Accepts(Breakage breakage, string? reason) => (breakage, reason) switch
+        {
+            (Breakage.AcceptsBadSignatures, "AuthenticationFailed") => true,
+            (Breakage.AcceptsMalformed, "Malformed") => true,
+            (Breakage.AcceptsOversized, "Oversized") => true,
+            (Breakage.AcceptsWrongRoundOrState, "WrongRoundOrState") => true,
+            _ => false,
+        };
+
+        private static async Task<T> Forward<T>(Func<Task<T>> call)
+        {
+            try { return await call(); }
+            catch (RpcException e) { throw new RpcException(e.Status, e.Trailers); }
+        }
+    }
+}

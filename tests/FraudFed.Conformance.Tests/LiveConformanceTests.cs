@@ -1,0 +1,83 @@
+using System.Text.Json;
+using FraudFed.Cli.Commands;
+using FraudFed.Conformance.Live;
+using FraudFed.Testing.Fuzzing;
+using NUnit.Framework;
+
+namespace FraudFed.Conformance.Tests;
+
+/// <summary>The live runner (`fraudfed conformance --self|--target`) against real local appliances (loopback, mutual TLS,
+/// SQLite) and against a deliberately broken one.</summary>
+[TestFixture]
+public sealed class LiveConformanceTests
+{
+    private static readonly ConformanceCommand.LiveSettings NoFuzz = new(0, 1, 1, 90);
+
+    [Test]
+    public void SelfJson_PassesEveryCheckOfBothModes_WithTheFuzzLoop()
+    {
+        // CI budget: FRAUDFED_FUZZ_SECONDS per appliance (default 6 s), FRAUDFED_FUZZ_MUTANTS at most, FRAUDFED_FUZZ_SEED.
+        int mutants = FuzzRun.Mutants(100_000);
+        double seconds = FuzzRun.Budget(6).TotalSeconds;
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        int rc = FraudFed.Cli.Program.Run(["conformance", "--self", "--json", "--fuzz", $"{mutants}", "--fuzz-seconds", $"{seconds}",
+            "--fuzz-seed", $"{FuzzRun.Seed(20261201)}"], stdout, stderr);
+        string[] lines = stdout.ToString().TrimEnd().Split('\n');
+        using JsonDocument json = JsonDocument.Parse(lines[^1]);
+        JsonElement root = json.RootElement;
+        var names = root.GetProperty("checks").EnumerateArray().Select(c => c.GetProperty("name").GetString()).ToList();
+        string[] expected = ["he", "masking"];
+        Assert.Multiple(() =>
+        {
+            Assert.That(rc, Is.EqualTo(0), stdout.ToString() + stderr);
+            Assert.That(root.GetProperty("failed").GetInt32(), Is.EqualTo(0), stdout.ToString());
+            Assert.That(root.GetProperty("passed").GetInt32(), Is.EqualTo(2 * ApplianceChecks.Catalogue.Count));
+            Assert.That(names, Is.EqualTo(expected.SelectMany(m => ApplianceChecks.Catalogue.Select(c => $"appliance/{m}/{c.Name}"))));
+            Assert.That(lines.Count(l => l.StartsWith("pass  ", StringComparison.Ordinal)), Is.EqualTo(2 * ApplianceChecks.Catalogue.Count));
+            Assert.That(root.GetProperty("checks").EnumerateArray().First(c => c.GetProperty("name").GetString() == "appliance/masking/fuzz-typed-statuses")
+                .GetProperty("detail").GetString(), Does.Contain("mutants").And.Contain("managed memory"));
+        });
+    }
+
+    [TestCase(Breakage.SkipsReplayCheck, "replayed-message-refused")]
+    [TestCase(Breakage.AcceptsBadSignatures, "invalid-signature-refused")]
+    [TestCase(Breakage.AcceptsMalformed, "malformed-protobuf-refused")]
+    [TestCase(Breakage.AcceptsOversized, "oversized-refused")]
+    [TestCase(Breakage.AcceptsWrongRoundOrState, "wrong-round-refused", "wrong-session-refused")]
+    [TestCase(Breakage.CountsResendsAgain, "duplicate-submission-idempotent")]
+    [TestCase(Breakage.ServesUnpinnedCertificates, "unknown-certificate-refused")]
+    public async Task BrokenAppliance_FailsExactlyTheMatchingCheck(Breakage breakage, params string[] checks)
+    {
+        BrokenAppliance? broken = null;
+        try
+        {
+            IReadOnlyList<LiveCheckResult> results = await ConformanceCommand.SelfModeAsync("masking", NoFuzz, async (real, kit) =>
+            {
+                broken = await BrokenAppliance.StartAsync(real, kit, breakage);
+                return broken.Address;
+            });
+            Assert.That(results.Where(r => !r.Passed).Select(r => r.Name), Is.EqualTo(checks.Select(c => "appliance/masking/" + c)),
+                string.Join("\n", results.Select(r => $"{r.Passed} {r.Name} {r.Detail}")));
+        }
+        finally
+        {
+            if (broken is not null) await broken.DisposeAsync();
+        }
+    }
+
+    [TestCase("--target", "https://127.0.0.1:1", "--banks", "/nonexistent-fraudfed-kit")]
+    [TestCase("--target", "http://127.0.0.1:1", "--banks", "/tmp")]
+    [TestCase("--target", "https://127.0.0.1:1")]
+    [TestCase("--self", "--target", "https://127.0.0.1:1")]
+    [TestCase("--banks", "/tmp")]
+    [TestCase("--target", "https://127.0.0.1:1", "--banks", "/tmp")]
+    public void BadLiveArguments_ExitTwoBeforeAnyConnection(params string[] args)
+    {
+        var stderr = new StringWriter();
+        int rc = FraudFed.Cli.Program.Run(["conformance", .. args], TextWriter.Null, stderr);
+        Assert.That(rc, Is.EqualTo(2), stderr.ToString());
+        Assert.That(stderr.ToString().TrimEnd().Split('\n'), Has.Length.EqualTo(1));
+        Assert.That(stderr.ToString(), Does.StartWith("fraudfed conformance: "));
+    }
+}
