@@ -1,6 +1,7 @@
 using System.Text.Json;
 using FraudFed.Cli.Commands;
 using FraudFed.Conformance.Live;
+using FraudFed.Conformance.Live.Bank;
 using FraudFed.Testing.Fuzzing;
 using NUnit.Framework;
 
@@ -28,13 +29,14 @@ public sealed class LiveConformanceTests
         JsonElement root = json.RootElement;
         var names = root.GetProperty("checks").EnumerateArray().Select(c => c.GetProperty("name").GetString()).ToList();
         string[] expected = ["he", "masking"];
+        int total = 2 * ApplianceChecks.Catalogue.Count + BankRefusalChecks.Names.Count;
         Assert.Multiple(() =>
         {
             Assert.That(rc, Is.EqualTo(0), stdout.ToString() + stderr);
             Assert.That(root.GetProperty("failed").GetInt32(), Is.EqualTo(0), stdout.ToString());
-            Assert.That(root.GetProperty("passed").GetInt32(), Is.EqualTo(2 * ApplianceChecks.Catalogue.Count));
-            Assert.That(names, Is.EqualTo(expected.SelectMany(m => ApplianceChecks.Catalogue.Select(c => $"appliance/{m}/{c.Name}"))));
-            Assert.That(lines.Count(l => l.StartsWith("pass  ", StringComparison.Ordinal)), Is.EqualTo(2 * ApplianceChecks.Catalogue.Count));
+            Assert.That(root.GetProperty("passed").GetInt32(), Is.EqualTo(total));
+            Assert.That(names, Is.EqualTo(expected.SelectMany(m => ApplianceChecks.Catalogue.Select(c => $"appliance/{m}/{c.Name}")).Concat(BankRefusalChecks.Names)));
+            Assert.That(lines.Count(l => l.StartsWith("pass  ", StringComparison.Ordinal)), Is.EqualTo(total));
             Assert.That(root.GetProperty("checks").EnumerateArray().First(c => c.GetProperty("name").GetString() == "appliance/masking/fuzz-typed-statuses")
                 .GetProperty("detail").GetString(), Does.Contain("mutants").And.Contain("managed memory"));
         });

@@ -2,7 +2,8 @@
 // recomputed, one line per file). With `--target https://HOST:PORT --banks DIR [--ca CA.pem]` the live check (SPEC.md 13,
 // "Live conformance"): the runner plays every roster bank of a fresh appliance session through honest and hostile flows,
 // one line per check. `--self` starts local appliances (one per mode, loopback, real mutual TLS, a temporary development
-// kit, SQLite in a temporary directory) and runs the live check against each. `--json` ends with one JSON line.
+// kit, SQLite in a temporary directory) and runs the live check against each. Both then run the bank-refusal checks
+// (this implementation's bank parties facing a malicious-aggregator double) unless --skip-bank-checks. `--json` ends with one JSON line.
 // Exit 0 every check passed, 1 a check failed, 2 usage or input error (found before any connection).
 using System.CommandLine;
 using System.Text.Json;
@@ -10,6 +11,7 @@ using FraudFed.Aggregator.Hosting;
 using FraudFed.Aggregator.Provisioning;
 using FraudFed.Cli.Infrastructure;
 using FraudFed.Conformance.Live;
+using FraudFed.Conformance.Live.Bank;
 using FraudFed.Sdk.Configuration;
 using Microsoft.Extensions.Logging;
 
@@ -30,9 +32,10 @@ internal sealed class ConformanceCommand : ICliCommand
         var fuzz = new Option<int>("--fuzz") { Description = "Live check: mutated genuine messages to send (0: no fuzz checks; default FRAUDFED_FUZZ_MUTANTS or 0).", DefaultValueFactory = _ => (int)FuzzDefault("FRAUDFED_FUZZ_MUTANTS", 0) };
         var fuzzSeconds = new Option<double>("--fuzz-seconds") { Description = "Live check: time budget of the fuzz loop per appliance (default FRAUDFED_FUZZ_SECONDS or 15).", DefaultValueFactory = _ => FuzzDefault("FRAUDFED_FUZZ_SECONDS", 15) };
         var fuzzSeed = new Option<int>("--fuzz-seed") { Description = "Live check: seed of the mutations (default FRAUDFED_FUZZ_SEED or 20261201).", DefaultValueFactory = _ => (int)FuzzDefault("FRAUDFED_FUZZ_SEED", 20261201) };
+        var skipBank = new Option<bool>("--skip-bank-checks") { Description = "Live check: leave out the bank-refusal checks (this implementation's bank parties facing a malicious-aggregator double, SPEC.md 13)." };
         var stageTimeout = new Option<double>("--stage-timeout") { Description = "Live check: longest wait for the appliance's next message, seconds (default 120).", DefaultValueFactory = _ => 120 };
         var command = new Command("conformance", "Check this implementation against the protocol test vectors (default), or check a running appliance (--target) or local ones (--self) through honest and hostile flows.");
-        foreach (Option o in new Option[] { vectors, verbose, target, ca, banks, maxBytes, self, json, fuzz, fuzzSeconds, fuzzSeed, stageTimeout }) command.Options.Add(o);
+        foreach (Option o in new Option[] { vectors, verbose, target, ca, banks, maxBytes, self, json, fuzz, fuzzSeconds, fuzzSeed, stageTimeout, skipBank }) command.Options.Add(o);
         command.SetAction(parse => CliErrors.Guard("conformance", parse.InvocationConfiguration.Error, () =>
         {
             TextWriter stdout = parse.InvocationConfiguration.Output, stderr = parse.InvocationConfiguration.Error;
@@ -44,11 +47,11 @@ internal sealed class ConformanceCommand : ICliCommand
                 return VectorsCommand.Check(parse.GetValue(vectors), parse.GetValue(verbose), parse.GetValue(json), stdout, stderr);
             }
             if (t is not null && local) throw new UsageException("give either --target or --self, not both.");
-            var live = new LiveSettings(parse.GetValue(fuzz), parse.GetValue(fuzzSeconds), parse.GetValue(fuzzSeed), parse.GetValue(stageTimeout));
+            var live = new LiveSettings(parse.GetValue(fuzz), parse.GetValue(fuzzSeconds), parse.GetValue(fuzzSeed), parse.GetValue(stageTimeout), !parse.GetValue(skipBank));
             if (local) return Self(live, parse.GetValue(json), stdout);
             if (!Uri.TryCreate(t, UriKind.Absolute, out Uri? uri)) throw new UsageException($"--target must be https://HOST:PORT, not \"{t}\".");
             string dir = parse.GetValue(banks) ?? throw new UsageException("--target needs --banks DIR (the folder `fraudfed aggregator init` wrote).");
-            return Target(live.Options(uri, dir, parse.GetValue(ca), parse.GetValue(maxBytes)), parse.GetValue(json), stdout);
+            return Target(live.Options(uri, dir, parse.GetValue(ca), parse.GetValue(maxBytes)), live.BankChecks, parse.GetValue(json), stdout);
         }));
         return command;
     }
@@ -57,7 +60,7 @@ internal sealed class ConformanceCommand : ICliCommand
         double.TryParse(Environment.GetEnvironmentVariable(variable), System.Globalization.CultureInfo.InvariantCulture, out double v) && v >= 0 ? v : fallback;
 
     /// <summary>The live options common to --target and --self.</summary>
-    internal sealed record LiveSettings(int Fuzz, double FuzzSeconds, int FuzzSeed, double StageTimeout)
+    internal sealed record LiveSettings(int Fuzz, double FuzzSeconds, int FuzzSeed, double StageTimeout, bool BankChecks = true)
     {
         public LiveOptions Options(Uri target, string banks, string? ca, int? maxMessageBytes, Func<long>? memory = null) => new()
         {
@@ -67,10 +70,11 @@ internal sealed class ConformanceCommand : ICliCommand
     }
 
     /// <summary>The live check against a running appliance; every input is checked (exit 2) before the first connection.</summary>
-    internal static int Target(LiveOptions options, bool json, TextWriter stdout)
+    internal static int Target(LiveOptions options, bool bankChecks, bool json, TextWriter stdout)
     {
         using LiveTarget target = LiveTarget.Load(options);
-        IReadOnlyList<LiveCheckResult> results = ApplianceChecks.RunAsync(target).GetAwaiter().GetResult();
+        var results = new List<LiveCheckResult>(ApplianceChecks.RunAsync(target).GetAwaiter().GetResult());
+        if (bankChecks) results.AddRange(BankRefusalChecks.RunAsync(CancellationToken.None).GetAwaiter().GetResult());
         return Report(results, json, stdout);
     }
 
@@ -92,6 +96,7 @@ internal sealed class ConformanceCommand : ICliCommand
     {
         var results = new List<LiveCheckResult>();
         foreach (string mode in new[] { "he", "masking" }) results.AddRange(SelfModeAsync(mode, settings).GetAwaiter().GetResult());
+        if (settings.BankChecks) results.AddRange(BankRefusalChecks.RunAsync(CancellationToken.None).GetAwaiter().GetResult());
         return Report(results, json, stdout);
     }
 
