@@ -43,18 +43,10 @@ public sealed class ApplianceBankTransport : IBankTransport
     /// <exception cref="FederationException">no item within the client's stage timeout, or the appliance stayed unreachable.</exception>
     public async ValueTask<BankDelivery> ReceiveAsync(CancellationToken cancellationToken)
     {
-        while (true)
-        {
-            MailboxItem item = await NextAsync(IsProtocolItem, cancellationToken).ConfigureAwait(false);
-            switch (item.ItemCase)
-            {
-                case MailboxItem.ItemOneofCase.Message:
-                    return new BankDelivery(item.Message.Memory, null);
-                case MailboxItem.ItemOneofCase.SumResult:
-                    SumResult r = item.SumResult;
-                    return new BankDelivery(null, new SumOutcomeNotice(r.Round, [.. r.Sum], [.. r.Contributors.Select(c => (int)c)], null));
-            }
-        }
+        MailboxItem item = await NextAsync(IsProtocolItem, cancellationToken).ConfigureAwait(false);
+        if (item.ItemCase == MailboxItem.ItemOneofCase.Message) return new BankDelivery(item.Message.Memory, null);
+        SumResult r = item.SumResult;
+        return new BankDelivery(null, new SumOutcomeNotice(r.Round, [.. r.Sum], [.. r.Contributors.Select(c => (int)c)], null));
     }
 
     /// <summary>Asks the appliance for a place in its next round, for a vector of <paramref name="length"/> values (SPEC.md 14.5

@@ -76,10 +76,10 @@ public sealed class MaskingSecureSumClient : ISecureSumClient
                     default: throw Error.Violation(ViolationReason.WrongRoundOrState, "a round message during setup");
                 }
             }
-            catch (ProtocolViolationException e) when (_bank.State is not BankAborted)
+            catch (ProtocolViolationException e)
             {
-                _refusals.Add(e.Reason);
-                if (_options.StopOnRefusal) throw;
+                _refusals.Add(e.Reason);   // refused (state unchanged), or evidence that aborted the session: thrown below
+                if (_options.StopOnRefusal && _bank.State is not BankAborted) throw;
             }
         }
         ThrowIfAborted();
