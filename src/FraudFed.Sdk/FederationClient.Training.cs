@@ -1,7 +1,8 @@
 // TrainAsync: one bank's side of the appliance's training job (SPEC.md 14.4, 14.5). The appliance sends the job (model,
 // options, k, schema), then the coordinator's broadcasts, each as a TrainingStep mailbox item. The bank answers each
 // broadcast with its bank party (its own rows only) and, when the step asks for a sum, contributes the answer to the next
-// secure sum round through the mode's driver (the SumAsync path). Every bank receives every opened sum, so the bank also
+// secure sum round through the mode's protocol client (the SumAsync path). Protocol items the mailbox holds between sums stay
+// for that client (ApplianceBankTransport). Every bank receives every opened sum, so the bank also
 // runs its own copy of the coordinator on those sums: each broadcast of the appliance must equal, byte for byte, the one
 // its copy computes (an appliance that deviates is caught at the first differing step), and the final model is its
 // copy's model: the same model at every bank and at the appliance, without a model transfer.
@@ -118,7 +119,7 @@ public sealed partial class FederationClient
     {
         ArgumentNullException.ThrowIfNull(rows);
         if (rows.Rows == 0) throw new TrainingFailedException("this bank has no training rows; give it its transactions before training.");
-        if (_driver is not { IsReady: true }) await ConnectAsync(cancellationToken).ConfigureAwait(false);
+        if (_session is not { IsReady: true }) await ConnectAsync(cancellationToken).ConfigureAwait(false);
         var clock = Stopwatch.StartNew();
         TrainingSettings? job = null;
         ITrainingBankParty? party = null;
@@ -131,7 +132,7 @@ public sealed partial class FederationClient
         {
             MailboxItem item;
             await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
-            try { item = await NextItemAsync(cancellationToken).ConfigureAwait(false); }
+            try { item = await Transport.NextTrainingItemAsync(cancellationToken).ConfigureAwait(false); }
             finally { _gate.Release(); }
             switch (item.ItemCase)
             {

@@ -2,8 +2,8 @@
 // pinned client certificate, the appliance's certificate checked against the configured authority only; every call
 // retried with exponential backoff and jitter (Polly) while the appliance is unreachable; the bank's mailbox read in
 // sequence order so that a reconnect resumes where it stopped and a resend is answered as the first send was.
-// The protocol work is done by the bank party of the session's mode (HomomorphicBankParty or MaskingBank): this class
-// only moves its bytes.
+// The protocol work is done by the protocol layer's per-bank client of the session's mode (HomomorphicSecureSumClient or
+// MaskingSecureSumClient, SPEC.md 15) over this client's mailbox (ApplianceBankTransport): this class only moves bytes.
 using System.Net.Security;
 using Grpc.Core;
 using Grpc.Net.Client;
@@ -48,7 +48,7 @@ public sealed partial class FederationClient : IAsyncDisposable
     private readonly Queue<MailboxItem> _buffer = new();
     private readonly SemaphoreSlim _gate = new(1, 1);
     private ulong _after;
-    private IBankDriver? _driver;
+    private IBankSession? _session;
     private BankStateStore? _store;
 
     private FederationClient(LoadedBankConfig config, FederationClientOptions options)
@@ -73,6 +73,7 @@ public sealed partial class FederationClient : IAsyncDisposable
             MaxReceiveMessageSize = int.MaxValue,
         });
         _grpc = new Federation.FederationClient(_channel);
+        Transport = new ApplianceBankTransport(this);
         _retry = new ResiliencePipelineBuilder().AddRetry(new RetryStrategyOptions
         {
             ShouldHandle = new PredicateBuilder().Handle<RpcException>(e => IsTransportFailure(e) && AuthenticationFailure(e) is null),
@@ -97,7 +98,13 @@ public sealed partial class FederationClient : IAsyncDisposable
     /// <summary>The session's settings.</summary>
     public FederationSettings Settings => _config.Config.Federation;
     /// <summary>True once the session's setup is complete for this bank.</summary>
-    public bool IsConnected => _driver is { IsReady: true };
+    public bool IsConnected => _session is { IsReady: true };
+    /// <summary>This bank's mailbox as the protocol layer's <see cref="FraudFed.Protocol.Coordination.IBankTransport"/>: any
+    /// per-bank secure-sum client runs over it (SPEC.md 15). <see cref="SumAsync"/> uses it too; do not mix the two at once.</summary>
+    public ApplianceBankTransport Transport { get; }
+    /// <summary>The protocol client that runs this bank's rounds (a <see cref="FraudFed.Protocol.Coordination.HomomorphicSecureSumClient"/>
+    /// or <see cref="FraudFed.Protocol.Coordination.MaskingSecureSumClient"/>), once <see cref="ConnectAsync"/> started the session; else null.</summary>
+    public FraudFed.Protocol.ISecureSumClient? SecureSumClient => _session?.Client;
     /// <summary>Bytes this bank has submitted (wrapper bytes).</summary>
     public long BytesUploaded { get; private set; }
     /// <summary>Bytes of mailbox items this bank has read.</summary>
@@ -113,18 +120,19 @@ public sealed partial class FederationClient : IAsyncDisposable
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            if (_driver is { IsReady: true }) return;
+            if (_session is { IsReady: true }) return;
             SessionInfo info = await CallAsync(t => _grpc.GetSessionAsync(new GetSessionRequest(), deadline: Deadline(), cancellationToken: t).ResponseAsync, cancellationToken).ConfigureAwait(false);
             Mode expected = Settings.IsHomomorphic ? Mode.Homomorphic : Mode.Masking;
             if (info.Mode != expected) throw new FederationException($"the aggregator runs mode {info.Mode}, this bank's configuration says {Settings.Mode}; use the bank.json of this appliance.");
             if (info.Bank != (uint)Bank) throw new FederationException($"the aggregator knows this certificate as bank {info.Bank}, the configuration says bank {Bank}; use the bank.json issued with this certificate.");
             if (!string.Equals(info.RosterDigest, Settings.Digest(), StringComparison.Ordinal))
                 throw new FederationException("the aggregator's roster and parameters differ from this bank's configuration (roster digest mismatch); ask the operator for the current federation block.");
-            _driver?.Dispose();
-            _driver = Settings.IsHomomorphic
-                ? new HeBankDriver(this, Bank, Settings, _config.ProtocolSeed, _config.Config.MaxMessageBytes, StateStore())
-                : new MaskingBankDriver(this, Bank, Settings, _config.ProtocolSeed, info.SessionId.ToByteArray());
-            await _driver.SetupAsync(cancellationToken).ConfigureAwait(false);
+            _session?.Dispose();
+            _session = null;
+            _session = Settings.IsHomomorphic
+                ? new HomomorphicBankSession(Transport, Settings, _config.ProtocolSeed, _config.Config.MaxMessageBytes, StateStore())
+                : new MaskingBankSession(Transport, Settings, _config.ProtocolSeed, info.SessionId.ToByteArray());
+            await _session.SetupAsync(cancellationToken).ConfigureAwait(false);
         }
         finally { _gate.Release(); }
     }
@@ -139,17 +147,21 @@ public sealed partial class FederationClient : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(values);
         if (values.Length == 0) throw new ArgumentException("At least one value.", nameof(values));
-        if (_driver is not { IsReady: true }) await ConnectAsync(cancellationToken).ConfigureAwait(false);
+        if (_session is not { IsReady: true }) await ConnectAsync(cancellationToken).ConfigureAwait(false);
+        IBankSession session = _session!;
+        ulong max = session.ValueBits == 64 ? ulong.MaxValue : (1UL << session.ValueBits) - 1;
+        int above = Array.FindIndex(values, v => v > max);   // checked before the round is requested: a refusal changes nothing
+        if (above >= 0) throw new ArgumentException($"values[{above}] is not below 2^{session.ValueBits}.", nameof(values));
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try { return await _driver!.SumAsync(values, cancellationToken).ConfigureAwait(false); }
+        try { return await session.SumAsync(values, cancellationToken).ConfigureAwait(false); }
         finally { _gate.Release(); }
     }
 
     private BankStateStore? StateStore() =>
         _config.StateDirectory is { } dir && _config.StateKey is { } key ? _store ??= new BankStateStore(dir, key) : null;
 
-    /// <summary>A restored bank reads its mailbox after <paramref name="sequence"/>, the last item its saved state handled.</summary>
-    internal void ResumeAfter(ulong sequence)
+    /// <summary>Reads the mailbox after <paramref name="sequence"/> from now on (a restored bank: the last item its saved state handled).</summary>
+    internal void ReadAfter(ulong sequence)
     {
         _buffer.Clear();
         _after = sequence;
@@ -161,9 +173,9 @@ public sealed partial class FederationClient : IAsyncDisposable
         return reply.Round;
     }
 
-    internal async Task SubmitAsync(byte[] message, CancellationToken cancellationToken)
+    internal async Task SubmitAsync(ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
     {
-        var request = new SubmitRequest { Message = Google.Protobuf.ByteString.CopyFrom(message) };
+        var request = new SubmitRequest { Message = Google.Protobuf.ByteString.CopyFrom(message.Span) };
         await CallAsync(t => _grpc.SubmitAsync(request, deadline: Deadline(), cancellationToken: t).ResponseAsync, cancellationToken).ConfigureAwait(false);
         BytesUploaded += message.Length;
     }
@@ -255,7 +267,7 @@ public sealed partial class FederationClient : IAsyncDisposable
     /// <inheritdoc />
     public ValueTask DisposeAsync()
     {
-        _driver?.Dispose();
+        _session?.Dispose();
         _channel.Dispose();
         _gate.Dispose();
         return ValueTask.CompletedTask;

@@ -50,6 +50,9 @@ public sealed class ApplianceEndToEndTests
         CancellationToken ct = Bounded(120);
         FederationClient[] clients = Enumerable.Range(0, Banks).Select(kit.Client).ToArray();
         await Task.WhenAll(clients.Select(c => c.ConnectAsync(ct)));
+        // The SDK runs the protocol layer's own per-bank client of the mode over the appliance's mailbox (SPEC.md 15).
+        Assert.That(clients.Select(c => c.SecureSumClient),
+            Has.All.InstanceOf(mode == "he" ? typeof(FraudFed.Protocol.Coordination.HomomorphicSecureSumClient) : typeof(FraudFed.Protocol.Coordination.MaskingSecureSumClient)));
         for (int round = 0; round < 2; round++)
         {
             ulong[][] vectors = Vectors(mode, 10 + round);

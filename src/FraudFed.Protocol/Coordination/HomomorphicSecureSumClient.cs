@@ -1,7 +1,10 @@
 // The per-bank secure-sum API in the threshold homomorphic mode (SPEC.md 15.1) over one HomomorphicBankParty: the bank
 // sets its vector for the round, then answers whatever the aggregator sends (session setup, key rotation, the round start,
 // decryption requests) until the round's result or abort arrives. Every message crosses as a serialized wrapper
-// (SPEC.md 14.2); a refused message changes nothing at the party and is counted in Refusals.
+// (SPEC.md 14.2); a refused message changes nothing at the party and is counted in Refusals (or ends the call, with
+// BankClientOptions.StopOnRefusal). With a checkpoint (SPEC.md 15.3) the Ready party's state is saved after every message it
+// accepted, before its replies are sent: the same client serves the in-process transport and the appliance's mailbox.
+using System.Security.Cryptography;
 using FraudFed.Cryptography;
 using FraudFed.Protocol.Homomorphic;
 
@@ -12,18 +15,26 @@ public sealed class HomomorphicSecureSumClient : ISecureSumClient
 {
     private readonly HomomorphicBankParty _party;
     private readonly IBankTransport _transport;
+    private readonly BankClientOptions _options;
     private readonly List<ViolationReason> _refusals = [];
 
     /// <summary>A client over <paramref name="party"/> (this object does not own it) speaking through <paramref name="transport"/>.</summary>
+    /// <param name="party">The bank party: new (it joins the session setup) or restored with <see cref="HomomorphicBankParty.ImportState"/>.</param>
+    /// <param name="transport">This bank's end of the transport.</param>
+    /// <param name="options">Checkpoint and refusal policy (SPEC.md 15.3); null: none, refusals counted.</param>
     /// <exception cref="ArgumentException">the transport's bank index is not the party's.</exception>
-    public HomomorphicSecureSumClient(HomomorphicBankParty party, IBankTransport transport)
+    public HomomorphicSecureSumClient(HomomorphicBankParty party, IBankTransport transport, BankClientOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(party);
         ArgumentNullException.ThrowIfNull(transport);
         if (transport.Bank != party.Index) throw Error.Argument(nameof(transport), "The transport belongs to another bank than the party.");
         _party = party;
         _transport = transport;
+        _options = options ?? new BankClientOptions();
     }
+
+    /// <summary>True once the session setup is complete at this bank (it can take part in rounds).</summary>
+    public bool IsReady => _party.IsReady;
 
     /// <inheritdoc />
     public int Bank => _party.Index;
@@ -32,7 +43,8 @@ public sealed class HomomorphicSecureSumClient : ISecureSumClient
     public IReadOnlyList<ViolationReason> Refusals => _refusals;
 
     /// <summary>Answers the aggregator's messages until the session setup (or a key rotation) is complete at this bank.</summary>
-    /// <exception cref="ProtocolViolationException">the session ended (its abort reason).</exception>
+    /// <exception cref="ProtocolViolationException">the session ended (its abort reason and the aggregator's text); with
+    /// <see cref="BankClientOptions.StopOnRefusal"/>, a refused aggregator message (its reason).</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> fired.</exception>
     public async Task JoinAsync(CancellationToken cancellationToken = default)
     {
@@ -45,7 +57,8 @@ public sealed class HomomorphicSecureSumClient : ISecureSumClient
 
     /// <inheritdoc />
     /// <remarks>Values must also be below t = 2^<c>PlainModulusBits</c> of the roster's parameters (k &lt;= log2 t). The sum is
-    /// opened mod t and reduced mod 2^k, exact because 2^k divides t (SPEC.md 12.0).</remarks>
+    /// opened mod t and reduced mod 2^k, exact because 2^k divides t (SPEC.md 12.0). A failed round throws its reason with the
+    /// aggregator's text; with <see cref="BankClientOptions.StopOnRefusal"/> a refused aggregator message ends the call too.</remarks>
     public async Task<SecureSumClientResult> SumAsync(ReadOnlyMemory<ulong> mine, SumContext context, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(context);
@@ -69,8 +82,8 @@ public sealed class HomomorphicSecureSumClient : ISecureSumClient
                     for (int i = 0; i < sum.Length; i++) sum[i] &= mask;
                     return new SecureSumClientResult(round, sum, contributors, Array.IndexOf(contributors, Bank) >= 0);
                 }
-                if (_party.TryGetRoundFailure(round, out ViolationReason reason))
-                    throw Error.Violation(reason, $"round {round} failed at the aggregator");
+                if (_party.TryGetRoundFailure(round, out ViolationReason reason, out string why))
+                    throw Error.Violation(reason, $"round {round} failed at the aggregator: {why}");
                 ThrowIfAborted();
                 await StepAsync(cancellationToken).ConfigureAwait(false);
             }
@@ -83,7 +96,7 @@ public sealed class HomomorphicSecureSumClient : ISecureSumClient
 
     private void ThrowIfAborted()
     {
-        if (_party.AbortReason is { } why) throw Error.Violation(why, "the session ended");
+        if (_party.AbortReason is { } why) throw Error.Violation(why, $"the aggregator ended the session: {_party.AbortMessage}");
     }
 
     /// <summary>Takes one delivery and answers it.</summary>
@@ -96,7 +109,15 @@ public sealed class HomomorphicSecureSumClient : ISecureSumClient
         catch (ProtocolViolationException e)
         {
             _refusals.Add(e.Reason);   // refused: the party is unchanged
+            if (_options.StopOnRefusal) throw;
             return;
+        }
+        if (_options.Checkpoint is { } checkpoint && _party.IsReady)
+        {
+            // Saved before the replies leave: a restart from this state resends them and reads on after this message.
+            byte[] state = _party.ExportState();
+            try { await checkpoint.SaveAsync(state, replies, cancellationToken).ConfigureAwait(false); }
+            finally { CryptographicOperations.ZeroMemory(state); }
         }
         foreach (byte[] reply in replies) await _transport.SendAsync(reply, cancellationToken).ConfigureAwait(false);
     }

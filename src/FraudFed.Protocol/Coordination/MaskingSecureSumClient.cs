@@ -3,7 +3,9 @@
 // round with ShareKeys and answers the ShareDelivery, SurvivorList and UnmaskRequest of that round, then waits for the
 // coordinator's outcome (SecAgg has no result message, SPEC.md 8.2). A bank that leaves the round (fewer than t holders of
 // its shares) says so with its Abort and still learns the outcome; the aggregator's RoundAbort fails the call with its
-// reason. Messages of other rounds are refused by the bank, change nothing, and are counted in Refusals.
+// reason. Round messages of other rounds are skipped and counted in Refusals; a refused message of the running round or of the
+// session is counted too, or ends the call with BankClientOptions.StopOnRefusal (SPEC.md 15.3). A masking bank has no
+// exportable state, so a checkpoint is refused here (SPEC.md 14.6).
 using FraudFed.Cryptography;
 using FraudFed.Protocol.Masking;
 
@@ -15,21 +17,33 @@ public sealed class MaskingSecureSumClient : ISecureSumClient
     private readonly MaskingBank _bank;
     private readonly IBankTransport _transport;
     private readonly MaskingParameters _parameters;
+    private readonly BankClientOptions _options;
     private readonly List<ViolationReason> _refusals = [];
+    private string _sessionEnd = "";
 
     /// <summary>A client over <paramref name="bank"/> (not owned) of a session with <paramref name="parameters"/>, speaking through
     /// <paramref name="transport"/>.</summary>
-    /// <exception cref="ArgumentException">the transport's bank index is not the bank's.</exception>
-    public MaskingSecureSumClient(MaskingBank bank, MaskingParameters parameters, IBankTransport transport)
+    /// <param name="bank">The bank party.</param>
+    /// <param name="parameters">The session's parameters.</param>
+    /// <param name="transport">This bank's end of the transport.</param>
+    /// <param name="options">Refusal policy (SPEC.md 15.3); null: refusals counted.</param>
+    /// <exception cref="ArgumentException">the transport's bank index is not the bank's, or <paramref name="options"/> names a
+    /// checkpoint (a masking bank's state is not exportable, SPEC.md 14.6).</exception>
+    public MaskingSecureSumClient(MaskingBank bank, MaskingParameters parameters, IBankTransport transport, BankClientOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(bank);
         ArgumentNullException.ThrowIfNull(parameters);
         ArgumentNullException.ThrowIfNull(transport);
         if (transport.Bank != bank.Id) throw Error.Argument(nameof(transport), "The transport belongs to another bank than the party.");
+        if (options?.Checkpoint is not null) throw Error.Argument(nameof(options), "A masking bank has no exportable state to checkpoint (SPEC.md 14.6).");
         _bank = bank;
         _parameters = parameters;
         _transport = transport;
+        _options = options ?? new BankClientOptions();
     }
+
+    /// <summary>True once the session setup is complete at this bank (it can take part in rounds).</summary>
+    public bool IsReady => _bank.State is BankReady or BankCompleted;
 
     /// <inheritdoc />
     public int Bank => _bank.Id;
@@ -38,7 +52,8 @@ public sealed class MaskingSecureSumClient : ISecureSumClient
     public IReadOnlyList<ViolationReason> Refusals => _refusals;
 
     /// <summary>Runs this bank's part of the session setup (SPEC.md 8.1) until it is Ready; nothing when it already is.</summary>
-    /// <exception cref="ProtocolViolationException">the bank aborted the session (the reason), e.g. a graph-seed equivocation.</exception>
+    /// <exception cref="ProtocolViolationException">the session ended (the reason): the aggregator's abort, or evidence of an attack
+    /// such as a graph-seed equivocation; with <see cref="BankClientOptions.StopOnRefusal"/>, a refused aggregator message.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> fired.</exception>
     public async Task JoinAsync(CancellationToken cancellationToken = default)
     {
@@ -54,11 +69,18 @@ public sealed class MaskingSecureSumClient : ISecureSumClient
                 {
                     case KeyRoster: await _transport.SendAsync(_bank.ReceiveRoster(message.Span), cancellationToken).ConfigureAwait(false); break;
                     case GraphSeedRoster: _bank.ReceiveGraphSeed(message.Span); break;
-                    case RoundAbort: _bank.ReceiveRoundAbort(message.Span); break;
+                    case RoundAbort abort:
+                        _bank.ReceiveRoundAbort(message.Span);
+                        _sessionEnd = $"the aggregator ended the session during setup: {abort.Message}";
+                        break;
                     default: throw Error.Violation(ViolationReason.WrongRoundOrState, "a round message during setup");
                 }
             }
-            catch (ProtocolViolationException e) { _refusals.Add(e.Reason); }
+            catch (ProtocolViolationException e)
+            {
+                _refusals.Add(e.Reason);   // refused (state unchanged), or evidence that aborted the session: thrown below
+                if (_options.StopOnRefusal && _bank.State is not BankAborted) throw;
+            }
         }
         ThrowIfAborted();
     }
@@ -101,7 +123,17 @@ public sealed class MaskingSecureSumClient : ISecureSumClient
                 if (d.Message is not { } message) continue;
                 MaskingToBank m;
                 try { m = MaskingWire.DecodeToBank(message.Span); }
-                catch (ProtocolViolationException e) { _refusals.Add(e.Reason); continue; }
+                catch (ProtocolViolationException e)
+                {
+                    _refusals.Add(e.Reason);
+                    if (_options.StopOnRefusal) throw;
+                    continue;
+                }
+                if (RoundOf(m) is { } other && other != 0 && other != round)
+                {
+                    _refusals.Add(ViolationReason.WrongRoundOrState);   // a message of a round this call is not running
+                    continue;
+                }
                 try
                 {
                     switch (m)
@@ -119,8 +151,12 @@ public sealed class MaskingSecureSumClient : ISecureSumClient
                             break;
                         case RoundAbort abort:
                             _bank.ReceiveRoundAbort(message.Span);
-                            if (abort.Round == 0) throw Error.Violation(abort.Reason, "the aggregator ended the session");
-                            if (abort.Round == round) throw Error.Violation(abort.Reason, $"round {round} failed at the aggregator");
+                            if (abort.Round == 0)
+                            {
+                                _sessionEnd = $"the aggregator ended the session: {abort.Message}";
+                                throw Error.Violation(abort.Reason, _sessionEnd);
+                            }
+                            if (abort.Round == round) throw Error.Violation(abort.Reason, $"round {round} failed at the aggregator: {abort.Message}");
                             break;
                         default:
                             throw Error.Violation(ViolationReason.WrongRoundOrState, "a setup message after setup");
@@ -129,6 +165,7 @@ public sealed class MaskingSecureSumClient : ISecureSumClient
                 catch (ProtocolViolationException e) when (_bank.State is not BankAborted && !(m is RoundAbort { Round: var r } && (r == 0 || r == round)))
                 {
                     _refusals.Add(e.Reason);   // refused: the bank is unchanged
+                    if (_options.StopOnRefusal) throw;
                 }
                 ThrowIfAborted();
             }
@@ -156,6 +193,17 @@ public sealed class MaskingSecureSumClient : ISecureSumClient
 
     private void ThrowIfAborted()
     {
-        if (_bank.State is BankAborted aborted) throw Error.Violation(aborted.Reason, "this bank ended the session");
+        if (_bank.State is BankAborted aborted)
+            throw Error.Violation(aborted.Reason, _sessionEnd.Length > 0 ? _sessionEnd : "this bank ended the session");
     }
+
+    /// <summary>The round a ShareDelivery, SurvivorList or UnmaskRequest belongs to; null for other messages (a RoundAbort of
+    /// another round goes to the bank, which accepts a repeated notice of a round it already ended).</summary>
+    private static uint? RoundOf(MaskingToBank m) => m switch
+    {
+        ShareDelivery d => d.Round,
+        SurvivorList s => s.Round,
+        UnmaskRequest u => u.Round,
+        _ => null,
+    };
 }

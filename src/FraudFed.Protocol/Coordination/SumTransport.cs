@@ -4,7 +4,7 @@
 // untouched; the sender of a bank-to-aggregator message is the transport's identity of the bank (SPEC.md 14.1), never a
 // field of the message. The one thing that is not a protocol message is the masking mode's round outcome: SecAgg gives
 // banks no result message (SPEC.md 8.2), so the masking coordinator publishes the sum it unmasked, and the contributors,
-// beside the protocol. A gRPC transport implements the same two interfaces over a bidirectional stream per bank.
+// beside the protocol. The bank SDK implements IBankTransport over the appliance's gRPC mailbox (Submit, long-polled Receive).
 using System.Threading.Channels;
 using FraudFed.Cryptography;
 

@@ -20,7 +20,7 @@ public sealed class HomomorphicBankParty : IDisposable
     private readonly HomomorphicBank _bank;
     private readonly Dictionary<ulong, ulong[]> _inputs = [];
     private readonly Dictionary<ulong, HeRoundResultMessage> _results = [];
-    private readonly Dictionary<ulong, ViolationReason> _failures = [];
+    private readonly Dictionary<ulong, (ViolationReason Reason, string Message)> _failures = [];
     private readonly HashSet<ulong> _openRounds = [];
     private const int KeptResults = 64;
     private ulong _lastOpened;
@@ -90,13 +90,27 @@ public sealed class HomomorphicBankParty : IDisposable
     /// <summary>Why round <paramref name="round"/> failed, once the aggregator announced its abort (SPEC.md 14.2): the round is
     /// spent and this bank's input of it wiped. Kept for the last 64 failed rounds.</summary>
     /// <returns>True with the reason when the round failed.</returns>
-    public bool TryGetRoundFailure(ulong round, out ViolationReason reason) => _failures.TryGetValue(round, out reason);
+    public bool TryGetRoundFailure(ulong round, out ViolationReason reason) => TryGetRoundFailure(round, out reason, out _);
+
+    /// <summary>Why round <paramref name="round"/> failed, with the aggregator's text of its abort (SPEC.md 14.2; a human-readable
+    /// reason such as the banks that missed a deadline, never secret).</summary>
+    /// <returns>True with the reason and the text when the round failed.</returns>
+    public bool TryGetRoundFailure(ulong round, out ViolationReason reason, out string message)
+    {
+        bool failed = _failures.TryGetValue(round, out var f);
+        (reason, message) = failed ? f : (default, "");
+        return failed;
+    }
 
     /// <summary>True once the session ended (an abort for round 0, from the aggregator); only a new party can go on.</summary>
     public bool IsAborted => _state is Aborted;
 
     /// <summary>The reason the session ended, when <see cref="IsAborted"/>.</summary>
     public ViolationReason? AbortReason => _state is Aborted a ? a.Reason : null;
+
+    /// <summary>The aggregator's text of the abort that ended the session (e.g. the banks that missed a setup deadline), when
+    /// <see cref="IsAborted"/>; null otherwise.</summary>
+    public string? AbortMessage => _state is Aborted a ? a.Message : null;
 
     /// <summary>Withdraws and wipes the vector set by <see cref="Submit"/> for <paramref name="round"/> if it was not yet encrypted
     /// (the bank left the round before it opened). Returns whether a vector was withdrawn.</summary>
@@ -121,7 +135,7 @@ public sealed class HomomorphicBankParty : IDisposable
         if (m is HeAbortToBank { Round: 0 } abort)
         {
             _state.Discard();
-            _state = new Aborted(abort.Reason);
+            _state = new Aborted(abort.Reason, abort.Message);
             return [];
         }
         var (next, send) = _state.Handle(this, m);
@@ -480,14 +494,15 @@ public sealed class HomomorphicBankParty : IDisposable
         if (_inputs.Remove(a.Round, out ulong[]? values)) Array.Clear(values);   // the round is spent; its input is wiped
         _openRounds.Remove(a.Round);
         _roundLengths.Remove(a.Round);
-        _failures[a.Round] = a.Reason;
+        _failures[a.Round] = (a.Reason, a.Message);
         if (_failures.Count > KeptResults) _failures.Remove(_failures.Keys.Min());
         return [];
     }
 
-    private sealed class Aborted(ViolationReason reason) : BankState
+    private sealed class Aborted(ViolationReason reason, string message) : BankState
     {
         public ViolationReason Reason => reason;
+        public string Message => message;
         public override string Name => $"Aborted({reason})";
     }
 

@@ -45,7 +45,7 @@ internal sealed class BankStateStore
     public string PartyPath => Path.Combine(Directory, PartyFile);
 
     /// <summary>Writes the party state, the last handled sequence and its replies (sealed, atomic).</summary>
-    public void Save(byte[] partyState, ulong lastSequence, IReadOnlyList<byte[]> outbox)
+    public void Save(ReadOnlySpan<byte> partyState, ulong lastSequence, IReadOnlyList<byte[]> outbox)
     {
         long size = 4 + 1 + 8 + 4 + 4 + (long)partyState.Length + outbox.Sum(o => 4L + o.Length);
         if (size > int.MaxValue) throw new StateFileException(PartyPath, "the bank state would exceed 2 GiB.");
@@ -62,7 +62,7 @@ internal sealed class BankStateStore
                 o.CopyTo(b, at); at += o.Length;
             }
             BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(at), (uint)partyState.Length); at += 4;
-            partyState.CopyTo(b, at);
+            partyState.CopyTo(b.AsSpan(at));
             EncryptedStateFile.Write(PartyPath, PartyPurpose, _key, b);
         }
         finally { CryptographicOperations.ZeroMemory(b); }

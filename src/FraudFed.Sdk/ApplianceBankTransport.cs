@@ -1,0 +1,115 @@
+// The appliance's gRPC mailbox as the protocol layer's IBankTransport (SPEC.md 14.5, 15): Submit carries a bank's serialized
+// wrapper, the long-polled mailbox delivers the aggregator's wrappers and (masking) the round outcome, so the protocol's own
+// per-bank clients (HomomorphicSecureSumClient, MaskingSecureSumClient) run unchanged over the appliance. The mailbox also
+// carries items that are not for a secure-sum client: masking RoundOpen (the SDK waits for it before ShareKeys, since the
+// appliance opens rounds itself) and the training job's items (FederationClient.TrainAsync). Each reader takes the first
+// item of its kind; an item read for the other reader is kept, in sequence order, until that reader asks. Retries (Polly),
+// timeouts and the mapping of refusals to typed exceptions are FederationClient's.
+using FraudFed.Protocol;
+using FraudFed.Protocol.Coordination;
+using FraudFed.Sdk.Wire;
+
+namespace FraudFed.Sdk;
+
+/// <summary>
+/// One bank's <see cref="IBankTransport"/> over the appliance's gRPC service (SPEC.md 14.5): <see cref="SendAsync"/> is a
+/// Submit of one serialized bank-to-aggregator wrapper, <see cref="ReceiveAsync"/> the next aggregator wrapper or masking sum
+/// result of this bank's mailbox, in sequence order. Any <see cref="ISecureSumClient"/> of the protocol layer runs over it;
+/// round numbers come from <see cref="RequestRoundAsync"/>. Obtained from <see cref="FederationClient.Transport"/>; not
+/// thread-safe (one protocol client at a time).
+/// </summary>
+public sealed class ApplianceBankTransport : IBankTransport
+{
+    private readonly FederationClient _client;
+    private readonly List<MailboxItem> _kept = [];
+
+    internal ApplianceBankTransport(FederationClient client) => _client = client;
+
+    /// <inheritdoc />
+    public int Bank => _client.Bank;
+
+    /// <summary>Mailbox sequence of the last item handed to a reader (0 before the first).</summary>
+    public ulong LastDelivered { get; private set; }
+
+    /// <inheritdoc />
+    /// <exception cref="MessageRefusedException">the appliance refused the message (its reason; nothing was stored).</exception>
+    /// <exception cref="FederationException">the appliance stayed unreachable after the retries, or refused a TLS certificate.</exception>
+    public async ValueTask SendAsync(ReadOnlyMemory<byte> message, CancellationToken cancellationToken) =>
+        await _client.SubmitAsync(message, cancellationToken).ConfigureAwait(false);
+
+    /// <inheritdoc />
+    /// <remarks>A RoundOpen item nobody waited for (a round this bank no longer runs) is dropped; training items are kept for
+    /// <see cref="FederationClient.TrainAsync(FraudFed.Learning.Data.LabeledRows, IProgress{TrainingProgress}?, CancellationToken)"/>.</remarks>
+    /// <exception cref="FederationException">no item within the client's stage timeout, or the appliance stayed unreachable.</exception>
+    public async ValueTask<BankDelivery> ReceiveAsync(CancellationToken cancellationToken)
+    {
+        MailboxItem item = await NextAsync(IsProtocolItem, cancellationToken).ConfigureAwait(false);
+        if (item.ItemCase == MailboxItem.ItemOneofCase.Message) return new BankDelivery(item.Message.Memory, null);
+        SumResult r = item.SumResult;
+        return new BankDelivery(null, new SumOutcomeNotice(r.Round, [.. r.Sum], [.. r.Contributors.Select(c => (int)c)], null));
+    }
+
+    /// <summary>Asks the appliance for a place in its next round, for a vector of <paramref name="length"/> values (SPEC.md 14.5
+    /// RequestRound; idempotent while that round is pending).</summary>
+    /// <returns>The round number to pass in the <see cref="SumContext"/>.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="length"/> is below 1.</exception>
+    /// <exception cref="MessageRefusedException">the appliance refused (e.g. a pending round of another length: WrongRoundOrState).</exception>
+    /// <exception cref="FederationException">the appliance stayed unreachable.</exception>
+    public Task<ulong> RequestRoundAsync(int length, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(length, 1);
+        return _client.RequestRoundAsync(length, cancellationToken);
+    }
+
+    /// <summary>Masking: waits until the appliance opens <paramref name="round"/> for this bank (its RoundOpen item), keeping every
+    /// other item for the readers. Returns early with the wrapper of a session abort, which ends any wait.</summary>
+    /// <returns>Null once the round is open; else the serialized session-ending RoundAbort.</returns>
+    /// <exception cref="FederationException">the round opened for another length than <paramref name="length"/>.</exception>
+    internal async Task<ReadOnlyMemory<byte>?> AwaitRoundOpenAsync(ulong round, int length, Func<ReadOnlyMemory<byte>, bool> endsSession, CancellationToken cancellationToken)
+    {
+        MailboxItem item = await NextAsync(i => i.ItemCase == MailboxItem.ItemOneofCase.RoundOpen && i.RoundOpen.Round == round
+            || i.ItemCase == MailboxItem.ItemOneofCase.Message && endsSession(i.Message.Memory), cancellationToken).ConfigureAwait(false);
+        if (item.ItemCase == MailboxItem.ItemOneofCase.Message) return item.Message.Memory;
+        if (item.RoundOpen.Length != length)
+            throw new FederationException($"round {round} sums vectors of {item.RoundOpen.Length} values, this bank has {length}; every bank of a round passes the same length.");
+        return null;
+    }
+
+    /// <summary>The next training item (job, step, end), keeping protocol items for <see cref="ReceiveAsync"/>.</summary>
+    internal Task<MailboxItem> NextTrainingItemAsync(CancellationToken cancellationToken) =>
+        NextAsync(i => i.ItemCase is MailboxItem.ItemOneofCase.TrainingJob or MailboxItem.ItemOneofCase.TrainingStep or MailboxItem.ItemOneofCase.TrainingEnd, cancellationToken);
+
+    /// <summary>A restored bank reads its mailbox after <paramref name="sequence"/>, the last item its saved state handled.</summary>
+    internal void ResumeAfter(ulong sequence)
+    {
+        _kept.Clear();
+        LastDelivered = sequence;
+        _client.ReadAfter(sequence);
+    }
+
+    private static bool IsProtocolItem(MailboxItem i) => i.ItemCase is MailboxItem.ItemOneofCase.Message or MailboxItem.ItemOneofCase.SumResult;
+
+    /// <summary>The first kept or new item that <paramref name="wanted"/> accepts; RoundOpen items read on the way that nobody
+    /// waits for are dropped, every other item is kept in order.</summary>
+    private async Task<MailboxItem> NextAsync(Func<MailboxItem, bool> wanted, CancellationToken cancellationToken)
+    {
+        int at = _kept.FindIndex(i => wanted(i));
+        if (at >= 0)
+        {
+            MailboxItem kept = _kept[at];
+            _kept.RemoveAt(at);
+            LastDelivered = kept.Sequence;
+            return kept;
+        }
+        while (true)
+        {
+            MailboxItem item = await _client.NextItemAsync(cancellationToken).ConfigureAwait(false);
+            if (wanted(item))
+            {
+                LastDelivered = item.Sequence;
+                return item;
+            }
+            if (item.ItemCase != MailboxItem.ItemOneofCase.RoundOpen) _kept.Add(item);
+        }
+    }
+}

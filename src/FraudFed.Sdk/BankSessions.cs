@@ -1,0 +1,194 @@
+// A bank's session on the appliance, per mode: the bank party of the mode and the protocol layer's own per-bank client
+// (HomomorphicSecureSumClient / MaskingSecureSumClient, SPEC.md 15) over the appliance's mailbox (ApplianceBankTransport).
+// The round loop is the protocol client's; what is left here is what only the appliance has: the round number comes from
+// RequestRound, a masking round opens with the appliance's RoundOpen, the homomorphic party's state is sealed to the state
+// directory through the client's checkpoint (SPEC.md 14.6), and protocol outcomes become the SDK's typed exceptions with
+// advice (SPEC.md 14.5).
+using System.Security.Cryptography;
+using FraudFed.Cryptography;
+using FraudFed.Cryptography.Primitives;
+using FraudFed.Protocol;
+using FraudFed.Protocol.Coordination;
+using FraudFed.Protocol.Homomorphic;
+using FraudFed.Protocol.Masking;
+using FraudFed.Sdk.Configuration;
+using FraudFed.Sdk.State;
+
+namespace FraudFed.Sdk;
+
+internal interface IBankSession : IDisposable
+{
+    /// <summary>The protocol client that runs this bank's rounds.</summary>
+    ISecureSumClient Client { get; }
+    bool IsReady { get; }
+    /// <summary>Values must be below 2^ValueBits (t for homomorphic, 2^k for masking).</summary>
+    int ValueBits { get; }
+    Task SetupAsync(CancellationToken cancellationToken);
+    Task<FederatedSum> SumAsync(ulong[] values, CancellationToken cancellationToken);
+}
+
+/// <summary>Homomorphic mode: a <see cref="HomomorphicBankParty"/> driven by <see cref="HomomorphicSecureSumClient"/>, its state
+/// sealed to the bank's state directory after every accepted message once Ready.</summary>
+internal sealed class HomomorphicBankSession : IBankSession
+{
+    private readonly ApplianceBankTransport _transport;
+    private readonly HomomorphicBankParty _party;
+    private readonly HomomorphicSecureSumClient _client;
+    private IReadOnlyList<byte[]> _outbox = [];
+
+    /// <summary>A session whose party is restored from <paramref name="store"/> when it holds a saved state (the transport then
+    /// reads the mailbox after the saved sequence), and otherwise starts at session setup. Without a store the party's state
+    /// and ledger live in memory only.</summary>
+    /// <exception cref="StateFileException">the saved state does not verify, parse, or belong to this bank and roster.</exception>
+    public HomomorphicBankSession(ApplianceBankTransport transport, FederationSettings settings, byte[] seed, int maxMessageBytes, BankStateStore? store)
+    {
+        _transport = transport;
+        HomomorphicRoster roster = settings.BuildHeRoster();
+        IDecryptionLedger ledger = store is null ? new InMemoryDecryptionLedger() : store.Ledger;
+        using SavedBankState? saved = store?.Load();
+        if (saved is null) _party = new HomomorphicBankParty(transport.Bank, roster, Ed25519SigningKey.Import(seed), ledger, maxMessageBytes: maxMessageBytes);
+        else
+        {
+            try { _party = HomomorphicBankParty.ImportState(transport.Bank, roster, Ed25519SigningKey.Import(seed), ledger, saved.PartyState, maxMessageBytes: maxMessageBytes); }
+            catch (ProtocolViolationException e)
+            {
+                throw new StateFileException(store!.PartyPath, $"the saved bank state is not this bank's state for this roster ({e.Reason}); use the state directory of this bank.json, or remove it to join a new session.", e);
+            }
+            transport.ResumeAfter(saved.LastSequence);
+            _outbox = saved.Outbox;
+        }
+        var options = new BankClientOptions { StopOnRefusal = true, Checkpoint = store is null ? null : new SealedCheckpoint(store, transport) };
+        _client = new HomomorphicSecureSumClient(_party, transport, options);
+    }
+
+    public ISecureSumClient Client => _client;
+    public bool IsReady => _client.IsReady;
+    public int ValueBits => _party.Roster.Parameters.PlainModulusBits;
+
+    public async Task SetupAsync(CancellationToken cancellationToken)
+    {
+        // A restored bank first resends the replies it saved but may not have sent. The appliance answers a resend of
+        // accepted bytes as the first send; a reply it refuses now belongs to a stage that moved on without this bank.
+        foreach (byte[] reply in _outbox)
+        {
+            try { await _transport.SendAsync(reply, cancellationToken).ConfigureAwait(false); }
+            catch (MessageRefusedException) { }
+        }
+        _outbox = [];
+        try { await _client.JoinAsync(cancellationToken).ConfigureAwait(false); }
+        catch (ProtocolViolationException e) { throw Failure(e, round: null); }
+    }
+
+    public async Task<FederatedSum> SumAsync(ulong[] values, CancellationToken cancellationToken)
+    {
+        ulong round = await _transport.RequestRoundAsync(values.Length, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            SecureSumClientResult r = await _client.SumAsync(values, new SumContext(round, values.Length, ValueBits), cancellationToken).ConfigureAwait(false);
+            return new FederatedSum(r.Round, r.Sum, r.Contributors);
+        }
+        catch (ProtocolViolationException e) { throw Failure(e, round); }
+    }
+
+    /// <summary>The SDK's exception for a protocol outcome: the session ended, the round failed, or this bank refused a message.</summary>
+    private FederationException Failure(ProtocolViolationException e, ulong? round)
+    {
+        if (_party.IsAborted)
+            return new FederationException(round is null
+                ? $"the aggregator ended the session during setup ({_party.AbortReason}: {_party.AbortMessage}); the operator must start a new session."
+                : $"the aggregator ended the session ({_party.AbortReason}: {_party.AbortMessage}).", e);
+        if (round is { } r && _party.TryGetRoundFailure(r, out ViolationReason reason, out string message)) return new RoundFailedException(r, reason, message);
+        return new FederationException($"this bank refused the aggregator's message {_transport.LastDelivered} ({e.Message}); the session cannot go on.", e);
+    }
+
+    public void Dispose() => _party.Dispose();
+
+    /// <summary>The client's checkpoint: the party state, the mailbox sequence of the message it handled and its replies, sealed.</summary>
+    private sealed class SealedCheckpoint(BankStateStore store, ApplianceBankTransport transport) : IBankCheckpoint
+    {
+        public ValueTask SaveAsync(ReadOnlyMemory<byte> partyState, IReadOnlyList<byte[]> replies, CancellationToken cancellationToken)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            store.Save(partyState.Span, transport.LastDelivered, replies);
+            return ValueTask.CompletedTask;
+        }
+    }
+}
+
+/// <summary>Masking mode: a <see cref="MaskingBank"/> driven by <see cref="MaskingSecureSumClient"/>; each round starts once the
+/// appliance's RoundOpen names it. The bank's keys live in memory only (SPEC.md 14.6).</summary>
+internal sealed class MaskingBankSession : IBankSession
+{
+    private readonly ApplianceBankTransport _transport;
+    private readonly MaskingBank _bank;
+    private readonly MaskingParameters _parameters;
+    private readonly MaskingSecureSumClient _client;
+
+    /// <exception cref="FederationException">the appliance's session id is not 16 bytes.</exception>
+    public MaskingBankSession(ApplianceBankTransport transport, FederationSettings settings, byte[] seed, byte[] sessionId)
+    {
+        _transport = transport;
+        if (sessionId.Length != MaskingParameters.SessionIdSize) throw new FederationException("the aggregator sent a masking session id that is not 16 bytes.");
+        _parameters = settings.BuildMaskingParameters(sessionId);
+        _bank = new MaskingBank(_parameters, transport.Bank, Ed25519SigningKey.Import(seed), settings.IdentityKeyBytes(), RandomNumberGenerator.Create());
+        _client = new MaskingSecureSumClient(_bank, _parameters, transport, new BankClientOptions { StopOnRefusal = true });
+    }
+
+    public ISecureSumClient Client => _client;
+    public bool IsReady => _client.IsReady;
+    public int ValueBits => _parameters.ModulusBits;
+
+    public async Task SetupAsync(CancellationToken cancellationToken)
+    {
+        try { await _client.JoinAsync(cancellationToken).ConfigureAwait(false); }
+        catch (MessageRefusedException e) when (e.Reason == ViolationReason.WrongRoundOrState && _bank.State is BankAdvertiseKeys)
+        {
+            // The appliance has this bank's AdvertiseKeys already: an earlier process joined, and its pairwise keys are gone
+            // with it (masking keeps no bank state, SPEC.md 8.1), so no later round can be unmasked with a new key.
+            throw new FederationException("this bank already joined this session and masking banks cannot resume after a restart; start a new session (new state path).", e);
+        }
+        catch (ProtocolViolationException e) { throw Failure(e, round: null); }
+    }
+
+    public async Task<FederatedSum> SumAsync(ulong[] values, CancellationToken cancellationToken)
+    {
+        ulong round = await _transport.RequestRoundAsync(values.Length, cancellationToken).ConfigureAwait(false);
+        if (await _transport.AwaitRoundOpenAsync(round, values.Length, EndsSession, cancellationToken).ConfigureAwait(false) is { } end)
+        {
+            RoundAbort abort = MaskingWire.DecodeToBank<RoundAbort>(end.Span);
+            try { _bank.ReceiveRoundAbort(end.Span); }
+            catch (ProtocolViolationException) { }   // already ended here
+            throw new FederationException($"the aggregator ended the session ({abort.Reason}: {abort.Message}).");
+        }
+        try
+        {
+            SecureSumClientResult r = await _client.SumAsync(values, new SumContext(round, values.Length, ValueBits), cancellationToken).ConfigureAwait(false);
+            return new FederatedSum(r.Round, r.Sum, r.Contributors);
+        }
+        catch (ProtocolViolationException e) { throw Failure(e, round); }
+    }
+
+    /// <summary>True for the serialized RoundAbort of round 0 of this session (the aggregator ended it).</summary>
+    private bool EndsSession(ReadOnlyMemory<byte> message)
+    {
+        try { return MaskingWire.DecodeToBank(message.Span) is RoundAbort { Round: 0 } a && a.SessionId.AsSpan().SequenceEqual(_parameters.SessionId); }
+        catch (ProtocolViolationException) { return false; }
+    }
+
+    private FederationException Failure(ProtocolViolationException e, ulong? round)
+    {
+        if (_bank.State is BankAborted)
+            return new FederationException(round is null
+                ? $"the session ended during setup ({e.Reason}: {Detail(e)}); the operator must start a new session."
+                : $"the session ended ({e.Reason}: {Detail(e)}).", e);
+        if (round is { } r && _bank.State is BankReady { LastRoundFailure: { } reason } ready && ready.Round == r)
+            return new RoundFailedException(r, reason, Detail(e));
+        return new FederationException($"this bank refused the aggregator's message {_transport.LastDelivered} ({e.Message}); the session cannot go on.", e);
+    }
+
+    /// <summary>The exception's text without its leading reason name.</summary>
+    private static string Detail(ProtocolViolationException e) =>
+        e.Message.StartsWith($"{e.Reason}: ", StringComparison.Ordinal) ? e.Message[($"{e.Reason}: ".Length)..] : e.Message;
+
+    public void Dispose() => _bank.Dispose();
+}

@@ -1,0 +1,147 @@
+// The per-bank clients' extension points (SPEC.md 15.3): a checkpoint sees every message the Ready party accepted, before the
+// replies to it leave, and a party restored from the last checkpoint finishes the next round with the exact sum; the refusal
+// policy either counts a refused message and waits, or ends the call with the refusal's reason, the party unchanged either
+// way; a masking client refuses a checkpoint (no exportable state). Insecure test parameters (n = 256).
+using System.Threading.Channels;
+using FraudFed.Cryptography;
+using FraudFed.Cryptography.Primitives;
+using FraudFed.Cryptography.Rlwe;
+using FraudFed.Cryptography.Threshold;
+using FraudFed.Protocol.Coordination;
+using FraudFed.Protocol.Homomorphic;
+using FraudFed.Testing;
+using NUnit.Framework;
+
+namespace FraudFed.Protocol.Tests.Coordination;
+
+[TestFixture]
+public sealed class BankClientOptionsTests
+{
+    private static readonly TimeSpan Guard = TimeSpan.FromMinutes(2);
+    private const int Length = 300;
+
+    /// <summary>Records what the bank sends, in order.</summary>
+    private sealed class CountingTransport(IBankTransport inner) : IBankTransport
+    {
+        public readonly List<byte[]> Sent = [];
+        public int Bank => inner.Bank;
+        public ValueTask SendAsync(ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
+        {
+            Sent.Add(message.ToArray());
+            return inner.SendAsync(message, cancellationToken);
+        }
+        public ValueTask<BankDelivery> ReceiveAsync(CancellationToken cancellationToken) => inner.ReceiveAsync(cancellationToken);
+    }
+
+    /// <summary>Keeps a copy of every saved state, the replies, and how many messages the bank had sent at the save.</summary>
+    private sealed class RecordingCheckpoint(CountingTransport transport) : IBankCheckpoint
+    {
+        public readonly List<(byte[] State, byte[][] Replies, int SentBefore)> Saves = [];
+        public ValueTask SaveAsync(ReadOnlyMemory<byte> partyState, IReadOnlyList<byte[]> replies, CancellationToken cancellationToken)
+        {
+            Saves.Add((partyState.ToArray(), replies.Select(r => r.ToArray()).ToArray(), transport.Sent.Count));
+            return ValueTask.CompletedTask;
+        }
+    }
+
+    /// <summary>A mailbox the test fills by hand.</summary>
+    private sealed class ScriptedTransport(int bank) : IBankTransport
+    {
+        public readonly Channel<BankDelivery> Inbox = Channel.CreateUnbounded<BankDelivery>();
+        public int Bank => bank;
+        public ValueTask SendAsync(ReadOnlyMemory<byte> message, CancellationToken cancellationToken) => ValueTask.CompletedTask;
+        public ValueTask<BankDelivery> ReceiveAsync(CancellationToken cancellationToken) => Inbox.Reader.ReadAsync(cancellationToken);
+    }
+
+    private static ulong[] Vector(int bank, ulong round) =>
+        Enumerable.Range(0, Length).Select(j => (ulong)((bank + 1) * 1_000_003L + (long)round * 7_777L + j * 13L) & ((1UL << 44) - 1)).ToArray();
+
+    private static ulong[] PlainSum(int banks, ulong round)
+    {
+        var sum = new ulong[Length];
+        for (int b = 0; b < banks; b++)
+        {
+            ulong[] v = Vector(b, round);
+            for (int j = 0; j < Length; j++) sum[j] = (sum[j] + v[j]) & ((1UL << 44) - 1);
+        }
+        return sum;
+    }
+
+    private static async Task<SecureSumClientResult[]> Round(HeDeployment d, ulong round)
+    {
+        var ctx = new SumContext(round, Length, 44);
+        Task<CoordinatorRoundResult> coordinator = d.Coordinator.RunRoundAsync(round, Length);
+        SecureSumClientResult[] results = await Task.WhenAll(d.Clients.Select((c, b) => c.SumAsync(Vector(b, round), ctx))).WaitAsync(Guard);
+        await coordinator.WaitAsync(Guard);
+        return results;
+    }
+
+    [Test]
+    public async Task He_CheckpointSeesEveryAcceptedStepOnceReady_BeforeItsReplies_AndAPartyRestoredFromItFinishesTheNextRound()
+    {
+        using var d = new HeDeployment(3, "options/he/checkpoint", InsecureTestParameters.N256, TimeSpan.FromSeconds(30));
+        var counted = new CountingTransport(d.BankTransports[0]);
+        var checkpoint = new RecordingCheckpoint(counted);
+        d.Clients[0] = new HomomorphicSecureSumClient(d.Parties[0], counted, new BankClientOptions { Checkpoint = checkpoint });
+        await d.SetupAsync().WaitAsync(Guard);
+        int setupSends = counted.Sent.Count;
+        Assert.That(checkpoint.Saves, Has.Count.EqualTo(1), "setup: one save, when the last setup message made the party Ready");
+        Assert.That(checkpoint.Saves[0].SentBefore, Is.EqualTo(setupSends - checkpoint.Saves[0].Replies.Length));
+
+        foreach (SecureSumClientResult r in await Round(d, 1)) Assert.That(r.Sum, Is.EqualTo(PlainSum(3, 1)));
+        // Round 1 at bank 0: the round start (its upload), the decryption request (its shares), the result (no reply).
+        Assert.That(checkpoint.Saves, Has.Count.GreaterThanOrEqualTo(3));
+        foreach (var (_, replies, sentBefore) in checkpoint.Saves)
+            Assert.That(counted.Sent.Skip(sentBefore).Take(replies.Length), Is.EqualTo(replies), "saved replies are the next messages sent, after the save");
+        Assert.That(checkpoint.Saves.Sum(s => s.Replies.Length), Is.EqualTo(counted.Sent.Count - setupSends + checkpoint.Saves[0].Replies.Length));
+
+        // Bank 0 restarts from its last checkpoint: a new party and a new client of the same type over the same mailbox.
+        byte[] last = checkpoint.Saves[^1].State;
+        var roster = d.Parties[1].Roster;
+        using var identity = Ed25519SigningKey.Generate(TestRandom.Create("options/he/checkpoint/id/0"));
+        using HomomorphicBankParty restored = HomomorphicBankParty.ImportState(0, new HomomorphicRoster(roster.Parameters,
+            new DecryptionPolicy { Threshold = roster.Policy.Threshold, MinContributors = roster.Policy.MinContributors, MaxColluders = roster.Policy.MaxColluders },
+            roster.IdentityKeys.Select(k => k.ToArray()).ToArray(), roster.AggregatorKey.ToArray()), identity, new InMemoryDecryptionLedger(), last);
+        Assert.That(restored.IsReady, Is.True);
+        d.Clients[0] = new HomomorphicSecureSumClient(restored, d.BankTransports[0]);
+        SecureSumClientResult[] second = await Round(d, 2);
+        foreach (SecureSumClientResult r in second)
+        {
+            Assert.That(r.Sum, Is.EqualTo(PlainSum(3, 2)), "the restored bank's round is exact");
+            Assert.That(r.Contributors, Is.EqualTo(new[] { 0, 1, 2 }));
+        }
+    }
+
+    [Test]
+    public async Task RefusedAggregatorMessage_IsCountedAndSkippedByDefault_OrEndsTheCallWithItsReason_ThePartyUnchanged()
+    {
+        using var d = new HeDeployment(3, "options/he/refusal", InsecureTestParameters.N256, TimeSpan.FromSeconds(30));
+        HomomorphicBankParty party = d.Parties[0];
+        string before = party.State;
+        byte[] garbage = [0xFF, 0xFF, 0xFF, 0x0F];
+
+        var waiting = new ScriptedTransport(0);
+        var lenient = new HomomorphicSecureSumClient(party, waiting);
+        waiting.Inbox.Writer.TryWrite(new BankDelivery(garbage, null));
+        using (var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(500)))
+            Assert.CatchAsync<OperationCanceledException>(() => lenient.JoinAsync(cts.Token), "default: the refusal is counted and the client waits on");
+        Assert.That(lenient.Refusals, Is.EqualTo(new[] { ViolationReason.Malformed }));
+
+        var stopping = new ScriptedTransport(0);
+        var strict = new HomomorphicSecureSumClient(party, stopping, new BankClientOptions { StopOnRefusal = true });
+        stopping.Inbox.Writer.TryWrite(new BankDelivery(garbage, null));
+        ProtocolViolationException e = Assert.ThrowsAsync<ProtocolViolationException>(() => strict.JoinAsync().WaitAsync(Guard))!;
+        Assert.That(e.Reason, Is.EqualTo(ViolationReason.Malformed));
+        Assert.That(strict.Refusals, Is.EqualTo(new[] { ViolationReason.Malformed }));
+        Assert.That(party.State, Is.EqualTo(before), "a refused message changes nothing");
+    }
+
+    [Test]
+    public void MaskingClient_RefusesACheckpoint_ItsBankHasNoExportableState()
+    {
+        using var d = new MaskingDeployment(3, null, "options/masking", TimeSpan.FromSeconds(30));
+        var checkpoint = new RecordingCheckpoint(new CountingTransport(d.BankTransports[0]));
+        Assert.That(() => new MaskingSecureSumClient(d.Banks[0], d.Parameters, d.BankTransports[0], new BankClientOptions { Checkpoint = checkpoint }),
+            Throws.ArgumentException.With.Message.Contains("no exportable state"));
+    }
+}
