@@ -30,6 +30,12 @@ public sealed class Coordinator : IDisposable
     private readonly TrainingEngine? _training;
     private readonly SortedDictionary<int, int> _requests = new();
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly List<PendingEvent> _pending = [];
+    private readonly Dictionary<(int Bank, string Digest), PendingEvent> _inbound = [];
+    private readonly SemaphoreSlim _writer = new(1, 1);
+    private readonly object _mailboxLock = new();
+    private readonly Dictionary<int, MailboxCache> _mailboxes = [];
+    private readonly int _payloadFileThreshold;
     private DateTimeOffset _firstRequest;
     private DateTimeOffset _stageStarted;
     private string _stageKey = "";
@@ -46,6 +52,7 @@ public sealed class Coordinator : IDisposable
         _metrics = metrics;
         _log = log;
         _time = time ?? TimeProvider.System;
+        _payloadFileThreshold = store.PayloadFileThreshold;
         FederationSettings f = config.Config.Federation;
         _engine = f.IsHomomorphic ? new HeEngine(f, config.AggregatorSeed!, config.Config.MaxMessageBytes) : new MaskingEngine(f, config.Config.MaxMessageBytes);
         if (config.Config.Training is { } job) _training = new TrainingEngine(job, f.Banks);
@@ -71,6 +78,7 @@ public sealed class Coordinator : IDisposable
             _stageKey = _engine.StageKey;
             Advance();
         }
+        FlushQueuedAsync().GetAwaiter().GetResult();
     }
 
     /// <summary>The mode's session id (masking), or empty.</summary>
@@ -94,12 +102,15 @@ public sealed class Coordinator : IDisposable
     public object? TrainedModel { get { lock (_lock) return _training?.Model; } }
     /// <summary>Events replayed at start.</summary>
     public int ReplayedEvents { get; private set; }
+    /// <summary>Where the appliance's time goes (engine, store, lock waits, intake, mailbox replies), for benchmarks.</summary>
+    public ApplianceTimings Timings { get; } = new();
 
     private void Replay()
     {
         IReadOnlyList<StoredEvent> events = _store.ReadEvents();
         foreach (StoredEvent e in events)
         {
+            if (e.Kind == EventKind.Inbound) _inbound[(e.Bank, Convert.ToHexString(e.Digest))] = PendingEvent.Committed(e);
             try { Apply(e); }
             catch (ProtocolViolationException v) { throw new InvalidDataException($"{_config.StatePath}: event {e.Sequence} ({e.Kind} {e.Name}) is refused on replay ({v.Reason}); the state file does not match this build.", v); }
             _engine.TakeRoundEnd();
@@ -146,21 +157,18 @@ public sealed class Coordinator : IDisposable
         }
     }
 
-    /// <summary>Applies, persists and announces one event (under the lock). A refusal throws before anything is stored. If the
-    /// store fails after the party changed, memory is ahead of the log: the coordinator stops serving (Unavailable, health
-    /// unhealthy) until a restart replays the log.</summary>
-    private long Commit(StoredEvent e)
+    /// <summary>Applies one event and queues it for the next group commit (under the lock). A refusal throws before anything is
+    /// queued. Its mailbox items become visible only once its batch is durable (<see cref="FlushAsync"/>). If the store then
+    /// fails, memory is ahead of the log: the coordinator stops serving (Unavailable, health unhealthy) until a restart
+    /// replays the log.</summary>
+    private PendingEvent Commit(StoredEvent e, bool payloadInFile = false)
     {
         if (Failed) throw new ApplianceUnavailableException("the appliance's state file failed; restart it (the log is replayed)");
+        long t0 = ApplianceTimings.Now;
         IReadOnlyList<OutboundItem> outs = Apply(e);
-        long seq;
-        try { seq = _store.Append(e, outs); }
-        catch (Exception ex) when (ex is not ProtocolViolationException)
-        {
-            Failed = true;
-            _log.LogCritical("Writing the state file failed ({Error}); the appliance stops accepting messages until it is restarted", ex.GetType().Name);
-            throw new ApplianceUnavailableException("the appliance's state file failed; restart it (the log is replayed)");
-        }
+        Timings.Engine(ApplianceTimings.Now - t0);
+        var pending = new PendingEvent(new AppendEntry(e, outs, payloadInFile));
+        _pending.Add(pending);
         foreach (OutboundItem o in outs) _metrics.BytesSent(o.Item.Length);
         RoundEnd? end = _engine.TakeRoundEnd();
         if (end is not null)
@@ -171,10 +179,120 @@ public sealed class Coordinator : IDisposable
             else
                 _log.LogInformation("Round {Round} ended: {Outcome}", end.Round, end.Succeeded ? "sum opened" : end.Reason);
         }
-        TaskCompletionSource old = _changed;
-        _changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        old.TrySetResult();
-        return seq;
+        return pending;
+    }
+
+    /// <summary>Returns once <paramref name="target"/> is durable, and its sequence. Group commit: one caller at a time writes
+    /// every event queued so far in one store transaction (one fsync), after the payload files its events name are durable;
+    /// callers that queue events meanwhile are written together by the next one. Readers are woken after each commit.</summary>
+    /// <exception cref="ApplianceUnavailableException">the batch holding <paramref name="target"/> failed to commit (every caller
+    /// in it gets this), or an earlier one did.</exception>
+    private async Task<long> FlushAsync(PendingEvent target)
+    {
+        while (!target.Durable.Task.IsCompleted)
+        {
+            await _writer.WaitAsync().ConfigureAwait(false);
+            try
+            {
+                if (target.Durable.Task.IsCompleted) break;
+                List<PendingEvent> batch;
+                lock (_lock)
+                {
+                    batch = [.. _pending];
+                    _pending.Clear();
+                }
+                await WriteBatchAsync(batch).ConfigureAwait(false);
+            }
+            finally { _writer.Release(); }
+        }
+        return await target.Durable.Task.ConfigureAwait(false);
+    }
+
+    /// <summary>Flushes whatever is queued (steps run by the deadline ticker or at start).</summary>
+    private Task FlushQueuedAsync()
+    {
+        PendingEvent? last;
+        lock (_lock) last = _pending.Count > 0 ? _pending[^1] : null;
+        return last is null ? Task.CompletedTask : FlushAsync(last);
+    }
+
+    private async Task WriteBatchAsync(List<PendingEvent> batch)
+    {
+        long t0 = ApplianceTimings.Now;
+        try
+        {
+            foreach (PendingEvent p in batch)
+                if (p.PayloadFile is { } file) await file.Task.ConfigureAwait(false);
+            AppendedBatch written = _store.AppendBatch(batch.Select(p => p.Entry).ToList());
+            IReadOnlyList<long> sequences = written.Sequences;
+            Publish(written.Mailbox);
+            Timings.Committed(batch.Count, batch.Sum(p => (long)p.Entry.Event.Payload.Length + p.Entry.Outbound.Select(o => o.Item).Distinct(ReferenceEqualityComparer.Instance).Sum(o => (long)((byte[])o!).Length)));
+            for (int i = 0; i < batch.Count; i++) batch[i].Durable.TrySetResult(sequences[i]);
+        }
+        catch (Exception ex)
+        {
+            var unavailable = new ApplianceUnavailableException("the appliance's state file failed; restart it (the log is replayed)");
+            List<PendingEvent> stranded;
+            lock (_lock)
+            {
+                Failed = true;
+                stranded = [.. _pending];
+                _pending.Clear();
+            }
+            _log.LogCritical("Writing the state file failed ({Error}); the appliance stops accepting messages until it is restarted", ex.GetType().Name);
+            foreach (PendingEvent p in batch.Concat(stranded)) p.Durable.TrySetException(unavailable);
+            return;
+        }
+        finally { Timings.StoreWrite(ApplianceTimings.Now - t0); }
+    }
+
+    /// <summary>Makes committed mailbox items readable from memory and wakes waiting readers. Each distinct item is parsed at
+    /// most once however many banks it goes to.</summary>
+    private void Publish(IReadOnlyList<MailboxPosting> postings)
+    {
+        var parsed = new Dictionary<byte[], Lazy<MailboxItem>>(ReferenceEqualityComparer.Instance);
+        lock (_mailboxLock)
+        {
+            foreach (MailboxPosting m in postings)
+            {
+                if (!parsed.TryGetValue(m.Item, out Lazy<MailboxItem>? item))
+                {
+                    byte[] raw = m.Item;
+                    parsed[m.Item] = item = new Lazy<MailboxItem>(() => MailboxItem.Parser.ParseFrom(raw));
+                }
+                if (!_mailboxes.TryGetValue(m.Bank, out MailboxCache? cache)) _mailboxes[m.Bank] = cache = new MailboxCache(m.Sequence);
+                cache.Items.Add((m.Sequence, item));
+            }
+            TaskCompletionSource old = _changed;
+            _changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            old.TrySetResult();
+        }
+    }
+
+    /// <summary>A bank's committed mailbox items since <see cref="First"/> (every item with a sequence at or above it), in order.
+    /// Items at or below the sequence a bank has read after are dropped; an earlier read (a restarted bank) goes to the store.</summary>
+    private sealed class MailboxCache(long first)
+    {
+        public long First { get; set; } = first;
+        public List<(long Sequence, Lazy<MailboxItem> Item)> Items { get; } = [];
+    }
+
+    /// <summary>An event applied in memory and waiting for its group commit.</summary>
+    private sealed class PendingEvent(AppendEntry entry)
+    {
+        public AppendEntry Entry { get; } = entry;
+        /// <summary>Completes with the event's sequence when its batch commits, or fails with the batch.</summary>
+        public TaskCompletionSource<long> Durable { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        /// <summary>Completes when the payload file is durable (only for events whose payload goes to a file).</summary>
+        public TaskCompletionSource? PayloadFile { get; } = entry.PayloadInFile ? new(TaskCreationOptions.RunContinuationsAsynchronously) : null;
+
+        /// <summary>An event read back from the log (already durable).</summary>
+        public static PendingEvent Committed(StoredEvent e)
+        {
+            var p = new PendingEvent(new AppendEntry(e with { Payload = [] }, []));
+            p.Durable.SetResult(e.Sequence);
+            return p;
+        }
     }
 
     /// <summary>Runs every step now due (a stage complete, a deadline passed, a round to open), each as its own event.</summary>
@@ -215,48 +333,92 @@ public sealed class Coordinator : IDisposable
     public void Tick()
     {
         lock (_lock) if (!Failed) Advance();
+        FlushQueuedAsync().GetAwaiter().GetResult();
     }
 
-    /// <summary>A bank's wrapper message, from the bank its certificate names.</summary>
+    /// <summary>A bank's wrapper message, from the bank its certificate names. Answered once the message is durable (its
+    /// group commit done); a resend of accepted bytes gets the first answer, also only once those bytes are durable.</summary>
     /// <returns>The log sequence of the accepted message and whether it was a resend of bytes already accepted.</returns>
     /// <exception cref="ProtocolViolationException">the message is refused; nothing was stored or changed.</exception>
-    public (long Sequence, bool Resend) Submit(int bank, byte[] message)
+    /// <exception cref="ApplianceUnavailableException">the state file failed (now or earlier); nothing is acknowledged.</exception>
+    public async Task<(long Sequence, bool Resend)> SubmitAsync(int bank, byte[] message)
     {
+        long t0 = ApplianceTimings.Now;
         byte[] digest = SHA256.HashData(message);
+        long t1 = ApplianceTimings.Now;
+        Timings.Intake(t1 - t0);
+        var key = (bank, Convert.ToHexString(digest));
+        PendingEvent pending;
+        bool resend;
         lock (_lock)
         {
-            if (_store.FindInbound(bank, digest) is { } earlier) return (earlier, true);
-            var sw = Stopwatch.StartNew();
-            long seq = Commit(new StoredEvent(0, EventKind.Inbound, bank, "", message, digest));
-            _metrics.Accepted(message.Length, sw.Elapsed.TotalSeconds);
-            Advance();
-            return (seq, false);
+            Timings.LockWait(ApplianceTimings.Now - t1);
+            if (_inbound.TryGetValue(key, out PendingEvent? earlier))
+            {
+                pending = earlier;
+                resend = true;
+            }
+            else
+            {
+                var sw = Stopwatch.StartNew();
+                pending = Commit(new StoredEvent(0, EventKind.Inbound, bank, "", message, digest), message.Length >= _payloadFileThreshold);
+                _inbound[key] = pending;
+                _metrics.Accepted(message.Length, sw.Elapsed.TotalSeconds);
+                Advance();
+                resend = false;
+            }
         }
+        if (!resend && pending.PayloadFile is { } file)
+        {
+            // Outside the lock: the banks' payload files are written and fsynced in parallel while the engine takes the next message.
+            long t2 = ApplianceTimings.Now;
+            try
+            {
+                _store.WritePayloadFile(bank, digest, message);
+                file.TrySetResult();
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                file.TrySetException(ex);
+            }
+            Timings.StoreWrite(ApplianceTimings.Now - t2);
+        }
+        return (await FlushAsync(pending).ConfigureAwait(false), resend);
     }
 
     /// <summary>Bank <paramref name="bank"/> will contribute <paramref name="length"/> values to the next round.</summary>
     /// <returns>The round it is queued for.</returns>
     /// <exception cref="ProtocolViolationException">OutOfRange (a length outside 1..2^27); WrongRoundOrState (another length was
     /// asked for the pending round, or this bank already asked for another length).</exception>
-    public ulong RequestRound(int bank, int length)
+    /// <exception cref="ApplianceUnavailableException">the state file failed (now or earlier).</exception>
+    public async Task<ulong> RequestRoundAsync(int bank, int length)
     {
         if (length is < 1 or > (1 << 27)) throw Error.Violation(ViolationReason.OutOfRange, "a round length is 1..2^27 values");
+        PendingEvent? pending;
+        ulong round;
         lock (_lock)
         {
             if (_requests.TryGetValue(bank, out int asked))
             {
-                if (asked == length) return _nextRound;
-                throw Error.Violation(ViolationReason.WrongRoundOrState, $"this bank already asked to join round {_nextRound} with {asked} values");
+                if (asked != length)
+                    throw Error.Violation(ViolationReason.WrongRoundOrState, $"this bank already asked to join round {_nextRound} with {asked} values");
+                // A resend: the first request may still be in the queued batch, so it is answered once that is durable.
+                pending = _pending.Count > 0 ? _pending[^1] : null;
+                round = _nextRound;
             }
+            else
+            {
             if (_requests.Count > 0 && _requests.First().Value != length)
                 throw Error.Violation(ViolationReason.WrongRoundOrState, $"round {_nextRound} sums vectors of {_requests.First().Value} values, not {length}");
             var payload = new byte[4];
             BinaryPrimitives.WriteUInt32LittleEndian(payload, (uint)length);
-            Commit(new StoredEvent(0, EventKind.RoundRequest, bank, "", payload, []));
-            ulong round = _nextRound;
+            pending = Commit(new StoredEvent(0, EventKind.RoundRequest, bank, "", payload, []));
+            round = _nextRound;
             Advance();
-            return round;
+            }
         }
+        if (pending is not null) await FlushAsync(pending).ConfigureAwait(false);
+        return round;
     }
 
     /// <summary>Items of <paramref name="bank"/>'s mailbox after <paramref name="after"/>, waiting up to <paramref name="wait"/> for one.</summary>
@@ -267,14 +429,46 @@ public sealed class Coordinator : IDisposable
         {
             Task changed;
             IReadOnlyList<MailboxEntry> entries;
-            lock (_lock)
+            long t0 = ApplianceTimings.Now;
+            long from = (long)Math.Min(after, long.MaxValue);
+            List<(long Sequence, Lazy<MailboxItem> Item)>? cached = null;
+            lock (_mailboxLock)
             {
-                entries = _store.ReadMailbox(bank, (long)Math.Min(after, long.MaxValue), maxItems);
-                changed = _changed.Task;
+                changed = _changed.Task;   // taken before reading: a commit after the read completes it
+                if (_mailboxes.TryGetValue(bank, out MailboxCache? cache) && from + 1 >= cache.First)
+                {
+                    int read = cache.Items.FindIndex(i => i.Sequence > from);
+                    if (read < 0) read = cache.Items.Count;
+                    cache.Items.RemoveRange(0, read);
+                    cache.First = Math.Max(cache.First, from + 1);
+                    cached = cache.Items.Take(maxItems).ToList();
+                }
             }
+            long t1 = ApplianceTimings.Now;
+            Timings.LockWait(t1 - t0);
+            if (cached is not null)
+            {
+                TimeSpan remaining = end - _time.GetUtcNow();
+                if (cached.Count > 0 || remaining <= TimeSpan.Zero)
+                {
+                    List<MailboxItem> fromMemory = cached.Select(c => { MailboxItem item = c.Item.Value.Clone(); item.Sequence = (ulong)c.Sequence; return item; }).ToList();
+                    Timings.Mailbox(ApplianceTimings.Now - t1);
+                    return fromMemory;
+                }
+                await Task.WhenAny(changed, Task.Delay(remaining, cancellationToken)).ConfigureAwait(false);
+                cancellationToken.ThrowIfCancellationRequested();
+                continue;
+            }
+            entries = _store.ReadMailbox(bank, from, maxItems);
+            Timings.StoreRead(ApplianceTimings.Now - t1);
             TimeSpan left = end - _time.GetUtcNow();
             if (entries.Count > 0 || left <= TimeSpan.Zero)
-                return entries.Select(e => { MailboxItem item = MailboxItem.Parser.ParseFrom(e.Item); item.Sequence = (ulong)e.Sequence; return item; }).ToList();
+            {
+                long t2 = ApplianceTimings.Now;
+                List<MailboxItem> items = entries.Select(e => { MailboxItem item = MailboxItem.Parser.ParseFrom(e.Item); item.Sequence = (ulong)e.Sequence; return item; }).ToList();
+                Timings.Mailbox(ApplianceTimings.Now - t2);
+                return items;
+            }
             await Task.WhenAny(changed, Task.Delay(left, cancellationToken)).ConfigureAwait(false);
             cancellationToken.ThrowIfCancellationRequested();
         }
@@ -284,6 +478,7 @@ public sealed class Coordinator : IDisposable
     public void Dispose()
     {
         lock (_lock) _engine.Dispose();
+        _writer.Dispose();
     }
 }
 
