@@ -90,10 +90,22 @@ public sealed class Coordinator : IDisposable
     public bool SessionEnded { get { lock (_lock) return _engine.SessionEnded; } }
     /// <summary>True after the state file failed: nothing more is accepted until a restart.</summary>
     public bool Failed { get; private set; }
-    /// <summary>Events in the durable log.</summary>
-    public int EventCount { get { lock (_lock) return _store.ReadEvents().Count; } }
+    /// <summary>Events in the durable log, once every event applied so far has been committed (waits for that commit).</summary>
+    /// <exception cref="ApplianceUnavailableException">the state file failed.</exception>
+    public int EventCount
+    {
+        get
+        {
+            FlushQueuedAsync().GetAwaiter().GetResult();
+            return _store.ReadEvents().Count;
+        }
+    }
     /// <summary>Number of stored events that carry a message of <paramref name="bank"/> (tests: nothing refused is stored).</summary>
-    internal int EventCountOf(int bank) { lock (_lock) return _store.ReadEvents().Count(e => e.Bank == bank); }
+    internal int EventCountOf(int bank)
+    {
+        FlushQueuedAsync().GetAwaiter().GetResult();
+        return _store.ReadEvents().Count(e => e.Bank == bank);
+    }
     /// <summary>Bank messages accepted since the current round opened.</summary>
     public int RoundMessages { get { lock (_lock) return _roundMessages; } }
     /// <summary>The training job's progress, or null when the configuration names no job.</summary>
