@@ -31,7 +31,9 @@ public sealed class Coordinator : IDisposable
     private readonly SortedDictionary<int, int> _requests = new();
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly List<PendingEvent> _pending = [];
-    private readonly Dictionary<(int Bank, string Digest), PendingEvent> _inbound = [];
+    private readonly object _pendingLock = new();
+    private PendingEvent? _lastQueued;   // under _lock: the last event applied (a batch commits everything before it too)
+    private readonly Dictionary<(int Bank, string Digest), Task<long>> _inbound = [];
     private readonly SemaphoreSlim _writer = new(1, 1);
     private readonly object _mailboxLock = new();
     private readonly Dictionary<int, MailboxCache> _mailboxes = [];
@@ -89,7 +91,8 @@ public sealed class Coordinator : IDisposable
     /// the appliance answers but no round can open until the operator starts a new session (a new state file).</summary>
     public bool SessionEnded { get { lock (_lock) return _engine.SessionEnded; } }
     /// <summary>True after the state file failed: nothing more is accepted until a restart.</summary>
-    public bool Failed { get; private set; }
+    public bool Failed { get => Volatile.Read(ref _failed); private set => Volatile.Write(ref _failed, value); }
+    private bool _failed;
     /// <summary>Events in the durable log, once every event applied so far has been committed (waits for that commit).</summary>
     /// <exception cref="ApplianceUnavailableException">the state file failed.</exception>
     public int EventCount
@@ -122,7 +125,7 @@ public sealed class Coordinator : IDisposable
         IReadOnlyList<StoredEvent> events = _store.ReadEvents();
         foreach (StoredEvent e in events)
         {
-            if (e.Kind == EventKind.Inbound) _inbound[(e.Bank, Convert.ToHexString(e.Digest))] = PendingEvent.Committed(e);
+            if (e.Kind == EventKind.Inbound) _inbound[(e.Bank, Convert.ToHexString(e.Digest))] = Task.FromResult(e.Sequence);
             try { Apply(e); }
             catch (ProtocolViolationException v) { throw new InvalidDataException($"{_config.StatePath}: event {e.Sequence} ({e.Kind} {e.Name}) is refused on replay ({v.Reason}); the state file does not match this build.", v); }
             _engine.TakeRoundEnd();
@@ -180,7 +183,8 @@ public sealed class Coordinator : IDisposable
         IReadOnlyList<OutboundItem> outs = Apply(e);
         Timings.Engine(ApplianceTimings.Now - t0);
         var pending = new PendingEvent(new AppendEntry(e, outs, payloadInFile));
-        _pending.Add(pending);
+        lock (_pendingLock) _pending.Add(pending);
+        _lastQueued = pending;
         foreach (OutboundItem o in outs) _metrics.BytesSent(o.Item.Length);
         RoundEnd? end = _engine.TakeRoundEnd();
         if (end is not null)
@@ -208,7 +212,7 @@ public sealed class Coordinator : IDisposable
             {
                 if (target.Durable.Task.IsCompleted) break;
                 List<PendingEvent> batch;
-                lock (_lock)
+                lock (_pendingLock)   // not the coordinator's lock: the commit does not wait for the engine's next message
                 {
                     batch = [.. _pending];
                     _pending.Clear();
@@ -224,7 +228,7 @@ public sealed class Coordinator : IDisposable
     private Task FlushQueuedAsync()
     {
         PendingEvent? last;
-        lock (_lock) last = _pending.Count > 0 ? _pending[^1] : null;
+        lock (_pendingLock) last = _pending.Count > 0 ? _pending[^1] : null;
         return last is null ? Task.CompletedTask : FlushAsync(last);
     }
 
@@ -245,7 +249,7 @@ public sealed class Coordinator : IDisposable
         {
             var unavailable = new ApplianceUnavailableException("the appliance's state file failed; restart it (the log is replayed)");
             List<PendingEvent> stranded;
-            lock (_lock)
+            lock (_pendingLock)
             {
                 Failed = true;
                 stranded = [.. _pending];
@@ -273,7 +277,7 @@ public sealed class Coordinator : IDisposable
                     parsed[m.Item] = item = new Lazy<MailboxItem>(() => MailboxItem.Parser.ParseFrom(raw));
                 }
                 if (!_mailboxes.TryGetValue(m.Bank, out MailboxCache? cache)) _mailboxes[m.Bank] = cache = new MailboxCache(m.Sequence);
-                cache.Items.Add((m.Sequence, item));
+                cache.Add(m.Sequence, item, m.Item.Length);
             }
             TaskCompletionSource old = _changed;
             _changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -285,8 +289,33 @@ public sealed class Coordinator : IDisposable
     /// Items at or below the sequence a bank has read after are dropped; an earlier read (a restarted bank) goes to the store.</summary>
     private sealed class MailboxCache(long first)
     {
-        public long First { get; set; } = first;
-        public List<(long Sequence, Lazy<MailboxItem> Item)> Items { get; } = [];
+        /// <summary>A bank that stops reading (dropped, or gone) holds at most this much here; older items are read from the store.</summary>
+        private const long MaxBytes = 64L << 20;
+        private long _bytes;
+        public long First { get; private set; } = first;
+        public List<(long Sequence, Lazy<MailboxItem> Item, int Size)> Items { get; } = [];
+
+        public void Add(long sequence, Lazy<MailboxItem> item, int size)
+        {
+            Items.Add((sequence, item, size));
+            _bytes += size;
+            while (_bytes > MaxBytes && Items.Count > 1) DropFirst();
+        }
+
+        /// <summary>Drops the items at or below <paramref name="after"/> (the bank has them) and returns up to <paramref name="max"/> of the rest.</summary>
+        public List<(long Sequence, Lazy<MailboxItem> Item, int Size)> ReadAfter(long after, int max)
+        {
+            while (Items.Count > 0 && Items[0].Sequence <= after) DropFirst();
+            First = Math.Max(First, after + 1);
+            return Items.Take(max).ToList();
+        }
+
+        private void DropFirst()
+        {
+            _bytes -= Items[0].Size;
+            First = Items[0].Sequence + 1;
+            Items.RemoveAt(0);
+        }
     }
 
     /// <summary>An event applied in memory and waiting for its group commit.</summary>
@@ -297,14 +326,6 @@ public sealed class Coordinator : IDisposable
         public TaskCompletionSource<long> Durable { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
         /// <summary>Completes when the payload file is durable (only for events whose payload goes to a file).</summary>
         public TaskCompletionSource? PayloadFile { get; } = entry.PayloadInFile ? new(TaskCreationOptions.RunContinuationsAsynchronously) : null;
-
-        /// <summary>An event read back from the log (already durable).</summary>
-        public static PendingEvent Committed(StoredEvent e)
-        {
-            var p = new PendingEvent(new AppendEntry(e with { Payload = [] }, []));
-            p.Durable.SetResult(e.Sequence);
-            return p;
-        }
     }
 
     /// <summary>Runs every step now due (a stage complete, a deadline passed, a round to open), each as its own event.</summary>
@@ -361,26 +382,28 @@ public sealed class Coordinator : IDisposable
         Timings.Intake(t1 - t0);
         var key = (bank, Convert.ToHexString(digest));
         PendingEvent pending;
-        bool resend;
+        Task<long>? earlier;
         lock (_lock)
         {
             Timings.LockWait(ApplianceTimings.Now - t1);
-            if (_inbound.TryGetValue(key, out PendingEvent? earlier))
+            if (!_inbound.TryGetValue(key, out earlier))
             {
-                pending = earlier;
-                resend = true;
+            var sw = Stopwatch.StartNew();
+            pending = Commit(new StoredEvent(0, EventKind.Inbound, bank, "", message, digest), message.Length >= _payloadFileThreshold);
+            _inbound[key] = pending.Durable.Task;
+            _metrics.Accepted(message.Length, sw.Elapsed.TotalSeconds);
+            Advance();
             }
-            else
-            {
-                var sw = Stopwatch.StartNew();
-                pending = Commit(new StoredEvent(0, EventKind.Inbound, bank, "", message, digest), message.Length >= _payloadFileThreshold);
-                _inbound[key] = pending;
-                _metrics.Accepted(message.Length, sw.Elapsed.TotalSeconds);
-                Advance();
-                resend = false;
-            }
+            else pending = _lastQueued!;
         }
-        if (!resend && pending.PayloadFile is { } file)
+        if (earlier is not null)
+        {
+            // A resend of accepted bytes: the first answer, once those bytes are durable (they may still be queued; everything
+            // queued up to now, which includes them, is flushed).
+            if (!earlier.IsCompleted) await FlushAsync(pending).ConfigureAwait(false);
+            return (await earlier.ConfigureAwait(false), true);
+        }
+        if (pending.PayloadFile is { } file)
         {
             // Outside the lock: the banks' payload files are written and fsynced in parallel while the engine takes the next message.
             long t2 = ApplianceTimings.Now;
@@ -395,7 +418,7 @@ public sealed class Coordinator : IDisposable
             }
             Timings.StoreWrite(ApplianceTimings.Now - t2);
         }
-        return (await FlushAsync(pending).ConfigureAwait(false), resend);
+        return (await FlushAsync(pending).ConfigureAwait(false), false);
     }
 
     /// <summary>Bank <paramref name="bank"/> will contribute <paramref name="length"/> values to the next round.</summary>
@@ -415,7 +438,7 @@ public sealed class Coordinator : IDisposable
                 if (asked != length)
                     throw Error.Violation(ViolationReason.WrongRoundOrState, $"this bank already asked to join round {_nextRound} with {asked} values");
                 // A resend: the first request may still be in the queued batch, so it is answered once that is durable.
-                pending = _pending.Count > 0 ? _pending[^1] : null;
+                pending = _lastQueued;
                 round = _nextRound;
             }
             else
@@ -443,18 +466,11 @@ public sealed class Coordinator : IDisposable
             IReadOnlyList<MailboxEntry> entries;
             long t0 = ApplianceTimings.Now;
             long from = (long)Math.Min(after, long.MaxValue);
-            List<(long Sequence, Lazy<MailboxItem> Item)>? cached = null;
+            List<(long Sequence, Lazy<MailboxItem> Item, int Size)>? cached = null;
             lock (_mailboxLock)
             {
                 changed = _changed.Task;   // taken before reading: a commit after the read completes it
-                if (_mailboxes.TryGetValue(bank, out MailboxCache? cache) && from + 1 >= cache.First)
-                {
-                    int read = cache.Items.FindIndex(i => i.Sequence > from);
-                    if (read < 0) read = cache.Items.Count;
-                    cache.Items.RemoveRange(0, read);
-                    cache.First = Math.Max(cache.First, from + 1);
-                    cached = cache.Items.Take(maxItems).ToList();
-                }
+                if (_mailboxes.TryGetValue(bank, out MailboxCache? cache) && from + 1 >= cache.First) cached = cache.ReadAfter(from, maxItems);
             }
             long t1 = ApplianceTimings.Now;
             Timings.LockWait(t1 - t0);

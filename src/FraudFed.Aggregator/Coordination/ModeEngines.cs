@@ -117,7 +117,8 @@ internal sealed class HeEngine : IModeEngine
 
     public IReadOnlyList<OutboundItem> Receive(int bank, byte[] message)
     {
-        HeToAggregator m = HeWire.DecodeToAggregator(message, _banks, _maxMessageBytes);
+        // Only the message's kind is needed here: an upload is walked in place (its ~38 MB of chunks are not copied).
+        HeToAggregator m = HeWire.DecodeToAggregatorInPlace(message, _banks, _maxMessageBytes);
         IReadOnlyList<HeOutgoing> outs = _party.Receive(bank, message);
         if (m is HeUploadMessage or HeDecryptionSharesMessage or HeAbortToAggregator) _answered.Add(bank);
         return Map(outs);
