@@ -66,7 +66,7 @@ internal sealed class BenchRoundCommand : ICliSubcommands
                 Deadlines = new DeadlineSettings { SetupSeconds = 3600, JoinSeconds = 3600, StageSeconds = 3600 },
             });
             AggregatorConfig c = ConfigJson.Load<AggregatorConfig>(configPath);
-            File.WriteAllText(configPath, JsonSerializer.Serialize(c with { MaxMessageBytes = 1 << 30 }, ConfigJson.Options));
+            File.WriteAllText(configPath, JsonSerializer.Serialize(c with { MaxMessageBytes = 1 << 30, OpsListen = "127.0.0.1:0" }, ConfigJson.Options));
             loaded = AggregatorConfig.Load(configPath);
             host = ApplianceHost.Create(loaded, l => l.SetMinimumLevel(LogLevel.Warning));
             await host.StartAsync();
