@@ -175,7 +175,8 @@ public sealed partial class FederationClient : IAsyncDisposable
 
     internal async Task SubmitAsync(ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
     {
-        var request = new SubmitRequest { Message = Google.Protobuf.ByteString.CopyFrom(message.Span) };
+        // No copy of the message (an upload is ~38 MB): the bytes are only read until this call (retries included) returns.
+        var request = new SubmitRequest { Message = Google.Protobuf.UnsafeByteOperations.UnsafeWrap(message) };
         await CallAsync(t => _grpc.SubmitAsync(request, deadline: Deadline(), cancellationToken: t).ResponseAsync, cancellationToken).ConfigureAwait(false);
         BytesUploaded += message.Length;
     }

@@ -30,6 +30,14 @@ public sealed class Coordinator : IDisposable
     private readonly TrainingEngine? _training;
     private readonly SortedDictionary<int, int> _requests = new();
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly List<PendingEvent> _pending = [];
+    private readonly object _pendingLock = new();
+    private PendingEvent? _lastQueued;   // under _lock: the last event applied (a batch commits everything before it too)
+    private readonly Dictionary<(int Bank, string Digest), Task<long>> _inbound = [];
+    private readonly SemaphoreSlim _writer = new(1, 1);
+    private readonly object _mailboxLock = new();
+    private readonly Dictionary<int, MailboxCache> _mailboxes = [];
+    private readonly int _payloadFileThreshold;
     private DateTimeOffset _firstRequest;
     private DateTimeOffset _stageStarted;
     private string _stageKey = "";
@@ -46,6 +54,7 @@ public sealed class Coordinator : IDisposable
         _metrics = metrics;
         _log = log;
         _time = time ?? TimeProvider.System;
+        _payloadFileThreshold = store.PayloadFileThreshold;
         FederationSettings f = config.Config.Federation;
         _engine = f.IsHomomorphic ? new HeEngine(f, config.AggregatorSeed!, config.Config.MaxMessageBytes) : new MaskingEngine(f, config.Config.MaxMessageBytes);
         if (config.Config.Training is { } job) _training = new TrainingEngine(job, f.Banks);
@@ -71,6 +80,7 @@ public sealed class Coordinator : IDisposable
             _stageKey = _engine.StageKey;
             Advance();
         }
+        FlushQueuedAsync().GetAwaiter().GetResult();
     }
 
     /// <summary>The mode's session id (masking), or empty.</summary>
@@ -81,11 +91,24 @@ public sealed class Coordinator : IDisposable
     /// the appliance answers but no round can open until the operator starts a new session (a new state file).</summary>
     public bool SessionEnded { get { lock (_lock) return _engine.SessionEnded; } }
     /// <summary>True after the state file failed: nothing more is accepted until a restart.</summary>
-    public bool Failed { get; private set; }
-    /// <summary>Events in the durable log.</summary>
-    public int EventCount { get { lock (_lock) return _store.ReadEvents().Count; } }
+    public bool Failed { get => Volatile.Read(ref _failed); private set => Volatile.Write(ref _failed, value); }
+    private bool _failed;
+    /// <summary>Events in the durable log, once every event applied so far has been committed (waits for that commit).</summary>
+    /// <exception cref="ApplianceUnavailableException">the state file failed.</exception>
+    public int EventCount
+    {
+        get
+        {
+            FlushQueuedAsync().GetAwaiter().GetResult();
+            return _store.ReadEvents().Count;
+        }
+    }
     /// <summary>Number of stored events that carry a message of <paramref name="bank"/> (tests: nothing refused is stored).</summary>
-    internal int EventCountOf(int bank) { lock (_lock) return _store.ReadEvents().Count(e => e.Bank == bank); }
+    internal int EventCountOf(int bank)
+    {
+        FlushQueuedAsync().GetAwaiter().GetResult();
+        return _store.ReadEvents().Count(e => e.Bank == bank);
+    }
     /// <summary>Bank messages accepted since the current round opened.</summary>
     public int RoundMessages { get { lock (_lock) return _roundMessages; } }
     /// <summary>The training job's progress, or null when the configuration names no job.</summary>
@@ -94,12 +117,15 @@ public sealed class Coordinator : IDisposable
     public object? TrainedModel { get { lock (_lock) return _training?.Model; } }
     /// <summary>Events replayed at start.</summary>
     public int ReplayedEvents { get; private set; }
+    /// <summary>Where the appliance's time goes (engine, store, lock waits, intake, mailbox replies), for benchmarks.</summary>
+    public ApplianceTimings Timings { get; } = new();
 
     private void Replay()
     {
         IReadOnlyList<StoredEvent> events = _store.ReadEvents();
         foreach (StoredEvent e in events)
         {
+            if (e.Kind == EventKind.Inbound) _inbound[(e.Bank, Convert.ToHexString(e.Digest))] = Task.FromResult(e.Sequence);
             try { Apply(e); }
             catch (ProtocolViolationException v) { throw new InvalidDataException($"{_config.StatePath}: event {e.Sequence} ({e.Kind} {e.Name}) is refused on replay ({v.Reason}); the state file does not match this build.", v); }
             _engine.TakeRoundEnd();
@@ -146,21 +172,19 @@ public sealed class Coordinator : IDisposable
         }
     }
 
-    /// <summary>Applies, persists and announces one event (under the lock). A refusal throws before anything is stored. If the
-    /// store fails after the party changed, memory is ahead of the log: the coordinator stops serving (Unavailable, health
-    /// unhealthy) until a restart replays the log.</summary>
-    private long Commit(StoredEvent e)
+    /// <summary>Applies one event and queues it for the next group commit (under the lock). A refusal throws before anything is
+    /// queued. Its mailbox items become visible only once its batch is durable (<see cref="FlushAsync"/>). If the store then
+    /// fails, memory is ahead of the log: the coordinator stops serving (Unavailable, health unhealthy) until a restart
+    /// replays the log.</summary>
+    private PendingEvent Commit(StoredEvent e, bool payloadInFile = false)
     {
         if (Failed) throw new ApplianceUnavailableException("the appliance's state file failed; restart it (the log is replayed)");
+        long t0 = ApplianceTimings.Now;
         IReadOnlyList<OutboundItem> outs = Apply(e);
-        long seq;
-        try { seq = _store.Append(e, outs); }
-        catch (Exception ex) when (ex is not ProtocolViolationException)
-        {
-            Failed = true;
-            _log.LogCritical("Writing the state file failed ({Error}); the appliance stops accepting messages until it is restarted", ex.GetType().Name);
-            throw new ApplianceUnavailableException("the appliance's state file failed; restart it (the log is replayed)");
-        }
+        Timings.Engine(ApplianceTimings.Now - t0);
+        var pending = new PendingEvent(new AppendEntry(e, outs, payloadInFile));
+        lock (_pendingLock) _pending.Add(pending);
+        _lastQueued = pending;
         foreach (OutboundItem o in outs) _metrics.BytesSent(o.Item.Length);
         RoundEnd? end = _engine.TakeRoundEnd();
         if (end is not null)
@@ -171,10 +195,137 @@ public sealed class Coordinator : IDisposable
             else
                 _log.LogInformation("Round {Round} ended: {Outcome}", end.Round, end.Succeeded ? "sum opened" : end.Reason);
         }
-        TaskCompletionSource old = _changed;
-        _changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        old.TrySetResult();
-        return seq;
+        return pending;
+    }
+
+    /// <summary>Returns once <paramref name="target"/> is durable, and its sequence. Group commit: one caller at a time writes
+    /// every event queued so far in one store transaction (one fsync), after the payload files its events name are durable;
+    /// callers that queue events meanwhile are written together by the next one. Readers are woken after each commit.</summary>
+    /// <exception cref="ApplianceUnavailableException">the batch holding <paramref name="target"/> failed to commit (every caller
+    /// in it gets this), or an earlier one did.</exception>
+    private async Task<long> FlushAsync(PendingEvent target)
+    {
+        while (!target.Durable.Task.IsCompleted)
+        {
+            await _writer.WaitAsync().ConfigureAwait(false);
+            try
+            {
+                if (target.Durable.Task.IsCompleted) break;
+                List<PendingEvent> batch;
+                lock (_pendingLock)   // not the coordinator's lock: the commit does not wait for the engine's next message
+                {
+                    batch = [.. _pending];
+                    _pending.Clear();
+                }
+                await WriteBatchAsync(batch).ConfigureAwait(false);
+            }
+            finally { _writer.Release(); }
+        }
+        return await target.Durable.Task.ConfigureAwait(false);
+    }
+
+    /// <summary>Flushes whatever is queued (steps run by the deadline ticker or at start).</summary>
+    private Task FlushQueuedAsync()
+    {
+        PendingEvent? last;
+        lock (_pendingLock) last = _pending.Count > 0 ? _pending[^1] : null;
+        return last is null ? Task.CompletedTask : FlushAsync(last);
+    }
+
+    private async Task WriteBatchAsync(List<PendingEvent> batch)
+    {
+        long t0 = ApplianceTimings.Now;
+        try
+        {
+            foreach (PendingEvent p in batch)
+                if (p.PayloadFile is { } file) await file.Task.ConfigureAwait(false);
+            AppendedBatch written = _store.AppendBatch(batch.Select(p => p.Entry).ToList());
+            IReadOnlyList<long> sequences = written.Sequences;
+            Publish(written.Mailbox);
+            Timings.Committed(batch.Count, batch.Sum(p => (long)p.Entry.Event.Payload.Length + p.Entry.Outbound.Select(o => o.Item).Distinct(ReferenceEqualityComparer.Instance).Sum(o => (long)((byte[])o!).Length)));
+            for (int i = 0; i < batch.Count; i++) batch[i].Durable.TrySetResult(sequences[i]);
+        }
+        catch (Exception ex)
+        {
+            var unavailable = new ApplianceUnavailableException("the appliance's state file failed; restart it (the log is replayed)");
+            List<PendingEvent> stranded;
+            lock (_pendingLock)
+            {
+                Failed = true;
+                stranded = [.. _pending];
+                _pending.Clear();
+            }
+            _log.LogCritical("Writing the state file failed ({Error}); the appliance stops accepting messages until it is restarted", ex.GetType().Name);
+            foreach (PendingEvent p in batch.Concat(stranded)) p.Durable.TrySetException(unavailable);
+            return;
+        }
+        finally { Timings.StoreWrite(ApplianceTimings.Now - t0); }
+    }
+
+    /// <summary>Makes committed mailbox items readable from memory and wakes waiting readers. Each distinct item is parsed at
+    /// most once however many banks it goes to.</summary>
+    private void Publish(IReadOnlyList<MailboxPosting> postings)
+    {
+        var parsed = new Dictionary<byte[], Lazy<MailboxItem>>(ReferenceEqualityComparer.Instance);
+        lock (_mailboxLock)
+        {
+            foreach (MailboxPosting m in postings)
+            {
+                if (!parsed.TryGetValue(m.Item, out Lazy<MailboxItem>? item))
+                {
+                    byte[] raw = m.Item;
+                    parsed[m.Item] = item = new Lazy<MailboxItem>(() => MailboxItem.Parser.ParseFrom(raw));
+                }
+                if (!_mailboxes.TryGetValue(m.Bank, out MailboxCache? cache)) _mailboxes[m.Bank] = cache = new MailboxCache(m.Sequence);
+                cache.Add(m.Sequence, item, m.Item.Length);
+            }
+            TaskCompletionSource old = _changed;
+            _changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            old.TrySetResult();
+        }
+    }
+
+    /// <summary>A bank's committed mailbox items since <see cref="First"/> (every item with a sequence at or above it), in order.
+    /// Items at or below the sequence a bank has read after are dropped; an earlier read (a restarted bank) goes to the store.</summary>
+    private sealed class MailboxCache(long first)
+    {
+        /// <summary>A bank that stops reading (dropped, or gone) holds at most this much here; older items are read from the store.</summary>
+        private const long MaxBytes = 64L << 20;
+        private long _bytes;
+        public long First { get; private set; } = first;
+        public List<(long Sequence, Lazy<MailboxItem> Item, int Size)> Items { get; } = [];
+
+        public void Add(long sequence, Lazy<MailboxItem> item, int size)
+        {
+            Items.Add((sequence, item, size));
+            _bytes += size;
+            while (_bytes > MaxBytes && Items.Count > 1) DropFirst();
+        }
+
+        /// <summary>Drops the items at or below <paramref name="after"/> (the bank has them) and returns up to <paramref name="max"/> of the rest.</summary>
+        public List<(long Sequence, Lazy<MailboxItem> Item, int Size)> ReadAfter(long after, int max)
+        {
+            while (Items.Count > 0 && Items[0].Sequence <= after) DropFirst();
+            First = Math.Max(First, after + 1);
+            return Items.Take(max).ToList();
+        }
+
+        private void DropFirst()
+        {
+            _bytes -= Items[0].Size;
+            First = Items[0].Sequence + 1;
+            Items.RemoveAt(0);
+        }
+    }
+
+    /// <summary>An event applied in memory and waiting for its group commit.</summary>
+    private sealed class PendingEvent(AppendEntry entry)
+    {
+        public AppendEntry Entry { get; } = entry;
+        /// <summary>Completes with the event's sequence when its batch commits, or fails with the batch.</summary>
+        public TaskCompletionSource<long> Durable { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        /// <summary>Completes when the payload file is durable (only for events whose payload goes to a file).</summary>
+        public TaskCompletionSource? PayloadFile { get; } = entry.PayloadInFile ? new(TaskCreationOptions.RunContinuationsAsynchronously) : null;
     }
 
     /// <summary>Runs every step now due (a stage complete, a deadline passed, a round to open), each as its own event.</summary>
@@ -215,48 +366,94 @@ public sealed class Coordinator : IDisposable
     public void Tick()
     {
         lock (_lock) if (!Failed) Advance();
+        FlushQueuedAsync().GetAwaiter().GetResult();
     }
 
-    /// <summary>A bank's wrapper message, from the bank its certificate names.</summary>
+    /// <summary>A bank's wrapper message, from the bank its certificate names. Answered once the message is durable (its
+    /// group commit done); a resend of accepted bytes gets the first answer, also only once those bytes are durable.</summary>
     /// <returns>The log sequence of the accepted message and whether it was a resend of bytes already accepted.</returns>
     /// <exception cref="ProtocolViolationException">the message is refused; nothing was stored or changed.</exception>
-    public (long Sequence, bool Resend) Submit(int bank, byte[] message)
+    /// <exception cref="ApplianceUnavailableException">the state file failed (now or earlier); nothing is acknowledged.</exception>
+    public async Task<(long Sequence, bool Resend)> SubmitAsync(int bank, byte[] message)
     {
+        long t0 = ApplianceTimings.Now;
         byte[] digest = SHA256.HashData(message);
+        long t1 = ApplianceTimings.Now;
+        Timings.Intake(t1 - t0);
+        var key = (bank, Convert.ToHexString(digest));
+        PendingEvent pending;
+        Task<long>? earlier;
         lock (_lock)
         {
-            if (_store.FindInbound(bank, digest) is { } earlier) return (earlier, true);
+            Timings.LockWait(ApplianceTimings.Now - t1);
+            if (!_inbound.TryGetValue(key, out earlier))
+            {
             var sw = Stopwatch.StartNew();
-            long seq = Commit(new StoredEvent(0, EventKind.Inbound, bank, "", message, digest));
+            pending = Commit(new StoredEvent(0, EventKind.Inbound, bank, "", message, digest), message.Length >= _payloadFileThreshold);
+            _inbound[key] = pending.Durable.Task;
             _metrics.Accepted(message.Length, sw.Elapsed.TotalSeconds);
             Advance();
-            return (seq, false);
+            }
+            else pending = _lastQueued!;
         }
+        if (earlier is not null)
+        {
+            // A resend of accepted bytes: the first answer, once those bytes are durable (they may still be queued; everything
+            // queued up to now, which includes them, is flushed).
+            if (!earlier.IsCompleted) await FlushAsync(pending).ConfigureAwait(false);
+            return (await earlier.ConfigureAwait(false), true);
+        }
+        if (pending.PayloadFile is { } file)
+        {
+            // Outside the lock: the banks' payload files are written and fsynced in parallel while the engine takes the next message.
+            long t2 = ApplianceTimings.Now;
+            try
+            {
+                _store.WritePayloadFile(bank, digest, message);
+                file.TrySetResult();
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                file.TrySetException(ex);
+            }
+            Timings.StoreWrite(ApplianceTimings.Now - t2);
+        }
+        return (await FlushAsync(pending).ConfigureAwait(false), false);
     }
 
     /// <summary>Bank <paramref name="bank"/> will contribute <paramref name="length"/> values to the next round.</summary>
     /// <returns>The round it is queued for.</returns>
     /// <exception cref="ProtocolViolationException">OutOfRange (a length outside 1..2^27); WrongRoundOrState (another length was
     /// asked for the pending round, or this bank already asked for another length).</exception>
-    public ulong RequestRound(int bank, int length)
+    /// <exception cref="ApplianceUnavailableException">the state file failed (now or earlier).</exception>
+    public async Task<ulong> RequestRoundAsync(int bank, int length)
     {
         if (length is < 1 or > (1 << 27)) throw Error.Violation(ViolationReason.OutOfRange, "a round length is 1..2^27 values");
+        PendingEvent? pending;
+        ulong round;
         lock (_lock)
         {
             if (_requests.TryGetValue(bank, out int asked))
             {
-                if (asked == length) return _nextRound;
-                throw Error.Violation(ViolationReason.WrongRoundOrState, $"this bank already asked to join round {_nextRound} with {asked} values");
+                if (asked != length)
+                    throw Error.Violation(ViolationReason.WrongRoundOrState, $"this bank already asked to join round {_nextRound} with {asked} values");
+                // A resend: the first request may still be in the queued batch, so it is answered once that is durable.
+                pending = _lastQueued;
+                round = _nextRound;
             }
+            else
+            {
             if (_requests.Count > 0 && _requests.First().Value != length)
                 throw Error.Violation(ViolationReason.WrongRoundOrState, $"round {_nextRound} sums vectors of {_requests.First().Value} values, not {length}");
             var payload = new byte[4];
             BinaryPrimitives.WriteUInt32LittleEndian(payload, (uint)length);
-            Commit(new StoredEvent(0, EventKind.RoundRequest, bank, "", payload, []));
-            ulong round = _nextRound;
+            pending = Commit(new StoredEvent(0, EventKind.RoundRequest, bank, "", payload, []));
+            round = _nextRound;
             Advance();
-            return round;
+            }
         }
+        if (pending is not null) await FlushAsync(pending).ConfigureAwait(false);
+        return round;
     }
 
     /// <summary>Items of <paramref name="bank"/>'s mailbox after <paramref name="after"/>, waiting up to <paramref name="wait"/> for one.</summary>
@@ -267,14 +464,39 @@ public sealed class Coordinator : IDisposable
         {
             Task changed;
             IReadOnlyList<MailboxEntry> entries;
-            lock (_lock)
+            long t0 = ApplianceTimings.Now;
+            long from = (long)Math.Min(after, long.MaxValue);
+            List<(long Sequence, Lazy<MailboxItem> Item, int Size)>? cached = null;
+            lock (_mailboxLock)
             {
-                entries = _store.ReadMailbox(bank, (long)Math.Min(after, long.MaxValue), maxItems);
-                changed = _changed.Task;
+                changed = _changed.Task;   // taken before reading: a commit after the read completes it
+                if (_mailboxes.TryGetValue(bank, out MailboxCache? cache) && from + 1 >= cache.First) cached = cache.ReadAfter(from, maxItems);
             }
+            long t1 = ApplianceTimings.Now;
+            Timings.LockWait(t1 - t0);
+            if (cached is not null)
+            {
+                TimeSpan remaining = end - _time.GetUtcNow();
+                if (cached.Count > 0 || remaining <= TimeSpan.Zero)
+                {
+                    List<MailboxItem> fromMemory = cached.Select(c => { MailboxItem item = c.Item.Value.Clone(); item.Sequence = (ulong)c.Sequence; return item; }).ToList();
+                    Timings.Mailbox(ApplianceTimings.Now - t1);
+                    return fromMemory;
+                }
+                await Task.WhenAny(changed, Task.Delay(remaining, cancellationToken)).ConfigureAwait(false);
+                cancellationToken.ThrowIfCancellationRequested();
+                continue;
+            }
+            entries = _store.ReadMailbox(bank, from, maxItems);
+            Timings.StoreRead(ApplianceTimings.Now - t1);
             TimeSpan left = end - _time.GetUtcNow();
             if (entries.Count > 0 || left <= TimeSpan.Zero)
-                return entries.Select(e => { MailboxItem item = MailboxItem.Parser.ParseFrom(e.Item); item.Sequence = (ulong)e.Sequence; return item; }).ToList();
+            {
+                long t2 = ApplianceTimings.Now;
+                List<MailboxItem> items = entries.Select(e => { MailboxItem item = MailboxItem.Parser.ParseFrom(e.Item); item.Sequence = (ulong)e.Sequence; return item; }).ToList();
+                Timings.Mailbox(ApplianceTimings.Now - t2);
+                return items;
+            }
             await Task.WhenAny(changed, Task.Delay(left, cancellationToken)).ConfigureAwait(false);
             cancellationToken.ThrowIfCancellationRequested();
         }
@@ -284,6 +506,7 @@ public sealed class Coordinator : IDisposable
     public void Dispose()
     {
         lock (_lock) _engine.Dispose();
+        _writer.Dispose();
     }
 }
 

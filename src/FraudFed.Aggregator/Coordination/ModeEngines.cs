@@ -51,7 +51,20 @@ internal interface IModeEngine : IDisposable
 
 internal static class Items
 {
-    public static OutboundItem Message(int bank, byte[] bytes) => new(bank, new MailboxItem { Message = ByteString.CopyFrom(bytes) }.ToByteArray());
+    /// <summary>One item per recipient; recipients of the same bytes (a broadcast) share one serialized item, which the store
+    /// then writes once.</summary>
+    public static List<OutboundItem> Messages(IEnumerable<(int Bank, byte[] Bytes)> messages)
+    {
+        var wrapped = new Dictionary<byte[], byte[]>(ReferenceEqualityComparer.Instance);
+        var list = new List<OutboundItem>();
+        foreach (var (bank, bytes) in messages)
+        {
+            if (!wrapped.TryGetValue(bytes, out byte[]? item)) wrapped[bytes] = item = Wrap(bytes);
+            list.Add(new OutboundItem(bank, item));
+        }
+        return list;
+    }
+    private static byte[] Wrap(byte[] bytes) => new MailboxItem { Message = UnsafeByteOperations.UnsafeWrap(bytes) }.ToByteArray();
     public static byte[] Banks(IEnumerable<int> banks) => banks.SelectMany(b => BitConverter.GetBytes((uint)b)).ToArray();
     public static int[] Banks(byte[] payload) => Enumerable.Range(0, payload.Length / 4).Select(i => (int)BinaryPrimitives.ReadUInt32LittleEndian(payload.AsSpan(4 * i))).ToArray();
 }
@@ -104,7 +117,8 @@ internal sealed class HeEngine : IModeEngine
 
     public IReadOnlyList<OutboundItem> Receive(int bank, byte[] message)
     {
-        HeToAggregator m = HeWire.DecodeToAggregator(message, _banks, _maxMessageBytes);
+        // Only the message's kind is needed here: an upload is walked in place (its ~38 MB of chunks are not copied).
+        HeToAggregator m = HeWire.DecodeToAggregatorInPlace(message, _banks, _maxMessageBytes);
         IReadOnlyList<HeOutgoing> outs = _party.Receive(bank, message);
         if (m is HeUploadMessage or HeDecryptionSharesMessage or HeAbortToAggregator) _answered.Add(bank);
         return Map(outs);
@@ -177,7 +191,7 @@ internal sealed class HeEngine : IModeEngine
         return new ClosedRound(o.Round, o.Sum, o.Contributors, o.Failure?.Reason.ToString() ?? "ok");
     }
 
-    private static List<OutboundItem> Map(IReadOnlyList<HeOutgoing> outs) => outs.Select(o => Items.Message(o.To, o.Bytes)).ToList();
+    private static List<OutboundItem> Map(IReadOnlyList<HeOutgoing> outs) => Items.Messages(outs.Select(o => (o.To, o.Bytes)));
 
     public void Dispose() => _party.Dispose();
 }
@@ -294,7 +308,7 @@ internal sealed class MaskingEngine : IModeEngine
                     byte[] notice = agg.AbandonRound();
                     _end = new RoundEnd(round, false, ViolationReason.TooFewParticipants.ToString());
                     _closed = new ClosedRound(round, null, [], _end.Reason);
-                    return _participants.Select(b => Items.Message(b, notice)).ToList();
+                    return Items.Messages(_participants.Select(b => (b, notice)));
                 }
                 default:
                     throw new InvalidDataException($"Unknown masking step '{name}' in the state file.");
@@ -307,13 +321,13 @@ internal sealed class MaskingEngine : IModeEngine
             {
                 _end = new RoundEnd(round, false, e.Reason.ToString());
                 _closed = new ClosedRound(round, null, [], _end.Reason);
-                return _participants.Select(b => Items.Message(b, notice)).ToList();
+                return Items.Messages(_participants.Select(b => (b, notice)));
             }
             // The session ended (a setup that cannot finish, or evidence of an attack): every bank is told with round 0.
             _end = new RoundEnd(round, false, e.Reason.ToString());
             _closed = new ClosedRound(round, null, [], _end.Reason);
             byte[] end = MaskingWire.Encode(new RoundAbort(_parameters!.SessionId, 0, e.Reason, "the session ended"));
-            return Enumerable.Range(0, _keys.Length).Select(b => Items.Message(b, end)).ToList();
+            return Items.Messages(Enumerable.Range(0, _keys.Length).Select(b => (b, end)));
         }
     }
 
@@ -321,7 +335,7 @@ internal sealed class MaskingEngine : IModeEngine
     {
         _expected = messages.Keys.Order().ToArray();
         _answered.Clear();
-        return messages.OrderBy(kv => kv.Key).Select(kv => Items.Message(kv.Key, kv.Value)).ToList();
+        return Items.Messages(messages.OrderBy(kv => kv.Key).Select(kv => (kv.Key, kv.Value)));
     }
 
     public (string Name, byte[] Payload)? Due(bool deadlinePassed)

@@ -1,6 +1,7 @@
 // The gRPC service of service.proto: identity from the client certificate, one coordinator call per method, protocol
 // refusals mapped to status codes by StatusMapping (SPEC.md 14.5), per-bank rate limits. Nothing else happens here.
 using System.Collections.Concurrent;
+using System.Runtime.InteropServices;
 using System.Threading.RateLimiting;
 using FraudFed.Aggregator.Coordination;
 using FraudFed.Aggregator.Hosting;
@@ -32,16 +33,16 @@ internal sealed class FederationService(Coordinator coordinator, LoadedAggregato
         });
     }
 
-    public override Task<RoundRequestReply> RequestRound(RoundRequest request, ServerCallContext context)
+    public override async Task<RoundRequestReply> RequestRound(RoundRequest request, ServerCallContext context)
     {
         int bank = BankOf(context);
         Limit(bank);
-        try { return Task.FromResult(new RoundRequestReply { Round = coordinator.RequestRound(bank, (int)Math.Min(request.Length, int.MaxValue)) }); }
+        try { return new RoundRequestReply { Round = await coordinator.RequestRoundAsync(bank, (int)Math.Min(request.Length, int.MaxValue)).ConfigureAwait(false) }; }
         catch (ProtocolViolationException e) { throw Refuse(bank, e); }
         catch (ApplianceUnavailableException e) { throw new RpcException(new Status(StatusCode.Unavailable, e.Message)); }
     }
 
-    public override Task<SubmitReply> Submit(SubmitRequest request, ServerCallContext context)
+    public override async Task<SubmitReply> Submit(SubmitRequest request, ServerCallContext context)
     {
         int bank = BankOf(context);
         Limit(bank);
@@ -50,8 +51,11 @@ internal sealed class FederationService(Coordinator coordinator, LoadedAggregato
             if (request.Message.Length > config.Config.MaxMessageBytes)
                 throw Error.Violation(ViolationReason.Oversized, $"the message has {request.Message.Length} bytes, the limit is {config.Config.MaxMessageBytes}");
             if (request.Message.Length == 0) throw Error.Violation(ViolationReason.Malformed, "an empty message");
-            var (seq, resend) = coordinator.Submit(bank, request.Message.ToByteArray());
-            return Task.FromResult(new SubmitReply { Sequence = (ulong)seq, Resend = resend });
+            long t0 = ApplianceTimings.Now;
+            byte[] message = Bytes(request.Message);
+            coordinator.Timings.Intake(ApplianceTimings.Now - t0);
+            var (seq, resend) = await coordinator.SubmitAsync(bank, message).ConfigureAwait(false);
+            return new SubmitReply { Sequence = (ulong)seq, Resend = resend };
         }
         catch (ProtocolViolationException e) { throw Refuse(bank, e); }
         catch (ApplianceUnavailableException e) { throw new RpcException(new Status(StatusCode.Unavailable, e.Message)); }
@@ -66,6 +70,13 @@ internal sealed class FederationService(Coordinator coordinator, LoadedAggregato
         reply.Items.AddRange(await coordinator.ReceiveAsync(bank, request.AfterSequence, wait, max, context.CancellationToken).ConfigureAwait(false));
         return reply;
     }
+
+    /// <summary>The message's bytes without a copy when the parser gave the field its own array (it does for a parsed bytes
+    /// field; nothing else holds or changes that array once the request is parsed), else a copy.</summary>
+    private static byte[] Bytes(ByteString field) =>
+        MemoryMarshal.TryGetArray(field.Memory, out ArraySegment<byte> segment) && segment.Offset == 0 && segment.Count == segment.Array!.Length
+            ? segment.Array
+            : field.ToByteArray();
 
     /// <summary>The roster index of the caller's certificate. The TLS handshake already refused unpinned certificates; this
     /// check covers a call that reached the service some other way.</summary>

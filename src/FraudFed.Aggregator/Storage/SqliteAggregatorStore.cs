@@ -1,21 +1,34 @@
 // SQLite implementation of IAggregatorStore (Microsoft.Data.Sqlite): WAL journal, synchronous=FULL so that an
-// acknowledged Append survives a power loss, one connection serialized by the coordinator's lock.
+// acknowledged append survives a power loss, one connection guarded by its own lock (the coordinator's group commit
+// writes while banks' mailbox reads wait only for that commit). Large inbound payloads live in files beside the state
+// file (<state>.payloads/<bank>-<sha256>.bin), written once and fsynced before the row naming them commits, instead of
+// being copied into the WAL and again into the database at checkpoint. A broadcast mailbox item is stored once
+// (table items) and referenced by each recipient's mailbox row.
+using System.Security.Cryptography;
 using Microsoft.Data.Sqlite;
+using System.Runtime.InteropServices;
 
 namespace FraudFed.Aggregator.Storage;
 
-/// <summary>The appliance's state in one SQLite file (WAL mode).</summary>
-public sealed class SqliteAggregatorStore : IAggregatorStore
+/// <summary>The appliance's state in one SQLite file (WAL mode) and a folder of large inbound payloads beside it.</summary>
+public sealed partial class SqliteAggregatorStore : IAggregatorStore
 {
+    /// <summary>Inbound payloads of at least this many bytes go to their own file by default (smaller ones stay in the row).</summary>
+    public const int DefaultPayloadFileThreshold = 64 * 1024;
+
+    private readonly object _gate = new();
     private readonly SqliteConnection _db;
+    private readonly string _payloadDirectory;
     private readonly Dictionary<int, long> _lastSequence = new();
 
     /// <summary>Opens (or creates) the state file at <paramref name="path"/>; its directory is created if needed.</summary>
     /// <exception cref="InvalidDataException">the file cannot be opened or is not an SQLite file (the message names the path).</exception>
     public SqliteAggregatorStore(string path)
     {
-        string? dir = Path.GetDirectoryName(Path.GetFullPath(path));
+        string full = Path.GetFullPath(path);
+        string? dir = Path.GetDirectoryName(full);
         if (dir is not null) Directory.CreateDirectory(dir);
+        _payloadDirectory = full + ".payloads";
         _db = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadWriteCreate, Pooling = false }.ToString());
         try { OpenSchema(); }
         catch (SqliteException e)
@@ -24,6 +37,7 @@ public sealed class SqliteAggregatorStore : IAggregatorStore
             throw new InvalidDataException(
                 $"the state file {path} cannot be opened as an appliance state file (SQLite: {e.SqliteErrorCode}); restore it from a backup or name a new state path", e);
         }
+        Directory.CreateDirectory(_payloadDirectory);
     }
 
     private void OpenSchema()
@@ -34,10 +48,21 @@ public sealed class SqliteAggregatorStore : IAggregatorStore
         Exec("""
             CREATE TABLE IF NOT EXISTS header (id INTEGER PRIMARY KEY CHECK (id = 1), config_digest TEXT NOT NULL, created_utc TEXT NOT NULL);
             CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, kind INTEGER NOT NULL, bank INTEGER NOT NULL, name TEXT NOT NULL,
-                payload BLOB NOT NULL, digest BLOB NOT NULL);
+                payload BLOB NOT NULL, digest BLOB NOT NULL, in_file INTEGER NOT NULL DEFAULT 0);
             CREATE INDEX IF NOT EXISTS events_inbound ON events (bank, digest) WHERE kind = 1;
-            CREATE TABLE IF NOT EXISTS mailbox (bank INTEGER NOT NULL, seq INTEGER NOT NULL, item BLOB NOT NULL, PRIMARY KEY (bank, seq));
+            CREATE TABLE IF NOT EXISTS items (id INTEGER PRIMARY KEY, item BLOB NOT NULL);
+            CREATE TABLE IF NOT EXISTS mailbox (bank INTEGER NOT NULL, seq INTEGER NOT NULL, item_id INTEGER NOT NULL REFERENCES items (id),
+                PRIMARY KEY (bank, seq));
             """);
+        using (var check = _db.CreateCommand())
+        {
+            check.CommandText = "SELECT COUNT(*) FROM pragma_table_info('mailbox') WHERE name = 'item_id'";
+            if ((long)check.ExecuteScalar()! == 0)
+                throw new InvalidDataException("the state file was written by an earlier build (mailbox items inline); finish its session with that build or start a new state file");
+            check.CommandText = "SELECT COUNT(*) FROM pragma_table_info('events') WHERE name = 'in_file'";
+            if ((long)check.ExecuteScalar()! == 0)
+                throw new InvalidDataException("the state file was written by an earlier build (no payload files); finish its session with that build or start a new state file");
+        }
         using var cmd = _db.CreateCommand();
         cmd.CommandText = "SELECT config_digest FROM header WHERE id = 1";
         ConfigDigest = cmd.ExecuteScalar() as string;
@@ -47,92 +72,200 @@ public sealed class SqliteAggregatorStore : IAggregatorStore
     public string? ConfigDigest { get; private set; }
 
     /// <inheritdoc />
+    public int PayloadFileThreshold { get; init; } = DefaultPayloadFileThreshold;
+
+    /// <inheritdoc />
     public void Initialize(string configDigest)
     {
-        if (ConfigDigest is not null) throw new InvalidOperationException("The state file already belongs to a configuration.");
-        using var cmd = _db.CreateCommand();
-        cmd.CommandText = "INSERT INTO header (id, config_digest, created_utc) VALUES (1, $d, $t)";
-        cmd.Parameters.AddWithValue("$d", configDigest);
-        cmd.Parameters.AddWithValue("$t", DateTime.UtcNow.ToString("O"));
-        cmd.ExecuteNonQuery();
-        ConfigDigest = configDigest;
+        lock (_gate)
+        {
+            if (ConfigDigest is not null) throw new InvalidOperationException("The state file already belongs to a configuration.");
+            using var cmd = _db.CreateCommand();
+            cmd.CommandText = "INSERT INTO header (id, config_digest, created_utc) VALUES (1, $d, $t)";
+            cmd.Parameters.AddWithValue("$d", configDigest);
+            cmd.Parameters.AddWithValue("$t", DateTime.UtcNow.ToString("O"));
+            cmd.ExecuteNonQuery();
+            ConfigDigest = configDigest;
+        }
     }
 
     /// <inheritdoc />
+    /// <exception cref="InvalidDataException">a payload file an event names is missing or does not match its digest.</exception>
     public IReadOnlyList<StoredEvent> ReadEvents()
     {
         var list = new List<StoredEvent>();
-        using var cmd = _db.CreateCommand();
-        cmd.CommandText = "SELECT seq, kind, bank, name, payload, digest FROM events ORDER BY seq";
-        using SqliteDataReader r = cmd.ExecuteReader();
-        while (r.Read())
-            list.Add(new StoredEvent(r.GetInt64(0), (EventKind)r.GetInt32(1), r.GetInt32(2), r.GetString(3), (byte[])r[4], (byte[])r[5]));
+        lock (_gate)
+        {
+            using var cmd = _db.CreateCommand();
+            cmd.CommandText = "SELECT seq, kind, bank, name, payload, digest, in_file FROM events ORDER BY seq";
+            using SqliteDataReader r = cmd.ExecuteReader();
+            while (r.Read())
+            {
+                int bank = r.GetInt32(2);
+                byte[] digest = (byte[])r[5];
+                byte[] payload = r.GetInt64(6) != 0 ? ReadPayloadFile(r.GetInt64(0), bank, digest) : (byte[])r[4];
+                list.Add(new StoredEvent(r.GetInt64(0), (EventKind)r.GetInt32(1), bank, r.GetString(3), payload, digest));
+            }
+        }
         return list;
     }
 
     /// <inheritdoc />
-    public long Append(StoredEvent e, IReadOnlyList<OutboundItem> outbound)
+    public long Append(StoredEvent e, IReadOnlyList<OutboundItem> outbound) => AppendBatch([new AppendEntry(e, outbound)]).Sequences[0];
+
+    /// <inheritdoc />
+    public AppendedBatch AppendBatch(IReadOnlyList<AppendEntry> entries)
     {
-        ArgumentNullException.ThrowIfNull(e);
-        ArgumentNullException.ThrowIfNull(outbound);
-        using SqliteTransaction tx = _db.BeginTransaction();
-        long seq;
-        using (var cmd = _db.CreateCommand())
+        ArgumentNullException.ThrowIfNull(entries);
+        foreach (AppendEntry a in entries)
         {
-            cmd.Transaction = tx;
-            cmd.CommandText = "INSERT INTO events (kind, bank, name, payload, digest) VALUES ($k, $b, $n, $p, $d); SELECT last_insert_rowid();";
-            cmd.Parameters.AddWithValue("$k", (int)e.Kind);
-            cmd.Parameters.AddWithValue("$b", e.Bank);
-            cmd.Parameters.AddWithValue("$n", e.Name);
-            cmd.Parameters.AddWithValue("$p", e.Payload);
-            cmd.Parameters.AddWithValue("$d", e.Digest);
-            seq = (long)cmd.ExecuteScalar()!;
+            ArgumentNullException.ThrowIfNull(a.Event);
+            ArgumentNullException.ThrowIfNull(a.Outbound);
+            if (a.PayloadInFile && !File.Exists(PayloadPath(a.Event.Bank, a.Event.Digest)))
+                throw new InvalidOperationException($"event of bank {a.Event.Bank} names a payload file that was not written");
         }
-        var assigned = new Dictionary<int, long>();
-        using (var cmd = _db.CreateCommand())
+        lock (_gate)
         {
-            cmd.Transaction = tx;
-            cmd.CommandText = "INSERT INTO mailbox (bank, seq, item) VALUES ($b, $s, $i)";
-            SqliteParameter b = cmd.Parameters.Add("$b", SqliteType.Integer), s = cmd.Parameters.Add("$s", SqliteType.Integer), i = cmd.Parameters.Add("$i", SqliteType.Blob);
-            foreach (OutboundItem o in outbound)
+            var sequences = new long[entries.Count];
+            var postings = new List<MailboxPosting>();
+            var assigned = new Dictionary<int, long>();
+            using SqliteTransaction tx = _db.BeginTransaction();
+            using var ev = _db.CreateCommand();
+            ev.Transaction = tx;
+            ev.CommandText = "INSERT INTO events (kind, bank, name, payload, digest, in_file) VALUES ($k, $b, $n, $p, $d, $f); SELECT last_insert_rowid();";
+            SqliteParameter k = ev.Parameters.Add("$k", SqliteType.Integer), eb = ev.Parameters.Add("$b", SqliteType.Integer), n = ev.Parameters.Add("$n", SqliteType.Text),
+                p = ev.Parameters.Add("$p", SqliteType.Blob), d = ev.Parameters.Add("$d", SqliteType.Blob), f = ev.Parameters.Add("$f", SqliteType.Integer);
+            using var it = _db.CreateCommand();
+            it.Transaction = tx;
+            it.CommandText = "INSERT INTO items (item) VALUES ($i); SELECT last_insert_rowid();";
+            SqliteParameter i = it.Parameters.Add("$i", SqliteType.Blob);
+            using var mb = _db.CreateCommand();
+            mb.Transaction = tx;
+            mb.CommandText = "INSERT INTO mailbox (bank, seq, item_id) VALUES ($b, $s, $id)";
+            SqliteParameter b = mb.Parameters.Add("$b", SqliteType.Integer), s = mb.Parameters.Add("$s", SqliteType.Integer), id = mb.Parameters.Add("$id", SqliteType.Integer);
+            for (int x = 0; x < entries.Count; x++)
             {
-                long next = (assigned.TryGetValue(o.Bank, out long a) ? a : LastMailboxSequence(o.Bank)) + 1;
-                assigned[o.Bank] = next;
-                b.Value = o.Bank; s.Value = next; i.Value = o.Item;
-                cmd.ExecuteNonQuery();
+                StoredEvent e = entries[x].Event;
+                k.Value = (int)e.Kind; eb.Value = e.Bank; n.Value = e.Name; d.Value = e.Digest;
+                p.Value = entries[x].PayloadInFile ? Array.Empty<byte>() : e.Payload;
+                f.Value = entries[x].PayloadInFile ? 1 : 0;
+                sequences[x] = (long)ev.ExecuteScalar()!;
+                var stored = new Dictionary<byte[], long>(ReferenceEqualityComparer.Instance);
+                foreach (OutboundItem o in entries[x].Outbound)
+                {
+                    if (!stored.TryGetValue(o.Item, out long itemId))
+                    {
+                        i.Value = o.Item;
+                        stored[o.Item] = itemId = (long)it.ExecuteScalar()!;
+                    }
+                    long next = (assigned.TryGetValue(o.Bank, out long a) ? a : LastMailboxSequenceCore(o.Bank)) + 1;
+                    assigned[o.Bank] = next;
+                    b.Value = o.Bank; s.Value = next; id.Value = itemId;
+                    mb.ExecuteNonQuery();
+                    postings.Add(new MailboxPosting(o.Bank, next, o.Item));
+                }
             }
+            tx.Commit();
+            foreach (var (bank, last) in assigned) _lastSequence[bank] = last;
+            return new AppendedBatch(sequences, postings);
         }
-        tx.Commit();
-        foreach (var (bank, last) in assigned) _lastSequence[bank] = last;
-        return seq;
+    }
+
+    /// <inheritdoc />
+    public void WritePayloadFile(int bank, byte[] digest, byte[] payload)
+    {
+        ArgumentNullException.ThrowIfNull(digest);
+        ArgumentNullException.ThrowIfNull(payload);
+        string path = PayloadPath(bank, digest);
+        string temp = path + "." + Guid.NewGuid().ToString("N") + ".tmp";
+        try
+        {
+            using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.None))
+            {
+                file.Write(payload);
+                file.Flush(flushToDisk: true);
+            }
+            File.Move(temp, path, overwrite: true);
+        }
+        finally { if (File.Exists(temp)) File.Delete(temp); }
+        SyncDirectory(_payloadDirectory);
+    }
+
+    /// <summary>fsync of a directory, so that a rename in it is durable (POSIX open(O_RDONLY) + fsync; .NET cannot
+    /// open a directory as a file). Windows makes a rename durable with the file's own flush and needs nothing here.</summary>
+    /// <exception cref="IOException">the directory cannot be opened or synced.</exception>
+    private static void SyncDirectory(string directory)
+    {
+        if (!OperatingSystem.IsLinux() && !OperatingSystem.IsMacOS() && !OperatingSystem.IsFreeBSD()) return;
+        int fd = Posix.open(directory, 0);   // O_RDONLY (0 on every POSIX system .NET runs on)
+        if (fd < 0) throw new IOException($"cannot open {directory} to sync it (errno {Marshal.GetLastPInvokeError()})");
+        try
+        {
+            if (Posix.fsync(fd) != 0) throw new IOException($"cannot sync {directory} (errno {Marshal.GetLastPInvokeError()})");
+        }
+        finally { Posix.close(fd); }
+    }
+
+    private static partial class Posix
+    {
+        [LibraryImport("libc", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+        internal static partial int open(string path, int flags);
+        [LibraryImport("libc", SetLastError = true)]
+        internal static partial int fsync(int fd);
+        [LibraryImport("libc")]
+        internal static partial int close(int fd);
+    }
+
+    private string PayloadPath(int bank, byte[] digest) => Path.Combine(_payloadDirectory, $"{bank}-{Convert.ToHexStringLower(digest)}.bin");
+
+    private byte[] ReadPayloadFile(long seq, int bank, byte[] digest)
+    {
+        string path = PayloadPath(bank, digest);
+        byte[] payload;
+        try { payload = File.ReadAllBytes(path); }
+        catch (IOException e) { throw new InvalidDataException($"event {seq}: its payload file {path} cannot be read; restore the state file together with its .payloads folder", e); }
+        if (!CryptographicOperations.FixedTimeEquals(SHA256.HashData(payload), digest))
+            throw new InvalidDataException($"event {seq}: its payload file {path} does not match the digest in the state file; restore the state file together with its .payloads folder");
+        return payload;
     }
 
     /// <inheritdoc />
     public long? FindInbound(int bank, byte[] digest)
     {
-        using var cmd = _db.CreateCommand();
-        cmd.CommandText = "SELECT seq FROM events WHERE kind = 1 AND bank = $b AND digest = $d LIMIT 1";
-        cmd.Parameters.AddWithValue("$b", bank);
-        cmd.Parameters.AddWithValue("$d", digest);
-        return cmd.ExecuteScalar() is long seq ? seq : null;
+        lock (_gate)
+        {
+            using var cmd = _db.CreateCommand();
+            cmd.CommandText = "SELECT seq FROM events WHERE kind = 1 AND bank = $b AND digest = $d LIMIT 1";
+            cmd.Parameters.AddWithValue("$b", bank);
+            cmd.Parameters.AddWithValue("$d", digest);
+            return cmd.ExecuteScalar() is long seq ? seq : null;
+        }
     }
 
     /// <inheritdoc />
     public IReadOnlyList<MailboxEntry> ReadMailbox(int bank, long afterSequence, int maxItems)
     {
         var list = new List<MailboxEntry>();
-        using var cmd = _db.CreateCommand();
-        cmd.CommandText = "SELECT seq, item FROM mailbox WHERE bank = $b AND seq > $a ORDER BY seq LIMIT $m";
-        cmd.Parameters.AddWithValue("$b", bank);
-        cmd.Parameters.AddWithValue("$a", afterSequence);
-        cmd.Parameters.AddWithValue("$m", maxItems);
-        using SqliteDataReader r = cmd.ExecuteReader();
-        while (r.Read()) list.Add(new MailboxEntry(r.GetInt64(0), (byte[])r[1]));
+        lock (_gate)
+        {
+            using var cmd = _db.CreateCommand();
+            cmd.CommandText = "SELECT m.seq, i.item FROM mailbox m JOIN items i ON i.id = m.item_id WHERE m.bank = $b AND m.seq > $a ORDER BY m.seq LIMIT $m";
+            cmd.Parameters.AddWithValue("$b", bank);
+            cmd.Parameters.AddWithValue("$a", afterSequence);
+            cmd.Parameters.AddWithValue("$m", maxItems);
+            using SqliteDataReader r = cmd.ExecuteReader();
+            while (r.Read()) list.Add(new MailboxEntry(r.GetInt64(0), (byte[])r[1]));
+        }
         return list;
     }
 
     /// <inheritdoc />
     public long LastMailboxSequence(int bank)
+    {
+        lock (_gate) return LastMailboxSequenceCore(bank);
+    }
+
+    private long LastMailboxSequenceCore(int bank)
     {
         if (_lastSequence.TryGetValue(bank, out long last)) return last;
         using var cmd = _db.CreateCommand();
@@ -151,5 +284,8 @@ public sealed class SqliteAggregatorStore : IAggregatorStore
     }
 
     /// <inheritdoc />
-    public void Dispose() => _db.Dispose();
+    public void Dispose()
+    {
+        lock (_gate) _db.Dispose();
+    }
 }

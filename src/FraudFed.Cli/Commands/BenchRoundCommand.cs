@@ -86,9 +86,11 @@ internal sealed class BenchRoundCommand : ICliSubcommands
             setup.Stop();
             long uploadBefore = clients.Sum(cl => cl.BytesUploaded);
             stderr.WriteLine("bench round: appliance round ...");
+            ApplianceTimingsSnapshot before = host.Coordinator.Timings.Snapshot();
             var wall = Stopwatch.StartNew();
             FederatedSum[] results = await Task.WhenAll(clients.Select((cl, i) => cl.SumAsync(vectors[i])));
             wall.Stop();
+            ApplianceTimingsSnapshot spent = host.Coordinator.Timings.Snapshot().Minus(before);
             long upload = clients.Sum(cl => cl.BytesUploaded) - uploadBefore;
             ulong applianceModulus = mode == "he" ? 1UL << 44 : 1UL << 32;
             ulong[] plain44 = Plain(vectors, applianceModulus), plain32 = Plain(vectors, 1UL << 32);
@@ -124,6 +126,9 @@ internal sealed class BenchRoundCommand : ICliSubcommands
             stdout.WriteLine($"  bank upload, all banks (B)   {upload}");
             stdout.WriteLine($"  peak RSS (MiB)               {peak:0}");
             stdout.WriteLine($"  exact                        {(exact ? "yes" : "NO")}");
+            stdout.WriteLine("  appliance busy time during the round (s, summed over concurrent calls):");
+            stdout.WriteLine($"    engine {spent.EngineSeconds:0.000}  store write {spent.StoreWriteSeconds:0.000}  store read {spent.StoreReadSeconds:0.000}  lock wait {spent.LockWaitSeconds:0.000}  intake {spent.IntakeSeconds:0.000}  mailbox {spent.MailboxSeconds:0.000}");
+            stdout.WriteLine($"    store transactions {spent.Transactions} carrying {spent.Events} events, {spent.BytesWritten} bytes");
             if (json)
                 stdout.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
                 {
@@ -131,6 +136,11 @@ internal sealed class BenchRoundCommand : ICliSubcommands
                     ["setup_s"] = Math.Round(setup.Elapsed.TotalSeconds, 3), ["wall_s"] = Math.Round(wall.Elapsed.TotalSeconds, 3),
                     ["inproc_wall_s"] = Math.Round(inprocWall.Elapsed.TotalSeconds, 3), ["ratio"] = Math.Round(ratio, 3),
                     ["bank_upload_bytes"] = upload, ["peak_rss_mb"] = Math.Round(peak, 1), ["exact"] = exact,
+                    ["engine_s"] = Math.Round(spent.EngineSeconds, 3), ["store_s"] = Math.Round(spent.StoreWriteSeconds + spent.StoreReadSeconds, 3),
+                    ["store_write_s"] = Math.Round(spent.StoreWriteSeconds, 3), ["store_read_s"] = Math.Round(spent.StoreReadSeconds, 3),
+                    ["lock_wait_s"] = Math.Round(spent.LockWaitSeconds, 3), ["intake_s"] = Math.Round(spent.IntakeSeconds, 3),
+                    ["mailbox_s"] = Math.Round(spent.MailboxSeconds, 3), ["store_transactions"] = spent.Transactions,
+                    ["store_events"] = spent.Events, ["store_bytes"] = spent.BytesWritten,
                 }));
             return exact ? CliErrors.Success : CliErrors.RunFailed;
         }
