@@ -187,6 +187,9 @@ public sealed class ApplianceCommandTests
     [TestCase("18446744073709551615", "is not below 2^44")]
     [TestCase("12\nseven", "'seven' is not an unsigned integer")]
     [TestCase("", "holds no values")]
+    [TestCase("1,,2", "line 1: value 2 of the line is empty")]
+    [TestCase("1\n2,3,", "line 2: value 3 of the line is empty")]
+    [TestCase("1, ;2", "line 1: value 2 of the line is empty")]
     public void BankSum_RefusesBadValues_BeforeConnecting(string values, string expected)
     {
         string kit = Path.Combine(_dir, "kit");
