@@ -27,7 +27,11 @@ internal interface ICliSubcommands
 
 internal static class Program
 {
-    public static int Main(string[] args) => Run(args, Console.Out, Console.Error);
+    public static int Main(string[] args)
+    {
+        using IDisposable interrupt = CliInterrupt.Register();   // Ctrl+C: "cancelled.", exit 130 (CliErrors.Interrupted)
+        return Run(args, Console.Out, Console.Error);
+    }
 
     /// <summary>
     /// Parses and runs a command line. A parse error (unknown option, a value of the wrong type, a value outside an
@@ -40,7 +44,7 @@ internal static class Program
         string command = CommandPath(parse);
         if (parse.Errors.Count > 0 && parse.Action is ParseErrorAction or null)
             return CliErrors.Fail(command, stderr, $"{parse.Errors[0].Message} (see '{(command.Length == 0 ? "fraudfed" : "fraudfed " + command)} --help')");
-        var invocation = new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false };
+        var invocation = new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null };
         try { return parse.Invoke(invocation); }
         catch (Exception e) { return CliErrors.Report(command, stderr, e); }
     }

@@ -169,7 +169,8 @@ public sealed partial class FederationClient : IAsyncDisposable
 
     internal async Task<ulong> RequestRoundAsync(int length, CancellationToken cancellationToken)
     {
-        RoundRequestReply reply = await CallAsync(t => _grpc.RequestRoundAsync(new RoundRequest { Length = (uint)length }, deadline: Deadline(), cancellationToken: t).ResponseAsync, cancellationToken).ConfigureAwait(false);
+        RoundRequestReply reply = await CallAsync(t => _grpc.RequestRoundAsync(new RoundRequest { Length = (uint)length }, deadline: Deadline(), cancellationToken: t).ResponseAsync, cancellationToken,
+            e => StatusMapping.RoundLengthOf(e) is int expected ? new VectorLengthMismatchException(expected, length, e.Status.Detail) : null).ConfigureAwait(false);
         return reply.Round;
     }
 
@@ -241,7 +242,7 @@ public sealed partial class FederationClient : IAsyncDisposable
 
     private DateTime Deadline() => DateTime.UtcNow + _options.CallTimeout;
 
-    private async Task<T> CallAsync<T>(Func<CancellationToken, Task<T>> call, CancellationToken cancellationToken)
+    private async Task<T> CallAsync<T>(Func<CancellationToken, Task<T>> call, CancellationToken cancellationToken, Func<RpcException, FederationException?>? refusal = null)
     {
         try
         {
@@ -261,6 +262,7 @@ public sealed partial class FederationClient : IAsyncDisposable
         }
         catch (RpcException e)
         {
+            if (refusal?.Invoke(e) is { } specific) throw specific;
             throw new MessageRefusedException(StatusMapping.ReasonOf(e), e.StatusCode, e.Status.Detail);
         }
     }

@@ -52,3 +52,22 @@ public sealed class TrainingFailedException : FederationException
     /// <summary>Creates the exception.</summary>
     public TrainingFailedException(string message, Exception? inner = null) : base(message, inner) { }
 }
+
+/// <summary>This bank's vector has another length than the round it asked to join: the first bank to ask for a round sets its
+/// length (SPEC.md 14.5) and every bank of the round passes a vector of that length. Nothing was stored; fix the input and call
+/// <see cref="FederationClient.SumAsync"/> again.</summary>
+public sealed class VectorLengthMismatchException : FederationException
+{
+    /// <summary>Creates the exception.</summary>
+    public VectorLengthMismatchException(int expectedLength, int actualLength, string detail)
+        : base($"{(detail.Length > 0 ? detail : $"vector length mismatch: the round sums vectors of {expectedLength} values, this bank passed {actualLength}")}; give this bank a vector of {expectedLength} values, or agree on the length with the other banks.")
+    {
+        ExpectedLength = expectedLength;
+        ActualLength = actualLength;
+    }
+
+    /// <summary>The round's vector length.</summary>
+    public int ExpectedLength { get; }
+    /// <summary>The length this bank passed.</summary>
+    public int ActualLength { get; }
+}

@@ -12,6 +12,9 @@ public static class StatusMapping
     /// <summary>Trailer key carrying the refusal reason (the reason's name, e.g. <c>Malformed</c>: ViolationReasonCode without its prefix).</summary>
     public const string ReasonTrailer = "fraudfed-violation";
 
+    /// <summary>Trailer key carrying the pending round's vector length (decimal) when a round request asked for another length.</summary>
+    public const string RoundLengthTrailer = "fraudfed-round-length";
+
     /// <summary>The gRPC status for a refusal: the client's bytes are bad (INVALID_ARGUMENT), it is not allowed (PERMISSION_DENIED),
     /// not now (FAILED_PRECONDITION), already done (ALREADY_EXISTS), out of budget (RESOURCE_EXHAUSTED), or the round or session
     /// ended (ABORTED).</summary>
@@ -43,5 +46,13 @@ public static class StatusMapping
         if (value is null || !Enum.TryParse(value, out FraudFed.Protocol.Wire.V1.ViolationReasonCode code) || code == 0) return null;
         int r = (int)code - 1;
         return Enum.IsDefined(typeof(ViolationReason), r) ? (ViolationReason)r : null;
+    }
+
+    /// <summary>The round's vector length named in an RpcException's trailers (a length mismatch), or null.</summary>
+    public static int? RoundLengthOf(RpcException error)
+    {
+        ArgumentNullException.ThrowIfNull(error);
+        string? value = error.Trailers.GetValue(RoundLengthTrailer);
+        return int.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int n) && n > 0 ? n : null;
     }
 }

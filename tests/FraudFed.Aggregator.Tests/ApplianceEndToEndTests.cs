@@ -89,6 +89,16 @@ public sealed class ApplianceEndToEndTests
         Assert.That(metrics, Does.Contain("fraudfed_accepted_messages_total"));
         Assert.That(metrics, Does.Contain("fraudfed_connected_banks"));
         Assert.That(await http.GetStringAsync(new Uri(ops, "/healthz"), ct), Is.EqualTo("Healthy"));
+
+        // Stage durations in seconds get second-scale buckets (not OpenTelemetry's millisecond defaults 5, 10, 25, ... 10000),
+        // and the scrape names the service.
+        string[] stageBuckets = metrics.Split('\n').Where(l => l.StartsWith("fraudfed_stage_duration_seconds_bucket{", StringComparison.Ordinal)).ToArray();
+        Assert.That(stageBuckets, Is.Not.Empty, metrics);
+        string[] bounds = stageBuckets.Select(l => l[(l.IndexOf("le=\"", StringComparison.Ordinal) + 4)..]).Select(l => l[..l.IndexOf('"', StringComparison.Ordinal)]).Distinct().ToArray();
+        Assert.That(bounds, Does.Contain("0.01").And.Contain("1").And.Contain("60").And.Contain("600").And.Contain("+Inf"));
+        Assert.That(bounds, Does.Not.Contain("750").And.Not.Contain("7500"));
+        Assert.That(metrics, Does.Contain("fraudfed_intake_duration_seconds_bucket{").And.Contain("le=\"0.0005\""));
+        Assert.That(metrics.Split('\n').Where(l => l.StartsWith("target_info{", StringComparison.Ordinal)), Has.Some.Contain("service_name=\"fraudfed-aggregator\""), metrics);
     }
 
     [TestCase("he")]

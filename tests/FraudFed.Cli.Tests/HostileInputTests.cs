@@ -60,6 +60,8 @@ public sealed class HostileInputTests
         yield return Case("trees-zero", "--trees must be in 1..10000", "simulate", "--trees", "0", "--out", "@out");
         yield return Case("bank-timeout-zero", "--bank-timeout must be in 1..86400", "simulate", "--transport", "grpc", "--bank-timeout", "0", "--out", "@out");
         yield return Case("bank-timeout-without-grpc", "--bank-timeout applies to --transport grpc", "simulate", "--bank-timeout", "30", "--out", "@out");
+        yield return Case("id-columns-empty-name", "--id-columns 'a,,b' has an empty column name", "simulate", "--id-columns", "a,,b", "--out", "@out");
+        yield return Case("categorical-trailing-comma", "--categorical 'a,' has an empty column name", "simulate", "--categorical", "a,", "--out", "@out");
         yield return Case("transactions-too-few", "--transactions must be at least 5000", "simulate", "--transactions", "100", "--out", "@out");
         yield return Case("threshold-above-banks", "--threshold 9 is above --banks 5", "simulate", "--threshold", "9", "--out", "@out");
         yield return Case("threshold-insecure", "2T must exceed N + c", "simulate", "--banks", "6", "--threshold", "3", "--out", "@out");

@@ -423,8 +423,9 @@ public sealed class Coordinator : IDisposable
 
     /// <summary>Bank <paramref name="bank"/> will contribute <paramref name="length"/> values to the next round.</summary>
     /// <returns>The round it is queued for.</returns>
-    /// <exception cref="ProtocolViolationException">OutOfRange (a length outside 1..2^27); WrongRoundOrState (another length was
-    /// asked for the pending round, or this bank already asked for another length).</exception>
+    /// <exception cref="ProtocolViolationException">OutOfRange (a length outside 1..2^27); WrongRoundOrState (this bank already
+    /// asked for another length).</exception>
+    /// <exception cref="RoundLengthMismatchException">another bank set the pending round's length and it differs.</exception>
     /// <exception cref="ApplianceUnavailableException">the state file failed (now or earlier).</exception>
     public async Task<ulong> RequestRoundAsync(int bank, int length)
     {
@@ -444,7 +445,7 @@ public sealed class Coordinator : IDisposable
             else
             {
             if (_requests.Count > 0 && _requests.First().Value != length)
-                throw Error.Violation(ViolationReason.WrongRoundOrState, $"round {_nextRound} sums vectors of {_requests.First().Value} values, not {length}");
+                throw new RoundLengthMismatchException(_nextRound, _requests.First().Value, length);
             var payload = new byte[4];
             BinaryPrimitives.WriteUInt32LittleEndian(payload, (uint)length);
             pending = Commit(new StoredEvent(0, EventKind.RoundRequest, bank, "", payload, []));
@@ -512,3 +513,17 @@ public sealed class Coordinator : IDisposable
 
 /// <summary>The appliance cannot accept work now (its state file failed); the call may be retried after a restart.</summary>
 public sealed class ApplianceUnavailableException(string message) : Exception(message);
+
+/// <summary>A bank asked to join the pending round with another vector length than the round's: the first bank to ask sets the
+/// length (SPEC.md 14.5) and every other bank must pass the same. The appliance answers INVALID_ARGUMENT (reason OutOfRange) with
+/// the round's length in the trailer <see cref="FraudFed.Sdk.StatusMapping.RoundLengthTrailer"/>; nothing is stored.</summary>
+public sealed class RoundLengthMismatchException(ulong round, int expected, int actual)
+    : Exception($"vector length mismatch: round {round} sums vectors of {expected} values (the length the first bank to join it asked for), this bank passed {actual}; every bank of a round passes vectors of the same length")
+{
+    /// <summary>The pending round.</summary>
+    public ulong Round { get; } = round;
+    /// <summary>The round's vector length.</summary>
+    public int ExpectedLength { get; } = expected;
+    /// <summary>The length this bank asked for.</summary>
+    public int ActualLength { get; } = actual;
+}

@@ -37,7 +37,9 @@ public sealed record AggregatorConfig
     public string? Note { get; init; }
     /// <summary>host:port of the mutual-TLS gRPC endpoint (HTTP/2). Port 0 picks a free port.</summary>
     public string Listen { get; init; } = "127.0.0.1:7443";
-    /// <summary>host:port of the operations endpoint (plain HTTP: /metrics, /healthz), or null for none.</summary>
+    /// <summary>host:port of the operations endpoint (plain HTTP: /metrics, /healthz), or null for none (written as
+    /// <c>"ops_listen": null</c>: left out, the file would read back as the default port).</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.Never)]
     public string? OpsListen { get; init; } = "127.0.0.1:9464";
     /// <summary>PEM server certificate (with its chain) and its PEM private key.</summary>
     public string Certificate { get; init; } = "";

@@ -11,6 +11,14 @@ public sealed class AggregatorMetrics : IDisposable
 {
     /// <summary>The meter name to export.</summary>
     public const string MeterName = "FraudFed.Aggregator";
+    /// <summary>The OpenTelemetry <c>service.name</c> of the appliance (Prometheus: <c>target_info{service_name=...}</c>).</summary>
+    public const string ServiceName = "fraudfed-aggregator";
+
+    /// <summary>Bucket bounds (seconds) of <c>fraudfed_stage_duration_seconds</c>: from a stage closed at once in process (ms) to
+    /// one that waited for its deadline (the default deadlines are minutes), instead of OpenTelemetry's millisecond defaults.</summary>
+    public static readonly IReadOnlyList<double> StageBuckets = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800];
+    /// <summary>Bucket bounds (seconds) of <c>fraudfed_intake_duration_seconds</c> (validate, apply and fsync one message).</summary>
+    public static readonly IReadOnlyList<double> IntakeBuckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10];
     private readonly Meter _meter = new(MeterName);
     private readonly Counter<long> _rounds, _bytesIn, _bytesOut, _rejects, _accepted;
     private readonly Histogram<double> _stage, _intake;
@@ -24,8 +32,10 @@ public sealed class AggregatorMetrics : IDisposable
         _bytesOut = _meter.CreateCounter<long>("fraudfed_sent_bytes", "By", "Bytes of mailbox items written.");
         _rejects = _meter.CreateCounter<long>("fraudfed_rejects", description: "Refused calls, by reason.");
         _accepted = _meter.CreateCounter<long>("fraudfed_accepted_messages", description: "Accepted bank messages.");
-        _stage = _meter.CreateHistogram<double>("fraudfed_stage_duration", "s", "Time spent in each protocol stage.");
-        _intake = _meter.CreateHistogram<double>("fraudfed_intake_duration", "s", "Time to validate, apply and persist one bank message.");
+        _stage = _meter.CreateHistogram("fraudfed_stage_duration", "s", "Time spent in each protocol stage.", tags: null,
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = StageBuckets });
+        _intake = _meter.CreateHistogram("fraudfed_intake_duration", "s", "Time to validate, apply and persist one bank message.", tags: null,
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = IntakeBuckets });
         _meter.CreateObservableGauge("fraudfed_connected_banks", () => (long)_lastSeen.Values.Count(t => Environment.TickCount64 - t < 60_000),
             description: "Roster banks that called in the last 60 s.");
     }

@@ -18,6 +18,7 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
 
 namespace FraudFed.Aggregator.Hosting;
 
@@ -98,7 +99,9 @@ public sealed class ApplianceHost : IAsyncDisposable
             : coordinator.SessionEnded
                 ? HealthCheckResult.Unhealthy("the session has ended; start a new session (a new state file)")
                 : HealthCheckResult.Healthy($"stage {coordinator.Stage}"));
-        builder.Services.AddOpenTelemetry().WithMetrics(m => m.AddMeter(AggregatorMetrics.MeterName).AddPrometheusExporter());
+        builder.Services.AddOpenTelemetry()
+            .ConfigureResource(r => r.AddService(AggregatorMetrics.ServiceName, serviceVersion: typeof(ApplianceHost).Assembly.GetName().Version?.ToString()))
+            .WithMetrics(m => m.AddMeter(AggregatorMetrics.MeterName).AddPrometheusExporter());
 
         WebApplication app = builder.Build();
         app.MapGrpcService<FederationService>();

@@ -39,6 +39,17 @@ internal sealed class FederationService(Coordinator coordinator, LoadedAggregato
         Limit(bank);
         try { return new RoundRequestReply { Round = await coordinator.RequestRoundAsync(bank, (int)Math.Min(request.Length, int.MaxValue)).ConfigureAwait(false) }; }
         catch (ProtocolViolationException e) { throw Refuse(bank, e); }
+        catch (RoundLengthMismatchException e)
+        {
+            metrics.Rejected(nameof(ViolationReason.OutOfRange));
+            log.LogInformation("Refused a round request from bank {Bank}: length {Length}, the round's is {Expected}", bank, e.ActualLength, e.ExpectedLength);
+            var trailers = new Metadata
+            {
+                { StatusMapping.ReasonTrailer, StatusMapping.TrailerValue(ViolationReason.OutOfRange) },
+                { StatusMapping.RoundLengthTrailer, e.ExpectedLength.ToString(System.Globalization.CultureInfo.InvariantCulture) },
+            };
+            throw new RpcException(new Status(StatusMapping.ToStatus(ViolationReason.OutOfRange), e.Message), trailers);
+        }
         catch (ApplianceUnavailableException e) { throw new RpcException(new Status(StatusCode.Unavailable, e.Message)); }
     }
 

@@ -122,8 +122,8 @@ internal sealed class BankCommands : ICliSubcommands
             if (seconds is <= 0 or > 86_400) throw new UsageException($"--timeout must be in (0, 86400] seconds (got {seconds}).");
             using LoadedBankConfig bank = BankConfig.Load(pr.GetValue(config)!);
             ulong[] vector = ReadValues(pr.GetValue(values)!, bank.Config.Federation);
-            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(seconds));
-            Console.CancelKeyPress += (_, e) => { e.Cancel = true; cts.Cancel(); };
+            using IDisposable listening = CliInterrupt.Listen();
+            using CancellationTokenSource cts = CliInterrupt.WithTimeout(TimeSpan.FromSeconds(seconds));
             FederatedSum result;
             FederationClient client = FederationClient.Create(bank);
             try
@@ -132,6 +132,10 @@ internal sealed class BankCommands : ICliSubcommands
                 client.ConnectAsync(cts.Token).GetAwaiter().GetResult();
                 pr.InvocationConfiguration.Error.WriteLine($"bank {bank.Config.Bank}: contributing {vector.Length} values ...");
                 result = client.SumAsync(vector, cts.Token).GetAwaiter().GetResult();
+            }
+            catch (OperationCanceledException) when (CliInterrupt.TimedOut(cts))
+            {
+                throw new TimeoutException($"no sum within --timeout {seconds} s; check that the appliance runs and that the other banks contribute.");
             }
             finally { client.DisposeAsync().AsTask().GetAwaiter().GetResult(); }
             TextWriter stdout = pr.InvocationConfiguration.Output;
@@ -173,8 +177,8 @@ internal sealed class BankCommands : ICliSubcommands
             byte[]? key = pr.GetValue(categoryKey) is { } keyFile ? SimulateCommand.ReadConsortiumKey(keyFile) : null;
             using LoadedBankConfig bank = BankConfig.Load(pr.GetValue(config)!);
             using StagedOutput staged = StagedOutput.Prepare(pr.GetValue(output)!);
-            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(seconds));
-            Console.CancelKeyPress += (_, e) => { e.Cancel = true; cts.Cancel(); };
+            using IDisposable listening = CliInterrupt.Listen();
+            using CancellationTokenSource cts = CliInterrupt.WithTimeout(TimeSpan.FromSeconds(seconds));
             if (pr.GetValue(stdinLifeline)) SupervisorLifeline.Watch(cts, stderr, $"bank {bank.Config.Bank}");
             bool jsonProgress = pr.GetValue(progressJson);
             TextWriter stdout = pr.InvocationConfiguration.Output;
@@ -196,6 +200,10 @@ internal sealed class BankCommands : ICliSubcommands
                     stderr.WriteLine($"bank {bank.Config.Bank}: {p.Stage} {p.Step}/{p.TotalSteps}{(p.Level >= 0 ? $" level {p.Level}" : "")}, {p.Sums} sums, {p.BytesUploaded / 1e6:0.0} MB up, {p.BytesDownloaded / 1e6:0.0} MB down");
                 });
                 model = client.TrainAsync(rows, progress, cts.Token).GetAwaiter().GetResult();
+            }
+            catch (OperationCanceledException) when (CliInterrupt.TimedOut(cts))
+            {
+                throw new TimeoutException($"training did not finish within --timeout {seconds} s.");
             }
             finally { client.DisposeAsync().AsTask().GetAwaiter().GetResult(); }
             double wall = clock.Elapsed.TotalSeconds;
@@ -247,7 +255,12 @@ internal sealed class BankCommands : ICliSubcommands
         foreach (string text in File.ReadLines(path))
         {
             line++;
-            foreach (string token in text.Split([',', ' ', '\t', ';'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            if (string.IsNullOrWhiteSpace(text)) continue;
+            string[] items = text.Split([',', ';']);
+            for (int i = 0; i < items.Length; i++)
+                if (items[i].Trim().Length == 0)
+                    throw new UsageException($"--values '{path}' line {line}: value {i + 1} of the line is empty (as in '1,,2' or a trailing comma); give one unsigned integer between every two separators.");
+            foreach (string token in items.SelectMany(item => item.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)))
             {
                 if (!ulong.TryParse(token, NumberStyles.None, CultureInfo.InvariantCulture, out ulong v))
                     throw new UsageException($"--values '{path}' line {line}: '{token}' is not an unsigned integer.");

@@ -78,15 +78,18 @@ internal sealed class SimulateCommand : ICliCommand
         command.SetAction((parse, cancellationToken) =>
         {
             var given = all.Where(o => parse.GetResult(o) is { Implicit: false }).Select(o => o.Name).ToHashSet(StringComparer.Ordinal);
-            static IReadOnlyList<string>? Columns(string[]? values) => values is null || values.Length == 0 ? null
-                : values.SelectMany(v => v.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)).ToArray();
+            static IReadOnlyList<string>? Columns(string option, string[]? values) => values is null || values.Length == 0 ? null
+                : values.SelectMany(v => v.Split(',', StringSplitOptions.TrimEntries)).Select(c => c.Length > 0 ? c
+                    : throw new UsageException($"{option} '{string.Join(',', values)}' has an empty column name (as in 'a,,b' or a trailing comma); give one name between every two commas.")).ToArray();
             var csvSettings = new CsvSettings(parse.GetValue(csv), parse.GetValue(schema), parse.GetValue(label), parse.GetValue(time), parse.GetValue(bankColumn),
-                Columns(parse.GetValue(ids)), Columns(parse.GetValue(categorical)), Columns(parse.GetValue(ignore)), parse.GetValue(separator),
+                Columns("--id-columns", parse.GetValue(ids)), Columns("--categorical", parse.GetValue(categorical)), Columns("--ignore", parse.GetValue(ignore)), parse.GetValue(separator),
                 parse.GetValue(alpha), parse.GetValue(categoryKey), parse.GetValue(buckets));
             var settings = new SimulateSettings(parse.GetValue(banks), parse.GetValue(mode)!, parse.GetValue(model)!, parse.GetValue(transactions), parse.GetValue(seed),
                 parse.GetValue(output)!, parse.GetValue(threshold), parse.GetValue(json), parse.GetValue(trees), parse.GetValue(rounds), parse.GetValue(shift),
                 csvSettings, given, parse.GetValue(transport)!, parse.GetValue(bankTimeout));
-            return Task.FromResult(Run(settings, parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error, cancellationToken));
+            using IDisposable listening = CliInterrupt.Listen();   // Ctrl+C cancels the run: exit 130 (CliInterrupt)
+            using var cancel = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, CliInterrupt.Token);
+            return Task.FromResult(Run(settings, parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error, cancel.Token));
         });
         return command;
     }

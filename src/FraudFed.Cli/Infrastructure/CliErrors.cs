@@ -1,7 +1,7 @@
 // The one place that turns an exception into what a user sees: one line "fraudfed <command>: message" on
 // stderr and an exit code (0 success, 1 a run that failed, 2 a usage or input error). No stack trace is ever
 // printed: a usage error names the option and the fix, an input error names the file, row and column, and
-// anything unexpected gives its message and exception type.
+// anything unexpected gives its message (never a .NET type name). Ctrl+C is "cancelled." and exit code 130.
 using FraudFed.Learning.Data;
 
 namespace FraudFed.Cli.Infrastructure;
@@ -15,6 +15,8 @@ internal static class CliErrors
     public const int RunFailed = 1;
     /// <summary>A usage or input error, found before any work.</summary>
     public const int Usage = 2;
+    /// <summary>Interrupted by Ctrl+C (SIGINT): 128 + 2, the shell's convention.</summary>
+    public const int Interrupted = 130;
 
     /// <summary>Runs <paramref name="body"/>; an exception becomes one line on <paramref name="stderr"/> and its exit code.</summary>
     public static int Guard(string command, TextWriter stderr, Func<int> body)
@@ -32,13 +34,24 @@ internal static class CliErrors
             UsageException => (Usage, error.Message),
             DataFormatException => (Usage, error.Message),
             FraudFed.Sdk.Configuration.ConfigurationException => (Usage, error.Message),
+            FraudFed.Sdk.VectorLengthMismatchException => (Usage, error.Message),
             FraudFed.Sdk.FederationException => (RunFailed, error.Message),
             Commands.BankProcessException => (RunFailed, error.Message),
+            OperationCanceledException when CliInterrupt.Requested => (Interrupted, "cancelled."),
             OperationCanceledException => (RunFailed, "cancelled."),
             OutOfMemoryException => (RunFailed, "out of memory; use fewer --transactions, --values or banks."),
-            _ => (RunFailed, $"{error.Message} ({error.GetType().Name})"),
+            ArgumentException a => (RunFailed, WithoutParameterName(a)),
+            _ => (RunFailed, error.Message),
         };
         return Fail(command, stderr, message, code);
+    }
+
+    /// <summary>An ArgumentException's message without the " (Parameter 'name')" suffix that .NET appends (a code name, not
+    /// something a person at the command line can act on).</summary>
+    private static string WithoutParameterName(ArgumentException error)
+    {
+        int cut = error.ParamName is null ? -1 : error.Message.LastIndexOf(" (Parameter '", StringComparison.Ordinal);
+        return cut > 0 ? error.Message[..cut] : error.Message;
     }
 
     /// <summary>Writes "fraudfed <paramref name="command"/>: <paramref name="message"/>" as one line and returns <paramref name="code"/>.</summary>

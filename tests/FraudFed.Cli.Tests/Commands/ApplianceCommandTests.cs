@@ -187,6 +187,9 @@ public sealed class ApplianceCommandTests
     [TestCase("18446744073709551615", "is not below 2^44")]
     [TestCase("12\nseven", "'seven' is not an unsigned integer")]
     [TestCase("", "holds no values")]
+    [TestCase("1,,2", "line 1: value 2 of the line is empty")]
+    [TestCase("1\n2,3,", "line 2: value 3 of the line is empty")]
+    [TestCase("1, ;2", "line 1: value 2 of the line is empty")]
     public void BankSum_RefusesBadValues_BeforeConnecting(string values, string expected)
     {
         string kit = Path.Combine(_dir, "kit");
@@ -203,6 +206,11 @@ public sealed class ApplianceCommandTests
     [TestCase("he")]
     public void BenchRound_RunsTheApplianceOverLoopbackTls_AndReportsAnExactSum(string mode)
     {
+        // The operations port of a default kit (127.0.0.1:9464) may be taken by an appliance already running on this host:
+        // bench round (and simulate --transport grpc) bind ephemeral loopback ports only, so they run beside it.
+        using var busy = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 9464);
+        try { busy.Start(); }
+        catch (System.Net.Sockets.SocketException) { Assert.That(System.Net.NetworkInformation.IPGlobalProperties.GetIPGlobalProperties().GetActiveTcpListeners().Any(e => e.Port == 9464), Is.True); }
         var (code, stdout, stderr) = HostileInputTests.Run("bench", "round", "--mode", mode, "--banks", "3", "--values", "300", "--insecure-test-parameters", "--json");
         Assert.That(code, Is.EqualTo(0), stderr);
         using var doc = System.Text.Json.JsonDocument.Parse(stdout.Trim().Split('\n')[^1]);

@@ -1,0 +1,132 @@
+// What a person sees when a command fails or is interrupted: one line without a .NET type name or parameter name, a vector
+// of the wrong length as an input error (exit 2) naming the round's length, and Ctrl+C (SIGINT) on a real `fraudfed`
+// process as "cancelled." with exit code 130, while a --timeout that passes is a run failure (exit 1) naming the timeout.
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using FraudFed.Cli.Infrastructure;
+using FraudFed.Sdk;
+using NUnit.Framework;
+
+namespace FraudFed.Cli.Tests.Commands;
+
+[TestFixture]
+public sealed class CliErrorsAndInterruptTests
+{
+    private static (int Code, string Line) Report(Exception e)
+    {
+        var stderr = new StringWriter();
+        int code = CliErrors.Report("bank sum", stderr, e);
+        return (code, stderr.ToString().TrimEnd());
+    }
+
+    [Test]
+    public void UnexpectedErrors_AreOneLineWithoutADotNetTypeOrParameterName()
+    {
+        var (code, line) = Report(new InvalidOperationException("the appliance's answer cannot be read"));
+        Assert.That(code, Is.EqualTo(CliErrors.RunFailed));
+        Assert.That(line, Is.EqualTo("fraudfed bank sum: the appliance's answer cannot be read"));
+
+        (code, line) = Report(new ArgumentException("values[3] is not below 2^32.", "values"));
+        Assert.That(code, Is.EqualTo(CliErrors.RunFailed));
+        Assert.That(line, Is.EqualTo("fraudfed bank sum: values[3] is not below 2^32."));
+
+        (code, line) = Report(new AggregateException(new TimeoutException("no sum within --timeout 5 s")));
+        Assert.That(line, Does.Not.Contain("Exception").And.Contain("--timeout 5 s"));
+    }
+
+    [Test]
+    public void AVectorOfTheWrongLength_IsAnInputError_NamingTheRoundsLength()
+    {
+        var (code, line) = Report(new VectorLengthMismatchException(4, 5, "vector length mismatch: round 1 sums vectors of 4 values (the length the first bank to join it asked for), this bank passed 5"));
+        Assert.That(code, Is.EqualTo(CliErrors.Usage));
+        Assert.That(line, Does.StartWith("fraudfed bank sum: vector length mismatch: round 1 sums vectors of 4 values").And.Contain("give this bank a vector of 4 values"));
+    }
+
+    [Test]
+    public void CancellationWithoutCtrlC_IsARunFailure()
+    {
+        Assert.That(CliInterrupt.Requested, Is.False, "no SIGINT in the test host");
+        Assert.That(Report(new OperationCanceledException()).Code, Is.EqualTo(CliErrors.RunFailed));
+    }
+
+    /// <summary>Starts `fraudfed bank sum` against an address that accepts TCP connections but never answers (a listener that is
+    /// never accepted from), so the command waits in its connection to the appliance.</summary>
+    private static (Process Process, Func<string> Stderr, TaskCompletionSource Joining) StartBankSumAgainstASilentPort(string dir, int port, params string[] extra)
+    {
+        string kit = Path.Combine(dir, "kit");
+        var init = HostileInputTests.Run("aggregator", "init", "--banks", "2", "--mode", "masking", "--out", kit, "--listen", $"127.0.0.1:{port}", "--ops-listen", "127.0.0.1:0");
+        Assert.That(init.Code, Is.EqualTo(0), init.Stderr);
+        string values = Path.Combine(dir, "values.txt");
+        File.WriteAllText(values, "1,2,3");
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true, RedirectStandardInput = true };
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "fraudfed.dll"));
+        foreach (string a in (string[])["bank", "sum", "--config", Path.Combine(kit, "banks", "bank-0", "bank.json"), "--values", values, .. extra]) start.ArgumentList.Add(a);
+        var stderr = new System.Text.StringBuilder();
+        var joining = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var p = new Process { StartInfo = start };
+        p.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is null) return;
+            lock (stderr) stderr.AppendLine(e.Data);
+            if (e.Data.Contains("joining the session", StringComparison.Ordinal)) joining.TrySetResult();
+        };
+        p.Start();
+        p.BeginErrorReadLine();
+        p.BeginOutputReadLine();
+        return (p, () => { lock (stderr) return stderr.ToString(); }, joining);
+    }
+
+    [Test]
+    [Platform(Include = "Linux,MacOsX")]
+    public async Task CtrlC_DuringBankSum_PrintsCancelled_AndExits130()
+    {
+        DirectoryInfo dir = Directory.CreateTempSubdirectory("fraudfed-cli-interrupt-");
+        var silent = new TcpListener(IPAddress.Loopback, 0);
+        silent.Start();
+        try
+        {
+            var (p, stderr, joining) = StartBankSumAgainstASilentPort(dir.FullName, ((IPEndPoint)silent.LocalEndpoint).Port);
+            using (p)
+            {
+                Assert.That(await Task.WhenAny(joining.Task, Task.Delay(TimeSpan.FromSeconds(60))), Is.SameAs(joining.Task), stderr());
+                await Task.Delay(300);   // the command is now in its first call to the (silent) appliance
+                using (Process kill = Process.Start("kill", ["-INT", p.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])) kill.WaitForExit();
+                Assert.That(p.WaitForExit(30_000), Is.True, "the command stops after Ctrl+C");
+                p.WaitForExit();
+                Assert.That(p.ExitCode, Is.EqualTo(130), stderr());
+                string[] lines = stderr().Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+                Assert.That(lines[^1], Is.EqualTo("fraudfed bank sum: cancelled."), stderr());
+                Assert.That(stderr(), Does.Not.Contain("   at ").And.Not.Contain("Exception"));
+            }
+        }
+        finally
+        {
+            silent.Stop();
+            dir.Delete(recursive: true);
+        }
+    }
+
+    [Test]
+    public async Task TimeoutDuringBankSum_IsARunFailure_NamingTheTimeout()
+    {
+        DirectoryInfo dir = Directory.CreateTempSubdirectory("fraudfed-cli-timeout-");
+        var silent = new TcpListener(IPAddress.Loopback, 0);
+        silent.Start();
+        try
+        {
+            var (p, stderr, _) = StartBankSumAgainstASilentPort(dir.FullName, ((IPEndPoint)silent.LocalEndpoint).Port, "--timeout", "2");
+            using (p)
+            {
+                await p.WaitForExitAsync(new CancellationTokenSource(TimeSpan.FromSeconds(60)).Token);
+                Assert.That(p.ExitCode, Is.EqualTo(1), stderr());
+                Assert.That(stderr(), Does.Contain("fraudfed bank sum: no sum within --timeout 2 s").And.Not.Contain("Exception"));
+            }
+        }
+        finally
+        {
+            silent.Stop();
+            dir.Delete(recursive: true);
+        }
+    }
+}
