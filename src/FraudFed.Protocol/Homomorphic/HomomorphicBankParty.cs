@@ -357,7 +357,10 @@ public sealed class HomomorphicBankParty : IDisposable
         {
             if (m is not HeChannelAdvertsMessage a) throw Unexpected(m);
             // Verify every advert (signature and place in the list) on a scratch channel first, so a bad list changes nothing.
-            using (var probe = new ShareChannel(p.Index, p.Roster.Banks, p._sessionId, p._bank.Random))
+            // The scratch channel's throwaway key comes from the OS generator, not the bank's stream: a refused list must not
+            // draw from it either (with a seeded stream, the later Shamir polynomial and sealed points would change).
+            using (var scratchRandom = RandomNumberGenerator.Create())
+            using (var probe = new ShareChannel(p.Index, p.Roster.Banks, p._sessionId, scratchRandom))
                 for (int i = 0; i < a.Adverts.Length; i++)
                     if (probe.AcceptAdvert(a.Adverts[i], p.Roster.IdentityKeys) != i) throw Error.Violation(ViolationReason.Inconsistent, "an advert under another bank's entry");
             for (int i = 0; i < a.Adverts.Length; i++) channel.AcceptAdvert(a.Adverts[i], p.Roster.IdentityKeys);
