@@ -101,7 +101,7 @@ internal sealed class BenchRoundCommand : ICliSubcommands
                 ? new HomomorphicSecureSum(n, 32, new HomomorphicOptions
                 {
                     MaxColluders = DecryptionPolicy.DefaultMaxColluders(n),
-                    Parameters = insecure ? InsecureTestParameters.N256 : null,
+                    Parameters = insecure ? RlweParameters.InsecureForTestsOnly(RlweParameters.InsecureTestSetNames[0]) : null,
                 })
                 : new MaskingSecureSum(n, 32, new MaskingOptions { Threshold = 2 * n / 3 + 1 });
             var inprocWall = new Stopwatch();

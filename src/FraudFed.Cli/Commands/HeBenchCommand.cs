@@ -177,7 +177,7 @@ internal sealed class HeBenchCommand : ICliSubcommands
                     if (!parallel) { gcPause1 += GC.GetTotalPauseDuration() - pauseBefore; gen2 += GC.CollectionCount(2) - gen2Before; }
                     HomomorphicSumStats st = s.LastStats!;
                     // every ciphertext plus the bank's signed manifest of the round
-                    uploadPerBank = (long)st.Chunks * CompactCiphertext.SerializedSize(s.Parameters) + UploadManifest.SerializedSize(st.Chunks);
+                    uploadPerBank = st.UploadBytesPerBank;
                     (parallel ? multi : single).Add(st);
                 }
             }

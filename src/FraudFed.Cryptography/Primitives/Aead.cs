@@ -10,7 +10,7 @@ using System.Security.Cryptography;
 namespace FraudFed.Cryptography.Primitives;
 
 /// <summary>AES-256-GCM with a pinned layout. Dispose to clear the key.</summary>
-public sealed class Aead : IDisposable
+internal sealed class Aead : IDisposable
 {
     /// <summary>Key size in bytes.</summary>
     public const int KeySize = 32;

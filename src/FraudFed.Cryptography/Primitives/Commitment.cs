@@ -6,7 +6,7 @@ using System.Security.Cryptography;
 namespace FraudFed.Cryptography.Primitives;
 
 /// <summary>SHA-256 commitments with a domain-separation label.</summary>
-public static class Commitment
+internal static class Commitment
 {
     /// <summary>Commitment size in bytes.</summary>
     public const int Size = 32;

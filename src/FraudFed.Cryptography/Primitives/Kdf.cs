@@ -9,7 +9,7 @@ using System.Text;
 namespace FraudFed.Cryptography.Primitives;
 
 /// <summary>HKDF-SHA256 and FraudFed's pinned derivation labels.</summary>
-public static class Kdf
+internal static class Kdf
 {
     /// <summary>Label: per-pair AEAD channel key from the X25519 channel-key agreement (once per session).</summary>
     public static readonly byte[] ChannelLabel = Encoding.ASCII.GetBytes("FraudFed/v1/secagg/channel-key");

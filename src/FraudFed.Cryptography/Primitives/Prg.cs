@@ -34,7 +34,7 @@ namespace FraudFed.Cryptography.Primitives;
 /// A deterministic pseudorandom generator keyed by a 256-bit seed (AES-256-CTR). Seeds must come from a
 /// CSPRNG or a KDF; the generator is a stream, each call continues where the last one stopped.
 /// </summary>
-public sealed class Prg : IDisposable
+internal sealed class Prg : IDisposable
 {
     /// <summary>Seed length in bytes.</summary>
     public const int SeedSize = 32;

@@ -9,7 +9,7 @@ using Bc = Org.BouncyCastle.Math.EC.Rfc7748;
 namespace FraudFed.Cryptography.Primitives;
 
 /// <summary>An X25519 private key with its public key. Dispose to clear the private key.</summary>
-public sealed class X25519KeyPair : IDisposable
+internal sealed class X25519KeyPair : IDisposable
 {
     /// <summary>Size of private keys, public keys and shared secrets in bytes.</summary>
     public const int KeySize = 32;

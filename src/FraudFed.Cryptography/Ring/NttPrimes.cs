@@ -10,7 +10,7 @@
 namespace FraudFed.Cryptography.Ring;
 
 /// <summary>Primality testing and NTT prime search.</summary>
-public static class NttPrimes
+internal static class NttPrimes
 {
     private static readonly ulong[] Bases = [2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37];
 

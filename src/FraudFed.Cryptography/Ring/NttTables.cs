@@ -14,7 +14,7 @@ using System.Runtime.CompilerServices;
 namespace FraudFed.Cryptography.Ring;
 
 /// <summary>Precomputed tables for the negacyclic NTT modulo one prime.</summary>
-public sealed class NttTables
+internal sealed class NttTables
 {
     private readonly ulong[] _psi;        // psi^bitrev(i), i = 0..n-1
     private readonly ulong[] _psiShoup;

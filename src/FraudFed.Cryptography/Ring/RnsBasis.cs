@@ -8,7 +8,7 @@ using System.Numerics;
 namespace FraudFed.Cryptography.Ring;
 
 /// <summary>An RNS basis of NTT primes for ring degree n, with its NTT tables.</summary>
-public sealed class RnsBasis
+internal sealed class RnsBasis
 {
     private readonly NttTables[] _tables;
     private readonly BigInteger[] _qHat;      // Q / q_i
@@ -258,7 +258,7 @@ public sealed class RnsBasis
 }
 
 /// <summary>A polynomial of R_Q in RNS form: L limbs of n words, limb-major.</summary>
-public sealed class RnsPoly
+internal sealed class RnsPoly
 {
     /// <summary>Allocates a zero polynomial.</summary>
     public RnsPoly(int n, int limbs, bool isNtt = false)

@@ -20,10 +20,10 @@ using FraudFed.Cryptography.Primitives;
 namespace FraudFed.Cryptography.Ring;
 
 /// <summary>A source of random bytes: a CSPRNG in production, a Prg for seeded expansion.</summary>
-public delegate void RandomFill(Span<byte> destination);
+internal delegate void RandomFill(Span<byte> destination);
 
 /// <summary>RLWE samplers. Every sampler takes an injected random source.</summary>
-public static class Samplers
+internal static class Samplers
 {
     /// <summary>Gaussian standard deviation.</summary>
     public const double Sigma = 3.2;

@@ -17,7 +17,7 @@ using FraudFed.Cryptography.Ring;
 namespace FraudFed.Cryptography.Rlwe;
 
 /// <summary>A ternary secret key s, held in the NTT domain. Dispose to clear it.</summary>
-public sealed class SecretKey : IDisposable
+internal sealed class SecretKey : IDisposable
 {
     internal SecretKey(RlweParameters parameters, RnsPoly nttValue)
     {
@@ -71,7 +71,7 @@ public sealed class SecretKey : IDisposable
 }
 
 /// <summary>A public key (p0, p1) = (-a*s + e, a), both in the NTT domain.</summary>
-public sealed class PublicKey
+internal sealed class PublicKey
 {
     internal PublicKey(RlweParameters parameters, RnsPoly p0Ntt, RnsPoly p1Ntt)
     {
@@ -84,7 +84,7 @@ public sealed class PublicKey
 }
 
 /// <summary>A BFV ciphertext (c0, c1) in the coefficient domain.</summary>
-public sealed class Ciphertext
+internal sealed class Ciphertext
 {
     internal Ciphertext(RlweParameters parameters, RnsPoly c0, RnsPoly c1)
     {
@@ -97,7 +97,7 @@ public sealed class Ciphertext
 }
 
 /// <summary>Key generation, encryption, addition and decryption.</summary>
-public sealed class Bfv
+internal sealed class Bfv
 {
     private readonly RlweParameters _p;
     private readonly RnsBasis _basis;
@@ -312,7 +312,7 @@ public sealed class Bfv
 }
 
 /// <summary>Serialization of BFV keys and ciphertexts (envelope in <see cref="RlweCodec"/>).</summary>
-public static class BfvSerializer
+internal static class BfvSerializer
 {
     /// <summary>Serializes a ciphertext (coefficient domain, two polynomials).</summary>
     public static byte[] Serialize(Ciphertext ct)

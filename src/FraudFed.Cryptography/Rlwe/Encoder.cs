@@ -15,7 +15,7 @@ using FraudFed.Cryptography.Ring;
 namespace FraudFed.Cryptography.Rlwe;
 
 /// <summary>Scaling encoder/decoder between Z_t^n and the phase of BFV ciphertexts.</summary>
-public sealed class Encoder
+internal sealed class Encoder
 {
     private readonly RlweParameters _p;
     private readonly ulong[] _floorQOverT;      // floor(Q/t) mod q_i

@@ -33,7 +33,7 @@ using FraudFed.Cryptography.Ring;
 namespace FraudFed.Cryptography.Rlwe;
 
 /// <summary>Kinds of serialized RLWE objects.</summary>
-public enum RlweObjectKind : byte
+internal enum RlweObjectKind : byte
 {
     /// <summary>BFV ciphertext (c0, c1).</summary>
     Ciphertext = 1,
@@ -52,7 +52,7 @@ public enum RlweObjectKind : byte
 }
 
 /// <summary>Serializer and validating parser of the RLWE envelope.</summary>
-public static class RlweCodec
+internal static class RlweCodec
 {
     /// <summary>Header size before the context.</summary>
     public const int HeaderSize = 56;

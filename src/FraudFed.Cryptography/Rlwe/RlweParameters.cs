@@ -46,8 +46,8 @@ public sealed class RlweParameters
     public int LogQ { get; }
     /// <summary>True only for the clearly named insecure test sets.</summary>
     public bool IsInsecure { get; }
-    /// <summary>RNS basis with NTT tables.</summary>
-    public RnsBasis Basis { get; }
+    /// <summary>RNS basis with NTT tables (ring arithmetic is internal to the library).</summary>
+    internal RnsBasis Basis { get; }
     /// <summary>SHA-256 over the canonical encoding (n, k, t, primes, error sigma and tail cut, secret distribution); bound into every serialized object.</summary>
     public ReadOnlyMemory<byte> Hash { get; }
 
@@ -76,6 +76,31 @@ public sealed class RlweParameters
             throw Error.Violation(ViolationReason.InsecureParameters, $"log Q = {logQ} exceeds the 128-bit bound {bound} for n = {n}.");
         return new RlweParameters(name, n, [.. primes], plainModulusBits, insecure: false);
     }
+
+    /// <summary>
+    /// Resolves one of the INSECURE test parameter sets by its name, for unit tests and a development appliance only
+    /// (SPEC.md 12.a): <c>INSECURE-test-n256-3x60-t44</c> (n = 256) or <c>INSECURE-test-n1024-3x60-t44</c> (n = 1024),
+    /// both with three 60-bit primes and t = 2^44, far below any security level. The returned set has
+    /// <see cref="IsInsecure"/> true; production settings refuse it. The bank SDK's <c>InsecureTestParameters</c>
+    /// setting and the CLI's <c>--insecure-test-parameters</c> resolve their set through this method.
+    /// </summary>
+    /// <param name="name">The set's full name, one of <see cref="InsecureTestSetNames"/>.</param>
+    /// <returns>The named insecure set (one shared immutable instance per name).</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="name"/> is null.</exception>
+    /// <exception cref="ArgumentException"><paramref name="name"/> names no insecure test set.</exception>
+    public static RlweParameters InsecureForTestsOnly(string name)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        return name switch
+        {
+            InsecureTestParameters.N256Name => InsecureTestParameters.N256,
+            InsecureTestParameters.N1024Name => InsecureTestParameters.N1024,
+            _ => throw Error.Argument(nameof(name), $"'{name}' is not an insecure test parameter set; the sets are {string.Join(", ", InsecureTestSetNames)}."),
+        };
+    }
+
+    /// <summary>The names <see cref="InsecureForTestsOnly"/> accepts, smallest ring first.</summary>
+    public static IReadOnlyList<string> InsecureTestSetNames { get; } = [InsecureTestParameters.N256Name, InsecureTestParameters.N1024Name];
 
     internal static RlweParameters CreateInsecure(string name, int n, IReadOnlyList<ulong> primes, int plainModulusBits)
     {
@@ -142,16 +167,20 @@ public static class ParameterSets
 /// <summary>
 /// INSECURE parameter sets for fast unit tests only: same primes' size and t as the default set but a tiny
 /// ring degree, far below any security level. Never use outside tests. Every set here has
-/// <see cref="RlweParameters.IsInsecure"/> true and a name starting "INSECURE-test-". Public because the bank SDK's
-/// explicit <c>InsecureTestParameters</c> setting, the development appliance and the CLI's
-/// <c>--insecure-test-parameters</c> and conformance vectors resolve these names; production settings refuse them.
+/// <see cref="RlweParameters.IsInsecure"/> true and a name starting "INSECURE-test-". Internal: the test assemblies see it
+/// as friends; everything else resolves a set by name through the explicitly named
+/// <see cref="RlweParameters.InsecureForTestsOnly"/> (the bank SDK's <c>InsecureTestParameters</c> setting, the development
+/// appliance and the CLI's <c>--insecure-test-parameters</c>); production settings refuse them.
 /// </summary>
-public static class InsecureTestParameters
+internal static class InsecureTestParameters
 {
+    internal const string N256Name = "INSECURE-test-n256-3x60-t44";
+    internal const string N1024Name = "INSECURE-test-n1024-3x60-t44";
+
     private static readonly Lazy<RlweParameters> Small = new(() =>
-        RlweParameters.CreateInsecure("INSECURE-test-n256-3x60-t44", 256, NttPrimes.Generate(60, 256, 3), 44));
+        RlweParameters.CreateInsecure(N256Name, 256, NttPrimes.Generate(60, 256, 3), 44));
     private static readonly Lazy<RlweParameters> Medium = new(() =>
-        RlweParameters.CreateInsecure("INSECURE-test-n1024-3x60-t44", 1024, NttPrimes.Generate(60, 1024, 3), 44));
+        RlweParameters.CreateInsecure(N1024Name, 1024, NttPrimes.Generate(60, 1024, 3), 44));
 
     /// <summary>n = 256, three 60-bit primes, t = 2^44. INSECURE.</summary>
     public static RlweParameters N256 => Small.Value;

@@ -12,7 +12,7 @@ namespace FraudFed.Cryptography.Sharing;
 /// An element of GF(p), p = 2^521 - 1 (SPEC.md section 6), holding secret material: sealed, <see cref="IDisposable"/> (Dispose
 /// zeroes its limbs), never printed. Create one with <see cref="Shamir.DecodeElement"/> or <see cref="Shamir.SeedToElement"/>.
 /// </summary>
-public sealed class FieldElement521 : IDisposable
+internal sealed class FieldElement521 : IDisposable
 {
     /// <summary>Bytes of the big-endian encoding (SPEC.md section 6): 66.</summary>
     public const int EncodedSize = Gf521.ByteCount;

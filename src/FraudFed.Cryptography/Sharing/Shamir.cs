@@ -17,7 +17,7 @@ using System.Security.Cryptography;
 namespace FraudFed.Cryptography.Sharing;
 
 /// <summary>One Shamir share: the point (X, Y) with Y = f(X) mod p. Owns <see cref="Y"/>; Dispose zeroes it.</summary>
-public sealed class ShamirShare : IDisposable
+internal sealed class ShamirShare : IDisposable
 {
     /// <summary>Creates a share, taking ownership of <paramref name="y"/> (disposing the share disposes it).</summary>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="x"/> is not positive.</exception>
@@ -44,7 +44,7 @@ public sealed class ShamirShare : IDisposable
 }
 
 /// <summary>Shamir sharing over GF(2^521 - 1) (SPEC.md section 6).</summary>
-public sealed class Shamir
+internal sealed class Shamir
 {
     private const int StackLimbsLimit = 64 * Gf521.LimbCount; // coefficient polynomials up to t = 64 live on the stack
 

@@ -6,7 +6,7 @@ using System.Buffers.Binary;
 namespace FraudFed.Cryptography.Threshold;
 
 /// <summary>Reads and writes the (session, round, chunk, sender) label of per-chunk objects.</summary>
-public static class ChunkLabel
+internal static class ChunkLabel
 {
     /// <summary>Label size in bytes.</summary>
     public const int Size = CompactCiphertext.SessionTagSize + 8 + 4 + 4;

@@ -14,7 +14,7 @@ using FraudFed.Cryptography.Rlwe;
 namespace FraudFed.Cryptography.Threshold;
 
 /// <summary>A bank's public-key share p_i (NTT domain).</summary>
-public sealed class PublicKeyShare
+internal sealed class PublicKeyShare
 {
     internal PublicKeyShare(RlweParameters p, int bank, RnsPoly value) { Parameters = p; Bank = bank; Value = value; }
     /// <summary>Parameter set.</summary>
@@ -44,7 +44,7 @@ public sealed class PublicKeyShare
 }
 
 /// <summary>Collective public-key generation: Allocate / GenShare / AggregateShares / GenPublicKey.</summary>
-public sealed class PublicKeyGenProtocol
+internal sealed class PublicKeyGenProtocol
 {
     private readonly Bfv _bfv;
     private readonly RlweParameters _p;

@@ -19,7 +19,7 @@ using FraudFed.Cryptography.Rlwe;
 namespace FraudFed.Cryptography.Threshold;
 
 /// <summary>What a common random polynomial is for (domain separation).</summary>
-public enum CrpPurpose : byte
+internal enum CrpPurpose : byte
 {
     /// <summary>The a of the collective public key.</summary>
     PublicKey = 1,
@@ -28,7 +28,7 @@ public enum CrpPurpose : byte
 }
 
 /// <summary>One bank's part of the commit-then-reveal coin. Dispose after the reveal.</summary>
-public sealed class CrsContribution : IDisposable
+internal sealed class CrsContribution : IDisposable
 {
     private readonly byte[] _nonce;
 
@@ -56,7 +56,7 @@ public sealed class CrsContribution : IDisposable
 }
 
 /// <summary>Seed agreement and expansion of common random polynomials.</summary>
-public static class CommonRandomness
+internal static class CommonRandomness
 {
     /// <summary>The commitment to a nonce.</summary>
     public static byte[] Commit(ReadOnlySpan<byte> sessionId, int bank, ReadOnlySpan<byte> nonce)

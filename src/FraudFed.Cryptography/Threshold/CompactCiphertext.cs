@@ -14,7 +14,7 @@ using FraudFed.Cryptography.Rlwe;
 namespace FraudFed.Cryptography.Threshold;
 
 /// <summary>c0 of a compact ciphertext (or of a sum of them), with its (session, round, chunk, sender) label.</summary>
-public sealed class CompactCiphertext
+internal sealed class CompactCiphertext
 {
     /// <summary>Size of the session tag bound into the context.</summary>
     public const int SessionTagSize = 16;
@@ -59,7 +59,7 @@ public sealed class CompactCiphertext
 }
 
 /// <summary>Compact encryption and aggregation for one session (CRS seed).</summary>
-public sealed class CompactScheme
+internal sealed class CompactScheme
 {
     private readonly byte[] _seed;
     private readonly Bfv _bfv;

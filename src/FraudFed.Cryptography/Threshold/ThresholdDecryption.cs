@@ -94,7 +94,7 @@ public sealed record DecryptionPolicy
 }
 
 /// <summary>The smudging lemma applied to a parameter set and policy.</summary>
-public static class SmudgingLemma
+internal static class SmudgingLemma
 {
     /// <summary>b with B = 2^b - 1; throws typed InsecureParameters if the noise would break exact decryption.</summary>
     public static int Bits(RlweParameters p, DecryptionPolicy policy)
@@ -115,7 +115,7 @@ public static class SmudgingLemma
 }
 
 /// <summary>A threshold decryption share h_j for (round, chunk), coefficient domain.</summary>
-public sealed class DecryptionShare
+internal sealed class DecryptionShare
 {
     internal const int ContextSize = ChunkLabel.Size + 32;
 
@@ -181,7 +181,7 @@ public sealed class DecryptionShare
 /// that it can answer for the sum over any contributor set U (SPEC.md 12.0 step 5). Stateless about answers:
 /// the one-answer rule and the budget belong to the protocol's DecryptionGuard. Dispose to clear.
 /// </summary>
-public sealed class ThresholdKeyShare : IDisposable
+internal sealed class ThresholdKeyShare : IDisposable
 {
     private readonly CompactScheme _scheme;
     private readonly RlweParameters _p;
@@ -408,7 +408,7 @@ public sealed class ThresholdKeyShare : IDisposable
 }
 
 /// <summary>Final step of threshold decryption (any party; needs no secret).</summary>
-public static class ThresholdCombiner
+internal static class ThresholdCombiner
 {
     /// <summary>
     /// phase = C0 + sum h_j over the T shares of active set D for the contributors U; decodes round(t*phase/Q)

@@ -15,7 +15,7 @@ using FraudFed.Cryptography.Rlwe;
 namespace FraudFed.Cryptography.Threshold;
 
 /// <summary>A bank's secret sharing polynomial f_i (T coefficients in R_Q, NTT domain). Dispose to clear.</summary>
-public sealed class ShamirPolynomial : IDisposable
+internal sealed class ShamirPolynomial : IDisposable
 {
     internal ShamirPolynomial(RlweParameters p, RnsPoly[] coefficients) { Parameters = p; Coefficients = coefficients; }
     /// <summary>Parameter set.</summary>
@@ -30,7 +30,7 @@ public sealed class ShamirPolynomial : IDisposable
 }
 
 /// <summary>One Shamir point f_i(x_j) (NTT domain), sent from bank <see cref="From"/> to bank <see cref="To"/>. Dispose to clear.</summary>
-public sealed class ShamirShare : IDisposable
+internal sealed class ShamirShare : IDisposable
 {
     internal ShamirShare(RlweParameters p, int from, int to, RnsPoly value) { Parameters = p; From = from; To = to; Value = value; }
     /// <summary>Parameter set.</summary>
@@ -69,7 +69,7 @@ public sealed class ShamirShare : IDisposable
 }
 
 /// <summary>Generates Shamir polynomials of secret keys and their points.</summary>
-public sealed class Thresholdizer
+internal sealed class Thresholdizer
 {
     private readonly RlweParameters _p;
 

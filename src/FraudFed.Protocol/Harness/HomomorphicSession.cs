@@ -74,10 +74,14 @@ public sealed record HomomorphicOptions
     public Quantization.Quantizer? Quantizer { get; init; }
 }
 
-/// <summary>Timings and byte counts of the last sum (for benchmarks).</summary>
+/// <summary>
+/// Timings and byte counts of the last sum (for benchmarks). <paramref name="UploadBytesPerBank"/> is one contributing bank's
+/// upload payload: <paramref name="Chunks"/> serialized compact ciphertexts (SPEC.md 12, kind 2) plus its signed manifest
+/// (SPEC.md 12.2), without the protobuf wrapper.
+/// </summary>
 public sealed record HomomorphicSumStats(
     TimeSpan EncryptPerBank, TimeSpan AddPerBank, TimeSpan DecryptionSharePerBank, TimeSpan Combine,
-    long BytesUploaded, long BytesDownloaded, int Chunks);
+    long BytesUploaded, long BytesDownloaded, int Chunks, long UploadBytesPerBank);
 
 /// <summary>The in-process harness: N bank parties and one aggregator party wired by serialized messages.</summary>
 public sealed class HomomorphicSession : IDisposable
@@ -179,8 +183,8 @@ public sealed class HomomorphicSession : IDisposable
         get => _parallel;
         set { _parallel = value; foreach (HomomorphicBankParty b in _banks) b.Parallel = value; _aggregator.Parallel = value; }
     }
-    /// <summary>The agreed compact scheme (public data only).</summary>
-    public CompactScheme? Scheme => _aggregator.Scheme;
+    /// <summary>The agreed compact scheme (public data only; internal to the library and its tests).</summary>
+    internal CompactScheme? Scheme => _aggregator.Scheme;
     /// <summary>The roster of bank identity public keys (Ed25519, index = bank).</summary>
     public IReadOnlyList<byte[]> IdentityPublicKeys => Roster.IdentityKeys;
     /// <summary>The aggregator's Ed25519 public key (signs contributor lists).</summary>
@@ -315,7 +319,8 @@ public sealed class HomomorphicSession : IDisposable
         if (outcome.Failure is { } failure || outcome.Sum is null) throw outcome.Failure!;
         int contributing = Math.Max(1, outcome.Contributors.Length);
         LastStats = new HomomorphicSumStats(encrypt / contributing, add / contributing, share / Math.Max(1, decryptors.Count), combine,
-            up1 + up2, down1 + down2, chunks);
+            up1 + up2, down1 + down2, chunks,
+            (long)chunks * CompactCiphertext.SerializedSize(Parameters) + UploadManifest.SerializedSize(chunks));
         return outcome.Sum;
     }
 

@@ -15,7 +15,7 @@ using FraudFed.Cryptography.Threshold;
 namespace FraudFed.Protocol.Homomorphic;
 
 /// <summary>A bank's one-answer-per-(round, chunk) rule and decryption budget over a key share (SPEC.md 12.3).</summary>
-public sealed class DecryptionGuard
+internal sealed class DecryptionGuard
 {
     private readonly ThresholdKeyShare _keyShare;
     private readonly IDecryptionLedger _ledger;

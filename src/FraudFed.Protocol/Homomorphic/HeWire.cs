@@ -1,7 +1,9 @@
 // HeWire: the one mapper between the threshold homomorphic domain messages (HeMessages.cs) and the protobuf wrappers
 // of protocols/fraudfed/v1/homomorphic.proto (SPEC.md 14). Decoding is cheap to expensive: size cap before parsing,
-// then protobuf parsing (any failure Malformed), protocol version, session id length, then per-step shape checks
-// (lists with exactly one entry per roster bank in ascending order, counts bounded by the roster and the chunk limit).
+// then protobuf parsing and the canonical-encoding rule shared with MaskingWire (CanonicalProtobuf, SPEC.md 14.1 and 14.3;
+// any failure Malformed; a canonical upload is read by a checked walk instead), protocol version, session id length, then
+// per-step shape checks (lists with exactly one entry per roster bank in ascending order, counts bounded by the roster
+// and the chunk limit).
 // Every failure is a ProtocolViolationException; nothing else escapes.
 using System.Buffers.Binary;
 using FraudFed.Cryptography;
@@ -128,6 +130,15 @@ public static class HeWire
     /// <exception cref="ProtocolViolationException">Oversized (before parsing), Malformed, WrongRoundOrState (version).</exception>
     public static HeToAggregator DecodeToAggregator(ReadOnlySpan<byte> data, int rosterSize, int maxMessageBytes = DefaultMaxMessageBytes)
     {
+        // An upload in the canonical encoding is read by the checked walk (each chunk copied once) instead of being parsed and
+        // re-encoded for the canonical check: the walk accepts only the canonical encoding, so the verdict is the same.
+        if (data.Length > maxMessageBytes) throw Error.Violation(ViolationReason.Oversized, $"A message of {data.Length} bytes, limit {maxMessageBytes}.");
+        if (TryWalkUpload(data, out uint walkedVersion, out Range walkedSid, out ulong walkedRound, out Range walkedManifest, out List<Range>? walkedChunks))
+        {
+            var copies = new ReadOnlyMemory<byte>[walkedChunks!.Count];
+            for (int i = 0; i < copies.Length; i++) copies[i] = data[walkedChunks[i]].ToArray();
+            return UploadFromWalk(walkedVersion, data[walkedSid].ToArray(), walkedRound, data[walkedManifest].ToArray(), copies);
+        }
         HeBankMessage w = Parse(data, maxMessageBytes, HeBankMessage.Parser);
         byte[] sid = SessionId(w.ProtocolVersion, w.SessionId);
         return w.StepCase switch
@@ -150,69 +161,76 @@ public static class HeWire
 
     /// <summary>
     /// As <see cref="DecodeToAggregator"/> (same result, same refusals), except that an upload (HeUpload) in the canonical
-    /// encoding a protobuf serializer writes is read by a checked walk that leaves every chunk a slice of
-    /// <paramref name="data"/> instead of a copy (a 1e6-value upload is ~23 MB: the copy cost 22-35 ms per bank). The walk
-    /// accepts only: HeBankMessage fields 1 (varint), 2 (bytes), 17 (HeUpload) once each in that order and nothing else;
-    /// inside HeUpload optional field 1 (varint), optional field 2 (bytes), then field 3 (bytes) repeated, nothing else;
-    /// varints of at most 10 bytes (5 for 32-bit fields and lengths) whose value fits the field; every length within its
-    /// enclosing message. Any other input, well formed or not, goes to the protobuf parser, so what is accepted and how it is
+    /// encoding is read by a checked walk that leaves every chunk a slice of <paramref name="data"/> instead of a copy (a
+    /// 1e6-value upload is ~23 MB: the copy cost 22-35 ms per bank). The walk accepts only the canonical encoding of
+    /// SPEC.md 14.1: HeBankMessage fields 1 (varint, non-zero), 2 (bytes, non-empty), 17 (HeUpload) once each in that order
+    /// and nothing else; inside HeUpload field 1 (varint) only if non-zero, field 2 (bytes) only if non-empty, then field 3
+    /// (bytes) repeated, nothing else; every varint and length minimal (no redundant 0x80 continuation), of at most 10 bytes
+    /// (5 for 32-bit fields and lengths) and fitting its field; every length within its enclosing message. Any other input,
+    /// well formed or not, goes to the protobuf parser and its canonical-encoding check, so what is accepted and how it is
     /// refused do not depend on the path taken. The caller must not change <paramref name="data"/> while the message is used.
     /// </summary>
-    /// <exception cref="ProtocolViolationException">Oversized (before parsing), Malformed, WrongRoundOrState (version).</exception>
+    /// <exception cref="ProtocolViolationException">Oversized (before parsing), Malformed (including a non-canonical encoding),
+    /// WrongRoundOrState (version).</exception>
     public static HeToAggregator DecodeToAggregatorInPlace(ReadOnlyMemory<byte> data, int rosterSize, int maxMessageBytes = DefaultMaxMessageBytes)
     {
-        if (data.Length > maxMessageBytes) throw Error.Violation(ViolationReason.Oversized, $"message of {data.Length} bytes, limit {maxMessageBytes}");
-        return TryWalkUpload(data, out uint version, out ReadOnlyMemory<byte> sid, out ulong round, out ReadOnlyMemory<byte> manifest, out List<ReadOnlyMemory<byte>>? chunks)
-            ? UploadFromWalk(version, sid, round, manifest, chunks!)
-            : DecodeToAggregator(data.Span, rosterSize, maxMessageBytes);
+        if (data.Length > maxMessageBytes) throw Error.Violation(ViolationReason.Oversized, $"A message of {data.Length} bytes, limit {maxMessageBytes}.");
+        if (!TryWalkUpload(data.Span, out uint version, out Range sid, out ulong round, out Range manifest, out List<Range>? chunks))
+            return DecodeToAggregator(data.Span, rosterSize, maxMessageBytes);
+        var slices = new ReadOnlyMemory<byte>[chunks!.Count];
+        for (int i = 0; i < slices.Length; i++) slices[i] = data[chunks[i]];
+        return UploadFromWalk(version, data.Span[sid].ToArray(), round, data.Span[manifest].ToArray(), slices);
     }
 
-    private static HeUploadMessage UploadFromWalk(uint version, ReadOnlyMemory<byte> sid, ulong round, ReadOnlyMemory<byte> manifest, List<ReadOnlyMemory<byte>> chunks)
+    private static HeUploadMessage UploadFromWalk(uint version, byte[] sid, ulong round, byte[] manifest, ReadOnlyMemory<byte>[] chunks)
     {
         // The same checks, in the same order, as the protobuf path: version and session id, then the chunk count.
         if (version != ProtocolVersion) throw Error.Violation(ViolationReason.WrongRoundOrState, $"protocol version {version}, this party speaks {ProtocolVersion}");
         if (sid.Length != 16) throw Error.Violation(ViolationReason.Malformed, "a session id is 16 bytes");
-        if (chunks.Count is 0 or > MaxChunks) throw Error.Violation(ViolationReason.Malformed, "an upload has 1..2^20 chunks");
-        return new HeUploadMessage(sid.ToArray(), round, manifest.ToArray(), chunks.ToArray());
+        if (chunks.Length is 0 or > MaxChunks) throw Error.Violation(ViolationReason.Malformed, "an upload has 1..2^20 chunks");
+        return new HeUploadMessage(sid, round, manifest, chunks);
     }
 
-    /// <summary>The canonical upload walk of <see cref="DecodeToAggregatorInPlace"/>; false sends the input to the protobuf parser.</summary>
-    internal static bool TryWalkUpload(ReadOnlyMemory<byte> data, out uint version, out ReadOnlyMemory<byte> sid, out ulong round,
-        out ReadOnlyMemory<byte> manifest, out List<ReadOnlyMemory<byte>>? chunks)
+    /// <summary>
+    /// The canonical upload walk of <see cref="DecodeToAggregatorInPlace"/>: true only for the canonical encoding of an
+    /// HeBankMessage carrying an HeUpload, with the fields' positions in <paramref name="s"/>; false sends the input to the
+    /// protobuf parser.
+    /// </summary>
+    internal static bool TryWalkUpload(ReadOnlySpan<byte> s, out uint version, out Range sid, out ulong round,
+        out Range manifest, out List<Range>? chunks)
     {
         version = 0; sid = default; round = 0; manifest = default; chunks = null;
-        ReadOnlySpan<byte> s = data.Span;
         int o = 0;
-        // HeBankMessage: 0x08 protocol_version, 0x12 session_id, 0x8A 0x01 upload.
-        if (!Tag(s, ref o, 0x08) || !Varint(s, ref o, 5, out ulong v) || v > uint.MaxValue) return false;
+        // HeBankMessage: 0x08 protocol_version (non-zero), 0x12 session_id (non-empty), 0x8A 0x01 upload.
+        if (!Tag(s, ref o, 0x08) || !Varint(s, ref o, 5, out ulong v) || v is 0 or > uint.MaxValue) return false;
         version = (uint)v;
-        if (!Tag(s, ref o, 0x12) || !Length(s, ref o, s.Length, out int sidLength)) return false;
-        sid = data.Slice(o, sidLength);
+        if (!Tag(s, ref o, 0x12) || !Length(s, ref o, s.Length, out int sidLength) || sidLength == 0) return false;
+        sid = o..(o + sidLength);
         o += sidLength;
         if (o + 2 > s.Length || s[o] != 0x8A || s[o + 1] != 0x01) return false;
         o += 2;
         if (!Length(s, ref o, s.Length, out int uploadLength) || o + uploadLength != s.Length) return false;
         int end = s.Length;
-        // HeUpload: [0x08 round] [0x12 manifest] (0x1A chunk)*.
+        // HeUpload: [0x08 round, non-zero] [0x12 manifest, non-empty] (0x1A chunk)*.
         if (o < end && s[o] == 0x08)
         {
             o++;
-            if (!Varint(s, ref o, 10, out round)) return false;
+            if (!Varint(s, ref o, 10, out round) || round == 0) return false;
         }
         if (o < end && s[o] == 0x12)
         {
             o++;
-            if (!Length(s, ref o, end, out int manifestLength)) return false;
-            manifest = data.Slice(o, manifestLength);
+            if (!Length(s, ref o, end, out int manifestLength) || manifestLength == 0) return false;
+            manifest = o..(o + manifestLength);
             o += manifestLength;
         }
-        var list = new List<ReadOnlyMemory<byte>>();
+        var list = new List<Range>();
         while (o < end)
         {
             if (s[o] != 0x1A) return false;
             o++;
             if (!Length(s, ref o, end, out int chunkLength)) return false;
-            list.Add(data.Slice(o, chunkLength));
+            list.Add(o..(o + chunkLength));
             o += chunkLength;
         }
         chunks = list;
@@ -233,8 +251,8 @@ public static class HeWire
             return true;
         }
 
-        // A base-128 varint of at most maxBytes bytes whose value fits 64 bits (the 10th byte, if any, is 0 or 1); with
-        // maxBytes = 5 the value must also fit 32 bits.
+        // A minimal base-128 varint (its last byte is not 0 unless it is the only byte) of at most maxBytes bytes whose value
+        // fits 64 bits (the 10th byte, if any, is 1); with maxBytes = 5 the value must also fit 32 bits.
         static bool Varint(ReadOnlySpan<byte> s, ref int o, int maxBytes, out ulong value)
         {
             value = 0;
@@ -245,7 +263,7 @@ public static class HeWire
                 if (i == 9 && b > 1) return false;
                 if (i == 4 && maxBytes == 5 && b > 0x0F) return false;
                 value |= (ulong)(b & 0x7F) << (7 * i);
-                if (b < 0x80) return true;
+                if (b < 0x80) return i == 0 || b != 0;
             }
             return false;
         }
@@ -253,12 +271,9 @@ public static class HeWire
 
     // ---- helpers ----
 
+    // The canonical-encoding rule of SPEC.md 14.1, shared with MaskingWire.
     private static T Parse<T>(ReadOnlySpan<byte> data, int maxMessageBytes, MessageParser<T> parser) where T : IMessage<T>
-    {
-        if (data.Length > maxMessageBytes) throw Error.Violation(ViolationReason.Oversized, $"message of {data.Length} bytes, limit {maxMessageBytes}");
-        try { return parser.ParseFrom(data); }
-        catch (InvalidProtocolBufferException) { throw Error.Violation(ViolationReason.Malformed, "not a protocol message"); }
-    }
+        => CanonicalProtobuf.Parse(data, maxMessageBytes, parser);
 
     private static byte[] SessionId(uint version, ByteString sid)
     {
@@ -349,6 +364,8 @@ public static class HeWire
             bytes.Slice(i * (int)width, (int)width).CopyTo(w);
             values[i] = BinaryPrimitives.ReadUInt64LittleEndian(w);
         }
+        // SPEC.md 14.2: value_bytes is the fewest bytes that hold the largest value (the one encoding the aggregator writes).
+        if (ValueBytes(values) != width) throw Error.Violation(ViolationReason.Malformed, "value_bytes is not the fewest bytes that hold the largest value");
         return values;
     }
 }

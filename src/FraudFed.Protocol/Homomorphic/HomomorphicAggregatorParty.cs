@@ -63,7 +63,7 @@ public sealed class HomomorphicAggregatorParty : IDisposable
     /// <summary>1 + the number of key rotations.</summary>
     public uint KeyGeneration => _keyGeneration;
     /// <summary>The agreed compact scheme (public: the CRS seed every bank derived), after setup.</summary>
-    public CompactScheme? Scheme { get; private set; }
+    internal CompactScheme? Scheme { get; private set; }
     /// <summary>SHA-256 of the collective public key every bank reported, after setup.</summary>
     public byte[]? PublicKeyDigest { get; private set; }
     /// <summary>How the last round ended.</summary>

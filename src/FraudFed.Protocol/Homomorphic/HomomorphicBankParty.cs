@@ -366,12 +366,20 @@ public sealed class HomomorphicBankParty : IDisposable
 
     private sealed class ChannelAdvertised(byte[] seed, byte[] publicKeyDigest, ShareChannel channel) : BankState
     {
+        private byte[]? scratchKey;
         public override string Name => "ChannelAdverts";
         public override (BankState, HeToAggregator[]) Handle(HomomorphicBankParty p, HeToBank m)
         {
             if (m is not HeChannelAdvertsMessage a) throw Unexpected(m);
             // Verify every advert (signature and place in the list) on a scratch channel first, so a bad list changes nothing.
-            using (var probe = new ShareChannel(p.Index, p.Roster.Banks, p._sessionId, p._bank.Random))
+            // The scratch key is drawn from the bank's stream once, on the first channel_adverts (SPEC.md 12.4 step 5), and
+            // reused if a list is refused: a refused list draws nothing more, so the Shamir polynomial that follows is the same.
+            if (scratchKey is null)
+            {
+                scratchKey = GC.AllocateArray<byte>(32, pinned: true);
+                p._bank.Random.GetBytes(scratchKey);
+            }
+            using (var probe = new ShareChannel(p.Index, p.Roster.Banks, p._sessionId, X25519KeyPair.Import(scratchKey)))
                 for (int i = 0; i < a.Adverts.Length; i++)
                     if (probe.AcceptAdvert(a.Adverts[i], p.Roster.IdentityKeys) != i) throw Error.Violation(ViolationReason.Inconsistent, "an advert under another bank's entry");
             for (int i = 0; i < a.Adverts.Length; i++) channel.AcceptAdvert(a.Adverts[i], p.Roster.IdentityKeys);
@@ -387,9 +395,10 @@ public sealed class HomomorphicBankParty : IDisposable
                     finally { CryptographicOperations.ZeroMemory(plain); }
                 }
             }
+            if (scratchKey is not null) CryptographicOperations.ZeroMemory(scratchKey);
             return (new Thresholdizing(seed, publicKeyDigest, channel), [new HeSealedPointsMessage(p._sessionId, sealedPoints)]);
         }
-        public override void Discard() { CryptographicOperations.ZeroMemory(seed); channel.Dispose(); }
+        public override void Discard() { CryptographicOperations.ZeroMemory(seed); if (scratchKey is not null) CryptographicOperations.ZeroMemory(scratchKey); channel.Dispose(); }
     }
 
     private sealed class Thresholdizing(byte[] seed, byte[] publicKeyDigest, ShareChannel channel) : BankState

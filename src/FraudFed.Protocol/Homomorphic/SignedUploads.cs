@@ -21,7 +21,7 @@ using FraudFed.Cryptography.Threshold;
 namespace FraudFed.Protocol.Homomorphic;
 
 /// <summary>Labels and message form of the homomorphic mode's Ed25519 signatures (SPEC.md 12.2).</summary>
-public static class UploadSignature
+internal static class UploadSignature
 {
     /// <summary>Label of a bank's upload manifest signature.</summary>
     public static ReadOnlySpan<byte> ManifestLabel => "FraudFed/v1/he/manifest"u8;
@@ -36,7 +36,7 @@ public static class UploadSignature
 /// bank's identity key. The aggregator accepts a chunk when its digest is the manifest's, so a round costs one signature
 /// verification per bank however many chunks it has.
 /// </summary>
-public sealed class UploadManifest
+internal sealed class UploadManifest
 {
     /// <summary>Size of the fixed part: session tag, round, kind, sender, chunk count.</summary>
     public const int FixedSize = CompactCiphertext.SessionTagSize + 8 + 1 + 4 + 4;
@@ -146,7 +146,7 @@ public sealed class UploadManifest
 /// A decrypting bank's verified manifests of one round, one per contributor: each is parsed and its signature verified once,
 /// then every chunk's contributor list is checked against it.
 /// </summary>
-public sealed class VerifiedManifests
+internal sealed class VerifiedManifests
 {
     private readonly Dictionary<int, UploadManifest> _bySender = [];
 
@@ -185,10 +185,10 @@ public sealed class VerifiedManifests
 }
 
 /// <summary>One entry of a contributor list: a sender and the SHA-256 of its accepted upload.</summary>
-public sealed record ContributorEntry(int Sender, byte[] UploadDigest);
+internal sealed record ContributorEntry(int Sender, byte[] UploadDigest);
 
 /// <summary>The aggregator's signed list of the uploads it accepted for one (round, chunk) (SPEC.md 12.2).</summary>
-public sealed class ContributorList
+internal sealed class ContributorList
 {
     private const int FixedSize = CompactCiphertext.SessionTagSize + 8 + 4 + 1 + 2;
     private const int EntrySize = 4 + 32;
@@ -303,7 +303,7 @@ public sealed class ContributorList
 /// signature verification per bank and round), then its chunks, each accepted when its SHA-256 is the manifest's digest of
 /// that chunk. One manifest per sender, one upload per (sender, chunk); refusals are typed and change nothing. Thread-safe.
 /// </summary>
-public sealed class UploadIntake
+internal sealed class UploadIntake
 {
     private readonly IReadOnlyList<byte[]> _roster;
     private readonly byte[] _sessionTag;

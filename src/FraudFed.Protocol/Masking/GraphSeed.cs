@@ -22,7 +22,7 @@ using FraudFed.Cryptography.Primitives;
 namespace FraudFed.Protocol.Masking;
 
 /// <summary>Commitments to graph-seed nonces and the seed derivation (SPEC.md section 8.1).</summary>
-public static class GraphSeed
+internal static class GraphSeed
 {
     /// <summary>Nonce, commitment and seed size in bytes.</summary>
     public const int Size = 32;

@@ -7,7 +7,6 @@
 // order of SPEC.md 9 (Malformed), fixed field sizes.
 // Every failure is a ProtocolViolationException; nothing else escapes. No other code touches the generated types.
 using FraudFed.Cryptography;
-using System.Buffers;
 using Google.Protobuf;
 using V1 = FraudFed.Protocol.Wire.V1;
 
@@ -171,24 +170,7 @@ public static class MaskingWire
     private static V1.MaskingBankMessage Bank(byte[] sessionId) => new() { ProtocolVersion = ProtocolVersion, SessionId = B(sessionId) };
 
     private static T Parse<T>(ReadOnlySpan<byte> data, int maxMessageBytes, MessageParser<T> parser) where T : IMessage<T>
-    {
-        if (data.Length > maxMessageBytes) throw Error.Violation(ViolationReason.Oversized, $"A message of {data.Length} bytes, limit {maxMessageBytes}.");
-        T message;
-        try { message = parser.ParseFrom(data); }
-        catch (InvalidProtocolBufferException) { throw Error.Violation(ViolationReason.Malformed, "Not a protocol message."); }
-        // Only the canonical encoding is accepted (SPEC.md 14.3): unknown fields were discarded, a repeated scalar or a non-minimal
-        // varint was folded, so any of them changes the size; fields out of number order keep the size, so the bytes are compared too.
-        int size = message.CalculateSize();
-        if (size != data.Length) throw Error.Violation(ViolationReason.Malformed, "Not the canonical encoding (unknown or repeated fields).");
-        byte[] canonical = ArrayPool<byte>.Shared.Rent(size);
-        try
-        {
-            message.WriteTo(canonical.AsSpan(0, size));
-            if (!canonical.AsSpan(0, size).SequenceEqual(data)) throw Error.Violation(ViolationReason.Malformed, "Not the canonical encoding (fields out of number order).");
-        }
-        finally { ArrayPool<byte>.Shared.Return(canonical); } // public bytes: nothing to clear
-        return message;
-    }
+        => CanonicalProtobuf.Parse(data, maxMessageBytes, parser);
 
     private static byte[] SessionId(uint version, ByteString sid)
     {

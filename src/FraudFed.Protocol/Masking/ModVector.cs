@@ -16,10 +16,10 @@ using FraudFed.Cryptography.Primitives;
 namespace FraudFed.Protocol.Masking;
 
 /// <summary>One mask to expand: PRG(<paramref name="Seed"/>), added or subtracted.</summary>
-public readonly record struct MaskJob(byte[] Seed, bool Subtract);
+internal readonly record struct MaskJob(byte[] Seed, bool Subtract);
 
 /// <summary>Span-based arithmetic on vectors of integers mod 2^k.</summary>
-public static class ModVector
+internal static class ModVector
 {
     private const int ChunkBytes = 64 * 1024;
 

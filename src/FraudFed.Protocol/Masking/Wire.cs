@@ -15,7 +15,7 @@ namespace FraudFed.Protocol.Masking;
 
 /// <summary>Type codes of the canonical bodies (byte 5 of the prefix, SPEC.md 9). Codes 2, 4, 7, 8, 11 and 12 named the hand-written
 /// encodings of unsigned messages before the protobuf wrappers (SPEC.md 14.3); they no longer occur in any body and are refused.</summary>
-public enum MessageType : byte
+internal enum MessageType : byte
 {
     /// <summary>Bank to aggregator: signed X25519 public keys (once per session).</summary>
     AdvertiseKeys = 1,
@@ -53,7 +53,7 @@ public enum ShareKind : byte
 }
 
 /// <summary>The prefix fields of a canonical body.</summary>
-public readonly record struct MessageHeader(MessageType Type, byte[] SessionId, uint Round);
+internal readonly record struct MessageHeader(MessageType Type, byte[] SessionId, uint Round);
 
 internal static class Wire
 {

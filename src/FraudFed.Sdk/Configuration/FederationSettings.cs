@@ -94,8 +94,7 @@ public sealed record FederationSettings
         {
             "fraudfed-bfv-8192-3x60-t44" => ParameterSets.Default,
             "fraudfed-bfv-16384-6x60-t44" => ParameterSets.N16384,
-            "INSECURE-test-n256-3x60-t44" when InsecureTestParameters => FraudFed.Cryptography.Rlwe.InsecureTestParameters.N256,
-            "INSECURE-test-n1024-3x60-t44" when InsecureTestParameters => FraudFed.Cryptography.Rlwe.InsecureTestParameters.N1024,
+            string name when InsecureTestParameters && RlweParameters.InsecureTestSetNames.Contains(name) => RlweParameters.InsecureForTestsOnly(name),
             _ => throw new ConfigurationException($"federation.he.parameter_set \"{he.ParameterSet}\" is not a known secure set (fraudfed-bfv-8192-3x60-t44, fraudfed-bfv-16384-6x60-t44)."),
         };
         var policy = new DecryptionPolicy { Threshold = he.Threshold, MinContributors = he.MinContributors, MaxColluders = he.MaxColluders };

@@ -1,7 +1,8 @@
-// HeWire.DecodeToAggregatorInPlace (SPEC.md 14): the canonical-upload walk that leaves chunks as slices of the received
+// HeWire.DecodeToAggregatorInPlace (SPEC.md 14.1): the canonical-upload walk that leaves chunks as slices of the received
 // buffer must decode exactly what the protobuf parser decodes and refuse exactly what it refuses. Differential tests:
-// every one-bit flip and every truncation of an upload message, and non-canonical but valid encodings written by hand
-// from the protobuf encoding rules, go through both decoders and must give the same message or the same typed reason.
+// every one-bit flip and every truncation of an upload message, and non-canonical but valid protobuf encodings written by
+// hand from the protobuf encoding rules, go through both decoders and must give the same message or the same typed reason;
+// a non-canonical encoding is refused (Malformed) on both paths.
 using System.Runtime.InteropServices;
 using FraudFed.Cryptography;
 using FraudFed.Protocol.Homomorphic;
@@ -97,7 +98,12 @@ public sealed class HeWireInPlaceTests
             ("unknown field in the upload", Wrap(header, [.. upload, .. VarintField(9, 5)]), false),
             ("unknown field after the upload", [.. Wrap(header, upload), .. VarintField(40, 1)], false),
             ("upload field twice (merged)", [.. Wrap(header, upload), .. Field(17, Field(3, chunk))], false),
-            ("non-minimal round varint", Wrap(header, [0x08, 0x87, 0x00, .. Field(2, manifest), .. Field(3, chunk)]), true),
+            ("non-minimal round varint", Wrap(header, [0x08, 0x87, 0x00, .. Field(2, manifest), .. Field(3, chunk)]), false),
+            ("round 0 written out", Wrap(header, [.. VarintField(1, 0), .. Field(2, manifest), .. Field(3, chunk)]), false),
+            ("empty manifest written out", Wrap(header, [.. VarintField(1, 7), .. Field(2, []), .. Field(3, chunk)]), false),
+            ("non-minimal chunk length", Wrap(header, [.. VarintField(1, 7), .. Field(2, manifest), 0x1A, 0x85, 0x00, .. chunk]), false),
+            ("non-minimal upload length", [.. header, 0x8A, 0x01, (byte)(upload.Length | 0x80), 0x00, .. upload], false),
+            ("version 0 written out", Wrap([.. VarintField(1, 0), .. Field(2, Sid)], upload), false),
             ("protocol version 2", Wrap([.. VarintField(1, 2), .. Field(2, Sid)], upload), true),
             ("15-byte session id", Wrap([.. VarintField(1, 1), .. Field(2, Sid[..15])], upload), true),
             ("no chunk", Wrap(header, [.. VarintField(1, 7), .. Field(2, manifest)]), true),
@@ -108,9 +114,12 @@ public sealed class HeWireInPlaceTests
         {
             Assert.That(HeWire.TryWalkUpload(message, out _, out _, out _, out _, out _), Is.EqualTo(canonical), what);
             AssertSame(message, what);
+            if (!canonical && what != "crs commit, not an upload")
+                Assert.That(Outcome(() => HeWire.DecodeToAggregatorInPlace(message, Roster)), Is.EqualTo("refused Malformed"),
+                    $"{what}: a valid protobuf encoding that is not the canonical one is refused");
         }
-        Assert.That(((HeUploadMessage)HeWire.DecodeToAggregatorInPlace(cases[1].Message, Roster)).Chunks.Single().ToArray(), Is.EqualTo(chunk),
-            "a valid non-canonical upload still decodes");
+        Assert.That(((HeUploadMessage)HeWire.DecodeToAggregatorInPlace(cases[0].Message, Roster)).Chunks.Single().ToArray(), Is.EqualTo(chunk),
+            "the canonical encoding written by hand decodes");
     }
 
     [Test]
