@@ -48,6 +48,7 @@ public sealed class ConstantTimeAuditTests
         ("src/FraudFed.Cryptography/Threshold/ChunkLabel.cs", "SequenceEqual(sessionTag)", "the public session tag"),
         ("src/FraudFed.Cryptography/Threshold/ChunkLabel.cs", "SequenceEqual(fingerprint)", "the public request fingerprint (hash of public sets)"),
         ("src/FraudFed.Cryptography/Threshold/ThresholdDecryption.cs", "c.Key.AsSpan().SequenceEqual(key)", "cache key: the fingerprint of the public sets U and D"),
+        ("src/FraudFed.Conformance/Live/Bank/BankRefusalChecks.cs", ".AsSpan().SequenceEqual(shares[b])", "the conformance double compares two decryption shares a bank already sent it (public messages, test side)"),
     ];
 
     /// <summary>Folders whose comparisons check published test vectors (public by definition), not protocol input.</summary>
