@@ -12,6 +12,28 @@ namespace FraudFed.Aggregator.Tests;
 public sealed class StoreAndStatusTests
 {
     [Test]
+    public void SqliteStore_IsHeldByOneAppliance_ASecondOpenOfTheSameStateFileIsRefusedAndChangesNothing()
+    {
+        string dir = Directory.CreateTempSubdirectory("fraudfed-store-").FullName;
+        try
+        {
+            string path = Path.Combine(dir, "a.db");
+            using (var first = new SqliteAggregatorStore(path))
+            {
+                first.Initialize("abc");
+                first.Append(new StoredEvent(0, EventKind.Step, -1, "x", [9], []), [new OutboundItem(0, [1])]);
+                var refused = Assert.Throws<InvalidDataException>(() => new SqliteAggregatorStore(path).Dispose());
+                Assert.That(refused!.Message, Does.Contain("in use by another appliance process").And.Contain(path));
+                Assert.That(first.ReadMailbox(0, 0, 10).Single().Item, Is.EqualTo(new byte[] { 1 }), "the holder keeps serving");
+            }
+            using var second = new SqliteAggregatorStore(path);
+            Assert.That(second.ConfigDigest, Is.EqualTo("abc"), "released on dispose: the next process opens the same state");
+            Assert.That(second.ReadEvents().Count(), Is.EqualTo(1));
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
+
+    [Test]
     public void SqliteStore_NumbersMailboxesPerBank_AndKeepsEverythingAcrossReopen()
     {
         string dir = Directory.CreateTempSubdirectory("fraudfed-store-").FullName;

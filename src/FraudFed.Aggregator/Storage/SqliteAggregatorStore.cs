@@ -18,22 +18,35 @@ public sealed partial class SqliteAggregatorStore : IAggregatorStore
 
     private readonly object _gate = new();
     private readonly SqliteConnection _db;
+    private readonly FileStream _lock;
     private readonly string _payloadDirectory;
     private readonly Dictionary<int, long> _lastSequence = new();
 
-    /// <summary>Opens (or creates) the state file at <paramref name="path"/>; its directory is created if needed.</summary>
-    /// <exception cref="InvalidDataException">the file cannot be opened or is not an SQLite file (the message names the path).</exception>
+    /// <summary>
+    /// Opens (or creates) the state file at <paramref name="path"/>; its directory is created if needed. One process at a
+    /// time: the store holds an exclusive lock on <c>&lt;state&gt;.lock</c> (flock on Linux) until it is disposed, so a second
+    /// appliance pointed at the same state file is refused before it reads anything.
+    /// </summary>
+    /// <exception cref="InvalidDataException">the file cannot be opened or is not an SQLite file, or another process holds
+    /// the state file (the message names the path).</exception>
     public SqliteAggregatorStore(string path)
     {
         string full = Path.GetFullPath(path);
         string? dir = Path.GetDirectoryName(full);
         if (dir is not null) Directory.CreateDirectory(dir);
         _payloadDirectory = full + ".payloads";
+        try { _lock = new FileStream(full + ".lock", FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None); }
+        catch (IOException e)
+        {
+            throw new InvalidDataException(
+                $"the state file {path} is in use by another appliance process (it holds {full}.lock); stop that process first, or give this appliance its own state path", e);
+        }
         _db = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadWriteCreate, Pooling = false }.ToString());
         try { OpenSchema(); }
         catch (SqliteException e)
         {
             _db.Dispose();
+            _lock.Dispose();
             throw new InvalidDataException(
                 $"the state file {path} cannot be opened as an appliance state file (SQLite: {e.SqliteErrorCode}); restore it from a backup or name a new state path", e);
         }
@@ -286,6 +299,10 @@ public sealed partial class SqliteAggregatorStore : IAggregatorStore
     /// <inheritdoc />
     public void Dispose()
     {
-        lock (_gate) _db.Dispose();
+        lock (_gate)
+        {
+            _db.Dispose();
+            _lock.Dispose();
+        }
     }
 }
