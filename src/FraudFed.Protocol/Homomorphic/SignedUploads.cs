@@ -3,9 +3,9 @@
 //   upload manifest   : the sender's identity key, once per round, over "FraudFed/v1/he/manifest" || SHA-256(manifest body);
 //   contributor list  : the aggregator's key, per (round, chunk), over "FraudFed/v1/he/contributors" || SHA-256(list body).
 // Manifest body: session tag (16) || u64 round || u8 upload kind (2) || i32 sender || u32 chunks C ||
-//   C x SHA-256(upload of chunk k, every byte), k ascending; then the 64-byte signature. 1 <= C <= the round's chunk count.
+//   C x SHA-256(upload of chunk k without its 16-byte trailer, i.e. the envelope body), k ascending; then the 64-byte signature. 1 <= C <= the round's chunk count.
 // List body: session tag (16) || u64 round || u32 chunk || u8 upload kind || u16 count || count x (i32 sender || 32-byte
-//   SHA-256(upload)), senders strictly ascending; then the 64-byte aggregator signature. 1 <= count <= roster size <= 32000.
+//   SHA-256(upload body)), senders strictly ascending; then the 64-byte aggregator signature. 1 <= count <= roster size <= 32000.
 // The aggregator (UploadIntake) verifies a contributor's manifest once, then accepts each chunk whose SHA-256 equals the
 // manifest's digest: one signature verification per bank and round instead of one per chunk (123 per bank at 1e6 values).
 // Cheap checks run first (sizes, kind, session, round, chunk, roster), then the digest, then the duplicate check, then the
@@ -70,18 +70,33 @@ public sealed class UploadManifest
     public ReadOnlySpan<byte> Digest(uint chunk) =>
         chunk < (uint)Chunks ? _digests.AsSpan((int)chunk * 32, 32) : throw Error.Violation(ViolationReason.OutOfRange, "chunk outside the manifest");
 
-    /// <summary>Hashes every upload (in parallel when asked) and signs the manifest with the bank's identity key.</summary>
+    /// <summary>
+    /// Hashes every upload's envelope body (<see cref="BodyDigest"/>, in parallel when asked) and signs the manifest with the
+    /// bank's identity key. Throws ArgumentException for an upload of 16 bytes or fewer.
+    /// </summary>
     public static byte[] Sign(Ed25519SigningKey identity, ReadOnlySpan<byte> sessionTag, ulong round, RlweObjectKind kind, int sender,
         IReadOnlyList<byte[]> uploads, bool parallel = false)
     {
         ArgumentNullException.ThrowIfNull(uploads);
         var digests = new byte[uploads.Count][];
-        if (parallel && uploads.Count > 1) System.Threading.Tasks.Parallel.For(0, uploads.Count, k => digests[k] = SHA256.HashData(uploads[k]));
-        else for (int k = 0; k < uploads.Count; k++) digests[k] = SHA256.HashData(uploads[k]);
+        for (int k = 0; k < uploads.Count; k++)
+            if (uploads[k] is not { Length: > RlweCodec.DigestSize }) throw Error.Argument(nameof(uploads), "An upload is longer than its 16-byte digest trailer.");
+        if (parallel && uploads.Count > 1) System.Threading.Tasks.Parallel.For(0, uploads.Count, k => digests[k] = BodyDigest(uploads[k]));
+        else for (int k = 0; k < uploads.Count; k++) digests[k] = BodyDigest(uploads[k]);
         return SignDigests(identity, sessionTag, round, kind, sender, digests);
     }
 
-    /// <summary>Encodes and signs a manifest from the uploads' SHA-256 digests, chunk 0 first.</summary>
+    /// <summary>
+    /// The digest a manifest and a contributor list carry for an upload: SHA-256 of every byte but the 16-byte trailer (the
+    /// envelope body, SPEC.md 12), whose first 16 bytes the trailer repeats. Throws ArgumentException for fewer than 17 bytes.
+    /// </summary>
+    public static byte[] BodyDigest(ReadOnlySpan<byte> upload)
+    {
+        if (upload.Length <= RlweCodec.DigestSize) throw Error.Argument(nameof(upload), "An upload is longer than its 16-byte digest trailer.");
+        return SHA256.HashData(upload[..^RlweCodec.DigestSize]);
+    }
+
+    /// <summary>Encodes and signs a manifest from the uploads' digests (<see cref="BodyDigest"/>), chunk 0 first.</summary>
     public static byte[] SignDigests(Ed25519SigningKey identity, ReadOnlySpan<byte> sessionTag, ulong round, RlweObjectKind kind, int sender,
         IReadOnlyList<byte[]> digests)
     {
@@ -369,12 +384,12 @@ public sealed class UploadIntake
         UploadManifest? manifest;
         lock (_manifests) _manifests.TryGetValue(sender, out manifest);
         if (manifest is null) throw Error.Violation(ViolationReason.WrongRoundOrState, "upload before its sender's manifest for this round");
-        var (bodyDigest, digest) = Digests(upload, manifest, chunk);
+        byte[] digest = Digest(upload, manifest, chunk);
         Dictionary<int, byte[]> accepted = _accepted[chunk];
         lock (accepted)
         {
             if (accepted.ContainsKey(sender)) throw Error.Violation(ViolationReason.Duplicate, "a second upload from this sender for this chunk");
-            add(sender, chunk, bodyDigest);
+            add(sender, chunk, digest);
             accepted.Add(sender, digest);
         }
         return sender;
@@ -411,14 +426,13 @@ public sealed class UploadIntake
         if (uploads.Count != Chunks) throw Error.Violation(ViolationReason.Malformed, $"{uploads.Count} uploads, the round has {Chunks} chunks");
         lock (_manifests)
             if (_manifests.ContainsKey(m.Sender)) throw Error.Violation(ViolationReason.Duplicate, "a second manifest from this sender for this round");
-        var bodyDigests = new byte[Chunks][];
         var digests = new byte[Chunks][];
         TypedParallel.For(Chunks, parallel, k =>
         {
             ReadOnlySpan<byte> upload = uploads[k].Span;
             var (chunk, sender) = Label(upload);
             if (chunk != (uint)k || sender != expectedSender) throw Error.Violation(ViolationReason.Inconsistent, "an upload out of its place in the round");
-            (bodyDigests[k], digests[k]) = Digests(upload, m, chunk);
+            digests[k] = Digest(upload, m, chunk);
         });
         lock (_manifests)
             if (!_manifests.TryAdd(m.Sender, m)) throw Error.Violation(ViolationReason.Duplicate, "a second manifest from this sender for this round");
@@ -429,7 +443,7 @@ public sealed class UploadIntake
                 Dictionary<int, byte[]> accepted = _accepted[k];
                 lock (accepted)
                 {
-                    add(expectedSender, (uint)k, bodyDigests[k]);
+                    add(expectedSender, (uint)k, digests[k]);
                     accepted.Add(expectedSender, digests[k]);
                 }
             });
@@ -462,22 +476,20 @@ public sealed class UploadIntake
     }
 
     /// <summary>
-    /// One pass over the upload yields both the envelope body's digest (handed to `add`, so the codec does not hash the body
-    /// again) and the digest of the whole upload that the manifest signs, which must match (AuthenticationFailed).
+    /// One SHA-256 pass over the envelope body (every byte but the 16-byte trailer), no other allocation than the 32-byte result:
+    /// it must equal the manifest's digest of the chunk (AuthenticationFailed), then its first 16 bytes must be the trailer
+    /// (Malformed, the envelope's corruption check, done here so that a bad trailer is refused before anything is added). The
+    /// same digest is handed to `add` (the codec does not hash the body again) and recorded for the contributor list.
     /// </summary>
-    private static (byte[] Body, byte[] Upload) Digests(ReadOnlySpan<byte> upload, UploadManifest manifest, uint chunk)
+    private static byte[] Digest(ReadOnlySpan<byte> upload, UploadManifest manifest, uint chunk)
     {
-        byte[] bodyDigest, digest;
-        using (var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256))
-        {
-            hash.AppendData(upload[..^RlweCodec.DigestSize]);
-            bodyDigest = hash.GetCurrentHash();
-            hash.AppendData(upload[^RlweCodec.DigestSize..]);
-            digest = hash.GetHashAndReset();
-        }
+        var digest = new byte[32];
+        SHA256.HashData(upload[..^RlweCodec.DigestSize], digest);
         if (!CryptographicOperations.FixedTimeEquals(digest, manifest.Digest(chunk)))
             throw Error.Violation(ViolationReason.AuthenticationFailed, "upload is not the one its sender signed in its manifest");
-        return (bodyDigest, digest);
+        if (!CryptographicOperations.FixedTimeEquals(digest.AsSpan(0, RlweCodec.DigestSize), upload[^RlweCodec.DigestSize..]))
+            throw Error.Violation(ViolationReason.Malformed, "upload trailer does not match its body's digest");
+        return digest;
     }
 
     /// <summary>The contributors of <paramref name="chunk"/>, ascending.</summary>

@@ -54,6 +54,9 @@ public sealed class SignedUploadTests
     private static Action<int, uint, byte[]> AddTo(CompactScheme scheme, CompactCiphertext sum, byte[] upload) =>
         (sender, _, bodyDigest) => scheme.AddSerialized(sum, upload, sender, bodyDigest);
 
+    // The upload digest of SPEC.md 12.2 from its definition: SHA-256 of every byte but the 16-byte trailer.
+    private static byte[] UploadDigest(byte[] upload) => System.Security.Cryptography.SHA256.HashData(upload.AsSpan(0, upload.Length - 16));
+
     private static ViolationReason Reason(TestDelegate action) => Assert.Throws<ProtocolViolationException>(action)!.Reason;
 
     private static byte[] Flip(byte[] data, int bit)
@@ -146,10 +149,11 @@ public sealed class SignedUploadTests
         Assert.That(intake.AcceptManifest(genuine), Is.EqualTo(1));
     }
 
-    [TestCase(RlweCodec.HeaderSize + CompactCiphertext.ContextSize + 3, 0)]   // payload
-    [TestCase(RlweCodec.HeaderSize + CompactCiphertext.ContextSize + 1000, 7)]
-    [TestCase(-1, 0)]                                                          // the trailing digest
-    public void OneBitFlipInThePayload_IsRejectedAsUnauthentic_AndChangesNoState(int offset, int bit)
+    [TestCase(RlweCodec.HeaderSize + CompactCiphertext.ContextSize + 3, 0, ViolationReason.AuthenticationFailed)]   // payload
+    [TestCase(RlweCodec.HeaderSize + CompactCiphertext.ContextSize + 1000, 7, ViolationReason.AuthenticationFailed)]
+    [TestCase(-1, 0, ViolationReason.Malformed)]    // the trailer: not signed itself, it must repeat the signed digest
+    [TestCase(-16, 3, ViolationReason.Malformed)]
+    public void OneBitFlipInThePayload_IsRejectedAsUnauthentic_AndChangesNoState(int offset, int bit, ViolationReason reason)
     {
         using var f = new Fixture("signed/flip-upload");
         UploadIntake intake = f.Intake(round: 1, chunks: 1);
@@ -159,13 +163,52 @@ public sealed class SignedUploadTests
         byte[] before = sum.Serialize();
         byte[] bad = (byte[])u.Clone();
         bad[offset < 0 ? bad.Length + offset : offset] ^= (byte)(1 << bit);
-        Assert.That(Reason(() => intake.Accept(bad, AddTo(f.Scheme, sum, bad))), Is.EqualTo(ViolationReason.AuthenticationFailed));
+        Assert.That(Reason(() => intake.Accept(bad, AddTo(f.Scheme, sum, bad))), Is.EqualTo(reason));
         Assert.That(intake.AcceptedCount(0), Is.Zero);
         Assert.That(sum.Serialize(), Is.EqualTo(before));
         // The genuine upload is still accepted afterwards (the refusal left no trace).
         intake.Accept(u, AddTo(f.Scheme, sum, u));
         Assert.That(intake.AcceptedCount(0), Is.EqualTo(1));
         Assert.That(sum.Serialize(), Is.Not.EqualTo(before));
+    }
+
+    [Test]
+    public void ManifestDigest_IsTheSha256OfTheBody_WhoseFirstHalfIsTheTrailer()
+    {
+        using var f = new Fixture("signed/digest-definition");
+        byte[] u0 = f.Upload(0, 3, 0), u1 = f.Upload(0, 3, 1, value: (1UL << 44) - 1);
+        UploadManifest m = UploadManifest.Parse(f.Manifest(0, 3, u0, u1), f.Roster);
+        foreach (var (u, k) in new[] { (u0, 0u), (u1, 1u) })
+        {
+            byte[] body = System.Security.Cryptography.SHA256.HashData(u.AsSpan(0, u.Length - 16));
+            Assert.That(m.Digest(k).ToArray(), Is.EqualTo(body), $"chunk {k}");
+            Assert.That(u.AsSpan(u.Length - 16).ToArray(), Is.EqualTo(body.AsSpan(0, 16).ToArray()), $"chunk {k} trailer");
+            Assert.That(System.Security.Cryptography.SHA256.HashData(u), Is.Not.EqualTo(body), "the trailer is not hashed");
+        }
+    }
+
+    [TestCase(-1, ViolationReason.Malformed)]
+    [TestCase(RlweCodec.HeaderSize + CompactCiphertext.ContextSize + 9, ViolationReason.AuthenticationFailed)]
+    public void AcceptRound_WithOneChunkFlipped_RefusesBeforeAnyAddition(int offset, ViolationReason reason)
+    {
+        using var f = new Fixture("signed/round-flip");
+        UploadIntake intake = f.Intake(round: 2);
+        CompactCiphertext[] sums = [f.Scheme.AllocateSum(2, 0), f.Scheme.AllocateSum(2, 1)];
+        byte[][] before = sums.Select(s => s.Serialize()).ToArray();
+        byte[] u0 = f.Upload(1, 2, 0), u1 = f.Upload(1, 2, 1);
+        byte[] manifest = f.Manifest(1, 2, u0, u1);
+        byte[] bad = (byte[])u1.Clone();
+        bad[offset < 0 ? bad.Length + offset : offset] ^= 0x04;
+        byte[][] uploads = [u0, bad];
+        Action<int, uint, byte[]> add = (sender, k, digest) => f.Scheme.AddSerialized(sums[k], uploads[k], sender, digest);
+        Assert.That(Reason(() => intake.AcceptRound(1, manifest, uploads, add, parallel: false)), Is.EqualTo(reason));
+        Assert.That(intake.Tainted, Is.False);
+        Assert.That(sums.Select(s => s.Serialize()), Is.EqualTo(before), "no chunk was added");
+        Assert.That(intake.AcceptedCount(0) + intake.AcceptedCount(1), Is.Zero);
+        uploads[1] = u1;
+        intake.AcceptRound(1, manifest, uploads, add, parallel: false);
+        Assert.That(intake.Contributors(0), Is.EqualTo(new[] { 1 }));
+        Assert.That(intake.Contributors(1), Is.EqualTo(new[] { 1 }));
     }
 
     [TestCase(-1)]                                                             // the trailing digest
@@ -297,9 +340,9 @@ public sealed class SignedUploadTests
         byte[][] manifests = Enumerable.Range(0, Banks).Select(b => f.Manifest(b, 6, uploads[b])).ToArray();
         VerifiedManifests Verify(byte[][] m, ulong round = 6) => new(m, f.Roster, f.Scheme.SessionTag, round, RlweObjectKind.CompactCiphertext, 1);
         VerifiedManifests ok = Verify(manifests);
-        Assert.That(ok.IsSigned(1, 0, System.Security.Cryptography.SHA256.HashData(uploads[1])), Is.True);
-        Assert.That(ok.IsSigned(1, 0, System.Security.Cryptography.SHA256.HashData(uploads[2])), Is.False);
-        Assert.That(ok.IsSigned(1, 1, System.Security.Cryptography.SHA256.HashData(uploads[1])), Is.False, "chunk outside the manifest");
+        Assert.That(ok.IsSigned(1, 0, UploadDigest(uploads[1])), Is.True);
+        Assert.That(ok.IsSigned(1, 0, UploadDigest(uploads[2])), Is.False);
+        Assert.That(ok.IsSigned(1, 1, UploadDigest(uploads[1])), Is.False, "chunk outside the manifest");
         Assert.That(Reason(() => Verify([manifests[0], Flip(manifests[1], 300), manifests[2]])), Is.EqualTo(ViolationReason.AuthenticationFailed));
         Assert.That(Reason(() => Verify([manifests[0], manifests[0]])), Is.EqualTo(ViolationReason.Duplicate));
         Assert.That(Reason(() => Verify(manifests, round: 7)), Is.EqualTo(ViolationReason.WrongRoundOrState));
