@@ -49,8 +49,8 @@ public sealed class AggregatorAttackTests
             }
         }
 
-        private byte[] SignedList(int[] contributors) => ContributorList.Sign(session.AggregatorSigningKey, session.Scheme!.SessionTag, Round, 0,
-            RlweObjectKind.CompactCiphertext, contributors.Select(b => new ContributorEntry(b, UploadDigest(_uploads[b]))));
+        private byte[] SignedList(int[] contributors) => ContributorList.SignRound(session.AggregatorSigningKey, session.Scheme!.SessionTag, Round,
+            RlweObjectKind.CompactCiphertext, [contributors.Select(b => new ContributorEntry(b, UploadDigest(_uploads[b])))])[0];
 
         /// <summary>Opens the sum over <paramref name="contributors"/> with decryptor set <paramref name="active"/>, or null when
         /// an honest decryptor refuses. Colluders hand over their key shares: their shares need no consent.</summary>
@@ -233,8 +233,8 @@ public sealed class AggregatorAttackTests
                 manifests[b] = session.BankParty(b).SignManifest(Round, u, parallel: false);
             }
             int[] all = [0, 1, 2, 3], active = [0, 1, 2];
-            byte[] list = ContributorList.Sign(session.AggregatorSigningKey, session.Scheme!.SessionTag, Round, 0, RlweObjectKind.CompactCiphertext,
-                all.Select(b => new ContributorEntry(b, UploadDigest(uploads[b]))));
+            byte[] list = ContributorList.SignRound(session.AggregatorSigningKey, session.Scheme!.SessionTag, Round, RlweObjectKind.CompactCiphertext,
+                [all.Select(b => new ContributorEntry(b, UploadDigest(uploads[b])))])[0];
             return active.Select(d =>
             {
                 HomomorphicBank bank = session.BankParty(d);
