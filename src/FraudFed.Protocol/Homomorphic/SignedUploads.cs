@@ -312,7 +312,7 @@ public sealed class ContributorList
         }
         ReadOnlySpan<byte> signature = copies[0].AsSpan(copies[0].Length - Ed25519SigningKey.SignatureSize);
         bool same = true;
-        for (int k = 1; k < copies.Length; k++) same &= signature.SequenceEqual(copies[k].AsSpan(copies[k].Length - Ed25519SigningKey.SignatureSize));
+        for (int k = 1; k < copies.Length; k++) same &= CryptographicOperations.FixedTimeEquals(signature, copies[k].AsSpan(copies[k].Length - Ed25519SigningKey.SignatureSize));
         if (!same || !Ed25519SigningKey.Verify(aggregatorPublicKey, UploadSignature.Message(UploadSignature.ContributorRoundLabel, RoundDigest(copies)), signature))
             throw Error.Violation(ViolationReason.AuthenticationFailed, "contributor list signature");
         var parsed = new ContributorList[copies.Length];
