@@ -364,8 +364,7 @@ public sealed class HomomorphicAggregatorParty : IDisposable
             if (contributors.Length < p.Roster.Policy.MinContributors)
                 return p.RoundFailed(round, contributors, Error.Violation(ViolationReason.TooFewParticipants,
                     $"round {round} has {contributors.Length} contributors, fewer than K_min = {p.Roster.Policy.MinContributors}"));
-            byte[][] lists = new byte[chunks][];
-            p.For(chunks, k => lists[k] = _intake.SignedList(p._signingKey, (uint)k));
+            byte[][] lists = _intake.SignedLists(p._signingKey);   // one signature for the round's lists
             var request = new HeDecryptionRequestMessage(p._sessionId, round, chunks, contributors, active, _intake.Manifests(contributors), lists);
             byte[] bytes = HeWire.Encode(request);
             p._state = new CollectingShares(p, round, length, _sums, contributors, active);

@@ -125,24 +125,21 @@ internal sealed class HomomorphicBank : IDisposable
 
     private IReadOnlyList<byte[]> Roster => _roster ?? throw Error.Violation(ViolationReason.WrongRoundOrState, "no roster");
 
-    /// <summary>Checks the aggregator's signed list of (round, chunk) against U and the contributors' signed manifests.</summary>
-    private void CheckList(byte[] list, ulong round, uint chunk, IReadOnlyList<int> contributors)
-    {
-        if (_manifests is null) throw Error.Violation(ViolationReason.WrongRoundOrState, "no verified manifests for this round");
-        ContributorList parsed = ContributorList.Parse(list, _aggregatorPublicKey, Roster.Count);
-        parsed.VerifyEntries(Scheme!.SessionTag, round, chunk, RlweObjectKind.CompactCiphertext, contributors, _manifests);
-    }
-
     /// <summary>
     /// Decryption shares of every chunk of a round for contributors U and active set D (SPEC.md 12.0 step 5, 12.2,
     /// 12.3): every chunk's signed list is checked before any share leaves the bank, then each chunk goes through the
-    /// DecryptionGuard.
+    /// DecryptionGuard. The lists share one aggregator signature, verified once.
     /// </summary>
     public byte[][] DecryptionShares(ulong round, int chunks, int[] contributors, int[] active, byte[][] lists, bool parallel)
     {
         DecryptionGuard guard = Guard ?? throw Error.Violation(ViolationReason.WrongRoundOrState, "no key installed");
         if (lists.Length != chunks) throw Error.Violation(ViolationReason.Malformed, "one contributor list per chunk");
-        TypedParallel.For(chunks, parallel, k => CheckList(lists[k], round, (uint)k, contributors));
+        if (_manifests is null) throw Error.Violation(ViolationReason.WrongRoundOrState, "no verified manifests for this round");
+        VerifiedManifests manifests = _manifests;
+        // One signature verification for the round's lists, then each list against U and the contributors' manifests.
+        ContributorList[] parsed = ContributorList.ParseRound(lists, _aggregatorPublicKey, Roster.Count);
+        TypedParallel.For(chunks, parallel, k =>
+            parsed[k].VerifyEntries(Scheme!.SessionTag, round, (uint)k, RlweObjectKind.CompactCiphertext, contributors, manifests));
         return guard.GenDecryptionShares(round, Enumerable.Range(0, chunks).Select(k => (uint)k).ToArray(), contributors, active, parallel);
     }
 

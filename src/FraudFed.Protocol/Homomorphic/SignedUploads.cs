@@ -1,11 +1,12 @@
 // Signed uploads and signed contributor lists of the threshold homomorphic mode
 // protocols/SPEC.md section 12.2). Ed25519 as in SPEC.md section 4 (pure, 64-byte R || S), signing "label || SHA-256(body)":
 //   upload manifest   : the sender's identity key, once per round, over "FraudFed/v1/he/manifest" || SHA-256(manifest body);
-//   contributor list  : the aggregator's key, per (round, chunk), over "FraudFed/v1/he/contributors" || SHA-256(list body).
+//   contributor lists : the aggregator's key, once per round, over "FraudFed/v1/he/contributors-round" ||
+//                       SHA-256(u32 C || SHA-256(list body of chunk k), k = 0 .. C-1); every list carries that signature.
 // Manifest body: session tag (16) || u64 round || u8 upload kind (2) || i32 sender || u32 chunks C ||
-//   C x SHA-256(upload of chunk k, every byte), k ascending; then the 64-byte signature. 1 <= C <= the round's chunk count.
+//   C x SHA-256(upload of chunk k without its 16-byte trailer, i.e. the envelope body), k ascending; then the 64-byte signature. 1 <= C <= the round's chunk count.
 // List body: session tag (16) || u64 round || u32 chunk || u8 upload kind || u16 count || count x (i32 sender || 32-byte
-//   SHA-256(upload)), senders strictly ascending; then the 64-byte aggregator signature. 1 <= count <= roster size <= 32000.
+//   SHA-256(upload body)), senders strictly ascending; then the round's 64-byte aggregator signature. 1 <= count <= roster size <= 32000.
 // The aggregator (UploadIntake) verifies a contributor's manifest once, then accepts each chunk whose SHA-256 equals the
 // manifest's digest: one signature verification per bank and round instead of one per chunk (123 per bank at 1e6 values).
 // Cheap checks run first (sizes, kind, session, round, chunk, roster), then the digest, then the duplicate check, then the
@@ -25,8 +26,8 @@ internal static class UploadSignature
 {
     /// <summary>Label of a bank's upload manifest signature.</summary>
     public static ReadOnlySpan<byte> ManifestLabel => "FraudFed/v1/he/manifest"u8;
-    /// <summary>Label of the aggregator's contributor-list signatures.</summary>
-    public static ReadOnlySpan<byte> ContributorListLabel => "FraudFed/v1/he/contributors"u8;
+    /// <summary>Label of the aggregator's one signature over a round's contributor lists.</summary>
+    public static ReadOnlySpan<byte> ContributorRoundLabel => "FraudFed/v1/he/contributors-round"u8;
 
     internal static byte[] Message(ReadOnlySpan<byte> label, ReadOnlySpan<byte> digest) => [.. label, .. digest];
 }
@@ -70,18 +71,33 @@ internal sealed class UploadManifest
     public ReadOnlySpan<byte> Digest(uint chunk) =>
         chunk < (uint)Chunks ? _digests.AsSpan((int)chunk * 32, 32) : throw Error.Violation(ViolationReason.OutOfRange, "chunk outside the manifest");
 
-    /// <summary>Hashes every upload (in parallel when asked) and signs the manifest with the bank's identity key.</summary>
+    /// <summary>
+    /// Hashes every upload's envelope body (<see cref="BodyDigest"/>, in parallel when asked) and signs the manifest with the
+    /// bank's identity key. Throws ArgumentException for an upload of 16 bytes or fewer.
+    /// </summary>
     public static byte[] Sign(Ed25519SigningKey identity, ReadOnlySpan<byte> sessionTag, ulong round, RlweObjectKind kind, int sender,
         IReadOnlyList<byte[]> uploads, bool parallel = false)
     {
         ArgumentNullException.ThrowIfNull(uploads);
         var digests = new byte[uploads.Count][];
-        if (parallel && uploads.Count > 1) System.Threading.Tasks.Parallel.For(0, uploads.Count, k => digests[k] = SHA256.HashData(uploads[k]));
-        else for (int k = 0; k < uploads.Count; k++) digests[k] = SHA256.HashData(uploads[k]);
+        for (int k = 0; k < uploads.Count; k++)
+            if (uploads[k] is not { Length: > RlweCodec.DigestSize }) throw Error.Argument(nameof(uploads), "An upload is longer than its 16-byte digest trailer.");
+        if (parallel && uploads.Count > 1) System.Threading.Tasks.Parallel.For(0, uploads.Count, k => digests[k] = BodyDigest(uploads[k]));
+        else for (int k = 0; k < uploads.Count; k++) digests[k] = BodyDigest(uploads[k]);
         return SignDigests(identity, sessionTag, round, kind, sender, digests);
     }
 
-    /// <summary>Encodes and signs a manifest from the uploads' SHA-256 digests, chunk 0 first.</summary>
+    /// <summary>
+    /// The digest a manifest and a contributor list carry for an upload: SHA-256 of every byte but the 16-byte trailer (the
+    /// envelope body, SPEC.md 12), whose first 16 bytes the trailer repeats. Throws ArgumentException for fewer than 17 bytes.
+    /// </summary>
+    public static byte[] BodyDigest(ReadOnlySpan<byte> upload)
+    {
+        if (upload.Length <= RlweCodec.DigestSize) throw Error.Argument(nameof(upload), "An upload is longer than its 16-byte digest trailer.");
+        return SHA256.HashData(upload[..^RlweCodec.DigestSize]);
+    }
+
+    /// <summary>Encodes and signs a manifest from the uploads' digests (<see cref="BodyDigest"/>), chunk 0 first.</summary>
     public static byte[] SignDigests(Ed25519SigningKey identity, ReadOnlySpan<byte> sessionTag, ulong round, RlweObjectKind kind, int sender,
         IReadOnlyList<byte[]> digests)
     {
@@ -187,7 +203,9 @@ internal sealed class VerifiedManifests
 /// <summary>One entry of a contributor list: a sender and the SHA-256 of its accepted upload.</summary>
 internal sealed record ContributorEntry(int Sender, byte[] UploadDigest);
 
-/// <summary>The aggregator's signed list of the uploads it accepted for one (round, chunk) (SPEC.md 12.2).</summary>
+/// <summary>
+/// The aggregator's list of the uploads it accepted for one (round, chunk) (SPEC.md 12.2); a round's lists share one signature.
+/// </summary>
 internal sealed class ContributorList
 {
     private const int FixedSize = CompactCiphertext.SessionTagSize + 8 + 4 + 1 + 2;
@@ -212,62 +230,111 @@ internal sealed class ContributorList
     /// <summary>The contributors U, ascending.</summary>
     public int[] Senders => Entries.Select(e => e.Sender).ToArray();
 
-    /// <summary>Encodes and signs a list with the aggregator's key (entries are sorted by sender).</summary>
-    public static byte[] Sign(Ed25519SigningKey aggregator, ReadOnlySpan<byte> sessionTag, ulong round, uint chunk, RlweObjectKind kind,
-        IEnumerable<ContributorEntry> entries)
+    /// <summary>Size of the body of a list of <paramref name="count"/> contributors.</summary>
+    private static int BodySize(int count) => FixedSize + EntrySize * count;
+
+    /// <summary>
+    /// Encodes the round's lists, list k for chunk k (entries sorted by sender), and signs them once with the aggregator's key
+    /// (SPEC.md 12.2): every list carries the same 64-byte signature over "FraudFed/v1/he/contributors-round" ||
+    /// SHA-256(u32 C || SHA-256(body_0) || ... || SHA-256(body_{C-1})). Throws ArgumentException for 0 or more than 2^20 chunks,
+    /// an empty or over-long entry list, or a digest that is not 32 bytes.
+    /// </summary>
+    public static byte[][] SignRound(Ed25519SigningKey aggregator, ReadOnlySpan<byte> sessionTag, ulong round, RlweObjectKind kind,
+        IReadOnlyList<IEnumerable<ContributorEntry>> chunks)
     {
         ArgumentNullException.ThrowIfNull(aggregator);
-        ArgumentNullException.ThrowIfNull(entries);
+        ArgumentNullException.ThrowIfNull(chunks);
         if (sessionTag.Length != CompactCiphertext.SessionTagSize) throw Error.Argument(nameof(sessionTag), "A session tag is 16 bytes.");
-        ContributorEntry[] sorted = entries.OrderBy(e => e.Sender).ToArray();
-        if (sorted.Length is 0 or > 32_000) throw Error.Argument(nameof(entries), "1..32000 entries.");
-        var output = new byte[FixedSize + EntrySize * sorted.Length + Ed25519SigningKey.SignatureSize];
-        Span<byte> s = output;
-        int o = 0;
-        sessionTag.CopyTo(s); o += 16;
-        BinaryPrimitives.WriteUInt64LittleEndian(s[o..], round); o += 8;
-        BinaryPrimitives.WriteUInt32LittleEndian(s[o..], chunk); o += 4;
-        s[o++] = (byte)kind;
-        BinaryPrimitives.WriteUInt16LittleEndian(s[o..], (ushort)sorted.Length); o += 2;
-        foreach (ContributorEntry e in sorted)
+        if (chunks.Count is 0 or > UploadManifest.MaxChunks) throw Error.Argument(nameof(chunks), $"1..{UploadManifest.MaxChunks} chunks.");
+        var output = new byte[chunks.Count][];
+        for (int chunk = 0; chunk < chunks.Count; chunk++)
         {
-            if (e.UploadDigest.Length != 32) throw Error.Argument(nameof(entries), "A digest is 32 bytes.");
-            BinaryPrimitives.WriteInt32LittleEndian(s[o..], e.Sender); o += 4;
-            e.UploadDigest.CopyTo(s[o..]); o += 32;
+            ContributorEntry[] sorted = (chunks[chunk] ?? throw new ArgumentNullException(nameof(chunks))).OrderBy(e => e.Sender).ToArray();
+            if (sorted.Length is 0 or > 32_000) throw Error.Argument(nameof(chunks), "1..32000 entries per chunk.");
+            var list = new byte[BodySize(sorted.Length) + Ed25519SigningKey.SignatureSize];
+            Span<byte> s = list;
+            int o = 0;
+            sessionTag.CopyTo(s); o += 16;
+            BinaryPrimitives.WriteUInt64LittleEndian(s[o..], round); o += 8;
+            BinaryPrimitives.WriteUInt32LittleEndian(s[o..], (uint)chunk); o += 4;
+            s[o++] = (byte)kind;
+            BinaryPrimitives.WriteUInt16LittleEndian(s[o..], (ushort)sorted.Length); o += 2;
+            foreach (ContributorEntry e in sorted)
+            {
+                if (e.UploadDigest.Length != 32) throw Error.Argument(nameof(chunks), "A digest is 32 bytes.");
+                BinaryPrimitives.WriteInt32LittleEndian(s[o..], e.Sender); o += 4;
+                e.UploadDigest.CopyTo(s[o..]); o += 32;
+            }
+            output[chunk] = list;
         }
-        aggregator.Sign(UploadSignature.Message(UploadSignature.ContributorListLabel, SHA256.HashData(s[..o])), s[o..]);
+        byte[] signature = aggregator.Sign(UploadSignature.Message(UploadSignature.ContributorRoundLabel, RoundDigest(output)));
+        foreach (byte[] list in output) signature.CopyTo(list, list.Length - Ed25519SigningKey.SignatureSize);
         return output;
     }
 
-    /// <summary>
-    /// Parses an untrusted list and verifies the aggregator's signature (AuthenticationFailed), its size against the roster
-    /// (Oversized / Malformed) and the sender order (Malformed). Entries are checked against the senders' manifests by
-    /// <see cref="VerifyEntries"/>.
-    /// </summary>
-    public static ContributorList Parse(ReadOnlySpan<byte> data, ReadOnlySpan<byte> aggregatorPublicKey, int rosterSize)
+    /// <summary>SHA-256(u32 C || SHA-256(body_k) for k = 0 .. C-1) over lists whose sizes are already checked.</summary>
+    private static byte[] RoundDigest(IReadOnlyList<byte[]> lists)
     {
-        if (rosterSize is < 1 or > 32_000) throw Error.OutOfRange(nameof(rosterSize), "1..32000.");
-        if (data.Length < FixedSize + EntrySize + Ed25519SigningKey.SignatureSize) throw Error.Violation(ViolationReason.Malformed, "contributor list too short");
-        int count = BinaryPrimitives.ReadUInt16LittleEndian(data[(FixedSize - 2)..]);
-        if (count < 1 || count > rosterSize) throw Error.Violation(ViolationReason.Oversized, "contributor count out of bounds");
-        int bodyLength = FixedSize + EntrySize * count;
-        if (data.Length != bodyLength + Ed25519SigningKey.SignatureSize) throw Error.Violation(ViolationReason.Malformed, "contributor list length");
-        if (!Ed25519SigningKey.Verify(aggregatorPublicKey, UploadSignature.Message(UploadSignature.ContributorListLabel, SHA256.HashData(data[..bodyLength])),
-                data[bodyLength..]))
-            throw Error.Violation(ViolationReason.AuthenticationFailed, "contributor list signature");
-        var kind = (RlweObjectKind)data[28];
-        if (kind is not RlweObjectKind.CompactCiphertext) throw Error.Violation(ViolationReason.Malformed, "upload kind");
-        var entries = new ContributorEntry[count];
-        int o = FixedSize;
-        for (int k = 0; k < count; k++, o += EntrySize)
+        using var h = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        Span<byte> scratch = stackalloc byte[32];
+        BinaryPrimitives.WriteUInt32LittleEndian(scratch, (uint)lists.Count);
+        h.AppendData(scratch[..4]);
+        foreach (byte[] list in lists)
         {
-            int sender = BinaryPrimitives.ReadInt32LittleEndian(data[o..]);
-            if (sender < 0 || sender >= rosterSize) throw Error.Violation(ViolationReason.UnknownSender, "contributor outside the roster");
-            if (k > 0 && sender <= entries[k - 1].Sender) throw Error.Violation(ViolationReason.Malformed, "senders not strictly ascending");
-            entries[k] = new ContributorEntry(sender, data.Slice(o + 4, 32).ToArray());
+            SHA256.HashData(list.AsSpan(0, list.Length - Ed25519SigningKey.SignatureSize), scratch);
+            h.AppendData(scratch);
         }
-        return new ContributorList(data[..16].ToArray(), BinaryPrimitives.ReadUInt64LittleEndian(data[16..]), BinaryPrimitives.ReadUInt32LittleEndian(data[24..]),
-            kind, entries);
+        return h.GetHashAndReset();
+    }
+
+    /// <summary>
+    /// Parses a round's untrusted lists, list k for chunk k, and verifies the aggregator's one signature (SPEC.md 12.2), in
+    /// this order: per list its size against the roster (Malformed / Oversized); every list carries the same signature and it
+    /// verifies over the round digest (AuthenticationFailed); per list its chunk is its position (WrongRoundOrState), its kind
+    /// (Malformed), senders in the roster (UnknownSender) and strictly ascending (Malformed). One Ed25519 verification per
+    /// round. Entries are checked against the senders' manifests by <see cref="VerifyEntries"/>.
+    /// </summary>
+    public static ContributorList[] ParseRound(IReadOnlyList<byte[]> lists, ReadOnlySpan<byte> aggregatorPublicKey, int rosterSize)
+    {
+        ArgumentNullException.ThrowIfNull(lists);
+        if (rosterSize is < 1 or > 32_000) throw Error.OutOfRange(nameof(rosterSize), "1..32000.");
+        if (lists.Count is 0 or > UploadManifest.MaxChunks) throw Error.Violation(ViolationReason.Malformed, "contributor list count out of bounds");
+        var copies = new byte[lists.Count][];
+        for (int k = 0; k < copies.Length; k++)
+        {
+            byte[] data = lists[k] ?? throw Error.Violation(ViolationReason.Malformed, "missing contributor list");
+            if (data.Length < BodySize(1) + Ed25519SigningKey.SignatureSize) throw Error.Violation(ViolationReason.Malformed, "contributor list too short");
+            int count = BinaryPrimitives.ReadUInt16LittleEndian(data.AsSpan(FixedSize - 2));
+            if (count < 1 || count > rosterSize) throw Error.Violation(ViolationReason.Oversized, "contributor count out of bounds");
+            if (data.Length != BodySize(count) + Ed25519SigningKey.SignatureSize) throw Error.Violation(ViolationReason.Malformed, "contributor list length");
+            copies[k] = (byte[])data.Clone();   // sized now; the verified bytes cannot change under the caller's hands afterwards
+            if (BinaryPrimitives.ReadUInt16LittleEndian(copies[k].AsSpan(FixedSize - 2)) != count) throw Error.Violation(ViolationReason.Malformed, "contributor list changed while read");
+        }
+        ReadOnlySpan<byte> signature = copies[0].AsSpan(copies[0].Length - Ed25519SigningKey.SignatureSize);
+        bool same = true;
+        for (int k = 1; k < copies.Length; k++) same &= CryptographicOperations.FixedTimeEquals(signature, copies[k].AsSpan(copies[k].Length - Ed25519SigningKey.SignatureSize));
+        if (!same || !Ed25519SigningKey.Verify(aggregatorPublicKey, UploadSignature.Message(UploadSignature.ContributorRoundLabel, RoundDigest(copies)), signature))
+            throw Error.Violation(ViolationReason.AuthenticationFailed, "contributor list signature");
+        var parsed = new ContributorList[copies.Length];
+        for (int k = 0; k < copies.Length; k++)
+        {
+            ReadOnlySpan<byte> data = copies[k];
+            if (BinaryPrimitives.ReadUInt32LittleEndian(data[24..]) != (uint)k) throw Error.Violation(ViolationReason.WrongRoundOrState, "contributor list out of its chunk's place");
+            var kind = (RlweObjectKind)data[28];
+            if (kind is not RlweObjectKind.CompactCiphertext) throw Error.Violation(ViolationReason.Malformed, "upload kind");
+            int count = BinaryPrimitives.ReadUInt16LittleEndian(data[(FixedSize - 2)..]);
+            var entries = new ContributorEntry[count];
+            int o = FixedSize;
+            for (int e = 0; e < count; e++, o += EntrySize)
+            {
+                int sender = BinaryPrimitives.ReadInt32LittleEndian(data[o..]);
+                if (sender < 0 || sender >= rosterSize) throw Error.Violation(ViolationReason.UnknownSender, "contributor outside the roster");
+                if (e > 0 && sender <= entries[e - 1].Sender) throw Error.Violation(ViolationReason.Malformed, "senders not strictly ascending");
+                entries[e] = new ContributorEntry(sender, data.Slice(o + 4, 32).ToArray());
+            }
+            parsed[k] = new ContributorList(data[..16].ToArray(), BinaryPrimitives.ReadUInt64LittleEndian(data[16..]), (uint)k, kind, entries);
+        }
+        return parsed;
     }
 
     /// <summary>
@@ -369,12 +436,12 @@ internal sealed class UploadIntake
         UploadManifest? manifest;
         lock (_manifests) _manifests.TryGetValue(sender, out manifest);
         if (manifest is null) throw Error.Violation(ViolationReason.WrongRoundOrState, "upload before its sender's manifest for this round");
-        var (bodyDigest, digest) = Digests(upload, manifest, chunk);
+        byte[] digest = Digest(upload, manifest, chunk);
         Dictionary<int, byte[]> accepted = _accepted[chunk];
         lock (accepted)
         {
             if (accepted.ContainsKey(sender)) throw Error.Violation(ViolationReason.Duplicate, "a second upload from this sender for this chunk");
-            add(sender, chunk, bodyDigest);
+            add(sender, chunk, digest);
             accepted.Add(sender, digest);
         }
         return sender;
@@ -411,14 +478,13 @@ internal sealed class UploadIntake
         if (uploads.Count != Chunks) throw Error.Violation(ViolationReason.Malformed, $"{uploads.Count} uploads, the round has {Chunks} chunks");
         lock (_manifests)
             if (_manifests.ContainsKey(m.Sender)) throw Error.Violation(ViolationReason.Duplicate, "a second manifest from this sender for this round");
-        var bodyDigests = new byte[Chunks][];
         var digests = new byte[Chunks][];
         TypedParallel.For(Chunks, parallel, k =>
         {
             ReadOnlySpan<byte> upload = uploads[k].Span;
             var (chunk, sender) = Label(upload);
             if (chunk != (uint)k || sender != expectedSender) throw Error.Violation(ViolationReason.Inconsistent, "an upload out of its place in the round");
-            (bodyDigests[k], digests[k]) = Digests(upload, m, chunk);
+            digests[k] = Digest(upload, m, chunk);
         });
         lock (_manifests)
             if (!_manifests.TryAdd(m.Sender, m)) throw Error.Violation(ViolationReason.Duplicate, "a second manifest from this sender for this round");
@@ -429,7 +495,7 @@ internal sealed class UploadIntake
                 Dictionary<int, byte[]> accepted = _accepted[k];
                 lock (accepted)
                 {
-                    add(expectedSender, (uint)k, bodyDigests[k]);
+                    add(expectedSender, (uint)k, digests[k]);
                     accepted.Add(expectedSender, digests[k]);
                 }
             });
@@ -462,22 +528,20 @@ internal sealed class UploadIntake
     }
 
     /// <summary>
-    /// One pass over the upload yields both the envelope body's digest (handed to `add`, so the codec does not hash the body
-    /// again) and the digest of the whole upload that the manifest signs, which must match (AuthenticationFailed).
+    /// One SHA-256 pass over the envelope body (every byte but the 16-byte trailer), no other allocation than the 32-byte result:
+    /// it must equal the manifest's digest of the chunk (AuthenticationFailed), then its first 16 bytes must be the trailer
+    /// (Malformed, the envelope's corruption check, done here so that a bad trailer is refused before anything is added). The
+    /// same digest is handed to `add` (the codec does not hash the body again) and recorded for the contributor list.
     /// </summary>
-    private static (byte[] Body, byte[] Upload) Digests(ReadOnlySpan<byte> upload, UploadManifest manifest, uint chunk)
+    private static byte[] Digest(ReadOnlySpan<byte> upload, UploadManifest manifest, uint chunk)
     {
-        byte[] bodyDigest, digest;
-        using (var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256))
-        {
-            hash.AppendData(upload[..^RlweCodec.DigestSize]);
-            bodyDigest = hash.GetCurrentHash();
-            hash.AppendData(upload[^RlweCodec.DigestSize..]);
-            digest = hash.GetHashAndReset();
-        }
+        var digest = new byte[32];
+        SHA256.HashData(upload[..^RlweCodec.DigestSize], digest);
         if (!CryptographicOperations.FixedTimeEquals(digest, manifest.Digest(chunk)))
             throw Error.Violation(ViolationReason.AuthenticationFailed, "upload is not the one its sender signed in its manifest");
-        return (bodyDigest, digest);
+        if (!CryptographicOperations.FixedTimeEquals(digest.AsSpan(0, RlweCodec.DigestSize), upload[^RlweCodec.DigestSize..]))
+            throw Error.Violation(ViolationReason.Malformed, "upload trailer does not match its body's digest");
+        return digest;
     }
 
     /// <summary>The contributors of <paramref name="chunk"/>, ascending.</summary>
@@ -495,10 +559,12 @@ internal sealed class UploadIntake
                 : throw Error.Violation(ViolationReason.UnknownSender, "no manifest from this contributor")).ToArray();
     }
 
-    /// <summary>The aggregator's signed contributor list of <paramref name="chunk"/>.</summary>
-    public byte[] SignedList(Ed25519SigningKey aggregator, uint chunk)
+    /// <summary>The aggregator's contributor lists of every chunk of the round, list k for chunk k, under one signature.</summary>
+    public byte[][] SignedLists(Ed25519SigningKey aggregator)
     {
-        lock (_accepted[chunk])
-            return ContributorList.Sign(aggregator, _sessionTag, Round, chunk, Kind, _accepted[chunk].Select(p => new ContributorEntry(p.Key, p.Value)));
+        var chunks = new ContributorEntry[_accepted.Length][];
+        for (int k = 0; k < chunks.Length; k++)
+            lock (_accepted[k]) chunks[k] = _accepted[k].Select(p => new ContributorEntry(p.Key, p.Value)).ToArray();
+        return ContributorList.SignRound(aggregator, _sessionTag, Round, Kind, chunks);
     }
 }

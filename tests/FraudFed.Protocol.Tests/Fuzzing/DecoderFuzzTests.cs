@@ -90,7 +90,9 @@ public sealed class DecoderFuzzTests
         byte[][] uploads = toAgg.OfType<HeUploadMessage>().SelectMany(m => m.Chunks).Select(c => c.ToArray()).ToArray();
         byte[][] manifests = toAgg.OfType<HeUploadMessage>().Select(m => m.Manifest).ToArray();
         byte[][] decryptionShares = toAgg.OfType<HeDecryptionSharesMessage>().SelectMany(m => m.Shares).ToArray();
-        byte[][] lists = toBank.OfType<HeDecryptionRequestMessage>().SelectMany(m => m.ContributorLists).DistinctBy(Convert.ToHexString).ToArray();
+        // A round's lists share one signature: the fuzzed list is the first of a request, parsed with the request's other lists.
+        byte[][] roundLists = toBank.OfType<HeDecryptionRequestMessage>().Select(m => m.ContributorLists).FirstOrDefault() ?? [];
+        byte[][] lists = roundLists.Take(1).ToArray();
         byte[][] adverts = toAgg.OfType<HeChannelAdvertMessage>().Select(m => m.Advert).ToArray();
         Assert.That(new[] { keyShares.Length, uploads.Length, manifests.Length, decryptionShares.Length, lists.Length, adverts.Length }, Is.All.Positive,
             "the session vector holds every HE object kind");
@@ -121,7 +123,8 @@ public sealed class DecoderFuzzTests
         }
 
         targets.Add(new("UploadManifest.Parse", manifests, false, b => UploadManifest.Parse(b, he.IdentityPublic, 4), OnlyGenuine(manifests)));
-        targets.Add(new("ContributorList.Parse", lists, false, b => ContributorList.Parse(b, he.AggregatorPublic, Banks), OnlyGenuine(lists)));
+        targets.Add(new("ContributorList.ParseRound", lists, false, b => ContributorList.ParseRound([b, .. roundLists.Skip(1)], he.AggregatorPublic, Banks),
+            OnlyGenuine(lists)));
 
         // Channel adverts (the vector's, whose session id is the vector's) and sealed points between two seeded channels.
         byte[] sessionId = adverts[0][..16];
@@ -202,7 +205,7 @@ public sealed class DecoderFuzzTests
         new[]
         {
             "HeWire.DecodeToBank", "HeWire.DecodeToAggregator", "RLWE kind 1 (ciphertext)", "RLWE kind 2 (compact ciphertext)", "RLWE kind 3 (public key)",
-            "RLWE kind 4 (public-key share)", "RLWE kind 5 (Shamir point)", "RLWE kind 6 (decryption share)", "UploadManifest.Parse", "ContributorList.Parse",
+            "RLWE kind 4 (public-key share)", "RLWE kind 5 (Shamir point)", "RLWE kind 6 (decryption share)", "UploadManifest.Parse", "ContributorList.ParseRound",
             "ShareChannel.AcceptAdvert", "ShareChannel.Open (sealed point)", "MaskingWire.DecodeToAggregator", "MaskingWire.DecodeToBank", "ModVector.Unpack",
             "ShareBundle.Decode",
         }.Select((n, i) => new TestCaseData(n, 7001 + i).SetName($"Fuzz/Decoder/{n}"));

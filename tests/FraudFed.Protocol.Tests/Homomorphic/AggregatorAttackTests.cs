@@ -25,6 +25,9 @@ public sealed class AggregatorAttackTests
         TestSeed = System.Text.Encoding.UTF8.GetBytes(label),
     });
 
+    // The upload digest of SPEC.md 12.2 from its definition: SHA-256 of every byte but the 16-byte trailer.
+    private static byte[] UploadDigest(byte[] upload) => System.Security.Cryptography.SHA256.HashData(upload.AsSpan(0, upload.Length - 16));
+
     private static ulong[] Input(int bank, int length = 40) =>
         Enumerable.Range(0, length).Select(j => (ulong)((bank + 1) * 1_000_003L + j * 7919L) & ((1UL << 44) - 1)).ToArray();
 
@@ -46,8 +49,8 @@ public sealed class AggregatorAttackTests
             }
         }
 
-        private byte[] SignedList(int[] contributors) => ContributorList.Sign(session.AggregatorSigningKey, session.Scheme!.SessionTag, Round, 0,
-            RlweObjectKind.CompactCiphertext, contributors.Select(b => new ContributorEntry(b, SHA256.HashData(_uploads[b]))));
+        private byte[] SignedList(int[] contributors) => ContributorList.SignRound(session.AggregatorSigningKey, session.Scheme!.SessionTag, Round,
+            RlweObjectKind.CompactCiphertext, [contributors.Select(b => new ContributorEntry(b, UploadDigest(_uploads[b])))])[0];
 
         /// <summary>Opens the sum over <paramref name="contributors"/> with decryptor set <paramref name="active"/>, or null when
         /// an honest decryptor refuses. Colluders hand over their key shares: their shares need no consent.</summary>
@@ -230,8 +233,8 @@ public sealed class AggregatorAttackTests
                 manifests[b] = session.BankParty(b).SignManifest(Round, u, parallel: false);
             }
             int[] all = [0, 1, 2, 3], active = [0, 1, 2];
-            byte[] list = ContributorList.Sign(session.AggregatorSigningKey, session.Scheme!.SessionTag, Round, 0, RlweObjectKind.CompactCiphertext,
-                all.Select(b => new ContributorEntry(b, SHA256.HashData(uploads[b]))));
+            byte[] list = ContributorList.SignRound(session.AggregatorSigningKey, session.Scheme!.SessionTag, Round, RlweObjectKind.CompactCiphertext,
+                [all.Select(b => new ContributorEntry(b, UploadDigest(uploads[b])))])[0];
             return active.Select(d =>
             {
                 HomomorphicBank bank = session.BankParty(d);

@@ -38,9 +38,11 @@ public sealed class HomomorphicParserFuzzTests
         Assert.DoesNotThrow(() => UploadManifest.Parse(manifest, roster));
         Run("UploadManifest", manifest, 1, b => UploadManifest.Parse(b, roster, 4).Expect(tag, 3, RlweObjectKind.CompactCiphertext, 4));
 
-        byte[] list = ContributorList.Sign(keys[0], tag, 3, 2, RlweObjectKind.CompactCiphertext, [new(0, digests[0]), new(2, digests[2])]);
-        Assert.DoesNotThrow(() => ContributorList.Parse(list, roster[0], Banks));
-        Run("ContributorList", list, 2, b => ContributorList.Parse(b, roster[0], Banks));
+        byte[][] lists = ContributorList.SignRound(keys[0], tag, 3, RlweObjectKind.CompactCiphertext,
+            [[new(0, digests[0]), new(2, digests[2])], [new(1, digests[1])]]);
+        Assert.DoesNotThrow(() => ContributorList.ParseRound(lists, roster[0], Banks));
+        Run("ContributorList", lists[0], 2, b => ContributorList.ParseRound([b, lists[1]], roster[0], Banks));
+        Run("ContributorList (second of the round)", lists[1], 2, b => ContributorList.ParseRound([lists[0], b], roster[0], Banks));
 
         using var channel = new ShareChannel(0, Banks, tag, rng);
         using var peer = new ShareChannel(2, Banks, tag, rng);

@@ -51,6 +51,30 @@ public sealed class HomomorphicPartyTests
         Assert.That(session.Refusals, Is.Empty);
     }
 
+    [TestCase(3, TestName = "Parties/he/extremes/banks=3")]
+    [TestCase(10, TestName = "Parties/he/extremes/banks=10")]
+    public void Sums_AreExact_AtTheExtremesOfTheValueRange(int banks)
+    {
+        // Every value is 0 or t - 1 (t - 1 at even positions, a per-bank pattern elsewhere; two chunks at n = 256); the
+        // expected sum is the plaintext sum mod t, computed here in 128-bit arithmetic.
+        using HomomorphicSession session = Session(banks, $"parties/extremes/{banks}");
+        const int length = 2 * 256;
+        var inputs = new ulong[]?[banks];
+        for (int b = 0; b < banks; b++)
+            inputs[b] = Enumerable.Range(0, length).Select(j => j % 2 == 0 || (j + b) % 3 != 0 ? Mask : 0UL).ToArray();
+        ulong[] sum = session.Sum(inputs, Enumerable.Range(0, session.Policy.Threshold).ToArray(), out _);
+        var expected = new ulong[length];
+        for (int j = 0; j < length; j++)
+        {
+            UInt128 total = 0;
+            for (int b = 0; b < banks; b++) total += inputs[b]![j];
+            expected[j] = (ulong)(total % ((UInt128)Mask + 1));
+        }
+        Assert.That(sum, Is.EqualTo(expected));
+        Assert.That(sum[0], Is.EqualTo((ulong)((UInt128)Mask * (ulong)banks % ((UInt128)Mask + 1))), "even positions: every bank at t - 1");
+        Assert.That(session.Refusals, Is.Empty);
+    }
+
     [Test]
     public void ThirtyRounds_EveryThirdFailsForTooFewContributors_AndEveryOtherIsExact()
     {

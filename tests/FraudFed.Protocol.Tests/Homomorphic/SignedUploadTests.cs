@@ -54,6 +54,9 @@ public sealed class SignedUploadTests
     private static Action<int, uint, byte[]> AddTo(CompactScheme scheme, CompactCiphertext sum, byte[] upload) =>
         (sender, _, bodyDigest) => scheme.AddSerialized(sum, upload, sender, bodyDigest);
 
+    // The upload digest of SPEC.md 12.2 from its definition: SHA-256 of every byte but the 16-byte trailer.
+    private static byte[] UploadDigest(byte[] upload) => System.Security.Cryptography.SHA256.HashData(upload.AsSpan(0, upload.Length - 16));
+
     private static ViolationReason Reason(TestDelegate action) => Assert.Throws<ProtocolViolationException>(action)!.Reason;
 
     private static byte[] Flip(byte[] data, int bit)
@@ -74,10 +77,13 @@ public sealed class SignedUploadTests
             byte[] u0 = f.Upload(b, 5, 0), u1 = f.Upload(b, 5, 1);
             Assert.That(intake.AcceptManifest(f.Manifest(b, 5, u0, u1)), Is.EqualTo(b));
             Assert.That(intake.Accept(u1, AddTo(f.Scheme, sum, u1)), Is.EqualTo(b));
+            if (b == 2) Assert.That(intake.Accept(u0, AddTo(f.Scheme, f.Scheme.AllocateSum(5, 0), u0)), Is.EqualTo(b));
         }
         Assert.That(intake.Contributors(1), Is.EqualTo(new[] { 0, 2 }));
-        Assert.That(intake.AcceptedCount(0), Is.Zero);
-        ContributorList list = ContributorList.Parse(intake.SignedList(f.Aggregator, 1), f.Aggregator.PublicKey, Banks);
+        Assert.That(intake.AcceptedCount(0), Is.EqualTo(1));
+        ContributorList[] lists = ContributorList.ParseRound(intake.SignedLists(f.Aggregator), f.Aggregator.PublicKey, Banks);
+        Assert.That(lists[0].Senders, Is.EqualTo(new[] { 2 }));
+        ContributorList list = lists[1];
         Assert.That(list.Senders, Is.EqualTo(new[] { 0, 2 }));
         var manifests = new VerifiedManifests(intake.Manifests([0, 2]), f.Roster, f.Scheme.SessionTag, 5, RlweObjectKind.CompactCiphertext, 2);
         Assert.DoesNotThrow(() => list.VerifyEntries(f.Scheme.SessionTag, 5, 1, RlweObjectKind.CompactCiphertext, [2, 0], manifests));
@@ -146,10 +152,11 @@ public sealed class SignedUploadTests
         Assert.That(intake.AcceptManifest(genuine), Is.EqualTo(1));
     }
 
-    [TestCase(RlweCodec.HeaderSize + CompactCiphertext.ContextSize + 3, 0)]   // payload
-    [TestCase(RlweCodec.HeaderSize + CompactCiphertext.ContextSize + 1000, 7)]
-    [TestCase(-1, 0)]                                                          // the trailing digest
-    public void OneBitFlipInThePayload_IsRejectedAsUnauthentic_AndChangesNoState(int offset, int bit)
+    [TestCase(RlweCodec.HeaderSize + CompactCiphertext.ContextSize + 3, 0, ViolationReason.AuthenticationFailed)]   // payload
+    [TestCase(RlweCodec.HeaderSize + CompactCiphertext.ContextSize + 1000, 7, ViolationReason.AuthenticationFailed)]
+    [TestCase(-1, 0, ViolationReason.Malformed)]    // the trailer: not signed itself, it must repeat the signed digest
+    [TestCase(-16, 3, ViolationReason.Malformed)]
+    public void OneBitFlipInThePayload_IsRejectedAsUnauthentic_AndChangesNoState(int offset, int bit, ViolationReason reason)
     {
         using var f = new Fixture("signed/flip-upload");
         UploadIntake intake = f.Intake(round: 1, chunks: 1);
@@ -159,13 +166,52 @@ public sealed class SignedUploadTests
         byte[] before = sum.Serialize();
         byte[] bad = (byte[])u.Clone();
         bad[offset < 0 ? bad.Length + offset : offset] ^= (byte)(1 << bit);
-        Assert.That(Reason(() => intake.Accept(bad, AddTo(f.Scheme, sum, bad))), Is.EqualTo(ViolationReason.AuthenticationFailed));
+        Assert.That(Reason(() => intake.Accept(bad, AddTo(f.Scheme, sum, bad))), Is.EqualTo(reason));
         Assert.That(intake.AcceptedCount(0), Is.Zero);
         Assert.That(sum.Serialize(), Is.EqualTo(before));
         // The genuine upload is still accepted afterwards (the refusal left no trace).
         intake.Accept(u, AddTo(f.Scheme, sum, u));
         Assert.That(intake.AcceptedCount(0), Is.EqualTo(1));
         Assert.That(sum.Serialize(), Is.Not.EqualTo(before));
+    }
+
+    [Test]
+    public void ManifestDigest_IsTheSha256OfTheBody_WhoseFirstHalfIsTheTrailer()
+    {
+        using var f = new Fixture("signed/digest-definition");
+        byte[] u0 = f.Upload(0, 3, 0), u1 = f.Upload(0, 3, 1, value: (1UL << 44) - 1);
+        UploadManifest m = UploadManifest.Parse(f.Manifest(0, 3, u0, u1), f.Roster);
+        foreach (var (u, k) in new[] { (u0, 0u), (u1, 1u) })
+        {
+            byte[] body = System.Security.Cryptography.SHA256.HashData(u.AsSpan(0, u.Length - 16));
+            Assert.That(m.Digest(k).ToArray(), Is.EqualTo(body), $"chunk {k}");
+            Assert.That(u.AsSpan(u.Length - 16).ToArray(), Is.EqualTo(body.AsSpan(0, 16).ToArray()), $"chunk {k} trailer");
+            Assert.That(System.Security.Cryptography.SHA256.HashData(u), Is.Not.EqualTo(body), "the trailer is not hashed");
+        }
+    }
+
+    [TestCase(-1, ViolationReason.Malformed)]
+    [TestCase(RlweCodec.HeaderSize + CompactCiphertext.ContextSize + 9, ViolationReason.AuthenticationFailed)]
+    public void AcceptRound_WithOneChunkFlipped_RefusesBeforeAnyAddition(int offset, ViolationReason reason)
+    {
+        using var f = new Fixture("signed/round-flip");
+        UploadIntake intake = f.Intake(round: 2);
+        CompactCiphertext[] sums = [f.Scheme.AllocateSum(2, 0), f.Scheme.AllocateSum(2, 1)];
+        byte[][] before = sums.Select(s => s.Serialize()).ToArray();
+        byte[] u0 = f.Upload(1, 2, 0), u1 = f.Upload(1, 2, 1);
+        byte[] manifest = f.Manifest(1, 2, u0, u1);
+        byte[] bad = (byte[])u1.Clone();
+        bad[offset < 0 ? bad.Length + offset : offset] ^= 0x04;
+        byte[][] uploads = [u0, bad];
+        Action<int, uint, byte[]> add = (sender, k, digest) => f.Scheme.AddSerialized(sums[k], uploads[k], sender, digest);
+        Assert.That(Reason(() => intake.AcceptRound(1, manifest, uploads, add, parallel: false)), Is.EqualTo(reason));
+        Assert.That(intake.Tainted, Is.False);
+        Assert.That(sums.Select(s => s.Serialize()), Is.EqualTo(before), "no chunk was added");
+        Assert.That(intake.AcceptedCount(0) + intake.AcceptedCount(1), Is.Zero);
+        uploads[1] = u1;
+        intake.AcceptRound(1, manifest, uploads, add, parallel: false);
+        Assert.That(intake.Contributors(0), Is.EqualTo(new[] { 1 }));
+        Assert.That(intake.Contributors(1), Is.EqualTo(new[] { 1 }));
     }
 
     [TestCase(-1)]                                                             // the trailing digest
@@ -266,13 +312,13 @@ public sealed class SignedUploadTests
             intake.Accept(u, AddTo(f.Scheme, sum, u));
         }
         var manifests = new VerifiedManifests(intake.Manifests([0, 1, 2]), f.Roster, f.Scheme.SessionTag, 9, RlweObjectKind.CompactCiphertext, 1);
-        byte[] list = intake.SignedList(f.Aggregator, 0);
+        byte[] list = intake.SignedLists(f.Aggregator)[0];
         for (int bit = 0; bit < list.Length * 8; bit += 7)
-            Assert.Throws<ProtocolViolationException>(() => ContributorList.Parse(Flip(list, bit), f.Aggregator.PublicKey, Banks), $"bit {bit}");
+            Assert.Throws<ProtocolViolationException>(() => ContributorList.ParseRound([Flip(list, bit)], f.Aggregator.PublicKey, Banks), $"bit {bit}");
         // Signed by a bank instead of the aggregator.
-        ContributorList genuine = ContributorList.Parse(list, f.Aggregator.PublicKey, Banks);
-        byte[] forged = ContributorList.Sign(f.Keys[0], f.Scheme.SessionTag, 9, 0, RlweObjectKind.CompactCiphertext, genuine.Entries);
-        Assert.That(Reason(() => ContributorList.Parse(forged, f.Aggregator.PublicKey, Banks)), Is.EqualTo(ViolationReason.AuthenticationFailed));
+        ContributorList genuine = ContributorList.ParseRound([list], f.Aggregator.PublicKey, Banks)[0];
+        byte[] forged = ContributorList.SignRound(f.Keys[0], f.Scheme.SessionTag, 9, RlweObjectKind.CompactCiphertext, [genuine.Entries])[0];
+        Assert.That(Reason(() => ContributorList.ParseRound([forged], f.Aggregator.PublicKey, Banks)), Is.EqualTo(ViolationReason.AuthenticationFailed));
         // A request about other contributors, or another round / variant.
         Assert.That(Reason(() => genuine.VerifyEntries(f.Scheme.SessionTag, 9, 0, RlweObjectKind.CompactCiphertext, [0, 1], manifests)), Is.EqualTo(ViolationReason.Inconsistent));
         Assert.That(Reason(() => genuine.VerifyEntries(f.Scheme.SessionTag, 10, 0, RlweObjectKind.CompactCiphertext, [0, 1, 2], manifests)), Is.EqualTo(ViolationReason.WrongRoundOrState));
@@ -280,13 +326,47 @@ public sealed class SignedUploadTests
         // The aggregator signs a list whose entry carries a digest its contributor did not sign.
         ContributorEntry[] entries = [.. genuine.Entries];
         entries[1] = entries[1] with { UploadDigest = Flip(entries[1].UploadDigest, 0) };
-        ContributorList lying = ContributorList.Parse(ContributorList.Sign(f.Aggregator, f.Scheme.SessionTag, 9, 0, RlweObjectKind.CompactCiphertext, entries),
-            f.Aggregator.PublicKey, Banks);
+        ContributorList lying = ContributorList.ParseRound(ContributorList.SignRound(f.Aggregator, f.Scheme.SessionTag, 9, RlweObjectKind.CompactCiphertext, [entries]),
+            f.Aggregator.PublicKey, Banks)[0];
         Assert.That(Reason(() => lying.VerifyEntries(f.Scheme.SessionTag, 9, 0, RlweObjectKind.CompactCiphertext, [0, 1, 2], manifests)), Is.EqualTo(ViolationReason.AuthenticationFailed));
         // A contributor whose manifest the bank was not given.
         var partial = new VerifiedManifests(intake.Manifests([0, 2]), f.Roster, f.Scheme.SessionTag, 9, RlweObjectKind.CompactCiphertext, 1);
         Assert.That(Reason(() => genuine.VerifyEntries(f.Scheme.SessionTag, 9, 0, RlweObjectKind.CompactCiphertext, [0, 1, 2], partial)), Is.EqualTo(ViolationReason.AuthenticationFailed));
         Assert.DoesNotThrow(() => genuine.VerifyEntries(f.Scheme.SessionTag, 9, 0, RlweObjectKind.CompactCiphertext, [0, 1, 2], manifests));
+    }
+
+    [Test]
+    public void RoundContributorLists_OneSignature_RefuseEveryOneBitFlip_Reordering_AndMixing()
+    {
+        using var f = new Fixture("signed/round-lists");
+        byte[][] digests = Enumerable.Range(0, 3).Select(k => System.Security.Cryptography.SHA256.HashData([(byte)k])).ToArray();
+        ContributorEntry[][] entries = [[new(0, digests[0]), new(1, digests[1])], [new(0, digests[1]), new(2, digests[2])], [new(1, digests[2])]];
+        byte[][] lists = ContributorList.SignRound(f.Aggregator, f.Scheme.SessionTag, 4, RlweObjectKind.CompactCiphertext, entries);
+        // Independent check of the signed message: label || SHA-256(u32 C || SHA-256(body_k) ...), one signature in every list.
+        byte[] signature = lists[0][^64..];
+        Assert.That(lists.Select(l => l[^64..]), Is.All.EqualTo(signature));
+        byte[] inner = [3, 0, 0, 0, .. lists.SelectMany(l => System.Security.Cryptography.SHA256.HashData(l.AsSpan(0, l.Length - 64)))];
+        byte[] message = [.. "FraudFed/v1/he/contributors-round"u8, .. System.Security.Cryptography.SHA256.HashData(inner)];
+        Assert.That(Ed25519SigningKey.Verify(f.Aggregator.PublicKey, message, signature), Is.True);
+        ContributorList[] parsed = ContributorList.ParseRound(lists, f.Aggregator.PublicKey, Banks);
+        Assert.That(parsed.Select(l => l.Chunk), Is.EqualTo(new uint[] { 0, 1, 2 }));
+        Assert.That(parsed[1].Senders, Is.EqualTo(new[] { 0, 2 }));
+        Assert.That(parsed[1].Entries[1].UploadDigest, Is.EqualTo(digests[2]));
+        // A one-bit flip in every byte of every list (each field of the body, and its copy of the signature) is refused.
+        for (int k = 0; k < lists.Length; k++)
+            for (int bit = 0; bit < lists[k].Length * 8; bit += 3)
+            {
+                byte[][] bad = [.. lists];
+                bad[k] = Flip(lists[k], bit);
+                Assert.Throws<ProtocolViolationException>(() => ContributorList.ParseRound(bad, f.Aggregator.PublicKey, Banks), $"list {k} bit {bit}");
+            }
+        // Reordered, truncated, or mixed with a list of another signed round.
+        Assert.That(Reason(() => ContributorList.ParseRound([lists[1], lists[0], lists[2]], f.Aggregator.PublicKey, Banks)), Is.EqualTo(ViolationReason.AuthenticationFailed));
+        Assert.That(Reason(() => ContributorList.ParseRound(lists[..2], f.Aggregator.PublicKey, Banks)), Is.EqualTo(ViolationReason.AuthenticationFailed));
+        byte[][] other = ContributorList.SignRound(f.Aggregator, f.Scheme.SessionTag, 4, RlweObjectKind.CompactCiphertext, [entries[0], entries[0], entries[2]]);
+        Assert.That(Reason(() => ContributorList.ParseRound([lists[0], other[1], lists[2]], f.Aggregator.PublicKey, Banks)), Is.EqualTo(ViolationReason.AuthenticationFailed));
+        Assert.That(Reason(() => ContributorList.ParseRound([other[0], lists[1], other[2]], f.Aggregator.PublicKey, Banks)), Is.EqualTo(ViolationReason.AuthenticationFailed));
+        Assert.That(Reason(() => ContributorList.ParseRound(lists, f.Keys[0].PublicKey, Banks)), Is.EqualTo(ViolationReason.AuthenticationFailed));
     }
 
     [Test]
@@ -297,9 +377,9 @@ public sealed class SignedUploadTests
         byte[][] manifests = Enumerable.Range(0, Banks).Select(b => f.Manifest(b, 6, uploads[b])).ToArray();
         VerifiedManifests Verify(byte[][] m, ulong round = 6) => new(m, f.Roster, f.Scheme.SessionTag, round, RlweObjectKind.CompactCiphertext, 1);
         VerifiedManifests ok = Verify(manifests);
-        Assert.That(ok.IsSigned(1, 0, System.Security.Cryptography.SHA256.HashData(uploads[1])), Is.True);
-        Assert.That(ok.IsSigned(1, 0, System.Security.Cryptography.SHA256.HashData(uploads[2])), Is.False);
-        Assert.That(ok.IsSigned(1, 1, System.Security.Cryptography.SHA256.HashData(uploads[1])), Is.False, "chunk outside the manifest");
+        Assert.That(ok.IsSigned(1, 0, UploadDigest(uploads[1])), Is.True);
+        Assert.That(ok.IsSigned(1, 0, UploadDigest(uploads[2])), Is.False);
+        Assert.That(ok.IsSigned(1, 1, UploadDigest(uploads[1])), Is.False, "chunk outside the manifest");
         Assert.That(Reason(() => Verify([manifests[0], Flip(manifests[1], 300), manifests[2]])), Is.EqualTo(ViolationReason.AuthenticationFailed));
         Assert.That(Reason(() => Verify([manifests[0], manifests[0]])), Is.EqualTo(ViolationReason.Duplicate));
         Assert.That(Reason(() => Verify(manifests, round: 7)), Is.EqualTo(ViolationReason.WrongRoundOrState));

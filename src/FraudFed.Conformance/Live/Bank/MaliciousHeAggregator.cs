@@ -113,7 +113,7 @@ internal sealed class MaliciousHeAggregator : IAsyncDisposable
             if (HeWire.DecodeToAggregator(m.Message.Span, Banks) is HeUploadMessage u && u.Round == round && u.Chunks.Length == 1)
             {
                 _manifests[m.Bank] = u.Manifest;
-                _uploadDigests[m.Bank] = SHA256.HashData(u.Chunks[0].Span);
+                _uploadDigests[m.Bank] = UploadManifest.BodyDigest(u.Chunks[0].Span);   // SPEC.md 12.2: SHA-256 of the body
                 _sessionTag = u.Manifest.AsSpan(0, 16).ToArray();   // SPEC.md 12.2: a manifest opens with the session tag
             }
             await SendAsync(_aggregator.Receive(m.Bank, m.Message)).ConfigureAwait(false);
@@ -128,7 +128,7 @@ internal sealed class MaliciousHeAggregator : IAsyncDisposable
     public byte[] Request(ulong round, int[] contributors, int[] active, Func<int, byte[]>? digestOf = null, RlweObjectKind kind = RlweObjectKind.CompactCiphertext)
     {
         digestOf ??= b => _uploadDigests[b];
-        byte[] list = ContributorList.Sign(_aggregatorKey, _sessionTag, round, 0, kind, contributors.Select(b => new ContributorEntry(b, digestOf(b))));
+        byte[] list = ContributorList.SignRound(_aggregatorKey, _sessionTag, round, kind, [contributors.Select(b => new ContributorEntry(b, digestOf(b)))])[0];
         return HeWire.Encode(new HeDecryptionRequestMessage(_aggregator.SessionId.ToArray(), round, 1, contributors, active,
             contributors.Select(b => _manifests[b]).ToArray(), [list]));
     }
