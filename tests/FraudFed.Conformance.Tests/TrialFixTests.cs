@@ -184,3 +184,31 @@ public sealed class LiveFailureWordsTests
         }
     }
 }
+
+/// <summary>The appliance's refusals in words, as the live report shows them.</summary>
+[TestFixture]
+public sealed class LiveRefusalWordsTests
+{
+    private static readonly Uri Target = new("https://127.0.0.1:7443");
+    private const string NotFresh = "the target's session is not fresh (it has already run setup): point the appliance's `state` at a new file and restart it.";
+
+    [Test]
+    public void WrongRoundOrStateInSetup_SaysTheSessionIsNotFresh()
+    {
+        var submit = new LiveFlowException("bank 0: the appliance refused a genuine message", new SubmitOutcome(Grpc.Core.StatusCode.FailedPrecondition, 0, false, "WrongRoundOrState", "not now"));
+        var trailers = new Grpc.Core.Metadata { { FraudFed.Sdk.StatusMapping.ReasonTrailer, "WrongRoundOrState" } };
+        var rpc = new Grpc.Core.RpcException(new Grpc.Core.Status(Grpc.Core.StatusCode.FailedPrecondition, "not now"), trailers);
+        Assert.That(LiveFailure.Describe(submit, Target, setup: true), Is.EqualTo(NotFresh));
+        Assert.That(LiveFailure.Describe(rpc, Target, setup: true), Is.EqualTo(NotFresh));
+        Assert.That(LiveFailure.Describe(rpc, Target, setup: false), Is.EqualTo("the appliance refused with WrongRoundOrState (FailedPrecondition: not now)."));
+    }
+
+    [Test]
+    public void Unreachable_HasNoExceptionText()
+    {
+        var rpc = new Grpc.Core.RpcException(new Grpc.Core.Status(Grpc.Core.StatusCode.Unavailable, "Error connecting to subchannel."));
+        string said = LiveFailure.Describe(rpc, Target, setup: true);
+        Assert.That(said, Does.StartWith($"the appliance at {Target} is unreachable"));
+        Assert.That(said, Does.Not.Contain("Exception").And.Not.Contain("Status("));
+    }
+}
