@@ -44,6 +44,9 @@ internal sealed class ConformanceCommand : ICliCommand
             if (t is null && !local)
             {
                 if (parse.GetValue(banks) is not null || parse.GetValue(ca) is not null) throw new UsageException("--banks and --ca need --target.");
+                foreach (Option o in new Option[] { maxBytes, fuzz, fuzzSeconds, fuzzSeed, stageTimeout, skipBank })
+                    if (parse.GetResult(o) is { Implicit: false })
+                        throw new UsageException($"{o.Name} is an option of the live check: it needs --target or --self (the offline check takes --vectors, --verbose and --json).");
                 return VectorsCommand.Check(parse.GetValue(vectors), parse.GetValue(verbose), parse.GetValue(json), stdout, stderr);
             }
             if (t is not null && local) throw new UsageException("give either --target or --self, not both.");

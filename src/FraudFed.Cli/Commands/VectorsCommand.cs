@@ -37,7 +37,8 @@ internal sealed class VectorsCommand : ICliSubcommands
 
     internal static int Generate(string? directory, TextWriter stdout, TextWriter stderr)
     {
-        if (!TryDirectory(directory, stderr, out string dir)) return 2;
+        string dir = VectorDirectory(directory);
+        if (File.Exists(dir)) throw new Infrastructure.UsageException($"--out is a file ({dir}): give a directory.");
         foreach (string path in ConformanceSuite.Generate(dir)) stdout.WriteLine("wrote " + Path.Combine(dir, path));
         return 0;
     }
@@ -45,8 +46,8 @@ internal sealed class VectorsCommand : ICliSubcommands
     /// <summary>One line per vector file, then "N passed, N failed" (files); exit 1 when any file fails.</summary>
     internal static int Check(string? directory, bool verbose, bool json, TextWriter stdout, TextWriter stderr)
     {
-        if (!TryDirectory(directory, stderr, out string dir)) return 2;
-        if (!Directory.Exists(dir)) { stderr.WriteLine($"{dir} does not exist."); return 2; }
+        string dir = VectorDirectory(directory);
+        if (!Directory.Exists(dir)) throw new Infrastructure.UsageException($"--vectors {dir} does not exist (or is not a directory).");
         int passed = 0, failed = 0;
         var failures = new JsonArray();
         foreach (FileResult r in ConformanceSuite.RunAll(dir))
@@ -71,10 +72,11 @@ internal sealed class VectorsCommand : ICliSubcommands
         return failed == 0 ? 0 : 1;
     }
 
-    private static bool TryDirectory(string? directory, TextWriter stderr, out string dir)
+    /// <summary>The given directory, or protocols/vectors of the enclosing repository.</summary>
+    /// <exception cref="Infrastructure.UsageException">None given and no enclosing repository.</exception>
+    private static string VectorDirectory(string? directory)
     {
-        dir = "";
-        try { dir = directory ?? ConformanceSuite.FindVectorDirectory(); return true; }
-        catch (DirectoryNotFoundException e) { stderr.WriteLine(e.Message); return false; }
+        try { return directory ?? ConformanceSuite.FindVectorDirectory(); }
+        catch (DirectoryNotFoundException e) { throw new Infrastructure.UsageException(e.Message); }
     }
 }

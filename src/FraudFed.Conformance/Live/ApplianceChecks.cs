@@ -80,7 +80,7 @@ public static class ApplianceChecks
             try { (ok, detail) = await body().ConfigureAwait(false); }
             catch (Exception e) when (e is LiveFlowException or RpcException or FraudFed.Cryptography.ProtocolViolationException or InvalidOperationException or IOException or HttpRequestException)
             {
-                (ok, detail) = (false, $"{e.GetType().Name}: {e.Message}");
+                (ok, detail) = (false, LiveFailure.Describe(e, target.Options.Target, setup: check == "session-setup"));
             }
             Record(check, ok, detail, sw);
             return ok;
@@ -214,7 +214,7 @@ public static class ApplianceChecks
             var sw = Stopwatch.StartNew();
             (bool roundOk, string roundDetail) = (false, "");
             try { (roundOk, roundDetail) = await HonestRoundAsync(_banks).ConfigureAwait(false); }
-            catch (Exception e) when (e is LiveFlowException or RpcException) { roundDetail = $"{e.GetType().Name}: {e.Message}"; }
+            catch (Exception e) when (e is LiveFlowException or RpcException) { roundDetail = LiveFailure.Describe(e, target.Options.Target, setup: false); }
             bank.BeforeUpload = null;
             foreach (var p in probes) Record(p.Check, p.Passed, p.Detail, p.Seconds);
             if (duplicate is { } d)

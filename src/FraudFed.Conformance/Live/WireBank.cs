@@ -32,7 +32,12 @@ internal sealed record SubmitOutcome(StatusCode Status, ulong Sequence, bool Res
 internal sealed record WireSum(ulong Round, ulong[] Sum, int[] Contributors);
 
 /// <summary>A round that ended without a sum, or a refusal the honest flow cannot go past.</summary>
-internal sealed class LiveFlowException(string message) : Exception(message);
+/// <remarks>A refusal carries the appliance's answer (<see cref="Refusal"/>), so the report can say it in words.</remarks>
+internal sealed class LiveFlowException(string message, SubmitOutcome? refusal = null) : Exception(message)
+{
+    /// <summary>The appliance's refusal that stopped the flow, or null.</summary>
+    public SubmitOutcome? Refusal { get; } = refusal;
+}
 
 /// <summary>One roster bank: channel, raw client and party. Not thread-safe: one flow drives it at a time.</summary>
 internal sealed class WireBank : IDisposable
@@ -118,7 +123,7 @@ internal sealed class WireBank : IDisposable
     private async Task SubmitAsync(byte[] message, CancellationToken cancellationToken)
     {
         SubmitOutcome o = await TrySubmitAsync(message, cancellationToken).ConfigureAwait(false);
-        if (!o.Accepted) throw new LiveFlowException($"bank {Bank}: the appliance refused a genuine message: {o} {o.Detail}");
+        if (!o.Accepted) throw new LiveFlowException($"bank {Bank}: the appliance refused a genuine message: {o} {o.Detail}", o);
     }
 
     private async Task<MailboxItem> NextAsync(CancellationToken cancellationToken)

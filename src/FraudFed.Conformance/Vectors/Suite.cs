@@ -98,7 +98,13 @@ public static class ConformanceSuite
     internal static IReadOnlyList<CheckCase> CasesOf(string directory, string relativePath)
     {
         string full = System.IO.Path.Combine(directory, relativePath);
-        if (!File.Exists(full)) return [new CheckCase("exists", () => throw new ConformanceException($"{relativePath} is missing: run `fraudfed vectors generate --out {directory}`."))];
+        if (!File.Exists(full))
+        {
+            string fix = Find(relativePath) is { Generated: false }
+                ? "copy it from the FraudFed repository's protocols/vectors (it is copied from an RFC or NIST; `fraudfed vectors generate` never writes it)."
+                : $"run `fraudfed vectors generate --out {directory}`.";
+            return [new CheckCase("exists", () => throw new ConformanceException($"{relativePath} is missing: {fix}"))];
+        }
         JsonElement root;
         try
         {
@@ -124,9 +130,51 @@ public static class ConformanceSuite
             cases.Add(new CheckCase("consumed", () => throw new ConformanceException("no conformance check consumes this file (orphan)")));
             return cases;
         }
-        try { cases.AddRange(checker.Cases(root)); }
-        catch (Exception e) { cases.Add(new CheckCase("structure", () => throw new ConformanceException("cannot enumerate cases: " + e.Message))); }
+        List<CheckCase> own;
+        try { own = checker.Cases(root).ToList(); }
+        catch (Exception e)
+        {
+            cases.Add(new CheckCase("structure", () => throw new ConformanceException("cannot enumerate cases: " + Plain(e))));
+            return cases;
+        }
+        cases.AddRange(own);
+        var present = own.Select(c => c.Name).ToHashSet(StringComparer.Ordinal);
+        string[] missing = ExpectedCaseNames(checker).Where(n => !present.Contains(n)).ToArray();
+        if (missing.Length > 0)
+        {
+            string list = string.Join(", ", missing.Take(8)) + (missing.Length > 8 ? $" and {missing.Length - 8} more" : "");
+            cases.Add(new CheckCase("complete", () => throw new ConformanceException(
+                $"{missing.Length} expected case(s) missing: {list} (a vector file must hold every case the suite expects)")));
+        }
         return cases;
+    }
+
+    /// <summary>
+    /// Case names of the vectors copied from RFCs and NIST, pinned to the committed files (their cases are named by
+    /// position, so a shortened list loses the last names).
+    /// </summary>
+    private static readonly IReadOnlyDictionary<string, string[]> PinnedCases = new Dictionary<string, string[]>(StringComparer.Ordinal)
+    {
+        ["x25519/rfc7748.json"] = ["scalar-mult-1", "scalar-mult-2", "diffie-hellman-1"],
+        ["ed25519/rfc8032.json"] = ["test-1/sign", "test-1/tamper", "test-2/sign", "test-2/tamper", "test-3/sign", "test-3/tamper"],
+        ["hkdf/rfc5869.json"] = ["a.1", "a.2", "a.3"],
+        ["prg/sp800-38a.json"] = ["f.5.5-block-1"],
+    };
+
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, Lazy<string[]>> GeneratedCaseNames = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// Every case name a complete file of <paramref name="checker"/> holds: for a generated file, the names the checker
+    /// gives its freshly generated content (computed once per process); for an RFC/NIST file, the pinned names.
+    /// </summary>
+    internal static IReadOnlyList<string> ExpectedCaseNames(IVectorFile checker)
+    {
+        if (!checker.Generated) return PinnedCases.TryGetValue(checker.Path, out string[]? pinned) ? pinned : [];
+        return GeneratedCaseNames.GetOrAdd(checker.Path, _ => new Lazy<string[]>(() =>
+        {
+            using var doc = JsonDocument.Parse(Serialize(checker.Generate()));
+            return checker.Cases(doc.RootElement.Clone()).Select(c => c.Name).ToArray();
+        })).Value;
     }
 
     /// <summary>Runs every case of one file (never throws for a failing case: the result says why).</summary>
@@ -147,8 +195,26 @@ public static class ConformanceSuite
         }
         catch (Exception e)
         {
-            return new CaseResult(c.Name, false, e is ConformanceException ? e.Message : e.GetType().Name + ": " + e.Message);
+            return new CaseResult(c.Name, false, e is ConformanceException ? e.Message : Plain(e));
         }
+    }
+
+    /// <summary>
+    /// A failure other than a disagreement, in words and without a .NET type name: a missing key, a value of the wrong
+    /// JSON kind, bad hex or a length out of range all mean the file lacks or garbles a field the check reads.
+    /// </summary>
+    internal static string Plain(Exception e)
+    {
+        string message = e.Message;
+        if (e is ArgumentException { ParamName: not null })
+        {
+            int cut = message.LastIndexOf(" (Parameter '", StringComparison.Ordinal);
+            if (cut > 0) message = message[..cut];
+        }
+        return e is KeyNotFoundException or InvalidOperationException or FormatException or ArgumentException or IndexOutOfRangeException
+                or NullReferenceException or OverflowException or JsonException
+            ? $"a field the check needs is missing or malformed ({message})"
+            : $"the check could not run ({message})";
     }
 
     /// <summary>Runs every file of <see cref="AllPaths"/>, in order.</summary>
