@@ -108,7 +108,7 @@ internal static class RlweCodec
     }
 
     /// <summary>
-    /// SHA-256 of the coefficient-domain object <see cref="Write"/> would produce for (kind, context) and the polynomials whose
+    /// SHA-256 of the coefficient-domain object <see cref="Write(RlweParameters, RlweObjectKind, ReadOnlySpan{byte}, RnsPoly[])"/> would produce for (kind, context) and the polynomials whose
     /// packed bytes are <paramref name="packedPolys"/> (taken from another validated object: packing is canonical, so these are
     /// exactly the bytes Write packs). One pass over the bytes (the trailing digest comes from the running hash), no allocation.
     /// </summary>
@@ -129,9 +129,18 @@ internal static class RlweCodec
     }
 
     /// <summary>Serializes polynomials (all in the same domain) with a context.</summary>
-    public static byte[] Write(RlweParameters p, RlweObjectKind kind, ReadOnlySpan<byte> context, params RnsPoly[] polys)
+    public static byte[] Write(RlweParameters p, RlweObjectKind kind, ReadOnlySpan<byte> context, params RnsPoly[] polys) =>
+        Write(p, kind, context, [], polys);
+
+    /// <summary>
+    /// Serializes polynomials (all in the same domain) with a context, and writes the body's full SHA-256 (every byte but the
+    /// 16-byte trailer, whose bytes are its first half; SPEC.md 12 / 12.2) into <paramref name="bodyDigest"/> when it is 32
+    /// bytes long (empty: not wanted), so that a signer does not hash the body a second time.
+    /// </summary>
+    public static byte[] Write(RlweParameters p, RlweObjectKind kind, ReadOnlySpan<byte> context, Span<byte> bodyDigest, params RnsPoly[] polys)
     {
         ArgumentNullException.ThrowIfNull(p);
+        if (bodyDigest.Length is not (0 or 32)) throw Error.Argument(nameof(bodyDigest), "A body digest is 32 bytes.");
         ArgumentNullException.ThrowIfNull(polys);
         bool ntt = polys.Length > 0 && polys[0].IsNtt;
         foreach (RnsPoly poly in polys)
@@ -151,7 +160,10 @@ internal static class RlweCodec
                 Pack(poly.Limb(i), Bits(p.Primes[i]), o.Slice(offset, bytes));
                 offset += bytes;
             }
-        SHA256.HashData(o[..offset]).AsSpan(0, DigestSize).CopyTo(o.Slice(offset));
+        Span<byte> digest = stackalloc byte[32];
+        SHA256.HashData(o[..offset], digest);
+        digest[..DigestSize].CopyTo(o.Slice(offset));
+        if (bodyDigest.Length == 32) digest.CopyTo(bodyDigest);
         return output;
     }
 

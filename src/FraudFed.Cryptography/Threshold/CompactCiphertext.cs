@@ -39,11 +39,15 @@ internal sealed class CompactCiphertext
     internal RnsPoly C0 { get; }
 
     /// <summary>Serializes (c0 in the coefficient domain).</summary>
-    public byte[] Serialize()
+    public byte[] Serialize() => Serialize([]);
+
+    /// <summary>Serializes (c0 in the coefficient domain) and writes the body's SHA-256 into <paramref name="bodyDigest"/>
+    /// (32 bytes, or empty: not wanted; see <see cref="RlweCodec.Write(RlweParameters, RlweObjectKind, ReadOnlySpan{byte}, Span{byte}, RnsPoly[])"/>).</summary>
+    public byte[] Serialize(Span<byte> bodyDigest)
     {
         Span<byte> ctx = stackalloc byte[ContextSize];
         ChunkLabel.Write(ctx, SessionTag, Round, Chunk, Sender);
-        return RlweCodec.Write(Parameters, RlweObjectKind.CompactCiphertext, ctx, C0);
+        return RlweCodec.Write(Parameters, RlweObjectKind.CompactCiphertext, ctx, bodyDigest, C0);
     }
 
     /// <summary>Serialized size for a parameter set.</summary>
@@ -105,7 +109,12 @@ internal sealed class CompactScheme
     /// Encrypts and serializes in one step (the bank's upload), working in a per-thread scratch polynomial so
     /// that the only allocation is the message itself.
     /// </summary>
-    public byte[] EncryptToBytes(SecretKey sk, int sender, ulong round, uint chunk, ReadOnlySpan<ulong> values, RandomNumberGenerator rng)
+    public byte[] EncryptToBytes(SecretKey sk, int sender, ulong round, uint chunk, ReadOnlySpan<ulong> values, RandomNumberGenerator rng) =>
+        EncryptToBytes(sk, sender, round, chunk, values, rng, []);
+
+    /// <summary>As <see cref="EncryptToBytes(SecretKey, int, ulong, uint, ReadOnlySpan{ulong}, RandomNumberGenerator)"/>, also writing
+    /// the upload's body SHA-256 (what its manifest signs, SPEC.md 12.2) into <paramref name="bodyDigest"/> (32 bytes or empty).</summary>
+    public byte[] EncryptToBytes(SecretKey sk, int sender, ulong round, uint chunk, ReadOnlySpan<ulong> values, RandomNumberGenerator rng, Span<byte> bodyDigest)
     {
         ArgumentNullException.ThrowIfNull(sk);
         ArgumentNullException.ThrowIfNull(rng);
@@ -116,7 +125,7 @@ internal sealed class CompactScheme
             CommonRandomness.ExpandInto(Parameters, _seed, CrpPurpose.CompactCiphertext, round, chunk, work);
             Parameters.Basis.MulPointwiseShoup(work, sk.ValueChecked, sk.ValueShoup, work);
             _bfv.FinishSymmetric(work, values, Samplers.From(rng));
-            return new CompactCiphertext(Parameters, SessionTag, round, chunk, sender, work).Serialize();
+            return new CompactCiphertext(Parameters, SessionTag, round, chunk, sender, work).Serialize(bodyDigest);
         }
         catch
         {

@@ -91,7 +91,11 @@ internal sealed class HomomorphicBank : IDisposable
     /// </summary>
     /// <exception cref="ArgumentException">a value is not below t.</exception>
     /// <exception cref="ProtocolViolationException">Refused: this bank already encrypted under (round, chunk) or a later pair.</exception>
-    public byte[][] Encrypt(ulong round, ulong[] values, int chunks, bool parallel)
+    public byte[][] Encrypt(ulong round, ulong[] values, int chunks, bool parallel) => Encrypt(round, values, chunks, parallel, out _);
+
+    /// <summary>As <see cref="Encrypt(ulong, ulong[], int, bool)"/>, also returning each upload's body SHA-256 (what the manifest
+    /// signs, SPEC.md 12.2), computed while the upload's trailer is written, so <see cref="SignManifestFromDigests"/> hashes nothing again.</summary>
+    public byte[][] Encrypt(ulong round, ulong[] values, int chunks, bool parallel, out byte[][] bodyDigests)
     {
         CompactScheme scheme = Scheme ?? throw Error.Violation(ViolationReason.WrongRoundOrState, "no key installed");
         int n = _p.N;
@@ -103,17 +107,24 @@ internal sealed class HomomorphicBank : IDisposable
             throw Error.Violation(ViolationReason.Refused,
                 $"this bank already encrypted under round {round} (or a later one) of this key: a second ciphertext under the same common polynomial would reveal the difference of the two inputs");
         var output = new byte[chunks][];
+        var digests = new byte[chunks][];
         void One(int k)
         {
             using RandomNumberGenerator rng = _randomFor($"bank{Index}/r{round}/k{k}");
             int start = k * n, count = Math.Max(0, Math.Min(n, values.Length - start));
             // A chunk past the end of the vector encrypts zeros (the round's chunk count is the aggregator's).
-            output[k] = scheme.EncryptToBytes(SecretKey, Index, round, (uint)k, count == 0 ? [] : values.AsSpan(start, count), rng);
+            digests[k] = new byte[32];
+            output[k] = scheme.EncryptToBytes(SecretKey, Index, round, (uint)k, count == 0 ? [] : values.AsSpan(start, count), rng, digests[k]);
         }
         if (parallel && chunks > 1) System.Threading.Tasks.Parallel.For(0, chunks, One);
         else for (int k = 0; k < chunks; k++) One(k);
+        bodyDigests = digests;
         return output;
     }
+
+    /// <summary>Signs the round's upload manifest (SPEC.md 12.2) from the body digests <see cref="Encrypt(ulong, ulong[], int, bool, out byte[][])"/> returned.</summary>
+    public byte[] SignManifestFromDigests(ulong round, byte[][] bodyDigests) =>
+        UploadManifest.SignDigests(Identity, Scheme!.SessionTag, round, RlweObjectKind.CompactCiphertext, Index, bodyDigests);
 
     /// <summary>Signs the round's upload manifest (SPEC.md 12.2).</summary>
     public byte[] SignManifest(ulong round, byte[][] uploads, bool parallel) =>

@@ -458,8 +458,8 @@ public sealed class HomomorphicBankParty : IDisposable
         _openRounds.Add(r.Round);
         _roundLengths[r.Round] = r.Length;
         if (!_inputs.TryGetValue(r.Round, out ulong[]? values)) return [];          // this bank does not contribute to the round
-        byte[][] chunks = _bank.Encrypt(r.Round, values, r.Chunks, Parallel);
-        byte[] manifest = _bank.SignManifest(r.Round, chunks, Parallel);
+        byte[][] chunks = _bank.Encrypt(r.Round, values, r.Chunks, Parallel, out byte[][] digests);
+        byte[] manifest = _bank.SignManifestFromDigests(r.Round, digests);   // the digests came with the trailers: no second hash
         Array.Clear(values);
         _inputs.Remove(r.Round);
         return [new HeUploadMessage(_sessionId, r.Round, manifest, Array.ConvertAll(chunks, c => (ReadOnlyMemory<byte>)c))];

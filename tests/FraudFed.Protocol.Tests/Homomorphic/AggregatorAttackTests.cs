@@ -273,6 +273,22 @@ public sealed class AggregatorAttackTests
     }
 
     [Test]
+    public void BodyDigestsFromEncryption_AreTheSpecDigests_AndSignTheSameManifest([Values(1, 3)] int chunks)
+    {
+        using HomomorphicSession session = Session(3, null, null, $"digests/{chunks}");
+        HomomorphicBank bank = session.BankParty(0);
+        byte[][] uploads = bank.Encrypt(Round, Input(0, length: 200), chunks, parallel: chunks > 1, out byte[][] digests);
+        Assert.That(digests, Has.Length.EqualTo(chunks));
+        for (int k = 0; k < chunks; k++)
+        {
+            Assert.That(digests[k], Is.EqualTo(UploadDigest(uploads[k])), $"chunk {k}: SHA-256 of the body (SPEC.md 12.2)");
+            Assert.That(uploads[k][^16..], Is.EqualTo(digests[k][..16]), $"chunk {k}: the trailer is the digest's first half");
+        }
+        // Ed25519 is deterministic: the manifest signed from the kept digests is the one signed by hashing the uploads again.
+        Assert.That(bank.SignManifestFromDigests(Round, digests), Is.EqualTo(bank.SignManifest(Round, uploads, parallel: false)));
+    }
+
+    [Test]
     public void Harness_UsesEveryBanksLedger_AndItsSumsStayExact()
     {
         var ledgers = Enumerable.Range(0, 4).Select(_ => new InMemoryDecryptionLedger()).ToArray();
