@@ -5,6 +5,7 @@
 // the run's temporary directory is gone.
 using System.Diagnostics;
 using System.Globalization;
+using System.Runtime.InteropServices;
 using System.Text.Json;
 using FraudFed.Cli.Commands;
 using FraudFed.Cli.Infrastructure;
@@ -20,7 +21,7 @@ namespace FraudFed.Cli.Tests.Commands;
 
 [TestFixture]
 [NonParallelizable]
-public sealed class SimulateBankProcessTests
+public sealed partial class SimulateBankProcessTests
 {
     private string _out = "";
     private readonly List<(int Bank, int Pid, DateTime Start)> _children = [];
@@ -153,11 +154,16 @@ public sealed class SimulateBankProcessTests
         AssertNoChildLeft(3);
     }
 
+    private const int SigInt = 2, SigKill = 9;   // POSIX signal numbers (Linux and macOS agree on both)
+
+    /// <summary>kill(2) from libc: the signal goes straight to the process, with no helper program in between.</summary>
+    [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static partial int Kill(int pid, int signal);
+
     [TestCase("INT")]
     [TestCase("KILL")]
     public void SimulateProcessSignalled_LeavesNoBankProcess(string signal)
     {
-        if (!OperatingSystem.IsLinux()) Assert.Pass("Signals sent with kill(1): Linux only.");
         // The whole CLI as its own process. SIGINT (Ctrl-C) cancels the run, which kills the children and removes the
         // temporary directory; SIGKILL gives it no chance at all: the children see their standard input close and stop.
         ProcessStartInfo info = SelfCommand.StartInfo(["simulate", "--banks", "3", "--transactions", "6000", "--seed", "7", "--trees", "50",
@@ -184,7 +190,7 @@ public sealed class SimulateBankProcessTests
             _children.Add((b, pids[b], c.StartTime.ToUniversalTime()));
         }
         Thread.Sleep(1000);
-        using (Process kill = Process.Start("kill", ["-" + signal, parent.Id.ToString(CultureInfo.InvariantCulture)])) kill.WaitForExit();
+        Assert.That(Kill(parent.Id, signal == "INT" ? SigInt : SigKill), Is.EqualTo(0), $"kill(2) SIG{signal} to the simulate process");
         Assert.That(parent.WaitForExit(60_000), Is.True, "the parent ended");
         string stderr = rest.Result;
 
