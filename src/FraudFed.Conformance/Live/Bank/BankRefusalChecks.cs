@@ -83,9 +83,8 @@ public static class BankRefusalChecks
         int[] active = MaliciousHeAggregator.HonestActive;
         int[] few = Enumerable.Range(0, MaliciousHeAggregator.MinContributors - 1).ToArray();   // K_min - 1 contributors, lists signed
         byte[] hostile = d.Request(round, few, active);
-        var seen = new List<string>();
-        foreach (int b in active) await d.SendToAsync(b, hostile).ConfigureAwait(false);
-        foreach (int b in active) seen.Add(await d.ExpectRefusalAsync(b, round, $"a request over {few.Length} < K_min contributors", ViolationReason.TooFewParticipants).ConfigureAwait(false));
+        IReadOnlyList<string> seen = await d.SendExpectingRefusalsAsync(active, round, hostile, $"a request over {few.Length} < K_min contributors",
+            ViolationReason.TooFewParticipants).ConfigureAwait(false);
         await d.FinishHonestAsync(round, active).ConfigureAwait(false);
         return $"{string.Join("; ", seen)}; the honest request over all {MaliciousHeAggregator.Banks} was answered and every bank got the exact sum";
     }
@@ -126,12 +125,10 @@ public static class BankRefusalChecks
         // (b) U of K_min banks whose list entries all carry the victim's upload digest: the "sum" is the victim's ciphertext.
         int[] posing = Enumerable.Range(0, MaliciousHeAggregator.MinContributors).ToArray();
         byte[] disguised = d.Request(round, posing, active, _ => d.UploadDigest(victim));
-        var seen = new List<string>();
-        foreach (int b in active) await d.SendToAsync(b, alone).ConfigureAwait(false);
-        foreach (int b in active) seen.Add(await d.ExpectRefusalAsync(b, round, $"a request over bank {victim} alone", ViolationReason.TooFewParticipants).ConfigureAwait(false));
-        foreach (int b in active) await d.SendToAsync(b, disguised).ConfigureAwait(false);
-        foreach (int b in active)
-            seen.Add(await d.ExpectRefusalAsync(b, round, $"a list of {posing.Length} senders all carrying bank {victim}'s upload", ViolationReason.AuthenticationFailed).ConfigureAwait(false));
+        var seen = new List<string>(await d.SendExpectingRefusalsAsync(active, round, alone, $"a request over bank {victim} alone",
+            ViolationReason.TooFewParticipants).ConfigureAwait(false));
+        seen.AddRange(await d.SendExpectingRefusalsAsync(active, round, disguised, $"a list of {posing.Length} senders all carrying bank {victim}'s upload",
+            ViolationReason.AuthenticationFailed).ConfigureAwait(false));
         await d.FinishHonestAsync(round, active).ConfigureAwait(false);
         return $"{string.Join("; ", seen)}; then every bank got the exact sum";
     }
@@ -145,10 +142,8 @@ public static class BankRefusalChecks
         int[] everyone = Enumerable.Range(0, MaliciousHeAggregator.Banks).ToArray();
         // The retired public-key variant's shares open an attacker's C1 (SPEC.md 12.1): a signed list of kind-7 uploads must be refused.
         byte[] retired = d.Request(round, everyone, active, kind: (RlweObjectKind)7);
-        var seen = new List<string>();
-        foreach (int b in active) await d.SendToAsync(b, retired).ConfigureAwait(false);
-        foreach (int b in active)
-            seen.Add(await d.ExpectRefusalAsync(b, round, "a signed list of kind-7 (public-key variant) uploads", ViolationReason.Malformed, ViolationReason.WrongRoundOrState).ConfigureAwait(false));
+        IReadOnlyList<string> seen = await d.SendExpectingRefusalsAsync(active, round, retired, "a signed list of kind-7 (public-key variant) uploads",
+            ViolationReason.Malformed, ViolationReason.WrongRoundOrState).ConfigureAwait(false);
         await d.FinishHonestAsync(round, active).ConfigureAwait(false);
         return $"{string.Join("; ", seen)}; then every bank got the exact sum";
     }

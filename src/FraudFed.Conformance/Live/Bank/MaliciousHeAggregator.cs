@@ -165,6 +165,17 @@ internal sealed class MaliciousHeAggregator : IAsyncDisposable
         };
     }
 
+    /// <summary>Sends <paramref name="message"/> to every bank of <paramref name="banks"/>, then expects each to refuse it
+    /// (<see cref="ExpectRefusalAsync"/>); returns the descriptions, in bank order.</summary>
+    /// <exception cref="CheckFailure">a bank released a share, refused with another reason, or stayed silent.</exception>
+    public async Task<IReadOnlyList<string>> SendExpectingRefusalsAsync(int[] banks, ulong round, byte[] message, string attack, params ViolationReason[] reasons)
+    {
+        foreach (int b in banks) await SendToAsync(b, message).ConfigureAwait(false);
+        var seen = new List<string>(banks.Length);
+        foreach (int b in banks) seen.Add(await ExpectRefusalAsync(b, round, attack, reasons).ConfigureAwait(false));
+        return seen;
+    }
+
     /// <summary>Closes the uploads as the honest aggregator with active set <paramref name="active"/> and sends its request; returns its bytes.</summary>
     public async Task<byte[]> SendHonestRequestAsync(ulong round, int[] active)
     {
