@@ -204,6 +204,7 @@ public sealed class MaskingSecureSumClient : ISecureSumClient
         ShareDelivery d => d.Round,
         SurvivorList s => s.Round,
         UnmaskRequest u => u.Round,
+        RoundAbort a => a.Round,   // 0 ends the session: handled below, in any round
         _ => null,
     };
 }

@@ -9,6 +9,7 @@ using FraudFed.Cryptography.Rlwe;
 using FraudFed.Cryptography.Threshold;
 using FraudFed.Protocol.Coordination;
 using FraudFed.Protocol.Homomorphic;
+using FraudFed.Protocol.Masking;
 using FraudFed.Testing;
 using NUnit.Framework;
 
@@ -134,6 +135,43 @@ public sealed class BankClientOptionsTests
         Assert.That(e.Reason, Is.EqualTo(ViolationReason.Malformed));
         Assert.That(strict.Refusals, Is.EqualTo(new[] { ViolationReason.Malformed }));
         Assert.That(party.State, Is.EqualTo(before), "a refused message changes nothing");
+    }
+
+    /// <summary>Delivers the queued messages first, then the inner mailbox's.</summary>
+    private sealed class PrependingTransport(IBankTransport inner) : IBankTransport
+    {
+        public readonly Queue<BankDelivery> First = new();
+        public int Bank => inner.Bank;
+        public ValueTask SendAsync(ReadOnlyMemory<byte> message, CancellationToken cancellationToken) => inner.SendAsync(message, cancellationToken);
+        public ValueTask<BankDelivery> ReceiveAsync(CancellationToken cancellationToken) =>
+            First.TryDequeue(out BankDelivery d) ? ValueTask.FromResult(d) : inner.ReceiveAsync(cancellationToken);
+    }
+
+    [Test]
+    public async Task Masking_ALateAbortOfAnEarlierRound_IsSkippedEvenWithStopOnRefusal_AndTheRunningRoundIsExact()
+    {
+        // An appliance whose round 1 missed a deadline sends its RoundAbort; a bank already in round 2 may read it late.
+        // It is stale, not hostile: a strict client counts it and finishes round 2.
+        using var d = new MaskingDeployment(3, null, "options/masking/stale-abort", TimeSpan.FromSeconds(30));
+        var late = new PrependingTransport(d.BankTransports[0]);
+        var strict = new MaskingSecureSumClient(d.Banks[0], d.Parameters, late, new BankClientOptions { StopOnRefusal = true });
+        d.Clients[0] = strict;
+        await d.SetupAsync().WaitAsync(Guard);
+        const int length = 50;
+        ulong[] Values(int b) => Enumerable.Range(0, length).Select(j => (ulong)(b * 1000 + j)).ToArray();
+        for (uint round = 1; round <= 2; round++)
+        {
+            if (round == 2)
+                late.First.Enqueue(new BankDelivery(MaskingWire.Encode(new RoundAbort((byte[])d.Parameters.SessionId.Clone(), 1, ViolationReason.TooFewParticipants, "stage deadline")), null));
+            var ctx = new SumContext(round, length, d.Parameters.ModulusBits);
+            Task<CoordinatorRoundResult> coordinator = d.Coordinator.RunRoundAsync(round, length);
+            SecureSumClientResult[] results = await Task.WhenAll(d.Clients.Select((c, b) => c.SumAsync(Values(b), ctx))).WaitAsync(Guard);
+            await coordinator.WaitAsync(Guard);
+            ulong[] expected = Enumerable.Range(0, length).Select(j => (ulong)(0 + 1000 + 2000 + 3 * j)).ToArray();
+            foreach (SecureSumClientResult r in results) Assert.That(r.Sum, Is.EqualTo(expected), $"round {round}");
+        }
+        Assert.That(late.First, Is.Empty, "the stale abort was read");
+        Assert.That(strict.Refusals, Is.EqualTo(new[] { ViolationReason.WrongRoundOrState }), "counted once, as a message of another round");
     }
 
     [Test]
