@@ -21,7 +21,7 @@ internal sealed class ApplianceKit : IAsyncDisposable
 {
     public static readonly FederationClientOptions FastClient = new()
     {
-        PollWait = TimeSpan.FromSeconds(1), RetryDelay = TimeSpan.FromMilliseconds(100), MaxRetries = 12, StageTimeout = TimeSpan.FromSeconds(90),
+        PollWait = TimeSpan.FromSeconds(1), RetryDelay = TimeSpan.FromMilliseconds(100), RetryBudget = TimeSpan.FromSeconds(20), StageTimeout = TimeSpan.FromSeconds(90),
     };
 
     private readonly List<IAsyncDisposable> _clients = [];
