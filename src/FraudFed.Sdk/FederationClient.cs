@@ -313,6 +313,10 @@ public sealed partial class FederationClient : IAsyncDisposable
             double waited = System.Diagnostics.Stopwatch.GetElapsedTime(context.Properties.GetValue(StartKey, 0L)).TotalSeconds;
             throw new FederationException($"the aggregator at {_config.Aggregator} is unreachable after {retries} retries over {waited:0} s (retry budget {_options.RetryBudget.TotalSeconds:0} s; {e.StatusCode}: {e.Status.Detail}); check the address, that the appliance runs, and that its roster pins this bank's certificate.", e);
         }
+        catch (RpcException e) when (StatusMapping.IsApplianceStateFailure(e))
+        {
+            throw new ApplianceStateFailedException(_config.Aggregator.ToString(), e.Status.Detail);
+        }
         catch (RpcException e)
         {
             if (refusal?.Invoke(e) is { } specific) throw specific;

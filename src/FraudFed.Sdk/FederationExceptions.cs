@@ -71,3 +71,14 @@ public sealed class VectorLengthMismatchException : FederationException
     /// <summary>The length this bank passed.</summary>
     public int ActualLength { get; }
 }
+
+/// <summary>The appliance could not persist its state (its state file write failed: disk full, a read-only state directory)
+/// and accepts nothing until its operator fixes that and restarts it (SPEC.md 14.5). Not retried: nothing this bank does
+/// changes it. Everything the appliance acknowledged is in its log, so after the restart this bank can run again.</summary>
+public sealed class ApplianceStateFailedException : FederationException
+{
+    /// <summary>Creates the exception.</summary>
+    public ApplianceStateFailedException(string aggregator, string detail)
+        : base($"the aggregator at {aggregator} could not persist its state and accepts nothing until its operator fixes it and restarts the appliance ({detail}); ask the operator (its log and /healthz say the same), then run this bank again.")
+    { }
+}

@@ -1,9 +1,14 @@
 // What a bank sees while the appliance is down or cannot write its state: the SDK retries an unreachable appliance for a
 // time budget (not a count), so an appliance restart of ~20 s is ridden out and the waiting banks finish the exact sum; each
-// retry is reported. Real loopback mutual TLS and a real SQLite state file (the kit of `aggregator init`).
+// retry is reported. An appliance whose state write fails (a store double whose writes throw "disk full") answers every
+// call FAILED_PRECONDITION with the trailer fraudfed-appliance-state, logs it once, turns /healthz unhealthy, and the bank
+// stops at once with the message instead of waiting for its timeout. Real loopback mutual TLS and a real SQLite state file (the kit of `aggregator init`).
 using System.Collections.Concurrent;
+using FraudFed.Aggregator.Storage;
 using FraudFed.Sdk;
 using FraudFed.Testing;
+using Grpc.Core;
+using Microsoft.Extensions.Logging;
 using NUnit.Framework;
 
 namespace FraudFed.Aggregator.Tests;
@@ -85,5 +90,89 @@ public sealed class ApplianceOutageTests
         Assert.That(e!.Message, Does.Contain("is unreachable after").And.Contain("retry budget 3 s"));
         Assert.That(recorder.Retries, Is.Not.Empty);
         Assert.That(recorder.Retries.Last().Remaining, Is.LessThan(TimeSpan.FromSeconds(1)));
+    }
+
+    [Test]
+    public async Task StateWriteFails_BanksStopAtOnceWithTheMessage_TheOperatorGetsOneLogLineAndAnUnhealthyHealthz()
+    {
+        await using ApplianceKit kit = ApplianceKit.Create("masking", banks: Banks);
+        FailingStore? store = null;
+        kit.OpenStore = path => store = new FailingStore(new SqliteAggregatorStore(path));
+        using var logs = new CapturedLogs();
+        kit.Logs = logs;
+        await kit.StartAsync();
+        using var bounded = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+        CancellationToken ct = bounded.Token;
+        var clients = Enumerable.Range(0, Banks).Select(kit.Client).ToArray();
+        await Task.WhenAll(clients.Select(c => c.ConnectAsync(ct)));
+        ulong[] vector = [1, 2, 3];
+        // Bank 1 asks for the round and waits for it to open (its long poll); then the disk fills and bank 0 asks.
+        int before = kit.Host!.Coordinator.EventCount;
+        Task<FederatedSum> waiting = clients[1].SumAsync(vector, ct);
+        while (kit.Host.Coordinator.EventCount < before + 1) await Task.Delay(20, ct);
+        store!.FailWrites = true;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        ApplianceStateFailedException? first = Assert.ThrowsAsync<ApplianceStateFailedException>(() => clients[0].SumAsync(vector, ct));
+        Assert.That(first!.Message, Does.Contain("could not persist its state").And.Contain("disk full").And.Contain("restart"));
+        ApplianceStateFailedException? polled = Assert.ThrowsAsync<ApplianceStateFailedException>(async () => await waiting);
+        Assert.That(polled!.Message, Does.Contain("could not persist its state"));
+        Assert.That(clock.Elapsed, Is.LessThan(TimeSpan.FromSeconds(15)), "at once (one long poll), not after the 90 s stage timeout nor a retry budget");
+        // The gRPC answer itself: FAILED_PRECONDITION with the trailer, for every method.
+        RawBank raw = kit.Raw(2);
+        RpcException e = Assert.ThrowsAsync<RpcException>(async () => await raw.Grpc.GetSessionAsync(new FraudFed.Sdk.Wire.GetSessionRequest(), cancellationToken: ct))!;
+        Assert.That(e.StatusCode, Is.EqualTo(StatusCode.FailedPrecondition));
+        Assert.That(StatusMapping.IsApplianceStateFailure(e), Is.True);
+        Assert.That(e.Status.Detail, Does.Contain("could not persist"));
+
+        Uri ops = kit.Host.Addresses.First(a => a.Scheme == "http");
+        using var http = new HttpClient();
+        using HttpResponseMessage health = await http.GetAsync(new Uri(ops, "/healthz"), ct);
+        Assert.That((int)health.StatusCode, Is.EqualTo(503));
+        Assert.That(await health.Content.ReadAsStringAsync(ct), Is.EqualTo("Unhealthy"));
+        string metrics = await http.GetStringAsync(new Uri(ops, "/metrics"), ct);
+        Assert.That(metrics, Does.Contain("reason=\"StateFailed\""));
+        // Once from the coordinator, however many calls were refused after it (the health check's own line, at every poll, is
+        // framework noise that the default logging of `aggregator serve` filters out).
+        string[] critical = logs.Lines.Where(l => l.StartsWith("Critical:", StringComparison.Ordinal) && l.Contains("could not persist", StringComparison.Ordinal)).ToArray();
+        Assert.That(critical, Has.Length.EqualTo(1), string.Join("\n", logs.Lines));
+        Assert.That(critical[0], Does.Contain("disk full (test)").And.Contain(kit.Loaded!.StatePath));
+    }
+
+    /// <summary>The SQLite store, whose transactions fail ("disk full") once <see cref="FailWrites"/> is set.</summary>
+    private sealed class FailingStore(SqliteAggregatorStore inner) : IAggregatorStore
+    {
+        public volatile bool FailWrites;
+        public string? ConfigDigest => inner.ConfigDigest;
+        public int PayloadFileThreshold => inner.PayloadFileThreshold;
+        public void Initialize(string configDigest) => inner.Initialize(configDigest);
+        public IReadOnlyList<StoredEvent> ReadEvents() => inner.ReadEvents();
+        public long Append(StoredEvent e, IReadOnlyList<OutboundItem> outbound) => AppendBatch([new AppendEntry(e, outbound)]).Sequences[0];
+        public AppendedBatch AppendBatch(IReadOnlyList<AppendEntry> entries) => FailWrites ? throw new IOException("disk full (test)") : inner.AppendBatch(entries);
+        public void WritePayloadFile(int bank, byte[] digest, byte[] payload)
+        {
+            if (FailWrites) throw new IOException("disk full (test)");
+            inner.WritePayloadFile(bank, digest, payload);
+        }
+        public long? FindInbound(int bank, byte[] digest) => inner.FindInbound(bank, digest);
+        public IReadOnlyList<MailboxEntry> ReadMailbox(int bank, long afterSequence, int maxItems) => inner.ReadMailbox(bank, afterSequence, maxItems);
+        public long LastMailboxSequence(int bank) => inner.LastMailboxSequence(bank);
+        public void Dispose() => inner.Dispose();
+    }
+
+    /// <summary>Every log line (warning and above) of the appliance, formatted.</summary>
+    private sealed class CapturedLogs : ILoggerProvider
+    {
+        private readonly ConcurrentQueue<string> _lines = new();
+        public string[] Lines => [.. _lines];
+        public ILogger CreateLogger(string categoryName) => new Logger(_lines);
+        public void Dispose() { }
+
+        private sealed class Logger(ConcurrentQueue<string> lines) : ILogger
+        {
+            public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+            public bool IsEnabled(LogLevel logLevel) => true;
+            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+                lines.Enqueue($"{logLevel}: {formatter(state, exception)}");
+        }
     }
 }
