@@ -75,12 +75,16 @@ internal sealed class AggregatorCommands : ICliSubcommands
             ApplianceHost host;
             try { host = ApplianceHost.Create(loaded); }
             catch (InvalidDataException e) { throw new UsageException(e.Message); }
+            // SIGINT and SIGTERM cancel the token (CliInterrupt): the host then stops gracefully (in-flight calls get their grace
+            // period; every accepted message is already durable) and serve reports one line and exit 0.
+            using IDisposable listening = CliInterrupt.Listen();
             try
             {
-                host.RunAsync().GetAwaiter().GetResult();
+                host.RunAsync(CliInterrupt.Token).GetAwaiter().GetResult();
             }
             catch (IOException e) { throw new InvalidOperationException($"cannot listen: {e.Message}", e); }
             finally { host.DisposeAsync().AsTask().GetAwaiter().GetResult(); }
+            pr.InvocationConfiguration.Error.WriteLine("fraudfed aggregator serve: stopped.");
             return CliErrors.Success;
         }));
         return cmd;
