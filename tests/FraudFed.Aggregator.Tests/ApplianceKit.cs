@@ -43,8 +43,10 @@ internal sealed class ApplianceKit : IAsyncDisposable
     public LoadedAggregatorConfig? Loaded { get; private set; }
     /// <summary>Opens the appliance's store at its state path on the next start (null: the SQLite store).</summary>
     public Func<string, Storage.IAggregatorStore>? OpenStore { get; set; }
-    /// <summary>An extra log provider of the next start (warnings and above), or null.</summary>
+    /// <summary>An extra log provider of the next start, or null.</summary>
     public ILoggerProvider? Logs { get; set; }
+    /// <summary>The appliance's log level (default: warnings and above).</summary>
+    public LogLevel LogLevel { get; set; } = LogLevel.Warning;
 
     public static ApplianceKit Create(string mode, int banks = 5, double stageSeconds = 60, int maxMessageBytes = 1 << 20, bool insecure = true)
     {
@@ -69,7 +71,7 @@ internal sealed class ApplianceKit : IAsyncDisposable
     public async Task StartAsync()
     {
         Loaded = AggregatorConfig.Load(ConfigPath);
-        Host = ApplianceHost.Create(Loaded, l => { l.SetMinimumLevel(LogLevel.Warning); if (Logs is { } p) l.AddProvider(p); },
+        Host = ApplianceHost.Create(Loaded, l => { l.SetMinimumLevel(LogLevel); if (Logs is { } p) l.AddProvider(p); },
             path => OpenStore is { } open ? open(path) : new Storage.SqliteAggregatorStore(path));
         await Host.StartAsync();
         Address = Host.Addresses.First(a => a.Scheme == "https");

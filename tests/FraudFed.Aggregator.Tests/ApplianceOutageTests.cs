@@ -2,7 +2,8 @@
 // time budget (not a count), so an appliance restart of ~20 s is ridden out and the waiting banks finish the exact sum; each
 // retry is reported. An appliance whose state write fails (a store double whose writes throw "disk full") answers every
 // call FAILED_PRECONDITION with the trailer fraudfed-appliance-state, logs it once, turns /healthz unhealthy, and the bank
-// stops at once with the message instead of waiting for its timeout. Real loopback mutual TLS and a real SQLite state file (the kit of `aggregator init`).
+// stops at once with the message instead of waiting for its timeout. After a restart mid-round the log names where the
+// session stands (round, stage, inputs in). Real loopback mutual TLS and a real SQLite state file (the kit of `aggregator init`).
 using System.Collections.Concurrent;
 using FraudFed.Aggregator.Storage;
 using FraudFed.Sdk;
@@ -136,6 +137,40 @@ public sealed class ApplianceOutageTests
         string[] critical = logs.Lines.Where(l => l.StartsWith("Critical:", StringComparison.Ordinal) && l.Contains("could not persist", StringComparison.Ordinal)).ToArray();
         Assert.That(critical, Has.Length.EqualTo(1), string.Join("\n", logs.Lines));
         Assert.That(critical[0], Does.Contain("disk full (test)").And.Contain(kit.Loaded!.StatePath));
+    }
+
+    [Test]
+    public async Task RestartMidRound_TheReplayLogLineNamesTheRoundTheStageAndTheInputsIn()
+    {
+        await using ApplianceKit kit = ApplianceKit.Create("masking", banks: Banks);
+        await kit.StartAsync();
+        using var bounded = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+        CancellationToken ct = bounded.Token;
+        FederationClient[] clients = Enumerable.Range(0, Banks - 1).Select(kit.Client).ToArray();
+        RawBank silent = kit.Raw(Banks - 1);
+        await Task.WhenAll(clients.Select(c => c.ConnectAsync(ct)).Append(silent.SetupAsync(ct)));
+        // The silent bank joins round 1 and sends its ShareKeys, never its masked input: the round waits in MaskedInput with 4 of 5.
+        await silent.Grpc.RequestRoundAsync(new FraudFed.Sdk.Wire.RoundRequest { Length = 3 }, cancellationToken: ct);
+        using var stopSums = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        Task sums = Task.WhenAll(clients.Select(c => c.SumAsync([1, 2, 3], stopSums.Token)));
+        while (true)
+        {
+            FraudFed.Sdk.Wire.MailboxItem item = await silent.NextAsync(ct);
+            if (item.ItemCase == FraudFed.Sdk.Wire.MailboxItem.ItemOneofCase.RoundOpen) await silent.SubmitAsync(silent.Masking!.BeginRound((uint)item.RoundOpen.Round));
+            else if (item.ItemCase == FraudFed.Sdk.Wire.MailboxItem.ItemOneofCase.Message) break;   // its ShareDelivery
+        }
+        while (!(kit.Host!.Coordinator.Stage.StartsWith("MaskedInput", StringComparison.Ordinal) && kit.Host.Coordinator.RoundMessages >= 2 * Banks - 1))
+            await Task.Delay(50, ct);
+        await kit.StopAsync();
+        using var logs = new CapturedLogs();
+        kit.Logs = logs;
+        kit.LogLevel = LogLevel.Information;
+        await kit.StartAsync();
+        string[] replayed = logs.Lines.Where(l => l.Contains("Replayed", StringComparison.Ordinal)).ToArray();
+        Assert.That(replayed, Has.Length.EqualTo(1), string.Join("\n", logs.Lines));
+        Assert.That(replayed[0], Does.Match(@"Replayed \d+ events: session Ready; round 1 in MaskedInput with 4 of 5 inputs$"));
+        stopSums.Cancel();
+        try { await sums; } catch (OperationCanceledException) { } catch (FederationException) { }
     }
 
     /// <summary>The SQLite store, whose transactions fail ("disk full") once <see cref="FailWrites"/> is set.</summary>

@@ -85,6 +85,16 @@ public sealed class Coordinator : IDisposable
 
     /// <summary>The mode's session id (masking), or empty.</summary>
     public byte[] SessionId { get { lock (_lock) return _engine.SessionId; } }
+    /// <summary>Where the session stands, for the operator (e.g. "session Ready; round 3 in MaskedInput with 4 of 5 inputs"),
+    /// with the banks queued for the next round.</summary>
+    public string Position
+    {
+        get
+        {
+            lock (_lock)
+                return _requests.Count == 0 ? _engine.Position : $"{_engine.Position}; {_requests.Count} of {_engine.SessionBanks.Count} banks asked for round {_nextRound}";
+        }
+    }
     /// <summary>The current stage, for logs and health.</summary>
     public string Stage { get { lock (_lock) return _engine.StageKey; } }
     /// <summary>True once the session has ended (setup aborted, or a masking session ended on evidence of an attack, SPEC.md 8.3):
@@ -133,7 +143,7 @@ public sealed class Coordinator : IDisposable
             _engine.TakeRoundEnd();
         }
         ReplayedEvents = events.Count;
-        _log.LogInformation("Replayed {Events} events; stage {Stage}", events.Count, _engine.StageKey);
+        _log.LogInformation("Replayed {Events} events: {Position}", events.Count, Position);
     }
 
     /// <summary>Applies one event to the mode engine, then to the training job (which reacts to the round the event closed):
