@@ -3,7 +3,8 @@
 // retry is reported. An appliance whose state write fails (a store double whose writes throw "disk full") answers every
 // call FAILED_PRECONDITION with the trailer fraudfed-appliance-state, logs it once, turns /healthz unhealthy, and the bank
 // stops at once with the message instead of waiting for its timeout. After a restart mid-round the log names where the
-// session stands (round, stage, inputs in). Real loopback mutual TLS and a real SQLite state file (the kit of `aggregator init`).
+// session stands (round, stage, inputs in). A TLS handshake refused for an unpinned certificate is counted in
+// fraudfed_rejects_total{reason="certificate"}. Real loopback mutual TLS and a real SQLite state file (the kit of `aggregator init`).
 using System.Collections.Concurrent;
 using FraudFed.Aggregator.Storage;
 using FraudFed.Sdk;
@@ -171,6 +172,48 @@ public sealed class ApplianceOutageTests
         Assert.That(replayed[0], Does.Match(@"Replayed \d+ events: session Ready; round 1 in MaskedInput with 4 of 5 inputs$"));
         stopSums.Cancel();
         try { await sums; } catch (OperationCanceledException) { } catch (FederationException) { }
+    }
+
+    [Test]
+    public async Task RefusedHandshake_IsCountedInRejectsTotal_WithReasonCertificate()
+    {
+        await using ApplianceKit kit = ApplianceKit.Create("masking", banks: 2);
+        await using ApplianceKit other = ApplianceKit.Create("masking", banks: 2);
+        await kit.StartAsync();
+        Uri ops = kit.Host!.Addresses.First(a => a.Scheme == "http");
+        using var http = new HttpClient();
+        Assert.That(RejectsWithReasonCertificate(await http.GetStringAsync(new Uri(ops, "/metrics"))), Is.Zero);
+        // A certificate of another kit (not pinned), trusting this appliance's CA: refused at the handshake, not retried.
+        using var stranger = new FraudFed.Sdk.Configuration.LoadedBankConfig(kit.LoadBank(0).Config, kit.Address, other.LoadBank(0).Certificate, kit.LoadBank(0).Ca, new byte[32]);
+        await using (FederationClient client = FederationClient.Create(stranger, ApplianceKit.FastClient))
+            Assert.ThrowsAsync<FederationException>(() => client.ConnectAsync(new CancellationTokenSource(TimeSpan.FromSeconds(60)).Token));
+        double afterClient = RejectsWithReasonCertificate(await http.GetStringAsync(new Uri(ops, "/metrics")));
+        Assert.That(afterClient, Is.GreaterThanOrEqualTo(1), "the SDK's refused handshake(s)");
+        // Exactly one more for one raw handshake with that certificate; a roster bank's calls add none.
+        using (var tcp = new System.Net.Sockets.TcpClient())
+        {
+            await tcp.ConnectAsync(kit.Address.Host, kit.Address.Port);
+            using var tls = new System.Net.Security.SslStream(tcp.GetStream(), false, (_, _, _, _) => true);
+            try
+            {
+                await tls.AuthenticateAsClientAsync(new System.Net.Security.SslClientAuthenticationOptions
+                {
+                    TargetHost = kit.Address.Host, ClientCertificates = [other.LoadBank(0).Certificate],
+                    ApplicationProtocols = [System.Net.Security.SslApplicationProtocol.Http2],
+                });
+                Assert.That(await tls.ReadAsync(new byte[1]), Is.Zero, "TLS 1.3: the appliance closes after the client's handshake");
+            }
+            catch (Exception e) when (e is System.Security.Authentication.AuthenticationException or IOException) { }
+        }
+        await kit.Raw(1).Grpc.GetSessionAsync(new FraudFed.Sdk.Wire.GetSessionRequest());
+        Assert.That(RejectsWithReasonCertificate(await http.GetStringAsync(new Uri(ops, "/metrics"))), Is.EqualTo(afterClient + 1));
+    }
+
+    /// <summary>The value of fraudfed_rejects_total{reason="certificate"} in a Prometheus scrape (0 when absent).</summary>
+    private static double RejectsWithReasonCertificate(string scrape)
+    {
+        string? line = scrape.Split('\n').FirstOrDefault(l => l.StartsWith("fraudfed_rejects_total{", StringComparison.Ordinal) && l.Contains("reason=\"certificate\"", StringComparison.Ordinal));
+        return line is null ? 0 : double.Parse(line.Split(' ')[^1].Trim(), System.Globalization.CultureInfo.InvariantCulture);
     }
 
     /// <summary>The SQLite store, whose transactions fail ("disk full") once <see cref="FailWrites"/> is set.</summary>

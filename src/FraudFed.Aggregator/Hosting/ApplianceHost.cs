@@ -54,6 +54,7 @@ public sealed class ApplianceHost : IAsyncDisposable
         builder.Logging.ClearProviders();
         logging(builder.Logging);
 
+        var metrics = new AggregatorMetrics();
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;
@@ -67,7 +68,13 @@ public sealed class ApplianceHost : IAsyncDisposable
                     ServerCertificate = config.ServerCertificate,
                     ClientCertificateMode = ClientCertificateMode.RequireCertificate,
                     // Pinning is the whole check: a certificate is accepted iff its fingerprint is in the roster.
-                    ClientCertificateValidation = (certificate, _, _) => config.BankOf(certificate) >= 0,
+                    // A refusal fails the handshake before any call: counted as fraudfed_rejects_total{reason="certificate"}.
+                    ClientCertificateValidation = (certificate, _, _) =>
+                    {
+                        if (config.BankOf(certificate) >= 0) return true;
+                        metrics.Rejected(AggregatorMetrics.CertificateReason);
+                        return false;
+                    },
                     SslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
                     HandshakeTimeout = TimeSpan.FromSeconds(10),
                 });
@@ -75,7 +82,6 @@ public sealed class ApplianceHost : IAsyncDisposable
             if (config.Ops is not null) k.Listen(config.Ops, listen => listen.Protocols = HttpProtocols.Http1);
         });
 
-        var metrics = new AggregatorMetrics();
         IAggregatorStore store = openStore(config.StatePath);
         Coordinator coordinator;
         ILoggerFactory loggerFactory = LoggerFactory.Create(logging);
