@@ -146,6 +146,10 @@ public sealed partial class FederationClient : IAsyncDisposable
     public int Bank => _config.Config.Bank;
     /// <summary>The session's settings.</summary>
     public FederationSettings Settings => _config.Config.Federation;
+    /// <summary>Values of a sum are below 2^ValueBits: the plaintext modulus t of the homomorphic parameter set (44 bits), or
+    /// masking's k, from this bank's configuration (no network call).</summary>
+    public int ValueBits => _valueBits ??= Settings.IsHomomorphic ? Settings.BuildHeRoster().Parameters.PlainModulusBits : Settings.Masking!.ModulusBits;
+    private int? _valueBits;
     /// <summary>True once the session's setup is complete for this bank.</summary>
     public bool IsConnected => _session is { IsReady: true };
     /// <summary>This bank's mailbox as the protocol layer's <see cref="FraudFed.Protocol.Coordination.IBankTransport"/>: any
@@ -188,7 +192,8 @@ public sealed partial class FederationClient : IAsyncDisposable
 
     /// <summary>Contributes <paramref name="values"/> to the next round and returns its opened sum. Values are below t = 2^44
     /// (homomorphic) or below 2^k (masking). Every bank of a round passes vectors of the same length. Connects first if needed.</summary>
-    /// <exception cref="ArgumentException">an empty vector, or a value out of range.</exception>
+    /// <exception cref="ArgumentException">an empty vector.</exception>
+    /// <exception cref="ValueOutOfRangeException">a value is not below 2^bits of the session (checked before any network call).</exception>
     /// <exception cref="RoundFailedException">the round ended without a sum (the session goes on: call again).</exception>
     /// <exception cref="FederationException">a refused message, a session that ended, or an unreachable appliance.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
@@ -196,11 +201,13 @@ public sealed partial class FederationClient : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(values);
         if (values.Length == 0) throw new ArgumentException("At least one value.", nameof(values));
+        // Checked from the configuration before connecting or requesting a round: a bad vector costs no network call.
+        int bits = ValueBits;
+        ulong max = bits == 64 ? ulong.MaxValue : (1UL << bits) - 1;
+        int above = Array.FindIndex(values, v => v > max);
+        if (above >= 0) throw new ValueOutOfRangeException(above, values[above], bits);
         if (_session is not { IsReady: true }) await ConnectAsync(cancellationToken).ConfigureAwait(false);
         IBankSession session = _session!;
-        ulong max = session.ValueBits == 64 ? ulong.MaxValue : (1UL << session.ValueBits) - 1;
-        int above = Array.FindIndex(values, v => v > max);   // checked before the round is requested: a refusal changes nothing
-        if (above >= 0) throw new ArgumentException($"values[{above}] is not below 2^{session.ValueBits}.", nameof(values));
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try { return await session.SumAsync(values, cancellationToken).ConfigureAwait(false); }
         finally { _gate.Release(); }

@@ -82,3 +82,31 @@ public sealed class ApplianceStateFailedException : FederationException
         : base($"the aggregator at {aggregator} could not persist its state and accepts nothing until its operator fixes it and restarts the appliance ({detail}); ask the operator (its log and /healthz say the same), then run this bank again.")
     { }
 }
+
+/// <summary>A value passed to <see cref="FederationClient.SumAsync"/> is not below the session's modulus 2^<see cref="Bits"/> (t = 2^44
+/// for the homomorphic parameter sets, 2^k for masking). Thrown before any network call; nothing was sent or stored. Quantize
+/// real values with <see cref="FraudFed.Protocol.Quantization.Quantizer"/> (modulus bits = <see cref="Bits"/>), or reduce integers
+/// mod 2^<see cref="Bits"/>.</summary>
+public sealed class ValueOutOfRangeException : ArgumentOutOfRangeException
+{
+    /// <summary>Creates the exception.</summary>
+    /// <param name="index">Index of the first value out of range.</param>
+    /// <param name="value">That value.</param>
+    /// <param name="bits">The session's modulus bits (values must be below 2^bits).</param>
+    public ValueOutOfRangeException(int index, ulong value, int bits)
+        : base("values", $"values[{index}] = {value} is not below 2^{bits} (= {Limit(bits)}), the modulus of this session; quantize real values with FraudFed's Quantizer (FraudFed.Protocol.Quantization.Quantizer with modulusBits {bits}) or reduce integers mod 2^{bits} before the sum.")
+    {
+        Index = index;
+        Value = value;
+        Bits = bits;
+    }
+
+    /// <summary>Index of the first value out of range.</summary>
+    public int Index { get; }
+    /// <summary>That value.</summary>
+    public ulong Value { get; }
+    /// <summary>The session's modulus bits: every value must be below 2^Bits.</summary>
+    public int Bits { get; }
+
+    private static string Limit(int bits) => System.Numerics.BigInteger.Pow(2, bits).ToString(System.Globalization.CultureInfo.InvariantCulture);
+}

@@ -216,6 +216,24 @@ public sealed class ApplianceOutageTests
         return line is null ? 0 : double.Parse(line.Split(' ')[^1].Trim(), System.Globalization.CultureInfo.InvariantCulture);
     }
 
+    [TestCase("masking", 32)]
+    [TestCase("he", 44)]
+    public async Task AValueNotBelowTheModulus_IsRefusedBeforeAnyNetworkCall_NamingIndexLimitAndTheFix(string mode, int bits)
+    {
+        // The appliance is never started: any network call would fail (and be retried, which the recorder would see).
+        await using ApplianceKit kit = ApplianceKit.Create(mode, banks: 3);
+        var recorder = new Recorder();
+        await using FederationClient client = FederationClient.Create(kit.LoadBank(0), ApplianceKit.FastClient with { RetryProgress = recorder });
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        ValueOutOfRangeException? e = Assert.ThrowsAsync<ValueOutOfRangeException>(() => client.SumAsync([0, (1UL << bits) - 1, 1UL << bits, 5], CancellationToken.None));
+        Assert.That(clock.Elapsed, Is.LessThan(TimeSpan.FromSeconds(5)));
+        Assert.That(recorder.Retries, Is.Empty, "no call was made");
+        Assert.That(client.IsConnected, Is.False);
+        Assert.That((e!.Index, e.Value, e.Bits), Is.EqualTo((2, 1UL << bits, bits)));
+        Assert.That(e.Message, Does.Contain($"values[2] = {1UL << bits} is not below 2^{bits}").And.Contain("Quantizer").And.Contain($"modulusBits {bits}"));
+        Assert.That(e, Is.InstanceOf<ArgumentException>());
+    }
+
     /// <summary>The SQLite store, whose transactions fail ("disk full") once <see cref="FailWrites"/> is set.</summary>
     private sealed class FailingStore(SqliteAggregatorStore inner) : IAggregatorStore
     {

@@ -37,6 +37,7 @@ internal static class CliErrors
             DataFormatException => (Usage, error.Message),
             FraudFed.Sdk.Configuration.ConfigurationException => (Usage, error.Message),
             FraudFed.Sdk.VectorLengthMismatchException => (Usage, error.Message),
+            FraudFed.Sdk.ValueOutOfRangeException v => (Usage, WithoutParameterName(v)),
             FraudFed.Sdk.FederationException => (RunFailed, error.Message),
             Commands.BankProcessException => (RunFailed, error.Message),
             OperationCanceledException when CliInterrupt.Requested => (CliInterrupt.ExitCode, "cancelled."),
