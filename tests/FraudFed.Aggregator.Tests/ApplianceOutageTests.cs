@@ -187,7 +187,16 @@ public sealed class ApplianceOutageTests
         using var stranger = new FraudFed.Sdk.Configuration.LoadedBankConfig(kit.LoadBank(0).Config, kit.Address, other.LoadBank(0).Certificate, kit.LoadBank(0).Ca, new byte[32]);
         await using (FederationClient client = FederationClient.Create(stranger, ApplianceKit.FastClient))
             Assert.ThrowsAsync<FederationException>(() => client.ConnectAsync(new CancellationTokenSource(TimeSpan.FromSeconds(60)).Token));
-        double afterClient = RejectsWithReasonCertificate(await http.GetStringAsync(new Uri(ops, "/metrics")));
+        // The Prometheus exporter caches a scrape for 300 ms: read until the count moves (bounded), then once more after the cache.
+        async Task<double> ScrapeUntil(Func<double, bool> moved)
+        {
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            double v;
+            while (!moved(v = RejectsWithReasonCertificate(await http.GetStringAsync(new Uri(ops, "/metrics")))) && clock.Elapsed < TimeSpan.FromSeconds(10)) await Task.Delay(100);
+            await Task.Delay(400);
+            return RejectsWithReasonCertificate(await http.GetStringAsync(new Uri(ops, "/metrics")));
+        }
+        double afterClient = await ScrapeUntil(v => v >= 1);
         Assert.That(afterClient, Is.GreaterThanOrEqualTo(1), "the SDK's refused handshake(s)");
         // Exactly one more for one raw handshake with that certificate; a roster bank's calls add none.
         using (var tcp = new System.Net.Sockets.TcpClient())
@@ -206,7 +215,7 @@ public sealed class ApplianceOutageTests
             catch (Exception e) when (e is System.Security.Authentication.AuthenticationException or IOException) { }
         }
         await kit.Raw(1).Grpc.GetSessionAsync(new FraudFed.Sdk.Wire.GetSessionRequest());
-        Assert.That(RejectsWithReasonCertificate(await http.GetStringAsync(new Uri(ops, "/metrics"))), Is.EqualTo(afterClient + 1));
+        Assert.That(await ScrapeUntil(v => v > afterClient), Is.EqualTo(afterClient + 1));
     }
 
     /// <summary>The value of fraudfed_rejects_total{reason="certificate"} in a Prometheus scrape (0 when absent).</summary>
