@@ -29,7 +29,7 @@ internal static class Program
 {
     public static int Main(string[] args)
     {
-        using IDisposable interrupt = CliInterrupt.Register();   // Ctrl+C: "cancelled.", exit 130 (CliErrors.Interrupted)
+        using IDisposable interrupt = CliInterrupt.Register();   // Ctrl+C / SIGTERM: "cancelled.", exit 130 / 143 (serve: "stopped.", 0)
         return Run(args, Console.Out, Console.Error);
     }
 

@@ -1,6 +1,7 @@
 // FederationClient: one bank's connection to the aggregator appliance (SPEC.md 14.5). Mutual TLS with the bank's
 // pinned client certificate, the appliance's certificate checked against the configured authority only; every call
-// retried with exponential backoff and jitter (Polly) while the appliance is unreachable; the bank's mailbox read in
+// retried with capped exponential backoff and jitter (Polly) while the appliance is unreachable, for a time budget (a restart
+// of the appliance is ridden out), not a count; the bank's mailbox read in
 // sequence order so that a reconnect resumes where it stopped and a resend is answered as the first send was.
 // The protocol work is done by the protocol layer's per-bank client of the session's mode (HomomorphicSecureSumClient or
 // MaskingSecureSumClient, SPEC.md 15) over this client's mailbox (ApplianceBankTransport): this class only moves bytes.
@@ -26,14 +27,40 @@ public sealed record FederationClientOptions
 {
     /// <summary>Deadline of one call, long polls excluded (default 60 s).</summary>
     public TimeSpan CallTimeout { get; init; } = TimeSpan.FromSeconds(60);
-    /// <summary>Retries of a call that found the appliance unavailable (default 8).</summary>
-    public int MaxRetries { get; init; } = 8;
-    /// <summary>First retry delay; doubled each retry with jitter, at most 5 s (default 200 ms).</summary>
+    /// <summary>How long one call keeps retrying while the appliance is unreachable (UNAVAILABLE, connection refused or reset,
+    /// a call past its deadline), counted from the call's first attempt (default 120 s): long enough to ride out an appliance
+    /// restart. The caller's cancellation token (an operation timeout) ends the retries earlier. Certificate, permission and
+    /// argument failures are never retried.</summary>
+    public TimeSpan RetryBudget { get; init; } = TimeSpan.FromSeconds(120);
+    /// <summary>Optional cap on the number of retries of one call within <see cref="RetryBudget"/>; null (default): only the budget counts.</summary>
+    public int? MaxRetries { get; init; }
+    /// <summary>First retry delay; doubled each retry up to <see cref="MaxRetryDelay"/>, with jitter (each delay is 50..100 % of
+    /// its nominal value) and never past the end of <see cref="RetryBudget"/> (default 200 ms).</summary>
     public TimeSpan RetryDelay { get; init; } = TimeSpan.FromMilliseconds(200);
+    /// <summary>Longest nominal delay between two retries (default 8 s).</summary>
+    public TimeSpan MaxRetryDelay { get; init; } = TimeSpan.FromSeconds(8);
+    /// <summary>Told of every retry before its delay (e.g. to print "appliance unreachable, retrying in 4 s (attempt 5, 95 s
+    /// left)"), or null. Called on the retrying thread; keep it short.</summary>
+    public IProgress<ConnectionRetry>? RetryProgress { get; init; }
     /// <summary>How long one long poll waits for a mailbox item (default 10 s).</summary>
     public TimeSpan PollWait { get; init; } = TimeSpan.FromSeconds(10);
     /// <summary>Longest wait for the appliance's next message during setup or a round (default 10 min).</summary>
     public TimeSpan StageTimeout { get; init; } = TimeSpan.FromMinutes(10);
+}
+
+/// <summary>One retry of a call that found the appliance unreachable (<see cref="FederationClientOptions.RetryProgress"/>).</summary>
+/// <param name="Attempt">The retry's number (1 for the first retry).</param>
+/// <param name="Delay">The wait before it.</param>
+/// <param name="Remaining">What is left of the call's retry budget after that wait.</param>
+/// <param name="Status">The gRPC status of the failed attempt (Unavailable, DeadlineExceeded, or Internal for a reset connection).</param>
+/// <param name="Detail">The failed attempt's status detail (no secret: transport text only).</param>
+public sealed record ConnectionRetry(int Attempt, TimeSpan Delay, TimeSpan Remaining, Grpc.Core.StatusCode Status, string Detail)
+{
+    /// <summary>"appliance unreachable, retrying in 4 s (attempt 5, 95 s left)".</summary>
+    public override string ToString() =>
+        $"appliance unreachable, retrying in {Seconds(Delay)} s (attempt {Attempt}, {Math.Max(0, Math.Floor(Remaining.TotalSeconds)):0} s left)";
+
+    private static string Seconds(TimeSpan t) => t.TotalSeconds < 1 ? t.TotalSeconds.ToString("0.0", System.Globalization.CultureInfo.InvariantCulture) : Math.Round(t.TotalSeconds).ToString("0", System.Globalization.CultureInfo.InvariantCulture);
 }
 
 /// <summary>A bank's client of the aggregator appliance: <see cref="ConnectAsync"/> joins the session, <see cref="SumAsync"/>
@@ -76,13 +103,35 @@ public sealed partial class FederationClient : IAsyncDisposable
         Transport = new ApplianceBankTransport(this);
         _retry = new ResiliencePipelineBuilder().AddRetry(new RetryStrategyOptions
         {
-            ShouldHandle = new PredicateBuilder().Handle<RpcException>(e => IsTransportFailure(e) && AuthenticationFailure(e) is null),
-            MaxRetryAttempts = Math.Max(0, options.MaxRetries),
-            Delay = options.RetryDelay,
-            MaxDelay = TimeSpan.FromSeconds(5),
-            BackoffType = DelayBackoffType.Exponential,
-            UseJitter = true,
+            // Retries while this call's budget lasts (SPEC.md 14.5): the budget, not a count, is what rides out a restart.
+            ShouldHandle = args => ValueTask.FromResult(args.Outcome.Exception is RpcException e && IsTransportFailure(e) && AuthenticationFailure(e) is null
+                && Remaining(args.Context) > TimeSpan.Zero),
+            MaxRetryAttempts = options.MaxRetries is int cap ? Math.Max(0, cap) : int.MaxValue,
+            DelayGenerator = args => ValueTask.FromResult<TimeSpan?>(RetryDelay(args.AttemptNumber, Remaining(args.Context))),
+            OnRetry = args =>
+            {
+                args.Context.Properties.Set(RetriesKey, args.AttemptNumber + 1);
+                if (_options.RetryProgress is { } progress && args.Outcome.Exception is RpcException e)
+                    progress.Report(new ConnectionRetry(args.AttemptNumber + 1, args.RetryDelay, Remaining(args.Context) - args.RetryDelay, e.StatusCode, e.Status.Detail));
+                return ValueTask.CompletedTask;
+            },
         }).Build();
+    }
+
+    private static readonly ResiliencePropertyKey<long> StartKey = new("fraudfed.first-attempt");
+    private static readonly ResiliencePropertyKey<int> RetriesKey = new("fraudfed.retries");
+
+    /// <summary>What is left of the retry budget of the call that <paramref name="context"/> runs.</summary>
+    private TimeSpan Remaining(ResilienceContext context) =>
+        _options.RetryBudget - System.Diagnostics.Stopwatch.GetElapsedTime(context.Properties.GetValue(StartKey, System.Diagnostics.Stopwatch.GetTimestamp()));
+
+    /// <summary>The wait before retry <paramref name="attempt"/> (0-based): RetryDelay * 2^attempt capped at MaxRetryDelay, times a
+    /// uniform jitter in [0.5, 1], and never longer than what is left of the budget.</summary>
+    private TimeSpan RetryDelay(int attempt, TimeSpan remaining)
+    {
+        double nominal = Math.Min(_options.MaxRetryDelay.TotalMilliseconds, _options.RetryDelay.TotalMilliseconds * Math.Pow(2, Math.Min(attempt, 30)));
+        double jittered = nominal * (0.5 + 0.5 * Random.Shared.NextDouble());   // not a secret: spreads the banks' reconnects
+        return TimeSpan.FromMilliseconds(Math.Max(0, Math.Min(jittered, remaining.TotalMilliseconds)));
     }
 
     /// <summary>A client for the bank described by <paramref name="config"/> (the client does not own it).</summary>
@@ -97,6 +146,10 @@ public sealed partial class FederationClient : IAsyncDisposable
     public int Bank => _config.Config.Bank;
     /// <summary>The session's settings.</summary>
     public FederationSettings Settings => _config.Config.Federation;
+    /// <summary>Values of a sum are below 2^ValueBits: the plaintext modulus t of the homomorphic parameter set (44 bits), or
+    /// masking's k, from this bank's configuration (no network call).</summary>
+    public int ValueBits => _valueBits ??= Settings.IsHomomorphic ? Settings.BuildHeRoster().Parameters.PlainModulusBits : Settings.Masking!.ModulusBits;
+    private int? _valueBits;
     /// <summary>True once the session's setup is complete for this bank.</summary>
     public bool IsConnected => _session is { IsReady: true };
     /// <summary>This bank's mailbox as the protocol layer's <see cref="FraudFed.Protocol.Coordination.IBankTransport"/>: any
@@ -139,7 +192,8 @@ public sealed partial class FederationClient : IAsyncDisposable
 
     /// <summary>Contributes <paramref name="values"/> to the next round and returns its opened sum. Values are below t = 2^44
     /// (homomorphic) or below 2^k (masking). Every bank of a round passes vectors of the same length. Connects first if needed.</summary>
-    /// <exception cref="ArgumentException">an empty vector, or a value out of range.</exception>
+    /// <exception cref="ArgumentException">an empty vector.</exception>
+    /// <exception cref="ValueOutOfRangeException">a value is not below 2^bits of the session (checked before any network call).</exception>
     /// <exception cref="RoundFailedException">the round ended without a sum (the session goes on: call again).</exception>
     /// <exception cref="FederationException">a refused message, a session that ended, or an unreachable appliance.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
@@ -147,11 +201,13 @@ public sealed partial class FederationClient : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(values);
         if (values.Length == 0) throw new ArgumentException("At least one value.", nameof(values));
+        // Checked from the configuration before connecting or requesting a round: a bad vector costs no network call.
+        int bits = ValueBits;
+        ulong max = bits == 64 ? ulong.MaxValue : (1UL << bits) - 1;
+        int above = Array.FindIndex(values, v => v > max);
+        if (above >= 0) throw new ValueOutOfRangeException(above, values[above], bits);
         if (_session is not { IsReady: true }) await ConnectAsync(cancellationToken).ConfigureAwait(false);
         IBankSession session = _session!;
-        ulong max = session.ValueBits == 64 ? ulong.MaxValue : (1UL << session.ValueBits) - 1;
-        int above = Array.FindIndex(values, v => v > max);   // checked before the round is requested: a refusal changes nothing
-        if (above >= 0) throw new ArgumentException($"values[{above}] is not below 2^{session.ValueBits}.", nameof(values));
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try { return await session.SumAsync(values, cancellationToken).ConfigureAwait(false); }
         finally { _gate.Release(); }
@@ -244,9 +300,11 @@ public sealed partial class FederationClient : IAsyncDisposable
 
     private async Task<T> CallAsync<T>(Func<CancellationToken, Task<T>> call, CancellationToken cancellationToken, Func<RpcException, FederationException?>? refusal = null)
     {
+        ResilienceContext context = ResilienceContextPool.Shared.Get(cancellationToken);
+        context.Properties.Set(StartKey, System.Diagnostics.Stopwatch.GetTimestamp());
         try
         {
-            return await _retry.ExecuteAsync(async t => await call(t).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
+            return await _retry.ExecuteAsync(static async (ctx, c) => await c(ctx.CancellationToken).ConfigureAwait(false), context, call).ConfigureAwait(false);
         }
         catch (RpcException e) when (e.StatusCode == StatusCode.Cancelled && cancellationToken.IsCancellationRequested)
         {
@@ -258,13 +316,20 @@ public sealed partial class FederationClient : IAsyncDisposable
         }
         catch (RpcException e) when (IsTransportFailure(e))
         {
-            throw new FederationException($"the aggregator at {_config.Aggregator} is unreachable after {_options.MaxRetries} retries ({e.StatusCode}: {e.Status.Detail}); check the address, that the appliance runs, and that its roster pins this bank's certificate.", e);
+            int retries = context.Properties.GetValue(RetriesKey, 0);
+            double waited = System.Diagnostics.Stopwatch.GetElapsedTime(context.Properties.GetValue(StartKey, 0L)).TotalSeconds;
+            throw new FederationException($"the aggregator at {_config.Aggregator} is unreachable after {retries} retries over {waited:0} s (retry budget {_options.RetryBudget.TotalSeconds:0} s; {e.StatusCode}: {e.Status.Detail}); check the address, that the appliance runs, and that its roster pins this bank's certificate.", e);
+        }
+        catch (RpcException e) when (StatusMapping.IsApplianceStateFailure(e))
+        {
+            throw new ApplianceStateFailedException(_config.Aggregator.ToString(), e.Status.Detail);
         }
         catch (RpcException e)
         {
             if (refusal?.Invoke(e) is { } specific) throw specific;
             throw new MessageRefusedException(StatusMapping.ReasonOf(e), e.StatusCode, e.Status.Detail);
         }
+        finally { ResilienceContextPool.Shared.Return(context); }
     }
 
     /// <inheritdoc />

@@ -71,3 +71,42 @@ public sealed class VectorLengthMismatchException : FederationException
     /// <summary>The length this bank passed.</summary>
     public int ActualLength { get; }
 }
+
+/// <summary>The appliance could not persist its state (its state file write failed: disk full, a read-only state directory)
+/// and accepts nothing until its operator fixes that and restarts it (SPEC.md 14.5). Not retried: nothing this bank does
+/// changes it. Everything the appliance acknowledged is in its log, so after the restart this bank can run again.</summary>
+public sealed class ApplianceStateFailedException : FederationException
+{
+    /// <summary>Creates the exception.</summary>
+    public ApplianceStateFailedException(string aggregator, string detail)
+        : base($"the aggregator at {aggregator} could not persist its state and accepts nothing until its operator fixes it and restarts the appliance ({detail}); ask the operator (its log and /healthz say the same), then run this bank again.")
+    { }
+}
+
+/// <summary>A value passed to <see cref="FederationClient.SumAsync"/> is not below the session's modulus 2^<see cref="Bits"/> (t = 2^44
+/// for the homomorphic parameter sets, 2^k for masking). Thrown before any network call; nothing was sent or stored. Quantize
+/// real values with <see cref="FraudFed.Protocol.Quantization.Quantizer"/> (modulus bits = <see cref="Bits"/>), or reduce integers
+/// mod 2^<see cref="Bits"/>.</summary>
+public sealed class ValueOutOfRangeException : ArgumentOutOfRangeException
+{
+    /// <summary>Creates the exception.</summary>
+    /// <param name="index">Index of the first value out of range.</param>
+    /// <param name="value">That value.</param>
+    /// <param name="bits">The session's modulus bits (values must be below 2^bits).</param>
+    public ValueOutOfRangeException(int index, ulong value, int bits)
+        : base("values", $"values[{index}] = {value} is not below 2^{bits} (= {Limit(bits)}), the modulus of this session; quantize real values with FraudFed's Quantizer (FraudFed.Protocol.Quantization.Quantizer with modulusBits {bits}) or reduce integers mod 2^{bits} before the sum.")
+    {
+        Index = index;
+        Value = value;
+        Bits = bits;
+    }
+
+    /// <summary>Index of the first value out of range.</summary>
+    public int Index { get; }
+    /// <summary>That value.</summary>
+    public ulong Value { get; }
+    /// <summary>The session's modulus bits: every value must be below 2^Bits.</summary>
+    public int Bits { get; }
+
+    private static string Limit(int bits) => System.Numerics.BigInteger.Pow(2, bits).ToString(System.Globalization.CultureInfo.InvariantCulture);
+}

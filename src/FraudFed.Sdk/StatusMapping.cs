@@ -15,6 +15,21 @@ public static class StatusMapping
     /// <summary>Trailer key carrying the pending round's vector length (decimal) when a round request asked for another length.</summary>
     public const string RoundLengthTrailer = "fraudfed-round-length";
 
+    /// <summary>Trailer key set (value <see cref="StateFailedValue"/>) on the FAILED_PRECONDITION answer of an appliance whose state
+    /// file write failed (disk full, read-only state directory): it accepts nothing until its operator fixes that and restarts
+    /// it, so a bank stops at once with the message instead of retrying (SPEC.md 14.5).</summary>
+    public const string ApplianceStateTrailer = "fraudfed-appliance-state";
+
+    /// <summary>Value of <see cref="ApplianceStateTrailer"/>: the appliance could not persist its state.</summary>
+    public const string StateFailedValue = "persist-failed";
+
+    /// <summary>True when <paramref name="error"/> is the answer of an appliance that could not persist its state.</summary>
+    public static bool IsApplianceStateFailure(RpcException error)
+    {
+        ArgumentNullException.ThrowIfNull(error);
+        return error.StatusCode == StatusCode.FailedPrecondition && error.Trailers.GetValue(ApplianceStateTrailer) == StateFailedValue;
+    }
+
     /// <summary>The gRPC status for a refusal: the client's bytes are bad (INVALID_ARGUMENT), it is not allowed (PERMISSION_DENIED),
     /// not now (FAILED_PRECONDITION), already done (ALREADY_EXISTS), out of budget (RESOURCE_EXHAUSTED), or the round or session
     /// ended (ABORTED).</summary>

@@ -21,7 +21,7 @@ internal sealed class ApplianceKit : IAsyncDisposable
 {
     public static readonly FederationClientOptions FastClient = new()
     {
-        PollWait = TimeSpan.FromSeconds(1), RetryDelay = TimeSpan.FromMilliseconds(100), MaxRetries = 12, StageTimeout = TimeSpan.FromSeconds(90),
+        PollWait = TimeSpan.FromSeconds(1), RetryDelay = TimeSpan.FromMilliseconds(100), RetryBudget = TimeSpan.FromSeconds(20), StageTimeout = TimeSpan.FromSeconds(90),
     };
 
     private readonly List<IAsyncDisposable> _clients = [];
@@ -41,6 +41,12 @@ internal sealed class ApplianceKit : IAsyncDisposable
     public ApplianceHost? Host { get; private set; }
     public Uri Address { get; private set; } = new("https://127.0.0.1:1");
     public LoadedAggregatorConfig? Loaded { get; private set; }
+    /// <summary>Opens the appliance's store at its state path on the next start (null: the SQLite store).</summary>
+    public Func<string, Storage.IAggregatorStore>? OpenStore { get; set; }
+    /// <summary>An extra log provider of the next start, or null.</summary>
+    public ILoggerProvider? Logs { get; set; }
+    /// <summary>The appliance's log level (default: warnings and above).</summary>
+    public LogLevel LogLevel { get; set; } = LogLevel.Warning;
 
     public static ApplianceKit Create(string mode, int banks = 5, double stageSeconds = 60, int maxMessageBytes = 1 << 20, bool insecure = true)
     {
@@ -65,7 +71,8 @@ internal sealed class ApplianceKit : IAsyncDisposable
     public async Task StartAsync()
     {
         Loaded = AggregatorConfig.Load(ConfigPath);
-        Host = ApplianceHost.Create(Loaded, l => l.SetMinimumLevel(LogLevel.Warning));
+        Host = ApplianceHost.Create(Loaded, l => { l.SetMinimumLevel(LogLevel); if (Logs is { } p) l.AddProvider(p); },
+            path => OpenStore is { } open ? open(path) : new Storage.SqliteAggregatorStore(path));
         await Host.StartAsync();
         Address = Host.Addresses.First(a => a.Scheme == "https");
         if (Loaded.Listen.Port == 0)

@@ -85,11 +85,23 @@ public sealed class Coordinator : IDisposable
 
     /// <summary>The mode's session id (masking), or empty.</summary>
     public byte[] SessionId { get { lock (_lock) return _engine.SessionId; } }
+    /// <summary>Where the session stands, for the operator (e.g. "session Ready; round 3 in MaskedInput with 4 of 5 inputs"),
+    /// with the banks queued for the next round.</summary>
+    public string Position
+    {
+        get
+        {
+            lock (_lock)
+                return _requests.Count == 0 ? _engine.Position : $"{_engine.Position}; {_requests.Count} of {_engine.SessionBanks.Count} banks asked for round {_nextRound}";
+        }
+    }
     /// <summary>The current stage, for logs and health.</summary>
     public string Stage { get { lock (_lock) return _engine.StageKey; } }
     /// <summary>True once the session has ended (setup aborted, or a masking session ended on evidence of an attack, SPEC.md 8.3):
     /// the appliance answers but no round can open until the operator starts a new session (a new state file).</summary>
     public bool SessionEnded { get { lock (_lock) return _engine.SessionEnded; } }
+    /// <summary>What a bank is told once the state file failed (SPEC.md 14.5).</summary>
+    public const string StateFailedMessage = "the appliance could not persist its state (disk full or a read-only state directory?); it accepts nothing until the operator fixes that and restarts it, and then resumes from its log";
     /// <summary>True after the state file failed: nothing more is accepted until a restart.</summary>
     public bool Failed { get => Volatile.Read(ref _failed); private set => Volatile.Write(ref _failed, value); }
     private bool _failed;
@@ -131,7 +143,7 @@ public sealed class Coordinator : IDisposable
             _engine.TakeRoundEnd();
         }
         ReplayedEvents = events.Count;
-        _log.LogInformation("Replayed {Events} events; stage {Stage}", events.Count, _engine.StageKey);
+        _log.LogInformation("Replayed {Events} events: {Position}", events.Count, Position);
     }
 
     /// <summary>Applies one event to the mode engine, then to the training job (which reacts to the round the event closed):
@@ -178,7 +190,7 @@ public sealed class Coordinator : IDisposable
     /// replays the log.</summary>
     private PendingEvent Commit(StoredEvent e, bool payloadInFile = false)
     {
-        if (Failed) throw new ApplianceUnavailableException("the appliance's state file failed; restart it (the log is replayed)");
+        if (Failed) throw new ApplianceUnavailableException(StateFailedMessage);
         long t0 = ApplianceTimings.Now;
         IReadOnlyList<OutboundItem> outs = Apply(e);
         Timings.Engine(ApplianceTimings.Now - t0);
@@ -247,7 +259,7 @@ public sealed class Coordinator : IDisposable
         }
         catch (Exception ex)
         {
-            var unavailable = new ApplianceUnavailableException("the appliance's state file failed; restart it (the log is replayed)");
+            var unavailable = new ApplianceUnavailableException(StateFailedMessage);
             List<PendingEvent> stranded;
             lock (_pendingLock)
             {
@@ -255,7 +267,8 @@ public sealed class Coordinator : IDisposable
                 stranded = [.. _pending];
                 _pending.Clear();
             }
-            _log.LogCritical("Writing the state file failed ({Error}); the appliance stops accepting messages until it is restarted", ex.GetType().Name);
+            _log.LogCritical("The appliance could not persist its state to {State} ({Error}: {Detail}; disk full or a read-only state directory?); it refuses every bank call until it is restarted (the log is replayed, nothing acknowledged is lost)",
+                _config.StatePath, ex.GetType().Name, ex.Message);
             foreach (PendingEvent p in batch.Concat(stranded)) p.Durable.TrySetException(unavailable);
             return;
         }

@@ -26,6 +26,8 @@ internal interface IModeEngine : IDisposable
 {
     /// <summary>Changes whenever the party's stage changes (the stage clock restarts).</summary>
     string StageKey { get; }
+    /// <summary>Where the session stands, for the operator's log (e.g. "session Ready; round 3 in MaskedInput with 4 of 5 inputs").</summary>
+    string Position { get; }
     /// <summary>True when setup is done and no round is running.</summary>
     bool CanOpenRound { get; }
     /// <summary>True while session setup runs (its own deadline applies).</summary>
@@ -107,6 +109,19 @@ internal sealed class HeEngine : IModeEngine
     }
 
     public string StageKey => _party.State;
+    public string Position
+    {
+        get
+        {
+            string s = _party.State;
+            if (SessionEnded) return $"session ended: {s}";
+            if (_party.IsReady) return _party.LastOutcome is { } last ? $"session Ready; no round running (round {last.Round} ended)" : "session Ready; no round running";
+            if (InSetup) return $"session setup in {s}, waiting for {_party.MissingSetupBanks.Count} of {_banks} banks";
+            int answered = _expected.Count(_answered.Contains);
+            string what = s.StartsWith("CollectingUploads", StringComparison.Ordinal) ? "uploads" : "decryption share messages";
+            return $"session Ready; {s} with {answered} of {_expected.Length} {what}";
+        }
+    }
     public bool CanOpenRound => _party.IsReady;
     public bool InSetup => !_party.IsReady && !_party.State.StartsWith("Collecting", StringComparison.Ordinal) && !_party.State.StartsWith("Aborted", StringComparison.Ordinal);
     public bool SessionEnded => _party.State.StartsWith("Aborted", StringComparison.Ordinal);
@@ -220,6 +235,30 @@ internal sealed class MaskingEngine : IModeEngine
     private MaskingAggregator Aggregator => _aggregator ?? throw Error.Violation(ViolationReason.WrongRoundOrState, "the masking session is not created yet");
 
     public string StageKey => _aggregator is null ? "none" : $"{_aggregator.State.Stage}/{_aggregator.State.Round}";
+    public string Position
+    {
+        get
+        {
+            int answered = _expected.Count(_answered.Contains);
+            return _aggregator?.State switch
+            {
+                null => "no session yet",
+                AggregatorAdvertiseKeys or AggregatorGraphSeed => $"session setup in {_aggregator.State.Stage} with {answered} of {_expected.Length} banks' messages",
+                AggregatorCompleted done => $"session Ready; no round running (round {done.Round} ended)",
+                AggregatorReady => "session Ready; no round running",
+                AggregatorAborted => "session ended",
+                var state => $"session Ready; round {state.Round} in {state.Stage} with {answered} of {_expected.Length} {Inputs(state.Stage)}",
+            };
+        }
+    }
+
+    private static string Inputs(MaskingStage stage) => stage switch
+    {
+        MaskingStage.ShareKeys => "ShareKeys messages",
+        MaskingStage.MaskedInput => "inputs",
+        MaskingStage.ConsistencyCheck => "consistency signatures",
+        _ => "unmasking responses",
+    };
     public bool CanOpenRound => _aggregator?.State is AggregatorReady or AggregatorCompleted;
     public bool InSetup => _aggregator?.State is AggregatorAdvertiseKeys or AggregatorGraphSeed;
     public bool SessionEnded => _aggregator?.State is AggregatorAborted;

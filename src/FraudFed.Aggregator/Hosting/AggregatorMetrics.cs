@@ -46,7 +46,10 @@ public sealed class AggregatorMetrics : IDisposable
     public void Accepted(long bytes, double seconds) { _accepted.Add(1); _bytesIn.Add(bytes); _intake.Record(seconds); }
     /// <summary>A mailbox item was written.</summary>
     public void BytesSent(long bytes) => _bytesOut.Add(bytes);
-    /// <summary>A call was refused.</summary>
+    /// <summary>The <c>reason</c> of <c>fraudfed_rejects_total</c> for a TLS handshake refused because the client certificate is
+    /// not pinned in the roster.</summary>
+    public const string CertificateReason = "certificate";
+    /// <summary>A call (or a TLS handshake, <see cref="CertificateReason"/>) was refused.</summary>
     public void Rejected(string reason) => _rejects.Add(1, new KeyValuePair<string, object?>("reason", reason));
     /// <summary>A round ended.</summary>
     public void RoundEnded(bool ok, string reason) => _rounds.Add(1, new KeyValuePair<string, object?>("outcome", ok ? "ok" : reason));

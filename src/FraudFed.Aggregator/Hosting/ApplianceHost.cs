@@ -41,7 +41,12 @@ public sealed class ApplianceHost : IAsyncDisposable
     /// <param name="configureLogging">Optional logging setup (default: console, information level).</param>
     /// <exception cref="FraudFed.Sdk.Configuration.ConfigurationException">the state file belongs to another configuration.</exception>
     /// <exception cref="InvalidDataException">the state file cannot be replayed.</exception>
-    public static ApplianceHost Create(LoadedAggregatorConfig config, Action<ILoggingBuilder>? configureLogging = null)
+    public static ApplianceHost Create(LoadedAggregatorConfig config, Action<ILoggingBuilder>? configureLogging = null) =>
+        Create(config, configureLogging, path => new SqliteAggregatorStore(path));
+
+    /// <summary><see cref="Create(LoadedAggregatorConfig, Action{ILoggingBuilder}?)"/> over the store <paramref name="openStore"/>
+    /// opens at the state path (tests: a store that fails writes).</summary>
+    internal static ApplianceHost Create(LoadedAggregatorConfig config, Action<ILoggingBuilder>? configureLogging, Func<string, IAggregatorStore> openStore)
     {
         ArgumentNullException.ThrowIfNull(config);
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { ApplicationName = "FraudFed.Aggregator", ContentRootPath = AppContext.BaseDirectory });
@@ -49,6 +54,7 @@ public sealed class ApplianceHost : IAsyncDisposable
         builder.Logging.ClearProviders();
         logging(builder.Logging);
 
+        var metrics = new AggregatorMetrics();
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;
@@ -62,7 +68,13 @@ public sealed class ApplianceHost : IAsyncDisposable
                     ServerCertificate = config.ServerCertificate,
                     ClientCertificateMode = ClientCertificateMode.RequireCertificate,
                     // Pinning is the whole check: a certificate is accepted iff its fingerprint is in the roster.
-                    ClientCertificateValidation = (certificate, _, _) => config.BankOf(certificate) >= 0,
+                    // A refusal fails the handshake before any call: counted as fraudfed_rejects_total{reason="certificate"}.
+                    ClientCertificateValidation = (certificate, _, _) =>
+                    {
+                        if (config.BankOf(certificate) >= 0) return true;
+                        metrics.Rejected(AggregatorMetrics.CertificateReason);
+                        return false;
+                    },
                     SslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
                     HandshakeTimeout = TimeSpan.FromSeconds(10),
                 });
@@ -70,8 +82,7 @@ public sealed class ApplianceHost : IAsyncDisposable
             if (config.Ops is not null) k.Listen(config.Ops, listen => listen.Protocols = HttpProtocols.Http1);
         });
 
-        var metrics = new AggregatorMetrics();
-        var store = new SqliteAggregatorStore(config.StatePath);
+        IAggregatorStore store = openStore(config.StatePath);
         Coordinator coordinator;
         ILoggerFactory loggerFactory = LoggerFactory.Create(logging);
         try { coordinator = new Coordinator(config, store, metrics, loggerFactory.CreateLogger<Coordinator>()); }
@@ -95,7 +106,7 @@ public sealed class ApplianceHost : IAsyncDisposable
             o.EnableDetailedErrors = false;
         });
         builder.Services.AddGrpcHealthChecks().AddCheck("coordinator", () => coordinator.Failed
-            ? HealthCheckResult.Unhealthy("the state file failed; restart the appliance")
+            ? HealthCheckResult.Unhealthy("the appliance could not persist its state (disk full or a read-only state directory?); fix it and restart the appliance")
             : coordinator.SessionEnded
                 ? HealthCheckResult.Unhealthy("the session has ended; start a new session (a new state file)")
                 : HealthCheckResult.Healthy($"stage {coordinator.Stage}"));
@@ -115,7 +126,9 @@ public sealed class ApplianceHost : IAsyncDisposable
     /// roster index, stages and reasons, never key, share or message bytes.</summary>
     private static void DefaultLogging(ILoggingBuilder l) =>
         l.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; }).SetMinimumLevel(LogLevel.Information)
-            .AddFilter("Microsoft", LogLevel.Warning).AddFilter("Grpc", LogLevel.Warning);
+            .AddFilter("Microsoft", LogLevel.Warning).AddFilter("Grpc", LogLevel.Warning)
+            // An unhealthy check is logged once by the coordinator (the state write that failed); /healthz says it at every poll.
+            .AddFilter("Microsoft.Extensions.Diagnostics.HealthChecks", LogLevel.Critical);
 
     /// <summary>Binds the ports and starts serving.</summary>
     public Task StartAsync(CancellationToken cancellationToken = default) => _app.StartAsync(cancellationToken);

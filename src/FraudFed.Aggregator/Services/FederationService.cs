@@ -22,6 +22,7 @@ internal sealed class FederationService(Coordinator coordinator, LoadedAggregato
     public override Task<SessionInfo> GetSession(GetSessionRequest request, ServerCallContext context)
     {
         int bank = BankOf(context);
+        EnsureServing();
         var f = config.Config.Federation;
         return Task.FromResult(new SessionInfo
         {
@@ -50,7 +51,7 @@ internal sealed class FederationService(Coordinator coordinator, LoadedAggregato
             };
             throw new RpcException(new Status(StatusMapping.ToStatus(ViolationReason.OutOfRange), e.Message), trailers);
         }
-        catch (ApplianceUnavailableException e) { throw new RpcException(new Status(StatusCode.Unavailable, e.Message)); }
+        catch (ApplianceUnavailableException e) { throw StateFailed(e.Message); }
     }
 
     public override async Task<SubmitReply> Submit(SubmitRequest request, ServerCallContext context)
@@ -69,12 +70,13 @@ internal sealed class FederationService(Coordinator coordinator, LoadedAggregato
             return new SubmitReply { Sequence = (ulong)seq, Resend = resend };
         }
         catch (ProtocolViolationException e) { throw Refuse(bank, e); }
-        catch (ApplianceUnavailableException e) { throw new RpcException(new Status(StatusCode.Unavailable, e.Message)); }
+        catch (ApplianceUnavailableException e) { throw StateFailed(e.Message); }
     }
 
     public override async Task<ReceiveReply> Receive(ReceiveRequest request, ServerCallContext context)
     {
         int bank = BankOf(context);
+        EnsureServing();   // a bank must not long-poll, silently, an appliance that can no longer move
         var wait = TimeSpan.FromMilliseconds(Math.Min(request.WaitMilliseconds, 30_000u));
         int max = request.MaxItems is 0 or > 1024 ? 64 : (int)request.MaxItems;
         var reply = new ReceiveReply();
@@ -101,6 +103,21 @@ internal sealed class FederationService(Coordinator coordinator, LoadedAggregato
         }
         metrics.Seen(bank);
         return bank;
+    }
+
+    /// <summary>Refuses every call once the state file failed (<see cref="Coordinator.Failed"/>).</summary>
+    private void EnsureServing()
+    {
+        if (coordinator.Failed) throw StateFailed(Coordinator.StateFailedMessage);
+    }
+
+    /// <summary>The answer of an appliance whose state write failed (SPEC.md 14.5): FAILED_PRECONDITION, not UNAVAILABLE, since
+    /// retrying changes nothing until the operator acts; the trailer lets the SDK say so at once.</summary>
+    private RpcException StateFailed(string message)
+    {
+        metrics.Rejected("StateFailed");
+        return new RpcException(new Status(StatusCode.FailedPrecondition, message),
+            new Metadata { { StatusMapping.ApplianceStateTrailer, StatusMapping.StateFailedValue } });
     }
 
     private void Limit(int bank)

@@ -75,12 +75,16 @@ internal sealed class AggregatorCommands : ICliSubcommands
             ApplianceHost host;
             try { host = ApplianceHost.Create(loaded); }
             catch (InvalidDataException e) { throw new UsageException(e.Message); }
+            // SIGINT and SIGTERM cancel the token (CliInterrupt): the host then stops gracefully (in-flight calls get their grace
+            // period; every accepted message is already durable) and serve reports one line and exit 0.
+            using IDisposable listening = CliInterrupt.Listen();
             try
             {
-                host.RunAsync().GetAwaiter().GetResult();
+                host.RunAsync(CliInterrupt.Token).GetAwaiter().GetResult();
             }
             catch (IOException e) { throw new InvalidOperationException($"cannot listen: {e.Message}", e); }
             finally { host.DisposeAsync().AsTask().GetAwaiter().GetResult(); }
+            pr.InvocationConfiguration.Error.WriteLine("fraudfed aggregator serve: stopped.");
             return CliErrors.Success;
         }));
         return cmd;
@@ -114,18 +118,20 @@ internal sealed class BankCommands : ICliSubcommands
         var values = new Option<string>("--values") { Description = "File of unsigned integers (one per line, or separated by commas or spaces).", Required = true };
         var json = new Option<bool>("--json") { Description = "Print one JSON object (round, contributors, sum) as the last line." };
         var timeout = new Option<double>("--timeout") { Description = "Give up after this many seconds.", DefaultValueFactory = _ => 600 };
+        var retryBudget = RetryBudgetOption();
         var cmd = new Command("sum", "Join the appliance's session (once) and contribute one vector to the next secure sum; prints the sum.");
-        foreach (Option o in new Option[] { config, values, json, timeout }) cmd.Options.Add(o);
+        foreach (Option o in new Option[] { config, values, json, timeout, retryBudget }) cmd.Options.Add(o);
         cmd.SetAction(pr => CliErrors.Guard("bank sum", pr.InvocationConfiguration.Error, () =>
         {
             double seconds = pr.GetValue(timeout);
             if (seconds is <= 0 or > 86_400) throw new UsageException($"--timeout must be in (0, 86400] seconds (got {seconds}).");
+            TimeSpan budget = RetryBudget(pr.GetValue(retryBudget), seconds);
             using LoadedBankConfig bank = BankConfig.Load(pr.GetValue(config)!);
             ulong[] vector = ReadValues(pr.GetValue(values)!, bank.Config.Federation);
             using IDisposable listening = CliInterrupt.Listen();
             using CancellationTokenSource cts = CliInterrupt.WithTimeout(TimeSpan.FromSeconds(seconds));
             FederatedSum result;
-            FederationClient client = FederationClient.Create(bank);
+            FederationClient client = FederationClient.Create(bank, ClientOptions(budget, pr.InvocationConfiguration.Error, bank.Config.Bank));
             try
             {
                 pr.InvocationConfiguration.Error.WriteLine($"bank {bank.Config.Bank}: joining the session at {bank.Aggregator} ...");
@@ -162,13 +168,15 @@ internal sealed class BankCommands : ICliSubcommands
         var progressJson = new Option<bool>("--progress-json") { Description = "Report progress as JSON lines on stdout (stage, step, total_steps, level, sums, bytes_uploaded, bytes_downloaded, elapsed_s) instead of text on stderr, for a supervising program." };
         var exactModel = new Option<bool>("--exact-model") { Description = $"Also write {ExactModelFile.FileName}: every field of the model bit for bit (simulate --transport grpc compares it with its plain-sum model)." };
         var stdinLifeline = new Option<bool>("--exit-on-stdin-close") { Description = "Stop (exit 1) when standard input closes: a supervising program that dies takes this bank process with it." };
+        var retryBudget = RetryBudgetOption();
         var cmd = new Command("train", "Train the appliance's federated model from this bank's CSV file; every bank of the roster trains at the same time.");
-        foreach (Option o in new Option[] { config, data, schema, label, categoryKey, output, json, timeout, progressJson, exactModel, stdinLifeline }) cmd.Options.Add(o);
+        foreach (Option o in new Option[] { config, data, schema, label, categoryKey, output, json, timeout, progressJson, exactModel, stdinLifeline, retryBudget }) cmd.Options.Add(o);
         cmd.SetAction(pr => CliErrors.Guard("bank train", pr.InvocationConfiguration.Error, () =>
         {
             TextWriter stderr = pr.InvocationConfiguration.Error;
             double seconds = pr.GetValue(timeout);
             if (seconds is <= 0 or > 7 * 86_400) throw new UsageException($"--timeout must be in (0, 604800] seconds (got {seconds}).");
+            TimeSpan budget = RetryBudget(pr.GetValue(retryBudget), seconds);
             string dataPath = pr.GetValue(data)!;
             SimulateCommand.CheckReadable(dataPath, "--data");
             if (pr.GetValue(schema) is null && pr.GetValue(label) is null) throw new UsageException("--data needs a --schema (ulb, paysim, ieee-cis or a JSON schema file) or at least a --label column.");
@@ -188,7 +196,7 @@ internal sealed class BankCommands : ICliSubcommands
             stderr.WriteLine($"bank {bank.Config.Bank}: {rows.Rows:N0} rows of {dataPath}; joining the session at {bank.Aggregator} ...");
             var clock = System.Diagnostics.Stopwatch.StartNew();
             TrainedModel model;
-            FederationClient client = FederationClient.Create(bank);
+            FederationClient client = FederationClient.Create(bank, ClientOptions(budget, stderr, bank.Config.Bank));
             try
             {
                 DateTime last = default;
@@ -228,6 +236,33 @@ internal sealed class BankCommands : ICliSubcommands
             return CliErrors.Success;
         }));
         return cmd;
+    }
+
+    /// <summary>--retry-budget of `bank sum|train`.</summary>
+    private static Option<double?> RetryBudgetOption() => new("--retry-budget")
+    {
+        Description = "Keep retrying an unreachable appliance (e.g. while it restarts) for this many seconds per call; default: --timeout, which always ends the run.",
+    };
+
+    /// <summary>The checked retry budget: --retry-budget, or the whole --timeout when it is not given.</summary>
+    private static TimeSpan RetryBudget(double? retrySeconds, double timeoutSeconds)
+    {
+        if (retrySeconds is double r && (double.IsNaN(r) || r < 0 || r > timeoutSeconds))
+            throw new UsageException($"--retry-budget must be in [0, --timeout] seconds (got {r}, --timeout {timeoutSeconds}).");
+        return TimeSpan.FromSeconds(retrySeconds ?? timeoutSeconds);
+    }
+
+    /// <summary>Client options of a CLI bank: the retry budget, and each retry as one line on stderr.</summary>
+    private static FederationClientOptions ClientOptions(TimeSpan retryBudget, TextWriter stderr, int bank) => new()
+    {
+        RetryBudget = retryBudget,
+        RetryProgress = new InlineRetryProgress(r => stderr.WriteLine($"bank {bank}: {r} [{r.Status}]")),
+    };
+
+    /// <summary>IProgress of retries that reports on the retrying thread.</summary>
+    private sealed class InlineRetryProgress(Action<ConnectionRetry> report) : IProgress<ConnectionRetry>
+    {
+        public void Report(ConnectionRetry value) => report(value);
     }
 
     /// <summary>One progress line of `bank train --progress-json` (the fields of <see cref="TrainingProgress"/>, snake_case).</summary>

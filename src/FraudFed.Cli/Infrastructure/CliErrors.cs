@@ -1,7 +1,7 @@
 // The one place that turns an exception into what a user sees: one line "fraudfed <command>: message" on
 // stderr and an exit code (0 success, 1 a run that failed, 2 a usage or input error). No stack trace is ever
 // printed: a usage error names the option and the fix, an input error names the file, row and column, and
-// anything unexpected gives its message (never a .NET type name). Ctrl+C is "cancelled." and exit code 130.
+// anything unexpected gives its message (never a .NET type name). Ctrl+C is "cancelled." and exit code 130 (SIGTERM: 143).
 using FraudFed.Learning.Data;
 
 namespace FraudFed.Cli.Infrastructure;
@@ -17,6 +17,8 @@ internal static class CliErrors
     public const int Usage = 2;
     /// <summary>Interrupted by Ctrl+C (SIGINT): 128 + 2, the shell's convention.</summary>
     public const int Interrupted = 130;
+    /// <summary>Stopped by SIGTERM: 128 + 15, the shell's convention.</summary>
+    public const int Terminated = 143;
 
     /// <summary>Runs <paramref name="body"/>; an exception becomes one line on <paramref name="stderr"/> and its exit code.</summary>
     public static int Guard(string command, TextWriter stderr, Func<int> body)
@@ -35,9 +37,10 @@ internal static class CliErrors
             DataFormatException => (Usage, error.Message),
             FraudFed.Sdk.Configuration.ConfigurationException => (Usage, error.Message),
             FraudFed.Sdk.VectorLengthMismatchException => (Usage, error.Message),
+            FraudFed.Sdk.ValueOutOfRangeException v => (Usage, WithoutParameterName(v)),
             FraudFed.Sdk.FederationException => (RunFailed, error.Message),
             Commands.BankProcessException => (RunFailed, error.Message),
-            OperationCanceledException when CliInterrupt.Requested => (Interrupted, "cancelled."),
+            OperationCanceledException when CliInterrupt.Requested => (CliInterrupt.ExitCode, "cancelled."),
             OperationCanceledException => (RunFailed, "cancelled."),
             OutOfMemoryException => (RunFailed, "out of memory; use fewer --transactions, --values or banks."),
             ArgumentException a => (RunFailed, WithoutParameterName(a)),

@@ -1,9 +1,10 @@
-// Ctrl+C (SIGINT) for every command. A command that honours cancellation (simulate, bank sum, bank train) listens: the first
-// Ctrl+C cancels Token, the command stops at its next cancellation point, discards its staged outputs (--out is left as it
-// was), prints "fraudfed <command>: cancelled." and exits 130 (128 + SIGINT, the shell's convention). Any other command
-// prints "fraudfed: cancelled." and the process ends at once with the same status 130; so does a second Ctrl+C.
-// `aggregator serve` stops gracefully on Ctrl+C or SIGTERM and exits 0 (the host's own handling; every accepted message is
-// already in the state file).
+// Ctrl+C (SIGINT) and SIGTERM for every command. A command that honours cancellation (simulate, bank sum, bank train,
+// aggregator serve) listens: the first SIGINT or SIGTERM cancels Token, the command stops at its next cancellation point,
+// discards its staged outputs (--out is left as it was), prints "fraudfed <command>: cancelled." and exits 130 after SIGINT
+// (128 + 2, the shell's convention) or 143 after SIGTERM (128 + 15). Any other command prints "fraudfed: cancelled." and
+// the signal takes its default action (the process ends at once with that status); so does a second signal.
+// `aggregator serve` stops gracefully on either signal instead, prints "fraudfed aggregator serve: stopped." and exits 0
+// (every accepted message is already in the state file).
 using System.Runtime.InteropServices;
 
 namespace FraudFed.Cli.Infrastructure;
@@ -13,27 +14,42 @@ internal static class CliInterrupt
 {
     private static readonly CancellationTokenSource Source = new();
 
-    /// <summary>Cancelled by the first Ctrl+C (SIGINT).</summary>
+    /// <summary>Cancelled by the first Ctrl+C (SIGINT) or SIGTERM while a command listens.</summary>
     public static CancellationToken Token => Source.Token;
 
-    /// <summary>True once Ctrl+C was pressed.</summary>
+    /// <summary>True once Ctrl+C or SIGTERM cancelled <see cref="Token"/>.</summary>
     public static bool Requested => Source.IsCancellationRequested;
 
-    private static int _listeners;
+    /// <summary>The exit status of a command stopped by the signal: 130 (SIGINT) or 143 (SIGTERM).</summary>
+    public static int ExitCode => Volatile.Read(ref _signal) == (int)PosixSignal.SIGTERM ? CliErrors.Terminated : CliErrors.Interrupted;
 
-    /// <summary>Handles SIGINT until the returned registration is disposed: the first signal cancels <see cref="Token"/> and keeps
-    /// the process alive while a command listens (<see cref="Listen"/>); otherwise, and on a second signal, it prints
-    /// "fraudfed: cancelled." and leaves the signal to its default action (the process ends with status 130).</summary>
-    public static IDisposable Register() => PosixSignalRegistration.Create(PosixSignal.SIGINT, context =>
+    private static int _listeners;
+    private static int _signal;
+
+    /// <summary>Handles SIGINT and SIGTERM until the returned registration is disposed: the first signal cancels <see cref="Token"/>
+    /// and keeps the process alive while a command listens (<see cref="Listen"/>); otherwise, and on a second signal, it prints
+    /// "fraudfed: cancelled." and leaves the signal to its default action (the process ends with status 130 or 143).</summary>
+    public static IDisposable Register() => new Registrations(PosixSignalRegistration.Create(PosixSignal.SIGINT, Handle), PosixSignalRegistration.Create(PosixSignal.SIGTERM, Handle));
+
+    private static void Handle(PosixSignalContext context)
     {
         if (!Source.IsCancellationRequested && Volatile.Read(ref _listeners) > 0)
         {
             context.Cancel = true;
+            Volatile.Write(ref _signal, (int)context.Signal);
             Source.Cancel();
             return;
         }
         Console.Error.WriteLine("fraudfed: cancelled.");
-    });
+    }
+
+    private sealed class Registrations(params IDisposable[] all) : IDisposable
+    {
+        public void Dispose()
+        {
+            foreach (IDisposable d in all) d.Dispose();
+        }
+    }
 
     /// <summary>Declares that the running command honours <see cref="Token"/> until the result is disposed.</summary>
     public static IDisposable Listen()

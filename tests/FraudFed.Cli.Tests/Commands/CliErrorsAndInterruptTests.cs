@@ -52,7 +52,7 @@ public sealed class CliErrorsAndInterruptTests
 
     /// <summary>Starts `fraudfed bank sum` against an address that accepts TCP connections but never answers (a listener that is
     /// never accepted from), so the command waits in its connection to the appliance.</summary>
-    private static (Process Process, Func<string> Stderr, TaskCompletionSource Joining) StartBankSumAgainstASilentPort(string dir, int port, params string[] extra)
+    internal static (Process Process, Func<string> Stderr, TaskCompletionSource Joining) StartBankSumAgainstASilentPort(string dir, int port, params string[] extra)
     {
         string kit = Path.Combine(dir, "kit");
         var init = HostileInputTests.Run("aggregator", "init", "--banks", "2", "--mode", "masking", "--out", kit, "--listen", $"127.0.0.1:{port}", "--ops-listen", "127.0.0.1:0");

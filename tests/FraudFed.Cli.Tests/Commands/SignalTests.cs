@@ -1,0 +1,105 @@
+// SIGTERM and SIGINT on real `fraudfed` processes, sent with kill(2): `bank sum` treats SIGTERM as Ctrl+C (one line
+// "cancelled.", exit 143 = 128 + 15), and `aggregator serve` stops gracefully on either signal with one line "stopped."
+// and exit 0 (no "cancelled.").
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using FraudFed.Cli.Infrastructure;
+using NUnit.Framework;
+
+namespace FraudFed.Cli.Tests.Commands;
+
+[TestFixture]
+[Platform(Include = "Linux,MacOsX")]
+public sealed partial class SignalTests
+{
+    private const int SigInt = 2, SigTerm = 15;   // POSIX signal numbers (Linux and macOS agree on both)
+
+    [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static partial int Kill(int pid, int signal);
+
+    private static string[] Lines(string text) => text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+
+    [Test]
+    public async Task SigTermDuringBankSum_IsLikeCtrlC_OneCancelledLine_Exit143()
+    {
+        DirectoryInfo dir = Directory.CreateTempSubdirectory("fraudfed-cli-sigterm-");
+        var silent = new TcpListener(IPAddress.Loopback, 0);
+        silent.Start();
+        try
+        {
+            var (p, stderr, joining) = CliErrorsAndInterruptTests.StartBankSumAgainstASilentPort(dir.FullName, ((IPEndPoint)silent.LocalEndpoint).Port);
+            using (p)
+            {
+                Assert.That(await Task.WhenAny(joining.Task, Task.Delay(TimeSpan.FromSeconds(60))), Is.SameAs(joining.Task), stderr());
+                await Task.Delay(300);   // the command is now in its first call to the (silent) appliance
+                Assert.That(Kill(p.Id, SigTerm), Is.EqualTo(0), "kill(2) SIGTERM");
+                Assert.That(p.WaitForExit(30_000), Is.True, "the command stops after SIGTERM");
+                p.WaitForExit();
+                Assert.That(p.ExitCode, Is.EqualTo(CliErrors.Terminated), stderr());
+                string[] lines = Lines(stderr());
+                Assert.That(lines[^1], Is.EqualTo("fraudfed bank sum: cancelled."), stderr());
+                Assert.That(lines.Count(l => l.Contains("cancelled", StringComparison.Ordinal)), Is.EqualTo(1), stderr());
+                Assert.That(stderr(), Does.Not.Contain("   at ").And.Not.Contain("Exception"));
+            }
+        }
+        finally
+        {
+            silent.Stop();
+            dir.Delete(recursive: true);
+        }
+    }
+
+    private static int FreePort()
+    {
+        var l = new TcpListener(IPAddress.Loopback, 0);
+        l.Start();
+        int port = ((IPEndPoint)l.LocalEndpoint).Port;
+        l.Stop();
+        return port;
+    }
+
+    [TestCase("INT")]
+    [TestCase("TERM")]
+    public async Task AggregatorServe_StopsGracefully_OnSignal_OneStoppedLine_Exit0(string signal)
+    {
+        DirectoryInfo dir = Directory.CreateTempSubdirectory("fraudfed-cli-serve-signal-");
+        try
+        {
+            string kit = Path.Combine(dir.FullName, "kit");
+            int ops = FreePort();
+            var init = HostileInputTests.Run("aggregator", "init", "--banks", "2", "--mode", "masking", "--out", kit,
+                "--listen", $"127.0.0.1:{FreePort()}", "--ops-listen", $"127.0.0.1:{ops}");
+            Assert.That(init.Code, Is.EqualTo(0), init.Stderr);
+            using Process p = Process.Start(SelfCommand.StartInfo(["aggregator", "serve", "--config", Path.Combine(kit, "aggregator.json")]))!;
+            p.StandardInput.Close();
+            Task<string> stdout = p.StandardOutput.ReadToEndAsync();
+            Task<string> stderr = p.StandardError.ReadToEndAsync();
+            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+            var wait = Stopwatch.StartNew();
+            bool healthy = false;
+            while (!healthy && !p.HasExited && wait.Elapsed < TimeSpan.FromSeconds(60))
+            {
+                try { healthy = await http.GetStringAsync(new Uri($"http://127.0.0.1:{ops}/healthz")) == "Healthy"; }
+                catch (HttpRequestException) { await Task.Delay(200); }
+                catch (TaskCanceledException) { }
+            }
+            Assert.That(healthy, Is.True, "serve answered /healthz");
+            Assert.That(Kill(p.Id, signal == "INT" ? SigInt : SigTerm), Is.EqualTo(0), $"kill(2) SIG{signal}");
+            Assert.That(p.WaitForExit(30_000), Is.True, "serve stops after the signal");
+            p.WaitForExit();
+            string err = await stderr;
+            string all = err + await stdout;
+            Assert.That(p.ExitCode, Is.EqualTo(0), all);
+            Assert.That(Lines(err)[^1], Is.EqualTo("fraudfed aggregator serve: stopped."), all);
+            Assert.That(all, Does.Not.Contain("cancelled").And.Not.Contain("Exception"));
+            Assert.That(Lines(err).Count(l => l.Contains("stopped.", StringComparison.Ordinal)), Is.EqualTo(1), all);
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+}
