@@ -20,7 +20,7 @@
 // The public-key variant (uploads (c0, c1) under the collective key) is retired: without proofs that every upload is
 //   well formed, shares lambda * sigma * C1 over an attacker's C1 decrypt whatever the attacker designed, e.g. the key.
 // Signatures (SPEC.md 12.2, SignedUploads.cs): every bank and the aggregator hold an Ed25519 identity key (public keys in the
-//   roster); each contributor signs one manifest per round listing the SHA-256 of each of its uploads (kind 2 or 7), and the
+//   roster); each contributor signs one manifest per round listing the SHA-256 of each of its uploads (kind 10), and the
 //   aggregator verifies the manifest once, then adds each chunk whose digest it lists (UploadIntake: duplicates and other
 //   rounds refused); per (round, chunk) the aggregator signs the contributor list (sender, upload digest). A decrypting bank
 //   verifies the contributors' manifests once per round and answers a chunk only if its list verifies, equals the request's
@@ -76,7 +76,7 @@ public sealed record HomomorphicOptions
 
 /// <summary>
 /// Timings and byte counts of the last sum (for benchmarks). <paramref name="UploadBytesPerBank"/> is one contributing bank's
-/// upload payload: <paramref name="Chunks"/> serialized compact ciphertexts (SPEC.md 12, kind 2) plus its signed manifest
+/// upload payload: <paramref name="Chunks"/> serialized compact ciphertexts (SPEC.md 12, kind 10) plus its signed manifest
 /// (SPEC.md 12.2), without the protobuf wrapper.
 /// </summary>
 public sealed record HomomorphicSumStats(
