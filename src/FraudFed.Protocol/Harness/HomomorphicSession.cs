@@ -10,7 +10,7 @@
 //      X25519 between the two banks' fresh channel keys (adverts signed with their identity keys, ShareChannel.cs);
 //      bank j keeps the point from every bank separately.
 // Each sum (round r): a contributor splits its vector into chunks of n values and uploads the compact
-//   ciphertexts c0 = -a_{r,k} s_i + e + Delta*m (22.5 bytes per value at n = 8192); the aggregator validates and
+//   ciphertexts c0 = -a_{r,k} s_i + e + Delta*m switched to 2^64 (8 bytes per value); the aggregator validates and
 //   adds them per chunk; T online banks answer smudged decryption shares for the contributor set U; the
 //   aggregator combines and decodes, then reduces mod 2^k (2^k divides t, so the result is the exact sum).
 // Collusion bound (SPEC.md 12.3): T, K_min and the declared number c of colluding banks must satisfy 2T > N + c and
