@@ -11,10 +11,11 @@
 //  44  limbs        uint16
 //  46  polys        uint16
 //  48  context len  uint32  kind-specific context (session, round, chunk, sender, sets) before the payload
-//  52  payload len  uint32  = polys * sum_i ceil(n * bitlen(q_i) / 8)
+//  52  payload len  uint32  = polys * sum_i ceil(n * bitlen(q_i) / 8)   (kind 10: polys * 8 n)
 //  56  context      context-len bytes
 //      payload      for each polynomial, for each limb i: n residues of bitlen(q_i) bits, packed LSB-first,
-//                   each limb stream padded with zero bits to a byte boundary
+//                   each limb stream padded with zero bits to a byte boundary; kind 10 (compact ciphertext,
+//                   switched to 2^64): n u64 little-endian words, every value valid
 //      digest       16 bytes = SHA-256(all preceding bytes)[0..16): detects corruption, NOT an authenticator
 //                   (authenticity comes from the protocol's signatures)
 // Validation runs cheap to expensive (SEAL valcheck style): total size, magic, version, kind, flags,
@@ -27,6 +28,7 @@ using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using FraudFed.Cryptography.Ring;
 
@@ -37,8 +39,9 @@ internal enum RlweObjectKind : byte
 {
     /// <summary>BFV ciphertext (c0, c1).</summary>
     Ciphertext = 1,
-    /// <summary>Compact ciphertext: c0 only, c1 implied by a common polynomial.</summary>
-    CompactCiphertext = 2,
+    /// <summary>Compact ciphertext: c0 only (c1 is the round's common polynomial), switched to 2^64: one 64-bit word per
+    /// coefficient (SPEC.md 12.0 step 4). Kind 2, the same c0 in RNS residues (log Q bits per coefficient), is retired and refused.</summary>
+    CompactCiphertext = 10,
     /// <summary>Public key (p0, p1).</summary>
     PublicKey = 3,
     /// <summary>Collective public key share p_i.</summary>
@@ -74,20 +77,30 @@ internal static class RlweCodec
     private static int Bits(ulong q) => 64 - BitOperations.LeadingZeroCount(q);
     private static int LimbBytes(int n, ulong q) => (int)(((long)n * Bits(q) + 7) / 8);
 
-    /// <summary>header + context + polys * PolyBytes + digest in 64-bit arithmetic: at most 56 + (2^32 - 1) + 65,535 * (2^31 - 1) + 16 &lt; 2^48.</summary>
-    private static long SizeInt64(RlweParameters p, long contextLength, long polys) => HeaderSize + contextLength + polys * PolyBytes(p) + DigestSize;
+    /// <summary>Bytes of one polynomial of <paramref name="kind"/>: n 64-bit words for a compact ciphertext (kind 10), else
+    /// <see cref="PolyBytes"/>.</summary>
+    private static long KindPolyBytes(RlweParameters p, RlweObjectKind kind) => kind == RlweObjectKind.CompactCiphertext ? 8L * p.N : PolyBytes(p);
+
+    /// <summary>header + context + polys * bytes per polynomial + digest in 64-bit arithmetic: at most 56 + (2^32 - 1) + 65,535 * (2^31 - 1) + 16 &lt; 2^48.</summary>
+    private static long SizeInt64(RlweParameters p, RlweObjectKind kind, long contextLength, long polys) => HeaderSize + contextLength + polys * KindPolyBytes(p, kind) + DigestSize;
 
     /// <summary>Total serialized size in bytes of an object with <paramref name="polys"/> polynomials and a context of <paramref name="contextLength"/> bytes.</summary>
     /// <exception cref="ArgumentNullException"><paramref name="p"/> is null.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="polys"/> is outside 0..65,535 (the header's u16), <paramref name="contextLength"/>
     /// is negative, or the object would be larger than the largest array.</exception>
-    public static int Size(RlweParameters p, int contextLength, int polys)
+    public static int Size(RlweParameters p, int contextLength, int polys) => Size(p, RlweObjectKind.Ciphertext, contextLength, polys);
+
+    /// <summary>As <see cref="Size(RlweParameters, int, int)"/> for objects of <paramref name="kind"/> (a compact ciphertext's
+    /// polynomial is n 64-bit words, every other kind's is packed residues).</summary>
+    /// <exception cref="ArgumentNullException"><paramref name="p"/> is null.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">as <see cref="Size(RlweParameters, int, int)"/>.</exception>
+    public static int Size(RlweParameters p, RlweObjectKind kind, int contextLength, int polys)
     {
         ArgumentNullException.ThrowIfNull(p);
         if (polys is < 0 or > ushort.MaxValue) throw Error.OutOfRange(nameof(polys), "An object holds 0..65535 polynomials (u16 count).");
         if (contextLength < 0) throw Error.OutOfRange(nameof(contextLength), "The context length cannot be negative.");
-        if (SizeInt64(p, 0, polys) > Array.MaxLength) throw Error.OutOfRange(nameof(polys), "The polynomials would not fit in one array.");
-        long size = SizeInt64(p, contextLength, polys);
+        if (SizeInt64(p, kind, 0, polys) > Array.MaxLength) throw Error.OutOfRange(nameof(polys), "The polynomials would not fit in one array.");
+        long size = SizeInt64(p, kind, contextLength, polys);
         if (size > Array.MaxLength) throw Error.OutOfRange(nameof(contextLength), "The object would not fit in one array.");
         return (int)size;
     }
@@ -104,7 +117,7 @@ internal static class RlweCodec
         BinaryPrimitives.WriteUInt16LittleEndian(o.Slice(44), (ushort)p.Primes.Count);
         BinaryPrimitives.WriteUInt16LittleEndian(o.Slice(46), (ushort)polys);
         BinaryPrimitives.WriteUInt32LittleEndian(o.Slice(48), (uint)contextLength);
-        BinaryPrimitives.WriteUInt32LittleEndian(o.Slice(52), checked((uint)((long)polys * PolyBytes(p)))); // sizes checked by Size
+        BinaryPrimitives.WriteUInt32LittleEndian(o.Slice(52), checked((uint)(polys * KindPolyBytes(p, kind)))); // sizes checked by Size
     }
 
     /// <summary>
@@ -160,6 +173,34 @@ internal static class RlweCodec
                 Pack(poly.Limb(i), Bits(p.Primes[i]), o.Slice(offset, bytes));
                 offset += bytes;
             }
+        Span<byte> digest = stackalloc byte[32];
+        SHA256.HashData(o[..offset], digest);
+        digest[..DigestSize].CopyTo(o.Slice(offset));
+        if (bodyDigest.Length == 32) digest.CopyTo(bodyDigest);
+        return output;
+    }
+
+    /// <summary>
+    /// Serializes one polynomial of n 64-bit words (a compact ciphertext switched to 2^64, SPEC.md 12.0 step 4; u64
+    /// little-endian, coefficient order) with a context, and writes the body's SHA-256 into <paramref name="bodyDigest"/>
+    /// when it is 32 bytes long (empty: not wanted), as <see cref="Write(RlweParameters, RlweObjectKind, ReadOnlySpan{byte}, Span{byte}, RnsPoly[])"/>.
+    /// </summary>
+    /// <exception cref="ArgumentException"><paramref name="words"/> is not n long, or the digest span is neither 0 nor 32 bytes.</exception>
+    public static byte[] WriteWords(RlweParameters p, RlweObjectKind kind, ReadOnlySpan<byte> context, Span<byte> bodyDigest, ReadOnlySpan<ulong> words)
+    {
+        ArgumentNullException.ThrowIfNull(p);
+        if (kind != RlweObjectKind.CompactCiphertext) throw Error.Argument(nameof(kind), "Only compact ciphertexts travel as 64-bit words.");
+        if (bodyDigest.Length is not (0 or 32)) throw Error.Argument(nameof(bodyDigest), "A body digest is 32 bytes.");
+        if (words.Length != p.N) throw Error.Argument(nameof(words), $"Exactly n = {p.N} words.");
+        byte[] output = GC.AllocateUninitializedArray<byte>(Size(p, kind, context.Length, 1)); // every byte is written below
+        Span<byte> o = output;
+        WriteHeader(p, kind, false, context.Length, 1, o);
+        context.CopyTo(o.Slice(HeaderSize));
+        int offset = HeaderSize + context.Length;
+        Span<byte> payload = o.Slice(offset, 8 * p.N);
+        if (BitConverter.IsLittleEndian) MemoryMarshal.AsBytes(words).CopyTo(payload);
+        else for (int j = 0; j < words.Length; j++) BinaryPrimitives.WriteUInt64LittleEndian(payload[(8 * j)..], words[j]);
+        offset += payload.Length;
         Span<byte> digest = stackalloc byte[32];
         SHA256.HashData(o[..offset], digest);
         digest[..DigestSize].CopyTo(o.Slice(offset));
@@ -375,9 +416,9 @@ internal static class RlweCodec
         if (limbs != p.Primes.Count) throw Malformed("limb count differs");
         if (count != (long)polys) throw Malformed("polynomial count differs");
         if (contextBytes != (long)contextLength) throw Malformed("context length differs");
-        long payload = (long)count * PolyBytes(p);
+        long payload = count * KindPolyBytes(p, kind);
         if (payloadBytes != payload) throw Malformed("payload length differs");
-        long size = SizeInt64(p, contextBytes, count);
+        long size = SizeInt64(p, kind, contextBytes, count);
         if (data.Length != size)
             throw Error.Violation(data.Length > size ? ViolationReason.Oversized : ViolationReason.Malformed, "total length differs");
         Debug.Assert(contextLength >= 0 && polys >= 0 && HeaderSize + (long)contextLength + payload + DigestSize == data.Length);

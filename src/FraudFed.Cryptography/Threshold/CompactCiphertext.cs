@@ -4,16 +4,20 @@
 // which is an RLWE sample under s_i (a fresh a per (r, k) keeps samples of one bank independent).
 // The aggregator adds: C0 = sum_{i in U} c0_i = -a*S_U + E_U + Delta*sum m_i with S_U = sum_{i in U} s_i,
 // |E_U| <= |U| * 19. (C0, a_{r,k}) is a BFV ciphertext under S_U, which only a threshold decryption of the
-// contributors' Shamir points can open (ThresholdKeyShare). Upload: n*log Q bits per n values
-// (22.5 bytes per value at n = 8192, log Q = 180) instead of 2 n log Q for (c0, c1).
+// contributors' Shamir points can open (ThresholdKeyShare).
+// Upload: c0 switched to 2^64 (ModulusSwitch), 64 bits per value (8 bytes at n = 8192, plus 104 bytes per chunk),
+// instead of n log Q bits (22.5 bytes per value at log Q = 180). The aggregator adds words mod 2^64 and whoever combines
+// lifts the sum back to Q; the switch is a public function of c0, so it reveals nothing c0 did not (SPEC.md 12.0 step 4).
 using System.Buffers.Binary;
+using System.Numerics;
+using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using FraudFed.Cryptography.Ring;
 using FraudFed.Cryptography.Rlwe;
 
 namespace FraudFed.Cryptography.Threshold;
 
-/// <summary>c0 of a compact ciphertext (or of a sum of them), with its (session, round, chunk, sender) label.</summary>
+/// <summary>c0 of a compact ciphertext switched to 2^64 (or a sum of them mod 2^64), with its (session, round, chunk, sender) label.</summary>
 internal sealed class CompactCiphertext
 {
     /// <summary>Size of the session tag bound into the context.</summary>
@@ -21,9 +25,9 @@ internal sealed class CompactCiphertext
     /// <summary>Context bytes: session tag | u64 round | u32 chunk | i32 sender.</summary>
     public const int ContextSize = ChunkLabel.Size;
 
-    internal CompactCiphertext(RlweParameters p, byte[] sessionTag, ulong round, uint chunk, int sender, RnsPoly c0)
+    internal CompactCiphertext(RlweParameters p, byte[] sessionTag, ulong round, uint chunk, int sender, ulong[] words)
     {
-        Parameters = p; SessionTag = sessionTag; Round = round; Chunk = chunk; Sender = sender; C0 = c0;
+        Parameters = p; SessionTag = sessionTag; Round = round; Chunk = chunk; Sender = sender; Words = words;
     }
 
     /// <summary>Parameter set.</summary>
@@ -36,29 +40,60 @@ internal sealed class CompactCiphertext
     public uint Chunk { get; }
     /// <summary>Sending bank, or -1 for an aggregate.</summary>
     public int Sender { get; }
-    internal RnsPoly C0 { get; }
+    /// <summary>c0' = round(2^64 c0 / Q) mod 2^64, n words (for a sum: the sum of the uploads' words mod 2^64).</summary>
+    internal ulong[] Words { get; }
 
-    /// <summary>Serializes (c0 in the coefficient domain).</summary>
+    /// <summary>Serializes (kind 10: n u64 words).</summary>
     public byte[] Serialize() => Serialize([]);
 
-    /// <summary>Serializes (c0 in the coefficient domain) and writes the body's SHA-256 into <paramref name="bodyDigest"/>
-    /// (32 bytes, or empty: not wanted; see <see cref="RlweCodec.Write(RlweParameters, RlweObjectKind, ReadOnlySpan{byte}, Span{byte}, RnsPoly[])"/>).</summary>
+    /// <summary>Serializes (kind 10: n u64 words) and writes the body's SHA-256 into <paramref name="bodyDigest"/>
+    /// (32 bytes, or empty: not wanted; see <see cref="RlweCodec.WriteWords"/>).</summary>
     public byte[] Serialize(Span<byte> bodyDigest)
     {
         Span<byte> ctx = stackalloc byte[ContextSize];
         ChunkLabel.Write(ctx, SessionTag, Round, Chunk, Sender);
-        return RlweCodec.Write(Parameters, RlweObjectKind.CompactCiphertext, ctx, bodyDigest, C0);
+        return RlweCodec.WriteWords(Parameters, RlweObjectKind.CompactCiphertext, ctx, bodyDigest, Words);
     }
 
-    /// <summary>Serialized size for a parameter set.</summary>
-    public static int SerializedSize(RlweParameters p) => RlweCodec.Size(p, ContextSize, 1);
+    /// <summary>Serialized size for a parameter set: 56 + 32 + 8 n + 16 bytes.</summary>
+    public static int SerializedSize(RlweParameters p) => RlweCodec.Size(p, RlweObjectKind.CompactCiphertext, ContextSize, 1);
 
-    /// <summary>Parses and validates an untrusted compact ciphertext.</summary>
+    /// <summary>Parses and validates an untrusted compact ciphertext (envelope checks of SPEC.md 12; every word is valid).</summary>
+    /// <exception cref="ProtocolViolationException">Malformed, Oversized, Inconsistent (RlweCodec's envelope reasons).</exception>
     public static CompactCiphertext Deserialize(RlweParameters p, ReadOnlySpan<byte> data)
     {
-        RnsPoly[] polys = RlweCodec.Read(p, data, RlweObjectKind.CompactCiphertext, 1, ContextSize, out byte[] ctx);
-        if (polys[0].IsNtt) throw Error.Violation(ViolationReason.Malformed, "compact ciphertexts travel in the coefficient domain");
-        return new CompactCiphertext(p, ChunkLabel.SessionTag(ctx), ChunkLabel.Round(ctx), ChunkLabel.Chunk(ctx), ChunkLabel.Sender(ctx), polys[0]);
+        int offset = RlweCodec.CheckEnvelope(p, data, RlweObjectKind.CompactCiphertext, 1, ContextSize, out bool ntt, default);
+        if (ntt) throw Error.Violation(ViolationReason.Malformed, "compact ciphertexts travel in the coefficient domain");
+        ReadOnlySpan<byte> ctx = data.Slice(RlweCodec.HeaderSize, ContextSize);
+        var words = new ulong[p.N];
+        ReadWords(data.Slice(offset, 8 * p.N), words);
+        return new CompactCiphertext(p, ChunkLabel.SessionTag(ctx), ChunkLabel.Round(ctx), ChunkLabel.Chunk(ctx), ChunkLabel.Sender(ctx), words);
+    }
+
+    private static void ReadWords(ReadOnlySpan<byte> payload, Span<ulong> words)
+    {
+        if (BitConverter.IsLittleEndian) payload.CopyTo(MemoryMarshal.AsBytes(words));
+        else for (int j = 0; j < words.Length; j++) words[j] = BinaryPrimitives.ReadUInt64LittleEndian(payload[(8 * j)..]);
+    }
+
+    /// <summary>sum[j] += the payload's word j, mod 2^64, for the n little-endian words of <paramref name="payload"/>.</summary>
+    internal static void AddWords(ReadOnlySpan<byte> payload, Span<ulong> sum)
+    {
+        System.Diagnostics.Debug.Assert(payload.Length == 8 * sum.Length);
+        if (BitConverter.IsLittleEndian)
+        {
+            ReadOnlySpan<ulong> words = MemoryMarshal.Cast<byte, ulong>(payload);
+            int j = 0;
+            if (Vector.IsHardwareAccelerated)
+            {
+                Span<Vector<ulong>> acc = MemoryMarshal.Cast<ulong, Vector<ulong>>(sum);
+                ReadOnlySpan<Vector<ulong>> add = MemoryMarshal.Cast<ulong, Vector<ulong>>(words);
+                for (int v = 0; v < acc.Length; v++) acc[v] += add[v];
+                j = acc.Length * Vector<ulong>.Count;
+            }
+            for (; j < sum.Length; j++) sum[j] = unchecked(sum[j] + words[j]);
+        }
+        else for (int j = 0; j < sum.Length; j++) sum[j] = unchecked(sum[j] + BinaryPrimitives.ReadUInt64LittleEndian(payload[(8 * j)..]));
     }
 }
 
@@ -76,6 +111,7 @@ internal sealed class CompactScheme
         Parameters = parameters;
         _seed = crsSeed.ToArray();
         _bfv = new Bfv(parameters);
+        Switch = new ModulusSwitch(parameters);
         SessionTag = SHA256.HashData(_seed)[..CompactCiphertext.SessionTagSize];
     }
 
@@ -89,11 +125,13 @@ internal sealed class CompactScheme
     public byte[] SessionTag { get; }
     /// <summary>The scheme's encoder.</summary>
     public Encoder Encoder => _bfv.Encoder;
+    /// <summary>The switch between c0 mod Q and the uploaded words mod 2^64 (SPEC.md 12.0 steps 4 and 7).</summary>
+    public ModulusSwitch Switch { get; }
 
     /// <summary>a_{r,k} (NTT domain).</summary>
     public RnsPoly CommonPolynomial(ulong round, uint chunk) => CommonRandomness.Expand(Parameters, _seed, CrpPurpose.CompactCiphertext, round, chunk);
 
-    /// <summary>c0 = -a_{r,k} s + e + Delta*m for up to n values mod t.</summary>
+    /// <summary>c0 = -a_{r,k} s + e + Delta*m for up to n values mod t, switched to 2^64 (SPEC.md 12.0 step 4).</summary>
     public CompactCiphertext Encrypt(SecretKey sk, int sender, ulong round, uint chunk, ReadOnlySpan<ulong> values, RandomNumberGenerator rng)
     {
         ArgumentNullException.ThrowIfNull(sk);
@@ -102,7 +140,10 @@ internal sealed class CompactScheme
         RnsPoly a = CommonPolynomial(round, chunk);
         Parameters.Basis.MulPointwiseShoup(a, sk.ValueChecked, sk.ValueShoup, a); // a is consumed: a*s in place
         RnsPoly c0 = _bfv.FinishSymmetric(a, values, Samplers.From(rng));
-        return new CompactCiphertext(Parameters, SessionTag, round, chunk, sender, c0);
+        var words = new ulong[Parameters.N];
+        Switch.Switch(c0, words);
+        c0.Clear();
+        return new CompactCiphertext(Parameters, SessionTag, round, chunk, sender, words);
     }
 
     /// <summary>
@@ -125,27 +166,44 @@ internal sealed class CompactScheme
             CommonRandomness.ExpandInto(Parameters, _seed, CrpPurpose.CompactCiphertext, round, chunk, work);
             Parameters.Basis.MulPointwiseShoup(work, sk.ValueChecked, sk.ValueShoup, work);
             _bfv.FinishSymmetric(work, values, Samplers.From(rng));
-            return new CompactCiphertext(Parameters, SessionTag, round, chunk, sender, work).Serialize(bodyDigest);
+            ulong[] words = System.Buffers.ArrayPool<ulong>.Shared.Rent(Parameters.N);
+            try
+            {
+                Switch.Switch(work, words.AsSpan(0, Parameters.N));
+                Span<byte> ctx = stackalloc byte[CompactCiphertext.ContextSize];
+                ChunkLabel.Write(ctx, SessionTag, round, chunk, sender);
+                return RlweCodec.WriteWords(Parameters, RlweObjectKind.CompactCiphertext, ctx, bodyDigest, words.AsSpan(0, Parameters.N));
+            }
+            finally { System.Buffers.ArrayPool<ulong>.Shared.Return(words); }
         }
-        catch
+        finally
         {
-            work.Clear(); // may hold a*s
-            throw;
+            work.Clear(); // held a*s, then c0 at full precision (only its switch is sent)
         }
     }
 
     /// <summary>A zero aggregate for (round, chunk).</summary>
-    public CompactCiphertext AllocateSum(ulong round, uint chunk) => new(Parameters, SessionTag, round, chunk, -1, Parameters.Basis.Allocate());
+    public CompactCiphertext AllocateSum(ulong round, uint chunk) => new(Parameters, SessionTag, round, chunk, -1, new ulong[Parameters.N]);
+
+    /// <summary>The aggregate's c0 back at modulus Q: round(Q C0' / 2^64) mod Q, coefficient domain (SPEC.md 12.0 step 7).</summary>
+    /// <param name="sum">An aggregate (or one upload).</param>
+    /// <param name="destination">Receives the lifted c0; a new polynomial when null.</param>
+    public RnsPoly Lift(CompactCiphertext sum, RnsPoly? destination = null)
+    {
+        ArgumentNullException.ThrowIfNull(sum);
+        RnsPoly result = destination ?? Parameters.Basis.Allocate();
+        Switch.Lift(sum.Words, result);
+        return result;
+    }
 
     /// <summary>
     /// Validates an untrusted serialized compact ciphertext from <paramref name="expectedSender"/> and adds it into
     /// <paramref name="sum"/> without materializing it or allocating; the sum is unchanged if anything fails (typed refusals).
     /// Checks run cheap to expensive (SPEC.md 12): envelope fields, lengths and digest, domain, (session, round, chunk) label
-    /// and sender, then one pass over the residues that range-checks and adds in place (restored exactly before an
-    /// OutOfRange refusal is thrown), so no other thread may use <paramref name="sum"/> during the call (UploadIntake holds
-    /// the chunk's lock).
+    /// and sender; then the n words are added mod 2^64 (every word is a valid value, so nothing can fail after the first
+    /// addition). No other thread may use <paramref name="sum"/> during the call (UploadIntake holds the chunk's lock).
     /// </summary>
-    /// <exception cref="ProtocolViolationException">Malformed, Oversized, Inconsistent, OutOfRange (RlweCodec.Read's reasons),
+    /// <exception cref="ProtocolViolationException">Malformed, Oversized, Inconsistent (RlweCodec's envelope reasons),
     /// WrongRoundOrState (another session, round or chunk), UnknownSender (the label names another sender).</exception>
     public void AddSerialized(CompactCiphertext sum, ReadOnlySpan<byte> data, int expectedSender) => AddSerialized(sum, data, expectedSender, default);
 
@@ -159,16 +217,15 @@ internal sealed class CompactScheme
     {
         ArgumentNullException.ThrowIfNull(sum);
         if (bodyDigest.Length is not (0 or 32)) throw Error.Argument(nameof(bodyDigest), "A body digest is 32 bytes (SHA-256) or empty.");
-        // Cheap to expensive, nothing allocated: envelope (fields, lengths, digest), domain, label, then one pass over the
-        // residues that unpacks, range-checks and adds (RlweCodec.UnpackAdd restores the sum if a residue is out of range).
+        // Cheap to expensive, nothing allocated: envelope (fields, lengths, digest), domain, label, then the words.
         int offset = RlweCodec.CheckEnvelope(Parameters, data, RlweObjectKind.CompactCiphertext, 1, CompactCiphertext.ContextSize, out bool ntt, bodyDigest);
-        if (ntt != sum.C0.IsNtt) throw Error.Violation(ViolationReason.Malformed, "object is in the other domain");
+        if (ntt) throw Error.Violation(ViolationReason.Malformed, "compact ciphertexts travel in the coefficient domain");
         ReadOnlySpan<byte> ctx = data.Slice(RlweCodec.HeaderSize, CompactCiphertext.ContextSize);
         if (!ChunkLabel.Names(ctx, SessionTag, sum.Round, sum.Chunk))
             throw Error.Violation(ViolationReason.WrongRoundOrState, "ciphertext of another session, round or chunk");
         if (ChunkLabel.Sender(ctx) != expectedSender)
             throw Error.Violation(ViolationReason.UnknownSender, "ciphertext sender differs from its uploader");
-        RlweCodec.UnpackAdd(Parameters, data, offset, sum.C0);
+        CompactCiphertext.AddWords(data.Slice(offset, 8 * Parameters.N), sum.Words);
     }
 
     /// <summary>sum += ct, after checking that ct belongs to this session, round and chunk (typed refusal otherwise).</summary>
@@ -178,6 +235,8 @@ internal sealed class CompactScheme
         ArgumentNullException.ThrowIfNull(ct);
         if (!ct.SessionTag.AsSpan().SequenceEqual(SessionTag) || ct.Round != sum.Round || ct.Chunk != sum.Chunk)
             throw Error.Violation(ViolationReason.WrongRoundOrState, "ciphertext of another session, round or chunk");
-        Parameters.Basis.Add(sum.C0, ct.C0, sum.C0);
+        Span<ulong> acc = sum.Words;
+        ReadOnlySpan<ulong> add = ct.Words;
+        for (int j = 0; j < acc.Length; j++) acc[j] = unchecked(acc[j] + add[j]);
     }
 }

@@ -9,9 +9,10 @@
 // Smudging size (SmudgingLemma): the total leakage over the key share's budget of D answers, n coefficients
 // each, is at most D * n * E / B <= 2^-lambda for E = K_max * 19 (K_max contributors' fresh noise), i.e.
 //   b = lambda + ceil(log2 n) + ceil(log2 D) + ceil(log2(K_max * 19)).
-// Exactness: T * B + K_max * 19 must stay below Encoder.NoiseCapacity (checked, typed InsecureParameters).
-// Defaults: lambda = 60, D = 2^20, K_max = 256 at n = 8192: b = 60 + 13 + 20 + 13 = 106, noise <= T * 2^106
-// against a capacity of ~2^135.
+// Exactness: T * B + K_max * 19 + K_max * ceil(Q / 2^64) + 1 (the last two: uploads switched to 2^64 and lifted back,
+// ModulusSwitch) must stay below Encoder.NoiseCapacity (checked, typed InsecureParameters).
+// Defaults: lambda = 60, D = 2^20, K_max = 256 at n = 8192: b = 60 + 13 + 20 + 13 = 106, noise <= T * 2^106 + 2^124.1
+// against a capacity of ~2^135. The rounding needs no smudging: it is a public function of the uploads (SPEC.md 12.0 step 4).
 // Share generation here is stateless: it checks the sets of one request (|U| >= K_min, D = T banks with this one) but
 // keeps no record. The one-answer-per-(round, chunk) rule and the budget are the protocol's
 // (FraudFed.Protocol.Homomorphic.DecryptionGuard over an IDecryptionLedger), since they must survive a restart.
@@ -105,11 +106,18 @@ internal static class SmudgingLemma
         int bits = policy.StatisticalSecurity + CeilLog2((ulong)p.N) + CeilLog2((ulong)policy.Budget) + freshBits;
         if (bits > Samplers.MaxSmudgingBits)
             throw Error.Violation(ViolationReason.InsecureParameters, "smudging would exceed 2^126");
-        BigInteger total = policy.Threshold * (BigInteger.One << bits) + (BigInteger)policy.MaxContributors * Samplers.GaussianBound;
-        if (total > new Encoder(p).NoiseCapacity)
+        if (PhaseNoiseBound(p, policy, bits) > new Encoder(p).NoiseCapacity)
             throw Error.Violation(ViolationReason.InsecureParameters, "smudging noise exceeds the decryption capacity of Q/(2t)");
         return bits;
     }
+
+    /// <summary>
+    /// Largest phase noise of an opened aggregate (SPEC.md 12.0 step 5): T (2^b - 1) of smudging, K_max * 19 of fresh
+    /// errors, and the rounding of K_max uploads switched to 2^64 and lifted back (<see cref="ModulusSwitch.RoundingBound"/>).
+    /// </summary>
+    internal static BigInteger PhaseNoiseBound(RlweParameters p, DecryptionPolicy policy, int bits) =>
+        policy.Threshold * ((BigInteger.One << bits) - 1) + (BigInteger)policy.MaxContributors * Samplers.GaussianBound
+        + ModulusSwitch.RoundingBound(p, policy.MaxContributors);
 
     private static int CeilLog2(ulong x) => x <= 1 ? 0 : 64 - BitOperations.LeadingZeroCount(x - 1);
 }
@@ -433,8 +441,7 @@ internal static class ThresholdCombiner
         byte[] fingerprint = DecryptionShare.ComputeFingerprint(scheme.SessionTag, sum.Round, sum.Chunk, contributors, active);
         if (shares.Count != active.Count) throw Error.Violation(ViolationReason.TooFewParticipants, "one share per active bank is required");
         RnsPoly phase = destination ?? p.Basis.Allocate();
-        sum.C0.Data.CopyTo(phase.Data, 0);
-        phase.IsNtt = false;
+        scheme.Switch.Lift(sum.Words, phase);   // C0 = round(Q C0' / 2^64) mod Q (SPEC.md 12.0 step 7)
         var seen = new HashSet<int>();
         foreach (byte[] bytes in shares)
         {

@@ -10,7 +10,7 @@
 //      X25519 between the two banks' fresh channel keys (adverts signed with their identity keys, ShareChannel.cs);
 //      bank j keeps the point from every bank separately.
 // Each sum (round r): a contributor splits its vector into chunks of n values and uploads the compact
-//   ciphertexts c0 = -a_{r,k} s_i + e + Delta*m (22.5 bytes per value at n = 8192); the aggregator validates and
+//   ciphertexts c0 = -a_{r,k} s_i + e + Delta*m switched to 2^64 (8 bytes per value); the aggregator validates and
 //   adds them per chunk; T online banks answer smudged decryption shares for the contributor set U; the
 //   aggregator combines and decodes, then reduces mod 2^k (2^k divides t, so the result is the exact sum).
 // Collusion bound (SPEC.md 12.3): T, K_min and the declared number c of colluding banks must satisfy 2T > N + c and
@@ -20,7 +20,7 @@
 // The public-key variant (uploads (c0, c1) under the collective key) is retired: without proofs that every upload is
 //   well formed, shares lambda * sigma * C1 over an attacker's C1 decrypt whatever the attacker designed, e.g. the key.
 // Signatures (SPEC.md 12.2, SignedUploads.cs): every bank and the aggregator hold an Ed25519 identity key (public keys in the
-//   roster); each contributor signs one manifest per round listing the SHA-256 of each of its uploads (kind 2 or 7), and the
+//   roster); each contributor signs one manifest per round listing the SHA-256 of each of its uploads (kind 10), and the
 //   aggregator verifies the manifest once, then adds each chunk whose digest it lists (UploadIntake: duplicates and other
 //   rounds refused); per (round, chunk) the aggregator signs the contributor list (sender, upload digest). A decrypting bank
 //   verifies the contributors' manifests once per round and answers a chunk only if its list verifies, equals the request's
@@ -76,7 +76,7 @@ public sealed record HomomorphicOptions
 
 /// <summary>
 /// Timings and byte counts of the last sum (for benchmarks). <paramref name="UploadBytesPerBank"/> is one contributing bank's
-/// upload payload: <paramref name="Chunks"/> serialized compact ciphertexts (SPEC.md 12, kind 2) plus its signed manifest
+/// upload payload: <paramref name="Chunks"/> serialized compact ciphertexts (SPEC.md 12, kind 10) plus its signed manifest
 /// (SPEC.md 12.2), without the protobuf wrapper.
 /// </summary>
 public sealed record HomomorphicSumStats(

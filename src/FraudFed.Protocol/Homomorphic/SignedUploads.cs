@@ -57,7 +57,7 @@ internal sealed class UploadManifest
     public byte[] SessionTag { get; }
     /// <summary>Round.</summary>
     public ulong Round { get; }
-    /// <summary>Kind of the listed uploads (always the compact ciphertext, kind 2).</summary>
+    /// <summary>Kind of the listed uploads (always the compact ciphertext, kind 10).</summary>
     public RlweObjectKind Kind { get; }
     /// <summary>The signing bank.</summary>
     public int Sender { get; }
@@ -222,7 +222,7 @@ internal sealed class ContributorList
     public ulong Round { get; }
     /// <summary>Chunk.</summary>
     public uint Chunk { get; }
-    /// <summary>Kind of the listed uploads (always the compact ciphertext, kind 2).</summary>
+    /// <summary>Kind of the listed uploads (always the compact ciphertext, kind 10).</summary>
     public RlweObjectKind Kind { get; }
     /// <summary>Entries, senders strictly ascending.</summary>
     public IReadOnlyList<ContributorEntry> Entries { get; }
@@ -383,7 +383,7 @@ internal sealed class UploadIntake
         ArgumentNullException.ThrowIfNull(roster);
         if (sessionTag.Length != CompactCiphertext.SessionTagSize) throw Error.Argument(nameof(sessionTag), "A session tag is 16 bytes.");
         if (chunks is < 1 or > UploadManifest.MaxChunks) throw Error.OutOfRange(nameof(chunks), $"1..{UploadManifest.MaxChunks} chunks.");
-        if (kind is not RlweObjectKind.CompactCiphertext) throw Error.Argument(nameof(kind), "Compact ciphertexts (kind 2) only.");
+        if (kind is not RlweObjectKind.CompactCiphertext) throw Error.Argument(nameof(kind), "Compact ciphertexts (kind 10) only.");
         _roster = roster;
         _sessionTag = sessionTag.ToArray();
         Round = round;

@@ -1,0 +1,130 @@
+// ModulusSwitch: the compact upload travels as c0' = round(2^64 c0 / Q) mod 2^64 (SPEC.md 12.0 step 4), one 64-bit
+// word per coefficient instead of log Q bits, and the aggregate is lifted back as C0 = round(Q C0' / 2^64) mod Q
+// (12.0 step 7). This is BFV modulus switching (Brakerski 2012; Fan-Vercauteren ePrint 2012/144 section 6) to the
+// power-of-two modulus 2^64, applied to c0 only (c1 = a_{r,k} is public and never travels).
+//
+// Switch, in RNS without big integers (the same fixed point as Encoder.Decode, with t = 2^64): with
+// y_i = [x_i (Q/q_i)^-1]_{q_i}, 2^64 x / Q = sum_i y_i 2^64 / q_i - 2^64 c for an integer c, so modulo 2^64 only the
+// fixed-point sum matters. W_i = floor(2^192 / q_i) is held in three words (w2, w1, w0); of each 192+-bit product
+// y_i W_i the bits 128 and up go to an integer sum I (mod 2^64), the bits 64..127 to a fraction sum F, the bits 0..63
+// are dropped; c0' = (I + floor((F + 2^63) / 2^64)) mod 2^64. This formula is the normative rule (vectors reproduce it
+// bit for bit); it differs from the exact rounding by at most 2^-60 (so |c0' - 2^64 c0 / Q| <= 1/2 + 2^-60 mod 2^64).
+//
+// Lift, exactly: y = floor((Q x + 2^63) / 2^64). Writing Q x + 2^63 = y 2^64 + r with 0 <= r < 2^64, and since q_i
+// divides Q, y = (2^63 - r) (2^64)^-1 (mod q_i), where r = (Q_lo x + 2^63) mod 2^64 needs only the low word Q_lo of Q.
+// One multiplication per coefficient and one Shoup multiplication per prime.
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using FraudFed.Cryptography.Ring;
+using FraudFed.Cryptography.Rlwe;
+
+namespace FraudFed.Cryptography.Threshold;
+
+/// <summary>Switches a coefficient-domain polynomial mod Q to 64-bit words mod 2^64 and lifts words back (SPEC.md 12.0 steps 4 and 7).</summary>
+internal sealed class ModulusSwitch
+{
+    private readonly RlweParameters _p;
+    private readonly ulong[] _qHatInv, _qHatInvShoup;
+    private readonly ulong[] _w2, _w1, _w0;             // floor(2^192 / q_i), three words
+    private readonly ulong _qLow;                       // Q mod 2^64
+    private readonly ulong[] _inv64, _inv64Shoup;       // (2^64)^-1 mod q_i
+
+    /// <summary>Precomputes the constants of a parameter set.</summary>
+    /// <exception cref="ArgumentNullException"><paramref name="parameters"/> is null.</exception>
+    public ModulusSwitch(RlweParameters parameters)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        _p = parameters;
+        RnsBasis basis = parameters.Basis;
+        int L = basis.Count;
+        _qHatInv = new ulong[L]; _qHatInvShoup = new ulong[L];
+        _w2 = new ulong[L]; _w1 = new ulong[L]; _w0 = new ulong[L];
+        _inv64 = new ulong[L]; _inv64Shoup = new ulong[L];
+        _qLow = (ulong)(basis.Q & ulong.MaxValue);
+        for (int i = 0; i < L; i++)
+        {
+            ulong q = basis.Primes[i];
+            _qHatInv[i] = basis.QHatInverse(i);
+            _qHatInvShoup[i] = ModArith.ShoupPrecompute(_qHatInv[i], q);
+            BigInteger w = (BigInteger.One << 192) / q;
+            _w2[i] = (ulong)(w >> 128);
+            _w1[i] = (ulong)((w >> 64) & ulong.MaxValue);
+            _w0[i] = (ulong)(w & ulong.MaxValue);
+            _inv64[i] = (ulong)BigInteger.ModPow(new BigInteger(ulong.MaxValue) + 1, q - 2, q);
+            _inv64Shoup[i] = ModArith.ShoupPrecompute(_inv64[i], q);
+        }
+    }
+
+    /// <summary>
+    /// Largest error the switch and the lift add to the phase of an aggregate of <paramref name="contributors"/> uploads,
+    /// in units of the phase (mod Q): contributors * ceil(Q / 2^64) + 1 (each switch rounds by at most 1/2 + 2^-60 of
+    /// Q / 2^64, the lift by 1/2).
+    /// </summary>
+    public static BigInteger RoundingBound(RlweParameters p, long contributors)
+    {
+        ArgumentNullException.ThrowIfNull(p);
+        BigInteger two64 = BigInteger.One << 64;
+        return contributors * ((p.Basis.Q + two64 - 1) / two64) + 1;
+    }
+
+    /// <summary>destination[j] = round(2^64 x_j / Q) mod 2^64 by the fixed-point rule of SPEC.md 12.0 step 4, for the
+    /// coefficient-domain polynomial x; destination has n words.</summary>
+    /// <exception cref="ArgumentException">x is in the NTT domain or of another basis, or destination is not n words.</exception>
+    public void Switch(RnsPoly x, Span<ulong> destination)
+    {
+        _p.Basis.Check(x);
+        if (x.IsNtt) throw Error.Argument(nameof(x), "Modulus switching needs the coefficient domain.");
+        int n = _p.N, L = _p.Basis.Count;
+        if (destination.Length != n) throw Error.Argument(nameof(destination), $"Exactly n = {n} words.");
+        ulong[] data = x.Data;
+        for (int j = 0; j < n; j++)
+        {
+            ulong intSum = 0;
+            UInt128 fracSum = 0;
+            for (int i = 0; i < L; i++)
+            {
+                ulong q = _p.Basis.Primes[i];
+                ulong y = ModArith.CondSub(ModArith.MulShoupLazy(data[i * n + j], _qHatInv[i], _qHatInvShoup[i], q), q);
+                Accumulate(y, _w2[i], _w1[i], _w0[i], ref intSum, ref fracSum);
+            }
+            destination[j] = unchecked(intSum + (ulong)((fracSum + (UInt128.One << 63)) >> 64));
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Accumulate(ulong y, ulong w2, ulong w1, ulong w0, ref ulong intSum, ref UInt128 fracSum)
+    {
+        ulong p0Hi = Math.BigMul(y, w0, out _);
+        ulong p1Hi = Math.BigMul(y, w1, out ulong p1Lo);
+        UInt128 mid = (UInt128)p1Lo + p0Hi;
+        intSum = unchecked(intSum + y * w2 + p1Hi + (ulong)(mid >> 64));
+        fracSum += (ulong)mid;
+    }
+
+    /// <summary>Writes round(Q w_j / 2^64) mod Q (halves rounded up) into the coefficient-domain polynomial
+    /// <paramref name="destination"/>, for the n words <paramref name="words"/> (SPEC.md 12.0 step 7).</summary>
+    /// <exception cref="ArgumentException">words is not n long, or destination is of another basis.</exception>
+    public void Lift(ReadOnlySpan<ulong> words, RnsPoly destination)
+    {
+        _p.Basis.Check(destination);
+        int n = _p.N, L = _p.Basis.Count;
+        if (words.Length != n) throw Error.Argument(nameof(words), $"Exactly n = {n} words.");
+        ulong[] data = destination.Data;
+        const ulong Half = 1UL << 63;
+        for (int i = 0; i < L; i++)
+        {
+            ulong q = _p.Basis.Primes[i], inv = _inv64[i], invShoup = _inv64Shoup[i];
+            int offset = i * n;
+            for (int j = 0; j < n; j++)
+            {
+                ulong r = unchecked(_qLow * words[j] + Half);
+                // y = (2^63 - r) * 2^-64 mod q: 2^63 - r is in (-2^63, 2^63]; its magnitude is below 2^64, so one Shoup
+                // multiplication reduces it, and a negative difference is negated mod q.
+                ulong magnitude = r <= Half ? Half - r : r - Half;
+                ulong v = ModArith.CondSub(ModArith.MulShoupLazy(magnitude, inv, invShoup, q), q);
+                data[offset + j] = r <= Half ? v : ModArith.NegMod(v, q);
+            }
+        }
+        destination.IsNtt = false;
+    }
+}
