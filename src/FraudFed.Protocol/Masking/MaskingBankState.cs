@@ -214,6 +214,16 @@ public sealed partial class MaskingBank
         }
     }
 
+    /// <summary>True when <paramref name="state"/> starts as a version-<see cref="StateVersion"/> masking bank state of session
+    /// <paramref name="sessionId"/> (its header only: <see cref="ImportState"/> checks everything). A deployment uses it to tell a
+    /// state left by an earlier session, whose keys are useless to the current one, from a state to restore.</summary>
+    /// <param name="state">Exported state bytes (not kept).</param>
+    /// <param name="sessionId">The session id to compare with (16 bytes).</param>
+    /// <returns>Whether magic, version and session id match.</returns>
+    public static bool IsStateOfSession(ReadOnlySpan<byte> state, ReadOnlySpan<byte> sessionId) =>
+        state.Length >= 5 + MaskingParameters.SessionIdSize && state[..4].SequenceEqual(StateMagic) && state[4] == StateVersion
+        && state.Slice(5, MaskingParameters.SessionIdSize).SequenceEqual(sessionId);
+
     /// <summary>Reads the state front to back; lengths were checked before the variable part is read.</summary>
     private ref struct StateCursor(ReadOnlySpan<byte> data)
     {
