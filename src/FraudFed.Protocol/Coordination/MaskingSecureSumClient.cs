@@ -194,17 +194,20 @@ public sealed class MaskingSecureSumClient : ISecureSumClient
                 .ConfigureAwait(false);
             return;
         }
-        await SaveThenSendAsync(answer, cancellationToken).ConfigureAwait(false);
+        // The masked input (k bits per value: megabytes for long vectors) is not kept as a reply to resend: a bank restored from
+        // this save leaves the round instead (SPEC.md 14.7), so the save only has to precede the send.
+        await SaveThenSendAsync(answer, cancellationToken, keepReply: false).ConfigureAwait(false);
     }
 
     /// <summary>Saves the bank's state through the checkpoint (if any), then sends <paramref name="reply"/> (if any): a restart
-    /// from the saved state resends exactly these bytes and never computes them again (SPEC.md 14.7, 15.3).</summary>
-    private async Task SaveThenSendAsync(byte[]? reply, CancellationToken cancellationToken)
+    /// from the saved state resends exactly these bytes (unless <paramref name="keepReply"/> is false: the masked input) and
+    /// never computes them again (SPEC.md 14.7, 15.3).</summary>
+    private async Task SaveThenSendAsync(byte[]? reply, CancellationToken cancellationToken, bool keepReply = true)
     {
         if (_options.Checkpoint is { } checkpoint)
         {
             byte[] state = _bank.ExportState();
-            try { await checkpoint.SaveAsync(state, reply is null ? [] : [reply], cancellationToken).ConfigureAwait(false); }
+            try { await checkpoint.SaveAsync(state, reply is null || !keepReply ? [] : [reply], cancellationToken).ConfigureAwait(false); }
             finally { CryptographicOperations.ZeroMemory(state); }
         }
         if (reply is not null) await _transport.SendAsync(reply, cancellationToken).ConfigureAwait(false);
