@@ -1,8 +1,8 @@
 // A bank's session on the appliance, per mode: the bank party of the mode and the protocol layer's own per-bank client
 // (HomomorphicSecureSumClient / MaskingSecureSumClient, SPEC.md 15) over the appliance's mailbox (ApplianceBankTransport).
 // The round loop is the protocol client's; what is left here is what only the appliance has: the round number comes from
-// RequestRound, a masking round opens with the appliance's RoundOpen, the homomorphic party's state is sealed to the state
-// directory through the client's checkpoint (SPEC.md 14.6), and protocol outcomes become the SDK's typed exceptions with
+// RequestRound, a masking round opens with the appliance's RoundOpen, the party's state (either mode) is sealed to the state
+// directory through the client's checkpoint (SPEC.md 14.6, 14.7), and protocol outcomes become the SDK's typed exceptions with
 // advice (SPEC.md 14.5).
 using System.Security.Cryptography;
 using FraudFed.Cryptography;
@@ -45,7 +45,7 @@ internal sealed class HomomorphicBankSession : IBankSession
         _transport = transport;
         HomomorphicRoster roster = settings.BuildHeRoster();
         IDecryptionLedger ledger = store is null ? new InMemoryDecryptionLedger() : store.Ledger;
-        using SavedBankState? saved = store?.Load();
+        using SavedBankState? saved = store?.Load(BankStateKind.Homomorphic);
         if (saved is null) _party = new HomomorphicBankParty(transport.Bank, roster, Ed25519SigningKey.Import(seed), ledger, maxMessageBytes: maxMessageBytes);
         else
         {
@@ -57,7 +57,7 @@ internal sealed class HomomorphicBankSession : IBankSession
             transport.ResumeAfter(saved.LastSequence);
             _outbox = saved.Outbox;
         }
-        var options = new BankClientOptions { StopOnRefusal = true, Checkpoint = store is null ? null : new SealedCheckpoint(store, transport) };
+        var options = new BankClientOptions { StopOnRefusal = true, Checkpoint = store is null ? null : new SealedCheckpoint(store, transport, BankStateKind.Homomorphic) };
         _client = new HomomorphicSecureSumClient(_party, transport, options);
     }
 
@@ -102,36 +102,60 @@ internal sealed class HomomorphicBankSession : IBankSession
     }
 
     public void Dispose() => _party.Dispose();
+}
 
-    /// <summary>The client's checkpoint: the party state, the mailbox sequence of the message it handled and its replies, sealed.</summary>
-    private sealed class SealedCheckpoint(BankStateStore store, ApplianceBankTransport transport) : IBankCheckpoint
+/// <summary>A client's checkpoint: the party state, the mailbox sequence of the message it handled and its replies, sealed.</summary>
+internal sealed class SealedCheckpoint(BankStateStore store, ApplianceBankTransport transport, BankStateKind kind) : IBankCheckpoint
+{
+    public ValueTask SaveAsync(ReadOnlyMemory<byte> partyState, IReadOnlyList<byte[]> replies, CancellationToken cancellationToken)
     {
-        public ValueTask SaveAsync(ReadOnlyMemory<byte> partyState, IReadOnlyList<byte[]> replies, CancellationToken cancellationToken)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            store.Save(partyState.Span, transport.LastDelivered, replies);
-            return ValueTask.CompletedTask;
-        }
+        cancellationToken.ThrowIfCancellationRequested();
+        store.Save(kind, partyState.Span, transport.LastDelivered, replies);
+        return ValueTask.CompletedTask;
     }
 }
 
 /// <summary>Masking mode: a <see cref="MaskingBank"/> driven by <see cref="MaskingSecureSumClient"/>; each round starts once the
-/// appliance's RoundOpen names it. The bank's keys live in memory only (SPEC.md 14.6).</summary>
+/// appliance's RoundOpen names it. With a state store the bank's state is sealed before every message that commits it and
+/// restored on start (SPEC.md 14.7); without one its keys live in memory only.</summary>
 internal sealed class MaskingBankSession : IBankSession
 {
     private readonly ApplianceBankTransport _transport;
     private readonly MaskingBank _bank;
     private readonly MaskingParameters _parameters;
     private readonly MaskingSecureSumClient _client;
+    private readonly bool _restored;
+    private IReadOnlyList<byte[]> _outbox = [];
 
+    /// <summary>A session whose bank is restored from <paramref name="store"/> when it holds a state of this session (the transport
+    /// then reads the mailbox after the saved sequence); a state of an earlier session is replaced at the first save.</summary>
     /// <exception cref="FederationException">the appliance's session id is not 16 bytes.</exception>
-    public MaskingBankSession(ApplianceBankTransport transport, FederationSettings settings, byte[] seed, byte[] sessionId)
+    /// <exception cref="StateFileException">the saved state does not verify, holds a homomorphic party, or does not belong to this
+    /// bank, roster and parameters.</exception>
+    public MaskingBankSession(ApplianceBankTransport transport, FederationSettings settings, byte[] seed, byte[] sessionId, BankStateStore? store)
     {
         _transport = transport;
         if (sessionId.Length != MaskingParameters.SessionIdSize) throw new FederationException("the aggregator sent a masking session id that is not 16 bytes.");
         _parameters = settings.BuildMaskingParameters(sessionId);
-        _bank = new MaskingBank(_parameters, transport.Bank, Ed25519SigningKey.Import(seed), settings.IdentityKeyBytes(), RandomNumberGenerator.Create());
-        _client = new MaskingSecureSumClient(_bank, _parameters, transport, new BankClientOptions { StopOnRefusal = true });
+        using SavedBankState? saved = store?.Load(BankStateKind.Masking);
+        if (saved is not null && MaskingBank.IsStateOfSession(saved.PartyState, sessionId))
+        {
+            try
+            {
+                _bank = MaskingBank.ImportState(_parameters, transport.Bank, Ed25519SigningKey.Import(seed), settings.IdentityKeyBytes(), saved.PartyState,
+                    RandomNumberGenerator.Create());
+            }
+            catch (ProtocolViolationException e)
+            {
+                throw new StateFileException(store!.PartyPath, $"the saved bank state is not this bank's state for this roster ({e.Reason}); use the state directory of this bank.json, or remove it to join a new session.", e);
+            }
+            transport.ResumeAfter(saved.LastSequence);
+            _outbox = saved.Outbox;
+            _restored = true;
+        }
+        else _bank = new MaskingBank(_parameters, transport.Bank, Ed25519SigningKey.Import(seed), settings.IdentityKeyBytes(), RandomNumberGenerator.Create());
+        var options = new BankClientOptions { StopOnRefusal = true, Checkpoint = store is null ? null : new SealedCheckpoint(store, transport, BankStateKind.Masking) };
+        _client = new MaskingSecureSumClient(_bank, _parameters, transport, options);
     }
 
     public ISecureSumClient Client => _client;
@@ -140,12 +164,27 @@ internal sealed class MaskingBankSession : IBankSession
 
     public async Task SetupAsync(CancellationToken cancellationToken)
     {
-        try { await _client.JoinAsync(cancellationToken).ConfigureAwait(false); }
-        catch (MessageRefusedException e) when (e.Reason == ViolationReason.WrongRoundOrState && _bank.State is BankAdvertiseKeys)
+        // A restored bank first resends the replies it saved but may not have sent (the identical bytes: never a recomputed
+        // masked input), then leaves the round it was inside (SPEC.md 14.7): the others finish that round through dropout
+        // recovery. A resend or leave the appliance refuses belongs to a stage or round that moved on without this bank.
+        foreach (byte[] reply in _outbox)
         {
-            // The appliance has this bank's AdvertiseKeys already: an earlier process joined, and its pairwise keys are gone
-            // with it (masking keeps no bank state, SPEC.md 8.1), so no later round can be unmasked with a new key.
-            throw new FederationException("this bank already joined this session and masking banks cannot resume after a restart; start a new session (new state path).", e);
+            try { await _transport.SendAsync(reply, cancellationToken).ConfigureAwait(false); }
+            catch (MessageRefusedException) { }
+        }
+        _outbox = [];
+        if (_bank.InterruptedRound is { } left)
+        {
+            byte[] leave = new BankAbort(_parameters.SessionId, left, ViolationReason.TooFewParticipants, "this bank restarted inside the round and left it").Encode();
+            try { await _transport.SendAsync(leave, cancellationToken).ConfigureAwait(false); }
+            catch (MessageRefusedException) { }
+        }
+        try { await _client.JoinAsync(cancellationToken).ConfigureAwait(false); }
+        catch (MessageRefusedException e) when (e.Reason == ViolationReason.WrongRoundOrState && _bank.State is BankAdvertiseKeys && !_restored)
+        {
+            // The appliance has this bank's AdvertiseKeys already: an earlier process joined without a state directory, and its
+            // pairwise keys are gone with it, so no later round can be unmasked with a new key.
+            throw new FederationException("this bank already joined this session and has no saved state to resume from (set state_directory in bank.json); start a new session.", e);
         }
         catch (ProtocolViolationException e) { throw Failure(e, round: null); }
     }

@@ -184,7 +184,7 @@ public sealed partial class FederationClient : IAsyncDisposable
             _session = null;
             _session = Settings.IsHomomorphic
                 ? new HomomorphicBankSession(Transport, Settings, _config.ProtocolSeed, _config.Config.MaxMessageBytes, StateStore())
-                : new MaskingBankSession(Transport, Settings, _config.ProtocolSeed, info.SessionId.ToByteArray());
+                : new MaskingBankSession(Transport, Settings, _config.ProtocolSeed, info.SessionId.ToByteArray(), StateStore());
             await _session.SetupAsync(cancellationToken).ConfigureAwait(false);
         }
         finally { _gate.Release(); }

@@ -62,7 +62,7 @@ public sealed class BankRestartTests
     private static HomomorphicBankParty RestoredParty(ApplianceKit kit, LoadedBankConfig c)
     {
         var store = new BankStateStore(c.StateDirectory!, c.StateKey!);
-        using SavedBankState saved = store.Load()!;
+        using SavedBankState saved = store.Load(BankStateKind.Homomorphic)!;
         return HomomorphicBankParty.ImportState(c.Config.Bank, c.Config.Federation.BuildHeRoster(), Ed25519SigningKey.Import(c.ProtocolSeed), store.Ledger, saved.PartyState);
     }
 

@@ -218,6 +218,7 @@ internal sealed class MaskingEngine : IModeEngine
     private readonly byte[][] _keys;
     private readonly int _maxMessageBytes;
     private readonly HashSet<int> _answered = [];
+    private readonly HashSet<int> _left = [];   // banks that left the running round (their abort): no later stage waits for them
     private MaskingAggregator? _aggregator;
     private MaskingParameters? _parameters;
     private int[] _expected = [];
@@ -286,6 +287,7 @@ internal sealed class MaskingEngine : IModeEngine
         if (m is BankAbort { Round: 0 }) throw Error.Violation(ViolationReason.WrongRoundOrState, "a bank leaves the session by stopping; a session abort from a bank is not accepted here");
         Aggregator.Receive(message);
         _answered.Add(bank);
+        if (m is BankAbort) _left.Add(bank);
         return [];
     }
 
@@ -296,6 +298,7 @@ internal sealed class MaskingEngine : IModeEngine
         _participants = participants.ToArray();
         _expected = _participants;
         _answered.Clear();
+        _left.Clear();
         var open = new MailboxItem { RoundOpen = new RoundOpen { Round = round, Length = (uint)length } }.ToByteArray();
         return _participants.Select(b => new OutboundItem(b, open)).ToList();
     }
@@ -380,7 +383,7 @@ internal sealed class MaskingEngine : IModeEngine
     public (string Name, byte[] Payload)? Due(bool deadlinePassed)
     {
         if (_aggregator is null) return null;
-        bool all = _expected.All(_answered.Contains);
+        bool all = _expected.All(b => _answered.Contains(b) || _left.Contains(b));
         if (!all && !deadlinePassed) return null;
         return _aggregator.State switch
         {

@@ -41,8 +41,8 @@ public static class DevelopmentProvisioning
 
     /// <summary>Writes the kit into <paramref name="directory"/> (which must exist and be empty or new). Layout: aggregator.json,
     /// ca.crt.pem, ca.key.pem, server.crt.pem, server.key.pem, aggregator.ed25519 (he), banks/bank-i/{bank.json, client.crt.pem,
-    /// client.key.pem, protocol.ed25519, ca.crt.pem} and, for he, banks/bank-i/state.key (0600, a 32-byte state key in
-    /// hex) with bank.json naming state_directory "state" (created on first use) so a restarted bank resumes (SPEC.md 14.6).</summary>
+    /// client.key.pem, protocol.ed25519, ca.crt.pem} and banks/bank-i/state.key (0600, a 32-byte state key in hex) with
+    /// bank.json naming state_directory "state" (created on first use) so a restarted bank resumes (SPEC.md 14.6, 14.7).</summary>
     /// <returns>The path of aggregator.json.</returns>
     /// <exception cref="ArgumentException">options out of range.</exception>
     public static string Write(string directory, ProvisioningOptions options)
@@ -121,17 +121,14 @@ public static class DevelopmentProvisioning
                 Ca = "ca.crt.pem",
                 ProtocolKey = "protocol.ed25519",
                 Federation = federation,
-                // Homomorphic banks resume their party from a sealed state directory (SPEC.md 14.6), so repeated
+                // Banks of either mode resume their party from a sealed state directory (SPEC.md 14.6, 14.7), so repeated
                 // `bank sum` processes keep contributing to the same session. The key file lies beside, never inside, it.
-                StateDirectory = options.Mode == "he" ? "state" : null,
-                StateKeyFile = options.Mode == "he" ? "state.key" : null,
+                StateDirectory = "state",
+                StateKeyFile = "state.key",
             };
-            if (options.Mode == "he")
-            {
-                byte[] stateKey = RandomNumberGenerator.GetBytes(32);
-                try { WriteSecret(Path.Combine(directory, "banks", $"bank-{i}", "state.key"), $"# {Warning}\n# Bank state key: 32 bytes, hex (seals state/, SPEC.md 14.6).\n{Convert.ToHexStringLower(stateKey)}\n"); }
-                finally { CryptographicOperations.ZeroMemory(stateKey); }
-            }
+            byte[] stateKey = RandomNumberGenerator.GetBytes(32);
+            try { WriteSecret(Path.Combine(directory, "banks", $"bank-{i}", "state.key"), $"# {Warning}\n# Bank state key: 32 bytes, hex (seals state/, SPEC.md 14.6).\n{Convert.ToHexStringLower(stateKey)}\n"); }
+            finally { CryptographicOperations.ZeroMemory(stateKey); }
             WriteJson(Path.Combine(directory, "banks", $"bank-{i}", "bank.json"), bank);
             CryptographicOperations.ZeroMemory(seeds[i]);
         }

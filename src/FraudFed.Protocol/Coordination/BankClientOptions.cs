@@ -1,6 +1,6 @@
 // Extension points of the per-bank clients (SPEC.md 15.3): what a deployment adds around the protocol loop without a loop of
-// its own. A checkpoint receives the party's exported state after every aggregator message the party accepted once it is
-// Ready, before the party's replies leave, so that a restarted bank rebuilt from the last checkpoint resends those replies and
+// its own. A checkpoint receives the party's exported state after every aggregator message the party accepted (homomorphic:
+// once it is Ready; masking: from its AdvertiseKeys on, and before each of its own round messages), before the replies leave, so that a restarted bank rebuilt from the last checkpoint resends those replies and
 // goes on from the next message (the SDK seals it to a state directory, SPEC.md 14.6). The refusal policy says whether a
 // refused aggregator message is counted and skipped (in process: the party is unchanged and the round goes on) or ends the
 // call at once with the refusal's reason (a remote appliance that sends what this bank refuses will not recover by itself).
@@ -10,15 +10,17 @@ using FraudFed.Cryptography;
 namespace FraudFed.Protocol.Coordination;
 
 /// <summary>
-/// Where a bank client saves its party's state (SPEC.md 15.3). Called after the party accepted an aggregator message and is
-/// Ready (session setup complete), and before the party's replies to that message are sent: a bank restarted from the saved
-/// state resends <c>replies</c> (an appliance answers a resend of accepted bytes as the first send) and continues with the
-/// aggregator's next message. Setup secrets are one-time and never passed here.
+/// Where a bank client saves its party's state (SPEC.md 15.3). Called after the party accepted an aggregator message and before
+/// the party's replies to that message are sent: a bank restarted from the saved state resends <c>replies</c> (an appliance
+/// answers a resend of accepted bytes as the first send) and continues with the aggregator's next message. Homomorphic: only
+/// once the party is Ready (its setup secrets are one-time and never passed here). Masking: from the bank's AdvertiseKeys on
+/// (its X25519 keys serve the whole session), and also before ShareKeys leaves (SPEC.md 14.7).
 /// </summary>
 public interface IBankCheckpoint
 {
     /// <summary>Saves <paramref name="partyState"/> and <paramref name="replies"/> durably before returning.</summary>
-    /// <param name="partyState">The party's exported state (<see cref="Homomorphic.HomomorphicBankParty.ExportState"/>): SECRET.
+    /// <param name="partyState">The party's exported state (<see cref="Homomorphic.HomomorphicBankParty.ExportState"/> or
+    /// <see cref="Masking.MaskingBank.ExportState"/>): SECRET.
     /// Valid only during the call; the client zeroes it afterwards.</param>
     /// <param name="replies">The serialized replies to the message just accepted (possibly none), in sending order.</param>
     /// <param name="cancellationToken">Cancels the save.</param>
@@ -30,8 +32,8 @@ public interface IBankCheckpoint
 /// <summary>Optional behaviour of <see cref="HomomorphicSecureSumClient"/> and <see cref="MaskingSecureSumClient"/> (SPEC.md 15.3).</summary>
 public sealed record BankClientOptions
 {
-    /// <summary>Saves the party's state after each accepted step once Ready (homomorphic mode only: a masking bank has no
-    /// exportable state, SPEC.md 14.6); null (default): the state lives in memory only.</summary>
+    /// <summary>Saves the party's state after each accepted step (homomorphic: once Ready, SPEC.md 14.6; masking: before every
+    /// message that commits the bank, SPEC.md 14.7); null (default): the state lives in memory only.</summary>
     public IBankCheckpoint? Checkpoint { get; init; }
 
     /// <summary>False (default): an aggregator message the party refuses changes nothing, is counted in <c>Refusals</c>, and the

@@ -4,8 +4,11 @@
 // coordinator's outcome (SecAgg has no result message, SPEC.md 8.2). A bank that leaves the round (fewer than t holders of
 // its shares) says so with its Abort and still learns the outcome; the aggregator's RoundAbort fails the call with its
 // reason. Round messages of other rounds are skipped and counted in Refusals; a refused message of the running round or of the
-// session is counted too, or ends the call with BankClientOptions.StopOnRefusal (SPEC.md 15.3). A masking bank has no
-// exportable state, so a checkpoint is refused here (SPEC.md 14.6).
+// session is counted too, or ends the call with BankClientOptions.StopOnRefusal (SPEC.md 15.3). With a checkpoint, the bank's
+// state (MaskingBank.ExportState, SPEC.md 14.7) is saved before every message that commits the bank leaves (AdvertiseKeys,
+// GraphSeedReveal, ShareKeys, MaskedInput or its Abort, ConsistencySignature, UnmaskResponse) and after every other message
+// it accepted, so a restarted bank never draws a round's secrets twice nor sends a second masked input for a round.
+using System.Security.Cryptography;
 using FraudFed.Cryptography;
 using FraudFed.Protocol.Masking;
 
@@ -26,16 +29,14 @@ public sealed class MaskingSecureSumClient : ISecureSumClient
     /// <param name="bank">The bank party.</param>
     /// <param name="parameters">The session's parameters.</param>
     /// <param name="transport">This bank's end of the transport.</param>
-    /// <param name="options">Refusal policy (SPEC.md 15.3); null: refusals counted.</param>
-    /// <exception cref="ArgumentException">the transport's bank index is not the bank's, or <paramref name="options"/> names a
-    /// checkpoint (a masking bank's state is not exportable, SPEC.md 14.6).</exception>
+    /// <param name="options">Checkpoint and refusal policy (SPEC.md 15.3); null: none, refusals counted.</param>
+    /// <exception cref="ArgumentException">the transport's bank index is not the bank's.</exception>
     public MaskingSecureSumClient(MaskingBank bank, MaskingParameters parameters, IBankTransport transport, BankClientOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(bank);
         ArgumentNullException.ThrowIfNull(parameters);
         ArgumentNullException.ThrowIfNull(transport);
         if (transport.Bank != bank.Id) throw Error.Argument(nameof(transport), "The transport belongs to another bank than the party.");
-        if (options?.Checkpoint is not null) throw Error.Argument(nameof(options), "A masking bank has no exportable state to checkpoint (SPEC.md 14.6).");
         _bank = bank;
         _parameters = parameters;
         _transport = transport;
@@ -58,7 +59,7 @@ public sealed class MaskingSecureSumClient : ISecureSumClient
     public async Task JoinAsync(CancellationToken cancellationToken = default)
     {
         if (_bank.State is BankAdvertiseKeys { Advertised: false })
-            await _transport.SendAsync(_bank.AdvertiseKeys(), cancellationToken).ConfigureAwait(false);
+            await SaveThenSendAsync(_bank.AdvertiseKeys(), cancellationToken).ConfigureAwait(false);
         while (_bank.State is BankAdvertiseKeys or BankGraphSeed)
         {
             BankDelivery d = await _transport.ReceiveAsync(cancellationToken).ConfigureAwait(false);
@@ -67,11 +68,15 @@ public sealed class MaskingSecureSumClient : ISecureSumClient
             {
                 switch (MaskingWire.DecodeToBank(message.Span))
                 {
-                    case KeyRoster: await _transport.SendAsync(_bank.ReceiveRoster(message.Span), cancellationToken).ConfigureAwait(false); break;
-                    case GraphSeedRoster: _bank.ReceiveGraphSeed(message.Span); break;
+                    case KeyRoster: await SaveThenSendAsync(_bank.ReceiveRoster(message.Span), cancellationToken).ConfigureAwait(false); break;
+                    case GraphSeedRoster:
+                        _bank.ReceiveGraphSeed(message.Span);
+                        await SaveThenSendAsync(null, cancellationToken).ConfigureAwait(false);
+                        break;
                     case RoundAbort abort:
                         _bank.ReceiveRoundAbort(message.Span);
                         _sessionEnd = $"the aggregator ended the session during setup: {abort.Message}";
+                        await SaveThenSendAsync(null, cancellationToken).ConfigureAwait(false);
                         break;
                     default: throw Error.Violation(ViolationReason.WrongRoundOrState, "a round message during setup");
                 }
@@ -100,7 +105,7 @@ public sealed class MaskingSecureSumClient : ISecureSumClient
             if (values[i] > limit) throw Error.Argument(nameof(mine), $"The value at index {i} is not below 2^{_parameters.ModulusBits}.");
         await JoinAsync(cancellationToken).ConfigureAwait(false);
         uint round = (uint)context.Round;
-        await _transport.SendAsync(_bank.BeginRound(round), cancellationToken).ConfigureAwait(false);
+        await SaveThenSendAsync(_bank.BeginRound(round), cancellationToken).ConfigureAwait(false);
         IReadOnlyList<int>? signed = null;
         try
         {
@@ -144,13 +149,14 @@ public sealed class MaskingSecureSumClient : ISecureSumClient
                         case SurvivorList:
                             byte[] signature = _bank.ReceiveSurvivors(message.Span);
                             if (_bank.State is BankConsistencyCheck check) signed = [.. check.Survivors];
-                            await _transport.SendAsync(signature, cancellationToken).ConfigureAwait(false);
+                            await SaveThenSendAsync(signature, cancellationToken).ConfigureAwait(false);
                             break;
                         case UnmaskRequest:
-                            await _transport.SendAsync(_bank.ReceiveUnmaskRequest(message.Span), cancellationToken).ConfigureAwait(false);
+                            await SaveThenSendAsync(_bank.ReceiveUnmaskRequest(message.Span), cancellationToken).ConfigureAwait(false);
                             break;
                         case RoundAbort abort:
                             _bank.ReceiveRoundAbort(message.Span);
+                            await SaveThenSendAsync(null, cancellationToken).ConfigureAwait(false);
                             if (abort.Round == 0)
                             {
                                 _sessionEnd = $"the aggregator ended the session: {abort.Message}";
@@ -184,11 +190,27 @@ public sealed class MaskingSecureSumClient : ISecureSumClient
         try { answer = step(); }
         catch (ProtocolViolationException) when (_bank.State is BankReady { LastRoundFailure: { } reason } ready && ready.Round == round)
         {
-            await _transport.SendAsync(new BankAbort(_parameters.SessionId, round, reason, "this bank left the round").Encode(), cancellationToken)
+            await SaveThenSendAsync(new BankAbort(_parameters.SessionId, round, reason, "this bank left the round").Encode(), cancellationToken)
                 .ConfigureAwait(false);
             return;
         }
-        await _transport.SendAsync(answer, cancellationToken).ConfigureAwait(false);
+        // The masked input (k bits per value: megabytes for long vectors) is not kept as a reply to resend: a bank restored from
+        // this save leaves the round instead (SPEC.md 14.7), so the save only has to precede the send.
+        await SaveThenSendAsync(answer, cancellationToken, keepReply: false).ConfigureAwait(false);
+    }
+
+    /// <summary>Saves the bank's state through the checkpoint (if any), then sends <paramref name="reply"/> (if any): a restart
+    /// from the saved state resends exactly these bytes (unless <paramref name="keepReply"/> is false: the masked input) and
+    /// never computes them again (SPEC.md 14.7, 15.3).</summary>
+    private async Task SaveThenSendAsync(byte[]? reply, CancellationToken cancellationToken, bool keepReply = true)
+    {
+        if (_options.Checkpoint is { } checkpoint)
+        {
+            byte[] state = _bank.ExportState();
+            try { await checkpoint.SaveAsync(state, reply is null || !keepReply ? [] : [reply], cancellationToken).ConfigureAwait(false); }
+            finally { CryptographicOperations.ZeroMemory(state); }
+        }
+        if (reply is not null) await _transport.SendAsync(reply, cancellationToken).ConfigureAwait(false);
     }
 
     private void ThrowIfAborted()

@@ -30,7 +30,7 @@ using FraudFed.Cryptography.Sharing;
 namespace FraudFed.Protocol.Masking;
 
 /// <summary>One bank's masking-protocol endpoint. Pure: no I/O, no clock; randomness is injected.</summary>
-public sealed class MaskingBank : IDisposable
+public sealed partial class MaskingBank : IDisposable
 {
     private readonly MaskingParameters _p;
     private readonly int _id;
@@ -46,6 +46,7 @@ public sealed class MaskingBank : IDisposable
     private NeighbourGraph? _graph;
     private byte[]? _graphSeed;
     private bool[] _advertised = [];
+    private IReadOnlyDictionary<int, AdvertiseKeys> _roster = new Dictionary<int, AdvertiseKeys>();   // public keys, kept for ExportState
     private uint _lastRound;
     private bool _disposed;
 
@@ -78,6 +79,22 @@ public sealed class MaskingBank : IDisposable
         _maskKey = X25519KeyPair.Generate(rng);
         rng.GetBytes(_graphNonce);
         _graphCommitment = GraphSeed.Commit(_p.SessionId, _id, _graphNonce);
+        State = new BankAdvertiseKeys(advertised: false);
+    }
+
+    /// <summary>The restore constructor (<see cref="ImportState"/>): the checked arguments and the imported long-term keys.</summary>
+    private MaskingBank(MaskingParameters parameters, int bankId, Ed25519SigningKey identity, byte[][] identityKeys, RandomNumberGenerator rng,
+        X25519KeyPair channelKey, X25519KeyPair maskKey, ReadOnlySpan<byte> graphNonce, byte[] graphCommitment)
+    {
+        _p = parameters;
+        _id = bankId;
+        _identity = identity;
+        _identityKeys = identityKeys;
+        _rng = rng;
+        _channelKey = channelKey;
+        _maskKey = maskKey;
+        graphNonce.CopyTo(_graphNonce);
+        _graphCommitment = graphCommitment;
         State = new BankAdvertiseKeys(advertised: false);
     }
 
@@ -163,9 +180,18 @@ public sealed class MaskingBank : IDisposable
                 throw Abort(ViolationReason.AuthenticationFailed, $"Bank {bank}'s graph-seed reveal does not open its commitment.");
 
         byte[] seed = GraphSeed.Derive(_p.SessionId, reveals.ToDictionary(kv => kv.Key, kv => kv.Value.Nonce));
+        FixGraph(seed, st.Roster);
+        CryptographicOperations.ZeroMemory(_graphNonce); // public now; nothing else needs it
+        State = new BankReady();
+    }
+
+    /// <summary>Fixes the graph from <paramref name="seed"/> and derives K^c_ij and K_ij for every advertised neighbour (SPEC.md 8.1
+    /// step 4); nothing changes if a derivation throws.</summary>
+    private void FixGraph(byte[] seed, IReadOnlyDictionary<int, AdvertiseKeys> roster)
+    {
         NeighbourGraph graph = _p.BuildGraph(seed);
         var advertised = new bool[_p.Banks];
-        foreach (int id in st.Roster.Keys) advertised[id] = true;
+        foreach (int id in roster.Keys) advertised[id] = true;
         var channels = new Dictionary<int, Aead>();
         var masters = new Dictionary<int, byte[]>();
         try
@@ -173,7 +199,7 @@ public sealed class MaskingBank : IDisposable
             foreach (int j in graph.Neighbours(_id))
             {
                 if (!advertised[j]) continue;
-                AdvertiseKeys peer = st.Roster[j];
+                AdvertiseKeys peer = roster[j];
                 byte[] ck = KeySchedule.ChannelKey(_channelKey, peer.ChannelPublicKey, _p.SessionId, _id, j);
                 try { channels[j] = new Aead(ck); }
                 finally { CryptographicOperations.ZeroMemory(ck); }
@@ -189,10 +215,9 @@ public sealed class MaskingBank : IDisposable
         foreach (var (j, a) in channels) _channels[j] = a;
         foreach (var (j, m) in masters) _pairMasters[j] = m;
         _advertised = advertised;
+        _roster = roster;
         _graphSeed = seed;
         _graph = graph;
-        CryptographicOperations.ZeroMemory(_graphNonce); // public now; nothing else needs it
-        State = new BankReady();
     }
 
     /// <summary>Round step 1 (ShareKeys): draws the round secrets and returns the signed ShareKeys message.</summary>

@@ -48,7 +48,6 @@ public sealed record BankConfig
         State.StateKey? stateKey = null;
         if (!string.IsNullOrEmpty(c.StateDirectory))
         {
-            if (!c.Federation.IsHomomorphic) throw new ConfigurationException($"{path}: state_directory is supported in homomorphic mode only; remove it (a masking bank that restarts joins the next session).");
             stateDirectory = ConfigJson.Resolve(path, c.StateDirectory);
             string? keyFile = string.IsNullOrEmpty(c.StateKeyFile) ? null : ConfigJson.Resolve(path, c.StateKeyFile);
             if (keyFile is not null && Path.GetFullPath(keyFile).StartsWith(Path.TrimEndingDirectorySeparator(stateDirectory) + Path.DirectorySeparatorChar, StringComparison.Ordinal))

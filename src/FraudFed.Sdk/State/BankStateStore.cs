@@ -1,11 +1,13 @@
 // BankStateStore: a bank's state directory (SPEC.md 14.6). Two sealed files:
 //   ledger.bin      the decryption ledger (FileDecryptionLedger), written before any upload or share leaves the bank;
-//   bank-state.bin  the Ready party's exported state (HomomorphicBankParty.ExportState), the mailbox sequence of the
-//                   last item it handled, and the replies to that item (the outbox). Written after the party handled an
-//                   item and before its replies are sent, so that a restart resends them (the appliance answers a
-//                   resend of accepted bytes as it answered the first send) and reads the mailbox after that item.
-// Plaintext layout of bank-state.bin: "FFBS" | version (1) | last sequence (u64) | outbox count (u32), then u32 length +
-// bytes per reply | party state (u32 length + bytes). Little-endian.
+//   bank-state.bin  the party's exported state (HomomorphicBankParty.ExportState once Ready, or MaskingBank.ExportState),
+//                   the mailbox sequence of the last item it handled, and the replies to that item (the outbox). Written
+//                   after the party handled an item and before its replies are sent, so that a restart resends them (the
+//                   appliance answers a resend of accepted bytes as it answered the first send) and reads the mailbox after
+//                   that item.
+// Plaintext layout of bank-state.bin: "FFBS" | version (2) | kind (u8: 1 homomorphic, 2 masking) | last sequence (u64) |
+// outbox count (u32), then u32 length + bytes per reply | party state (u32 length + bytes). Little-endian. Version 1 (no
+// kind byte) is read as homomorphic.
 using System.Buffers.Binary;
 using System.Security.Cryptography;
 
@@ -20,6 +22,13 @@ internal sealed record SavedBankState(byte[] PartyState, ulong LastSequence, IRe
     public void Dispose() => CryptographicOperations.ZeroMemory(PartyState);
 }
 
+/// <summary>Which party's state a bank-state file holds (SPEC.md 14.6): a state of one mode is refused for the other.</summary>
+internal enum BankStateKind : byte
+{
+    Homomorphic = 1,
+    Masking = 2,
+}
+
 /// <summary>A bank's sealed state directory: its durable ledger and its party state. The key stays owned by the caller.</summary>
 internal sealed class BankStateStore
 {
@@ -27,7 +36,7 @@ internal sealed class BankStateStore
     public const string PartyFile = "bank-state.bin";
     public const string LedgerFile = "ledger.bin";
     private static ReadOnlySpan<byte> Magic => "FFBS"u8;
-    private const byte Version = 1;
+    private const byte Version = 2;
 
     private readonly StateKey _key;
 
@@ -45,15 +54,15 @@ internal sealed class BankStateStore
     public string PartyPath => Path.Combine(Directory, PartyFile);
 
     /// <summary>Writes the party state, the last handled sequence and its replies (sealed, atomic).</summary>
-    public void Save(ReadOnlySpan<byte> partyState, ulong lastSequence, IReadOnlyList<byte[]> outbox)
+    public void Save(BankStateKind kind, ReadOnlySpan<byte> partyState, ulong lastSequence, IReadOnlyList<byte[]> outbox)
     {
-        long size = 4 + 1 + 8 + 4 + 4 + (long)partyState.Length + outbox.Sum(o => 4L + o.Length);
+        long size = 4 + 1 + 1 + 8 + 4 + 4 + (long)partyState.Length + outbox.Sum(o => 4L + o.Length);
         if (size > int.MaxValue) throw new StateFileException(PartyPath, "the bank state would exceed 2 GiB.");
         var b = new byte[size];
         try
         {
             int at = 0;
-            Magic.CopyTo(b); at = 4; b[at++] = Version;
+            Magic.CopyTo(b); at = 4; b[at++] = Version; b[at++] = (byte)kind;
             BinaryPrimitives.WriteUInt64LittleEndian(b.AsSpan(at), lastSequence); at += 8;
             BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(at), (uint)outbox.Count); at += 4;
             foreach (byte[] o in outbox)
@@ -68,9 +77,9 @@ internal sealed class BankStateStore
         finally { CryptographicOperations.ZeroMemory(b); }
     }
 
-    /// <summary>The saved state, or null when the bank has none yet.</summary>
-    /// <exception cref="StateFileException">the file does not verify or parse.</exception>
-    public SavedBankState? Load()
+    /// <summary>The saved state of a <paramref name="kind"/> party, or null when the bank has none yet.</summary>
+    /// <exception cref="StateFileException">the file does not verify or parse, or holds the other mode's party.</exception>
+    public SavedBankState? Load(BankStateKind kind)
     {
         byte[]? b = EncryptedStateFile.Read(PartyPath, PartyPurpose, _key);
         if (b is null) return null;
@@ -82,7 +91,14 @@ internal sealed class BankStateStore
                 if (n < 0 || b.Length - at < n) throw new StateFileException(PartyPath, "the bank state is truncated; restore it from backup.");
                 var s = b.AsSpan(at, (int)n); at += (int)n; return s;
             }
-            if (!Take(4).SequenceEqual(Magic) || Take(1)[0] != Version) throw new StateFileException(PartyPath, "not a version-1 bank state.");
+            if (!Take(4).SequenceEqual(Magic)) throw new StateFileException(PartyPath, "not a bank state file.");
+            byte version = Take(1)[0];
+            if (version is not (1 or Version)) throw new StateFileException(PartyPath, $"bank state version {version} is not supported (1 and {Version} are).");
+            var saved = version == 1 ? BankStateKind.Homomorphic : (BankStateKind)Take(1)[0];
+            if (saved != kind)
+                throw new StateFileException(PartyPath, saved is BankStateKind.Homomorphic or BankStateKind.Masking
+                    ? $"the state directory holds a {Name(saved)} bank's state and this bank.json is a {Name(kind)} federation; use the state directory of this bank.json, or remove the file to join a new session."
+                    : "the bank state names an unknown mode.");
             ulong last = BinaryPrimitives.ReadUInt64LittleEndian(Take(8));
             uint count = BinaryPrimitives.ReadUInt32LittleEndian(Take(4));
             if (count > (b.Length - at) / 4) throw new StateFileException(PartyPath, "the bank state is truncated; restore it from backup.");
@@ -94,4 +110,6 @@ internal sealed class BankStateStore
         }
         finally { CryptographicOperations.ZeroMemory(b); }
     }
+
+    private static string Name(BankStateKind kind) => kind == BankStateKind.Homomorphic ? "homomorphic" : "masking";
 }

@@ -50,7 +50,7 @@ public sealed class ApplianceCommandTests
                 Assert.That(File.GetUnixFileMode(file), Is.EqualTo(UnixFileMode.UserRead | UnixFileMode.UserWrite), file);
         }
         Assert.That(File.Exists(Path.Combine(kit, "aggregator.ed25519")), Is.EqualTo(mode == "he"));
-        Assert.That(File.Exists(Path.Combine(kit, "banks", "bank-1", "state.key")), Is.EqualTo(mode == "he"), "he banks get a state key beside their state directory");
+        Assert.That(File.Exists(Path.Combine(kit, "banks", "bank-1", "state.key")), Is.True, "banks of either mode get a state key beside their state directory");
     }
 
     /// <summary>Serves a kit written by `aggregator init` in this process and points every bank.json at its port.</summary>
@@ -101,12 +101,53 @@ public sealed class ApplianceCommandTests
     }
 
     [Test]
-    public async Task BankSum_SecondMaskingProcessForTheSameSession_FailsFast_SayingStartANewSession()
+    public async Task BankSum_SuccessiveMaskingProcesses_ResumeFromTheKitsStateDirectory_AndContributeToSuccessiveRoundsExactly()
     {
         const int banks = 3;
         string kit = Path.Combine(_dir, "kit");
         var init = HostileInputTests.Run("aggregator", "init", "--banks", $"{banks}", "--mode", "masking", "--out", kit, "--listen", "127.0.0.1:0", "--ops-listen", "127.0.0.1:0");
         Assert.That(init.Code, Is.EqualTo(0), init.Stderr);
+        BankConfig b0 = ConfigJson.Load<BankConfig>(Path.Combine(kit, "banks", "bank-0", "bank.json"));
+        Assert.That((b0.StateDirectory, b0.StateKeyFile), Is.EqualTo(("state", "state.key")), "init gives masking banks a sealed state directory too");
+        await using ApplianceHost host = await ServeKitAsync(kit, banks);
+        ulong modulus = 1UL << b0.Federation.BuildMaskingParameters(new byte[16]).ModulusBits;
+        ulong lastRound = 0;
+        for (int round = 0; round < 2; round++)
+        {
+            var values = new ulong[banks][];
+            for (int b = 0; b < banks; b++)
+            {
+                values[b] = Enumerable.Range(0, 10).Select(k => (ulong)((round + 1) * 1_000_003L * (b + 1) + k * 7919L) % modulus).ToArray();
+                File.WriteAllText(Path.Combine(_dir, $"m-{round}-{b}.txt"), string.Join('\n', values[b]));
+            }
+            int r = round;
+            // Each round is a new `bank sum` process per bank: the second restores its masking keys from state/.
+            var results = await Task.WhenAll(Enumerable.Range(0, banks).Select(b => Task.Run(() => HostileInputTests.Run("bank", "sum", "--config",
+                Path.Combine(kit, "banks", $"bank-{b}", "bank.json"), "--values", Path.Combine(_dir, $"m-{r}-{b}.txt"), "--json", "--timeout", "120"))));
+            ulong[] expected = Enumerable.Range(0, 10).Select(k => values.Aggregate(0UL, (acc, v) => (acc + v[k]) % modulus)).ToArray();
+            for (int b = 0; b < banks; b++)
+            {
+                Assert.That(results[b].Code, Is.EqualTo(0), $"round {round} bank {b}: {results[b].Stderr}");
+                using var doc = System.Text.Json.JsonDocument.Parse(results[b].Stdout.Trim().Split('\n')[^1]);
+                Assert.That(doc.RootElement.GetProperty("sum").EnumerateArray().Select(e => e.GetUInt64()).ToArray(), Is.EqualTo(expected), $"round {round} bank {b}");
+                Assert.That(doc.RootElement.GetProperty("contributors").EnumerateArray().Select(e => e.GetInt32()).ToArray(), Is.EqualTo(Enumerable.Range(0, banks)));
+                ulong got = doc.RootElement.GetProperty("round").GetUInt64();
+                Assert.That(got, Is.GreaterThan(lastRound), $"process {round + 1} of bank {b} contributes to a later round");
+                if (b == banks - 1) lastRound = got;
+            }
+        }
+        await host.StopAsync();
+    }
+
+    [Test]
+    public async Task BankSum_SecondMaskingProcessWithoutAStateDirectory_FailsFast_SayingStartANewSession()
+    {
+        const int banks = 3;
+        string kit = Path.Combine(_dir, "kit");
+        var init = HostileInputTests.Run("aggregator", "init", "--banks", $"{banks}", "--mode", "masking", "--out", kit, "--listen", "127.0.0.1:0", "--ops-listen", "127.0.0.1:0");
+        Assert.That(init.Code, Is.EqualTo(0), init.Stderr);
+        string bank0 = Path.Combine(kit, "banks", "bank-0", "bank.json");
+        File.WriteAllText(bank0, System.Text.Json.JsonSerializer.Serialize(ConfigJson.Load<BankConfig>(bank0) with { StateDirectory = null, StateKeyFile = null }, ConfigJson.Options));
         await using ApplianceHost host = await ServeKitAsync(kit, banks);
         string file = Path.Combine(_dir, "v.txt");
         File.WriteAllText(file, "1 2 3");
@@ -114,9 +155,9 @@ public sealed class ApplianceCommandTests
             "--values", file, "--json", "--timeout", "120"))));
         foreach (var f in first) Assert.That(f.Code, Is.EqualTo(0), f.Stderr);
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        var (code, _, stderr) = HostileInputTests.Run("bank", "sum", "--config", Path.Combine(kit, "banks", "bank-0", "bank.json"), "--values", file, "--timeout", "120");
+        var (code, _, stderr) = HostileInputTests.Run("bank", "sum", "--config", bank0, "--values", file, "--timeout", "120");
         Assert.That(code, Is.EqualTo(1), stderr);
-        Assert.That(stderr, Does.Contain("already joined this session").And.Contain("start a new session"));
+        Assert.That(stderr, Does.Contain("already joined this session").And.Contain("state_directory").And.Contain("start a new session"));
         Assert.That(stderr, Does.Not.Contain("   at "), "no stack trace");
         Assert.That(clock.Elapsed, Is.LessThan(TimeSpan.FromSeconds(30)), "fails fast, not after retries");
         await host.StopAsync();

@@ -1,7 +1,8 @@
 // The per-bank clients' extension points (SPEC.md 15.3): a checkpoint sees every message the Ready party accepted, before the
 // replies to it leave, and a party restored from the last checkpoint finishes the next round with the exact sum; the refusal
 // policy either counts a refused message and waits, or ends the call with the refusal's reason, the party unchanged either
-// way; a masking client refuses a checkpoint (no exportable state). Insecure test parameters (n = 256).
+// way; a masking client saves its bank's state before every message that commits it (SPEC.md 14.7). Insecure test parameters
+// (n = 256).
 using System.Threading.Channels;
 using FraudFed.Cryptography;
 using FraudFed.Cryptography.Primitives;
@@ -175,11 +176,53 @@ public sealed class BankClientOptionsTests
     }
 
     [Test]
-    public void MaskingClient_RefusesACheckpoint_ItsBankHasNoExportableState()
+    public async Task MaskingClient_SavesBeforeEveryMessageThatCommitsTheBank_AndABankRestoredFromTheLastSaveFinishesTheNextRound()
     {
-        using var d = new MaskingDeployment(3, null, "options/masking", TimeSpan.FromSeconds(30));
-        var checkpoint = new RecordingCheckpoint(new CountingTransport(d.BankTransports[0]));
-        Assert.That(() => new MaskingSecureSumClient(d.Banks[0], d.Parameters, d.BankTransports[0], new BankClientOptions { Checkpoint = checkpoint }),
-            Throws.ArgumentException.With.Message.Contains("no exportable state"));
+        using var d = new MaskingDeployment(3, null, "options/masking/checkpoint", TimeSpan.FromSeconds(30));
+        var counting = new CountingTransport(d.BankTransports[0]);
+        var checkpoint = new RecordingCheckpoint(counting);
+        d.Clients[0] = new MaskingSecureSumClient(d.Banks[0], d.Parameters, counting, new BankClientOptions { Checkpoint = checkpoint });
+        await d.SetupAsync().WaitAsync(Guard);
+        const int length = 50;
+        ulong[] Values(int b, uint round) => Enumerable.Range(0, length).Select(j => (ulong)(b * 1000 + j + round * 100_000)).ToArray();
+        ulong[] Expected(uint round) => Enumerable.Range(0, length).Select(j => (ulong)(0 + 1000 + 2000 + 3 * j + 3 * round * 100_000)).ToArray();
+        async Task RoundAsync(uint round)
+        {
+            var ctx = new SumContext(round, length, d.Parameters.ModulusBits);
+            Task<CoordinatorRoundResult> coordinator = d.Coordinator.RunRoundAsync(round, length);
+            SecureSumClientResult[] results = await Task.WhenAll(d.Clients.Select((c, b) => c.SumAsync(Values(b, round), ctx))).WaitAsync(Guard);
+            await coordinator.WaitAsync(Guard);
+            foreach (SecureSumClientResult r in results) Assert.That(r.Sum, Is.EqualTo(Expected(round)), $"round {round}");
+        }
+        await RoundAsync(1);
+
+        // AdvertiseKeys, GraphSeedReveal, ShareKeys, MaskedInput, ConsistencySignature, UnmaskResponse: a checkpoint was taken
+        // before each left, and it kept the exact bytes as its one reply, except the masked input (not kept, SPEC.md 14.7).
+        Assert.That(counting.Sent, Has.Count.EqualTo(6));
+        int masked = counting.Sent.FindIndex(m => MaskingWire.DecodeToAggregator(m) is MaskedInput);
+        Assert.That(masked, Is.EqualTo(3));
+        for (int k = 0; k < counting.Sent.Count; k++)
+        {
+            if (k == masked) continue;
+            var save = checkpoint.Saves.Single(s => s.Replies.Length == 1 && s.Replies[0].AsSpan().SequenceEqual(counting.Sent[k]));
+            Assert.That(save.SentBefore, Is.EqualTo(k), $"message {k} was saved before it left");
+        }
+        var noReply = checkpoint.Saves.Where(s => s.Replies.Length == 0).ToArray();
+        Assert.That(noReply.Select(s => s.SentBefore), Is.EqualTo(new[] { 2, masked }), "the accepted GraphSeedRoster (no reply), and the save before the masked input left");
+        // The state saved before the masked input left comes back outside round 1: the restored bank never masks again for it.
+        byte[] maskedSave = noReply[1].State;
+        using (MaskingBank left = MaskingBank.ImportState(d.Parameters, 0, d.Identity(0), d.PublicKeys, maskedSave, TestRandom.Create("restored/left")))
+        {
+            Assert.That(left.InterruptedRound, Is.EqualTo(1u));
+            Assert.That(() => left.BeginRound(1), Throws.TypeOf<ProtocolViolationException>());
+        }
+
+        // Bank 0 restarts from its last save (after its UnmaskResponse) and takes part in round 2.
+        using var rng = TestRandom.Create("restored/bank0");
+        using MaskingBank restored = MaskingBank.ImportState(d.Parameters, 0, d.Identity(0), d.PublicKeys, checkpoint.Saves[^1].State, rng);
+        Assert.That(restored.InterruptedRound, Is.Null);
+        d.Clients[0] = new MaskingSecureSumClient(restored, d.Parameters, d.BankTransports[0]);
+        Assert.That(d.Clients[0].IsReady, Is.True);
+        await RoundAsync(2);
     }
 }

@@ -138,6 +138,12 @@ internal sealed class MaskingDeployment : IDisposable
         await Task.WhenAll(Clients.Select(c => c.JoinAsync()).Append(setup));
     }
 
+    /// <summary>Bank <paramref name="bank"/>'s Ed25519 identity key (owned by the deployment).</summary>
+    public Ed25519SigningKey Identity(int bank) => _identities[bank];
+
+    /// <summary>Every bank's Ed25519 public key, by id (copies).</summary>
+    public byte[][] PublicKeys => _identities.Select(k => k.PublicKey.ToArray()).ToArray();
+
     public void Dispose()
     {
         foreach (MaskingBank b in Banks) b.Dispose();
