@@ -57,6 +57,7 @@ internal sealed class FederationService(Coordinator coordinator, LoadedAggregato
     {
         int bank = BankOf(context);
         Limit(bank);
+        long started = ApplianceTimings.Now;
         try
         {
             if (request.Message.Length > config.Config.MaxMessageBytes)
@@ -70,6 +71,7 @@ internal sealed class FederationService(Coordinator coordinator, LoadedAggregato
         }
         catch (ProtocolViolationException e) { throw Refuse(bank, e); }
         catch (ApplianceUnavailableException e) { throw new RpcException(new Status(StatusCode.Unavailable, e.Message)); }
+        finally { coordinator.Timings.Submit(ApplianceTimings.Now - started); }
     }
 
     public override async Task<ReceiveReply> Receive(ReceiveRequest request, ServerCallContext context)
