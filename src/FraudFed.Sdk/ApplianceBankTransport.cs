@@ -5,6 +5,7 @@
 // appliance opens rounds itself) and the training job's items (FederationClient.TrainAsync). Each reader takes the first
 // item of its kind; an item read for the other reader is kept, in sequence order, until that reader asks. Retries (Polly),
 // timeouts and the mapping of refusals to typed exceptions are FederationClient's.
+using System.Diagnostics;
 using FraudFed.Protocol;
 using FraudFed.Protocol.Coordination;
 using FraudFed.Sdk.Wire;
@@ -28,14 +29,21 @@ public sealed class ApplianceBankTransport : IBankTransport
     /// <inheritdoc />
     public int Bank => _client.Bank;
 
+    /// <summary>Time this bank spent in appliance calls (sends, mailbox waits, round requests), for benchmarks.</summary>
+    public BankTransportTimings Timings { get; } = new();
+
     /// <summary>Mailbox sequence of the last item handed to a reader (0 before the first).</summary>
     public ulong LastDelivered { get; private set; }
 
     /// <inheritdoc />
     /// <exception cref="MessageRefusedException">the appliance refused the message (its reason; nothing was stored).</exception>
     /// <exception cref="FederationException">the appliance stayed unreachable after the retries, or refused a TLS certificate.</exception>
-    public async ValueTask SendAsync(ReadOnlyMemory<byte> message, CancellationToken cancellationToken) =>
-        await _client.SubmitAsync(message, cancellationToken).ConfigureAwait(false);
+    public async ValueTask SendAsync(ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
+    {
+        long t0 = Stopwatch.GetTimestamp();
+        try { await _client.SubmitAsync(message, cancellationToken).ConfigureAwait(false); }
+        finally { Timings.Sent(Stopwatch.GetTimestamp() - t0); }
+    }
 
     /// <inheritdoc />
     /// <remarks>A RoundOpen item nobody waited for (a round this bank no longer runs) is dropped; training items are kept for
@@ -58,7 +66,14 @@ public sealed class ApplianceBankTransport : IBankTransport
     public Task<ulong> RequestRoundAsync(int length, CancellationToken cancellationToken = default)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(length, 1);
-        return _client.RequestRoundAsync(length, cancellationToken);
+        return Timed();
+
+        async Task<ulong> Timed()
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            try { return await _client.RequestRoundAsync(length, cancellationToken).ConfigureAwait(false); }
+            finally { Timings.Requested(Stopwatch.GetTimestamp() - t0); }
+        }
     }
 
     /// <summary>Masking: waits until the appliance opens <paramref name="round"/> for this bank (its RoundOpen item), keeping every
@@ -103,7 +118,10 @@ public sealed class ApplianceBankTransport : IBankTransport
         }
         while (true)
         {
-            MailboxItem item = await _client.NextItemAsync(cancellationToken).ConfigureAwait(false);
+            long t0 = Stopwatch.GetTimestamp();
+            MailboxItem item;
+            try { item = await _client.NextItemAsync(cancellationToken).ConfigureAwait(false); }
+            finally { Timings.Waited(Stopwatch.GetTimestamp() - t0); }
             if (wanted(item))
             {
                 LastDelivered = item.Sequence;
@@ -112,4 +130,31 @@ public sealed class ApplianceBankTransport : IBankTransport
             if (item.ItemCase != MailboxItem.ItemOneofCase.RoundOpen) _kept.Add(item);
         }
     }
+}
+
+/// <summary>Cumulative time one bank's <see cref="ApplianceBankTransport"/> spent in appliance calls (thread-safe counters, no
+/// content): the rest of a round's wall time at the bank is its own protocol work (encoding, encryption or masking, checks).</summary>
+public sealed class BankTransportTimings
+{
+    private long _send, _wait, _request, _sends, _items, _requests;
+
+    /// <summary>Seconds in Submit calls: serializing, TLS, HTTP/2 transfer, and the appliance's work until it acknowledges
+    /// (its durable commit included).</summary>
+    public double SendSeconds => Seconds(ref _send);
+    /// <summary>Seconds waiting for mailbox items (long polls: the other banks' and the appliance's work, plus transfer and parsing).</summary>
+    public double WaitSeconds => Seconds(ref _wait);
+    /// <summary>Seconds in RequestRound calls.</summary>
+    public double RequestSeconds => Seconds(ref _request);
+    /// <summary>Submit calls made (each a round trip).</summary>
+    public long Sends => Interlocked.Read(ref _sends);
+    /// <summary>Mailbox items read from the appliance.</summary>
+    public long Items => Interlocked.Read(ref _items);
+    /// <summary>RequestRound calls made.</summary>
+    public long Requests => Interlocked.Read(ref _requests);
+
+    internal void Sent(long ticks) { Interlocked.Add(ref _send, ticks); Interlocked.Increment(ref _sends); }
+    internal void Waited(long ticks) { Interlocked.Add(ref _wait, ticks); Interlocked.Increment(ref _items); }
+    internal void Requested(long ticks) { Interlocked.Add(ref _request, ticks); Interlocked.Increment(ref _requests); }
+
+    private static double Seconds(ref long ticks) => Interlocked.Read(ref ticks) / (double)Stopwatch.Frequency;
 }

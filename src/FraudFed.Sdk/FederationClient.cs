@@ -91,6 +91,9 @@ public sealed partial class FederationClient : IAsyncDisposable
             },
             EnableMultipleHttp2Connections = true,
             PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5),
+            // Mailbox replies can be MBs (a masking sum, homomorphic broadcasts): start the receive window at 8 MiB instead of
+            // 64 KiB rather than waiting for the dynamic window to grow.
+            InitialHttp2StreamWindowSize = 8 << 20,
         };
         _channel = GrpcChannel.ForAddress(config.Aggregator, new GrpcChannelOptions
         {

@@ -148,20 +148,21 @@ public sealed class Coordinator : IDisposable
 
     /// <summary>Applies one event to the mode engine, then to the training job (which reacts to the round the event closed):
     /// the same function of the log live and on replay.</summary>
-    private IReadOnlyList<OutboundItem> Apply(StoredEvent e)
+    private IReadOnlyList<OutboundItem> Apply(StoredEvent e, Prepared? prepared = null)
     {
-        IReadOnlyList<OutboundItem> outs = ApplyToEngine(e);
+        IReadOnlyList<OutboundItem> outs = ApplyToEngine(e, prepared);
         if (_training is null) return outs;
         IReadOnlyList<OutboundItem> training = _training.After(_engine);
         return training.Count == 0 ? outs : [.. outs, .. training];
     }
 
-    private IReadOnlyList<OutboundItem> ApplyToEngine(StoredEvent e)
+    private IReadOnlyList<OutboundItem> ApplyToEngine(StoredEvent e, Prepared? prepared)
     {
         switch (e.Kind)
         {
             case EventKind.Inbound:
-                IReadOnlyList<OutboundItem> outs = _engine.Receive(e.Bank, e.Payload);
+                // Replay (no prepared result): the same checks, inline.
+                IReadOnlyList<OutboundItem> outs = _engine.Receive(e.Bank, e.Payload, prepared is null ? _engine.Prepare(e.Bank, e.Payload) : prepared.Value);
                 _roundMessages++;
                 return outs;
             case EventKind.RoundRequest:
@@ -188,11 +189,11 @@ public sealed class Coordinator : IDisposable
     /// queued. Its mailbox items become visible only once its batch is durable (<see cref="FlushAsync"/>). If the store then
     /// fails, memory is ahead of the log: the coordinator stops serving (Unavailable, health unhealthy) until a restart
     /// replays the log.</summary>
-    private PendingEvent Commit(StoredEvent e, bool payloadInFile = false)
+    private PendingEvent Commit(StoredEvent e, bool payloadInFile = false, Prepared? prepared = null)
     {
         if (Failed) throw new ApplianceUnavailableException(StateFailedMessage);
         long t0 = ApplianceTimings.Now;
-        IReadOnlyList<OutboundItem> outs = Apply(e);
+        IReadOnlyList<OutboundItem> outs = Apply(e, prepared);
         Timings.Engine(ApplianceTimings.Now - t0);
         var pending = new PendingEvent(new AppendEntry(e, outs, payloadInFile));
         lock (_pendingLock) _pending.Add(pending);
@@ -275,22 +276,19 @@ public sealed class Coordinator : IDisposable
         finally { Timings.StoreWrite(ApplianceTimings.Now - t0); }
     }
 
-    /// <summary>Makes committed mailbox items readable from memory and wakes waiting readers. Each distinct item is parsed at
-    /// most once however many banks it goes to.</summary>
+    /// <summary>Makes committed mailbox items readable from memory and wakes waiting readers. Each distinct item's fields are
+    /// kept raw (<see cref="MailboxItem.StoredFields"/>), once however many banks it goes to: replies copy them, never re-encode.</summary>
     private void Publish(IReadOnlyList<MailboxPosting> postings)
     {
-        var parsed = new Dictionary<byte[], Lazy<MailboxItem>>(ReferenceEqualityComparer.Instance);
+        var raw = new Dictionary<byte[], Google.Protobuf.UnknownFieldSet?>(ReferenceEqualityComparer.Instance);
+        foreach (MailboxPosting m in postings)
+            if (!raw.ContainsKey(m.Item)) raw[m.Item] = MailboxItem.StoredFields(m.Item);
         lock (_mailboxLock)
         {
             foreach (MailboxPosting m in postings)
             {
-                if (!parsed.TryGetValue(m.Item, out Lazy<MailboxItem>? item))
-                {
-                    byte[] raw = m.Item;
-                    parsed[m.Item] = item = new Lazy<MailboxItem>(() => MailboxItem.Parser.ParseFrom(raw));
-                }
                 if (!_mailboxes.TryGetValue(m.Bank, out MailboxCache? cache)) _mailboxes[m.Bank] = cache = new MailboxCache(m.Sequence);
-                cache.Add(m.Sequence, item, m.Item.Length);
+                cache.Add(m.Sequence, raw[m.Item], m.Item.Length);
             }
             TaskCompletionSource old = _changed;
             _changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -306,9 +304,9 @@ public sealed class Coordinator : IDisposable
         private const long MaxBytes = 64L << 20;
         private long _bytes;
         public long First { get; private set; } = first;
-        public List<(long Sequence, Lazy<MailboxItem> Item, int Size)> Items { get; } = [];
+        public List<(long Sequence, Google.Protobuf.UnknownFieldSet? Item, int Size)> Items { get; } = [];
 
-        public void Add(long sequence, Lazy<MailboxItem> item, int size)
+        public void Add(long sequence, Google.Protobuf.UnknownFieldSet? item, int size)
         {
             Items.Add((sequence, item, size));
             _bytes += size;
@@ -316,7 +314,7 @@ public sealed class Coordinator : IDisposable
         }
 
         /// <summary>Drops the items at or below <paramref name="after"/> (the bank has them) and returns up to <paramref name="max"/> of the rest.</summary>
-        public List<(long Sequence, Lazy<MailboxItem> Item, int Size)> ReadAfter(long after, int max)
+        public List<(long Sequence, Google.Protobuf.UnknownFieldSet? Item, int Size)> ReadAfter(long after, int max)
         {
             while (Items.Count > 0 && Items[0].Sequence <= after) DropFirst();
             First = Math.Max(First, after + 1);
@@ -330,6 +328,9 @@ public sealed class Coordinator : IDisposable
             Items.RemoveAt(0);
         }
     }
+
+    /// <summary>The result of <see cref="IModeEngine.Prepare"/> for an inbound message (a class, so that null means "not prepared").</summary>
+    private sealed record Prepared(object? Value);
 
     /// <summary>An event applied in memory and waiting for its group commit.</summary>
     private sealed class PendingEvent(AppendEntry entry)
@@ -394,15 +395,19 @@ public sealed class Coordinator : IDisposable
         long t1 = ApplianceTimings.Now;
         Timings.Intake(t1 - t0);
         var key = (bank, Convert.ToHexString(digest));
+        // Outside the lock: the checks that depend on the bytes only (decoding), so that banks' messages decode in parallel.
+        var prepared = new Prepared(_engine.Prepare(bank, message));
+        long t2 = ApplianceTimings.Now;
+        Timings.Engine(t2 - t1);
         PendingEvent pending;
         Task<long>? earlier;
         lock (_lock)
         {
-            Timings.LockWait(ApplianceTimings.Now - t1);
+            Timings.LockWait(ApplianceTimings.Now - t2);
             if (!_inbound.TryGetValue(key, out earlier))
             {
             var sw = Stopwatch.StartNew();
-            pending = Commit(new StoredEvent(0, EventKind.Inbound, bank, "", message, digest), message.Length >= _payloadFileThreshold);
+            pending = Commit(new StoredEvent(0, EventKind.Inbound, bank, "", message, digest), message.Length >= _payloadFileThreshold, prepared);
             _inbound[key] = pending.Durable.Task;
             _metrics.Accepted(message.Length, sw.Elapsed.TotalSeconds);
             Advance();
@@ -419,7 +424,7 @@ public sealed class Coordinator : IDisposable
         if (pending.PayloadFile is { } file)
         {
             // Outside the lock: the banks' payload files are written and fsynced in parallel while the engine takes the next message.
-            long t2 = ApplianceTimings.Now;
+            long t3 = ApplianceTimings.Now;
             try
             {
                 _store.WritePayloadFile(bank, digest, message);
@@ -429,7 +434,7 @@ public sealed class Coordinator : IDisposable
             {
                 file.TrySetException(ex);
             }
-            Timings.StoreWrite(ApplianceTimings.Now - t2);
+            Timings.StoreWrite(ApplianceTimings.Now - t3);
         }
         return (await FlushAsync(pending).ConfigureAwait(false), false);
     }
@@ -470,7 +475,9 @@ public sealed class Coordinator : IDisposable
         return round;
     }
 
-    /// <summary>Items of <paramref name="bank"/>'s mailbox after <paramref name="after"/>, waiting up to <paramref name="wait"/> for one.</summary>
+    /// <summary>Items of <paramref name="bank"/>'s mailbox after <paramref name="after"/>, waiting up to <paramref name="wait"/> for one.
+    /// The items are for a reply: each carries its sequence and its stored fields unparsed (it serializes as the stored item with
+    /// that sequence; parse the bytes to read it).</summary>
     public async Task<IReadOnlyList<MailboxItem>> ReceiveAsync(int bank, ulong after, TimeSpan wait, int maxItems, CancellationToken cancellationToken)
     {
         DateTimeOffset end = _time.GetUtcNow() + wait;
@@ -480,7 +487,7 @@ public sealed class Coordinator : IDisposable
             IReadOnlyList<MailboxEntry> entries;
             long t0 = ApplianceTimings.Now;
             long from = (long)Math.Min(after, long.MaxValue);
-            List<(long Sequence, Lazy<MailboxItem> Item, int Size)>? cached = null;
+            List<(long Sequence, Google.Protobuf.UnknownFieldSet? Item, int Size)>? cached = null;
             lock (_mailboxLock)
             {
                 changed = _changed.Task;   // taken before reading: a commit after the read completes it
@@ -493,7 +500,7 @@ public sealed class Coordinator : IDisposable
                 TimeSpan remaining = end - _time.GetUtcNow();
                 if (cached.Count > 0 || remaining <= TimeSpan.Zero)
                 {
-                    List<MailboxItem> fromMemory = cached.Select(c => { MailboxItem item = c.Item.Value.Clone(); item.Sequence = (ulong)c.Sequence; return item; }).ToList();
+                    List<MailboxItem> fromMemory = cached.Select(c => MailboxItem.FromStored((ulong)c.Sequence, c.Item)).ToList();
                     Timings.Mailbox(ApplianceTimings.Now - t1);
                     return fromMemory;
                 }
@@ -507,7 +514,7 @@ public sealed class Coordinator : IDisposable
             if (entries.Count > 0 || left <= TimeSpan.Zero)
             {
                 long t2 = ApplianceTimings.Now;
-                List<MailboxItem> items = entries.Select(e => { MailboxItem item = MailboxItem.Parser.ParseFrom(e.Item); item.Sequence = (ulong)e.Sequence; return item; }).ToList();
+                List<MailboxItem> items = entries.Select(e => MailboxItem.FromStored((ulong)e.Sequence, MailboxItem.StoredFields(e.Item))).ToList();
                 Timings.Mailbox(ApplianceTimings.Now - t2);
                 return items;
             }

@@ -40,8 +40,13 @@ internal interface IModeEngine : IDisposable
     byte[] SessionId { get; }
     /// <summary>The first step of a new log (a fresh session).</summary>
     (string Name, byte[] Payload) NewSession();
-    /// <summary>A bank's message. Throws ProtocolViolationException on refusal, changing nothing.</summary>
-    IReadOnlyList<OutboundItem> Receive(int bank, byte[] message);
+    /// <summary>The checks of a bank's message that depend on its bytes only (decoding, the sender named in the body), run
+    /// outside the coordinator's lock so that banks' messages are decoded in parallel. Thread-safe; changes nothing. Throws
+    /// ProtocolViolationException on refusal. The result is passed to <see cref="Receive"/>.</summary>
+    object? Prepare(int bank, byte[] message);
+    /// <summary>A bank's message, after <see cref="Prepare"/> accepted it (<paramref name="prepared"/> is its result). Throws
+    /// ProtocolViolationException on refusal, changing nothing.</summary>
+    IReadOnlyList<OutboundItem> Receive(int bank, byte[] message, object? prepared);
     IReadOnlyList<OutboundItem> OpenRound(ulong round, int length, IReadOnlyList<int> participants);
     IReadOnlyList<OutboundItem> Step(string name, byte[] payload);
     (string Name, byte[] Payload)? Due(bool deadlinePassed);
@@ -130,10 +135,12 @@ internal sealed class HeEngine : IModeEngine
 
     public (string Name, byte[] Payload) NewSession() => ("he.start_session", RandomNumberGenerator.GetBytes(16));
 
-    public IReadOnlyList<OutboundItem> Receive(int bank, byte[] message)
+    // Only the message's kind is needed here: an upload is walked in place (its ~38 MB of chunks are not copied).
+    public object? Prepare(int bank, byte[] message) => HeWire.DecodeToAggregatorInPlace(message, _banks, _maxMessageBytes);
+
+    public IReadOnlyList<OutboundItem> Receive(int bank, byte[] message, object? prepared)
     {
-        // Only the message's kind is needed here: an upload is walked in place (its ~38 MB of chunks are not copied).
-        HeToAggregator m = HeWire.DecodeToAggregatorInPlace(message, _banks, _maxMessageBytes);
+        var m = (HeToAggregator)prepared!;
         IReadOnlyList<HeOutgoing> outs = _party.Receive(bank, message);
         if (m is HeUploadMessage or HeDecryptionSharesMessage or HeAbortToAggregator) _answered.Add(bank);
         return Map(outs);
@@ -268,7 +275,7 @@ internal sealed class MaskingEngine : IModeEngine
 
     public (string Name, byte[] Payload) NewSession() => ("masking.create_session", RandomNumberGenerator.GetBytes(MaskingParameters.SessionIdSize));
 
-    public IReadOnlyList<OutboundItem> Receive(int bank, byte[] message)
+    public object? Prepare(int bank, byte[] message)
     {
         MaskingToAggregator m = MaskingWire.DecodeToAggregator(message, _maxMessageBytes);
         int? named = m switch
@@ -285,6 +292,11 @@ internal sealed class MaskingEngine : IModeEngine
         if (named is { } sender && sender != bank)
             throw Error.Violation(ViolationReason.UnknownSender, $"the message names bank {sender} as its sender, the client certificate is bank {bank}'s");
         if (m is BankAbort { Round: 0 }) throw Error.Violation(ViolationReason.WrongRoundOrState, "a bank leaves the session by stopping; a session abort from a bank is not accepted here");
+        return null;
+    }
+
+    public IReadOnlyList<OutboundItem> Receive(int bank, byte[] message, object? prepared)
+    {
         Aggregator.Receive(message);
         _answered.Add(bank);
         if (m is BankAbort) _left.Add(bank);

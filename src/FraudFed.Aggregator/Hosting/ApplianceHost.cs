@@ -36,6 +36,9 @@ public sealed class ApplianceHost : IAsyncDisposable
         _owned = owned;
     }
 
+    /// <summary>HTTP/2 flow-control window of the appliance's TLS endpoint, per connection and per stream (16 MiB).</summary>
+    public const int HttpWindowBytes = 16 << 20;
+
     /// <summary>Opens the state file, replays it, and builds the web host (nothing is bound until <see cref="StartAsync"/>).</summary>
     /// <param name="config">The checked configuration (the host does not own it).</param>
     /// <param name="configureLogging">Optional logging setup (default: console, information level).</param>
@@ -60,6 +63,11 @@ public sealed class ApplianceHost : IAsyncDisposable
             k.AddServerHeader = false;
             k.Limits.MaxRequestBodySize = config.Config.MaxMessageBytes + 65536L;
             k.Limits.Http2.MaxStreamsPerConnection = 100;
+            // Multi-MB uploads (a homomorphic upload is ~38 MB): with the default windows (1 MiB per connection, 768 KiB per
+            // stream) a bank stalls every megabyte until the appliance's reader sends a WINDOW_UPDATE. The windows only let a
+            // bank send ahead of the reader; a message is still capped by MaxRequestBodySize and the gRPC receive limit.
+            k.Limits.Http2.InitialConnectionWindowSize = HttpWindowBytes;
+            k.Limits.Http2.InitialStreamWindowSize = HttpWindowBytes;
             k.Listen(config.Listen, listen =>
             {
                 listen.Protocols = HttpProtocols.Http2;

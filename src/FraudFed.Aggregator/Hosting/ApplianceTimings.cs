@@ -10,7 +10,7 @@ namespace FraudFed.Aggregator.Hosting;
 /// <summary>Cumulative busy time of the appliance's parts (thread-safe counters; seconds are sums over concurrent calls).</summary>
 public sealed class ApplianceTimings
 {
-    private long _engine, _storeWrite, _storeRead, _lockWait, _intake, _mailbox, _transactions, _events, _bytesWritten;
+    private long _engine, _storeWrite, _storeRead, _lockWait, _intake, _mailbox, _submit, _transactions, _events, _bytesWritten;
 
     /// <summary>Seconds in the mode engine (validating and applying messages and steps).</summary>
     public double EngineSeconds => Seconds(_engine);
@@ -24,6 +24,9 @@ public sealed class ApplianceTimings
     public double IntakeSeconds => Seconds(_intake);
     /// <summary>Seconds turning stored mailbox items into replies.</summary>
     public double MailboxSeconds => Seconds(_mailbox);
+    /// <summary>Seconds in Submit handlers, from the parsed request to the acknowledgement (everything above included; what a
+    /// bank's send time has beyond this is TLS, HTTP/2 and protobuf).</summary>
+    public double SubmitSeconds => Seconds(_submit);
     /// <summary>Store transactions committed (one fsync each).</summary>
     public long Transactions => Interlocked.Read(ref _transactions);
     /// <summary>Events those transactions carried (more than <see cref="Transactions"/> when commits are grouped).</summary>
@@ -37,6 +40,7 @@ public sealed class ApplianceTimings
     internal void LockWait(long ticks) => Interlocked.Add(ref _lockWait, ticks);
     internal void Intake(long ticks) => Interlocked.Add(ref _intake, ticks);
     internal void Mailbox(long ticks) => Interlocked.Add(ref _mailbox, ticks);
+    internal void Submit(long ticks) => Interlocked.Add(ref _submit, ticks);
     internal void Committed(int events, long bytes)
     {
         Interlocked.Increment(ref _transactions);
@@ -46,7 +50,7 @@ public sealed class ApplianceTimings
 
     /// <summary>A copy of the counters now, for differences over a span of work.</summary>
     public ApplianceTimingsSnapshot Snapshot() => new(EngineSeconds, StoreWriteSeconds, StoreReadSeconds, LockWaitSeconds, IntakeSeconds, MailboxSeconds,
-        Transactions, Events, BytesWritten);
+        Transactions, Events, BytesWritten) { SubmitSeconds = SubmitSeconds };
 
     internal static long Now => Stopwatch.GetTimestamp();
     private static double Seconds(long ticks) => Interlocked.Read(ref ticks) / (double)Stopwatch.Frequency;
@@ -65,12 +69,15 @@ public sealed class ApplianceTimings
 public sealed record ApplianceTimingsSnapshot(double EngineSeconds, double StoreWriteSeconds, double StoreReadSeconds, double LockWaitSeconds,
     double IntakeSeconds, double MailboxSeconds, long Transactions, long Events, long BytesWritten)
 {
+    /// <summary>See <see cref="ApplianceTimings.SubmitSeconds"/>.</summary>
+    public double SubmitSeconds { get; init; }
+
     /// <summary>This snapshot minus <paramref name="earlier"/>.</summary>
     public ApplianceTimingsSnapshot Minus(ApplianceTimingsSnapshot earlier)
     {
         ArgumentNullException.ThrowIfNull(earlier);
         return new(EngineSeconds - earlier.EngineSeconds, StoreWriteSeconds - earlier.StoreWriteSeconds, StoreReadSeconds - earlier.StoreReadSeconds,
             LockWaitSeconds - earlier.LockWaitSeconds, IntakeSeconds - earlier.IntakeSeconds, MailboxSeconds - earlier.MailboxSeconds,
-            Transactions - earlier.Transactions, Events - earlier.Events, BytesWritten - earlier.BytesWritten);
+            Transactions - earlier.Transactions, Events - earlier.Events, BytesWritten - earlier.BytesWritten) { SubmitSeconds = SubmitSeconds - earlier.SubmitSeconds };
     }
 }

@@ -58,6 +58,7 @@ internal sealed class FederationService(Coordinator coordinator, LoadedAggregato
     {
         int bank = BankOf(context);
         Limit(bank);
+        long started = ApplianceTimings.Now;
         try
         {
             if (request.Message.Length > config.Config.MaxMessageBytes)
@@ -71,6 +72,7 @@ internal sealed class FederationService(Coordinator coordinator, LoadedAggregato
         }
         catch (ProtocolViolationException e) { throw Refuse(bank, e); }
         catch (ApplianceUnavailableException e) { throw StateFailed(e.Message); }
+        finally { coordinator.Timings.Submit(ApplianceTimings.Now - started); }
     }
 
     public override async Task<ReceiveReply> Receive(ReceiveRequest request, ServerCallContext context)

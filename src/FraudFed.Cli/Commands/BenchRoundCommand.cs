@@ -1,8 +1,10 @@
-// `fraudfed bench round --mode he|masking --banks N --values V --json`: one secure-sum round through the real stack —
+// `fraudfed bench round --mode he|masking --banks N --values V [--rounds R] --json`: secure-sum rounds through the real stack —
 // the appliance (Kestrel, mutual TLS, SQLite state) and N bank SDK clients over loopback, all in this process — timed
-// after session setup, against the in-process harness round of the same mode measured in the same run. The kit is
-// made by `aggregator init`'s code in a temporary directory and removed afterwards. Last stdout line with --json:
-// {suite, mode, banks, values, setup_s, wall_s, inproc_wall_s, ratio, bank_upload_bytes, peak_rss_mb, exact}.
+// after session setup, against the in-process harness rounds of the same mode measured in the same run. The kit is
+// made by `aggregator init`'s code in a temporary directory and removed afterwards. wall_s and inproc_wall_s are the mean
+// per round over R rounds (R = 1 by default; many small rounds measure the fixed cost per round). Last stdout line with
+// --json: {suite, mode, banks, values, rounds, setup_s, wall_s, inproc_wall_s, ratio, bank_upload_bytes, peak_rss_mb, exact,
+// the appliance's busy times, and the banks' own: bank_*_s summed over banks and rounds}.
 using System.CommandLine;
 using System.Diagnostics;
 using System.Text.Json;
@@ -34,22 +36,25 @@ internal sealed class BenchRoundCommand : ICliSubcommands
         mode.AcceptOnlyFromAmong("he", "masking");
         var banks = new Option<int>("--banks") { Description = "Banks (3..64).", DefaultValueFactory = _ => 10 };
         var values = new Option<int>("--values") { Description = "Values per bank (1..16777216), each below 2^32.", DefaultValueFactory = _ => 1_000_000 };
+        var rounds = new Option<int>("--rounds") { Description = "Rounds to time in each stack (1..1000); wall times are the mean per round.", DefaultValueFactory = _ => 1 };
         var insecure = new Option<bool>("--insecure-test-parameters") { Description = "Homomorphic mode: the INSECURE n = 256 ring (quick checks only)." };
         var json = new Option<bool>("--json") { Description = "End with one JSON line of results." };
         var cmd = new Command("round", "One secure-sum round through the appliance and bank SDK over loopback mutual TLS, against the in-process round of the same mode.");
-        foreach (Option o in new Option[] { mode, banks, values, insecure, json }) cmd.Options.Add(o);
+        foreach (Option o in new Option[] { mode, banks, values, rounds, insecure, json }) cmd.Options.Add(o);
         cmd.SetAction(pr => CliErrors.Guard("bench round", pr.InvocationConfiguration.Error, () =>
         {
             int n = pr.GetValue(banks), v = pr.GetValue(values);
             if (n is < 3 or > 64) throw new UsageException($"--banks must be in 3..64 (got {n}).");
             if (v is < 1 or > 1 << 24) throw new UsageException($"--values must be in 1..16777216 (got {v}).");
-            return Run(pr.GetValue(mode)!, n, v, pr.GetValue(insecure), pr.GetValue(json), pr.InvocationConfiguration.Output, pr.InvocationConfiguration.Error)
+            int r = pr.GetValue(rounds);
+            if (r is < 1 or > 1000) throw new UsageException($"--rounds must be in 1..1000 (got {r}).");
+            return Run(pr.GetValue(mode)!, n, v, r, pr.GetValue(insecure), pr.GetValue(json), pr.InvocationConfiguration.Output, pr.InvocationConfiguration.Error)
                 .GetAwaiter().GetResult();
         }));
         return cmd;
     }
 
-    private static async Task<int> Run(string mode, int n, int count, bool insecure, bool json, TextWriter stdout, TextWriter stderr)
+    private static async Task<int> Run(string mode, int n, int count, int rounds, bool insecure, bool json, TextWriter stdout, TextWriter stderr)
     {
         var random = new Random(1);   // benchmark data, not secrets
         ulong[][] vectors = Enumerable.Range(0, n).Select(_ => Enumerable.Range(0, count).Select(_ => (ulong)random.NextInt64(1L << 32)).ToArray()).ToArray();
@@ -85,16 +90,34 @@ internal sealed class BenchRoundCommand : ICliSubcommands
             await Task.WhenAll(clients.Select(cl => cl.ConnectAsync()));
             setup.Stop();
             long uploadBefore = clients.Sum(cl => cl.BytesUploaded);
-            stderr.WriteLine("bench round: appliance round ...");
+            stderr.WriteLine($"bench round: appliance round{(rounds > 1 ? "s" : "")} ...");
             ApplianceTimingsSnapshot before = host.Coordinator.Timings.Snapshot();
-            var wall = Stopwatch.StartNew();
-            FederatedSum[] results = await Task.WhenAll(clients.Select((cl, i) => cl.SumAsync(vectors[i])));
-            wall.Stop();
-            ApplianceTimingsSnapshot spent = host.Coordinator.Timings.Snapshot().Minus(before);
-            long upload = clients.Sum(cl => cl.BytesUploaded) - uploadBefore;
+            BankTimes banksBefore = BankTimes.Of(clients);
             ulong applianceModulus = mode == "he" ? 1UL << 44 : 1UL << 32;
             ulong[] plain44 = Plain(vectors, applianceModulus), plain32 = Plain(vectors, 1UL << 32);
-            bool exact = results.All(r => r.Sum.AsSpan().SequenceEqual(plain44));
+            bool exact = true;
+            var bankWall = new long[n];
+            var roundWalls = new List<double>();
+            var wall = new Stopwatch();
+            for (int round = 0; round < rounds; round++)
+            {
+                long r0 = Stopwatch.GetTimestamp();
+                wall.Start();
+                FederatedSum[] results = await Task.WhenAll(clients.Select(async (cl, i) =>
+                {
+                    long b0 = Stopwatch.GetTimestamp();
+                    FederatedSum sum = await cl.SumAsync(vectors[i]);
+                    bankWall[i] += Stopwatch.GetTimestamp() - b0;
+                    return sum;
+                }));
+                wall.Stop();
+                roundWalls.Add(Stopwatch.GetElapsedTime(r0).TotalSeconds);
+                exact &= results.All(r => r.Sum.AsSpan().SequenceEqual(plain44));
+            }
+            ApplianceTimingsSnapshot spent = host.Coordinator.Timings.Snapshot().Minus(before);
+            BankTimes bt = BankTimes.Of(clients).Minus(banksBefore);
+            double bankWallSeconds = bankWall.Sum() / (double)Stopwatch.Frequency;
+            long upload = clients.Sum(cl => cl.BytesUploaded) - uploadBefore;
 
             stderr.WriteLine("bench round: in-process round of the same mode ...");
             ISecureSum inproc = mode == "he"
@@ -108,39 +131,51 @@ internal sealed class BenchRoundCommand : ICliSubcommands
             SecureSumResult local;
             try
             {
-                inproc.Sum(vectors);                                  // session setup and warm-up, untimed
-                inprocWall.Start();
-                local = inproc.Sum(vectors);
-                inprocWall.Stop();
+                local = inproc.Sum(vectors);                          // session setup and warm-up, untimed
+                for (int round = 0; round < rounds; round++)
+                {
+                    inprocWall.Start();
+                    local = inproc.Sum(vectors);
+                    inprocWall.Stop();
+                    exact &= local.Sum.AsSpan().SequenceEqual(plain32);
+                }
             }
             finally { (inproc as IDisposable)?.Dispose(); }
             exact &= local.Sum.AsSpan().SequenceEqual(plain32);
 
             double peak = Process.GetCurrentProcess().PeakWorkingSet64 / (1024.0 * 1024.0);
-            double ratio = wall.Elapsed.TotalSeconds / Math.Max(1e-9, inprocWall.Elapsed.TotalSeconds);
-            stdout.WriteLine($"bench round ({mode}, {n} banks, {count} values)");
+            double wallPerRound = wall.Elapsed.TotalSeconds / rounds, inprocPerRound = inprocWall.Elapsed.TotalSeconds / rounds;
+            double ratio = wallPerRound / Math.Max(1e-9, inprocPerRound);
+            double bankWork = bankWallSeconds - bt.Send - bt.Wait - bt.Request;
+            stdout.WriteLine($"bench round ({mode}, {n} banks, {count} values, {rounds} round{(rounds > 1 ? "s" : "")})");
             stdout.WriteLine($"  session setup (s)            {setup.Elapsed.TotalSeconds:0.000}");
-            stdout.WriteLine($"  appliance round (s)          {wall.Elapsed.TotalSeconds:0.000}");
-            stdout.WriteLine($"  in-process round (s)         {inprocWall.Elapsed.TotalSeconds:0.000}");
+            stdout.WriteLine($"  appliance round (s)          {wallPerRound:0.000}{(rounds > 1 ? $" (mean; median {Median(roundWalls):0.000})" : "")}");
+            stdout.WriteLine($"  in-process round (s)         {inprocPerRound:0.000}");
             stdout.WriteLine($"  ratio                        {ratio:0.00}");
             stdout.WriteLine($"  bank upload, all banks (B)   {upload}");
             stdout.WriteLine($"  peak RSS (MiB)               {peak:0}");
             stdout.WriteLine($"  exact                        {(exact ? "yes" : "NO")}");
             stdout.WriteLine("  appliance busy time during the round (s, summed over concurrent calls):");
             stdout.WriteLine($"    engine {spent.EngineSeconds:0.000}  store write {spent.StoreWriteSeconds:0.000}  store read {spent.StoreReadSeconds:0.000}  lock wait {spent.LockWaitSeconds:0.000}  intake {spent.IntakeSeconds:0.000}  mailbox {spent.MailboxSeconds:0.000}");
-            stdout.WriteLine($"    store transactions {spent.Transactions} carrying {spent.Events} events, {spent.BytesWritten} bytes");
+            stdout.WriteLine($"    store transactions {spent.Transactions} carrying {spent.Events} events, {spent.BytesWritten} bytes; submit handlers {spent.SubmitSeconds:0.000}");
+            stdout.WriteLine("  banks' time during the rounds (s, summed over banks):");
+            stdout.WriteLine($"    in SumAsync {bankWallSeconds:0.000} = send {bt.Send:0.000} ({bt.Sends} submits) + mailbox wait {bt.Wait:0.000} ({bt.Items} items) + round requests {bt.Request:0.000} + own work {bankWork:0.000}");
             if (json)
                 stdout.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
                 {
-                    ["suite"] = "round", ["mode"] = mode, ["banks"] = n, ["values"] = count,
-                    ["setup_s"] = Math.Round(setup.Elapsed.TotalSeconds, 3), ["wall_s"] = Math.Round(wall.Elapsed.TotalSeconds, 3),
-                    ["inproc_wall_s"] = Math.Round(inprocWall.Elapsed.TotalSeconds, 3), ["ratio"] = Math.Round(ratio, 3),
+                    ["suite"] = "round", ["mode"] = mode, ["banks"] = n, ["values"] = count, ["rounds"] = rounds,
+                    ["setup_s"] = Math.Round(setup.Elapsed.TotalSeconds, 3), ["wall_s"] = Math.Round(wallPerRound, 4),
+                    ["round_median_s"] = Math.Round(Median(roundWalls), 4),
+                    ["inproc_wall_s"] = Math.Round(inprocPerRound, 4), ["ratio"] = Math.Round(ratio, 3),
                     ["bank_upload_bytes"] = upload, ["peak_rss_mb"] = Math.Round(peak, 1), ["exact"] = exact,
                     ["engine_s"] = Math.Round(spent.EngineSeconds, 3), ["store_s"] = Math.Round(spent.StoreWriteSeconds + spent.StoreReadSeconds, 3),
                     ["store_write_s"] = Math.Round(spent.StoreWriteSeconds, 3), ["store_read_s"] = Math.Round(spent.StoreReadSeconds, 3),
                     ["lock_wait_s"] = Math.Round(spent.LockWaitSeconds, 3), ["intake_s"] = Math.Round(spent.IntakeSeconds, 3),
                     ["mailbox_s"] = Math.Round(spent.MailboxSeconds, 3), ["store_transactions"] = spent.Transactions,
-                    ["store_events"] = spent.Events, ["store_bytes"] = spent.BytesWritten,
+                    ["store_events"] = spent.Events, ["store_bytes"] = spent.BytesWritten, ["submit_handler_s"] = Math.Round(spent.SubmitSeconds, 3),
+                    ["bank_wall_s"] = Math.Round(bankWallSeconds, 3), ["bank_send_s"] = Math.Round(bt.Send, 3), ["bank_wait_s"] = Math.Round(bt.Wait, 3),
+                    ["bank_request_s"] = Math.Round(bt.Request, 3), ["bank_work_s"] = Math.Round(bankWork, 3),
+                    ["bank_submits"] = bt.Sends, ["bank_items"] = bt.Items, ["bank_requests"] = bt.Requests,
                 }));
             return exact ? CliErrors.Success : CliErrors.RunFailed;
         }
@@ -152,6 +187,24 @@ internal sealed class BenchRoundCommand : ICliSubcommands
             loaded?.Dispose();
             try { Directory.Delete(dir, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
         }
+    }
+
+    private static double Median(List<double> xs)
+    {
+        List<double> s = [.. xs.Order()];
+        return s.Count % 2 == 1 ? s[s.Count / 2] : (s[s.Count / 2 - 1] + s[s.Count / 2]) / 2;
+    }
+
+    /// <summary>The banks' transport timers summed over banks (seconds; counts).</summary>
+    private sealed record BankTimes(double Send, double Wait, double Request, long Sends, long Items, long Requests)
+    {
+        public static BankTimes Of(IEnumerable<FederationClient> clients)
+        {
+            BankTransportTimings[] t = clients.Select(c => c.Transport.Timings).ToArray();
+            return new(t.Sum(x => x.SendSeconds), t.Sum(x => x.WaitSeconds), t.Sum(x => x.RequestSeconds), t.Sum(x => x.Sends), t.Sum(x => x.Items), t.Sum(x => x.Requests));
+        }
+
+        public BankTimes Minus(BankTimes e) => new(Send - e.Send, Wait - e.Wait, Request - e.Request, Sends - e.Sends, Items - e.Items, Requests - e.Requests);
     }
 
     private static ulong[] Plain(ulong[][] vectors, ulong modulus)
