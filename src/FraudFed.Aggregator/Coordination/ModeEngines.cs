@@ -292,14 +292,17 @@ internal sealed class MaskingEngine : IModeEngine
         if (named is { } sender && sender != bank)
             throw Error.Violation(ViolationReason.UnknownSender, $"the message names bank {sender} as its sender, the client certificate is bank {bank}'s");
         if (m is BankAbort { Round: 0 }) throw Error.Violation(ViolationReason.WrongRoundOrState, "a bank leaves the session by stopping; a session abort from a bank is not accepted here");
-        return null;
+        return m is BankAbort ? LeavesRound : null;
     }
+
+    /// <summary>What <see cref="Prepare"/> returns for a BankAbort: the bank leaves the round, later stages stop waiting for it.</summary>
+    private static readonly object LeavesRound = new();
 
     public IReadOnlyList<OutboundItem> Receive(int bank, byte[] message, object? prepared)
     {
         Aggregator.Receive(message);
         _answered.Add(bank);
-        if (m is BankAbort) _left.Add(bank);
+        if (ReferenceEquals(prepared, LeavesRound)) _left.Add(bank);
         return [];
     }
 
