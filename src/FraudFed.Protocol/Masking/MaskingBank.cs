@@ -62,14 +62,7 @@ public sealed partial class MaskingBank : IDisposable
     /// <exception cref="ArgumentOutOfRangeException">A bank id outside 0..n-1.</exception>
     public MaskingBank(MaskingParameters parameters, int bankId, Ed25519SigningKey identity, IReadOnlyList<byte[]> identityPublicKeys, RandomNumberGenerator rng)
     {
-        ArgumentNullException.ThrowIfNull(parameters);
-        ArgumentNullException.ThrowIfNull(identity);
-        ArgumentNullException.ThrowIfNull(identityPublicKeys);
-        ArgumentNullException.ThrowIfNull(rng);
-        if (bankId < 0 || bankId >= parameters.Banks) throw Error.OutOfRange(nameof(bankId), "The bank id must be in 0..n-1.");
-        if (identityPublicKeys.Count != parameters.Banks || identityPublicKeys.Any(k => k is null || k.Length != Ed25519SigningKey.PublicKeySize))
-            throw Error.Argument(nameof(identityPublicKeys), "One 32-byte Ed25519 public key per bank is required.");
-        if (!identity.PublicKey.SequenceEqual(identityPublicKeys[bankId])) throw Error.Argument(nameof(identity), "The identity key does not match the roster entry.");
+        CheckIdentity(parameters, bankId, identity, identityPublicKeys, rng);
         _p = parameters;
         _id = bankId;
         _identity = identity;
@@ -80,6 +73,19 @@ public sealed partial class MaskingBank : IDisposable
         rng.GetBytes(_graphNonce);
         _graphCommitment = GraphSeed.Commit(_p.SessionId, _id, _graphNonce);
         State = new BankAdvertiseKeys(advertised: false);
+    }
+
+    /// <summary>The constructor's and <see cref="ImportState"/>'s argument checks (their exceptions).</summary>
+    private static void CheckIdentity(MaskingParameters parameters, int bankId, Ed25519SigningKey identity, IReadOnlyList<byte[]> identityPublicKeys, RandomNumberGenerator rng)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        ArgumentNullException.ThrowIfNull(identity);
+        ArgumentNullException.ThrowIfNull(identityPublicKeys);
+        ArgumentNullException.ThrowIfNull(rng);
+        if (bankId < 0 || bankId >= parameters.Banks) throw Error.OutOfRange(nameof(bankId), "The bank id must be in 0..n-1.");
+        if (identityPublicKeys.Count != parameters.Banks || identityPublicKeys.Any(k => k is null || k.Length != Ed25519SigningKey.PublicKeySize))
+            throw Error.Argument(nameof(identityPublicKeys), "One 32-byte Ed25519 public key per bank is required.");
+        if (!identity.PublicKey.SequenceEqual(identityPublicKeys[bankId])) throw Error.Argument(nameof(identity), "The identity key does not match the roster entry.");
     }
 
     /// <summary>The restore constructor (<see cref="ImportState"/>): the checked arguments and the imported long-term keys.</summary>

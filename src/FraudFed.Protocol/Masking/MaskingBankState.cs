@@ -113,14 +113,7 @@ public sealed partial class MaskingBank
     public static MaskingBank ImportState(MaskingParameters parameters, int bankId, Ed25519SigningKey identity, IReadOnlyList<byte[]> identityPublicKeys,
         ReadOnlySpan<byte> state, RandomNumberGenerator rng)
     {
-        ArgumentNullException.ThrowIfNull(parameters);
-        ArgumentNullException.ThrowIfNull(identity);
-        ArgumentNullException.ThrowIfNull(identityPublicKeys);
-        ArgumentNullException.ThrowIfNull(rng);
-        if (bankId < 0 || bankId >= parameters.Banks) throw Error.OutOfRange(nameof(bankId), "The bank id must be in 0..n-1.");
-        if (identityPublicKeys.Count != parameters.Banks || identityPublicKeys.Any(k => k is null || k.Length != Ed25519SigningKey.PublicKeySize))
-            throw Error.Argument(nameof(identityPublicKeys), "One 32-byte Ed25519 public key per bank is required.");
-        if (!identity.PublicKey.SequenceEqual(identityPublicKeys[bankId])) throw Error.Argument(nameof(identity), "The identity key does not match the roster entry.");
+        CheckIdentity(parameters, bankId, identity, identityPublicKeys, rng);
         byte[][] identityKeys = identityPublicKeys.Select(k => k.ToArray()).ToArray();
 
         // Cheap to expensive: size and header, then identity of the state, then every field's range, then the keys.
