@@ -27,6 +27,8 @@ using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using System.Security.Cryptography;
 using FraudFed.Cryptography.Ring;
 
@@ -277,6 +279,26 @@ internal static class RlweCodec
         // Bit offsets j * width mod 8 are the multiples of g = gcd(width, 8), so the largest shift is 8 - g.
         if (width + 8 - Math.Min(8, width & -width) <= 64)
         {
+            // Eight values at a time where AVX-512 VBMI is there: the group of values 8g..8g+7 is exactly `width` bytes from byte
+            // g * width; one 64-byte load, a byte permutation puts value l's 8 bytes (from byte l * width / 8) into 64-bit lane l,
+            // a per-lane shift by l * width mod 8 and the mask give the values; the same range check and conditional subtraction
+            // as the scalar loop below (min(s, s - q) as unsigned words is CondSub(s, q) for s < 2^63). Needs 64 readable bytes.
+            if (Avx512Vbmi.IsSupported && n >= 8)
+            {
+                Vector512<byte> permutation = GroupPermutation(width);
+                Vector512<ulong> shifts = GroupShifts(width), vMask = Vector512.Create(mask), vQ = Vector512.Create(q), vQMinus1 = Vector512.Create(qMinus1);
+                Vector512<ulong> vBad = Vector512<ulong>.Zero;
+                long groupBytes = width; // 8 values of `width` bits
+                for (; j + 8 <= n && (bit >> 3) + 64 <= available; j += 8, bit += 8 * groupBytes)
+                {
+                    Vector512<byte> raw = Vector512.Load(src + (bit >> 3));
+                    Vector512<ulong> v = Avx512F.ShiftRightLogicalVariable(Avx512Vbmi.PermuteVar64x8(raw, permutation).AsUInt64(), shifts) & vMask;
+                    vBad |= Vector512.GreaterThan(v, vQMinus1);
+                    Vector512<ulong> sum = Vector512.Load(acc + j) + v;
+                    Vector512.Min(sum, sum - vQ).Store(acc + j);
+                }
+                if (vBad != Vector512<ulong>.Zero) bad = 1;
+            }
             // One unaligned 8-byte load covers each value (shift + width <= 64; e.g. width 60: shifts 0 and 4).
             for (; j < n && (bit >> 3) + 8 <= available; j++, bit += width)
             {
@@ -306,6 +328,46 @@ internal static class RlweCodec
         int padBits = (int)(bytes * 8L - totalBits);
         if (padBits > 0 && (src[bytes - 1] >> (8 - padBits)) != 0) bad = 1;
         return bad;
+    }
+
+    /// <summary>vpermb control of <see cref="AddLimb"/>'s vector loop: byte k of lane l is byte l * width / 8 + k of the group.</summary>
+    private static Vector512<byte> GroupPermutation(int width)
+    {
+        Span<byte> control = stackalloc byte[64];
+        for (int l = 0; l < 8; l++)
+            for (int k = 0; k < 8; k++) control[8 * l + k] = (byte)(l * width / 8 + k);
+        return Vector512.Create((ReadOnlySpan<byte>)control);
+    }
+
+    /// <summary>
+    /// The two vpermt2b controls of <see cref="Pack"/>'s vector loop: output byte b of a group takes lane byte 8l + (b - l * width / 8)
+    /// from each value l with bits in it (at most two, as width &gt;= 8), the lower l in the first control and the other (if any) in
+    /// the second; an index of 64 reads the zero table (no such value: a byte past the group's `width` bytes).
+    /// </summary>
+    private static (Vector512<byte> First, Vector512<byte> Second) PackPermutations(int width)
+    {
+        Span<byte> first = stackalloc byte[64], second = stackalloc byte[64];
+        for (int b = 0; b < 64; b++)
+        {
+            first[b] = second[b] = 64;
+            if (b >= width) continue;
+            for (int l = 0; l < 8; l++)
+            {
+                int start = l * width / 8;
+                if (8 * b + 8 <= l * width || 8 * b >= (l + 1) * width) continue; // byte b holds none of value l's bits
+                if (first[b] == 64) first[b] = (byte)(8 * l + b - start);
+                else second[b] = (byte)(8 * l + b - start);
+            }
+        }
+        return (Vector512.Create((ReadOnlySpan<byte>)first), Vector512.Create((ReadOnlySpan<byte>)second));
+    }
+
+    /// <summary>Per-lane shifts of the vector loops of <see cref="AddLimb"/> (right) and <see cref="Pack"/> (left): l * width mod 8.</summary>
+    private static Vector512<ulong> GroupShifts(int width)
+    {
+        Span<ulong> shifts = stackalloc ulong[8];
+        for (int l = 0; l < 8; l++) shifts[l] = (ulong)(l * width % 8);
+        return Vector512.Create((ReadOnlySpan<ulong>)shifts);
     }
 
     /// <summary>
@@ -422,6 +484,22 @@ internal static class RlweCodec
                 // store overwrites them. It stops while 8 bytes still fit; the loop below continues from (bit, carry).
                 long bit = 0;
                 ulong carry = 0;
+                if (Avx512Vbmi.IsSupported)
+                {
+                    // Eight values per step where AVX-512 VBMI is there (AddLimb's layout backwards): value l of the group shifted
+                    // left by l * width mod 8 in 64-bit lane l, then each of the group's `width` output bytes is the OR of the (at
+                    // most two) lane bytes that land on it, gathered by two two-table byte permutations whose second table is zero.
+                    // One 64-byte store per group; its bytes past the group are zeros that the next store (or the scalar loop below,
+                    // which resumes at a byte boundary with no carry) overwrites. Stops while 64 bytes still fit.
+                    (Vector512<byte> first, Vector512<byte> second) = PackPermutations(width);
+                    Vector512<ulong> shifts = GroupShifts(width);
+                    for (; j + 8 <= values.Length && (bit >> 3) + 64 <= destination.Length; j += 8, bit += 8L * width)
+                    {
+                        Vector512<byte> lanes = Avx512F.ShiftLeftLogicalVariable(Vector512.Load(src + j), shifts).AsByte();
+                        (Avx512Vbmi.PermuteVar64x8x2(lanes, first, Vector512<byte>.Zero) | Avx512Vbmi.PermuteVar64x8x2(lanes, second, Vector512<byte>.Zero))
+                            .Store(dst + (bit >> 3));
+                    }
+                }
                 for (; j < values.Length && (bit >> 3) + 8 <= destination.Length; j++)
                 {
                     long off = bit >> 3;
