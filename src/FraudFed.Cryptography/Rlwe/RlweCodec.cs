@@ -285,19 +285,8 @@ internal static class RlweCodec
             // as the scalar loop below (min(s, s - q) as unsigned words is CondSub(s, q) for s < 2^63). Needs 64 readable bytes.
             if (Avx512Vbmi.IsSupported && n >= 8)
             {
-                Vector512<byte> permutation = GroupPermutation(width);
-                Vector512<ulong> shifts = GroupShifts(width), vMask = Vector512.Create(mask), vQ = Vector512.Create(q), vQMinus1 = Vector512.Create(qMinus1);
-                Vector512<ulong> vBad = Vector512<ulong>.Zero;
-                long groupBytes = width; // 8 values of `width` bits
-                for (; j + 8 <= n && (bit >> 3) + 64 <= available; j += 8, bit += 8 * groupBytes)
-                {
-                    Vector512<byte> raw = Vector512.Load(src + (bit >> 3));
-                    Vector512<ulong> v = Avx512F.ShiftRightLogicalVariable(Avx512Vbmi.PermuteVar64x8(raw, permutation).AsUInt64(), shifts) & vMask;
-                    vBad |= Vector512.GreaterThan(v, vQMinus1);
-                    Vector512<ulong> sum = Vector512.Load(acc + j) + v;
-                    Vector512.Min(sum, sum - vQ).Store(acc + j);
-                }
-                if (vBad != Vector512<ulong>.Zero) bad = 1;
+                j = AddGroups512(src, width, q, acc, n, available, ref bad);
+                bit = (long)j * width;
             }
             // One unaligned 8-byte load covers each value (shift + width <= 64; e.g. width 60: shifts 0 and 4).
             for (; j < n && (bit >> 3) + 8 <= available; j++, bit += width)
@@ -330,6 +319,32 @@ internal static class RlweCodec
         return bad;
     }
 
+    /// <summary>
+    /// <see cref="AddLimb"/>'s vector loop, in a method of its own so that its few locals stay in registers: adds the values of
+    /// every leading whole group of 8 that has 64 readable bytes from its start, sets <paramref name="bad"/> to 1 if one of them is
+    /// not below q, and returns how many values it added (a multiple of 8; the caller's scalar loops do the rest).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe int AddGroups512(byte* src, int width, ulong q, ulong* acc, int n, int available, ref ulong bad)
+    {
+        Vector512<byte> permutation = GroupPermutation(width);
+        Vector512<ulong> shifts = GroupShifts(width), mask = Vector512.Create((1UL << width) - 1), vQ = Vector512.Create(q), qMinus1 = Vector512.Create(q - 1);
+        Vector512<ulong> vBad = Vector512<ulong>.Zero;
+        // Group g starts at byte g * width; it needs g * width + 64 <= available.
+        int groups = Math.Min(n / 8, available < 64 ? 0 : (available - 64) / width + 1);
+        byte* s = src;
+        ulong* a = acc;
+        for (int g = 0; g < groups; g++, s += width, a += 8)
+        {
+            Vector512<ulong> v = Avx512F.ShiftRightLogicalVariable(Avx512Vbmi.PermuteVar64x8(Vector512.Load(s), permutation).AsUInt64(), shifts) & mask;
+            vBad |= Vector512.GreaterThan(v, qMinus1);
+            Vector512<ulong> sum = Vector512.Load(a) + v;
+            Vector512.Min(sum, sum - vQ).Store(a);
+        }
+        if (vBad != Vector512<ulong>.Zero) bad = 1;
+        return groups * 8;
+    }
+
     /// <summary>vpermb control of <see cref="AddLimb"/>'s vector loop: byte k of lane l is byte l * width / 8 + k of the group.</summary>
     private static Vector512<byte> GroupPermutation(int width)
     {
@@ -337,6 +352,30 @@ internal static class RlweCodec
         for (int l = 0; l < 8; l++)
             for (int k = 0; k < 8; k++) control[8 * l + k] = (byte)(l * width / 8 + k);
         return Vector512.Create((ReadOnlySpan<byte>)control);
+    }
+
+    /// <summary>
+    /// <see cref="Pack"/>'s vector loop (AddLimb's layout backwards), in a method of its own so that its locals stay in registers:
+    /// value l of a group of 8 shifted left by l * width mod 8 in 64-bit lane l, then each of the group's `width` output bytes is
+    /// the OR of the (at most two) lane bytes that land on it, gathered by two two-table byte permutations whose second table is
+    /// zero. One 64-byte store per group at byte g * width; its bytes past the group are zeros that the next store (or the
+    /// caller's scalar loop, which resumes at a byte boundary with no carry) overwrites. Packs every leading whole group that
+    /// has 64 writable bytes from its start and returns how many values it packed (a multiple of 8).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe int PackGroups512(ulong* src, int count, int width, byte* dst, int destinationLength)
+    {
+        (Vector512<byte> first, Vector512<byte> second) = PackPermutations(width);
+        Vector512<ulong> shifts = GroupShifts(width);
+        int groups = Math.Min(count / 8, destinationLength < 64 ? 0 : (destinationLength - 64) / width + 1);
+        ulong* s = src;
+        byte* d = dst;
+        for (int g = 0; g < groups; g++, s += 8, d += width)
+        {
+            Vector512<byte> lanes = Avx512F.ShiftLeftLogicalVariable(Vector512.Load(s), shifts).AsByte();
+            (Avx512Vbmi.PermuteVar64x8x2(lanes, first, Vector512<byte>.Zero) | Avx512Vbmi.PermuteVar64x8x2(lanes, second, Vector512<byte>.Zero)).Store(d);
+        }
+        return groups * 8;
     }
 
     /// <summary>
@@ -486,19 +525,8 @@ internal static class RlweCodec
                 ulong carry = 0;
                 if (Avx512Vbmi.IsSupported)
                 {
-                    // Eight values per step where AVX-512 VBMI is there (AddLimb's layout backwards): value l of the group shifted
-                    // left by l * width mod 8 in 64-bit lane l, then each of the group's `width` output bytes is the OR of the (at
-                    // most two) lane bytes that land on it, gathered by two two-table byte permutations whose second table is zero.
-                    // One 64-byte store per group; its bytes past the group are zeros that the next store (or the scalar loop below,
-                    // which resumes at a byte boundary with no carry) overwrites. Stops while 64 bytes still fit.
-                    (Vector512<byte> first, Vector512<byte> second) = PackPermutations(width);
-                    Vector512<ulong> shifts = GroupShifts(width);
-                    for (; j + 8 <= values.Length && (bit >> 3) + 64 <= destination.Length; j += 8, bit += 8L * width)
-                    {
-                        Vector512<byte> lanes = Avx512F.ShiftLeftLogicalVariable(Vector512.Load(src + j), shifts).AsByte();
-                        (Avx512Vbmi.PermuteVar64x8x2(lanes, first, Vector512<byte>.Zero) | Avx512Vbmi.PermuteVar64x8x2(lanes, second, Vector512<byte>.Zero))
-                            .Store(dst + (bit >> 3));
-                    }
+                    j = PackGroups512(src, values.Length, width, dst, destination.Length);
+                    bit = (long)j * width;
                 }
                 for (; j < values.Length && (bit >> 3) + 8 <= destination.Length; j++)
                 {
