@@ -27,8 +27,6 @@ using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Numerics;
 using System.Runtime.CompilerServices;
-using System.Runtime.Intrinsics;
-using System.Runtime.Intrinsics.X86;
 using System.Security.Cryptography;
 using FraudFed.Cryptography.Ring;
 
@@ -279,15 +277,6 @@ internal static class RlweCodec
         // Bit offsets j * width mod 8 are the multiples of g = gcd(width, 8), so the largest shift is 8 - g.
         if (width + 8 - Math.Min(8, width & -width) <= 64)
         {
-            // Eight values at a time where AVX-512 VBMI is there: the group of values 8g..8g+7 is exactly `width` bytes from byte
-            // g * width; one 64-byte load, a byte permutation puts value l's 8 bytes (from byte l * width / 8) into 64-bit lane l,
-            // a per-lane shift by l * width mod 8 and the mask give the values; the same range check and conditional subtraction
-            // as the scalar loop below (min(s, s - q) as unsigned words is CondSub(s, q) for s < 2^63). Needs 64 readable bytes.
-            if (Avx512Vbmi.IsSupported && n >= 8)
-            {
-                j = AddGroups512(src, width, q, acc, n, available, ref bad);
-                bit = (long)j * width;
-            }
             // One unaligned 8-byte load covers each value (shift + width <= 64; e.g. width 60: shifts 0 and 4).
             for (; j < n && (bit >> 3) + 8 <= available; j++, bit += width)
             {
@@ -317,96 +306,6 @@ internal static class RlweCodec
         int padBits = (int)(bytes * 8L - totalBits);
         if (padBits > 0 && (src[bytes - 1] >> (8 - padBits)) != 0) bad = 1;
         return bad;
-    }
-
-    /// <summary>
-    /// <see cref="AddLimb"/>'s vector loop, in a method of its own so that its few locals stay in registers: adds the values of
-    /// every leading whole group of 8 that has 64 readable bytes from its start, sets <paramref name="bad"/> to 1 if one of them is
-    /// not below q, and returns how many values it added (a multiple of 8; the caller's scalar loops do the rest).
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe int AddGroups512(byte* src, int width, ulong q, ulong* acc, int n, int available, ref ulong bad)
-    {
-        Vector512<byte> permutation = GroupPermutation(width);
-        Vector512<ulong> shifts = GroupShifts(width), mask = Vector512.Create((1UL << width) - 1), vQ = Vector512.Create(q), qMinus1 = Vector512.Create(q - 1);
-        Vector512<ulong> vBad = Vector512<ulong>.Zero;
-        // Group g starts at byte g * width; it needs g * width + 64 <= available.
-        int groups = Math.Min(n / 8, available < 64 ? 0 : (available - 64) / width + 1);
-        byte* s = src;
-        ulong* a = acc;
-        for (int g = 0; g < groups; g++, s += width, a += 8)
-        {
-            Vector512<ulong> v = Avx512F.ShiftRightLogicalVariable(Avx512Vbmi.PermuteVar64x8(Vector512.Load(s), permutation).AsUInt64(), shifts) & mask;
-            vBad |= Vector512.GreaterThan(v, qMinus1);
-            Vector512<ulong> sum = Vector512.Load(a) + v;
-            Vector512.Min(sum, sum - vQ).Store(a);
-        }
-        if (vBad != Vector512<ulong>.Zero) bad = 1;
-        return groups * 8;
-    }
-
-    /// <summary>vpermb control of <see cref="AddLimb"/>'s vector loop: byte k of lane l is byte l * width / 8 + k of the group.</summary>
-    private static Vector512<byte> GroupPermutation(int width)
-    {
-        Span<byte> control = stackalloc byte[64];
-        for (int l = 0; l < 8; l++)
-            for (int k = 0; k < 8; k++) control[8 * l + k] = (byte)(l * width / 8 + k);
-        return Vector512.Create((ReadOnlySpan<byte>)control);
-    }
-
-    /// <summary>
-    /// <see cref="Pack"/>'s vector loop (AddLimb's layout backwards), in a method of its own so that its locals stay in registers:
-    /// value l of a group of 8 shifted left by l * width mod 8 in 64-bit lane l, then each of the group's `width` output bytes is
-    /// the OR of the (at most two) lane bytes that land on it, gathered by two two-table byte permutations whose second table is
-    /// zero. One 64-byte store per group at byte g * width; its bytes past the group are zeros that the next store (or the
-    /// caller's scalar loop, which resumes at a byte boundary with no carry) overwrites. Packs every leading whole group that
-    /// has 64 writable bytes from its start and returns how many values it packed (a multiple of 8).
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe int PackGroups512(ulong* src, int count, int width, byte* dst, int destinationLength)
-    {
-        (Vector512<byte> first, Vector512<byte> second) = PackPermutations(width);
-        Vector512<ulong> shifts = GroupShifts(width);
-        int groups = Math.Min(count / 8, destinationLength < 64 ? 0 : (destinationLength - 64) / width + 1);
-        ulong* s = src;
-        byte* d = dst;
-        for (int g = 0; g < groups; g++, s += 8, d += width)
-        {
-            Vector512<byte> lanes = Avx512F.ShiftLeftLogicalVariable(Vector512.Load(s), shifts).AsByte();
-            (Avx512Vbmi.PermuteVar64x8x2(lanes, first, Vector512<byte>.Zero) | Avx512Vbmi.PermuteVar64x8x2(lanes, second, Vector512<byte>.Zero)).Store(d);
-        }
-        return groups * 8;
-    }
-
-    /// <summary>
-    /// The two vpermt2b controls of <see cref="Pack"/>'s vector loop: output byte b of a group takes lane byte 8l + (b - l * width / 8)
-    /// from each value l with bits in it (at most two, as width &gt;= 8), the lower l in the first control and the other (if any) in
-    /// the second; an index of 64 reads the zero table (no such value: a byte past the group's `width` bytes).
-    /// </summary>
-    private static (Vector512<byte> First, Vector512<byte> Second) PackPermutations(int width)
-    {
-        Span<byte> first = stackalloc byte[64], second = stackalloc byte[64];
-        for (int b = 0; b < 64; b++)
-        {
-            first[b] = second[b] = 64;
-            if (b >= width) continue;
-            for (int l = 0; l < 8; l++)
-            {
-                int start = l * width / 8;
-                if (8 * b + 8 <= l * width || 8 * b >= (l + 1) * width) continue; // byte b holds none of value l's bits
-                if (first[b] == 64) first[b] = (byte)(8 * l + b - start);
-                else second[b] = (byte)(8 * l + b - start);
-            }
-        }
-        return (Vector512.Create((ReadOnlySpan<byte>)first), Vector512.Create((ReadOnlySpan<byte>)second));
-    }
-
-    /// <summary>Per-lane shifts of the vector loops of <see cref="AddLimb"/> (right) and <see cref="Pack"/> (left): l * width mod 8.</summary>
-    private static Vector512<ulong> GroupShifts(int width)
-    {
-        Span<ulong> shifts = stackalloc ulong[8];
-        for (int l = 0; l < 8; l++) shifts[l] = (ulong)(l * width % 8);
-        return Vector512.Create((ReadOnlySpan<ulong>)shifts);
     }
 
     /// <summary>
@@ -523,11 +422,6 @@ internal static class RlweCodec
                 // store overwrites them. It stops while 8 bytes still fit; the loop below continues from (bit, carry).
                 long bit = 0;
                 ulong carry = 0;
-                if (Avx512Vbmi.IsSupported)
-                {
-                    j = PackGroups512(src, values.Length, width, dst, destination.Length);
-                    bit = (long)j * width;
-                }
                 for (; j < values.Length && (bit >> 3) + 8 <= destination.Length; j++)
                 {
                     long off = bit >> 3;
