@@ -81,7 +81,7 @@ public class DecryptionShareBenchmarks
         return RlweCodec.Write(_p, RlweObjectKind.DecryptionShare, new byte[DecryptionShare.ContextSize], _work);
     }
 
-    /// <summary>SHA-256 of one share's or upload's body (184,376 bytes): the hashing floor of intake and serialization.</summary>
+    /// <summary>SHA-256 of one share's body (everything but the 16-byte trailer, about 184 KB): the hashing floor of intake and serialization.</summary>
     [Benchmark]
     public byte[] Sha256OfOneEnvelope() => SHA256.HashData(_serialized.AsSpan(0, _serialized.Length - RlweCodec.DigestSize));
 }
