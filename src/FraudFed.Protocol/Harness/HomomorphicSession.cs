@@ -265,7 +265,9 @@ public sealed class HomomorphicSession : IDisposable
                 if (!_transport.TryTakeAtAggregator(out AggregatorDelivery d)) continue;
                 long t1 = System.Diagnostics.Stopwatch.GetTimestamp();
                 IReadOnlyList<HeOutgoing> next;
-                try { next = _aggregator.Receive(d.Bank, d.Message.Span); }
+                // The delivered bytes are the bank's own array, unchanged while this runs: read uploads in place as the
+                // appliance does (HomomorphicAggregatorParty.Receive(int, ReadOnlyMemory<byte>): no copy of the chunks).
+                try { next = _aggregator.Receive(d.Bank, d.Message); }
                 catch (ProtocolViolationException e) { _refusals.Add((d.Bank, "aggregator", e.Reason)); continue; }
                 finally { aggregatorTime?.Invoke(d.Bank, System.Diagnostics.Stopwatch.GetElapsedTime(t1)); }
                 Post(next);
