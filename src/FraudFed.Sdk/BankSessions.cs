@@ -129,8 +129,7 @@ internal sealed class SplitSealedCheckpoint(BankStateStore store, ApplianceBankT
     private uint _keyGeneration;
     private string? _keyFile;
     private byte[] _keyDigest = [];
-
-    private bool _sweep;
+    private bool _sweep;   // delete the other key files at the next round part written
 
     /// <summary>The party was restored from key file <paramref name="keyFile"/>: it is not written again, and the first save
     /// deletes any other key file (one written just before a crash, which no round part names).</summary>
@@ -148,9 +147,10 @@ internal sealed class SplitSealedCheckpoint(BankStateStore store, ApplianceBankT
             finally { CryptographicOperations.ZeroMemory(key); }
             _keyGeneration = party.KeyGeneration;
         }
+        _sweep |= keyChanged;
         byte[] round = party.ExportRoundState();
-        store.SaveRoundPart(_keyFile!, _keyDigest, round, transport.LastDelivered, replies, deleteOtherKeyFiles: keyChanged || _sweep);
-        _sweep = false;
+        store.SaveRoundPart(_keyFile!, _keyDigest, round, transport.LastDelivered, replies, deleteOtherKeyFiles: _sweep);
+        _sweep = false;   // not reached when the write failed: the next save sweeps
         return ValueTask.CompletedTask;
     }
 
