@@ -373,7 +373,7 @@ public sealed class HomomorphicBankParty : IDisposable
         if (at != round.Length) throw Error.Violation(ViolationReason.Malformed, "trailing bytes after a round state");
 
         at = 0;
-        if (!Take(key, 4).SequenceEqual(KeyStateMagic) || Take(key, 1)[0] != StateVersion) throw Error.Violation(ViolationReason.Malformed, "not a version-1 homomorphic key state");
+        if (!CryptographicOperations.FixedTimeEquals(Take(key, 4), KeyStateMagic) || Take(key, 1)[0] != StateVersion) throw Error.Violation(ViolationReason.Malformed, "not a version-1 homomorphic key state");
         if (BinaryPrimitives.ReadUInt32LittleEndian(Take(key, 4)) != (uint)Index) throw Error.Violation(ViolationReason.Inconsistent, "the key state of another bank index");
         if (!CryptographicOperations.FixedTimeEquals(Take(key, 32), Roster.Digest)) throw Error.Violation(ViolationReason.Inconsistent, "the state of another roster");
         byte[] sessionId = Take(key, BinaryPrimitives.ReadUInt16LittleEndian(Take(key, 2))).ToArray();
