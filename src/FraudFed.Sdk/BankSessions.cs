@@ -45,19 +45,25 @@ internal sealed class HomomorphicBankSession : IBankSession
         _transport = transport;
         HomomorphicRoster roster = settings.BuildHeRoster();
         IDecryptionLedger ledger = store is null ? new InMemoryDecryptionLedger() : store.Ledger;
-        using SavedBankState? saved = store?.Load(BankStateKind.Homomorphic);
+        using SavedSplitState? saved = store?.LoadSplit();
+        SplitSealedCheckpoint? checkpoint = store is null ? null : new SplitSealedCheckpoint(store, transport);
         if (saved is null) _party = new HomomorphicBankParty(transport.Bank, roster, Ed25519SigningKey.Import(seed), ledger, maxMessageBytes: maxMessageBytes);
         else
         {
-            try { _party = HomomorphicBankParty.ImportState(transport.Bank, roster, Ed25519SigningKey.Import(seed), ledger, saved.PartyState, maxMessageBytes: maxMessageBytes); }
+            try
+            {
+                _party = HomomorphicBankParty.ImportState(transport.Bank, roster, Ed25519SigningKey.Import(seed), ledger, saved.KeyState, saved.RoundState,
+                    maxMessageBytes: maxMessageBytes);
+            }
             catch (ProtocolViolationException e)
             {
-                throw new StateFileException(store!.PartyPath, $"the saved bank state is not this bank's state for this roster ({e.Reason}); use the state directory of this bank.json, or remove it to join a new session.", e);
+                throw new StateFileException(store!.RoundPath, $"the saved bank state is not this bank's state for this roster ({e.Reason}); use the state directory of this bank.json, or remove it to join a new session.", e);
             }
             transport.ResumeAfter(saved.LastSequence);
             _outbox = saved.Outbox;
+            checkpoint!.Restored(_party.KeyGeneration, saved.KeyFile, saved.KeyDigest);
         }
-        var options = new BankClientOptions { StopOnRefusal = true, Checkpoint = store is null ? null : new SealedCheckpoint(store, transport, BankStateKind.Homomorphic) };
+        var options = new BankClientOptions { StopOnRefusal = true, Checkpoint = checkpoint };
         _client = new HomomorphicSecureSumClient(_party, transport, options);
     }
 
@@ -113,6 +119,45 @@ internal sealed class SealedCheckpoint(BankStateStore store, ApplianceBankTransp
         store.Save(kind, partyState.Span, transport.LastDelivered, replies);
         return ValueTask.CompletedTask;
     }
+}
+
+/// <summary>A homomorphic client's checkpoint in two parts (SPEC.md 14.6): the key part is exported and sealed only when the
+/// party's key generation is not the one this checkpoint saved (setup, rotation), before the first round part that names it;
+/// every accepted message then costs one small round part (round state, mailbox sequence, replies).</summary>
+internal sealed class SplitSealedCheckpoint(BankStateStore store, ApplianceBankTransport transport) : IHomomorphicSplitCheckpoint
+{
+    private uint _keyGeneration;
+    private string? _keyFile;
+    private byte[] _keyDigest = [];
+    private bool _sweep;   // delete the other key files at the next round part written
+
+    /// <summary>The party was restored from key file <paramref name="keyFile"/>: it is not written again, and the first save
+    /// deletes any other key file (one written just before a crash, which no round part names).</summary>
+    public void Restored(uint keyGeneration, string keyFile, byte[] keyDigest) =>
+        (_keyGeneration, _keyFile, _keyDigest, _sweep) = (keyGeneration, keyFile, keyDigest, true);
+
+    public ValueTask SaveSplitAsync(HomomorphicBankParty party, IReadOnlyList<byte[]> replies, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        bool keyChanged = _keyFile is null || party.KeyGeneration != _keyGeneration;
+        if (keyChanged)
+        {
+            byte[] key = party.ExportKeyState();
+            try { (_keyFile, _keyDigest) = store.SaveKeyPart(key); }
+            finally { CryptographicOperations.ZeroMemory(key); }
+            _keyGeneration = party.KeyGeneration;
+        }
+        _sweep |= keyChanged;
+        byte[] round = party.ExportRoundState();
+        store.SaveRoundPart(_keyFile!, _keyDigest, round, transport.LastDelivered, replies, deleteOtherKeyFiles: _sweep);
+        _sweep = false;   // not reached when the write failed: the next save sweeps
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>Not used: <see cref="HomomorphicSecureSumClient"/> calls <see cref="SaveSplitAsync"/> on a split checkpoint.</summary>
+    /// <exception cref="NotSupportedException">always: a whole exported state cannot be split into the two files.</exception>
+    public ValueTask SaveAsync(ReadOnlyMemory<byte> partyState, IReadOnlyList<byte[]> replies, CancellationToken cancellationToken) =>
+        throw new NotSupportedException("a homomorphic bank's state is saved in two parts (SaveSplitAsync).");
 }
 
 /// <summary>Masking mode: a <see cref="MaskingBank"/> driven by <see cref="MaskingSecureSumClient"/>; each round starts once the

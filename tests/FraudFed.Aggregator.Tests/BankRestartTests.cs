@@ -1,7 +1,8 @@
 // A bank's restart over the real stack (SPEC.md 14.6): loopback sockets, mutual TLS, certificates from `aggregator init`'s
 // code, INSECURE small RLWE parameters. A bank's client is dropped without disposal (as a killed process leaves it) and a
-// new client is started from the same state directory; the sealed state files are checked for mode, for the absence of the
-// secrets they hold, and for a one-bit tamper.
+// new client is started from the same state directory; the sealed state files (key part, round part, ledger) are checked for
+// mode, for the absence of the secrets they hold, for a one-bit tamper, for the pairing of the round part with its key part,
+// and for the key part being written once per setup.
 using System.Runtime.Versioning;
 using System.Security.Cryptography;
 using System.Text.Json;
@@ -62,8 +63,17 @@ public sealed class BankRestartTests
     private static HomomorphicBankParty RestoredParty(ApplianceKit kit, LoadedBankConfig c)
     {
         var store = new BankStateStore(c.StateDirectory!, c.StateKey!);
-        using SavedBankState saved = store.Load(BankStateKind.Homomorphic)!;
-        return HomomorphicBankParty.ImportState(c.Config.Bank, c.Config.Federation.BuildHeRoster(), Ed25519SigningKey.Import(c.ProtocolSeed), store.Ledger, saved.PartyState);
+        using SavedSplitState saved = store.LoadSplit()!;
+        return HomomorphicBankParty.ImportState(c.Config.Bank, c.Config.Federation.BuildHeRoster(), Ed25519SigningKey.Import(c.ProtocolSeed), store.Ledger,
+            saved.KeyState, saved.RoundState);
+    }
+
+    /// <summary>The one key file of a bank's state directory (SPEC.md 14.6).</summary>
+    private static string KeyFile(string dir)
+    {
+        string[] keys = Directory.GetFiles(dir, BankStateStore.KeyFilePrefix + "*.bin");
+        Assert.That(keys, Has.Length.EqualTo(1), "one key file");
+        return keys[0];
     }
 
     [Test]
@@ -186,12 +196,12 @@ public sealed class BankRestartTests
         string dir = StateDir(kit, 2);
         Assert.That(File.GetUnixFileMode(dir), Is.EqualTo(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute));
         string[] files = Directory.GetFiles(dir).Select(Path.GetFileName).ToArray()!;
-        Assert.That(files, Is.EquivalentTo(new[] { BankStateStore.PartyFile, BankStateStore.LedgerFile }), "no temporary file left behind");
+        Assert.That(files, Is.EquivalentTo(new[] { BankStateStore.RoundFile, BankStateStore.LedgerFile, Path.GetFileName(KeyFile(dir)) }), "no temporary file left behind");
         using HomomorphicBankParty restored = RestoredParty(kit, c2);
-        byte[] plain = restored.ExportState();
+        byte[] plain = restored.ExportKeyState();
         try
         {
-            // The exported state ends with the secret key and the key share: windows across them, the protocol seed and the state key.
+            // The key part ends with the secret key and the key share: windows across them, the protocol seed and the state key.
             var secrets = new List<byte[]> { c2.ProtocolSeed.ToArray(), c2.StateKey!.Bytes.ToArray() };
             int secretStart = plain.Length - 4 * 1024;
             for (int at = secretStart; at + 32 <= plain.Length; at += 128) secrets.Add(plain.AsSpan(at, 32).ToArray());
@@ -202,13 +212,14 @@ public sealed class BankRestartTests
                 byte[] bytes = File.ReadAllBytes(path);
                 foreach (byte[] s in secrets) Assert.That(bytes.AsSpan().IndexOf(s), Is.EqualTo(-1), $"{f} holds a secret in the clear");
             }
-            // The party file does carry the secret, sealed: its size covers the exported state.
-            Assert.That(new FileInfo(Path.Combine(dir, BankStateStore.PartyFile)).Length, Is.GreaterThan(plain.Length));
+            // The key file does carry the secret, sealed: its size covers the key part.
+            Assert.That(new FileInfo(KeyFile(dir)).Length, Is.GreaterThan(plain.Length));
         }
         finally { CryptographicOperations.ZeroMemory(plain); }
     }
 
-    [TestCase(BankStateStore.PartyFile)]
+    [TestCase(BankStateStore.RoundFile)]
+    [TestCase(BankStateStore.KeyFilePrefix)]
     [TestCase(BankStateStore.LedgerFile)]
     public async Task StateFileWithOneBitFlipped_IsRefusedWithAStateFileException_AndLeftAsItWas(string file)
     {
@@ -220,7 +231,7 @@ public sealed class BankRestartTests
         ulong[][] vectors = Vectors(100);
         await Task.WhenAll(clients.Select((c, i) => c.SumAsync(vectors[i], ct)));
 
-        string path = Path.Combine(StateDir(kit, 3), file);
+        string path = file == BankStateStore.KeyFilePrefix ? KeyFile(StateDir(kit, 3)) : Path.Combine(StateDir(kit, 3), file);
         byte[] bytes = File.ReadAllBytes(path);
         bytes[bytes.Length / 2] ^= 0x10;
         File.WriteAllBytes(path, bytes);
@@ -230,6 +241,114 @@ public sealed class BankRestartTests
         Assert.That(e.Message, Does.Contain("does not verify"));
         Assert.That(restarted.IsConnected, Is.False);
         Assert.That(File.ReadAllBytes(path), Is.EqualTo(bytes), "a refused state file is not rewritten");
+    }
+
+    [Test]
+    public async Task KeyPart_IsWrittenOncePerSetup_NotPerMessage_WhileTheRoundPartFollowsEveryMessage()
+    {
+        await using ApplianceKit kit = ApplianceKit.Create("he");
+        WithStateDirectories(kit);
+        await kit.StartAsync();
+        CancellationToken ct = Bounded(150);
+        FederationClient[] clients = Enumerable.Range(0, Banks).Select(kit.Client).ToArray();
+        await Task.WhenAll(clients.Select(c => c.ConnectAsync(ct)));
+        string dir = StateDir(kit, 1);
+        string key = KeyFile(dir);
+        string roundFile = Path.Combine(dir, BankStateStore.RoundFile);
+        byte[] keyBytes = File.ReadAllBytes(key);
+        byte[] roundBytes = File.ReadAllBytes(roundFile);
+        for (int round = 0; round < 2; round++)
+        {
+            ulong[][] vectors = Vectors(110 + round);
+            FederatedSum[] results = await Task.WhenAll(clients.Select((c, i) => c.SumAsync(vectors[i], ct)));
+            Assert.That(results.Select(r => r.Sum), Has.All.EqualTo(PlainSum(vectors)));
+        }
+        // Every write seals under a fresh random file name and nonce: the same name and the same bytes mean no second write.
+        Assert.That(KeyFile(dir), Is.EqualTo(key), "the key part keeps its file");
+        Assert.That(File.ReadAllBytes(key), Is.EqualTo(keyBytes), "the key part was written once, at setup, not per message");
+        Assert.That(File.ReadAllBytes(roundFile), Is.Not.EqualTo(roundBytes), "the round part follows the messages");
+    }
+
+    [Test]
+    public async Task StrayKeyPartOfACrashBeforeItsRoundPart_IsIgnoredAndRemoved_ButARoundPartPairedWithAnotherKeyPartIsRefused()
+    {
+        await using ApplianceKit kit = ApplianceKit.Create("he");
+        WithStateDirectories(kit);
+        await kit.StartAsync();
+        CancellationToken ct = Bounded(150);
+        const int Bank = 3;
+        FederationClient[] clients = Enumerable.Range(0, Banks).Select(kit.Client).ToArray();
+        clients[Bank] = FederationClient.Create(kit.LoadBank(Bank), ApplianceKit.FastClient);   // dropped below without disposal
+        await Task.WhenAll(clients.Select(c => c.ConnectAsync(ct)));
+        ulong[][] first = Vectors(120);
+        Assert.That((await Task.WhenAll(clients.Select((c, i) => c.SumAsync(first[i], ct)))).Select(r => r.Sum), Has.All.EqualTo(PlainSum(first)));
+
+        // The process dies after sealing a new key part (as at a key rotation) and before the round part that would name it.
+        string dir = StateDir(kit, Bank);
+        string key = KeyFile(dir);
+        byte[] keyBytes = File.ReadAllBytes(key);
+        LoadedBankConfig c = kit.LoadBank(Bank);
+        var store = new BankStateStore(dir, c.StateKey!);
+        string stray;
+        using (HomomorphicBankParty party = RestoredParty(kit, c))
+        {
+            byte[] keyState = party.ExportKeyState();
+            try { stray = Path.Combine(dir, store.SaveKeyPart(keyState).File); }
+            finally { CryptographicOperations.ZeroMemory(keyState); }
+
+            // The party checks the pairing too: a round part of another key generation is Inconsistent.
+            using SavedSplitState saved = store.LoadSplit()!;
+            byte[] otherGeneration = saved.RoundState.ToArray();
+            otherGeneration[9] ^= 1;   // "FFHR" | version | index (u32) | key generation (u32)
+            ProtocolViolationException pv = Assert.Throws<ProtocolViolationException>(() => HomomorphicBankParty.ImportState(Bank,
+                c.Config.Federation.BuildHeRoster(), Ed25519SigningKey.Import(c.ProtocolSeed), new InMemoryDecryptionLedger(), saved.KeyState, otherGeneration))!;
+            Assert.That(pv.Reason, Is.EqualTo(ViolationReason.Inconsistent));
+        }
+        Assert.That(Directory.GetFiles(dir, BankStateStore.KeyFilePrefix + "*.bin"), Has.Length.EqualTo(2));
+
+        // The round part names its key file by SHA-256: another key part under that name (it verifies: same bank, same state
+        // key) is refused, and nothing is rewritten.
+        File.Copy(stray, key, overwrite: true);
+        byte[] swapped = File.ReadAllBytes(key);
+        FederationClient refused = kit.Client(Bank);
+        StateFileException e = Assert.ThrowsAsync<StateFileException>(() => refused.ConnectAsync(ct))!;
+        Assert.That(e.Path, Is.EqualTo(key));
+        Assert.That(e.Message, Does.Contain("not the one the round part names"));
+        Assert.That(refused.IsConnected, Is.False);
+        Assert.That(File.ReadAllBytes(key), Is.EqualTo(swapped), "a refused pair is left as it was");
+        Assert.That(File.Exists(stray), Is.True);
+        File.WriteAllBytes(key, keyBytes);
+
+        // The pair on disk is the state before the crash: the bank resumes from it and the next rounds are exact with it.
+        clients[Bank] = kit.Client(Bank);
+        await clients[Bank].ConnectAsync(ct);
+        for (int round = 0; round < 2; round++)
+        {
+            ulong[][] vectors = Vectors(121 + round);
+            foreach (FederatedSum r in await Task.WhenAll(clients.Select((cl, i) => cl.SumAsync(vectors[i], ct))))
+            {
+                Assert.That(r.Sum, Is.EqualTo(PlainSum(vectors)));
+                Assert.That(r.Contributors, Is.EqualTo(Enumerable.Range(0, Banks)), "the restarted bank contributes");
+            }
+        }
+        Assert.That(KeyFile(dir), Is.EqualTo(key), "the stray key part is removed at the first save, the named one kept");
+    }
+
+    [Test]
+    public void HomomorphicStateOfTheSingleFileLayout_IsRefusedWithAdviceToStartANewSession()
+    {
+        string dir = Path.Combine(Path.GetTempPath(), "fraudfed-oldstate-" + Guid.NewGuid().ToString("N")[..10]);
+        try
+        {
+            using StateKey key = StateKey.FromBytes(RandomNumberGenerator.GetBytes(32));
+            var store = new BankStateStore(dir, key);
+            Assert.That(store.LoadSplit(), Is.Null, "an empty directory: no state yet");
+            store.Save(BankStateKind.Homomorphic, [1, 2, 3], 5, []);
+            StateFileException e = Assert.Throws<StateFileException>(() => store.LoadSplit())!;
+            Assert.That(e.Path, Is.EqualTo(store.PartyPath));
+            Assert.That(e.Message, Does.Contain("single-file layout").And.Contain("start a new session"));
+        }
+        finally { try { Directory.Delete(dir, recursive: true); } catch (IOException) { } }
     }
 
     [Test]

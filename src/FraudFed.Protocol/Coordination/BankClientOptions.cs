@@ -29,6 +29,26 @@ public interface IBankCheckpoint
     ValueTask SaveAsync(ReadOnlyMemory<byte> partyState, IReadOnlyList<byte[]> replies, CancellationToken cancellationToken);
 }
 
+/// <summary>
+/// A checkpoint that saves a Ready homomorphic party's state in two parts (SPEC.md 14.6): the key part
+/// (<see cref="Homomorphic.HomomorphicBankParty.ExportKeyState"/>, megabytes, changed only by setup and key rotation) and the
+/// round part (<see cref="Homomorphic.HomomorphicBankParty.ExportRoundState"/>, a few dozen bytes). A
+/// <see cref="HomomorphicSecureSumClient"/> calls <see cref="SaveSplitAsync"/> instead of <see cref="IBankCheckpoint.SaveAsync"/>,
+/// at the same points and with the same replies, so that an implementation exports and writes the key part only when
+/// <see cref="Homomorphic.HomomorphicBankParty.KeyGeneration"/> differs from the one it saved.
+/// </summary>
+public interface IHomomorphicSplitCheckpoint : IBankCheckpoint
+{
+    /// <summary>Saves <paramref name="party"/>'s state (its key part only if it is not saved yet) and <paramref name="replies"/>
+    /// durably before returning. The party is Ready and must not be changed by the call.</summary>
+    /// <param name="party">The Ready party that just accepted a message.</param>
+    /// <param name="replies">The serialized replies to that message (possibly none), in sending order.</param>
+    /// <param name="cancellationToken">Cancels the save.</param>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> fired; the replies are not sent.</exception>
+    /// <remarks>Any exception ends the client's call without sending the replies; the party has already applied the message.</remarks>
+    ValueTask SaveSplitAsync(Homomorphic.HomomorphicBankParty party, IReadOnlyList<byte[]> replies, CancellationToken cancellationToken);
+}
+
 /// <summary>Optional behaviour of <see cref="HomomorphicSecureSumClient"/> and <see cref="MaskingSecureSumClient"/> (SPEC.md 15.3).</summary>
 public sealed record BankClientOptions
 {

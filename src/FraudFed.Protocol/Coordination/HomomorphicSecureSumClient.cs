@@ -19,7 +19,7 @@ public sealed class HomomorphicSecureSumClient : ISecureSumClient
     private readonly List<ViolationReason> _refusals = [];
 
     /// <summary>A client over <paramref name="party"/> (this object does not own it) speaking through <paramref name="transport"/>.</summary>
-    /// <param name="party">The bank party: new (it joins the session setup) or restored with <see cref="HomomorphicBankParty.ImportState"/>.</param>
+    /// <param name="party">The bank party: new (it joins the session setup) or restored with <c>HomomorphicBankParty.ImportState</c> (SPEC.md 14.6).</param>
     /// <param name="transport">This bank's end of the transport.</param>
     /// <param name="options">Checkpoint and refusal policy (SPEC.md 15.3); null: none, refusals counted.</param>
     /// <exception cref="ArgumentException">the transport's bank index is not the party's.</exception>
@@ -112,7 +112,9 @@ public sealed class HomomorphicSecureSumClient : ISecureSumClient
             if (_options.StopOnRefusal) throw;
             return;
         }
-        if (_options.Checkpoint is { } checkpoint && _party.IsReady)
+        if (_options.Checkpoint is IHomomorphicSplitCheckpoint split && _party.IsReady)
+            await split.SaveSplitAsync(_party, replies, cancellationToken).ConfigureAwait(false);   // the key part only when it changed
+        else if (_options.Checkpoint is { } checkpoint && _party.IsReady)
         {
             // Saved before the replies leave: a restart from this state resends them and reads on after this message.
             byte[] state = _party.ExportState();

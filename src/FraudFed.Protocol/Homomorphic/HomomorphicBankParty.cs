@@ -254,6 +254,149 @@ public sealed class HomomorphicBankParty : IDisposable
         _state = new Ready();
     }
 
+    // ---------------------------------------------------------------- split state export (SPEC.md 14.6)
+
+    private static ReadOnlySpan<byte> KeyStateMagic => "FFHK"u8;
+    private static ReadOnlySpan<byte> RoundStateMagic => "FFHR"u8;
+
+    /// <summary>The key generation of the installed key (0 before the first one). Within one party it only grows, and a Ready
+    /// party's <see cref="ExportKeyState"/> is the same for as long as it stays the same (SPEC.md 14.6).</summary>
+    public uint KeyGeneration => _keyGeneration;
+
+    /// <summary>
+    /// The part of a Ready bank's state that changes only at setup and key rotation (SPEC.md 14.6): "FFHK", version (1), index
+    /// (u32), roster digest (32 bytes), session id (u16 length + bytes), key generation (u32), the 32-byte CRS seed, the secret
+    /// key (u32 length + <see cref="SecretKey.ExportState"/>) and the key share with its Shamir points (u32 length +
+    /// <see cref="ThresholdKeyShare.ExportState"/>); integers little-endian. About 2 MB at 10 banks and n = 8192. SECRET: the
+    /// caller seals the bytes at rest and clears the array after use.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">the bank is not Ready.</exception>
+    public byte[] ExportKeyState()
+    {
+        ObjectDisposedException.ThrowIf(_state is Disposed, this);
+        if (_state is not Ready || _bank.Scheme is null || _bank.KeyShare is null)
+            throw new InvalidOperationException("Only a Ready bank's state can be exported.");
+        byte[] sk = _bank.SecretKey.ExportState();
+        byte[] share = _bank.KeyShare.ExportState();
+        byte[] seed = _bank.Scheme.ExportSeed();
+        try
+        {
+            var output = new byte[4 + 1 + 4 + 32 + 2 + _sessionId.Length + 4 + 32 + 4 + sk.Length + 4 + share.Length];
+            int at = 0;
+            void Put(ReadOnlySpan<byte> b) { b.CopyTo(output.AsSpan(at)); at += b.Length; }
+            Put(KeyStateMagic); output[at++] = StateVersion;
+            BinaryPrimitives.WriteUInt32LittleEndian(output.AsSpan(at), (uint)Index); at += 4;
+            Put(Roster.Digest);
+            BinaryPrimitives.WriteUInt16LittleEndian(output.AsSpan(at), (ushort)_sessionId.Length); at += 2;
+            Put(_sessionId);
+            BinaryPrimitives.WriteUInt32LittleEndian(output.AsSpan(at), _keyGeneration); at += 4;
+            Put(seed);
+            BinaryPrimitives.WriteUInt32LittleEndian(output.AsSpan(at), (uint)sk.Length); at += 4;
+            Put(sk);
+            BinaryPrimitives.WriteUInt32LittleEndian(output.AsSpan(at), (uint)share.Length); at += 4;
+            Put(share);
+            return output;
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(sk);
+            CryptographicOperations.ZeroMemory(share);
+            CryptographicOperations.ZeroMemory(seed);
+        }
+    }
+
+    /// <summary>
+    /// The part of a Ready bank's state that changes with its rounds (SPEC.md 14.6), a few dozen bytes: "FFHR", version (1),
+    /// index (u32), key generation (u32, that of the key part it goes with), last opened round (u64), the open rounds (u32
+    /// count, then u64 round and i32 length each); integers little-endian. Inputs not yet encrypted and kept results are not
+    /// part of it. Not secret on its own, but the SDK seals it like every state file.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">the bank is not Ready.</exception>
+    public byte[] ExportRoundState()
+    {
+        ObjectDisposedException.ThrowIf(_state is Disposed, this);
+        if (_state is not Ready) throw new InvalidOperationException("Only a Ready bank's state can be exported.");
+        var output = new byte[4 + 1 + 4 + 4 + 8 + 4 + _openRounds.Count * 12];
+        int at = 0;
+        RoundStateMagic.CopyTo(output); at = 4; output[at++] = StateVersion;
+        BinaryPrimitives.WriteUInt32LittleEndian(output.AsSpan(at), (uint)Index); at += 4;
+        BinaryPrimitives.WriteUInt32LittleEndian(output.AsSpan(at), _keyGeneration); at += 4;
+        BinaryPrimitives.WriteUInt64LittleEndian(output.AsSpan(at), _lastOpened); at += 8;
+        BinaryPrimitives.WriteUInt32LittleEndian(output.AsSpan(at), (uint)_openRounds.Count); at += 4;
+        foreach (ulong r in _openRounds.Order())
+        {
+            BinaryPrimitives.WriteUInt64LittleEndian(output.AsSpan(at), r); at += 8;
+            BinaryPrimitives.WriteUInt32LittleEndian(output.AsSpan(at), (uint)_roundLengths[r]); at += 4;
+        }
+        return output;
+    }
+
+    /// <summary>
+    /// A Ready bank rebuilt from the two parts of its state (<see cref="ExportKeyState"/> and <see cref="ExportRoundState"/>,
+    /// SPEC.md 14.6), with the same roster, identity key and (durable) ledger as the bank that wrote them. The caller keeps
+    /// ownership of both spans and clears them.
+    /// </summary>
+    /// <exception cref="ProtocolViolationException">Malformed (truncated, unknown version, trailing bytes, a bad polynomial),
+    /// Inconsistent (another bank index, another roster, or a round part of another key generation); nothing is kept.</exception>
+    /// <exception cref="ArgumentException">the identity key is not the roster's key of <paramref name="index"/>.</exception>
+    public static HomomorphicBankParty ImportState(int index, HomomorphicRoster roster, Ed25519SigningKey identity, IDecryptionLedger ledger,
+        ReadOnlySpan<byte> keyState, ReadOnlySpan<byte> roundState, Func<string, RandomNumberGenerator>? randomFor = null,
+        int maxMessageBytes = HeWire.DefaultMaxMessageBytes)
+    {
+        var party = new HomomorphicBankParty(index, roster, identity, ledger, randomFor, maxMessageBytes);
+        try
+        {
+            party.Restore(keyState, roundState);
+            return party;
+        }
+        catch { party.Dispose(); throw; }
+    }
+
+    private void Restore(ReadOnlySpan<byte> key, ReadOnlySpan<byte> round)
+    {
+        // The round part first: it is small and holds nothing secret, so a mismatch is found before any key material is parsed.
+        int at = 0;
+        ReadOnlySpan<byte> Take(ReadOnlySpan<byte> src, int n)
+        {
+            if (n < 0 || src.Length - at < n) throw Error.Violation(ViolationReason.Malformed, "a truncated bank state");
+            ReadOnlySpan<byte> r = src.Slice(at, n); at += n; return r;
+        }
+        if (!Take(round, 4).SequenceEqual(RoundStateMagic) || Take(round, 1)[0] != StateVersion) throw Error.Violation(ViolationReason.Malformed, "not a version-1 homomorphic round state");
+        if (BinaryPrimitives.ReadUInt32LittleEndian(Take(round, 4)) != (uint)Index) throw Error.Violation(ViolationReason.Inconsistent, "the round state of another bank index");
+        uint roundGeneration = BinaryPrimitives.ReadUInt32LittleEndian(Take(round, 4));
+        ulong lastOpened = BinaryPrimitives.ReadUInt64LittleEndian(Take(round, 8));
+        uint open = BinaryPrimitives.ReadUInt32LittleEndian(Take(round, 4));
+        if (open > KeptResults * 16) throw Error.Violation(ViolationReason.Malformed, "too many open rounds in a bank state");
+        var rounds = new List<(ulong, int)>();
+        for (uint i = 0; i < open; i++)
+            rounds.Add((BinaryPrimitives.ReadUInt64LittleEndian(Take(round, 8)), (int)BinaryPrimitives.ReadUInt32LittleEndian(Take(round, 4))));
+        if (at != round.Length) throw Error.Violation(ViolationReason.Malformed, "trailing bytes after a round state");
+
+        at = 0;
+        if (!CryptographicOperations.FixedTimeEquals(Take(key, 4), KeyStateMagic) || Take(key, 1)[0] != StateVersion) throw Error.Violation(ViolationReason.Malformed, "not a version-1 homomorphic key state");
+        if (BinaryPrimitives.ReadUInt32LittleEndian(Take(key, 4)) != (uint)Index) throw Error.Violation(ViolationReason.Inconsistent, "the key state of another bank index");
+        if (!CryptographicOperations.FixedTimeEquals(Take(key, 32), Roster.Digest)) throw Error.Violation(ViolationReason.Inconsistent, "the state of another roster");
+        byte[] sessionId = Take(key, BinaryPrimitives.ReadUInt16LittleEndian(Take(key, 2))).ToArray();
+        uint generation = BinaryPrimitives.ReadUInt32LittleEndian(Take(key, 4));
+        if (generation != roundGeneration) throw Error.Violation(ViolationReason.Inconsistent, "a round state of another key generation than its key state");
+        var scheme = new CompactScheme(Roster.Parameters, Take(key, 32));
+        SecretKey sk = SecretKey.ImportState(Roster.Parameters, Take(key, (int)Math.Min(int.MaxValue, BinaryPrimitives.ReadUInt32LittleEndian(Take(key, 4)))));
+        ThresholdKeyShare share;
+        try
+        {
+            share = ThresholdKeyShare.ImportState(scheme, Index, Roster.Banks, Roster.Policy, Take(key, (int)Math.Min(int.MaxValue, BinaryPrimitives.ReadUInt32LittleEndian(Take(key, 4)))));
+            if (at != key.Length) { share.Dispose(); throw Error.Violation(ViolationReason.Malformed, "trailing bytes after a key state"); }
+        }
+        catch { sk.Dispose(); throw; }
+        _bank.RestoreSecretKey(sk);
+        _bank.InstallKey(scheme, share);
+        _sessionId = sessionId;
+        _keyGeneration = generation;
+        _lastOpened = lastOpened;
+        foreach (var (r, length) in rounds) { _openRounds.Add(r); _roundLengths[r] = length; }
+        _state = new Ready();
+    }
+
     /// <inheritdoc />
     public void Dispose()
     {

@@ -1,13 +1,19 @@
-// BankStateStore: a bank's state directory (SPEC.md 14.6). Two sealed files:
-//   ledger.bin      the decryption ledger (FileDecryptionLedger), written before any upload or share leaves the bank;
-//   bank-state.bin  the party's exported state (HomomorphicBankParty.ExportState once Ready, or MaskingBank.ExportState),
-//                   the mailbox sequence of the last item it handled, and the replies to that item (the outbox). Written
-//                   after the party handled an item and before its replies are sent, so that a restart resends them (the
-//                   appliance answers a resend of accepted bytes as it answered the first send) and reads the mailbox after
-//                   that item.
+// BankStateStore: a bank's state directory (SPEC.md 14.6, 14.7). Sealed files (EncryptedStateFile):
+//   ledger.bin          the decryption ledger (FileDecryptionLedger), written before any upload or share leaves the bank;
+//   he-key-<id>.bin     homomorphic: the key part of the party's state (HomomorphicBankParty.ExportKeyState: secret key, key
+//                       share with its Shamir points, CRS seed, session id, key generation). Written once per setup or key
+//                       rotation, under a fresh name, then the directory is fsynced, before any round part names it;
+//   he-round.bin        homomorphic: the round part (HomomorphicBankParty.ExportRoundState), the name and SHA-256 of the sealed
+//                       key file it belongs to, the mailbox sequence of the last item the party handled and the replies to that
+//                       item (the outbox). Written after the party handled an item and before its replies are sent, so that a
+//                       restart resends them and reads the mailbox after that item. Once a round part names a new key file, the
+//                       older key files are deleted;
+//   bank-state.bin      masking: the bank's exported state (MaskingBank.ExportState), last sequence and outbox, in one file.
 // Plaintext layout of bank-state.bin: "FFBS" | version (2) | kind (u8: 1 homomorphic, 2 masking) | last sequence (u64) |
-// outbox count (u32), then u32 length + bytes per reply | party state (u32 length + bytes). Little-endian. Version 1 (no
-// kind byte) is read as homomorphic.
+// outbox count (u32), then u32 length + bytes per reply | party state (u32 length + bytes). Little-endian. A homomorphic
+// bank-state.bin (kind 1 or version 1) is the layout before the split: refused, the bank joins a new session.
+// Plaintext layout of he-round.bin: "FFBR" | version (1) | key file name (u8 length + ASCII) | key file SHA-256 (32) |
+// last sequence (u64) | outbox count (u32), then u32 length + bytes per reply | round state (u32 length + bytes).
 using System.Buffers.Binary;
 using System.Security.Cryptography;
 
@@ -20,6 +26,20 @@ namespace FraudFed.Sdk.State;
 internal sealed record SavedBankState(byte[] PartyState, ulong LastSequence, IReadOnlyList<byte[]> Outbox) : IDisposable
 {
     public void Dispose() => CryptographicOperations.ZeroMemory(PartyState);
+}
+
+/// <summary>What a restarted homomorphic bank reads back (SPEC.md 14.6): both parts of its party's state, where its mailbox
+/// stopped, the replies to resend, and which key file the round part named.</summary>
+/// <param name="KeyState">The key part (SECRET; cleared by <see cref="Dispose"/>).</param>
+/// <param name="RoundState">The round part.</param>
+/// <param name="LastSequence">Mailbox sequence of the last item the party handled.</param>
+/// <param name="Outbox">Serialized replies to that item.</param>
+/// <param name="KeyFile">File name of the key part.</param>
+/// <param name="KeyDigest">SHA-256 of the sealed key file.</param>
+internal sealed record SavedSplitState(byte[] KeyState, byte[] RoundState, ulong LastSequence, IReadOnlyList<byte[]> Outbox, string KeyFile, byte[] KeyDigest)
+    : IDisposable
+{
+    public void Dispose() => CryptographicOperations.ZeroMemory(KeyState);
 }
 
 /// <summary>Which party's state a bank-state file holds (SPEC.md 14.6): a state of one mode is refused for the other.</summary>
@@ -35,6 +55,12 @@ internal sealed class BankStateStore
     public const string PartyPurpose = "bank-state";
     public const string PartyFile = "bank-state.bin";
     public const string LedgerFile = "ledger.bin";
+    public const string KeyPurpose = "he-key";
+    public const string RoundPurpose = "he-round";
+    public const string KeyFilePrefix = "he-key-";
+    public const string RoundFile = "he-round.bin";
+    private static ReadOnlySpan<byte> RoundMagic => "FFBR"u8;
+    private const byte RoundVersion = 1;
     private static ReadOnlySpan<byte> Magic => "FFBS"u8;
     private const byte Version = 2;
 
@@ -52,6 +78,114 @@ internal sealed class BankStateStore
     public string Directory { get; }
     public FileDecryptionLedger Ledger { get; }
     public string PartyPath => Path.Combine(Directory, PartyFile);
+    public string RoundPath => Path.Combine(Directory, RoundFile);
+
+    /// <summary>Key parts written by this store object (tests count them: one per setup or rotation, not one per message).</summary>
+    public int KeyPartWrites { get; private set; }
+
+    /// <summary>Round parts written by this store object.</summary>
+    public int RoundPartWrites { get; private set; }
+
+    /// <summary>Seals a homomorphic key part under a fresh file name, fsyncs it and the directory, and returns the name and the
+    /// SHA-256 of the sealed file, which the round parts that belong to it carry (SPEC.md 14.6).</summary>
+    /// <exception cref="StateFileException">it cannot be written (no round part names it yet, so nothing changes).</exception>
+    public (string File, byte[] Digest) SaveKeyPart(ReadOnlySpan<byte> keyState)
+    {
+        string name = KeyFilePrefix + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8)) + ".bin";
+        byte[] digest = EncryptedStateFile.WriteSealed(Path.Combine(Directory, name), KeyPurpose, _key, keyState, syncDirectory: true);
+        KeyPartWrites++;
+        return (name, digest);
+    }
+
+    /// <summary>Writes the round part that belongs to key file <paramref name="keyFile"/> (sealed, atomic); then, with
+    /// <paramref name="deleteOtherKeyFiles"/> (the first round part of a new key, or the first save after a restart), deletes every
+    /// other key file: no round part names them any more.</summary>
+    /// <exception cref="StateFileException">the file cannot be written (the old round part stays).</exception>
+    public void SaveRoundPart(string keyFile, ReadOnlySpan<byte> keyDigest, ReadOnlySpan<byte> roundState, ulong lastSequence, IReadOnlyList<byte[]> outbox,
+        bool deleteOtherKeyFiles)
+    {
+        if (keyDigest.Length != 32 || !IsKeyFileName(keyFile)) throw new ArgumentException("Not a key file name and SHA-256 digest.", nameof(keyFile));
+        long size = 4 + 1 + 1 + keyFile.Length + 32 + 8 + 4 + 4 + (long)roundState.Length + outbox.Sum(o => 4L + o.Length);
+        if (size > int.MaxValue) throw new StateFileException(RoundPath, "the round state would exceed 2 GiB.");
+        var b = new byte[size];
+        int at = 0;
+        RoundMagic.CopyTo(b); at = 4; b[at++] = RoundVersion;
+        b[at++] = (byte)keyFile.Length;
+        at += System.Text.Encoding.ASCII.GetBytes(keyFile, b.AsSpan(at));
+        keyDigest.CopyTo(b.AsSpan(at)); at += 32;
+        BinaryPrimitives.WriteUInt64LittleEndian(b.AsSpan(at), lastSequence); at += 8;
+        BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(at), (uint)outbox.Count); at += 4;
+        foreach (byte[] o in outbox)
+        {
+            BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(at), (uint)o.Length); at += 4;
+            o.CopyTo(b, at); at += o.Length;
+        }
+        BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(at), (uint)roundState.Length); at += 4;
+        roundState.CopyTo(b.AsSpan(at));
+        EncryptedStateFile.Write(RoundPath, RoundPurpose, _key, b);
+        RoundPartWrites++;
+        if (deleteOtherKeyFiles) DeleteKeyFilesOtherThan(keyFile);
+    }
+
+    /// <summary>Deletes key files no round part names any more (an earlier setup's, or one written just before a crash).</summary>
+    private void DeleteKeyFilesOtherThan(string keep)
+    {
+        try
+        {
+            foreach (string f in System.IO.Directory.EnumerateFiles(Directory, KeyFilePrefix + "*.bin"))
+                if (Path.GetFileName(f) != keep) File.Delete(f);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new StateFileException(Directory, $"an old key file cannot be deleted ({e.Message}); check the directory's permissions.", e);
+        }
+    }
+
+    private static bool IsKeyFileName(string name) =>
+        name.Length == KeyFilePrefix.Length + 16 + 4 && name.StartsWith(KeyFilePrefix, StringComparison.Ordinal) && name.EndsWith(".bin", StringComparison.Ordinal)
+        && !name.AsSpan(KeyFilePrefix.Length, 16).ContainsAnyExcept("0123456789abcdef");
+
+    /// <summary>The saved homomorphic state (round part, then the key file it names, SPEC.md 14.6), or null when the bank has
+    /// none yet (a key file without a round part is from a setup that never finished its first save).</summary>
+    /// <exception cref="StateFileException">a file does not verify or parse; the key file is missing or is not the one the round
+    /// part names; or the directory holds a masking state or a homomorphic state of the single-file layout.</exception>
+    public SavedSplitState? LoadSplit()
+    {
+        if (File.Exists(PartyPath))
+        {
+            using SavedBankState? old = Load(BankStateKind.Homomorphic);   // a masking state is refused here with its own advice
+            throw new StateFileException(PartyPath, "a homomorphic bank state in the single-file layout of an earlier version, which this version does not read; remove the state directory and start a new session.");
+        }
+        byte[]? b = EncryptedStateFile.Read(RoundPath, RoundPurpose, _key);
+        if (b is null) return null;
+        try
+        {
+            int at = 0;
+            ReadOnlySpan<byte> Take(long n)
+            {
+                if (n < 0 || b.Length - at < n) throw new StateFileException(RoundPath, "the round state is truncated; restore the state directory from backup.");
+                var s = b.AsSpan(at, (int)n); at += (int)n; return s;
+            }
+            if (!Take(4).SequenceEqual(RoundMagic)) throw new StateFileException(RoundPath, "not a round state file.");
+            byte version = Take(1)[0];
+            if (version != RoundVersion) throw new StateFileException(RoundPath, $"round state version {version} is not supported ({RoundVersion} is).");
+            string keyFile = System.Text.Encoding.ASCII.GetString(Take(Take(1)[0]));
+            if (!IsKeyFileName(keyFile)) throw new StateFileException(RoundPath, "the round state names no valid key file.");
+            byte[] digest = Take(32).ToArray();
+            ulong last = BinaryPrimitives.ReadUInt64LittleEndian(Take(8));
+            uint count = BinaryPrimitives.ReadUInt32LittleEndian(Take(4));
+            if (count > (b.Length - at) / 4) throw new StateFileException(RoundPath, "the round state is truncated; restore the state directory from backup.");
+            var outbox = new List<byte[]>((int)count);
+            for (uint i = 0; i < count; i++) outbox.Add(Take(BinaryPrimitives.ReadUInt32LittleEndian(Take(4))).ToArray());
+            byte[] round = Take(BinaryPrimitives.ReadUInt32LittleEndian(Take(4))).ToArray();
+            if (at != b.Length) throw new StateFileException(RoundPath, "trailing bytes after the round state.");
+            string keyPath = Path.Combine(Directory, keyFile);
+            byte[] key = EncryptedStateFile.Read(keyPath, KeyPurpose, _key, digest)
+                ?? throw new StateFileException(keyPath, "the key file the round state names is missing; restore the state directory from one backup, or remove it to join a new session.");
+            return new SavedSplitState(key, round, last, outbox, keyFile, digest);
+        }
+        finally { CryptographicOperations.ZeroMemory(b); }
+    }
 
     /// <summary>Writes the party state, the last handled sequence and its replies (sealed, atomic).</summary>
     public void Save(BankStateKind kind, ReadOnlySpan<byte> partyState, ulong lastSequence, IReadOnlyList<byte[]> outbox)
@@ -82,7 +216,12 @@ internal sealed class BankStateStore
     public SavedBankState? Load(BankStateKind kind)
     {
         byte[]? b = EncryptedStateFile.Read(PartyPath, PartyPurpose, _key);
-        if (b is null) return null;
+        if (b is null)
+        {
+            if (kind != BankStateKind.Homomorphic && File.Exists(RoundPath))
+                throw new StateFileException(RoundPath, $"the state directory holds a homomorphic bank's state and this bank.json is a {Name(kind)} federation; use the state directory of this bank.json, or remove it to join a new session.");
+            return null;
+        }
         try
         {
             int at = 0;

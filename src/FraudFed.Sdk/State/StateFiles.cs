@@ -4,6 +4,7 @@
 // created with mode 0600 in a 0700 directory and replaced atomically: written to a temporary file in the same directory,
 // flushed to disk, then renamed over the old one, so a crash leaves either the old or the new file, never a torn one.
 // File layout: "FFSF" | version (1) | nonce (12) | tag (16) | ciphertext. A fresh random nonce per write.
+using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
 using FraudFed.Sdk.Configuration;
@@ -74,7 +75,7 @@ public sealed class StateKey : IDisposable
 }
 
 /// <summary>Sealed, atomically replaced files of a bank's state directory.</summary>
-public static class EncryptedStateFile
+public static partial class EncryptedStateFile
 {
     private static ReadOnlySpan<byte> Magic => "FFSF"u8;
     private const byte Version = 1;
@@ -98,7 +99,12 @@ public static class EncryptedStateFile
     /// <summary>Seals <paramref name="plaintext"/> for <paramref name="purpose"/> and replaces <paramref name="path"/> atomically
     /// (temporary file mode 0600, flushed, renamed).</summary>
     /// <exception cref="StateFileException">the file cannot be written (nothing replaced).</exception>
-    public static void Write(string path, string purpose, StateKey key, ReadOnlySpan<byte> plaintext)
+    public static void Write(string path, string purpose, StateKey key, ReadOnlySpan<byte> plaintext) =>
+        WriteSealed(path, purpose, key, plaintext, syncDirectory: false);
+
+    /// <summary>As <see cref="Write"/>, then (with <paramref name="syncDirectory"/>) fsyncs the directory so that the rename is
+    /// durable before the caller writes a file that names this one. Returns the SHA-256 of the sealed bytes as written.</summary>
+    internal static byte[] WriteSealed(string path, string purpose, StateKey key, ReadOnlySpan<byte> plaintext, bool syncDirectory)
     {
         ArgumentNullException.ThrowIfNull(key);
         var sealedBytes = new byte[HeaderSize + plaintext.Length];
@@ -119,19 +125,50 @@ public static class EncryptedStateFile
                 f.Flush(flushToDisk: true);
             }
             File.Move(temp, path, overwrite: true);
+            if (syncDirectory) SyncDirectory(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             try { File.Delete(temp); } catch (IOException) { } catch (UnauthorizedAccessException) { }
             throw new StateFileException(path, $"the state file cannot be written ({e.Message}); check the disk and the directory's permissions.", e);
         }
+        return SHA256.HashData(sealedBytes);
+    }
+
+    /// <summary>fsync of a directory, so that a rename in it is durable (POSIX open(O_RDONLY) + fsync; .NET cannot open a
+    /// directory as a file). Windows makes a rename durable with the file's own flush and needs nothing here.</summary>
+    /// <exception cref="IOException">the directory cannot be opened or synced.</exception>
+    private static void SyncDirectory(string directory)
+    {
+        if (!OperatingSystem.IsLinux() && !OperatingSystem.IsMacOS() && !OperatingSystem.IsFreeBSD()) return;
+        int fd = Posix.open(directory, 0);   // O_RDONLY (0 on every POSIX system .NET runs on)
+        if (fd < 0) throw new IOException($"cannot open {directory} to sync it (errno {Marshal.GetLastPInvokeError()})");
+        try
+        {
+            if (Posix.fsync(fd) != 0) throw new IOException($"cannot sync {directory} (errno {Marshal.GetLastPInvokeError()})");
+        }
+        finally { Posix.close(fd); }
+    }
+
+    private static partial class Posix
+    {
+        [LibraryImport("libc", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+        internal static partial int open(string path, int flags);
+        [LibraryImport("libc", SetLastError = true)]
+        internal static partial int fsync(int fd);
+        [LibraryImport("libc")]
+        internal static partial int close(int fd);
     }
 
     /// <summary>Opens <paramref name="path"/> sealed for <paramref name="purpose"/>, or returns null if it does not exist. The
     /// caller clears the returned bytes after use.</summary>
     /// <exception cref="StateFileException">unreadable, unknown format, or the tag does not verify (tampered, truncated, another
     /// key or another file): the state is refused and nothing is used.</exception>
-    public static byte[]? Read(string path, string purpose, StateKey key)
+    public static byte[]? Read(string path, string purpose, StateKey key) => Read(path, purpose, key, expectedDigest: null);
+
+    /// <summary>As <see cref="Read(string, string, StateKey)"/>; with <paramref name="expectedDigest"/>, the file's sealed bytes
+    /// must also have that SHA-256 (compared in constant time, once the file verifies) or it is refused.</summary>
+    internal static byte[]? Read(string path, string purpose, StateKey key, ReadOnlySpan<byte> expectedDigest)
     {
         ArgumentNullException.ThrowIfNull(key);
         if (!File.Exists(path)) return null;
@@ -145,13 +182,19 @@ public static class EncryptedStateFile
         {
             using var gcm = new AesGcm(key.Bytes, 16);
             gcm.Decrypt(data.AsSpan(5, 12), data.AsSpan(HeaderSize), data.AsSpan(17, 16), plaintext, Aad(purpose));
-            return plaintext;
         }
         catch (AuthenticationTagMismatchException e)
         {
             CryptographicOperations.ZeroMemory(plaintext);
             throw new StateFileException(path, "the state file does not verify under the state key (tampered, damaged, or sealed with another key); restore it from backup or use the right key.", e);
         }
+        // A file that verifies but is not the one named: another write of the same purpose (another setup's key part).
+        if (!expectedDigest.IsEmpty && !CryptographicOperations.FixedTimeEquals(SHA256.HashData(data), expectedDigest))
+        {
+            CryptographicOperations.ZeroMemory(plaintext);
+            throw new StateFileException(path, "the key part is not the one the round part names (another setup's key file); restore the state directory from one backup, or remove it to join a new session.");
+        }
+        return plaintext;
     }
 
     private static byte[] Aad(string purpose) => [.. Magic, Version, .. Encoding.UTF8.GetBytes("FraudFed/v1/bank-state/" + purpose)];

@@ -1,7 +1,8 @@
 // The per-bank clients' extension points (SPEC.md 15.3): a checkpoint sees every message the Ready party accepted, before the
 // replies to it leave, and a party restored from the last checkpoint finishes the next round with the exact sum; the refusal
 // policy either counts a refused message and waits, or ends the call with the refusal's reason, the party unchanged either
-// way; a masking client saves its bank's state before every message that commits it (SPEC.md 14.7). Insecure test parameters
+// way; a split checkpoint gets the party's key part and round part instead (SPEC.md 14.6); a masking client saves its bank's
+// state before every message that commits it (SPEC.md 14.7). Insecure test parameters
 // (n = 256).
 using System.Threading.Channels;
 using FraudFed.Cryptography;
@@ -110,6 +111,65 @@ public sealed class BankClientOptionsTests
         foreach (SecureSumClientResult r in second)
         {
             Assert.That(r.Sum, Is.EqualTo(PlainSum(3, 2)), "the restored bank's round is exact");
+            Assert.That(r.Contributors, Is.EqualTo(new[] { 0, 1, 2 }));
+        }
+    }
+
+    /// <summary>A split checkpoint that exports both parts at every save (to check that the key part does not change between
+    /// setups) and counts the calls of the single-buffer save, which a split checkpoint must never get.</summary>
+    private sealed class SplitRecordingCheckpoint : IHomomorphicSplitCheckpoint
+    {
+        public readonly List<(uint Generation, byte[] Key, byte[] Round, int Replies)> Saves = [];
+        public int WholeStateSaves;
+        public ValueTask SaveSplitAsync(HomomorphicBankParty party, IReadOnlyList<byte[]> replies, CancellationToken cancellationToken)
+        {
+            Saves.Add((party.KeyGeneration, party.ExportKeyState(), party.ExportRoundState(), replies.Count));
+            return ValueTask.CompletedTask;
+        }
+        public ValueTask SaveAsync(ReadOnlyMemory<byte> partyState, IReadOnlyList<byte[]> replies, CancellationToken cancellationToken)
+        {
+            WholeStateSaves++;
+            return ValueTask.CompletedTask;
+        }
+    }
+
+    [Test]
+    public async Task He_SplitCheckpoint_KeyPartIsTheSameAtEverySaveOfASetup_AndAPartyRestoredFromTheFirstKeyPartAndTheLastRoundPartFinishesTheNextRound()
+    {
+        using var d = new HeDeployment(3, "options/he/split", InsecureTestParameters.N256, TimeSpan.FromSeconds(30));
+        var checkpoint = new SplitRecordingCheckpoint();
+        d.Clients[0] = new HomomorphicSecureSumClient(d.Parties[0], d.BankTransports[0], new BankClientOptions { Checkpoint = checkpoint });
+        await d.SetupAsync().WaitAsync(Guard);
+        for (ulong round = 1; round <= 2; round++)
+            foreach (SecureSumClientResult r in await Round(d, round)) Assert.That(r.Sum, Is.EqualTo(PlainSum(3, round)));
+
+        Assert.That(checkpoint.WholeStateSaves, Is.Zero, "a split checkpoint gets SaveSplitAsync only");
+        Assert.That(checkpoint.Saves, Has.Count.GreaterThanOrEqualTo(1 + 2 * 2), "setup's last step, then at least the round start and the result per round");
+        Assert.That(checkpoint.Saves.Select(s => s.Generation), Has.All.EqualTo(1u));
+        byte[] key = checkpoint.Saves[0].Key;
+        foreach (var (_, k, _, _) in checkpoint.Saves) Assert.That(k, Is.EqualTo(key), "the key part does not change within a key generation");
+        Assert.That(checkpoint.Saves.Select(s => s.Round.Length), Has.All.LessThan(200), "the round part is a few dozen bytes");
+        Assert.That(checkpoint.Saves.Select(s => s.Round), Has.Some.Not.EqualTo(checkpoint.Saves[0].Round), "the round part follows the rounds");
+
+        var roster = d.Parties[1].Roster;
+        HomomorphicRoster Roster() => new(roster.Parameters,
+            new DecryptionPolicy { Threshold = roster.Policy.Threshold, MinContributors = roster.Policy.MinContributors, MaxColluders = roster.Policy.MaxColluders },
+            roster.IdentityKeys.Select(k => k.ToArray()).ToArray(), roster.AggregatorKey.ToArray());
+        using var identity = Ed25519SigningKey.Generate(TestRandom.Create("options/he/split/id/0"));
+        // The parts of another key generation do not pair.
+        byte[] otherGeneration = checkpoint.Saves[^1].Round.ToArray();
+        otherGeneration[9] ^= 2;   // "FFHR" || version || u32 index || u32 key_generation
+        ProtocolViolationException e = Assert.Throws<ProtocolViolationException>(() =>
+            HomomorphicBankParty.ImportState(0, Roster(), Ed25519SigningKey.Generate(TestRandom.Create("options/he/split/id/0")), new InMemoryDecryptionLedger(), key, otherGeneration))!;
+        Assert.That(e.Reason, Is.EqualTo(ViolationReason.Inconsistent));
+
+        using HomomorphicBankParty restored = HomomorphicBankParty.ImportState(0, Roster(), identity, new InMemoryDecryptionLedger(), key, checkpoint.Saves[^1].Round);
+        Assert.That(restored.IsReady, Is.True);
+        Assert.That(restored.ExportKeyState(), Is.EqualTo(key));
+        d.Clients[0] = new HomomorphicSecureSumClient(restored, d.BankTransports[0]);
+        foreach (SecureSumClientResult r in await Round(d, 3))
+        {
+            Assert.That(r.Sum, Is.EqualTo(PlainSum(3, 3)), "the restored bank's round is exact");
             Assert.That(r.Contributors, Is.EqualTo(new[] { 0, 1, 2 }));
         }
     }
