@@ -63,7 +63,7 @@ internal sealed class HomomorphicBankSession : IBankSession
             _outbox = saved.Outbox;
             checkpoint!.Restored(_party.KeyGeneration, saved.KeyFile, saved.KeyDigest);
         }
-        var options = new BankClientOptions { StopOnRefusal = true, Checkpoint = checkpoint };
+        var options = new BankClientOptions { StopOnRefusal = true, SplitCheckpoint = checkpoint };
         _client = new HomomorphicSecureSumClient(_party, transport, options);
     }
 
@@ -153,11 +153,6 @@ internal sealed class SplitSealedCheckpoint(BankStateStore store, ApplianceBankT
         _sweep = false;   // not reached when the write failed: the next save sweeps
         return ValueTask.CompletedTask;
     }
-
-    /// <summary>Not used: <see cref="HomomorphicSecureSumClient"/> calls <see cref="SaveSplitAsync"/> on a split checkpoint.</summary>
-    /// <exception cref="NotSupportedException">always: a whole exported state cannot be split into the two files.</exception>
-    public ValueTask SaveAsync(ReadOnlyMemory<byte> partyState, IReadOnlyList<byte[]> replies, CancellationToken cancellationToken) =>
-        throw new NotSupportedException("a homomorphic bank's state is saved in two parts (SaveSplitAsync).");
 }
 
 /// <summary>Masking mode: a <see cref="MaskingBank"/> driven by <see cref="MaskingSecureSumClient"/>; each round starts once the

@@ -33,11 +33,12 @@ public interface IBankCheckpoint
 /// A checkpoint that saves a Ready homomorphic party's state in two parts (SPEC.md 14.6): the key part
 /// (<see cref="Homomorphic.HomomorphicBankParty.ExportKeyState"/>, megabytes, changed only by setup and key rotation) and the
 /// round part (<see cref="Homomorphic.HomomorphicBankParty.ExportRoundState"/>, a few dozen bytes). A
-/// <see cref="HomomorphicSecureSumClient"/> calls <see cref="SaveSplitAsync"/> instead of <see cref="IBankCheckpoint.SaveAsync"/>,
-/// at the same points and with the same replies, so that an implementation exports and writes the key part only when
+/// <see cref="HomomorphicSecureSumClient"/> given one as <see cref="BankClientOptions.SplitCheckpoint"/> calls
+/// <see cref="SaveSplitAsync"/> at the points where it would call <see cref="IBankCheckpoint.SaveAsync"/>, with the same replies,
+/// so that an implementation exports and writes the key part only when
 /// <see cref="Homomorphic.HomomorphicBankParty.KeyGeneration"/> differs from the one it saved.
 /// </summary>
-public interface IHomomorphicSplitCheckpoint : IBankCheckpoint
+public interface IHomomorphicSplitCheckpoint
 {
     /// <summary>Saves <paramref name="party"/>'s state (its key part only if it is not saved yet) and <paramref name="replies"/>
     /// durably before returning. The party is Ready and must not be changed by the call.</summary>
@@ -55,6 +56,10 @@ public sealed record BankClientOptions
     /// <summary>Saves the party's state after each accepted step (homomorphic: once Ready, SPEC.md 14.6; masking: before every
     /// message that commits the bank, SPEC.md 14.7); null (default): the state lives in memory only.</summary>
     public IBankCheckpoint? Checkpoint { get; init; }
+
+    /// <summary>Homomorphic clients only: saves the Ready party in a key part and a round part (SPEC.md 14.6) instead of
+    /// <see cref="Checkpoint"/>'s whole state; at most one of the two may be set. A masking client refuses it.</summary>
+    public IHomomorphicSplitCheckpoint? SplitCheckpoint { get; init; }
 
     /// <summary>False (default): an aggregator message the party refuses changes nothing, is counted in <c>Refusals</c>, and the
     /// client waits for the next one. True: the call ends at once with that <see cref="ProtocolViolationException"/> (the party

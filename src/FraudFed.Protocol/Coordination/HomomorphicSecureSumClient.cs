@@ -22,7 +22,7 @@ public sealed class HomomorphicSecureSumClient : ISecureSumClient
     /// <param name="party">The bank party: new (it joins the session setup) or restored with <c>HomomorphicBankParty.ImportState</c> (SPEC.md 14.6).</param>
     /// <param name="transport">This bank's end of the transport.</param>
     /// <param name="options">Checkpoint and refusal policy (SPEC.md 15.3); null: none, refusals counted.</param>
-    /// <exception cref="ArgumentException">the transport's bank index is not the party's.</exception>
+    /// <exception cref="ArgumentException">the transport's bank index is not the party's, or both checkpoint options are set.</exception>
     public HomomorphicSecureSumClient(HomomorphicBankParty party, IBankTransport transport, BankClientOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(party);
@@ -31,6 +31,8 @@ public sealed class HomomorphicSecureSumClient : ISecureSumClient
         _party = party;
         _transport = transport;
         _options = options ?? new BankClientOptions();
+        if (_options.Checkpoint is not null && _options.SplitCheckpoint is not null)
+            throw Error.Argument(nameof(options), "Set Checkpoint or SplitCheckpoint, not both.");
     }
 
     /// <summary>True once the session setup is complete at this bank (it can take part in rounds).</summary>
@@ -112,7 +114,7 @@ public sealed class HomomorphicSecureSumClient : ISecureSumClient
             if (_options.StopOnRefusal) throw;
             return;
         }
-        if (_options.Checkpoint is IHomomorphicSplitCheckpoint split && _party.IsReady)
+        if (_options.SplitCheckpoint is { } split && _party.IsReady)
             await split.SaveSplitAsync(_party, replies, cancellationToken).ConfigureAwait(false);   // the key part only when it changed
         else if (_options.Checkpoint is { } checkpoint && _party.IsReady)
         {

@@ -30,13 +30,14 @@ public sealed class MaskingSecureSumClient : ISecureSumClient
     /// <param name="parameters">The session's parameters.</param>
     /// <param name="transport">This bank's end of the transport.</param>
     /// <param name="options">Checkpoint and refusal policy (SPEC.md 15.3); null: none, refusals counted.</param>
-    /// <exception cref="ArgumentException">the transport's bank index is not the bank's.</exception>
+    /// <exception cref="ArgumentException">the transport's bank index is not the bank's, or a split checkpoint (homomorphic only) is set.</exception>
     public MaskingSecureSumClient(MaskingBank bank, MaskingParameters parameters, IBankTransport transport, BankClientOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(bank);
         ArgumentNullException.ThrowIfNull(parameters);
         ArgumentNullException.ThrowIfNull(transport);
         if (transport.Bank != bank.Id) throw Error.Argument(nameof(transport), "The transport belongs to another bank than the party.");
+        if (options?.SplitCheckpoint is not null) throw Error.Argument(nameof(options), "A split checkpoint is for homomorphic parties; use Checkpoint.");
         _bank = bank;
         _parameters = parameters;
         _transport = transport;

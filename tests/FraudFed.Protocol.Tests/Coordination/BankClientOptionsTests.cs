@@ -116,21 +116,29 @@ public sealed class BankClientOptionsTests
     }
 
     /// <summary>A split checkpoint that exports both parts at every save (to check that the key part does not change between
-    /// setups) and counts the calls of the single-buffer save, which a split checkpoint must never get.</summary>
+    /// setups).</summary>
     private sealed class SplitRecordingCheckpoint : IHomomorphicSplitCheckpoint
     {
         public readonly List<(uint Generation, byte[] Key, byte[] Round, int Replies)> Saves = [];
-        public int WholeStateSaves;
         public ValueTask SaveSplitAsync(HomomorphicBankParty party, IReadOnlyList<byte[]> replies, CancellationToken cancellationToken)
         {
             Saves.Add((party.KeyGeneration, party.ExportKeyState(), party.ExportRoundState(), replies.Count));
             return ValueTask.CompletedTask;
         }
-        public ValueTask SaveAsync(ReadOnlyMemory<byte> partyState, IReadOnlyList<byte[]> replies, CancellationToken cancellationToken)
-        {
-            WholeStateSaves++;
-            return ValueTask.CompletedTask;
-        }
+    }
+
+    [Test]
+    public void SplitCheckpoint_IsRefusedBesideAWholeStateCheckpoint_AndByAMaskingClient()
+    {
+        using var he = new HeDeployment(3, "options/he/split-refused", InsecureTestParameters.N256, TimeSpan.FromSeconds(30));
+        var counted = new CountingTransport(he.BankTransports[0]);
+        Assert.That(() => new HomomorphicSecureSumClient(he.Parties[0], counted,
+                new BankClientOptions { Checkpoint = new RecordingCheckpoint(counted), SplitCheckpoint = new SplitRecordingCheckpoint() }),
+            Throws.ArgumentException.With.Message.Contains("not both"));
+        using var masking = new MaskingDeployment(3, null, "options/masking/split-refused", TimeSpan.FromSeconds(30));
+        Assert.That(() => new MaskingSecureSumClient(masking.Banks[0], masking.Parameters, masking.BankTransports[0],
+                new BankClientOptions { SplitCheckpoint = new SplitRecordingCheckpoint() }),
+            Throws.ArgumentException.With.Message.Contains("homomorphic"));
     }
 
     [Test]
@@ -138,12 +146,11 @@ public sealed class BankClientOptionsTests
     {
         using var d = new HeDeployment(3, "options/he/split", InsecureTestParameters.N256, TimeSpan.FromSeconds(30));
         var checkpoint = new SplitRecordingCheckpoint();
-        d.Clients[0] = new HomomorphicSecureSumClient(d.Parties[0], d.BankTransports[0], new BankClientOptions { Checkpoint = checkpoint });
+        d.Clients[0] = new HomomorphicSecureSumClient(d.Parties[0], d.BankTransports[0], new BankClientOptions { SplitCheckpoint = checkpoint });
         await d.SetupAsync().WaitAsync(Guard);
         for (ulong round = 1; round <= 2; round++)
             foreach (SecureSumClientResult r in await Round(d, round)) Assert.That(r.Sum, Is.EqualTo(PlainSum(3, round)));
 
-        Assert.That(checkpoint.WholeStateSaves, Is.Zero, "a split checkpoint gets SaveSplitAsync only");
         Assert.That(checkpoint.Saves, Has.Count.GreaterThanOrEqualTo(1 + 2 * 2), "setup's last step, then at least the round start and the result per round");
         Assert.That(checkpoint.Saves.Select(s => s.Generation), Has.All.EqualTo(1u));
         byte[] key = checkpoint.Saves[0].Key;
