@@ -35,6 +35,7 @@ internal sealed class HomomorphicBankSession : IBankSession
     private readonly HomomorphicBankParty _party;
     private readonly HomomorphicSecureSumClient _client;
     private IReadOnlyList<byte[]> _outbox = [];
+    private readonly bool _restored;
 
     /// <summary>A session whose party is restored from <paramref name="store"/> when it holds a saved state (the transport then
     /// reads the mailbox after the saved sequence), and otherwise starts at session setup. Without a store the party's state
@@ -50,6 +51,7 @@ internal sealed class HomomorphicBankSession : IBankSession
         if (saved is null) _party = new HomomorphicBankParty(transport.Bank, roster, Ed25519SigningKey.Import(seed), ledger, maxMessageBytes: maxMessageBytes);
         else
         {
+            _restored = true;
             try
             {
                 _party = HomomorphicBankParty.ImportState(transport.Bank, roster, Ed25519SigningKey.Import(seed), ledger, saved.KeyState, saved.RoundState,
@@ -82,6 +84,12 @@ internal sealed class HomomorphicBankSession : IBankSession
         }
         _outbox = [];
         try { await _client.JoinAsync(cancellationToken).ConfigureAwait(false); }
+        catch (MessageRefusedException e) when (e.Reason == ViolationReason.WrongRoundOrState && !_party.IsReady && !_restored)
+        {
+            // The appliance's session is past setup: an earlier process of this bank joined it without a state directory, and
+            // its key share went with that process.
+            throw new FederationException("this bank already joined this session and has no saved state to resume from (set state_directory in bank.json); start a new session.", e);
+        }
         catch (ProtocolViolationException e) { throw Failure(e, round: null); }
     }
 

@@ -56,9 +56,11 @@ public sealed record FederationClientOptions
 /// <param name="Detail">The failed attempt's status detail (no secret: transport text only).</param>
 public sealed record ConnectionRetry(int Attempt, TimeSpan Delay, TimeSpan Remaining, Grpc.Core.StatusCode Status, string Detail)
 {
-    /// <summary>"appliance unreachable, retrying in 4 s (attempt 5, 95 s left)".</summary>
-    public override string ToString() =>
-        $"appliance unreachable, retrying in {Seconds(Delay)} s (attempt {Attempt}, {Math.Max(0, Math.Floor(Remaining.TotalSeconds)):0} s left)";
+    /// <summary>"appliance unreachable, retrying in 4 s (attempt 5, 95 s left)", or for the retry that spends the budget
+    /// "appliance unreachable, last try in 2 s (attempt 6; the retry budget ends with it)".</summary>
+    public override string ToString() => Remaining.TotalSeconds < 1
+        ? $"appliance unreachable, last try in {Seconds(Delay)} s (attempt {Attempt}; the retry budget ends with it)"
+        : $"appliance unreachable, retrying in {Seconds(Delay)} s (attempt {Attempt}, {Math.Floor(Remaining.TotalSeconds):0} s left)";
 
     private static string Seconds(TimeSpan t) => t.TotalSeconds < 1 ? t.TotalSeconds.ToString("0.0", System.Globalization.CultureInfo.InvariantCulture) : Math.Round(t.TotalSeconds).ToString("0", System.Globalization.CultureInfo.InvariantCulture);
 }

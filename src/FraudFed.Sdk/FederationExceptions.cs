@@ -15,10 +15,21 @@ public class FederationException : Exception
 public sealed class RoundFailedException : FederationException
 {
     /// <summary>Creates the exception.</summary>
-    public RoundFailedException(ulong round, ViolationReason reason, string message) : base($"round {round} ended without a sum ({reason}): {message}")
+    public RoundFailedException(ulong round, ViolationReason reason, string message) : base(Describe(round, reason, message))
     {
         Round = round;
         Reason = reason;
+    }
+
+    /// <summary>"round R ended without a sum (reason): detail; what to do" (no empty detail, one advice per reason).</summary>
+    private static string Describe(ulong round, ViolationReason reason, string message)
+    {
+        string detail = (message ?? "").Trim().TrimEnd(':', '.').Trim();
+        if (detail is "round failed" || detail.EndsWith("failed at the aggregator", StringComparison.Ordinal)) detail = "";
+        string advice = reason == ViolationReason.TooFewParticipants
+            ? "too few banks contributed before the stage deadline, so this bank's values were not summed; run the sum again together with the other banks (it joins the next round)"
+            : "this bank's values were not summed; run the sum again to take part in the next round";
+        return $"round {round} ended without a sum ({reason}){(detail.Length > 0 ? ": " + detail : "")}; {advice}.";
     }
 
     /// <summary>The spent round.</summary>

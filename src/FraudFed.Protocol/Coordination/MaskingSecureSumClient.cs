@@ -163,7 +163,7 @@ public sealed class MaskingSecureSumClient : ISecureSumClient
                                 _sessionEnd = $"the aggregator ended the session: {abort.Message}";
                                 throw Error.Violation(abort.Reason, _sessionEnd);
                             }
-                            if (abort.Round == round) throw Error.Violation(abort.Reason, $"round {round} failed at the aggregator: {abort.Message}");
+                            if (abort.Round == round) throw Error.Violation(abort.Reason, string.IsNullOrWhiteSpace(abort.Message) ? $"round {round} failed at the aggregator" : $"round {round} failed at the aggregator: {abort.Message}");
                             break;
                         default:
                             throw Error.Violation(ViolationReason.WrongRoundOrState, "a setup message after setup");

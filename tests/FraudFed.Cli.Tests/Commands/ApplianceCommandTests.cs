@@ -139,12 +139,14 @@ public sealed class ApplianceCommandTests
         await host.StopAsync();
     }
 
-    [Test]
-    public async Task BankSum_SecondMaskingProcessWithoutAStateDirectory_FailsFast_SayingStartANewSession()
+    [TestCase("masking")]
+    [TestCase("he")]
+    public async Task BankSum_SecondProcessWithoutAStateDirectory_FailsFast_SayingStartANewSession(string mode)
     {
         const int banks = 3;
         string kit = Path.Combine(_dir, "kit");
-        var init = HostileInputTests.Run("aggregator", "init", "--banks", $"{banks}", "--mode", "masking", "--out", kit, "--listen", "127.0.0.1:0", "--ops-listen", "127.0.0.1:0");
+        string[] insecure = mode == "he" ? ["--insecure-test-parameters"] : [];
+        var init = HostileInputTests.Run(["aggregator", "init", "--banks", $"{banks}", "--mode", mode, "--out", kit, "--listen", "127.0.0.1:0", "--ops-listen", "127.0.0.1:0", .. insecure]);
         Assert.That(init.Code, Is.EqualTo(0), init.Stderr);
         string bank0 = Path.Combine(kit, "banks", "bank-0", "bank.json");
         File.WriteAllText(bank0, System.Text.Json.JsonSerializer.Serialize(ConfigJson.Load<BankConfig>(bank0) with { StateDirectory = null, StateKeyFile = null }, ConfigJson.Options));

@@ -41,7 +41,6 @@ public sealed class ConstantTimeAuditTests
         ("src/FraudFed.Protocol/Masking/MaskingBank.cs", "mine.ChannelPublicKey.AsSpan().SequenceEqual", "this bank's own public keys in the relayed roster"),
         ("src/FraudFed.Protocol/Masking/MaskingBank.cs", "mine.MaskPublicKey.AsSpan().SequenceEqual", "this bank's own public keys in the relayed roster"),
         ("src/FraudFed.Protocol/Masking/MaskingBank.cs", "mine.GraphCommitment.AsSpan().SequenceEqual", "this bank's own published commitment"),
-        ("src/FraudFed.Protocol/Masking/MaskingBankState.cs", "identity.PublicKey.SequenceEqual", "public identity key against the roster"),
         ("src/FraudFed.Protocol/Masking/MaskingBankState.cs", "SequenceEqual(RosterDigest(identityKeys", "digest of the public identity roster"),
         ("src/FraudFed.Protocol/Masking/MaskingBankState.cs", "mine.ChannelPublicKey.AsSpan().SequenceEqual", "this bank's own public keys in the saved roster"),
         ("src/FraudFed.Protocol/Masking/MaskingBankState.cs", "mine.MaskPublicKey.AsSpan().SequenceEqual", "this bank's own public keys in the saved roster"),
