@@ -146,56 +146,35 @@ public sealed class HomomorphicBankParty : IDisposable
     // ---------------------------------------------------------------- state export (SPEC.md 14.6)
 
     private static ReadOnlySpan<byte> StateMagic => "FFHB"u8;
-    /// <summary>Version of the <see cref="ExportState"/> format.</summary>
+    /// <summary>Version of the <see cref="ExportKeyState"/> and <see cref="ExportRoundState"/> formats.</summary>
     public const byte StateVersion = 1;
+    /// <summary>Version of the <see cref="ExportState"/> frame (2: the key part and the round part; 1, a layout of its own, is refused).</summary>
+    public const byte WholeStateVersion = 2;
 
     /// <summary>
-    /// The state a Ready bank needs to go on with its session after a restart (SPEC.md 14.6), as bytes: "FFHB", version,
-    /// index (u32), roster digest (32 bytes), session id (u16 length + bytes), key generation (u32), last opened round
-    /// (u64), the open rounds (u32 count, then u64 round and i32 length each), the 32-byte CRS seed, the secret key
-    /// (u32 length + <see cref="SecretKey.ExportState"/>) and the key share (u32 length +
-    /// <see cref="ThresholdKeyShare.ExportState"/>); integers little-endian. Inputs not yet encrypted and kept results
-    /// are not part of it. The decryption ledger is separate and must be durable on its own. SECRET: the caller encrypts
-    /// the bytes at rest and clears the array after use.
+    /// The state a Ready bank needs to go on with its session after a restart (SPEC.md 14.6), as one buffer for a plain
+    /// <see cref="Coordination.IBankCheckpoint"/>: "FFHB", version (2), the key part's length (u32, little-endian), the key part
+    /// (<see cref="ExportKeyState"/>) and the round part (<see cref="ExportRoundState"/>). Inputs not yet encrypted and kept
+    /// results are not part of it. The decryption ledger is separate and must be durable on its own. SECRET: the caller
+    /// encrypts the bytes at rest and clears the array after use.
     /// </summary>
     /// <exception cref="InvalidOperationException">the bank is not Ready (setup states hold one-time secrets that are not
     /// exported: a bank restarted during setup joins a new session).</exception>
     public byte[] ExportState()
     {
-        ObjectDisposedException.ThrowIf(_state is Disposed, this);
-        if (_state is not Ready || _bank.Scheme is null || _bank.KeyShare is null)
-            throw new InvalidOperationException("Only a Ready bank's state can be exported.");
-        byte[] sk = _bank.SecretKey.ExportState();
-        byte[] share = _bank.KeyShare.ExportState();
-        byte[] seed = _bank.Scheme.ExportSeed();
+        byte[] key = ExportKeyState();
+        byte[] round = ExportRoundState();
         try
         {
-            int size = 4 + 1 + 4 + 32 + 2 + _sessionId.Length + 4 + 8 + 4 + _openRounds.Count * 12 + 32 + 4 + sk.Length + 4 + share.Length;
-            var output = new byte[size];
-            int at = 0;
-            void Put(ReadOnlySpan<byte> b) { b.CopyTo(output.AsSpan(at)); at += b.Length; }
-            void U16(int v) { BinaryPrimitives.WriteUInt16LittleEndian(output.AsSpan(at), (ushort)v); at += 2; }
-            void U32(uint v) { BinaryPrimitives.WriteUInt32LittleEndian(output.AsSpan(at), v); at += 4; }
-            void U64(ulong v) { BinaryPrimitives.WriteUInt64LittleEndian(output.AsSpan(at), v); at += 8; }
-            Put(StateMagic); output[at++] = StateVersion;
-            U32((uint)Index);
-            Put(Roster.Digest);
-            U16(_sessionId.Length); Put(_sessionId);
-            U32(_keyGeneration);
-            U64(_lastOpened);
-            U32((uint)_openRounds.Count);
-            foreach (ulong r in _openRounds.Order()) { U64(r); U32((uint)_roundLengths[r]); }
-            Put(seed);
-            U32((uint)sk.Length); Put(sk);
-            U32((uint)share.Length); Put(share);
+            var output = new byte[4 + 1 + 4 + key.Length + round.Length];
+            StateMagic.CopyTo(output);
+            output[4] = WholeStateVersion;
+            BinaryPrimitives.WriteUInt32LittleEndian(output.AsSpan(5), (uint)key.Length);
+            key.CopyTo(output, 9);
+            round.CopyTo(output, 9 + key.Length);
             return output;
         }
-        finally
-        {
-            CryptographicOperations.ZeroMemory(sk);
-            CryptographicOperations.ZeroMemory(share);
-            CryptographicOperations.ZeroMemory(seed);
-        }
+        finally { CryptographicOperations.ZeroMemory(key); }
     }
 
     /// <summary>
@@ -211,47 +190,14 @@ public sealed class HomomorphicBankParty : IDisposable
         var party = new HomomorphicBankParty(index, roster, identity, ledger, randomFor, maxMessageBytes);
         try
         {
-            party.Restore(state);
+            if (state.Length < 9 || !CryptographicOperations.FixedTimeEquals(state[..4], StateMagic) || state[4] != WholeStateVersion)
+                throw Error.Violation(ViolationReason.Malformed, "not a version-2 homomorphic bank state");
+            uint keyLength = BinaryPrimitives.ReadUInt32LittleEndian(state[5..]);
+            if (keyLength > (uint)(state.Length - 9)) throw Error.Violation(ViolationReason.Malformed, "a truncated bank state");
+            party.Restore(state.Slice(9, (int)keyLength), state[(9 + (int)keyLength)..]);
             return party;
         }
         catch { party.Dispose(); throw; }
-    }
-
-    private void Restore(ReadOnlySpan<byte> s)
-    {
-        int at = 0;
-        ReadOnlySpan<byte> Take(ReadOnlySpan<byte> src, int n)
-        {
-            if (n < 0 || src.Length - at < n) throw Error.Violation(ViolationReason.Malformed, "a truncated bank state");
-            ReadOnlySpan<byte> r = src.Slice(at, n); at += n; return r;
-        }
-        if (!Take(s, 4).SequenceEqual(StateMagic) || Take(s, 1)[0] != StateVersion) throw Error.Violation(ViolationReason.Malformed, "not a version-1 homomorphic bank state");
-        if (BinaryPrimitives.ReadUInt32LittleEndian(Take(s, 4)) != (uint)Index) throw Error.Violation(ViolationReason.Inconsistent, "the state of another bank index");
-        if (!System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(Take(s, 32), Roster.Digest)) throw Error.Violation(ViolationReason.Inconsistent, "the state of another roster");
-        byte[] sessionId = Take(s, BinaryPrimitives.ReadUInt16LittleEndian(Take(s, 2))).ToArray();
-        uint generation = BinaryPrimitives.ReadUInt32LittleEndian(Take(s, 4));
-        ulong lastOpened = BinaryPrimitives.ReadUInt64LittleEndian(Take(s, 8));
-        uint open = BinaryPrimitives.ReadUInt32LittleEndian(Take(s, 4));
-        if (open > KeptResults * 16) throw Error.Violation(ViolationReason.Malformed, "too many open rounds in a bank state");
-        var rounds = new List<(ulong, int)>();
-        for (uint i = 0; i < open; i++)
-            rounds.Add((BinaryPrimitives.ReadUInt64LittleEndian(Take(s, 8)), (int)BinaryPrimitives.ReadUInt32LittleEndian(Take(s, 4))));
-        var scheme = new CompactScheme(Roster.Parameters, Take(s, 32));
-        SecretKey sk = SecretKey.ImportState(Roster.Parameters, Take(s, (int)Math.Min(int.MaxValue, BinaryPrimitives.ReadUInt32LittleEndian(Take(s, 4)))));
-        ThresholdKeyShare share;
-        try
-        {
-            share = ThresholdKeyShare.ImportState(scheme, Index, Roster.Banks, Roster.Policy, Take(s, (int)Math.Min(int.MaxValue, BinaryPrimitives.ReadUInt32LittleEndian(Take(s, 4)))));
-            if (at != s.Length) { share.Dispose(); throw Error.Violation(ViolationReason.Malformed, "trailing bytes after a bank state"); }
-        }
-        catch { sk.Dispose(); throw; }
-        _bank.RestoreSecretKey(sk);
-        _bank.InstallKey(scheme, share);
-        _sessionId = sessionId;
-        _keyGeneration = generation;
-        _lastOpened = lastOpened;
-        foreach (var (r, length) in rounds) { _openRounds.Add(r); _roundLengths[r] = length; }
-        _state = new Ready();
     }
 
     // ---------------------------------------------------------------- split state export (SPEC.md 14.6)
