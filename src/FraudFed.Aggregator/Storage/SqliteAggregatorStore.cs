@@ -201,33 +201,9 @@ public sealed partial class SqliteAggregatorStore : IAggregatorStore
             File.Move(temp, path, overwrite: true);
         }
         finally { if (File.Exists(temp)) File.Delete(temp); }
-        SyncDirectory(_payloadDirectory);
+        FraudFed.Sdk.State.DurableDirectory.Sync(_payloadDirectory);
     }
 
-    /// <summary>fsync of a directory, so that a rename in it is durable (POSIX open(O_RDONLY) + fsync; .NET cannot
-    /// open a directory as a file). Windows makes a rename durable with the file's own flush and needs nothing here.</summary>
-    /// <exception cref="IOException">the directory cannot be opened or synced.</exception>
-    private static void SyncDirectory(string directory)
-    {
-        if (!OperatingSystem.IsLinux() && !OperatingSystem.IsMacOS() && !OperatingSystem.IsFreeBSD()) return;
-        int fd = Posix.open(directory, 0);   // O_RDONLY (0 on every POSIX system .NET runs on)
-        if (fd < 0) throw new IOException($"cannot open {directory} to sync it (errno {Marshal.GetLastPInvokeError()})");
-        try
-        {
-            if (Posix.fsync(fd) != 0) throw new IOException($"cannot sync {directory} (errno {Marshal.GetLastPInvokeError()})");
-        }
-        finally { Posix.close(fd); }
-    }
-
-    private static partial class Posix
-    {
-        [LibraryImport("libc", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
-        internal static partial int open(string path, int flags);
-        [LibraryImport("libc", SetLastError = true)]
-        internal static partial int fsync(int fd);
-        [LibraryImport("libc")]
-        internal static partial int close(int fd);
-    }
 
     private string PayloadPath(int bank, byte[] digest) => Path.Combine(_payloadDirectory, $"{bank}-{Convert.ToHexStringLower(digest)}.bin");
 

@@ -105,7 +105,7 @@ internal sealed class BankStateStore
         bool deleteOtherKeyFiles)
     {
         if (keyDigest.Length != 32 || !IsKeyFileName(keyFile)) throw new ArgumentException("Not a key file name and SHA-256 digest.", nameof(keyFile));
-        long size = 4 + 1 + 1 + keyFile.Length + 32 + 8 + 4 + 4 + (long)roundState.Length + outbox.Sum(o => 4L + o.Length);
+        long size = 4 + 1 + 1 + keyFile.Length + 32 + TailSize(roundState, outbox);
         if (size > int.MaxValue) throw new StateFileException(RoundPath, "the round state would exceed 2 GiB.");
         var b = new byte[size];
         int at = 0;
@@ -113,15 +113,7 @@ internal sealed class BankStateStore
         b[at++] = (byte)keyFile.Length;
         at += System.Text.Encoding.ASCII.GetBytes(keyFile, b.AsSpan(at));
         keyDigest.CopyTo(b.AsSpan(at)); at += 32;
-        BinaryPrimitives.WriteUInt64LittleEndian(b.AsSpan(at), lastSequence); at += 8;
-        BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(at), (uint)outbox.Count); at += 4;
-        foreach (byte[] o in outbox)
-        {
-            BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(at), (uint)o.Length); at += 4;
-            o.CopyTo(b, at); at += o.Length;
-        }
-        BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(at), (uint)roundState.Length); at += 4;
-        roundState.CopyTo(b.AsSpan(at));
+        WriteTail(b, at, lastSequence, outbox, roundState);
         EncryptedStateFile.Write(RoundPath, RoundPurpose, _key, b);
         RoundPartWrites++;
         if (deleteOtherKeyFiles) DeleteKeyFilesOtherThan(keyFile);
@@ -172,13 +164,8 @@ internal sealed class BankStateStore
             string keyFile = System.Text.Encoding.ASCII.GetString(Take(Take(1)[0]));
             if (!IsKeyFileName(keyFile)) throw new StateFileException(RoundPath, "the round state names no valid key file.");
             byte[] digest = Take(32).ToArray();
-            ulong last = BinaryPrimitives.ReadUInt64LittleEndian(Take(8));
-            uint count = BinaryPrimitives.ReadUInt32LittleEndian(Take(4));
-            if (count > (b.Length - at) / 4) throw new StateFileException(RoundPath, "the round state is truncated; restore the state directory from backup.");
-            var outbox = new List<byte[]>((int)count);
-            for (uint i = 0; i < count; i++) outbox.Add(Take(BinaryPrimitives.ReadUInt32LittleEndian(Take(4))).ToArray());
-            byte[] round = Take(BinaryPrimitives.ReadUInt32LittleEndian(Take(4))).ToArray();
-            if (at != b.Length) throw new StateFileException(RoundPath, "trailing bytes after the round state.");
+            byte[] round = ReadTail(b, at, RoundPath, "the round state is truncated; restore the state directory from backup.", "trailing bytes after the round state.",
+                out ulong last, out List<byte[]> outbox);
             string keyPath = Path.Combine(Directory, keyFile);
             byte[] key = EncryptedStateFile.Read(keyPath, KeyPurpose, _key, digest)
                 ?? throw new StateFileException(keyPath, "the key file the round state names is missing; restore the state directory from one backup, or remove it to join a new session.");
@@ -187,25 +174,55 @@ internal sealed class BankStateStore
         finally { CryptographicOperations.ZeroMemory(b); }
     }
 
+    /// <summary>Bytes of the tail both state files end with: u64 last sequence, u32 reply count, u32 length + bytes per reply,
+    /// u32 length + the party's (or round's) state.</summary>
+    private static long TailSize(ReadOnlySpan<byte> state, IReadOnlyList<byte[]> outbox) => 8 + 4 + 4 + (long)state.Length + outbox.Sum(o => 4L + o.Length);
+
+    /// <summary>Writes that tail at <paramref name="at"/>, which must leave exactly <see cref="TailSize"/> bytes.</summary>
+    private static void WriteTail(byte[] b, int at, ulong lastSequence, IReadOnlyList<byte[]> outbox, ReadOnlySpan<byte> state)
+    {
+        BinaryPrimitives.WriteUInt64LittleEndian(b.AsSpan(at), lastSequence); at += 8;
+        BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(at), (uint)outbox.Count); at += 4;
+        foreach (byte[] o in outbox)
+        {
+            BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(at), (uint)o.Length); at += 4;
+            o.CopyTo(b, at); at += o.Length;
+        }
+        BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(at), (uint)state.Length); at += 4;
+        state.CopyTo(b.AsSpan(at));
+    }
+
+    /// <summary>Reads the tail from <paramref name="at"/> to the end of <paramref name="b"/>; returns a copy of the state (the caller
+    /// clears it). A short file or a length past its end is <paramref name="truncated"/>, bytes after the state <paramref name="trailing"/>.</summary>
+    /// <exception cref="StateFileException">the tail does not parse.</exception>
+    private static byte[] ReadTail(byte[] b, int at, string path, string truncated, string trailing, out ulong lastSequence, out List<byte[]> outbox)
+    {
+        ReadOnlySpan<byte> Take(long n)
+        {
+            if (n < 0 || b.Length - at < n) throw new StateFileException(path, truncated);
+            var s = b.AsSpan(at, (int)n); at += (int)n; return s;
+        }
+        lastSequence = BinaryPrimitives.ReadUInt64LittleEndian(Take(8));
+        uint count = BinaryPrimitives.ReadUInt32LittleEndian(Take(4));
+        if (count > (b.Length - at) / 4) throw new StateFileException(path, truncated);
+        outbox = new List<byte[]>((int)count);
+        for (uint i = 0; i < count; i++) outbox.Add(Take(BinaryPrimitives.ReadUInt32LittleEndian(Take(4))).ToArray());
+        byte[] state = Take(BinaryPrimitives.ReadUInt32LittleEndian(Take(4))).ToArray();
+        if (at != b.Length) { CryptographicOperations.ZeroMemory(state); throw new StateFileException(path, trailing); }
+        return state;
+    }
+
     /// <summary>Writes the party state, the last handled sequence and its replies (sealed, atomic).</summary>
     public void Save(BankStateKind kind, ReadOnlySpan<byte> partyState, ulong lastSequence, IReadOnlyList<byte[]> outbox)
     {
-        long size = 4 + 1 + 1 + 8 + 4 + 4 + (long)partyState.Length + outbox.Sum(o => 4L + o.Length);
+        long size = 4 + 1 + 1 + TailSize(partyState, outbox);
         if (size > int.MaxValue) throw new StateFileException(PartyPath, "the bank state would exceed 2 GiB.");
         var b = new byte[size];
         try
         {
             int at = 0;
             Magic.CopyTo(b); at = 4; b[at++] = Version; b[at++] = (byte)kind;
-            BinaryPrimitives.WriteUInt64LittleEndian(b.AsSpan(at), lastSequence); at += 8;
-            BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(at), (uint)outbox.Count); at += 4;
-            foreach (byte[] o in outbox)
-            {
-                BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(at), (uint)o.Length); at += 4;
-                o.CopyTo(b, at); at += o.Length;
-            }
-            BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(at), (uint)partyState.Length); at += 4;
-            partyState.CopyTo(b.AsSpan(at));
+            WriteTail(b, at, lastSequence, outbox, partyState);
             EncryptedStateFile.Write(PartyPath, PartyPurpose, _key, b);
         }
         finally { CryptographicOperations.ZeroMemory(b); }
@@ -238,13 +255,8 @@ internal sealed class BankStateStore
                 throw new StateFileException(PartyPath, saved is BankStateKind.Homomorphic or BankStateKind.Masking
                     ? $"the state directory holds a {Name(saved)} bank's state and this bank.json is a {Name(kind)} federation; use the state directory of this bank.json, or remove the file to join a new session."
                     : "the bank state names an unknown mode.");
-            ulong last = BinaryPrimitives.ReadUInt64LittleEndian(Take(8));
-            uint count = BinaryPrimitives.ReadUInt32LittleEndian(Take(4));
-            if (count > (b.Length - at) / 4) throw new StateFileException(PartyPath, "the bank state is truncated; restore it from backup.");
-            var outbox = new List<byte[]>((int)count);
-            for (uint i = 0; i < count; i++) outbox.Add(Take(BinaryPrimitives.ReadUInt32LittleEndian(Take(4))).ToArray());
-            byte[] party = Take(BinaryPrimitives.ReadUInt32LittleEndian(Take(4))).ToArray();
-            if (at != b.Length) { CryptographicOperations.ZeroMemory(party); throw new StateFileException(PartyPath, "trailing bytes after the bank state."); }
+            byte[] party = ReadTail(b, at, PartyPath, "the bank state is truncated; restore it from backup.", "trailing bytes after the bank state.",
+                out ulong last, out List<byte[]> outbox);
             return new SavedBankState(party, last, outbox);
         }
         finally { CryptographicOperations.ZeroMemory(b); }

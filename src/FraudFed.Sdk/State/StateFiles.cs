@@ -125,7 +125,7 @@ public static partial class EncryptedStateFile
                 f.Flush(flushToDisk: true);
             }
             File.Move(temp, path, overwrite: true);
-            if (syncDirectory) SyncDirectory(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!);
+            if (syncDirectory) DurableDirectory.Sync(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -135,30 +135,6 @@ public static partial class EncryptedStateFile
         return SHA256.HashData(sealedBytes);
     }
 
-    /// <summary>fsync of a directory, so that a rename in it is durable (POSIX open(O_RDONLY) + fsync; .NET cannot open a
-    /// directory as a file). Windows makes a rename durable with the file's own flush and needs nothing here.</summary>
-    /// <exception cref="IOException">the directory cannot be opened or synced.</exception>
-    private static void SyncDirectory(string directory)
-    {
-        if (!OperatingSystem.IsLinux() && !OperatingSystem.IsMacOS() && !OperatingSystem.IsFreeBSD()) return;
-        int fd = Posix.open(directory, 0);   // O_RDONLY (0 on every POSIX system .NET runs on)
-        if (fd < 0) throw new IOException($"cannot open {directory} to sync it (errno {Marshal.GetLastPInvokeError()})");
-        try
-        {
-            if (Posix.fsync(fd) != 0) throw new IOException($"cannot sync {directory} (errno {Marshal.GetLastPInvokeError()})");
-        }
-        finally { Posix.close(fd); }
-    }
-
-    private static partial class Posix
-    {
-        [LibraryImport("libc", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
-        internal static partial int open(string path, int flags);
-        [LibraryImport("libc", SetLastError = true)]
-        internal static partial int fsync(int fd);
-        [LibraryImport("libc")]
-        internal static partial int close(int fd);
-    }
 
     /// <summary>Opens <paramref name="path"/> sealed for <paramref name="purpose"/>, or returns null if it does not exist. The
     /// caller clears the returned bytes after use.</summary>

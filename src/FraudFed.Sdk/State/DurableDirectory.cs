@@ -1,0 +1,34 @@
+// fsync of a directory after a rename in it: shared by the bank's sealed state files (StateFiles) and the appliance's
+// payload files (FraudFed.Aggregator's SqliteAggregatorStore), which both write a temporary file, flush it, and rename it.
+using System.Runtime.InteropServices;
+
+namespace FraudFed.Sdk.State;
+
+/// <summary>Makes a rename durable on POSIX systems.</summary>
+internal static partial class DurableDirectory
+{
+    /// <summary>fsync of a directory, so that a rename in it is durable (POSIX open(O_RDONLY) + fsync; .NET cannot open a
+    /// directory as a file). Windows makes a rename durable with the file's own flush and needs nothing here.</summary>
+    /// <exception cref="IOException">the directory cannot be opened or synced.</exception>
+    public static void Sync(string directory)
+    {
+        if (!OperatingSystem.IsLinux() && !OperatingSystem.IsMacOS() && !OperatingSystem.IsFreeBSD()) return;
+        int fd = Posix.open(directory, 0);   // O_RDONLY (0 on every POSIX system .NET runs on)
+        if (fd < 0) throw new IOException($"cannot open {directory} to sync it (errno {Marshal.GetLastPInvokeError()})");
+        try
+        {
+            if (Posix.fsync(fd) != 0) throw new IOException($"cannot sync {directory} (errno {Marshal.GetLastPInvokeError()})");
+        }
+        finally { Posix.close(fd); }
+    }
+
+    private static partial class Posix
+    {
+        [LibraryImport("libc", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+        internal static partial int open(string path, int flags);
+        [LibraryImport("libc", SetLastError = true)]
+        internal static partial int fsync(int fd);
+        [LibraryImport("libc")]
+        internal static partial int close(int fd);
+    }
+}
