@@ -1,7 +1,9 @@
 // Test double: a deliberately broken appliance. It is a mutual-TLS gRPC front for a real appliance (the same server
 // certificate and the same roster pins), forwarding every call as the calling bank, except for one broken rule: it
 // skips the replay check (bytes already accepted from another bank are answered OK without reaching the appliance), or
-// it accepts a message whose signature the appliance refused. The live runner must fail exactly the matching check.
+// it accepts a message the appliance refused for one reason (a bad signature, malformed, oversized, wrong round or session,
+// a body naming another sender), or counts resends again, or serves unpinned certificates. The live runner must fail
+// exactly the matching check.
 using System.Collections.Concurrent;
 using System.Net;
 using System.Security.Authentication;
@@ -39,6 +41,9 @@ public enum Breakage
     AcceptsWrongRoundOrState,
     /// <summary>A resend of accepted bytes is answered as a fresh acceptance (resend=false, a new sequence).</summary>
     CountsResendsAgain,
+    /// <summary>A fresh message the appliance refused as UnknownSender (its signed body names another bank) is answered OK;
+    /// bytes already accepted from another bank still reach the appliance (the replay rule is kept).</summary>
+    AcceptsOtherSenders,
     /// <summary>A client certificate the roster does not pin passes the handshake and is served as bank 0.</summary>
     ServesUnpinnedCertificates,
 }
@@ -169,7 +174,8 @@ internal sealed class BrokenAppliance : IAsyncDisposable
                 forwarder.Accepted(digest, bank);
                 return reply.Resend && forwarder.Breakage == Breakage.CountsResendsAgain ? forwarder.Fake() : reply;
             }
-            catch (RpcException e) when (Accepts(forwarder.Breakage, e.Trailers.GetValue(StatusMapping.ReasonTrailer)))
+            catch (RpcException e) when (Accepts(forwarder.Breakage, e.Trailers.GetValue(StatusMapping.ReasonTrailer))
+                && !(forwarder.Breakage == Breakage.AcceptsOtherSenders && forwarder.IsReplayFromAnotherBank(digest, bank)))
             {
                 return forwarder.Fake();
             }
@@ -182,6 +188,7 @@ internal sealed class BrokenAppliance : IAsyncDisposable
             (Breakage.AcceptsMalformed, "Malformed") => true,
             (Breakage.AcceptsOversized, "Oversized") => true,
             (Breakage.AcceptsWrongRoundOrState, "WrongRoundOrState") => true,
+            (Breakage.AcceptsOtherSenders, "UnknownSender") => true,
             _ => false,
         };
 

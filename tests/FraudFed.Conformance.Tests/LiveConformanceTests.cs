@@ -47,6 +47,7 @@ public sealed class LiveConformanceTests
     [TestCase(Breakage.AcceptsMalformed, "malformed-protobuf-refused")]
     [TestCase(Breakage.AcceptsOversized, "oversized-refused")]
     [TestCase(Breakage.AcceptsWrongRoundOrState, "wrong-round-refused", "wrong-session-refused")]
+    [TestCase(Breakage.AcceptsOtherSenders, "other-bank-id-refused")]
     [TestCase(Breakage.CountsResendsAgain, "duplicate-submission-idempotent")]
     [TestCase(Breakage.ServesUnpinnedCertificates, "unknown-certificate-refused")]
     public async Task BrokenAppliance_FailsExactlyTheMatchingCheck(Breakage breakage, params string[] checks)
