@@ -37,8 +37,11 @@ public enum Breakage
     AcceptsMalformed,
     /// <summary>A message the appliance refused as Oversized (its own size check) is answered OK.</summary>
     AcceptsOversized,
-    /// <summary>A message the appliance refused as WrongRoundOrState is answered OK.</summary>
-    AcceptsWrongRoundOrState,
+    /// <summary>A message the appliance refused as WrongRoundOrState whose wrapper carries the session's id (a wrong round)
+    /// is answered OK.</summary>
+    AcceptsWrongRound,
+    /// <summary>A message the appliance refused as WrongRoundOrState whose wrapper carries another session id is answered OK.</summary>
+    AcceptsWrongSession,
     /// <summary>A resend of accepted bytes is answered as a fresh acceptance (resend=false, a new sequence).</summary>
     CountsResendsAgain,
     /// <summary>A fresh message the appliance refused as UnknownSender (its signed body names another bank) is answered OK;
@@ -142,6 +145,15 @@ internal sealed class BrokenAppliance : IAsyncDisposable
 
         public void Accepted(byte[] digest, int bank) => _acceptedFrom.TryAdd(Convert.ToHexString(digest), bank);
 
+        /// <summary>True when the wrapper's session id (a masking wrapper, as the checks that use it run in masking mode) is
+        /// not the session the appliance reports.</summary>
+        public async Task<bool> IsOtherSessionAsync(Federation.FederationClient client, Google.Protobuf.ByteString message)
+        {
+            SessionInfo info = await client.GetSessionAsync(new GetSessionRequest());
+            var wrapper = FraudFed.Protocol.Wire.V1.MaskingBankMessage.Parser.ParseFrom(message);
+            return !wrapper.SessionId.Equals(info.SessionId);
+        }
+
         public SubmitReply Fake() => new() { Sequence = (ulong)Interlocked.Increment(ref _fakeSequence) };
 
         public void Dispose()
@@ -177,6 +189,9 @@ internal sealed class BrokenAppliance : IAsyncDisposable
             catch (RpcException e) when (Accepts(forwarder.Breakage, e.Trailers.GetValue(StatusMapping.ReasonTrailer))
                 && !(forwarder.Breakage == Breakage.AcceptsOtherSenders && forwarder.IsReplayFromAnotherBank(digest, bank)))
             {
+                if (forwarder.Breakage is Breakage.AcceptsWrongRound or Breakage.AcceptsWrongSession
+                    && await forwarder.IsOtherSessionAsync(client, request.Message) != (forwarder.Breakage == Breakage.AcceptsWrongSession))
+                    throw new RpcException(e.Status, e.Trailers);
                 return forwarder.Fake();
             }
             catch (RpcException e) { throw new RpcException(e.Status, e.Trailers); }
@@ -187,7 +202,7 @@ internal sealed class BrokenAppliance : IAsyncDisposable
             (Breakage.AcceptsBadSignatures, "AuthenticationFailed") => true,
             (Breakage.AcceptsMalformed, "Malformed") => true,
             (Breakage.AcceptsOversized, "Oversized") => true,
-            (Breakage.AcceptsWrongRoundOrState, "WrongRoundOrState") => true,
+            (Breakage.AcceptsWrongRound or Breakage.AcceptsWrongSession, "WrongRoundOrState") => true,
             (Breakage.AcceptsOtherSenders, "UnknownSender") => true,
             _ => false,
         };
