@@ -1,7 +1,9 @@
 // Test double: a deliberately broken appliance. It is a mutual-TLS gRPC front for a real appliance (the same server
 // certificate and the same roster pins), forwarding every call as the calling bank, except for one broken rule: it
 // skips the replay check (bytes already accepted from another bank are answered OK without reaching the appliance), or
-// it accepts a message whose signature the appliance refused. The live runner must fail exactly the matching check.
+// it accepts a message the appliance refused for one reason (a bad signature, malformed, oversized, wrong round or session,
+// a body naming another sender), or counts resends again, or serves unpinned certificates. The live runner must fail
+// exactly the matching check.
 using System.Collections.Concurrent;
 using System.Net;
 using System.Security.Authentication;
@@ -35,10 +37,16 @@ public enum Breakage
     AcceptsMalformed,
     /// <summary>A message the appliance refused as Oversized (its own size check) is answered OK.</summary>
     AcceptsOversized,
-    /// <summary>A message the appliance refused as WrongRoundOrState is answered OK.</summary>
-    AcceptsWrongRoundOrState,
+    /// <summary>A message the appliance refused as WrongRoundOrState whose wrapper carries the session's id (a wrong round)
+    /// is answered OK.</summary>
+    AcceptsWrongRound,
+    /// <summary>A message the appliance refused as WrongRoundOrState whose wrapper carries another session id is answered OK.</summary>
+    AcceptsWrongSession,
     /// <summary>A resend of accepted bytes is answered as a fresh acceptance (resend=false, a new sequence).</summary>
     CountsResendsAgain,
+    /// <summary>A fresh message the appliance refused as UnknownSender (its signed body names another bank) is answered OK;
+    /// bytes already accepted from another bank still reach the appliance (the replay rule is kept).</summary>
+    AcceptsOtherSenders,
     /// <summary>A client certificate the roster does not pin passes the handshake and is served as bank 0.</summary>
     ServesUnpinnedCertificates,
 }
@@ -137,6 +145,15 @@ internal sealed class BrokenAppliance : IAsyncDisposable
 
         public void Accepted(byte[] digest, int bank) => _acceptedFrom.TryAdd(Convert.ToHexString(digest), bank);
 
+        /// <summary>True when the wrapper's session id (a masking wrapper, as the checks that use it run in masking mode) is
+        /// not the session the appliance reports.</summary>
+        public async Task<bool> IsOtherSessionAsync(Federation.FederationClient client, Google.Protobuf.ByteString message)
+        {
+            SessionInfo info = await client.GetSessionAsync(new GetSessionRequest());
+            var wrapper = FraudFed.Protocol.Wire.V1.MaskingBankMessage.Parser.ParseFrom(message);
+            return !wrapper.SessionId.Equals(info.SessionId);
+        }
+
         public SubmitReply Fake() => new() { Sequence = (ulong)Interlocked.Increment(ref _fakeSequence) };
 
         public void Dispose()
@@ -169,8 +186,12 @@ internal sealed class BrokenAppliance : IAsyncDisposable
                 forwarder.Accepted(digest, bank);
                 return reply.Resend && forwarder.Breakage == Breakage.CountsResendsAgain ? forwarder.Fake() : reply;
             }
-            catch (RpcException e) when (Accepts(forwarder.Breakage, e.Trailers.GetValue(StatusMapping.ReasonTrailer)))
+            catch (RpcException e) when (Accepts(forwarder.Breakage, e.Trailers.GetValue(StatusMapping.ReasonTrailer))
+                && !(forwarder.Breakage == Breakage.AcceptsOtherSenders && forwarder.IsReplayFromAnotherBank(digest, bank)))
             {
+                if (forwarder.Breakage is Breakage.AcceptsWrongRound or Breakage.AcceptsWrongSession
+                    && await forwarder.IsOtherSessionAsync(client, request.Message) != (forwarder.Breakage == Breakage.AcceptsWrongSession))
+                    throw new RpcException(e.Status, e.Trailers);
                 return forwarder.Fake();
             }
             catch (RpcException e) { throw new RpcException(e.Status, e.Trailers); }
@@ -181,7 +202,8 @@ internal sealed class BrokenAppliance : IAsyncDisposable
             (Breakage.AcceptsBadSignatures, "AuthenticationFailed") => true,
             (Breakage.AcceptsMalformed, "Malformed") => true,
             (Breakage.AcceptsOversized, "Oversized") => true,
-            (Breakage.AcceptsWrongRoundOrState, "WrongRoundOrState") => true,
+            (Breakage.AcceptsWrongRound or Breakage.AcceptsWrongSession, "WrongRoundOrState") => true,
+            (Breakage.AcceptsOtherSenders, "UnknownSender") => true,
             _ => false,
         };
 

@@ -46,7 +46,9 @@ public sealed class LiveConformanceTests
     [TestCase(Breakage.AcceptsBadSignatures, "invalid-signature-refused")]
     [TestCase(Breakage.AcceptsMalformed, "malformed-protobuf-refused")]
     [TestCase(Breakage.AcceptsOversized, "oversized-refused")]
-    [TestCase(Breakage.AcceptsWrongRoundOrState, "wrong-round-refused", "wrong-session-refused")]
+    [TestCase(Breakage.AcceptsWrongRound, "wrong-round-refused")]
+    [TestCase(Breakage.AcceptsWrongSession, "wrong-session-refused")]
+    [TestCase(Breakage.AcceptsOtherSenders, "other-bank-id-refused")]
     [TestCase(Breakage.CountsResendsAgain, "duplicate-submission-idempotent")]
     [TestCase(Breakage.ServesUnpinnedCertificates, "unknown-certificate-refused")]
     public async Task BrokenAppliance_FailsExactlyTheMatchingCheck(Breakage breakage, params string[] checks)

@@ -16,10 +16,10 @@ internal sealed class ProtoRef
         _bytes.Add((byte)v);
     }
 
-    /// <summary>A varint field (omitted when 0, as proto3 does).</summary>
-    public ProtoRef U(int field, ulong value)
+    /// <summary>A varint field (omitted when 0, as proto3 does, unless <paramref name="always"/>: a set oneof scalar).</summary>
+    public ProtoRef U(int field, ulong value, bool always = false)
     {
-        if (value == 0) return this;
+        if (value == 0 && !always) return this;
         Varint((ulong)field << 3);
         Varint(value);
         return this;
@@ -43,6 +43,37 @@ internal sealed class ProtoRef
         return B(field, inner.ToArray());
     }
 
+    /// <summary>A double field: wire type 1, the IEEE 754 binary64 bits as a little-endian u64 (omitted when +0.0).</summary>
+    public ProtoRef D(int field, double value)
+    {
+        ulong bits = (ulong)BitConverter.DoubleToInt64Bits(value);
+        if (bits == 0) return this;
+        Varint(((ulong)field << 3) | 1);
+        for (int i = 0; i < 8; i++) _bytes.Add((byte)(bits >> (8 * i)));
+        return this;
+    }
+
+    /// <summary>A packed repeated double field: one length-delimited field of 8-byte little-endian binary64 values (omitted when empty).</summary>
+    public ProtoRef PackedDoubles(int field, IEnumerable<double> values)
+    {
+        var inner = new List<byte>();
+        foreach (double v in values)
+        {
+            ulong bits = (ulong)BitConverter.DoubleToInt64Bits(v);
+            for (int i = 0; i < 8; i++) inner.Add((byte)(bits >> (8 * i)));
+        }
+        return B(field, [.. inner]);
+    }
+
+    /// <summary>A string field, UTF-8 (omitted when empty).</summary>
+    public ProtoRef S(int field, string value) => B(field, System.Text.Encoding.UTF8.GetBytes(value));
+
+    /// <summary>A repeated string field: one UTF-8 length-delimited field per entry, empty entries included.</summary>
+    public ProtoRef Strings(int field, IEnumerable<string> values) => Many(field, values.Select(System.Text.Encoding.UTF8.GetBytes).ToArray());
+
+    /// <summary>A message field (emitted even when the message is empty: a set singular or repeated message).</summary>
+    public ProtoRef M(int field, ProtoRef message) => B(field, message.ToArray(), always: true);
+
     /// <summary>Repeated BankBytes entries, bank i = index i.</summary>
     public ProtoRef Banks(int field, byte[][] items)
     {
@@ -61,7 +92,7 @@ internal sealed class ProtoRef
 /// <summary>One field of a parsed proto3 message: its number, and its varint value or its length-delimited bytes.</summary>
 internal readonly record struct ProtoField(int Number, int WireType, ulong Value, byte[] Data);
 
-/// <summary>A minimal proto3 reader (wire types 0 and 2 only, which is all fraudfed.v1 uses).</summary>
+/// <summary>A minimal proto3 reader (wire types 0 and 2 only: all the mode wrappers use; training.proto's doubles are not read here).</summary>
 internal static class ProtoRead
 {
     /// <summary>Every field of <paramref name="bytes"/> in order; anything that is not well-formed is a ConformanceException.</summary>
@@ -140,11 +171,12 @@ internal static class WireGolden
     /// <param name="cases">The cases built now: name, direction, bytes from the library's encoder and from the reference encoder.</param>
     /// <param name="roundTrip">Decodes bytes of a direction ("to_bank" / "to_aggregator") and encodes them again.</param>
     /// <param name="toBank">Descriptor of the aggregator-to-bank wrapper message.</param>
-    /// <param name="toAggregator">Descriptor of the bank-to-aggregator wrapper message.</param>
+    /// <param name="toAggregator">Descriptor of the bank-to-aggregator wrapper message; null when the wrapper has one direction
+    /// only (training.proto), and then no case may be "to_aggregator".</param>
     /// <param name="extra">Further refusals of a case's bytes (may be null).</param>
     public static IEnumerable<CheckCase> Cases(System.Text.Json.JsonElement root, string mapper,
         IEnumerable<(string Name, string Direction, byte[] Library, byte[] Reference)> cases, Func<string, byte[], byte[]> roundTrip,
-        Google.Protobuf.Reflection.MessageDescriptor toBank, Google.Protobuf.Reflection.MessageDescriptor toAggregator,
+        Google.Protobuf.Reflection.MessageDescriptor toBank, Google.Protobuf.Reflection.MessageDescriptor? toAggregator,
         Action<string, string, byte[]>? extra = null)
     {
         var expected = root.Arr("cases").ToDictionary(c => c.Str("name"), c => (Direction: c.Str("direction"), Bytes: c.Str("bytes")));
@@ -168,7 +200,7 @@ internal static class WireGolden
         yield return new CheckCase("every-step-covered", () =>
         {
             Expect.Equal($"to_bank cases = steps of {toBank.Name}", toBank.Oneofs[0].Fields.Count, expected.Values.Count(v => v.Direction == "to_bank"));
-            Expect.Equal($"to_aggregator cases = steps of {toAggregator.Name}", toAggregator.Oneofs[0].Fields.Count, expected.Values.Count(v => v.Direction == "to_aggregator"));
+            Expect.Equal($"to_aggregator cases = steps of {toAggregator?.Name ?? "(none)"}", toAggregator?.Oneofs[0].Fields.Count ?? 0, expected.Values.Count(v => v.Direction == "to_aggregator"));
         });
     }
 }
