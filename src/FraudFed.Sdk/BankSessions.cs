@@ -176,7 +176,8 @@ internal sealed class MaskingBankSession : IBankSession
     private IReadOnlyList<byte[]> _outbox = [];
 
     /// <summary>A session whose bank is restored from <paramref name="store"/> when it holds a state of this session (the transport
-    /// then reads the mailbox after the saved sequence); a state of an earlier session is replaced at the first save.</summary>
+    /// then reads the mailbox after the saved sequence); a state of an earlier session of this federation is replaced at the first
+    /// save, a state of another federation is refused.</summary>
     /// <exception cref="FederationException">the appliance's session id is not 16 bytes.</exception>
     /// <exception cref="StateFileException">the saved state does not verify, holds a homomorphic party, or does not belong to this
     /// bank, roster and parameters.</exception>
@@ -186,6 +187,9 @@ internal sealed class MaskingBankSession : IBankSession
         if (sessionId.Length != MaskingParameters.SessionIdSize) throw new FederationException("the aggregator sent a masking session id that is not 16 bytes.");
         _parameters = settings.BuildMaskingParameters(sessionId);
         using SavedBankState? saved = store?.Load(BankStateKind.Masking);
+        // A state of another federation (another kit's, sealed with a key that happens to match) is refused, never replaced.
+        if (saved is not null && !MaskingBank.IsStateOfSession(saved.PartyState, sessionId))
+            StatePreflight.CheckMaskingFederation(store!.PartyPath, saved.PartyState, settings, transport.Bank, seed);
         if (saved is not null && MaskingBank.IsStateOfSession(saved.PartyState, sessionId))
         {
             try

@@ -139,6 +139,19 @@ public sealed partial class FederationClient : IAsyncDisposable
         return TimeSpan.FromMilliseconds(Math.Max(0, Math.Min(jittered, remaining.TotalMilliseconds)));
     }
 
+    /// <summary>Checks <paramref name="config"/>'s state directory without any network call (SPEC.md 14.6, 14.7): it exists or can
+    /// be created (mode 0700), it is writable, and a state already in it verifies under the state key and belongs to this bank,
+    /// this mode and this federation (roster and parameters of bank.json). A state of another federation is never overwritten.
+    /// Does nothing without state_directory. <see cref="ConnectAsync"/> makes the same checks; a command line tool calls this
+    /// first, to refuse bad input before it connects.</summary>
+    /// <exception cref="ArgumentNullException"><paramref name="config"/> is null.</exception>
+    /// <exception cref="StateFileException">the directory or a state in it cannot be used; the message names the path and the fix.</exception>
+    public static void CheckStateDirectory(LoadedBankConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        StatePreflight.Check(config);
+    }
+
     /// <summary>A client for the bank described by <paramref name="config"/> (the client does not own it).</summary>
     /// <exception cref="ArgumentNullException"><paramref name="config"/> is null.</exception>
     public static FederationClient Create(LoadedBankConfig config, FederationClientOptions? options = null)

@@ -89,9 +89,30 @@ public sealed class VectorLengthMismatchException : FederationException
 public sealed class ApplianceStateFailedException : FederationException
 {
     /// <summary>Creates the exception.</summary>
+    /// <param name="aggregator">The appliance's address, as in bank.json.</param>
+    /// <param name="detail">The appliance's status detail; its own statement that it could not persist its state is not repeated,
+    /// only what it adds (e.g. its guess of the cause).</param>
     public ApplianceStateFailedException(string aggregator, string detail)
-        : base($"the aggregator at {aggregator} could not persist its state and accepts nothing until its operator fixes it and restarts the appliance ({detail}); ask the operator (its log and /healthz say the same), then run this bank again.")
+        : base(Compose(aggregator, detail))
     { }
+
+    private const string ApplianceSays = "the appliance could not persist its state";
+
+    /// <summary>One sentence: what happened (with the appliance's own cause, once), what it means, what to do.</summary>
+    internal static string Compose(string aggregator, string? detail)
+    {
+        string cause = "";
+        string d = (detail ?? "").Trim();
+        if (d.StartsWith(ApplianceSays, StringComparison.OrdinalIgnoreCase))
+        {
+            // "the appliance could not persist its state (disk full ...?); it accepts nothing ...": keep the parenthesis only.
+            string rest = d[ApplianceSays.Length..];
+            int end = rest.IndexOf(';');
+            cause = (end < 0 ? rest : rest[..end]).Trim();
+        }
+        else if (d.Length > 0) cause = $"({d.TrimEnd('.')})";
+        return $"the aggregator at {aggregator} could not persist its state{(cause.Length > 0 ? " " + cause : "")} and accepts nothing until its operator fixes that and restarts the appliance; ask the operator (its log and /healthz say the same), then run this bank again.";
+    }
 }
 
 /// <summary>A value passed to <see cref="FederationClient.SumAsync"/> is not below the session's modulus 2^<see cref="Bits"/> (t = 2^44

@@ -221,6 +221,45 @@ public sealed class ApplianceOutageTests
         Assert.That(await ScrapeUntil(v => v > afterClient), Is.EqualTo(afterClient + 1));
     }
 
+    [TestCase(System.Security.Authentication.SslProtocols.Tls13, TestName = "HandshakeWithoutClientCertificate/TLS 1.3")]
+    [TestCase(System.Security.Authentication.SslProtocols.Tls12, TestName = "HandshakeWithoutClientCertificate/TLS 1.2")]
+    public async Task AHandshakeWithNoClientCertificateAtAll_IsRefused_AndCountedInRejectsTotal_WithReasonCertificate(System.Security.Authentication.SslProtocols protocol)
+    {
+        await using ApplianceKit kit = ApplianceKit.Create("masking", banks: 2);
+        await kit.StartAsync();
+        Uri ops = kit.Host!.Addresses.First(a => a.Scheme == "http");
+        using var http = new HttpClient();
+        Assert.That(RejectsWithReasonCertificate(await http.GetStringAsync(new Uri(ops, "/metrics"))), Is.Zero);
+        // A real TLS handshake that offers no client certificate, trusting the appliance's certificate.
+        bool refused = false;
+        using (var tcp = new System.Net.Sockets.TcpClient())
+        {
+            await tcp.ConnectAsync(kit.Address.Host, kit.Address.Port);
+            using var tls = new System.Net.Security.SslStream(tcp.GetStream(), false, (_, _, _, _) => true);
+            try
+            {
+                await tls.AuthenticateAsClientAsync(new System.Net.Security.SslClientAuthenticationOptions
+                {
+                    TargetHost = kit.Address.Host, EnabledSslProtocols = protocol,
+                    ApplicationProtocols = [System.Net.Security.SslApplicationProtocol.Http2],
+                });
+                // TLS 1.3: the client's side of the handshake completes; the appliance then closes without a byte of HTTP/2.
+                refused = await tls.ReadAsync(new byte[1]) == 0;
+            }
+            catch (Exception e) when (e is System.Security.Authentication.AuthenticationException or IOException) { refused = true; }
+        }
+        Assert.That(refused, Is.True, "the appliance refused the connection");
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        double count;
+        while ((count = RejectsWithReasonCertificate(await http.GetStringAsync(new Uri(ops, "/metrics")))) < 1 && clock.Elapsed < TimeSpan.FromSeconds(10)) await Task.Delay(100);
+        await Task.Delay(400);   // the exporter caches a scrape for 300 ms: exactly one refusal, not more
+        Assert.That(RejectsWithReasonCertificate(await http.GetStringAsync(new Uri(ops, "/metrics"))), Is.EqualTo(1));
+        // A roster bank still gets in (its certificate is read from the connection) and adds no reject.
+        Assert.That((await kit.Raw(1).Grpc.GetSessionAsync(new FraudFed.Sdk.Wire.GetSessionRequest())).Bank, Is.EqualTo(1U));
+        await Task.Delay(400);
+        Assert.That(RejectsWithReasonCertificate(await http.GetStringAsync(new Uri(ops, "/metrics"))), Is.EqualTo(1));
+    }
+
     /// <summary>The value of fraudfed_rejects_total{reason="certificate"} in a Prometheus scrape (0 when absent).</summary>
     private static double RejectsWithReasonCertificate(string scrape)
     {

@@ -3,7 +3,9 @@
 // endpoint (/metrics in Prometheus text, /healthz); grpc.health.v1 on the TLS endpoint; the coordinator and its
 // deadline ticker. The coordinator is created (and the state file replayed) before any port is bound.
 using System.Net;
+using System.Net.Security;
 using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
 using FraudFed.Aggregator.Coordination;
 using FraudFed.Aggregator.Services;
 using FraudFed.Aggregator.Storage;
@@ -71,20 +73,27 @@ public sealed class ApplianceHost : IAsyncDisposable
             k.Listen(config.Listen, listen =>
             {
                 listen.Protocols = HttpProtocols.Http2;
-                listen.UseHttps(new HttpsConnectionAdapterOptions
+                // Our own SslServerAuthenticationOptions rather than HttpsConnectionAdapterOptions: Kestrel's ClientCertificateValidation
+                // is not called for a client that sends no certificate at all (Kestrel refuses it itself), and that refusal must be
+                // counted too. Pinning is the whole check: a certificate is accepted iff its fingerprint is in the roster. A refusal
+                // (no certificate, or one not pinned) fails the handshake before any call: fraudfed_rejects_total{reason="certificate"}.
+                var serverCertificate = SslStreamCertificateContext.Create(config.ServerCertificate, additionalCertificates: null);
+                listen.UseHttps(new TlsHandshakeCallbackOptions
                 {
-                    ServerCertificate = config.ServerCertificate,
-                    ClientCertificateMode = ClientCertificateMode.RequireCertificate,
-                    // Pinning is the whole check: a certificate is accepted iff its fingerprint is in the roster.
-                    // A refusal fails the handshake before any call: counted as fraudfed_rejects_total{reason="certificate"}.
-                    ClientCertificateValidation = (certificate, _, _) =>
-                    {
-                        if (config.BankOf(certificate) >= 0) return true;
-                        metrics.Rejected(AggregatorMetrics.CertificateReason);
-                        return false;
-                    },
-                    SslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
                     HandshakeTimeout = TimeSpan.FromSeconds(10),
+                    OnConnection = _ => ValueTask.FromResult(new SslServerAuthenticationOptions
+                    {
+                        ServerCertificateContext = serverCertificate,
+                        ClientCertificateRequired = true,
+                        EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
+                        CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+                        RemoteCertificateValidationCallback = (_, certificate, _, _) =>
+                        {
+                            if (certificate is not null && config.BankOf(certificate as X509Certificate2 ?? X509CertificateLoader.LoadCertificate(certificate.GetRawCertData())) >= 0) return true;
+                            metrics.Rejected(AggregatorMetrics.CertificateReason);
+                            return false;
+                        },
+                    }),
                 });
             });
             if (config.Ops is not null) k.Listen(config.Ops, listen => listen.Protocols = HttpProtocols.Http1);

@@ -127,6 +127,7 @@ internal sealed class BankCommands : ICliSubcommands
             if (seconds is <= 0 or > 86_400) throw new UsageException($"--timeout must be in (0, 86400] seconds (got {seconds}).");
             TimeSpan budget = RetryBudget(pr.GetValue(retryBudget), seconds);
             using LoadedBankConfig bank = BankConfig.Load(pr.GetValue(config)!);
+            CheckStateDirectory(bank);
             ulong[] vector = ReadValues(pr.GetValue(values)!, bank.Config.Federation);
             using IDisposable listening = CliInterrupt.Listen();
             using CancellationTokenSource cts = CliInterrupt.WithTimeout(TimeSpan.FromSeconds(seconds));
@@ -184,6 +185,7 @@ internal sealed class BankCommands : ICliSubcommands
             Learning.Data.CsvDatasetLoader.CheckHeader(dataPath, csvSchema);
             byte[]? key = pr.GetValue(categoryKey) is { } keyFile ? SimulateCommand.ReadConsortiumKey(keyFile) : null;
             using LoadedBankConfig bank = BankConfig.Load(pr.GetValue(config)!);
+            CheckStateDirectory(bank);
             using StagedOutput staged = StagedOutput.Prepare(pr.GetValue(output)!);
             using IDisposable listening = CliInterrupt.Listen();
             using CancellationTokenSource cts = CliInterrupt.WithTimeout(TimeSpan.FromSeconds(seconds));
@@ -236,6 +238,14 @@ internal sealed class BankCommands : ICliSubcommands
             return CliErrors.Success;
         }));
         return cmd;
+    }
+
+    /// <summary>The state directory's checks, before any network work: a refusal is an input error (exit 2), one line naming the
+    /// path and the fix (SPEC.md 14.6, 14.7).</summary>
+    private static void CheckStateDirectory(LoadedBankConfig bank)
+    {
+        try { FederationClient.CheckStateDirectory(bank); }
+        catch (FraudFed.Sdk.State.StateFileException e) { throw new UsageException(e.Message); }
     }
 
     /// <summary>--retry-budget of `bank sum|train`.</summary>

@@ -93,7 +93,7 @@ public static partial class EncryptedStateFile
             if (OperatingSystem.IsWindows()) Directory.CreateDirectory(directory);
             else Directory.CreateDirectory(directory, DirectoryMode0700);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new StateFileException(directory, $"the state directory cannot be created ({e.Message}).", e); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new StateFileException(directory, $"the state directory cannot be created ({e.Message}); point state_directory in bank.json at a directory this process can create, or create it (mode 0700).", e); }
     }
 
     /// <summary>Seals <paramref name="plaintext"/> for <paramref name="purpose"/> and replaces <paramref name="path"/> atomically
