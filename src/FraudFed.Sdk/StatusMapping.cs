@@ -51,16 +51,14 @@ public static class StatusMapping
     };
 
     /// <summary>The trailer value of <paramref name="reason"/>.</summary>
-    public static string TrailerValue(ViolationReason reason) => ((FraudFed.Protocol.Wire.V1.ViolationReasonCode)((int)reason + 1)).ToString();
+    public static string TrailerValue(ViolationReason reason) => FraudFed.Protocol.WireReasons.Name(reason);
 
     /// <summary>The reason named in an RpcException's trailers, or null.</summary>
     public static ViolationReason? ReasonOf(RpcException error)
     {
         ArgumentNullException.ThrowIfNull(error);
         string? value = error.Trailers.GetValue(ReasonTrailer);
-        if (value is null || !Enum.TryParse(value, out FraudFed.Protocol.Wire.V1.ViolationReasonCode code) || code == 0) return null;
-        int r = (int)code - 1;
-        return Enum.IsDefined(typeof(ViolationReason), r) ? (ViolationReason)r : null;
+        return FraudFed.Protocol.WireReasons.TryParseName(value, out ViolationReason reason) ? reason : null;
     }
 
     /// <summary>The round's vector length named in an RpcException's trailers (a length mismatch), or null.</summary>

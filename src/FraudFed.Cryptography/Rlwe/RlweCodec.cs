@@ -390,6 +390,21 @@ internal static class RlweCodec
     }
 
     /// <summary>
+    /// The cheap first look at an untrusted object, before any hash: room for the header, <paramref name="contextLength"/>
+    /// context bytes and the trailer; kind byte <paramref name="kind"/>; context-length field <paramref name="contextLength"/>.
+    /// Returns the context (data[HeaderSize..HeaderSize + contextLength)). Nothing else is checked: the full validation is
+    /// <see cref="CheckEnvelope"/>. Callers outside this codec read header fields only through here.
+    /// </summary>
+    /// <exception cref="ProtocolViolationException">Malformed: too short, another kind or another context length.</exception>
+    internal static ReadOnlySpan<byte> PeekContext(ReadOnlySpan<byte> data, RlweObjectKind kind, int contextLength)
+    {
+        if (contextLength < 0 || data.Length < HeaderSize + (long)contextLength + DigestSize) throw Malformed("shorter than its header, context and digest");
+        if (data[5] != (byte)kind || BinaryPrimitives.ReadUInt32LittleEndian(data[48..]) != (uint)contextLength)
+            throw Malformed("not an object of this kind and context length");
+        return data.Slice(HeaderSize, contextLength);
+    }
+
+    /// <summary>
     /// Steps 1-3 of the validation (fixed fields, lengths, digest) without copying anything; the context is
     /// data[HeaderSize..HeaderSize + contextLength) and the payload starts at the returned offset.
     /// </summary>

@@ -326,11 +326,9 @@ public static class HeWire
             ? seg.Array : b.ToByteArray();
 
     private static Wire.V1.Abort Abort(ViolationReason reason, string message, ulong round) =>
-        new() { Reason = (ViolationReasonCode)((int)reason + 1), Message = message, Round = round };
+        new() { Reason = WireReasons.Code(reason), Message = message, Round = round };
 
-    private static ViolationReason Reason(ViolationReasonCode code) =>
-        code is > ViolationReasonCode.Unspecified and <= ViolationReasonCode.InsecureParameters ? (ViolationReason)((int)code - 1)
-            : throw Error.Violation(ViolationReason.Malformed, "unknown abort reason");
+    private static ViolationReason Reason(ViolationReasonCode code) => WireReasons.FromCode(code);
 
     /// <summary>The fewest bytes (1..8) that hold every value.</summary>
     private static int ValueBytes(ulong[] values)

@@ -268,7 +268,7 @@ public sealed class HomomorphicAggregatorParty : IDisposable
         private static AggregatorState Adverts(HomomorphicAggregatorParty p) =>
             new Collect<HeChannelAdvertMessage>("ChannelAdverts", p, (from, m) =>
             {
-                if (System.Buffers.Binary.BinaryPrimitives.ReadInt32LittleEndian(m.Advert.AsSpan(16)) != from)
+                if (ShareChannel.AdvertBank(m.Advert) != from)
                     throw Error.Violation(ViolationReason.UnknownSender, "an advert for another bank than its sender");
                 return m.Advert;
             },

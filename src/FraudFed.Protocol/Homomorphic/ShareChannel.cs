@@ -64,6 +64,15 @@ internal sealed class ShareChannel : IDisposable
     }
 
     /// <summary>
+    /// The bank an advert names (its i32 after the session id), unverified: the aggregator's cheap intake check that the advert
+    /// is its sender's; the banks verify the signature (<see cref="AcceptAdvert"/>). Malformed when the size is not
+    /// <see cref="AdvertSize"/>.
+    /// </summary>
+    public static int AdvertBank(ReadOnlySpan<byte> advert) =>
+        advert.Length == AdvertSize ? BinaryPrimitives.ReadInt32LittleEndian(advert[16..])
+            : throw Error.Violation(ViolationReason.Malformed, "channel advert size");
+
+    /// <summary>
     /// Records a peer's advert after checking its size (Malformed), session (WrongRoundOrState), bank inside the roster
     /// (UnknownSender) and signature under that bank's identity key (AuthenticationFailed); a second advert of one bank is
     /// Duplicate. Returns the peer's bank.
@@ -73,7 +82,7 @@ internal sealed class ShareChannel : IDisposable
         ArgumentNullException.ThrowIfNull(roster);
         if (advert.Length != AdvertSize) throw Error.Violation(ViolationReason.Malformed, "channel advert size");
         if (!advert[..16].SequenceEqual(_sessionId)) throw Error.Violation(ViolationReason.WrongRoundOrState, "channel advert of another setup");
-        int peer = BinaryPrimitives.ReadInt32LittleEndian(advert[16..]);
+        int peer = AdvertBank(advert);
         if (peer < 0 || peer >= _peers.Length || peer >= roster.Count) throw Error.Violation(ViolationReason.UnknownSender, "channel advert of a bank outside the roster");
         if (!Ed25519SigningKey.Verify(roster[peer], UploadSignature.Message(AdvertLabel, SHA256.HashData(advert[..52])), advert[52..]))
             throw Error.Violation(ViolationReason.AuthenticationFailed, "channel advert not signed by its bank");

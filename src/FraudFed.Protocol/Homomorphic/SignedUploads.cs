@@ -513,11 +513,7 @@ internal sealed class UploadIntake
     /// <summary>Cheap checks of an upload's header and label: (chunk, sender).</summary>
     private (uint Chunk, int Sender) Label(ReadOnlySpan<byte> upload)
     {
-        const int ctx = RlweCodec.HeaderSize;
-        if (upload.Length < ctx + CompactCiphertext.ContextSize + RlweCodec.DigestSize) throw Error.Violation(ViolationReason.Malformed, "upload too short");
-        if (upload[5] != (byte)Kind || BinaryPrimitives.ReadUInt32LittleEndian(upload[48..]) != CompactCiphertext.ContextSize)
-            throw Error.Violation(ViolationReason.Malformed, "not an upload of this variant");
-        ReadOnlySpan<byte> label = upload.Slice(ctx, ChunkLabel.Size);
+        ReadOnlySpan<byte> label = RlweCodec.PeekContext(upload, Kind, CompactCiphertext.ContextSize)[..ChunkLabel.Size];
         if (!label[..16].SequenceEqual(_sessionTag) || ChunkLabel.Round(label) != Round)
             throw Error.Violation(ViolationReason.WrongRoundOrState, "upload of another session or round");
         uint chunk = ChunkLabel.Chunk(label);

@@ -241,9 +241,7 @@ public static class MaskingWire
             ? seg.Array : b.ToByteArray();
 
     private static V1.Abort Abort(ViolationReason reason, string message, uint round) =>
-        new() { Reason = (V1.ViolationReasonCode)((int)reason + 1), Message = message ?? "", Round = round };
+        new() { Reason = WireReasons.Code(reason), Message = message ?? "", Round = round };
 
-    private static ViolationReason Reason(V1.ViolationReasonCode code) =>
-        code is > V1.ViolationReasonCode.Unspecified and <= V1.ViolationReasonCode.InsecureParameters ? (ViolationReason)((int)code - 1)
-            : throw Error.Violation(ViolationReason.Malformed, "Unknown abort reason.");
+    private static ViolationReason Reason(V1.ViolationReasonCode code) => WireReasons.FromCode(code);
 }

@@ -1,0 +1,170 @@
+// Issue 8, "each state refuses every message kind that does not belong to it with a typed error and no state change", for
+// the threshold homomorphic aggregator (the banks' matrix is HomomorphicPartyTests). A seeded three-bank session is run once
+// to record one genuine message of every kind a bank sends (bank 1's, plus a round abort); an identical session is then
+// replayed and, in every aggregator state it passes through (the seven setup states, Ready before and after the round,
+// CollectingUploads, CollectingShares), every recorded kind that does not belong to that state is offered first: each is
+// WrongRoundOrState and every observable of the aggregator stays as it was. The replayed round must still be exact.
+using FraudFed.Cryptography;
+using FraudFed.Cryptography.Primitives;
+using FraudFed.Cryptography.Rlwe;
+using FraudFed.Cryptography.Threshold;
+using FraudFed.Protocol.Homomorphic;
+using FraudFed.Testing;
+using NUnit.Framework;
+
+namespace FraudFed.Protocol.Tests.Homomorphic;
+
+[TestFixture]
+public sealed class AggregatorStateMatrixTests
+{
+    private const int Banks = 3;
+    private const ulong Round = 1;
+    private const int Length = 300;   // two chunks at n = 256
+    private static readonly RlweParameters P = InsecureTestParameters.N256;
+
+    private sealed class World : IDisposable
+    {
+        public readonly HomomorphicBankParty[] Banks;
+        public readonly HomomorphicAggregatorParty Aggregator;
+
+        public World()
+        {
+            var ids = Enumerable.Range(0, AggregatorStateMatrixTests.Banks).Select(b => Ed25519SigningKey.Generate(TestRandom.Create($"matrix/id/{b}"))).ToArray();
+            var agg = Ed25519SigningKey.Generate(TestRandom.Create("matrix/agg"));
+            var roster = new HomomorphicRoster(P, new DecryptionPolicy { Threshold = 2, MinContributors = 2, MaxColluders = 0 },
+                ids.Select(k => k.PublicKey.ToArray()).ToArray(), agg.PublicKey.ToArray());
+            Banks = Enumerable.Range(0, ids.Length)
+                .Select(b => new HomomorphicBankParty(b, roster, ids[b], new InMemoryDecryptionLedger(), l => TestRandom.Create($"matrix/{b}/{l}")) { Parallel = false })
+                .ToArray();
+            Aggregator = new HomomorphicAggregatorParty(roster, agg, TestRandom.Create("matrix/agg-rng")) { Parallel = false };
+            for (int b = 0; b < Banks.Length; b++) Banks[b].Submit(Round, Input(b));
+        }
+
+        /// <summary>Delivers to the banks, and their answers to the aggregator, until nothing is left; <paramref name="before"/>
+        /// sees each bank message just before the aggregator gets it.</summary>
+        public void Run(IReadOnlyList<HeOutgoing> outgoing, Action<int, byte[]> before)
+        {
+            var queue = new Queue<HeOutgoing>(outgoing);
+            while (queue.Count > 0)
+            {
+                HeOutgoing o = queue.Dequeue();
+                foreach (byte[] reply in Banks[o.To].Receive(o.Bytes))
+                {
+                    before(o.To, reply);
+                    foreach (HeOutgoing next in Aggregator.Receive(o.To, reply)) queue.Enqueue(next);
+                }
+            }
+        }
+
+        public void Dispose()
+        {
+            foreach (HomomorphicBankParty b in Banks) b.Dispose();
+            Aggregator.Dispose();
+        }
+    }
+
+    private static ulong[] Input(int bank) => Enumerable.Range(0, Length).Select(j => (ulong)((bank + 1) * 1_000_003L + j * 7L)).ToArray();
+
+    private static string Snapshot(HomomorphicAggregatorParty a) =>
+        $"{a.State}|{a.IsReady}|{a.LastRound}|{a.KeyGeneration}|{Convert.ToHexString(a.SessionId)}|{string.Join(",", a.MissingSetupBanks)}"
+        + $"|{a.LastOutcome?.Round}|{a.LastOutcome?.Failure?.Reason}|{(a.PublicKeyDigest is null ? "-" : Convert.ToHexString(a.PublicKeyDigest))}";
+
+    /// <summary>The bank-message kinds each aggregator state takes (a round-0 abort ends the session in any state, and is not offered).</summary>
+    private static Type[] Belonging(string state) => state switch
+    {
+        "CrsCommit" => [typeof(HeCrsCommitMessage)],
+        "CrsReveal" => [typeof(HeCrsRevealMessage)],
+        "KeyShareCommit" => [typeof(HeKeyShareCommitMessage)],
+        "KeyShareReveal" => [typeof(HeKeyShareRevealMessage)],
+        "ChannelAdverts" => [typeof(HeChannelAdvertMessage)],
+        "Thresholdize" => [typeof(HeSealedPointsMessage)],
+        "KeyReady" => [typeof(HeKeyReadyMessage)],
+        "Ready" => [],
+        _ when state.StartsWith("CollectingUploads", StringComparison.Ordinal) => [typeof(HeUploadMessage)],
+        _ when state.StartsWith("CollectingShares", StringComparison.Ordinal) => [typeof(HeDecryptionSharesMessage), typeof(HeAbortToAggregator)],
+        _ => throw new AssertionException($"state {state} is not in the matrix: add it"),
+    };
+
+    [Test]
+    public void EveryAggregatorState_RefusesEveryBankMessageKindThatDoesNotBelongToIt_AndStaysAsItWas()
+    {
+        // 1. Reference session: one genuine message of every kind bank 1 sends.
+        var kinds = new Dictionary<Type, byte[]>();
+        byte[] sessionId;
+        using (var reference = new World())
+        {
+            void Record(int from, byte[] m)
+            {
+                if (from == 1) kinds.TryAdd(HeWire.DecodeToAggregator(m, Banks).GetType(), m);
+            }
+            reference.Run(reference.Aggregator.StartSession(), Record);
+            reference.Run(reference.Aggregator.StartRound(Round, Length), Record);
+            reference.Run(reference.Aggregator.CloseUploads([0, 1]), Record);
+            Assert.That(reference.Aggregator.LastOutcome?.Sum, Is.EqualTo(Expected()), "the reference round is exact");
+            sessionId = reference.Aggregator.SessionId.ToArray();
+            kinds[typeof(HeAbortToAggregator)] = HeWire.Encode(new HeAbortToAggregator(sessionId, ViolationReason.Refused, "refused", Round));
+        }
+        Assert.That(kinds.Keys.Select(k => k.Name), Is.EquivalentTo(new[]
+        {
+            nameof(HeCrsCommitMessage), nameof(HeCrsRevealMessage), nameof(HeKeyShareCommitMessage), nameof(HeKeyShareRevealMessage),
+            nameof(HeChannelAdvertMessage), nameof(HeSealedPointsMessage), nameof(HeKeyReadyMessage), nameof(HeUploadMessage),
+            nameof(HeDecryptionSharesMessage), nameof(HeAbortToAggregator),
+        }), "every kind of HeBankMessage step");
+
+        // 2. Replay: in every state, every kind that does not belong is refused and changes nothing.
+        using var world = new World();
+        var visited = new HashSet<string>();
+        int refusals = 0;
+        void Offer()
+        {
+            HomomorphicAggregatorParty a = world.Aggregator;
+            Assert.That(a.SessionId.ToArray(), Is.EqualTo(sessionId), "the replay is the reference session (else every offer is merely of another session)");
+            string state = a.State;
+            if (!visited.Add(state)) return;
+            Type[] belonging = Belonging(state);
+            foreach (var (kind, bytes) in kinds.Where(k => !belonging.Contains(k.Key)))
+            {
+                string before = Snapshot(a);
+                var ex = Assert.Throws<ProtocolViolationException>(() => a.Receive(1, bytes), $"{kind.Name} in {state}");
+                Assert.That(ex!.Reason, Is.EqualTo(ViolationReason.WrongRoundOrState), $"{kind.Name} in {state}");
+                Assert.That(ex.Message, Does.Contain($"in state {state}"), "refused for its state, not for another cause");
+                Assert.That(Snapshot(a), Is.EqualTo(before), $"{kind.Name} in {state} changed the aggregator");
+                refusals++;
+            }
+            if (state == "ChannelAdverts")
+            {
+                // The intake check of ShareChannel.AdvertBank: a bank relaying another bank's advert is refused.
+                int sender = a.MissingSetupBanks.First(b => b != 1);
+                string before = Snapshot(a);
+                var ex = Assert.Throws<ProtocolViolationException>(() => a.Receive(sender, kinds[typeof(HeChannelAdvertMessage)]));
+                Assert.That(ex!.Reason, Is.EqualTo(ViolationReason.UnknownSender));
+                Assert.That(Snapshot(a), Is.EqualTo(before));
+            }
+        }
+        world.Run(world.Aggregator.StartSession(), (_, _) => Offer());
+        Offer();   // Ready, setup done
+        world.Run(world.Aggregator.StartRound(Round, Length), (_, _) => Offer());
+        Offer();   // CollectingUploads with every upload in
+        world.Run(world.Aggregator.CloseUploads([0, 1]), (_, _) => Offer());
+        visited.Remove("Ready");
+        Offer();   // Ready again, after the result
+
+        Assert.That(visited, Is.SupersetOf(new[] { "CrsCommit", "CrsReveal", "KeyShareCommit", "KeyShareReveal", "ChannelAdverts", "Thresholdize", "KeyReady",
+            "Ready", $"CollectingUploads(round {Round})", $"CollectingShares(round {Round})" }));
+        Assert.That(refusals, Is.EqualTo(7 * 9 + 2 * 10 + 9 + 8), "every (state, foreign kind) pair was offered");
+        Assert.That(world.Aggregator.LastOutcome?.Sum, Is.EqualTo(Expected()), "the replayed round is still exact");
+        for (int b = 0; b < Banks; b++)
+        {
+            Assert.That(world.Banks[b].TryGetResult(Round, out ulong[] sum, out int[] contributors), Is.True);
+            Assert.That(sum, Is.EqualTo(Expected()));
+            Assert.That(contributors, Is.EqualTo(new[] { 0, 1, 2 }));
+        }
+    }
+
+    /// <summary>The plain sum mod t of every bank's input, computed here.</summary>
+    private static ulong[] Expected()
+    {
+        ulong mask = (1UL << P.PlainModulusBits) - 1;
+        return Enumerable.Range(0, Length).Select(j => Enumerable.Range(0, Banks).Aggregate(0UL, (s, b) => (s + Input(b)[j]) & mask)).ToArray();
+    }
+}
