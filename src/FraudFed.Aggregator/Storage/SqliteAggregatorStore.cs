@@ -1,6 +1,6 @@
 // SQLite implementation of IAggregatorStore (Microsoft.Data.Sqlite): WAL journal, synchronous=FULL so that an
 // acknowledged append survives a power loss, one connection guarded by its own lock (the coordinator's group commit
-// writes while banks' mailbox reads wait only for that commit). Large inbound payloads live in files beside the state
+// writes while banks' mailbox reads wait only for that commit). Large inbound payloads (1 MiB or more) live in files beside the state
 // file (<state>.payloads/<bank>-<sha256>.bin), written once and fsynced before the row naming them commits, instead of
 // being copied into the WAL and again into the database at checkpoint. A broadcast mailbox item is stored once
 // (table items) and referenced by each recipient's mailbox row.
@@ -13,8 +13,10 @@ namespace FraudFed.Aggregator.Storage;
 /// <summary>The appliance's state in one SQLite file (WAL mode) and a folder of large inbound payloads beside it.</summary>
 public sealed partial class SqliteAggregatorStore : IAggregatorStore
 {
-    /// <summary>Inbound payloads of at least this many bytes go to their own file by default (smaller ones stay in the row).</summary>
-    public const int DefaultPayloadFileThreshold = 64 * 1024;
+    /// <summary>Inbound payloads of at least this many bytes (1 MiB) go to their own file by default (smaller ones stay in the row).
+    /// A payload file costs two fsyncs (file, directory) on the message's path before its commit's own fsync; below 1 MiB (a
+    /// small round's homomorphic upload or decryption share) the copy into the WAL and the later checkpoint cost less.</summary>
+    public const int DefaultPayloadFileThreshold = 1 << 20;
 
     private readonly object _gate = new();
     private readonly SqliteConnection _db;

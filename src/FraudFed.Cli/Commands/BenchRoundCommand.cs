@@ -3,7 +3,8 @@
 // after session setup, against the in-process harness rounds of the same mode measured in the same run. The kit is
 // made by `aggregator init`'s code in a temporary directory and removed afterwards. wall_s and inproc_wall_s are the mean
 // per round over R rounds (R = 1 by default; many small rounds measure the fixed cost per round). Last stdout line with
-// --json: {suite, mode, banks, values, rounds, setup_s, wall_s, inproc_wall_s, ratio, bank_upload_bytes, peak_rss_mb, exact,
+// --json: {suite, mode, banks, values, rounds, setup_s, wall_s, inproc_wall_s, ratio, cpu_s, inproc_cpu_s (process CPU seconds per
+// round), bank_upload_bytes, peak_rss_mb, exact,
 // the appliance's busy times, and the banks' own: bank_*_s summed over banks and rounds}.
 using System.CommandLine;
 using System.Diagnostics;
@@ -99,6 +100,7 @@ internal sealed class BenchRoundCommand : ICliSubcommands
             var bankWall = new long[n];
             var roundWalls = new List<double>();
             var wall = new Stopwatch();
+            TimeSpan cpu0 = ProcessCpu();
             for (int round = 0; round < rounds; round++)
             {
                 long r0 = Stopwatch.GetTimestamp();
@@ -114,6 +116,7 @@ internal sealed class BenchRoundCommand : ICliSubcommands
                 roundWalls.Add(Stopwatch.GetElapsedTime(r0).TotalSeconds);
                 exact &= results.All(r => r.Sum.AsSpan().SequenceEqual(plain44));
             }
+            TimeSpan applianceCpu = ProcessCpu() - cpu0;
             ApplianceTimingsSnapshot spent = host.Coordinator.Timings.Snapshot().Minus(before);
             BankTimes bt = BankTimes.Of(clients).Minus(banksBefore);
             double bankWallSeconds = bankWall.Sum() / (double)Stopwatch.Frequency;
@@ -128,15 +131,18 @@ internal sealed class BenchRoundCommand : ICliSubcommands
                 })
                 : new MaskingSecureSum(n, 32, new MaskingOptions { Threshold = 2 * n / 3 + 1 });
             var inprocWall = new Stopwatch();
+            TimeSpan inprocCpu = TimeSpan.Zero;
             SecureSumResult local;
             try
             {
                 local = inproc.Sum(vectors);                          // session setup and warm-up, untimed
                 for (int round = 0; round < rounds; round++)
                 {
+                    TimeSpan c0 = ProcessCpu();
                     inprocWall.Start();
                     local = inproc.Sum(vectors);
                     inprocWall.Stop();
+                    inprocCpu += ProcessCpu() - c0;
                     exact &= local.Sum.AsSpan().SequenceEqual(plain32);
                 }
             }
@@ -152,6 +158,7 @@ internal sealed class BenchRoundCommand : ICliSubcommands
             stdout.WriteLine($"  appliance round (s)          {wallPerRound:0.000}{(rounds > 1 ? $" (mean; median {Median(roundWalls):0.000})" : "")}");
             stdout.WriteLine($"  in-process round (s)         {inprocPerRound:0.000}");
             stdout.WriteLine($"  ratio                        {ratio:0.00}");
+            stdout.WriteLine($"  CPU per round (s)            {applianceCpu.TotalSeconds / rounds:0.000} appliance stack, {inprocCpu.TotalSeconds / rounds:0.000} in process");
             stdout.WriteLine($"  bank upload, all banks (B)   {upload}");
             stdout.WriteLine($"  peak RSS (MiB)               {peak:0}");
             stdout.WriteLine($"  exact                        {(exact ? "yes" : "NO")}");
@@ -167,6 +174,7 @@ internal sealed class BenchRoundCommand : ICliSubcommands
                     ["setup_s"] = Math.Round(setup.Elapsed.TotalSeconds, 3), ["wall_s"] = Math.Round(wallPerRound, 4),
                     ["round_median_s"] = Math.Round(Median(roundWalls), 4),
                     ["inproc_wall_s"] = Math.Round(inprocPerRound, 4), ["ratio"] = Math.Round(ratio, 3),
+                    ["cpu_s"] = Math.Round(applianceCpu.TotalSeconds / rounds, 4), ["inproc_cpu_s"] = Math.Round(inprocCpu.TotalSeconds / rounds, 4),
                     ["bank_upload_bytes"] = upload, ["peak_rss_mb"] = Math.Round(peak, 1), ["exact"] = exact,
                     ["engine_s"] = Math.Round(spent.EngineSeconds, 3), ["store_s"] = Math.Round(spent.StoreWriteSeconds + spent.StoreReadSeconds, 3),
                     ["store_write_s"] = Math.Round(spent.StoreWriteSeconds, 3), ["store_read_s"] = Math.Round(spent.StoreReadSeconds, 3),
@@ -187,6 +195,14 @@ internal sealed class BenchRoundCommand : ICliSubcommands
             loaded?.Dispose();
             try { Directory.Delete(dir, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
         }
+    }
+
+    /// <summary>CPU time of this process (user + system, all threads): the appliance, the banks and the in-process harness all
+    /// run here, so CPU per round compares the stacks' work even on a machine other jobs load (wall time then mostly waits for a core).</summary>
+    private static TimeSpan ProcessCpu()
+    {
+        using Process self = Process.GetCurrentProcess();
+        return self.TotalProcessorTime;
     }
 
     private static double Median(List<double> xs)
