@@ -1,18 +1,21 @@
-// ModulusSwitch: the compact upload travels as c0' = round(2^64 c0 / Q) mod 2^64 (SPEC.md 12.0 step 4), one 64-bit
-// word per coefficient instead of log Q bits, and the aggregate is lifted back as C0 = round(Q C0' / 2^64) mod Q
-// (12.0 step 7). This is BFV modulus switching (Brakerski 2012; Fan-Vercauteren ePrint 2012/144 section 6) to the
-// power-of-two modulus 2^64, applied to c0 only (c1 = a_{r,k} is public and never travels).
+// ModulusSwitch: the compact upload travels as c0' = round(2^64 c0 / Q) mod 2^64 (SPEC.md 12.0 step 4), and a decryption
+// share as h' = round(2^64 h / Q) mod 2^64 (step 5), one 64-bit word per coefficient instead of log Q bits. This is BFV
+// modulus switching (Brakerski 2012; Fan-Vercauteren ePrint 2012/144 section 6) to the power-of-two modulus 2^64, applied
+// to c0 and to h_j (c1 = a_{r,k} is public and never travels). With t = 2^k the combine then runs in Z_{2^64} alone
+// (step 7): W = C0' + sum h_j' mod 2^64, m = (W + 2^(63-k)) >> (64-k), no lift and no RNS decoding.
 //
 // Switch, in RNS without big integers (the same fixed point as Encoder.Decode, with t = 2^64): with
 // y_i = [x_i (Q/q_i)^-1]_{q_i}, 2^64 x / Q = sum_i y_i 2^64 / q_i - 2^64 c for an integer c, so modulo 2^64 only the
 // fixed-point sum matters. W_i = floor(2^192 / q_i) is held in three words (w2, w1, w0); of each 192+-bit product
 // y_i W_i the bits 128 and up go to an integer sum I (mod 2^64), the bits 64..127 to a fraction sum F, the bits 0..63
-// are dropped; c0' = (I + floor((F + 2^63) / 2^64)) mod 2^64. This formula is the normative rule (vectors reproduce it
-// bit for bit); it differs from the exact rounding by at most 2^-60 (so |c0' - 2^64 c0 / Q| <= 1/2 + 2^-60 mod 2^64).
+// are dropped; x' = (I + floor((F + 2^63) / 2^64)) mod 2^64. This formula is the normative rule for uploads and shares
+// alike (vectors reproduce it bit for bit); it differs from the exact rounding by at most 2^-60 (so
+// |x' - 2^64 x / Q| <= 1/2 + 2^-60 mod 2^64).
 //
 // Lift, exactly: y = floor((Q x + 2^63) / 2^64). Writing Q x + 2^63 = y 2^64 + r with 0 <= r < 2^64, and since q_i
 // divides Q, y = (2^63 - r) (2^64)^-1 (mod q_i), where r = (Q_lo x + 2^63) mod 2^64 needs only the low word Q_lo of Q.
-// One multiplication per coefficient and one Shoup multiplication per prime.
+// The protocol no longer lifts (step 7 combines mod 2^64); the lift is the reference that rlwe/modulus-switch.json pins and
+// that the tests' RNS combine (lift, add the unswitched shares, decode) compares the switched combine against.
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using FraudFed.Cryptography.Ring;
@@ -20,7 +23,8 @@ using FraudFed.Cryptography.Rlwe;
 
 namespace FraudFed.Cryptography.Threshold;
 
-/// <summary>Switches a coefficient-domain polynomial mod Q to 64-bit words mod 2^64 and lifts words back (SPEC.md 12.0 steps 4 and 7).</summary>
+/// <summary>Switches a coefficient-domain polynomial mod Q to 64-bit words mod 2^64 (SPEC.md 12.0 steps 4 and 5) and lifts
+/// words back (the reference inverse, no longer on the protocol's path).</summary>
 internal sealed class ModulusSwitch
 {
     private readonly RlweParameters _p;
@@ -55,20 +59,8 @@ internal sealed class ModulusSwitch
         }
     }
 
-    /// <summary>
-    /// Largest error the switch and the lift add to the phase of an aggregate of <paramref name="contributors"/> uploads,
-    /// in units of the phase (mod Q): contributors * ceil(Q / 2^64) + 1 (each switch rounds by at most 1/2 + 2^-60 of
-    /// Q / 2^64, the lift by 1/2).
-    /// </summary>
-    public static BigInteger RoundingBound(RlweParameters p, long contributors)
-    {
-        ArgumentNullException.ThrowIfNull(p);
-        BigInteger two64 = BigInteger.One << 64;
-        return contributors * ((p.Basis.Q + two64 - 1) / two64) + 1;
-    }
-
     /// <summary>destination[j] = round(2^64 x_j / Q) mod 2^64 by the fixed-point rule of SPEC.md 12.0 step 4, for the
-    /// coefficient-domain polynomial x; destination has n words.</summary>
+    /// coefficient-domain polynomial x (an upload's c0, or a decryption share h_j, step 5); destination has n words.</summary>
     /// <exception cref="ArgumentException">x is in the NTT domain or of another basis, or destination is not n words.</exception>
     public void Switch(RnsPoly x, Span<ulong> destination)
     {
