@@ -379,10 +379,10 @@ internal sealed class ThresholdVectors : IVectorFile
                     Expect.Equal($"share {sender}: word {j} in the payload", headWords[j], Envelope.Word(bytes, 64, j));
                     Expect.Equal($"share {sender}: word {j} = switch of its residues", headWords[j], reference.Word(residues));
                 }
-                RnsPoly h = Get().Unswitched[i];
+                RnsPoly unswitched = Get().Unswitched[i];
                 for (int j = 0; j < p.N; j++)
                 {
-                    ulong[] residues = Enumerable.Range(0, p.Primes.Count).Select(l => h.Limb(l)[j]).ToArray();
+                    ulong[] residues = Enumerable.Range(0, p.Primes.Count).Select(l => unswitched.Limb(l)[j]).ToArray();
                     if (j < head.Length)
                         Expect.Equal($"share {sender}: head residues of coefficient {j}", string.Join(",", head[j].EnumerateArray().Select(x => x.GetString())), string.Join(",", residues));
                     Expect.Equal($"share {sender}: word {j} = round(2^64 h / Q) by the fixed-point rule", reference.Word(residues), Envelope.Word(bytes, 64, j));
