@@ -10,7 +10,8 @@ namespace FraudFed.Benchmarks;
 /// <summary>
 /// One bank's decryption share of one 8,192-value chunk at the default parameter set (n = 8192, 3 x 60-bit primes), whole
 /// and in its parts: expanding a_{r,k} from the CRS (AES-256-CTR, rejection sampling), the NTT-domain multiply by the
-/// weighted Shamir point, the inverse NTT, the smudging sampler, serialization (packing and the envelope's SHA-256).
+/// weighted Shamir point, the inverse NTT, the smudging sampler, the switch to 2^64 and serialization (the envelope's
+/// SHA-256 over n u64 words, kind 11).
 /// `fraudfed bench he` divides its per-bank share time by 123 chunks; this says where that time goes.
 /// </summary>
 [MemoryDiagnoser]
@@ -24,6 +25,7 @@ public class DecryptionShareBenchmarks
     private readonly int[] _active = [0, 1];
     private byte[] _serialized = null!;
     private int _smudgingBits;
+    private ulong[] _words = null!;
 
     [GlobalSetup]
     public void Setup()
@@ -44,6 +46,7 @@ public class DecryptionShareBenchmarks
         _weighted = _share.WeightedPoint(_contributors, _active);
         _weightedShoup = _p.Basis.ShoupPrecompute(_weighted);
         _work = _p.Basis.Allocate(true);
+        _words = new ulong[_p.N];
         _serialized = _share.GenDecryptionShare(1, 0, _contributors, _active);
     }
 
@@ -73,15 +76,19 @@ public class DecryptionShareBenchmarks
         Samplers.AddSmudging(_p.Basis, _work, _smudgingBits, Samplers.From(prg));
     }
 
-    /// <summary>The envelope of one share: packing 3 x 8192 residues of 60 bits and the SHA-256 trailer.</summary>
+    /// <summary>h_j switched to 2^64: n words by the fixed-point rule (SPEC.md 12.0 step 5), into a reused buffer.</summary>
     [Benchmark]
-    public byte[] Serialize()
+    public void SwitchTo2Pow64()
     {
         _work.IsNtt = false;
-        return RlweCodec.Write(_p, RlweObjectKind.DecryptionShare, new byte[DecryptionShare.ContextSize], _work);
+        _scheme.Switch.Switch(_work, _words);
     }
 
-    /// <summary>SHA-256 of one share's body (everything but the 16-byte trailer, about 184 KB): the hashing floor of intake and serialization.</summary>
+    /// <summary>The envelope of one share: n u64 words and the SHA-256 trailer (kind 11).</summary>
+    [Benchmark]
+    public byte[] Serialize() => RlweCodec.WriteWords(_p, RlweObjectKind.SwitchedDecryptionShare, new byte[DecryptionShare.ContextSize], [], _words);
+
+    /// <summary>SHA-256 of one share's body (everything but the 16-byte trailer, about 64 KB): the hashing floor of intake and serialization.</summary>
     [Benchmark]
     public byte[] Sha256OfOneEnvelope() => SHA256.HashData(_serialized.AsSpan(0, _serialized.Length - RlweCodec.DigestSize));
 }

@@ -150,6 +150,7 @@ internal sealed class HeBenchCommand : ICliSubcommands
             long timedCompiled = 0;
             TimeSpan gcPause1 = TimeSpan.Zero; // GC pauses during the timed one-core sums
             int gen2 = 0;
+            long bytesUp = 0, bytesDown = 0; // the last timed sum's wire bytes, banks to aggregator and back
             int smallCount = Math.Min(count, 2 * s.Parameters.N);
             ulong[][] smallInputs = inputs.Select(v => v[..smallCount]).ToArray();
             ulong[] smallExpected = new PlainSum(nBanks, k).Sum(smallInputs).Sum;
@@ -178,6 +179,7 @@ internal sealed class HeBenchCommand : ICliSubcommands
                     HomomorphicSumStats st = s.LastStats!;
                     // every ciphertext plus the bank's signed manifest of the round
                     uploadPerBank = st.UploadBytesPerBank;
+                    bytesUp = st.BytesUploaded; bytesDown = st.BytesDownloaded;
                     (parallel ? multi : single).Add(st);
                 }
             }
@@ -200,6 +202,7 @@ internal sealed class HeBenchCommand : ICliSubcommands
                     ["add_s_per_bank"] = Math.Round(addM, 5), ["add_1core_s_per_bank"] = Math.Round(add1, 5),
                     ["decrypt_share_s"] = Math.Round(shareM, 4), ["decrypt_share_1core_s"] = Math.Round(share1, 4),
                     ["combine_s"] = Math.Round(combM, 4), ["combine_1core_s"] = Math.Round(comb1, 4),
+                    ["bytes_to_aggregator_per_round"] = bytesUp, ["bytes_to_banks_per_round"] = bytesDown,
                     ["setup_s"] = Math.Round(setupS, 3), ["runs"] = r, ["exact"] = exact,
                     ["warmup_small_sums"] = warmups.Sum(w => w.Calls), ["warmup_values_per_small_sum"] = smallCount,
                     ["warmup_full_sum_methods_compiled"] = fullWarmupCompiled.Sum(), ["timed_sums_methods_compiled"] = timedCompiled,

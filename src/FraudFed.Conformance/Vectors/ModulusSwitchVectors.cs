@@ -46,7 +46,7 @@ internal sealed class ModulusSwitchVectors : IVectorFile
     private static ulong Exact(BigInteger x, BigInteger q) => (ulong)(((2 * Two64 * x + q) / (2 * q)) % Two64);
 
     /// <summary>The SPEC's fixed point: W_i = floor(2^192 / q_i); of y_i W_i, bits 128.. to I, bits 64..127 to F.</summary>
-    private static ulong FixedPoint(ulong[] y, IReadOnlyList<ulong> primes)
+    internal static ulong FixedPoint(ulong[] y, IReadOnlyList<ulong> primes)
     {
         BigInteger intSum = 0, fracSum = 0;
         for (int i = 0; i < y.Length; i++)
@@ -146,5 +146,48 @@ internal sealed class ModulusSwitchVectors : IVectorFile
                 Expect.Equal("ModulusSwitch.Lift", string.Join(",", residues), string.Join(",", LibraryLift(p, w)));
             });
         }
+    }
+}
+
+/// <summary>
+/// The switch of one coefficient from first principles (SPEC.md 12.0 steps 4-5): x by CRT from its residues, the word by
+/// the fixed-point rule, and a check that the word is within 1/2 + 2^-60 of 2^64 x / Q modulo 2^64 (exact BigInteger).
+/// </summary>
+internal sealed class SwitchReference
+{
+    private readonly RlweParameters _p;
+    private readonly BigInteger _q;
+    private readonly BigInteger[] _qHat;
+    private readonly ulong[] _qHatInverse;
+
+    public SwitchReference(RlweParameters p)
+    {
+        _p = p;
+        _q = p.Primes.Aggregate(BigInteger.One, (a, x) => a * x);
+        _qHat = p.Primes.Select(qi => _q / qi).ToArray();
+        _qHatInverse = p.Primes.Select((qi, i) => (ulong)BigInteger.ModPow(_qHat[i] % qi, qi - 2, qi)).ToArray();
+    }
+
+    /// <summary>The word for the coefficient with these residues; throws ConformanceException if it is not within
+    /// 1/2 + 2^-60 of 2^64 x / Q.</summary>
+    public ulong Word(ulong[] residues)
+    {
+        BigInteger x = 0;
+        var y = new ulong[residues.Length];
+        for (int i = 0; i < residues.Length; i++)
+        {
+            ulong qi = _p.Primes[i];
+            Expect.True(residues[i] < qi, $"residue {i} below its prime");
+            y[i] = Reference.MulMod(residues[i], _qHatInverse[i], qi);
+            x += y[i] * _qHat[i];
+        }
+        x %= _q;
+        ulong word = ModulusSwitchVectors.FixedPoint(y, _p.Primes);
+        // |word - 2^64 x / Q| (centred mod 2^64) <= 1/2 + 2^-60, i.e. |word Q - 2^64 x| (centred mod 2^64 Q) * 2^60 <= 2^59 Q + Q.
+        BigInteger modulus = _q << 64;
+        BigInteger diff = (((BigInteger)word * _q - (x << 64)) % modulus + modulus) % modulus;
+        if (diff > modulus / 2) diff -= modulus;
+        Expect.True(BigInteger.Abs(diff) << 60 <= (_q << 59) + _q, "the word is round(2^64 x / Q) mod 2^64 within 1/2 + 2^-60");
+        return word;
     }
 }

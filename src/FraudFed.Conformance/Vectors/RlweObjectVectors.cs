@@ -33,8 +33,9 @@ internal static class Envelope
         Expect.Equal(what + " limbs", (ushort)p.Primes.Count, BinaryPrimitives.ReadUInt16LittleEndian(bytes.AsSpan(44)));
         Expect.Equal(what + " polynomials", (ushort)polys, BinaryPrimitives.ReadUInt16LittleEndian(bytes.AsSpan(46)));
         Expect.Equal(what + " context length", (uint)contextLength, BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(48)));
-        // Kind 10 (compact ciphertext switched to 2^64) holds n u64 words per polynomial; every other kind packed residues.
-        long polyBytes = kind == 10 ? 8L * p.N : p.Primes.Sum(q => ((long)p.N * RlweSets.Bits(q) + 7) / 8);
+        // Kinds 10 and 11 (compact ciphertext and decryption share switched to 2^64) hold n u64 words per polynomial; every
+        // other kind packed residues.
+        long polyBytes = kind is 10 or 11 ? 8L * p.N : p.Primes.Sum(q => ((long)p.N * RlweSets.Bits(q) + 7) / 8);
         Expect.Equal(what + " payload length", (uint)(polys * polyBytes), BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(52)));
         Expect.Equal(what + " total length", HeaderSize + contextLength + polys * polyBytes + DigestSize, (long)bytes.Length);
         Expect.Hex(what + " digest = SHA-256(preceding bytes)[0..16)", J.H(SHA256.HashData(bytes.AsSpan(0, bytes.Length - DigestSize)).AsSpan(0, DigestSize)), bytes.AsSpan(bytes.Length - DigestSize));
@@ -59,6 +60,10 @@ internal static class Envelope
     }
 
     public static string Prefix(byte[] bytes, int contextLength) => J.H(bytes.AsSpan(0, HeaderSize + contextLength));
+
+    /// <summary>Word <paramref name="index"/> of a kind-10 or kind-11 payload (u64 little-endian after the context).</summary>
+    public static ulong Word(byte[] bytes, int contextLength, int index) =>
+        BinaryPrimitives.ReadUInt64LittleEndian(bytes.AsSpan(HeaderSize + contextLength + 8 * index, 8));
 
     public static JsonObject Describe(byte[] bytes, int contextLength) => new()
     {
@@ -214,8 +219,10 @@ internal sealed class ThresholdVectors : IVectorFile
     private const uint Chunk = 0;
     private static readonly int[] Active = [0, 1], Contributors = [0, 1, 2];
 
+    private const int HeadCoefficients = 4;
+
     private sealed record Artifacts(CompactScheme Scheme, byte[][] Ciphertexts, byte[][] CiphertextsOneStep, byte[][][] Points, byte[][] DecryptionShares, ThresholdKeyShare[] KeyShares,
-        CompactCiphertext Sum, ulong[] Result, int SmudgingBits);
+        CompactCiphertext Sum, ulong[] Result, int SmudgingBits, RnsPoly[] Unswitched);
 
     private static Artifacts Build(RlweParameters p, byte[] crsSeed, ulong[][] values, string label)
     {
@@ -244,12 +251,13 @@ internal sealed class ThresholdVectors : IVectorFile
         CompactCiphertext sum = scheme.AllocateSum(Round, Chunk);
         foreach (int b in Contributors) scheme.AddSerialized(sum, cts[b], b);
         byte[][] shares = Active.Select(j => keyShares[j].GenDecryptionShare(Round, Chunk, Contributors, Active)).ToArray();
+        RnsPoly[] unswitched = Active.Select(j => keyShares[j].GenUnswitchedShare(Round, Chunk, Contributors, Active)).ToArray();
         var result = new ulong[Count];
         ThresholdCombiner.Combine(scheme, sum, Contributors, Active, shares, result);
         byte[][][] pointBytes = points.Select(row => row.Select(x => x.Serialize()).ToArray()).ToArray();
         foreach (SecretKey k in keys) k.Dispose();
         foreach (ShamirPolynomial x in polys) x.Dispose();
-        return new Artifacts(scheme, cts, oneStep, pointBytes, shares, keyShares, sum, result, keyShares[0].SmudgingBits);
+        return new Artifacts(scheme, cts, oneStep, pointBytes, shares, keyShares, sum, result, keyShares[0].SmudgingBits, unswitched);
     }
 
     public JsonObject Generate()
@@ -263,7 +271,7 @@ internal sealed class ThresholdVectors : IVectorFile
         {
             return new JsonObject
             {
-                ["description"] = "A seeded threshold decryption of a compact-ciphertext sum over the default set (SPEC.md sections 12 and 12.0, compact variant; ePrint 2022/780). 3 banks, T = 2, K_min = 2, contributors U = {0,1,2}, active set D = {0,1}, round 1, chunk 0. Bank b: secret key from DeterministicRandom.FromLabel(label/secret-key/b), Shamir polynomial of its key from label/shamir/b (Thresholdizer; point for bank j at x = j + 1, NTT domain), smudging key from label/smudging-key/b, compact ciphertext c0 = -a_{1,0} s_b + e + Delta*m_b from label/encrypt/b, uploaded switched to 2^64 (SPEC.md 12.0 step 4: n u64 LE words, rlwe/modulus-switch.json). Session tag = SHA-256(CRS seed)[0..16). Envelope contexts: compact ciphertext (kind 10, coefficient domain, payload n u64 LE words) = tag || round u64 LE || chunk u32 LE || sender i32 LE; Shamir point (kind 5, NTT domain) = from i32 LE || to i32 LE; decryption share (kind 6, coefficient domain) = tag || round || chunk || sender || fingerprint, fingerprint = SHA-256(ASCII \"FraudFed decryption request v1\" || tag || round u64 LE || chunk u32 LE || |U| i32 LE || U ascending i32 LE || |D| i32 LE || D ascending i32 LE). Share h_j = lambda_j(D) * sum_{i in U} f_i(x_j) * a + smudging uniform in [-(2^b - 1), 2^b - 1], b = smudging_bits. result = round(t * (C0 + sum h_j) / Q) mod t with C0 = floor((Q C0' + 2^63) / 2^64), C0' = the sum of the uploaded words mod 2^64, = sum of the values mod 2^44. Generated by `fraudfed vectors generate` (CompactScheme, Thresholdizer, ThresholdKeyShare, ThresholdCombiner).",
+                ["description"] = "A seeded threshold decryption of a compact-ciphertext sum over the default set (SPEC.md sections 12 and 12.0, compact variant; ePrint 2022/780). 3 banks, T = 2, K_min = 2, contributors U = {0,1,2}, active set D = {0,1}, round 1, chunk 0. Bank b: secret key from DeterministicRandom.FromLabel(label/secret-key/b), Shamir polynomial of its key from label/shamir/b (Thresholdizer; point for bank j at x = j + 1, NTT domain), smudging key from label/smudging-key/b, compact ciphertext c0 = -a_{1,0} s_b + e + Delta*m_b from label/encrypt/b, uploaded switched to 2^64 (SPEC.md 12.0 step 4: n u64 LE words, rlwe/modulus-switch.json). Session tag = SHA-256(CRS seed)[0..16). Envelope contexts: compact ciphertext (kind 10, coefficient domain, payload n u64 LE words) = tag || round u64 LE || chunk u32 LE || sender i32 LE; Shamir point (kind 5, NTT domain) = from i32 LE || to i32 LE; decryption share (kind 11, coefficient domain, payload n u64 LE words) = tag || round || chunk || sender || fingerprint, fingerprint = SHA-256(ASCII \"FraudFed decryption request v1\" || tag || round u64 LE || chunk u32 LE || |U| i32 LE || U ascending i32 LE || |D| i32 LE || D ascending i32 LE). Share h_j = lambda_j(D) * sum_{i in U} f_i(x_j) * a + smudging uniform in [-(2^b - 1), 2^b - 1] mod Q, b = smudging_bits, sent switched to 2^64: word j = round(2^64 h_j[j] / Q) mod 2^64 by the fixed-point rule of SPEC.md 12.0 step 4 (rlwe/modulus-switch.json; within 1/2 + 2^-60 of 2^64 h / Q); head_residues / head_words: the residues of h_j and its words for coefficients 0..3. result: W = C0' + sum of the shares' words mod 2^64 (C0' = the sum of the uploaded words mod 2^64), result_j = (W_j + 2^(63-k)) >> (64-k), k = 44, = sum of the values mod 2^44. Generated by `fraudfed vectors generate` (CompactScheme, Thresholdizer, ThresholdKeyShare, ThresholdCombiner).",
                 ["parameter_set"] = p.Name,
                 ["label"] = label,
                 ["crs_seed"] = J.H(seed),
@@ -288,6 +296,9 @@ internal sealed class ThresholdVectors : IVectorFile
                 {
                     JsonObject o = Envelope.Describe(s, 64);
                     o["sender"] = Active[i];
+                    o["head_residues"] = J.Array(Enumerable.Range(0, HeadCoefficients).Select(j =>
+                        (JsonNode)J.DArray(Enumerable.Range(0, p.Primes.Count).Select(l => a.Unswitched[i].Limb(l)[j]).ToArray())));
+                    o["head_words"] = J.DArray(Enumerable.Range(0, HeadCoefficients).Select(j => Envelope.Word(s, 64, j)).ToArray());
                     return (JsonNode)o;
                 })),
                 ["result"] = J.DArray(a.Result),
@@ -348,22 +359,57 @@ internal sealed class ThresholdVectors : IVectorFile
             byte[] fingerprint = SHA256.HashData(h.ToArray());
             Expect.Hex("request fingerprint", root.Str("fingerprint"), fingerprint);
             JsonElement[] shares = root.Arr("decryption_shares");
+            RlweParameters p = P();
+            var reference = new SwitchReference(p);
             for (int i = 0; i < shares.Length; i++)
             {
                 int sender = shares[i].Int("sender");
                 byte[] bytes = Get().DecryptionShares[i];
                 Envelope.Match($"decryption share of bank {sender}", shares[i], bytes, 64);
-                byte[] ctx = Envelope.CheckHeader($"decryption share of bank {sender}", bytes, P(), 6, ntt: false, 1, 64);
+                byte[] ctx = Envelope.CheckHeader($"decryption share of bank {sender}", bytes, P(), 11, ntt: false, 1, 64);
                 Expect.Hex($"decryption share of bank {sender} context", J.H(Reference.Concat(tag, Reference.U64Le(round), Reference.U32Le(chunk), Reference.U32Le((uint)sender), fingerprint)), ctx);
+                // The switch from first principles (SPEC.md 12.0 steps 4-5): every word is the fixed-point rule applied to
+                // the residues of h_j, and within 1/2 + 2^-60 of 2^64 h / Q (BigInteger, h by CRT), for the head listed in the
+                // vector and for all n words of the library's unswitched h_j.
+                JsonElement[] head = shares[i].Arr("head_residues");
+                ulong[] headWords = shares[i].U64s("head_words");
+                for (int j = 0; j < head.Length; j++)
+                {
+                    ulong[] residues = head[j].EnumerateArray().Select(x => ulong.Parse(x.GetString()!, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+                    Expect.Equal($"share {sender}: word {j} in the payload", headWords[j], Envelope.Word(bytes, 64, j));
+                    Expect.Equal($"share {sender}: word {j} = switch of its residues", headWords[j], reference.Word(residues));
+                }
+                RnsPoly unswitched = Get().Unswitched[i];
+                for (int j = 0; j < p.N; j++)
+                {
+                    ulong[] residues = Enumerable.Range(0, p.Primes.Count).Select(l => unswitched.Limb(l)[j]).ToArray();
+                    if (j < head.Length)
+                        Expect.Equal($"share {sender}: head residues of coefficient {j}", string.Join(",", head[j].EnumerateArray().Select(x => x.GetString())), string.Join(",", residues));
+                    Expect.Equal($"share {sender}: word {j} = round(2^64 h / Q) by the fixed-point rule", reference.Word(residues), Envelope.Word(bytes, 64, j));
+                }
             }
         });
         yield return new CheckCase("combine", () =>
         {
-            ulong mask = (1UL << P().PlainModulusBits) - 1;
+            int k = P().PlainModulusBits;
+            ulong mask = (1UL << k) - 1;
             var expected = new ulong[values[0].Length];
             foreach (int b in u) for (int i = 0; i < expected.Length; i++) expected[i] = (expected[i] + values[b][i]) & mask;
             Expect.Values("result = sum of the contributors' values mod t", expected, root.U64s("result"));
+            // From the bytes alone (SPEC.md 12.0 step 7): W = the uploads' words + the shares' words mod 2^64, then
+            // round(2^k W / 2^64) mod 2^k, in BigInteger.
             Artifacts a = Get();
+            BigInteger two64 = BigInteger.One << 64;
+            var fromBytes = new ulong[expected.Length];
+            for (int j = 0; j < expected.Length; j++)
+            {
+                BigInteger w = 0;
+                foreach (int b in u) w += Envelope.Word(a.Ciphertexts[b], 32, j);
+                foreach (byte[] share in a.DecryptionShares) w += Envelope.Word(share, 64, j);
+                w %= two64;
+                fromBytes[j] = (ulong)((((w << k) + (BigInteger.One << 63)) / two64) % (BigInteger.One << k));
+            }
+            Expect.Values("result = round(2^k (C0' + sum h_j') / 2^64) mod 2^k (BigInteger, from the bytes)", root.U64s("result"), fromBytes);
             var result = new ulong[expected.Length];
             ThresholdCombiner.Combine(a.Scheme, a.Sum, u, d, a.DecryptionShares, result);
             Expect.Values("ThresholdCombiner.Combine", root.U64s("result"), result);
@@ -387,7 +433,12 @@ internal sealed class ThresholdVectors : IVectorFile
             byte[] flipped = (byte[])a.DecryptionShares[1].Clone();
             flipped[Envelope.HeaderSize + 64 + 3] ^= 0x10;
             Expect.Refused("a share with one payload bit flipped", () => ThresholdCombiner.Combine(a.Scheme, a.Sum, u, d, [a.DecryptionShares[0], flipped], new ulong[4]),
-                ViolationReason.Malformed, ViolationReason.OutOfRange);
+                ViolationReason.Malformed);
+            // The retired kind 6 (h_j as packed residues) is refused, even with a valid digest.
+            byte[] kind6 = (byte[])a.DecryptionShares[1].Clone();
+            kind6[5] = 6;
+            SHA256.HashData(kind6.AsSpan(0, kind6.Length - Envelope.DigestSize)).AsSpan(0, Envelope.DigestSize).CopyTo(kind6.AsSpan(kind6.Length - Envelope.DigestSize));
+            Expect.Refused("a share of the retired kind 6", () => ThresholdCombiner.Combine(a.Scheme, a.Sum, u, d, [a.DecryptionShares[0], kind6], new ulong[4]), ViolationReason.Malformed);
         });
     }
 

@@ -11,11 +11,11 @@
 //  44  limbs        uint16
 //  46  polys        uint16
 //  48  context len  uint32  kind-specific context (session, round, chunk, sender, sets) before the payload
-//  52  payload len  uint32  = polys * sum_i ceil(n * bitlen(q_i) / 8)   (kind 10: polys * 8 n)
+//  52  payload len  uint32  = polys * sum_i ceil(n * bitlen(q_i) / 8)   (kinds 10 and 11: polys * 8 n)
 //  56  context      context-len bytes
 //      payload      for each polynomial, for each limb i: n residues of bitlen(q_i) bits, packed LSB-first,
-//                   each limb stream padded with zero bits to a byte boundary; kind 10 (compact ciphertext,
-//                   switched to 2^64): n u64 little-endian words, every value valid
+//                   each limb stream padded with zero bits to a byte boundary; kinds 10 and 11 (compact ciphertext
+//                   and decryption share, switched to 2^64): n u64 little-endian words, every value valid
 //      digest       16 bytes = SHA-256(all preceding bytes)[0..16): detects corruption, NOT an authenticator
 //                   (authenticity comes from the protocol's signatures)
 // Validation runs cheap to expensive (SEAL valcheck style): total size, magic, version, kind, flags,
@@ -48,8 +48,9 @@ internal enum RlweObjectKind : byte
     PublicKeyShare = 4,
     /// <summary>Shamir point of a secret key (one bank to another).</summary>
     ShamirShare = 5,
-    /// <summary>Threshold decryption share.</summary>
-    DecryptionShare = 6,
+    /// <summary>Threshold decryption share h_j switched to 2^64: one 64-bit word per coefficient (SPEC.md 12.0 step 5). Kind 6,
+    /// the same h_j in RNS residues (log Q bits per coefficient), is retired and refused.</summary>
+    SwitchedDecryptionShare = 11,
     // Kinds 7-9 (public-key variant uploads, requests and shares) are retired and refused: threshold decryption of
     // sums of attacker-chosen (c0, c1) without proofs of well-formedness opens the collective key (SPEC.md 12.1).
 }
@@ -77,9 +78,13 @@ internal static class RlweCodec
     private static int Bits(ulong q) => 64 - BitOperations.LeadingZeroCount(q);
     private static int LimbBytes(int n, ulong q) => (int)(((long)n * Bits(q) + 7) / 8);
 
-    /// <summary>Bytes of one polynomial of <paramref name="kind"/>: n 64-bit words for a compact ciphertext (kind 10), else
-    /// <see cref="PolyBytes"/>.</summary>
-    private static long KindPolyBytes(RlweParameters p, RlweObjectKind kind) => kind == RlweObjectKind.CompactCiphertext ? 8L * p.N : PolyBytes(p);
+    /// <summary>Bytes of one polynomial of <paramref name="kind"/>: n 64-bit words for the kinds switched to 2^64 (10 and 11),
+    /// else <see cref="PolyBytes"/>.</summary>
+    private static long KindPolyBytes(RlweParameters p, RlweObjectKind kind) => IsWordKind(kind) ? 8L * p.N : PolyBytes(p);
+
+    /// <summary>Whether objects of <paramref name="kind"/> carry n u64 words mod 2^64 (compact ciphertexts, kind 10, and
+    /// decryption shares, kind 11; SPEC.md 12.0 steps 4 and 5) instead of packed residues.</summary>
+    internal static bool IsWordKind(RlweObjectKind kind) => kind is RlweObjectKind.CompactCiphertext or RlweObjectKind.SwitchedDecryptionShare;
 
     /// <summary>header + context + polys * bytes per polynomial + digest in 64-bit arithmetic: at most 56 + (2^32 - 1) + 65,535 * (2^31 - 1) + 16 &lt; 2^48.</summary>
     private static long SizeInt64(RlweParameters p, RlweObjectKind kind, long contextLength, long polys) => HeaderSize + contextLength + polys * KindPolyBytes(p, kind) + DigestSize;
@@ -181,15 +186,16 @@ internal static class RlweCodec
     }
 
     /// <summary>
-    /// Serializes one polynomial of n 64-bit words (a compact ciphertext switched to 2^64, SPEC.md 12.0 step 4; u64
-    /// little-endian, coefficient order) with a context, and writes the body's SHA-256 into <paramref name="bodyDigest"/>
+    /// Serializes one polynomial of n 64-bit words (a compact ciphertext or a decryption share switched to 2^64, SPEC.md 12.0
+    /// steps 4 and 5; u64 little-endian, coefficient order) with a context, and writes the body's SHA-256 into <paramref name="bodyDigest"/>
     /// when it is 32 bytes long (empty: not wanted), as <see cref="Write(RlweParameters, RlweObjectKind, ReadOnlySpan{byte}, Span{byte}, RnsPoly[])"/>.
     /// </summary>
-    /// <exception cref="ArgumentException"><paramref name="words"/> is not n long, or the digest span is neither 0 nor 32 bytes.</exception>
+    /// <exception cref="ArgumentException"><paramref name="kind"/> is not a word kind (10, 11), <paramref name="words"/> is not n
+    /// long, or the digest span is neither 0 nor 32 bytes.</exception>
     public static byte[] WriteWords(RlweParameters p, RlweObjectKind kind, ReadOnlySpan<byte> context, Span<byte> bodyDigest, ReadOnlySpan<ulong> words)
     {
         ArgumentNullException.ThrowIfNull(p);
-        if (kind != RlweObjectKind.CompactCiphertext) throw Error.Argument(nameof(kind), "Only compact ciphertexts travel as 64-bit words.");
+        if (!IsWordKind(kind)) throw Error.Argument(nameof(kind), "Only compact ciphertexts and decryption shares travel as 64-bit words.");
         if (bodyDigest.Length is not (0 or 32)) throw Error.Argument(nameof(bodyDigest), "A body digest is 32 bytes.");
         if (words.Length != p.N) throw Error.Argument(nameof(words), $"Exactly n = {p.N} words.");
         byte[] output = GC.AllocateUninitializedArray<byte>(Size(p, kind, context.Length, 1)); // every byte is written below
@@ -206,6 +212,32 @@ internal static class RlweCodec
         digest[..DigestSize].CopyTo(o.Slice(offset));
         if (bodyDigest.Length == 32) digest.CopyTo(bodyDigest);
         return output;
+    }
+
+    /// <summary>
+    /// Starts a one-polynomial word object (kind 10 or 11) for a writer that fills the n words itself: returns the output
+    /// buffer with header and context written and the payload (8 n bytes at <paramref name="payloadOffset"/>) still to be
+    /// filled, little-endian; <see cref="FinishWords"/> then writes the trailer. Saves the copy of a separate word array.
+    /// </summary>
+    internal static byte[] BeginWords(RlweParameters p, RlweObjectKind kind, ReadOnlySpan<byte> context, out int payloadOffset)
+    {
+        Debug.Assert(IsWordKind(kind));
+        byte[] output = GC.AllocateUninitializedArray<byte>(Size(p, kind, context.Length, 1)); // every byte is written by the caller and FinishWords
+        WriteHeader(p, kind, false, context.Length, 1, output);
+        context.CopyTo(output.AsSpan(HeaderSize));
+        payloadOffset = HeaderSize + context.Length;
+        return output;
+    }
+
+    /// <summary>Writes the 16-byte trailer of an object begun with <see cref="BeginWords"/> whose payload is filled, and its
+    /// body's SHA-256 into <paramref name="bodyDigest"/> when that is 32 bytes long.</summary>
+    internal static void FinishWords(byte[] output, Span<byte> bodyDigest)
+    {
+        int bodyEnd = output.Length - DigestSize;
+        Span<byte> digest = stackalloc byte[32];
+        SHA256.HashData(output.AsSpan(0, bodyEnd), digest);
+        digest[..DigestSize].CopyTo(output.AsSpan(bodyEnd));
+        if (bodyDigest.Length == 32) digest.CopyTo(bodyDigest);
     }
 
     /// <summary>

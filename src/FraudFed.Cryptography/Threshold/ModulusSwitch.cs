@@ -1,18 +1,21 @@
-// ModulusSwitch: the compact upload travels as c0' = round(2^64 c0 / Q) mod 2^64 (SPEC.md 12.0 step 4), one 64-bit
-// word per coefficient instead of log Q bits, and the aggregate is lifted back as C0 = round(Q C0' / 2^64) mod Q
-// (12.0 step 7). This is BFV modulus switching (Brakerski 2012; Fan-Vercauteren ePrint 2012/144 section 6) to the
-// power-of-two modulus 2^64, applied to c0 only (c1 = a_{r,k} is public and never travels).
+// ModulusSwitch: the compact upload travels as c0' = round(2^64 c0 / Q) mod 2^64 (SPEC.md 12.0 step 4), and a decryption
+// share as h' = round(2^64 h / Q) mod 2^64 (step 5), one 64-bit word per coefficient instead of log Q bits. This is BFV
+// modulus switching (Brakerski 2012; Fan-Vercauteren ePrint 2012/144 section 6) to the power-of-two modulus 2^64, applied
+// to c0 and to h_j (c1 = a_{r,k} is public and never travels). With t = 2^k the combine then runs in Z_{2^64} alone
+// (step 7): W = C0' + sum h_j' mod 2^64, m = (W + 2^(63-k)) >> (64-k), no lift and no RNS decoding.
 //
 // Switch, in RNS without big integers (the same fixed point as Encoder.Decode, with t = 2^64): with
 // y_i = [x_i (Q/q_i)^-1]_{q_i}, 2^64 x / Q = sum_i y_i 2^64 / q_i - 2^64 c for an integer c, so modulo 2^64 only the
 // fixed-point sum matters. W_i = floor(2^192 / q_i) is held in three words (w2, w1, w0); of each 192+-bit product
 // y_i W_i the bits 128 and up go to an integer sum I (mod 2^64), the bits 64..127 to a fraction sum F, the bits 0..63
-// are dropped; c0' = (I + floor((F + 2^63) / 2^64)) mod 2^64. This formula is the normative rule (vectors reproduce it
-// bit for bit); it differs from the exact rounding by at most 2^-60 (so |c0' - 2^64 c0 / Q| <= 1/2 + 2^-60 mod 2^64).
+// are dropped; x' = (I + floor((F + 2^63) / 2^64)) mod 2^64. This formula is the normative rule for uploads and shares
+// alike (vectors reproduce it bit for bit); it differs from the exact rounding by at most 2^-60 (so
+// |x' - 2^64 x / Q| <= 1/2 + 2^-60 mod 2^64).
 //
 // Lift, exactly: y = floor((Q x + 2^63) / 2^64). Writing Q x + 2^63 = y 2^64 + r with 0 <= r < 2^64, and since q_i
 // divides Q, y = (2^63 - r) (2^64)^-1 (mod q_i), where r = (Q_lo x + 2^63) mod 2^64 needs only the low word Q_lo of Q.
-// One multiplication per coefficient and one Shoup multiplication per prime.
+// The protocol no longer lifts (step 7 combines mod 2^64); the lift is the reference that rlwe/modulus-switch.json pins and
+// that the tests' RNS combine (lift, add the unswitched shares, decode) compares the switched combine against.
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using FraudFed.Cryptography.Ring;
@@ -20,7 +23,8 @@ using FraudFed.Cryptography.Rlwe;
 
 namespace FraudFed.Cryptography.Threshold;
 
-/// <summary>Switches a coefficient-domain polynomial mod Q to 64-bit words mod 2^64 and lifts words back (SPEC.md 12.0 steps 4 and 7).</summary>
+/// <summary>Switches a coefficient-domain polynomial mod Q to 64-bit words mod 2^64 (SPEC.md 12.0 steps 4 and 5) and lifts
+/// words back (the reference inverse, no longer on the protocol's path).</summary>
 internal sealed class ModulusSwitch
 {
     private readonly RlweParameters _p;
@@ -28,6 +32,7 @@ internal sealed class ModulusSwitch
     private readonly ulong[] _w2, _w1, _w0;             // floor(2^192 / q_i), three words
     private readonly ulong _qLow;                       // Q mod 2^64
     private readonly ulong[] _inv64, _inv64Shoup;       // (2^64)^-1 mod q_i
+    private readonly Limb[] _limbs;                     // the switch's constants per prime, together
 
     /// <summary>Precomputes the constants of a parameter set.</summary>
     /// <exception cref="ArgumentNullException"><paramref name="parameters"/> is null.</exception>
@@ -53,52 +58,73 @@ internal sealed class ModulusSwitch
             _inv64[i] = (ulong)BigInteger.ModPow(new BigInteger(ulong.MaxValue) + 1, q - 2, q);
             _inv64Shoup[i] = ModArith.ShoupPrecompute(_inv64[i], q);
         }
-    }
-
-    /// <summary>
-    /// Largest error the switch and the lift add to the phase of an aggregate of <paramref name="contributors"/> uploads,
-    /// in units of the phase (mod Q): contributors * ceil(Q / 2^64) + 1 (each switch rounds by at most 1/2 + 2^-60 of
-    /// Q / 2^64, the lift by 1/2).
-    /// </summary>
-    public static BigInteger RoundingBound(RlweParameters p, long contributors)
-    {
-        ArgumentNullException.ThrowIfNull(p);
-        BigInteger two64 = BigInteger.One << 64;
-        return contributors * ((p.Basis.Q + two64 - 1) / two64) + 1;
+        _limbs = Enumerable.Range(0, L).Select(i => new Limb
+        {
+            Q = basis.Primes[i], QHatInv = _qHatInv[i], QHatInvShoup = _qHatInvShoup[i], W2 = _w2[i], W1 = _w1[i], W0 = _w0[i],
+        }).ToArray();
     }
 
     /// <summary>destination[j] = round(2^64 x_j / Q) mod 2^64 by the fixed-point rule of SPEC.md 12.0 step 4, for the
-    /// coefficient-domain polynomial x; destination has n words.</summary>
+    /// coefficient-domain polynomial x (an upload's c0, or a decryption share h_j, step 5); destination has n words.</summary>
     /// <exception cref="ArgumentException">x is in the NTT domain or of another basis, or destination is not n words.</exception>
-    public void Switch(RnsPoly x, Span<ulong> destination)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public unsafe void Switch(RnsPoly x, Span<ulong> destination)
     {
         _p.Basis.Check(x);
         if (x.IsNtt) throw Error.Argument(nameof(x), "Modulus switching needs the coefficient domain.");
         int n = _p.N, L = _p.Basis.Count;
         if (destination.Length != n) throw Error.Argument(nameof(destination), $"Exactly n = {n} words.");
-        ulong[] data = x.Data;
-        for (int j = 0; j < n; j++)
+        fixed (ulong* src = x.Data)
+        fixed (ulong* dst = destination)
+        fixed (Limb* c = _limbs)
         {
-            ulong intSum = 0;
-            UInt128 fracSum = 0;
-            for (int i = 0; i < L; i++)
+            if (L == 3)
             {
-                ulong q = _p.Basis.Primes[i];
-                ulong y = ModArith.CondSub(ModArith.MulShoupLazy(data[i * n + j], _qHatInv[i], _qHatInvShoup[i], q), q);
-                Accumulate(y, _w2[i], _w1[i], _w0[i], ref intSum, ref fracSum);
+                // The named sets' three primes, unrolled: one pass, the limbs' constants in registers.
+                Limb c0 = c[0], c1 = c[1], c2 = c[2];
+                ulong* x0 = src, x1 = src + n, x2 = src + 2 * n;
+                for (int j = 0; j < n; j++)
+                {
+                    ulong intSum = 0, frac = 0;
+                    Accumulate(x0[j], c0, ref intSum, ref frac);
+                    Accumulate(x1[j], c1, ref intSum, ref frac);
+                    Accumulate(x2[j], c2, ref intSum, ref frac);
+                    dst[j] = intSum + (frac >> 63);
+                }
             }
-            destination[j] = unchecked(intSum + (ulong)((fracSum + (UInt128.One << 63)) >> 64));
+            else
+            {
+                for (int j = 0; j < n; j++)
+                {
+                    ulong intSum = 0, frac = 0;
+                    for (int i = 0; i < L; i++) Accumulate(src[(long)i * n + j], c[i], ref intSum, ref frac);
+                    dst[j] = intSum + (frac >> 63);
+                }
+            }
         }
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Accumulate(ulong y, ulong w2, ulong w1, ulong w0, ref ulong intSum, ref UInt128 fracSum)
+    /// <summary>The constants of one prime for <see cref="Switch"/>.</summary>
+    private struct Limb
     {
-        ulong p0Hi = Math.BigMul(y, w0, out _);
-        ulong p1Hi = Math.BigMul(y, w1, out ulong p1Lo);
-        UInt128 mid = (UInt128)p1Lo + p0Hi;
-        intSum = unchecked(intSum + y * w2 + p1Hi + (ulong)(mid >> 64));
-        fracSum += (ulong)mid;
+        public ulong Q, QHatInv, QHatInvShoup, W2, W1, W0;
+    }
+
+    /// <summary>
+    /// y = [x (Q/q)^-1]_q, then of y W (W = floor(2^192 / q) = w2 2^128 + w1 2^64 + w0) the bits 128 and up into
+    /// <paramref name="intSum"/> (mod 2^64) and the bits 64..127 into the fraction sum F = (carries, added to intSum) 2^64 +
+    /// <paramref name="frac"/>; the caller's final floor((F + 2^63) / 2^64) is then intSum + (frac &gt;&gt; 63).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Accumulate(ulong x, in Limb c, ref ulong intSum, ref ulong frac)
+    {
+        ulong y = ModArith.CondSub(ModArith.MulShoupLazy(x, c.QHatInv, c.QHatInvShoup, c.Q), c.Q);
+        ulong p0Hi = Math.BigMul(y, c.W0, out _);
+        ulong p1Hi = Math.BigMul(y, c.W1, out ulong p1Lo);
+        ulong mid = unchecked(p1Lo + p0Hi);                 // bits 64..127 of y W; its carry goes to bit 128
+        ulong f = unchecked(frac + mid);
+        intSum = unchecked(intSum + y * c.W2 + p1Hi + (mid < p0Hi ? 1UL : 0UL) + (f < mid ? 1UL : 0UL));
+        frac = f;
     }
 
     /// <summary>Writes round(Q w_j / 2^64) mod Q (halves rounded up) into the coefficient-domain polynomial

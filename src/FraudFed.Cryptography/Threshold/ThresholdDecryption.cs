@@ -4,15 +4,19 @@
 //
 // Bank j in active set D (|D| = T) answering for round r, chunk k and contributor set U:
 //   sigma_j(U) = sum_{i in U} f_i(x_j)                   (a Shamir point of S_U = sum_{i in U} s_i)
-//   h_j        = lambda_j(D) * sigma_j(U) * a_{r,k} + x_j,  x_j uniform in [-B, B], B = 2^b - 1
-// Combine: phase = C0 + sum_{j in D} h_j = Delta*m + E_U + sum_j x_j;  m = round(t * phase / Q) mod t.
+//   h_j        = lambda_j(D) * sigma_j(U) * a_{r,k} + x_j,  x_j uniform in [-B, B], B = 2^b - 1   (in RNS, mod Q)
+//   h_j'       = round(2^64 h_j / Q) mod 2^64           (ModulusSwitch, the upload's rule; kind 11 carries these n words)
+// Combine, with t = 2^k, in Z_{2^64} only: W = C0' + sum_{j in D} h_j' (mod 2^64), m = (W + 2^(63-k)) >> (64-k).
 // Smudging size (SmudgingLemma): the total leakage over the key share's budget of D answers, n coefficients
 // each, is at most D * n * E / B <= 2^-lambda for E = K_max * 19 (K_max contributors' fresh noise), i.e.
 //   b = lambda + ceil(log2 n) + ceil(log2 D) + ceil(log2(K_max * 19)).
-// Exactness: T * B + K_max * 19 + K_max * ceil(Q / 2^64) + 1 (the last two: uploads switched to 2^64 and lifted back,
-// ModulusSwitch) must stay below Encoder.NoiseCapacity (checked, typed InsecureParameters).
-// Defaults: lambda = 60, D = 2^20, K_max = 256 at n = 8192: b = 60 + 13 + 20 + 13 = 106, noise <= T * 2^106 + 2^124.1
-// against a capacity of ~2^135. The rounding needs no smudging: it is a public function of the uploads (SPEC.md 12.0 step 4).
+// Exactness (SPEC.md 12.0 step 7): C0 + sum h_j = Q M / t + E (mod Q) with |E| <= T B + 19 K_max + K_max / 2 (smudging,
+// fresh errors, the encoding's roundings), so W = 2^(64-k) M + 2^64 E / Q + R (mod 2^64), R the roundings of K_max
+// switched uploads and T switched shares, each at most 1/2 + 2^-60. m is exact while
+//   2^64 E / Q + (K_max + T)(1/2 + 2^-60) < 2^(63-k)
+// (checked, typed InsecureParameters). Defaults (lambda = 60, D = 2^20, K_max = 256, n = 8192, log Q = 180, k = 44):
+// b = 60 + 13 + 20 + 13 = 106, T 2^-10 + (256 + T)/2 + ... against 2^19. The switch of the share is a public function of
+// h_j, so it reveals nothing h_j did not: the smudging argument is made on h_j, unchanged (SPEC.md 12.0 step 5).
 // Share generation here is stateless: it checks the sets of one request (|U| >= K_min, D = T banks with this one) but
 // keeps no record. The one-answer-per-(round, chunk) rule and the budget are the protocol's
 // (FraudFed.Protocol.Homomorphic.DecryptionGuard over an IDecryptionLedger), since they must survive a restart.
@@ -21,6 +25,7 @@
 // so at most one U is ever opened per (round, chunk). K_min >= c + 2 keeps every opened sum over two honest banks.
 using System.Buffers.Binary;
 using System.Numerics;
+using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using FraudFed.Cryptography.Primitives;
 using FraudFed.Cryptography.Ring;
@@ -94,10 +99,11 @@ public sealed record DecryptionPolicy
     }
 }
 
-/// <summary>The smudging lemma applied to a parameter set and policy.</summary>
+/// <summary>The smudging lemma applied to a parameter set and policy, and the exactness of the switched combine.</summary>
 internal static class SmudgingLemma
 {
-    /// <summary>b with B = 2^b - 1; throws typed InsecureParameters if the noise would break exact decryption.</summary>
+    /// <summary>b with B = 2^b - 1; throws typed InsecureParameters if the noise would break exact decryption
+    /// (<see cref="SwitchedNoiseFits"/>).</summary>
     public static int Bits(RlweParameters p, DecryptionPolicy policy)
     {
         ArgumentNullException.ThrowIfNull(p);
@@ -106,30 +112,48 @@ internal static class SmudgingLemma
         int bits = policy.StatisticalSecurity + CeilLog2((ulong)p.N) + CeilLog2((ulong)policy.Budget) + freshBits;
         if (bits > Samplers.MaxSmudgingBits)
             throw Error.Violation(ViolationReason.InsecureParameters, "smudging would exceed 2^126");
-        if (PhaseNoiseBound(p, policy, bits) > new Encoder(p).NoiseCapacity)
-            throw Error.Violation(ViolationReason.InsecureParameters, "smudging noise exceeds the decryption capacity of Q/(2t)");
+        if (p.PlainModulusBits is < 1 or > 62)
+            throw Error.Violation(ViolationReason.InsecureParameters, $"the combine mod 2^64 needs 1 <= k <= 62 (t = 2^k), not k = {p.PlainModulusBits}");
+        if (!SwitchedNoiseFits(p, policy, bits))
+            throw Error.Violation(ViolationReason.InsecureParameters,
+                $"the noise of an opened sum (T = {policy.Threshold} smudged shares of 2^{bits}, K_max = {policy.MaxContributors} uploads, and the rounding of " +
+                $"K_max + T words switched to 2^64) reaches 2^(63-k) = 2^{63 - p.PlainModulusBits}: decryption would not be exact");
         return bits;
     }
 
     /// <summary>
-    /// Largest phase noise of an opened aggregate (SPEC.md 12.0 step 5): T (2^b - 1) of smudging, K_max * 19 of fresh
-    /// errors, and the rounding of K_max uploads switched to 2^64 and lifted back (<see cref="ModulusSwitch.RoundingBound"/>).
+    /// Largest phase noise |E| of an opened aggregate before switching (SPEC.md 12.0 step 7), in units of the phase mod Q:
+    /// T (2^b - 1) of smudging, K_max * 19 of fresh errors, and ceil(K_max / 2) for the encoding's roundings (the sum of
+    /// K_max values round(Q m_i / t) differs from Q M / t by at most K_max / 2).
     /// </summary>
     internal static BigInteger PhaseNoiseBound(RlweParameters p, DecryptionPolicy policy, int bits) =>
-        policy.Threshold * ((BigInteger.One << bits) - 1) + (BigInteger)policy.MaxContributors * Samplers.GaussianBound
-        + ModulusSwitch.RoundingBound(p, policy.MaxContributors);
+        policy.Threshold * ((BigInteger.One << bits) - 1) + (BigInteger)policy.MaxContributors * Samplers.GaussianBound + (policy.MaxContributors + 1) / 2;
+
+    /// <summary>
+    /// Whether the switched combine is exact (SPEC.md 12.0 step 7): 2^64 E / Q + (K_max + T)(1/2 + 2^-60) &lt; 2^(63-k), with E =
+    /// <see cref="PhaseNoiseBound"/> and one rounding of at most 1/2 + 2^-60 per switched word (K_max uploads, T shares).
+    /// Decided exactly, multiplied by 2^60 Q: 2^124 E + (K_max + T)(2^59 + 1) Q &lt; 2^(123-k) Q.
+    /// </summary>
+    internal static bool SwitchedNoiseFits(RlweParameters p, DecryptionPolicy policy, int bits)
+    {
+        BigInteger q = p.Basis.Q;
+        BigInteger words = (BigInteger)policy.MaxContributors + policy.Threshold;
+        BigInteger lhs = (PhaseNoiseBound(p, policy, bits) << 124) + words * ((BigInteger.One << 59) + 1) * q;
+        return lhs < (q << (123 - p.PlainModulusBits));
+    }
 
     private static int CeilLog2(ulong x) => x <= 1 ? 0 : 64 - BitOperations.LeadingZeroCount(x - 1);
 }
 
-/// <summary>A threshold decryption share h_j for (round, chunk), coefficient domain.</summary>
+/// <summary>A threshold decryption share h_j' = round(2^64 h_j / Q) mod 2^64 for (round, chunk): kind 11, n u64 words
+/// (SPEC.md 12.0 step 5).</summary>
 internal sealed class DecryptionShare
 {
     internal const int ContextSize = ChunkLabel.Size + 32;
 
-    internal DecryptionShare(RlweParameters p, byte[] sessionTag, ulong round, uint chunk, int sender, byte[] fingerprint, RnsPoly value)
+    internal DecryptionShare(RlweParameters p, byte[] sessionTag, ulong round, uint chunk, int sender, byte[] fingerprint, ulong[] words)
     {
-        Parameters = p; SessionTag = sessionTag; Round = round; Chunk = chunk; Sender = sender; Fingerprint = fingerprint; Value = value;
+        Parameters = p; SessionTag = sessionTag; Round = round; Chunk = chunk; Sender = sender; Fingerprint = fingerprint; Words = words;
     }
 
     /// <summary>Parameter set.</summary>
@@ -144,24 +168,33 @@ internal sealed class DecryptionShare
     public int Sender { get; }
     /// <summary>SHA-256 of (round, chunk, U, D) the share answers.</summary>
     public byte[] Fingerprint { get; }
-    internal RnsPoly Value { get; }
+    /// <summary>h_j' = round(2^64 h_j / Q) mod 2^64, n words.</summary>
+    internal ulong[] Words { get; }
 
-    /// <summary>Serializes the share.</summary>
+    /// <summary>Serialized size for a parameter set: 56 + 64 + 8 n + 16 bytes.</summary>
+    public static int SerializedSize(RlweParameters p) => RlweCodec.Size(p, RlweObjectKind.SwitchedDecryptionShare, ContextSize, 1);
+
+    /// <summary>Serializes the share (kind 11).</summary>
     public byte[] Serialize()
     {
         Span<byte> ctx = stackalloc byte[ContextSize];
         ChunkLabel.Write(ctx, SessionTag, Round, Chunk, Sender);
         Fingerprint.CopyTo(ctx[ChunkLabel.Size..]);
-        return RlweCodec.Write(Parameters, RlweObjectKind.DecryptionShare, ctx, Value);
+        return RlweCodec.WriteWords(Parameters, RlweObjectKind.SwitchedDecryptionShare, ctx, [], Words);
     }
 
-    /// <summary>Parses and validates an untrusted share.</summary>
+    /// <summary>Parses and validates an untrusted share (envelope checks of SPEC.md 12; every word is valid).</summary>
+    /// <exception cref="ProtocolViolationException">Malformed (including a retired kind-6 share), Oversized, Inconsistent.</exception>
     public static DecryptionShare Deserialize(RlweParameters p, ReadOnlySpan<byte> data)
     {
-        RnsPoly[] polys = RlweCodec.Read(p, data, RlweObjectKind.DecryptionShare, 1, ContextSize, out byte[] ctx);
-        if (polys[0].IsNtt) throw Error.Violation(ViolationReason.Malformed, "decryption shares travel in the coefficient domain");
+        int offset = RlweCodec.CheckEnvelope(p, data, RlweObjectKind.SwitchedDecryptionShare, 1, ContextSize, out bool ntt, default);
+        if (ntt) throw Error.Violation(ViolationReason.Malformed, "decryption shares travel in the coefficient domain");
+        ReadOnlySpan<byte> ctx = data.Slice(RlweCodec.HeaderSize, ContextSize);
+        var words = new ulong[p.N];
+        ReadOnlySpan<byte> payload = data.Slice(offset, 8 * p.N);
+        for (int j = 0; j < words.Length; j++) words[j] = BinaryPrimitives.ReadUInt64LittleEndian(payload[(8 * j)..]);
         return new DecryptionShare(p, ChunkLabel.SessionTag(ctx), ChunkLabel.Round(ctx), ChunkLabel.Chunk(ctx), ChunkLabel.Sender(ctx),
-            ctx[ChunkLabel.Size..], polys[0]);
+            ctx[ChunkLabel.Size..].ToArray(), words);
     }
 
     /// <summary>SHA-256 binding of a request: session tag, round, chunk, sorted U, sorted D.</summary>
@@ -331,15 +364,42 @@ internal sealed class ThresholdKeyShare : IDisposable
     }
 
     /// <summary>
-    /// GenShare (Lattigo's shape): the decryption share h_j for the sum over <paramref name="contributors"/> of (round,
-    /// chunk) with active set <paramref name="active"/>, serialized (kind 6, SPEC.md 12). Deterministic per request: the
-    /// smudging comes from HMAC-SHA-256(per-key secret, fingerprint), so the same request gets identical bytes.
+    /// GenShare (Lattigo's shape): the decryption share for the sum over <paramref name="contributors"/> of (round, chunk)
+    /// with active set <paramref name="active"/>, switched to 2^64 and serialized (kind 11, SPEC.md 12.0 step 5): h_j is
+    /// computed mod Q with its smudging, then h_j' = round(2^64 h_j / Q) mod 2^64 (<see cref="ModulusSwitch.Switch"/>) is
+    /// written straight into the output. Deterministic per request: the smudging comes from HMAC-SHA-256(per-key secret,
+    /// fingerprint), so the same request gets identical bytes.
     /// STATELESS: it keeps no record of what it answered. Answering two contributor sets of one (round, chunk) opens
     /// their difference; callers must go through the protocol's DecryptionGuard, which enforces one answer per
     /// (round, chunk) and the budget.
     /// </summary>
     /// <exception cref="ProtocolViolationException">the refusals of <see cref="CheckRequest"/>.</exception>
-    public byte[] GenDecryptionShare(ulong round, uint chunk, IReadOnlyList<int> contributors, IReadOnlyList<int> active)
+    public byte[] GenDecryptionShare(ulong round, uint chunk, IReadOnlyList<int> contributors, IReadOnlyList<int> active) =>
+        WithWeightedPoint(round, chunk, contributors, active, (fingerprint, work) =>
+        {
+            Span<byte> ctx = stackalloc byte[DecryptionShare.ContextSize];
+            ChunkLabel.Write(ctx, _scheme.SessionTag, round, chunk, Self);
+            fingerprint.CopyTo(ctx[ChunkLabel.Size..]);
+            int n = _p.N;
+            byte[] output = RlweCodec.BeginWords(_p, RlweObjectKind.SwitchedDecryptionShare, ctx, out int offset);
+            Span<byte> payload = output.AsSpan(offset, 8 * n);
+            if (BitConverter.IsLittleEndian) _scheme.Switch.Switch(work, MemoryMarshal.Cast<byte, ulong>(payload));
+            else
+            {
+                var words = new ulong[n];
+                _scheme.Switch.Switch(work, words);
+                for (int j = 0; j < n; j++) BinaryPrimitives.WriteUInt64LittleEndian(payload[(8 * j)..], words[j]);
+            }
+            RlweCodec.FinishWords(output, []);
+            return output;
+        });
+
+    /// <summary>h_j before the switch (mod Q, coefficient domain, a new polynomial): what <see cref="GenDecryptionShare"/>
+    /// switches. Test- and vector-visible; the same checks, no record kept.</summary>
+    internal RnsPoly GenUnswitchedShare(ulong round, uint chunk, IReadOnlyList<int> contributors, IReadOnlyList<int> active) =>
+        WithWeightedPoint(round, chunk, contributors, active, (_, work) => work.Clone());
+
+    private T WithWeightedPoint<T>(ulong round, uint chunk, IReadOnlyList<int> contributors, IReadOnlyList<int> active, Func<byte[], RnsPoly, T> finish)
     {
         byte[] fingerprint = CheckRequest(round, chunk, contributors, active);
         RnsPoly weighted, weightedShoup;
@@ -352,7 +412,11 @@ internal sealed class ThresholdKeyShare : IDisposable
         try
         {
             RnsPoly work = _p.Basis.Scratch;
-            try { return GenerateCore(round, chunk, fingerprint, weighted, weightedShoup, work).Serialize(); }
+            try
+            {
+                GenerateCore(round, chunk, fingerprint, weighted, weightedShoup, work);
+                return finish(fingerprint, work);
+            }
             catch { work.Clear(); throw; }
         }
         finally
@@ -368,7 +432,8 @@ internal sealed class ThresholdKeyShare : IDisposable
         }
     }
 
-    private DecryptionShare GenerateCore(ulong round, uint chunk, byte[] fingerprint, RnsPoly weighted, RnsPoly weightedShoup, RnsPoly a)
+    /// <summary>a := h_j = NTT^-1(a_{r,k} * weighted) + smudging, coefficient domain, mod Q (SPEC.md 12.0 step 5).</summary>
+    private void GenerateCore(ulong round, uint chunk, byte[] fingerprint, RnsPoly weighted, RnsPoly weightedShoup, RnsPoly a)
     {
         RnsBasis basis = _p.Basis;
         CommonRandomness.ExpandInto(_p, _scheme.Seed, CrpPurpose.CompactCiphertext, round, chunk, a);
@@ -382,7 +447,6 @@ internal sealed class ThresholdKeyShare : IDisposable
             Samplers.AddSmudging(basis, a, SmudgingBits, Samplers.From(prg));
         }
         finally { CryptographicOperations.ZeroMemory(seed); }
-        return new DecryptionShare(_p, _scheme.SessionTag, round, chunk, Self, fingerprint, a);
     }
 
     /// <summary>lambda_self(D) * sum_{i in U} f_i(x_self), NTT domain (cached for the last (U, D)). Test-visible.</summary>
@@ -415,13 +479,14 @@ internal sealed class ThresholdKeyShare : IDisposable
     public override string ToString() => $"ThresholdKeyShare(bank {Self}, T={Policy.Threshold}, K_min={Policy.MinContributors}, c={Policy.MaxColluders})";
 }
 
-/// <summary>Final step of threshold decryption (any party; needs no secret).</summary>
+/// <summary>Final step of threshold decryption (any party; needs no secret), in Z_{2^64} (SPEC.md 12.0 step 7).</summary>
 internal static class ThresholdCombiner
 {
     /// <summary>
-    /// phase = C0 + sum h_j over the T shares of active set D for the contributors U; decodes round(t*phase/Q)
-    /// into <paramref name="destination"/>. Shares are validated (session, round, chunk, request fingerprint,
-    /// distinct senders exactly D) with typed refusals.
+    /// W = C0' + sum h_j' (mod 2^64) over the T switched shares of active set D for the contributors U, then
+    /// m_j = (W_j + 2^(63-k)) &gt;&gt; (64-k) = round(2^k W_j / 2^64) mod 2^k into <paramref name="destination"/> (its first
+    /// min(length, n) entries). Shares are validated (envelope, session, round, chunk, request fingerprint, distinct senders
+    /// exactly D) with typed refusals, before anything is decoded. t = 2^k with 1 &lt;= k &lt;= 60 (RlweParameters).
     /// </summary>
     public static void Combine(CompactScheme scheme, CompactCiphertext sum, IReadOnlyList<int> contributors, IReadOnlyList<int> active,
         IReadOnlyList<byte[]> shares, Span<ulong> destination)
@@ -429,25 +494,41 @@ internal static class ThresholdCombiner
         ArgumentNullException.ThrowIfNull(scheme);
         ArgumentNullException.ThrowIfNull(sum);
         ArgumentNullException.ThrowIfNull(shares);
-        RnsPoly phase = PhaseCore(scheme, sum, contributors, active, shares, scheme.Parameters.Basis.Scratch);
-        scheme.Encoder.DecodeCore(phase, destination[..Math.Min(destination.Length, scheme.Parameters.N)]);
+        RlweParameters p = scheme.Parameters;
+        int n = p.N, k = p.PlainModulusBits;
+        System.Diagnostics.Debug.Assert(k is >= 1 and < 64);
+        ulong[] w = System.Buffers.ArrayPool<ulong>.Shared.Rent(n);
+        try
+        {
+            SwitchedSumCore(scheme, sum, contributors, active, shares, w.AsSpan(0, n));
+            int count = Math.Min(destination.Length, n), shift = 64 - k;
+            ulong half = 1UL << (63 - k);
+            for (int j = 0; j < count; j++) destination[j] = unchecked(w[j] + half) >> shift;
+        }
+        finally { System.Buffers.ArrayPool<ulong>.Shared.Return(w); }
     }
 
-    /// <summary>The validated phase C0 + sum h_j (coefficient domain); test-visible for noise measurement.</summary>
-    internal static RnsPoly PhaseCore(CompactScheme scheme, CompactCiphertext sum, IReadOnlyList<int> contributors, IReadOnlyList<int> active,
-        IReadOnlyList<byte[]> shares, RnsPoly? destination = null)
+    /// <summary>The validated W = C0' + sum h_j' mod 2^64 (n words) into <paramref name="destination"/>; test-visible for
+    /// noise measurement.</summary>
+    internal static void SwitchedSumCore(CompactScheme scheme, CompactCiphertext sum, IReadOnlyList<int> contributors, IReadOnlyList<int> active,
+        IReadOnlyList<byte[]> shares, Span<ulong> destination)
     {
+        ArgumentNullException.ThrowIfNull(contributors);
+        ArgumentNullException.ThrowIfNull(active);
         RlweParameters p = scheme.Parameters;
         byte[] fingerprint = DecryptionShare.ComputeFingerprint(scheme.SessionTag, sum.Round, sum.Chunk, contributors, active);
         if (shares.Count != active.Count) throw Error.Violation(ViolationReason.TooFewParticipants, "one share per active bank is required");
-        RnsPoly phase = destination ?? p.Basis.Allocate();
-        scheme.Switch.Lift(sum.Words, phase);   // C0 = round(Q C0' / 2^64) mod Q (SPEC.md 12.0 step 7)
+        sum.Words.CopyTo(destination);
         var seen = new HashSet<int>();
         foreach (byte[] bytes in shares)
         {
-            RlweCodec.ReadAndAdd(p, bytes, RlweObjectKind.DecryptionShare, DecryptionShare.ContextSize, phase, ctx =>
-                ChunkLabel.CheckShare(ctx, scheme.SessionTag, sum.Round, sum.Chunk, fingerprint, active, seen));
+            ArgumentNullException.ThrowIfNull(bytes, nameof(shares));
+            // Cheap to expensive: envelope (fields, lengths, digest), domain, label and fingerprint, then the words (every
+            // word is a valid value mod 2^64, so nothing can fail after the first addition).
+            int offset = RlweCodec.CheckEnvelope(p, bytes, RlweObjectKind.SwitchedDecryptionShare, 1, DecryptionShare.ContextSize, out bool ntt, default);
+            if (ntt) throw Error.Violation(ViolationReason.Malformed, "decryption shares travel in the coefficient domain");
+            ChunkLabel.CheckShare(bytes.AsSpan(RlweCodec.HeaderSize, DecryptionShare.ContextSize), scheme.SessionTag, sum.Round, sum.Chunk, fingerprint, active, seen);
+            CompactCiphertext.AddWords(bytes.AsSpan(offset, 8 * p.N), destination);
         }
-        return phase;
     }
 }

@@ -33,7 +33,7 @@ internal sealed class DecryptionGuard
     public long Remaining => Math.Max(0, _keyShare.Policy.Budget - _ledger.AnswersRecorded(_keyShare.SessionTag));
 
     /// <summary>
-    /// The serialized decryption share (kind 6) for the sum over <paramref name="contributors"/> of (round, chunk) with
+    /// The serialized decryption share (kind 11: h_j switched to 2^64, SPEC.md 12.0 step 5) for the sum over <paramref name="contributors"/> of (round, chunk) with
     /// active set <paramref name="active"/>, after the checks above. A refused request changes no record.
     /// </summary>
     /// <exception cref="ProtocolViolationException">Duplicate, TooFewParticipants, UnknownSender, Refused (a different

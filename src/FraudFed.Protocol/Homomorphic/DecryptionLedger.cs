@@ -51,7 +51,7 @@ public interface IDecryptionLedger
     long AnswersRecorded(ReadOnlySpan<byte> sessionTag);
 
     /// <summary>
-    /// Keeps the serialized decryption share (kind 6, SPEC.md 12) answered for (<paramref name="round"/>, <paramref name="chunk"/>)
+    /// Keeps the serialized decryption share (kind 11, SPEC.md 12) answered for (<paramref name="round"/>, <paramref name="chunk"/>)
     /// under the 32-byte request <paramref name="fingerprint"/> recorded by <see cref="TryRecordAnswers"/>, so that an identical
     /// resend is answered with these bytes (SPEC.md 12.3). The ledger keeps its own copy. The default keeps nothing: the guard
     /// then recomputes the answer, which deterministic smudging makes identical.

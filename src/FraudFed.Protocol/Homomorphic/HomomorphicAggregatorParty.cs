@@ -150,7 +150,7 @@ public sealed class HomomorphicAggregatorParty : IDisposable
 
     /// <summary>
     /// As <see cref="Receive(int, ReadOnlySpan{byte})"/>, reading an upload's chunks in place from <paramref name="message"/>
-    /// (<see cref="HeWire.DecodeToAggregatorInPlace"/>: no copy of the ~184 KB per chunk; same checks and refusals). The
+    /// (<see cref="HeWire.DecodeToAggregatorInPlace"/>: no copy of the ~64 KB per chunk; same checks and refusals). The
     /// caller must not change the buffer until the call returns; nothing of it is kept afterwards.
     /// </summary>
     /// <exception cref="ProtocolViolationException">the message is refused; nothing changed.</exception>

@@ -121,12 +121,12 @@ public sealed class CodecTests
             for (int j = 0; j < p.N; j++) { sum.Limb(i)[j] = (ulong)rnd.NextInt64() % p.Primes[i]; poly.Limb(i)[j] = p.Primes[i] - 1; }
         ulong[] before = (ulong[])sum.Data.Clone();
         poly.Limb(limb)[index] = (1UL << 60) - 1; // 60 bits, above every 60-bit prime
-        byte[] bytes = RlweCodec.Write(p, RlweObjectKind.DecryptionShare, new byte[4], poly);
-        var ex = Assert.Throws<ProtocolViolationException>(() => RlweCodec.ReadAndAdd(p, bytes, RlweObjectKind.DecryptionShare, 4, sum));
+        byte[] bytes = RlweCodec.Write(p, RlweObjectKind.PublicKeyShare, new byte[4], poly);
+        var ex = Assert.Throws<ProtocolViolationException>(() => RlweCodec.ReadAndAdd(p, bytes, RlweObjectKind.PublicKeyShare, 4, sum));
         Assert.That(ex!.Reason, Is.EqualTo(ViolationReason.OutOfRange));
         Assert.That(sum.Data, Is.EqualTo(before));
         poly.Limb(limb)[index] = p.Primes[limb] - 1;
-        RlweCodec.ReadAndAdd(p, RlweCodec.Write(p, RlweObjectKind.DecryptionShare, new byte[4], poly), RlweObjectKind.DecryptionShare, 4, sum);
+        RlweCodec.ReadAndAdd(p, RlweCodec.Write(p, RlweObjectKind.PublicKeyShare, new byte[4], poly), RlweObjectKind.PublicKeyShare, 4, sum);
         for (int i = 0; i < p.Primes.Count; i++)
             for (int j = 0; j < p.N; j++)
                 Assert.That(sum.Limb(i)[j], Is.EqualTo((before[i * p.N + j] + p.Primes[i] - 1) % p.Primes[i]));

@@ -71,25 +71,54 @@ public sealed class ThresholdTests
         }
     }
 
+    private static readonly BigInteger Two64 = BigInteger.One << 64;
+
+    private static BigInteger Mod(BigInteger a, BigInteger m) => ((a % m) + m) % m;
+
+    /// <summary>Centred x mod 2^64, in [-2^63, 2^63).</summary>
+    private static BigInteger Centred64(BigInteger x)
+    {
+        BigInteger r = Mod(x, Two64);
+        return r >= Two64 / 2 ? r - Two64 : r;
+    }
+
+    /// <summary>SPEC.md 12.0 step 7, written out independently of SmudgingLemma: the switched combine is exact while
+    /// 2^64 E / Q + (K + T)(1/2 + 2^-60) &lt; 2^(63-k), E = T (2^b - 1) + 19 K + K / 2. Compared as exact rationals
+    /// (multiplied by 2^61 Q).</summary>
+    private static bool SpecBoundHolds(RlweParameters p, int threshold, long contributors, int bits, long roundedWords)
+    {
+        BigInteger q = p.Basis.Q;
+        BigInteger twiceE = 2 * (threshold * ((BigInteger.One << bits) - 1) + 19 * (BigInteger)contributors) + contributors;
+        BigInteger lhs = (twiceE << 124) + roundedWords * ((BigInteger.One << 60) + 2) * q;
+        return lhs < (q << (124 - p.PlainModulusBits));
+    }
+
+    /// <summary>b = lambda + ceil(log2 n) + ceil(log2 budget) + ceil(log2(19 K_max)) at the defaults lambda = 60, budget = 2^20
+    /// (SPEC.md 12.0 step 5); ceil(log2 x) = the bit length of x - 1.</summary>
+    private static int SpecBits(RlweParameters p, long maxContributors) =>
+        60 + (int)((BigInteger)(p.N - 1)).GetBitLength() + 20 + (int)(19 * (BigInteger)maxContributors - 1).GetBitLength();
+
     [Test]
     public void MeasuredNoise_IsWithinTheAnalyticBound()
     {
         using var setup = ThresholdSetup.Create(Fast, 5, 3, 2, "threshold/noise");
         int[] contributors = [0, 1, 2, 3, 4], active = [1, 3, 4];
+        int k = Fast.PlainModulusBits;
         CompactCiphertext sum = setup.EncryptAndSum(7, 3, contributors, b => Values(Fast, b, 1), out ulong[] expected);
         var shares = active.Select(j => setup.KeyShares[j].GenDecryptionShare(7, 3, contributors, active)).ToArray();
-        RnsPoly phase = ThresholdCombiner.PhaseCore(setup.Scheme, sum, contributors, active, shares);
-        var scaled = Fast.Basis.Allocate();
-        setup.Scheme.Encoder.AddScaled(expected, scaled);
-        Fast.Basis.Sub(phase, scaled, phase);
-        BigInteger max = Enumerable.Range(0, Fast.N).Select(j => BigInteger.Abs(Fast.Basis.ReconstructCentered(phase, j))).Max();
+        var w = new ulong[Fast.N];
+        ThresholdCombiner.SwitchedSumCore(setup.Scheme, sum, contributors, active, shares, w);
+        // Switched-domain noise W - 2^(64-k) m, against 2^64 E / Q + (K + T)(1/2 + 2^-60) (SPEC.md 12.0 step 7), as exact
+        // rationals times 2^61 Q.
+        BigInteger q = Fast.Basis.Q;
         int b = setup.KeyShares[0].SmudgingBits;
-        // Smudging, fresh errors, and the switch of every upload to 2^64 and the lift of the sum (SPEC.md 12.0 steps 4, 7).
-        BigInteger rounding = ModulusSwitch.RoundingBound(Fast, contributors.Length);
-        BigInteger bound = active.Length * ((BigInteger.One << b) - 1) + contributors.Length * Samplers.GaussianBound + rounding;
-        Assert.That(max, Is.LessThanOrEqualTo(bound));
-        Assert.That(bound, Is.LessThan(setup.Scheme.Encoder.NoiseCapacity));
-        // The smudging alone (test-only, from the secrets): sum_j h_j - a S_U is the T banks' uniform noise.
+        BigInteger twiceE = 2 * (active.Length * ((BigInteger.One << b) - 1) + 19 * contributors.Length) + contributors.Length;
+        BigInteger bound61 = (twiceE << 124) + (contributors.Length + active.Length) * ((BigInteger.One << 60) + 2) * q;
+        BigInteger worst = Enumerable.Range(0, Fast.N).Select(j => BigInteger.Abs(Centred64((BigInteger)w[j] - ((BigInteger)expected[j] << (64 - k))))).Max();
+        Assert.That((worst << 61) * q, Is.LessThanOrEqualTo(bound61));
+        Assert.That(bound61, Is.LessThan(q << (124 - k)), "the bound is below 2^(63-k)");
+        // The smudging alone (test-only, from the secrets and the unswitched shares): sum_j h_j - a S_U is the T banks'
+        // uniform noise, present and within T (2^b - 1).
         var basis = Fast.Basis;
         RnsPoly secretSum = basis.Allocate(true);
         foreach (int i in contributors) basis.Add(secretSum, setup.Keys[i].Value, secretSum);
@@ -97,15 +126,177 @@ public sealed class ThresholdTests
         basis.MulPointwise(aS, secretSum, aS);
         basis.FromNtt(aS);
         RnsPoly smudging = basis.Allocate();
-        foreach (byte[] share in shares) RlweCodec.ReadAndAdd(Fast, share, RlweObjectKind.DecryptionShare, DecryptionShare.ContextSize, smudging);
+        foreach (int j in active) basis.Add(smudging, setup.KeyShares[j].GenUnswitchedShare(7, 3, contributors, active), smudging);
         basis.Sub(smudging, aS, smudging);
         BigInteger smudge = Enumerable.Range(0, Fast.N).Select(j => BigInteger.Abs(basis.ReconstructCentered(smudging, j))).Max();
         Assert.That(smudge, Is.LessThanOrEqualTo(active.Length * ((BigInteger.One << b) - 1)));
         Assert.That(smudge, Is.GreaterThan(BigInteger.One << (b - 2)), "smudging is present");
-        // What is left is the rounding and the fresh errors, within their bound.
-        basis.Sub(phase, smudging, phase);
-        BigInteger rest = Enumerable.Range(0, Fast.N).Select(j => BigInteger.Abs(basis.ReconstructCentered(phase, j))).Max();
-        Assert.That(rest, Is.LessThanOrEqualTo(contributors.Length * Samplers.GaussianBound + rounding));
+    }
+
+    [TestCase(3, 2, TestName = "Threshold/switched/n=256/banks=3/T=2")]
+    [TestCase(10, 7, TestName = "Threshold/switched/n=256/banks=10/T=7")]
+    [TestCase(100, 67, TestName = "Threshold/switched/n=256/banks=100/T=67")]
+    public void SwitchedCombine_GivesExactSums_AtZero_Half_Max_AndRandom(int banks, int threshold)
+    {
+        using var setup = ThresholdSetup.Create(Fast, banks, threshold, 2, $"threshold/switched/{banks}");
+        ulong t = 1UL << Fast.PlainModulusBits;
+        int[] contributors = Enumerable.Range(0, banks).ToArray();
+        int[] active = Enumerable.Range(banks - threshold, threshold).ToArray();
+        var patterns = new (string Name, Func<int, ulong[]> Values)[]
+        {
+            ("0", b => new ulong[Fast.N]),
+            ("t/2", b => Enumerable.Repeat(t / 2, Fast.N).ToArray()),
+            ("t-1", b => Enumerable.Repeat(t - 1, Fast.N).ToArray()),
+            ("random", b => { var r = TestRandom.Plain(banks * 1000 + b); return Enumerable.Range(0, Fast.N).Select(_ => (ulong)r.NextInt64() & (t - 1)).ToArray(); }),
+        };
+        uint chunk = 0;
+        foreach (var (name, values) in patterns)
+        {
+            CompactCiphertext sum = setup.EncryptAndSum(2, chunk, contributors, values, out ulong[] expected);
+            // The plaintext sum, by schoolbook arithmetic: N copies of the value mod t (or the random vectors' sum).
+            if (name != "random") Assert.That(expected, Is.All.EqualTo((ulong)((BigInteger)values(0)[0] * banks % t)));
+            Assert.That(setup.Decrypt(sum, contributors, active), Is.EqualTo(expected), name);
+            chunk++;
+        }
+    }
+
+    [Test]
+    public void SwitchedShare_IsTheExactRounding_Of2To64TimesHOverQ()
+    {
+        using var setup = ThresholdSetup.Create(Fast, 4, 3, 2, "threshold/switched-share");
+        int[] contributors = [0, 1, 3], active = [0, 2, 3];
+        BigInteger q = Fast.Basis.Q;
+        foreach (int j in active)
+        {
+            byte[] bytes = setup.KeyShares[j].GenDecryptionShare(4, 1, contributors, active);
+            Assert.That(bytes, Has.Length.EqualTo(DecryptionShare.SerializedSize(Fast)));
+            Assert.That(bytes.Length, Is.EqualTo(56 + 64 + 8 * Fast.N + 16), "kind 11: header, 64-byte context, n u64 words, trailer");
+            Assert.That(bytes[5], Is.EqualTo(11));
+            DecryptionShare parsed = DecryptionShare.Deserialize(Fast, bytes);
+            RnsPoly h = setup.KeyShares[j].GenUnswitchedShare(4, 1, contributors, active);
+            for (int c = 0; c < Fast.N; c++)
+            {
+                BigInteger x = Fast.Basis.Reconstruct(h, c);
+                BigInteger exact = Mod((2 * Two64 * x + q) / (2 * q), Two64);   // floor(2^64 x / Q + 1/2); Q odd: never a tie
+                Assert.That((BigInteger)parsed.Words[c], Is.EqualTo(exact), $"bank {j}, coefficient {c}");
+            }
+        }
+    }
+
+    // The old combine (lift C0' to Q, add the unswitched shares mod Q, decode in RNS) and the switched one (add the words mod
+    // 2^64, shift) agree on the same inputs: on protocol runs, and on synthetic phases Delta m + e whose noise e reaches
+    // the edge of the region where the switched combine is exact (T shares rounded: |e| <= (2^(63-k) - T - 1) Q / 2^64),
+    // which lies inside the old decoder's region (|e| <= Q/(2t) (1 - 2^-58)).
+    [TestCase(3, 2, TestName = "Threshold/switched-vs-rns/banks=3/T=2")]
+    [TestCase(10, 7, TestName = "Threshold/switched-vs-rns/banks=10/T=7")]
+    public void SwitchedCombine_EqualsTheRnsCombine_WhereverTheRnsOneIsWithinItsBound(int banks, int threshold)
+    {
+        using var setup = ThresholdSetup.Create(Fast, banks, threshold, 2, $"threshold/switched-vs-rns/{banks}");
+        RnsBasis basis = Fast.Basis;
+        BigInteger q = basis.Q;
+        int k = Fast.PlainModulusBits;
+        int[] contributors = Enumerable.Range(0, banks).ToArray();
+        var rnd = TestRandom.Plain(banks);
+        ulong[] RnsCombine(CompactCiphertext sum, IEnumerable<RnsPoly> unswitched)
+        {
+            RnsPoly phase = setup.Scheme.Lift(sum);
+            foreach (RnsPoly h in unswitched) basis.Add(phase, h, phase);
+            var m = new ulong[Fast.N];
+            setup.Scheme.Encoder.Decode(phase, m);
+            return m;
+        }
+        // Protocol runs: random active sets and values.
+        for (uint chunk = 0; chunk < 4; chunk++)
+        {
+            int[] active = contributors.OrderBy(_ => rnd.Next()).Take(threshold).Order().ToArray();
+            CompactCiphertext sum = setup.EncryptAndSum(3, chunk, contributors, b => Values(Fast, b, (int)chunk + 10), out ulong[] expected);
+            ulong[] rns = RnsCombine(sum, active.Select(j => setup.KeyShares[j].GenUnswitchedShare(3, chunk, contributors, active)));
+            Assert.That(setup.Decrypt(sum, contributors, active), Is.EqualTo(rns));
+            Assert.That(rns, Is.EqualTo(expected));
+        }
+        // Synthetic phases: C0' random words; T - 1 shares uniform mod Q; the last share completes C0 + sum h_j to
+        // round(Q m / t) + e mod Q. Both combines must give m.
+        var sw = new ModulusSwitch(Fast);
+        BigInteger edge = (((BigInteger.One << (63 - k)) - threshold - 1) * q) >> 64;
+        Assert.That(edge, Is.LessThan(setup.Scheme.Encoder.NoiseCapacity));
+        for (int trial = 0; trial < 3; trial++)
+        {
+            CompactCiphertext sum = setup.Scheme.AllocateSum(9, (uint)trial);
+            for (int j = 0; j < Fast.N; j++) sum.Words[j] = (ulong)rnd.NextInt64() ^ ((ulong)rnd.Next(2) << 63);
+            RnsPoly c0 = setup.Scheme.Lift(sum);
+            var m = new ulong[Fast.N];
+            var shares = new RnsPoly[threshold];
+            for (int i = 0; i < threshold; i++) shares[i] = basis.Allocate();
+            var bytes = new byte[32];
+            for (int j = 0; j < Fast.N; j++)
+            {
+                m[j] = (ulong)rnd.NextInt64() & ((1UL << k) - 1);
+                BigInteger e = j switch { 0 => edge, 1 => -edge, 2 => 0, _ => Mod(new BigInteger(RandomBytes(rnd, bytes), isUnsigned: true), 2 * edge + 1) - edge };
+                BigInteger target = Mod((q * m[j] * 2 + (BigInteger.One << k)) / (BigInteger.One << (k + 1)) + e, q);   // round(Q m / t) + e
+                BigInteger rest = Mod(target - basis.Reconstruct(c0, j), q);
+                for (int i = 0; i < threshold - 1; i++)
+                {
+                    BigInteger h = Mod(new BigInteger(RandomBytes(rnd, bytes), isUnsigned: true), q);
+                    SetCoefficient(basis, shares[i], j, h);
+                    rest = Mod(rest - h, q);
+                }
+                SetCoefficient(basis, shares[threshold - 1], j, rest);
+            }
+            Assert.That(RnsCombine(sum, shares), Is.EqualTo(m), "the RNS combine is within its bound");
+            var words = new ulong[Fast.N];
+            var w = (ulong[])sum.Words.Clone();
+            foreach (RnsPoly h in shares)
+            {
+                sw.Switch(h, words);
+                for (int j = 0; j < Fast.N; j++) w[j] = unchecked(w[j] + words[j]);
+            }
+            ulong[] switched = w.Select(x => unchecked(x + (1UL << (63 - k))) >> (64 - k)).ToArray();
+            Assert.That(switched, Is.EqualTo(m), $"trial {trial}");
+        }
+    }
+
+    private static byte[] RandomBytes(Random rnd, byte[] buffer) { rnd.NextBytes(buffer); return buffer; }
+
+    private static void SetCoefficient(RnsBasis basis, RnsPoly poly, int j, BigInteger value)
+    {
+        for (int i = 0; i < basis.Count; i++) poly.Data[i * basis.N + j] = (ulong)(value % basis.Primes[i]);
+    }
+
+    // SmudgingLemma refuses a policy whose opened sums would not decode exactly in Z_{2^64}. At n = 256, log Q = 180,
+    // k = 44 the smudging adds only ~2^-2 to the switched noise even at b = 113, so the edge is set by the roundings: K_max
+    // uploads and T shares, 1/2 + 2^-60 each, must stay below 2^(63-k) = 2^19. The test finds the largest K_max that
+    // SPEC.md 12.0 step 7's inequality admits (computed here independently) and expects it accepted and K_max + 1 refused.
+    [TestCase(2, TestName = "Threshold/policy-bound/T=2")]
+    [TestCase(7, TestName = "Threshold/policy-bound/T=7")]
+    public void SwitchedNoisePolicy_JustInsideIsAccepted_JustPastIsRefused(int threshold)
+    {
+        RlweParameters p = Fast;
+        DecryptionPolicy Policy(long maxContributors) => new() { Threshold = threshold, MinContributors = 2, MaxColluders = 0, MaxContributors = (int)maxContributors };
+        long inside = (1L << 20) + 16;
+        while (!SpecBoundHolds(p, threshold, inside, SpecBits(p, inside), inside + threshold)) inside--;
+        Assert.That(SpecBoundHolds(p, threshold, inside + 1, SpecBits(p, inside + 1), inside + 1 + threshold), Is.False);
+        // Schoolbook estimate: the smudging's share of the switched noise is s = 2^64 T (2^b - 1) / Q (about T / 8 here; the fresh
+        // errors and the 2^-60 terms are below 2^-30), so (K_max + T) / 2 + s < 2^19 admits K_max + T = ceil(2^20 - 2 s) - 1.
+        int b = SpecBits(p, inside);
+        double smudging = (double)((threshold * ((BigInteger.One << b) - 1)) << 64) / (double)p.Basis.Q;
+        Assert.That(inside, Is.EqualTo((long)Math.Ceiling((1 << 20) - 2 * smudging) - 1 - threshold));
+        // Without the T share roundings (the count before this revision) K_max + 1 would have passed: they are what refuses it.
+        Assert.That(SpecBoundHolds(p, threshold, inside + 1, SpecBits(p, inside + 1), inside + 1), Is.True);
+
+        int bits = SmudgingLemma.Bits(p, Policy(inside));
+        Assert.That(bits, Is.EqualTo(SpecBits(p, inside)));
+        var ex = Assert.Throws<ProtocolViolationException>(() => SmudgingLemma.Bits(p, Policy(inside + 1)))!;
+        Assert.That(ex.Reason, Is.EqualTo(ViolationReason.InsecureParameters));
+        Assert.That(ex.Message, Does.Contain("2^(63-k)"));
+        // The same refusal where a bank builds its key share (SPEC.md 12.3 checks first, then the noise).
+        using var rng = TestRandom.Create("policy-bound");
+        var refused = Assert.Throws<ProtocolViolationException>(() => new ThresholdKeyShare(new CompactScheme(p, new byte[32]), 0, threshold + 1,
+            Policy(inside + 1), [], rng))!;
+        Assert.That((refused.Reason, refused.Message.Contains("2^(63-k)")), Is.EqualTo((ViolationReason.InsecureParameters, true)));
+        // The default set: the usual K_max = 256 is far inside; K_max = 2^20 is refused.
+        Assert.That(SmudgingLemma.Bits(ParameterSets.Default, Policy(256)), Is.EqualTo(106));
+        Assert.That(Assert.Throws<ProtocolViolationException>(() => SmudgingLemma.Bits(ParameterSets.Default, Policy(1 << 20)))!.Reason,
+            Is.EqualTo(ViolationReason.InsecureParameters));
     }
 
     [Test]
@@ -142,6 +333,22 @@ public sealed class ThresholdTests
         tampered[RlweCodec.HeaderSize + 70] ^= 0x10;
         Assert.That(Assert.Throws<ProtocolViolationException>(() => ThresholdCombiner.Combine(setup.Scheme, sum, contributors, active, [tampered, shares[1], shares[2]], output))!.Reason, Is.EqualTo(ViolationReason.Malformed));
         Assert.That(Assert.Throws<ProtocolViolationException>(() => ThresholdCombiner.Combine(setup.Scheme, sum, contributors, active, [shares[0], shares[0], shares[2]], output))!.Reason, Is.EqualTo(ViolationReason.UnknownSender));
+        // One bit of any payload word flipped: the trailer no longer matches (Malformed), before any addition.
+        foreach (int word in new[] { 0, Fast.N / 2, Fast.N - 1 })
+            foreach (int bit in new[] { 0, 63 })
+            {
+                byte[] flippedShare = (byte[])shares[1].Clone();
+                flippedShare[RlweCodec.HeaderSize + DecryptionShare.ContextSize + 8 * word + bit / 8] ^= (byte)(1 << (bit % 8));
+                Assert.That(Assert.Throws<ProtocolViolationException>(() => ThresholdCombiner.Combine(setup.Scheme, sum, contributors, active, [shares[0], flippedShare, shares[2]], output))!.Reason,
+                    Is.EqualTo(ViolationReason.Malformed), $"word {word}, bit {bit}");
+                Assert.That(Assert.Throws<ProtocolViolationException>(() => DecryptionShare.Deserialize(Fast, flippedShare))!.Reason, Is.EqualTo(ViolationReason.Malformed));
+            }
+        // The retired kind 6 (h_j as packed residues) is refused, even with a recomputed trailer.
+        byte[] kind6 = (byte[])shares[1].Clone();
+        kind6[5] = 6;
+        System.Security.Cryptography.SHA256.HashData(kind6.AsSpan(0, kind6.Length - RlweCodec.DigestSize)).AsSpan(0, RlweCodec.DigestSize).CopyTo(kind6.AsSpan(kind6.Length - RlweCodec.DigestSize));
+        Assert.That(Assert.Throws<ProtocolViolationException>(() => ThresholdCombiner.Combine(setup.Scheme, sum, contributors, active, [shares[0], kind6, shares[2]], output))!.Reason, Is.EqualTo(ViolationReason.Malformed));
+        Assert.That(Assert.Throws<ProtocolViolationException>(() => DecryptionShare.Deserialize(Fast, kind6))!.Reason, Is.EqualTo(ViolationReason.Malformed));
         Assert.That(Assert.Throws<ProtocolViolationException>(() => ThresholdCombiner.Combine(setup.Scheme, sum, [0, 1, 2], active, shares, output))!.Reason, Is.EqualTo(ViolationReason.Inconsistent));
         Assert.That(Assert.Throws<ProtocolViolationException>(() => ThresholdCombiner.Combine(setup.Scheme, sum, contributors, active, [shares[0], shares[1]], output))!.Reason, Is.EqualTo(ViolationReason.TooFewParticipants));
         // Serialized uploads are validated before they touch the sum; a refused one leaves it unchanged.

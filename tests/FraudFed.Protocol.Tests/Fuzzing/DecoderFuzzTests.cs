@@ -83,7 +83,7 @@ public sealed class DecoderFuzzTests
             }),
         };
 
-        // Objects inside the HE messages: kind-4 shares, kind-2 uploads and their manifests, kind-6 shares, contributor lists, adverts.
+        // Objects inside the HE messages: kind-4 shares, kind-2 uploads and their manifests, kind-11 shares, contributor lists, adverts.
         var toAgg = he.ToAggregator.Select(b => HeWire.DecodeToAggregator(b, Banks)).ToList();
         var toBank = he.ToBank.Select(b => HeWire.DecodeToBank(b, Banks)).ToList();
         byte[][] keyShares = toAgg.OfType<HeKeyShareRevealMessage>().Select(m => m.Share).ToArray();
@@ -101,7 +101,7 @@ public sealed class DecoderFuzzTests
             (b, v) => Same(b, ((CompactCiphertext)v!).Serialize(), "the ciphertext")));
         targets.Add(new("RLWE kind 4 (public-key share)", keyShares, false, b => PublicKeyShare.Deserialize(P, b),
             (b, v) => Same(b, ((PublicKeyShare)v!).Serialize(), "the key share")));
-        targets.Add(new("RLWE kind 6 (decryption share)", decryptionShares, false, b => DecryptionShare.Deserialize(P, b),
+        targets.Add(new("RLWE kind 11 (decryption share)", decryptionShares, false, b => DecryptionShare.Deserialize(P, b),
             (b, v) => Same(b, ((DecryptionShare)v!).Serialize(), "the decryption share")));
 
         // Kinds 1, 3 and 5 do not appear on the HE wire in the clear: seeded ones.
@@ -205,7 +205,7 @@ public sealed class DecoderFuzzTests
         new[]
         {
             "HeWire.DecodeToBank", "HeWire.DecodeToAggregator", "RLWE kind 1 (ciphertext)", "RLWE kind 2 (compact ciphertext)", "RLWE kind 3 (public key)",
-            "RLWE kind 4 (public-key share)", "RLWE kind 5 (Shamir point)", "RLWE kind 6 (decryption share)", "UploadManifest.Parse", "ContributorList.ParseRound",
+            "RLWE kind 4 (public-key share)", "RLWE kind 5 (Shamir point)", "RLWE kind 11 (decryption share)", "UploadManifest.Parse", "ContributorList.ParseRound",
             "ShareChannel.AcceptAdvert", "ShareChannel.Open (sealed point)", "MaskingWire.DecodeToAggregator", "MaskingWire.DecodeToBank", "ModVector.Unpack",
             "ShareBundle.Decode",
         }.Select((n, i) => new TestCaseData(n, 7001 + i).SetName($"Fuzz/Decoder/{n}"));
