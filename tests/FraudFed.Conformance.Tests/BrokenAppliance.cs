@@ -2,8 +2,9 @@
 // certificate and the same roster pins), forwarding every call as the calling bank, except for one broken rule: it
 // skips the replay check (bytes already accepted from another bank are answered OK without reaching the appliance), or
 // it accepts a message the appliance refused for one reason (a bad signature, malformed, oversized, wrong round or session,
-// a body naming another sender), or counts resends again, or serves unpinned certificates. The live runner must fail
-// exactly the matching check.
+// a body naming another sender), or counts resends again, or serves unpinned certificates, or fails a round without
+// every bank, or answers INTERNAL to a one-bit corruption of an accepted message. The live runner must fail exactly the
+// matching check.
 using System.Collections.Concurrent;
 using System.Net;
 using System.Security.Authentication;
@@ -49,6 +50,13 @@ public enum Breakage
     AcceptsOtherSenders,
     /// <summary>A client certificate the roster does not pin passes the handshake and is served as bank 0.</summary>
     ServesUnpinnedCertificates,
+    /// <summary>A round that opened without every roster bank never delivers its sum: each bank's <c>sum_result</c> with fewer
+    /// contributors than the roster is replaced by an (unsigned) RoundAbort, TooFewParticipants, for that round.</summary>
+    FailsRoundsWithoutEveryBank,
+    /// <summary>A message the appliance refused with a typed reason is answered INTERNAL when it is a one-bit corruption of a
+    /// message the appliance accepted earlier (an unhandled fault on corrupted input). The malformed, signature, round and
+    /// session checks send nothing of that form: their variants are of a message not yet sent, or made of fresh bytes.</summary>
+    AnswersInternalToCorruptedMessages,
 }
 
 internal sealed class BrokenAppliance : IAsyncDisposable
@@ -127,6 +135,7 @@ internal sealed class BrokenAppliance : IAsyncDisposable
     {
         private readonly List<(LoadedBankConfig Config, GrpcChannel Channel, Federation.FederationClient Client)> _banks = [];
         private readonly ConcurrentDictionary<string, int> _acceptedFrom = new();
+        private readonly ConcurrentDictionary<int, ConcurrentBag<byte[]>> _acceptedBytes = new();
         private long _fakeSequence = 1_000_000;
 
         public Breakage Breakage => breakage;
@@ -143,7 +152,44 @@ internal sealed class BrokenAppliance : IAsyncDisposable
 
         public bool IsReplayFromAnotherBank(byte[] digest, int bank) => _acceptedFrom.TryGetValue(Convert.ToHexString(digest), out int from) && from != bank;
 
-        public void Accepted(byte[] digest, int bank) => _acceptedFrom.TryAdd(Convert.ToHexString(digest), bank);
+        public void Accepted(byte[] digest, int bank, byte[] message)
+        {
+            _acceptedFrom.TryAdd(Convert.ToHexString(digest), bank);
+            if (breakage == Breakage.AnswersInternalToCorruptedMessages) _acceptedBytes.GetOrAdd(message.Length, _ => []).Add(message);
+        }
+
+        /// <summary>True when <paramref name="message"/> differs in exactly one bit from a message the appliance accepted.</summary>
+        public bool IsOneBitCorruption(byte[] message)
+        {
+            if (!_acceptedBytes.TryGetValue(message.Length, out ConcurrentBag<byte[]>? same)) return false;
+            foreach (byte[] accepted in same)
+            {
+                int bits = 0;
+                for (int i = 0; i < message.Length && bits <= 1; i++) bits += System.Numerics.BitOperations.PopCount((uint)(message[i] ^ accepted[i]));
+                if (bits == 1) return true;
+            }
+            return false;
+        }
+
+        /// <summary>Replaces every <c>sum_result</c> whose contributors are fewer than the roster by a RoundAbort of that round.</summary>
+        public async Task<ReceiveReply> WithoutPartialSumsAsync(Federation.FederationClient client, ReceiveReply reply)
+        {
+            if (!reply.Items.Any(i => i.ItemCase == MailboxItem.ItemOneofCase.SumResult && i.SumResult.Contributors.Count < config.Pins.Count)) return reply;
+            SessionInfo info = await client.GetSessionAsync(new GetSessionRequest());
+            var changed = new ReceiveReply();
+            foreach (MailboxItem item in reply.Items)
+            {
+                if (item.ItemCase != MailboxItem.ItemOneofCase.SumResult || item.SumResult.Contributors.Count >= config.Pins.Count)
+                {
+                    changed.Items.Add(item);
+                    continue;
+                }
+                var abort = new FraudFed.Protocol.Masking.RoundAbort(info.SessionId.ToByteArray(), (uint)item.SumResult.Round,
+                    FraudFed.Cryptography.ViolationReason.TooFewParticipants, "a bank did not join the round");
+                changed.Items.Add(new MailboxItem { Sequence = item.Sequence, Message = Google.Protobuf.ByteString.CopyFrom(FraudFed.Protocol.Masking.MaskingWire.Encode(abort)) });
+            }
+            return changed;
+        }
 
         /// <summary>True when the wrapper's session id (a masking wrapper, as the checks that use it run in masking mode) is
         /// not the session the appliance reports.</summary>
@@ -172,8 +218,12 @@ internal sealed class BrokenAppliance : IAsyncDisposable
         public override async Task<RoundRequestReply> RequestRound(RoundRequest request, ServerCallContext context) =>
             await Forward(() => forwarder.Caller(context).Client.RequestRoundAsync(request, deadline: context.Deadline, cancellationToken: context.CancellationToken).ResponseAsync);
 
-        public override async Task<ReceiveReply> Receive(ReceiveRequest request, ServerCallContext context) =>
-            await Forward(() => forwarder.Caller(context).Client.ReceiveAsync(request, deadline: context.Deadline, cancellationToken: context.CancellationToken).ResponseAsync);
+        public override async Task<ReceiveReply> Receive(ReceiveRequest request, ServerCallContext context)
+        {
+            var client = forwarder.Caller(context).Client;
+            ReceiveReply reply = await Forward(() => client.ReceiveAsync(request, deadline: context.Deadline, cancellationToken: context.CancellationToken).ResponseAsync);
+            return forwarder.Breakage == Breakage.FailsRoundsWithoutEveryBank ? await Forward(() => forwarder.WithoutPartialSumsAsync(client, reply)) : reply;
+        }
 
         public override async Task<SubmitReply> Submit(SubmitRequest request, ServerCallContext context)
         {
@@ -183,7 +233,7 @@ internal sealed class BrokenAppliance : IAsyncDisposable
             try
             {
                 SubmitReply reply = await client.SubmitAsync(request, deadline: context.Deadline, cancellationToken: context.CancellationToken);
-                forwarder.Accepted(digest, bank);
+                forwarder.Accepted(digest, bank, request.Message.ToByteArray());
                 return reply.Resend && forwarder.Breakage == Breakage.CountsResendsAgain ? forwarder.Fake() : reply;
             }
             catch (RpcException e) when (Accepts(forwarder.Breakage, e.Trailers.GetValue(StatusMapping.ReasonTrailer))
@@ -193,6 +243,11 @@ internal sealed class BrokenAppliance : IAsyncDisposable
                     && await forwarder.IsOtherSessionAsync(client, request.Message) != (forwarder.Breakage == Breakage.AcceptsWrongSession))
                     throw new RpcException(e.Status, e.Trailers);
                 return forwarder.Fake();
+            }
+            catch (RpcException e) when (forwarder.Breakage == Breakage.AnswersInternalToCorruptedMessages
+                && e.Trailers.GetValue(StatusMapping.ReasonTrailer) is not null && forwarder.IsOneBitCorruption(request.Message.ToByteArray()))
+            {
+                throw new RpcException(new Status(StatusCode.Internal, "Exception was thrown by handler."));
             }
             catch (RpcException e) { throw new RpcException(e.Status, e.Trailers); }
         }

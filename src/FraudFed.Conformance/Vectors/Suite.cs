@@ -62,7 +62,7 @@ public static class ConformanceSuite
         new NeighbourGraphVectors(), new MaskingTranscriptVectors(MaskingTranscriptVectors.Plain), new MaskingTranscriptVectors(MaskingTranscriptVectors.Dropout),
         new MaskingTranscriptVectors(MaskingTranscriptVectors.SecAggPlus),
         new RlweParameterVectors(), new NttVectors(), new CrsVectors(), new CiphertextVectors(), new CollectiveKeyVectors(), new ThresholdVectors(), new SignedUploadVectors(),
-        new RnsDecodingVectors(), new ModulusSwitchVectors(), new ChannelVectors(), new HeSessionTranscriptVectors(),
+        new RnsDecodingVectors(), new ModulusSwitchVectors(), new RetiredKindVectors(), new ChannelVectors(), new HeSessionTranscriptVectors(),
         new HeWireVectors(), new MaskingWireVectors(), new TrainingWireVectors(), new ServiceWireVectors(),
     ];
 
