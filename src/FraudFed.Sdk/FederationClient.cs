@@ -269,7 +269,8 @@ public sealed partial class FederationClient : IAsyncDisposable
     /// which TLS 1.3 reports only after the handshake).</summary>
     private static bool IsTransportFailure(RpcException e) =>
         e.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded
-        || (e.StatusCode == StatusCode.Internal && e.Status.DebugException is HttpRequestException or IOException);
+        || (e.StatusCode == StatusCode.Internal && e.Status.DebugException is HttpRequestException or IOException)
+        || TlsFailures.IsHandshakeFailure(e);
 
     /// <summary>Wraps this bank's check of the appliance's certificate so that a refusal is remembered: a handshake failure
     /// after it is the appliance's certificate, not the network, and is not retried.</summary>
@@ -290,14 +291,12 @@ public sealed partial class FederationClient : IAsyncDisposable
     {
         if (Volatile.Read(ref _serverCertificateRefused))
             return $"this bank refused the certificate of the aggregator at {_config.Aggregator}: it is not issued by the CA in this bank's `ca` file, does not name the host of `aggregator`, or has expired; check that `ca` is the appliance's CA certificate and `aggregator` the host its certificate names.";
-        for (Exception? x = e.Status.DebugException ?? e.InnerException; x is not null; x = x.InnerException)
-        {
-            // TLS 1.2 reports the appliance's alert as an AuthenticationException; with TLS 1.3 the client's handshake completes
-            // and the appliance then closes the connection before HTTP/2 starts (InvalidResponse), which a restart or an
-            // overloaded appliance does not do (those refuse the connection or time out, and stay retryable).
-            if (x is System.Security.Authentication.AuthenticationException || x is HttpRequestException { HttpRequestError: HttpRequestError.InvalidResponse })
-                return $"the aggregator at {_config.Aggregator} refused this bank's TLS client certificate (it closed the connection at the TLS/HTTP/2 handshake): its roster does not pin this certificate, or it has expired or comes from another CA; check that `certificate` and `key` in bank.json are the files issued for bank {Bank} with this appliance's kit and that the appliance's roster lists this bank, and that `aggregator` is the appliance's gRPC address.";
-        }
+        // TLS 1.2 reports the appliance's alert as an AuthenticationException; with TLS 1.3 the client's handshake completes
+        // and the appliance then closes the connection before HTTP/2 starts (InvalidResponse, an EOF inside the handshake, or a
+        // disposed SslStream), which a restart or an overloaded appliance does not do (those refuse the connection or time out,
+        // and stay retryable).
+        if (TlsFailures.IsHandshakeFailure(e))
+            return $"the aggregator at {_config.Aggregator} refused this bank's TLS client certificate (it closed the connection at the TLS/HTTP/2 handshake): its roster does not pin this certificate, or it has expired or comes from another CA; check that `certificate` and `key` in bank.json are the files issued for bank {Bank} with this appliance's kit and that the appliance's roster lists this bank, and that `aggregator` is the appliance's gRPC address.";
         return null;
     }
 
