@@ -17,16 +17,25 @@ internal static class TlsFailures
     /// after the client's handshake, before HTTP/2), or a disposed SslStream (the same close racing the first write). A
     /// restarting or overloaded appliance refuses the connection or times out instead, and stays retryable.
     /// </summary>
-    public static bool IsHandshakeFailure(RpcException e)
+    public static bool IsHandshakeFailure(RpcException e) => IsRefusal(e) || IsCutHandshake(e);
+
+    /// <summary>The unambiguous shapes: an <see cref="AuthenticationException"/> (an alert, or this side's validator) or
+    /// InvalidResponse (TLS 1.3: closed after the client's handshake, before HTTP/2).</summary>
+    public static bool IsRefusal(RpcException e) => Any(e, x => x is AuthenticationException || x is HttpRequestException { HttpRequestError: HttpRequestError.InvalidResponse });
+
+    /// <summary>A handshake cut short without an alert: SecureConnectionError (an EOF or reset inside the handshake) or a
+    /// disposed SslStream. A refused certificate does this every time; an appliance stopping in the middle of a handshake
+    /// once, so the bank's client retries it once before calling it a refusal.</summary>
+    public static bool IsCutHandshake(RpcException e) =>
+        Any(e, x => x is HttpRequestException { HttpRequestError: HttpRequestError.SecureConnectionError }
+            || (x is ObjectDisposedException { ObjectName: { } name } && name.Contains("SslStream", StringComparison.Ordinal)));
+
+    private static bool Any(RpcException e, Func<Exception, bool> test)
     {
         ArgumentNullException.ThrowIfNull(e);
         if (e.StatusCode is not (StatusCode.Unavailable or StatusCode.Internal)) return false;
         for (Exception? x = e.Status.DebugException ?? e.InnerException; x is not null; x = x.InnerException)
-        {
-            if (x is AuthenticationException) return true;
-            if (x is HttpRequestException { HttpRequestError: HttpRequestError.SecureConnectionError or HttpRequestError.InvalidResponse }) return true;
-            if (x is ObjectDisposedException { ObjectName: { } name } && name.Contains("SslStream", StringComparison.Ordinal)) return true;
-        }
+            if (test(x)) return true;
         return false;
     }
 }
