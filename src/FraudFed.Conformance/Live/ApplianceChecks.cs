@@ -363,7 +363,7 @@ public static class ApplianceChecks
                 }
                 string key = o.Accepted ? (o.Resend ? "OK(resend)" : "OK") : IsRateLimited(o) ? "RateLimited" : o.Status.ToString();
                 counts[key] = counts.GetValueOrDefault(key) + 1;
-                if (!o.Accepted && !Refused(o) && failures.Count < 5) failures.Add($"mutant {sent} ({kind} of a {template.Length}-byte message from bank {from.Bank}): {o} {o.Detail}");
+                if (!o.Accepted && !Refused(o) && failures.Count < 5) failures.Add($"mutant {sent} ({kind} of a {template.Length}-byte message from bank {from.Bank}): {o} {LiveFailure.PlainDetail(o.Detail)}");
             }
             string memory = "";
             bool bounded = true;

@@ -92,6 +92,9 @@ internal static class LiveFailure
         return reason is null ? $"the appliance answered {status}{(Words(detail) is { Length: > 0 } w ? $" ({w[2..]})" : "")}." : $"the appliance refused with {reason} ({status}{Words(detail)}).";
     }
 
+    /// <summary>The appliance's status detail for a report line: on one line, or empty when it is exception text.</summary>
+    public static string PlainDetail(string detail) => Words(detail) is { Length: > 0 } w ? w[2..] : "";
+
     /// <summary>": detail" when the appliance's detail is plain words; empty when it is a client-side exception text
     /// ("Error starting gRPC call. HttpRequestException: ...") or empty.</summary>
     private static string Words(string detail)

@@ -137,7 +137,7 @@ internal sealed class WireBank : IDisposable
     private async Task SubmitAsync(byte[] message, CancellationToken cancellationToken)
     {
         SubmitOutcome o = await TrySubmitAsync(message, cancellationToken).ConfigureAwait(false);
-        if (!o.Accepted) throw new LiveFlowException($"bank {Bank}: the appliance refused a genuine message: {o} {o.Detail}", o);
+        if (!o.Accepted) throw new LiveFlowException($"bank {Bank}: the appliance refused a genuine message: {o} {LiveFailure.PlainDetail(o.Detail)}", o);
     }
 
     private async Task<MailboxItem> NextAsync(CancellationToken cancellationToken)
