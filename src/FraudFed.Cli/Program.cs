@@ -43,11 +43,21 @@ internal static class Program
         ParseResult parse = BuildRoot().Parse(args);
         string command = CommandPath(parse);
         if (parse.Errors.Count > 0 && parse.Action is ParseErrorAction or null)
-            return CliErrors.Fail(command, stderr, $"{parse.Errors[0].Message} (see '{(command.Length == 0 ? "fraudfed" : "fraudfed " + command)} --help')");
+            return CliErrors.Fail(command, stderr, $"{WithoutTypeNames(parse.Errors[0].Message)} (see '{(command.Length == 0 ? "fraudfed" : "fraudfed " + command)} --help')");
         var invocation = new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null };
         try { return parse.Invoke(invocation); }
         catch (Exception e) { return CliErrors.Report(command, stderr, e); }
     }
+
+    /// <summary>A parse error in words: "as expected type 'System.Nullable`1[System.Int32]'" becomes "as a whole number".</summary>
+    internal static string WithoutTypeNames(string message) =>
+        System.Text.RegularExpressions.Regex.Replace(message, @"(?:as )?expected type '(?:System\.Nullable`1\[)?System\.(\w+)\]?'", m => m.Groups[1].Value switch
+        {
+            "Int32" or "Int64" or "UInt32" or "UInt64" or "Int16" or "UInt16" or "Byte" => "as a whole number",
+            "Double" or "Single" or "Decimal" => "as a number",
+            "Boolean" => "as true or false",
+            _ => "as a value of this option",
+        });
 
     private static string CommandPath(ParseResult parse)
     {

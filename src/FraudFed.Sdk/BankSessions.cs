@@ -27,6 +27,17 @@ internal interface IBankSession : IDisposable
     Task<FederatedSum> SumAsync(ulong[] values, CancellationToken cancellationToken);
 }
 
+/// <summary>Why a bank that the appliance already counts as joined cannot go on (setup refused with WrongRoundOrState and no
+/// saved state of this session to resume from).</summary>
+internal static class JoinFailure
+{
+    /// <summary>The message: without a state directory, set one; with one (empty or of another session), the appliance's
+    /// session was started by someone else with this bank's certificate (a `conformance --target` run, another kit's copy).</summary>
+    public static string AlreadyJoined(bool hasStateDirectory) => hasStateDirectory
+        ? "the appliance's session already has this bank's setup messages, but this bank's state directory holds no saved state of that session: the session was started without this bank's saved state (by a `fraudfed conformance --target` run, or another copy of this bank's kit); start a new session (a new appliance state file) and run the banks from it."
+        : "this bank already joined this session and has no saved state to resume from (set state_directory in bank.json); start a new session.";
+}
+
 /// <summary>Homomorphic mode: a <see cref="HomomorphicBankParty"/> driven by <see cref="HomomorphicSecureSumClient"/>, its state
 /// sealed to the bank's state directory after every accepted message once Ready.</summary>
 internal sealed class HomomorphicBankSession : IBankSession
@@ -36,6 +47,7 @@ internal sealed class HomomorphicBankSession : IBankSession
     private readonly HomomorphicSecureSumClient _client;
     private IReadOnlyList<byte[]> _outbox = [];
     private readonly bool _restored;
+    private readonly bool _hasStore;
 
     /// <summary>A session whose party is restored from <paramref name="store"/> when it holds a saved state (the transport then
     /// reads the mailbox after the saved sequence), and otherwise starts at session setup. Without a store the party's state
@@ -44,6 +56,7 @@ internal sealed class HomomorphicBankSession : IBankSession
     public HomomorphicBankSession(ApplianceBankTransport transport, FederationSettings settings, byte[] seed, int maxMessageBytes, BankStateStore? store)
     {
         _transport = transport;
+        _hasStore = store is not null;
         HomomorphicRoster roster = settings.BuildHeRoster();
         IDecryptionLedger ledger = store is null ? new InMemoryDecryptionLedger() : store.Ledger;
         using SavedSplitState? saved = store?.LoadSplit();
@@ -88,7 +101,7 @@ internal sealed class HomomorphicBankSession : IBankSession
         {
             // The appliance's session is past setup: an earlier process of this bank joined it without a state directory, and
             // its key share went with that process.
-            throw new FederationException("this bank already joined this session and has no saved state to resume from (set state_directory in bank.json); start a new session.", e);
+            throw new FederationException(JoinFailure.AlreadyJoined(_hasStore), e);
         }
         catch (ProtocolViolationException e) { throw Failure(e, round: null); }
     }
@@ -173,6 +186,7 @@ internal sealed class MaskingBankSession : IBankSession
     private readonly MaskingParameters _parameters;
     private readonly MaskingSecureSumClient _client;
     private readonly bool _restored;
+    private readonly bool _hasStore;
     private IReadOnlyList<byte[]> _outbox = [];
 
     /// <summary>A session whose bank is restored from <paramref name="store"/> when it holds a state of this session (the transport
@@ -184,6 +198,7 @@ internal sealed class MaskingBankSession : IBankSession
     public MaskingBankSession(ApplianceBankTransport transport, FederationSettings settings, byte[] seed, byte[] sessionId, BankStateStore? store)
     {
         _transport = transport;
+        _hasStore = store is not null;
         if (sessionId.Length != MaskingParameters.SessionIdSize) throw new FederationException("the aggregator sent a masking session id that is not 16 bytes.");
         _parameters = settings.BuildMaskingParameters(sessionId);
         using SavedBankState? saved = store?.Load(BankStateKind.Masking);
@@ -236,7 +251,7 @@ internal sealed class MaskingBankSession : IBankSession
         {
             // The appliance has this bank's AdvertiseKeys already: an earlier process joined without a state directory, and its
             // pairwise keys are gone with it, so no later round can be unmasked with a new key.
-            throw new FederationException("this bank already joined this session and has no saved state to resume from (set state_directory in bank.json); start a new session.", e);
+            throw new FederationException(JoinFailure.AlreadyJoined(_hasStore), e);
         }
         catch (ProtocolViolationException e) { throw Failure(e, round: null); }
     }

@@ -109,7 +109,7 @@ public sealed partial class FederationClient : IAsyncDisposable
         _retry = new ResiliencePipelineBuilder().AddRetry(new RetryStrategyOptions
         {
             // Retries while this call's budget lasts (SPEC.md 14.5): the budget, not a count, is what rides out a restart.
-            ShouldHandle = args => ValueTask.FromResult(args.Outcome.Exception is RpcException e && IsTransportFailure(e) && AuthenticationFailure(e) is null
+            ShouldHandle = args => ValueTask.FromResult(args.Outcome.Exception is RpcException e && IsTransportFailure(e) && AuthenticationFailure(e, CountCut(e, args.Context)) is null
                 && Remaining(args.Context) > TimeSpan.Zero),
             MaxRetryAttempts = options.MaxRetries is int cap ? Math.Max(0, cap) : int.MaxValue,
             DelayGenerator = args => ValueTask.FromResult<TimeSpan?>(RetryDelay(args.AttemptNumber, Remaining(args.Context))),
@@ -125,6 +125,15 @@ public sealed partial class FederationClient : IAsyncDisposable
 
     private static readonly ResiliencePropertyKey<long> StartKey = new("fraudfed.first-attempt");
     private static readonly ResiliencePropertyKey<int> RetriesKey = new("fraudfed.retries");
+    private static readonly ResiliencePropertyKey<int> CutKey = new("fraudfed.cut-handshakes");
+
+    /// <summary>Counts handshakes cut short (<see cref="TlsFailures.IsCutHandshake"/>) in this call's attempts; returns the count.</summary>
+    private static int CountCut(RpcException e, ResilienceContext context)
+    {
+        int cut = context.Properties.GetValue(CutKey, 0);
+        if (TlsFailures.IsCutHandshake(e)) context.Properties.Set(CutKey, ++cut);
+        return cut;
+    }
 
     /// <summary>What is left of the retry budget of the call that <paramref name="context"/> runs.</summary>
     private TimeSpan Remaining(ResilienceContext context) =>
@@ -282,7 +291,8 @@ public sealed partial class FederationClient : IAsyncDisposable
     /// which TLS 1.3 reports only after the handshake).</summary>
     private static bool IsTransportFailure(RpcException e) =>
         e.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded
-        || (e.StatusCode == StatusCode.Internal && e.Status.DebugException is HttpRequestException or IOException);
+        || (e.StatusCode == StatusCode.Internal && e.Status.DebugException is HttpRequestException or IOException)
+        || TlsFailures.IsHandshakeFailure(e);
 
     /// <summary>Wraps this bank's check of the appliance's certificate so that a refusal is remembered: a handshake failure
     /// after it is the appliance's certificate, not the network, and is not retried.</summary>
@@ -296,21 +306,20 @@ public sealed partial class FederationClient : IAsyncDisposable
 
     private bool _serverCertificateRefused;
 
-    /// <summary>The message for a call that failed because a TLS certificate was refused (never retried: the same certificates
+    /// <summary>The message for a call that failed because a TLS certificate was refused (not retried: the same certificates
     /// fail the same way), or null for any other failure. A refusal by this bank is known from its own validator; a refusal
-    /// by the appliance arrives as a TLS alert (certificate_unknown, bad_certificate, ...) or as an authentication failure.</summary>
-    private string? AuthenticationFailure(RpcException e)
+    /// by the appliance arrives as a TLS alert (certificate_unknown, bad_certificate, ...), as an authentication failure, or
+    /// as a handshake cut short for the second time in this call (<paramref name="cutHandshakes"/>; once can be a restart).</summary>
+    private string? AuthenticationFailure(RpcException e, int cutHandshakes)
     {
         if (Volatile.Read(ref _serverCertificateRefused))
             return $"this bank refused the certificate of the aggregator at {_config.Aggregator}: it is not issued by the CA in this bank's `ca` file, does not name the host of `aggregator`, or has expired; check that `ca` is the appliance's CA certificate and `aggregator` the host its certificate names.";
-        for (Exception? x = e.Status.DebugException ?? e.InnerException; x is not null; x = x.InnerException)
-        {
-            // TLS 1.2 reports the appliance's alert as an AuthenticationException; with TLS 1.3 the client's handshake completes
-            // and the appliance then closes the connection before HTTP/2 starts (InvalidResponse), which a restart or an
-            // overloaded appliance does not do (those refuse the connection or time out, and stay retryable).
-            if (x is System.Security.Authentication.AuthenticationException || x is HttpRequestException { HttpRequestError: HttpRequestError.InvalidResponse })
-                return $"the aggregator at {_config.Aggregator} refused this bank's TLS client certificate (it closed the connection at the TLS/HTTP/2 handshake): its roster does not pin this certificate, or it has expired or comes from another CA; check that `certificate` and `key` in bank.json are the files issued for bank {Bank} with this appliance's kit and that the appliance's roster lists this bank, and that `aggregator` is the appliance's gRPC address.";
-        }
+        // TLS 1.2 reports the appliance's alert as an AuthenticationException; with TLS 1.3 the client's handshake completes
+        // and the appliance then closes the connection before HTTP/2 starts (InvalidResponse, an EOF inside the handshake, or a
+        // disposed SslStream), which a restart or an overloaded appliance does not do (those refuse the connection or time out,
+        // and stay retryable).
+        if (TlsFailures.IsRefusal(e) || (TlsFailures.IsCutHandshake(e) && cutHandshakes >= 2))
+            return $"the aggregator at {_config.Aggregator} refused this bank's TLS client certificate (it closed the connection at the TLS/HTTP/2 handshake): its roster does not pin this certificate, or it has expired or comes from another CA; check that `certificate` and `key` in bank.json are the files issued for bank {Bank} with this appliance's kit and that the appliance's roster lists this bank, and that `aggregator` is the appliance's gRPC address.";
         return null;
     }
 
@@ -328,7 +337,7 @@ public sealed partial class FederationClient : IAsyncDisposable
         {
             throw new OperationCanceledException(cancellationToken);
         }
-        catch (RpcException e) when (IsTransportFailure(e) && AuthenticationFailure(e) is { } refused)
+        catch (RpcException e) when (IsTransportFailure(e) && AuthenticationFailure(e, context.Properties.GetValue(CutKey, 0)) is { } refused)
         {
             throw new FederationException(refused, e);
         }

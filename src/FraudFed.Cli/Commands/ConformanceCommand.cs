@@ -50,6 +50,10 @@ internal sealed class ConformanceCommand : ICliCommand
                 return VectorsCommand.Check(parse.GetValue(vectors), parse.GetValue(verbose), parse.GetValue(json), stdout, stderr);
             }
             if (t is not null && local) throw new UsageException("give either --target or --self, not both.");
+            if (local)
+                foreach (Option o in new Option[] { banks, ca, maxBytes })
+                    if (parse.GetResult(o) is { Implicit: false })
+                        throw new UsageException($"{o.Name} is an option of --target: --self provisions its own kit, CA and message limit ({SelfMaxMessageBytes} bytes).");
             var live = new LiveSettings(parse.GetValue(fuzz), parse.GetValue(fuzzSeconds), parse.GetValue(fuzzSeed), parse.GetValue(stageTimeout), !parse.GetValue(skipBank));
             if (local) return Self(live, parse.GetValue(json), stdout);
             if (!Uri.TryCreate(t, UriKind.Absolute, out Uri? uri)) throw new UsageException($"--target must be https://HOST:PORT, not \"{t}\".");
@@ -77,13 +81,15 @@ internal sealed class ConformanceCommand : ICliCommand
     {
         using LiveTarget target = LiveTarget.Load(options);
         var results = new List<LiveCheckResult>(ApplianceChecks.RunAsync(target).GetAwaiter().GetResult());
-        if (bankChecks) results.AddRange(BankRefusalChecks.RunAsync(CancellationToken.None).GetAwaiter().GetResult());
+        if (bankChecks && !ApplianceChecks.SetupFailed(results)) results.AddRange(BankRefusalChecks.RunAsync(CancellationToken.None).GetAwaiter().GetResult());
         return Report(results, json, stdout);
     }
 
+    /// <summary>The table (or, when session setup failed, its line and one line saying the run stopped), the JSON line; exit 0/1.</summary>
     private static int Report(IReadOnlyList<LiveCheckResult> results, bool json, TextWriter stdout)
     {
-        LiveReport.WriteTable(results, stdout);
+        if (ApplianceChecks.SetupFailed(results)) LiveReport.WriteStopped(results, stdout);
+        else LiveReport.WriteTable(results, stdout);
         if (json) stdout.WriteLine(LiveReport.Json(results));
         return results.All(r => r.Passed) ? CliErrors.Success : CliErrors.RunFailed;
     }
@@ -94,17 +100,27 @@ internal sealed class ConformanceCommand : ICliCommand
     /// <summary>Message limit of the --self appliances (the oversized check sends one byte more).</summary>
     internal const int SelfMaxMessageBytes = 1 << 20;
 
+    /// <summary>Per-bank call limit of the --self appliances (requests_per_second): above the default 200 so that more fuzz mutants
+    /// reach the decoders; the fuzz loop still paces itself when the limiter answers.</summary>
+    internal const int SelfRequestsPerSecond = 1000;
+
     /// <summary>Starts a local appliance per mode and runs the live check against each; the kits and state files are deleted after.</summary>
     internal static int Self(LiveSettings settings, bool json, TextWriter stdout)
     {
         var results = new List<LiveCheckResult>();
-        foreach (string mode in new[] { "he", "masking" }) results.AddRange(SelfModeAsync(mode, settings).GetAwaiter().GetResult());
+        foreach (string mode in new[] { "he", "masking" })
+        {
+            results.AddRange(SelfModeAsync(mode, settings).GetAwaiter().GetResult());
+            if (ApplianceChecks.SetupFailed(results)) return Report(results, json, stdout);
+        }
         if (settings.BankChecks) results.AddRange(BankRefusalChecks.RunAsync(CancellationToken.None).GetAwaiter().GetResult());
         return Report(results, json, stdout);
     }
 
-    /// <summary>One local appliance of <paramref name="mode"/> (INSECURE test RLWE parameters in he; short join deadline for the dropout check).</summary>
-    internal static async Task<IReadOnlyList<LiveCheckResult>> SelfModeAsync(string mode, LiveSettings settings, Func<Uri, string, Task<Uri>>? front = null)
+    /// <summary>One local appliance of <paramref name="mode"/> (INSECURE test RLWE parameters in he; short join deadline for the dropout
+    /// check; <paramref name="requestsPerSecond"/> calls per second per bank).</summary>
+    internal static async Task<IReadOnlyList<LiveCheckResult>> SelfModeAsync(string mode, LiveSettings settings, Func<Uri, string, Task<Uri>>? front = null,
+        int requestsPerSecond = SelfRequestsPerSecond)
     {
         string dir = Path.Combine(Path.GetTempPath(), "fraudfed-conformance-" + Guid.NewGuid().ToString("N")[..12]);
         try
@@ -115,7 +131,7 @@ internal sealed class ConformanceCommand : ICliCommand
                 Deadlines = new DeadlineSettings { SetupSeconds = 60, JoinSeconds = 3, StageSeconds = 60 },
             });
             AggregatorConfig c = ConfigJson.Load<AggregatorConfig>(config);
-            File.WriteAllText(config, JsonSerializer.Serialize(c with { MaxMessageBytes = SelfMaxMessageBytes }, ConfigJson.Options));
+            File.WriteAllText(config, JsonSerializer.Serialize(c with { MaxMessageBytes = SelfMaxMessageBytes, RequestsPerSecond = requestsPerSecond }, ConfigJson.Options));
             using LoadedAggregatorConfig loaded = AggregatorConfig.Load(config);
             await using ApplianceHost host = ApplianceHost.Create(loaded, l => l.SetMinimumLevel(LogLevel.None));
             await host.StartAsync().ConfigureAwait(false);

@@ -1,7 +1,8 @@
 // `fraudfed vectors generate [--out DIR]` regenerates FraudFed's own derived test vectors (protocols/vectors) from
 // fixed seeds: running it twice writes identical files, and on a clean checkout it reproduces the committed ones.
 // `fraudfed vectors check [--vectors DIR] [--verbose] [--json]` recomputes every vector file and reports one line
-// per file. Vectors copied from RFCs and NIST are checked, never rewritten. The work is in FraudFed.Conformance.
+// per file. Vectors copied from RFCs and NIST are checked, never regenerated: generate copies them from the enclosing
+// repository's protocols/vectors into another --out directory (or names them when there is no repository). The work is in FraudFed.Conformance.
 using System.CommandLine;
 using System.Text.Json.Nodes;
 using FraudFed.Conformance.Vectors;
@@ -40,6 +41,19 @@ internal sealed class VectorsCommand : ICliSubcommands
         string dir = VectorDirectory(directory);
         if (File.Exists(dir)) throw new Infrastructure.UsageException($"--out is a file ({dir}): give a directory.");
         foreach (string path in ConformanceSuite.Generate(dir)) stdout.WriteLine("wrote " + Path.Combine(dir, path));
+        // The RFC/NIST known answers are never generated: copied from the enclosing repository when there is one, so that
+        // `vectors check --vectors DIR` on the output finds every file; otherwise named, with where to get them.
+        string? source = null;
+        try { source = ConformanceSuite.FindVectorDirectory(); }
+        catch (DirectoryNotFoundException) { }
+        string names = string.Join(", ", ConformanceSuite.KnownAnswerFiles);
+        if (source is not null && ConformanceSuite.KnownAnswerFiles.All(f => File.Exists(Path.Combine(source, f))))
+        {
+            IReadOnlyList<string> copied = ConformanceSuite.CopyKnownAnswers(source, dir);
+            if (copied.Count > 0) stdout.WriteLine($"copied the RFC/NIST known answers ({names}) from {source} (they are never generated)");
+        }
+        else
+            stdout.WriteLine($"not written: the RFC/NIST known answers {names} are never generated; copy them from protocols/vectors of the FraudFed repository into {dir} before `fraudfed vectors check --vectors {dir}`");
         return 0;
     }
 

@@ -41,12 +41,21 @@ public static class ApplianceChecks
         ("dropout-round-completes", "a round without the last bank opens to exactly the others' sum with them as contributors (or, when they are fewer than the threshold, ends without a sum)"),
     ];
 
+    /// <summary>True when <paramref name="results"/> end at a failed <c>session-setup</c> check (no other check of the appliance ran).</summary>
+    /// <exception cref="ArgumentNullException"><paramref name="results"/> is null.</exception>
+    public static bool SetupFailed(IReadOnlyList<LiveCheckResult> results)
+    {
+        ArgumentNullException.ThrowIfNull(results);
+        return results.Any(r => !r.Passed && r.Name.EndsWith("/session-setup", StringComparison.Ordinal));
+    }
+
     /// <summary>Refusals a bank may get for bad bytes (SPEC.md 14.5): never INTERNAL, UNKNOWN or OK.</summary>
     private static readonly StatusCode[] Refusals =
         [StatusCode.InvalidArgument, StatusCode.FailedPrecondition, StatusCode.PermissionDenied, StatusCode.ResourceExhausted, StatusCode.AlreadyExists, StatusCode.Aborted];
 
     /// <summary>Runs every check against <paramref name="target"/>, in the order of <see cref="Catalogue"/> (the fuzz checks only
-    /// with a fuzz budget). A check that cannot run because setup failed is reported failed, naming setup.</summary>
+    /// with a fuzz budget). When session setup fails the run ends there: the result is the one failed <c>session-setup</c>
+    /// check, saying why (see <see cref="SetupFailed"/>).</summary>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     public static async Task<IReadOnlyList<LiveCheckResult>> RunAsync(LiveTarget target, CancellationToken cancellationToken = default)
     {
@@ -71,7 +80,7 @@ public static class ApplianceChecks
         private void Record(string check, bool passed, string detail, Stopwatch sw) => Record(check, passed, detail, sw.Elapsed.TotalSeconds);
 
         private void Record(string check, bool passed, string detail, double seconds) =>
-            Results.Add(new LiveCheckResult($"appliance/{_mode}/{check}", passed, detail, Math.Round(seconds, 3)));
+            Results.Add(new LiveCheckResult($"appliance/{_mode}/{check}", passed, LiveFailure.OneLine(detail), Math.Round(seconds, 3)));
 
         private async Task<bool> CheckAsync(string check, Func<Task<(bool, string)>> body)
         {
@@ -88,17 +97,16 @@ public static class ApplianceChecks
 
         public async Task AllAsync()
         {
+            // A setup failure ends the run: every later check needs the session (the report says so in one line).
             if (!await CheckAsync("session-setup", async () =>
                 {
+                    // Each bank's first call, one bank after another, so that a refused certificate or a wrong address is named
+                    // for the bank it concerns before any setup message is sent.
+                    foreach (WireBank b in _banks) await b.ConnectAsync(ct).ConfigureAwait(false);
                     await Task.WhenAll(_banks.Select(b => b.SetupAsync(ct))).ConfigureAwait(false);
                     return (true, $"{_banks.Count} banks ready");
                 }).ConfigureAwait(false))
-            {
-                foreach (var (name, _) in Catalogue.Skip(1))
-                    if (target.Options.FuzzMutants > 0 || !name.Contains("fuzz", StringComparison.Ordinal))
-                        Record(name, false, "not run: session setup failed", Stopwatch.StartNew());
                 return;
-            }
             await CheckAsync("honest-round-exact", () => HonestRoundAsync(_banks)).ConfigureAwait(false);
             await HostileRoundAsync().ConfigureAwait(false);
             await CheckAsync("unknown-certificate-refused", UnknownCertificateAsync).ConfigureAwait(false);
@@ -158,7 +166,7 @@ public static class ApplianceChecks
                 try { var (ok, detail) = await body().ConfigureAwait(false); probes.Add((check, ok, detail, sw.Elapsed.TotalSeconds)); }
                 catch (Exception e) when (e is RpcException or LiveFlowException or InvalidProtocolBufferException or ArgumentException)
                 {
-                    probes.Add((check, false, $"{e.GetType().Name}: {e.Message}", sw.Elapsed.TotalSeconds));
+                    probes.Add((check, false, LiveFailure.Describe(e, target.Options.Target, setup: false), sw.Elapsed.TotalSeconds));
                 }
             }
 
@@ -315,6 +323,15 @@ public static class ApplianceChecks
             }
         }
 
+        /// <summary>Resends of a rate-limited mutant (the appliance's token bucket refills every second).</summary>
+        private const int RateLimitRetries = 8;
+        private static readonly TimeSpan RateLimitWait = TimeSpan.FromMilliseconds(250);
+
+        /// <summary>RESOURCE_EXHAUSTED from the per-bank rate limit (SPEC.md 14.5: no reason trailer, "calls per second"), not a
+        /// decoder's refusal of an oversized or inflated message.</summary>
+        private static bool IsRateLimited(SubmitOutcome o) =>
+            o.Status == StatusCode.ResourceExhausted && o.Reason is null && o.Detail.Contains("calls per second", StringComparison.Ordinal);
+
         /// <summary>The seeded mutation loop: every bank's genuine accepted messages, mutated, each sent by a bank in turn.</summary>
         private async Task<(bool, string)> FuzzAsync()
         {
@@ -325,16 +342,28 @@ public static class ApplianceChecks
             var counts = new SortedDictionary<string, int>(StringComparer.Ordinal);
             var failures = new List<string>();
             var clock = Stopwatch.StartNew();
-            int sent = 0;
+            int sent = 0, limited = 0, stillLimited = 0;
             for (; sent < target.Options.FuzzMutants && clock.Elapsed.TotalSeconds < target.Options.FuzzSeconds; sent++)
             {
                 byte[] template = templates[sent % templates.Count];
                 (string kind, byte[] mutant) = mutator.Mutate(template);
                 WireBank from = _banks[sent % _banks.Count];
                 SubmitOutcome o = await from.TrySubmitAsync(mutant, ct).ConfigureAwait(false);
-                string key = o.Accepted ? (o.Resend ? "OK(resend)" : "OK") : o.Status.ToString();
+                if (IsRateLimited(o))
+                {
+                    // The per-bank rate limiter answered, not a decoder: wait for its bucket to refill and send the same mutant
+                    // again, a bounded number of times, so that mutants reach the decoders.
+                    limited++;
+                    for (int retry = 0; retry < RateLimitRetries && IsRateLimited(o); retry++)
+                    {
+                        await Task.Delay(RateLimitWait, ct).ConfigureAwait(false);
+                        o = await from.TrySubmitAsync(mutant, ct).ConfigureAwait(false);
+                    }
+                    if (IsRateLimited(o)) stillLimited++;
+                }
+                string key = o.Accepted ? (o.Resend ? "OK(resend)" : "OK") : IsRateLimited(o) ? "RateLimited" : o.Status.ToString();
                 counts[key] = counts.GetValueOrDefault(key) + 1;
-                if (!o.Accepted && !Refused(o) && failures.Count < 5) failures.Add($"mutant {sent} ({kind} of a {template.Length}-byte message from bank {from.Bank}): {o} {o.Detail}");
+                if (!o.Accepted && !Refused(o) && failures.Count < 5) failures.Add($"mutant {sent} ({kind} of a {template.Length}-byte message from bank {from.Bank}): {o} {LiveFailure.PlainDetail(o.Detail)}");
             }
             string memory = "";
             bool bounded = true;
@@ -346,8 +375,9 @@ public static class ApplianceChecks
                 memory = $"; managed memory {before >> 20} -> {after >> 20} MiB{(bounded ? "" : " (grew by more than 256 MiB)")}";
             }
             string tally = string.Join(", ", counts.Select(kv => $"{kv.Key} {kv.Value}"));
+            string pacing = $"; {limited} rate limited (RESOURCE_EXHAUSTED from the per-bank limit) and resent, {stillLimited} of them still limited after {RateLimitRetries} tries";
             return (failures.Count == 0 && bounded,
-                $"seed {target.Options.FuzzSeed}: {sent} mutants in {clock.Elapsed.TotalSeconds:0.0} s: {tally}{memory}{(failures.Count == 0 ? "" : "; " + string.Join("; ", failures))}");
+                $"seed {target.Options.FuzzSeed}: {sent} mutants in {clock.Elapsed.TotalSeconds:0.0} s: {tally}{pacing}{memory}{(failures.Count == 0 ? "" : "; " + string.Join("; ", failures))}");
         }
 
         /// <summary>The last bank never joins the round; the others' round must open without it (or fail, when too few remain).</summary>

@@ -19,6 +19,19 @@ public static class LiveReport
         output.WriteLine($"{results.Count(r => r.Passed)} passed, {results.Count(r => !r.Passed)} failed");
     }
 
+    /// <summary>The report of a run that stopped at a failed session setup: the check lines, then one line saying that no other
+    /// check ran (the appliance checks need the session; the bank-refusal checks are left for a run that reaches the appliance).</summary>
+    /// <exception cref="ArgumentNullException">an argument is null.</exception>
+    public static void WriteStopped(IReadOnlyList<LiveCheckResult> results, TextWriter output)
+    {
+        ArgumentNullException.ThrowIfNull(results);
+        ArgumentNullException.ThrowIfNull(output);
+        int width = results.Count == 0 ? 10 : results.Max(r => r.Name.Length);
+        foreach (LiveCheckResult r in results)
+            output.WriteLine($"{(r.Passed ? "pass" : "FAIL")}  {r.Name.PadRight(width)}  {r.Seconds,7:0.000} s  {r.Detail}");
+        output.WriteLine($"stopped: session setup failed, so no other check ran (bank checks included); {results.Count(r => r.Passed)} passed, {results.Count(r => !r.Passed)} failed");
+    }
+
     /// <summary>The JSON line: passed and failed counts and every check with its verdict.</summary>
     /// <exception cref="ArgumentNullException"><paramref name="results"/> is null.</exception>
     public static string Json(IReadOnlyList<LiveCheckResult> results)

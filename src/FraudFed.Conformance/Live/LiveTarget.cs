@@ -61,6 +61,8 @@ public sealed class LiveTarget : IDisposable
         ArgumentNullException.ThrowIfNull(options);
         if (!options.Target.IsAbsoluteUri || options.Target.Scheme != "https" || options.Target.Port <= 0)
             throw new ConfigurationException($"--target must be https://HOST:PORT, not \"{options.Target}\".");
+        if (options.Target.AbsolutePath != "/" || options.Target.Query.Length > 0 || options.Target.Fragment.Length > 0 || options.Target.UserInfo.Length > 0)
+            throw new ConfigurationException($"--target must be https://HOST:PORT with nothing after the port (a gRPC service has no path), not \"{options.Target.OriginalString}\".");
         if (options.FuzzMutants < 0 || options.FuzzSeconds <= 0) throw new ConfigurationException("--fuzz must be 0 or more mutants and --fuzz-seconds positive.");
         if (options.StageTimeoutSeconds <= 0) throw new ConfigurationException("the stage timeout must be positive.");
         if (options.MaxMessageBytes is < 1024) throw new ConfigurationException("--max-message-bytes must be at least 1024.");

@@ -43,6 +43,7 @@ internal sealed class LiveFlowException(string message, SubmitOutcome? refusal =
 internal sealed class WireBank : IDisposable
 {
     private readonly GrpcChannel _channel;
+    private readonly Uri _target;
     private readonly FederationSettings _settings;
     private readonly byte[] _seed;
     private readonly int _maxMessageBytes;
@@ -57,24 +58,37 @@ internal sealed class WireBank : IDisposable
         int maxMessageBytes, TimeSpan stageTimeout)
     {
         Bank = bank;
+        _target = target;
         _settings = settings;
         _seed = seed;
         _maxMessageBytes = maxMessageBytes;
         _stageTimeout = stageTimeout;
-        _channel = OpenChannel(target, certificate, authority);
+        _channel = OpenChannel(target, certificate, authority, () => Volatile.Write(ref _serverCertificateRefused, true));
         Grpc = new Federation.FederationClient(_channel);
     }
 
-    /// <summary>A channel presenting <paramref name="certificate"/> and trusting only <paramref name="authority"/> for the appliance.
-    /// No client-side message size limit: the appliance's own limits are under test.</summary>
-    public static GrpcChannel OpenChannel(Uri target, X509Certificate2 certificate, X509Certificate2 authority)
+    private bool _serverCertificateRefused;
+
+    /// <summary>True once this bank's channel refused the appliance's server certificate (the runner's side of a failed handshake).</summary>
+    public bool ServerCertificateRefused => Volatile.Read(ref _serverCertificateRefused);
+
+    /// <summary>A channel presenting <paramref name="certificate"/> and trusting only <paramref name="authority"/> for the appliance;
+    /// <paramref name="refused"/> is called when that check refuses the appliance's certificate. No client-side message size
+    /// limit: the appliance's own limits are under test.</summary>
+    public static GrpcChannel OpenChannel(Uri target, X509Certificate2 certificate, X509Certificate2 authority, Action? refused = null)
     {
+        RemoteCertificateValidationCallback validator = TlsFiles.ServerValidator(authority);
         var handler = new SocketsHttpHandler
         {
             SslOptions = new SslClientAuthenticationOptions
             {
                 ClientCertificates = [certificate],
-                RemoteCertificateValidationCallback = TlsFiles.ServerValidator(authority),
+                RemoteCertificateValidationCallback = (sender, server, chain, errors) =>
+                {
+                    bool ok = validator(sender, server, chain, errors);
+                    if (!ok) refused?.Invoke();
+                    return ok;
+                },
             },
             EnableMultipleHttp2Connections = true,
         };
@@ -123,7 +137,7 @@ internal sealed class WireBank : IDisposable
     private async Task SubmitAsync(byte[] message, CancellationToken cancellationToken)
     {
         SubmitOutcome o = await TrySubmitAsync(message, cancellationToken).ConfigureAwait(false);
-        if (!o.Accepted) throw new LiveFlowException($"bank {Bank}: the appliance refused a genuine message: {o} {o.Detail}", o);
+        if (!o.Accepted) throw new LiveFlowException($"bank {Bank}: the appliance refused a genuine message: {o} {LiveFailure.PlainDetail(o.Detail)}", o);
     }
 
     private async Task<MailboxItem> NextAsync(CancellationToken cancellationToken)
@@ -141,10 +155,24 @@ internal sealed class WireBank : IDisposable
         return next;
     }
 
+    /// <summary>GetSession, the bank's first call: a failure is thrown as a <see cref="LiveFlowException"/> whose message names
+    /// why in words (the side that refused a certificate, an address without TLS, nothing listening).</summary>
+    public async Task<SessionInfo> ConnectAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await Grpc.GetSessionAsync(new GetSessionRequest(), deadline: DateTime.UtcNow.AddSeconds(60), cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        catch (RpcException e) when (e.StatusCode != StatusCode.Cancelled || !cancellationToken.IsCancellationRequested)
+        {
+            throw new LiveFlowException(await LiveFailure.ConnectionAsync(e, _target, Bank, ServerCertificateRefused, cancellationToken).ConfigureAwait(false));
+        }
+    }
+
     /// <summary>Session setup of the mode (homomorphic key generation, SPEC.md 12.0; masking AdvertiseKeys and graph seed, 8.1).</summary>
     public async Task SetupAsync(CancellationToken cancellationToken)
     {
-        SessionInfo info = await Grpc.GetSessionAsync(new GetSessionRequest(), deadline: DateTime.UtcNow.AddSeconds(60), cancellationToken: cancellationToken).ConfigureAwait(false);
+        SessionInfo info = await ConnectAsync(cancellationToken).ConfigureAwait(false);
         if (info.Bank != (uint)Bank) throw new LiveFlowException($"the appliance knows bank {Bank}'s certificate as bank {info.Bank}.");
         if (info.RosterDigest != _settings.Digest()) throw new LiveFlowException("the appliance's roster digest differs from the banks' federation block.");
         if (_settings.IsHomomorphic)

@@ -123,7 +123,8 @@ internal sealed class MaskingWireVectors : IVectorFile
                 "the step's oneof field set. Inputs: F(label, len) = the first len bytes of the concatenation of SHA-512(ASCII \"FraudFed conformance v1/masking-wire/\" + label) " +
                 "(label/i for the i-th 64-byte block when len > 64). Bank b signs with the Ed25519 key whose RFC 8032 seed is F(\"identity/b\"); a signed step carries " +
                 "the SPEC.md 9 canonical body (prefix \"FFSA\" || 0x02 || type || session || round u32 BE, fields big-endian) in field 1 and the signature over " +
-                "\"FraudFed/v1/secagg/signature\" || SHA-256(body) in field 2. Setup: AdvertiseKeys of banks 0 and 1 (channel F(\"channel/b\"), mask F(\"mask/b\"), " +
+                "\"FraudFed/v1/secagg/signature\" || SHA-256(body) in field 2. Setup: AdvertiseKeys of banks 0 and 1 (channel public key F(\"channel/b\"), mask public key F(\"mask/b\"): " +
+                "these 32 bytes are the X25519 public keys as carried, used as given, not scalars to derive public keys from; " +
                 "commitment F(\"commit/b\")) and GraphSeedReveal (nonce F(\"nonce/b\")), relayed in the rosters; round 7: sealed bundles F(\"bundle/0\", 160) and " +
                 "F(\"bundle/2\", 160) of bank 1's ShareKeys (escrows F(\"escrow/0\"), F(\"escrow/2\")), delivered to bank 1 from banks 0 and 2; survivors {0, 1, 2}; " +
                 "consistency signatures of banks 0 and 1 over the canonical survivor list and F(\"signature/2\", 64) for bank 2; requests (0, SelfMask), (2, PairwiseKey); " +

@@ -115,20 +115,23 @@ public static class ConformanceSuite
         {
             return [new CheckCase("parse", () => throw new ConformanceException("not valid JSON: " + e.Message))];
         }
-        var cases = new List<CheckCase>
-        {
-            new("description", () =>
-            {
-                bool ok = root.ValueKind == JsonValueKind.Object && root.TryGetProperty("description", out JsonElement d)
-                    && d.ValueKind == JsonValueKind.String && d.GetString()!.Trim().Length >= 20;
-                Expect.True(ok, "the file needs a top-level \"description\" saying what it pins and where it comes from");
-            }),
-        };
+        var cases = new List<CheckCase> { new("description", () => CheckDescription(root)) };
         IVectorFile? checker = Find(relativePath);
         if (checker is null)
         {
             cases.Add(new CheckCase("consumed", () => throw new ConformanceException("no conformance check consumes this file (orphan)")));
             return cases;
+        }
+        if (root.ValueKind == JsonValueKind.Object)
+        {
+            if (UnknownFields(checker, root) is { Count: > 0 } unknown)
+                cases.Add(new CheckCase("known-fields", () => throw new ConformanceException(
+                    $"{unknown.Count} field(s) the suite does not know: {string.Join(", ", unknown.Take(8))}{(unknown.Count > 8 ? $" and {unknown.Count - 8} more" : "")} " +
+                    "(a vector file holds only the fields its check reads; a misspelt field would otherwise be ignored)")));
+            if (Duplicates(root) is { Count: > 0 } duplicates)
+                cases.Add(new CheckCase("unique-cases", () => throw new ConformanceException(
+                    $"{duplicates.Count} duplicated case(s): {string.Join(", ", duplicates.Take(8))}{(duplicates.Count > 8 ? $" and {duplicates.Count - 8} more" : "")} " +
+                    "(each case appears once)")));
         }
         List<CheckCase> own;
         try { own = checker.Cases(root).ToList(); }
@@ -147,6 +150,133 @@ public static class ConformanceSuite
                 $"{missing.Length} expected case(s) missing: {list} (a vector file must hold every case the suite expects)")));
         }
         return cases;
+    }
+
+    /// <summary>Shortest accepted description, in characters (after trimming).</summary>
+    internal const int MinDescriptionLength = 20;
+
+    /// <summary>The top-level "description": present, a string, and at least <see cref="MinDescriptionLength"/> characters.</summary>
+    private static void CheckDescription(JsonElement root)
+    {
+        const string Rule = "a top-level \"description\" string of at least 20 characters saying what the file pins and where it comes from";
+        if (root.ValueKind != JsonValueKind.Object) throw new ConformanceException($"the file is a JSON {root.ValueKind.ToString().ToLowerInvariant()}, not an object: it needs {Rule}");
+        if (!root.TryGetProperty("description", out JsonElement d)) throw new ConformanceException($"the file has no \"description\": it needs {Rule}");
+        if (d.ValueKind != JsonValueKind.String) throw new ConformanceException($"\"description\" is a JSON {d.ValueKind.ToString().ToLowerInvariant()}: it must be {Rule}");
+        int length = d.GetString()!.Trim().Length;
+        if (length < MinDescriptionLength)
+            throw new ConformanceException($"\"description\" is too short ({length} characters): it must be {Rule}");
+    }
+
+    /// <summary>
+    /// The fields each object of an RFC/NIST file may hold, by JSON path ("$" the root, "[]" any array element).
+    /// </summary>
+    private static readonly IReadOnlyDictionary<string, IReadOnlyDictionary<string, string[]>> PinnedFields = new Dictionary<string, IReadOnlyDictionary<string, string[]>>(StringComparer.Ordinal)
+    {
+        ["x25519/rfc7748.json"] = new Dictionary<string, string[]>
+        {
+            ["$"] = ["description", "diffie_hellman", "scalar_mult"],
+            ["$.diffie_hellman[]"] = ["alice_private", "alice_public", "bob_private", "bob_public", "description", "shared"],
+            ["$.scalar_mult[]"] = ["description", "output", "scalar", "u"],
+        },
+        ["ed25519/rfc8032.json"] = new Dictionary<string, string[]> { ["$"] = ["cases", "description"], ["$.cases[]"] = ["description", "message", "private", "public", "signature"] },
+        ["hkdf/rfc5869.json"] = new Dictionary<string, string[]> { ["$"] = ["cases", "description"], ["$.cases[]"] = ["description", "ikm", "info", "length", "okm", "prk", "salt"] },
+        ["prg/sp800-38a.json"] = new Dictionary<string, string[]> { ["$"] = ["cases", "description"], ["$.cases[]"] = ["ciphertext", "description", "initial_counter", "key", "plaintext"] },
+    };
+
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, Lazy<string>> GeneratedTexts = new(StringComparer.Ordinal);
+
+    /// <summary>The freshly generated content of a generated file, serialized (computed once per process).</summary>
+    private static string GeneratedText(IVectorFile checker) =>
+        GeneratedTexts.GetOrAdd(checker.Path, _ => new Lazy<string>(() => Serialize(checker.Generate()))).Value;
+
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, Lazy<Dictionary<string, HashSet<string>>>> GeneratedFields = new(StringComparer.Ordinal);
+
+    /// <summary>The fields each object path of a complete file of <paramref name="checker"/> may hold: for a generated file, the
+    /// union of the fields of its freshly generated content at each path; for an RFC/NIST file, the pinned ones.</summary>
+    private static IReadOnlyDictionary<string, HashSet<string>> KnownFields(IVectorFile checker)
+    {
+        if (!checker.Generated)
+            return PinnedFields.TryGetValue(checker.Path, out var pinned)
+                ? pinned.ToDictionary(kv => kv.Key, kv => kv.Value.ToHashSet(StringComparer.Ordinal), StringComparer.Ordinal)
+                : new Dictionary<string, HashSet<string>>(StringComparer.Ordinal);
+        return GeneratedFields.GetOrAdd(checker.Path, _ => new Lazy<Dictionary<string, HashSet<string>>>(() =>
+        {
+            var fields = new Dictionary<string, HashSet<string>>(StringComparer.Ordinal);
+            using var doc = JsonDocument.Parse(GeneratedText(checker));
+            Collect(doc.RootElement, "$", fields);
+            return fields;
+        })).Value;
+
+        static void Collect(JsonElement e, string path, Dictionary<string, HashSet<string>> fields)
+        {
+            if (e.ValueKind == JsonValueKind.Object)
+            {
+                if (!fields.TryGetValue(path, out HashSet<string>? set)) fields[path] = set = new HashSet<string>(StringComparer.Ordinal);
+                foreach (JsonProperty p in e.EnumerateObject())
+                {
+                    set.Add(p.Name);
+                    Collect(p.Value, path + "." + p.Name, fields);
+                }
+            }
+            else if (e.ValueKind == JsonValueKind.Array)
+                foreach (JsonElement x in e.EnumerateArray()) Collect(x, path + "[]", fields);
+        }
+    }
+
+    /// <summary>Every field of <paramref name="root"/> that no complete file of <paramref name="checker"/> holds at its place, as
+    /// "name" at a readable location (e.g. <c>"outptu" in scalar_mult[1]</c>).</summary>
+    internal static List<string> UnknownFields(IVectorFile checker, JsonElement root)
+    {
+        IReadOnlyDictionary<string, HashSet<string>> known = KnownFields(checker);
+        var unknown = new List<string>();
+        Walk(root, "$", "the top level");
+        return unknown;
+
+        void Walk(JsonElement e, string path, string where)
+        {
+            if (e.ValueKind == JsonValueKind.Object)
+            {
+                known.TryGetValue(path, out HashSet<string>? allowed);
+                foreach (JsonProperty p in e.EnumerateObject())
+                {
+                    if (allowed is not null && !allowed.Contains(p.Name)) { unknown.Add($"\"{p.Name}\" in {where}"); continue; }
+                    Walk(p.Value, path + "." + p.Name, where == "the top level" ? p.Name : where + "." + p.Name);
+                }
+            }
+            else if (e.ValueKind == JsonValueKind.Array)
+            {
+                int i = 0;
+                foreach (JsonElement x in e.EnumerateArray()) Walk(x, path + "[]", $"{where}[{i++}]{NameOf(x)}");
+            }
+        }
+    }
+
+    private static string NameOf(JsonElement e) =>
+        e.ValueKind == JsonValueKind.Object && e.TryGetProperty("name", out JsonElement n) && n.ValueKind == JsonValueKind.String ? $" (\"{n.GetString()}\")" : "";
+
+    /// <summary>Cases given twice in a top-level list: two objects with the same "name", or (for lists without names) the
+    /// same object twice, as <c>cases[3] "vector-1" (also cases[0])</c>.</summary>
+    internal static List<string> Duplicates(JsonElement root)
+    {
+        var duplicates = new List<string>();
+        foreach (JsonProperty list in root.EnumerateObject().Where(p => p.Value.ValueKind == JsonValueKind.Array))
+        {
+            var seen = new Dictionary<string, int>(StringComparer.Ordinal);
+            int i = 0;
+            foreach (JsonElement x in list.Value.EnumerateArray())
+            {
+                if (x.ValueKind == JsonValueKind.Object)
+                {
+                    bool named = x.TryGetProperty("name", out JsonElement n) && n.ValueKind == JsonValueKind.String;
+                    string key = named ? "name:" + n.GetString() : "text:" + x.GetRawText();
+                    if (seen.TryGetValue(key, out int first))
+                        duplicates.Add(named ? $"{list.Name}[{i}] \"{n.GetString()}\" (also {list.Name}[{first}])" : $"{list.Name}[{i}] (the same as {list.Name}[{first}])");
+                    else seen[key] = i;
+                }
+                i++;
+            }
+        }
+        return duplicates;
     }
 
     /// <summary>
@@ -172,7 +302,7 @@ public static class ConformanceSuite
         if (!checker.Generated) return PinnedCases.TryGetValue(checker.Path, out string[]? pinned) ? pinned : [];
         return GeneratedCaseNames.GetOrAdd(checker.Path, _ => new Lazy<string[]>(() =>
         {
-            using var doc = JsonDocument.Parse(Serialize(checker.Generate()));
+            using var doc = JsonDocument.Parse(GeneratedText(checker));
             return checker.Cases(doc.RootElement.Clone()).Select(c => c.Name).ToArray();
         })).Value;
     }
@@ -240,6 +370,33 @@ public static class ConformanceSuite
         return built.Select(b => b.Path).ToArray();
     }
 
+    /// <summary>The vector files copied from RFCs and NIST (never generated), '/'-separated paths in registry order.</summary>
+    public static IReadOnlyList<string> KnownAnswerFiles { get; } = Files.Where(f => !f.Generated).Select(f => f.Path).ToArray();
+
+    /// <summary>
+    /// Copies the RFC/NIST files (<see cref="KnownAnswerFiles"/>) from <paramref name="source"/> (a repository's
+    /// protocols/vectors) to <paramref name="directory"/>, each through a temporary file renamed into place. Nothing is copied
+    /// when the two are the same directory.
+    /// </summary>
+    /// <returns>The relative paths copied.</returns>
+    /// <exception cref="FileNotFoundException">a known-answer file is missing from <paramref name="source"/>.</exception>
+    public static IReadOnlyList<string> CopyKnownAnswers(string source, string directory)
+    {
+        if (string.Equals(System.IO.Path.GetFullPath(source).TrimEnd(System.IO.Path.DirectorySeparatorChar),
+                System.IO.Path.GetFullPath(directory).TrimEnd(System.IO.Path.DirectorySeparatorChar), StringComparison.Ordinal)) return [];
+        foreach (string path in KnownAnswerFiles)
+            if (!File.Exists(System.IO.Path.Combine(source, path))) throw new FileNotFoundException($"{System.IO.Path.Combine(source, path)} is missing.");
+        foreach (string path in KnownAnswerFiles)
+        {
+            string full = System.IO.Path.Combine(directory, path);
+            Directory.CreateDirectory(System.IO.Path.GetDirectoryName(full)!);
+            string temp = full + ".tmp-" + Environment.ProcessId;
+            File.Copy(System.IO.Path.Combine(source, path), temp, overwrite: true);
+            File.Move(temp, full, overwrite: true);
+        }
+        return KnownAnswerFiles;
+    }
+
     /// <summary>Canonical JSON text: two-space indentation, LF line ends, ASCII escapes relaxed, final newline.</summary>
     internal static string Serialize(JsonNode node)
     {
@@ -265,7 +422,35 @@ internal static class Expect
     {
         string a = Convert.ToHexStringLower(actual);
         if (!string.Equals(a, expectedHex, StringComparison.OrdinalIgnoreCase))
-            throw new ConformanceException($"{what}: expected {Short(expectedHex)}, got {Short(a)}");
+            throw new ConformanceException($"{what}: {HexDifference(expectedHex.ToLowerInvariant(), a)}");
+    }
+
+    /// <summary>Where two hex strings first differ: the byte offset and the bytes around it in both (a window of up to 8 bytes
+    /// either side, the differing byte in brackets), so that two values with equal ends are told apart.</summary>
+    internal static string HexDifference(string expectedHex, string actualHex)
+    {
+        if (expectedHex.Length <= 72 && actualHex.Length <= 72 && expectedHex.Length % 2 == 0)
+            return $"expected {expectedHex}, got {actualHex}{FirstAt(expectedHex, actualHex)}";
+        int bytesE = expectedHex.Length / 2, bytesA = actualHex.Length / 2;
+        int at = 0;
+        while (at < bytesE && at < bytesA && string.CompareOrdinal(expectedHex, 2 * at, actualHex, 2 * at, 2) == 0) at++;
+        int from = Math.Max(0, at - 8);
+        return $"first difference at byte {at} (expected {bytesE} bytes, got {bytesA}): expected {Window(expectedHex, from, at)}, got {Window(actualHex, from, at)}";
+    }
+
+    private static string FirstAt(string e, string a)
+    {
+        int at = 0;
+        while (2 * at + 2 <= e.Length && 2 * at + 2 <= a.Length && string.CompareOrdinal(e, 2 * at, a, 2 * at, 2) == 0) at++;
+        return $" (first difference at byte {at})";
+    }
+
+    /// <summary>Bytes [from, at + 8] of <paramref name="hex"/>, the byte at <paramref name="at"/> in brackets, "..." where cut.</summary>
+    private static string Window(string hex, int from, int at)
+    {
+        int bytes = hex.Length / 2, to = Math.Min(bytes, at + 9);
+        if (at >= bytes) return (from > 0 ? "..." : "") + hex[(2 * from)..(2 * bytes)] + "[end]";
+        return (from > 0 ? "..." : "") + hex[(2 * from)..(2 * at)] + "[" + hex.Substring(2 * at, 2) + "]" + hex[(2 * at + 2)..(2 * to)] + (to < bytes ? "..." : "");
     }
 
     public static void Values(string what, IReadOnlyList<ulong> expected, ReadOnlySpan<ulong> actual)
@@ -287,7 +472,6 @@ internal static class Expect
         throw new ConformanceException($"{what}: accepted, but it must be refused");
     }
 
-    private static string Short(string hex) => hex.Length <= 72 ? hex : hex[..32] + "..." + hex[^32..] + $" ({hex.Length / 2} bytes)";
 }
 
 /// <summary>JSON reading and writing helpers (bytes as lowercase hex, 64-bit integers as decimal strings).</summary>
