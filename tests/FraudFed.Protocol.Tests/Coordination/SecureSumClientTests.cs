@@ -283,7 +283,7 @@ public sealed class SecureSumClientTests
     [Test]
     public void HeHarness_PartiesShareNoMutableObject()
     {
-        using var session = new Harness.HomomorphicSession(4, new Harness.HomomorphicOptions { Parameters = P, TestSeed = [4, 2], Parallel = false });
+        using var session = Harness.HomomorphicSession.SeededForTestsOnly(4, new Harness.HomomorphicOptions { Parameters = P, Parallel = false }, [4, 2]);
         ulong[][] inputs = Enumerable.Range(0, 4).Select(b => Vector(b, 1, 300, 44)).ToArray();
         Assert.That(session.Sum(inputs, [0, 1, 2], out _), Is.EqualTo(PlainSum([0, 1, 2, 3], 1, 300, 44)));
         var parties = Enumerable.Range(0, 4).Select(b => ($"bank {b}", (object)session.Party(b))).Append(("aggregator", session.Aggregator)).ToArray();

@@ -19,7 +19,7 @@ public sealed class HomomorphicPartyTests
     private static readonly ulong Mask = (1UL << 44) - 1;
 
     private static HomomorphicSession Session(int banks, string label) =>
-        new(banks, new HomomorphicOptions { Parameters = P, TestSeed = System.Text.Encoding.UTF8.GetBytes(label), Parallel = false });
+        HomomorphicSession.SeededForTestsOnly(banks, new HomomorphicOptions { Parameters = P, Parallel = false }, System.Text.Encoding.UTF8.GetBytes(label));
 
     private static ulong[] Vector(int bank, int round, int length) =>
         Enumerable.Range(0, length).Select(j => (ulong)(((bank + 1) * 7_919L + round * 104_729L + j * 31L) & (long)Mask)).ToArray();
@@ -107,7 +107,7 @@ public sealed class HomomorphicPartyTests
         Assert.That(session.Sum(inputs, [0, 1, 2], out _), Has.Length.EqualTo(30));
         // Bank 0's ledger already holds another answer for round 2, chunk 0 (as after an earlier, different request):
         // it refuses, the round fails alone, the next one works.
-        HomomorphicBank core = session.BankParty(0);
+        HomomorphicBank core = session.BankCoreForTestsOnly(0);
         Assert.That(core.Ledger.TryRecordAnswers(session.Scheme!.SessionTag, 2, [(0u, new byte[32])], session.Policy.Budget), Is.EqualTo(LedgerDecision.Recorded));
         var ex = Assert.Throws<ProtocolViolationException>(() => session.Sum(inputs, [0, 1, 2], out _));
         Assert.That(ex!.Reason, Is.EqualTo(ViolationReason.Refused));
@@ -240,7 +240,7 @@ public sealed class HomomorphicPartyTests
     {
         // The aggregator reads a received array's chunks in place (HeWire.DecodeToAggregatorInPlace): a flipped bit in a
         // chunk's residues, context or digest is refused exactly as through the copying span path, and changes nothing.
-        using var session = new HomomorphicSession(4, new HomomorphicOptions { Parameters = P, TestSeed = [9, 1], Parallel = false });   // c = 1, T = 3
+        using var session = HomomorphicSession.SeededForTestsOnly(4, new HomomorphicOptions { Parameters = P, Parallel = false }, [9, 1]);   // c = 1, T = 3
         ulong[][] inputs = Enumerable.Range(0, 4).Select(b => Vector(b, 1, 600)).ToArray();   // three chunks
         HomomorphicAggregatorParty agg = session.Aggregator;
         foreach (int b in Enumerable.Range(0, 4)) session.Party(b).Submit(1, inputs[b]);
@@ -278,7 +278,7 @@ public sealed class HomomorphicPartyTests
     {
         // A malicious aggregator swaps the signed lists of chunks 1 and 2: every decryptor refuses with a typed round abort
         // (not an AggregateException from the parallel chunk loop), records nothing, and the session goes on.
-        using var session = new HomomorphicSession(4, new HomomorphicOptions { Parameters = P, TestSeed = [7, 7], Parallel = true });   // c = 1, T = 3
+        using var session = HomomorphicSession.SeededForTestsOnly(4, new HomomorphicOptions { Parameters = P, Parallel = true }, [7, 7]);   // c = 1, T = 3
         ulong[][] inputs = Enumerable.Range(0, 4).Select(b => Vector(b, 1, 600)).ToArray();   // three chunks
         HomomorphicAggregatorParty agg = session.Aggregator;
         foreach (int b in Enumerable.Range(0, 4)) session.Party(b).Submit(1, inputs[b]);
