@@ -168,7 +168,7 @@ public sealed class HomomorphicPartyTests
         Assert.That(genuine.Select(g => g.State).Distinct().Count(), Is.GreaterThanOrEqualTo(8), "every setup state and Ready were visited");
 
         using var replay = new Transcript(3);
-        int checkedPairs = 0;
+        int checkedPairs = 0, exportChecks = 0;
         var queue = new Queue<HeOutgoing>(replay.Aggregator.StartSession());
         for (int b = 0; b < 3; b++) replay.Banks[b].Submit(1, [1, 2, 3]);
         while (queue.Count > 0)
@@ -177,11 +177,21 @@ public sealed class HomomorphicPartyTests
             if (o.To == 0)
             {
                 string state = replay.Banks[0].State;
+                // Beyond the state's name: a Ready bank's exported state (key and round parts, SPEC.md 14.6) and, in every
+                // state, the decryption budget and session tag stay byte for byte as they were.
+                byte[]? exported = replay.Banks[0].IsReady ? replay.Banks[0].ExportState() : null;
+                (long Budget, string Tag) before = (replay.Banks[0].RemainingBudget, Convert.ToHexString(replay.Banks[0].SessionTag));
                 foreach (var (otherState, other) in genuine.Where(g => g.State != state && !IsSessionStart(g.Message)))
                 {
                     var ex = Assert.Throws<ProtocolViolationException>(() => replay.Banks[0].Receive(other), $"{otherState} message in {state}");
                     Assert.That(ex!.Reason, Is.AnyOf(ViolationReason.WrongRoundOrState, ViolationReason.Malformed), $"{otherState} message in {state}");
                     Assert.That(replay.Banks[0].State, Is.EqualTo(state), "no state change");
+                    Assert.That((replay.Banks[0].RemainingBudget, Convert.ToHexString(replay.Banks[0].SessionTag)), Is.EqualTo(before), $"{otherState} message in {state}");
+                    if (exported is not null)
+                    {
+                        Assert.That(replay.Banks[0].ExportState(), Is.EqualTo(exported), $"{otherState} message in {state} changed the exported state");
+                        exportChecks++;
+                    }
                     checkedPairs++;
                 }
             }
@@ -192,6 +202,7 @@ public sealed class HomomorphicPartyTests
         }
         Assert.That(replay.Aggregator.State, Is.EqualTo("CollectingUploads(round 1)"));
         Assert.That(checkedPairs, Is.GreaterThan(40));
+        Assert.That(exportChecks, Is.GreaterThan(0), "the Ready state was offered foreign messages and its exported bytes compared");
     }
 
     private static bool IsSessionStart(byte[] message) =>
