@@ -17,7 +17,16 @@ public sealed class HomomorphicSecureSum : ISecureSum, IDisposable
     private int _sums;
 
     /// <summary>Sets up keys for <paramref name="banks"/> banks summing mod 2^<paramref name="modulusBits"/>.</summary>
-    public HomomorphicSecureSum(int banks, int modulusBits, HomomorphicOptions? options = null)
+    public HomomorphicSecureSum(int banks, int modulusBits, HomomorphicOptions? options = null) : this(banks, modulusBits, options, testSeed: null)
+    {
+    }
+
+    /// <summary>TESTS ONLY: as the public constructor, every party's randomness derived from <paramref name="seed"/>
+    /// (<see cref="HomomorphicSession.SeededForTestsOnly"/>), so nothing is secret.</summary>
+    internal static HomomorphicSecureSum SeededForTestsOnly(int banks, int modulusBits, HomomorphicOptions? options, ReadOnlySpan<byte> seed)
+        => new(banks, modulusBits, options, seed.ToArray());
+
+    private HomomorphicSecureSum(int banks, int modulusBits, HomomorphicOptions? options, byte[]? testSeed)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(banks, 2);
         options ??= new HomomorphicOptions();
@@ -32,7 +41,7 @@ public sealed class HomomorphicSecureSum : ISecureSum, IDisposable
         Banks = banks;
         ModulusBits = modulusBits;
         _quantizer = options.Quantizer;
-        _session = new HomomorphicSession(banks, options);
+        _session = testSeed is null ? new HomomorphicSession(banks, options) : HomomorphicSession.SeededForTestsOnly(banks, options, testSeed);
     }
 
     /// <inheritdoc />

@@ -57,11 +57,6 @@ public sealed record HomomorphicOptions
     public int? MaxColluders { get; init; }
     /// <summary>Decryption shares each bank's key may produce before rotation.</summary>
     public long DecryptionBudget { get; init; } = 1L << 20;
-    /// <summary>
-    /// Seed for reproducible runs, TESTS ONLY: every party's randomness is derived from it, so nothing is secret. Internal:
-    /// only the test assemblies (InternalsVisibleTo) can set it; every public caller gets the OS CSPRNG (null).
-    /// </summary>
-    internal byte[]? TestSeed { get; init; }
     /// <summary>Run bank and aggregator work on both cores where it splits by chunk.</summary>
     public bool Parallel { get; init; } = true;
     /// <summary>Each bank's ledger by index (its encryptions and answers); default a fresh in-memory ledger per bank that keeps no
@@ -95,9 +90,24 @@ public sealed class HomomorphicSession : IDisposable
     private ulong _round;
     private bool _disposed;
 
-    /// <summary>Builds N bank parties and the aggregator and runs the key setup through their messages.</summary>
+    /// <summary>Builds N bank parties and the aggregator and runs the key setup through their messages; every party draws its
+    /// randomness from the OS CSPRNG.</summary>
     /// <exception cref="ProtocolViolationException">InsecureParameters: T, K_min and c fail SPEC.md 12.3, or the smudging lemma.</exception>
-    public HomomorphicSession(int banks, HomomorphicOptions? options = null)
+    public HomomorphicSession(int banks, HomomorphicOptions? options = null) : this(banks, options, testSeed: null)
+    {
+    }
+
+    /// <summary>
+    /// TESTS ONLY: a session whose every party derives its randomness from <paramref name="seed"/> (SHA-256 of the seed and a
+    /// purpose label, expanded by <see cref="DeterministicRandom"/>), so runs are reproducible and nothing is secret. The only
+    /// way to seed a session: <see cref="HomomorphicOptions"/> carries no seed, and production callers get the OS CSPRNG.
+    /// </summary>
+    /// <exception cref="ProtocolViolationException">As the public constructor.</exception>
+    internal static HomomorphicSession SeededForTestsOnly(int banks, HomomorphicOptions? options, ReadOnlySpan<byte> seed)
+        => new(banks, options, seed.ToArray());
+
+    /// <summary>The constructor: randomness from the OS CSPRNG (<paramref name="testSeed"/> null) or derived from a test seed.</summary>
+    private HomomorphicSession(int banks, HomomorphicOptions? options, byte[]? testSeed)
     {
         options ??= new HomomorphicOptions();
         if (banks < 2) throw Error.OutOfRange(nameof(banks), "At least two banks.");
@@ -111,7 +121,7 @@ public sealed class HomomorphicSession : IDisposable
         };
         Policy.Validate(banks);                    // typed InsecureParameters before any work; every bank checks again
         SmudgingLemma.Bits(Parameters, Policy);
-        _testSeed = options.TestSeed is null ? null : (byte[])options.TestSeed.Clone();
+        _testSeed = testSeed;
         _parallel = options.Parallel;
         _setupRandom = RandomFor("setup");
         Banks = banks;
@@ -190,8 +200,8 @@ public sealed class HomomorphicSession : IDisposable
     /// <summary>The aggregator's Ed25519 public key (signs contributor lists).</summary>
     public byte[] AggregatorPublicKey => _aggregatorKey.PublicKey.ToArray();
 
-    /// <summary>Bank <paramref name="index"/>'s core (tests play an adversarial aggregator against it).</summary>
-    internal HomomorphicBank BankParty(int index) => _banks[index].Core;
+    /// <summary>TESTS ONLY: bank <paramref name="index"/>'s core (tests play an adversarial aggregator against it).</summary>
+    internal HomomorphicBank BankCoreForTestsOnly(int index) => _banks[index].CoreForTestsOnly;
     /// <summary>Bank <paramref name="index"/>'s party object.</summary>
     internal HomomorphicBankParty Party(int index) => _banks[index];
     /// <summary>The aggregator party.</summary>

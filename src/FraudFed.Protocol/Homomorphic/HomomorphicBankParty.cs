@@ -66,8 +66,9 @@ public sealed class HomomorphicBankParty : IDisposable
     /// <summary>The 16-byte session tag of the current key (public: it labels every ciphertext, SPEC.md 12); empty before
     /// the first key is installed.</summary>
     public byte[] SessionTag => _bank.Scheme?.SessionTag.ToArray() ?? [];
-    /// <summary>The bank core (tests drive adversarial scenarios through it).</summary>
-    internal HomomorphicBank Core => _bank;
+    /// <summary>TESTS ONLY: the bank core, so that a test playing a malicious aggregator can drive it directly (no production
+    /// caller; the party's messages are the only production path).</summary>
+    internal HomomorphicBank CoreForTestsOnly => _bank;
 
     /// <summary>Sets this bank's vector (values mod t) for <paramref name="round"/>; it is encrypted when that round opens.</summary>
     /// <exception cref="ArgumentException">a value is not below t.</exception>

@@ -62,7 +62,7 @@ public class SumWrapTests
     {
         Func<int, int, ISecureSum> plain = (n, k) => new PlainSum(n, k);
         Func<int, int, ISecureSum> masking = (n, k) => new MaskingSecureSum(n, k);
-        Func<int, int, ISecureSum> he = (n, k) => new HomomorphicSecureSum(n, k, new HomomorphicOptions { Parameters = InsecureTestParameters.N256, TestSeed = [9] });
+        Func<int, int, ISecureSum> he = (n, k) => HomomorphicSecureSum.SeededForTestsOnly(n, k, new HomomorphicOptions { Parameters = InsecureTestParameters.N256 }, [9]);
         // 2 x 16,384 = 32,768 rows, and 3 x 10,923 = 32,769 rows (masking needs three banks): one past 2^15 - 1.
         yield return new TestCaseData(plain, 2, 16_384).SetName("Wrap/plain/banks=2");
         yield return new TestCaseData(he, 2, 16_384).SetName("Wrap/he/banks=2");

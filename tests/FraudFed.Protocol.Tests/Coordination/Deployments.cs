@@ -112,13 +112,15 @@ internal sealed class MaskingDeployment : IDisposable
     private readonly Ed25519SigningKey[] _identities;
     private readonly System.Security.Cryptography.RandomNumberGenerator[] _random;
 
-    public MaskingDeployment(int banks, int? threshold, string label, TimeSpan deadline, int modulusBits = 32)
+    /// <summary>n banks; the complete graph unless <paramref name="degree"/> is given (SecAgg+); c as given or by default; t as
+    /// given, else 2n/3 + 1 on the complete graph and the least t the parameters accept on a sparse one.</summary>
+    public MaskingDeployment(int banks, int? threshold, string label, TimeSpan deadline, int modulusBits = 32, int? degree = null, int? maxColluders = null)
     {
         byte[] session = new byte[MaskingParameters.SessionIdSize];
         TestRandom.Create($"{label}/session").GetBytes(session);
-        int c = MaskingParameters.DefaultMaxColluders(banks);
-        int t = threshold ?? 2 * banks / 3 + 1;
-        MaskingParameters Params() => new(session, banks, t, modulusBits, null, null, c);
+        int c = maxColluders ?? MaskingParameters.DefaultMaxColluders(banks);
+        int t = threshold ?? (degree is { } k ? SecAggPlusParameters.LeastThreshold(banks, k, c) : 2 * banks / 3 + 1);
+        MaskingParameters Params() => new(session, banks, t, modulusBits, degree, null, c);
         Parameters = Params();
         _identities = Enumerable.Range(0, banks).Select(b => Ed25519SigningKey.Generate(TestRandom.Create($"{label}/id/{b}"))).ToArray();
         byte[][] publicKeys = _identities.Select(k => k.PublicKey.ToArray()).ToArray();

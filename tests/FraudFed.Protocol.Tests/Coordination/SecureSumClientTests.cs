@@ -147,17 +147,22 @@ public sealed class SecureSumClientTests
     private static IEnumerable<TestCaseData> MaskingCases()
     {
         foreach (var (n, t) in new (int, int?)[] { (3, 2), (10, null), (20, null) })
-            yield return new TestCaseData(n, t).SetName($"Client/masking/banks={n}/t={t?.ToString() ?? "default"}");
+            yield return new TestCaseData(n, t, null, null).SetName($"Client/masking/banks={n}/t={t?.ToString() ?? "default"}");
+        // SecAgg+ (Bell et al. CCS'20): a sparse neighbour graph of degree 10 among 20 banks, c = 3, the least t it accepts.
+        yield return new TestCaseData(20, null, 10, 3).SetName("Client/secagg+/banks=20/k=10/c=3");
     }
 
     [TestCaseSource(nameof(MaskingCases))]
-    public async Task Masking_SumsAreExact_ThroughClientsAndCoordinator_WithDropoutsAtEveryStage(int banks, int? threshold)
+    public async Task Masking_SumsAreExact_ThroughClientsAndCoordinator_WithDropoutsAtEveryStage(int banks, int? threshold, int? degree, int? colluders)
     {
-        using var d = new MaskingDeployment(banks, threshold, $"client/masking/{banks}", Deadline);
+        using var d = new MaskingDeployment(banks, threshold, degree is null ? $"client/masking/{banks}" : $"client/secagg+/{banks}/k={degree}", Deadline, degree: degree, maxColluders: colluders);
         await d.SetupAsync().WaitAsync(Guard);
         int bits = d.Parameters.ModulusBits;
-        int drops = banks - Math.Max(d.Parameters.MinimumSurvivors, d.Parameters.Threshold);
+        // Up to the threshold: every stage keeps M banks, and every bank keeps t of its k + 1 share holders (itself included).
+        int drops = Math.Min(banks - Math.Max(d.Parameters.MinimumSurvivors, d.Parameters.Threshold), d.Parameters.Degree + 1 - d.Parameters.Threshold);
         Assert.That(drops, Is.GreaterThan(0));
+        if (degree is not null) Assert.That(d.Parameters.Degree, Is.EqualTo(degree).And.LessThan(banks - 1), "a sparse graph, not the complete one");
+        TestContext.Out.WriteLine($"n = {banks}, k = {d.Parameters.Degree}, t = {d.Parameters.Threshold}, M = {d.Parameters.MinimumSurvivors}, c = {d.Parameters.MaxColluders}, {drops} dropped per stage");
         int[] all = Enumerable.Range(0, banks).ToArray();
         // (stage, sends let through before the bank goes silent, are the dropped banks' inputs in the sum?)
         (string Stage, int Sends, bool InSum)[] stages =
@@ -278,7 +283,7 @@ public sealed class SecureSumClientTests
     [Test]
     public void HeHarness_PartiesShareNoMutableObject()
     {
-        using var session = new Harness.HomomorphicSession(4, new Harness.HomomorphicOptions { Parameters = P, TestSeed = [4, 2], Parallel = false });
+        using var session = Harness.HomomorphicSession.SeededForTestsOnly(4, new Harness.HomomorphicOptions { Parameters = P, Parallel = false }, [4, 2]);
         ulong[][] inputs = Enumerable.Range(0, 4).Select(b => Vector(b, 1, 300, 44)).ToArray();
         Assert.That(session.Sum(inputs, [0, 1, 2], out _), Is.EqualTo(PlainSum([0, 1, 2, 3], 1, 300, 44)));
         var parties = Enumerable.Range(0, 4).Select(b => ($"bank {b}", (object)session.Party(b))).Append(("aggregator", session.Aggregator)).ToArray();

@@ -118,7 +118,7 @@ public sealed class ZeroizationTests
             Assert.That(AllZero(submitted!), Is.True, "the input is wiped once encrypted and uploaded");
             Assert.That(world.Aggregator.LastOutcome?.Sum, Is.EqualTo(HeWorld.ExpectedSum()), "and the sum is still exact");
 
-            HomomorphicBank core = bank.Core;
+            HomomorphicBank core = bank.CoreForTestsOnly;
             SecretKey sk = core.SecretKey;
             ThresholdKeyShare share = core.KeyShare!;
             object[] buffers = [Member(sk, "Value"), Member(sk, "ValueShoup"), Member(share, "_points"), Member(share, "_smudgingKey"), Member(core.Identity, "_seed")];

@@ -19,11 +19,10 @@ public sealed class AggregatorAttackTests
     private static readonly RlweParameters P = InsecureTestParameters.N256;
     private const ulong Round = 7;
 
-    private static HomomorphicSession Session(int banks, int? threshold, int? colluders, string label, int? kMin = null) => new(banks, new HomomorphicOptions
+    private static HomomorphicSession Session(int banks, int? threshold, int? colluders, string label, int? kMin = null) => HomomorphicSession.SeededForTestsOnly(banks, new HomomorphicOptions
     {
         Parameters = P, Threshold = threshold, MaxColluders = colluders, MinContributors = kMin, Parallel = false,
-        TestSeed = System.Text.Encoding.UTF8.GetBytes(label),
-    });
+    }, System.Text.Encoding.UTF8.GetBytes(label));
 
     // The upload digest of SPEC.md 12.2 from its definition: SHA-256 of every byte but the 16-byte trailer.
     private static byte[] UploadDigest(byte[] upload) => System.Security.Cryptography.SHA256.HashData(upload.AsSpan(0, upload.Length - 16));
@@ -42,7 +41,7 @@ public sealed class AggregatorAttackTests
         {
             for (int b = 0; b < session.Banks; b++)
             {
-                HomomorphicBank bank = session.BankParty(b);
+                HomomorphicBank bank = session.BankCoreForTestsOnly(b);
                 byte[][] upload = bank.Encrypt(Round, Input(b), 1, parallel: false);
                 _uploads[b] = upload[0];
                 _manifests[b] = bank.SignManifest(Round, upload, parallel: false);
@@ -62,7 +61,7 @@ public sealed class AggregatorAttackTests
             var shares = new List<byte[]>();
             foreach (int d in active)
             {
-                HomomorphicBank bank = session.BankParty(d);
+                HomomorphicBank bank = session.BankCoreForTestsOnly(d);
                 if (colluders.Contains(d))
                 {
                     shares.Add(bank.KeyShare!.GenDecryptionShare(Round, 0, contributors, active));
@@ -157,7 +156,7 @@ public sealed class AggregatorAttackTests
         using HomomorphicSession session = Session(5, null, null, "attack/restart");   // c = 1, T = 4
         var adversary = new MaliciousAggregator(session, []);
         adversary.CollectUploads();
-        HomomorphicBank bank = session.BankParty(0);
+        HomomorphicBank bank = session.BankCoreForTestsOnly(0);
         long before = bank.RemainingBudget;
         Assert.That(adversary.TryOpen([0, 1, 2, 3, 4], [0, 1, 2, 3]), Is.EqualTo(Sum([0, 1, 2, 3, 4])));
         Assert.That(bank.RemainingBudget, Is.EqualTo(before - 1));
@@ -195,10 +194,10 @@ public sealed class AggregatorAttackTests
         using HomomorphicSession session = Session(3, null, null, "attack/pk-upload");
         CompactScheme scheme = session.Scheme!;
         // A colluding contributor sends an authentic (signed) kind-7 (c0, c1) upload, the retired public-key variant.
-        byte[] honest = session.BankParty(1).Encrypt(Round, Input(1), 1, parallel: false)[0];
+        byte[] honest = session.BankCoreForTestsOnly(1).Encrypt(Round, Input(1), 1, parallel: false)[0];
         byte[] kind7 = (byte[])honest.Clone();
         kind7[5] = 7;
-        byte[] manifest = UploadManifest.Sign(session.BankParty(1).Identity, scheme.SessionTag, Round, (RlweObjectKind)7, 1, [kind7]);
+        byte[] manifest = UploadManifest.Sign(session.BankCoreForTestsOnly(1).Identity, scheme.SessionTag, Round, (RlweObjectKind)7, 1, [kind7]);
         var intake = new UploadIntake(session.IdentityPublicKeys, scheme.SessionTag, Round, 1, RlweObjectKind.CompactCiphertext);
         Assert.That(Assert.Throws<ProtocolViolationException>(() => intake.AcceptManifest(manifest))!.Reason, Is.EqualTo(ViolationReason.WrongRoundOrState));
         Assert.That(Assert.Throws<ProtocolViolationException>(() => intake.Accept(kind7, (_, _, _) => Assert.Fail("added")))!.Reason, Is.EqualTo(ViolationReason.Malformed));
@@ -222,7 +221,7 @@ public sealed class AggregatorAttackTests
             for (int b = 0; b < 4; b++)
             {
                 ulong[] values = malicious && b == 3 ? Enumerable.Repeat((1UL << 44) - 1, 40).ToArray() : Input(b);
-                byte[][] u = session.BankParty(b).Encrypt(Round, values, 1, parallel: false);
+                byte[][] u = session.BankCoreForTestsOnly(b).Encrypt(Round, values, 1, parallel: false);
                 if (malicious && b == 3)
                 {
                     // flip payload bytes and re-sign: authentic but not a ciphertext of anything the bank knows
@@ -230,14 +229,14 @@ public sealed class AggregatorAttackTests
                     SHA256.HashData(u[0].AsSpan(0, u[0].Length - RlweCodec.DigestSize)).AsSpan(0, RlweCodec.DigestSize).CopyTo(u[0].AsSpan(u[0].Length - RlweCodec.DigestSize));
                 }
                 uploads[b] = u[0];
-                manifests[b] = session.BankParty(b).SignManifest(Round, u, parallel: false);
+                manifests[b] = session.BankCoreForTestsOnly(b).SignManifest(Round, u, parallel: false);
             }
             int[] all = [0, 1, 2, 3], active = [0, 1, 2];
             byte[] list = ContributorList.SignRound(session.AggregatorSigningKey, session.Scheme!.SessionTag, Round, RlweObjectKind.CompactCiphertext,
                 [all.Select(b => new ContributorEntry(b, UploadDigest(uploads[b])))])[0];
             return active.Select(d =>
             {
-                HomomorphicBank bank = session.BankParty(d);
+                HomomorphicBank bank = session.BankCoreForTestsOnly(d);
                 bank.ReceiveManifests(Round, 1, manifests);
                 return bank.DecryptionShares(Round, 1, all, active, [list], parallel: false)[0];
             }).ToArray();
@@ -250,7 +249,7 @@ public sealed class AggregatorAttackTests
     public void ASecondEncryptionUnderTheSameCommonPolynomial_IsRefused()
     {
         using HomomorphicSession session = Session(3, null, null, "attack/reencrypt");
-        HomomorphicBank bank = session.BankParty(0);
+        HomomorphicBank bank = session.BankCoreForTestsOnly(0);
         bank.Encrypt(Round, Input(0), 2, parallel: false);
         // Two ciphertexts under a_{7,k} would subtract to Delta*(m - m') + noise, with no key at all.
         foreach (var (round, what) in new[] { (Round, "the same round"), (Round - 1, "an earlier round") })
@@ -267,7 +266,7 @@ public sealed class AggregatorAttackTests
         Assert.That(ledger.TryRecordEncryption(tag, 3, 2, 1), Is.True, "the next chunk of the round");
         Assert.That(ledger.TryRecordEncryption([1, .. new byte[15]], 3, 0, 1), Is.True, "another key generation");
         // A value out of range is refused before anything is recorded.
-        HomomorphicBank other = session.BankParty(1);
+        HomomorphicBank other = session.BankCoreForTestsOnly(1);
         Assert.Throws<ArgumentException>(() => other.Encrypt(Round, [1UL << 44], 1, parallel: false));
         Assert.DoesNotThrow(() => other.Encrypt(Round, Input(1), 1, parallel: false));
     }
@@ -276,7 +275,7 @@ public sealed class AggregatorAttackTests
     public void BodyDigestsFromEncryption_AreTheSpecDigests_AndSignTheSameManifest([Values(1, 3)] int chunks)
     {
         using HomomorphicSession session = Session(3, null, null, $"digests/{chunks}");
-        HomomorphicBank bank = session.BankParty(0);
+        HomomorphicBank bank = session.BankCoreForTestsOnly(0);
         byte[][] uploads = bank.Encrypt(Round, Input(0, length: 200), chunks, parallel: chunks > 1, out byte[][] digests);
         Assert.That(digests, Has.Length.EqualTo(chunks));
         for (int k = 0; k < chunks; k++)
@@ -292,7 +291,7 @@ public sealed class AggregatorAttackTests
     public void Harness_UsesEveryBanksLedger_AndItsSumsStayExact()
     {
         var ledgers = Enumerable.Range(0, 4).Select(_ => new InMemoryDecryptionLedger()).ToArray();
-        using var session = new HomomorphicSession(4, new HomomorphicOptions { Parameters = P, TestSeed = [4, 2], Ledgers = i => ledgers[i], Parallel = false });
+        using var session = HomomorphicSession.SeededForTestsOnly(4, new HomomorphicOptions { Parameters = P, Ledgers = i => ledgers[i], Parallel = false }, [4, 2]);
         ulong[][] inputs = Enumerable.Range(0, 4).Select(b => Input(b)).ToArray();
         Assert.That(session.Sum(inputs, [0, 1, 2], out _), Is.EqualTo(Sum([0, 1, 2, 3])));
         Assert.That(session.Sum(inputs, [1, 2, 3], out _), Is.EqualTo(Sum([0, 1, 2, 3])));

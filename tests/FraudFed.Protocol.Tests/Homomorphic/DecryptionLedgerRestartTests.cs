@@ -125,10 +125,10 @@ public sealed class DecryptionLedgerRestartTests
             // The same (round, chunks) with another active set: refused, and nothing new recorded.
             var original = (HeDecryptionRequestMessage)HeWire.DecodeToBank(request, banks);
             byte[] otherSet = HeWire.Encode(original with { Active = [0, 2] });
-            long recorded = restarted.AnswersRecorded(parties[0].Core.Scheme!.SessionTag);
+            long recorded = restarted.AnswersRecorded(parties[0].CoreForTestsOnly.Scheme!.SessionTag);
             var refusal = HeWire.DecodeToAggregator(parties[0].Receive(otherSet).Single(), banks);
             Assert.That(refusal, Is.TypeOf<HeAbortToAggregator>().And.Property("Reason").EqualTo(ViolationReason.Refused));
-            Assert.That(restarted.AnswersRecorded(parties[0].Core.Scheme!.SessionTag), Is.EqualTo(recorded));
+            Assert.That(restarted.AnswersRecorded(parties[0].CoreForTestsOnly.Scheme!.SessionTag), Is.EqualTo(recorded));
 
             // Contrast: a ledger that forgot everything would answer the other set (the rule lives in the ledger's records).
             ledger0.Inner = new InMemoryDecryptionLedger();

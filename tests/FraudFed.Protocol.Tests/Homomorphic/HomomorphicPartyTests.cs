@@ -19,7 +19,7 @@ public sealed class HomomorphicPartyTests
     private static readonly ulong Mask = (1UL << 44) - 1;
 
     private static HomomorphicSession Session(int banks, string label) =>
-        new(banks, new HomomorphicOptions { Parameters = P, TestSeed = System.Text.Encoding.UTF8.GetBytes(label), Parallel = false });
+        HomomorphicSession.SeededForTestsOnly(banks, new HomomorphicOptions { Parameters = P, Parallel = false }, System.Text.Encoding.UTF8.GetBytes(label));
 
     private static ulong[] Vector(int bank, int round, int length) =>
         Enumerable.Range(0, length).Select(j => (ulong)(((bank + 1) * 7_919L + round * 104_729L + j * 31L) & (long)Mask)).ToArray();
@@ -107,7 +107,7 @@ public sealed class HomomorphicPartyTests
         Assert.That(session.Sum(inputs, [0, 1, 2], out _), Has.Length.EqualTo(30));
         // Bank 0's ledger already holds another answer for round 2, chunk 0 (as after an earlier, different request):
         // it refuses, the round fails alone, the next one works.
-        HomomorphicBank core = session.BankParty(0);
+        HomomorphicBank core = session.BankCoreForTestsOnly(0);
         Assert.That(core.Ledger.TryRecordAnswers(session.Scheme!.SessionTag, 2, [(0u, new byte[32])], session.Policy.Budget), Is.EqualTo(LedgerDecision.Recorded));
         var ex = Assert.Throws<ProtocolViolationException>(() => session.Sum(inputs, [0, 1, 2], out _));
         Assert.That(ex!.Reason, Is.EqualTo(ViolationReason.Refused));
@@ -168,7 +168,7 @@ public sealed class HomomorphicPartyTests
         Assert.That(genuine.Select(g => g.State).Distinct().Count(), Is.GreaterThanOrEqualTo(8), "every setup state and Ready were visited");
 
         using var replay = new Transcript(3);
-        int checkedPairs = 0;
+        int checkedPairs = 0, exportChecks = 0;
         var queue = new Queue<HeOutgoing>(replay.Aggregator.StartSession());
         for (int b = 0; b < 3; b++) replay.Banks[b].Submit(1, [1, 2, 3]);
         while (queue.Count > 0)
@@ -177,11 +177,21 @@ public sealed class HomomorphicPartyTests
             if (o.To == 0)
             {
                 string state = replay.Banks[0].State;
+                // Beyond the state's name: a Ready bank's exported state (key and round parts, SPEC.md 14.6) and, in every
+                // state, the decryption budget and session tag stay byte for byte as they were.
+                byte[]? exported = replay.Banks[0].IsReady ? replay.Banks[0].ExportState() : null;
+                (long Budget, string Tag) before = (replay.Banks[0].RemainingBudget, Convert.ToHexString(replay.Banks[0].SessionTag));
                 foreach (var (otherState, other) in genuine.Where(g => g.State != state && !IsSessionStart(g.Message)))
                 {
                     var ex = Assert.Throws<ProtocolViolationException>(() => replay.Banks[0].Receive(other), $"{otherState} message in {state}");
                     Assert.That(ex!.Reason, Is.AnyOf(ViolationReason.WrongRoundOrState, ViolationReason.Malformed), $"{otherState} message in {state}");
                     Assert.That(replay.Banks[0].State, Is.EqualTo(state), "no state change");
+                    Assert.That((replay.Banks[0].RemainingBudget, Convert.ToHexString(replay.Banks[0].SessionTag)), Is.EqualTo(before), $"{otherState} message in {state}");
+                    if (exported is not null)
+                    {
+                        Assert.That(replay.Banks[0].ExportState(), Is.EqualTo(exported), $"{otherState} message in {state} changed the exported state");
+                        exportChecks++;
+                    }
                     checkedPairs++;
                 }
             }
@@ -192,6 +202,7 @@ public sealed class HomomorphicPartyTests
         }
         Assert.That(replay.Aggregator.State, Is.EqualTo("CollectingUploads(round 1)"));
         Assert.That(checkedPairs, Is.GreaterThan(40));
+        Assert.That(exportChecks, Is.GreaterThan(0), "the Ready state was offered foreign messages and its exported bytes compared");
     }
 
     private static bool IsSessionStart(byte[] message) =>
@@ -240,7 +251,7 @@ public sealed class HomomorphicPartyTests
     {
         // The aggregator reads a received array's chunks in place (HeWire.DecodeToAggregatorInPlace): a flipped bit in a
         // chunk's residues, context or digest is refused exactly as through the copying span path, and changes nothing.
-        using var session = new HomomorphicSession(4, new HomomorphicOptions { Parameters = P, TestSeed = [9, 1], Parallel = false });   // c = 1, T = 3
+        using var session = HomomorphicSession.SeededForTestsOnly(4, new HomomorphicOptions { Parameters = P, Parallel = false }, [9, 1]);   // c = 1, T = 3
         ulong[][] inputs = Enumerable.Range(0, 4).Select(b => Vector(b, 1, 600)).ToArray();   // three chunks
         HomomorphicAggregatorParty agg = session.Aggregator;
         foreach (int b in Enumerable.Range(0, 4)) session.Party(b).Submit(1, inputs[b]);
@@ -278,7 +289,7 @@ public sealed class HomomorphicPartyTests
     {
         // A malicious aggregator swaps the signed lists of chunks 1 and 2: every decryptor refuses with a typed round abort
         // (not an AggregateException from the parallel chunk loop), records nothing, and the session goes on.
-        using var session = new HomomorphicSession(4, new HomomorphicOptions { Parameters = P, TestSeed = [7, 7], Parallel = true });   // c = 1, T = 3
+        using var session = HomomorphicSession.SeededForTestsOnly(4, new HomomorphicOptions { Parameters = P, Parallel = true }, [7, 7]);   // c = 1, T = 3
         ulong[][] inputs = Enumerable.Range(0, 4).Select(b => Vector(b, 1, 600)).ToArray();   // three chunks
         HomomorphicAggregatorParty agg = session.Aggregator;
         foreach (int b in Enumerable.Range(0, 4)) session.Party(b).Submit(1, inputs[b]);

@@ -9,13 +9,16 @@ namespace FraudFed.Protocol.Tests.Homomorphic;
 [TestFixture]
 public sealed class HomomorphicSecureSumTests
 {
-    private static HomomorphicOptions Fast(string label, int threshold, int? kMin = null) => new()
+    private static HomomorphicOptions Fast(int threshold, int? kMin = null) => new()
     {
         Parameters = InsecureTestParameters.N256,
         Threshold = threshold,
         MinContributors = kMin,
-        TestSeed = System.Text.Encoding.UTF8.GetBytes(label),
     };
+
+    /// <summary>A session seeded from <paramref name="label"/> (reproducible; the only seeding path is the test-only factory).</summary>
+    private static HomomorphicSecureSum Seeded(int banks, int bits, string label, HomomorphicOptions options) =>
+        HomomorphicSecureSum.SeededForTestsOnly(banks, bits, options, System.Text.Encoding.UTF8.GetBytes(label));
 
     private static ulong[][] Inputs(int banks, int length, int bits, int seed)
     {
@@ -30,7 +33,7 @@ public sealed class HomomorphicSecureSumTests
     [TestCase(10, 7, 20, 256, TestName = "HeSum/n=256/banks=10/T=7/k=20/one-chunk")]
     public void Sums_EqualThePlainModularSum_OverSeveralRounds(int banks, int threshold, int bits, int length)
     {
-        using var he = new HomomorphicSecureSum(banks, bits, Fast($"he/{banks}/{bits}", threshold));
+        using var he = Seeded(banks, bits, $"he/{banks}/{bits}", Fast(threshold));
         var plain = new PlainSum(banks, bits);
         Assert.That(he.Mode, Is.EqualTo("he"));
         for (int round = 0; round < 3; round++)
@@ -50,7 +53,7 @@ public sealed class HomomorphicSecureSumTests
     public void BanksThatNeverSubmit_AreLeftOut_AndAnyTOnlineBanksDecrypt()
     {
         const int banks = 10, bits = 32;
-        using var he = new HomomorphicSecureSum(banks, bits, Fast("he/offline", 7));
+        using var he = Seeded(banks, bits, "he/offline", Fast(7));
         he.OfflineBanks.UnionWith([1, 4, 7]);
         var plain = new PlainSum(banks, bits);
         for (int round = 0; round < 4; round++) // decryptor set rotates over the 7 online banks
@@ -69,7 +72,7 @@ public sealed class HomomorphicSecureSumTests
     [Test]
     public void Session_DecryptsWithAnExplicitDecryptorSet_AndRefusesTooFewContributors()
     {
-        using var session = new HomomorphicSession(5, Fast("he/session", 3, kMin: 3) with { MaxColluders = 0 }); // 2T = 6 > N + c = 5
+        using var session = HomomorphicSession.SeededForTestsOnly(5, Fast(3, kMin: 3) with { MaxColluders = 0 }, "he/session"u8); // 2T = 6 > N + c = 5
         ulong[]?[] inputs = [[1, 2, 3], null, [10, 20, 30], null, [100, 200, 300]];
         ulong[] sum = session.Sum(inputs, [1, 3, 4], out int[] contributors);
         Assert.That(sum, Is.EqualTo(new ulong[] { 111, 222, 333 }));
@@ -85,8 +88,8 @@ public sealed class HomomorphicSecureSumTests
     public void SpentDecryptionBudget_RotatesKeys_AndSumsStayExact()
     {
         const int banks = 4, bits = 40;
-        var options = Fast("he/rekey", 3) with { DecryptionBudget = 3 };
-        using var he = new HomomorphicSecureSum(banks, bits, options);
+        var options = Fast(3) with { DecryptionBudget = 3 };
+        using var he = Seeded(banks, bits, "he/rekey", options);
         var plain = new PlainSum(banks, bits);
         Assert.That(he.Session.KeyGeneration, Is.EqualTo(1));
         byte[] firstSession = he.Session.SessionId;
@@ -104,16 +107,16 @@ public sealed class HomomorphicSecureSumTests
     [Test]
     public void OutOfRangeInputs_AreRejectedLoudly()
     {
-        using var he = new HomomorphicSecureSum(3, 16, Fast("he/range", 2));
+        using var he = Seeded(3, 16, "he/range", Fast(2));
         Assert.Throws<ArgumentException>(() => he.Sum([[1], [1UL << 16], [0]]));
-        Assert.Throws<ArgumentOutOfRangeException>(() => _ = new HomomorphicSecureSum(3, 45, Fast("he/k45", 2)));
+        Assert.Throws<ArgumentOutOfRangeException>(() => _ = Seeded(3, 45, "he/k45", Fast(2)));
     }
 
     [Test]
     public void RealParameters_EndToEnd_n8192_banks4_T3()
     {
         const int banks = 4, bits = 32;
-        using var he = new HomomorphicSecureSum(banks, bits, new HomomorphicOptions { Threshold = 3, TestSeed = [1, 2, 3] });
+        using var he = HomomorphicSecureSum.SeededForTestsOnly(banks, bits, new HomomorphicOptions { Threshold = 3 }, [1, 2, 3]);
         Assert.That(he.Session.Parameters.N, Is.EqualTo(8192));
         ulong[][] inputs = Inputs(banks, 9000, bits, 5); // two chunks, the second partial
         SecureSumResult result = he.Sum(inputs);
@@ -128,16 +131,16 @@ public sealed class HomomorphicSecureSumTests
     {
         // Quantizer(12, 1, 170): M = 170, and 13 x 170 = 2210 > 2^11 - 1 = 2047. Before, 13 banks at +C decoded to about -11.
         var q = new FraudFed.Protocol.Quantization.Quantizer(12, 1.0, 170);
-        var ex = Assert.Throws<ProtocolViolationException>(() => _ = new HomomorphicSecureSum(13, 12, Fast("he/wrap13", 9) with { Quantizer = q }));
+        var ex = Assert.Throws<ProtocolViolationException>(() => _ = Seeded(13, 12, "he/wrap13", Fast(9) with { Quantizer = q }));
         Assert.That(ex!.Reason, Is.EqualTo(ViolationReason.InsecureParameters));
         Assert.That(ex.Message, Does.Contain("wrap").And.Contain("k >= 13"));
         Assert.That(q.MaxBanks, Is.EqualTo(12));
-        using var he = new HomomorphicSecureSum(12, 12, Fast("he/wrap12", 8) with { Quantizer = q });
+        using var he = Seeded(12, 12, "he/wrap12", Fast(8) with { Quantizer = q });
         using var rng = System.Security.Cryptography.RandomNumberGenerator.Create();
         double[][] atBound = Enumerable.Range(0, 12).Select(_ => new[] { 1.0, -1.0, 0.0 }).ToArray();
         var (sum, _, clipped) = he.SumReal(atBound, rng);
         Assert.That(sum, Is.EqualTo(new[] { 12.0, -12.0, 0.0 }));
         Assert.That(clipped, Is.All.Zero);
-        Assert.Throws<ArgumentException>(() => _ = new HomomorphicSecureSum(3, 16, Fast("he/wrap-k", 2) with { Quantizer = q }), "the quantizer's k must be the sum's");
+        Assert.Throws<ArgumentException>(() => _ = Seeded(3, 16, "he/wrap-k", Fast(2) with { Quantizer = q }), "the quantizer's k must be the sum's");
     }
 }

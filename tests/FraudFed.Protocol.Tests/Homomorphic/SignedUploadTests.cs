@@ -394,10 +394,8 @@ public sealed class SignedUploadTests
     {
         foreach (string variant in new[] { "compact" })
         {
-            using var s = new HomomorphicSession(4, new HomomorphicOptions
-            {
-                Parameters = P, Threshold = 3, TestSeed = System.Text.Encoding.UTF8.GetBytes("signed/session/" + variant),
-            });
+            using var s = HomomorphicSession.SeededForTestsOnly(4, new HomomorphicOptions { Parameters = P, Threshold = 3 },
+                System.Text.Encoding.UTF8.GetBytes("signed/session/" + variant));
             Assert.That(s.IdentityPublicKeys.Select(Convert.ToHexString).Distinct().Count(), Is.EqualTo(4));
             Assert.That(s.IdentityPublicKeys.Select(Convert.ToHexString), Does.Not.Contain(Convert.ToHexString(s.AggregatorPublicKey)));
             var rnd = new Random(3);

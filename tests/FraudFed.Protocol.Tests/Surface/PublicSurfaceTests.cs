@@ -108,4 +108,25 @@ public sealed class PublicSurfaceTests
         Assert.Throws<ArgumentException>(() => RlweParameters.InsecureForTestsOnly("INSECURE-test-n512"));
         Assert.That(ParameterSets.Default.IsInsecure, Is.False);
     }
+    [Test]
+    public void NoProductionOptionsTypeCarriesASeed_AndSeedingIsOnlyThroughTheTestOnlyFactories()
+    {
+        // Issue 8 item 6: a test seed is not a member of any options type (of any visibility); a reproducible session is built
+        // only through the factories named SeededForTestsOnly, which are internal.
+        const BindingFlags All = BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Instance | BindingFlags.Static;
+        Type[] options = Protocol.GetTypes().Where(t => t.Name.EndsWith("Options", StringComparison.Ordinal)).ToArray();
+        Assert.That(options.Select(t => t.Name), Does.Contain(nameof(Harness.HomomorphicOptions)).And.Contain(nameof(Harness.MaskingOptions)));
+        foreach (Type t in options)
+            foreach (MemberInfo m in t.GetMembers(All).Where(m => m is PropertyInfo or FieldInfo))
+                Assert.That(m.Name, Does.Not.Contain("Seed").IgnoreCase.And.Not.Contain("Test").IgnoreCase, $"{t.Name}.{m.Name}");
+        Assert.That(typeof(Harness.HomomorphicOptions).GetProperties(BindingFlags.NonPublic | BindingFlags.Instance).Where(p => p.Name != "EqualityContract"), Is.Empty,
+            "HomomorphicOptions has no hidden members");
+        foreach (Type t in new[] { typeof(Harness.HomomorphicSession), typeof(Harness.HomomorphicSecureSum) })
+        {
+            MethodInfo[] seeded = t.GetMethods(All).Where(m => m.Name.Contains("Seed", StringComparison.OrdinalIgnoreCase)).ToArray();
+            Assert.That(seeded.Select(m => m.Name), Is.EqualTo(new[] { "SeededForTestsOnly" }), t.Name);
+            Assert.That(seeded[0].IsAssembly && seeded[0].IsStatic, Is.True, $"{t.Name}.SeededForTestsOnly is internal and static");
+            Assert.That(t.GetConstructors().SelectMany(c => c.GetParameters()).Select(p => p.Name), Has.None.Contain("eed"), $"{t.Name}: no public constructor takes a seed");
+        }
+    }
 }
