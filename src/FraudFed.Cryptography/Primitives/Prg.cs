@@ -46,8 +46,8 @@ internal sealed class Prg : IDisposable
 
     private readonly Aes _aes;
     private UInt128 _counter;
-    // Keystream for requests too small to be generated in place: allocated on first need (a PRG that only serves large
-    // requests, as the smudging sampler's, allocates none), refilled with 1 KiB after a direct fill and doubling up to 16 KiB
+    // Keystream for requests too small to be generated in place: allocated on first need and grown with the refills (a PRG
+    // that only serves large requests, as the smudging sampler's, allocates none), refilled with 1 KiB after a direct fill and doubling up to 16 KiB
     // over consecutive refills, so that a sampler's short tail does not pay for 16 KiB of AES. The stream does not depend on
     // how it is cut: block i is always AES(key, counter_0 + i).
     private byte[]? _buffer;
@@ -104,8 +104,13 @@ internal sealed class Prg : IDisposable
                     _refillBlocks = FirstRefillBlocks;
                     continue;
                 }
-                _buffer ??= new byte[BlockSize * ChunkBlocks];
                 int refill = Math.Max(_refillBlocks, (destination.Length + BlockSize - 1) / BlockSize) * BlockSize;
+                if (_buffer is null || _buffer.Length < refill)
+                {
+                    // Grown with the refill (1 KiB first): a sampler's short tail allocates 1 KiB, not 16.
+                    if (_buffer is not null) CryptographicOperations.ZeroMemory(_buffer);
+                    _buffer = new byte[refill];
+                }
                 GenerateBlocks(_buffer.AsSpan(0, refill));
                 _bufferOffset = 0;
                 _bufferLength = refill;

@@ -33,7 +33,7 @@ public sealed class WireBoundaryTests
 
         // The envelope layout of SPEC.md 12: kind at byte 5, context length (u32 LE) at byte 48.
         byte[] otherKind = (byte[])upload.Clone();
-        otherKind[5] = (byte)RlweObjectKind.DecryptionShare;
+        otherKind[5] = (byte)RlweObjectKind.SwitchedDecryptionShare;
         byte[] otherLength = (byte[])upload.Clone();
         BinaryPrimitives.WriteUInt32LittleEndian(otherLength.AsSpan(48), (uint)context.Length + 1);
         foreach (var (what, bytes, length) in new[]
