@@ -25,6 +25,7 @@
 // next EncryptEcb. The caller owns (and should clear) the seed span it passes in.
 using System.Buffers.Binary;
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 
@@ -41,10 +42,17 @@ internal sealed class Prg : IDisposable
     private const int BlockSize = 16;
     private const int ChunkBlocks = 1024; // 16 KiB of counter blocks per AES call
 
+    private const int FirstRefillBlocks = 64; // 1 KiB: the first refill after a direct fill (e.g. a rejection sampler's last few words)
+
     private readonly Aes _aes;
     private UInt128 _counter;
-    private readonly byte[] _buffer = new byte[BlockSize * ChunkBlocks];
-    private int _bufferOffset = BlockSize * ChunkBlocks; // empty
+    // Keystream for requests too small to be generated in place: allocated on first need and grown with the refills (a PRG
+    // that only serves large requests, as the smudging sampler's, allocates none), refilled with 1 KiB after a direct fill and doubling up to 16 KiB
+    // over consecutive refills, so that a sampler's short tail does not pay for 16 KiB of AES. The stream does not depend on
+    // how it is cut: block i is always AES(key, counter_0 + i).
+    private byte[]? _buffer;
+    private int _bufferOffset, _bufferLength; // valid keystream is _buffer[_bufferOffset.._bufferLength)
+    private int _refillBlocks = FirstRefillBlocks;
     private bool _disposed;
 
     /// <summary>Creates a PRG whose first counter block is zero (SPEC.md section 1).</summary>
@@ -85,20 +93,30 @@ internal sealed class Prg : IDisposable
         ObjectDisposedException.ThrowIf(_disposed, this);
         while (destination.Length > 0)
         {
-            if (_bufferOffset == _buffer.Length)
+            if (_bufferOffset == _bufferLength)
             {
-                // Large aligned requests go straight into the destination.
-                if (destination.Length >= _buffer.Length)
+                // Requests of a refill or more go straight into the destination (whole blocks), with no copy.
+                if (destination.Length >= _refillBlocks * BlockSize)
                 {
                     int blocks = destination.Length / BlockSize;
                     GenerateBlocks(destination[..(blocks * BlockSize)]);
                     destination = destination[(blocks * BlockSize)..];
+                    _refillBlocks = FirstRefillBlocks;
                     continue;
                 }
-                GenerateBlocks(_buffer);
+                int refill = Math.Max(_refillBlocks, (destination.Length + BlockSize - 1) / BlockSize) * BlockSize;
+                if (_buffer is null || _buffer.Length < refill)
+                {
+                    // Grown with the refill (1 KiB first): a sampler's short tail allocates 1 KiB, not 16.
+                    if (_buffer is not null) CryptographicOperations.ZeroMemory(_buffer);
+                    _buffer = new byte[refill];
+                }
+                GenerateBlocks(_buffer.AsSpan(0, refill));
                 _bufferOffset = 0;
+                _bufferLength = refill;
+                _refillBlocks = Math.Min(2 * _refillBlocks, ChunkBlocks);
             }
-            int take = Math.Min(destination.Length, _buffer.Length - _bufferOffset);
+            int take = Math.Min(destination.Length, _bufferLength - _bufferOffset);
             _buffer.AsSpan(_bufferOffset, take).CopyTo(destination);
             _bufferOffset += take;
             destination = destination[take..];
@@ -147,18 +165,53 @@ internal sealed class Prg : IDisposable
         return result;
     }
 
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     private void GenerateBlocks(Span<byte> destination)
     {
         Debug.Assert(destination.Length % BlockSize == 0 && !_disposed);
         // Write counter blocks into the destination, then encrypt in place with ECB.
+        _counter = WriteCounterBlocks(destination, _counter);
+        _aes.EncryptEcb(destination, destination, PaddingMode.None);
+    }
+
+    /// <summary>
+    /// Writes destination.Length / 16 consecutive 128-bit big-endian counter blocks starting at <paramref name="counter"/>
+    /// (wrapping mod 2^128) and returns the counter after the last one. One pass of two byte-swapped 64-bit stores per
+    /// block; bit for bit <see cref="WriteCounterBlocksReference"/> (PrgTests).
+    /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+    internal static unsafe UInt128 WriteCounterBlocks(Span<byte> destination, UInt128 counter)
+    {
+        Debug.Assert(destination.Length % BlockSize == 0);
+        int blocks = destination.Length / BlockSize;
+        ulong hi = (ulong)(counter >> 64), lo = (ulong)counter;
+        fixed (byte* d = destination)
+        {
+            ulong* w = (ulong*)d;
+            bool little = BitConverter.IsLittleEndian;
+            for (int b = 0; b < blocks; b++)
+            {
+                ulong h = little ? BinaryPrimitives.ReverseEndianness(hi) : hi;
+                ulong l = little ? BinaryPrimitives.ReverseEndianness(lo) : lo;
+                Unsafe.WriteUnaligned(w + 2 * b, h);
+                Unsafe.WriteUnaligned(w + 2 * b + 1, l);
+                lo = unchecked(lo + 1);
+                if (lo == 0) hi = unchecked(hi + 1);
+            }
+        }
+        return new UInt128(hi, lo);
+    }
+
+    /// <summary>The counter-block writer as first written (one UInt128 increment and two BinaryPrimitives writes per block):
+    /// the reference <see cref="WriteCounterBlocks"/> is tested against.</summary>
+    internal static UInt128 WriteCounterBlocksReference(Span<byte> destination, UInt128 counter)
+    {
         for (int offset = 0; offset < destination.Length; offset += BlockSize)
         {
-            BinaryPrimitives.WriteUInt64BigEndian(destination.Slice(offset, 8), (ulong)(_counter >> 64));
-            BinaryPrimitives.WriteUInt64BigEndian(destination.Slice(offset + 8, 8), (ulong)_counter);
-            _counter++;
+            BinaryPrimitives.WriteUInt64BigEndian(destination.Slice(offset, 8), (ulong)(counter >> 64));
+            BinaryPrimitives.WriteUInt64BigEndian(destination.Slice(offset + 8, 8), (ulong)counter);
+            counter++;
         }
-        _aes.EncryptEcb(destination, destination, PaddingMode.None);
+        return counter;
     }
 
     /// <summary>Zeroes the keystream buffer and disposes the AES object, which zeroes and frees its native copy of the key (header).</summary>
@@ -167,7 +220,7 @@ internal sealed class Prg : IDisposable
         if (_disposed) return;
         _disposed = true;
         CryptographicOperations.ZeroMemory(_buffer);
-        _bufferOffset = _buffer.Length;
+        _bufferOffset = _bufferLength = 0;
         _aes.Dispose();
     }
 }

@@ -150,13 +150,107 @@ internal static class Samplers
     /// Adds exact uniform noise from [-B, B], B = 2^<paramref name="bits"/> - 1, to every coefficient of the
     /// coefficient-domain polynomial <paramref name="p"/> (residues updated in every limb).
     /// </summary>
+    /// <remarks>
+    /// One pass per 16 KiB block of keystream (1,024 little-endian 128-bit draws, generated in place): each draw is masked
+    /// to b + 1 bits, the single value 2^(b+1) - 1 is rejected, and the accepted value x is reduced by fixed-width Barrett
+    /// (floor(2^128 / q_i)) and added as x - B into every limb at once, with the limbs' constants in registers. The same
+    /// draws, in the same order, and the same residues as <see cref="AddSmudgingReference"/> (SamplerTests compare them bit
+    /// for bit), without the intermediate copies and per-limb passes.
+    /// </remarks>
     public static void AddSmudging(RnsBasis basis, RnsPoly p, int bits, RandomFill random)
+    {
+        CheckSmudging(basis, p, bits, random);
+        int n = basis.N, limbs = basis.Count;
+        Span<SmudgingLimb> constants = limbs <= 8 ? stackalloc SmudgingLimb[limbs] : new SmudgingLimb[limbs];
+        UInt128 bound = (UInt128.One << bits) - 1;
+        for (int i = 0; i < limbs; i++)
+        {
+            var barrett = new Barrett128(basis.Primes[i]);
+            constants[i] = new SmudgingLimb(barrett, barrett.Reduce((ulong)(bound >> 64), (ulong)bound), basis.Primes[i]);
+        }
+        int width = bits + 1; // 2..127
+        ulong maskLo = width >= 64 ? ulong.MaxValue : (1UL << width) - 1;
+        ulong maskHi = width > 64 ? (1UL << (width - 64)) - 1 : 0;
+        const int Batch = 1024;
+        Span<ulong> buffer = stackalloc ulong[2 * Batch];
+        try
+        {
+            int j = 0;
+            while (j < n)
+            {
+                random(MemoryMarshal.AsBytes(buffer));
+                j = AddSmudgingBatch(p.Data, n, j, buffer, maskHi, maskLo, constants);
+            }
+        }
+        finally { buffer.Clear(); }
+    }
+
+    /// <summary>The constants of one prime for <see cref="AddSmudging"/>: Barrett of 128-bit values, B mod q, q.</summary>
+    private readonly record struct SmudgingLimb(Barrett128 Barrett, ulong BMod, ulong Q);
+
+    /// <summary>Consumes one batch of 128-bit draws (pairs lo, hi of little-endian words) from coefficient
+    /// <paramref name="j"/> on; returns the next coefficient to fill.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe int AddSmudgingBatch(ulong[] data, int n, int j, ReadOnlySpan<ulong> draws, ulong maskHi, ulong maskLo, ReadOnlySpan<SmudgingLimb> constants)
+    {
+        int limbs = constants.Length, pairs = draws.Length / 2;
+        bool little = BitConverter.IsLittleEndian;
+        fixed (ulong* d = data)
+        fixed (ulong* w = draws)
+        fixed (SmudgingLimb* c = constants)
+        {
+            if (limbs == 3)
+            {
+                // The named sets' three primes, unrolled.
+                SmudgingLimb c0 = c[0], c1 = c[1], c2 = c[2];
+                ulong* l0 = d, l1 = d + n, l2 = d + 2 * n;
+                for (int k = 0; k < pairs && j < n; k++)
+                {
+                    ulong lo = w[2 * k], hi = w[2 * k + 1];
+                    if (!little) { lo = BinaryPrimitives.ReverseEndianness(lo); hi = BinaryPrimitives.ReverseEndianness(hi); }
+                    lo &= maskLo; hi &= maskHi;
+                    if (lo == maskLo && hi == maskHi) continue; // 2^(b+1) - 1, the one value outside [0, 2B]
+                    l0[j] = AddNoise(l0[j], hi, lo, c0);
+                    l1[j] = AddNoise(l1[j], hi, lo, c1);
+                    l2[j] = AddNoise(l2[j], hi, lo, c2);
+                    j++;
+                }
+                return j;
+            }
+            for (int k = 0; k < pairs && j < n; k++)
+            {
+                ulong lo = w[2 * k], hi = w[2 * k + 1];
+                if (!little) { lo = BinaryPrimitives.ReverseEndianness(lo); hi = BinaryPrimitives.ReverseEndianness(hi); }
+                lo &= maskLo; hi &= maskHi;
+                if (lo == maskLo && hi == maskHi) continue;
+                for (int i = 0; i < limbs; i++) d[(long)i * n + j] = AddNoise(d[(long)i * n + j], hi, lo, c[i]);
+                j++;
+            }
+            return j;
+        }
+    }
+
+    /// <summary>(v + (hi 2^64 + lo) - B) mod q for v &lt; q.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ulong AddNoise(ulong v, ulong hi, ulong lo, in SmudgingLimb c) =>
+        ModArith.AddMod(v, ModArith.SubMod(c.Barrett.Reduce(hi, lo), c.BMod, c.Q), c.Q);
+
+    private static void CheckSmudging(RnsBasis basis, RnsPoly p, int bits, RandomFill random)
     {
         ArgumentNullException.ThrowIfNull(basis);
         basis.Check(p);
         if (p.IsNtt) throw Error.Argument(nameof(p), "Smudging is added in the coefficient domain.");
         if (bits is < 1 or > MaxSmudgingBits) throw Error.OutOfRange(nameof(bits), "Smudging bits must be in 1..126.");
         ArgumentNullException.ThrowIfNull(random);
+    }
+
+    /// <summary>
+    /// <see cref="AddSmudging"/> as first written (accepted draws copied into separate high and low arrays, then one pass
+    /// per limb): the reference the fast path is tested against, bit for bit.
+    /// </summary>
+    internal static void AddSmudgingReference(RnsBasis basis, RnsPoly p, int bits, RandomFill random)
+    {
+        CheckSmudging(basis, p, bits, random);
         int n = basis.N, limbs = basis.Count;
         var barrett = new Barrett128[limbs];
         var bMod = new ulong[limbs];

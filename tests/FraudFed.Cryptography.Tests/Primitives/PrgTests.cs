@@ -142,4 +142,54 @@ public sealed class PrgTests
         Assert.That(Assert.Throws<ArgumentOutOfRangeException>(() => prg.NextModPow2(-1, 32))!.ParamName, Is.EqualTo("count"));
         Assert.That(Assert.Throws<ArgumentException>(() => prg.NextModPow2(1, 65))!.ParamName, Is.EqualTo("bits"));
     }
+
+    // The unrolled counter-block writer against the UInt128 one it replaced, bit for bit, at the 2^64 carry, the 2^128 wrap
+    // and random counters, for lengths of 0, 1, 3 and 1,024 blocks.
+    [Test]
+    public void CounterBlocks_FastWriter_EqualsReference([Values(0, 1, 3, 1024)] int blocks)
+    {
+        var rnd = new Random(blocks + 7);
+        var counters = new List<UInt128>
+        {
+            UInt128.Zero, ulong.MaxValue, (UInt128)ulong.MaxValue - 1, new UInt128(5, ulong.MaxValue - 2), UInt128.MaxValue, UInt128.MaxValue - 1,
+            UInt128.MaxValue - 1000,
+        };
+        for (int i = 0; i < 20; i++) counters.Add(new UInt128((ulong)rnd.NextInt64(), (ulong)rnd.NextInt64()));
+        foreach (UInt128 counter in counters)
+        {
+            byte[] fast = new byte[16 * blocks], reference = new byte[16 * blocks];
+            UInt128 nextFast = Prg.WriteCounterBlocks(fast, counter);
+            UInt128 nextReference = Prg.WriteCounterBlocksReference(reference, counter);
+            Assert.That(fast, Is.EqualTo(reference), $"counter {counter}");
+            Assert.That(nextFast, Is.EqualTo(nextReference), $"counter {counter}");
+            Assert.That(nextFast, Is.EqualTo(unchecked(counter + (UInt128)blocks)), $"counter {counter}");
+        }
+    }
+
+    // The stream does not depend on how requests cut it (direct fills, 1 KiB refills doubling to 16 KiB, partial blocks):
+    // many request patterns give the bytes of one AES-256 ECB encryption of counter blocks 0, 1, 2, ...
+    [Test]
+    public void Fill_AnyRequestPattern_GivesTheCounterModeStream([Values(1, 15, 17, 1000, 1025, 16383, 16384, 40000)] int request)
+    {
+        byte[] seed = Enumerable.Range(0, 32).Select(i => (byte)(3 * i + 1)).ToArray();
+        const int Total = 100_000;
+        byte[] expected = new byte[(Total + 15) / 16 * 16];
+        Prg.WriteCounterBlocksReference(expected, UInt128.Zero);
+        using (var aes = System.Security.Cryptography.Aes.Create())
+        {
+            aes.Key = seed;
+            aes.EncryptEcb(expected, expected, System.Security.Cryptography.PaddingMode.None);
+        }
+        using var prg = new Prg(seed);
+        byte[] actual = new byte[Total];
+        int offset = 0, step = 0;
+        while (offset < Total)
+        {
+            // Alternate the request with a few small ones so that buffered and direct paths interleave.
+            int size = Math.Min(Total - offset, step++ % 3 == 0 ? request : 1 + step % 40);
+            prg.Fill(actual.AsSpan(offset, size));
+            offset += size;
+        }
+        Assert.That(actual, Is.EqualTo(expected.AsSpan(0, Total).ToArray()));
+    }
 }

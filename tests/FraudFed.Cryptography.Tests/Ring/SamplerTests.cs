@@ -127,4 +127,62 @@ public sealed class SamplerTests
             Assert.That(diff, Is.EqualTo(BigInteger.Zero), $"coefficient {j}");
         }
     }
+
+    // The fused one-pass smudging (AddSmudging) against the batched reference it replaced (AddSmudgingReference): same
+    // stream, same starting residues, every residue equal, for widths around the 64-bit word boundary, 1 to 4 limbs and
+    // lengths that end inside a 1,024-draw batch.
+    [Test]
+    public void Smudging_FastPath_EqualsReference_OnRandomDraws([Values(1, 2, 62, 63, 64, 65, 106, 126)] int bits, [Values(1, 2, 3, 4)] int limbs)
+    {
+        int n = limbs == 3 ? 8192 : 2048;
+        var basis = new RnsBasis(n, NttPrimes.Generate(60, n, limbs));
+        RnsPoly fast = RandomPoly(basis, bits * 10 + limbs), reference = fast.Clone();
+        Samplers.AddSmudging(basis, fast, bits, Samplers.From(TestRandom.Create($"smudge-fast/{bits}/{limbs}")));
+        Samplers.AddSmudgingReference(basis, reference, bits, Samplers.From(TestRandom.Create($"smudge-fast/{bits}/{limbs}")));
+        Assert.That(fast.Data, Is.EqualTo(reference.Data));
+    }
+
+    // Edge draws: every third 128-bit draw is all ones (the rejected value 2^(b+1) - 1 once masked), the others alternate
+    // between 0 (noise -B) and all ones but the lowest bit (2B once masked, noise +B); residues start at 0 and q - 1.
+    [Test]
+    public void Smudging_FastPath_EqualsReference_OnRejectedAndExtremeDraws([Values(1, 63, 64, 106, 126)] int bits, [Values(1, 3)] int limbs)
+    {
+        const int n = 2048;
+        var basis = new RnsBasis(n, NttPrimes.Generate(60, n, limbs));
+        RnsPoly fast = basis.Allocate();
+        for (int i = 0; i < limbs; i++)
+            for (int j = 0; j < n; j++) fast.Limb(i)[j] = j % 2 == 0 ? 0 : basis.Primes[i] - 1;
+        RnsPoly reference = fast.Clone();
+        Samplers.AddSmudging(basis, fast, bits, EdgeDraws());
+        Samplers.AddSmudgingReference(basis, reference, bits, EdgeDraws());
+        Assert.That(fast.Data, Is.EqualTo(reference.Data));
+        // Independent fact (where Q > 4B, so centred residues are the integers): coefficient 0 (from 0) got draw 1 (value 0,
+        // noise -B), coefficient 1 (from -1) got draw 2 (2B, noise +B).
+        BigInteger bound = BigInteger.Pow(2, bits) - 1;
+        if (bits + 2 >= 60 * limbs - 1) return;
+        Assert.That(basis.ReconstructCentered(fast, 0), Is.EqualTo(-bound));
+        Assert.That(basis.ReconstructCentered(fast, 1), Is.EqualTo(bound - 1));
+    }
+
+    private static RandomFill EdgeDraws()
+    {
+        long position = 0; // bytes emitted so far, so that the pattern does not depend on how the stream is cut
+        return destination =>
+        {
+            for (int b = 0; b < destination.Length; b++, position++)
+            {
+                long draw = position / 16, offset = position % 16;
+                destination[b] = (draw % 3) switch { 0 => 0xFF, 1 => 0x00, _ => offset == 0 ? (byte)0xFE : (byte)0xFF };
+            }
+        };
+    }
+
+    private static RnsPoly RandomPoly(RnsBasis basis, int seed)
+    {
+        var p = basis.Allocate();
+        var rnd = TestRandom.Plain(seed);
+        for (int i = 0; i < basis.Count; i++)
+            for (int j = 0; j < basis.N; j++) p.Limb(i)[j] = (ulong)rnd.NextInt64() % basis.Primes[i];
+        return p;
+    }
 }
