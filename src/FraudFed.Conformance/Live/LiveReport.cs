@@ -13,10 +13,15 @@ public static class LiveReport
     {
         ArgumentNullException.ThrowIfNull(results);
         ArgumentNullException.ThrowIfNull(output);
+        WriteLines(results, output);
+        output.WriteLine($"{results.Count(r => r.Passed)} passed, {results.Count(r => !r.Passed)} failed");
+    }
+
+    private static void WriteLines(IReadOnlyList<LiveCheckResult> results, TextWriter output)
+    {
         int width = results.Count == 0 ? 10 : results.Max(r => r.Name.Length);
         foreach (LiveCheckResult r in results)
             output.WriteLine($"{(r.Passed ? "pass" : "FAIL")}  {r.Name.PadRight(width)}  {r.Seconds,7:0.000} s  {r.Detail}");
-        output.WriteLine($"{results.Count(r => r.Passed)} passed, {results.Count(r => !r.Passed)} failed");
     }
 
     /// <summary>The report of a run that stopped at a failed session setup: the check lines, then one line saying that no other
@@ -26,9 +31,7 @@ public static class LiveReport
     {
         ArgumentNullException.ThrowIfNull(results);
         ArgumentNullException.ThrowIfNull(output);
-        int width = results.Count == 0 ? 10 : results.Max(r => r.Name.Length);
-        foreach (LiveCheckResult r in results)
-            output.WriteLine($"{(r.Passed ? "pass" : "FAIL")}  {r.Name.PadRight(width)}  {r.Seconds,7:0.000} s  {r.Detail}");
+        WriteLines(results, output);
         output.WriteLine($"stopped: session setup failed, so no other check ran (bank checks included); {results.Count(r => r.Passed)} passed, {results.Count(r => !r.Passed)} failed");
     }
 

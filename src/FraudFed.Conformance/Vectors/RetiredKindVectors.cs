@@ -28,16 +28,8 @@ internal sealed class RetiredKindVectors : IVectorFile
         EncLabel = "conformance/retired-kinds/encrypt";
 
     /// <summary>The control: a seeded BFV encryption (kind 1, coefficient domain, no context), as ciphertext.json builds one.</summary>
-    private static byte[] Control(RlweParameters p, string sk, string pk, string enc, ulong[] values)
-    {
-        var bfv = new Bfv(p);
-        using var skRng = DeterministicRandom.FromLabel(sk);
-        using var pkRng = DeterministicRandom.FromLabel(pk);
-        using var encRng = DeterministicRandom.FromLabel(enc);
-        using SecretKey key = bfv.GenerateSecretKey(skRng);
-        PublicKey pub = bfv.GeneratePublicKey(key, pkRng);
-        return BfvSerializer.Serialize(bfv.Encrypt(pub, values, encRng));
-    }
+    private static byte[] Control(RlweParameters p, string sk, string pk, string enc, ulong[] values) =>
+        CiphertextVectors.Build(p, sk, pk, enc, values).Ct;
 
     /// <summary>SPEC.md 12: <paramref name="envelope"/> with byte 5 (kind) set and the trailer recomputed as
     /// SHA-256(all preceding bytes)[0..16) (reference code: .NET SHA-256 only).</summary>

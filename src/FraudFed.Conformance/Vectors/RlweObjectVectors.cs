@@ -88,7 +88,9 @@ internal sealed class CiphertextVectors : IVectorFile
     public bool Generated => true;
     private const int Count = 16;
 
-    private static (byte[] Ct, byte[] Pk, ulong[] Decrypted) Build(RlweParameters p, string sk, string pk, string enc, ulong[] values)
+    /// <summary>A seeded BFV encryption of <paramref name="values"/> (kind 1): the ciphertext bytes, the public key bytes and the
+    /// decryption; rlwe/retired-kinds.json builds its control with it too.</summary>
+    internal static (byte[] Ct, byte[] Pk, ulong[] Decrypted) Build(RlweParameters p, string sk, string pk, string enc, ulong[] values)
     {
         var bfv = new Bfv(p);
         using var skRng = DeterministicRandom.FromLabel(sk);
