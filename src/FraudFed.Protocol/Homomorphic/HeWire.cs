@@ -185,6 +185,7 @@ public static class HeWire
     private static HeUploadMessage UploadFromWalk(uint version, byte[] sid, ulong round, byte[] manifest, ReadOnlyMemory<byte>[] chunks)
     {
         // The same checks, in the same order, as the protobuf path: version and session id, then the chunk count.
+        if (version == 0) throw Error.Violation(ViolationReason.Malformed, "a message without a protocol version (empty, or not a FraudFed wrapper)");
         if (version != ProtocolVersion) throw Error.Violation(ViolationReason.WrongRoundOrState, $"protocol version {version}, this party speaks {ProtocolVersion}");
         if (sid.Length != 16) throw Error.Violation(ViolationReason.Malformed, "a session id is 16 bytes");
         if (chunks.Length is 0 or > MaxChunks) throw Error.Violation(ViolationReason.Malformed, "an upload has 1..2^20 chunks");
@@ -277,6 +278,7 @@ public static class HeWire
 
     private static byte[] SessionId(uint version, ByteString sid)
     {
+        if (version == 0) throw Error.Violation(ViolationReason.Malformed, "a message without a protocol version (empty, or not a FraudFed wrapper)");
         if (version != ProtocolVersion) throw Error.Violation(ViolationReason.WrongRoundOrState, $"protocol version {version}, this party speaks {ProtocolVersion}");
         if (sid.Length != 16) throw Error.Violation(ViolationReason.Malformed, "a session id is 16 bytes");
         return sid.ToByteArray();

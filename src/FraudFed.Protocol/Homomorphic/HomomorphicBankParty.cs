@@ -112,6 +112,15 @@ public sealed class HomomorphicBankParty : IDisposable
     /// <see cref="IsAborted"/>; null otherwise.</summary>
     public string? AbortMessage => _state is Aborted a ? a.Message : null;
 
+    /// <summary>True when round <paramref name="round"/> can no longer take a vector from this bank: it ended here (result or
+    /// abort recorded), or it is at or before the last round this bank saw open and is not open now. An open round (a restarted
+    /// bank waiting for its result) is not spent.</summary>
+    internal bool IsRoundSpent(ulong round) =>
+        _results.ContainsKey(round) || _failures.ContainsKey(round) || (round <= _lastOpened && !_openRounds.Contains(round));
+
+    /// <summary>The last round this bank saw open (0 before the first).</summary>
+    internal ulong LastOpenedRound => _lastOpened;
+
     /// <summary>Withdraws and wipes the vector set by <see cref="Submit"/> for <paramref name="round"/> if it was not yet encrypted
     /// (the bank left the round before it opened). Returns whether a vector was withdrawn.</summary>
     public bool Withdraw(ulong round)
