@@ -185,11 +185,19 @@ public sealed class HomomorphicAggregatorParty : IDisposable
         return Enumerable.Range(0, Roster.Banks).Select(b => new HeOutgoing(b, bytes)).ToList();
     }
 
+    /// <summary>A refusal's text without its "Reason: " prefix (the abort carries the reason as a code): e.g. the contributors
+    /// against the T or K_min needed. Never secret (SPEC.md 14.1).</summary>
+    internal static string Text(ProtocolViolationException why)
+    {
+        string prefix = why.Reason + ": ";
+        return why.Message.StartsWith(prefix, StringComparison.Ordinal) ? why.Message[prefix.Length..] : why.Message;
+    }
+
     private List<HeOutgoing> RoundFailed(ulong round, int[] contributors, ProtocolViolationException why)
     {
         LastOutcome = new HeRoundOutcome(round, null, contributors, why);
         _state = new Ready();
-        return Broadcast(new HeAbortToBank(_sessionId, why.Reason, "round failed", round));
+        return Broadcast(new HeAbortToBank(_sessionId, why.Reason, Text(why), round));
     }
 
     /// <inheritdoc />
@@ -206,7 +214,7 @@ public sealed class HomomorphicAggregatorParty : IDisposable
         public abstract string Name { get; }
         public virtual IReadOnlyList<int> Missing => [];
         public virtual IReadOnlyList<HeOutgoing> Handle(int from, HeToAggregator m) =>
-            throw Error.Violation(ViolationReason.WrongRoundOrState, $"{m.GetType().Name.Replace("Message", "", StringComparison.Ordinal)} in state {Name}");
+            throw Error.Violation(ViolationReason.WrongRoundOrState, $"{HeWire.StepName(m)} in state {Name}");
     }
 
     private sealed class Idle : AggregatorState { public override string Name => "Idle"; }

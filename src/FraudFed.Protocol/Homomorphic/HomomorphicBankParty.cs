@@ -370,7 +370,7 @@ public sealed class HomomorphicBankParty : IDisposable
         /// <summary>Clears the state's secrets when the setup is abandoned (abort, dispose); a normal transition hands them on.</summary>
         public virtual void Discard() { }
         protected ProtocolViolationException Unexpected(HeToBank m) =>
-            Error.Violation(ViolationReason.WrongRoundOrState, $"{m.GetType().Name.Replace("Message", "", StringComparison.Ordinal)} in state {Name}");
+            Error.Violation(ViolationReason.WrongRoundOrState, $"{HeWire.StepName(m)} in state {Name}");
     }
 
     private sealed class AwaitingSessionStart : BankState

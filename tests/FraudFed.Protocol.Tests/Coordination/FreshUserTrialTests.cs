@@ -173,6 +173,29 @@ public sealed class FreshUserTrialTests
         await Task.WhenAll(right).WaitAsync(Guard);
     }
 
+    // ------------------------------------------------------------------ 7. error texts
+
+    [Test]
+    public async Task He_ErrorTexts_NameWireSteps_AndATooSmallRoundGivesContributorsAgainstNeeded()
+    {
+        using var d = new HeDeployment(4, "trial/he/texts", P, Deadline);
+        await d.SetupAsync().WaitAsync(Guard);
+        // A setup step in state Ready: named by its wire step, not by a C# record.
+        byte[] stale = d.AggregatorTransport.ToBanks.First(m => FraudFed.Protocol.Wire.V1.HeAggregatorMessage.Parser.ParseFrom(m).StepCase
+            == FraudFed.Protocol.Wire.V1.HeAggregatorMessage.StepOneofCase.SealedPoints);
+        var wrong = Assert.Throws<ProtocolViolationException>(() => d.Parties[0].Receive(stale))!;
+        Assert.That(wrong.Message, Does.Contain("sealed_points in state Ready").And.Not.Contain("He"));
+
+        // Only one bank contributes: the coordinator and the bank both say how many contributed and how many were needed.
+        var ctx = new SumContext(1, 3, 44);
+        Task<SecureSumClientResult> lone = d.Clients[0].SumAsync(Vector(0, 1, 3), ctx);
+        var failed = Assert.ThrowsAsync<ProtocolViolationException>(() => d.Coordinator.RunRoundAsync(1, 3, expected: [0]).WaitAsync(Guard))!;
+        Assert.That(failed.Reason, Is.EqualTo(ViolationReason.TooFewParticipants));
+        Assert.That(failed.Message, Does.Contain("1 contributors").And.Contain($"T = {d.Policy.Threshold}"));
+        var bank = Assert.ThrowsAsync<ProtocolViolationException>(() => lone.WaitAsync(Guard))!;
+        Assert.That(bank.Message, Does.Contain("1 contributors").And.Contain($"K_min = {d.Policy.MinContributors}"));
+    }
+
     // ------------------------------------------------------------------ 9. one call at a time per client
 
     [Test]
