@@ -119,7 +119,8 @@ public sealed class HomomorphicSession : IDisposable
         var identities = new Ed25519SigningKey[banks];
         for (int b = 0; b < banks; b++)
             using (RandomNumberGenerator r = RandomFor("identity" + b)) identities[b] = Ed25519SigningKey.Generate(r);
-        Roster = new HomomorphicRoster(Parameters, Policy, identities.Select(k => k.PublicKey.ToArray()).ToArray(), _aggregatorKey.PublicKey.ToArray());
+        Roster = new HomomorphicRoster(Parameters, Policy, identities.Select(k => k.PublicKey.ToArray()).ToArray(), _aggregatorKey.PublicKey.ToArray(),
+            allowInsecureTestParameters: Parameters.IsInsecure);   // the harness is a test and simulation driver: its caller chose the set
         _banks = new HomomorphicBankParty[banks];
         for (int b = 0; b < banks; b++)
             _banks[b] = new HomomorphicBankParty(b, OwnRoster(), identities[b], options.Ledgers?.Invoke(b) ?? HarnessLedger(), RandomSource(_testSeed))

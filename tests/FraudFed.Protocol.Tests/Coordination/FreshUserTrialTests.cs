@@ -196,6 +196,20 @@ public sealed class FreshUserTrialTests
         Assert.That(bank.Message, Does.Contain("1 contributors").And.Contain($"K_min = {d.Policy.MinContributors}"));
     }
 
+    // ------------------------------------------------------------------ 9. the insecure test set needs an opt-in
+
+    [Test]
+    public void HomomorphicRoster_RefusesTheInsecureTestSet_UnlessTheCallerOptsIn()
+    {
+        byte[][] banks = Enumerable.Range(1, 3).Select(i => Enumerable.Repeat((byte)i, 32).ToArray()).ToArray();
+        byte[] aggregator = Enumerable.Repeat((byte)9, 32).ToArray();
+        FraudFed.Cryptography.Threshold.DecryptionPolicy Policy() => new() { Threshold = 2, MinContributors = 2, MaxColluders = 0 };
+        var e = Assert.Throws<ProtocolViolationException>(() => _ = new FraudFed.Protocol.Homomorphic.HomomorphicRoster(P, Policy(), banks, aggregator))!;
+        Assert.That(e.Reason, Is.EqualTo(ViolationReason.InsecureParameters));
+        Assert.That(e.Message, Does.Contain("allowInsecureTestParameters"));
+        Assert.That(new FraudFed.Protocol.Homomorphic.HomomorphicRoster(P, Policy(), banks, aggregator, allowInsecureTestParameters: true).Banks, Is.EqualTo(3));
+    }
+
     // ------------------------------------------------------------------ 9. one call at a time per client
 
     [Test]
