@@ -132,7 +132,8 @@ public sealed class HomomorphicSession : IDisposable
 
     /// <summary>Each party's own copy of the public roster (as separate organisations each parse it): parties share no object.</summary>
     private HomomorphicRoster OwnRoster() =>
-        new(Parameters, Policy with { }, Roster.IdentityKeys.Select(k => (byte[])k.Clone()).ToArray(), Roster.AggregatorKey.ToArray());
+        new(Parameters, Policy with { }, Roster.IdentityKeys.Select(k => (byte[])k.Clone()).ToArray(), Roster.AggregatorKey.ToArray(),
+            allowInsecureTestParameters: Parameters.IsInsecure);
 
     /// <summary>
     /// The default ledger of a harness bank: answer fingerprints and the budget as always, but no answer bytes. A bank in this

@@ -52,9 +52,12 @@ public sealed class HomomorphicAggregatorParty : IDisposable
 
     /// <summary>The public roster.</summary>
     public HomomorphicRoster Roster { get; }
-    /// <summary>Use both cores for work that splits by chunk (benchmarks switch it off to measure one core).</summary>
+    /// <summary>True (default): work that splits by chunk (encryption, decryption shares, combining) runs on every core. False: one
+    /// core, for a host that keeps the other cores for other work, and for single-core benchmarks. Messages and results are
+    /// identical either way; set it before the session starts.</summary>
     public bool Parallel { get; set; } = true;
-    /// <summary>Name of the current state.</summary>
+    /// <summary>Name of the current state, e.g. <c>Ready</c> or <c>Aborted(Inconsistent)</c>, for logs and diagnostics. Not a stable
+    /// API: decide with <c>IsReady</c> and the abort properties instead.</summary>
     public string State => _state.Name;
     /// <summary>True when setup is complete and no round is open.</summary>
     public bool IsReady => _state is Ready;

@@ -53,11 +53,14 @@ public sealed class HomomorphicBankParty : IDisposable
 
     /// <summary>This bank's roster index.</summary>
     public int Index => _bank.Index;
-    /// <summary>Use both cores for work that splits by chunk (benchmarks switch it off to measure one core).</summary>
+    /// <summary>True (default): work that splits by chunk (encryption, decryption shares, combining) runs on every core. False: one
+    /// core, for a host that keeps the other cores for other work, and for single-core benchmarks. Messages and results are
+    /// identical either way; set it before the session starts.</summary>
     public bool Parallel { get; set; } = true;
     /// <summary>The public roster.</summary>
     public HomomorphicRoster Roster { get; }
-    /// <summary>Name of the current state (for logs and tests).</summary>
+    /// <summary>Name of the current state, e.g. <c>Ready</c> or <c>Aborted(Inconsistent)</c>, for logs and diagnostics. Not a stable
+    /// API: decide with <c>IsReady</c> and the abort properties instead.</summary>
     public string State => _state.Name;
     /// <summary>True once the bank holds its key share for the current key generation.</summary>
     public bool IsReady => _state is Ready;
