@@ -36,7 +36,9 @@ public sealed class HomomorphicAggregatorParty : IDisposable
     private ulong _lastRound;
 
     /// <summary>The aggregator of <paramref name="roster"/>, signing contributor lists with <paramref name="signingKey"/>
-    /// (its public key must be the roster's aggregator key; this object owns it).</summary>
+    /// (its public key must be the roster's aggregator key; this object owns it and disposes it with itself). A bank message larger
+    /// than <paramref name="maxMessageBytes"/> (default <see cref="HeWire.DefaultMaxMessageBytes"/>, 1 GiB: an upload of 2^24 values
+    /// fits) is refused as Oversized before it is parsed.</summary>
     /// <exception cref="ArgumentException">the signing key is not the roster's aggregator key.</exception>
     public HomomorphicAggregatorParty(HomomorphicRoster roster, Ed25519SigningKey signingKey, RandomNumberGenerator? random = null,
         int maxMessageBytes = HeWire.DefaultMaxMessageBytes)

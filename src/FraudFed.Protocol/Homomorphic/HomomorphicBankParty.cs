@@ -33,7 +33,9 @@ public sealed class HomomorphicBankParty : IDisposable
     /// A bank at roster index <paramref name="index"/>. <paramref name="identity"/> is its long-term Ed25519 key (its public key
     /// must be the roster's entry; this object owns and disposes it). <paramref name="ledger"/> keeps its encryption and
     /// decryption records (durable in the SDK). <paramref name="randomFor"/> gives randomness by purpose label; null
-    /// uses the OS CSPRNG (seeded generators are for tests only).
+    /// uses the OS CSPRNG (seeded generators are for tests only). An aggregator message larger than <paramref name="maxMessageBytes"/>
+    /// (default <see cref="HeWire.DefaultMaxMessageBytes"/>, 1 GiB) is refused as Oversized before it is parsed; a bank receives
+    /// setup messages of a few MB and results of 8 bytes per value, so a deployment may set it lower.
     /// </summary>
     /// <exception cref="ArgumentException">the identity key is not the roster's key of <paramref name="index"/>.</exception>
     public HomomorphicBankParty(int index, HomomorphicRoster roster, Ed25519SigningKey identity, IDecryptionLedger ledger,
