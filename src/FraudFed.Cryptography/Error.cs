@@ -43,8 +43,9 @@ public sealed class ProtocolViolationException : CryptographicException
     public ViolationReason Reason { get; }
 }
 
-/// <summary>Exception factory.</summary>
-public static class Error
+/// <summary>Exception factory (internal: callers outside the library build <see cref="ProtocolViolationException"/> and the
+/// argument exceptions directly).</summary>
+internal static class Error
 {
     /// <summary>A caller passed a bad argument.</summary>
     public static ArgumentException Argument(string paramName, string message) => new(message, paramName);

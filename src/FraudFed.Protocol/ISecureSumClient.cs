@@ -43,10 +43,41 @@ public interface ISecureSumClient
     /// <param name="context">The round number, vector length and k agreed with the coordinator.</param>
     /// <param name="cancellationToken">Cancels this bank's part in the round.</param>
     /// <returns>The sum mod 2^k and the contributors as this bank learned them.</returns>
-    /// <exception cref="ArgumentException">a value not below 2^k, or a vector of another length than the context's.</exception>
+    /// <exception cref="ArgumentException">a value not below 2^k, or a vector of another length than the context's;
+    /// <see cref="RoundLengthMismatchException"/> when the coordinator's round has another length than the context's (this bank's
+    /// vector is not in the sum).</exception>
+    /// <exception cref="InvalidOperationException">another call is running on this client (one round at a time per bank).</exception>
     /// <exception cref="ArgumentOutOfRangeException">a context field outside its range.</exception>
-    /// <exception cref="FraudFed.Cryptography.ProtocolViolationException">the round failed (TooFewParticipants, Refused, ...; only that round is
+    /// <exception cref="FraudFed.Cryptography.ProtocolViolationException">WrongRoundOrState, before anything is sent: the round is not
+    /// after the rounds this bank already ran (round numbers increase strictly, SPEC.md 14.2). Otherwise: the round failed (TooFewParticipants, Refused, ...; only that round is
     /// spent, the session goes on) or the session ended (the reason of the abort).</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> fired; the bank leaves the round.</exception>
     Task<SecureSumClientResult> SumAsync(ReadOnlyMemory<ulong> mine, SumContext context, CancellationToken cancellationToken = default);
+}
+
+/// <summary>
+/// The coordinator's round sums vectors of another length than the one this bank passed (SPEC.md 15): the bank's vector is not in
+/// the sum. Homomorphic: raised as soon as the round start arrives; masking: when the round's outcome arrives (the masking bank
+/// learns the round's length only there).
+/// </summary>
+public sealed class RoundLengthMismatchException : ArgumentException
+{
+    /// <summary>Creates the exception.</summary>
+    /// <param name="round">The round.</param>
+    /// <param name="roundLength">The length of the coordinator's round.</param>
+    /// <param name="vectorLength">The length this bank passed (its <see cref="SumContext.Length"/>).</param>
+    public RoundLengthMismatchException(ulong round, int roundLength, int vectorLength)
+        : base($"Round {round} sums vectors of {roundLength} values, this bank passed {vectorLength}; give this bank a vector of {roundLength} values, or agree on the length with the coordinator.", "mine")
+    {
+        Round = round;
+        RoundLength = roundLength;
+        VectorLength = vectorLength;
+    }
+
+    /// <summary>The round.</summary>
+    public ulong Round { get; }
+    /// <summary>The length of the coordinator's round.</summary>
+    public int RoundLength { get; }
+    /// <summary>The length this bank passed.</summary>
+    public int VectorLength { get; }
 }

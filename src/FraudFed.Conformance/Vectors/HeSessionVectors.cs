@@ -39,7 +39,7 @@ internal sealed class HeSessionTranscriptVectors : IVectorFile
         var policy = new DecryptionPolicy { Threshold = T, MinContributors = KMin, MaxColluders = MaxColluders };
         var identities = Enumerable.Range(0, Banks).Select(b => Ed25519SigningKey.Import(IdentitySeed(b))).ToArray();
         var aggregatorKey = Ed25519SigningKey.Import(AggregatorSeed());
-        var roster = new HomomorphicRoster(p, policy, identities.Select(k => k.PublicKey.ToArray()).ToArray(), aggregatorKey.PublicKey.ToArray());
+        var roster = new HomomorphicRoster(p, policy, identities.Select(k => k.PublicKey.ToArray()).ToArray(), aggregatorKey.PublicKey.ToArray(), allowInsecureTestParameters: p.IsInsecure);
         RandomNumberGenerator RandomFor(string label) => DeterministicRandom.FromLabel(Label + "/" + label);
         var banks = Enumerable.Range(0, Banks).Select(b =>
             new HomomorphicBankParty(b, roster, identities[b], new InMemoryDecryptionLedger(), RandomFor) { Parallel = false }).ToArray();

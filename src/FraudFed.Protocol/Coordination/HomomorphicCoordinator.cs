@@ -131,7 +131,7 @@ public sealed class HomomorphicCoordinator
     {
         HeRoundOutcome outcome = _aggregator.LastOutcome!;
         if (outcome.Round != round) throw Error.Violation(ViolationReason.WrongRoundOrState, $"round {round} has no outcome");
-        if (outcome.Failure is { } failure) throw Error.Violation(failure.Reason, $"round {round} failed");
+        if (outcome.Failure is { } failure) throw Error.Violation(failure.Reason, $"round {round} failed: {HomomorphicAggregatorParty.Text(failure)}");
         return new CoordinatorRoundResult(round, outcome.Sum!, outcome.Contributors);
     }
 

@@ -17,6 +17,7 @@ public sealed class HomomorphicSecureSumClient : ISecureSumClient
     private readonly IBankTransport _transport;
     private readonly BankClientOptions _options;
     private readonly List<ViolationReason> _refusals = [];
+    private int _busy;   // 1 while a SumAsync or JoinAsync call runs
 
     /// <summary>A client over <paramref name="party"/> (this object does not own it) speaking through <paramref name="transport"/>.</summary>
     /// <param name="party">The bank party: new (it joins the session setup) or restored with <c>HomomorphicBankParty.ImportState</c> (SPEC.md 14.6).</param>
@@ -48,7 +49,16 @@ public sealed class HomomorphicSecureSumClient : ISecureSumClient
     /// <exception cref="ProtocolViolationException">the session ended (its abort reason and the aggregator's text); with
     /// <see cref="BankClientOptions.StopOnRefusal"/>, a refused aggregator message (its reason).</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> fired.</exception>
+    /// <exception cref="InvalidOperationException">another call is running on this client.</exception>
     public async Task JoinAsync(CancellationToken cancellationToken = default)
+    {
+        if (Interlocked.Exchange(ref _busy, 1) != 0)
+            throw new InvalidOperationException("Another SumAsync or JoinAsync call is running on this client; a bank runs one round at a time.");
+        try { await JoinCoreAsync(cancellationToken).ConfigureAwait(false); }
+        finally { Volatile.Write(ref _busy, 0); }
+    }
+
+    private async Task JoinCoreAsync(CancellationToken cancellationToken)
     {
         while (!_party.IsReady)
         {
@@ -63,6 +73,14 @@ public sealed class HomomorphicSecureSumClient : ISecureSumClient
     /// aggregator's text; with <see cref="BankClientOptions.StopOnRefusal"/> a refused aggregator message ends the call too.</remarks>
     public async Task<SecureSumClientResult> SumAsync(ReadOnlyMemory<ulong> mine, SumContext context, CancellationToken cancellationToken = default)
     {
+        if (Interlocked.Exchange(ref _busy, 1) != 0)
+            throw new InvalidOperationException("Another SumAsync or JoinAsync call is running on this client; a bank runs one round at a time.");
+        try { return await SumCoreAsync(mine, context, cancellationToken).ConfigureAwait(false); }
+        finally { Volatile.Write(ref _busy, 0); }
+    }
+
+    private async Task<SecureSumClientResult> SumCoreAsync(ReadOnlyMemory<ulong> mine, SumContext context, CancellationToken cancellationToken)
+    {
         ArgumentNullException.ThrowIfNull(context);
         context.Validate();
         int tBits = _party.Roster.Parameters.PlainModulusBits;
@@ -74,6 +92,10 @@ public sealed class HomomorphicSecureSumClient : ISecureSumClient
             if (values[i] > mask) throw Error.Argument(nameof(mine), $"The value at index {i} is not below 2^{context.ModulusBits}.");
         ThrowIfAborted();
         ulong round = context.Round;
+        // Refused before anything is sent or stored, as the masking client's BeginRound does (SPEC.md 14.2).
+        if (_party.IsRoundSpent(round))
+            throw Error.Violation(ViolationReason.WrongRoundOrState,
+                $"Round numbers must increase strictly: round {round} already ran at this bank (last round opened here: {_party.LastOpenedRound}).");
         _party.Submit(round, mine.ToArray());
         try
         {
@@ -87,7 +109,7 @@ public sealed class HomomorphicSecureSumClient : ISecureSumClient
                 if (_party.TryGetRoundFailure(round, out ViolationReason reason, out string why))
                     throw Error.Violation(reason, $"round {round} failed at the aggregator: {why}");
                 ThrowIfAborted();
-                await StepAsync(cancellationToken).ConfigureAwait(false);
+                await StepAsync(cancellationToken, (round, context.Length)).ConfigureAwait(false);
             }
         }
         finally
@@ -102,7 +124,10 @@ public sealed class HomomorphicSecureSumClient : ISecureSumClient
     }
 
     /// <summary>Takes one delivery and answers it.</summary>
-    private async Task StepAsync(CancellationToken cancellationToken)
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    /// <param name="running">The round this call contributes to and its vector length, if any: a round start of that round with
+    /// another length ends the call at once (<see cref="RoundLengthMismatchException"/>).</param>
+    private async Task StepAsync(CancellationToken cancellationToken, (ulong Round, int Length)? running = null)
     {
         BankDelivery delivery = await _transport.ReceiveAsync(cancellationToken).ConfigureAwait(false);
         if (delivery.Message is not { } message) return;   // the homomorphic mode's results are protocol messages
@@ -111,6 +136,9 @@ public sealed class HomomorphicSecureSumClient : ISecureSumClient
         catch (ProtocolViolationException e)
         {
             _refusals.Add(e.Reason);   // refused: the party is unchanged
+            if (running is { } r && e.Reason == ViolationReason.Inconsistent
+                && HeWire.DecodeToBank(message.Span, _party.Roster.Banks) is HeRoundStartMessage start && start.Round == r.Round && start.Length != r.Length)
+                throw new RoundLengthMismatchException(r.Round, start.Length, r.Length);
             if (_options.StopOnRefusal) throw;
             return;
         }

@@ -18,11 +18,15 @@ public sealed class MaskingCoordinator
     private readonly List<(int Bank, ViolationReason Reason)> _refusals = [];
     private readonly HashSet<int> _left = [];
 
-    /// <summary>A coordinator of <paramref name="aggregator"/> (not owned) over <paramref name="transport"/>.</summary>
+    /// <summary>A coordinator of <paramref name="aggregator"/> (not owned) over <paramref name="transport"/>. Each bank message is
+    /// handed to the aggregator with the transport's sender (SPEC.md 14.1): a message whose body names another bank, or a sender
+    /// outside the roster, is refused (UnknownSender, counted in <see cref="Refusals"/>) and changes nothing.</summary>
+    /// <exception cref="ArgumentException">the transport's bank count differs from the session parameters'.</exception>
     public MaskingCoordinator(MaskingAggregator aggregator, IAggregatorTransport transport, CoordinatorOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(aggregator);
         ArgumentNullException.ThrowIfNull(transport);
+        if (transport.Banks != aggregator.Banks) throw Error.Argument(nameof(transport), "The transport's bank count differs from the session parameters'.");
         _aggregator = aggregator;
         _transport = transport;
         _options = options ?? new CoordinatorOptions();
@@ -129,7 +133,7 @@ public sealed class MaskingCoordinator
             try
             {
                 AggregatorState before = _aggregator.State;
-                _aggregator.Receive(d.Message.Span);
+                _aggregator.Receive(d.Bank, d.Message.Span);   // the transport's sender, never the body's (SPEC.md 14.1)
                 // Every accepted step replaces the state object; only a bank's Abort of the running round leaves it as it was.
                 if (ReferenceEquals(before, _aggregator.State)) _left.Add(d.Bank);
             }

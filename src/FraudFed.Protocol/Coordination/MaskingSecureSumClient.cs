@@ -23,6 +23,7 @@ public sealed class MaskingSecureSumClient : ISecureSumClient
     private readonly BankClientOptions _options;
     private readonly List<ViolationReason> _refusals = [];
     private string _sessionEnd = "";
+    private int _busy;   // 1 while a SumAsync or JoinAsync call runs
 
     /// <summary>A client over <paramref name="bank"/> (not owned) of a session with <paramref name="parameters"/>, speaking through
     /// <paramref name="transport"/>.</summary>
@@ -57,7 +58,22 @@ public sealed class MaskingSecureSumClient : ISecureSumClient
     /// <exception cref="ProtocolViolationException">the session ended (the reason): the aggregator's abort, or evidence of an attack
     /// such as a graph-seed equivocation; with <see cref="BankClientOptions.StopOnRefusal"/>, a refused aggregator message.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> fired.</exception>
+    /// <exception cref="InvalidOperationException">another call is running on this client.</exception>
     public async Task JoinAsync(CancellationToken cancellationToken = default)
+    {
+        Enter();
+        try { await JoinCoreAsync(cancellationToken).ConfigureAwait(false); }
+        finally { Volatile.Write(ref _busy, 0); }
+    }
+
+    /// <summary>Marks a call as running; refuses a second concurrent one.</summary>
+    private void Enter()
+    {
+        if (Interlocked.Exchange(ref _busy, 1) != 0)
+            throw new InvalidOperationException("Another SumAsync or JoinAsync call is running on this client; a bank runs one round at a time.");
+    }
+
+    private async Task JoinCoreAsync(CancellationToken cancellationToken)
     {
         if (_bank.State is BankAdvertiseKeys { Advertised: false })
             await SaveThenSendAsync(_bank.AdvertiseKeys(), cancellationToken).ConfigureAwait(false);
@@ -67,7 +83,7 @@ public sealed class MaskingSecureSumClient : ISecureSumClient
             if (d.Message is not { } message) continue;
             try
             {
-                switch (MaskingWire.DecodeToBank(message.Span))
+                switch (MaskingWire.DecodeToBank(message.Span, _bank.MaxMessageBytes))
                 {
                     case KeyRoster: await SaveThenSendAsync(_bank.ReceiveRoster(message.Span), cancellationToken).ConfigureAwait(false); break;
                     case GraphSeedRoster:
@@ -95,6 +111,13 @@ public sealed class MaskingSecureSumClient : ISecureSumClient
     /// <remarks>The context's k must be the session's k (<see cref="MaskingParameters.ModulusBits"/>) and its round fit 32 bits.</remarks>
     public async Task<SecureSumClientResult> SumAsync(ReadOnlyMemory<ulong> mine, SumContext context, CancellationToken cancellationToken = default)
     {
+        Enter();
+        try { return await SumCoreAsync(mine, context, cancellationToken).ConfigureAwait(false); }
+        finally { Volatile.Write(ref _busy, 0); }
+    }
+
+    private async Task<SecureSumClientResult> SumCoreAsync(ReadOnlyMemory<ulong> mine, SumContext context, CancellationToken cancellationToken)
+    {
         ArgumentNullException.ThrowIfNull(context);
         context.Validate();
         if (context.ModulusBits != _parameters.ModulusBits) throw Error.Argument(nameof(context), $"k is {context.ModulusBits}, the session's is {_parameters.ModulusBits}.");
@@ -104,7 +127,7 @@ public sealed class MaskingSecureSumClient : ISecureSumClient
         ReadOnlySpan<ulong> values = mine.Span;
         for (int i = 0; i < values.Length; i++)
             if (values[i] > limit) throw Error.Argument(nameof(mine), $"The value at index {i} is not below 2^{_parameters.ModulusBits}.");
-        await JoinAsync(cancellationToken).ConfigureAwait(false);
+        await JoinCoreAsync(cancellationToken).ConfigureAwait(false);
         uint round = (uint)context.Round;
         await SaveThenSendAsync(_bank.BeginRound(round), cancellationToken).ConfigureAwait(false);
         IReadOnlyList<int>? signed = null;
@@ -118,8 +141,8 @@ public sealed class MaskingSecureSumClient : ISecureSumClient
                     if (outcome.Round != round) continue;   // an earlier round this bank was not waiting for
                     if (_bank.State.Round == round && _bank.State is not (BankReady or BankCompleted or BankAborted)) _bank.AbandonRound();
                     if (outcome.Failure is { } failed) throw Error.Violation(failed, $"round {round} failed at the aggregator");
-                    if (outcome.Sum is null || outcome.Sum.Length != context.Length)
-                        throw Error.Violation(ViolationReason.Malformed, $"the outcome of round {round} has another length than the round");
+                    if (outcome.Sum is null) throw Error.Violation(ViolationReason.Malformed, $"the outcome of round {round} has neither a sum nor a failure");
+                    if (outcome.Sum.Length != context.Length) throw new RoundLengthMismatchException(round, outcome.Sum.Length, context.Length);
                     if (signed is not null && !outcome.Contributors.SequenceEqual(signed))
                         throw Error.Violation(ViolationReason.Inconsistent, $"the outcome of round {round} names other contributors than the survivor list this bank signed");
                     ulong[] sum = (ulong[])outcome.Sum.Clone();
@@ -128,7 +151,7 @@ public sealed class MaskingSecureSumClient : ISecureSumClient
                 }
                 if (d.Message is not { } message) continue;
                 MaskingToBank m;
-                try { m = MaskingWire.DecodeToBank(message.Span); }
+                try { m = MaskingWire.DecodeToBank(message.Span, _bank.MaxMessageBytes); }
                 catch (ProtocolViolationException e)
                 {
                     _refusals.Add(e.Reason);

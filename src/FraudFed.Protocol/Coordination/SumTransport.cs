@@ -4,7 +4,7 @@
 // untouched; the sender of a bank-to-aggregator message is the transport's identity of the bank (SPEC.md 14.1), never a
 // field of the message. The one thing that is not a protocol message is the masking mode's round outcome: SecAgg gives
 // banks no result message (SPEC.md 8.2), so the masking coordinator publishes the sum it unmasked, and the contributors,
-// beside the protocol. The bank SDK implements IBankTransport over the appliance's gRPC mailbox (Submit, long-polled Receive).
+// beside the protocol (bytes: MaskingSumOutcome of masking.proto, MaskingWire.EncodeOutcome). The bank SDK implements IBankTransport over the appliance's gRPC mailbox (Submit, long-polled Receive).
 using System.Threading.Channels;
 using FraudFed.Cryptography;
 
@@ -14,7 +14,8 @@ namespace FraudFed.Protocol.Coordination;
 /// A round's outcome as the masking coordinator publishes it to the banks (SPEC.md 15.2): the sum it unmasked and the
 /// survivors whose inputs it holds, or the reason the round failed. Not a protocol message: it carries nothing a bank signs
 /// or relies on for secrecy (the aggregator learns the sum by design), and a bank checks the contributors against the
-/// survivor list it signed.
+/// survivor list it signed. Its byte form, for a transport that moves bytes only, is the <c>MaskingSumOutcome</c> message of
+/// masking.proto (<see cref="Masking.MaskingWire.EncodeOutcome"/>, <see cref="Masking.MaskingWire.DecodeOutcome"/>).
 /// </summary>
 /// <param name="Round">The round (1, 2, ...).</param>
 /// <param name="Sum">The sum mod 2^k (k of the session), or null when the round failed.</param>

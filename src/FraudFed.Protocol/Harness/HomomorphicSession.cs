@@ -129,7 +129,8 @@ public sealed class HomomorphicSession : IDisposable
         var identities = new Ed25519SigningKey[banks];
         for (int b = 0; b < banks; b++)
             using (RandomNumberGenerator r = RandomFor("identity" + b)) identities[b] = Ed25519SigningKey.Generate(r);
-        Roster = new HomomorphicRoster(Parameters, Policy, identities.Select(k => k.PublicKey.ToArray()).ToArray(), _aggregatorKey.PublicKey.ToArray());
+        Roster = new HomomorphicRoster(Parameters, Policy, identities.Select(k => k.PublicKey.ToArray()).ToArray(), _aggregatorKey.PublicKey.ToArray(),
+            allowInsecureTestParameters: Parameters.IsInsecure);   // the harness is a test and simulation driver: its caller chose the set
         _banks = new HomomorphicBankParty[banks];
         for (int b = 0; b < banks; b++)
             _banks[b] = new HomomorphicBankParty(b, OwnRoster(), identities[b], options.Ledgers?.Invoke(b) ?? HarnessLedger(), RandomSource(_testSeed))
@@ -141,7 +142,8 @@ public sealed class HomomorphicSession : IDisposable
 
     /// <summary>Each party's own copy of the public roster (as separate organisations each parse it): parties share no object.</summary>
     private HomomorphicRoster OwnRoster() =>
-        new(Parameters, Policy with { }, Roster.IdentityKeys.Select(k => (byte[])k.Clone()).ToArray(), Roster.AggregatorKey.ToArray());
+        new(Parameters, Policy with { }, Roster.IdentityKeys.Select(k => (byte[])k.Clone()).ToArray(), Roster.AggregatorKey.ToArray(),
+            allowInsecureTestParameters: Parameters.IsInsecure);
 
     /// <summary>
     /// The default ledger of a harness bank: answer fingerprints and the budget as always, but no answer bytes. A bank in this

@@ -90,7 +90,7 @@ public sealed class MaskingHarness : IDisposable
     {
         _transport.PostFromBank(bank, message);
         _transport.TryTakeAtAggregator(out AggregatorDelivery d);
-        Aggregator.Receive(d.Message.Span);
+        Aggregator.Receive(d.Bank, d.Message.Span);
     }
 
     /// <summary>Moves an aggregator message for <paramref name="bank"/> through the transport; returns what the bank receives.</summary>

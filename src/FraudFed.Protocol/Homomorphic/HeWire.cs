@@ -185,6 +185,7 @@ public static class HeWire
     private static HeUploadMessage UploadFromWalk(uint version, byte[] sid, ulong round, byte[] manifest, ReadOnlyMemory<byte>[] chunks)
     {
         // The same checks, in the same order, as the protobuf path: version and session id, then the chunk count.
+        if (version == 0) throw Error.Violation(ViolationReason.Malformed, "a message without a protocol version (empty, or not a FraudFed wrapper)");
         if (version != ProtocolVersion) throw Error.Violation(ViolationReason.WrongRoundOrState, $"protocol version {version}, this party speaks {ProtocolVersion}");
         if (sid.Length != 16) throw Error.Violation(ViolationReason.Malformed, "a session id is 16 bytes");
         if (chunks.Length is 0 or > MaxChunks) throw Error.Violation(ViolationReason.Malformed, "an upload has 1..2^20 chunks");
@@ -269,6 +270,33 @@ public static class HeWire
         }
     }
 
+    /// <summary>The wire name of a message's step: its <c>oneof step</c> field in homomorphic.proto (e.g. <c>sealed_points</c>),
+    /// for error texts that name what arrived without naming C# types.</summary>
+    internal static string StepName(object message) => message switch
+    {
+        HeSessionStartMessage => "session_start",
+        HeCrsCommitmentsMessage => "crs_commitments",
+        HeCrsRevealsMessage => "crs_reveals",
+        HeKeyShareCommitmentsMessage => "key_share_commitments",
+        HeKeyShareRevealsMessage => "key_share_reveals",
+        HeChannelAdvertsMessage => "channel_adverts",
+        HeSealedPointsForBankMessage => "sealed_points",
+        HeRoundStartMessage => "round_start",
+        HeDecryptionRequestMessage => "decryption_request",
+        HeRoundResultMessage => "round_result",
+        HeAbortToBank or HeAbortToAggregator => "abort",
+        HeCrsCommitMessage => "crs_commit",
+        HeCrsRevealMessage => "crs_reveal",
+        HeKeyShareCommitMessage => "key_share_commit",
+        HeKeyShareRevealMessage => "key_share_reveal",
+        HeChannelAdvertMessage => "channel_advert",
+        HeSealedPointsMessage => "sealed_points",
+        HeKeyReadyMessage => "key_ready",
+        HeUploadMessage => "upload",
+        HeDecryptionSharesMessage => "decryption_shares",
+        _ => "unknown step",
+    };
+
     // ---- helpers ----
 
     // The canonical-encoding rule of SPEC.md 14.1, shared with MaskingWire.
@@ -277,6 +305,7 @@ public static class HeWire
 
     private static byte[] SessionId(uint version, ByteString sid)
     {
+        if (version == 0) throw Error.Violation(ViolationReason.Malformed, "a message without a protocol version (empty, or not a FraudFed wrapper)");
         if (version != ProtocolVersion) throw Error.Violation(ViolationReason.WrongRoundOrState, $"protocol version {version}, this party speaks {ProtocolVersion}");
         if (sid.Length != 16) throw Error.Violation(ViolationReason.Malformed, "a session id is 16 bytes");
         return sid.ToByteArray();

@@ -36,7 +36,9 @@ public sealed class HomomorphicAggregatorParty : IDisposable
     private ulong _lastRound;
 
     /// <summary>The aggregator of <paramref name="roster"/>, signing contributor lists with <paramref name="signingKey"/>
-    /// (its public key must be the roster's aggregator key; this object owns it).</summary>
+    /// (its public key must be the roster's aggregator key; this object owns it and disposes it with itself). A bank message larger
+    /// than <paramref name="maxMessageBytes"/> (default <see cref="HeWire.DefaultMaxMessageBytes"/>, 1 GiB: an upload of 2^24 values
+    /// fits) is refused as Oversized before it is parsed.</summary>
     /// <exception cref="ArgumentException">the signing key is not the roster's aggregator key.</exception>
     public HomomorphicAggregatorParty(HomomorphicRoster roster, Ed25519SigningKey signingKey, RandomNumberGenerator? random = null,
         int maxMessageBytes = HeWire.DefaultMaxMessageBytes)
@@ -52,9 +54,12 @@ public sealed class HomomorphicAggregatorParty : IDisposable
 
     /// <summary>The public roster.</summary>
     public HomomorphicRoster Roster { get; }
-    /// <summary>Use both cores for work that splits by chunk (benchmarks switch it off to measure one core).</summary>
+    /// <summary>True (default): work that splits by chunk (encryption, decryption shares, combining) runs on every core. False: one
+    /// core, for a host that keeps the other cores for other work, and for single-core benchmarks. Messages and results are
+    /// identical either way; set it before the session starts.</summary>
     public bool Parallel { get; set; } = true;
-    /// <summary>Name of the current state.</summary>
+    /// <summary>Name of the current state, e.g. <c>Ready</c> or <c>Aborted(Inconsistent)</c>, for logs and diagnostics. Not a stable
+    /// API: decide with <c>IsReady</c> and the abort properties instead.</summary>
     public string State => _state.Name;
     /// <summary>True when setup is complete and no round is open.</summary>
     public bool IsReady => _state is Ready;
@@ -185,11 +190,19 @@ public sealed class HomomorphicAggregatorParty : IDisposable
         return Enumerable.Range(0, Roster.Banks).Select(b => new HeOutgoing(b, bytes)).ToList();
     }
 
+    /// <summary>A refusal's text without its "Reason: " prefix (the abort carries the reason as a code): e.g. the contributors
+    /// against the T or K_min needed. Never secret (SPEC.md 14.1).</summary>
+    internal static string Text(ProtocolViolationException why)
+    {
+        string prefix = why.Reason + ": ";
+        return why.Message.StartsWith(prefix, StringComparison.Ordinal) ? why.Message[prefix.Length..] : why.Message;
+    }
+
     private List<HeOutgoing> RoundFailed(ulong round, int[] contributors, ProtocolViolationException why)
     {
         LastOutcome = new HeRoundOutcome(round, null, contributors, why);
         _state = new Ready();
-        return Broadcast(new HeAbortToBank(_sessionId, why.Reason, "round failed", round));
+        return Broadcast(new HeAbortToBank(_sessionId, why.Reason, Text(why), round));
     }
 
     /// <inheritdoc />
@@ -206,7 +219,7 @@ public sealed class HomomorphicAggregatorParty : IDisposable
         public abstract string Name { get; }
         public virtual IReadOnlyList<int> Missing => [];
         public virtual IReadOnlyList<HeOutgoing> Handle(int from, HeToAggregator m) =>
-            throw Error.Violation(ViolationReason.WrongRoundOrState, $"{m.GetType().Name.Replace("Message", "", StringComparison.Ordinal)} in state {Name}");
+            throw Error.Violation(ViolationReason.WrongRoundOrState, $"{HeWire.StepName(m)} in state {Name}");
     }
 
     private sealed class Idle : AggregatorState { public override string Name => "Idle"; }

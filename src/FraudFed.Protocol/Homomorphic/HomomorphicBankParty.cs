@@ -33,7 +33,9 @@ public sealed class HomomorphicBankParty : IDisposable
     /// A bank at roster index <paramref name="index"/>. <paramref name="identity"/> is its long-term Ed25519 key (its public key
     /// must be the roster's entry; this object owns and disposes it). <paramref name="ledger"/> keeps its encryption and
     /// decryption records (durable in the SDK). <paramref name="randomFor"/> gives randomness by purpose label; null
-    /// uses the OS CSPRNG (seeded generators are for tests only).
+    /// uses the OS CSPRNG (seeded generators are for tests only). An aggregator message larger than <paramref name="maxMessageBytes"/>
+    /// (default <see cref="HeWire.DefaultMaxMessageBytes"/>, 1 GiB) is refused as Oversized before it is parsed; a bank receives
+    /// setup messages of a few MB and results of 8 bytes per value, so a deployment may set it lower.
     /// </summary>
     /// <exception cref="ArgumentException">the identity key is not the roster's key of <paramref name="index"/>.</exception>
     public HomomorphicBankParty(int index, HomomorphicRoster roster, Ed25519SigningKey identity, IDecryptionLedger ledger,
@@ -53,11 +55,14 @@ public sealed class HomomorphicBankParty : IDisposable
 
     /// <summary>This bank's roster index.</summary>
     public int Index => _bank.Index;
-    /// <summary>Use both cores for work that splits by chunk (benchmarks switch it off to measure one core).</summary>
+    /// <summary>True (default): work that splits by chunk (encryption, decryption shares, combining) runs on every core. False: one
+    /// core, for a host that keeps the other cores for other work, and for single-core benchmarks. Messages and results are
+    /// identical either way; set it before the session starts.</summary>
     public bool Parallel { get; set; } = true;
     /// <summary>The public roster.</summary>
     public HomomorphicRoster Roster { get; }
-    /// <summary>Name of the current state (for logs and tests).</summary>
+    /// <summary>Name of the current state, e.g. <c>Ready</c> or <c>Aborted(Inconsistent)</c>, for logs and diagnostics. Not a stable
+    /// API: decide with <c>IsReady</c> and the abort properties instead.</summary>
     public string State => _state.Name;
     /// <summary>True once the bank holds its key share for the current key generation.</summary>
     public bool IsReady => _state is Ready;
@@ -112,6 +117,15 @@ public sealed class HomomorphicBankParty : IDisposable
     /// <summary>The aggregator's text of the abort that ended the session (e.g. the banks that missed a setup deadline), when
     /// <see cref="IsAborted"/>; null otherwise.</summary>
     public string? AbortMessage => _state is Aborted a ? a.Message : null;
+
+    /// <summary>True when round <paramref name="round"/> can no longer take a vector from this bank: it ended here (result or
+    /// abort recorded), or it is at or before the last round this bank saw open and is not open now. An open round (a restarted
+    /// bank waiting for its result) is not spent.</summary>
+    internal bool IsRoundSpent(ulong round) =>
+        _results.ContainsKey(round) || _failures.ContainsKey(round) || (round <= _lastOpened && !_openRounds.Contains(round));
+
+    /// <summary>The last round this bank saw open (0 before the first).</summary>
+    internal ulong LastOpenedRound => _lastOpened;
 
     /// <summary>Withdraws and wipes the vector set by <see cref="Submit"/> for <paramref name="round"/> if it was not yet encrypted
     /// (the bank left the round before it opened). Returns whether a vector was withdrawn.</summary>
@@ -362,7 +376,7 @@ public sealed class HomomorphicBankParty : IDisposable
         /// <summary>Clears the state's secrets when the setup is abandoned (abort, dispose); a normal transition hands them on.</summary>
         public virtual void Discard() { }
         protected ProtocolViolationException Unexpected(HeToBank m) =>
-            Error.Violation(ViolationReason.WrongRoundOrState, $"{m.GetType().Name.Replace("Message", "", StringComparison.Ordinal)} in state {Name}");
+            Error.Violation(ViolationReason.WrongRoundOrState, $"{HeWire.StepName(m)} in state {Name}");
     }
 
     private sealed class AwaitingSessionStart : BankState

@@ -25,11 +25,18 @@ public sealed class HomomorphicRoster
     /// <param name="policy">T, K_min, c, budget (validated: SPEC.md 12.3).</param>
     /// <param name="bankIdentityKeys">Ed25519 public keys (32 bytes) by roster index, all distinct.</param>
     /// <param name="aggregatorKey">The aggregator's Ed25519 public key (32 bytes), distinct from every bank's.</param>
-    /// <exception cref="ProtocolViolationException">InsecureParameters: the policy fails its bound or the smudging lemma.</exception>
+    /// <param name="allowInsecureTestParameters">True only in tests and simulations: accept an insecure test set such as
+    /// n = 256 (<see cref="RlweParameters.IsInsecure"/>). False (default): such a set is refused.</param>
+    /// <exception cref="ProtocolViolationException">InsecureParameters: the policy fails its bound or the smudging lemma, or an
+    /// insecure test set without <paramref name="allowInsecureTestParameters"/>.</exception>
     /// <exception cref="ArgumentException">a key of the wrong size, or a repeated key.</exception>
-    public HomomorphicRoster(RlweParameters parameters, DecryptionPolicy policy, IReadOnlyList<byte[]> bankIdentityKeys, byte[] aggregatorKey)
+    public HomomorphicRoster(RlweParameters parameters, DecryptionPolicy policy, IReadOnlyList<byte[]> bankIdentityKeys, byte[] aggregatorKey,
+        bool allowInsecureTestParameters = false)
     {
         ArgumentNullException.ThrowIfNull(parameters);
+        if (parameters.IsInsecure && !allowInsecureTestParameters)
+            throw Error.Violation(ViolationReason.InsecureParameters,
+                $"{parameters.Name} is an insecure test parameter set (no 128-bit security); pass allowInsecureTestParameters: true only in tests, or use ParameterSets.Default.");
         ArgumentNullException.ThrowIfNull(policy);
         ArgumentNullException.ThrowIfNull(bankIdentityKeys);
         ArgumentNullException.ThrowIfNull(aggregatorKey);

@@ -117,7 +117,9 @@ public sealed class BankConsistencyCheck : BankState
     public override MaskingStage Stage => MaskingStage.ConsistencyCheck;
 }
 
-/// <summary>The bank answered the unmask request; the round is over for it.</summary>
+/// <summary>The bank answered the unmask request; the round is over for it. This is the state after a successful round (SPEC.md
+/// 8.2: <c>Completed -> (next round) ShareKeys</c>): the bank begins the next round from here exactly as from <see cref="BankReady"/>,
+/// which it is in only before its first round and after a round that failed.</summary>
 public sealed class BankCompleted : BankState
 {
     internal BankCompleted(uint round) : base(round) { }

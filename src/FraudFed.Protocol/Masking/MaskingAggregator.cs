@@ -156,20 +156,33 @@ public sealed class MaskingAggregator
     private NeighbourGraph? _graph;
     private byte[]? _graphSeed;
     private uint _lastRound;
+    private readonly int _maxMessageBytes;
 
     /// <summary>Creates the aggregator for a session with the banks' Ed25519 public keys (by id).</summary>
+    /// <param name="parameters">The session's parameters (N, t, k, session id...).</param>
+    /// <param name="identityPublicKeys">Bank i's 32-byte Ed25519 public key at index i (N keys). Public; nothing this party
+    /// holds is secret beyond the round's running sum.</param>
+    /// <param name="maxMessageBytes">Largest bank message accepted, in bytes (default <see cref="MaskingWire.DefaultMaxMessageBytes"/>,
+    /// 1 GiB: a masked input of 2^24 64-bit values fits); a larger one is refused as Oversized before it is parsed. Set it to about
+    /// k/8 x the longest vector plus 1 KiB to refuse a flood early.</param>
     /// <exception cref="ArgumentNullException">A null argument.</exception>
     /// <exception cref="ArgumentException">A roster without one 32-byte key per bank.</exception>
-    public MaskingAggregator(MaskingParameters parameters, IReadOnlyList<byte[]> identityPublicKeys)
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxMessageBytes"/> below 1 KiB.</exception>
+    public MaskingAggregator(MaskingParameters parameters, IReadOnlyList<byte[]> identityPublicKeys, int maxMessageBytes = MaskingWire.DefaultMaxMessageBytes)
     {
         ArgumentNullException.ThrowIfNull(parameters);
         ArgumentNullException.ThrowIfNull(identityPublicKeys);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxMessageBytes, MaskingWire.MinMaxMessageBytes);
+        _maxMessageBytes = maxMessageBytes;
         if (identityPublicKeys.Count != parameters.Banks || identityPublicKeys.Any(k => k is null || k.Length != Ed25519SigningKey.PublicKeySize))
             throw Error.Argument(nameof(identityPublicKeys), "One 32-byte Ed25519 public key per bank is required.");
         _p = parameters;
         _identityKeys = identityPublicKeys.Select(k => k.ToArray()).ToArray();
         State = new AggregatorAdvertiseKeys(new Dictionary<int, AdvertiseKeys>());
     }
+
+    /// <summary>Number of banks N in the session's roster.</summary>
+    public int Banks => _p.Banks;
 
     /// <summary>The current state object (replaced on every transition, untouched by refused messages).</summary>
     public AggregatorState State { get; private set; }
@@ -182,11 +195,47 @@ public sealed class MaskingAggregator
     public byte[]? GraphSeedValue => _graphSeed?.ToArray();
 
     /// <summary>Accepts one serialized <c>MaskingBankMessage</c> (SPEC.md 14.3): AdvertiseKeys, GraphSeedReveal, ShareKeys, MaskedInput,
-    /// ConsistencySignature, UnmaskResponse, or a bank's abort of the running round.</summary>
+    /// ConsistencySignature, UnmaskResponse, or a bank's abort of the running round. The sender is the one the body names (checked
+    /// against its signature); a transport that authenticates its banks uses <see cref="Receive(int, ReadOnlySpan{byte})"/> instead.</summary>
     /// <exception cref="ProtocolViolationException">Any refusal (typed reason); the state is unchanged.</exception>
-    public void Receive(ReadOnlySpan<byte> message)
+    public void Receive(ReadOnlySpan<byte> message) => Apply(Decode(message));
+
+    /// <summary>
+    /// Accepts one serialized <c>MaskingBankMessage</c> that the transport delivered from bank <paramref name="fromBank"/> (its
+    /// authenticated identity, e.g. the mutual-TLS client certificate). SPEC.md 14.1: the sender is the transport's identity, so a
+    /// message whose body names another bank, or a sender outside the roster, is refused (UnknownSender) after parsing and before
+    /// any state is touched.
+    /// </summary>
+    /// <param name="fromBank">The sender's roster index as the transport authenticated it (0..N-1).</param>
+    /// <param name="message">The serialized wrapper (SPEC.md 14.3).</param>
+    /// <exception cref="ProtocolViolationException">Malformed or Oversized (parsing comes first), UnknownSender (a transport sender outside
+    /// 0..N-1, or a body naming another bank than <paramref name="fromBank"/>), or any refusal of
+    /// <see cref="Receive(ReadOnlySpan{byte})"/>; the state is unchanged.</exception>
+    public void Receive(int fromBank, ReadOnlySpan<byte> message)
     {
-        MaskingToAggregator m = MaskingWire.DecodeToAggregator(message);
+        MaskingToAggregator m = Decode(message);
+        if (fromBank < 0 || fromBank >= _p.Banks) throw Error.Violation(ViolationReason.UnknownSender, $"bank {fromBank}: the transport's sender is outside the roster of {_p.Banks} banks.");
+        if (NamedSender(m) is { } named && named != fromBank)
+            throw Error.Violation(ViolationReason.UnknownSender, $"bank {fromBank}: the message names bank {named} as its sender.");
+        Apply(m);
+    }
+
+    /// <summary>The sender a bank message's body names, or null for a message without one (a bank's Abort).</summary>
+    internal static int? NamedSender(MaskingToAggregator m) => m switch
+    {
+        AdvertiseKeys a => a.Sender,
+        GraphSeedReveal g => g.Sender,
+        ShareKeys k => k.Sender,
+        MaskedInput x => x.Sender,
+        ConsistencySignature c => c.Sender,
+        UnmaskResponse u => u.Sender,
+        _ => null,
+    };
+
+    private MaskingToAggregator Decode(ReadOnlySpan<byte> message) => MaskingWire.DecodeToAggregator(message, _maxMessageBytes);
+
+    private void Apply(MaskingToAggregator m)
+    {
         if (!m.SessionId.AsSpan().SequenceEqual(_p.SessionId)) throw Error.Violation(ViolationReason.WrongRoundOrState, "The message belongs to another session.");
         switch (m)
         {

@@ -49,6 +49,7 @@ public sealed partial class MaskingBank : IDisposable
     private IReadOnlyDictionary<int, AdvertiseKeys> _roster = new Dictionary<int, AdvertiseKeys>();   // public keys, kept for ExportState
     private uint _lastRound;
     private bool _disposed;
+    private readonly int _maxMessageBytes;
 
     /// <summary>Creates bank <paramref name="bankId"/>.</summary>
     /// <param name="parameters">Session parameters.</param>
@@ -59,10 +60,16 @@ public sealed partial class MaskingBank : IDisposable
     /// order: the X25519 channel key (32 bytes), the mask key (32), the graph-seed nonce (32), then round secrets.</param>
     /// <exception cref="ArgumentNullException">A null argument.</exception>
     /// <exception cref="ArgumentException">A roster without one 32-byte key per bank, or an identity key not at <paramref name="bankId"/>.</exception>
-    /// <exception cref="ArgumentOutOfRangeException">A bank id outside 0..n-1.</exception>
-    public MaskingBank(MaskingParameters parameters, int bankId, Ed25519SigningKey identity, IReadOnlyList<byte[]> identityPublicKeys, RandomNumberGenerator rng)
+    /// <param name="maxMessageBytes">Largest aggregator message accepted, in bytes (default <see cref="MaskingWire.DefaultMaxMessageBytes"/>,
+    /// 1 GiB); a larger one is refused as Oversized before it is parsed. A bank receives rosters, share deliveries, survivor lists and
+    /// unmask requests (a few KiB per neighbour), so a few MiB is ample for any roster.</param>
+    /// <exception cref="ArgumentOutOfRangeException">A bank id outside 0..n-1, or <paramref name="maxMessageBytes"/> below
+    /// <see cref="MaskingWire.MinMaxMessageBytes"/>.</exception>
+    public MaskingBank(MaskingParameters parameters, int bankId, Ed25519SigningKey identity, IReadOnlyList<byte[]> identityPublicKeys, RandomNumberGenerator rng,
+        int maxMessageBytes = MaskingWire.DefaultMaxMessageBytes)
     {
-        CheckIdentity(parameters, bankId, identity, identityPublicKeys, rng);
+        CheckIdentity(parameters, bankId, identity, identityPublicKeys, rng, maxMessageBytes);
+        _maxMessageBytes = maxMessageBytes;
         _p = parameters;
         _id = bankId;
         _identity = identity;
@@ -76,8 +83,10 @@ public sealed partial class MaskingBank : IDisposable
     }
 
     /// <summary>The constructor's and <see cref="ImportState"/>'s argument checks (their exceptions).</summary>
-    private static void CheckIdentity(MaskingParameters parameters, int bankId, Ed25519SigningKey identity, IReadOnlyList<byte[]> identityPublicKeys, RandomNumberGenerator rng)
+    private static void CheckIdentity(MaskingParameters parameters, int bankId, Ed25519SigningKey identity, IReadOnlyList<byte[]> identityPublicKeys, RandomNumberGenerator rng,
+        int maxMessageBytes)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxMessageBytes, MaskingWire.MinMaxMessageBytes);
         ArgumentNullException.ThrowIfNull(parameters);
         ArgumentNullException.ThrowIfNull(identity);
         ArgumentNullException.ThrowIfNull(identityPublicKeys);
@@ -90,8 +99,9 @@ public sealed partial class MaskingBank : IDisposable
 
     /// <summary>The restore constructor (<see cref="ImportState"/>): the checked arguments and the imported long-term keys.</summary>
     private MaskingBank(MaskingParameters parameters, int bankId, Ed25519SigningKey identity, byte[][] identityKeys, RandomNumberGenerator rng,
-        X25519KeyPair channelKey, X25519KeyPair maskKey, ReadOnlySpan<byte> graphNonce, byte[] graphCommitment)
+        X25519KeyPair channelKey, X25519KeyPair maskKey, ReadOnlySpan<byte> graphNonce, byte[] graphCommitment, int maxMessageBytes)
     {
+        _maxMessageBytes = maxMessageBytes;
         _p = parameters;
         _id = bankId;
         _identity = identity;
@@ -106,6 +116,9 @@ public sealed partial class MaskingBank : IDisposable
 
     /// <summary>This bank's id.</summary>
     public int Id => _id;
+
+    /// <summary>Largest aggregator message this bank accepts (its constructor's setting).</summary>
+    internal int MaxMessageBytes => _maxMessageBytes;
 
     /// <summary>The current state object (replaced on every transition, untouched by refused messages).</summary>
     public BankState State { get; private set; }
@@ -136,8 +149,8 @@ public sealed partial class MaskingBank : IDisposable
     public byte[] ReceiveRoster(ReadOnlySpan<byte> message)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
+        KeyRoster roster = MaskingWire.DecodeToBank<KeyRoster>(message, _maxMessageBytes);   // parse first (SPEC.md 14.1)
         if (State is not BankAdvertiseKeys { Advertised: true }) throw WrongState("KeyRoster");
-        KeyRoster roster = KeyRoster.Decode(message);
         CheckSession(roster.SessionId);
         var byId = new Dictionary<int, AdvertiseKeys>();
         foreach (AdvertiseKeys k in roster.Keys)
@@ -166,8 +179,8 @@ public sealed partial class MaskingBank : IDisposable
     public void ReceiveGraphSeed(ReadOnlySpan<byte> message)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
+        GraphSeedRoster roster = MaskingWire.DecodeToBank<GraphSeedRoster>(message, _maxMessageBytes);
         if (State is not BankGraphSeed st) throw WrongState("GraphSeedRoster");
-        GraphSeedRoster roster = GraphSeedRoster.Decode(message);
         CheckSession(roster.SessionId);
         foreach (GraphSeedReveal r in roster.Reveals)
         {
@@ -303,11 +316,11 @@ public sealed partial class MaskingBank : IDisposable
     public byte[] ReceiveShares(ReadOnlySpan<byte> message, ReadOnlySpan<ulong> input)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        if (State is not BankShareKeys st) throw WrongState("ShareDelivery");
         ulong limit = ModVector.Mask(_p.ModulusBits);
         for (int i = 0; i < input.Length; i++)
             if (input[i] > limit) throw Error.Argument(nameof(input), $"The value at index {i} is not below 2^{_p.ModulusBits}.");
-        ShareDelivery delivery = ShareDelivery.Decode(message);
+        ShareDelivery delivery = MaskingWire.DecodeToBank<ShareDelivery>(message, _maxMessageBytes);
+        if (State is not BankShareKeys st) throw WrongState("ShareDelivery");
         CheckSessionRound(delivery.SessionId, delivery.Round, st.Round);
         if (delivery.Recipient != _id) throw Error.Violation(ViolationReason.Malformed, "The delivery is addressed to another bank.");
         var held = new Dictionary<int, (FieldElement521 Self, FieldElement521 Pairwise)> { [_id] = (st.OwnSelfShare, st.OwnPairwiseShare) };
@@ -364,8 +377,8 @@ public sealed partial class MaskingBank : IDisposable
     public byte[] ReceiveSurvivors(ReadOnlySpan<byte> message)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
+        SurvivorList list = MaskingWire.DecodeToBank<SurvivorList>(message, _maxMessageBytes);
         if (State is not BankMaskedInput st) throw WrongState("SurvivorList");
-        SurvivorList list = SurvivorList.Decode(message);
         CheckSessionRound(list.SessionId, list.Round, st.Round);
         if (list.Survivors.Any(s => s >= _p.Banks)) throw Error.Violation(ViolationReason.UnknownSender, "The survivor list names a bank outside the roster.");
         if (!list.Survivors.Contains(_id)) throw Error.Violation(ViolationReason.Inconsistent, "The survivor list omits this bank although it sent its masked input.");
@@ -388,8 +401,8 @@ public sealed partial class MaskingBank : IDisposable
     public byte[] ReceiveUnmaskRequest(ReadOnlySpan<byte> message)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
+        UnmaskRequest req = MaskingWire.DecodeToBank<UnmaskRequest>(message, _maxMessageBytes);
         if (State is not BankConsistencyCheck st) throw WrongState("UnmaskRequest");
-        UnmaskRequest req = UnmaskRequest.Decode(message);
         CheckSessionRound(req.SessionId, req.Round, st.Round);
         if (req.Recipient != _id) throw Error.Violation(ViolationReason.Malformed, "The request is addressed to another bank.");
         // Structure of the request first (cheap), so that a refused request leaves the state unchanged.
@@ -445,7 +458,7 @@ public sealed partial class MaskingBank : IDisposable
     public void ReceiveRoundAbort(ReadOnlySpan<byte> message)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        RoundAbort abort = RoundAbort.Decode(message);
+        RoundAbort abort = MaskingWire.DecodeToBank<RoundAbort>(message, _maxMessageBytes);
         CheckSession(abort.SessionId);
         if (abort.Round == 0)
         {

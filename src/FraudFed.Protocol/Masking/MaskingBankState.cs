@@ -110,10 +110,11 @@ public sealed partial class MaskingBank
     /// <exception cref="ProtocolViolationException">Malformed: not a version-1 masking state (magic, version, length, a field out of
     /// range, a stage and its fields that do not fit together, this bank's own roster entry or commitment not matching its keys).
     /// Inconsistent: the state of another session, another bank, other parameters or another identity roster. Nothing is built.</exception>
+    /// <param name="maxMessageBytes">Largest aggregator message accepted, in bytes (as the constructor's).</param>
     public static MaskingBank ImportState(MaskingParameters parameters, int bankId, Ed25519SigningKey identity, IReadOnlyList<byte[]> identityPublicKeys,
-        ReadOnlySpan<byte> state, RandomNumberGenerator rng)
+        ReadOnlySpan<byte> state, RandomNumberGenerator rng, int maxMessageBytes = MaskingWire.DefaultMaxMessageBytes)
     {
-        CheckIdentity(parameters, bankId, identity, identityPublicKeys, rng);
+        CheckIdentity(parameters, bankId, identity, identityPublicKeys, rng, maxMessageBytes);
         byte[][] identityKeys = identityPublicKeys.Select(k => k.ToArray()).ToArray();
 
         // Cheap to expensive: size and header, then identity of the state, then every field's range, then the keys.
@@ -180,7 +181,7 @@ public sealed partial class MaskingBank
                     throw Malformed("this bank's commitment does not open with its nonce");
                 commitment = mine.GraphCommitment.ToArray();
             }
-            bank = new MaskingBank(parameters, bankId, identity, identityKeys, rng, channelKey, maskKey, nonce, commitment);
+            bank = new MaskingBank(parameters, bankId, identity, identityKeys, rng, channelKey, maskKey, nonce, commitment, maxMessageBytes);
             channelKey = maskKey = null;   // owned by the bank now
             bank._lastRound = lastRound;
             if (hasGraph == 1) bank.FixGraph(seed.ToArray(), roster);

@@ -19,6 +19,8 @@ public static class MaskingWire
     public const uint ProtocolVersion = 1;
     /// <summary>Default largest message accepted, in bytes (a masked input of 2^24 64-bit values is below it).</summary>
     public const int DefaultMaxMessageBytes = 1 << 30;
+    /// <summary>The smallest message-size limit a masking party accepts as a setting (1 KiB).</summary>
+    public const int MinMaxMessageBytes = 1 << 10;
 
     private static readonly MessageParser<V1.MaskingBankMessage> BankParser = V1.MaskingBankMessage.Parser.WithDiscardUnknownFields(true);
     private static readonly MessageParser<V1.MaskingAggregatorMessage> AggregatorParser = V1.MaskingAggregatorMessage.Parser.WithDiscardUnknownFields(true);
@@ -85,8 +87,12 @@ public static class MaskingWire
 
     /// <summary>Parses a <c>MaskingAggregatorMessage</c> that must carry a <typeparamref name="T"/>.</summary>
     /// <exception cref="ProtocolViolationException">As <see cref="DecodeToBank(ReadOnlySpan{byte}, int)"/>; Malformed for another step.</exception>
-    public static T DecodeToBank<T>(ReadOnlySpan<byte> data) where T : MaskingToBank
-        => DecodeToBank(data) as T ?? throw Error.Violation(ViolationReason.Malformed, $"The message is not a {typeof(T).Name}.");
+    public static T DecodeToBank<T>(ReadOnlySpan<byte> data) where T : MaskingToBank => DecodeToBank<T>(data, DefaultMaxMessageBytes);
+
+    /// <summary>Parses a <c>MaskingAggregatorMessage</c> of at most <paramref name="maxMessageBytes"/> bytes that must carry a <typeparamref name="T"/>.</summary>
+    /// <exception cref="ProtocolViolationException">As <see cref="DecodeToBank(ReadOnlySpan{byte}, int)"/>; Malformed for another step.</exception>
+    public static T DecodeToBank<T>(ReadOnlySpan<byte> data, int maxMessageBytes) where T : MaskingToBank
+        => DecodeToBank(data, maxMessageBytes) as T ?? throw Error.Violation(ViolationReason.Malformed, $"The message is not a {typeof(T).Name}.");
 
     private static UnmaskRequest UnmaskRequest(byte[] sid, V1.MaskingUnmaskRequest r)
     {
@@ -165,6 +171,76 @@ public static class MaskingWire
     public static T DecodeToAggregator<T>(ReadOnlySpan<byte> data) where T : MaskingToAggregator
         => DecodeToAggregator(data) as T ?? throw Error.Violation(ViolationReason.Malformed, $"The message is not a {typeof(T).Name}.");
 
+    // ---- round outcome (SPEC.md 15.2) ----
+
+    private static readonly MessageParser<V1.MaskingSumOutcome> OutcomeParser = V1.MaskingSumOutcome.Parser.WithDiscardUnknownFields(true);
+
+    /// <summary>
+    /// Serializes a round's outcome as the coordinator publishes it (a <c>MaskingSumOutcome</c> of masking.proto, SPEC.md 15.2): the
+    /// byte form of <see cref="Coordination.SumOutcomeNotice"/> for a deployment that moves bytes only. Not a protocol step:
+    /// nothing in it is signed.
+    /// </summary>
+    /// <param name="outcome">A completed round (a sum of at least one value and at least one contributor, no failure) or a failed
+    /// one (a failure, no sum, no contributors).</param>
+    /// <param name="parameters">The session's parameters: its id goes on the wire; values must be below 2^k and contributors below N.</param>
+    /// <exception cref="ArgumentException">an outcome that is neither form, a round outside 1..2^32 - 1, contributors not strictly
+    /// ascending or outside the roster, or a value not below 2^k.</exception>
+    public static byte[] EncodeOutcome(Coordination.SumOutcomeNotice outcome, MaskingParameters parameters)
+    {
+        ArgumentNullException.ThrowIfNull(outcome);
+        ArgumentNullException.ThrowIfNull(parameters);
+        if (outcome.Round is 0 or > uint.MaxValue) throw Error.Argument(nameof(outcome), "A masking round is 1 .. 2^32 - 1.");
+        var w = new V1.MaskingSumOutcome { ProtocolVersion = ProtocolVersion, SessionId = B(parameters.SessionId), Round = outcome.Round };
+        if (outcome.Failure is { } failure)
+        {
+            if (outcome.Sum is not null || outcome.Contributors.Length != 0) throw Error.Argument(nameof(outcome), "A failed round carries no sum and no contributors.");
+            w.Failure = WireReasons.Code(failure);
+            return w.ToByteArray();
+        }
+        if (outcome.Sum is not { Length: > 0 } sum || outcome.Contributors.Length == 0)
+            throw Error.Argument(nameof(outcome), "A completed round carries a sum of at least one value and at least one contributor.");
+        ulong limit = ModVector.Mask(parameters.ModulusBits);
+        for (int i = 0; i < sum.Length; i++)
+            if (sum[i] > limit) throw Error.Argument(nameof(outcome), $"The sum value at index {i} is not below 2^{parameters.ModulusBits}.");
+        for (int i = 0; i < outcome.Contributors.Length; i++)
+            if (outcome.Contributors[i] < 0 || outcome.Contributors[i] >= parameters.Banks || (i > 0 && outcome.Contributors[i] <= outcome.Contributors[i - 1]))
+                throw Error.Argument(nameof(outcome), "Contributors are strictly ascending roster indices.");
+        w.Contributors.Add(outcome.Contributors.Select(c => (uint)c));
+        w.Sum.Add(sum);
+        return w.ToByteArray();
+    }
+
+    /// <summary>Parses a <c>MaskingSumOutcome</c> (SPEC.md 15.2) of the session of <paramref name="parameters"/>.</summary>
+    /// <param name="data">The bytes from <see cref="EncodeOutcome"/>.</param>
+    /// <param name="parameters">The session's parameters.</param>
+    /// <param name="maxMessageBytes">Largest message accepted, in bytes.</param>
+    /// <returns>The outcome, for <see cref="Coordination.IBankTransport.ReceiveAsync"/> to hand to the bank's client.</returns>
+    /// <exception cref="ProtocolViolationException">Oversized (before parsing); Malformed (not canonical protobuf, no version, a session
+    /// id not 16 bytes, a failure with a sum or contributors, a completed round without them, contributors not strictly ascending,
+    /// an unknown failure code); WrongRoundOrState (another version or session); OutOfRange (round 0 or above 2^32 - 1, a value not
+    /// below 2^k); UnknownSender (a contributor outside the roster).</exception>
+    public static Coordination.SumOutcomeNotice DecodeOutcome(ReadOnlySpan<byte> data, MaskingParameters parameters, int maxMessageBytes = DefaultMaxMessageBytes)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        V1.MaskingSumOutcome w = Parse(data, maxMessageBytes, OutcomeParser);
+        byte[] sid = SessionId(w.ProtocolVersion, w.SessionId);
+        if (!sid.AsSpan().SequenceEqual(parameters.SessionId)) throw Error.Violation(ViolationReason.WrongRoundOrState, "The outcome belongs to another session.");
+        if (w.Round is 0 or > uint.MaxValue) throw Error.Violation(ViolationReason.OutOfRange, "A masking round is 1 .. 2^32 - 1.");
+        if (w.Failure != V1.ViolationReasonCode.Unspecified)
+        {
+            if (w.Sum.Count != 0 || w.Contributors.Count != 0) throw Error.Violation(ViolationReason.Malformed, "A failed round's outcome carries a sum or contributors.");
+            return new Coordination.SumOutcomeNotice(w.Round, null, [], WireReasons.FromCode(w.Failure));
+        }
+        if (w.Sum.Count == 0 || w.Contributors.Count == 0) throw Error.Violation(ViolationReason.Malformed, "A completed round's outcome lacks its sum or contributors.");
+        int[] contributors = Ascending(w.Contributors);
+        if (contributors[^1] >= parameters.Banks) throw Error.Violation(ViolationReason.UnknownSender, "A contributor is outside the roster.");
+        ulong limit = ModVector.Mask(parameters.ModulusBits);
+        ulong[] sum = new ulong[w.Sum.Count];
+        for (int i = 0; i < sum.Length; i++)
+            sum[i] = w.Sum[i] <= limit ? w.Sum[i] : throw Error.Violation(ViolationReason.OutOfRange, $"A sum value is not below 2^{parameters.ModulusBits}.");
+        return new Coordination.SumOutcomeNotice(w.Round, sum, contributors, null);
+    }
+
     // ---- helpers ----
 
     private static V1.MaskingBankMessage Bank(byte[] sessionId) => new() { ProtocolVersion = ProtocolVersion, SessionId = B(sessionId) };
@@ -174,6 +250,8 @@ public static class MaskingWire
 
     private static byte[] SessionId(uint version, ByteString sid)
     {
+        // An absent version (0: an empty buffer, or bytes that are not a FraudFed wrapper) is a malformed message, not another version.
+        if (version == 0) throw Error.Violation(ViolationReason.Malformed, "A message without a protocol version (empty, or not a FraudFed masking wrapper).");
         if (version != ProtocolVersion) throw Error.Violation(ViolationReason.WrongRoundOrState, $"Protocol version {version}, this party speaks {ProtocolVersion}.");
         if (sid.Length != MaskingParameters.SessionIdSize) throw Error.Violation(ViolationReason.Malformed, "A session id is 16 bytes.");
         return sid.ToByteArray();

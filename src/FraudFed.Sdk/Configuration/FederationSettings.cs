@@ -98,7 +98,8 @@ public sealed record FederationSettings
             _ => throw new ConfigurationException($"federation.he.parameter_set \"{he.ParameterSet}\" is not a known secure set (fraudfed-bfv-8192-3x60-t44, fraudfed-bfv-16384-6x60-t44)."),
         };
         var policy = new DecryptionPolicy { Threshold = he.Threshold, MinContributors = he.MinContributors, MaxColluders = he.MaxColluders };
-        return new HomomorphicRoster(parameters, policy, IdentityKeys.Select((k, i) => Key32(k, $"federation.identity_keys[{i}]")).ToArray(), aggregator);
+        return new HomomorphicRoster(parameters, policy, IdentityKeys.Select((k, i) => Key32(k, $"federation.identity_keys[{i}]")).ToArray(), aggregator,
+            allowInsecureTestParameters: InsecureTestParameters);
     }
 
     /// <summary>The masking parameters of these settings for session <paramref name="sessionId"/> (16 bytes).</summary>

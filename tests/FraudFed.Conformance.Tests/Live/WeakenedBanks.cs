@@ -53,7 +53,8 @@ internal sealed class NeverRefusingTransport(IBankTransport inner) : FilteringTr
 internal sealed class OwnRosterDigestTransport(IBankTransport inner, HomomorphicRoster own) : FilteringTransport(inner)
 {
     public static HomomorphicRoster LowerKMin(HomomorphicRoster r) =>
-        new(r.Parameters, r.Policy with { MinContributors = 2, MaxColluders = 0 }, r.IdentityKeys, r.AggregatorKey.ToArray());
+        new(r.Parameters, r.Policy with { MinContributors = 2, MaxColluders = 0 }, r.IdentityKeys, r.AggregatorKey.ToArray(),
+            allowInsecureTestParameters: r.Parameters.IsInsecure);
 
     protected override byte[] Incoming(byte[] message) =>
         HeWire.DecodeToBank(message, own.Banks) is HeSessionStartMessage s ? HeWire.Encode(s with { RosterDigest = own.Digest.ToArray() }) : message;

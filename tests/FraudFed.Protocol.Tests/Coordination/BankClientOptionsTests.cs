@@ -104,7 +104,7 @@ public sealed class BankClientOptionsTests
         using var identity = Ed25519SigningKey.Generate(TestRandom.Create("options/he/checkpoint/id/0"));
         using HomomorphicBankParty restored = HomomorphicBankParty.ImportState(0, new HomomorphicRoster(roster.Parameters,
             new DecryptionPolicy { Threshold = roster.Policy.Threshold, MinContributors = roster.Policy.MinContributors, MaxColluders = roster.Policy.MaxColluders },
-            roster.IdentityKeys.Select(k => k.ToArray()).ToArray(), roster.AggregatorKey.ToArray()), identity, new InMemoryDecryptionLedger(), last);
+            roster.IdentityKeys.Select(k => k.ToArray()).ToArray(), roster.AggregatorKey.ToArray(), allowInsecureTestParameters: true), identity, new InMemoryDecryptionLedger(), last);
         Assert.That(restored.IsReady, Is.True);
         d.Clients[0] = new HomomorphicSecureSumClient(restored, d.BankTransports[0]);
         SecureSumClientResult[] second = await Round(d, 2);
@@ -161,7 +161,7 @@ public sealed class BankClientOptionsTests
         var roster = d.Parties[1].Roster;
         HomomorphicRoster Roster() => new(roster.Parameters,
             new DecryptionPolicy { Threshold = roster.Policy.Threshold, MinContributors = roster.Policy.MinContributors, MaxColluders = roster.Policy.MaxColluders },
-            roster.IdentityKeys.Select(k => k.ToArray()).ToArray(), roster.AggregatorKey.ToArray());
+            roster.IdentityKeys.Select(k => k.ToArray()).ToArray(), roster.AggregatorKey.ToArray(), allowInsecureTestParameters: true);
         using var identity = Ed25519SigningKey.Generate(TestRandom.Create("options/he/split/id/0"));
         // The parts of another key generation do not pair.
         byte[] otherGeneration = checkpoint.Saves[^1].Round.ToArray();

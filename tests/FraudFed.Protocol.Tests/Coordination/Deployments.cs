@@ -73,7 +73,8 @@ internal sealed class HeDeployment : IDisposable
         byte[][] publicKeys = identities.Select(k => k.PublicKey.ToArray()).ToArray();
         byte[] aggregatorPublic = aggregatorKey.PublicKey.ToArray();
         // Every party parses its own roster from the same public values.
-        HomomorphicRoster Roster() => new(parameters, PolicyCopy(), publicKeys.Select(k => (byte[])k.Clone()).ToArray(), (byte[])aggregatorPublic.Clone());
+        HomomorphicRoster Roster() => new(parameters, PolicyCopy(), publicKeys.Select(k => (byte[])k.Clone()).ToArray(), (byte[])aggregatorPublic.Clone(),
+            allowInsecureTestParameters: parameters.IsInsecure);
         Parties = Enumerable.Range(0, banks).Select(b => new HomomorphicBankParty(b, Roster(), identities[b], new InMemoryDecryptionLedger(),
             RandomFor($"{label}/bank{b}/")) { Parallel = false }).ToArray();
         Aggregator = new HomomorphicAggregatorParty(Roster(), aggregatorKey, TestRandom.Create($"{label}/aggregator")) { Parallel = false };

@@ -36,7 +36,7 @@ internal sealed class HeWorld : IDisposable
         var agg = Ed25519SigningKey.Generate(TestRandom.Create($"{label}/agg"));
         IdentityPublic = ids.Select(k => k.PublicKey.ToArray()).ToArray();
         AggregatorPublic = agg.PublicKey.ToArray();
-        var roster = new HomomorphicRoster(P, new DecryptionPolicy { Threshold = 2, MinContributors = 2, MaxColluders = 0 }, IdentityPublic, AggregatorPublic);
+        var roster = new HomomorphicRoster(P, new DecryptionPolicy { Threshold = 2, MinContributors = 2, MaxColluders = 0 }, IdentityPublic, AggregatorPublic, allowInsecureTestParameters: true);
         // The parties own (and dispose) their keys.
         Parties = Enumerable.Range(0, Banks).Select(b => new HomomorphicBankParty(b, roster, ids[b], new InMemoryDecryptionLedger(),
             l => TestRandom.Create($"{label}/bank{b}/{l}")) { Parallel = false }).ToArray();

@@ -32,7 +32,7 @@ public sealed class AggregatorStateMatrixTests
             var ids = Enumerable.Range(0, AggregatorStateMatrixTests.Banks).Select(b => Ed25519SigningKey.Generate(TestRandom.Create($"matrix/id/{b}"))).ToArray();
             var agg = Ed25519SigningKey.Generate(TestRandom.Create("matrix/agg"));
             var roster = new HomomorphicRoster(P, new DecryptionPolicy { Threshold = 2, MinContributors = 2, MaxColluders = 0 },
-                ids.Select(k => k.PublicKey.ToArray()).ToArray(), agg.PublicKey.ToArray());
+                ids.Select(k => k.PublicKey.ToArray()).ToArray(), agg.PublicKey.ToArray(), allowInsecureTestParameters: true);
             Banks = Enumerable.Range(0, ids.Length)
                 .Select(b => new HomomorphicBankParty(b, roster, ids[b], new InMemoryDecryptionLedger(), l => TestRandom.Create($"matrix/{b}/{l}")) { Parallel = false })
                 .ToArray();

@@ -100,7 +100,7 @@ public sealed class DecryptionLedgerRestartTests
         var ids = Enumerable.Range(0, banks).Select(b => Ed25519SigningKey.Generate(TestRandom.Create($"restart/id/{b}"))).ToArray();
         var aggregatorKey = Ed25519SigningKey.Generate(TestRandom.Create("restart/agg"));
         var roster = new HomomorphicRoster(P, new DecryptionPolicy { Threshold = 2, MinContributors = 2, MaxColluders = 0 },
-            ids.Select(k => k.PublicKey.ToArray()).ToArray(), aggregatorKey.PublicKey.ToArray());
+            ids.Select(k => k.PublicKey.ToArray()).ToArray(), aggregatorKey.PublicKey.ToArray(), allowInsecureTestParameters: true);
         var parties = Enumerable.Range(0, banks).Select(b => new HomomorphicBankParty(b, roster, ids[b],
             b == 0 ? ledger0 : new InMemoryDecryptionLedger(), l => TestRandom.Create($"restart/{b}/{l}"))).ToArray();
         using var aggregator = new HomomorphicAggregatorParty(roster, aggregatorKey, TestRandom.Create("restart/agg-rng"));

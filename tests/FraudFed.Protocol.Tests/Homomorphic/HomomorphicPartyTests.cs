@@ -128,7 +128,7 @@ public sealed class HomomorphicPartyTests
             var ids = Enumerable.Range(0, n).Select(b => Ed25519SigningKey.Generate(TestRandom.Create($"party/id/{b}"))).ToArray();
             var agg = Ed25519SigningKey.Generate(TestRandom.Create("party/agg"));
             var roster = new HomomorphicRoster(P, new Cryptography.Threshold.DecryptionPolicy { Threshold = 2, MinContributors = 2, MaxColluders = 0 },
-                ids.Select(k => k.PublicKey.ToArray()).ToArray(), agg.PublicKey.ToArray());
+                ids.Select(k => k.PublicKey.ToArray()).ToArray(), agg.PublicKey.ToArray(), allowInsecureTestParameters: true);
             Banks = Enumerable.Range(0, n).Select(b => new HomomorphicBankParty(b, roster, ids[b], new InMemoryDecryptionLedger(), l => TestRandom.Create($"party/{l}"))).ToArray();
             Aggregator = new HomomorphicAggregatorParty(roster, agg, TestRandom.Create("party/agg-rng"));
         }

@@ -31,7 +31,7 @@ public sealed class HomomorphicStateExportTests
         {
             var agg = Ed25519SigningKey.Generate(TestRandom.Create("export/agg"));
             Roster = new HomomorphicRoster(P, new DecryptionPolicy { Threshold = 2, MinContributors = 2, MaxColluders = 0 },
-                Enumerable.Range(0, Banks).Select(b => { using var k = Identity(b); return k.PublicKey.ToArray(); }).ToArray(), agg.PublicKey.ToArray());
+                Enumerable.Range(0, Banks).Select(b => { using var k = Identity(b); return k.PublicKey.ToArray(); }).ToArray(), agg.PublicKey.ToArray(), allowInsecureTestParameters: true);
             Ledgers = Enumerable.Range(0, Banks).Select(_ => new InMemoryDecryptionLedger()).ToArray();
             Parties = Enumerable.Range(0, Banks).Select(b => new HomomorphicBankParty(b, Roster, Identity(b), Ledgers[b], l => TestRandom.Create($"export/{l}"))).ToArray();
             Aggregator = new HomomorphicAggregatorParty(Roster, agg, TestRandom.Create("export/agg-rng"));

@@ -37,6 +37,7 @@ public sealed class PublicSurfaceTests
         "FraudFed.Cryptography.Sharing.Shamir", "FraudFed.Cryptography.Sharing.ShamirShare", "FraudFed.Cryptography.Sharing.FieldElement521",
         "FraudFed.Cryptography.Primitives.Aead", "FraudFed.Cryptography.Primitives.Commitment", "FraudFed.Cryptography.Primitives.Kdf",
         "FraudFed.Cryptography.Primitives.Prg", "FraudFed.Cryptography.Primitives.X25519KeyPair",
+        "FraudFed.Cryptography.Error",   // the exception factory: friends (Protocol, Learning, the appliance) only
     ];
 
     private static readonly string[] ProtocolInternals =
@@ -56,7 +57,6 @@ public sealed class PublicSurfaceTests
     [
         "FraudFed.Cryptography.ViolationReason",               // every typed refusal's reason code (SPEC.md 14.1 abort codes)
         "FraudFed.Cryptography.ProtocolViolationException",    // what every party, the SDK and the appliance throw
-        "FraudFed.Cryptography.Error",                         // the one place that builds those exceptions (Learning, Aggregator use it)
         "FraudFed.Cryptography.Rlwe.RlweParameters",           // the roster's parameter set; InsecureForTestsOnly(name)
         "FraudFed.Cryptography.Rlwe.ParameterSets",            // the named production sets
         "FraudFed.Cryptography.Threshold.DecryptionPolicy",    // T, K_min, c and budget of the roster (SPEC.md 12.3)

@@ -52,7 +52,7 @@ internal sealed class MaliciousHeAggregator : IAsyncDisposable
         byte[][] publicKeys = _identities.Select(k => k.PublicKey.ToArray()).ToArray();
         byte[] aggregatorPublic = _aggregatorKey.PublicKey.ToArray();
         HomomorphicRoster Roster() => new(parameters, new DecryptionPolicy { Threshold = Threshold, MinContributors = MinContributors, MaxColluders = 1 },
-            publicKeys.Select(k => (byte[])k.Clone()).ToArray(), (byte[])aggregatorPublic.Clone());
+            publicKeys.Select(k => (byte[])k.Clone()).ToArray(), (byte[])aggregatorPublic.Clone(), allowInsecureTestParameters: parameters.IsInsecure);
         _transport = new InMemorySumTransport(Banks);
         _mail = new BankMailboxes(_transport.Aggregator);
         _parties = new HomomorphicBankParty[Banks];
