@@ -150,6 +150,20 @@ public static class MaskingWire
     /// session), UnknownSender (an id of 2^20 or more), OutOfRange (a masked value not below 2^k, an abort round above 2^32 - 1).</exception>
     public static MaskingToAggregator DecodeToAggregator(ReadOnlySpan<byte> data, int maxMessageBytes = DefaultMaxMessageBytes)
     {
+        // The masked input (length x ceil(k/8) bytes, the one large upload) is read in place when its bytes are exactly the
+        // canonical encoding; anything else takes the general path below, which accepts and refuses as before.
+        if (data.Length <= maxMessageBytes && TryReadCanonicalMaskedInput(data, out uint version, out ReadOnlySpan<byte> session, out ReadOnlySpan<byte> body, out ReadOnlySpan<byte> signature))
+        {
+            byte[] sid = SessionId(version, session); // version and session id before the body, as on the general path
+            return InSession(MaskedInput.FromBody(body, signature.ToArray()), sid);
+        }
+        return DecodeToAggregatorGeneral(data, maxMessageBytes);
+    }
+
+    /// <summary>The general decoder: protobuf parsing and the canonical check of <see cref="CanonicalProtobuf"/> for every step
+    /// (what <see cref="DecodeToAggregator(ReadOnlySpan{byte}, int)"/> does for anything but a canonical masked input).</summary>
+    internal static MaskingToAggregator DecodeToAggregatorGeneral(ReadOnlySpan<byte> data, int maxMessageBytes = DefaultMaxMessageBytes)
+    {
         V1.MaskingBankMessage w = Parse(data, maxMessageBytes, BankParser);
         byte[] sid = SessionId(w.ProtocolVersion, w.SessionId);
         return w.StepCase switch
@@ -248,13 +262,15 @@ public static class MaskingWire
     private static T Parse<T>(ReadOnlySpan<byte> data, int maxMessageBytes, MessageParser<T> parser) where T : IMessage<T>
         => CanonicalProtobuf.Parse(data, maxMessageBytes, parser);
 
-    private static byte[] SessionId(uint version, ByteString sid)
+    private static byte[] SessionId(uint version, ByteString sid) => SessionId(version, sid.Span);
+
+    private static byte[] SessionId(uint version, ReadOnlySpan<byte> sid)
     {
         // An absent version (0: an empty buffer, or bytes that are not a FraudFed wrapper) is a malformed message, not another version.
         if (version == 0) throw Error.Violation(ViolationReason.Malformed, "A message without a protocol version (empty, or not a FraudFed masking wrapper).");
         if (version != ProtocolVersion) throw Error.Violation(ViolationReason.WrongRoundOrState, $"Protocol version {version}, this party speaks {ProtocolVersion}.");
         if (sid.Length != MaskingParameters.SessionIdSize) throw Error.Violation(ViolationReason.Malformed, "A session id is 16 bytes.");
-        return sid.ToByteArray();
+        return sid.ToArray();
     }
 
     private static T InSession<T>(T message, byte[] sid) where T : SignedMessage =>
@@ -317,6 +333,81 @@ public static class MaskingWire
     private static byte[] Own(ByteString b) =>
         System.Runtime.InteropServices.MemoryMarshal.TryGetArray(b.Memory, out ArraySegment<byte> seg) && seg.Offset == 0 && seg.Count == seg.Array!.Length
             ? seg.Array : b.ToByteArray();
+
+    /// <summary>
+    /// Reads a <c>MaskingBankMessage</c> carrying a masked input without copying it, if and only if <paramref name="data"/> is byte
+    /// for byte what the protobuf serializer writes for it: protocol_version (field 1, omitted when 0), session_id (field 2,
+    /// omitted when empty), masked_input (field 13) holding body (field 1) and signature (field 2), each omitted when empty, in
+    /// that order, with minimal varints and nothing else. Such bytes are accepted by the general path with the same field values
+    /// (its parse re-encodes to them), so returning them here changes no outcome; false for anything else (another step,
+    /// unknown, repeated or default-valued fields, non-minimal varints, other orders, truncation), which then takes the general path.
+    /// </summary>
+    internal static bool TryReadCanonicalMaskedInput(ReadOnlySpan<byte> data, out uint version, out ReadOnlySpan<byte> sessionId,
+        out ReadOnlySpan<byte> body, out ReadOnlySpan<byte> signature)
+    {
+        version = 0;
+        sessionId = body = signature = default;
+        int p = 0;
+        if (p < data.Length && data[p] == 0x08) // field 1, varint
+        {
+            p++;
+            if (!ReadVarint32(data, ref p, out version) || version == 0) return false;
+        }
+        if (p < data.Length && data[p] == 0x12) // field 2, length-delimited
+        {
+            p++;
+            if (!ReadDelimited(data, ref p, out int at, out int length) || length == 0) return false;
+            sessionId = data.Slice(at, length);
+        }
+        if (p >= data.Length || data[p] != 0x6A) return false; // field 13, length-delimited
+        p++;
+        if (!ReadDelimited(data, ref p, out int innerAt, out int innerLength) || p != data.Length) return false;
+        ReadOnlySpan<byte> inner = data.Slice(innerAt, innerLength);
+        int q = 0;
+        if (q < inner.Length && inner[q] == 0x0A) // body, field 1
+        {
+            q++;
+            if (!ReadDelimited(inner, ref q, out int at, out int length) || length == 0) return false;
+            body = inner.Slice(at, length);
+        }
+        if (q < inner.Length && inner[q] == 0x12) // signature, field 2
+        {
+            q++;
+            if (!ReadDelimited(inner, ref q, out int at, out int length) || length == 0) return false;
+            signature = inner.Slice(at, length);
+        }
+        return q == inner.Length;
+    }
+
+    /// <summary>A minimal (canonical) varint of at most 32 bits at <paramref name="p"/>.</summary>
+    private static bool ReadVarint32(ReadOnlySpan<byte> d, ref int p, out uint value)
+    {
+        value = 0;
+        ulong v = 0;
+        for (int i = 0; i < 5; i++)
+        {
+            if (p >= d.Length) return false;
+            byte b = d[p++];
+            v |= (ulong)(b & 0x7F) << (7 * i);
+            if ((b & 0x80) != 0) continue;
+            if (b == 0 && i > 0) return false; // a trailing zero group: not minimal
+            if (v > uint.MaxValue) return false;
+            value = (uint)v;
+            return true;
+        }
+        return false;
+    }
+
+    /// <summary>A length-delimited field's payload: its offset and length in <paramref name="d"/> (minimal length varint, payload inside).</summary>
+    private static bool ReadDelimited(ReadOnlySpan<byte> d, ref int p, out int start, out int length)
+    {
+        start = length = 0;
+        if (!ReadVarint32(d, ref p, out uint n) || n > (uint)(d.Length - p)) return false;
+        start = p;
+        length = (int)n;
+        p += length;
+        return true;
+    }
 
     private static V1.Abort Abort(ViolationReason reason, string message, uint round) =>
         new() { Reason = WireReasons.Code(reason), Message = message ?? "", Round = round };

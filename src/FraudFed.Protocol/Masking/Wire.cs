@@ -97,7 +97,11 @@ internal sealed class WireWriter
     public Span<byte> Reserve(int length) { Span<byte> s = _buffer.GetSpan(length)[..length]; _buffer.Advance(length); return s; }
     public ReadOnlySpan<byte> Written => _buffer.WrittenSpan;
 
-    public byte[] ToArray() => _buffer.WrittenSpan.ToArray();
+    /// <summary>The bytes written. A buffer filled exactly to its capacity (a size hint that was exact, e.g. a masked input's body)
+    /// is returned as it is, without a second copy: the writer is done with it, and a later write would grow into a new array.</summary>
+    public byte[] ToArray() =>
+        System.Runtime.InteropServices.MemoryMarshal.TryGetArray(_buffer.WrittenMemory, out ArraySegment<byte> seg) && seg.Offset == 0 && seg.Count == seg.Array!.Length
+            ? seg.Array : _buffer.WrittenSpan.ToArray();
 }
 
 /// <summary>Reads big-endian fields; any underrun is ProtocolViolationException(Malformed).</summary>
