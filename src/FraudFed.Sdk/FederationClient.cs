@@ -299,12 +299,14 @@ public sealed partial class FederationClient : IAsyncDisposable
     private RemoteCertificateValidationCallback RecordingRefusals(RemoteCertificateValidationCallback validator) =>
         (sender, certificate, chain, errors) =>
         {
+            Volatile.Write(ref _serverCertificateSeen, true);
             bool ok = validator(sender, certificate, chain, errors);
             if (!ok) Volatile.Write(ref _serverCertificateRefused, true);
             return ok;
         };
 
     private bool _serverCertificateRefused;
+    private bool _serverCertificateSeen;
 
     /// <summary>The message for a call that failed because a TLS certificate was refused (not retried: the same certificates
     /// fail the same way), or null for any other failure. A refusal by this bank is known from its own validator; a refusal
@@ -318,6 +320,9 @@ public sealed partial class FederationClient : IAsyncDisposable
         // and the appliance then closes the connection before HTTP/2 starts (InvalidResponse, an EOF inside the handshake, or a
         // disposed SslStream), which a restart or an overloaded appliance does not do (those refuse the connection or time out,
         // and stay retryable).
+        if ((TlsFailures.IsRefusal(e) || (TlsFailures.IsCutHandshake(e) && cutHandshakes >= 2))
+            && TlsFailures.Classify(e, Volatile.Read(ref _serverCertificateSeen)) == HandshakeOutcome.NotTls)
+            return $"the aggregator address {_config.Aggregator} closed the connection before completing a TLS handshake (is this the appliance's gRPC address?): it never presented a server certificate; check that `aggregator` in bank.json is the appliance's `listen` address, not its ops port.";
         if (TlsFailures.IsRefusal(e) || (TlsFailures.IsCutHandshake(e) && cutHandshakes >= 2))
             return $"the aggregator at {_config.Aggregator} refused this bank's TLS client certificate (it closed the connection at the TLS/HTTP/2 handshake): its roster does not pin this certificate, or it has expired or comes from another CA; check that `certificate` and `key` in bank.json are the files issued for bank {Bank} with this appliance's kit and that the appliance's roster lists this bank, and that `aggregator` is the appliance's gRPC address.";
         return null;

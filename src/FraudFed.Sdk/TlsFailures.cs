@@ -30,6 +30,32 @@ internal static class TlsFailures
         Any(e, x => x is HttpRequestException { HttpRequestError: HttpRequestError.SecureConnectionError }
             || (x is ObjectDisposedException { ObjectName: { } name } && name.Contains("SslStream", StringComparison.Ordinal)));
 
+    /// <summary>
+    /// Which side ended a failed connection, given whether this side's certificate callback ever saw the appliance's server
+    /// certificate (<paramref name="serverCertificateSeen"/>). A handshake failure after the server's certificate was seen (and
+    /// accepted) is the appliance refusing the client certificate; one before any server certificate means the peer never spoke
+    /// TLS (it closed the connection before completing a handshake); a connect timeout with no server certificate means the peer
+    /// accepted the connection and gave no TLS answer. <see cref="HandshakeOutcome.None"/> for any other failure.
+    /// </summary>
+    public static HandshakeOutcome Classify(RpcException e, bool serverCertificateSeen)
+    {
+        if (IsHandshakeFailure(e)) return serverCertificateSeen ? HandshakeOutcome.ClientCertificateRefused : HandshakeOutcome.NotTls;
+        if (!serverCertificateSeen && IsConnectTimeout(e)) return HandshakeOutcome.NoTlsAnswer;
+        return HandshakeOutcome.None;
+    }
+
+    /// <summary>The connection (TCP and TLS handshake) did not complete within the handler's ConnectTimeout.</summary>
+    public static bool IsConnectTimeout(RpcException e)
+    {
+        ArgumentNullException.ThrowIfNull(e);
+        return e.StatusCode != StatusCode.OK && Chain(e).Any(x => x is TimeoutException);
+    }
+
+    private static IEnumerable<Exception> Chain(RpcException e)
+    {
+        for (Exception? x = e.Status.DebugException ?? e.InnerException; x is not null; x = x.InnerException) yield return x;
+    }
+
     private static bool Any(RpcException e, Func<Exception, bool> test)
     {
         ArgumentNullException.ThrowIfNull(e);
@@ -38,4 +64,17 @@ internal static class TlsFailures
             if (test(x)) return true;
         return false;
     }
+}
+
+/// <summary>How a connection to the appliance failed at the TLS layer (<see cref="TlsFailures.Classify"/>).</summary>
+internal enum HandshakeOutcome
+{
+    /// <summary>Not a TLS-layer failure.</summary>
+    None,
+    /// <summary>The peer closed the connection before presenting a server certificate: it does not speak TLS.</summary>
+    NotTls,
+    /// <summary>The peer presented its certificate, it was accepted, then the peer cut the connection: it refused the client certificate.</summary>
+    ClientCertificateRefused,
+    /// <summary>The peer accepted the TCP connection but sent no TLS answer within the connect timeout.</summary>
+    NoTlsAnswer,
 }

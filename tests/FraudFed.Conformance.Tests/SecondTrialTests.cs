@@ -215,6 +215,79 @@ public sealed class SecondTrialVectorTests
         Assert.That(stdout, Is.Empty, "nothing ran");
         Assert.That(stderr, Does.StartWith($"fraudfed conformance: {option} is an option of --target"));
     }
+    [Test]
+    public void ChangedTranscriptByte_SpecAndReplay_NameTheFilesValueFirst()
+    {
+        const string File0 = "masking/transcript-3-banks.json";
+        JsonObject original = JsonNode.Parse(File.ReadAllText(Path.Combine(Committed, File0)))!.AsObject();
+        JsonArray messages = original["messages"]!.AsArray();
+        // A byte inside the first KeyRoster (the aggregator's relay of the banks' AdvertiseKeys): SPEC's rule is that it relays them unchanged.
+        int index = Enumerable.Range(0, messages.Count).First(i => messages[i]!["type"]!.GetValue<string>() == "KeyRoster");
+        string hex = messages[index]!["bytes"]!.GetValue<string>();
+        int offset = hex.Length / 4;
+        string orig = hex.Substring(2 * offset, 2);
+        string changed = (Convert.ToByte(orig, 16) ^ 0x01).ToString("x2");
+        WriteEdited(File0, root => root["messages"]![index]!["bytes"] = hex[..(2 * offset)] + changed + hex[(2 * offset + 2)..]);
+
+        FileResult r = ConformanceSuite.Run(_tmp, File0);
+
+        string spec = r.Cases.Single(c => c.Name == "spec").Message!, replay = r.Cases.Single(c => c.Name == "replay").Message!;
+        TestContext.Out.WriteLine(spec + "\n" + replay);
+        Assert.That(replay, Does.Contain($"the file has ").And.Contain($", the replay gives "));
+        Assert.That(replay.IndexOf($"[{changed}]", StringComparison.Ordinal), Is.LessThan(replay.IndexOf($"[{orig}]", StringComparison.Ordinal)),
+            "the file's changed byte comes first, the replay's original second: " + replay);
+        Assert.That(spec, Does.Contain("the file has ").And.Contain(", SPEC's rule gives "));
+        Assert.That(spec.IndexOf($"[{changed}]", StringComparison.Ordinal), Is.LessThan(spec.IndexOf($"[{orig}]", StringComparison.Ordinal)),
+            "the file's changed byte comes first, SPEC's rule second: " + spec);
+    }
+
+    [Test]
+    public void WrongKindOfField_IsNamedByJsonPath_AndFailsOnlyTheCaseThatReadsIt()
+    {
+        const string File0 = "rlwe/parameters.json";
+        WriteEdited(File0, root => root["sets"]![0]!["insecure"] = 2);
+
+        FileResult r = ConformanceSuite.Run(_tmp, File0);
+
+        CaseResult[] failed = r.Cases.Where(c => !c.Passed).ToArray();
+        Assert.That(failed, Is.Not.Empty);
+        foreach (CaseResult c in failed)
+            Assert.That(c.Message, Does.Contain("sets[0].insecure must be true or false, found a number").And.Not.Contain("requested operation"), c.Name);
+        Assert.That(failed.Select(c => c.Name), Has.All.StartWith(r.Cases.First(c => c.Name.EndsWith("/primes", StringComparison.Ordinal)).Name.Split('/')[0] + "/"),
+            "only the first set's cases can fail");
+        Assert.That(r.Cases.Count(c => c.Passed), Is.GreaterThan(failed.Length), "the other cases still run and pass");
+    }
+
+    [Test]
+    public void WrongKindOfCount_FailsOnlyThatCasesChecks_AndEveryOtherCaseRuns()
+    {
+        const string File0 = "prg/modpow2.json";
+        FileResult clean = ConformanceSuite.Run(Committed, File0);
+        WriteEdited(File0, root => root["cases"]![0]!["count"] = "many");
+
+        FileResult r = ConformanceSuite.Run(_tmp, File0);
+
+        Assert.That(r.Cases.Select(c => c.Name), Is.EqualTo(clean.Cases.Select(c => c.Name)), "the same cases as the committed file, no \"structure\" case");
+        CaseResult[] failed = r.Cases.Where(c => !c.Passed).ToArray();
+        Assert.That(failed, Is.Not.Empty);
+        string k = failed[0].Name.Split('/')[0];
+        Assert.That(failed.Select(c => c.Name), Has.All.StartWith(k + "/"), "only the checks of cases[0] fail");
+        foreach (CaseResult c in failed) Assert.That(c.Message, Does.Contain("cases[0].count must be a number, found a string"), c.Name);
+    }
+
+    [Test]
+    public void InvalidJson_IsReportedByLineAndColumn_InPlainWords()
+    {
+        string full = Path.Combine(_tmp, "prg", "modpow2.json");
+        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
+        File.WriteAllText(full, "{\n  \"description\": x\n}\n");
+
+        CaseResult parse = ConformanceSuite.Run(_tmp, "prg/modpow2.json").Cases.Single();
+
+        Assert.That(parse.Name, Is.EqualTo("parse"));
+        Assert.That(parse.Message, Does.Match(@"^not valid JSON: line 2, column 1[78]: \S"));
+        Assert.That(parse.Message, Does.Not.Contain("LineNumber").And.Not.Contain("BytePositionInLine"));
+    }
 }
 
 /// <summary>The live runner's first step over real loopback mutual TLS against a real appliance: each way it can fail is
@@ -354,11 +427,14 @@ public sealed class SecondTrialLiveTests
             foreach (Grpc.Core.StatusCode status in new[] { Grpc.Core.StatusCode.Unavailable, Grpc.Core.StatusCode.Internal })
             {
                 var rpc = new Grpc.Core.RpcException(new Grpc.Core.Status(status, "Error starting gRPC call. HttpRequestException: ...\nObjectDisposedException: SslStream", debug));
-                string said = await LiveFailure.ConnectionAsync(rpc, target, 2, runnerRefusedServer: false, CancellationToken.None);
+                string said = await LiveFailure.ConnectionAsync(rpc, target, 2, runnerRefusedServer: false, serverCertificateSeen: true, TimeSpan.FromSeconds(20), CancellationToken.None);
                 Assert.That(said, Does.StartWith("the appliance refused bank 2's client certificate (not pinned"), $"{status} {debug.InnerException!.GetType().Name}");
+                // The same shapes before any server certificate was shown: the peer never spoke TLS.
+                said = await LiveFailure.ConnectionAsync(rpc, target, 2, runnerRefusedServer: false, serverCertificateSeen: false, TimeSpan.FromSeconds(20), CancellationToken.None);
+                Assert.That(said, Does.StartWith($"{target} closed the connection before completing a TLS handshake"), $"{status} {debug.InnerException!.GetType().Name}");
             }
         var unavailable = new Grpc.Core.RpcException(new Grpc.Core.Status(Grpc.Core.StatusCode.Unavailable, "line one\nHttpRequestException: two"));
-        Assert.That(await LiveFailure.ConnectionAsync(unavailable, target, 0, false, CancellationToken.None),
+        Assert.That(await LiveFailure.ConnectionAsync(unavailable, target, 0, false, true, TimeSpan.FromSeconds(20), CancellationToken.None),
             Is.EqualTo($"the appliance at {target} is unreachable (Unavailable); check --target and that the appliance runs."));
     }
 
@@ -416,5 +492,103 @@ public sealed class SecondTrialLiveTests
         Assert.That(int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture), Is.GreaterThan(0), "at 40 calls per second the limiter answers: " + detail);
         Assert.That(m.Groups[2].Value, Is.EqualTo("0"), "every limited mutant got through after waiting: " + detail);
         Assert.That(detail, Does.Not.Contain("RateLimited "), "no mutant ends at the limiter: " + detail);
+    }
+    /// <summary>A loopback port that accepts TCP connections and either closes each at once or keeps it open and silent.</summary>
+    private static (System.Net.Sockets.TcpListener Listener, Task Loop) PlainSocket(bool closeAtOnce, CancellationToken stop)
+    {
+        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        var held = new List<System.Net.Sockets.TcpClient>();
+        Task loop = Task.Run(async () =>
+        {
+            try
+            {
+                while (!stop.IsCancellationRequested)
+                {
+                    System.Net.Sockets.TcpClient c = await listener.AcceptTcpClientAsync(stop);
+                    if (closeAtOnce) c.Dispose(); else held.Add(c);
+                }
+            }
+            catch (OperationCanceledException) { }
+            catch (System.Net.Sockets.SocketException) { }
+            finally { foreach (var c in held) c.Dispose(); }
+        });
+        return (listener, loop);
+    }
+
+    [Test]
+    public async Task PlainSocketThatCloses_IsNotTls_NotARefusedCertificate()
+    {
+        string kit = Kit("kit");
+        using var stop = new CancellationTokenSource();
+        var (listener, loop) = PlainSocket(closeAtOnce: true, stop.Token);
+        int port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        try
+        {
+            string detail = AssertStoppedAtSetup(Conformance("--target", $"https://127.0.0.1:{port}", "--banks", kit, "--stage-timeout", "20"));
+            Assert.That(detail, Does.StartWith($"https://127.0.0.1:{port}/ closed the connection before completing a TLS handshake"));
+            Assert.That(detail, Does.Contain("is this the appliance's gRPC address?").And.Not.Contain("client certificate"));
+
+            // bank sum (the SDK) tells the same apart.
+            string bankJson = Path.Combine(kit, "banks", "bank-0", "bank.json");
+            File.WriteAllText(bankJson, JsonSerializer.Serialize(ConfigJson.Load<BankConfig>(bankJson) with { Aggregator = $"https://127.0.0.1:{port}" }, ConfigJson.Options));
+            string values = Path.Combine(_dir, "v.txt");
+            File.WriteAllText(values, "1 2 3");
+            var stderr = new StringWriter();
+            int rc = FraudFed.Cli.Program.Run(["bank", "sum", "--config", bankJson, "--values", values, "--timeout", "20"], TextWriter.Null, stderr);
+            Assert.That(rc, Is.EqualTo(1), stderr.ToString());
+            Assert.That(stderr.ToString(), Does.Contain("closed the connection before completing a TLS handshake (is this the appliance's gRPC address?)")
+                .And.Not.Contain("refused this bank's TLS client certificate"));
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            listener.Stop();
+            await loop;
+        }
+    }
+
+    [Test]
+    public async Task SilentPort_IsBoundedByTheStageTimeout()
+    {
+        string kit = Kit("kit");
+        using var stop = new CancellationTokenSource();
+        var (listener, loop) = PlainSocket(closeAtOnce: false, stop.Token);
+        int port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        try
+        {
+            var clock = Stopwatch.StartNew();
+            string detail = AssertStoppedAtSetup(Conformance("--target", $"https://127.0.0.1:{port}", "--banks", kit, "--stage-timeout", "2"));
+            Assert.That(detail, Does.Contain("no TLS answer within 2 s"), detail);
+            Assert.That(clock.Elapsed, Is.LessThan(TimeSpan.FromSeconds(30)), "bounded by --stage-timeout 2, not the 60 s call deadline");
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            listener.Stop();
+            await loop;
+        }
+    }
+
+    [Test]
+    public void Target_MustNameThePort_AndHaveNoUserPart()
+    {
+        string kit = Kit("kit");
+        foreach ((string target, string said) in new[]
+        {
+            ("https://127.0.0.1", "must name the port"),
+            ("https://127.0.0.1/", "must name the port"),
+            ("https://someone@127.0.0.1:5001", "\"someone@\""),
+        })
+        {
+            var stderr = new StringWriter();
+            int rc = FraudFed.Cli.Program.Run(["conformance", "--target", target, "--banks", kit], TextWriter.Null, stderr);
+            Assert.That(rc, Is.EqualTo(2), target);
+            Assert.That(stderr.ToString(), Does.Contain(said), target);
+        }
+        Assert.That(LiveTarget.HasExplicitPort("https://127.0.0.1:5001/"), Is.True, "a trailing slash alone is fine");
+        Assert.That(LiveTarget.HasExplicitPort("https://[::1]:5001"), Is.True);
+        Assert.That(LiveTarget.HasExplicitPort("https://[::1]"), Is.False);
+        Assert.That(LiveTarget.HasExplicitPort("https://host:"), Is.False);
     }
 }

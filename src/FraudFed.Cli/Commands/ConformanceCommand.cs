@@ -33,7 +33,7 @@ internal sealed class ConformanceCommand : ICliCommand
         var fuzzSeconds = new Option<double>("--fuzz-seconds") { Description = "Live check: time budget of the fuzz loop per appliance (default FRAUDFED_FUZZ_SECONDS or 15).", DefaultValueFactory = _ => FuzzDefault("FRAUDFED_FUZZ_SECONDS", 15) };
         var fuzzSeed = new Option<int>("--fuzz-seed") { Description = "Live check: seed of the mutations (default FRAUDFED_FUZZ_SEED or 20261201).", DefaultValueFactory = _ => (int)FuzzDefault("FRAUDFED_FUZZ_SEED", 20261201) };
         var skipBank = new Option<bool>("--skip-bank-checks") { Description = "Live check: leave out the bank-refusal checks (this implementation's bank parties facing a malicious-aggregator double, SPEC.md 13)." };
-        var stageTimeout = new Option<double>("--stage-timeout") { Description = "Live check: longest wait for the appliance's next message, seconds (default 120).", DefaultValueFactory = _ => 120 };
+        var stageTimeout = new Option<double>("--stage-timeout") { Description = "Live check: longest wait for the appliance's next message, seconds (default 120); it also bounds connecting to it (TCP connect and TLS handshake).", DefaultValueFactory = _ => 120 };
         var command = new Command("conformance", "Check this implementation against the protocol test vectors (default), or check a running appliance (--target) or local ones (--self) through honest and hostile flows.");
         foreach (Option o in new Option[] { vectors, verbose, target, ca, banks, maxBytes, self, json, fuzz, fuzzSeconds, fuzzSeed, stageTimeout, skipBank }) command.Options.Add(o);
         command.SetAction(parse => CliErrors.Guard("conformance", parse.InvocationConfiguration.Error, () =>

@@ -23,19 +23,29 @@ internal static class LiveFailure
     /// <summary>
     /// Why bank <paramref name="bank"/>'s first call (GetSession) failed, naming the side: the runner refused the appliance's
     /// server certificate (<paramref name="runnerRefusedServer"/>: its own validator said no), nothing listens, the address does
-    /// not speak TLS (probed: it answers a plain request with something other than a TLS record), or the appliance refused
-    /// this bank's client certificate (a handshake failure as the SDK classifies it, <see cref="TlsFailures"/>).
+    /// not speak TLS (no server certificate was ever shown, <paramref name="serverCertificateSeen"/>: probed for what it speaks
+    /// instead), it gave no TLS answer within <paramref name="connectTimeout"/>, or the appliance refused this bank's client
+    /// certificate (the server's certificate was seen and accepted, then the handshake was cut; <see cref="TlsFailures.Classify"/>).
     /// </summary>
-    public static async Task<string> ConnectionAsync(RpcException error, Uri target, int bank, bool runnerRefusedServer, CancellationToken cancellationToken)
+    public static async Task<string> ConnectionAsync(RpcException error, Uri target, int bank, bool runnerRefusedServer, bool serverCertificateSeen,
+        TimeSpan connectTimeout, CancellationToken cancellationToken)
     {
         if (runnerRefusedServer)
             return $"the runner refused the server certificate of the appliance at {target}: it is not issued by the CA the runner trusts (--ca, or bank-{bank}'s bank.json `ca`), does not name the host of --target, or has expired; check that --ca is the CA of the kit this appliance was provisioned with.";
         if (Refused(error.Status.DebugException)) return NothingListens(target);
-        if (TlsFailures.IsHandshakeFailure(error))
+        HandshakeOutcome outcome = TlsFailures.Classify(error, serverCertificateSeen);
+        if (outcome == HandshakeOutcome.NoTlsAnswer)
+            return $"{target} accepted the connection but gave no TLS answer within {connectTimeout.TotalSeconds:0.###} s (the stage timeout): is this the appliance's gRPC address?";
+        if (outcome == HandshakeOutcome.NotTls)
         {
             string? notTls = await NotTlsAsync(target, cancellationToken).ConfigureAwait(false);
             if (notTls is not null)
                 return $"{target} does not speak TLS ({notTls}): give --target the appliance's gRPC mutual-TLS address (`listen` in aggregator.json), not its ops port.";
+            return $"{target} closed the connection before completing a TLS handshake (is this the appliance's gRPC address? give --target the `listen` address of aggregator.json, not its ops port).";
+        }
+        if (outcome == HandshakeOutcome.ClientCertificateRefused)
+        {
+            // The appliance's certificate was shown and accepted, then the connection was cut: the client certificate was refused.
             return $"the appliance refused bank {bank}'s client certificate (not pinned: the appliance's roster does not list it, or it has expired or comes from another CA); check that --banks is the kit this appliance was provisioned with.";
         }
         return Describe(error, target, setup: true);

@@ -61,6 +61,10 @@ public sealed class LiveTarget : IDisposable
         ArgumentNullException.ThrowIfNull(options);
         if (!options.Target.IsAbsoluteUri || options.Target.Scheme != "https" || options.Target.Port <= 0)
             throw new ConfigurationException($"--target must be https://HOST:PORT, not \"{options.Target}\".");
+        if (options.Target.UserInfo.Length > 0)
+            throw new ConfigurationException($"--target must be https://HOST:PORT without a user part (\"{options.Target.UserInfo}@\"), not \"{options.Target.OriginalString}\".");
+        if (!HasExplicitPort(options.Target.OriginalString))
+            throw new ConfigurationException($"--target must name the port, https://HOST:PORT (the appliance's gRPC port; 443 is not assumed), not \"{options.Target.OriginalString}\".");
         if (options.Target.AbsolutePath != "/" || options.Target.Query.Length > 0 || options.Target.Fragment.Length > 0 || options.Target.UserInfo.Length > 0)
             throw new ConfigurationException($"--target must be https://HOST:PORT with nothing after the port (a gRPC service has no path), not \"{options.Target.OriginalString}\".");
         if (options.FuzzMutants < 0 || options.FuzzSeconds <= 0) throw new ConfigurationException("--fuzz must be 0 or more mutants and --fuzz-seconds positive.");
@@ -99,6 +103,18 @@ public sealed class LiveTarget : IDisposable
             target?.Dispose();
             throw;
         }
+    }
+
+    /// <summary>True when the authority of an absolute URI text ends with ":digits" (a bracketed IPv6 host's colons do not count).</summary>
+    internal static bool HasExplicitPort(string uri)
+    {
+        int start = uri.IndexOf("://", StringComparison.Ordinal);
+        string authority = start < 0 ? uri : uri[(start + 3)..];
+        int end = authority.IndexOfAny(['/', '?', '#']);
+        if (end >= 0) authority = authority[..end];
+        authority = authority[(authority.LastIndexOf('@') + 1)..];
+        int colon = authority.LastIndexOf(':');
+        return colon > authority.LastIndexOf(']') && colon < authority.Length - 1 && authority[(colon + 1)..].All(char.IsAsciiDigit);
     }
 
     internal WireBank Open(int bank) =>

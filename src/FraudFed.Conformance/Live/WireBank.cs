@@ -63,19 +63,26 @@ internal sealed class WireBank : IDisposable
         _seed = seed;
         _maxMessageBytes = maxMessageBytes;
         _stageTimeout = stageTimeout;
-        _channel = OpenChannel(target, certificate, authority, () => Volatile.Write(ref _serverCertificateRefused, true));
+        _channel = OpenChannel(target, certificate, authority, () => Volatile.Write(ref _serverCertificateRefused, true),
+            () => Volatile.Write(ref _serverCertificateSeen, true), stageTimeout);
         Grpc = new Federation.FederationClient(_channel);
     }
 
     private bool _serverCertificateRefused;
+    private bool _serverCertificateSeen;
+
+    /// <summary>True once this bank's channel was shown the appliance's server certificate (the peer speaks TLS).</summary>
+    public bool ServerCertificateSeen => Volatile.Read(ref _serverCertificateSeen);
 
     /// <summary>True once this bank's channel refused the appliance's server certificate (the runner's side of a failed handshake).</summary>
     public bool ServerCertificateRefused => Volatile.Read(ref _serverCertificateRefused);
 
     /// <summary>A channel presenting <paramref name="certificate"/> and trusting only <paramref name="authority"/> for the appliance;
     /// <paramref name="refused"/> is called when that check refuses the appliance's certificate. No client-side message size
-    /// limit: the appliance's own limits are under test.</summary>
-    public static GrpcChannel OpenChannel(Uri target, X509Certificate2 certificate, X509Certificate2 authority, Action? refused = null)
+    /// limit: the appliance's own limits are under test. <paramref name="seen"/> is called whenever the appliance presents its
+    /// certificate; <paramref name="connectTimeout"/> bounds the TCP connect and TLS handshake (default 60 s).</summary>
+    public static GrpcChannel OpenChannel(Uri target, X509Certificate2 certificate, X509Certificate2 authority, Action? refused = null, Action? seen = null,
+        TimeSpan? connectTimeout = null)
     {
         RemoteCertificateValidationCallback validator = TlsFiles.ServerValidator(authority);
         var handler = new SocketsHttpHandler
@@ -85,12 +92,14 @@ internal sealed class WireBank : IDisposable
                 ClientCertificates = [certificate],
                 RemoteCertificateValidationCallback = (sender, server, chain, errors) =>
                 {
+                    seen?.Invoke();
                     bool ok = validator(sender, server, chain, errors);
                     if (!ok) refused?.Invoke();
                     return ok;
                 },
             },
             EnableMultipleHttp2Connections = true,
+            ConnectTimeout = connectTimeout ?? TimeSpan.FromSeconds(60),
         };
         return GrpcChannel.ForAddress(target, new GrpcChannelOptions
         {
@@ -165,7 +174,7 @@ internal sealed class WireBank : IDisposable
         }
         catch (RpcException e) when (e.StatusCode != StatusCode.Cancelled || !cancellationToken.IsCancellationRequested)
         {
-            throw new LiveFlowException(await LiveFailure.ConnectionAsync(e, _target, Bank, ServerCertificateRefused, cancellationToken).ConfigureAwait(false));
+            throw new LiveFlowException(await LiveFailure.ConnectionAsync(e, _target, Bank, ServerCertificateRefused, ServerCertificateSeen, _stageTimeout, cancellationToken).ConfigureAwait(false));
         }
     }
 

@@ -324,7 +324,7 @@ internal sealed class MaskingTranscriptVectors(string variant) : IVectorFile
                 Expect.Equal(where + " from", PartyName(expected[i], "from"), messages[i].From);
                 Expect.Equal(where + " to", PartyName(expected[i], "to"), messages[i].To);
                 Expect.Equal(where + " type", TypeName(expected[i]), messages[i].Type);
-                Expect.Hex(where + " bytes", expected[i].Str("bytes"), messages[i].Bytes);
+                Expect.FileHex(where + " bytes", expected[i].Str("bytes"), messages[i].Bytes, "the replay");
             }
             JsonElement[] rounds = root.Arr("rounds");
             Expect.Equal("rounds", rounds.Length, results.Count);
@@ -406,6 +406,13 @@ internal sealed class MaskingTranscriptVectors(string variant) : IVectorFile
     /// <summary>The transcript re-derived from the spec alone.</summary>
     private sealed class IndependentCheck
     {
+        private const string Rule = "SPEC's rule";
+
+        /// <summary>A value of the file's messages (<paramref name="fileBytes"/>) against what SPEC's rule says it must be
+        /// (<paramref name="ruleHex"/>): the failure says "the file has ..., SPEC's rule gives ...".</summary>
+        private static void ByRule(string what, string ruleHex, ReadOnlySpan<byte> fileBytes) =>
+            Expect.FileHex(what, Convert.ToHexStringLower(fileBytes), Convert.FromHexString(ruleHex), Rule);
+
         private readonly JsonElement _root;
         private readonly byte[] _sid;
         private readonly int _n, _t, _k;
@@ -437,7 +444,7 @@ internal sealed class MaskingTranscriptVectors(string variant) : IVectorFile
             _n = root.Int("banks"); _t = root.Int("threshold"); _k = root.Int("bits");
             _mask = _k == 64 ? ulong.MaxValue : (1UL << _k) - 1;
             JsonElement[] parties = root.Arr("parties");
-            _idPub = parties.Select(p => { using var key = Ed25519SigningKey.Import(p.Hex("identity_private")); Expect.Hex("identity public key", p.Str("identity_public"), key.PublicKey); return key.PublicKey.ToArray(); }).ToArray();
+            _idPub = parties.Select(p => { using var key = Ed25519SigningKey.Import(p.Hex("identity_private")); Expect.FileHex("identity public key", p.Str("identity_public"), key.PublicKey, Rule); return key.PublicKey.ToArray(); }).ToArray();
             _chPriv = parties.Select(p => p.Hex("channel_private")).ToArray();
             _mkPriv = parties.Select(p => p.Hex("mask_private")).ToArray();
             _rounds = root.Arr("rounds");
@@ -489,7 +496,7 @@ internal sealed class MaskingTranscriptVectors(string variant) : IVectorFile
                 Expect.Equal(what + " wrapper fields (protocol_version, session_id, one step)", "1,2," + (up ? UpField : DownField)[type], string.Join(",", wrapper.Select(x => x.Number)));
                 Expect.Equal(what + " oneof field (as listed)", m.Int("oneof_field"), wrapper[2].Number);
                 Expect.Equal(what + " protocol_version", 1UL, wrapper[0].Value);
-                Expect.Hex(what + " session_id", J.H(_sid), wrapper[1].Data);
+                ByRule(what + " session_id", J.H(_sid), wrapper[1].Data);
                 List<ProtoField> f = ProtoRead.Fields(wrapper[2].Data, what);
                 byte[] b = [];
                 uint round = 0;
@@ -502,10 +509,10 @@ internal sealed class MaskingTranscriptVectors(string variant) : IVectorFile
                     Expect.Equal(what + " signature length", 64, signature.Length);
                     b = Reference.Concat(body, signature);
                     r = new Reader(b);
-                    Expect.Hex(what + " magic", "46465341", r.Take(4));
+                    ByRule(what + " magic", "46465341", r.Take(4));
                     Expect.Equal(what + " version", (byte)2, r.U8());
                     Expect.Equal(what + " type code", type, TypeNames[r.U8()]);
-                    Expect.Hex(what + " session id", J.H(_sid), r.Take(16));
+                    ByRule(what + " session id", J.H(_sid), r.Take(16));
                     round = r.U32();
                 }
                 else if (type is not ("KeyRoster" or "GraphSeedRoster")) round = (uint)ProtoRead.U(f, 1, what);
@@ -532,8 +539,8 @@ internal sealed class MaskingTranscriptVectors(string variant) : IVectorFile
                             r.Take(64); r.End(what);
                             _commitments[party] = commitment;
                             VerifySignature(b, party, what);
-                            using (var ck = X25519KeyPair.Import(_chPriv[party])) Expect.Hex(what + " channel key = X25519 public of channel_private", J.H(ck.PublicKey), c);
-                            using (var mk = X25519KeyPair.Import(_mkPriv[party])) Expect.Hex(what + " mask key = X25519 public of mask_private", J.H(mk.PublicKey), s);
+                            using (var ck = X25519KeyPair.Import(_chPriv[party])) ByRule(what + " channel key = X25519 public of channel_private", J.H(ck.PublicKey), c);
+                            using (var mk = X25519KeyPair.Import(_mkPriv[party])) ByRule(what + " mask key = X25519 public of mask_private", J.H(mk.PublicKey), s);
                             _adv[party] = (c, s);
                             _advMessages.Add(b);
                             break;
@@ -545,7 +552,7 @@ internal sealed class MaskingTranscriptVectors(string variant) : IVectorFile
                             Expect.Equal(what + " count", _adv.Count, keys.Count);
                             int e = 0;
                             foreach (byte[] a in _advMessages.OrderBy(x => BinaryPrimitives.ReadUInt32BigEndian(x.AsSpan(26))))
-                                Expect.Hex(what + " relayed AdvertiseKeys (body || signature)", J.H(a), Relayed(keys[e++], what));
+                                ByRule(what + " relayed AdvertiseKeys (body || signature)", J.H(a), Relayed(keys[e++], what));
                             break;
                         }
                     case "GraphSeedReveal":
@@ -554,9 +561,9 @@ internal sealed class MaskingTranscriptVectors(string variant) : IVectorFile
                             byte[] nonce = r.Take(32);
                             r.Take(64); r.End(what);
                             VerifySignature(b, party, what);
-                            Expect.Hex(what + " nonce = the third 32 bytes of the bank's randomness", _root.Arr("parties")[party].Str("graph_nonce"), nonce);
+                            ByRule(what + " nonce = the third 32 bytes of the bank's randomness", _root.Arr("parties")[party].Str("graph_nonce"), nonce);
                             byte[] commitment = SHA256.HashData(Reference.Concat(Encoding.ASCII.GetBytes("FraudFed/v1/secagg/graph-commit"), [0], nonce, _sid, Reference.U32Be((uint)party)));
-                            Expect.Hex(what + " opens the AdvertiseKeys commitment SHA-256(label || 0x00 || nonce || session || u32 bank)", J.H(_commitments[party]), commitment);
+                            ByRule(what + " opens the AdvertiseKeys commitment SHA-256(label || 0x00 || nonce || session || u32 bank)", J.H(_commitments[party]), commitment);
                             byte[] flipped = (byte[])nonce.Clone();
                             flipped[0] ^= 1;
                             Expect.True(!SHA256.HashData(Reference.Concat(Encoding.ASCII.GetBytes("FraudFed/v1/secagg/graph-commit"), [0], flipped, _sid, Reference.U32Be((uint)party))).AsSpan().SequenceEqual(_commitments[party]),
@@ -572,12 +579,12 @@ internal sealed class MaskingTranscriptVectors(string variant) : IVectorFile
                             Expect.Equal(what + " count (one reveal per bank of the key roster)", _adv.Count, reveals.Count);
                             int e = 0;
                             foreach (int bank in _nonces.Keys)
-                                Expect.Hex(what + $" relayed GraphSeedReveal of bank {bank}", J.H(_revealMessages[bank]), Relayed(reveals[e++], what));
+                                ByRule(what + $" relayed GraphSeedReveal of bank {bank}", J.H(_revealMessages[bank]), Relayed(reveals[e++], what));
                             var input = new List<byte[]> { Encoding.ASCII.GetBytes("FraudFed/v1/secagg/graph-seed"), _sid, Reference.U32Be((uint)_nonces.Count) };
                             foreach (var (bank, nonce) in _nonces) { input.Add(Reference.U32Be((uint)bank)); input.Add(nonce); }
                             byte[] seed = SHA256.HashData(Reference.Concat([.. input]));
                             JsonElement g = _root.GetProperty("graph");
-                            Expect.Hex(what + ": graph seed = SHA-256(label || session || u32 count || (u32 bank || nonce) ascending)", g.Str("seed"), seed);
+                            Expect.FileHex(what + ": graph seed = SHA-256(label || session || u32 count || (u32 bank || nonce) ascending)", g.Str("seed"), seed, Rule);
                             if (!g.GetProperty("complete").GetBoolean())
                             {
                                 int[][] reference = NeighbourGraphVectors.ReferenceGraph(seed, _n, g.Int("degree"));
@@ -619,7 +626,7 @@ internal sealed class MaskingTranscriptVectors(string variant) : IVectorFile
                             {
                                 List<ProtoField> be = ProtoRead.Fields(entry, what);
                                 int owner = (int)ProtoRead.U(be, 1, what);
-                                Expect.Hex(what + $" bundle from bank {owner} relayed unchanged", J.H(_bundles[(owner, party)]), ProtoRead.B(be, 2, what));
+                                ByRule(what + $" bundle from bank {owner} relayed unchanged", J.H(_bundles[(owner, party)]), ProtoRead.B(be, 2, what));
                                 from.Add(owner);
                             }
                             int[] expected = _bundles.Keys.Where(x => x.Holder == party).Select(x => x.Owner).Order().ToArray();
@@ -654,7 +661,7 @@ internal sealed class MaskingTranscriptVectors(string variant) : IVectorFile
                             Expect.Equal(what + " survivors = senders of masked inputs, ascending", string.Join(",", _masked.Keys.Order()), string.Join(",", ids));
                             byte[] canonical = Reference.Concat([.. "FFSA"u8, 2, 6], _sid, Reference.U32Be(round), Reference.U32Be((uint)ids.Length),
                                 Reference.Concat([.. ids.Select(i => Reference.U32Be((uint)i))]));
-                            if (_survivorList is not null) Expect.Hex(what + " identical for every survivor", J.H(_survivorList), canonical);
+                            if (_survivorList is not null) ByRule(what + " identical for every survivor", J.H(_survivorList), canonical);
                             _survivorList = canonical;
                             _survivors = ids;
                             break;
@@ -683,7 +690,7 @@ internal sealed class MaskingTranscriptVectors(string variant) : IVectorFile
                             {
                                 List<ProtoField> se = ProtoRead.Fields(sigs[e++], what);
                                 Expect.Equal(what + " signer", (ulong)signer, ProtoRead.U(se, 1, what));
-                                Expect.Hex(what + $" signature of bank {signer}", J.H(_consistency[signer]), ProtoRead.B(se, 2, what));
+                                ByRule(what + $" signature of bank {signer}", J.H(_consistency[signer]), ProtoRead.B(se, 2, what));
                             }
                             var got = new List<string>();
                             foreach (byte[] q in ProtoRead.Many(f, 5))
@@ -789,7 +796,7 @@ internal sealed class MaskingTranscriptVectors(string variant) : IVectorFile
                 {
                     byte[] pad = Reference.Hkdf(kappa[i], _sid, "FraudFed/v1/secagg/pairwise-escrow", _round, (uint)i, (uint)q);
                     byte[] opened = _escrows[(i, q)].Zip(pad, (x, y) => (byte)(x ^ y)).ToArray();
-                    Expect.Hex($"bank {i}'s escrow for bank {q} opens to the pairwise seed", J.H(PairwiseSeed(i, q)), opened);
+                    ByRule($"bank {i}'s escrow for bank {q} opens to the pairwise seed", J.H(PairwiseSeed(i, q)), opened);
                 }
             }
             // Masked inputs: y_i = x_i + PRG(b_i) + sum_{j > i} PRG(s_ij) - sum_{j < i} PRG(s_ij) mod 2^k over the peers i received shares from.

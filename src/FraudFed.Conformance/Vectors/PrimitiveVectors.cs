@@ -79,17 +79,22 @@ internal sealed class PrgModPow2Vectors : IVectorFile
         });
         foreach (JsonElement c in root.Arr("cases"))
         {
-            int k = c.Int("bits"), count = c.Int("count");
-            ulong[] first = c.U64s("values");
-            string hash = c.Str("values_sha256");
+            // Only the name is read here: a malformed count, values or hash fails the cases of this k, not the enumeration.
+            int k = c.Int("bits");
+            int count = 0;
+            ulong[] first = [];
+            string hash = "";
+            void Read() { count = c.Int("count"); first = c.U64s("values"); hash = c.Str("values_sha256"); }
             yield return new CheckCase($"k={k}/reference", () =>
             {
+                Read();
                 ulong[] r = Reference.ModPow2(seed, count, k);
                 Expect.Values("first values", first, r.AsSpan(0, first.Length));
                 Expect.Hex("values_sha256", hash, J.Sha256OfWords(r));
             });
             yield return new CheckCase($"k={k}/prg", () =>
             {
+                Read();
                 using var prg = new Prg(seed);
                 ulong[] r = prg.NextModPow2(count, k);
                 Expect.Values("first values", first, r.AsSpan(0, first.Length));
@@ -98,6 +103,7 @@ internal sealed class PrgModPow2Vectors : IVectorFile
             yield return new CheckCase($"k={k}/masking-add", () =>
             {
                 // The masking code path: acc + PRG(seed) and acc - PRG(seed) (ModVector.AddPrg), reduced mod 2^k.
+                Read();
                 var acc = new ulong[count];
                 ModVector.AddPrg(acc, seed, k, subtract: false);
                 ModVector.Reduce(acc, k);
@@ -112,6 +118,7 @@ internal sealed class PrgModPow2Vectors : IVectorFile
             {
                 // The batched paths banks and the aggregator use: several jobs at once, and split over two workers
                 // with each slice's PRG positioned at its keystream block (Prg.AtBlock).
+                Read();
                 byte[] other = SHA256.HashData(seed);
                 ulong[] o = Reference.ModPow2(other, count, k);
                 ulong mask = k == 64 ? ulong.MaxValue : (1UL << k) - 1;

@@ -113,7 +113,7 @@ public static class ConformanceSuite
         }
         catch (JsonException e)
         {
-            return [new CheckCase("parse", () => throw new ConformanceException("not valid JSON: " + e.Message))];
+            return [new CheckCase("parse", () => throw new ConformanceException("not valid JSON: " + JsonPosition(e)))];
         }
         var cases = new List<CheckCase> { new("description", () => CheckDescription(root)) };
         IVectorFile? checker = Find(relativePath);
@@ -133,11 +133,12 @@ public static class ConformanceSuite
                     $"{duplicates.Count} duplicated case(s): {string.Join(", ", duplicates.Take(8))}{(duplicates.Count > 8 ? $" and {duplicates.Count - 8} more" : "")} " +
                     "(each case appears once)")));
         }
+        List<string> mismatches = checker.Generated && root.ValueKind == JsonValueKind.Object ? KindMismatches(checker, root) : [];
         List<CheckCase> own;
-        try { own = checker.Cases(root).ToList(); }
+        try { own = checker.Cases(root).Select(c => Named(c, mismatches)).ToList(); }
         catch (Exception e)
         {
-            cases.Add(new CheckCase("structure", () => throw new ConformanceException("cannot enumerate cases: " + Plain(e))));
+            cases.Add(new CheckCase("structure", () => throw new ConformanceException("cannot enumerate cases: " + (mismatches.Count > 0 && e is not ConformanceException ? Joined(mismatches) : Plain(e)))));
             return cases;
         }
         cases.AddRange(own);
@@ -151,6 +152,76 @@ public static class ConformanceSuite
         }
         return cases;
     }
+
+    /// <summary>A case whose failure other than a disagreement (a field of the wrong JSON kind) names the fields of the
+    /// wrong kind by JSON path, when the file has any.</summary>
+    private static CheckCase Named(CheckCase c, List<string> mismatches) =>
+        mismatches.Count == 0 ? c : new CheckCase(c.Name, () =>
+        {
+            try { c.Run(); }
+            catch (Exception e) when (e is not ConformanceException && e is InvalidOperationException or FormatException or KeyNotFoundException or OverflowException)
+            {
+                throw new ConformanceException(Joined(mismatches));
+            }
+        });
+
+    private static string Joined(List<string> mismatches) =>
+        string.Join("; ", mismatches.Take(4)) + (mismatches.Count > 4 ? $" and {mismatches.Count - 4} more" : "");
+
+    /// <summary>An invalid-JSON error as "line L, column C: reason" (both 1-based), without the parser's position suffix.</summary>
+    internal static string JsonPosition(JsonException e)
+    {
+        string reason = e.Message;
+        int cut = reason.IndexOf(" LineNumber:", StringComparison.Ordinal);
+        if (cut < 0) cut = reason.IndexOf(" Path:", StringComparison.Ordinal);
+        if (cut > 0) reason = reason[..cut];
+        reason = reason.TrimEnd('.', ' ');
+        return e.LineNumber is long line && e.BytePositionInLine is long column
+            ? $"line {line + 1}, column {column + 1}: {reason}"
+            : reason;
+    }
+
+    /// <summary>Every value of <paramref name="root"/> whose JSON kind differs from the value at the same place of the freshly
+    /// generated file, as "sets[0].insecure must be true or false, found a number" (arrays compared element-wise, an element
+    /// beyond the generated array's end against its last element).</summary>
+    internal static List<string> KindMismatches(IVectorFile checker, JsonElement root)
+    {
+        var found = new List<string>();
+        using var doc = JsonDocument.Parse(GeneratedText(checker));
+        Walk(root, doc.RootElement, "");
+        return found;
+
+        void Walk(JsonElement file, JsonElement expected, string path)
+        {
+            if (Kind(file.ValueKind) != Kind(expected.ValueKind))
+            {
+                found.Add($"{(path.Length == 0 ? "the top level" : path)} must be {KindWords(expected.ValueKind)}, found {KindWords(file.ValueKind)}");
+                return;
+            }
+            if (file.ValueKind == JsonValueKind.Object)
+            {
+                foreach (JsonProperty p in file.EnumerateObject())
+                    if (expected.TryGetProperty(p.Name, out JsonElement e)) Walk(p.Value, e, path.Length == 0 ? p.Name : path + "." + p.Name);
+            }
+            else if (file.ValueKind == JsonValueKind.Array && expected.GetArrayLength() > 0)
+            {
+                int i = 0, last = expected.GetArrayLength() - 1;
+                foreach (JsonElement x in file.EnumerateArray()) { Walk(x, expected[Math.Min(i, last)], $"{path}[{i}]"); i++; }
+            }
+        }
+
+        static JsonValueKind Kind(JsonValueKind k) => k == JsonValueKind.False ? JsonValueKind.True : k;
+    }
+
+    private static string KindWords(JsonValueKind k) => k switch
+    {
+        JsonValueKind.True or JsonValueKind.False => "true or false",
+        JsonValueKind.Number => "a number",
+        JsonValueKind.String => "a string",
+        JsonValueKind.Array => "a list",
+        JsonValueKind.Object => "an object",
+        _ => "null",
+    };
 
     /// <summary>Shortest accepted description, in characters (after trimming).</summary>
     internal const int MinDescriptionLength = 20;
@@ -425,17 +496,32 @@ internal static class Expect
             throw new ConformanceException($"{what}: {HexDifference(expectedHex.ToLowerInvariant(), a)}");
     }
 
+    /// <summary>The file's value <paramref name="fileHex"/> against the value <paramref name="rule"/> recomputes (e.g. "SPEC's
+    /// rule", "the replay"): the message says "the file has ..., {rule} gives ..." (the file is what is checked).</summary>
+    public static void FileHex(string what, string fileHex, ReadOnlySpan<byte> recomputed, string rule)
+    {
+        string a = Convert.ToHexStringLower(recomputed);
+        if (!string.Equals(a, fileHex, StringComparison.OrdinalIgnoreCase))
+            throw new ConformanceException($"{what}: {HexDifference(a, fileHex.ToLowerInvariant(), rule)}");
+    }
+
     /// <summary>Where two hex strings first differ: the byte offset and the bytes around it in both (a window of up to 8 bytes
     /// either side, the differing byte in brackets), so that two values with equal ends are told apart.</summary>
-    internal static string HexDifference(string expectedHex, string actualHex)
+    internal static string HexDifference(string expectedHex, string actualHex) => HexDifference(expectedHex, actualHex, rule: null);
+
+    /// <summary><see cref="HexDifference(string, string)"/>; with a <paramref name="rule"/>, <paramref name="actualHex"/> is the
+    /// file's value and <paramref name="expectedHex"/> the rule's: "the file has A, {rule} gives E".</summary>
+    internal static string HexDifference(string expectedHex, string actualHex, string? rule)
     {
+        string Pair(string e, string a) => rule is null ? $"expected {e}, got {a}" : $"the file has {a}, {rule} gives {e}";
         if (expectedHex.Length <= 72 && actualHex.Length <= 72 && expectedHex.Length % 2 == 0)
-            return $"expected {expectedHex}, got {actualHex}{FirstAt(expectedHex, actualHex)}";
+            return $"{Pair(expectedHex, actualHex)}{FirstAt(expectedHex, actualHex)}";
         int bytesE = expectedHex.Length / 2, bytesA = actualHex.Length / 2;
         int at = 0;
         while (at < bytesE && at < bytesA && string.CompareOrdinal(expectedHex, 2 * at, actualHex, 2 * at, 2) == 0) at++;
         int from = Math.Max(0, at - 8);
-        return $"first difference at byte {at} (expected {bytesE} bytes, got {bytesA}): expected {Window(expectedHex, from, at)}, got {Window(actualHex, from, at)}";
+        string sizes = rule is null ? $"expected {bytesE} bytes, got {bytesA}" : $"the file {bytesA} bytes, {rule} {bytesE}";
+        return $"first difference at byte {at} ({sizes}): {Pair(Window(expectedHex, from, at), Window(actualHex, from, at))}";
     }
 
     private static string FirstAt(string e, string a)

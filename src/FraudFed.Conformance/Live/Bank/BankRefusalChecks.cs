@@ -68,7 +68,7 @@ public static class BankRefusalChecks
             catch (CheckFailure f) { detail = f.Message; passed = false; }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested) { throw; }
             catch (Exception e) { detail = $"{e.GetType().Name}: {e.Message}"; passed = false; }
-            results.Add(new LiveCheckResult(name, passed, detail, clock.Elapsed.TotalSeconds));
+            results.Add(new LiveCheckResult(name, passed, detail, Math.Round(clock.Elapsed.TotalSeconds, 3)));
         }
         return results;
     }
