@@ -272,7 +272,7 @@ public sealed class MaskingAggregator
     public byte[] CloseAdvertiseKeys()
     {
         if (State is not AggregatorAdvertiseKeys st) throw WrongState("CloseAdvertiseKeys");
-        if (st.Received.Count < _p.MinimumSurvivors) throw Abort(ViolationReason.TooFewParticipants, "Fewer banks advertised keys than the minimum.");
+        if (st.Received.Count < _p.MinimumSurvivors) throw Abort(ViolationReason.TooFewParticipants, $"{st.Received.Count} banks advertised keys, fewer than the minimum of {_p.MinimumSurvivors}.");
         _advertised = new bool[_p.Banks];
         foreach (int id in st.Received.Keys) _advertised[id] = true;
         byte[] roster = new KeyRoster(_p.SessionId, st.Received.OrderBy(kv => kv.Key).Select(kv => kv.Value).ToArray()).Encode();
@@ -352,7 +352,7 @@ public sealed class MaskingAggregator
     public IReadOnlyDictionary<int, byte[]> CloseShareKeys()
     {
         if (State is not AggregatorShareKeys st) throw WrongState("CloseShareKeys");
-        if (st.Received.Count < _p.MinimumSurvivors) throw RoundFailed(ViolationReason.TooFewParticipants, "Fewer banks shared keys than the minimum; the round ends.");
+        if (st.Received.Count < _p.MinimumSurvivors) throw RoundFailed(ViolationReason.TooFewParticipants, $"{st.Received.Count} banks shared keys, fewer than the minimum of {_p.MinimumSurvivors}; the round ends.");
         var deliveries = new Dictionary<int, byte[]>();
         foreach (int j in st.Received.Keys.Order())
         {
@@ -385,7 +385,7 @@ public sealed class MaskingAggregator
     public IReadOnlyDictionary<int, byte[]> CloseMaskedInput()
     {
         if (State is not AggregatorMaskedInput st) throw WrongState("CloseMaskedInput");
-        if (st.Received.Count < _p.MinimumSurvivors) throw RoundFailed(ViolationReason.TooFewParticipants, "Fewer masked inputs than the minimum; the round ends.");
+        if (st.Received.Count < _p.MinimumSurvivors) throw RoundFailed(ViolationReason.TooFewParticipants, $"{st.Received.Count} masked inputs arrived, fewer than the minimum of {_p.MinimumSurvivors}; the round ends.");
         int[] u2 = st.Received.Order().ToArray();
         var list = new SurvivorList(_p.SessionId, st.Round, u2);
         byte[] encoded = list.Encode();
@@ -410,7 +410,7 @@ public sealed class MaskingAggregator
     public IReadOnlyDictionary<int, byte[]> CloseConsistencyCheck()
     {
         if (State is not AggregatorConsistencyCheck st) throw WrongState("CloseConsistencyCheck");
-        if (st.Signatures.Count < _p.MinimumSurvivors) throw RoundFailed(ViolationReason.TooFewParticipants, "Fewer consistency signatures than the minimum; the round ends.");
+        if (st.Signatures.Count < _p.MinimumSurvivors) throw RoundFailed(ViolationReason.TooFewParticipants, $"{st.Signatures.Count} consistency signatures arrived, fewer than the minimum of {_p.MinimumSurvivors}; the round ends.");
         var u2 = new HashSet<int>(st.U2);
         var u1 = st.Prior.U1;
         SignerSignature[] sigs = st.Signatures.OrderBy(kv => kv.Key).Select(kv => new SignerSignature(kv.Key, kv.Value)).ToArray();

@@ -162,7 +162,7 @@ public sealed partial class MaskingBank : IDisposable
         if (!byId.TryGetValue(_id, out AdvertiseKeys? mine) || !mine.ChannelPublicKey.AsSpan().SequenceEqual(_channelKey.PublicKey)
             || !mine.MaskPublicKey.AsSpan().SequenceEqual(_maskKey.PublicKey) || !mine.GraphCommitment.AsSpan().SequenceEqual(_graphCommitment))
             throw Error.Violation(ViolationReason.Inconsistent, "The roster does not carry this bank's own keys and commitment.");
-        if (byId.Count < _p.MinimumSurvivors) throw Error.Violation(ViolationReason.TooFewParticipants, "Fewer banks advertised keys than the minimum.");
+        if (byId.Count < _p.MinimumSurvivors) throw Error.Violation(ViolationReason.TooFewParticipants, $"{byId.Count} banks advertised keys, fewer than the minimum of {_p.MinimumSurvivors}.");
         foreach (AdvertiseKeys k in roster.Keys)
             if (!k.VerifySignature(_identityKeys[k.Sender])) throw Error.Violation(ViolationReason.AuthenticationFailed, $"Bank {k.Sender}'s AdvertiseKeys signature does not verify.");
         byte[] reveal = new GraphSeedReveal(_p.SessionId, _id, (byte[])_graphNonce.Clone()).Encode(_identity);
@@ -433,7 +433,7 @@ public sealed partial class MaskingBank : IDisposable
         }
         // An honest aggregator relays every signature and fails the round itself below M (CloseConsistencyCheck): fewer here
         // is the short side of a split survivor list (SPEC.md 11.1), so the session ends.
-        if (signers.Count < _p.MinimumSurvivors) throw Abort(ViolationReason.TooFewParticipants, "Fewer consistency signatures than the minimum.");
+        if (signers.Count < _p.MinimumSurvivors) throw Abort(ViolationReason.TooFewParticipants, $"{signers.Count} consistency signatures, fewer than the minimum of {_p.MinimumSurvivors}.");
 
         var revealed = new List<RevealedShare>(req.Requests.Count);
         foreach (ShareRequest q in req.Requests)

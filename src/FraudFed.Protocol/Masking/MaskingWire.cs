@@ -92,7 +92,9 @@ public static class MaskingWire
     /// <summary>Parses a <c>MaskingAggregatorMessage</c> of at most <paramref name="maxMessageBytes"/> bytes that must carry a <typeparamref name="T"/>.</summary>
     /// <exception cref="ProtocolViolationException">As <see cref="DecodeToBank(ReadOnlySpan{byte}, int)"/>; Malformed for another step.</exception>
     public static T DecodeToBank<T>(ReadOnlySpan<byte> data, int maxMessageBytes) where T : MaskingToBank
-        => DecodeToBank(data, maxMessageBytes) as T ?? throw Error.Violation(ViolationReason.Malformed, $"The message is not a {typeof(T).Name}.");
+        => DecodeToBank(data, maxMessageBytes) as T ?? throw Error.Violation(ViolationReason.Malformed, $"The message is not {Article(typeof(T).Name)} {typeof(T).Name}.");
+
+    private static string Article(string name) => "AEIOU".Contains(name[0], StringComparison.Ordinal) ? "an" : "a";
 
     private static UnmaskRequest UnmaskRequest(byte[] sid, V1.MaskingUnmaskRequest r)
     {
@@ -183,7 +185,7 @@ public static class MaskingWire
     /// <summary>Parses a <c>MaskingBankMessage</c> that must carry a <typeparamref name="T"/>.</summary>
     /// <exception cref="ProtocolViolationException">As <see cref="DecodeToAggregator(ReadOnlySpan{byte}, int)"/>; Malformed for another step.</exception>
     public static T DecodeToAggregator<T>(ReadOnlySpan<byte> data) where T : MaskingToAggregator
-        => DecodeToAggregator(data) as T ?? throw Error.Violation(ViolationReason.Malformed, $"The message is not a {typeof(T).Name}.");
+        => DecodeToAggregator(data) as T ?? throw Error.Violation(ViolationReason.Malformed, $"The message is not {Article(typeof(T).Name)} {typeof(T).Name}.");
 
     // ---- round outcome (SPEC.md 15.2) ----
 

@@ -124,4 +124,28 @@ public sealed class FreshUserMaskingTests
         Assert.Throws<ArgumentOutOfRangeException>(() => _ = new MaskingAggregator(p, keys, maxMessageBytes: 10));
         Assert.Throws<ArgumentOutOfRangeException>(() => _ = new MaskingBank(p, 1, d.H.IdentityOf(1), keys, rng, maxMessageBytes: 0));
     }
+
+    // ------------------------------------------------------------------ 7. messages a person can act on
+
+    [Test]
+    public void TooFewParticipants_SaysHowManyArrived_AndTheMinimum_AndAWrongKindNamesItWithItsArticle()
+    {
+        using var d = new Driver(4, 3, "fresh/counts");
+        MaskingParameters p = d.Parameters;
+        byte[][] keys = Enumerable.Range(0, 4).Select(i => d.H.IdentityOf(i).PublicKey.ToArray()).ToArray();
+        var agg = new MaskingAggregator(p, keys);
+        agg.Receive(0, d.H.Banks[0].AdvertiseKeys());
+        agg.Receive(2, d.H.Banks[2].AdvertiseKeys());
+        var ex = Assert.Throws<ProtocolViolationException>(() => agg.CloseAdvertiseKeys())!;
+        Assert.That(ex.Reason, Is.EqualTo(ViolationReason.TooFewParticipants));
+        Assert.That(ex.Message, Does.Contain($"2 banks advertised keys, fewer than the minimum of {p.MinimumSurvivors}"));
+
+        // A bank handed the wrong kind of aggregator message: "an UnmaskRequest", not "a UnmaskRequest".
+        using var rng = FraudFed.Testing.TestRandom.Create("fresh/counts/bank");
+        using var bank = new MaskingBank(p, 1, d.H.IdentityOf(1), keys, rng);
+        bank.AdvertiseKeys();
+        byte[] roster = MaskingWire.Encode(new KeyRoster(p.SessionId, []));
+        var wrong = Assert.Throws<ProtocolViolationException>(() => bank.ReceiveUnmaskRequest(roster))!;
+        Assert.That(wrong.Message, Does.Contain("is not an UnmaskRequest"));
+    }
 }
