@@ -167,10 +167,6 @@ public sealed class Coordinator : IDisposable
                 return outs;
             case EventKind.RoundRequest:
                 int length = (int)BinaryPrimitives.ReadUInt32LittleEndian(e.Payload);
-                // A participant of the running round that asks for the next one while it still owes this one a message (a bank
-                // restarted before it saved anything of the round) leaves it now: no stage waits for it until the deadline.
-                if (_engine.LeaveOnRoundRequest(e.Bank) is { } left)
-                    _log.LogInformation("Bank {Bank} asked for round {Next} while it owed round {Round} a message: it leaves round {Round}", e.Bank, _nextRound, left, left);
                 if (_requests.Count == 0) _firstRequest = _time.GetUtcNow();
                 _requests[e.Bank] = length;
                 return [];
@@ -366,10 +362,7 @@ public sealed class Coordinator : IDisposable
             {
                 IReadOnlyCollection<int> session = _engine.SessionBanks;
                 bool everyone = session.Count > 0 && session.All(_requests.ContainsKey);
-                // The join clock starts with the first request, or when the round before it ended if that came later: a request
-                // sent during the previous round does not make the next one open without the banks still finishing it.
-                DateTimeOffset joinStart = _firstRequest > _stageStarted ? _firstRequest : _stageStarted;
-                if (everyone || (now - joinStart).TotalSeconds >= d.JoinSeconds)
+                if (everyone || (now - _firstRequest).TotalSeconds >= d.JoinSeconds)
                 {
                     var payload = new byte[12];
                     BinaryPrimitives.WriteUInt64LittleEndian(payload, _nextRound);

@@ -48,11 +48,6 @@ internal interface IModeEngine : IDisposable
     /// ProtocolViolationException on refusal, changing nothing.</summary>
     IReadOnlyList<OutboundItem> Receive(int bank, byte[] message, object? prepared);
     IReadOnlyList<OutboundItem> OpenRound(ulong round, int length, IReadOnlyList<int> participants);
-    /// <summary>A round request from <paramref name="bank"/> (SPEC.md 14.5, "A bank that asks again"): if the bank is a participant
-    /// of the running round and still owes its current stage a message, it leaves that round now, as a BankAbort would (no stage
-    /// waits for it, and a homomorphic decryptor choice excludes it). Returns the round it left, or null. A function of the
-    /// log: the round request is itself an event.</summary>
-    ulong? LeaveOnRoundRequest(int bank);
     IReadOnlyList<OutboundItem> Step(string name, byte[] payload);
     (string Name, byte[] Payload)? Due(bool deadlinePassed);
     /// <summary>The last round's end since the previous call, if any.</summary>
@@ -105,10 +100,7 @@ internal sealed class HeEngine : IModeEngine
     private readonly int _banks;
     private readonly int _maxMessageBytes;
     private readonly HashSet<int> _answered = [];
-    private readonly HashSet<int> _left = [];   // participants that asked for the next round while they owed this one a message
     private int[] _expected = [];
-    private int[] _participants = [];
-    private ulong _round;
     private HeRoundOutcome? _reported;
     private RoundEnd? _setupFailure;
     private HeRoundOutcome? _closed;
@@ -157,20 +149,9 @@ internal sealed class HeEngine : IModeEngine
     public IReadOnlyList<OutboundItem> OpenRound(ulong round, int length, IReadOnlyList<int> participants)
     {
         IReadOnlyList<HeOutgoing> outs = _party.StartRound(round, length);
-        _participants = participants.ToArray();
-        _expected = _participants;
-        _round = round;
+        _expected = participants.ToArray();
         _answered.Clear();
-        _left.Clear();
         return Map(outs);
-    }
-
-    public ulong? LeaveOnRoundRequest(int bank)
-    {
-        string s = _party.State;
-        bool running = s.StartsWith("CollectingUploads", StringComparison.Ordinal) || s.StartsWith("CollectingShares", StringComparison.Ordinal);
-        if (!running || !_participants.Contains(bank) || !_expected.Contains(bank) || _answered.Contains(bank) || !_left.Add(bank)) return null;
-        return _round;
     }
 
     public IReadOnlyList<OutboundItem> Step(string name, byte[] payload)
@@ -195,9 +176,6 @@ internal sealed class HeEngine : IModeEngine
                     $"bank(s) {string.Join(", ", missing)} missed the {stage} setup deadline; start a new session once every bank is connected"));
             case "he.fail_round":
                 return Map(_party.FailRound(ViolationReason.TooFewParticipants, "a decryptor missed the stage deadline"));
-            case "he.fail_round_left":
-                return Map(_party.FailRound(ViolationReason.TooFewParticipants,
-                    $"bank(s) {string.Join(", ", _left.Order())} left the round (asked for the next one) and too few banks remain to decrypt it"));
             default:
                 throw new InvalidDataException($"Unknown homomorphic step '{name}' in the state file.");
         }
@@ -209,16 +187,12 @@ internal sealed class HeEngine : IModeEngine
         if (deadlinePassed && _party.MissingSetupBanks.Count > 0) return ("he.fail_setup", []);
         if (s.StartsWith("CollectingUploads", StringComparison.Ordinal))
         {
-            if (!deadlinePassed && !_expected.All(b => _answered.Contains(b) || _left.Contains(b))) return null;
-            // Decryptors: the first T contributors, padded with other banks; never a bank that left the round.
+            if (!deadlinePassed && !_expected.All(_answered.Contains)) return null;
             int t = _party.Roster.Policy.Threshold;
-            int[] active = _answered.Where(b => !_left.Contains(b)).Order().Take(t)
-                .Concat(Enumerable.Range(0, _banks).Where(b => !_answered.Contains(b) && !_left.Contains(b))).Take(t).Order().ToArray();
-            if (active.Length < t) return ("he.fail_round_left", []);
+            int[] active = _answered.Order().Take(t).Concat(Enumerable.Range(0, _banks).Where(b => !_answered.Contains(b))).Take(t).Order().ToArray();
             return ("he.close_uploads", Items.Banks(active));
         }
-        if (s.StartsWith("CollectingShares", StringComparison.Ordinal) && (deadlinePassed || _expected.Any(_left.Contains)))
-            return (deadlinePassed ? "he.fail_round" : "he.fail_round_left", []);
+        if (s.StartsWith("CollectingShares", StringComparison.Ordinal) && deadlinePassed) return ("he.fail_round", []);
         return null;
     }
 
@@ -342,13 +316,6 @@ internal sealed class MaskingEngine : IModeEngine
         _left.Clear();
         var open = new MailboxItem { RoundOpen = new RoundOpen { Round = round, Length = (uint)length } }.ToByteArray();
         return _participants.Select(b => new OutboundItem(b, open)).ToList();
-    }
-
-    public ulong? LeaveOnRoundRequest(int bank)
-    {
-        if (_aggregator?.State is not (AggregatorShareKeys or AggregatorMaskedInput or AggregatorConsistencyCheck or AggregatorUnmasking)) return null;
-        if (!_participants.Contains(bank) || !_expected.Contains(bank) || _answered.Contains(bank) || !_left.Add(bank)) return null;
-        return _aggregator.State.Round;
     }
 
     public IReadOnlyList<OutboundItem> Step(string name, byte[] payload)
