@@ -22,10 +22,18 @@ public sealed class RoundLengthTests
         FederationClient[] clients = Enumerable.Range(0, banks).Select(kit.Client).ToArray();
         await Task.WhenAll(clients.Select(c => c.ConnectAsync(ct)));
 
-        // Bank 0 asks first, for 4 values: that sets the round's length.
-        RawBank first = kit.Raw(0);
-        await first.Grpc.RequestRoundAsync(new RoundRequest { Length = 4 }, cancellationToken: ct);
-        int storedBefore = kit.Host!.Coordinator.EventCountOf(1);
+        // Bank 0 asks first, for 4 values: that sets the round's length. Its own client asks (and then waits in the round for
+        // the others), so no second request of bank 0 can race the round's opening (a raw request followed by the SDK's
+        // request of the same bank was ambiguous: the SDK's could arrive after the round opened and queue bank 0 for the next).
+        ulong[][] vectors = [[1, 2, 3, 4], [10, 20, 30, 40], [100, 200, 300, 400]];
+        int bank0Before = kit.Host!.Coordinator.EventCountOf(0);
+        Task<FederatedSum> first = clients[0].SumAsync(vectors[0], ct);
+        while (kit.Host.Coordinator.EventCountOf(0) == bank0Before)
+        {
+            Assert.That(first.IsCompleted, Is.False, "bank 0's sum ended before its round request was stored");
+            await Task.Delay(20, ct);
+        }
+        int storedBefore = kit.Host.Coordinator.EventCountOf(1);
 
         VectorLengthMismatchException? e = Assert.ThrowsAsync<VectorLengthMismatchException>(() => clients[1].SumAsync([1, 2, 3, 4, 5], ct));
         Assert.That(e!.ExpectedLength, Is.EqualTo(4));
@@ -43,8 +51,7 @@ public sealed class RoundLengthTests
         Assert.That(StatusMapping.RoundLengthOf(rpc), Is.EqualTo(4));
 
         // With the right length every bank gets the exact sum.
-        ulong[][] vectors = [[1, 2, 3, 4], [10, 20, 30, 40], [100, 200, 300, 400]];
-        FederatedSum[] results = await Task.WhenAll(clients.Select((c, i) => c.SumAsync(vectors[i], ct)));
+        FederatedSum[] results = await Task.WhenAll([first, .. clients.Skip(1).Select((c, i) => c.SumAsync(vectors[i + 1], ct))]);
         foreach (FederatedSum r in results) Assert.That(r.Sum, Is.EqualTo(new ulong[] { 111, 222, 333, 444 }));
     }
 }
