@@ -278,16 +278,7 @@ internal sealed class MaskingEngine : IModeEngine
     public object? Prepare(int bank, byte[] message)
     {
         MaskingToAggregator m = MaskingWire.DecodeToAggregator(message, _maxMessageBytes);
-        int? named = m switch
-        {
-            AdvertiseKeys a => a.Sender,
-            GraphSeedReveal g => g.Sender,
-            ShareKeys k => k.Sender,
-            MaskedInput x => x.Sender,
-            ConsistencySignature c => c.Sender,
-            UnmaskResponse u => u.Sender,
-            _ => null,
-        };
+        int? named = MaskingAggregator.NamedSender(m);
         // SPEC.md 14.1: the sender is the certificate's bank; a body naming another bank is refused before the party sees it.
         if (named is { } sender && sender != bank)
             throw Error.Violation(ViolationReason.UnknownSender, $"the message names bank {sender} as its sender, the client certificate is bank {bank}'s");

@@ -220,8 +220,10 @@ public sealed class MaskingAggregator
         Apply(m);
     }
 
-    /// <summary>The sender a bank message's body names, or null for a message without one (a bank's Abort).</summary>
-    internal static int? NamedSender(MaskingToAggregator m) => m switch
+    /// <summary>The bank a bank message's body names as its sender (SPEC.md 14.1), or null for a message without one (a bank's
+    /// Abort); a transport compares it with the bank it authenticated.</summary>
+    /// <exception cref="ArgumentNullException"><paramref name="m"/> is null.</exception>
+    public static int? NamedSender(MaskingToAggregator m) => m switch
     {
         AdvertiseKeys a => a.Sender,
         GraphSeedReveal g => g.Sender,
@@ -229,6 +231,7 @@ public sealed class MaskingAggregator
         MaskedInput x => x.Sender,
         ConsistencySignature c => c.Sender,
         UnmaskResponse u => u.Sender,
+        null => throw new ArgumentNullException(nameof(m)),
         _ => null,
     };
 
