@@ -104,6 +104,105 @@ internal sealed class ModulusSwitch
         }
     }
 
+    /// <summary>
+    /// The end of a decryption share in one pass (SPEC.md 12.0 step 5): for a polynomial left before its last inverse-NTT
+    /// stage by <see cref="NttTables.InverseMultiplyHead"/> (every limb, values in [0, 2q)), runs that stage (n^-1 folded in),
+    /// adds the smudging noise x_j - B of <paramref name="draws"/> (the (lo, hi) pairs of <see cref="Samplers.SmudgingDraws"/>,
+    /// B = 2^<paramref name="bits"/> - 1) and switches the result to 2^64 into <paramref name="destination"/>, coefficients j and
+    /// j + n/2 together, while their residues are in registers. The smudged residues h_j are written back into
+    /// <paramref name="head"/> (coefficient domain): the scratch then holds the share, never the unsmudged product.
+    /// Bit for bit the inverse NTT's last stage, <see cref="Samplers.AddSmudging"/> and <see cref="Switch"/> run one after the
+    /// other (ShareKernelTests).
+    /// </summary>
+    /// <exception cref="ArgumentException">head of another basis, or draws not 2n words, or destination not n words.</exception>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal unsafe void SmudgeAndSwitchLastStage(RnsPoly head, ReadOnlySpan<ulong> draws, int bits, Span<ulong> destination)
+    {
+        RnsBasis basis = _p.Basis;
+        basis.Check(head);
+        int n = _p.N, L = basis.Count;
+        if (draws.Length != 2 * n) throw Error.Argument(nameof(draws), $"Exactly 2n = {2 * n} words of draws.");
+        if (destination.Length != n) throw Error.Argument(nameof(destination), $"Exactly n = {n} words.");
+        if (bits is < 1 or > Samplers.MaxSmudgingBits) throw Error.OutOfRange(nameof(bits), "Smudging bits must be in 1..126.");
+        Span<FusedLimb> constants = L <= 8 ? stackalloc FusedLimb[L] : new FusedLimb[L];
+        UInt128 bound = (UInt128.One << bits) - 1;
+        for (int i = 0; i < L; i++)
+        {
+            var barrett = new Barrett128(basis.Primes[i]);
+            (ulong nInv, ulong nInvShoup, ulong lastInv, ulong lastInvShoup) = basis.Table(i).LastStage;
+            constants[i] = new FusedLimb
+            {
+                Switch = _limbs[i], Barrett = barrett, BMod = barrett.Reduce((ulong)(bound >> 64), (ulong)bound),
+                NInv = nInv, NInvShoup = nInvShoup, LastInv = lastInv, LastInvShoup = lastInvShoup,
+            };
+        }
+        int t = n >> 1;
+        fixed (ulong* src = head.Data)
+        fixed (ulong* dst = destination)
+        fixed (ulong* w = draws)
+        fixed (FusedLimb* c = constants)
+        {
+            ulong* wB = w + 2 * t; // the draws of coefficients n/2..n-1
+            if (L == 3)
+            {
+                // The named sets' three primes, unrolled.
+                ulong* x0 = src, x1 = src + n, x2 = src + 2 * n;
+                for (int j = 0; j < t; j++)
+                {
+                    ulong loA = w[2 * j], hiA = w[2 * j + 1], loB = wB[2 * j], hiB = wB[2 * j + 1];
+                    ulong intA = 0, fracA = 0, intB = 0, fracB = 0;
+                    FusedLimbStep(x0 + j, t, c, loA, hiA, loB, hiB, ref intA, ref fracA, ref intB, ref fracB);
+                    FusedLimbStep(x1 + j, t, c + 1, loA, hiA, loB, hiB, ref intA, ref fracA, ref intB, ref fracB);
+                    FusedLimbStep(x2 + j, t, c + 2, loA, hiA, loB, hiB, ref intA, ref fracA, ref intB, ref fracB);
+                    dst[j] = intA + (fracA >> 63);
+                    dst[j + t] = intB + (fracB >> 63);
+                }
+            }
+            else
+            {
+                for (int j = 0; j < t; j++)
+                {
+                    ulong loA = w[2 * j], hiA = w[2 * j + 1], loB = wB[2 * j], hiB = wB[2 * j + 1];
+                    ulong intA = 0, fracA = 0, intB = 0, fracB = 0;
+                    for (int i = 0; i < L; i++)
+                        FusedLimbStep(src + (long)i * n + j, t, c + i, loA, hiA, loB, hiB, ref intA, ref fracA, ref intB, ref fracB);
+                    dst[j] = intA + (fracA >> 63);
+                    dst[j + t] = intB + (fracB >> 63);
+                }
+            }
+        }
+        head.IsNtt = false;
+    }
+
+    /// <summary>The constants of one prime for <see cref="SmudgeAndSwitchLastStage"/>: the switch's, the smudging's (Barrett
+    /// of 128-bit draws, B mod q) and the last inverse stage's.</summary>
+    private struct FusedLimb
+    {
+        public Limb Switch;
+        public Barrett128 Barrett;
+        public ulong BMod, NInv, NInvShoup, LastInv, LastInvShoup;
+    }
+
+    /// <summary>One limb of <see cref="SmudgeAndSwitchLastStage"/> at coefficients j (A) and j + t (B), x pointing at j: the
+    /// last inverse butterfly, the noise, the write-back, then the switch's accumulation.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void FusedLimbStep(ulong* x, int t, FusedLimb* c, ulong loA, ulong hiA, ulong loB, ulong hiB,
+        ref ulong intA, ref ulong fracA, ref ulong intB, ref ulong fracB)
+    {
+        ulong q = c->Switch.Q, twoQ = 2 * q;
+        ulong u = x[0], v = x[t];
+        ulong s = u + v;            // < 4q
+        ulong d = u - v + twoQ;     // < 4q
+        ulong a = ModArith.CondSub(ModArith.MulShoupLazy(s, c->NInv, c->NInvShoup, q), q);
+        ulong b = ModArith.CondSub(ModArith.MulShoupLazy(d, c->LastInv, c->LastInvShoup, q), q);
+        a = ModArith.AddMod(a, ModArith.SubMod(c->Barrett.Reduce(hiA, loA), c->BMod, q), q);
+        b = ModArith.AddMod(b, ModArith.SubMod(c->Barrett.Reduce(hiB, loB), c->BMod, q), q);
+        x[0] = a;
+        x[t] = b;
+        Accumulate(a, c->Switch, ref intA, ref fracA);
+        Accumulate(b, c->Switch, ref intB, ref fracB);
+    }
+
     /// <summary>The constants of one prime for <see cref="Switch"/>.</summary>
     private struct Limb
     {
