@@ -406,8 +406,8 @@ internal sealed class ThresholdKeyShare : IDisposable
             return work.Clone();
         });
 
-    /// <summary>h_j through the fused path (<see cref="GenerateSwitchedCore"/>) before its switch is serialized, as a new
-    /// polynomial (the residues the fused kernel writes back), with its switched words into <paramref name="words"/>:
+    /// <summary>The fused path (<see cref="GenerateSwitchedCore"/>): its switched words into <paramref name="words"/>, and as a
+    /// new polynomial what it leaves in the scratch, y_i = [h_i (Q/q_i)^-1]_{q_i} (<see cref="ModulusSwitch.SmudgeAndSwitchLastStage"/>):
     /// test-visible, for the comparison with <see cref="GenUnswitchedShare"/>.</summary>
     internal RnsPoly GenFusedShare(ulong round, uint chunk, IReadOnlyList<int> contributors, IReadOnlyList<int> active, ulong[] words) =>
         WithWeightedPoint(round, chunk, contributors, active, (fingerprint, weighted, weightedShoup, work) =>
@@ -465,7 +465,8 @@ internal sealed class ThresholdKeyShare : IDisposable
     }
 
     /// <summary>
-    /// h_j' = round(2^64 h_j / Q) mod 2^64 into <paramref name="words"/> (n words), and h_j into <paramref name="a"/>, with
+    /// h_j' = round(2^64 h_j / Q) mod 2^64 into <paramref name="words"/> (n words), and y_i = [h_i (Q/q_i)^-1]_{q_i} (a public
+    /// function of h_j) into <paramref name="a"/>, with
     /// three passes fewer than <see cref="GenerateCore"/> and <see cref="ModulusSwitch.Switch"/>: the pointwise multiply by the
     /// weighted point rides in the first inverse-NTT pass (<see cref="NttTables.InverseMultiplyHead"/>); the smudging draws
     /// are drawn ahead into a per-thread buffer (<see cref="Samplers.SmudgingDraws"/>, the same stream); the last inverse

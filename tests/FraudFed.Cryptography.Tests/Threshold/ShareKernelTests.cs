@@ -36,7 +36,7 @@ public sealed class ShareKernelTests
                 var fusedWords = new ulong[n];
                 RnsPoly fused = share.GenFusedShare(round, chunk, contributors, active, fusedWords);
                 Assert.That(fused.IsNtt, Is.False);
-                Assert.That(fused.Data, Is.EqualTo(reference.Data), $"h_j residues, bank {j}, round {round}");
+                Assert.That(fused.Data, Is.EqualTo(SwitchFactors(p.Basis, reference).Data), $"y = h_j (Q/q_i)^-1 residues, bank {j}, round {round}");
                 Assert.That(fusedWords, Is.EqualTo(referenceWords), $"switched words, bank {j}, round {round}");
 
                 byte[] bytes = share.GenDecryptionShare(round, chunk, contributors, active);
@@ -95,8 +95,22 @@ public sealed class ShareKernelTests
         RnsPoly fused = head.Clone();
         var words = new ulong[n];
         new ModulusSwitch(p).SmudgeAndSwitchLastStage(fused, draws, bits, words);
-        Assert.That(fused.Data, Is.EqualTo(reference.Data), "smudged residues written back");
+        Assert.That(fused.Data, Is.EqualTo(SwitchFactors(p.Basis, reference).Data), "smudged residues times (Q/q_i)^-1 written back");
         Assert.That(words, Is.EqualTo(referenceWords), "switched words");
+    }
+
+    /// <summary>y_i = h_i (Q/q_i)^-1 mod q_i, schoolbook (what the fused kernel leaves in its scratch).</summary>
+    private static RnsPoly SwitchFactors(RnsBasis basis, RnsPoly h)
+    {
+        RnsPoly y = h.Clone();
+        for (int i = 0; i < basis.Count; i++)
+        {
+            ulong q = basis.Primes[i];
+            var k = (ulong)(BigInteger.ModPow(basis.QHat(i) % q, q - 2, q));
+            Span<ulong> limb = y.Limb(i);
+            for (int j = 0; j < limb.Length; j++) limb[j] = (ulong)((UInt128)limb[j] * k % q);
+        }
+        return y;
     }
 
     // The draws themselves, against the integers they stand for: from a zero polynomial the reference sampler leaves
