@@ -57,6 +57,15 @@ public class DecryptionShareBenchmarks
     [Benchmark(Baseline = true)]
     public byte[] GenDecryptionShare() => _share.GenDecryptionShare(1, 0, _contributors, _active);
 
+    /// <summary>The request check and fingerprint alone (sets, SHA-256 of (round, chunk, U, D)): paid once by the protocol's
+    /// DecryptionGuard and once inside the share.</summary>
+    [Benchmark]
+    public byte[] CheckRequest() => _share.CheckRequest(1, 0, _contributors, _active);
+
+    /// <summary>The cached weighted point's lookup (the cache key of (U, D)).</summary>
+    [Benchmark]
+    public bool WeightedPointLookup() => _share.WeightedPoint(_contributors, _active).IsNtt;
+
     /// <summary>a_{r,k} from the CRS seed (AES-256-CTR, rejection sampling into three limbs).</summary>
     [Benchmark]
     public void ExpandCommonPolynomial() => CommonRandomness.ExpandInto(_p, _scheme.Seed, CrpPurpose.CompactCiphertext, 1, 0, _work);
