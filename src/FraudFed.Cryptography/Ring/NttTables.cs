@@ -235,6 +235,108 @@ internal sealed class NttTables
         }
     }
 
+    /// <summary>
+    /// The inverse transform of the pointwise product values (.) b without its last stage: values := b (.) values (b's Shoup
+    /// quotients <paramref name="bShoup"/>, b in [0, q), the product left lazy in [0, 2q)), folded into the first inverse
+    /// pass, then every regular stage; the last stage (m = 2, n^-1 folded in) is left to the caller
+    /// (<see cref="LastStage"/>; the decryption share runs it fused with its smudging and switch). Values end in [0, 2q).
+    /// <see cref="InverseLastStage"/> after this equals <see cref="Inverse"/> of the reduced product, bit for bit
+    /// (NttTests).
+    /// </summary>
+    [SkipLocalsInit]
+    internal unsafe void InverseMultiplyHead(Span<ulong> values, ReadOnlySpan<ulong> b, ReadOnlySpan<ulong> bShoup)
+    {
+        if (values.Length != N || b.Length != N || bShoup.Length != N) throw Error.Argument(nameof(values), "Length must equal n.");
+        ulong q = Modulus;
+        int n = N;
+        fixed (ulong* a = values)
+        fixed (ulong* bp = b)
+        fixed (ulong* bs = bShoup)
+        fixed (ulong* w = _psiInv)
+        fixed (ulong* ws = _psiInvShoup)
+        {
+            int m = n, t = 1;
+            if (m == 2) { MultiplyLazy(a, bp, bs, n, q); return; } // no stage before the last
+            if (((LogN - 1) & 1) == 1)
+            {
+                InverseFirstRadix2Multiply(a, bp, bs, w, ws, m >> 1, q);
+                m >>= 1; t <<= 1;
+            }
+            else
+            {
+                InverseFirstRadix4Multiply(a, bp, bs, w, ws, m >> 1, q);
+                m >>= 2; t <<= 2;
+            }
+            for (; m > 2; m >>= 2, t <<= 2) InverseRadix4(a, w, ws, m >> 1, t, q);
+        }
+    }
+
+    /// <summary>The last inverse stage alone (m = 2, distance n/2, n^-1 folded in, output in [0, q)), for values left in
+    /// [0, 2q) by <see cref="InverseMultiplyHead"/>: the reference the fused share kernel is tested against.</summary>
+    internal unsafe void InverseLastStage(Span<ulong> values)
+    {
+        if (values.Length != N) throw Error.Argument(nameof(values), "Length must equal n.");
+        fixed (ulong* a = values) InverseLast(a, N >> 1, _nInv, _nInvShoup, _lastInv, _lastInvShoup, Modulus);
+    }
+
+    /// <summary>The constants of the last inverse stage: for u, v in [0, 2q) at distance n/2, the outputs are
+    /// (n^-1 (u + v)) mod q and (n^-1 psi^-1 (u - v + 2q)) mod q (Shoup quotients alongside).</summary>
+    internal (ulong NInv, ulong NInvShoup, ulong LastInv, ulong LastInvShoup) LastStage => (_nInv, _nInvShoup, _lastInv, _lastInvShoup);
+
+    /// <summary>a := b (.) a lazily, in [0, 2q).</summary>
+    private static unsafe void MultiplyLazy(ulong* a, ulong* b, ulong* bs, int n, ulong q)
+    {
+        for (int j = 0; j < n; j++) a[j] = unchecked(b[j] * a[j] - MulHigh(a[j], bs[j]) * q);
+    }
+
+    /// <summary>The first inverse stage (m = n, distance 1) with the pointwise product b (.) a folded into its loads.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void InverseFirstRadix2Multiply(ulong* a, ulong* b, ulong* bs, ulong* w, ulong* ws, int h, ulong q)
+    {
+        ulong twoQ = 2 * q;
+        for (int i = 0; i < h; i++)
+        {
+            ulong W = w[h + i], Ws = ws[h + i];
+            ulong* x = a + 2 * i;
+            ulong u = unchecked(b[2 * i] * x[0] - MulHigh(x[0], bs[2 * i]) * q);
+            ulong v = unchecked(b[2 * i + 1] * x[1] - MulHigh(x[1], bs[2 * i + 1]) * q);
+            x[0] = ModArith.CondSub(u + v, twoQ);
+            ulong d = u - v + twoQ;
+            x[1] = unchecked(W * d - MulHigh(d, Ws) * q);
+        }
+    }
+
+    /// <summary><see cref="InverseFirstRadix4"/> with the pointwise product b (.) a folded into its loads (lazy, [0, 2q)).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void InverseFirstRadix4Multiply(ulong* a, ulong* b, ulong* bs, ulong* w, ulong* ws, int h, ulong q)
+    {
+        ulong twoQ = 2 * q;
+        int groups = h >> 1;
+        ulong* p = a;
+        ulong* w12 = w + h, s12 = ws + h, w0p = w + groups, s0p = ws + groups;
+        for (int i = 0; i < groups; i++, p += 4, b += 4, bs += 4, w12 += 2, s12 += 2)
+        {
+            ulong x0 = p[0], x1 = p[1], x2 = p[2], x3 = p[3];
+            x0 = unchecked(b[0] * x0 - MulHigh(x0, bs[0]) * q);
+            x1 = unchecked(b[1] * x1 - MulHigh(x1, bs[1]) * q);
+            x2 = unchecked(b[2] * x2 - MulHigh(x2, bs[2]) * q);
+            x3 = unchecked(b[3] * x3 - MulHigh(x3, bs[3]) * q);
+            ulong d = x0 - x1 + twoQ;
+            x0 = ModArith.CondSub(x0 + x1, twoQ);
+            x1 = unchecked(w12[0] * d - MulHigh(d, s12[0]) * q);
+            d = x2 - x3 + twoQ;
+            x2 = ModArith.CondSub(x2 + x3, twoQ);
+            x3 = unchecked(w12[1] * d - MulHigh(d, s12[1]) * q);
+            ulong w0 = w0p[i], s0 = s0p[i];
+            d = x0 - x2 + twoQ;
+            p[0] = ModArith.CondSub(x0 + x2, twoQ);
+            p[2] = unchecked(w0 * d - MulHigh(d, s0) * q);
+            d = x1 - x3 + twoQ;
+            p[1] = ModArith.CondSub(x1 + x3, twoQ);
+            p[3] = unchecked(w0 * d - MulHigh(d, s0) * q);
+        }
+    }
+
     /// <summary>One inverse stage: h groups, butterflies (j, j + t) by psiInv[h + i].</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void InverseRadix2(ulong* a, ulong* w, ulong* ws, int h, int t, ulong q)

@@ -14,6 +14,7 @@ using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using System.Security.Cryptography;
 using FraudFed.Cryptography.Primitives;
 
@@ -82,7 +83,52 @@ internal static class Samplers
         UniformLimbCore(destination, q, random);
     }
 
+    /// <remarks>
+    /// Draws one little-endian word per missing value straight into the destination, keeps those below q (compacting in
+    /// place), and repeats for the remainder: the consumed stream depends only on q and n. The mask-and-compare runs four
+    /// words at a time (one vector AND, one unsigned compare against q, one store when all four are kept); a block with a
+    /// rejection is kept word by word. The same values as <see cref="UniformLimbReference"/> (SamplerTests, bit for bit).
+    /// </remarks>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void UniformLimbCore(Span<ulong> destination, ulong q, RandomFill random)
+    {
+        if (!BitConverter.IsLittleEndian || !Vector256.IsHardwareAccelerated) { UniformLimbReference(destination, q, random); return; }
+        int bits = 64 - System.Numerics.BitOperations.LeadingZeroCount(q - 1);
+        ulong mask = bits == 64 ? ulong.MaxValue : (1UL << bits) - 1;
+        Vector256<ulong> maskV = Vector256.Create(mask), qV = Vector256.Create(q);
+        ref ulong d = ref MemoryMarshal.GetReference(destination);
+        int filled = 0, length = destination.Length;
+        while (filled < length)
+        {
+            random(MemoryMarshal.AsBytes(destination[filled..]));
+            int keep = filled, k = filled;
+            for (; k + 4 <= length; k += 4)
+            {
+                Vector256<ulong> v = Vector256.LoadUnsafe(ref d, (nuint)k) & maskV;
+                if (Vector256.LessThanAll(v, qV))
+                {
+                    v.StoreUnsafe(ref d, (nuint)keep); // keep <= k: only consumed words are overwritten
+                    keep += 4;
+                    continue;
+                }
+                for (int e = 0; e < 4; e++)
+                {
+                    ulong x = v.GetElement(e);
+                    if (x < q) Unsafe.Add(ref d, keep++) = x;
+                }
+            }
+            for (; k < length; k++)
+            {
+                ulong x = Unsafe.Add(ref d, k) & mask;
+                if (x < q) Unsafe.Add(ref d, keep++) = x;
+            }
+            filled = keep;
+        }
+    }
+
+    /// <summary><see cref="UniformLimbCore"/> as first written (one word at a time): the reference the vector path is tested
+    /// against, and the path on big-endian machines.</summary>
+    internal static void UniformLimbReference(Span<ulong> destination, ulong q, RandomFill random)
     {
         int bits = 64 - System.Numerics.BitOperations.LeadingZeroCount(q - 1);
         ulong mask = bits == 64 ? ulong.MaxValue : (1UL << bits) - 1;
@@ -183,6 +229,62 @@ internal static class Samplers
             }
         }
         finally { buffer.Clear(); }
+    }
+
+    /// <summary>
+    /// The smudging draws of <see cref="AddSmudging"/> without adding them: fills <paramref name="draws"/> (2 count words)
+    /// with the first count accepted draws of the same stream as (lo, hi) word pairs of x in [0, 2B] (the noise is x - B),
+    /// masked to b + 1 bits. One keystream request for all count draws (then one per batch of rejections, which have
+    /// probability 2^-(b+1) each); the masks and the rejection test run four words at a time.
+    /// Coefficient j gets draw j, as in <see cref="AddSmudging"/> (SamplerTests compare them bit for bit).
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="bits"/> outside 1..126.</exception>
+    /// <exception cref="ArgumentException"><paramref name="draws"/> has an odd length.</exception>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void SmudgingDraws(Span<ulong> draws, int bits, RandomFill random)
+    {
+        if (bits is < 1 or > MaxSmudgingBits) throw Error.OutOfRange(nameof(bits), "Smudging bits must be in 1..126.");
+        if ((draws.Length & 1) != 0) throw Error.Argument(nameof(draws), "Draws are pairs of words.");
+        ArgumentNullException.ThrowIfNull(random);
+        int width = bits + 1;
+        ulong maskLo = width >= 64 ? ulong.MaxValue : (1UL << width) - 1;
+        ulong maskHi = width > 64 ? (1UL << (width - 64)) - 1 : 0;
+        bool vector = BitConverter.IsLittleEndian && Vector256.IsHardwareAccelerated;
+        Vector256<ulong> maskV = Vector256.Create(maskLo, maskHi, maskLo, maskHi);
+        ref ulong d = ref MemoryMarshal.GetReference(draws);
+        int length = draws.Length, filled = 0; // words
+        while (filled < length)
+        {
+            random(MemoryMarshal.AsBytes(draws[filled..]));
+            int keep = filled, k = filled;
+            if (vector)
+            {
+                for (; k + 4 <= length; k += 4)
+                {
+                    Vector256<ulong> v = Vector256.LoadUnsafe(ref d, (nuint)k) & maskV;
+                    // A pair is rejected when both its words equal their masks: bits 0 and 1 (or 2 and 3) of the compare.
+                    uint equal = Vector256.Equals(v, maskV).ExtractMostSignificantBits();
+                    if ((equal & (equal >> 1) & 0b0101) == 0)
+                    {
+                        v.StoreUnsafe(ref d, (nuint)keep); // keep <= k: only consumed words are overwritten
+                        keep += 4;
+                        continue;
+                    }
+                    break; // this block holds a rejection: finish the request one pair at a time
+                }
+            }
+            for (; k < length; k += 2)
+            {
+                ulong lo = Unsafe.Add(ref d, k), hi = Unsafe.Add(ref d, k + 1);
+                if (!BitConverter.IsLittleEndian) { lo = BinaryPrimitives.ReverseEndianness(lo); hi = BinaryPrimitives.ReverseEndianness(hi); }
+                lo &= maskLo; hi &= maskHi;
+                if (lo == maskLo && hi == maskHi) continue; // 2^(b+1) - 1, the one value outside [0, 2B]
+                Unsafe.Add(ref d, keep) = lo;
+                Unsafe.Add(ref d, keep + 1) = hi;
+                keep += 2;
+            }
+            filled = keep;
+        }
     }
 
     /// <summary>The constants of one prime for <see cref="AddSmudging"/>: Barrett of 128-bit values, B mod q, q.</summary>

@@ -104,6 +104,126 @@ internal sealed class ModulusSwitch
         }
     }
 
+    /// <summary>
+    /// The end of a decryption share in one pass (SPEC.md 12.0 step 5): for a polynomial left before its last inverse-NTT
+    /// stage by <see cref="NttTables.InverseMultiplyHead"/> (every limb, values in [0, 2q)), runs that stage (n^-1 folded in),
+    /// adds the smudging noise x_j - B of <paramref name="draws"/> (the (lo, hi) pairs of <see cref="Samplers.SmudgingDraws"/>,
+    /// B = 2^<paramref name="bits"/> - 1) and switches the result to 2^64 into <paramref name="destination"/>, coefficients j and
+    /// j + n/2 together, while their residues are in registers. Limb i of <paramref name="head"/> receives
+    /// y_i = [h_i (Q/q_i)^-1]_{q_i}, the switch's first step, of the smudged share h (coefficient domain): the scratch then holds
+    /// a public function of the share, never the unsmudged product. Bit for bit the inverse NTT's last stage,
+    /// <see cref="Samplers.AddSmudging"/> and <see cref="Switch"/> run one after the other (ShareKernelTests).
+    /// </summary>
+    /// <exception cref="ArgumentException">head of another basis, or draws not 2n words, or destination not n words.</exception>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal unsafe void SmudgeAndSwitchLastStage(RnsPoly head, ReadOnlySpan<ulong> draws, int bits, Span<ulong> destination)
+    {
+        RnsBasis basis = _p.Basis;
+        basis.Check(head);
+        int n = _p.N, L = basis.Count;
+        if (draws.Length != 2 * n) throw Error.Argument(nameof(draws), $"Exactly 2n = {2 * n} words of draws.");
+        if (destination.Length != n) throw Error.Argument(nameof(destination), $"Exactly n = {n} words.");
+        if (bits is < 1 or > Samplers.MaxSmudgingBits) throw Error.OutOfRange(nameof(bits), "Smudging bits must be in 1..126.");
+        Span<FusedLimb> constants = L <= 8 ? stackalloc FusedLimb[L] : new FusedLimb[L];
+        UInt128 bound = (UInt128.One << bits) - 1;
+        for (int i = 0; i < L; i++)
+        {
+            ulong q = basis.Primes[i];
+            (ulong nInv, _, ulong lastInv, _) = basis.Table(i).LastStage;
+            // Every constant carries (Q/q_i)^-1, the switch's first factor, so that the pass computes y_i = [h_i (Q/q_i)^-1]_{q_i}
+            // directly: h_i = n^-1 (u + v) + (x - B) (or n^-1 psi^-1 (u - v + 2q) + (x - B)) and x = hi 2^64 + lo.
+            ulong k = _qHatInv[i];
+            ulong r64 = (ulong)(((UInt128)1 << 64) % q);
+            ulong nK = ModArith.MulMod(nInv, k, q), lastK = ModArith.MulMod(lastInv, k, q), rK = ModArith.MulMod(r64, k, q);
+            constants[i] = new FusedLimb
+            {
+                Switch = _limbs[i], BK = ModArith.MulMod((ulong)(bound % q), k, q), RK = rK, RKShoup = ModArith.ShoupPrecompute(rK, q),
+                K = k, KShoup = _qHatInvShoup[i], NK = nK, NKShoup = ModArith.ShoupPrecompute(nK, q),
+                LastK = lastK, LastKShoup = ModArith.ShoupPrecompute(lastK, q),
+            };
+        }
+        int t = n >> 1;
+        fixed (ulong* src = head.Data)
+        fixed (ulong* dst = destination)
+        fixed (ulong* w = draws)
+        fixed (FusedLimb* c = constants)
+        {
+            ulong* wB = w + 2 * t; // the draws of coefficients n/2..n-1
+            if (L == 3)
+            {
+                // The named sets' three primes, unrolled. The draws are re-read from L1 per limb rather than held: the four
+                // switch sums and the pointers are what stays in registers (fewer spills, seen in the disassembly).
+                ulong* x0 = src, x1 = src + n, x2 = src + 2 * n;
+                for (int j = 0; j < t; j++)
+                {
+                    ulong intA = 0, fracA = 0, intB = 0, fracB = 0;
+                    FusedLimbStep(x0 + j, t, c, w + 2 * j, wB + 2 * j, ref intA, ref fracA, ref intB, ref fracB);
+                    FusedLimbStep(x1 + j, t, c + 1, w + 2 * j, wB + 2 * j, ref intA, ref fracA, ref intB, ref fracB);
+                    FusedLimbStep(x2 + j, t, c + 2, w + 2 * j, wB + 2 * j, ref intA, ref fracA, ref intB, ref fracB);
+                    dst[j] = intA + (fracA >> 63);
+                    dst[j + t] = intB + (fracB >> 63);
+                }
+            }
+            else
+            {
+                for (int j = 0; j < t; j++)
+                {
+                    ulong intA = 0, fracA = 0, intB = 0, fracB = 0;
+                    for (int i = 0; i < L; i++)
+                        FusedLimbStep(src + (long)i * n + j, t, c + i, w + 2 * j, wB + 2 * j, ref intA, ref fracA, ref intB, ref fracB);
+                    dst[j] = intA + (fracA >> 63);
+                    dst[j + t] = intB + (fracB >> 63);
+                }
+            }
+        }
+        head.IsNtt = false;
+    }
+
+    /// <summary>The constants of one prime for <see cref="SmudgeAndSwitchLastStage"/>, each times K = (Q/q)^-1 mod q with its
+    /// Shoup quotient: the last inverse stage's n^-1 and n^-1 psi^-1, 2^64 mod q and 1 (for the draw's high and low words),
+    /// B mod q; and the switch's fixed-point constants.</summary>
+    private struct FusedLimb
+    {
+        public Limb Switch;
+        public ulong BK, RK, RKShoup, K, KShoup, NK, NKShoup, LastK, LastKShoup;
+    }
+
+    /// <summary>
+    /// One limb of <see cref="SmudgeAndSwitchLastStage"/> at coefficients j (A) and j + t (B), x pointing at j, the draws
+    /// (lo, hi) at <paramref name="drawA"/> and <paramref name="drawB"/>: y = [h K]_q with h = (last butterfly output +
+    /// x - B) mod q, as K (n^-1 (u + v)) + K (2^64 mod q) hi + K lo - K B, each product by one Shoup multiplication (any
+    /// 64-bit operand, result in [0, 2q)), reduced to [0, q) step by step: the canonical residue, as the reference's
+    /// separate stage, Barrett-reduced noise and switch multiply give. y is written back (a public function of the
+    /// smudged share, never the unsmudged product), then accumulated as the switch does.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void FusedLimbStep(ulong* x, int t, FusedLimb* c, ulong* drawA, ulong* drawB,
+        ref ulong intA, ref ulong fracA, ref ulong intB, ref ulong fracB)
+    {
+        ulong q = c->Switch.Q;
+        ulong u = x[0], v = x[t];
+        ulong s = u + v;            // < 4q
+        ulong d = u - v + 2 * q;    // < 4q
+        ulong a = ModArith.CondSub(ModArith.MulShoupLazy(s, c->NK, c->NKShoup, q), q);
+        ulong b = ModArith.CondSub(ModArith.MulShoupLazy(d, c->LastK, c->LastKShoup, q), q);
+        a = ModArith.AddMod(a, Noise(drawA[0], drawA[1], c), q);
+        b = ModArith.AddMod(b, Noise(drawB[0], drawB[1], c), q);
+        x[0] = a;
+        x[t] = b;
+        AccumulateY(a, c->Switch, ref intA, ref fracA);
+        AccumulateY(b, c->Switch, ref intB, ref fracB);
+    }
+
+    /// <summary>K (hi 2^64 + lo - B) mod q in [0, q).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe ulong Noise(ulong lo, ulong hi, FusedLimb* c)
+    {
+        ulong q = c->Switch.Q;
+        ulong r = ModArith.MulShoupLazy(hi, c->RK, c->RKShoup, q) + ModArith.MulShoupLazy(lo, c->K, c->KShoup, q); // [0, 4q)
+        r = ModArith.CondSub(ModArith.CondSub(r, 2 * q), q);
+        return ModArith.SubMod(r, c->BK, q);
+    }
+
     /// <summary>The constants of one prime for <see cref="Switch"/>.</summary>
     private struct Limb
     {
@@ -116,11 +236,15 @@ internal sealed class ModulusSwitch
     /// <paramref name="frac"/>; the caller's final floor((F + 2^63) / 2^64) is then intSum + (frac &gt;&gt; 63).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Accumulate(ulong x, in Limb c, ref ulong intSum, ref ulong frac)
+    private static void Accumulate(ulong x, in Limb c, ref ulong intSum, ref ulong frac) =>
+        AccumulateY(ModArith.CondSub(ModArith.MulShoupLazy(x, c.QHatInv, c.QHatInvShoup, c.Q), c.Q), c, ref intSum, ref frac);
+
+    /// <summary>The part of <see cref="Accumulate"/> after y = [x (Q/q)^-1]_q.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void AccumulateY(ulong y, in Limb c, ref ulong intSum, ref ulong frac)
     {
-        ulong y = ModArith.CondSub(ModArith.MulShoupLazy(x, c.QHatInv, c.QHatInvShoup, c.Q), c.Q);
-        ulong p0Hi = Math.BigMul(y, c.W0, out _);
-        ulong p1Hi = Math.BigMul(y, c.W1, out ulong p1Lo);
+        ulong p0Hi = ModArith.MulHigh(y, c.W0);
+        ulong p1Hi = ModArith.MulHigh(y, c.W1), p1Lo = unchecked(y * c.W1);
         ulong mid = unchecked(p1Lo + p0Hi);                 // bits 64..127 of y W; its carry goes to bit 128
         ulong f = unchecked(frac + mid);
         intSum = unchecked(intSum + y * c.W2 + p1Hi + (mid < p0Hi ? 1UL : 0UL) + (f < mid ? 1UL : 0UL));

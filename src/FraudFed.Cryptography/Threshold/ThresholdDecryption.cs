@@ -375,7 +375,7 @@ internal sealed class ThresholdKeyShare : IDisposable
     /// </summary>
     /// <exception cref="ProtocolViolationException">the refusals of <see cref="CheckRequest"/>.</exception>
     public byte[] GenDecryptionShare(ulong round, uint chunk, IReadOnlyList<int> contributors, IReadOnlyList<int> active) =>
-        WithWeightedPoint(round, chunk, contributors, active, (fingerprint, work) =>
+        WithWeightedPoint(round, chunk, contributors, active, (fingerprint, weighted, weightedShoup, work) =>
         {
             Span<byte> ctx = stackalloc byte[DecryptionShare.ContextSize];
             ChunkLabel.Write(ctx, _scheme.SessionTag, round, chunk, Self);
@@ -383,9 +383,11 @@ internal sealed class ThresholdKeyShare : IDisposable
             int n = _p.N;
             byte[] output = RlweCodec.BeginWords(_p, RlweObjectKind.SwitchedDecryptionShare, ctx, out int offset);
             Span<byte> payload = output.AsSpan(offset, 8 * n);
-            if (BitConverter.IsLittleEndian) _scheme.Switch.Switch(work, MemoryMarshal.Cast<byte, ulong>(payload));
+            if (BitConverter.IsLittleEndian)
+                GenerateSwitchedCore(round, chunk, fingerprint, weighted, weightedShoup, work, MemoryMarshal.Cast<byte, ulong>(payload));
             else
             {
+                GenerateCore(round, chunk, fingerprint, weighted, weightedShoup, work);
                 var words = new ulong[n];
                 _scheme.Switch.Switch(work, words);
                 for (int j = 0; j < n; j++) BinaryPrimitives.WriteUInt64LittleEndian(payload[(8 * j)..], words[j]);
@@ -395,11 +397,27 @@ internal sealed class ThresholdKeyShare : IDisposable
         });
 
     /// <summary>h_j before the switch (mod Q, coefficient domain, a new polynomial): what <see cref="GenDecryptionShare"/>
-    /// switches. Test- and vector-visible; the same checks, no record kept.</summary>
+    /// switches. Test- and vector-visible; the same checks, no record kept. Computed step by step (expand, pointwise
+    /// multiply, inverse NTT, smudging): the reference <see cref="GenDecryptionShare"/>'s fused path is tested against.</summary>
     internal RnsPoly GenUnswitchedShare(ulong round, uint chunk, IReadOnlyList<int> contributors, IReadOnlyList<int> active) =>
-        WithWeightedPoint(round, chunk, contributors, active, (_, work) => work.Clone());
+        WithWeightedPoint(round, chunk, contributors, active, (fingerprint, weighted, weightedShoup, work) =>
+        {
+            GenerateCore(round, chunk, fingerprint, weighted, weightedShoup, work);
+            return work.Clone();
+        });
 
-    private T WithWeightedPoint<T>(ulong round, uint chunk, IReadOnlyList<int> contributors, IReadOnlyList<int> active, Func<byte[], RnsPoly, T> finish)
+    /// <summary>The fused path (<see cref="GenerateSwitchedCore"/>): its switched words into <paramref name="words"/>, and as a
+    /// new polynomial what it leaves in the scratch, y_i = [h_i (Q/q_i)^-1]_{q_i} (<see cref="ModulusSwitch.SmudgeAndSwitchLastStage"/>):
+    /// test-visible, for the comparison with <see cref="GenUnswitchedShare"/>.</summary>
+    internal RnsPoly GenFusedShare(ulong round, uint chunk, IReadOnlyList<int> contributors, IReadOnlyList<int> active, ulong[] words) =>
+        WithWeightedPoint(round, chunk, contributors, active, (fingerprint, weighted, weightedShoup, work) =>
+        {
+            GenerateSwitchedCore(round, chunk, fingerprint, weighted, weightedShoup, work, words);
+            return work.Clone();
+        });
+
+    private T WithWeightedPoint<T>(ulong round, uint chunk, IReadOnlyList<int> contributors, IReadOnlyList<int> active,
+        Func<byte[], RnsPoly, RnsPoly, RnsPoly, T> generate)
     {
         byte[] fingerprint = CheckRequest(round, chunk, contributors, active);
         RnsPoly weighted, weightedShoup;
@@ -412,11 +430,7 @@ internal sealed class ThresholdKeyShare : IDisposable
         try
         {
             RnsPoly work = _p.Basis.Scratch;
-            try
-            {
-                GenerateCore(round, chunk, fingerprint, weighted, weightedShoup, work);
-                return finish(fingerprint, work);
-            }
+            try { return generate(fingerprint, weighted, weightedShoup, work); }
             catch { work.Clear(); throw; }
         }
         finally
@@ -432,7 +446,8 @@ internal sealed class ThresholdKeyShare : IDisposable
         }
     }
 
-    /// <summary>a := h_j = NTT^-1(a_{r,k} * weighted) + smudging, coefficient domain, mod Q (SPEC.md 12.0 step 5).</summary>
+    /// <summary>a := h_j = NTT^-1(a_{r,k} * weighted) + smudging, coefficient domain, mod Q (SPEC.md 12.0 step 5), step by
+    /// step: the reference of <see cref="GenerateSwitchedCore"/>.</summary>
     private void GenerateCore(ulong round, uint chunk, byte[] fingerprint, RnsPoly weighted, RnsPoly weightedShoup, RnsPoly a)
     {
         RnsBasis basis = _p.Basis;
@@ -447,6 +462,46 @@ internal sealed class ThresholdKeyShare : IDisposable
             Samplers.AddSmudging(basis, a, SmudgingBits, Samplers.From(prg));
         }
         finally { CryptographicOperations.ZeroMemory(seed); }
+    }
+
+    /// <summary>
+    /// h_j' = round(2^64 h_j / Q) mod 2^64 into <paramref name="words"/> (n words), and y_i = [h_i (Q/q_i)^-1]_{q_i} (a public
+    /// function of h_j) into <paramref name="a"/>, with
+    /// three passes fewer than <see cref="GenerateCore"/> and <see cref="ModulusSwitch.Switch"/>: the pointwise multiply by the
+    /// weighted point rides in the first inverse-NTT pass (<see cref="NttTables.InverseMultiplyHead"/>); the smudging draws
+    /// are drawn ahead into a per-thread buffer (<see cref="Samplers.SmudgingDraws"/>, the same stream); the last inverse
+    /// stage, the noise and the switch run in one pass (<see cref="ModulusSwitch.SmudgeAndSwitchLastStage"/>). The draws
+    /// are cleared after use. Bit for bit the reference (ShareKernelTests, the vectors).
+    /// </summary>
+    private void GenerateSwitchedCore(ulong round, uint chunk, byte[] fingerprint, RnsPoly weighted, RnsPoly weightedShoup, RnsPoly a, Span<ulong> words)
+    {
+        RnsBasis basis = _p.Basis;
+        CommonRandomness.ExpandInto(_p, _scheme.Seed, CrpPurpose.CompactCiphertext, round, chunk, a);
+        for (int i = 0; i < basis.Count; i++) basis.Table(i).InverseMultiplyHead(a.Limb(i), weighted.Limb(i), weightedShoup.Limb(i));
+        ulong[] draws = DrawsBuffer(2 * _p.N);
+        Span<byte> seed = stackalloc byte[32];
+        HMACSHA256.HashData(_smudgingKey, fingerprint, seed);
+        try
+        {
+            using (var prg = new Prg(seed)) Samplers.SmudgingDraws(draws, SmudgingBits, Samplers.From(prg));
+            _scheme.Switch.SmudgeAndSwitchLastStage(a, draws, SmudgingBits, words);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(seed);
+            CryptographicOperations.ZeroMemory(MemoryMarshal.AsBytes(draws.AsSpan()));
+        }
+    }
+
+    [ThreadStatic] private static ulong[]? t_draws;
+
+    /// <summary>A per-thread buffer of <paramref name="length"/> words for the smudging draws (cleared by its user after
+    /// each share), so that a share allocates nothing but its output.</summary>
+    private static ulong[] DrawsBuffer(int length)
+    {
+        ulong[]? buffer = t_draws;
+        if (buffer is null || buffer.Length != length) t_draws = buffer = GC.AllocateUninitializedArray<ulong>(length);
+        return buffer;
     }
 
     /// <summary>lambda_self(D) * sum_{i in U} f_i(x_self), NTT domain (cached for the last (U, D)). Test-visible.</summary>

@@ -184,4 +184,29 @@ public sealed class NttTests
             Assert.That(b.Reduce(ulong.MaxValue, ulong.MaxValue), Is.EqualTo((ulong)(UInt128.MaxValue % q)));
         }
     }
+
+    // The share's inverse transform with the pointwise multiply folded into its first pass and its last stage run apart
+    // (InverseMultiplyHead, then InverseLastStage) against MulPointwiseShoup and the whole Inverse, bit for bit, for ring
+    // sizes whose first inverse pass is radix-2 (log2 n - 1 odd) and radix-4, on random values and on 0 / q - 1 everywhere.
+    [Test]
+    public void InverseMultiplyHead_ThenLastStage_EqualsMultiplyThenInverse([Values(2, 4, 8, 16, 256, 1024, 8192, 16384)] int n,
+        [Values(false, true)] bool edge)
+    {
+        var basis = new RnsBasis(n, NttPrimes.Generate(60, n, 2));
+        for (int i = 0; i < basis.Count; i++)
+        {
+            ulong q = basis.Primes[i];
+            ulong[] a = edge ? Enumerable.Range(0, n).Select(j => j % 3 == 0 ? 0 : q - 1).ToArray() : RandomVector(n, q, n + i);
+            ulong[] b = edge ? Enumerable.Repeat(q - 1, n).ToArray() : RandomVector(n, q, 7 * n + i);
+            ulong[] bShoup = b.Select(x => ModArith.ShoupPrecompute(x, q)).ToArray();
+            // Straightforward: the product reduced to [0, q), then the whole inverse transform.
+            ulong[] expected = a.Select((x, j) => (ulong)((UInt128)x * b[j] % q)).ToArray();
+            basis.Table(i).Inverse(expected);
+            ulong[] fused = (ulong[])a.Clone();
+            basis.Table(i).InverseMultiplyHead(fused, b, bShoup);
+            Assert.That(fused.All(x => x < 2 * q), "head output in [0, 2q)");
+            basis.Table(i).InverseLastStage(fused);
+            Assert.That(fused, Is.EqualTo(expected), $"prime {i}");
+        }
+    }
 }

@@ -164,6 +164,41 @@ public sealed class SamplerTests
         Assert.That(basis.ReconstructCentered(fast, 1), Is.EqualTo(bound - 1));
     }
 
+    // The vector mask-and-compare of UniformLimbCore against the word-at-a-time reference: same stream, same values, for
+    // 60-bit NTT primes (almost no rejections), primes just above a power of two (about half rejected), a tiny prime, and
+    // lengths that are not multiples of the four-word block; and on an edge stream of all-ones words (always rejected),
+    // zeros and words whose masked value is q - 1 or q.
+    [Test]
+    public void UniformLimb_VectorPath_EqualsReference([Values(1, 3, 4, 5, 1023, 8192)] int length, [Values(false, true)] bool edge)
+    {
+        ulong[] primes = [.. NttPrimes.Generate(60, 8192, 2), 17, 65537, (1UL << 61) - 1, 4294967311 /* 2^32 + 15 */];
+        foreach (ulong q in primes)
+        {
+            var fast = new ulong[length];
+            var reference = new ulong[length];
+            Func<RandomFill> stream = edge ? () => EdgeWords(q) : () => Samplers.From(TestRandom.Create($"uniform-vector/{q}/{length}"));
+            Samplers.UniformLimbCore(fast, q, stream());
+            Samplers.UniformLimbReference(reference, q, stream());
+            Assert.That(fast, Is.EqualTo(reference), $"q = {q}");
+            Assert.That(fast.All(v => v < q), $"q = {q}");
+        }
+    }
+
+    /// <summary>Little-endian words cycling through all ones, 0, q - 1, q and q | ~mask (q once masked), by word position.</summary>
+    private static RandomFill EdgeWords(ulong q)
+    {
+        long word = 0;
+        int bits = 64 - System.Numerics.BitOperations.LeadingZeroCount(q - 1);
+        ulong high = bits == 64 ? 0 : ~((1UL << bits) - 1);
+        ulong[] cycle = [ulong.MaxValue, 0, q - 1, q, q | high, (q - 1) | high, 1];
+        return destination =>
+        {
+            Assert.That(destination.Length % 8, Is.EqualTo(0));
+            for (int b = 0; b < destination.Length; b += 8, word++)
+                System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(destination[b..], cycle[word % cycle.Length]);
+        };
+    }
+
     private static RandomFill EdgeDraws()
     {
         long position = 0; // bytes emitted so far, so that the pattern does not depend on how the stream is cut
