@@ -413,28 +413,42 @@ public static class HeWire
         return Math.Max(1, (64 - System.Numerics.BitOperations.LeadingZeroCount(all) + 7) / 8);
     }
 
-    private static byte[] Pack(ulong[] values, int width)
+    /// <summary>Each value as <paramref name="width"/> little-endian bytes (every value fits <paramref name="width"/>). While 8
+    /// bytes remain, a value is written as a whole 64-bit word whose high bytes are zero and are overwritten by the next value.</summary>
+    internal static byte[] Pack(ulong[] values, int width)
     {
         var bytes = new byte[values.Length * (long)width];
+        Span<byte> b = bytes;
+        int i = 0;
+        for (int at = 0; i < values.Length && at <= b.Length - 8; i++, at += width)
+            BinaryPrimitives.WriteUInt64LittleEndian(b[at..], values[i]);
         Span<byte> w = stackalloc byte[8];
-        for (int i = 0; i < values.Length; i++)
+        for (; i < values.Length; i++)
         {
             BinaryPrimitives.WriteUInt64LittleEndian(w, values[i]);
-            w[..width].CopyTo(bytes.AsSpan(i * width));
+            w[..width].CopyTo(b[(i * width)..]);
         }
         return bytes;
     }
 
-    private static ulong[] Unpack(ReadOnlySpan<byte> bytes, uint width)
+    /// <summary>The values of <see cref="Pack"/>, refusing any other encoding (Malformed): a width outside 1..8, a length that is
+    /// not a whole number of values, or a width that is not the fewest bytes holding the largest value.</summary>
+    internal static ulong[] Unpack(ReadOnlySpan<byte> bytes, uint width)
     {
         if (width is < 1 or > 8) throw Error.Violation(ViolationReason.Malformed, "values are 1..8 bytes wide");
         if (bytes.Length % (int)width != 0) throw Error.Violation(ViolationReason.Malformed, "a sum is a whole number of values");
         var values = new ulong[bytes.Length / (int)width];
+        int wb = (int)width;
+        ulong mask = wb == 8 ? ulong.MaxValue : (1UL << (8 * wb)) - 1;
+        int i = 0;
+        // While 8 bytes remain, one 64-bit load per value, masked to its width.
+        for (int at = 0; i < values.Length && at <= bytes.Length - 8; i++, at += wb)
+            values[i] = BinaryPrimitives.ReadUInt64LittleEndian(bytes[at..]) & mask;
         Span<byte> w = stackalloc byte[8];
-        for (int i = 0; i < values.Length; i++)
+        for (; i < values.Length; i++)
         {
             w.Clear();
-            bytes.Slice(i * (int)width, (int)width).CopyTo(w);
+            bytes.Slice(i * wb, wb).CopyTo(w);
             values[i] = BinaryPrimitives.ReadUInt64LittleEndian(w);
         }
         // SPEC.md 14.2: value_bytes is the fewest bytes that hold the largest value (the one encoding the aggregator writes).
