@@ -1,9 +1,9 @@
 // HeWire: the one mapper between the threshold homomorphic domain messages (HeMessages.cs) and the protobuf wrappers
 // of protocols/fraudfed/v1/homomorphic.proto (SPEC.md 14). Decoding is cheap to expensive: size cap before parsing,
 // then protobuf parsing and the canonical-encoding rule shared with MaskingWire (CanonicalProtobuf, SPEC.md 14.1 and 14.3;
-// any failure Malformed; a canonical upload is read by a checked walk instead), protocol version, session id length, then
-// per-step shape checks (lists with exactly one entry per roster bank in ascending order, counts bounded by the roster
-// and the chunk limit).
+// any failure Malformed; a canonical upload or decryption-shares message is read by a checked walk instead), protocol
+// version, session id length, then per-step shape checks (lists with exactly one entry per roster bank in ascending
+// order, counts bounded by the roster and the chunk limit).
 // Every failure is a ProtocolViolationException; nothing else escapes.
 using System.Buffers.Binary;
 using FraudFed.Cryptography;
