@@ -107,7 +107,7 @@ internal sealed class BankStateStore
         if (keyDigest.Length != 32 || !IsKeyFileName(keyFile)) throw new ArgumentException("Not a key file name and SHA-256 digest.", nameof(keyFile));
         long size = 4 + 1 + 1 + keyFile.Length + 32 + TailSize(roundState, outbox);
         if (size > int.MaxValue) throw new StateFileException(RoundPath, "the round state would exceed 2 GiB.");
-        // Built straight into the sealing buffer and encrypted in place (an upload's reply is ~23 MB: no second copy, no hash of
+        // Built straight into the sealing buffer and encrypted in place (an upload or its shares are megabytes: no second copy, no hash of
         // the sealed file, which nothing names).
         byte[] b = EncryptedStateFile.Buffer(size);
         int at = EncryptedStateFile.SealedHeaderSize;
