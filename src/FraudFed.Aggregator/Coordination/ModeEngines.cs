@@ -140,8 +140,9 @@ internal sealed class HeEngine : IModeEngine
 
     public IReadOnlyList<OutboundItem> Receive(int bank, byte[] message, object? prepared)
     {
+        // Prepare's decoding (same bytes) is handed to the party: an upload is not walked, nor decryption shares copied, twice.
         var m = (HeToAggregator)prepared!;
-        IReadOnlyList<HeOutgoing> outs = _party.Receive(bank, message);
+        IReadOnlyList<HeOutgoing> outs = _party.ReceiveDecoded(bank, m);
         if (m is HeUploadMessage or HeDecryptionSharesMessage or HeAbortToAggregator) _answered.Add(bank);
         return Map(outs);
     }
@@ -283,17 +284,16 @@ internal sealed class MaskingEngine : IModeEngine
         if (named is { } sender && sender != bank)
             throw Error.Violation(ViolationReason.UnknownSender, $"the message names bank {sender} as its sender, the client certificate is bank {bank}'s");
         if (m is BankAbort { Round: 0 }) throw Error.Violation(ViolationReason.WrongRoundOrState, "a bank leaves the session by stopping; a session abort from a bank is not accepted here");
-        return m is BankAbort ? LeavesRound : null;
+        return m;
     }
-
-    /// <summary>What <see cref="Prepare"/> returns for a BankAbort: the bank leaves the round, later stages stop waiting for it.</summary>
-    private static readonly object LeavesRound = new();
 
     public IReadOnlyList<OutboundItem> Receive(int bank, byte[] message, object? prepared)
     {
-        Aggregator.Receive(message);
+        // Prepare's decoding of the same bytes (sender already checked) is handed to the aggregator: no second decoding.
+        var m = (MaskingToAggregator)prepared!;
+        Aggregator.ReceiveDecoded(m);
         _answered.Add(bank);
-        if (ReferenceEquals(prepared, LeavesRound)) _left.Add(bank);
+        if (m is BankAbort) _left.Add(bank);   // the bank leaves the round: later stages stop waiting for it
         return [];
     }
 

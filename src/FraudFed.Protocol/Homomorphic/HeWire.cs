@@ -1,9 +1,9 @@
 // HeWire: the one mapper between the threshold homomorphic domain messages (HeMessages.cs) and the protobuf wrappers
 // of protocols/fraudfed/v1/homomorphic.proto (SPEC.md 14). Decoding is cheap to expensive: size cap before parsing,
 // then protobuf parsing and the canonical-encoding rule shared with MaskingWire (CanonicalProtobuf, SPEC.md 14.1 and 14.3;
-// any failure Malformed; a canonical upload is read by a checked walk instead), protocol version, session id length, then
-// per-step shape checks (lists with exactly one entry per roster bank in ascending order, counts bounded by the roster
-// and the chunk limit).
+// any failure Malformed; a canonical upload or decryption-shares message is read by a checked walk instead), protocol
+// version, session id length, then per-step shape checks (lists with exactly one entry per roster bank in ascending
+// order, counts bounded by the roster and the chunk limit).
 // Every failure is a ProtocolViolationException; nothing else escapes.
 using System.Buffers.Binary;
 using FraudFed.Cryptography;
@@ -139,6 +139,15 @@ public static class HeWire
             for (int i = 0; i < copies.Length; i++) copies[i] = data[walkedChunks[i]].ToArray();
             return UploadFromWalk(walkedVersion, data[walkedSid].ToArray(), walkedRound, data[walkedManifest].ToArray(), copies);
         }
+        if (TryWalkDecryptionShares(data, out uint sharesVersion, out Range sharesSid, out ulong sharesRound, out List<Range>? shares))
+            return SharesFromWalk(data, sharesVersion, sharesSid, sharesRound, shares!);
+        return DecodeToAggregatorByParser(data, rosterSize, maxMessageBytes);
+    }
+
+    /// <summary>The general path of <see cref="DecodeToAggregator"/>: protobuf parsing and the canonical-encoding check, with no
+    /// walk (the reference the walks are tested against).</summary>
+    internal static HeToAggregator DecodeToAggregatorByParser(ReadOnlySpan<byte> data, int rosterSize, int maxMessageBytes = DefaultMaxMessageBytes)
+    {
         HeBankMessage w = Parse(data, maxMessageBytes, HeBankMessage.Parser);
         byte[] sid = SessionId(w.ProtocolVersion, w.SessionId);
         return w.StepCase switch
@@ -169,6 +178,8 @@ public static class HeWire
     /// (5 for 32-bit fields and lengths) and fitting its field; every length within its enclosing message. Any other input,
     /// well formed or not, goes to the protobuf parser and its canonical-encoding check, so what is accepted and how it is
     /// refused do not depend on the path taken. The caller must not change <paramref name="data"/> while the message is used.
+    /// Decryption shares (HeDecryptionShares) in the canonical encoding are read by the same kind of walk on both decoders
+    /// (<see cref="TryWalkDecryptionShares"/>), each share copied once into its own array (the message keeps them).
     /// </summary>
     /// <exception cref="ProtocolViolationException">Oversized (before parsing), Malformed (including a non-canonical encoding),
     /// WrongRoundOrState (version).</exception>
@@ -176,10 +187,28 @@ public static class HeWire
     {
         if (data.Length > maxMessageBytes) throw Error.Violation(ViolationReason.Oversized, $"A message of {data.Length} bytes, limit {maxMessageBytes}.");
         if (!TryWalkUpload(data.Span, out uint version, out Range sid, out ulong round, out Range manifest, out List<Range>? chunks))
-            return DecodeToAggregator(data.Span, rosterSize, maxMessageBytes);
+            return DecodeToAggregator(data.Span, rosterSize, maxMessageBytes);   // decryption shares are walked there (copied once)
         var slices = new ReadOnlyMemory<byte>[chunks!.Count];
         for (int i = 0; i < slices.Length; i++) slices[i] = data[chunks[i]];
         return UploadFromWalk(version, data.Span[sid].ToArray(), round, data.Span[manifest].ToArray(), slices);
+    }
+
+    private static HeDecryptionSharesMessage SharesFromWalk(ReadOnlySpan<byte> data, uint version, Range sid, ulong round, List<Range> shares)
+    {
+        // The same checks, in the same order, as the protobuf path: version and session id, then the share count.
+        byte[] id = SessionIdFromWalk(version, data[sid].ToArray());
+        if (shares.Count is 0 or > MaxChunks) throw Error.Violation(ViolationReason.Malformed, "1..2^20 shares");
+        var copies = new byte[shares.Count][];
+        for (int i = 0; i < copies.Length; i++) copies[i] = data[shares[i]].ToArray();
+        return new HeDecryptionSharesMessage(id, round, copies);
+    }
+
+    private static byte[] SessionIdFromWalk(uint version, byte[] sid)
+    {
+        if (version == 0) throw Error.Violation(ViolationReason.Malformed, "a message without a protocol version (empty, or not a FraudFed wrapper)");
+        if (version != ProtocolVersion) throw Error.Violation(ViolationReason.WrongRoundOrState, $"protocol version {version}, this party speaks {ProtocolVersion}");
+        if (sid.Length != 16) throw Error.Violation(ViolationReason.Malformed, "a session id is 16 bytes");
+        return sid;
     }
 
     private static HeUploadMessage UploadFromWalk(uint version, byte[] sid, ulong round, byte[] manifest, ReadOnlyMemory<byte>[] chunks)
@@ -198,27 +227,44 @@ public static class HeWire
     /// protobuf parser.
     /// </summary>
     internal static bool TryWalkUpload(ReadOnlySpan<byte> s, out uint version, out Range sid, out ulong round,
-        out Range manifest, out List<Range>? chunks)
+        out Range manifest, out List<Range>? chunks) =>
+        // HeBankMessage field 17 (tag 0x8A 0x01) HeUpload: [0x08 round, non-zero] [0x12 manifest, non-empty] (0x1A chunk)*.
+        TryWalkRepeated(s, 0x8A, manifestTag: 0x12, itemTag: 0x1A, out version, out sid, out round, out manifest, out chunks);
+
+    /// <summary>
+    /// The canonical walk for decryption shares: true only for the canonical encoding (the rules of
+    /// <see cref="DecodeToAggregatorInPlace"/>) of an HeBankMessage carrying an HeDecryptionShares (fields 1, 2, 18 once each in
+    /// that order and nothing else; inside it field 1 (varint) only if non-zero, then field 2 (bytes) repeated, nothing else),
+    /// with the fields' positions in <paramref name="s"/>; false sends the input to the protobuf parser.
+    /// </summary>
+    internal static bool TryWalkDecryptionShares(ReadOnlySpan<byte> s, out uint version, out Range sid, out ulong round, out List<Range>? shares) =>
+        // HeBankMessage field 18 (tag 0x92 0x01) HeDecryptionShares: [0x08 round, non-zero] (0x12 share)*.
+        TryWalkRepeated(s, 0x92, manifestTag: 0, itemTag: 0x12, out version, out sid, out round, out _, out shares);
+
+    /// <summary>The walk of an HeBankMessage whose step is the two-byte tag (<paramref name="stepTag"/>, 0x01) and whose step
+    /// message is [0x08 round, non-zero] [<paramref name="manifestTag"/> bytes, non-empty; none when 0] (<paramref name="itemTag"/>
+    /// bytes)*, each in the canonical encoding.</summary>
+    private static bool TryWalkRepeated(ReadOnlySpan<byte> s, byte stepTag, byte manifestTag, byte itemTag, out uint version, out Range sid,
+        out ulong round, out Range manifest, out List<Range>? items)
     {
-        version = 0; sid = default; round = 0; manifest = default; chunks = null;
+        version = 0; sid = default; round = 0; manifest = default; items = null;
         int o = 0;
-        // HeBankMessage: 0x08 protocol_version (non-zero), 0x12 session_id (non-empty), 0x8A 0x01 upload.
+        // HeBankMessage: 0x08 protocol_version (non-zero), 0x12 session_id (non-empty), then the step.
         if (!Tag(s, ref o, 0x08) || !Varint(s, ref o, 5, out ulong v) || v is 0 or > uint.MaxValue) return false;
         version = (uint)v;
         if (!Tag(s, ref o, 0x12) || !Length(s, ref o, s.Length, out int sidLength) || sidLength == 0) return false;
         sid = o..(o + sidLength);
         o += sidLength;
-        if (o + 2 > s.Length || s[o] != 0x8A || s[o + 1] != 0x01) return false;
+        if (o + 2 > s.Length || s[o] != stepTag || s[o + 1] != 0x01) return false;
         o += 2;
-        if (!Length(s, ref o, s.Length, out int uploadLength) || o + uploadLength != s.Length) return false;
+        if (!Length(s, ref o, s.Length, out int stepLength) || o + stepLength != s.Length) return false;
         int end = s.Length;
-        // HeUpload: [0x08 round, non-zero] [0x12 manifest, non-empty] (0x1A chunk)*.
         if (o < end && s[o] == 0x08)
         {
             o++;
             if (!Varint(s, ref o, 10, out round) || round == 0) return false;
         }
-        if (o < end && s[o] == 0x12)
+        if (manifestTag != 0 && o < end && s[o] == manifestTag)
         {
             o++;
             if (!Length(s, ref o, end, out int manifestLength) || manifestLength == 0) return false;
@@ -228,13 +274,13 @@ public static class HeWire
         var list = new List<Range>();
         while (o < end)
         {
-            if (s[o] != 0x1A) return false;
+            if (s[o] != itemTag) return false;
             o++;
-            if (!Length(s, ref o, end, out int chunkLength)) return false;
-            list.Add(o..(o + chunkLength));
-            o += chunkLength;
+            if (!Length(s, ref o, end, out int itemLength)) return false;
+            list.Add(o..(o + itemLength));
+            o += itemLength;
         }
-        chunks = list;
+        items = list;
         return true;
 
         static bool Tag(ReadOnlySpan<byte> s, ref int o, byte tag)
@@ -367,28 +413,42 @@ public static class HeWire
         return Math.Max(1, (64 - System.Numerics.BitOperations.LeadingZeroCount(all) + 7) / 8);
     }
 
-    private static byte[] Pack(ulong[] values, int width)
+    /// <summary>Each value as <paramref name="width"/> little-endian bytes (every value fits <paramref name="width"/>). While 8
+    /// bytes remain, a value is written as a whole 64-bit word whose high bytes are zero and are overwritten by the next value.</summary>
+    internal static byte[] Pack(ulong[] values, int width)
     {
         var bytes = new byte[values.Length * (long)width];
+        Span<byte> b = bytes;
+        int i = 0;
+        for (int at = 0; i < values.Length && at <= b.Length - 8; i++, at += width)
+            BinaryPrimitives.WriteUInt64LittleEndian(b[at..], values[i]);
         Span<byte> w = stackalloc byte[8];
-        for (int i = 0; i < values.Length; i++)
+        for (; i < values.Length; i++)
         {
             BinaryPrimitives.WriteUInt64LittleEndian(w, values[i]);
-            w[..width].CopyTo(bytes.AsSpan(i * width));
+            w[..width].CopyTo(b[(i * width)..]);
         }
         return bytes;
     }
 
-    private static ulong[] Unpack(ReadOnlySpan<byte> bytes, uint width)
+    /// <summary>The values of <see cref="Pack"/>, refusing any other encoding (Malformed): a width outside 1..8, a length that is
+    /// not a whole number of values, or a width that is not the fewest bytes holding the largest value.</summary>
+    internal static ulong[] Unpack(ReadOnlySpan<byte> bytes, uint width)
     {
         if (width is < 1 or > 8) throw Error.Violation(ViolationReason.Malformed, "values are 1..8 bytes wide");
         if (bytes.Length % (int)width != 0) throw Error.Violation(ViolationReason.Malformed, "a sum is a whole number of values");
         var values = new ulong[bytes.Length / (int)width];
+        int wb = (int)width;
+        ulong mask = wb == 8 ? ulong.MaxValue : (1UL << (8 * wb)) - 1;
+        int i = 0;
+        // While 8 bytes remain, one 64-bit load per value, masked to its width.
+        for (int at = 0; i < values.Length && at <= bytes.Length - 8; i++, at += wb)
+            values[i] = BinaryPrimitives.ReadUInt64LittleEndian(bytes[at..]) & mask;
         Span<byte> w = stackalloc byte[8];
-        for (int i = 0; i < values.Length; i++)
+        for (; i < values.Length; i++)
         {
             w.Clear();
-            bytes.Slice(i * (int)width, (int)width).CopyTo(w);
+            bytes.Slice(i * wb, wb).CopyTo(w);
             values[i] = BinaryPrimitives.ReadUInt64LittleEndian(w);
         }
         // SPEC.md 14.2: value_bytes is the fewest bytes that hold the largest value (the one encoding the aggregator writes).

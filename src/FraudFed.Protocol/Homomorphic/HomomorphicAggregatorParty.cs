@@ -173,6 +173,18 @@ public sealed class HomomorphicAggregatorParty : IDisposable
         return Receive(fromBank, (ReadOnlyMemory<byte>)message);
     }
 
+    /// <summary>As <see cref="Receive(int, ReadOnlyMemory{byte})"/> for a message the caller already decoded with
+    /// <see cref="HeWire.DecodeToAggregatorInPlace"/> (the appliance decodes once, outside its lock, to learn the message's kind):
+    /// the same handling without a second decoding. <paramref name="decoded"/> must be that decoder's result, with its buffer
+    /// unchanged until the call returns.</summary>
+    /// <exception cref="ProtocolViolationException">the message is refused; nothing changed.</exception>
+    internal IReadOnlyList<HeOutgoing> ReceiveDecoded(int fromBank, HeToAggregator decoded)
+    {
+        ArgumentNullException.ThrowIfNull(decoded);
+        if (fromBank < 0 || fromBank >= Roster.Banks) throw Error.Violation(ViolationReason.UnknownSender, "a sender outside the roster");
+        return Handle(fromBank, decoded);
+    }
+
     private IReadOnlyList<HeOutgoing> Handle(int fromBank, HeToAggregator m)
     {
         if (!m.SessionId.AsSpan().SequenceEqual(_sessionId)) throw Error.Violation(ViolationReason.WrongRoundOrState, "a message of another session");

@@ -220,6 +220,18 @@ public sealed class MaskingAggregator
         Apply(m);
     }
 
+    /// <summary>As <see cref="Receive(ReadOnlySpan{byte})"/> for a message the caller already decoded with
+    /// <see cref="MaskingWire.DecodeToAggregator(ReadOnlySpan{byte}, int)"/> (and whose sender it already checked, as
+    /// <see cref="Receive(int, ReadOnlySpan{byte})"/> does): the appliance decodes once, outside its lock, and hands the result
+    /// here instead of the bytes being decoded a second time.</summary>
+    /// <exception cref="ProtocolViolationException">any refusal of <see cref="Receive(ReadOnlySpan{byte})"/> after decoding; the
+    /// state is unchanged.</exception>
+    internal void ReceiveDecoded(MaskingToAggregator decoded)
+    {
+        ArgumentNullException.ThrowIfNull(decoded);
+        Apply(decoded);
+    }
+
     /// <summary>The bank a bank message's body names as its sender (SPEC.md 14.1), or null for a message without one (a bank's
     /// Abort); a transport compares it with the bank it authenticated.</summary>
     /// <exception cref="ArgumentNullException"><paramref name="m"/> is null.</exception>

@@ -107,14 +107,17 @@ internal sealed class BankStateStore
         if (keyDigest.Length != 32 || !IsKeyFileName(keyFile)) throw new ArgumentException("Not a key file name and SHA-256 digest.", nameof(keyFile));
         long size = 4 + 1 + 1 + keyFile.Length + 32 + TailSize(roundState, outbox);
         if (size > int.MaxValue) throw new StateFileException(RoundPath, "the round state would exceed 2 GiB.");
-        var b = new byte[size];
-        int at = 0;
-        RoundMagic.CopyTo(b); at = 4; b[at++] = RoundVersion;
+        // Built straight into the sealing buffer and encrypted in place (an upload or its shares are megabytes: no second copy, no hash of
+        // the sealed file, which nothing names).
+        byte[] b = EncryptedStateFile.Buffer(size);
+        int at = EncryptedStateFile.SealedHeaderSize;
+        RoundMagic.CopyTo(b.AsSpan(at)); at += 4; b[at++] = RoundVersion;
         b[at++] = (byte)keyFile.Length;
         at += System.Text.Encoding.ASCII.GetBytes(keyFile, b.AsSpan(at));
         keyDigest.CopyTo(b.AsSpan(at)); at += 32;
-        WriteTail(b, at, lastSequence, outbox, roundState);
-        EncryptedStateFile.Write(RoundPath, RoundPurpose, _key, b);
+        try { WriteTail(b, at, lastSequence, outbox, roundState); }
+        catch { CryptographicOperations.ZeroMemory(b); throw; }
+        EncryptedStateFile.WriteInPlace(RoundPath, RoundPurpose, _key, b, syncDirectory: false, digest: false);
         RoundPartWrites++;
         if (deleteOtherKeyFiles) DeleteKeyFilesOtherThan(keyFile);
     }
@@ -217,15 +220,13 @@ internal sealed class BankStateStore
     {
         long size = 4 + 1 + 1 + TailSize(partyState, outbox);
         if (size > int.MaxValue) throw new StateFileException(PartyPath, "the bank state would exceed 2 GiB.");
-        var b = new byte[size];
-        try
-        {
-            int at = 0;
-            Magic.CopyTo(b); at = 4; b[at++] = Version; b[at++] = (byte)kind;
-            WriteTail(b, at, lastSequence, outbox, partyState);
-            EncryptedStateFile.Write(PartyPath, PartyPurpose, _key, b);
-        }
-        finally { CryptographicOperations.ZeroMemory(b); }
+        // Built straight into the sealing buffer and encrypted in place: once sealed it holds no plaintext to clear.
+        byte[] b = EncryptedStateFile.Buffer(size);
+        int at = EncryptedStateFile.SealedHeaderSize;
+        Magic.CopyTo(b.AsSpan(at)); at += 4; b[at++] = Version; b[at++] = (byte)kind;
+        try { WriteTail(b, at, lastSequence, outbox, partyState); }
+        catch { CryptographicOperations.ZeroMemory(b); throw; }
+        EncryptedStateFile.WriteInPlace(PartyPath, PartyPurpose, _key, b, syncDirectory: false, digest: false);
     }
 
     /// <summary>The saved state of a <paramref name="kind"/> party, or null when the bank has none yet.</summary>

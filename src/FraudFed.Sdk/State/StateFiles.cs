@@ -99,21 +99,56 @@ public static partial class EncryptedStateFile
     /// <summary>Seals <paramref name="plaintext"/> for <paramref name="purpose"/> and replaces <paramref name="path"/> atomically
     /// (temporary file mode 0600, flushed, renamed).</summary>
     /// <exception cref="StateFileException">the file cannot be written (nothing replaced).</exception>
-    public static void Write(string path, string purpose, StateKey key, ReadOnlySpan<byte> plaintext) =>
-        WriteSealed(path, purpose, key, plaintext, syncDirectory: false);
+    public static void Write(string path, string purpose, StateKey key, ReadOnlySpan<byte> plaintext)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        byte[] buffer = Buffer(plaintext.Length);
+        plaintext.CopyTo(buffer.AsSpan(HeaderSize));
+        WriteInPlace(path, purpose, key, buffer, syncDirectory: false, digest: false);
+    }
 
     /// <summary>As <see cref="Write"/>, then (with <paramref name="syncDirectory"/>) fsyncs the directory so that the rename is
     /// durable before the caller writes a file that names this one. Returns the SHA-256 of the sealed bytes as written.</summary>
     internal static byte[] WriteSealed(string path, string purpose, StateKey key, ReadOnlySpan<byte> plaintext, bool syncDirectory)
     {
         ArgumentNullException.ThrowIfNull(key);
-        var sealedBytes = new byte[HeaderSize + plaintext.Length];
-        Magic.CopyTo(sealedBytes);
-        sealedBytes[4] = Version;
-        Span<byte> nonce = sealedBytes.AsSpan(5, 12);
-        RandomNumberGenerator.Fill(nonce);
-        using (var gcm = new AesGcm(key.Bytes, 16))
-            gcm.Encrypt(nonce, plaintext, sealedBytes.AsSpan(HeaderSize), sealedBytes.AsSpan(17, 16), Aad(purpose));
+        byte[] buffer = Buffer(plaintext.Length);
+        plaintext.CopyTo(buffer.AsSpan(HeaderSize));
+        return WriteInPlace(path, purpose, key, buffer, syncDirectory, digest: true)!;
+    }
+
+    /// <summary>Bytes a sealed file has before its ciphertext: a caller of <see cref="WriteInPlace"/> leaves them free at the
+    /// start of its buffer and writes the plaintext after them.</summary>
+    internal const int SealedHeaderSize = HeaderSize;
+
+    /// <summary>A buffer for <see cref="WriteInPlace"/>: <see cref="SealedHeaderSize"/> free bytes, then room for
+    /// <paramref name="plaintextLength"/> bytes of plaintext.</summary>
+    internal static byte[] Buffer(long plaintextLength) => new byte[HeaderSize + plaintextLength];
+
+    /// <summary>As <see cref="WriteSealed"/> for a plaintext already placed at <see cref="SealedHeaderSize"/> in
+    /// <paramref name="buffer"/>: it is encrypted in place (no second buffer of the file's size) and the header written before
+    /// it, so that on return, or on any exception, <paramref name="buffer"/> holds no plaintext. Returns the SHA-256 of the
+    /// sealed bytes when <paramref name="digest"/> (a file another names by digest), else null (no hash pass).</summary>
+    internal static byte[]? WriteInPlace(string path, string purpose, StateKey key, byte[] buffer, bool syncDirectory, bool digest)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        ArgumentNullException.ThrowIfNull(buffer);
+        if (buffer.Length < HeaderSize) throw new ArgumentException("The buffer has no room for the header.", nameof(buffer));
+        Span<byte> body = buffer.AsSpan(HeaderSize);
+        try
+        {
+            Magic.CopyTo(buffer);
+            buffer[4] = Version;
+            Span<byte> nonce = buffer.AsSpan(5, 12);
+            RandomNumberGenerator.Fill(nonce);
+            using var gcm = new AesGcm(key.Bytes, 16);
+            gcm.Encrypt(nonce, body, body, buffer.AsSpan(17, 16), Aad(purpose));
+        }
+        catch
+        {
+            CryptographicOperations.ZeroMemory(body);
+            throw;
+        }
         string temp = path + ".tmp-" + Convert.ToHexString(RandomNumberGenerator.GetBytes(6));
         try
         {
@@ -121,7 +156,7 @@ public static partial class EncryptedStateFile
             if (!OperatingSystem.IsWindows()) options.UnixCreateMode = FileMode0600;
             using (var f = new FileStream(temp, options))
             {
-                f.Write(sealedBytes);
+                f.Write(buffer);
                 f.Flush(flushToDisk: true);
             }
             File.Move(temp, path, overwrite: true);
@@ -132,9 +167,8 @@ public static partial class EncryptedStateFile
             try { File.Delete(temp); } catch (IOException) { } catch (UnauthorizedAccessException) { }
             throw new StateFileException(path, $"the state file cannot be written ({e.Message}); check the disk and the directory's permissions.", e);
         }
-        return SHA256.HashData(sealedBytes);
+        return digest ? SHA256.HashData(buffer) : null;
     }
-
 
     /// <summary>Opens <paramref name="path"/> sealed for <paramref name="purpose"/>, or returns null if it does not exist. The
     /// caller clears the returned bytes after use.</summary>

@@ -262,6 +262,7 @@ public sealed class ApplianceCommandTests
         Assert.That(r.GetProperty("exact").GetBoolean(), Is.True);
         Assert.That(r.GetProperty("bank_upload_bytes").GetInt64(), Is.GreaterThan(3 * 300 * 4), "at least the plaintext size per bank");
         Assert.That(r.GetProperty("wall_s").GetDouble(), Is.GreaterThan(0));
+        Assert.That(r.GetProperty("first_round_s").GetDouble(), Is.GreaterThan(0), "the untimed warm-up round through the appliance is reported");
         Assert.That(r.GetProperty("cpu_s").GetDouble(), Is.GreaterThan(0), "a round through the appliance costs CPU in this process");
         Assert.That(r.GetProperty("inproc_cpu_s").GetDouble(), Is.GreaterThanOrEqualTo(0));
     }
