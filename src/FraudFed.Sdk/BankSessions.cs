@@ -188,6 +188,7 @@ internal sealed class MaskingBankSession : IBankSession
     private readonly bool _restored;
     private readonly bool _hasStore;
     private IReadOnlyList<byte[]> _outbox = [];
+    private ulong _opened;   // the last round whose RoundOpen this process read
 
     /// <summary>A session whose bank is restored from <paramref name="store"/> when it holds a state of this session (the transport
     /// then reads the mailbox after the saved sequence); a state of an earlier session of this federation is replaced at the first
@@ -259,13 +260,25 @@ internal sealed class MaskingBankSession : IBankSession
     public async Task<FederatedSum> SumAsync(ulong[] values, CancellationToken cancellationToken)
     {
         ulong round = await _transport.RequestRoundAsync(values.Length, cancellationToken).ConfigureAwait(false);
-        if (await _transport.AwaitRoundOpenAsync(round, values.Length, EndsSession, cancellationToken).ConfigureAwait(false) is { } end)
+        if (round <= _bank.State.Round && _bank.State is not (BankAdvertiseKeys or BankGraphSeed))
+        {
+            // The appliance answers a bank that has sent nothing of its running round with that round (SPEC.md 14.5, "Asking again
+            // inside a round"), but this bank already began it (an earlier call cancelled before its ShareKeys arrived): a round's
+            // secrets are drawn once, so it leaves the round and asks again, for the next one.
+            byte[] leave = new BankAbort(_parameters.SessionId, (uint)round, ViolationReason.TooFewParticipants, "this bank began the round in an earlier call and left it").Encode();
+            try { await _transport.SendAsync(leave, cancellationToken).ConfigureAwait(false); }
+            catch (MessageRefusedException) { }
+            round = await _transport.RequestRoundAsync(values.Length, cancellationToken).ConfigureAwait(false);
+        }
+        // A round whose RoundOpen this process already read (an earlier call cancelled between it and ShareKeys) is not awaited again.
+        if (round != _opened && await _transport.AwaitRoundOpenAsync(round, values.Length, EndsSession, cancellationToken).ConfigureAwait(false) is { } end)
         {
             RoundAbort abort = MaskingWire.DecodeToBank<RoundAbort>(end.Span);
             try { _bank.ReceiveRoundAbort(end.Span); }
             catch (ProtocolViolationException) { }   // already ended here
             throw new FederationException($"the aggregator ended the session ({abort.Reason}: {abort.Message}).");
         }
+        _opened = round;
         try
         {
             SecureSumClientResult r = await _client.SumAsync(values, new SumContext(round, values.Length, ValueBits), cancellationToken).ConfigureAwait(false);
