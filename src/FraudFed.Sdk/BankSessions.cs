@@ -189,6 +189,7 @@ internal sealed class MaskingBankSession : IBankSession
     private readonly bool _hasStore;
     private IReadOnlyList<byte[]> _outbox = [];
     private ulong _opened;   // the last round whose RoundOpen this process read
+    private uint _left;      // the last round this process told the appliance it left
 
     /// <summary>A session whose bank is restored from <paramref name="store"/> when it holds a state of this session (the transport
     /// then reads the mailbox after the saved sequence); a state of an earlier session of this federation is replaced at the first
@@ -246,6 +247,7 @@ internal sealed class MaskingBankSession : IBankSession
             byte[] leave = new BankAbort(_parameters.SessionId, left, ViolationReason.TooFewParticipants, "this bank restarted inside the round and left it").Encode();
             try { await _transport.SendAsync(leave, cancellationToken).ConfigureAwait(false); }
             catch (MessageRefusedException) { }
+            _left = left;
         }
         try { await _client.JoinAsync(cancellationToken).ConfigureAwait(false); }
         catch (MessageRefusedException e) when (e.Reason == ViolationReason.WrongRoundOrState && _bank.State is BankAdvertiseKeys && !_restored)
@@ -259,17 +261,18 @@ internal sealed class MaskingBankSession : IBankSession
 
     public async Task<FederatedSum> SumAsync(ulong[] values, CancellationToken cancellationToken)
     {
-        ulong round = await _transport.RequestRoundAsync(values.Length, cancellationToken).ConfigureAwait(false);
-        if (round <= _bank.State.Round && _bank.State is not (BankAdvertiseKeys or BankGraphSeed))
+        if (_bank.State is BankReady { LastRoundFailure: { } reason } ready && ready.Round > _left)
         {
-            // The appliance answers a bank that has sent nothing of its running round with that round (SPEC.md 14.5, "Asking again
-            // inside a round"), but this bank already began it (an earlier call cancelled before its ShareKeys arrived): a round's
-            // secrets are drawn once, so it leaves the round and asks again, for the next one.
-            byte[] leave = new BankAbort(_parameters.SessionId, (uint)round, ViolationReason.TooFewParticipants, "this bank began the round in an earlier call and left it").Encode();
+            // This bank gave up its last round here (an earlier call cancelled inside it, or it left it): the appliance may still
+            // wait for it in that round, and would answer this request with that round while its ShareKeys stage waits for this
+            // bank (SPEC.md 14.5, "Asking again inside a round"), whose secrets of it are gone. So it says it left first, with the
+            // bytes the client's own leave uses (a resend if that was sent); a refusal means the round is over.
+            byte[] leave = new BankAbort(_parameters.SessionId, ready.Round, reason, "this bank left the round").Encode();
             try { await _transport.SendAsync(leave, cancellationToken).ConfigureAwait(false); }
             catch (MessageRefusedException) { }
-            round = await _transport.RequestRoundAsync(values.Length, cancellationToken).ConfigureAwait(false);
+            _left = ready.Round;
         }
+        ulong round = await _transport.RequestRoundAsync(values.Length, cancellationToken).ConfigureAwait(false);
         // A round whose RoundOpen this process already read (an earlier call cancelled between it and ShareKeys) is not awaited again.
         if (round != _opened && await _transport.AwaitRoundOpenAsync(round, values.Length, EndsSession, cancellationToken).ConfigureAwait(false) is { } end)
         {

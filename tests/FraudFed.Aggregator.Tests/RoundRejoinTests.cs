@@ -136,6 +136,48 @@ public sealed class RoundRejoinTests
     }
 
     [Test]
+    public async Task MaskingSumCancelledInsideARound_TheSameClientAsksAgain_LeavesThatRound_AndTakesPartInTheNext()
+    {
+        await using ApplianceKit kit = ApplianceKit.Create("masking", stageSeconds: StageSeconds);
+        await kit.StartAsync();
+        int bits = Bits(kit);
+        CancellationToken ct = Bounded(150);
+        FederationClient[] clients = Enumerable.Range(0, Banks).Select(kit.Client).ToArray();
+        using var cancelled = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        await Task.WhenAll(clients.Select(c => c.ConnectAsync(ct)));
+
+        // Bank 4's call is cancelled as soon as it saved its ShareKeys state (before ShareKeys leaves): whether its ShareKeys
+        // reached the appliance or not, the bank drew round 1's secrets and dropped them, so it can no longer run round 1.
+        string dir = Path.Combine(Path.GetDirectoryName(kit.BankConfigPath(Banks - 1))!, "state");
+        using var watcher = new FileSystemWatcher(dir, Sdk.State.BankStateStore.PartyFile) { NotifyFilter = NotifyFilters.FileName | NotifyFilters.LastWrite };
+        watcher.Created += (_, _) => cancelled.Cancel();
+        watcher.Renamed += (_, _) => cancelled.Cancel();
+        watcher.Changed += (_, _) => cancelled.Cancel();
+        watcher.EnableRaisingEvents = true;
+        ulong[][] first = Vectors(80, bits);
+        Task<FederatedSum>[] running = clients.Select((c, i) => c.SumAsync(first[i], i == Banks - 1 ? cancelled.Token : ct)).ToArray();
+        Assert.That(async () => await running[Banks - 1], Throws.InstanceOf<OperationCanceledException>(), "bank 4's call was cancelled inside round 1");
+        watcher.EnableRaisingEvents = false;
+
+        // The same client asks again. It first tells the appliance it left round 1 (cancelled while sending ShareKeys, its SDK
+        // reconnects from the state it saved and leaves as a restarted bank does; cancelled later, it sends the leave of the round
+        // it gave up), so round 1 does not wait for it and it joins round 2.
+        var clock = Stopwatch.StartNew();
+        ulong[][] second = Vectors(81, bits);
+        Task<FederatedSum> again = clients[Banks - 1].SumAsync(second[Banks - 1], ct);
+        FederatedSum[] r1 = await Task.WhenAll(running.Take(Banks - 1));
+        int[] others = [.. Enumerable.Range(0, Banks - 1)];
+        foreach (FederatedSum r in r1)
+        {
+            Assert.That(r.Round, Is.EqualTo(1UL));
+            Assert.That(r.Contributors, Is.EqualTo(others), "bank 4 sent no masked input in round 1");
+            Assert.That(r.Sum, Is.EqualTo(PlainSum(first, others, bits)));
+        }
+        Assert.That(clock.Elapsed.TotalSeconds, Is.LessThan(StageSeconds / 2), "round 1 did not wait for bank 4 until a stage deadline");
+        AssertExactWithEveryBank(await Task.WhenAll(clients.Take(Banks - 1).Select((c, i) => c.SumAsync(second[i], ct)).Append(again)), 2, second, bits);
+    }
+
+    [Test]
     public async Task HomomorphicDecryptorKilledAfterItsUpload_RestartsAndResumes_AndTheRoundIsExactWithItsVector()
     {
         await using ApplianceKit kit = ApplianceKit.Create("he", stageSeconds: StageSeconds);
