@@ -188,6 +188,8 @@ internal sealed class MaskingBankSession : IBankSession
     private readonly bool _restored;
     private readonly bool _hasStore;
     private IReadOnlyList<byte[]> _outbox = [];
+    private ulong _opened;   // the last round whose RoundOpen this process read
+    private uint _left;      // the last round this process told the appliance it left
 
     /// <summary>A session whose bank is restored from <paramref name="store"/> when it holds a state of this session (the transport
     /// then reads the mailbox after the saved sequence); a state of an earlier session of this federation is replaced at the first
@@ -245,6 +247,7 @@ internal sealed class MaskingBankSession : IBankSession
             byte[] leave = new BankAbort(_parameters.SessionId, left, ViolationReason.TooFewParticipants, "this bank restarted inside the round and left it").Encode();
             try { await _transport.SendAsync(leave, cancellationToken).ConfigureAwait(false); }
             catch (MessageRefusedException) { }
+            _left = left;
         }
         try { await _client.JoinAsync(cancellationToken).ConfigureAwait(false); }
         catch (MessageRefusedException e) when (e.Reason == ViolationReason.WrongRoundOrState && _bank.State is BankAdvertiseKeys && !_restored)
@@ -258,14 +261,27 @@ internal sealed class MaskingBankSession : IBankSession
 
     public async Task<FederatedSum> SumAsync(ulong[] values, CancellationToken cancellationToken)
     {
+        if (_bank.State is BankReady { LastRoundFailure: { } reason } ready && ready.Round > _left)
+        {
+            // This bank gave up its last round here (an earlier call cancelled inside it, or it left it): the appliance may still
+            // wait for it in that round, and would answer this request with that round while its ShareKeys stage waits for this
+            // bank (SPEC.md 14.5, "Asking again inside a round"), whose secrets of it are gone. So it says it left first, with the
+            // bytes the client's own leave uses (a resend if that was sent); a refusal means the round is over.
+            byte[] leave = new BankAbort(_parameters.SessionId, ready.Round, reason, "this bank left the round").Encode();
+            try { await _transport.SendAsync(leave, cancellationToken).ConfigureAwait(false); }
+            catch (MessageRefusedException) { }
+            _left = ready.Round;
+        }
         ulong round = await _transport.RequestRoundAsync(values.Length, cancellationToken).ConfigureAwait(false);
-        if (await _transport.AwaitRoundOpenAsync(round, values.Length, EndsSession, cancellationToken).ConfigureAwait(false) is { } end)
+        // A round whose RoundOpen this process already read (an earlier call cancelled between it and ShareKeys) is not awaited again.
+        if (round != _opened && await _transport.AwaitRoundOpenAsync(round, values.Length, EndsSession, cancellationToken).ConfigureAwait(false) is { } end)
         {
             RoundAbort abort = MaskingWire.DecodeToBank<RoundAbort>(end.Span);
             try { _bank.ReceiveRoundAbort(end.Span); }
             catch (ProtocolViolationException) { }   // already ended here
             throw new FederationException($"the aggregator ended the session ({abort.Reason}: {abort.Message}).");
         }
+        _opened = round;
         try
         {
             SecureSumClientResult r = await _client.SumAsync(values, new SumContext(round, values.Length, ValueBits), cancellationToken).ConfigureAwait(false);

@@ -42,6 +42,7 @@ public sealed class Coordinator : IDisposable
     private DateTimeOffset _stageStarted;
     private string _stageKey = "";
     private ulong _nextRound = 1;
+    private int _runningLength;   // the vector length of the last round opened (the running one while a round runs)
     private int _roundMessages;
 
     /// <summary>Creates the coordinator and rebuilds its state from <paramref name="store"/> (a new store starts a session).</summary>
@@ -176,6 +177,7 @@ public sealed class Coordinator : IDisposable
                 int[] participants = Items.Banks(e.Payload[12..]);
                 _requests.Clear();
                 _nextRound = round + 1;
+                _runningLength = len;
                 _roundMessages = 0;
                 return _engine.OpenRound(round, len, participants);
             case EventKind.Step:
@@ -439,11 +441,14 @@ public sealed class Coordinator : IDisposable
         return (await FlushAsync(pending).ConfigureAwait(false), false);
     }
 
-    /// <summary>Bank <paramref name="bank"/> will contribute <paramref name="length"/> values to the next round.</summary>
-    /// <returns>The round it is queued for.</returns>
+    /// <summary>Bank <paramref name="bank"/> will contribute <paramref name="length"/> values to the next round, or to the running
+    /// round when it is one of that round's participants and the round's first stage still waits for its first message (SPEC.md
+    /// 14.5, "Asking again inside a round": nothing is stored then).</summary>
+    /// <returns>The round it is queued for, or the running round it takes part in.</returns>
     /// <exception cref="ProtocolViolationException">OutOfRange (a length outside 1..2^27); WrongRoundOrState (this bank already
     /// asked for another length).</exception>
-    /// <exception cref="RoundLengthMismatchException">another bank set the pending round's length and it differs.</exception>
+    /// <exception cref="RoundLengthMismatchException">another bank set the pending round's length and it differs, or the bank is
+    /// answered with the running round and that round's length differs.</exception>
     /// <exception cref="ApplianceUnavailableException">the state file failed (now or earlier).</exception>
     public async Task<ulong> RequestRoundAsync(int bank, int length)
     {
@@ -459,6 +464,17 @@ public sealed class Coordinator : IDisposable
                 // A resend: the first request may still be in the queued batch, so it is answered once that is durable.
                 pending = _lastQueued;
                 round = _nextRound;
+            }
+            else if (_engine.AwaitsFirstMessage(bank))
+            {
+                // A participant of the running round that has sent nothing of it yet (an SDK retrying its request after the round
+                // opened, or a bank restarted before it saved anything of the round): it is answered with the running round and
+                // runs it from the start (SPEC.md 14.5, "Asking again inside a round"). Nothing is stored: the answer is a function
+                // of the log. The round's opening may still be in the queued batch, so this is answered once that is durable.
+                round = _nextRound - 1;
+                if (length != _runningLength) throw new RoundLengthMismatchException(round, _runningLength, length);
+                pending = _lastQueued;
+                _log.LogInformation("Bank {Bank} asked for a round while round {Round} waits for its first message: answered with round {Round}", bank, round, round);
             }
             else
             {

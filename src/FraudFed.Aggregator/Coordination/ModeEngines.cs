@@ -48,6 +48,11 @@ internal interface IModeEngine : IDisposable
     /// ProtocolViolationException on refusal, changing nothing.</summary>
     IReadOnlyList<OutboundItem> Receive(int bank, byte[] message, object? prepared);
     IReadOnlyList<OutboundItem> OpenRound(ulong round, int length, IReadOnlyList<int> participants);
+    /// <summary>True while the running round's first stage (homomorphic uploads, masking ShareKeys) still waits for the first
+    /// message of <paramref name="bank"/>, one of the round's participants that has neither answered nor left it: the bank has
+    /// sent nothing of the round, so it can still run it from the start (SPEC.md 14.5, "Asking again inside a round"). A
+    /// function of the engine's state, so of the log; changes nothing.</summary>
+    bool AwaitsFirstMessage(int bank);
     IReadOnlyList<OutboundItem> Step(string name, byte[] payload);
     (string Name, byte[] Payload)? Due(bool deadlinePassed);
     /// <summary>The last round's end since the previous call, if any.</summary>
@@ -154,6 +159,9 @@ internal sealed class HeEngine : IModeEngine
         _answered.Clear();
         return Map(outs);
     }
+
+    public bool AwaitsFirstMessage(int bank) =>
+        _party.State.StartsWith("CollectingUploads", StringComparison.Ordinal) && _expected.Contains(bank) && !_answered.Contains(bank);
 
     public IReadOnlyList<OutboundItem> Step(string name, byte[] payload)
     {
@@ -308,6 +316,9 @@ internal sealed class MaskingEngine : IModeEngine
         var open = new MailboxItem { RoundOpen = new RoundOpen { Round = round, Length = (uint)length } }.ToByteArray();
         return _participants.Select(b => new OutboundItem(b, open)).ToList();
     }
+
+    public bool AwaitsFirstMessage(int bank) =>
+        _aggregator?.State is AggregatorShareKeys && _participants.Contains(bank) && !_answered.Contains(bank) && !_left.Contains(bank);
 
     public IReadOnlyList<OutboundItem> Step(string name, byte[] payload)
     {
