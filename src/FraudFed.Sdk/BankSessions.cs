@@ -160,6 +160,7 @@ internal sealed class SplitSealedCheckpoint(BankStateStore store, ApplianceBankT
     public ValueTask SaveSplitAsync(HomomorphicBankParty party, IReadOnlyList<byte[]> replies, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
+        Diagnostics.HopTrace.Mark(transport.Bank, "ckpt>", replies.Count);
         bool keyChanged = _keyFile is null || party.KeyGeneration != _keyGeneration;
         if (keyChanged)
         {
@@ -172,6 +173,7 @@ internal sealed class SplitSealedCheckpoint(BankStateStore store, ApplianceBankT
         byte[] round = party.ExportRoundState();
         store.SaveRoundPart(_keyFile!, _keyDigest, round, transport.LastDelivered, replies, deleteOtherKeyFiles: _sweep);
         _sweep = false;   // not reached when the write failed: the next save sweeps
+        Diagnostics.HopTrace.Mark(transport.Bank, "ckpt<");
         return ValueTask.CompletedTask;
     }
 }

@@ -252,8 +252,10 @@ public sealed partial class FederationClient : IAsyncDisposable
 
     internal async Task<ulong> RequestRoundAsync(int length, CancellationToken cancellationToken)
     {
+        Diagnostics.HopTrace.Mark(Bank, "req>", length);
         RoundRequestReply reply = await CallAsync(t => _grpc.RequestRoundAsync(new RoundRequest { Length = (uint)length }, deadline: Deadline(), cancellationToken: t).ResponseAsync, cancellationToken,
             e => StatusMapping.RoundLengthOf(e) is int expected ? new VectorLengthMismatchException(expected, length, e.Status.Detail) : null).ConfigureAwait(false);
+        Diagnostics.HopTrace.Mark(Bank, "req<", (long)reply.Round);
         return reply.Round;
     }
 
@@ -261,7 +263,9 @@ public sealed partial class FederationClient : IAsyncDisposable
     {
         // No copy of the message (an upload is ~38 MB): the bytes are only read until this call (retries included) returns.
         var request = new SubmitRequest { Message = Google.Protobuf.UnsafeByteOperations.UnsafeWrap(message) };
-        await CallAsync(t => _grpc.SubmitAsync(request, deadline: Deadline(), cancellationToken: t).ResponseAsync, cancellationToken).ConfigureAwait(false);
+        Diagnostics.HopTrace.Mark(Bank, "sub>", message.Length);
+        SubmitReply submitted = await CallAsync(t => _grpc.SubmitAsync(request, deadline: Deadline(), cancellationToken: t).ResponseAsync, cancellationToken).ConfigureAwait(false);
+        Diagnostics.HopTrace.Mark(Bank, "sub<", (long)submitted.Sequence);
         BytesUploaded += message.Length;
     }
 
@@ -274,7 +278,9 @@ public sealed partial class FederationClient : IAsyncDisposable
             if (DateTime.UtcNow > giveUp)
                 throw new FederationException($"no message from the aggregator for {_options.StageTimeout.TotalSeconds:0} s; check that the appliance is running and the other banks are connected.");
             var request = new ReceiveRequest { AfterSequence = _after, WaitMilliseconds = (uint)_options.PollWait.TotalMilliseconds, MaxItems = 64 };
+            Diagnostics.HopTrace.Mark(Bank, "rcv>", (long)_after);
             ReceiveReply reply = await CallAsync(t => _grpc.ReceiveAsync(request, deadline: DateTime.UtcNow + _options.PollWait + _options.CallTimeout, cancellationToken: t).ResponseAsync, cancellationToken).ConfigureAwait(false);
+            Diagnostics.HopTrace.Mark(Bank, "rcv<", reply.Items.Count);
             foreach (MailboxItem item in reply.Items.Where(i => i.Sequence > _after).OrderBy(i => i.Sequence))
             {
                 _buffer.Enqueue(item);
@@ -283,6 +289,7 @@ public sealed partial class FederationClient : IAsyncDisposable
         }
         MailboxItem next = _buffer.Dequeue();
         _after = next.Sequence;
+        Diagnostics.HopTrace.Mark(Bank, "item:" + next.ItemCase, (long)next.Sequence);
         return next;
     }
 

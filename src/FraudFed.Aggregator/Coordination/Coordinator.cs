@@ -252,7 +252,9 @@ public sealed class Coordinator : IDisposable
         {
             foreach (PendingEvent p in batch)
                 if (p.PayloadFile is { } file) await file.Task.ConfigureAwait(false);
+            Sdk.Diagnostics.HopTrace.Mark(-1, "a.batch>", batch.Count);
             AppendedBatch written = _store.AppendBatch(batch.Select(p => p.Entry).ToList());
+            Sdk.Diagnostics.HopTrace.Mark(-1, "a.batch<", written.Mailbox.Count);
             IReadOnlyList<long> sequences = written.Sequences;
             Publish(written.Mailbox);
             Timings.Committed(batch.Count, batch.Sum(p => (long)p.Entry.Event.Payload.Length + p.Entry.Outbound.Select(o => o.Item).Distinct(ReferenceEqualityComparer.Instance).Sum(o => (long)((byte[])o!).Length)));
@@ -373,6 +375,7 @@ public sealed class Coordinator : IDisposable
             if (step is null) return;
             if (late) _log.LogInformation("Stage {Stage} deadline passed; step {Step}", _stageKey, step.Value.Name);
             Commit(new StoredEvent(0, EventKind.Step, -1, step.Value.Name, step.Value.Payload, []));
+            Sdk.Diagnostics.HopTrace.Mark(-1, "a.step:" + step.Value.Name);
         }
     }
 
@@ -427,7 +430,9 @@ public sealed class Coordinator : IDisposable
             long t3 = ApplianceTimings.Now;
             try
             {
+                Sdk.Diagnostics.HopTrace.Mark(bank, "a.file>");
                 _store.WritePayloadFile(bank, digest, message);
+                Sdk.Diagnostics.HopTrace.Mark(bank, "a.file<");
                 file.TrySetResult();
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)

@@ -38,6 +38,7 @@ internal sealed class FederationService(Coordinator coordinator, LoadedAggregato
     {
         int bank = BankOf(context);
         Limit(bank);
+        Sdk.Diagnostics.HopTrace.Mark(bank, "a.req>");
         try { return new RoundRequestReply { Round = await coordinator.RequestRoundAsync(bank, (int)Math.Min(request.Length, int.MaxValue)).ConfigureAwait(false) }; }
         catch (ProtocolViolationException e) { throw Refuse(bank, e); }
         catch (RoundLengthMismatchException e)
@@ -67,7 +68,9 @@ internal sealed class FederationService(Coordinator coordinator, LoadedAggregato
             long t0 = ApplianceTimings.Now;
             byte[] message = Bytes(request.Message);
             coordinator.Timings.Intake(ApplianceTimings.Now - t0);
+            Sdk.Diagnostics.HopTrace.Mark(bank, "a.sub>", message.Length);
             var (seq, resend) = await coordinator.SubmitAsync(bank, message).ConfigureAwait(false);
+            Sdk.Diagnostics.HopTrace.Mark(bank, "a.sub<", seq);
             return new SubmitReply { Sequence = (ulong)seq, Resend = resend };
         }
         catch (ProtocolViolationException e) { throw Refuse(bank, e); }
@@ -82,7 +85,9 @@ internal sealed class FederationService(Coordinator coordinator, LoadedAggregato
         var wait = TimeSpan.FromMilliseconds(Math.Min(request.WaitMilliseconds, 30_000u));
         int max = request.MaxItems is 0 or > 1024 ? 64 : (int)request.MaxItems;
         var reply = new ReceiveReply();
+        Sdk.Diagnostics.HopTrace.Mark(bank, "a.rcv>", (long)request.AfterSequence);
         reply.Items.AddRange(await coordinator.ReceiveAsync(bank, request.AfterSequence, wait, max, context.CancellationToken).ConfigureAwait(false));
+        Sdk.Diagnostics.HopTrace.Mark(bank, "a.rcv<", reply.Items.Count);
         return reply;
     }
 
