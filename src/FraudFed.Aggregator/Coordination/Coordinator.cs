@@ -403,6 +403,7 @@ public sealed class Coordinator : IDisposable
         long t2 = ApplianceTimings.Now;
         Timings.Engine(t2 - t1);
         PendingEvent pending;
+        PendingEvent last;
         Task<long>? earlier;
         lock (_lock)
         {
@@ -416,6 +417,9 @@ public sealed class Coordinator : IDisposable
             Advance();
             }
             else pending = _lastQueued!;
+            // The steps this message made due (a stage it completed) are answered with it: the caller, whom the next stage waits
+            // for last, then finds their mailbox items committed (SPEC.md 14.5, delivery with the answer).
+            last = _lastQueued!;
         }
         if (earlier is not null)
         {
@@ -441,6 +445,7 @@ public sealed class Coordinator : IDisposable
             }
             Timings.StoreWrite(ApplianceTimings.Now - t3);
         }
+        await FlushAsync(last).ConfigureAwait(false);   // commits pending too: batches keep the order events were applied in
         return (await FlushAsync(pending).ConfigureAwait(false), false);
     }
 
@@ -474,6 +479,7 @@ public sealed class Coordinator : IDisposable
             pending = Commit(new StoredEvent(0, EventKind.RoundRequest, bank, "", payload, []));
             round = _nextRound;
             Advance();
+            pending = _lastQueued;   // the round opening this request completed, if any, is durable when it is answered (SPEC.md 14.5)
             }
         }
         if (pending is not null) await FlushAsync(pending).ConfigureAwait(false);
