@@ -307,7 +307,7 @@ public sealed partial class FederationClient : IAsyncDisposable
         }
         MailboxItem next = _buffer.Dequeue();
         _after = next.Sequence;
-        Diagnostics.HopTrace.Mark(Bank, "item:" + next.ItemCase, (long)next.Sequence);
+        if (Diagnostics.HopTrace.On) Diagnostics.HopTrace.Mark(Bank, "item:" + next.ItemCase, (long)next.Sequence);
         return next;
     }
 

@@ -375,7 +375,7 @@ public sealed class Coordinator : IDisposable
             if (step is null) return;
             if (late) _log.LogInformation("Stage {Stage} deadline passed; step {Step}", _stageKey, step.Value.Name);
             Commit(new StoredEvent(0, EventKind.Step, -1, step.Value.Name, step.Value.Payload, []));
-            Sdk.Diagnostics.HopTrace.Mark(-1, "a.step:" + step.Value.Name);
+            if (Sdk.Diagnostics.HopTrace.On) Sdk.Diagnostics.HopTrace.Mark(-1, "a.step:" + step.Value.Name);
         }
     }
 
