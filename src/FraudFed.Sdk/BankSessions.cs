@@ -144,7 +144,7 @@ internal sealed class SealedCheckpoint(BankStateStore store, ApplianceBankTransp
 
 /// <summary>A homomorphic client's checkpoint in two parts (SPEC.md 14.6): the key part is exported and sealed only when the
 /// party's key generation is not the one this checkpoint saved (setup, rotation), before the first round part that names it;
-/// every accepted message then costs one small round part (round state, mailbox sequence, replies).</summary>
+/// every accepted message with replies then costs one small round part (round state, mailbox sequence, replies).</summary>
 internal sealed class SplitSealedCheckpoint(BankStateStore store, ApplianceBankTransport transport) : IHomomorphicSplitCheckpoint
 {
     private uint _keyGeneration;
@@ -161,6 +161,11 @@ internal sealed class SplitSealedCheckpoint(BankStateStore store, ApplianceBankT
     {
         cancellationToken.ThrowIfCancellationRequested();
         bool keyChanged = _keyFile is null || party.KeyGeneration != _keyGeneration;
+        // An item without replies (a round's result or failure) is not saved on its own (SPEC.md 14.6): nothing leaves the bank
+        // because of it, and a restart from the last saved part, which precedes it, reads it again and handles it the same way.
+        // The next item with replies (the next round start) saves the state that includes it.
+        if (replies.Count == 0 && !keyChanged) return ValueTask.CompletedTask;
+        Diagnostics.HopTrace.Mark(transport.Bank, "ckpt>", replies.Count);
         if (keyChanged)
         {
             byte[] key = party.ExportKeyState();
@@ -172,6 +177,7 @@ internal sealed class SplitSealedCheckpoint(BankStateStore store, ApplianceBankT
         byte[] round = party.ExportRoundState();
         store.SaveRoundPart(_keyFile!, _keyDigest, round, transport.LastDelivered, replies, deleteOtherKeyFiles: _sweep);
         _sweep = false;   // not reached when the write failed: the next save sweeps
+        Diagnostics.HopTrace.Mark(transport.Bank, "ckpt<");
         return ValueTask.CompletedTask;
     }
 }

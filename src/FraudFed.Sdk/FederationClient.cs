@@ -248,21 +248,47 @@ public sealed partial class FederationClient : IAsyncDisposable
     {
         _buffer.Clear();
         _after = sequence;
+        _fetched = sequence;
     }
 
     internal async Task<ulong> RequestRoundAsync(int length, CancellationToken cancellationToken)
     {
-        RoundRequestReply reply = await CallAsync(t => _grpc.RequestRoundAsync(new RoundRequest { Length = (uint)length }, deadline: Deadline(), cancellationToken: t).ResponseAsync, cancellationToken,
+        Diagnostics.HopTrace.Mark(Bank, "req>", length);
+        var request = new RoundRequest { Length = (uint)length, DeliverAfter = Fetched };
+        RoundRequestReply reply = await CallAsync(t => _grpc.RequestRoundAsync(request, deadline: Deadline(), cancellationToken: t).ResponseAsync, cancellationToken,
             e => StatusMapping.RoundLengthOf(e) is int expected ? new VectorLengthMismatchException(expected, length, e.Status.Detail) : null).ConfigureAwait(false);
+        Diagnostics.HopTrace.Mark(Bank, "req<", (long)reply.Round);
+        Buffer(reply.Items);
         return reply.Round;
     }
 
     internal async Task SubmitAsync(ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
     {
         // No copy of the message (an upload is ~38 MB): the bytes are only read until this call (retries included) returns.
-        var request = new SubmitRequest { Message = Google.Protobuf.UnsafeByteOperations.UnsafeWrap(message) };
-        await CallAsync(t => _grpc.SubmitAsync(request, deadline: Deadline(), cancellationToken: t).ResponseAsync, cancellationToken).ConfigureAwait(false);
+        var request = new SubmitRequest { Message = Google.Protobuf.UnsafeByteOperations.UnsafeWrap(message), DeliverAfter = Fetched };
+        Diagnostics.HopTrace.Mark(Bank, "sub>", message.Length);
+        SubmitReply submitted = await CallAsync(t => _grpc.SubmitAsync(request, deadline: Deadline(), cancellationToken: t).ResponseAsync, cancellationToken).ConfigureAwait(false);
+        Diagnostics.HopTrace.Mark(Bank, "sub<", (long)submitted.Sequence);
         BytesUploaded += message.Length;
+        Buffer(submitted.Items);
+    }
+
+    /// <summary>The last mailbox sequence this client holds: read (<see cref="_after"/>) or buffered for reading. Requests that may
+    /// carry items (RequestRound, Submit: SPEC.md 14.5, delivery with the answer) ask for the items after it.</summary>
+    private ulong Fetched => _buffer.Count == 0 ? _after : Math.Max(_after, _fetched);
+    private ulong _fetched;
+
+    /// <summary>Buffers the items of an answer that are new to this client (sequence above <see cref="Fetched"/>), in sequence order:
+    /// the next <see cref="NextItemAsync"/> calls return them without a poll.</summary>
+    private void Buffer(IEnumerable<MailboxItem> items)
+    {
+        foreach (MailboxItem item in items.OrderBy(i => i.Sequence))
+        {
+            if (item.Sequence <= Fetched) continue;
+            _buffer.Enqueue(item);
+            _fetched = item.Sequence;
+            BytesDownloaded += item.CalculateSize();
+        }
     }
 
     /// <summary>The next mailbox item, in sequence order, waiting up to the stage timeout.</summary>
@@ -274,15 +300,14 @@ public sealed partial class FederationClient : IAsyncDisposable
             if (DateTime.UtcNow > giveUp)
                 throw new FederationException($"no message from the aggregator for {_options.StageTimeout.TotalSeconds:0} s; check that the appliance is running and the other banks are connected.");
             var request = new ReceiveRequest { AfterSequence = _after, WaitMilliseconds = (uint)_options.PollWait.TotalMilliseconds, MaxItems = 64 };
+            Diagnostics.HopTrace.Mark(Bank, "rcv>", (long)_after);
             ReceiveReply reply = await CallAsync(t => _grpc.ReceiveAsync(request, deadline: DateTime.UtcNow + _options.PollWait + _options.CallTimeout, cancellationToken: t).ResponseAsync, cancellationToken).ConfigureAwait(false);
-            foreach (MailboxItem item in reply.Items.Where(i => i.Sequence > _after).OrderBy(i => i.Sequence))
-            {
-                _buffer.Enqueue(item);
-                BytesDownloaded += item.CalculateSize();
-            }
+            Diagnostics.HopTrace.Mark(Bank, "rcv<", reply.Items.Count);
+            Buffer(reply.Items);
         }
         MailboxItem next = _buffer.Dequeue();
         _after = next.Sequence;
+        if (Diagnostics.HopTrace.On) Diagnostics.HopTrace.Mark(Bank, "item:" + next.ItemCase, (long)next.Sequence);
         return next;
     }
 

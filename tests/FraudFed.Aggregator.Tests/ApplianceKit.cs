@@ -157,6 +157,10 @@ internal sealed class RawBank : IDisposable
     }
 
     public int Bank { get; }
+    /// <summary>The last mailbox sequence read (by <see cref="NextAsync"/> or marked with <see cref="Read"/>).</summary>
+    public ulong After => _after;
+    /// <summary>Marks <paramref name="item"/> (delivered some other way) as read.</summary>
+    public void Read(MailboxItem item) => _after = Math.Max(_after, item.Sequence);
     public Federation.FederationClient Grpc { get; }
     public MaskingBank? Masking => _masking;
     public HomomorphicBankParty? He => _he;

@@ -244,7 +244,7 @@ public sealed class BankRestartTests
     }
 
     [Test]
-    public async Task KeyPart_IsWrittenOncePerSetup_NotPerMessage_WhileTheRoundPartFollowsEveryMessage()
+    public async Task KeyPart_IsWrittenOncePerSetup_NotPerMessage_WhileTheRoundPartFollowsEveryMessageWithReplies()
     {
         await using ApplianceKit kit = ApplianceKit.Create("he");
         WithStateDirectories(kit);
@@ -267,6 +267,12 @@ public sealed class BankRestartTests
         Assert.That(KeyFile(dir), Is.EqualTo(key), "the key part keeps its file");
         Assert.That(File.ReadAllBytes(key), Is.EqualTo(keyBytes), "the key part was written once, at setup, not per message");
         Assert.That(File.ReadAllBytes(roundFile), Is.Not.EqualTo(roundBytes), "the round part follows the messages");
+        // The last round's result has no replies and is not saved on its own (SPEC.md 14.6): the saved item is the last one
+        // bank 1 answered (its decryption share or upload), with that reply in the outbox, before the result's sequence.
+        LoadedBankConfig c = kit.LoadBank(1);
+        using SavedSplitState saved = new BankStateStore(c.StateDirectory!, c.StateKey!).LoadSplit()!;
+        Assert.That(saved.Outbox, Is.Not.Empty, "the saved item is one with replies, not the result");
+        Assert.That(saved.LastSequence, Is.LessThan(clients[1].Transport.LastDelivered), "the result read after it was not saved");
     }
 
     [Test]

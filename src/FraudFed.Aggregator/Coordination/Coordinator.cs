@@ -254,7 +254,9 @@ public sealed class Coordinator : IDisposable
         {
             foreach (PendingEvent p in batch)
                 if (p.PayloadFile is { } file) await file.Task.ConfigureAwait(false);
+            Sdk.Diagnostics.HopTrace.Mark(-1, "a.batch>", batch.Count);
             AppendedBatch written = _store.AppendBatch(batch.Select(p => p.Entry).ToList());
+            Sdk.Diagnostics.HopTrace.Mark(-1, "a.batch<", written.Mailbox.Count);
             IReadOnlyList<long> sequences = written.Sequences;
             Publish(written.Mailbox);
             Timings.Committed(batch.Count, batch.Sum(p => (long)p.Entry.Event.Payload.Length + p.Entry.Outbound.Select(o => o.Item).Distinct(ReferenceEqualityComparer.Instance).Sum(o => (long)((byte[])o!).Length)));
@@ -375,6 +377,7 @@ public sealed class Coordinator : IDisposable
             if (step is null) return;
             if (late) _log.LogInformation("Stage {Stage} deadline passed; step {Step}", _stageKey, step.Value.Name);
             Commit(new StoredEvent(0, EventKind.Step, -1, step.Value.Name, step.Value.Payload, []));
+            if (Sdk.Diagnostics.HopTrace.On) Sdk.Diagnostics.HopTrace.Mark(-1, "a.step:" + step.Value.Name);
         }
     }
 
@@ -402,6 +405,7 @@ public sealed class Coordinator : IDisposable
         long t2 = ApplianceTimings.Now;
         Timings.Engine(t2 - t1);
         PendingEvent pending;
+        PendingEvent last;
         Task<long>? earlier;
         lock (_lock)
         {
@@ -415,6 +419,9 @@ public sealed class Coordinator : IDisposable
             Advance();
             }
             else pending = _lastQueued!;
+            // The steps this message made due (a stage it completed) are answered with it: the caller, whom the next stage waits
+            // for last, then finds their mailbox items committed (SPEC.md 14.5, delivery with the answer).
+            last = _lastQueued!;
         }
         if (earlier is not null)
         {
@@ -429,7 +436,9 @@ public sealed class Coordinator : IDisposable
             long t3 = ApplianceTimings.Now;
             try
             {
+                Sdk.Diagnostics.HopTrace.Mark(bank, "a.file>");
                 _store.WritePayloadFile(bank, digest, message);
+                Sdk.Diagnostics.HopTrace.Mark(bank, "a.file<");
                 file.TrySetResult();
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
@@ -438,6 +447,7 @@ public sealed class Coordinator : IDisposable
             }
             Timings.StoreWrite(ApplianceTimings.Now - t3);
         }
+        await FlushAsync(last).ConfigureAwait(false);   // commits pending too: batches keep the order events were applied in
         return (await FlushAsync(pending).ConfigureAwait(false), false);
     }
 
@@ -485,6 +495,7 @@ public sealed class Coordinator : IDisposable
             pending = Commit(new StoredEvent(0, EventKind.RoundRequest, bank, "", payload, []));
             round = _nextRound;
             Advance();
+            pending = _lastQueued;   // the round opening this request completed, if any, is durable when it is answered (SPEC.md 14.5)
             }
         }
         if (pending is not null) await FlushAsync(pending).ConfigureAwait(false);

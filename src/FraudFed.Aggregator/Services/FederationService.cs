@@ -38,7 +38,13 @@ internal sealed class FederationService(Coordinator coordinator, LoadedAggregato
     {
         int bank = BankOf(context);
         Limit(bank);
-        try { return new RoundRequestReply { Round = await coordinator.RequestRoundAsync(bank, (int)Math.Min(request.Length, int.MaxValue)).ConfigureAwait(false) }; }
+        Sdk.Diagnostics.HopTrace.Mark(bank, "a.req>");
+        try
+        {
+            var reply = new RoundRequestReply { Round = await coordinator.RequestRoundAsync(bank, (int)Math.Min(request.Length, int.MaxValue)).ConfigureAwait(false) };
+            if (request.HasDeliverAfter) reply.Items.AddRange(await Deliverable(bank, request.DeliverAfter, context).ConfigureAwait(false));
+            return reply;
+        }
         catch (ProtocolViolationException e) { throw Refuse(bank, e); }
         catch (RoundLengthMismatchException e)
         {
@@ -67,8 +73,12 @@ internal sealed class FederationService(Coordinator coordinator, LoadedAggregato
             long t0 = ApplianceTimings.Now;
             byte[] message = Bytes(request.Message);
             coordinator.Timings.Intake(ApplianceTimings.Now - t0);
+            Sdk.Diagnostics.HopTrace.Mark(bank, "a.sub>", message.Length);
             var (seq, resend) = await coordinator.SubmitAsync(bank, message).ConfigureAwait(false);
-            return new SubmitReply { Sequence = (ulong)seq, Resend = resend };
+            Sdk.Diagnostics.HopTrace.Mark(bank, "a.sub<", seq);
+            var reply = new SubmitReply { Sequence = (ulong)seq, Resend = resend };
+            if (request.HasDeliverAfter) reply.Items.AddRange(await Deliverable(bank, request.DeliverAfter, context).ConfigureAwait(false));
+            return reply;
         }
         catch (ProtocolViolationException e) { throw Refuse(bank, e); }
         catch (ApplianceUnavailableException e) { throw StateFailed(e.Message); }
@@ -82,9 +92,17 @@ internal sealed class FederationService(Coordinator coordinator, LoadedAggregato
         var wait = TimeSpan.FromMilliseconds(Math.Min(request.WaitMilliseconds, 30_000u));
         int max = request.MaxItems is 0 or > 1024 ? 64 : (int)request.MaxItems;
         var reply = new ReceiveReply();
+        Sdk.Diagnostics.HopTrace.Mark(bank, "a.rcv>", (long)request.AfterSequence);
         reply.Items.AddRange(await coordinator.ReceiveAsync(bank, request.AfterSequence, wait, max, context.CancellationToken).ConfigureAwait(false));
+        Sdk.Diagnostics.HopTrace.Mark(bank, "a.rcv<", reply.Items.Count);
         return reply;
     }
+
+    /// <summary>Delivery with the answer (SPEC.md 14.5): the caller's mailbox items after <paramref name="after"/> that are
+    /// committed now, as a Receive with wait 0 returns them (at most 64). Asked for once the call's own change is durable, so
+    /// the items its commit produced (the next stage's message when it was the last one the stage waited for) are among them.</summary>
+    private Task<IReadOnlyList<MailboxItem>> Deliverable(int bank, ulong after, ServerCallContext context) =>
+        coordinator.ReceiveAsync(bank, after, TimeSpan.Zero, 64, context.CancellationToken);
 
     /// <summary>The message's bytes without a copy when the parser gave the field its own array (it does for a parsed bytes
     /// field; nothing else holds or changes that array once the request is parsed), else a copy.</summary>

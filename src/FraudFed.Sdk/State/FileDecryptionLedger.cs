@@ -137,7 +137,9 @@ public sealed class FileDecryptionLedger : IDecryptionLedger
                 fp.CopyTo(b, at); at += 32;
             }
         }
+        Diagnostics.HopTrace.Mark(-2, "ledger>", b.Length);
         EncryptedStateFile.Write(_path, Purpose, _key, b);
+        Diagnostics.HopTrace.Mark(-2, "ledger<");
     }
 
     private void Parse(byte[] b)
