@@ -488,14 +488,14 @@ public sealed class Coordinator : IDisposable
             }
             else
             {
-            if (_requests.Count > 0 && _requests.First().Value != length)
-                throw new RoundLengthMismatchException(_nextRound, _requests.First().Value, length);
-            var payload = new byte[4];
-            BinaryPrimitives.WriteUInt32LittleEndian(payload, (uint)length);
-            pending = Commit(new StoredEvent(0, EventKind.RoundRequest, bank, "", payload, []));
-            round = _nextRound;
-            Advance();
-            pending = _lastQueued;   // the round opening this request completed, if any, is durable when it is answered (SPEC.md 14.5)
+                if (_requests.Count > 0 && _requests.First().Value != length)
+                    throw new RoundLengthMismatchException(_nextRound, _requests.First().Value, length);
+                var payload = new byte[4];
+                BinaryPrimitives.WriteUInt32LittleEndian(payload, (uint)length);
+                Commit(new StoredEvent(0, EventKind.RoundRequest, bank, "", payload, []));
+                round = _nextRound;
+                Advance();
+                pending = _lastQueued;   // the round opening this request completed, if any, is durable when it is answered (SPEC.md 14.5)
             }
         }
         if (pending is not null) await FlushAsync(pending).ConfigureAwait(false);
