@@ -154,6 +154,26 @@ internal sealed class HomomorphicBank : IDisposable
         return guard.GenDecryptionShares(round, Enumerable.Range(0, chunks).Select(k => (uint)k).ToArray(), contributors, active, parallel);
     }
 
+    /// <summary>
+    /// As <see cref="DecryptionShares"/> (the same checks in the same order, the same refusals, the same ledger records), returning
+    /// the whole encoded answer (an HeBankMessage with HeDecryptionShares of session <paramref name="sessionId"/>, the bytes
+    /// <see cref="HeWire.Encode(HeToAggregator)"/> writes) with each share generated straight into it.
+    /// </summary>
+    public byte[] EncodedDecryptionShares(byte[] sessionId, ulong round, int chunks, int[] contributors, int[] active, byte[][] lists, bool parallel)
+    {
+        DecryptionGuard guard = Guard ?? throw Error.Violation(ViolationReason.WrongRoundOrState, "no key installed");
+        if (lists.Length != chunks) throw Error.Violation(ViolationReason.Malformed, "one contributor list per chunk");
+        if (_manifests is null) throw Error.Violation(ViolationReason.WrongRoundOrState, "no verified manifests for this round");
+        VerifiedManifests manifests = _manifests;
+        ContributorList[] parsed = ContributorList.ParseRound(lists, _aggregatorPublicKey, Roster.Count);
+        TypedParallel.For(chunks, parallel, k =>
+            parsed[k].VerifyEntries(Scheme!.SessionTag, round, (uint)k, RlweObjectKind.CompactCiphertext, contributors, manifests));
+        var indices = new uint[chunks];
+        for (int k = 0; k < chunks; k++) indices[k] = (uint)k;
+        return guard.GenDecryptionSharesInto(round, indices, contributors, active, parallel,
+            lengths => HeWire.LayoutDecryptionShares(sessionId, round, lengths));
+    }
+
     public void Dispose()
     {
         Identity.Dispose();

@@ -153,6 +153,9 @@ public sealed class HomomorphicBankParty : IDisposable
             _state = new Aborted(abort.Reason, abort.Message);
             return [];
         }
+        // A decryption request at a Ready bank: the answer is encoded with each share written straight into it (the bytes
+        // HeWire.Encode would give, without an array per share and the copy into the message).
+        if (m is HeDecryptionRequestMessage request && _state is Ready) return [DecryptEncoded(request)];
         var (next, send) = _state.Handle(this, m);
         _state = next;
         return send.Select(HeWire.Encode).ToArray();
@@ -582,6 +585,22 @@ public sealed class HomomorphicBankParty : IDisposable
         {
             LastRefusal = e.Reason;
             return new HeAbortToAggregator(_sessionId, e.Reason, "decryption request refused", d.Round);
+        }
+    }
+
+    /// <summary>As <see cref="Decrypt"/>, encoded: the answer written in place (<see cref="HomomorphicBank.EncodedDecryptionShares"/>),
+    /// or the encoded round abort naming the reason of a refusal.</summary>
+    private byte[] DecryptEncoded(HeDecryptionRequestMessage d)
+    {
+        try
+        {
+            _bank.ReceiveManifests(d.Round, d.Chunks, d.Manifests);
+            return _bank.EncodedDecryptionShares(_sessionId, d.Round, d.Chunks, d.Contributors, d.Active, d.ContributorLists, Parallel);
+        }
+        catch (ProtocolViolationException e)
+        {
+            LastRefusal = e.Reason;
+            return HeWire.Encode(new HeAbortToAggregator(_sessionId, e.Reason, "decryption request refused", d.Round));
         }
     }
 
