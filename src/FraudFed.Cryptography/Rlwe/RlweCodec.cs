@@ -217,7 +217,7 @@ internal static class RlweCodec
     /// <summary>
     /// Starts a one-polynomial word object (kind 10 or 11) for a writer that fills the n words itself: returns the output
     /// buffer with header and context written and the payload (8 n bytes at <paramref name="payloadOffset"/>) still to be
-    /// filled, little-endian; <see cref="FinishWords"/> then writes the trailer. Saves the copy of a separate word array.
+    /// filled, little-endian; <see cref="FinishWords(byte[], Span{byte})"/> then writes the trailer. Saves the copy of a separate word array.
     /// </summary>
     internal static byte[] BeginWords(RlweParameters p, RlweObjectKind kind, ReadOnlySpan<byte> context, out int payloadOffset)
     {
@@ -231,12 +231,25 @@ internal static class RlweCodec
 
     /// <summary>Writes the 16-byte trailer of an object begun with <see cref="BeginWords"/> whose payload is filled, and its
     /// body's SHA-256 into <paramref name="bodyDigest"/> when that is 32 bytes long.</summary>
-    internal static void FinishWords(byte[] output, Span<byte> bodyDigest)
+    internal static void FinishWords(byte[] output, Span<byte> bodyDigest) => FinishWords(output.AsSpan(), bodyDigest);
+
+    /// <summary>As <see cref="BeginWords"/>, writing the header and context into <paramref name="output"/> (exactly
+    /// <see cref="Size(RlweParameters, RlweObjectKind, int, int)"/> bytes for one polynomial) instead of a new array.</summary>
+    internal static int BeginWordsInto(RlweParameters p, RlweObjectKind kind, ReadOnlySpan<byte> context, Span<byte> output)
+    {
+        Debug.Assert(IsWordKind(kind) && output.Length == Size(p, kind, context.Length, 1));
+        WriteHeader(p, kind, false, context.Length, 1, output);
+        context.CopyTo(output[HeaderSize..]);
+        return HeaderSize + context.Length;
+    }
+
+    /// <summary>As <see cref="FinishWords(byte[], Span{byte})"/> for an object laid out in <paramref name="output"/> (its whole span).</summary>
+    internal static void FinishWords(Span<byte> output, Span<byte> bodyDigest)
     {
         int bodyEnd = output.Length - DigestSize;
         Span<byte> digest = stackalloc byte[32];
-        SHA256.HashData(output.AsSpan(0, bodyEnd), digest);
-        digest[..DigestSize].CopyTo(output.AsSpan(bodyEnd));
+        SHA256.HashData(output[..bodyEnd], digest);
+        digest[..DigestSize].CopyTo(output[bodyEnd..]);
         if (bodyDigest.Length == 32) digest.CopyTo(bodyDigest);
     }
 

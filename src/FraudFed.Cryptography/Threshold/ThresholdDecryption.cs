@@ -374,31 +374,67 @@ internal sealed class ThresholdKeyShare : IDisposable
     /// (round, chunk) and the budget.
     /// </summary>
     /// <exception cref="ProtocolViolationException">the refusals of <see cref="CheckRequest"/>.</exception>
-    public byte[] GenDecryptionShare(ulong round, uint chunk, IReadOnlyList<int> contributors, IReadOnlyList<int> active) =>
-        WithWeightedPoint(round, chunk, contributors, active, (fingerprint, weighted, weightedShoup, work) =>
-        {
-            Span<byte> ctx = stackalloc byte[DecryptionShare.ContextSize];
-            ChunkLabel.Write(ctx, _scheme.SessionTag, round, chunk, Self);
-            fingerprint.CopyTo(ctx[ChunkLabel.Size..]);
-            int n = _p.N;
-            byte[] output = RlweCodec.BeginWords(_p, RlweObjectKind.SwitchedDecryptionShare, ctx, out int offset);
-            Span<byte> payload = output.AsSpan(offset, 8 * n);
-            if (BitConverter.IsLittleEndian)
-                GenerateSwitchedCore(round, chunk, fingerprint, weighted, weightedShoup, work, MemoryMarshal.Cast<byte, ulong>(payload));
-            else
-            {
-                GenerateCore(round, chunk, fingerprint, weighted, weightedShoup, work);
-                var words = new ulong[n];
-                _scheme.Switch.Switch(work, words);
-                for (int j = 0; j < n; j++) BinaryPrimitives.WriteUInt64LittleEndian(payload[(8 * j)..], words[j]);
-            }
-            RlweCodec.FinishWords(output, []);
-            return output;
-        });
+    public byte[] GenDecryptionShare(ulong round, uint chunk, IReadOnlyList<int> contributors, IReadOnlyList<int> active)
+    {
+        byte[] output = GC.AllocateUninitializedArray<byte>(DecryptionShareSize);   // every byte is written below
+        GenDecryptionShare(round, chunk, contributors, active, output);
+        return output;
+    }
 
-    /// <summary>h_j before the switch (mod Q, coefficient domain, a new polynomial): what <see cref="GenDecryptionShare"/>
+    /// <summary>Bytes of one serialized decryption share (kind 11, one polynomial of n 64-bit words, SPEC.md 12.0 step 5):
+    /// what <see cref="GenDecryptionShare(ulong, uint, IReadOnlyList{int}, IReadOnlyList{int}, Span{byte})"/> writes.</summary>
+    public int DecryptionShareSize => RlweCodec.Size(_p, RlweObjectKind.SwitchedDecryptionShare, DecryptionShare.ContextSize, 1);
+
+    /// <summary>
+    /// As <see cref="GenDecryptionShare(ulong, uint, IReadOnlyList{int}, IReadOnlyList{int})"/>, the same bytes written into
+    /// <paramref name="destination"/> (exactly <see cref="DecryptionShareSize"/> bytes, e.g. a slice of the answer message)
+    /// instead of a new array. On an exception the destination's content is unspecified. STATELESS, as the other overload.
+    /// </summary>
+    /// <exception cref="ArgumentException"><paramref name="destination"/> is not <see cref="DecryptionShareSize"/> bytes.</exception>
+    /// <exception cref="ProtocolViolationException">the refusals of <see cref="CheckRequest"/>.</exception>
+    public void GenDecryptionShare(ulong round, uint chunk, IReadOnlyList<int> contributors, IReadOnlyList<int> active, Span<byte> destination)
+    {
+        if (destination.Length != DecryptionShareSize) throw Error.Argument(nameof(destination), $"A decryption share is {DecryptionShareSize} bytes.");
+        byte[] fingerprint = CheckRequest(round, chunk, contributors, active);
+        RnsPoly weighted, weightedShoup;
+        lock (_gate)
+        {
+            weighted = WeightedPoint(contributors, active);
+            weightedShoup = _weightedCache!.Value.Shoup;
+            _inFlight++;
+        }
+        try
+        {
+            RnsPoly work = _p.Basis.Scratch;
+            try { WriteShare(round, chunk, fingerprint, weighted, weightedShoup, work, destination); }
+            catch { work.Clear(); throw; }
+        }
+        finally { Leave(); }
+    }
+
+    private void WriteShare(ulong round, uint chunk, byte[] fingerprint, RnsPoly weighted, RnsPoly weightedShoup, RnsPoly work, Span<byte> output)
+    {
+        Span<byte> ctx = stackalloc byte[DecryptionShare.ContextSize];
+        ChunkLabel.Write(ctx, _scheme.SessionTag, round, chunk, Self);
+        fingerprint.CopyTo(ctx[ChunkLabel.Size..]);
+        int n = _p.N;
+        int offset = RlweCodec.BeginWordsInto(_p, RlweObjectKind.SwitchedDecryptionShare, ctx, output);
+        Span<byte> payload = output.Slice(offset, 8 * n);
+        if (BitConverter.IsLittleEndian)
+            GenerateSwitchedCore(round, chunk, fingerprint, weighted, weightedShoup, work, MemoryMarshal.Cast<byte, ulong>(payload));
+        else
+        {
+            GenerateCore(round, chunk, fingerprint, weighted, weightedShoup, work);
+            var words = new ulong[n];
+            _scheme.Switch.Switch(work, words);
+            for (int j = 0; j < n; j++) BinaryPrimitives.WriteUInt64LittleEndian(payload[(8 * j)..], words[j]);
+        }
+        RlweCodec.FinishWords(output, []);
+    }
+
+    /// <summary>h_j before the switch (mod Q, coefficient domain, a new polynomial): what <see cref="GenDecryptionShare(ulong, uint, IReadOnlyList{int}, IReadOnlyList{int})"/>
     /// switches. Test- and vector-visible; the same checks, no record kept. Computed step by step (expand, pointwise
-    /// multiply, inverse NTT, smudging): the reference <see cref="GenDecryptionShare"/>'s fused path is tested against.</summary>
+    /// multiply, inverse NTT, smudging): the reference <see cref="GenDecryptionShare(ulong, uint, IReadOnlyList{int}, IReadOnlyList{int})"/>'s fused path is tested against.</summary>
     internal RnsPoly GenUnswitchedShare(ulong round, uint chunk, IReadOnlyList<int> contributors, IReadOnlyList<int> active) =>
         WithWeightedPoint(round, chunk, contributors, active, (fingerprint, weighted, weightedShoup, work) =>
         {
@@ -433,15 +469,18 @@ internal sealed class ThresholdKeyShare : IDisposable
             try { return generate(fingerprint, weighted, weightedShoup, work); }
             catch { work.Clear(); throw; }
         }
-        finally
+        finally { Leave(); }
+    }
+
+    /// <summary>Ends a share's use of the weighted point: the last one out clears the retired ones.</summary>
+    private void Leave()
+    {
+        lock (_gate)
         {
-            lock (_gate)
+            if (--_inFlight == 0)
             {
-                if (--_inFlight == 0)
-                {
-                    foreach (RnsPoly r in _retired) r.Clear();
-                    _retired.Clear();
-                }
+                foreach (RnsPoly r in _retired) r.Clear();
+                _retired.Clear();
             }
         }
     }

@@ -79,4 +79,47 @@ internal sealed class DecryptionGuard
         for (int i = 0; i < chunks.Count; i++) _ledger.StoreAnswer(_keyShare.SessionTag, round, chunks[i], answers[i].Fingerprint, output[i]);
         return output;
     }
+    /// <summary>
+    /// As <see cref="GenDecryptionShares"/> (the same checks in the same order, the same ledger records, the same bytes per
+    /// chunk), with every share written straight into one caller buffer instead of an array each: <paramref name="layout"/>
+    /// gets each chunk's share length (a stored answer's length, or <see cref="ThresholdKeyShare.DecryptionShareSize"/>) and
+    /// returns the buffer and each share's offset in it; it is called only once every check has passed.
+    /// </summary>
+    /// <exception cref="ProtocolViolationException">as <see cref="GenDecryptionShare"/>.</exception>
+    public byte[] GenDecryptionSharesInto(ulong round, IReadOnlyList<uint> chunks, IReadOnlyList<int> contributors, IReadOnlyList<int> active, bool parallel,
+        Func<int[], (byte[] Buffer, int[] Offsets)> layout)
+    {
+        ArgumentNullException.ThrowIfNull(chunks);
+        ArgumentNullException.ThrowIfNull(layout);
+        var answers = new (uint Chunk, byte[] Fingerprint)[chunks.Count];
+        for (int i = 0; i < chunks.Count; i++) answers[i] = (chunks[i], _keyShare.CheckRequest(round, chunks[i], contributors, active));
+        LedgerDecision decision = _ledger.TryRecordAnswers(_keyShare.SessionTag, round, answers, _keyShare.Policy.Budget);
+        switch (decision)
+        {
+            case LedgerDecision.Conflict:
+                throw Error.Violation(ViolationReason.Refused, $"round {round} was already opened for another contributor or active set");
+            case LedgerDecision.BudgetExhausted:
+                throw Error.Violation(ViolationReason.BudgetExhausted, "decryption budget spent: rotate keys");
+        }
+        var kept = new byte[]?[chunks.Count];
+        if (decision == LedgerDecision.Repeat)
+            for (int i = 0; i < chunks.Count; i++)
+                if (_ledger.TryGetAnswer(_keyShare.SessionTag, round, chunks[i], answers[i].Fingerprint, out byte[]? stored)) kept[i] = stored;
+        int size = _keyShare.DecryptionShareSize;
+        var lengths = new int[chunks.Count];
+        for (int i = 0; i < lengths.Length; i++) lengths[i] = kept[i]?.Length ?? size;
+        (byte[] buffer, int[] offsets) = layout(lengths);
+        for (int i = 0; i < kept.Length; i++) kept[i]?.CopyTo(buffer, offsets[i]);
+        int[] missing = Enumerable.Range(0, chunks.Count).Where(i => kept[i] is null).ToArray();
+        if (missing.Length > 0)
+        {
+            // The first missing share warms the (U, D) weighted point; the rest may run in parallel.
+            _keyShare.GenDecryptionShare(round, chunks[missing[0]], contributors, active, buffer.AsSpan(offsets[missing[0]], size));
+            TypedParallel.For(missing.Length - 1, parallel, j =>
+                _keyShare.GenDecryptionShare(round, chunks[missing[j + 1]], contributors, active, buffer.AsSpan(offsets[missing[j + 1]], size)));
+            for (int i = 0; i < chunks.Count; i++)
+                _ledger.StoreAnswer(_keyShare.SessionTag, round, chunks[i], answers[i].Fingerprint, buffer.AsSpan(offsets[i], lengths[i]));
+        }
+        return buffer;
+    }
 }

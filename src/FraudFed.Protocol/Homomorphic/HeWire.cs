@@ -126,6 +126,63 @@ public static class HeWire
         return w.ToByteArray();
     }
 
+    /// <summary>
+    /// The layout of an encoded HeBankMessage carrying HeDecryptionShares (the bytes <see cref="Encode(HeToAggregator)"/> writes
+    /// for a <see cref="HeDecryptionSharesMessage"/> with shares of <paramref name="shareLengths"/> bytes): a new buffer with every
+    /// byte but the shares' written, and the offset where each share goes. Lets the bank write each share straight into its
+    /// answer (no array per share, no copy). Field order and omission of defaults as the protobuf encoder: protocol_version (1),
+    /// session_id (2) if non-empty, decryption_shares (18) with round (1) if non-zero, then each share (2).
+    /// </summary>
+    internal static (byte[] Buffer, int[] Offsets) LayoutDecryptionShares(ReadOnlySpan<byte> sessionId, ulong round, int[] shareLengths)
+    {
+        long inner = round == 0 ? 0 : 1 + VarintSize(round);
+        foreach (int length in shareLengths) inner += 1 + VarintSize((ulong)length) + length;
+        long total = 1 + VarintSize(ProtocolVersion) + (sessionId.IsEmpty ? 0 : 1 + VarintSize((ulong)sessionId.Length) + sessionId.Length)
+            + 2 + VarintSize((ulong)inner) + inner;
+        if (total > Array.MaxLength) throw Error.Argument(nameof(shareLengths), "The shares do not fit in one message.");
+        byte[] buffer = GC.AllocateUninitializedArray<byte>((int)total);   // every byte is written here or by the caller
+        int o = 0;
+        buffer[o++] = 0x08;
+        WriteVarint(buffer, ref o, ProtocolVersion);
+        if (!sessionId.IsEmpty)
+        {
+            buffer[o++] = 0x12;
+            WriteVarint(buffer, ref o, (ulong)sessionId.Length);
+            sessionId.CopyTo(buffer.AsSpan(o));
+            o += sessionId.Length;
+        }
+        buffer[o++] = 0x92;   // field 18, length-delimited: (18 << 3) | 2 = 146 as a varint
+        buffer[o++] = 0x01;
+        WriteVarint(buffer, ref o, (ulong)inner);
+        if (round != 0)
+        {
+            buffer[o++] = 0x08;
+            WriteVarint(buffer, ref o, round);
+        }
+        var offsets = new int[shareLengths.Length];
+        for (int i = 0; i < shareLengths.Length; i++)
+        {
+            buffer[o++] = 0x12;
+            WriteVarint(buffer, ref o, (ulong)shareLengths[i]);
+            offsets[i] = o;
+            o += shareLengths[i];
+        }
+        System.Diagnostics.Debug.Assert(o == buffer.Length);
+        return (buffer, offsets);
+
+        static int VarintSize(ulong v) => Math.Max(1, (64 - System.Numerics.BitOperations.LeadingZeroCount(v) + 6) / 7);
+
+        static void WriteVarint(byte[] b, ref int o, ulong v)
+        {
+            while (v >= 0x80)
+            {
+                b[o++] = (byte)(v | 0x80);
+                v >>= 7;
+            }
+            b[o++] = (byte)v;
+        }
+    }
+
     /// <summary>Parses a message from a bank of a roster of <paramref name="rosterSize"/> banks.</summary>
     /// <exception cref="ProtocolViolationException">Oversized (before parsing), Malformed, WrongRoundOrState (version).</exception>
     public static HeToAggregator DecodeToAggregator(ReadOnlySpan<byte> data, int rosterSize, int maxMessageBytes = DefaultMaxMessageBytes)

@@ -143,6 +143,13 @@ internal sealed class HomomorphicBank : IDisposable
     /// </summary>
     public byte[][] DecryptionShares(ulong round, int chunks, int[] contributors, int[] active, byte[][] lists, bool parallel)
     {
+        DecryptionGuard guard = CheckLists(round, chunks, contributors, lists, parallel);
+        return guard.GenDecryptionShares(round, Enumerable.Range(0, chunks).Select(k => (uint)k).ToArray(), contributors, active, parallel);
+    }
+
+    /// <summary>The checks before any share of <see cref="DecryptionShares"/> and <see cref="EncodedDecryptionShares"/>.</summary>
+    private DecryptionGuard CheckLists(ulong round, int chunks, int[] contributors, byte[][] lists, bool parallel)
+    {
         DecryptionGuard guard = Guard ?? throw Error.Violation(ViolationReason.WrongRoundOrState, "no key installed");
         if (lists.Length != chunks) throw Error.Violation(ViolationReason.Malformed, "one contributor list per chunk");
         if (_manifests is null) throw Error.Violation(ViolationReason.WrongRoundOrState, "no verified manifests for this round");
@@ -151,7 +158,21 @@ internal sealed class HomomorphicBank : IDisposable
         ContributorList[] parsed = ContributorList.ParseRound(lists, _aggregatorPublicKey, Roster.Count);
         TypedParallel.For(chunks, parallel, k =>
             parsed[k].VerifyEntries(Scheme!.SessionTag, round, (uint)k, RlweObjectKind.CompactCiphertext, contributors, manifests));
-        return guard.GenDecryptionShares(round, Enumerable.Range(0, chunks).Select(k => (uint)k).ToArray(), contributors, active, parallel);
+        return guard;
+    }
+
+    /// <summary>
+    /// As <see cref="DecryptionShares"/> (the same checks in the same order, the same refusals, the same ledger records), returning
+    /// the whole encoded answer (an HeBankMessage with HeDecryptionShares of session <paramref name="sessionId"/>, the bytes
+    /// <see cref="HeWire.Encode(HeToAggregator)"/> writes) with each share generated straight into it.
+    /// </summary>
+    public byte[] EncodedDecryptionShares(byte[] sessionId, ulong round, int chunks, int[] contributors, int[] active, byte[][] lists, bool parallel)
+    {
+        DecryptionGuard guard = CheckLists(round, chunks, contributors, lists, parallel);
+        var indices = new uint[chunks];
+        for (int k = 0; k < chunks; k++) indices[k] = (uint)k;
+        return guard.GenDecryptionSharesInto(round, indices, contributors, active, parallel,
+            lengths => HeWire.LayoutDecryptionShares(sessionId, round, lengths));
     }
 
     public void Dispose()

@@ -155,7 +155,7 @@ public sealed class HomomorphicBankParty : IDisposable
         }
         var (next, send) = _state.Handle(this, m);
         _state = next;
-        return send.Select(HeWire.Encode).ToArray();
+        return send.Select(x => x is EncodedAnswer e ? e.Bytes : HeWire.Encode(x)).ToArray();
     }
 
     // ---------------------------------------------------------------- state export (SPEC.md 14.6)
@@ -569,14 +569,15 @@ public sealed class HomomorphicBankParty : IDisposable
         return [new HeUploadMessage(_sessionId, r.Round, manifest, Array.ConvertAll(chunks, c => (ReadOnlyMemory<byte>)c))];
     }
 
-    /// <summary>Answers a decryption request, or refuses it with a round abort naming the reason (SPEC.md 12.3).</summary>
+    /// <summary>Answers a decryption request, or refuses it with a round abort naming the reason (SPEC.md 12.3). The answer is
+    /// already encoded (<see cref="HomomorphicBank.EncodedDecryptionShares"/>: each share written straight into the message, the
+    /// bytes HeWire.Encode gives for the shares as arrays, without an array per share and the copy into the message).</summary>
     private HeToAggregator Decrypt(HeDecryptionRequestMessage d)
     {
         try
         {
             _bank.ReceiveManifests(d.Round, d.Chunks, d.Manifests);
-            byte[][] shares = _bank.DecryptionShares(d.Round, d.Chunks, d.Contributors, d.Active, d.ContributorLists, Parallel);
-            return new HeDecryptionSharesMessage(_sessionId, d.Round, shares);
+            return new EncodedAnswer(_sessionId, _bank.EncodedDecryptionShares(_sessionId, d.Round, d.Chunks, d.Contributors, d.Active, d.ContributorLists, Parallel));
         }
         catch (ProtocolViolationException e)
         {
@@ -584,6 +585,10 @@ public sealed class HomomorphicBankParty : IDisposable
             return new HeAbortToAggregator(_sessionId, e.Reason, "decryption request refused", d.Round);
         }
     }
+
+    /// <summary>A message to the aggregator already encoded by its producer; <see cref="Receive"/> sends its bytes as they are.
+    /// Private: it never reaches HeWire.</summary>
+    private sealed record EncodedAnswer(byte[] SessionId, byte[] Bytes) : HeToAggregator(SessionId);
 
     /// <summary>Why this bank last refused a decryption request (null if it never did).</summary>
     public ViolationReason? LastRefusal { get; private set; }
