@@ -48,37 +48,21 @@ internal sealed class DecryptionGuard
     /// <exception cref="ProtocolViolationException">as <see cref="GenDecryptionShare"/>.</exception>
     public byte[][] GenDecryptionShares(ulong round, IReadOnlyList<uint> chunks, IReadOnlyList<int> contributors, IReadOnlyList<int> active, bool parallel)
     {
-        ArgumentNullException.ThrowIfNull(chunks);
-        var answers = new (uint Chunk, byte[] Fingerprint)[chunks.Count];
-        for (int i = 0; i < chunks.Count; i++) answers[i] = (chunks[i], _keyShare.CheckRequest(round, chunks[i], contributors, active));
-        LedgerDecision decision = _ledger.TryRecordAnswers(_keyShare.SessionTag, round, answers, _keyShare.Policy.Budget);
-        switch (decision)
+        // One path for both forms: the shares are laid out back to back in one buffer, then cut into an array each.
+        int[] lengths = [], offsets = [];
+        byte[] buffer = GenDecryptionSharesInto(round, chunks, contributors, active, parallel, l =>
         {
-            case LedgerDecision.Conflict:
-                throw Error.Violation(ViolationReason.Refused, $"round {round} was already opened for another contributor or active set");
-            case LedgerDecision.BudgetExhausted:
-                throw Error.Violation(ViolationReason.BudgetExhausted, "decryption budget spent: rotate keys");
-        }
-        var output = new byte[chunks.Count][];
-        if (decision == LedgerDecision.Repeat)
-        {
-            // An identical resend: the stored answers, byte for byte, where the ledger kept them.
-            bool all = true;
-            for (int i = 0; i < chunks.Count; i++)
-            {
-                if (_ledger.TryGetAnswer(_keyShare.SessionTag, round, chunks[i], answers[i].Fingerprint, out byte[]? kept)) output[i] = kept;
-                else all = false;
-            }
-            if (all) return output;
-        }
-        int first = Array.FindIndex(output, o => o is null);
-        // The first missing share warms the (U, D) weighted point; the rest may run in parallel.
-        output[first] = _keyShare.GenDecryptionShare(round, chunks[first], contributors, active);
-        int[] missing = Enumerable.Range(first + 1, chunks.Count - first - 1).Where(i => output[i] is null).ToArray();
-        TypedParallel.For(missing.Length, parallel, j => output[missing[j]] = _keyShare.GenDecryptionShare(round, chunks[missing[j]], contributors, active));
-        for (int i = 0; i < chunks.Count; i++) _ledger.StoreAnswer(_keyShare.SessionTag, round, chunks[i], answers[i].Fingerprint, output[i]);
+            lengths = l;
+            offsets = new int[l.Length];
+            int total = 0;
+            for (int i = 0; i < l.Length; i++) { offsets[i] = total; total = checked(total + l[i]); }
+            return (GC.AllocateUninitializedArray<byte>(total), offsets);
+        });
+        var output = new byte[lengths.Length][];
+        for (int i = 0; i < output.Length; i++) output[i] = buffer.AsSpan(offsets[i], lengths[i]).ToArray();
         return output;
     }
+
     /// <summary>
     /// As <see cref="GenDecryptionShares"/> (the same checks in the same order, the same ledger records, the same bytes per
     /// chunk), with every share written straight into one caller buffer instead of an array each: <paramref name="layout"/>
