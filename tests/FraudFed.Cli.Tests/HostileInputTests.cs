@@ -86,6 +86,7 @@ public sealed class HostileInputTests
         yield return Case("bench-he-one-bank", "--banks must be in 2..256", "bench", "he", "--banks", "1");
         yield return Case("bench-he-values-zero", "--values must be in 1..", "bench", "he", "--values", "0");
         yield return Case("bench-he-runs-negative", "--runs must be in 1..1000", "bench", "he", "--runs", "-2");
+        yield return Case("bench-he-colluders-overflow", "--colluders must be below --banks 3 (got 2147483647)", "bench", "he", "--banks", "3", "--colluders", "2147483647");
         yield return Case("bench-masking-one-bank", "--banks must be in 3..200", "bench", "masking", "--banks", "1");
         yield return Case("bench-masking-bits", "--bits must be in 1..64", "bench", "masking", "--bits", "65");
         yield return Case("bench-masking-values-negative", "--values must be in 1..", "bench", "masking", "--values", "-5");

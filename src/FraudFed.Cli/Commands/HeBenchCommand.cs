@@ -83,7 +83,7 @@ internal sealed class HeBenchCommand : ICliSubcommands
             bool steady = warmups.All(w => w.Quiet);
             stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"NTT n={n}, {p.Primes.Count} primes of {primeBits} bits, median of {r} runs per prime: forward {fwd:F1} us, inverse {invUs:F1} us, {nsPerCoeffBit:F3} ns/coeff/bit; per prime {string.Join("; ", warmups.Select(w => w.Describe()))}"));
-            stdout.WriteLine("Comparison with SEAL: measure both in one run with the side-by-side kit (docs/homomorphic-mode.md, \"Measured\"); no fixed SEAL figure is printed here.");
+            stdout.WriteLine("Comparison with SEAL: measure both in one run with the side-by-side kit (docs/homomorphic-mode.md, \"Side by side with Microsoft SEAL 4.4.3\"); no fixed SEAL figure is printed here.");
             if (pr.GetValue(json))
                 stdout.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
                 {
@@ -120,6 +120,7 @@ internal sealed class HeBenchCommand : ICliSubcommands
             Require(pr.GetValue(threshold) is null or >= 1, $"--threshold must be at least 1 (got {pr.GetValue(threshold)}).");
             Require(pr.GetValue(threshold) is not { } tt || tt <= nBanks, $"--threshold {pr.GetValue(threshold)} is above --banks {nBanks}.");
             Require(pr.GetValue(colluders) is null or >= 0, $"--colluders must be 0 or more (got {pr.GetValue(colluders)}).");
+            Require(pr.GetValue(colluders) is not { } cc || cc < nBanks, $"--colluders must be below --banks {nBanks} (got {pr.GetValue(colluders)}): c counts the other banks that may collude with the aggregator.");
             int c = pr.GetValue(colluders) ?? DecryptionPolicy.DefaultMaxColluders(nBanks);
             int t = pr.GetValue(threshold) ?? Math.Min(nBanks, (nBanks + Math.Max(0, c)) / 2 + 1);
             var policy = new DecryptionPolicy { Threshold = t, MinContributors = Math.Min(nBanks, Math.Max(2, t)), MaxColluders = c };

@@ -139,8 +139,13 @@ public sealed class HomomorphicBankParty : IDisposable
     /// <summary>
     /// Handles one serialized message from the aggregator and returns the serialized messages to send back (possibly none).
     /// </summary>
-    /// <exception cref="ProtocolViolationException">the message is malformed, oversized, of another session, in the wrong
-    /// state, or refused (Refused, TooFewParticipants, BudgetExhausted...); the party's state is unchanged.</exception>
+    /// <remarks>A well-formed decryption request that this bank refuses (a bad signature or contributor list, another
+    /// contributor or active set for a round it already answered, a spent budget: SPEC.md 12.3) does not throw: the answer is
+    /// then a round abort for the aggregator naming the reason, and <see cref="LastRefusal"/> records it. A bank answers each
+    /// (round, chunk) for one contributor set and one active set only, so a request altered in transit that is answered
+    /// first costs that round (the aggregator's combine refuses the mismatched shares; the next round is unaffected).</remarks>
+    /// <exception cref="ProtocolViolationException">the message is malformed, oversized, of another session, or in the
+    /// wrong state; the party's state is unchanged.</exception>
     public IReadOnlyList<byte[]> Receive(ReadOnlySpan<byte> message)
     {
         ObjectDisposedException.ThrowIf(_state is Disposed, this);
@@ -582,7 +587,7 @@ public sealed class HomomorphicBankParty : IDisposable
         catch (ProtocolViolationException e)
         {
             LastRefusal = e.Reason;
-            return new HeAbortToAggregator(_sessionId, e.Reason, "decryption request refused", d.Round);
+            return new HeAbortToAggregator(_sessionId, e.Reason, $"decryption request refused: {e.Message}", d.Round);
         }
     }
 
@@ -590,7 +595,8 @@ public sealed class HomomorphicBankParty : IDisposable
     /// Private: it never reaches HeWire.</summary>
     private sealed record EncodedAnswer(byte[] SessionId, byte[] Bytes) : HeToAggregator(SessionId);
 
-    /// <summary>Why this bank last refused a decryption request (null if it never did).</summary>
+    /// <summary>Why this bank last refused a decryption request (null if it never did). It keeps the latest refusal: a later
+    /// answered request does not clear it; compare the answer's step (an abort or decryption shares) for one call.</summary>
     public ViolationReason? LastRefusal { get; private set; }
 
     /// <summary>Keeps the result of a round this bank saw opened, once; anything else is refused (WrongRoundOrState, Malformed).</summary>
