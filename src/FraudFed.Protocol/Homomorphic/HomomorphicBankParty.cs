@@ -139,8 +139,8 @@ public sealed class HomomorphicBankParty : IDisposable
     /// <summary>
     /// Handles one serialized message from the aggregator and returns the serialized messages to send back (possibly none).
     /// </summary>
-    /// <remarks>A well-formed decryption request that this bank refuses (a bad signature or contributor list, another
-    /// contributor or active set for a round it already answered, a spent budget: SPEC.md 12.3) does not throw: the answer is
+    /// <remarks>A decryption request that decodes but that this bank refuses (a bad signature, contributor list or manifest,
+    /// another contributor or active set for a round it already answered, a spent budget: SPEC.md 12.3) does not throw: the answer is
     /// then a round abort for the aggregator naming the reason, and <see cref="LastRefusal"/> records it. A bank answers each
     /// (round, chunk) for one contributor set and one active set only, so a request altered in transit that is answered
     /// first costs that round (the aggregator's combine refuses the mismatched shares; the next round is unaffected).</remarks>
