@@ -395,21 +395,11 @@ internal sealed class ThresholdKeyShare : IDisposable
     public void GenDecryptionShare(ulong round, uint chunk, IReadOnlyList<int> contributors, IReadOnlyList<int> active, Span<byte> destination)
     {
         if (destination.Length != DecryptionShareSize) throw Error.Argument(nameof(destination), $"A decryption share is {DecryptionShareSize} bytes.");
-        byte[] fingerprint = CheckRequest(round, chunk, contributors, active);
-        RnsPoly weighted, weightedShoup;
-        lock (_gate)
+        WithWeightedPoint(round, chunk, contributors, active, destination, (dest, fingerprint, weighted, weightedShoup, work) =>
         {
-            weighted = WeightedPoint(contributors, active);
-            weightedShoup = _weightedCache!.Value.Shoup;
-            _inFlight++;
-        }
-        try
-        {
-            RnsPoly work = _p.Basis.Scratch;
-            try { WriteShare(round, chunk, fingerprint, weighted, weightedShoup, work, destination); }
-            catch { work.Clear(); throw; }
-        }
-        finally { Leave(); }
+            WriteShare(round, chunk, fingerprint, weighted, weightedShoup, work, dest);
+            return true;
+        });
     }
 
     private void WriteShare(ulong round, uint chunk, byte[] fingerprint, RnsPoly weighted, RnsPoly weightedShoup, RnsPoly work, Span<byte> output)
@@ -436,7 +426,7 @@ internal sealed class ThresholdKeyShare : IDisposable
     /// switches. Test- and vector-visible; the same checks, no record kept. Computed step by step (expand, pointwise
     /// multiply, inverse NTT, smudging): the reference <see cref="GenDecryptionShare(ulong, uint, IReadOnlyList{int}, IReadOnlyList{int})"/>'s fused path is tested against.</summary>
     internal RnsPoly GenUnswitchedShare(ulong round, uint chunk, IReadOnlyList<int> contributors, IReadOnlyList<int> active) =>
-        WithWeightedPoint(round, chunk, contributors, active, (fingerprint, weighted, weightedShoup, work) =>
+        WithWeightedPoint(round, chunk, contributors, active, 0, (_, fingerprint, weighted, weightedShoup, work) =>
         {
             GenerateCore(round, chunk, fingerprint, weighted, weightedShoup, work);
             return work.Clone();
@@ -446,14 +436,21 @@ internal sealed class ThresholdKeyShare : IDisposable
     /// new polynomial what it leaves in the scratch, y_i = [h_i (Q/q_i)^-1]_{q_i} (<see cref="ModulusSwitch.SmudgeAndSwitchLastStage"/>):
     /// test-visible, for the comparison with <see cref="GenUnswitchedShare"/>.</summary>
     internal RnsPoly GenFusedShare(ulong round, uint chunk, IReadOnlyList<int> contributors, IReadOnlyList<int> active, ulong[] words) =>
-        WithWeightedPoint(round, chunk, contributors, active, (fingerprint, weighted, weightedShoup, work) =>
+        WithWeightedPoint(round, chunk, contributors, active, words, (w, fingerprint, weighted, weightedShoup, work) =>
         {
-            GenerateSwitchedCore(round, chunk, fingerprint, weighted, weightedShoup, work, words);
+            GenerateSwitchedCore(round, chunk, fingerprint, weighted, weightedShoup, work, w);
             return work.Clone();
         });
 
-    private T WithWeightedPoint<T>(ulong round, uint chunk, IReadOnlyList<int> contributors, IReadOnlyList<int> active,
-        Func<byte[], RnsPoly, RnsPoly, RnsPoly, T> generate)
+    /// <summary>One use of the weighted point inside <see cref="WithWeightedPoint"/>; <paramref name="state"/> is passed
+    /// through (it may be a span, which a lambda cannot capture).</summary>
+    private delegate T WeightedPointUse<TState, T>(TState state, byte[] fingerprint, RnsPoly weighted, RnsPoly weightedShoup, RnsPoly work)
+        where TState : allows ref struct;
+
+    /// <summary>Checks the request, takes the (U, D) weighted point and the scratch, runs <paramref name="generate"/>, and
+    /// clears the scratch if it throws: every share path goes through here.</summary>
+    private T WithWeightedPoint<TState, T>(ulong round, uint chunk, IReadOnlyList<int> contributors, IReadOnlyList<int> active,
+        TState state, WeightedPointUse<TState, T> generate) where TState : allows ref struct
     {
         byte[] fingerprint = CheckRequest(round, chunk, contributors, active);
         RnsPoly weighted, weightedShoup;
@@ -466,7 +463,7 @@ internal sealed class ThresholdKeyShare : IDisposable
         try
         {
             RnsPoly work = _p.Basis.Scratch;
-            try { return generate(fingerprint, weighted, weightedShoup, work); }
+            try { return generate(state, fingerprint, weighted, weightedShoup, work); }
             catch { work.Clear(); throw; }
         }
         finally { Leave(); }
