@@ -249,12 +249,7 @@ internal sealed class MaskingBankSession : IBankSession
         }
         _outbox = [];
         if (_bank.InterruptedRound is { } left)
-        {
-            byte[] leave = new BankAbort(_parameters.SessionId, left, ViolationReason.TooFewParticipants, "this bank restarted inside the round and left it").Encode();
-            try { await _transport.SendAsync(leave, cancellationToken).ConfigureAwait(false); }
-            catch (MessageRefusedException) { }
-            _left = left;
-        }
+            await LeaveRoundAsync(left, ViolationReason.TooFewParticipants, "this bank restarted inside the round and left it", cancellationToken).ConfigureAwait(false);
         try { await _client.JoinAsync(cancellationToken).ConfigureAwait(false); }
         catch (MessageRefusedException e) when (e.Reason == ViolationReason.WrongRoundOrState && _bank.State is BankAdvertiseKeys && !_restored)
         {
@@ -265,6 +260,16 @@ internal sealed class MaskingBankSession : IBankSession
         catch (ProtocolViolationException e) { throw Failure(e, round: null); }
     }
 
+    /// <summary>Tells the appliance this bank left <paramref name="round"/> (a BankAbort of that round; the same bytes as the
+    /// client's own leave, so a resend if that was sent). A refusal means the round is over already.</summary>
+    private async Task LeaveRoundAsync(uint round, ViolationReason reason, string message, CancellationToken cancellationToken)
+    {
+        byte[] leave = new BankAbort(_parameters.SessionId, round, reason, message).Encode();
+        try { await _transport.SendAsync(leave, cancellationToken).ConfigureAwait(false); }
+        catch (MessageRefusedException) { }
+        _left = round;
+    }
+
     public async Task<FederatedSum> SumAsync(ulong[] values, CancellationToken cancellationToken)
     {
         if (_bank.State is BankReady { LastRoundFailure: { } reason } ready && ready.Round > _left)
@@ -273,10 +278,7 @@ internal sealed class MaskingBankSession : IBankSession
             // wait for it in that round, and would answer this request with that round while its ShareKeys stage waits for this
             // bank (SPEC.md 14.5, "Asking again inside a round"), whose secrets of it are gone. So it says it left first, with the
             // bytes the client's own leave uses (a resend if that was sent); a refusal means the round is over.
-            byte[] leave = new BankAbort(_parameters.SessionId, ready.Round, reason, "this bank left the round").Encode();
-            try { await _transport.SendAsync(leave, cancellationToken).ConfigureAwait(false); }
-            catch (MessageRefusedException) { }
-            _left = ready.Round;
+            await LeaveRoundAsync(ready.Round, reason, "this bank left the round", cancellationToken).ConfigureAwait(false);
         }
         ulong round = await _transport.RequestRoundAsync(values.Length, cancellationToken).ConfigureAwait(false);
         // A round whose RoundOpen this process already read (an earlier call cancelled between it and ShareKeys) is not awaited again.
