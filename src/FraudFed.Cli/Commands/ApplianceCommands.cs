@@ -23,7 +23,7 @@ internal sealed class AggregatorCommands : ICliSubcommands
 
     private static Command BuildInit()
     {
-        var banks = new Option<int>("--banks") { Description = "Number of banks (2..256).", DefaultValueFactory = _ => 5 };
+        var banks = new Option<int>("--banks") { Description = "Number of banks (2..256).", DefaultValueFactory = _ => 5 }.InRange(2, 256);
         var output = new Option<string>("--out") { Description = "Directory for the kit (must not exist, or be empty).", Required = true };
         var mode = new Option<string>("--mode") { Description = "he (threshold homomorphic) or masking (SecAgg).", DefaultValueFactory = _ => "he" };
         mode.AcceptOnlyFromAmong("he", "masking");

@@ -35,9 +35,9 @@ internal sealed class BenchRoundCommand : ICliSubcommands
     {
         var mode = new Option<string>("--mode") { Description = "he or masking.", DefaultValueFactory = _ => "he" };
         mode.AcceptOnlyFromAmong("he", "masking");
-        var banks = new Option<int>("--banks") { Description = "Banks (3..64).", DefaultValueFactory = _ => 10 };
-        var values = new Option<int>("--values") { Description = "Values per bank (1..16777216), each below 2^32.", DefaultValueFactory = _ => 1_000_000 };
-        var rounds = new Option<int>("--rounds") { Description = "Rounds to time in each stack (1..1000); wall times are the mean per round.", DefaultValueFactory = _ => 1 };
+        var banks = new Option<int>("--banks") { Description = "Banks (3..64).", DefaultValueFactory = _ => 10 }.InRange(3, 64);
+        var values = new Option<int>("--values") { Description = "Values per bank (1..16777216), each below 2^32.", DefaultValueFactory = _ => 1_000_000 }.InRange(1, 1 << 24);
+        var rounds = new Option<int>("--rounds") { Description = "Rounds to time in each stack (1..1000); wall times are the mean per round.", DefaultValueFactory = _ => 1 }.InRange(1, 1000);
         var insecure = new Option<bool>("--insecure-test-parameters") { Description = "Homomorphic mode: the INSECURE n = 256 ring (quick checks only)." };
         var json = new Option<bool>("--json") { Description = "End with one JSON line of results." };
         var cmd = new Command("round", "One secure-sum round through the appliance and bank SDK over loopback mutual TLS, against the in-process round of the same mode.");

@@ -34,7 +34,7 @@ internal sealed class HeBenchCommand : ICliSubcommands
 
     private static Command BuildNtt()
     {
-        var runs = new Option<int>("--runs") { Description = "Timed runs per prime after the warm-up (median), 1..1000000.", DefaultValueFactory = _ => 300 };
+        var runs = new Option<int>("--runs") { Description = "Timed runs per prime after the warm-up (median), 1..1000000.", DefaultValueFactory = _ => 300 }.InRange(1, 1_000_000);
         var json = new Option<bool>("--json") { Description = "Print one JSON object as the last line." };
         var cmd = new Command("ntt", "Forward/inverse negacyclic NTT of the default parameter set (n and primes).");
         cmd.Options.Add(runs);
@@ -99,12 +99,12 @@ internal sealed class HeBenchCommand : ICliSubcommands
 
     private static Command BuildHe()
     {
-        var banks = new Option<int>("--banks") { Description = "Number of banks N.", DefaultValueFactory = _ => 10 };
-        var threshold = new Option<int?>("--threshold") { Description = "Decryption threshold T; default floor((N + c)/2) + 1, the smallest with 2T > N + c." };
-        var colluders = new Option<int?>("--colluders") { Description = "c, the banks that may collude with the aggregator; default ceil(N/3) - 1." };
-        var values = new Option<int>("--values") { Description = "Values per bank.", DefaultValueFactory = _ => 1_000_000 };
-        var bits = new Option<int>("--bits") { Description = "k: values and sums mod 2^k.", DefaultValueFactory = _ => 32 };
-        var runs = new Option<int>("--runs") { Description = "Timed sums (median).", DefaultValueFactory = _ => 3 };
+        var banks = new Option<int>("--banks") { Description = "Number of banks N.", DefaultValueFactory = _ => 10 }.InRange(2, 256);
+        var threshold = new Option<int?>("--threshold") { Description = "Decryption threshold T; default floor((N + c)/2) + 1, the smallest with 2T > N + c." }.InRange(1, 256);
+        var colluders = new Option<int?>("--colluders") { Description = "c, the banks that may collude with the aggregator; default ceil(N/3) - 1." }.InRange(0, 255);
+        var values = new Option<int>("--values") { Description = "Values per bank.", DefaultValueFactory = _ => 1_000_000 }.InRange(1, BenchMaskingCommand.MaxValues);
+        var bits = new Option<int>("--bits") { Description = "k: values and sums mod 2^k.", DefaultValueFactory = _ => 32 }.InRange(1, 44);
+        var runs = new Option<int>("--runs") { Description = "Timed sums (median).", DefaultValueFactory = _ => 3 }.InRange(1, 1000);
         var json = new Option<bool>("--json") { Description = "Print one JSON object as the last line." };
         var cmd = new Command("he", "Threshold homomorphic secure sum (compact BFV, default 128-bit parameters).");
         foreach (Option o in new Option[] { banks, threshold, colluders, values, bits, runs, json }) cmd.Options.Add(o);
