@@ -97,6 +97,40 @@ internal sealed class HeBenchCommand : ICliSubcommands
         return cmd;
     }
 
+    /// <summary>From this many banks on, bench he says up front what the key setup costs.</summary>
+    internal const int SetupNoticeBanks = 64;
+    /// <summary>At most one key setup progress line per this interval.</summary>
+    internal static readonly TimeSpan SetupReportInterval = TimeSpan.FromSeconds(2);
+    /// <summary>Key setup seconds per N^2 at the default parameters on 2 cores: 124 s measured at N = 64 (a loaded 2-core machine;
+    /// 22 s at N = 16, 76 s at N = 32, noisier).</summary>
+    private const double SetupSecondsPerBankSquared = 0.03;
+
+    /// <summary>The up-front line of a large key setup: it grows with N^2 (Thresholdize: every bank seals a Shamir point for every
+    /// other and opens one from every other).</summary>
+    internal static string SetupNotice(int banks)
+    {
+        double seconds = SetupSecondsPerBankSquared * banks * banks;
+        string estimate = seconds < 90 ? $"{seconds:0} s" : $"{seconds / 60:0} min";
+        return string.Create(CultureInfo.InvariantCulture,
+            $"fraudfed bench he: key setup grows with N^2 (every bank seals a Shamir point for every other and opens one from every other, SPEC.md 12.0 step 3; about 2 min at 64 banks on 2 cores): for {banks} banks expect roughly {estimate} before the first sum, longer on a loaded machine; progress follows on stderr");
+    }
+
+    /// <summary>Key setup progress on stderr: "key setup: bank 37/256 (Thresholdize)", at most one line per interval (none for a
+    /// setup shorter than the interval).</summary>
+    internal sealed class SetupReporter(TextWriter stderr, Func<TimeSpan> elapsed, TimeSpan interval) : IProgress<HomomorphicSetupProgress>
+    {
+        private TimeSpan _last = TimeSpan.Zero;
+
+        public void Report(HomomorphicSetupProgress value)
+        {
+            TimeSpan now = elapsed();
+            if (now - _last < interval) return;
+            _last = now;
+            stderr.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"[{now.TotalSeconds,6:0.0}s] key setup: bank {value.BanksDone}/{value.Banks} ({value.Stage})"));
+        }
+    }
+
     private static Command BuildHe()
     {
         var banks = new Option<int>("--banks") { Description = "Number of banks N.", DefaultValueFactory = _ => 10 }.InRange(2, 256);
@@ -127,10 +161,12 @@ internal sealed class HeBenchCommand : ICliSubcommands
             try { policy.Validate(nBanks); }
             catch (ProtocolViolationException e) { throw new UsageException(e.Message); }
             stderr.WriteLine($"fraudfed bench he: key setup for {nBanks} banks (T = {t}, c = {c}), then on 2 cores and on one: warm-up sums until the JIT is quiet, then {r} timed sum{(r == 1 ? "" : "s")} each, {count:N0} value{(count == 1 ? "" : "s")} each");
+            if (nBanks >= SetupNoticeBanks) stderr.WriteLine(SetupNotice(nBanks));
             var setup = Stopwatch.StartNew();
             using var he = new HomomorphicSecureSum(nBanks, k, new HomomorphicOptions
             {
                 Threshold = t, MinContributors = policy.MinContributors, MaxColluders = c,
+                SetupProgress = new SetupReporter(stderr, () => setup.Elapsed, SetupReportInterval),
             });
             double setupS = setup.Elapsed.TotalSeconds;
             var rnd = new Random(42);
