@@ -59,7 +59,7 @@ public sealed class LiveConformanceTests
     [TestCase(Breakage.AcceptsWrongRound, "wrong-round-refused")]
     [TestCase(Breakage.AcceptsWrongSession, "wrong-session-refused")]
     [TestCase(Breakage.AcceptsOtherSenders, "other-bank-id-refused")]
-    [TestCase(Breakage.CountsResendsAgain, "duplicate-submission-idempotent")]
+    [TestCase(Breakage.CountsResendsAgain, "delivery-with-answer", "duplicate-submission-idempotent")]
     [TestCase(Breakage.ServesUnpinnedCertificates, "unknown-certificate-refused")]
     [TestCase(Breakage.FailsRoundsWithoutEveryBank, "dropout-round-completes")]
     [TestCase(Breakage.AnswersInternalToCorruptedMessages, "fuzz-typed-statuses")]
