@@ -42,6 +42,10 @@ internal static class Program
     {
         ParseResult parse = BuildRoot().Parse(args);
         string command = CommandPath(parse);
+        if (parse.Errors.Count > 0 && parse.Action is ParseErrorAction or null
+            && parse.Errors.Select(IntegerOptions.OutOfRange).FirstOrDefault(m => m is not null) is { } outOfRange)
+            return CliErrors.Fail(command, stderr, outOfRange);   // a number beyond an integer option's type, in words
+
         if (parse.Errors.Count > 0 && parse.Action is ParseErrorAction or null)
             return CliErrors.Fail(command, stderr, $"{WithoutTypeNames(parse.Errors[0].Message)} (see '{(command.Length == 0 ? "fraudfed" : "fraudfed " + command)} --help')");
         var invocation = new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null };

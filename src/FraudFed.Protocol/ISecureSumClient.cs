@@ -67,7 +67,7 @@ public sealed class RoundLengthMismatchException : ArgumentException
     /// <param name="roundLength">The length of the coordinator's round.</param>
     /// <param name="vectorLength">The length this bank passed (its <see cref="SumContext.Length"/>).</param>
     public RoundLengthMismatchException(ulong round, int roundLength, int vectorLength)
-        : base($"Round {round} sums vectors of {roundLength} values, this bank passed {vectorLength}; give this bank a vector of {roundLength} values, or agree on the length with the coordinator.", "mine")
+        : base($"Round {round} sums vectors of {roundLength} value{(roundLength == 1 ? "" : "s")}, this bank passed {vectorLength}; give this bank a vector of {roundLength} value{(roundLength == 1 ? "" : "s")}, or agree on the length with the coordinator.", "mine")
     {
         Round = round;
         RoundLength = roundLength;

@@ -86,7 +86,7 @@ public sealed class ApplianceBankTransport : IBankTransport
             || i.ItemCase == MailboxItem.ItemOneofCase.Message && endsSession(i.Message.Memory), cancellationToken).ConfigureAwait(false);
         if (item.ItemCase == MailboxItem.ItemOneofCase.Message) return item.Message.Memory;
         if (item.RoundOpen.Length != length)
-            throw new FederationException($"round {round} sums vectors of {item.RoundOpen.Length} values, this bank has {length}; every bank of a round passes the same length.");
+            throw new FederationException($"round {round} sums vectors of {item.RoundOpen.Length} value{(item.RoundOpen.Length == 1 ? "" : "s")}, this bank has {length}; every bank of a round passes the same length.");
         return null;
     }
 

@@ -71,11 +71,13 @@ public sealed class VectorLengthMismatchException : FederationException
 {
     /// <summary>Creates the exception.</summary>
     public VectorLengthMismatchException(int expectedLength, int actualLength, string detail)
-        : base($"{(detail.Length > 0 ? detail : $"vector length mismatch: the round sums vectors of {expectedLength} values, this bank passed {actualLength}")}; give this bank a vector of {expectedLength} values, or agree on the length with the other banks.")
+        : base($"{(detail.Length > 0 ? detail : $"vector length mismatch: the round sums vectors of {Values(expectedLength)}, this bank passed {actualLength}")}; give this bank a vector of {Values(expectedLength)}, or agree on the length with the other banks.")
     {
         ExpectedLength = expectedLength;
         ActualLength = actualLength;
     }
+
+    private static string Values(int count) => count == 1 ? "1 value" : $"{count} values";
 
     /// <summary>The round's vector length.</summary>
     public int ExpectedLength { get; }

@@ -57,6 +57,10 @@ public sealed class HostileInputTests
             yield return Case("out-unwritable", "cannot be written", "simulate", "--out", "/proc/fraudfed-test/out");
         yield return Case("banks-not-a-number", "Cannot parse argument 'abc' for option '--banks'", "simulate", "--banks", "abc", "--out", "@out");
         yield return Case("banks-one", "--banks must be in 3..100", "simulate", "--banks", "1", "--out", "@out");
+        yield return Case("banks-beyond-int32", "--banks must be an integer in 3..100 (got 99999999999).", "simulate", "--banks", "99999999999", "--out", "@out");
+        yield return Case("bench-he-runs-beyond-int32", "--runs must be an integer in 1..1000 (got 99999999999).", "bench", "he", "--runs", "99999999999");
+        yield return Case("bench-he-banks-beyond-int32", "--banks must be an integer in 2..256 (got 99999999999).", "bench", "he", "--banks", "99999999999");
+        yield return Case("bench-ntt-runs-below-int32", "--runs must be an integer in 1..1000000 (got -99999999999).", "bench", "ntt", "--runs", "-99999999999");
         yield return Case("trees-zero", "--trees must be in 1..10000", "simulate", "--trees", "0", "--out", "@out");
         yield return Case("bank-timeout-zero", "--bank-timeout must be in 1..86400", "simulate", "--transport", "grpc", "--bank-timeout", "0", "--out", "@out");
         yield return Case("bank-timeout-without-grpc", "--bank-timeout applies to --transport grpc", "simulate", "--bank-timeout", "30", "--out", "@out");
@@ -99,6 +103,32 @@ public sealed class HostileInputTests
         .Replace("@out", _out, StringComparison.Ordinal).Replace("@afile", _aFile, StringComparison.Ordinal).Replace("@ulb", _ulb, StringComparison.Ordinal)
         .Replace("@semi", _semicolons, StringComparison.Ordinal).Replace("@bad", _badCell, StringComparison.Ordinal)
         .Replace("@typo", _schemaTypo, StringComparison.Ordinal).Replace("@dir", _dir, StringComparison.Ordinal)).ToArray();
+
+    /// <summary>Every integer option of every command, given a number its type cannot hold, says its range in words: one
+    /// shared rule (Infrastructure/IntegerOptions), not System.CommandLine's "cannot parse" text.</summary>
+    [Test]
+    public void EveryIntegerOption_OfEveryCommand_BeyondItsType_SaysItsRange_WithExitTwo()
+    {
+        var checkedOptions = new List<string>();
+        void Walk(Command command, List<string> path)
+        {
+            foreach (Option option in command.Options)
+            {
+                Type type = Nullable.GetUnderlyingType(option.ValueType) ?? option.ValueType;
+                if (type != typeof(int)) continue;
+                var (code, stdout, stderr) = Run([.. path, option.Name, "99999999999"]);
+                string where = string.Join(' ', path) + " " + option.Name;
+                Assert.That(code, Is.EqualTo(2), where + ": " + stderr);
+                Assert.That(stderr.TrimEnd().Split('\n'), Has.Length.EqualTo(1), where);
+                Assert.That(stderr, Does.Match($"^fraudfed {string.Join(' ', path)}: {option.Name} must be an integer in -?\\d+\\.\\.\\d+ \\(got 99999999999\\)\\."), where);
+                Assert.That(stdout, Is.Empty, where);
+                checkedOptions.Add(where);
+            }
+            foreach (Command sub in command.Subcommands) Walk(sub, [.. path, sub.Name]);
+        }
+        foreach (Command command in Program.BuildRoot().Subcommands) Walk(command, [command.Name]);
+        Assert.That(checkedOptions, Has.Count.GreaterThanOrEqualTo(28), string.Join(", ", checkedOptions));
+    }
 
     [TestCaseSource(nameof(Cases))]
     public void IsRefusedBeforeAnyWork_WithExitTwo_OneLine_NoStackTrace_NothingWritten(string[] args, string expected)

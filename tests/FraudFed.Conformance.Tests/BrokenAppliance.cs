@@ -3,8 +3,8 @@
 // skips the replay check (bytes already accepted from another bank are answered OK without reaching the appliance), or
 // it accepts a message the appliance refused for one reason (a bad signature, malformed, oversized, wrong round or session,
 // a body naming another sender), or counts resends again, or serves unpinned certificates, or fails a round without
-// every bank, or answers INTERNAL to a one-bit corruption of an accepted message. The live runner must fail exactly the
-// matching check.
+// every bank, or answers INTERNAL to a one-bit corruption of an accepted message, or delivers the wrong mailbox items with
+// an answer (deliver_after lowered by one, or ignored). The live runner must fail exactly the matching check.
 using System.Collections.Concurrent;
 using System.Net;
 using System.Security.Authentication;
@@ -57,6 +57,11 @@ public enum Breakage
     /// message the appliance accepted earlier (an unhandled fault on corrupted input). The malformed, signature, round and
     /// session checks send nothing of that form: their variants are of a message not yet sent, or made of fresh bytes.</summary>
     AnswersInternalToCorruptedMessages,
+    /// <summary>A RoundRequest or Submit that sets deliver_after is forwarded with deliver_after one lower, so its answer also
+    /// carries the item at deliver_after, which the caller already read.</summary>
+    DeliversAnItemAlreadyRead,
+    /// <summary>A RoundRequest or Submit that sets deliver_after is forwarded without it, so its answer carries no items.</summary>
+    IgnoresDeliverAfter,
 }
 
 internal sealed class BrokenAppliance : IAsyncDisposable
@@ -215,8 +220,13 @@ internal sealed class BrokenAppliance : IAsyncDisposable
         public override async Task<SessionInfo> GetSession(GetSessionRequest request, ServerCallContext context) =>
             await Forward(() => forwarder.Caller(context).Client.GetSessionAsync(request, deadline: context.Deadline, cancellationToken: context.CancellationToken).ResponseAsync);
 
-        public override async Task<RoundRequestReply> RequestRound(RoundRequest request, ServerCallContext context) =>
-            await Forward(() => forwarder.Caller(context).Client.RequestRoundAsync(request, deadline: context.Deadline, cancellationToken: context.CancellationToken).ResponseAsync);
+        public override async Task<RoundRequestReply> RequestRound(RoundRequest request, ServerCallContext context)
+        {
+            RoundRequest forwarded = request.Clone();
+            if (request.HasDeliverAfter && forwarder.Breakage == Breakage.IgnoresDeliverAfter) forwarded.ClearDeliverAfter();
+            if (request is { HasDeliverAfter: true, DeliverAfter: > 0 } && forwarder.Breakage == Breakage.DeliversAnItemAlreadyRead) forwarded.DeliverAfter--;
+            return await Forward(() => forwarder.Caller(context).Client.RequestRoundAsync(forwarded, deadline: context.Deadline, cancellationToken: context.CancellationToken).ResponseAsync);
+        }
 
         public override async Task<ReceiveReply> Receive(ReceiveRequest request, ServerCallContext context)
         {
@@ -228,6 +238,12 @@ internal sealed class BrokenAppliance : IAsyncDisposable
         public override async Task<SubmitReply> Submit(SubmitRequest request, ServerCallContext context)
         {
             var (bank, client) = forwarder.Caller(context);
+            if (request.HasDeliverAfter && forwarder.Breakage is Breakage.IgnoresDeliverAfter or Breakage.DeliversAnItemAlreadyRead)
+            {
+                request = request.Clone();
+                if (forwarder.Breakage == Breakage.IgnoresDeliverAfter) request.ClearDeliverAfter();
+                else if (request.DeliverAfter > 0) request.DeliverAfter--;
+            }
             byte[] digest = SHA256.HashData(request.Message.Span);
             if (forwarder.Breakage == Breakage.SkipsReplayCheck && forwarder.IsReplayFromAnotherBank(digest, bank)) return forwarder.Fake();
             try

@@ -20,6 +20,8 @@ public sealed class LiveConformanceTests
     {
         [Breakage.FailsRoundsWithoutEveryBank] = "TooFewParticipants",
         [Breakage.AnswersInternalToCorruptedMessages] = "Internal",
+        [Breakage.DeliversAnItemAlreadyRead] = "should be sequence",
+        [Breakage.IgnoresDeliverAfter] = "were already committed",
     };
 
     [Test]
@@ -57,10 +59,12 @@ public sealed class LiveConformanceTests
     [TestCase(Breakage.AcceptsWrongRound, "wrong-round-refused")]
     [TestCase(Breakage.AcceptsWrongSession, "wrong-session-refused")]
     [TestCase(Breakage.AcceptsOtherSenders, "other-bank-id-refused")]
-    [TestCase(Breakage.CountsResendsAgain, "duplicate-submission-idempotent")]
+    [TestCase(Breakage.CountsResendsAgain, "delivery-with-answer", "duplicate-submission-idempotent")]
     [TestCase(Breakage.ServesUnpinnedCertificates, "unknown-certificate-refused")]
     [TestCase(Breakage.FailsRoundsWithoutEveryBank, "dropout-round-completes")]
     [TestCase(Breakage.AnswersInternalToCorruptedMessages, "fuzz-typed-statuses")]
+    [TestCase(Breakage.DeliversAnItemAlreadyRead, "delivery-with-answer")]
+    [TestCase(Breakage.IgnoresDeliverAfter, "delivery-with-answer")]
     public async Task BrokenAppliance_FailsExactlyTheMatchingCheck(Breakage breakage, params string[] checks)
     {
         BrokenAppliance? broken = null;

@@ -75,11 +75,26 @@ public sealed class SecondTrialVectorTests
     }
 
     [Test]
+    public void AMismatch_SaysWhichValueIsTheFilesAndWhichIsRecomputed()
+    {
+        // keystream_first_64 is read from the file and compared with the library's PRG output: its first byte edited.
+        JsonObject original = JsonNode.Parse(File.ReadAllText(Path.Combine(Committed, "prg/modpow2.json")))!.AsObject();
+        string keystream = original["keystream_first_64"]!.GetValue<string>();
+        string edited = (Convert.ToByte(keystream[..2], 16) ^ 0x80).ToString("x2") + keystream[2..];
+        WriteEdited("prg/modpow2.json", root => root["keystream_first_64"] = edited);
+
+        string said = ConformanceSuite.Run(_tmp, "prg/modpow2.json").Cases.Where(c => !c.Passed).Select(c => c.Message!).First(m => m.StartsWith("keystream", StringComparison.Ordinal));
+        Assert.That(said, Does.Contain($"file says [{edited[..2]}]{edited[2..18]}").And.Contain($"recomputed [{keystream[..2]}]{keystream[2..18]}"));
+        Assert.That(said, Does.Contain("(file says 64 bytes, recomputed 64)"));
+        Assert.That(said, Does.Not.Contain("expected").And.Not.Contain(" got "));
+    }
+
+    [Test]
     public void HexDifference_ShortValues_AndDifferentLengths()
     {
-        Assert.That(Expect.HexDifference("00112233", "00112333"), Is.EqualTo("expected 00112233, got 00112333 (first difference at byte 2)"));
+        Assert.That(Expect.HexDifference("00112233", "00112333"), Is.EqualTo("expected 00112233, recomputed 00112333 (first difference at byte 2)"));
         string e = new string('a', 100), a = new string('a', 98);
-        Assert.That(Expect.HexDifference(e, a), Is.EqualTo("first difference at byte 49 (expected 50 bytes, got 49): expected ...aaaaaaaaaaaaaaaa[aa], got ...aaaaaaaaaaaaaaaa[end]"));
+        Assert.That(Expect.HexDifference(e, a), Is.EqualTo("first difference at byte 49 (expected 50 bytes, recomputed 49): expected ...aaaaaaaaaaaaaaaa[aa], recomputed ...aaaaaaaaaaaaaaaa[end]"));
     }
 
     [TestCase("x", "\"description\" is too short (1 characters): it must be a top-level \"description\" string of at least 20 characters")]

@@ -565,7 +565,7 @@ public sealed class ApplianceUnavailableException(string message) : Exception(me
 /// length (SPEC.md 14.5) and every other bank must pass the same. The appliance answers INVALID_ARGUMENT (reason OutOfRange) with
 /// the round's length in the trailer <see cref="FraudFed.Sdk.StatusMapping.RoundLengthTrailer"/>; nothing is stored.</summary>
 public sealed class RoundLengthMismatchException(ulong round, int expected, int actual)
-    : Exception($"vector length mismatch: round {round} sums vectors of {expected} values (the length the first bank to join it asked for), this bank passed {actual}; every bank of a round passes vectors of the same length")
+    : Exception($"vector length mismatch: round {round} sums vectors of {expected} value{(expected == 1 ? "" : "s")} (the length the first bank to join it asked for), this bank passed {actual}; every bank of a round passes vectors of the same length")
 {
     /// <summary>The pending round.</summary>
     public ulong Round { get; } = round;

@@ -161,7 +161,7 @@ internal sealed class HeEngine : IModeEngine
     }
 
     public bool AwaitsFirstMessage(int bank) =>
-        _party.State.StartsWith("CollectingUploads", StringComparison.Ordinal) && _expected.Contains(bank) && !_answered.Contains(bank);
+        _party.IsCollectingUploads && _expected.Contains(bank) && !_answered.Contains(bank);
 
     public IReadOnlyList<OutboundItem> Step(string name, byte[] payload)
     {

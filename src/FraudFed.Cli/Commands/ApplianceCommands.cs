@@ -23,7 +23,7 @@ internal sealed class AggregatorCommands : ICliSubcommands
 
     private static Command BuildInit()
     {
-        var banks = new Option<int>("--banks") { Description = "Number of banks (2..256).", DefaultValueFactory = _ => 5 };
+        var banks = new Option<int>("--banks") { Description = "Number of banks (2..256).", DefaultValueFactory = _ => 5 }.InRange(2, 256);
         var output = new Option<string>("--out") { Description = "Directory for the kit (must not exist, or be empty).", Required = true };
         var mode = new Option<string>("--mode") { Description = "he (threshold homomorphic) or masking (SecAgg).", DefaultValueFactory = _ => "he" };
         mode.AcceptOnlyFromAmong("he", "masking");
@@ -137,7 +137,7 @@ internal sealed class BankCommands : ICliSubcommands
             {
                 pr.InvocationConfiguration.Error.WriteLine($"bank {bank.Config.Bank}: joining the session at {bank.Aggregator} ...");
                 client.ConnectAsync(cts.Token).GetAwaiter().GetResult();
-                pr.InvocationConfiguration.Error.WriteLine($"bank {bank.Config.Bank}: contributing {vector.Length} values ...");
+                pr.InvocationConfiguration.Error.WriteLine($"bank {bank.Config.Bank}: contributing {vector.Length} value{(vector.Length == 1 ? "" : "s")} ...");
                 result = client.SumAsync(vector, cts.Token).GetAwaiter().GetResult();
             }
             catch (OperationCanceledException) when (CliInterrupt.TimedOut(cts))

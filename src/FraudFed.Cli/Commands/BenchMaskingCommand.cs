@@ -31,13 +31,13 @@ internal sealed class BenchMaskingCommand : ICliSubcommands
 
     public IEnumerable<Command> BuildSubcommands()
     {
-        var banks = new Option<int>("--banks") { Description = "Number of banks.", DefaultValueFactory = _ => 10 };
-        var values = new Option<int>("--values") { Description = "Values per bank vector.", DefaultValueFactory = _ => 1_000_000 };
-        var dropouts = new Option<int>("--dropouts") { Description = "Banks that drop after ShareKeys in every round.", DefaultValueFactory = _ => 3 };
-        var bits = new Option<int>("--bits") { Description = "k: sums are mod 2^k.", DefaultValueFactory = _ => 32 };
-        var repetitions = new Option<int>("--repetitions") { Description = "Rounds measured (medians are reported).", DefaultValueFactory = _ => 5 };
+        var banks = new Option<int>("--banks") { Description = "Number of banks.", DefaultValueFactory = _ => 10 }.InRange(3, 200);
+        var values = new Option<int>("--values") { Description = "Values per bank vector.", DefaultValueFactory = _ => 1_000_000 }.InRange(1, MaxValues);
+        var dropouts = new Option<int>("--dropouts") { Description = "Banks that drop after ShareKeys in every round.", DefaultValueFactory = _ => 3 }.InRange(0, 199);
+        var bits = new Option<int>("--bits") { Description = "k: sums are mod 2^k.", DefaultValueFactory = _ => 32 }.InRange(1, 64);
+        var repetitions = new Option<int>("--repetitions") { Description = "Rounds measured (medians are reported).", DefaultValueFactory = _ => 5 }.InRange(1, 1000);
         var sparse = new Option<bool>("--sparse") { Description = "Use the SecAgg+ sparse neighbour graph." };
-        var threshold = new Option<int?>("--threshold") { Description = "Shamir threshold t of each neighbourhood (default floor(2(d+1)/3) + 1)." };
+        var threshold = new Option<int?>("--threshold") { Description = "Shamir threshold t of each neighbourhood (default floor(2(d+1)/3) + 1)." }.InRange(2, 200);
         var json = new Option<bool>("--json") { Description = "End with one JSON line of results." };
         var masking = new Command("masking", "Masking-mode secure sum (SecAgg / SecAgg+): client, server, PRG, bandwidth.");
         foreach (Option o in new Option[] { banks, values, dropouts, bits, repetitions, sparse, threshold, json }) masking.Options.Add(o);
@@ -78,7 +78,7 @@ internal sealed class BenchMaskingCommand : ICliSubcommands
         Require(banks - dropouts >= needed, $"--dropouts {dropouts} leaves {banks - dropouts} of {banks} banks, fewer than the {needed} survivors every round needs " +
             $"(threshold t = {sum.Parameters.Threshold}, collusion bound c = {sum.Parameters.MaxColluders}): use --dropouts {banks - needed} or less.");
 
-        stderr.WriteLine($"fraudfed bench masking: measuring the PRG, then {repetitions} rounds after one warm-up of {banks} banks x {values:N0} values");
+        stderr.WriteLine($"fraudfed bench masking: measuring the PRG, then {repetitions} rounds after one warm-up of {banks} banks x {values:N0} value{(values == 1 ? "" : "s")}");
         (double prg, double expand, double prgBest, double expandBest) = MeasurePrg(values, bits);
         var data = new Random(12345);
         ulong mask = ModVector.Mask(bits);

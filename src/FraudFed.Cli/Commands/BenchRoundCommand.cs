@@ -35,9 +35,9 @@ internal sealed class BenchRoundCommand : ICliSubcommands
     {
         var mode = new Option<string>("--mode") { Description = "he or masking.", DefaultValueFactory = _ => "he" };
         mode.AcceptOnlyFromAmong("he", "masking");
-        var banks = new Option<int>("--banks") { Description = "Banks (3..64).", DefaultValueFactory = _ => 10 };
-        var values = new Option<int>("--values") { Description = "Values per bank (1..16777216), each below 2^32.", DefaultValueFactory = _ => 1_000_000 };
-        var rounds = new Option<int>("--rounds") { Description = "Rounds to time in each stack (1..1000); wall times are the mean per round.", DefaultValueFactory = _ => 1 };
+        var banks = new Option<int>("--banks") { Description = "Banks (3..64).", DefaultValueFactory = _ => 10 }.InRange(3, 64);
+        var values = new Option<int>("--values") { Description = "Values per bank (1..16777216), each below 2^32.", DefaultValueFactory = _ => 1_000_000 }.InRange(1, 1 << 24);
+        var rounds = new Option<int>("--rounds") { Description = "Rounds to time in each stack (1..1000); wall times are the mean per round.", DefaultValueFactory = _ => 1 }.InRange(1, 1000);
         var insecure = new Option<bool>("--insecure-test-parameters") { Description = "Homomorphic mode: the INSECURE n = 256 ring (quick checks only)." };
         var json = new Option<bool>("--json") { Description = "End with one JSON line of results." };
         var cmd = new Command("round", "One secure-sum round through the appliance and bank SDK over loopback mutual TLS, against the in-process round of the same mode.");
@@ -86,7 +86,7 @@ internal sealed class BenchRoundCommand : ICliSubcommands
                 configs.Add(bank);
                 clients.Add(FederationClient.Create(bank, new FederationClientOptions { StageTimeout = TimeSpan.FromHours(1) }));
             }
-            stderr.WriteLine($"bench round: {mode}, {n} banks, {count} values; session setup over loopback TLS ...");
+            stderr.WriteLine($"bench round: {mode}, {n} banks, {count} value{(count == 1 ? "" : "s")}; session setup over loopback TLS ...");
             var setup = Stopwatch.StartNew();
             await Task.WhenAll(clients.Select(cl => cl.ConnectAsync()));
             setup.Stop();
@@ -159,7 +159,7 @@ internal sealed class BenchRoundCommand : ICliSubcommands
             double wallPerRound = wall.Elapsed.TotalSeconds / rounds, inprocPerRound = inprocWall.Elapsed.TotalSeconds / rounds;
             double ratio = wallPerRound / Math.Max(1e-9, inprocPerRound);
             double bankWork = bankWallSeconds - bt.Send - bt.Wait - bt.Request;
-            stdout.WriteLine($"bench round ({mode}, {n} banks, {count} values, {rounds} round{(rounds > 1 ? "s" : "")})");
+            stdout.WriteLine($"bench round ({mode}, {n} banks, {count} value{(count == 1 ? "" : "s")}, {rounds} round{(rounds > 1 ? "s" : "")})");
             stdout.WriteLine($"  session setup (s)            {setup.Elapsed.TotalSeconds:0.000}");
             stdout.WriteLine($"  first appliance round (s)    {first.Elapsed.TotalSeconds:0.000} (untimed warm-up)");
             stdout.WriteLine($"  appliance round (s)          {wallPerRound:0.000}{(rounds > 1 ? $" (mean; median {Median(roundWalls):0.000})" : "")}");

@@ -34,7 +34,7 @@ internal sealed class HeBenchCommand : ICliSubcommands
 
     private static Command BuildNtt()
     {
-        var runs = new Option<int>("--runs") { Description = "Timed runs per prime after the warm-up (median), 1..1000000.", DefaultValueFactory = _ => 300 };
+        var runs = new Option<int>("--runs") { Description = "Timed runs per prime after the warm-up (median), 1..1000000.", DefaultValueFactory = _ => 300 }.InRange(1, 1_000_000);
         var json = new Option<bool>("--json") { Description = "Print one JSON object as the last line." };
         var cmd = new Command("ntt", "Forward/inverse negacyclic NTT of the default parameter set (n and primes).");
         cmd.Options.Add(runs);
@@ -97,14 +97,48 @@ internal sealed class HeBenchCommand : ICliSubcommands
         return cmd;
     }
 
+    /// <summary>From this many banks on, bench he says up front what the key setup costs.</summary>
+    internal const int SetupNoticeBanks = 64;
+    /// <summary>At most one key setup progress line per this interval.</summary>
+    internal static readonly TimeSpan SetupReportInterval = TimeSpan.FromSeconds(2);
+    /// <summary>Key setup seconds per N^2 at the default parameters on 2 cores: 124 s measured at N = 64 (a loaded 2-core machine;
+    /// 22 s at N = 16, 76 s at N = 32, noisier).</summary>
+    private const double SetupSecondsPerBankSquared = 0.03;
+
+    /// <summary>The up-front line of a large key setup: it grows with N^2 (Thresholdize: every bank seals a Shamir point for every
+    /// other and opens one from every other).</summary>
+    internal static string SetupNotice(int banks)
+    {
+        double seconds = SetupSecondsPerBankSquared * banks * banks;
+        string estimate = seconds < 90 ? $"{seconds:0} s" : $"{seconds / 60:0} min";
+        return string.Create(CultureInfo.InvariantCulture,
+            $"fraudfed bench he: key setup grows with N^2 (every bank seals a Shamir point for every other and opens one from every other, SPEC.md 12.0 step 3; about 2 min at 64 banks on 2 cores): for {banks} banks expect roughly {estimate} before the first sum, longer on a loaded machine; progress follows on stderr");
+    }
+
+    /// <summary>Key setup progress on stderr: "key setup: bank 37/256 (Thresholdize)", at most one line per interval (none for a
+    /// setup shorter than the interval).</summary>
+    internal sealed class SetupReporter(TextWriter stderr, Func<TimeSpan> elapsed, TimeSpan interval) : IProgress<HomomorphicSetupProgress>
+    {
+        private TimeSpan _last = TimeSpan.Zero;
+
+        public void Report(HomomorphicSetupProgress value)
+        {
+            TimeSpan now = elapsed();
+            if (now - _last < interval) return;
+            _last = now;
+            stderr.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"[{now.TotalSeconds,6:0.0}s] key setup: bank {value.BanksDone}/{value.Banks} ({value.Stage})"));
+        }
+    }
+
     private static Command BuildHe()
     {
-        var banks = new Option<int>("--banks") { Description = "Number of banks N.", DefaultValueFactory = _ => 10 };
-        var threshold = new Option<int?>("--threshold") { Description = "Decryption threshold T; default floor((N + c)/2) + 1, the smallest with 2T > N + c." };
-        var colluders = new Option<int?>("--colluders") { Description = "c, the banks that may collude with the aggregator; default ceil(N/3) - 1." };
-        var values = new Option<int>("--values") { Description = "Values per bank.", DefaultValueFactory = _ => 1_000_000 };
-        var bits = new Option<int>("--bits") { Description = "k: values and sums mod 2^k.", DefaultValueFactory = _ => 32 };
-        var runs = new Option<int>("--runs") { Description = "Timed sums (median).", DefaultValueFactory = _ => 3 };
+        var banks = new Option<int>("--banks") { Description = "Number of banks N.", DefaultValueFactory = _ => 10 }.InRange(2, 256);
+        var threshold = new Option<int?>("--threshold") { Description = "Decryption threshold T; default floor((N + c)/2) + 1, the smallest with 2T > N + c." }.InRange(1, 256);
+        var colluders = new Option<int?>("--colluders") { Description = "c, the banks that may collude with the aggregator; default ceil(N/3) - 1." }.InRange(0, 255);
+        var values = new Option<int>("--values") { Description = "Values per bank.", DefaultValueFactory = _ => 1_000_000 }.InRange(1, BenchMaskingCommand.MaxValues);
+        var bits = new Option<int>("--bits") { Description = "k: values and sums mod 2^k.", DefaultValueFactory = _ => 32 }.InRange(1, 44);
+        var runs = new Option<int>("--runs") { Description = "Timed sums (median).", DefaultValueFactory = _ => 3 }.InRange(1, 1000);
         var json = new Option<bool>("--json") { Description = "Print one JSON object as the last line." };
         var cmd = new Command("he", "Threshold homomorphic secure sum (compact BFV, default 128-bit parameters).");
         foreach (Option o in new Option[] { banks, threshold, colluders, values, bits, runs, json }) cmd.Options.Add(o);
@@ -126,11 +160,13 @@ internal sealed class HeBenchCommand : ICliSubcommands
             var policy = new DecryptionPolicy { Threshold = t, MinContributors = Math.Min(nBanks, Math.Max(2, t)), MaxColluders = c };
             try { policy.Validate(nBanks); }
             catch (ProtocolViolationException e) { throw new UsageException(e.Message); }
-            stderr.WriteLine($"fraudfed bench he: key setup for {nBanks} banks (T = {t}, c = {c}), then on 2 cores and on one: warm-up sums until the JIT is quiet, then {r} timed sums each, {count:N0} values each");
+            stderr.WriteLine($"fraudfed bench he: key setup for {nBanks} banks (T = {t}, c = {c}), then on 2 cores and on one: warm-up sums until the JIT is quiet, then {r} timed sum{(r == 1 ? "" : "s")} each, {count:N0} value{(count == 1 ? "" : "s")} each");
+            if (nBanks >= SetupNoticeBanks) stderr.WriteLine(SetupNotice(nBanks));
             var setup = Stopwatch.StartNew();
             using var he = new HomomorphicSecureSum(nBanks, k, new HomomorphicOptions
             {
                 Threshold = t, MinContributors = policy.MinContributors, MaxColluders = c,
+                SetupProgress = new SetupReporter(stderr, () => setup.Elapsed, SetupReportInterval),
             });
             double setupS = setup.Elapsed.TotalSeconds;
             var rnd = new Random(42);
@@ -165,7 +201,7 @@ internal sealed class HeBenchCommand : ICliSubcommands
             {
                 s.Parallel = parallel;
                 warmups.Add(JitWarmup.UntilQuiet(() => OneSum(parallel, null, smallInputs, smallExpected), TimeSpan.FromMilliseconds(250), TimeSpan.FromSeconds(60)));
-                stderr.WriteLine($"[{setup.Elapsed.TotalSeconds,6:0.0}s] on {(parallel ? "2 cores" : "1 core")}, sums of {smallCount:N0} values: {warmups[^1].Describe()}");
+                stderr.WriteLine($"[{setup.Elapsed.TotalSeconds,6:0.0}s] on {(parallel ? "2 cores" : "1 core")}, sums of {smallCount:N0} value{(smallCount == 1 ? "" : "s")}: {warmups[^1].Describe()}");
                 long before = System.Runtime.JitInfo.GetCompiledMethodCount(currentThread: false);
                 OneSum(parallel, "untimed full-size sum", inputs, expected);
                 fullWarmupCompiled.Add(System.Runtime.JitInfo.GetCompiledMethodCount(currentThread: false) - before);
@@ -192,7 +228,7 @@ internal sealed class HeBenchCommand : ICliSubcommands
             double combM = M(multi, x => x.Combine), comb1 = M(single, x => x.Combine);
             double perValue = (double)uploadPerBank / count;
             stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"HE sum (compact): {nBanks} banks, T={t}, c={c}, {count} values of {k} bits, {s.Parameters}; medians of {r} sums, 2 cores | 1 core: encrypt {encM:F3} | {enc1:F3} s/bank, upload {perValue:F2} B/value, add {addM * 1000:F1} | {add1 * 1000:F1} ms/bank, decryption share {shareM:F3} | {share1:F3} s, combine {combM:F3} | {comb1:F3} s, exact {exact}. Warm-up on 2 cores: {warmups[0].Describe()}, then a full sum ({fullWarmupCompiled[0]} methods compiled); on 1 core: {warmups[1].Describe()}, then a full sum ({fullWarmupCompiled[1]} methods compiled); {timedCompiled} methods compiled during the timed sums (code run once per sum reaches tier 1 only after 30 sums)."));
+                $"HE sum (compact): {nBanks} banks, T={t}, c={c}, {count} value{(count == 1 ? "" : "s")} of {k} bit{(k == 1 ? "" : "s")}, {s.Parameters}; medians of {r} sums, 2 cores | 1 core: encrypt {encM:F3} | {enc1:F3} s/bank, upload {perValue:F2} B/value, add {addM * 1000:F1} | {add1 * 1000:F1} ms/bank, decryption share {shareM:F3} | {share1:F3} s, combine {combM:F3} | {comb1:F3} s, exact {exact}. Warm-up on 2 cores: {warmups[0].Describe()}, then a full sum ({fullWarmupCompiled[0]} methods compiled); on 1 core: {warmups[1].Describe()}, then a full sum ({fullWarmupCompiled[1]} methods compiled); {timedCompiled} methods compiled during the timed sums (code run once per sum reaches tier 1 only after 30 sums)."));
             if (pr.GetValue(json))
                 stdout.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
                 {

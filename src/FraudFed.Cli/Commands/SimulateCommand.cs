@@ -44,18 +44,18 @@ internal sealed class SimulateCommand : ICliCommand
 
     public Command Build()
     {
-        var banks = new Option<int>("--banks") { Description = $"Number of banks (3..{MaxBanks}); with --csv, banks of the Dirichlet split.", DefaultValueFactory = _ => 5 };
+        var banks = new Option<int>("--banks") { Description = $"Number of banks (3..{MaxBanks}); with --csv, banks of the Dirichlet split.", DefaultValueFactory = _ => 5 }.InRange(3, MaxBanks);
         var mode = new Option<string>("--mode") { Description = "Secure-sum mode: he (threshold homomorphic) or masking (SecAgg).", DefaultValueFactory = _ => "he" };
         mode.AcceptOnlyFromAmong("he", "masking");
         var model = new Option<string>("--model") { Description = "Federated model: gbdt or logistic.", DefaultValueFactory = _ => "gbdt" };
         model.AcceptOnlyFromAmong("gbdt", "logistic");
-        var transactions = new Option<int>("--transactions") { Description = "Transactions in the synthetic scenario (at least 1000 per bank).", DefaultValueFactory = _ => 200_000 };
-        var seed = new Option<int>("--seed") { Description = "Seed of the synthetic data, or of the split of a CSV file.", DefaultValueFactory = _ => 1 };
+        var transactions = new Option<int>("--transactions") { Description = "Transactions in the synthetic scenario (at least 1000 per bank).", DefaultValueFactory = _ => 200_000 }.InRange(1000, MaxTransactions);
+        var seed = new Option<int>("--seed") { Description = "Seed of the synthetic data, or of the split of a CSV file.", DefaultValueFactory = _ => 1 }.InRange(int.MinValue, int.MaxValue);
         var output = new Option<string>("--out") { Description = "Directory for summary.json, report.html and model.txt (created if needed; written only when the run succeeds).", DefaultValueFactory = _ => Path.Combine("out", "simulate") };
-        var threshold = new Option<int?>("--threshold") { Description = "Banks needed to open a sum (default about 2/3 of the banks)." };
-        var trees = new Option<int?>("--trees") { Description = "Boosting rounds of the federated GBDT (1..10000, default 200)." };
-        var rounds = new Option<int?>("--rounds") { Description = "FedAvg rounds of the federated logistic regression (1..10000, default 30)." };
-        var shift = new Option<int>("--campaign-shift") { Description = "Banks each fraud campaign's home moves between the training and the later test window (0: campaigns stay put; below --banks).", DefaultValueFactory = _ => 1 };
+        var threshold = new Option<int?>("--threshold") { Description = "Banks needed to open a sum (default about 2/3 of the banks)." }.InRange(2, MaxBanks);
+        var trees = new Option<int?>("--trees") { Description = "Boosting rounds of the federated GBDT (1..10000, default 200)." }.InRange(1, 10_000);
+        var rounds = new Option<int?>("--rounds") { Description = "FedAvg rounds of the federated logistic regression (1..10000, default 30)." }.InRange(1, 10_000);
+        var shift = new Option<int>("--campaign-shift") { Description = "Banks each fraud campaign's home moves between the training and the later test window (0: campaigns stay put; below --banks).", DefaultValueFactory = _ => 1 }.InRange(0, MaxBanks - 1);
         var json = new Option<bool>("--json") { Description = "End with one JSON line of headline results." };
         var transport = new Option<string>("--transport") { Description = "inproc: banks and aggregator in one process over an in-memory transport; grpc: the aggregator appliance and one `bank train` process per bank over loopback mutual TLS (a temporary development kit).", DefaultValueFactory = _ => "inproc" };
         transport.AcceptOnlyFromAmong("inproc", "grpc");
@@ -71,7 +71,7 @@ internal sealed class SimulateCommand : ICliCommand
         var separator = new Option<string?>("--separator") { Description = "Field separator: one character, or tab, comma, semicolon, pipe (default: detected from the header)." };
         var alpha = new Option<double>("--alpha") { Description = "Dirichlet concentration of the split across banks when there is no bank column (small: uneven banks).", DefaultValueFactory = _ => DefaultAlpha };
         var categoryKey = new Option<string?>("--category-key") { Description = "File with the consortium key for category hashing (at least 32 bytes, raw or hex); default a public salt." };
-        var buckets = new Option<int>("--category-buckets") { Description = $"Buckets of the category hash (2..{CategoryEncoder.MaxBuckets}).", DefaultValueFactory = _ => CategoryEncoder.DefaultBuckets };
+        var buckets = new Option<int>("--category-buckets") { Description = $"Buckets of the category hash (2..{CategoryEncoder.MaxBuckets}).", DefaultValueFactory = _ => CategoryEncoder.DefaultBuckets }.InRange(2, CategoryEncoder.MaxBuckets);
         Option[] all = [banks, mode, model, transactions, seed, output, threshold, trees, rounds, shift, json, transport, bankTimeout, csv, schema, label, time, bankColumn, ids, categorical, ignore, separator, alpha, categoryKey, buckets];
         var command = new Command("simulate", "Train a federated fraud model across banks (synthetic, or your CSV file) and compare it with local-only and centralized baselines.");
         foreach (Option o in all) command.Options.Add(o);

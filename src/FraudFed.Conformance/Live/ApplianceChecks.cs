@@ -26,6 +26,7 @@ public static class ApplianceChecks
     [
         ("session-setup", "every roster bank completes the mode's session setup through the appliance"),
         ("honest-round-exact", "a round of every bank opens to exactly the plaintext sum (mod t or 2^k) with every bank as contributor"),
+        ("delivery-with-answer", "a RoundRequest or Submit with deliver_after is answered with exactly the caller's committed mailbox items after it, oldest first, as its own Receive returns them; without it with none; a resend answers the same"),
         ("replayed-message-refused", "another bank's accepted message, byte for byte, sent under this bank's certificate is refused"),
         ("wrong-round-refused", "a message for a round that is not open is refused"),
         ("wrong-session-refused", "a message naming another session id is refused"),
@@ -108,6 +109,7 @@ public static class ApplianceChecks
                 }).ConfigureAwait(false))
                 return;
             await CheckAsync("honest-round-exact", () => HonestRoundAsync(_banks)).ConfigureAwait(false);
+            await CheckAsync("delivery-with-answer", DeliveryWithAnswerAsync).ConfigureAwait(false);
             await HostileRoundAsync().ConfigureAwait(false);
             await CheckAsync("unknown-certificate-refused", UnknownCertificateAsync).ConfigureAwait(false);
             if (target.Options.FuzzMutants > 0)
@@ -151,6 +153,111 @@ public static class ApplianceChecks
         {
             for (int i = 0; i < Math.Min(a.Length, b.Length); i++) if (a[i] != b[i]) return i;
             return Math.Min(a.Length, b.Length);
+        }
+
+        /// <summary>Delivery with the answer (SPEC.md 14.5). First, at a quiet moment (the last round ended at every bank):
+        /// bank 0 asks for the next round with deliver_after just below its last three mailbox items, twice, and must get those
+        /// items both times; bank 1 asks without deliver_after and must get none. Then every bank runs that round setting
+        /// deliver_after on each genuine Submit to the sequence before the last item it read, and sends each message again
+        /// with the same deliver_after: every answer must hold consecutive items from deliver_after + 1 (so none already read,
+        /// oldest first, at most 64), at least up to the item it had read (committed before the call), each equal to the
+        /// caller's own mailbox item of that sequence (so none of another bank), the resend the same sequence and the first
+        /// answer's items again. The round must open to the exact sum.</summary>
+        private async Task<(bool, string)> DeliveryWithAnswerAsync()
+        {
+            WireBank first = _banks[0], second = _banks[1];
+            int length = target.Options.VectorLength;
+            IReadOnlyList<MailboxItem> before = await MailboxAsync(first).ConfigureAwait(false);
+            if (before.Count == 0) return (false, "bank 0's mailbox is empty after a round");
+            ulong after = before[Math.Max(0, before.Count - 3)].Sequence - 1;
+            int committed = Math.Min(MaxDelivered, before.Count(i => i.Sequence > after));
+            RoundRequestReply asked = await first.Grpc.RequestRoundAsync(new RoundRequest { Length = (uint)length, DeliverAfter = after },
+                deadline: DateTime.UtcNow.AddSeconds(60), cancellationToken: ct).ConfigureAwait(false);
+            RoundRequestReply again = await first.Grpc.RequestRoundAsync(new RoundRequest { Length = (uint)length, DeliverAfter = after },
+                deadline: DateTime.UtcNow.AddSeconds(60), cancellationToken: ct).ConfigureAwait(false);
+            RoundRequestReply plain = await second.Grpc.RequestRoundAsync(new RoundRequest { Length = (uint)length },
+                deadline: DateTime.UtcNow.AddSeconds(60), cancellationToken: ct).ConfigureAwait(false);
+            foreach (WireBank b in _banks) b.DeliverWithAnswers = true;
+            (bool roundOk, string roundDetail) result;
+            try { result = await HonestRoundAsync(_banks).ConfigureAwait(false); }
+            finally { foreach (WireBank b in _banks) b.DeliverWithAnswers = false; }
+            if (!result.roundOk) return (false, "the round run with deliver_after: " + result.roundDetail);
+
+            var mailboxes = new List<Dictionary<ulong, MailboxItem>>();
+            foreach (WireBank b in _banks) mailboxes.Add((await MailboxAsync(b).ConfigureAwait(false)).ToDictionary(i => i.Sequence));
+            string? problem =
+                Delivered("bank 0's RoundRequest", after, asked.Items, committed, mailboxes[0])
+                ?? Delivered("bank 0's RoundRequest sent again", after, again.Items, committed, mailboxes[0])
+                ?? (again.Round != asked.Round || !again.Items.SequenceEqual(asked.Items)
+                    ? $"bank 0's RoundRequest sent again was answered round {again.Round} with {Sequences(again.Items)}, the first time round {asked.Round} with {Sequences(asked.Items)}"
+                    : null)
+                ?? (plain.Items.Count > 0 ? $"bank 1's RoundRequest without deliver_after was answered with {Sequences(plain.Items)}" : null);
+            int submits = 0;
+            for (int b = 0; b < _banks.Count && problem is null; b++)
+            {
+                foreach (WireBank.Delivery d in _banks[b].Deliveries)
+                {
+                    submits++;
+                    string what = $"bank {b}'s Submit with deliver_after {d.DeliverAfter}";
+                    problem = Delivered(what, d.DeliverAfter, d.Answer.Items, (int)Math.Min(MaxDelivered, d.Read - d.DeliverAfter), mailboxes[b])
+                        ?? (!d.Resend.Accepted || !d.Resend.Resend || d.Resend.Sequence != d.Answer.Sequence
+                            ? $"{what} sent again: {d.Resend}, the first answer {d.Answer}"
+                            : null)
+                        ?? Delivered(what + " sent again", d.DeliverAfter, d.Resend.Items, d.Answer.Items.Count, mailboxes[b])
+                        ?? (!d.Resend.Items.Take(d.Answer.Items.Count).SequenceEqual(d.Answer.Items)
+                            ? $"{what} sent again was answered with {Sequences(d.Resend.Items)}, the first time with {Sequences(d.Answer.Items)}"
+                            : null);
+                    if (problem is not null) break;
+                }
+                _banks[b].Deliveries.Clear();
+            }
+            if (problem is null && submits == 0) problem = "no Submit of the round was sent with deliver_after";
+            return problem is null
+                ? (true, $"round {asked.Round}: bank 0's RoundRequest with deliver_after {after} (twice) got {Sequences(asked.Items)}, bank 1's without it none; "
+                    + $"{submits} Submits with deliver_after and their resends got the items after it, as Receive returns them; {result.roundDetail}")
+                : (false, problem);
+        }
+
+        /// <summary>The most items an answer carries (SPEC.md 14.5).</summary>
+        private const int MaxDelivered = 64;
+
+        /// <summary>Null when the items of <paramref name="answer"/> are consecutive from <paramref name="after"/> + 1, at least
+        /// <paramref name="atLeast"/> and at most 64 of them, each equal to the caller's own mailbox item of its sequence.</summary>
+        private static string? Delivered(string what, ulong after, IEnumerable<MailboxItem> answer, int atLeast, IReadOnlyDictionary<ulong, MailboxItem> mailbox)
+        {
+            List<MailboxItem> items = answer.ToList();
+            for (int i = 0; i < items.Count; i++)
+            {
+                ulong expected = after + 1 + (ulong)i;
+                if (items[i].Sequence != expected)
+                    return $"{what} was answered with {Sequences(items)}: item {i + 1} should be sequence {expected} (after deliver_after, oldest first, none skipped)";
+                if (!mailbox.TryGetValue(expected, out MailboxItem? own) || !own.Equals(items[i]))
+                    return $"{what} was answered with an item {expected} that is not the caller's own mailbox item {expected} (as Receive returns it)";
+            }
+            if (items.Count > MaxDelivered) return $"{what} was answered with {items.Count} items, more than {MaxDelivered}";
+            if (items.Count < atLeast)
+                return $"{what} was answered with {Sequences(items)}, but {atLeast} item{(atLeast == 1 ? "" : "s")} after {after} were already committed (the caller had read {(atLeast == 1 ? "it" : "them")})";
+            return null;
+        }
+
+        private static string Sequences(IEnumerable<MailboxItem> items)
+        {
+            ulong[] s = items.Select(i => i.Sequence).ToArray();
+            return s.Length switch { 0 => "no items", 1 => $"item {s[0]}", _ => $"items {string.Join(",", s)}" };
+        }
+
+        /// <summary>Every item of <paramref name="bank"/>'s mailbox, oldest first (Receive with wait 0, page by page).</summary>
+        private async Task<IReadOnlyList<MailboxItem>> MailboxAsync(WireBank bank)
+        {
+            var all = new List<MailboxItem>();
+            for (ulong after = 0; ;)
+            {
+                ReceiveReply page = await bank.Grpc.ReceiveAsync(new ReceiveRequest { AfterSequence = after, WaitMilliseconds = 0, MaxItems = 1024 },
+                    deadline: DateTime.UtcNow.AddSeconds(60), cancellationToken: ct).ConfigureAwait(false);
+                if (page.Items.Count == 0) return all;
+                all.AddRange(page.Items);
+                after = page.Items[^1].Sequence;
+            }
         }
 
         /// <summary>A round in which bank 0, holding its genuine upload, first sends every hostile variant of it, then the upload twice.</summary>
@@ -232,7 +339,7 @@ public static class ApplianceChecks
                     $"first: {d.First}; second: {d.Second}; {(roundOk ? "the sum counts it once" : "the round's sum is wrong or missing")}", sw);
             }
             else Record("duplicate-submission-idempotent", false, "the round never reached bank 0's upload: " + roundDetail, sw);
-            if (probes.Count == 0) foreach (var (name, _) in Catalogue.Skip(2).Take(7)) Record(name, false, "the round never reached bank 0's upload: " + roundDetail, sw);
+            if (probes.Count == 0) foreach (var (name, _) in Catalogue.Skip(3).Take(7)) Record(name, false, "the round never reached bank 0's upload: " + roundDetail, sw);
             Record("round-exact-after-hostile", roundOk, roundDetail, sw);
         }
 

@@ -18,9 +18,12 @@ using Grpc.Net.Client;
 
 namespace FraudFed.Conformance.Live;
 
-/// <summary>The appliance's answer to one Submit: a status code, and on OK the log sequence and the resend flag.</summary>
+/// <summary>The appliance's answer to one Submit: a status code, and on OK the log sequence, the resend flag and the mailbox
+/// items delivered with the answer (SPEC.md 14.5, "Delivery with the answer"; empty unless the request set deliver_after).</summary>
 internal sealed record SubmitOutcome(StatusCode Status, ulong Sequence, bool Resend, string? Reason, string Detail)
 {
+    public IReadOnlyList<MailboxItem> Items { get; init; } = [];
+
     public bool Accepted => Status == StatusCode.OK;
 
     public override string ToString() => Accepted
@@ -50,6 +53,7 @@ internal sealed class WireBank : IDisposable
     private readonly TimeSpan _stageTimeout;
     private readonly Queue<MailboxItem> _buffer = new();
     private ulong _after;
+    private ulong _previous;
     private HomomorphicBankParty? _he;
     private MaskingBank? _masking;
     private MaskingParameters? _parameters;
@@ -127,15 +131,17 @@ internal sealed class WireBank : IDisposable
     /// <summary>The masking session id (empty in homomorphic mode or before setup).</summary>
     public byte[] SessionId => _parameters?.SessionId.ToArray() ?? [];
 
-    /// <summary>Sends <paramref name="message"/> and returns the appliance's answer, whatever it is.</summary>
-    public async Task<SubmitOutcome> TrySubmitAsync(byte[] message, CancellationToken cancellationToken)
+    /// <summary>Sends <paramref name="message"/> (with <paramref name="deliverAfter"/> set when given) and returns the appliance's
+    /// answer, whatever it is.</summary>
+    public async Task<SubmitOutcome> TrySubmitAsync(byte[] message, CancellationToken cancellationToken, ulong? deliverAfter = null)
     {
         try
         {
-            SubmitReply reply = await Grpc.SubmitAsync(new SubmitRequest { Message = ByteString.CopyFrom(message) },
-                deadline: DateTime.UtcNow.AddSeconds(60), cancellationToken: cancellationToken).ConfigureAwait(false);
+            var request = new SubmitRequest { Message = ByteString.CopyFrom(message) };
+            if (deliverAfter is { } after) request.DeliverAfter = after;
+            SubmitReply reply = await Grpc.SubmitAsync(request, deadline: DateTime.UtcNow.AddSeconds(60), cancellationToken: cancellationToken).ConfigureAwait(false);
             if (!reply.Resend) Accepted.Add(message);
-            return new SubmitOutcome(StatusCode.OK, reply.Sequence, reply.Resend, null, "");
+            return new SubmitOutcome(StatusCode.OK, reply.Sequence, reply.Resend, null, "") { Items = [.. reply.Items] };
         }
         catch (RpcException e) when (e.StatusCode != StatusCode.Cancelled || !cancellationToken.IsCancellationRequested)
         {
@@ -143,9 +149,28 @@ internal sealed class WireBank : IDisposable
         }
     }
 
+    /// <summary>A genuine Submit sent with deliver_after (<see cref="DeliverWithAnswers"/>), and the same bytes sent again with it.</summary>
+    /// <param name="DeliverAfter">The deliver_after sent both times.</param>
+    /// <param name="Read">The last mailbox sequence the bank had read before the first call (items up to it were committed).</param>
+    /// <param name="Answer">The first answer.</param>
+    /// <param name="Resend">The answer to the same bytes sent again.</param>
+    public sealed record Delivery(ulong DeliverAfter, ulong Read, SubmitOutcome Answer, SubmitOutcome Resend);
+
+    /// <summary>When true, every genuine Submit sets deliver_after to the sequence before the last mailbox item this bank read
+    /// (so that item, committed before the call, must come back with the answer), is sent again with the same deliver_after
+    /// once accepted, and both answers are recorded in <see cref="Deliveries"/> (SPEC.md 14.5, "Delivery with the answer").</summary>
+    public bool DeliverWithAnswers { get; set; }
+
+    /// <summary>The genuine Submits sent with deliver_after while <see cref="DeliverWithAnswers"/> was set, oldest first.</summary>
+    public List<Delivery> Deliveries { get; } = [];
+
     private async Task SubmitAsync(byte[] message, CancellationToken cancellationToken)
     {
-        SubmitOutcome o = await TrySubmitAsync(message, cancellationToken).ConfigureAwait(false);
+        ulong read = _after;
+        ulong? deliverAfter = DeliverWithAnswers ? _previous : null;
+        SubmitOutcome o = await TrySubmitAsync(message, cancellationToken, deliverAfter).ConfigureAwait(false);
+        if (o.Accepted && deliverAfter is { } d)
+            Deliveries.Add(new Delivery(d, read, o, await TrySubmitAsync(message, cancellationToken, d).ConfigureAwait(false)));
         if (!o.Accepted) throw new LiveFlowException($"bank {Bank}: the appliance refused a genuine message: {o} {LiveFailure.PlainDetail(o.Detail)}", o);
     }
 
@@ -160,6 +185,7 @@ internal sealed class WireBank : IDisposable
             foreach (MailboxItem item in reply.Items.Where(i => i.Sequence > _after).OrderBy(i => i.Sequence)) _buffer.Enqueue(item);
         }
         MailboxItem next = _buffer.Dequeue();
+        _previous = _after;
         _after = next.Sequence;
         return next;
     }

@@ -135,7 +135,8 @@ public static class ConformanceSuite
         }
         List<string> mismatches = checker.Generated && root.ValueKind == JsonValueKind.Object ? KindMismatches(checker, root) : [];
         List<CheckCase> own;
-        try { own = checker.Cases(root).Select(c => Named(c, mismatches)).ToList(); }
+        string text = File.ReadAllText(full).ToLowerInvariant();
+        try { own = checker.Cases(root).Select(c => Named(c, mismatches)).Select(c => InFile(c, text)).ToList(); }
         catch (Exception e)
         {
             cases.Add(new CheckCase("structure", () => throw new ConformanceException("cannot enumerate cases: " + (mismatches.Count > 0 && e is not ConformanceException ? Joined(mismatches) : Plain(e)))));
@@ -164,6 +165,16 @@ public static class ConformanceSuite
                 throw new ConformanceException(Joined(mismatches));
             }
         });
+
+    /// <summary>The case, run with <see cref="Expect.FileText"/> set to its file's text (lowercase), so that a mismatch can say
+    /// which value is the file's.</summary>
+    private static CheckCase InFile(CheckCase c, string text) => new(c.Name, () =>
+    {
+        string? outer = Expect.FileText;
+        Expect.FileText = text;
+        try { c.Run(); }
+        finally { Expect.FileText = outer; }
+    });
 
     private static string Joined(List<string> mismatches) =>
         string.Join("; ", mismatches.Take(4)) + (mismatches.Count > 4 ? $" and {mismatches.Count - 4} more" : "");
@@ -484,16 +495,27 @@ internal static class Expect
         if (!condition) throw new ConformanceException(what);
     }
 
+    /// <summary>The text (lowercase) of the vector file whose case is running on this thread, or null.</summary>
+    [ThreadStatic] internal static string? FileText;
+
+    /// <summary>True when <paramref name="expected"/> is written in the running case's file (a hex or text value of at least 8
+    /// characters, so not a coincidence): a mismatch then says "file says X, recomputed Y", else "expected X (the reference),
+    /// recomputed Y". The second value is always what the library recomputed.</summary>
+    private static bool InTheFile(string expected) => expected.Length >= 8 && FileText?.Contains(expected.ToLowerInvariant(), StringComparison.Ordinal) == true;
+
+    private static string Source(bool fromFile) => fromFile ? "file says" : "expected";
+
     public static void Equal<T>(string what, T expected, T actual)
     {
-        if (!EqualityComparer<T>.Default.Equals(expected, actual)) throw new ConformanceException($"{what}: expected {expected}, got {actual}");
+        if (!EqualityComparer<T>.Default.Equals(expected, actual))
+            throw new ConformanceException($"{what}: {Source(expected is string e && InTheFile(e))} {expected}, recomputed {actual}");
     }
 
     public static void Hex(string what, string expectedHex, ReadOnlySpan<byte> actual)
     {
         string a = Convert.ToHexStringLower(actual);
         if (!string.Equals(a, expectedHex, StringComparison.OrdinalIgnoreCase))
-            throw new ConformanceException($"{what}: {HexDifference(expectedHex.ToLowerInvariant(), a)}");
+            throw new ConformanceException($"{what}: {HexDifference(expectedHex.ToLowerInvariant(), a, rule: null, InTheFile(expectedHex))}");
     }
 
     /// <summary>The file's value <paramref name="fileHex"/> against the value <paramref name="rule"/> recomputes (e.g. "SPEC's
@@ -506,21 +528,23 @@ internal static class Expect
     }
 
     /// <summary>Where two hex strings first differ: the byte offset and the bytes around it in both (a window of up to 8 bytes
-    /// either side, the differing byte in brackets), so that two values with equal ends are told apart.</summary>
-    internal static string HexDifference(string expectedHex, string actualHex) => HexDifference(expectedHex, actualHex, rule: null);
+    /// either side, the differing byte in brackets), so that two values with equal ends are told apart.
+    /// <paramref name="actualHex"/> is what the library recomputed; <paramref name="expectedHex"/> is the file's value when
+    /// <paramref name="fromFile"/> ("file says E, recomputed A"), else the reference's ("expected E, recomputed A").</summary>
+    internal static string HexDifference(string expectedHex, string actualHex, bool fromFile = false) => HexDifference(expectedHex, actualHex, rule: null, fromFile);
 
-    /// <summary><see cref="HexDifference(string, string)"/>; with a <paramref name="rule"/>, <paramref name="actualHex"/> is the
+    /// <summary><see cref="HexDifference(string, string, bool)"/>; with a <paramref name="rule"/>, <paramref name="actualHex"/> is the
     /// file's value and <paramref name="expectedHex"/> the rule's: "the file has A, {rule} gives E".</summary>
-    internal static string HexDifference(string expectedHex, string actualHex, string? rule)
+    internal static string HexDifference(string expectedHex, string actualHex, string? rule, bool fromFile = false)
     {
-        string Pair(string e, string a) => rule is null ? $"expected {e}, got {a}" : $"the file has {a}, {rule} gives {e}";
+        string Pair(string e, string a) => rule is null ? $"{Source(fromFile)} {e}, recomputed {a}" : $"the file has {a}, {rule} gives {e}";
         if (expectedHex.Length <= 72 && actualHex.Length <= 72 && expectedHex.Length % 2 == 0)
             return $"{Pair(expectedHex, actualHex)}{FirstAt(expectedHex, actualHex)}";
         int bytesE = expectedHex.Length / 2, bytesA = actualHex.Length / 2;
         int at = 0;
         while (at < bytesE && at < bytesA && string.CompareOrdinal(expectedHex, 2 * at, actualHex, 2 * at, 2) == 0) at++;
         int from = Math.Max(0, at - 8);
-        string sizes = rule is null ? $"expected {bytesE} bytes, got {bytesA}" : $"the file {bytesA} bytes, {rule} {bytesE}";
+        string sizes = rule is null ? $"{Source(fromFile)} {bytesE} bytes, recomputed {bytesA}" : $"the file {bytesA} bytes, {rule} {bytesE}";
         return $"first difference at byte {at} ({sizes}): {Pair(Window(expectedHex, from, at), Window(actualHex, from, at))}";
     }
 
@@ -541,9 +565,9 @@ internal static class Expect
 
     public static void Values(string what, IReadOnlyList<ulong> expected, ReadOnlySpan<ulong> actual)
     {
-        if (expected.Count != actual.Length) throw new ConformanceException($"{what}: expected {expected.Count} values, got {actual.Length}");
+        if (expected.Count != actual.Length) throw new ConformanceException($"{what}: expected {expected.Count} values, recomputed {actual.Length}");
         for (int i = 0; i < expected.Count; i++)
-            if (expected[i] != actual[i]) throw new ConformanceException($"{what}: value {i} expected {expected[i]}, got {actual[i]}");
+            if (expected[i] != actual[i]) throw new ConformanceException($"{what}: value {i}: expected {expected[i]}, recomputed {actual[i]}");
     }
 
     /// <summary>The action must be refused with a ProtocolViolationException (of one of the reasons, when given).</summary>

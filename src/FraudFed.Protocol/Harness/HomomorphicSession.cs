@@ -67,7 +67,20 @@ public sealed record HomomorphicOptions
     /// refuses (InsecureParameters, <see cref="Quantization.Quantizer.EnsureExact"/>) a bank count whose sum of quantized values could wrap around 2^k.
     /// </summary>
     public Quantization.Quantizer? Quantizer { get; init; }
+    /// <summary>Told, during key setup (at construction and at each <see cref="HomomorphicSession.Rekey"/>), each time a bank has
+    /// handled a message of the current setup stage; null: nothing is reported. Setup work grows with N^2 (at Thresholdize every
+    /// bank seals a Shamir point for every other and opens one from every other), so a large N takes minutes. Called on the
+    /// thread that runs the setup; it must not call back into the session.</summary>
+    public IProgress<HomomorphicSetupProgress>? SetupProgress { get; init; }
 }
+
+/// <summary>Key setup progress (SPEC.md 12.0 steps 1-3): <paramref name="BanksDone"/> of the <paramref name="Banks"/> banks have
+/// handled a message of the setup stage <paramref name="Stage"/> (the aggregator's state, e.g. <c>KeyShareCommit</c> or
+/// <c>Thresholdize</c>; a name for people, not a stable API).</summary>
+/// <param name="Stage">The aggregator's setup state while the banks' messages were handled.</param>
+/// <param name="BanksDone">Distinct banks that have handled a message of this stage so far (1..<paramref name="Banks"/>).</param>
+/// <param name="Banks">N, the session's banks.</param>
+public sealed record HomomorphicSetupProgress(string Stage, int BanksDone, int Banks);
 
 /// <summary>
 /// Timings and byte counts of the last sum (for benchmarks). <paramref name="UploadBytesPerBank"/> is one contributing bank's
@@ -137,6 +150,7 @@ public sealed class HomomorphicSession : IDisposable
             { Parallel = _parallel };
         _aggregator = new HomomorphicAggregatorParty(OwnRoster(), _aggregatorKey, RandomFor("aggregator")) { Parallel = _parallel };
         _transport = new InMemorySumTransport(banks);
+        _setupProgress = options.SetupProgress;
         RunSetup();
     }
 
@@ -232,9 +246,23 @@ public sealed class HomomorphicSession : IDisposable
         finally { CryptographicOperations.ZeroMemory(seed); }
     }
 
+    private readonly IProgress<HomomorphicSetupProgress>? _setupProgress;
+
     private void RunSetup()
     {
-        var (up, down) = Deliver(_aggregator.StartSession(), null);
+        Action<int, TimeSpan>? handled = null;
+        if (_setupProgress is { } progress)
+        {
+            string stage = "";
+            var done = new HashSet<int>();
+            handled = (bank, _) =>
+            {
+                string now = _aggregator.State;
+                if (now != stage) { stage = now; done.Clear(); }
+                if (done.Add(bank)) progress.Report(new HomomorphicSetupProgress(stage, done.Count, Banks));
+            };
+        }
+        var (up, down) = Deliver(_aggregator.StartSession(), null, handled);
         SetupBytesUploaded += up;
         SetupBytesDownloaded += down;
         if (!_aggregator.IsReady) throw Error.Violation(ViolationReason.Inconsistent, $"setup did not complete ({_aggregator.State})");

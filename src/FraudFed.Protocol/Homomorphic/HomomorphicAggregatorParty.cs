@@ -63,6 +63,9 @@ public sealed class HomomorphicAggregatorParty : IDisposable
     public string State => _state.Name;
     /// <summary>True when setup is complete and no round is open.</summary>
     public bool IsReady => _state is Ready;
+    /// <summary>True while a round is open and collecting uploads: after <see cref="StartRound"/>, before <see cref="CloseUploads"/>
+    /// or <see cref="FailRound"/> (SPEC.md 12.0, step 4: the uploads of round r).</summary>
+    public bool IsCollectingUploads => _state is CollectingUploads;
     /// <summary>The current key generation's 16-byte session id.</summary>
     public ReadOnlySpan<byte> SessionId => _sessionId;
     /// <summary>1 + the number of key rotations.</summary>

@@ -44,6 +44,16 @@ public sealed class CliErrorsAndInterruptTests
     }
 
     [Test]
+    public void ARoundOfOneValue_IsSaidInTheSingular()
+    {
+        var (_, line) = Report(new VectorLengthMismatchException(1, 2, ""));
+        Assert.That(line, Does.Contain("the round sums vectors of 1 value, this bank passed 2").And.Contain("give this bank a vector of 1 value,"));
+        Assert.That(line, Does.Not.Contain("1 values"));
+        Assert.That(Report(new VectorLengthMismatchException(3, 2, "")).Line, Does.Contain("vectors of 3 values"));
+        Assert.That(new FraudFed.Protocol.RoundLengthMismatchException(4, 1, 2).Message, Does.Contain("sums vectors of 1 value, this bank passed 2").And.Not.Contain("1 values"));
+    }
+
+    [Test]
     public void CancellationWithoutCtrlC_IsARunFailure()
     {
         Assert.That(CliInterrupt.Requested, Is.False, "no SIGINT in the test host");

@@ -48,6 +48,55 @@ public sealed class HeBenchCommandTests
     }
 
     [Test]
+    public void BenchHe_KeySetupProgress_IsAtMostOneLinePerInterval_NamingBankAndStage()
+    {
+        var stderr = new StringWriter();
+        TimeSpan now = TimeSpan.Zero;
+        var reporter = new FraudFed.Cli.Commands.HeBenchCommand.SetupReporter(stderr, () => now, TimeSpan.FromSeconds(2));
+        // 256 banks of one stage, each handled 0.1 s after the previous: 25.6 s, so a line every 2 s, 12 lines.
+        for (int bank = 1; bank <= 256; bank++)
+        {
+            now += TimeSpan.FromSeconds(0.1);
+            reporter.Report(new FraudFed.Protocol.Harness.HomomorphicSetupProgress("Thresholdize", bank, 256));
+        }
+        string[] lines = stderr.ToString().TrimEnd().Split('\n');
+        Assert.Multiple(() =>
+        {
+            Assert.That(lines, Has.Length.EqualTo(12));
+            Assert.That(lines[0], Does.EndWith("key setup: bank 20/256 (Thresholdize)"));
+            Assert.That(lines[0], Does.StartWith("[   2.0s]"));
+            Assert.That(lines[^1], Does.EndWith("key setup: bank 240/256 (Thresholdize)"));
+        });
+    }
+
+    [Test]
+    public void BenchHe_ALargeKeySetup_IsAnnouncedWithItsCost_OnStderrOnly()
+    {
+        // N^2 growth from about 2 min at 64 banks: 256 banks cost 16 times as much, about half an hour.
+        string large = FraudFed.Cli.Commands.HeBenchCommand.SetupNotice(256);
+        string medium = FraudFed.Cli.Commands.HeBenchCommand.SetupNotice(64);
+        Assert.That(large, Does.Contain("for 256 banks expect roughly 33 min").And.Contain("N^2"));
+        Assert.That(medium, Does.Contain("for 64 banks expect roughly 2 min"));
+        Assert.That(FraudFed.Cli.Commands.HeBenchCommand.SetupNotice(32), Does.Contain("for 32 banks expect roughly 31 s"));
+
+        TextWriter originalErr = Console.Error, originalOut = Console.Out;
+        var err = new StringWriter();
+        var stdout = new StringWriter();
+        Console.SetError(err);
+        Console.SetOut(stdout);
+        int rc;
+        try { rc = Program.BuildRoot().Parse(["bench", "he", "--banks", "3", "--threshold", "2", "--values", "10", "--runs", "1", "--json"]).Invoke(); }
+        finally { Console.SetError(originalErr); Console.SetOut(originalOut); }
+        Assert.Multiple(() =>
+        {
+            Assert.That(rc, Is.Zero, err.ToString());
+            Assert.That(err.ToString(), Does.Not.Contain("expect roughly"), "a small setup is not announced");
+            Assert.That(stdout.ToString(), Does.Not.Contain("key setup"), "progress never goes to stdout");
+            Assert.That(JsonDocument.Parse(stdout.ToString().TrimEnd().Split('\n')[^1]).RootElement.GetProperty("exact").GetBoolean(), Is.True);
+        });
+    }
+
+    [Test]
     public void BenchHe_AThresholdBelowTheCollusionBound_IsAUsageError_BeforeAnyWork()
     {
         TextWriter originalErr = Console.Error, originalOut = Console.Out;

@@ -161,6 +161,33 @@ public sealed class AggregatorStateMatrixTests
         }
     }
 
+    [Test]
+    public void IsCollectingUploads_HoldsFromStartRoundUntilCloseUploads_Only()
+    {
+        // The appliance decides "Asking again inside a round" (SPEC.md 14.5) with this property, not with the state's name.
+        using var world = new World();
+        HomomorphicAggregatorParty a = world.Aggregator;
+        var seen = new List<(string State, bool Collecting)>();
+        void Note(int _, byte[] __) => seen.Add((a.State, a.IsCollectingUploads));
+        Assert.That(a.IsCollectingUploads, Is.False, "before setup");
+        world.Run(a.StartSession(), Note);
+        Assert.That(a.IsCollectingUploads, Is.False, "ready after setup");
+        IReadOnlyList<HeOutgoing> start = a.StartRound(Round, Length);
+        Assert.That(a.IsCollectingUploads, Is.True, "the round is open");
+        world.Run(start, Note);
+        Assert.That(a.IsCollectingUploads, Is.True, "every upload in, not yet closed");
+        world.Run(a.CloseUploads([0, 1]), Note);
+        Assert.Multiple(() =>
+        {
+            Assert.That(a.IsCollectingUploads, Is.False, "ready after the result");
+            Assert.That(seen.Where(s => s.Collecting).Select(s => s.State).Distinct(), Is.EqualTo(new[] { $"CollectingUploads(round {Round})" }));
+            Assert.That(seen.Where(s => !s.Collecting).Select(s => s.State), Has.Some.StartsWith("CollectingShares"));
+        });
+        a.StartRound(Round + 1, Length);
+        a.FailRound(ViolationReason.TooFewParticipants, "a deadline passed");
+        Assert.That(a.IsCollectingUploads, Is.False, "after a failed round");
+    }
+
     /// <summary>The plain sum mod t of every bank's input, computed here.</summary>
     private static ulong[] Expected()
     {

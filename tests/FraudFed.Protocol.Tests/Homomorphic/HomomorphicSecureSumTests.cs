@@ -20,6 +20,33 @@ public sealed class HomomorphicSecureSumTests
     private static HomomorphicSecureSum Seeded(int banks, int bits, string label, HomomorphicOptions options) =>
         HomomorphicSecureSum.SeededForTestsOnly(banks, bits, options, System.Text.Encoding.UTF8.GetBytes(label));
 
+    /// <summary>Collects reports on the reporting thread, in order (Progress&lt;T&gt; would post them to the thread pool).</summary>
+    private sealed class Collect<T> : IProgress<T>
+    {
+        public List<T> Seen { get; } = [];
+        public void Report(T value) => Seen.Add(value);
+    }
+
+    [Test]
+    public void SetupProgress_ReportsEveryBankOfEverySetupStage_InOrder_AndAgainAtRekey()
+    {
+        const int banks = 4;
+        var progress = new Collect<HomomorphicSetupProgress>();
+        using var session = HomomorphicSession.SeededForTestsOnly(banks, Fast(3) with { MaxColluders = 0, SetupProgress = progress }, "he/progress"u8);
+        var stages = progress.Seen.Select(p => p.Stage).Distinct().ToList();
+        Assert.Multiple(() =>
+        {
+            // SPEC.md 12.0 steps 1-3: CRS commit and reveal, key share commit and reveal, channel adverts, the sealed points, key ready.
+            Assert.That(stages, Is.EqualTo(new[] { "CrsCommit", "CrsReveal", "KeyShareCommit", "KeyShareReveal", "ChannelAdverts", "Thresholdize", "KeyReady" }));
+            foreach (string stage in stages)
+                Assert.That(progress.Seen.Where(p => p.Stage == stage).Select(p => p.BanksDone), Is.EqualTo(Enumerable.Range(1, banks)), stage);
+            Assert.That(progress.Seen.Select(p => p.Banks), Has.All.EqualTo(banks));
+        });
+        int before = progress.Seen.Count;
+        session.Rekey();
+        Assert.That(progress.Seen.Count - before, Is.EqualTo(before), "a rekey runs the same setup");
+    }
+
     private static ulong[][] Inputs(int banks, int length, int bits, int seed)
     {
         var rnd = new Random(seed);
