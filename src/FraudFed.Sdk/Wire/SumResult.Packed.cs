@@ -69,8 +69,12 @@ public sealed partial class SumResult
         Span<ulong> s = sum;
         if (width == 8 && BitConverter.IsLittleEndian)
             packed.CopyTo(MemoryMarshal.AsBytes(s));
-        else if (width == 4)
-            for (int i = 0, at = 0; i < s.Length; i++, at += 4) s[i] = BinaryPrimitives.ReadUInt32LittleEndian(packed[at..]);
+        else if (width == 4 && BitConverter.IsLittleEndian)
+        {
+            ReadOnlySpan<uint> words = MemoryMarshal.Cast<byte, uint>(packed);   // unaligned reads are allowed
+            s = s[..words.Length];
+            for (int i = 0; i < words.Length; i++) s[i] = words[i];
+        }
         else
         {
             // One masked 64-bit load per value while 8 bytes remain, then byte by byte.
