@@ -46,6 +46,8 @@ public sealed class ApplianceBankTransport : IBankTransport
     }
 
     /// <inheritdoc />
+    /// <exception cref="FraudFed.Cryptography.ProtocolViolationException">a masking sum result whose <c>sum_le</c> is not the round's
+    /// length times ceil(k / 8) bytes (Malformed) or holds a value not below 2^k (OutOfRange), SPEC.md 14.5.</exception>
     /// <remarks>A RoundOpen item nobody waited for (a round this bank no longer runs) is dropped; training items are kept for
     /// <see cref="FederationClient.TrainAsync(FraudFed.Learning.Data.LabeledRows, IProgress{TrainingProgress}?, CancellationToken)"/>.</remarks>
     /// <exception cref="FederationException">no item within the client's stage timeout, or the appliance stayed unreachable.</exception>
@@ -54,8 +56,15 @@ public sealed class ApplianceBankTransport : IBankTransport
         MailboxItem item = await NextAsync(IsProtocolItem, cancellationToken).ConfigureAwait(false);
         if (item.ItemCase == MailboxItem.ItemOneofCase.Message) return new BankDelivery(item.Message.Memory, null);
         SumResult r = item.SumResult;
-        return new BankDelivery(null, new SumOutcomeNotice(r.Round, [.. r.Sum], [.. r.Contributors.Select(c => (int)c)], null));
+        // One pass from the packed bytes into the bank's array (SPEC.md 14.5, the masking sum); a bad result is refused here.
+        int? length = r.Round == _requested.Round ? _requested.Length : null;
+        ulong[] sum = SumResult.UnpackSum(r.SumLe.Span, _client.ValueBits, length);
+        Diagnostics.HopTrace.Mark(Bank, "sum.unpacked", sum.Length);
+        return new BankDelivery(null, new SumOutcomeNotice(r.Round, sum, [.. r.Contributors.Select(c => (int)c)], null));
     }
+
+    /// <summary>The round <see cref="RequestRoundAsync"/> last returned and the length it was asked for (its sum must have that many values).</summary>
+    private (ulong Round, int Length) _requested;
 
     /// <summary>Asks the appliance for a place in its next round, for a vector of <paramref name="length"/> values (SPEC.md 14.5
     /// RequestRound; idempotent while that round is pending).</summary>
@@ -71,7 +80,12 @@ public sealed class ApplianceBankTransport : IBankTransport
         async Task<ulong> Timed()
         {
             long t0 = Stopwatch.GetTimestamp();
-            try { return await _client.RequestRoundAsync(length, cancellationToken).ConfigureAwait(false); }
+            try
+            {
+                ulong round = await _client.RequestRoundAsync(length, cancellationToken).ConfigureAwait(false);
+                _requested = (round, length);
+                return round;
+            }
             finally { Timings.Requested(Stopwatch.GetTimestamp() - t0); }
         }
     }

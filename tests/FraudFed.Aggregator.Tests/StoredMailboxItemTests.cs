@@ -13,9 +13,8 @@ public sealed class StoredMailboxItemTests
     {
         yield return new MailboxItem { Message = ByteString.CopyFrom(Enumerable.Range(0, 70_000).Select(i => (byte)(i * 7)).ToArray()) };
         yield return new MailboxItem { RoundOpen = new RoundOpen { Round = 3, Length = 1000 } };
-        var sum = new SumResult { Round = 9 };
+        var sum = new SumResult { Round = 9, SumLe = ByteString.CopyFrom(Enumerable.Range(0, 400_000).Select(i => (byte)(i * 13)).ToArray()) };
         sum.Contributors.AddRange([0u, 2u, 5u]);
-        sum.Sum.AddRange(Enumerable.Range(0, 100_000).Select(i => (ulong)i * 0x9E3779B1UL % (1UL << 32)));
         yield return new MailboxItem { SumResult = sum };
         yield return new MailboxItem { TrainingEnd = new TrainingEnd() };
     }

@@ -353,9 +353,9 @@ internal sealed class MaskingEngine : IModeEngine
                 {
                     ulong[] sum = agg.Finish();
                     var done = (AggregatorCompleted)agg.State;
-                    var result = new SumResult { Round = done.Round };
+                    // Packed once (SPEC.md 14.5, the masking sum): every participant's item is these same bytes.
+                    var result = new SumResult { Round = done.Round, SumLe = UnsafeByteOperations.UnsafeWrap(SumResult.PackSum(sum, _parameters!.ModulusBits)) };
                     result.Contributors.AddRange(done.Contributors.Select(c => (uint)c));
-                    result.Sum.AddRange(sum);
                     byte[] item = new MailboxItem { SumResult = result }.ToByteArray();
                     _end = new RoundEnd(done.Round, true, "ok");
                     _closed = new ClosedRound(done.Round, sum, done.Contributors.ToArray(), "ok");

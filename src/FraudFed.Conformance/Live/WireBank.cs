@@ -267,6 +267,25 @@ internal sealed class WireBank : IDisposable
         }
     }
 
+    /// <summary>SumResult.sum_le read as SPEC.md 14.5 lays it out (written from the SPEC, not with the SDK's unpacker): exactly
+    /// <paramref name="length"/> values of ceil(k / 8) little-endian bytes, each below 2^k.</summary>
+    /// <exception cref="LiveFlowException">the bytes are not that layout.</exception>
+    internal static ulong[] SumFromWire(ReadOnlySpan<byte> packed, int modulusBits, int length)
+    {
+        int width = (modulusBits + 7) / 8;
+        if (packed.Length != length * width)
+            throw new LiveFlowException($"the appliance's sum_le has {packed.Length} bytes, SPEC.md 14.5 says {length} values x {width} bytes = {length * width}.");
+        var sum = new ulong[length];
+        for (int i = 0; i < length; i++)
+        {
+            ulong v = 0;
+            for (int j = width - 1; j >= 0; j--) v = (v << 8) | packed[i * width + j];
+            if (modulusBits < 64 && v >> modulusBits != 0) throw new LiveFlowException($"the appliance's sum value {i} is not below 2^{modulusBits}.");
+            sum[i] = v;
+        }
+        return sum;
+    }
+
     private async Task<WireSum> MaskingSumAsync(ulong[] values, CancellationToken cancellationToken)
     {
         MaskingBank bank = _masking ?? throw new LiveFlowException("setup first");
@@ -281,7 +300,7 @@ internal sealed class WireBank : IDisposable
                     await SubmitAsync(Step(() => bank.BeginRound((uint)round)), cancellationToken).ConfigureAwait(false);
                     break;
                 case MailboxItem.ItemOneofCase.SumResult when item.SumResult.Round == round:
-                    return new WireSum(round, [.. item.SumResult.Sum], item.SumResult.Contributors.Select(c => (int)c).ToArray());
+                    return new WireSum(round, SumFromWire(item.SumResult.SumLe.Span, _parameters!.ModulusBits, values.Length), item.SumResult.Contributors.Select(c => (int)c).ToArray());
                 case MailboxItem.ItemOneofCase.Message:
                     byte[] bytes = item.Message.ToByteArray();
                     switch (MaskingWire.DecodeToBank(bytes))

@@ -24,7 +24,27 @@ internal sealed class ServiceWireVectors : IVectorFile
     private static readonly byte[] Sid = F("session-id", 16);
     private static readonly string Digest = J.H(F("roster-digest"));
     private static readonly string[] Features = ["amount", "merchant_bucket"];
-    private static readonly ulong[] Sum = [0, 1, uint.MaxValue, 1UL << 63];
+    // The masking sum (SPEC.md 14.5): k = 32 (4-byte values) in the mailbox item; k = 64 (8 bytes) and k = 20 (3 bytes) alone.
+    private static readonly ulong[] Sum = [0, 1, uint.MaxValue, 1UL << 31];
+    private static readonly ulong[] Sum64 = [0, 1, uint.MaxValue, 1UL << 63, ulong.MaxValue];
+    private static readonly ulong[] Sum20 = [0, 1, (1UL << 20) - 1, 0x12345];
+
+    /// <summary>sum_le written from SPEC.md 14.5 (not with the SDK's packer): each value as ceil(k / 8) little-endian bytes.</summary>
+    private static byte[] Le(ulong[] values, int k)
+    {
+        int width = (k + 7) / 8;
+        var bytes = new byte[values.Length * width];
+        for (int i = 0; i < values.Length; i++)
+            for (int j = 0; j < width; j++) bytes[i * width + j] = (byte)(values[i] >> (8 * j));
+        return bytes;
+    }
+
+    private static SumResult SumCase(ulong[] values, int k)
+    {
+        var sum = new SumResult { Round = 7, SumLe = ByteString.CopyFrom(SumResult.PackSum(values, k)) };
+        sum.Contributors.Add([0, 1, 3]);
+        return sum;
+    }
 
     /// <summary>(name, message, generated-type object, reference bytes) of every case.</summary>
     private static IEnumerable<(string Name, IMessage Library, byte[] Reference)> Cases()
@@ -75,7 +95,13 @@ internal sealed class ServiceWireVectors : IVectorFile
         submitReply.Items.Add(items[2]);
         yield return ("submit_reply_items", submitReply, new ProtoRef().U(1, 42).M(3, references[0]).M(3, references[2]).ToArray());
         yield return ("receive_reply_empty", new ReceiveReply(), []);
+        yield return ("sum_result_k64", SumCase(Sum64, 64), new ProtoRef().U(1, 7).Packed(2, [0, 1, 3]).B(4, Le(Sum64, 64)).ToArray());
+        yield return ("sum_result_k20", SumCase(Sum20, 20), new ProtoRef().U(1, 7).Packed(2, [0, 1, 3]).B(4, Le(Sum20, 20)).ToArray());
     }
+
+    /// <summary>The sum_result cases' k and values, for the unpack check.</summary>
+    private static readonly (string Name, int K, ulong[] Values)[] SumCases =
+        [("mailbox_item_sum_result", 32, Sum), ("sum_result_k64", 64, Sum64), ("sum_result_k20", 20, Sum20)];
 
     /// <summary>One MailboxItem of every kind (sequences 1, 2, ...), with its reference encoding.</summary>
     private static (List<MailboxItem> Items, List<ProtoRef> References) Items()
@@ -89,11 +115,8 @@ internal sealed class ServiceWireVectors : IVectorFile
         items.Add(new MailboxItem { Sequence = 2, RoundOpen = new RoundOpen { Round = 7, Length = 10_000 } });
         refs.Add(new ProtoRef().U(1, 2).M(3, new ProtoRef().U(1, 7).U(2, 10_000)));
 
-        var sum = new SumResult { Round = 7 };
-        sum.Contributors.Add([0, 1, 3]);
-        sum.Sum.Add(Sum);
-        items.Add(new MailboxItem { Sequence = 3, SumResult = sum });
-        refs.Add(new ProtoRef().U(1, 3).M(4, new ProtoRef().U(1, 7).Packed(2, [0, 1, 3]).Packed(3, Sum)));
+        items.Add(new MailboxItem { Sequence = 3, SumResult = SumCase(Sum, 32) });
+        refs.Add(new ProtoRef().U(1, 3).M(4, new ProtoRef().U(1, 7).Packed(2, [0, 1, 3]).B(4, Le(Sum, 32))));
 
         const string options = "{\"trees\":3,\"max_depth\":4}";
         var job = new TrainingJob { Model = "gbdt", OptionsJson = options, ModulusBits = 32 };
@@ -128,13 +151,15 @@ internal sealed class ServiceWireVectors : IVectorFile
                 "(mode 2, bank 1, banks 4, the session id) and homomorphic (mode 1, bank 0, banks 3, no session id); RoundRequest length 10000; " +
                 "RoundRequestReply round 7; SubmitRequest message F(\"bank-message\", 100); SubmitReply sequence 42, resend false and true; " +
                 "ReceiveRequest after_sequence 41, wait_milliseconds 30000, max_items 0. MailboxItem sequences 1-7: message " +
-                "F(\"aggregator-message\", 80); round_open round 7 length 10000; sum_result round 7, contributors [0, 1, 3], sum " +
-                "[0, 1, 2^32 - 1, 2^63]; training_job model \"gbdt\", options_json {\"trees\":3,\"max_depth\":4}, modulus_bits 32, " +
+                "F(\"aggregator-message\", 80); round_open round 7 length 10000; sum_result round 7, contributors [0, 1, 3], sum_le of " +
+                "[0, 1, 2^32 - 1, 2^31] with k = 32 (4 little-endian bytes per value, SPEC.md 14.5); training_job model \"gbdt\", options_json {\"trees\":3,\"max_depth\":4}, modulus_bits 32, " +
                 "feature_names [\"amount\", \"merchant_bucket\"]; training_step step 1, broadcast F(\"training-broadcast\", 40), sum_length 2; " +
                 "training_end succeeded with steps 9, and failed with reason \"round 3 failed: TooFewParticipants\" and steps 4. ReceiveReply: " +
                 "the round_open item then the message item; and empty. Delivery with the answer: RoundRequest length 10000 with " +
                 "deliver_after 41; RoundRequestReply round 7 carrying the message item; SubmitRequest F(\"bank-message\", 100) with " +
-                "deliver_after 41; SubmitReply sequence 42 carrying the message and sum_result items. proto3 canonical encoding: fields in number order, default values " +
+                "deliver_after 41; SubmitReply sequence 42 carrying the message and sum_result items. SumResult alone (round 7, contributors " +
+                "[0, 1, 3]): sum_le of [0, 1, 2^32 - 1, 2^63, 2^64 - 1] with k = 64 (8 bytes per value) and of [0, 1, 2^20 - 1, 0x12345] with " +
+                "k = 20 (3 bytes per value). proto3 canonical encoding: fields in number order, default values " +
                 "omitted (a set oneof member is written even when empty), repeated scalars packed, repeated strings and messages one field " +
                 "per entry. Generated by `fraudfed vectors generate` (the generated types of service.proto used by the SDK and the " +
                 "appliance); checked against an independent encoder written from the .proto field numbers.",
@@ -157,6 +182,15 @@ internal sealed class ServiceWireVectors : IVectorFile
                 Expect.Hex($"{name}: parse then serialize", e.Bytes, parsed.ToByteArray());
             });
         }
+        foreach (var (name, k, values) in SumCases)
+            yield return new CheckCase(name + "/sum_le-unpacks", () =>
+            {
+                Expect.True(expected.TryGetValue(name, out var e), $"{name}: case missing from the file");
+                IMessage parsed = (name.StartsWith("mailbox_item", StringComparison.Ordinal) ? MailboxItem.Parser : (MessageParser)SumResult.Parser).ParseFrom(Convert.FromHexString(e.Bytes));
+                SumResult sum = parsed as SumResult ?? ((MailboxItem)parsed).SumResult;
+                Expect.Equal($"{name}: sum_le bytes", values.Length * ((k + 7) / 8), sum.SumLe.Length);
+                Expect.True(SumResult.UnpackSum(sum.SumLe.Span, k, values.Length).AsSpan().SequenceEqual(values), $"{name}: sum_le unpacks to the documented values");
+            });
         yield return new CheckCase("every-message-covered", () =>
         {
             // What the file's bytes carry, parsed with the message type each case names.

@@ -43,7 +43,9 @@ public interface IBankTransport
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> fired.</exception>
     ValueTask SendAsync(ReadOnlyMemory<byte> message, CancellationToken cancellationToken);
 
-    /// <summary>Waits for the next delivery to this bank, in the order the aggregator sent them.</summary>
+    /// <summary>Waits for the next delivery to this bank, in the order the aggregator sent them. An outcome's arrays
+    /// (<see cref="SumOutcomeNotice.Sum"/>, <see cref="SumOutcomeNotice.Contributors"/>) are handed to the receiving client, which
+    /// may return them to its caller: a transport gives each bank arrays of its own and does not touch them afterwards.</summary>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> fired.</exception>
     ValueTask<BankDelivery> ReceiveAsync(CancellationToken cancellationToken);
 }

@@ -316,6 +316,21 @@ public sealed class SecureSumClientTests
     }
 
     [Test]
+    public async Task Masking_AnOutcomeWithAValueNotBelow2PowK_IsRefused_AndEachBankGetsAnArrayOfItsOwn()
+    {
+        using var d = new MaskingDeployment(3, 2, "client/masking/outcome-range", Deadline);
+        await d.SetupAsync().WaitAsync(Guard);
+        // Bank 0 is told a sum whose value 4 is 2^k (one bit above the session's modulus); the client refuses it, not masks it.
+        d.AggregatorTransport.Tamper = (bank, o) => bank == 0 ? o with { Sum = o.Sum!.Select((v, i) => i == 4 ? 1UL << d.Parameters.ModulusBits : v).ToArray() } : o;
+        MaskingRound r = await RunMasking(d, 1, 10, [0, 1, 2]);
+        Assert.That(r.Banks[0].Exception?.InnerException, Is.TypeOf<ProtocolViolationException>().And.Property("Reason").EqualTo(ViolationReason.OutOfRange));
+        ulong[] plain = PlainSum([0, 1, 2], 1, 10, d.Parameters.ModulusBits);
+        Assert.That(r.Banks[1].Result.Sum, Is.EqualTo(plain));
+        Assert.That(r.Banks[2].Result.Sum, Is.EqualTo(plain));
+        Assert.That(r.Banks[1].Result.Sum, Is.Not.SameAs(r.Banks[2].Result.Sum), "the client returns the delivery's array, which is the bank's own");
+    }
+
+    [Test]
     public void Client_RefusesBadInput_BeforeAnyMessage()
     {
         using var d = new MaskingDeployment(3, 2, "client/masking/input", Deadline);

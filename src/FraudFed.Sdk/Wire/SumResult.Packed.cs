@@ -1,0 +1,99 @@
+// The masking round's sum as it travels in SumResult.sum_le (SPEC.md 14.5, "The masking sum"): each value mod 2^k as
+// w = ceil(k / 8) little-endian bytes, back to back. The appliance packs a round's sum once and every participant's mailbox
+// item carries the same bytes; a bank unpacks them in one pass into its ulong[], checking cheap to expensive: the byte count
+// (a whole number of values, and the round's length when the bank knows it), then every value below 2^k. It replaced a
+// packed repeated uint64 (one varint per value): parsing a million varints into a growing RepeatedField and copying it out
+// was most of a bank's CPU in the delivery of a result (a profile of `bench round --mode masking` put about two thirds of the
+// delivery window's samples there, page faults of the fresh large arrays included).
+using System.Buffers.Binary;
+using System.Runtime.InteropServices;
+using FraudFed.Cryptography;
+
+namespace FraudFed.Sdk.Wire;
+
+/// <summary>A masking round's result in a bank's mailbox (service.proto, SPEC.md 14.5): round, contributors, and the sum as
+/// fixed-width little-endian values (<c>sum_le</c>).</summary>
+public sealed partial class SumResult
+{
+    /// <summary>Bytes per value of <c>sum_le</c> for a session of k = <paramref name="modulusBits"/> (1..64): ceil(k / 8).</summary>
+    internal static int ValueBytes(int modulusBits)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(modulusBits, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(modulusBits, 64);
+        return (modulusBits + 7) / 8;
+    }
+
+    /// <summary>The <c>sum_le</c> bytes of <paramref name="sum"/>: each value as <see cref="ValueBytes"/> little-endian bytes.</summary>
+    /// <exception cref="ArgumentException"><paramref name="sum"/> is empty, or a value is not below 2^<paramref name="modulusBits"/>.</exception>
+    internal static byte[] PackSum(ReadOnlySpan<ulong> sum, int modulusBits)
+    {
+        int width = ValueBytes(modulusBits);
+        if (sum.IsEmpty) throw new ArgumentException("A sum has at least one value.", nameof(sum));
+        ulong max = modulusBits == 64 ? ulong.MaxValue : (1UL << modulusBits) - 1;
+        int above = sum.IndexOfAnyExceptInRange(0UL, max);
+        if (above >= 0) throw new ArgumentException($"The value at index {above} is not below 2^{modulusBits}.", nameof(sum));
+        byte[] packed = GC.AllocateUninitializedArray<byte>(checked(sum.Length * width));
+        Span<byte> b = packed;
+        if (width == 8 && BitConverter.IsLittleEndian)
+            MemoryMarshal.AsBytes(sum).CopyTo(b);
+        else if (width == 4)
+            for (int i = 0, at = 0; i < sum.Length; i++, at += 4) BinaryPrimitives.WriteUInt32LittleEndian(b[at..], (uint)sum[i]);
+        else
+        {
+            // Other widths: one 64-bit store per value while 8 bytes remain (its high bytes are zero, the next value overwrites
+            // them), then byte by byte.
+            int i = 0, at = 0;
+            for (; i < sum.Length && at <= b.Length - 8; i++, at += width) BinaryPrimitives.WriteUInt64LittleEndian(b[at..], sum[i]);
+            for (; i < sum.Length; i++)
+                for (int j = 0; j < width; j++) b[at++] = (byte)(sum[i] >> (8 * j));
+        }
+        return packed;
+    }
+
+    /// <summary>The values of <c>sum_le</c> <paramref name="packed"/> for a session of k = <paramref name="modulusBits"/>.</summary>
+    /// <param name="packed">The field's bytes.</param>
+    /// <param name="modulusBits">The session's k (1..64).</param>
+    /// <param name="length">The round's vector length when the caller knows it (the length it asked the round for), or null.</param>
+    /// <returns>One value per position, each below 2^k.</returns>
+    /// <exception cref="ProtocolViolationException">Malformed: the bytes are empty, not a whole number of values, or not
+    /// <paramref name="length"/> values; OutOfRange: a value is not below 2^k. Nothing is returned then.</exception>
+    internal static ulong[] UnpackSum(ReadOnlySpan<byte> packed, int modulusBits, int? length)
+    {
+        int width = ValueBytes(modulusBits);
+        if (packed.IsEmpty || packed.Length % width != 0)
+            throw new ProtocolViolationException(ViolationReason.Malformed, $"a masking sum of {packed.Length} bytes is not a whole, nonzero number of {width}-byte values (k = {modulusBits}).");
+        int count = packed.Length / width;
+        if (length is int n && count != n)
+            throw new ProtocolViolationException(ViolationReason.Malformed, $"a masking sum of {count} values ({packed.Length} bytes) for a round of {n} values; expected {(long)n * width} bytes.");
+        ulong[] sum = GC.AllocateUninitializedArray<ulong>(count);
+        Span<ulong> s = sum;
+        if (width == 8 && BitConverter.IsLittleEndian)
+            packed.CopyTo(MemoryMarshal.AsBytes(s));
+        else if (width == 4 && BitConverter.IsLittleEndian)
+        {
+            ReadOnlySpan<uint> words = MemoryMarshal.Cast<byte, uint>(packed);   // unaligned reads are allowed
+            s = s[..words.Length];
+            for (int i = 0; i < words.Length; i++) s[i] = words[i];
+        }
+        else
+        {
+            // One masked 64-bit load per value while 8 bytes remain, then byte by byte.
+            ulong mask = width == 8 ? ulong.MaxValue : (1UL << (8 * width)) - 1;
+            int i = 0, at = 0;
+            for (; i < s.Length && at <= packed.Length - 8; i++, at += width) s[i] = BinaryPrimitives.ReadUInt64LittleEndian(packed[at..]) & mask;
+            for (; i < s.Length; i++, at += width)
+            {
+                ulong v = 0;
+                for (int j = 0; j < width; j++) v |= (ulong)packed[at + j] << (8 * j);
+                s[i] = v;
+            }
+        }
+        if (modulusBits < 8 * width)
+        {
+            int above = s.IndexOfAnyExceptInRange(0UL, (1UL << modulusBits) - 1);
+            if (above >= 0)
+                throw new ProtocolViolationException(ViolationReason.OutOfRange, $"the masking sum's value at index {above} is not below 2^{modulusBits}.");
+        }
+        return sum;
+    }
+}

@@ -1,0 +1,97 @@
+// SumResult.sum_le (SPEC.md 14.5, "The masking sum"): the appliance's packing and the bank's unpacking of a round's sum.
+// The sums are schoolbook sums of seeded bank vectors mod 2^k; the byte layout is checked against bytes written out by hand
+// from the SPEC; truncated, overlong and out-of-range results are refused with the SPEC's reasons.
+using FraudFed.Cryptography;
+using FraudFed.Sdk.Wire;
+using Google.Protobuf;
+using NUnit.Framework;
+
+namespace FraudFed.Aggregator.Tests;
+
+[TestFixture]
+public sealed class SumResultPackingTests
+{
+    /// <summary>The plaintext sum mod 2^k of <paramref name="banks"/> seeded vectors, added one by one.</summary>
+    private static ulong[] PlainSum(int banks, int length, int k, int seed)
+    {
+        var random = new Random(seed);
+        ulong mask = k == 64 ? ulong.MaxValue : (1UL << k) - 1;
+        var sum = new ulong[length];
+        for (int b = 0; b < banks; b++)
+            for (int i = 0; i < length; i++)
+            {
+                ulong v = (ulong)random.NextInt64() ^ ((ulong)random.NextInt64() << 1);
+                sum[i] = unchecked(sum[i] + (v & mask)) & mask;
+            }
+        sum[0] = mask;   // the largest value, 2^k - 1
+        sum[1] = 0;
+        return sum;
+    }
+
+    [Test]
+    public void Unpack_GivesThePlaintextSumBitForBit([Values(1, 7, 8, 20, 32, 44, 63, 64)] int k)
+    {
+        ulong[] expected = PlainSum(banks: 10, length: 1001, k, seed: k);
+        byte[] packed = SumResult.PackSum(expected, k);
+        Assert.That(packed, Has.Length.EqualTo(expected.Length * ((k + 7) / 8)), "length x ceil(k/8) bytes");
+        // Through the message, as a bank receives it.
+        var item = new MailboxItem { Sequence = 5, SumResult = new SumResult { Round = 3, SumLe = ByteString.CopyFrom(packed) } };
+        SumResult received = MailboxItem.Parser.ParseFrom(item.ToByteArray()).SumResult;
+        Assert.That(SumResult.UnpackSum(received.SumLe.Span, k, expected.Length), Is.EqualTo(expected));
+        Assert.That(SumResult.UnpackSum(received.SumLe.Span, k, length: null), Is.EqualTo(expected), "length not known to the caller");
+    }
+
+    [Test]
+    public void Pack_IsTheSpecLayout()
+    {
+        // k = 32: 4 little-endian bytes per value (SPEC.md 14.5's example).
+        Assert.That(SumResult.PackSum([0, 1, 0xFFFF_FFFF], 32), Is.EqualTo(Convert.FromHexString("00000000" + "01000000" + "FFFFFFFF")));
+        // k = 20: 3 bytes per value, low byte first.
+        Assert.That(SumResult.PackSum([0x12345, 0xFFFFF, 2], 20), Is.EqualTo(Convert.FromHexString("452301" + "FFFF0F" + "020000")));
+        // k = 64: 8 bytes per value.
+        Assert.That(SumResult.PackSum([0x0102030405060708, ulong.MaxValue], 64), Is.EqualTo(Convert.FromHexString("0807060504030201" + "FFFFFFFFFFFFFFFF")));
+        // k = 44 (the homomorphic t's width, any k works): 6 bytes per value.
+        Assert.That(SumResult.PackSum([0xABC_DEF0_1234], 44), Is.EqualTo(Convert.FromHexString("3412F0DEBC0A")));
+        Assert.That(SumResult.UnpackSum(Convert.FromHexString("452301" + "FFFF0F" + "020000"), 20, 3), Is.EqualTo(new ulong[] { 0x12345, 0xFFFFF, 2 }));
+    }
+
+    [TestCase(32, -1, TestName = "Truncated/k=32/one byte short")]
+    [TestCase(32, -4, TestName = "Truncated/k=32/one value short")]
+    [TestCase(20, -3, TestName = "Truncated/k=20/one value short")]
+    [TestCase(32, +1, TestName = "Overlong/k=32/one byte more")]
+    [TestCase(32, +4, TestName = "Overlong/k=32/one value more")]
+    [TestCase(64, +8, TestName = "Overlong/k=64/one value more")]
+    public void Unpack_RefusesAResultOfAnotherLength(int k, int delta)
+    {
+        byte[] packed = SumResult.PackSum(PlainSum(3, 100, k, seed: 1), k);
+        byte[] wrong = new byte[packed.Length + delta];
+        packed.AsSpan(0, Math.Min(packed.Length, wrong.Length)).CopyTo(wrong);
+        var e = Assert.Throws<ProtocolViolationException>(() => SumResult.UnpackSum(wrong, k, 100));
+        Assert.That(e!.Reason, Is.EqualTo(ViolationReason.Malformed));
+        if (delta % ((k + 7) / 8) != 0)
+            Assert.That(Assert.Throws<ProtocolViolationException>(() => SumResult.UnpackSum(wrong, k, length: null))!.Reason,
+                Is.EqualTo(ViolationReason.Malformed), "not a whole number of values, length unknown");
+    }
+
+    [Test]
+    public void Unpack_RefusesAnEmptyResult() =>
+        Assert.That(Assert.Throws<ProtocolViolationException>(() => SumResult.UnpackSum([], 32, length: null))!.Reason, Is.EqualTo(ViolationReason.Malformed));
+
+    [TestCase(20, 2, TestName = "OutOfRange/k=20/2^20 in the last value")]
+    [TestCase(63, 0, TestName = "OutOfRange/k=63/2^63 in the first value")]
+    [TestCase(1, 5, TestName = "OutOfRange/k=1/2 in a middle value")]
+    public void Unpack_RefusesAValueNotBelow2PowK(int k, int index)
+    {
+        int width = (k + 7) / 8;
+        byte[] packed = SumResult.PackSum(PlainSum(3, index + 4, k, seed: 2), k);
+        // Set bit k of the value (the lowest bit that makes it at least 2^k): one bit flipped in the top byte.
+        packed[index * width + k / 8] |= (byte)(1 << (k % 8));
+        var e = Assert.Throws<ProtocolViolationException>(() => SumResult.UnpackSum(packed, k, packed.Length / width));
+        Assert.That(e!.Reason, Is.EqualTo(ViolationReason.OutOfRange));
+        Assert.That(e.Message, Does.Contain($"index {index}"));
+    }
+
+    [Test]
+    public void Pack_RefusesAValueNotBelow2PowK() =>
+        Assert.Throws<ArgumentException>(() => SumResult.PackSum([1, 1UL << 20], 20));
+}
