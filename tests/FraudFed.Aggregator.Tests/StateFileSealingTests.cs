@@ -59,12 +59,13 @@ public sealed class StateFileSealingTests
         {
             using StateKey key = StateKey.FromBytes(KeyBytes);
             byte[] plaintext = Enumerable.Range(0, 64).Select(i => (byte)(0xA0 ^ i)).ToArray();
-            byte[] buffer = EncryptedStateFile.Buffer(plaintext.Length);
-            plaintext.CopyTo(buffer, EncryptedStateFile.SealedHeaderSize);
+            using SealingBuffer buffer = EncryptedStateFile.Rent(plaintext.Length);
+            Assert.That(buffer.Length, Is.EqualTo(EncryptedStateFile.SealedHeaderSize + plaintext.Length));
+            plaintext.CopyTo(buffer.Span[EncryptedStateFile.SealedHeaderSize..]);
             string path = Path.Combine(dir, "c.bin");
             Assert.That(EncryptedStateFile.WriteInPlace(path, "round", key, buffer, syncDirectory: false, digest: false), Is.Null);
             byte[] file = File.ReadAllBytes(path);
-            Assert.That(buffer, Is.EqualTo(file), "the buffer holds the sealed file, not the plaintext");
+            Assert.That(buffer.Span.ToArray(), Is.EqualTo(file), "the buffer holds the sealed file, not the plaintext");
             Assert.That(OpenIndependently(file, "round"), Is.EqualTo(plaintext));
             Assert.That(() => EncryptedStateFile.Read(path, "key", key), Throws.TypeOf<StateFileException>(), "another purpose");
             for (int bit = 0; bit < file.Length * 8; bit++)
