@@ -52,6 +52,29 @@ public sealed class StateFileSealingTests
     }
 
     [Test]
+    public void PooledSealingBuffers_WriteFilesOfTheirExactLength_WhateverTheBufferHeldBefore()
+    {
+        // The sealing buffers are rented (larger than asked for, holding an earlier file's bytes): each file must still be
+        // exactly its header and ciphertext, and open to its own plaintext.
+        string dir = Directory.CreateTempSubdirectory("fraudfed-seal-").FullName;
+        try
+        {
+            using StateKey key = StateKey.FromBytes(KeyBytes);
+            int[] lengths = [3_000_000, 2_100_000, 3_000_000, 17, 2_999_999, 0];
+            for (int n = 0; n < lengths.Length; n++)
+            {
+                byte[] plaintext = Enumerable.Range(0, lengths[n]).Select(i => (byte)(i * 29 + n)).ToArray();
+                string path = Path.Combine(dir, $"f{n}.bin");
+                EncryptedStateFile.Write(path, "round", key, plaintext);
+                byte[] file = File.ReadAllBytes(path);
+                Assert.That(file, Has.Length.EqualTo(33 + lengths[n]), $"write {n}");
+                Assert.That(OpenIndependently(file, "round"), Is.EqualTo(plaintext), $"write {n}");
+            }
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
+
+    [Test]
     public void WriteInPlace_LeavesNoPlaintextInTheBuffer_AndEveryOneBitChangeIsRefused()
     {
         string dir = Directory.CreateTempSubdirectory("fraudfed-seal-").FullName;
