@@ -52,6 +52,29 @@ public sealed class StateFileSealingTests
     }
 
     [Test]
+    public void PooledSealingBuffers_WriteFilesOfTheirExactLength_WhateverTheBufferHeldBefore()
+    {
+        // The sealing buffers are rented (larger than asked for, holding an earlier file's bytes): each file must still be
+        // exactly its header and ciphertext, and open to its own plaintext.
+        string dir = Directory.CreateTempSubdirectory("fraudfed-seal-").FullName;
+        try
+        {
+            using StateKey key = StateKey.FromBytes(KeyBytes);
+            int[] lengths = [3_000_000, 2_100_000, 3_000_000, 17, 2_999_999, 0];
+            for (int n = 0; n < lengths.Length; n++)
+            {
+                byte[] plaintext = Enumerable.Range(0, lengths[n]).Select(i => (byte)(i * 29 + n)).ToArray();
+                string path = Path.Combine(dir, $"f{n}.bin");
+                EncryptedStateFile.Write(path, "round", key, plaintext);
+                byte[] file = File.ReadAllBytes(path);
+                Assert.That(file, Has.Length.EqualTo(33 + lengths[n]), $"write {n}");
+                Assert.That(OpenIndependently(file, "round"), Is.EqualTo(plaintext), $"write {n}");
+            }
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
+
+    [Test]
     public void WriteInPlace_LeavesNoPlaintextInTheBuffer_AndEveryOneBitChangeIsRefused()
     {
         string dir = Directory.CreateTempSubdirectory("fraudfed-seal-").FullName;
@@ -59,12 +82,13 @@ public sealed class StateFileSealingTests
         {
             using StateKey key = StateKey.FromBytes(KeyBytes);
             byte[] plaintext = Enumerable.Range(0, 64).Select(i => (byte)(0xA0 ^ i)).ToArray();
-            byte[] buffer = EncryptedStateFile.Buffer(plaintext.Length);
-            plaintext.CopyTo(buffer, EncryptedStateFile.SealedHeaderSize);
+            using SealingBuffer buffer = EncryptedStateFile.Rent(plaintext.Length);
+            Assert.That(buffer.Length, Is.EqualTo(EncryptedStateFile.SealedHeaderSize + plaintext.Length));
+            plaintext.CopyTo(buffer.Span[EncryptedStateFile.SealedHeaderSize..]);
             string path = Path.Combine(dir, "c.bin");
             Assert.That(EncryptedStateFile.WriteInPlace(path, "round", key, buffer, syncDirectory: false, digest: false), Is.Null);
             byte[] file = File.ReadAllBytes(path);
-            Assert.That(buffer, Is.EqualTo(file), "the buffer holds the sealed file, not the plaintext");
+            Assert.That(buffer.Span.ToArray(), Is.EqualTo(file), "the buffer holds the sealed file, not the plaintext");
             Assert.That(OpenIndependently(file, "round"), Is.EqualTo(plaintext));
             Assert.That(() => EncryptedStateFile.Read(path, "key", key), Throws.TypeOf<StateFileException>(), "another purpose");
             for (int bit = 0; bit < file.Length * 8; bit++)

@@ -16,7 +16,7 @@ namespace FraudFed.Aggregator.Services;
 
 /// <summary>The Federation service: a thin translation from gRPC calls to <see cref="Coordinator"/> calls.</summary>
 internal sealed class FederationService(Coordinator coordinator, LoadedAggregatorConfig config, AggregatorMetrics metrics, BankRateLimits limits,
-    ILogger<FederationService> log) : Federation.FederationBase
+    ILogger<FederationService> log) : FederationServiceBase
 {
 
     public override Task<SessionInfo> GetSession(GetSessionRequest request, ServerCallContext context)
@@ -65,13 +65,14 @@ internal sealed class FederationService(Coordinator coordinator, LoadedAggregato
         int bank = BankOf(context);
         Limit(bank);
         long started = ApplianceTimings.Now;
+        byte[]? message = null;
         try
         {
             if (request.Message.Length > config.Config.MaxMessageBytes)
                 throw Error.Violation(ViolationReason.Oversized, $"the message has {request.Message.Length} bytes, the limit is {config.Config.MaxMessageBytes}");
             if (request.Message.Length == 0) throw Error.Violation(ViolationReason.Malformed, "an empty message");
             long t0 = ApplianceTimings.Now;
-            byte[] message = Bytes(request.Message);
+            message = Bytes(request.Message);
             coordinator.Timings.Intake(ApplianceTimings.Now - t0);
             Sdk.Diagnostics.HopTrace.Mark(bank, "a.sub>", message.Length);
             var (seq, resend) = await coordinator.SubmitAsync(bank, message).ConfigureAwait(false);
@@ -82,7 +83,13 @@ internal sealed class FederationService(Coordinator coordinator, LoadedAggregato
         }
         catch (ProtocolViolationException e) { throw Refuse(bank, e); }
         catch (ApplianceUnavailableException e) { throw StateFailed(e.Message); }
-        finally { coordinator.Timings.Submit(ApplianceTimings.Now - started); }
+        finally
+        {
+            // The coordinator has finished with the bytes (SubmitAsync returned or threw): they are durable in the log (the row, or
+            // their payload file), or were refused, or will never be written (a failed state file). Nothing keeps them.
+            if (message is not null) Intake.Return(message);
+            coordinator.Timings.Submit(ApplianceTimings.Now - started);
+        }
     }
 
     public override async Task<ReceiveReply> Receive(ReceiveRequest request, ServerCallContext context)

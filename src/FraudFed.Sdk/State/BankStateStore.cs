@@ -106,18 +106,19 @@ internal sealed class BankStateStore
     {
         if (keyDigest.Length != 32 || !IsKeyFileName(keyFile)) throw new ArgumentException("Not a key file name and SHA-256 digest.", nameof(keyFile));
         long size = 4 + 1 + 1 + keyFile.Length + 32 + TailSize(roundState, outbox);
-        if (size > int.MaxValue) throw new StateFileException(RoundPath, "the round state would exceed 2 GiB.");
+        if (size > Array.MaxLength - EncryptedStateFile.SealedHeaderSize) throw new StateFileException(RoundPath, "the round state would exceed 2 GiB.");
         // Built straight into the sealing buffer and encrypted in place (an upload or its shares are megabytes: no second copy, no hash of
         // the sealed file, which nothing names).
-        byte[] b = EncryptedStateFile.Buffer(size);
+        using SealingBuffer sealing = EncryptedStateFile.Rent(size);
+        Span<byte> b = sealing.Span;
         int at = EncryptedStateFile.SealedHeaderSize;
-        RoundMagic.CopyTo(b.AsSpan(at)); at += 4; b[at++] = RoundVersion;
+        RoundMagic.CopyTo(b[at..]); at += 4; b[at++] = RoundVersion;
         b[at++] = (byte)keyFile.Length;
-        at += System.Text.Encoding.ASCII.GetBytes(keyFile, b.AsSpan(at));
-        keyDigest.CopyTo(b.AsSpan(at)); at += 32;
+        at += System.Text.Encoding.ASCII.GetBytes(keyFile, b[at..]);
+        keyDigest.CopyTo(b[at..]); at += 32;
         try { WriteTail(b, at, lastSequence, outbox, roundState); }
         catch { CryptographicOperations.ZeroMemory(b); throw; }
-        EncryptedStateFile.WriteInPlace(RoundPath, RoundPurpose, _key, b, syncDirectory: false, digest: false);
+        EncryptedStateFile.WriteInPlace(RoundPath, RoundPurpose, _key, sealing, syncDirectory: false, digest: false);
         RoundPartWrites++;
         if (deleteOtherKeyFiles) DeleteKeyFilesOtherThan(keyFile);
     }
@@ -182,17 +183,17 @@ internal sealed class BankStateStore
     private static long TailSize(ReadOnlySpan<byte> state, IReadOnlyList<byte[]> outbox) => 8 + 4 + 4 + (long)state.Length + outbox.Sum(o => 4L + o.Length);
 
     /// <summary>Writes that tail at <paramref name="at"/>, which must leave exactly <see cref="TailSize"/> bytes.</summary>
-    private static void WriteTail(byte[] b, int at, ulong lastSequence, IReadOnlyList<byte[]> outbox, ReadOnlySpan<byte> state)
+    private static void WriteTail(Span<byte> b, int at, ulong lastSequence, IReadOnlyList<byte[]> outbox, ReadOnlySpan<byte> state)
     {
-        BinaryPrimitives.WriteUInt64LittleEndian(b.AsSpan(at), lastSequence); at += 8;
-        BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(at), (uint)outbox.Count); at += 4;
+        BinaryPrimitives.WriteUInt64LittleEndian(b[at..], lastSequence); at += 8;
+        BinaryPrimitives.WriteUInt32LittleEndian(b[at..], (uint)outbox.Count); at += 4;
         foreach (byte[] o in outbox)
         {
-            BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(at), (uint)o.Length); at += 4;
-            o.CopyTo(b, at); at += o.Length;
+            BinaryPrimitives.WriteUInt32LittleEndian(b[at..], (uint)o.Length); at += 4;
+            o.CopyTo(b[at..]); at += o.Length;
         }
-        BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(at), (uint)state.Length); at += 4;
-        state.CopyTo(b.AsSpan(at));
+        BinaryPrimitives.WriteUInt32LittleEndian(b[at..], (uint)state.Length); at += 4;
+        state.CopyTo(b[at..]);
     }
 
     /// <summary>Reads the tail from <paramref name="at"/> to the end of <paramref name="b"/>; returns a copy of the state (the caller
@@ -219,14 +220,15 @@ internal sealed class BankStateStore
     public void Save(BankStateKind kind, ReadOnlySpan<byte> partyState, ulong lastSequence, IReadOnlyList<byte[]> outbox)
     {
         long size = 4 + 1 + 1 + TailSize(partyState, outbox);
-        if (size > int.MaxValue) throw new StateFileException(PartyPath, "the bank state would exceed 2 GiB.");
+        if (size > Array.MaxLength - EncryptedStateFile.SealedHeaderSize) throw new StateFileException(PartyPath, "the bank state would exceed 2 GiB.");
         // Built straight into the sealing buffer and encrypted in place: once sealed it holds no plaintext to clear.
-        byte[] b = EncryptedStateFile.Buffer(size);
+        using SealingBuffer sealing = EncryptedStateFile.Rent(size);
+        Span<byte> b = sealing.Span;
         int at = EncryptedStateFile.SealedHeaderSize;
-        Magic.CopyTo(b.AsSpan(at)); at += 4; b[at++] = Version; b[at++] = (byte)kind;
+        Magic.CopyTo(b[at..]); at += 4; b[at++] = Version; b[at++] = (byte)kind;
         try { WriteTail(b, at, lastSequence, outbox, partyState); }
         catch { CryptographicOperations.ZeroMemory(b); throw; }
-        EncryptedStateFile.WriteInPlace(PartyPath, PartyPurpose, _key, b, syncDirectory: false, digest: false);
+        EncryptedStateFile.WriteInPlace(PartyPath, PartyPurpose, _key, sealing, syncDirectory: false, digest: false);
     }
 
     /// <summary>The saved state of a <paramref name="kind"/> party, or null when the bank has none yet.</summary>

@@ -4,6 +4,7 @@
 // created with mode 0600 in a 0700 directory and replaced atomically: written to a temporary file in the same directory,
 // flushed to disk, then renamed over the old one, so a crash leaves either the old or the new file, never a torn one.
 // File layout: "FFSF" | version (1) | nonce (12) | tag (16) | ciphertext. A fresh random nonce per write.
+using System.Buffers;
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
@@ -102,8 +103,8 @@ public static partial class EncryptedStateFile
     public static void Write(string path, string purpose, StateKey key, ReadOnlySpan<byte> plaintext)
     {
         ArgumentNullException.ThrowIfNull(key);
-        byte[] buffer = Buffer(plaintext.Length);
-        plaintext.CopyTo(buffer.AsSpan(HeaderSize));
+        using SealingBuffer buffer = Rent(plaintext.Length);
+        plaintext.CopyTo(buffer.Span[HeaderSize..]);
         WriteInPlace(path, purpose, key, buffer, syncDirectory: false, digest: false);
     }
 
@@ -112,8 +113,8 @@ public static partial class EncryptedStateFile
     internal static byte[] WriteSealed(string path, string purpose, StateKey key, ReadOnlySpan<byte> plaintext, bool syncDirectory)
     {
         ArgumentNullException.ThrowIfNull(key);
-        byte[] buffer = Buffer(plaintext.Length);
-        plaintext.CopyTo(buffer.AsSpan(HeaderSize));
+        using SealingBuffer buffer = Rent(plaintext.Length);
+        plaintext.CopyTo(buffer.Span[HeaderSize..]);
         return WriteInPlace(path, purpose, key, buffer, syncDirectory, digest: true)!;
     }
 
@@ -121,28 +122,45 @@ public static partial class EncryptedStateFile
     /// start of its buffer and writes the plaintext after them.</summary>
     internal const int SealedHeaderSize = HeaderSize;
 
+    /// <summary>Files of up to this many bytes (256 MiB) are sealed in a pooled buffer (<see cref="Rent"/>); larger ones in their own array.</summary>
+    private const int PooledFileBytes = 1 << 28;
+
+    /// <summary>The sealing buffers: a bank seals an upload or its decryption shares (megabytes) before every send, and a fresh
+    /// array of that size costs a clear and a page fault per 4 KiB page each time. A returned buffer holds ciphertext or zeros
+    /// only (sealed in place, or cleared on failure), so it is not cleared again. At most 4 buffers per power-of-two size are
+    /// kept.</summary>
+    private static readonly ArrayPool<byte> SealingPool = ArrayPool<byte>.Create(PooledFileBytes, 4);
+
     /// <summary>A buffer for <see cref="WriteInPlace"/>: <see cref="SealedHeaderSize"/> free bytes, then room for
-    /// <paramref name="plaintextLength"/> bytes of plaintext.</summary>
-    internal static byte[] Buffer(long plaintextLength) => new byte[HeaderSize + plaintextLength];
+    /// <paramref name="plaintextLength"/> bytes of plaintext (<see cref="SealingBuffer.Span"/> is the file's exact length). Dispose
+    /// it once written; until then its bytes are the caller's.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">the file would exceed 2 GiB.</exception>
+    internal static SealingBuffer Rent(long plaintextLength)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(plaintextLength);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(plaintextLength, Array.MaxLength - HeaderSize);
+        return new SealingBuffer(SealingPool, HeaderSize + (int)plaintextLength);
+    }
 
     /// <summary>As <see cref="WriteSealed"/> for a plaintext already placed at <see cref="SealedHeaderSize"/> in
     /// <paramref name="buffer"/>: it is encrypted in place (no second buffer of the file's size) and the header written before
     /// it, so that on return, or on any exception, <paramref name="buffer"/> holds no plaintext. Returns the SHA-256 of the
     /// sealed bytes when <paramref name="digest"/> (a file another names by digest), else null (no hash pass).</summary>
-    internal static byte[]? WriteInPlace(string path, string purpose, StateKey key, byte[] buffer, bool syncDirectory, bool digest)
+    internal static byte[]? WriteInPlace(string path, string purpose, StateKey key, SealingBuffer buffer, bool syncDirectory, bool digest)
     {
         ArgumentNullException.ThrowIfNull(key);
         ArgumentNullException.ThrowIfNull(buffer);
-        if (buffer.Length < HeaderSize) throw new ArgumentException("The buffer has no room for the header.", nameof(buffer));
-        Span<byte> body = buffer.AsSpan(HeaderSize);
+        Span<byte> file = buffer.Span;
+        if (file.Length < HeaderSize) throw new ArgumentException("The buffer has no room for the header.", nameof(buffer));
+        Span<byte> body = file[HeaderSize..];
         try
         {
-            Magic.CopyTo(buffer);
-            buffer[4] = Version;
-            Span<byte> nonce = buffer.AsSpan(5, 12);
+            Magic.CopyTo(file);
+            file[4] = Version;
+            Span<byte> nonce = file.Slice(5, 12);
             RandomNumberGenerator.Fill(nonce);
             using var gcm = new AesGcm(key.Bytes, 16);
-            gcm.Encrypt(nonce, body, body, buffer.AsSpan(17, 16), Aad(purpose));
+            gcm.Encrypt(nonce, body, body, file.Slice(17, 16), Aad(purpose));
         }
         catch
         {
@@ -156,7 +174,7 @@ public static partial class EncryptedStateFile
             if (!OperatingSystem.IsWindows()) options.UnixCreateMode = FileMode0600;
             using (var f = new FileStream(temp, options))
             {
-                f.Write(buffer);
+                f.Write(buffer.Span);
                 f.Flush(flushToDisk: true);
             }
             File.Move(temp, path, overwrite: true);
@@ -167,7 +185,7 @@ public static partial class EncryptedStateFile
             try { File.Delete(temp); } catch (IOException) { } catch (UnauthorizedAccessException) { }
             throw new StateFileException(path, $"the state file cannot be written ({e.Message}); check the disk and the directory's permissions.", e);
         }
-        return digest ? SHA256.HashData(buffer) : null;
+        return digest ? SHA256.HashData(buffer.Span) : null;
     }
 
     /// <summary>Opens <paramref name="path"/> sealed for <paramref name="purpose"/>, or returns null if it does not exist. The
@@ -208,4 +226,32 @@ public static partial class EncryptedStateFile
     }
 
     private static byte[] Aad(string purpose) => [.. Magic, Version, .. Encoding.UTF8.GetBytes("FraudFed/v1/bank-state/" + purpose)];
+}
+
+/// <summary>A rented sealing buffer of an exact file length (<see cref="EncryptedStateFile.Rent"/>); Dispose returns it to its pool.</summary>
+internal sealed class SealingBuffer : IDisposable
+{
+    private readonly ArrayPool<byte> _pool;
+    private byte[]? _array;
+
+    internal SealingBuffer(ArrayPool<byte> pool, int length)
+    {
+        _pool = pool;
+        _array = pool.Rent(length);
+        Length = length;
+    }
+
+    /// <summary>The file's length in bytes.</summary>
+    public int Length { get; }
+
+    /// <summary>The buffer's first <see cref="Length"/> bytes.</summary>
+    /// <exception cref="ObjectDisposedException">after Dispose.</exception>
+    public Span<byte> Span => (_array ?? throw new ObjectDisposedException(nameof(SealingBuffer))).AsSpan(0, Length);
+
+    /// <summary>Returns the buffer to its pool (its bytes are ciphertext or zeros by then: see <see cref="EncryptedStateFile.WriteInPlace"/>).</summary>
+    public void Dispose()
+    {
+        byte[]? a = Interlocked.Exchange(ref _array, null);
+        if (a is not null) _pool.Return(a);
+    }
 }
