@@ -100,6 +100,7 @@ internal static class ApplianceTraining
         LoadedAggregatorConfig? loaded = null;
         var clock = Stopwatch.StartNew();
         settings.WorkDirectory?.Invoke(dir);
+        Sdk.Diagnostics.HopTrace.Mark(-1, "s.train");
         try
         {
             // 1-2. Kit and appliance.
@@ -109,6 +110,7 @@ internal static class ApplianceTraining
                 Banks = n, Mode = mode, Listen = "127.0.0.1:0", OpsListen = null, InsecureTestParameters = settings.InsecureTestParameters && mode == "he",
             });
             string aggregatorPath = Path.Combine(kit, "aggregator.json");
+            Sdk.Diagnostics.HopTrace.Mark(-1, "s.kit");
             AggregatorConfig config = ConfigJson.Load<AggregatorConfig>(aggregatorPath);
             FederationSettings federation = config.Federation;
             if (mode == "masking") federation = federation with { Masking = (federation.Masking ?? new MaskingSettings()) with { ModulusBits = modulusBits } };
@@ -131,6 +133,7 @@ internal static class ApplianceTraining
             host = ApplianceHost.Create(loaded, l => l.SetMinimumLevel(LogLevel.Warning));
             host.StartAsync(cancellationToken).GetAwaiter().GetResult();
             Uri address = host.Addresses.First(a => a.Scheme == "https");
+            Sdk.Diagnostics.HopTrace.Mark(-1, "s.up");
 
             // 3. Partition files and bank.json files.
             string label = BankPartitionFile.LabelColumn(job.FeatureNames);
@@ -154,6 +157,7 @@ internal static class ApplianceTraining
                 settings.BeforeStart?.Invoke(b, starts[b]);
             }
 
+            Sdk.Diagnostics.HopTrace.Mark(-1, "s.parts");
             // 4. The bank processes.
             for (int b = 0; b < n; b++)
             {
@@ -162,6 +166,7 @@ internal static class ApplianceTraining
                 banks.Add(p);
                 settings.Started?.Invoke(b, p.Id, p.StartTime);
             }
+            Sdk.Diagnostics.HopTrace.Mark(-1, "s.spawned");
             stderr.WriteLine($"fraudfed simulate: appliance on {address} (mutual TLS, development kit in {kit}); {n} bank processes " +
                 $"(`bank train`, pids {string.Join(", ", banks.Select(p => p.Id))})");
 
