@@ -55,10 +55,11 @@ internal sealed record BankProcessSettings
 /// (DOTNET_TieredPGO=0), each unless the environment of `simulate` names it. A bank process runs on 2 cores shared with the
 /// appliance and the other banks and would otherwise compile each hot method two or three times (tier 0, an instrumented tier,
 /// tier 1) on a background thread that took 47 % of a 20-tree run's CPU in a profile. Without tiering a method runs its
-/// ReadyToRun code or is compiled once, optimized: in interleaved 10-tree runs the five banks and the appliance used 24-28 CPU
-/// seconds instead of 37-38, and a 200-tree run the same CPU (the steady state is no worse). Only the children: in a single
-/// long-running process (in-process `simulate`, `aggregator serve`) tiering pays (the 200-tree in-process run used 35 CPU
-/// seconds with it, 39.5 without), so the runtimeconfig keeps it. The code is the same C#, so models stay bit for bit the same.</summary>
+/// ReadyToRun code or is compiled once, optimized: in interleaved 10-tree runs (loaded machine) the five banks and the appliance
+/// used 24-28 CPU seconds instead of 37-38; 200-tree runs were too noisy to tell (134 and 173 CPU seconds without tiering
+/// anywhere, 134 and 133 with it). Only the children: in a single long-running process (in-process `simulate`, `aggregator
+/// serve`) tiering pays (200-tree in-process runs used 35 and 37 CPU seconds with it, 39.5 and 38.3 without), so the
+/// runtimeconfig keeps it. The code is the same C#, so models stay bit for bit the same.</summary>
 internal static class BankProcessRuntime
 {
     /// <summary>Tiered compilation, off for the bank processes.</summary>
