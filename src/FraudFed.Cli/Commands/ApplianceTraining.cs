@@ -51,28 +51,23 @@ internal sealed record BankProcessSettings
     public Action<string>? WorkDirectory { get; init; }
 }
 
-/// <summary>Runtime settings of the bank processes: tiered compilation off (DOTNET_TieredCompilation=0) and dynamic PGO off
-/// (DOTNET_TieredPGO=0), each unless the environment of `simulate` names it. A bank process runs on 2 cores shared with the
-/// appliance and the other banks and would otherwise compile each hot method two or three times (tier 0, an instrumented tier,
-/// tier 1) on a background thread that took 47 % of a 20-tree run's CPU in a profile. Without tiering a method runs its
-/// ReadyToRun code or is compiled once, optimized: in interleaved 10-tree runs (loaded machine) the five banks and the appliance
-/// used 24-28 CPU seconds instead of 37-38; 200-tree runs were too noisy to tell (134 and 173 CPU seconds without tiering
-/// anywhere, 134 and 133 with it). Only the children: in a single long-running process (in-process `simulate`, `aggregator
-/// serve`) tiering pays (200-tree in-process runs used 35 and 37 CPU seconds with it, 39.5 and 38.3 without), so the
-/// runtimeconfig keeps it. The code is the same C#, so models stay bit for bit the same.</summary>
+/// <summary>Runtime settings of the bank processes: dynamic PGO off (DOTNET_TieredPGO=0) unless the environment of `simulate`
+/// names it. A bank process JIT-compiles what ReadyToRun left out on 2 cores shared with the appliance and the other banks; with
+/// dynamic PGO each hot method is compiled three times (tier 0, instrumented tier, tier 1), and the background tier-up thread
+/// took 47 % of a 20-tree run's CPU in a profile (before the ReadyToRun build). Tiering itself stays on: without it
+/// (DOTNET_TieredCompilation=0) 10-tree runs on a loaded machine used a third less CPU (24-28 CPU seconds instead of 37-38), but
+/// the default 200-tree run on a quiet one took 71.4 s instead of 67.4 s (107 and 101 CPU seconds): the precompiled code of the
+/// hot paths is then never recompiled at tier 1. The code is the same C#, so models stay bit for bit the same.</summary>
 internal static class BankProcessRuntime
 {
-    /// <summary>Tiered compilation, off for the bank processes.</summary>
-    public const string TieredCompilationVariable = "DOTNET_TieredCompilation";
-    /// <summary>Dynamic PGO, off for the bank processes (it only matters if the user turns tiering back on).</summary>
+    /// <summary>The runtime variable set for the bank processes.</summary>
     public const string TieredPgoVariable = "DOTNET_TieredPGO";
 
-    /// <summary>Sets <see cref="TieredCompilationVariable"/> = 0 and <see cref="TieredPgoVariable"/> = 0 in <paramref name="info"/>,
-    /// each unless <paramref name="parentEnvironment"/> has it (a value set by the user wins, and is inherited as is).</summary>
+    /// <summary>Sets <see cref="TieredPgoVariable"/> = 0 in <paramref name="info"/> unless <paramref name="parentEnvironment"/> has
+    /// it (a value set by the user wins, and is inherited as is).</summary>
     public static void Apply(ProcessStartInfo info, Func<string, string?> parentEnvironment)
     {
-        foreach (string variable in new[] { TieredCompilationVariable, TieredPgoVariable })
-            if (parentEnvironment(variable) is null) info.Environment[variable] = "0";
+        if (parentEnvironment(TieredPgoVariable) is null) info.Environment[TieredPgoVariable] = "0";
     }
 }
 

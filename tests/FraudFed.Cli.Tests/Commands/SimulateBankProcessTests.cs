@@ -211,18 +211,16 @@ public sealed partial class SimulateBankProcessTests
     }
 
     [Test]
-    public void BankProcesses_RunWithoutTieringOrDynamicPgo_UnlessTheUserSetsThem()
+    public void BankProcesses_RunWithoutDynamicPgo_UnlessTheUserSetsIt()
     {
         var plain = new ProcessStartInfo("fraudfed");
         BankProcessRuntime.Apply(plain, _ => null);
-        Assert.That(plain.Environment[BankProcessRuntime.TieredCompilationVariable], Is.EqualTo("0"));
         Assert.That(plain.Environment[BankProcessRuntime.TieredPgoVariable], Is.EqualTo("0"));
 
         var chosen = new ProcessStartInfo("fraudfed");
-        chosen.Environment[BankProcessRuntime.TieredCompilationVariable] = "1";   // what the child inherits from a user who set it
-        BankProcessRuntime.Apply(chosen, name => name == BankProcessRuntime.TieredCompilationVariable ? "1" : null);
-        Assert.That(chosen.Environment[BankProcessRuntime.TieredCompilationVariable], Is.EqualTo("1"), "the user's value is kept");
-        Assert.That(chosen.Environment[BankProcessRuntime.TieredPgoVariable], Is.EqualTo("0"), "the other one is still set");
+        chosen.Environment[BankProcessRuntime.TieredPgoVariable] = "1";   // what the child inherits from a user who set it
+        BankProcessRuntime.Apply(chosen, name => name == BankProcessRuntime.TieredPgoVariable ? "1" : null);
+        Assert.That(chosen.Environment[BankProcessRuntime.TieredPgoVariable], Is.EqualTo("1"), "the user's value is kept");
     }
 
     [Test]
