@@ -175,6 +175,7 @@ internal sealed class BankCommands : ICliSubcommands
         cmd.SetAction(pr => CliErrors.Guard("bank train", pr.InvocationConfiguration.Error, () =>
         {
             TextWriter stderr = pr.InvocationConfiguration.Error;
+            Sdk.Diagnostics.HopTrace.Mark(-3, "b.main");
             double seconds = pr.GetValue(timeout);
             if (seconds is <= 0 or > 7 * 86_400) throw new UsageException($"--timeout must be in (0, 604800] seconds (got {seconds}).");
             TimeSpan budget = RetryBudget(pr.GetValue(retryBudget), seconds);
@@ -195,6 +196,7 @@ internal sealed class BankCommands : ICliSubcommands
             using Learning.Data.CategoryEncoder encoder = key is null ? Learning.Data.CategoryEncoder.Public() : Learning.Data.CategoryEncoder.Keyed(key);
             if (key is not null) System.Security.Cryptography.CryptographicOperations.ZeroMemory(key);
             Learning.Data.LabeledRows rows = Learning.Data.CsvDatasetLoader.Load(dataPath, csvSchema, encoder, cts.Token).Rows;
+            Sdk.Diagnostics.HopTrace.Mark(bank.Config.Bank, "b.rows", rows.Rows);
             stderr.WriteLine($"bank {bank.Config.Bank}: {rows.Rows:N0} rows of {dataPath}; joining the session at {bank.Aggregator} ...");
             var clock = System.Diagnostics.Stopwatch.StartNew();
             TrainedModel model;

@@ -6,8 +6,9 @@
 //      it here rather than as an `aggregator serve` child: the bound port is known at once (no port picked in advance and
 //      raced for), its state file and lifetime are this run's, and there is one process less to leave behind; the banks
 //      still reach it only through gRPC over mutual TLS, each with its own certificate.
-//   3. Each bank's training rows are written to its own partition file (CSV, every float written as the double it
-//      widens to, in round-trip form, so the child reads back the same bits; missing values as empty cells).
+//   3. Each bank's training rows are written to its own partition file (CSV, every float in its shortest round-trip form, or
+//      as the double it widens to where the float form would not read back as the same bits through the child's double
+//      parse; missing values as empty cells), while the appliance starts.
 //   4. One child per bank runs this same CLI's `bank train` (SelfCommand: the apphost, `dotnet exec` of the assembly, or a
 //      single-file executable) with its bank.json, its partition file and its own output directory, reporting progress as
 //      JSON lines on stdout (--progress-json) and holding a pipe on stdin that ends it if this process dies
@@ -51,10 +52,12 @@ internal sealed record BankProcessSettings
 }
 
 /// <summary>Runtime settings of the bank processes: dynamic PGO off (DOTNET_TieredPGO=0) unless the environment of `simulate`
-/// names it. A bank process JIT-compiles the whole stack (gRPC, TLS, protobuf, the HE ring, the learner) on 2 cores shared with
-/// the appliance and the other banks; with dynamic PGO each hot method is compiled three times (tier 0, instrumented tier,
-/// tier 1), and the background tier-up thread took 47 % of a 20-tree `simulate --transport grpc` run's CPU in a profile. Without
-/// it a method is compiled twice (tier 0, tier 1); the code it runs is the same C#, so models stay bit for bit the same.</summary>
+/// names it. A bank process JIT-compiles what ReadyToRun left out on 2 cores shared with the appliance and the other banks; with
+/// dynamic PGO each hot method is compiled three times (tier 0, instrumented tier, tier 1), and the background tier-up thread
+/// took 47 % of a 20-tree run's CPU in a profile (before the ReadyToRun build). Tiering itself stays on: without it
+/// (DOTNET_TieredCompilation=0) 10-tree runs on a loaded machine used a third less CPU (24-28 CPU seconds instead of 37-38), but
+/// the default 200-tree run on a quiet one took 71.4 s instead of 67.4 s (107 and 101 CPU seconds): the precompiled code of the
+/// hot paths is then never recompiled at tier 1. The code is the same C#, so models stay bit for bit the same.</summary>
 internal static class BankProcessRuntime
 {
     /// <summary>The runtime variable set for the bank processes.</summary>
@@ -98,8 +101,10 @@ internal static class ApplianceTraining
         var banks = new List<BankProcess>();
         ApplianceHost? host = null;
         LoadedAggregatorConfig? loaded = null;
+        Task? partitions = null;
         var clock = Stopwatch.StartNew();
         settings.WorkDirectory?.Invoke(dir);
+        Sdk.Diagnostics.HopTrace.Mark(-1, "s.train");
         try
         {
             // 1-2. Kit and appliance.
@@ -109,6 +114,7 @@ internal static class ApplianceTraining
                 Banks = n, Mode = mode, Listen = "127.0.0.1:0", OpsListen = null, InsecureTestParameters = settings.InsecureTestParameters && mode == "he",
             });
             string aggregatorPath = Path.Combine(kit, "aggregator.json");
+            Sdk.Diagnostics.HopTrace.Mark(-1, "s.kit");
             AggregatorConfig config = ConfigJson.Load<AggregatorConfig>(aggregatorPath);
             FederationSettings federation = config.Federation;
             if (mode == "masking") federation = federation with { Masking = (federation.Masking ?? new MaskingSettings()) with { ModulusBits = modulusBits } };
@@ -128,14 +134,21 @@ internal static class ApplianceTraining
             // appliance on this machine may hold; a free port instead.
             File.WriteAllText(aggregatorPath, JsonSerializer.Serialize(config with { Federation = federation, Training = job, OpsListen = "127.0.0.1:0" }, ConfigJson.Options));
             loaded = AggregatorConfig.Load(aggregatorPath);
-            host = ApplianceHost.Create(loaded, l => l.SetMinimumLevel(LogLevel.Warning));
-            host.StartAsync(cancellationToken).GetAwaiter().GetResult();
-            Uri address = host.Addresses.First(a => a.Scheme == "https");
 
-            // 3. Partition files and bank.json files.
+            // 3. Partition files (they do not depend on the appliance's port: written while the appliance starts, one task per bank).
             string label = BankPartitionFile.LabelColumn(job.FeatureNames);
             string schemaPath = Path.Combine(dir, "partition-schema.json");
             BankPartitionFile.WriteSchema(schemaPath, job.FeatureNames, label);
+            partitions = Task.WhenAll(Enumerable.Range(0, n).Select(b => Task.Run(() =>
+                BankPartitionFile.WriteCsv(Path.Combine(dir, $"bank-{b}.csv"), train[b], label), cancellationToken)));
+            host = ApplianceHost.Create(loaded, l => l.SetMinimumLevel(LogLevel.Warning));
+            host.StartAsync(cancellationToken).GetAwaiter().GetResult();
+            Uri address = host.Addresses.First(a => a.Scheme == "https");
+            Sdk.Diagnostics.HopTrace.Mark(-1, "s.up");
+            partitions.GetAwaiter().GetResult();
+            Sdk.Diagnostics.HopTrace.Mark(-1, "s.parts");
+
+            // bank.json files and the bank processes' command lines.
             var outputs = new string[n];
             var starts = new ProcessStartInfo[n];
             for (int b = 0; b < n; b++)
@@ -146,7 +159,6 @@ internal static class ApplianceTraining
                 BankConfig bank = ConfigJson.Load<BankConfig>(bankPath);
                 File.WriteAllText(bankPath, JsonSerializer.Serialize(bank with { Aggregator = $"https://127.0.0.1:{address.Port}", Federation = federation }, ConfigJson.Options));
                 string data = Path.Combine(dir, $"bank-{b}.csv");
-                BankPartitionFile.WriteCsv(data, train[b], label);
                 outputs[b] = Path.Combine(dir, "out", $"bank-{b}");
                 starts[b] = SelfCommand.StartInfo(["bank", "train", "--config", bankPath, "--data", data, "--schema", schemaPath, "--out", outputs[b],
                     "--progress-json", "--exact-model", "--exit-on-stdin-close"]);
@@ -162,6 +174,7 @@ internal static class ApplianceTraining
                 banks.Add(p);
                 settings.Started?.Invoke(b, p.Id, p.StartTime);
             }
+            Sdk.Diagnostics.HopTrace.Mark(-1, "s.spawned");
             stderr.WriteLine($"fraudfed simulate: appliance on {address} (mutual TLS, development kit in {kit}); {n} bank processes " +
                 $"(`bank train`, pids {string.Join(", ", banks.Select(p => p.Id))})");
 
@@ -181,6 +194,8 @@ internal static class ApplianceTraining
         }
         finally
         {
+            // A failed start leaves no writer behind in the directory about to be deleted.
+            try { partitions?.Wait(CancellationToken.None); } catch (AggregateException) { }
             foreach (BankProcess p in banks) p.Kill();
             foreach (BankProcess p in banks) p.Dispose();
             if (host is not null)
@@ -408,8 +423,10 @@ internal static class BankPartitionFile
     public static void WriteSchema(string path, IReadOnlyList<string> features, string label) =>
         File.WriteAllText(path, JsonSerializer.Serialize(new { name = "simulate-partition", label, features, separator = "," }));
 
-    /// <summary>Writes <paramref name="rows"/>: each float as the double it widens to in shortest round-trip form (the reader's
-    /// double parse and narrowing give back the same bits), a missing value (NaN) as an empty cell, the label as 0/1.</summary>
+    /// <summary>Writes <paramref name="rows"/>: each float in its shortest round-trip form when the reader's double parse and
+    /// narrowing give back the same bits (checked here, cell by cell), else as the double it widens to in shortest round-trip form
+    /// (which always does); a missing value (NaN) as an empty cell, the label as 0/1. The float form is about half as long, so
+    /// the bank processes read and hash half the bytes.</summary>
     public static void WriteCsv(string path, LabeledRows rows, string label)
     {
         using var writer = new StreamWriter(path, false, new UTF8Encoding(false), 1 << 16);
@@ -423,16 +440,25 @@ internal static class BankPartitionFile
             for (int j = 0; j < f; j++)
             {
                 float x = v[r * f + j];
-                if (!float.IsNaN(x))
-                {
-                    if (!((double)x).TryFormat(cell, out int written, default, CultureInfo.InvariantCulture)) throw new InvalidOperationException("A cell did not fit its buffer.");
-                    writer.Write(cell[..written]);
-                }
+                if (!float.IsNaN(x)) writer.Write(cell[..Cell(x, cell)]);
                 writer.Write(',');
             }
             writer.Write(rows.Labels[r] ? '1' : '0');
             writer.Write('\n');
         }
+    }
+
+    /// <summary>Formats <paramref name="x"/> into <paramref name="cell"/> (the float form if it reads back as the same bits through
+    /// a double, else the double form); returns the characters written.</summary>
+    private static int Cell(float x, Span<char> cell)
+    {
+        if (x.TryFormat(cell, out int written, default, CultureInfo.InvariantCulture)
+            && double.TryParse(cell[..written], NumberStyles.Float, CultureInfo.InvariantCulture, out double back)
+            && Math.Abs(back) <= float.MaxValue   // the reader refuses more (float.MaxValue's own short form reads back above it)
+            && BitConverter.SingleToInt32Bits((float)back) == BitConverter.SingleToInt32Bits(x))
+            return written;
+        if (!((double)x).TryFormat(cell, out written, default, CultureInfo.InvariantCulture)) throw new InvalidOperationException("A cell did not fit its buffer.");
+        return written;
     }
 
     private static string Quote(string name) =>

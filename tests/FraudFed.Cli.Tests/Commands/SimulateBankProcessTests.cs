@@ -228,11 +228,12 @@ public sealed partial class SimulateBankProcessTests
     {
         float[] tricky = [0f, -0f, float.NaN, float.Epsilon, -float.Epsilon, float.MaxValue, float.MinValue, 1e-38f, 0.1f, 1f / 3f, 16777217f, 3.4028233e38f, 1.17549435e-38f, 7.006492e-45f];
         var names = new[] { "amount", "quote\"d,name", "fraudfed_label" };
-        int rows = tricky.Length;
+        // The tricky values, then random bit patterns over the whole float range (every exponent, both signs).
+        int rows = 4000;
         var values = new float[rows * names.Length];
         var rng = new Random(5);
-        for (int i = 0; i < values.Length; i++) values[i] = i < rows ? tricky[i] : BitConverter.Int32BitsToSingle(rng.Next()) is var x && float.IsFinite(x) ? x : 1.5f;
-        for (int r = 0; r < rows; r++) values[r * names.Length] = tricky[r];
+        for (int i = 0; i < values.Length; i++) values[i] = BitConverter.Int32BitsToSingle(rng.Next() ^ (rng.Next(2) << 31)) is var x && float.IsFinite(x) ? x : 1.5f;
+        for (int r = 0; r < tricky.Length; r++) values[r * names.Length] = tricky[r];
         var original = new LabeledRows(names, values, Enumerable.Range(0, rows).Select(r => r % 3 == 0).ToArray(), new long[rows]);
         Directory.CreateDirectory(_out);
         string csv = Path.Combine(_out, "bank.csv"), schema = Path.Combine(_out, "schema.json");
