@@ -26,6 +26,29 @@ public sealed class BankRefusalChecksTests
     }
 
     [Test]
+    public async Task BanksSlowToReadTheirSetup_StillPassEveryCheck_RoundsOpenOnlyOnceEveryBankHasJoined()
+    {
+        // Each homomorphic bank here reads every message 150 ms late, as on a loaded machine: the double waits for every bank's
+        // JoinAsync before it opens a round, and the rounds' waits absorb the delay.
+        BankHooks slow = BankHooks.Honest with { HeTransport = (_, t) => new SlowReadingTransport(t, TimeSpan.FromMilliseconds(150)) };
+        IReadOnlyList<LiveCheckResult> results = await BankRefusalChecks.RunAsync(slow, TimeSpan.FromSeconds(30), CancellationToken.None);
+        Assert.That(results.Where(r => !r.Passed), Is.Empty, Table(results));
+    }
+
+    /// <summary>A bank transport that hands each delivery over <paramref name="delay"/> after it arrived.</summary>
+    private sealed class SlowReadingTransport(FraudFed.Protocol.Coordination.IBankTransport inner, TimeSpan delay) : FraudFed.Protocol.Coordination.IBankTransport
+    {
+        public int Bank => inner.Bank;
+        public ValueTask SendAsync(ReadOnlyMemory<byte> message, CancellationToken cancellationToken) => inner.SendAsync(message, cancellationToken);
+        public async ValueTask<FraudFed.Protocol.Coordination.BankDelivery> ReceiveAsync(CancellationToken cancellationToken)
+        {
+            FraudFed.Protocol.Coordination.BankDelivery d = await inner.ReceiveAsync(cancellationToken);
+            await Task.Delay(delay, cancellationToken);
+            return d;
+        }
+    }
+
+    [Test]
     public void Names_AreDistinct_BankScoped_AndEachDescribedInSpecSection13()
     {
         Assert.That(BankRefusalChecks.Names, Is.Unique);

@@ -82,6 +82,11 @@ internal sealed class MaliciousHeAggregator : IAsyncDisposable
                     ?? throw new CheckFailure($"setup stalled in {d._aggregator.State}: no bank message within {wait.TotalSeconds:0} s");
                 await d.SendAsync(d._aggregator.Receive(m.Bank, m.Message)).ConfigureAwait(false);
             }
+            // The aggregator is ready once it has sent the last setup messages; each bank's JoinAsync ends only when its client
+            // has read them. A round opened before that finds a client still joining (it runs one call at a time).
+            foreach (Task t in d._bankTasks)
+                try { await t.WaitAsync(wait, d._life.Token).ConfigureAwait(false); }
+                catch (Exception e) when (e is TimeoutException or ProtocolViolationException) { throw new CheckFailure($"homomorphic setup failed at a bank: {e.Message}"); }
             return d;
         }
         catch
