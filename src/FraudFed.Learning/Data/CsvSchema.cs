@@ -162,7 +162,15 @@ public sealed partial record CsvSchema
         ArgumentNullException.ThrowIfNull(json);
         JsonDocument doc;
         try { doc = JsonDocument.Parse(json, new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip }); }
-        catch (JsonException e) { throw Bad(source, null, $"is not valid JSON ({e.Message})"); }
+        catch (JsonException e)
+        {
+            // The reader's reason without its zero-based "LineNumber: | BytePositionInLine:" suffix; the position 1-based.
+            string reason = e.Message;
+            int cut = reason.IndexOf(" LineNumber:", StringComparison.Ordinal);
+            if (cut > 0) reason = reason[..cut];
+            string where = e.LineNumber is long line && e.BytePositionInLine is long column ? $" at line {line + 1}, column {column + 1}" : "";
+            throw Bad(source, null, $"is not valid JSON{where} ({reason.TrimEnd('.', ' ')})");
+        }
         using (doc)
         {
             JsonElement root = doc.RootElement;

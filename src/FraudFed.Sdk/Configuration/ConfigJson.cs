@@ -1,6 +1,7 @@
 // Reading the appliance's and the banks' JSON configuration files: snake_case names, comments allowed, unknown names
 // refused (a typo is an error at start, not a silently ignored setting).
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using System.Text.Json.Serialization;
 
 namespace FraudFed.Sdk.Configuration;
@@ -40,8 +41,65 @@ public static class ConfigJson
             using FileStream s = File.OpenRead(path);
             return JsonSerializer.Deserialize<T>(s, Options) ?? throw new ConfigurationException($"{path}: the file is empty (null).");
         }
-        catch (JsonException e) { throw new ConfigurationException($"{path}: not a valid configuration: {e.Message}"); }
+        catch (JsonException e) { throw new ConfigurationException($"{path}: {Describe(e)}."); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new ConfigurationException($"{path}: cannot be read: {e.Message}"); }
+    }
+
+    /// <summary>A JSON reading error in words for the user: "line L, column C, at $.listen: expected a string" (line and
+    /// column 1-based, the column counted in bytes), naming the JSON path and what was wrong, never a .NET type name nor the
+    /// parser's zero-based position suffix.</summary>
+    public static string Describe(JsonException e)
+    {
+        ArgumentNullException.ThrowIfNull(e);
+        string message = e.Message;
+        string jsonPath = string.IsNullOrEmpty(e.Path) ? "$" : e.Path;
+        string what;
+        Match unknown = Regex.Match(message, @"^The JSON property '(?<name>[^']*)' could not be mapped");
+        Match converted = Regex.Match(message, @"could not be converted to (?<type>.+?)\.? Path:");
+        if (unknown.Success)
+        {
+            string name = unknown.Groups["name"].Value;
+            if (!jsonPath.EndsWith("." + name, StringComparison.Ordinal) && !jsonPath.EndsWith($"['{name}']", StringComparison.Ordinal))
+                jsonPath = jsonPath + "." + name;
+            what = $"unknown setting '{name}'";
+        }
+        else if (converted.Success) what = Expected(converted.Groups["type"].Value, jsonPath == "$");
+        else if (e.Path is null || e.InnerException is JsonException)
+            what = $"not valid JSON ({Reason(message)})";
+        else what = Reason(message);
+        string where = e.LineNumber is long line && e.BytePositionInLine is long column ? $"line {line + 1}, column {column + 1}, " : "";
+        return $"{where}at {jsonPath}: {what}";
+    }
+
+    // The parser's reason without its " Path: ... | LineNumber: ..." suffix, any .NET type name replaced by "a value".
+    private static string Reason(string message)
+    {
+        int cut = message.IndexOf(" Path:", StringComparison.Ordinal);
+        int line = message.IndexOf(" LineNumber:", StringComparison.Ordinal);
+        if (cut < 0 || line >= 0 && line < cut) cut = line;
+        string reason = (cut > 0 ? message[..cut] : message).TrimEnd('.', ' ');
+        reason = Regex.Replace(reason, @"'?\b(?:FraudFed|System)\.[A-Za-z0-9_.`\[\]+,]*'?", "a value");
+        return reason.Length == 0 ? "malformed" : reason;
+    }
+
+    // "expected ..." for the CLR type the serializer wanted at a path.
+    private static string Expected(string type, bool topLevel)
+    {
+        type = type.Trim('\'', '.');
+        if (topLevel) return "expected an object at the top level";
+        if (type.EndsWith("[]", StringComparison.Ordinal) || type.Contains("List`", StringComparison.Ordinal) || type.Contains("IReadOnlyList", StringComparison.Ordinal))
+            return "expected a list";
+        if (type.StartsWith("System.Nullable`1[", StringComparison.Ordinal)) type = type["System.Nullable`1[".Length..].TrimStart('[').Split(',')[0];
+        return type switch
+        {
+            "System.String" or "System.Char" => "expected a string",
+            "System.Boolean" => "expected true or false",
+            "System.Int32" or "System.Int64" or "System.UInt32" or "System.UInt64" or "System.Int16" or "System.Byte" => "expected a whole number",
+            "System.Double" or "System.Single" or "System.Decimal" => "expected a number",
+            "System.TimeSpan" => "expected a duration string such as \"00:05:00\"",
+            _ when type.StartsWith("System.", StringComparison.Ordinal) => "a value of the wrong kind",
+            _ => "expected an object",
+        };
     }
 
     /// <summary>A path named in a configuration file, relative to that file's directory.</summary>

@@ -1,0 +1,81 @@
+using FraudFed.Testing;
+using NUnit.Framework;
+
+namespace FraudFed.Cli.Tests;
+
+/// <summary>
+/// A malformed configuration file (appliance, bank) or --schema file is a usage error (exit 2) whose one-line message names
+/// the file, the JSON path, the 1-based line and column and what was wrong in words, never a .NET type name nor the parser's
+/// zero-based "LineNumber: 0 | BytePositionInLine:" suffix.
+/// </summary>
+[TestFixture]
+public sealed class ConfigErrorMessageTests
+{
+    private string _dir = "";
+
+    [SetUp]
+    public void CreateDirectory()
+    {
+        _dir = Path.Combine(Path.GetTempPath(), "fraudfed-cfgmsg-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(_dir);
+    }
+
+    [TearDown]
+    public void RemoveDirectory() => Directory.Delete(_dir, recursive: true);
+
+    private static IEnumerable<TestCaseData> Cases()
+    {
+        // name, file text, the message after the file name as a pattern: the line is the one holding the fault; the column
+        // is where the reader stood (within or just after the faulty token), except for a bad character, where it is exact.
+        yield return new TestCaseData("unknown", "{\n  \"bogus\": 1\n}", @"line 2, column \d+, at \$\.bogus: unknown setting 'bogus'").SetName("unknown setting");
+        yield return new TestCaseData("array", "[1, 2]", @"line 1, column \d+, at \$: expected an object at the top level").SetName("array at the top level");
+        yield return new TestCaseData("string", "{\n\n  \"certificate\": 5}", @"line 3, column \d+, at \$\.certificate: expected a string").SetName("number where a string belongs");
+        yield return new TestCaseData("notjson", "{\n  certificate", @"line 2, column 3, at \$: not valid JSON \(").SetName("not JSON");
+    }
+
+    private static void AssertUsageError((int Code, string Stdout, string Stderr) run, string file, string expected)
+    {
+        Assert.Multiple(() =>
+        {
+            Assert.That(run.Code, Is.EqualTo(2), run.Stderr);
+            Assert.That(run.Stderr, Does.Match(System.Text.RegularExpressions.Regex.Escape(file) + ": " + expected));
+            Assert.That(run.Stderr, Does.Not.Contain("FraudFed.").And.Not.Contain("System.").And.Not.Contain(".NET"));
+            Assert.That(run.Stderr, Does.Not.Contain("LineNumber").And.Not.Contain("BytePositionInLine"));
+            Assert.That(run.Stderr, Does.Not.Contain("   at "), "no stack trace");
+        });
+    }
+
+    [TestCaseSource(nameof(Cases))]
+    public void AggregatorServeNamesThePathAndLine(string name, string text, string expected)
+    {
+        string file = Path.Combine(_dir, name + ".json");
+        File.WriteAllText(file, text);
+        AssertUsageError(HostileInputTests.Run("aggregator", "serve", "--config", file), file, expected);
+    }
+
+    [TestCaseSource(nameof(Cases))]
+    public void BankSumNamesThePathAndLine(string name, string text, string expected)
+    {
+        string file = Path.Combine(_dir, name + ".json");
+        File.WriteAllText(file, text);
+        string values = Path.Combine(_dir, "values.txt");
+        File.WriteAllText(values, "1\n2\n");
+        AssertUsageError(HostileInputTests.Run("bank", "sum", "--config", file, "--values", values), file, expected);
+    }
+
+    [Test]
+    public void SimulateSchemaThatIsNotJsonNamesLineAndColumn()
+    {
+        string csv = PublicSchemaFiles.Write(Path.Combine(_dir, "creditcard.csv"), PublicSchemaFiles.Ulb(50, seed: 3), new CsvStyle());
+        string schema = Path.Combine(_dir, "schema.json");
+        File.WriteAllText(schema, "{\n  \"preset\": ulb\n}");
+        var run = HostileInputTests.Run("simulate", "--csv", csv, "--schema", schema, "--out", Path.Combine(_dir, "out"));
+        Assert.Multiple(() =>
+        {
+            Assert.That(run.Code, Is.EqualTo(2), run.Stderr);
+            Assert.That(run.Stderr, Does.Contain($"{schema} is not valid JSON at line 2, column 13"));
+            Assert.That(run.Stderr, Does.Not.Contain("LineNumber").And.Not.Contain("System.").And.Not.Contain("FraudFed."));
+            Assert.That(Directory.Exists(Path.Combine(_dir, "out")), Is.False, "nothing written");
+        });
+    }
+}
