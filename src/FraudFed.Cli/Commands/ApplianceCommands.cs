@@ -137,7 +137,7 @@ internal sealed class BankCommands : ICliSubcommands
             {
                 pr.InvocationConfiguration.Error.WriteLine($"bank {bank.Config.Bank}: joining the session at {bank.Aggregator} ...");
                 client.ConnectAsync(cts.Token).GetAwaiter().GetResult();
-                pr.InvocationConfiguration.Error.WriteLine($"bank {bank.Config.Bank}: contributing {vector.Length} value{(vector.Length == 1 ? "" : "s")} ...");
+                pr.InvocationConfiguration.Error.WriteLine($"bank {bank.Config.Bank}: contributing {Plural.Of(vector.Length, "value")} ...");
                 result = client.SumAsync(vector, cts.Token).GetAwaiter().GetResult();
             }
             catch (OperationCanceledException) when (CliInterrupt.TimedOut(cts))

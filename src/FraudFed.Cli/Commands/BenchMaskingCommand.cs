@@ -78,7 +78,7 @@ internal sealed class BenchMaskingCommand : ICliSubcommands
         Require(banks - dropouts >= needed, $"--dropouts {dropouts} leaves {banks - dropouts} of {banks} banks, fewer than the {needed} survivors every round needs " +
             $"(threshold t = {sum.Parameters.Threshold}, collusion bound c = {sum.Parameters.MaxColluders}): use --dropouts {banks - needed} or less.");
 
-        stderr.WriteLine($"fraudfed bench masking: measuring the PRG, then {repetitions} rounds after one warm-up of {banks} banks x {values:N0} value{(values == 1 ? "" : "s")}");
+        stderr.WriteLine($"fraudfed bench masking: measuring the PRG, then {repetitions} rounds after one warm-up of {banks} banks x {Plural.Of(values, "value", grouped: true)}");
         (double prg, double expand, double prgBest, double expandBest) = MeasurePrg(values, bits);
         var data = new Random(12345);
         ulong mask = ModVector.Mask(bits);

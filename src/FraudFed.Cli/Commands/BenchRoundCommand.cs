@@ -86,7 +86,7 @@ internal sealed class BenchRoundCommand : ICliSubcommands
                 configs.Add(bank);
                 clients.Add(FederationClient.Create(bank, new FederationClientOptions { StageTimeout = TimeSpan.FromHours(1) }));
             }
-            stderr.WriteLine($"bench round: {mode}, {n} banks, {count} value{(count == 1 ? "" : "s")}; session setup over loopback TLS ...");
+            stderr.WriteLine($"bench round: {mode}, {n} banks, {Plural.Of(count, "value")}; session setup over loopback TLS ...");
             var setup = Stopwatch.StartNew();
             await Task.WhenAll(clients.Select(cl => cl.ConnectAsync()));
             setup.Stop();
@@ -159,7 +159,7 @@ internal sealed class BenchRoundCommand : ICliSubcommands
             double wallPerRound = wall.Elapsed.TotalSeconds / rounds, inprocPerRound = inprocWall.Elapsed.TotalSeconds / rounds;
             double ratio = wallPerRound / Math.Max(1e-9, inprocPerRound);
             double bankWork = bankWallSeconds - bt.Send - bt.Wait - bt.Request;
-            stdout.WriteLine($"bench round ({mode}, {n} banks, {count} value{(count == 1 ? "" : "s")}, {rounds} round{(rounds > 1 ? "s" : "")})");
+            stdout.WriteLine($"bench round ({mode}, {n} banks, {Plural.Of(count, "value")}, {rounds} round{(rounds > 1 ? "s" : "")})");
             stdout.WriteLine($"  session setup (s)            {setup.Elapsed.TotalSeconds:0.000}");
             stdout.WriteLine($"  first appliance round (s)    {first.Elapsed.TotalSeconds:0.000} (untimed warm-up)");
             stdout.WriteLine($"  appliance round (s)          {wallPerRound:0.000}{(rounds > 1 ? $" (mean; median {Median(roundWalls):0.000})" : "")}");

@@ -160,7 +160,7 @@ internal sealed class HeBenchCommand : ICliSubcommands
             var policy = new DecryptionPolicy { Threshold = t, MinContributors = Math.Min(nBanks, Math.Max(2, t)), MaxColluders = c };
             try { policy.Validate(nBanks); }
             catch (ProtocolViolationException e) { throw new UsageException(e.Message); }
-            stderr.WriteLine($"fraudfed bench he: key setup for {nBanks} banks (T = {t}, c = {c}), then on 2 cores and on one: warm-up sums until the JIT is quiet, then {r} timed sum{(r == 1 ? "" : "s")} each, {count:N0} value{(count == 1 ? "" : "s")} each");
+            stderr.WriteLine($"fraudfed bench he: key setup for {nBanks} banks (T = {t}, c = {c}), then on 2 cores and on one: warm-up sums until the JIT is quiet, then {Plural.Of(r, "timed sum")} each, {Plural.Of(count, "value", grouped: true)} each");
             if (nBanks >= SetupNoticeBanks) stderr.WriteLine(SetupNotice(nBanks));
             var setup = Stopwatch.StartNew();
             using var he = new HomomorphicSecureSum(nBanks, k, new HomomorphicOptions
@@ -201,7 +201,7 @@ internal sealed class HeBenchCommand : ICliSubcommands
             {
                 s.Parallel = parallel;
                 warmups.Add(JitWarmup.UntilQuiet(() => OneSum(parallel, null, smallInputs, smallExpected), TimeSpan.FromMilliseconds(250), TimeSpan.FromSeconds(60)));
-                stderr.WriteLine($"[{setup.Elapsed.TotalSeconds,6:0.0}s] on {(parallel ? "2 cores" : "1 core")}, sums of {smallCount:N0} value{(smallCount == 1 ? "" : "s")}: {warmups[^1].Describe()}");
+                stderr.WriteLine($"[{setup.Elapsed.TotalSeconds,6:0.0}s] on {(parallel ? "2 cores" : "1 core")}, sums of {Plural.Of(smallCount, "value", grouped: true)}: {warmups[^1].Describe()}");
                 long before = System.Runtime.JitInfo.GetCompiledMethodCount(currentThread: false);
                 OneSum(parallel, "untimed full-size sum", inputs, expected);
                 fullWarmupCompiled.Add(System.Runtime.JitInfo.GetCompiledMethodCount(currentThread: false) - before);
@@ -228,7 +228,7 @@ internal sealed class HeBenchCommand : ICliSubcommands
             double combM = M(multi, x => x.Combine), comb1 = M(single, x => x.Combine);
             double perValue = (double)uploadPerBank / count;
             stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"HE sum (compact): {nBanks} banks, T={t}, c={c}, {count} value{(count == 1 ? "" : "s")} of {k} bit{(k == 1 ? "" : "s")}, {s.Parameters}; medians of {r} sums, 2 cores | 1 core: encrypt {encM:F3} | {enc1:F3} s/bank, upload {perValue:F2} B/value, add {addM * 1000:F1} | {add1 * 1000:F1} ms/bank, decryption share {shareM:F3} | {share1:F3} s, combine {combM:F3} | {comb1:F3} s, exact {exact}. Warm-up on 2 cores: {warmups[0].Describe()}, then a full sum ({fullWarmupCompiled[0]} methods compiled); on 1 core: {warmups[1].Describe()}, then a full sum ({fullWarmupCompiled[1]} methods compiled); {timedCompiled} methods compiled during the timed sums (code run once per sum reaches tier 1 only after 30 sums)."));
+                $"HE sum (compact): {nBanks} banks, T={t}, c={c}, {Plural.Of(count, "value")} of {Plural.Of(k, "bit")}, {s.Parameters}; medians of {r} sums, 2 cores | 1 core: encrypt {encM:F3} | {enc1:F3} s/bank, upload {perValue:F2} B/value, add {addM * 1000:F1} | {add1 * 1000:F1} ms/bank, decryption share {shareM:F3} | {share1:F3} s, combine {combM:F3} | {comb1:F3} s, exact {exact}. Warm-up on 2 cores: {warmups[0].Describe()}, then a full sum ({fullWarmupCompiled[0]} methods compiled); on 1 core: {warmups[1].Describe()}, then a full sum ({fullWarmupCompiled[1]} methods compiled); {timedCompiled} methods compiled during the timed sums (code run once per sum reaches tier 1 only after 30 sums)."));
             if (pr.GetValue(json))
                 stdout.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
                 {

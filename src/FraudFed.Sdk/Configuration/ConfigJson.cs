@@ -48,7 +48,7 @@ public static class ConfigJson
     /// <summary>A JSON reading error in words for the user: "line L, column C, at $.listen: expected a string" (line and
     /// column 1-based, the column counted in bytes), naming the JSON path and what was wrong, never a .NET type name nor the
     /// parser's zero-based position suffix.</summary>
-    public static string Describe(JsonException e)
+    internal static string Describe(JsonException e)
     {
         ArgumentNullException.ThrowIfNull(e);
         string message = e.Message;
