@@ -201,9 +201,9 @@ public sealed class BankRestartTests
         string[] files = Directory.GetFiles(dir).Select(Path.GetFileName).ToArray()!;
         Assert.That(files, Is.EquivalentTo(new[] { BankStateStore.RoundFile, BankStateStore.LedgerFile, Path.GetFileName(KeyFile(dir)), StateDirectoryLock.FileName }),
             "no temporary file left behind; the lock file stays after its release");
-        using var store = new BankStateStore(dir, c2.StateKey!);
-        using HomomorphicBankParty restored = RestoredParty(store, c2);
-        byte[] plain = restored.ExportKeyState();
+        byte[] plain;
+        using (var store = new BankStateStore(dir, c2.StateKey!))   // released before the loop below reads the lock file
+        using (HomomorphicBankParty restored = RestoredParty(store, c2)) plain = restored.ExportKeyState();
         try
         {
             // The key part ends with the secret key and the key share: windows across them, the protocol seed and the state key.
