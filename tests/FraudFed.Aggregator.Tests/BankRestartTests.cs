@@ -15,6 +15,7 @@ using FraudFed.Sdk.Configuration;
 using FraudFed.Sdk.State;
 using FraudFed.Testing;
 using NUnit.Framework;
+using static FraudFed.Aggregator.Tests.FiveBankRounds;
 
 namespace FraudFed.Aggregator.Tests;
 
@@ -23,7 +24,6 @@ namespace FraudFed.Aggregator.Tests;
 [UnsupportedOSPlatform("windows")]   // file modes are checked as Unix modes
 public sealed class BankRestartTests
 {
-    private const int Banks = 5;
     private const int Length = 300;   // two chunks of the n = 256 test ring
     private const ulong T = 1UL << 44;
 
@@ -41,8 +41,6 @@ public sealed class BankRestartTests
         return sum;
     }
 
-    private static CancellationToken Bounded(int seconds) => new CancellationTokenSource(TimeSpan.FromSeconds(seconds)).Token;
-
     /// <summary>Gives every bank a state directory and a state key file (0600) beside, not inside, it.</summary>
     private static void WithStateDirectories(ApplianceKit kit)
     {
@@ -57,8 +55,6 @@ public sealed class BankRestartTests
             File.WriteAllText(path, JsonSerializer.Serialize(b with { StateDirectory = "state", StateKeyFile = "state.key" }, ConfigJson.Options));
         }
     }
-
-    private static string StateDir(ApplianceKit kit, int bank) => Path.Combine(Path.GetDirectoryName(kit.BankConfigPath(bank))!, "state");
 
     /// <summary>The party of <paramref name="c"/>'s bank rebuilt from <paramref name="store"/> (opened on its state directory,
     /// whose lock the store holds: the bank's client is killed or disposed first).</summary>
@@ -90,7 +86,7 @@ public sealed class BankRestartTests
         FederatedSum[] r1 = await Task.WhenAll(clients.Select((c, i) => c.SumAsync(first[i], ct)));
         Assert.That(r1.Select(r => r.Sum), Has.All.EqualTo(PlainSum(first)));
 
-        clients[Banks - 1] = FiveBankRounds.KillAndRestart(kit, clients[Banks - 1]);   // a new process, the same bank.json and state directory
+        clients[Banks - 1] = KillAndRestart(kit, clients[Banks - 1]);   // a new process, the same bank.json and state directory
         await clients[Banks - 1].ConnectAsync(ct);
         Assert.That(clients[Banks - 1].IsConnected, Is.True, "the restored bank is ready without a new key setup");
         for (int round = 0; round < 2; round++)

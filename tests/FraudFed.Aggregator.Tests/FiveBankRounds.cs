@@ -35,13 +35,15 @@ internal static class FiveBankRounds
     }
 
     /// <summary>Starts the appliance and connects one client per bank (each holds its bank's state directory until the kit is
-    /// disposed or the client is killed).</summary>
-    public static async Task<FederationClient[]> StartConnectedAsync(ApplianceKit kit, CancellationToken ct)
+    /// disposed or the client is killed); returns them, the value bits of the kit's mode, and a token cancelled after
+    /// <paramref name="seconds"/>, which bounds the test.</summary>
+    public static async Task<(FederationClient[] Clients, int Bits, CancellationToken Ct)> StartConnectedAsync(ApplianceKit kit, int seconds)
     {
+        CancellationToken ct = Bounded(seconds);
         await kit.StartAsync();
         FederationClient[] clients = Enumerable.Range(0, Banks).Select(kit.Client).ToArray();
         await Task.WhenAll(clients.Select(c => c.ConnectAsync(ct)));
-        return clients;
+        return (clients, ValueBits(kit), ct);
     }
 
     public static string StateDir(ApplianceKit kit, int bank) => Path.Combine(Path.GetDirectoryName(kit.BankConfigPath(bank))!, "state");

@@ -29,9 +29,7 @@ public sealed class MaskingBankRestartTests
     public async Task MaskingBankDroppedAfterSetup_RejoinsFromItsStateDirectory_AndTheNextRoundsAreExact()
     {
         await using ApplianceKit kit = ApplianceKit.Create("masking");
-        CancellationToken ct = Bounded(150);
-        FederationClient[] clients = await StartConnectedAsync(kit, ct);
-        int bits = ValueBits(kit);
+        var (clients, bits, ct) = await StartConnectedAsync(kit, seconds: 150);
         ulong[][] first = Vectors(10, bits);
         FederatedSum[] r1 = await Task.WhenAll(clients.Select((c, i) => c.SumAsync(first[i], ct)));
         Assert.That(r1.Select(r => r.Sum), Has.All.EqualTo(PlainSum(first, Enumerable.Range(0, Banks), bits)));
@@ -60,9 +58,7 @@ public sealed class MaskingBankRestartTests
     public async Task MaskingBankKilledInsideARound_LeavesIt_TheOthersFinishItExactly_AndTheRestartedBankTakesPartInTheNext()
     {
         await using ApplianceKit kit = ApplianceKit.Create("masking");
-        CancellationToken ct = Bounded(150);
-        FederationClient[] clients = await StartConnectedAsync(kit, ct);
-        int bits = ValueBits(kit);
+        var (clients, bits, ct) = await StartConnectedAsync(kit, seconds: 150);
         using var killedToken = CancellationTokenSource.CreateLinkedTokenSource(ct);
 
         // Bank 4 dies as soon as it saved its ShareKeys state (before ShareKeys leaves, SPEC.md 14.7): the first write of its

@@ -45,9 +45,7 @@ public sealed class RoundRejoinTests
     public async Task BankKilledAfterItsRoundRequest_BeforeSavingAnything_RestartsAndTakesPartInTheRunningRound(string mode, bool restartAppliance)
     {
         await using ApplianceKit kit = ApplianceKit.Create(mode, stageSeconds: StageSeconds);
-        CancellationToken ct = Bounded(150);
-        FederationClient[] clients = await StartConnectedAsync(kit, ct);
-        int bits = ValueBits(kit);
+        var (clients, bits, ct) = await StartConnectedAsync(kit, seconds: 150);
 
         ulong[][] first = Vectors(40, bits);
         Task<FederatedSum>[] running = clients.Take(Banks - 1).Select((c, i) => c.SumAsync(first[i], ct)).ToArray();
@@ -84,9 +82,7 @@ public sealed class RoundRejoinTests
     public async Task JoinedBankResendingItsRoundRequest_StaysInTheRound_StoresNothing_AndAnotherLengthIsRefused(string mode)
     {
         await using ApplianceKit kit = ApplianceKit.Create(mode, stageSeconds: StageSeconds);
-        CancellationToken ct = Bounded(120);
-        FederationClient[] clients = await StartConnectedAsync(kit, ct);
-        int bits = ValueBits(kit);
+        var (clients, bits, ct) = await StartConnectedAsync(kit, seconds: 120);
 
         ulong[][] first = Vectors(50, bits);
         Task<FederatedSum>[] running = clients.Take(Banks - 1).Select((c, i) => c.SumAsync(first[i], ct)).ToArray();
@@ -115,9 +111,7 @@ public sealed class RoundRejoinTests
     public async Task MaskingSumCancelledAfterItsShareKeys_TheSameClientAsksAgain_LeavesThatRoundFirst_AndTakesPartInTheNext()
     {
         await using ApplianceKit kit = ApplianceKit.Create("masking", stageSeconds: StageSeconds);
-        CancellationToken ct = Bounded(150);
-        FederationClient[] clients = await StartConnectedAsync(kit, ct);
-        int bits = ValueBits(kit);
+        var (clients, bits, ct) = await StartConnectedAsync(kit, seconds: 150);
         using var cancelled = CancellationTokenSource.CreateLinkedTokenSource(ct);
         int before = kit.Host!.Coordinator.EventCountOf(Banks - 1);
 
@@ -152,8 +146,7 @@ public sealed class RoundRejoinTests
     public async Task HomomorphicDecryptorKilledAfterItsUpload_RestartsAndResumes_AndTheRoundIsExactWithItsVector()
     {
         await using ApplianceKit kit = ApplianceKit.Create("he", stageSeconds: StageSeconds);
-        CancellationToken ct = Bounded(150);
-        FederationClient[] clients = await StartConnectedAsync(kit, ct);
+        var (clients, _, ct) = await StartConnectedAsync(kit, seconds: 150);
         // Bank 0 (a decryptor: they are the first T contributors) is killed once its upload is stored.
         using var killed = CancellationTokenSource.CreateLinkedTokenSource(ct);
         int before = kit.Host!.Coordinator.EventCountOf(0);
@@ -181,9 +174,7 @@ public sealed class RoundRejoinTests
     public async Task MaskingBankKilledAfterItsMaskedInput_RestartsAndLeaves_AndTheRoundIsExactWithItsVector()
     {
         await using ApplianceKit kit = ApplianceKit.Create("masking", stageSeconds: StageSeconds);
-        CancellationToken ct = Bounded(150);
-        FederationClient[] clients = await StartConnectedAsync(kit, ct);
-        int bits = ValueBits(kit);
+        var (clients, bits, ct) = await StartConnectedAsync(kit, seconds: 150);
         using var killed = CancellationTokenSource.CreateLinkedTokenSource(ct);
         int before = kit.Host!.Coordinator.EventCountOf(Banks - 1);
 

@@ -27,9 +27,8 @@ public sealed class StateDirectoryLockTests
     public async Task SecondClientOnOneStateDirectory_IsRefusedAtOnce_ChangingNothing_AndSucceedsOnceTheFirstIsDisposed()
     {
         await using ApplianceKit kit = ApplianceKit.Create("he");
-        CancellationToken ct = Bounded(150);
-        FederationClient[] clients = await StartConnectedAsync(kit, ct);
-        ulong[][] first = Vectors(7, 44, Length);
+        var (clients, bits, ct) = await StartConnectedAsync(kit, seconds: 150);
+        ulong[][] first = Vectors(7, bits, Length);
         await Task.WhenAll(clients.Select((c, i) => c.SumAsync(first[i], ct)));
 
         string dir = StateDir(kit, 0);
@@ -60,10 +59,10 @@ public sealed class StateDirectoryLockTests
         clients[0] = kit.Client(0);   // the lock is free: a new client resumes the session from the directory
         await clients[0].ConnectAsync(ct);
         Assert.That(clients[0].IsConnected, Is.True);
-        ulong[][] second = Vectors(8, 44, Length);
+        ulong[][] second = Vectors(8, bits, Length);
         foreach (FederatedSum r in await Task.WhenAll(clients.Select((c, i) => c.SumAsync(second[i], ct))))
         {
-            Assert.That(r.Sum, Is.EqualTo(PlainSum(second, Enumerable.Range(0, Banks), 44)));
+            Assert.That(r.Sum, Is.EqualTo(PlainSum(second, Enumerable.Range(0, Banks), bits)));
             Assert.That(r.Contributors, Is.EqualTo(Enumerable.Range(0, Banks)));
         }
     }
