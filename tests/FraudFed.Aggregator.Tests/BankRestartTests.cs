@@ -56,6 +56,15 @@ public sealed class BankRestartTests
         }
     }
 
+    /// <summary>Gives every bank a state directory (<see cref="WithStateDirectories"/>), starts the appliance and makes one client
+    /// per bank (not yet connected); the token bounds the test.</summary>
+    private static async Task<(FederationClient[] Clients, CancellationToken Ct)> StartWithStateDirectoriesAsync(ApplianceKit kit)
+    {
+        WithStateDirectories(kit);
+        await kit.StartAsync();
+        return (Enumerable.Range(0, Banks).Select(kit.Client).ToArray(), Bounded(150));
+    }
+
     /// <summary>The party of <paramref name="c"/>'s bank rebuilt from <paramref name="store"/> (opened on its state directory,
     /// whose lock the store holds: the bank's client is killed or disposed first).</summary>
     private static HomomorphicBankParty RestoredParty(BankStateStore store, LoadedBankConfig c)
@@ -77,10 +86,7 @@ public sealed class BankRestartTests
     public async Task BankDroppedWithoutDisposal_RejoinsFromItsStateDirectory_AndTheSessionCompletesWithTheExactSum()
     {
         await using ApplianceKit kit = ApplianceKit.Create("he");
-        WithStateDirectories(kit);
-        await kit.StartAsync();
-        CancellationToken ct = Bounded(150);
-        FederationClient[] clients = Enumerable.Range(0, Banks).Select(kit.Client).ToArray();
+        var (clients, ct) = await StartWithStateDirectoriesAsync(kit);
         await Task.WhenAll(clients.Select(c => c.ConnectAsync(ct)));
         ulong[][] first = Vectors(70);
         FederatedSum[] r1 = await Task.WhenAll(clients.Select((c, i) => c.SumAsync(first[i], ct)));
@@ -106,10 +112,7 @@ public sealed class BankRestartTests
     public async Task BankKilledAfterItsUploadMidRound_TheRoundOpensWithIt_AndTheRestartedBankTakesPartInTheNext()
     {
         await using ApplianceKit kit = ApplianceKit.Create("he");
-        WithStateDirectories(kit);
-        await kit.StartAsync();
-        CancellationToken ct = Bounded(150);
-        FederationClient[] clients = Enumerable.Range(0, Banks).Select(kit.Client).ToArray();
+        var (clients, ct) = await StartWithStateDirectoriesAsync(kit);
         var killedToken = CancellationTokenSource.CreateLinkedTokenSource(ct);
         await Task.WhenAll(clients.Select(c => c.ConnectAsync(ct)));
         int before = kit.Host!.Coordinator.EventCountOf(Banks - 1);
@@ -144,10 +147,7 @@ public sealed class BankRestartTests
     public async Task RestartedBank_StillRefusesASecondActiveSetForASumItHelpedOpen()
     {
         await using ApplianceKit kit = ApplianceKit.Create("he");
-        WithStateDirectories(kit);
-        await kit.StartAsync();
-        CancellationToken ct = Bounded(150);
-        FederationClient[] clients = Enumerable.Range(0, Banks).Select(kit.Client).ToArray();
+        var (clients, ct) = await StartWithStateDirectoriesAsync(kit);
         ulong[][] vectors = Vectors(80);
         FederatedSum[] results = await Task.WhenAll(clients.Select((c, i) => c.SumAsync(vectors[i], ct)));
         ulong round = results[0].Round;
@@ -183,10 +183,7 @@ public sealed class BankRestartTests
     public async Task StateFiles_AreMode0600_InA0700Directory_AndHoldNoSecretInTheClear()
     {
         await using ApplianceKit kit = ApplianceKit.Create("he");
-        WithStateDirectories(kit);
-        await kit.StartAsync();
-        CancellationToken ct = Bounded(150);
-        FederationClient[] clients = Enumerable.Range(0, Banks).Select(kit.Client).ToArray();
+        var (clients, ct) = await StartWithStateDirectoriesAsync(kit);
         ulong[][] vectors = Vectors(90);
         await Task.WhenAll(clients.Select((c, i) => c.SumAsync(vectors[i], ct)));
         await clients[2].DisposeAsync();
@@ -225,10 +222,7 @@ public sealed class BankRestartTests
     public async Task StateFileWithOneBitFlipped_IsRefusedWithAStateFileException_AndLeftAsItWas(string file)
     {
         await using ApplianceKit kit = ApplianceKit.Create("he");
-        WithStateDirectories(kit);
-        await kit.StartAsync();
-        CancellationToken ct = Bounded(150);
-        FederationClient[] clients = Enumerable.Range(0, Banks).Select(kit.Client).ToArray();
+        var (clients, ct) = await StartWithStateDirectoriesAsync(kit);
         ulong[][] vectors = Vectors(100);
         await Task.WhenAll(clients.Select((c, i) => c.SumAsync(vectors[i], ct)));
 
@@ -249,10 +243,7 @@ public sealed class BankRestartTests
     public async Task KeyPart_IsWrittenOncePerSetup_NotPerMessage_WhileTheRoundPartFollowsEveryMessageWithReplies()
     {
         await using ApplianceKit kit = ApplianceKit.Create("he");
-        WithStateDirectories(kit);
-        await kit.StartAsync();
-        CancellationToken ct = Bounded(150);
-        FederationClient[] clients = Enumerable.Range(0, Banks).Select(kit.Client).ToArray();
+        var (clients, ct) = await StartWithStateDirectoriesAsync(kit);
         await Task.WhenAll(clients.Select(c => c.ConnectAsync(ct)));
         string dir = StateDir(kit, 1);
         string key = KeyFile(dir);
@@ -283,11 +274,8 @@ public sealed class BankRestartTests
     public async Task StrayKeyPartOfACrashBeforeItsRoundPart_IsIgnoredAndRemoved_ButARoundPartPairedWithAnotherKeyPartIsRefused()
     {
         await using ApplianceKit kit = ApplianceKit.Create("he");
-        WithStateDirectories(kit);
-        await kit.StartAsync();
-        CancellationToken ct = Bounded(150);
         const int Bank = 3;
-        FederationClient[] clients = Enumerable.Range(0, Banks).Select(kit.Client).ToArray();
+        var (clients, ct) = await StartWithStateDirectoriesAsync(kit);
         await Task.WhenAll(clients.Select(c => c.ConnectAsync(ct)));
         ulong[][] first = Vectors(120);
         Assert.That((await Task.WhenAll(clients.Select((c, i) => c.SumAsync(first[i], ct)))).Select(r => r.Sum), Has.All.EqualTo(PlainSum(first)));
