@@ -79,11 +79,26 @@ public sealed partial class FederationClient : IAsyncDisposable
     private ulong _after;
     private IBankSession? _session;
     private BankStateStore? _store;
+    /// <summary>The state directory's lock, held from creation to disposal (SPEC.md 14.6); null without a state directory.</summary>
+    private readonly StateDirectoryLock? _lock;
 
     private FederationClient(LoadedBankConfig config, FederationClientOptions options)
     {
         _config = config;
         _options = options;
+        // First, before any state is read or any call made: one process, and one client, per state directory.
+        if (config.StateDirectory is { } stateDirectory && config.StateKey is not null) _lock = StateDirectoryLock.Acquire(stateDirectory);
+        try { (_channel, _grpc, _retry) = Connection(config, options); }
+        catch
+        {
+            _lock?.Dispose();
+            throw;
+        }
+        Transport = new ApplianceBankTransport(this);
+    }
+
+    private (GrpcChannel, Federation.FederationClient, ResiliencePipeline) Connection(LoadedBankConfig config, FederationClientOptions options)
+    {
         var handler = new SocketsHttpHandler
         {
             SslOptions = new SslClientAuthenticationOptions
@@ -97,16 +112,15 @@ public sealed partial class FederationClient : IAsyncDisposable
             // 64 KiB rather than waiting for the dynamic window to grow.
             InitialHttp2StreamWindowSize = 8 << 20,
         };
-        _channel = GrpcChannel.ForAddress(config.Aggregator, new GrpcChannelOptions
+        var channel = GrpcChannel.ForAddress(config.Aggregator, new GrpcChannelOptions
         {
             HttpHandler = handler,
             DisposeHttpClient = true,
             MaxSendMessageSize = config.Config.MaxMessageBytes + 1024,
             MaxReceiveMessageSize = int.MaxValue,
         });
-        _grpc = new Federation.FederationClient(_channel);
-        Transport = new ApplianceBankTransport(this);
-        _retry = new ResiliencePipelineBuilder().AddRetry(new RetryStrategyOptions
+        var grpc = new Federation.FederationClient(channel);
+        var retry = new ResiliencePipelineBuilder().AddRetry(new RetryStrategyOptions
         {
             // Retries while this call's budget lasts (SPEC.md 14.5): the budget, not a count, is what rides out a restart.
             ShouldHandle = args => ValueTask.FromResult(args.Outcome.Exception is RpcException e && IsTransportFailure(e) && AuthenticationFailure(e, CountCut(e, args.Context)) is null
@@ -121,6 +135,7 @@ public sealed partial class FederationClient : IAsyncDisposable
                 return ValueTask.CompletedTask;
             },
         }).Build();
+        return (channel, grpc, retry);
     }
 
     private static readonly ResiliencePropertyKey<long> StartKey = new("fraudfed.first-attempt");
@@ -155,14 +170,21 @@ public sealed partial class FederationClient : IAsyncDisposable
     /// first, to refuse bad input before it connects.</summary>
     /// <exception cref="ArgumentNullException"><paramref name="config"/> is null.</exception>
     /// <exception cref="StateFileException">the directory or a state in it cannot be used; the message names the path and the fix.</exception>
+    /// <exception cref="StateDirectoryInUseException">another process or client holds the directory's lock (the check takes it for
+    /// its duration and releases it).</exception>
     public static void CheckStateDirectory(LoadedBankConfig config)
     {
         ArgumentNullException.ThrowIfNull(config);
         StatePreflight.Check(config);
     }
 
-    /// <summary>A client for the bank described by <paramref name="config"/> (the client does not own it).</summary>
+    /// <summary>A client for the bank described by <paramref name="config"/> (the client does not own it). With a state directory,
+    /// the client takes the directory's exclusive lock here (creating the directory, mode 0700, if needed) and holds it until
+    /// <see cref="DisposeAsync"/> (SPEC.md 14.6): one process, and one client, per bank state directory.</summary>
     /// <exception cref="ArgumentNullException"><paramref name="config"/> is null.</exception>
+    /// <exception cref="StateDirectoryInUseException">another process, or another client of this process, holds the state directory
+    /// (nothing read or written, no network call made).</exception>
+    /// <exception cref="StateFileException">the state directory or its lock file cannot be created.</exception>
     public static FederationClient Create(LoadedBankConfig config, FederationClientOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(config);
@@ -241,7 +263,7 @@ public sealed partial class FederationClient : IAsyncDisposable
     }
 
     private BankStateStore? StateStore() =>
-        _config.StateDirectory is { } dir && _config.StateKey is { } key ? _store ??= new BankStateStore(dir, key) : null;
+        _lock is { } held && _config.StateKey is { } key ? _store ??= new BankStateStore(held, key) : null;
 
     /// <summary>Reads the mailbox after <paramref name="sequence"/> from now on (a restored bank: the last item its saved state handled).</summary>
     internal void ReadAfter(ulong sequence)
@@ -389,12 +411,22 @@ public sealed partial class FederationClient : IAsyncDisposable
         finally { ResilienceContextPool.Shared.Return(context); }
     }
 
-    /// <inheritdoc />
+    /// <summary>Ends the session's local state, closes the connection and releases the state directory's lock (the lock file stays).</summary>
     public ValueTask DisposeAsync()
     {
         _session?.Dispose();
         _channel.Dispose();
         _gate.Dispose();
+        _lock?.Dispose();
         return ValueTask.CompletedTask;
+    }
+
+    /// <summary>TEST ONLY: leaves this client as the operating system leaves a killed bank process: releases the state directory's
+    /// lock and closes the connection, and nothing else (no graceful shutdown: the session is not disposed, nothing is written or
+    /// sent; a state write still pending fails, its lock being gone). The restart tests use it where a process would be killed.</summary>
+    internal void AbandonAsKilled()
+    {
+        _lock?.Dispose();
+        _channel.Dispose();
     }
 }

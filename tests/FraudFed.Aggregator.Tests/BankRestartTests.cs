@@ -1,6 +1,6 @@
 // A bank's restart over the real stack (SPEC.md 14.6): loopback sockets, mutual TLS, certificates from `aggregator init`'s
-// code, INSECURE small RLWE parameters. A bank's client is dropped without disposal (as a killed process leaves it) and a
-// new client is started from the same state directory; the sealed state files (key part, round part, ledger) are checked for
+// code, INSECURE small RLWE parameters. A bank's client is killed (FederationClient.AbandonAsKilled: what the operating system
+// does to a killed process) and a new client is started from the same state directory; the sealed state files (key part, round part, ledger) are checked for
 // mode, for the absence of the secrets they hold, for a one-bit tamper, for the pairing of the round part with its key part,
 // and for the key part being written once per setup.
 using System.Runtime.Versioning;
@@ -15,6 +15,7 @@ using FraudFed.Sdk.Configuration;
 using FraudFed.Sdk.State;
 using FraudFed.Testing;
 using NUnit.Framework;
+using static FraudFed.Aggregator.Tests.FiveBankRounds;
 
 namespace FraudFed.Aggregator.Tests;
 
@@ -23,7 +24,6 @@ namespace FraudFed.Aggregator.Tests;
 [UnsupportedOSPlatform("windows")]   // file modes are checked as Unix modes
 public sealed class BankRestartTests
 {
-    private const int Banks = 5;
     private const int Length = 300;   // two chunks of the n = 256 test ring
     private const ulong T = 1UL << 44;
 
@@ -41,8 +41,6 @@ public sealed class BankRestartTests
         return sum;
     }
 
-    private static CancellationToken Bounded(int seconds) => new CancellationTokenSource(TimeSpan.FromSeconds(seconds)).Token;
-
     /// <summary>Gives every bank a state directory and a state key file (0600) beside, not inside, it.</summary>
     private static void WithStateDirectories(ApplianceKit kit)
     {
@@ -58,11 +56,19 @@ public sealed class BankRestartTests
         }
     }
 
-    private static string StateDir(ApplianceKit kit, int bank) => Path.Combine(Path.GetDirectoryName(kit.BankConfigPath(bank))!, "state");
-
-    private static HomomorphicBankParty RestoredParty(ApplianceKit kit, LoadedBankConfig c)
+    /// <summary>Gives every bank a state directory (<see cref="WithStateDirectories"/>), starts the appliance and makes one client
+    /// per bank (not yet connected); the token bounds the test.</summary>
+    private static async Task<(FederationClient[] Clients, CancellationToken Ct)> StartWithStateDirectoriesAsync(ApplianceKit kit)
     {
-        var store = new BankStateStore(c.StateDirectory!, c.StateKey!);
+        WithStateDirectories(kit);
+        await kit.StartAsync();
+        return (Enumerable.Range(0, Banks).Select(kit.Client).ToArray(), Bounded(150));
+    }
+
+    /// <summary>The party of <paramref name="c"/>'s bank rebuilt from <paramref name="store"/> (opened on its state directory,
+    /// whose lock the store holds: the bank's client is killed or disposed first).</summary>
+    private static HomomorphicBankParty RestoredParty(BankStateStore store, LoadedBankConfig c)
+    {
         using SavedSplitState saved = store.LoadSplit()!;
         return HomomorphicBankParty.ImportState(c.Config.Bank, c.Config.Federation.BuildHeRoster(), Ed25519SigningKey.Import(c.ProtocolSeed), store.Ledger,
             saved.KeyState, saved.RoundState);
@@ -80,19 +86,13 @@ public sealed class BankRestartTests
     public async Task BankDroppedWithoutDisposal_RejoinsFromItsStateDirectory_AndTheSessionCompletesWithTheExactSum()
     {
         await using ApplianceKit kit = ApplianceKit.Create("he");
-        WithStateDirectories(kit);
-        await kit.StartAsync();
-        CancellationToken ct = Bounded(150);
-        FederationClient[] clients = Enumerable.Range(0, Banks).Select(kit.Client).ToArray();
-        // Bank 4's first client is never disposed: it is dropped as a killed process would leave it.
-        FederationClient killed = FederationClient.Create(kit.LoadBank(Banks - 1), ApplianceKit.FastClient);
-        clients[Banks - 1] = killed;
+        var (clients, ct) = await StartWithStateDirectoriesAsync(kit);
         await Task.WhenAll(clients.Select(c => c.ConnectAsync(ct)));
         ulong[][] first = Vectors(70);
         FederatedSum[] r1 = await Task.WhenAll(clients.Select((c, i) => c.SumAsync(first[i], ct)));
         Assert.That(r1.Select(r => r.Sum), Has.All.EqualTo(PlainSum(first)));
 
-        clients[Banks - 1] = kit.Client(Banks - 1);   // a new process, the same bank.json and state directory
+        clients[Banks - 1] = KillAndRestart(kit, clients[Banks - 1]);   // a new process, the same bank.json and state directory
         await clients[Banks - 1].ConnectAsync(ct);
         Assert.That(clients[Banks - 1].IsConnected, Is.True, "the restored bank is ready without a new key setup");
         for (int round = 0; round < 2; round++)
@@ -112,13 +112,8 @@ public sealed class BankRestartTests
     public async Task BankKilledAfterItsUploadMidRound_TheRoundOpensWithIt_AndTheRestartedBankTakesPartInTheNext()
     {
         await using ApplianceKit kit = ApplianceKit.Create("he");
-        WithStateDirectories(kit);
-        await kit.StartAsync();
-        CancellationToken ct = Bounded(150);
-        FederationClient[] clients = Enumerable.Range(0, Banks).Select(kit.Client).ToArray();
+        var (clients, ct) = await StartWithStateDirectoriesAsync(kit);
         var killedToken = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        FederationClient killed = FederationClient.Create(kit.LoadBank(Banks - 1), ApplianceKit.FastClient);
-        clients[Banks - 1] = killed;
         await Task.WhenAll(clients.Select(c => c.ConnectAsync(ct)));
         int before = kit.Host!.Coordinator.EventCountOf(Banks - 1);
         ulong[][] first = Vectors(75);
@@ -134,6 +129,7 @@ public sealed class BankRestartTests
             Assert.That(early.Sum, Is.EqualTo(PlainSum(first)), "a bank that finished before the kill got the exact sum");
         }
         catch (OperationCanceledException) { }
+        clients[Banks - 1].AbandonAsKilled();
         FederatedSum[] r1 = await Task.WhenAll(running.Take(Banks - 1));
         Assert.That(r1.Select(r => r.Sum), Has.All.EqualTo(PlainSum(first)), "bank 4's stored upload is in the sum");
 
@@ -151,19 +147,20 @@ public sealed class BankRestartTests
     public async Task RestartedBank_StillRefusesASecondActiveSetForASumItHelpedOpen()
     {
         await using ApplianceKit kit = ApplianceKit.Create("he");
-        WithStateDirectories(kit);
-        await kit.StartAsync();
-        CancellationToken ct = Bounded(150);
-        FederationClient[] clients = Enumerable.Range(0, Banks).Select(kit.Client).ToArray();
+        var (clients, ct) = await StartWithStateDirectoriesAsync(kit);
         ulong[][] vectors = Vectors(80);
         FederatedSum[] results = await Task.WhenAll(clients.Select((c, i) => c.SumAsync(vectors[i], ct)));
         ulong round = results[0].Round;
 
-        // Bank 0 restarted: its party and ledger rebuilt from the sealed files only.
+        // Bank 0 killed and restarted: its party and ledger rebuilt from the sealed files only.
+        clients[0].AbandonAsKilled();
         LoadedBankConfig c0 = kit.LoadBank(0);
-        using HomomorphicBankParty restored = RestoredParty(kit, c0);
+        string ledgerPath = Path.Combine(c0.StateDirectory!, BankStateStore.LedgerFile);
+        var store = new BankStateStore(c0.StateDirectory!, c0.StateKey!);
+        using HomomorphicBankParty restored = RestoredParty(store, c0);
         Assert.That(restored.IsReady, Is.True);
-        var ledger = new FileDecryptionLedger(Path.Combine(c0.StateDirectory!, BankStateStore.LedgerFile), c0.StateKey!);
+        FileDecryptionLedger ledger = store.Ledger;
+        Assert.That(() => new FileDecryptionLedger(ledgerPath, c0.StateKey!), Throws.TypeOf<StateDirectoryInUseException>(), "one copy of the ledger in use at a time");
         int threshold = c0.Config.Federation.BuildHeRoster().Policy.Threshold;
         int[] contributors = [.. Enumerable.Range(0, Banks)];
         int[] opened = [.. Enumerable.Range(0, threshold)];                 // the appliance's active set: the first T banks
@@ -176,7 +173,8 @@ public sealed class BankRestartTests
         Assert.That(ledger.TryRecordAnswers(tag, round, Request(other), 1 << 20), Is.EqualTo(LedgerDecision.Conflict), "another active set is refused");
         Assert.That(ledger.TryRecordEncryption(tag, round, 0, 1), Is.False, "no second encryption under a used common polynomial");
         // The refusals are durable too: a third instance sees the same record.
-        var again = new FileDecryptionLedger(Path.Combine(c0.StateDirectory!, BankStateStore.LedgerFile), c0.StateKey!);
+        store.Dispose();
+        using var again = new FileDecryptionLedger(ledgerPath, c0.StateKey!);
         Assert.That(again.AnswersRecorded(tag), Is.EqualTo(2));
         Assert.That(again.TryRecordAnswers(tag, round, Request(other), 1 << 20), Is.EqualTo(LedgerDecision.Conflict));
     }
@@ -185,20 +183,20 @@ public sealed class BankRestartTests
     public async Task StateFiles_AreMode0600_InA0700Directory_AndHoldNoSecretInTheClear()
     {
         await using ApplianceKit kit = ApplianceKit.Create("he");
-        WithStateDirectories(kit);
-        await kit.StartAsync();
-        CancellationToken ct = Bounded(150);
-        FederationClient[] clients = Enumerable.Range(0, Banks).Select(kit.Client).ToArray();
+        var (clients, ct) = await StartWithStateDirectoriesAsync(kit);
         ulong[][] vectors = Vectors(90);
         await Task.WhenAll(clients.Select((c, i) => c.SumAsync(vectors[i], ct)));
+        await clients[2].DisposeAsync();
 
         LoadedBankConfig c2 = kit.LoadBank(2);
         string dir = StateDir(kit, 2);
         Assert.That(File.GetUnixFileMode(dir), Is.EqualTo(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute));
         string[] files = Directory.GetFiles(dir).Select(Path.GetFileName).ToArray()!;
-        Assert.That(files, Is.EquivalentTo(new[] { BankStateStore.RoundFile, BankStateStore.LedgerFile, Path.GetFileName(KeyFile(dir)) }), "no temporary file left behind");
-        using HomomorphicBankParty restored = RestoredParty(kit, c2);
-        byte[] plain = restored.ExportKeyState();
+        Assert.That(files, Is.EquivalentTo(new[] { BankStateStore.RoundFile, BankStateStore.LedgerFile, Path.GetFileName(KeyFile(dir)), StateDirectoryLock.FileName }),
+            "no temporary file left behind; the lock file stays after its release");
+        byte[] plain;
+        using (var store = new BankStateStore(dir, c2.StateKey!))   // released before the loop below reads the lock file
+        using (HomomorphicBankParty restored = RestoredParty(store, c2)) plain = restored.ExportKeyState();
         try
         {
             // The key part ends with the secret key and the key share: windows across them, the protocol seed and the state key.
@@ -224,10 +222,7 @@ public sealed class BankRestartTests
     public async Task StateFileWithOneBitFlipped_IsRefusedWithAStateFileException_AndLeftAsItWas(string file)
     {
         await using ApplianceKit kit = ApplianceKit.Create("he");
-        WithStateDirectories(kit);
-        await kit.StartAsync();
-        CancellationToken ct = Bounded(150);
-        FederationClient[] clients = Enumerable.Range(0, Banks).Select(kit.Client).ToArray();
+        var (clients, ct) = await StartWithStateDirectoriesAsync(kit);
         ulong[][] vectors = Vectors(100);
         await Task.WhenAll(clients.Select((c, i) => c.SumAsync(vectors[i], ct)));
 
@@ -235,6 +230,7 @@ public sealed class BankRestartTests
         byte[] bytes = File.ReadAllBytes(path);
         bytes[bytes.Length / 2] ^= 0x10;
         File.WriteAllBytes(path, bytes);
+        clients[3].AbandonAsKilled();
         FederationClient restarted = kit.Client(3);
         StateFileException e = Assert.ThrowsAsync<StateFileException>(() => restarted.ConnectAsync(ct))!;
         Assert.That(e.Path, Is.EqualTo(path));
@@ -247,10 +243,7 @@ public sealed class BankRestartTests
     public async Task KeyPart_IsWrittenOncePerSetup_NotPerMessage_WhileTheRoundPartFollowsEveryMessageWithReplies()
     {
         await using ApplianceKit kit = ApplianceKit.Create("he");
-        WithStateDirectories(kit);
-        await kit.StartAsync();
-        CancellationToken ct = Bounded(150);
-        FederationClient[] clients = Enumerable.Range(0, Banks).Select(kit.Client).ToArray();
+        var (clients, ct) = await StartWithStateDirectoriesAsync(kit);
         await Task.WhenAll(clients.Select(c => c.ConnectAsync(ct)));
         string dir = StateDir(kit, 1);
         string key = KeyFile(dir);
@@ -270,7 +263,9 @@ public sealed class BankRestartTests
         // The last round's result has no replies and is not saved on its own (SPEC.md 14.6): the saved item is the last one
         // bank 1 answered (its decryption share or upload), with that reply in the outbox, before the result's sequence.
         LoadedBankConfig c = kit.LoadBank(1);
-        using SavedSplitState saved = new BankStateStore(c.StateDirectory!, c.StateKey!).LoadSplit()!;
+        await clients[1].DisposeAsync();
+        using var store = new BankStateStore(c.StateDirectory!, c.StateKey!);
+        using SavedSplitState saved = store.LoadSplit()!;
         Assert.That(saved.Outbox, Is.Not.Empty, "the saved item is one with replies, not the result");
         Assert.That(saved.LastSequence, Is.LessThan(clients[1].Transport.LastDelivered), "the result read after it was not saved");
     }
@@ -279,24 +274,21 @@ public sealed class BankRestartTests
     public async Task StrayKeyPartOfACrashBeforeItsRoundPart_IsIgnoredAndRemoved_ButARoundPartPairedWithAnotherKeyPartIsRefused()
     {
         await using ApplianceKit kit = ApplianceKit.Create("he");
-        WithStateDirectories(kit);
-        await kit.StartAsync();
-        CancellationToken ct = Bounded(150);
         const int Bank = 3;
-        FederationClient[] clients = Enumerable.Range(0, Banks).Select(kit.Client).ToArray();
-        clients[Bank] = FederationClient.Create(kit.LoadBank(Bank), ApplianceKit.FastClient);   // dropped below without disposal
+        var (clients, ct) = await StartWithStateDirectoriesAsync(kit);
         await Task.WhenAll(clients.Select(c => c.ConnectAsync(ct)));
         ulong[][] first = Vectors(120);
         Assert.That((await Task.WhenAll(clients.Select((c, i) => c.SumAsync(first[i], ct)))).Select(r => r.Sum), Has.All.EqualTo(PlainSum(first)));
 
         // The process dies after sealing a new key part (as at a key rotation) and before the round part that would name it.
+        clients[Bank].AbandonAsKilled();
         string dir = StateDir(kit, Bank);
         string key = KeyFile(dir);
         byte[] keyBytes = File.ReadAllBytes(key);
         LoadedBankConfig c = kit.LoadBank(Bank);
-        var store = new BankStateStore(dir, c.StateKey!);
         string stray;
-        using (HomomorphicBankParty party = RestoredParty(kit, c))
+        using (var store = new BankStateStore(dir, c.StateKey!))
+        using (HomomorphicBankParty party = RestoredParty(store, c))
         {
             byte[] keyState = party.ExportKeyState();
             try { stray = Path.Combine(dir, store.SaveKeyPart(keyState).File); }
@@ -324,6 +316,7 @@ public sealed class BankRestartTests
         Assert.That(File.ReadAllBytes(key), Is.EqualTo(swapped), "a refused pair is left as it was");
         Assert.That(File.Exists(stray), Is.True);
         File.WriteAllBytes(key, keyBytes);
+        await refused.DisposeAsync();
 
         // The pair on disk is the state before the crash: the bank resumes from it and the next rounds are exact with it.
         clients[Bank] = kit.Client(Bank);
@@ -347,7 +340,7 @@ public sealed class BankRestartTests
         try
         {
             using StateKey key = StateKey.FromBytes(RandomNumberGenerator.GetBytes(32));
-            var store = new BankStateStore(dir, key);
+            using var store = new BankStateStore(dir, key);
             Assert.That(store.LoadSplit(), Is.Null, "an empty directory: no state yet");
             store.Save(BankStateKind.Homomorphic, [1, 2, 3], 5, []);
             StateFileException e = Assert.Throws<StateFileException>(() => store.LoadSplit())!;

@@ -1,6 +1,6 @@
 // A masking bank's restart over the real stack (SPEC.md 14.7): loopback sockets, mutual TLS, certificates and state
-// directories from `aggregator init`'s code, 5 banks. A bank's client is dropped without disposal (as a killed process leaves
-// it) after session setup or inside a round, and a new client is started from the same state directory: it rejoins without a
+// directories from `aggregator init`'s code, 5 banks. A bank's client is killed (FederationClient.AbandonAsKilled: what the
+// operating system does to a killed process) after session setup or inside a round, and a new client is started from the same state directory: it rejoins without a
 // new key setup, leaves the round it was inside (the others finish it through dropout recovery), and every later sum is the
 // plaintext sum. The sealed bank-state file of a masking bank is checked for a one-bit tamper and for the mode it records.
 using System.Runtime.Versioning;
@@ -12,6 +12,7 @@ using FraudFed.Sdk.Configuration;
 using FraudFed.Sdk.State;
 using FraudFed.Testing;
 using NUnit.Framework;
+using static FraudFed.Aggregator.Tests.FiveBankRounds;
 
 namespace FraudFed.Aggregator.Tests;
 
@@ -20,41 +21,15 @@ namespace FraudFed.Aggregator.Tests;
 [UnsupportedOSPlatform("windows")]   // file modes are checked as Unix modes
 public sealed class MaskingBankRestartTests
 {
-    private const int Banks = 5;
     private const int Length = 40;
 
-    private static CancellationToken Bounded(int seconds) => new CancellationTokenSource(TimeSpan.FromSeconds(seconds)).Token;
-
-    private static int ModulusBits(ApplianceKit kit) => kit.LoadBank(0).Config.Federation.BuildMaskingParameters(new byte[16]).ModulusBits;
-
-    private static ulong[][] Vectors(int seed, int bits)
-    {
-        Random r = TestRandom.Plain(seed);
-        return Enumerable.Range(0, Banks).Select(_ => Enumerable.Range(0, Length).Select(_ => (ulong)r.NextInt64(1L << Math.Min(bits, 62))).ToArray()).ToArray();
-    }
-
-    private static ulong[] PlainSum(ulong[][] vectors, IEnumerable<int> banks, int bits)
-    {
-        ulong mask = bits == 64 ? ulong.MaxValue : (1UL << bits) - 1;
-        var sum = new ulong[Length];
-        foreach (int b in banks)
-            for (int i = 0; i < Length; i++) sum[i] = (sum[i] + vectors[b][i]) & mask;
-        return sum;
-    }
-
-    private static string StateDir(ApplianceKit kit, int bank) => Path.Combine(Path.GetDirectoryName(kit.BankConfigPath(bank))!, "state");
+    private static ulong[][] Vectors(int seed, int bits) => FiveBankRounds.Vectors(seed, bits, Length);
 
     [Test]
     public async Task MaskingBankDroppedAfterSetup_RejoinsFromItsStateDirectory_AndTheNextRoundsAreExact()
     {
         await using ApplianceKit kit = ApplianceKit.Create("masking");
-        await kit.StartAsync();
-        int bits = ModulusBits(kit);
-        CancellationToken ct = Bounded(150);
-        FederationClient[] clients = Enumerable.Range(0, Banks).Select(kit.Client).ToArray();
-        // Bank 4's first client is never disposed: it is dropped as a killed process would leave it.
-        clients[Banks - 1] = FederationClient.Create(kit.LoadBank(Banks - 1), ApplianceKit.FastClient);
-        await Task.WhenAll(clients.Select(c => c.ConnectAsync(ct)));
+        var (clients, bits, ct) = await StartConnectedAsync(kit, seconds: 150);
         ulong[][] first = Vectors(10, bits);
         FederatedSum[] r1 = await Task.WhenAll(clients.Select((c, i) => c.SumAsync(first[i], ct)));
         Assert.That(r1.Select(r => r.Sum), Has.All.EqualTo(PlainSum(first, Enumerable.Range(0, Banks), bits)));
@@ -62,7 +37,7 @@ public sealed class MaskingBankRestartTests
         Assert.That(files, Does.Contain(BankStateStore.PartyFile), "the masking bank's state is sealed to its state directory");
         Assert.That(File.GetUnixFileMode(Path.Combine(StateDir(kit, Banks - 1), BankStateStore.PartyFile)), Is.EqualTo(UnixFileMode.UserRead | UnixFileMode.UserWrite));
 
-        clients[Banks - 1] = kit.Client(Banks - 1);   // a new process, the same bank.json and state directory
+        clients[Banks - 1] = KillAndRestart(kit, clients[Banks - 1]);   // a new process, the same bank.json and state directory
         await clients[Banks - 1].ConnectAsync(ct);
         Assert.That(clients[Banks - 1].IsConnected, Is.True, "the restored bank is ready without a new key setup");
         for (int round = 0; round < 2; round++)
@@ -83,13 +58,8 @@ public sealed class MaskingBankRestartTests
     public async Task MaskingBankKilledInsideARound_LeavesIt_TheOthersFinishItExactly_AndTheRestartedBankTakesPartInTheNext()
     {
         await using ApplianceKit kit = ApplianceKit.Create("masking");
-        await kit.StartAsync();
-        int bits = ModulusBits(kit);
-        CancellationToken ct = Bounded(150);
-        FederationClient[] clients = Enumerable.Range(0, Banks).Select(kit.Client).ToArray();
+        var (clients, bits, ct) = await StartConnectedAsync(kit, seconds: 150);
         using var killedToken = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        clients[Banks - 1] = FederationClient.Create(kit.LoadBank(Banks - 1), ApplianceKit.FastClient);
-        await Task.WhenAll(clients.Select(c => c.ConnectAsync(ct)));
 
         // Bank 4 dies as soon as it saved its ShareKeys state (before ShareKeys leaves, SPEC.md 14.7): the first write of its
         // state file after setup. Its ShareDelivery cannot come before every bank's ShareKeys reached the appliance, so the kill
@@ -103,9 +73,10 @@ public sealed class MaskingBankRestartTests
         Task<FederatedSum>[] running = clients.Select((c, i) => c.SumAsync(first[i], i == Banks - 1 ? killedToken.Token : ct)).ToArray();
         Assert.That(async () => await running[Banks - 1], Throws.InstanceOf<OperationCanceledException>(), "bank 4 was killed inside the round");
         watcher.EnableRaisingEvents = false;
+        clients[Banks - 1].AbandonAsKilled();
 
         // The saved state says bank 4 was inside round 1: a restart leaves that round.
-        var store = new BankStateStore(StateDir(kit, Banks - 1), kit.LoadBank(Banks - 1).StateKey!);
+        using (var store = new BankStateStore(StateDir(kit, Banks - 1), kit.LoadBank(Banks - 1).StateKey!))
         using (SavedBankState saved = store.Load(BankStateKind.Masking)!)
         {
             LoadedBankConfig c4 = kit.LoadBank(Banks - 1);
@@ -145,7 +116,7 @@ public sealed class MaskingBankRestartTests
         try
         {
             using StateKey key = StateKey.FromBytes(RandomNumberGenerator.GetBytes(32));
-            var store = new BankStateStore(Path.Combine(dir, "state"), key);
+            using var store = new BankStateStore(Path.Combine(dir, "state"), key);
             RandomNumberGenerator rng = TestRandom.Create("sealed-masking-state");
             var p = new MaskingParameters(new byte[16], 3, 2, 32);
             Ed25519SigningKey[] ids = Enumerable.Range(0, 3).Select(_ => Ed25519SigningKey.Generate(rng)).ToArray();

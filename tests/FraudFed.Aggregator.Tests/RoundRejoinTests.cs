@@ -10,6 +10,7 @@ using System.Diagnostics;
 using FraudFed.Sdk;
 using FraudFed.Testing;
 using NUnit.Framework;
+using static FraudFed.Aggregator.Tests.FiveBankRounds;
 
 namespace FraudFed.Aggregator.Tests;
 
@@ -17,30 +18,10 @@ namespace FraudFed.Aggregator.Tests;
 [NonParallelizable]
 public sealed class RoundRejoinTests
 {
-    private const int Banks = 5;
     private const int Length = 40;
     private const double StageSeconds = 120;
 
-    private static CancellationToken Bounded(int seconds) => new CancellationTokenSource(TimeSpan.FromSeconds(seconds)).Token;
-
-    private static int Bits(ApplianceKit kit) =>
-        kit.Mode == "masking" ? kit.LoadBank(0).Config.Federation.BuildMaskingParameters(new byte[16]).ModulusBits : 44;
-
-    private static ulong[][] Vectors(int seed, int bits)
-    {
-        Random r = TestRandom.Plain(seed);
-        return Enumerable.Range(0, Banks).Select(_ => Enumerable.Range(0, Length).Select(_ => (ulong)r.NextInt64(1L << Math.Min(bits, 62))).ToArray()).ToArray();
-    }
-
-    /// <summary>The plaintext sum mod 2^bits of the banks' vectors (t = 2^44 in the homomorphic test set, 2^k in masking).</summary>
-    private static ulong[] PlainSum(ulong[][] vectors, IEnumerable<int> banks, int bits)
-    {
-        ulong mask = bits == 64 ? ulong.MaxValue : (1UL << bits) - 1;
-        var sum = new ulong[Length];
-        foreach (int b in banks)
-            for (int i = 0; i < Length; i++) sum[i] = (sum[i] + vectors[b][i]) & mask;
-        return sum;
-    }
+    private static ulong[][] Vectors(int seed, int bits) => FiveBankRounds.Vectors(seed, bits, Length);
 
     private static void AssertExactWithEveryBank(IEnumerable<FederatedSum> results, ulong round, ulong[][] vectors, int bits)
     {
@@ -64,18 +45,13 @@ public sealed class RoundRejoinTests
     public async Task BankKilledAfterItsRoundRequest_BeforeSavingAnything_RestartsAndTakesPartInTheRunningRound(string mode, bool restartAppliance)
     {
         await using ApplianceKit kit = ApplianceKit.Create(mode, stageSeconds: StageSeconds);
-        await kit.StartAsync();
-        int bits = Bits(kit);
-        CancellationToken ct = Bounded(150);
-        FederationClient[] clients = Enumerable.Range(0, Banks).Select(kit.Client).ToArray();
-        // Bank 4's first client is never disposed: it is dropped as a killed process would leave it.
-        clients[Banks - 1] = FederationClient.Create(kit.LoadBank(Banks - 1), ApplianceKit.FastClient);
-        await Task.WhenAll(clients.Select(c => c.ConnectAsync(ct)));
+        var (clients, bits, ct) = await StartConnectedAsync(kit, seconds: 150);
 
         ulong[][] first = Vectors(40, bits);
         Task<FederatedSum>[] running = clients.Take(Banks - 1).Select((c, i) => c.SumAsync(first[i], ct)).ToArray();
         // Bank 4 asks to join round 1 (what SumAsync does first) and dies before it saved or sent anything of the round.
         Assert.That(await clients[Banks - 1].Transport.RequestRoundAsync(Length, ct), Is.EqualTo(1UL));
+        clients[Banks - 1].AbandonAsKilled();
         AssertRoundOneOpens(kit);
         var clock = Stopwatch.StartNew();
         if (restartAppliance)
@@ -106,11 +82,7 @@ public sealed class RoundRejoinTests
     public async Task JoinedBankResendingItsRoundRequest_StaysInTheRound_StoresNothing_AndAnotherLengthIsRefused(string mode)
     {
         await using ApplianceKit kit = ApplianceKit.Create(mode, stageSeconds: StageSeconds);
-        await kit.StartAsync();
-        int bits = Bits(kit);
-        CancellationToken ct = Bounded(120);
-        FederationClient[] clients = Enumerable.Range(0, Banks).Select(kit.Client).ToArray();
-        await Task.WhenAll(clients.Select(c => c.ConnectAsync(ct)));
+        var (clients, bits, ct) = await StartConnectedAsync(kit, seconds: 120);
 
         ulong[][] first = Vectors(50, bits);
         Task<FederatedSum>[] running = clients.Take(Banks - 1).Select((c, i) => c.SumAsync(first[i], ct)).ToArray();
@@ -139,12 +111,8 @@ public sealed class RoundRejoinTests
     public async Task MaskingSumCancelledAfterItsShareKeys_TheSameClientAsksAgain_LeavesThatRoundFirst_AndTakesPartInTheNext()
     {
         await using ApplianceKit kit = ApplianceKit.Create("masking", stageSeconds: StageSeconds);
-        await kit.StartAsync();
-        int bits = Bits(kit);
-        CancellationToken ct = Bounded(150);
-        FederationClient[] clients = Enumerable.Range(0, Banks).Select(kit.Client).ToArray();
+        var (clients, bits, ct) = await StartConnectedAsync(kit, seconds: 150);
         using var cancelled = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        await Task.WhenAll(clients.Select(c => c.ConnectAsync(ct)));
         int before = kit.Host!.Coordinator.EventCountOf(Banks - 1);
 
         ulong[][] first = Vectors(80, bits);
@@ -178,13 +146,9 @@ public sealed class RoundRejoinTests
     public async Task HomomorphicDecryptorKilledAfterItsUpload_RestartsAndResumes_AndTheRoundIsExactWithItsVector()
     {
         await using ApplianceKit kit = ApplianceKit.Create("he", stageSeconds: StageSeconds);
-        await kit.StartAsync();
-        CancellationToken ct = Bounded(150);
-        FederationClient[] clients = Enumerable.Range(0, Banks).Select(kit.Client).ToArray();
-        // Bank 0 (a decryptor: they are the first T contributors) is dropped without disposal once its upload is stored.
-        clients[0] = FederationClient.Create(kit.LoadBank(0), ApplianceKit.FastClient);
+        var (clients, _, ct) = await StartConnectedAsync(kit, seconds: 150);
+        // Bank 0 (a decryptor: they are the first T contributors) is killed once its upload is stored.
         using var killed = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        await Task.WhenAll(clients.Select(c => c.ConnectAsync(ct)));
         int before = kit.Host!.Coordinator.EventCountOf(0);
 
         ulong[][] first = Vectors(60, 44);
@@ -195,7 +159,7 @@ public sealed class RoundRejoinTests
         killed.Cancel();
         Assert.That(async () => await running[0], Throws.InstanceOf<OperationCanceledException>(), "bank 0 was killed inside round 1");
 
-        clients[0] = kit.Client(0);   // restarted: resends its saved upload (a resend), then answers round 1's decryption request
+        clients[0] = KillAndRestart(kit, clients[0]);   // resends its saved upload (a resend), then answers round 1's decryption request
         await clients[0].ConnectAsync(ct);
         ulong[][] second = Vectors(61, 44);
         Task<FederatedSum> restarted = clients[0].SumAsync(second[0], ct);   // queued for round 2: it sent its part of round 1
@@ -210,13 +174,8 @@ public sealed class RoundRejoinTests
     public async Task MaskingBankKilledAfterItsMaskedInput_RestartsAndLeaves_AndTheRoundIsExactWithItsVector()
     {
         await using ApplianceKit kit = ApplianceKit.Create("masking", stageSeconds: StageSeconds);
-        await kit.StartAsync();
-        int bits = Bits(kit);
-        CancellationToken ct = Bounded(150);
-        FederationClient[] clients = Enumerable.Range(0, Banks).Select(kit.Client).ToArray();
-        clients[Banks - 1] = FederationClient.Create(kit.LoadBank(Banks - 1), ApplianceKit.FastClient);
+        var (clients, bits, ct) = await StartConnectedAsync(kit, seconds: 150);
         using var killed = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        await Task.WhenAll(clients.Select(c => c.ConnectAsync(ct)));
         int before = kit.Host!.Coordinator.EventCountOf(Banks - 1);
 
         ulong[][] first = Vectors(70, bits);
@@ -228,7 +187,7 @@ public sealed class RoundRejoinTests
         try { AssertExactWithEveryBank([await running[Banks - 1]], 1, first, bits); }
         catch (OperationCanceledException) { }
 
-        clients[Banks - 1] = kit.Client(Banks - 1);   // restarted: its saved state is inside round 1, so it leaves that round
+        clients[Banks - 1] = KillAndRestart(kit, clients[Banks - 1]);   // its saved state is inside round 1, so it leaves that round
         await clients[Banks - 1].ConnectAsync(ct);
         FederatedSum[] r1 = await Task.WhenAll(running.Take(Banks - 1));
         AssertExactWithEveryBank(r1, 1, first, bits);   // its masked input arrived: it is in U2, its self mask opened from shares

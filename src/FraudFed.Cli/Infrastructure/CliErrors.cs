@@ -38,6 +38,7 @@ internal static class CliErrors
             FraudFed.Sdk.Configuration.ConfigurationException => (Usage, error.Message),
             FraudFed.Sdk.VectorLengthMismatchException => (Usage, error.Message),
             FraudFed.Sdk.ValueOutOfRangeException v => (Usage, WithoutParameterName(v)),
+            FraudFed.Sdk.State.StateDirectoryInUseException => (Usage, error.Message),   // found before any work: nothing was done
             FraudFed.Sdk.FederationException => (RunFailed, error.Message),
             Commands.BankProcessException => (RunFailed, error.Message),
             OperationCanceledException when CliInterrupt.Requested => (CliInterrupt.ExitCode, "cancelled."),

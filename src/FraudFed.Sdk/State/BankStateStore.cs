@@ -49,8 +49,9 @@ internal enum BankStateKind : byte
     Masking = 2,
 }
 
-/// <summary>A bank's sealed state directory: its durable ledger and its party state. The key stays owned by the caller.</summary>
-internal sealed class BankStateStore
+/// <summary>A bank's sealed state directory: its durable ledger and its party state, used under the directory's exclusive lock
+/// (<see cref="StateDirectoryLock"/>). The key stays owned by the caller.</summary>
+internal sealed class BankStateStore : IDisposable
 {
     public const string PartyPurpose = "bank-state";
     public const string PartyFile = "bank-state.bin";
@@ -65,14 +66,42 @@ internal sealed class BankStateStore
     private const byte Version = 2;
 
     private readonly StateKey _key;
+    private readonly StateDirectoryLock _lock;
+    private readonly bool _ownsLock;
 
+    /// <summary>Takes the directory's lock (creating the directory, mode 0700, if needed), then opens the ledger; Dispose releases
+    /// the lock.</summary>
+    /// <exception cref="StateDirectoryInUseException">another process or client holds the directory (nothing read or written).</exception>
     /// <exception cref="StateFileException">the directory cannot be created or the ledger does not verify.</exception>
-    public BankStateStore(string directory, StateKey key)
+    public BankStateStore(string directory, StateKey key) : this(StateDirectoryLock.Acquire(directory), key, ownsLock: true) { }
+
+    /// <summary>Opens the directory of <paramref name="held"/>, whose lock the caller holds and releases (a FederationClient
+    /// takes it at creation, before it reads anything).</summary>
+    /// <exception cref="StateFileException">the ledger does not verify.</exception>
+    public BankStateStore(StateDirectoryLock held, StateKey key) : this(held, key, ownsLock: false) { }
+
+    private BankStateStore(StateDirectoryLock held, StateKey key, bool ownsLock)
     {
-        Directory = directory;
+        Directory = held.Directory;
         _key = key;
-        EncryptedStateFile.EnsureDirectory(directory);
-        Ledger = new FileDecryptionLedger(Path.Combine(directory, LedgerFile), key);
+        _lock = held;
+        _ownsLock = ownsLock;
+        try
+        {
+            held.EnsureHeld();
+            Ledger = new FileDecryptionLedger(Path.Combine(Directory, LedgerFile), key, held);
+        }
+        catch
+        {
+            if (ownsLock) held.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Releases the directory's lock when this store took it.</summary>
+    public void Dispose()
+    {
+        if (_ownsLock) _lock.Dispose();
     }
 
     public string Directory { get; }
@@ -91,6 +120,7 @@ internal sealed class BankStateStore
     /// <exception cref="StateFileException">it cannot be written (no round part names it yet, so nothing changes).</exception>
     public (string File, byte[] Digest) SaveKeyPart(ReadOnlySpan<byte> keyState)
     {
+        _lock.EnsureHeld();
         string name = KeyFilePrefix + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8)) + ".bin";
         byte[] digest = EncryptedStateFile.WriteSealed(Path.Combine(Directory, name), KeyPurpose, _key, keyState, syncDirectory: true);
         KeyPartWrites++;
@@ -105,6 +135,7 @@ internal sealed class BankStateStore
         bool deleteOtherKeyFiles)
     {
         if (keyDigest.Length != 32 || !IsKeyFileName(keyFile)) throw new ArgumentException("Not a key file name and SHA-256 digest.", nameof(keyFile));
+        _lock.EnsureHeld();
         long size = 4 + 1 + 1 + keyFile.Length + 32 + TailSize(roundState, outbox);
         if (size > Array.MaxLength - EncryptedStateFile.SealedHeaderSize) throw new StateFileException(RoundPath, "the round state would exceed 2 GiB.");
         // Built straight into the sealing buffer and encrypted in place (an upload or its shares are megabytes: no second copy, no hash of
@@ -219,6 +250,7 @@ internal sealed class BankStateStore
     /// <summary>Writes the party state, the last handled sequence and its replies (sealed, atomic).</summary>
     public void Save(BankStateKind kind, ReadOnlySpan<byte> partyState, ulong lastSequence, IReadOnlyList<byte[]> outbox)
     {
+        _lock.EnsureHeld();
         long size = 4 + 1 + 1 + TailSize(partyState, outbox);
         if (size > Array.MaxLength - EncryptedStateFile.SealedHeaderSize) throw new StateFileException(PartyPath, "the bank state would exceed 2 GiB.");
         // Built straight into the sealing buffer and encrypted in place: once sealed it holds no plaintext to clear.

@@ -3,6 +3,8 @@
 // accepted record written to the sealed file before the call returns: an upload or a decryption share leaves the bank
 // only after its record is on disk, so a restarted bank still refuses a second active set for a sum it helped open.
 // A write that fails changes nothing (the record is rolled back and the call throws StateFileException).
+// One copy in use per state directory: the ledger is opened under the directory's exclusive lock (StateDirectoryLock), so two
+// processes or clients cannot each answer a different decryption request for the same chunk from their own copy.
 // Plaintext layout (sealed by EncryptedStateFile, purpose "ledger"): "FFDL" | version (1) | tag count (u32), then per
 // tag: tag (u8 length + bytes) | has-encryption (u8) | last round (u64) | last chunk (u32) | answers charged (i64) |
 // answer count (u32) | per answer: round (u64) | chunk (u32) | fingerprint (32). Little-endian.
@@ -12,8 +14,9 @@ using FraudFed.Protocol.Homomorphic;
 
 namespace FraudFed.Sdk.State;
 
-/// <summary>An <see cref="IDecryptionLedger"/> kept in an AES-256-GCM sealed file, mode 0600, replaced atomically on every record.</summary>
-public sealed class FileDecryptionLedger : IDecryptionLedger
+/// <summary>An <see cref="IDecryptionLedger"/> kept in an AES-256-GCM sealed file, mode 0600, replaced atomically on every record,
+/// used under the exclusive lock of its directory (SPEC.md 14.6): one copy of a ledger in use at a time.</summary>
+public sealed class FileDecryptionLedger : IDecryptionLedger, IDisposable
 {
     /// <summary>The purpose bound into the sealed file.</summary>
     public const string Purpose = "ledger";
@@ -24,6 +27,8 @@ public sealed class FileDecryptionLedger : IDecryptionLedger
     private readonly string _path;
     private readonly StateKey _key;
     private readonly Dictionary<string, TagRecord> _tags = [];
+    private readonly StateDirectoryLock _lock;
+    private readonly bool _ownsLock;
 
     private sealed class TagRecord
     {
@@ -32,16 +37,41 @@ public sealed class FileDecryptionLedger : IDecryptionLedger
         public readonly Dictionary<(ulong Round, uint Chunk), byte[]> Answers = [];
     }
 
-    /// <summary>Opens the ledger at <paramref name="path"/> (created on the first record). <paramref name="key"/> stays owned by the caller.</summary>
+    /// <summary>Takes the exclusive lock of <paramref name="path"/>'s directory (the bank's state directory, SPEC.md 14.6), then
+    /// opens the ledger at <paramref name="path"/> (created on the first record). <see cref="Dispose"/> releases the lock.
+    /// <paramref name="key"/> stays owned by the caller.</summary>
+    /// <exception cref="StateDirectoryInUseException">another process, client or ledger holds the directory (nothing read).</exception>
     /// <exception cref="StateFileException">the file exists but does not verify or parse.</exception>
     public FileDecryptionLedger(string path, StateKey key)
+        : this(path, key, StateDirectoryLock.Acquire(Path.GetDirectoryName(Path.GetFullPath(path ?? throw new ArgumentNullException(nameof(path))))!), ownsLock: true) { }
+
+    /// <summary>Opens the ledger at <paramref name="path"/> in the directory of <paramref name="held"/>, whose lock the caller holds.</summary>
+    internal FileDecryptionLedger(string path, StateKey key, StateDirectoryLock held) : this(path, key, held, ownsLock: false) { }
+
+    private FileDecryptionLedger(string path, StateKey key, StateDirectoryLock held, bool ownsLock)
     {
-        ArgumentNullException.ThrowIfNull(path);
-        ArgumentNullException.ThrowIfNull(key);
-        _path = path;
-        _key = key;
-        byte[]? plain = EncryptedStateFile.Read(path, Purpose, key);
-        if (plain is not null) Parse(plain);
+        _lock = held;
+        _ownsLock = ownsLock;
+        try
+        {
+            ArgumentNullException.ThrowIfNull(key);
+            _path = path;
+            _key = key;
+            byte[]? plain = EncryptedStateFile.Read(path, Purpose, key);
+            if (plain is not null) Parse(plain);
+        }
+        catch
+        {
+            if (ownsLock) held.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Releases the directory's lock when this ledger took it (the file stays); a record after that throws
+    /// <see cref="StateFileException"/>.</summary>
+    public void Dispose()
+    {
+        if (_ownsLock) _lock.Dispose();
     }
 
     /// <inheritdoc />
@@ -115,6 +145,7 @@ public sealed class FileDecryptionLedger : IDecryptionLedger
 
     private void Save()
     {
+        _lock.EnsureHeld();
         int size = 4 + 1 + 4;
         foreach (var (tag, r) in _tags) size += 1 + tag.Length / 2 + 1 + 8 + 4 + 8 + 4 + r.Answers.Count * (8 + 4 + 32);
         var b = new byte[size];

@@ -17,12 +17,15 @@ internal static class StatePreflight
     /// <summary>What a refused state directory tells the person at the command line to do.</summary>
     internal const string Advice = "move the state directory away, or point state_directory in bank.json at another directory";
 
+    /// <exception cref="StateDirectoryInUseException">another process or client holds the directory (nothing read or written).</exception>
     /// <exception cref="StateFileException">the directory cannot be created or written, or a state in it does not verify, is of the
     /// other mode, or belongs to another bank or federation.</exception>
     public static void Check(LoadedBankConfig config)
     {
         if (config.StateDirectory is not { } dir || config.StateKey is not { } key) return;
-        var store = new BankStateStore(dir, key);   // creates the directory (0700) and verifies the ledger
+        // Takes the directory's lock first (refused at once while another process or client holds it), creates the directory
+        // (0700) and verifies the ledger; the lock is released on return.
+        using var store = new BankStateStore(dir, key);
         ProbeWritable(dir);
         FederationSettings f = config.Config.Federation;
         if (f.IsHomomorphic)

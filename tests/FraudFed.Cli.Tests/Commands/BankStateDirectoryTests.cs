@@ -48,7 +48,7 @@ public sealed class BankStateDirectoryTests
         using var bank = new MaskingBank(p, 0, Ed25519SigningKey.Import(a.ProtocolSeed), a.Config.Federation.IdentityKeyBytes(), RandomNumberGenerator.Create());
         byte[] advertise = bank.AdvertiseKeys();
         byte[] state = bank.ExportState();
-        new BankStateStore(b.StateDirectory!, b.StateKey!).Save(BankStateKind.Masking, state, 1, [advertise]);
+        using (var store = new BankStateStore(b.StateDirectory!, b.StateKey!)) store.Save(BankStateKind.Masking, state, 1, [advertise]);
         CryptographicOperations.ZeroMemory(state);
     }
 
@@ -96,7 +96,7 @@ public sealed class BankStateDirectoryTests
         AssertRefusedBeforeConnecting(run, Path.Combine(bankDir, "state"), "cannot be created");
 
         using (LoadedBankConfig b = BankConfig.Load(BankJson(kit, 2)))
-            new BankStateStore(b.StateDirectory!, b.StateKey!).Save(BankStateKind.Homomorphic, [1, 2, 3], 1, []);
+        using (var store = new BankStateStore(b.StateDirectory!, b.StateKey!)) store.Save(BankStateKind.Homomorphic, [1, 2, 3], 1, []);
         var mode = HostileInputTests.Run("bank", "sum", "--config", BankJson(kit, 2), "--values", Values(), "--timeout", "60");
         AssertRefusedBeforeConnecting(mode, Path.Combine(Path.GetDirectoryName(BankJson(kit, 2))!, "state"), "homomorphic", "masking");
     }
