@@ -37,10 +37,16 @@ public sealed class ProtocolViolationException : CryptographicException
 {
     /// <summary>Creates the exception.</summary>
     public ProtocolViolationException(ViolationReason reason, string message) : base($"{reason}: {message}")
-        => Reason = reason;
+    {
+        Reason = reason;
+        Detail = message;
+    }
 
     /// <summary>The machine-readable reason.</summary>
     public ViolationReason Reason { get; }
+
+    /// <summary>The message without its reason code, in words for a person (e.g. a command line's refusal of its options).</summary>
+    public string Detail { get; }
 }
 
 /// <summary>Exception factory (internal: callers outside the library build <see cref="ProtocolViolationException"/> and the
