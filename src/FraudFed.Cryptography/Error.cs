@@ -16,7 +16,7 @@ public enum ViolationReason
     AuthenticationFailed,
     /// <summary>The message belongs to another session or round, or arrived in the wrong state.</summary>
     WrongRoundOrState,
-    /// <summary>The same sender already sent this message.</summary>
+    /// <summary>The same sender already sent this message, or a bank sent another bank's accepted message (a replay).</summary>
     Duplicate,
     /// <summary>The sender is not a member of the roster or of the relevant neighbourhood.</summary>
     UnknownSender,
