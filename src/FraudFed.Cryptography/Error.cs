@@ -16,7 +16,7 @@ public enum ViolationReason
     AuthenticationFailed,
     /// <summary>The message belongs to another session or round, or arrived in the wrong state.</summary>
     WrongRoundOrState,
-    /// <summary>The same sender already sent this message.</summary>
+    /// <summary>The same sender already sent this message, or a bank sent another bank's accepted message (a replay).</summary>
     Duplicate,
     /// <summary>The sender is not a member of the roster or of the relevant neighbourhood.</summary>
     UnknownSender,
@@ -37,10 +37,16 @@ public sealed class ProtocolViolationException : CryptographicException
 {
     /// <summary>Creates the exception.</summary>
     public ProtocolViolationException(ViolationReason reason, string message) : base($"{reason}: {message}")
-        => Reason = reason;
+    {
+        Reason = reason;
+        Detail = message;
+    }
 
     /// <summary>The machine-readable reason.</summary>
     public ViolationReason Reason { get; }
+
+    /// <summary>The message without its reason code, in words for a person (e.g. a command line's refusal of its options).</summary>
+    public string Detail { get; }
 }
 
 /// <summary>Exception factory (internal: callers outside the library build <see cref="ProtocolViolationException"/> and the

@@ -123,14 +123,15 @@ public sealed partial class FederationClient : IAsyncDisposable
         var retry = new ResiliencePipelineBuilder().AddRetry(new RetryStrategyOptions
         {
             // Retries while this call's budget lasts (SPEC.md 14.5): the budget, not a count, is what rides out a restart.
-            ShouldHandle = args => ValueTask.FromResult(args.Outcome.Exception is RpcException e && IsTransportFailure(e) && AuthenticationFailure(e, CountCut(e, args.Context)) is null
+            ShouldHandle = args => ValueTask.FromResult(args.Outcome.Exception is RpcException e && IsTransportFailure(e) && AuthenticationFailure(e, CountSuspects(e, args.Context)) is null
                 && Remaining(args.Context) > TimeSpan.Zero),
             MaxRetryAttempts = options.MaxRetries is int cap ? Math.Max(0, cap) : int.MaxValue,
-            DelayGenerator = args => ValueTask.FromResult<TimeSpan?>(RetryDelay(args.AttemptNumber, Remaining(args.Context))),
+            // A first suspected refusal is confirmed at once and silently (it is not "unreachable"): the second one is the refusal.
+            DelayGenerator = args => ValueTask.FromResult<TimeSpan?>(IsConfirming(args.Context) ? TimeSpan.Zero : RetryDelay(args.AttemptNumber, Remaining(args.Context))),
             OnRetry = args =>
             {
                 args.Context.Properties.Set(RetriesKey, args.AttemptNumber + 1);
-                if (_options.RetryProgress is { } progress && args.Outcome.Exception is RpcException e)
+                if (!IsConfirming(args.Context) && _options.RetryProgress is { } progress && args.Outcome.Exception is RpcException e)
                     progress.Report(new ConnectionRetry(args.AttemptNumber + 1, args.RetryDelay, Remaining(args.Context) - args.RetryDelay, e.StatusCode, e.Status.Detail));
                 return ValueTask.CompletedTask;
             },
@@ -140,15 +141,31 @@ public sealed partial class FederationClient : IAsyncDisposable
 
     private static readonly ResiliencePropertyKey<long> StartKey = new("fraudfed.first-attempt");
     private static readonly ResiliencePropertyKey<int> RetriesKey = new("fraudfed.retries");
-    private static readonly ResiliencePropertyKey<int> CutKey = new("fraudfed.cut-handshakes");
+    private static readonly ResiliencePropertyKey<int> SuspectKey = new("fraudfed.suspected-refusals");
+    private static readonly ResiliencePropertyKey<bool> ConfirmingKey = new("fraudfed.confirming");
+    private static readonly ResiliencePropertyKey<int> HandshakesKey = new("fraudfed.handshakes-at-attempt");
 
-    /// <summary>Counts handshakes cut short (<see cref="TlsFailures.IsCutHandshake"/>) in this call's attempts; returns the count.</summary>
-    private static int CountCut(RpcException e, ResilienceContext context)
+    /// <summary>
+    /// Counts the attempts of this call that look like the appliance refusing this bank's client certificate without saying so
+    /// (SPEC.md 14.5): a handshake cut short (<see cref="TlsFailures.IsCutHandshake"/>), or, while the appliance has never
+    /// answered this client, a connection that failed after this bank accepted the appliance's certificate in the same attempt
+    /// (TLS 1.3: the appliance checks the client certificate after the client's handshake is done and then closes the
+    /// connection; the client sees an EOF, a reset, a broken pipe or a disposed stream, in whichever order the race gives).
+    /// Returns the count; the first one is retried at once without a retry report, the second is the refusal.
+    /// </summary>
+    private int CountSuspects(RpcException e, ResilienceContext context)
     {
-        int cut = context.Properties.GetValue(CutKey, 0);
-        if (TlsFailures.IsCutHandshake(e)) context.Properties.Set(CutKey, ++cut);
-        return cut;
+        int suspects = context.Properties.GetValue(SuspectKey, 0);
+        bool closedAfterTls = !Volatile.Read(ref _applianceAnswered)
+            && Volatile.Read(ref _acceptedHandshakes) > context.Properties.GetValue(HandshakesKey, int.MaxValue);
+        bool suspect = TlsFailures.IsCutHandshake(e) || closedAfterTls;
+        if (suspect) context.Properties.Set(SuspectKey, ++suspects);
+        context.Properties.Set(ConfirmingKey, suspect && suspects == 1);
+        return suspects;
     }
+
+    /// <summary>True when the retry about to run confirms a first suspected refusal (<see cref="CountSuspects"/>).</summary>
+    private static bool IsConfirming(ResilienceContext context) => context.Properties.GetValue(ConfirmingKey, false);
 
     /// <summary>What is left of the retry budget of the call that <paramref name="context"/> runs.</summary>
     private TimeSpan Remaining(ResilienceContext context) =>
@@ -349,17 +366,23 @@ public sealed partial class FederationClient : IAsyncDisposable
             Volatile.Write(ref _serverCertificateSeen, true);
             bool ok = validator(sender, certificate, chain, errors);
             if (!ok) Volatile.Write(ref _serverCertificateRefused, true);
+            else Interlocked.Increment(ref _acceptedHandshakes);
             return ok;
         };
 
     private bool _serverCertificateRefused;
     private bool _serverCertificateSeen;
+    /// <summary>TLS handshakes in which this bank accepted the appliance's certificate.</summary>
+    private int _acceptedHandshakes;
+    /// <summary>True once a call got an answer from the appliance (a reply or a gRPC status of its own): past the handshake.</summary>
+    private bool _applianceAnswered;
 
     /// <summary>The message for a call that failed because a TLS certificate was refused (not retried: the same certificates
     /// fail the same way), or null for any other failure. A refusal by this bank is known from its own validator; a refusal
     /// by the appliance arrives as a TLS alert (certificate_unknown, bad_certificate, ...), as an authentication failure, or
-    /// as a handshake cut short for the second time in this call (<paramref name="cutHandshakes"/>; once can be a restart).</summary>
-    private string? AuthenticationFailure(RpcException e, int cutHandshakes)
+    /// as a connection closed after the handshake for the second time in this call (<paramref name="suspects"/>, see
+    /// <see cref="CountSuspects"/>; once can be a restart).</summary>
+    private string? AuthenticationFailure(RpcException e, int suspects)
     {
         if (Volatile.Read(ref _serverCertificateRefused))
             return $"this bank refused the certificate of the aggregator at {_config.Aggregator}: it is not issued by the CA in this bank's `ca` file, does not name the host of `aggregator`, or has expired; check that `ca` is the appliance's CA certificate and `aggregator` the host its certificate names.";
@@ -367,12 +390,10 @@ public sealed partial class FederationClient : IAsyncDisposable
         // and the appliance then closes the connection before HTTP/2 starts (InvalidResponse, an EOF inside the handshake, or a
         // disposed SslStream), which a restart or an overloaded appliance does not do (those refuse the connection or time out,
         // and stay retryable).
-        if ((TlsFailures.IsRefusal(e) || (TlsFailures.IsCutHandshake(e) && cutHandshakes >= 2))
-            && TlsFailures.Classify(e, Volatile.Read(ref _serverCertificateSeen)) == HandshakeOutcome.NotTls)
+        if (!TlsFailures.IsRefusal(e) && suspects < 2) return null;
+        if (TlsFailures.Classify(e, Volatile.Read(ref _serverCertificateSeen)) == HandshakeOutcome.NotTls)
             return $"the aggregator address {_config.Aggregator} closed the connection before completing a TLS handshake (is this the appliance's gRPC address?): it never presented a server certificate; check that `aggregator` in bank.json is the appliance's `listen` address, not its ops port.";
-        if (TlsFailures.IsRefusal(e) || (TlsFailures.IsCutHandshake(e) && cutHandshakes >= 2))
-            return $"the aggregator at {_config.Aggregator} refused this bank's TLS client certificate (it closed the connection at the TLS/HTTP/2 handshake): its roster does not pin this certificate, or it has expired or comes from another CA; check that `certificate` and `key` in bank.json are the files issued for bank {Bank} with this appliance's kit and that the appliance's roster lists this bank, and that `aggregator` is the appliance's gRPC address.";
-        return null;
+        return $"the aggregator at {_config.Aggregator} refused this bank's TLS client certificate (it closed the connection at the TLS/HTTP/2 handshake): its roster does not pin this certificate, or it has expired or comes from another CA; check that `certificate` and `key` in bank.json are the files issued for bank {Bank} with this appliance's kit and that the appliance's roster lists this bank, and that `aggregator` is the appliance's gRPC address.";
     }
 
     private DateTime Deadline() => DateTime.UtcNow + _options.CallTimeout;
@@ -383,13 +404,28 @@ public sealed partial class FederationClient : IAsyncDisposable
         context.Properties.Set(StartKey, System.Diagnostics.Stopwatch.GetTimestamp());
         try
         {
-            return await _retry.ExecuteAsync(static async (ctx, c) => await c(ctx.CancellationToken).ConfigureAwait(false), context, call).ConfigureAwait(false);
+            return await _retry.ExecuteAsync(static async (ctx, state) =>
+            {
+                FederationClient self = state.Self;
+                ctx.Properties.Set(HandshakesKey, Volatile.Read(ref self._acceptedHandshakes));
+                try
+                {
+                    T reply = await state.Call(ctx.CancellationToken).ConfigureAwait(false);
+                    Volatile.Write(ref self._applianceAnswered, true);
+                    return reply;
+                }
+                catch (RpcException e) when (!IsTransportFailure(e) && e.StatusCode != StatusCode.Cancelled)
+                {
+                    Volatile.Write(ref self._applianceAnswered, true);
+                    throw;
+                }
+            }, context, (Self: this, Call: call)).ConfigureAwait(false);
         }
         catch (RpcException e) when (e.StatusCode == StatusCode.Cancelled && cancellationToken.IsCancellationRequested)
         {
             throw new OperationCanceledException(cancellationToken);
         }
-        catch (RpcException e) when (IsTransportFailure(e) && AuthenticationFailure(e, context.Properties.GetValue(CutKey, 0)) is { } refused)
+        catch (RpcException e) when (IsTransportFailure(e) && AuthenticationFailure(e, context.Properties.GetValue(SuspectKey, 0)) is { } refused)
         {
             throw new FederationException(refused, e);
         }

@@ -25,7 +25,7 @@ internal static class TlsFailures
 
     /// <summary>A handshake cut short without an alert: SecureConnectionError (an EOF or reset inside the handshake) or a
     /// disposed SslStream. A refused certificate does this every time; an appliance stopping in the middle of a handshake
-    /// once, so the bank's client retries it once before calling it a refusal.</summary>
+    /// once, so the bank's client retries it once, at once and without a retry report, before calling it a refusal.</summary>
     public static bool IsCutHandshake(RpcException e) =>
         Any(e, x => x is HttpRequestException { HttpRequestError: HttpRequestError.SecureConnectionError }
             || (x is ObjectDisposedException { ObjectName: { } name } && name.Contains("SslStream", StringComparison.Ordinal)));

@@ -1,6 +1,7 @@
 // End-to-end tests of the appliance and the bank SDK over real loopback sockets with real mutual TLS, certificates made
 // by `aggregator init`'s code, and a SQLite state file in a temporary directory: 5 banks, both modes, INSECURE small RLWE
 // parameters. Every sum is checked against the plaintext sum computed here (mod t = 2^44 or mod 2^32).
+using System.Security.Cryptography.X509Certificates;
 using FraudFed.Aggregator.Hosting;
 using FraudFed.Cryptography;
 using FraudFed.Cryptography.Primitives;
@@ -153,16 +154,91 @@ public sealed class ApplianceEndToEndTests
         await kit.StartAsync();
         // A certificate from another kit (another CA, not pinned), trusting this appliance's CA.
         using var stranger = new LoadedBankConfig(kit.LoadBank(0).Config, kit.Address, other.LoadBank(0).Certificate, kit.LoadBank(0).Ca, new byte[32]);
-        await using FederationClient client = FederationClient.Create(stranger, ApplianceKit.FastClient with { MaxRetries = 8, RetryDelay = TimeSpan.FromSeconds(1) });
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        FederationException? e = Assert.ThrowsAsync<FederationException>(() => client.ConnectAsync(Bounded(60)), "a transport refusal, not a protocol answer");
-        Assert.That(e!.Message, Does.Contain("refused this bank's TLS client certificate").And.Contain("`certificate`"), Chain(e));
-        Assert.That(e.Message, Does.Not.Contain("unreachable"));
-        Assert.That(clock.Elapsed, Is.LessThan(TimeSpan.FromSeconds(5)), "not retried: 8 retries at 1 s or more would take longer");
+        await AssertRefusedAtOnce(stranger, attempts: 5);
         // The appliance still serves roster banks.
         RawBank ok = kit.Raw(1);
         SessionInfo info = await ok.Grpc.GetSessionAsync(new GetSessionRequest(), cancellationToken: Bounded(30));
         Assert.That(info.Bank, Is.EqualTo(1u));
+    }
+
+    [TestCase(false, TestName = "ClientCertificateRefusedAfterTheTlsHandshake_IsNotRetried/closed")]
+    [TestCase(true, TestName = "ClientCertificateRefusedAfterTheTlsHandshake_IsNotRetried/reset")]
+    public async Task ClientCertificateRefusedAfterTheTlsHandshake_IsNotRetried(bool reset)
+    {
+        // A loopback TLS server with the appliance's certificate that refuses every client certificate, as Kestrel does for one
+        // the roster does not pin: under TLS 1.3 the client's handshake is done first, then the server closes (or resets) the
+        // connection. The client sees that as an HTTP/2 handshake the server never completed, an EOF, a broken pipe or a
+        // disposed stream, in whichever order the race gives: each is the refusal, never "appliance unreachable, retrying".
+        await using ApplianceKit kit = ApplianceKit.Create("masking");
+        using var certificate = X509Certificate2.CreateFromPemFile(Path.Combine(kit.Directory, "server.crt.pem"), Path.Combine(kit.Directory, "server.key.pem"));
+        using X509Certificate2 server = X509CertificateLoader.LoadPkcs12(certificate.Export(X509ContentType.Pkcs12), null);
+        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        using var stop = new CancellationTokenSource();
+        Task loop = Task.Run(async () =>
+        {
+            while (true)
+            {
+                System.Net.Sockets.TcpClient c;
+                try { c = await listener.AcceptTcpClientAsync(stop.Token); }
+                catch (Exception x) when (x is OperationCanceledException or System.Net.Sockets.SocketException) { return; }
+                _ = Task.Run(async () =>
+                {
+                    using (c)
+                    using (var tls = new System.Net.Security.SslStream(c.GetStream()))
+                    {
+                        try
+                        {
+                            await tls.AuthenticateAsServerAsync(new System.Net.Security.SslServerAuthenticationOptions
+                            {
+                                ServerCertificate = server, ClientCertificateRequired = true, RemoteCertificateValidationCallback = (_, _, _, _) => false,
+                                ApplicationProtocols = [System.Net.Security.SslApplicationProtocol.Http2],
+                            });
+                        }
+                        catch (Exception x) when (x is System.Security.Authentication.AuthenticationException or IOException) { }
+                        if (reset) c.Client.LingerState = new System.Net.Sockets.LingerOption(true, 0);
+                    }
+                });
+            }
+        });
+        try
+        {
+            var address = new Uri($"https://127.0.0.1:{((System.Net.IPEndPoint)listener.LocalEndpoint).Port}");
+            LoadedBankConfig bank = kit.LoadBank(0);
+            using var pointed = new LoadedBankConfig(bank.Config, address, bank.Certificate, bank.Ca, new byte[32]);
+            await AssertRefusedAtOnce(pointed, attempts: 20);
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            listener.Stop();
+            await loop;
+        }
+    }
+
+    /// <summary>Fresh clients for <paramref name="config"/> (each its own connection) each fail at once with the message that
+    /// the appliance refused the client certificate, none reporting a retry.</summary>
+    private static async Task AssertRefusedAtOnce(LoadedBankConfig config, int attempts)
+    {
+        for (int i = 0; i < attempts; i++)
+        {
+            var retries = new System.Collections.Concurrent.ConcurrentQueue<ConnectionRetry>();
+            await using FederationClient client = FederationClient.Create(config, ApplianceKit.FastClient with
+            {
+                MaxRetries = 8, RetryDelay = TimeSpan.FromSeconds(1), RetryProgress = new Reported(retries),
+            });
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            FederationException? e = Assert.ThrowsAsync<FederationException>(() => client.ConnectAsync(Bounded(60)), "a transport refusal, not a protocol answer");
+            Assert.That(e!.Message, Does.Contain("refused this bank's TLS client certificate").And.Contain("`certificate`"), Chain(e));
+            Assert.That(e.Message, Does.Not.Contain("unreachable"));
+            Assert.That(retries.Select(r => r.ToString()), Is.Empty, $"connection {i}: no retry report ({Chain(e)})");
+            Assert.That(clock.Elapsed, Is.LessThan(TimeSpan.FromSeconds(5)), "not retried: 8 retries at 1 s or more would take longer");
+        }
+    }
+
+    private sealed class Reported(System.Collections.Concurrent.ConcurrentQueue<ConnectionRetry> into) : IProgress<ConnectionRetry>
+    {
+        public void Report(ConnectionRetry value) => into.Enqueue(value);
     }
 
     [Test]

@@ -252,8 +252,7 @@ internal sealed class BrokenAppliance : IAsyncDisposable
                 forwarder.Accepted(digest, bank, request.Message.ToByteArray());
                 return reply.Resend && forwarder.Breakage == Breakage.CountsResendsAgain ? forwarder.Fake() : reply;
             }
-            catch (RpcException e) when (Accepts(forwarder.Breakage, e.Trailers.GetValue(StatusMapping.ReasonTrailer))
-                && !(forwarder.Breakage == Breakage.AcceptsOtherSenders && forwarder.IsReplayFromAnotherBank(digest, bank)))
+            catch (RpcException e) when (Accepts(forwarder.Breakage, e.Trailers.GetValue(StatusMapping.ReasonTrailer)))
             {
                 if (forwarder.Breakage is Breakage.AcceptsWrongRound or Breakage.AcceptsWrongSession
                     && await forwarder.IsOtherSessionAsync(client, request.Message) != (forwarder.Breakage == Breakage.AcceptsWrongSession))

@@ -90,6 +90,21 @@ public sealed class LiveConformanceTests
         }
     }
 
+    [TestCase("he")]
+    [TestCase("masking")]
+    public async Task ReplayedMessage_IsRefusedAsAReplay_AndABodyNamingAnotherBank_AsAnUnknownSender(string mode)
+    {
+        // Both bodies name another bank than the certificate; only the replay's bytes are another bank's accepted message, and
+        // the appliance's refusal says so (Duplicate, "a replay of bank 1's accepted message"), whichever of its checks fired.
+        IReadOnlyList<LiveCheckResult> results = await ConformanceCommand.SelfModeAsync(mode, NoFuzz);
+        string report = string.Join("\n", results.Select(r => $"{r.Passed} {r.Name} {r.Detail}"));
+        Assert.That(results.Where(r => !r.Passed).Select(r => r.Name), Is.Empty, report);
+        string replay = results.Single(r => r.Name == $"appliance/{mode}/replayed-message-refused").Detail;
+        Assert.That(replay, Does.StartWith("a replay of bank 1's accepted message, sent under bank 0's certificate: AlreadyExists (Duplicate)"), report);
+        Assert.That(replay, Does.Not.Contain("UnknownSender"), report);
+        Assert.That(results.Single(r => r.Name == $"appliance/{mode}/other-bank-id-refused").Detail, Does.Not.Contain("replay"), report);
+    }
+
     [TestCase("--target", "https://127.0.0.1:1", "--banks", "/nonexistent-fraudfed-kit")]
     [TestCase("--target", "http://127.0.0.1:1", "--banks", "/tmp")]
     [TestCase("--target", "https://127.0.0.1:1")]

@@ -130,6 +130,19 @@ public sealed class Coordinator : IDisposable
     public object? TrainedModel { get { lock (_lock) return _training?.Model; } }
     /// <summary>Events replayed at start.</summary>
     public int ReplayedEvents { get; private set; }
+
+    /// <summary>The bank other than <paramref name="bank"/> whose accepted message has SHA-256 <paramref name="digest"/>, with
+    /// its log sequence once durable, or null: tells a replay of another bank's message from a body that merely names another
+    /// sender (both fail the sender check, SPEC.md 14.1). Called on the refusal path only.</summary>
+    internal (int Bank, long? Sequence)? AcceptedFromAnotherBank(int bank, byte[] digest)
+    {
+        string hex = Convert.ToHexString(digest);
+        lock (_lock)
+            for (int other = 0; other < _config.Pins.Count; other++)
+                if (other != bank && _inbound.TryGetValue((other, hex), out Task<long>? accepted))
+                    return (other, accepted.IsCompletedSuccessfully ? accepted.Result : null);
+        return null;
+    }
     /// <summary>Where the appliance's time goes (engine, store, lock waits, intake, mailbox replies), for benchmarks.</summary>
     public ApplianceTimings Timings { get; } = new();
 

@@ -42,7 +42,7 @@ public static class DevelopmentProvisioning
     /// <summary>Writes the kit into <paramref name="directory"/> (which must exist and be empty or new). Layout: aggregator.json,
     /// ca.crt.pem, ca.key.pem, server.crt.pem, server.key.pem, aggregator.ed25519 (he), banks/bank-i/{bank.json, client.crt.pem,
     /// client.key.pem, protocol.ed25519, ca.crt.pem} and banks/bank-i/state.key (0600, a 32-byte state key in hex) with
-    /// bank.json naming state_directory "state" (created on first use) so a restarted bank resumes (SPEC.md 14.6, 14.7).</summary>
+    /// bank.json naming state_directory "state" (the empty directory banks/bank-i/state/, mode 0700) so a restarted bank resumes (SPEC.md 14.6, 14.7).</summary>
     /// <returns>The path of aggregator.json.</returns>
     /// <exception cref="ArgumentException">options out of range.</exception>
     public static string Write(string directory, ProvisioningOptions options)
@@ -130,6 +130,10 @@ public static class DevelopmentProvisioning
             try { WriteSecret(Path.Combine(directory, "banks", $"bank-{i}", "state.key"), $"# {Warning}\n# Bank state key: 32 bytes, hex (seals state/, SPEC.md 14.6).\n{Convert.ToHexStringLower(stateKey)}\n"); }
             finally { CryptographicOperations.ZeroMemory(stateKey); }
             WriteJson(Path.Combine(directory, "banks", $"bank-{i}", "bank.json"), bank);
+            // The state directory exists from the start, private to its owner (the SDK creates it so too when it is missing).
+            string state = Path.Combine(directory, "banks", $"bank-{i}", "state");
+            if (OperatingSystem.IsWindows()) Directory.CreateDirectory(state);
+            else Directory.CreateDirectory(state, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
             CryptographicOperations.ZeroMemory(seeds[i]);
         }
         var aggregator = new AggregatorConfig

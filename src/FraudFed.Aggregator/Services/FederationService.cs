@@ -81,6 +81,14 @@ internal sealed class FederationService(Coordinator coordinator, LoadedAggregato
             if (request.HasDeliverAfter) reply.Items.AddRange(await Deliverable(bank, request.DeliverAfter, context).ConfigureAwait(false));
             return reply;
         }
+        catch (ProtocolViolationException) when (message is not null
+            && coordinator.AcceptedFromAnotherBank(bank, System.Security.Cryptography.SHA256.HashData(message)) is (int from, var sequence))
+        {
+            // Another bank's accepted message, byte for byte, under this certificate: a replay, whichever check refused it first
+            // (the sender check, or the state check when it belongs to an earlier stage).
+            string at = sequence is long s ? $" (log event {s})" : "";
+            throw Refuse(bank, Error.Violation(ViolationReason.Duplicate, $"a replay of bank {from}'s accepted message{at}, sent under bank {bank}'s certificate"));
+        }
         catch (ProtocolViolationException e) { throw Refuse(bank, e); }
         catch (ApplianceUnavailableException e) { throw StateFailed(e.Message); }
         finally

@@ -53,8 +53,9 @@ internal sealed class AggregatorCommands : ICliSubcommands
             staged.Commit(["aggregator.json"]);
             TextWriter stdout = pr.InvocationConfiguration.Output;
             stdout.WriteLine($"wrote a DEVELOPMENT-ONLY kit for {n} banks ({pr.GetValue(mode)}) to {staged.TargetPath}");
-            stdout.WriteLine($"  appliance: fraudfed aggregator serve --config {Path.Combine(staged.TargetPath, "aggregator.json")}");
-            stdout.WriteLine($"  bank i:    fraudfed bank sum --config {Path.Combine(staged.TargetPath, "banks", "bank-<i>", "bank.json")} --values FILE   (i = 0..{n - 1})");
+            string fraudfed = CliInvocation.Prefix();   // `fraudfed`, or the README's `dotnet run ... --` in a source checkout
+            stdout.WriteLine($"  appliance: {fraudfed} aggregator serve --config {Path.Combine(staged.TargetPath, "aggregator.json")}");
+            stdout.WriteLine($"  bank i:    {fraudfed} bank sum --config {Path.Combine(staged.TargetPath, "banks", "bank-<i>", "bank.json")} --values FILE   (i = 0..{n - 1})");
             return CliErrors.Success;
         }));
         return cmd;
@@ -75,6 +76,12 @@ internal sealed class AggregatorCommands : ICliSubcommands
             ApplianceHost host;
             try { host = ApplianceHost.Create(loaded); }
             catch (InvalidDataException e) { throw new UsageException(e.Message); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // The configured state path cannot be created or opened (a file where its directory should be, no permission):
+                // a configuration error like the others, exit 2.
+                throw new UsageException($"state {loaded.StatePath} cannot be created or opened ({e.Message}); point state in the configuration at a writable path");
+            }
             // SIGINT and SIGTERM cancel the token (CliInterrupt): the host then stops gracefully (in-flight calls get their grace
             // period; every accepted message is already durable) and serve reports one line and exit 0.
             using IDisposable listening = CliInterrupt.Listen();

@@ -70,7 +70,7 @@ internal sealed class BenchMaskingCommand : ICliSubcommands
         try { sum = new MaskingSecureSum(banks, bits, new MaskingOptions { Sparse = sparse, DropoutFraction = (double)dropouts / banks, Threshold = s.Threshold }); }
         catch (FraudFed.Cryptography.ProtocolViolationException e) when (e.Reason == FraudFed.Cryptography.ViolationReason.InsecureParameters)
         {
-            throw new UsageException($"no secure parameters for {banks} banks with {dropouts} dropouts{(s.Threshold is { } t ? $" and --threshold {t}" : "")}: {e.Message}");
+            throw new UsageException($"no secure parameters for {banks} banks with {dropouts} dropouts{(s.Threshold is { } t ? $" and --threshold {t}" : "")}: {e.Detail.TrimEnd('.')}.");
         }
         catch (ArgumentException e) { throw new UsageException($"--threshold {s.Threshold}: {e.Message.Split(" (Parameter")[0]}"); }
         using var session = sum;

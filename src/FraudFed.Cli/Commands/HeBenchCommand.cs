@@ -159,7 +159,7 @@ internal sealed class HeBenchCommand : ICliSubcommands
             int t = pr.GetValue(threshold) ?? Math.Min(nBanks, (nBanks + Math.Max(0, c)) / 2 + 1);
             var policy = new DecryptionPolicy { Threshold = t, MinContributors = Math.Min(nBanks, Math.Max(2, t)), MaxColluders = c };
             try { policy.Validate(nBanks); }
-            catch (ProtocolViolationException e) { throw new UsageException(e.Message); }
+            catch (ProtocolViolationException e) { throw new UsageException($"--threshold {t} and --colluders {c} are unsafe for {nBanks} banks: {e.Detail.TrimEnd('.')}."); }
             stderr.WriteLine($"fraudfed bench he: key setup for {nBanks} banks (T = {t}, c = {c}), then on 2 cores and on one: warm-up sums until the JIT is quiet, then {Plural.Of(r, "timed sum")} each, {Plural.Of(count, "value", grouped: true)} each");
             if (nBanks >= SetupNoticeBanks) stderr.WriteLine(SetupNotice(nBanks));
             var setup = Stopwatch.StartNew();

@@ -319,14 +319,14 @@ internal sealed class SimulateCommand : ICliCommand
                     new("minimum_survivors", "fewest banks in every round", p.MinimumSurvivors), new("colluders", "declared colluders c", p.MaxColluders),
                     new("graph", "masking graph", p.IsComplete ? "complete" : "sparse")];
             }
-            catch (ProtocolViolationException e) { throw new UsageException($"insecure parameters for {banks} banks (--threshold {threshold?.ToString(CultureInfo.InvariantCulture) ?? "default"}): {e.Message}"); }
+            catch (ProtocolViolationException e) { throw new UsageException($"insecure parameters for {banks} banks (--threshold {threshold?.ToString(CultureInfo.InvariantCulture) ?? "default"}): {e.Detail.TrimEnd('.')}."); }
             catch (ArgumentException e) { throw new UsageException($"--threshold {threshold}: {e.Message.Split(" (Parameter")[0]}"); }
         }
         int c = DecryptionPolicy.DefaultMaxColluders(banks);
         int th = threshold ?? Math.Min(banks, (banks + c) / 2 + 1);
         var policy = new DecryptionPolicy { Threshold = th, MinContributors = Math.Max(2, th), MaxColluders = c };
         try { policy.Validate(banks); }
-        catch (ProtocolViolationException e) { throw new UsageException($"--threshold {th}: {e.Message}"); }
+        catch (ProtocolViolationException e) { throw new UsageException($"--threshold {th}: {e.Detail.TrimEnd('.')}."); }
         return [new("threshold", "threshold T (banks needed to decrypt a sum)", th), new("colluders", "declared colluders c", c), new("min_contributors", "fewest contributors of an opened sum", policy.MinContributors)];
     }
 

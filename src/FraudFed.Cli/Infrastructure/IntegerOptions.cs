@@ -1,7 +1,7 @@
 // The one way every integer option of every command reports a number it cannot hold: `--runs 99999999999` (beyond Int32) is
-// "--runs must be an integer in 1..1000 (got 99999999999)", exit 2, instead of System.CommandLine's "cannot parse" text. An
-// option declares its range once with InRange (the command's own check of the value keeps its words); an option without a
-// declared range names the range of its type.
+// "--runs must be in 1..1000 (got 99999999999)", exit 2, in the words of the commands' own range checks (`--runs 0` says the
+// same), instead of System.CommandLine's "cannot parse" text. An option declares its range once with InRange; an option
+// without a declared range names the range of its type.
 using System.CommandLine;
 using System.CommandLine.Parsing;
 using System.Globalization;
@@ -23,7 +23,7 @@ internal static class IntegerOptions
         return option;
     }
 
-    /// <summary>"--name must be an integer in MIN..MAX (got TOKEN)" when <paramref name="error"/> is an integer option's value
+    /// <summary>"--name must be in MIN..MAX (got TOKEN)" (the words of the commands' own range checks) when <paramref name="error"/> is an integer option's value
     /// that is a whole number beyond its type's range; otherwise null (the parser's own message stands).</summary>
     public static string? OutOfRange(ParseError error)
     {
@@ -34,7 +34,7 @@ internal static class IntegerOptions
             if (!BigInteger.TryParse(token.Value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out BigInteger value)) continue;
             if (value >= type.Min && value <= type.Max) continue;
             (long min, long max) = Ranges.TryGetValue(result.Option, out StrongBox<(long, long)>? declared) ? declared.Value : type;
-            return string.Create(CultureInfo.InvariantCulture, $"{result.Option.Name} must be an integer in {min}..{max} (got {token.Value}).");
+            return string.Create(CultureInfo.InvariantCulture, $"{result.Option.Name} must be in {min}..{max} (got {token.Value}).");
         }
         return null;
     }

@@ -283,7 +283,7 @@ public static class ApplianceChecks
                 {
                     byte[] replay = other.Accepted[^1];
                     SubmitOutcome o = await bank.TrySubmitAsync(replay, ct).ConfigureAwait(false);
-                    return (Refused(o), $"bank {other.Bank}'s accepted message sent by bank {bank.Bank}: {o}");
+                    return (Refused(o), $"a replay of bank {other.Bank}'s accepted message, sent under bank {bank.Bank}'s certificate: {o}");
                 }).ConfigureAwait(false);
                 await Probe("wrong-round-refused", async () =>
                 {

@@ -2,6 +2,7 @@
 // appliance's and the banks' own loaders, pins checked against the certificates), and refusals before any work (exit 2).
 using System.Security.Cryptography.X509Certificates;
 using FraudFed.Aggregator.Hosting;
+using FraudFed.Cli.Infrastructure;
 using FraudFed.Cryptography.Primitives;
 using FraudFed.Sdk;
 using FraudFed.Sdk.Configuration;
@@ -51,6 +52,31 @@ public sealed class ApplianceCommandTests
         }
         Assert.That(File.Exists(Path.Combine(kit, "aggregator.ed25519")), Is.EqualTo(mode == "he"));
         Assert.That(File.Exists(Path.Combine(kit, "banks", "bank-1", "state.key")), Is.True, "banks of either mode get a state key beside their state directory");
+        for (int i = 0; i < 3; i++)
+        {
+            string state = Path.Combine(kit, "banks", $"bank-{i}", "state");
+            Assert.That(Directory.Exists(state) && !Directory.EnumerateFileSystemEntries(state).Any(), Is.True, $"init creates bank {i}'s empty state directory (README)");
+            if (!OperatingSystem.IsWindows())
+                Assert.That(File.GetUnixFileMode(state), Is.EqualTo(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute), state);
+        }
+        Assert.That(stdout, Does.Contain("  appliance: fraudfed aggregator serve --config "), "run from the test host (no CLI project above it): the installed name");
+    }
+
+    [Test]
+    public void NextSteps_NameTheCommandTheWayTheCliWasStarted()
+    {
+        // A build in a source checkout (the README's `dotnet run`): src/FraudFed.Cli/bin/Release/net10.0 below the project file.
+        string checkout = Path.Combine(_dir, "checkout my"), project = Path.Combine(checkout, "src", "FraudFed.Cli");
+        string output = Path.Combine(project, "bin", "Release", "net10.0");
+        Directory.CreateDirectory(output);
+        File.WriteAllText(Path.Combine(project, "FraudFed.Cli.csproj"), "<Project />");
+        Assert.That(CliInvocation.Prefix(output, checkout), Is.EqualTo("dotnet run -c Release --project src/FraudFed.Cli --"));
+        Assert.That(CliInvocation.Prefix(output, Path.Combine(checkout, "src")), Is.EqualTo("dotnet run -c Release --project FraudFed.Cli --"));
+        Assert.That(CliInvocation.Prefix(output, _dir), Is.EqualTo("dotnet run -c Release --project \"checkout my/src/FraudFed.Cli\" --"), "a path with a space is quoted");
+        // A published or installed CLI: no project file above its files.
+        string published = Path.Combine(_dir, "opt", "fraudfed");
+        Directory.CreateDirectory(published);
+        Assert.That(CliInvocation.Prefix(published, checkout), Is.EqualTo("fraudfed"));
     }
 
     /// <summary>Serves a kit written by `aggregator init` in this process and points every bank.json at its port.</summary>
@@ -191,6 +217,14 @@ public sealed class ApplianceCommandTests
         Assert.That(stderr, Does.Contain(state).And.Contain("backup"));
         Assert.That(stderr, Does.Not.Contain("   at "), "no stack trace");
         Assert.That(File.ReadAllText(state), Does.StartWith("this is not a database"), "the bad file is left as it was");
+
+        // A state path whose directory cannot be made (a file stands where it should be): a configuration error too, exit 2.
+        Directory.Delete(Path.GetDirectoryName(state)!, recursive: true);
+        File.WriteAllText(Path.GetDirectoryName(state)!, "a file, not a directory\n");
+        (code, _, stderr) = ServeBounded(config);
+        Assert.That(code, Is.EqualTo(2), stderr);
+        Assert.That(stderr, Does.StartWith($"fraudfed aggregator serve: state {state} cannot be created or opened").And.Contain("writable path"));
+        Assert.That(stderr, Does.Not.Contain("   at "), "no stack trace");
     }
 
     /// <summary>`aggregator serve` that must refuse: a serve that started serving instead fails the test after 60 s.</summary>

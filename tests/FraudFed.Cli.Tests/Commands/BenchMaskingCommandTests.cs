@@ -45,7 +45,8 @@ public sealed class BenchMaskingCommandTests
         // c = 3 of 10 banks needs M = 7 survivors: 4 dropouts cannot be run securely.
         var (rc, _, error) = Run("bench", "masking", "--banks", "10", "--values", "100", "--dropouts", "4", "--repetitions", "1", "--sparse");
         Assert.That(rc, Is.EqualTo(2));
-        Assert.That(error, Does.Contain("InsecureParameters"));
+        Assert.That(error, Does.StartWith("fraudfed bench masking: no secure parameters for 10 banks with 4 dropouts: ").And.Contain("at most 3 of 10 may drop out, not 4."));
+        Assert.That(error, Does.Not.Contain("InsecureParameters").And.Not.Contain(".."), "words, not the reason code's enum name; one full stop");
         (rc, _, error) = Run("bench", "masking", "--banks", "10", "--values", "100", "--dropouts", "4", "--repetitions", "1");
         Assert.That(rc, Is.EqualTo(2), "the complete graph has the same survivor bound");
         Assert.That(error, Does.Contain("survivors"));

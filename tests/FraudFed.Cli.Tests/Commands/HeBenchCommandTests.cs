@@ -107,7 +107,9 @@ public sealed class HeBenchCommandTests
         try { rc = Program.BuildRoot().Parse(["bench", "he", "--banks", "6", "--threshold", "3", "--values", "10", "--json"]).Invoke(); }
         finally { Console.SetError(originalErr); Console.SetOut(originalOut); }
         Assert.That(rc, Is.EqualTo(2));
-        Assert.That(err.ToString(), Does.Contain("InsecureParameters").And.Contain("2T must exceed N + c"));
+        Assert.That(err.ToString(), Does.StartWith("fraudfed bench he: --threshold 3 and --colluders ").And.Contain(" are unsafe for 6 banks: T = 3 is too small")
+            .And.Contain("2T must exceed N + c"));
+        Assert.That(err.ToString(), Does.Not.Contain("InsecureParameters"), "words, not the reason code's enum name");
     }
 
     [Test]
