@@ -224,7 +224,11 @@ public sealed partial class FederationClient : IAsyncDisposable
     /// <exception cref="RoundFailedException">the round ended without a sum (the session goes on: call again).</exception>
     /// <exception cref="FederationException">a refused message, a session that ended, or an unreachable appliance.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
-    public async Task<FederatedSum> SumAsync(ulong[] values, CancellationToken cancellationToken = default)
+    public Task<FederatedSum> SumAsync(ulong[] values, CancellationToken cancellationToken = default) => SumInRoundAsync(values, opened: null, cancellationToken);
+
+    /// <summary><see cref="SumAsync(ulong[], CancellationToken)"/>, in <paramref name="opened"/> when the appliance already opened
+    /// that round for this bank (a training step names it, SPEC.md 14.5: no RoundRequest), else in the next round it asks for.</summary>
+    private async Task<FederatedSum> SumInRoundAsync(ulong[] values, ulong? opened, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(values);
         if (values.Length == 0) throw new ArgumentException("At least one value.", nameof(values));
@@ -236,7 +240,7 @@ public sealed partial class FederationClient : IAsyncDisposable
         if (_session is not { IsReady: true }) await ConnectAsync(cancellationToken).ConfigureAwait(false);
         IBankSession session = _session!;
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try { return await session.SumAsync(values, cancellationToken).ConfigureAwait(false); }
+        try { return await session.SumAsync(values, opened, cancellationToken).ConfigureAwait(false); }
         finally { _gate.Release(); }
     }
 
