@@ -201,7 +201,9 @@ public sealed partial class FederationClient : IAsyncDisposable
         try
         {
             if (_session is { IsReady: true }) return;
+            Diagnostics.HopTrace.Mark(Bank, "b.connect>");
             SessionInfo info = await CallAsync(t => _grpc.GetSessionAsync(new GetSessionRequest(), deadline: Deadline(), cancellationToken: t).ResponseAsync, cancellationToken).ConfigureAwait(false);
+            Diagnostics.HopTrace.Mark(Bank, "b.session");
             Mode expected = Settings.IsHomomorphic ? Mode.Homomorphic : Mode.Masking;
             if (info.Mode != expected) throw new FederationException($"the aggregator runs mode {info.Mode}, this bank's configuration says {Settings.Mode}; use the bank.json of this appliance.");
             if (info.Bank != (uint)Bank) throw new FederationException($"the aggregator knows this certificate as bank {info.Bank}, the configuration says bank {Bank}; use the bank.json issued with this certificate.");
@@ -212,7 +214,9 @@ public sealed partial class FederationClient : IAsyncDisposable
             _session = Settings.IsHomomorphic
                 ? new HomomorphicBankSession(Transport, Settings, _config.ProtocolSeed, _config.Config.MaxMessageBytes, StateStore())
                 : new MaskingBankSession(Transport, Settings, _config.ProtocolSeed, info.SessionId.ToByteArray(), StateStore());
+            Diagnostics.HopTrace.Mark(Bank, "b.party");
             await _session.SetupAsync(cancellationToken).ConfigureAwait(false);
+            Diagnostics.HopTrace.Mark(Bank, "b.ready");
         }
         finally { _gate.Release(); }
     }
