@@ -90,6 +90,16 @@ public sealed class ApplianceBankTransport : IBankTransport
         }
     }
 
+    /// <summary>Takes part in <paramref name="round"/>, which the appliance opened for this bank without a RoundRequest (a training
+    /// step names it, SPEC.md 14.5), with a vector of <paramref name="length"/> values: its sum must have that many values.</summary>
+    /// <returns><paramref name="round"/>.</returns>
+    internal ulong Expect(ulong round, int length)
+    {
+        Diagnostics.HopTrace.Mark(Bank, "req=", (long)round);
+        _requested = (round, length);
+        return round;
+    }
+
     /// <summary>Masking: waits until the appliance opens <paramref name="round"/> for this bank (its RoundOpen item), keeping every
     /// other item for the readers. Returns early with the wrapper of a session abort, which ends any wait.</summary>
     /// <returns>Null once the round is open; else the serialized session-ending RoundAbort.</returns>

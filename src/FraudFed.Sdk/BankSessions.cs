@@ -24,7 +24,9 @@ internal interface IBankSession : IDisposable
     /// <summary>Values must be below 2^ValueBits (t for homomorphic, 2^k for masking).</summary>
     int ValueBits { get; }
     Task SetupAsync(CancellationToken cancellationToken);
-    Task<FederatedSum> SumAsync(ulong[] values, CancellationToken cancellationToken);
+    /// <summary>One round: <paramref name="opened"/> when the appliance already opened it for this bank (a training step names
+    /// it, SPEC.md 14.5), else null (the bank asks with RequestRound).</summary>
+    Task<FederatedSum> SumAsync(ulong[] values, ulong? opened, CancellationToken cancellationToken);
 }
 
 /// <summary>Why a bank that the appliance already counts as joined cannot go on (setup refused with WrongRoundOrState and no
@@ -106,9 +108,9 @@ internal sealed class HomomorphicBankSession : IBankSession
         catch (ProtocolViolationException e) { throw Failure(e, round: null); }
     }
 
-    public async Task<FederatedSum> SumAsync(ulong[] values, CancellationToken cancellationToken)
+    public async Task<FederatedSum> SumAsync(ulong[] values, ulong? opened, CancellationToken cancellationToken)
     {
-        ulong round = await _transport.RequestRoundAsync(values.Length, cancellationToken).ConfigureAwait(false);
+        ulong round = opened is { } named ? _transport.Expect(named, values.Length) : await _transport.RequestRoundAsync(values.Length, cancellationToken).ConfigureAwait(false);
         try
         {
             SecureSumClientResult r = await _client.SumAsync(values, new SumContext(round, values.Length, ValueBits), cancellationToken).ConfigureAwait(false);
@@ -270,7 +272,7 @@ internal sealed class MaskingBankSession : IBankSession
         _left = round;
     }
 
-    public async Task<FederatedSum> SumAsync(ulong[] values, CancellationToken cancellationToken)
+    public async Task<FederatedSum> SumAsync(ulong[] values, ulong? opened, CancellationToken cancellationToken)
     {
         if (_bank.State is BankReady { LastRoundFailure: { } reason } ready && ready.Round > _left)
         {
@@ -280,7 +282,7 @@ internal sealed class MaskingBankSession : IBankSession
             // bytes the client's own leave uses (a resend if that was sent); a refusal means the round is over.
             await LeaveRoundAsync(ready.Round, reason, "this bank left the round", cancellationToken).ConfigureAwait(false);
         }
-        ulong round = await _transport.RequestRoundAsync(values.Length, cancellationToken).ConfigureAwait(false);
+        ulong round = opened is { } named ? _transport.Expect(named, values.Length) : await _transport.RequestRoundAsync(values.Length, cancellationToken).ConfigureAwait(false);
         // A round whose RoundOpen this process already read (an earlier call cancelled between it and ShareKeys) is not awaited again.
         if (round != _opened && await _transport.AwaitRoundOpenAsync(round, values.Length, EndsSession, cancellationToken).ConfigureAwait(false) is { } end)
         {

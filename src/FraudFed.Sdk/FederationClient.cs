@@ -240,7 +240,9 @@ public sealed partial class FederationClient : IAsyncDisposable
         try
         {
             if (_session is { IsReady: true }) return;
+            Diagnostics.HopTrace.Mark(Bank, "b.connect>");
             SessionInfo info = await CallAsync(t => _grpc.GetSessionAsync(new GetSessionRequest(), deadline: Deadline(), cancellationToken: t).ResponseAsync, cancellationToken).ConfigureAwait(false);
+            Diagnostics.HopTrace.Mark(Bank, "b.session");
             Mode expected = Settings.IsHomomorphic ? Mode.Homomorphic : Mode.Masking;
             if (info.Mode != expected) throw new FederationException($"the aggregator runs mode {info.Mode}, this bank's configuration says {Settings.Mode}; use the bank.json of this appliance.");
             if (info.Bank != (uint)Bank) throw new FederationException($"the aggregator knows this certificate as bank {info.Bank}, the configuration says bank {Bank}; use the bank.json issued with this certificate.");
@@ -251,7 +253,9 @@ public sealed partial class FederationClient : IAsyncDisposable
             _session = Settings.IsHomomorphic
                 ? new HomomorphicBankSession(Transport, Settings, _config.ProtocolSeed, _config.Config.MaxMessageBytes, StateStore())
                 : new MaskingBankSession(Transport, Settings, _config.ProtocolSeed, info.SessionId.ToByteArray(), StateStore());
+            Diagnostics.HopTrace.Mark(Bank, "b.party");
             await _session.SetupAsync(cancellationToken).ConfigureAwait(false);
+            Diagnostics.HopTrace.Mark(Bank, "b.ready");
         }
         finally { _gate.Release(); }
     }
@@ -263,7 +267,11 @@ public sealed partial class FederationClient : IAsyncDisposable
     /// <exception cref="RoundFailedException">the round ended without a sum (the session goes on: call again).</exception>
     /// <exception cref="FederationException">a refused message, a session that ended, or an unreachable appliance.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
-    public async Task<FederatedSum> SumAsync(ulong[] values, CancellationToken cancellationToken = default)
+    public Task<FederatedSum> SumAsync(ulong[] values, CancellationToken cancellationToken = default) => SumInRoundAsync(values, opened: null, cancellationToken);
+
+    /// <summary><see cref="SumAsync(ulong[], CancellationToken)"/>, in <paramref name="opened"/> when the appliance already opened
+    /// that round for this bank (a training step names it, SPEC.md 14.5: no RoundRequest), else in the next round it asks for.</summary>
+    private async Task<FederatedSum> SumInRoundAsync(ulong[] values, ulong? opened, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(values);
         if (values.Length == 0) throw new ArgumentException("At least one value.", nameof(values));
@@ -275,7 +283,7 @@ public sealed partial class FederationClient : IAsyncDisposable
         if (_session is not { IsReady: true }) await ConnectAsync(cancellationToken).ConfigureAwait(false);
         IBankSession session = _session!;
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try { return await session.SumAsync(values, cancellationToken).ConfigureAwait(false); }
+        try { return await session.SumAsync(values, opened, cancellationToken).ConfigureAwait(false); }
         finally { _gate.Release(); }
     }
 

@@ -81,12 +81,42 @@ public sealed class TrainingOnApplianceTests
         Assert.That(progress[^1].Sums, Is.EqualTo(models[0].Sums));
         Assert.That(progress[^1].BytesUploaded, Is.GreaterThan(0));
         Assert.That(progress.Select(p => p.Broadcasts), Is.Ordered.Ascending);
+        Assert.That(models[0].Sums, Is.GreaterThan(0));
+        Assert.That(clients.Select(c => c.Transport.Timings.Requests), Is.All.EqualTo(0L),
+            "every round of the job was opened by the appliance with its step (TrainingStep.round): no bank sent a RoundRequest");
 
         TrainingStatus before = kit.Host.Coordinator.Training!;
         await kit.StopAsync();
         await kit.StartAsync();
         Assert.That(kit.Host!.Coordinator.Training, Is.EqualTo(before), "replaying the event log rebuilds the job's progress");
         Assert.That(Fingerprint(kit.Host.Coordinator.TrainedModel!), Is.EqualTo(expected), "replaying the event log rebuilds the model");
+    }
+
+    [TestCase("he")]
+    [TestCase("masking")]
+    public async Task ABankThatAsksForTheStepsRound_IsAnsweredWithTheRoundTheStepNamed_AndNothingIsQueued(string mode)
+    {
+        // An SDK that does not read TrainingStep.round asks with RoundRequest (SPEC.md 14.5): the appliance opened the round
+        // with the step, so the request is answered with that round (Asking again inside a round), not queued for the next.
+        await using ApplianceKit kit = ApplianceKit.Create(mode, banks: Banks, maxMessageBytes: 64 << 20);
+        kit.EditConfig(c => c with { Training = Job("logistic") });
+        await kit.StartAsync();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+        FederationClient[] clients = Enumerable.Range(0, Banks).Select(kit.Client).ToArray();
+        await Task.WhenAll(clients.Select(c => c.ConnectAsync(cts.Token)));
+        Sdk.Wire.TrainingStep? step = null;
+        while (step is not { SumLength: > 0 })
+        {
+            Sdk.Wire.MailboxItem item = await clients[0].Transport.NextTrainingItemAsync(cts.Token);
+            Assert.That(item.ItemCase, Is.Not.EqualTo(Sdk.Wire.MailboxItem.ItemOneofCase.TrainingEnd));
+            if (item.ItemCase == Sdk.Wire.MailboxItem.ItemOneofCase.TrainingStep) step = item.TrainingStep;
+        }
+        Assert.That(step.Round, Is.EqualTo(1UL), "the job's first sum is the session's first round");
+        Assert.That(kit.Host!.Coordinator.Position, Does.Not.Contain("asked for round"));
+        ulong asked = await clients[0].Transport.RequestRoundAsync((int)step.SumLength, cts.Token);
+        Assert.That(asked, Is.EqualTo(step.Round));
+        Assert.That(kit.Host.Coordinator.Position, Does.Not.Contain("asked for round"), "the request was not queued for a next round");
+        Assert.ThrowsAsync<VectorLengthMismatchException>(async () => await clients[1].Transport.RequestRoundAsync((int)step.SumLength + 1, cts.Token));
     }
 
     [Test]

@@ -2,7 +2,8 @@
 // transaction, in this order: the engine applies the event (a refused message throws and changes nothing), the event
 // and the mailbox items it produced are appended durably, waiting readers are woken, and only then is the bank answered.
 // Rounds: banks ask to join the next round (RequestRound); it opens when every bank of the session has asked, or when
-// the join deadline passes. Each stage closes when every expected bank has answered, or at its deadline (the silent
+// the join deadline passes. A training job's rounds open without requests, when the step that needs the sum is broadcast.
+// Each stage closes when every expected bank has answered, or at its deadline (the silent
 // banks are dropouts; the protocol decides whether enough remain). On start the log is replayed into fresh parties.
 using System.Buffers.Binary;
 using System.Diagnostics;
@@ -166,7 +167,7 @@ public sealed class Coordinator : IDisposable
     {
         IReadOnlyList<OutboundItem> outs = ApplyToEngine(e, prepared);
         if (_training is null) return outs;
-        IReadOnlyList<OutboundItem> training = _training.After(_engine);
+        IReadOnlyList<OutboundItem> training = _training.After(_engine, _nextRound);
         return training.Count == 0 ? outs : [.. outs, .. training];
     }
 
@@ -375,6 +376,15 @@ public sealed class Coordinator : IDisposable
             double limit = _engine.InSetup ? d.SetupSeconds : d.StageSeconds;
             bool late = (now - _stageStarted).TotalSeconds >= limit;
             (string Name, byte[] Payload)? step = _engine.Due(late);
+            if (step is null && _engine.CanOpenRound && _training?.RoundToOpen is { } due && due.Round == _nextRound && _engine.SessionBanks.Count > 0)
+            {
+                // Training: the round the step just broadcast names opens at once, with every session bank (SPEC.md 14.5, training
+                // on the appliance): its round start is committed with the step, and the banks send no RoundRequest for it.
+                var payload = new byte[12];
+                BinaryPrimitives.WriteUInt64LittleEndian(payload, due.Round);
+                BinaryPrimitives.WriteUInt32LittleEndian(payload.AsSpan(8), (uint)due.Length);
+                step = ("open_round", [.. payload, .. Items.Banks(_engine.SessionBanks.Order())]);
+            }
             if (step is null && _engine.CanOpenRound && _requests.Count > 0)
             {
                 IReadOnlyCollection<int> session = _engine.SessionBanks;

@@ -35,6 +35,7 @@ internal sealed class TrainingEngine
     private ulong _steps;
     private int _sums;
     private bool _awaitingSum;
+    private (ulong Round, int Length) _announced;   // the round the last step that needs a sum named, and its length
 
     public TrainingEngine(TrainingSettings settings, int banks)
     {
@@ -49,8 +50,14 @@ internal sealed class TrainingEngine
     /// <summary>The trained model (GbdtModel or LogisticModel), or null before completion.</summary>
     public object? Model => _ended && !_failed ? _coordinator.Model : null;
 
-    /// <summary>Mailbox items due after one applied event (called in live runs and on replay alike).</summary>
-    public IReadOnlyList<OutboundItem> After(IModeEngine engine)
+    /// <summary>The round the last broadcast step named for its sum and that step's sum length, while the job waits for that
+    /// sum: the coordinator opens it (every session bank a participant) as soon as it is the next round (SPEC.md 14.5, training
+    /// on the appliance). Null when no sum is awaited.</summary>
+    public (ulong Round, int Length)? RoundToOpen => _awaitingSum && !_ended ? _announced : null;
+
+    /// <summary>Mailbox items due after one applied event (called in live runs and on replay alike). <paramref name="nextRound"/>
+    /// is the number of the next round the coordinator opens: a step that needs a sum names it.</summary>
+    public IReadOnlyList<OutboundItem> After(IModeEngine engine, ulong nextRound)
     {
         ClosedRound? closed = engine.TakeClosedRound();
         var outs = new List<OutboundItem>();
@@ -62,7 +69,7 @@ internal sealed class TrainingEngine
             var job = new TrainingJob { Model = _settings.Model, OptionsJson = TrainingJobFactory.OptionsJson(_settings), ModulusBits = (uint)_settings.ModulusBits };
             job.FeatureNames.AddRange(_settings.FeatureNames);
             ToAll(outs, new MailboxItem { TrainingJob = job });
-            Emit(outs);
+            Emit(outs, nextRound);
             return outs;
         }
         if (closed is null || !_awaitingSum) return outs;
@@ -92,12 +99,13 @@ internal sealed class TrainingEngine
             return outs;
         }
         _sums++;
-        Emit(outs);
+        Emit(outs, nextRound);
         return outs;
     }
 
-    /// <summary>Sends broadcasts until one needs a sum, or the job ends.</summary>
-    private void Emit(List<OutboundItem> outs)
+    /// <summary>Sends broadcasts until one needs a sum (it names <paramref name="nextRound"/>, which the coordinator opens for
+    /// it at once), or the job ends.</summary>
+    private void Emit(List<OutboundItem> outs, ulong nextRound)
     {
         while (true)
         {
@@ -110,10 +118,11 @@ internal sealed class TrainingEngine
             TrainingBroadcast broadcast = _coordinator.Broadcast ?? throw new InvalidOperationException("The coordinator has no broadcast but is not complete.");
             int length = _coordinator.SumLength;
             _steps++;
-            ToAll(outs, new MailboxItem { TrainingStep = new TrainingStep { Step = _steps, Broadcast = ByteString.CopyFrom(TrainingWire.Encode(broadcast)), SumLength = (uint)length } });
+            ToAll(outs, new MailboxItem { TrainingStep = new TrainingStep { Step = _steps, Broadcast = ByteString.CopyFrom(TrainingWire.Encode(broadcast)), SumLength = (uint)length, Round = length > 0 ? nextRound : 0 } });
             if (length > 0)
             {
                 _awaitingSum = true;
+                _announced = (nextRound, length);
                 return;
             }
             try { _coordinator.Accept(ReadOnlySpan<ulong>.Empty); }

@@ -125,8 +125,8 @@ internal sealed class ServiceWireVectors : IVectorFile
         refs.Add(new ProtoRef().U(1, 4).M(5, new ProtoRef().S(1, "gbdt").S(2, options).U(3, 32).Strings(4, Features)));
 
         byte[] broadcast = F("training-broadcast", 40);
-        items.Add(new MailboxItem { Sequence = 5, TrainingStep = new TrainingStep { Step = 1, Broadcast = ByteString.CopyFrom(broadcast), SumLength = 2 } });
-        refs.Add(new ProtoRef().U(1, 5).M(6, new ProtoRef().U(1, 1).B(2, broadcast).U(3, 2)));
+        items.Add(new MailboxItem { Sequence = 5, TrainingStep = new TrainingStep { Step = 1, Broadcast = ByteString.CopyFrom(broadcast), SumLength = 2, Round = 3 } });
+        refs.Add(new ProtoRef().U(1, 5).M(6, new ProtoRef().U(1, 1).B(2, broadcast).U(3, 2).U(4, 3)));
 
         items.Add(new MailboxItem { Sequence = 6, TrainingEnd = new TrainingEnd { Succeeded = true, Steps = 9 } });
         refs.Add(new ProtoRef().U(1, 6).M(7, new ProtoRef().U(1, 1).U(3, 9)));
@@ -153,7 +153,7 @@ internal sealed class ServiceWireVectors : IVectorFile
                 "ReceiveRequest after_sequence 41, wait_milliseconds 30000, max_items 0. MailboxItem sequences 1-7: message " +
                 "F(\"aggregator-message\", 80); round_open round 7 length 10000; sum_result round 7, contributors [0, 1, 3], sum_le of " +
                 "[0, 1, 2^32 - 1, 2^31] with k = 32 (4 little-endian bytes per value, SPEC.md 14.5); training_job model \"gbdt\", options_json {\"trees\":3,\"max_depth\":4}, modulus_bits 32, " +
-                "feature_names [\"amount\", \"merchant_bucket\"]; training_step step 1, broadcast F(\"training-broadcast\", 40), sum_length 2; " +
+                "feature_names [\"amount\", \"merchant_bucket\"]; training_step step 1, broadcast F(\"training-broadcast\", 40), sum_length 2, round 3; " +
                 "training_end succeeded with steps 9, and failed with reason \"round 3 failed: TooFewParticipants\" and steps 4. ReceiveReply: " +
                 "the round_open item then the message item; and empty. Delivery with the answer: RoundRequest length 10000 with " +
                 "deliver_after 41; RoundRequestReply round 7 carrying the message item; SubmitRequest F(\"bank-message\", 100) with " +
