@@ -7,7 +7,9 @@
 // removed afterwards. wall_s, inproc_wall_s, cpu_s and inproc_cpu_s (process CPU seconds) are medians per round over the R
 // rounds (each round's figure in *_all); ratio = wall_s / inproc_wall_s. Last stdout line with --json: {suite, mode, banks,
 // values, rounds, setup_s, first_round_s, wall_s, round_median_s (= wall_s), wall_s_mean, inproc_wall_s, ratio, wall_s_all,
-// inproc_wall_s_all, cpu_s, inproc_cpu_s, cpu_s_all, inproc_cpu_s_all, bank_upload_bytes, peak_rss_mb, exact, the
+// inproc_wall_s_all, cpu_s, inproc_cpu_s, cpu_s_all, inproc_cpu_s_all, jit_s and inproc_jit_s (JIT compilation seconds per
+// round, median, all threads: the legs run one at a time), jit_methods and
+// inproc_jit_methods (methods compiled during the timed rounds, in all), bank_upload_bytes, peak_rss_mb, exact, the
 // appliance's busy times, and the banks' own: bank_*_s summed over banks and rounds}.
 using System.CommandLine;
 using System.Diagnostics;
@@ -114,6 +116,9 @@ internal sealed class BenchRoundCommand : ICliSubcommands
             var inprocWalls = new List<double>();
             var roundCpus = new List<double>();
             var inprocCpus = new List<double>();
+            var roundJit = new List<double>();
+            var inprocJit = new List<double>();
+            long roundJitMethods = 0, inprocJitMethods = 0;
             var bankWall = new long[n];
             long upload;
             ApplianceTimingsSnapshot spent;
@@ -137,6 +142,8 @@ internal sealed class BenchRoundCommand : ICliSubcommands
                         bool appliance = (leg == 0) == (round % 2 == 0);
                         FullCollection();
                         TimeSpan c0 = ProcessCpu();
+                        TimeSpan j0 = System.Runtime.JitInfo.GetCompilationTime();
+                        long m0 = System.Runtime.JitInfo.GetCompiledMethodCount();
                         long r0 = Stopwatch.GetTimestamp();
                         if (appliance)
                         {
@@ -150,6 +157,8 @@ internal sealed class BenchRoundCommand : ICliSubcommands
                             }));
                             roundWalls.Add(Stopwatch.GetElapsedTime(r0).TotalSeconds);
                             roundCpus.Add((ProcessCpu() - c0).TotalSeconds);
+                            roundJit.Add((System.Runtime.JitInfo.GetCompilationTime() - j0).TotalSeconds);
+                            roundJitMethods += System.Runtime.JitInfo.GetCompiledMethodCount() - m0;
                             exact &= results.All(r => r.Sum.AsSpan().SequenceEqual(plain44));
                         }
                         else
@@ -157,6 +166,8 @@ internal sealed class BenchRoundCommand : ICliSubcommands
                             local = inproc.Sum(vectors);
                             inprocWalls.Add(Stopwatch.GetElapsedTime(r0).TotalSeconds);
                             inprocCpus.Add((ProcessCpu() - c0).TotalSeconds);
+                            inprocJit.Add((System.Runtime.JitInfo.GetCompilationTime() - j0).TotalSeconds);
+                            inprocJitMethods += System.Runtime.JitInfo.GetCompiledMethodCount() - m0;
                             exact &= local.Sum.AsSpan().SequenceEqual(plain32);
                         }
                     }
@@ -180,6 +191,7 @@ internal sealed class BenchRoundCommand : ICliSubcommands
             stdout.WriteLine($"  in-process round (s)         {inprocPerRound:0.000}{(rounds > 1 ? $" (median; mean {inprocWalls.Average():0.000})" : "")}");
             stdout.WriteLine($"  ratio                        {ratio:0.00}");
             stdout.WriteLine($"  CPU per round (s)            {cpuPerRound:0.000} appliance stack, {inprocCpuPerRound:0.000} in process (medians)");
+            stdout.WriteLine($"  JIT during the rounds         {Median(roundJit):0.000} s per round, {roundJitMethods} methods in all (appliance stack); {Median(inprocJit):0.000} s, {inprocJitMethods} methods (in process)");
             stdout.WriteLine($"  bank upload, all banks (B)   {upload}");
             stdout.WriteLine($"  peak RSS (MiB)               {peak:0}");
             stdout.WriteLine($"  exact                        {(exact ? "yes" : "NO")}");
@@ -199,6 +211,8 @@ internal sealed class BenchRoundCommand : ICliSubcommands
                     ["wall_s_all"] = Rounded(roundWalls), ["inproc_wall_s_all"] = Rounded(inprocWalls),
                     ["cpu_s"] = Math.Round(cpuPerRound, 4), ["inproc_cpu_s"] = Math.Round(inprocCpuPerRound, 4),
                     ["cpu_s_all"] = Rounded(roundCpus), ["inproc_cpu_s_all"] = Rounded(inprocCpus),
+                    ["jit_s"] = Math.Round(Median(roundJit), 4), ["inproc_jit_s"] = Math.Round(Median(inprocJit), 4),
+                    ["jit_methods"] = roundJitMethods, ["inproc_jit_methods"] = inprocJitMethods,
                     ["bank_upload_bytes"] = upload, ["peak_rss_mb"] = Math.Round(peak, 1), ["exact"] = exact,
                     ["engine_s"] = Math.Round(spent.EngineSeconds, 3), ["store_s"] = Math.Round(spent.StoreWriteSeconds + spent.StoreReadSeconds, 3),
                     ["store_write_s"] = Math.Round(spent.StoreWriteSeconds, 3), ["store_read_s"] = Math.Round(spent.StoreReadSeconds, 3),
