@@ -1,7 +1,8 @@
 // `fraudfed bench round --mode he|masking --banks N --values V [--rounds R] --json`: secure-sum rounds through the real stack —
 // the appliance (Kestrel, mutual TLS, SQLite state) and N bank SDK clients over loopback, all in this process — against the
-// in-process harness rounds of the same mode measured in the same run. After session setup, each stack gets one untimed
-// warm-up round (the appliance's time is first_round_s); then R rounds of each are timed, interleaved (appliance, in-process,
+// in-process harness rounds of the same mode measured in the same run. After session setup, each stack gets untimed warm-up
+// rounds (the appliance's first is first_round_s) until one compiles at most 50 methods, at most 4 (warmup_rounds,
+// inproc_warmup_rounds); then R rounds of each are timed, interleaved (appliance, in-process,
 // in-process, appliance, ...), each after a full blocking, compacting collection. An appliance round is timed from the banks'
 // first call to the last bank holding its exact sum. The kit is made by `aggregator init`'s code in a temporary directory and
 // removed afterwards. wall_s, inproc_wall_s, cpu_s and inproc_cpu_s (process CPU seconds) are medians per round over the R
@@ -97,13 +98,23 @@ internal sealed class BenchRoundCommand : ICliSubcommands
             setup.Stop();
             ulong applianceModulus = mode == "he" ? 1UL << 44 : 1UL << 32;
             ulong[] plain44 = Plain(vectors, applianceModulus), plain32 = Plain(vectors, 1UL << 32);
-            // One untimed warm-up round, as the in-process stack gets below (same fairness): the first round through the
-            // appliance also pays JIT compilation, first large allocations and connection warm-up; it is reported as first_round_s.
-            stderr.WriteLine("bench round: appliance warm-up round (untimed) ...");
-            var first = Stopwatch.StartNew();
-            FederatedSum[] warm = await Task.WhenAll(clients.Select((cl, i) => cl.SumAsync(vectors[i])));
-            first.Stop();
-            bool exact = warm.All(r => r.Sum.AsSpan().SequenceEqual(plain44));
+            // Untimed warm-up rounds, as the in-process stack gets below (same rule, same fairness): the first round through the
+            // appliance also pays JIT compilation, first large allocations and connection warm-up (it is reported as
+            // first_round_s), and tiered compilation goes on compiling for a round or more; warm-up ends after the first round
+            // that compiled at most QuietJitMethods methods, or after MaxWarmupRounds rounds.
+            stderr.WriteLine("bench round: appliance warm-up (untimed) ...");
+            var first = new Stopwatch();
+            bool exact = true;
+            int warmups = 0;
+            for (long compiled = long.MaxValue; warmups < MaxWarmupRounds && compiled > QuietJitMethods; warmups++)
+            {
+                long m0 = System.Runtime.JitInfo.GetCompiledMethodCount();
+                if (warmups == 0) first.Start();
+                FederatedSum[] warm = await Task.WhenAll(clients.Select((cl, i) => cl.SumAsync(vectors[i])));
+                first.Stop();
+                exact &= warm.All(r => r.Sum.AsSpan().SequenceEqual(plain44));
+                compiled = System.Runtime.JitInfo.GetCompiledMethodCount() - m0;
+            }
 
             ISecureSum inproc = mode == "he"
                 ? new HomomorphicSecureSum(n, 32, new HomomorphicOptions
@@ -120,14 +131,21 @@ internal sealed class BenchRoundCommand : ICliSubcommands
             var inprocJit = new List<double>();
             long roundJitMethods = 0, inprocJitMethods = 0;
             var bankWall = new long[n];
+            int inprocWarmups = 0;
             long upload;
             ApplianceTimingsSnapshot spent;
             BankTimes bt;
             try
             {
-                stderr.WriteLine("bench round: in-process warm-up round (untimed) ...");
-                SecureSumResult local = inproc.Sum(vectors);          // session setup and warm-up, untimed
-                exact &= local.Sum.AsSpan().SequenceEqual(plain32);
+                stderr.WriteLine("bench round: in-process warm-up (untimed) ...");
+                SecureSumResult local = null!;
+                for (long compiled = long.MaxValue; inprocWarmups < MaxWarmupRounds && compiled > QuietJitMethods; inprocWarmups++)
+                {
+                    long m0 = System.Runtime.JitInfo.GetCompiledMethodCount();
+                    local = inproc.Sum(vectors);          // the first also sets the session up
+                    exact &= local.Sum.AsSpan().SequenceEqual(plain32);
+                    compiled = System.Runtime.JitInfo.GetCompiledMethodCount() - m0;
+                }
                 long uploadBefore = clients.Sum(cl => cl.BytesUploaded);
                 ApplianceTimingsSnapshot before = host.Coordinator.Timings.Snapshot();
                 BankTimes banksBefore = BankTimes.Of(clients);
@@ -186,7 +204,7 @@ internal sealed class BenchRoundCommand : ICliSubcommands
             double bankWork = bankWallSeconds - bt.Send - bt.Wait - bt.Request;
             stdout.WriteLine($"bench round ({mode}, {n} banks, {Plural.Of(count, "value")}, {rounds} round{(rounds > 1 ? "s" : "")})");
             stdout.WriteLine($"  session setup (s)            {setup.Elapsed.TotalSeconds:0.000}");
-            stdout.WriteLine($"  first appliance round (s)    {first.Elapsed.TotalSeconds:0.000} (untimed warm-up)");
+            stdout.WriteLine($"  first appliance round (s)    {first.Elapsed.TotalSeconds:0.000} (untimed warm-up: {Plural.Of(warmups, "round")} through the appliance, {inprocWarmups} in process)");
             stdout.WriteLine($"  appliance round (s)          {wallPerRound:0.000}{(rounds > 1 ? $" (median; mean {roundWalls.Average():0.000})" : "")}");
             stdout.WriteLine($"  in-process round (s)         {inprocPerRound:0.000}{(rounds > 1 ? $" (median; mean {inprocWalls.Average():0.000})" : "")}");
             stdout.WriteLine($"  ratio                        {ratio:0.00}");
@@ -205,6 +223,7 @@ internal sealed class BenchRoundCommand : ICliSubcommands
                 {
                     ["suite"] = "round", ["mode"] = mode, ["banks"] = n, ["values"] = count, ["rounds"] = rounds,
                     ["setup_s"] = Math.Round(setup.Elapsed.TotalSeconds, 3), ["first_round_s"] = Math.Round(first.Elapsed.TotalSeconds, 4),
+                    ["warmup_rounds"] = warmups, ["inproc_warmup_rounds"] = inprocWarmups,
                     ["wall_s"] = Math.Round(wallPerRound, 4),
                     ["round_median_s"] = Math.Round(wallPerRound, 4), ["wall_s_mean"] = Math.Round(roundWalls.Average(), 4),
                     ["inproc_wall_s"] = Math.Round(inprocPerRound, 4), ["ratio"] = Math.Round(ratio, 3),
@@ -252,6 +271,11 @@ internal sealed class BenchRoundCommand : ICliSubcommands
         GC.WaitForPendingFinalizers();
         GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
     }
+
+    /// <summary>A stack's warm-up ends after a round that JIT-compiled at most this many methods (tiered compilation settled).</summary>
+    private const int QuietJitMethods = 50;
+    /// <summary>Or after this many warm-up rounds of the stack.</summary>
+    private const int MaxWarmupRounds = 4;
 
     private static double[] Rounded(List<double> xs) => [.. xs.Select(x => Math.Round(x, 4))];
 
