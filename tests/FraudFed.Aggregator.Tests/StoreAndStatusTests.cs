@@ -34,6 +34,35 @@ public sealed class StoreAndStatusTests
     }
 
     [Test]
+    public void SqliteStore_PayloadFilesWrittenConcurrently_AreEachInPlaceWhenTheirWriterReturns_AndReadBackAfterReopen()
+    {
+        // Concurrent writers share directory fsyncs: each call still returns only once its own file is in place, and every file
+        // reads back (digest checked) after a reopen.
+        string dir = Directory.CreateTempSubdirectory("fraudfed-store-").FullName;
+        try
+        {
+            string path = Path.Combine(dir, "a.db");
+            byte[][] payloads = [.. Enumerable.Range(0, 12).Select(i => Enumerable.Range(0, 4096 + i).Select(j => (byte)(i * 31 + j)).ToArray())];
+            byte[][] digests = [.. payloads.Select(p => System.Security.Cryptography.SHA256.HashData(p))];
+            using (var store = new SqliteAggregatorStore(path))
+            {
+                store.Initialize("abc");
+                Parallel.For(0, payloads.Length, new ParallelOptions { MaxDegreeOfParallelism = 6 }, i =>
+                {
+                    store.WritePayloadFile(i, digests[i], payloads[i]);
+                    Assert.That(File.Exists(Path.Combine(path + ".payloads", $"{i}-{Convert.ToHexStringLower(digests[i])}.bin")), Is.True);
+                });
+                store.AppendBatch([.. payloads.Select((p, i) => new AppendEntry(new StoredEvent(0, EventKind.Inbound, i, "", p, digests[i]), [], PayloadInFile: true))]);
+            }
+            using var reopened = new SqliteAggregatorStore(path);
+            IReadOnlyList<StoredEvent> events = reopened.ReadEvents();
+            Assert.That(events.Select(e => e.Payload), Is.EqualTo(payloads));
+            Assert.That(Directory.GetFiles(path + ".payloads", "*.tmp"), Is.Empty, "no temporary file is left behind");
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
+
+    [Test]
     public void SqliteStore_NumbersMailboxesPerBank_AndKeepsEverythingAcrossReopen()
     {
         string dir = Directory.CreateTempSubdirectory("fraudfed-store-").FullName;

@@ -1,7 +1,8 @@
 // SQLite implementation of IAggregatorStore (Microsoft.Data.Sqlite): WAL journal, synchronous=FULL so that an
 // acknowledged append survives a power loss, one connection guarded by its own lock (the coordinator's group commit
 // writes while banks' mailbox reads wait only for that commit). Large inbound payloads (1 MiB or more) live in files beside the state
-// file (<state>.payloads/<bank>-<sha256>.bin), written once and fsynced before the row naming them commits, instead of
+// file (<state>.payloads/<bank>-<sha256>.bin), written once and fsynced (the file, then the folder: one folder fsync for the
+// files of concurrent writers) before the row naming them commits, instead of
 // being copied into the WAL and again into the database at checkpoint. A broadcast mailbox item is stored once
 // (table items) and referenced by each recipient's mailbox row.
 using System.Security.Cryptography;
@@ -203,9 +204,27 @@ public sealed partial class SqliteAggregatorStore : IAggregatorStore
             File.Move(temp, path, overwrite: true);
         }
         finally { if (File.Exists(temp)) File.Delete(temp); }
-        FraudFed.Sdk.State.DurableDirectory.Sync(_payloadDirectory);
+        SyncPayloadDirectoryAfter(Interlocked.Increment(ref _renamed));
     }
 
+    private readonly object _directorySync = new();
+    private long _renamed;           // payload files moved into place so far (numbered in the order their moves finished)
+    private long _directorySynced;   // the highest such number a finished directory fsync covers
+
+    /// <summary>Returns once a directory fsync that began after payload file <paramref name="renamed"/> was moved into place has
+    /// finished: the file's name is then durable. Concurrent writers (ten banks' uploads of one stage) share one fsync, as a group
+    /// commit does: each waits for the one running, and finds its own file covered by it or runs the next, which covers every
+    /// move finished before it began.</summary>
+    private void SyncPayloadDirectoryAfter(long renamed)
+    {
+        lock (_directorySync)
+        {
+            if (Volatile.Read(ref _directorySynced) >= renamed) return;
+            long covers = Interlocked.Read(ref _renamed);   // every move counted up to here finished before this fsync begins
+            FraudFed.Sdk.State.DurableDirectory.Sync(_payloadDirectory);
+            Volatile.Write(ref _directorySynced, covers);
+        }
+    }
 
     private string PayloadPath(int bank, byte[] digest) => Path.Combine(_payloadDirectory, $"{bank}-{Convert.ToHexStringLower(digest)}.bin");
 

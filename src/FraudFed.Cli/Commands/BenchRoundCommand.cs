@@ -1,11 +1,17 @@
 // `fraudfed bench round --mode he|masking --banks N --values V [--rounds R] --json`: secure-sum rounds through the real stack —
-// the appliance (Kestrel, mutual TLS, SQLite state) and N bank SDK clients over loopback, all in this process — timed
-// after session setup and one untimed warm-up round (its time is first_round_s), against the in-process harness rounds of the same mode measured in the same run. The kit is
-// made by `aggregator init`'s code in a temporary directory and removed afterwards. wall_s and inproc_wall_s are the mean
-// per round over R rounds (R = 1 by default; many small rounds measure the fixed cost per round). Last stdout line with
-// --json: {suite, mode, banks, values, rounds, setup_s, first_round_s, wall_s, inproc_wall_s, ratio, cpu_s, inproc_cpu_s (process CPU seconds per
-// round), bank_upload_bytes, peak_rss_mb, exact,
-// the appliance's busy times, and the banks' own: bank_*_s summed over banks and rounds}.
+// the appliance (Kestrel, mutual TLS, SQLite state) and N bank SDK clients over loopback, all in this process — against the
+// in-process harness rounds of the same mode measured in the same run. After session setup, each stack gets untimed warm-up
+// rounds (the appliance's first is first_round_s) until one compiles at most 50 methods, at most 4 (warmup_rounds,
+// inproc_warmup_rounds); then R rounds of each are timed, interleaved (appliance, in-process,
+// in-process, appliance, ...), each after a full blocking, compacting collection. An appliance round is timed from the banks'
+// first call to the last bank holding its exact sum. The kit is made by `aggregator init`'s code in a temporary directory and
+// removed afterwards. wall_s, inproc_wall_s, cpu_s and inproc_cpu_s (process CPU seconds) are medians per round over the R
+// rounds (each round's figure in *_all); ratio = wall_s / inproc_wall_s. Last stdout line with --json: {suite, mode, banks,
+// values, rounds, setup_s, first_round_s, wall_s, round_median_s (= wall_s), wall_s_mean, inproc_wall_s, ratio, wall_s_all,
+// inproc_wall_s_all, cpu_s, inproc_cpu_s, cpu_s_all, inproc_cpu_s_all, jit_s and inproc_jit_s (JIT compilation seconds per
+// round, median, all threads: the legs run one at a time), jit_methods and
+// inproc_jit_methods (methods compiled during the timed rounds, in all), bank_upload_bytes, peak_rss_mb, exact, the
+// appliance's busy times, and the banks' own: bank_*_s summed over banks and rounds}.
 using System.CommandLine;
 using System.Diagnostics;
 using System.Text.Json;
@@ -37,7 +43,7 @@ internal sealed class BenchRoundCommand : ICliSubcommands
         mode.AcceptOnlyFromAmong("he", "masking");
         var banks = new Option<int>("--banks") { Description = "Banks (3..64).", DefaultValueFactory = _ => 10 }.InRange(3, 64);
         var values = new Option<int>("--values") { Description = "Values per bank (1..16777216), each below 2^32.", DefaultValueFactory = _ => 1_000_000 }.InRange(1, 1 << 24);
-        var rounds = new Option<int>("--rounds") { Description = "Rounds to time in each stack (1..1000); wall times are the mean per round.", DefaultValueFactory = _ => 1 }.InRange(1, 1000);
+        var rounds = new Option<int>("--rounds") { Description = "Rounds to time in each stack (1..1000), interleaved; wall and CPU times are the median per round.", DefaultValueFactory = _ => 1 }.InRange(1, 1000);
         var insecure = new Option<bool>("--insecure-test-parameters") { Description = "Homomorphic mode: the INSECURE n = 256 ring (quick checks only)." };
         var json = new Option<bool>("--json") { Description = "End with one JSON line of results." };
         var cmd = new Command("round", "One secure-sum round through the appliance and bank SDK over loopback mutual TLS, against the in-process round of the same mode.");
@@ -92,43 +98,24 @@ internal sealed class BenchRoundCommand : ICliSubcommands
             setup.Stop();
             ulong applianceModulus = mode == "he" ? 1UL << 44 : 1UL << 32;
             ulong[] plain44 = Plain(vectors, applianceModulus), plain32 = Plain(vectors, 1UL << 32);
-            // One untimed warm-up round, as the in-process stack gets below (same fairness): the first round through the
-            // appliance also pays JIT compilation, first large allocations and connection warm-up; it is reported as first_round_s.
-            stderr.WriteLine("bench round: appliance warm-up round (untimed) ...");
-            var first = Stopwatch.StartNew();
-            FederatedSum[] warm = await Task.WhenAll(clients.Select((cl, i) => cl.SumAsync(vectors[i])));
-            first.Stop();
-            bool exact = warm.All(r => r.Sum.AsSpan().SequenceEqual(plain44));
-            long uploadBefore = clients.Sum(cl => cl.BytesUploaded);
-            stderr.WriteLine($"bench round: appliance round{(rounds > 1 ? "s" : "")} ...");
-            ApplianceTimingsSnapshot before = host.Coordinator.Timings.Snapshot();
-            BankTimes banksBefore = BankTimes.Of(clients);
-            var bankWall = new long[n];
-            var roundWalls = new List<double>();
-            var wall = new Stopwatch();
-            TimeSpan cpu0 = ProcessCpu();
-            for (int round = 0; round < rounds; round++)
+            // Untimed warm-up rounds, as the in-process stack gets below (same rule, same fairness): the first round through the
+            // appliance also pays JIT compilation, first large allocations and connection warm-up (it is reported as
+            // first_round_s), and tiered compilation goes on compiling for a round or more; warm-up ends after the first round
+            // that compiled at most QuietJitMethods methods, or after MaxWarmupRounds rounds.
+            stderr.WriteLine("bench round: appliance warm-up (untimed) ...");
+            var first = new Stopwatch();
+            bool exact = true;
+            int warmups = 0;
+            for (long compiled = long.MaxValue; warmups < MaxWarmupRounds && compiled > QuietJitMethods; warmups++)
             {
-                long r0 = Stopwatch.GetTimestamp();
-                wall.Start();
-                FederatedSum[] results = await Task.WhenAll(clients.Select(async (cl, i) =>
-                {
-                    long b0 = Stopwatch.GetTimestamp();
-                    FederatedSum sum = await cl.SumAsync(vectors[i]);
-                    bankWall[i] += Stopwatch.GetTimestamp() - b0;
-                    return sum;
-                }));
-                wall.Stop();
-                roundWalls.Add(Stopwatch.GetElapsedTime(r0).TotalSeconds);
-                exact &= results.All(r => r.Sum.AsSpan().SequenceEqual(plain44));
+                long m0 = System.Runtime.JitInfo.GetCompiledMethodCount();
+                if (warmups == 0) first.Start();
+                FederatedSum[] warm = await Task.WhenAll(clients.Select((cl, i) => cl.SumAsync(vectors[i])));
+                first.Stop();
+                exact &= warm.All(r => r.Sum.AsSpan().SequenceEqual(plain44));
+                compiled = System.Runtime.JitInfo.GetCompiledMethodCount() - m0;
             }
-            TimeSpan applianceCpu = ProcessCpu() - cpu0;
-            ApplianceTimingsSnapshot spent = host.Coordinator.Timings.Snapshot().Minus(before);
-            BankTimes bt = BankTimes.Of(clients).Minus(banksBefore);
-            double bankWallSeconds = bankWall.Sum() / (double)Stopwatch.Frequency;
-            long upload = clients.Sum(cl => cl.BytesUploaded) - uploadBefore;
 
-            stderr.WriteLine("bench round: in-process round of the same mode ...");
             ISecureSum inproc = mode == "he"
                 ? new HomomorphicSecureSum(n, 32, new HomomorphicOptions
                 {
@@ -136,36 +123,93 @@ internal sealed class BenchRoundCommand : ICliSubcommands
                     Parameters = insecure ? RlweParameters.InsecureForTestsOnly(RlweParameters.InsecureTestSetNames[0]) : null,
                 })
                 : new MaskingSecureSum(n, 32, new MaskingOptions { Threshold = 2 * n / 3 + 1 });
-            var inprocWall = new Stopwatch();
-            TimeSpan inprocCpu = TimeSpan.Zero;
-            SecureSumResult local;
+            var roundWalls = new List<double>();
+            var inprocWalls = new List<double>();
+            var roundCpus = new List<double>();
+            var inprocCpus = new List<double>();
+            var roundJit = new List<double>();
+            var inprocJit = new List<double>();
+            long roundJitMethods = 0, inprocJitMethods = 0;
+            var bankWall = new long[n];
+            int inprocWarmups = 0;
+            long upload;
+            ApplianceTimingsSnapshot spent;
+            BankTimes bt;
             try
             {
-                local = inproc.Sum(vectors);                          // session setup and warm-up, untimed
+                stderr.WriteLine("bench round: in-process warm-up (untimed) ...");
+                SecureSumResult local = null!;
+                for (long compiled = long.MaxValue; inprocWarmups < MaxWarmupRounds && compiled > QuietJitMethods; inprocWarmups++)
+                {
+                    long m0 = System.Runtime.JitInfo.GetCompiledMethodCount();
+                    local = inproc.Sum(vectors);          // the first also sets the session up
+                    exact &= local.Sum.AsSpan().SequenceEqual(plain32);
+                    compiled = System.Runtime.JitInfo.GetCompiledMethodCount() - m0;
+                }
+                long uploadBefore = clients.Sum(cl => cl.BytesUploaded);
+                ApplianceTimingsSnapshot before = host.Coordinator.Timings.Snapshot();
+                BankTimes banksBefore = BankTimes.Of(clients);
+                stderr.WriteLine($"bench round: {Plural.Of(rounds, "round")} in each stack, interleaved ...");
+                // Interleaved (appliance, in-process, in-process, appliance, ...), each measured round after a full blocking,
+                // compacting collection (large object heap included): neither stack inherits the other's garbage, heap shape or
+                // a collection it triggered, and both see the same phases of background JIT and machine load.
                 for (int round = 0; round < rounds; round++)
                 {
-                    TimeSpan c0 = ProcessCpu();
-                    inprocWall.Start();
-                    local = inproc.Sum(vectors);
-                    inprocWall.Stop();
-                    inprocCpu += ProcessCpu() - c0;
-                    exact &= local.Sum.AsSpan().SequenceEqual(plain32);
+                    for (int leg = 0; leg < 2; leg++)
+                    {
+                        bool appliance = (leg == 0) == (round % 2 == 0);
+                        FullCollection();
+                        TimeSpan c0 = ProcessCpu();
+                        TimeSpan j0 = System.Runtime.JitInfo.GetCompilationTime();
+                        long m0 = System.Runtime.JitInfo.GetCompiledMethodCount();
+                        long r0 = Stopwatch.GetTimestamp();
+                        if (appliance)
+                        {
+                            // From the banks' first call to the last bank holding its exact sum.
+                            FederatedSum[] results = await Task.WhenAll(clients.Select(async (cl, i) =>
+                            {
+                                long b0 = Stopwatch.GetTimestamp();
+                                FederatedSum sum = await cl.SumAsync(vectors[i]);
+                                bankWall[i] += Stopwatch.GetTimestamp() - b0;
+                                return sum;
+                            }));
+                            roundWalls.Add(Stopwatch.GetElapsedTime(r0).TotalSeconds);
+                            roundCpus.Add((ProcessCpu() - c0).TotalSeconds);
+                            roundJit.Add((System.Runtime.JitInfo.GetCompilationTime() - j0).TotalSeconds);
+                            roundJitMethods += System.Runtime.JitInfo.GetCompiledMethodCount() - m0;
+                            exact &= results.All(r => r.Sum.AsSpan().SequenceEqual(plain44));
+                        }
+                        else
+                        {
+                            local = inproc.Sum(vectors);
+                            inprocWalls.Add(Stopwatch.GetElapsedTime(r0).TotalSeconds);
+                            inprocCpus.Add((ProcessCpu() - c0).TotalSeconds);
+                            inprocJit.Add((System.Runtime.JitInfo.GetCompilationTime() - j0).TotalSeconds);
+                            inprocJitMethods += System.Runtime.JitInfo.GetCompiledMethodCount() - m0;
+                            exact &= local.Sum.AsSpan().SequenceEqual(plain32);
+                        }
+                    }
                 }
+                spent = host.Coordinator.Timings.Snapshot().Minus(before);
+                bt = BankTimes.Of(clients).Minus(banksBefore);
+                upload = clients.Sum(cl => cl.BytesUploaded) - uploadBefore;
             }
             finally { (inproc as IDisposable)?.Dispose(); }
-            exact &= local.Sum.AsSpan().SequenceEqual(plain32);
+            double bankWallSeconds = bankWall.Sum() / (double)Stopwatch.Frequency;
 
             double peak = Process.GetCurrentProcess().PeakWorkingSet64 / (1024.0 * 1024.0);
-            double wallPerRound = wall.Elapsed.TotalSeconds / rounds, inprocPerRound = inprocWall.Elapsed.TotalSeconds / rounds;
+            double wallPerRound = Median(roundWalls), inprocPerRound = Median(inprocWalls);
+            double cpuPerRound = Median(roundCpus), inprocCpuPerRound = Median(inprocCpus);
             double ratio = wallPerRound / Math.Max(1e-9, inprocPerRound);
             double bankWork = bankWallSeconds - bt.Send - bt.Wait - bt.Request;
             stdout.WriteLine($"bench round ({mode}, {n} banks, {Plural.Of(count, "value")}, {rounds} round{(rounds > 1 ? "s" : "")})");
             stdout.WriteLine($"  session setup (s)            {setup.Elapsed.TotalSeconds:0.000}");
-            stdout.WriteLine($"  first appliance round (s)    {first.Elapsed.TotalSeconds:0.000} (untimed warm-up)");
-            stdout.WriteLine($"  appliance round (s)          {wallPerRound:0.000}{(rounds > 1 ? $" (mean; median {Median(roundWalls):0.000})" : "")}");
-            stdout.WriteLine($"  in-process round (s)         {inprocPerRound:0.000}");
+            stdout.WriteLine($"  first appliance round (s)    {first.Elapsed.TotalSeconds:0.000} (untimed warm-up: {Plural.Of(warmups, "round")} through the appliance, {inprocWarmups} in process)");
+            stdout.WriteLine($"  appliance round (s)          {wallPerRound:0.000}{(rounds > 1 ? $" (median; mean {roundWalls.Average():0.000})" : "")}");
+            stdout.WriteLine($"  in-process round (s)         {inprocPerRound:0.000}{(rounds > 1 ? $" (median; mean {inprocWalls.Average():0.000})" : "")}");
             stdout.WriteLine($"  ratio                        {ratio:0.00}");
-            stdout.WriteLine($"  CPU per round (s)            {applianceCpu.TotalSeconds / rounds:0.000} appliance stack, {inprocCpu.TotalSeconds / rounds:0.000} in process");
+            stdout.WriteLine($"  CPU per round (s)            {cpuPerRound:0.000} appliance stack, {inprocCpuPerRound:0.000} in process (medians)");
+            stdout.WriteLine($"  JIT during the rounds         {Median(roundJit):0.000} s per round, {roundJitMethods} methods in all (appliance stack); {Median(inprocJit):0.000} s, {inprocJitMethods} methods (in process)");
             stdout.WriteLine($"  bank upload, all banks (B)   {upload}");
             stdout.WriteLine($"  peak RSS (MiB)               {peak:0}");
             stdout.WriteLine($"  exact                        {(exact ? "yes" : "NO")}");
@@ -179,10 +223,15 @@ internal sealed class BenchRoundCommand : ICliSubcommands
                 {
                     ["suite"] = "round", ["mode"] = mode, ["banks"] = n, ["values"] = count, ["rounds"] = rounds,
                     ["setup_s"] = Math.Round(setup.Elapsed.TotalSeconds, 3), ["first_round_s"] = Math.Round(first.Elapsed.TotalSeconds, 4),
+                    ["warmup_rounds"] = warmups, ["inproc_warmup_rounds"] = inprocWarmups,
                     ["wall_s"] = Math.Round(wallPerRound, 4),
-                    ["round_median_s"] = Math.Round(Median(roundWalls), 4),
+                    ["round_median_s"] = Math.Round(wallPerRound, 4), ["wall_s_mean"] = Math.Round(roundWalls.Average(), 4),
                     ["inproc_wall_s"] = Math.Round(inprocPerRound, 4), ["ratio"] = Math.Round(ratio, 3),
-                    ["cpu_s"] = Math.Round(applianceCpu.TotalSeconds / rounds, 4), ["inproc_cpu_s"] = Math.Round(inprocCpu.TotalSeconds / rounds, 4),
+                    ["wall_s_all"] = Rounded(roundWalls), ["inproc_wall_s_all"] = Rounded(inprocWalls),
+                    ["cpu_s"] = Math.Round(cpuPerRound, 4), ["inproc_cpu_s"] = Math.Round(inprocCpuPerRound, 4),
+                    ["cpu_s_all"] = Rounded(roundCpus), ["inproc_cpu_s_all"] = Rounded(inprocCpus),
+                    ["jit_s"] = Math.Round(Median(roundJit), 4), ["inproc_jit_s"] = Math.Round(Median(inprocJit), 4),
+                    ["jit_methods"] = roundJitMethods, ["inproc_jit_methods"] = inprocJitMethods,
                     ["bank_upload_bytes"] = upload, ["peak_rss_mb"] = Math.Round(peak, 1), ["exact"] = exact,
                     ["engine_s"] = Math.Round(spent.EngineSeconds, 3), ["store_s"] = Math.Round(spent.StoreWriteSeconds + spent.StoreReadSeconds, 3),
                     ["store_write_s"] = Math.Round(spent.StoreWriteSeconds, 3), ["store_read_s"] = Math.Round(spent.StoreReadSeconds, 3),
@@ -212,6 +261,23 @@ internal sealed class BenchRoundCommand : ICliSubcommands
         using Process self = Process.GetCurrentProcess();
         return self.TotalProcessorTime;
     }
+
+    /// <summary>A full blocking, compacting collection of every generation, the large object heap included, and the finalizers it
+    /// made due (then a second collection for what they released): what one measured round leaves behind is not charged to the next.</summary>
+    private static void FullCollection()
+    {
+        System.Runtime.GCSettings.LargeObjectHeapCompactionMode = System.Runtime.GCLargeObjectHeapCompactionMode.CompactOnce;
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
+        GC.WaitForPendingFinalizers();
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
+    }
+
+    /// <summary>A stack's warm-up ends after a round that JIT-compiled at most this many methods (tiered compilation settled).</summary>
+    private const int QuietJitMethods = 50;
+    /// <summary>Or after this many warm-up rounds of the stack.</summary>
+    private const int MaxWarmupRounds = 4;
+
+    private static double[] Rounded(List<double> xs) => [.. xs.Select(x => Math.Round(x, 4))];
 
     private static double Median(List<double> xs)
     {

@@ -96,7 +96,7 @@ public sealed class HomomorphicSecureSumClient : ISecureSumClient
         if (_party.IsRoundSpent(round))
             throw Error.Violation(ViolationReason.WrongRoundOrState,
                 $"Round numbers must increase strictly: round {round} already ran at this bank (last round opened here: {_party.LastOpenedRound}).");
-        _party.Submit(round, mine.ToArray());
+        _party.SubmitOwned(round, mine.ToArray());   // one copy of the caller's vector, which the party then owns and wipes
         try
         {
             while (true)

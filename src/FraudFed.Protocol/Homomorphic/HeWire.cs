@@ -256,7 +256,12 @@ public static class HeWire
         byte[] id = SessionIdFromWalk(version, data[sid].ToArray());
         if (shares.Count is 0 or > MaxChunks) throw Error.Violation(ViolationReason.Malformed, "1..2^20 shares");
         var copies = new byte[shares.Count][];
-        for (int i = 0; i < copies.Length; i++) copies[i] = data[shares[i]].ToArray();
+        for (int i = 0; i < copies.Length; i++)
+        {
+            // Not zeroed first (ToArray's new array is): every byte is overwritten by the copy.
+            copies[i] = GC.AllocateUninitializedArray<byte>(shares[i].GetOffsetAndLength(data.Length).Length);
+            data[shares[i]].CopyTo(copies[i]);
+        }
         return new HeDecryptionSharesMessage(id, round, copies);
     }
 
@@ -494,7 +499,7 @@ public static class HeWire
     {
         if (width is < 1 or > 8) throw Error.Violation(ViolationReason.Malformed, "values are 1..8 bytes wide");
         if (bytes.Length % (int)width != 0) throw Error.Violation(ViolationReason.Malformed, "a sum is a whole number of values");
-        var values = new ulong[bytes.Length / (int)width];
+        ulong[] values = GC.AllocateUninitializedArray<ulong>(bytes.Length / (int)width);   // every value is written below
         int wb = (int)width;
         ulong mask = wb == 8 ? ulong.MaxValue : (1UL << (8 * wb)) - 1;
         int i = 0;

@@ -80,9 +80,25 @@ public sealed class HomomorphicBankParty : IDisposable
     public void Submit(ulong round, ulong[] values)
     {
         ArgumentNullException.ThrowIfNull(values);
+        CheckBelowT(values);
+        _inputs[round] = (ulong[])values.Clone();
+    }
+
+    /// <summary><see cref="Submit"/> that keeps <paramref name="values"/> itself instead of a copy: the caller hands over an array
+    /// it made for this call and no longer touches (the party wipes it once the round is encrypted, spent or withdrawn). One
+    /// copy of a megabytes-long input per round instead of two.</summary>
+    /// <exception cref="ArgumentException">a value is not below t.</exception>
+    internal void SubmitOwned(ulong round, ulong[] values)
+    {
+        ArgumentNullException.ThrowIfNull(values);
+        CheckBelowT(values);
+        _inputs[round] = values;
+    }
+
+    private void CheckBelowT(ulong[] values)
+    {
         ulong mask = (1UL << Roster.Parameters.PlainModulusBits) - 1;
         foreach (ulong v in values) if (v > mask) throw Error.Argument(nameof(values), "A value is not below t.");
-        _inputs[round] = (ulong[])values.Clone();
     }
 
     /// <summary>The opened sum of a round, once the aggregator announced it.</summary>
