@@ -2,8 +2,6 @@
 // until it ends: a second `bank sum` for the same bank is refused with exit 2 and one line naming the directory, the holder's
 // pid and what to do, and changes nothing in the directory; once the holder is killed with SIGKILL the operating system has
 // released its lock and the directory can be used again without any clean-up.
-using System.Net;
-using System.Net.Sockets;
 using FraudFed.Sdk;
 using FraudFed.Sdk.Configuration;
 using FraudFed.Sdk.State;
@@ -16,46 +14,33 @@ namespace FraudFed.Cli.Tests.Commands;
 public sealed class BankStateLockTests
 {
     [Test]
-    public async Task SecondBankSumOnOneStateDirectory_ExitsTwoWithOneLine_AndTheHoldersSigKillFreesTheLock()
-    {
-        DirectoryInfo dir = Directory.CreateTempSubdirectory("fraudfed-cli-statelock-");
-        var silent = new TcpListener(IPAddress.Loopback, 0);
-        silent.Start();
-        try
+    public Task SecondBankSumOnOneStateDirectory_ExitsTwoWithOneLine_AndTheHoldersSigKillFreesTheLock() =>
+        CliErrorsAndInterruptTests.WithBankSumAgainstASilentPortAsync("fraudfed-cli-statelock-", async run =>
         {
-            var (p, stderr, joining) = CliErrorsAndInterruptTests.StartBankSumAgainstASilentPort(dir.FullName, ((IPEndPoint)silent.LocalEndpoint).Port, "--timeout", "120");
-            using (p)
-            {
-                // "joining" is printed once the client holds the directory, before its first call.
-                Assert.That(await Task.WhenAny(joining.Task, Task.Delay(TimeSpan.FromSeconds(60))), Is.SameAs(joining.Task), stderr());
-                string bankJson = Path.Combine(dir.FullName, "kit", "banks", "bank-0", "bank.json");
-                using LoadedBankConfig config = BankConfig.Load(bankJson);
-                string state = config.StateDirectory!;
-                Dictionary<string, long> before = Directory.GetFiles(state).ToDictionary(f => f, f => new FileInfo(f).Length);
+            var p = run.Process;
+            // "joining" is printed once the client holds the directory, before its first call.
+            Assert.That(await Task.WhenAny(run.Joining.Task, Task.Delay(TimeSpan.FromSeconds(60))), Is.SameAs(run.Joining.Task), run.Stderr());
+            string bankJson = Path.Combine(run.Directory, "kit", "banks", "bank-0", "bank.json");
+            using LoadedBankConfig config = BankConfig.Load(bankJson);
+            string state = config.StateDirectory!;
+            Dictionary<string, long> before = Directory.GetFiles(state).ToDictionary(f => f, f => new FileInfo(f).Length);
 
-                StateDirectoryInUseException e = Assert.Throws<StateDirectoryInUseException>(() => FederationClient.CheckStateDirectory(config))!;
-                Assert.That(e.HolderProcessId, Is.EqualTo(p.Id));
-                Assert.That(e.HolderStarted!.Value.UtcDateTime, Is.EqualTo(p.StartTime.ToUniversalTime()).Within(TimeSpan.FromSeconds(2)));
+            StateDirectoryInUseException e = Assert.Throws<StateDirectoryInUseException>(() => FederationClient.CheckStateDirectory(config))!;
+            Assert.That(e.HolderProcessId, Is.EqualTo(p.Id));
+            Assert.That(e.HolderStarted!.Value.UtcDateTime, Is.EqualTo(p.StartTime.ToUniversalTime()).Within(TimeSpan.FromSeconds(2)));
 
-                var second = HostileInputTests.Run("bank", "sum", "--config", bankJson, "--values", Path.Combine(dir.FullName, "values.txt"), "--timeout", "60");
-                Assert.That(second.Code, Is.EqualTo(2), second.Stderr);
-                string[] lines = second.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-                Assert.That(lines, Has.Length.EqualTo(1), second.Stderr);
-                Assert.That(lines[0], Does.StartWith($"fraudfed bank sum: bank state directory {state} is in use by another process (pid {p.Id}, started ")
-                    .And.EndWith("; run one process per bank, or wait for it to finish"));
-                Assert.That(second.Stderr, Does.Not.Contain("joining").And.Not.Contain("retrying"));
-                Assert.That(Directory.GetFiles(state).ToDictionary(f => f, f => new FileInfo(f).Length), Is.EqualTo(before), "nothing in the directory changed");
+            var second = HostileInputTests.Run("bank", "sum", "--config", bankJson, "--values", Path.Combine(run.Directory, "values.txt"), "--timeout", "60");
+            Assert.That(second.Code, Is.EqualTo(2), second.Stderr);
+            string[] lines = second.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+            Assert.That(lines, Has.Length.EqualTo(1), second.Stderr);
+            Assert.That(lines[0], Does.StartWith($"fraudfed bank sum: bank state directory {state} is in use by another process (pid {p.Id}, started ")
+                .And.EndWith("; run one process per bank, or wait for it to finish"));
+            Assert.That(second.Stderr, Does.Not.Contain("joining").And.Not.Contain("retrying"));
+            Assert.That(Directory.GetFiles(state).ToDictionary(f => f, f => new FileInfo(f).Length), Is.EqualTo(before), "nothing in the directory changed");
 
-                p.Kill();   // SIGKILL: no handler runs in the holder
-                Assert.That(p.WaitForExit(30_000), Is.True);
-                Assert.That(() => FederationClient.CheckStateDirectory(config), Throws.Nothing, "the operating system released the killed process's lock");
-                Assert.That(File.Exists(Path.Combine(state, StateDirectoryLock.FileName)), Is.True, "the lock file stays");
-            }
-        }
-        finally
-        {
-            silent.Stop();
-            dir.Delete(recursive: true);
-        }
-    }
+            p.Kill();   // SIGKILL: no handler runs in the holder
+            Assert.That(p.WaitForExit(30_000), Is.True);
+            Assert.That(() => FederationClient.CheckStateDirectory(config), Throws.Nothing, "the operating system released the killed process's lock");
+            Assert.That(File.Exists(Path.Combine(state, StateDirectoryLock.FileName)), Is.True, "the lock file stays");
+        }, "--timeout", "120");
 }

@@ -87,28 +87,22 @@ public sealed class CliErrorsAndInterruptTests
         return (p, () => { lock (stderr) return stderr.ToString(); }, joining);
     }
 
-    [Test]
-    [Platform(Include = "Linux,MacOsX")]
-    public async Task CtrlC_DuringBankSum_PrintsCancelled_AndExits130()
+    /// <summary>A running `fraudfed bank sum` against a silent port: its process, its stderr so far, "joining" printed (the
+    /// client holds its state directory and is about to call), and the temporary directory with the kit and values.</summary>
+    internal sealed record SilentBankSum(Process Process, Func<string> Stderr, TaskCompletionSource Joining, string Directory);
+
+    /// <summary>Runs <paramref name="body"/> with `fraudfed bank sum` started against a listener that never answers (see
+    /// <see cref="StartBankSumAgainstASilentPort"/>), in a fresh temporary directory named after <paramref name="prefix"/>;
+    /// the listener, the process handle and the directory are released afterwards, whatever the body did.</summary>
+    internal static async Task WithBankSumAgainstASilentPortAsync(string prefix, Func<SilentBankSum, Task> body, params string[] extra)
     {
-        DirectoryInfo dir = Directory.CreateTempSubdirectory("fraudfed-cli-interrupt-");
+        DirectoryInfo dir = Directory.CreateTempSubdirectory(prefix);
         var silent = new TcpListener(IPAddress.Loopback, 0);
         silent.Start();
         try
         {
-            var (p, stderr, joining) = StartBankSumAgainstASilentPort(dir.FullName, ((IPEndPoint)silent.LocalEndpoint).Port);
-            using (p)
-            {
-                Assert.That(await Task.WhenAny(joining.Task, Task.Delay(TimeSpan.FromSeconds(60))), Is.SameAs(joining.Task), stderr());
-                await Task.Delay(300);   // the command is now in its first call to the (silent) appliance
-                using (Process kill = Process.Start("kill", ["-INT", p.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])) kill.WaitForExit();
-                Assert.That(p.WaitForExit(30_000), Is.True, "the command stops after Ctrl+C");
-                p.WaitForExit();
-                Assert.That(p.ExitCode, Is.EqualTo(130), stderr());
-                string[] lines = stderr().Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-                Assert.That(lines[^1], Is.EqualTo("fraudfed bank sum: cancelled."), stderr());
-                Assert.That(stderr(), Does.Not.Contain("   at ").And.Not.Contain("Exception"));
-            }
+            var (p, stderr, joining) = StartBankSumAgainstASilentPort(dir.FullName, ((IPEndPoint)silent.LocalEndpoint).Port, extra);
+            using (p) await body(new SilentBankSum(p, stderr, joining, dir.FullName));
         }
         finally
         {
@@ -118,25 +112,28 @@ public sealed class CliErrorsAndInterruptTests
     }
 
     [Test]
-    public async Task TimeoutDuringBankSum_IsARunFailure_NamingTheTimeout()
-    {
-        DirectoryInfo dir = Directory.CreateTempSubdirectory("fraudfed-cli-timeout-");
-        var silent = new TcpListener(IPAddress.Loopback, 0);
-        silent.Start();
-        try
+    [Platform(Include = "Linux,MacOsX")]
+    public Task CtrlC_DuringBankSum_PrintsCancelled_AndExits130() =>
+        WithBankSumAgainstASilentPortAsync("fraudfed-cli-interrupt-", async run =>
         {
-            var (p, stderr, _) = StartBankSumAgainstASilentPort(dir.FullName, ((IPEndPoint)silent.LocalEndpoint).Port, "--timeout", "2");
-            using (p)
-            {
-                await p.WaitForExitAsync(new CancellationTokenSource(TimeSpan.FromSeconds(60)).Token);
-                Assert.That(p.ExitCode, Is.EqualTo(1), stderr());
-                Assert.That(stderr(), Does.Contain("fraudfed bank sum: no sum within --timeout 2 s").And.Not.Contain("Exception"));
-            }
-        }
-        finally
+            Process p = run.Process;
+            Assert.That(await Task.WhenAny(run.Joining.Task, Task.Delay(TimeSpan.FromSeconds(60))), Is.SameAs(run.Joining.Task), run.Stderr());
+            await Task.Delay(300);   // the command is now in its first call to the (silent) appliance
+            using (Process kill = Process.Start("kill", ["-INT", p.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])) kill.WaitForExit();
+            Assert.That(p.WaitForExit(30_000), Is.True, "the command stops after Ctrl+C");
+            p.WaitForExit();
+            Assert.That(p.ExitCode, Is.EqualTo(130), run.Stderr());
+            string[] lines = run.Stderr().Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            Assert.That(lines[^1], Is.EqualTo("fraudfed bank sum: cancelled."), run.Stderr());
+            Assert.That(run.Stderr(), Does.Not.Contain("   at ").And.Not.Contain("Exception"));
+        });
+
+    [Test]
+    public Task TimeoutDuringBankSum_IsARunFailure_NamingTheTimeout() =>
+        WithBankSumAgainstASilentPortAsync("fraudfed-cli-timeout-", async run =>
         {
-            silent.Stop();
-            dir.Delete(recursive: true);
-        }
-    }
+            await run.Process.WaitForExitAsync(new CancellationTokenSource(TimeSpan.FromSeconds(60)).Token);
+            Assert.That(run.Process.ExitCode, Is.EqualTo(1), run.Stderr());
+            Assert.That(run.Stderr(), Does.Contain("fraudfed bank sum: no sum within --timeout 2 s").And.Not.Contain("Exception"));
+        }, "--timeout", "2");
 }

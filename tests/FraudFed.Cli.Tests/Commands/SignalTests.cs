@@ -23,34 +23,21 @@ public sealed partial class SignalTests
     private static string[] Lines(string text) => text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 
     [Test]
-    public async Task SigTermDuringBankSum_IsLikeCtrlC_OneCancelledLine_Exit143()
-    {
-        DirectoryInfo dir = Directory.CreateTempSubdirectory("fraudfed-cli-sigterm-");
-        var silent = new TcpListener(IPAddress.Loopback, 0);
-        silent.Start();
-        try
+    public Task SigTermDuringBankSum_IsLikeCtrlC_OneCancelledLine_Exit143() =>
+        CliErrorsAndInterruptTests.WithBankSumAgainstASilentPortAsync("fraudfed-cli-sigterm-", async run =>
         {
-            var (p, stderr, joining) = CliErrorsAndInterruptTests.StartBankSumAgainstASilentPort(dir.FullName, ((IPEndPoint)silent.LocalEndpoint).Port);
-            using (p)
-            {
-                Assert.That(await Task.WhenAny(joining.Task, Task.Delay(TimeSpan.FromSeconds(60))), Is.SameAs(joining.Task), stderr());
-                await Task.Delay(300);   // the command is now in its first call to the (silent) appliance
-                Assert.That(Kill(p.Id, SigTerm), Is.EqualTo(0), "kill(2) SIGTERM");
-                Assert.That(p.WaitForExit(30_000), Is.True, "the command stops after SIGTERM");
-                p.WaitForExit();
-                Assert.That(p.ExitCode, Is.EqualTo(CliErrors.Terminated), stderr());
-                string[] lines = Lines(stderr());
-                Assert.That(lines[^1], Is.EqualTo("fraudfed bank sum: cancelled."), stderr());
-                Assert.That(lines.Count(l => l.Contains("cancelled", StringComparison.Ordinal)), Is.EqualTo(1), stderr());
-                Assert.That(stderr(), Does.Not.Contain("   at ").And.Not.Contain("Exception"));
-            }
-        }
-        finally
-        {
-            silent.Stop();
-            dir.Delete(recursive: true);
-        }
-    }
+            Process p = run.Process;
+            Assert.That(await Task.WhenAny(run.Joining.Task, Task.Delay(TimeSpan.FromSeconds(60))), Is.SameAs(run.Joining.Task), run.Stderr());
+            await Task.Delay(300);   // the command is now in its first call to the (silent) appliance
+            Assert.That(Kill(p.Id, SigTerm), Is.EqualTo(0), "kill(2) SIGTERM");
+            Assert.That(p.WaitForExit(30_000), Is.True, "the command stops after SIGTERM");
+            p.WaitForExit();
+            Assert.That(p.ExitCode, Is.EqualTo(CliErrors.Terminated), run.Stderr());
+            string[] lines = Lines(run.Stderr());
+            Assert.That(lines[^1], Is.EqualTo("fraudfed bank sum: cancelled."), run.Stderr());
+            Assert.That(lines.Count(l => l.Contains("cancelled", StringComparison.Ordinal)), Is.EqualTo(1), run.Stderr());
+            Assert.That(run.Stderr(), Does.Not.Contain("   at ").And.Not.Contain("Exception"));
+        });
 
     private static int FreePort()
     {
