@@ -1,7 +1,7 @@
 // `fraudfed bench round --mode he|masking --banks N --values V [--rounds R] --json`: secure-sum rounds through the real stack —
 // the appliance (Kestrel, mutual TLS, SQLite state) and N bank SDK clients over loopback, all in this process — against the
 // in-process harness rounds of the same mode measured in the same run. After session setup, each stack gets untimed warm-up
-// rounds (the appliance's first is first_round_s) until one compiles at most 50 methods, at most 4 (warmup_rounds,
+// rounds (the appliance's first is first_round_s) until one compiles at most 50 methods, at most 10 (warmup_rounds,
 // inproc_warmup_rounds); then R rounds of each are timed, interleaved (appliance, in-process,
 // in-process, appliance, ...), each after a full blocking, compacting collection. An appliance round is timed from the banks'
 // first call to the last bank holding its exact sum. The kit is made by `aggregator init`'s code in a temporary directory and
@@ -275,7 +275,7 @@ internal sealed class BenchRoundCommand : ICliSubcommands
     /// <summary>A stack's warm-up ends after a round that JIT-compiled at most this many methods (tiered compilation settled).</summary>
     private const int QuietJitMethods = 50;
     /// <summary>Or after this many warm-up rounds of the stack.</summary>
-    private const int MaxWarmupRounds = 4;
+    private const int MaxWarmupRounds = 10;
 
     private static double[] Rounded(List<double> xs) => [.. xs.Select(x => Math.Round(x, 4))];
 
