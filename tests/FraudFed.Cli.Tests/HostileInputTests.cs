@@ -54,7 +54,7 @@ public sealed class HostileInputTests
         yield return Case("out-is-a-file", "is a file", "simulate", "--csv", "@ulb", "--schema", "ulb", "--out", "@afile");
         yield return Case("out-under-a-file", "is a file, so no directory can be made under it", "simulate", "--out", "@afile/sub");
         if (OperatingSystem.IsLinux()) // /proc gives a directory even root cannot write
-            yield return Case("out-unwritable", "cannot be written", "simulate", "--out", "/proc/fraudfed-test/out");
+            yield return Case("out-unwritable", "cannot be written: nothing can be created in '/proc' (", "simulate", "--out", "/proc/fraudfed-test/out");
         yield return Case("banks-not-a-number", "Cannot parse argument 'abc' for option '--banks'", "simulate", "--banks", "abc", "--out", "@out");
         yield return Case("banks-one", "--banks must be in 3..100", "simulate", "--banks", "1", "--out", "@out");
         yield return Case("banks-beyond-int32", "--banks must be in 3..100 (got 99999999999).", "simulate", "--banks", "99999999999", "--out", "@out");
@@ -105,6 +105,21 @@ public sealed class HostileInputTests
         .Replace("@out", _out, StringComparison.Ordinal).Replace("@afile", _aFile, StringComparison.Ordinal).Replace("@ulb", _ulb, StringComparison.Ordinal)
         .Replace("@semi", _semicolons, StringComparison.Ordinal).Replace("@bad", _badCell, StringComparison.Ordinal)
         .Replace("@typo", _schemaTypo, StringComparison.Ordinal).Replace("@dir", _dir, StringComparison.Ordinal)).ToArray();
+
+    /// <summary>An --out where nothing can be created names the user's own directory and the reason in words, never the hidden
+    /// staging directory or probe file the check made (the trial saw "Could not find file '/proc/.forbidden.fraudfed-...'").</summary>
+    [TestCase("/proc/forbidden", "/proc", "aggregator", "init", "--banks", "2")]
+    [TestCase("/proc/fraudfed-test/out", "/proc", "simulate")]
+    [Platform(Include = "Linux")]   // /proc takes no new entries, even from root
+    public void UnwritableOut_NamesTheUsersDirectory_AndTheReason_NotTheProbe(string target, string directory, params string[] command)
+    {
+        var (code, stdout, stderr) = Run([.. command, "--out", target]);
+        Assert.That(code, Is.EqualTo(2), stderr);
+        Assert.That(stdout, Is.Empty);
+        Assert.That(stderr.TrimEnd().Split('\n'), Has.Length.EqualTo(1), stderr);
+        Assert.That(stderr, Does.Contain($"--out '{target}' cannot be written: nothing can be created in '{directory}' ("), stderr);
+        Assert.That(stderr, Does.Not.Contain(".fraudfed").And.Not.Contain("Could not find"), "no hidden entry, no runtime wording about a file the user never named");
+    }
 
     /// <summary>Every integer option of every command, given a number its type cannot hold, says its range in words: one
     /// shared rule (Infrastructure/IntegerOptions), not System.CommandLine's "cannot parse" text.</summary>

@@ -151,9 +151,12 @@ public sealed class ApplianceHost : IAsyncDisposable
     public Task StartAsync(CancellationToken cancellationToken = default) => _app.StartAsync(cancellationToken);
 
     /// <summary>Serves until the process is asked to stop (SIGTERM, Ctrl+C).</summary>
-    public async Task RunAsync(CancellationToken cancellationToken = default)
+    /// <param name="started">Called once the ports are bound, with <see cref="Addresses"/> (e.g. to tell the operator where it listens).</param>
+    /// <param name="cancellationToken">Stops serving when cancelled.</param>
+    public async Task RunAsync(Action<IReadOnlyList<Uri>>? started = null, CancellationToken cancellationToken = default)
     {
         await _app.StartAsync(cancellationToken).ConfigureAwait(false);
+        started?.Invoke(Addresses);
         await _app.WaitForShutdownAsync(cancellationToken).ConfigureAwait(false);
     }
 

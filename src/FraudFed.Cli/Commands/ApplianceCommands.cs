@@ -53,12 +53,26 @@ internal sealed class AggregatorCommands : ICliSubcommands
             staged.Commit(["aggregator.json"]);
             TextWriter stdout = pr.InvocationConfiguration.Output;
             stdout.WriteLine($"wrote a DEVELOPMENT-ONLY kit for {n} banks ({pr.GetValue(mode)}) to {staged.TargetPath}");
-            string fraudfed = CliInvocation.Prefix();   // `fraudfed`, or the README's `dotnet run ... --` in a source checkout
-            stdout.WriteLine($"  appliance: {fraudfed} aggregator serve --config {Path.Combine(staged.TargetPath, "aggregator.json")}");
-            stdout.WriteLine($"  bank i:    {fraudfed} bank sum --config {Path.Combine(staged.TargetPath, "banks", "bank-<i>", "bank.json")} --values FILE   (i = 0..{n - 1})");
+            foreach (string line in NextSteps(CliInvocation.Prefix(), staged.TargetPath, n)) stdout.WriteLine(line);
             return CliErrors.Success;
         }));
         return cmd;
+    }
+
+    /// <summary>
+    /// The next-step lines `init` prints after writing a kit of <paramref name="banks"/> banks to <paramref name="kit"/> (a full
+    /// path): each command line runs as printed from the current directory (<paramref name="fraudfed"/> from
+    /// <see cref="CliInvocation.Prefix()"/>, the kit's files by full path, quoted when needed); bank 0's line stands for every
+    /// bank, and the line above it says what changes for the others and what its values file v0.txt (the README's name) holds.
+    /// </summary>
+    internal static IEnumerable<string> NextSteps(string fraudfed, string kit, int banks)
+    {
+        string last = $"bank-{banks - 1}", others = banks == 2 ? "bank-1" : $"bank-1..{last}";
+        string files = banks == 2 ? "v1.txt" : $"v1.txt..v{banks - 1}.txt";
+        yield return "next steps (each line runs from this directory):";
+        yield return $"  appliance: {fraudfed} aggregator serve --config {CliInvocation.Quote(Path.Combine(kit, "aggregator.json"))}";
+        yield return $"  bank 0 sums the unsigned integers in v0.txt (one per line, e.g. `seq 1 1000 > v0.txt`); likewise {others} with their own bank.json and {files} of the same length:";
+        yield return $"  bank 0:    {fraudfed} bank sum --config {CliInvocation.Quote(Path.Combine(kit, "banks", "bank-0", "bank.json"))} --values v0.txt";
     }
 
     private static Command BuildServe()
@@ -87,7 +101,8 @@ internal sealed class AggregatorCommands : ICliSubcommands
             using IDisposable listening = CliInterrupt.Listen();
             try
             {
-                host.RunAsync(CliInterrupt.Token).GetAwaiter().GetResult();
+                TextWriter stderr = pr.InvocationConfiguration.Error;
+                host.RunAsync(addresses => stderr.WriteLine(ListeningLine(addresses)), CliInterrupt.Token).GetAwaiter().GetResult();
             }
             catch (IOException e) { throw new InvalidOperationException($"cannot listen: {e.Message}", e); }
             finally { host.DisposeAsync().AsTask().GetAwaiter().GetResult(); }
@@ -95,6 +110,16 @@ internal sealed class AggregatorCommands : ICliSubcommands
             return CliErrors.Success;
         }));
         return cmd;
+    }
+
+    /// <summary>The line serve prints on stderr once its ports are bound: "fraudfed aggregator serve: listening on
+    /// https://127.0.0.1:7443 (banks), http://127.0.0.1:9464 (health, metrics)" (the ops part only when configured).</summary>
+    internal static string ListeningLine(IReadOnlyList<Uri> addresses)
+    {
+        static string Of(Uri u) => $"{u.Scheme}://{u.Authority}";
+        var parts = addresses.Where(a => a.Scheme == Uri.UriSchemeHttps).Select(a => $"{Of(a)} (banks)")
+            .Concat(addresses.Where(a => a.Scheme == Uri.UriSchemeHttp).Select(a => $"{Of(a)} (health, metrics)"));
+        return $"fraudfed aggregator serve: listening on {string.Join(", ", parts)}";
     }
 
     /// <summary>Throws <see cref="UsageException"/> when <paramref name="endpoint"/> cannot be bound (in use, or not an address of this host).</summary>

@@ -211,7 +211,7 @@ internal sealed class BenchRoundCommand : ICliSubcommands
             stdout.WriteLine($"  CPU per round (s)            {cpuPerRound:0.000} appliance stack, {inprocCpuPerRound:0.000} in process (medians)");
             stdout.WriteLine($"  JIT during the rounds         {Median(roundJit):0.000} s per round, {roundJitMethods} methods in all (appliance stack); {Median(inprocJit):0.000} s, {inprocJitMethods} methods (in process)");
             stdout.WriteLine($"  bank upload, all banks (B)   {upload}");
-            stdout.WriteLine($"  peak RSS (MiB)               {peak:0}");
+            stdout.WriteLine($"  peak RSS (MiB)               {peak:0.0}");
             stdout.WriteLine($"  exact                        {(exact ? "yes" : "NO")}");
             stdout.WriteLine("  appliance busy time during the round (s, summed over concurrent calls):");
             stdout.WriteLine($"    engine {spent.EngineSeconds:0.000}  store write {spent.StoreWriteSeconds:0.000}  store read {spent.StoreReadSeconds:0.000}  lock wait {spent.LockWaitSeconds:0.000}  intake {spent.IntakeSeconds:0.000}  mailbox {spent.MailboxSeconds:0.000}");
@@ -232,7 +232,7 @@ internal sealed class BenchRoundCommand : ICliSubcommands
                     ["cpu_s_all"] = Rounded(roundCpus), ["inproc_cpu_s_all"] = Rounded(inprocCpus),
                     ["jit_s"] = Math.Round(Median(roundJit), 4), ["inproc_jit_s"] = Math.Round(Median(inprocJit), 4),
                     ["jit_methods"] = roundJitMethods, ["inproc_jit_methods"] = inprocJitMethods,
-                    ["bank_upload_bytes"] = upload, ["peak_rss_mb"] = Math.Round(peak, 1), ["exact"] = exact,
+                    ["bank_upload_bytes"] = upload, ["peak_rss_mb"] = OneDecimal(peak), ["exact"] = exact,
                     ["engine_s"] = Math.Round(spent.EngineSeconds, 3), ["store_s"] = Math.Round(spent.StoreWriteSeconds + spent.StoreReadSeconds, 3),
                     ["store_write_s"] = Math.Round(spent.StoreWriteSeconds, 3), ["store_read_s"] = Math.Round(spent.StoreReadSeconds, 3),
                     ["lock_wait_s"] = Math.Round(spent.LockWaitSeconds, 3), ["intake_s"] = Math.Round(spent.IntakeSeconds, 3),
@@ -253,6 +253,10 @@ internal sealed class BenchRoundCommand : ICliSubcommands
             try { Directory.Delete(dir, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
         }
     }
+
+    /// <summary><paramref name="x"/> rounded to one decimal as a decimal of scale 1, so JSON always shows it (173.0, not 173).</summary>
+    internal static decimal OneDecimal(double x) =>
+        decimal.Parse(x.ToString("0.0", System.Globalization.CultureInfo.InvariantCulture), System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>CPU time of this process (user + system, all threads): the appliance, the banks and the in-process harness all
     /// run here, so CPU per round compares the stacks' work even on a machine other jobs load (wall time then mostly waits for a core).</summary>

@@ -51,18 +51,22 @@ internal sealed class StagedOutput : IDisposable
         }
         var created = new List<string>();
         string staging = Path.Combine(parent, "." + Path.GetFileName(full) + ".fraudfed-" + Guid.NewGuid().ToString("N")[..12]);
+        string writingIn = parent;   // the user's directory a new entry is being made in (named in the error, not the hidden entry)
         try
         {
             while (missing.Count > 0)
             {
                 string dir = missing.Pop();
+                writingIn = Path.GetDirectoryName(dir) ?? dir;
                 Directory.CreateDirectory(dir);
                 created.Add(dir);
             }
+            writingIn = parent;
             Directory.CreateDirectory(staging);
             if (Directory.Exists(full))
             {
                 // The files are renamed into the target at the end: check now that it takes new files.
+                writingIn = full;
                 string probeFile = Path.Combine(full, ".fraudfed-probe-" + Guid.NewGuid().ToString("N")[..12]);
                 File.WriteAllBytes(probeFile, []);
                 File.Delete(probeFile);
@@ -72,10 +76,23 @@ internal sealed class StagedOutput : IDisposable
         {
             TryDelete(staging);
             for (int i = created.Count - 1; i >= 0; i--) TryDelete(created[i]);
-            throw new UsageException($"{option} '{target}' cannot be written: {e.Message}");
+            throw new UsageException($"{option} '{target}' cannot be written: nothing can be created in '{writingIn}' ({Reason(e)}); give a directory you can write to.");
         }
         return new StagedOutput(full, staging, created);
     }
+
+    /// <summary>Why a new file or directory could not be made, in words (the runtime's message names the hidden staging or
+    /// probe entry, which the user never gave).</summary>
+    private static string Reason(Exception e) => e switch
+    {
+        UnauthorizedAccessException => "permission denied",
+        DirectoryNotFoundException or FileNotFoundException => "the file system there does not take new files, e.g. /proc, or the directory was removed meanwhile",
+        PathTooLongException => "the path is too long",
+        _ when e.Message.Contains("Read-only file system", StringComparison.OrdinalIgnoreCase) => "read-only file system",
+        _ when e.Message.Contains("No space left", StringComparison.OrdinalIgnoreCase) => "no space left on the device",
+        _ when e.Message.Contains("quota", StringComparison.OrdinalIgnoreCase) => "disk quota exceeded",
+        _ => "the file system refused it",
+    };
 
     /// <summary>Path of output <paramref name="name"/> in the staging directory.</summary>
     public string Stage(string name) => Path.Combine(StagingPath, name);

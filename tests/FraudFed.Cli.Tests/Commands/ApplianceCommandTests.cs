@@ -31,8 +31,13 @@ public sealed class ApplianceCommandTests
         var (code, stdout, stderr) = HostileInputTests.Run(args);
         Assert.That(code, Is.EqualTo(0), stderr);
         Assert.That(stdout, Does.Contain("DEVELOPMENT-ONLY"));
-        Assert.That(stdout, Does.Contain(Path.Combine(kit, "banks", "bank-<i>", "bank.json")).And.Contain("i = 0..2"), "the hint names bank i's path, not bank 0's");
-        Assert.That(stdout, Does.Not.Contain("bank-0"));
+        // The next steps run as printed: no placeholder, every --config names a file of the kit, bank 0's values file is named,
+        // and the line above bank 0's says what the other banks change.
+        Assert.That(stdout, Does.Not.Contain("<i>").And.Not.Contain("FILE"));
+        string[] configs = [.. stdout.Split('\n').Where(l => l.Contains("--config ", StringComparison.Ordinal)).Select(l => l.Split("--config ")[1].Split(' ')[0].Trim('"'))];
+        Assert.That(configs, Is.EqualTo(new[] { Path.Combine(kit, "aggregator.json"), Path.Combine(kit, "banks", "bank-0", "bank.json") }));
+        Assert.That(configs.All(File.Exists), Is.True, string.Join(", ", configs));
+        Assert.That(stdout, Does.Contain("--values v0.txt").And.Contain("likewise bank-1..bank-2 with their own bank.json and v1.txt..v2.txt"));
         using LoadedAggregatorConfig aggregator = AggregatorConfig.Load(Path.Combine(kit, "aggregator.json"));
         Assert.That(aggregator.Config.Federation.Mode, Is.EqualTo(mode));
         for (int i = 0; i < 3; i++)
@@ -70,9 +75,20 @@ public sealed class ApplianceCommandTests
         string output = Path.Combine(project, "bin", "Release", "net10.0");
         Directory.CreateDirectory(output);
         File.WriteAllText(Path.Combine(project, "FraudFed.Cli.csproj"), "<Project />");
+        File.WriteAllText(Path.Combine(checkout, "FraudFed.sln"), "");
+        string tests = Directory.CreateDirectory(Path.Combine(checkout, "tests")).FullName;
+        string elsewhere = Directory.CreateDirectory(Path.Combine(_dir, "elsewhere")).FullName;
+        // Inside the checkout: relative to the current directory. Outside it (e.g. /tmp): the absolute path, quoted when it has a space.
         Assert.That(CliInvocation.Prefix(output, checkout), Is.EqualTo("dotnet run -c Release --project src/FraudFed.Cli --"));
         Assert.That(CliInvocation.Prefix(output, Path.Combine(checkout, "src")), Is.EqualTo("dotnet run -c Release --project FraudFed.Cli --"));
-        Assert.That(CliInvocation.Prefix(output, _dir), Is.EqualTo("dotnet run -c Release --project \"checkout my/src/FraudFed.Cli\" --"), "a path with a space is quoted");
+        Assert.That(CliInvocation.Prefix(output, tests), Is.EqualTo("dotnet run -c Release --project ../src/FraudFed.Cli --"));
+        Assert.That(CliInvocation.Prefix(output, elsewhere), Is.EqualTo($"dotnet run -c Release --project \"{project}\" --"), "outside the checkout: absolute, quoted (a space)");
+        Assert.That(CliInvocation.Prefix(output, _dir), Is.EqualTo($"dotnet run -c Release --project \"{project}\" --"), "the checkout's parent is outside it too");
+        foreach (string current in new[] { checkout, Path.Combine(checkout, "src"), tests, elsewhere, _dir })
+        {
+            string given = CliInvocation.Prefix(output, current).Split(" --project ")[1][..^3].Trim('"');
+            Assert.That(File.Exists(Path.Combine(Path.GetFullPath(given, current), "FraudFed.Cli.csproj")), Is.True, $"from {current}, '{given}' names the project");
+        }
         // A published or installed CLI: no project file above its files.
         string published = Path.Combine(_dir, "opt", "fraudfed");
         Directory.CreateDirectory(published);
@@ -279,6 +295,13 @@ public sealed class ApplianceCommandTests
         Assert.That(stderr, Does.StartWith("fraudfed bank sum: ").And.Contain(expected));
     }
 
+    [TestCase(173.0, "173.0")]
+    [TestCase(286.74, "286.7")]
+    [TestCase(286.76, "286.8")]
+    [TestCase(1024.0 / 3, "341.3")]
+    public void BenchRound_PeakRssInJson_AlwaysHasOneDecimal(double mib, string json) =>
+        Assert.That(System.Text.Json.JsonSerializer.Serialize(FraudFed.Cli.Commands.BenchRoundCommand.OneDecimal(mib)), Is.EqualTo(json));
+
     [TestCase("masking")]
     [TestCase("he")]
     public void BenchRound_RunsTheApplianceOverLoopbackTls_AndReportsAnExactSum(string mode)
@@ -295,6 +318,7 @@ public sealed class ApplianceCommandTests
         Assert.That(r.GetProperty("suite").GetString(), Is.EqualTo("round"));
         Assert.That(r.GetProperty("exact").GetBoolean(), Is.True);
         Assert.That(r.GetProperty("bank_upload_bytes").GetInt64(), Is.GreaterThan(3 * 300 * 4), "at least the plaintext size per bank");
+        Assert.That(r.GetProperty("peak_rss_mb").GetRawText(), Does.Match(@"^[1-9]\d*\.\d$"), "always one decimal (173.0, never 173)");
         Assert.That(r.GetProperty("wall_s").GetDouble(), Is.GreaterThan(0));
         Assert.That(r.GetProperty("first_round_s").GetDouble(), Is.GreaterThan(0), "the untimed warm-up round through the appliance is reported");
         Assert.That(r.GetProperty("cpu_s").GetDouble(), Is.GreaterThan(0), "a round through the appliance costs CPU in this process");

@@ -56,13 +56,24 @@ public sealed partial class SignalTests
         try
         {
             string kit = Path.Combine(dir.FullName, "kit");
-            int ops = FreePort();
+            int ops = FreePort(), listen = FreePort();
             var init = HostileInputTests.Run("aggregator", "init", "--banks", "2", "--mode", "masking", "--out", kit,
-                "--listen", $"127.0.0.1:{FreePort()}", "--ops-listen", $"127.0.0.1:{ops}");
+                "--listen", $"127.0.0.1:{listen}", "--ops-listen", $"127.0.0.1:{ops}");
             Assert.That(init.Code, Is.EqualTo(0), init.Stderr);
             using Process p = Process.Start(SelfCommand.StartInfo(["aggregator", "serve", "--config", Path.Combine(kit, "aggregator.json")]))!;
             p.StandardInput.Close();
             Task<string> stdout = p.StandardOutput.ReadToEndAsync();
+            // serve says where it listens once both ports are bound: right after that line, both accept a connection.
+            var head = new List<string>();
+            using (var lineWait = new CancellationTokenSource(TimeSpan.FromSeconds(60)))
+                while (!head.Any(l => l.Contains("listening on", StringComparison.Ordinal)) && await p.StandardError.ReadLineAsync(lineWait.Token) is string line)
+                    head.Add(line);
+            Assert.That(head.LastOrDefault(), Is.EqualTo($"fraudfed aggregator serve: listening on https://127.0.0.1:{listen} (banks), http://127.0.0.1:{ops} (health, metrics)"), string.Join("\n", head));
+            foreach (int port in new[] { listen, ops })
+            {
+                using var connection = new TcpClient();
+                Assert.DoesNotThrow(() => connection.Connect(IPAddress.Loopback, port), $"port {port} is bound when the line is printed");
+            }
             Task<string> stderr = p.StandardError.ReadToEndAsync();
             using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
             var wait = Stopwatch.StartNew();
@@ -83,6 +94,7 @@ public sealed partial class SignalTests
             Assert.That(Lines(err)[^1], Is.EqualTo("fraudfed aggregator serve: stopped."), all);
             Assert.That(all, Does.Not.Contain("cancelled").And.Not.Contain("Exception"));
             Assert.That(Lines(err).Count(l => l.Contains("stopped.", StringComparison.Ordinal)), Is.EqualTo(1), all);
+            Assert.That(head.Concat(Lines(err)).Count(l => l.Contains("listening on", StringComparison.Ordinal)), Is.EqualTo(1), all);
         }
         finally
         {
