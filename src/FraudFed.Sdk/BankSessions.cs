@@ -38,6 +38,19 @@ internal static class JoinFailure
     public static string AlreadyJoined(bool hasStateDirectory) => hasStateDirectory
         ? "the appliance's session already has this bank's setup messages, but this bank's state directory holds no saved state of that session: the session was started without this bank's saved state (by a `fraudfed conformance --target` run, or another copy of this bank's kit); start a new session (a new appliance state file) and run the banks from it."
         : "this bank already joined this session and has no saved state to resume from (set state_directory in bank.json); start a new session.";
+
+    /// <summary>The message for a homomorphic bank whose setup message the appliance refuses as a duplicate (Duplicate: the
+    /// stage that has this bank's message still collects) or out of its stage (WrongRoundOrState: the session moved on or
+    /// ended) while this bank has no saved state of the session (SPEC.md 14.6). The bank cannot tell the two causes apart:
+    /// it was stopped during the key setup, which does not resume (the key part is saved once setup finishes), or another
+    /// holder of its certificate started the session. Either way the operator starts a new session and every bank again.</summary>
+    public static string SetupNotResumable(bool hasStateDirectory) =>
+        (hasStateDirectory
+            ? "the appliance's session already has this bank's key-setup messages, but this bank's state directory holds no saved state of that session"
+            : "this bank already joined this session and has no saved state to resume from (set state_directory in bank.json, so that a restart after key setup resumes)")
+        + ": either this bank was stopped during the session's key setup (homomorphic key setup does not resume: a bank's key part is saved only once setup finishes), "
+        + "or another holder of this bank's certificate started the session (a `fraudfed conformance --target` run, another copy of this bank's kit); "
+        + "the session cannot finish with this bank: stop the appliance, start a new session (a new appliance state file) and start every bank again.";
 }
 
 /// <summary>Homomorphic mode: a <see cref="HomomorphicBankParty"/> driven by <see cref="HomomorphicSecureSumClient"/>, its state
@@ -99,11 +112,13 @@ internal sealed class HomomorphicBankSession : IBankSession
         }
         _outbox = [];
         try { await _client.JoinAsync(cancellationToken).ConfigureAwait(false); }
-        catch (MessageRefusedException e) when (e.Reason == ViolationReason.WrongRoundOrState && !_party.IsReady && !_restored)
+        catch (MessageRefusedException e) when (e.Reason is ViolationReason.WrongRoundOrState or ViolationReason.Duplicate && !_party.IsReady && !_restored)
         {
-            // The appliance's session is past setup: an earlier process of this bank joined it without a state directory, and
-            // its key share went with that process.
-            throw new FederationException(JoinFailure.AlreadyJoined(_hasStore), e);
+            // The appliance has this bank's setup messages of the session already (Duplicate: its stage still collects; WrongRoundOrState:
+            // the session moved on or ended): an earlier process of this bank was stopped during key setup, or joined without a
+            // state directory, or another holder of this certificate started the session. The secrets of those messages went with
+            // that process, so no resend of them exists and the appliance rightly refuses new ones (SPEC.md 14.6).
+            throw new FederationException(JoinFailure.SetupNotResumable(_hasStore), e);
         }
         catch (ProtocolViolationException e) { throw Failure(e, round: null); }
     }

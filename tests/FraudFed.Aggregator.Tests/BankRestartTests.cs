@@ -108,6 +108,60 @@ public sealed class BankRestartTests
         }
     }
 
+    /// <summary>Words every refusal of a restarted homomorphic bank's setup names: both causes it cannot tell apart and the fix.</summary>
+    private static void AssertSetupNotResumable(FederationException e, ViolationReason refusal)
+    {
+        Assert.That(e, Is.Not.InstanceOf<MessageRefusedException>(), "one typed exception, not the raw refusal");
+        Assert.That(e.InnerException, Is.InstanceOf<MessageRefusedException>().With.Property(nameof(MessageRefusedException.Reason)).EqualTo(refusal));
+        Assert.That(e.Message, Does.Contain("stopped during the session's key setup").And.Contain("does not resume")
+            .And.Contain("another holder of this bank's certificate").And.Contain("conformance --target")
+            .And.Contain("stop the appliance, start a new session (a new appliance state file) and start every bank again"));
+    }
+
+    [Test]
+    public async Task HeBankKilledDuringKeySetup_RestartedFromItsEmptyStateDirectory_GetsOneTypedException_OnEveryTry_AndTheOthersMissTheDeadline()
+    {
+        await using ApplianceKit kit = ApplianceKit.Create("he");
+        WithStateDirectories(kit);
+        kit.EditConfig(c => c with { Deadlines = c.Deadlines with { SetupSeconds = 15 } });
+        await kit.StartAsync();
+        CancellationToken ct = Bounded(150);
+
+        // Bank 0 alone: its CrsCommit is stored, then it is killed while it waits for the others' commitments.
+        FederationClient first = kit.Client(0);
+        using var killed = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        Task setup = first.ConnectAsync(killed.Token);
+        while (kit.Host!.Coordinator.EventCountOf(0) < 1) await Task.Delay(20, ct);
+        killed.Cancel();
+        Assert.That(async () => await setup, Throws.InstanceOf<OperationCanceledException>());
+        first.AbandonAsKilled();
+        Assert.That(Directory.GetFiles(StateDir(kit, 0)).Select(Path.GetFileName), Is.SubsetOf(new[] { "lock" }), "nothing saved during key setup");
+
+        // First try: the CrsCommit stage still collects and refuses the new commitment as a duplicate.
+        FederationClient second = kit.Client(0);
+        FederationException duplicate = Assert.ThrowsAsync<FederationException>(async () => await second.ConnectAsync(ct))!;
+        AssertSetupNotResumable(duplicate, ViolationReason.Duplicate);
+        second.AbandonAsKilled();
+
+        // The other banks commit and reveal; the session waits for bank 0's reveal, which no process of it can send.
+        Task[] others = Enumerable.Range(1, Banks - 1).Select(b => kit.Client(b).ConnectAsync(ct)).ToArray();
+        while (Enumerable.Range(1, Banks - 1).Any(b => kit.Host.Coordinator.EventCountOf(b) < 2)) await Task.Delay(20, ct);
+
+        // A later try: the CrsCommit is out of its stage now (WrongRoundOrState); the same words.
+        FederationClient third = kit.Client(0);
+        FederationException outOfStage = Assert.ThrowsAsync<FederationException>(async () => await third.ConnectAsync(ct))!;
+        AssertSetupNotResumable(outOfStage, ViolationReason.WrongRoundOrState);
+        Assert.That(outOfStage.Message, Is.EqualTo(duplicate.Message), "the same wording on every try");
+        third.AbandonAsKilled();
+
+        // The others learn it at the setup deadline (SPEC.md 14.6): the session ends, naming bank 0.
+        foreach (Task t in others)
+        {
+            FederationException e = Assert.ThrowsAsync<FederationException>(async () => await t)!;
+            Assert.That(e.Message, Does.Contain("TooFewParticipants").And.Contain("bank(s) 0 missed the CrsReveal setup deadline"));
+        }
+    }
+
     [Test]
     public async Task BankKilledAfterItsUploadMidRound_TheRoundOpensWithIt_AndTheRestartedBankTakesPartInTheNext()
     {
