@@ -182,7 +182,7 @@ internal sealed class HeEngine : IModeEngine
                 string stage = _party.State;
                 _setupFailure = new RoundEnd(0, false, "setup_deadline");
                 return Map(_party.AbortSetup(ViolationReason.TooFewParticipants,
-                    $"bank(s) {string.Join(", ", missing)} missed the {stage} setup deadline; start a new session once every bank is connected"));
+                    $"bank(s) {string.Join(", ", missing)} missed the {stage} setup deadline; start a new session and start every bank again (homomorphic key setup needs every bank and does not resume)"));
             case "he.fail_round":
                 return Map(_party.FailRound(ViolationReason.TooFewParticipants, "a decryptor missed the stage deadline"));
             default:
