@@ -51,8 +51,10 @@ public sealed class HostileInputTests
         // "@name" stands for a file made in OneTimeSetUp (test cases are built before it runs); Bind fills them in.
         yield return Case("csv-missing", "does not exist", "simulate", "--csv", "no-such-file.csv", "--schema", "ulb", "--out", "@out");
         yield return Case("csv-is-a-directory", "is a directory", "simulate", "--csv", "@dir", "--schema", "ulb", "--out", "@out");
-        yield return Case("out-is-a-file", "is a file", "simulate", "--csv", "@ulb", "--schema", "ulb", "--out", "@afile");
-        yield return Case("out-under-a-file", "is a file, so no directory can be made under it", "simulate", "--out", "@afile/sub");
+        yield return Case("out-is-a-file", "exists and is not a directory", "simulate", "--csv", "@ulb", "--schema", "ulb", "--out", "@afile");
+        if (!OperatingSystem.IsWindows()) // a device, not a regular file: still not a directory
+            yield return Case("out-is-a-device", "--out '/dev/null' exists and is not a directory", "simulate", "--csv", "@ulb", "--schema", "ulb", "--out", "/dev/null");
+        yield return Case("out-under-a-file", "is not a directory, so no directory can be made under it", "simulate", "--out", "@afile/sub");
         if (OperatingSystem.IsLinux()) // /proc gives a directory even root cannot write
             yield return Case("out-unwritable", "cannot be written: nothing can be created in '/proc' (", "simulate", "--out", "/proc/fraudfed-test/out");
         yield return Case("banks-not-a-number", "Cannot parse argument 'abc' for option '--banks'", "simulate", "--banks", "abc", "--out", "@out");

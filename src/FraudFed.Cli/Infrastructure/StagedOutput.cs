@@ -4,7 +4,7 @@
 //   target present  -> each output file is renamed over its old version, and an output of an earlier run that
 //                      this run did not produce (e.g. model.txt after a logistic run) is deleted.
 // A run that fails or is cancelled leaves the target as it was: Dispose removes the staging directory and any
-// parent directories Prepare created. Prepare refuses, before any work, a target that is a file, lies under a
+// parent directories Prepare created. Prepare refuses, before any work, a target that exists and is not a directory, lies under a
 // file, or cannot be written (it creates and removes a probe file), so that is never found out after training.
 namespace FraudFed.Cli.Infrastructure;
 
@@ -36,7 +36,7 @@ internal sealed class StagedOutput : IDisposable
         {
             throw new UsageException($"{option} '{target}' is not a valid path ({e.Message}).");
         }
-        if (File.Exists(full)) throw new UsageException($"{option} '{target}' is a file; give a directory (it is created if needed).");
+        if (File.Exists(full)) throw new UsageException($"{option} '{target}' exists and is not a directory; give a directory (it is created if needed).");
         string? parent = Path.GetDirectoryName(full);
         if (parent is null) throw new UsageException($"{option} '{target}' is a file-system root; give a directory below it.");
 
@@ -45,7 +45,7 @@ internal sealed class StagedOutput : IDisposable
         string? probe = parent;
         while (probe is not null && !Directory.Exists(probe))
         {
-            if (File.Exists(probe)) throw new UsageException($"{option} '{target}': '{probe}' is a file, so no directory can be made under it.");
+            if (File.Exists(probe)) throw new UsageException($"{option} '{target}': '{probe}' is not a directory, so no directory can be made under it.");
             missing.Push(probe);
             probe = Path.GetDirectoryName(probe);
         }
