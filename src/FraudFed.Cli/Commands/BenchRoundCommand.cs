@@ -103,18 +103,16 @@ internal sealed class BenchRoundCommand : ICliSubcommands
             // first_round_s), and tiered compilation goes on compiling for a round or more; warm-up ends after the first round
             // that compiled at most QuietJitMethods methods, or after MaxWarmupRounds rounds.
             stderr.WriteLine("bench round: appliance warm-up (untimed) ...");
-            var first = new Stopwatch();
+            TimeSpan? firstRound = null;
             bool exact = true;
-            int warmups = 0;
-            for (long compiled = long.MaxValue; warmups < MaxWarmupRounds && compiled > QuietJitMethods; warmups++)
+            int warmups = await WarmUpAsync(async () =>
             {
-                long m0 = System.Runtime.JitInfo.GetCompiledMethodCount();
-                if (warmups == 0) first.Start();
+                long t0 = Stopwatch.GetTimestamp();
                 FederatedSum[] warm = await Task.WhenAll(clients.Select((cl, i) => cl.SumAsync(vectors[i])));
-                first.Stop();
+                firstRound ??= Stopwatch.GetElapsedTime(t0);
                 exact &= warm.All(r => r.Sum.AsSpan().SequenceEqual(plain44));
-                compiled = System.Runtime.JitInfo.GetCompiledMethodCount() - m0;
-            }
+            });
+            double firstRoundSeconds = firstRound!.Value.TotalSeconds;
 
             ISecureSum inproc = mode == "he"
                 ? new HomomorphicSecureSum(n, 32, new HomomorphicOptions
@@ -123,13 +121,8 @@ internal sealed class BenchRoundCommand : ICliSubcommands
                     Parameters = insecure ? RlweParameters.InsecureForTestsOnly(RlweParameters.InsecureTestSetNames[0]) : null,
                 })
                 : new MaskingSecureSum(n, 32, new MaskingOptions { Threshold = 2 * n / 3 + 1 });
-            var roundWalls = new List<double>();
-            var inprocWalls = new List<double>();
-            var roundCpus = new List<double>();
-            var inprocCpus = new List<double>();
-            var roundJit = new List<double>();
-            var inprocJit = new List<double>();
-            long roundJitMethods = 0, inprocJitMethods = 0;
+            var applianceLeg = new LegFigures();
+            var inprocLeg = new LegFigures();
             var bankWall = new long[n];
             int inprocWarmups = 0;
             long upload;
@@ -139,13 +132,12 @@ internal sealed class BenchRoundCommand : ICliSubcommands
             {
                 stderr.WriteLine("bench round: in-process warm-up (untimed) ...");
                 SecureSumResult local = null!;
-                for (long compiled = long.MaxValue; inprocWarmups < MaxWarmupRounds && compiled > QuietJitMethods; inprocWarmups++)
+                inprocWarmups = await WarmUpAsync(() =>
                 {
-                    long m0 = System.Runtime.JitInfo.GetCompiledMethodCount();
                     local = inproc.Sum(vectors);          // the first also sets the session up
                     exact &= local.Sum.AsSpan().SequenceEqual(plain32);
-                    compiled = System.Runtime.JitInfo.GetCompiledMethodCount() - m0;
-                }
+                    return Task.CompletedTask;
+                });
                 long uploadBefore = clients.Sum(cl => cl.BytesUploaded);
                 ApplianceTimingsSnapshot before = host.Coordinator.Timings.Snapshot();
                 BankTimes banksBefore = BankTimes.Of(clients);
@@ -159,10 +151,7 @@ internal sealed class BenchRoundCommand : ICliSubcommands
                     {
                         bool appliance = (leg == 0) == (round % 2 == 0);
                         FullCollection();
-                        TimeSpan c0 = ProcessCpu();
-                        TimeSpan j0 = System.Runtime.JitInfo.GetCompilationTime();
-                        long m0 = System.Runtime.JitInfo.GetCompiledMethodCount();
-                        long r0 = Stopwatch.GetTimestamp();
+                        LegStart start = LegStart.Now();
                         if (appliance)
                         {
                             // From the banks' first call to the last bank holding its exact sum.
@@ -173,19 +162,13 @@ internal sealed class BenchRoundCommand : ICliSubcommands
                                 bankWall[i] += Stopwatch.GetTimestamp() - b0;
                                 return sum;
                             }));
-                            roundWalls.Add(Stopwatch.GetElapsedTime(r0).TotalSeconds);
-                            roundCpus.Add((ProcessCpu() - c0).TotalSeconds);
-                            roundJit.Add((System.Runtime.JitInfo.GetCompilationTime() - j0).TotalSeconds);
-                            roundJitMethods += System.Runtime.JitInfo.GetCompiledMethodCount() - m0;
+                            applianceLeg.Record(start);
                             exact &= results.All(r => r.Sum.AsSpan().SequenceEqual(plain44));
                         }
                         else
                         {
                             local = inproc.Sum(vectors);
-                            inprocWalls.Add(Stopwatch.GetElapsedTime(r0).TotalSeconds);
-                            inprocCpus.Add((ProcessCpu() - c0).TotalSeconds);
-                            inprocJit.Add((System.Runtime.JitInfo.GetCompilationTime() - j0).TotalSeconds);
-                            inprocJitMethods += System.Runtime.JitInfo.GetCompiledMethodCount() - m0;
+                            inprocLeg.Record(start);
                             exact &= local.Sum.AsSpan().SequenceEqual(plain32);
                         }
                     }
@@ -198,18 +181,18 @@ internal sealed class BenchRoundCommand : ICliSubcommands
             double bankWallSeconds = bankWall.Sum() / (double)Stopwatch.Frequency;
 
             double peak = Process.GetCurrentProcess().PeakWorkingSet64 / (1024.0 * 1024.0);
-            double wallPerRound = Median(roundWalls), inprocPerRound = Median(inprocWalls);
-            double cpuPerRound = Median(roundCpus), inprocCpuPerRound = Median(inprocCpus);
+            double wallPerRound = Median(applianceLeg.Wall), inprocPerRound = Median(inprocLeg.Wall);
+            double cpuPerRound = Median(applianceLeg.Cpu), inprocCpuPerRound = Median(inprocLeg.Cpu);
             double ratio = wallPerRound / Math.Max(1e-9, inprocPerRound);
             double bankWork = bankWallSeconds - bt.Send - bt.Wait - bt.Request;
             stdout.WriteLine($"bench round ({mode}, {n} banks, {Plural.Of(count, "value")}, {rounds} round{(rounds > 1 ? "s" : "")})");
             stdout.WriteLine($"  session setup (s)            {setup.Elapsed.TotalSeconds:0.000}");
-            stdout.WriteLine($"  first appliance round (s)    {first.Elapsed.TotalSeconds:0.000} (untimed warm-up: {Plural.Of(warmups, "round")} through the appliance, {inprocWarmups} in process)");
-            stdout.WriteLine($"  appliance round (s)          {wallPerRound:0.000}{(rounds > 1 ? $" (median; mean {roundWalls.Average():0.000})" : "")}");
-            stdout.WriteLine($"  in-process round (s)         {inprocPerRound:0.000}{(rounds > 1 ? $" (median; mean {inprocWalls.Average():0.000})" : "")}");
+            stdout.WriteLine($"  first appliance round (s)    {firstRoundSeconds:0.000} (untimed warm-up: {Plural.Of(warmups, "round")} through the appliance, {inprocWarmups} in process)");
+            stdout.WriteLine($"  appliance round (s)          {wallPerRound:0.000}{(rounds > 1 ? $" (median; mean {applianceLeg.Wall.Average():0.000})" : "")}");
+            stdout.WriteLine($"  in-process round (s)         {inprocPerRound:0.000}{(rounds > 1 ? $" (median; mean {inprocLeg.Wall.Average():0.000})" : "")}");
             stdout.WriteLine($"  ratio                        {ratio:0.00}");
             stdout.WriteLine($"  CPU per round (s)            {cpuPerRound:0.000} appliance stack, {inprocCpuPerRound:0.000} in process (medians)");
-            stdout.WriteLine($"  JIT during the rounds         {Median(roundJit):0.000} s per round, {roundJitMethods} methods in all (appliance stack); {Median(inprocJit):0.000} s, {inprocJitMethods} methods (in process)");
+            stdout.WriteLine($"  JIT during the rounds         {Median(applianceLeg.Jit):0.000} s per round, {applianceLeg.JitMethods} methods in all (appliance stack); {Median(inprocLeg.Jit):0.000} s, {inprocLeg.JitMethods} methods (in process)");
             stdout.WriteLine($"  bank upload, all banks (B)   {upload}");
             stdout.WriteLine($"  peak RSS (MiB)               {peak:0.0}");
             stdout.WriteLine($"  exact                        {(exact ? "yes" : "NO")}");
@@ -222,16 +205,16 @@ internal sealed class BenchRoundCommand : ICliSubcommands
                 stdout.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
                 {
                     ["suite"] = "round", ["mode"] = mode, ["banks"] = n, ["values"] = count, ["rounds"] = rounds,
-                    ["setup_s"] = Math.Round(setup.Elapsed.TotalSeconds, 3), ["first_round_s"] = Math.Round(first.Elapsed.TotalSeconds, 4),
+                    ["setup_s"] = Math.Round(setup.Elapsed.TotalSeconds, 3), ["first_round_s"] = Math.Round(firstRoundSeconds, 4),
                     ["warmup_rounds"] = warmups, ["inproc_warmup_rounds"] = inprocWarmups,
                     ["wall_s"] = Math.Round(wallPerRound, 4),
-                    ["round_median_s"] = Math.Round(wallPerRound, 4), ["wall_s_mean"] = Math.Round(roundWalls.Average(), 4),
+                    ["round_median_s"] = Math.Round(wallPerRound, 4), ["wall_s_mean"] = Math.Round(applianceLeg.Wall.Average(), 4),
                     ["inproc_wall_s"] = Math.Round(inprocPerRound, 4), ["ratio"] = Math.Round(ratio, 3),
-                    ["wall_s_all"] = Rounded(roundWalls), ["inproc_wall_s_all"] = Rounded(inprocWalls),
+                    ["wall_s_all"] = Rounded(applianceLeg.Wall), ["inproc_wall_s_all"] = Rounded(inprocLeg.Wall),
                     ["cpu_s"] = Math.Round(cpuPerRound, 4), ["inproc_cpu_s"] = Math.Round(inprocCpuPerRound, 4),
-                    ["cpu_s_all"] = Rounded(roundCpus), ["inproc_cpu_s_all"] = Rounded(inprocCpus),
-                    ["jit_s"] = Math.Round(Median(roundJit), 4), ["inproc_jit_s"] = Math.Round(Median(inprocJit), 4),
-                    ["jit_methods"] = roundJitMethods, ["inproc_jit_methods"] = inprocJitMethods,
+                    ["cpu_s_all"] = Rounded(applianceLeg.Cpu), ["inproc_cpu_s_all"] = Rounded(inprocLeg.Cpu),
+                    ["jit_s"] = Math.Round(Median(applianceLeg.Jit), 4), ["inproc_jit_s"] = Math.Round(Median(inprocLeg.Jit), 4),
+                    ["jit_methods"] = applianceLeg.JitMethods, ["inproc_jit_methods"] = inprocLeg.JitMethods,
                     ["bank_upload_bytes"] = upload, ["peak_rss_mb"] = OneDecimal(peak), ["exact"] = exact,
                     ["engine_s"] = Math.Round(spent.EngineSeconds, 3), ["store_s"] = Math.Round(spent.StoreWriteSeconds + spent.StoreReadSeconds, 3),
                     ["store_write_s"] = Math.Round(spent.StoreWriteSeconds, 3), ["store_read_s"] = Math.Round(spent.StoreReadSeconds, 3),
@@ -260,6 +243,44 @@ internal sealed class BenchRoundCommand : ICliSubcommands
 
     /// <summary>CPU time of this process (user + system, all threads): the appliance, the banks and the in-process harness all
     /// run here, so CPU per round compares the stacks' work even on a machine other jobs load (wall time then mostly waits for a core).</summary>
+    /// <summary>Runs <paramref name="round"/> until one JIT-compiles at most <see cref="QuietJitMethods"/> methods, at most
+    /// <see cref="MaxWarmupRounds"/> times (the same rule for both stacks); returns how many rounds ran.</summary>
+    private static async Task<int> WarmUpAsync(Func<Task> round)
+    {
+        int rounds = 0;
+        for (long compiled = long.MaxValue; rounds < MaxWarmupRounds && compiled > QuietJitMethods; rounds++)
+        {
+            long m0 = System.Runtime.JitInfo.GetCompiledMethodCount();
+            await round();
+            compiled = System.Runtime.JitInfo.GetCompiledMethodCount() - m0;
+        }
+        return rounds;
+    }
+
+    /// <summary>Process CPU, JIT time, methods compiled and the clock at the start of one timed round.</summary>
+    private readonly record struct LegStart(TimeSpan Cpu, TimeSpan Jit, long Methods, long Timestamp)
+    {
+        public static LegStart Now() => new(ProcessCpu(), System.Runtime.JitInfo.GetCompilationTime(), System.Runtime.JitInfo.GetCompiledMethodCount(), Stopwatch.GetTimestamp());
+    }
+
+    /// <summary>One stack's timed rounds: wall, process CPU and JIT seconds per round, and the methods compiled in all.</summary>
+    private sealed class LegFigures
+    {
+        public List<double> Wall { get; } = [];
+        public List<double> Cpu { get; } = [];
+        public List<double> Jit { get; } = [];
+        public long JitMethods { get; private set; }
+
+        /// <summary>Adds the round that began at <paramref name="start"/> and has just ended.</summary>
+        public void Record(LegStart start)
+        {
+            Wall.Add(Stopwatch.GetElapsedTime(start.Timestamp).TotalSeconds);
+            Cpu.Add((ProcessCpu() - start.Cpu).TotalSeconds);
+            Jit.Add((System.Runtime.JitInfo.GetCompilationTime() - start.Jit).TotalSeconds);
+            JitMethods += System.Runtime.JitInfo.GetCompiledMethodCount() - start.Methods;
+        }
+    }
+
     private static TimeSpan ProcessCpu()
     {
         using Process self = Process.GetCurrentProcess();
