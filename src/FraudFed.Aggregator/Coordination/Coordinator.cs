@@ -380,10 +380,7 @@ public sealed class Coordinator : IDisposable
             {
                 // Training: the round the step just broadcast names opens at once, with every session bank (SPEC.md 14.5, training
                 // on the appliance): its round start is committed with the step, and the banks send no RoundRequest for it.
-                var payload = new byte[12];
-                BinaryPrimitives.WriteUInt64LittleEndian(payload, due.Round);
-                BinaryPrimitives.WriteUInt32LittleEndian(payload.AsSpan(8), (uint)due.Length);
-                step = ("open_round", [.. payload, .. Items.Banks(_engine.SessionBanks.Order())]);
+                step = OpenRound(due.Round, due.Length, _engine.SessionBanks.Order());
             }
             if (step is null && _engine.CanOpenRound && _requests.Count > 0)
             {
@@ -391,10 +388,7 @@ public sealed class Coordinator : IDisposable
                 bool everyone = session.Count > 0 && session.All(_requests.ContainsKey);
                 if (everyone || (now - _firstRequest).TotalSeconds >= d.JoinSeconds)
                 {
-                    var payload = new byte[12];
-                    BinaryPrimitives.WriteUInt64LittleEndian(payload, _nextRound);
-                    BinaryPrimitives.WriteUInt32LittleEndian(payload.AsSpan(8), (uint)_requests.First().Value);
-                    step = ("open_round", [.. payload, .. Items.Banks(_requests.Keys)]);
+                    step = OpenRound(_nextRound, _requests.First().Value, _requests.Keys);
                 }
             }
             if (step is null) return;
@@ -402,6 +396,16 @@ public sealed class Coordinator : IDisposable
             Commit(new StoredEvent(0, EventKind.Step, -1, step.Value.Name, step.Value.Payload, []));
             if (Sdk.Diagnostics.HopTrace.On) Sdk.Diagnostics.HopTrace.Mark(-1, "a.step:" + step.Value.Name);
         }
+    }
+
+    /// <summary>The `open_round` step: round (u64) | length (u32) | participants (u32 each), little-endian; replayed by
+    /// ApplyToEngine's <see cref="EventKind.Step"/> case.</summary>
+    private static (string Name, byte[] Payload) OpenRound(ulong round, int length, IEnumerable<int> participants)
+    {
+        var payload = new byte[12];
+        BinaryPrimitives.WriteUInt64LittleEndian(payload, round);
+        BinaryPrimitives.WriteUInt32LittleEndian(payload.AsSpan(8), (uint)length);
+        return ("open_round", [.. payload, .. Items.Banks(participants)]);
     }
 
     /// <summary>Runs due steps (called by the deadline ticker).</summary>
