@@ -6,6 +6,7 @@
 // session stands (round, stage, inputs in). A TLS handshake refused for an unpinned certificate is counted in
 // fraudfed_rejects_total{reason="certificate"}. Real loopback mutual TLS and a real SQLite state file (the kit of `aggregator init`).
 using System.Collections.Concurrent;
+using FraudFed.Aggregator.Hosting;
 using FraudFed.Aggregator.Storage;
 using FraudFed.Sdk;
 using FraudFed.Testing;
@@ -258,6 +259,63 @@ public sealed class ApplianceOutageTests
         Assert.That((await kit.Raw(1).Grpc.GetSessionAsync(new FraudFed.Sdk.Wire.GetSessionRequest())).Bank, Is.EqualTo(1U));
         await Task.Delay(400);
         Assert.That(RejectsWithReasonCertificate(await http.GetStringAsync(new Uri(ops, "/metrics"))), Is.EqualTo(1));
+    }
+
+    [Test]
+    public async Task BankRefusingTheAppliancesCertificate_IsNotCountedAsARefusedClientCertificate_ButAsAFailedTlsHandshake()
+    {
+        await using ApplianceKit kit = ApplianceKit.Create("masking", banks: 2);
+        await using ApplianceKit other = ApplianceKit.Create("masking", banks: 2);
+        await kit.StartAsync();
+        Uri ops = kit.Host!.Addresses.First(a => a.Scheme == "http");
+        using var http = new HttpClient();
+        // Bank 0's own (pinned) certificate, but trusting another kit's CA: the bank refuses the appliance's server certificate
+        // and aborts the handshake with a TLS alert; the appliance refused nothing.
+        using var distrusting = new FraudFed.Sdk.Configuration.LoadedBankConfig(kit.LoadBank(0).Config, kit.Address, kit.LoadBank(0).Certificate, other.LoadBank(0).Ca, kit.LoadBank(0).ProtocolSeed);
+        await using (FederationClient client = FederationClient.Create(distrusting, ApplianceKit.FastClient))
+        {
+            FederationException e = Assert.ThrowsAsync<FederationException>(() => client.ConnectAsync(new CancellationTokenSource(TimeSpan.FromSeconds(60)).Token))!;
+            Assert.That(e.Message, Does.Contain("this bank refused"), "the bank names its own side");
+        }
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        string scrape;
+        while (Rejects(scrape = await http.GetStringAsync(new Uri(ops, "/metrics")), AggregatorMetrics.TlsHandshakeReason) < 1 && clock.Elapsed < TimeSpan.FromSeconds(10)) await Task.Delay(100);
+        await Task.Delay(400);   // the exporter caches a scrape for 300 ms
+        scrape = await http.GetStringAsync(new Uri(ops, "/metrics"));
+        Assert.That(Rejects(scrape, AggregatorMetrics.TlsHandshakeReason), Is.GreaterThanOrEqualTo(1), scrape);
+        Assert.That(Rejects(scrape, AggregatorMetrics.CertificateReason), Is.Zero, "the appliance refused no client certificate");
+        // The same refusal under TLS 1.2 (the client aborts the handshake with an alert): one more, still not "certificate".
+        double sdk = Rejects(scrape, AggregatorMetrics.TlsHandshakeReason);
+        using (var tcp = new System.Net.Sockets.TcpClient())
+        {
+            await tcp.ConnectAsync(kit.Address.Host, kit.Address.Port);
+            using var tls = new System.Net.Security.SslStream(tcp.GetStream(), false, (_, _, _, _) => false);
+            Assert.ThrowsAsync<System.Security.Authentication.AuthenticationException>(() => tls.AuthenticateAsClientAsync(new System.Net.Security.SslClientAuthenticationOptions
+            {
+                TargetHost = kit.Address.Host, ClientCertificates = [kit.LoadBank(0).Certificate],
+                EnabledSslProtocols = System.Security.Authentication.SslProtocols.Tls12, ApplicationProtocols = [System.Net.Security.SslApplicationProtocol.Http2],
+            }));
+        }
+        clock.Restart();
+        while (Rejects(scrape = await http.GetStringAsync(new Uri(ops, "/metrics")), AggregatorMetrics.TlsHandshakeReason) <= sdk && clock.Elapsed < TimeSpan.FromSeconds(10)) await Task.Delay(100);
+        await Task.Delay(400);
+        scrape = await http.GetStringAsync(new Uri(ops, "/metrics"));
+        Assert.That((Rejects(scrape, AggregatorMetrics.TlsHandshakeReason), Rejects(scrape, AggregatorMetrics.CertificateReason)), Is.EqualTo((sdk + 1, 0.0)), scrape);
+
+        // A roster bank's handshake and calls add to neither reason.
+        double failed = Rejects(scrape, AggregatorMetrics.TlsHandshakeReason);
+        using (RawBank bank1 = kit.Raw(1))
+            Assert.That((await bank1.Grpc.GetSessionAsync(new FraudFed.Sdk.Wire.GetSessionRequest())).Bank, Is.EqualTo(1U));
+        await Task.Delay(400);
+        scrape = await http.GetStringAsync(new Uri(ops, "/metrics"));
+        Assert.That((Rejects(scrape, AggregatorMetrics.TlsHandshakeReason), Rejects(scrape, AggregatorMetrics.CertificateReason)), Is.EqualTo((failed, 0.0)));
+    }
+
+    /// <summary>The value of fraudfed_rejects_total{reason=<paramref name="reason"/>} in a Prometheus scrape (0 when absent).</summary>
+    private static double Rejects(string scrape, string reason)
+    {
+        string? line = scrape.Split('\n').FirstOrDefault(l => l.StartsWith("fraudfed_rejects_total{", StringComparison.Ordinal) && l.Contains($"reason=\"{reason}\"", StringComparison.Ordinal));
+        return line is null ? 0 : double.Parse(line.Split(' ')[^1].Trim(), System.Globalization.CultureInfo.InvariantCulture);
     }
 
     /// <summary>The value of fraudfed_rejects_total{reason="certificate"} in a Prometheus scrape (0 when absent).</summary>

@@ -13,6 +13,7 @@ using FraudFed.Protocol.Homomorphic;
 using FraudFed.Sdk;
 using FraudFed.Sdk.Configuration;
 using FraudFed.Sdk.State;
+using FraudFed.Sdk.Wire;
 using FraudFed.Testing;
 using NUnit.Framework;
 using static FraudFed.Aggregator.Tests.FiveBankRounds;
@@ -119,11 +120,11 @@ public sealed class BankRestartTests
     }
 
     [Test]
-    public async Task HeBankKilledDuringKeySetup_RestartedFromItsEmptyStateDirectory_GetsOneTypedException_OnEveryTry_AndTheOthersMissTheDeadline()
+    public async Task HeBankKilledDuringKeySetup_AndRestarted_EndsTheSetupAtOnce_TheOthersFailWithinSeconds_NamingIt()
     {
         await using ApplianceKit kit = ApplianceKit.Create("he");
         WithStateDirectories(kit);
-        kit.EditConfig(c => c with { Deadlines = c.Deadlines with { SetupSeconds = 15 } });
+        kit.EditConfig(c => c with { Deadlines = c.Deadlines with { SetupSeconds = 120 } });   // the default: nobody waits for it
         await kit.StartAsync();
         CancellationToken ct = Bounded(150);
 
@@ -137,29 +138,85 @@ public sealed class BankRestartTests
         first.AbandonAsKilled();
         Assert.That(Directory.GetFiles(StateDir(kit, 0)).Select(Path.GetFileName), Is.SubsetOf(new[] { "lock" }), "nothing saved during key setup");
 
-        // First try: the CrsCommit stage still collects and refuses the new commitment as a duplicate.
-        FederationClient second = kit.Client(0);
-        FederationException duplicate = Assert.ThrowsAsync<FederationException>(async () => await second.ConnectAsync(ct))!;
-        AssertSetupNotResumable(duplicate, ViolationReason.Duplicate);
-        second.AbandonAsKilled();
-
-        // The other banks commit and reveal; the session waits for bank 0's reveal, which no process of it can send.
+        // The other banks commit; the session then waits for bank 0's reveal, which no process of it can send.
         Task[] others = Enumerable.Range(1, Banks - 1).Select(b => kit.Client(b).ConnectAsync(ct)).ToArray();
-        while (Enumerable.Range(1, Banks - 1).Any(b => kit.Host.Coordinator.EventCountOf(b) < 2)) await Task.Delay(20, ct);
+        while (Enumerable.Range(1, Banks - 1).Any(b => kit.Host.Coordinator.EventCountOf(b) < 1)) await Task.Delay(20, ct);
+        Assert.That(kit.Host.Coordinator.SessionEnded, Is.False);
 
-        // A later try: the CrsCommit is out of its stage now (WrongRoundOrState); the same words.
-        FederationClient third = kit.Client(0);
-        FederationException outOfStage = Assert.ThrowsAsync<FederationException>(async () => await third.ConnectAsync(ct))!;
-        AssertSetupNotResumable(outOfStage, ViolationReason.WrongRoundOrState);
-        Assert.That(outOfStage.Message, Is.EqualTo(duplicate.Message), "the same wording on every try");
-        third.AbandonAsKilled();
-
-        // The others learn it at the setup deadline (SPEC.md 14.6): the session ends, naming bank 0.
+        // Bank 0 restarted: its fresh CrsCommit (other bytes than its accepted one) is refused with the one typed exception, and
+        // the appliance ends the setup at once (SPEC.md 14.5, 14.6).
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        FederationClient second = kit.Client(0);
+        FederationException restarted = Assert.ThrowsAsync<FederationException>(async () => await second.ConnectAsync(ct))!;
+        Assert.That(restarted.InnerException, Is.InstanceOf<MessageRefusedException>());
+        AssertSetupNotResumable(restarted, ((MessageRefusedException)restarted.InnerException!).Reason!.Value);
+        second.AbandonAsKilled();
         foreach (Task t in others)
         {
             FederationException e = Assert.ThrowsAsync<FederationException>(async () => await t)!;
-            Assert.That(e.Message, Does.Contain("TooFewParticipants").And.Contain("bank(s) 0 missed the CrsReveal setup deadline"));
+            Assert.That(e.Message, Does.Contain("TooFewParticipants").And.Contain("bank 0 restarted during the session's key setup")
+                .And.Contain("start a new session and start every bank again"));
         }
+        Assert.That(clock.Elapsed, Is.LessThan(TimeSpan.FromSeconds(30)), "the others fail within seconds, not at the 120 s setup deadline");
+        Assert.That(kit.Host.Coordinator.SessionEnded, Is.True);
+
+        // A later try: the session has ended (WrongRoundOrState); the same words.
+        FederationClient third = kit.Client(0);
+        FederationException ended = Assert.ThrowsAsync<FederationException>(async () => await third.ConnectAsync(ct))!;
+        AssertSetupNotResumable(ended, ViolationReason.WrongRoundOrState);
+        Assert.That(ended.Message, Is.EqualTo(restarted.Message), "the same wording on every try");
+        third.AbandonAsKilled();
+
+        // Counted once, and durable: the restarted appliance replays the end from its log.
+        Uri ops = kit.Host.Addresses.First(a => a.Scheme == "http");
+        using (var http = new HttpClient())
+        {
+            string scrape = await http.GetStringAsync(new Uri(ops, "/metrics"), ct);
+            Assert.That(scrape.Split('\n').Where(l => l.StartsWith("fraudfed_rounds_total{", StringComparison.Ordinal) && l.Contains("outcome=\"setup_restart\"", StringComparison.Ordinal))
+                .Select(l => l.Split(' ')[^1].Trim()), Is.EqualTo(new[] { "1" }), scrape);
+        }
+        await kit.StopAsync();
+        await kit.StartAsync();
+        Assert.That(kit.Host!.Coordinator.SessionEnded, Is.True, "the end of setup is in the log");
+        Assert.That(kit.Host.Coordinator.Position, Does.Contain("bank 0 restarted during the session's key setup"));
+    }
+
+    [Test]
+    public async Task HeSetup_AResendOfAcceptedBytesIsAnsweredAsTheFirstSendAndEndsNothing_OtherBytesOfTheSameStageEndTheSetup()
+    {
+        await using ApplianceKit kit = ApplianceKit.Create("he");
+        await kit.StartAsync();
+        CancellationToken ct = Bounded(60);
+        using RawBank bank0 = kit.Raw(0);
+        var start = (HeSessionStartMessage)HeWire.DecodeToBank((await bank0.NextAsync(ct)).Message.Span, Banks);
+        byte[] commit = HeWire.Encode(new HeCrsCommitMessage(start.SessionId, RandomNumberGenerator.GetBytes(32)));
+        SubmitReply a = await bank0.SubmitAsync(commit);
+        int events = kit.Host!.Coordinator.EventCount;
+        SubmitReply b = await bank0.SubmitAsync(commit);
+        Assert.That((a.Resend, b.Resend, b.Sequence), Is.EqualTo((false, true, a.Sequence)), "a resend is answered as the first send");
+        Assert.That(kit.Host.Coordinator.EventCount, Is.EqualTo(events), "a resend stores nothing");
+        Assert.That(kit.Host.Coordinator.SessionEnded, Is.False, "a resend ends nothing");
+
+        // Another CrsCommit of bank 0 (other bytes): refused as a duplicate, and the setup ends for every bank at once.
+        byte[] other = HeWire.Encode(new HeCrsCommitMessage(start.SessionId, RandomNumberGenerator.GetBytes(32)));
+        Grpc.Core.RpcException refused = Assert.ThrowsAsync<Grpc.Core.RpcException>(() => bank0.SubmitAsync(other))!;
+        Assert.That(StatusMapping.ReasonOf(refused), Is.EqualTo(ViolationReason.Duplicate));
+        Assert.That(kit.Host.Coordinator.SessionEnded, Is.True);
+        for (int bank = 0; bank < Banks; bank++)
+        {
+            using RawBank raw = kit.Raw(bank);
+            HeToBank m;
+            do m = HeWire.DecodeToBank((await raw.NextAsync(ct)).Message.Span, Banks);
+            while (m is HeSessionStartMessage);
+            Assert.That(m, Is.InstanceOf<HeAbortToBank>(), $"bank {bank}'s next item");
+            var abort = (HeAbortToBank)m;
+            Assert.That((abort.Round, abort.Reason), Is.EqualTo((0UL, ViolationReason.TooFewParticipants)));
+            Assert.That(abort.Message, Does.Contain("bank 0 restarted during the session's key setup (it sent its crs_commit again with other bytes")
+                .And.Contain("start a new session and start every bank again"));
+        }
+        // A resend of the accepted bytes after the end is still the first answer; it ends nothing more.
+        SubmitReply c = await bank0.SubmitAsync(commit);
+        Assert.That((c.Resend, c.Sequence), Is.EqualTo((true, a.Sequence)));
     }
 
     [Test]

@@ -1,5 +1,6 @@
 // Homomorphic-mode hardening of the appliance over real loopback mutual TLS (SPEC.md 14.5), INSECURE small parameters:
-// a roster bank that signs its upload manifest with another bank's protocol key is refused before anything is stored,
+// a roster bank that signs its upload manifest with another bank's protocol key, or names another bank as its sender, is
+// refused before anything is stored,
 // and a bank that misses a setup stage's deadline ends the setup with a reason the banks and the operator see.
 using FraudFed.Cryptography;
 using FraudFed.Cryptography.Primitives;
@@ -55,6 +56,16 @@ public sealed class HomomorphicHardeningTests
         RpcException e = Assert.ThrowsAsync<RpcException>(() => bank1.SubmitAsync(forged))!;
         Assert.That(e.StatusCode, Is.EqualTo(StatusCode.PermissionDenied));
         Assert.That(StatusMapping.ReasonOf(e), Is.EqualTo(ViolationReason.AuthenticationFailed));
+        Assert.That(kit.Host.Coordinator.EventCountOf(1), Is.EqualTo(before), "a refused upload is not stored");
+
+        // Bank 1 signs, with its own key, a manifest that names bank 0 as its sender: UnknownSender, as a masking body naming
+        // another bank is (SPEC.md 14.1), checked before the signature.
+        using var own = Ed25519SigningKey.Import(kit.LoadBank(1).ProtocolSeed);
+        byte[] namingBank0 = UploadManifest.Sign(own, bank1.He.SessionTag, genuine.Round, RlweObjectKind.CompactCiphertext, 0, genuine.Chunks.Select(c => c.ToArray()).ToArray(), parallel: false);
+        RpcException other = Assert.ThrowsAsync<RpcException>(() => bank1.SubmitAsync(HeWire.Encode(genuine with { Manifest = namingBank0 })))!;
+        Assert.That(other.StatusCode, Is.EqualTo(StatusCode.PermissionDenied));
+        Assert.That(StatusMapping.ReasonOf(other), Is.EqualTo(ViolationReason.UnknownSender));
+        Assert.That(other.Status.Detail, Does.Contain("names bank 0 as its sender"));
         Assert.That(kit.Host.Coordinator.EventCountOf(1), Is.EqualTo(before), "a refused upload is not stored");
 
         // Bank 1 sends nothing else: the stage deadline drops it and the sum is exactly the four honest banks'.

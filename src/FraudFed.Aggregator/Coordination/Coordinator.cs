@@ -434,21 +434,43 @@ public sealed class Coordinator : IDisposable
         PendingEvent pending;
         PendingEvent last;
         Task<long>? earlier;
+        ProtocolViolationException? endedSetup = null;
         lock (_lock)
         {
             Timings.LockWait(ApplianceTimings.Now - t2);
             if (!_inbound.TryGetValue(key, out earlier))
             {
-            var sw = Stopwatch.StartNew();
-            pending = Commit(new StoredEvent(0, EventKind.Inbound, bank, "", message, digest), message.Length >= _payloadFileThreshold, prepared);
-            _inbound[key] = pending.Durable.Task;
-            _metrics.Accepted(message.Length, sw.Elapsed.TotalSeconds);
-            Advance();
+                var sw = Stopwatch.StartNew();
+                try
+                {
+                    pending = Commit(new StoredEvent(0, EventKind.Inbound, bank, "", message, digest), message.Length >= _payloadFileThreshold, prepared);
+                }
+                catch (ProtocolViolationException refused) when (_engine.SetupRestartEnd(bank, prepared.Value) is { } end)
+                {
+                    // The bank sent a setup message of a stage it already has, with other bytes: a new process of it, whose earlier
+                    // process took its setup secrets along. Setup cannot finish, so it ends now, durably and for every bank, rather
+                    // than at the stage's deadline (SPEC.md 14.5, 14.6); the bank itself gets the refusal as before.
+                    _log.LogWarning("Bank {Bank} sent a setup message it already sent, with other bytes ({Reason}): ending the session's setup", bank, refused.Reason);
+                    pending = Commit(new StoredEvent(0, EventKind.Step, -1, end.Name, end.Payload, []));
+                    endedSetup = refused;
+                }
+                if (endedSetup is null)
+                {
+                    _inbound[key] = pending.Durable.Task;
+                    _metrics.Accepted(message.Length, sw.Elapsed.TotalSeconds);
+                }
+                Advance();
             }
             else pending = _lastQueued!;
             // The steps this message made due (a stage it completed) are answered with it: the caller, whom the next stage waits
             // for last, then finds their mailbox items committed (SPEC.md 14.5, delivery with the answer).
             last = _lastQueued!;
+        }
+        if (endedSetup is not null)
+        {
+            // The refusal is answered once the end of setup is durable (every bank's abort is then readable).
+            await FlushAsync(last).ConfigureAwait(false);
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(endedSetup);
         }
         if (earlier is not null)
         {

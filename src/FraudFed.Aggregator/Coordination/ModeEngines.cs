@@ -54,6 +54,13 @@ internal interface IModeEngine : IDisposable
     /// function of the engine's state, so of the log; changes nothing.</summary>
     bool AwaitsFirstMessage(int bank);
     IReadOnlyList<OutboundItem> Step(string name, byte[] payload);
+    /// <summary>The step that ends the session's setup because <paramref name="bank"/> was restarted during it, or null: called
+    /// when the engine refused the bank's message (<paramref name="prepared"/> is its <see cref="Prepare"/> result). Homomorphic:
+    /// a setup message of the current key generation whose kind the bank already sent (accepted) with other bytes (a resend of
+    /// the accepted bytes never reaches the engine), while setup runs: the bank's setup secrets are gone with its earlier
+    /// process, so setup cannot finish (SPEC.md 14.5, 14.6). Masking: always null (its setup goes on without absent banks).
+    /// Changes nothing.</summary>
+    (string Name, byte[] Payload)? SetupRestartEnd(int bank, object? prepared);
     (string Name, byte[] Payload)? Due(bool deadlinePassed);
     /// <summary>The last round's end since the previous call, if any.</summary>
     RoundEnd? TakeRoundEnd();
@@ -105,6 +112,7 @@ internal sealed class HeEngine : IModeEngine
     private readonly int _banks;
     private readonly int _maxMessageBytes;
     private readonly HashSet<int> _answered = [];
+    private readonly HashSet<(int Bank, string Step)> _setupSent = [];   // setup messages accepted in this key generation
     private int[] _expected = [];
     private HeRoundOutcome? _reported;
     private RoundEnd? _setupFailure;
@@ -149,8 +157,27 @@ internal sealed class HeEngine : IModeEngine
         var m = (HeToAggregator)prepared!;
         IReadOnlyList<HeOutgoing> outs = _party.ReceiveDecoded(bank, m);
         if (m is HeUploadMessage or HeDecryptionSharesMessage or HeAbortToAggregator) _answered.Add(bank);
+        if (IsSetupMessage(m)) _setupSent.Add((bank, HeWire.StepName(m)));
         return Map(outs);
     }
+
+    private static bool IsSetupMessage(HeToAggregator m) => m is HeCrsCommitMessage or HeCrsRevealMessage or HeKeyShareCommitMessage
+        or HeKeyShareRevealMessage or HeChannelAdvertMessage or HeSealedPointsMessage or HeKeyReadyMessage;
+
+    public (string Name, byte[] Payload)? SetupRestartEnd(int bank, object? prepared)
+    {
+        if (!InSetup || prepared is not HeToAggregator m || !IsSetupMessage(m) || !m.SessionId.AsSpan().SequenceEqual(_party.SessionId)) return null;
+        string step = HeWire.StepName(m);
+        if (!_setupSent.Contains((bank, step))) return null;
+        var payload = new byte[4];
+        BinaryPrimitives.WriteUInt32LittleEndian(payload, (uint)bank);
+        return ("he.end_setup_restart", [.. payload, .. System.Text.Encoding.ASCII.GetBytes(step)]);
+    }
+
+    /// <summary>What every bank is told when <paramref name="bank"/> was restarted during the key setup (its <paramref name="step"/>
+    /// came again with other bytes): the cause, and that the session cannot finish.</summary>
+    internal static string SetupRestartMessage(int bank, string step) =>
+        $"bank {bank} restarted during the session's key setup (it sent its {step} again with other bytes: its setup secrets went with its earlier process, and homomorphic key setup needs every bank and does not resume); the session cannot finish: start a new session and start every bank again";
 
     public IReadOnlyList<OutboundItem> OpenRound(ulong round, int length, IReadOnlyList<int> participants)
     {
@@ -169,6 +196,7 @@ internal sealed class HeEngine : IModeEngine
         {
             case "he.start_session":
                 _random.Enqueue(payload);
+                _setupSent.Clear();
                 return Map(_party.StartSession());
             case "he.close_uploads":
                 int[] active = Items.Banks(payload);
@@ -183,6 +211,14 @@ internal sealed class HeEngine : IModeEngine
                 _setupFailure = new RoundEnd(0, false, "setup_deadline");
                 return Map(_party.AbortSetup(ViolationReason.TooFewParticipants,
                     $"bank(s) {string.Join(", ", missing)} missed the {stage} setup deadline; start a new session and start every bank again (homomorphic key setup needs every bank and does not resume)"));
+            case "he.end_setup_restart":
+            {
+                // A bank was restarted during setup (SetupRestartEnd): setup ends at once rather than at the stage's deadline.
+                int restarted = (int)BinaryPrimitives.ReadUInt32LittleEndian(payload);
+                string step = System.Text.Encoding.ASCII.GetString(payload, 4, payload.Length - 4);
+                _setupFailure = new RoundEnd(0, false, "setup_restart");
+                return Map(_party.AbortSetup(ViolationReason.TooFewParticipants, SetupRestartMessage(restarted, step)));
+            }
             case "he.fail_round":
                 return Map(_party.FailRound(ViolationReason.TooFewParticipants, "a decryptor missed the stage deadline"));
             default:
@@ -316,6 +352,8 @@ internal sealed class MaskingEngine : IModeEngine
         var open = new MailboxItem { RoundOpen = new RoundOpen { Round = round, Length = (uint)length } }.ToByteArray();
         return _participants.Select(b => new OutboundItem(b, open)).ToList();
     }
+
+    public (string Name, byte[] Payload)? SetupRestartEnd(int bank, object? prepared) => null;
 
     public bool AwaitsFirstMessage(int bank) =>
         _aggregator?.State is AggregatorShareKeys && _participants.Contains(bank) && !_answered.Contains(bank) && !_left.Contains(bank);

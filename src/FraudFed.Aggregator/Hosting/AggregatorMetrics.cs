@@ -49,7 +49,13 @@ public sealed class AggregatorMetrics : IDisposable
     /// <summary>The <c>reason</c> of <c>fraudfed_rejects_total</c> for a TLS handshake refused because the client certificate is
     /// not pinned in the roster.</summary>
     public const string CertificateReason = "certificate";
-    /// <summary>A call (or a TLS handshake, <see cref="CertificateReason"/>) was refused.</summary>
+    /// <summary>The <c>reason</c> of <c>fraudfed_rejects_total</c> for a TLS connection that ended without a call and without the
+    /// appliance refusing its certificate, once its ClientHello arrived: typically a bank that refused the appliance's server
+    /// certificate (its <c>bank.json</c> trusts another authority or names another host): under TLS 1.3 it completes its side
+    /// of the handshake and closes the connection before HTTP/2, under TLS 1.2 it aborts the handshake with an alert. Also a
+    /// client that closed or timed out in the handshake. Not <see cref="CertificateReason"/>: the appliance refused nothing.</summary>
+    public const string TlsHandshakeReason = "tls_handshake";
+    /// <summary>A call (or a TLS handshake, <see cref="CertificateReason"/>, <see cref="TlsHandshakeReason"/>) was refused or failed.</summary>
     public void Rejected(string reason) => _rejects.Add(1, new KeyValuePair<string, object?>("reason", reason));
     /// <summary>A round ended.</summary>
     public void RoundEnded(bool ok, string reason) => _rounds.Add(1, new KeyValuePair<string, object?>("outcome", ok ? "ok" : reason));

@@ -10,6 +10,8 @@ using FraudFed.Aggregator.Coordination;
 using FraudFed.Aggregator.Services;
 using FraudFed.Aggregator.Storage;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Connections.Features;
+using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
@@ -30,6 +32,22 @@ public sealed class ApplianceHost : IAsyncDisposable
     private readonly WebApplication _app;
     private readonly IAggregatorStore _store;
     private readonly IDisposable[] _owned;
+    // Connection item keys: a request arrived on the connection; the validation callback refused the client certificate.
+    private static readonly object Served = new();
+    private static readonly object CertificateRefused = new();
+
+    /// <summary>Counts <paramref name="handshake"/>'s connection as <see cref="AggregatorMetrics.TlsHandshakeReason"/> when it
+    /// completes without a call and without the appliance refusing its certificate; returns <paramref name="options"/>.</summary>
+    private static SslServerAuthenticationOptions CountFailedHandshake(TlsHandshakeCallbackContext handshake, AggregatorMetrics metrics, SslServerAuthenticationOptions options)
+    {
+        IDictionary<object, object?> items = handshake.Connection.Items;
+        handshake.Connection.Features.Get<IConnectionCompleteFeature>()?.OnCompleted(_ =>
+        {
+            if (!items.ContainsKey(Served) && !items.ContainsKey(CertificateRefused)) metrics.Rejected(AggregatorMetrics.TlsHandshakeReason);
+            return Task.CompletedTask;
+        }, items);
+        return options;
+    }
 
     private ApplianceHost(WebApplication app, IAggregatorStore store, params IDisposable[] owned)
     {
@@ -78,10 +96,16 @@ public sealed class ApplianceHost : IAsyncDisposable
                 // counted too. Pinning is the whole check: a certificate is accepted iff its fingerprint is in the roster. A refusal
                 // (no certificate, or one not pinned) fails the handshake before any call: fraudfed_rejects_total{reason="certificate"}.
                 var serverCertificate = SslStreamCertificateContext.Create(config.ServerCertificate, additionalCertificates: null);
+                // A connection that ends without a call and without our refusal, once its ClientHello arrived, is counted apart as
+                // fraudfed_rejects_total{reason="tls_handshake"}: typically a bank that refused the appliance's certificate. Under
+                // TLS 1.3 such a bank completes its side of the handshake (the appliance accepts its pinned certificate) and then
+                // closes the connection before HTTP/2; under TLS 1.2 it aborts the handshake with an alert. Either way the
+                // appliance refused nothing, so it is not reason="certificate". Marked per connection: the validation callback marks
+                // a refusal, the request middleware below a served call; counted when the connection completes.
                 listen.UseHttps(new TlsHandshakeCallbackOptions
                 {
                     HandshakeTimeout = TimeSpan.FromSeconds(10),
-                    OnConnection = _ => ValueTask.FromResult(new SslServerAuthenticationOptions
+                    OnConnection = handshake => ValueTask.FromResult(CountFailedHandshake(handshake, metrics, new SslServerAuthenticationOptions
                     {
                         ServerCertificateContext = serverCertificate,
                         ClientCertificateRequired = true,
@@ -90,10 +114,11 @@ public sealed class ApplianceHost : IAsyncDisposable
                         RemoteCertificateValidationCallback = (_, certificate, _, _) =>
                         {
                             if (certificate is not null && config.BankOf(certificate as X509Certificate2 ?? X509CertificateLoader.LoadCertificate(certificate.GetRawCertData())) >= 0) return true;
+                            handshake.Connection.Items[CertificateRefused] = true;
                             metrics.Rejected(AggregatorMetrics.CertificateReason);
                             return false;
                         },
-                    }),
+                    })),
                 });
             });
             if (config.Ops is not null) k.Listen(config.Ops, listen => listen.Protocols = HttpProtocols.Http1);
@@ -132,6 +157,12 @@ public sealed class ApplianceHost : IAsyncDisposable
             .WithMetrics(m => m.AddMeter(AggregatorMetrics.MeterName).AddPrometheusExporter());
 
         WebApplication app = builder.Build();
+        app.Use((context, next) =>
+        {
+            // A call arrived on this connection (see CountFailedHandshake): its TLS handshake succeeded and the client went on.
+            if (context.Features.Get<IConnectionItemsFeature>()?.Items is { } items && !items.ContainsKey(Served)) items[Served] = true;
+            return next(context);
+        });
         app.MapGrpcService<FederationService>();
         app.MapGrpcHealthChecksService();
         app.MapPrometheusScrapingEndpoint();

@@ -30,7 +30,7 @@ public static class ApplianceChecks
         ("replayed-message-refused", "another bank's accepted message, byte for byte, sent under this bank's certificate is refused"),
         ("wrong-round-refused", "a message for a round that is not open is refused"),
         ("wrong-session-refused", "a message naming another session id is refused"),
-        ("other-bank-id-refused", "a message whose signed body names another bank as sender is refused"),
+        ("other-bank-id-refused", "a message whose signed body names another bank as sender is refused with PERMISSION_DENIED, reason UnknownSender, in both modes"),
         ("invalid-signature-refused", "a genuine message with one signature bit flipped is refused"),
         ("malformed-protobuf-refused", "a truncated wrapper and an invalid varint length are refused with INVALID_ARGUMENT"),
         ("oversized-refused", "a message one byte over the limit, and one far over it, get RESOURCE_EXHAUSTED or INVALID_ARGUMENT, and the appliance still answers"),
@@ -298,7 +298,9 @@ public static class ApplianceChecks
                 await Probe("other-bank-id-refused", async () =>
                 {
                     SubmitOutcome o = await bank.TrySubmitAsync(WithSender(bank, genuine, other.Bank), ct).ConfigureAwait(false);
-                    return (Refused(o), $"the upload naming bank {other.Bank} as sender, signed by bank {bank.Bank}: {o}");
+                    // SPEC.md 14.1: UnknownSender in both modes (checked before the signature, which is the certificate bank's).
+                    return (o.Status == StatusCode.PermissionDenied && o.Reason == "UnknownSender",
+                        $"the upload naming bank {other.Bank} as sender, signed by bank {bank.Bank}: {o}");
                 }).ConfigureAwait(false);
                 await Probe("invalid-signature-refused", async () =>
                 {

@@ -350,6 +350,7 @@ public sealed class HomomorphicAggregatorParty : IDisposable
     {
         private readonly bool[] _seen = new bool[p.Roster.Banks];
         public override string Name => "Thresholdize";
+        public override IReadOnlyList<int> Missing => Enumerable.Range(0, _seen.Length).Where(i => !_seen[i]).ToArray();
         public override IReadOnlyList<HeOutgoing> Handle(int from, HeToAggregator m)
         {
             if (m is not HeSealedPointsMessage) return base.Handle(from, m);

@@ -129,7 +129,12 @@ internal sealed class UploadManifest
     /// Oversized before anything else is read), sender in the roster (UnknownSender), the sender's signature
     /// (AuthenticationFailed). Session, round and kind are checked by <see cref="Expect"/>.
     /// </summary>
-    public static UploadManifest Parse(byte[] data, IReadOnlyList<byte[]> roster, int maxChunks = MaxChunks)
+    public static UploadManifest Parse(byte[] data, IReadOnlyList<byte[]> roster, int maxChunks = MaxChunks) => Parse(data, roster, maxChunks, expectedSender: null);
+
+    /// <summary>As <see cref="Parse(byte[], IReadOnlyList{byte[]}, int)"/>, and a manifest that names another sender than
+    /// <paramref name="expectedSender"/> (the transport's bank) is refused with UnknownSender before its signature is checked
+    /// (SPEC.md 14.1: a signed body naming another bank is UnknownSender, as in masking mode).</summary>
+    internal static UploadManifest Parse(byte[] data, IReadOnlyList<byte[]> roster, int maxChunks, int? expectedSender)
     {
         ArgumentNullException.ThrowIfNull(data);
         ArgumentNullException.ThrowIfNull(roster);
@@ -142,6 +147,8 @@ internal sealed class UploadManifest
         if (BinaryPrimitives.ReadUInt32LittleEndian(data.AsSpan(29)) != chunks) throw Error.Violation(ViolationReason.Malformed, "manifest changed while read");
         int sender = BinaryPrimitives.ReadInt32LittleEndian(data.AsSpan(25));
         if (sender < 0 || sender >= roster.Count) throw Error.Violation(ViolationReason.UnknownSender, "manifest sender outside the roster");
+        if (expectedSender is int expected && sender != expected)
+            throw Error.Violation(ViolationReason.UnknownSender, $"the manifest names bank {sender} as its sender, the message is bank {expected}'s");
         if (!Ed25519SigningKey.Verify(roster[sender], UploadSignature.Message(UploadSignature.ManifestLabel, SHA256.HashData(data.AsSpan(0, body))),
                 data.AsSpan(body)))
             throw Error.Violation(ViolationReason.AuthenticationFailed, "manifest signature does not verify under the sender's identity key");
@@ -167,7 +174,7 @@ internal sealed class VerifiedManifests
     private readonly Dictionary<int, UploadManifest> _bySender = [];
 
     /// <summary>
-    /// Verifies every manifest (see <see cref="UploadManifest.Parse"/> and <see cref="UploadManifest.Expect"/>); a second manifest
+    /// Verifies every manifest (see <see cref="UploadManifest.Parse(byte[], IReadOnlyList{byte[]}, int)"/> and <see cref="UploadManifest.Expect"/>); a second manifest
     /// from one sender is Duplicate. Any refusal refuses the whole set.
     /// </summary>
     public VerifiedManifests(IReadOnlyList<byte[]> manifests, IReadOnlyList<byte[]> roster, ReadOnlySpan<byte> sessionTag, ulong round, RlweObjectKind kind,
@@ -472,7 +479,7 @@ internal sealed class UploadIntake
         ArgumentNullException.ThrowIfNull(manifestBytes);
         ArgumentNullException.ThrowIfNull(uploads);
         ArgumentNullException.ThrowIfNull(add);
-        UploadManifest m = UploadManifest.Parse(manifestBytes, _roster, Chunks);
+        UploadManifest m = UploadManifest.Parse(manifestBytes, _roster, Chunks, expectedSender);
         m.Expect(_sessionTag, Round, Kind, Chunks);
         if (m.Sender != expectedSender) throw Error.Violation(ViolationReason.UnknownSender, "a manifest signed by another bank than its sender");
         if (uploads.Count != Chunks) throw Error.Violation(ViolationReason.Malformed, $"{uploads.Count} uploads, the round has {Chunks} chunks");
