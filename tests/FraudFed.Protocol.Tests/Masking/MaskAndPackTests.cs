@@ -1,7 +1,7 @@
 // The bank's masked input for k <= 32 computed in 32-bit lanes straight into its packed bytes (ModVector.MaskAndPack32), and
-// the vectorized 32-bit narrowing it and Pack use: checked for every k against the 64-bit path (one AddPrg per
-// job, Reduce) with a byte-by-byte packing written here from SPEC.md 9 ("Packed values"), at odd lengths and lengths that
-// cross the keystream chunk, and against the plaintext sum of two banks whose pairwise masks cancel.
+// the vectorized narrowing it and Pack use: checked for every k against the 64-bit path (one AddPrg per job, Reduce) with a
+// byte-by-byte packing written here from SPEC.md 9 ("Packed values"), at odd lengths and lengths that cross the keystream
+// chunk, and against the plaintext sum of two banks whose pairwise masks cancel.
 using FraudFed.Protocol.Masking;
 using FraudFed.Testing;
 using NUnit.Framework;
