@@ -317,8 +317,8 @@ public sealed partial class MaskingBank : IDisposable
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         ulong limit = ModVector.Mask(_p.ModulusBits);
-        for (int i = 0; i < input.Length; i++)
-            if (input[i] > limit) throw Error.Argument(nameof(input), $"The value at index {i} is not below 2^{_p.ModulusBits}.");
+        int above = input.IndexOfAnyExceptInRange(0UL, limit);
+        if (above >= 0) throw Error.Argument(nameof(input), $"The value at index {above} is not below 2^{_p.ModulusBits}.");
         ShareDelivery delivery = MaskingWire.DecodeToBank<ShareDelivery>(message, _maxMessageBytes);
         if (State is not BankShareKeys st) throw WrongState("ShareDelivery");
         CheckSessionRound(delivery.SessionId, delivery.Round, st.Round);
@@ -340,20 +340,24 @@ public sealed partial class MaskingBank : IDisposable
             if (held.Count < _p.Threshold) throw RoundFailed(ViolationReason.TooFewParticipants, "Fewer than t holders of this bank's shares are still present; the round ends for this bank.");
 
             // y = x + PRG(b) + sum_{j > i} PRG(s_ij) - sum_{j < i} PRG(s_ij)  (mod 2^k)
-            var acc = new ulong[input.Length];
-            input.CopyTo(acc);
+            byte[] packed = new byte[input.Length * ModVector.BytesPerValue(_p.ModulusBits)];
             var jobs = new List<MaskJob>(held.Count) { new(st.SelfSeed, Subtract: false) };
             try
             {
                 foreach (int j in held.Keys)
                     if (j != _id) jobs.Add(new MaskJob(KeySchedule.PairwiseSeed(_pairMasters[j], _p.SessionId, st.Round, _id, j), Subtract: j < _id));
-                ModVector.AddPrgs(acc, jobs, _p.ModulusBits);
+                if (_p.ModulusBits <= 32) ModVector.MaskAndPack32(input, jobs, _p.ModulusBits, packed);   // 32-bit lanes, into the packed bytes
+                else
+                {
+                    var acc = new ulong[input.Length];
+                    input.CopyTo(acc);
+                    ModVector.AddPrgs(acc, jobs, _p.ModulusBits);
+                    ModVector.Reduce(acc, _p.ModulusBits);
+                    ModVector.Pack(acc, _p.ModulusBits, packed);
+                }
             }
             finally { for (int k = 1; k < jobs.Count; k++) CryptographicOperations.ZeroMemory(jobs[k].Seed); }
-            ModVector.Reduce(acc, _p.ModulusBits);
-            byte[] packed = new byte[acc.Length * ModVector.BytesPerValue(_p.ModulusBits)];
-            ModVector.Pack(acc, _p.ModulusBits, packed);
-            byte[] result = new MaskedInput(_p.SessionId, st.Round, _id, _p.ModulusBits, acc.Length, packed).Encode(_identity);
+            byte[] result = new MaskedInput(_p.SessionId, st.Round, _id, _p.ModulusBits, input.Length, packed).Encode(_identity);
             CryptographicOperations.ZeroMemory(st.SelfSeed);
             State = new BankMaskedInput(st.Round, held);
             kept = true;

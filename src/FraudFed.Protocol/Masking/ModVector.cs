@@ -215,6 +215,126 @@ internal static class ModVector
         else for (; i < acc.Length; i++) acc[i] += words[i];
     }
 
+    /// <summary>
+    /// The masked input of a bank for k &lt;= 32, straight into its packed bytes: <paramref name="destination"/> (values.Length x
+    /// ceil(k/8) bytes) receives (x + sum over jobs of (+/-) PRG(seed)) mod 2^k, packed (SPEC.md 9, "Packed values"), equal to
+    /// <see cref="AddPrgs"/> on a ulong copy of <paramref name="values"/>, <see cref="Reduce"/> and <see cref="Pack"/>. Since 2^k
+    /// divides 2^32 the sums are kept in 32-bit lanes: each keystream word is added as it comes (no widening), and for k in 25..32
+    /// the accumulator is the destination itself, so no 8-byte-per-value copy of the vector is made.
+    /// </summary>
+    /// <exception cref="ArgumentException"><paramref name="bits"/> above 32, a seed that is not 32 bytes, or a wrong destination length.</exception>
+    public static void MaskAndPack32(ReadOnlySpan<ulong> values, IReadOnlyList<MaskJob> jobs, int bits, Span<byte> destination)
+    {
+        ArgumentNullException.ThrowIfNull(jobs);
+        if (bits is < 1 or > 32) throw Error.OutOfRange(nameof(bits), "The 32-bit masking path takes 1 <= k <= 32.");
+        foreach (MaskJob j in jobs)
+            if (j.Seed is null || j.Seed.Length != Prg.SeedSize) throw Error.Argument(nameof(jobs), "A PRG seed is 32 bytes.");
+        int w = BytesPerValue(bits);
+        if (destination.Length != (long)values.Length * w) throw Error.Argument(nameof(destination), "Wrong packed length.");
+        uint[]? lanes = w == 4 ? null : new uint[values.Length];
+        Span<uint> acc = w == 4 ? MemoryMarshal.Cast<byte, uint>(destination) : lanes;
+        Narrow(values, acc);
+        byte[] scratch = new byte[ChunkBytes / 2];
+        var prgs = new Prg[jobs.Count];
+        try
+        {
+            for (int j = 0; j < prgs.Length; j++) prgs[j] = new Prg(jobs[j].Seed);
+            int perChunk = scratch.Length / 4;
+            for (int start = 0; start < acc.Length; start += perChunk)
+            {
+                int count = Math.Min(perChunk, acc.Length - start);
+                Span<uint> target = acc.Slice(start, count);
+                Span<byte> bytes = scratch.AsSpan(0, count * 4);
+                for (int j = 0; j < prgs.Length; j++)
+                {
+                    prgs[j].Fill(bytes);
+                    Add32(target, MemoryMarshal.Cast<byte, uint>(bytes), jobs[j].Subtract);
+                }
+            }
+        }
+        finally
+        {
+            foreach (Prg? p in prgs) p?.Dispose();
+            CryptographicOperations.ZeroMemory(scratch);
+        }
+        Reduce32(acc, bits);
+        if (lanes is not null)
+        {
+            PackFrom32(lanes, w, destination);
+            CryptographicOperations.ZeroMemory(MemoryMarshal.AsBytes(lanes.AsSpan()));
+        }
+    }
+
+    /// <summary>d[i] = (uint)s[i] (the low 32 bits).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void Narrow(ReadOnlySpan<ulong> s, Span<uint> d)
+    {
+        Debug.Assert(s.Length == d.Length);
+        int i = 0;
+        if (Vector.IsHardwareAccelerated && s.Length >= 2 * Vector<ulong>.Count)
+        {
+            int step = Vector<uint>.Count;   // two ulong vectors make one uint vector
+            ref ulong src = ref MemoryMarshal.GetReference(s);
+            ref uint dst = ref MemoryMarshal.GetReference(d);
+            for (; i <= s.Length - step; i += step)
+            {
+                Vector<ulong> lo = Vector.LoadUnsafe(ref src, (nuint)i);
+                Vector<ulong> hi = Vector.LoadUnsafe(ref src, (nuint)(i + Vector<ulong>.Count));
+                Vector.Narrow(lo, hi).StoreUnsafe(ref dst, (nuint)i);
+            }
+        }
+        for (; i < s.Length; i++) d[i] = (uint)s[i];
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Add32(Span<uint> acc, ReadOnlySpan<uint> x, bool subtract)
+    {
+        Debug.Assert(acc.Length == x.Length);
+        int i = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var va = MemoryMarshal.Cast<uint, Vector<uint>>(acc);
+            var vx = MemoryMarshal.Cast<uint, Vector<uint>>(x);
+            if (subtract) for (int v = 0; v < va.Length; v++) va[v] -= vx[v];
+            else for (int v = 0; v < va.Length; v++) va[v] += vx[v];
+            i = va.Length * Vector<uint>.Count;
+        }
+        if (subtract) for (; i < acc.Length; i++) acc[i] -= x[i];
+        else for (; i < acc.Length; i++) acc[i] += x[i];
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Reduce32(Span<uint> acc, int bits)
+    {
+        if (bits == 32) return;
+        uint mask = (1u << bits) - 1;
+        int i = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var vm = new Vector<uint>(mask);
+            var va = MemoryMarshal.Cast<uint, Vector<uint>>(acc);
+            for (int v = 0; v < va.Length; v++) va[v] &= vm;
+            i = va.Length * Vector<uint>.Count;
+        }
+        for (; i < acc.Length; i++) acc[i] &= mask;
+    }
+
+    /// <summary>Packs 32-bit lanes (each below 2^k) as <paramref name="w"/>-byte (1..3) little-endian words.</summary>
+    private static void PackFrom32(ReadOnlySpan<uint> values, int w, Span<byte> destination)
+    {
+        Debug.Assert(w is >= 1 and <= 3);
+        if (w == 1)
+        {
+            for (int i = 0; i < values.Length; i++) destination[i] = (byte)values[i];
+            return;
+        }
+        int fast = values.Length - (4 + w - 1) / w;   // indices whose 4-byte write stays in bounds
+        int idx = 0;
+        for (; idx < fast; idx++) BinaryPrimitives.WriteUInt32LittleEndian(destination[(idx * w)..], values[idx]);
+        for (; idx < values.Length; idx++)
+            for (int b = 0; b < w; b++) destination[idx * w + b] = (byte)(values[idx] >> (8 * b));
+    }
+
     /// <summary>Packs values (each below 2^k) as ceil(k/8)-byte little-endian words.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Pack(ReadOnlySpan<ulong> values, int bits, Span<byte> destination)
@@ -223,8 +343,7 @@ internal static class ModVector
         if (destination.Length != (long)values.Length * w) throw Error.Argument(nameof(destination), "Wrong packed length.");
         if (w == 4)
         {
-            Span<uint> d = MemoryMarshal.Cast<byte, uint>(destination);
-            for (int i = 0; i < values.Length; i++) d[i] = (uint)values[i];
+            Narrow(values, MemoryMarshal.Cast<byte, uint>(destination));
             return;
         }
         if (w == 8)

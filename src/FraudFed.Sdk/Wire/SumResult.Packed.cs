@@ -6,6 +6,7 @@
 // was most of a bank's CPU in the delivery of a result (a profile of `bench round --mode masking` put about two thirds of the
 // delivery window's samples there, page faults of the fresh large arrays included).
 using System.Buffers.Binary;
+using System.Numerics;
 using System.Runtime.InteropServices;
 using FraudFed.Cryptography;
 
@@ -36,8 +37,20 @@ public sealed partial class SumResult
         Span<byte> b = packed;
         if (width == 8 && BitConverter.IsLittleEndian)
             MemoryMarshal.AsBytes(sum).CopyTo(b);
-        else if (width == 4)
-            for (int i = 0, at = 0; i < sum.Length; i++, at += 4) BinaryPrimitives.WriteUInt32LittleEndian(b[at..], (uint)sum[i]);
+        else if (width == 4 && BitConverter.IsLittleEndian)
+        {
+            // Truncated to 32 bits a vector at a time (Vector.Narrow; every value was checked below 2^k <= 2^32), the tail one by one.
+            Span<uint> d = MemoryMarshal.Cast<byte, uint>(b);
+            int i = 0;
+            if (Vector.IsHardwareAccelerated)
+            {
+                ref ulong src = ref MemoryMarshal.GetReference(sum);
+                ref uint dst = ref MemoryMarshal.GetReference(d);
+                for (; i <= sum.Length - Vector<uint>.Count; i += Vector<uint>.Count)
+                    Vector.Narrow(Vector.LoadUnsafe(ref src, (nuint)i), Vector.LoadUnsafe(ref src, (nuint)(i + Vector<ulong>.Count))).StoreUnsafe(ref dst, (nuint)i);
+            }
+            for (; i < sum.Length; i++) d[i] = (uint)sum[i];
+        }
         else
         {
             // Other widths: one 64-bit store per value while 8 bytes remain (its high bytes are zero, the next value overwrites
@@ -71,9 +84,21 @@ public sealed partial class SumResult
             packed.CopyTo(MemoryMarshal.AsBytes(s));
         else if (width == 4 && BitConverter.IsLittleEndian)
         {
-            ReadOnlySpan<uint> words = MemoryMarshal.Cast<byte, uint>(packed);   // unaligned reads are allowed
-            s = s[..words.Length];
-            for (int i = 0; i < words.Length; i++) s[i] = words[i];
+            // Unaligned reads are allowed; zero-extended a vector at a time (Vector.Widen), the tail one by one.
+            ReadOnlySpan<uint> words = MemoryMarshal.Cast<byte, uint>(packed);
+            int i = 0;
+            if (Vector.IsHardwareAccelerated)
+            {
+                ref uint src = ref MemoryMarshal.GetReference(words);
+                ref ulong dst = ref MemoryMarshal.GetReference(s);
+                for (; i <= words.Length - Vector<uint>.Count; i += Vector<uint>.Count)
+                {
+                    Vector.Widen(Vector.LoadUnsafe(ref src, (nuint)i), out Vector<ulong> lo, out Vector<ulong> hi);
+                    lo.StoreUnsafe(ref dst, (nuint)i);
+                    hi.StoreUnsafe(ref dst, (nuint)(i + Vector<ulong>.Count));
+                }
+            }
+            for (; i < words.Length; i++) s[i] = words[i];
         }
         else
         {

@@ -1,0 +1,107 @@
+// The bank's masked input for k <= 32 computed in 32-bit lanes straight into its packed bytes (ModVector.MaskAndPack32), and
+// the vectorized narrowing it and Pack use: checked for every k against the 64-bit path (one AddPrg per job, Reduce) with a
+// byte-by-byte packing written here from SPEC.md 9 ("Packed values"), at odd lengths and lengths that cross the keystream
+// chunk, and against the plaintext sum of two banks whose pairwise masks cancel.
+using FraudFed.Protocol.Masking;
+using FraudFed.Testing;
+using NUnit.Framework;
+
+namespace FraudFed.Protocol.Tests.Masking;
+
+[TestFixture]
+public sealed class MaskAndPackTests
+{
+    private static readonly int[] Lengths = [1, 2, 3, 5, 7, 8, 9, 15, 17, 33, 1001, 8192, 20003];
+
+    /// <summary>SPEC.md 9: each value as ceil(k/8) little-endian bytes, one byte at a time.</summary>
+    private static byte[] SchoolbookPack(ulong[] values, int bits)
+    {
+        int w = (bits + 7) / 8;
+        var packed = new byte[values.Length * w];
+        for (int i = 0; i < values.Length; i++)
+            for (int b = 0; b < w; b++) packed[i * w + b] = (byte)(values[i] >> (8 * b));
+        return packed;
+    }
+
+    private static MaskJob[] Jobs(int count, int bits) =>
+        [.. Enumerable.Range(0, count).Select(i => { var s = new byte[32]; s[0] = (byte)i; s[1] = (byte)bits; s[31] = 0xA5; return new MaskJob(s, Subtract: i % 2 == 1); })];
+
+    private static ulong[] Input(int length, int bits, int seed)
+    {
+        var r = TestRandom.Plain(seed);
+        ulong mask = ModVector.Mask(bits);
+        var x = new ulong[length];
+        for (int i = 0; i < length; i++) x[i] = (ulong)r.NextInt64() & mask;
+        x[0] = mask;   // the largest value, 2^k - 1
+        return x;
+    }
+
+    [Test]
+    public void MaskAndPack32_EqualsTheSixtyFourBitPath_ForEveryK()
+    {
+        foreach (int bits in Enumerable.Range(1, 32))
+            foreach (int length in Lengths)
+            {
+                ulong[] x = Input(length, bits, seed: bits * 100_000 + length);
+                MaskJob[] jobs = Jobs(4, bits);
+                // Reference: a ulong copy, one AddPrg per job, reduced, packed byte by byte.
+                var acc = (ulong[])x.Clone();
+                foreach (MaskJob j in jobs) ModVector.AddPrg(acc, j.Seed, bits, j.Subtract);
+                ModVector.Reduce(acc, bits);
+                byte[] expected = SchoolbookPack(acc, bits);
+
+                var packed = new byte[length * ModVector.BytesPerValue(bits)];
+                ModVector.MaskAndPack32(x, jobs, bits, packed);
+                Assert.That(packed, Is.EqualTo(expected), $"k = {bits}, length {length}");
+            }
+    }
+
+    [Test]
+    public void MaskAndPack32_PairwiseMasksCancel_InThePlaintextSum([Values(1, 7, 8, 13, 16, 24, 25, 31, 32)] int bits, [Values(9, 20003)] int length)
+    {
+        ulong mask = ModVector.Mask(bits);
+        ulong[] a = Input(length, bits, seed: 1), b = Input(length, bits, seed: 2);
+        var pair = new byte[32]; pair[3] = 9;
+        var selfA = new byte[32]; selfA[4] = 1;
+        var selfB = new byte[32]; selfB[4] = 2;
+        int w = ModVector.BytesPerValue(bits);
+        var pa = new byte[length * w];
+        var pb = new byte[length * w];
+        ModVector.MaskAndPack32(a, [new MaskJob(selfA, false), new MaskJob(pair, false)], bits, pa);
+        ModVector.MaskAndPack32(b, [new MaskJob(selfB, false), new MaskJob(pair, true)], bits, pb);
+        Assert.That(pa, Is.Not.EqualTo(SchoolbookPack(a, bits)), "bank a's input is masked");
+        // The aggregator's view: the packed inputs added, the two self masks removed.
+        var sum = new ulong[length];
+        ModVector.UnpackAdd(pa, bits, sum);
+        ModVector.UnpackAdd(pb, bits, sum);
+        ModVector.AddPrg(sum, selfA, bits, subtract: true);
+        ModVector.AddPrg(sum, selfB, bits, subtract: true);
+        ModVector.Reduce(sum, bits);
+        for (int i = 0; i < length; i++)
+            if (sum[i] != ((a[i] + b[i]) & mask)) Assert.Fail($"k = {bits}: value {i} is {sum[i]}, the plaintext sum is {(a[i] + b[i]) & mask}");
+    }
+
+    [Test]
+    public void MaskAndPack32_RefusesWhatItCannotDo()
+    {
+        ulong[] x = [1, 2, 3];
+        Assert.That(Assert.Throws<ArgumentOutOfRangeException>(() => ModVector.MaskAndPack32(x, Jobs(1, 33), 33, new byte[15]))!.ParamName, Is.EqualTo("bits"));
+        Assert.That(Assert.Throws<ArgumentException>(() => ModVector.MaskAndPack32(x, Jobs(1, 32), 32, new byte[11]))!.ParamName, Is.EqualTo("destination"));
+        Assert.That(Assert.Throws<ArgumentException>(() => ModVector.MaskAndPack32(x, [new MaskJob(new byte[31], false)], 32, new byte[12]))!.ParamName, Is.EqualTo("jobs"));
+    }
+
+    [Test]
+    public void NarrowAndPack_EqualTheScalarLoops([Values(1, 3, 4, 7, 8, 9, 16, 17, 1001)] int length)
+    {
+        var r = TestRandom.Plain(length);
+        ulong[] wide = [.. Enumerable.Range(0, length).Select(_ => (ulong)r.NextInt64() ^ ((ulong)r.NextInt64() << 1))];
+        var narrow = new uint[length];
+        ModVector.Narrow(wide, narrow);
+        Assert.That(narrow, Is.EqualTo(wide.Select(v => (uint)v).ToArray()));
+        // Pack at k = 32 is the narrowing written as bytes.
+        ulong[] below = [.. narrow.Select(v => (ulong)v)];
+        var packed = new byte[length * 4];
+        ModVector.Pack(below, 32, packed);
+        Assert.That(packed, Is.EqualTo(SchoolbookPack(below, 32)));
+    }
+}
