@@ -232,8 +232,8 @@ internal sealed class BankCommands : ICliSubcommands
             TrainedModel model;
             FederationClient client = FederationClient.Create(bank, ClientOptions(budget, stderr, bank.Config.Bank));
             // The session setup (key generation with the other banks, SPEC.md 12.0) needs no rows: it runs while the rows load
-            // (the header was checked above). A row that fails to load stops the setup; the bank rejoins from its state
-            // directory when run again.
+            // (the header was checked above). A row that fails to load stops the bank after it joined, as a bank stopped
+            // mid-session (README, "simulate --transport grpc").
             using CancellationTokenSource joining = CancellationTokenSource.CreateLinkedTokenSource(cts.Token);
             Task connected = client.ConnectAsync(joining.Token);
             try
