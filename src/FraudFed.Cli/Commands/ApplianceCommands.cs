@@ -227,14 +227,28 @@ internal sealed class BankCommands : ICliSubcommands
             TextWriter stdout = pr.InvocationConfiguration.Output;
             using Learning.Data.CategoryEncoder encoder = key is null ? Learning.Data.CategoryEncoder.Public() : Learning.Data.CategoryEncoder.Keyed(key);
             if (key is not null) System.Security.Cryptography.CryptographicOperations.ZeroMemory(key);
-            Learning.Data.LabeledRows rows = Learning.Data.CsvDatasetLoader.Load(dataPath, csvSchema, encoder, cts.Token).Rows;
-            Sdk.Diagnostics.HopTrace.Mark(bank.Config.Bank, "b.rows", rows.Rows);
-            stderr.WriteLine($"bank {bank.Config.Bank}: {rows.Rows:N0} rows of {dataPath}; joining the session at {bank.Aggregator} ...");
+            stderr.WriteLine($"bank {bank.Config.Bank}: joining the session at {bank.Aggregator} while loading {dataPath} ...");
             var clock = System.Diagnostics.Stopwatch.StartNew();
             TrainedModel model;
             FederationClient client = FederationClient.Create(bank, ClientOptions(budget, stderr, bank.Config.Bank));
+            // The session setup (key generation with the other banks, SPEC.md 12.0) needs no rows: it runs while the rows load
+            // (the header was checked above). A row that fails to load stops the bank after it joined, as a bank stopped
+            // mid-session (README, "simulate --transport grpc").
+            using CancellationTokenSource joining = CancellationTokenSource.CreateLinkedTokenSource(cts.Token);
+            Task connected = client.ConnectAsync(joining.Token);
             try
             {
+                Learning.Data.LabeledRows rows;
+                try { rows = Learning.Data.CsvDatasetLoader.Load(dataPath, csvSchema, encoder, cts.Token).Rows; }
+                catch
+                {
+                    joining.Cancel();
+                    connected.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing).GetAwaiter().GetResult();
+                    throw;
+                }
+                Sdk.Diagnostics.HopTrace.Mark(bank.Config.Bank, "b.rows", rows.Rows);
+                stderr.WriteLine($"bank {bank.Config.Bank}: {rows.Rows:N0} rows of {dataPath}.");
+                connected.GetAwaiter().GetResult();
                 DateTime last = default;
                 var progress = new InlineProgress(p =>
                 {

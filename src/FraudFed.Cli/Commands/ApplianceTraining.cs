@@ -51,26 +51,6 @@ internal sealed record BankProcessSettings
     public Action<string>? WorkDirectory { get; init; }
 }
 
-/// <summary>Runtime settings of the bank processes: dynamic PGO off (DOTNET_TieredPGO=0) unless the environment of `simulate`
-/// names it. A bank process JIT-compiles what ReadyToRun left out on 2 cores shared with the appliance and the other banks; with
-/// dynamic PGO each hot method is compiled three times (tier 0, instrumented tier, tier 1), and the background tier-up thread
-/// took 47 % of a 20-tree run's CPU in a profile (before the ReadyToRun build). Tiering itself stays on: without it
-/// (DOTNET_TieredCompilation=0) 10-tree runs on a loaded machine used a third less CPU (24-28 CPU seconds instead of 37-38), but
-/// the default 200-tree run on a quiet one took 71.4 s instead of 67.4 s (107 and 101 CPU seconds): the precompiled code of the
-/// hot paths is then never recompiled at tier 1. The code is the same C#, so models stay bit for bit the same.</summary>
-internal static class BankProcessRuntime
-{
-    /// <summary>The runtime variable set for the bank processes.</summary>
-    public const string TieredPgoVariable = "DOTNET_TieredPGO";
-
-    /// <summary>Sets <see cref="TieredPgoVariable"/> = 0 in <paramref name="info"/> unless <paramref name="parentEnvironment"/> has
-    /// it (a value set by the user wins, and is inherited as is).</summary>
-    public static void Apply(ProcessStartInfo info, Func<string, string?> parentEnvironment)
-    {
-        if (parentEnvironment(TieredPgoVariable) is null) info.Environment[TieredPgoVariable] = "0";
-    }
-}
-
 /// <summary>A bank process failed, hung, or disagreed with the others; the message names the bank and its stderr tail.</summary>
 internal sealed class BankProcessException(string message) : Exception(message);
 
@@ -162,7 +142,6 @@ internal static class ApplianceTraining
                 outputs[b] = Path.Combine(dir, "out", $"bank-{b}");
                 starts[b] = SelfCommand.StartInfo(["bank", "train", "--config", bankPath, "--data", data, "--schema", schemaPath, "--out", outputs[b],
                     "--progress-json", "--exact-model", "--exit-on-stdin-close"]);
-                BankProcessRuntime.Apply(starts[b], Environment.GetEnvironmentVariable);
                 settings.BeforeStart?.Invoke(b, starts[b]);
             }
 

@@ -68,12 +68,37 @@ public sealed class Ed25519SigningKey : IDisposable
         return sig;
     }
 
-    /// <summary>Verifies an Ed25519 signature. Wrong lengths verify as false.</summary>
+    /// <summary>Verifies an Ed25519 signature. Wrong lengths, and a public key that is no valid point encoding, verify as false.</summary>
     public static bool Verify(ReadOnlySpan<byte> publicKey, ReadOnlySpan<byte> message, ReadOnlySpan<byte> signature)
     {
         if (publicKey.Length != PublicKeySize || signature.Length != SignatureSize) return false;
+        Bc.Ed25519.PublicPoint? point = DecodedPublicKey(publicKey);
+        if (point is null) return false;
         byte[] m = message.ToArray();
-        return Bc.Ed25519.Verify(signature.ToArray(), 0, publicKey.ToArray(), 0, m, 0, m.Length);
+        return Bc.Ed25519.Verify(signature.ToArray(), 0, point, m, 0, m.Length);
+    }
+
+    // Decoded public keys (the point decompression, a field exponentiation, is part of every verification otherwise): a process
+    // verifies the same few roster keys once or more per round. Public data only; bounded, beyond the bound a key is decoded
+    // each time. The decoding runs the same checks as BouncyCastle's Verify over the encoded key (canonical encoding, not one
+    // of the small-order points, on the curve); a key that fails them is not cached and verifies nothing.
+    private const int DecodedKeyCapacity = 4096;
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<KeyBytes, Bc.Ed25519.PublicPoint> DecodedKeys = new();
+
+    private static Bc.Ed25519.PublicPoint? DecodedPublicKey(ReadOnlySpan<byte> publicKey)
+    {
+        var key = new KeyBytes(publicKey);
+        if (DecodedKeys.TryGetValue(key, out Bc.Ed25519.PublicPoint? cached)) return cached;
+        Bc.Ed25519.PublicPoint? point = Bc.Ed25519.ValidatePublicKeyPartialExport(publicKey.ToArray(), 0);
+        if (point is not null && DecodedKeys.Count < DecodedKeyCapacity) DecodedKeys.TryAdd(key, point);
+        return point;
+    }
+
+    /// <summary>The 32 bytes of a public key as a dictionary key.</summary>
+    private readonly record struct KeyBytes(ulong A, ulong B, ulong C, ulong D)
+    {
+        public KeyBytes(ReadOnlySpan<byte> key)
+            : this(BitConverter.ToUInt64(key), BitConverter.ToUInt64(key[8..]), BitConverter.ToUInt64(key[16..]), BitConverter.ToUInt64(key[24..])) { }
     }
 
     /// <inheritdoc />

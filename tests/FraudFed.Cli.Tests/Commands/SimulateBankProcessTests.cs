@@ -211,19 +211,6 @@ public sealed partial class SimulateBankProcessTests
     }
 
     [Test]
-    public void BankProcesses_RunWithoutDynamicPgo_UnlessTheUserSetsIt()
-    {
-        var plain = new ProcessStartInfo("fraudfed");
-        BankProcessRuntime.Apply(plain, _ => null);
-        Assert.That(plain.Environment[BankProcessRuntime.TieredPgoVariable], Is.EqualTo("0"));
-
-        var chosen = new ProcessStartInfo("fraudfed");
-        chosen.Environment[BankProcessRuntime.TieredPgoVariable] = "1";   // what the child inherits from a user who set it
-        BankProcessRuntime.Apply(chosen, name => name == BankProcessRuntime.TieredPgoVariable ? "1" : null);
-        Assert.That(chosen.Environment[BankProcessRuntime.TieredPgoVariable], Is.EqualTo("1"), "the user's value is kept");
-    }
-
-    [Test]
     public void PartitionFile_ReadsBackTheSameBits()
     {
         float[] tricky = [0f, -0f, float.NaN, float.Epsilon, -float.Epsilon, float.MaxValue, float.MinValue, 1e-38f, 0.1f, 1f / 3f, 16777217f, 3.4028233e38f, 1.17549435e-38f, 7.006492e-45f];

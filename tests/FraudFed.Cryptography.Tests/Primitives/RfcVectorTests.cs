@@ -86,6 +86,24 @@ public sealed class RfcVectorTests
         Assert.That(Ed25519SigningKey.Verify(pk, longer, sig), Is.False, "message changed");
     }
 
+    [TestCaseSource(nameof(Ed25519Cases))]
+    public void Ed25519_PublicKeyBitFlip_FailsVerification_AfterTheKeyVerified(JsonElement c)
+    {
+        // Verify keeps decoded public keys: a key it has decoded must not stand in for a neighbouring encoding, and an encoding
+        // that is no point (y >= p here) verifies nothing, however often it is asked.
+        byte[] pk = c.Hex("public"), msg = c.Hex("message"), sig = c.Hex("signature");
+        Assert.That(Ed25519SigningKey.Verify(pk, msg, sig), Is.True);
+        for (int bit = 0; bit < 256; bit++)
+        {
+            byte[] bad = (byte[])pk.Clone();
+            bad[bit / 8] ^= (byte)(1 << (bit % 8));
+            Assert.That(Ed25519SigningKey.Verify(bad, msg, sig), Is.False, $"public key bit {bit}");
+        }
+        Assert.That(Ed25519SigningKey.Verify(pk, msg, sig), Is.True, "the key itself still verifies");
+        byte[] notAPoint = [.. Enumerable.Repeat((byte)0xFF, 31), 0x7F];
+        for (int k = 0; k < 2; k++) Assert.That(Ed25519SigningKey.Verify(notAPoint, msg, sig), Is.False, $"non-canonical key, call {k}");
+    }
+
     [TestCaseSource(nameof(HkdfCases))]
     public void Hkdf_Rfc5869(JsonElement c)
     {
