@@ -158,7 +158,9 @@ internal sealed class BankStateStore : IDisposable
         ledger.CopyTo(b[at..]); at += ledger.Length;
         try { WriteTail(b, at, lastSequence, outbox, roundState); }
         catch { CryptographicOperations.ZeroMemory(b); throw; }
-        EncryptedStateFile.WriteInPlace(RoundPath, RoundPurpose, _key, sealing, syncDirectory: false, digest: false);
+        // The directory is fsynced after the rename: the round part carries the ledger, whose records must be durable (not only
+        // the file's bytes, also its name) before the upload or share they allow leaves the bank.
+        EncryptedStateFile.WriteInPlace(RoundPath, RoundPurpose, _key, sealing, syncDirectory: true, digest: false);
         Ledger.MarkSaved(ledgerVersion);
         RoundPartWrites++;
         if (deleteOtherKeyFiles) DeleteKeyFilesOtherThan(keyFile);
