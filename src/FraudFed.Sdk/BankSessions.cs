@@ -126,6 +126,18 @@ internal sealed class HomomorphicBankSession : IBankSession
     public async Task<FederatedSum> SumAsync(ulong[] values, ulong? opened, CancellationToken cancellationToken)
     {
         ulong round = opened is { } named ? _transport.Expect(named, values.Length) : await _transport.RequestRoundAsync(values.Length, cancellationToken).ConfigureAwait(false);
+        if (opened is null && _party.IsRoundOpen(round))
+        {
+            // This bank handled the round's start (it encrypted its input, and its ledger forbids a second encryption) and the
+            // appliance still awaits its first message of the round: the upload never arrived (it is not kept for a resend,
+            // SPEC.md 14.6). The bank leaves the round's uploads, answers the round's decryption request if it is a decryptor,
+            // waits for the round's end, and then asks for the next round with this vector.
+            try { await _transport.SendAsync(_party.EncodeUploadLeave(round), cancellationToken).ConfigureAwait(false); }
+            catch (MessageRefusedException) { }   // the uploads closed meanwhile: the round goes on without this bank's input
+            try { await _client.SumAsync(values, new SumContext(round, values.Length, ValueBits), cancellationToken).ConfigureAwait(false); }
+            catch (ProtocolViolationException) when (_party.TryGetRoundFailure(round, out _)) { }
+            round = await _transport.RequestRoundAsync(values.Length, cancellationToken).ConfigureAwait(false);
+        }
         try
         {
             SecureSumClientResult r = await _client.SumAsync(values, new SumContext(round, values.Length, ValueBits), cancellationToken).ConfigureAwait(false);
@@ -178,10 +190,14 @@ internal sealed class SplitSealedCheckpoint(BankStateStore store, ApplianceBankT
     {
         cancellationToken.ThrowIfCancellationRequested();
         bool keyChanged = _keyFile is null || party.KeyGeneration != _keyGeneration;
-        // An item without replies (a round's result or failure) is not saved on its own (SPEC.md 14.6): nothing leaves the bank
-        // because of it, and a restart from the last saved part, which precedes it, reads it again and handles it the same way.
-        // The next item with replies (the next round start) saves the state that includes it.
-        if (replies.Count == 0 && !keyChanged) return ValueTask.CompletedTask;
+        // The upload (the whole ciphertext: megabytes) is saved as no reply (SPEC.md 14.6): the save carries the round state and
+        // the ledger's record of the encryption, so that it precedes the send; a restarted bank never resends the upload (its
+        // ledger forbids encrypting the round again), and whether the first copy arrived decides whether its input is in the round.
+        if (party.LastUploadRound is not null) replies = [];
+        // An item without replies and without a ledger record (a round's result or failure) is not saved on its own (SPEC.md
+        // 14.6): nothing leaves the bank because of it, and a restart from the last saved part, which precedes it, reads it
+        // again and handles it the same way. The next item with replies (the next round start) saves the state that includes it.
+        if (replies.Count == 0 && !keyChanged && !store.Ledger.Pending) return ValueTask.CompletedTask;
         Diagnostics.HopTrace.Mark(transport.Bank, "ckpt>", replies.Count);
         if (keyChanged)
         {

@@ -309,8 +309,13 @@ public sealed partial class FederationClient : IAsyncDisposable
         return reply.Round;
     }
 
+    /// <summary>TEST ONLY: when it returns true for a message about to be submitted, the call throws instead (nothing is sent), as
+    /// a bank killed between its save and its send; the restart tests then kill the client (<see cref="AbandonAsKilled"/>).</summary>
+    internal Func<ReadOnlyMemory<byte>, bool>? KilledBeforeSubmitForTests { get; set; }
+
     internal async Task SubmitAsync(ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
     {
+        if (KilledBeforeSubmitForTests?.Invoke(message) == true) throw new OperationCanceledException("TEST: killed before this message was submitted");
         // No copy of the message (an upload is ~38 MB): the bytes are only read until this call (retries included) returns.
         var request = new SubmitRequest { Message = Google.Protobuf.UnsafeByteOperations.UnsafeWrap(message), DeliverAfter = Fetched };
         Diagnostics.HopTrace.Mark(Bank, "sub>", message.Length);

@@ -263,10 +263,11 @@ public sealed class BankRestartTests
         FederatedSum[] results = await Task.WhenAll(clients.Select((c, i) => c.SumAsync(vectors[i], ct)));
         ulong round = results[0].Round;
 
-        // Bank 0 killed and restarted: its party and ledger rebuilt from the sealed files only.
+        // Bank 0 killed and restarted: its party and ledger (carried by the round part) rebuilt from the sealed files only.
         clients[0].AbandonAsKilled();
         LoadedBankConfig c0 = kit.LoadBank(0);
         string ledgerPath = Path.Combine(c0.StateDirectory!, BankStateStore.LedgerFile);
+        Assert.That(File.Exists(ledgerPath), Is.False, "a client keeps its ledger in the round part, not in ledger.bin");
         var store = new BankStateStore(c0.StateDirectory!, c0.StateKey!);
         using HomomorphicBankParty restored = RestoredParty(store, c0);
         Assert.That(restored.IsReady, Is.True);
@@ -283,11 +284,13 @@ public sealed class BankRestartTests
         Assert.That(ledger.TryRecordAnswers(tag, round, Request(opened), 1 << 20), Is.EqualTo(LedgerDecision.Repeat), "the same request: the same answer");
         Assert.That(ledger.TryRecordAnswers(tag, round, Request(other), 1 << 20), Is.EqualTo(LedgerDecision.Conflict), "another active set is refused");
         Assert.That(ledger.TryRecordEncryption(tag, round, 0, 1), Is.False, "no second encryption under a used common polynomial");
-        // The refusals are durable too: a third instance sees the same record.
+        // The records are durable: a third instance, rebuilt from the round part, sees the same ones.
         store.Dispose();
-        using var again = new FileDecryptionLedger(ledgerPath, c0.StateKey!);
-        Assert.That(again.AnswersRecorded(tag), Is.EqualTo(2));
-        Assert.That(again.TryRecordAnswers(tag, round, Request(other), 1 << 20), Is.EqualTo(LedgerDecision.Conflict));
+        using var again = new BankStateStore(c0.StateDirectory!, c0.StateKey!);
+        using (again.LoadSplit()) { }
+        Assert.That(again.Ledger.AnswersRecorded(tag), Is.EqualTo(2));
+        Assert.That(again.Ledger.TryRecordAnswers(tag, round, Request(other), 1 << 20), Is.EqualTo(LedgerDecision.Conflict));
+        Assert.That(again.Ledger.TryRecordEncryption(tag, round, 1, 1), Is.False, "both chunks of the round were encrypted");
     }
 
     [Test]
@@ -303,8 +306,8 @@ public sealed class BankRestartTests
         string dir = StateDir(kit, 2);
         Assert.That(File.GetUnixFileMode(dir), Is.EqualTo(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute));
         string[] files = Directory.GetFiles(dir).Select(Path.GetFileName).ToArray()!;
-        Assert.That(files, Is.EquivalentTo(new[] { BankStateStore.RoundFile, BankStateStore.LedgerFile, Path.GetFileName(KeyFile(dir)), StateDirectoryLock.FileName }),
-            "no temporary file left behind; the lock file stays after its release");
+        Assert.That(files, Is.EquivalentTo(new[] { BankStateStore.RoundFile, Path.GetFileName(KeyFile(dir)), StateDirectoryLock.FileName }),
+            "no temporary file left behind; no ledger.bin (the round part carries the ledger); the lock file stays after its release");
         byte[] plain;
         using (var store = new BankStateStore(dir, c2.StateKey!))   // released before the loop below reads the lock file
         using (HomomorphicBankParty restored = RestoredParty(store, c2)) plain = restored.ExportKeyState();
@@ -327,10 +330,11 @@ public sealed class BankRestartTests
         finally { CryptographicOperations.ZeroMemory(plain); }
     }
 
-    [TestCase(BankStateStore.RoundFile)]
-    [TestCase(BankStateStore.KeyFilePrefix)]
-    [TestCase(BankStateStore.LedgerFile)]
-    public async Task StateFileWithOneBitFlipped_IsRefusedWithAStateFileException_AndLeftAsItWas(string file)
+    [TestCase(BankStateStore.RoundFile, false)]
+    [TestCase(BankStateStore.RoundFile, true)]
+    [TestCase(BankStateStore.KeyFilePrefix, false)]
+    [TestCase(BankStateStore.KeyFilePrefix, true)]
+    public async Task StateFileWithOneBitFlippedOrTruncated_IsRefusedWithAStateFileException_AndLeftAsItWas(string file, bool truncate)
     {
         await using ApplianceKit kit = ApplianceKit.Create("he");
         var (clients, ct) = await StartWithStateDirectoriesAsync(kit);
@@ -339,7 +343,8 @@ public sealed class BankRestartTests
 
         string path = file == BankStateStore.KeyFilePrefix ? KeyFile(StateDir(kit, 3)) : Path.Combine(StateDir(kit, 3), file);
         byte[] bytes = File.ReadAllBytes(path);
-        bytes[bytes.Length / 2] ^= 0x10;
+        if (truncate) bytes = bytes[..^1];   // the round part carries the ledger: a lost last byte loses no record unnoticed
+        else bytes[bytes.Length / 2] ^= 0x10;
         File.WriteAllBytes(path, bytes);
         clients[3].AbandonAsKilled();
         FederationClient restarted = kit.Client(3);

@@ -5,8 +5,10 @@
 // round from the start, and the round completes with every bank, long before the stage deadline; the same with the appliance
 // restarted in between (the answer is a function of the replayed log). A joined bank's resend of its request keeps it in the
 // round. A bank killed after it saved and sent its upload or masked input resumes from what it saved, and the round's sum is
-// exact with its vector in it.
+// exact with its vector in it; a homomorphic bank killed after saving its upload and before sending it (the upload is not
+// kept, SPEC.md 14.6) leaves the round's uploads and still decrypts it, and the round is exact without its vector.
 using System.Diagnostics;
+using FraudFed.Protocol.Homomorphic;
 using FraudFed.Sdk;
 using FraudFed.Testing;
 using NUnit.Framework;
@@ -165,6 +167,38 @@ public sealed class RoundRejoinTests
         Task<FederatedSum> restarted = clients[0].SumAsync(second[0], ct);   // queued for round 2: it sent its part of round 1
         FederatedSum[] r1 = await Task.WhenAll(running.Skip(1).Append(clients[Banks - 1].SumAsync(first[Banks - 1], ct)));
         AssertExactWithEveryBank(r1, 1, first, 44);
+
+        FederatedSum[] r2 = await Task.WhenAll(clients.Skip(1).Select((c, i) => c.SumAsync(second[i + 1], ct)).Prepend(restarted));
+        AssertExactWithEveryBank(r2, 2, second, 44);
+    }
+
+    [Test]
+    public async Task HomomorphicDecryptorKilledAfterSavingItsUpload_BeforeSendingIt_LeavesTheUploads_DecryptsTheRoundWithoutItsVector_AndJoinsTheNext()
+    {
+        await using ApplianceKit kit = ApplianceKit.Create("he", stageSeconds: StageSeconds);
+        var (clients, _, ct) = await StartConnectedAsync(kit, seconds: 150);
+        // Bank 0 (a decryptor: they are the first T banks that answered the uploads) dies after its round part (round open, ledger
+        // record of the encryption) is durable and before its upload leaves: the upload is not kept (SPEC.md 14.6), so it is lost.
+        clients[0].KilledBeforeSubmitForTests = m => HeWire.DecodeToAggregator(m.Span, Banks) is HeUploadMessage;
+        ulong[][] first = Vectors(62, 44);
+        Task<FederatedSum>[] running = clients.Select((c, i) => c.SumAsync(first[i], ct)).ToArray();
+        Assert.That(async () => await running[0], Throws.InstanceOf<OperationCanceledException>(), "bank 0 was killed before its upload left");
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+
+        clients[0] = KillAndRestart(kit, clients[0]);
+        await clients[0].ConnectAsync(ct);
+        ulong[][] second = Vectors(63, 44);
+        // The appliance still awaits bank 0's upload of round 1 and answers its request with round 1: bank 0 leaves round 1's
+        // uploads (its ledger forbids a second encryption), answers round 1's decryption request, then asks for round 2.
+        Task<FederatedSum> restarted = clients[0].SumAsync(second[0], ct);
+        FederatedSum[] r1 = await Task.WhenAll(running.Skip(1));
+        foreach (FederatedSum r in r1)
+        {
+            Assert.That(r.Round, Is.EqualTo(1UL));
+            Assert.That(r.Contributors, Is.EqualTo(new[] { 1, 2, 3, 4 }), "round 1 goes on without bank 0's lost upload");
+            Assert.That(r.Sum, Is.EqualTo(PlainSum(first, Enumerable.Range(1, Banks - 1), 44)), "and is exact with the other banks' vectors");
+        }
+        Assert.That(clock.Elapsed.TotalSeconds, Is.LessThan(StageSeconds / 2), "round 1 did not wait for bank 0 until a stage deadline");
 
         FederatedSum[] r2 = await Task.WhenAll(clients.Skip(1).Select((c, i) => c.SumAsync(second[i + 1], ct)).Prepend(restarted));
         AssertExactWithEveryBank(r2, 2, second, 44);

@@ -33,7 +33,7 @@ public sealed class StateDirectoryLockTests
 
         string dir = StateDir(kit, 0);
         Dictionary<string, string> before = Snapshot(dir);
-        Assert.That(before.Keys, Does.Contain(BankStateStore.LedgerFile).And.Contain(BankStateStore.RoundFile).And.Contain(StateDirectoryLock.FileName));
+        Assert.That(before.Keys, Does.Contain(BankStateStore.RoundFile).And.Contain(StateDirectoryLock.FileName));
         int stored = kit.Host!.Coordinator.EventCountOf(0);
         LoadedBankConfig c0 = kit.LoadBank(0);
         StateDirectoryInUseException e = Assert.Throws<StateDirectoryInUseException>(() => FederationClient.Create(c0, ApplianceKit.FastClient))!;

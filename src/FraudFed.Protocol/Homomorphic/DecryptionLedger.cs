@@ -4,8 +4,9 @@
 //     ciphertexts of one bank under the same a_{r,k} subtract to Delta*(m - m') + small noise: no key needed.
 //   Answers: the request fingerprint answered per (session tag, round, chunk), the count of answers (the budget), and
 //     the answer bytes themselves, so that an identical resend (e.g. after a bank restart) gets the stored bytes back.
-// Every Try* call is atomic and, in a durable implementation, persisted before it returns true: a share or an upload
-// leaves the bank only after its record is stored.
+// Every Try* call is atomic and, in a durable implementation, persisted before the share or upload it allows leaves the bank:
+// before it returns true (a ledger file of its own), or with the state write that precedes every send (the SDK carries a
+// homomorphic bank's ledger inside its round part, SPEC.md 14.6).
 using System.Diagnostics.CodeAnalysis;
 using System.Security.Cryptography;
 
@@ -26,8 +27,8 @@ public enum LedgerDecision
 
 /// <summary>
 /// A bank's record of its encryptions and decryption answers per key generation (SPEC.md 12.3). Implementations
-/// must make each call atomic; a durable one persists the record before returning (the SDK stores it encrypted
-/// at rest). Keys are the 16-byte session tag of the key generation.
+/// must make each call atomic; a durable one persists the record before the share or upload it allows leaves the bank:
+/// before returning, or (the SDK's client, SPEC.md 14.6) with the sealed round part written before every send. Keys are the 16-byte session tag of the key generation.
 /// </summary>
 public interface IDecryptionLedger
 {

@@ -365,12 +365,22 @@ public sealed class HomomorphicAggregatorParty : IDisposable
         private readonly UploadIntake _intake = new(p.Roster.IdentityKeys, p.Scheme!.SessionTag, round, chunks, RlweObjectKind.CompactCiphertext);
         private readonly CompactCiphertext[] _sums = Enumerable.Range(0, chunks).Select(k => p.Scheme!.AllocateSum(round, (uint)k)).ToArray();
         private readonly HashSet<int> _complete = [];
+        private readonly HashSet<int> _left = [];
         public ulong Round => round;
         public override string Name => $"CollectingUploads(round {round})";
 
         public override IReadOnlyList<HeOutgoing> Handle(int from, HeToAggregator m)
         {
+            if (m is HeAbortToAggregator a && a.Round == round)
+            {
+                // A bank leaves the round's uploads (SPEC.md 14.6: it encrypted its input for the round, and a restart lost the
+                // upload, which its ledger forbids making again): it is not a contributor, and may still be a decryptor.
+                if (_complete.Contains(from)) throw Error.Violation(ViolationReason.Duplicate, $"bank {from} already uploaded round {round}");
+                if (!_left.Add(from)) throw Error.Violation(ViolationReason.Duplicate, $"bank {from} already left round {round}");
+                return [];
+            }
             if (m is not HeUploadMessage u) return base.Handle(from, m);
+            if (_left.Contains(from)) throw Error.Violation(ViolationReason.WrongRoundOrState, $"bank {from} left round {round}'s uploads");
             if (u.Round != round) throw Error.Violation(ViolationReason.WrongRoundOrState, $"an upload for round {u.Round} in round {round}");
             if (_complete.Contains(from)) throw Error.Violation(ViolationReason.Duplicate, $"bank {from} already uploaded round {round}");
             if (u.Chunks.Length != chunks) throw Error.Violation(ViolationReason.Malformed, $"{u.Chunks.Length} chunks, the round has {chunks}");
@@ -410,8 +420,10 @@ public sealed class HomomorphicAggregatorParty : IDisposable
 
         public override IReadOnlyList<HeOutgoing> Handle(int from, HeToAggregator m)
         {
-            if (m is HeAbortToAggregator a && a.Round == round)
-                return p.RoundFailed(round, contributors, Error.Violation(a.Reason, $"decryptor {from} refused round {round}: {a.Message}"));
+            if (m is HeAbortToAggregator a && a.Round == round && Array.IndexOf(active, from) < 0)
+                throw Error.Violation(ViolationReason.WrongRoundOrState, $"bank {from} is not a decryptor of round {round}; its uploads are closed");
+            if (m is HeAbortToAggregator refusal && refusal.Round == round)
+                return p.RoundFailed(round, contributors, Error.Violation(refusal.Reason, $"decryptor {from} refused round {round}: {refusal.Message}"));
             if (m is not HeDecryptionSharesMessage s) return base.Handle(from, m);
             int slot = Array.IndexOf(active, from);
             if (slot < 0) throw Error.Violation(ViolationReason.UnknownSender, $"bank {from} is not in the active set");

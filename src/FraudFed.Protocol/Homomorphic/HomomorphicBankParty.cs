@@ -143,6 +143,20 @@ public sealed class HomomorphicBankParty : IDisposable
     /// <summary>The last round this bank saw open (0 before the first).</summary>
     internal ulong LastOpenedRound => _lastOpened;
 
+    /// <summary>True while <paramref name="round"/> is open at this bank: its round start was handled and neither its result nor
+    /// its abort yet (a restored bank's open round is one it saw before the restart).</summary>
+    internal bool IsRoundOpen(ulong round) => _openRounds.Contains(round);
+
+    /// <summary>The round whose upload the last <see cref="Receive"/> returned (its only reply), or null when it returned none. The
+    /// SDK saves that reply as no reply (SPEC.md 14.6): the ledger forbids encrypting the round again, so the upload is never
+    /// resent.</summary>
+    internal ulong? LastUploadRound { get; private set; }
+
+    /// <summary>The bytes of this bank's leave of <paramref name="round"/>'s uploads (SPEC.md 14.6): an abort of that round, the same
+    /// bytes at every call (a resend). Sent by a bank whose upload of an open round never reached the aggregator.</summary>
+    internal byte[] EncodeUploadLeave(ulong round) =>
+        HeWire.Encode(new HeAbortToAggregator(_sessionId, ViolationReason.TooFewParticipants, "this bank's upload of the round was lost in a restart; it leaves the round's uploads", round));
+
     /// <summary>Withdraws and wipes the vector set by <see cref="Submit"/> for <paramref name="round"/> if it was not yet encrypted
     /// (the bank left the round before it opened). Returns whether a vector was withdrawn.</summary>
     public bool Withdraw(ulong round)
@@ -165,6 +179,7 @@ public sealed class HomomorphicBankParty : IDisposable
     public IReadOnlyList<byte[]> Receive(ReadOnlySpan<byte> message)
     {
         ObjectDisposedException.ThrowIf(_state is Disposed, this);
+        LastUploadRound = null;
         HeToBank m = HeWire.DecodeToBank(message, Roster.Banks, _maxMessageBytes);
         if (m is not HeSessionStartMessage && !m.SessionId.AsSpan().SequenceEqual(_sessionId))
             throw Error.Violation(ViolationReason.WrongRoundOrState, "a message of another session");
@@ -587,6 +602,7 @@ public sealed class HomomorphicBankParty : IDisposable
         byte[] manifest = _bank.SignManifestFromDigests(r.Round, digests);   // the digests came with the trailers: no second hash
         Array.Clear(values);
         _inputs.Remove(r.Round);
+        LastUploadRound = r.Round;
         return [new HeUploadMessage(_sessionId, r.Round, manifest, Array.ConvertAll(chunks, c => (ReadOnlyMemory<byte>)c))];
     }
 

@@ -1,19 +1,23 @@
 // BankStateStore: a bank's state directory (SPEC.md 14.6, 14.7). Sealed files (EncryptedStateFile):
-//   ledger.bin          the decryption ledger (FileDecryptionLedger), written before any upload or share leaves the bank;
 //   he-key-<id>.bin     homomorphic: the key part of the party's state (HomomorphicBankParty.ExportKeyState: secret key, key
 //                       share with its Shamir points, CRS seed, session id, key generation). Written once per setup or key
 //                       rotation, under a fresh name, then the directory is fsynced, before any round part names it;
-//   he-round.bin        homomorphic: the round part (HomomorphicBankParty.ExportRoundState), the name and SHA-256 of the sealed
-//                       key file it belongs to, the mailbox sequence of the last item the party handled and the replies to that
-//                       item (the outbox). Written after the party handled an item and before its replies are sent, so that a
-//                       restart resends them and reads the mailbox after that item. Once a round part names a new key file, the
-//                       older key files are deleted;
+//   he-round.bin        homomorphic: the round part, the one durable write per handled message: the name and SHA-256 of the
+//                       sealed key file it belongs to, the decryption ledger (FileDecryptionLedger's plaintext: the ledger is
+//                       carried here, not in a file of its own), the mailbox sequence of the last item the party handled, the
+//                       replies to that item (the outbox; an upload is not kept: SPEC.md 14.6) and the round state
+//                       (HomomorphicBankParty.ExportRoundState). Written after the party handled an item and before its
+//                       replies are sent, so that a restart resends them and reads the mailbox after that item, and so that
+//                       every ledger record is durable before the upload or share it allows leaves the bank. Once a round part
+//                       names a new key file, the older key files are deleted;
 //   bank-state.bin      masking: the bank's exported state (MaskingBank.ExportState), last sequence and outbox, in one file.
+// ledger.bin is the file of a FileDecryptionLedger opened on its own; a bank's client does not write it.
 // Plaintext layout of bank-state.bin: "FFBS" | version (2) | kind (u8: 1 homomorphic, 2 masking) | last sequence (u64) |
 // outbox count (u32), then u32 length + bytes per reply | party state (u32 length + bytes). Little-endian. A homomorphic
 // bank-state.bin (kind 1 or version 1) is the layout before the split: refused, the bank joins a new session.
-// Plaintext layout of he-round.bin: "FFBR" | version (1) | key file name (u8 length + ASCII) | key file SHA-256 (32) |
-// last sequence (u64) | outbox count (u32), then u32 length + bytes per reply | round state (u32 length + bytes).
+// Plaintext layout of he-round.bin: "FFBR" | version (2) | key file name (u8 length + ASCII) | key file SHA-256 (32) |
+// ledger (u32 length + bytes) | last sequence (u64) | outbox count (u32), then u32 length + bytes per reply | round state
+// (u32 length + bytes). Version 1 (no ledger: it was ledger.bin) is refused, the bank joins a new session.
 using System.Buffers.Binary;
 using System.Security.Cryptography;
 
@@ -61,7 +65,7 @@ internal sealed class BankStateStore : IDisposable
     public const string KeyFilePrefix = "he-key-";
     public const string RoundFile = "he-round.bin";
     private static ReadOnlySpan<byte> RoundMagic => "FFBR"u8;
-    private const byte RoundVersion = 1;
+    private const byte RoundVersion = 2;
     private static ReadOnlySpan<byte> Magic => "FFBS"u8;
     private const byte Version = 2;
 
@@ -69,15 +73,14 @@ internal sealed class BankStateStore : IDisposable
     private readonly StateDirectoryLock _lock;
     private readonly bool _ownsLock;
 
-    /// <summary>Takes the directory's lock (creating the directory, mode 0700, if needed), then opens the ledger; Dispose releases
-    /// the lock.</summary>
+    /// <summary>Takes the directory's lock (creating the directory, mode 0700, if needed); Dispose releases the lock. The ledger is
+    /// empty until <see cref="LoadSplit"/> reads the round part that carries it.</summary>
     /// <exception cref="StateDirectoryInUseException">another process or client holds the directory (nothing read or written).</exception>
-    /// <exception cref="StateFileException">the directory cannot be created or the ledger does not verify.</exception>
+    /// <exception cref="StateFileException">the directory cannot be created.</exception>
     public BankStateStore(string directory, StateKey key) : this(StateDirectoryLock.Acquire(directory), key, ownsLock: true) { }
 
     /// <summary>Opens the directory of <paramref name="held"/>, whose lock the caller holds and releases (a FederationClient
     /// takes it at creation, before it reads anything).</summary>
-    /// <exception cref="StateFileException">the ledger does not verify.</exception>
     public BankStateStore(StateDirectoryLock held, StateKey key) : this(held, key, ownsLock: false) { }
 
     private BankStateStore(StateDirectoryLock held, StateKey key, bool ownsLock)
@@ -89,7 +92,7 @@ internal sealed class BankStateStore : IDisposable
         try
         {
             held.EnsureHeld();
-            Ledger = new FileDecryptionLedger(Path.Combine(Directory, LedgerFile), key, held);
+            Ledger = new FileDecryptionLedger(held, Path.Combine(Directory, RoundFile));
         }
         catch
         {
@@ -105,6 +108,8 @@ internal sealed class BankStateStore : IDisposable
     }
 
     public string Directory { get; }
+    /// <summary>The homomorphic party's decryption ledger, carried inside the round part (SPEC.md 14.6): its records become durable
+    /// with the next <see cref="SaveRoundPart"/>, which the client writes before any upload or share leaves the bank.</summary>
     public FileDecryptionLedger Ledger { get; }
     public string PartyPath => Path.Combine(Directory, PartyFile);
     public string RoundPath => Path.Combine(Directory, RoundFile);
@@ -127,7 +132,8 @@ internal sealed class BankStateStore : IDisposable
         return (name, digest);
     }
 
-    /// <summary>Writes the round part that belongs to key file <paramref name="keyFile"/> (sealed, atomic); then, with
+    /// <summary>Writes the round part that belongs to key file <paramref name="keyFile"/> (sealed, atomic), carrying the ledger's
+    /// records as they are now (no longer <see cref="FileDecryptionLedger.Pending"/> once it is in place); then, with
     /// <paramref name="deleteOtherKeyFiles"/> (the first round part of a new key, or the first save after a restart), deletes every
     /// other key file: no round part names them any more.</summary>
     /// <exception cref="StateFileException">the file cannot be written (the old round part stays).</exception>
@@ -136,7 +142,8 @@ internal sealed class BankStateStore : IDisposable
     {
         if (keyDigest.Length != 32 || !IsKeyFileName(keyFile)) throw new ArgumentException("Not a key file name and SHA-256 digest.", nameof(keyFile));
         _lock.EnsureHeld();
-        long size = 4 + 1 + 1 + keyFile.Length + 32 + TailSize(roundState, outbox);
+        (byte[] ledger, long ledgerVersion) = Ledger.Serialize();
+        long size = 4 + 1 + 1 + keyFile.Length + 32 + 4 + ledger.Length + TailSize(roundState, outbox);
         if (size > Array.MaxLength - EncryptedStateFile.SealedHeaderSize) throw new StateFileException(RoundPath, "the round state would exceed 2 GiB.");
         // Built straight into the sealing buffer and encrypted in place (an upload or its shares are megabytes: no second copy, no hash of
         // the sealed file, which nothing names).
@@ -147,9 +154,14 @@ internal sealed class BankStateStore : IDisposable
         b[at++] = (byte)keyFile.Length;
         at += System.Text.Encoding.ASCII.GetBytes(keyFile, b[at..]);
         keyDigest.CopyTo(b[at..]); at += 32;
+        BinaryPrimitives.WriteUInt32LittleEndian(b[at..], (uint)ledger.Length); at += 4;
+        ledger.CopyTo(b[at..]); at += ledger.Length;
         try { WriteTail(b, at, lastSequence, outbox, roundState); }
         catch { CryptographicOperations.ZeroMemory(b); throw; }
-        EncryptedStateFile.WriteInPlace(RoundPath, RoundPurpose, _key, sealing, syncDirectory: false, digest: false);
+        // The directory is fsynced after the rename: the round part carries the ledger, whose records must be durable (not only
+        // the file's bytes, also its name) before the upload or share they allow leaves the bank.
+        EncryptedStateFile.WriteInPlace(RoundPath, RoundPurpose, _key, sealing, syncDirectory: true, digest: false);
+        Ledger.MarkSaved(ledgerVersion);
         RoundPartWrites++;
         if (deleteOtherKeyFiles) DeleteKeyFilesOtherThan(keyFile);
     }
@@ -173,7 +185,8 @@ internal sealed class BankStateStore : IDisposable
         && !name.AsSpan(KeyFilePrefix.Length, 16).ContainsAnyExcept("0123456789abcdef");
 
     /// <summary>The saved homomorphic state (round part, then the key file it names, SPEC.md 14.6), or null when the bank has
-    /// none yet (a key file without a round part is from a setup that never finished its first save).</summary>
+    /// none yet (a key file without a round part is from a setup that never finished its first save). The ledger the round
+    /// part carries replaces <see cref="Ledger"/>'s records.</summary>
     /// <exception cref="StateFileException">a file does not verify or parse; the key file is missing or is not the one the round
     /// part names; or the directory holds a masking state or a homomorphic state of the single-file layout.</exception>
     public SavedSplitState? LoadSplit()
@@ -195,15 +208,20 @@ internal sealed class BankStateStore : IDisposable
             }
             if (!Take(4).SequenceEqual(RoundMagic)) throw new StateFileException(RoundPath, "not a round state file.");
             byte version = Take(1)[0];
+            if (version == 1)
+                throw new StateFileException(RoundPath, "a homomorphic round part of an earlier version (its ledger in ledger.bin), which this version does not read; remove the state directory and start a new session.");
             if (version != RoundVersion) throw new StateFileException(RoundPath, $"round state version {version} is not supported ({RoundVersion} is).");
             string keyFile = System.Text.Encoding.ASCII.GetString(Take(Take(1)[0]));
             if (!IsKeyFileName(keyFile)) throw new StateFileException(RoundPath, "the round state names no valid key file.");
             byte[] digest = Take(32).ToArray();
+            byte[] ledger = Take(BinaryPrimitives.ReadUInt32LittleEndian(Take(4))).ToArray();
             byte[] round = ReadTail(b, at, RoundPath, "the round state is truncated; restore the state directory from backup.", "trailing bytes after the round state.",
                 out ulong last, out List<byte[]> outbox);
             string keyPath = Path.Combine(Directory, keyFile);
             byte[] key = EncryptedStateFile.Read(keyPath, KeyPurpose, _key, digest)
                 ?? throw new StateFileException(keyPath, "the key file the round state names is missing; restore the state directory from one backup, or remove it to join a new session.");
+            try { Ledger.Restore(ledger); }
+            catch { CryptographicOperations.ZeroMemory(key); throw; }
             return new SavedSplitState(key, round, last, outbox, keyFile, digest);
         }
         finally { CryptographicOperations.ZeroMemory(b); }

@@ -5,7 +5,10 @@
 // A write that fails changes nothing (the record is rolled back and the call throws StateFileException).
 // One copy in use per state directory: the ledger is opened under the directory's exclusive lock (StateDirectoryLock), so two
 // processes or clients cannot each answer a different decryption request for the same chunk from their own copy.
-// Plaintext layout (sealed by EncryptedStateFile, purpose "ledger"): "FFDL" | version (1) | tag count (u32), then per
+// A homomorphic bank with a state directory does not write this file: its ledger is carried inside the round part
+// (BankStateStore, he-round.bin), which the client writes once per handled message before any reply leaves the bank. Such a
+// carried ledger keeps its records in memory, marked pending, and the round part's write makes them durable (SPEC.md 14.6).
+// Plaintext layout (sealed by EncryptedStateFile, purpose "ledger"; the same bytes inside a round part): "FFDL" | version (1) | tag count (u32), then per
 // tag: tag (u8 length + bytes) | has-encryption (u8) | last round (u64) | last chunk (u32) | answers charged (i64) |
 // answer count (u32) | per answer: round (u64) | chunk (u32) | fingerprint (32). Little-endian.
 using System.Buffers.Binary;
@@ -29,6 +32,9 @@ public sealed class FileDecryptionLedger : IDecryptionLedger, IDisposable
     private readonly Dictionary<string, TagRecord> _tags = [];
     private readonly StateDirectoryLock _lock;
     private readonly bool _ownsLock;
+    private readonly bool _carried;   // kept inside the round part (SPEC.md 14.6): records are written by its owner, not here
+    private long _version;            // changes with every accepted record
+    private long _savedVersion;       // the version the owner last made durable (carried ledgers)
 
     private sealed class TagRecord
     {
@@ -64,6 +70,50 @@ public sealed class FileDecryptionLedger : IDecryptionLedger, IDisposable
         {
             if (ownsLock) held.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>A ledger carried inside the homomorphic round part (SPEC.md 14.6) of the directory of <paramref name="held"/>, whose
+    /// lock the caller holds: it starts empty (<see cref="Restore"/> fills it from a saved round part), an accepted record changes
+    /// memory only and is <see cref="Pending"/> until the owner writes <see cref="Serialize"/> into the round part and calls
+    /// <see cref="MarkSaved"/>. The owner writes that round part before any upload or share leaves the bank.
+    /// <paramref name="path"/> is the round part's path (named in exceptions).</summary>
+    internal FileDecryptionLedger(StateDirectoryLock held, string path)
+    {
+        _lock = held;
+        _ownsLock = false;
+        _carried = true;
+        _path = path;
+        _key = null!;
+    }
+
+    /// <summary>True while a carried ledger holds records that no written round part holds yet.</summary>
+    internal bool Pending
+    {
+        get { lock (_gate) return _version != _savedVersion; }
+    }
+
+    /// <summary>The ledger's plaintext (the layout of the file header) and the version it holds, for the round part.</summary>
+    internal (byte[] Bytes, long Version) Serialize()
+    {
+        lock (_gate) return (Encode(), _version);
+    }
+
+    /// <summary>The round part holding <paramref name="version"/> (from <see cref="Serialize"/>) is durable.</summary>
+    internal void MarkSaved(long version)
+    {
+        lock (_gate) _savedVersion = Math.Max(_savedVersion, version);
+    }
+
+    /// <summary>Replaces a carried ledger's records with those of <paramref name="plaintext"/> (read from a round part).</summary>
+    /// <exception cref="StateFileException">the bytes do not parse.</exception>
+    internal void Restore(byte[] plaintext)
+    {
+        lock (_gate)
+        {
+            _tags.Clear();
+            Parse(plaintext);
+            _savedVersion = _version;
         }
     }
 
@@ -146,6 +196,16 @@ public sealed class FileDecryptionLedger : IDecryptionLedger, IDisposable
     private void Save()
     {
         _lock.EnsureHeld();
+        _version++;
+        if (_carried) return;   // made durable by the round part that carries it, before anything leaves the bank
+        byte[] b = Encode();
+        Diagnostics.HopTrace.Mark(-2, "ledger>", b.Length);
+        EncryptedStateFile.Write(_path, Purpose, _key, b);
+        Diagnostics.HopTrace.Mark(-2, "ledger<");
+    }
+
+    private byte[] Encode()
+    {
         int size = 4 + 1 + 4;
         foreach (var (tag, r) in _tags) size += 1 + tag.Length / 2 + 1 + 8 + 4 + 8 + 4 + r.Answers.Count * (8 + 4 + 32);
         var b = new byte[size];
@@ -168,9 +228,7 @@ public sealed class FileDecryptionLedger : IDecryptionLedger, IDisposable
                 fp.CopyTo(b, at); at += 32;
             }
         }
-        Diagnostics.HopTrace.Mark(-2, "ledger>", b.Length);
-        EncryptedStateFile.Write(_path, Purpose, _key, b);
-        Diagnostics.HopTrace.Mark(-2, "ledger<");
+        return b;
     }
 
     private void Parse(byte[] b)

@@ -80,7 +80,7 @@ public sealed class AggregatorStateMatrixTests
         "Thresholdize" => [typeof(HeSealedPointsMessage)],
         "KeyReady" => [typeof(HeKeyReadyMessage)],
         "Ready" => [],
-        _ when state.StartsWith("CollectingUploads", StringComparison.Ordinal) => [typeof(HeUploadMessage)],
+        _ when state.StartsWith("CollectingUploads", StringComparison.Ordinal) => [typeof(HeUploadMessage), typeof(HeAbortToAggregator)],   // an abort leaves the uploads (SPEC.md 14.2)
         _ when state.StartsWith("CollectingShares", StringComparison.Ordinal) => [typeof(HeDecryptionSharesMessage), typeof(HeAbortToAggregator)],
         _ => throw new AssertionException($"state {state} is not in the matrix: add it"),
     };
@@ -151,7 +151,7 @@ public sealed class AggregatorStateMatrixTests
 
         Assert.That(visited, Is.SupersetOf(new[] { "CrsCommit", "CrsReveal", "KeyShareCommit", "KeyShareReveal", "ChannelAdverts", "Thresholdize", "KeyReady",
             "Ready", $"CollectingUploads(round {Round})", $"CollectingShares(round {Round})" }));
-        Assert.That(refusals, Is.EqualTo(7 * 9 + 2 * 10 + 9 + 8), "every (state, foreign kind) pair was offered");
+        Assert.That(refusals, Is.EqualTo(7 * 9 + 2 * 10 + 8 + 8), "every (state, foreign kind) pair was offered");
         Assert.That(world.Aggregator.LastOutcome?.Sum, Is.EqualTo(Expected()), "the replayed round is still exact");
         for (int b = 0; b < Banks; b++)
         {
@@ -188,10 +188,41 @@ public sealed class AggregatorStateMatrixTests
         Assert.That(a.IsCollectingUploads, Is.False, "after a failed round");
     }
 
-    /// <summary>The plain sum mod t of every bank's input, computed here.</summary>
-    private static ulong[] Expected()
+    [Test]
+    public void BankLeavingTheUploads_IsNotAContributor_StillDecrypts_AndAnAbortFromANonDecryptor_DoesNotEndTheRound()
+    {
+        // SPEC.md 14.2, 14.6: bank 2 encrypted its input for the round and lost its upload in a restart; it leaves the uploads.
+        using var world = new World();
+        HomomorphicAggregatorParty a = world.Aggregator;
+        world.Run(a.StartSession(), (_, _) => { });
+        foreach (HeOutgoing start in a.StartRound(Round, Length))
+            foreach (byte[] reply in world.Banks[start.To].Receive(start.Bytes))
+                if (start.To != 2) Assert.That(a.Receive(start.To, reply), Is.Empty);   // bank 2's upload never arrives
+        byte[] leave = world.Banks[2].EncodeUploadLeave(Round);
+        Assert.That(world.Banks[2].EncodeUploadLeave(Round), Is.EqualTo(leave), "the same bytes at every send");
+        Assert.That(a.Receive(2, leave), Is.Empty);
+        string before = Snapshot(a);
+        Assert.That(Assert.Throws<ProtocolViolationException>(() => a.Receive(2, leave))!.Reason, Is.EqualTo(ViolationReason.Duplicate), "left already");
+        Assert.That(Assert.Throws<ProtocolViolationException>(() => a.Receive(0, world.Banks[0].EncodeUploadLeave(Round)))!.Reason, Is.EqualTo(ViolationReason.Duplicate),
+            "a bank whose upload is held cannot leave");
+        Assert.That(Snapshot(a), Is.EqualTo(before), "refusals change nothing");
+
+        // Decryptors 0 and 2 (the bank that left still decrypts); bank 1, not a decryptor, aborts the round: refused, the round goes on.
+        IReadOnlyList<HeOutgoing> requests = a.CloseUploads([0, 2]);
+        ProtocolViolationException e = Assert.Throws<ProtocolViolationException>(() =>
+            a.Receive(1, HeWire.Encode(new HeAbortToAggregator(a.SessionId.ToArray(), ViolationReason.Refused, "not asked", Round))))!;
+        Assert.That(e.Reason, Is.EqualTo(ViolationReason.WrongRoundOrState));
+        world.Run(requests, (_, _) => { });
+        Assert.That(a.LastOutcome?.Failure, Is.Null, "the round did not fail");
+        Assert.That(a.LastOutcome!.Contributors, Is.EqualTo(new[] { 0, 1 }));
+        Assert.That(a.LastOutcome.Sum, Is.EqualTo(Expected(0, 1)), "exact without the lost upload");
+    }
+
+    /// <summary>The plain sum mod t of the inputs of <paramref name="banks"/> (default every bank), computed here.</summary>
+    private static ulong[] Expected(params int[] banks)
     {
         ulong mask = (1UL << P.PlainModulusBits) - 1;
-        return Enumerable.Range(0, Length).Select(j => Enumerable.Range(0, Banks).Aggregate(0UL, (s, b) => (s + Input(b)[j]) & mask)).ToArray();
+        int[] from = banks.Length == 0 ? [.. Enumerable.Range(0, Banks)] : banks;
+        return Enumerable.Range(0, Length).Select(j => from.Aggregate(0UL, (s, b) => (s + Input(b)[j]) & mask)).ToArray();
     }
 }
