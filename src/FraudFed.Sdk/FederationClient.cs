@@ -278,7 +278,7 @@ public sealed partial class FederationClient : IAsyncDisposable
         // Checked from the configuration before connecting or requesting a round: a bad vector costs no network call.
         int bits = ValueBits;
         ulong max = bits == 64 ? ulong.MaxValue : (1UL << bits) - 1;
-        int above = Array.FindIndex(values, v => v > max);
+        int above = bits == 64 ? -1 : values.AsSpan().IndexOfAnyExceptInRange(0UL, max);   // vectorized: no delegate call per value
         if (above >= 0) throw new ValueOutOfRangeException(above, values[above], bits);
         if (_session is not { IsReady: true }) await ConnectAsync(cancellationToken).ConfigureAwait(false);
         IBankSession session = _session!;

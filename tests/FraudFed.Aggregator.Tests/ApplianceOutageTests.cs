@@ -341,6 +341,12 @@ public sealed class ApplianceOutageTests
         Assert.That((e!.Index, e.Value, e.Bits), Is.EqualTo((2, 1UL << bits, bits)));
         Assert.That(e.Message, Does.Contain($"values[2] = {1UL << bits} is not below 2^{bits}").And.Contain("Quantizer").And.Contain($"modulusBits {bits}"));
         Assert.That(e, Is.InstanceOf<ArgumentException>());
+        // A long vector (the check runs a vector of values at a time): the first value out of range, past many in range.
+        ulong[] longer = Enumerable.Range(0, 4099).Select(i => (ulong)i % (1UL << bits)).ToArray();
+        longer[4097] = ulong.MaxValue; longer[4098] = 1UL << bits;
+        e = Assert.ThrowsAsync<ValueOutOfRangeException>(() => client.SumAsync(longer, CancellationToken.None));
+        Assert.That((e!.Index, e.Value), Is.EqualTo((4097, ulong.MaxValue)));
+        Assert.That(client.IsConnected, Is.False);
     }
 
     /// <summary>The SQLite store, whose transactions fail ("disk full") once <see cref="FailWrites"/> is set.</summary>
