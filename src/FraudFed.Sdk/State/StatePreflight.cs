@@ -24,7 +24,7 @@ internal static class StatePreflight
     {
         if (config.StateDirectory is not { } dir || config.StateKey is not { } key) return;
         // Takes the directory's lock first (refused at once while another process or client holds it), creates the directory
-        // (0700) and verifies the ledger; the lock is released on return.
+        // (0700); the homomorphic round part read below carries the ledger (SPEC.md 14.6); the lock is released on return.
         using var store = new BankStateStore(dir, key);
         ProbeWritable(dir);
         FederationSettings f = config.Config.Federation;
