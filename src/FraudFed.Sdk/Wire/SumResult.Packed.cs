@@ -38,19 +38,8 @@ public sealed partial class SumResult
         if (width == 8 && BitConverter.IsLittleEndian)
             MemoryMarshal.AsBytes(sum).CopyTo(b);
         else if (width == 4 && BitConverter.IsLittleEndian)
-        {
-            // Truncated to 32 bits a vector at a time (Vector.Narrow; every value was checked below 2^k <= 2^32), the tail one by one.
-            Span<uint> d = MemoryMarshal.Cast<byte, uint>(b);
-            int i = 0;
-            if (Vector.IsHardwareAccelerated)
-            {
-                ref ulong src = ref MemoryMarshal.GetReference(sum);
-                ref uint dst = ref MemoryMarshal.GetReference(d);
-                for (; i <= sum.Length - Vector<uint>.Count; i += Vector<uint>.Count)
-                    Vector.Narrow(Vector.LoadUnsafe(ref src, (nuint)i), Vector.LoadUnsafe(ref src, (nuint)(i + Vector<ulong>.Count))).StoreUnsafe(ref dst, (nuint)i);
-            }
-            for (; i < sum.Length; i++) d[i] = (uint)sum[i];
-        }
+            // Truncated to 32 bits a vector at a time (every value was checked below 2^k <= 2^32): the masked input's narrowing.
+            FraudFed.Protocol.Masking.ModVector.Narrow(sum, MemoryMarshal.Cast<byte, uint>(b));
         else
         {
             // Other widths: one 64-bit store per value while 8 bytes remain (its high bytes are zero, the next value overwrites
