@@ -30,7 +30,7 @@ public sealed class Coordinator : IDisposable
     private readonly IModeEngine _engine;
     private readonly TrainingEngine? _training;
     private readonly SortedDictionary<int, int> _requests = new();
-    private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly Dictionary<int, TaskCompletionSource> _mailboxWaiters = [];   // under _mailboxLock: per bank, made by a waiting reader
     private readonly List<PendingEvent> _pending = [];
     private readonly object _pendingLock = new();
     private PendingEvent? _lastQueued;   // under _lock: the last event applied (a batch commits everything before it too)
@@ -307,11 +307,30 @@ public sealed class Coordinator : IDisposable
             {
                 if (!_mailboxes.TryGetValue(m.Bank, out MailboxCache? cache)) _mailboxes[m.Bank] = cache = new MailboxCache(m.Sequence);
                 cache.Add(m.Sequence, raw[m.Item], m.Item.Length);
+                // Only the recipients' readers wake: a commit that posts nothing for a bank (an upload, most commits of a sum) leaves
+                // its long poll asleep, where waking every reader on every commit cost each of them a thread-pool wake-up for nothing.
+                if (_mailboxWaiters.Remove(m.Bank, out TaskCompletionSource? waiting)) waiting.TrySetResult();
             }
-            TaskCompletionSource old = _changed;
-            _changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            old.TrySetResult();
         }
+    }
+
+    /// <summary>Completes once a commit posts an item to <paramref name="bank"/>'s mailbox (under <see cref="_mailboxLock"/>, taken
+    /// before the reader looks: a commit after the look completes it). One task per bank, shared by its waiting readers.</summary>
+    private Task MailboxChanged(int bank)
+    {
+        if (!_mailboxWaiters.TryGetValue(bank, out TaskCompletionSource? waiting))
+            _mailboxWaiters[bank] = waiting = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        return waiting.Task;
+    }
+
+    /// <summary>Waits until <paramref name="changed"/> completes or <paramref name="wait"/> passes, whichever is first. The timer is
+    /// removed when the mailbox changes first (Task.WaitAsync), where a Task.Delay raced against it stayed queued, and later
+    /// fired, for the whole long-poll time of every wake-up.</summary>
+    /// <exception cref="OperationCanceledException">the call was cancelled.</exception>
+    private static async Task WaitForChange(Task changed, TimeSpan wait, CancellationToken cancellationToken)
+    {
+        try { await changed.WaitAsync(wait, cancellationToken).ConfigureAwait(false); }
+        catch (TimeoutException) { }
     }
 
     /// <summary>A bank's committed mailbox items since <see cref="First"/> (every item with a sequence at or above it), in order.
@@ -566,7 +585,7 @@ public sealed class Coordinator : IDisposable
             List<(long Sequence, Google.Protobuf.UnknownFieldSet? Item, int Size)>? cached = null;
             lock (_mailboxLock)
             {
-                changed = _changed.Task;   // taken before reading: a commit after the read completes it
+                changed = MailboxChanged(bank);   // taken before reading: a commit after the read completes it
                 if (_mailboxes.TryGetValue(bank, out MailboxCache? cache) && from + 1 >= cache.First) cached = cache.ReadAfter(from, maxItems);
             }
             long t1 = ApplianceTimings.Now;
@@ -580,8 +599,7 @@ public sealed class Coordinator : IDisposable
                     Timings.Mailbox(ApplianceTimings.Now - t1);
                     return fromMemory;
                 }
-                await Task.WhenAny(changed, Task.Delay(remaining, cancellationToken)).ConfigureAwait(false);
-                cancellationToken.ThrowIfCancellationRequested();
+                await WaitForChange(changed, remaining, cancellationToken).ConfigureAwait(false);
                 continue;
             }
             entries = _store.ReadMailbox(bank, from, maxItems);
@@ -594,8 +612,7 @@ public sealed class Coordinator : IDisposable
                 Timings.Mailbox(ApplianceTimings.Now - t2);
                 return items;
             }
-            await Task.WhenAny(changed, Task.Delay(left, cancellationToken)).ConfigureAwait(false);
-            cancellationToken.ThrowIfCancellationRequested();
+            await WaitForChange(changed, left, cancellationToken).ConfigureAwait(false);
         }
     }
 

@@ -146,19 +146,10 @@ public sealed partial class SqliteAggregatorStore : IAggregatorStore
             var postings = new List<MailboxPosting>();
             var assigned = new Dictionary<int, long>();
             using SqliteTransaction tx = _db.BeginTransaction();
-            using var ev = _db.CreateCommand();
-            ev.Transaction = tx;
-            ev.CommandText = "INSERT INTO events (kind, bank, name, payload, digest, in_file) VALUES ($k, $b, $n, $p, $d, $f); SELECT last_insert_rowid();";
-            SqliteParameter k = ev.Parameters.Add("$k", SqliteType.Integer), eb = ev.Parameters.Add("$b", SqliteType.Integer), n = ev.Parameters.Add("$n", SqliteType.Text),
-                p = ev.Parameters.Add("$p", SqliteType.Blob), d = ev.Parameters.Add("$d", SqliteType.Blob), f = ev.Parameters.Add("$f", SqliteType.Integer);
-            using var it = _db.CreateCommand();
-            it.Transaction = tx;
-            it.CommandText = "INSERT INTO items (item) VALUES ($i); SELECT last_insert_rowid();";
-            SqliteParameter i = it.Parameters.Add("$i", SqliteType.Blob);
-            using var mb = _db.CreateCommand();
-            mb.Transaction = tx;
-            mb.CommandText = "INSERT INTO mailbox (bank, seq, item_id) VALUES ($b, $s, $id)";
-            SqliteParameter b = mb.Parameters.Add("$b", SqliteType.Integer), s = mb.Parameters.Add("$s", SqliteType.Integer), id = mb.Parameters.Add("$id", SqliteType.Integer);
+            AppendCommands c = _append ??= new AppendCommands(_db);
+            SqliteCommand ev = c.Event, it = c.Item, mb = c.Mailbox;
+            ev.Transaction = it.Transaction = mb.Transaction = tx;
+            SqliteParameter k = c.Kind, eb = c.EventBank, n = c.Name, p = c.Payload, d = c.Digest, f = c.InFile, i = c.ItemBytes, b = c.MailboxBank, s = c.MailboxSequence, id = c.ItemId;
             for (int x = 0; x < entries.Count; x++)
             {
                 StoredEvent e = entries[x].Event;
@@ -183,7 +174,61 @@ public sealed partial class SqliteAggregatorStore : IAggregatorStore
             }
             tx.Commit();
             foreach (var (bank, last) in assigned) _lastSequence[bank] = last;
+            // The commands outlive the transaction (their compiled statements are kept for the next batch); the payload
+            // parameters let go of the batch's arrays.
+            p.Value = d.Value = i.Value = DBNull.Value;
             return new AppendedBatch(sequences, postings);
+        }
+    }
+
+    private AppendCommands? _append;   // under _gate: made by the first AppendBatch, disposed with the store
+
+    /// <summary>The three insert statements of <see cref="AppendBatch"/>, compiled once (Prepare) and kept for the store's
+    /// lifetime: a group commit used to compile them again for every batch, several times per secure sum.</summary>
+    private sealed class AppendCommands : IDisposable
+    {
+        public AppendCommands(SqliteConnection db)
+        {
+            Event = db.CreateCommand();
+            Event.CommandText = "INSERT INTO events (kind, bank, name, payload, digest, in_file) VALUES ($k, $b, $n, $p, $d, $f); SELECT last_insert_rowid();";
+            Kind = Event.Parameters.Add("$k", SqliteType.Integer);
+            EventBank = Event.Parameters.Add("$b", SqliteType.Integer);
+            Name = Event.Parameters.Add("$n", SqliteType.Text);
+            Payload = Event.Parameters.Add("$p", SqliteType.Blob);
+            Digest = Event.Parameters.Add("$d", SqliteType.Blob);
+            InFile = Event.Parameters.Add("$f", SqliteType.Integer);
+            Item = db.CreateCommand();
+            Item.CommandText = "INSERT INTO items (item) VALUES ($i); SELECT last_insert_rowid();";
+            ItemBytes = Item.Parameters.Add("$i", SqliteType.Blob);
+            Mailbox = db.CreateCommand();
+            Mailbox.CommandText = "INSERT INTO mailbox (bank, seq, item_id) VALUES ($b, $s, $id)";
+            MailboxBank = Mailbox.Parameters.Add("$b", SqliteType.Integer);
+            MailboxSequence = Mailbox.Parameters.Add("$s", SqliteType.Integer);
+            ItemId = Mailbox.Parameters.Add("$id", SqliteType.Integer);
+            Event.Prepare();
+            Item.Prepare();
+            Mailbox.Prepare();
+        }
+
+        public SqliteCommand Event { get; }
+        public SqliteCommand Item { get; }
+        public SqliteCommand Mailbox { get; }
+        public SqliteParameter Kind { get; }
+        public SqliteParameter EventBank { get; }
+        public SqliteParameter Name { get; }
+        public SqliteParameter Payload { get; }
+        public SqliteParameter Digest { get; }
+        public SqliteParameter InFile { get; }
+        public SqliteParameter ItemBytes { get; }
+        public SqliteParameter MailboxBank { get; }
+        public SqliteParameter MailboxSequence { get; }
+        public SqliteParameter ItemId { get; }
+
+        public void Dispose()
+        {
+            Event.Dispose();
+            Item.Dispose();
+            Mailbox.Dispose();
         }
     }
 
@@ -298,6 +343,7 @@ public sealed partial class SqliteAggregatorStore : IAggregatorStore
     {
         lock (_gate)
         {
+            _append?.Dispose();
             _db.Dispose();
             _lock.Dispose();
         }
