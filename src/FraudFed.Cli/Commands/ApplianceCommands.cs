@@ -353,11 +353,20 @@ internal sealed class BankCommands : ICliSubcommands
             for (int i = 0; i < items.Length; i++)
                 if (items[i].Trim().Length == 0)
                     throw new UsageException($"--values '{path}' line {line}: value {i + 1} of the line is empty (as in '1,,2' or a trailing comma); give one unsigned integer between every two separators.");
+            // Items are numbered within the line as they stand, whatever separates them (commas, semicolons, spaces).
+            int position = 0;
             foreach (string token in items.SelectMany(item => item.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)))
             {
+                position++;
+                string where = $"--values '{path}' line {line}, item {position}";
                 if (!ulong.TryParse(token, NumberStyles.None, CultureInfo.InvariantCulture, out ulong v))
-                    throw new UsageException($"--values '{path}' line {line}: '{token}' is not an unsigned integer.");
-                if (v > max) throw new UsageException($"--values '{path}' line {line}: {v} is not below 2^{bits}, the modulus of this session; quantize the values first.");
+                {
+                    // All digits yet no ulong: 2^64 or more, a value too large rather than a malformed one.
+                    if (token.AsSpan().ContainsAnyExceptInRange('0', '9'))
+                        throw new UsageException($"{where}: '{token}' is not an unsigned integer.");
+                    throw new UsageException($"{where}: {Shorten(token)} is too large: values must be below 2^{bits}, {ModulusOrigin(federation)}; quantize the values first.");
+                }
+                if (v > max) throw new UsageException($"{where}: {v} is too large (it is not below 2^{bits}): values must be below 2^{bits}, {ModulusOrigin(federation)}; quantize the values first.");
                 list.Add(v);
             }
         }
@@ -365,4 +374,12 @@ internal sealed class BankCommands : ICliSubcommands
         if (list.Count > 1 << 27) throw new UsageException($"--values '{path}' holds {list.Count} values; at most 2^27 per round.");
         return [.. list];
     }
+
+    /// <summary>Where the bound on values comes from, for the messages of <see cref="ReadValues"/>.</summary>
+    private static string ModulusOrigin(FederationSettings federation) => federation.IsHomomorphic
+        ? "the plaintext modulus t of this session's homomorphic parameters"
+        : "k = federation.masking.modulus_bits of bank.json";
+
+    /// <summary>A long token cut to its first and last digits, so that one line of error stays one line.</summary>
+    private static string Shorten(string token) => token.Length <= 40 ? token : $"{token[..16]}...{token[^16..]} ({token.Length} digits)";
 }

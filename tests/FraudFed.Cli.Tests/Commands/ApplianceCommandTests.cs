@@ -278,7 +278,12 @@ public sealed class ApplianceCommandTests
     }
 
     [TestCase("18446744073709551615", "is not below 2^44")]
-    [TestCase("12\nseven", "'seven' is not an unsigned integer")]
+    [TestCase("12\nseven", "line 2, item 1: 'seven' is not an unsigned integer")]
+    [TestCase("18446744073709551616", "line 1, item 1: 18446744073709551616 is too large: values must be below 2^44")]
+    [TestCase("7\n1,2,18446744073709551616,4", "line 2, item 3: 18446744073709551616 is too large: values must be below 2^44")]
+    [TestCase("1 2, 99999999999999999999999999", "line 1, item 3: 99999999999999999999999999 is too large")]
+    [TestCase("3\n4\n1,x,3", "line 3, item 2: 'x' is not an unsigned integer")]
+    [TestCase("1;2;17592186044416", "line 1, item 3: 17592186044416 is too large (it is not below 2^44)")]
     [TestCase("", "holds no values")]
     [TestCase("1,,2", "line 1: value 2 of the line is empty")]
     [TestCase("1\n2,3,", "line 2: value 3 of the line is empty")]
