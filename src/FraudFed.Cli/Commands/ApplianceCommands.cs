@@ -167,9 +167,10 @@ internal sealed class BankCommands : ICliSubcommands
             FederationClient client = FederationClient.Create(bank, ClientOptions(budget, pr.InvocationConfiguration.Error, bank.Config.Bank));
             try
             {
+                // Progress in the order it happens (SessionProgress): joining, the session setup with the other banks, setup done
+                // here, and "contributing" only once a round opened and this bank's input goes into it.
                 pr.InvocationConfiguration.Error.WriteLine($"bank {bank.Config.Bank}: joining the session at {bank.Aggregator} ...");
                 client.ConnectAsync(cts.Token).GetAwaiter().GetResult();
-                pr.InvocationConfiguration.Error.WriteLine($"bank {bank.Config.Bank}: contributing {Plural.Of(vector.Length, "value")} ...");
                 result = client.SumAsync(vector, cts.Token).GetAwaiter().GetResult();
             }
             catch (OperationCanceledException) when (CliInterrupt.TimedOut(cts))
@@ -230,7 +231,7 @@ internal sealed class BankCommands : ICliSubcommands
             stderr.WriteLine($"bank {bank.Config.Bank}: joining the session at {bank.Aggregator} while loading {dataPath} ...");
             var clock = System.Diagnostics.Stopwatch.StartNew();
             TrainedModel model;
-            FederationClient client = FederationClient.Create(bank, ClientOptions(budget, stderr, bank.Config.Bank));
+            FederationClient client = FederationClient.Create(bank, ClientOptions(budget, stderr, bank.Config.Bank, perRound: false));
             // The session setup (key generation with the other banks, SPEC.md 12.0) needs no rows: it runs while the rows load
             // (the header was checked above). A row that fails to load stops the bank after it joined, as a bank stopped
             // mid-session (README, "simulate --transport grpc").
@@ -310,12 +311,33 @@ internal sealed class BankCommands : ICliSubcommands
         return TimeSpan.FromSeconds(retrySeconds ?? timeoutSeconds);
     }
 
-    /// <summary>Client options of a CLI bank: the retry budget, and each retry as one line on stderr.</summary>
-    private static FederationClientOptions ClientOptions(TimeSpan retryBudget, TextWriter stderr, int bank) => new()
+    /// <summary>Client options of a CLI bank: the retry budget, each retry as one line on stderr, and where the session stands
+    /// (<see cref="SessionLine"/>; with <paramref name="perRound"/> false, as in training's hundreds of sums, setup lines only).</summary>
+    private static FederationClientOptions ClientOptions(TimeSpan retryBudget, TextWriter stderr, int bank, bool perRound = true) => new()
     {
         RetryBudget = retryBudget,
         RetryProgress = new InlineRetryProgress(r => stderr.WriteLine($"bank {bank}: {r} [{r.Status}]")),
+        SessionProgress = new InlineSessionProgress(p =>
+        {
+            if (perRound || p.Stage != SessionProgress.Contributing) stderr.WriteLine(SessionLine(bank, p));
+        }),
     };
+
+    /// <summary>The stderr line of a session progress report: "bank 2: key setup with the other banks ...", "bank 2: key setup
+    /// done at this bank (the session is ready once every bank is; no round opens before) ...", "bank 2: contributing 1,000 values
+    /// to round 1 ...".</summary>
+    internal static string SessionLine(int bank, SessionProgress p) => p.Stage switch
+    {
+        SessionProgress.Setup => $"bank {bank}: key setup with the other banks (waits until every bank of the roster has joined) ...",
+        SessionProgress.Ready => $"bank {bank}: key setup done at this bank (the session is ready once every bank is; no round opens before) ...",
+        _ => $"bank {bank}: contributing {Plural.Of(p.Values, "value")} to round {p.Round} ...",
+    };
+
+    /// <summary>IProgress of session progress that reports on the client's thread.</summary>
+    private sealed class InlineSessionProgress(Action<SessionProgress> report) : IProgress<SessionProgress>
+    {
+        public void Report(SessionProgress value) => report(value);
+    }
 
     /// <summary>IProgress of retries that reports on the retrying thread.</summary>
     private sealed class InlineRetryProgress(Action<ConnectionRetry> report) : IProgress<ConnectionRetry>

@@ -137,6 +137,16 @@ public sealed class ApplianceCommandTests
                 using var doc = System.Text.Json.JsonDocument.Parse(results[b].Stdout.Trim().Split('\n')[^1]);
                 ulong[] sum = doc.RootElement.GetProperty("sum").EnumerateArray().Select(e => e.GetUInt64()).ToArray();
                 Assert.That(sum, Is.EqualTo(expected), $"round {round} bank {b}: the plaintext sum mod 2^44");
+                // Progress in the order it happens: "contributing" only once the round opened, after the key setup (a restored
+                // party of the second run is ready at once: no setup line).
+                string[] progress = results[b].Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                    .Where(l => l.StartsWith($"bank {b}: ", StringComparison.Ordinal) && !l.Contains("appliance unreachable", StringComparison.Ordinal))
+                    .Select(l => l[$"bank {b}: ".Length..]).ToArray();
+                string[] stages = round == 0
+                    ? ["joining the session at ", "key setup with the other banks ", "key setup done at this bank ", $"contributing 20 values to round {round + 1} ..."]
+                    : ["joining the session at ", "key setup done at this bank ", $"contributing 20 values to round {round + 1} ..."];
+                Assert.That(progress, Has.Length.EqualTo(stages.Length), results[b].Stderr);
+                for (int i = 0; i < stages.Length; i++) Assert.That(progress[i], Does.StartWith(stages[i]), results[b].Stderr);
             }
         }
         await host.StopAsync();
