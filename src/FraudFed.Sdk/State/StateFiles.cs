@@ -220,7 +220,7 @@ public static partial class EncryptedStateFile
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new StateFileException(path, $"the state file cannot be read ({e.Message}).", e); }
         if (data.Length < HeaderSize || !data.AsSpan(0, 4).SequenceEqual(Magic) || data[4] != Version)
             throw StateFileException.Damaged(path, data.Length < HeaderSize
-                ? $"{data.Length} bytes, too short for a FraudFed state file"
+                ? $"{(data.Length == 1 ? "1 byte" : $"{data.Length} bytes")}, too short for a FraudFed state file"
                 : "not a version-1 FraudFed state file (unknown magic or version)");
         var plaintext = new byte[data.Length - HeaderSize];
         try
