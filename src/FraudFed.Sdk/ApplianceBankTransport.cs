@@ -26,6 +26,9 @@ public sealed class ApplianceBankTransport : IBankTransport
 
     internal ApplianceBankTransport(FederationClient client) => _client = client;
 
+    /// <summary>The client this transport belongs to (its progress reports).</summary>
+    internal FederationClient Client => _client;
+
     /// <inheritdoc />
     public int Bank => _client.Bank;
 

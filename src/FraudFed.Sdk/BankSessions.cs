@@ -94,7 +94,32 @@ internal sealed class HomomorphicBankSession : IBankSession
             checkpoint!.Restored(_party.KeyGeneration, saved.KeyFile, saved.KeyDigest);
         }
         var options = new BankClientOptions { StopOnRefusal = true, SplitCheckpoint = checkpoint };
-        _client = new HomomorphicSecureSumClient(_party, transport, options);
+        _client = new HomomorphicSecureSumClient(_party, new ContributionReportingTransport(transport, this), options);
+    }
+
+    private (ulong Round, int Values)? _unreported;   // the round whose Contributing progress is still to be reported
+
+    /// <summary>Before each message this bank sends: the first one after the round's start arrived (the party opened the
+    /// round, so its input is encrypted into it) reports <see cref="SessionProgress.Contributing"/> once.</summary>
+    private void BeforeSend()
+    {
+        if (_unreported is { } r && _party.IsRoundOpen(r.Round))
+        {
+            _unreported = null;
+            _transport.Client.Report(new SessionProgress(SessionProgress.Contributing, r.Round, r.Values));
+        }
+    }
+
+    /// <summary>The appliance transport as the protocol client sees it, telling the session before each send.</summary>
+    private sealed class ContributionReportingTransport(ApplianceBankTransport inner, HomomorphicBankSession session) : IBankTransport
+    {
+        public int Bank => inner.Bank;
+        public ValueTask SendAsync(ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
+        {
+            session.BeforeSend();
+            return inner.SendAsync(message, cancellationToken);
+        }
+        public ValueTask<BankDelivery> ReceiveAsync(CancellationToken cancellationToken) => inner.ReceiveAsync(cancellationToken);
     }
 
     public ISecureSumClient Client => _client;
@@ -138,12 +163,14 @@ internal sealed class HomomorphicBankSession : IBankSession
             catch (ProtocolViolationException) when (_party.TryGetRoundFailure(round, out _)) { }
             round = await _transport.RequestRoundAsync(values.Length, cancellationToken).ConfigureAwait(false);
         }
+        _unreported = (round, values.Length);
         try
         {
             SecureSumClientResult r = await _client.SumAsync(values, new SumContext(round, values.Length, ValueBits), cancellationToken).ConfigureAwait(false);
             return new FederatedSum(r.Round, r.Sum, r.Contributors);
         }
         catch (ProtocolViolationException e) { throw Failure(e, round); }
+        finally { _unreported = null; }
     }
 
     /// <summary>The SDK's exception for a protocol outcome: the session ended, the round failed, or this bank refused a message.</summary>
@@ -323,6 +350,7 @@ internal sealed class MaskingBankSession : IBankSession
             throw new FederationException($"the aggregator ended the session ({abort.Reason}: {abort.Message}).");
         }
         _opened = round;
+        _transport.Client.Report(new SessionProgress(SessionProgress.Contributing, round, values.Length));
         try
         {
             SecureSumClientResult r = await _client.SumAsync(values, new SumContext(round, values.Length, ValueBits), cancellationToken).ConfigureAwait(false);

@@ -42,10 +42,31 @@ public sealed record FederationClientOptions
     /// <summary>Told of every retry before its delay (e.g. to print "appliance unreachable, retrying in 4 s (attempt 5, 95 s
     /// left)"), or null. Called on the retrying thread; keep it short.</summary>
     public IProgress<ConnectionRetry>? RetryProgress { get; init; }
+    /// <summary>Told where this bank's session stands (<see cref="SessionProgress"/>: the session setup started, setup done at
+    /// this bank, its input going into a round), or null. Called on the client's thread; keep it short.</summary>
+    public IProgress<SessionProgress>? SessionProgress { get; init; }
     /// <summary>How long one long poll waits for a mailbox item (default 10 s).</summary>
     public TimeSpan PollWait { get; init; } = TimeSpan.FromSeconds(10);
     /// <summary>Longest wait for the appliance's next message during setup or a round (default 10 min).</summary>
     public TimeSpan StageTimeout { get; init; } = TimeSpan.FromMinutes(10);
+}
+
+/// <summary>Where a bank's session stands (<see cref="FederationClientOptions.SessionProgress"/>), in order: <see cref="Setup"/>
+/// (a new party: the session setup with the other banks runs, homomorphic key generation SPEC.md 12.0 or masking AdvertiseKeys
+/// 8.1), <see cref="Ready"/> (setup is done at this bank; the session's setup may still wait for other banks, and a round opens
+/// only after it), then per sum <see cref="Contributing"/> (the round opened and this bank's input goes into it).</summary>
+/// <param name="Stage"><see cref="Setup"/>, <see cref="Ready"/> or <see cref="Contributing"/>.</param>
+/// <param name="Round">The round of <see cref="Contributing"/>; 0 otherwise.</param>
+/// <param name="Values">The vector's length for <see cref="Contributing"/>; 0 otherwise.</param>
+public sealed record SessionProgress(string Stage, ulong Round, int Values)
+{
+    /// <summary>The session setup runs (this bank waits for the other banks' setup messages).</summary>
+    public const string Setup = "setup";
+    /// <summary>Setup is done at this bank.</summary>
+    public const string Ready = "ready";
+    /// <summary>A round opened and this bank's input goes into it: the homomorphic upload is about to be sent (the round start
+    /// arrived), or the masking RoundOpen arrived.</summary>
+    public const string Contributing = "contributing";
 }
 
 /// <summary>One retry of a call that found the appliance unreachable (<see cref="FederationClientOptions.RetryProgress"/>).</summary>
@@ -254,7 +275,9 @@ public sealed partial class FederationClient : IAsyncDisposable
                 ? new HomomorphicBankSession(Transport, Settings, _config.ProtocolSeed, _config.Config.MaxMessageBytes, StateStore())
                 : new MaskingBankSession(Transport, Settings, _config.ProtocolSeed, info.SessionId.ToByteArray(), StateStore());
             Diagnostics.HopTrace.Mark(Bank, "b.party");
+            if (!_session.IsReady) Report(new SessionProgress(SessionProgress.Setup, 0, 0));
             await _session.SetupAsync(cancellationToken).ConfigureAwait(false);
+            Report(new SessionProgress(SessionProgress.Ready, 0, 0));
             Diagnostics.HopTrace.Mark(Bank, "b.ready");
         }
         finally { _gate.Release(); }
@@ -286,6 +309,9 @@ public sealed partial class FederationClient : IAsyncDisposable
         try { return await session.SumAsync(values, opened, cancellationToken).ConfigureAwait(false); }
         finally { _gate.Release(); }
     }
+
+    /// <summary>Tells <see cref="FederationClientOptions.SessionProgress"/>, if any, where the session stands.</summary>
+    internal void Report(SessionProgress progress) => _options.SessionProgress?.Report(progress);
 
     private BankStateStore? StateStore() =>
         _lock is { } held && _config.StateKey is { } key ? _store ??= new BankStateStore(held, key) : null;

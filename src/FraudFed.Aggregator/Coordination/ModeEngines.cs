@@ -32,6 +32,9 @@ internal interface IModeEngine : IDisposable
     bool CanOpenRound { get; }
     /// <summary>True while session setup runs (its own deadline applies).</summary>
     bool InSetup { get; }
+    /// <summary>While setup runs: the setup stage the engine waits on, how many session banks it has for it, and of how many
+    /// (e.g. ("CrsCommit", 3, 5)); otherwise null. For the operator's log (no secret: a stage name and counts).</summary>
+    (string Stage, int Have, int Of)? SetupProgress { get; }
     /// <summary>True once the session has ended (setup aborted, or evidence of an attack): no round can open again.</summary>
     bool SessionEnded { get; }
     /// <summary>Banks in the session (a round opens early when all of them asked).</summary>
@@ -142,6 +145,7 @@ internal sealed class HeEngine : IModeEngine
     }
     public bool CanOpenRound => _party.IsReady;
     public bool InSetup => !_party.IsReady && !_party.State.StartsWith("Collecting", StringComparison.Ordinal) && !_party.State.StartsWith("Aborted", StringComparison.Ordinal);
+    public (string Stage, int Have, int Of)? SetupProgress => InSetup && _party.State != "Idle" ? (_party.State, _banks - _party.MissingSetupBanks.Count, _banks) : null;
     public bool SessionEnded => _party.State.StartsWith("Aborted", StringComparison.Ordinal);
     public IReadOnlyCollection<int> SessionBanks => Enumerable.Range(0, _banks).ToArray();
     public byte[] SessionId => [];
@@ -314,6 +318,8 @@ internal sealed class MaskingEngine : IModeEngine
     };
     public bool CanOpenRound => _aggregator?.State is AggregatorReady or AggregatorCompleted;
     public bool InSetup => _aggregator?.State is AggregatorAdvertiseKeys or AggregatorGraphSeed;
+    public (string Stage, int Have, int Of)? SetupProgress =>
+        InSetup ? (_aggregator!.State.Stage.ToString(), _expected.Count(_answered.Contains), _expected.Length) : null;
     public bool SessionEnded => _aggregator?.State is AggregatorAborted;
     public IReadOnlyCollection<int> SessionBanks => _aggregator?.State is AggregatorAdvertiseKeys or AggregatorGraphSeed or null ? [] : _aggregator.Advertised;
     public byte[] SessionId => _parameters?.SessionId ?? [];

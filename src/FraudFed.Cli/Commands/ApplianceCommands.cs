@@ -167,9 +167,10 @@ internal sealed class BankCommands : ICliSubcommands
             FederationClient client = FederationClient.Create(bank, ClientOptions(budget, pr.InvocationConfiguration.Error, bank.Config.Bank));
             try
             {
+                // Progress in the order it happens (SessionProgress): joining, the session setup with the other banks, setup done
+                // here, and "contributing" only once a round opened and this bank's input goes into it.
                 pr.InvocationConfiguration.Error.WriteLine($"bank {bank.Config.Bank}: joining the session at {bank.Aggregator} ...");
                 client.ConnectAsync(cts.Token).GetAwaiter().GetResult();
-                pr.InvocationConfiguration.Error.WriteLine($"bank {bank.Config.Bank}: contributing {Plural.Of(vector.Length, "value")} ...");
                 result = client.SumAsync(vector, cts.Token).GetAwaiter().GetResult();
             }
             catch (OperationCanceledException) when (CliInterrupt.TimedOut(cts))
@@ -230,7 +231,7 @@ internal sealed class BankCommands : ICliSubcommands
             stderr.WriteLine($"bank {bank.Config.Bank}: joining the session at {bank.Aggregator} while loading {dataPath} ...");
             var clock = System.Diagnostics.Stopwatch.StartNew();
             TrainedModel model;
-            FederationClient client = FederationClient.Create(bank, ClientOptions(budget, stderr, bank.Config.Bank));
+            FederationClient client = FederationClient.Create(bank, ClientOptions(budget, stderr, bank.Config.Bank, perRound: false));
             // The session setup (key generation with the other banks, SPEC.md 12.0) needs no rows: it runs while the rows load
             // (the header was checked above). A row that fails to load stops the bank after it joined, as a bank stopped
             // mid-session (README, "simulate --transport grpc").
@@ -310,12 +311,33 @@ internal sealed class BankCommands : ICliSubcommands
         return TimeSpan.FromSeconds(retrySeconds ?? timeoutSeconds);
     }
 
-    /// <summary>Client options of a CLI bank: the retry budget, and each retry as one line on stderr.</summary>
-    private static FederationClientOptions ClientOptions(TimeSpan retryBudget, TextWriter stderr, int bank) => new()
+    /// <summary>Client options of a CLI bank: the retry budget, each retry as one line on stderr, and where the session stands
+    /// (<see cref="SessionLine"/>; with <paramref name="perRound"/> false, as in training's hundreds of sums, setup lines only).</summary>
+    private static FederationClientOptions ClientOptions(TimeSpan retryBudget, TextWriter stderr, int bank, bool perRound = true) => new()
     {
         RetryBudget = retryBudget,
         RetryProgress = new InlineRetryProgress(r => stderr.WriteLine($"bank {bank}: {r} [{r.Status}]")),
+        SessionProgress = new InlineSessionProgress(p =>
+        {
+            if (perRound || p.Stage != SessionProgress.Contributing) stderr.WriteLine(SessionLine(bank, p));
+        }),
     };
+
+    /// <summary>The stderr line of a session progress report: "bank 2: key setup with the other banks ...", "bank 2: key setup
+    /// done at this bank (the session is ready once every bank is; no round opens before) ...", "bank 2: contributing 1,000 values
+    /// to round 1 ...".</summary>
+    internal static string SessionLine(int bank, SessionProgress p) => p.Stage switch
+    {
+        SessionProgress.Setup => $"bank {bank}: key setup with the other banks (waits until every bank of the roster has joined) ...",
+        SessionProgress.Ready => $"bank {bank}: key setup done at this bank (the session is ready once every bank is; no round opens before) ...",
+        _ => $"bank {bank}: contributing {Plural.Of(p.Values, "value")} to round {p.Round} ...",
+    };
+
+    /// <summary>IProgress of session progress that reports on the client's thread.</summary>
+    private sealed class InlineSessionProgress(Action<SessionProgress> report) : IProgress<SessionProgress>
+    {
+        public void Report(SessionProgress value) => report(value);
+    }
 
     /// <summary>IProgress of retries that reports on the retrying thread.</summary>
     private sealed class InlineRetryProgress(Action<ConnectionRetry> report) : IProgress<ConnectionRetry>
@@ -353,11 +375,20 @@ internal sealed class BankCommands : ICliSubcommands
             for (int i = 0; i < items.Length; i++)
                 if (items[i].Trim().Length == 0)
                     throw new UsageException($"--values '{path}' line {line}: value {i + 1} of the line is empty (as in '1,,2' or a trailing comma); give one unsigned integer between every two separators.");
+            // Items are numbered within the line as they stand, whatever separates them (commas, semicolons, spaces).
+            int position = 0;
             foreach (string token in items.SelectMany(item => item.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)))
             {
+                position++;
+                string where = $"--values '{path}' line {line}, item {position}";
                 if (!ulong.TryParse(token, NumberStyles.None, CultureInfo.InvariantCulture, out ulong v))
-                    throw new UsageException($"--values '{path}' line {line}: '{token}' is not an unsigned integer.");
-                if (v > max) throw new UsageException($"--values '{path}' line {line}: {v} is not below 2^{bits}, the modulus of this session; quantize the values first.");
+                {
+                    // All digits yet no ulong: 2^64 or more, a value too large rather than a malformed one.
+                    if (token.AsSpan().ContainsAnyExceptInRange('0', '9'))
+                        throw new UsageException($"{where}: '{token}' is not an unsigned integer.");
+                    throw new UsageException($"{where}: {Shorten(token)} is too large: values must be below 2^{bits}, {ModulusOrigin(federation)}; quantize the values first.");
+                }
+                if (v > max) throw new UsageException($"{where}: {v} is too large (it is not below 2^{bits}): values must be below 2^{bits}, {ModulusOrigin(federation)}; quantize the values first.");
                 list.Add(v);
             }
         }
@@ -365,4 +396,12 @@ internal sealed class BankCommands : ICliSubcommands
         if (list.Count > 1 << 27) throw new UsageException($"--values '{path}' holds {list.Count} values; at most 2^27 per round.");
         return [.. list];
     }
+
+    /// <summary>Where the bound on values comes from, for the messages of <see cref="ReadValues"/>.</summary>
+    private static string ModulusOrigin(FederationSettings federation) => federation.IsHomomorphic
+        ? "the plaintext modulus t of this session's homomorphic parameters"
+        : "k = federation.masking.modulus_bits of bank.json";
+
+    /// <summary>A long token cut to its first and last digits, so that one line of error stays one line.</summary>
+    private static string Shorten(string token) => token.Length <= 40 ? token : $"{token[..16]}...{token[^16..]} ({token.Length} digits)";
 }

@@ -203,23 +203,23 @@ internal sealed class BankStateStore : IDisposable
             int at = 0;
             ReadOnlySpan<byte> Take(long n)
             {
-                if (n < 0 || b.Length - at < n) throw new StateFileException(RoundPath, "the round state is truncated; restore the state directory from backup.");
+                if (n < 0 || b.Length - at < n) throw StateFileException.Damaged(RoundPath, "the round state is truncated");
                 var s = b.AsSpan(at, (int)n); at += (int)n; return s;
             }
-            if (!Take(4).SequenceEqual(RoundMagic)) throw new StateFileException(RoundPath, "not a round state file.");
+            if (!Take(4).SequenceEqual(RoundMagic)) throw StateFileException.Damaged(RoundPath, "not a round state file (unknown magic)");
             byte version = Take(1)[0];
             if (version == 1)
                 throw new StateFileException(RoundPath, "a homomorphic round part of an earlier version (its ledger in ledger.bin), which this version does not read; remove the state directory and start a new session.");
-            if (version != RoundVersion) throw new StateFileException(RoundPath, $"round state version {version} is not supported ({RoundVersion} is).");
+            if (version != RoundVersion) throw StateFileException.Damaged(RoundPath, $"round state version {version} is not supported ({RoundVersion} is)");
             string keyFile = System.Text.Encoding.ASCII.GetString(Take(Take(1)[0]));
-            if (!IsKeyFileName(keyFile)) throw new StateFileException(RoundPath, "the round state names no valid key file.");
+            if (!IsKeyFileName(keyFile)) throw StateFileException.Damaged(RoundPath, "the round state names no valid key file");
             byte[] digest = Take(32).ToArray();
             byte[] ledger = Take(BinaryPrimitives.ReadUInt32LittleEndian(Take(4))).ToArray();
-            byte[] round = ReadTail(b, at, RoundPath, "the round state is truncated; restore the state directory from backup.", "trailing bytes after the round state.",
+            byte[] round = ReadTail(b, at, RoundPath, "the round state is truncated", "trailing bytes after the round state",
                 out ulong last, out List<byte[]> outbox);
             string keyPath = Path.Combine(Directory, keyFile);
             byte[] key = EncryptedStateFile.Read(keyPath, KeyPurpose, _key, digest)
-                ?? throw new StateFileException(keyPath, "the key file the round state names is missing; restore the state directory from one backup, or remove it to join a new session.");
+                ?? throw StateFileException.Damaged(keyPath, "the key file the round state names is missing");
             try { Ledger.Restore(ledger); }
             catch { CryptographicOperations.ZeroMemory(key); throw; }
             return new SavedSplitState(key, round, last, outbox, keyFile, digest);
@@ -252,16 +252,16 @@ internal sealed class BankStateStore : IDisposable
     {
         ReadOnlySpan<byte> Take(long n)
         {
-            if (n < 0 || b.Length - at < n) throw new StateFileException(path, truncated);
+            if (n < 0 || b.Length - at < n) throw StateFileException.Damaged(path, truncated);
             var s = b.AsSpan(at, (int)n); at += (int)n; return s;
         }
         lastSequence = BinaryPrimitives.ReadUInt64LittleEndian(Take(8));
         uint count = BinaryPrimitives.ReadUInt32LittleEndian(Take(4));
-        if (count > (b.Length - at) / 4) throw new StateFileException(path, truncated);
+        if (count > (b.Length - at) / 4) throw StateFileException.Damaged(path, truncated);
         outbox = new List<byte[]>((int)count);
         for (uint i = 0; i < count; i++) outbox.Add(Take(BinaryPrimitives.ReadUInt32LittleEndian(Take(4))).ToArray());
         byte[] state = Take(BinaryPrimitives.ReadUInt32LittleEndian(Take(4))).ToArray();
-        if (at != b.Length) { CryptographicOperations.ZeroMemory(state); throw new StateFileException(path, trailing); }
+        if (at != b.Length) { CryptographicOperations.ZeroMemory(state); throw StateFileException.Damaged(path, trailing); }
         return state;
     }
 
@@ -297,18 +297,18 @@ internal sealed class BankStateStore : IDisposable
             int at = 0;
             ReadOnlySpan<byte> Take(long n)
             {
-                if (n < 0 || b.Length - at < n) throw new StateFileException(PartyPath, "the bank state is truncated; restore it from backup.");
+                if (n < 0 || b.Length - at < n) throw StateFileException.Damaged(PartyPath, "the bank state is truncated");
                 var s = b.AsSpan(at, (int)n); at += (int)n; return s;
             }
-            if (!Take(4).SequenceEqual(Magic)) throw new StateFileException(PartyPath, "not a bank state file.");
+            if (!Take(4).SequenceEqual(Magic)) throw StateFileException.Damaged(PartyPath, "not a bank state file (unknown magic)");
             byte version = Take(1)[0];
-            if (version is not (1 or Version)) throw new StateFileException(PartyPath, $"bank state version {version} is not supported (1 and {Version} are).");
+            if (version is not (1 or Version)) throw StateFileException.Damaged(PartyPath, $"bank state version {version} is not supported (1 and {Version} are)");
             var saved = version == 1 ? BankStateKind.Homomorphic : (BankStateKind)Take(1)[0];
             if (saved != kind)
                 throw new StateFileException(PartyPath, saved is BankStateKind.Homomorphic or BankStateKind.Masking
                     ? $"the state directory holds a {Name(saved)} bank's state and this bank.json is a {Name(kind)} federation; use the state directory of this bank.json, or remove the file to join a new session."
                     : "the bank state names an unknown mode.");
-            byte[] party = ReadTail(b, at, PartyPath, "the bank state is truncated; restore it from backup.", "trailing bytes after the bank state.",
+            byte[] party = ReadTail(b, at, PartyPath, "the bank state is truncated", "trailing bytes after the bank state",
                 out ulong last, out List<byte[]> outbox);
             return new SavedBankState(party, last, outbox);
         }

@@ -236,10 +236,10 @@ public sealed class FileDecryptionLedger : IDecryptionLedger, IDisposable
         int at = 0;
         ReadOnlySpan<byte> Take(int n)
         {
-            if (n < 0 || b.Length - at < n) throw new StateFileException(_path, "the decryption ledger is truncated; restore it from backup.");
+            if (n < 0 || b.Length - at < n) throw StateFileException.Damaged(_path, "the decryption ledger is truncated");
             var s = b.AsSpan(at, n); at += n; return s;
         }
-        if (!Take(4).SequenceEqual(Magic) || Take(1)[0] != Version) throw new StateFileException(_path, "not a version-1 decryption ledger.");
+        if (!Take(4).SequenceEqual(Magic) || Take(1)[0] != Version) throw StateFileException.Damaged(_path, "not a version-1 decryption ledger");
         uint tags = BinaryPrimitives.ReadUInt32LittleEndian(Take(4));
         for (uint i = 0; i < tags; i++)
         {
@@ -251,7 +251,7 @@ public sealed class FileDecryptionLedger : IDecryptionLedger, IDisposable
             if (has) r.LastEncryption = (round, chunk);
             r.Charged = BinaryPrimitives.ReadInt64LittleEndian(Take(8));
             uint count = BinaryPrimitives.ReadUInt32LittleEndian(Take(4));
-            if (count > (b.Length - at) / 44) throw new StateFileException(_path, "the decryption ledger is truncated; restore it from backup.");
+            if (count > (b.Length - at) / 44) throw StateFileException.Damaged(_path, "the decryption ledger is truncated");
             for (uint k = 0; k < count; k++)
             {
                 ulong rr = BinaryPrimitives.ReadUInt64LittleEndian(Take(8));
@@ -260,6 +260,6 @@ public sealed class FileDecryptionLedger : IDecryptionLedger, IDisposable
             }
             _tags[tag] = r;
         }
-        if (at != b.Length) throw new StateFileException(_path, "trailing bytes after the decryption ledger.");
+        if (at != b.Length) throw StateFileException.Damaged(_path, "trailing bytes after the decryption ledger");
     }
 }

@@ -20,6 +20,21 @@ public sealed class StateFileException(string path, string message, Exception? i
 {
     /// <summary>The state file concerned.</summary>
     public string Path { get; } = path;
+
+    /// <summary>The one advice of every damaged state file (empty, too short, unknown magic or version, a tag that does not
+    /// verify, truncated, trailing bytes, a key part that is missing or not the one named; SPEC.md 14.6, 14.7). The state carries
+    /// what the bank already revealed (the homomorphic round part carries the decryption ledger): an older copy, or no state
+    /// in the session that state belongs to, could let the bank help open a sum twice. A new session has new keys, so a bank
+    /// without its state joins only a new one.</summary>
+    internal const string DamagedAdvice =
+        "the bank's saved state is damaged. Restore the whole state directory only from a backup taken after this bank's last run "
+        + "(an older copy carries an older decryption ledger, which could let this bank help open a sum twice); without such a backup "
+        + "this bank must not rejoin the current session: move the state directory away and join a new session (the operator starts "
+        + "one with a new appliance state file; its new keys make that safe).";
+
+    /// <summary>A damaged-state refusal of <paramref name="path"/>: what is wrong, then <see cref="DamagedAdvice"/>.</summary>
+    internal static StateFileException Damaged(string path, string what, Exception? inner = null) =>
+        new(path, $"{what}: {DamagedAdvice}", inner);
 }
 
 /// <summary>The 32-byte AES-256-GCM key that seals a bank's state directory. Dispose clears it.</summary>
@@ -204,7 +219,9 @@ public static partial class EncryptedStateFile
         try { data = File.ReadAllBytes(path); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new StateFileException(path, $"the state file cannot be read ({e.Message}).", e); }
         if (data.Length < HeaderSize || !data.AsSpan(0, 4).SequenceEqual(Magic) || data[4] != Version)
-            throw new StateFileException(path, "not a version-1 FraudFed state file; restore it from backup or remove the state directory to join a new session.");
+            throw StateFileException.Damaged(path, data.Length < HeaderSize
+                ? $"{(data.Length == 1 ? "1 byte" : $"{data.Length} bytes")}, too short for a FraudFed state file"
+                : "not a version-1 FraudFed state file (unknown magic or version)");
         var plaintext = new byte[data.Length - HeaderSize];
         try
         {
@@ -214,13 +231,15 @@ public static partial class EncryptedStateFile
         catch (AuthenticationTagMismatchException e)
         {
             CryptographicOperations.ZeroMemory(plaintext);
-            throw new StateFileException(path, "the state file does not verify under the state key (tampered, damaged, or sealed with another key); restore it from backup or use the right key.", e);
+            // A wrong key is the one cause a person can fix in place; otherwise the file is damaged, with the one advice.
+            throw StateFileException.Damaged(path, "the state file does not verify under the state key (damaged, truncated or tampered; "
+                + $"or sealed with another key: if state_key_file in bank.json or {StateKey.EnvironmentVariable} is not this directory's key, use the right one)", e);
         }
         // A file that verifies but is not the one named: another write of the same purpose (another setup's key part).
         if (!expectedDigest.IsEmpty && !CryptographicOperations.FixedTimeEquals(SHA256.HashData(data), expectedDigest))
         {
             CryptographicOperations.ZeroMemory(plaintext);
-            throw new StateFileException(path, "the key part is not the one the round part names (another setup's key file); restore the state directory from one backup, or remove it to join a new session.");
+            throw StateFileException.Damaged(path, "the key part is not the one the round part names (another setup's key file)");
         }
         return plaintext;
     }

@@ -51,7 +51,7 @@ internal static class StatePreflight
     /// <exception cref="StateFileException">the state belongs to another bank or federation, or does not parse.</exception>
     public static void CheckMaskingFederation(string path, byte[] state, FederationSettings settings, int bank, byte[] seed)
     {
-        if (state.Length < 5 + MaskingParameters.SessionIdSize) throw new StateFileException(path, $"the masking bank state is truncated; {Advice}.");
+        if (state.Length < 5 + MaskingParameters.SessionIdSize) throw StateFileException.Damaged(path, "the masking bank state is truncated");
         MaskingParameters own = settings.BuildMaskingParameters(state.AsSpan(5, MaskingParameters.SessionIdSize).ToArray());
         try
         {
@@ -62,9 +62,9 @@ internal static class StatePreflight
     }
 
     private static StateFileException Foreign(string path, ViolationReason reason) =>
-        new(path, reason == ViolationReason.Inconsistent
-            ? $"this state belongs to another federation (another kit, bank, roster or parameters than this bank.json's) and is never overwritten; {Advice}."
-            : $"this state does not parse ({reason}); {Advice}.");
+        reason == ViolationReason.Inconsistent
+            ? new(path, $"this state belongs to another federation (another kit, bank, roster or parameters than this bank.json's) and is never overwritten; {Advice}.")
+            : StateFileException.Damaged(path, $"this state does not parse ({reason})");
 
     private static void ProbeWritable(string dir)
     {

@@ -137,6 +137,16 @@ public sealed class ApplianceCommandTests
                 using var doc = System.Text.Json.JsonDocument.Parse(results[b].Stdout.Trim().Split('\n')[^1]);
                 ulong[] sum = doc.RootElement.GetProperty("sum").EnumerateArray().Select(e => e.GetUInt64()).ToArray();
                 Assert.That(sum, Is.EqualTo(expected), $"round {round} bank {b}: the plaintext sum mod 2^44");
+                // Progress in the order it happens: "contributing" only once the round opened, after the key setup (a restored
+                // party of the second run is ready at once: no setup line).
+                string[] progress = results[b].Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                    .Where(l => l.StartsWith($"bank {b}: ", StringComparison.Ordinal) && !l.Contains("appliance unreachable", StringComparison.Ordinal))
+                    .Select(l => l[$"bank {b}: ".Length..]).ToArray();
+                string[] stages = round == 0
+                    ? ["joining the session at ", "key setup with the other banks ", "key setup done at this bank ", $"contributing 20 values to round {round + 1} ..."]
+                    : ["joining the session at ", "key setup done at this bank ", $"contributing 20 values to round {round + 1} ..."];
+                Assert.That(progress, Has.Length.EqualTo(stages.Length), results[b].Stderr);
+                for (int i = 0; i < stages.Length; i++) Assert.That(progress[i], Does.StartWith(stages[i]), results[b].Stderr);
             }
         }
         await host.StopAsync();
@@ -278,7 +288,12 @@ public sealed class ApplianceCommandTests
     }
 
     [TestCase("18446744073709551615", "is not below 2^44")]
-    [TestCase("12\nseven", "'seven' is not an unsigned integer")]
+    [TestCase("12\nseven", "line 2, item 1: 'seven' is not an unsigned integer")]
+    [TestCase("18446744073709551616", "line 1, item 1: 18446744073709551616 is too large: values must be below 2^44")]
+    [TestCase("7\n1,2,18446744073709551616,4", "line 2, item 3: 18446744073709551616 is too large: values must be below 2^44")]
+    [TestCase("1 2, 99999999999999999999999999", "line 1, item 3: 99999999999999999999999999 is too large")]
+    [TestCase("3\n4\n1,x,3", "line 3, item 2: 'x' is not an unsigned integer")]
+    [TestCase("1;2;17592186044416", "line 1, item 3: 17592186044416 is too large (it is not below 2^44)")]
     [TestCase("", "holds no values")]
     [TestCase("1,,2", "line 1: value 2 of the line is empty")]
     [TestCase("1\n2,3,", "line 2: value 3 of the line is empty")]
