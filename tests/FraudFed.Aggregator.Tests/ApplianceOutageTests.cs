@@ -369,21 +369,4 @@ public sealed class ApplianceOutageTests
         public long LastMailboxSequence(int bank) => inner.LastMailboxSequence(bank);
         public void Dispose() => inner.Dispose();
     }
-
-    /// <summary>Every log line (warning and above) of the appliance, formatted.</summary>
-    private sealed class CapturedLogs : ILoggerProvider
-    {
-        private readonly ConcurrentQueue<string> _lines = new();
-        public string[] Lines => [.. _lines];
-        public ILogger CreateLogger(string categoryName) => new Logger(_lines);
-        public void Dispose() { }
-
-        private sealed class Logger(ConcurrentQueue<string> lines) : ILogger
-        {
-            public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
-            public bool IsEnabled(LogLevel logLevel) => true;
-            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-                lines.Enqueue($"{logLevel}: {formatter(state, exception)}");
-        }
-    }
 }

@@ -1,7 +1,6 @@
 // `aggregator serve` logs the session setup's progress (SPEC.md 12.0): each homomorphic key-setup stage it completes, with how
 // many banks it has for the stage it waits on, once per change, and one line when setup is complete; read from the appliance's
 // log over real loopback mutual TLS (insecure test parameters).
-using System.Collections.Concurrent;
 using FraudFed.Sdk;
 using Microsoft.Extensions.Logging;
 using NUnit.Framework;
@@ -44,22 +43,5 @@ public sealed class SetupLogTests
             }
         }
         Assert.That(setup, Has.Length.EqualTo(stages.Length * (Banks + 1) + 1), all);
-    }
-
-    /// <summary>Every log line of the appliance, formatted.</summary>
-    private sealed class CapturedLogs : ILoggerProvider
-    {
-        private readonly ConcurrentQueue<string> _lines = new();
-        public string[] Lines => [.. _lines];
-        public ILogger CreateLogger(string categoryName) => new Logger(_lines);
-        public void Dispose() { }
-
-        private sealed class Logger(ConcurrentQueue<string> lines) : ILogger
-        {
-            public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
-            public bool IsEnabled(LogLevel logLevel) => true;
-            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-                lines.Enqueue($"{logLevel}: {formatter(state, exception)}");
-        }
     }
 }
