@@ -32,18 +32,31 @@ public sealed class ApplianceHost : IAsyncDisposable
     private readonly WebApplication _app;
     private readonly IAggregatorStore _store;
     private readonly IDisposable[] _owned;
-    // Connection item keys: a request arrived on the connection; the validation callback refused the client certificate.
+    // Connection item keys: whether a request arrived on the connection (a ServedFlag, put there at the handshake); the
+    // validation callback refused the client certificate.
     private static readonly object Served = new();
     private static readonly object CertificateRefused = new();
+
+    /// <summary>Set by the first request of a connection. The connection's items dictionary is not thread-safe and HTTP/2 runs a
+    /// connection's streams at once, so requests only read the dictionary (the flag was stored at the handshake, before any
+    /// request) and set the flag.</summary>
+    private sealed class ServedFlag
+    {
+        private int _served;
+        public bool IsSet => Volatile.Read(ref _served) != 0;
+        public void Set() => Volatile.Write(ref _served, 1);
+    }
 
     /// <summary>Counts <paramref name="handshake"/>'s connection as <see cref="AggregatorMetrics.TlsHandshakeReason"/> when it
     /// completes without a call and without the appliance refusing its certificate; returns <paramref name="options"/>.</summary>
     private static SslServerAuthenticationOptions CountFailedHandshake(TlsHandshakeCallbackContext handshake, AggregatorMetrics metrics, SslServerAuthenticationOptions options)
     {
         IDictionary<object, object?> items = handshake.Connection.Items;
+        var served = new ServedFlag();
+        items[Served] = served;
         handshake.Connection.Features.Get<IConnectionCompleteFeature>()?.OnCompleted(_ =>
         {
-            if (!items.ContainsKey(Served) && !items.ContainsKey(CertificateRefused)) metrics.Rejected(AggregatorMetrics.TlsHandshakeReason);
+            if (!served.IsSet && !items.ContainsKey(CertificateRefused)) metrics.Rejected(AggregatorMetrics.TlsHandshakeReason);
             return Task.CompletedTask;
         }, items);
         return options;
@@ -160,7 +173,9 @@ public sealed class ApplianceHost : IAsyncDisposable
         app.Use((context, next) =>
         {
             // A call arrived on this connection (see CountFailedHandshake): its TLS handshake succeeded and the client went on.
-            if (context.Features.Get<IConnectionItemsFeature>()?.Items is { } items && !items.ContainsKey(Served)) items[Served] = true;
+            // Concurrent streams of one connection get here at once: read the dictionary only (see ServedFlag).
+            if (context.Features.Get<IConnectionItemsFeature>()?.Items is { } items && items.TryGetValue(Served, out object? flag) && flag is ServedFlag served)
+                served.Set();
             return next(context);
         });
         app.MapGrpcService<FederationService>();
