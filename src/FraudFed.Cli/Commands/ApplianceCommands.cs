@@ -313,23 +313,30 @@ internal sealed class BankCommands : ICliSubcommands
 
     /// <summary>Client options of a CLI bank: the retry budget, each retry as one line on stderr, and where the session stands
     /// (<see cref="SessionLine"/>; with <paramref name="perRound"/> false, as in training's hundreds of sums, setup lines only).</summary>
-    private static FederationClientOptions ClientOptions(TimeSpan retryBudget, TextWriter stderr, int bank, bool perRound = true) => new()
+    private static FederationClientOptions ClientOptions(TimeSpan retryBudget, TextWriter stderr, int bank, bool perRound = true)
     {
-        RetryBudget = retryBudget,
-        RetryProgress = new InlineRetryProgress(r => stderr.WriteLine($"bank {bank}: {r} [{r.Status}]")),
-        SessionProgress = new InlineSessionProgress(p =>
+        bool setupRan = false;   // a Ready without a Setup before it: the party was resumed from the state directory
+        return new()
         {
-            if (perRound || p.Stage != SessionProgress.Contributing) stderr.WriteLine(SessionLine(bank, p));
-        }),
-    };
+            RetryBudget = retryBudget,
+            RetryProgress = new InlineRetryProgress(r => stderr.WriteLine($"bank {bank}: {r} [{r.Status}]")),
+            SessionProgress = new InlineSessionProgress(p =>
+            {
+                if (p.Stage == SessionProgress.Setup) setupRan = true;
+                if (perRound || p.Stage != SessionProgress.Contributing) stderr.WriteLine(SessionLine(bank, p, setupRan));
+            }),
+        };
+    }
 
     /// <summary>The stderr line of a session progress report: "bank 2: key setup with the other banks ...", "bank 2: key setup
-    /// done at this bank (the session is ready once every bank is; no round opens before) ...", "bank 2: contributing 1,000 values
-    /// to round 1 ...".</summary>
-    internal static string SessionLine(int bank, SessionProgress p) => p.Stage switch
+    /// done at this bank (the session is ready once every bank is; no round opens before) ...", or for a party resumed from its
+    /// state directory (no setup ran in this process, <paramref name="setupRan"/> false) "bank 2: resumed this bank's saved
+    /// session state (no key setup needed) ...", then "bank 2: contributing 1000 values to round 1 ...".</summary>
+    internal static string SessionLine(int bank, SessionProgress p, bool setupRan = true) => p.Stage switch
     {
         SessionProgress.Setup => $"bank {bank}: key setup with the other banks (waits until every bank of the roster has joined) ...",
-        SessionProgress.Ready => $"bank {bank}: key setup done at this bank (the session is ready once every bank is; no round opens before) ...",
+        SessionProgress.Ready when setupRan => $"bank {bank}: key setup done at this bank (the session is ready once every bank is; no round opens before) ...",
+        SessionProgress.Ready => $"bank {bank}: resumed this bank's saved session state (no key setup needed) ...",
         _ => $"bank {bank}: contributing {Plural.Of(p.Values, "value")} to round {p.Round} ...",
     };
 
@@ -374,7 +381,7 @@ internal sealed class BankCommands : ICliSubcommands
             string[] items = text.Split([',', ';']);
             for (int i = 0; i < items.Length; i++)
                 if (items[i].Trim().Length == 0)
-                    throw new UsageException($"--values '{path}' line {line}: value {i + 1} of the line is empty (as in '1,,2' or a trailing comma); give one unsigned integer between every two separators.");
+                    throw new UsageException($"--values '{path}' line {line}: item {i + 1} of the line is empty (as in '1,,2' or a trailing comma); give one unsigned integer between every two separators.");
             // Items are numbered within the line as they stand, whatever separates them (commas, semicolons, spaces).
             int position = 0;
             foreach (string token in items.SelectMany(item => item.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)))

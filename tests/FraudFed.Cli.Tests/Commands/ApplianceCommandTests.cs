@@ -138,13 +138,13 @@ public sealed class ApplianceCommandTests
                 ulong[] sum = doc.RootElement.GetProperty("sum").EnumerateArray().Select(e => e.GetUInt64()).ToArray();
                 Assert.That(sum, Is.EqualTo(expected), $"round {round} bank {b}: the plaintext sum mod 2^44");
                 // Progress in the order it happens: "contributing" only once the round opened, after the key setup (a restored
-                // party of the second run is ready at once: no setup line).
+                // party of the second run is ready at once: no setup line, it says it resumed).
                 string[] progress = results[b].Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
                     .Where(l => l.StartsWith($"bank {b}: ", StringComparison.Ordinal) && !l.Contains("appliance unreachable", StringComparison.Ordinal))
                     .Select(l => l[$"bank {b}: ".Length..]).ToArray();
                 string[] stages = round == 0
                     ? ["joining the session at ", "key setup with the other banks ", "key setup done at this bank ", $"contributing 20 values to round {round + 1} ..."]
-                    : ["joining the session at ", "key setup done at this bank ", $"contributing 20 values to round {round + 1} ..."];
+                    : ["joining the session at ", "resumed this bank's saved session state (no key setup needed) ", $"contributing 20 values to round {round + 1} ..."];
                 Assert.That(progress, Has.Length.EqualTo(stages.Length), results[b].Stderr);
                 for (int i = 0; i < stages.Length; i++) Assert.That(progress[i], Does.StartWith(stages[i]), results[b].Stderr);
             }
@@ -295,9 +295,9 @@ public sealed class ApplianceCommandTests
     [TestCase("3\n4\n1,x,3", "line 3, item 2: 'x' is not an unsigned integer")]
     [TestCase("1;2;17592186044416", "line 1, item 3: 17592186044416 is too large (it is not below 2^44)")]
     [TestCase("", "holds no values")]
-    [TestCase("1,,2", "line 1: value 2 of the line is empty")]
-    [TestCase("1\n2,3,", "line 2: value 3 of the line is empty")]
-    [TestCase("1, ;2", "line 1: value 2 of the line is empty")]
+    [TestCase("1,,2", "line 1: item 2 of the line is empty")]
+    [TestCase("1\n2,3,", "line 2: item 3 of the line is empty")]
+    [TestCase("1, ;2", "line 1: item 2 of the line is empty")]
     public void BankSum_RefusesBadValues_BeforeConnecting(string values, string expected)
     {
         string kit = Path.Combine(_dir, "kit");
