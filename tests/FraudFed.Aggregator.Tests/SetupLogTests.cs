@@ -30,6 +30,9 @@ public sealed class SetupLogTests
         Assert.That(setup, Has.All.Match(@"^Information: he setup( complete: the session is ready for rounds|: \w+ (\d/3 banks|complete \(3 banks\)))$"), all);
         Assert.That(setup, Is.Unique, "once per change");
         Assert.That(setup[^1], Is.EqualTo("Information: he setup complete: the session is ready for rounds"), all);
+        string[] every = logs.Lines;
+        int created = Array.FindIndex(every, l => l.Contains("New he session", StringComparison.Ordinal));
+        Assert.That(created, Is.GreaterThanOrEqualTo(0).And.LessThan(Array.IndexOf(every, setup[0])), "the session's creation is logged before its setup's first line\n" + string.Join("\n", every));
         string[] stages = ["CrsCommit", "CrsReveal", "KeyShareCommit", "KeyShareReveal", "ChannelAdverts", "Thresholdize", "KeyReady"];
         int at = -1;
         foreach (string stage in stages)

@@ -68,8 +68,9 @@ public sealed class Coordinator : IDisposable
             {
                 store.Initialize(digest);
                 var (name, payload) = _engine.NewSession();
-                Commit(new StoredEvent(0, EventKind.Step, -1, name, payload, []));
+                // Logged first: the commit logs the setup's first progress line ("he setup: CrsCommit 0/5 banks").
                 _log.LogInformation("New {Mode} session for {Banks} banks", f.Mode, f.Banks);
+                Commit(new StoredEvent(0, EventKind.Step, -1, name, payload, []));
             }
             else if (store.ConfigDigest != digest)
             {
