@@ -186,20 +186,14 @@ public sealed class ApplianceOutageTests
         await kit.StartAsync();
         Uri ops = kit.Host!.Addresses.First(a => a.Scheme == "http");
         using var http = new HttpClient();
-        Assert.That(RejectsWithReasonCertificate(await http.GetStringAsync(new Uri(ops, "/metrics"))), Is.Zero);
+        Assert.That(Rejects(await http.GetStringAsync(new Uri(ops, "/metrics")), AggregatorMetrics.CertificateReason), Is.Zero);
         // A certificate of another kit (not pinned), trusting this appliance's CA: refused at the handshake, not retried.
         using var stranger = new FraudFed.Sdk.Configuration.LoadedBankConfig(kit.LoadBank(0).Config, kit.Address, other.LoadBank(0).Certificate, kit.LoadBank(0).Ca, new byte[32]);
         await using (FederationClient client = FederationClient.Create(stranger, ApplianceKit.FastClient))
             Assert.ThrowsAsync<FederationException>(() => client.ConnectAsync(new CancellationTokenSource(TimeSpan.FromSeconds(60)).Token));
         // The Prometheus exporter caches a scrape for 300 ms: read until the count moves (bounded), then once more after the cache.
-        async Task<double> ScrapeUntil(Func<double, bool> moved)
-        {
-            var clock = System.Diagnostics.Stopwatch.StartNew();
-            double v;
-            while (!moved(v = RejectsWithReasonCertificate(await http.GetStringAsync(new Uri(ops, "/metrics")))) && clock.Elapsed < TimeSpan.FromSeconds(10)) await Task.Delay(100);
-            await Task.Delay(400);
-            return RejectsWithReasonCertificate(await http.GetStringAsync(new Uri(ops, "/metrics")));
-        }
+        async Task<double> ScrapeUntil(Func<double, bool> moved) =>
+            Rejects(await SettledScrapeAsync(http, ops, s => moved(Rejects(s, AggregatorMetrics.CertificateReason))), AggregatorMetrics.CertificateReason);
         double afterClient = await ScrapeUntil(v => v >= 1);
         Assert.That(afterClient, Is.GreaterThanOrEqualTo(1), "the SDK's refused handshake(s)");
         // Exactly one more for one raw handshake with that certificate; a roster bank's calls add none.
@@ -230,7 +224,7 @@ public sealed class ApplianceOutageTests
         await kit.StartAsync();
         Uri ops = kit.Host!.Addresses.First(a => a.Scheme == "http");
         using var http = new HttpClient();
-        Assert.That(RejectsWithReasonCertificate(await http.GetStringAsync(new Uri(ops, "/metrics"))), Is.Zero);
+        Assert.That(Rejects(await http.GetStringAsync(new Uri(ops, "/metrics")), AggregatorMetrics.CertificateReason), Is.Zero);
         // A real TLS handshake that offers no client certificate, trusting the appliance's certificate.
         bool refused = false;
         using (var tcp = new System.Net.Sockets.TcpClient())
@@ -250,15 +244,12 @@ public sealed class ApplianceOutageTests
             catch (Exception e) when (e is System.Security.Authentication.AuthenticationException or IOException) { refused = true; }
         }
         Assert.That(refused, Is.True, "the appliance refused the connection");
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        double count;
-        while ((count = RejectsWithReasonCertificate(await http.GetStringAsync(new Uri(ops, "/metrics")))) < 1 && clock.Elapsed < TimeSpan.FromSeconds(10)) await Task.Delay(100);
-        await Task.Delay(400);   // the exporter caches a scrape for 300 ms: exactly one refusal, not more
-        Assert.That(RejectsWithReasonCertificate(await http.GetStringAsync(new Uri(ops, "/metrics"))), Is.EqualTo(1));
+        // Exactly one refusal, not more, once the exporter's 300 ms cache has passed.
+        Assert.That(Rejects(await SettledScrapeAsync(http, ops, s => Rejects(s, AggregatorMetrics.CertificateReason) >= 1), AggregatorMetrics.CertificateReason), Is.EqualTo(1));
         // A roster bank still gets in (its certificate is read from the connection) and adds no reject.
         Assert.That((await kit.Raw(1).Grpc.GetSessionAsync(new FraudFed.Sdk.Wire.GetSessionRequest())).Bank, Is.EqualTo(1U));
         await Task.Delay(400);
-        Assert.That(RejectsWithReasonCertificate(await http.GetStringAsync(new Uri(ops, "/metrics"))), Is.EqualTo(1));
+        Assert.That(Rejects(await http.GetStringAsync(new Uri(ops, "/metrics")), AggregatorMetrics.CertificateReason), Is.EqualTo(1));
     }
 
     [Test]
@@ -277,11 +268,7 @@ public sealed class ApplianceOutageTests
             FederationException e = Assert.ThrowsAsync<FederationException>(() => client.ConnectAsync(new CancellationTokenSource(TimeSpan.FromSeconds(60)).Token))!;
             Assert.That(e.Message, Does.Contain("this bank refused"), "the bank names its own side");
         }
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        string scrape;
-        while (Rejects(scrape = await http.GetStringAsync(new Uri(ops, "/metrics")), AggregatorMetrics.TlsHandshakeReason) < 1 && clock.Elapsed < TimeSpan.FromSeconds(10)) await Task.Delay(100);
-        await Task.Delay(400);   // the exporter caches a scrape for 300 ms
-        scrape = await http.GetStringAsync(new Uri(ops, "/metrics"));
+        string scrape = await SettledScrapeAsync(http, ops, s => Rejects(s, AggregatorMetrics.TlsHandshakeReason) >= 1);
         Assert.That(Rejects(scrape, AggregatorMetrics.TlsHandshakeReason), Is.GreaterThanOrEqualTo(1), scrape);
         Assert.That(Rejects(scrape, AggregatorMetrics.CertificateReason), Is.Zero, "the appliance refused no client certificate");
         // The same refusal under TLS 1.2 (the client aborts the handshake with an alert): one more, still not "certificate".
@@ -296,10 +283,7 @@ public sealed class ApplianceOutageTests
                 EnabledSslProtocols = System.Security.Authentication.SslProtocols.Tls12, ApplicationProtocols = [System.Net.Security.SslApplicationProtocol.Http2],
             }));
         }
-        clock.Restart();
-        while (Rejects(scrape = await http.GetStringAsync(new Uri(ops, "/metrics")), AggregatorMetrics.TlsHandshakeReason) <= sdk && clock.Elapsed < TimeSpan.FromSeconds(10)) await Task.Delay(100);
-        await Task.Delay(400);
-        scrape = await http.GetStringAsync(new Uri(ops, "/metrics"));
+        scrape = await SettledScrapeAsync(http, ops, s => Rejects(s, AggregatorMetrics.TlsHandshakeReason) > sdk);
         Assert.That((Rejects(scrape, AggregatorMetrics.TlsHandshakeReason), Rejects(scrape, AggregatorMetrics.CertificateReason)), Is.EqualTo((sdk + 1, 0.0)), scrape);
 
         // A roster bank's handshake and calls add to neither reason.
@@ -318,11 +302,15 @@ public sealed class ApplianceOutageTests
         return line is null ? 0 : double.Parse(line.Split(' ')[^1].Trim(), System.Globalization.CultureInfo.InvariantCulture);
     }
 
-    /// <summary>The value of fraudfed_rejects_total{reason="certificate"} in a Prometheus scrape (0 when absent).</summary>
-    private static double RejectsWithReasonCertificate(string scrape)
+    /// <summary>The /metrics scrape once <paramref name="moved"/> holds for it (polled every 100 ms, at most 10 s), read again
+    /// after 400 ms: the Prometheus exporter caches a scrape for 300 ms, so the second read shows anything counted after the
+    /// first (a count that went too far).</summary>
+    private static async Task<string> SettledScrapeAsync(HttpClient http, Uri ops, Func<string, bool> moved)
     {
-        string? line = scrape.Split('\n').FirstOrDefault(l => l.StartsWith("fraudfed_rejects_total{", StringComparison.Ordinal) && l.Contains("reason=\"certificate\"", StringComparison.Ordinal));
-        return line is null ? 0 : double.Parse(line.Split(' ')[^1].Trim(), System.Globalization.CultureInfo.InvariantCulture);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (!moved(await http.GetStringAsync(new Uri(ops, "/metrics"))) && clock.Elapsed < TimeSpan.FromSeconds(10)) await Task.Delay(100);
+        await Task.Delay(400);
+        return await http.GetStringAsync(new Uri(ops, "/metrics"));
     }
 
     [TestCase("masking", 32)]
