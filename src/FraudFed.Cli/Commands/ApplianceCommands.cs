@@ -387,15 +387,16 @@ internal sealed class BankCommands : ICliSubcommands
             foreach (string token in items.SelectMany(item => item.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)))
             {
                 position++;
-                string where = $"--values '{path}' line {line}, item {position}";
+                // Built only for a refusal: a values file holds up to 2^27 values.
+                string Where() => $"--values '{path}' line {line}, item {position}";
                 if (!ulong.TryParse(token, NumberStyles.None, CultureInfo.InvariantCulture, out ulong v))
                 {
                     // All digits yet no ulong: 2^64 or more, a value too large rather than a malformed one.
                     if (token.AsSpan().ContainsAnyExceptInRange('0', '9'))
-                        throw new UsageException($"{where}: '{token}' is not an unsigned integer.");
-                    throw new UsageException($"{where}: {Shorten(token)} is too large: values must be below 2^{bits}, {ModulusOrigin(federation)}; quantize the values first.");
+                        throw new UsageException($"{Where()}: '{token}' is not an unsigned integer.");
+                    throw new UsageException($"{Where()}: {Shorten(token)} is too large: values must be below 2^{bits}, {ModulusOrigin(federation)}; quantize the values first.");
                 }
-                if (v > max) throw new UsageException($"{where}: {v} is too large (it is not below 2^{bits}): values must be below 2^{bits}, {ModulusOrigin(federation)}; quantize the values first.");
+                if (v > max) throw new UsageException($"{Where()}: {v} is too large (it is not below 2^{bits}): values must be below 2^{bits}, {ModulusOrigin(federation)}; quantize the values first.");
                 list.Add(v);
             }
         }
