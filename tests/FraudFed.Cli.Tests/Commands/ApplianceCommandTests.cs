@@ -186,6 +186,17 @@ public sealed class ApplianceCommandTests
                 ulong got = doc.RootElement.GetProperty("round").GetUInt64();
                 Assert.That(got, Is.GreaterThan(lastRound), $"process {round + 1} of bank {b} contributes to a later round");
                 if (b == banks - 1) lastRound = got;
+                // Progress in the order it happens, as in the homomorphic test: the setup (AdvertiseKeys and the graph seed) and
+                // its end at this bank, or the resumed state of the second process, then "contributing" with the round that the
+                // result names.
+                string[] progress = results[b].Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                    .Where(l => l.StartsWith($"bank {b}: ", StringComparison.Ordinal) && !l.Contains("appliance unreachable", StringComparison.Ordinal))
+                    .Select(l => l[$"bank {b}: ".Length..]).ToArray();
+                string[] stages = round == 0
+                    ? ["joining the session at ", "key setup with the other banks ", "key setup done at this bank ", $"contributing 10 values to round {got} ..."]
+                    : ["joining the session at ", "resumed this bank's saved session state (no key setup needed) ", $"contributing 10 values to round {got} ..."];
+                Assert.That(progress, Has.Length.EqualTo(stages.Length), results[b].Stderr);
+                for (int i = 0; i < stages.Length; i++) Assert.That(progress[i], Does.StartWith(stages[i]), results[b].Stderr);
             }
         }
         await host.StopAsync();
