@@ -45,6 +45,9 @@ internal static class Program
         if (parse.Errors.Count > 0 && parse.Action is ParseErrorAction or null
             && parse.Errors.Select(IntegerOptions.OutOfRange).FirstOrDefault(m => m is not null) is { } outOfRange)
             return CliErrors.Fail(command, stderr, outOfRange);   // a number beyond an integer option's type, in words
+        if (parse.Errors.Count > 0 && parse.Action is ParseErrorAction or null
+            && parse.Errors.Select(ChoiceOptions.NotAChoice).FirstOrDefault(m => m is not null) is { } notAChoice)
+            return CliErrors.Fail(command, stderr, notAChoice);   // a value outside an option's few values, in words
 
         if (parse.Errors.Count > 0 && parse.Action is ParseErrorAction or null)
             return CliErrors.Fail(command, stderr, $"{WithoutTypeNames(parse.Errors[0].Message)} (see '{(command.Length == 0 ? "fraudfed" : "fraudfed " + command)} --help')");

@@ -1,7 +1,8 @@
 // A damaged homomorphic state directory (SPEC.md 14.6) gets one advice whatever the damage: the round part carries the
 // decryption ledger, so a bank that lost it (or holds an older copy) must not rejoin the session it belongs to; a new
 // session has new keys, so moving the directory away and joining a new session is safe. A fresh store reads a genuine
-// round part back first (the setup is sound), then every damage of it is refused with a message ending in that advice.
+// round part back first (the setup is sound), then every damage of it is refused with a message that leads with that advice
+// (the state is damaged, what to do) and gives the technical cause after it.
 using System.Security.Cryptography;
 using FraudFed.Sdk.State;
 using NUnit.Framework;
@@ -76,8 +77,20 @@ public sealed class DamagedStateAdviceTests
             Assert.That(message, Does.Contain("taken after this bank's last run"), name);
             Assert.That(message, Does.Not.Contain("remove the state directory"), $"{name}: one rule, not two");
         }
-        // The advice is one sentence, the same text at the end of every message; only the diagnosis before it differs.
-        string[] tails = messages.Values.Select(m => m[m.IndexOf("the bank's saved state is damaged", StringComparison.Ordinal)..]).Distinct().ToArray();
-        Assert.That(tails, Has.Length.EqualTo(1), string.Join("\n", messages.Select(kv => $"{kv.Key}: {kv.Value}")));
+        // The message leads with the diagnosis a bank engineer acts on and what to do, right after the file's name; the technical
+        // cause comes after it. The advice is the same text in every message; only the cause differs.
+        string all = string.Join("\n", messages.Select(kv => $"{kv.Key}: {kv.Value}"));
+        foreach ((string name, string message) in messages)
+        {
+            Assert.That(message.IndexOf(": ", StringComparison.Ordinal), Is.EqualTo(message.IndexOf(": the bank's saved state is damaged. Restore ", StringComparison.Ordinal)),
+                $"{name}: the file's name, then that the state is damaged and what to do\n{message}");
+            Assert.That(message.IndexOf(" Cause: ", StringComparison.Ordinal), Is.GreaterThan(message.IndexOf("join a new session", StringComparison.Ordinal)),
+                $"{name}: the cause after the advice\n{message}");
+        }
+        Assert.That(messages["one bit flipped in the ciphertext"], Does.EndWith("Cause: the state file does not verify under the state key (damaged, truncated or tampered; "
+            + "or sealed with another key: if state_key_file in bank.json or FRAUDFED_STATE_KEY is not this directory's key, use the right one)."), all);
+        Assert.That(messages["truncated by 40 bytes"], Does.Contain("Cause: the state file does not verify under the state key"), all);
+        string[] heads = messages.Values.Select(m => m[(m.IndexOf(": ", StringComparison.Ordinal) + 2)..m.IndexOf(" Cause: ", StringComparison.Ordinal)]).Distinct().ToArray();
+        Assert.That(heads, Has.Length.EqualTo(1), all);
     }
 }

@@ -75,7 +75,8 @@ public sealed class HostileInputTests
         yield return Case("alpha-negative", "--alpha must be a positive number", "simulate", "--csv", "@ulb", "--schema", "ulb", "--alpha", "-1", "--out", "@out");
         yield return Case("alpha-nan", "--alpha must be a positive number", "simulate", "--csv", "@ulb", "--schema", "ulb", "--alpha", "NaN", "--out", "@out");
         yield return Case("buckets-too-many", "--category-buckets must be in 2..60", "simulate", "--csv", "@ulb", "--schema", "ulb", "--category-buckets", "99", "--out", "@out");
-        yield return Case("mode-unknown", "carrier-pigeon", "simulate", "--mode", "carrier-pigeon", "--out", "@out");
+        yield return Case("mode-unknown", "--mode must be he or masking (got carrier-pigeon).", "simulate", "--mode", "carrier-pigeon", "--out", "@out");
+        yield return Case("transport-unknown", "--transport must be inproc or grpc (got tcp).", "simulate", "--transport", "tcp", "--out", "@out");
         yield return Case("option-unknown", "--bankz", "simulate", "--bankz", "3", "--out", "@out");
         yield return Case("schema-unknown", "--schema 'bogus' is neither a preset", "simulate", "--csv", "@ulb", "--schema", "bogus", "--out", "@out");
         yield return Case("schema-file-typo", "unknown key 'lable'", "simulate", "--csv", "@ulb", "--schema", "@typo", "--out", "@out");
@@ -147,6 +148,40 @@ public sealed class HostileInputTests
         }
         foreach (Command command in Program.BuildRoot().Subcommands) Walk(command, [command.Name]);
         Assert.That(checkedOptions, Has.Count.GreaterThanOrEqualTo(28), string.Join(", ", checkedOptions));
+    }
+
+    /// <summary>Every option that takes one of a few values, given another, names the option, its values and the value given,
+    /// like the commands' own checks (Infrastructure/ChoiceOptions), not System.CommandLine's "Argument 'tcp' not recognized"
+    /// text; and no option of any command restricts its values without saying so.</summary>
+    [Test]
+    public void EveryOptionWithFewValues_OfEveryCommand_GivenAnother_NamesItsValues_WithExitTwo()
+    {
+        var checkedOptions = new List<string>();
+        void Walk(Command command, List<string> path)
+        {
+            foreach (Option option in command.Options)
+            {
+                if (option.ValueType != typeof(string)) continue;
+                string where = string.Join(' ', path) + " " + option.Name;
+                // Parsed only (a string option that takes any value would otherwise run the command).
+                if (Infrastructure.ChoiceOptions.Of(option) is not { } values)
+                {
+                    ParseResult parse = Program.BuildRoot().Parse([.. path, option.Name, "tcp"]);
+                    Assert.That(parse.Errors.Select(e => e.Message), Has.None.Contains("not recognized"), where + " restricts its values without declaring them (OneOf)");
+                    continue;
+                }
+                var (code, stdout, stderr) = Run([.. path, option.Name, "tcp"]);
+                string words = values.Count == 2 ? $"{values[0]} or {values[1]}" : $"{string.Join(", ", values.Take(values.Count - 1))} or {values[^1]}";
+                Assert.That(code, Is.EqualTo(2), where + ": " + stderr);
+                Assert.That(stderr, Is.EqualTo($"fraudfed {string.Join(' ', path)}: {option.Name} must be {words} (got tcp).{Environment.NewLine}"), where);
+                Assert.That(stdout, Is.Empty, where);
+                checkedOptions.Add(where);
+            }
+            foreach (Command sub in command.Subcommands) Walk(sub, [.. path, sub.Name]);
+        }
+        foreach (Command command in Program.BuildRoot().Subcommands) Walk(command, [command.Name]);
+        Assert.That(checkedOptions, Is.SupersetOf(new[] { "simulate --transport", "simulate --mode", "simulate --model", "aggregator init --mode", "bench round --mode" }),
+            string.Join(", ", checkedOptions));
     }
 
     [TestCaseSource(nameof(Cases))]

@@ -45,7 +45,7 @@ public sealed class Coordinator : IDisposable
     private ulong _nextRound = 1;
     private int _runningLength;   // the vector length of the last round opened (the running one while a round runs)
     private int _roundMessages;
-    private (string Stage, int Have, int Of)? _setupLogged;   // the session setup's progress last logged (SetupLog)
+    private (string Stage, int Have, int Of)? _setupLogged;   // the session setup's progress last seen (LogSetupProgress)
 
     /// <summary>Creates the coordinator and rebuilds its state from <paramref name="store"/> (a new store starts a session).</summary>
     /// <exception cref="ConfigurationException">the state file belongs to another roster or parameters.</exception>
@@ -231,19 +231,26 @@ public sealed class Coordinator : IDisposable
     }
 
     /// <summary>One Information line per change of the session setup's progress (SPEC.md 12.0 for the homomorphic key setup,
-    /// 8.1 for masking): the stage it waits on with how many banks it has ("he setup: CrsCommit 3/5 banks"), each stage it
-    /// completes, and one line when setup is complete. Stage names and counts only: no key material. Live events only (a
-    /// replayed log is summed up by its "Replayed" line).</summary>
+    /// 8.1 for masking), the same in both modes: the stage it waits on with how many banks it has, while some are missing
+    /// ("he setup: CrsCommit 3/5 banks"); the stage's completion with how many banks it completed with ("CrsCommit complete
+    /// (5 banks)", never preceded by a "5/5" line); and one line when setup is complete. Stage names and counts only: no key
+    /// material. Live events only (a replayed log is summed up by its "Replayed" line).</summary>
     private void LogSetupProgress()
     {
         (string Stage, int Have, int Of)? now = _engine.SetupProgress;
         if (now == _setupLogged) return;
         string mode = _config.Config.Federation.IsHomomorphic ? "he" : "masking";
         if (_setupLogged is { } before && (now is null || now.Value.Stage != before.Stage) && !_engine.SessionEnded)
-            _log.LogInformation("{Mode} setup: {Stage} complete ({Banks} banks)", mode, before.Stage, before.Of);
-        if (now is { } n)
+        {
+            // A homomorphic stage advances only in the call that brings the last bank's message, so every bank answered; a
+            // masking stage closes once every bank answered (its last count is n/n, not logged) or at its deadline, with
+            // those that answered by then.
+            int banks = _config.Config.Federation.IsHomomorphic ? before.Of : before.Have;
+            _log.LogInformation("{Mode} setup: {Stage} complete ({Banks} banks)", mode, before.Stage, banks);
+        }
+        if (now is { } n && n.Have < n.Of)
             _log.LogInformation("{Mode} setup: {Stage} {Have}/{Banks} banks", mode, n.Stage, n.Have, n.Of);
-        else if (_setupLogged is not null && _engine.CanOpenRound)
+        else if (now is null && _setupLogged is not null && _engine.CanOpenRound)
             _log.LogInformation("{Mode} setup complete: the session is ready for rounds", mode);
         _setupLogged = now;
     }

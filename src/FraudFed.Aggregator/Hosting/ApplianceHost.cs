@@ -12,6 +12,7 @@ using FraudFed.Aggregator.Storage;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
@@ -94,11 +95,12 @@ public sealed class ApplianceHost : IAsyncDisposable
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;
+            // The cap of the operations endpoint; gRPC calls lift it (see the middleware below) and are capped by the gRPC limit.
             k.Limits.MaxRequestBodySize = config.Config.MaxMessageBytes + 65536L;
             k.Limits.Http2.MaxStreamsPerConnection = 100;
             // Multi-MB uploads (a homomorphic upload is ~38 MB): with the default windows (1 MiB per connection, 768 KiB per
             // stream) a bank stalls every megabyte until the appliance's reader sends a WINDOW_UPDATE. The windows only let a
-            // bank send ahead of the reader; a message is still capped by MaxRequestBodySize and the gRPC receive limit.
+            // bank send ahead of the reader; a message is still capped by the gRPC receive limit.
             k.Limits.Http2.InitialConnectionWindowSize = HttpWindowBytes;
             k.Limits.Http2.InitialStreamWindowSize = HttpWindowBytes;
             k.Listen(config.Listen, listen =>
@@ -176,6 +178,15 @@ public sealed class ApplianceHost : IAsyncDisposable
             // Concurrent streams of one connection get here at once: read the dictionary only (see ServedFlag).
             if (context.Features.Get<IConnectionItemsFeature>()?.Items is { } items && items.TryGetValue(Served, out object? flag) && flag is ServedFlag served)
                 served.Set();
+            // A gRPC call's one cap is the gRPC receive limit (max_message_bytes + 1 KiB), checked on the 5-byte length prefix
+            // before the message is allocated: RESOURCE_EXHAUSTED (SPEC.md 14.5). Kestrel's body cap would race it: Kestrel
+            // counts every byte the reader has looked at, and the gRPC reader looks at all it has buffered (up to the stream
+            // window, 16 MiB) in the same step as the prefix, so a large request that arrived before the read (or declared its
+            // Content-Length) was refused by Kestrel instead, which the gRPC layer answers as UNKNOWN. A unary call reads one
+            // message and refuses bytes after it, so lifting Kestrel's cap leaves the call bounded.
+            if (context.Request.ContentType?.StartsWith("application/grpc", StringComparison.Ordinal) == true
+                && context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } bodyCap)
+                bodyCap.MaxRequestBodySize = null;
             return next(context);
         });
         app.MapGrpcService<FederationService>();

@@ -26,7 +26,7 @@ internal sealed class AggregatorCommands : ICliSubcommands
         var banks = new Option<int>("--banks") { Description = "Number of banks (2..256).", DefaultValueFactory = _ => 5 }.InRange(2, 256);
         var output = new Option<string>("--out") { Description = "Directory for the kit (must not exist, or be empty).", Required = true };
         var mode = new Option<string>("--mode") { Description = "he (threshold homomorphic) or masking (SecAgg).", DefaultValueFactory = _ => "he" };
-        mode.AcceptOnlyFromAmong("he", "masking");
+        mode.OneOf("he", "masking");
         var listen = new Option<string>("--listen") { Description = "The appliance's mutual-TLS address.", DefaultValueFactory = _ => "127.0.0.1:7443" };
         var ops = new Option<string>("--ops-listen") { Description = "The operations address (/metrics, /healthz).", DefaultValueFactory = _ => "127.0.0.1:9464" };
         var insecure = new Option<bool>("--insecure-test-parameters") { Description = "Use the INSECURE n = 256 RLWE test parameters (demonstrations only; --mode he only)." };

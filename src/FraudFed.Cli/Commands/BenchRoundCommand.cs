@@ -40,7 +40,7 @@ internal sealed class BenchRoundCommand : ICliSubcommands
     private static Command Build()
     {
         var mode = new Option<string>("--mode") { Description = "he or masking.", DefaultValueFactory = _ => "he" };
-        mode.AcceptOnlyFromAmong("he", "masking");
+        mode.OneOf("he", "masking");
         var banks = new Option<int>("--banks") { Description = "Banks (3..64).", DefaultValueFactory = _ => 10 }.InRange(3, 64);
         var values = new Option<int>("--values") { Description = "Values per bank (1..16777216), each below 2^32.", DefaultValueFactory = _ => 1_000_000 }.InRange(1, 1 << 24);
         var rounds = new Option<int>("--rounds") { Description = "Rounds to time in each stack (1..1000), interleaved; wall and CPU times are the median per round.", DefaultValueFactory = _ => 1 }.InRange(1, 1000);

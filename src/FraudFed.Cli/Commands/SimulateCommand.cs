@@ -46,9 +46,9 @@ internal sealed class SimulateCommand : ICliCommand
     {
         var banks = new Option<int>("--banks") { Description = $"Number of banks (3..{MaxBanks}); with --csv, banks of the Dirichlet split.", DefaultValueFactory = _ => 5 }.InRange(3, MaxBanks);
         var mode = new Option<string>("--mode") { Description = "Secure-sum mode: he (threshold homomorphic) or masking (SecAgg).", DefaultValueFactory = _ => "he" };
-        mode.AcceptOnlyFromAmong("he", "masking");
+        mode.OneOf("he", "masking");
         var model = new Option<string>("--model") { Description = "Federated model: gbdt or logistic.", DefaultValueFactory = _ => "gbdt" };
-        model.AcceptOnlyFromAmong("gbdt", "logistic");
+        model.OneOf("gbdt", "logistic");
         var transactions = new Option<int>("--transactions") { Description = "Transactions in the synthetic scenario (at least 1000 per bank).", DefaultValueFactory = _ => 200_000 }.InRange(1000, MaxTransactions);
         var seed = new Option<int>("--seed") { Description = "Seed of the synthetic data, or of the split of a CSV file.", DefaultValueFactory = _ => 1 }.InRange(int.MinValue, int.MaxValue);
         var output = new Option<string>("--out") { Description = "Directory for summary.json, report.html and model.txt (created if needed; written only when the run succeeds).", DefaultValueFactory = _ => Path.Combine("out", "simulate") };
@@ -58,7 +58,7 @@ internal sealed class SimulateCommand : ICliCommand
         var shift = new Option<int>("--campaign-shift") { Description = "Banks each fraud campaign's home moves between the training and the later test window (0: campaigns stay put; below --banks).", DefaultValueFactory = _ => 1 }.InRange(0, MaxBanks - 1);
         var json = new Option<bool>("--json") { Description = "End with one JSON line of headline results." };
         var transport = new Option<string>("--transport") { Description = "inproc: banks and aggregator in one process over an in-memory transport; grpc: the aggregator appliance and one `bank train` process per bank over loopback mutual TLS (a temporary development kit).", DefaultValueFactory = _ => "inproc" };
-        transport.AcceptOnlyFromAmong("inproc", "grpc");
+        transport.OneOf("inproc", "grpc");
         var bankTimeout = new Option<double>("--bank-timeout") { Description = "With --transport grpc: a bank process that writes nothing for this many seconds is stopped and the run fails (1..86400).", DefaultValueFactory = _ => DefaultBankTimeout };
         var csv = new Option<string?>("--csv") { Description = "Train on this CSV file instead of the synthetic scenario (RFC 4180; BOM, CRLF, quoted line breaks are fine)." };
         var schema = new Option<string?>("--schema") { Description = "Column roles of --csv: ulb, paysim, ieee-cis, or a JSON schema file (see README, \"Your own data\")." };

@@ -32,9 +32,11 @@ public sealed class StateFileException(string path, string message, Exception? i
         + "this bank must not rejoin the current session: move the state directory away and join a new session (the operator starts "
         + "one with a new appliance state file; its new keys make that safe).";
 
-    /// <summary>A damaged-state refusal of <paramref name="path"/>: what is wrong, then <see cref="DamagedAdvice"/>.</summary>
+    /// <summary>A damaged-state refusal of <paramref name="path"/>: <see cref="DamagedAdvice"/> first (that the state is
+    /// damaged and what to do, for the person who reads only the start of the line), then the technical cause,
+    /// <paramref name="what"/>.</summary>
     internal static StateFileException Damaged(string path, string what, Exception? inner = null) =>
-        new(path, $"{what}: {DamagedAdvice}", inner);
+        new(path, $"{DamagedAdvice} Cause: {what}.", inner);
 }
 
 /// <summary>The 32-byte AES-256-GCM key that seals a bank's state directory. Dispose clears it.</summary>

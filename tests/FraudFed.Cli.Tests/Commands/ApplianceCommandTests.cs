@@ -110,6 +110,21 @@ public sealed class ApplianceCommandTests
         return host;
     }
 
+    /// <summary>`bank sum`'s progress lines of <paramref name="bank"/> on stderr, in the order they happen: joining, then the key
+    /// setup and its end at this bank (the first run) or the resumed saved state (a later run), then <paramref name="contributing"/>
+    /// (only once the round opened).</summary>
+    private static void AssertProgress(int bank, string stderr, bool firstRun, string contributing)
+    {
+        string[] progress = stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Where(l => l.StartsWith($"bank {bank}: ", StringComparison.Ordinal) && !l.Contains("appliance unreachable", StringComparison.Ordinal))
+            .Select(l => l[$"bank {bank}: ".Length..]).ToArray();
+        string[] stages = firstRun
+            ? ["joining the session at ", "key setup with the other banks ", "key setup done at this bank ", contributing]
+            : ["joining the session at ", "resumed this bank's saved session state (no key setup needed) ", contributing];
+        Assert.That(progress, Has.Length.EqualTo(stages.Length), stderr);
+        for (int i = 0; i < stages.Length; i++) Assert.That(progress[i], Does.StartWith(stages[i]), stderr);
+    }
+
     [Test]
     public async Task BankSum_RunTwiceWithTheSameHeKit_EachRunContributesToTheNextRound_Exactly()
     {
@@ -139,14 +154,7 @@ public sealed class ApplianceCommandTests
                 Assert.That(sum, Is.EqualTo(expected), $"round {round} bank {b}: the plaintext sum mod 2^44");
                 // Progress in the order it happens: "contributing" only once the round opened, after the key setup (a restored
                 // party of the second run is ready at once: no setup line, it says it resumed).
-                string[] progress = results[b].Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-                    .Where(l => l.StartsWith($"bank {b}: ", StringComparison.Ordinal) && !l.Contains("appliance unreachable", StringComparison.Ordinal))
-                    .Select(l => l[$"bank {b}: ".Length..]).ToArray();
-                string[] stages = round == 0
-                    ? ["joining the session at ", "key setup with the other banks ", "key setup done at this bank ", $"contributing 20 values to round {round + 1} ..."]
-                    : ["joining the session at ", "resumed this bank's saved session state (no key setup needed) ", $"contributing 20 values to round {round + 1} ..."];
-                Assert.That(progress, Has.Length.EqualTo(stages.Length), results[b].Stderr);
-                for (int i = 0; i < stages.Length; i++) Assert.That(progress[i], Does.StartWith(stages[i]), results[b].Stderr);
+                AssertProgress(b, results[b].Stderr, firstRun: round == 0, $"contributing 20 values to round {round + 1} ...");
             }
         }
         await host.StopAsync();
@@ -186,6 +194,9 @@ public sealed class ApplianceCommandTests
                 ulong got = doc.RootElement.GetProperty("round").GetUInt64();
                 Assert.That(got, Is.GreaterThan(lastRound), $"process {round + 1} of bank {b} contributes to a later round");
                 if (b == banks - 1) lastRound = got;
+                // Progress in the order it happens, as in the homomorphic test (the setup here is AdvertiseKeys and the graph
+                // seed); "contributing" names the round that the result names.
+                AssertProgress(b, results[b].Stderr, firstRun: round == 0, $"contributing 10 values to round {got} ...");
             }
         }
         await host.StopAsync();
