@@ -63,6 +63,53 @@ public sealed class StoreAndStatusTests
     }
 
     [Test]
+    public void SqliteStore_NewStateFile_Has16KiBPages_AnExistingFileKeepsItsOwn()
+    {
+        // The page size as the SQLite file format stores it: big-endian u16 at offset 16 of the header (1 means 65536).
+        static int PageSize(string path)
+        {
+            using var f = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+            var header = new byte[18];
+            f.ReadExactly(header);
+            int v = (header[16] << 8) | header[17];
+            return v == 1 ? 65536 : v;
+        }
+        string dir = Directory.CreateTempSubdirectory("fraudfed-store-").FullName;
+        try
+        {
+            string fresh = Path.Combine(dir, "new.db");
+            using (var store = new SqliteAggregatorStore(fresh))
+            {
+                store.Initialize("abc");
+                store.Append(new StoredEvent(0, EventKind.Inbound, 0, "", new byte[200_000], [1]), [new OutboundItem(0, [1])]);
+            }
+            Assert.That(PageSize(fresh), Is.EqualTo(SqliteAggregatorStore.StatePageBytes).And.EqualTo(16384));
+
+            // A file made with SQLite's default 4096-byte pages (as by an earlier build) opens, works and keeps them.
+            string old = Path.Combine(dir, "old.db");
+            using (var raw = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={old};Pooling=False"))
+            {
+                raw.Open();
+                using var cmd = raw.CreateCommand();
+                cmd.CommandText = "PRAGMA page_size=4096; PRAGMA journal_mode=WAL; CREATE TABLE unrelated (x INTEGER);";
+                cmd.ExecuteNonQuery();
+            }
+            using (var store = new SqliteAggregatorStore(old))
+            {
+                store.Initialize("abc");
+                store.Append(new StoredEvent(0, EventKind.Inbound, 0, "", new byte[200_000], [2]), [new OutboundItem(0, [3])]);
+            }
+            using (var reopened = new SqliteAggregatorStore(old))
+            {
+                Assert.That(reopened.ReadEvents().Single().Payload, Has.Length.EqualTo(200_000));
+                Assert.That(reopened.ReadMailbox(0, 0, 10).Single().Item, Is.EqualTo(new byte[] { 3 }));
+            }
+            Assert.That(PageSize(old), Is.EqualTo(4096));
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
+
+    [Test]
     public void SqliteStore_NumbersMailboxesPerBank_AndKeepsEverythingAcrossReopen()
     {
         string dir = Directory.CreateTempSubdirectory("fraudfed-store-").FullName;

@@ -19,6 +19,13 @@ public sealed partial class SqliteAggregatorStore : IAggregatorStore
     /// small round's homomorphic upload or decryption share) the copy into the WAL and the later checkpoint cost less.</summary>
     public const int DefaultPayloadFileThreshold = 1 << 20;
 
+    /// <summary>SQLite page size of a new state file: 16384 bytes. Every page is one WAL frame (a header and a page: two
+    /// pwrite calls) at commit and one more write at checkpoint, so a ~131 KB homomorphic upload or decryption share costs
+    /// about 100 system calls at 4096-byte pages (SQLite's default) and a quarter of that at 16384; per secure sum of the default
+    /// `simulate` the store's CPU time fell by about a fifth. Larger pages gained nothing more: a small commit (a round request,
+    /// a coordinator step) still rewrites whole b-tree pages. A state file made with another page size keeps it.</summary>
+    public const int StatePageBytes = 16384;
+
     private readonly object _gate = new();
     private readonly SqliteConnection _db;
     private readonly FileStream _lock;
@@ -59,6 +66,8 @@ public sealed partial class SqliteAggregatorStore : IAggregatorStore
     private void OpenSchema()
     {
         _db.Open();
+        // Only a new, empty file takes the page size (an existing one keeps its own): see StatePageBytes.
+        Exec($"PRAGMA page_size={StatePageBytes};");
         Exec("PRAGMA journal_mode=WAL;");
         Exec("PRAGMA synchronous=FULL;");
         Exec("""
