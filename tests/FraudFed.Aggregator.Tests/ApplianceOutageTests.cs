@@ -296,7 +296,7 @@ public sealed class ApplianceOutageTests
     }
 
     /// <summary>The value of fraudfed_rejects_total{reason=<paramref name="reason"/>} in a Prometheus scrape (0 when absent).</summary>
-    private static double Rejects(string scrape, string reason)
+    internal static double Rejects(string scrape, string reason)
     {
         string? line = scrape.Split('\n').FirstOrDefault(l => l.StartsWith("fraudfed_rejects_total{", StringComparison.Ordinal) && l.Contains($"reason=\"{reason}\"", StringComparison.Ordinal));
         return line is null ? 0 : double.Parse(line.Split(' ')[^1].Trim(), System.Globalization.CultureInfo.InvariantCulture);
@@ -305,7 +305,7 @@ public sealed class ApplianceOutageTests
     /// <summary>The /metrics scrape once <paramref name="moved"/> holds for it (polled every 100 ms, at most 10 s), read again
     /// after 400 ms: the Prometheus exporter caches a scrape for 300 ms, so the second read shows anything counted after the
     /// first (a count that went too far).</summary>
-    private static async Task<string> SettledScrapeAsync(HttpClient http, Uri ops, Func<string, bool> moved)
+    internal static async Task<string> SettledScrapeAsync(HttpClient http, Uri ops, Func<string, bool> moved)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         while (!moved(await http.GetStringAsync(new Uri(ops, "/metrics"))) && clock.Elapsed < TimeSpan.FromSeconds(10)) await Task.Delay(100);

@@ -77,20 +77,20 @@ public sealed class DamagedStateAdviceTests
             Assert.That(message, Does.Contain("taken after this bank's last run"), name);
             Assert.That(message, Does.Not.Contain("remove the state directory"), $"{name}: one rule, not two");
         }
-        // The message leads with the diagnosis a bank engineer acts on and what to do, right after the file's name; the technical
+        // The message leads with the diagnosis a bank engineer acts on, then the file's name and what to do; the technical
         // cause comes after it. The advice is the same text in every message; only the cause differs.
         string all = string.Join("\n", messages.Select(kv => $"{kv.Key}: {kv.Value}"));
         foreach ((string name, string message) in messages)
         {
-            Assert.That(message.IndexOf(": ", StringComparison.Ordinal), Is.EqualTo(message.IndexOf(": the bank's saved state is damaged. Restore ", StringComparison.Ordinal)),
-                $"{name}: the file's name, then that the state is damaged and what to do\n{message}");
+            Assert.That(message, Does.StartWith("the bank's saved state is damaged ("), $"{name}: the diagnosis first, before any path\n{message}");
+            Assert.That(message, Does.Contain("). Restore the whole state directory"), $"{name}: then the file's name and what to do\n{message}");
             Assert.That(message.IndexOf(" Cause: ", StringComparison.Ordinal), Is.GreaterThan(message.IndexOf("join a new session", StringComparison.Ordinal)),
                 $"{name}: the cause after the advice\n{message}");
         }
         Assert.That(messages["one bit flipped in the ciphertext"], Does.EndWith("Cause: the state file does not verify under the state key (damaged, truncated or tampered; "
             + "or sealed with another key: if state_key_file in bank.json or FRAUDFED_STATE_KEY is not this directory's key, use the right one)."), all);
         Assert.That(messages["truncated by 40 bytes"], Does.Contain("Cause: the state file does not verify under the state key"), all);
-        string[] heads = messages.Values.Select(m => m[(m.IndexOf(": ", StringComparison.Ordinal) + 2)..m.IndexOf(" Cause: ", StringComparison.Ordinal)]).Distinct().ToArray();
+        string[] heads = messages.Values.Select(m => m[m.IndexOf("). Restore ", StringComparison.Ordinal)..m.IndexOf(" Cause: ", StringComparison.Ordinal)]).Distinct().ToArray();
         Assert.That(heads, Has.Length.EqualTo(1), all);
     }
 }

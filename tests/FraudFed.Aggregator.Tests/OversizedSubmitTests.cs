@@ -60,6 +60,13 @@ public sealed class OversizedSubmitTests
         Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
         Assert.That(status, Is.EqualTo(((int)Grpc.Core.StatusCode.ResourceExhausted).ToString()), $"grpc-status {status}: {message}");
         Assert.That(kit.Host.Coordinator.EventCount, Is.EqualTo(events), "a refused message is not stored");
+        // The operator sees it: one reject of its own reason (not Oversized, which is a wrapper within the transport's cap).
+        using var plain = new HttpClient();
+        Uri ops = kit.Host.Addresses.First(a => a.Scheme == "http");
+        string scrape = await ApplianceOutageTests.SettledScrapeAsync(plain, ops,
+            s => ApplianceOutageTests.Rejects(s, FraudFed.Aggregator.Hosting.AggregatorMetrics.TransportOversizedReason) >= 1);
+        Assert.That(ApplianceOutageTests.Rejects(scrape, FraudFed.Aggregator.Hosting.AggregatorMetrics.TransportOversizedReason), Is.EqualTo(1), scrape);
+        Assert.That(ApplianceOutageTests.Rejects(scrape, "Oversized"), Is.Zero, scrape);
 
         RawBank raw = kit.Raw(1);
         SessionInfo info = await raw.Grpc.GetSessionAsync(new GetSessionRequest(), cancellationToken: bounded.Token);

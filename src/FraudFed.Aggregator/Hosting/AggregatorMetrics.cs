@@ -55,6 +55,10 @@ public sealed class AggregatorMetrics : IDisposable
     /// of the handshake and closes the connection before HTTP/2, under TLS 1.2 it aborts the handshake with an alert. Also a
     /// client that closed or timed out in the handshake. Not <see cref="CertificateReason"/>: the appliance refused nothing.</summary>
     public const string TlsHandshakeReason = "tls_handshake";
+    /// <summary>The <c>reason</c> of <c>fraudfed_rejects_total</c> for a call whose message the gRPC layer refused for its size
+    /// (above <c>max_message_bytes</c> + 1 KiB, RESOURCE_EXHAUSTED with no <c>fraudfed-violation</c> trailer, SPEC.md 14.5), before
+    /// the message was allocated. A message within that cap but above <c>max_message_bytes</c> is counted as <c>Oversized</c>.</summary>
+    public const string TransportOversizedReason = "TransportOversized";
     /// <summary>A call (or a TLS handshake, <see cref="CertificateReason"/>, <see cref="TlsHandshakeReason"/>) was refused or failed.</summary>
     public void Rejected(string reason) => _rejects.Add(1, new KeyValuePair<string, object?>("reason", reason));
     /// <summary>A round ended.</summary>

@@ -172,7 +172,7 @@ public sealed class ApplianceHost : IAsyncDisposable
             .WithMetrics(m => m.AddMeter(AggregatorMetrics.MeterName).AddPrometheusExporter());
 
         WebApplication app = builder.Build();
-        app.Use((context, next) =>
+        app.Use(async (context, next) =>
         {
             // A call arrived on this connection (see CountFailedHandshake): its TLS handshake succeeded and the client went on.
             // Concurrent streams of one connection get here at once: read the dictionary only (see ServedFlag).
@@ -184,16 +184,30 @@ public sealed class ApplianceHost : IAsyncDisposable
             // window, 16 MiB) in the same step as the prefix, so a large request that arrived before the read (or declared its
             // Content-Length) was refused by Kestrel instead, which the gRPC layer answers as UNKNOWN. A unary call reads one
             // message and refuses bytes after it, so lifting Kestrel's cap leaves the call bounded.
-            if (context.Request.ContentType?.StartsWith("application/grpc", StringComparison.Ordinal) == true
-                && context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } bodyCap)
+            bool grpc = context.Request.ContentType?.StartsWith("application/grpc", StringComparison.Ordinal) == true;
+            if (grpc && context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } bodyCap)
                 bodyCap.MaxRequestBodySize = null;
-            return next(context);
+            await next(context);
+            if (grpc && IsTransportSizeRefusal(context)) metrics.Rejected(AggregatorMetrics.TransportOversizedReason);
         });
         app.MapGrpcService<FederationService>();
         app.MapGrpcHealthChecksService();
         app.MapPrometheusScrapingEndpoint();
         app.MapHealthChecks("/healthz");
         return new ApplianceHost(app, store, coordinator, metrics, loggerFactory);
+    }
+
+    /// <summary>True when the gRPC layer refused the call's message for its size, before any FraudFed code saw it (RESOURCE_EXHAUSTED,
+    /// no <c>fraudfed-violation</c> trailer, grpc-dotnet's size message; the status is in the trailers, or in the headers of a
+    /// trailers-only answer). Our own RESOURCE_EXHAUSTED answers (rate limit, budget) are counted where they are made.</summary>
+    private static bool IsTransportSizeRefusal(HttpContext context)
+    {
+        IHeaderDictionary? trailers = context.Features.Get<IHttpResponseTrailersFeature>()?.Trailers;
+        string? status = trailers?["grpc-status"].ToString() is { Length: > 0 } t ? t : context.Response.Headers["grpc-status"].ToString();
+        if (status != "8") return false;
+        string message = trailers?["grpc-message"].ToString() is { Length: > 0 } m ? m : context.Response.Headers["grpc-message"].ToString();
+        bool violation = (trailers?.ContainsKey(FraudFed.Sdk.StatusMapping.ReasonTrailer) ?? false) || context.Response.Headers.ContainsKey(FraudFed.Sdk.StatusMapping.ReasonTrailer);
+        return !violation && message.Contains("exceeds the maximum configured message size", StringComparison.OrdinalIgnoreCase);
     }
 
     /// <summary>Structured single-line console logs at information level; framework noise at warning. Messages name banks by

@@ -15,28 +15,38 @@ namespace FraudFed.Sdk.State;
 /// <summary>A state file cannot be used: its authentication tag does not verify (tampered, truncated, another key or
 /// another file's bytes), its format is unknown, or it cannot be read or written. The message names the file and what to
 /// do; it never carries key or state bytes.</summary>
-public sealed class StateFileException(string path, string message, Exception? inner = null)
-    : FederationException($"{path}: {message}", inner)
+public sealed class StateFileException : FederationException
 {
+    /// <summary>A refusal of <paramref name="path"/>; the message is <c>"&lt;path&gt;: &lt;message&gt;"</c>.</summary>
+    /// <param name="path">The state file concerned.</param>
+    /// <param name="message">What is wrong and what to do.</param>
+    /// <param name="inner">The underlying error, if any.</param>
+    public StateFileException(string path, string message, Exception? inner = null) : base($"{path}: {message}", inner) => Path = path;
+
+    private StateFileException(string path, string fullMessage, Exception? inner, bool _) : base(fullMessage, inner) => Path = path;
+
     /// <summary>The state file concerned.</summary>
-    public string Path { get; } = path;
+    public string Path { get; }
 
     /// <summary>The one advice of every damaged state file (empty, too short, unknown magic or version, a tag that does not
     /// verify, truncated, trailing bytes, a key part that is missing or not the one named; SPEC.md 14.6, 14.7). The state carries
     /// what the bank already revealed (the homomorphic round part carries the decryption ledger): an older copy, or no state
     /// in the session that state belongs to, could let the bank help open a sum twice. A new session has new keys, so a bank
     /// without its state joins only a new one.</summary>
+    internal const string DamagedHead = "the bank's saved state is damaged";
+
+    /// <summary>What to do about a damaged state file (follows <see cref="DamagedHead"/> and the file's name).</summary>
     internal const string DamagedAdvice =
-        "the bank's saved state is damaged. Restore the whole state directory only from a backup taken after this bank's last run "
+        "Restore the whole state directory only from a backup taken after this bank's last run "
         + "(an older copy carries an older decryption ledger, which could let this bank help open a sum twice); without such a backup "
         + "this bank must not rejoin the current session: move the state directory away and join a new session (the operator starts "
         + "one with a new appliance state file; its new keys make that safe).";
 
-    /// <summary>A damaged-state refusal of <paramref name="path"/>: <see cref="DamagedAdvice"/> first (that the state is
-    /// damaged and what to do, for the person who reads only the start of the line), then the technical cause,
-    /// <paramref name="what"/>.</summary>
+    /// <summary>A damaged-state refusal of <paramref name="path"/>: <c>"the bank's saved state is damaged (&lt;path&gt;). "</c>
+    /// and <see cref="DamagedAdvice"/> first (that the state is damaged and what to do, for the person who reads only the start
+    /// of the line), then the technical cause, <paramref name="what"/>.</summary>
     internal static StateFileException Damaged(string path, string what, Exception? inner = null) =>
-        new(path, $"{DamagedAdvice} Cause: {what}.", inner);
+        new(path, $"{DamagedHead} ({path}). {DamagedAdvice} Cause: {what}.", inner, true);
 }
 
 /// <summary>The 32-byte AES-256-GCM key that seals a bank's state directory. Dispose clears it.</summary>
