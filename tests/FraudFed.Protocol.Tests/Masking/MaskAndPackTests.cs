@@ -104,4 +104,26 @@ public sealed class MaskAndPackTests
         ModVector.Pack(below, 32, packed);
         Assert.That(packed, Is.EqualTo(SchoolbookPack(below, 32)));
     }
+
+    [Test]
+    public void Widen_EqualsTheScalarLoop_AtEveryLengthUpTo70()
+    {
+        // Lengths 0..70 cross the vector width (8 lanes with AVX2) and leave every tail length; the values include 0 and 2^32 - 1.
+        var r = TestRandom.Plain(70);
+        foreach (int length in Enumerable.Range(0, 71))
+        {
+            uint[] narrow = [.. Enumerable.Range(0, length).Select(i => i % 5 == 0 ? uint.MaxValue : i % 7 == 0 ? 0u : (uint)r.NextInt64(1L << 32))];
+            var wide = new ulong[length + 1];
+            wide[length] = 0xDEAD_BEEF_0BAD_F00D;   // a value past the destination's span stays as it was
+            ModVector.Widen(narrow, wide.AsSpan(0, length));
+            var scalar = new ulong[length];
+            for (int i = 0; i < length; i++) scalar[i] = narrow[i];
+            Assert.That(wide[..length], Is.EqualTo(scalar), $"length {length}");
+            Assert.That(wide[length], Is.EqualTo(0xDEAD_BEEF_0BAD_F00D), $"length {length}: written past the end");
+            // Narrow undoes it.
+            var back = new uint[length];
+            ModVector.Narrow(wide.AsSpan(0, length), back);
+            Assert.That(back, Is.EqualTo(narrow), $"length {length}: narrowed back");
+        }
+    }
 }
