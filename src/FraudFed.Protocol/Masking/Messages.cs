@@ -247,6 +247,33 @@ public sealed record MaskedInput(byte[] SessionId, uint Round, int Sender, int M
     /// <summary>Decodes a <c>MaskingBankMessage</c> carrying a masked input (values are range-checked: each below 2^k).</summary>
     public static MaskedInput Decode(ReadOnlySpan<byte> data) => MaskingWire.DecodeToAggregator<MaskedInput>(data);
 
+    /// <summary>Where the packed values start in the canonical body: prefix | sender u32 | k u8 | length u32.</summary>
+    internal const int PackedOffset = Wire.HeaderSize + 9;
+
+    /// <summary>The canonical body of this message with its packed values left unwritten (unspecified bytes): the caller writes
+    /// all <paramref name="length"/> x ceil(k/8) of them at <see cref="PackedOffset"/>, straight from the masking, so a bank makes
+    /// no separate packed array of megabytes and no copy of it. Then <see cref="EncodeBody"/> signs and wraps it.</summary>
+    internal static byte[] NewBody(byte[] sessionId, uint round, int sender, int modulusBits, int length)
+    {
+        var head = new WireWriter(PackedOffset);
+        head.Header(MessageType.MaskedInput, sessionId, round);
+        head.U32((uint)sender);
+        head.U8((byte)modulusBits);
+        head.U32((uint)length);
+        byte[] body = GC.AllocateUninitializedArray<byte>(checked(PackedOffset + length * ModVector.BytesPerValue(modulusBits)));
+        head.Written.CopyTo(body);
+        return body;
+    }
+
+    /// <summary>The serialized <c>MaskingBankMessage</c> of a body from <see cref="NewBody"/> whose values are written: the same
+    /// bytes as <see cref="SignedMessage.Encode(Ed25519SigningKey)"/> of the message with those values.</summary>
+    internal static byte[] EncodeBody(byte[] sessionId, uint round, int sender, int modulusBits, int length, byte[] body, Ed25519SigningKey key)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        byte[] signature = key.Sign(Wire.SignedMessage(Wire.SignatureLabel, body));
+        return MaskingWire.EncodeSigned(new MaskedInput(sessionId, round, sender, modulusBits, length, []), body, signature);
+    }
+
     internal static MaskedInput FromBody(ReadOnlySpan<byte> body, byte[] signature)
     {
         var r = new WireReader(body);

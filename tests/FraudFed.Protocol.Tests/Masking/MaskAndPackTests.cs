@@ -126,4 +126,26 @@ public sealed class MaskAndPackTests
             Assert.That(back, Is.EqualTo(narrow), $"length {length}: narrowed back");
         }
     }
+
+    [Test]
+    public void MaskedInputBody_WrittenInPlace_IsTheSameMessageAsEncode([Values(1, 8, 20, 32, 44, 64)] int bits)
+    {
+        // The bank's path (NewBody, values written at PackedOffset, EncodeBody) against the record's Encode of the same values:
+        // Ed25519 signing is deterministic, so the serialized messages are equal byte for byte; the decoded message has the values.
+        using var key = FraudFed.Cryptography.Primitives.Ed25519SigningKey.Generate(TestRandom.Create($"mask-body/{bits}"));
+        byte[] session = [.. Enumerable.Range(0, 16).Select(i => (byte)(i * 7 + 1))];
+        ulong[] values = Input(1001, bits, seed: bits);
+        var packed = new byte[values.Length * ModVector.BytesPerValue(bits)];
+        ModVector.Pack(values, bits, packed);
+        byte[] expected = new MaskedInput(session, 9, 3, bits, values.Length, packed).Encode(key);
+
+        byte[] body = MaskedInput.NewBody(session, 9, 3, bits, values.Length);
+        Assert.That(body, Has.Length.EqualTo(MaskedInput.PackedOffset + packed.Length));
+        ModVector.Pack(values, bits, body.AsSpan(MaskedInput.PackedOffset));
+        byte[] actual = MaskedInput.EncodeBody(session, 9, 3, bits, values.Length, body, key);
+        Assert.That(actual, Is.EqualTo(expected));
+        MaskedInput decoded = MaskedInput.Decode(actual);
+        Assert.That(decoded.Packed, Is.EqualTo(packed));
+        Assert.That(decoded.VerifySignature(key.PublicKey), Is.True);
+    }
 }
