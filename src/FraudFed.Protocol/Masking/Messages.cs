@@ -5,6 +5,7 @@
 // Decoding validates structure only (lengths, counts, ranges of ids, field sizes); the state machines validate meaning
 // (membership, duplicates, signatures) cheap to expensive.
 using System.Buffers.Binary;
+using System.Diagnostics;
 using FraudFed.Cryptography;
 using FraudFed.Cryptography.Primitives;
 using FraudFed.Cryptography.Sharing;
@@ -274,7 +275,18 @@ public sealed record MaskedInput(byte[] SessionId, uint Round, int Sender, int M
         return MaskingWire.EncodeSigned(new MaskedInput(sessionId, round, sender, modulusBits, length, []), body, signature);
     }
 
-    internal static MaskedInput FromBody(ReadOnlySpan<byte> body, byte[] signature)
+    /// <summary>For a message decoded in place (<see cref="MaskingWire.DecodeToAggregatorInPlace"/>): its packed values in the
+    /// caller's bytes; empty otherwise.</summary>
+    internal ReadOnlyMemory<byte> PackedInPlace { get; private init; }
+
+    /// <summary>The packed values: <see cref="Packed"/>, or the caller's bytes of a message decoded in place.</summary>
+    internal ReadOnlySpan<byte> PackedValues => PackedInPlace.IsEmpty ? Packed : PackedInPlace.Span;
+
+    /// <param name="body">The canonical body.</param>
+    /// <param name="signature">The signature (kept).</param>
+    /// <param name="bodyInPlace">Empty, or <paramref name="body"/> as memory the caller keeps unchanged: the values are then read
+    /// there instead of copied.</param>
+    internal static MaskedInput FromBody(ReadOnlySpan<byte> body, byte[] signature, ReadOnlyMemory<byte> bodyInPlace = default)
     {
         var r = new WireReader(body);
         MessageHeader h = r.Header(MessageType.MaskedInput);
@@ -284,11 +296,16 @@ public sealed record MaskedInput(byte[] SessionId, uint Round, int Sender, int M
         uint length = r.U32();
         long bytes = (long)length * ModVector.BytesPerValue(bits);
         if (bytes != r.Remaining) throw Error.Violation(ViolationReason.Malformed, "MaskedInput does not hold exactly its declared length.");
-        byte[] packed = r.Bytes((int)bytes).ToArray();
+        ReadOnlySpan<byte> values = r.Bytes((int)bytes);
         r.End();
-        if (!ModVector.IsValidPacked(packed, bits)) throw Error.Violation(ViolationReason.OutOfRange, "A masked value is not below 2^k.");
+        if (!ModVector.IsValidPacked(values, bits)) throw Error.Violation(ViolationReason.OutOfRange, "A masked value is not below 2^k.");
         var (sig, signed) = Seal(body, signature);
-        return new MaskedInput(h.SessionId, h.Round, sender, bits, (int)length, packed) { Signature = sig, SignedBytes = signed };
+        bool inPlace = !bodyInPlace.IsEmpty && bytes > 0;
+        Debug.Assert(!inPlace || bodyInPlace.Length == body.Length);
+        return new MaskedInput(h.SessionId, h.Round, sender, bits, (int)length, inPlace ? [] : values.ToArray())
+        {
+            Signature = sig, SignedBytes = signed, PackedInPlace = inPlace ? bodyInPlace[(body.Length - (int)bytes)..] : default,
+        };
     }
 }
 
