@@ -271,6 +271,7 @@ public sealed record MaskedInput(byte[] SessionId, uint Round, int Sender, int M
     internal static byte[] EncodeBody(byte[] sessionId, uint round, int sender, int modulusBits, int length, byte[] body, Ed25519SigningKey key)
     {
         ArgumentNullException.ThrowIfNull(key);
+        Debug.Assert(body.Length == PackedOffset + (long)length * ModVector.BytesPerValue(modulusBits));
         byte[] signature = key.Sign(Wire.SignedMessage(Wire.SignatureLabel, body));
         return MaskingWire.EncodeSigned(new MaskedInput(sessionId, round, sender, modulusBits, length, []), body, signature);
     }
