@@ -62,6 +62,7 @@ public sealed class ApplianceBankTransport : IBankTransport
         // One pass from the packed bytes into the bank's array (SPEC.md 14.5, the masking sum); a bad result is refused here.
         int? length = r.Round == _requested.Round ? _requested.Length : null;
         ulong[] sum = SumResult.UnpackSum(r.SumLe.Span, _client.ValueBits, length);
+        r.ReturnSumLe();   // read: its array serves the next round's result
         Diagnostics.HopTrace.Mark(Bank, "sum.unpacked", sum.Length);
         return new BankDelivery(null, new SumOutcomeNotice(r.Round, sum, [.. r.Contributors.Select(c => (int)c)], null));
     }

@@ -94,6 +94,10 @@ public sealed partial class FederationClient : IAsyncDisposable
     private readonly FederationClientOptions _options;
     private readonly GrpcChannel _channel;
     private readonly Federation.FederationClient _grpc;
+    /// <summary>Receive with a masking sum's bytes read into <see cref="SumBuffer"/> (ReceiveReplyParser).</summary>
+    private readonly Method<ReceiveRequest, ReceiveReply> _receive;
+    /// <summary>The spare array for this bank's masking sums: the transport returns each once it has unpacked it.</summary>
+    internal SumBuffer SumBuffer { get; } = new();
     private readonly ResiliencePipeline _retry;
     private readonly Queue<MailboxItem> _buffer = new();
     private readonly SemaphoreSlim _gate = new(1, 1);
@@ -107,6 +111,7 @@ public sealed partial class FederationClient : IAsyncDisposable
     {
         _config = config;
         _options = options;
+        _receive = ReceiveReplyParser.ReceiveMethod(SumBuffer);
         // First, before any state is read or any call made: one process, and one client, per state directory.
         if (config.StateDirectory is { } stateDirectory && config.StateKey is not null) _lock = StateDirectoryLock.Acquire(stateDirectory);
         try { (_channel, _grpc, _retry) = Connection(config, options); }
@@ -379,7 +384,7 @@ public sealed partial class FederationClient : IAsyncDisposable
                 throw new FederationException($"no message from the aggregator for {_options.StageTimeout.TotalSeconds:0} s; check that the appliance is running and the other banks are connected.");
             var request = new ReceiveRequest { AfterSequence = _after, WaitMilliseconds = (uint)_options.PollWait.TotalMilliseconds, MaxItems = 64 };
             Diagnostics.HopTrace.Mark(Bank, "rcv>", (long)_after);
-            ReceiveReply reply = await CallAsync(t => _grpc.ReceiveAsync(request, deadline: DateTime.UtcNow + _options.PollWait + _options.CallTimeout, cancellationToken: t).ResponseAsync, cancellationToken).ConfigureAwait(false);
+            ReceiveReply reply = await CallAsync(t => _grpc.ReceiveAsync(request, new CallOptions(deadline: DateTime.UtcNow + _options.PollWait + _options.CallTimeout, cancellationToken: t), _receive).ResponseAsync, cancellationToken).ConfigureAwait(false);
             Diagnostics.HopTrace.Mark(Bank, "rcv<", reply.Items.Count);
             Buffer(reply.Items);
         }

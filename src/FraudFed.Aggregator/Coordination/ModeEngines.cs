@@ -328,7 +328,8 @@ internal sealed class MaskingEngine : IModeEngine
 
     public object? Prepare(int bank, byte[] message)
     {
-        MaskingToAggregator m = MaskingWire.DecodeToAggregator(message, _maxMessageBytes);
+        // A masked input's values are read where they are (the Submit's array, unchanged until the call is answered, after Receive).
+        MaskingToAggregator m = MaskingWire.DecodeToAggregatorInPlace(message, _maxMessageBytes);
         int? named = MaskingAggregator.NamedSender(m);
         // SPEC.md 14.1: the sender is the certificate's bank; a body naming another bank is refused before the party sees it.
         if (named is { } sender && sender != bank)

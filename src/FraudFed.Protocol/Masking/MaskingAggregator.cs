@@ -391,7 +391,7 @@ public sealed class MaskingAggregator
         if (m.ModulusBits != _p.ModulusBits) throw Error.Violation(ViolationReason.Malformed, "The masked input uses another modulus.");
         if (m.Length != st.Length) throw Error.Violation(ViolationReason.Malformed, $"The masked input has length {m.Length}, expected {st.Length}.");
         if (!m.VerifySignature(_identityKeys[m.Sender])) throw Error.Violation(ViolationReason.AuthenticationFailed, "The MaskedInput signature does not verify.");
-        ModVector.UnpackAdd(m.Packed, _p.ModulusBits, st.Sum); // the running sum is the only mutable part; added after every check
+        ModVector.UnpackAdd(m.PackedValues, _p.ModulusBits, st.Sum); // the running sum is the only mutable part; added after every check
         State = new AggregatorMaskedInput(st.Round, st.Length, st.U1, st.Sum, new HashSet<int>(st.Received) { m.Sender });
     }
 

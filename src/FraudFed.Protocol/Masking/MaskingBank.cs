@@ -339,8 +339,10 @@ public sealed partial class MaskingBank : IDisposable
             CryptographicOperations.ZeroMemory(plain);
             if (held.Count < _p.Threshold) throw RoundFailed(ViolationReason.TooFewParticipants, "Fewer than t holders of this bank's shares are still present; the round ends for this bank.");
 
-            // y = x + PRG(b) + sum_{j > i} PRG(s_ij) - sum_{j < i} PRG(s_ij)  (mod 2^k)
-            byte[] packed = new byte[input.Length * ModVector.BytesPerValue(_p.ModulusBits)];
+            // y = x + PRG(b) + sum_{j > i} PRG(s_ij) - sum_{j < i} PRG(s_ij)  (mod 2^k), packed straight into the message body
+            // (every byte of it is written below: megabytes for a long vector, neither zeroed first nor copied afterwards).
+            byte[] body = MaskedInput.NewBody(_p.SessionId, st.Round, _id, _p.ModulusBits, input.Length);
+            Span<byte> packed = body.AsSpan(MaskedInput.PackedOffset);
             var jobs = new List<MaskJob>(held.Count) { new(st.SelfSeed, Subtract: false) };
             try
             {
@@ -357,7 +359,7 @@ public sealed partial class MaskingBank : IDisposable
                 }
             }
             finally { for (int k = 1; k < jobs.Count; k++) CryptographicOperations.ZeroMemory(jobs[k].Seed); }
-            byte[] result = new MaskedInput(_p.SessionId, st.Round, _id, _p.ModulusBits, input.Length, packed).Encode(_identity);
+            byte[] result = MaskedInput.EncodeBody(_p.SessionId, st.Round, _id, _p.ModulusBits, input.Length, body, _identity);
             CryptographicOperations.ZeroMemory(st.SelfSeed);
             State = new BankMaskedInput(st.Round, held);
             kept = true;

@@ -6,6 +6,7 @@
 // against the wrapper's (WrongRoundOrState), ids below 2^20 (UnknownSender), ascending id lists and relayed lists in the
 // order of SPEC.md 9 (Malformed), fixed field sizes.
 // Every failure is a ProtocolViolationException; nothing else escapes. No other code touches the generated types.
+using System.Diagnostics;
 using FraudFed.Cryptography;
 using Google.Protobuf;
 using V1 = FraudFed.Protocol.Wire.V1;
@@ -158,6 +159,25 @@ public static class MaskingWire
         {
             byte[] sid = SessionId(version, session); // version and session id before the body, as on the general path
             return InSession(MaskedInput.FromBody(body, signature.ToArray()), sid);
+        }
+        return DecodeToAggregatorGeneral(data, maxMessageBytes);
+    }
+
+    /// <summary>As <see cref="DecodeToAggregator(ReadOnlySpan{byte}, int)"/>, except that a canonical masked input's values are not
+    /// copied out of <paramref name="data"/> (megabytes for a long vector): the message reads them there
+    /// (<see cref="MaskedInput.PackedValues"/>; its <see cref="MaskedInput.Packed"/> is empty), so the caller keeps
+    /// <paramref name="data"/> unchanged until it is done with the message. The appliance applies each message before the
+    /// array its Submit was read into is used again.</summary>
+    /// <exception cref="ProtocolViolationException">As <see cref="DecodeToAggregator(ReadOnlySpan{byte}, int)"/>.</exception>
+    internal static MaskingToAggregator DecodeToAggregatorInPlace(byte[] data, int maxMessageBytes = DefaultMaxMessageBytes)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        if (data.Length <= maxMessageBytes && TryReadCanonicalMaskedInput(data, out uint version, out ReadOnlySpan<byte> session, out ReadOnlySpan<byte> body, out ReadOnlySpan<byte> signature))
+        {
+            byte[] sid = SessionId(version, session);
+            bool inside = data.AsSpan().Overlaps(body, out int offset);
+            Debug.Assert(inside);
+            return InSession(MaskedInput.FromBody(body, signature.ToArray(), data.AsMemory(offset, body.Length)), sid);
         }
         return DecodeToAggregatorGeneral(data, maxMessageBytes);
     }

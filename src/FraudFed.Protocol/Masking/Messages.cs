@@ -5,6 +5,7 @@
 // Decoding validates structure only (lengths, counts, ranges of ids, field sizes); the state machines validate meaning
 // (membership, duplicates, signatures) cheap to expensive.
 using System.Buffers.Binary;
+using System.Diagnostics;
 using FraudFed.Cryptography;
 using FraudFed.Cryptography.Primitives;
 using FraudFed.Cryptography.Sharing;
@@ -247,7 +248,46 @@ public sealed record MaskedInput(byte[] SessionId, uint Round, int Sender, int M
     /// <summary>Decodes a <c>MaskingBankMessage</c> carrying a masked input (values are range-checked: each below 2^k).</summary>
     public static MaskedInput Decode(ReadOnlySpan<byte> data) => MaskingWire.DecodeToAggregator<MaskedInput>(data);
 
-    internal static MaskedInput FromBody(ReadOnlySpan<byte> body, byte[] signature)
+    /// <summary>Where the packed values start in the canonical body: prefix | sender u32 | k u8 | length u32.</summary>
+    internal const int PackedOffset = Wire.HeaderSize + 9;
+
+    /// <summary>The canonical body of this message with its packed values left unwritten (unspecified bytes): the caller writes
+    /// all <paramref name="length"/> x ceil(k/8) of them at <see cref="PackedOffset"/>, straight from the masking, so a bank makes
+    /// no separate packed array of megabytes and no copy of it. Then <see cref="EncodeBody"/> signs and wraps it.</summary>
+    internal static byte[] NewBody(byte[] sessionId, uint round, int sender, int modulusBits, int length)
+    {
+        var head = new WireWriter(PackedOffset);
+        head.Header(MessageType.MaskedInput, sessionId, round);
+        head.U32((uint)sender);
+        head.U8((byte)modulusBits);
+        head.U32((uint)length);
+        byte[] body = GC.AllocateUninitializedArray<byte>(checked(PackedOffset + length * ModVector.BytesPerValue(modulusBits)));
+        head.Written.CopyTo(body);
+        return body;
+    }
+
+    /// <summary>The serialized <c>MaskingBankMessage</c> of a body from <see cref="NewBody"/> whose values are written: the same
+    /// bytes as <see cref="SignedMessage.Encode(Ed25519SigningKey)"/> of the message with those values.</summary>
+    internal static byte[] EncodeBody(byte[] sessionId, uint round, int sender, int modulusBits, int length, byte[] body, Ed25519SigningKey key)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        Debug.Assert(body.Length == PackedOffset + (long)length * ModVector.BytesPerValue(modulusBits));
+        byte[] signature = key.Sign(Wire.SignedMessage(Wire.SignatureLabel, body));
+        return MaskingWire.EncodeSigned(new MaskedInput(sessionId, round, sender, modulusBits, length, []), body, signature);
+    }
+
+    /// <summary>For a message decoded in place (<see cref="MaskingWire.DecodeToAggregatorInPlace"/>): its packed values in the
+    /// caller's bytes; empty otherwise.</summary>
+    internal ReadOnlyMemory<byte> PackedInPlace { get; private init; }
+
+    /// <summary>The packed values: <see cref="Packed"/>, or the caller's bytes of a message decoded in place.</summary>
+    internal ReadOnlySpan<byte> PackedValues => PackedInPlace.IsEmpty ? Packed : PackedInPlace.Span;
+
+    /// <param name="body">The canonical body.</param>
+    /// <param name="signature">The signature (kept).</param>
+    /// <param name="bodyInPlace">Empty, or <paramref name="body"/> as memory the caller keeps unchanged: the values are then read
+    /// there instead of copied.</param>
+    internal static MaskedInput FromBody(ReadOnlySpan<byte> body, byte[] signature, ReadOnlyMemory<byte> bodyInPlace = default)
     {
         var r = new WireReader(body);
         MessageHeader h = r.Header(MessageType.MaskedInput);
@@ -257,11 +297,16 @@ public sealed record MaskedInput(byte[] SessionId, uint Round, int Sender, int M
         uint length = r.U32();
         long bytes = (long)length * ModVector.BytesPerValue(bits);
         if (bytes != r.Remaining) throw Error.Violation(ViolationReason.Malformed, "MaskedInput does not hold exactly its declared length.");
-        byte[] packed = r.Bytes((int)bytes).ToArray();
+        ReadOnlySpan<byte> values = r.Bytes((int)bytes);
         r.End();
-        if (!ModVector.IsValidPacked(packed, bits)) throw Error.Violation(ViolationReason.OutOfRange, "A masked value is not below 2^k.");
+        if (!ModVector.IsValidPacked(values, bits)) throw Error.Violation(ViolationReason.OutOfRange, "A masked value is not below 2^k.");
         var (sig, signed) = Seal(body, signature);
-        return new MaskedInput(h.SessionId, h.Round, sender, bits, (int)length, packed) { Signature = sig, SignedBytes = signed };
+        bool inPlace = !bodyInPlace.IsEmpty && bytes > 0;
+        Debug.Assert(!inPlace || bodyInPlace.Length == body.Length);
+        return new MaskedInput(h.SessionId, h.Round, sender, bits, (int)length, inPlace ? [] : values.ToArray())
+        {
+            Signature = sig, SignedBytes = signed, PackedInPlace = inPlace ? bodyInPlace[(body.Length - (int)bytes)..] : default,
+        };
     }
 }
 

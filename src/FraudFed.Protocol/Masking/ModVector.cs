@@ -286,6 +286,27 @@ internal static class ModVector
         for (; i < s.Length; i++) d[i] = (uint)s[i];
     }
 
+    /// <summary>d[i] = s[i] zero-extended to 64 bits (the inverse of <see cref="Narrow"/> for values below 2^32).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void Widen(ReadOnlySpan<uint> s, Span<ulong> d)
+    {
+        Debug.Assert(s.Length == d.Length);
+        int i = 0;
+        if (Vector.IsHardwareAccelerated && s.Length >= Vector<uint>.Count)
+        {
+            int step = Vector<uint>.Count;   // one uint vector makes two ulong vectors
+            ref uint src = ref MemoryMarshal.GetReference(s);
+            ref ulong dst = ref MemoryMarshal.GetReference(d);
+            for (; i <= s.Length - step; i += step)
+            {
+                Vector.Widen(Vector.LoadUnsafe(ref src, (nuint)i), out Vector<ulong> lo, out Vector<ulong> hi);
+                lo.StoreUnsafe(ref dst, (nuint)i);
+                hi.StoreUnsafe(ref dst, (nuint)(i + Vector<ulong>.Count));
+            }
+        }
+        for (; i < s.Length; i++) d[i] = s[i];
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Add32(Span<uint> acc, ReadOnlySpan<uint> x, bool subtract)
     {

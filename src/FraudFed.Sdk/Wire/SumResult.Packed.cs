@@ -6,7 +6,6 @@
 // was most of a bank's CPU in the delivery of a result (a profile of `bench round --mode masking` put about two thirds of the
 // delivery window's samples there, page faults of the fresh large arrays included).
 using System.Buffers.Binary;
-using System.Numerics;
 using System.Runtime.InteropServices;
 using FraudFed.Cryptography;
 
@@ -72,23 +71,8 @@ public sealed partial class SumResult
         if (width == 8 && BitConverter.IsLittleEndian)
             packed.CopyTo(MemoryMarshal.AsBytes(s));
         else if (width == 4 && BitConverter.IsLittleEndian)
-        {
-            // Unaligned reads are allowed; zero-extended a vector at a time (Vector.Widen), the tail one by one.
-            ReadOnlySpan<uint> words = MemoryMarshal.Cast<byte, uint>(packed);
-            int i = 0;
-            if (Vector.IsHardwareAccelerated)
-            {
-                ref uint src = ref MemoryMarshal.GetReference(words);
-                ref ulong dst = ref MemoryMarshal.GetReference(s);
-                for (; i <= words.Length - Vector<uint>.Count; i += Vector<uint>.Count)
-                {
-                    Vector.Widen(Vector.LoadUnsafe(ref src, (nuint)i), out Vector<ulong> lo, out Vector<ulong> hi);
-                    lo.StoreUnsafe(ref dst, (nuint)i);
-                    hi.StoreUnsafe(ref dst, (nuint)(i + Vector<ulong>.Count));
-                }
-            }
-            for (; i < words.Length; i++) s[i] = words[i];
-        }
+            // Zero-extended a vector at a time (unaligned reads are allowed).
+            FraudFed.Protocol.Masking.ModVector.Widen(MemoryMarshal.Cast<byte, uint>(packed), s);
         else
         {
             // One masked 64-bit load per value while 8 bytes remain, then byte by byte.

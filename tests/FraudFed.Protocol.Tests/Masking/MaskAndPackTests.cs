@@ -104,4 +104,48 @@ public sealed class MaskAndPackTests
         ModVector.Pack(below, 32, packed);
         Assert.That(packed, Is.EqualTo(SchoolbookPack(below, 32)));
     }
+
+    [Test]
+    public void Widen_EqualsTheScalarLoop_AtEveryLengthUpTo70()
+    {
+        // Lengths 0..70 cross the vector width (8 lanes with AVX2) and leave every tail length; the values include 0 and 2^32 - 1.
+        var r = TestRandom.Plain(70);
+        foreach (int length in Enumerable.Range(0, 71))
+        {
+            uint[] narrow = [.. Enumerable.Range(0, length).Select(i => i % 5 == 0 ? uint.MaxValue : i % 7 == 0 ? 0u : (uint)r.NextInt64(1L << 32))];
+            var wide = new ulong[length + 1];
+            wide[length] = 0xDEAD_BEEF_0BAD_F00D;   // a value past the destination's span stays as it was
+            ModVector.Widen(narrow, wide.AsSpan(0, length));
+            var scalar = new ulong[length];
+            for (int i = 0; i < length; i++) scalar[i] = narrow[i];
+            Assert.That(wide[..length], Is.EqualTo(scalar), $"length {length}");
+            Assert.That(wide[length], Is.EqualTo(0xDEAD_BEEF_0BAD_F00D), $"length {length}: written past the end");
+            // Narrow undoes it.
+            var back = new uint[length];
+            ModVector.Narrow(wide.AsSpan(0, length), back);
+            Assert.That(back, Is.EqualTo(narrow), $"length {length}: narrowed back");
+        }
+    }
+
+    [Test]
+    public void MaskedInputBody_WrittenInPlace_IsTheSameMessageAsEncode([Values(1, 8, 20, 32, 44, 64)] int bits)
+    {
+        // The bank's path (NewBody, values written at PackedOffset, EncodeBody) against the record's Encode of the same values:
+        // Ed25519 signing is deterministic, so the serialized messages are equal byte for byte; the decoded message has the values.
+        using var key = FraudFed.Cryptography.Primitives.Ed25519SigningKey.Generate(TestRandom.Create($"mask-body/{bits}"));
+        byte[] session = [.. Enumerable.Range(0, 16).Select(i => (byte)(i * 7 + 1))];
+        ulong[] values = Input(1001, bits, seed: bits);
+        var packed = new byte[values.Length * ModVector.BytesPerValue(bits)];
+        ModVector.Pack(values, bits, packed);
+        byte[] expected = new MaskedInput(session, 9, 3, bits, values.Length, packed).Encode(key);
+
+        byte[] body = MaskedInput.NewBody(session, 9, 3, bits, values.Length);
+        Assert.That(body, Has.Length.EqualTo(MaskedInput.PackedOffset + packed.Length));
+        ModVector.Pack(values, bits, body.AsSpan(MaskedInput.PackedOffset));
+        byte[] actual = MaskedInput.EncodeBody(session, 9, 3, bits, values.Length, body, key);
+        Assert.That(actual, Is.EqualTo(expected));
+        MaskedInput decoded = MaskedInput.Decode(actual);
+        Assert.That(decoded.Packed, Is.EqualTo(packed));
+        Assert.That(decoded.VerifySignature(key.PublicKey), Is.True);
+    }
 }

@@ -65,8 +65,8 @@ public sealed class MaskedInputFastPathTests
         {
             MaskingToAggregator m = decode();
             if (m is not MaskedInput x) return $"other:{m.GetType().Name}";
-            return $"masked:{Convert.ToHexString(x.SessionId)}:{x.Round}:{x.Sender}:{x.ModulusBits}:{x.Length}:{Convert.ToHexString(SHA256.HashData(x.Packed))}:" +
-                $"{x.Packed.Length}:{Convert.ToHexString(x.Signature)}:{Convert.ToHexString(x.SignedBytes)}:{x.VerifySignature(Key.PublicKey.ToArray())}";
+            return $"masked:{Convert.ToHexString(x.SessionId)}:{x.Round}:{x.Sender}:{x.ModulusBits}:{x.Length}:{Convert.ToHexString(SHA256.HashData(x.PackedValues))}:" +
+                $"{x.PackedValues.Length}:{Convert.ToHexString(x.Signature)}:{Convert.ToHexString(x.SignedBytes)}:{x.VerifySignature(Key.PublicKey.ToArray())}";
         }
         catch (ProtocolViolationException e) { return $"refused:{e.Reason}"; }
     }
@@ -76,6 +76,8 @@ public sealed class MaskedInputFastPathTests
         string fast = Outcome(() => MaskingWire.DecodeToAggregator(data, max));
         string general = Outcome(() => MaskingWire.DecodeToAggregatorGeneral(data, max));
         Assert.That(fast, Is.EqualTo(general), what);
+        // The appliance's decoding, which reads the values where they are instead of copying them.
+        Assert.That(Outcome(() => MaskingWire.DecodeToAggregatorInPlace(data, max)), Is.EqualTo(general), what + " (in place)");
     }
 
     [TestCase(1, 0)]
@@ -97,6 +99,14 @@ public sealed class MaskedInputFastPathTests
         Assert.That((fast.Round, fast.Sender, fast.ModulusBits, fast.Length), Is.EqualTo((7u, 3, bits, length)));
         Assert.That(fast.VerifySignature(Key.PublicKey.ToArray()), Is.True);
         AssertSame(wire, "genuine");
+        // In place: the values are the wire's own bytes (no copy), equal to the encoded ones; Packed stays empty.
+        var inPlace = (MaskedInput)MaskingWire.DecodeToAggregatorInPlace(wire);
+        Assert.That(inPlace.PackedValues.ToArray(), Is.EqualTo(m.Packed));
+        if (length > 0)
+        {
+            Assert.That(inPlace.Packed, Is.Empty);
+            Assert.That(wire.AsSpan().Overlaps(inPlace.PackedValues), Is.True, "read in the caller's array");
+        }
     }
 
     private static IEnumerable<TestCaseData> Variants()

@@ -1,0 +1,161 @@
+// The bank's own ReceiveReply reader (Sdk/Wire/ReceiveReplyParser.cs) must read every input exactly as the generated protobuf
+// parser does: the same reply for what protobuf accepts, an InvalidProtocolBufferException for what it refuses. Checked on
+// every one-bit change and every truncation of small encodings (a SumResult item as the appliance serves it, with other items
+// around it), each also split into 3-byte segments (gRPC may hand the message over in segments), and on non-canonical encodings
+// protobuf accepts; a rented sum_le array is handed back after use and serves the next result of its length.
+using System.Buffers;
+using FraudFed.Sdk.Wire;
+using Google.Protobuf;
+using NUnit.Framework;
+
+namespace FraudFed.Aggregator.Tests;
+
+[TestFixture]
+public sealed class ReceiveReplyParserTests
+{
+    /// <summary>A SumResult item as the appliance serves it: the stored item's fields after the reader's sequence.</summary>
+    private static MailboxItem Served(ulong sequence, ulong round, uint[] contributors, byte[] sumLe)
+    {
+        var result = new SumResult { Round = round, SumLe = ByteString.CopyFrom(sumLe) };
+        result.Contributors.AddRange(contributors);
+        byte[] stored = new MailboxItem { SumResult = result }.ToByteArray();
+        return MailboxItem.FromStored(sequence, MailboxItem.StoredFields(stored));
+    }
+
+    private static IEnumerable<(string Name, byte[] Bytes)> Encodings()
+    {
+        byte[] sum = Enumerable.Range(0, 12).Select(i => (byte)(i * 37 + 5)).ToArray();
+        var one = new ReceiveReply();
+        one.Items.Add(Served(7, 3, [0, 2, 300], sum));
+        yield return ("one SumResult item", one.ToByteArray());
+        var mixed = new ReceiveReply();
+        mixed.Items.Add(new MailboxItem { Sequence = 5, Message = ByteString.CopyFrom([1, 2, 3]) });
+        mixed.Items.Add(Served(6, 1UL << 40, [1], sum[..4]));
+        mixed.Items.Add(new MailboxItem { Sequence = 8, RoundOpen = new RoundOpen { Round = 4, Length = 3 } });
+        yield return ("a message, a SumResult and a RoundOpen", mixed.ToByteArray());
+        var bare = new ReceiveReply();
+        bare.Items.Add(Served(9, 2, [], sum[..8]));
+        yield return ("no contributors", bare.ToByteArray());
+        yield return ("empty reply", []);
+        // Encodings the appliance never sends but protobuf reads: they must read the same here.
+        yield return ("sum_le twice (the last one counts)", [0x0A, 0x0B, 0x08, 0x01, 0x22, 0x07, 0x22, 0x01, 0xAA, 0x22, 0x02, 0xBB, 0xCC]);
+        yield return ("round after sum_le", [0x0A, 0x09, 0x08, 0x01, 0x22, 0x05, 0x22, 0x01, 0xAA, 0x08, 0x09]);
+        yield return ("contributors unpacked", [0x0A, 0x0A, 0x08, 0x01, 0x22, 0x06, 0x10, 0x03, 0x22, 0x02, 0xAA, 0xBB]);
+        yield return ("sum_result twice (merged)", [0x0A, 0x0C, 0x22, 0x04, 0x22, 0x02, 0xAA, 0xBB, 0x22, 0x04, 0x08, 0x05, 0x22, 0x00]);
+        yield return ("sequence after sum_result", [0x0A, 0x08, 0x22, 0x04, 0x22, 0x02, 0xAA, 0xBB, 0x08, 0x02]);
+        yield return ("explicit zero sequence", [0x0A, 0x08, 0x08, 0x00, 0x22, 0x04, 0x22, 0x02, 0xAA, 0xBB]);
+        yield return ("non-minimal sum_le length", [0x0A, 0x09, 0x08, 0x01, 0x22, 0x05, 0x22, 0x82, 0x00, 0xAA, 0xBB]);
+        yield return ("unknown field in the SumResult", [0x0A, 0x0A, 0x08, 0x01, 0x22, 0x06, 0x22, 0x02, 0xAA, 0xBB, 0x28, 0x01]);
+        yield return ("unknown field in the reply", [0x0A, 0x08, 0x08, 0x01, 0x22, 0x04, 0x22, 0x02, 0xAA, 0xBB, 0x10, 0x01]);
+        yield return ("10-byte round", [0x0A, 0x12, 0x08, 0x01, 0x22, 0x0E, 0x08, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01, 0x22, 0x01, 0xAA]);
+        yield return ("contributor above 2^32", [0x0A, 0x0E, 0x08, 0x01, 0x22, 0x0A, 0x12, 0x05, 0xFF, 0xFF, 0xFF, 0xFF, 0x1F, 0x22, 0x01, 0xAA]);
+    }
+
+    private static IEnumerable<byte[]> Variants(byte[] encoding)
+    {
+        yield return encoding;
+        for (int bit = 0; bit < encoding.Length * 8; bit++)
+        {
+            byte[] flipped = (byte[])encoding.Clone();
+            flipped[bit / 8] ^= (byte)(1 << (bit % 8));
+            yield return flipped;
+        }
+        for (int length = 0; length < encoding.Length; length++) yield return encoding[..length];
+    }
+
+    private static ReceiveReply? Protobuf(byte[] bytes)
+    {
+        try { return ReceiveReply.Parser.ParseFrom(bytes); }
+        catch (InvalidProtocolBufferException) { return null; }
+    }
+
+    private static ReadOnlySequence<byte> Segmented(byte[] bytes, int size)
+    {
+        if (bytes.Length <= size) return new ReadOnlySequence<byte>(bytes);
+        var first = new Segment(bytes.AsMemory(0, size), 0);
+        Segment last = first;
+        for (int at = size; at < bytes.Length; at += size) last = last.Append(bytes.AsMemory(at, Math.Min(size, bytes.Length - at)));
+        return new ReadOnlySequence<byte>(first, 0, last, last.Memory.Length);
+    }
+
+    [Test]
+    public void EveryOneBitChangeAndTruncation_ReadsAsTheProtobufParserReadsIt()
+    {
+        var buffer = new SumBuffer(minimumBytes: 0);   // every sum_le the fast path reads comes from the buffer
+        int checkedInputs = 0, accepted = 0, rented = 0;
+        foreach (var (name, encoding) in Encodings())
+            foreach (byte[] input in Variants(encoding))
+            {
+                ReceiveReply? expected = Protobuf(input);
+                foreach (ReadOnlySequence<byte> sequence in new[] { new ReadOnlySequence<byte>(input), Segmented(input, 3) })
+                {
+                    string what = $"{name}: {Convert.ToHexString(input)} in {(sequence.IsSingleSegment ? "one segment" : "3-byte segments")}";
+                    checkedInputs++;
+                    if (expected is null)
+                    {
+                        Assert.Throws<InvalidProtocolBufferException>(() => ReceiveReplyParser.Parse(sequence, buffer), what);
+                        continue;
+                    }
+                    accepted++;
+                    ReceiveReply actual = ReceiveReplyParser.Parse(sequence, buffer);
+                    Assert.That(actual, Is.EqualTo(expected), what);
+                    Assert.That(actual.ToByteArray(), Is.EqualTo(expected.ToByteArray()), what);
+                    foreach (MailboxItem item in actual.Items)
+                        if (item.ItemCase == MailboxItem.ItemOneofCase.SumResult && item.SumResult.RentedFrom is not null)
+                        {
+                            rented++;
+                            item.SumResult.ReturnSumLe();
+                            Assert.That(item.SumResult.SumLe.IsEmpty, what);
+                        }
+                }
+            }
+        Assert.That(checkedInputs, Is.GreaterThan(2000));
+        Assert.That(accepted, Is.GreaterThan(100), "enough variants are valid replies");
+        Assert.That(rented, Is.GreaterThan(50), "the fast path read the canonical SumResult items");
+    }
+
+    [Test]
+    public void SumLeArray_IsRentedAgainAfterItWasHandedBack_AndSmallSumsAreNotRented()
+    {
+        byte[] sum = Enumerable.Range(0, 64).Select(i => (byte)i).ToArray();
+        var reply = new ReceiveReply();
+        reply.Items.Add(Served(3, 1, [0, 1, 2], sum));
+        byte[] bytes = reply.ToByteArray();
+
+        var buffer = new SumBuffer(minimumBytes: 64);
+        SumResult first = ReceiveReplyParser.Parse(new ReadOnlySequence<byte>(bytes), buffer).Items[0].SumResult;
+        Assert.That(first.SumLe.ToByteArray(), Is.EqualTo(sum));
+        Assert.That(buffer.Allocations, Is.EqualTo(1));
+        first.ReturnSumLe();
+        SumResult second = ReceiveReplyParser.Parse(new ReadOnlySequence<byte>(bytes), buffer).Items[0].SumResult;
+        Assert.That(second.SumLe.ToByteArray(), Is.EqualTo(sum));
+        Assert.That(buffer.Allocations, Is.EqualTo(1), "the handed-back array served the second result");
+        // Not handed back: the next result gets a new array, and the first one keeps its bytes.
+        SumResult third = ReceiveReplyParser.Parse(new ReadOnlySequence<byte>(bytes), buffer).Items[0].SumResult;
+        Assert.That(buffer.Allocations, Is.EqualTo(2));
+        Assert.That(second.SumLe.ToByteArray(), Is.EqualTo(sum));
+        Assert.That(third.SumLe.ToByteArray(), Is.EqualTo(sum));
+
+        var small = new SumBuffer(minimumBytes: 65);
+        SumResult unrented = ReceiveReplyParser.Parse(new ReadOnlySequence<byte>(bytes), small).Items[0].SumResult;
+        Assert.That(unrented.RentedFrom, Is.Null);
+        Assert.That(unrented.SumLe.ToByteArray(), Is.EqualTo(sum));
+        Assert.That(small.Allocations, Is.Zero);
+    }
+
+    private sealed class Segment : ReadOnlySequenceSegment<byte>
+    {
+        public Segment(ReadOnlyMemory<byte> memory, long runningIndex)
+        {
+            Memory = memory;
+            RunningIndex = runningIndex;
+        }
+
+        public Segment Append(ReadOnlyMemory<byte> memory)
+        {
+            var next = new Segment(memory, RunningIndex + Memory.Length);
+            Next = next;
+            return next;
+        }
+    }
+}
