@@ -51,31 +51,10 @@ public sealed class ReceiveReplyParserTests
         yield return ("contributor above 2^32", [0x0A, 0x0E, 0x08, 0x01, 0x22, 0x0A, 0x12, 0x05, 0xFF, 0xFF, 0xFF, 0xFF, 0x1F, 0x22, 0x01, 0xAA]);
     }
 
-    private static IEnumerable<byte[]> Variants(byte[] encoding)
-    {
-        yield return encoding;
-        for (int bit = 0; bit < encoding.Length * 8; bit++)
-        {
-            byte[] flipped = (byte[])encoding.Clone();
-            flipped[bit / 8] ^= (byte)(1 << (bit % 8));
-            yield return flipped;
-        }
-        for (int length = 0; length < encoding.Length; length++) yield return encoding[..length];
-    }
-
     private static ReceiveReply? Protobuf(byte[] bytes)
     {
         try { return ReceiveReply.Parser.ParseFrom(bytes); }
         catch (InvalidProtocolBufferException) { return null; }
-    }
-
-    private static ReadOnlySequence<byte> Segmented(byte[] bytes, int size)
-    {
-        if (bytes.Length <= size) return new ReadOnlySequence<byte>(bytes);
-        var first = new Segment(bytes.AsMemory(0, size), 0);
-        Segment last = first;
-        for (int at = size; at < bytes.Length; at += size) last = last.Append(bytes.AsMemory(at, Math.Min(size, bytes.Length - at)));
-        return new ReadOnlySequence<byte>(first, 0, last, last.Memory.Length);
     }
 
     [Test]
@@ -84,10 +63,10 @@ public sealed class ReceiveReplyParserTests
         var buffer = new SumBuffer(minimumBytes: 0);   // every sum_le the fast path reads comes from the buffer
         int checkedInputs = 0, accepted = 0, rented = 0;
         foreach (var (name, encoding) in Encodings())
-            foreach (byte[] input in Variants(encoding))
+            foreach (byte[] input in WireMutations.Variants(encoding))
             {
                 ReceiveReply? expected = Protobuf(input);
-                foreach (ReadOnlySequence<byte> sequence in new[] { new ReadOnlySequence<byte>(input), Segmented(input, 3) })
+                foreach (ReadOnlySequence<byte> sequence in new[] { new ReadOnlySequence<byte>(input), WireMutations.Segmented(input, 3) })
                 {
                     string what = $"{name}: {Convert.ToHexString(input)} in {(sequence.IsSingleSegment ? "one segment" : "3-byte segments")}";
                     checkedInputs++;
@@ -141,21 +120,5 @@ public sealed class ReceiveReplyParserTests
         Assert.That(unrented.RentedFrom, Is.Null);
         Assert.That(unrented.SumLe.ToByteArray(), Is.EqualTo(sum));
         Assert.That(small.Allocations, Is.Zero);
-    }
-
-    private sealed class Segment : ReadOnlySequenceSegment<byte>
-    {
-        public Segment(ReadOnlyMemory<byte> memory, long runningIndex)
-        {
-            Memory = memory;
-            RunningIndex = runningIndex;
-        }
-
-        public Segment Append(ReadOnlyMemory<byte> memory)
-        {
-            var next = new Segment(memory, RunningIndex + Memory.Length);
-            Next = next;
-            return next;
-        }
     }
 }

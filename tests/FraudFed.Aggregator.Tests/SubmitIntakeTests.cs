@@ -36,32 +36,11 @@ public sealed class SubmitIntakeTests
         yield return ("6-byte length", [0x0A, 0x81, 0x80, 0x80, 0x80, 0x80, 0x00, 0x01]);
     }
 
-    private static IEnumerable<byte[]> Variants(byte[] encoding)
-    {
-        yield return encoding;
-        for (int bit = 0; bit < encoding.Length * 8; bit++)
-        {
-            byte[] flipped = (byte[])encoding.Clone();
-            flipped[bit / 8] ^= (byte)(1 << (bit % 8));
-            yield return flipped;
-        }
-        for (int length = 0; length < encoding.Length; length++) yield return encoding[..length];
-    }
-
     /// <summary>The protobuf parser's answer: the request, or null when it refuses the bytes.</summary>
     private static SubmitRequest? Protobuf(byte[] bytes)
     {
         try { return SubmitRequest.Parser.ParseFrom(bytes); }
         catch (InvalidProtocolBufferException) { return null; }
-    }
-
-    private static ReadOnlySequence<byte> Segmented(byte[] bytes, int size)
-    {
-        if (bytes.Length <= size) return new ReadOnlySequence<byte>(bytes);
-        var first = new Segment(bytes.AsMemory(0, size), 0);
-        Segment last = first;
-        for (int at = size; at < bytes.Length; at += size) last = last.Append(bytes.AsMemory(at, Math.Min(size, bytes.Length - at)));
-        return new ReadOnlySequence<byte>(first, 0, last, last.Memory.Length);
     }
 
     [Test]
@@ -71,10 +50,10 @@ public sealed class SubmitIntakeTests
         int checkedInputs = 0, accepted = 0;
         foreach (var (name, encoding) in Encodings())
         {
-            foreach (byte[] input in Variants(encoding))
+            foreach (byte[] input in WireMutations.Variants(encoding))
             {
                 SubmitRequest? expected = Protobuf(input);
-                foreach (ReadOnlySequence<byte> sequence in new[] { new ReadOnlySequence<byte>(input), Segmented(input, 3) })
+                foreach (ReadOnlySequence<byte> sequence in new[] { new ReadOnlySequence<byte>(input), WireMutations.Segmented(input, 3) })
                 {
                     string what = $"{name}: {Convert.ToHexString(input)} in {(sequence.IsSingleSegment ? 1 : 3)}-byte segments";
                     if (expected is null)
@@ -113,7 +92,7 @@ public sealed class SubmitIntakeTests
         var buffers = new IntakeBuffers();
         byte[] payload = Enumerable.Range(0, (1 << 20) + 7).Select(i => (byte)(i * 31 + 1)).ToArray();
         byte[] encoded = new SubmitRequest { Message = ByteString.CopyFrom(payload), DeliverAfter = 12 }.ToByteArray();
-        SubmitRequest first = SubmitRequestParser.Parse(Segmented(encoded, 4096), buffers);
+        SubmitRequest first = SubmitRequestParser.Parse(WireMutations.Segmented(encoded, 4096), buffers);
         Assert.That(System.Runtime.InteropServices.MemoryMarshal.TryGetArray(first.Message.Memory, out ArraySegment<byte> array), Is.True);
         Assert.That(array.Offset, Is.Zero);
         Assert.That(array.Array, Has.Length.EqualTo(payload.Length), "the coordinator takes the array as the message");
@@ -122,7 +101,7 @@ public sealed class SubmitIntakeTests
         Assert.That(buffers.RetainedBytes, Is.EqualTo(payload.Length));
 
         byte[] other = payload.Select(b => (byte)~b).ToArray();
-        SubmitRequest second = SubmitRequestParser.Parse(Segmented(new SubmitRequest { Message = ByteString.CopyFrom(other) }.ToByteArray(), 4096), buffers);
+        SubmitRequest second = SubmitRequestParser.Parse(WireMutations.Segmented(new SubmitRequest { Message = ByteString.CopyFrom(other) }.ToByteArray(), 4096), buffers);
         System.Runtime.InteropServices.MemoryMarshal.TryGetArray(second.Message.Memory, out ArraySegment<byte> again);
         Assert.That(again.Array, Is.SameAs(array.Array), "the handed-back array is reused for a message of its length");
         Assert.That(again.Array, Is.EqualTo(other));
@@ -148,21 +127,5 @@ public sealed class SubmitIntakeTests
         Assert.That(r3, Has.Length.EqualTo(120));
         Assert.That(buffers.Rent(121), Has.Length.EqualTo(121), "another length: a new array");
         Assert.That(buffers.RetainedBytes, Is.Zero);
-    }
-
-    private sealed class Segment : ReadOnlySequenceSegment<byte>
-    {
-        public Segment(ReadOnlyMemory<byte> memory, long runningIndex)
-        {
-            Memory = memory;
-            RunningIndex = runningIndex;
-        }
-
-        public Segment Append(ReadOnlyMemory<byte> memory)
-        {
-            var next = new Segment(memory, RunningIndex + Memory.Length);
-            Next = next;
-            return next;
-        }
     }
 }
