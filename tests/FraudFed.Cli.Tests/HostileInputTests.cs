@@ -77,6 +77,7 @@ public sealed class HostileInputTests
         yield return Case("buckets-too-many", "--category-buckets must be in 2..60", "simulate", "--csv", "@ulb", "--schema", "ulb", "--category-buckets", "99", "--out", "@out");
         yield return Case("mode-unknown", "--mode must be he or masking (got carrier-pigeon).", "simulate", "--mode", "carrier-pigeon", "--out", "@out");
         yield return Case("transport-unknown", "--transport must be inproc or grpc (got tcp).", "simulate", "--transport", "tcp", "--out", "@out");
+        yield return Case("transport-missing-value", "--transport needs a value: inproc or grpc.", "simulate", "--out", "@out", "--transport");
         yield return Case("option-unknown", "--bankz", "simulate", "--bankz", "3", "--out", "@out");
         yield return Case("schema-unknown", "--schema 'bogus' is neither a preset", "simulate", "--csv", "@ulb", "--schema", "bogus", "--out", "@out");
         yield return Case("schema-file-typo", "unknown key 'lable'", "simulate", "--csv", "@ulb", "--schema", "@typo", "--out", "@out");

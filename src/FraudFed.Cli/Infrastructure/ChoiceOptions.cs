@@ -26,11 +26,13 @@ internal static class ChoiceOptions
     public static IReadOnlyList<string>? Of(Option option) => Choices.TryGetValue(option, out string[]? values) ? values : null;
 
     /// <summary>"--name must be a or b (got TOKEN)." when <paramref name="error"/> is a value outside an option's declared
-    /// values; otherwise null (the parser's own message stands).</summary>
+    /// values, "--name needs a value: a or b." when the option was given without one; otherwise null (the parser's own message
+    /// stands).</summary>
     public static string? NotAChoice(ParseError error)
     {
         OptionResult? result = error.SymbolResult as OptionResult ?? error.SymbolResult?.Parent as OptionResult;
         if (result is null || !Choices.TryGetValue(result.Option, out string[]? values)) return null;
+        if (result.Tokens.Count == 0) return $"{result.Option.Name} needs a value: {Words(values)}.";
         foreach (Token token in result.Tokens)
             if (!values.Contains(token.Value, StringComparer.Ordinal))
                 return $"{result.Option.Name} must be {Words(values)} (got {token.Value}).";
