@@ -23,19 +23,21 @@ public sealed class StateFileException : FederationException
     /// <param name="inner">The underlying error, if any.</param>
     public StateFileException(string path, string message, Exception? inner = null) : base($"{path}: {message}", inner) => Path = path;
 
-    private StateFileException(string path, string fullMessage, Exception? inner, bool _) : base(fullMessage, inner) => Path = path;
+    /// <summary>A refusal whose message is <paramref name="fullMessage"/> as given (<see cref="Damaged"/> puts the file's name
+    /// after its diagnosis); <paramref name="asGiven"/> only tells this constructor from the public one.</summary>
+    private StateFileException(string path, string fullMessage, Exception? inner, bool asGiven) : base(fullMessage, inner) => Path = path;
 
     /// <summary>The state file concerned.</summary>
     public string Path { get; }
 
-    /// <summary>The one advice of every damaged state file (empty, too short, unknown magic or version, a tag that does not
-    /// verify, truncated, trailing bytes, a key part that is missing or not the one named; SPEC.md 14.6, 14.7). The state carries
-    /// what the bank already revealed (the homomorphic round part carries the decryption ledger): an older copy, or no state
-    /// in the session that state belongs to, could let the bank help open a sum twice. A new session has new keys, so a bank
-    /// without its state joins only a new one.</summary>
+    /// <summary>How every damaged-state message starts (<see cref="Damaged"/>).</summary>
     internal const string DamagedHead = "the bank's saved state is damaged";
 
-    /// <summary>What to do about a damaged state file (follows <see cref="DamagedHead"/> and the file's name).</summary>
+    /// <summary>The one advice of every damaged state file (empty, too short, unknown magic or version, a tag that does not
+    /// verify, truncated, trailing bytes, a key part that is missing or not the one named; SPEC.md 14.6, 14.7), after
+    /// <see cref="DamagedHead"/> and the file's name. The state carries what the bank already revealed (the homomorphic round
+    /// part carries the decryption ledger): an older copy, or no state in the session that state belongs to, could let the bank
+    /// help open a sum twice. A new session has new keys, so a bank without its state joins only a new one.</summary>
     internal const string DamagedAdvice =
         "Restore the whole state directory only from a backup taken after this bank's last run "
         + "(an older copy carries an older decryption ledger, which could let this bank help open a sum twice); without such a backup "
@@ -46,7 +48,7 @@ public sealed class StateFileException : FederationException
     /// and <see cref="DamagedAdvice"/> first (that the state is damaged and what to do, for the person who reads only the start
     /// of the line), then the technical cause, <paramref name="what"/>.</summary>
     internal static StateFileException Damaged(string path, string what, Exception? inner = null) =>
-        new(path, $"{DamagedHead} ({path}). {DamagedAdvice} Cause: {what}.", inner, true);
+        new(path, $"{DamagedHead} ({path}). {DamagedAdvice} Cause: {what}.", inner, asGiven: true);
 }
 
 /// <summary>The 32-byte AES-256-GCM key that seals a bank's state directory. Dispose clears it.</summary>
