@@ -71,7 +71,8 @@ internal sealed class AggregatorCommands : ICliSubcommands
         string files = banks == 2 ? "v1.txt" : $"v1.txt..v{banks - 1}.txt";
         yield return "next steps (each line runs from this directory):";
         yield return $"  appliance: {fraudfed} aggregator serve --config {CliInvocation.Quote(Path.Combine(kit, "aggregator.json"))}";
-        yield return $"  bank 0 sums the unsigned integers in v0.txt (one per line, e.g. `seq 0 999 > v0.txt`); likewise {others} with their own bank.json and {files} of the same length:";
+        yield return $"  bank 0 sums the unsigned integers in v0.txt (one per line); likewise {others} with their own bank.json and {files} of the same length";
+        yield return $"  (e.g. bank i's values i..i+999: `for i in $(seq 0 {banks - 1}); do seq $i $((i + 999)) > v$i.txt; done`):";
         yield return $"  bank 0:    {fraudfed} bank sum --config {CliInvocation.Quote(Path.Combine(kit, "banks", "bank-0", "bank.json"))} --values v0.txt";
     }
 

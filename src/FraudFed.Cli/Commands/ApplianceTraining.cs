@@ -159,6 +159,7 @@ internal static class ApplianceTraining
 
             // 5. Supervise until every bank is done.
             Supervise(banks, settings.Silence, new BankBoard(stderr, n), cancellationToken);
+            if (mode == "he" && federation.He is { } he && NonDecryptorsNote(n, he.Threshold) is { } note) stderr.WriteLine(note);
 
             // 6. The same model at every bank, read back exactly.
             byte[] first = File.ReadAllBytes(Path.Combine(outputs[0], ExactModelFile.FileName));
@@ -185,6 +186,16 @@ internal static class ApplianceTraining
             loaded?.Dispose();
             try { Directory.Delete(dir, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
         }
+    }
+
+    /// <summary>Why the last banks upload about half as much in homomorphic mode: the appliance asks the first T contributors
+    /// (ascending) for each sum's decryption shares (SPEC.md 14.5), so with every bank contributing, banks T..N-1 send their
+    /// ciphertexts only. Null when every bank decrypts (T = N).</summary>
+    internal static string? NonDecryptorsNote(int banks, int threshold)
+    {
+        if (threshold <= 0 || threshold >= banks) return null;
+        string which = threshold == banks - 1 ? $"bank {threshold} uploads" : $"banks {threshold}-{banks - 1} upload";
+        return $"  ({which} about half as much: each sum's decryption shares come from the first {threshold} contributing banks, SPEC.md 14.5.)";
     }
 
     /// <summary>Waits for every bank process to exit 0; throws (after killing them all) when one fails, goes silent, or the run is cancelled.</summary>
@@ -358,9 +369,19 @@ internal sealed class BankProcess : IDisposable
     {
         string status;
         lock (_gate) status = _status.StartsWith("log: ", StringComparison.Ordinal) ? _status[5..] : _status;
-        if (status.Length > 100) status = status[..97] + "...";
+        status = Shorten(status, 100);
         string ended = _process.HasExited && _process.ExitCode != 0 ? $" (exited {_process.ExitCode})" : "";
         return $"bank {Bank} (pid {Id}): {status}{ended}";
+    }
+
+    /// <summary><paramref name="line"/> in at most <paramref name="width"/> characters for the panel: a longer line first loses
+    /// its parenthesized remarks (a bank's "key setup done at this bank (the session is ready once every bank is; ...) ..."
+    /// becomes "key setup done at this bank ..."), and only a line still too long is cut, ending in "...".</summary>
+    internal static string Shorten(string line, int width)
+    {
+        if (line.Length <= width) return line;
+        string bare = System.Text.RegularExpressions.Regex.Replace(line, @" \([^()]*\)", "");
+        return bare.Length <= width ? bare : bare[..(width - 3)] + "...";
     }
 
     /// <summary>The last <paramref name="lines"/> lines of stderr, joined with " | ".</summary>

@@ -255,7 +255,7 @@ public static class FederatedExperiment
 
         // Federated through the secure sum.
         var start = clock.Elapsed;
-        var channel = new SumChannel(secure, p => Report(progress, "federated", $"{p.Stage} {p.Step}/{p.TotalSteps}" + (p.Level >= 0 ? $" level {p.Level}" : ""), clock, p));
+        var channel = new SumChannel(secure, p => Report(progress, "federated", Describe(p, withLevel: true), clock, p));
         Func<LabeledRows, double[]> score;
         Func<SumChannel, bool>? equalsPlainRun;
         string? lightGbmText = null;
@@ -290,7 +290,8 @@ public static class FederatedExperiment
         if (options.ComparePlain)
         {
             start = clock.Elapsed;
-            var plain = new SumChannel(new PlainSum(banks.Count, secure.ModulusBits), p => Report(progress, "plain", $"{p.Stage} {p.Step}/{p.TotalSteps}", clock, p));
+            Report(progress, "plain", "training again with plain sums, to check the secure model bit for bit", clock);
+            var plain = new SumChannel(new PlainSum(banks.Count, secure.ModulusBits), p => Report(progress, "plain", Describe(p, withLevel: false), clock, p));
             same = equalsPlainRun(plain);
             times["plain"] = clock.Elapsed - start;
         }
@@ -308,7 +309,7 @@ public static class FederatedExperiment
             for (int b = 0; b < banks.Count; b++)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                Report(progress, "local", $"LightGBM on {banks[b].Name} alone", clock);
+                Report(progress, "local", $"LightGBM on {banks[b].Name} alone ({b + 1}/{banks.Count})", clock);
                 localScores[b] = LightGbmBaseline.Train(train[b], options.Baseline).Score(test[b]);
             }
             local = Evaluate("local-only", test, localScores, options.CurvePoints);
@@ -384,6 +385,11 @@ public static class FederatedExperiment
         bool[] labels = test.SelectMany(t => t.Labels).ToArray();
         return new ModelEvaluation(name, BinaryMetrics.Evaluate(all, labels, curvePoints), perBank);
     }
+
+    /// <summary>A sum's progress message: "tree 12/200 level 3" (GBDT), "round 4/30" (logistic), or "setup sums" for the sums
+    /// before the first tree or round (bin edges, totals), which have no step of their own.</summary>
+    private static string Describe(FederationProgress p, bool withLevel) =>
+        p.Stage == "setup" ? "setup sums" : $"{p.Stage} {p.Step}/{p.TotalSteps}" + (withLevel && p.Level >= 0 ? $" level {p.Level}" : "");
 
     private static void Report(IProgress<ExperimentProgress>? progress, string phase, string message, Stopwatch clock, FederationProgress? p = null)
         => progress?.Report(new ExperimentProgress(phase, message, p?.Step ?? 0, p?.TotalSteps ?? 0, p?.Level ?? -1, p?.Sums ?? 0, p?.BytesUploaded ?? 0, p?.BytesDownloaded ?? 0, clock.Elapsed));

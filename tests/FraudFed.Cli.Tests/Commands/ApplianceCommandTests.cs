@@ -1,5 +1,7 @@
 // `fraudfed aggregator init|serve` and `fraudfed bank sum` from the command line: the kit init writes (parsed back by the
 // appliance's and the banks' own loaders, pins checked against the certificates), and refusals before any work (exit 2).
+using System.Diagnostics;
+using System.Globalization;
 using System.Security.Cryptography.X509Certificates;
 using FraudFed.Aggregator.Hosting;
 using FraudFed.Cli.Infrastructure;
@@ -38,6 +40,13 @@ public sealed class ApplianceCommandTests
         Assert.That(configs, Is.EqualTo(new[] { Path.Combine(kit, "aggregator.json"), Path.Combine(kit, "banks", "bank-0", "bank.json") }));
         Assert.That(configs.All(File.Exists), Is.True, string.Join(", ", configs));
         Assert.That(stdout, Does.Contain("--values v0.txt").And.Contain("likewise bank-1..bank-2 with their own bank.json and v1.txt..v2.txt"));
+        // The example writes every bank's values file, all of one length, each its own (README's quick start does the same).
+        string example = stdout.Split('\n').Single(l => l.Contains("for i in", StringComparison.Ordinal)).Split('`')[1];
+        string values = Directory.CreateDirectory(Path.Combine(_dir, "values")).FullName;
+        using (Process sh = Process.Start(new ProcessStartInfo("bash", ["-c", example]) { WorkingDirectory = values })!) sh.WaitForExit();
+        Assert.That(Directory.GetFiles(values).Select(Path.GetFileName).Order(), Is.EqualTo(new[] { "v0.txt", "v1.txt", "v2.txt" }), example);
+        for (int i = 0; i < 3; i++)
+            Assert.That(File.ReadAllLines(Path.Combine(values, $"v{i}.txt")), Is.EqualTo(Enumerable.Range(i, 1000).Select(v => v.ToString(CultureInfo.InvariantCulture))), example);
         using LoadedAggregatorConfig aggregator = AggregatorConfig.Load(Path.Combine(kit, "aggregator.json"));
         Assert.That(aggregator.Config.Federation.Mode, Is.EqualTo(mode));
         for (int i = 0; i < 3; i++)

@@ -103,6 +103,8 @@ public sealed partial class SimulateBankProcessTests
         Assert.That(b.RootElement.GetProperty("settings").GetProperty("transport").GetString(), Is.EqualTo("grpc"));
         Assert.That(procs.Stderr, Does.Contain("appliance on https://127.0.0.1:").And.Contain("3 bank processes"));
         Assert.That(procs.Stderr, Does.Match(@"bank 2 \(pid \d+\): (done after )?tree 3/3 level \d, \d+ sums, \d+\.\d MB up"), "one progress line per bank: stage, tree, level, sums, bytes");
+        // Why a bank uploads less is said once (he: 3 banks, T = 2 asked for shares; masking: every bank sends the same messages).
+        Assert.That(procs.Stderr.Contains("decryption shares come from the first", StringComparison.Ordinal), Is.EqualTo(mode == "he"), procs.Stderr);
         AssertNoChildLeft(3);
     }
 
@@ -208,6 +210,28 @@ public sealed partial class SimulateBankProcessTests
         {
             Directory.Delete(work, recursive: true);   // a SIGKILLed process cannot clean up after itself
         }
+    }
+
+    [TestCase("key setup done at this bank (the session is ready once every bank is; no round opens before) ...", "key setup done at this bank ...")]
+    [TestCase("key setup with the other banks (waits until every bank of the roster has joined) ...", "key setup with the other banks ...")]
+    [TestCase("tree 3/200 level 2, 12 sums, 1.0 MB up, 0.3 MB down", "tree 3/200 level 2, 12 sums, 1.0 MB up, 0.3 MB down")]
+    public void PanelStatus_DropsRemarksBeforeCuttingAWord(string line, string shown)
+    {
+        Assert.That(BankProcess.Shorten(line, 60), Is.EqualTo(shown));
+        Assert.That(BankProcess.Shorten(line, line.Length), Is.EqualTo(line), "a line that fits is shown whole");
+        string cut = BankProcess.Shorten(new string('x', 80) + " (remark)", 60);
+        Assert.That(cut, Has.Length.EqualTo(60).And.EndsWith("..."), "still too long without its remarks: cut, and marked as cut");
+    }
+
+    [TestCase(5, 4, "(bank 4 uploads about half as much")]
+    [TestCase(7, 5, "(banks 5-6 upload about half as much")]
+    [TestCase(3, 3, null)]
+    [TestCase(3, 0, null)]
+    public void NonDecryptorsNote_NamesTheBanksOutsideTheFirstT(int banks, int threshold, string? starts)
+    {
+        string? note = ApplianceTraining.NonDecryptorsNote(banks, threshold);
+        if (starts is null) Assert.That(note, Is.Null);
+        else Assert.That(note?.Trim(), Does.StartWith(starts).And.Contain($"first {threshold} contributing banks"));
     }
 
     [Test]

@@ -45,6 +45,13 @@ public class FederatedExperimentTests
         Assert.That(trees.Select(p => p.BytesUploaded), Is.Ordered);
         Assert.That(progress.Items.Select(p => p.Phase), Does.Contain("centralized").And.Contain("local").And.Contain("plain"));
         Assert.That(progress.Items[^1].Phase, Is.EqualTo("done"));
+        // Messages a person reads on a redirected stderr, where only some lines are shown: every local line says which of how
+        // many banks it is, the plain phase first says what it is for, and the sums before the first tree have no "0/10" step.
+        Assert.That(progress.Items.Where(p => p.Phase == "local").Select(p => p.Message),
+            Is.EqualTo(new[] { "LightGBM on bank-0 alone (1/3)", "LightGBM on bank-1 alone (2/3)", "LightGBM on bank-2 alone (3/3)" }));
+        Assert.That(progress.Items.First(p => p.Phase == "plain").Message, Does.StartWith("training again with plain sums"));
+        Assert.That(progress.Items.Where(p => p.Phase is "federated" or "plain").Select(p => p.Message), Has.None.Contains(" 0/"));
+        Assert.That(progress.Items.Where(p => p.Phase is "federated" or "plain").Select(p => p.Message), Has.Some.EqualTo("setup sums"));
 
         using var json = System.Text.Json.JsonDocument.Parse(ExperimentReport.ToJson(r));
         var root = json.RootElement;
