@@ -61,11 +61,17 @@ public sealed class ApplianceBankTransport : IBankTransport
         SumResult r = item.SumResult;
         // One pass from the packed bytes into the bank's array (SPEC.md 14.5, the masking sum); a bad result is refused here.
         int? length = r.Round == _requested.Round ? _requested.Length : null;
-        ulong[] sum = SumResult.UnpackSum(r.SumLe.Span, _client.ValueBits, length);
+        // The requested round's sum goes into the caller's array when it gave one (FederationClient.SumIntoAsync).
+        ulong[]? into = length is not null && SumInto is { } given && given.Length == length ? given : null;
+        ulong[] sum = SumResult.UnpackSum(r.SumLe.Span, _client.ValueBits, length, into);
         r.ReturnSumLe();   // read: its array serves the next round's result
         Diagnostics.HopTrace.Mark(Bank, "sum.unpacked", sum.Length);
         return new BankDelivery(null, new SumOutcomeNotice(r.Round, sum, [.. r.Contributors.Select(c => (int)c)], null));
     }
+
+    /// <summary>The caller's array for the sum of the round this bank requested (<see cref="FederationClient.SumIntoAsync"/>), set for
+    /// the length of one masking sum; null: each sum is a new array.</summary>
+    internal ulong[]? SumInto { get; set; }
 
     /// <summary>The round <see cref="RequestRoundAsync"/> last returned and the length it was asked for (its sum must have that many values).</summary>
     private (ulong Round, int Length) _requested;

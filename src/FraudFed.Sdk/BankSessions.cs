@@ -25,8 +25,9 @@ internal interface IBankSession : IDisposable
     int ValueBits { get; }
     Task SetupAsync(CancellationToken cancellationToken);
     /// <summary>One round: <paramref name="opened"/> when the appliance already opened it for this bank (a training step names
-    /// it, SPEC.md 14.5), else null (the bank asks with RequestRound).</summary>
-    Task<FederatedSum> SumAsync(ulong[] values, ulong? opened, CancellationToken cancellationToken);
+    /// it, SPEC.md 14.5), else null (the bank asks with RequestRound). The sum is written into <paramref name="into"/> when
+    /// given (the caller's array of the vector's length), else into a new array.</summary>
+    Task<FederatedSum> SumAsync(ulong[] values, ulong? opened, ulong[]? into, CancellationToken cancellationToken);
 }
 
 /// <summary>Why a bank that the appliance already counts as joined cannot go on (setup refused with WrongRoundOrState and no
@@ -148,7 +149,7 @@ internal sealed class HomomorphicBankSession : IBankSession
         catch (ProtocolViolationException e) { throw Failure(e, round: null); }
     }
 
-    public async Task<FederatedSum> SumAsync(ulong[] values, ulong? opened, CancellationToken cancellationToken)
+    public async Task<FederatedSum> SumAsync(ulong[] values, ulong? opened, ulong[]? into, CancellationToken cancellationToken)
     {
         ulong round = opened is { } named ? _transport.Expect(named, values.Length) : await _transport.RequestRoundAsync(values.Length, cancellationToken).ConfigureAwait(false);
         if (opened is null && _party.IsRoundOpen(round))
@@ -167,7 +168,9 @@ internal sealed class HomomorphicBankSession : IBankSession
         try
         {
             SecureSumClientResult r = await _client.SumAsync(values, new SumContext(round, values.Length, ValueBits), cancellationToken).ConfigureAwait(false);
-            return new FederatedSum(r.Round, r.Sum, r.Contributors);
+            if (into is null) return new FederatedSum(r.Round, r.Sum, r.Contributors);
+            r.Sum.AsSpan().CopyTo(into);   // the protocol client's own array: copied (its length was checked against the round's)
+            return new FederatedSum(r.Round, into, r.Contributors);
         }
         catch (ProtocolViolationException e) { throw Failure(e, round); }
         finally { _unreported = null; }
@@ -330,7 +333,7 @@ internal sealed class MaskingBankSession : IBankSession
         _left = round;
     }
 
-    public async Task<FederatedSum> SumAsync(ulong[] values, ulong? opened, CancellationToken cancellationToken)
+    public async Task<FederatedSum> SumAsync(ulong[] values, ulong? opened, ulong[]? into, CancellationToken cancellationToken)
     {
         if (_bank.State is BankReady { LastRoundFailure: { } reason } ready && ready.Round > _left)
         {
@@ -353,10 +356,13 @@ internal sealed class MaskingBankSession : IBankSession
         _transport.Client.Report(new SessionProgress(SessionProgress.Contributing, round, values.Length));
         try
         {
+            // The round's sum_le is unpacked straight into the caller's array, if any (ApplianceBankTransport.ReceiveAsync).
+            _transport.SumInto = into;
             SecureSumClientResult r = await _client.SumAsync(values, new SumContext(round, values.Length, ValueBits), cancellationToken).ConfigureAwait(false);
             return new FederatedSum(r.Round, r.Sum, r.Contributors);
         }
         catch (ProtocolViolationException e) { throw Failure(e, round); }
+        finally { _transport.SumInto = null; }
     }
 
     /// <summary>True for the serialized RoundAbort of round 0 of this session (the aggregator ended it).</summary>

@@ -297,9 +297,32 @@ public sealed partial class FederationClient : IAsyncDisposable
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     public Task<FederatedSum> SumAsync(ulong[] values, CancellationToken cancellationToken = default) => SumInRoundAsync(values, opened: null, cancellationToken);
 
+    /// <summary><see cref="SumAsync(ulong[], CancellationToken)"/> with the opened sum written into <paramref name="sum"/>, the caller's
+    /// array of the vector's length, which the result's <see cref="FederatedSum.Sum"/> is: a bank that sums round after round
+    /// reuses one array instead of receiving a fresh one per round (a million values are 8 MB of new memory each time). A masking
+    /// round's <c>sum_le</c> (SPEC.md 14.5) is unpacked straight into it; a homomorphic round's sum is copied into it. When the
+    /// call throws, <paramref name="sum"/> holds no sum (its contents are unspecified).</summary>
+    /// <param name="values">This bank's vector, as for <see cref="SumAsync(ulong[], CancellationToken)"/>.</param>
+    /// <param name="sum">The array the sum is written into: as long as <paramref name="values"/>, and not that array.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <exception cref="ArgumentException">an empty vector, <paramref name="sum"/> of another length, or <paramref name="sum"/> is
+    /// <paramref name="values"/>.</exception>
+    /// <exception cref="ValueOutOfRangeException">a value is not below 2^bits of the session (checked before any network call).</exception>
+    /// <exception cref="RoundFailedException">the round ended without a sum (the session goes on: call again).</exception>
+    /// <exception cref="FederationException">a refused message, a session that ended, or an unreachable appliance.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    public Task<FederatedSum> SumIntoAsync(ulong[] values, ulong[] sum, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(values);
+        ArgumentNullException.ThrowIfNull(sum);
+        if (sum.Length != values.Length) throw new ArgumentException($"The sum array has {sum.Length} values, the vector {values.Length}.", nameof(sum));
+        if (ReferenceEquals(sum, values)) throw new ArgumentException("The sum array must not be the vector itself.", nameof(sum));
+        return SumInRoundAsync(values, opened: null, cancellationToken, sum);
+    }
+
     /// <summary><see cref="SumAsync(ulong[], CancellationToken)"/>, in <paramref name="opened"/> when the appliance already opened
     /// that round for this bank (a training step names it, SPEC.md 14.5: no RoundRequest), else in the next round it asks for.</summary>
-    private async Task<FederatedSum> SumInRoundAsync(ulong[] values, ulong? opened, CancellationToken cancellationToken)
+    private async Task<FederatedSum> SumInRoundAsync(ulong[] values, ulong? opened, CancellationToken cancellationToken, ulong[]? into = null)
     {
         ArgumentNullException.ThrowIfNull(values);
         if (values.Length == 0) throw new ArgumentException("At least one value.", nameof(values));
@@ -311,7 +334,7 @@ public sealed partial class FederationClient : IAsyncDisposable
         if (_session is not { IsReady: true }) await ConnectAsync(cancellationToken).ConfigureAwait(false);
         IBankSession session = _session!;
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try { return await session.SumAsync(values, opened, cancellationToken).ConfigureAwait(false); }
+        try { return await session.SumAsync(values, opened, into, cancellationToken).ConfigureAwait(false); }
         finally { _gate.Release(); }
     }
 

@@ -68,6 +68,45 @@ public sealed class ApplianceEndToEndTests
         }
     }
 
+    [TestCase("he")]
+    [TestCase("masking")]
+    public async Task SumIntoAsync_WritesEachRoundsSumIntoTheCallersArray(string mode)
+    {
+        await using ApplianceKit kit = ApplianceKit.Create(mode);
+        await kit.StartAsync();
+        CancellationToken ct = Bounded(120);
+        FederationClient[] clients = Enumerable.Range(0, Banks).Select(kit.Client).ToArray();
+        await Task.WhenAll(clients.Select(c => c.ConnectAsync(ct)));
+        ulong[][] sums = [.. clients.Select(_ => new ulong[Length])];
+        for (int round = 0; round < 2; round++)
+        {
+            ulong[][] vectors = Vectors(mode, 20 + round);
+            // Bank 0 asks for a new array, the others reuse theirs: both give the plaintext sum.
+            FederatedSum[] results = await Task.WhenAll(clients.Select((c, i) => i == 0 ? c.SumAsync(vectors[i], ct) : c.SumIntoAsync(vectors[i], sums[i], ct)));
+            ulong[] expected = PlainSum(mode, vectors);
+            for (int i = 0; i < Banks; i++)
+            {
+                Assert.That(results[i].Sum, Is.EqualTo(expected), $"{mode} round {round}, bank {i}");
+                if (i > 0) Assert.That(results[i].Sum, Is.SameAs(sums[i]), "the caller's array is the result");
+            }
+        }
+        // Checked before any call: another length, or the vector itself.
+        Assert.Throws<ArgumentException>(() => clients[1].SumIntoAsync(new ulong[Length], new ulong[Length - 1], ct));
+        ulong[] same = new ulong[Length];
+        Assert.Throws<ArgumentException>(() => clients[1].SumIntoAsync(same, same, ct));
+    }
+
+    [Test]
+    public async Task TheTlsEndpointReadsWithoutAZeroByteWaitPerBlock()
+    {
+        // Kestrel's socket transport takes its read block at once (ApplianceHost: one system call per 4 KiB block, not two).
+        await using ApplianceKit kit = ApplianceKit.Create("masking");
+        await kit.StartAsync();
+        var options = (Microsoft.Extensions.Options.IOptions<Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets.SocketTransportOptions>)
+            kit.Host!.Services.GetService(typeof(Microsoft.Extensions.Options.IOptions<Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets.SocketTransportOptions>))!;
+        Assert.That(options.Value.WaitForDataBeforeAllocatingBuffer, Is.False);
+    }
+
     [Test]
     public async Task HealthOnTheTlsPort_AndPrometheusMetricsOnTheOperationsPort_ReportTheRound()
     {

@@ -63,6 +63,31 @@ public sealed class StoreAndStatusTests
     }
 
     [Test]
+    public void DirectPayloadWriter_WritesExactlyThePayload_ForEveryTailAndChunkBoundary()
+    {
+        // O_DIRECT writes whole 4096-byte blocks from a 1 MiB bounce buffer: the file must still hold exactly the payload (the padding
+        // cut off) for lengths around block and chunk boundaries. Where O_DIRECT is not used nothing may be created.
+        string dir = Directory.CreateTempSubdirectory("fraudfed-direct-").FullName;
+        try
+        {
+            using var writer = new DirectPayloadWriter();
+            int chunk = DirectPayloadWriter.ChunkBytes;
+            foreach (int length in new[] { 1, 511, 512, 4095, 4096, 4097, chunk - 1, chunk, chunk + 1, 3 * chunk + 17 })
+            {
+                byte[] payload = new byte[length];
+                new Random(length).NextBytes(payload);
+                string path = Path.Combine(dir, $"p{length}.bin");
+                bool direct = writer.TryWrite(path, payload);
+                if (direct) Assert.That(File.ReadAllBytes(path), Is.EqualTo(payload), $"{length} bytes");
+                else Assert.That(File.Exists(path), Is.False, $"{length} bytes: not written, nothing created");
+                // A new file only (O_EXCL): an existing name is an error, not an overwrite.
+                if (direct) Assert.Throws<IOException>(() => writer.TryWrite(path, [1, 2, 3]));
+            }
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
+
+    [Test]
     public void SqliteStore_NewStateFile_Has16KiBPages_AnExistingFileKeepsItsOwn()
     {
         // The page size as the SQLite file format stores it: big-endian u16 at offset 16 of the header (1 means 65536).

@@ -110,6 +110,38 @@ public sealed class SumResultPackingTests
     }
 
     [Test]
+    public void UnpackInto_IsThePlainUnpack_OnEveryOneBitChangeAndTruncation([Values(1, 20, 32, 44, 64)] int k)
+    {
+        // A bank's own result array (FederationClient.SumIntoAsync): the same values, or the same refusal, as the unpacking into a
+        // new array, for the result as packed, every one-bit change of it and every truncation; the array is used only when its
+        // length is the values' count.
+        const int length = 37;
+        byte[] packed = SumResult.PackSum(PlainSum(3, length, k, seed: 3), k);
+        var variants = new List<byte[]> { packed };
+        for (int bit = 0; bit < packed.Length * 8; bit++)
+        {
+            byte[] changed = (byte[])packed.Clone();
+            changed[bit / 8] ^= (byte)(1 << (bit % 8));
+            variants.Add(changed);
+        }
+        for (int cut = 0; cut < packed.Length; cut++) variants.Add(packed[..cut]);
+        var into = new ulong[length];
+        foreach (byte[] v in variants)
+            foreach (int? known in new int?[] { length, null })
+            {
+                Array.Fill(into, 0xDEADUL);
+                ulong[]? plain = null, reused = null;
+                ViolationReason? plainRefusal = null, reusedRefusal = null;
+                try { plain = SumResult.UnpackSum(v, k, known); } catch (ProtocolViolationException e) { plainRefusal = e.Reason; }
+                try { reused = SumResult.UnpackSum(v, k, known, into); } catch (ProtocolViolationException e) { reusedRefusal = e.Reason; }
+                Assert.That(reusedRefusal, Is.EqualTo(plainRefusal), $"k = {k}, {v.Length} bytes, length {(known is null ? "unknown" : "known")}");
+                if (plain is null) continue;
+                Assert.That(reused, Is.EqualTo(plain));
+                Assert.That(reused, plain.Length == length ? Is.SameAs(into) : Is.Not.SameAs(into), "the caller's array, iff its length fits");
+            }
+    }
+
+    [Test]
     public void Pack_RefusesAValueNotBelow2PowK() =>
         Assert.Throws<ArgumentException>(() => SumResult.PackSum([1, 1UL << 20], 20));
 }

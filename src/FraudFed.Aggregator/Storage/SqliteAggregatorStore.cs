@@ -1,7 +1,7 @@
 // SQLite implementation of IAggregatorStore (Microsoft.Data.Sqlite): WAL journal, synchronous=FULL so that an
 // acknowledged append survives a power loss, one connection guarded by its own lock (the coordinator's group commit
 // writes while banks' mailbox reads wait only for that commit). Large inbound payloads (1 MiB or more) live in files beside the state
-// file (<state>.payloads/<bank>-<sha256>.bin), written once and fsynced (the file, then the folder: one folder fsync for the
+// file (<state>.payloads/<bank>-<sha256>.bin), written once (O_DIRECT where possible: DirectPayloadWriter) and fsynced (the file, then the folder: one folder fsync for the
 // files of concurrent writers) before the row naming them commits, instead of
 // being copied into the WAL and again into the database at checkpoint. A broadcast mailbox item is stored once
 // (table items) and referenced by each recipient's mailbox row.
@@ -250,8 +250,10 @@ public sealed partial class SqliteAggregatorStore : IAggregatorStore
         string temp = path + "." + Guid.NewGuid().ToString("N") + ".tmp";
         try
         {
-            using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.None))
+            // O_DIRECT where the platform and file system allow it (DirectPayloadWriter), else through the page cache; fsynced either way.
+            if (!_direct.TryWrite(temp, payload))
             {
+                using var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.None);
                 file.Write(payload);
                 file.Flush(flushToDisk: true);
             }
@@ -261,6 +263,7 @@ public sealed partial class SqliteAggregatorStore : IAggregatorStore
         SyncPayloadDirectoryAfter(Interlocked.Increment(ref _renamed));
     }
 
+    private readonly DirectPayloadWriter _direct = new();
     private readonly object _directorySync = new();
     private long _renamed;           // payload files moved into place so far (numbered in the order their moves finished)
     private long _directorySynced;   // the highest such number a finished directory fsync covers
@@ -353,6 +356,7 @@ public sealed partial class SqliteAggregatorStore : IAggregatorStore
         lock (_gate)
         {
             _append?.Dispose();
+            _direct.Dispose();
             _db.Dispose();
             _lock.Dispose();
         }

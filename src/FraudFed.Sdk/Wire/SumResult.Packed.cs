@@ -55,10 +55,12 @@ public sealed partial class SumResult
     /// <param name="packed">The field's bytes.</param>
     /// <param name="modulusBits">The session's k (1..64).</param>
     /// <param name="length">The round's vector length when the caller knows it (the length it asked the round for), or null.</param>
-    /// <returns>One value per position, each below 2^k.</returns>
+    /// <param name="into">The array to write the values into when its length is the values' count (a bank's own result array),
+    /// else null: a new array. Its contents are unspecified when the call throws.</param>
+    /// <returns>One value per position, each below 2^k: <paramref name="into"/> when it was used.</returns>
     /// <exception cref="ProtocolViolationException">Malformed: the bytes are empty, not a whole number of values, or not
     /// <paramref name="length"/> values; OutOfRange: a value is not below 2^k. Nothing is returned then.</exception>
-    internal static ulong[] UnpackSum(ReadOnlySpan<byte> packed, int modulusBits, int? length)
+    internal static ulong[] UnpackSum(ReadOnlySpan<byte> packed, int modulusBits, int? length, ulong[]? into = null)
     {
         int width = ValueBytes(modulusBits);
         if (packed.IsEmpty || packed.Length % width != 0)
@@ -66,7 +68,7 @@ public sealed partial class SumResult
         int count = packed.Length / width;
         if (length is int n && count != n)
             throw new ProtocolViolationException(ViolationReason.Malformed, $"a masking sum of {count} values ({packed.Length} bytes) for a round of {n} values; expected {(long)n * width} bytes.");
-        ulong[] sum = GC.AllocateUninitializedArray<ulong>(count);
+        ulong[] sum = into is not null && into.Length == count ? into : GC.AllocateUninitializedArray<ulong>(count);
         Span<ulong> s = sum;
         if (width == 8 && BitConverter.IsLittleEndian)
             packed.CopyTo(MemoryMarshal.AsBytes(s));
