@@ -22,8 +22,7 @@ internal sealed class ReceiveBlockPoolFactory : IMemoryPoolFactory<byte>
 /// <summary>A pool of pinned blocks of <see cref="BlockBytes"/> bytes (see the file header). Thread-safe.</summary>
 internal sealed class ReceiveBlockPool : MemoryPool<byte>
 {
-    /// <summary>64 KiB: a 131 KB message in three recv calls rather than 33, while a block stays below the large object
-    /// heap's threshold (85,000 bytes) that matters for the unpinned arrays of everything else.</summary>
+    /// <summary>64 KiB: a 131 KB message in three recv calls rather than 33.</summary>
     public const int BlockBytes = 64 << 10;
 
     /// <summary>Idle blocks kept for reuse: 16 MiB (the HTTP/2 window of one stream; several banks' uploads in flight at
