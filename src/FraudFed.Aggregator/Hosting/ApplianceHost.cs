@@ -251,13 +251,10 @@ public sealed class ApplianceHost : IAsyncDisposable
     public IReadOnlyList<Uri> Addresses =>
         _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Select(a => new Uri(a.Replace("[::]", "127.0.0.1"))).ToList();
 
-    /// <summary>The host's services (tests: which memory pool factory Kestrel's transport takes).</summary>
-    internal IServiceProvider Services => _app.Services;
-
     /// <summary>The coordinator (tests read its stage).</summary>
     public Coordinator Coordinator => _app.Services.GetRequiredService<Coordinator>();
 
-    /// <summary>The host's services (tests: the transport's settings).</summary>
+    /// <summary>The host's services (tests: the transport's settings and which memory pool factory it takes).</summary>
     internal IServiceProvider Services => _app.Services;
 
     /// <inheritdoc />
