@@ -42,15 +42,22 @@ public sealed class ApplianceEndToEndTests
 
     private static CancellationToken Bounded(int seconds) => new CancellationTokenSource(TimeSpan.FromSeconds(seconds)).Token;
 
+    /// <summary>Starts <paramref name="kit"/>'s appliance and connects a client of every bank (the session's setup done).</summary>
+    private static async Task<FederationClient[]> ConnectedAsync(ApplianceKit kit, CancellationToken ct)
+    {
+        await kit.StartAsync();
+        FederationClient[] clients = Enumerable.Range(0, Banks).Select(kit.Client).ToArray();
+        await Task.WhenAll(clients.Select(c => c.ConnectAsync(ct)));
+        return clients;
+    }
+
     [TestCase("he")]
     [TestCase("masking")]
     public async Task FiveBanks_SumIsExactlyThePlaintextSum(string mode)
     {
         await using ApplianceKit kit = ApplianceKit.Create(mode);
-        await kit.StartAsync();
         CancellationToken ct = Bounded(120);
-        FederationClient[] clients = Enumerable.Range(0, Banks).Select(kit.Client).ToArray();
-        await Task.WhenAll(clients.Select(c => c.ConnectAsync(ct)));
+        FederationClient[] clients = await ConnectedAsync(kit, ct);
         // The SDK runs the protocol layer's own per-bank client of the mode over the appliance's mailbox (SPEC.md 15).
         Assert.That(clients.Select(c => c.SecureSumClient),
             Has.All.InstanceOf(mode == "he" ? typeof(FraudFed.Protocol.Coordination.HomomorphicSecureSumClient) : typeof(FraudFed.Protocol.Coordination.MaskingSecureSumClient)));
@@ -73,10 +80,8 @@ public sealed class ApplianceEndToEndTests
     public async Task SumIntoAsync_WritesEachRoundsSumIntoTheCallersArray(string mode)
     {
         await using ApplianceKit kit = ApplianceKit.Create(mode);
-        await kit.StartAsync();
         CancellationToken ct = Bounded(120);
-        FederationClient[] clients = Enumerable.Range(0, Banks).Select(kit.Client).ToArray();
-        await Task.WhenAll(clients.Select(c => c.ConnectAsync(ct)));
+        FederationClient[] clients = await ConnectedAsync(kit, ct);
         ulong[][] sums = [.. clients.Select(_ => new ulong[Length])];
         for (int round = 0; round < 2; round++)
         {
