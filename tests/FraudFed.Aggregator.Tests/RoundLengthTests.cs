@@ -50,6 +50,17 @@ public sealed class RoundLengthTests
         Assert.That(StatusMapping.ReasonOf(rpc), Is.EqualTo(Cryptography.ViolationReason.OutOfRange));
         Assert.That(StatusMapping.RoundLengthOf(rpc), Is.EqualTo(4));
 
+        // Bank 0 asking again with another length (as a restarted run of it would): the same refusal, naming its own earlier
+        // length, not WrongRoundOrState; nothing stored, and its pending request stands.
+        int bank0Stored = kit.Host.Coordinator.EventCountOf(0);
+        Grpc.Core.RpcException own = Assert.ThrowsAsync<Grpc.Core.RpcException>(async () =>
+            await kit.Raw(0).Grpc.RequestRoundAsync(new RoundRequest { Length = 5 }, cancellationToken: ct))!;
+        Assert.That(own.StatusCode, Is.EqualTo(Grpc.Core.StatusCode.InvalidArgument));
+        Assert.That(StatusMapping.ReasonOf(own), Is.EqualTo(Cryptography.ViolationReason.OutOfRange));
+        Assert.That(StatusMapping.RoundLengthOf(own), Is.EqualTo(4));
+        Assert.That(own.Status.Detail, Does.Contain("this bank asked to join it with that length before").And.Contain("passed 5"));
+        Assert.That(kit.Host.Coordinator.EventCountOf(0), Is.EqualTo(bank0Stored), "a refused request stores nothing");
+
         // With the right length every bank gets the exact sum.
         FederatedSum[] results = await Task.WhenAll([first, .. clients.Skip(1).Select((c, i) => c.SumAsync(vectors[i + 1], ct))]);
         foreach (FederatedSum r in results) Assert.That(r.Sum, Is.EqualTo(new ulong[] { 111, 222, 333, 444 }));

@@ -565,8 +565,9 @@ public sealed class Coordinator : IDisposable
         {
             if (_requests.TryGetValue(bank, out int asked))
             {
-                if (asked != length)
-                    throw Error.Violation(ViolationReason.WrongRoundOrState, $"this bank already asked to join round {_nextRound} with {asked} values");
+                // This bank's own earlier request (typically from a run of it that stopped before the round opened) set its
+                // length: the same refusal as another bank's length, so the SDK names the length to pass (SPEC.md 14.5).
+                if (asked != length) throw new RoundLengthMismatchException(_nextRound, asked, length, ownRequest: true);
                 // A resend: the first request may still be in the queued batch, so it is answered once that is durable.
                 pending = _lastQueued;
                 round = _nextRound;
@@ -657,9 +658,14 @@ public sealed class ApplianceUnavailableException(string message) : Exception(me
 
 /// <summary>A bank asked to join the pending round with another vector length than the round's: the first bank to ask sets the
 /// length (SPEC.md 14.5) and every other bank must pass the same. The appliance answers INVALID_ARGUMENT (reason OutOfRange) with
-/// the round's length in the trailer <see cref="FraudFed.Sdk.StatusMapping.RoundLengthTrailer"/>; nothing is stored.</summary>
-public sealed class RoundLengthMismatchException(ulong round, int expected, int actual)
-    : Exception($"vector length mismatch: round {round} sums vectors of {expected} value{(expected == 1 ? "" : "s")} (the length the first bank to join it asked for), this bank passed {actual}; every bank of a round passes vectors of the same length")
+/// the round's length in the trailer <see cref="FraudFed.Sdk.StatusMapping.RoundLengthTrailer"/>; nothing is stored. With
+/// <paramref name="ownRequest"/>, the length is the one this bank itself asked for earlier (a run of it that stopped before the
+/// round opened): it holds until the round opens or its join deadline passes.</summary>
+public sealed class RoundLengthMismatchException(ulong round, int expected, int actual, bool ownRequest = false)
+    : Exception($"vector length mismatch: round {round} sums vectors of {expected} value{(expected == 1 ? "" : "s")} " +
+        (ownRequest ? "(this bank asked to join it with that length before, e.g. in a run that stopped; it holds until the round opens or its join deadline passes)"
+            : "(the length the first bank to join it asked for)") +
+        $", this bank passed {actual}; every bank of a round passes vectors of the same length")
 {
     /// <summary>The pending round.</summary>
     public ulong Round { get; } = round;

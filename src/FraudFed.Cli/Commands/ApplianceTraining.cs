@@ -339,7 +339,7 @@ internal sealed class BankProcess : IDisposable
                     "setup" => "setup",
                     var s => $"{s} {Long("step")}/{Long("total_steps")}" + (level >= 0 ? $" level {level}" : ""),
                 };
-                _status = $"{_where}, {Long("sums")} sums, {Long("bytes_uploaded") / 1e6:0.0} MB up, {Long("bytes_downloaded") / 1e6:0.0} MB down";
+                _status = $"{_where}, {Plural.Of(Long("sums"), "sum")}, {Long("bytes_uploaded") / 1e6:0.0} MB up, {Long("bytes_downloaded") / 1e6:0.0} MB down";
             }
         }
         catch (JsonException) { }

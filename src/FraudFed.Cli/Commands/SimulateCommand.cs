@@ -417,8 +417,9 @@ internal sealed class SimulateCommand : ICliCommand
         w.WriteLine($"wall time: {r.Wall.TotalSeconds:0.0} s");
     }
 
-    /// <summary>One status line on stderr: rewritten in place on a terminal; when redirected, a line per phase
-    /// plus at most one every two seconds, and the last line of each phase so the final step is always shown.</summary>
+    /// <summary>One status line on stderr: rewritten in place on a terminal; when redirected, a line per phase and per step
+    /// without sums (each local baseline), sum progress at most once every two seconds, and the last line of each phase so
+    /// the final step is always shown.</summary>
     private sealed class ConsoleProgress(TextWriter stderr) : IProgress<ExperimentProgress>
     {
         private readonly bool _interactive = ReferenceEquals(stderr, Console.Error) && !Console.IsErrorRedirected;
@@ -429,15 +430,17 @@ internal sealed class SimulateCommand : ICliCommand
 
         public void Report(ExperimentProgress p)
         {
-            string line = $"[{p.Elapsed.TotalSeconds,6:0.0}s] {p.Phase,-11} {p.Message}" +
-                (p.Sums > 0 ? $"  sums {p.Sums}, {p.BytesUploaded / 1e6:0.0} MB up" : "");
+            // Protocol bytes only for the secure sums; the plain phase's sums move nothing over a network.
+            string line = $"[{p.Elapsed.TotalSeconds,6:0.0}s] {p.Phase,-12}{p.Message}" +
+                (p.Sums > 0 ? $"  ({Plural.Of(p.Sums, "sum")}" + (p.Phase == "federated" ? $", {p.BytesUploaded / 1e6:0.0} MB up)" : ")") : "");
             if (_interactive)
             {
                 string padded = line.PadRight(_width);
                 _width = line.Length;
                 stderr.Write("\r" + padded);
             }
-            else if (p.Phase != _phase || _sinceLine.Elapsed.TotalSeconds >= 2)
+            // Lines of sum progress (many a second) are thinned to one per 2 s; every other line (a bank's baseline, a phase) is shown.
+            else if (p.Phase != _phase || p.Sums == 0 || _sinceLine.Elapsed.TotalSeconds >= 2)
             {
                 if (p.Phase != _phase && _pending is not null) stderr.WriteLine(_pending);
                 stderr.WriteLine(line);

@@ -386,10 +386,10 @@ public static class FederatedExperiment
         return new ModelEvaluation(name, BinaryMetrics.Evaluate(all, labels, curvePoints), perBank);
     }
 
-    /// <summary>A sum's progress message: "tree 12/200 level 3" (GBDT), "round 4/30" (logistic), or "setup sums" for the sums
+    /// <summary>A sum's progress message: "tree 12/200 level 3" (GBDT), "round 4/30" (logistic), or "setup (before the first step)" for the sums
     /// before the first tree or round (bin edges, totals), which have no step of their own.</summary>
     private static string Describe(FederationProgress p, bool withLevel) =>
-        p.Stage == "setup" ? "setup sums" : $"{p.Stage} {p.Step}/{p.TotalSteps}" + (withLevel && p.Level >= 0 ? $" level {p.Level}" : "");
+        p.Stage == "setup" ? "setup (before the first step)" : $"{p.Stage} {p.Step}/{p.TotalSteps}" + (withLevel && p.Level >= 0 ? $" level {p.Level}" : "");
 
     private static void Report(IProgress<ExperimentProgress>? progress, string phase, string message, Stopwatch clock, FederationProgress? p = null)
         => progress?.Report(new ExperimentProgress(phase, message, p?.Step ?? 0, p?.TotalSteps ?? 0, p?.Level ?? -1, p?.Sums ?? 0, p?.BytesUploaded ?? 0, p?.BytesDownloaded ?? 0, clock.Elapsed));

@@ -51,7 +51,7 @@ public class FederatedExperimentTests
             Is.EqualTo(new[] { "LightGBM on bank-0 alone (1/3)", "LightGBM on bank-1 alone (2/3)", "LightGBM on bank-2 alone (3/3)" }));
         Assert.That(progress.Items.First(p => p.Phase == "plain").Message, Does.StartWith("training again with plain sums"));
         Assert.That(progress.Items.Where(p => p.Phase is "federated" or "plain").Select(p => p.Message), Has.None.Contains(" 0/"));
-        Assert.That(progress.Items.Where(p => p.Phase is "federated" or "plain").Select(p => p.Message), Has.Some.EqualTo("setup sums"));
+        Assert.That(progress.Items.Where(p => p.Phase is "federated" or "plain").Select(p => p.Message), Has.Some.EqualTo("setup (before the first step)"));
 
         using var json = System.Text.Json.JsonDocument.Parse(ExperimentReport.ToJson(r));
         var root = json.RootElement;
