@@ -176,7 +176,7 @@ public sealed partial class FederationClient
                     {
                         // The round the appliance opened for this step when it broadcast it (SPEC.md 14.5): no RoundRequest, its round
                         // start is already in the mailbox. An appliance that names none gets a request.
-                        FederatedSum sum = await SumInRoundAsync(answer, s.Round == 0 ? null : s.Round, cancellationToken).ConfigureAwait(false);
+                        FederatedSum sum = await SumInRoundAsync(answer, s.Round == 0 ? null : s.Round, into: null, cancellationToken).ConfigureAwait(false);
                         if (sum.Contributors.Count != Settings.Banks)
                             throw new TrainingFailedException($"round {sum.Round} summed only banks {string.Join(", ", sum.Contributors)}; federated training needs every bank in every sum: check that every bank runs and retry in a new session.");
                         var reduced = new ulong[sum.Sum.Length];

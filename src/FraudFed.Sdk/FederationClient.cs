@@ -295,7 +295,7 @@ public sealed partial class FederationClient : IAsyncDisposable
     /// <exception cref="RoundFailedException">the round ended without a sum (the session goes on: call again).</exception>
     /// <exception cref="FederationException">a refused message, a session that ended, or an unreachable appliance.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
-    public Task<FederatedSum> SumAsync(ulong[] values, CancellationToken cancellationToken = default) => SumInRoundAsync(values, opened: null, cancellationToken);
+    public Task<FederatedSum> SumAsync(ulong[] values, CancellationToken cancellationToken = default) => SumInRoundAsync(values, opened: null, into: null, cancellationToken);
 
     /// <summary><see cref="SumAsync(ulong[], CancellationToken)"/> with the opened sum written into <paramref name="sum"/>, the caller's
     /// array of the vector's length, which the result's <see cref="FederatedSum.Sum"/> is: a bank that sums round after round
@@ -317,12 +317,13 @@ public sealed partial class FederationClient : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(sum);
         if (sum.Length != values.Length) throw new ArgumentException($"The sum array has {sum.Length} values, the vector {values.Length}.", nameof(sum));
         if (ReferenceEquals(sum, values)) throw new ArgumentException("The sum array must not be the vector itself.", nameof(sum));
-        return SumInRoundAsync(values, opened: null, cancellationToken, sum);
+        return SumInRoundAsync(values, opened: null, into: sum, cancellationToken);
     }
 
     /// <summary><see cref="SumAsync(ulong[], CancellationToken)"/>, in <paramref name="opened"/> when the appliance already opened
-    /// that round for this bank (a training step names it, SPEC.md 14.5: no RoundRequest), else in the next round it asks for.</summary>
-    private async Task<FederatedSum> SumInRoundAsync(ulong[] values, ulong? opened, CancellationToken cancellationToken, ulong[]? into = null)
+    /// that round for this bank (a training step names it, SPEC.md 14.5: no RoundRequest), else in the next round it asks for;
+    /// the sum goes into <paramref name="into"/> when given (<see cref="SumIntoAsync"/>), else into a new array.</summary>
+    private async Task<FederatedSum> SumInRoundAsync(ulong[] values, ulong? opened, ulong[]? into, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(values);
         if (values.Length == 0) throw new ArgumentException("At least one value.", nameof(values));
