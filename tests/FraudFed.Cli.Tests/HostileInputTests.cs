@@ -69,6 +69,10 @@ public sealed class HostileInputTests
         yield return Case("rounds-with-gbdt", "fraudfed simulate: --rounds applies to --model logistic (FedAvg rounds); --model gbdt takes --trees (boosting rounds): leave --rounds out, or add --model logistic.",
             "simulate", "--rounds", "5", "--model", "gbdt", "--out", "@out");
         yield return Case("rounds-with-default-model", "--rounds applies to --model logistic", "simulate", "--rounds", "5", "--out", "@out");
+        yield return Case("category-buckets-without-categories", "fraudfed simulate: --category-buckets applies to categorical columns, and the schema has none: name them with --categorical, or leave --category-buckets out.",
+            "simulate", "--csv", "@ulb", "--schema", "ulb", "--category-buckets", "16", "--out", "@out");
+        yield return Case("category-key-without-categories", "fraudfed simulate: --category-key applies to categorical columns, and the schema has none",
+            "simulate", "--csv", "@ulb", "--schema", "ulb", "--category-key", "@afile", "--out", "@out");
         yield return Case("trees-with-logistic", "fraudfed simulate: --trees applies to --model gbdt (boosting rounds); --model logistic takes --rounds (FedAvg rounds): leave --trees out, or add --model gbdt.",
             "simulate", "--model", "logistic", "--trees", "50", "--out", "@out");
         // System.CommandLine's own refusals, in the house form: what is wrong with the token typed, and what to do.
@@ -80,6 +84,7 @@ public sealed class HostileInputTests
         yield return Case("option-value-missing", "fraudfed simulate: --banks needs a value (fraudfed simulate --help).", "simulate", "--out", "@out", "--banks");
         yield return Case("option-not-a-number", "fraudfed simulate: --banks must be a whole number (got 'five').", "simulate", "--banks", "five", "--out", "@out");
         yield return Case("option-not-a-decimal", "fraudfed simulate: --bank-timeout must be a number (got '30s').", "simulate", "--transport", "grpc", "--bank-timeout", "30s", "--out", "@out");
+        yield return Case("option-twice", "fraudfed simulate: --banks is given 2 times (3, 4); give it once.", "simulate", "--banks", "3", "--banks", "4", "--out", "@out");
         yield return Case("option-required-missing", "fraudfed bank sum: --config is required (fraudfed bank sum --help).", "bank", "sum", "--values", "@afile");
         yield return Case("argument-unexpected", "fraudfed simulate: unexpected argument 'extra': fraudfed simulate takes options only, each written --name value (fraudfed simulate --help).", "simulate", "extra", "--out", "@out");
         yield return Case("bank-timeout-without-grpc", "--bank-timeout applies to --transport grpc", "simulate", "--bank-timeout", "30", "--out", "@out");

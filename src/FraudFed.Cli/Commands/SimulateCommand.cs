@@ -120,6 +120,9 @@ internal sealed class SimulateCommand : ICliCommand
         CsvSchema? schema = csv is null ? null : ResolveSchema(csv);
         if (schema?.BankColumn is { } column && s.IsGiven("--banks", s.Banks != 5))
             throw new UsageException($"--banks and the bank column '{column}' both say how many banks there are: the bank column decides; leave --banks out.");
+        if (schema is { CategoricalColumns.Count: 0 }
+            && (s.IsGiven("--category-buckets", csv!.CategoryBuckets != CategoryEncoder.DefaultBuckets) ? "--category-buckets" : csv!.CategoryKeyFile is not null ? "--category-key" : null) is { } unused)
+            throw new UsageException($"{unused} applies to categorical columns, and the schema has none: name them with --categorical, or leave {unused} out.");
         if (schema?.BankColumn is { } col && s.IsGiven("--alpha", csv!.Alpha != DefaultAlpha))
             throw new UsageException($"--alpha sets a Dirichlet split, but the bank column '{col}' already assigns each row its bank: leave --alpha out.");
         // The threshold against the number of banks, when the options alone decide it (a bank column decides it after loading).

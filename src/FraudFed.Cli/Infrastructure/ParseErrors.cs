@@ -45,8 +45,10 @@ internal static class ParseErrors
                 return option.Option.Required ? $"{option.Option.Name} is required {help}." : null;
             if (option.Tokens.Count == 0 && option.Option.ValueType != typeof(bool))
                 return $"{option.Option.Name} needs a value {help}.";
-            if (Kind(option.Option.ValueType) is { } kind && option.Tokens.Count > 0)
-                return $"{option.Option.Name} must be {kind} (got '{option.Tokens[0].Value}').";
+            if (option.Tokens.Count > 1 && option.Option.Arity.MaximumNumberOfValues == 1)
+                return $"{option.Option.Name} is given {option.Tokens.Count} times ({string.Join(", ", option.Tokens.Select(t => t.Value))}); give it once.";
+            if (Kind(option.Option.ValueType) is { } kind && option.Tokens.FirstOrDefault(t => !Parses(t.Value, option.Option.ValueType)) is { } bad)
+                return $"{option.Option.Name} must be {kind} (got '{bad.Value}').";
         }
         if (current.Options.FirstOrDefault(o => o.Required && parse.GetResult(o) is null) is { } required)
             return $"{required.Name} is required {help}.";
@@ -54,6 +56,16 @@ internal static class ParseErrors
             return $"a command is needed after '{full}'; use {Words(subcommands)} {help}.";
         return null;
     }
+
+    /// <summary>Whether <paramref name="value"/> reads as <paramref name="type"/> (a whole number beyond the type's range counts:
+    /// IntegerOptions says its range).</summary>
+    private static bool Parses(string value, Type type) => (Nullable.GetUnderlyingType(type) ?? type) switch
+    {
+        Type t when t == typeof(double) || t == typeof(float) || t == typeof(decimal) =>
+            double.TryParse(value, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out _),
+        Type t when t == typeof(bool) => bool.TryParse(value, out _),
+        _ => System.Numerics.BigInteger.TryParse(value, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out _),
+    };
 
     private static string? Kind(Type type) => (Nullable.GetUnderlyingType(type) ?? type) switch
     {

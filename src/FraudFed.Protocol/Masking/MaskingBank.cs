@@ -392,7 +392,7 @@ public sealed partial class MaskingBank : IDisposable
             if (s != _id && Graph.AreNeighbours(_id, s) && !st.Held.ContainsKey(s))
                 throw Error.Violation(ViolationReason.Inconsistent, "The survivor list names a neighbour that never shared its keys with this bank.");
         // An honest aggregator fails the round itself below M (CloseMaskedInput); a shorter list is a deviation (SPEC.md 8.3).
-        if (list.Survivors.Count < _p.MinimumSurvivors) throw Abort(ViolationReason.TooFewParticipants, Error.TooFewSurvivors(list.Survivors.Count, "are on the survivor list", _p.MinimumSurvivors, null));
+        if (list.Survivors.Count < _p.MinimumSurvivors) throw Abort(ViolationReason.TooFewParticipants, Error.TooFewSurvivors(list.Survivors.Count, "on the survivor list", _p.MinimumSurvivors, null));
         byte[] survivorBytes = list.SignedBytes();
         byte[] sig = _identity.Sign(survivorBytes);
         State = new BankConsistencyCheck(st.Round, st.Held, list.Survivors.ToArray(), survivorBytes);
