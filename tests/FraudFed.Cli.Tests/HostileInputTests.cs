@@ -84,6 +84,8 @@ public sealed class HostileInputTests
         yield return Case("option-value-missing", "fraudfed simulate: --banks needs a value (fraudfed simulate --help).", "simulate", "--out", "@out", "--banks");
         yield return Case("option-not-a-number", "fraudfed simulate: --banks must be a whole number (got 'five').", "simulate", "--banks", "five", "--out", "@out");
         yield return Case("option-not-a-decimal", "fraudfed simulate: --bank-timeout must be a number (got '30s').", "simulate", "--transport", "grpc", "--bank-timeout", "30s", "--out", "@out");
+        yield return Case("option-before-command", "fraudfed bank: --config is an option of 'sum' or 'train': name the command first, as in 'fraudfed bank sum --config ...' (fraudfed bank --help).",
+            "bank", "--config", "bank.json");
         yield return Case("option-twice", "fraudfed simulate: --banks is given 2 times (3, 4); give it once.", "simulate", "--banks", "3", "--banks", "4", "--out", "@out");
         yield return Case("option-required-missing", "fraudfed bank sum: --config is required (fraudfed bank sum --help).", "bank", "sum", "--values", "@afile");
         yield return Case("argument-unexpected", "fraudfed simulate: unexpected argument 'extra': fraudfed simulate takes options only, each written --name value (fraudfed simulate --help).", "simulate", "extra", "--out", "@out");

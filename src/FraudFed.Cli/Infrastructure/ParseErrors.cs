@@ -29,6 +29,8 @@ internal static class ParseErrors
         if (parse.UnmatchedTokens.Count > 0)
         {
             string token = parse.UnmatchedTokens[0];
+            if (token.StartsWith('-') && current.Subcommands.Where(c => !c.Hidden && c.Options.Any(o => o.Name == token || o.Aliases.Contains(token))).Select(c => c.Name).ToArray() is [_, ..] owners)
+                return $"{token} is an option of {Words(owners)}: name the command first, as in '{full} {owners[0]} {token} ...' {help}.";
             if (token.StartsWith('-'))
                 return Nearest(token, current.Options.Where(o => !o.Hidden).Select(o => o.Name)) is { } near
                     ? $"unknown option '{token}'; did you mean {near}? {help}"
