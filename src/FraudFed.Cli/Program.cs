@@ -49,6 +49,8 @@ internal static class Program
             && parse.Errors.Select(ChoiceOptions.NotAChoice).FirstOrDefault(m => m is not null) is { } notAChoice)
             return CliErrors.Fail(command, stderr, notAChoice);   // a value outside an option's few values, in words
 
+        if (parse.Errors.Count > 0 && parse.Action is ParseErrorAction or null && ParseErrors.Describe(parse, command) is { } described)
+            return CliErrors.Fail(command, stderr, described);   // an unknown command or option, a missing value, a value of the wrong type, in words
         if (parse.Errors.Count > 0 && parse.Action is ParseErrorAction or null)
             return CliErrors.Fail(command, stderr, $"{WithoutTypeNames(parse.Errors[0].Message)} (see '{(command.Length == 0 ? "fraudfed" : "fraudfed " + command)} --help')");
         var invocation = new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null };

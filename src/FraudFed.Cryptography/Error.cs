@@ -61,4 +61,33 @@ internal static class Error
 
     /// <summary>A protocol violation with its reason code.</summary>
     public static ProtocolViolationException Violation(ViolationReason reason, string message) => new(reason, message);
+
+    /// <summary>
+    /// TooFewParticipants for a homomorphic round, in the one wording of every path (the appliance's aggregator party, the
+    /// in-process coordinator, the harness): "round 2 has 1 contributing bank; at least 4 are needed to open a sum (the
+    /// threshold T = 4 and K_min = 4, SPEC.md 12.3)".
+    /// </summary>
+    /// <param name="round">The round that fails.</param>
+    /// <param name="contributors">Banks whose complete uploads arrived.</param>
+    /// <param name="needed">The fewest that open a sum on this path (K_min, or max(T, K_min) where the decryptors are contributors).</param>
+    /// <param name="threshold">T, the decryption threshold.</param>
+    /// <param name="minContributors">K_min, the fewest contributors a sum may have.</param>
+    public static ProtocolViolationException TooFewContributors(ulong round, int contributors, int needed, int threshold, int minContributors) =>
+        new(ViolationReason.TooFewParticipants, string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"round {round} has {Count(contributors, "contributing bank")}; at least {needed} {(needed == 1 ? "is" : "are")} needed to open a sum (the threshold T = {threshold} and K_min = {minContributors}, SPEC.md 12.3)"));
+
+    /// <summary>
+    /// TooFewParticipants for a masking stage, in the same words: "2 banks shared keys; at least 3 are needed (the minimum M
+    /// of surviving banks, SPEC.md 8.3)", followed by <paramref name="consequence"/> when given ("the round ends.").
+    /// </summary>
+    /// <param name="count">How many banks did <paramref name="what"/>.</param>
+    /// <param name="what">What they did, after the count: "advertised keys", "shared keys", ...</param>
+    /// <param name="needed">M, the minimum of surviving banks.</param>
+    /// <param name="consequence">"the round ends" or null.</param>
+    public static string TooFewSurvivors(int count, string what, int needed, string? consequence) =>
+        string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"{Count(count, "bank")} {what}; at least {needed} {(needed == 1 ? "is" : "are")} needed (the minimum M of surviving banks, SPEC.md 8.3){(consequence is null ? "." : $"; {consequence}.")}");
+
+    /// <summary>"1 bank", "2 banks".</summary>
+    private static string Count(int n, string noun) => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{n} {noun}{(n == 1 ? "" : "s")}");
 }

@@ -168,6 +168,30 @@ public sealed class ApplianceEndToEndTests
         }
     }
 
+    /// <summary>A round that too few banks contribute to ends for the banks that did with the appliance's plain words: how
+    /// many contributed, how many are needed and why (a fresh-user trial saw "fewer than K_min = 4" from the appliance and
+    /// "fewer than T = 3 or K_min = 3" in process; both paths now build the text in one place).</summary>
+    [Test]
+    public async Task TooFewContributors_EndTheRound_ForTheBanksThatContributed_InThePlainWording()
+    {
+        await using ApplianceKit kit = ApplianceKit.Create("he", stageSeconds: 2);   // 5 banks: c = 1, T = K_min = 4
+        await kit.StartAsync();
+        CancellationToken ct = Bounded(120);
+        FederationClient[] clients = [kit.Client(0), kit.Client(1)];
+        RawBank[] silent = [kit.Raw(2), kit.Raw(3), kit.Raw(4)];
+        await Task.WhenAll(clients.Select(c => c.ConnectAsync(ct)).Concat(silent.Select(b => b.SetupAsync(ct))));
+        // The silent banks ask to join (the round opens at once) and upload nothing: uploads close at the stage deadline with 2.
+        foreach (RawBank b in silent) await b.Grpc.RequestRoundAsync(new RoundRequest { Length = Length }, cancellationToken: ct);
+        ulong[][] vectors = Vectors("he", 30);
+        foreach (Task<FederatedSum> sum in clients.Select((c, i) => c.SumAsync(vectors[i], ct)).ToArray())
+        {
+            RoundFailedException e = Assert.ThrowsAsync<RoundFailedException>(() => sum)!;
+            Assert.That(e.Reason, Is.EqualTo(ViolationReason.TooFewParticipants));
+            Assert.That(e.Message, Does.Contain($"round {e.Round} has 2 contributing banks; at least 4 are needed to open a sum (the threshold T = 4 and K_min = 4, SPEC.md 12.3)"));
+            Assert.That(e.Message, Does.Not.Contain("fewer than"));
+        }
+    }
+
     private static string Chain(Exception? e)
     {
         var sb = new System.Text.StringBuilder();

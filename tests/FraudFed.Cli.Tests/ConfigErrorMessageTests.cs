@@ -27,10 +27,10 @@ public sealed class ConfigErrorMessageTests
     {
         // name, file text, the message after the file name as a pattern: the line is the one holding the fault; the column
         // is where the reader stood (within or just after the faulty token), except for a bad character, where it is exact.
-        yield return new TestCaseData("unknown", "{\n  \"bogus\": 1\n}", @"line 2, column \d+, at \$\.bogus: unknown setting 'bogus'").SetName("unknown setting");
-        yield return new TestCaseData("array", "[1, 2]", @"line 1, column \d+, at \$: expected an object at the top level").SetName("array at the top level");
-        yield return new TestCaseData("string", "{\n\n  \"certificate\": 5}", @"line 3, column \d+, at \$\.certificate: expected a string").SetName("number where a string belongs");
-        yield return new TestCaseData("notjson", "{\n  certificate", @"line 2, column 3, at \$: not valid JSON \(").SetName("not JSON");
+        yield return new TestCaseData("unknown", "{\n  \"bogus\": 1\n}", @": line 2, column \d+, at \$\.bogus: unknown setting 'bogus'").SetName("unknown setting");
+        yield return new TestCaseData("array", "[1, 2]", @": line 1, column \d+, at \$: expected an object at the top level").SetName("array at the top level");
+        yield return new TestCaseData("string", "{\n\n  \"certificate\": 5}", @": line 3, column \d+, at \$\.certificate: expected a string").SetName("number where a string belongs");
+        yield return new TestCaseData("notjson", "{\n  certificate", @" is not valid JSON at line 2, byte 3: 'c' stands where a name in double quotes \(or a closing }\) belongs\.$").SetName("not JSON");
     }
 
     private static void AssertUsageError((int Code, string Stdout, string Stderr) run, string file, string expected)
@@ -38,7 +38,8 @@ public sealed class ConfigErrorMessageTests
         Assert.Multiple(() =>
         {
             Assert.That(run.Code, Is.EqualTo(2), run.Stderr);
-            Assert.That(run.Stderr, Does.Match(System.Text.RegularExpressions.Regex.Escape(file) + ": " + expected));
+            Assert.That(run.Stderr.TrimEnd().Split('\n'), Has.Length.EqualTo(1), run.Stderr);
+            Assert.That(run.Stderr.TrimEnd(), Does.Match(System.Text.RegularExpressions.Regex.Escape(file) + expected));
             Assert.That(run.Stderr, Does.Not.Contain("FraudFed.").And.Not.Contain("System.").And.Not.Contain(".NET"));
             Assert.That(run.Stderr, Does.Not.Contain("LineNumber").And.Not.Contain("BytePositionInLine"));
             Assert.That(run.Stderr, Does.Not.Contain("   at "), "no stack trace");
@@ -63,6 +64,31 @@ public sealed class ConfigErrorMessageTests
         AssertUsageError(HostileInputTests.Run("bank", "sum", "--config", file, "--values", values), file, expected);
     }
 
+    /// <summary>A configuration file cut short (a copy that stopped, a disk that filled) says so in words with the line and byte
+    /// where the text ends, not the reader's "Expected depth to be zero at the end of the JSON payload" sentence.</summary>
+    [Test]
+    public void ATruncatedConfiguration_SaysTheFileIsNotValidJson_WhereItEnds_InWords()
+    {
+        string kit = Path.Combine(_dir, "kit");
+        Assert.That(HostileInputTests.Run("aggregator", "init", "--banks", "3", "--out", kit, "--insecure-test-parameters").Code, Is.EqualTo(0));
+        string aggregator = Path.Combine(kit, "aggregator.json"), bank = Path.Combine(kit, "banks", "bank-0", "bank.json");
+        string values = Path.Combine(_dir, "values.txt");
+        File.WriteAllText(values, "1\n2\n");
+        foreach ((string file, string[] args) in new[] { (aggregator, new[] { "aggregator", "serve", "--config", aggregator }), (bank, ["bank", "sum", "--config", bank, "--values", values]) })
+            foreach (double keep in new[] { 0.6, 0.999 })
+            {
+                string whole = File.ReadAllText(file).TrimEnd();
+                File.WriteAllText(file + ".whole", whole);
+                File.WriteAllText(file, whole[..(int)(whole.Length * keep)]);
+                var run = HostileInputTests.Run(args);
+                File.Move(file + ".whole", file, overwrite: true);
+                string command = string.Join(' ', args.Take(2));
+                Assert.That(run.Code, Is.EqualTo(2), run.Stderr);
+                Assert.That(run.Stderr.TrimEnd(), Does.Match($"^fraudfed {command}: " + System.Text.RegularExpressions.Regex.Escape(file)
+                    + @" is not valid JSON at line \d+, byte \d+: the file ends (in the middle of the JSON|before every \{ or \[ is closed) \(is it cut short\?\)\.$"), $"{command}, {keep:P1} kept");
+            }
+    }
+
     [Test]
     public void SimulateSchemaThatIsNotJsonNamesLineAndColumn()
     {
@@ -73,7 +99,7 @@ public sealed class ConfigErrorMessageTests
         Assert.Multiple(() =>
         {
             Assert.That(run.Code, Is.EqualTo(2), run.Stderr);
-            Assert.That(run.Stderr, Does.Contain($"{schema} is not valid JSON at line 2, column 13"));
+            Assert.That(run.Stderr, Does.Contain($"{schema} is not valid JSON at line 2, byte 13: 'u' cannot start a value (text goes in double quotes;"));
             Assert.That(run.Stderr, Does.Not.Contain("LineNumber").And.Not.Contain("System.").And.Not.Contain("FraudFed."));
             Assert.That(Directory.Exists(Path.Combine(_dir, "out")), Is.False, "nothing written");
         });

@@ -57,7 +57,7 @@ public sealed class HostileInputTests
         yield return Case("out-under-a-file", "is not a directory, so no directory can be made under it", "simulate", "--out", "@afile/sub");
         if (OperatingSystem.IsLinux()) // /proc gives a directory even root cannot write
             yield return Case("out-unwritable", "cannot be written: nothing can be created in '/proc' (", "simulate", "--out", "/proc/fraudfed-test/out");
-        yield return Case("banks-not-a-number", "Cannot parse argument 'abc' for option '--banks'", "simulate", "--banks", "abc", "--out", "@out");
+        yield return Case("banks-not-a-number", "fraudfed simulate: --banks must be a whole number (got 'abc').", "simulate", "--banks", "abc", "--out", "@out");
         yield return Case("banks-one", "--banks must be in 3..100", "simulate", "--banks", "1", "--out", "@out");
         yield return Case("banks-beyond-int32", "--banks must be in 3..100 (got 99999999999).", "simulate", "--banks", "99999999999", "--out", "@out");
         yield return Case("bench-he-runs-beyond-int32", "--runs must be in 1..1000 (got 99999999999).", "bench", "he", "--runs", "99999999999");
@@ -65,6 +65,30 @@ public sealed class HostileInputTests
         yield return Case("bench-ntt-runs-below-int32", "--runs must be in 1..1000000 (got -99999999999).", "bench", "ntt", "--runs", "-99999999999");
         yield return Case("trees-zero", "--trees must be in 1..10000", "simulate", "--trees", "0", "--out", "@out");
         yield return Case("bank-timeout-zero", "--bank-timeout must be in 1..86400", "simulate", "--transport", "grpc", "--bank-timeout", "0", "--out", "@out");
+        // An option of the other model is refused, not ignored (the trial ran `--rounds 5 --model gbdt` and got 200 trees).
+        yield return Case("rounds-with-gbdt", "fraudfed simulate: --rounds applies to --model logistic (FedAvg rounds); --model gbdt takes --trees (boosting rounds): leave --rounds out, or add --model logistic.",
+            "simulate", "--rounds", "5", "--model", "gbdt", "--out", "@out");
+        yield return Case("rounds-with-default-model", "--rounds applies to --model logistic", "simulate", "--rounds", "5", "--out", "@out");
+        yield return Case("category-buckets-without-categories", "fraudfed simulate: --category-buckets applies to categorical columns, and the schema has none: name them with --categorical, or leave --category-buckets out.",
+            "simulate", "--csv", "@ulb", "--schema", "ulb", "--category-buckets", "16", "--out", "@out");
+        yield return Case("category-key-without-categories", "fraudfed simulate: --category-key applies to categorical columns, and the schema has none",
+            "simulate", "--csv", "@ulb", "--schema", "ulb", "--category-key", "@afile", "--out", "@out");
+        yield return Case("trees-with-logistic", "fraudfed simulate: --trees applies to --model gbdt (boosting rounds); --model logistic takes --rounds (FedAvg rounds): leave --trees out, or add --model gbdt.",
+            "simulate", "--model", "logistic", "--trees", "50", "--out", "@out");
+        // System.CommandLine's own refusals, in the house form: what is wrong with the token typed, and what to do.
+        yield return Case("command-unknown", "fraudfed bank: unknown command 'frobnicate'; use 'sum' or 'train' (fraudfed bank --help).", "bank", "frobnicate");
+        yield return Case("command-missing", "fraudfed bank: a command is needed after 'fraudfed bank'; use 'sum' or 'train' (fraudfed bank --help).", "bank");
+        yield return Case("top-command-unknown", "fraudfed: unknown command 'simulat'; use 'aggregator', 'bank', 'bench', ", "simulat");
+        yield return Case("option-typo", "fraudfed simulate: unknown option '--bankz'; did you mean --banks? (fraudfed simulate --help)", "simulate", "--bankz", "3", "--out", "@out");
+        yield return Case("option-unknown-far", "fraudfed simulate: unknown option '--frobnicate'; 'fraudfed simulate --help' lists the options.", "simulate", "--frobnicate", "--out", "@out");
+        yield return Case("option-value-missing", "fraudfed simulate: --banks needs a value (fraudfed simulate --help).", "simulate", "--out", "@out", "--banks");
+        yield return Case("option-not-a-number", "fraudfed simulate: --banks must be a whole number (got 'five').", "simulate", "--banks", "five", "--out", "@out");
+        yield return Case("option-not-a-decimal", "fraudfed simulate: --bank-timeout must be a number (got '30s').", "simulate", "--transport", "grpc", "--bank-timeout", "30s", "--out", "@out");
+        yield return Case("option-before-command", "fraudfed bank: --config is an option of 'sum' or 'train': name the command first, as in 'fraudfed bank sum --config ...' (fraudfed bank --help).",
+            "bank", "--config", "bank.json");
+        yield return Case("option-twice", "fraudfed simulate: --banks is given 2 times (3, 4); give it once.", "simulate", "--banks", "3", "--banks", "4", "--out", "@out");
+        yield return Case("option-required-missing", "fraudfed bank sum: --config is required (fraudfed bank sum --help).", "bank", "sum", "--values", "@afile");
+        yield return Case("argument-unexpected", "fraudfed simulate: unexpected argument 'extra': fraudfed simulate takes options only, each written --name value (fraudfed simulate --help).", "simulate", "extra", "--out", "@out");
         yield return Case("bank-timeout-without-grpc", "--bank-timeout applies to --transport grpc", "simulate", "--bank-timeout", "30", "--out", "@out");
         yield return Case("id-columns-empty-name", "--id-columns 'a,,b' has an empty column name", "simulate", "--id-columns", "a,,b", "--out", "@out");
         yield return Case("categorical-trailing-comma", "--categorical 'a,' has an empty column name", "simulate", "--categorical", "a,", "--out", "@out");
@@ -194,7 +218,7 @@ public sealed class HostileInputTests
         Assert.That(code, Is.EqualTo(2), stderr);
         string[] lines = stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         Assert.That(lines, Has.Length.EqualTo(1), "one line: " + stderr);
-        Assert.That(lines[0], Does.StartWith($"fraudfed {args[0]}").And.Contain(expected));
+        Assert.That(lines[0], Does.StartWith(args[0] == "simulat" ? "fraudfed: " : $"fraudfed {args[0]}").And.Contain(expected));
         Assert.That(stderr, Does.Not.Contain("   at ").And.Not.Contain("Exception"), "no stack trace, no exception type");
         Assert.That(stdout, Is.Empty);
         Assert.That(Directory.GetFileSystemEntries(_dir).Order(), Is.EqualTo(before), "nothing written: no output, no staging directory");

@@ -24,7 +24,8 @@ public sealed class SimulateCommandTests
     {
         var stdout = new StringWriter();
         var stderr = new StringWriter();
-        int rc = SimulateCommand.Run(new SimulateCommand.SimulateSettings(3, mode, model, 6000, 7, _out, null, Json: true, Trees: 4, Rounds: 3),
+        int rc = SimulateCommand.Run(new SimulateCommand.SimulateSettings(3, mode, model, 6000, 7, _out, null, Json: true,
+            Trees: model == "gbdt" ? 4 : null, Rounds: model == "logistic" ? 3 : null),
             stdout, stderr, CancellationToken.None);
 
         Assert.That(rc, Is.EqualTo(0), stderr.ToString());

@@ -223,10 +223,13 @@ public sealed class ApplianceHost : IAsyncDisposable
         return !violation && message.Contains("exceeds the maximum configured message size", StringComparison.OrdinalIgnoreCase);
     }
 
-    /// <summary>Structured single-line console logs at information level; framework noise at warning. Messages name banks by
-    /// roster index, stages and reasons, never key, share or message bytes.</summary>
-    private static void DefaultLogging(ILoggingBuilder l) =>
-        l.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; }).SetMinimumLevel(LogLevel.Information)
+    /// <summary>Structured single-line console logs at information level ("2026-12-02 14:03:05Z info  coordinator: ...",
+    /// <see cref="OperatorConsoleFormatter"/>); framework noise at warning. Messages name banks by roster index, stages and
+    /// reasons, never key, share or message bytes.</summary>
+    internal static void DefaultLogging(ILoggingBuilder l) =>
+        l.AddConsole(o => o.FormatterName = OperatorConsoleFormatter.FormatterName)
+            .AddConsoleFormatter<OperatorConsoleFormatter, Microsoft.Extensions.Logging.Console.ConsoleFormatterOptions>()
+            .SetMinimumLevel(LogLevel.Information)
             .AddFilter("Microsoft", LogLevel.Warning).AddFilter("Grpc", LogLevel.Warning)
             // An unhealthy check is logged once by the coordinator (the state write that failed); /healthz says it at every poll.
             .AddFilter("Microsoft.Extensions.Diagnostics.HealthChecks", LogLevel.Critical);

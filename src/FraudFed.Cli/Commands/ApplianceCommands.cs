@@ -53,6 +53,7 @@ internal sealed class AggregatorCommands : ICliSubcommands
             staged.Commit(["aggregator.json"]);
             TextWriter stdout = pr.InvocationConfiguration.Output;
             stdout.WriteLine($"wrote a DEVELOPMENT-ONLY kit for {n} banks ({pr.GetValue(mode)}) to {staged.TargetPath}");
+            if (n == 2) stdout.WriteLine(TwoBankNote);
             foreach (string line in NextSteps(CliInvocation.Prefix(), staged.TargetPath, n)) stdout.WriteLine(line);
             return CliErrors.Success;
         }));
@@ -76,6 +77,11 @@ internal sealed class AggregatorCommands : ICliSubcommands
         yield return $"  bank 0:    {fraudfed} bank sum --config {CliInvocation.Quote(Path.Combine(kit, "banks", "bank-0", "bank.json"))} --values v0.txt";
     }
 
+    /// <summary>What init says of a 2-bank kit: it runs (he: c = 0, T = K_min = 2, SPEC.md 12.3; masking: t = 2), but the sum
+    /// of two banks hides neither bank's values from the other, and every round needs both banks.</summary>
+    internal const string TwoBankNote = "note: with 2 banks every sum needs both banks (no bank may drop out of a round), and each bank can subtract its own "
+        + "values from the sum and read the other's: the secure sum hides them from the aggregator only; use 3 or more banks to keep each bank's values private.";
+
     private static Command BuildServe()
     {
         var config = new Option<string>("--config") { Description = "aggregator.json (see `aggregator init`).", Required = true };
@@ -86,8 +92,9 @@ internal sealed class AggregatorCommands : ICliSubcommands
             using LoadedAggregatorConfig loaded = AggregatorConfig.Load(pr.GetValue(config)!);
             // Both addresses are checked before the state file is opened or a session is created, so a busy port is one
             // line naming that port and leaves nothing behind (a port taken between this probe and the bind still fails cleanly).
-            EnsureFree("listen", loaded.Listen);
-            if (loaded.Ops is not null) EnsureFree("ops_listen", loaded.Ops);
+            string configPath = pr.GetValue(config)!;
+            EnsureFree("listen", loaded.Listen, configPath);
+            if (loaded.Ops is not null) EnsureFree("ops_listen", loaded.Ops, configPath);
             ApplianceHost host;
             try { host = ApplianceHost.Create(loaded); }
             catch (InvalidDataException e) { throw new UsageException(e.Message); }
@@ -104,6 +111,11 @@ internal sealed class AggregatorCommands : ICliSubcommands
             {
                 TextWriter stderr = pr.InvocationConfiguration.Error;
                 host.RunAsync(addresses => stderr.WriteLine(ListeningLine(addresses)), CliInterrupt.Token).GetAwaiter().GetResult();
+            }
+            catch (IOException e) when (e.InnerException is System.Net.Sockets.SocketException { SocketErrorCode: System.Net.Sockets.SocketError.AddressAlreadyInUse })
+            {
+                // Taken between the probe and the bind: a failed run (exit 1, README), in the same words as the probe's.
+                throw new InvalidOperationException($"cannot listen: {e.Message.TrimEnd('.')}; {Busy(configPath)}", e);
             }
             catch (IOException e) { throw new InvalidOperationException($"cannot listen: {e.Message}", e); }
             finally { host.DisposeAsync().AsTask().GetAwaiter().GetResult(); }
@@ -123,18 +135,28 @@ internal sealed class AggregatorCommands : ICliSubcommands
         return $"fraudfed aggregator serve: listening on {string.Join(", ", parts)}";
     }
 
-    /// <summary>Throws <see cref="UsageException"/> when <paramref name="endpoint"/> cannot be bound (in use, or not an address of this host).</summary>
-    private static void EnsureFree(string name, System.Net.IPEndPoint endpoint)
+    /// <summary>Throws <see cref="UsageException"/> when <paramref name="endpoint"/> cannot be bound (in use, or not an address of
+    /// this host); the message names the configuration key <paramref name="name"/> of <paramref name="configPath"/> that sets it.</summary>
+    private static void EnsureFree(string name, System.Net.IPEndPoint endpoint, string configPath)
     {
         if (endpoint.Port == 0) return;
         var probe = new System.Net.Sockets.TcpListener(endpoint);
         try { probe.Start(); }
+        catch (System.Net.Sockets.SocketException e) when (e.SocketErrorCode == System.Net.Sockets.SocketError.AddressAlreadyInUse)
+        {
+            throw new UsageException($"{name} {endpoint} is already in use: {Busy(configPath)}, or set \"{name}\" in {configPath} "
+                + $"(--{name.Replace('_', '-')} of aggregator init) to a free port");
+        }
         catch (System.Net.Sockets.SocketException e)
         {
-            throw new UsageException($"{name} {endpoint} cannot be bound ({e.SocketErrorCode}): stop what uses it or choose another address in the configuration");
+            throw new UsageException($"{name} {endpoint} cannot be bound ({e.SocketErrorCode}): set \"{name}\" in {configPath} to an address of this host (such as 127.0.0.1:{endpoint.Port})");
         }
         finally { probe.Stop(); }
     }
+
+    /// <summary>What probably holds a busy port, and the first thing to do about it.</summary>
+    private static string Busy(string configPath) =>
+        $"another `fraudfed aggregator serve` (perhaps of the same {Path.GetFileName(configPath)}) or another program is probably listening on that port; stop it";
 }
 
 /// <summary>`fraudfed bank sum|train`: one bank's contribution to one secure sum, or its side of the training job, for operators and scripts.</summary>

@@ -53,8 +53,8 @@ internal sealed class SimulateCommand : ICliCommand
         var seed = new Option<int>("--seed") { Description = "Seed of the synthetic data, or of the split of a CSV file.", DefaultValueFactory = _ => 1 }.InRange(int.MinValue, int.MaxValue);
         var output = new Option<string>("--out") { Description = "Directory for summary.json, report.html and model.txt (created if needed; written only when the run succeeds).", DefaultValueFactory = _ => Path.Combine("out", "simulate") };
         var threshold = new Option<int?>("--threshold") { Description = "Banks needed to open a sum (default about 2/3 of the banks)." }.InRange(2, MaxBanks);
-        var trees = new Option<int?>("--trees") { Description = "Boosting rounds of the federated GBDT (1..10000, default 200)." }.InRange(1, 10_000);
-        var rounds = new Option<int?>("--rounds") { Description = "FedAvg rounds of the federated logistic regression (1..10000, default 30)." }.InRange(1, 10_000);
+        var trees = new Option<int?>("--trees") { Description = "Boosting rounds of the federated GBDT, with --model gbdt (1..10000, default 200)." }.InRange(1, 10_000);
+        var rounds = new Option<int?>("--rounds") { Description = "FedAvg rounds of the federated logistic regression, with --model logistic (1..10000, default 30)." }.InRange(1, 10_000);
         var shift = new Option<int>("--campaign-shift") { Description = "Banks each fraud campaign's home moves between the training and the later test window (0: campaigns stay put; below --banks).", DefaultValueFactory = _ => 1 }.InRange(0, MaxBanks - 1);
         var json = new Option<bool>("--json") { Description = "End with one JSON line of headline results." };
         var transport = new Option<string>("--transport") { Description = "inproc: banks and aggregator in one process over an in-memory transport; grpc: the aggregator appliance and one `bank train` process per bank over loopback mutual TLS (a temporary development kit).", DefaultValueFactory = _ => "inproc" };
@@ -120,6 +120,9 @@ internal sealed class SimulateCommand : ICliCommand
         CsvSchema? schema = csv is null ? null : ResolveSchema(csv);
         if (schema?.BankColumn is { } column && s.IsGiven("--banks", s.Banks != 5))
             throw new UsageException($"--banks and the bank column '{column}' both say how many banks there are: the bank column decides; leave --banks out.");
+        if (schema is { CategoricalColumns.Count: 0 }
+            && (s.IsGiven("--category-buckets", csv!.CategoryBuckets != CategoryEncoder.DefaultBuckets) ? "--category-buckets" : csv!.CategoryKeyFile is not null ? "--category-key" : null) is { } unused)
+            throw new UsageException($"{unused} applies to categorical columns, and the schema has none: name them with --categorical, or leave {unused} out.");
         if (schema?.BankColumn is { } col && s.IsGiven("--alpha", csv!.Alpha != DefaultAlpha))
             throw new UsageException($"--alpha sets a Dirichlet split, but the bank column '{col}' already assigns each row its bank: leave --alpha out.");
         // The threshold against the number of banks, when the options alone decide it (a bank column decides it after loading).
@@ -231,6 +234,9 @@ internal sealed class SimulateCommand : ICliCommand
         Require(s.Trees is null or (>= 1 and <= 10_000), $"--trees must be in 1..10000 (got {s.Trees}).");
         Require(s.Rounds is null or (>= 1 and <= 10_000), $"--rounds must be in 1..10000 (got {s.Rounds}).");
         Require(s.Threshold is null or >= 2, $"--threshold must be at least 2 (got {s.Threshold}).");
+        // An option of the other model would be ignored silently: refuse it, as --alpha without --csv is refused.
+        Require(s.Trees is null || s.Model == "gbdt", $"--trees applies to --model gbdt (boosting rounds); --model {s.Model} takes --rounds (FedAvg rounds): leave --trees out, or add --model gbdt.");
+        Require(s.Rounds is null || s.Model == "logistic", $"--rounds applies to --model logistic (FedAvg rounds); --model {s.Model} takes --trees (boosting rounds): leave --rounds out, or add --model logistic.");
         Require(!string.IsNullOrWhiteSpace(s.OutDirectory), "--out must name a directory.");
         if (csv is null)
         {

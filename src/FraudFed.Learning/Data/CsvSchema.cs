@@ -164,12 +164,7 @@ public sealed partial record CsvSchema
         try { doc = JsonDocument.Parse(json, new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip }); }
         catch (JsonException e)
         {
-            // The reader's reason without its zero-based "LineNumber: | BytePositionInLine:" suffix; the position 1-based.
-            string reason = e.Message;
-            int cut = reason.IndexOf(" LineNumber:", StringComparison.Ordinal);
-            if (cut > 0) reason = reason[..cut];
-            string where = e.LineNumber is long line && e.BytePositionInLine is long column ? $" at line {line + 1}, column {column + 1}" : "";
-            throw Bad(source, null, $"is not valid JSON{where} ({reason.TrimEnd('.', ' ')})");
+            throw Bad(source, null, JsonSyntax.NotValid(e, json));   // "is not valid JSON at line L, byte B: reason", 1-based, in our words
         }
         using (doc)
         {

@@ -99,8 +99,8 @@ public sealed class HomomorphicCoordinator
             int[] contributors = [.. uploaded];
             if (contributors.Length < Math.Max(policy.Threshold, policy.MinContributors))
             {
-                await SendAsync(_aggregator.FailRound(ViolationReason.TooFewParticipants,
-                    $"round {round} has {contributors.Length} contributors, fewer than T = {policy.Threshold} or K_min = {policy.MinContributors}"), cancellationToken).ConfigureAwait(false);
+                await SendAsync(_aggregator.FailRound(ViolationReason.TooFewParticipants, Error.TooFewContributors(round, contributors.Length,
+                    Math.Max(policy.Threshold, policy.MinContributors), policy.Threshold, policy.MinContributors).Detail), cancellationToken).ConfigureAwait(false);
                 return Outcome(round);
             }
             int offset = (int)(round % (ulong)contributors.Length);
@@ -131,7 +131,11 @@ public sealed class HomomorphicCoordinator
     {
         HeRoundOutcome outcome = _aggregator.LastOutcome!;
         if (outcome.Round != round) throw Error.Violation(ViolationReason.WrongRoundOrState, $"round {round} has no outcome");
-        if (outcome.Failure is { } failure) throw Error.Violation(failure.Reason, $"round {round} failed: {HomomorphicAggregatorParty.Text(failure)}");
+        if (outcome.Failure is { } failure)
+        {
+            string text = HomomorphicAggregatorParty.Text(failure);   // "round R has ..." already names its round
+            throw Error.Violation(failure.Reason, text.StartsWith($"round {round} ", StringComparison.Ordinal) ? text : $"round {round} failed: {text}");
+        }
         return new CoordinatorRoundResult(round, outcome.Sum!, outcome.Contributors);
     }
 

@@ -287,7 +287,7 @@ public sealed class MaskingAggregator
     public byte[] CloseAdvertiseKeys()
     {
         if (State is not AggregatorAdvertiseKeys st) throw WrongState("CloseAdvertiseKeys");
-        if (st.Received.Count < _p.MinimumSurvivors) throw Abort(ViolationReason.TooFewParticipants, $"{st.Received.Count} banks advertised keys, fewer than the minimum of {_p.MinimumSurvivors}.");
+        if (st.Received.Count < _p.MinimumSurvivors) throw Abort(ViolationReason.TooFewParticipants, Error.TooFewSurvivors(st.Received.Count, "advertised keys", _p.MinimumSurvivors, null));
         _advertised = new bool[_p.Banks];
         foreach (int id in st.Received.Keys) _advertised[id] = true;
         byte[] roster = new KeyRoster(_p.SessionId, st.Received.OrderBy(kv => kv.Key).Select(kv => kv.Value).ToArray()).Encode();
@@ -367,7 +367,7 @@ public sealed class MaskingAggregator
     public IReadOnlyDictionary<int, byte[]> CloseShareKeys()
     {
         if (State is not AggregatorShareKeys st) throw WrongState("CloseShareKeys");
-        if (st.Received.Count < _p.MinimumSurvivors) throw RoundFailed(ViolationReason.TooFewParticipants, $"{st.Received.Count} banks shared keys, fewer than the minimum of {_p.MinimumSurvivors}; the round ends.");
+        if (st.Received.Count < _p.MinimumSurvivors) throw RoundFailed(ViolationReason.TooFewParticipants, Error.TooFewSurvivors(st.Received.Count, "shared keys", _p.MinimumSurvivors, "the round ends"));
         var deliveries = new Dictionary<int, byte[]>();
         foreach (int j in st.Received.Keys.Order())
         {
@@ -400,7 +400,7 @@ public sealed class MaskingAggregator
     public IReadOnlyDictionary<int, byte[]> CloseMaskedInput()
     {
         if (State is not AggregatorMaskedInput st) throw WrongState("CloseMaskedInput");
-        if (st.Received.Count < _p.MinimumSurvivors) throw RoundFailed(ViolationReason.TooFewParticipants, $"{st.Received.Count} masked inputs arrived, fewer than the minimum of {_p.MinimumSurvivors}; the round ends.");
+        if (st.Received.Count < _p.MinimumSurvivors) throw RoundFailed(ViolationReason.TooFewParticipants, Error.TooFewSurvivors(st.Received.Count, "sent masked inputs", _p.MinimumSurvivors, "the round ends"));
         int[] u2 = st.Received.Order().ToArray();
         var list = new SurvivorList(_p.SessionId, st.Round, u2);
         byte[] encoded = list.Encode();
@@ -425,7 +425,7 @@ public sealed class MaskingAggregator
     public IReadOnlyDictionary<int, byte[]> CloseConsistencyCheck()
     {
         if (State is not AggregatorConsistencyCheck st) throw WrongState("CloseConsistencyCheck");
-        if (st.Signatures.Count < _p.MinimumSurvivors) throw RoundFailed(ViolationReason.TooFewParticipants, $"{st.Signatures.Count} consistency signatures arrived, fewer than the minimum of {_p.MinimumSurvivors}; the round ends.");
+        if (st.Signatures.Count < _p.MinimumSurvivors) throw RoundFailed(ViolationReason.TooFewParticipants, Error.TooFewSurvivors(st.Signatures.Count, "sent consistency signatures", _p.MinimumSurvivors, "the round ends"));
         var u2 = new HashSet<int>(st.U2);
         var u1 = st.Prior.U1;
         SignerSignature[] sigs = st.Signatures.OrderBy(kv => kv.Key).Select(kv => new SignerSignature(kv.Key, kv.Value)).ToArray();

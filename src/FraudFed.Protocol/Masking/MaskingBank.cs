@@ -162,7 +162,7 @@ public sealed partial class MaskingBank : IDisposable
         if (!byId.TryGetValue(_id, out AdvertiseKeys? mine) || !mine.ChannelPublicKey.AsSpan().SequenceEqual(_channelKey.PublicKey)
             || !mine.MaskPublicKey.AsSpan().SequenceEqual(_maskKey.PublicKey) || !mine.GraphCommitment.AsSpan().SequenceEqual(_graphCommitment))
             throw Error.Violation(ViolationReason.Inconsistent, "The roster does not carry this bank's own keys and commitment.");
-        if (byId.Count < _p.MinimumSurvivors) throw Error.Violation(ViolationReason.TooFewParticipants, $"{byId.Count} banks advertised keys, fewer than the minimum of {_p.MinimumSurvivors}.");
+        if (byId.Count < _p.MinimumSurvivors) throw Error.Violation(ViolationReason.TooFewParticipants, Error.TooFewSurvivors(byId.Count, "advertised keys", _p.MinimumSurvivors, null));
         foreach (AdvertiseKeys k in roster.Keys)
             if (!k.VerifySignature(_identityKeys[k.Sender])) throw Error.Violation(ViolationReason.AuthenticationFailed, $"Bank {k.Sender}'s AdvertiseKeys signature does not verify.");
         byte[] reveal = new GraphSeedReveal(_p.SessionId, _id, (byte[])_graphNonce.Clone()).Encode(_identity);
@@ -392,7 +392,7 @@ public sealed partial class MaskingBank : IDisposable
             if (s != _id && Graph.AreNeighbours(_id, s) && !st.Held.ContainsKey(s))
                 throw Error.Violation(ViolationReason.Inconsistent, "The survivor list names a neighbour that never shared its keys with this bank.");
         // An honest aggregator fails the round itself below M (CloseMaskedInput); a shorter list is a deviation (SPEC.md 8.3).
-        if (list.Survivors.Count < _p.MinimumSurvivors) throw Abort(ViolationReason.TooFewParticipants, "Fewer survivors than the minimum.");
+        if (list.Survivors.Count < _p.MinimumSurvivors) throw Abort(ViolationReason.TooFewParticipants, Error.TooFewSurvivors(list.Survivors.Count, "on the survivor list", _p.MinimumSurvivors, null));
         byte[] survivorBytes = list.SignedBytes();
         byte[] sig = _identity.Sign(survivorBytes);
         State = new BankConsistencyCheck(st.Round, st.Held, list.Survivors.ToArray(), survivorBytes);
@@ -439,7 +439,7 @@ public sealed partial class MaskingBank : IDisposable
         }
         // An honest aggregator relays every signature and fails the round itself below M (CloseConsistencyCheck): fewer here
         // is the short side of a split survivor list (SPEC.md 11.1), so the session ends.
-        if (signers.Count < _p.MinimumSurvivors) throw Abort(ViolationReason.TooFewParticipants, $"{signers.Count} consistency signatures, fewer than the minimum of {_p.MinimumSurvivors}.");
+        if (signers.Count < _p.MinimumSurvivors) throw Abort(ViolationReason.TooFewParticipants, Error.TooFewSurvivors(signers.Count, "sent consistency signatures", _p.MinimumSurvivors, null));
 
         var revealed = new List<RevealedShare>(req.Requests.Count);
         foreach (ShareRequest q in req.Requests)

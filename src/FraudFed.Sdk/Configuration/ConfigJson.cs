@@ -41,9 +41,21 @@ public static class ConfigJson
             using FileStream s = File.OpenRead(path);
             return JsonSerializer.Deserialize<T>(s, Options) ?? throw new ConfigurationException($"{path}: the file is empty (null).");
         }
+        catch (JsonException e) when (IsSyntax(e)) { throw new ConfigurationException($"{path} {FraudFed.Learning.Data.JsonSyntax.NotValid(e, TextOf(path))}."); }
         catch (JsonException e) { throw new ConfigurationException($"{path}: {Describe(e)}."); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new ConfigurationException($"{path}: cannot be read: {e.Message}"); }
     }
+
+    /// <summary>The file's text for a syntax error's wording, or null when it cannot be read again.</summary>
+    private static string? TextOf(string path)
+    {
+        try { return File.ReadAllText(path); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
+    }
+
+    /// <summary>True when <paramref name="e"/> is the reader's (the text is not JSON), not the serializer's (JSON that does not
+    /// fit the settings: an unknown setting, a value of the wrong kind).</summary>
+    private static bool IsSyntax(JsonException e) => e.Path is null || e.InnerException is JsonException;
 
     /// <summary>A JSON reading error in words for the user: "line L, column C, at $.listen: expected a string" (line and
     /// column 1-based, the column counted in bytes), naming the JSON path and what was wrong, never a .NET type name nor the

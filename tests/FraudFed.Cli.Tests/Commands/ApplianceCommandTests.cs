@@ -237,6 +237,29 @@ public sealed class ApplianceCommandTests
         await host.StopAsync();
     }
 
+    /// <summary>A second serve on a port another program holds says what probably holds it and which key of which file (and which
+    /// init option) sets the port, not just the socket error's name (the trial saw "cannot be bound (AddressAlreadyInUse)").</summary>
+    [Test]
+    public void Serve_OnAPortAnotherListenerHolds_SaysWhatProbablyHoldsIt_AndWhichKeySetsIt()
+    {
+        using var busy = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        busy.Start();
+        int port = ((System.Net.IPEndPoint)busy.LocalEndpoint).Port;
+        string kit = Path.Combine(_dir, "kit-busy");
+        var init = HostileInputTests.Run("aggregator", "init", "--banks", "3", "--out", kit, "--insecure-test-parameters",
+            "--listen", $"127.0.0.1:{port}", "--ops-listen", "127.0.0.1:0");
+        Assert.That(init.Code, Is.EqualTo(0), init.Stderr);
+        string config = Path.Combine(kit, "aggregator.json");
+
+        var (code, stdout, stderr) = ServeBounded(config);
+        Assert.That(code, Is.EqualTo(2), stderr);
+        Assert.That(stderr.TrimEnd().Split('\n'), Has.Length.EqualTo(1), stderr);
+        Assert.That(stderr.TrimEnd(), Is.EqualTo($"fraudfed aggregator serve: listen 127.0.0.1:{port} is already in use: another `fraudfed aggregator serve` "
+            + $"(perhaps of the same aggregator.json) or another program is probably listening on that port; stop it, or set \"listen\" in {config} "
+            + "(--listen of aggregator init) to a free port"));
+        Assert.That(stdout, Is.Empty);
+    }
+
     [Test]
     public void Serve_WithABusyPort_OrACorruptStateFile_ExitsWith2_NamingIt_WithoutAStackTrace()
     {
@@ -285,7 +308,11 @@ public sealed class ApplianceCommandTests
     public void Init_NeverOverwritesAKit()
     {
         string kit = Path.Combine(_dir, "kit");
-        Assert.That(HostileInputTests.Run("aggregator", "init", "--banks", "2", "--out", kit).Code, Is.EqualTo(0));
+        var first = HostileInputTests.Run("aggregator", "init", "--banks", "2", "--out", kit);
+        Assert.That(first.Code, Is.EqualTo(0));
+        // A 2-bank kit runs (TwoBankKitTests), and init says what two banks cannot hide from each other.
+        Assert.That(first.Stdout.Split('\n').Select(l => l.TrimEnd()), Does.Contain(FraudFed.Cli.Commands.AggregatorCommands.TwoBankNote));
+        Assert.That(HostileInputTests.Run("aggregator", "init", "--banks", "3", "--out", Path.Combine(_dir, "kit3")).Stdout, Does.Not.Contain("note: with 2 banks"));
         string before = File.ReadAllText(Path.Combine(kit, "aggregator.json"));
         var (code, _, stderr) = HostileInputTests.Run("aggregator", "init", "--banks", "2", "--out", kit);
         Assert.That(code, Is.EqualTo(2));

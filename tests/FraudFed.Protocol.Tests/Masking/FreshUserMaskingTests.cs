@@ -138,7 +138,10 @@ public sealed class FreshUserMaskingTests
         agg.Receive(2, d.H.Banks[2].AdvertiseKeys());
         var ex = Assert.Throws<ProtocolViolationException>(() => agg.CloseAdvertiseKeys())!;
         Assert.That(ex.Reason, Is.EqualTo(ViolationReason.TooFewParticipants));
-        Assert.That(ex.Message, Does.Contain($"2 banks advertised keys, fewer than the minimum of {p.MinimumSurvivors}"));
+        Assert.That(ex.Message, Does.Contain($"2 banks advertised keys; at least {p.MinimumSurvivors} are needed (the minimum M of surviving banks, SPEC.md 8.3)."));
+        var alone = new MaskingAggregator(p, keys);
+        alone.Receive(1, d.H.Banks[1].AdvertiseKeys());
+        Assert.That(Assert.Throws<ProtocolViolationException>(() => alone.CloseAdvertiseKeys())!.Message, Does.Contain("1 bank advertised keys; at least"));
 
         // A bank handed the wrong kind of aggregator message: "an UnmaskRequest", not "a UnmaskRequest".
         using var rng = FraudFed.Testing.TestRandom.Create("fresh/counts/bank");

@@ -1,0 +1,107 @@
+// The parse errors System.CommandLine reports in its own capitalised sentences ("Required command was not provided.",
+// "Unrecognized command or argument 'x'.", "Required argument missing for option: '--banks'.", "Cannot parse argument 'abc'
+// for option '--banks' as expected type 'System.Int32'."), said the way the commands' own checks say things: what is wrong,
+// with the token the user typed, and what to do. Found from the parse result's structure (unmatched tokens, the command's
+// subcommands and required options, an option's tokens and value type), not from the parser's English.
+using System.CommandLine;
+using System.CommandLine.Parsing;
+
+namespace FraudFed.Cli.Infrastructure;
+
+/// <summary>The house wording of a command line the parser refused.</summary>
+internal static class ParseErrors
+{
+    /// <summary>
+    /// One sentence for the first problem of <paramref name="parse"/> that the parser's structure shows: an unknown command
+    /// or option ("unknown command 'frobnicate'; use 'sum' or 'train' (fraudfed bank --help)"), a missing command or required
+    /// option, an option without its value, a value that is not of the option's type. Null when none applies (the caller
+    /// keeps the parser's message).
+    /// </summary>
+    /// <param name="parse">A parse result with errors.</param>
+    /// <param name="command">The command path, "" for the root ("bank", "aggregator serve").</param>
+    public static string? Describe(ParseResult parse, string command)
+    {
+        string full = command.Length == 0 ? "fraudfed" : "fraudfed " + command;
+        Command current = parse.CommandResult.Command;
+        string[] subcommands = current.Subcommands.Where(c => !c.Hidden).Select(c => c.Name).ToArray();
+        string help = $"({full} --help)";
+
+        if (parse.UnmatchedTokens.Count > 0)
+        {
+            string token = parse.UnmatchedTokens[0];
+            if (token.StartsWith('-') && current.Subcommands.Where(c => !c.Hidden && c.Options.Any(o => o.Name == token || o.Aliases.Contains(token))).Select(c => c.Name).ToArray() is [_, ..] owners)
+                return $"{token} is an option of {Words(owners)}: name the command first, as in '{full} {owners[0]} {token} ...' {help}.";
+            if (token.StartsWith('-'))
+                return Nearest(token, current.Options.Where(o => !o.Hidden).Select(o => o.Name)) is { } near
+                    ? $"unknown option '{token}'; did you mean {near}? {help}"
+                    : $"unknown option '{token}'; '{full} --help' lists the options.";
+            if (subcommands.Length > 0)
+                return $"unknown command '{token}'; use {Words(subcommands)} {help}.";
+            return $"unexpected argument '{token}': {full} takes options only, each written --name value {help}.";
+        }
+        foreach (ParseError error in parse.Errors)
+        {
+            OptionResult? option = error.SymbolResult as OptionResult ?? error.SymbolResult?.Parent as OptionResult;
+            if (option is null) continue;
+            if (option.IdentifierToken is null)   // not on the command line: a required option left out
+                return option.Option.Required ? $"{option.Option.Name} is required {help}." : null;
+            if (option.Tokens.Count == 0 && option.Option.ValueType != typeof(bool))
+                return $"{option.Option.Name} needs a value {help}.";
+            if (option.Tokens.Count > 1 && option.Option.Arity.MaximumNumberOfValues == 1)
+                return $"{option.Option.Name} is given {option.Tokens.Count} times ({string.Join(", ", option.Tokens.Select(t => t.Value))}); give it once.";
+            if (Kind(option.Option.ValueType) is { } kind && option.Tokens.FirstOrDefault(t => !Parses(t.Value, option.Option.ValueType)) is { } bad)
+                return $"{option.Option.Name} must be {kind} (got '{bad.Value}').";
+        }
+        if (current.Options.FirstOrDefault(o => o.Required && parse.GetResult(o) is null) is { } required)
+            return $"{required.Name} is required {help}.";
+        if (subcommands.Length > 0 && current.Action is null)
+            return $"a command is needed after '{full}'; use {Words(subcommands)} {help}.";
+        return null;
+    }
+
+    /// <summary>Whether <paramref name="value"/> reads as <paramref name="type"/> (a whole number beyond the type's range counts:
+    /// IntegerOptions says its range).</summary>
+    private static bool Parses(string value, Type type) => (Nullable.GetUnderlyingType(type) ?? type) switch
+    {
+        Type t when t == typeof(double) || t == typeof(float) || t == typeof(decimal) =>
+            double.TryParse(value, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out _),
+        Type t when t == typeof(bool) => bool.TryParse(value, out _),
+        _ => System.Numerics.BigInteger.TryParse(value, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out _),
+    };
+
+    private static string? Kind(Type type) => (Nullable.GetUnderlyingType(type) ?? type) switch
+    {
+        Type t when t == typeof(int) || t == typeof(long) || t == typeof(uint) || t == typeof(short) || t == typeof(ulong) => "a whole number",
+        Type t when t == typeof(double) || t == typeof(float) || t == typeof(decimal) => "a number",
+        Type t when t == typeof(bool) => "true or false",
+        _ => null,
+    };
+
+    /// <summary>The one name within two edits of <paramref name="token"/> (a typo such as --bankz for --banks), or null.</summary>
+    private static string? Nearest(string token, IEnumerable<string> names)
+    {
+        string[] near = names.Where(n => Distance(token, n) <= 2).ToArray();
+        return near.Length == 1 ? near[0] : null;
+    }
+
+    private static int Distance(string a, string b)
+    {
+        var row = new int[b.Length + 1];
+        for (int j = 0; j <= b.Length; j++) row[j] = j;
+        for (int i = 1; i <= a.Length; i++)
+        {
+            int diagonal = row[0];
+            row[0] = i;
+            for (int j = 1; j <= b.Length; j++)
+            {
+                int above = row[j];
+                row[j] = Math.Min(Math.Min(row[j] + 1, row[j - 1] + 1), diagonal + (a[i - 1] == b[j - 1] ? 0 : 1));
+                diagonal = above;
+            }
+        }
+        return row[b.Length];
+    }
+
+    private static string Words(string[] names) =>
+        names.Length == 1 ? $"'{names[0]}'" : $"{string.Join(", ", names[..^1].Select(n => $"'{n}'"))} or '{names[^1]}'";
+}
