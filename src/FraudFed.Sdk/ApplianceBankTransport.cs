@@ -41,10 +41,15 @@ public sealed class ApplianceBankTransport : IBankTransport
     /// <inheritdoc />
     /// <exception cref="MessageRefusedException">the appliance refused the message (its reason; nothing was stored).</exception>
     /// <exception cref="FederationException">the appliance stayed unreachable after the retries, or refused a TLS certificate.</exception>
-    public async ValueTask SendAsync(ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
+    public ValueTask SendAsync(ReadOnlyMemory<byte> message, CancellationToken cancellationToken) => SubmitAsync(message, waitForItem: false, cancellationToken);
+
+    /// <summary><see cref="SendAsync(ReadOnlyMemory{byte}, CancellationToken)"/>; with <paramref name="waitForItem"/> the caller reads
+    /// its mailbox next and sends nothing before, so the Submit's answer may wait for the next item (SPEC.md 14.5, delivery with
+    /// the answer) and that wait counts as send time.</summary>
+    internal async ValueTask SubmitAsync(ReadOnlyMemory<byte> message, bool waitForItem, CancellationToken cancellationToken)
     {
         long t0 = Stopwatch.GetTimestamp();
-        try { await _client.SubmitAsync(message, cancellationToken).ConfigureAwait(false); }
+        try { await _client.SubmitAsync(message, cancellationToken, waitForItem && !_kept.Exists(IsProtocolItem)).ConfigureAwait(false); }
         finally { Timings.Sent(Stopwatch.GetTimestamp() - t0); }
     }
 
