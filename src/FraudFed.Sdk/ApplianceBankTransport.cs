@@ -178,9 +178,11 @@ public sealed class BankTransportTimings
     private long _send, _wait, _request, _sends, _items, _requests;
 
     /// <summary>Seconds in Submit calls: serializing, TLS, HTTP/2 transfer, and the appliance's work until it acknowledges
-    /// (its durable commit included).</summary>
+    /// (its durable commit included). A Submit that waits for the next mailbox item (the homomorphic session's last message
+    /// of a step, SPEC.md 14.5) counts that wait here, not in <see cref="WaitSeconds"/>.</summary>
     public double SendSeconds => Seconds(ref _send);
-    /// <summary>Seconds waiting for mailbox items (long polls: the other banks' and the appliance's work, plus transfer and parsing).</summary>
+    /// <summary>Seconds waiting for mailbox items (long polls: the other banks' and the appliance's work, plus transfer and parsing;
+    /// an item that came with a Submit's answer is read at once).</summary>
     public double WaitSeconds => Seconds(ref _wait);
     /// <summary>Seconds in RequestRound calls.</summary>
     public double RequestSeconds => Seconds(ref _request);
