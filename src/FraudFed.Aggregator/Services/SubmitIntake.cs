@@ -2,8 +2,8 @@
 // protobuf parser copies the message field out of Kestrel's request buffers into a fresh array of its exact length; for a
 // homomorphic upload or decryption-share message (megabytes) that is a new large-object-heap array per call, whose pages
 // the process faults in (and the GC later reclaims) every round. SubmitRequestParser reads the canonical encoding the SDK
-// sends (field 1, then field 2 when set,
-// then field 3 when set and not 0, nothing else) itself and copies the message once into an array from IntakeBuffers,
+// sends (field 1, then field 2 when set, then field 3 when set and not 0, nothing else) itself and copies the message once
+// into an array from IntakeBuffers,
 // which keeps the arrays of exact lengths seen before (every bank's upload of a round has the same length, round after
 // round). Anything else (another field order, a repeated or unknown field, a malformed or truncated input) goes to the
 // protobuf parser, so what is accepted and how it is refused do not depend on the path taken. The size caps stay where they
