@@ -41,10 +41,15 @@ public sealed class ApplianceBankTransport : IBankTransport
     /// <inheritdoc />
     /// <exception cref="MessageRefusedException">the appliance refused the message (its reason; nothing was stored).</exception>
     /// <exception cref="FederationException">the appliance stayed unreachable after the retries, or refused a TLS certificate.</exception>
-    public async ValueTask SendAsync(ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
+    public ValueTask SendAsync(ReadOnlyMemory<byte> message, CancellationToken cancellationToken) => SubmitAsync(message, waitForItem: false, cancellationToken);
+
+    /// <summary><see cref="SendAsync(ReadOnlyMemory{byte}, CancellationToken)"/>; with <paramref name="waitForItem"/> the caller reads
+    /// its mailbox next and sends nothing before, so the Submit's answer may wait for the next item (SPEC.md 14.5, delivery with
+    /// the answer) and that wait counts as send time.</summary>
+    internal async ValueTask SubmitAsync(ReadOnlyMemory<byte> message, bool waitForItem, CancellationToken cancellationToken)
     {
         long t0 = Stopwatch.GetTimestamp();
-        try { await _client.SubmitAsync(message, cancellationToken).ConfigureAwait(false); }
+        try { await _client.SubmitAsync(message, cancellationToken, waitForItem && !_kept.Exists(IsProtocolItem)).ConfigureAwait(false); }
         finally { Timings.Sent(Stopwatch.GetTimestamp() - t0); }
     }
 
@@ -173,9 +178,11 @@ public sealed class BankTransportTimings
     private long _send, _wait, _request, _sends, _items, _requests;
 
     /// <summary>Seconds in Submit calls: serializing, TLS, HTTP/2 transfer, and the appliance's work until it acknowledges
-    /// (its durable commit included).</summary>
+    /// (its durable commit included). A Submit that waits for the next mailbox item (the homomorphic session's last message
+    /// of a step, SPEC.md 14.5) counts that wait here, not in <see cref="WaitSeconds"/>.</summary>
     public double SendSeconds => Seconds(ref _send);
-    /// <summary>Seconds waiting for mailbox items (long polls: the other banks' and the appliance's work, plus transfer and parsing).</summary>
+    /// <summary>Seconds waiting for mailbox items (long polls: the other banks' and the appliance's work, plus transfer and parsing;
+    /// an item that came with a Submit's answer is read at once).</summary>
     public double WaitSeconds => Seconds(ref _wait);
     /// <summary>Seconds in RequestRound calls.</summary>
     public double RequestSeconds => Seconds(ref _request);

@@ -95,7 +95,8 @@ internal sealed class HomomorphicBankSession : IBankSession
             checkpoint!.Restored(_party.KeyGeneration, saved.KeyFile, saved.KeyDigest);
         }
         var options = new BankClientOptions { StopOnRefusal = true, SplitCheckpoint = checkpoint };
-        _client = new HomomorphicSecureSumClient(_party, new ContributionReportingTransport(transport, this), options);
+        _sends = new ContributionReportingTransport(transport, this);
+        _client = new HomomorphicSecureSumClient(_party, _sends, options);
     }
 
     private (ulong Round, int Values)? _unreported;   // the round whose Contributing progress is still to be reported
@@ -111,17 +112,45 @@ internal sealed class HomomorphicBankSession : IBankSession
         }
     }
 
-    /// <summary>The appliance transport as the protocol client sees it, telling the session before each send.</summary>
+    /// <summary>The appliance transport as the protocol client sees it, telling the session before each send. A send is held
+    /// until the client's next transport call: when that is a receive, the held message's Submit waits for the next mailbox item
+    /// (SPEC.md 14.5, delivery with the answer), so a step costs one call instead of a Submit and a Receive; when it is another
+    /// send, the held one goes first, without a wait. The protocol client saves its state before it sends (a restart resends),
+    /// and only reads after sending, so holding a message until then changes neither what the appliance receives nor its order;
+    /// <see cref="FlushAsync"/> sends a message still held when the client returns.</summary>
     private sealed class ContributionReportingTransport(ApplianceBankTransport inner, HomomorphicBankSession session) : IBankTransport
     {
+        private ReadOnlyMemory<byte>? _held;
+
         public int Bank => inner.Bank;
-        public ValueTask SendAsync(ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
+
+        public async ValueTask SendAsync(ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
         {
             session.BeforeSend();
-            return inner.SendAsync(message, cancellationToken);
+            await FlushAsync(cancellationToken).ConfigureAwait(false);
+            _held = message;
         }
-        public ValueTask<BankDelivery> ReceiveAsync(CancellationToken cancellationToken) => inner.ReceiveAsync(cancellationToken);
+
+        public async ValueTask<BankDelivery> ReceiveAsync(CancellationToken cancellationToken)
+        {
+            if (_held is { } message)
+            {
+                _held = null;
+                await inner.SubmitAsync(message, waitForItem: true, cancellationToken).ConfigureAwait(false);
+            }
+            return await inner.ReceiveAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        /// <summary>Sends the held message, if any (no wait).</summary>
+        public ValueTask FlushAsync(CancellationToken cancellationToken)
+        {
+            if (_held is not { } message) return ValueTask.CompletedTask;
+            _held = null;
+            return inner.SubmitAsync(message, waitForItem: false, cancellationToken);
+        }
     }
+
+    private readonly ContributionReportingTransport _sends;
 
     public ISecureSumClient Client => _client;
     public bool IsReady => _client.IsReady;
@@ -137,7 +166,11 @@ internal sealed class HomomorphicBankSession : IBankSession
             catch (MessageRefusedException) { }
         }
         _outbox = [];
-        try { await _client.JoinAsync(cancellationToken).ConfigureAwait(false); }
+        try
+        {
+            await _client.JoinAsync(cancellationToken).ConfigureAwait(false);
+            await _sends.FlushAsync(cancellationToken).ConfigureAwait(false);
+        }
         catch (MessageRefusedException e) when (e.Reason is ViolationReason.WrongRoundOrState or ViolationReason.Duplicate && !_party.IsReady && !_restored)
         {
             // The appliance has this bank's setup messages of the session already (Duplicate: its stage still collects; WrongRoundOrState:
@@ -160,7 +193,11 @@ internal sealed class HomomorphicBankSession : IBankSession
             // waits for the round's end, and then asks for the next round with this vector.
             try { await _transport.SendAsync(_party.EncodeUploadLeave(round), cancellationToken).ConfigureAwait(false); }
             catch (MessageRefusedException) { }   // the uploads closed meanwhile: the round goes on without this bank's input
-            try { await _client.SumAsync(values, new SumContext(round, values.Length, ValueBits), cancellationToken).ConfigureAwait(false); }
+            try
+            {
+                await _client.SumAsync(values, new SumContext(round, values.Length, ValueBits), cancellationToken).ConfigureAwait(false);
+                await _sends.FlushAsync(cancellationToken).ConfigureAwait(false);
+            }
             catch (ProtocolViolationException) when (_party.TryGetRoundFailure(round, out _)) { }
             round = await _transport.RequestRoundAsync(values.Length, cancellationToken).ConfigureAwait(false);
         }
@@ -168,6 +205,7 @@ internal sealed class HomomorphicBankSession : IBankSession
         try
         {
             SecureSumClientResult r = await _client.SumAsync(values, new SumContext(round, values.Length, ValueBits), cancellationToken).ConfigureAwait(false);
+            await _sends.FlushAsync(cancellationToken).ConfigureAwait(false);
             if (into is null) return new FederatedSum(r.Round, r.Sum, r.Contributors);
             r.Sum.AsSpan().CopyTo(into);   // the protocol client's own array: copied (its length was checked against the round's)
             return new FederatedSum(r.Round, into, r.Contributors);

@@ -368,13 +368,19 @@ public sealed partial class FederationClient : IAsyncDisposable
     /// a bank killed between its save and its send; the restart tests then kill the client (<see cref="AbandonAsKilled"/>).</summary>
     internal Func<ReadOnlyMemory<byte>, bool>? KilledBeforeSubmitForTests { get; set; }
 
-    internal async Task SubmitAsync(ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
+    /// <summary>Submits <paramref name="message"/>; the answer's mailbox items are buffered for <see cref="NextItemAsync"/>. With
+    /// <paramref name="waitForItem"/> (only when the buffer is empty: the caller reads its mailbox next and sends nothing before)
+    /// the appliance holds the answer until a first item after the ones held here is committed, up to the poll wait
+    /// (SPEC.md 14.5, delivery with the answer), which saves the Receive that would follow.</summary>
+    internal async Task SubmitAsync(ReadOnlyMemory<byte> message, CancellationToken cancellationToken, bool waitForItem = false)
     {
         if (KilledBeforeSubmitForTests?.Invoke(message) == true) throw new OperationCanceledException("TEST: killed before this message was submitted");
         // No copy of the message (an upload is ~38 MB): the bytes are only read until this call (retries included) returns.
         var request = new SubmitRequest { Message = Google.Protobuf.UnsafeByteOperations.UnsafeWrap(message), DeliverAfter = Fetched };
+        bool wait = waitForItem && _buffer.Count == 0;
+        if (wait) request.WaitMilliseconds = (uint)_options.PollWait.TotalMilliseconds;
         Diagnostics.HopTrace.Mark(Bank, "sub>", message.Length);
-        SubmitReply submitted = await CallAsync(t => _grpc.SubmitAsync(request, deadline: Deadline(), cancellationToken: t).ResponseAsync, cancellationToken).ConfigureAwait(false);
+        SubmitReply submitted = await CallAsync(t => _grpc.SubmitAsync(request, deadline: wait ? DateTime.UtcNow + _options.PollWait + _options.CallTimeout : Deadline(), cancellationToken: t).ResponseAsync, cancellationToken).ConfigureAwait(false);
         Diagnostics.HopTrace.Mark(Bank, "sub<", (long)submitted.Sequence);
         BytesUploaded += message.Length;
         Buffer(submitted.Items);

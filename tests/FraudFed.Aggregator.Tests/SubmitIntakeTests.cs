@@ -21,11 +21,19 @@ public sealed class SubmitIntakeTests
         yield return ("message only", new SubmitRequest { Message = ByteString.CopyFrom([1, 2, 3, 4, 5]) }.ToByteArray());
         yield return ("deliver_after 0, empty message", new SubmitRequest { DeliverAfter = 0 }.ToByteArray());
         yield return ("deliver_after of 10 bytes", new SubmitRequest { Message = ByteString.CopyFrom([9]), DeliverAfter = ulong.MaxValue }.ToByteArray());
+        yield return ("message, deliver_after and wait_milliseconds", new SubmitRequest { Message = ByteString.CopyFrom(forty), DeliverAfter = 300, WaitMilliseconds = 10_000 }.ToByteArray());
+        yield return ("wait_milliseconds of 5 bytes", new SubmitRequest { Message = ByteString.CopyFrom([9]), DeliverAfter = 1, WaitMilliseconds = uint.MaxValue }.ToByteArray());
         // Encodings the SDK never sends but protobuf reads: they must read the same here.
         yield return ("field 2 first", [0x10, 0x05, 0x0A, 0x02, 0xAA, 0xBB]);
         yield return ("field 1 twice (the last one counts)", [0x0A, 0x01, 0x01, 0x0A, 0x02, 0x02, 0x03]);
         yield return ("field 2 twice", [0x0A, 0x01, 0x01, 0x10, 0x01, 0x10, 0x02]);
-        yield return ("unknown varint field", [0x0A, 0x01, 0x01, 0x18, 0x07]);
+        yield return ("wait_milliseconds without deliver_after", [0x0A, 0x01, 0x01, 0x18, 0x07]);
+        yield return ("wait_milliseconds before deliver_after", [0x0A, 0x01, 0x01, 0x18, 0x07, 0x10, 0x02]);
+        yield return ("wait_milliseconds 0 written out", [0x0A, 0x01, 0x01, 0x10, 0x02, 0x18, 0x00]);
+        yield return ("wait_milliseconds twice", [0x0A, 0x01, 0x01, 0x10, 0x02, 0x18, 0x07, 0x18, 0x08]);
+        yield return ("wait_milliseconds above 32 bits", [0x0A, 0x01, 0x01, 0x10, 0x02, 0x18, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F]);
+        yield return ("wait_milliseconds of 6 bytes", [0x0A, 0x01, 0x01, 0x10, 0x02, 0x18, 0x81, 0x80, 0x80, 0x80, 0x80, 0x00]);
+        yield return ("unknown varint field", [0x0A, 0x01, 0x01, 0x10, 0x02, 0x18, 0x07, 0x20, 0x07]);
         yield return ("unknown group", [0x0A, 0x01, 0x01, 0x1B, 0x08, 0x01, 0x1C]);
         yield return ("non-minimal length", [0x0A, 0x82, 0x00, 0x01, 0x02]);
         yield return ("non-minimal tag", [0x8A, 0x00, 0x01, 0x07]);
@@ -64,6 +72,7 @@ public sealed class SubmitIntakeTests
                     SubmitRequest actual = SubmitRequestParser.Parse(sequence, buffers);
                     Assert.That(actual, Is.EqualTo(expected), what);
                     Assert.That(actual.HasDeliverAfter, Is.EqualTo(expected.HasDeliverAfter), what);
+                    Assert.That(actual.WaitMilliseconds, Is.EqualTo(expected.WaitMilliseconds), what);
                     Assert.That(actual.Message.ToByteArray(), Is.EqualTo(expected.Message.ToByteArray()), what);
                     accepted++;
                     // Handed back as the service does: the next request of this length reuses the array, stale bytes and all.

@@ -62,6 +62,9 @@ public enum Breakage
     DeliversAnItemAlreadyRead,
     /// <summary>A RoundRequest or Submit that sets deliver_after is forwarded without it, so its answer carries no items.</summary>
     IgnoresDeliverAfter,
+    /// <summary>A Submit that sets wait_milliseconds is forwarded without it, so it is answered at once even when no item is
+    /// ready.</summary>
+    IgnoresSubmitWait,
 }
 
 internal sealed class BrokenAppliance : IAsyncDisposable
@@ -243,6 +246,11 @@ internal sealed class BrokenAppliance : IAsyncDisposable
                 request = request.Clone();
                 if (forwarder.Breakage == Breakage.IgnoresDeliverAfter) request.ClearDeliverAfter();
                 else if (request.DeliverAfter > 0) request.DeliverAfter--;
+            }
+            if (request.WaitMilliseconds > 0 && forwarder.Breakage == Breakage.IgnoresSubmitWait)
+            {
+                request = request.Clone();
+                request.WaitMilliseconds = 0;
             }
             byte[] digest = SHA256.HashData(request.Message.Span);
             if (forwarder.Breakage == Breakage.SkipsReplayCheck && forwarder.IsReplayFromAnotherBank(digest, bank)) return forwarder.Fake();

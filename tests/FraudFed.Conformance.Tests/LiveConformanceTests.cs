@@ -22,6 +22,7 @@ public sealed class LiveConformanceTests
         [Breakage.AnswersInternalToCorruptedMessages] = "Internal",
         [Breakage.DeliversAnItemAlreadyRead] = "should be sequence",
         [Breakage.IgnoresDeliverAfter] = "were already committed",
+        [Breakage.IgnoresSubmitWait] = "before the wait ended",
     };
 
     [Test]
@@ -59,12 +60,13 @@ public sealed class LiveConformanceTests
     [TestCase(Breakage.AcceptsWrongRound, "wrong-round-refused")]
     [TestCase(Breakage.AcceptsWrongSession, "wrong-session-refused")]
     [TestCase(Breakage.AcceptsOtherSenders, "other-bank-id-refused")]
-    [TestCase(Breakage.CountsResendsAgain, "delivery-with-answer", "duplicate-submission-idempotent")]
+    [TestCase(Breakage.CountsResendsAgain, "delivery-with-answer", "submit-wait", "duplicate-submission-idempotent")]
     [TestCase(Breakage.ServesUnpinnedCertificates, "unknown-certificate-refused")]
     [TestCase(Breakage.FailsRoundsWithoutEveryBank, "dropout-round-completes")]
     [TestCase(Breakage.AnswersInternalToCorruptedMessages, "fuzz-typed-statuses")]
-    [TestCase(Breakage.DeliversAnItemAlreadyRead, "delivery-with-answer")]
-    [TestCase(Breakage.IgnoresDeliverAfter, "delivery-with-answer")]
+    [TestCase(Breakage.DeliversAnItemAlreadyRead, "delivery-with-answer", "submit-wait")]
+    [TestCase(Breakage.IgnoresDeliverAfter, "delivery-with-answer", "submit-wait")]
+    [TestCase(Breakage.IgnoresSubmitWait, "submit-wait")]
     public async Task BrokenAppliance_FailsExactlyTheMatchingCheck(Breakage breakage, params string[] checks)
     {
         BrokenAppliance? broken = null;

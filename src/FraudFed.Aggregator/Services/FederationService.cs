@@ -65,6 +65,7 @@ internal sealed class FederationService(Coordinator coordinator, LoadedAggregato
         int bank = BankOf(context);
         Limit(bank);
         long started = ApplianceTimings.Now;
+        bool timed = false;   // the Submit timing counts the intake and the durable commit, not a wait for the next item
         byte[]? message = null;
         try
         {
@@ -78,7 +79,16 @@ internal sealed class FederationService(Coordinator coordinator, LoadedAggregato
             var (seq, resend) = await coordinator.SubmitAsync(bank, message).ConfigureAwait(false);
             Sdk.Diagnostics.HopTrace.Mark(bank, "a.sub<", seq);
             var reply = new SubmitReply { Sequence = (ulong)seq, Resend = resend };
-            if (request.HasDeliverAfter) reply.Items.AddRange(await Deliverable(bank, request.DeliverAfter, context).ConfigureAwait(false));
+            if (request.HasDeliverAfter)
+            {
+                // Durable now: the bytes go back to the pool before a wait for the next item (SPEC.md 14.5, delivery with the answer).
+                Intake.Return(message);
+                message = null;
+                coordinator.Timings.Submit(ApplianceTimings.Now - started);
+                timed = true;
+                TimeSpan wait = TimeSpan.FromMilliseconds(Math.Min(request.WaitMilliseconds, MaxWaitMilliseconds));
+                reply.Items.AddRange(await Deliverable(bank, request.DeliverAfter, context, wait).ConfigureAwait(false));
+            }
             return reply;
         }
         catch (ProtocolViolationException) when (message is not null
@@ -96,7 +106,7 @@ internal sealed class FederationService(Coordinator coordinator, LoadedAggregato
             // The coordinator has finished with the bytes (SubmitAsync returned or threw): they are durable in the log (the row, or
             // their payload file), or were refused, or will never be written (a failed state file). Nothing keeps them.
             if (message is not null) Intake.Return(message);
-            coordinator.Timings.Submit(ApplianceTimings.Now - started);
+            if (!timed) coordinator.Timings.Submit(ApplianceTimings.Now - started);
         }
     }
 
@@ -104,7 +114,7 @@ internal sealed class FederationService(Coordinator coordinator, LoadedAggregato
     {
         int bank = BankOf(context);
         EnsureServing();   // a bank must not long-poll, silently, an appliance that can no longer move
-        var wait = TimeSpan.FromMilliseconds(Math.Min(request.WaitMilliseconds, 30_000u));
+        var wait = TimeSpan.FromMilliseconds(Math.Min(request.WaitMilliseconds, MaxWaitMilliseconds));
         int max = request.MaxItems is 0 or > 1024 ? 64 : (int)request.MaxItems;
         var reply = new ReceiveReply();
         Sdk.Diagnostics.HopTrace.Mark(bank, "a.rcv>", (long)request.AfterSequence);
@@ -113,11 +123,15 @@ internal sealed class FederationService(Coordinator coordinator, LoadedAggregato
         return reply;
     }
 
+    /// <summary>Longest wait of a Receive, or of a Submit for its first deliverable item (SPEC.md 14.5): 30 s.</summary>
+    private const uint MaxWaitMilliseconds = 30_000;
+
     /// <summary>Delivery with the answer (SPEC.md 14.5): the caller's mailbox items after <paramref name="after"/> that are
-    /// committed now, as a Receive with wait 0 returns them (at most 64). Asked for once the call's own change is durable, so
-    /// the items its commit produced (the next stage's message when it was the last one the stage waited for) are among them.</summary>
-    private Task<IReadOnlyList<MailboxItem>> Deliverable(int bank, ulong after, ServerCallContext context) =>
-        coordinator.ReceiveAsync(bank, after, TimeSpan.Zero, 64, context.CancellationToken);
+    /// committed now, as a Receive with wait <paramref name="wait"/> returns them (at most 64; a Submit may wait, a RoundRequest
+    /// does not). Asked for once the call's own change is durable, so the items its commit produced (the next stage's message
+    /// when it was the last one the stage waited for) are among them.</summary>
+    private Task<IReadOnlyList<MailboxItem>> Deliverable(int bank, ulong after, ServerCallContext context, TimeSpan wait = default) =>
+        coordinator.ReceiveAsync(bank, after, wait, 64, context.CancellationToken);
 
     /// <summary>The message's bytes without a copy when the parser gave the field its own array (it does for a parsed bytes
     /// field; nothing else holds or changes that array once the request is parsed), else a copy.</summary>

@@ -2,7 +2,8 @@
 // protobuf parser copies the message field out of Kestrel's request buffers into a fresh array of its exact length; for a
 // homomorphic upload or decryption-share message (megabytes) that is a new large-object-heap array per call, whose pages
 // the process faults in (and the GC later reclaims) every round. SubmitRequestParser reads the canonical encoding the SDK
-// sends (field 1, then field 2 when set, nothing else) itself and copies the message once into an array from IntakeBuffers,
+// sends (field 1, then field 2 when set, then field 3 when set and not 0, nothing else) itself and copies the message once
+// into an array from IntakeBuffers,
 // which keeps the arrays of exact lengths seen before (every bank's upload of a round has the same length, round after
 // round). Anything else (another field order, a repeated or unknown field, a malformed or truncated input) goes to the
 // protobuf parser, so what is accepted and how it is refused do not depend on the path taken. The size caps stay where they
@@ -77,6 +78,7 @@ internal static class SubmitRequestParser
 {
     private const byte MessageTag = (1 << 3) | 2;        // field 1, length-delimited
     private const byte DeliverAfterTag = (2 << 3) | 0;   // field 2, varint
+    private const byte WaitTag = (3 << 3) | 0;           // field 3, varint
 
     /// <summary>The request in <paramref name="payload"/>, exactly as <c>SubmitRequest.Parser.ParseFrom</c> reads it; the message
     /// field's bytes are one array of their exact length from <paramref name="buffers"/> when the encoding is canonical.</summary>
@@ -91,18 +93,22 @@ internal static class SubmitRequestParser
         long start = reader.Consumed;
         reader.Advance((long)length);
         bool hasDeliverAfter = false;
-        ulong deliverAfter = 0;
+        ulong deliverAfter = 0, wait = 0;
         if (!reader.End)
         {
-            if (!reader.TryRead(out tag) || tag != DeliverAfterTag || !TryReadVarint(ref reader, 10, out deliverAfter) || !reader.End)
+            if (!reader.TryRead(out tag) || tag != DeliverAfterTag || !TryReadVarint(ref reader, 10, out deliverAfter))
                 return SubmitRequest.Parser.ParseFrom(payload);
             hasDeliverAfter = true;
+            // wait_milliseconds, canonical: present only when not 0 (proto3), a uint32 in at most 5 bytes.
+            if (!reader.End && (!reader.TryRead(out tag) || tag != WaitTag || !TryReadVarint(ref reader, 5, out wait) || wait is 0 or > uint.MaxValue || !reader.End))
+                return SubmitRequest.Parser.ParseFrom(payload);
         }
         // Canonical: the whole input was walked, so the length is within what the request holds before anything is allocated.
         byte[] message = buffers.Rent((int)length);
         payload.Slice(start, (long)length).CopyTo(message);
         var request = new SubmitRequest { Message = UnsafeByteOperations.UnsafeWrap(message) };
         if (hasDeliverAfter) request.DeliverAfter = deliverAfter;
+        request.WaitMilliseconds = (uint)wait;
         return request;
     }
 

@@ -27,6 +27,7 @@ public static class ApplianceChecks
         ("session-setup", "every roster bank completes the mode's session setup through the appliance"),
         ("honest-round-exact", "a round of every bank opens to exactly the plaintext sum (mod t or 2^k) with every bank as contributor"),
         ("delivery-with-answer", "a RoundRequest or Submit with deliver_after is answered with exactly the caller's committed mailbox items after it, oldest first, as its own Receive returns them; without it with none; a resend answers the same"),
+        ("submit-wait", "a Submit with deliver_after and wait_milliseconds, when no item after deliver_after is committed, is answered only after that wait (with no items); when one is, at once with it"),
         ("replayed-message-refused", "another bank's accepted message, byte for byte, sent under this bank's certificate is refused"),
         ("wrong-round-refused", "a message for a round that is not open is refused"),
         ("wrong-session-refused", "a message naming another session id is refused"),
@@ -110,6 +111,7 @@ public static class ApplianceChecks
                 return;
             await CheckAsync("honest-round-exact", () => HonestRoundAsync(_banks)).ConfigureAwait(false);
             await CheckAsync("delivery-with-answer", DeliveryWithAnswerAsync).ConfigureAwait(false);
+            await CheckAsync("submit-wait", SubmitWaitAsync).ConfigureAwait(false);
             await HostileRoundAsync().ConfigureAwait(false);
             await CheckAsync("unknown-certificate-refused", UnknownCertificateAsync).ConfigureAwait(false);
             if (target.Options.FuzzMutants > 0)
@@ -217,6 +219,44 @@ public static class ApplianceChecks
                     + $"{submits} Submits with deliver_after and their resends got the items after it, as Receive returns them; {result.roundDetail}")
                 : (false, problem);
         }
+
+        /// <summary>submit-wait (SPEC.md 14.5, delivery with the answer): with every mailbox still after a round, bank 0 sends its
+        /// last accepted message again (a resend: nothing changes) with deliver_after one below its last mailbox item and a wait
+        /// of 20 s: the answer must be the resend and carry exactly that item (as <see cref="Delivered"/> checks), well before the
+        /// wait ends (an item already committed is not waited for); then again with deliver_after at that last item and a wait
+        /// of <see cref="ShortWait"/>: the answer must be the resend, with no items, and come only after that wait.</summary>
+        private async Task<(bool, string)> SubmitWaitAsync()
+        {
+            WireBank first = _banks[0];
+            if (first.Accepted.Count == 0) return (false, "bank 0 has no accepted message to send again");
+            IReadOnlyList<MailboxItem> items = await MailboxAsync(first).ConfigureAwait(false);
+            if (items.Count == 0) return (false, "bank 0's mailbox is empty after a round");
+            Dictionary<ulong, MailboxItem> mailbox = items.ToDictionary(i => i.Sequence);
+            ulong last = items[^1].Sequence;
+            byte[] message = first.Accepted[^1];
+
+            var clock = Stopwatch.StartNew();
+            SubmitOutcome ready = await first.TrySubmitAsync(message, ct, last - 1, 20_000).ConfigureAwait(false);
+            TimeSpan readyAfter = clock.Elapsed;
+            string what = $"bank 0's last accepted message sent again with deliver_after {last - 1} and wait_milliseconds 20000";
+            if (!ready.Accepted || !ready.Resend) return (false, $"{what}: {ready}, not an accepted resend");
+            if (Delivered(what, last - 1, ready.Items, 1, mailbox) is { } wrong) return (false, wrong);
+            if (readyAfter > TimeSpan.FromSeconds(10))
+                return (false, $"{what} was answered after {readyAfter.TotalSeconds:0.0} s although item {last} was committed: it waited");
+
+            clock.Restart();
+            SubmitOutcome held = await first.TrySubmitAsync(message, ct, last, (uint)ShortWait.TotalMilliseconds).ConfigureAwait(false);
+            TimeSpan heldFor = clock.Elapsed;
+            what = $"bank 0's last accepted message sent again with deliver_after {last} (its last item) and wait_milliseconds {ShortWait.TotalMilliseconds:0}";
+            if (!held.Accepted || !held.Resend) return (false, $"{what}: {held}, not an accepted resend");
+            if (held.Items.Count > 0) return (false, $"{what} was answered with {Sequences(held.Items)}");
+            // A lower bound only (a loaded appliance answers later, never earlier), at 3/4 of the wait for timer granularity.
+            if (heldFor < ShortWait * 0.75) return (false, $"{what} was answered after {heldFor.TotalMilliseconds:0} ms, before the wait ended");
+            return (true, $"with deliver_after {last - 1}: item {last} after {readyAfter.TotalMilliseconds:0} ms; with deliver_after {last}: no items after {heldFor.TotalMilliseconds:0} ms (wait {ShortWait.TotalMilliseconds:0} ms)");
+        }
+
+        /// <summary>The wait that submit-wait asks for when nothing is to come.</summary>
+        private static readonly TimeSpan ShortWait = TimeSpan.FromMilliseconds(400);
 
         /// <summary>The most items an answer carries (SPEC.md 14.5).</summary>
         private const int MaxDelivered = 64;

@@ -131,13 +131,13 @@ internal sealed class WireBank : IDisposable
     /// <summary>The masking session id (empty in homomorphic mode or before setup).</summary>
     public byte[] SessionId => _parameters?.SessionId.ToArray() ?? [];
 
-    /// <summary>Sends <paramref name="message"/> (with <paramref name="deliverAfter"/> set when given) and returns the appliance's
-    /// answer, whatever it is.</summary>
-    public async Task<SubmitOutcome> TrySubmitAsync(byte[] message, CancellationToken cancellationToken, ulong? deliverAfter = null)
+    /// <summary>Sends <paramref name="message"/> (with <paramref name="deliverAfter"/> and <paramref name="waitMilliseconds"/> set
+    /// when given) and returns the appliance's answer, whatever it is.</summary>
+    public async Task<SubmitOutcome> TrySubmitAsync(byte[] message, CancellationToken cancellationToken, ulong? deliverAfter = null, uint waitMilliseconds = 0)
     {
         try
         {
-            var request = new SubmitRequest { Message = ByteString.CopyFrom(message) };
+            var request = new SubmitRequest { Message = ByteString.CopyFrom(message), WaitMilliseconds = waitMilliseconds };
             if (deliverAfter is { } after) request.DeliverAfter = after;
             SubmitReply reply = await Grpc.SubmitAsync(request, deadline: DateTime.UtcNow.AddSeconds(60), cancellationToken: cancellationToken).ConfigureAwait(false);
             if (!reply.Resend) Accepted.Add(message);
