@@ -1,13 +1,13 @@
-// The bank's TCP stream under TLS (SPEC.md 14.5 transport; nothing on the wire changes). SslStream writes every TLS record
-// (at most 16 KiB of plaintext) to its inner stream with a call of its own, and reads one record per call after a
-// zero-byte read; over a NetworkStream each of those is a system call: `strace` of `bench round --mode masking` (10 banks x
-// 10^6 values) counted per round about 2,400 sends of one 16 KB record each, 2,400 receives of one record each and 2,500
-// one-byte MSG_PEEK receives at the banks, for ~40 MB up and ~40 MB down: the HTTP/2 client writes a large body one 16 KiB
-// DATA frame at a time (its 32 KiB output buffer never holds two), each frame becoming one TLS write. Here a write of a full
-// frame's records is gathered and sent by a queued thread-pool work item together with the frames written before that
-// item runs (up to 256 KiB), and any shorter write (the end of a body, a small message, a control frame, the handshake)
-// sends everything gathered and itself at once; receives take what the socket holds, up to 64 KiB, and serve the TLS
-// reader from that buffer. Bytes, their order and the TLS records are unchanged, and no write waits for a later one.
+// The bank's TCP stream under TLS (SPEC.md 14.5 transport; nothing on the wire changes). The HTTP/2 client writes a large
+// body one 16 KiB DATA frame at a time (its 32 KiB output buffer never holds two), each frame one TLS write (its records in
+// one write to the inner stream), and SslStream reads one TLS record per call after a zero-byte read; over a NetworkStream
+// each of those is a system call: `strace` of `bench round --mode masking` (10 banks x 10^6 values, ~40 MB up and ~40 MB
+// down per round) counted per round about 2,700 sends by the banks (2,400 of one frame each) and 9,600 receives in the
+// process, banks and appliance together (2,400 of one TLS record each, 2,500 one-byte MSG_PEEKs). Here a write of at least a full frame is gathered and sent by a
+// queued thread-pool work item together with the frames written before that item runs (up to 256 KiB), and any shorter
+// write (the end of a body, a small message, a control frame, the handshake) sends everything gathered and itself at once;
+// receives take what the socket holds, up to 64 KiB, and serve the TLS reader from that buffer (about 860 sends and 3,600
+// receives per round, no MSG_PEEK). Bytes, their order and the TLS records are unchanged, and no write waits for a later one.
 using System.Net.Http;
 using System.Net.Sockets;
 
