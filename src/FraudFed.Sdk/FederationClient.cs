@@ -138,6 +138,8 @@ public sealed partial class FederationClient : IAsyncDisposable
             // 64 KiB rather than waiting for the dynamic window to grow.
             InitialHttp2StreamWindowSize = 8 << 20,
         };
+        // The TLS records of one HTTP/2 write leave in one send, and receives take up to 64 KiB at a time (CoalescingSocketStream).
+        CoalescingSocketStream.Install(handler);
         var channel = GrpcChannel.ForAddress(config.Aggregator, new GrpcChannelOptions
         {
             HttpHandler = handler,
