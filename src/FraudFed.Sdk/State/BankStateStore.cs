@@ -72,6 +72,7 @@ internal sealed class BankStateStore : IDisposable
     private readonly StateKey _key;
     private readonly StateDirectoryLock _lock;
     private readonly bool _ownsLock;
+    private readonly SlottedStateFile _round;
 
     /// <summary>Takes the directory's lock (creating the directory, mode 0700, if needed); Dispose releases the lock. The ledger is
     /// empty until <see cref="LoadSplit"/> reads the round part that carries it.</summary>
@@ -93,6 +94,7 @@ internal sealed class BankStateStore : IDisposable
         {
             held.EnsureHeld();
             Ledger = new FileDecryptionLedger(held, Path.Combine(Directory, RoundFile));
+            _round = new SlottedStateFile(Path.Combine(Directory, RoundFile), RoundPurpose, key);
         }
         catch
         {
@@ -104,6 +106,7 @@ internal sealed class BankStateStore : IDisposable
     /// <summary>Releases the directory's lock when this store took it.</summary>
     public void Dispose()
     {
+        _round.Dispose();
         if (_ownsLock) _lock.Dispose();
     }
 
@@ -158,9 +161,9 @@ internal sealed class BankStateStore : IDisposable
         ledger.CopyTo(b[at..]); at += ledger.Length;
         try { WriteTail(b, at, lastSequence, outbox, roundState); }
         catch { CryptographicOperations.ZeroMemory(b); throw; }
-        // The directory is fsynced after the rename: the round part carries the ledger, whose records must be durable (not only
-        // the file's bytes, also its name) before the upload or share they allow leaves the bank.
-        EncryptedStateFile.WriteInPlace(RoundPath, RoundPurpose, _key, sealing, syncDirectory: true, digest: false);
+        // Saved into the slot that does not hold the newest record, with one data sync (SlottedStateFile): on return the round part,
+        // and the ledger records it carries, are durable, before the upload or share they allow leaves the bank.
+        _round.Save(sealing);
         Ledger.MarkSaved(ledgerVersion);
         RoundPartWrites++;
         if (deleteOtherKeyFiles) DeleteKeyFilesOtherThan(keyFile);
@@ -196,7 +199,7 @@ internal sealed class BankStateStore : IDisposable
             using SavedBankState? old = Load(BankStateKind.Homomorphic);   // a masking state is refused here with its own advice
             throw new StateFileException(PartyPath, "a homomorphic bank state in the single-file layout of an earlier version, which this version does not read; remove the state directory and start a new session.");
         }
-        byte[]? b = EncryptedStateFile.Read(RoundPath, RoundPurpose, _key);
+        byte[]? b = _round.Read();
         if (b is null) return null;
         try
         {
