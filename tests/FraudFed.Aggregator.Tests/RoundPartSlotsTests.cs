@@ -2,7 +2,8 @@
 // a save that was torn (its process killed or its machine stopped before the sync returned) never returned, so nothing it
 // allowed left the bank, and the reader falls back to the other slot; damage the reader cannot place (one flipped bit in
 // either slot) is refused, never read as the older state; a slot copied in from an older state is refused when the two
-// slots' sequence numbers betray it. Slot s owns the 4096-byte blocks at file offsets (2i + s) * 4096; save q goes to slot q mod 2.
+// slots' sequence numbers betray it. The file is 2C blocks of 4096 bytes; slot s owns the blocks at file offsets (sC + i) * 4096;
+// save q goes to slot q mod 2.
 using System.Security.Cryptography;
 using FraudFed.Protocol.Homomorphic;
 using FraudFed.Sdk.State;
@@ -56,10 +57,14 @@ public sealed class RoundPartSlotsTests
     /// <paramref name="source"/> copied into <paramref name="target"/>.</summary>
     private static byte[] WithSlotBlocks(byte[] target, byte[] source, int slot, int from, int to)
     {
+        Assert.That(source, Has.Length.EqualTo(target.Length), "one capacity");
         byte[] b = target.ToArray();
-        for (int i = from; i < to; i++) source.AsSpan((2 * i + slot) * Block, Block).CopyTo(b.AsSpan((2 * i + slot) * Block));
+        for (int i = from; i < to; i++) source.AsSpan(At(target, slot, i), Block).CopyTo(b.AsSpan(At(target, slot, i)));
         return b;
     }
+
+    /// <summary>Offset of block <paramref name="index"/> of <paramref name="slot"/> in <paramref name="file"/>.</summary>
+    private static int At(byte[] file, int slot, int index) => (slot * (file.Length / Block / 2) + index) * Block;
 
     private (ulong LastSequence, long Answers) Load()
     {
@@ -112,7 +117,7 @@ public sealed class RoundPartSlotsTests
     {
         byte[][] files = FourSaves();
         byte[] damaged = files[3].ToArray();
-        damaged[(2 * index + slot) * Block + 100] ^= 0x04;
+        damaged[At(damaged, slot, index) + 100] ^= 0x04;
         File.WriteAllBytes(RoundPath, damaged);
         StateFileException e = Refusal();
         Assert.That(e.Path, Is.EqualTo(RoundPath));
@@ -139,6 +144,27 @@ public sealed class RoundPartSlotsTests
         b = WithSlotBlocks(b, files[0], slot: 1, 0, 3);
         File.WriteAllBytes(RoundPath, b);
         Assert.That(Refusal().Message, Does.Contain("newer than the newest whole record"));
+    }
+
+    [Test]
+    public void ARecordThatOutgrowsItsSlot_RecreatesTheFile_WithTheNewestDurableRecordInTheOtherSlot()
+    {
+        using (var store = new BankStateStore(_dir, _key))
+        {
+            (string keyFile, byte[] digest) = store.SaveKeyPart("key part"u8);
+            store.SaveRoundPart(keyFile, digest, [1], lastSequence: 1, outbox: [], deleteOtherKeyFiles: false);
+            store.SaveRoundPart(keyFile, digest, [2], lastSequence: 2, outbox: [], deleteOtherKeyFiles: false);
+            int small = File.ReadAllBytes(RoundPath).Length;
+            store.SaveRoundPart(keyFile, digest, RandomNumberGenerator.GetBytes(60_000), lastSequence: 3, outbox: [], deleteOtherKeyFiles: false);
+            Assert.That(File.ReadAllBytes(RoundPath).Length, Is.GreaterThan(small), "re-created larger");
+        }
+        Assert.That(Load().LastSequence, Is.EqualTo(3UL));
+        // Save 3 (slot 1) torn at its first block (a filler of slot 0 where its header was): the copy of save 2 in slot 0 is read.
+        byte[] file = File.ReadAllBytes(RoundPath);
+        byte[] torn = file.ToArray();
+        file.AsSpan(At(file, 0, 5), Block).CopyTo(torn.AsSpan(At(file, 1, 0)));
+        File.WriteAllBytes(RoundPath, torn);
+        Assert.That(Load().LastSequence, Is.EqualTo(2UL));
     }
 
     [Test]

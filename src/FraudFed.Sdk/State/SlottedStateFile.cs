@@ -1,11 +1,11 @@
 // SlottedStateFile: a sealed state file rewritten in place, one data sync per save (SPEC.md 14.6, "Two slots"). The homomorphic
 // round part (he-round.bin) is saved before every reply of the bank leaves it, twice per secure sum; a temporary file, fsync,
 // rename and directory fsync per save cost four durable metadata operations, this costs one fdatasync.
-// Layout: 4096-byte blocks; two slots interleaved, slot s owning the blocks at file offsets (2i + s) * 4096, i = 0, 1, ...
-// A save of sequence number q (1, 2, ...) writes the record into slot q mod 2, so that it never overwrites the newest durable
+// Layout: 2C blocks of 4096 bytes, C the capacity of a slot; slot s owns the blocks at file offsets (sC + i) * 4096,
+// i = 0 .. C - 1, so that a record is one contiguous write. A save of sequence number q (1, 2, ...) writes the record into slot q mod 2, so that it never overwrites the newest durable
 // record. Block: "FFSB" | u64 seq | u32 index | u32 count | u32 record length | check (8) | payload (4064), where check is the
 // first 8 bytes of SHA-256 of the block's first 24 bytes and its payload (it detects damage and tearing, not an attacker, whom
-// the record's AEAD tag stops); seq 0 marks a filler block (no record, written when the file grows). The record, cut into the
+// the record's AEAD tag stops); seq 0 marks a filler block (no record yet). The record, cut into the
 // payloads of blocks 0 .. count - 1 of its slot, is a sealed file of EncryptedStateFile ("FFSF" | version | nonce | tag |
 // ciphertext, AES-256-GCM under the state key) whose associated data binds the purpose and the sequence number:
 // "FFSF" || 0x01 || UTF-8("FraudFed/v1/bank-state/" || purpose || "/slot") || u64 seq. Little-endian.
@@ -16,8 +16,9 @@
 // its check: the reader sees a record q - 1 and no whole record q, and nothing of save q left the bank, so q - 1 is the
 // bank's state. Any block that fails its check (a flipped bit, a sector torn inside a block, zeros where a block was) is
 // damage the reader cannot place: it might be the newest record's, whose replies may have left, so the file is refused,
-// never read as the older record. The file is created, and re-created after a failed write, as a whole (temporary file,
-// fsync, rename, directory fsync); it grows by filler blocks made durable before a record uses them.
+// never read as the older record. The file is created as a whole (temporary file, fsync, rename, directory fsync), and so
+// re-created, with both records, when a record outgrows its slot (the capacity has headroom: rare) and after a failed write;
+// its length is therefore always 2C whole blocks.
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Security.Cryptography;
@@ -93,21 +94,21 @@ internal sealed class SlottedStateFile : IDisposable
     /// <summary>The newest whole record of <paramref name="data"/> (the rules of the file header).</summary>
     private (ulong Sequence, byte[] Plaintext) Parse(byte[] data)
     {
-        int blocks = data.Length / BlockSize;
-        // A partial last block: bytes a grown file's last write left. Anything but zeros there is damage.
-        if (data.AsSpan(blocks * BlockSize).ContainsAnyExcept((byte)0)) throw Damaged();
+        // The file is only ever written whole (then renamed) or in place: a length of anything but 2C blocks is damage.
+        if (data.Length == 0 || data.Length % (2 * BlockSize) != 0) throw Damaged();
+        int capacity = data.Length / BlockSize / 2;
         ulong newestBlock = 0;
-        for (int b = 0; b < blocks; b++)
+        for (int b = 0; b < 2 * capacity; b++)
         {
             ReadOnlySpan<byte> block = data.AsSpan(b * BlockSize, BlockSize);
             if (!CheckOk(block)) throw Damaged();
             ulong seq = BinaryPrimitives.ReadUInt64LittleEndian(block[4..]);
-            if (seq != 0 && (int)(seq % 2) != b % 2) throw Damaged();   // a block of the other slot's parity: moved, not written here
+            if (seq != 0 && (int)(seq % 2) != b / capacity) throw Damaged();   // a block of the other slot's parity: moved, not written here
             newestBlock = Math.Max(newestBlock, seq);
         }
         var whole = new List<(ulong Sequence, int Slot)>(2);
         for (int slot = 0; slot < 2; slot++)
-            if (WholeRecord(data, blocks, slot) is { } seq) whole.Add((seq, slot));
+            if (WholeRecord(data, capacity, slot) is { } seq) whole.Add((seq, slot));
         if (whole.Count == 0) throw Damaged();   // the file is in place only once it held a whole record
         if (whole.Count == 2 && (whole[0].Sequence == whole[1].Sequence || Math.Max(whole[0].Sequence, whole[1].Sequence) - Math.Min(whole[0].Sequence, whole[1].Sequence) != 1))
             throw StateFileException.Damaged(_path, "the two slots hold records whose sequence numbers are not consecutive (a slot copied from an older state)");
@@ -115,14 +116,14 @@ internal sealed class SlottedStateFile : IDisposable
         // Blocks of the save after the newest record are a torn write of it (it never returned: nothing of it left the bank);
         // anything newer cannot come from this bank's saves.
         if (newestBlock > newest + 1) throw StateFileException.Damaged(_path, "a block is newer than the newest whole record's successor");
-        ReadOnlySpan<byte> block0 = data.AsSpan(newestSlot * BlockSize, BlockSize);
+        ReadOnlySpan<byte> block0 = data.AsSpan(newestSlot * capacity * BlockSize, BlockSize);
         int count = (int)BinaryPrimitives.ReadUInt32LittleEndian(block0[16..]);
         int length = (int)BinaryPrimitives.ReadUInt32LittleEndian(block0[20..]);
         byte[] sealedRecord = new byte[length];
         for (int i = 0; i < count; i++)
         {
             int n = Math.Min(PayloadSize, length - i * PayloadSize);
-            data.AsSpan(((2 * i) + newestSlot) * BlockSize + BlockHeaderSize, n).CopyTo(sealedRecord.AsSpan(i * PayloadSize));
+            data.AsSpan((newestSlot * capacity + i) * BlockSize + BlockHeaderSize, n).CopyTo(sealedRecord.AsSpan(i * PayloadSize));
         }
         byte[]? plaintext = EncryptedStateFile.TryOpen(sealedRecord, _key, Aad(newest));
         return plaintext is null ? throw Damaged() : (newest, plaintext);
@@ -130,20 +131,17 @@ internal sealed class SlottedStateFile : IDisposable
 
     /// <summary>The sequence of the whole record in <paramref name="slot"/>: its blocks 0 .. count - 1 all of one sequence, with
     /// their indices, one count and one length; else null (a torn save, or fillers only).</summary>
-    private static ulong? WholeRecord(byte[] data, int blocks, int slot)
+    private static ulong? WholeRecord(byte[] data, int capacity, int slot)
     {
-        if (slot >= blocks) return null;
-        ReadOnlySpan<byte> first = data.AsSpan(slot * BlockSize, BlockSize);
+        ReadOnlySpan<byte> first = data.AsSpan(slot * capacity * BlockSize, BlockSize);
         ulong seq = BinaryPrimitives.ReadUInt64LittleEndian(first[4..]);
         uint count = BinaryPrimitives.ReadUInt32LittleEndian(first[16..]);
         uint length = BinaryPrimitives.ReadUInt32LittleEndian(first[20..]);
-        if (seq == 0 || count == 0 || length < SealedHeaderSize || (length + PayloadSize - 1) / PayloadSize != count) return null;
-        for (uint i = 0; i < count; i++)
+        if (seq == 0 || count == 0 || count > capacity || length < SealedHeaderSize || (length + PayloadSize - 1) / PayloadSize != count) return null;
+        for (int i = 0; i < (int)count; i++)
         {
-            long at = ((2L * i) + slot) * BlockSize;
-            if (at + BlockSize > (long)blocks * BlockSize) return null;
-            ReadOnlySpan<byte> block = data.AsSpan((int)at, BlockSize);
-            if (BinaryPrimitives.ReadUInt64LittleEndian(block[4..]) != seq || BinaryPrimitives.ReadUInt32LittleEndian(block[12..]) != i
+            ReadOnlySpan<byte> block = data.AsSpan((slot * capacity + i) * BlockSize, BlockSize);
+            if (BinaryPrimitives.ReadUInt64LittleEndian(block[4..]) != seq || BinaryPrimitives.ReadUInt32LittleEndian(block[12..]) != (uint)i
                 || BinaryPrimitives.ReadUInt32LittleEndian(block[16..]) != count || BinaryPrimitives.ReadUInt32LittleEndian(block[20..]) != length)
                 return null;
         }
@@ -184,8 +182,12 @@ internal sealed class SlottedStateFile : IDisposable
                 payload.CopyTo(block[BlockHeaderSize..]);
                 WriteHeader(block, seq, (uint)i, (uint)count, (uint)sealedRecord.Length);
             }
-            if (_file is null) Create(blocks, count, slot);
-            else WriteInPlace(blocks, count, slot);
+            if (_file is null || count > _capacity) Create(blocks, count, slot);
+            else
+            {
+                RandomAccess.Write(_file.SafeFileHandle, blocks.AsSpan(0, count * BlockSize), (long)slot * _capacity * BlockSize);
+                DurableDirectory.DataSync(_file);
+            }
             _sequence = seq;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -199,31 +201,23 @@ internal sealed class SlottedStateFile : IDisposable
         finally { BlockPool.Return(blocks); }
     }
 
-    private void WriteInPlace(byte[] blocks, int count, int slot)
-    {
-        if (count > _capacity) Grow(count);
-        for (int i = 0; i < count; i++)
-            RandomAccess.Write(_file!.SafeFileHandle, blocks.AsSpan(i * BlockSize, BlockSize), ((2L * i) + slot) * BlockSize);
-        DurableDirectory.DataSync(_file!);
-    }
-
-    /// <summary>Appends filler blocks up to a capacity of at least <paramref name="count"/> blocks per slot and makes them durable,
-    /// before a record uses them (so that a torn save never meets blocks the disk never wrote).</summary>
-    private void Grow(int count)
-    {
-        int capacity = Headroom(count);
-        byte[] fill = new byte[2 * (capacity - _capacity) * BlockSize];
-        for (int b = 2 * _capacity; b < 2 * capacity; b++) WriteFiller(fill.AsSpan((b - 2 * _capacity) * BlockSize, BlockSize), (uint)(b / 2));
-        RandomAccess.Write(_file!.SafeFileHandle, fill, 2L * _capacity * BlockSize);
-        DurableDirectory.DataSync(_file!);
-        _capacity = capacity;
-    }
-
-    /// <summary>Writes the whole file under a temporary name (the record in its slot, fillers elsewhere), fsyncs it, renames it into
-    /// place and fsyncs the directory; keeps it open for the next saves.</summary>
+    /// <summary>Writes the whole file under a temporary name, fsyncs it, renames it into place and fsyncs the directory, then keeps
+    /// it open for the next saves: the new record in its slot, the newest durable record (if the file in place holds one in this
+    /// layout) copied into the other slot, fillers elsewhere. The capacity is <see cref="Headroom"/> of the larger of the two.</summary>
     private void Create(byte[] blocks, int count, int slot)
     {
-        int capacity = Headroom(count);
+        // The newest durable record stays in the other slot: a crash between this rename and the next save then reads the same
+        // state as without the rename, and the two slots keep consecutive sequence numbers.
+        byte[]? other = null;
+        int otherCount = 0;
+        if (_file is not null && _sequence > 0)
+        {
+            other = new byte[_capacity * BlockSize];
+            RandomAccess.Read(_file.SafeFileHandle, other, (long)(1 - slot) * _capacity * BlockSize);
+            otherCount = (int)BinaryPrimitives.ReadUInt32LittleEndian(other.AsSpan(16));
+            if (BinaryPrimitives.ReadUInt64LittleEndian(other.AsSpan(4)) != _sequence || otherCount < 1 || otherCount > _capacity) (other, otherCount) = (null, 0);
+        }
+        int capacity = Headroom(Math.Max(count, otherCount));
         string temp = _path + ".tmp-" + Convert.ToHexString(RandomNumberGenerator.GetBytes(6));
         FileStream? f = null;
         try
@@ -235,8 +229,10 @@ internal sealed class SlottedStateFile : IDisposable
             for (int b = 0; b < 2 * capacity; b++)
             {
                 Span<byte> block = file.AsSpan(b * BlockSize, BlockSize);
-                if (b % 2 == slot && b / 2 < count) blocks.AsSpan((b / 2) * BlockSize, BlockSize).CopyTo(block);
-                else WriteFiller(block, (uint)(b / 2));
+                int s = b / capacity, i = b % capacity;
+                if (s == slot && i < count) blocks.AsSpan(i * BlockSize, BlockSize).CopyTo(block);
+                else if (s != slot && i < otherCount) other.AsSpan(i * BlockSize, BlockSize).CopyTo(block);
+                else WriteFiller(block, (uint)i);
             }
             RandomAccess.Write(f.SafeFileHandle, file, 0);
             f.Flush(flushToDisk: true);
@@ -249,6 +245,7 @@ internal sealed class SlottedStateFile : IDisposable
             try { File.Delete(temp); } catch (IOException) { } catch (UnauthorizedAccessException) { }
             throw;
         }
+        _file?.Dispose();
         (_file, _capacity) = (f, capacity);
     }
 
