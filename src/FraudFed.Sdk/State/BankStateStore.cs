@@ -8,8 +8,9 @@
 //                       replies to that item (the outbox; an upload is not kept: SPEC.md 14.6) and the round state
 //                       (HomomorphicBankParty.ExportRoundState). Written after the party handled an item and before its
 //                       replies are sent, so that a restart resends them and reads the mailbox after that item, and so that
-//                       every ledger record is durable before the upload or share it allows leaves the bank. Once a round part
-//                       names a new key file, the older key files are deleted;
+//                       every ledger record is durable before the upload or share it allows leaves the bank. Written in place
+//                       into one of two slots with one data sync per save (SlottedStateFile: no rename per save). Once a round
+//                       part names a new key file, the older key files are deleted;
 //   bank-state.bin      masking: the bank's exported state (MaskingBank.ExportState), last sequence and outbox, in one file.
 // ledger.bin is the file of a FileDecryptionLedger opened on its own; a bank's client does not write it.
 // Plaintext layout of bank-state.bin: "FFBS" | version (2) | kind (u8: 1 homomorphic, 2 masking) | last sequence (u64) |
@@ -135,11 +136,13 @@ internal sealed class BankStateStore : IDisposable
         return (name, digest);
     }
 
-    /// <summary>Writes the round part that belongs to key file <paramref name="keyFile"/> (sealed, atomic), carrying the ledger's
+    /// <summary>Writes the round part that belongs to key file <paramref name="keyFile"/> (sealed, into the slot of he-round.bin that
+    /// does not hold the newest record, durable on return: <see cref="SlottedStateFile"/>), carrying the ledger's
     /// records as they are now (no longer <see cref="FileDecryptionLedger.Pending"/> once it is in place); then, with
     /// <paramref name="deleteOtherKeyFiles"/> (the first round part of a new key, or the first save after a restart), deletes every
     /// other key file: no round part names them any more.</summary>
-    /// <exception cref="StateFileException">the file cannot be written (the old round part stays).</exception>
+    /// <exception cref="StateFileException">the file cannot be written (the old round part stays the newest), or (a store that
+    /// did not load) the file in place does not verify.</exception>
     public void SaveRoundPart(string keyFile, ReadOnlySpan<byte> keyDigest, ReadOnlySpan<byte> roundState, ulong lastSequence, IReadOnlyList<byte[]> outbox,
         bool deleteOtherKeyFiles)
     {

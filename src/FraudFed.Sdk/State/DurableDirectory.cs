@@ -1,5 +1,6 @@
-// fsync of a directory after a rename in it, and fdatasync of a file written in place: shared by the bank's sealed state files (StateFiles) and the appliance's
-// payload files (FraudFed.Aggregator's SqliteAggregatorStore), which both write a temporary file, flush it, and rename it.
+// fsync of a directory after a rename in it: shared by the bank's sealed state files (StateFiles) and the appliance's
+// payload files (FraudFed.Aggregator's SqliteAggregatorStore), which both write a temporary file, flush it, and rename it;
+// and fdatasync of a file written in place (the bank's round part, SlottedStateFile).
 using System.Runtime.InteropServices;
 
 namespace FraudFed.Sdk.State;

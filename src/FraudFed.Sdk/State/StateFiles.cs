@@ -2,7 +2,8 @@
 // operator's 32-byte state key (a key file or the FRAUDFED_STATE_KEY environment variable, never in the state directory),
 // with the file's purpose bound in the associated data so that one state file cannot stand in for another. Files are
 // created with mode 0600 in a 0700 directory and replaced atomically: written to a temporary file in the same directory,
-// flushed to disk, then renamed over the old one, so a crash leaves either the old or the new file, never a torn one.
+// flushed to disk, then renamed over the old one, so a crash leaves either the old or the new file, never a torn one. (The
+// homomorphic round part, saved per message, is written in place into two slots instead: SlottedStateFile.)
 // File layout: "FFSF" | version (1) | nonce (12) | tag (16) | ciphertext. A fresh random nonce per write.
 using System.Buffers;
 using System.Runtime.InteropServices;
