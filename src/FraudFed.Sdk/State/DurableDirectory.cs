@@ -2,6 +2,7 @@
 // payload files (FraudFed.Aggregator's SqliteAggregatorStore), which both write a temporary file, flush it, and rename it;
 // and fdatasync of a file written in place (the bank's round part, SlottedStateFile).
 using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
 
 namespace FraudFed.Sdk.State;
 
@@ -23,10 +24,11 @@ internal static partial class DurableDirectory
         finally { Posix.close(fd); }
     }
 
-    /// <summary>Makes the data of <paramref name="file"/> durable: fdatasync on Linux (the file's bytes and the metadata needed to
-    /// read them back, such as its length; not its times), a full flush (fsync) elsewhere.</summary>
+    /// <summary>Makes the data of <paramref name="file"/> durable: fdatasync of <paramref name="handle"/> (its handle, taken once:
+    /// each read of FileStream.SafeFileHandle costs an lseek) on Linux (the file's bytes and the metadata needed to read them back,
+    /// such as its length; not its times), a full flush (fsync) elsewhere.</summary>
     /// <exception cref="IOException">the sync failed.</exception>
-    public static void DataSync(FileStream file)
+    public static void DataSync(FileStream file, SafeFileHandle handle)
     {
         if (!OperatingSystem.IsLinux())
         {
@@ -36,13 +38,13 @@ internal static partial class DurableDirectory
         bool added = false;
         try
         {
-            file.SafeFileHandle.DangerousAddRef(ref added);
-            if (Posix.fdatasync((int)file.SafeFileHandle.DangerousGetHandle()) != 0)
+            handle.DangerousAddRef(ref added);
+            if (Posix.fdatasync((int)handle.DangerousGetHandle()) != 0)
                 throw new IOException($"cannot sync {file.Name} (errno {Marshal.GetLastPInvokeError()})");
         }
         finally
         {
-            if (added) file.SafeFileHandle.DangerousRelease();
+            if (added) handle.DangerousRelease();
         }
     }
 

@@ -22,6 +22,7 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Security.Cryptography;
+using Microsoft.Win32.SafeHandles;
 
 namespace FraudFed.Sdk.State;
 
@@ -39,6 +40,7 @@ internal sealed class SlottedStateFile : IDisposable
     private readonly string _purpose;
     private readonly StateKey _key;
     private FileStream? _file;   // open while the file in place holds the record of _sequence in this layout
+    private SafeFileHandle? _handle;   // _file's handle, read once (each read of FileStream.SafeFileHandle seeks)
     private int _capacity;       // blocks per slot the file has
     private ulong _sequence;     // the newest durable record's sequence (0: none)
     private bool _known;         // _sequence and _file reflect the file in place
@@ -81,6 +83,7 @@ internal sealed class SlottedStateFile : IDisposable
         {
             var options = new FileStreamOptions { Mode = FileMode.Open, Access = FileAccess.ReadWrite, Share = FileShare.ReadWrite };
             _file = new FileStream(_path, options);
+            _handle = _file.SafeFileHandle;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -185,8 +188,8 @@ internal sealed class SlottedStateFile : IDisposable
             if (_file is null || count > _capacity) Create(blocks, count, slot);
             else
             {
-                RandomAccess.Write(_file.SafeFileHandle, blocks.AsSpan(0, count * BlockSize), (long)slot * _capacity * BlockSize);
-                DurableDirectory.DataSync(_file);
+                RandomAccess.Write(_handle!, blocks.AsSpan(0, count * BlockSize), (long)slot * _capacity * BlockSize);
+                DurableDirectory.DataSync(_file, _handle!);
             }
             _sequence = seq;
         }
@@ -195,7 +198,7 @@ internal sealed class SlottedStateFile : IDisposable
             // The slot may be torn now: the next save writes the file as a whole again (its newest record stays as it was, and so
             // does _sequence).
             _file?.Dispose();
-            _file = null;
+            (_file, _handle) = (null, null);
             throw new StateFileException(_path, $"the state file cannot be written ({e.Message}); check the disk and the directory's permissions.", e);
         }
         finally { BlockPool.Return(blocks); }
@@ -213,7 +216,7 @@ internal sealed class SlottedStateFile : IDisposable
         if (_file is not null && _sequence > 0)
         {
             other = new byte[_capacity * BlockSize];
-            RandomAccess.Read(_file.SafeFileHandle, other, (long)(1 - slot) * _capacity * BlockSize);
+            RandomAccess.Read(_handle!, other, (long)(1 - slot) * _capacity * BlockSize);
             otherCount = (int)BinaryPrimitives.ReadUInt32LittleEndian(other.AsSpan(16));
             if (BinaryPrimitives.ReadUInt64LittleEndian(other.AsSpan(4)) != _sequence || otherCount < 1 || otherCount > _capacity) (other, otherCount) = (null, 0);
         }
@@ -246,7 +249,7 @@ internal sealed class SlottedStateFile : IDisposable
             throw;
         }
         _file?.Dispose();
-        (_file, _capacity) = (f, capacity);
+        (_file, _handle, _capacity) = (f, f.SafeFileHandle, capacity);
     }
 
     /// <summary>Blocks per slot for a record of <paramref name="count"/> blocks: a quarter more and at least 4 more, so that a
@@ -300,7 +303,7 @@ internal sealed class SlottedStateFile : IDisposable
     private void CloseFile()
     {
         _file?.Dispose();
-        (_file, _known) = (null, false);
+        (_file, _handle, _known) = (null, null, false);
     }
 
     /// <summary>Closes the file.</summary>
