@@ -74,6 +74,39 @@ public sealed class CarriedLedgerTests
     }
 
     [Test]
+    public void ManyAnswersOfTwoTags_ReadBackEachAsRecorded_ThroughTheRoundPart()
+    {
+        byte[] other = [.. Enumerable.Range(100, 16).Select(i => (byte)i)];
+        static byte[] Fp(ulong round, uint chunk, byte salt) => SHA256.HashData([.. BitConverter.GetBytes(round), .. BitConverter.GetBytes(chunk), salt]);
+        using (var store = new BankStateStore(_dir, _key))
+        {
+            (string keyFile, byte[] digest) = store.SaveKeyPart("key part"u8);
+            for (ulong round = 1; round <= 150; round++)
+            {
+                Assert.That(store.Ledger.TryRecordAnswers(Tag, round, [(0u, Fp(round, 0, 1)), (1u, Fp(round, 1, 1))], budget: 1000), Is.EqualTo(LedgerDecision.Recorded));
+                Assert.That(store.Ledger.TryRecordAnswers(other, round, [(0u, Fp(round, 0, 2))], budget: 1000), Is.EqualTo(LedgerDecision.Recorded));
+                store.SaveRoundPart(keyFile, digest, RoundState, lastSequence: round, outbox: [], deleteOtherKeyFiles: false);
+            }
+        }
+        using (var store = new BankStateStore(_dir, _key))
+        {
+            using SavedSplitState saved = store.LoadSplit()!;
+            Assert.That(store.Ledger.AnswersRecorded(Tag), Is.EqualTo(300));
+            Assert.That(store.Ledger.AnswersRecorded(other), Is.EqualTo(150));
+            foreach (ulong round in new ulong[] { 1, 77, 150 })
+            {
+                Assert.That(store.Ledger.TryRecordAnswers(Tag, round, [(0u, Fp(round, 0, 1)), (1u, Fp(round, 1, 1))], budget: 1000), Is.EqualTo(LedgerDecision.Repeat), $"round {round}");
+                Assert.That(store.Ledger.TryRecordAnswers(Tag, round, [(1u, Fp(round, 1, 2))], budget: 1000), Is.EqualTo(LedgerDecision.Conflict), $"round {round}");
+                Assert.That(store.Ledger.TryRecordAnswers(other, round, [(0u, Fp(round, 0, 2))], budget: 1000), Is.EqualTo(LedgerDecision.Repeat), $"round {round}");
+                Assert.That(store.Ledger.TryRecordAnswers(other, round, [(0u, Fp(round, 0, 1))], budget: 1000), Is.EqualTo(LedgerDecision.Conflict), $"round {round}");
+            }
+            // Re-encoded from what it read: every answer once, none lost or doubled.
+            (byte[] again, _) = store.Ledger.Serialize();
+            Assert.That(again, Has.Length.EqualTo(4 + 1 + 4 + 2 * (1 + 16 + 1 + 8 + 4 + 8 + 4) + 450 * 44));
+        }
+    }
+
+    [Test]
     public void RoundPartOfVersion1_WhoseLedgerWasLedgerBin_IsRefusedWithAdviceToStartANewSession()
     {
         using var store = new BankStateStore(_dir, _key);

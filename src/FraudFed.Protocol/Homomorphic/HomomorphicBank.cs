@@ -124,15 +124,26 @@ internal sealed class HomomorphicBank : IDisposable
 
     /// <summary>Signs the round's upload manifest (SPEC.md 12.2) from the body digests <see cref="Encrypt(ulong, ulong[], int, bool, out byte[][])"/> returned.</summary>
     public byte[] SignManifestFromDigests(ulong round, byte[][] bodyDigests) =>
-        UploadManifest.SignDigests(Identity, Scheme!.SessionTag, round, RlweObjectKind.CompactCiphertext, Index, bodyDigests);
+        KeepOwn(round, UploadManifest.SignDigests(Identity, Scheme!.SessionTag, round, RlweObjectKind.CompactCiphertext, Index, bodyDigests));
 
     /// <summary>Signs the round's upload manifest (SPEC.md 12.2).</summary>
     public byte[] SignManifest(ulong round, byte[][] uploads, bool parallel) =>
-        UploadManifest.Sign(Identity, Scheme!.SessionTag, round, RlweObjectKind.CompactCiphertext, Index, uploads, parallel);
+        KeepOwn(round, UploadManifest.Sign(Identity, Scheme!.SessionTag, round, RlweObjectKind.CompactCiphertext, Index, uploads, parallel));
 
-    /// <summary>Verifies the contributors' manifests of a round once; the round's contributor lists are checked against them.</summary>
+    /// <summary>The manifest this bank signed last, and its round (in memory only: a restarted bank verifies its own manifest too).</summary>
+    private (ulong Round, byte[] Bytes)? _ownManifest;
+
+    private byte[] KeepOwn(ulong round, byte[] manifest)
+    {
+        _ownManifest = (round, (byte[])manifest.Clone());
+        return manifest;
+    }
+
+    /// <summary>Verifies the contributors' manifests of a round once; the round's contributor lists are checked against them. This
+    /// bank's own manifest of the round, if the bytes are exactly those it signed, is not verified again.</summary>
     public void ReceiveManifests(ulong round, int chunks, byte[][] manifests) =>
-        _manifests = new VerifiedManifests(manifests, Roster, Scheme!.SessionTag, round, RlweObjectKind.CompactCiphertext, chunks);
+        _manifests = new VerifiedManifests(manifests, Roster, Scheme!.SessionTag, round, RlweObjectKind.CompactCiphertext, chunks,
+            _ownManifest is { } own && own.Round == round ? own.Bytes : null);
 
     private IReadOnlyList<byte[]> Roster => _roster ?? throw Error.Violation(ViolationReason.WrongRoundOrState, "no roster");
 

@@ -8,8 +8,9 @@
 //                       replies to that item (the outbox; an upload is not kept: SPEC.md 14.6) and the round state
 //                       (HomomorphicBankParty.ExportRoundState). Written after the party handled an item and before its
 //                       replies are sent, so that a restart resends them and reads the mailbox after that item, and so that
-//                       every ledger record is durable before the upload or share it allows leaves the bank. Once a round part
-//                       names a new key file, the older key files are deleted;
+//                       every ledger record is durable before the upload or share it allows leaves the bank. Written in place
+//                       into one of two slots with one data sync per save (SlottedStateFile: no rename per save). Once a round
+//                       part names a new key file, the older key files are deleted;
 //   bank-state.bin      masking: the bank's exported state (MaskingBank.ExportState), last sequence and outbox, in one file.
 // ledger.bin is the file of a FileDecryptionLedger opened on its own; a bank's client does not write it.
 // Plaintext layout of bank-state.bin: "FFBS" | version (2) | kind (u8: 1 homomorphic, 2 masking) | last sequence (u64) |
@@ -72,6 +73,7 @@ internal sealed class BankStateStore : IDisposable
     private readonly StateKey _key;
     private readonly StateDirectoryLock _lock;
     private readonly bool _ownsLock;
+    private readonly SlottedStateFile _round;
 
     /// <summary>Takes the directory's lock (creating the directory, mode 0700, if needed); Dispose releases the lock. The ledger is
     /// empty until <see cref="LoadSplit"/> reads the round part that carries it.</summary>
@@ -93,6 +95,7 @@ internal sealed class BankStateStore : IDisposable
         {
             held.EnsureHeld();
             Ledger = new FileDecryptionLedger(held, Path.Combine(Directory, RoundFile));
+            _round = new SlottedStateFile(Path.Combine(Directory, RoundFile), RoundPurpose, key);
         }
         catch
         {
@@ -104,6 +107,7 @@ internal sealed class BankStateStore : IDisposable
     /// <summary>Releases the directory's lock when this store took it.</summary>
     public void Dispose()
     {
+        _round.Dispose();
         if (_ownsLock) _lock.Dispose();
     }
 
@@ -132,11 +136,13 @@ internal sealed class BankStateStore : IDisposable
         return (name, digest);
     }
 
-    /// <summary>Writes the round part that belongs to key file <paramref name="keyFile"/> (sealed, atomic), carrying the ledger's
+    /// <summary>Writes the round part that belongs to key file <paramref name="keyFile"/> (sealed, into the slot of he-round.bin that
+    /// does not hold the newest record, durable on return: <see cref="SlottedStateFile"/>), carrying the ledger's
     /// records as they are now (no longer <see cref="FileDecryptionLedger.Pending"/> once it is in place); then, with
     /// <paramref name="deleteOtherKeyFiles"/> (the first round part of a new key, or the first save after a restart), deletes every
     /// other key file: no round part names them any more.</summary>
-    /// <exception cref="StateFileException">the file cannot be written (the old round part stays).</exception>
+    /// <exception cref="StateFileException">the file cannot be written (the old round part stays the newest), or (a store that
+    /// did not load) the file in place does not verify.</exception>
     public void SaveRoundPart(string keyFile, ReadOnlySpan<byte> keyDigest, ReadOnlySpan<byte> roundState, ulong lastSequence, IReadOnlyList<byte[]> outbox,
         bool deleteOtherKeyFiles)
     {
@@ -158,9 +164,9 @@ internal sealed class BankStateStore : IDisposable
         ledger.CopyTo(b[at..]); at += ledger.Length;
         try { WriteTail(b, at, lastSequence, outbox, roundState); }
         catch { CryptographicOperations.ZeroMemory(b); throw; }
-        // The directory is fsynced after the rename: the round part carries the ledger, whose records must be durable (not only
-        // the file's bytes, also its name) before the upload or share they allow leaves the bank.
-        EncryptedStateFile.WriteInPlace(RoundPath, RoundPurpose, _key, sealing, syncDirectory: true, digest: false);
+        // Saved into the slot that does not hold the newest record, with one data sync (SlottedStateFile): on return the round part,
+        // and the ledger records it carries, are durable, before the upload or share they allow leaves the bank.
+        _round.Save(sealing);
         Ledger.MarkSaved(ledgerVersion);
         RoundPartWrites++;
         if (deleteOtherKeyFiles) DeleteKeyFilesOtherThan(keyFile);
@@ -196,7 +202,7 @@ internal sealed class BankStateStore : IDisposable
             using SavedBankState? old = Load(BankStateKind.Homomorphic);   // a masking state is refused here with its own advice
             throw new StateFileException(PartyPath, "a homomorphic bank state in the single-file layout of an earlier version, which this version does not read; remove the state directory and start a new session.");
         }
-        byte[]? b = EncryptedStateFile.Read(RoundPath, RoundPurpose, _key);
+        byte[]? b = _round.Read();
         if (b is null) return null;
         try
         {

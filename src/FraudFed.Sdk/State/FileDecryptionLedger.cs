@@ -6,7 +6,7 @@
 // One copy in use per state directory: the ledger is opened under the directory's exclusive lock (StateDirectoryLock), so two
 // processes or clients cannot each answer a different decryption request for the same chunk from their own copy.
 // A homomorphic bank with a state directory does not write this file: its ledger is carried inside the round part
-// (BankStateStore, he-round.bin), which the client writes once per handled message before any reply leaves the bank. Such a
+// (BankStateStore, he-round.bin), which the client saves (durably) once per handled message before any reply leaves the bank. Such a
 // carried ledger keeps its records in memory, marked pending, and the round part's write makes them durable (SPEC.md 14.6).
 // Plaintext layout (sealed by EncryptedStateFile, purpose "ledger"; the same bytes inside a round part): "FFDL" | version (1) | tag count (u32), then per
 // tag: tag (u8 length + bytes) | has-encryption (u8) | last round (u64) | last chunk (u32) | answers charged (i64) |
@@ -36,12 +36,34 @@ public sealed class FileDecryptionLedger : IDecryptionLedger, IDisposable
     private long _version;            // changes with every accepted record
     private long _savedVersion;       // the version the owner last made durable (carried ledgers)
 
-    private sealed class TagRecord
+    private sealed class TagRecord(byte[] tag)
     {
+        public readonly byte[] Tag = tag;
         public (ulong Round, uint Chunk)? LastEncryption;
         public long Charged;
         public readonly Dictionary<(ulong Round, uint Chunk), byte[]> Answers = [];
+        // The answers as the file lays them out (u64 round | u32 chunk | fingerprint, in the order recorded), kept as they are
+        // recorded: answers are only ever added (or the newest taken back by a failed write), so an encoding of the ledger copies
+        // these bytes instead of walking every answer of every earlier sum again.
+        private byte[] _encoded = new byte[64 * AnswerSize];
+        public int EncodedLength { get; private set; }
+        public ReadOnlySpan<byte> EncodedAnswers => _encoded.AsSpan(0, EncodedLength);
+
+        public void Append(ulong round, uint chunk, ReadOnlySpan<byte> fingerprint)
+        {
+            if (_encoded.Length - EncodedLength < AnswerSize) Array.Resize(ref _encoded, Math.Max(2 * _encoded.Length, EncodedLength + AnswerSize));
+            Span<byte> e = _encoded.AsSpan(EncodedLength, AnswerSize);
+            BinaryPrimitives.WriteUInt64LittleEndian(e, round);
+            BinaryPrimitives.WriteUInt32LittleEndian(e[8..], chunk);
+            fingerprint.CopyTo(e[12..]);
+            EncodedLength += AnswerSize;
+        }
+
+        /// <summary>Takes back the last <paramref name="count"/> appended answers (a write that failed).</summary>
+        public void TakeBack(int count) => EncodedLength -= count * AnswerSize;
     }
+
+    private const int AnswerSize = 8 + 4 + 32;
 
     /// <summary>Takes the exclusive lock of <paramref name="path"/>'s directory (the bank's state directory, SPEC.md 14.6), then
     /// opens the ledger at <paramref name="path"/> (created on the first record). <see cref="Dispose"/> releases the lock.
@@ -165,12 +187,17 @@ public sealed class FileDecryptionLedger : IDecryptionLedger, IDisposable
             if (fresh.Count == 0) return LedgerDecision.Repeat;
             if ((existing?.Charged ?? 0) + fresh.Count > budget) return LedgerDecision.BudgetExhausted;
             TagRecord r = Record(tag, out bool created);
-            foreach (var (chunk, fingerprint) in fresh) r.Answers[(round, chunk)] = (byte[])fingerprint.Clone();
+            foreach (var (chunk, fingerprint) in fresh)
+            {
+                r.Answers[(round, chunk)] = (byte[])fingerprint.Clone();
+                r.Append(round, chunk, fingerprint);
+            }
             r.Charged += fresh.Count;
             try { Save(); }
             catch
             {
                 foreach (var (chunk, _) in fresh) r.Answers.Remove((round, chunk));
+                r.TakeBack(fresh.Count);
                 r.Charged -= fresh.Count;
                 if (created) _tags.Remove(tag);
                 throw;
@@ -189,7 +216,7 @@ public sealed class FileDecryptionLedger : IDecryptionLedger, IDisposable
     private TagRecord Record(string tag, out bool created)
     {
         created = !_tags.TryGetValue(tag, out TagRecord? r);
-        if (created) _tags[tag] = r = new TagRecord();
+        if (created) _tags[tag] = r = new TagRecord(Convert.FromHexString(tag));
         return r!;
     }
 
@@ -204,29 +231,25 @@ public sealed class FileDecryptionLedger : IDecryptionLedger, IDisposable
         Diagnostics.HopTrace.Mark(-2, "ledger<");
     }
 
+    /// <summary>The ledger's plaintext (the file header's layout). Its answers are copied from each tag's encoded answers: the cost
+    /// of an encoding is a copy of the bytes, not a walk over every answer recorded.</summary>
     private byte[] Encode()
     {
         int size = 4 + 1 + 4;
-        foreach (var (tag, r) in _tags) size += 1 + tag.Length / 2 + 1 + 8 + 4 + 8 + 4 + r.Answers.Count * (8 + 4 + 32);
+        foreach (TagRecord r in _tags.Values) size += 1 + r.Tag.Length + 1 + 8 + 4 + 8 + 4 + r.EncodedLength;
         var b = new byte[size];
         int at = 0;
         Magic.CopyTo(b); at = 4; b[at++] = Version;
         BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(at), (uint)_tags.Count); at += 4;
-        foreach (var (tag, r) in _tags)
+        foreach (TagRecord r in _tags.Values)
         {
-            byte[] t = Convert.FromHexString(tag);
-            b[at++] = (byte)t.Length; t.CopyTo(b, at); at += t.Length;
+            b[at++] = (byte)r.Tag.Length; r.Tag.CopyTo(b, at); at += r.Tag.Length;
             b[at++] = r.LastEncryption is null ? (byte)0 : (byte)1;
             BinaryPrimitives.WriteUInt64LittleEndian(b.AsSpan(at), r.LastEncryption?.Round ?? 0); at += 8;
             BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(at), r.LastEncryption?.Chunk ?? 0); at += 4;
             BinaryPrimitives.WriteInt64LittleEndian(b.AsSpan(at), r.Charged); at += 8;
-            BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(at), (uint)r.Answers.Count); at += 4;
-            foreach (var ((round, chunk), fp) in r.Answers)
-            {
-                BinaryPrimitives.WriteUInt64LittleEndian(b.AsSpan(at), round); at += 8;
-                BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(at), chunk); at += 4;
-                fp.CopyTo(b, at); at += 32;
-            }
+            BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(at), (uint)(r.EncodedLength / AnswerSize)); at += 4;
+            r.EncodedAnswers.CopyTo(b.AsSpan(at)); at += r.EncodedLength;
         }
         return b;
     }
@@ -243,8 +266,9 @@ public sealed class FileDecryptionLedger : IDecryptionLedger, IDisposable
         uint tags = BinaryPrimitives.ReadUInt32LittleEndian(Take(4));
         for (uint i = 0; i < tags; i++)
         {
-            string tag = Convert.ToHexString(Take(Take(1)[0]));
-            var r = new TagRecord();
+            byte[] tagBytes = Take(Take(1)[0]).ToArray();
+            string tag = Convert.ToHexString(tagBytes);
+            var r = new TagRecord(tagBytes);
             bool has = Take(1)[0] != 0;
             ulong round = BinaryPrimitives.ReadUInt64LittleEndian(Take(8));
             uint chunk = BinaryPrimitives.ReadUInt32LittleEndian(Take(4));
@@ -256,7 +280,9 @@ public sealed class FileDecryptionLedger : IDecryptionLedger, IDisposable
             {
                 ulong rr = BinaryPrimitives.ReadUInt64LittleEndian(Take(8));
                 uint cc = BinaryPrimitives.ReadUInt32LittleEndian(Take(4));
-                r.Answers[(rr, cc)] = Take(32).ToArray();
+                byte[] fp = Take(32).ToArray();
+                if (!r.Answers.TryAdd((rr, cc), fp)) throw StateFileException.Damaged(_path, "the decryption ledger holds one (round, chunk) twice");
+                r.Append(rr, cc, fp);
             }
             _tags[tag] = r;
         }

@@ -2,7 +2,8 @@
 // operator's 32-byte state key (a key file or the FRAUDFED_STATE_KEY environment variable, never in the state directory),
 // with the file's purpose bound in the associated data so that one state file cannot stand in for another. Files are
 // created with mode 0600 in a 0700 directory and replaced atomically: written to a temporary file in the same directory,
-// flushed to disk, then renamed over the old one, so a crash leaves either the old or the new file, never a torn one.
+// flushed to disk, then renamed over the old one, so a crash leaves either the old or the new file, never a torn one. (The
+// homomorphic round part, saved per message, is written in place into two slots instead: SlottedStateFile.)
 // File layout: "FFSF" | version (1) | nonce (12) | tag (16) | ciphertext. A fresh random nonce per write.
 using System.Buffers;
 using System.Runtime.InteropServices;
@@ -181,21 +182,7 @@ public static partial class EncryptedStateFile
         ArgumentNullException.ThrowIfNull(buffer);
         Span<byte> file = buffer.Span;
         if (file.Length < HeaderSize) throw new ArgumentException("The buffer has no room for the header.", nameof(buffer));
-        Span<byte> body = file[HeaderSize..];
-        try
-        {
-            Magic.CopyTo(file);
-            file[4] = Version;
-            Span<byte> nonce = file.Slice(5, 12);
-            RandomNumberGenerator.Fill(nonce);
-            using var gcm = new AesGcm(key.Bytes, 16);
-            gcm.Encrypt(nonce, body, body, file.Slice(17, 16), Aad(purpose));
-        }
-        catch
-        {
-            CryptographicOperations.ZeroMemory(body);
-            throw;
-        }
+        SealInPlace(file, key, Aad(purpose));
         string temp = path + ".tmp-" + Convert.ToHexString(RandomNumberGenerator.GetBytes(6));
         try
         {
@@ -246,8 +233,7 @@ public static partial class EncryptedStateFile
         {
             CryptographicOperations.ZeroMemory(plaintext);
             // A wrong key is the one cause a person can fix in place; otherwise the file is damaged, with the one advice.
-            throw StateFileException.Damaged(path, "the state file does not verify under the state key (damaged, truncated or tampered; "
-                + $"or sealed with another key: if state_key_file in bank.json or {StateKey.EnvironmentVariable} is not this directory's key, use the right one)", e);
+            throw StateFileException.Damaged(path, DoesNotVerify, e);
         }
         // A file that verifies but is not the one named: another write of the same purpose (another setup's key part).
         if (!expectedDigest.IsEmpty && !CryptographicOperations.FixedTimeEquals(SHA256.HashData(data), expectedDigest))
@@ -258,7 +244,56 @@ public static partial class EncryptedStateFile
         return plaintext;
     }
 
-    private static byte[] Aad(string purpose) => [.. Magic, Version, .. Encoding.UTF8.GetBytes("FraudFed/v1/bank-state/" + purpose)];
+    /// <summary>Seals <paramref name="file"/> in place: its plaintext after <see cref="SealedHeaderSize"/> bytes becomes the
+    /// ciphertext and the header ("FFSF" | version | fresh random nonce | tag) is written before it, under <paramref name="aad"/>.
+    /// On return, or on any exception, <paramref name="file"/> holds no plaintext.</summary>
+    internal static void SealInPlace(Span<byte> file, StateKey key, ReadOnlySpan<byte> aad)
+    {
+        Span<byte> body = file[HeaderSize..];
+        try
+        {
+            Magic.CopyTo(file);
+            file[4] = Version;
+            Span<byte> nonce = file.Slice(5, 12);
+            RandomNumberGenerator.Fill(nonce);
+            using var gcm = new AesGcm(key.Bytes, 16);
+            gcm.Encrypt(nonce, body, body, file.Slice(17, 16), aad);
+        }
+        catch
+        {
+            CryptographicOperations.ZeroMemory(body);
+            throw;
+        }
+    }
+
+    /// <summary>Opens sealed bytes written by <see cref="SealInPlace"/> under <paramref name="aad"/>; the caller clears the
+    /// returned plaintext. Null when the header is not a version-1 sealed header or the tag does not verify.</summary>
+    internal static byte[]? TryOpen(ReadOnlySpan<byte> data, StateKey key, ReadOnlySpan<byte> aad)
+    {
+        if (data.Length < HeaderSize || !data[..4].SequenceEqual(Magic) || data[4] != Version) return null;
+        var plaintext = new byte[data.Length - HeaderSize];
+        try
+        {
+            using var gcm = new AesGcm(key.Bytes, 16);
+            gcm.Decrypt(data.Slice(5, 12), data[HeaderSize..], data.Slice(17, 16), plaintext, aad);
+            return plaintext;
+        }
+        catch (AuthenticationTagMismatchException)
+        {
+            CryptographicOperations.ZeroMemory(plaintext);
+            return null;
+        }
+    }
+
+    /// <summary>The cause every state file that does not verify reports (<see cref="StateFileException.Damaged"/>).</summary>
+    internal const string DoesNotVerify = "the state file does not verify under the state key (damaged, truncated or tampered; "
+        + $"or sealed with another key: if state_key_file in bank.json or {StateKey.EnvironmentVariable} is not this directory's key, use the right one)";
+
+    /// <summary>True when <paramref name="data"/> starts like a file of this layout ("FFSF" and the version).</summary>
+    internal static bool HasSealedHeader(ReadOnlySpan<byte> data) => data.Length >= 5 && data[..4].SequenceEqual(Magic) && data[4] == Version;
+
+    /// <summary>The associated data of a sealed file of <paramref name="purpose"/>.</summary>
+    internal static byte[] Aad(string purpose) => [.. Magic, Version, .. Encoding.UTF8.GetBytes("FraudFed/v1/bank-state/" + purpose)];
 }
 
 /// <summary>A rented sealing buffer of an exact file length (<see cref="EncryptedStateFile.Rent"/>); Dispose returns it to its pool.</summary>

@@ -390,6 +390,34 @@ public sealed class SignedUploadTests
     }
 
     [Test]
+    public void VerifiedManifests_TakeTheBanksOwnManifestByItsExactBytes_AndVerifyAnyOtherBytes()
+    {
+        using var f = new Fixture("signed/own-manifest");
+        byte[][] uploads = Enumerable.Range(0, Banks).Select(b => f.Upload(b, 6, 0)).ToArray();
+        byte[][] manifests = Enumerable.Range(0, Banks).Select(b => f.Manifest(b, 6, uploads[b])).ToArray();
+        VerifiedManifests Verify(byte[][] m, byte[]? signedHere) => new(m, f.Roster, f.Scheme.SessionTag, 6, RlweObjectKind.CompactCiphertext, 1, signedHere);
+        byte[] own = manifests[1];
+        int signatureBit = 8 * (UploadManifest.FixedSize + 32 + 10), digestBit = 8 * (UploadManifest.FixedSize + 5);
+
+        VerifiedManifests ok = Verify(manifests, own.ToArray());
+        Assert.That(ok.IsSigned(1, 0, UploadDigest(uploads[1])), Is.True, "the own manifest's digests are used as signed");
+        Assert.That(ok.IsSigned(2, 0, UploadDigest(uploads[2])), Is.True);
+        // Bytes that are not exactly the bank's own are verified, whichever sender they name: a tampered copy of its own manifest
+        // (signature or signed digest) and a tampered manifest of another bank are refused as before.
+        Assert.That(Reason(() => Verify([manifests[0], Flip(own, signatureBit), manifests[2]], own)), Is.EqualTo(ViolationReason.AuthenticationFailed));
+        Assert.That(Reason(() => Verify([manifests[0], Flip(own, digestBit), manifests[2]], own)), Is.EqualTo(ViolationReason.AuthenticationFailed));
+        Assert.That(Reason(() => Verify([manifests[0], own, Flip(manifests[2], signatureBit)], own)), Is.EqualTo(ViolationReason.AuthenticationFailed));
+        // The other checks still run on the own manifest: another round is refused.
+        byte[] ownOfRound7 = f.Manifest(1, 7, uploads[1]);
+        Assert.That(Reason(() => Verify([manifests[0], ownOfRound7], ownOfRound7)), Is.EqualTo(ViolationReason.WrongRoundOrState));
+        // The shortcut is the exact bytes the caller signed, nothing more: bytes passed as signed here are not verified (the bank
+        // passes only the manifest it signed itself, HomomorphicBank.ReceiveManifests); the same bytes from anyone else are.
+        byte[] unsigned = Flip(own, signatureBit);
+        Assert.That(Verify([manifests[0], unsigned], unsigned).IsSigned(1, 0, UploadDigest(uploads[1])), Is.True);
+        Assert.That(Reason(() => Verify([manifests[0], unsigned], null)), Is.EqualTo(ViolationReason.AuthenticationFailed));
+    }
+
+    [Test]
     public void Session_RosterHoldsDistinctIdentityKeys_AndSumsStayExact()
     {
         foreach (string variant in new[] { "compact" })
