@@ -222,7 +222,7 @@ internal sealed class BankCommands : ICliSubcommands
         var output = new Option<string>("--out") { Description = "Directory for model.txt (GBDT, LightGBM text) or model.json (logistic) and summary.json; written only when training succeeds.", Required = true };
         var json = new Option<bool>("--json") { Description = "Print one JSON object (model, sums, bytes, wall_s) as the last line." };
         var timeout = new Option<double>("--timeout") { Description = "Give up after this many seconds.", DefaultValueFactory = _ => 86_400 };
-        var progressJson = new Option<bool>("--progress-json") { Description = "Report progress as JSON lines on stdout (stage, step, total_steps, level, sums, bytes_uploaded, bytes_downloaded, elapsed_s) instead of text on stderr, for a supervising program." };
+        var progressJson = new Option<bool>("--progress-json") { Description = "Report progress as JSON lines on stdout, one per secure sum (stage, step, total_steps, level: the sum's; sums; bytes_uploaded, bytes_downloaded: the sums' protocol messages since the key setup; wire_bytes_uploaded, wire_bytes_downloaded: all this client sent and read; elapsed_s) instead of text on stderr, for a supervising program." };
         var exactModel = new Option<bool>("--exact-model") { Description = $"Also write {ExactModelFile.FileName}: every field of the model bit for bit (simulate --transport grpc compares it with its plain-sum model)." };
         var stdinLifeline = new Option<bool>("--exit-on-stdin-close") { Description = "Stop (exit 1) when standard input closes: a supervising program that dies takes this bank process with it." };
         var retryBudget = RetryBudgetOption();
@@ -254,6 +254,7 @@ internal sealed class BankCommands : ICliSubcommands
             stderr.WriteLine($"bank {bank.Config.Bank}: joining the session at {bank.Aggregator} while loading {dataPath} ...");
             var clock = System.Diagnostics.Stopwatch.StartNew();
             TrainedModel model;
+            SumBytes? bytes = null;
             FederationClient client = FederationClient.Create(bank, ClientOptions(budget, stderr, bank.Config.Bank, perRound: false));
             // The session setup (key generation with the other banks, SPEC.md 12.0) needs no rows: it runs while the rows load
             // (the header was checked above). A row that fails to load stops the bank after it joined, as a bank stopped
@@ -273,13 +274,21 @@ internal sealed class BankCommands : ICliSubcommands
                 Sdk.Diagnostics.HopTrace.Mark(bank.Config.Bank, "b.rows", rows.Rows);
                 stderr.WriteLine($"bank {bank.Config.Bank}: {rows.Rows:N0} rows of {dataPath}.");
                 connected.GetAwaiter().GetResult();
+                // The sums' protocol bytes are counted from here: the session setup (key generation) is done.
+                var counted = new SumBytes(client);
+                bytes = counted;
                 DateTime last = default;
+                int reportedSums = 0;
                 var progress = new InlineProgress(p =>
                 {
+                    // One report per secure sum, naming that sum's tree, round and level as the in-process run does: a broadcast
+                    // that asks for no sum (a tree's last level when every node became a leaf, the tree's result) is not reported.
+                    if (p.Sums == reportedSums) return;
+                    reportedSums = p.Sums;
                     if (!jsonProgress && DateTime.UtcNow - last < TimeSpan.FromSeconds(1)) return;
                     last = DateTime.UtcNow;
-                    if (jsonProgress) { WriteProgressJson(stdout, p); return; }
-                    stderr.WriteLine($"bank {bank.Config.Bank}: {p.Stage} {p.Step}/{p.TotalSteps}{(p.Level >= 0 ? $" level {p.Level}" : "")}, {p.Sums} sums, {p.BytesUploaded / 1e6:0.0} MB up, {p.BytesDownloaded / 1e6:0.0} MB down");
+                    if (jsonProgress) { WriteProgressJson(stdout, p, counted); return; }
+                    stderr.WriteLine($"bank {bank.Config.Bank}: {p.Stage} {p.Step}/{p.TotalSteps}{(p.Level >= 0 ? $" level {p.Level}" : "")}, {p.Sums} sums, {counted.Uploaded / 1e6:0.0} MB up, {counted.Downloaded / 1e6:0.0} MB down");
                 });
                 model = client.TrainAsync(rows, progress, cts.Token).GetAwaiter().GetResult();
             }
@@ -289,6 +298,7 @@ internal sealed class BankCommands : ICliSubcommands
             }
             finally { client.DisposeAsync().AsTask().GetAwaiter().GetResult(); }
             double wall = clock.Elapsed.TotalSeconds;
+            SumBytes sent = bytes!;   // set once connected, before the model
             if (pr.GetValue(exactModel)) File.WriteAllBytes(staged.Stage(ExactModelFile.FileName), ExactModelFile.Serialize((object?)model.Gbdt ?? model.Logistic!));
             if (model.Gbdt is not null) File.WriteAllText(staged.Stage("model.txt"), model.ToLightGbmText());
             else
@@ -300,11 +310,17 @@ internal sealed class BankCommands : ICliSubcommands
             string summary = JsonSerializer.Serialize(new
             {
                 bank = bank.Config.Bank, model = model.Settings.Model, modulus_bits = model.Settings.ModulusBits, broadcasts = model.Broadcasts,
-                sums = model.Sums, values = model.Values, bytes_uploaded = client.BytesUploaded, bytes_downloaded = client.BytesDownloaded, wall_s = Math.Round(wall, 3),
+                sums = model.Sums, values = model.Values, bytes_uploaded = sent.Uploaded, bytes_downloaded = sent.Downloaded,
+                wire_bytes_uploaded = client.BytesUploaded, wire_bytes_downloaded = client.BytesDownloaded, wall_s = Math.Round(wall, 3),
             });
             File.WriteAllText(staged.Stage("summary.json"), summary + Environment.NewLine);
             IReadOnlyDictionary<string, string> written = staged.Commit(["model.txt", "model.json", ExactModelFile.FileName, "summary.json"]);
-            if (jsonProgress) stdout.WriteLine(JsonSerializer.Serialize(new { stage = "done", sums = model.Sums, bytes_uploaded = client.BytesUploaded, bytes_downloaded = client.BytesDownloaded, elapsed_s = Math.Round(wall, 3) }));
+            if (jsonProgress)
+                stdout.WriteLine(JsonSerializer.Serialize(new
+                {
+                    stage = "done", sums = model.Sums, bytes_uploaded = sent.Uploaded, bytes_downloaded = sent.Downloaded,
+                    wire_bytes_uploaded = client.BytesUploaded, wire_bytes_downloaded = client.BytesDownloaded, elapsed_s = Math.Round(wall, 3),
+                }));
             foreach (string path in written.Values.Order(StringComparer.Ordinal)) stdout.WriteLine($"wrote {path}");
             if (pr.GetValue(json)) stdout.WriteLine(summary);
             return CliErrors.Success;
@@ -375,13 +391,31 @@ internal sealed class BankCommands : ICliSubcommands
         public void Report(ConnectionRetry value) => report(value);
     }
 
-    /// <summary>One progress line of `bank train --progress-json` (the fields of <see cref="TrainingProgress"/>, snake_case).</summary>
-    private static void WriteProgressJson(TextWriter stdout, TrainingProgress p) =>
+    /// <summary>One progress line of `bank train --progress-json`: the fields of <see cref="TrainingProgress"/> in snake_case, with
+    /// bytes_uploaded and bytes_downloaded the protocol bytes of the sums so far (<see cref="SumBytes"/>, what `simulate
+    /// --transport inproc` counts), and wire_bytes_uploaded and wire_bytes_downloaded everything this client sent and read.</summary>
+    private static void WriteProgressJson(TextWriter stdout, TrainingProgress p, SumBytes bytes) =>
         stdout.WriteLine(JsonSerializer.Serialize(new
         {
             stage = p.Stage, step = p.Step, total_steps = p.TotalSteps, level = p.Level, sums = p.Sums,
-            bytes_uploaded = p.BytesUploaded, bytes_downloaded = p.BytesDownloaded, elapsed_s = Math.Round(p.Elapsed.TotalSeconds, 3),
+            bytes_uploaded = bytes.Uploaded, bytes_downloaded = bytes.Downloaded,
+            wire_bytes_uploaded = p.BytesUploaded, wire_bytes_downloaded = p.BytesDownloaded, elapsed_s = Math.Round(p.Elapsed.TotalSeconds, 3),
         }));
+
+    /// <summary>The protocol bytes of a bank's secure sums since the session setup, as the in-process harnesses count them per sum:
+    /// up, the bank's messages (every Submit); down, the aggregator's protocol messages read (the payloads of mailbox
+    /// <c>message</c> items). Left out, and in <see cref="FederationClient.BytesUploaded"/> / <see cref="FederationClient.BytesDownloaded"/>
+    /// only: the key setup's messages, mailbox item envelopes, the training job and its broadcasts, masking round openings and
+    /// sum results.</summary>
+    private sealed class SumBytes(FederationClient client)
+    {
+        private readonly long _up = client.BytesUploaded, _down = client.ProtocolBytesDownloaded;
+
+        /// <summary>Bytes of this bank's messages since the setup.</summary>
+        public long Uploaded => client.BytesUploaded - _up;
+        /// <summary>Bytes of the aggregator's protocol messages to this bank since the setup.</summary>
+        public long Downloaded => client.ProtocolBytesDownloaded - _down;
+    }
 
     /// <summary>IProgress that reports on the reporting thread.</summary>
     private sealed class InlineProgress(Action<TrainingProgress> report) : IProgress<TrainingProgress>

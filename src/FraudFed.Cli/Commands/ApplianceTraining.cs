@@ -41,7 +41,8 @@ internal sealed record BankProcessSettings
 {
     /// <summary>A bank process that writes nothing for this long is taken as hung: it is killed and the run fails.</summary>
     public TimeSpan Silence { get; init; } = TimeSpan.FromSeconds(300);
-    /// <summary>Use the INSECURE n = 256 RLWE test ring in he mode (tests only).</summary>
+    /// <summary>Use the INSECURE n = 256 RLWE test ring in he mode (tests only), on both transports: the development kit of the
+    /// bank processes, and the in-process secure sum of a run given these settings (so that the two runs' protocol bytes compare).</summary>
     public bool InsecureTestParameters { get; init; }
     /// <summary>Test seam: changes bank i's start description (e.g. to make it fail) before it starts.</summary>
     public Action<int, ProcessStartInfo>? BeforeStart { get; init; }
@@ -157,8 +158,11 @@ internal static class ApplianceTraining
             stderr.WriteLine($"fraudfed simulate: appliance on {address} (mutual TLS, development kit in {kit}); {n} bank processes " +
                 $"(`bank train`, pids {string.Join(", ", banks.Select(p => p.Id))})");
 
-            // 5. Supervise until every bank is done.
-            Supervise(banks, settings.Silence, new BankBoard(stderr, n), cancellationToken);
+            // 5. Supervise until every bank is done: the phase line, one stamped line per bank, and the phase's last line as the
+            //    in-process run prints it (the time since the federated phase began, as the in-process stamps).
+            stderr.WriteLine($"{Stamp(clock.Elapsed)} {"federated",-12}training on the appliance, one line per bank process:");
+            Supervise(banks, settings.Silence, new BankBoard(stderr, n, clock), cancellationToken);
+            stderr.WriteLine($"{Stamp(clock.Elapsed)} {"federated",-12}{banks[0].LastStep}  ({Plural.Of(banks[0].Sums, "sum")}, {banks.Sum(p => p.BytesUploaded) / 1e6:0.0} MB up)");
             if (mode == "he" && federation.He is { } he && NonDecryptorsNote(n, he.Threshold) is { } note) stderr.WriteLine(note);
 
             // 6. The same model at every bank, read back exactly.
@@ -187,6 +191,9 @@ internal static class ApplianceTraining
             try { Directory.Delete(dir, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
         }
     }
+
+    /// <summary>"[  12.3s]": the time stamp of a progress line, as the in-process run's (SimulateCommand's console progress).</summary>
+    internal static string Stamp(TimeSpan elapsed) => string.Create(CultureInfo.InvariantCulture, $"[{elapsed.TotalSeconds,6:0.0}s]");
 
     /// <summary>Why the last banks upload about half as much in homomorphic mode: the appliance asks the first T contributors
     /// (ascending) for each sum's decryption shares (SPEC.md 14.5), so with every bank contributing, banks T..N-1 send their
@@ -239,7 +246,7 @@ internal static class ApplianceTraining
     }
 
     /// <summary>One line per bank on stderr: redrawn in place on a terminal, else the block every 10 seconds and at the end.</summary>
-    private sealed class BankBoard(TextWriter stderr, int banks)
+    private sealed class BankBoard(TextWriter stderr, int banks, Stopwatch clock)
     {
         private readonly bool _interactive = ReferenceEquals(stderr, Console.Error) && !Console.IsErrorRedirected;
         private readonly Stopwatch _since = new();
@@ -255,7 +262,7 @@ internal static class ApplianceTraining
             foreach (BankProcess p in processes)
             {
                 if (_interactive) sb.Append("\x1b[2K");
-                sb.Append("  ").Append(p.StatusLine()).Append('\n');
+                sb.Append(p.StatusLine(clock)).Append('\n');
             }
             stderr.Write(sb.ToString());
             _drawn = true;
@@ -275,6 +282,9 @@ internal sealed class BankProcess : IDisposable
     private long _lastActivity = Stopwatch.GetTimestamp();
     private string _status = "starting";
     private string _where = "setup";
+    private string _step = "setup (before the first step)";
+    private long _stamp = Stopwatch.GetTimestamp();
+    private long _sums, _up;
 
     private BankProcess(int bank, Process process)
     {
@@ -333,13 +343,18 @@ internal sealed class BankProcess : IDisposable
             long level = Long("level", -1);
             lock (_gate)
             {
-                _where = stage.GetString() switch
+                string? name = stage.GetString();
+                _where = name switch
                 {
                     "done" => "done after " + _where,
                     "setup" => "setup",
                     var s => $"{s} {Long("step")}/{Long("total_steps")}" + (level >= 0 ? $" level {level}" : ""),
                 };
-                _status = $"{_where}, {Plural.Of(Long("sums"), "sum")}, {Long("bytes_uploaded") / 1e6:0.0} MB up, {Long("bytes_downloaded") / 1e6:0.0} MB down";
+                if (name is not ("done" or "setup")) _step = _where;
+                _sums = Long("sums");
+                _up = Long("bytes_uploaded");
+                _status = $"{_where}, {Plural.Of(_sums, "sum")}, {_up / 1e6:0.0} MB up, {Long("bytes_downloaded") / 1e6:0.0} MB down";
+                _stamp = Stopwatch.GetTimestamp();
             }
         }
         catch (JsonException) { }
@@ -354,7 +369,10 @@ internal sealed class BankProcess : IDisposable
             _tail.Enqueue(line.Trim());
             while (_tail.Count > TailLines) _tail.Dequeue();
             if (_status is "starting" || _status.StartsWith("log: ", StringComparison.Ordinal))
+            {
                 _status = "log: " + StripPrefix(line.Trim());
+                _stamp = Stopwatch.GetTimestamp();
+            }
         }
     }
 
@@ -364,14 +382,29 @@ internal sealed class BankProcess : IDisposable
         return line.StartsWith(prefix, StringComparison.Ordinal) ? line[prefix.Length..] : line;
     }
 
-    /// <summary>"bank i (pid p): stage, sums, bytes", or the last stderr line before the first progress, or how it ended.</summary>
-    public string StatusLine()
+    /// <summary>The last sum's place as the in-process progress names it: "tree 3/3 level 4", "round 2/30", or "setup (before the
+    /// first step)" before the first tree or round.</summary>
+    public string LastStep { get { lock (_gate) return _step; } }
+    /// <summary>Secure sums the bank reported so far.</summary>
+    public long Sums { get { lock (_gate) return _sums; } }
+    /// <summary>Protocol bytes of its sums the bank reported uploading so far (`bank train --progress-json` bytes_uploaded).</summary>
+    public long BytesUploaded { get { lock (_gate) return _up; } }
+
+    /// <summary>"[  12.3s] bank i (pid p): stage, sums, bytes", or the last stderr line before the first progress, or how it ended;
+    /// stamped with the time of that report since <paramref name="clock"/> started.</summary>
+    public string StatusLine(Stopwatch clock)
     {
         string status;
-        lock (_gate) status = _status.StartsWith("log: ", StringComparison.Ordinal) ? _status[5..] : _status;
+        long stamp;
+        lock (_gate)
+        {
+            status = _status.StartsWith("log: ", StringComparison.Ordinal) ? _status[5..] : _status;
+            stamp = _stamp;
+        }
         status = Shorten(status, 100);
         string ended = _process.HasExited && _process.ExitCode != 0 ? $" (exited {_process.ExitCode})" : "";
-        return $"bank {Bank} (pid {Id}): {status}{ended}";
+        TimeSpan at = clock.Elapsed - Stopwatch.GetElapsedTime(stamp);
+        return $"{ApplianceTraining.Stamp(at < TimeSpan.Zero ? TimeSpan.Zero : at)} bank {Bank} (pid {Id}): {status}{ended}";
     }
 
     /// <summary><paramref name="line"/> in at most <paramref name="width"/> characters for the panel: a longer line first loses

@@ -181,7 +181,12 @@ internal sealed class SimulateCommand : ICliCommand
             Func<int, ISecureSum> factory = s.Mode switch
             {
                 "masking" => n => Track(disposables, new MaskingSecureSum(n, ModulusBits, new MaskingOptions { Threshold = s.Threshold })),
-                _ => n => Track(disposables, new HomomorphicSecureSum(n, ModulusBits, new HomomorphicOptions { Threshold = s.Threshold })),
+                _ => n => Track(disposables, new HomomorphicSecureSum(n, ModulusBits, new HomomorphicOptions
+                {
+                    Threshold = s.Threshold,
+                    // Tests only: the ring of the bank processes' test kit, so that both transports' protocol bytes compare.
+                    Parameters = s.Processes?.InsecureTestParameters == true ? Cryptography.Rlwe.RlweParameters.InsecureForTestsOnly(Cryptography.Rlwe.RlweParameters.InsecureTestSetNames[0]) : null,
+                })),
             };
             if (csv is not null)
                 stderr.WriteLine($"fraudfed simulate: {bankCount} banks, {banks.Sum(b => b.Train.Rows + b.Test.Rows):N0} rows of {csv.Path}, mode {s.Mode}, model {s.Model}, seed {s.Seed}");

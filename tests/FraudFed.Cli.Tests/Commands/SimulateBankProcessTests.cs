@@ -103,6 +103,27 @@ public sealed partial class SimulateBankProcessTests
         Assert.That(b.RootElement.GetProperty("settings").GetProperty("transport").GetString(), Is.EqualTo("grpc"));
         Assert.That(procs.Stderr, Does.Contain("appliance on https://127.0.0.1:").And.Contain("3 bank processes"));
         Assert.That(procs.Stderr, Does.Match(@"bank 2 \(pid \d+\): (done after )?tree 3/3 level \d, \d+ sums, \d+\.\d MB up"), "one progress line per bank: stage, tree, level, sums, bytes");
+
+        // The protocol figures are the same quantity on both transports: the secure sums' protocol messages after the key setup.
+        using JsonDocument sa = JsonDocument.Parse(File.ReadAllText(Path.Combine(_out, "inproc", "summary.json")));
+        using JsonDocument sb = JsonDocument.Parse(File.ReadAllText(Path.Combine(_out, "grpc", "summary.json")));
+        JsonElement pa = sa.RootElement.GetProperty("protocol"), pb = sb.RootElement.GetProperty("protocol");
+        foreach (string key in new[] { "secure_sums", "values_per_bank", "bytes_uploaded", "bytes_downloaded" })
+            Assert.That(pb.GetProperty(key).GetInt64(), Is.EqualTo(pa.GetProperty(key).GetInt64()), $"protocol.{key}");
+        Assert.That(pb.GetProperty("bytes_uploaded").GetInt64(), Is.Positive);
+
+        // Both outputs read alike: a `federated` phase line, stamped lines, and the same last line of the phase (the last sum's
+        // tree and level, its sums and the MB up), stamps aside. The bank panel names the level of the last sum, as in process.
+        static string LastFederated(string stderr) => stderr.Split('\n').Last(l => l.Contains("] federated   ", StringComparison.Ordinal)).TrimEnd('\r');
+        static string Unstamped(string line) => line[(line.IndexOf(']', StringComparison.Ordinal) + 1)..];
+        string inprocLast = LastFederated(inproc.Stderr), grpcLast = LastFederated(procs.Stderr);
+        Assert.That(inprocLast, Does.Match(@"^\[\s*\d+\.\ds\] federated   tree 3/3 level \d  \(\d+ sums, \d+\.\d MB up\)$"), inproc.Stderr);
+        Assert.That(Unstamped(grpcLast), Is.EqualTo(Unstamped(inprocLast)), procs.Stderr);
+        Assert.That(grpcLast, Does.StartWith("["), "stamped as the in-process lines");
+        Assert.That(procs.Stderr, Does.Match(@"\[\s*\d+\.\ds\] federated   training on the appliance"), "the phase line");
+        string level = System.Text.RegularExpressions.Regex.Match(inprocLast, @"level \d").Value;
+        Assert.That(procs.Stderr, Does.Match(@"\[\s*\d+\.\ds\] bank 2 \(pid \d+\): (done after )?tree 3/3 " + level + ","),
+            "the bank panel's lines are stamped and name the last sum's level, as the in-process line");
         // Why a bank uploads less is said once (he: 3 banks, T = 2 asked for shares; masking: every bank sends the same messages).
         Assert.That(procs.Stderr.Contains("decryption shares come from the first", StringComparison.Ordinal), Is.EqualTo(mode == "he"), procs.Stderr);
         AssertNoChildLeft(3);
