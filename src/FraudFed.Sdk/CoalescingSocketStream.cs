@@ -166,6 +166,22 @@ internal sealed class CoalescingSocketStream : Stream
         }
     }
 
+    /// <summary>Sends everything gathered so far, if anything (the caller holds the send lock).</summary>
+    private async ValueTask SendGatheredAsync(CancellationToken cancellationToken)
+    {
+        if (TakePending(out int length, default, out _) is not { } taken) return;
+        try { await SendAllAsync(taken.AsMemory(0, length), cancellationToken).ConfigureAwait(false); }
+        finally { ReturnSpare(taken); }
+    }
+
+    /// <summary>Sends everything gathered so far, if anything, synchronously (the caller holds the send lock).</summary>
+    private void SendGathered()
+    {
+        if (TakePending(out int length, default, out _) is not { } taken) return;
+        try { SendAll(taken.AsSpan(0, length)); }
+        finally { ReturnSpare(taken); }
+    }
+
     private void ReturnSpare(byte[] array)
     {
         lock (_gate) _spare ??= array;
@@ -194,10 +210,7 @@ internal sealed class CoalescingSocketStream : Stream
             await _sendLock.WaitAsync().ConfigureAwait(false);
             try
             {
-                byte[]? taken = TakePending(out int length, default, out _);
-                if (taken is null) return;
-                try { await SendAllAsync(taken.AsMemory(0, length), CancellationToken.None).ConfigureAwait(false); }
-                finally { ReturnSpare(taken); }
+                await SendGatheredAsync(CancellationToken.None).ConfigureAwait(false);
             }
             finally { _sendLock.Release(); }
         }
@@ -225,11 +238,7 @@ internal sealed class CoalescingSocketStream : Stream
         _sendLock.Wait();
         try
         {
-            if (TakePending(out int length, default, out _) is { } taken)
-            {
-                try { SendAll(taken.AsSpan(0, length)); }
-                finally { ReturnSpare(taken); }
-            }
+            SendGathered();
             SendAll(buffer);
         }
         finally { _sendLock.Release(); }
@@ -241,11 +250,7 @@ internal sealed class CoalescingSocketStream : Stream
         await _sendLock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            if (TakePending(out int length, default, out _) is { } taken)
-            {
-                try { await SendAllAsync(taken.AsMemory(0, length), cancellationToken).ConfigureAwait(false); }
-                finally { ReturnSpare(taken); }
-            }
+            await SendGatheredAsync(cancellationToken).ConfigureAwait(false);
         }
         finally { _sendLock.Release(); }
     }
@@ -256,11 +261,7 @@ internal sealed class CoalescingSocketStream : Stream
         _sendLock.Wait();
         try
         {
-            if (TakePending(out int length, default, out _) is { } taken)
-            {
-                try { SendAll(taken.AsSpan(0, length)); }
-                finally { ReturnSpare(taken); }
-            }
+            SendGathered();
         }
         finally { _sendLock.Release(); }
     }

@@ -10,27 +10,12 @@ using NUnit.Framework;
 namespace FraudFed.Aggregator.Tests;
 
 [TestFixture]
-public sealed class CarriedLedgerTests
+public sealed class CarriedLedgerTests : StateDirectoryFixture
 {
     private static readonly byte[] Tag = [.. Enumerable.Range(1, 16).Select(i => (byte)i)];
     private static readonly byte[] RoundState = "FFHR-test-round-state"u8.ToArray();   // the store does not parse it (the party does)
 
-    private string _dir = "";
-    private StateKey _key = null!;
-
-    [SetUp]
-    public void SetUp()
-    {
-        _dir = Path.Combine(Path.GetTempPath(), "fraudfed-carried-ledger-" + Convert.ToHexString(RandomNumberGenerator.GetBytes(6)));
-        _key = StateKey.FromBytes(RandomNumberGenerator.GetBytes(32));
-    }
-
-    [TearDown]
-    public void TearDown()
-    {
-        _key.Dispose();
-        if (Directory.Exists(_dir)) Directory.Delete(_dir, recursive: true);
-    }
+    protected override string DirectoryPrefix => "fraudfed-carried-ledger-";
 
     private static (uint, byte[])[] Answer(byte fill) => [(0u, Enumerable.Repeat(fill, 32).ToArray())];
 

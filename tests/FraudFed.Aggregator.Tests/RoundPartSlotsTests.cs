@@ -12,27 +12,12 @@ using NUnit.Framework;
 namespace FraudFed.Aggregator.Tests;
 
 [TestFixture]
-public sealed class RoundPartSlotsTests
+public sealed class RoundPartSlotsTests : StateDirectoryFixture
 {
     private const int Block = SlottedStateFile.BlockSize;
     private static readonly byte[] Tag = [.. Enumerable.Range(1, 16).Select(i => (byte)i)];
 
-    private string _dir = "";
-    private StateKey _key = null!;
-
-    [SetUp]
-    public void SetUp()
-    {
-        _dir = Path.Combine(Path.GetTempPath(), "fraudfed-slots-" + Convert.ToHexString(RandomNumberGenerator.GetBytes(6)));
-        _key = StateKey.FromBytes(RandomNumberGenerator.GetBytes(32));
-    }
-
-    [TearDown]
-    public void TearDown()
-    {
-        _key.Dispose();
-        if (Directory.Exists(_dir)) Directory.Delete(_dir, recursive: true);
-    }
+    protected override string DirectoryPrefix => "fraudfed-slots-";
 
     private string RoundPath => Path.Combine(_dir, BankStateStore.RoundFile);
 
