@@ -17,17 +17,27 @@ public static class TlsFiles
     {
         if (!File.Exists(path)) throw new ConfigurationException($"{path}: no such certificate file.");
         try { return X509Certificate2.CreateFromPem(File.ReadAllText(path)); }
-        catch (CryptographicException e) { throw new ConfigurationException($"{path}: not a PEM certificate ({e.Message})."); }
+        catch (CryptographicException) { throw new ConfigurationException($"{path}: not a PEM certificate (a file with a '-----BEGIN CERTIFICATE-----' block)."); }
     }
 
     /// <summary>A PEM certificate with its PEM (PKCS#8) private key.</summary>
-    /// <exception cref="ConfigurationException">a file is missing, or the key does not match the certificate.</exception>
+    /// <exception cref="ConfigurationException">a file is missing or not PEM, or the key is not the certificate's.</exception>
     public static X509Certificate2 LoadCertificateWithKey(string certificatePath, string keyPath)
     {
         if (!File.Exists(certificatePath)) throw new ConfigurationException($"{certificatePath}: no such certificate file.");
         if (!File.Exists(keyPath)) throw new ConfigurationException($"{keyPath}: no such key file.");
         try { return X509Certificate2.CreateFromPemFile(certificatePath, keyPath); }
-        catch (CryptographicException e) { throw new ConfigurationException($"{certificatePath} with {keyPath}: not a PEM certificate and its matching private key ({e.Message})."); }
+        catch (ArgumentException)
+        {
+            // CopyWithPrivateKey: both files parse, but the key is not the certificate's.
+            throw new ConfigurationException($"{keyPath} is not the private key of {certificatePath}: use the certificate and the key issued " +
+                "together (the 'certificate' and 'key' settings of the configuration).");
+        }
+        catch (CryptographicException)
+        {
+            throw new ConfigurationException($"{certificatePath} with {keyPath}: not a PEM certificate and its matching PEM (PKCS#8) " +
+                "private key; use the certificate and the key issued together (the 'certificate' and 'key' settings of the configuration).");
+        }
     }
 
     /// <summary>The SHA-256 fingerprint of a certificate's DER encoding, lowercase hex (what the roster pins).</summary>

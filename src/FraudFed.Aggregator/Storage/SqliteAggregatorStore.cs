@@ -49,7 +49,7 @@ public sealed partial class SqliteAggregatorStore : IAggregatorStore
         catch (IOException e)
         {
             throw new InvalidDataException(
-                $"the state file {path} is in use by another appliance process (it holds {full}.lock); stop that process first, or give this appliance its own state path", e);
+                $"the state file {path} is in use by another appliance process (it holds {full}.lock); stop that process first, or give this appliance its own state path (\"state\" in its aggregator.json).", e);
         }
         _db = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadWriteCreate, Pooling = false }.ToString());
         try { OpenSchema(); }

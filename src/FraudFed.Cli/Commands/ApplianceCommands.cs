@@ -145,7 +145,7 @@ internal sealed class AggregatorCommands : ICliSubcommands
         catch (System.Net.Sockets.SocketException e) when (e.SocketErrorCode == System.Net.Sockets.SocketError.AddressAlreadyInUse)
         {
             throw new UsageException($"{name} {endpoint} is already in use: {Busy(configPath)}, or set \"{name}\" in {configPath} "
-                + $"(--{name.Replace('_', '-')} of aggregator init) to a free port");
+                + $"(--{name.Replace('_', '-')} of aggregator init) to a free port.");
         }
         catch (System.Net.Sockets.SocketException e)
         {
@@ -450,7 +450,8 @@ internal sealed class BankCommands : ICliSubcommands
                 {
                     // All digits yet no ulong: 2^64 or more, a value too large rather than a malformed one.
                     if (token.AsSpan().ContainsAnyExceptInRange('0', '9'))
-                        throw new UsageException($"{Where()}: '{token}' is not an unsigned integer.");
+                        throw new UsageException($"{Where()}: '{(token.Length <= 40 ? token : token[..37] + "...")}' is not an unsigned integer; give whole numbers from 0 to 2^{bits} - 1 " +
+                            "(quantize real or negative values first).");
                     throw new UsageException($"{Where()}: {Shorten(token)} is too large: values must be below 2^{bits}, {ModulusOrigin(federation)}; quantize the values first.");
                 }
                 if (v > max) throw new UsageException($"{Where()}: {v} is too large (it is not below 2^{bits}): values must be below 2^{bits}, {ModulusOrigin(federation)}; quantize the values first.");

@@ -256,7 +256,7 @@ public sealed class ApplianceCommandTests
         Assert.That(stderr.TrimEnd().Split('\n'), Has.Length.EqualTo(1), stderr);
         Assert.That(stderr.TrimEnd(), Is.EqualTo($"fraudfed aggregator serve: listen 127.0.0.1:{port} is already in use: another `fraudfed aggregator serve` "
             + $"(perhaps of the same aggregator.json) or another program is probably listening on that port; stop it, or set \"listen\" in {config} "
-            + "(--listen of aggregator init) to a free port"));
+            + "(--listen of aggregator init) to a free port."));
         Assert.That(stdout, Is.Empty);
     }
 
@@ -340,6 +340,8 @@ public sealed class ApplianceCommandTests
     [TestCase("7\n1,2,18446744073709551616,4", "line 2, item 3: 18446744073709551616 is too large: values must be below 2^44")]
     [TestCase("1 2, 99999999999999999999999999", "line 1, item 3: 99999999999999999999999999 is too large")]
     [TestCase("3\n4\n1,x,3", "line 3, item 2: 'x' is not an unsigned integer")]
+    [TestCase("-5", "line 1, item 1: '-5' is not an unsigned integer; give whole numbers from 0 to 2^44 - 1 (quantize real or negative values first).")]
+    [TestCase("1.5", "'1.5' is not an unsigned integer; give whole numbers")]
     [TestCase("1;2;17592186044416", "line 1, item 3: 17592186044416 is too large (it is not below 2^44)")]
     [TestCase("", "holds no values")]
     [TestCase("1,,2", "line 1: item 2 of the line is empty")]
