@@ -423,7 +423,8 @@ internal sealed class SimulateCommand : ICliCommand
         Row("centralized LightGBM", r.Centralized);
         w.WriteLine();
         w.WriteLine($"protocol: {r.Cost.Sums} secure sums mod 2^{r.Cost.ModulusBits}, {r.Cost.ValuesPerBank:N0} values per bank, " +
-            $"{r.Cost.BytesUploaded / 1e6:0.0} MB up, {r.Cost.BytesDownloaded / 1e6:0.0} MB down, {r.Cost.SecureSumTime.TotalSeconds:0.0} s in secure sums");
+            $"{r.Cost.BytesUploaded / 1e6:0.0} MB up, {r.Cost.BytesDownloaded / 1e6:0.0} MB down, {r.Cost.SecureSumTime.TotalSeconds:0.0} s " +
+            (r.Settings.Any(x => x.Key == "transport" && "grpc".Equals(x.Value)) ? "in the federated phase (bank processes over gRPC)" : "in secure sums"));
         w.WriteLine($"secure result equals plain-sum training: {(r.SecureEqualsPlaintext is { } same ? (same ? "yes (bit for bit)" : "NO") : "not checked")}");
         w.WriteLine($"wall time: {r.Wall.TotalSeconds:0.0} s");
     }

@@ -95,6 +95,9 @@ public sealed partial class SimulateBankProcessTests
         Assert.That(procs.Code, Is.Zero, procs.Stderr);
         Assert.That(File.ReadAllBytes(Path.Combine(_out, "grpc", "model.txt")), Is.EqualTo(File.ReadAllBytes(Path.Combine(_out, "inproc", "model.txt"))),
             "the same trees, byte for byte");
+        Assert.That(inproc.Stdout, Does.Match(@"MB down, \d+\.\d s in secure sums\n"), "in process: the time of the secure sums");
+        Assert.That(procs.Stdout, Does.Match(@"MB down, \d+\.\d s in the federated phase \(bank processes over gRPC\)\n"),
+            "over gRPC the banks' sums are not timed apart from their training: the phase's time, said as such");
         using JsonDocument a = JsonDocument.Parse(inproc.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries)[^1]);
         using JsonDocument b = JsonDocument.Parse(procs.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries)[^1]);
         foreach (string key in new[] { "pr_auc_federated", "roc_auc_federated", "pr_auc_centralized", "pr_auc_local_mean" })
