@@ -8,11 +8,12 @@
 // (open fails with EINVAL: some network or FUSE mounts, tmpfs before Linux 6.6) gets the buffered write, as does every other
 // platform. Durability is unchanged: the file is fsynced before it is renamed into place and the folder fsynced, as before.
 using System.Runtime.InteropServices;
+using FraudFed.Sdk.State;
 
 namespace FraudFed.Aggregator.Storage;
 
 /// <summary>Writes a new file with O_DIRECT (see the file header). Thread-safe; holds a few aligned buffers until disposed.</summary>
-internal sealed unsafe partial class DirectPayloadWriter : IDisposable
+internal sealed unsafe class DirectPayloadWriter : IDisposable
 {
     /// <summary>Bytes per write: the bounce buffer's size (1 MiB; a 4 MB masked input is four writes).</summary>
     internal const int ChunkBytes = 1 << 20;
@@ -116,18 +117,4 @@ internal sealed unsafe partial class DirectPayloadWriter : IDisposable
     // Linux x86-64 values (asm-generic/fcntl.h; O_DIRECT differs on other architectures, see Supported).
     private const int O_WRONLY = 0x1, O_CREAT = 0x40, O_EXCL = 0x80, O_DIRECT = 0x4000, O_CLOEXEC = 0x80000;
     private const int EINTR = 4, EINVAL = 22;
-
-    private static partial class Posix
-    {
-        [LibraryImport("libc", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
-        internal static partial int open(string path, int flags, int mode);
-        [LibraryImport("libc", SetLastError = true)]
-        internal static partial nint pwrite(int fd, byte* buffer, nint count, long offset);
-        [LibraryImport("libc", SetLastError = true)]
-        internal static partial int ftruncate(int fd, long length);
-        [LibraryImport("libc", SetLastError = true)]
-        internal static partial int fsync(int fd);
-        [LibraryImport("libc")]
-        internal static partial int close(int fd);
-    }
 }

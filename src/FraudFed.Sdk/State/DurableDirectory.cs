@@ -7,7 +7,7 @@ using Microsoft.Win32.SafeHandles;
 namespace FraudFed.Sdk.State;
 
 /// <summary>Makes a rename durable on POSIX systems.</summary>
-internal static partial class DurableDirectory
+internal static class DurableDirectory
 {
     /// <summary>fsync of a directory, so that a rename in it is durable (POSIX open(O_RDONLY) + fsync; .NET cannot open a
     /// directory as a file). Windows makes a rename durable with the file's own flush and needs nothing here.</summary>
@@ -46,17 +46,5 @@ internal static partial class DurableDirectory
         {
             if (added) handle.DangerousRelease();
         }
-    }
-
-    private static partial class Posix
-    {
-        [LibraryImport("libc", SetLastError = true)]
-        internal static partial int fdatasync(int fd);
-        [LibraryImport("libc", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
-        internal static partial int open(string path, int flags);
-        [LibraryImport("libc", SetLastError = true)]
-        internal static partial int fsync(int fd);
-        [LibraryImport("libc")]
-        internal static partial int close(int fd);
     }
 }

@@ -45,7 +45,7 @@ public sealed class StateDirectoryInUseException : FederationException
 }
 
 /// <summary>The held lock of one state directory. Dispose releases it (idempotent); the lock file stays.</summary>
-internal sealed partial class StateDirectoryLock : IDisposable
+internal sealed class StateDirectoryLock : IDisposable
 {
     /// <summary>The lock file's name in the state directory.</summary>
     public const string FileName = "lock";
@@ -149,15 +149,5 @@ internal sealed partial class StateDirectoryLock : IDisposable
             else if (line.StartsWith("host ", StringComparison.Ordinal) && line.Length > 5) host = line[5..];
         }
         return (pid, started, host);
-    }
-
-    private static partial class Posix
-    {
-        [LibraryImport("libc", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
-        internal static partial int open(string path, int flags);
-        [LibraryImport("libc", SetLastError = true)]
-        internal static partial nint read(int fd, byte[] buffer, nint count);
-        [LibraryImport("libc")]
-        internal static partial int close(int fd);
     }
 }
