@@ -119,7 +119,7 @@ public sealed class RoundWindowTests
     }
 
     /// <summary>The fewest banks a round of <paramref name="kit"/>'s session needs, and the rule in the too-few wording.</summary>
-    private static (int Needed, string Why) Minimum(ApplianceKit kit, byte[] sessionId)
+    internal static (int Needed, string Why) Minimum(ApplianceKit kit, byte[] sessionId)
     {
         FederationSettings f = kit.LoadBank(0).Config.Federation;
         return f.IsHomomorphic
