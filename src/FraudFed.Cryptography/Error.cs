@@ -74,7 +74,31 @@ internal static class Error
     /// <param name="minContributors">K_min, the fewest contributors a sum may have.</param>
     public static ProtocolViolationException TooFewContributors(ulong round, int contributors, int needed, int threshold, int minContributors) =>
         new(ViolationReason.TooFewParticipants, string.Create(System.Globalization.CultureInfo.InvariantCulture,
-            $"round {round} has {Count(contributors, "contributing bank")}; at least {needed} {(needed == 1 ? "is" : "are")} needed to open a sum (the threshold T = {threshold} and K_min = {minContributors}, SPEC.md 12.3)"));
+            $"round {round} has {Count(contributors, "contributing bank")}; at least {needed} {Are(needed)} needed to open a sum ({HomomorphicMinimum(threshold, minContributors)})"));
+
+    /// <summary>Why a homomorphic round needs that many banks, in the words of every too-few message: "the threshold T = 4 and
+    /// K_min = 4, SPEC.md 12.3".</summary>
+    public static string HomomorphicMinimum(int threshold, int minContributors) =>
+        string.Create(System.Globalization.CultureInfo.InvariantCulture, $"the threshold T = {threshold} and K_min = {minContributors}, SPEC.md 12.3");
+
+    /// <summary>Why a masking round needs that many banks, in the words of every too-few message: "the minimum M of surviving
+    /// banks, SPEC.md 8.3".</summary>
+    public const string MaskingMinimum = "the minimum M of surviving banks, SPEC.md 8.3";
+
+    /// <summary>
+    /// TooFewParticipants for a request window that ends without a round (SPEC.md 14.5, "Rounds and deadlines"), in the same
+    /// words: "round 3: only 2 of 5 banks asked within 30 s (deadlines.join_seconds); at least 4 are needed (the threshold T = 4
+    /// and K_min = 4, SPEC.md 12.3); the round did not open: start the other banks, or raise deadlines.join_seconds".
+    /// </summary>
+    /// <param name="round">The round the requests were answered with.</param>
+    /// <param name="asked">Banks that asked within the window.</param>
+    /// <param name="banks">Banks of the session.</param>
+    /// <param name="joinSeconds">deadlines.join_seconds.</param>
+    /// <param name="needed">The fewest banks a round needs.</param>
+    /// <param name="why">The rule behind <paramref name="needed"/>: <see cref="HomomorphicMinimum"/> or <see cref="MaskingMinimum"/>.</param>
+    public static string TooFewAsked(ulong round, int asked, int banks, double joinSeconds, int needed, string why) =>
+        string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"round {round}: only {asked} of {Count(banks, "bank")} asked within {joinSeconds:0.###} s (deadlines.join_seconds); at least {needed} {Are(needed)} needed ({why}); the round did not open: start the other banks, or raise deadlines.join_seconds");
 
     /// <summary>
     /// TooFewParticipants for a masking stage, in the same words: "2 banks shared keys; at least 3 are needed (the minimum M
@@ -86,7 +110,9 @@ internal static class Error
     /// <param name="consequence">"the round ends" or null.</param>
     public static string TooFewSurvivors(int count, string what, int needed, string? consequence) =>
         string.Create(System.Globalization.CultureInfo.InvariantCulture,
-            $"{Count(count, "bank")} {what}; at least {needed} {(needed == 1 ? "is" : "are")} needed (the minimum M of surviving banks, SPEC.md 8.3){(consequence is null ? "." : $"; {consequence}.")}");
+            $"{Count(count, "bank")} {what}; at least {needed} {Are(needed)} needed ({MaskingMinimum}){(consequence is null ? "." : $"; {consequence}.")}");
+
+    private static string Are(int n) => n == 1 ? "is" : "are";
 
     /// <summary>"1 bank", "2 banks".</summary>
     private static string Count(int n, string noun) => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{n} {noun}{(n == 1 ? "" : "s")}");

@@ -141,10 +141,17 @@ public sealed class ApplianceBankTransport : IBankTransport
         _client.ReadAfter(sequence);
     }
 
+    /// <summary>The SDK's exception for a refused request window (SPEC.md 14.5, "Rounds and deadlines").</summary>
+    private static RoundFailedException Refused(RoundRefused r) =>
+        RoundFailedException.NotOpened(r.Round, WireReasons.TryParseName(r.Reason, out FraudFed.Cryptography.ViolationReason reason) ? reason : FraudFed.Cryptography.ViolationReason.TooFewParticipants,
+            r.Message, (int)r.Asked, (int)r.Needed, r.JoinMilliseconds / 1000.0);
+
     private static bool IsProtocolItem(MailboxItem i) => i.ItemCase is MailboxItem.ItemOneofCase.Message or MailboxItem.ItemOneofCase.SumResult;
 
     /// <summary>The first kept or new item that <paramref name="wanted"/> accepts; RoundOpen items read on the way that nobody
-    /// waits for are dropped, every other item is kept in order.</summary>
+    /// waits for are dropped, every other item is kept in order. A RoundRefused item of the round this bank last asked for ends
+    /// the wait (that round never opens); one of another round (an earlier window, read again after a restart) is dropped.</summary>
+    /// <exception cref="RoundFailedException">the round this bank asked for did not open (<see cref="RoundFailedException.Opened"/> false).</exception>
     private async Task<MailboxItem> NextAsync(Func<MailboxItem, bool> wanted, CancellationToken cancellationToken)
     {
         int at = _kept.FindIndex(i => wanted(i));
@@ -165,6 +172,12 @@ public sealed class ApplianceBankTransport : IBankTransport
             {
                 LastDelivered = item.Sequence;
                 return item;
+            }
+            if (item.ItemCase == MailboxItem.ItemOneofCase.RoundRefused)
+            {
+                if (item.RoundRefused.Round != _requested.Round || _requested.Round == 0) continue;
+                LastDelivered = item.Sequence;
+                throw Refused(item.RoundRefused);
             }
             if (item.ItemCase != MailboxItem.ItemOneofCase.RoundOpen) _kept.Add(item);
         }

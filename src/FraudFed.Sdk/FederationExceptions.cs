@@ -10,15 +10,45 @@ public class FederationException : Exception
     public FederationException(string message, Exception? inner = null) : base(message, inner) { }
 }
 
-/// <summary>A round ended without a sum (too few banks took part, a deadline passed, a decryptor refused): the round number is
-/// spent and the session goes on; call <see cref="FederationClient.SumAsync"/> again for a new round.</summary>
+/// <summary>A round ended without a sum (too few banks took part, a deadline passed, a decryptor refused), or never opened
+/// (<see cref="Opened"/> false: fewer banks asked for it within the appliance's join window than any round needs, SPEC.md 14.5):
+/// the round number is spent and the session goes on; call <see cref="FederationClient.SumAsync"/> again for a new round.</summary>
 public sealed class RoundFailedException : FederationException
 {
-    /// <summary>Creates the exception.</summary>
-    public RoundFailedException(ulong round, ViolationReason reason, string message) : base(Describe(round, reason, message))
+    /// <summary>Creates the exception for a round that opened and ended without a sum.</summary>
+    public RoundFailedException(ulong round, ViolationReason reason, string message) : this(round, reason, Describe(round, reason, message), opened: true) { }
+
+    private RoundFailedException(ulong round, ViolationReason reason, string text, bool opened) : base(text)
     {
         Round = round;
         Reason = reason;
+        Opened = opened;
+    }
+
+    /// <summary>The appliance ended <paramref name="round"/>'s request window without opening it (its RoundRefused item, SPEC.md
+    /// 14.5 "Rounds and deadlines"): "round 3 did not open (TooFewParticipants): only 2 of 5 banks asked within 30 s
+    /// (deadlines.join_seconds); at least 4 are needed (...); nothing of this bank's values left it; ...".</summary>
+    /// <param name="round">The refused round.</param>
+    /// <param name="reason">The item's reason (TooFewParticipants).</param>
+    /// <param name="message">The appliance's words (counts and the fix); when empty, the counts are put in words here.</param>
+    /// <param name="asked">Banks that asked within the window.</param>
+    /// <param name="needed">The fewest a round needs (0: not given).</param>
+    /// <param name="joinSeconds">The appliance's join window, in seconds (0: not given).</param>
+    internal static RoundFailedException NotOpened(ulong round, ViolationReason reason, string message, int asked, int needed, double joinSeconds)
+    {
+        string detail = (message ?? "").Trim().TrimEnd('.', ';').Trim();
+        // The appliance's own "round R: ..." and "; the round did not open: <fix>" are said once, by this sentence.
+        string own = $"round {round}: ";
+        if (detail.StartsWith(own, StringComparison.Ordinal)) detail = detail[own.Length..];
+        int fix = detail.IndexOf("; the round did not open", StringComparison.Ordinal);
+        if (fix >= 0) detail = detail[..fix];
+        if (detail.Length == 0)
+            detail = needed > 0 ? $"{asked} bank{(asked == 1 ? "" : "s")} asked for it within the appliance's join window; at least {needed} are needed" : "too few banks asked for it";
+        string window = joinSeconds > 0 ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{joinSeconds:0.###} s of the first (deadlines.join_seconds)") : "the appliance's join window (deadlines.join_seconds)";
+        string enough = needed > 0 ? $"at least {needed} banks" : "enough banks";
+        return new RoundFailedException(round, reason,
+            $"round {round} did not open ({reason}): {detail}; nothing of this bank's values left it: start the other banks' sums so that {enough} ask within {window}, or have the operator raise deadlines.join_seconds, then run the sum again (it asks for a new round).",
+            opened: false);
     }
 
     /// <summary>"round R ended without a sum (reason): detail; what to do" (no empty detail, one advice per reason).</summary>
@@ -36,6 +66,9 @@ public sealed class RoundFailedException : FederationException
     public ulong Round { get; }
     /// <summary>Why it ended.</summary>
     public ViolationReason Reason { get; }
+    /// <summary>False when the round never opened (too few banks asked within the join window, SPEC.md 14.5): nothing of this
+    /// bank's values was sent; true when it opened and ended without a sum.</summary>
+    public bool Opened { get; }
 }
 
 /// <summary>The appliance refused a message of this bank (a typed protocol refusal mapped to a gRPC status, SPEC.md 14.5).</summary>

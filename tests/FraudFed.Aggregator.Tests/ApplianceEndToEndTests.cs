@@ -168,11 +168,13 @@ public sealed class ApplianceEndToEndTests
         }
     }
 
-    /// <summary>A round that too few banks contribute to ends for the banks that did with the appliance's plain words: how
-    /// many contributed, how many are needed and why (a fresh-user trial saw "fewer than K_min = 4" from the appliance and
-    /// "fewer than T = 3 or K_min = 3" in process; both paths now build the text in one place).</summary>
+    /// <summary>A round that opened with enough banks (all five asked) and then gets too few contributions (three banks upload
+    /// nothing) ends, at the stage deadline, for the banks that did contribute with the appliance's plain words: how many
+    /// contributed, how many are needed and why (a fresh-user trial saw "fewer than K_min = 4" from the appliance and "fewer
+    /// than T = 3 or K_min = 3" in process; both paths now build the text in one place). A window in which too few banks ask
+    /// opens no round at all (<see cref="TooFewBanksAskWithinTheJoinWindow_NoRoundOpens_AndEachIsToldTheCountsAndTheFix"/>).</summary>
     [Test]
-    public async Task TooFewContributors_EndTheRound_ForTheBanksThatContributed_InThePlainWording()
+    public async Task RoundOpenedWithEveryBank_LosingContributorsAtTheUploads_EndsForTheBanksThatContributed_InThePlainWording()
     {
         await using ApplianceKit kit = ApplianceKit.Create("he", stageSeconds: 2);   // 5 banks: c = 1, T = K_min = 4
         await kit.StartAsync();
@@ -190,6 +192,54 @@ public sealed class ApplianceEndToEndTests
             Assert.That(e.Message, Does.Contain($"round {e.Round} has 2 contributing banks; at least 4 are needed to open a sum (the threshold T = 4 and K_min = 4, SPEC.md 12.3)"));
             Assert.That(e.Message, Does.Not.Contain("fewer than"));
         }
+    }
+
+    /// <summary>Two of five banks ask for a round and the others never do: at the join deadline no round opens (it could only
+    /// run its stages to their deadlines and end TooFewParticipants), and each of the two gets, at once, the SDK's typed
+    /// exception naming the counts and the fix; the operator sees one log line and the metric. Asking again starts a fresh
+    /// window for the next round number. (This test expected a 2-of-5 round to open and fail until the appliance refused such
+    /// windows; a round that opens with enough banks and loses them later still ends in the plain too-few wording.)</summary>
+    [TestCase("he")]
+    [TestCase("masking")]
+    public async Task TooFewBanksAskWithinTheJoinWindow_NoRoundOpens_AndEachIsToldTheCountsAndTheFix(string mode)
+    {
+        await using ApplianceKit kit = ApplianceKit.Create(mode, stageSeconds: 600, joinSeconds: 2);
+        var logs = new CapturedLogs();
+        kit.Logs = logs;
+        kit.LogLevel = Microsoft.Extensions.Logging.LogLevel.Information;
+        await kit.StartAsync();
+        CancellationToken ct = Bounded(120);
+        FederationClient[] clients = [kit.Client(0), kit.Client(1)];
+        RawBank[] silent = [kit.Raw(2), kit.Raw(3), kit.Raw(4)];
+        await Task.WhenAll(clients.Select(c => c.ConnectAsync(ct)).Concat(silent.Select(b => b.SetupAsync(ct))));
+        (int needed, string why) = RoundWindowTests.Minimum(kit, kit.Host!.Coordinator.SessionId);
+        Assert.That(needed, Is.GreaterThan(2), "two banks are too few for the kit's session");
+        ulong[][] vectors = Vectors(mode, 31);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        Task<FederatedSum>[] sums = clients.Select((c, i) => c.SumAsync(vectors[i], ct)).ToArray();
+        ulong round = 0;
+        foreach (Task<FederatedSum> sum in sums)
+        {
+            RoundFailedException e = Assert.ThrowsAsync<RoundFailedException>(() => sum)!;
+            Assert.That((e.Opened, e.Reason), Is.EqualTo((false, ViolationReason.TooFewParticipants)));
+            Assert.That(e.Message, Is.EqualTo($"round {e.Round} did not open (TooFewParticipants): only 2 of 5 banks asked within 2 s (deadlines.join_seconds); at least {needed} are needed ({why}); " +
+                $"nothing of this bank's values left it: start the other banks' sums so that at least {needed} banks ask within 2 s of the first (deadlines.join_seconds), or have the operator raise deadlines.join_seconds, then run the sum again (it asks for a new round)."));
+            round = e.Round;
+        }
+        Assert.That(clock.Elapsed.TotalSeconds, Is.LessThan(60), "the banks are told at the join deadline, not after the round's stages");
+        Assert.That(logs.Lines.Count(l => l.StartsWith($"Information: Round {round} did not open: 2 of 5 banks asked within 2 s", StringComparison.Ordinal)), Is.EqualTo(1), string.Join("\n", logs.Lines));
+        Uri ops = kit.Host.Addresses.First(a => a.Scheme == "http");
+        using (var http = new HttpClient())
+        {
+            string metrics = await http.GetStringAsync(new Uri(ops, "/metrics"), ct);
+            Assert.That(metrics.Split('\n').Where(l => l.StartsWith("fraudfed_rounds_total{", StringComparison.Ordinal) && l.Contains("outcome=\"join_deadline\"", StringComparison.Ordinal))
+                .Select(l => l[(l.LastIndexOf(' ') + 1)..]), Is.EqualTo(new[] { "1" }), metrics);
+        }
+
+        // Asking again starts a fresh window, for the next round number (the refused one is spent).
+        RoundFailedException again = Assert.ThrowsAsync<RoundFailedException>(() => clients[0].SumAsync(vectors[0], ct))!;
+        Assert.That((again.Round, again.Opened), Is.EqualTo((round + 1, false)));
+        Assert.That(again.Message, Does.Contain("only 1 of 5 banks asked within 2 s"));
     }
 
     private static string Chain(Exception? e)

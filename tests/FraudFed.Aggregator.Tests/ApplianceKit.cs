@@ -48,13 +48,13 @@ internal sealed class ApplianceKit : IAsyncDisposable
     /// <summary>The appliance's log level (default: warnings and above).</summary>
     public LogLevel LogLevel { get; set; } = LogLevel.Warning;
 
-    public static ApplianceKit Create(string mode, int banks = 5, double stageSeconds = 60, int maxMessageBytes = 1 << 20, bool insecure = true)
+    public static ApplianceKit Create(string mode, int banks = 5, double stageSeconds = 60, int maxMessageBytes = 1 << 20, bool insecure = true, double joinSeconds = 60)
     {
         string dir = Path.Combine(Path.GetTempPath(), "fraudfed-appliance-" + Guid.NewGuid().ToString("N")[..10]);
         DevelopmentProvisioning.Write(dir, new ProvisioningOptions
         {
             Banks = banks, Mode = mode, Listen = "127.0.0.1:0", OpsListen = "127.0.0.1:0", InsecureTestParameters = insecure,
-            Deadlines = new DeadlineSettings { SetupSeconds = 60, JoinSeconds = 60, StageSeconds = stageSeconds },
+            Deadlines = new DeadlineSettings { SetupSeconds = 60, JoinSeconds = joinSeconds, StageSeconds = stageSeconds },
         });
         var kit = new ApplianceKit(dir, mode, banks);
         kit.EditConfig(c => c with { MaxMessageBytes = insecure ? maxMessageBytes : 64 << 20 });

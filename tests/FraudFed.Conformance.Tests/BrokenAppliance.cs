@@ -3,8 +3,9 @@
 // skips the replay check (bytes already accepted from another bank are answered OK without reaching the appliance), or
 // it accepts a message the appliance refused for one reason (a bad signature, malformed, oversized, wrong round or session,
 // a body naming another sender), or counts resends again, or serves unpinned certificates, or fails a round without
-// every bank, or answers INTERNAL to a one-bit corruption of an accepted message, or delivers the wrong mailbox items with
-// an answer (deliver_after lowered by one, or ignored). The live runner must fail exactly the matching check.
+// every bank, or ends a request window of too few banks with a RoundAbort instead of naming it, or answers INTERNAL to a
+// one-bit corruption of an accepted message, or delivers the wrong mailbox items with an answer (deliver_after lowered by
+// one, or ignored). The live runner must fail exactly the matching check.
 using System.Collections.Concurrent;
 using System.Net;
 using System.Security.Authentication;
@@ -53,6 +54,10 @@ public enum Breakage
     /// <summary>A round that opened without every roster bank never delivers its sum: each bank's <c>sum_result</c> with fewer
     /// contributors than the roster is replaced by an (unsigned) RoundAbort, TooFewParticipants, for that round.</summary>
     FailsRoundsWithoutEveryBank,
+    /// <summary>A request window that ended without a round is not named: each bank's <c>round_refused</c> item is replaced by an
+    /// (unsigned) RoundAbort, TooFewParticipants, of that round, which is what banks saw when such a window's round opened and
+    /// ran its stages to their deadlines.</summary>
+    EndsRefusedWindowsWithARoundAbort,
     /// <summary>A message the appliance refused with a typed reason is answered INTERNAL when it is a one-bit corruption of a
     /// message the appliance accepted earlier (an unhandled fault on corrupted input). The malformed, signature, round and
     /// session checks send nothing of that form: their variants are of a message not yet sent, or made of fresh bytes.</summary>
@@ -180,20 +185,29 @@ internal sealed class BrokenAppliance : IAsyncDisposable
         }
 
         /// <summary>Replaces every <c>sum_result</c> whose contributors are fewer than the roster by a RoundAbort of that round.</summary>
-        public async Task<ReceiveReply> WithoutPartialSumsAsync(Federation.FederationClient client, ReceiveReply reply)
+        public Task<ReceiveReply> WithoutPartialSumsAsync(Federation.FederationClient client, ReceiveReply reply) =>
+            AbortingAsync(client, reply, i => i.ItemCase == MailboxItem.ItemOneofCase.SumResult && i.SumResult.Contributors.Count < config.Pins.Count ? i.SumResult.Round : null,
+                "a bank did not join the round");
+
+        /// <summary>Replaces every <c>round_refused</c> item by a RoundAbort of its round.</summary>
+        public Task<ReceiveReply> WithoutRefusalsAsync(Federation.FederationClient client, ReceiveReply reply) =>
+            AbortingAsync(client, reply, i => i.ItemCase == MailboxItem.ItemOneofCase.RoundRefused ? i.RoundRefused.Round : null, "too few banks contributed");
+
+        /// <summary>Replaces each item for which <paramref name="round"/> names a round by an unsigned masking RoundAbort of that
+        /// round, TooFewParticipants, with <paramref name="text"/>.</summary>
+        private static async Task<ReceiveReply> AbortingAsync(Federation.FederationClient client, ReceiveReply reply, Func<MailboxItem, ulong?> round, string text)
         {
-            if (!reply.Items.Any(i => i.ItemCase == MailboxItem.ItemOneofCase.SumResult && i.SumResult.Contributors.Count < config.Pins.Count)) return reply;
+            if (!reply.Items.Any(i => round(i) is not null)) return reply;
             SessionInfo info = await client.GetSessionAsync(new GetSessionRequest());
             var changed = new ReceiveReply();
             foreach (MailboxItem item in reply.Items)
             {
-                if (item.ItemCase != MailboxItem.ItemOneofCase.SumResult || item.SumResult.Contributors.Count >= config.Pins.Count)
+                if (round(item) is not { } r)
                 {
                     changed.Items.Add(item);
                     continue;
                 }
-                var abort = new FraudFed.Protocol.Masking.RoundAbort(info.SessionId.ToByteArray(), (uint)item.SumResult.Round,
-                    FraudFed.Cryptography.ViolationReason.TooFewParticipants, "a bank did not join the round");
+                var abort = new FraudFed.Protocol.Masking.RoundAbort(info.SessionId.ToByteArray(), (uint)r, FraudFed.Cryptography.ViolationReason.TooFewParticipants, text);
                 changed.Items.Add(new MailboxItem { Sequence = item.Sequence, Message = Google.Protobuf.ByteString.CopyFrom(FraudFed.Protocol.Masking.MaskingWire.Encode(abort)) });
             }
             return changed;
@@ -235,7 +249,12 @@ internal sealed class BrokenAppliance : IAsyncDisposable
         {
             var client = forwarder.Caller(context).Client;
             ReceiveReply reply = await Forward(() => client.ReceiveAsync(request, deadline: context.Deadline, cancellationToken: context.CancellationToken).ResponseAsync);
-            return forwarder.Breakage == Breakage.FailsRoundsWithoutEveryBank ? await Forward(() => forwarder.WithoutPartialSumsAsync(client, reply)) : reply;
+            return forwarder.Breakage switch
+            {
+                Breakage.FailsRoundsWithoutEveryBank => await Forward(() => forwarder.WithoutPartialSumsAsync(client, reply)),
+                Breakage.EndsRefusedWindowsWithARoundAbort => await Forward(() => forwarder.WithoutRefusalsAsync(client, reply)),
+                _ => reply,
+            };
         }
 
         public override async Task<SubmitReply> Submit(SubmitRequest request, ServerCallContext context)

@@ -19,6 +19,7 @@ public sealed class LiveConformanceTests
     private static readonly Dictionary<Breakage, string> FailureDetail = new()
     {
         [Breakage.FailsRoundsWithoutEveryBank] = "TooFewParticipants",
+        [Breakage.EndsRefusedWindowsWithARoundAbort] = "ended without a RoundRefused item",
         [Breakage.AnswersInternalToCorruptedMessages] = "Internal",
         [Breakage.DeliversAnItemAlreadyRead] = "should be sequence",
         [Breakage.IgnoresDeliverAfter] = "were already committed",
@@ -63,6 +64,7 @@ public sealed class LiveConformanceTests
     [TestCase(Breakage.CountsResendsAgain, "delivery-with-answer", "submit-wait", "duplicate-submission-idempotent")]
     [TestCase(Breakage.ServesUnpinnedCertificates, "unknown-certificate-refused")]
     [TestCase(Breakage.FailsRoundsWithoutEveryBank, "dropout-round-completes")]
+    [TestCase(Breakage.EndsRefusedWindowsWithARoundAbort, "dropout-round-completes")]
     [TestCase(Breakage.AnswersInternalToCorruptedMessages, "fuzz-typed-statuses")]
     [TestCase(Breakage.DeliversAnItemAlreadyRead, "delivery-with-answer", "submit-wait")]
     [TestCase(Breakage.IgnoresDeliverAfter, "delivery-with-answer", "submit-wait")]

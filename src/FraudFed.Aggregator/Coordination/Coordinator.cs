@@ -2,7 +2,9 @@
 // transaction, in this order: the engine applies the event (a refused message throws and changes nothing), the event
 // and the mailbox items it produced are appended durably, waiting readers are woken, and only then is the bank answered.
 // Rounds: banks ask to join the next round (RequestRound); it opens when every bank of the session has asked, or when
-// the join deadline passes. A training job's rounds open without requests, when the step that needs the sum is broadcast.
+// the join deadline passes, provided the banks that asked can reach the mode's minimum (max(T, K_min) or M); otherwise the
+// request window ends without a round (the step refuse_round: the round number is spent, every bank that asked gets a
+// RoundRefused item). A training job's rounds open without requests, when the step that needs the sum is broadcast.
 // Each stage closes when every expected bank has answered, or at its deadline (the silent
 // banks are dropouts; the protocol decides whether enough remain). On start the log is replayed into fresh parties.
 using System.Buffers.Binary;
@@ -13,6 +15,7 @@ using FraudFed.Aggregator.Storage;
 using FraudFed.Cryptography;
 using FraudFed.Sdk.Configuration;
 using FraudFed.Sdk.Wire;
+using Google.Protobuf;
 using Microsoft.Extensions.Logging;
 
 namespace FraudFed.Aggregator.Coordination;
@@ -46,6 +49,13 @@ public sealed class Coordinator : IDisposable
     private int _runningLength;   // the vector length of the last round opened (the running one while a round runs)
     private int _roundMessages;
     private (string Stage, int Have, int Of)? _setupLogged;   // the session setup's progress last seen (LogSetupProgress)
+    private Refusal? _refused;   // the request window the last event ended without a round, for Commit's log line and metric
+
+    /// <summary>The coordinator step that ends a request window without a round (SPEC.md 14.5, "Rounds and deadlines").</summary>
+    internal const string RefuseRoundStep = "refuse_round";
+
+    /// <summary>A request window that ended without a round: the numbers of its <see cref="RoundRefused"/> item.</summary>
+    private sealed record Refusal(ulong Round, int Asked, int Banks, int Needed, string Why);
 
     /// <summary>Creates the coordinator and rebuilds its state from <paramref name="store"/> (a new store starts a session).</summary>
     /// <exception cref="ConfigurationException">the state file belongs to another roster or parameters.</exception>
@@ -158,6 +168,7 @@ public sealed class Coordinator : IDisposable
             try { Apply(e); }
             catch (ProtocolViolationException v) { throw new InvalidDataException($"{_config.StatePath}: event {e.Sequence} ({e.Kind} {e.Name}) is refused on replay ({v.Reason}); the state file does not match this build.", v); }
             _engine.TakeRoundEnd();
+            _refused = null;
         }
         ReplayedEvents = events.Count;
         _log.LogInformation("Replayed {Events} events: {Position}", events.Count, Position);
@@ -196,6 +207,15 @@ public sealed class Coordinator : IDisposable
                 _runningLength = len;
                 _roundMessages = 0;
                 return _engine.OpenRound(round, len, participants);
+            case EventKind.Step when e.Name == RefuseRoundStep:
+            {
+                // The window's requests are answered with the refusal, and the next window asks for the next round number.
+                ulong refused = BinaryPrimitives.ReadUInt64LittleEndian(e.Payload);
+                int[] asked = Items.Banks(e.Payload[8..]);
+                _requests.Clear();
+                _nextRound = refused + 1;
+                return RefusalItems(refused, asked);
+            }
             case EventKind.Step:
                 return _engine.Step(e.Name, e.Payload);
             default:
@@ -217,6 +237,13 @@ public sealed class Coordinator : IDisposable
         lock (_pendingLock) _pending.Add(pending);
         _lastQueued = pending;
         foreach (OutboundItem o in outs) _metrics.BytesSent(o.Item.Length);
+        if (_refused is { } refused)
+        {
+            _refused = null;
+            _metrics.RoundEnded(false, "join_deadline");
+            _log.LogInformation("Round {Round} did not open: {Asked} of {Banks} banks asked within {JoinSeconds} s (deadlines.join_seconds); at least {Needed} are needed ({Why})",
+                refused.Round, refused.Asked, refused.Banks, _config.Config.Deadlines.JoinSeconds, refused.Needed, refused.Why);
+        }
         RoundEnd? end = _engine.TakeRoundEnd();
         if (end is not null)
         {
@@ -435,7 +462,11 @@ public sealed class Coordinator : IDisposable
                 bool everyone = session.Count > 0 && session.All(_requests.ContainsKey);
                 if (everyone || (now - _firstRequest).TotalSeconds >= d.JoinSeconds)
                 {
-                    step = OpenRound(_nextRound, _requests.First().Value, _requests.Keys);
+                    // A round opens only when the banks that asked can reach the mode's minimum; a round of fewer could only run
+                    // its stages to their deadlines and end TooFewParticipants (SPEC.md 14.5, "Rounds and deadlines").
+                    step = _requests.Count >= _engine.RoundMinimum.Needed
+                        ? OpenRound(_nextRound, _requests.First().Value, _requests.Keys)
+                        : RefuseRound(_nextRound, _requests.Keys);
                 }
             }
             if (step is null) return;
@@ -453,6 +484,35 @@ public sealed class Coordinator : IDisposable
         BinaryPrimitives.WriteUInt64LittleEndian(payload, round);
         BinaryPrimitives.WriteUInt32LittleEndian(payload.AsSpan(8), (uint)length);
         return ("open_round", [.. payload, .. Items.Banks(participants)]);
+    }
+
+    /// <summary>The <see cref="RefuseRoundStep"/> step: round (u64) | the banks that asked (u32 each), little-endian; replayed by
+    /// ApplyToEngine's <see cref="EventKind.Step"/> case.</summary>
+    private static (string Name, byte[] Payload) RefuseRound(ulong round, IEnumerable<int> asked)
+    {
+        var payload = new byte[8];
+        BinaryPrimitives.WriteUInt64LittleEndian(payload, round);
+        return (RefuseRoundStep, [.. payload, .. Items.Banks(asked)]);
+    }
+
+    /// <summary>The mailbox items of a refused window: one <see cref="RoundRefused"/> item, the same bytes for every bank that
+    /// asked, naming the counts and the fix in the too-few wording (<see cref="Error.TooFewAsked"/>).</summary>
+    private List<OutboundItem> RefusalItems(ulong round, int[] asked)
+    {
+        var (needed, why) = _engine.RoundMinimum;
+        int banks = _engine.SessionBanks.Count;
+        double join = _config.Config.Deadlines.JoinSeconds;
+        string message = Error.TooFewAsked(round, asked.Length, banks, join, needed, why);
+        _refused = new Refusal(round, asked.Length, banks, needed, why);
+        byte[] item = new MailboxItem
+        {
+            RoundRefused = new RoundRefused
+            {
+                Round = round, Reason = Sdk.StatusMapping.TrailerValue(ViolationReason.TooFewParticipants), Asked = (uint)asked.Length,
+                Needed = (uint)needed, Banks = (uint)banks, JoinMilliseconds = (uint)Math.Min(uint.MaxValue, Math.Round(join * 1000)), Message = message,
+            },
+        }.ToByteArray();
+        return asked.Select(b => new OutboundItem(b, item)).ToList();
     }
 
     /// <summary>Runs due steps (called by the deadline ticker).</summary>
@@ -549,7 +609,9 @@ public sealed class Coordinator : IDisposable
 
     /// <summary>Bank <paramref name="bank"/> will contribute <paramref name="length"/> values to the next round, or to the running
     /// round when it is one of that round's participants and the round's first stage still waits for its first message (SPEC.md
-    /// 14.5, "Asking again inside a round": nothing is stored then).</summary>
+    /// 14.5, "Asking again inside a round": nothing is stored then). A request after a window that ended without a round (too
+    /// few banks asked by its join deadline) starts a fresh window for the next round number; the refused window's banks find
+    /// its <see cref="RoundRefused"/> item in their mailboxes (SPEC.md 14.5, "Rounds and deadlines").</summary>
     /// <returns>The round it is queued for, or the running round it takes part in.</returns>
     /// <exception cref="ProtocolViolationException">OutOfRange (a length outside 1..2^27); WrongRoundOrState (this bank already
     /// asked for another length).</exception>

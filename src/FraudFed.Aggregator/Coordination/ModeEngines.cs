@@ -41,6 +41,11 @@ internal interface IModeEngine : IDisposable
     IReadOnlyCollection<int> SessionBanks { get; }
     /// <summary>Masking: the session id; homomorphic: empty.</summary>
     byte[] SessionId { get; }
+    /// <summary>The fewest banks any round of the session needs, and the rule behind that number in the words of the too-few
+    /// messages: max(T, K_min) in homomorphic mode (SPEC.md 12.3), M in masking mode (8.3). A request window with fewer banks
+    /// ends without a round (SPEC.md 14.5, "Rounds and deadlines"). A function of the configuration (and, masking, of the
+    /// session's parameters).</summary>
+    (int Needed, string Why) RoundMinimum { get; }
     /// <summary>The first step of a new log (a fresh session).</summary>
     (string Name, byte[] Payload) NewSession();
     /// <summary>The checks of a bank's message that depend on its bytes only (decoding, the sender named in the body), run
@@ -149,6 +154,16 @@ internal sealed class HeEngine : IModeEngine
     public bool SessionEnded => _party.State.StartsWith("Aborted", StringComparison.Ordinal);
     public IReadOnlyCollection<int> SessionBanks => Enumerable.Range(0, _banks).ToArray();
     public byte[] SessionId => [];
+    public (int Needed, string Why) RoundMinimum
+    {
+        get
+        {
+            // The decryptors are contributors where they can be (Due pads the set with other banks only when fewer contributed):
+            // a window of fewer than T banks relies on banks that did not ask to decrypt, and one below K_min cannot open at all.
+            var policy = _party.Roster.Policy;
+            return (Math.Max(policy.Threshold, policy.MinContributors), Error.HomomorphicMinimum(policy.Threshold, policy.MinContributors));
+        }
+    }
 
     public (string Name, byte[] Payload) NewSession() => ("he.start_session", RandomNumberGenerator.GetBytes(16));
 
@@ -323,6 +338,7 @@ internal sealed class MaskingEngine : IModeEngine
     public bool SessionEnded => _aggregator?.State is AggregatorAborted;
     public IReadOnlyCollection<int> SessionBanks => _aggregator?.State is AggregatorAdvertiseKeys or AggregatorGraphSeed or null ? [] : _aggregator.Advertised;
     public byte[] SessionId => _parameters?.SessionId ?? [];
+    public (int Needed, string Why) RoundMinimum => (_parameters?.MinimumSurvivors ?? 0, Error.MaskingMinimum);
 
     public (string Name, byte[] Payload) NewSession() => ("masking.create_session", RandomNumberGenerator.GetBytes(MaskingParameters.SessionIdSize));
 

@@ -24,7 +24,9 @@ public sealed record DeadlineSettings
     /// that misses it ends the session (Abort round 0 to every bank, a warning log naming the missing banks, and
     /// <c>fraudfed_rounds_total{outcome="setup_deadline"}</c>).</summary>
     public double SetupSeconds { get; init; } = 120;
-    /// <summary>After the first bank asks for a round, how long the others have to ask before it opens without them.</summary>
+    /// <summary>After the first bank asks for a round, how long the others have to ask before it opens without them; when the
+    /// banks that asked by then are fewer than any round needs (max(T, K_min), or M), no round opens and each of them is told
+    /// so (SPEC.md 14.5, "Rounds and deadlines"; <c>fraudfed_rounds_total{outcome="join_deadline"}</c>).</summary>
     public double JoinSeconds { get; init; } = 30;
     /// <summary>Each round stage (uploads, decryption shares; ShareKeys ... Unmasking): a bank that misses it is a dropout.</summary>
     public double StageSeconds { get; init; } = 120;

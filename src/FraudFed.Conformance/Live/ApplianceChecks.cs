@@ -40,7 +40,7 @@ public static class ApplianceChecks
         ("unknown-certificate-refused", "a client certificate the roster does not pin gets no answer (refused at TLS or PERMISSION_DENIED)"),
         ("fuzz-typed-statuses", "seeded mutants of genuine messages (truncate, flip, insert, length inflation) each get a typed status, never INTERNAL or UNKNOWN; with --self, managed memory stays bounded"),
         ("serves-after-fuzz", "after the fuzz loop, a round of every bank opens to exactly the plaintext sum"),
-        ("dropout-round-completes", "a round without the last bank opens to exactly the others' sum with them as contributors (or, when they are fewer than the threshold, ends without a sum)"),
+        ("dropout-round-completes", "a round without the last bank opens to exactly the others' sum with them as contributors; a window of fewer banks than any round needs opens no round, and each of its banks gets a RoundRefused item with the counts"),
     ];
 
     /// <summary>True when <paramref name="results"/> end at a failed <c>session-setup</c> check (no other check of the appliance ran).</summary>
@@ -530,17 +530,53 @@ public static class ApplianceChecks
         }
 
         /// <summary>The last bank never joins the round; the others' round must open without it (or fail, when too few remain).</summary>
+        /// <summary>The fewest banks a round of the session needs: max(T, K_min) homomorphic (SPEC.md 12.3), M masking (8.3).</summary>
+        private int Minimum() => target.Settings.IsHomomorphic
+            ? Math.Max(target.Settings.He!.Threshold, target.Settings.He.MinContributors)
+            : target.Settings.BuildMaskingParameters(_banks[0].SessionId).MinimumSurvivors;
+
+        /// <summary>The last bank never asks: after the join deadline the others' round opens to exactly their sum, or, when they
+        /// are fewer than the minimum, no round opens and each is told so. Then (when the minimum is 2 or more and the first part
+        /// did not show it already) a window of one bank fewer than the minimum must end the same way, without a round.</summary>
         private async Task<(bool, string)> DropoutAsync()
         {
             List<WireBank> rest = _banks.Take(_banks.Count - 1).ToList();
-            int needed = target.Settings.IsHomomorphic ? target.Settings.He!.MinContributors : target.Settings.Masking!.Threshold;
-            if (rest.Count >= needed) return await HonestRoundAsync(rest).ConfigureAwait(false);
-            try
+            int needed = Minimum();
+            (bool ok, string detail) = rest.Count >= needed ? await HonestRoundAsync(rest).ConfigureAwait(false) : await RefusedWindowAsync(rest, needed).ConfigureAwait(false);
+            if (!ok || needed < 2 || needed - 1 >= rest.Count) return (ok, detail);
+            (bool refusedOk, string refused) = await RefusedWindowAsync(_banks.Take(needed - 1).ToList(), needed).ConfigureAwait(false);
+            return (refusedOk, refusedOk ? $"{detail}; {refused}" : refused);
+        }
+
+        /// <summary><paramref name="banks"/> (fewer than <paramref name="needed"/>) ask for a round and no other bank does: at the
+        /// join deadline no round may open, and every one of them must get a RoundRefused item of the round it was answered with,
+        /// reason TooFewParticipants, with the counts (SPEC.md 14.5, "Rounds and deadlines").</summary>
+        private async Task<(bool, string)> RefusedWindowAsync(IReadOnlyList<WireBank> banks, int needed)
+        {
+            Task<WireSum>[] sums = banks.Select(b => b.SumAsync(Values(), ct)).ToArray();
+            var rounds = new List<ulong>();
+            string? problem = null;
+            for (int i = 0; i < banks.Count; i++)
             {
-                await HonestRoundAsync(rest).ConfigureAwait(false);
-                return (false, $"a round of {rest.Count} banks opened although {needed} are needed");
+                try
+                {
+                    WireSum s = await sums[i].ConfigureAwait(false);
+                    problem ??= $"a round of {banks.Count} bank(s) opened (round {s.Round}, bank {banks[i].Bank} got its sum) although {needed} are needed";
+                }
+                catch (LiveFlowException e) when (e.RoundRefused is { } r)
+                {
+                    rounds.Add(r.Round);
+                    if (r.Reason != "TooFewParticipants" || r.Asked != (uint)banks.Count || r.Needed != (uint)needed)
+                        problem ??= $"bank {banks[i].Bank}'s RoundRefused says reason {r.Reason}, {r.Asked} asked, {r.Needed} needed; expected TooFewParticipants, {banks.Count} asked, {needed} needed";
+                }
+                catch (LiveFlowException e)
+                {
+                    problem ??= $"{banks.Count} bank(s) asked, fewer than the {needed} needed, and bank {banks[i].Bank}'s request ended without a RoundRefused item: {e.Message}";
+                }
             }
-            catch (LiveFlowException e) { return (true, $"{rest.Count} banks are fewer than the {needed} needed: {e.Message}"); }
+            if (problem is not null) return (false, problem);
+            if (rounds.Distinct().Count() != 1) return (false, $"the banks of one window were refused different rounds: {string.Join(", ", rounds)}");
+            return (true, $"{banks.Count} bank(s), fewer than the {needed} needed: round {rounds[0]} did not open, each was told (TooFewParticipants, {banks.Count} asked)");
         }
 
         public void Dispose()

@@ -40,6 +40,9 @@ internal sealed class LiveFlowException(string message, SubmitOutcome? refusal =
 {
     /// <summary>The appliance's refusal that stopped the flow, or null.</summary>
     public SubmitOutcome? Refusal { get; } = refusal;
+
+    /// <summary>The RoundRefused item that ended the flow's request window without a round (SPEC.md 14.5), or null.</summary>
+    public RoundRefused? RoundRefused { get; init; }
 }
 
 /// <summary>One roster bank: channel, raw client and party. Not thread-safe: one flow drives it at a time.</summary>
@@ -251,6 +254,7 @@ internal sealed class WireBank : IDisposable
         while (true)
         {
             MailboxItem item = await NextAsync(cancellationToken).ConfigureAwait(false);
+            ThrowIfRefused(item, round);
             if (item.ItemCase != MailboxItem.ItemOneofCase.Message) continue;
             HeToBank m = HeWire.DecodeToBank(item.Message.Span, _settings.Banks, _maxMessageBytes);
             foreach (byte[] reply in Step(() => party.Receive(item.Message.Span)))
@@ -294,6 +298,7 @@ internal sealed class WireBank : IDisposable
         while (true)
         {
             MailboxItem item = await NextAsync(cancellationToken).ConfigureAwait(false);
+            ThrowIfRefused(item, round);
             switch (item.ItemCase)
             {
                 case MailboxItem.ItemOneofCase.RoundOpen when item.RoundOpen.Round == round:
@@ -321,6 +326,15 @@ internal sealed class WireBank : IDisposable
                     break;
             }
         }
+    }
+
+    /// <summary>A RoundRefused item of <paramref name="round"/> ends the wait: that round never opens (SPEC.md 14.5, "Rounds and
+    /// deadlines"). One of another round (an earlier window) is passed over like any item of another round.</summary>
+    private static void ThrowIfRefused(MailboxItem item, ulong round)
+    {
+        if (item.ItemCase != MailboxItem.ItemOneofCase.RoundRefused || item.RoundRefused.Round != round) return;
+        RoundRefused r = item.RoundRefused;
+        throw new LiveFlowException($"round {round} did not open ({r.Reason}): {r.Message}") { RoundRefused = r };
     }
 
     private T Step<T>(Func<T> step)

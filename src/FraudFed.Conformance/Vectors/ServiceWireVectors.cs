@@ -75,6 +75,7 @@ internal sealed class ServiceWireVectors : IVectorFile
                 MailboxItem.ItemOneofCase.TrainingJob => "training_job",
                 MailboxItem.ItemOneofCase.TrainingStep => "training_step",
                 MailboxItem.ItemOneofCase.TrainingEnd => items[i].TrainingEnd.Succeeded ? "training_end" : "training_end_failed",
+                MailboxItem.ItemOneofCase.RoundRefused => "round_refused",
                 _ => "none",
             }, items[i], references[i].ToArray());
 
@@ -102,6 +103,9 @@ internal sealed class ServiceWireVectors : IVectorFile
     /// <summary>The sum_result cases' k and values, for the unpack check.</summary>
     private static readonly (string Name, int K, ulong[] Values)[] SumCases =
         [("mailbox_item_sum_result", 32, Sum), ("sum_result_k64", 64, Sum64), ("sum_result_k20", 20, Sum20)];
+
+    /// <summary>The round_refused case's message (SPEC.md 14.5, "Rounds and deadlines").</summary>
+    private const string Refusal = "round 3: only 2 of 4 banks asked within 30 s (deadlines.join_seconds); at least 3 are needed (the threshold T = 3 and K_min = 3, SPEC.md 12.3); the round did not open: start the other banks, or raise deadlines.join_seconds";
 
     /// <summary>One MailboxItem of every kind (sequences 1, 2, ...), with its reference encoding.</summary>
     private static (List<MailboxItem> Items, List<ProtoRef> References) Items()
@@ -134,6 +138,9 @@ internal sealed class ServiceWireVectors : IVectorFile
         const string reason = "round 3 failed: TooFewParticipants";
         items.Add(new MailboxItem { Sequence = 7, TrainingEnd = new TrainingEnd { Succeeded = false, Reason = reason, Steps = 4 } });
         refs.Add(new ProtoRef().U(1, 7).M(7, new ProtoRef().S(2, reason).U(3, 4)));
+
+        items.Add(new MailboxItem { Sequence = 8, RoundRefused = new RoundRefused { Round = 3, Reason = "TooFewParticipants", Asked = 2, Needed = 3, Banks = 4, JoinMilliseconds = 30_000, Message = Refusal } });
+        refs.Add(new ProtoRef().U(1, 8).M(8, new ProtoRef().U(1, 3).S(2, "TooFewParticipants").U(3, 2).U(4, 3).U(5, 4).U(6, 30_000).S(7, Refusal)));
         return (items, refs);
     }
 
@@ -150,11 +157,12 @@ internal sealed class ServiceWireVectors : IVectorFile
                 "session id F(\"session-id\", 16); roster_digest = lowercase hex of F(\"roster-digest\") as a string. SessionInfo: masking " +
                 "(mode 2, bank 1, banks 4, the session id) and homomorphic (mode 1, bank 0, banks 3, no session id); RoundRequest length 10000; " +
                 "RoundRequestReply round 7; SubmitRequest message F(\"bank-message\", 100); SubmitReply sequence 42, resend false and true; " +
-                "ReceiveRequest after_sequence 41, wait_milliseconds 30000, max_items 0. MailboxItem sequences 1-7: message " +
+                "ReceiveRequest after_sequence 41, wait_milliseconds 30000, max_items 0. MailboxItem sequences 1-8: message " +
                 "F(\"aggregator-message\", 80); round_open round 7 length 10000; sum_result round 7, contributors [0, 1, 3], sum_le of " +
                 "[0, 1, 2^32 - 1, 2^31] with k = 32 (4 little-endian bytes per value, SPEC.md 14.5); training_job model \"gbdt\", options_json {\"trees\":3,\"max_depth\":4}, modulus_bits 32, " +
                 "feature_names [\"amount\", \"merchant_bucket\"]; training_step step 1, broadcast F(\"training-broadcast\", 40), sum_length 2, round 3; " +
-                "training_end succeeded with steps 9, and failed with reason \"round 3 failed: TooFewParticipants\" and steps 4. ReceiveReply: " +
+                "training_end succeeded with steps 9, and failed with reason \"round 3 failed: TooFewParticipants\" and steps 4; round_refused round 3, " +
+                "reason \"TooFewParticipants\", asked 2, needed 3, banks 4, join_milliseconds 30000, message \"" + Refusal + "\". ReceiveReply: " +
                 "the round_open item then the message item; and empty. Delivery with the answer: RoundRequest length 10000 with " +
                 "deliver_after 41; RoundRequestReply round 7 carrying the message item; SubmitRequest F(\"bank-message\", 100) with " +
                 "deliver_after 41; SubmitReply sequence 42 carrying the message and sum_result items. SumResult alone (round 7, contributors " +
