@@ -175,6 +175,9 @@ public sealed class ApplianceEndToEndTests
     public async Task TooFewContributors_EndTheRound_ForTheBanksThatContributed_InThePlainWording()
     {
         await using ApplianceKit kit = ApplianceKit.Create("he", stageSeconds: 2);   // 5 banks: c = 1, T = K_min = 4
+        using var logs = new CapturedLogs();
+        kit.Logs = logs;
+        kit.LogLevel = Microsoft.Extensions.Logging.LogLevel.Information;
         await kit.StartAsync();
         CancellationToken ct = Bounded(120);
         FederationClient[] clients = [kit.Client(0), kit.Client(1)];
@@ -190,6 +193,10 @@ public sealed class ApplianceEndToEndTests
             Assert.That(e.Message, Does.Contain($"round {e.Round} has 2 contributing banks; at least 4 are needed to open a sum (the threshold T = 4 and K_min = 4, SPEC.md 12.3)"));
             Assert.That(e.Message, Does.Not.Contain("fewer than"));
         }
+        // The operator's log: the round's opening with its banks and length, and its end with the counts that explain it.
+        string all = string.Join("\n", logs.OwnLines);
+        Assert.That(logs.OwnLines, Has.One.Match($@"^Information: round \d+ opened: 5 banks, {Length} values$"), all);
+        Assert.That(logs.OwnLines, Has.One.Match(@"^Information: round \d+ ended: TooFewParticipants \(5 banks in the round; \d+ messages accepted; it stood at .* with 2 of 5 \w+"), all);
     }
 
     private static string Chain(Exception? e)
