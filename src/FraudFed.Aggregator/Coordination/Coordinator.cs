@@ -459,7 +459,7 @@ public sealed class Coordinator : IDisposable
                 }
             }
             if (step is null) return;
-            if (late) _log.LogInformation("Stage {Stage} deadline passed; step {Step}", _stageKey, step.Value.Name);
+            if (late) _log.LogInformation("stage {Stage} deadline passed; step {Step}", _stageKey, step.Value.Name);
             Commit(new StoredEvent(0, EventKind.Step, -1, step.Value.Name, step.Value.Payload, []));
             if (Sdk.Diagnostics.HopTrace.On) Sdk.Diagnostics.HopTrace.Mark(-1, "a.step:" + step.Value.Name);
         }
@@ -517,7 +517,7 @@ public sealed class Coordinator : IDisposable
                     // The bank sent a setup message of a stage it already has, with other bytes: a new process of it, whose earlier
                     // process took its setup secrets along. Setup cannot finish, so it ends now, durably and for every bank, rather
                     // than at the stage's deadline (SPEC.md 14.5, 14.6); the bank itself gets the refusal as before.
-                    _log.LogWarning("Bank {Bank} sent a setup message it already sent, with other bytes ({Reason}): ending the session's setup", bank, refused.Reason);
+                    _log.LogWarning("bank {Bank} sent a setup message it already sent, with other bytes ({Reason}): ending the session's setup", bank, refused.Reason);
                     pending = Commit(new StoredEvent(0, EventKind.Step, -1, end.Name, end.Payload, []));
                     endedSetup = refused;
                 }
@@ -601,7 +601,7 @@ public sealed class Coordinator : IDisposable
                 round = _nextRound - 1;
                 if (length != _runningLength) throw new RoundLengthMismatchException(round, _runningLength, length);
                 pending = _lastQueued;
-                _log.LogInformation("Bank {Bank} asked for a round while round {Round} waits for its first message: answered with round {Round}", bank, round, round);
+                _log.LogInformation("bank {Bank} asked for a round while round {Round} waits for its first message: answered with round {Round}", bank, round, round);
             }
             else
             {
