@@ -47,7 +47,7 @@ public sealed class Coordinator : IDisposable
     private int _roundMessages;
     private (string Stage, int Have, int Of)? _setupLogged;   // the session setup's progress last seen (LogSetupProgress)
     private int _setupStagesLogged;   // setup stages logged complete by this process
-    private long _setupClock = System.Diagnostics.Stopwatch.GetTimestamp();   // when this process saw the setup start
+    private readonly long _setupClock = System.Diagnostics.Stopwatch.GetTimestamp();   // when this process saw the setup start
     private int _roundParticipants;   // banks of the running (or last) round
 
     /// <summary>Creates the coordinator and rebuilds its state from <paramref name="store"/> (a new store starts a session).</summary>
@@ -253,8 +253,9 @@ public sealed class Coordinator : IDisposable
     /// <summary>The session setup's progress in the log (SPEC.md 12.0 for the homomorphic key setup, 8.1 for masking), the same
     /// in both modes: one Information line per stage completed, with how many banks it completed with ("he setup: CrsCommit
     /// complete (5 banks)"), and one summary line when setup is complete ("he setup complete: 7 stages with 5 banks in 3.2 s;
-    /// the session is ready for rounds"). A stage that waits on a bank is seen in /healthz and in the stage's deadline line,
-    /// not in a line per bank. Stage names and counts only: no key material. Live events only (a replayed log is summed up
+    /// the session is ready for rounds"; after a restart mid-setup, the stages and time this process saw). A stage held up by a
+    /// silent bank is the one after the last stage line; at its deadline the "session setup failed" warning says how many banks
+    /// it had, with no line per bank's message. Stage names and counts only: no key material. Live events only (a replayed log is summed up
     /// by its "resumed" line).</summary>
     private void LogSetupProgress()
     {
