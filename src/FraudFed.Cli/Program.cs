@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.CommandLine.Help;
 using System.CommandLine.Invocation;
 using FraudFed.Cli.Infrastructure;
 
@@ -53,6 +54,8 @@ internal static class Program
             return CliErrors.Fail(command, stderr, described);   // an unknown command or option, a missing value, a value of the wrong type, in words
         if (parse.Errors.Count > 0 && parse.Action is ParseErrorAction or null)
             return CliErrors.Fail(command, stderr, $"{WithoutTypeNames(parse.Errors[0].Message)} (see '{(command.Length == 0 ? "fraudfed" : "fraudfed " + command)} --help')");
+        if (parse.Errors.Count == 0 && parse.Action is not HelpAction && ParseErrors.RepeatedFlag(parse) is { } repeated)
+            return CliErrors.Fail(command, stderr, repeated);   // a flag written twice, refused as any option given twice
         var invocation = new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null };
         try { return parse.Invoke(invocation); }
         catch (Exception e) { return CliErrors.Report(command, stderr, e); }

@@ -257,9 +257,11 @@ public sealed partial class FederationClient : IAsyncDisposable
     /// <summary>Bytes of mailbox items this bank has read.</summary>
     public long BytesDownloaded { get; private set; }
     /// <summary>Bytes of the aggregator's protocol messages this bank has taken from its mailbox: the payloads of its
-    /// <c>message</c> items (serialized HeAggregatorMessage or MaskingAggregatorMessage, SPEC.md 14.5), without the item
-    /// envelope, masking sum results, round openings or training items. With <see cref="BytesUploaded"/> (every Submit is one
-    /// such message of the bank) it is the quantity the in-process harnesses count per sum.</summary>
+    /// <c>message</c> items (serialized HeAggregatorMessage or MaskingAggregatorMessage, SPEC.md 14.5) and the sum of each
+    /// masking result (its <c>sum_le</c> bytes: a masking bank downloads the sum every round, as a homomorphic bank downloads
+    /// its result in a message), without the item envelopes, the results' round and contributors, round openings or training
+    /// items. With <see cref="BytesUploaded"/> (every Submit is one such message of the bank) it is the quantity the in-process
+    /// secure sums count per sum.</summary>
     public long ProtocolBytesDownloaded { get; private set; }
 
     /// <summary>Joins the appliance's session: checks that it runs this bank's settings (mode, roster digest, index), then runs
@@ -428,6 +430,7 @@ public sealed partial class FederationClient : IAsyncDisposable
         MailboxItem next = _buffer.Dequeue();
         _after = next.Sequence;
         if (next.ItemCase == MailboxItem.ItemOneofCase.Message) ProtocolBytesDownloaded += next.Message.Length;
+        else if (next.ItemCase == MailboxItem.ItemOneofCase.SumResult) ProtocolBytesDownloaded += next.SumResult.SumLe.Length;   // the masking sum itself
         if (Diagnostics.HopTrace.On) Diagnostics.HopTrace.Mark(Bank, "item:" + next.ItemCase, (long)next.Sequence);
         return next;
     }

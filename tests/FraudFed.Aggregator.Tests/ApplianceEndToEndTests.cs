@@ -177,6 +177,9 @@ public sealed class ApplianceEndToEndTests
     public async Task RoundOpenedWithEveryBank_LosingContributorsAtTheUploads_EndsForTheBanksThatContributed_InThePlainWording()
     {
         await using ApplianceKit kit = ApplianceKit.Create("he", stageSeconds: 2);   // 5 banks: c = 1, T = K_min = 4
+        using var logs = new CapturedLogs();
+        kit.Logs = logs;
+        kit.LogLevel = Microsoft.Extensions.Logging.LogLevel.Information;
         await kit.StartAsync();
         CancellationToken ct = Bounded(120);
         FederationClient[] clients = [kit.Client(0), kit.Client(1)];
@@ -192,6 +195,10 @@ public sealed class ApplianceEndToEndTests
             Assert.That(e.Message, Does.Contain($"round {e.Round} has 2 contributing banks; at least 4 are needed to open a sum (the threshold T = 4 and K_min = 4, SPEC.md 12.3)"));
             Assert.That(e.Message, Does.Not.Contain("fewer than"));
         }
+        // The operator's log: the round's opening with its banks and length, and its end with the counts that explain it.
+        string all = string.Join("\n", logs.OwnLines);
+        Assert.That(logs.OwnLines, Has.One.Match($@"^Information: round \d+ opened: 5 banks, {Length} values$"), all);
+        Assert.That(logs.OwnLines, Has.One.Match(@"^Information: round \d+ ended: TooFewParticipants \(5 banks in the round; \d+ messages accepted; it stood at .* with 2 of 5 \w+"), all);
     }
 
     /// <summary>Two of five banks ask for a round and the others never do: at the join deadline no round opens (it could only
@@ -227,7 +234,7 @@ public sealed class ApplianceEndToEndTests
             round = e.Round;
         }
         Assert.That(clock.Elapsed.TotalSeconds, Is.LessThan(60), "the banks are told at the join deadline, not after the round's stages");
-        Assert.That(logs.Lines.Count(l => l.StartsWith($"Information: Round {round} did not open: 2 of 5 banks asked within 2 s", StringComparison.Ordinal)), Is.EqualTo(1), string.Join("\n", logs.Lines));
+        Assert.That(logs.Lines.Count(l => l.StartsWith($"Information: round {round} did not open: 2 of 5 banks asked within 2 s", StringComparison.Ordinal)), Is.EqualTo(1), string.Join("\n", logs.Lines));
         Uri ops = kit.Host.Addresses.First(a => a.Scheme == "http");
         using (var http = new HttpClient())
         {

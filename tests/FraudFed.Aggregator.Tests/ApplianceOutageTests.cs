@@ -9,6 +9,7 @@ using System.Collections.Concurrent;
 using FraudFed.Aggregator.Hosting;
 using FraudFed.Aggregator.Storage;
 using FraudFed.Sdk;
+using FraudFed.Sdk.Configuration;
 using FraudFed.Testing;
 using Grpc.Core;
 using Microsoft.Extensions.Logging;
@@ -171,9 +172,9 @@ public sealed class ApplianceOutageTests
         kit.Logs = logs;
         kit.LogLevel = LogLevel.Information;
         await kit.StartAsync();
-        string[] replayed = logs.Lines.Where(l => l.Contains("Replayed", StringComparison.Ordinal)).ToArray();
+        string[] replayed = logs.Lines.Where(l => l.Contains("resumed the", StringComparison.Ordinal)).ToArray();
         Assert.That(replayed, Has.Length.EqualTo(1), string.Join("\n", logs.Lines));
-        Assert.That(replayed[0], Does.Match(@"Replayed \d+ events: session Ready; round 1 in MaskedInput with 4 of 5 inputs$"));
+        Assert.That(replayed[0], Does.Match(@"resumed the masking session of 5 banks from .+: 1 round opened \(0 with their sum opened, 0 failed\); session Ready; round 1 in MaskedInput with 4 of 5 inputs$"));
         stopSums.Cancel();
         try { await sums; } catch (OperationCanceledException) { } catch (FederationException) { }
     }
@@ -293,6 +294,46 @@ public sealed class ApplianceOutageTests
         await Task.Delay(400);
         scrape = await http.GetStringAsync(new Uri(ops, "/metrics"));
         Assert.That((Rejects(scrape, AggregatorMetrics.TlsHandshakeReason), Rejects(scrape, AggregatorMetrics.CertificateReason)), Is.EqualTo((failed, 0.0)));
+    }
+
+    [Test]
+    public async Task ABankOfAnotherKit_IsCountedAsARefusedCertificate_NotAsAFailedTlsHandshake()
+    {
+        // Another kit's bank.json as a whole: a certificate the roster does not pin, and another CA, so the bank would also refuse
+        // the appliance's certificate. The appliance sees and refuses the client certificate in the handshake first.
+        await using ApplianceKit kit = ApplianceKit.Create("masking", banks: 2);
+        await using ApplianceKit other = ApplianceKit.Create("masking", banks: 2);
+        await kit.StartAsync();
+        Uri ops = kit.Host!.Addresses.First(a => a.Scheme == "http");
+        using var http = new HttpClient();
+        LoadedBankConfig foreign = other.LoadBank(0);
+        using var stranger = new LoadedBankConfig(foreign.Config, kit.Address, foreign.Certificate, foreign.Ca, new byte[32]);
+        await using (FederationClient client = FederationClient.Create(stranger, ApplianceKit.FastClient))
+            Assert.ThrowsAsync<FederationException>(() => client.ConnectAsync(new CancellationTokenSource(TimeSpan.FromSeconds(60)).Token));
+        string scrape = await SettledScrapeAsync(http, ops, s => Rejects(s, AggregatorMetrics.CertificateReason) >= 1);
+        Assert.That(Rejects(scrape, AggregatorMetrics.CertificateReason), Is.GreaterThanOrEqualTo(1), scrape);
+        Assert.That(Rejects(scrape, AggregatorMetrics.TlsHandshakeReason), Is.Zero, "README: a bank of another kit counts as certificate\n" + scrape);
+    }
+
+    [Test]
+    public async Task ABankPresentingAnotherRosterBanksCertificate_IsThatBankToTheAppliance_AndStopsItselfBeforeAnyRefusal()
+    {
+        // Bank 0's bank.json with bank 1's certificate and key: the handshake succeeds and the appliance serves bank 1 (TLS cannot
+        // tell them apart); the SDK stops at GetSession, which names bank 1, before it sends anything the appliance could refuse.
+        await using ApplianceKit kit = ApplianceKit.Create("masking", banks: 3);
+        await kit.StartAsync();
+        Uri ops = kit.Host!.Addresses.First(a => a.Scheme == "http");
+        using var http = new HttpClient();
+        LoadedBankConfig own = kit.LoadBank(0), borrowed = kit.LoadBank(1);
+        using var impostor = new LoadedBankConfig(own.Config, kit.Address, borrowed.Certificate, own.Ca, own.ProtocolSeed.ToArray());
+        await using (FederationClient client = FederationClient.Create(impostor, ApplianceKit.FastClient))
+        {
+            FederationException e = Assert.ThrowsAsync<FederationException>(() => client.ConnectAsync(new CancellationTokenSource(TimeSpan.FromSeconds(60)).Token))!;
+            Assert.That(e.Message, Does.Contain("knows this certificate as bank 1, the configuration says bank 0"));
+        }
+        await Task.Delay(400);
+        string scrape = await http.GetStringAsync(new Uri(ops, "/metrics"));
+        Assert.That(scrape.Split('\n').Where(l => l.StartsWith("fraudfed_rejects_total{", StringComparison.Ordinal)), Is.Empty, "nothing was refused\n" + scrape);
     }
 
     /// <summary>The value of fraudfed_rejects_total{reason=<paramref name="reason"/>} in a Prometheus scrape (0 when absent).</summary>

@@ -28,8 +28,8 @@ public sealed class OperatorConsoleFormatterTests
     [Test]
     public void ALine_HasTheUtcTime_TheLevel_TheClassName_AndTheMessage_WithoutNamespaceOrEventId()
     {
-        string line = Write(LogLevel.Information, "FraudFed.Aggregator.Coordination.Coordinator", "New he session for 5 banks");
-        Assert.That(line, Is.EqualTo("2026-12-02 13:03:05Z info  coordinator: New he session for 5 banks" + Environment.NewLine));
+        string line = Write(LogLevel.Information, "FraudFed.Aggregator.Coordination.Coordinator", "new he session for 5 banks");
+        Assert.That(line, Is.EqualTo("2026-12-02 13:03:05Z info  coordinator: new he session for 5 banks" + Environment.NewLine));
         Assert.That(line, Does.Not.Contain("FraudFed.").And.Not.Contain("[0]"));
     }
 

@@ -30,7 +30,9 @@ public sealed class ConfigErrorMessageTests
         yield return new TestCaseData("unknown", "{\n  \"bogus\": 1\n}", @": line 2, column \d+, at \$\.bogus: unknown setting 'bogus'").SetName("unknown setting");
         yield return new TestCaseData("array", "[1, 2]", @": line 1, column \d+, at \$: expected an object at the top level").SetName("array at the top level");
         yield return new TestCaseData("string", "{\n\n  \"certificate\": 5}", @": line 3, column \d+, at \$\.certificate: expected a string").SetName("number where a string belongs");
-        yield return new TestCaseData("notjson", "{\n  certificate", @" is not valid JSON at line 2, byte 3: 'c' stands where a name in double quotes \(or a closing }\) belongs\.$").SetName("not JSON");
+        // A misspelt setting names the one it is probably meant to be, as a misspelt option does.
+        yield return new TestCaseData("typo", "{\n  \"certificat\": \"x.pem\"\n}", @": line 2, column \d+, at \$\.certificat: unknown setting 'certificat'; did you mean 'certificate'\?$").SetName("misspelt setting");
+        yield return new TestCaseData("notjson", "{\n  certificate", @" is not valid JSON at line 2, column 3: 'c' stands where a name in double quotes \(or a closing }\) belongs\.$").SetName("not JSON");
     }
 
     private static void AssertUsageError((int Code, string Stdout, string Stderr) run, string file, string expected)
@@ -85,8 +87,56 @@ public sealed class ConfigErrorMessageTests
                 string command = string.Join(' ', args.Take(2));
                 Assert.That(run.Code, Is.EqualTo(2), run.Stderr);
                 Assert.That(run.Stderr.TrimEnd(), Does.Match($"^fraudfed {command}: " + System.Text.RegularExpressions.Regex.Escape(file)
-                    + @" is not valid JSON at line \d+, byte \d+: the file ends (in the middle of the JSON|before every \{ or \[ is closed) \(is it cut short\?\)\.$"), $"{command}, {keep:P1} kept");
+                    + @" is not valid JSON at line \d+, column \d+: the file ends (in the middle of the JSON|before every \{ or \[ is closed) \(is it cut short\?\)\.$"), $"{command}, {keep:P1} kept");
             }
+    }
+
+    /// <summary>The column counts characters as an editor shows them, not the reader's bytes: a line with "é" (two bytes in UTF-8)
+    /// before the fault gives the same column as the same line with "e".</summary>
+    [Test]
+    public void TheColumnCountsCharacters_NotBytes()
+    {
+        static string Said(string text)
+        {
+            try { System.Text.Json.JsonSerializer.Deserialize<FraudFed.Sdk.Configuration.BankConfig>(text, FraudFed.Sdk.Configuration.ConfigJson.Options); }
+            catch (System.Text.Json.JsonException e) { return FraudFed.Sdk.Configuration.ConfigJson.Describe(e, text); }
+            throw new AssertionException("the text was read");
+        }
+        string ascii = Said("{\n  \"note\": \"eee\", \"bank\": \"x\"}"), accented = Said("{\n  \"note\": \"ééé\", \"bank\": \"x\"}");
+        Assert.That(ascii, Does.StartWith("line 2, column "));
+        Assert.That(accented, Is.EqualTo(ascii));
+    }
+
+    /// <summary>A file named in bank.json or aggregator.json that is missing is named with the setting that names it.</summary>
+    [Test]
+    public void AMissingCertificateOrKeyFile_NamesTheSettingOfTheConfigurationThatNamesIt()
+    {
+        string kit = Path.Combine(_dir, "kit");
+        Assert.That(HostileInputTests.Run("aggregator", "init", "--banks", "3", "--mode", "masking", "--out", kit).Code, Is.EqualTo(0));
+        string aggregator = Path.Combine(kit, "aggregator.json"), bank = Path.Combine(kit, "banks", "bank-0", "bank.json");
+        string values = Path.Combine(_dir, "values.txt");
+        File.WriteAllText(values, "1\n2\n");
+        File.WriteAllText(bank, System.Text.RegularExpressions.Regex.Replace(File.ReadAllText(bank), "\"certificate\": \"[^\"]*\"", "\"certificate\": \"gone.pem\""));
+        var run = HostileInputTests.Run("bank", "sum", "--config", bank, "--values", values);
+        Assert.That(run.Code, Is.EqualTo(2), run.Stderr);
+        Assert.That(run.Stderr, Is.EqualTo($"fraudfed bank sum: {Path.Combine(kit, "banks", "bank-0", "gone.pem")}: no such certificate file (the 'certificate' setting of {bank}).\n"));
+        File.WriteAllText(aggregator, System.Text.RegularExpressions.Regex.Replace(File.ReadAllText(aggregator), "\"key\": \"[^\"]*\"", "\"key\": \"gone.key\""));
+        run = HostileInputTests.Run("aggregator", "serve", "--config", aggregator);
+        Assert.That(run.Code, Is.EqualTo(2), run.Stderr);
+        Assert.That(run.Stderr, Is.EqualTo($"fraudfed aggregator serve: {Path.Combine(kit, "gone.key")}: no such key file (the 'key' setting of {aggregator}).\n"));
+    }
+
+    /// <summary>A schema list given as one string ("categorical": "x") is refused with the shape expected, not read as a list.</summary>
+    [Test]
+    public void ASchemaListGivenAsAString_IsRefusedWithTheExpectedShape()
+    {
+        string csv = PublicSchemaFiles.Write(Path.Combine(_dir, "creditcard.csv"), PublicSchemaFiles.Ulb(50, seed: 3), new CsvStyle());
+        string schema = Path.Combine(_dir, "schema.json");
+        File.WriteAllText(schema, "{ \"preset\": \"ulb\", \"categorical\": \"Amount\" }");
+        var run = HostileInputTests.Run("simulate", "--csv", csv, "--schema", schema, "--out", Path.Combine(_dir, "out"));
+        Assert.That(run.Code, Is.EqualTo(2), run.Stderr);
+        Assert.That(run.Stderr, Does.Contain($"{schema} has \"categorical\": \"Amount\", a string; expected a list of column names, as in \"categorical\": [\"Amount\"]."), run.Stderr);
+        Assert.That(run.Stderr.TrimEnd().Split('\n'), Has.Length.EqualTo(1));
     }
 
     [Test]
@@ -99,7 +149,7 @@ public sealed class ConfigErrorMessageTests
         Assert.Multiple(() =>
         {
             Assert.That(run.Code, Is.EqualTo(2), run.Stderr);
-            Assert.That(run.Stderr, Does.Contain($"{schema} is not valid JSON at line 2, byte 13: 'u' cannot start a value (text goes in double quotes;"));
+            Assert.That(run.Stderr, Does.Contain($"{schema} is not valid JSON at line 2, column 13: 'u' cannot start a value (text goes in double quotes;"));
             Assert.That(run.Stderr, Does.Not.Contain("LineNumber").And.Not.Contain("System.").And.Not.Contain("FraudFed."));
             Assert.That(Directory.Exists(Path.Combine(_dir, "out")), Is.False, "nothing written");
         });

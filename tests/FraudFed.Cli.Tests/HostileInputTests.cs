@@ -86,6 +86,11 @@ public sealed class HostileInputTests
         yield return Case("option-not-a-decimal", "fraudfed simulate: --bank-timeout must be a number (got '30s').", "simulate", "--transport", "grpc", "--bank-timeout", "30s", "--out", "@out");
         yield return Case("option-before-command", "fraudfed bank: --config is an option of 'sum' or 'train': name the command first, as in 'fraudfed bank sum --config ...' (fraudfed bank --help).",
             "bank", "--config", "bank.json");
+        // An option of the group's other command is named with that command (the trial ran `bank train --values`).
+        yield return Case("option-of-the-other-command", "fraudfed bank train: unknown option '--values'; --values is an option of 'fraudfed bank sum', not of 'fraudfed bank train' (fraudfed bank train --help).",
+            "bank", "train", "--values", "v0.txt", "--config", "bank.json");
+        // A flag written twice is refused like any other option given twice.
+        yield return Case("flag-twice", "fraudfed simulate: --json is given 2 times; give it once.", "simulate", "--json", "--json", "--out", "@out");
         yield return Case("option-twice", "fraudfed simulate: --banks is given 2 times (3, 4); give it once.", "simulate", "--banks", "3", "--banks", "4", "--out", "@out");
         yield return Case("option-required-missing", "fraudfed bank sum: --config is required (fraudfed bank sum --help).", "bank", "sum", "--values", "@afile");
         yield return Case("argument-unexpected", "fraudfed simulate: unexpected argument 'extra': fraudfed simulate takes options only, each written --name value (fraudfed simulate --help).", "simulate", "extra", "--out", "@out");

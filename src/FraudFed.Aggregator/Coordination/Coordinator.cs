@@ -49,6 +49,9 @@ public sealed class Coordinator : IDisposable
     private int _runningLength;   // the vector length of the last round opened (the running one while a round runs)
     private int _roundMessages;
     private (string Stage, int Have, int Of)? _setupLogged;   // the session setup's progress last seen (LogSetupProgress)
+    private int _setupStagesLogged;   // setup stages logged complete by this process
+    private readonly long _setupClock = System.Diagnostics.Stopwatch.GetTimestamp();   // when this process saw the setup start
+    private int _roundParticipants;   // banks of the running (or last) round
     private Refusal? _refused;   // the request window the last event ended without a round, for Commit's log line and metric
 
     /// <summary>The coordinator step that ends a request window without a round (SPEC.md 14.5, "Rounds and deadlines").</summary>
@@ -78,8 +81,8 @@ public sealed class Coordinator : IDisposable
             {
                 store.Initialize(digest);
                 var (name, payload) = _engine.NewSession();
-                // Logged first: the commit logs the setup's first progress line ("he setup: CrsCommit 0/5 banks").
-                _log.LogInformation("New {Mode} session for {Banks} banks", f.Mode, f.Banks);
+                // Logged first, before the setup stages the commits log.
+                _log.LogInformation("new {Mode} session for {Banks} banks", f.Mode, f.Banks);
                 Commit(new StoredEvent(0, EventKind.Step, -1, name, payload, []));
             }
             else if (store.ConfigDigest != digest)
@@ -162,16 +165,24 @@ public sealed class Coordinator : IDisposable
     private void Replay()
     {
         IReadOnlyList<StoredEvent> events = _store.ReadEvents();
+        int opened = 0, summed = 0, failed = 0;
         foreach (StoredEvent e in events)
         {
             if (e.Kind == EventKind.Inbound) _inbound[(e.Bank, Convert.ToHexString(e.Digest))] = Task.FromResult(e.Sequence);
             try { Apply(e); }
             catch (ProtocolViolationException v) { throw new InvalidDataException($"{_config.StatePath}: event {e.Sequence} ({e.Kind} {e.Name}) is refused on replay ({v.Reason}); the state file does not match this build.", v); }
-            _engine.TakeRoundEnd();
+            if (e.Kind == EventKind.Step && e.Name == "open_round") opened++;
+            if (_engine.TakeRoundEnd() is { Round: > 0 } end)
+            {
+                if (end.Succeeded) summed++;
+                else failed++;
+            }
             _refused = null;
         }
         ReplayedEvents = events.Count;
-        _log.LogInformation("Replayed {Events} events: {Position}", events.Count, Position);
+        // In the operator's terms: the session (a state file holds one) and its rounds, then where it stands now.
+        _log.LogInformation("resumed the {Mode} session of {Banks} banks from {State}: {Rounds} ({Summed} with their sum opened, {Failed} failed); {Position}",
+            _config.Config.Federation.Mode, _config.Config.Federation.Banks, _config.StatePath, opened == 1 ? "1 round opened" : $"{opened} rounds opened", summed, failed, Position);
     }
 
     /// <summary>Applies one event to the mode engine, then to the training job (which reacts to the round the event closed):
@@ -202,6 +213,7 @@ public sealed class Coordinator : IDisposable
                 ulong round = BinaryPrimitives.ReadUInt64LittleEndian(e.Payload);
                 int len = (int)BinaryPrimitives.ReadUInt32LittleEndian(e.Payload.AsSpan(8));
                 int[] participants = Items.Banks(e.Payload[12..]);
+                _roundParticipants = participants.Length;
                 _requests.Clear();
                 _nextRound = round + 1;
                 _runningLength = len;
@@ -231,8 +243,13 @@ public sealed class Coordinator : IDisposable
     {
         if (Failed) throw new ApplianceUnavailableException(StateFailedMessage);
         long t0 = ApplianceTimings.Now;
+        // A step (a deadline's, a stage's close) may end a round: where the round stood before it, for the log line that says
+        // why it ended (steps are a few per round, so the words are built rarely).
+        string? before = e.Kind == EventKind.Step && e.Name != "open_round" ? _engine.Position : null;
         IReadOnlyList<OutboundItem> outs = Apply(e, prepared);
         Timings.Engine(ApplianceTimings.Now - t0);
+        if (e.Kind == EventKind.Step && e.Name == "open_round")
+            _log.LogInformation("round {Round} opened: {Banks} banks, {Length} values", _nextRound - 1, _roundParticipants, _runningLength);
         var pending = new PendingEvent(new AppendEntry(e, outs, payloadInFile));
         lock (_pendingLock) _pending.Add(pending);
         _lastQueued = pending;
@@ -241,7 +258,7 @@ public sealed class Coordinator : IDisposable
         {
             _refused = null;
             _metrics.RoundEnded(false, "join_deadline");
-            _log.LogInformation("Round {Round} did not open: {Asked} of {Banks} banks asked within {JoinSeconds} s (deadlines.join_seconds); at least {Needed} are needed ({Why})",
+            _log.LogInformation("round {Round} did not open: {Asked} of {Banks} banks asked within {JoinSeconds} s (deadlines.join_seconds); at least {Needed} are needed ({Why})",
                 refused.Round, refused.Asked, refused.Banks, _config.Config.Deadlines.JoinSeconds, refused.Needed, refused.Why);
         }
         RoundEnd? end = _engine.TakeRoundEnd();
@@ -249,19 +266,24 @@ public sealed class Coordinator : IDisposable
         {
             _metrics.RoundEnded(end.Succeeded, end.Reason);
             if (end.Round == 0 && !end.Succeeded)
-                _log.LogWarning("Session setup failed ({Reason}): {State}", end.Reason, _engine.StageKey);
+                _log.LogWarning("session setup failed ({Reason}): {State}{Stood}", end.Reason, _engine.StageKey, before is null ? "" : $" (it stood at: {before})");
+            else if (end.Succeeded)
+                _log.LogInformation("round {Round} ended: sum opened ({Banks} banks in the round)", end.Round, _roundParticipants);
             else
-                _log.LogInformation("Round {Round} ended: {Outcome}", end.Round, end.Succeeded ? "sum opened" : end.Reason);
+                _log.LogInformation("round {Round} ended: {Outcome} ({Banks} banks in the round; {Messages} messages accepted{Stood})", end.Round, end.Reason,
+                    _roundParticipants, _roundMessages, before is null ? "" : "; it stood at " + (before.StartsWith("session Ready; ", StringComparison.Ordinal) ? before["session Ready; ".Length..] : before));
         }
         if (_setupLogged is not null || _engine.InSetup) LogSetupProgress();
         return pending;
     }
 
-    /// <summary>One Information line per change of the session setup's progress (SPEC.md 12.0 for the homomorphic key setup,
-    /// 8.1 for masking), the same in both modes: the stage it waits on with how many banks it has, while some are missing
-    /// ("he setup: CrsCommit 3/5 banks"); the stage's completion with how many banks it completed with ("CrsCommit complete
-    /// (5 banks)", never preceded by a "5/5" line); and one line when setup is complete. Stage names and counts only: no key
-    /// material. Live events only (a replayed log is summed up by its "Replayed" line).</summary>
+    /// <summary>The session setup's progress in the log (SPEC.md 12.0 for the homomorphic key setup, 8.1 for masking), the same
+    /// in both modes: one Information line per stage completed, with how many banks it completed with ("he setup: CrsCommit
+    /// complete (5 banks)"), and one summary line when setup is complete ("he setup complete: 7 stages with 5 banks in 3.2 s;
+    /// the session is ready for rounds"; after a restart mid-setup, the stages and time this process saw). A stage held up by a
+    /// silent bank is the one after the last stage line; at its deadline the "session setup failed" warning says how many banks
+    /// it had, with no line per bank's message. Stage names and counts only: no key material. Live events only (a replayed log is summed up
+    /// by its "resumed" line).</summary>
     private void LogSetupProgress()
     {
         (string Stage, int Have, int Of)? now = _engine.SetupProgress;
@@ -270,15 +292,14 @@ public sealed class Coordinator : IDisposable
         if (_setupLogged is { } before && (now is null || now.Value.Stage != before.Stage) && !_engine.SessionEnded)
         {
             // A homomorphic stage advances only in the call that brings the last bank's message, so every bank answered; a
-            // masking stage closes once every bank answered (its last count is n/n, not logged) or at its deadline, with
-            // those that answered by then.
+            // masking stage closes once every bank answered or at its deadline, with those that answered by then.
             int banks = _config.Config.Federation.IsHomomorphic ? before.Of : before.Have;
             _log.LogInformation("{Mode} setup: {Stage} complete ({Banks} banks)", mode, before.Stage, banks);
+            _setupStagesLogged++;
         }
-        if (now is { } n && n.Have < n.Of)
-            _log.LogInformation("{Mode} setup: {Stage} {Have}/{Banks} banks", mode, n.Stage, n.Have, n.Of);
-        else if (now is null && _setupLogged is not null && _engine.CanOpenRound)
-            _log.LogInformation("{Mode} setup complete: the session is ready for rounds", mode);
+        if (now is null && _setupLogged is not null && _engine.CanOpenRound)
+            _log.LogInformation("{Mode} setup complete: {Stages} stages with {Banks} banks in {Seconds:0.0} s; the session is ready for rounds",
+                mode, _setupStagesLogged, _engine.SessionBanks.Count, System.Diagnostics.Stopwatch.GetElapsedTime(_setupClock).TotalSeconds);
         _setupLogged = now;
     }
 
@@ -341,7 +362,7 @@ public sealed class Coordinator : IDisposable
                 stranded = [.. _pending];
                 _pending.Clear();
             }
-            _log.LogCritical("The appliance could not persist its state to {State} ({Error}: {Detail}; disk full or a read-only state directory?); it refuses every bank call until it is restarted (the log is replayed, nothing acknowledged is lost)",
+            _log.LogCritical("the appliance could not persist its state to {State} ({Error}: {Detail}; disk full or a read-only state directory?); it refuses every bank call until it is restarted (the log is replayed, nothing acknowledged is lost)",
                 _config.StatePath, ex.GetType().Name, ex.Message);
             foreach (PendingEvent p in batch.Concat(stranded)) p.Durable.TrySetException(unavailable);
             return;
@@ -470,7 +491,7 @@ public sealed class Coordinator : IDisposable
                 }
             }
             if (step is null) return;
-            if (late) _log.LogInformation("Stage {Stage} deadline passed; step {Step}", _stageKey, step.Value.Name);
+            if (late) _log.LogInformation("stage {Stage} deadline passed; step {Step}", _stageKey, step.Value.Name);
             Commit(new StoredEvent(0, EventKind.Step, -1, step.Value.Name, step.Value.Payload, []));
             if (Sdk.Diagnostics.HopTrace.On) Sdk.Diagnostics.HopTrace.Mark(-1, "a.step:" + step.Value.Name);
         }
@@ -557,7 +578,7 @@ public sealed class Coordinator : IDisposable
                     // The bank sent a setup message of a stage it already has, with other bytes: a new process of it, whose earlier
                     // process took its setup secrets along. Setup cannot finish, so it ends now, durably and for every bank, rather
                     // than at the stage's deadline (SPEC.md 14.5, 14.6); the bank itself gets the refusal as before.
-                    _log.LogWarning("Bank {Bank} sent a setup message it already sent, with other bytes ({Reason}): ending the session's setup", bank, refused.Reason);
+                    _log.LogWarning("bank {Bank} sent a setup message it already sent, with other bytes ({Reason}): ending the session's setup", bank, refused.Reason);
                     pending = Commit(new StoredEvent(0, EventKind.Step, -1, end.Name, end.Payload, []));
                     endedSetup = refused;
                 }
@@ -643,7 +664,7 @@ public sealed class Coordinator : IDisposable
                 round = _nextRound - 1;
                 if (length != _runningLength) throw new RoundLengthMismatchException(round, _runningLength, length);
                 pending = _lastQueued;
-                _log.LogInformation("Bank {Bank} asked for a round while round {Round} waits for its first message: answered with round {Round}", bank, round, round);
+                _log.LogInformation("bank {Bank} asked for a round while round {Round} waits for its first message: answered with round {Round}", bank, round, round);
             }
             else
             {

@@ -92,9 +92,10 @@ public sealed record AggregatorConfig
         if (c.Federation.IsHomomorphic)
         {
             if (c.AggregatorKey is null) throw new ConfigurationException($"{path}: aggregator_key (the aggregator's Ed25519 seed file) is required in mode \"he\".");
-            aggregatorSeed = ConfigJson.ReadKeySeed(ConfigJson.Resolve(path, c.AggregatorKey));
+            aggregatorSeed = ConfigJson.ReadKeySeed(ConfigJson.ExistingFile(path, "aggregator_key", c.AggregatorKey, "aggregator key"));
         }
-        X509Certificate2 server = TlsFiles.LoadCertificateWithKey(ConfigJson.Resolve(path, c.Certificate), ConfigJson.Resolve(path, c.Key));
+        X509Certificate2 server = TlsFiles.LoadCertificateWithKey(ConfigJson.ExistingFile(path, "certificate", c.Certificate, "certificate"),
+            ConfigJson.ExistingFile(path, "key", c.Key, "key"));
         return new LoadedAggregatorConfig(c, listen, ops, server, pins, ConfigJson.Resolve(path, c.State), aggregatorSeed);
     }
 

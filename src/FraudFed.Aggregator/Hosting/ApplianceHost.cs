@@ -280,7 +280,7 @@ internal sealed class DeadlineTicker(Coordinator coordinator, ILogger<DeadlineTi
             try { coordinator.Tick(); }
             catch (Exception e) when (e is not OperationCanceledException)
             {
-                log.LogError("A deadline step failed: {Error}", e.GetType().Name);
+                log.LogError("a deadline step failed: {Error}", e.GetType().Name);
             }
         }
     }

@@ -49,7 +49,7 @@ internal sealed class FederationService(Coordinator coordinator, LoadedAggregato
         catch (RoundLengthMismatchException e)
         {
             metrics.Rejected(nameof(ViolationReason.OutOfRange));
-            log.LogInformation("Refused a round request from bank {Bank}: length {Length}, the round's is {Expected}", bank, e.ActualLength, e.ExpectedLength);
+            log.LogInformation("refused a round request from bank {Bank}: length {Length}, the round's is {Expected}", bank, e.ActualLength, e.ExpectedLength);
             var trailers = new Metadata
             {
                 { StatusMapping.ReasonTrailer, StatusMapping.TrailerValue(ViolationReason.OutOfRange) },
@@ -182,7 +182,7 @@ internal sealed class FederationService(Coordinator coordinator, LoadedAggregato
     private RpcException Refuse(int bank, ProtocolViolationException e)
     {
         metrics.Rejected(e.Reason.ToString());
-        log.LogInformation("Refused a message from bank {Bank}: {Reason}", bank, e.Reason);
+        log.LogInformation("refused a message from bank {Bank}: {Reason}", bank, e.Reason);
         var trailers = new Metadata { { StatusMapping.ReasonTrailer, StatusMapping.TrailerValue(e.Reason) } };
         return new RpcException(new Status(StatusMapping.ToStatus(e.Reason), e.Message), trailers);
     }

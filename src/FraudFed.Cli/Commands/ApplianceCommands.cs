@@ -68,11 +68,12 @@ internal sealed class AggregatorCommands : ICliSubcommands
     /// </summary>
     internal static IEnumerable<string> NextSteps(string fraudfed, string kit, int banks)
     {
-        string last = $"bank-{banks - 1}", others = banks == 2 ? "bank-1" : $"bank-1..{last}";
-        string files = banks == 2 ? "v1.txt" : $"v1.txt..v{banks - 1}.txt";
+        string others = banks == 2
+            ? "bank 1 does the same with its own bank.json (in banks/bank-1) and v1.txt, of the same length"
+            : $"banks 1 to {banks - 1} do the same, each with its own bank.json (in banks/bank-1 to banks/bank-{banks - 1}) and values file (v1.txt to v{banks - 1}.txt), all of the same length";
         yield return "next steps (each line runs from this directory):";
         yield return $"  appliance: {fraudfed} aggregator serve --config {CliInvocation.Quote(Path.Combine(kit, "aggregator.json"))}";
-        yield return $"  bank 0 sums the unsigned integers in v0.txt (one per line); likewise {others} with their own bank.json and {files} of the same length";
+        yield return $"  bank 0 sums the unsigned integers in v0.txt (one per line); {others}";
         yield return $"  (e.g. bank i's values i..i+999: `for i in $(seq 0 {banks - 1}); do seq $i $((i + 999)) > v$i.txt; done`):";
         yield return $"  bank 0:    {fraudfed} bank sum --config {CliInvocation.Quote(Path.Combine(kit, "banks", "bank-0", "bank.json"))} --values v0.txt";
     }
@@ -402,11 +403,11 @@ internal sealed class BankCommands : ICliSubcommands
             wire_bytes_uploaded = p.BytesUploaded, wire_bytes_downloaded = p.BytesDownloaded, elapsed_s = Math.Round(p.Elapsed.TotalSeconds, 3),
         }));
 
-    /// <summary>The protocol bytes of a bank's secure sums since the session setup, as the in-process harnesses count them per sum:
+    /// <summary>The protocol bytes of a bank's secure sums since the session setup, as the in-process secure sums count them per sum:
     /// up, the bank's messages (every Submit); down, the aggregator's protocol messages read (the payloads of mailbox
-    /// <c>message</c> items). Left out, and in <see cref="FederationClient.BytesUploaded"/> / <see cref="FederationClient.BytesDownloaded"/>
-    /// only: the key setup's messages, mailbox item envelopes, the training job and its broadcasts, masking round openings and
-    /// sum results.</summary>
+    /// <c>message</c> items) and each masking sum (<see cref="FederationClient.ProtocolBytesDownloaded"/>). Left out, and in
+    /// <see cref="FederationClient.BytesUploaded"/> / <see cref="FederationClient.BytesDownloaded"/> only: the key setup's
+    /// messages, mailbox item envelopes, the training job and its broadcasts, masking round openings.</summary>
     private sealed class SumBytes(FederationClient client)
     {
         private readonly long _up = client.BytesUploaded, _down = client.ProtocolBytesDownloaded;

@@ -162,7 +162,7 @@ internal static class ApplianceTraining
             //    in-process run prints it (the time since the federated phase began, as the in-process stamps).
             stderr.WriteLine($"{Stamp(clock.Elapsed)} {"federated",-12}training on the appliance, one line per bank process:");
             Supervise(banks, settings.Silence, new BankBoard(stderr, n, clock), cancellationToken);
-            stderr.WriteLine($"{Stamp(clock.Elapsed)} {"federated",-12}{banks[0].LastStep}  ({Plural.Of(banks[0].Sums, "sum")}, {banks.Sum(p => p.BytesUploaded) / 1e6:0.0} MB up)");
+            stderr.WriteLine(PhaseLine(clock.Elapsed, banks[0].LastStep, banks[0].Sums, banks.Sum(p => p.BytesUploaded), banks.Sum(p => p.BytesDownloaded)));
             if (mode == "he" && federation.He is { } he && NonDecryptorsNote(n, he.Threshold) is { } note) stderr.WriteLine(note);
 
             // 6. The same model at every bank, read back exactly.
@@ -192,6 +192,11 @@ internal static class ApplianceTraining
         }
     }
 
+    /// <summary>"[  12.3s] federated   tree 3/3 level 4  (20 sums, 1.2 MB up, 0.3 MB down)": a federated phase line as the in-process
+    /// run prints it (SimulateCommand's console progress), with the sums and the protocol bytes of every bank so far.</summary>
+    internal static string PhaseLine(TimeSpan elapsed, string step, long sums, long up, long down) =>
+        $"{Stamp(elapsed)} {"federated",-12}{step}  ({Plural.Of(sums, "sum")}, {up / 1e6:0.0} MB up, {down / 1e6:0.0} MB down)";
+
     /// <summary>"[  12.3s]": the time stamp of a progress line, as the in-process run's (SimulateCommand's console progress).</summary>
     internal static string Stamp(TimeSpan elapsed) => string.Create(CultureInfo.InvariantCulture, $"[{elapsed.TotalSeconds,6:0.0}s]");
 
@@ -208,6 +213,7 @@ internal static class ApplianceTraining
     /// <summary>Waits for every bank process to exit 0; throws (after killing them all) when one fails, goes silent, or the run is cancelled.</summary>
     private static void Supervise(IReadOnlyList<BankProcess> banks, TimeSpan silence, BankBoard board, CancellationToken cancellationToken)
     {
+        bool setupShown = false;
         try
         {
             while (true)
@@ -229,6 +235,13 @@ internal static class ApplianceTraining
                         done = false;
                         if (p.Silent > silence) Fail(banks, p, $"wrote nothing for {silence.TotalSeconds:0} s (hung) and was stopped");
                     }
+                }
+                if (!setupShown && banks.All(p => p.Setup is not null))
+                {
+                    // Every bank is past the setup sums: the phase line the in-process run prints for them, once.
+                    setupShown = true;
+                    var setup = banks.Select(p => p.Setup!.Value).ToArray();
+                    board.Note(ApplianceTraining.PhaseLine(board.Elapsed, "setup (before the first step)", setup[0].Sums, setup.Sum(x => x.Up), setup.Sum(x => x.Down)));
                 }
                 board.Show(banks, final: done);
                 if (done) return;
@@ -268,6 +281,22 @@ internal static class ApplianceTraining
             _drawn = true;
         }
 
+        /// <summary>Time since the run began, for a stamp.</summary>
+        public TimeSpan Elapsed => clock.Elapsed;
+
+        /// <summary>Writes <paramref name="line"/> above the panel: on a terminal over the panel's first line (the panel is redrawn
+        /// below it at the next <see cref="Show"/>), else as the next line.</summary>
+        public void Note(string line)
+        {
+            if (_interactive && _drawn)
+            {
+                stderr.Write($"\x1b[{banks}F\x1b[2K{line}\n\x1b[J");
+                _drawn = false;
+                _since.Reset();
+            }
+            else stderr.WriteLine(line);
+        }
+
         public void Finish() => stderr.Flush();
     }
 }
@@ -284,7 +313,9 @@ internal sealed class BankProcess : IDisposable
     private string _where = "setup";
     private string _step = "setup (before the first step)";
     private long _stamp = Stopwatch.GetTimestamp();
-    private long _sums, _up;
+    private long _sums, _up, _down;
+    private (long Sums, long Up, long Down)? _setup;   // the last report of the setup sums (bin edges, totals), once the first step began
+    private (long Sums, long Up, long Down) _setupSoFar;
 
     private BankProcess(int bank, Process process)
     {
@@ -351,9 +382,13 @@ internal sealed class BankProcess : IDisposable
                     var s => $"{s} {Long("step")}/{Long("total_steps")}" + (level >= 0 ? $" level {level}" : ""),
                 };
                 if (name is not ("done" or "setup")) _step = _where;
+                // The setup's figures are those of its last report, taken once the first step (or the end) shows it is over.
+                if (name is not "setup" && _setup is null) _setup = _setupSoFar;
                 _sums = Long("sums");
                 _up = Long("bytes_uploaded");
-                _status = $"{_where}, {Plural.Of(_sums, "sum")}, {_up / 1e6:0.0} MB up, {Long("bytes_downloaded") / 1e6:0.0} MB down";
+                _down = Long("bytes_downloaded");
+                if (name is "setup") _setupSoFar = (_sums, _up, _down);
+                _status = $"{_where}, {Plural.Of(_sums, "sum")}, {_up / 1e6:0.0} MB up, {_down / 1e6:0.0} MB down";
                 _stamp = Stopwatch.GetTimestamp();
             }
         }
@@ -389,6 +424,11 @@ internal sealed class BankProcess : IDisposable
     public long Sums { get { lock (_gate) return _sums; } }
     /// <summary>Protocol bytes of its sums the bank reported uploading so far (`bank train --progress-json` bytes_uploaded).</summary>
     public long BytesUploaded { get { lock (_gate) return _up; } }
+    /// <summary>Protocol bytes of its sums the bank reported downloading so far (`bank train --progress-json` bytes_downloaded).</summary>
+    public long BytesDownloaded { get { lock (_gate) return _down; } }
+    /// <summary>Sums and protocol bytes of the setup sums (before the first tree or round) once the bank reported a later step,
+    /// else null (the setup still runs).</summary>
+    public (long Sums, long Up, long Down)? Setup { get { lock (_gate) return _setup; } }
 
     /// <summary>"[  12.3s] bank i (pid p): stage, sums, bytes", or the last stderr line before the first progress, or how it ended;
     /// stamped with the time of that report since <paramref name="clock"/> started.</summary>

@@ -396,6 +396,11 @@ internal sealed class SimulateCommand : ICliCommand
         return item;
     }
 
+    /// <summary>The one line under the tables that says what their less obvious terms mean (README, "Reading the output").</summary>
+    internal const string Legend = "(fraud: fraud rows in each bank's training and later test window; local-only (pooled): each bank's own model on its own " +
+        "test rows, all scores ranked together; recall@1%FPR: share of fraud caught when 1% of genuine transactions are flagged; " +
+        "values per bank: numbers each bank put into all the secure sums.)";
+
     internal static void WriteTable(TextWriter w, ExperimentResult r)
     {
         static string F(double v) => double.IsFinite(v) ? v.ToString("0.0000", CultureInfo.InvariantCulture) : "n/a";
@@ -421,6 +426,7 @@ internal sealed class SimulateCommand : ICliCommand
         Row("federated", r.Federated);
         Row("local-only (pooled)", r.LocalOnly);
         Row("centralized LightGBM", r.Centralized);
+        w.WriteLine(Legend);
         w.WriteLine();
         w.WriteLine($"protocol: {r.Cost.Sums} secure sums mod 2^{r.Cost.ModulusBits}, {r.Cost.ValuesPerBank:N0} values per bank, " +
             $"{r.Cost.BytesUploaded / 1e6:0.0} MB up, {r.Cost.BytesDownloaded / 1e6:0.0} MB down, {r.Cost.SecureSumTime.TotalSeconds:0.0} s " +
@@ -443,8 +449,11 @@ internal sealed class SimulateCommand : ICliCommand
         public void Report(ExperimentProgress p)
         {
             // Protocol bytes only for the secure sums; the plain phase's sums move nothing over a network.
-            string line = $"[{p.Elapsed.TotalSeconds,6:0.0}s] {p.Phase,-12}{p.Message}" +
-                (p.Sums > 0 ? $"  ({Plural.Of(p.Sums, "sum")}" + (p.Phase == "federated" ? $", {p.BytesUploaded / 1e6:0.0} MB up)" : ")") : "");
+            string line = p.Phase == "federated" && p.Sums > 0
+                ? ApplianceTraining.PhaseLine(p.Elapsed, p.Message, p.Sums, p.BytesUploaded, p.BytesDownloaded)
+                : $"[{p.Elapsed.TotalSeconds,6:0.0}s] {p.Phase,-12}{p.Message}" + (p.Sums > 0 ? $"  ({Plural.Of(p.Sums, "sum")})" : "");
+            // The setup sums (before the first tree or round) end like a phase: their last line is always shown, as over gRPC.
+            string phase = p.Message.StartsWith("setup (", StringComparison.Ordinal) ? p.Phase + " setup" : p.Phase;
             if (_interactive)
             {
                 string padded = line.PadRight(_width);
@@ -452,9 +461,9 @@ internal sealed class SimulateCommand : ICliCommand
                 stderr.Write("\r" + padded);
             }
             // Lines of sum progress (many a second) are thinned to one per 2 s; every other line (a bank's baseline, a phase) is shown.
-            else if (p.Phase != _phase || p.Sums == 0 || _sinceLine.Elapsed.TotalSeconds >= 2)
+            else if (phase != _phase || p.Sums == 0 || _sinceLine.Elapsed.TotalSeconds >= 2)
             {
-                if (p.Phase != _phase && _pending is not null) stderr.WriteLine(_pending);
+                if (phase != _phase && _pending is not null) stderr.WriteLine(_pending);
                 stderr.WriteLine(line);
                 _pending = null;
                 _sinceLine.Restart();
@@ -463,7 +472,7 @@ internal sealed class SimulateCommand : ICliCommand
             {
                 _pending = line;
             }
-            _phase = p.Phase;
+            _phase = phase;
         }
 
         public void Finish()

@@ -31,6 +31,11 @@ internal static class ParseErrors
             string token = parse.UnmatchedTokens[0];
             if (token.StartsWith('-') && current.Subcommands.Where(c => !c.Hidden && c.Options.Any(o => o.Name == token || o.Aliases.Contains(token))).Select(c => c.Name).ToArray() is [_, ..] owners)
                 return $"{token} is an option of {Words(owners)}: name the command first, as in '{full} {owners[0]} {token} ...' {help}.";
+            // An option of another subcommand of the same group (`bank train --values`): name the command it belongs to.
+            if (token.StartsWith('-') && parse.CommandResult.Parent is CommandResult { Command: var parent }
+                && parent.Subcommands.Where(c => !c.Hidden && c != current && c.Options.Any(o => o.Name == token || o.Aliases.Contains(token)))
+                    .Select(c => $"{full[..^current.Name.Length]}{c.Name}").ToArray() is [_, ..] siblings)
+                return $"unknown option '{token}'; {token} is an option of {Words(siblings)}, not of '{full}' {help}.";
             if (token.StartsWith('-'))
                 return Nearest(token, current.Options.Where(o => !o.Hidden).Select(o => o.Name)) is { } near
                     ? $"unknown option '{token}'; did you mean {near}? {help}"
@@ -59,6 +64,18 @@ internal static class ParseErrors
         return null;
     }
 
+    /// <summary>"--json is given 2 times; give it once." for a flag (an option without a value) written more than once on
+    /// the command line of <paramref name="parse"/>, as an option with a value given twice is refused; else null.</summary>
+    public static string? RepeatedFlag(ParseResult parse)
+    {
+        for (SymbolResult? r = parse.CommandResult; r is not null; r = r.Parent)
+            if (r is CommandResult command)
+                foreach (OptionResult option in command.Children.OfType<OptionResult>())
+                    if (option.IdentifierTokenCount > 1 && (Nullable.GetUnderlyingType(option.Option.ValueType) ?? option.Option.ValueType) == typeof(bool))
+                        return $"{option.Option.Name} is given {option.IdentifierTokenCount} times; give it once.";
+        return null;
+    }
+
     /// <summary>Whether <paramref name="value"/> reads as <paramref name="type"/> (a whole number beyond the type's range counts:
     /// IntegerOptions says its range).</summary>
     private static bool Parses(string value, Type type) => (Nullable.GetUnderlyingType(type) ?? type) switch
@@ -78,29 +95,7 @@ internal static class ParseErrors
     };
 
     /// <summary>The one name within two edits of <paramref name="token"/> (a typo such as --bankz for --banks), or null.</summary>
-    private static string? Nearest(string token, IEnumerable<string> names)
-    {
-        string[] near = names.Where(n => Distance(token, n) <= 2).ToArray();
-        return near.Length == 1 ? near[0] : null;
-    }
-
-    private static int Distance(string a, string b)
-    {
-        var row = new int[b.Length + 1];
-        for (int j = 0; j <= b.Length; j++) row[j] = j;
-        for (int i = 1; i <= a.Length; i++)
-        {
-            int diagonal = row[0];
-            row[0] = i;
-            for (int j = 1; j <= b.Length; j++)
-            {
-                int above = row[j];
-                row[j] = Math.Min(Math.Min(row[j] + 1, row[j - 1] + 1), diagonal + (a[i - 1] == b[j - 1] ? 0 : 1));
-                diagonal = above;
-            }
-        }
-        return row[b.Length];
-    }
+    private static string? Nearest(string token, IEnumerable<string> names) => Sdk.Configuration.Spelling.Nearest(token, names);
 
     private static string Words(string[] names) =>
         names.Length == 1 ? $"'{names[0]}'" : $"{string.Join(", ", names[..^1].Select(n => $"'{n}'"))} or '{names[^1]}'";

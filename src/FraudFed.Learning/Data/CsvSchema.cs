@@ -164,7 +164,7 @@ public sealed partial record CsvSchema
         try { doc = JsonDocument.Parse(json, new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip }); }
         catch (JsonException e)
         {
-            throw Bad(source, null, JsonSyntax.NotValid(e, json));   // "is not valid JSON at line L, byte B: reason", 1-based, in our words
+            throw Bad(source, null, JsonSyntax.NotValid(e, json));   // "is not valid JSON at line L, column C: reason", 1-based, in our words
         }
         using (doc)
         {
@@ -239,8 +239,11 @@ public sealed partial record CsvSchema
     private static string[]? List(JsonElement root, string key, string source)
     {
         if (!root.TryGetProperty(key, out JsonElement v) || v.ValueKind == JsonValueKind.Null) return null;
-        if (v.ValueKind == JsonValueKind.String) return [v.GetString()!];
-        if (v.ValueKind != JsonValueKind.Array) throw Bad(source, key, $"has \"{key}\" of type {v.ValueKind}; expected a list of column names");
+        // One name without brackets is refused, not read as a list of one: the shape is always a list.
+        string what = key == "missing_values" ? "texts that mark a missing cell" : "column names";
+        if (v.ValueKind == JsonValueKind.String)
+            throw Bad(source, key, $"has \"{key}\": {JsonSerializer.Serialize(v.GetString())}, a string; expected a list of {what}, as in \"{key}\": [{JsonSerializer.Serialize(v.GetString())}]");
+        if (v.ValueKind != JsonValueKind.Array) throw Bad(source, key, $"has \"{key}\" of type {v.ValueKind}; expected a list of {what}, as in \"{key}\": [\"a\", \"b\"]");
         return v.EnumerateArray().Select(e => e.ValueKind == JsonValueKind.String ? e.GetString()!
             : throw Bad(source, key, $"has a {e.ValueKind} in \"{key}\"; expected column names (strings)")).ToArray();
     }

@@ -1,6 +1,7 @@
 // The one wording of a JSON file that does not parse (aggregator.json, bank.json, a --schema file): "FILE is not valid JSON at
-// line 3, byte 1: the file ends before every { or [ is closed (is it cut short?)". Line and byte are 1-based (the reader counts
-// from 0), the byte counted within the line; the reason is said in our words for the mistakes people make by hand or by a
+// line 3, column 1: the file ends before every { or [ is closed (is it cut short?)". Line and column are 1-based (the reader
+// counts from 0), the column counted in characters as an editor shows it (the reader counts bytes: with the file's text the
+// bytes are turned into characters); the same "line L, column C" as a JSON value of the wrong kind (ConfigJson). The reason is said in our words for the mistakes people make by hand or by a
 // copy cut short, and otherwise is the reader's sentence without its position suffix and any .NET type name.
 using System.Text.Json;
 using System.Text.RegularExpressions;
@@ -10,19 +11,39 @@ namespace FraudFed.Learning.Data;
 /// <summary>A JSON syntax error in words.</summary>
 internal static class JsonSyntax
 {
-    /// <summary>"is not valid JSON at line L, byte B: reason" for <paramref name="error"/> (the position left out when the reader
+    /// <summary>"is not valid JSON at line L, column C: reason" for <paramref name="error"/> (the position left out when the reader
     /// gave none); the caller puts the file name in front. With the file's <paramref name="text"/>, an error on its last line
     /// of a text that does not end with } or ] is said as a file cut short (the reader blames whatever token the cut left,
     /// such as "'0' is an invalid end of a number").</summary>
     public static string NotValid(JsonException error, string? text = null)
     {
         ArgumentNullException.ThrowIfNull(error);
-        string where = error.LineNumber is long line && error.BytePositionInLine is long column ? $" at line {line + 1}, byte {column + 1}" : "";
+        string where = Position(error, text) is { } position ? " at " + position : "";
         string reason = Reason(error.Message);
         if (text is not null && error.LineNumber is long at && error.BytePositionInLine is long by && CutShort(text, at, by)
             && !reason.Contains("cut short", StringComparison.Ordinal))
             reason = "the file ends in the middle of the JSON (is it cut short?)";
         return $"is not valid JSON{where}: {reason}";
+    }
+
+    /// <summary>"line L, column C" (both 1-based) of the reader's position in <paramref name="error"/>, or null when it gave none.
+    /// The reader counts the column in bytes from 0; with the file's <paramref name="text"/> it becomes the character column
+    /// an editor shows (the same for ASCII text), else the byte column is given.</summary>
+    public static string? Position(JsonException error, string? text)
+    {
+        ArgumentNullException.ThrowIfNull(error);
+        if (error.LineNumber is not long line || error.BytePositionInLine is not long bytes) return null;
+        long column = bytes;
+        if (text is not null)
+        {
+            string[] lines = text.Split('\n');
+            if (line < lines.Length)
+            {
+                byte[] utf8 = System.Text.Encoding.UTF8.GetBytes(lines[line]);
+                if (bytes <= utf8.Length) column = System.Text.Encoding.UTF8.GetCharCount(utf8, 0, (int)bytes);
+            }
+        }
+        return $"line {line + 1}, column {column + 1}";
     }
 
     /// <summary>The text stops without closing its top-level value, and the reader's error is at its last byte.</summary>

@@ -122,9 +122,13 @@ public sealed class MaskingSecureSum : ISecureSum, IDisposable
             _harness.SetupSession(_options.AbsentFromSetup);
             _setUp = true;
         }
+        // Every bank that began the round is sent the sum (the appliance's SumResult, SPEC.md 14.5: each value in ceil(k / 8)
+        // bytes): counted as downloaded, as a homomorphic sum's result is.
+        long recipients = _harness.InSession.Count(id => dropouts[id] != DropoutStage.BeforeShareKeys);
         RoundReport report = _harness.RunRound(bankInputs, dropouts, cancellationToken);
         LastRound = report;
-        return new SecureSumResult(report.Sum, report.Contributors, report.BytesUploaded, report.BytesDownloaded);
+        long sumBytes = recipients * report.Sum.Length * (long)((ModulusBits + 7) / 8);
+        return new SecureSumResult(report.Sum, report.Contributors, report.BytesUploaded, report.BytesDownloaded + sumBytes);
     }
 
     /// <summary>

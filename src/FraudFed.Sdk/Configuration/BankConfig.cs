@@ -42,8 +42,13 @@ public sealed record BankConfig
         c.Federation.Validate(path);
         if (c.Bank < 0 || c.Bank >= c.Federation.Banks) throw new ConfigurationException($"{path}: bank must be a roster index in 0..{c.Federation.Banks - 1}.");
         if (c.MaxMessageBytes is < 1024 or > int.MaxValue / 2) throw new ConfigurationException($"{path}: max_message_bytes must be in 1024..{int.MaxValue / 2}.");
-        X509Certificate2 cert = TlsFiles.LoadCertificateWithKey(ConfigJson.Resolve(path, c.Certificate), ConfigJson.Resolve(path, c.Key));
-        X509Certificate2 ca = TlsFiles.LoadCertificate(ConfigJson.Resolve(path, c.Ca));
+        // Every file the configuration names exists, or the message names the setting that names it.
+        string certificatePath = ConfigJson.ExistingFile(path, "certificate", c.Certificate, "certificate");
+        string keyPath = ConfigJson.ExistingFile(path, "key", c.Key, "key");
+        string caPath = ConfigJson.ExistingFile(path, "ca", c.Ca, "CA certificate");
+        string protocolKeyPath = ConfigJson.ExistingFile(path, "protocol_key", c.ProtocolKey, "protocol key");
+        X509Certificate2 cert = TlsFiles.LoadCertificateWithKey(certificatePath, keyPath);
+        X509Certificate2 ca = TlsFiles.LoadCertificate(caPath);
         string? stateDirectory = null;
         State.StateKey? stateKey = null;
         if (!string.IsNullOrEmpty(c.StateDirectory))
@@ -55,7 +60,7 @@ public sealed record BankConfig
             stateKey = State.StateKey.Load(keyFile);
         }
         else if (!string.IsNullOrEmpty(c.StateKeyFile)) throw new ConfigurationException($"{path}: state_key_file is set without state_directory.");
-        byte[] seed = ConfigJson.ReadKeySeed(ConfigJson.Resolve(path, c.ProtocolKey));
+        byte[] seed = ConfigJson.ReadKeySeed(protocolKeyPath);
         return new LoadedBankConfig(c, uri, cert, ca, seed, stateDirectory, stateKey);
     }
 }

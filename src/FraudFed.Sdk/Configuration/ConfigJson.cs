@@ -42,9 +42,12 @@ public static class ConfigJson
             return JsonSerializer.Deserialize<T>(s, Options) ?? throw new ConfigurationException($"{path}: the file is empty (null).");
         }
         catch (JsonException e) when (IsSyntax(e)) { throw new ConfigurationException($"{path} {FraudFed.Learning.Data.JsonSyntax.NotValid(e, TextOf(path))}."); }
-        catch (JsonException e) { throw new ConfigurationException($"{path}: {Describe(e)}."); }
+        catch (JsonException e) { throw new ConfigurationException(Sentence($"{path}: {Describe(e, TextOf(path), typeof(T))}")); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new ConfigurationException($"{path}: cannot be read: {e.Message}"); }
     }
+
+    /// <summary><paramref name="text"/> ending as a sentence: a full stop unless it ends with a question ("did you mean 'key'?").</summary>
+    private static string Sentence(string text) => text.EndsWith('?') || text.EndsWith('.') ? text : text + ".";
 
     /// <summary>The file's text for a syntax error's wording, or null when it cannot be read again.</summary>
     private static string? TextOf(string path)
@@ -58,9 +61,11 @@ public static class ConfigJson
     private static bool IsSyntax(JsonException e) => e.Path is null || e.InnerException is JsonException;
 
     /// <summary>A JSON reading error in words for the user: "line L, column C, at $.listen: expected a string" (line and
-    /// column 1-based, the column counted in bytes), naming the JSON path and what was wrong, never a .NET type name nor the
-    /// parser's zero-based position suffix.</summary>
-    internal static string Describe(JsonException e)
+    /// column 1-based, the column in characters when the file's <paramref name="text"/> is given, as for a syntax error),
+    /// naming the JSON path and what was wrong, never a .NET type name nor the parser's zero-based position suffix. An unknown
+    /// setting of a <paramref name="settings"/> file adds the one known setting within two edits of it ("did you mean
+    /// 'certificate'?"), as the command line does for an option.</summary>
+    internal static string Describe(JsonException e, string? text = null, Type? settings = null)
     {
         ArgumentNullException.ThrowIfNull(e);
         string message = e.Message;
@@ -74,13 +79,31 @@ public static class ConfigJson
             if (!jsonPath.EndsWith("." + name, StringComparison.Ordinal) && !jsonPath.EndsWith($"['{name}']", StringComparison.Ordinal))
                 jsonPath = jsonPath + "." + name;
             what = $"unknown setting '{name}'";
+            if (settings is not null && SettingsAt(settings, jsonPath) is { } known && Spelling.Nearest(name, known) is { } near)
+                what += $"; did you mean '{near}'?";
         }
         else if (converted.Success) what = Expected(converted.Groups["type"].Value, jsonPath == "$");
         else if (e.Path is null || e.InnerException is JsonException)
             what = $"not valid JSON ({Reason(message)})";
         else what = Reason(message);
-        string where = e.LineNumber is long line && e.BytePositionInLine is long column ? $"line {line + 1}, column {column + 1}, " : "";
+        string where = FraudFed.Learning.Data.JsonSyntax.Position(e, text) is { } position ? position + ", " : "";
         return $"{where}at {jsonPath}: {what}";
+    }
+
+    /// <summary>The snake_case setting names of the object that holds the last name of <paramref name="jsonPath"/> ("$.federation.
+    /// masking.treshold": MaskingSettings' names), read from <paramref name="root"/>'s properties; null when the path cannot be followed.</summary>
+    private static IEnumerable<string>? SettingsAt(Type root, string jsonPath)
+    {
+        string[] parts = Regex.Replace(jsonPath, @"\[\d+\]", "").Split('.', StringSplitOptions.RemoveEmptyEntries);
+        Type type = root;
+        for (int i = 1; i < parts.Length - 1; i++)   // parts[0] is "$", the last part the unknown name
+        {
+            System.Reflection.PropertyInfo? next = type.GetProperties().FirstOrDefault(p => Options.PropertyNamingPolicy!.ConvertName(p.Name) == parts[i]);
+            if (next is null) return null;
+            type = Nullable.GetUnderlyingType(next.PropertyType) ?? next.PropertyType;
+            if (type.IsArray) type = type.GetElementType()!;
+        }
+        return type.GetProperties().Where(p => p.CanWrite).Select(p => Options.PropertyNamingPolicy!.ConvertName(p.Name));
     }
 
     // The parser's reason without its " Path: ... | LineNumber: ..." suffix, any .NET type name replaced by "a value".
@@ -112,6 +135,19 @@ public static class ConfigJson
             _ when type.StartsWith("System.", StringComparison.Ordinal) => "a value of the wrong kind",
             _ => "expected an object",
         };
+    }
+
+    /// <summary>The file the setting <paramref name="setting"/> of <paramref name="configPath"/> names (<see cref="Resolve"/>),
+    /// which must exist: else the message names the file, what it should hold and the setting ("/kit/bank-0.pem: no such
+    /// certificate file (the 'certificate' setting of /kit/bank.json)").</summary>
+    /// <exception cref="ConfigurationException">the setting is empty, or the file does not exist.</exception>
+    public static string ExistingFile(string configPath, string setting, string? value, string what)
+    {
+        if (string.IsNullOrWhiteSpace(value)) throw new ConfigurationException($"{configPath}: the '{setting}' setting is empty; name the {what} file.");
+        string resolved = Resolve(configPath, value);
+        if (Directory.Exists(resolved)) throw new ConfigurationException($"{resolved} is a directory, not a {what} file (the '{setting}' setting of {configPath}).");
+        if (!File.Exists(resolved)) throw new ConfigurationException($"{resolved}: no such {what} file (the '{setting}' setting of {configPath}).");
+        return resolved;
     }
 
     /// <summary>A path named in a configuration file, relative to that file's directory.</summary>

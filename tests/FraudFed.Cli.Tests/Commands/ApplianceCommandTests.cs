@@ -39,7 +39,7 @@ public sealed class ApplianceCommandTests
         string[] configs = [.. stdout.Split('\n').Where(l => l.Contains("--config ", StringComparison.Ordinal)).Select(l => l.Split("--config ")[1].Split(' ')[0].Trim('"'))];
         Assert.That(configs, Is.EqualTo(new[] { Path.Combine(kit, "aggregator.json"), Path.Combine(kit, "banks", "bank-0", "bank.json") }));
         Assert.That(configs.All(File.Exists), Is.True, string.Join(", ", configs));
-        Assert.That(stdout, Does.Contain("--values v0.txt").And.Contain("likewise bank-1..bank-2 with their own bank.json and v1.txt..v2.txt"));
+        Assert.That(stdout, Does.Contain("--values v0.txt").And.Contain("; banks 1 to 2 do the same, each with its own bank.json (in banks/bank-1 to banks/bank-2) and values file (v1.txt to v2.txt), all of the same length"));
         // The example writes every bank's values file, all of one length, each its own (README's quick start does the same).
         string example = stdout.Split('\n').Single(l => l.Contains("for i in", StringComparison.Ordinal)).Split('`')[1];
         string values = Directory.CreateDirectory(Path.Combine(_dir, "values")).FullName;

@@ -120,8 +120,15 @@ public sealed partial class SimulateBankProcessTests
         static string LastFederated(string stderr) => stderr.Split('\n').Last(l => l.Contains("] federated   ", StringComparison.Ordinal)).TrimEnd('\r');
         static string Unstamped(string line) => line[(line.IndexOf(']', StringComparison.Ordinal) + 1)..];
         string inprocLast = LastFederated(inproc.Stderr), grpcLast = LastFederated(procs.Stderr);
-        Assert.That(inprocLast, Does.Match(@"^\[\s*\d+\.\ds\] federated   tree 3/3 level \d  \(\d+ sums, \d+\.\d MB up\)$"), inproc.Stderr);
+        Assert.That(inprocLast, Does.Match(@"^\[\s*\d+\.\ds\] federated   tree 3/3 level \d  \(\d+ sums, \d+\.\d MB up, \d+\.\d MB down\)$"), inproc.Stderr);
         Assert.That(Unstamped(grpcLast), Is.EqualTo(Unstamped(inprocLast)), procs.Stderr);
+        // The sums before the first tree (bin edges, totals) end with the same phase line on both transports.
+        static string Setup(string stderr) => stderr.Split('\n').Last(l => l.Contains("] federated   setup (before the first step)", StringComparison.Ordinal)).TrimEnd('\r');
+        Assert.That(Setup(inproc.Stderr), Does.Match(@"^\[\s*\d+\.\ds\] federated   setup \(before the first step\)  \(\d+ sums?, \d+\.\d MB up, \d+\.\d MB down\)$"), inproc.Stderr);
+        Assert.That(Unstamped(Setup(procs.Stderr)), Is.EqualTo(Unstamped(Setup(inproc.Stderr))), procs.Stderr);
+        // A masking bank downloads the sum of every round: counted, so its download is not 0 (it is at least the sums' values).
+        Assert.That(pb.GetProperty("bytes_downloaded").GetInt64(), Is.GreaterThanOrEqualTo(pb.GetProperty("values_per_bank").GetInt64() * 3 * (mode == "masking" ? 6 : 1)));
+        Assert.That(inproc.Stdout, Does.Contain(SimulateCommand.Legend), "the terms of the tables are explained under them");
         Assert.That(grpcLast, Does.StartWith("["), "stamped as the in-process lines");
         Assert.That(procs.Stderr, Does.Match(@"\[\s*\d+\.\ds\] federated   training on the appliance"), "the phase line");
         string level = System.Text.RegularExpressions.Regex.Match(inprocLast, @"level \d").Value;
