@@ -9,7 +9,8 @@
 // thread per core, so the engine's thread is not a bottleneck. An operator's own setting of the variable wins. Measured on
 // 2026-12-02 (`simulate --transport grpc --trees 40`, 202 sums, main and this alternated five times, load 10 to 33, with the
 // appliance's per-certificate roster index): CPU of all six processes median 59.0 s against 55.2 s, the appliance's federated
-// phase 9.7 s against 8.9 s, the bank processes 37.0 s against 34.0 s; sums and models bit for bit the same. Kestrel's own
+// phase 9.7 s against 8.9 s, the bank processes 37.0 s against 34.0 s; sums and models bit for bit the same. The default
+// run (1,002 sums, three pairs at load 17 to 20) showed nothing beyond the noise: median 110.7 against 110.0 CPU s. Kestrel's own
 // inline scheduling on top (SocketTransportOptions.UnsafePreferInlineScheduling: TLS and the HTTP/2 frame loop of every bank
 // on that thread too) showed nothing beyond the noise in two pairs (57.8 and 54.2 CPU s against 59.2 and 50.6) and is not used.
 namespace FraudFed.Cli.Infrastructure;
