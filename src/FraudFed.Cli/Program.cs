@@ -30,6 +30,7 @@ internal static class Program
 {
     public static int Main(string[] args)
     {
+        SocketCompletions.PreferInline();   // before any socket: see SocketCompletions
         using IDisposable interrupt = CliInterrupt.Register();   // Ctrl+C / SIGTERM: "cancelled.", exit 130 / 143 (serve: "stopped.", 0)
         return Run(args, Console.Out, Console.Error);
     }

@@ -1,6 +1,7 @@
 // aggregator.json: the appliance's configuration (SPEC.md 14.5, README "Operating the appliance"). Paths are relative
 // to the file's directory. Everything is checked by Load before the appliance binds a port or opens its state file.
 using System.Net;
+using System.Runtime.CompilerServices;
 using System.Security.Cryptography.X509Certificates;
 using FraudFed.Sdk;
 using FraudFed.Sdk.Configuration;
@@ -130,10 +131,24 @@ public sealed class LoadedAggregatorConfig : IDisposable
     /// <summary>Homomorphic mode: the aggregator's Ed25519 seed (secret).</summary>
     internal byte[]? AggregatorSeed { get; }
 
-    /// <summary>The roster index pinned to <paramref name="certificate"/>, or -1.</summary>
+    /// <summary>The roster index pinned to <paramref name="certificate"/>, or -1. The answer is a function of the certificate's
+    /// bytes and the fixed pins, so it is kept per certificate object: Kestrel hands every call of a connection the same
+    /// instance, and the Federation service asks on every call (~9 per secure sum), where the fingerprint cost a copy of the
+    /// DER bytes, a SHA-256, a hex string and two ASCII encodings each time.</summary>
     public int BankOf(X509Certificate2? certificate)
     {
         if (certificate is null) return -1;
+        if (_pinned.TryGetValue(certificate, out StrongBox<int>? known)) return known.Value;
+        int bank = Match(certificate);
+        _pinned.AddOrUpdate(certificate, new StrongBox<int>(bank));
+        return bank;
+    }
+
+    /// <summary>BankOf's answers by certificate object (weak keys: an entry goes with its connection's certificate).</summary>
+    private readonly ConditionalWeakTable<X509Certificate2, StrongBox<int>> _pinned = new();
+
+    private int Match(X509Certificate2 certificate)
+    {
         string fp = TlsFiles.Fingerprint(certificate);
         for (int i = 0; i < Pins.Count; i++)
             if (System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(System.Text.Encoding.ASCII.GetBytes(fp), System.Text.Encoding.ASCII.GetBytes(Pins[i]))) return i;
