@@ -432,14 +432,18 @@ internal sealed class BankCommands : ICliSubcommands
         ulong max = bits == 64 ? ulong.MaxValue : (1UL << bits) - 1;
         var list = new List<ulong>();
         int line = 0;
+        // File.ReadLines drops the one line break that ends the file, so only a line that holds nothing is an empty line:
+        // refused anywhere (between two values, or a blank line at the end), as an empty item between two commas is.
         foreach (string text in File.ReadLines(path))
         {
             line++;
-            if (string.IsNullOrWhiteSpace(text)) continue;
+            if (string.IsNullOrWhiteSpace(text))
+                throw new UsageException($"--values '{path}' line {line}, column 1: the line is empty (a value is missing); give one unsigned integer per line, or remove the empty line.");
             string[] items = text.Split([',', ';']);
-            for (int i = 0; i < items.Length; i++)
+            int column = 1;
+            for (int i = 0; i < items.Length; column += items[i].Length + 1, i++)
                 if (items[i].Trim().Length == 0)
-                    throw new UsageException($"--values '{path}' line {line}: item {i + 1} of the line is empty (as in '1,,2' or a trailing comma); give one unsigned integer between every two separators.");
+                    throw new UsageException($"--values '{path}' line {line}, column {column + items[i].Length}: item {i + 1} of the line is empty (as in '1,,2' or a trailing comma); give one unsigned integer between every two separators.");
             // Items are numbered within the line as they stand, whatever separates them (commas, semicolons, spaces).
             int position = 0;
             foreach (string token in items.SelectMany(item => item.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)))

@@ -344,9 +344,13 @@ public sealed class ApplianceCommandTests
     [TestCase("1.5", "'1.5' is not an unsigned integer; give whole numbers")]
     [TestCase("1;2;17592186044416", "line 1, item 3: 17592186044416 is too large (it is not below 2^44)")]
     [TestCase("", "holds no values")]
-    [TestCase("1,,2", "line 1: item 2 of the line is empty")]
-    [TestCase("1\n2,3,", "line 2: item 3 of the line is empty")]
-    [TestCase("1, ;2", "line 1: item 2 of the line is empty")]
+    [TestCase("1,,2", "line 1, column 3: item 2 of the line is empty")]
+    [TestCase("1\n2,3,", "line 2, column 5: item 3 of the line is empty")]
+    [TestCase("1, ;2", "line 1, column 4: item 2 of the line is empty")]
+    [TestCase("1\n\n2", "line 2, column 1: the line is empty (a value is missing); give one unsigned integer per line, or remove the empty line.")]
+    [TestCase("1\n  \n2\n", "line 2, column 1: the line is empty")]
+    [TestCase("\n1\n2", "line 1, column 1: the line is empty")]
+    [TestCase("1\n2\n\n", "line 3, column 1: the line is empty")]
     public void BankSum_RefusesBadValues_BeforeConnecting(string values, string expected)
     {
         string kit = Path.Combine(_dir, "kit");
@@ -357,6 +361,21 @@ public sealed class ApplianceCommandTests
         var (code, _, stderr) = HostileInputTests.Run("bank", "sum", "--config", Path.Combine(kit, "banks", "bank-0", "bank.json"), "--values", file);
         Assert.That(code, Is.EqualTo(2), stderr);
         Assert.That(stderr, Does.StartWith("fraudfed bank sum: ").And.Contain(expected));
+    }
+
+    /// <summary>The one line break that ends a file (either style) is not an empty line: such files read as their values.</summary>
+    [TestCase("1\n2\n")]
+    [TestCase("1\r\n2\r\n")]
+    [TestCase("1\n2")]
+    [TestCase("1, 2")]
+    public void BankSum_ReadsAFileEndingWithOneLineBreak(string values)
+    {
+        string kit = Path.Combine(_dir, "kit");
+        Assert.That(HostileInputTests.Run("aggregator", "init", "--banks", "2", "--out", kit).Code, Is.EqualTo(0));
+        string file = Path.Combine(_dir, "values.txt");
+        File.WriteAllText(file, values);
+        using var bank = FraudFed.Sdk.Configuration.BankConfig.Load(Path.Combine(kit, "banks", "bank-0", "bank.json"));
+        Assert.That(FraudFed.Cli.Commands.BankCommands.ReadValues(file, bank.Config.Federation), Is.EqualTo(new ulong[] { 1, 2 }));
     }
 
     [TestCase(173.0, "173.0")]
