@@ -32,6 +32,9 @@ public sealed class ConfigErrorMessageTests
         yield return new TestCaseData("string", "{\n\n  \"certificate\": 5}", @": line 3, column \d+, at \$\.certificate: expected a string").SetName("number where a string belongs");
         // A misspelt setting names the one it is probably meant to be, as a misspelt option does.
         yield return new TestCaseData("typo", "{\n  \"certificat\": \"x.pem\"\n}", @": line 2, column \d+, at \$\.certificat: unknown setting 'certificat'; did you mean 'certificate'\?$").SetName("misspelt setting");
+        // A trailing comma is not JSON: refused with the place of the '}' or ']' it stands before, not read silently.
+        yield return new TestCaseData("trailing", "{\n  \"note\": \"x\",\n}", @" is not valid JSON at line 3, column 1: a ',' stands before a closing } or \]; remove it\.$").SetName("trailing comma in an object");
+        yield return new TestCaseData("trailinglist", "{\n  \"federation\": {\"identity_keys\": [\n    \"00\",\n  ]}\n}", @" is not valid JSON at line 4, column 3: a ',' stands before a closing } or \]; remove it\.$").SetName("trailing comma in a list");
         yield return new TestCaseData("notjson", "{\n  certificate", @" is not valid JSON at line 2, column 3: 'c' stands where a name in double quotes \(or a closing }\) belongs\.$").SetName("not JSON");
     }
 

@@ -1,5 +1,6 @@
 // Reading the appliance's and the banks' JSON configuration files: snake_case names, comments allowed, unknown names
-// refused (a typo is an error at start, not a silently ignored setting).
+// refused (a typo is an error at start, not a silently ignored setting), and no trailing comma (strict JSON: a ',' before
+// a closing } or ] is a syntax error with its line and column, as other JSON syntax errors are).
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using System.Text.Json.Serialization;
@@ -18,7 +19,7 @@ public static class ConfigJson
     {
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         ReadCommentHandling = JsonCommentHandling.Skip,
-        AllowTrailingCommas = true,
+        AllowTrailingCommas = false,
         UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
         WriteIndented = true,
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
