@@ -45,10 +45,12 @@ public sealed class SimulateCommandTests
         Assert.That(html, Does.Contain("<svg"));
         Assert.That(File.Exists(Path.Combine(_out, "model.txt")), Is.EqualTo(model == "gbdt"));
         Assert.That(stderr.ToString(), Does.Contain(model == "gbdt" ? "tree" : "round"), "progress names the tree or round");
-        // The legend under the tables keeps its words and fits a terminal of 100 columns (the JSON line aside).
-        Assert.That(lines[..^1].Where(l => l.Length > SimulateCommand.LegendWidth), Is.Empty, "no report line wider than 100 columns");
-        Assert.That(string.Join(' ', SimulateCommand.LegendLines), Is.EqualTo(SimulateCommand.Legend));
-        Assert.That(stdout.ToString(), Does.Contain(string.Join(Environment.NewLine, SimulateCommand.LegendLines)));
+        // The legend under the tables keeps its words and fits a terminal of 100 columns: printed as several lines, each at most 100.
+        int legend = Array.FindIndex(lines, l => l.StartsWith("(fraud: ", StringComparison.Ordinal));
+        Assert.That(legend, Is.GreaterThan(0), stdout.ToString());
+        string[] printed = lines[legend..].TakeWhile(l => !l.StartsWith("protocol: ", StringComparison.Ordinal)).ToArray();
+        Assert.That(printed, Has.Length.GreaterThan(1).And.All.Length.LessThanOrEqualTo(SimulateCommand.LegendWidth), string.Join("\n", printed));
+        Assert.That(string.Join(' ', printed), Is.EqualTo(SimulateCommand.Legend), "the same words");
     }
 
     [Test]
