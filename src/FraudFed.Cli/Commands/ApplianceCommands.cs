@@ -79,10 +79,9 @@ internal sealed class AggregatorCommands : ICliSubcommands
         yield return $"  bank 0 sums the unsigned integers in v0.txt (one per line); {others}";
         yield return $"  (e.g. bank i's values i..i+999: `for i in $(seq 0 {banks - 1}); do seq $i $((i + 999)) > v$i.txt; done`):";
         yield return $"  bank 0:    {fraudfed} bank sum --config {CliInvocation.Quote(Path.Combine(kit, "banks", "bank-0", "bank.json"))} --values v0.txt";
-        string needs = minimum >= banks ? $"all {banks} banks" : $"at least {minimum} of the {banks} banks";
-        yield return $"  the banks run at the same time, each in its own terminal (or in the background with `&`): a round needs {needs}"
-            + (homomorphic && minimum < banks ? $", the first key setup all {banks}" : "")
-            + "; a bank waits (up to its --timeout) for the others.";
+        string needs = minimum >= banks ? (banks == 2 ? "both banks" : $"all {banks} banks") : $"at least {minimum} of the {banks} banks";
+        yield return "  the banks run at the same time, each in its own terminal (or in the background with `&`); each waits for the others";
+        yield return $"  (up to its --timeout): a round needs {needs}{(homomorphic && minimum < banks ? $", the first key setup all {banks}" : "")}.";
     }
 
     /// <summary>The fewest banks a round of the session of <paramref name="federation"/> needs, as the appliance counts them

@@ -78,20 +78,20 @@ public sealed class ApplianceCommandTests
 
     /// <summary>The next steps say that the banks run at the same time and how many of them a round needs, from the kit's own
     /// configuration: max(T, K_min) in he, M in masking (the appliance's rule, SPEC.md 14.5).</summary>
-    [TestCase("he", 5, "a round needs at least 4 of the 5 banks, the first key setup all 5; ")]
-    [TestCase("he", 3, "a round needs at least 2 of the 3 banks, the first key setup all 3; ")]
-    [TestCase("masking", 5, "a round needs at least 4 of the 5 banks; ")]
-    [TestCase("masking", 3, "a round needs all 3 banks; ")]
-    [TestCase("he", 2, "a round needs all 2 banks; ")]
+    [TestCase("he", 5, "a round needs at least 4 of the 5 banks, the first key setup all 5.")]
+    [TestCase("he", 3, "a round needs at least 2 of the 3 banks, the first key setup all 3.")]
+    [TestCase("masking", 5, "a round needs at least 4 of the 5 banks.")]
+    [TestCase("masking", 3, "a round needs all 3 banks.")]
+    [TestCase("he", 2, "a round needs both banks.")]
     public void Init_NextSteps_SayTheBanksRunTogether_AndHowManyARoundNeeds(string mode, int banks, string needs)
     {
         string kit = Path.Combine(_dir, "kit");
         var (code, stdout, stderr) = HostileInputTests.Run(["aggregator", "init", "--banks", banks.ToString(CultureInfo.InvariantCulture), "--mode", mode, "--out", kit,
             .. (mode == "he" ? new[] { "--insecure-test-parameters" } : [])]);
         Assert.That(code, Is.EqualTo(0), stderr);
-        string last = stdout.TrimEnd().Split('\n')[^1];
-        Assert.That(last, Is.EqualTo("  the banks run at the same time, each in its own terminal (or in the background with `&`): " + needs
-            + "a bank waits (up to its --timeout) for the others."));
+        string[] lines = stdout.TrimEnd().Split('\n');
+        Assert.That(lines[^2..], Is.EqualTo(new[] { "  the banks run at the same time, each in its own terminal (or in the background with `&`); each waits for the others",
+            "  (up to its --timeout): " + needs }));
         using LoadedAggregatorConfig loaded = AggregatorConfig.Load(Path.Combine(kit, "aggregator.json"));
         FederationSettings f = loaded.Config.Federation;
         int expected = f.IsHomomorphic ? Math.Max(f.He!.Threshold, f.He.MinContributors) : f.BuildMaskingParameters(new byte[16]).MinimumSurvivors;
