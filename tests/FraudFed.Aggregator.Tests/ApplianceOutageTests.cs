@@ -174,7 +174,7 @@ public sealed class ApplianceOutageTests
         await kit.StartAsync();
         string[] replayed = logs.Lines.Where(l => l.Contains("resumed the", StringComparison.Ordinal)).ToArray();
         Assert.That(replayed, Has.Length.EqualTo(1), string.Join("\n", logs.Lines));
-        Assert.That(replayed[0], Does.Match(@"resumed the masking session of 5 banks from .+: 1 round opened \(0 with their sum opened, 0 failed\); session Ready; round 1 in MaskedInput with 4 of 5 inputs$"));
+        Assert.That(replayed[0], Does.Match(@"resumed the masking session of 5 banks from .+: 1 round opened \(0 with their sum opened, 0 failed\); session Ready; round 1 in stage MaskedInput with 4 of 5 inputs$"));
         stopSums.Cancel();
         try { await sums; } catch (OperationCanceledException) { } catch (FederationException) { }
     }

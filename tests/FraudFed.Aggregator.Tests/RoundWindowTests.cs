@@ -179,7 +179,7 @@ public sealed class RoundWindowTests
                 Assert.That(r.Message, Is.EqualTo(expected));
                 refusals[b] = items[0].ToByteArray();
             }
-            Assert.That(logs.Lines.Count(l => l.StartsWith("Information: round 1 did not open: ", StringComparison.Ordinal)
+            Assert.That(logs.Lines.Count(l => l.StartsWith("Warning: round 1 did not open: ", StringComparison.Ordinal)
                 && l.Contains($"{asked} of {Banks} banks asked within 30 s (deadlines.join_seconds); at least {needed} are needed", StringComparison.Ordinal)), Is.EqualTo(1),
                 string.Join("\n", logs.Lines));
             position = c.Position;

@@ -45,6 +45,12 @@ public sealed class SimulateCommandTests
         Assert.That(html, Does.Contain("<svg"));
         Assert.That(File.Exists(Path.Combine(_out, "model.txt")), Is.EqualTo(model == "gbdt"));
         Assert.That(stderr.ToString(), Does.Contain(model == "gbdt" ? "tree" : "round"), "progress names the tree or round");
+        // The legend under the tables keeps its words and fits a terminal of 100 columns: printed as several lines, each at most 100.
+        int legend = Array.FindIndex(lines, l => l.StartsWith("(fraud: ", StringComparison.Ordinal));
+        Assert.That(legend, Is.GreaterThan(0), stdout.ToString());
+        string[] printed = lines[legend..].TakeWhile(l => !l.StartsWith("protocol: ", StringComparison.Ordinal)).ToArray();
+        Assert.That(printed, Has.Length.GreaterThan(1).And.All.Length.LessThanOrEqualTo(SimulateCommand.LegendWidth), string.Join("\n", printed));
+        Assert.That(string.Join(' ', printed), Is.EqualTo(SimulateCommand.Legend), "the same words");
     }
 
     [Test]

@@ -51,6 +51,9 @@ public sealed class Coordinator : IDisposable
     private (string Stage, int Have, int Of)? _setupLogged;   // the session setup's progress last seen (LogSetupProgress)
     private int _setupStagesLogged;   // setup stages logged complete by this process
     private readonly long _setupClock = System.Diagnostics.Stopwatch.GetTimestamp();   // when this process saw the setup start
+    // When this process took the setup's first message from a bank (the first bank to join; 0 until then): the setup's time
+    // is counted from here, not from serve's start, which may come minutes before the banks.
+    private long _firstJoin;
     private int _roundParticipants;   // banks of the running (or last) round
     private Refusal? _refused;   // the request window the last event ended without a round, for Commit's log line and metric
 
@@ -258,7 +261,8 @@ public sealed class Coordinator : IDisposable
         {
             _refused = null;
             _metrics.RoundEnded(false, "join_deadline");
-            _log.LogInformation("round {Round} did not open: {Asked} of {Banks} banks asked within {JoinSeconds} s (deadlines.join_seconds); at least {Needed} are needed ({Why})",
+            // A warning: the banks that asked are told to give up, and the operator acts (starts the others, or raises the window).
+            _log.LogWarning("round {Round} did not open: {Asked} of {Banks} banks asked within {JoinSeconds} s (deadlines.join_seconds); at least {Needed} are needed ({Why})",
                 refused.Round, refused.Asked, refused.Banks, _config.Config.Deadlines.JoinSeconds, refused.Needed, refused.Why);
         }
         RoundEnd? end = _engine.TakeRoundEnd();
@@ -266,21 +270,26 @@ public sealed class Coordinator : IDisposable
         {
             _metrics.RoundEnded(end.Succeeded, end.Reason);
             if (end.Round == 0 && !end.Succeeded)
-                _log.LogWarning("session setup failed ({Reason}): {State}{Stood}", end.Reason, _engine.StageKey, before is null ? "" : $" (it stood at: {before})");
+                _log.LogWarning("session setup failed ({Reason}){Stood}", end.Reason, before is null ? "" : $"; it stood at {before}");
             else if (end.Succeeded)
                 _log.LogInformation("round {Round} ended: sum opened ({Banks} banks in the round)", end.Round, _roundParticipants);
             else
                 _log.LogInformation("round {Round} ended: {Outcome} ({Banks} banks in the round; {Messages} messages accepted{Stood})", end.Round, end.Reason,
-                    _roundParticipants, _roundMessages, before is null ? "" : "; it stood at " + (before.StartsWith("session Ready; ", StringComparison.Ordinal) ? before["session Ready; ".Length..] : before));
+                    _roundParticipants, _roundMessages, before is null ? "" : "; it stood at " + WithoutReady(before));
         }
         if (_setupLogged is not null || _engine.InSetup) LogSetupProgress();
         return pending;
     }
 
+    /// <summary>A round's position without the "session Ready; " in front ("round 3 in stage MaskedInput with 2 of 5 inputs").</summary>
+    private static string WithoutReady(string position) =>
+        position.StartsWith("session Ready; ", StringComparison.Ordinal) ? position["session Ready; ".Length..] : position;
+
     /// <summary>The session setup's progress in the log (SPEC.md 12.0 for the homomorphic key setup, 8.1 for masking), the same
-    /// in both modes: one Information line per stage completed, with how many banks it completed with ("he setup: CrsCommit
-    /// complete (5 banks)"), and one summary line when setup is complete ("he setup complete: 7 stages with 5 banks in 3.2 s;
-    /// the session is ready for rounds"; after a restart mid-setup, the stages and time this process saw). A stage held up by a
+    /// in both modes: one Information line per stage completed, with how many banks it completed with ("he setup: stage CrsCommit
+    /// complete (5 banks)"), and one summary line when setup is complete ("he setup complete: 7 stages with 5 banks, 3.2 s after
+    /// the first bank joined; the session is ready for rounds": timed from the first setup message a bank sent to this process;
+    /// after a restart mid-setup, the stages and time this process saw). A stage held up by a
     /// silent bank is the one after the last stage line; at its deadline the "session setup failed" warning says how many banks
     /// it had, with no line per bank's message. Stage names and counts only: no key material. Live events only (a replayed log is summed up
     /// by its "resumed" line).</summary>
@@ -294,12 +303,12 @@ public sealed class Coordinator : IDisposable
             // A homomorphic stage advances only in the call that brings the last bank's message, so every bank answered; a
             // masking stage closes once every bank answered or at its deadline, with those that answered by then.
             int banks = _config.Config.Federation.IsHomomorphic ? before.Of : before.Have;
-            _log.LogInformation("{Mode} setup: {Stage} complete ({Banks} banks)", mode, before.Stage, banks);
+            _log.LogInformation("{Mode} setup: stage {Stage} complete ({Banks} banks)", mode, before.Stage, banks);
             _setupStagesLogged++;
         }
         if (now is null && _setupLogged is not null && _engine.CanOpenRound)
-            _log.LogInformation("{Mode} setup complete: {Stages} stages with {Banks} banks in {Seconds:0.0} s; the session is ready for rounds",
-                mode, _setupStagesLogged, _engine.SessionBanks.Count, System.Diagnostics.Stopwatch.GetElapsedTime(_setupClock).TotalSeconds);
+            _log.LogInformation("{Mode} setup complete: {Stages} stages with {Banks} banks, {Seconds:0.0} s after the first bank joined; the session is ready for rounds",
+                mode, _setupStagesLogged, _engine.SessionBanks.Count, System.Diagnostics.Stopwatch.GetElapsedTime(_firstJoin != 0 ? _firstJoin : _setupClock).TotalSeconds);
         _setupLogged = now;
     }
 
@@ -491,7 +500,9 @@ public sealed class Coordinator : IDisposable
                 }
             }
             if (step is null) return;
-            if (late) _log.LogInformation("stage {Stage} deadline passed; step {Step}", _stageKey, step.Value.Name);
+            if (late)
+                _log.LogInformation("stage deadline passed ({Deadline}) at {Position}; next step {Step}",
+                    _engine.InSetup ? "deadlines.setup_seconds" : "deadlines.stage_seconds", WithoutReady(_engine.Position), step.Value.Name);
             Commit(new StoredEvent(0, EventKind.Step, -1, step.Value.Name, step.Value.Payload, []));
             if (Sdk.Diagnostics.HopTrace.On) Sdk.Diagnostics.HopTrace.Mark(-1, "a.step:" + step.Value.Name);
         }
@@ -566,6 +577,7 @@ public sealed class Coordinator : IDisposable
         lock (_lock)
         {
             Timings.LockWait(ApplianceTimings.Now - t2);
+            if (_firstJoin == 0 && _engine.InSetup) _firstJoin = System.Diagnostics.Stopwatch.GetTimestamp();
             if (!_inbound.TryGetValue(key, out earlier))
             {
                 var sw = Stopwatch.StartNew();

@@ -142,10 +142,12 @@ internal sealed class HeEngine : IModeEngine
             string s = _party.State;
             if (SessionEnded) return $"session ended: {s}";
             if (_party.IsReady) return _party.LastOutcome is { } last ? $"session Ready; no round running (round {last.Round} ended)" : "session Ready; no round running";
-            if (InSetup) return $"session setup in {s}, waiting for {_party.MissingSetupBanks.Count} of {_banks} banks";
+            if (InSetup) return $"session setup in stage {s}, waiting for {_party.MissingSetupBanks.Count} of {_banks} banks";
             int answered = _expected.Count(_answered.Contains);
-            string what = s.StartsWith("CollectingUploads", StringComparison.Ordinal) ? "uploads" : "decryption share messages";
-            return $"session Ready; {s} with {answered} of {_expected.Length} {what}";
+            // The round stages by their SPEC.md names (14.5: "homomorphic: uploads, decryption shares"), not the party's state names.
+            bool uploads = s.StartsWith("CollectingUploads", StringComparison.Ordinal);
+            string round = System.Text.RegularExpressions.Regex.Match(s, @"\d+").Value;
+            return $"session Ready; round {round} in stage {(uploads ? "uploads" : "decryption shares")} with {answered} of {_expected.Length} {(uploads ? "uploads" : "decryption share messages")}";
         }
     }
     public bool CanOpenRound => _party.IsReady;
@@ -315,11 +317,11 @@ internal sealed class MaskingEngine : IModeEngine
             return _aggregator?.State switch
             {
                 null => "no session yet",
-                AggregatorAdvertiseKeys or AggregatorGraphSeed => $"session setup in {_aggregator.State.Stage} with {answered} of {_expected.Length} banks' messages",
+                AggregatorAdvertiseKeys or AggregatorGraphSeed => $"session setup in stage {_aggregator.State.Stage} with {answered} of {_expected.Length} banks' messages",
                 AggregatorCompleted done => $"session Ready; no round running (round {done.Round} ended)",
                 AggregatorReady => "session Ready; no round running",
                 AggregatorAborted => "session ended",
-                var state => $"session Ready; round {state.Round} in {state.Stage} with {answered} of {_expected.Length} {Inputs(state.Stage)}",
+                var state => $"session Ready; round {state.Round} in stage {state.Stage} with {answered} of {_expected.Length} {Inputs(state.Stage)}",
             };
         }
     }

@@ -54,7 +54,8 @@ internal sealed class AggregatorCommands : ICliSubcommands
             TextWriter stdout = pr.InvocationConfiguration.Output;
             stdout.WriteLine($"wrote a DEVELOPMENT-ONLY kit for {n} banks ({pr.GetValue(mode)}) to {staged.TargetPath}");
             if (n == 2) stdout.WriteLine(TwoBankNote);
-            foreach (string line in NextSteps(CliInvocation.Prefix(), staged.TargetPath, n)) stdout.WriteLine(line);
+            FederationSettings federation = ConfigJson.Load<AggregatorConfig>(Path.Combine(staged.TargetPath, "aggregator.json")).Federation;
+            foreach (string line in NextSteps(CliInvocation.Prefix(), staged.TargetPath, n, RoundMinimum(federation), federation.IsHomomorphic)) stdout.WriteLine(line);
             return CliErrors.Success;
         }));
         return cmd;
@@ -65,8 +66,10 @@ internal sealed class AggregatorCommands : ICliSubcommands
     /// path): each command line runs as printed from the current directory (<paramref name="fraudfed"/> from
     /// <see cref="CliInvocation.Prefix()"/>, the kit's files by full path, quoted when needed); bank 0's line stands for every
     /// bank, and the line above it says what changes for the others and what its values file v0.txt (the README's name) holds.
+    /// The last line says that the banks run at the same time and how many of them a round needs (<paramref name="minimum"/>,
+    /// <see cref="RoundMinimum"/>); in homomorphic mode (<paramref name="homomorphic"/>) the key setup needs every bank.
     /// </summary>
-    internal static IEnumerable<string> NextSteps(string fraudfed, string kit, int banks)
+    internal static IEnumerable<string> NextSteps(string fraudfed, string kit, int banks, int minimum, bool homomorphic)
     {
         string others = banks == 2
             ? "bank 1 does the same with its own bank.json (in banks/bank-1) and v1.txt, of the same length"
@@ -76,7 +79,17 @@ internal sealed class AggregatorCommands : ICliSubcommands
         yield return $"  bank 0 sums the unsigned integers in v0.txt (one per line); {others}";
         yield return $"  (e.g. bank i's values i..i+999: `for i in $(seq 0 {banks - 1}); do seq $i $((i + 999)) > v$i.txt; done`):";
         yield return $"  bank 0:    {fraudfed} bank sum --config {CliInvocation.Quote(Path.Combine(kit, "banks", "bank-0", "bank.json"))} --values v0.txt";
+        string needs = minimum >= banks ? (banks == 2 ? "both banks" : $"all {banks} banks") : $"at least {minimum} of the {banks} banks";
+        yield return "  the banks run at the same time, each in its own terminal (or in the background with `&`); each waits for the others";
+        yield return $"  (up to its --timeout): a round needs {needs}{(homomorphic && minimum < banks ? $", the first key setup all {banks}" : "")}.";
     }
+
+    /// <summary>The fewest banks a round of the session of <paramref name="federation"/> needs, as the appliance counts them
+    /// (SPEC.md 14.5, "Rounds and deadlines"): max(T, K_min) in homomorphic mode (12.3), M in masking mode (11.1, its default
+    /// resolved as the appliance resolves it).</summary>
+    internal static int RoundMinimum(FederationSettings federation) => federation.IsHomomorphic
+        ? Math.Max(federation.He!.Threshold, federation.He.MinContributors)
+        : federation.BuildMaskingParameters(new byte[FraudFed.Protocol.Masking.MaskingParameters.SessionIdSize]).MinimumSurvivors;
 
     /// <summary>What init says of a 2-bank kit: it runs (he: c = 0, T = K_min = 2, SPEC.md 12.3; masking: t = 2), but the sum
     /// of two banks hides neither bank's values from the other, and every round needs both banks.</summary>
@@ -188,7 +201,8 @@ internal sealed class BankCommands : ICliSubcommands
             using IDisposable listening = CliInterrupt.Listen();
             using CancellationTokenSource cts = CliInterrupt.WithTimeout(TimeSpan.FromSeconds(seconds));
             FederatedSum result;
-            FederationClient client = FederationClient.Create(bank, ClientOptions(budget, pr.InvocationConfiguration.Error, bank.Config.Bank));
+            var retries = new RetryReporter(pr.InvocationConfiguration.Error, bank.Config.Bank, bank.Aggregator, DateTimeOffset.UtcNow.AddSeconds(seconds));
+            FederationClient client = FederationClient.Create(bank, ClientOptions(budget, pr.InvocationConfiguration.Error, bank.Config.Bank, retries));
             try
             {
                 // Progress in the order it happens (SessionProgress): joining, the session setup with the other banks, setup done
@@ -199,7 +213,8 @@ internal sealed class BankCommands : ICliSubcommands
             }
             catch (OperationCanceledException) when (CliInterrupt.TimedOut(cts))
             {
-                throw new TimeoutException($"no sum within --timeout {seconds} s; check that the appliance runs and that the other banks contribute.");
+                throw new TimeoutException(retries.StillUnreachable()
+                    ?? $"no sum within --timeout {seconds} s; check that the appliance runs and that the other banks contribute.");
             }
             finally { client.DisposeAsync().AsTask().GetAwaiter().GetResult(); }
             TextWriter stdout = pr.InvocationConfiguration.Output;
@@ -256,7 +271,8 @@ internal sealed class BankCommands : ICliSubcommands
             var clock = System.Diagnostics.Stopwatch.StartNew();
             TrainedModel model;
             SumBytes? bytes = null;
-            FederationClient client = FederationClient.Create(bank, ClientOptions(budget, stderr, bank.Config.Bank, perRound: false));
+            var retries = new RetryReporter(stderr, bank.Config.Bank, bank.Aggregator, DateTimeOffset.UtcNow.AddSeconds(seconds));
+            FederationClient client = FederationClient.Create(bank, ClientOptions(budget, stderr, bank.Config.Bank, retries, perRound: false));
             // The session setup (key generation with the other banks, SPEC.md 12.0) needs no rows: it runs while the rows load
             // (the header was checked above). A row that fails to load stops the bank after it joined, as a bank stopped
             // mid-session (README, "simulate --transport grpc").
@@ -295,7 +311,7 @@ internal sealed class BankCommands : ICliSubcommands
             }
             catch (OperationCanceledException) when (CliInterrupt.TimedOut(cts))
             {
-                throw new TimeoutException($"training did not finish within --timeout {seconds} s.");
+                throw new TimeoutException(retries.StillUnreachable() ?? $"training did not finish within --timeout {seconds} s.");
             }
             finally { client.DisposeAsync().AsTask().GetAwaiter().GetResult(); }
             double wall = clock.Elapsed.TotalSeconds;
@@ -351,15 +367,16 @@ internal sealed class BankCommands : ICliSubcommands
         return TimeSpan.FromSeconds(retrySeconds ?? timeoutSeconds);
     }
 
-    /// <summary>Client options of a CLI bank: the retry budget, each retry as one line on stderr, and where the session stands
-    /// (<see cref="SessionLine"/>; with <paramref name="perRound"/> false, as in training's hundreds of sums, setup lines only).</summary>
-    private static FederationClientOptions ClientOptions(TimeSpan retryBudget, TextWriter stderr, int bank, bool perRound = true)
+    /// <summary>Client options of a CLI bank: the retry budget, the retries told to <paramref name="retries"/> (a line at the first
+    /// failure, then at most one a minute), and where the session stands (<see cref="SessionLine"/>; with <paramref name="perRound"/>
+    /// false, as in training's hundreds of sums, setup lines only).</summary>
+    private static FederationClientOptions ClientOptions(TimeSpan retryBudget, TextWriter stderr, int bank, RetryReporter retries, bool perRound = true)
     {
         bool setupRan = false;   // a Ready without a Setup before it: the party was resumed from the state directory
         return new()
         {
             RetryBudget = retryBudget,
-            RetryProgress = new InlineRetryProgress(r => stderr.WriteLine($"bank {bank}: {r} [{r.Status}]")),
+            RetryProgress = new InlineRetryProgress(retries.Report),
             SessionProgress = new InlineSessionProgress(p =>
             {
                 if (p.Stage == SessionProgress.Setup) setupRan = true;
@@ -432,14 +449,18 @@ internal sealed class BankCommands : ICliSubcommands
         ulong max = bits == 64 ? ulong.MaxValue : (1UL << bits) - 1;
         var list = new List<ulong>();
         int line = 0;
+        // File.ReadLines drops the one line break that ends the file, so only a line that holds nothing is an empty line:
+        // refused anywhere (between two values, or a blank line at the end), as an empty item between two commas is.
         foreach (string text in File.ReadLines(path))
         {
             line++;
-            if (string.IsNullOrWhiteSpace(text)) continue;
+            if (string.IsNullOrWhiteSpace(text))
+                throw new UsageException($"--values '{path}' line {line}, column 1: the line is empty (a value is missing); give one unsigned integer per line, or remove the empty line.");
             string[] items = text.Split([',', ';']);
-            for (int i = 0; i < items.Length; i++)
+            int column = 1;
+            for (int i = 0; i < items.Length; column += items[i].Length + 1, i++)
                 if (items[i].Trim().Length == 0)
-                    throw new UsageException($"--values '{path}' line {line}: item {i + 1} of the line is empty (as in '1,,2' or a trailing comma); give one unsigned integer between every two separators.");
+                    throw new UsageException($"--values '{path}' line {line}, column {column + items[i].Length}: item {i + 1} of the line is empty (as in '1,,2' or a trailing comma); give one unsigned integer between every two separators.");
             // Items are numbered within the line as they stand, whatever separates them (commas, semicolons, spaces).
             int position = 0;
             foreach (string token in items.SelectMany(item => item.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)))

@@ -396,10 +396,37 @@ internal sealed class SimulateCommand : ICliCommand
         return item;
     }
 
-    /// <summary>The one line under the tables that says what their less obvious terms mean (README, "Reading the output").</summary>
+    /// <summary>What the tables' less obvious terms mean (README, "Reading the output"), printed under them wrapped at
+    /// <see cref="LegendWidth"/> columns (<see cref="LegendLines"/>).</summary>
     internal const string Legend = "(fraud: fraud rows in each bank's training and later test window; local-only (pooled): each bank's own model on its own " +
         "test rows, all scores ranked together; recall@1%FPR: share of fraud caught when 1% of genuine transactions are flagged; " +
         "values per bank: numbers each bank put into all the secure sums.)";
+
+    /// <summary>The widest line of the legend, in columns (a terminal of 100 columns shows it without wrapping mid-word).</summary>
+    internal const int LegendWidth = 100;
+
+    /// <summary><see cref="Legend"/> as printed: wrapped at word boundaries into lines of at most <see cref="LegendWidth"/> columns.</summary>
+    internal static IReadOnlyList<string> LegendLines { get; } = Wrap(Legend, LegendWidth);
+
+    /// <summary><paramref name="text"/> broken at spaces into lines of at most <paramref name="width"/> characters (a word longer
+    /// than that stands alone on its line); joined with single spaces, the lines give the text back.</summary>
+    internal static IReadOnlyList<string> Wrap(string text, int width)
+    {
+        var lines = new List<string>();
+        var line = new System.Text.StringBuilder();
+        foreach (string word in text.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+        {
+            if (line.Length > 0 && line.Length + 1 + word.Length > width)
+            {
+                lines.Add(line.ToString());
+                line.Clear();
+            }
+            if (line.Length > 0) line.Append(' ');
+            line.Append(word);
+        }
+        if (line.Length > 0) lines.Add(line.ToString());
+        return lines;
+    }
 
     internal static void WriteTable(TextWriter w, ExperimentResult r)
     {
@@ -426,7 +453,7 @@ internal sealed class SimulateCommand : ICliCommand
         Row("federated", r.Federated);
         Row("local-only (pooled)", r.LocalOnly);
         Row("centralized LightGBM", r.Centralized);
-        w.WriteLine(Legend);
+        foreach (string line in LegendLines) w.WriteLine(line);
         w.WriteLine();
         w.WriteLine($"protocol: {r.Cost.Sums} secure sums mod 2^{r.Cost.ModulusBits}, {r.Cost.ValuesPerBank:N0} values per bank, " +
             $"{r.Cost.BytesUploaded / 1e6:0.0} MB up, {r.Cost.BytesDownloaded / 1e6:0.0} MB down, {r.Cost.SecureSumTime.TotalSeconds:0.0} s " +

@@ -95,7 +95,7 @@ internal static class ParseErrors
     };
 
     /// <summary>The one name within two edits of <paramref name="token"/> (a typo such as --bankz for --banks), or null.</summary>
-    private static string? Nearest(string token, IEnumerable<string> names) => Sdk.Configuration.Spelling.Nearest(token, names);
+    private static string? Nearest(string token, IEnumerable<string> names) => Learning.Data.Spelling.Nearest(token, names);
 
     private static string Words(string[] names) =>
         names.Length == 1 ? $"'{names[0]}'" : $"{string.Join(", ", names[..^1].Select(n => $"'{n}'"))} or '{names[^1]}'";

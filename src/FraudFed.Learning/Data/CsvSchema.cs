@@ -155,51 +155,109 @@ public sealed partial record CsvSchema
         return FromJson(File.ReadAllText(path), path);
     }
 
-    /// <summary>Parses a JSON schema; <paramref name="source"/> names it in errors.</summary>
+    /// <summary>Parses a JSON schema; <paramref name="source"/> names it in errors. Strict JSON apart from comments (a trailing
+    /// comma is refused). Messages start in lower case and name the file: "schema FILE is not valid JSON at line L, column C:
+    /// reason" for a syntax error; "schema FILE: line L, column C, at $.key: what" for a key at fault (the line and column of
+    /// the key or its value, 1-based); an unknown key adds the one it probably stands for ("did you mean 'label'?") or else
+    /// the valid keys.</summary>
     /// <exception cref="DataFormatException">naming the source and the key at fault.</exception>
     public static CsvSchema FromJson(string json, string source = "schema")
     {
         ArgumentNullException.ThrowIfNull(json);
         JsonDocument doc;
-        try { doc = JsonDocument.Parse(json, new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip }); }
+        try { doc = JsonDocument.Parse(json, new JsonDocumentOptions { AllowTrailingCommas = false, CommentHandling = JsonCommentHandling.Skip }); }
         catch (JsonException e)
         {
-            throw Bad(source, null, JsonSyntax.NotValid(e, json));   // "is not valid JSON at line L, column C: reason", 1-based, in our words
+            // "is not valid JSON at line L, column C: reason", 1-based, in our words
+            throw new DataFormatException($"schema {source} {JsonSyntax.NotValid(e, json)}.", null, null, file: source);
         }
         using (doc)
         {
+            var where = new KeyPositions(json);
             JsonElement root = doc.RootElement;
-            if (root.ValueKind != JsonValueKind.Object) throw Bad(source, null, "must be a JSON object of column roles");
-            string[] known = ["preset", "name", "label", "time", "bank", "id_columns", "categorical", "ignore", "features", "optional", "separator", "missing_values"];
+            if (root.ValueKind != JsonValueKind.Object) throw Bad(source, where, null, "must be a JSON object of column roles");
             foreach (JsonProperty p in root.EnumerateObject())
-                if (!known.Contains(p.Name, StringComparer.Ordinal))
-                    throw Bad(source, p.Name, $"has an unknown key '{p.Name}'; the keys are {string.Join(", ", known)}");
+                if (!Keys.Contains(p.Name, StringComparer.Ordinal))
+                    throw Bad(source, where, p.Name, $"unknown key '{p.Name}'" + (Spelling.Nearest(p.Name, Keys) is { } near
+                        ? $"; did you mean '{near}'?" : $"; the keys are {Spelling.List(Keys)}"), atValue: false);
 
             CsvSchema? preset = null;
-            if (Text(root, "preset", source) is { } presetName)
-                preset = Preset(presetName) ?? throw Bad(source, "preset", $"names an unknown preset '{presetName}'; use {string.Join(", ", PresetNames)}");
-            string? label = Text(root, "label", source) ?? preset?.LabelColumn;
-            if (label is null) throw Bad(source, "label", "needs a \"label\" column (or a \"preset\")");
+            if (Text(root, "preset", source, where) is { } presetName)
+                preset = Preset(presetName) ?? throw Bad(source, where, "preset", $"unknown preset '{presetName}'; use {string.Join(", ", PresetNames)}");
+            string? label = Text(root, "label", source, where) ?? preset?.LabelColumn;
+            if (label is null) throw Bad(source, where, null, "needs a \"label\" column (or a \"preset\")");
             char? separator = preset?.Separator;
-            if (Text(root, "separator", source) is { } sep)
-                separator = ParseSeparator(sep) ?? throw Bad(source, "separator", $"has separator '{sep}'; use one character, or \"tab\"");
+            if (Text(root, "separator", source, where) is { } sep)
+                separator = ParseSeparator(sep) ?? throw Bad(source, where, "separator", $"'{sep}' is not one character; use one character, or \"tab\"");
             var schema = new CsvSchema
             {
-                Name = Text(root, "name", source) ?? Path.GetFileNameWithoutExtension(source),
+                Name = Text(root, "name", source, where) ?? Path.GetFileNameWithoutExtension(source),
                 LabelColumn = label,
-                TimeColumn = Has(root, "time") ? Text(root, "time", source) : preset?.TimeColumn,
-                BankColumn = Has(root, "bank") ? Text(root, "bank", source) : preset?.BankColumn,
-                IdColumns = List(root, "id_columns", source) ?? preset?.IdColumns ?? [],
-                CategoricalColumns = List(root, "categorical", source) ?? preset?.CategoricalColumns ?? [],
-                IgnoredColumns = List(root, "ignore", source) ?? preset?.IgnoredColumns ?? [],
-                FeatureColumns = Has(root, "features") ? List(root, "features", source) : preset?.FeatureColumns,
-                OptionalColumns = List(root, "optional", source) ?? preset?.OptionalColumns ?? [],
+                TimeColumn = Has(root, "time") ? Text(root, "time", source, where) : preset?.TimeColumn,
+                BankColumn = Has(root, "bank") ? Text(root, "bank", source, where) : preset?.BankColumn,
+                IdColumns = List(root, "id_columns", source, where) ?? preset?.IdColumns ?? [],
+                CategoricalColumns = List(root, "categorical", source, where) ?? preset?.CategoricalColumns ?? [],
+                IgnoredColumns = List(root, "ignore", source, where) ?? preset?.IgnoredColumns ?? [],
+                FeatureColumns = Has(root, "features") ? List(root, "features", source, where) : preset?.FeatureColumns,
+                OptionalColumns = List(root, "optional", source, where) ?? preset?.OptionalColumns ?? [],
                 Separator = separator,
-                MissingValues = List(root, "missing_values", source) ?? preset?.MissingValues ?? [],
+                MissingValues = List(root, "missing_values", source, where) ?? preset?.MissingValues ?? [],
             };
             try { schema.Validate(); }
-            catch (ArgumentException e) { throw Bad(source, null, e.Message.Split(" (Parameter")[0]); }
+            catch (ArgumentException e)
+            {
+                string what = e.Message.Split(" (Parameter")[0].TrimEnd('.');
+                throw Bad(source, where, null, char.ToLowerInvariant(what[0]) + what[1..]);
+            }
             return schema;
+        }
+    }
+
+    /// <summary>The keys of a JSON schema file.</summary>
+    private static readonly string[] Keys = ["preset", "name", "label", "time", "bank", "id_columns", "categorical", "ignore", "features", "optional", "separator", "missing_values"];
+
+    /// <summary>Where each top-level key of a schema file and its value start: "line L, column C", 1-based, the column in
+    /// characters (the text is read again with the reader, which gives byte offsets; a schema file is small).</summary>
+    private sealed class KeyPositions
+    {
+        private readonly Dictionary<string, (string Key, string Value)> _at = new(StringComparer.Ordinal);
+
+        public KeyPositions(string json)
+        {
+            byte[] utf8 = System.Text.Encoding.UTF8.GetBytes(json);
+            var reader = new Utf8JsonReader(utf8, new JsonReaderOptions { CommentHandling = JsonCommentHandling.Skip });
+            string? key = null;
+            long keyAt = 0;
+            try
+            {
+                while (reader.Read())
+                {
+                    if (key is not null)
+                    {
+                        // The token after a top-level name starts its value (a string, a number, a '[' or '{' ...).
+                        _at.TryAdd(key, (Of(utf8, keyAt), Of(utf8, reader.TokenStartIndex)));
+                        key = null;
+                    }
+                    else if (reader.TokenType == JsonTokenType.PropertyName && reader.CurrentDepth == 1)
+                    {
+                        key = reader.GetString();
+                        keyAt = reader.TokenStartIndex;
+                    }
+                }
+            }
+            catch (JsonException) { }   // parsed once already; positions are a courtesy
+        }
+
+        /// <summary>"line L, column C, " of <paramref name="key"/> (or of its value), or "" when unknown.</summary>
+        public string Of(string? key, bool atValue) =>
+            key is not null && _at.TryGetValue(key, out var at) ? (atValue ? at.Value : at.Key) + ", " : "";
+
+        private static string Of(byte[] utf8, long offset)
+        {
+            int line = 1, start = 0;
+            for (int i = 0; i < offset; i++)
+                if (utf8[i] == (byte)'\n') { line++; start = i + 1; }
+            return $"line {line}, column {System.Text.Encoding.UTF8.GetCharCount(utf8, start, (int)offset - start) + 1}";
         }
     }
 
@@ -229,25 +287,39 @@ public sealed partial record CsvSchema
 
     private static bool Has(JsonElement root, string key) => root.TryGetProperty(key, out _);
 
-    private static string? Text(JsonElement root, string key, string source)
+    private static string? Text(JsonElement root, string key, string source, KeyPositions where)
     {
         if (!root.TryGetProperty(key, out JsonElement v) || v.ValueKind == JsonValueKind.Null) return null;
-        if (v.ValueKind != JsonValueKind.String) throw Bad(source, key, $"has \"{key}\" of type {v.ValueKind}; expected a string");
+        if (v.ValueKind != JsonValueKind.String) throw Bad(source, where, key, $"expected a string, not {Kind(v)}");
         return v.GetString();
     }
 
-    private static string[]? List(JsonElement root, string key, string source)
+    private static string[]? List(JsonElement root, string key, string source, KeyPositions where)
     {
         if (!root.TryGetProperty(key, out JsonElement v) || v.ValueKind == JsonValueKind.Null) return null;
         // One name without brackets is refused, not read as a list of one: the shape is always a list.
         string what = key == "missing_values" ? "texts that mark a missing cell" : "column names";
         if (v.ValueKind == JsonValueKind.String)
-            throw Bad(source, key, $"has \"{key}\": {JsonSerializer.Serialize(v.GetString())}, a string; expected a list of {what}, as in \"{key}\": [{JsonSerializer.Serialize(v.GetString())}]");
-        if (v.ValueKind != JsonValueKind.Array) throw Bad(source, key, $"has \"{key}\" of type {v.ValueKind}; expected a list of {what}, as in \"{key}\": [\"a\", \"b\"]");
+            throw Bad(source, where, key, $"{JsonSerializer.Serialize(v.GetString())} is a string; expected a list of {what}, as in \"{key}\": [{JsonSerializer.Serialize(v.GetString())}]");
+        if (v.ValueKind != JsonValueKind.Array) throw Bad(source, where, key, $"expected a list of {what}, not {Kind(v)}, as in \"{key}\": [\"a\", \"b\"]");
         return v.EnumerateArray().Select(e => e.ValueKind == JsonValueKind.String ? e.GetString()!
-            : throw Bad(source, key, $"has a {e.ValueKind} in \"{key}\"; expected column names (strings)")).ToArray();
+            : throw Bad(source, where, key, $"expected a list of {what} (strings); it holds {Kind(e)}")).ToArray();
     }
 
-    private static DataFormatException Bad(string source, string? key, string what) =>
-        new($"Schema {source} {what}.", key, null, file: source);
+    /// <summary>The kind of a JSON value in words: "a number", "an object", "true or false", "a list".</summary>
+    private static string Kind(JsonElement v) => v.ValueKind switch
+    {
+        JsonValueKind.Number => "a number",
+        JsonValueKind.Object => "an object",
+        JsonValueKind.Array => "a list",
+        JsonValueKind.True or JsonValueKind.False => "true or false",
+        JsonValueKind.String => "a string",
+        _ => "null",
+    };
+
+    /// <summary>"schema FILE: line L, column C, at $.key: what." (the position of the key's value, or of the key itself with
+    /// <paramref name="atValue"/> false; left out when not known), or "schema FILE: what." without a key.</summary>
+    private static DataFormatException Bad(string source, KeyPositions where, string? key, string what, bool atValue = true) =>
+        new(key is null ? $"schema {source}: {what}." : $"schema {source}: {where.Of(key, atValue)}at $.{key}: {what}{(what.EndsWith('?') ? "" : ".")}",
+            key, null, file: source);
 }

@@ -1,8 +1,10 @@
 // Reading the appliance's and the banks' JSON configuration files: snake_case names, comments allowed, unknown names
-// refused (a typo is an error at start, not a silently ignored setting).
+// refused (a typo is an error at start, not a silently ignored setting), and no trailing comma (strict JSON: a ',' before
+// a closing } or ] is a syntax error with its line and column, as other JSON syntax errors are).
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using System.Text.Json.Serialization;
+using FraudFed.Learning.Data;
 
 namespace FraudFed.Sdk.Configuration;
 
@@ -18,7 +20,7 @@ public static class ConfigJson
     {
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         ReadCommentHandling = JsonCommentHandling.Skip,
-        AllowTrailingCommas = true,
+        AllowTrailingCommas = false,
         UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
         WriteIndented = true,
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
@@ -63,8 +65,9 @@ public static class ConfigJson
     /// <summary>A JSON reading error in words for the user: "line L, column C, at $.listen: expected a string" (line and
     /// column 1-based, the column in characters when the file's <paramref name="text"/> is given, as for a syntax error),
     /// naming the JSON path and what was wrong, never a .NET type name nor the parser's zero-based position suffix. An unknown
-    /// setting of a <paramref name="settings"/> file adds the one known setting within two edits of it ("did you mean
-    /// 'certificate'?"), as the command line does for an option.</summary>
+    /// setting of a <paramref name="settings"/> file adds the one known setting it probably stands for (<see cref="Spelling"/>:
+    /// "did you mean 'certificate'?", "did you mean 'state_directory'?" for state_dir), as the command line does for an option,
+    /// or when none fits the settings allowed in that object ("the settings allowed here are 'setup_seconds', ...").</summary>
     internal static string Describe(JsonException e, string? text = null, Type? settings = null)
     {
         ArgumentNullException.ThrowIfNull(e);
@@ -79,8 +82,8 @@ public static class ConfigJson
             if (!jsonPath.EndsWith("." + name, StringComparison.Ordinal) && !jsonPath.EndsWith($"['{name}']", StringComparison.Ordinal))
                 jsonPath = jsonPath + "." + name;
             what = $"unknown setting '{name}'";
-            if (settings is not null && SettingsAt(settings, jsonPath) is { } known && Spelling.Nearest(name, known) is { } near)
-                what += $"; did you mean '{near}'?";
+            if (settings is not null && SettingsAt(settings, jsonPath)?.ToArray() is { Length: > 0 } known)
+                what += Spelling.Nearest(name, known) is { } near ? $"; did you mean '{near}'?" : $"; the settings allowed here are {Spelling.List(known)}";
         }
         else if (converted.Success) what = Expected(converted.Groups["type"].Value, jsonPath == "$");
         else if (e.Path is null || e.InnerException is JsonException)
@@ -103,7 +106,8 @@ public static class ConfigJson
             type = Nullable.GetUnderlyingType(next.PropertyType) ?? next.PropertyType;
             if (type.IsArray) type = type.GetElementType()!;
         }
-        return type.GetProperties().Where(p => p.CanWrite).Select(p => Options.PropertyNamingPolicy!.ConvertName(p.Name));
+        return type.GetProperties().Where(p => p.CanWrite && p.GetCustomAttributes(typeof(JsonIgnoreAttribute), true) is not [JsonIgnoreAttribute { Condition: JsonIgnoreCondition.Always }])
+            .Select(p => Options.PropertyNamingPolicy!.ConvertName(p.Name));
     }
 
     // The parser's reason without its " Path: ... | LineNumber: ..." suffix, any .NET type name replaced by "a value".

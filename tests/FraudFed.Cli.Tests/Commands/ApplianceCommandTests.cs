@@ -76,6 +76,28 @@ public sealed class ApplianceCommandTests
         Assert.That(stdout, Does.Contain("  appliance: fraudfed aggregator serve --config "), "run from the test host (no CLI project above it): the installed name");
     }
 
+    /// <summary>The next steps say that the banks run at the same time and how many of them a round needs, from the kit's own
+    /// configuration: max(T, K_min) in he, M in masking (the appliance's rule, SPEC.md 14.5).</summary>
+    [TestCase("he", 5, "a round needs at least 4 of the 5 banks, the first key setup all 5.")]
+    [TestCase("he", 3, "a round needs at least 2 of the 3 banks, the first key setup all 3.")]
+    [TestCase("masking", 5, "a round needs at least 4 of the 5 banks.")]
+    [TestCase("masking", 3, "a round needs all 3 banks.")]
+    [TestCase("he", 2, "a round needs both banks.")]
+    public void Init_NextSteps_SayTheBanksRunTogether_AndHowManyARoundNeeds(string mode, int banks, string needs)
+    {
+        string kit = Path.Combine(_dir, "kit");
+        var (code, stdout, stderr) = HostileInputTests.Run(["aggregator", "init", "--banks", banks.ToString(CultureInfo.InvariantCulture), "--mode", mode, "--out", kit,
+            .. (mode == "he" ? new[] { "--insecure-test-parameters" } : [])]);
+        Assert.That(code, Is.EqualTo(0), stderr);
+        string[] lines = stdout.TrimEnd().Split('\n');
+        Assert.That(lines[^2..], Is.EqualTo(new[] { "  the banks run at the same time, each in its own terminal (or in the background with `&`); each waits for the others",
+            "  (up to its --timeout): " + needs }));
+        using LoadedAggregatorConfig loaded = AggregatorConfig.Load(Path.Combine(kit, "aggregator.json"));
+        FederationSettings f = loaded.Config.Federation;
+        int expected = f.IsHomomorphic ? Math.Max(f.He!.Threshold, f.He.MinContributors) : f.BuildMaskingParameters(new byte[16]).MinimumSurvivors;
+        Assert.That(FraudFed.Cli.Commands.AggregatorCommands.RoundMinimum(f), Is.EqualTo(expected));
+    }
+
     [Test]
     public void NextSteps_NameTheCommandTheWayTheCliWasStarted()
     {
@@ -344,9 +366,13 @@ public sealed class ApplianceCommandTests
     [TestCase("1.5", "'1.5' is not an unsigned integer; give whole numbers")]
     [TestCase("1;2;17592186044416", "line 1, item 3: 17592186044416 is too large (it is not below 2^44)")]
     [TestCase("", "holds no values")]
-    [TestCase("1,,2", "line 1: item 2 of the line is empty")]
-    [TestCase("1\n2,3,", "line 2: item 3 of the line is empty")]
-    [TestCase("1, ;2", "line 1: item 2 of the line is empty")]
+    [TestCase("1,,2", "line 1, column 3: item 2 of the line is empty")]
+    [TestCase("1\n2,3,", "line 2, column 5: item 3 of the line is empty")]
+    [TestCase("1, ;2", "line 1, column 4: item 2 of the line is empty")]
+    [TestCase("1\n\n2", "line 2, column 1: the line is empty (a value is missing); give one unsigned integer per line, or remove the empty line.")]
+    [TestCase("1\n  \n2\n", "line 2, column 1: the line is empty")]
+    [TestCase("\n1\n2", "line 1, column 1: the line is empty")]
+    [TestCase("1\n2\n\n", "line 3, column 1: the line is empty")]
     public void BankSum_RefusesBadValues_BeforeConnecting(string values, string expected)
     {
         string kit = Path.Combine(_dir, "kit");
@@ -357,6 +383,21 @@ public sealed class ApplianceCommandTests
         var (code, _, stderr) = HostileInputTests.Run("bank", "sum", "--config", Path.Combine(kit, "banks", "bank-0", "bank.json"), "--values", file);
         Assert.That(code, Is.EqualTo(2), stderr);
         Assert.That(stderr, Does.StartWith("fraudfed bank sum: ").And.Contain(expected));
+    }
+
+    /// <summary>The one line break that ends a file (either style) is not an empty line: such files read as their values.</summary>
+    [TestCase("1\n2\n")]
+    [TestCase("1\r\n2\r\n")]
+    [TestCase("1\n2")]
+    [TestCase("1, 2")]
+    public void BankSum_ReadsAFileEndingWithOneLineBreak(string values)
+    {
+        string kit = Path.Combine(_dir, "kit");
+        Assert.That(HostileInputTests.Run("aggregator", "init", "--banks", "2", "--out", kit).Code, Is.EqualTo(0));
+        string file = Path.Combine(_dir, "values.txt");
+        File.WriteAllText(file, values);
+        using var bank = FraudFed.Sdk.Configuration.BankConfig.Load(Path.Combine(kit, "banks", "bank-0", "bank.json"));
+        Assert.That(FraudFed.Cli.Commands.BankCommands.ReadValues(file, bank.Config.Federation), Is.EqualTo(new ulong[] { 1, 2 }));
     }
 
     [TestCase(173.0, "173.0")]

@@ -128,7 +128,8 @@ public sealed partial class SimulateBankProcessTests
         Assert.That(Unstamped(Setup(procs.Stderr)), Is.EqualTo(Unstamped(Setup(inproc.Stderr))), procs.Stderr);
         // A masking bank downloads the sum of every round: counted, so its download is not 0 (it is at least the sums' values).
         Assert.That(pb.GetProperty("bytes_downloaded").GetInt64(), Is.GreaterThanOrEqualTo(pb.GetProperty("values_per_bank").GetInt64() * 3 * (mode == "masking" ? 6 : 1)));
-        Assert.That(inproc.Stdout, Does.Contain(SimulateCommand.Legend), "the terms of the tables are explained under them");
+        Assert.That(inproc.Stdout, Does.Contain(string.Join('\n', SimulateCommand.LegendLines)), "the terms of the tables are explained under them");
+        Assert.That(procs.Stdout, Does.Contain(string.Join('\n', SimulateCommand.LegendLines)), "on both transports");
         Assert.That(grpcLast, Does.StartWith("["), "stamped as the in-process lines");
         Assert.That(procs.Stderr, Does.Match(@"\[\s*\d+\.\ds\] federated   training on the appliance"), "the phase line");
         string level = System.Text.RegularExpressions.Regex.Match(inprocLast, @"level \d").Value;
