@@ -179,7 +179,11 @@ internal sealed class SimulateCommand : ICliCommand
                 {
                     ExternalTrainer = ApplianceTraining.Trainer(s.Mode, ModulusBits, s.Threshold,
                         (s.Processes ?? new BankProcessSettings()) with { Silence = TimeSpan.FromSeconds(s.BankTimeout) }, stderr),
-                    // The plain-sum training and the LightGBM baselines run in this process while the bank processes train.
+                    // The plain-sum training and the LightGBM baselines run in this process while the bank processes train
+                    // (figures: LowPriority). Not in process: there the federated phase keeps both cores busy, and the overlap
+                    // (nice 10, 2026-12-02, default run, 5 pairs, load 5 to 25) gave 21.7, 21.1, 26.3, 41.0, 20.0 s and 31.5,
+                    // 30.9, 31.6, 31.4, 30.6 CPU s against 25.5, 22.8, 25.2, 33.6, 31.9 s and 29.9, 28.9, 29.9, 31.5, 30.2:
+                    // more CPU, and wall times within the noise.
                     OverlapWithFederated = true,
                 };
 

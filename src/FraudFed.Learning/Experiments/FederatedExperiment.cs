@@ -71,7 +71,7 @@ public sealed record ExperimentOptions
     /// begun when the federated phase ends on the calling thread. The results are the same; a failure on either thread cancels
     /// the other and is the run's error; the second thread's progress is reported on the calling thread at its next report,
     /// with the time it happened; PhaseTimes then holds overlapping phases (each its own wall time). Pays when the federated
-    /// phase leaves a core partly idle (bank processes waiting on one another); an in-process federated phase keeps both busy.</summary>
+    /// phase leaves a core partly idle (bank processes waiting on one another); measured no gain in process.</summary>
     public bool OverlapWithFederated { get; init; }
 
     /// <summary>The scenario to generate.</summary>
@@ -285,6 +285,7 @@ public static class FederatedExperiment
             ? Task.Factory.StartNew(() =>
             {
                 LowPriority.ForThisThread();
+                BankParallel.ThisThreadOnly();   // the plain training's bank steps stay at this thread's priority
                 try { while (independent.RunNext(forward?.Queue, alongside: true)) { } }
                 catch { either.Cancel(); throw; }   // the federated phase stops at its next cancellation point
             }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default)
