@@ -16,9 +16,10 @@
 //   5. This process shows one line per bank (stage, tree and level, sums, bytes). A child that exits non-zero, or reports
 //      nothing for the bank deadline, stops the run: every child is killed (with its process tree) and the error names the
 //      bank, its pid and the tail of its stderr. Cancellation (Ctrl-C) kills every child the same way.
-//   6. Every bank must have written the same model bytes; that model is read back and returned. The experiment then trains
-//      the plain-sum model in process and compares bit for bit (secure_equals_plaintext): the banks' model comes only from
-//      the sums the appliance opened, through the processes' own copies of the coordinator.
+//   6. Every bank must have written the same model bytes; that model is read back and returned. The experiment trains the
+//      plain-sum model in process (on a second thread while the bank processes train, with the LightGBM baselines:
+//      ExperimentOptions.OverlapWithFederated) and compares bit for bit (secure_equals_plaintext): the banks' model comes
+//      only from the sums the appliance opened, through the processes' own copies of the coordinator.
 // The temporary directory (kit, appliance state, partitions, the banks' outputs) is deleted whatever happens.
 using System.Diagnostics;
 using System.Globalization;

@@ -3,7 +3,15 @@
 // same training through PlainSum (same k) -> LightGBM local-only and centralized baselines -> metrics on each
 // bank's later time window. Every setting of the run (the model's, the caller's such as the decryption threshold,
 // and the data source with its SHA-256) travels with the result, so summary.json and report.html say exactly what was run.
+// OverlapWithFederated (simulate --transport grpc) runs the plain-sum training and the baselines, which do not need the
+// federated model, as steps on a second thread of lower priority (LowPriority) while the federated phase runs; this thread
+// takes the steps left when that phase is over, and compares the plain model once both are done. The results are the same
+// byte for byte; a failure on either thread cancels the other, which is waited for, and the first failure is the run's
+// error; progress of the second thread is queued and reported on the calling thread (at its next report, with the time it
+// happened); PhaseTimes keeps each phase's own wall time, so overlapped phases add up to more than the run's wall time.
+using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Runtime.ExceptionServices;
 using FraudFed.Learning.Baselines;
 using FraudFed.Learning.Data;
 using FraudFed.Learning.Federation;
@@ -58,6 +66,13 @@ public sealed record ExperimentOptions
     /// The plain comparison run, the baselines and the metrics stay in process.</summary>
     [System.Text.Json.Serialization.JsonIgnore]
     public ExternalFederatedTrainer? ExternalTrainer { get; init; }
+    /// <summary>Run the work that does not need the federated model (the plain-sum training and the LightGBM baselines) on a
+    /// second thread of lower scheduling priority (nice 10 on Linux) while the federated model trains, the steps it has not
+    /// begun when the federated phase ends on the calling thread. The results are the same; a failure on either thread cancels
+    /// the other and is the run's error; the second thread's progress is reported on the calling thread at its next report,
+    /// with the time it happened; PhaseTimes then holds overlapping phases (each its own wall time). Pays when the federated
+    /// phase leaves a core partly idle (bank processes waiting on one another); measured no gain in process.</summary>
+    public bool OverlapWithFederated { get; init; }
 
     /// <summary>The scenario to generate.</summary>
     public SyntheticScenario EffectiveScenario => Scenario ?? new SyntheticScenario { Banks = Banks, Transactions = Transactions, Seed = Seed };
@@ -123,7 +138,9 @@ public sealed record ExperimentResult
     public bool? SecureEqualsPlaintext { get; init; }
     /// <summary>The federated GBDT as a LightGBM text model (null for logistic).</summary>
     public string? LightGbmModelText { get; init; }
-    /// <summary>Wall time per phase.</summary>
+    /// <summary>Wall time of each phase (of its steps: local is the sum of the banks' baselines), in the order data, features,
+    /// federated, plain, metrics, local, centralized. With <see cref="ExperimentOptions.OverlapWithFederated"/> plain, local and
+    /// centralized ran (mostly) during the federated phase, so the phases add up to more than <see cref="Wall"/>.</summary>
     public required IReadOnlyDictionary<string, TimeSpan> PhaseTimes { get; init; }
     /// <summary>Every setting of the run: secure sum, model, baselines, and the caller's.</summary>
     public IReadOnlyList<RunSetting> Settings { get; init; } = [];
@@ -253,74 +270,105 @@ public static class FederatedExperiment
         LabeledRows[] train = banks.Select(b => b.Train).ToArray();
         LabeledRows[] test = banks.Select(b => b.Test).ToArray();
 
+        // The work that does not need the federated model: the plain-sum training (compared with it afterwards) and the
+        // LightGBM baselines, as steps (IndependentWork). With OverlapWithFederated a second thread at a lower scheduling
+        // priority takes them one by one while the federated model trains, and this thread takes the steps left once the
+        // federated phase is over; the second thread's progress is queued and reported from this thread (IProgress is only
+        // ever called on the calling thread).
+        bool overlap = options.OverlapWithFederated;
+        using var either = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);   // cancelled when either side fails
+        CancellationToken token = overlap ? either.Token : cancellationToken;
+        var forward = overlap && progress is not null ? new ForwardingProgress(progress) : null;
+        IProgress<ExperimentProgress>? main = (IProgress<ExperimentProgress>?)forward ?? progress;
+        var independent = new IndependentWork(options, banks, train, test, secure.ModulusBits, clock, token, overlap);
+        Task? side = overlap
+            ? Task.Factory.StartNew(() =>
+            {
+                LowPriority.ForThisThread();
+                BankParallel.ThisThreadOnly();   // the plain training's bank steps stay at this thread's priority
+                try { while (independent.RunNext(forward?.Queue, alongside: true)) { } }
+                catch { either.Cancel(); throw; }   // the federated phase stops at its next cancellation point
+            }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default)
+            : null;
+
         // Federated through the secure sum.
         var start = clock.Elapsed;
-        var channel = new SumChannel(secure, p => Report(progress, "federated", Describe(p, withLevel: true), clock, p));
+        var channel = new SumChannel(secure, p => Report(main, "federated", Describe(p, withLevel: true), clock, p));
         Func<LabeledRows, double[]> score;
-        Func<SumChannel, bool>? equalsPlainRun;
+        Func<object, bool> equalsFederated;
         string? lightGbmText = null;
         ProtocolCost? externalCost = null;
         T External<T>(ExternalFederatedTrainer trainer) where T : class
         {
-            (object m, ProtocolCost c) = trainer(options, train, cancellationToken);
+            (object m, ProtocolCost c) = trainer(options, train, token);
             externalCost = c;
             return m as T ?? throw new InvalidOperationException($"The external trainer returned a {m?.GetType().Name ?? "null"}, expected a {typeof(T).Name}.");
         }
-        if (options.Model == FederatedModelKind.Gbdt)
+        TimeSpan federatedTime, metricsTime;
+        ProtocolCost cost;
+        ModelEvaluation federated;
+        try
         {
-            GbdtModel TrainGbdt(SumChannel sums) => TrainingRun.Run(new GbdtCoordinator(options.Gbdt, train[0].FeatureNames, sums.Bits),
-                train.Select(rows => (ITrainingBankParty)new GbdtBankParty(rows, options.Gbdt, sums.Bits)).ToArray(), sums.SumResidues, cancellationToken);
-            GbdtModel model = options.ExternalTrainer is { } external ? External<GbdtModel>(external) : TrainGbdt(channel);
-            score = model.PredictRaw;
-            lightGbmText = LightGbmTextExport.ToLightGbmText(model);
-            equalsPlainRun = plain => TrainGbdt(plain).BitwiseEquals(model);
-        }
-        else
-        {
-            LogisticModel TrainLogistic(SumChannel sums) => TrainingRun.Run(new LogisticCoordinator(options.Logistic, train[0].FeatureNames, sums.Bits),
-                train.Select(rows => (ITrainingBankParty)new LogisticBankParty(rows, options.Logistic, sums.Bits)).ToArray(), sums.SumResidues, cancellationToken);
-            LogisticModel model = options.ExternalTrainer is { } external ? External<LogisticModel>(external) : TrainLogistic(channel);
-            score = model.PredictRaw;
-            equalsPlainRun = plain => TrainLogistic(plain).BitwiseEquals(model);
-        }
-        times["federated"] = clock.Elapsed - start;
-        ProtocolCost cost = externalCost ?? channel.Cost;
-
-        bool? same = null;
-        if (options.ComparePlain)
-        {
-            start = clock.Elapsed;
-            Report(progress, "plain", "training again with plain sums, to check the secure model bit for bit", clock);
-            var plain = new SumChannel(new PlainSum(banks.Count, secure.ModulusBits), p => Report(progress, "plain", Describe(p, withLevel: false), clock, p));
-            same = equalsPlainRun(plain);
-            times["plain"] = clock.Elapsed - start;
-        }
-
-        start = clock.Elapsed;
-        Report(progress, "metrics", "scoring the federated model", clock);
-        ModelEvaluation federated = Evaluate("federated", test, test.Select(score).ToArray(), options.CurvePoints);
-        times["metrics"] = clock.Elapsed - start;
-
-        ModelEvaluation? local = null, central = null;
-        if (options.RunBaselines)
-        {
-            start = clock.Elapsed;
-            var localScores = new double[banks.Count][];
-            for (int b = 0; b < banks.Count; b++)
+            if (options.Model == FederatedModelKind.Gbdt)
             {
-                cancellationToken.ThrowIfCancellationRequested();
-                Report(progress, "local", $"LightGBM on {banks[b].Name} alone ({b + 1}/{banks.Count})", clock);
-                localScores[b] = LightGbmBaseline.Train(train[b], options.Baseline).Score(test[b]);
+                GbdtModel model = options.ExternalTrainer is { } external ? External<GbdtModel>(external) : (GbdtModel)independent.Train(channel);
+                score = model.PredictRaw;
+                lightGbmText = LightGbmTextExport.ToLightGbmText(model);
+                equalsFederated = plain => ((GbdtModel)plain).BitwiseEquals(model);
             }
-            local = Evaluate("local-only", test, localScores, options.CurvePoints);
-            times["local"] = clock.Elapsed - start;
+            else
+            {
+                LogisticModel model = options.ExternalTrainer is { } external ? External<LogisticModel>(external) : (LogisticModel)independent.Train(channel);
+                score = model.PredictRaw;
+                equalsFederated = plain => ((LogisticModel)plain).BitwiseEquals(model);
+            }
+            federatedTime = clock.Elapsed - start;
+            cost = externalCost ?? channel.Cost;
+            independent.FederatedDone();
+
+            if (side is null && options.ComparePlain) independent.RunNext(progress, alongside: false);   // the plain step comes first
 
             start = clock.Elapsed;
-            Report(progress, "centralized", "LightGBM on pooled data", clock);
-            LightGbmBaselineModel pooled = LightGbmBaseline.Train(LabeledRows.Concat(train), options.Baseline);
-            central = Evaluate("centralized", test, test.Select(pooled.Score).ToArray(), options.CurvePoints);
-            times["centralized"] = clock.Elapsed - start;
+            Report(main, "metrics", "scoring the federated model", clock);
+            federated = Evaluate("federated", test, test.Select(score).ToArray(), options.CurvePoints);
+            metricsTime = clock.Elapsed - start;
+
+            // The steps nobody took yet, here; then the second thread's last step, its progress shown as it comes.
+            while (independent.RunNext(main, alongside: false)) { }
+            if (side is not null)
+            {
+                while (!side.Wait(100, CancellationToken.None)) forward?.Drain();
+                forward?.Drain();
+                side.GetAwaiter().GetResult();
+            }
         }
+        catch (Exception mainError) when (side is not null)
+        {
+            // Stop the other thread too, and wait for it (a step under way finishes first: seconds at most). If it failed first,
+            // its error is the run's: this thread only saw the cancellation that error caused.
+            either.Cancel();
+            try { side.Wait(CancellationToken.None); }
+            catch (AggregateException sideError) when (mainError is OperationCanceledException && !cancellationToken.IsCancellationRequested
+                && sideError.InnerException is { } inner and not OperationCanceledException)
+            {
+                ExceptionDispatchInfo.Capture(inner).Throw();
+            }
+            catch (AggregateException) { }
+            finally { forward?.Drain(); }   // what the other thread did before it stopped
+            throw;
+        }
+        independent.Finish();
+        bool? same = independent.PlainModel is { } plainModel ? equalsFederated(plainModel) : null;
+
+        // Phase times in the order the phases run without the overlap. A phase's time is the wall time of its steps; with
+        // OverlapWithFederated, plain, local and centralized ran (mostly) alongside the federated phase, so the phases add up to
+        // more than the run's wall time.
+        times["federated"] = federatedTime;
+        if (independent.PlainTime is { } plainTime) times["plain"] = plainTime;
+        times["metrics"] = metricsTime;
+        if (independent.LocalTime is { } localTime) times["local"] = localTime;
+        if (independent.CentralizedTime is { } centralTime) times["centralized"] = centralTime;
+        ModelEvaluation? local = independent.Local, central = independent.Centralized;
 
         Report(progress, "done", "finished", clock);
         var settings = new List<RunSetting>
@@ -364,6 +412,139 @@ public static class FederatedExperiment
             Settings = settings,
             DataSource = options.DataSource.Count > 0 ? options.DataSource : SyntheticSource(options.EffectiveScenario),
         };
+    }
+
+    /// <summary>The experiment's work besides the federated training, which does not need the federated model, as steps that
+    /// two threads may take one by one (<see cref="RunNext"/>): the same training through PlainSum (phase "plain"), each bank's
+    /// local-only LightGBM ("local") and the pooled one ("centralized"). Without the overlap the plain step comes first (it
+    /// runs before the metrics, as it always did); with it, the plain step (the longest) is taken first by the second thread,
+    /// so that the steps left when the federated phase ends are the short ones.</summary>
+    private sealed class IndependentWork
+    {
+        private readonly ExperimentOptions _options;
+        private readonly IReadOnlyList<BankData> _banks;
+        private readonly LabeledRows[] _train, _test;
+        private readonly int _modulusBits;
+        private readonly Stopwatch _clock;
+        private readonly CancellationToken _cancellationToken;
+        private readonly Action<IProgress<ExperimentProgress>?, string>[] _steps;
+        private readonly double[][] _localScores;
+        private long _localTicks;
+        private int _next = -1;
+        private bool _federatedRunning = true;
+
+        public IndependentWork(ExperimentOptions options, IReadOnlyList<BankData> banks, LabeledRows[] train, LabeledRows[] test, int modulusBits,
+            Stopwatch clock, CancellationToken cancellationToken, bool overlap)
+        {
+            _options = options;
+            _banks = banks;
+            _train = train;
+            _test = test;
+            _modulusBits = modulusBits;
+            _clock = clock;
+            _cancellationToken = cancellationToken;
+            _localScores = new double[banks.Count][];
+            var steps = new List<Action<IProgress<ExperimentProgress>?, string>>();
+            if (options.ComparePlain) steps.Add(Plain);
+            if (options.RunBaselines)
+            {
+                for (int b = 0; b < banks.Count; b++)
+                {
+                    int bank = b;
+                    steps.Add((progress, suffix) => LocalOnly(bank, progress, suffix));
+                }
+                steps.Add(Pooled);
+            }
+            _steps = [.. steps];
+        }
+
+        public object? PlainModel { get; private set; }
+        public TimeSpan? PlainTime { get; private set; }
+        public ModelEvaluation? Local { get; private set; }
+        public ModelEvaluation? Centralized { get; private set; }
+        public TimeSpan? LocalTime { get; private set; }
+        public TimeSpan? CentralizedTime { get; private set; }
+
+        /// <summary>The federated model of options.Model trained in process through <paramref name="sums"/>.</summary>
+        public object Train(SumChannel sums) => _options.Model == FederatedModelKind.Gbdt
+            ? TrainingRun.Run(new GbdtCoordinator(_options.Gbdt, _train[0].FeatureNames, sums.Bits),
+                _train.Select(rows => (ITrainingBankParty)new GbdtBankParty(rows, _options.Gbdt, sums.Bits)).ToArray(), sums.SumResidues, _cancellationToken)
+            : TrainingRun.Run(new LogisticCoordinator(_options.Logistic, _train[0].FeatureNames, sums.Bits),
+                _train.Select(rows => (ITrainingBankParty)new LogisticBankParty(rows, _options.Logistic, sums.Bits)).ToArray(), sums.SumResidues, _cancellationToken);
+
+        /// <summary>Runs the next step nobody took yet, reporting to <paramref name="progress"/> (<paramref name="alongside"/>: on the
+        /// second thread, which its messages say); false when every step was taken.</summary>
+        public bool RunNext(IProgress<ExperimentProgress>? progress, bool alongside)
+        {
+            int i = Interlocked.Increment(ref _next);
+            if (i >= _steps.Length) return false;
+            _cancellationToken.ThrowIfCancellationRequested();
+            _steps[i](progress, alongside && Volatile.Read(ref _federatedRunning) ? ", alongside the federated phase" : "");
+            return true;
+        }
+
+        /// <summary>The federated phase is over: a step begun from now on does not say "alongside the federated phase".</summary>
+        public void FederatedDone() => Volatile.Write(ref _federatedRunning, false);
+
+        /// <summary>After every step: the local-only evaluation (its time counts as the local phase's).</summary>
+        public void Finish()
+        {
+            if (!_options.RunBaselines) return;
+            long begin = Stopwatch.GetTimestamp();
+            Local = Evaluate("local-only", _test, _localScores, _options.CurvePoints);
+            LocalTime = TimeSpan.FromTicks(Interlocked.Read(ref _localTicks)) + Stopwatch.GetElapsedTime(begin);
+        }
+
+        private void Plain(IProgress<ExperimentProgress>? progress, string suffix)
+        {
+            TimeSpan start = _clock.Elapsed;
+            Report(progress, "plain", "training again with plain sums, to check the secure model bit for bit" + suffix, _clock);
+            PlainModel = Train(new SumChannel(new PlainSum(_banks.Count, _modulusBits), p => Report(progress, "plain", Describe(p, withLevel: false), _clock, p)));
+            PlainTime = _clock.Elapsed - start;
+        }
+
+        private void LocalOnly(int b, IProgress<ExperimentProgress>? progress, string suffix)
+        {
+            long begin = Stopwatch.GetTimestamp();
+            Report(progress, "local", $"LightGBM on {_banks[b].Name} alone ({b + 1}/{_banks.Count}){suffix}", _clock);
+            _localScores[b] = LightGbmBaseline.Train(_train[b], _options.Baseline).Score(_test[b]);
+            Interlocked.Add(ref _localTicks, Stopwatch.GetElapsedTime(begin).Ticks);
+        }
+
+        private void Pooled(IProgress<ExperimentProgress>? progress, string suffix)
+        {
+            TimeSpan start = _clock.Elapsed;
+            Report(progress, "centralized", "LightGBM on pooled data" + suffix, _clock);
+            LightGbmBaselineModel pooled = LightGbmBaseline.Train(LabeledRows.Concat(_train), _options.Baseline);
+            Centralized = Evaluate("centralized", _test, _test.Select(pooled.Score).ToArray(), _options.CurvePoints);
+            CentralizedTime = _clock.Elapsed - start;
+        }
+    }
+
+    /// <summary>Progress of two threads through one <see cref="IProgress{T}"/> that is called on the calling thread only: the second
+    /// thread's reports wait in <see cref="Queue"/> until this thread's next report or <see cref="Drain"/>, and keep their time stamps.</summary>
+    private sealed class ForwardingProgress(IProgress<ExperimentProgress> target) : IProgress<ExperimentProgress>
+    {
+        private readonly ConcurrentQueue<ExperimentProgress> _queue = new();
+
+        /// <summary>Where the second thread reports.</summary>
+        public IProgress<ExperimentProgress> Queue => new Enqueue(_queue);
+
+        public void Report(ExperimentProgress value)
+        {
+            Drain();
+            target.Report(value);
+        }
+
+        public void Drain()
+        {
+            while (_queue.TryDequeue(out ExperimentProgress? p)) target.Report(p);
+        }
+
+        private sealed class Enqueue(ConcurrentQueue<ExperimentProgress> queue) : IProgress<ExperimentProgress>
+        {
+            public void Report(ExperimentProgress value) => queue.Enqueue(value);
+        }
     }
 
     private static IReadOnlyList<RunSetting> SyntheticSource(SyntheticScenario s) =>
