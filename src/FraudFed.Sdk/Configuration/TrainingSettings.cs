@@ -47,7 +47,12 @@ public sealed record TrainingSettings
             if (IsGbdt) (Gbdt ?? new GbdtOptions()).Validate();
             else (Logistic ?? new LogisticOptions()).Validate();
         }
-        catch (ArgumentException e) { throw new ConfigurationException($"{where}: training.{Model}: {e.Message}"); }
+        catch (ArgumentException e)
+        {
+            object? options = IsGbdt ? Gbdt ?? new GbdtOptions() : Logistic ?? new LogisticOptions();
+            throw ConfigJson.ArgumentWords(where, $"training.{Model}", e, name =>
+                options.GetType().GetProperties().FirstOrDefault(p => ConfigJson.Options.PropertyNamingPolicy!.ConvertName(p.Name) == name)?.GetValue(options));
+        }
     }
 }
 
