@@ -620,6 +620,9 @@ public sealed class Coordinator : IDisposable
         long t1 = ApplianceTimings.Now;
         Timings.Intake(t1 - t0);
         var key = (bank, Convert.ToHexString(digest));
+        // An ended session takes nothing more, whatever the bytes (a resend of accepted bytes still gets its first answer).
+        lock (_lock)
+            if (EndedMessage() is { } over && !_inbound.ContainsKey(key)) throw new EndedSessionException(over);
         // Outside the lock: the checks that depend on the bytes only (decoding), so that banks' messages decode in parallel.
         var prepared = new Prepared(_engine.Prepare(bank, message));
         long t2 = ApplianceTimings.Now;

@@ -37,8 +37,8 @@ internal interface IModeEngine : IDisposable
     (string Stage, int Have, int Of)? SetupProgress { get; }
     /// <summary>True once the session has ended (setup aborted, or evidence of an attack): no round can open again.</summary>
     bool SessionEnded { get; }
-    /// <summary>Once the session has ended: why, in the operator's words, starting "aborted" (e.g. "aborted: the setup deadline
-    /// (deadlines.setup_seconds) passed at 2026-12-02 12:02:00Z with bank(s) 3 missing from stage CrsCommit"); otherwise null. A
+    /// <summary>Once the session has ended: why, in the operator's words, starting "aborted" (e.g. "aborted: bank(s) 3 missed the
+    /// CrsCommit setup deadline (deadlines.setup_seconds; it passed at 2026-12-02 12:02:00Z)"); otherwise null. A
     /// function of the log (a deadline's time is in its step's payload). No secret: banks, stages, reasons and times.</summary>
     string? EndCause { get; }
     /// <summary>Banks in the session (a round opens early when all of them asked).</summary>
@@ -255,11 +255,12 @@ internal sealed class HeEngine : IModeEngine
                 // A bank missed a setup stage's deadline: setup cannot finish without every roster bank's key material.
                 IReadOnlyList<int> missing = _party.MissingSetupBanks;
                 string stage = _party.State;
-                string at = payload.Length >= 8 ? $" at {Clock.Words(Clock.Read(payload))}" : "";
+                string at = payload.Length >= 8 ? $" (deadlines.setup_seconds; it passed at {Clock.Words(Clock.Read(payload))})" : "";
+                string missed = $"bank(s) {string.Join(", ", missing)} missed the {stage} setup deadline{at}";
                 _setupFailure = new RoundEnd(0, false, "setup_deadline");
-                _endCause = $"aborted: the setup deadline (deadlines.setup_seconds) passed{at} with bank(s) {string.Join(", ", missing)} missing from stage {stage}";
+                _endCause = $"aborted: {missed}";
                 return Map(_party.AbortSetup(ViolationReason.TooFewParticipants,
-                    $"bank(s) {string.Join(", ", missing)} missed the {stage} setup deadline{(at.Length > 0 ? $" (it passed{at})" : "")}; start a new session and start every bank again (homomorphic key setup needs every bank and does not resume)"));
+                    $"{missed}; start a new session and start every bank again (homomorphic key setup needs every bank and does not resume)"));
             }
             case "he.end_setup_restart":
             {
