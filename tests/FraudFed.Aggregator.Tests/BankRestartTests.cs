@@ -164,7 +164,7 @@ public sealed class BankRestartTests
         // a bank whose own setup messages are there without its saved state).
         FederationClient third = kit.Client(0);
         SessionEndedException ended = Assert.ThrowsAsync<SessionEndedException>(async () => await third.ConnectAsync(ct))!;
-        Assert.That(ended.Message, Does.StartWith($"the aggregator at {kit.LoadBank(0).Aggregator} has ended its session (aborted: bank 0 restarted during the key setup (it sent its ")
+        Assert.That(ended.Message, Does.StartWith($"the aggregator at {kit.LoadBank(0).Aggregator} has ended its session (aborted: bank 0 restarted during the session's key setup (it sent its ")
             .And.EndWith("): this bank cannot join or resume it; ask the operator to start a new session (a new appliance state file, then serve again), then run this bank again with the others.")
             .And.Not.Contain("no saved state"));
         third.AbandonAsKilled();

@@ -268,7 +268,7 @@ internal sealed class HeEngine : IModeEngine
                 int restarted = (int)BinaryPrimitives.ReadUInt32LittleEndian(payload);
                 string step = System.Text.Encoding.ASCII.GetString(payload, 4, payload.Length - 4);
                 _setupFailure = new RoundEnd(0, false, "setup_restart");
-                _endCause = $"aborted: bank {restarted} restarted during the key setup (it sent its {step} again with other bytes)";
+                _endCause = $"aborted: bank {restarted} restarted during the session's key setup (it sent its {step} again with other bytes)";
                 return Map(_party.AbortSetup(ViolationReason.TooFewParticipants, SetupRestartMessage(restarted, step)));
             }
             case "he.fail_round":

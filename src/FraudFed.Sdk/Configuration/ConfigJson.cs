@@ -162,6 +162,8 @@ public static class ConfigJson
         string reason = Lower(Bare(e));
         if (string.IsNullOrEmpty(e.ParamName)) return new ConfigurationException($"{where}: {block}: {reason}.");
         string name = Options.PropertyNamingPolicy!.ConvertName(e.ParamName);
+        // The library names the parameter as .NET does ("MaxDepth must be in 1..12"): the setting's name stands in for it.
+        reason = Regex.Replace(reason, $@"\b{Regex.Escape(e.ParamName)}\b", name, RegexOptions.IgnoreCase);
         object? value = valueOf?.Invoke(name);
         return new ConfigurationException($"{where}: {block}.{name}{(value is null ? "" : $" = {value}")} is not allowed: {reason}.");
     }
@@ -198,9 +200,10 @@ public static class ConfigJson
     public static void CheckRanges(string path, object settings, string prefix = "")
     {
         ArgumentNullException.ThrowIfNull(settings);
-        foreach (System.Reflection.PropertyInfo p in settings.GetType().GetProperties())
+        // The settings a file can hold: public instance properties that JSON sets (not computed ones, nor statics such as a Default).
+        foreach (System.Reflection.PropertyInfo p in settings.GetType().GetProperties(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Instance))
         {
-            if (p.GetIndexParameters().Length > 0) continue;
+            if (p.GetIndexParameters().Length > 0 || !p.CanWrite || prefix.Count(ch => ch == '.') > 8) continue;
             string name = prefix + Options.PropertyNamingPolicy!.ConvertName(p.Name);
             object? value = p.GetValue(settings);
             if (value is null) continue;

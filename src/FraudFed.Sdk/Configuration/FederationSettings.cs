@@ -101,6 +101,8 @@ public sealed record FederationSettings
             if (Masking is not { } m)
                 throw new ConfigurationException($"{where}: the 'federation.masking' setting is missing; add the masking block (at least threshold) for mode \"masking\".");
             bool sparse = m.Degree is { } d && d < n - 1;
+            if (sparse && n < 4)
+                throw new ConfigurationException($"{where}: federation.masking.degree = {m.Degree} is not allowed: a sparse SecAgg+ graph (a degree below N - 1) needs at least 4 banks, and this roster has {n}; leave degree out for the complete graph.");
             if (sparse) InRange("degree", m.Degree!.Value, 2, n - 2, $"a SecAgg+ degree below N - 1 = {n - 1} is a sparse graph; leave it out for the complete graph");
             if (sparse && m.Degree!.Value % 2 != 0)
                 throw new ConfigurationException($"{where}: federation.masking.degree = {m.Degree} is odd: a SecAgg+ degree is even (each bank has degree/2 neighbours on each side); use {m.Degree - 1} or {m.Degree + 1}, or leave it out for the complete graph.");
