@@ -66,6 +66,20 @@ public sealed class SetupClockTests
         // A restart before any bank joined still waits for the first one.
         clock.Advance(SetupSeconds * 3);
         var logs = new CapturedLogs();
+        // The first setup stage's duration (fraudfed_stage_duration_seconds) counts from the first bank's message: the test clock
+        // does not move while the banks set up, so it is 0 s, not the 360 s the appliance waited for them.
+        var firstStage = new List<double>();
+        using var listener = new System.Diagnostics.Metrics.MeterListener
+        {
+            InstrumentPublished = (instrument, l) => { if (instrument.Meter.Name == AggregatorMetrics.MeterName && instrument.Name == "fraudfed_stage_duration") l.EnableMeasurementEvents(instrument); },
+        };
+        string firstLabel = mode == "he" ? "crs_commit" : "advertise_keys";
+        listener.SetMeasurementEventCallback<double>((_, seconds, tags, _) =>
+        {
+            foreach (KeyValuePair<string, object?> tag in tags)
+                if (tag.Key == "stage" && (string?)tag.Value == firstLabel) lock (firstStage) firstStage.Add(seconds);
+        });
+        listener.Start();
         using (var appliance = new Appliance(kit, clock, logs))
         {
             Coordinator c = appliance.Coordinator;
@@ -79,6 +93,7 @@ public sealed class SetupClockTests
             StoredEvent first = Clocks(appliance).First();
             Assert.That(DateTimeOffset.FromUnixTimeMilliseconds(BitConverter.ToInt64(first.Payload)), Is.EqualTo(joined));
             Assert.That(logs.Lines, Has.None.Contains("session setup failed"));
+            lock (firstStage) Assert.That(firstStage, Is.EqualTo(new[] { 0.0 }), $"the {firstLabel} stage's duration excludes the wait for the first bank");
         }
     }
 
