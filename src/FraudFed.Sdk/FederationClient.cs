@@ -524,6 +524,10 @@ public sealed partial class FederationClient : IAsyncDisposable
         {
             throw new ApplianceStateFailedException(_config.Aggregator.ToString(), e.Status.Detail);
         }
+        catch (RpcException e) when (StatusMapping.IsSessionEnded(e))
+        {
+            throw new SessionEndedException(_config.Aggregator.ToString(), e.Status.Detail);
+        }
         catch (RpcException e)
         {
             if (refusal?.Invoke(e) is { } specific) throw specific;

@@ -47,7 +47,7 @@ public sealed class RoundFailedException : FederationException
         string window = joinSeconds > 0 ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{joinSeconds:0.###} s of the first (deadlines.join_seconds)") : "the appliance's join window (deadlines.join_seconds)";
         string enough = needed > 0 ? $"at least {needed} banks" : "enough banks";
         return new RoundFailedException(round, reason,
-            $"round {round} did not open ({reason}): {detail}; nothing of this bank's values left it: start the other banks' sums so that {enough} ask within {window}, or have the operator raise deadlines.join_seconds, then run the sum again (it asks for a new round).",
+            $"round {round} did not open ({reason}): {detail}; nothing of this bank's values left it: start the other banks' sums so that {enough} ask within {window}, or have the operator raise deadlines.join_seconds, then run the sum again (it asks for a new round: round {round} is spent, so the next is round {round + 1} or later).",
             opened: false);
     }
 
@@ -147,6 +147,37 @@ public sealed class ApplianceStateFailedException : FederationException
         }
         else if (d.Length > 0) cause = $"({d.TrimEnd('.')})";
         return $"the aggregator at {aggregator} could not persist its state{(cause.Length > 0 ? " " + cause : "")} and accepts nothing until its operator fixes that and restarts the appliance; ask the operator (its log and /healthz say the same), then run this bank again.";
+    }
+}
+
+/// <summary>The appliance's session has ended (its key setup was aborted, e.g. at the setup deadline, or a bank ended it, or the
+/// appliance saw evidence of an attack, SPEC.md 14.5): it takes no message and opens no round of it any more. Not retried:
+/// nothing this bank does changes it; the operator starts a new session (a new appliance state file) and every bank runs again.</summary>
+public sealed class SessionEndedException : FederationException
+{
+    /// <summary>Creates the exception.</summary>
+    /// <param name="aggregator">The appliance's address, as in bank.json.</param>
+    /// <param name="detail">The appliance's status detail: "the session has ended (cause); ..." (its cause is kept, once).</param>
+    public SessionEndedException(string aggregator, string detail)
+        : base(Compose(aggregator, detail))
+    { }
+
+    private const string ApplianceSays = "the session has ended";
+
+    /// <summary>One sentence: what happened (the appliance's cause), what it means, what to do.</summary>
+    internal static string Compose(string aggregator, string? detail)
+    {
+        string d = (detail ?? "").Trim();
+        string cause = "";
+        if (d.StartsWith(ApplianceSays, StringComparison.OrdinalIgnoreCase))
+        {
+            // "the session has ended (aborted: ...); no round can run in it: ...": keep the parenthesis only.
+            string rest = d[ApplianceSays.Length..];
+            int end = rest.IndexOf("; ", StringComparison.Ordinal);
+            cause = (end < 0 ? rest : rest[..end]).Trim();
+        }
+        else if (d.Length > 0) cause = $"({d.TrimEnd('.')})";
+        return $"the aggregator at {aggregator} has ended its session{(cause.Length > 0 ? " " + cause : "")}: this bank cannot join or resume it; ask the operator to start a new session (a new appliance state file, then serve again), then run this bank again with the others.";
     }
 }
 

@@ -23,6 +23,17 @@ public static class StatusMapping
     /// <summary>Value of <see cref="ApplianceStateTrailer"/>: the appliance could not persist its state.</summary>
     public const string StateFailedValue = "persist-failed";
 
+    /// <summary>Value of <see cref="ApplianceStateTrailer"/> on the FAILED_PRECONDITION answer (reason <c>WrongRoundOrState</c>) of an
+    /// appliance whose session has ended (SPEC.md 14.5): the detail names the cause, and a retry changes nothing.</summary>
+    public const string SessionEndedValue = "session-ended";
+
+    /// <summary>True when <paramref name="error"/> is the answer of an appliance whose session has ended.</summary>
+    public static bool IsSessionEnded(RpcException error)
+    {
+        ArgumentNullException.ThrowIfNull(error);
+        return error.StatusCode == StatusCode.FailedPrecondition && error.Trailers.GetValue(ApplianceStateTrailer) == SessionEndedValue;
+    }
+
     /// <summary>True when <paramref name="error"/> is the answer of an appliance that could not persist its state.</summary>
     public static bool IsApplianceStateFailure(RpcException error)
     {

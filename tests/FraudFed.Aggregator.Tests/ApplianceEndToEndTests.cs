@@ -233,7 +233,7 @@ public sealed class ApplianceEndToEndTests
             RoundFailedException e = Assert.ThrowsAsync<RoundFailedException>(() => sum)!;
             Assert.That((e.Opened, e.Reason), Is.EqualTo((false, ViolationReason.TooFewParticipants)));
             Assert.That(e.Message, Is.EqualTo($"round {e.Round} did not open (TooFewParticipants): only 2 of 5 banks asked within 2 s (deadlines.join_seconds); at least {needed} are needed ({why}); " +
-                $"nothing of this bank's values left it: start the other banks' sums so that at least {needed} banks ask within 2 s of the first (deadlines.join_seconds), or have the operator raise deadlines.join_seconds, then run the sum again (it asks for a new round)."));
+                $"nothing of this bank's values left it: start the other banks' sums so that at least {needed} banks ask within 2 s of the first (deadlines.join_seconds), or have the operator raise deadlines.join_seconds, then run the sum again (it asks for a new round: round {e.Round} is spent, so the next is round {e.Round + 1} or later)."));
             round = e.Round;
         }
         Assert.That(clock.Elapsed.TotalSeconds, Is.LessThan(60), "the banks are told at the join deadline, not after the round's stages");

@@ -135,7 +135,7 @@ public sealed class ApplianceOutageTests
         using var http = new HttpClient();
         using HttpResponseMessage health = await http.GetAsync(new Uri(ops, "/healthz"), ct);
         Assert.That((int)health.StatusCode, Is.EqualTo(503));
-        Assert.That(await health.Content.ReadAsStringAsync(ct), Is.EqualTo("Unhealthy"));
+        Assert.That(await health.Content.ReadAsStringAsync(ct), Is.EqualTo("Unhealthy: the appliance could not persist its state (disk full or a read-only state directory?); fix it and restart the appliance"));
         string metrics = await http.GetStringAsync(new Uri(ops, "/metrics"), ct);
         Assert.That(metrics, Does.Contain("reason=\"StateFailed\""));
         // Once from the coordinator, however many calls were refused after it (the health check's own line, at every poll, is

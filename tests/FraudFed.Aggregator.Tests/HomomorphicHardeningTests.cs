@@ -84,7 +84,7 @@ public sealed class HomomorphicHardeningTests
     public async Task BankMissingTheSetupDeadline_EndsTheSetup_TheBanksAreToldWhy_AndTheOperatorSeesItInMetricsAndHealth()
     {
         await using ApplianceKit kit = ApplianceKit.Create("he");
-        // The first setup stage starts with the appliance: 8 s is ample for four loopback banks and keeps the test short.
+        // The first setup stage's clock starts with the first bank's message: 8 s is ample for four loopback banks and keeps the test short.
         kit.EditConfig(c => c with { Deadlines = c.Deadlines with { SetupSeconds = 8 } });
         await kit.StartAsync();
         CancellationToken ct = Bounded(60);
@@ -105,7 +105,9 @@ public sealed class HomomorphicHardeningTests
         // The appliance keeps answering, but the ended session is what an operator's health probe must see.
         using HttpResponseMessage health = await http.GetAsync(new Uri(ops, "/healthz"), ct);
         Assert.That(health.StatusCode, Is.EqualTo(System.Net.HttpStatusCode.ServiceUnavailable));
-        Assert.That(await health.Content.ReadAsStringAsync(ct), Is.EqualTo("Unhealthy"));
+        // ... and the probe's body says why and what the operator does.
+        Assert.That(await health.Content.ReadAsStringAsync(ct), Does.Match(@"^Unhealthy: the session has ended \(aborted: bank\(s\) 4 missed the CrsCommit setup deadline \(deadlines\.setup_seconds; it passed at \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ\)\); "
+            + @"no round can run in it: the operator starts a new session \(state in aggregator\.json pointed at a new file, then aggregator serve again\) and every bank runs again$"));
         Assert.That(kit.Host.Coordinator.SessionEnded, Is.True);
     }
 }

@@ -28,7 +28,7 @@ public sealed class RoundFailedMessageTests
         const string appliance = "round 3: only 2 of 5 banks asked within 30 s (deadlines.join_seconds); at least 4 are needed (the threshold T = 4 and K_min = 4, SPEC.md 12.3); the round did not open: start the other banks, or raise deadlines.join_seconds";
         RoundFailedException e = RoundFailedException.NotOpened(3, ViolationReason.TooFewParticipants, appliance, 2, 4, 30);
         Assert.That(e.Message, Is.EqualTo("round 3 did not open (TooFewParticipants): only 2 of 5 banks asked within 30 s (deadlines.join_seconds); at least 4 are needed (the threshold T = 4 and K_min = 4, SPEC.md 12.3); " +
-            "nothing of this bank's values left it: start the other banks' sums so that at least 4 banks ask within 30 s of the first (deadlines.join_seconds), or have the operator raise deadlines.join_seconds, then run the sum again (it asks for a new round)."));
+            "nothing of this bank's values left it: start the other banks' sums so that at least 4 banks ask within 30 s of the first (deadlines.join_seconds), or have the operator raise deadlines.join_seconds, then run the sum again (it asks for a new round: round 3 is spent, so the next is round 4 or later)."));
         Assert.That((e.Round, e.Reason, e.Opened), Is.EqualTo((3UL, ViolationReason.TooFewParticipants, false)));
         Assert.That(new RoundFailedException(3, ViolationReason.TooFewParticipants, "").Opened, Is.True);
     }
@@ -39,7 +39,7 @@ public sealed class RoundFailedMessageTests
         // Another vendor's appliance may send the counts without a message.
         RoundFailedException e = RoundFailedException.NotOpened(9, ViolationReason.TooFewParticipants, "", 1, 3, 2.5);
         Assert.That(e.Message, Is.EqualTo("round 9 did not open (TooFewParticipants): 1 bank asked for it within the appliance's join window; at least 3 are needed; " +
-            "nothing of this bank's values left it: start the other banks' sums so that at least 3 banks ask within 2.5 s of the first (deadlines.join_seconds), or have the operator raise deadlines.join_seconds, then run the sum again (it asks for a new round)."));
+            "nothing of this bank's values left it: start the other banks' sums so that at least 3 banks ask within 2.5 s of the first (deadlines.join_seconds), or have the operator raise deadlines.join_seconds, then run the sum again (it asks for a new round: round 9 is spent, so the next is round 10 or later)."));
     }
 
     [Test]

@@ -6,7 +6,10 @@
 // request window ends without a round (the step refuse_round: the round number is spent, every bank that asked gets a
 // RoundRefused item). A training job's rounds open without requests, when the step that needs the sum is broadcast.
 // Each stage closes when every expected bank has answered, or at its deadline (the silent
-// banks are dropouts; the protocol decides whether enough remain). On start the log is replayed into fresh parties.
+// banks are dropouts; the protocol decides whether enough remain). The session setup's clock starts with the first bank's
+// message, not with the appliance: a setup_clock step records each setup stage's start (the first one at the first bank's
+// message), so a restart keeps the deadline and an appliance started before its banks waits for them. On start the log is
+// replayed into fresh parties.
 using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Security.Cryptography;
@@ -56,9 +59,17 @@ public sealed class Coordinator : IDisposable
     private long _firstJoin;
     private int _roundParticipants;   // banks of the running (or last) round
     private Refusal? _refused;   // the request window the last event ended without a round, for Commit's log line and metric
+    private bool _setupJoined;   // a bank's message was accepted during the session setup (from the log)
+    private string? _clockStage;   // the setup stage whose clock a setup_clock step started (from the log), or null
+    private DateTimeOffset _clockStarted;   // that step's time
 
     /// <summary>The coordinator step that ends a request window without a round (SPEC.md 14.5, "Rounds and deadlines").</summary>
     internal const string RefuseRoundStep = "refuse_round";
+
+    /// <summary>The coordinator step that starts a session setup stage's clock (SPEC.md 14.5, "Rounds and deadlines"): the first
+    /// setup stage's at the first bank message accepted, each later setup stage's when it begins. Payload: the time, u64 Unix
+    /// milliseconds, little-endian. Replayed, it gives a restarted appliance the stage's original deadline.</summary>
+    internal const string SetupClockStep = "setup_clock";
 
     /// <summary>A request window that ended without a round: the numbers of its <see cref="RoundRefused"/> item.</summary>
     private sealed record Refusal(ulong Round, int Asked, int Banks, int Needed, string Why);
@@ -96,8 +107,13 @@ public sealed class Coordinator : IDisposable
             {
                 Replay();
             }
-            _stageStarted = _time.GetUtcNow();
+            // A setup stage keeps the clock its setup_clock step started (a restart does not extend its deadline); any other stage's
+            // clock starts now.
+            _stageStarted = _engine.InSetup && _clockStage == _engine.StageKey ? _clockStarted : _time.GetUtcNow();
             _stageKey = _engine.StageKey;
+            if (_engine.SessionEnded)
+                _log.LogWarning("the session in {State} has ended ({Cause}); no round can run in it: start a new session with a new state file (point state in aggregator.json at a new path, restart serve) and run every bank again. Until then this appliance answers every bank with that cause, and /healthz says Unhealthy",
+                    config.StatePath, _engine.EndCause);
             Advance();
         }
         FlushQueuedAsync().GetAwaiter().GetResult();
@@ -120,6 +136,13 @@ public sealed class Coordinator : IDisposable
     /// <summary>True once the session has ended (setup aborted, or a masking session ended on evidence of an attack, SPEC.md 8.3):
     /// the appliance answers but no round can open until the operator starts a new session (a new state file).</summary>
     public bool SessionEnded { get { lock (_lock) return _engine.SessionEnded; } }
+    /// <summary>Once the session has ended: what a bank and the operator are told (why, and what the operator does now), else null.</summary>
+    public string? SessionEndedMessage { get { lock (_lock) return EndedMessage(); } }
+
+    /// <summary>Under the lock: the ended session's message (<see cref="SessionEndedMessage"/>), or null.</summary>
+    private string? EndedMessage() => _engine.EndCause is { } cause
+        ? $"the session has ended ({cause}); no round can run in it: the operator starts a new session (state in aggregator.json pointed at a new file, then aggregator serve again) and every bank runs again"
+        : null;
     /// <summary>What a bank is told once the state file failed (SPEC.md 14.5).</summary>
     public const string StateFailedMessage = "the appliance could not persist its state (disk full or a read-only state directory?); it accepts nothing until the operator fixes that and restarts it, and then resumes from its log";
     /// <summary>True after the state file failed: nothing more is accepted until a restart.</summary>
@@ -169,12 +192,14 @@ public sealed class Coordinator : IDisposable
     {
         IReadOnlyList<StoredEvent> events = _store.ReadEvents();
         int opened = 0, summed = 0, failed = 0;
+        var refusedRounds = new List<ulong>();
         foreach (StoredEvent e in events)
         {
             if (e.Kind == EventKind.Inbound) _inbound[(e.Bank, Convert.ToHexString(e.Digest))] = Task.FromResult(e.Sequence);
             try { Apply(e); }
             catch (ProtocolViolationException v) { throw new InvalidDataException($"{_config.StatePath}: event {e.Sequence} ({e.Kind} {e.Name}) is refused on replay ({v.Reason}); the state file does not match this build.", v); }
             if (e.Kind == EventKind.Step && e.Name == "open_round") opened++;
+            if (e.Kind == EventKind.Step && e.Name == RefuseRoundStep) refusedRounds.Add(BinaryPrimitives.ReadUInt64LittleEndian(e.Payload));
             if (_engine.TakeRoundEnd() is { Round: > 0 } end)
             {
                 if (end.Succeeded) summed++;
@@ -184,8 +209,11 @@ public sealed class Coordinator : IDisposable
         }
         ReplayedEvents = events.Count;
         // In the operator's terms: the session (a state file holds one) and its rounds, then where it stands now.
-        _log.LogInformation("resumed the {Mode} session of {Banks} banks from {State}: {Rounds} ({Summed} with their sum opened, {Failed} failed); {Position}",
-            _config.Config.Federation.Mode, _config.Config.Federation.Banks, _config.StatePath, opened == 1 ? "1 round opened" : $"{opened} rounds opened", summed, failed, Position);
+        // A refused request window spent its round number (SPEC.md 14.5): counted apart, so that the gap in the numbers is explained.
+        string refusedWords = refusedRounds.Count == 0 ? ""
+            : $", {refusedRounds.Count} refused (round{(refusedRounds.Count == 1 ? "" : "s")} {Plural.List(refusedRounds)} did not open: too few banks asked; the next round is {_nextRound})";
+        _log.LogInformation("resumed the {Mode} session of {Banks} banks from {State}: {Rounds} ({Summed} with their sum opened, {Failed} failed){Refused}; {Position}",
+            _config.Config.Federation.Mode, _config.Config.Federation.Banks, _config.StatePath, opened == 1 ? "1 round opened" : $"{opened} rounds opened", summed, failed, refusedWords, Position);
     }
 
     /// <summary>Applies one event to the mode engine, then to the training job (which reacts to the round the event closed):
@@ -203,6 +231,7 @@ public sealed class Coordinator : IDisposable
         switch (e.Kind)
         {
             case EventKind.Inbound:
+                if (_engine.InSetup) _setupJoined = true;
                 // Replay (no prepared result): the same checks, inline.
                 IReadOnlyList<OutboundItem> outs = _engine.Receive(e.Bank, e.Payload, prepared is null ? _engine.Prepare(e.Bank, e.Payload) : prepared.Value);
                 _roundMessages++;
@@ -222,6 +251,11 @@ public sealed class Coordinator : IDisposable
                 _runningLength = len;
                 _roundMessages = 0;
                 return _engine.OpenRound(round, len, participants);
+            case EventKind.Step when e.Name == SetupClockStep:
+                _clockStage = _engine.StageKey;
+                _clockStarted = Clock.Read(e.Payload);
+                _stageStarted = _clockStarted;
+                return [];
             case EventKind.Step when e.Name == RefuseRoundStep:
             {
                 // The window's requests are answered with the refusal, and the next window asks for the next round number.
@@ -262,8 +296,8 @@ public sealed class Coordinator : IDisposable
             _refused = null;
             _metrics.RoundEnded(false, "join_deadline");
             // A warning: the banks that asked are told to give up, and the operator acts (starts the others, or raises the window).
-            _log.LogWarning("round {Round} did not open: {Asked} of {Banks} banks asked within {JoinSeconds} s (deadlines.join_seconds); at least {Needed} are needed ({Why})",
-                refused.Round, refused.Asked, refused.Banks, _config.Config.Deadlines.JoinSeconds, refused.Needed, refused.Why);
+            _log.LogWarning("round {Round} did not open: {Asked} of {Banks} banks asked within {JoinSeconds} s (deadlines.join_seconds); at least {Needed} are needed ({Why}); round {Round} is spent: the next round is {Next}",
+                refused.Round, refused.Asked, refused.Banks, _config.Config.Deadlines.JoinSeconds, refused.Needed, refused.Why, refused.Round, refused.Round + 1);
         }
         RoundEnd? end = _engine.TakeRoundEnd();
         if (end is not null)
@@ -279,6 +313,17 @@ public sealed class Coordinator : IDisposable
         }
         if (_setupLogged is not null || _engine.InSetup) LogSetupProgress();
         return pending;
+    }
+
+    /// <summary>Numbers in words: "3", "3 and 5", "3, 5 and 8" (at most five, then "and N more").</summary>
+    private static class Plural
+    {
+        public static string List(IReadOnlyList<ulong> numbers)
+        {
+            if (numbers.Count > 5) return $"{string.Join(", ", numbers.Take(5))} and {numbers.Count - 5} more";
+            return numbers.Count == 1 ? numbers[0].ToString(System.Globalization.CultureInfo.InvariantCulture)
+                : $"{string.Join(", ", numbers.Take(numbers.Count - 1))} and {numbers[^1]}";
+        }
     }
 
     /// <summary>A round's position without the "session Ready; " in front ("round 3 in stage MaskedInput with 2 of 5 inputs").</summary>
@@ -476,10 +521,18 @@ public sealed class Coordinator : IDisposable
                 _stageKey = _engine.StageKey;
                 _stageStarted = now;
             }
+            if (_engine.InSetup && _setupJoined && _clockStage != _stageKey)
+            {
+                // A bank has joined (this or an earlier stage): this setup stage's clock starts now, durably.
+                Commit(new StoredEvent(0, EventKind.Step, -1, SetupClockStep, Clock.Write(now), []));
+                continue;
+            }
             DeadlineSettings d = _config.Config.Deadlines;
             double limit = _engine.InSetup ? d.SetupSeconds : d.StageSeconds;
-            bool late = (now - _stageStarted).TotalSeconds >= limit;
+            // Before the first bank joined, the setup has no clock: an appliance started long before its banks waits for them.
+            bool late = (!_engine.InSetup || _clockStage == _stageKey) && (now - _stageStarted).TotalSeconds >= limit;
             (string Name, byte[] Payload)? step = _engine.Due(late);
+            if (step is { Name: HeEngine.FailSetupStep }) step = (HeEngine.FailSetupStep, Clock.Write(_stageStarted.AddSeconds(limit)));
             if (step is null && _engine.CanOpenRound && _training?.RoundToOpen is { } due && due.Round == _nextRound && _engine.SessionBanks.Count > 0)
             {
                 // Training: the round the step just broadcast names opens at once, with every session bank (SPEC.md 14.5, training
@@ -559,6 +612,7 @@ public sealed class Coordinator : IDisposable
     /// <returns>The log sequence of the accepted message and whether it was a resend of bytes already accepted.</returns>
     /// <exception cref="ProtocolViolationException">the message is refused; nothing was stored or changed.</exception>
     /// <exception cref="ApplianceUnavailableException">the state file failed (now or earlier); nothing is acknowledged.</exception>
+    /// <exception cref="EndedSessionException">the session has ended and the message is not a resend of accepted bytes; nothing was stored.</exception>
     public async Task<(long Sequence, bool Resend)> SubmitAsync(int bank, byte[] message)
     {
         long t0 = ApplianceTimings.Now;
@@ -566,6 +620,9 @@ public sealed class Coordinator : IDisposable
         long t1 = ApplianceTimings.Now;
         Timings.Intake(t1 - t0);
         var key = (bank, Convert.ToHexString(digest));
+        // An ended session takes nothing more, whatever the bytes (a resend of accepted bytes still gets its first answer).
+        lock (_lock)
+            if (EndedMessage() is { } over && !_inbound.ContainsKey(key)) throw new EndedSessionException(over);
         // Outside the lock: the checks that depend on the bytes only (decoding), so that banks' messages decode in parallel.
         var prepared = new Prepared(_engine.Prepare(bank, message));
         long t2 = ApplianceTimings.Now;
@@ -580,6 +637,8 @@ public sealed class Coordinator : IDisposable
             if (_firstJoin == 0 && _engine.InSetup) _firstJoin = System.Diagnostics.Stopwatch.GetTimestamp();
             if (!_inbound.TryGetValue(key, out earlier))
             {
+                // An ended session takes nothing more; the bank is told why and what the operator does (not the state check's words).
+                if (EndedMessage() is { } ended) throw new EndedSessionException(ended);
                 var sw = Stopwatch.StartNew();
                 try
                 {
@@ -651,6 +710,7 @@ public sealed class Coordinator : IDisposable
     /// <exception cref="RoundLengthMismatchException">another bank set the pending round's length and it differs, or the bank is
     /// answered with the running round and that round's length differs.</exception>
     /// <exception cref="ApplianceUnavailableException">the state file failed (now or earlier).</exception>
+    /// <exception cref="EndedSessionException">the session has ended; nothing was stored.</exception>
     public async Task<ulong> RequestRoundAsync(int bank, int length)
     {
         if (length is < 1 or > (1 << 27)) throw Error.Violation(ViolationReason.OutOfRange, "a round length is 1..2^27 values");
@@ -658,6 +718,7 @@ public sealed class Coordinator : IDisposable
         ulong round;
         lock (_lock)
         {
+            if (EndedMessage() is { } ended) throw new EndedSessionException(ended);
             if (_requests.TryGetValue(bank, out int asked))
             {
                 // This bank's own earlier request (typically from a run of it that stopped before the round opened) set its
@@ -750,6 +811,10 @@ public sealed class Coordinator : IDisposable
 
 /// <summary>The appliance cannot accept work now (its state file failed); the call may be retried after a restart.</summary>
 public sealed class ApplianceUnavailableException(string message) : Exception(message);
+
+/// <summary>The session has ended (setup aborted, or evidence of an attack, SPEC.md 14.5): nothing more is accepted, and a retry
+/// changes nothing until the operator starts a new session. The message says why and what the operator does.</summary>
+public sealed class EndedSessionException(string message) : Exception(message);
 
 /// <summary>A bank asked to join the pending round with another vector length than the round's: the first bank to ask sets the
 /// length (SPEC.md 14.5) and every other bank must pass the same. The appliance answers INVALID_ARGUMENT (reason OutOfRange) with

@@ -37,6 +37,10 @@ internal interface IModeEngine : IDisposable
     (string Stage, int Have, int Of)? SetupProgress { get; }
     /// <summary>True once the session has ended (setup aborted, or evidence of an attack): no round can open again.</summary>
     bool SessionEnded { get; }
+    /// <summary>Once the session has ended: why, in the operator's words, starting "aborted" (e.g. "aborted: bank(s) 3 missed the
+    /// CrsCommit setup deadline (deadlines.setup_seconds; it passed at 2026-12-02 12:02:00Z)"); otherwise null. A
+    /// function of the log (a deadline's time is in its step's payload). No secret: banks, stages, reasons and times.</summary>
+    string? EndCause { get; }
     /// <summary>Banks in the session (a round opens early when all of them asked).</summary>
     IReadOnlyCollection<int> SessionBanks { get; }
     /// <summary>Masking: the session id; homomorphic: empty.</summary>
@@ -74,6 +78,20 @@ internal interface IModeEngine : IDisposable
     RoundEnd? TakeRoundEnd();
     /// <summary>The last closed round since the previous call, with its sum, if any (independent of <see cref="TakeRoundEnd"/>).</summary>
     ClosedRound? TakeClosedRound();
+}
+
+/// <summary>The times the coordinator records in step payloads (a stage clock's start, a deadline): u64 Unix milliseconds, little-endian.</summary>
+internal static class Clock
+{
+    public static byte[] Write(DateTimeOffset time)
+    {
+        var payload = new byte[8];
+        BinaryPrimitives.WriteInt64LittleEndian(payload, time.ToUnixTimeMilliseconds());
+        return payload;
+    }
+    public static DateTimeOffset Read(byte[] payload) => DateTimeOffset.FromUnixTimeMilliseconds(BinaryPrimitives.ReadInt64LittleEndian(payload));
+    /// <summary>A time in the operator log's form, UTC to the second ("2026-12-02 12:02:00Z").</summary>
+    public static string Words(DateTimeOffset time) => time.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss'Z'", System.Globalization.CultureInfo.InvariantCulture);
 }
 
 internal static class Items
@@ -125,6 +143,11 @@ internal sealed class HeEngine : IModeEngine
     private HeRoundOutcome? _reported;
     private RoundEnd? _setupFailure;
     private HeRoundOutcome? _closed;
+    private string? _endCause;   // set by the step that ended the session (a bank's own abort leaves it null: the party's state says it)
+
+    /// <summary>The step that ends a setup a bank missed: its payload is the deadline's time (u64 Unix milliseconds, little-endian;
+    /// empty in logs written before the time was recorded).</summary>
+    internal const string FailSetupStep = "he.fail_setup";
 
     public HeEngine(FederationSettings settings, byte[] aggregatorSeed, int maxMessageBytes)
     {
@@ -140,7 +163,7 @@ internal sealed class HeEngine : IModeEngine
         get
         {
             string s = _party.State;
-            if (SessionEnded) return $"session ended: {s}";
+            if (SessionEnded) return $"session ended ({EndCause})";
             if (_party.IsReady) return _party.LastOutcome is { } last ? $"session Ready; no round running (round {last.Round} ended)" : "session Ready; no round running";
             if (InSetup) return $"session setup in stage {s}, waiting for {_party.MissingSetupBanks.Count} of {_banks} banks";
             int answered = _expected.Count(_answered.Contains);
@@ -154,6 +177,8 @@ internal sealed class HeEngine : IModeEngine
     public bool InSetup => !_party.IsReady && !_party.State.StartsWith("Collecting", StringComparison.Ordinal) && !_party.State.StartsWith("Aborted", StringComparison.Ordinal);
     public (string Stage, int Have, int Of)? SetupProgress => InSetup && _party.State != "Idle" ? (_party.State, _banks - _party.MissingSetupBanks.Count, _banks) : null;
     public bool SessionEnded => _party.State.StartsWith("Aborted", StringComparison.Ordinal);
+    // The party names its aborted state "Aborted(<why>)": a bank's abort of the session is "bank 3: Inconsistent".
+    public string? EndCause => !SessionEnded ? null : _endCause ?? $"aborted: {_party.State["Aborted(".Length..^1]}";
     public IReadOnlyCollection<int> SessionBanks => Enumerable.Range(0, _banks).ToArray();
     public byte[] SessionId => [];
     public (int Needed, string Why) RoundMinimum
@@ -225,19 +250,25 @@ internal sealed class HeEngine : IModeEngine
                 _expected = active;
                 _answered.Clear();
                 return Map(outs);
-            case "he.fail_setup":
+            case FailSetupStep:
+            {
                 // A bank missed a setup stage's deadline: setup cannot finish without every roster bank's key material.
                 IReadOnlyList<int> missing = _party.MissingSetupBanks;
                 string stage = _party.State;
+                string at = payload.Length >= 8 ? $" (deadlines.setup_seconds; it passed at {Clock.Words(Clock.Read(payload))})" : "";
+                string missed = $"bank(s) {string.Join(", ", missing)} missed the {stage} setup deadline{at}";
                 _setupFailure = new RoundEnd(0, false, "setup_deadline");
+                _endCause = $"aborted: {missed}";
                 return Map(_party.AbortSetup(ViolationReason.TooFewParticipants,
-                    $"bank(s) {string.Join(", ", missing)} missed the {stage} setup deadline; start a new session and start every bank again (homomorphic key setup needs every bank and does not resume)"));
+                    $"{missed}; start a new session and start every bank again (homomorphic key setup needs every bank and does not resume)"));
+            }
             case "he.end_setup_restart":
             {
                 // A bank was restarted during setup (SetupRestartEnd): setup ends at once rather than at the stage's deadline.
                 int restarted = (int)BinaryPrimitives.ReadUInt32LittleEndian(payload);
                 string step = System.Text.Encoding.ASCII.GetString(payload, 4, payload.Length - 4);
                 _setupFailure = new RoundEnd(0, false, "setup_restart");
+                _endCause = $"aborted: bank {restarted} restarted during the session's key setup (it sent its {step} again with other bytes)";
                 return Map(_party.AbortSetup(ViolationReason.TooFewParticipants, SetupRestartMessage(restarted, step)));
             }
             case "he.fail_round":
@@ -250,7 +281,7 @@ internal sealed class HeEngine : IModeEngine
     public (string Name, byte[] Payload)? Due(bool deadlinePassed)
     {
         string s = _party.State;
-        if (deadlinePassed && _party.MissingSetupBanks.Count > 0) return ("he.fail_setup", []);
+        if (deadlinePassed && _party.MissingSetupBanks.Count > 0) return (FailSetupStep, []);   // the coordinator adds the deadline's time
         if (s.StartsWith("CollectingUploads", StringComparison.Ordinal))
         {
             if (!deadlinePassed && !_expected.All(_answered.Contains)) return null;
@@ -298,6 +329,7 @@ internal sealed class MaskingEngine : IModeEngine
     private int[] _participants = [];
     private RoundEnd? _end;
     private ClosedRound? _closed;
+    private string? _endCause;
 
     public MaskingEngine(FederationSettings settings, int maxMessageBytes)
     {
@@ -320,7 +352,7 @@ internal sealed class MaskingEngine : IModeEngine
                 AggregatorAdvertiseKeys or AggregatorGraphSeed => $"session setup in stage {_aggregator.State.Stage} with {answered} of {_expected.Length} banks' messages",
                 AggregatorCompleted done => $"session Ready; no round running (round {done.Round} ended)",
                 AggregatorReady => "session Ready; no round running",
-                AggregatorAborted => "session ended",
+                AggregatorAborted => $"session ended ({EndCause})",
                 var state => $"session Ready; round {state.Round} in stage {state.Stage} with {answered} of {_expected.Length} {Inputs(state.Stage)}",
             };
         }
@@ -338,6 +370,7 @@ internal sealed class MaskingEngine : IModeEngine
     public (string Stage, int Have, int Of)? SetupProgress =>
         InSetup ? (_aggregator!.State.Stage.ToString(), _expected.Count(_answered.Contains), _expected.Length) : null;
     public bool SessionEnded => _aggregator?.State is AggregatorAborted;
+    public string? EndCause => SessionEnded ? _endCause ?? "aborted" : null;
     public IReadOnlyCollection<int> SessionBanks => _aggregator?.State is AggregatorAdvertiseKeys or AggregatorGraphSeed or null ? [] : _aggregator.Advertised;
     public byte[] SessionId => _parameters?.SessionId ?? [];
     public (int Needed, string Why) RoundMinimum => (_parameters?.MinimumSurvivors ?? 0, Error.MaskingMinimum);
@@ -395,6 +428,7 @@ internal sealed class MaskingEngine : IModeEngine
         }
         MaskingAggregator agg = Aggregator;
         uint round = agg.State.Round;
+        string stageBefore = agg.State.Stage.ToString();
         try
         {
             switch (name)
@@ -446,6 +480,8 @@ internal sealed class MaskingEngine : IModeEngine
                 return Items.Messages(_participants.Select(b => (b, notice)));
             }
             // The session ended (a setup that cannot finish, or evidence of an attack): every bank is told with round 0.
+            string text = e.Message.StartsWith(e.Reason + ": ", StringComparison.Ordinal) ? e.Message[(e.Reason.ToString().Length + 2)..] : e.Message;
+            _endCause = $"aborted in stage {stageBefore} ({e.Reason}: {text})";
             _end = new RoundEnd(round, false, e.Reason.ToString());
             _closed = new ClosedRound(round, null, [], _end.Reason);
             byte[] end = MaskingWire.Encode(new RoundAbort(_parameters!.SessionId, 0, e.Reason, "the session ended"));

@@ -24,12 +24,15 @@ public sealed record DeadlineSettings
     /// Homomorphic (CRS and key-share commit/reveal, channel adverts, thresholdize): every roster bank is needed, so a bank
     /// that misses it ends the session (Abort round 0 to every bank, a warning log naming the missing banks, and
     /// <c>fraudfed_rounds_total{outcome="setup_deadline"}</c>).</summary>
+    [System.ComponentModel.DataAnnotations.Range(0.0, double.MaxValue, MinimumIsExclusive = true, ErrorMessage = "seconds each setup stage waits for the banks, counted from the first bank's message")]
     public double SetupSeconds { get; init; } = 120;
     /// <summary>After the first bank asks for a round, how long the others have to ask before it opens without them; when the
     /// banks that asked by then are fewer than any round needs (max(T, K_min), or M), no round opens and each of them is told
     /// so (SPEC.md 14.5, "Rounds and deadlines"; <c>fraudfed_rounds_total{outcome="join_deadline"}</c>).</summary>
+    [System.ComponentModel.DataAnnotations.Range(0.0, double.MaxValue, MinimumIsExclusive = true, ErrorMessage = "seconds the other banks have to ask for a round once the first asked")]
     public double JoinSeconds { get; init; } = 30;
     /// <summary>Each round stage (uploads, decryption shares; ShareKeys ... Unmasking): a bank that misses it is a dropout.</summary>
+    [System.ComponentModel.DataAnnotations.Range(0.0, double.MaxValue, MinimumIsExclusive = true, ErrorMessage = "seconds each round stage waits for its banks")]
     public double StageSeconds { get; init; } = 120;
 }
 
@@ -57,10 +60,12 @@ public sealed record AggregatorConfig
     /// <summary>The session facts shared with every bank.</summary>
     public FederationSettings Federation { get; init; } = new();
     /// <summary>Largest bank message, in bytes (checked before parsing; the gRPC transport refuses larger frames before allocation).</summary>
+    [System.ComponentModel.DataAnnotations.Range(1024, 1 << 30, ErrorMessage = "the largest bank message in bytes, 1 KiB to 1 GiB; a homomorphic upload is about 38 MB")]
     public int MaxMessageBytes { get; init; } = 256 << 20;
     /// <summary>Stage deadlines.</summary>
     public DeadlineSettings Deadlines { get; init; } = new();
     /// <summary>Submit and RequestRound calls allowed per bank per second (a token bucket; excess gets RESOURCE_EXHAUSTED).</summary>
+    [System.ComponentModel.DataAnnotations.Range(1, int.MaxValue, ErrorMessage = "calls per bank per second")]
     public int RequestsPerSecond { get; init; } = 200;
     /// <summary>The training job this appliance coordinates (SPEC.md 14.5), or null for secure sums only.</summary>
     public TrainingSettings? Training { get; init; }
@@ -70,11 +75,14 @@ public sealed record AggregatorConfig
     public static LoadedAggregatorConfig Load(string path)
     {
         AggregatorConfig c = ConfigJson.Load<AggregatorConfig>(path);
+        ConfigJson.CheckRanges(path, c);
         c.Federation.Validate(path);
         IPEndPoint listen = Endpoint(path, "listen", c.Listen);
         IPEndPoint? ops = c.OpsListen is null ? null : Endpoint(path, "ops_listen", c.OpsListen);
         if (c.Banks.Length != c.Federation.Banks)
-            throw new ConfigurationException($"{path}: banks lists {c.Banks.Length} certificates but federation.identity_keys {c.Federation.Banks} keys; one of each per bank.");
+            throw new ConfigurationException(c.Banks.Length == 0 && ConfigJson.IsAbsent(path, "banks")
+                ? $"{path}: the 'banks' setting is missing; add it at the top level of the file with one entry per bank (name and certificate_sha256), in the order of federation.identity_keys."
+                : $"{path}: banks lists {c.Banks.Length} certificates but federation.identity_keys {c.Federation.Banks} keys; one of each per bank.");
         var pins = new string[c.Banks.Length];
         for (int i = 0; i < c.Banks.Length; i++)
         {
@@ -83,16 +91,13 @@ public sealed record AggregatorConfig
             pins[i] = pin;
         }
         if (pins.Distinct().Count() != pins.Length) throw new ConfigurationException($"{path}: two banks pin the same certificate; every bank needs its own.");
-        if (c.MaxMessageBytes is < 1024 or > (1 << 30)) throw new ConfigurationException($"{path}: max_message_bytes must be in 1024..{1 << 30}.");
-        if (c.Deadlines.SetupSeconds <= 0 || c.Deadlines.JoinSeconds <= 0 || c.Deadlines.StageSeconds <= 0)
-            throw new ConfigurationException($"{path}: every deadline must be a positive number of seconds.");
-        if (c.RequestsPerSecond < 1) throw new ConfigurationException($"{path}: requests_per_second must be at least 1.");
         c.Training?.Validate(path, c.Federation);
-        if (string.IsNullOrWhiteSpace(c.State)) throw new ConfigurationException($"{path}: state must name the SQLite state file.");
+        if (string.IsNullOrWhiteSpace(c.State)) throw new ConfigurationException(ConfigJson.MissingOrEmpty(path, "state", "name the SQLite state file (e.g. state/aggregator.db)"));
         byte[]? aggregatorSeed = null;
         if (c.Federation.IsHomomorphic)
         {
-            if (c.AggregatorKey is null) throw new ConfigurationException($"{path}: aggregator_key (the aggregator's Ed25519 seed file) is required in mode \"he\".");
+            if (string.IsNullOrWhiteSpace(c.AggregatorKey))
+                throw new ConfigurationException(ConfigJson.MissingOrEmpty(path, "aggregator_key", "name the aggregator's Ed25519 seed file (required in mode \"he\")"));
             aggregatorSeed = ConfigJson.ReadKeySeed(ConfigJson.ExistingFile(path, "aggregator_key", c.AggregatorKey, "aggregator key"));
         }
         X509Certificate2 server = TlsFiles.LoadCertificateWithKey(ConfigJson.ExistingFile(path, "certificate", c.Certificate, "certificate"),

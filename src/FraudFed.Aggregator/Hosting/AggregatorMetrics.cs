@@ -63,12 +63,34 @@ public sealed class AggregatorMetrics : IDisposable
     public void Rejected(string reason) => _rejects.Add(1, new KeyValuePair<string, object?>("reason", reason));
     /// <summary>A round ended.</summary>
     public void RoundEnded(bool ok, string reason) => _rounds.Add(1, new KeyValuePair<string, object?>("outcome", ok ? "ok" : reason));
-    /// <summary>A stage ended after <paramref name="seconds"/>.</summary>
+    /// <summary>A stage ended after <paramref name="seconds"/> (a setup stage's time counts from the first bank's message, not
+    /// from the appliance's start). <paramref name="stage"/> is the coordinator's stage key (the party's state name, e.g.
+    /// "CollectingUploads(round 3)" or "MaskedInput/3"); the label is <see cref="StageLabel"/>.</summary>
     public void StageEnded(string stage, double seconds)
     {
         if (stage.Length == 0) return;
+        _stage.Record(seconds, new KeyValuePair<string, object?>("stage", StageLabel(stage)));
+    }
+
+    /// <summary>The <c>stage</c> label of a stage key: the stage's SPEC.md 14.5 name, lower-case with underscores (Prometheus label
+    /// style), the same words the log uses: homomorphic rounds <c>uploads</c> and <c>decryption_shares</c> (the party's
+    /// CollectingUploads and CollectingShares), setup <c>crs_commit</c>, <c>crs_reveal</c>, <c>key_share_commit</c>, ...;
+    /// masking <c>advertise_keys</c>, <c>graph_seed</c>, <c>share_keys</c>, <c>masked_input</c>, <c>consistency_check</c>,
+    /// <c>unmasking</c>; between stages <c>ready</c> (and <c>idle</c>, <c>none</c>, <c>completed</c>).</summary>
+    internal static string StageLabel(string stage)
+    {
         int cut = stage.IndexOfAny(['(', '/']);
-        _stage.Record(seconds, new KeyValuePair<string, object?>("stage", cut > 0 ? stage[..cut] : stage));
+        string name = cut > 0 ? stage[..cut] : stage;
+        if (name == "CollectingUploads") return "uploads";
+        if (name == "CollectingShares") return "decryption_shares";
+        var label = new System.Text.StringBuilder(name.Length + 4);
+        for (int i = 0; i < name.Length; i++)
+        {
+            char c = name[i];
+            if (char.IsUpper(c) && i > 0 && !char.IsUpper(name[i - 1])) label.Append('_');
+            label.Append(char.ToLowerInvariant(c));
+        }
+        return label.ToString();
     }
 
     /// <inheritdoc />

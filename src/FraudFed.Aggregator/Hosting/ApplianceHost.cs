@@ -177,8 +177,8 @@ public sealed class ApplianceHost : IAsyncDisposable
         });
         builder.Services.AddGrpcHealthChecks().AddCheck("coordinator", () => coordinator.Failed
             ? HealthCheckResult.Unhealthy("the appliance could not persist its state (disk full or a read-only state directory?); fix it and restart the appliance")
-            : coordinator.SessionEnded
-                ? HealthCheckResult.Unhealthy("the session has ended; start a new session (a new state file)")
+            : coordinator.SessionEndedMessage is { } ended
+                ? HealthCheckResult.Unhealthy(ended)
                 : HealthCheckResult.Healthy($"stage {coordinator.Stage}"));
         builder.Services.AddOpenTelemetry()
             .ConfigureResource(r => r.AddService(AggregatorMetrics.ServiceName, serviceVersion: typeof(ApplianceHost).Assembly.GetName().Version?.ToString()))
@@ -206,7 +206,16 @@ public sealed class ApplianceHost : IAsyncDisposable
         app.MapGrpcService<FederationService>();
         app.MapGrpcHealthChecksService();
         app.MapPrometheusScrapingEndpoint();
-        app.MapHealthChecks("/healthz");
+        // "Healthy", or "Unhealthy: <why, and what the operator does>" with HTTP 503: the probe's body says why it is not serving.
+        app.MapHealthChecks("/healthz", new Microsoft.AspNetCore.Diagnostics.HealthChecks.HealthCheckOptions
+        {
+            ResponseWriter = (context, report) =>
+            {
+                context.Response.ContentType = "text/plain";
+                string? why = report.Status == HealthStatus.Healthy ? null : report.Entries.Values.Select(e => e.Description).FirstOrDefault(d => !string.IsNullOrEmpty(d));
+                return context.Response.WriteAsync(why is null ? report.Status.ToString() : $"{report.Status}: {why}");
+            },
+        });
         return new ApplianceHost(app, store, coordinator, metrics, loggerFactory);
     }
 

@@ -58,6 +58,7 @@ internal sealed class FederationService(Coordinator coordinator, LoadedAggregato
             throw new RpcException(new Status(StatusMapping.ToStatus(ViolationReason.OutOfRange), e.Message), trailers);
         }
         catch (ApplianceUnavailableException e) { throw StateFailed(e.Message); }
+        catch (EndedSessionException e) { throw Ended(bank, e); }
     }
 
     public override async Task<SubmitReply> Submit(SubmitRequest request, ServerCallContext context)
@@ -101,6 +102,7 @@ internal sealed class FederationService(Coordinator coordinator, LoadedAggregato
         }
         catch (ProtocolViolationException e) { throw Refuse(bank, e); }
         catch (ApplianceUnavailableException e) { throw StateFailed(e.Message); }
+        catch (EndedSessionException e) { throw Ended(bank, e); }
         finally
         {
             // The coordinator has finished with the bytes (SubmitAsync returned or threw): they are durable in the log (the row, or
@@ -167,6 +169,20 @@ internal sealed class FederationService(Coordinator coordinator, LoadedAggregato
         metrics.Rejected("StateFailed");
         return new RpcException(new Status(StatusCode.FailedPrecondition, message),
             new Metadata { { StatusMapping.ApplianceStateTrailer, StatusMapping.StateFailedValue } });
+    }
+
+    /// <summary>The answer to a call after the session ended (SPEC.md 14.5): FAILED_PRECONDITION with reason WrongRoundOrState (as
+    /// the state check of an older appliance answered) and the trailer that tells the SDK the session is over, the detail naming
+    /// the cause and what the operator does.</summary>
+    private RpcException Ended(int bank, EndedSessionException e)
+    {
+        metrics.Rejected(nameof(ViolationReason.WrongRoundOrState));
+        log.LogInformation("refused a call from bank {Bank}: the session has ended", bank);
+        return new RpcException(new Status(StatusCode.FailedPrecondition, e.Message), new Metadata
+        {
+            { StatusMapping.ReasonTrailer, StatusMapping.TrailerValue(ViolationReason.WrongRoundOrState) },
+            { StatusMapping.ApplianceStateTrailer, StatusMapping.SessionEndedValue },
+        });
     }
 
     private void Limit(int bank)

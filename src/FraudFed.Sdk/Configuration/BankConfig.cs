@@ -24,6 +24,7 @@ public sealed record BankConfig
     /// <summary>The session facts, identical at every party.</summary>
     public FederationSettings Federation { get; init; } = new();
     /// <summary>Largest message this bank sends or accepts, in bytes.</summary>
+    [System.ComponentModel.DataAnnotations.Range(1024, int.MaxValue / 2, ErrorMessage = "the largest message this bank sends or accepts, in bytes; a homomorphic upload is about 38 MB")]
     public int MaxMessageBytes { get; init; } = 256 << 20;
     /// <summary>Directory of this bank's sealed state (its party state and decryption ledger, SPEC.md 14.6), created with
     /// mode 0700; omitted: the state stays in memory and a restarted bank cannot rejoin its session. Homomorphic mode only.</summary>
@@ -37,11 +38,16 @@ public sealed record BankConfig
     public static LoadedBankConfig Load(string path)
     {
         BankConfig c = ConfigJson.Load<BankConfig>(path);
+        if (string.IsNullOrWhiteSpace(c.Aggregator))
+            throw new ConfigurationException(ConfigJson.MissingOrEmpty(path, "aggregator", "set it to the appliance's https://host:port address"));
         if (!Uri.TryCreate(c.Aggregator, UriKind.Absolute, out Uri? uri) || uri.Scheme != "https")
             throw new ConfigurationException($"{path}: aggregator must be an https://host:port address, not \"{c.Aggregator}\".");
+        ConfigJson.CheckRanges(path, c);
         c.Federation.Validate(path);
-        if (c.Bank < 0 || c.Bank >= c.Federation.Banks) throw new ConfigurationException($"{path}: bank must be a roster index in 0..{c.Federation.Banks - 1}.");
-        if (c.MaxMessageBytes is < 1024 or > int.MaxValue / 2) throw new ConfigurationException($"{path}: max_message_bytes must be in 1024..{int.MaxValue / 2}.");
+        if (ConfigJson.IsAbsent(path, "bank"))
+            throw new ConfigurationException($"{path}: the 'bank' setting is missing; add it at the top level of the file and set it to this bank's roster index, 0..{c.Federation.Banks - 1}.");
+        if (c.Bank < 0 || c.Bank >= c.Federation.Banks)
+            throw new ConfigurationException($"{path}: bank = {c.Bank} is out of range: it must be between 0 and {c.Federation.Banks - 1} (this bank's roster index, its place in federation.identity_keys).");
         // Every file the configuration names exists, or the message names the setting that names it.
         string certificatePath = ConfigJson.ExistingFile(path, "certificate", c.Certificate, "certificate");
         string keyPath = ConfigJson.ExistingFile(path, "key", c.Key, "key");

@@ -1,6 +1,7 @@
 // Reading the appliance's and the banks' JSON configuration files: snake_case names, comments allowed, unknown names
 // refused (a typo is an error at start, not a silently ignored setting), and no trailing comma (strict JSON: a ',' before
 // a closing } or ] is a syntax error with its line and column, as other JSON syntax errors are).
+using System.ComponentModel.DataAnnotations;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using System.Text.Json.Serialization;
@@ -85,12 +86,163 @@ public static class ConfigJson
             if (settings is not null && SettingsAt(settings, jsonPath)?.ToArray() is { Length: > 0 } known)
                 what += Spelling.Nearest(name, known) is { } near ? $"; did you mean '{near}'?" : $"; the settings allowed here are {Spelling.List(known)}";
         }
+        else if (converted.Success && Expected(converted.Groups["type"].Value, jsonPath == "$") is "expected a whole number" && WholeNumberAt(text, jsonPath) is { } whole)
+        {
+            // A whole number beyond the setting's type (e.g. 10^13 bytes): it is a whole number, so say it is too large (or small)
+            // and give the range the setting allows.
+            string range = settings is not null && PropertyAt(settings, jsonPath) is { } p && p.GetCustomAttributes(typeof(RangeAttribute), true) is [RangeAttribute r, ..]
+                ? RangeWords(r) : $"between {int.MinValue} and {int.MaxValue}";
+            what = $"{whole} is too {(whole.StartsWith('-') ? "small" : "large")}; it must be {range}";
+        }
         else if (converted.Success) what = Expected(converted.Groups["type"].Value, jsonPath == "$");
         else if (e.Path is null || e.InnerException is JsonException)
             what = $"not valid JSON ({Reason(message)})";
         else what = Reason(message);
         string where = FraudFed.Learning.Data.JsonSyntax.Position(e, text) is { } position ? position + ", " : "";
         return $"{where}at {jsonPath}: {what}";
+    }
+
+    /// <summary>The number at <paramref name="jsonPath"/> ("$.deadlines.join_seconds") of <paramref name="text"/> when it is a
+    /// whole number (digits only, maybe a sign), as written; else null.</summary>
+    private static string? WholeNumberAt(string? text, string jsonPath)
+    {
+        if (text is null || Find(text, jsonPath) is not { } raw) return null;
+        return Regex.IsMatch(raw, @"^-?\d+$") ? raw : null;
+    }
+
+    /// <summary>The raw JSON of the value at <paramref name="jsonPath"/> ("$.a.b", names only), or null when absent or unreadable.</summary>
+    private static string? Find(string text, string jsonPath)
+    {
+        try
+        {
+            using JsonDocument doc = JsonDocument.Parse(text, new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip });
+            JsonElement e = doc.RootElement;
+            foreach (string part in jsonPath.Split('.', StringSplitOptions.RemoveEmptyEntries).Skip(1))
+                if (e.ValueKind != JsonValueKind.Object || !e.TryGetProperty(part, out e)) return null;
+            return e.GetRawText();
+        }
+        catch (JsonException) { return null; }
+    }
+
+    /// <summary>True when the configuration file <paramref name="path"/> does not hold the setting <paramref name="setting"/>
+    /// (a dotted JSON path without "$.", e.g. <c>federation.mode</c>): it was left out, so the loaded value is the default. False
+    /// when it is there (even empty or null), or the file cannot be read again.</summary>
+    public static bool IsAbsent(string path, string setting)
+    {
+        ArgumentNullException.ThrowIfNull(setting);
+        string? text = TextOf(path);
+        return text is not null && Find(text, "$." + setting) is null && Find(text, "$") is not null;
+    }
+
+    /// <summary>The message for a required setting with no value: "<paramref name="path"/>: the 'certificate' setting is missing;
+    /// add it to the file (<paramref name="fix"/>)." when the file leaves it out, "... is empty; <paramref name="fix"/>." when it is
+    /// there and empty.</summary>
+    /// <param name="path">The configuration file.</param>
+    /// <param name="setting">The setting's JSON path without "$." (<c>certificate</c>, <c>federation.mode</c>).</param>
+    /// <param name="fix">What the value must be, lower-case ("name the certificate file").</param>
+    public static string MissingOrEmpty(string path, string setting, string fix)
+    {
+        int dot = setting.LastIndexOf('.');
+        string where = dot < 0 ? "at the top level of the file" : $"to the {setting[..dot]} block";
+        return IsAbsent(path, setting)
+            ? $"{path}: the '{setting}' setting is missing; add it {where} and {fix}."
+            : $"{path}: the '{setting}' setting is empty; {fix}.";
+    }
+
+    /// <summary>A library's <see cref="ArgumentException"/> about a setting, in the configuration's words: the setting's JSON path
+    /// (<paramref name="block"/> and the parameter's snake_case name, e.g. <c>federation.masking.threshold</c>), its value when
+    /// given, and the reason lower-case, without .NET's " (Parameter 'x')" suffix.</summary>
+    /// <param name="where">The configuration file.</param>
+    /// <param name="block">The JSON block the parameter belongs to (<c>federation.masking</c>, <c>training.gbdt</c>).</param>
+    /// <param name="e">The refusal.</param>
+    /// <param name="valueOf">The setting's value by its snake_case name, or null when not known.</param>
+    public static ConfigurationException ArgumentWords(string where, string block, ArgumentException e, Func<string, object?>? valueOf = null)
+    {
+        ArgumentNullException.ThrowIfNull(e);
+        string reason = Lower(Bare(e));
+        if (string.IsNullOrEmpty(e.ParamName)) return new ConfigurationException($"{where}: {block}: {reason}.");
+        string name = Options.PropertyNamingPolicy!.ConvertName(e.ParamName);
+        // The library names the parameter as .NET does ("MaxDepth must be in 1..12"): the setting's name stands in for it.
+        reason = Regex.Replace(reason, $@"\b{Regex.Escape(e.ParamName)}\b", name, RegexOptions.IgnoreCase);
+        object? value = valueOf?.Invoke(name);
+        return new ConfigurationException($"{where}: {block}.{name}{(value is null ? "" : $" = {value}")} is not allowed: {reason}.");
+    }
+
+    /// <summary>An exception's message without .NET's " (Parameter 'x')" suffix and a trailing full stop.</summary>
+    internal static string Bare(Exception e)
+    {
+        string m = e.Message;
+        if (e is ArgumentException { ParamName: { } param })
+        {
+            string suffix = $" (Parameter '{param}')";
+            int at = m.IndexOf(suffix, StringComparison.Ordinal);
+            if (at >= 0) m = m[..at] + m[(at + suffix.Length)..];
+            // ArgumentOutOfRangeException may add "Actual value was ..." on a line of its own.
+            int line = m.IndexOf('\n');
+            if (line >= 0) m = m[..line];
+        }
+        return m.Trim().TrimEnd('.');
+    }
+
+    /// <summary><paramref name="text"/> with a lower-case first letter unless its first word is a symbol or a name in capitals
+    /// ("The threshold ..." -> "the threshold ...", "T = 3 ..." and "K_min ..." stay).</summary>
+    internal static string Lower(string text)
+    {
+        if (text.Length < 2 || !char.IsUpper(text[0]) || !char.IsLower(text[1])) return text;
+        return char.ToLowerInvariant(text[0]) + text[1..];
+    }
+
+    /// <summary>Checks every numeric setting of <paramref name="settings"/> that carries a <see cref="RangeAttribute"/>, and of the
+    /// settings objects it holds (not lists): the first out of its range throws, naming its JSON path, its value, the range and
+    /// the attribute's reason ("/etc/aggregator.json: deadlines.join_seconds = -1 is out of range: it must be above 0 (the
+    /// seconds the other banks have to ask once the first asked).").</summary>
+    /// <exception cref="ConfigurationException">a setting out of its range.</exception>
+    public static void CheckRanges(string path, object settings, string prefix = "")
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        // The settings a file can hold: public instance properties that JSON sets (not computed ones, nor statics such as a Default).
+        foreach (System.Reflection.PropertyInfo p in settings.GetType().GetProperties(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Instance))
+        {
+            if (p.GetIndexParameters().Length > 0 || !p.CanWrite || prefix.Count(ch => ch == '.') > 8) continue;
+            string name = prefix + Options.PropertyNamingPolicy!.ConvertName(p.Name);
+            object? value = p.GetValue(settings);
+            if (value is null) continue;
+            if (p.GetCustomAttributes(typeof(RangeAttribute), true) is [RangeAttribute range, ..])
+            {
+                if (!range.IsValid(value))
+                    throw new ConfigurationException($"{path}: {name} = {Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture)} is out of range: it must be {RangeWords(range)}{(range.ErrorMessage is { } why ? $" ({why})" : "")}.");
+            }
+            else if (value.GetType() is { IsClass: true } t && t != typeof(string) && !t.IsArray && t.Namespace?.StartsWith("FraudFed", StringComparison.Ordinal) == true
+                && p.GetCustomAttributes(typeof(JsonIgnoreAttribute), true) is not [JsonIgnoreAttribute { Condition: JsonIgnoreCondition.Always }])
+                CheckRanges(path, value, name + ".");
+        }
+    }
+
+    /// <summary>A range in words: "between 1024 and 1073741824", "above 0", "at least 1".</summary>
+    private static string RangeWords(RangeAttribute r)
+    {
+        string Number(object o) => Convert.ToString(o, System.Globalization.CultureInfo.InvariantCulture)!;
+        bool noMax = r.Maximum is int.MaxValue or double.MaxValue or long.MaxValue;
+        string min = r.MinimumIsExclusive ? $"above {Number(r.Minimum)}" : $"at least {Number(r.Minimum)}";
+        if (noMax) return min;
+        if (r.MinimumIsExclusive || r.MaximumIsExclusive) return $"{min} and {(r.MaximumIsExclusive ? "below" : "at most")} {Number(r.Maximum)}";
+        return $"between {Number(r.Minimum)} and {Number(r.Maximum)}";
+    }
+
+    /// <summary>The property of <paramref name="root"/> that <paramref name="jsonPath"/> names ("$.deadlines.join_seconds"), or null.</summary>
+    private static System.Reflection.PropertyInfo? PropertyAt(Type root, string jsonPath)
+    {
+        string[] parts = Regex.Replace(jsonPath, @"\[\d+\]", "").Split('.', StringSplitOptions.RemoveEmptyEntries);
+        Type type = root;
+        System.Reflection.PropertyInfo? found = null;
+        for (int i = 1; i < parts.Length; i++)
+        {
+            found = type.GetProperties().FirstOrDefault(p => Options.PropertyNamingPolicy!.ConvertName(p.Name) == parts[i]);
+            if (found is null) return null;
+            type = Nullable.GetUnderlyingType(found.PropertyType) ?? found.PropertyType;
+            if (type.IsArray) type = type.GetElementType()!;
+        }
+        return found;
     }
 
     /// <summary>The snake_case setting names of the object that holds the last name of <paramref name="jsonPath"/> ("$.federation.
@@ -144,10 +296,10 @@ public static class ConfigJson
     /// <summary>The file the setting <paramref name="setting"/> of <paramref name="configPath"/> names (<see cref="Resolve"/>),
     /// which must exist: else the message names the file, what it should hold and the setting ("/kit/bank-0.pem: no such
     /// certificate file (the 'certificate' setting of /kit/bank.json)").</summary>
-    /// <exception cref="ConfigurationException">the setting is empty, or the file does not exist.</exception>
+    /// <exception cref="ConfigurationException">the setting is missing or empty (<see cref="MissingOrEmpty"/>), or the file does not exist.</exception>
     public static string ExistingFile(string configPath, string setting, string? value, string what)
     {
-        if (string.IsNullOrWhiteSpace(value)) throw new ConfigurationException($"{configPath}: the '{setting}' setting is empty; name the {what} file.");
+        if (string.IsNullOrWhiteSpace(value)) throw new ConfigurationException(MissingOrEmpty(configPath, setting, $"name the {what} file"));
         string resolved = Resolve(configPath, value);
         if (Directory.Exists(resolved)) throw new ConfigurationException($"{resolved} is a directory, not a {what} file (the '{setting}' setting of {configPath}).");
         if (!File.Exists(resolved)) throw new ConfigurationException($"{resolved}: no such {what} file (the '{setting}' setting of {configPath}).");

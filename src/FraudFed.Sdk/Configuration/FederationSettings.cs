@@ -31,6 +31,7 @@ public sealed record HeSettings
 public sealed record MaskingSettings
 {
     /// <summary>k: sums are mod 2^k (1..64).</summary>
+    [System.ComponentModel.DataAnnotations.Range(1, 64, ErrorMessage = "k: sums are taken mod 2^k")]
     public int ModulusBits { get; init; } = 32;
     /// <summary>t, the Shamir threshold.</summary>
     public int Threshold { get; init; }
@@ -67,20 +68,76 @@ public sealed record FederationSettings
     /// <exception cref="ConfigurationException">a missing, malformed or insecure setting (the message names it and the fix).</exception>
     public void Validate(string where)
     {
+        if (Mode.Length == 0 && ConfigJson.IsAbsent(where, "federation"))
+            throw new ConfigurationException($"{where}: the 'federation' setting is missing; add the federation block (mode, identity_keys and the mode's parameters), the same in aggregator.json and every bank.json.");
+        if (Mode.Length == 0) throw new ConfigurationException(ConfigJson.MissingOrEmpty(where, "federation.mode", "set it to \"he\" or \"masking\""));
         if (Mode is not ("he" or "masking")) throw new ConfigurationException($"{where}: federation.mode must be \"he\" or \"masking\", not \"{Mode}\".");
+        if (IdentityKeys.Length == 0 && ConfigJson.IsAbsent(where, "federation.identity_keys"))
+            throw new ConfigurationException($"{where}: the 'federation.identity_keys' setting is missing; add it to the federation block: each bank's Ed25519 protocol public key (64 hex digits), by roster index.");
         if (IdentityKeys.Length < 2) throw new ConfigurationException($"{where}: federation.identity_keys must list at least two banks.");
         for (int i = 0; i < IdentityKeys.Length; i++) _ = Key32(IdentityKeys[i], $"{where}: federation.identity_keys[{i}]");
         if (IdentityKeys.Distinct(StringComparer.OrdinalIgnoreCase).Count() != IdentityKeys.Length)
             throw new ConfigurationException($"{where}: federation.identity_keys has a key twice; every bank needs its own.");
+        int n = Banks;
+        // The ranges each parameter can take with this roster, named by their JSON path, before the library's security checks.
+        void InRange(string key, int value, int min, int max, string why)
+        {
+            if (value >= min && value <= max) return;
+            string setting = $"federation.{Mode}.{key}";
+            if (ConfigJson.IsAbsent(where, setting))
+                throw new ConfigurationException($"{where}: the '{setting}' setting is missing; add it to the federation.{Mode} block, between {min} and {max} ({why}).");
+            throw new ConfigurationException($"{where}: {setting} = {value} is out of range: it must be between {min} and {max} ({why}).");
+        }
+        if (IsHomomorphic)
+        {
+            if (He is not { } he)
+                throw new ConfigurationException($"{where}: the 'federation.he' setting is missing; add the he block (threshold, min_contributors, max_colluders) for mode \"he\".");
+            InRange("threshold", he.Threshold, 1, n, $"T, the decryptors of each round, are drawn from the N = {n} banks");
+            InRange("min_contributors", he.MinContributors, 2, n, $"K_min, the fewest contributors a sum may have, of the N = {n} banks: a single bank's input is never decrypted");
+            InRange("max_colluders", he.MaxColluders, 0, n - 2, $"c, the banks that may collude with the aggregator: at least two of the N = {n} banks must be honest");
+        }
+        else
+        {
+            if (Masking is not { } m)
+                throw new ConfigurationException($"{where}: the 'federation.masking' setting is missing; add the masking block (at least threshold) for mode \"masking\".");
+            bool sparse = m.Degree is { } d && d < n - 1;
+            if (sparse && n < 4)
+                throw new ConfigurationException($"{where}: federation.masking.degree = {m.Degree} is not allowed: a sparse SecAgg+ graph (a degree below N - 1) needs at least 4 banks, and this roster has {n}; leave degree out for the complete graph.");
+            if (sparse) InRange("degree", m.Degree!.Value, 2, n - 2, $"a SecAgg+ degree below N - 1 = {n - 1} is a sparse graph; leave it out for the complete graph");
+            if (sparse && m.Degree!.Value % 2 != 0)
+                throw new ConfigurationException($"{where}: federation.masking.degree = {m.Degree} is odd: a SecAgg+ degree is even (each bank has degree/2 neighbours on each side); use {m.Degree - 1} or {m.Degree + 1}, or leave it out for the complete graph.");
+            int holders = sparse ? m.Degree!.Value + 1 : n;
+            InRange("threshold", m.Threshold, 2, holders, sparse
+                ? $"t, the Shamir threshold, is at least 2 and at most the degree + 1 = {holders} banks that hold each share"
+                : $"t, the Shamir threshold, is at least 2 and at most the N = {n} banks that hold each share");
+            if (m.MaxColluders is { } c) InRange("max_colluders", c, 0, n - 1, $"c, the banks that may collude with the aggregator, of the N = {n} banks");
+            if (m.MinimumSurvivors is { } survivors) InRange("minimum_survivors", survivors, m.Threshold, n, $"M, the fewest banks at any stage, is at least t = {m.Threshold} and at most N = {n}");
+        }
         try
         {
             if (IsHomomorphic) _ = BuildHeRoster();
             else _ = BuildMaskingParameters(new byte[MaskingParameters.SessionIdSize]);
         }
-        catch (Exception e) when (e is ArgumentException or ProtocolViolationException)
+        catch (ArgumentException e)
         {
-            throw new ConfigurationException($"{where}: federation.{Mode}: {e.Message}");
+            throw ConfigJson.ArgumentWords(where, $"federation.{Mode}", e, name => Value(name));
         }
+        catch (ProtocolViolationException e)
+        {
+            // A security bound the parameters fail (SPEC.md 11.1, 12.3): the library's reason, with its fix.
+            string text = ConfigJson.Bare(e);
+            if (text.StartsWith(e.Reason + ": ", StringComparison.Ordinal)) text = text[(e.Reason.ToString().Length + 2)..];
+            throw new ConfigurationException($"{where}: federation.{Mode}: the parameters are not secure: {ConfigJson.Lower(text)}.");
+        }
+        catch (ConfigurationException e) { throw new ConfigurationException($"{where}: {e.Message}"); }
+    }
+
+    /// <summary>The mode block's setting <paramref name="name"/> (snake_case), for messages; null when unknown or unset.</summary>
+    private object? Value(string name)
+    {
+        object? block = IsHomomorphic ? He : Masking;
+        System.Reflection.PropertyInfo? p = block?.GetType().GetProperties().FirstOrDefault(p => ConfigJson.Options.PropertyNamingPolicy!.ConvertName(p.Name) == name);
+        return p?.GetValue(block);
     }
 
     /// <summary>The homomorphic roster of these settings.</summary>

@@ -39,7 +39,7 @@ public sealed record TrainingSettings
         if (Model is not ("gbdt" or "logistic")) throw new ConfigurationException($"{where}: training.model must be \"gbdt\" or \"logistic\", not \"{Model}\".");
         int plainBits = federation.IsHomomorphic ? federation.BuildHeRoster().Parameters.PlainModulusBits : federation.Masking?.ModulusBits ?? 0;
         if (ModulusBits is < 16 or > 64 || ModulusBits > plainBits)
-            throw new ConfigurationException($"{where}: training.modulus_bits must be in 16..{Math.Min(64, plainBits)} (the session sums mod 2^{plainBits}).");
+            throw new ConfigurationException($"{where}: training.modulus_bits = {ModulusBits} is out of range: it must be between 16 and {Math.Min(64, plainBits)} (k: the banks' answers are residues mod 2^k, and the session sums mod 2^{plainBits}).");
         if (FeatureNames.Length == 0 || FeatureNames.Any(string.IsNullOrWhiteSpace) || FeatureNames.Distinct(StringComparer.Ordinal).Count() != FeatureNames.Length)
             throw new ConfigurationException($"{where}: training.feature_names must list the public schema's columns, each once.");
         try
@@ -47,7 +47,12 @@ public sealed record TrainingSettings
             if (IsGbdt) (Gbdt ?? new GbdtOptions()).Validate();
             else (Logistic ?? new LogisticOptions()).Validate();
         }
-        catch (ArgumentException e) { throw new ConfigurationException($"{where}: training.{Model}: {e.Message}"); }
+        catch (ArgumentException e)
+        {
+            object? options = IsGbdt ? Gbdt ?? new GbdtOptions() : Logistic ?? new LogisticOptions();
+            throw ConfigJson.ArgumentWords(where, $"training.{Model}", e, name =>
+                options.GetType().GetProperties().FirstOrDefault(p => ConfigJson.Options.PropertyNamingPolicy!.ConvertName(p.Name) == name)?.GetValue(options));
+        }
     }
 }
 

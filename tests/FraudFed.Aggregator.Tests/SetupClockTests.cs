@@ -1,0 +1,169 @@
+// The session setup's deadline (SPEC.md 14.5, "Rounds and deadlines") on the coordinator itself with a clock the test moves:
+// it counts from the first bank's message, not from the appliance's start, and a restart keeps it. An appliance started long
+// before its banks waits for them (before and after a restart); once a bank joined, the others have deadlines.setup_seconds
+// from that moment, and a restart neither extends nor restarts it. A session that ended answers every bank with its cause
+// and what the operator does, and a restarted appliance warns about it.
+using FraudFed.Aggregator.Coordination;
+using FraudFed.Aggregator.Hosting;
+using FraudFed.Aggregator.Storage;
+using FraudFed.Cryptography.Primitives;
+using FraudFed.Protocol.Homomorphic;
+using FraudFed.Protocol.Masking;
+using FraudFed.Sdk.Configuration;
+using FraudFed.Sdk.Wire;
+using NUnit.Framework;
+using Appliance = FraudFed.Aggregator.Tests.RoundWindowTests.Appliance;
+using ManualClock = FraudFed.Aggregator.Tests.RoundWindowTests.ManualClock;
+
+namespace FraudFed.Aggregator.Tests;
+
+[TestFixture]
+[NonParallelizable]
+public sealed class SetupClockTests
+{
+    private const int Banks = 5;
+    private const double SetupSeconds = 60;   // the kit's
+
+    private static ApplianceKit Kit(string mode) => ApplianceKit.Create(mode, Banks, stageSeconds: 600, joinSeconds: 30);
+
+    /// <summary>Bank 0 alone sends its first setup message (homomorphic: its CrsCommit, answering the session's start in its
+    /// mailbox; masking: its AdvertiseKeys).</summary>
+    private static async Task FirstBankJoinsAsync(ApplianceKit kit, Coordinator c)
+    {
+        LoadedBankConfig bank = kit.LoadBank(0);
+        FederationSettings f = bank.Config.Federation;
+        if (f.IsHomomorphic)
+        {
+            using var party = new HomomorphicBankParty(0, f.BuildHeRoster(), Ed25519SigningKey.Import(bank.ProtocolSeed), new InMemoryDecryptionLedger());
+            foreach (MailboxItem item in await RoundWindowTests.MailboxAsync(c, 0, 0))
+                if (item.ItemCase == MailboxItem.ItemOneofCase.Message)
+                    foreach (byte[] reply in party.Receive(item.Message.Span)) await c.SubmitAsync(0, reply);
+        }
+        else
+        {
+            using var masking = new MaskingBank(f.BuildMaskingParameters(c.SessionId), 0, Ed25519SigningKey.Import(bank.ProtocolSeed), f.IdentityKeyBytes(),
+                System.Security.Cryptography.RandomNumberGenerator.Create());
+            await c.SubmitAsync(0, masking.AdvertiseKeys());
+        }
+        Assert.That(c.EventCountOf(0), Is.EqualTo(1), "bank 0's first setup message is stored");
+    }
+
+    private static IEnumerable<StoredEvent> Clocks(Appliance a) => a.Store.ReadEvents().Where(e => e.Kind == EventKind.Step && e.Name == Coordinator.SetupClockStep);
+
+    [TestCase("he")]
+    [TestCase("masking")]
+    public async Task NoBankForLongerThanTheSetupDeadline_ThenTheBanksJoin_SetupCompletes_AlsoAfterARestart(string mode)
+    {
+        await using ApplianceKit kit = Kit(mode);
+        var clock = new ManualClock();
+        using (var appliance = new Appliance(kit, clock))
+        {
+            clock.Advance(SetupSeconds * 3);
+            appliance.Coordinator.Tick();
+            Assert.That(appliance.Coordinator.SessionEnded, Is.False, "no bank joined: the setup has no clock yet");
+            Assert.That(Clocks(appliance), Is.Empty);
+        }
+        // A restart before any bank joined still waits for the first one.
+        clock.Advance(SetupSeconds * 3);
+        var logs = new CapturedLogs();
+        // The first setup stage's duration (fraudfed_stage_duration_seconds) counts from the first bank's message: the test clock
+        // does not move while the banks set up, so it is 0 s, not the 360 s the appliance waited for them.
+        var firstStage = new List<double>();
+        using var listener = new System.Diagnostics.Metrics.MeterListener
+        {
+            InstrumentPublished = (instrument, l) => { if (instrument.Meter.Name == AggregatorMetrics.MeterName && instrument.Name == "fraudfed_stage_duration") l.EnableMeasurementEvents(instrument); },
+        };
+        string firstLabel = mode == "he" ? "crs_commit" : "advertise_keys";
+        listener.SetMeasurementEventCallback<double>((_, seconds, tags, _) =>
+        {
+            foreach (KeyValuePair<string, object?> tag in tags)
+                if (tag.Key == "stage" && (string?)tag.Value == firstLabel) lock (firstStage) firstStage.Add(seconds);
+        });
+        listener.Start();
+        using (var appliance = new Appliance(kit, clock, logs))
+        {
+            Coordinator c = appliance.Coordinator;
+            c.Tick();
+            Assert.That(c.SessionEnded, Is.False, "no bank joined before or after the restart");
+            DateTimeOffset joined = clock.Now;
+            await RoundWindowTests.SetUpAsync(kit, c);
+            Assert.That(c.SessionEnded, Is.False);
+            Assert.That(c.Position, Does.StartWith("session Ready"));
+            // The first stage's clock started with the first bank's message, at the test clock's time then.
+            StoredEvent first = Clocks(appliance).First();
+            Assert.That(DateTimeOffset.FromUnixTimeMilliseconds(BitConverter.ToInt64(first.Payload)), Is.EqualTo(joined));
+            Assert.That(logs.Lines, Has.None.Contains("session setup failed"));
+            lock (firstStage) Assert.That(firstStage, Is.EqualTo(new[] { 0.0 }), $"the {firstLabel} stage's duration excludes the wait for the first bank");
+        }
+    }
+
+    [TestCase("he")]
+    [TestCase("masking")]
+    public async Task ABankJoins_TheOthersAreTooLate_TheSetupEndsAtTheDeadlineCountedFromTheJoin_WhichARestartKeeps(string mode)
+    {
+        await using ApplianceKit kit = Kit(mode);
+        var clock = new ManualClock();
+        DateTimeOffset joined;
+        using (var appliance = new Appliance(kit, clock))
+        {
+            Coordinator c = appliance.Coordinator;
+            clock.Advance(500);   // serve was started minutes before the first bank
+            c.Tick();
+            joined = clock.Now;
+            await FirstBankJoinsAsync(kit, c);
+            clock.Advance(SetupSeconds - 1);
+            c.Tick();
+            Assert.That(c.SessionEnded, Is.False, "the deadline counts from the first bank's message");
+        }
+        // A restart keeps the deadline: it passes 60 s after the join, not 60 s after the restart.
+        var logs = new CapturedLogs();
+        using (var appliance = new Appliance(kit, clock, logs))
+        {
+            Coordinator c = appliance.Coordinator;
+            c.Tick();
+            Assert.That(c.SessionEnded, Is.False);
+            clock.Advance(1);
+            c.Tick();
+            Assert.That(c.SessionEnded, Is.True, "the others missed the setup deadline, 60 s after bank 0 joined");
+            Assert.That(logs.Lines, Has.One.StartsWith("Warning: session setup failed"));
+            string ended = c.SessionEndedMessage!;
+            if (mode == "he")
+                Assert.That(ended, Is.EqualTo($"the session has ended (aborted: bank(s) 1, 2, 3, 4 missed the CrsCommit setup deadline (deadlines.setup_seconds; it passed at {joined.AddSeconds(SetupSeconds):yyyy-MM-dd HH:mm:ss}Z)); "
+                    + "no round can run in it: the operator starts a new session (state in aggregator.json pointed at a new file, then aggregator serve again) and every bank runs again"));
+            else
+                Assert.That(ended, Does.StartWith("the session has ended (aborted in stage AdvertiseKeys (").And.EndWith("and every bank runs again"));
+        }
+
+        // Restarted on the ended session: one warning in the operator's words, and every bank's call is answered with the cause.
+        var restarted = new CapturedLogs();
+        using (var appliance = new Appliance(kit, clock, restarted))
+        {
+            Coordinator c = appliance.Coordinator;
+            string ended = c.SessionEndedMessage!;
+            string cause = ended["the session has ended (".Length..ended.IndexOf("); no round", StringComparison.Ordinal)];
+            Assert.That(restarted.Lines, Has.One.EqualTo($"Warning: the session in {appliance.Config.StatePath} has ended ({cause}); no round can run in it: start a new session with a new state file "
+                + "(point state in aggregator.json at a new path, restart serve) and run every bank again. Until then this appliance answers every bank with that cause, and /healthz says Unhealthy"));
+            Assert.That(restarted.Lines, Has.None.Contains("Aborted("), "no party state names in the operator's log");
+            int events = c.EventCount;
+            EndedSessionException submit = Assert.ThrowsAsync<EndedSessionException>(() => c.SubmitAsync(1, [1, 2, 3]))!;
+            Assert.That(submit.Message, Is.EqualTo(ended));
+            EndedSessionException request = Assert.ThrowsAsync<EndedSessionException>(() => c.RequestRoundAsync(1, 40))!;
+            Assert.That(request.Message, Is.EqualTo(ended));
+            Assert.That(c.EventCount, Is.EqualTo(events), "nothing is stored for a call to an ended session");
+        }
+    }
+
+    /// <summary>The stage label of /metrics is the stage's SPEC.md name in Prometheus label style, the words the log uses.</summary>
+    [TestCase("CollectingUploads(round 3)", "uploads")]
+    [TestCase("CollectingShares(round 3)", "decryption_shares")]
+    [TestCase("CrsCommit", "crs_commit")]
+    [TestCase("KeyShareReveal", "key_share_reveal")]
+    [TestCase("ChannelAdverts", "channel_adverts")]
+    [TestCase("AdvertiseKeys/0", "advertise_keys")]
+    [TestCase("MaskedInput/3", "masked_input")]
+    [TestCase("ConsistencyCheck/3", "consistency_check")]
+    [TestCase("Unmasking/3", "unmasking")]
+    [TestCase("Ready", "ready")]
+    public void StageLabels_AreTheSpecNames_LowerCaseWithUnderscores(string stageKey, string label) =>
+        Assert.That(AggregatorMetrics.StageLabel(stageKey), Is.EqualTo(label));
+}
