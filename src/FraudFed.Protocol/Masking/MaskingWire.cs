@@ -175,7 +175,9 @@ public static class MaskingWire
         if (data.Length <= maxMessageBytes && TryReadCanonicalMaskedInput(data, out uint version, out ReadOnlySpan<byte> session, out ReadOnlySpan<byte> body, out ReadOnlySpan<byte> signature))
         {
             byte[] sid = SessionId(version, session);
-            bool inside = data.AsSpan().Overlaps(body, out int offset);
+            // An empty body (no values) overlaps nothing: its offset does not matter, the slice below is empty.
+            int offset = 0;
+            bool inside = body.IsEmpty || data.AsSpan().Overlaps(body, out offset);
             Debug.Assert(inside);
             return InSession(MaskedInput.FromBody(body, signature.ToArray(), data.AsMemory(offset, body.Length)), sid);
         }
