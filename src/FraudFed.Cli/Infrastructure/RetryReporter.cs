@@ -1,4 +1,4 @@
-// What `bank sum|train` say while the appliance cannot be reached (README, "Operating the appliance"): the SDK retries each
+// What `bank sum|train` say while the appliance cannot be reached (README, "When a sum does not come"): the SDK retries each
 // call with capped exponential backoff (FederationClient's Polly pipeline, up to one retry every ~8 s) and reports every
 // retry; printed as they come, an appliance that is down for the default --timeout of 600 s gave ~100 lines. Here: one line
 // at the first failure (what is wrong, and that the bank keeps retrying until a named time), then at most one "still cannot

@@ -27,7 +27,7 @@ public sealed record BankConfig
     [System.ComponentModel.DataAnnotations.Range(1024, int.MaxValue / 2, ErrorMessage = "the largest message this bank sends or accepts, in bytes; a homomorphic upload is about 38 MB")]
     public int MaxMessageBytes { get; init; } = 256 << 20;
     /// <summary>Directory of this bank's sealed state (its party state and decryption ledger, SPEC.md 14.6), created with
-    /// mode 0700; omitted: the state stays in memory and a restarted bank cannot rejoin its session. Homomorphic mode only.</summary>
+    /// mode 0700; omitted: the state stays in memory and a restarted bank cannot rejoin its session. Both modes (SPEC.md 14.6, 14.7).</summary>
     public string? StateDirectory { get; init; }
     /// <summary>File with the 32-byte AES-256-GCM state key (64 hex digits), mode 0600, outside the state directory;
     /// omitted: the key is read from the <c>FRAUDFED_STATE_KEY</c> environment variable.</summary>
