@@ -449,6 +449,42 @@ public sealed class ApplianceEndToEndTests
         Assert.That(kit.Host.Coordinator.EventCount, Is.EqualTo(events));
     }
 
+    [Test]
+    public async Task MaskedInputResend_TheSameBytesGetTheFirstAnswer_OneBitFlippedInTheSignatureOrTheBodyIsNotTheSameMessage()
+    {
+        // The appliance keys a masked input by a digest derived from its body's SHA-256 (IntakeDigest): a resend of the same bytes
+        // is the first send, but bytes that differ in one bit (signature or body) are another message, refused, nothing stored.
+        await using ApplianceKit kit = ApplianceKit.Create("masking", stageSeconds: 600);
+        await kit.StartAsync();
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(180));
+        CancellationToken ct = stop.Token;
+        FederationClient[] clients = Enumerable.Range(0, Banks - 1).Select(kit.Client).ToArray();
+        RawBank last = kit.Raw(Banks - 1);
+        await Task.WhenAll(clients.Select(c => c.ConnectAsync(ct)).Append(last.SetupAsync(ct)));
+        ulong[][] vectors = Vectors("masking", 41);
+        Task<FederatedSum[]> sums = Task.WhenAll(clients.Select((c, i) => c.SumAsync(vectors[i], ct)));
+        (byte[] input, SubmitReply first) = await last.ContributeThenSilentAsync(vectors[Banks - 1], ct);
+        Assert.That(first.Resend, Is.False);
+        // Every other message of the round in (ShareKeys, masked inputs, the other banks' consistency signatures): the round waits
+        // for the silent bank, so the log holds still.
+        while (!(kit.Host!.Coordinator.Stage.StartsWith("ConsistencyCheck", StringComparison.Ordinal) && kit.Host.Coordinator.RoundMessages >= Banks + Banks + (Banks - 1)))
+            await Task.Delay(50, ct);
+        int events = kit.Host.Coordinator.EventCount;
+        SubmitReply again = await last.SubmitAsync(input);
+        Assert.That((again.Resend, again.Sequence), Is.EqualTo((true, first.Sequence)));
+        foreach (var (what, at) in new[] { ("signature", input.Length - 1), ("signature", input.Length - 64), ("body", input.Length / 2) })
+        {
+            byte[] tampered = (byte[])input.Clone();
+            tampered[at] ^= 0x01;
+            RpcException e = Assert.ThrowsAsync<RpcException>(() => last.SubmitAsync(tampered), $"{what} byte {at}: answered as the first send")!;
+            Assert.That(e.StatusCode, Is.Not.EqualTo(StatusCode.OK), what);
+            Assert.That(kit.Host.Coordinator.EventCount, Is.EqualTo(events), $"{what} byte {at}: nothing is stored");
+        }
+        Assert.That(kit.Host.Coordinator.EventCount, Is.EqualTo(events), "a resend stores nothing");
+        stop.Cancel();   // the other banks wait for the silent bank's consistency signature
+        Assert.CatchAsync(() => sums);
+    }
+
     [TestCase("he")]
     [TestCase("masking")]
     public async Task OversizedAndMalformedMessages_GetInvalidArgument_NothingIsStored_AndTheApplianceKeepsServing(string mode)

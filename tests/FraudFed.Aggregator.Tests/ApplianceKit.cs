@@ -209,8 +209,9 @@ internal sealed class RawBank : IDisposable
         }
     }
 
-    /// <summary>Masking: joins the next round and sends ShareKeys and its masked input, then falls silent.</summary>
-    public async Task ContributeThenSilentAsync(ulong[] values, CancellationToken ct)
+    /// <summary>Masking: joins the next round and sends ShareKeys and its masked input, then falls silent. Returns the masked
+    /// input's bytes and the appliance's answer to them.</summary>
+    public async Task<(byte[] Input, SubmitReply Reply)> ContributeThenSilentAsync(ulong[] values, CancellationToken ct)
     {
         await Grpc.RequestRoundAsync(new RoundRequest { Length = (uint)values.Length }, cancellationToken: ct);
         while (true)
@@ -219,8 +220,8 @@ internal sealed class RawBank : IDisposable
             if (item.ItemCase == MailboxItem.ItemOneofCase.RoundOpen) await SubmitAsync(_masking!.BeginRound((uint)item.RoundOpen.Round));
             else if (item.ItemCase == MailboxItem.ItemOneofCase.Message && MaskingWire.DecodeToBank(item.Message.Span) is ShareDelivery)
             {
-                await SubmitAsync(_masking!.ReceiveShares(item.Message.Span, values));
-                return;
+                byte[] input = _masking!.ReceiveShares(item.Message.Span, values);
+                return (input, await SubmitAsync(input));
             }
         }
     }

@@ -173,7 +173,7 @@ public sealed class Coordinator : IDisposable
     /// <summary>Events replayed at start.</summary>
     public int ReplayedEvents { get; private set; }
 
-    /// <summary>The bank other than <paramref name="bank"/> whose accepted message has SHA-256 <paramref name="digest"/>, with
+    /// <summary>The bank other than <paramref name="bank"/> whose accepted message has digest <paramref name="digest"/> (<see cref="IntakeDigest"/>), with
     /// its log sequence once durable, or null: tells a replay of another bank's message from a body that merely names another
     /// sender (both fail the sender check, SPEC.md 14.1). Called on the refusal path only.</summary>
     internal (int Bank, long? Sequence)? AcceptedFromAnotherBank(int bank, byte[] digest)
@@ -616,17 +616,21 @@ public sealed class Coordinator : IDisposable
     public async Task<(long Sequence, bool Resend)> SubmitAsync(int bank, byte[] message)
     {
         long t0 = ApplianceTimings.Now;
-        byte[] digest = SHA256.HashData(message);
+        // Outside the lock: the checks that depend on the bytes only (decoding), so that banks' messages decode in parallel.
+        var prepared = new Prepared(_engine.Prepare(bank, message));
         long t1 = ApplianceTimings.Now;
-        Timings.Intake(t1 - t0);
+        Timings.Engine(t1 - t0);
+        // The idempotency key: a function of the bytes alone, covering every byte (IntakeDigest). A masked input's reuses the body
+        // digest its decoding just computed for the signature, so its megabytes are hashed once, not twice. A message Prepare
+        // refuses is never looked up (a resend of accepted bytes passes Prepare as the first send did: the checks depend on the
+        // bytes only).
+        byte[] digest = IntakeDigest.Of(message, prepared.Value);
         var key = (bank, Convert.ToHexString(digest));
+        long t2 = ApplianceTimings.Now;
+        Timings.Intake(t2 - t1);
         // An ended session takes nothing more, whatever the bytes (a resend of accepted bytes still gets its first answer).
         lock (_lock)
             if (EndedMessage() is { } over && !_inbound.ContainsKey(key)) throw new EndedSessionException(over);
-        // Outside the lock: the checks that depend on the bytes only (decoding), so that banks' messages decode in parallel.
-        var prepared = new Prepared(_engine.Prepare(bank, message));
-        long t2 = ApplianceTimings.Now;
-        Timings.Engine(t2 - t1);
         PendingEvent pending;
         PendingEvent last;
         Task<long>? earlier;

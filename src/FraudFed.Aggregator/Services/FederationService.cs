@@ -93,7 +93,7 @@ internal sealed class FederationService(Coordinator coordinator, LoadedAggregato
             return reply;
         }
         catch (ProtocolViolationException) when (message is not null
-            && coordinator.AcceptedFromAnotherBank(bank, System.Security.Cryptography.SHA256.HashData(message)) is (int from, var sequence))
+            && coordinator.AcceptedFromAnotherBank(bank, Storage.IntakeDigest.Of(message.AsSpan())) is (int from, var sequence))
         {
             // Another bank's accepted message, byte for byte, under this certificate: a replay, whichever check refused it first
             // (the sender check, or the state check when it belongs to an earlier stage).

@@ -26,7 +26,8 @@ public enum EventKind
 /// <param name="Bank">The bank it came from (from its certificate), or -1 for a step.</param>
 /// <param name="Name">Step name, or empty.</param>
 /// <param name="Payload">Bytes (see <see cref="EventKind"/>).</param>
-/// <param name="Digest">Inbound: SHA-256 of the payload, for idempotent resends; else empty.</param>
+/// <param name="Digest">Inbound: the payload's <see cref="IntakeDigest"/> (32 bytes; SHA-256 of the payload, or for a masked input
+/// the form derived from its body's SHA-256), for idempotent resends; else empty.</param>
 public sealed record StoredEvent(long Sequence, EventKind Kind, int Bank, string Name, byte[] Payload, byte[] Digest);
 
 /// <summary>An item for a bank's mailbox (serialized MailboxItem without its sequence).</summary>

@@ -1,7 +1,7 @@
 // SQLite implementation of IAggregatorStore (Microsoft.Data.Sqlite): WAL journal, synchronous=FULL so that an
 // acknowledged append survives a power loss, one connection guarded by its own lock (the coordinator's group commit
 // writes while banks' mailbox reads wait only for that commit). Large inbound payloads (1 MiB or more) live in files beside the state
-// file (<state>.payloads/<bank>-<sha256>.bin), written once (O_DIRECT where possible: DirectPayloadWriter) and fsynced (the file, then the folder: one folder fsync for the
+// file (<state>.payloads/<bank>-<digest>.bin, IntakeDigest), written once (O_DIRECT where possible: DirectPayloadWriter) and fsynced (the file, then the folder: one folder fsync for the
 // files of concurrent writers) before the row naming them commits, instead of
 // being copied into the WAL and again into the database at checkpoint. A broadcast mailbox item is stored once
 // (table items) and referenced by each recipient's mailbox row.
@@ -127,9 +127,19 @@ public sealed partial class SqliteAggregatorStore : IAggregatorStore
             while (r.Read())
             {
                 int bank = r.GetInt32(2);
+                var kind = (EventKind)r.GetInt32(1);
                 byte[] digest = (byte[])r[5];
-                byte[] payload = r.GetInt64(6) != 0 ? ReadPayloadFile(r.GetInt64(0), bank, digest) : (byte[])r[4];
-                list.Add(new StoredEvent(r.GetInt64(0), (EventKind)r.GetInt32(1), bank, r.GetString(3), payload, digest));
+                byte[] payload;
+                if (r.GetInt64(6) != 0) (payload, digest) = ReadPayloadFile(r.GetInt64(0), bank, digest);
+                else
+                {
+                    payload = (byte[])r[4];
+                    // A masked input kept in its row (below the payload-file threshold) by a build before IntakeDigest's derived
+                    // form has SHA-256(payload) as its digest: returned in the current form, so that a resend after the upgrade
+                    // is still recognised.
+                    if (kind == EventKind.Inbound && IntakeDigest.IsDerived(payload)) digest = IntakeDigest.Of(payload);
+                }
+                list.Add(new StoredEvent(r.GetInt64(0), kind, bank, r.GetString(3), payload, digest));
             }
         }
         return list;
@@ -285,15 +295,20 @@ public sealed partial class SqliteAggregatorStore : IAggregatorStore
 
     private string PayloadPath(int bank, byte[] digest) => Path.Combine(_payloadDirectory, $"{bank}-{Convert.ToHexStringLower(digest)}.bin");
 
-    private byte[] ReadPayloadFile(long seq, int bank, byte[] digest)
+    /// <summary>The payload file of event <paramref name="seq"/>, named by its stored digest, and its digest in the current form
+    /// (<see cref="IntakeDigest"/>). The file must match the stored digest: in the current form, or, for a masked input that a build
+    /// before the derived form stored, as SHA-256 of its bytes (then hashed once more, once, at this start).</summary>
+    private (byte[] Payload, byte[] Digest) ReadPayloadFile(long seq, int bank, byte[] digest)
     {
         string path = PayloadPath(bank, digest);
         byte[] payload;
         try { payload = File.ReadAllBytes(path); }
         catch (IOException e) { throw new InvalidDataException($"event {seq}: its payload file {path} cannot be read; restore the state file together with its .payloads folder", e); }
-        if (!CryptographicOperations.FixedTimeEquals(SHA256.HashData(payload), digest))
+        byte[] current = IntakeDigest.Of(payload);
+        if (!CryptographicOperations.FixedTimeEquals(current, digest)
+            && !(IntakeDigest.IsDerived(payload) && CryptographicOperations.FixedTimeEquals(IntakeDigest.Legacy(payload), digest)))
             throw new InvalidDataException($"event {seq}: its payload file {path} does not match the digest in the state file; restore the state file together with its .payloads folder");
-        return payload;
+        return (payload, current);
     }
 
     /// <inheritdoc />

@@ -358,6 +358,19 @@ public static class MaskingWire
         System.Runtime.InteropServices.MemoryMarshal.TryGetArray(b.Memory, out ArraySegment<byte> seg) && seg.Offset == 0 && seg.Count == seg.Array!.Length
             ? seg.Array : b.ToByteArray();
 
+    /// <summary>Where the canonical body lies in <paramref name="data"/> when the bytes are a canonical masked input (as
+    /// <see cref="TryReadCanonicalMaskedInput"/> reads them) with a non-empty body: its offset and length in bytes. A pure function
+    /// of the bytes; false otherwise (offset and length 0).</summary>
+    internal static bool TryLocateCanonicalMaskedInputBody(ReadOnlySpan<byte> data, out int offset, out int length)
+    {
+        offset = length = 0;
+        if (!TryReadCanonicalMaskedInput(data, out _, out _, out ReadOnlySpan<byte> body, out _) || body.IsEmpty) return false;
+        bool inside = data.Overlaps(body, out offset);
+        Debug.Assert(inside);
+        length = body.Length;
+        return true;
+    }
+
     /// <summary>
     /// Reads a <c>MaskingBankMessage</c> carrying a masked input without copying it, if and only if <paramref name="data"/> is byte
     /// for byte what the protobuf serializer writes for it: protocol_version (field 1, omitted when 0), session_id (field 2,

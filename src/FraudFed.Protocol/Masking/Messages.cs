@@ -280,6 +280,10 @@ public sealed record MaskedInput(byte[] SessionId, uint Round, int Sender, int M
     /// caller's bytes; empty otherwise.</summary>
     internal ReadOnlyMemory<byte> PackedInPlace { get; private init; }
 
+    /// <summary>For a message decoded in place: the whole canonical body in the caller's bytes (the values are its tail), whose
+    /// SHA-256 is the last 32 bytes of <see cref="SignedMessage.SignedBytes"/>; empty otherwise.</summary>
+    internal ReadOnlyMemory<byte> BodyInPlace { get; private init; }
+
     /// <summary>The packed values: <see cref="Packed"/>, or the caller's bytes of a message decoded in place.</summary>
     internal ReadOnlySpan<byte> PackedValues => PackedInPlace.IsEmpty ? Packed : PackedInPlace.Span;
 
@@ -306,6 +310,7 @@ public sealed record MaskedInput(byte[] SessionId, uint Round, int Sender, int M
         return new MaskedInput(h.SessionId, h.Round, sender, bits, (int)length, inPlace ? [] : values.ToArray())
         {
             Signature = sig, SignedBytes = signed, PackedInPlace = inPlace ? bodyInPlace[(body.Length - (int)bytes)..] : default,
+            BodyInPlace = inPlace ? bodyInPlace : default,
         };
     }
 }
