@@ -171,9 +171,19 @@ public sealed class SessionEndedException : FederationException
         string cause = "";
         if (d.StartsWith(ApplianceSays, StringComparison.OrdinalIgnoreCase))
         {
-            // "the session has ended (aborted: ...); no round can run in it: ...": keep the parenthesis only.
-            string rest = d[ApplianceSays.Length..];
+            // "the session has ended (aborted: ... (deadlines.setup_seconds; it passed at ...)); no round can run in it: ...":
+            // keep the whole parenthesis, nested ones and their semicolons included.
+            string rest = d[ApplianceSays.Length..].TrimStart();
             int end = rest.IndexOf("; ", StringComparison.Ordinal);
+            if (rest.StartsWith('('))
+            {
+                int depth = 0;
+                for (int i = 0; i < rest.Length; i++)
+                {
+                    depth += rest[i] == '(' ? 1 : rest[i] == ')' ? -1 : 0;
+                    if (depth == 0) { end = i + 1; break; }
+                }
+            }
             cause = (end < 0 ? rest : rest[..end]).Trim();
         }
         else if (d.Length > 0) cause = $"({d.TrimEnd('.')})";

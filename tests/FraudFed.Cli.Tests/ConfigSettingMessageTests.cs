@@ -91,8 +91,8 @@ public sealed class ConfigSettingMessageTests
         yield return Case("masking", "aggregator", "training", """{"feature_names": ["a"], "modulus_bits": 70}""", @": training\.modulus_bits = 70 is out of range: it must be between 16 and 32 \(k: .+\)\.$");
         yield return Case("masking", "aggregator", "training", """{"feature_names": ["a"], "modulus_bits": 20, "gbdt": {"max_depth": 0}}""", @": training\.gbdt\.max_depth = 0 is not allowed: max_depth must be in 1\.\.12\.$");
         yield return Case("masking", "bank", "bank", "7", @": bank = 7 is out of range: it must be between 0 and 2 \(this bank's roster index, .+\)\.$");
-        yield return Case("masking", "bank", "max_message_bytes", "10", @": max_message_bytes = 10 is out of range: it must be between 1024 and 1073741823 \(.+\)\.$");
-        yield return Case("masking", "bank", "max_message_bytes", "10000000000000", @": line \d+, column \d+, at \$\.max_message_bytes: 10000000000000 is too large; it must be between 1024 and 1073741823\.$");
+        yield return Case("masking", "bank", "max_message_bytes", "10", @": max_message_bytes = 10 is out of range: it must be between 1024 and 1073741824 \(.+\)\.$");
+        yield return Case("masking", "bank", "max_message_bytes", "10000000000000", @": line \d+, column \d+, at \$\.max_message_bytes: 10000000000000 is too large; it must be between 1024 and 1073741824\.$");
         yield return Case("masking", "bank", "federation.masking.threshold", "9", @": federation\.masking\.threshold = 9 is out of range: it must be between 2 and 3 \(.+\)\.$");
     }
 

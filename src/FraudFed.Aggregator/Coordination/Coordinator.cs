@@ -143,6 +143,7 @@ public sealed class Coordinator : IDisposable
     private string? EndedMessage() => _engine.EndCause is { } cause
         ? $"the session has ended ({cause}); no round can run in it: the operator starts a new session (state in aggregator.json pointed at a new file, then aggregator serve again) and every bank runs again"
         : null;
+    private string? EndedMessageLocked() { lock (_lock) return EndedMessage(); }
     /// <summary>What a bank is told once the state file failed (SPEC.md 14.5).</summary>
     public const string StateFailedMessage = "the appliance could not persist its state (disk full or a read-only state directory?); it accepts nothing until the operator fixes that and restarts it, and then resumes from its log";
     /// <summary>True after the state file failed: nothing more is accepted until a restart.</summary>
@@ -617,7 +618,10 @@ public sealed class Coordinator : IDisposable
     {
         long t0 = ApplianceTimings.Now;
         // Outside the lock: the checks that depend on the bytes only (decoding), so that banks' messages decode in parallel.
-        var prepared = new Prepared(_engine.Prepare(bank, message));
+        // An ended session answers bytes that do not even decode with its cause too (nothing about them matters any more).
+        Prepared prepared;
+        try { prepared = new Prepared(_engine.Prepare(bank, message)); }
+        catch (ProtocolViolationException) when (EndedMessageLocked() is { } ended) { throw new EndedSessionException(ended); }
         long t1 = ApplianceTimings.Now;
         Timings.Engine(t1 - t0);
         // The idempotency key: a function of the bytes alone, covering every byte (IntakeDigest). A masked input's reuses the body

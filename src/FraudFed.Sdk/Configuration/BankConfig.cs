@@ -24,7 +24,7 @@ public sealed record BankConfig
     /// <summary>The session facts, identical at every party.</summary>
     public FederationSettings Federation { get; init; } = new();
     /// <summary>Largest message this bank sends or accepts, in bytes.</summary>
-    [System.ComponentModel.DataAnnotations.Range(1024, int.MaxValue / 2, ErrorMessage = "the largest message this bank sends or accepts, in bytes; a homomorphic upload is about 38 MB")]
+    [System.ComponentModel.DataAnnotations.Range(1024, 1 << 30, ErrorMessage = "the largest message this bank sends or accepts, in bytes, 1 KiB to 1 GiB as the appliance's; a homomorphic upload is about 38 MB")]
     public int MaxMessageBytes { get; init; } = 256 << 20;
     /// <summary>Directory of this bank's sealed state (its party state and decryption ledger, SPEC.md 14.6), created with
     /// mode 0700; omitted: the state stays in memory and a restarted bank cannot rejoin its session. Both modes (SPEC.md 14.6, 14.7).</summary>
