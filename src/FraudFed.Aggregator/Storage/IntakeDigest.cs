@@ -62,7 +62,7 @@ internal static class IntakeDigest
             // BodyInPlace is the body TryReadCanonicalMaskedInput found in these bytes (DecodeToAggregatorInPlace's canonical
             // branch, the only one that sets it), and SignedBytes ends with SHA-256 of exactly those bytes (Seal).
             byte[] digest = Derived(message, body.Offset, body.Count, m.SignedBytes.AsSpan(SignatureLabelLength));
-            Debug.Assert(digest.AsSpan().SequenceEqual(Of(message.AsSpan())));
+            Debug.Assert(CryptographicOperations.FixedTimeEquals(digest, Of(message.AsSpan())));
             return digest;
         }
         return Of(message.AsSpan());
