@@ -227,7 +227,7 @@ public sealed class HostileInputTests
         Assert.That(code, Is.EqualTo(2), stderr);
         string[] lines = stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         Assert.That(lines, Has.Length.EqualTo(1), "one line: " + stderr);
-        Assert.That(lines[0], Does.StartWith(args[0] == "simulat" ? "fraudfed: " : $"fraudfed {args[0]}").And.Contain(expected));
+        Assert.That(lines[0], Does.StartWith(args[0] is "simulat" or "frobnicate" ? "fraudfed: " : $"fraudfed {args[0]}").And.Contain(expected));
         Assert.That(stderr, Does.Not.Contain("   at ").And.Not.Contain("Exception"), "no stack trace, no exception type");
         Assert.That(stdout, Is.Empty);
         Assert.That(Directory.GetFileSystemEntries(_dir).Order(), Is.EqualTo(before), "nothing written: no output, no staging directory");
