@@ -98,20 +98,22 @@ internal static class StatePreflight
     }
 
     /// <summary>A homomorphic key part's header (SPEC.md 14.6: magic, version, index, roster digest) against bank.json's roster.
-    /// The state keeps only the roster's digest, so the settings it covers are named together.</summary>
-    private static Mismatch HomomorphicMismatch(ReadOnlySpan<byte> keyState, int bank, HomomorphicRoster roster)
+    /// The state keeps only the roster's digest, so the settings it covers are named together. Null when both agree with
+    /// bank.json: the parts do not belong together (a round part of another key generation), which no setting explains.</summary>
+    private static Mismatch? HomomorphicMismatch(ReadOnlySpan<byte> keyState, int bank, HomomorphicRoster roster)
     {
-        if (keyState.Length < 9 + 32) return default;
+        if (keyState.Length < 9 + 32) return default(Mismatch);
         uint index = BinaryPrimitives.ReadUInt32LittleEndian(keyState[5..]);
-        if (index != (uint)bank) return new((int)Math.Min(index, int.MaxValue), null);
-        if (keyState.Slice(9, 32).SequenceEqual(roster.Digest)) return default;
-        return new(null, "one of federation.identity_keys, federation.aggregator_key and federation.he (parameter_set, threshold, min_contributors, "
-            + "max_colluders): the state keeps only their digest, not which one changed");
+        if (index != (uint)bank) return new Mismatch((int)Math.Min(index, int.MaxValue), null);
+        if (keyState.Slice(9, 32).SequenceEqual(roster.Digest)) return null;
+        return new Mismatch(null, "one of federation.identity_keys, federation.aggregator_key and federation.he (parameter_set, threshold, "
+            + "min_contributors, max_colluders): the state keeps only their digest, not which one changed");
     }
 
-    private static StateFileException Foreign(string path, ViolationReason reason, string configPath, int bank, Mismatch mismatch)
+    private static StateFileException Foreign(string path, ViolationReason reason, string configPath, int bank, Mismatch? found)
     {
         if (reason != ViolationReason.Inconsistent) return StateFileException.Damaged(path, $"this state does not parse ({reason})");
+        if (found is not { } mismatch) return StateFileException.Damaged(path, "its key part and round part do not belong together");
         if (mismatch.StateBank is int saved)
             return new(path, $"this state directory is bank {saved}'s, and {configPath} is bank {bank}'s (its 'bank' setting); the state is never "
                 + $"overwritten: point state_directory in {configPath} at bank {bank}'s own state directory, or restore its 'bank' setting.");
