@@ -98,6 +98,8 @@ public sealed class ApplianceBankTransport : IBankTransport
             try
             {
                 ulong round = await _client.RequestRoundAsync(length, cancellationToken).ConfigureAwait(false);
+                // Told once per round asked for (a request repeated inside the same pending round is not a new wait).
+                if (_requested != (round, length)) _client.Report(new SessionProgress(SessionProgress.Waiting, round, length));
                 _requested = (round, length);
                 return round;
             }

@@ -54,16 +54,21 @@ public sealed record FederationClientOptions
 /// <summary>Where a bank's session stands (<see cref="FederationClientOptions.SessionProgress"/>), in order: <see cref="Setup"/>
 /// (a new party: the session setup with the other banks runs, homomorphic key generation SPEC.md 12.0 or masking AdvertiseKeys
 /// 8.1), <see cref="Ready"/> (setup is done at this bank; the session's setup may still wait for other banks, and a round opens
-/// only after it), then per sum <see cref="Contributing"/> (the round opened and this bank's input goes into it).</summary>
-/// <param name="Stage"><see cref="Setup"/>, <see cref="Ready"/> or <see cref="Contributing"/>.</param>
-/// <param name="Round">The round of <see cref="Contributing"/>; 0 otherwise.</param>
-/// <param name="Values">The vector's length for <see cref="Contributing"/>; 0 otherwise.</param>
+/// only after it), then per sum <see cref="Waiting"/> (this bank asked for a round; not reported for a round the appliance opened
+/// without a request, as a training step's) and <see cref="Contributing"/> (the round opened and this bank's input goes into it).</summary>
+/// <param name="Stage"><see cref="Setup"/>, <see cref="Ready"/>, <see cref="Waiting"/> or <see cref="Contributing"/>.</param>
+/// <param name="Round">The round of <see cref="Waiting"/> and <see cref="Contributing"/>; 0 otherwise.</param>
+/// <param name="Values">The vector's length for <see cref="Waiting"/> and <see cref="Contributing"/>; 0 otherwise.</param>
 public sealed record SessionProgress(string Stage, ulong Round, int Values)
 {
     /// <summary>The session setup runs (this bank waits for the other banks' setup messages).</summary>
     public const string Setup = "setup";
     /// <summary>Setup is done at this bank.</summary>
     public const string Ready = "ready";
+    /// <summary>This bank asked for a place in a round (RequestRound answered with <see cref="SessionProgress.Round"/>, for
+    /// <see cref="SessionProgress.Values"/> values) and waits for the round to open: the appliance opens it once every session
+    /// bank asked, or at its join deadline when enough did (SPEC.md 14.5, "Rounds and deadlines").</summary>
+    public const string Waiting = "waiting";
     /// <summary>A round opened and this bank's input goes into it: the homomorphic upload is about to be sent (the round start
     /// arrived), or the masking RoundOpen arrived.</summary>
     public const string Contributing = "contributing";

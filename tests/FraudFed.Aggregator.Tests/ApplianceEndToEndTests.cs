@@ -198,10 +198,23 @@ public sealed class ApplianceEndToEndTests
         // The operator's log: the round's opening with its banks and length, and its end with the counts that explain it.
         string all = string.Join("\n", logs.OwnLines);
         Assert.That(logs.OwnLines, Has.One.Match($@"^Information: round \d+ opened: 5 banks, {Length} values$"), all);
-        Assert.That(logs.OwnLines, Has.One.Match(@"^Information: round \d+ ended: TooFewParticipants \(5 banks in the round; \d+ messages accepted; it stood at round \d+ in stage uploads with 2 of 5 uploads\)$"), all);
-        // The deadline names the stage by its SPEC.md name, after the word "stage", as every line does (no party state names).
-        Assert.That(logs.OwnLines, Has.One.Match(@"^Information: stage deadline passed \(deadlines\.stage_seconds\) at round \d+ in stage uploads with 2 of 5 uploads; next step he\.close_uploads$"), all);
-        Assert.That(all, Does.Not.Contain("CollectingUploads").And.Not.Contain("CollectingShares"));
+        Assert.That(logs.OwnLines, Has.One.Match(@"^Information: round \d+ ended without a sum: too few banks answered in time \(TooFewParticipants; 5 banks in the round; \d+ messages accepted; it stood at round \d+ in stage uploads with 2 of 5 uploads\)$"), all);
+        // The deadline names the stage by its SPEC.md name, after the word "stage", as every line does (no party state names),
+        // and says what happens in words (no step identifier such as he.close_uploads).
+        Assert.That(logs.OwnLines, Has.One.Match(@"^Information: stage deadline passed \(deadlines\.stage_seconds\) at round \d+ in stage uploads with 2 of 5 uploads: the stage closes with the uploads received so far$"), all);
+        Assert.That(all, Does.Not.Contain("CollectingUploads").And.Not.Contain("CollectingShares").And.Not.Contain("next step").And.Not.Contain("he."));
+
+        // Longer than the stage deadline with no round running (a fresh-user trial saw "stage deadline passed ... at no round
+        // running (round 1 ended); next step open_round"): the next round opens without a deadline line, and only its own
+        // missed uploads deadline is logged.
+        await Task.Delay(TimeSpan.FromSeconds(3), ct);
+        foreach (RawBank b in silent) await b.Grpc.RequestRoundAsync(new RoundRequest { Length = Length }, cancellationToken: ct);
+        foreach (Task<FederatedSum> sum in clients.Select((c, i) => c.SumAsync(vectors[i], ct)).ToArray())
+            Assert.ThrowsAsync<RoundFailedException>(() => sum);
+        all = string.Join("\n", logs.OwnLines);
+        Assert.That(logs.OwnLines.Where(l => l.Contains("deadline passed", StringComparison.Ordinal)).ToArray(),
+            Has.Length.EqualTo(2).And.All.Match(@"at round \d+ in stage uploads with 2 of 5 uploads: the stage closes"), all);
+        Assert.That(all, Does.Not.Contain("no round running").And.Not.Contain("open_round"));
     }
 
     /// <summary>Two of five banks ask for a round and the others never do: at the join deadline no round opens (it could only

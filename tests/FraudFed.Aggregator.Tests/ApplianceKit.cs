@@ -106,9 +106,14 @@ internal sealed class ApplianceKit : IAsyncDisposable
         return c;
     }
 
-    public FederationClient Client(int bank)
+    public FederationClient Client(int bank) => Client(bank, FastClient);
+
+    /// <summary>A client of <paramref name="bank"/> whose session progress goes to <paramref name="sessionProgress"/>.</summary>
+    public FederationClient Client(int bank, IProgress<SessionProgress> sessionProgress) => Client(bank, FastClient with { SessionProgress = sessionProgress });
+
+    private FederationClient Client(int bank, FederationClientOptions options)
     {
-        FederationClient c = FederationClient.Create(LoadBank(bank), FastClient);
+        FederationClient c = FederationClient.Create(LoadBank(bank), options);
         _clients.Add(c);
         return c;
     }

@@ -162,8 +162,12 @@ public sealed class BankRestartTests
 
         // A later try: the session has ended, and the bank is told so, with the cause and what the operator does (not the words of
         // a bank whose own setup messages are there without its saved state).
-        FederationClient third = kit.Client(0);
+        // It is told at its first call (GetSession), before it reports a key setup that cannot run (a fresh-user trial saw "key
+        // setup with the other banks ..." first).
+        var told = new List<SessionProgress>();
+        FederationClient third = kit.Client(0, new Progress(told.Add));
         SessionEndedException ended = Assert.ThrowsAsync<SessionEndedException>(async () => await third.ConnectAsync(ct))!;
+        Assert.That(told, Is.Empty, "no session progress before the ended session is known");
         Assert.That(ended.Message, Does.StartWith($"the aggregator at {kit.LoadBank(0).Aggregator} has ended its session (aborted: bank 0 restarted during the session's key setup (it sent its ")
             .And.EndWith("): this bank cannot join or resume it; ask the operator to start a new session (a new appliance state file, then serve again), then run this bank again with the others.")
             .And.Not.Contain("no saved state"));
@@ -480,5 +484,10 @@ public sealed class BankRestartTests
         BankConfig b = ConfigJson.Load<BankConfig>(path);
         File.WriteAllText(path, JsonSerializer.Serialize(b with { StateKeyFile = "state/state.key" }, ConfigJson.Options));
         Assert.That(() => BankConfig.Load(path), Throws.TypeOf<ConfigurationException>().With.Message.Contains("inside state_directory"));
+    }
+
+    private sealed class Progress(Action<SessionProgress> report) : IProgress<SessionProgress>
+    {
+        public void Report(SessionProgress value) => report(value);
     }
 }

@@ -1,5 +1,5 @@
 // Where a bank's session stands, over real loopback mutual TLS (insecure test parameters): the SDK's SessionProgress reports
-// setup, ready, then "contributing" only once a round opened after the session's setup (SPEC.md 12.0, 8.1); the CLI's
+// setup, ready, "waiting" once it asked for a round, then "contributing" only once a round opened after the session's setup (SPEC.md 12.0, 8.1); the CLI's
 // `bank sum` prints them in that order.
 using System.Collections.Concurrent;
 using FraudFed.Sdk;
@@ -41,10 +41,13 @@ public sealed class SessionProgressTests
             foreach (int bank in Enumerable.Range(0, Banks))
             {
                 var mine = seen.Where(s => s.Bank == bank).ToArray();
-                Assert.That(mine.Select(s => s.Progress.Stage), Is.EqualTo(new[] { SessionProgress.Setup, SessionProgress.Ready, SessionProgress.Contributing }), $"bank {bank}");
-                Assert.That(mine[2].Progress, Is.EqualTo(new SessionProgress(SessionProgress.Contributing, 1, 3)), $"bank {bank}");
+                Assert.That(mine.Select(s => s.Progress.Stage),
+                    Is.EqualTo(new[] { SessionProgress.Setup, SessionProgress.Ready, SessionProgress.Waiting, SessionProgress.Contributing }), $"bank {bank}");
+                // "waiting": the bank asked for round 1 (its vector of 3 values) and waits for the others to ask.
+                Assert.That(mine[2].Progress, Is.EqualTo(new SessionProgress(SessionProgress.Waiting, 1, 3)), $"bank {bank}");
+                Assert.That(mine[3].Progress, Is.EqualTo(new SessionProgress(SessionProgress.Contributing, 1, 3)), $"bank {bank}");
                 // When it says "contributing", the appliance's session setup is over and round 1 runs.
-                Assert.That(mine[2].ApplianceAt, Does.StartWith("session Ready;").And.Contain("round 1"), $"bank {bank}");
+                Assert.That(mine[3].ApplianceAt, Does.StartWith("session Ready;").And.Contain("round 1"), $"bank {bank}");
                 Assert.That(mine[0].ApplianceAt, Does.StartWith("session setup"), $"bank {bank}");
             }
         }

@@ -42,7 +42,7 @@ public sealed class StateDirectoryLockTests
         Assert.That(e.HolderProcessId, Is.EqualTo(Environment.ProcessId));
         Assert.That(e.HolderStarted, Is.Not.Null);
         Assert.That(e.Message, Does.StartWith($"bank state directory {c0.StateDirectory} is in use by another client in this process (pid {Environment.ProcessId}, started ")
-            .And.EndWith("use one FederationClient per bank, or dispose the first before creating the next"));
+            .And.EndWith("use one FederationClient per bank, or dispose the first before creating the next."));
         Assert.That(() => FederationClient.CheckStateDirectory(c0), Throws.TypeOf<StateDirectoryInUseException>(), "the state directory's check takes the lock too");
         Assert.That(() => new FileDecryptionLedger(Path.Combine(dir, BankStateStore.LedgerFile), c0.StateKey!), Throws.TypeOf<StateDirectoryInUseException>(),
             "a second copy of the ledger is refused");

@@ -78,7 +78,11 @@ public sealed class HostileInputTests
         // System.CommandLine's own refusals, in the house form: what is wrong with the token typed, and what to do.
         yield return Case("command-unknown", "fraudfed bank: unknown command 'frobnicate'; use 'sum' or 'train' (fraudfed bank --help).", "bank", "frobnicate");
         yield return Case("command-missing", "fraudfed bank: a command is needed after 'fraudfed bank'; use 'sum' or 'train' (fraudfed bank --help).", "bank");
-        yield return Case("top-command-unknown", "fraudfed: unknown command 'simulat'; use 'aggregator', 'bank', 'bench', ", "simulat");
+        yield return Case("top-command-unknown", "fraudfed: unknown command 'frobnicate'; use 'aggregator', 'bank', 'bench', ", "frobnicate");
+        // A misspelt command gets the did-you-mean of the options (the trial ran `fraudfed simulat`).
+        yield return Case("top-command-typo", "fraudfed: unknown command 'simulat'; did you mean 'simulate'? (fraudfed --help)", "simulat");
+        yield return Case("command-typo", "fraudfed bank: unknown command 'sun'; did you mean 'sum'? (fraudfed bank --help)", "bank", "sun");
+        yield return Case("subcommand-typo", "fraudfed aggregator: unknown command 'serv'; did you mean 'serve'? (fraudfed aggregator --help)", "aggregator", "serv");
         yield return Case("option-typo", "fraudfed simulate: unknown option '--bankz'; did you mean --banks? (fraudfed simulate --help)", "simulate", "--bankz", "3", "--out", "@out");
         yield return Case("option-unknown-far", "fraudfed simulate: unknown option '--frobnicate'; 'fraudfed simulate --help' lists the options.", "simulate", "--frobnicate", "--out", "@out");
         yield return Case("option-value-missing", "fraudfed simulate: --banks needs a value (fraudfed simulate --help).", "simulate", "--out", "@out", "--banks");
@@ -223,7 +227,7 @@ public sealed class HostileInputTests
         Assert.That(code, Is.EqualTo(2), stderr);
         string[] lines = stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         Assert.That(lines, Has.Length.EqualTo(1), "one line: " + stderr);
-        Assert.That(lines[0], Does.StartWith(args[0] == "simulat" ? "fraudfed: " : $"fraudfed {args[0]}").And.Contain(expected));
+        Assert.That(lines[0], Does.StartWith(args[0] is "simulat" or "frobnicate" ? "fraudfed: " : $"fraudfed {args[0]}").And.Contain(expected));
         Assert.That(stderr, Does.Not.Contain("   at ").And.Not.Contain("Exception"), "no stack trace, no exception type");
         Assert.That(stdout, Is.Empty);
         Assert.That(Directory.GetFileSystemEntries(_dir).Order(), Is.EqualTo(before), "nothing written: no output, no staging directory");

@@ -305,11 +305,12 @@ public sealed class Coordinator : IDisposable
         {
             _metrics.RoundEnded(end.Succeeded, end.Reason);
             if (end.Round == 0 && !end.Succeeded)
-                _log.LogWarning("session setup failed ({Reason}){Stood}", end.Reason, before is null ? "" : $"; it stood at {before}");
+                _log.LogWarning("session setup failed: {Why} ({Reason}){Stood}", OutcomeWords(end.Reason), end.Reason, before is null ? "" : $"; it stood at {before}");
             else if (end.Succeeded)
                 _log.LogInformation("round {Round} ended: sum opened ({Banks} banks in the round)", end.Round, _roundParticipants);
             else
-                _log.LogInformation("round {Round} ended: {Outcome} ({Banks} banks in the round; {Messages} messages accepted{Stood})", end.Round, end.Reason,
+                _log.LogInformation("round {Round} ended without a sum: {Why} ({Outcome}; {Banks} banks in the round; {Messages} messages accepted{Stood})", end.Round,
+                    OutcomeWords(end.Reason), end.Reason,
                     _roundParticipants, _roundMessages, before is null ? "" : "; it stood at " + WithoutReady(before));
         }
         if (_setupLogged is not null || _engine.InSetup) LogSetupProgress();
@@ -533,6 +534,9 @@ public sealed class Coordinator : IDisposable
             // Before the first bank joined, the setup has no clock: an appliance started long before its banks waits for them.
             bool late = (!_engine.InSetup || _clockStage == _stageKey) && (now - _stageStarted).TotalSeconds >= limit;
             (string Name, byte[] Payload)? step = _engine.Due(late);
+            // The deadline made the step only when a stage is running whose step was not due anyway: a deadline that passes
+            // while no round runs (between rounds, the clock counts the idle Ready stage) closes nothing and is not logged.
+            bool missed = late && step is not null && _engine.Due(false) is null;
             if (step is { Name: HeEngine.FailSetupStep }) step = (HeEngine.FailSetupStep, Clock.Write(_stageStarted.AddSeconds(limit)));
             if (step is null && _engine.CanOpenRound && _training?.RoundToOpen is { } due && due.Round == _nextRound && _engine.SessionBanks.Count > 0)
             {
@@ -554,13 +558,41 @@ public sealed class Coordinator : IDisposable
                 }
             }
             if (step is null) return;
-            if (late)
-                _log.LogInformation("stage deadline passed ({Deadline}) at {Position}; next step {Step}",
-                    _engine.InSetup ? "deadlines.setup_seconds" : "deadlines.stage_seconds", WithoutReady(_engine.Position), step.Value.Name);
+            if (missed)
+                _log.LogInformation("stage deadline passed ({Deadline}) at {Position}: {Action}",
+                    _engine.InSetup ? "deadlines.setup_seconds" : "deadlines.stage_seconds", WithoutReady(_engine.Position), DeadlineAction(step.Value.Name));
             Commit(new StoredEvent(0, EventKind.Step, -1, step.Value.Name, step.Value.Payload, []));
             if (Sdk.Diagnostics.HopTrace.On) Sdk.Diagnostics.HopTrace.Mark(-1, "a.step:" + step.Value.Name);
         }
     }
+
+    /// <summary>Why a round or the session's setup ended without a sum, in the operator's words; the log adds the reason's label as
+    /// <c>fraudfed_rounds_total{outcome}</c> has it (a <see cref="ViolationReason"/> name, or setup_deadline / setup_restart).</summary>
+    internal static string OutcomeWords(string reason) => reason switch
+    {
+        "setup_deadline" => "a bank did not send its setup message before the setup deadline",
+        "setup_restart" => "a bank restarted during the key setup",
+        nameof(ViolationReason.TooFewParticipants) => "too few banks answered in time",
+        nameof(ViolationReason.Inconsistent) => "the banks' messages do not agree with each other (a bank or the aggregator's state is at fault)",
+        nameof(ViolationReason.AuthenticationFailed) => "a message failed its signature or tag check",
+        nameof(ViolationReason.BudgetExhausted) => "the decryption budget is spent",
+        nameof(ViolationReason.Refused) => "a bank refused the round",
+        nameof(ViolationReason.InsecureParameters) => "the parameters fail the security policy",
+        _ => "a bank's message was refused",
+    };
+
+    /// <summary>What a step taken at a stage's deadline does, in the operator's words (SPEC.md 14.5, "Rounds and deadlines"; no
+    /// step identifier: the log names stages by their SPEC.md names).</summary>
+    internal static string DeadlineAction(string step) => step switch
+    {
+        HeEngine.FailSetupStep => "the session's setup ends (a bank did not send its setup message in time)",
+        "he.close_uploads" => "the stage closes with the uploads received so far",
+        "he.fail_round" => "the round ends without a sum (too few decryption shares came in time)",
+        "masking.close_advertise" or "masking.close_graph_seed" => "the setup stage closes with the banks that answered",
+        "masking.close_share_keys" or "masking.close_masked_input" or "masking.close_consistency" => "the stage closes with the banks that answered",
+        "masking.finish" => "the round finishes with the unmasking responses received so far",
+        _ => "the stage closes",
+    };
 
     /// <summary>The `open_round` step: round (u64) | length (u32) | participants (u32 each), little-endian; replayed by
     /// ApplyToEngine's <see cref="EventKind.Step"/> case.</summary>

@@ -289,7 +289,7 @@ internal sealed class DeadlineTicker(Coordinator coordinator, ILogger<DeadlineTi
             try { coordinator.Tick(); }
             catch (Exception e) when (e is not OperationCanceledException)
             {
-                log.LogError("a deadline step failed: {Error}", e.GetType().Name);
+                log.LogError("checking the stage deadlines failed ({Error}); the check runs again in 0.25 s, and a failure that repeats every time needs the state file and this log looked at", e.GetType().Name);
             }
         }
     }

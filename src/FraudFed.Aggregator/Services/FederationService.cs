@@ -23,6 +23,8 @@ internal sealed class FederationService(Coordinator coordinator, LoadedAggregato
     {
         int bank = BankOf(context);
         EnsureServing();
+        // An ended session is told at the bank's first call, before it starts a key setup that cannot run (SPEC.md 14.5).
+        if (coordinator.SessionEndedMessage is { } ended) throw Ended(bank, new EndedSessionException(ended));
         var f = config.Config.Federation;
         return Task.FromResult(new SessionInfo
         {
@@ -195,10 +197,14 @@ internal sealed class FederationService(Coordinator coordinator, LoadedAggregato
         }
     }
 
+    private static string LowerFirst(string text) =>
+        text.Length > 1 && char.IsUpper(text[0]) && !char.IsUpper(text[1]) ? char.ToLowerInvariant(text[0]) + text[1..] : text;
+
     private RpcException Refuse(int bank, ProtocolViolationException e)
     {
         metrics.Rejected(e.Reason.ToString());
-        log.LogInformation("refused a message from bank {Bank}: {Reason}", bank, e.Reason);
+        // The reason's label is the one fraudfed_rejects_total counts; the detail is what the bank is told (no message bytes).
+        log.LogInformation("refused a message from bank {Bank} ({Reason}): {Detail}", bank, e.Reason, LowerFirst(e.Message.TrimEnd('.')));
         var trailers = new Metadata { { StatusMapping.ReasonTrailer, StatusMapping.TrailerValue(e.Reason) } };
         return new RpcException(new Status(StatusMapping.ToStatus(e.Reason), e.Message), trailers);
     }

@@ -78,11 +78,19 @@ internal sealed class AggregatorCommands : ICliSubcommands
         yield return $"  appliance: {fraudfed} aggregator serve --config {CliInvocation.Quote(Path.Combine(kit, "aggregator.json"))}";
         yield return $"  bank 0 sums the unsigned integers in v0.txt (one per line); {others}";
         yield return $"  (e.g. bank i's values i..i+999: `for i in $(seq 0 {banks - 1}); do seq $i $((i + 999)) > v$i.txt; done`):";
-        yield return $"  bank 0:    {fraudfed} bank sum --config {CliInvocation.Quote(Path.Combine(kit, "banks", "bank-0", "bank.json"))} --values v0.txt";
+        yield return $"  bank 0:    {NoBuild(fraudfed)} bank sum --config {CliInvocation.Quote(Path.Combine(kit, "banks", "bank-0", "bank.json"))} --values v0.txt";
         string needs = minimum >= banks ? (banks == 2 ? "both banks" : $"all {banks} banks") : $"at least {minimum} of the {banks} banks";
         yield return "  the banks run at the same time, each in its own terminal (or in the background with `&`); each waits for the others";
         yield return $"  (up to its --timeout): a round needs {needs}{(homomorphic && minimum < banks ? $", the first key setup all {banks}" : "")}.";
     }
+
+    /// <summary>A bank's command as the README's loop runs it: "dotnet run --no-build ..." when <paramref name="fraudfed"/> is a
+    /// `dotnet run` (the appliance's `dotnet run` has built the project; banks started at once that build too race on the same
+    /// bin/ folder, and MSBuild's copy warnings land in their output), else as is.</summary>
+    internal static string NoBuild(string fraudfed) =>
+        fraudfed.StartsWith("dotnet run ", StringComparison.Ordinal) && !fraudfed.Contains("--no-build", StringComparison.Ordinal)
+            ? "dotnet run --no-build " + fraudfed["dotnet run ".Length..]
+            : fraudfed;
 
     /// <summary>The fewest banks a round of the session of <paramref name="federation"/> needs, as the appliance counts them
     /// (SPEC.md 14.5, "Rounds and deadlines"): max(T, K_min) in homomorphic mode (12.3), M in masking mode (11.1, its default
@@ -163,7 +171,7 @@ internal sealed class AggregatorCommands : ICliSubcommands
         }
         catch (System.Net.Sockets.SocketException e)
         {
-            throw new UsageException($"{name} {endpoint} cannot be bound ({e.SocketErrorCode}): set \"{name}\" in {configPath} to an address of this host (such as 127.0.0.1:{endpoint.Port})");
+            throw new UsageException($"{name} {endpoint} cannot be bound ({e.SocketErrorCode}): set \"{name}\" in {configPath} to an address of this host (such as 127.0.0.1:{endpoint.Port}).");
         }
         finally { probe.Stop(); }
     }
@@ -201,8 +209,10 @@ internal sealed class BankCommands : ICliSubcommands
             using IDisposable listening = CliInterrupt.Listen();
             using CancellationTokenSource cts = CliInterrupt.WithTimeout(TimeSpan.FromSeconds(seconds));
             FederatedSum result;
-            var retries = new RetryReporter(pr.InvocationConfiguration.Error, bank.Config.Bank, bank.Aggregator, DateTimeOffset.UtcNow.AddSeconds(seconds));
-            FederationClient client = FederationClient.Create(bank, ClientOptions(budget, pr.InvocationConfiguration.Error, bank.Config.Bank, retries));
+            DateTimeOffset deadline = DateTimeOffset.UtcNow.AddSeconds(seconds);
+            var retries = new RetryReporter(pr.InvocationConfiguration.Error, bank.Config.Bank, bank.Aggregator, deadline);
+            using var waits = new WaitReporter(pr.InvocationConfiguration.Error, bank.Config.Bank, deadline);
+            FederationClient client = FederationClient.Create(bank, ClientOptions(budget, waits, bank, retries));
             try
             {
                 // Progress in the order it happens (SessionProgress): joining, the session setup with the other banks, setup done
@@ -216,7 +226,11 @@ internal sealed class BankCommands : ICliSubcommands
                 throw new TimeoutException(retries.StillUnreachable()
                     ?? $"no sum within --timeout {seconds} s; check that the appliance runs and that the other banks contribute.");
             }
-            finally { client.DisposeAsync().AsTask().GetAwaiter().GetResult(); }
+            finally
+            {
+                waits.Dispose();
+                client.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            }
             TextWriter stdout = pr.InvocationConfiguration.Output;
             if (pr.GetValue(json))
                 stdout.WriteLine(JsonSerializer.Serialize(new { round = result.Round, contributors = result.Contributors, sum = result.Sum }));
@@ -271,8 +285,10 @@ internal sealed class BankCommands : ICliSubcommands
             var clock = System.Diagnostics.Stopwatch.StartNew();
             TrainedModel model;
             SumBytes? bytes = null;
-            var retries = new RetryReporter(stderr, bank.Config.Bank, bank.Aggregator, DateTimeOffset.UtcNow.AddSeconds(seconds));
-            FederationClient client = FederationClient.Create(bank, ClientOptions(budget, stderr, bank.Config.Bank, retries, perRound: false));
+            DateTimeOffset deadline = DateTimeOffset.UtcNow.AddSeconds(seconds);
+            var retries = new RetryReporter(stderr, bank.Config.Bank, bank.Aggregator, deadline);
+            using var waits = new WaitReporter(stderr, bank.Config.Bank, deadline);
+            FederationClient client = FederationClient.Create(bank, ClientOptions(budget, waits, bank, retries, perRound: false));
             // The session setup (key generation with the other banks, SPEC.md 12.0) needs no rows: it runs while the rows load
             // (the header was checked above). A row that fails to load stops the bank after it joined, as a bank stopped
             // mid-session (README, "simulate --transport grpc").
@@ -289,7 +305,7 @@ internal sealed class BankCommands : ICliSubcommands
                     throw;
                 }
                 Sdk.Diagnostics.HopTrace.Mark(bank.Config.Bank, "b.rows", rows.Rows);
-                stderr.WriteLine($"bank {bank.Config.Bank}: {rows.Rows:N0} rows of {dataPath}.");
+                waits.WriteLine($"bank {bank.Config.Bank}: {rows.Rows:N0} rows of {dataPath}.");
                 connected.GetAwaiter().GetResult();
                 // The sums' protocol bytes are counted from here: the session setup (key generation) is done.
                 var counted = new SumBytes(client);
@@ -300,6 +316,7 @@ internal sealed class BankCommands : ICliSubcommands
                 {
                     // One report per secure sum, naming that sum's tree, round and level as the in-process run does: a broadcast
                     // that asks for no sum (a tree's last level when every node became a leaf, the tree's result) is not reported.
+                    waits.Stop();   // the training runs: no longer waiting for the other banks
                     if (p.Sums == reportedSums) return;
                     reportedSums = p.Sums;
                     if (!jsonProgress && DateTime.UtcNow - last < TimeSpan.FromSeconds(1)) return;
@@ -313,7 +330,11 @@ internal sealed class BankCommands : ICliSubcommands
             {
                 throw new TimeoutException(retries.StillUnreachable() ?? $"training did not finish within --timeout {seconds} s.");
             }
-            finally { client.DisposeAsync().AsTask().GetAwaiter().GetResult(); }
+            finally
+            {
+                waits.Dispose();
+                client.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            }
             double wall = clock.Elapsed.TotalSeconds;
             SumBytes sent = bytes!;   // set once connected, before the model
             if (pr.GetValue(exactModel)) File.WriteAllBytes(staged.Stage(ExactModelFile.FileName), ExactModelFile.Serialize((object?)model.Gbdt ?? model.Logistic!));
@@ -369,10 +390,14 @@ internal sealed class BankCommands : ICliSubcommands
 
     /// <summary>Client options of a CLI bank: the retry budget, the retries told to <paramref name="retries"/> (a line at the first
     /// failure, then at most one a minute), and where the session stands (<see cref="SessionLine"/>; with <paramref name="perRound"/>
-    /// false, as in training's hundreds of sums, setup lines only).</summary>
-    private static FederationClientOptions ClientOptions(TimeSpan retryBudget, TextWriter stderr, int bank, RetryReporter retries, bool perRound = true)
+    /// false, as in training's hundreds of sums, setup lines only);
+    /// <paramref name="waits"/> prints the waits for the other banks: after asking for a round (<see cref="SessionProgress.Waiting"/>),
+    /// and in training (no <paramref name="perRound"/>) after this bank's setup, until the next line of progress.</summary>
+    private static FederationClientOptions ClientOptions(TimeSpan retryBudget, WaitReporter waits, LoadedBankConfig config, RetryReporter retries, bool perRound = true)
     {
         bool setupRan = false;   // a Ready without a Setup before it: the party was resumed from the state directory
+        int bank = config.Config.Bank;
+        FederationSettings f = config.Config.Federation;
         return new()
         {
             RetryBudget = retryBudget,
@@ -380,9 +405,30 @@ internal sealed class BankCommands : ICliSubcommands
             SessionProgress = new InlineSessionProgress(p =>
             {
                 if (p.Stage == SessionProgress.Setup) setupRan = true;
-                if (perRound || p.Stage != SessionProgress.Contributing) stderr.WriteLine(SessionLine(bank, p, setupRan));
+                if (p.Stage == SessionProgress.Waiting)
+                {
+                    if (perRound) waits.Start(WaitingLine(p, f, waits.Until), $"waiting for round {p.Round} to open (the other banks have not all asked yet)");
+                    return;
+                }
+                waits.Stop();
+                if (perRound || p.Stage != SessionProgress.Contributing) waits.WriteLine(SessionLine(bank, p, setupRan));
+                if (!perRound && p.Stage == SessionProgress.Ready)
+                    waits.Start($"waiting for the other banks: the training job starts once all {f.Banks} banks of the roster have finished their key setup, "
+                        + $"and every sum needs every bank; this bank waits until {waits.Until} (--timeout) ...",
+                        "waiting for the other banks to finish their key setup and join the training");
             }),
         };
+    }
+
+    /// <summary>The line of a bank that asked for a round: what it waits for (the other banks' requests), how many banks a round
+    /// needs (<see cref="AggregatorCommands.RoundMinimum"/>, from bank.json's federation block), and until when (--timeout).</summary>
+    internal static string WaitingLine(SessionProgress p, FederationSettings f, string until)
+    {
+        int needed = AggregatorCommands.RoundMinimum(f);
+        string needs = needed >= f.Banks ? (f.Banks == 2 ? "both banks" : $"all {f.Banks} banks") : $"at least {needed} of the {f.Banks} banks";
+        return $"asked for round {p.Round} ({Plural.Of(p.Values, "value")}); waiting for the other banks to ask: a round needs {needs}, and the "
+            + "appliance opens it once every bank asked, or at its join deadline (deadlines.join_seconds in aggregator.json) with enough of them; "
+            + $"this bank waits until {until} (--timeout) ...";
     }
 
     /// <summary>The stderr line of a session progress report: "bank 2: key setup with the other banks ...", "bank 2: key setup

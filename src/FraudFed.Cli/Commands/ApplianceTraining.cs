@@ -60,23 +60,25 @@ internal sealed class BankProcessException(string message) : Exception(message);
 internal static class ApplianceTraining
 {
     /// <summary>An <see cref="ExternalFederatedTrainer"/> for <paramref name="mode"/> with k = <paramref name="modulusBits"/>;
-    /// progress goes to <paramref name="stderr"/>.</summary>
-    public static ExternalFederatedTrainer Trainer(string mode, int modulusBits, int? threshold, BankProcessSettings settings, TextWriter stderr) =>
-        (options, train, cancellationToken) => Train(mode, modulusBits, threshold, settings, options, train, stderr, cancellationToken);
+    /// progress goes to <paramref name="stderr"/>, every line stamped with <paramref name="runClock"/> (the time since the run
+    /// started, the clock of the run's other progress lines: the baseline phase overlaps this one, and two clocks gave stamps
+    /// that went backwards).</summary>
+    public static ExternalFederatedTrainer Trainer(string mode, int modulusBits, int? threshold, BankProcessSettings settings, TextWriter stderr, Stopwatch runClock) =>
+        (options, train, cancellationToken) => Train(mode, modulusBits, threshold, settings, options, train, stderr, runClock, cancellationToken);
 
     private static (object Model, ProtocolCost Cost) Train(string mode, int modulusBits, int? threshold, BankProcessSettings settings, ExperimentOptions options,
-        IReadOnlyList<LabeledRows> train, TextWriter stderr, CancellationToken cancellationToken)
+        IReadOnlyList<LabeledRows> train, TextWriter stderr, Stopwatch runClock, CancellationToken cancellationToken)
     {
         // Ctrl-C and SIGTERM cancel the run here, whoever else listens: the hosted appliance's console lifetime also takes
         // SIGINT (to stop itself), which would otherwise leave the bank processes waiting for it until their retries ran out.
         using var interrupted = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         using PosixSignalRegistration sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; interrupted.Cancel(); });
         using PosixSignalRegistration sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; interrupted.Cancel(); });
-        return TrainCore(mode, modulusBits, threshold, settings, options, train, stderr, interrupted.Token);
+        return TrainCore(mode, modulusBits, threshold, settings, options, train, stderr, runClock, interrupted.Token);
     }
 
     private static (object Model, ProtocolCost Cost) TrainCore(string mode, int modulusBits, int? threshold, BankProcessSettings settings, ExperimentOptions options,
-        IReadOnlyList<LabeledRows> train, TextWriter stderr, CancellationToken cancellationToken)
+        IReadOnlyList<LabeledRows> train, TextWriter stderr, Stopwatch runClock, CancellationToken cancellationToken)
     {
         int n = train.Count;
         string dir = Directory.CreateTempSubdirectory("fraudfed-simulate-").FullName;   // mode 0700 on Unix
@@ -161,9 +163,9 @@ internal static class ApplianceTraining
 
             // 5. Supervise until every bank is done: the phase line, one stamped line per bank, and the phase's last line as the
             //    in-process run prints it (the time since the federated phase began, as the in-process stamps).
-            stderr.WriteLine($"{Stamp(clock.Elapsed)} {"federated",-12}training on the appliance, one line per bank process:");
-            Supervise(banks, settings.Silence, new BankBoard(stderr, n, clock), cancellationToken);
-            stderr.WriteLine(PhaseLine(clock.Elapsed, banks[0].LastStep, banks[0].Sums, banks.Sum(p => p.BytesUploaded), banks.Sum(p => p.BytesDownloaded)));
+            stderr.WriteLine($"{Stamp(runClock.Elapsed)} {"federated",-12}training on the appliance, one line per bank process:");
+            Supervise(banks, settings.Silence, new BankBoard(stderr, n, runClock), cancellationToken);
+            stderr.WriteLine(PhaseLine(runClock.Elapsed, banks[0].LastStep, banks[0].Sums, banks.Sum(p => p.BytesUploaded), banks.Sum(p => p.BytesDownloaded)));
             if (mode == "he" && federation.He is { } he && NonDecryptorsNote(n, he.Threshold) is { } note) stderr.WriteLine(note);
 
             // 6. The same model at every bank, read back exactly.
@@ -432,7 +434,8 @@ internal sealed class BankProcess : IDisposable
     public (long Sums, long Up, long Down)? Setup { get { lock (_gate) return _setup; } }
 
     /// <summary>"[  12.3s] bank i (pid p): stage, sums, bytes", or the last stderr line before the first progress, or how it ended;
-    /// stamped with the time of that report since <paramref name="clock"/> started.</summary>
+    /// stamped with the time of the panel (since <paramref name="clock"/>, the run's clock, started), so that the run's lines go
+    /// forward in time; a report older than <see cref="StaleReport"/> says how old it is.</summary>
     public string StatusLine(Stopwatch clock)
     {
         string status;
@@ -444,9 +447,13 @@ internal sealed class BankProcess : IDisposable
         }
         status = Shorten(status, 100);
         string ended = _process.HasExited && _process.ExitCode != 0 ? $" (exited {_process.ExitCode})" : "";
-        TimeSpan at = clock.Elapsed - Stopwatch.GetElapsedTime(stamp);
-        return $"{ApplianceTraining.Stamp(at < TimeSpan.Zero ? TimeSpan.Zero : at)} bank {Bank} (pid {Id}): {status}{ended}";
+        TimeSpan age = Stopwatch.GetElapsedTime(stamp);
+        string stale = age > StaleReport && !_process.HasExited ? $" (reported {age.TotalSeconds.ToString("0", CultureInfo.InvariantCulture)} s ago)" : "";
+        return $"{ApplianceTraining.Stamp(clock.Elapsed)} bank {Bank} (pid {Id}): {status}{ended}{stale}";
     }
+
+    /// <summary>A bank's last report older than this is marked as such on its panel line.</summary>
+    internal static readonly TimeSpan StaleReport = TimeSpan.FromSeconds(5);
 
     /// <summary><paramref name="line"/> in at most <paramref name="width"/> characters for the panel: a longer line first loses
     /// its parenthesized remarks (a bank's "key setup done at this bank (the session is ready once every bank is; ...) ..."

@@ -138,7 +138,10 @@ internal sealed class SimulateCommand : ICliCommand
 
         // 3. The output directory: staged next to --out, moved into place only at the end.
         using StagedOutput output = StagedOutput.Prepare(s.OutDirectory);
-        var progress = new ConsoleProgress(stderr);
+        // One clock stamps every progress line of the run (time since it started): over gRPC the baseline phase overlaps the
+        // federated phase, whose lines come from the bank processes' panel; the summary keeps each phase's own time.
+        var runClock = Stopwatch.StartNew();
+        var progress = new ConsoleProgress(stderr, runClock);
         try
         {
             // 4. Data, then every bank checked before any training.
@@ -178,7 +181,7 @@ internal sealed class SimulateCommand : ICliCommand
                 options = options with
                 {
                     ExternalTrainer = ApplianceTraining.Trainer(s.Mode, ModulusBits, s.Threshold,
-                        (s.Processes ?? new BankProcessSettings()) with { Silence = TimeSpan.FromSeconds(s.BankTimeout) }, stderr),
+                        (s.Processes ?? new BankProcessSettings()) with { Silence = TimeSpan.FromSeconds(s.BankTimeout) }, stderr, runClock),
                     // The plain-sum training and the LightGBM baselines run in this process while the bank processes train
                     // (figures: LowPriority). Not in process: there the federated phase keeps both cores busy, and the overlap
                     // (nice 10, 2026-12-02, default run, 5 pairs, load 5 to 25) gave 21.7, 21.1, 26.3, 41.0, 20.0 s and 31.5,
@@ -476,7 +479,7 @@ internal sealed class SimulateCommand : ICliCommand
     /// <summary>One status line on stderr: rewritten in place on a terminal; when redirected, a line per phase and per step
     /// without sums (each local baseline), sum progress at most once every two seconds, and the last line of each phase so
     /// the final step is always shown.</summary>
-    private sealed class ConsoleProgress(TextWriter stderr) : IProgress<ExperimentProgress>
+    private sealed class ConsoleProgress(TextWriter stderr, Stopwatch runClock) : IProgress<ExperimentProgress>
     {
         private readonly bool _interactive = ReferenceEquals(stderr, Console.Error) && !Console.IsErrorRedirected;
         private readonly Stopwatch _sinceLine = Stopwatch.StartNew();
@@ -487,9 +490,10 @@ internal sealed class SimulateCommand : ICliCommand
         public void Report(ExperimentProgress p)
         {
             // Protocol bytes only for the secure sums; the plain phase's sums move nothing over a network.
+            TimeSpan at = runClock.Elapsed;   // the run's clock, not the experiment's (p.Elapsed): one clock for every line
             string line = p.Phase == "federated" && p.Sums > 0
-                ? ApplianceTraining.PhaseLine(p.Elapsed, p.Message, p.Sums, p.BytesUploaded, p.BytesDownloaded)
-                : $"[{p.Elapsed.TotalSeconds,6:0.0}s] {p.Phase,-12}{p.Message}" + (p.Sums > 0 ? $"  ({Plural.Of(p.Sums, "sum")})" : "");
+                ? ApplianceTraining.PhaseLine(at, p.Message, p.Sums, p.BytesUploaded, p.BytesDownloaded)
+                : $"{ApplianceTraining.Stamp(at)} {p.Phase,-12}{p.Message}" + (p.Sums > 0 ? $"  ({Plural.Of(p.Sums, "sum")})" : "");
             // The setup sums (before the first tree or round) end like a phase: their last line is always shown, as over gRPC.
             string phase = p.Message.StartsWith("setup (", StringComparison.Ordinal) ? p.Phase + " setup" : p.Phase;
             if (_interactive)

@@ -13,7 +13,8 @@ internal static class ParseErrors
 {
     /// <summary>
     /// One sentence for the first problem of <paramref name="parse"/> that the parser's structure shows: an unknown command
-    /// or option ("unknown command 'frobnicate'; use 'sum' or 'train' (fraudfed bank --help)"), a missing command or required
+    /// or option ("unknown command 'frobnicate'; use 'sum' or 'train' (fraudfed bank --help)", or for a typo within two edits of
+    /// one name "unknown command 'sun'; did you mean 'sum'? (fraudfed bank --help)"), a missing command or required
     /// option, an option without its value, a value that is not of the option's type. Null when none applies (the caller
     /// keeps the parser's message).
     /// </summary>
@@ -41,7 +42,9 @@ internal static class ParseErrors
                     ? $"unknown option '{token}'; did you mean {near}? {help}"
                     : $"unknown option '{token}'; '{full} --help' lists the options.";
             if (subcommands.Length > 0)
-                return $"unknown command '{token}'; use {Words(subcommands)} {help}.";
+                return Nearest(token, subcommands) is { } near
+                    ? $"unknown command '{token}'; did you mean '{near}'? {help}"
+                    : $"unknown command '{token}'; use {Words(subcommands)} {help}.";
             return $"unexpected argument '{token}': {full} takes options only, each written --name value {help}.";
         }
         foreach (ParseError error in parse.Errors)

@@ -67,7 +67,7 @@ public sealed record BankConfig
         }
         else if (!string.IsNullOrEmpty(c.StateKeyFile)) throw new ConfigurationException($"{path}: state_key_file is set without state_directory.");
         byte[] seed = ConfigJson.ReadKeySeed(protocolKeyPath);
-        return new LoadedBankConfig(c, uri, cert, ca, seed, stateDirectory, stateKey);
+        return new LoadedBankConfig(c, uri, cert, ca, seed, stateDirectory, stateKey) { ConfigPath = path };
     }
 }
 
@@ -83,6 +83,8 @@ public sealed class LoadedBankConfig : IDisposable
 
     /// <summary>The resolved state directory, or null when the bank keeps its state in memory only.</summary>
     public string? StateDirectory { get; }
+    /// <summary>The bank.json this configuration was read from, as given to <see cref="BankConfig.Load"/>, for messages.</summary>
+    internal string ConfigPath { get; init; } = "bank.json";
     /// <summary>The state key (secret), present with <see cref="StateDirectory"/>.</summary>
     internal State.StateKey? StateKey { get; }
 

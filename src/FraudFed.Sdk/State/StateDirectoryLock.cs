@@ -38,9 +38,9 @@ public sealed class StateDirectoryInUseException : FederationException
         string when = started is { } s ? ", started " + s.ToString("yyyy-MM-dd HH:mm:ss 'UTC'", CultureInfo.InvariantCulture) : "";
         string where = host is not null && !string.Equals(host, Environment.MachineName, StringComparison.Ordinal) ? " on host " + host : "";
         if (pid == Environment.ProcessId && where.Length == 0)
-            return $"bank state directory {directory} is in use by another client in this process (pid {pid}{when}); use one FederationClient per bank, or dispose the first before creating the next";
+            return $"bank state directory {directory} is in use by another client in this process (pid {pid}{when}); use one FederationClient per bank, or dispose the first before creating the next.";
         string holder = pid is { } p ? $" (pid {p}{where}{when})" : "";
-        return $"bank state directory {directory} is in use by another process{holder}; run one process per bank, or wait for it to finish";
+        return $"bank state directory {directory} is in use by another process{holder}; run one process per bank, or wait for it to finish.";
     }
 }
 

@@ -98,6 +98,28 @@ public sealed class ApplianceCommandTests
         Assert.That(FraudFed.Cli.Commands.AggregatorCommands.RoundMinimum(f), Is.EqualTo(expected));
     }
 
+    /// <summary>From a source checkout the bank's line runs `dotnet run --no-build`, as the README's loop does: five banks started
+    /// at once that each build race on one bin/ folder (a fresh-user trial); the appliance's line builds.</summary>
+    [Test]
+    public void NextSteps_FromACheckout_RunTheBanksWithNoBuild_AsTheReadmeLoopDoes()
+    {
+        const string prefix = "dotnet run -c Release --project src/FraudFed.Cli --";
+        string[] lines = [.. FraudFed.Cli.Commands.AggregatorCommands.NextSteps(prefix, "/k", 5, 4, homomorphic: true)];
+        Assert.That(lines.Single(l => l.Contains(" bank sum ", StringComparison.Ordinal)),
+            Is.EqualTo("  bank 0:    dotnet run --no-build -c Release --project src/FraudFed.Cli -- bank sum --config /k/banks/bank-0/bank.json --values v0.txt"));
+        Assert.That(lines.Single(l => l.Contains(" aggregator serve ", StringComparison.Ordinal)), Is.EqualTo($"  appliance: {prefix} aggregator serve --config /k/aggregator.json"));
+        string readme = File.ReadAllText(Path.Combine(RepositoryRoot(), "README.md"));
+        Assert.That(readme, Does.Contain("dotnet run --no-build -c Release --project src/FraudFed.Cli -- bank sum --config"), "the README's loop");
+        Assert.That(FraudFed.Cli.Commands.AggregatorCommands.NoBuild("fraudfed"), Is.EqualTo("fraudfed"), "an installed CLI builds nothing");
+    }
+
+    private static string RepositoryRoot()
+    {
+        for (DirectoryInfo? d = new(AppContext.BaseDirectory); d is not null; d = d.Parent)
+            if (File.Exists(Path.Combine(d.FullName, "FraudFed.sln"))) return d.FullName;
+        throw new DirectoryNotFoundException("FraudFed.sln above the test's directory");
+    }
+
     [Test]
     public void NextSteps_NameTheCommandTheWayTheCliWasStarted()
     {
@@ -149,9 +171,12 @@ public sealed class ApplianceCommandTests
         string[] progress = stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
             .Where(l => l.StartsWith($"bank {bank}: ", StringComparison.Ordinal) && !l.Contains("appliance unreachable", StringComparison.Ordinal))
             .Select(l => l[$"bank {bank}: ".Length..]).ToArray();
+        // Between ready and contributing: the round it asked for, what it waits for and until when (no silent join window).
+        string round = contributing.Split(" to round ")[1].Split(' ')[0];
+        string asked = $"asked for round {round} (";
         string[] stages = firstRun
-            ? ["joining the session at ", "key setup with the other banks ", "key setup done at this bank ", contributing]
-            : ["joining the session at ", "resumed this bank's saved session state (no key setup needed) ", contributing];
+            ? ["joining the session at ", "key setup with the other banks ", "key setup done at this bank ", asked, contributing]
+            : ["joining the session at ", "resumed this bank's saved session state (no key setup needed) ", asked, contributing];
         Assert.That(progress, Has.Length.EqualTo(stages.Length), stderr);
         for (int i = 0; i < stages.Length; i++) Assert.That(progress[i], Does.StartWith(stages[i]), stderr);
     }

@@ -71,11 +71,13 @@ public sealed class BankStateDirectoryTests
         byte[] before = File.ReadAllBytes(stateFile);
 
         var sum = HostileInputTests.Run("bank", "sum", "--config", BankJson(mine, 0), "--values", Values(), "--timeout", "60");
-        AssertRefusedBeforeConnecting(sum, stateFile, "another federation", "never overwritten", "state_directory");
+        // The other kit's keys: the identity roster differs, the state keeps its digest (SPEC.md 14.7).
+        AssertRefusedBeforeConnecting(sum, stateFile, $"the federation settings in {BankJson(mine, 0)} (federation.identity_keys",
+            "differ from those this state directory was created with", "never overwritten", "restore", "move the state directory away", "state_directory");
         string data = Path.Combine(_dir, "rows.csv");
         File.WriteAllText(data, "amount,label\n1.5,0\n2.5,1\n");
         var train = HostileInputTests.Run("bank", "train", "--config", BankJson(mine, 0), "--data", data, "--label", "label", "--out", Path.Combine(_dir, "out"), "--timeout", "60");
-        AssertRefusedBeforeConnecting(train, stateFile, "another federation", "state_directory");
+        AssertRefusedBeforeConnecting(train, stateFile, "federation.identity_keys", "move the state directory away");
         Assert.That(File.ReadAllBytes(stateFile), Is.EqualTo(before), "the other kit's state is left as it was");
         Assert.That(Directory.Exists(Path.Combine(_dir, "out")), Is.False);
 
@@ -83,6 +85,30 @@ public sealed class BankStateDirectoryTests
         PlantForeignState(mine, mine);
         using LoadedBankConfig own = BankConfig.Load(BankJson(mine, 0));
         Assert.That(() => FraudFed.Sdk.FederationClient.CheckStateDirectory(own), Throws.Nothing);
+    }
+
+    [Test]
+    public void AFederationBlockEditedAfterTheStateWasSaved_IsNamed_WithBothValues_AndTheStateIsKept()
+    {
+        string kit = Kit("kit");
+        PlantForeignState(kit, kit);
+        string bankJson = BankJson(kit, 0);
+        string stateFile = Path.Combine(Path.GetDirectoryName(bankJson)!, "state", BankStateStore.PartyFile);
+        byte[] before = File.ReadAllBytes(stateFile);
+        string original = File.ReadAllText(bankJson);
+
+        File.WriteAllText(bankJson, original.Replace("\"modulus_bits\": 32", "\"modulus_bits\": 40", StringComparison.Ordinal));
+        Assert.That(File.ReadAllText(bankJson), Does.Contain("\"modulus_bits\": 40"));
+        var bits = HostileInputTests.Run("bank", "sum", "--config", bankJson, "--values", Values(), "--timeout", "60");
+        AssertRefusedBeforeConnecting(bits, stateFile, $"the federation settings in {bankJson} (federation.masking.modulus_bits is 40 there, 32 in the state)",
+            "differ from those this state directory was created with", "restore", "to join a new federation, move the state directory away");
+        Assert.That(bits.Stderr, Does.Not.Contain("another federation").And.Not.Contain("threshold"), "only the setting that differs is named");
+
+        // Restored settings: the same state passes the checks again (nothing was overwritten).
+        File.WriteAllText(bankJson, original);
+        using (LoadedBankConfig own = BankConfig.Load(bankJson))
+            Assert.That(() => FraudFed.Sdk.FederationClient.CheckStateDirectory(own), Throws.Nothing);
+        Assert.That(File.ReadAllBytes(stateFile), Is.EqualTo(before));
     }
 
     [Test]

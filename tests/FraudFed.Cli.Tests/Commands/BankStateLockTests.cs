@@ -34,7 +34,7 @@ public sealed class BankStateLockTests
             string[] lines = second.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
             Assert.That(lines, Has.Length.EqualTo(1), second.Stderr);
             Assert.That(lines[0], Does.StartWith($"fraudfed bank sum: bank state directory {state} is in use by another process (pid {p.Id}, started ")
-                .And.EndWith("; run one process per bank, or wait for it to finish"));
+                .And.EndWith("; run one process per bank, or wait for it to finish."));
             Assert.That(second.Stderr, Does.Not.Contain("joining").And.Not.Contain("retrying"));
             Assert.That(Directory.GetFiles(state).ToDictionary(f => f, f => new FileInfo(f).Length), Is.EqualTo(before), "nothing in the directory changed");
 

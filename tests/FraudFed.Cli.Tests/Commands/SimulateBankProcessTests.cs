@@ -145,6 +145,10 @@ public sealed partial class SimulateBankProcessTests
         int firstLocal = Array.FindIndex(lines, l => l.Contains("] local       LightGBM on bank-0 alone (1/3)", StringComparison.Ordinal));
         Assert.That(firstLocal, Is.GreaterThan(phaseEnd), procs.Stderr);
         Assert.That(lines.Count(l => l.Contains("] plain       training again with plain sums", StringComparison.Ordinal)), Is.EqualTo(1), procs.Stderr);
+        // One clock for the whole run: the overlapped baseline lines and the federated phase's lines go forward in time (a
+        // fresh-user trial saw them go backwards, each phase on its own clock).
+        double[] stamps = [.. lines.Where(l => l.StartsWith('[')).Select(l => double.Parse(l[1..l.IndexOf('s', StringComparison.Ordinal)], CultureInfo.InvariantCulture))];
+        Assert.That(stamps, Is.Ordered, procs.Stderr);
         AssertNoChildLeft(3);
     }
 
