@@ -105,7 +105,7 @@ internal static class StatePreflight
         if (keyState.Length < 9 + 32) return default(Mismatch);
         uint index = BinaryPrimitives.ReadUInt32LittleEndian(keyState[5..]);
         if (index != (uint)bank) return new Mismatch((int)Math.Min(index, int.MaxValue), null);
-        if (keyState.Slice(9, 32).SequenceEqual(roster.Digest)) return null;
+        if (CryptographicOperations.FixedTimeEquals(keyState.Slice(9, 32), roster.Digest)) return null;
         return new Mismatch(null, "one of federation.identity_keys, federation.aggregator_key and federation.he (parameter_set, threshold, "
             + "min_contributors, max_colluders): the state keeps only their digest, not which one changed");
     }
