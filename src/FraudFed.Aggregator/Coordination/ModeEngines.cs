@@ -402,6 +402,13 @@ internal sealed class MaskingEngine : IModeEngine
     public IReadOnlyList<OutboundItem> OpenRound(ulong round, int length, IReadOnlyList<int> participants)
     {
         if (round > uint.MaxValue) throw Error.Violation(ViolationReason.OutOfRange, "masking rounds are below 2^32");
+        // The last round's sum was packed into its mailbox items at Finish, and a training job took its closed round (and copied
+        // the values) right after that event: nothing reads the array any more, so the new round's running sum reuses it.
+        if (_aggregator?.State is AggregatorCompleted done && (_closed is null || ReferenceEquals(_closed.Sum, done.Sum)))
+        {
+            _closed = null;
+            _aggregator.RecycleSum(done.Sum);
+        }
         Aggregator.BeginRound((uint)round, length);
         _participants = participants.ToArray();
         _expected = _participants;
