@@ -458,9 +458,8 @@ internal sealed class MaskingEngine : IModeEngine
                     ulong[] sum = agg.Finish();
                     var done = (AggregatorCompleted)agg.State;
                     // Packed once (SPEC.md 14.5, the masking sum): every participant's item is these same bytes.
-                    var result = new SumResult { Round = done.Round, SumLe = UnsafeByteOperations.UnsafeWrap(SumResult.PackSum(sum, _parameters!.ModulusBits)) };
-                    result.Contributors.AddRange(done.Contributors.Select(c => (uint)c));
-                    byte[] item = new MailboxItem { SumResult = result }.ToByteArray();
+                    // Packed straight into the item's bytes (no packed array serialized into a second one).
+                    byte[] item = SumResult.PackSumItem(done.Round, done.Contributors, sum, _parameters!.ModulusBits);
                     _end = new RoundEnd(done.Round, true, "ok");
                     _closed = new ClosedRound(done.Round, sum, done.Contributors.ToArray(), "ok");
                     _expected = [];
