@@ -19,7 +19,10 @@ namespace FraudFed.Sdk;
 /// round numbers come from <see cref="RequestRoundAsync"/>. Obtained from <see cref="FederationClient.Transport"/>; not
 /// thread-safe (one protocol client at a time).
 /// </summary>
-public sealed class ApplianceBankTransport : IBankTransport
+/// <remarks><see cref="SendAsync"/> reads the message only until it completes (the Submit, retries included, is answered), so a
+/// masking client writes its next masked input of the same length into the array of the last one sent
+/// (<see cref="IReleasingBankTransport"/>).</remarks>
+public sealed class ApplianceBankTransport : IReleasingBankTransport
 {
     private readonly FederationClient _client;
     private readonly List<MailboxItem> _kept = [];

@@ -101,6 +101,8 @@ public sealed partial class FederationClient : IAsyncDisposable
     private readonly Federation.FederationClient _grpc;
     /// <summary>Receive with a masking sum's bytes read into <see cref="SumBuffer"/> (ReceiveReplyParser).</summary>
     private readonly Method<ReceiveRequest, ReceiveReply> _receive;
+    /// <summary>Submit with a masking sum that comes with the answer read into <see cref="SumBuffer"/> as well.</summary>
+    private readonly Method<SubmitRequest, SubmitReply> _submit;
     /// <summary>The spare array for this bank's masking sums: the transport returns each once it has unpacked it.</summary>
     internal SumBuffer SumBuffer { get; } = new();
     private readonly ResiliencePipeline _retry;
@@ -117,6 +119,7 @@ public sealed partial class FederationClient : IAsyncDisposable
         _config = config;
         _options = options;
         _receive = ReceiveReplyParser.ReceiveMethod(SumBuffer);
+        _submit = ReceiveReplyParser.SubmitMethod(SumBuffer);
         // First, before any state is read or any call made: one process, and one client, per state directory.
         if (config.StateDirectory is { } stateDirectory && config.StateKey is not null) _lock = StateDirectoryLock.Acquire(stateDirectory);
         try { (_channel, _grpc, _retry) = Connection(config, options); }
@@ -394,7 +397,7 @@ public sealed partial class FederationClient : IAsyncDisposable
         bool wait = waitForItem && _buffer.Count == 0;
         if (wait) request.WaitMilliseconds = (uint)_options.PollWait.TotalMilliseconds;
         Diagnostics.HopTrace.Mark(Bank, "sub>", message.Length);
-        SubmitReply submitted = await CallAsync(t => _grpc.SubmitAsync(request, deadline: wait ? DateTime.UtcNow + _options.PollWait + _options.CallTimeout : Deadline(), cancellationToken: t).ResponseAsync, cancellationToken).ConfigureAwait(false);
+        SubmitReply submitted = await CallAsync(t => _grpc.SubmitAsync(request, new CallOptions(deadline: wait ? DateTime.UtcNow + _options.PollWait + _options.CallTimeout : Deadline(), cancellationToken: t), _submit).ResponseAsync, cancellationToken).ConfigureAwait(false);
         Diagnostics.HopTrace.Mark(Bank, "sub<", (long)submitted.Sequence);
         BytesUploaded += message.Length;
         Buffer(submitted.Items);

@@ -121,4 +121,81 @@ public sealed class ReceiveReplyParserTests
         Assert.That(unrented.SumLe.ToByteArray(), Is.EqualTo(sum));
         Assert.That(small.Allocations, Is.Zero);
     }
+
+    private static IEnumerable<(string Name, byte[] Bytes)> SubmitEncodings()
+    {
+        byte[] sum = Enumerable.Range(0, 12).Select(i => (byte)(i * 41 + 3)).ToArray();
+        var last = new SubmitReply { Sequence = 12 };
+        last.Items.Add(Served(7, 3, [0, 2, 300], sum));
+        yield return ("the sum with the answer", last.ToByteArray());
+        var mixed = new SubmitReply { Sequence = 1UL << 33, Resend = true };
+        mixed.Items.Add(new MailboxItem { Sequence = 5, Message = ByteString.CopyFrom([1, 2, 3]) });
+        mixed.Items.Add(Served(6, 2, [1], sum[..4]));
+        yield return ("a resend, a message and a sum", mixed.ToByteArray());
+        yield return ("no items", new SubmitReply { Sequence = 4 }.ToByteArray());
+        yield return ("empty", []);
+        // Encodings the appliance never sends but protobuf reads.
+        yield return ("items before the sequence", [0x1A, 0x08, 0x08, 0x01, 0x22, 0x04, 0x22, 0x02, 0xAA, 0xBB, 0x08, 0x05]);
+        yield return ("resend 2", [0x08, 0x05, 0x10, 0x02]);
+        yield return ("explicit false resend", [0x08, 0x05, 0x10, 0x00]);
+        yield return ("explicit zero sequence", [0x08, 0x00, 0x1A, 0x08, 0x08, 0x01, 0x22, 0x04, 0x22, 0x02, 0xAA, 0xBB]);
+        yield return ("sequence twice", [0x08, 0x05, 0x08, 0x06]);
+    }
+
+    [Test]
+    public void Submit_EveryOneBitChangeAndTruncation_ReadsAsTheProtobufParserReadsIt()
+    {
+        var buffer = new SumBuffer(minimumBytes: 0);
+        int checkedInputs = 0, accepted = 0, rented = 0;
+        foreach (var (name, encoding) in SubmitEncodings())
+            foreach (byte[] input in WireMutations.Variants(encoding))
+            {
+                SubmitReply? expected;
+                try { expected = SubmitReply.Parser.ParseFrom(input); }
+                catch (InvalidProtocolBufferException) { expected = null; }
+                foreach (ReadOnlySequence<byte> sequence in new[] { new ReadOnlySequence<byte>(input), WireMutations.Segmented(input, 3) })
+                {
+                    string what = $"{name}: {Convert.ToHexString(input)} in {(sequence.IsSingleSegment ? "one segment" : "3-byte segments")}";
+                    checkedInputs++;
+                    if (expected is null)
+                    {
+                        Assert.Throws<InvalidProtocolBufferException>(() => ReceiveReplyParser.ParseSubmit(sequence, buffer), what);
+                        continue;
+                    }
+                    accepted++;
+                    SubmitReply actual = ReceiveReplyParser.ParseSubmit(sequence, buffer);
+                    Assert.That(actual, Is.EqualTo(expected), what);
+                    Assert.That(actual.ToByteArray(), Is.EqualTo(expected.ToByteArray()), what);
+                    foreach (MailboxItem item in actual.Items)
+                        if (item.ItemCase == MailboxItem.ItemOneofCase.SumResult && item.SumResult.RentedFrom is not null)
+                        {
+                            rented++;
+                            item.SumResult.ReturnSumLe();
+                        }
+                }
+            }
+        Assert.That(checkedInputs, Is.GreaterThan(1000));
+        Assert.That(accepted, Is.GreaterThan(100), "enough variants are valid replies");
+        Assert.That(rented, Is.GreaterThan(50), "the fast path read the canonical SumResult items");
+    }
+
+    [Test]
+    public void Submit_TheSumThatComesWithTheAnswer_IsReadIntoTheHandedBackArray()
+    {
+        byte[] sum = Enumerable.Range(0, 64).Select(i => (byte)(i + 1)).ToArray();
+        var reply = new SubmitReply { Sequence = 9 };
+        reply.Items.Add(Served(3, 1, [0, 1, 2], sum));
+        byte[] bytes = reply.ToByteArray();
+        var buffer = new SumBuffer(minimumBytes: 64);
+        SumResult first = ReceiveReplyParser.ParseSubmit(new ReadOnlySequence<byte>(bytes), buffer).Items[0].SumResult;
+        Assert.That(first.SumLe.ToByteArray(), Is.EqualTo(sum));
+        Assert.That(first.RentedFrom, Is.SameAs(buffer));
+        first.ReturnSumLe();
+        // The next sum, through Receive this time, takes the same array: one allocation in all.
+        var receive = new ReceiveReply();
+        receive.Items.Add(Served(4, 2, [0, 1, 2], sum));
+        SumResult second = ReceiveReplyParser.Parse(new ReadOnlySequence<byte>(receive.ToByteArray()), buffer).Items[0].SumResult;
+        Assert.That(second.SumLe.ToByteArray(), Is.EqualTo(sum));
+        Assert.That(buffer.Allocations, Is.EqualTo(1));
+    }
 }

@@ -42,6 +42,31 @@ public sealed class SumResultPackingTests
     }
 
     [Test]
+    public void PackSumItem_IsTheSerializedItemOfThePackedSum([Values(1, 20, 32, 44, 64)] int k, [Values(1, 1001, 40_000)] int length,
+        [Values(0, 1, 300)] int round, [Values(0, 1, 3)] int contributorSet)
+    {
+        // The appliance writes the sum straight into its mailbox item: byte for byte what the serializer makes of the SumResult
+        // with the packed sum (round 0 and no contributors are omitted fields; 300 and bank 200 take two-byte varints; 40 000
+        // values a three-byte length), and a bank reads the sum back from it.
+        int[] contributors = contributorSet switch { 0 => [], 1 => [4], _ => [0, 2, 200, 1000] };
+        ulong[] sum = PlainSum(banks: 3, length, k, seed: 31 * k + length);
+        var result = new SumResult { Round = (ulong)round, SumLe = ByteString.CopyFrom(SumResult.PackSum(sum, k)) };
+        result.Contributors.AddRange(contributors.Select(c => (uint)c));
+        byte[] expected = new MailboxItem { SumResult = result }.ToByteArray();
+        byte[] item = SumResult.PackSumItem((ulong)round, contributors, sum, k);
+        Assert.That(item, Is.EqualTo(expected));
+        Assert.That(SumResult.UnpackSum(MailboxItem.Parser.ParseFrom(item).SumResult.SumLe.Span, k, length), Is.EqualTo(sum));
+    }
+
+    [Test]
+    public void PackSumItem_RefusesWhatPackSumRefuses()
+    {
+        Assert.Throws<ArgumentException>(() => SumResult.PackSumItem(1, [0], [], 32));
+        Assert.Throws<ArgumentException>(() => SumResult.PackSumItem(1, [0], [1UL << 32], 32));
+        Assert.Throws<ArgumentException>(() => SumResult.PackSumItem(1, [0], [0, 1UL << 20], 20));
+    }
+
+    [Test]
     public void PackAndUnpack_EqualTheByteByByteLayout_ForEveryKAndOddLengths()
     {
         // Against SPEC.md 14.5 written out one byte at a time, for every k and every length 1..70 (the vectorized k = 32 and k = 64

@@ -402,6 +402,13 @@ internal sealed class MaskingEngine : IModeEngine
     public IReadOnlyList<OutboundItem> OpenRound(ulong round, int length, IReadOnlyList<int> participants)
     {
         if (round > uint.MaxValue) throw Error.Violation(ViolationReason.OutOfRange, "masking rounds are below 2^32");
+        // The last round's sum was packed into its mailbox items at Finish, and a training job took its closed round (and copied
+        // the values) right after that event: nothing reads the array any more, so the new round's running sum reuses it.
+        if (_aggregator?.State is AggregatorCompleted done && (_closed is null || ReferenceEquals(_closed.Sum, done.Sum)))
+        {
+            _closed = null;
+            _aggregator.RecycleSum(done.Sum);
+        }
         Aggregator.BeginRound((uint)round, length);
         _participants = participants.ToArray();
         _expected = _participants;
@@ -451,9 +458,8 @@ internal sealed class MaskingEngine : IModeEngine
                     ulong[] sum = agg.Finish();
                     var done = (AggregatorCompleted)agg.State;
                     // Packed once (SPEC.md 14.5, the masking sum): every participant's item is these same bytes.
-                    var result = new SumResult { Round = done.Round, SumLe = UnsafeByteOperations.UnsafeWrap(SumResult.PackSum(sum, _parameters!.ModulusBits)) };
-                    result.Contributors.AddRange(done.Contributors.Select(c => (uint)c));
-                    byte[] item = new MailboxItem { SumResult = result }.ToByteArray();
+                    // Packed straight into the item's bytes (no packed array serialized into a second one).
+                    byte[] item = SumResult.PackSumItem(done.Round, done.Contributors, sum, _parameters!.ModulusBits);
                     _end = new RoundEnd(done.Round, true, "ok");
                     _closed = new ClosedRound(done.Round, sum, done.Contributors.ToArray(), "ok");
                     _expected = [];

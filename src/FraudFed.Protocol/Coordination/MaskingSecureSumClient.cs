@@ -171,7 +171,7 @@ public sealed class MaskingSecureSumClient : ISecureSumClient
                     switch (m)
                     {
                         case ShareDelivery:
-                            await SendOrLeaveAsync(round, () => _bank.ReceiveShares(message.Span, mine.Span), cancellationToken).ConfigureAwait(false);
+                            await SendMaskedInputAsync(round, message, mine, cancellationToken).ConfigureAwait(false);
                             break;
                         case SurvivorList:
                             byte[] signature = _bank.ReceiveSurvivors(message.Span);
@@ -210,8 +210,24 @@ public sealed class MaskingSecureSumClient : ISecureSumClient
         }
     }
 
+    /// <summary>The masked input this client last sent over an <see cref="IReleasingBankTransport"/>, acknowledged: its array is
+    /// written again by the next round of the same length (SPEC.md 14.5; the wire bytes are unchanged) instead of a fresh one of
+    /// megabytes whose pages the process faults in anew each round. Null otherwise. It holds public bytes (the masked input sent).</summary>
+    private byte[]? _sentMaskedInput;
+
+    /// <summary>Round step 2: masks this bank's input into the previous masked input's array when the transport released it, and
+    /// sends it (<see cref="SendOrLeaveAsync"/>).</summary>
+    private async Task SendMaskedInputAsync(uint round, ReadOnlyMemory<byte> delivery, ReadOnlyMemory<ulong> input, CancellationToken cancellationToken)
+    {
+        byte[]? reuse = _sentMaskedInput;
+        _sentMaskedInput = null;   // taken: not handed out twice, and gone if this step or its send fails
+        byte[]? sent = await SendOrLeaveAsync(round, () => _bank.ReceiveShares(delivery.Span, input.Span, reuse), cancellationToken).ConfigureAwait(false);
+        if (_transport is IReleasingBankTransport) _sentMaskedInput = sent;
+    }
+
     /// <summary>Sends the step's answer; if the step ended the round for this bank (SPEC.md 8.3), tells the aggregator instead.</summary>
-    private async Task SendOrLeaveAsync(uint round, Func<byte[]> step, CancellationToken cancellationToken)
+    /// <returns>The answer sent (the send completed), or null when the bank left the round instead.</returns>
+    private async Task<byte[]?> SendOrLeaveAsync(uint round, Func<byte[]> step, CancellationToken cancellationToken)
     {
         byte[] answer;
         try { answer = step(); }
@@ -219,11 +235,12 @@ public sealed class MaskingSecureSumClient : ISecureSumClient
         {
             await SaveThenSendAsync(new BankAbort(_parameters.SessionId, round, reason, "this bank left the round").Encode(), cancellationToken)
                 .ConfigureAwait(false);
-            return;
+            return null;
         }
         // The masked input (k bits per value: megabytes for long vectors) is not kept as a reply to resend: a bank restored from
         // this save leaves the round instead (SPEC.md 14.7), so the save only has to precede the send.
         await SaveThenSendAsync(answer, cancellationToken, keepReply: false).ConfigureAwait(false);
+        return answer;
     }
 
     /// <summary>Saves the bank's state through the checkpoint (if any), then sends <paramref name="reply"/> (if any): a restart

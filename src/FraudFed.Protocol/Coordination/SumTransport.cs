@@ -50,6 +50,11 @@ public interface IBankTransport
     ValueTask<BankDelivery> ReceiveAsync(CancellationToken cancellationToken);
 }
 
+/// <summary>A bank transport whose <see cref="IBankTransport.SendAsync"/> reads the message only until its task completes: once a
+/// send has succeeded the sender may write into the same array again (a masking bank's next masked input of the same length,
+/// megabytes it would otherwise allocate afresh each round). A send that throws gives no such promise.</summary>
+internal interface IReleasingBankTransport : IBankTransport;
+
 /// <summary>The aggregator's end of the transport: one mailbox for every bank's messages, a send per bank.</summary>
 public interface IAggregatorTransport
 {

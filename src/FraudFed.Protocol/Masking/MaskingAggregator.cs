@@ -377,8 +377,30 @@ public sealed class MaskingAggregator
                     if (s.Peer == j) bundles.Add(new EncryptedShare(i, s.Ciphertext));
             deliveries[j] = new ShareDelivery(_p.SessionId, st.Round, j, bundles).Encode();
         }
-        State = new AggregatorMaskedInput(st.Round, st.Length, st.Received, new ulong[st.Length], new HashSet<int>());
+        State = new AggregatorMaskedInput(st.Round, st.Length, st.Received, NewRunningSum(st.Length), new HashSet<int>());
         return deliveries;
+    }
+
+    /// <summary>An array the caller handed back (<see cref="RecycleSum"/>) for the next round's running sum; null if none.</summary>
+    private ulong[]? _spareSum;
+
+    /// <summary>Hands back the sum <see cref="Finish"/> returned once nothing reads it any more (the appliance packed it into the
+    /// round's mailbox items): the next round of the same length sums into it, zeroed first, instead of a new array (8 bytes
+    /// per value, megabytes whose pages a new array faults in afresh). The sum is the round's public output, no secret.</summary>
+    internal void RecycleSum(ulong[] sum)
+    {
+        ArgumentNullException.ThrowIfNull(sum);
+        _spareSum = sum;
+    }
+
+    /// <summary>A zeroed running sum of <paramref name="length"/> values: the recycled array when it has that length.</summary>
+    private ulong[] NewRunningSum(int length)
+    {
+        ulong[]? spare = _spareSum;
+        _spareSum = null;
+        if (spare is null || spare.Length != length) return new ulong[length];
+        Array.Clear(spare);
+        return spare;
     }
 
     private void OnMaskedInput(MaskedInput m)

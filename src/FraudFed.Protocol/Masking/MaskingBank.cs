@@ -313,7 +313,13 @@ public sealed partial class MaskingBank : IDisposable
     /// <exception cref="ProtocolViolationException">Refused, state unchanged: Malformed, WrongRoundOrState, UnknownSender, Duplicate,
     /// AuthenticationFailed (a bundle that does not open). TooFewParticipants: fewer than t holders of this bank's shares are present;
     /// the round ends for this bank (Ready, round spent, secrets zeroed: SPEC.md 8.3).</exception>
-    public byte[] ReceiveShares(ReadOnlySpan<byte> message, ReadOnlySpan<ulong> input)
+    public byte[] ReceiveShares(ReadOnlySpan<byte> message, ReadOnlySpan<ulong> input) => ReceiveShares(message, input, reuse: null);
+
+    /// <summary>As <see cref="ReceiveShares(ReadOnlySpan{byte}, ReadOnlySpan{ulong})"/>; the masked input is written into
+    /// <paramref name="reuse"/> (and that array returned) when it has the message's size: the caller's previous masked input of
+    /// the same length, which nothing reads any more. If the step throws after writing into it (a refusal never does), its bytes
+    /// are zeroed (they held this bank's input under partial masks) and the caller must not send them.</summary>
+    internal byte[] ReceiveShares(ReadOnlySpan<byte> message, ReadOnlySpan<ulong> input, byte[]? reuse)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         ulong limit = ModVector.Mask(_p.ModulusBits);
@@ -325,6 +331,7 @@ public sealed partial class MaskingBank : IDisposable
         if (delivery.Recipient != _id) throw Error.Violation(ViolationReason.Malformed, "The delivery is addressed to another bank.");
         var held = new Dictionary<int, (FieldElement521 Self, FieldElement521 Pairwise)> { [_id] = (st.OwnSelfShare, st.OwnPairwiseShare) };
         byte[] plain = new byte[EncryptedShare.PlaintextSize];
+        byte[]? result = null;
         bool kept = false;
         try
         {
@@ -341,8 +348,8 @@ public sealed partial class MaskingBank : IDisposable
 
             // y = x + PRG(b) + sum_{j > i} PRG(s_ij) - sum_{j < i} PRG(s_ij)  (mod 2^k), packed straight into the message body
             // (every byte of it is written below: megabytes for a long vector, neither zeroed first nor copied afterwards).
-            byte[] body = MaskedInput.NewBody(_p.SessionId, st.Round, _id, _p.ModulusBits, input.Length);
-            Span<byte> packed = body.AsSpan(MaskedInput.PackedOffset);
+            result = MaskedInput.NewMessage(_p.SessionId, st.Round, _id, _p.ModulusBits, input.Length, reuse, out int packedOffset);
+            Span<byte> packed = result.AsSpan(packedOffset, result.Length - packedOffset - 2 - Wire.SignatureSize);
             var jobs = new List<MaskJob>(held.Count) { new(st.SelfSeed, Subtract: false) };
             try
             {
@@ -359,7 +366,7 @@ public sealed partial class MaskingBank : IDisposable
                 }
             }
             finally { for (int k = 1; k < jobs.Count; k++) CryptographicOperations.ZeroMemory(jobs[k].Seed); }
-            byte[] result = MaskedInput.EncodeBody(_p.SessionId, st.Round, _id, _p.ModulusBits, input.Length, body, _identity);
+            MaskedInput.SignMessage(result, packedOffset, _p.ModulusBits, input.Length, _identity);
             CryptographicOperations.ZeroMemory(st.SelfSeed);
             State = new BankMaskedInput(st.Round, held);
             kept = true;
@@ -368,6 +375,7 @@ public sealed partial class MaskingBank : IDisposable
         finally
         {
             CryptographicOperations.ZeroMemory(plain);
+            if (!kept && result is not null) CryptographicOperations.ZeroMemory(result);   // the input under partial masks
             // A refused delivery leaves the state (and this bank's own shares) as they were; the peers' shares decoded from it
             // go. After an abort the own shares went with the state (Abort released it).
             if (!kept)

@@ -416,6 +416,56 @@ public static class MaskingWire
         return q == inner.Length;
     }
 
+    /// <summary>Where the body of a masked input starts in its canonical <c>MaskingBankMessage</c> (what the protobuf serializer
+    /// writes and <see cref="TryReadCanonicalMaskedInput"/> reads) for a <paramref name="sessionIdLength"/>-byte session id and a
+    /// <paramref name="bodyLength"/>-byte body, both non-empty, and a 64-byte signature; <paramref name="size"/> is the whole
+    /// message's length in bytes: version | session id | field 13 {body | signature}.</summary>
+    internal static int CanonicalMaskedInputBodyOffset(int sessionIdLength, int bodyLength, out int size)
+    {
+        Debug.Assert(sessionIdLength > 0 && bodyLength > 0);
+        int inner = checked(1 + VarintSize((uint)bodyLength) + bodyLength + 2 + Wire.SignatureSize);
+        int head = 1 + VarintSize(ProtocolVersion) + 1 + VarintSize((uint)sessionIdLength) + sessionIdLength + 1 + VarintSize((uint)inner);
+        size = checked(head + inner);
+        return head + 1 + VarintSize((uint)bodyLength);
+    }
+
+    /// <summary>Writes the framing of a canonical masked input (<see cref="CanonicalMaskedInputBodyOffset"/>) into
+    /// <paramref name="message"/>, which has exactly that size: every byte before the body and the signature's tag and length
+    /// after it. The body and the signature's 64 bytes (the last ones) are the caller's to write.</summary>
+    internal static void WriteCanonicalMaskedInputFrame(Span<byte> message, ReadOnlySpan<byte> sessionId, int bodyLength)
+    {
+        int bodyOffset = CanonicalMaskedInputBodyOffset(sessionId.Length, bodyLength, out int size);
+        Debug.Assert(message.Length == size);
+        int p = 0;
+        message[p++] = 0x08;   // protocol_version, field 1
+        WriteVarint(message, ref p, ProtocolVersion);
+        message[p++] = 0x12;   // session_id, field 2
+        WriteVarint(message, ref p, (uint)sessionId.Length);
+        sessionId.CopyTo(message[p..]);
+        p += sessionId.Length;
+        message[p++] = 0x6A;   // masked_input, field 13
+        WriteVarint(message, ref p, (uint)(1 + VarintSize((uint)bodyLength) + bodyLength + 2 + Wire.SignatureSize));
+        message[p++] = 0x0A;   // body, field 1
+        WriteVarint(message, ref p, (uint)bodyLength);
+        Debug.Assert(p == bodyOffset);
+        p += bodyLength;
+        message[p++] = 0x12;   // signature, field 2
+        message[p++] = Wire.SignatureSize;
+        Debug.Assert(p + Wire.SignatureSize == size);
+    }
+
+    private static int VarintSize(uint v) => v < 1u << 7 ? 1 : v < 1u << 14 ? 2 : v < 1u << 21 ? 3 : v < 1u << 28 ? 4 : 5;
+
+    private static void WriteVarint(Span<byte> d, ref int p, uint v)
+    {
+        while (v >= 0x80)
+        {
+            d[p++] = (byte)(v | 0x80);
+            v >>= 7;
+        }
+        d[p++] = (byte)v;
+    }
+
     /// <summary>A minimal (canonical) varint of at most 32 bits at <paramref name="p"/>.</summary>
     private static bool ReadVarint32(ReadOnlySpan<byte> d, ref int p, out uint value)
     {

@@ -251,29 +251,40 @@ public sealed record MaskedInput(byte[] SessionId, uint Round, int Sender, int M
     /// <summary>Where the packed values start in the canonical body: prefix | sender u32 | k u8 | length u32.</summary>
     internal const int PackedOffset = Wire.HeaderSize + 9;
 
-    /// <summary>The canonical body of this message with its packed values left unwritten (unspecified bytes): the caller writes
-    /// all <paramref name="length"/> x ceil(k/8) of them at <see cref="PackedOffset"/>, straight from the masking, so a bank makes
-    /// no separate packed array of megabytes and no copy of it. Then <see cref="EncodeBody"/> signs and wraps it.</summary>
-    internal static byte[] NewBody(byte[] sessionId, uint round, int sender, int modulusBits, int length)
+    /// <summary>The serialized <c>MaskingBankMessage</c> of this message, in its canonical encoding
+    /// (<see cref="MaskingWire.TryReadCanonicalMaskedInput"/>), with its packed values and signature left unwritten: the caller
+    /// writes all <paramref name="length"/> x ceil(k/8) values at <paramref name="packedOffset"/>, straight from the masking, so
+    /// a bank makes neither a separate packed array of megabytes nor a body array copied into the message. Then
+    /// <see cref="SignMessage"/> signs it in place. <paramref name="reuse"/> is null, or an array of the bank's that nothing else
+    /// reads any more (its previous masked input, sent and acknowledged): used when it has exactly the message's size (every byte
+    /// of it is then overwritten), else a new array is.</summary>
+    internal static byte[] NewMessage(byte[] sessionId, uint round, int sender, int modulusBits, int length, byte[]? reuse, out int packedOffset)
     {
+        int bodyLength = checked(PackedOffset + length * ModVector.BytesPerValue(modulusBits));
+        int bodyOffset = MaskingWire.CanonicalMaskedInputBodyOffset(sessionId.Length, bodyLength, out int size);
+        byte[] message = reuse is not null && reuse.Length == size ? reuse : GC.AllocateUninitializedArray<byte>(size);
+        MaskingWire.WriteCanonicalMaskedInputFrame(message, sessionId, bodyLength);
         var head = new WireWriter(PackedOffset);
         head.Header(MessageType.MaskedInput, sessionId, round);
         head.U32((uint)sender);
         head.U8((byte)modulusBits);
         head.U32((uint)length);
-        byte[] body = GC.AllocateUninitializedArray<byte>(checked(PackedOffset + length * ModVector.BytesPerValue(modulusBits)));
-        head.Written.CopyTo(body);
-        return body;
+        head.Written.CopyTo(message.AsSpan(bodyOffset));
+        packedOffset = bodyOffset + PackedOffset;
+        return message;
     }
 
-    /// <summary>The serialized <c>MaskingBankMessage</c> of a body from <see cref="NewBody"/> whose values are written: the same
-    /// bytes as <see cref="SignedMessage.Encode(Ed25519SigningKey)"/> of the message with those values.</summary>
-    internal static byte[] EncodeBody(byte[] sessionId, uint round, int sender, int modulusBits, int length, byte[] body, Ed25519SigningKey key)
+    /// <summary>Signs a message from <see cref="NewMessage"/> whose values are written: its last 64 bytes receive the signature
+    /// over the body (SPEC.md 9), and it is then the same bytes as <see cref="SignedMessage.Encode(Ed25519SigningKey)"/> of the
+    /// message with those values.</summary>
+    internal static void SignMessage(byte[] message, int packedOffset, int modulusBits, int length, Ed25519SigningKey key)
     {
         ArgumentNullException.ThrowIfNull(key);
-        Debug.Assert(body.Length == PackedOffset + (long)length * ModVector.BytesPerValue(modulusBits));
-        byte[] signature = key.Sign(Wire.SignedMessage(Wire.SignatureLabel, body));
-        return MaskingWire.EncodeSigned(new MaskedInput(sessionId, round, sender, modulusBits, length, []), body, signature);
+        int bodyOffset = packedOffset - PackedOffset;
+        int bodyLength = PackedOffset + length * ModVector.BytesPerValue(modulusBits);
+        Debug.Assert(bodyOffset + bodyLength + 2 + Wire.SignatureSize == message.Length);
+        byte[] signed = Wire.SignedMessage(Wire.SignatureLabel, message.AsSpan(bodyOffset, bodyLength));
+        key.Sign(signed, message.AsSpan(message.Length - Wire.SignatureSize));
     }
 
     /// <summary>For a message decoded in place (<see cref="MaskingWire.DecodeToAggregatorInPlace"/>): its packed values in the

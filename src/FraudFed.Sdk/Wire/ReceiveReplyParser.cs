@@ -97,10 +97,57 @@ internal static class ReceiveReplyParser
     /// <summary>The fallback replaces the reply read so far: its rented arrays go back.</summary>
     private static ReceiveReply ReturnAll(ReceiveReply partial, ReceiveReply parsed)
     {
-        foreach (MailboxItem i in partial.Items)
-            if (i.ItemCase == MailboxItem.ItemOneofCase.SumResult) i.SumResult.ReturnSumLe();
+        ReturnAll(partial.Items);
         return parsed;
     }
+
+    private static void ReturnAll(IEnumerable<MailboxItem> items)
+    {
+        foreach (MailboxItem i in items)
+            if (i.ItemCase == MailboxItem.ItemOneofCase.SumResult) i.SumResult.ReturnSumLe();
+    }
+
+    private const byte SubmitSequenceTag = (1 << 3) | 0;   // SubmitReply.sequence, varint
+    private const byte SubmitResendTag = (2 << 3) | 0;     // SubmitReply.resend, varint
+    private const byte SubmitItemTag = (3 << 3) | 2;       // SubmitReply.items, length-delimited
+
+    /// <summary>The Submit answer in <paramref name="payload"/>, exactly as <c>SubmitReply.Parser.ParseFrom</c> reads it; its items
+    /// as <see cref="Parse"/> reads a Receive answer's (the last Submit of a masking round brings the round's sum with its answer,
+    /// SPEC.md 14.5, delivery with the answer). The canonical order (sequence, resend, items) is read here; anything else goes to
+    /// the protobuf parser.</summary>
+    /// <exception cref="InvalidProtocolBufferException">the bytes are not a SubmitReply (from the protobuf parser).</exception>
+    public static SubmitReply ParseSubmit(ReadOnlySequence<byte> payload, SumBuffer buffer)
+    {
+        ArgumentNullException.ThrowIfNull(buffer);
+        var reader = new SequenceReader<byte>(payload);
+        var reply = new SubmitReply();
+        if (reader.TryPeek(out byte tag) && tag == SubmitSequenceTag)
+        {
+            reader.Advance(1);
+            if (!TryReadVarint(ref reader, 10, out ulong sequence) || sequence == 0) return SubmitParser(payload);
+            reply.Sequence = sequence;
+        }
+        if (reader.TryPeek(out tag) && tag == SubmitResendTag)
+        {
+            reader.Advance(1);
+            if (!reader.TryRead(out byte resend) || resend != 1) return SubmitParser(payload);   // true, as the serializer writes it
+            reply.Resend = true;
+        }
+        while (!reader.End)
+        {
+            if (!reader.TryRead(out tag) || tag != SubmitItemTag || !TryReadVarint(ref reader, 5, out ulong length) || length > (ulong)reader.Remaining)
+            {
+                ReturnAll(reply.Items);
+                return SubmitParser(payload);
+            }
+            ReadOnlySequence<byte> item = payload.Slice(reader.Position, (long)length);
+            reader.Advance((long)length);
+            reply.Items.Add(TryParseSumItem(item, buffer) ?? MailboxItem.Parser.ParseFrom(item));
+        }
+        return reply;
+    }
+
+    private static SubmitReply SubmitParser(ReadOnlySequence<byte> payload) => SubmitReply.Parser.ParseFrom(payload);
 
     /// <summary>A canonical SumResult item with a large <c>sum_le</c>, or null (the protobuf parser reads the item).</summary>
     private static MailboxItem? TryParseSumItem(ReadOnlySequence<byte> item, SumBuffer buffer)
@@ -163,6 +210,13 @@ internal static class ReceiveReplyParser
             Marshallers.Create<ReceiveRequest>(Serialize, context => ReceiveRequest.Parser.ParseFrom(context.PayloadAsReadOnlySequence())),
             Marshallers.Create<ReceiveReply>(Serialize, context => Parse(context.PayloadAsReadOnlySequence(), buffer)));
 
+    /// <summary>The Submit method of service.proto with <see cref="ParseSubmit"/> for its answers (the generated serializer for the
+    /// request, which wraps the caller's message bytes).</summary>
+    public static Method<SubmitRequest, SubmitReply> SubmitMethod(SumBuffer buffer) =>
+        new(MethodType.Unary, "fraudfed.v1.Federation", "Submit",
+            Marshallers.Create<SubmitRequest>(Serialize, context => SubmitRequest.Parser.ParseFrom(context.PayloadAsReadOnlySequence())),
+            Marshallers.Create<SubmitReply>(Serialize, context => ParseSubmit(context.PayloadAsReadOnlySequence(), buffer)));
+
     private static void Serialize<T>(T message, SerializationContext context) where T : IBufferMessage
     {
         context.SetPayloadLength(message.CalculateSize());
@@ -178,6 +232,10 @@ public static partial class Federation
     {
         /// <summary>Receive through <paramref name="method"/> (<see cref="ReceiveReplyParser.ReceiveMethod"/>).</summary>
         internal AsyncUnaryCall<ReceiveReply> ReceiveAsync(ReceiveRequest request, CallOptions options, Method<ReceiveRequest, ReceiveReply> method) =>
+            CallInvoker.AsyncUnaryCall(method, null, options, request);
+
+        /// <summary>Submit through <paramref name="method"/> (<see cref="ReceiveReplyParser.SubmitMethod"/>).</summary>
+        internal AsyncUnaryCall<SubmitReply> SubmitAsync(SubmitRequest request, CallOptions options, Method<SubmitRequest, SubmitReply> method) =>
             CallInvoker.AsyncUnaryCall(method, null, options, request);
     }
 }

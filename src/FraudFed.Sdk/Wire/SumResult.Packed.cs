@@ -8,6 +8,7 @@
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using FraudFed.Cryptography;
+using Google.Protobuf;
 
 namespace FraudFed.Sdk.Wire;
 
@@ -33,7 +34,59 @@ public sealed partial class SumResult
         int above = sum.IndexOfAnyExceptInRange(0UL, max);
         if (above >= 0) throw new ArgumentException($"The value at index {above} is not below 2^{modulusBits}.", nameof(sum));
         byte[] packed = GC.AllocateUninitializedArray<byte>(checked(sum.Length * width));
-        Span<byte> b = packed;
+        PackChecked(sum, width, packed);
+        return packed;
+    }
+
+    /// <summary>The serialized <c>MailboxItem</c> (no sequence) carrying the SumResult of <paramref name="round"/> with
+    /// <paramref name="contributors"/> and <paramref name="sum"/> packed as <see cref="PackSum"/> does: the same bytes as
+    /// <c>new MailboxItem { SumResult = { Round, Contributors, SumLe = PackSum(sum) } }.ToByteArray()</c>, with the values
+    /// packed straight into the item (one array of the sum's size per round, where packing then serializing made two).</summary>
+    /// <exception cref="ArgumentException">As <see cref="PackSum"/>.</exception>
+    internal static byte[] PackSumItem(ulong round, IReadOnlyList<int> contributors, ReadOnlySpan<ulong> sum, int modulusBits)
+    {
+        ArgumentNullException.ThrowIfNull(contributors);
+        int width = ValueBytes(modulusBits);
+        if (sum.IsEmpty) throw new ArgumentException("A sum has at least one value.", nameof(sum));
+        ulong max = modulusBits == 64 ? ulong.MaxValue : (1UL << modulusBits) - 1;
+        int above = sum.IndexOfAnyExceptInRange(0UL, max);
+        if (above >= 0) throw new ArgumentException($"The value at index {above} is not below 2^{modulusBits}.", nameof(sum));
+        int sumBytes = checked(sum.Length * width);
+        // SumResult: round (field 1, omitted when 0), contributors (field 2, packed, omitted when empty), sum_le (field 4), in
+        // field order as the serializer writes them; the item: sum_result (field 4) around it.
+        int packedContributors = 0;
+        foreach (int c in contributors) packedContributors += CodedOutputStream.ComputeUInt32Size((uint)c);
+        int result = (round == 0 ? 0 : 1 + CodedOutputStream.ComputeUInt64Size(round))
+            + (contributors.Count == 0 ? 0 : 1 + CodedOutputStream.ComputeLengthSize(packedContributors) + packedContributors)
+            + 1 + CodedOutputStream.ComputeLengthSize(sumBytes) + sumBytes;
+        byte[] item = GC.AllocateUninitializedArray<byte>(checked(1 + CodedOutputStream.ComputeLengthSize(result) + result));
+        var w = new CodedOutputStream(item);
+        w.WriteTag(MailboxItem.SumResultFieldNumber, WireFormat.WireType.LengthDelimited);
+        w.WriteLength(result);
+        if (round != 0)
+        {
+            w.WriteTag(RoundFieldNumber, WireFormat.WireType.Varint);
+            w.WriteUInt64(round);
+        }
+        if (contributors.Count > 0)
+        {
+            w.WriteTag(ContributorsFieldNumber, WireFormat.WireType.LengthDelimited);
+            w.WriteLength(packedContributors);
+            foreach (int c in contributors) w.WriteUInt32((uint)c);
+        }
+        w.WriteTag(SumLeFieldNumber, WireFormat.WireType.LengthDelimited);
+        w.WriteLength(sumBytes);
+        w.Flush();
+        int at = (int)w.Position;
+        if (at + sumBytes != item.Length) throw new InvalidOperationException("The sum item's framing does not add up.");
+        PackChecked(sum, width, item.AsSpan(at));
+        return item;
+    }
+
+    /// <summary>Packs <paramref name="sum"/> (non-empty, every value checked below 2^k) into <paramref name="b"/>, exactly
+    /// <paramref name="width"/> bytes per value.</summary>
+    private static void PackChecked(ReadOnlySpan<ulong> sum, int width, Span<byte> b)
+    {
         if (width == 8 && BitConverter.IsLittleEndian)
             MemoryMarshal.AsBytes(sum).CopyTo(b);
         else if (width == 4 && BitConverter.IsLittleEndian)
@@ -48,7 +101,6 @@ public sealed partial class SumResult
             for (; i < sum.Length; i++)
                 for (int j = 0; j < width; j++) b[at++] = (byte)(sum[i] >> (8 * j));
         }
-        return packed;
     }
 
     /// <summary>The values of <c>sum_le</c> <paramref name="packed"/> for a session of k = <paramref name="modulusBits"/>.</summary>

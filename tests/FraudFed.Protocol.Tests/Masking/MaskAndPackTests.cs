@@ -128,24 +128,37 @@ public sealed class MaskAndPackTests
     }
 
     [Test]
-    public void MaskedInputBody_WrittenInPlace_IsTheSameMessageAsEncode([Values(1, 8, 20, 32, 44, 64)] int bits)
+    public void MaskedInputMessage_WrittenInPlace_IsTheSameMessageAsEncode([Values(1, 8, 20, 32, 44, 64)] int bits, [Values(1, 1001, 40_000)] int length)
     {
-        // The bank's path (NewBody, values written at PackedOffset, EncodeBody) against the record's Encode of the same values:
-        // Ed25519 signing is deterministic, so the serialized messages are equal byte for byte; the decoded message has the values.
+        // The bank's path (NewMessage, values written at the packed offset, SignMessage) against the record's Encode of the same
+        // values: Ed25519 signing is deterministic, so the serialized messages are equal byte for byte; the decoded message has the
+        // values. 40 000 values make a body whose length varint takes 3 bytes.
         using var key = FraudFed.Cryptography.Primitives.Ed25519SigningKey.Generate(TestRandom.Create($"mask-body/{bits}"));
         byte[] session = [.. Enumerable.Range(0, 16).Select(i => (byte)(i * 7 + 1))];
-        ulong[] values = Input(1001, bits, seed: bits);
+        ulong[] values = Input(length, bits, seed: bits);
         var packed = new byte[values.Length * ModVector.BytesPerValue(bits)];
         ModVector.Pack(values, bits, packed);
         byte[] expected = new MaskedInput(session, 9, 3, bits, values.Length, packed).Encode(key);
 
-        byte[] body = MaskedInput.NewBody(session, 9, 3, bits, values.Length);
-        Assert.That(body, Has.Length.EqualTo(MaskedInput.PackedOffset + packed.Length));
-        ModVector.Pack(values, bits, body.AsSpan(MaskedInput.PackedOffset));
-        byte[] actual = MaskedInput.EncodeBody(session, 9, 3, bits, values.Length, body, key);
+        byte[] actual = MaskedInput.NewMessage(session, 9, 3, bits, values.Length, reuse: null, out int at);
+        Assert.That(actual, Has.Length.EqualTo(expected.Length));
+        Assert.That(at + packed.Length + 2 + 64, Is.EqualTo(actual.Length), "the values end where the signature's field starts");
+        ModVector.Pack(values, bits, actual.AsSpan(at, packed.Length));
+        MaskedInput.SignMessage(actual, at, bits, values.Length, key);
         Assert.That(actual, Is.EqualTo(expected));
         MaskedInput decoded = MaskedInput.Decode(actual);
         Assert.That(decoded.Packed, Is.EqualTo(packed));
         Assert.That(decoded.VerifySignature(key.PublicKey), Is.True);
+
+        // Into an array of the right size holding other bytes (the last round's message): that array, every byte rewritten.
+        byte[] old = [.. Enumerable.Range(0, actual.Length).Select(i => (byte)(i * 31 + 5))];
+        byte[] again = MaskedInput.NewMessage(session, 9, 3, bits, values.Length, old, out int at2);
+        Assert.That(again, Is.SameAs(old));
+        Assert.That(at2, Is.EqualTo(at));
+        ModVector.Pack(values, bits, again.AsSpan(at2, packed.Length));
+        MaskedInput.SignMessage(again, at2, bits, values.Length, key);
+        Assert.That(again, Is.EqualTo(expected));
+        // An array of another size is not used.
+        Assert.That(MaskedInput.NewMessage(session, 9, 3, bits, values.Length, new byte[actual.Length + 1], out _), Has.Length.EqualTo(actual.Length));
     }
 }
