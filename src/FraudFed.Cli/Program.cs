@@ -44,6 +44,7 @@ internal static class Program
     {
         ParseResult parse = BuildRoot().Parse(args);
         string command = CommandPath(parse);
+        CliInterrupt.Command = command;   // its "cancelled." line names the command
         if (parse.Errors.Count > 0 && parse.Action is ParseErrorAction or null
             && parse.Errors.Select(IntegerOptions.OutOfRange).FirstOrDefault(m => m is not null) is { } outOfRange)
             return CliErrors.Fail(command, stderr, outOfRange);   // a number beyond an integer option's type, in words

@@ -127,8 +127,9 @@ internal sealed class AggregatorCommands : ICliSubcommands
                 throw new UsageException($"state {loaded.StatePath} cannot be created or opened ({e.Message}); point state in the configuration at a writable path");
             }
             // SIGINT and SIGTERM cancel the token (CliInterrupt): the host then stops gracefully (in-flight calls get their grace
-            // period; every accepted message is already durable) and serve reports one line and exit 0.
-            using IDisposable listening = CliInterrupt.Listen();
+            // period; every accepted message is already durable) and serve reports one line and exit 0; a further signal while it
+            // stops is absorbed (no "cancelled.").
+            using IDisposable listening = CliInterrupt.Listen(stopsGracefully: true);
             try
             {
                 TextWriter stderr = pr.InvocationConfiguration.Error;
