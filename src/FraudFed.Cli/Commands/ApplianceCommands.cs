@@ -71,11 +71,16 @@ internal sealed class AggregatorCommands : ICliSubcommands
     /// </summary>
     internal static IEnumerable<string> NextSteps(string fraudfed, string kit, int banks, int minimum, bool homomorphic)
     {
-        string others = banks == 2
-            ? "bank 1 does the same with its own bank.json (in banks/bank-1) and v1.txt, of the same length"
-            : $"banks 1 to {banks - 1} do the same, each with its own bank.json (in banks/bank-1 to banks/bank-{banks - 1}) and values file (v1.txt to v{banks - 1}.txt), all of the same length";
+        // The other banks' bank.json files by the same path as the printed commands give bank 0's (the kit's full path).
+        string Config(int bank) => CliInvocation.Quote(Path.Combine(kit, "banks", $"bank-{bank}", "bank.json"));
+        string others = banks switch
+        {
+            2 => $"bank 1 does the same with its own bank.json ({Config(1)}) and v1.txt, of the same length",
+            3 => $"bank 1 and bank 2 do the same, each with its own bank.json ({Config(1)} and {Config(2)}) and values file (v1.txt and v2.txt), all of the same length",
+            _ => $"banks 1 to {banks - 1} do the same, each with its own bank.json ({Config(1)} to {Config(banks - 1)}) and values file (v1.txt to v{banks - 1}.txt), all of the same length",
+        };
         yield return "next steps (each line runs from this directory):";
-        yield return $"  appliance: {fraudfed} aggregator serve --config {CliInvocation.Quote(Path.Combine(kit, "aggregator.json"))}";
+        yield return $"  appliance (in its own terminal, or in the background with `&`): {fraudfed} aggregator serve --config {CliInvocation.Quote(Path.Combine(kit, "aggregator.json"))}";
         yield return $"  bank 0 sums the unsigned integers in v0.txt (one per line); {others}";
         yield return $"  (e.g. bank i's values i..i+999: `for i in $(seq 0 {banks - 1}); do seq $i $((i + 999)) > v$i.txt; done`):";
         yield return $"  bank 0:    {NoBuild(fraudfed)} bank sum --config {CliInvocation.Quote(Path.Combine(kit, "banks", "bank-0", "bank.json"))} --values v0.txt";
