@@ -97,6 +97,10 @@ internal sealed class AggregatorCommands : ICliSubcommands
             ? "dotnet run --no-build " + fraudfed["dotnet run ".Length..]
             : fraudfed;
 
+    /// <summary>What a bank's "still" line says while its round has not opened; <see cref="WaitReporter"/> adds one parenthesis
+    /// (time so far, --timeout), so this has none.</summary>
+    internal static string StillWaitingForRound(ulong round) => $"waiting for round {round} to open: the other banks have not all asked yet";
+
     /// <summary>The fewest banks a round of the session of <paramref name="federation"/> needs, as the appliance counts them
     /// (SPEC.md 14.5, "Rounds and deadlines"): max(T, K_min) in homomorphic mode (12.3), M in masking mode (11.1, its default
     /// resolved as the appliance resolves it).</summary>
@@ -413,7 +417,7 @@ internal sealed class BankCommands : ICliSubcommands
                 if (p.Stage == SessionProgress.Setup) setupRan = true;
                 if (p.Stage == SessionProgress.Waiting)
                 {
-                    if (perRound) waits.Start(WaitingLine(p, f, waits.Until), $"waiting for round {p.Round} to open (the other banks have not all asked yet)");
+                    if (perRound) waits.Start(WaitingLine(p, f, waits.Until), AggregatorCommands.StillWaitingForRound(p.Round));
                     return;
                 }
                 waits.Stop();
