@@ -38,10 +38,12 @@ internal static class Program
     /// <summary>
     /// Parses and runs a command line. A parse error (unknown option, a value of the wrong type, a value outside an
     /// option's choices) is one line and exit code 2; an exception from a command is one line and its exit code
-    /// (<see cref="CliErrors"/>); `--help` works on every command.
+    /// (<see cref="CliErrors"/>); `--help` works on every command, and `help [command]` is `[command] --help`.
     /// </summary>
     internal static int Run(IReadOnlyList<string> args, TextWriter stdout, TextWriter stderr)
     {
+        // `fraudfed help` is `fraudfed --help`, and `fraudfed help bank sum` is `fraudfed bank sum --help` (no command is named help).
+        if (args.Count > 0 && args[0] == "help") args = [.. args.Skip(1), "--help"];
         ParseResult parse = BuildRoot().Parse(args);
         string command = CommandPath(parse);
         CliInterrupt.Command = command;   // its "cancelled." line names the command
