@@ -307,7 +307,7 @@ public sealed partial class FederationClient : IAsyncDisposable
     /// is not bank.json's: the settings the digest covers, and where the right block comes from.</summary>
     internal static string SettingsDifferMessage(string configPath) =>
         $"the federation settings in {configPath} differ from the appliance's (one or more of: mode, identity_keys, aggregator_key, "
-        + "the mode's parameters in federation.he or federation.masking, insecure_test_parameters); nothing was sent: copy the federation "
+        + "the mode's parameters in federation.he or federation.masking, insecure_test_parameters); no protocol message was sent: copy the federation "
         + "block of this bank's bank.json from the kit the operator made with `aggregator init` (or ask the operator for it), then run this bank again.";
 
     /// <summary>Contributes <paramref name="values"/> to the next round and returns its opened sum. Values are below t = 2^44
