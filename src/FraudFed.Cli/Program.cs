@@ -38,12 +38,15 @@ internal static class Program
     /// <summary>
     /// Parses and runs a command line. A parse error (unknown option, a value of the wrong type, a value outside an
     /// option's choices) is one line and exit code 2; an exception from a command is one line and its exit code
-    /// (<see cref="CliErrors"/>); `--help` works on every command.
+    /// (<see cref="CliErrors"/>); `--help` works on every command, and `help [command]` is `[command] --help`.
     /// </summary>
     internal static int Run(IReadOnlyList<string> args, TextWriter stdout, TextWriter stderr)
     {
+        // `fraudfed help` is `fraudfed --help`, and `fraudfed help bank sum` is `fraudfed bank sum --help` (no command is named help).
+        if (args.Count > 0 && args[0] == "help") args = [.. args.Skip(1), "--help"];
         ParseResult parse = BuildRoot().Parse(args);
         string command = CommandPath(parse);
+        CliInterrupt.Command = command;   // its "cancelled." line names the command
         if (parse.Errors.Count > 0 && parse.Action is ParseErrorAction or null
             && parse.Errors.Select(IntegerOptions.OutOfRange).FirstOrDefault(m => m is not null) is { } outOfRange)
             return CliErrors.Fail(command, stderr, outOfRange);   // a number beyond an integer option's type, in words

@@ -275,6 +275,7 @@ public sealed partial class FederationClient : IAsyncDisposable
     /// <summary>Joins the appliance's session: checks that it runs this bank's settings (mode, roster digest, index), then runs
     /// the session setup of the mode (homomorphic key generation, SPEC.md 12.0; masking AdvertiseKeys and graph seed, 8.1)
     /// until this bank is ready for rounds. Does nothing when already connected.</summary>
+    /// <exception cref="FederationSettingsMismatchException">the appliance runs another federation than bank.json describes (mode, settings digest or bank index): a configuration error.</exception>
     /// <exception cref="FederationException">the appliance runs another session, refused a message, or stayed unreachable.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     public async Task ConnectAsync(CancellationToken cancellationToken = default)
@@ -287,10 +288,10 @@ public sealed partial class FederationClient : IAsyncDisposable
             SessionInfo info = await CallAsync(t => _grpc.GetSessionAsync(new GetSessionRequest(), deadline: Deadline(), cancellationToken: t).ResponseAsync, cancellationToken).ConfigureAwait(false);
             Diagnostics.HopTrace.Mark(Bank, "b.session");
             Mode expected = Settings.IsHomomorphic ? Mode.Homomorphic : Mode.Masking;
-            if (info.Mode != expected) throw new FederationException($"the aggregator runs mode {info.Mode}, this bank's configuration says {Settings.Mode}; use the bank.json of this appliance.");
-            if (info.Bank != (uint)Bank) throw new FederationException($"the aggregator knows this certificate as bank {info.Bank}, the configuration says bank {Bank}; use the bank.json issued with this certificate.");
+            if (info.Mode != expected) throw new FederationSettingsMismatchException($"the aggregator runs mode {info.Mode}, {_config.ConfigPath} says {Settings.Mode}; use the bank.json of this appliance.");
+            if (info.Bank != (uint)Bank) throw new FederationSettingsMismatchException($"the aggregator knows this certificate as bank {info.Bank}, {_config.ConfigPath} says bank {Bank}; use the bank.json issued with this certificate.");
             if (!string.Equals(info.RosterDigest, Settings.Digest(), StringComparison.Ordinal))
-                throw new FederationException("the aggregator's roster and parameters differ from this bank's configuration (roster digest mismatch); ask the operator for the current federation block.");
+                throw new FederationSettingsMismatchException(SettingsDifferMessage(_config.ConfigPath));
             _session?.Dispose();
             _session = null;
             _session = Settings.IsHomomorphic
@@ -304,6 +305,13 @@ public sealed partial class FederationClient : IAsyncDisposable
         }
         finally { _gate.Release(); }
     }
+
+    /// <summary>What a bank is told when the appliance's digest of the federation settings (<see cref="FederationSettings.Digest"/>)
+    /// is not bank.json's: the settings the digest covers, and where the right block comes from.</summary>
+    internal static string SettingsDifferMessage(string configPath) =>
+        $"the federation settings in {configPath} differ from the appliance's (one or more of: mode, identity_keys, aggregator_key, "
+        + "the mode's parameters in federation.he or federation.masking, insecure_test_parameters); no protocol message was sent: copy the federation "
+        + "block of this bank's bank.json from the kit the operator made with `aggregator init` (or ask the operator for it), then run this bank again.";
 
     /// <summary>Contributes <paramref name="values"/> to the next round and returns its opened sum. Values are below t = 2^44
     /// (homomorphic) or below 2^k (masking). Every bank of a round passes vectors of the same length. Connects first if needed.</summary>

@@ -191,6 +191,17 @@ public sealed class SessionEndedException : FederationException
     }
 }
 
+/// <summary>The appliance runs another federation than bank.json describes: its mode, or its digest of the federation settings
+/// (mode, identity keys, aggregator key, the mode's parameters and insecure_test_parameters: the roster digest of SPEC.md 14.5) differs
+/// from this bank's, or it knows this bank's certificate under another index. A configuration error found before any protocol
+/// message: nothing was sent; copy the federation block of the kit the operator made (<c>aggregator init</c>) into bank.json.</summary>
+public sealed class FederationSettingsMismatchException : FederationException
+{
+    /// <summary>Creates the exception.</summary>
+    /// <param name="message">What differs and what to do, naming bank.json.</param>
+    public FederationSettingsMismatchException(string message) : base(message) { }
+}
+
 /// <summary>A value passed to <see cref="FederationClient.SumAsync"/> is not below the session's modulus 2^<see cref="Bits"/> (t = 2^44
 /// for the homomorphic parameter sets, 2^k for masking). Thrown before any network call; nothing was sent or stored. Quantize
 /// real values with <see cref="FraudFed.Protocol.Quantization.Quantizer"/> (modulus bits = <see cref="Bits"/>), or reduce integers

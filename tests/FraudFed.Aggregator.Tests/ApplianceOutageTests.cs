@@ -328,8 +328,9 @@ public sealed class ApplianceOutageTests
         using var impostor = new LoadedBankConfig(own.Config, kit.Address, borrowed.Certificate, own.Ca, own.ProtocolSeed.ToArray());
         await using (FederationClient client = FederationClient.Create(impostor, ApplianceKit.FastClient))
         {
-            FederationException e = Assert.ThrowsAsync<FederationException>(() => client.ConnectAsync(new CancellationTokenSource(TimeSpan.FromSeconds(60)).Token))!;
-            Assert.That(e.Message, Does.Contain("knows this certificate as bank 1, the configuration says bank 0"));
+            // A configuration error (the CLI's exit 2): the certificate and bank.json do not belong together.
+            FederationException e = Assert.ThrowsAsync<FederationSettingsMismatchException>(() => client.ConnectAsync(new CancellationTokenSource(TimeSpan.FromSeconds(60)).Token))!;
+            Assert.That(e.Message, Does.Contain("knows this certificate as bank 1, bank.json says bank 0"));
         }
         await Task.Delay(400);
         string scrape = await http.GetStringAsync(new Uri(ops, "/metrics"));

@@ -126,6 +126,12 @@ public sealed class SetupClockTests
             c.Tick();
             Assert.That(c.SessionEnded, Is.True, "the others missed the setup deadline, 60 s after bank 0 joined");
             Assert.That(logs.Lines, Has.One.StartsWith("Warning: session setup failed"));
+            string failed = logs.Lines.Single(l => l.StartsWith("Warning: session setup failed", StringComparison.Ordinal));
+            // The operator's line names the banks that missed the deadline and the next step; the metric label comes last.
+            Assert.That(failed, Does.EndWith("no round can run in this session: start a new session (point state in aggregator.json at a new file, "
+                + $"then aggregator serve again) and run every bank again ({(mode == "he" ? "setup_deadline" : "TooFewParticipants")})"));
+            if (mode == "he")
+                Assert.That(failed, Does.StartWith("Warning: session setup failed: bank(s) 1, 2, 3, 4 missed the CrsCommit setup deadline (deadlines.setup_seconds; it passed at "));
             string ended = c.SessionEndedMessage!;
             if (mode == "he")
                 Assert.That(ended, Is.EqualTo($"the session has ended (aborted: bank(s) 1, 2, 3, 4 missed the CrsCommit setup deadline (deadlines.setup_seconds; it passed at {joined.AddSeconds(SetupSeconds):yyyy-MM-dd HH:mm:ss}Z)); "

@@ -253,6 +253,17 @@ public sealed class HostileInputTests
     }
 
     [Test]
+    public void Help_AsACommand_IsHelpAsAnOption()
+    {
+        var root = Run("help");
+        Assert.That(root.Code, Is.Zero, root.Stderr);
+        Assert.That(root.Stdout, Is.EqualTo(Run("--help").Stdout).And.Contain("Usage:"));
+        var bankSum = Run("help", "bank", "sum");
+        Assert.That(bankSum.Code, Is.Zero, bankSum.Stderr);
+        Assert.That(bankSum.Stdout, Is.EqualTo(Run("bank", "sum", "--help").Stdout).And.Contain("--values"));
+    }
+
+    [Test]
     public void TheRealExecutable_ExitsTwo_WithOneLine_ForAMissingFileAndABadCell()
     {
         string exe = Path.Combine(AppContext.BaseDirectory, "fraudfed.dll");

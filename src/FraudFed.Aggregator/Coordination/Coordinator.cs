@@ -304,7 +304,12 @@ public sealed class Coordinator : IDisposable
         if (end is not null)
         {
             _metrics.RoundEnded(end.Succeeded, end.Reason);
-            if (end.Round == 0 && !end.Succeeded)
+            if (end.Round == 0 && !end.Succeeded && _engine.EndCause is { } cause)
+                // The banks that missed it and the operator's next step, as the banks' SessionEndedException and /healthz say them;
+                // the fraudfed_rounds_total{outcome} label last, as in the round lines.
+                _log.LogWarning("session setup failed: {Cause}; no round can run in this session: start a new session (point state in aggregator.json at a new file, then aggregator serve again) and run every bank again ({Reason})",
+                    cause.StartsWith(AbortedPrefix, StringComparison.Ordinal) ? cause[AbortedPrefix.Length..] : cause, end.Reason);
+            else if (end.Round == 0 && !end.Succeeded)
                 _log.LogWarning("session setup failed: {Why} ({Reason}){Stood}", OutcomeWords(end.Reason), end.Reason, before is null ? "" : $"; it stood at {before}");
             else if (end.Succeeded)
                 _log.LogInformation("round {Round} ended: sum opened ({Banks} banks in the round)", end.Round, _roundParticipants);
@@ -565,6 +570,9 @@ public sealed class Coordinator : IDisposable
             if (Sdk.Diagnostics.HopTrace.On) Sdk.Diagnostics.HopTrace.Mark(-1, "a.step:" + step.Value.Name);
         }
     }
+
+    /// <summary>How an engine's <see cref="IModeEngine.EndCause"/> of an aborted setup begins ("aborted: bank(s) 2, 3 missed ...").</summary>
+    private const string AbortedPrefix = "aborted: ";
 
     /// <summary>Why a round or the session's setup ended without a sum, in the operator's words; the log adds the reason's label as
     /// <c>fraudfed_rounds_total{outcome}</c> has it (a <see cref="ViolationReason"/> name, or setup_deadline / setup_restart).</summary>

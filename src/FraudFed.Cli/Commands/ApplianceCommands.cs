@@ -71,11 +71,16 @@ internal sealed class AggregatorCommands : ICliSubcommands
     /// </summary>
     internal static IEnumerable<string> NextSteps(string fraudfed, string kit, int banks, int minimum, bool homomorphic)
     {
-        string others = banks == 2
-            ? "bank 1 does the same with its own bank.json (in banks/bank-1) and v1.txt, of the same length"
-            : $"banks 1 to {banks - 1} do the same, each with its own bank.json (in banks/bank-1 to banks/bank-{banks - 1}) and values file (v1.txt to v{banks - 1}.txt), all of the same length";
+        // The other banks' bank.json files by the same path as the printed commands give bank 0's (the kit's full path).
+        string Config(int bank) => CliInvocation.Quote(Path.Combine(kit, "banks", $"bank-{bank}", "bank.json"));
+        string others = banks switch
+        {
+            2 => $"bank 1 does the same with its own bank.json ({Config(1)}) and v1.txt, of the same length",
+            3 => $"bank 1 and bank 2 do the same, each with its own bank.json ({Config(1)} and {Config(2)}) and values file (v1.txt and v2.txt), all of the same length",
+            _ => $"banks 1 to {banks - 1} do the same, each with its own bank.json ({Config(1)} to {Config(banks - 1)}) and values file (v1.txt to v{banks - 1}.txt), all of the same length",
+        };
         yield return "next steps (each line runs from this directory):";
-        yield return $"  appliance: {fraudfed} aggregator serve --config {CliInvocation.Quote(Path.Combine(kit, "aggregator.json"))}";
+        yield return $"  appliance (in its own terminal, or in the background with `&`): {fraudfed} aggregator serve --config {CliInvocation.Quote(Path.Combine(kit, "aggregator.json"))}";
         yield return $"  bank 0 sums the unsigned integers in v0.txt (one per line); {others}";
         yield return $"  (e.g. bank i's values i..i+999: `for i in $(seq 0 {banks - 1}); do seq $i $((i + 999)) > v$i.txt; done`):";
         yield return $"  bank 0:    {NoBuild(fraudfed)} bank sum --config {CliInvocation.Quote(Path.Combine(kit, "banks", "bank-0", "bank.json"))} --values v0.txt";
@@ -91,6 +96,10 @@ internal sealed class AggregatorCommands : ICliSubcommands
         fraudfed.StartsWith("dotnet run ", StringComparison.Ordinal) && !fraudfed.Contains("--no-build", StringComparison.Ordinal)
             ? "dotnet run --no-build " + fraudfed["dotnet run ".Length..]
             : fraudfed;
+
+    /// <summary>What a bank's "still" line says while its round has not opened; <see cref="WaitReporter"/> adds one parenthesis
+    /// (time so far, --timeout), so this has none.</summary>
+    internal static string StillWaitingForRound(ulong round) => $"waiting for round {round} to open: the other banks have not all asked yet";
 
     /// <summary>The fewest banks a round of the session of <paramref name="federation"/> needs, as the appliance counts them
     /// (SPEC.md 14.5, "Rounds and deadlines"): max(T, K_min) in homomorphic mode (12.3), M in masking mode (11.1, its default
@@ -127,8 +136,9 @@ internal sealed class AggregatorCommands : ICliSubcommands
                 throw new UsageException($"state {loaded.StatePath} cannot be created or opened ({e.Message}); point state in the configuration at a writable path");
             }
             // SIGINT and SIGTERM cancel the token (CliInterrupt): the host then stops gracefully (in-flight calls get their grace
-            // period; every accepted message is already durable) and serve reports one line and exit 0.
-            using IDisposable listening = CliInterrupt.Listen();
+            // period; every accepted message is already durable) and serve reports one line and exit 0; a further signal while it
+            // stops is absorbed (no "cancelled.").
+            using IDisposable listening = CliInterrupt.Listen(stopsGracefully: true);
             try
             {
                 TextWriter stderr = pr.InvocationConfiguration.Error;
@@ -407,7 +417,7 @@ internal sealed class BankCommands : ICliSubcommands
                 if (p.Stage == SessionProgress.Setup) setupRan = true;
                 if (p.Stage == SessionProgress.Waiting)
                 {
-                    if (perRound) waits.Start(WaitingLine(p, f, waits.Until), $"waiting for round {p.Round} to open (the other banks have not all asked yet)");
+                    if (perRound) waits.Start(WaitingLine(p, f, waits.Until), AggregatorCommands.StillWaitingForRound(p.Round));
                     return;
                 }
                 waits.Stop();

@@ -37,6 +37,7 @@ internal static class CliErrors
             DataFormatException => (Usage, error.Message),
             FraudFed.Sdk.Configuration.ConfigurationException => (Usage, error.Message),
             FraudFed.Sdk.VectorLengthMismatchException => (Usage, error.Message),
+            FraudFed.Sdk.FederationSettingsMismatchException => (Usage, error.Message),   // bank.json's federation block is not the appliance's
             FraudFed.Sdk.ValueOutOfRangeException v => (Usage, WithoutParameterName(v)),
             FraudFed.Sdk.State.StateDirectoryInUseException => (Usage, error.Message),   // found before any work: nothing was done
             FraudFed.Sdk.FederationException => (RunFailed, error.Message),

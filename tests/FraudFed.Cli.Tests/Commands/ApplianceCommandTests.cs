@@ -39,7 +39,8 @@ public sealed class ApplianceCommandTests
         string[] configs = [.. stdout.Split('\n').Where(l => l.Contains("--config ", StringComparison.Ordinal)).Select(l => l.Split("--config ")[1].Split(' ')[0].Trim('"'))];
         Assert.That(configs, Is.EqualTo(new[] { Path.Combine(kit, "aggregator.json"), Path.Combine(kit, "banks", "bank-0", "bank.json") }));
         Assert.That(configs.All(File.Exists), Is.True, string.Join(", ", configs));
-        Assert.That(stdout, Does.Contain("--values v0.txt").And.Contain("; banks 1 to 2 do the same, each with its own bank.json (in banks/bank-1 to banks/bank-2) and values file (v1.txt to v2.txt), all of the same length"));
+        Assert.That(stdout, Does.Contain("--values v0.txt").And.Contain($"; bank 1 and bank 2 do the same, each with its own bank.json ({Path.Combine(kit, "banks", "bank-1", "bank.json")} and "
+            + $"{Path.Combine(kit, "banks", "bank-2", "bank.json")}) and values file (v1.txt and v2.txt), all of the same length"));
         // The example writes every bank's values file, all of one length, each its own (README's quick start does the same).
         string example = stdout.Split('\n').Single(l => l.Contains("for i in", StringComparison.Ordinal)).Split('`')[1];
         string values = Directory.CreateDirectory(Path.Combine(_dir, "values")).FullName;
@@ -73,7 +74,7 @@ public sealed class ApplianceCommandTests
             if (!OperatingSystem.IsWindows())
                 Assert.That(File.GetUnixFileMode(state), Is.EqualTo(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute), state);
         }
-        Assert.That(stdout, Does.Contain("  appliance: fraudfed aggregator serve --config "), "run from the test host (no CLI project above it): the installed name");
+        Assert.That(stdout, Does.Contain("  appliance (in its own terminal, or in the background with `&`): fraudfed aggregator serve --config "), "run from the test host (no CLI project above it): the installed name");
     }
 
     /// <summary>The next steps say that the banks run at the same time and how many of them a round needs, from the kit's own
@@ -107,11 +108,15 @@ public sealed class ApplianceCommandTests
         string[] lines = [.. FraudFed.Cli.Commands.AggregatorCommands.NextSteps(prefix, "/k", 5, 4, homomorphic: true)];
         Assert.That(lines.Single(l => l.Contains(" bank sum ", StringComparison.Ordinal)),
             Is.EqualTo("  bank 0:    dotnet run --no-build -c Release --project src/FraudFed.Cli -- bank sum --config /k/banks/bank-0/bank.json --values v0.txt"));
-        Assert.That(lines.Single(l => l.Contains(" aggregator serve ", StringComparison.Ordinal)), Is.EqualTo($"  appliance: {prefix} aggregator serve --config /k/aggregator.json"));
+        Assert.That(lines.Single(l => l.Contains(" aggregator serve ", StringComparison.Ordinal)), Is.EqualTo($"  appliance (in its own terminal, or in the background with `&`): {prefix} aggregator serve --config /k/aggregator.json"));
+        Assert.That(lines, Has.One.Contains("; banks 1 to 4 do the same, each with its own bank.json (/k/banks/bank-1/bank.json to /k/banks/bank-4/bank.json) and values file (v1.txt to v4.txt)"));
+        Assert.That(AggregatorCommandsNextSteps(2), Has.One.Contains("; bank 1 does the same with its own bank.json (/k/banks/bank-1/bank.json) and v1.txt"));
         string readme = File.ReadAllText(Path.Combine(RepositoryRoot(), "README.md"));
         Assert.That(readme, Does.Contain("dotnet run --no-build -c Release --project src/FraudFed.Cli -- bank sum --config"), "the README's loop");
         Assert.That(FraudFed.Cli.Commands.AggregatorCommands.NoBuild("fraudfed"), Is.EqualTo("fraudfed"), "an installed CLI builds nothing");
     }
+
+    private static string[] AggregatorCommandsNextSteps(int banks) => [.. FraudFed.Cli.Commands.AggregatorCommands.NextSteps("fraudfed", "/k", banks, banks, homomorphic: false)];
 
     private static string RepositoryRoot()
     {

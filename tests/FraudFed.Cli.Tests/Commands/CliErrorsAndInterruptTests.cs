@@ -44,6 +44,18 @@ public sealed class CliErrorsAndInterruptTests
     }
 
     [Test]
+    public void AFederationBlockThatIsNotTheAppliances_IsAConfigurationError_NamingBankJsonAndTheSettings_WithoutTheDigest()
+    {
+        var (code, line) = Report(new FederationSettingsMismatchException(FederationClient.SettingsDifferMessage("kit/banks/bank-0/bank.json")));
+        Assert.That(code, Is.EqualTo(CliErrors.Usage), "bank.json's federation block is a configuration error, as README's exit codes say");
+        Assert.That(line, Does.StartWith("fraudfed bank sum: the federation settings in kit/banks/bank-0/bank.json differ from the appliance's"));
+        foreach (string setting in (string[])["mode", "identity_keys", "aggregator_key", "federation.he", "federation.masking", "insecure_test_parameters", "aggregator init"])
+            Assert.That(line, Does.Contain(setting));
+        Assert.That(line, Does.Not.Contain("digest"), "an internal term");
+        Assert.That(new FederationSettingsMismatchException("x"), Is.InstanceOf<FederationException>(), "a bank program's catch of FederationException sees it");
+    }
+
+    [Test]
     public void ARoundOfOneValue_IsSaidInTheSingular()
     {
         var (_, line) = Report(new VectorLengthMismatchException(1, 2, ""));

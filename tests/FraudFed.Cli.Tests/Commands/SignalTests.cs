@@ -48,9 +48,10 @@ public sealed partial class SignalTests
         return port;
     }
 
-    [TestCase("INT")]
-    [TestCase("TERM")]
-    public async Task AggregatorServe_StopsGracefully_OnSignal_OneStoppedLine_Exit0(string signal)
+    [TestCase("INT", 1)]
+    [TestCase("TERM", 1)]
+    [TestCase("TERM", 2)]   // `kill %1` on `dotnet run` signals both dotnet and the app: a second SIGTERM while serve stops
+    public async Task AggregatorServe_StopsGracefully_OnSignal_OneStoppedLine_Exit0(string signal, int times)
     {
         DirectoryInfo dir = Directory.CreateTempSubdirectory("fraudfed-cli-serve-signal-");
         try
@@ -85,7 +86,8 @@ public sealed partial class SignalTests
                 catch (TaskCanceledException) { }
             }
             Assert.That(healthy, Is.True, "serve answered /healthz");
-            Assert.That(Kill(p.Id, signal == "INT" ? SigInt : SigTerm), Is.EqualTo(0), $"kill(2) SIG{signal}");
+            for (int i = 0; i < times; i++)
+                Assert.That(Kill(p.Id, signal == "INT" ? SigInt : SigTerm), Is.EqualTo(0), $"kill(2) SIG{signal}");
             Assert.That(p.WaitForExit(30_000), Is.True, "serve stops after the signal");
             p.WaitForExit();
             string err = await stderr;

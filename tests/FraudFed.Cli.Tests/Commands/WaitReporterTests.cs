@@ -33,6 +33,20 @@ public sealed class WaitReporterTests
     }
 
     [Test]
+    public void TheStillWaitingLineOfARound_HasOneParenthesis_TheTimeSoFar()
+    {
+        var stderr = new StringWriter();
+        using var waits = new WaitReporter(TextWriter.Synchronized(stderr), 0, Deadline, TimeSpan.FromMilliseconds(100));
+        waits.Start("asked for round 2 ...", AggregatorCommands.StillWaitingForRound(2));
+        var wait = System.Diagnostics.Stopwatch.StartNew();
+        while (stderr.ToString().TrimEnd().Split(Environment.NewLine).Length < 2 && wait.Elapsed < TimeSpan.FromSeconds(30)) Thread.Sleep(50);
+        waits.Stop();
+        string still = stderr.ToString().TrimEnd().Split(Environment.NewLine)[1];
+        Assert.That(still, Does.Match(@"^bank 0: still waiting for round 2 to open: the other banks have not all asked yet \(\d+ s so far; --timeout ends the run at 07:12:03 UTC\) \.\.\.$"));
+        Assert.That(still.Count(c => c == '('), Is.EqualTo(1), still);
+    }
+
+    [Test]
     public void TheWaitingLine_SaysWhatItWaitsFor_HowManyARoundNeeds_AndUntilWhen()
     {
         var masking = new FederationSettings
