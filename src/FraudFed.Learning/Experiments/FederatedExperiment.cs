@@ -300,7 +300,7 @@ public static class FederatedExperiment
         ProtocolCost? externalCost = null;
         T External<T>(ExternalFederatedTrainer trainer) where T : class
         {
-            (object m, ProtocolCost c) = trainer(options, train, token);
+            (object m, ProtocolCost c) = RunDraining(() => trainer(options, train, token), forward);
             externalCost = c;
             return m as T ?? throw new InvalidOperationException($"The external trainer returned a {m?.GetType().Name ?? "null"}, expected a {typeof(T).Name}.");
         }
@@ -519,6 +519,18 @@ public static class FederatedExperiment
             Centralized = Evaluate("centralized", _test, _test.Select(pooled.Score).ToArray(), _options.CurvePoints);
             CentralizedTime = _clock.Elapsed - start;
         }
+    }
+
+    /// <summary>Runs <paramref name="work"/> (an external trainer, which reports nothing through this run's progress) on its own
+    /// thread while this thread shows the second thread's queued progress every quarter of a second, so that a step running
+    /// alongside is shown when it happens, not when the external trainer returns; without <paramref name="forward"/>, runs it here.</summary>
+    private static TResult RunDraining<TResult>(Func<TResult> work, ForwardingProgress? forward)
+    {
+        if (forward is null) return work();
+        Task<TResult> task = Task.Factory.StartNew(work, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        while (!((IAsyncResult)task).AsyncWaitHandle.WaitOne(250)) forward.Drain();
+        forward.Drain();
+        return task.GetAwaiter().GetResult();
     }
 
     /// <summary>Progress of two threads through one <see cref="IProgress{T}"/> that is called on the calling thread only: the second
