@@ -82,23 +82,28 @@ internal static class ReceiveReplyParser
         ArgumentNullException.ThrowIfNull(buffer);
         var reader = new SequenceReader<byte>(payload);
         var reply = new ReceiveReply();
+        return TryReadItems(ref reader, payload, ItemTag, buffer, reply.Items) ? reply : ReceiveReply.Parser.ParseFrom(payload);
+    }
+
+    /// <summary>Reads the rest of <paramref name="payload"/> as entries of the repeated MailboxItem field <paramref name="itemTag"/>
+    /// into <paramref name="items"/>; false at anything else, with the arrays rented so far returned (the caller's fallback, the
+    /// protobuf parser, replaces what was read).</summary>
+    private static bool TryReadItems(ref SequenceReader<byte> reader, ReadOnlySequence<byte> payload, byte itemTag, SumBuffer buffer,
+        Google.Protobuf.Collections.RepeatedField<MailboxItem> items)
+    {
         while (!reader.End)
         {
-            if (!reader.TryRead(out byte tag) || tag != ItemTag || !TryReadVarint(ref reader, 5, out ulong length) || length > (ulong)reader.Remaining)
-                return ReturnAll(reply, ReceiveReply.Parser.ParseFrom(payload));
+            if (!reader.TryRead(out byte tag) || tag != itemTag || !TryReadVarint(ref reader, 5, out ulong length) || length > (ulong)reader.Remaining)
+            {
+                ReturnAll(items);
+                return false;
+            }
             ReadOnlySequence<byte> item = payload.Slice(reader.Position, (long)length);
             reader.Advance((long)length);
             // Each entry of a repeated message field is a message of its own: parsed alone it is what the whole reply's parse gives.
-            reply.Items.Add(TryParseSumItem(item, buffer) ?? MailboxItem.Parser.ParseFrom(item));
+            items.Add(TryParseSumItem(item, buffer) ?? MailboxItem.Parser.ParseFrom(item));
         }
-        return reply;
-    }
-
-    /// <summary>The fallback replaces the reply read so far: its rented arrays go back.</summary>
-    private static ReceiveReply ReturnAll(ReceiveReply partial, ReceiveReply parsed)
-    {
-        ReturnAll(partial.Items);
-        return parsed;
+        return true;
     }
 
     private static void ReturnAll(IEnumerable<MailboxItem> items)
@@ -133,18 +138,7 @@ internal static class ReceiveReplyParser
             if (!reader.TryRead(out byte resend) || resend != 1) return SubmitParser(payload);   // true, as the serializer writes it
             reply.Resend = true;
         }
-        while (!reader.End)
-        {
-            if (!reader.TryRead(out tag) || tag != SubmitItemTag || !TryReadVarint(ref reader, 5, out ulong length) || length > (ulong)reader.Remaining)
-            {
-                ReturnAll(reply.Items);
-                return SubmitParser(payload);
-            }
-            ReadOnlySequence<byte> item = payload.Slice(reader.Position, (long)length);
-            reader.Advance((long)length);
-            reply.Items.Add(TryParseSumItem(item, buffer) ?? MailboxItem.Parser.ParseFrom(item));
-        }
-        return reply;
+        return TryReadItems(ref reader, payload, SubmitItemTag, buffer, reply.Items) ? reply : SubmitParser(payload);
     }
 
     private static SubmitReply SubmitParser(ReadOnlySequence<byte> payload) => SubmitReply.Parser.ParseFrom(payload);
