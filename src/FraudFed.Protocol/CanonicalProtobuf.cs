@@ -37,4 +37,19 @@ internal static class CanonicalProtobuf
         finally { ArrayPool<byte>.Shared.Return(canonical); } // public bytes: nothing to clear
         return message;
     }
+
+    /// <summary>Bytes of <paramref name="value"/> as a minimal protobuf varint (1 to 10): what the serializer writes, for the wire
+    /// mappers that lay a canonical message out around bytes the caller writes in place (HeWire, MaskingWire).</summary>
+    public static int VarintSize(ulong value) => Math.Max(1, (64 - System.Numerics.BitOperations.LeadingZeroCount(value) + 6) / 7);
+
+    /// <summary>Writes <paramref name="value"/> as a minimal protobuf varint at <paramref name="offset"/> and moves it past.</summary>
+    public static void WriteVarint(Span<byte> destination, ref int offset, ulong value)
+    {
+        while (value >= 0x80)
+        {
+            destination[offset++] = (byte)(value | 0x80);
+            value >>= 7;
+        }
+        destination[offset++] = (byte)value;
+    }
 }

@@ -170,17 +170,8 @@ public static class HeWire
         System.Diagnostics.Debug.Assert(o == buffer.Length);
         return (buffer, offsets);
 
-        static int VarintSize(ulong v) => Math.Max(1, (64 - System.Numerics.BitOperations.LeadingZeroCount(v) + 6) / 7);
-
-        static void WriteVarint(byte[] b, ref int o, ulong v)
-        {
-            while (v >= 0x80)
-            {
-                b[o++] = (byte)(v | 0x80);
-                v >>= 7;
-            }
-            b[o++] = (byte)v;
-        }
+        static int VarintSize(ulong v) => CanonicalProtobuf.VarintSize(v);
+        static void WriteVarint(byte[] b, ref int o, ulong v) => CanonicalProtobuf.WriteVarint(b, ref o, v);
     }
 
     /// <summary>Parses a message from a bank of a roster of <paramref name="rosterSize"/> banks.</summary>

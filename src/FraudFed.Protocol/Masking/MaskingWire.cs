@@ -454,17 +454,8 @@ public static class MaskingWire
         Debug.Assert(p + Wire.SignatureSize == size);
     }
 
-    private static int VarintSize(uint v) => v < 1u << 7 ? 1 : v < 1u << 14 ? 2 : v < 1u << 21 ? 3 : v < 1u << 28 ? 4 : 5;
-
-    private static void WriteVarint(Span<byte> d, ref int p, uint v)
-    {
-        while (v >= 0x80)
-        {
-            d[p++] = (byte)(v | 0x80);
-            v >>= 7;
-        }
-        d[p++] = (byte)v;
-    }
+    private static int VarintSize(uint v) => CanonicalProtobuf.VarintSize(v);
+    private static void WriteVarint(Span<byte> d, ref int p, uint v) => CanonicalProtobuf.WriteVarint(d, ref p, v);
 
     /// <summary>A minimal (canonical) varint of at most 32 bits at <paramref name="p"/>.</summary>
     private static bool ReadVarint32(ReadOnlySpan<byte> d, ref int p, out uint value)

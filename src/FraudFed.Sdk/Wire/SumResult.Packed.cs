@@ -28,11 +28,7 @@ public sealed partial class SumResult
     /// <exception cref="ArgumentException"><paramref name="sum"/> is empty, or a value is not below 2^<paramref name="modulusBits"/>.</exception>
     internal static byte[] PackSum(ReadOnlySpan<ulong> sum, int modulusBits)
     {
-        int width = ValueBytes(modulusBits);
-        if (sum.IsEmpty) throw new ArgumentException("A sum has at least one value.", nameof(sum));
-        ulong max = modulusBits == 64 ? ulong.MaxValue : (1UL << modulusBits) - 1;
-        int above = sum.IndexOfAnyExceptInRange(0UL, max);
-        if (above >= 0) throw new ArgumentException($"The value at index {above} is not below 2^{modulusBits}.", nameof(sum));
+        int width = CheckedWidth(sum, modulusBits);
         byte[] packed = GC.AllocateUninitializedArray<byte>(checked(sum.Length * width));
         PackChecked(sum, width, packed);
         return packed;
@@ -46,11 +42,7 @@ public sealed partial class SumResult
     internal static byte[] PackSumItem(ulong round, IReadOnlyList<int> contributors, ReadOnlySpan<ulong> sum, int modulusBits)
     {
         ArgumentNullException.ThrowIfNull(contributors);
-        int width = ValueBytes(modulusBits);
-        if (sum.IsEmpty) throw new ArgumentException("A sum has at least one value.", nameof(sum));
-        ulong max = modulusBits == 64 ? ulong.MaxValue : (1UL << modulusBits) - 1;
-        int above = sum.IndexOfAnyExceptInRange(0UL, max);
-        if (above >= 0) throw new ArgumentException($"The value at index {above} is not below 2^{modulusBits}.", nameof(sum));
+        int width = CheckedWidth(sum, modulusBits);
         int sumBytes = checked(sum.Length * width);
         // SumResult: round (field 1, omitted when 0), contributors (field 2, packed, omitted when empty), sum_le (field 4), in
         // field order as the serializer writes them; the item: sum_result (field 4) around it.
@@ -81,6 +73,19 @@ public sealed partial class SumResult
         if (at + sumBytes != item.Length) throw new InvalidOperationException("The sum item's framing does not add up.");
         PackChecked(sum, width, item.AsSpan(at));
         return item;
+    }
+
+    /// <summary><see cref="ValueBytes"/> of k = <paramref name="modulusBits"/>, after checking that <paramref name="sum"/> is not empty
+    /// and every value is below 2^k.</summary>
+    /// <exception cref="ArgumentException">As <see cref="PackSum"/>.</exception>
+    private static int CheckedWidth(ReadOnlySpan<ulong> sum, int modulusBits)
+    {
+        int width = ValueBytes(modulusBits);
+        if (sum.IsEmpty) throw new ArgumentException("A sum has at least one value.", nameof(sum));
+        ulong max = modulusBits == 64 ? ulong.MaxValue : (1UL << modulusBits) - 1;
+        int above = sum.IndexOfAnyExceptInRange(0UL, max);
+        if (above >= 0) throw new ArgumentException($"The value at index {above} is not below 2^{modulusBits}.", nameof(sum));
+        return width;
     }
 
     /// <summary>Packs <paramref name="sum"/> (non-empty, every value checked below 2^k) into <paramref name="b"/>, exactly
