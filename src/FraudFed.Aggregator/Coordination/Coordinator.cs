@@ -342,8 +342,8 @@ public sealed class Coordinator : IDisposable
     /// complete (5 banks)"), and one summary line when setup is complete ("he setup complete: 7 stages with 5 banks, 3.2 s after
     /// the first bank joined; the session is ready for rounds": timed from the first setup message a bank sent to this process;
     /// after a restart mid-setup, the stages and time this process saw). A stage held up by a
-    /// silent bank is the one after the last stage line; at its deadline the "session setup failed" warning says how many banks
-    /// it had, with no line per bank's message. Stage names and counts only: no key material. Live events only (a replayed log is summed up
+    /// silent bank is the one after the last stage line; at its deadline the "session setup failed" warning names the banks that
+    /// missed it (both modes), with no line per bank's message. Stage names, bank indexes and counts only: no key material. Live events only (a replayed log is summed up
     /// by its "resumed" line).</summary>
     private void LogSetupProgress()
     {
