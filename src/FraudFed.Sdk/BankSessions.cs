@@ -76,6 +76,7 @@ internal sealed class HomomorphicBankSession : IBankSession
         HomomorphicRoster roster = settings.BuildHeRoster();
         IDecryptionLedger ledger = store is null ? new InMemoryDecryptionLedger() : store.Ledger;
         using SavedSplitState? saved = store?.LoadSplit();
+        if (saved is not null) StatePreflight.CheckRecordedSettings(store!.RoundPath, saved.InsecureTestParameters, settings, transport.Bank);
         SplitSealedCheckpoint? checkpoint = store is null ? null : new SplitSealedCheckpoint(store, transport);
         if (saved is null) _party = new HomomorphicBankParty(transport.Bank, roster, Ed25519SigningKey.Import(seed), ledger, maxMessageBytes: maxMessageBytes);
         else
@@ -311,6 +312,7 @@ internal sealed class MaskingBankSession : IBankSession
         if (sessionId.Length != MaskingParameters.SessionIdSize) throw new FederationException("the aggregator sent a masking session id that is not 16 bytes.");
         _parameters = settings.BuildMaskingParameters(sessionId);
         using SavedBankState? saved = store?.Load(BankStateKind.Masking);
+        if (saved is not null) StatePreflight.CheckRecordedSettings(store!.PartyPath, saved.InsecureTestParameters, settings, transport.Bank);
         // A state of another federation (another kit's, sealed with a key that happens to match) is refused, never replaced.
         if (saved is not null && !MaskingBank.IsStateOfSession(saved.PartyState, sessionId))
             StatePreflight.CheckMaskingFederation(store!.PartyPath, saved.PartyState, settings, transport.Bank, seed);

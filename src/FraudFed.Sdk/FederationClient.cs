@@ -368,7 +368,7 @@ public sealed partial class FederationClient : IAsyncDisposable
     internal void Report(SessionProgress progress) => _options.SessionProgress?.Report(progress);
 
     private BankStateStore? StateStore() =>
-        _lock is { } held && _config.StateKey is { } key ? _store ??= new BankStateStore(held, key) : null;
+        _lock is { } held && _config.StateKey is { } key ? _store ??= new BankStateStore(held, key) { InsecureTestParameters = _config.Config.Federation.InsecureTestParameters } : null;
 
     /// <summary>Reads the mailbox after <paramref name="sequence"/> from now on (a restored bank: the last item its saved state handled).</summary>
     internal void ReadAfter(ulong sequence)

@@ -71,6 +71,7 @@ public sealed class BankRestartTests
     private static HomomorphicBankParty RestoredParty(BankStateStore store, LoadedBankConfig c)
     {
         using SavedSplitState saved = store.LoadSplit()!;
+        Assert.That(saved.InsecureTestParameters, Is.EqualTo(c.Config.Federation.InsecureTestParameters), "the client's round parts record bank.json's setting (SPEC.md 14.6)");
         return HomomorphicBankParty.ImportState(c.Config.Bank, c.Config.Federation.BuildHeRoster(), Ed25519SigningKey.Import(c.ProtocolSeed), store.Ledger,
             saved.KeyState, saved.RoundState);
     }

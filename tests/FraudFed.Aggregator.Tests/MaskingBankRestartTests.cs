@@ -37,7 +37,11 @@ public sealed class MaskingBankRestartTests
         Assert.That(files, Does.Contain(BankStateStore.PartyFile), "the masking bank's state is sealed to its state directory");
         Assert.That(File.GetUnixFileMode(Path.Combine(StateDir(kit, Banks - 1), BankStateStore.PartyFile)), Is.EqualTo(UnixFileMode.UserRead | UnixFileMode.UserWrite));
 
-        clients[Banks - 1] = KillAndRestart(kit, clients[Banks - 1]);   // a new process, the same bank.json and state directory
+        clients[Banks - 1].AbandonAsKilled();   // killed: its state directory's lock is released
+        using (var store = new BankStateStore(StateDir(kit, Banks - 1), kit.LoadBank(Banks - 1).StateKey!))
+        using (SavedBankState saved = store.Load(BankStateKind.Masking)!)
+            Assert.That(saved.InsecureTestParameters, Is.True, "the client's saves record bank.json's insecure_test_parameters (SPEC.md 14.6)");
+        clients[Banks - 1] = kit.Client(Banks - 1);   // a new process, the same bank.json and state directory
         await clients[Banks - 1].ConnectAsync(ct);
         Assert.That(clients[Banks - 1].IsConnected, Is.True, "the restored bank is ready without a new key setup");
         for (int round = 0; round < 2; round++)
@@ -107,6 +111,35 @@ public sealed class MaskingBankRestartTests
                 Assert.That(r.Round, Is.GreaterThan(r1[0].Round));
             }
         }
+    }
+
+    /// <summary>A client started on a state that recorded another insecure_test_parameters than its bank.json (the kit's is true)
+    /// is refused when it joins, naming the setting with both values, and the state is kept (SPEC.md 14.6, "Recorded settings").</summary>
+    [Test]
+    public async Task AClientOnAStateSavedUnderTheOtherInsecureTestParameters_IsRefused_NamingTheSetting()
+    {
+        await using ApplianceKit kit = ApplianceKit.Create("masking");
+        CancellationToken ct = Bounded(60);
+        await kit.StartAsync();
+        LoadedBankConfig b = kit.LoadBank(0);
+        FederationSettings f = b.Config.Federation;
+        Assert.That(f.InsecureTestParameters, Is.True);
+        // A state of this bank in an earlier session of this federation, saved when bank.json said false.
+        using (var bank = new MaskingBank(f.BuildMaskingParameters(RandomNumberGenerator.GetBytes(MaskingParameters.SessionIdSize)), 0,
+            Ed25519SigningKey.Import(b.ProtocolSeed), f.IdentityKeyBytes(), RandomNumberGenerator.Create()))
+        using (var store = new BankStateStore(StateDir(kit, 0), b.StateKey!) { InsecureTestParameters = false })
+        {
+            byte[] advertise = bank.AdvertiseKeys();
+            byte[] state = bank.ExportState();
+            store.Save(BankStateKind.Masking, state, 1, [advertise]);
+            CryptographicOperations.ZeroMemory(state);
+        }
+        string file = Path.Combine(StateDir(kit, 0), BankStateStore.PartyFile);
+        byte[] before = File.ReadAllBytes(file);
+        FederationClient client = kit.Client(0);   // disposed with the kit
+        StateFileException e = Assert.ThrowsAsync<StateFileException>(() => client.ConnectAsync(ct))!;
+        Assert.That(e.Message, Does.Contain("(federation.insecure_test_parameters is true there, false in the state) differ from those this state directory was created with"));
+        Assert.That(File.ReadAllBytes(file), Is.EqualTo(before), "the state is never overwritten");
     }
 
     [Test]

@@ -130,14 +130,19 @@ public sealed class SetupClockTests
             // The operator's line names the banks that missed the deadline and the next step; the metric label comes last.
             Assert.That(failed, Does.EndWith("no round can run in this session: start a new session (point state in aggregator.json at a new file, "
                 + $"then aggregator serve again) and run every bank again ({(mode == "he" ? "setup_deadline" : "TooFewParticipants")})"));
-            if (mode == "he")
-                Assert.That(failed, Does.StartWith("Warning: session setup failed: bank(s) 1, 2, 3, 4 missed the CrsCommit setup deadline (deadlines.setup_seconds; it passed at "));
+            // Both modes in the same words (masking's first setup stage is AdvertiseKeys; it adds why setup cannot go on).
+            string stage = mode == "he" ? "CrsCommit" : "AdvertiseKeys";
+            string missed = $"bank(s) 1, 2, 3, 4 missed the {stage} setup deadline (deadlines.setup_seconds; it passed at {joined.AddSeconds(SetupSeconds):yyyy-MM-dd HH:mm:ss}Z)";
+            Assert.That(failed, Does.StartWith($"Warning: session setup failed: {missed}"));
             string ended = c.SessionEndedMessage!;
+            const string next = "no round can run in it: the operator starts a new session (state in aggregator.json pointed at a new file, then aggregator serve again) and every bank runs again";
             if (mode == "he")
-                Assert.That(ended, Is.EqualTo($"the session has ended (aborted: bank(s) 1, 2, 3, 4 missed the CrsCommit setup deadline (deadlines.setup_seconds; it passed at {joined.AddSeconds(SetupSeconds):yyyy-MM-dd HH:mm:ss}Z)); "
-                    + "no round can run in it: the operator starts a new session (state in aggregator.json pointed at a new file, then aggregator serve again) and every bank runs again"));
+                Assert.That(ended, Is.EqualTo($"the session has ended (aborted: {missed}); {next}"));
             else
-                Assert.That(ended, Does.StartWith("the session has ended (aborted in stage AdvertiseKeys (").And.EndWith("and every bank runs again"));
+            {
+                int m = RoundWindowTests.Minimum(kit, c.SessionId).Needed;
+                Assert.That(ended, Is.EqualTo($"the session has ended (aborted: {missed}; 1 bank advertised keys; at least {m} are needed (the minimum M of surviving banks, SPEC.md 8.3)); {next}"));
+            }
         }
 
         // Restarted on the ended session: one warning in the operator's words, and every bank's call is answered with the cause.
@@ -156,6 +161,75 @@ public sealed class SetupClockTests
             EndedSessionException request = Assert.ThrowsAsync<EndedSessionException>(() => c.RequestRoundAsync(1, 40))!;
             Assert.That(request.Message, Is.EqualTo(ended));
             Assert.That(c.EventCount, Is.EqualTo(events), "nothing is stored for a call to an ended session");
+        }
+    }
+
+    /// <summary>A masking setup stage that one bank misses, when setup cannot go on without it, ends the session with a cause that
+    /// names exactly that bank and the stage in the homomorphic setup's words (SPEC.md 14.5), then why: AdvertiseKeys with
+    /// M = N (every bank's keys are needed), GraphSeed (every bank of the key roster must reveal its nonce). The operator's warning,
+    /// every bank's answer and a restarted appliance (the deadline's time is in the closing step's payload) say the same.</summary>
+    [TestCase("AdvertiseKeys", 4, "4 banks advertised keys; at least 5 are needed (the minimum M of surviving banks, SPEC.md 8.3)", "TooFewParticipants")]
+    [TestCase("GraphSeed", 2, "the graph seed needs the nonce of every bank in the key roster (SPEC.md 8.1)", "Inconsistent")]
+    public async Task MaskingSetup_OneBankMissesAStage_TheCauseNamesThatBank(string stage, int silent, string why, string outcome)
+    {
+        await using ApplianceKit kit = Kit("masking");
+        if (stage == "AdvertiseKeys")
+            kit.EditConfig(c => c with { Federation = c.Federation with { Masking = c.Federation.Masking! with { MinimumSurvivors = Banks } } });
+        var clock = new ManualClock();
+        var logs = new CapturedLogs();
+        DateTimeOffset joined = clock.Now;   // the clock does not move until the deadline: every setup stage's clock starts now
+        string missed = $"bank(s) {silent} missed the {stage} setup deadline (deadlines.setup_seconds; it passed at {joined.AddSeconds(SetupSeconds):yyyy-MM-dd HH:mm:ss}Z)";
+        string ended;
+        using (var appliance = new Appliance(kit, clock, logs))
+        {
+            Coordinator c = appliance.Coordinator;
+            var banks = new MaskingBank?[Banks];
+            try
+            {
+                for (int b = 0; b < Banks; b++)
+                {
+                    LoadedBankConfig bank = kit.LoadBank(b);
+                    FederationSettings f = bank.Config.Federation;
+                    banks[b] = new MaskingBank(f.BuildMaskingParameters(c.SessionId), b, Ed25519SigningKey.Import(bank.ProtocolSeed), f.IdentityKeyBytes(),
+                        System.Security.Cryptography.RandomNumberGenerator.Create());
+                    if (stage != "AdvertiseKeys" || b != silent) await c.SubmitAsync(b, banks[b]!.AdvertiseKeys());
+                }
+                if (stage == "GraphSeed")
+                {
+                    Assert.That(c.Position, Does.StartWith("session setup in stage GraphSeed"), "every bank advertised: the key roster went out");
+                    for (int b = 0; b < Banks; b++)
+                    {
+                        if (b == silent) continue;
+                        MailboxItem roster = (await RoundWindowTests.MailboxAsync(c, b, 0)).Single(i => i.ItemCase == MailboxItem.ItemOneofCase.Message);
+                        await c.SubmitAsync(b, banks[b]!.ReceiveRoster(roster.Message.Span));
+                    }
+                }
+            }
+            finally
+            {
+                foreach (MaskingBank? m in banks) m?.Dispose();
+            }
+            Assert.That(c.Position, Does.StartWith($"session setup in stage {stage} with {Banks - 1} of {Banks} banks' messages"));
+            clock.Advance(SetupSeconds - 1);
+            c.Tick();
+            Assert.That(c.SessionEnded, Is.False);
+            clock.Advance(1);
+            c.Tick();
+            Assert.That(c.SessionEnded, Is.True, $"bank {silent} missed the {stage} deadline and setup cannot go on without it");
+            string failed = logs.Lines.Single(l => l.StartsWith("Warning: session setup failed", StringComparison.Ordinal));
+            Assert.That(failed, Is.EqualTo($"Warning: session setup failed: {missed}; {why}; no round can run in this session: start a new session "
+                + $"(point state in aggregator.json at a new file, then aggregator serve again) and run every bank again ({outcome})"));
+            ended = c.SessionEndedMessage!;
+            Assert.That(ended, Is.EqualTo($"the session has ended (aborted: {missed}; {why}); no round can run in it: the operator starts a new session "
+                + "(state in aggregator.json pointed at a new file, then aggregator serve again) and every bank runs again"));
+            Assert.That(ended, Does.Not.Match("[0-9a-fA-F]{16}"), "bank indexes, a stage, a count and a time: no key or session bytes");
+        }
+        // A restart replays the log: the same cause, with the deadline's time read from the closing step.
+        var restarted = new CapturedLogs();
+        using (var appliance = new Appliance(kit, clock, restarted))
+        {
+            Assert.That(appliance.Coordinator.SessionEndedMessage, Is.EqualTo(ended));
+            Assert.That(restarted.Lines, Has.One.Contains($"has ended (aborted: {missed}; {why}); no round can run in it"));
         }
     }
 

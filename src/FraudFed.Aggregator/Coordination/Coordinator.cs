@@ -342,8 +342,8 @@ public sealed class Coordinator : IDisposable
     /// complete (5 banks)"), and one summary line when setup is complete ("he setup complete: 7 stages with 5 banks, 3.2 s after
     /// the first bank joined; the session is ready for rounds": timed from the first setup message a bank sent to this process;
     /// after a restart mid-setup, the stages and time this process saw). A stage held up by a
-    /// silent bank is the one after the last stage line; at its deadline the "session setup failed" warning says how many banks
-    /// it had, with no line per bank's message. Stage names and counts only: no key material. Live events only (a replayed log is summed up
+    /// silent bank is the one after the last stage line; at its deadline the "session setup failed" warning names the banks that
+    /// missed it (both modes), with no line per bank's message. Stage names, bank indexes and counts only: no key material. Live events only (a replayed log is summed up
     /// by its "resumed" line).</summary>
     private void LogSetupProgress()
     {
@@ -543,6 +543,10 @@ public sealed class Coordinator : IDisposable
             // while no round runs (between rounds, the clock counts the idle Ready stage) closes nothing and is not logged.
             bool missed = late && step is not null && _engine.Due(false) is null;
             if (step is { Name: HeEngine.FailSetupStep }) step = (HeEngine.FailSetupStep, Clock.Write(_stageStarted.AddSeconds(limit)));
+            // A masking setup stage the deadline closes carries the deadline's time: the banks it names, if the close ends the
+            // session, missed it then (the same words as the homomorphic setup's).
+            if (missed && step is { Name: MaskingEngine.CloseAdvertiseStep or MaskingEngine.CloseGraphSeedStep } close)
+                step = (close.Name, Clock.Write(_stageStarted.AddSeconds(limit)));
             if (step is null && _engine.CanOpenRound && _training?.RoundToOpen is { } due && due.Round == _nextRound && _engine.SessionBanks.Count > 0)
             {
                 // Training: the round the step just broadcast names opens at once, with every session bank (SPEC.md 14.5, training
@@ -596,7 +600,7 @@ public sealed class Coordinator : IDisposable
         HeEngine.FailSetupStep => "the session's setup ends (a bank did not send its setup message in time)",
         "he.close_uploads" => "the stage closes with the uploads received so far",
         "he.fail_round" => "the round ends without a sum (too few decryption shares came in time)",
-        "masking.close_advertise" or "masking.close_graph_seed" => "the setup stage closes with the banks that answered",
+        MaskingEngine.CloseAdvertiseStep or MaskingEngine.CloseGraphSeedStep => "the setup stage closes with the banks that answered",
         "masking.close_share_keys" or "masking.close_masked_input" or "masking.close_consistency" => "the stage closes with the banks that answered",
         "masking.finish" => "the round finishes with the unmasking responses received so far",
         _ => "the stage closes",

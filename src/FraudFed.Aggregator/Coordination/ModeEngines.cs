@@ -38,7 +38,9 @@ internal interface IModeEngine : IDisposable
     /// <summary>True once the session has ended (setup aborted, or evidence of an attack): no round can open again.</summary>
     bool SessionEnded { get; }
     /// <summary>Once the session has ended: why, in the operator's words, starting "aborted" (e.g. "aborted: bank(s) 3 missed the
-    /// CrsCommit setup deadline (deadlines.setup_seconds; it passed at 2026-12-02 12:02:00Z)"); otherwise null. A
+    /// CrsCommit setup deadline (deadlines.setup_seconds; it passed at 2026-12-02 12:02:00Z)"; masking adds why setup cannot go on
+    /// without them: "aborted: bank(s) 4 missed the AdvertiseKeys setup deadline (...); 4 banks advertised keys; at least 5 are
+    /// needed (...)"); otherwise null. A
     /// function of the log (a deadline's time is in its step's payload). No secret: banks, stages, reasons and times.</summary>
     string? EndCause { get; }
     /// <summary>Banks in the session (a round opens early when all of them asked).</summary>
@@ -92,6 +94,16 @@ internal static class Clock
     public static DateTimeOffset Read(byte[] payload) => DateTimeOffset.FromUnixTimeMilliseconds(BinaryPrimitives.ReadInt64LittleEndian(payload));
     /// <summary>A time in the operator log's form, UTC to the second ("2026-12-02 12:02:00Z").</summary>
     public static string Words(DateTimeOffset time) => time.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss'Z'", System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>The operator's words for banks that missed a setup stage's deadline, the same in both modes: "bank(s) 3, 4 missed
+    /// the CrsCommit setup deadline (deadlines.setup_seconds; it passed at 2026-12-02 12:02:00Z)". <paramref name="payload"/> is
+    /// the closing step's payload, the deadline's time (<see cref="Write"/>); empty in logs written before the time was recorded,
+    /// which leave the parenthesis out. Bank indexes, a stage name and a time: no secret.</summary>
+    public static string MissedSetup(IEnumerable<int> banks, string stage, byte[] payload)
+    {
+        string at = payload.Length >= 8 ? $" (deadlines.setup_seconds; it passed at {Words(Read(payload))})" : "";
+        return $"bank(s) {string.Join(", ", banks)} missed the {stage} setup deadline{at}";
+    }
 }
 
 internal static class Items
@@ -253,10 +265,7 @@ internal sealed class HeEngine : IModeEngine
             case FailSetupStep:
             {
                 // A bank missed a setup stage's deadline: setup cannot finish without every roster bank's key material.
-                IReadOnlyList<int> missing = _party.MissingSetupBanks;
-                string stage = _party.State;
-                string at = payload.Length >= 8 ? $" (deadlines.setup_seconds; it passed at {Clock.Words(Clock.Read(payload))})" : "";
-                string missed = $"bank(s) {string.Join(", ", missing)} missed the {stage} setup deadline{at}";
+                string missed = Clock.MissedSetup(_party.MissingSetupBanks, _party.State, payload);
                 _setupFailure = new RoundEnd(0, false, "setup_deadline");
                 _endCause = $"aborted: {missed}";
                 return Map(_party.AbortSetup(ViolationReason.TooFewParticipants,
@@ -330,6 +339,11 @@ internal sealed class MaskingEngine : IModeEngine
     private RoundEnd? _end;
     private ClosedRound? _closed;
     private string? _endCause;
+
+    /// <summary>The steps that close a setup stage (SPEC.md 8.1). At the setup deadline the coordinator gives them the deadline's
+    /// time as payload (u64 Unix milliseconds, little-endian; empty when every bank answered, and in logs written before the
+    /// time was recorded), for the operator's words should the close end the session.</summary>
+    internal const string CloseAdvertiseStep = "masking.close_advertise", CloseGraphSeedStep = "masking.close_graph_seed";
 
     public MaskingEngine(FederationSettings settings, int maxMessageBytes)
     {
@@ -436,16 +450,18 @@ internal sealed class MaskingEngine : IModeEngine
         MaskingAggregator agg = Aggregator;
         uint round = agg.State.Round;
         string stageBefore = agg.State.Stage.ToString();
+        // A setup stage that closes with banks missing (at its deadline): they are named if the close ends the session.
+        int[] silent = agg.State is AggregatorAdvertiseKeys or AggregatorGraphSeed ? _expected.Where(b => !_answered.Contains(b)).ToArray() : [];
         try
         {
             switch (name)
             {
-                case "masking.close_advertise":
+                case CloseAdvertiseStep:
                 {
                     byte[] roster = agg.CloseAdvertiseKeys();
                     return Next(agg.Advertised.ToDictionary(b => b, _ => roster));
                 }
-                case "masking.close_graph_seed":
+                case CloseGraphSeedStep:
                 {
                     byte[] seeds = agg.CloseGraphSeed();
                     return Next(agg.Advertised.ToDictionary(b => b, _ => seeds));
@@ -487,13 +503,20 @@ internal sealed class MaskingEngine : IModeEngine
             }
             // The session ended (a setup that cannot finish, or evidence of an attack): every bank is told with round 0.
             string text = e.Message.StartsWith(e.Reason + ": ", StringComparison.Ordinal) ? e.Message[(e.Reason.ToString().Length + 2)..] : e.Message;
-            _endCause = $"aborted in stage {stageBefore} ({e.Reason}: {text})";
+            _endCause = silent.Length > 0 ? $"aborted: {Clock.MissedSetup(silent, stageBefore, payload)}; {SetupNeeds(stageBefore, text)}"
+                : $"aborted in stage {stageBefore} ({e.Reason}: {text})";
             _end = new RoundEnd(round, false, e.Reason.ToString());
             _closed = new ClosedRound(round, null, [], _end.Reason);
             byte[] end = MaskingWire.Encode(new RoundAbort(_parameters!.SessionId, 0, e.Reason, "the session ended"));
             return Items.Messages(Enumerable.Range(0, _keys.Length).Select(b => (b, end)));
         }
     }
+
+    /// <summary>Why a setup stage without the banks that missed it cannot finish: AdvertiseKeys, the aggregator's count against M
+    /// (<paramref name="text"/>, "4 banks advertised keys; at least 5 are needed (...)"); GraphSeed, the nonce of every bank of the key roster.</summary>
+    private static string SetupNeeds(string stage, string text) => stage == nameof(MaskingStage.GraphSeed)
+        ? "the graph seed needs the nonce of every bank in the key roster (SPEC.md 8.1)"
+        : text.TrimEnd('.');
 
     private List<OutboundItem> Next(IReadOnlyDictionary<int, byte[]> messages)
     {
@@ -509,8 +532,8 @@ internal sealed class MaskingEngine : IModeEngine
         if (!all && !deadlinePassed) return null;
         return _aggregator.State switch
         {
-            AggregatorAdvertiseKeys => ("masking.close_advertise", []),
-            AggregatorGraphSeed => ("masking.close_graph_seed", []),
+            AggregatorAdvertiseKeys => (CloseAdvertiseStep, []),   // the coordinator adds the deadline's time when the deadline made it
+            AggregatorGraphSeed => (CloseGraphSeedStep, []),
             AggregatorShareKeys => ("masking.close_share_keys", []),
             AggregatorMaskedInput => ("masking.close_masked_input", []),
             AggregatorConsistencyCheck => ("masking.close_consistency", []),

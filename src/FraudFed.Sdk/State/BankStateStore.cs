@@ -13,12 +13,17 @@
 //                       part names a new key file, the older key files are deleted;
 //   bank-state.bin      masking: the bank's exported state (MaskingBank.ExportState), last sequence and outbox, in one file.
 // ledger.bin is the file of a FileDecryptionLedger opened on its own; a bank's client does not write it.
-// Plaintext layout of bank-state.bin: "FFBS" | version (2) | kind (u8: 1 homomorphic, 2 masking) | last sequence (u64) |
-// outbox count (u32), then u32 length + bytes per reply | party state (u32 length + bytes). Little-endian. A homomorphic
-// bank-state.bin (kind 1 or version 1) is the layout before the split: refused, the bank joins a new session.
-// Plaintext layout of he-round.bin: "FFBR" | version (2) | key file name (u8 length + ASCII) | key file SHA-256 (32) |
-// ledger (u32 length + bytes) | last sequence (u64) | outbox count (u32), then u32 length + bytes per reply | round state
-// (u32 length + bytes). Version 1 (no ledger: it was ledger.bin) is refused, the bank joins a new session.
+// Plaintext layout of bank-state.bin: "FFBS" | version (3) | kind (u8: 1 homomorphic, 2 masking) | insecure_test_parameters
+// (u8: 0 false, 1 true) | last sequence (u64) | outbox count (u32), then u32 length + bytes per reply | party state (u32 length
+// + bytes). Little-endian. Version 2 is the same without the insecure_test_parameters byte (written before the state recorded
+// it, and still by a store given no settings): read, the setting counts as not recorded. A homomorphic bank-state.bin (kind 1
+// or version 1) is the layout before the split: refused, the bank joins a new session.
+// Plaintext layout of he-round.bin: "FFBR" | version (3) | insecure_test_parameters (u8: 0 false, 1 true) | key file name (u8
+// length + ASCII) | key file SHA-256 (32) | ledger (u32 length + bytes) | last sequence (u64) | outbox count (u32), then u32
+// length + bytes per reply | round state (u32 length + bytes). Version 2 is the same without the insecure_test_parameters byte
+// (read as not recorded, as above). Version 1 (no ledger: it was ledger.bin) is refused, the bank joins a new session.
+// The recorded federation.insecure_test_parameters lets the state directory's check name a bank.json whose setting was
+// flipped after the save (StatePreflight): no other part of the state depends on it (the roster digest does not cover it).
 using System.Buffers.Binary;
 using System.Security.Cryptography;
 
@@ -30,6 +35,9 @@ namespace FraudFed.Sdk.State;
 /// <param name="Outbox">Serialized replies to that item.</param>
 internal sealed record SavedBankState(byte[] PartyState, ulong LastSequence, IReadOnlyList<byte[]> Outbox) : IDisposable
 {
+    /// <summary>federation.insecure_test_parameters as the state was saved under it; null in a state of version 2 (not recorded).</summary>
+    public bool? InsecureTestParameters { get; init; }
+
     public void Dispose() => CryptographicOperations.ZeroMemory(PartyState);
 }
 
@@ -44,6 +52,9 @@ internal sealed record SavedBankState(byte[] PartyState, ulong LastSequence, IRe
 internal sealed record SavedSplitState(byte[] KeyState, byte[] RoundState, ulong LastSequence, IReadOnlyList<byte[]> Outbox, string KeyFile, byte[] KeyDigest)
     : IDisposable
 {
+    /// <summary>federation.insecure_test_parameters as the round part was saved under it; null in a round part of version 2 (not recorded).</summary>
+    public bool? InsecureTestParameters { get; init; }
+
     public void Dispose() => CryptographicOperations.ZeroMemory(KeyState);
 }
 
@@ -66,9 +77,11 @@ internal sealed class BankStateStore : IDisposable
     public const string KeyFilePrefix = "he-key-";
     public const string RoundFile = "he-round.bin";
     private static ReadOnlySpan<byte> RoundMagic => "FFBR"u8;
-    private const byte RoundVersion = 2;
+    private const byte RoundVersion = 3;
     private static ReadOnlySpan<byte> Magic => "FFBS"u8;
-    private const byte Version = 2;
+    private const byte Version = 3;
+    /// <summary>The versions of both layouts without the recorded settings byte (still read and, by a store given no settings, written).</summary>
+    private const byte UnrecordedVersion = 2;
 
     private readonly StateKey _key;
     private readonly StateDirectoryLock _lock;
@@ -112,6 +125,12 @@ internal sealed class BankStateStore : IDisposable
     }
 
     public string Directory { get; }
+
+    /// <summary>bank.json's federation.insecure_test_parameters, which every save records (SPEC.md 14.6) so that a later check of
+    /// the directory can name a bank.json whose setting differs from the state's. Null (a store given no settings: tests that
+    /// write a state directly) writes the layout of version 2, which does not record it.</summary>
+    public bool? InsecureTestParameters { get; init; }
+
     /// <summary>The homomorphic party's decryption ledger, carried inside the round part (SPEC.md 14.6): its records become durable
     /// with the next <see cref="SaveRoundPart"/>, which the client writes before any upload or share leaves the bank.</summary>
     public FileDecryptionLedger Ledger { get; }
@@ -149,14 +168,16 @@ internal sealed class BankStateStore : IDisposable
         if (keyDigest.Length != 32 || !IsKeyFileName(keyFile)) throw new ArgumentException("Not a key file name and SHA-256 digest.", nameof(keyFile));
         _lock.EnsureHeld();
         (byte[] ledger, long ledgerVersion) = Ledger.Serialize();
-        long size = 4 + 1 + 1 + keyFile.Length + 32 + 4 + ledger.Length + TailSize(roundState, outbox);
+        bool? insecure = InsecureTestParameters;
+        long size = 4 + 1 + (insecure is null ? 0 : 1) + 1 + keyFile.Length + 32 + 4 + ledger.Length + TailSize(roundState, outbox);
         if (size > Array.MaxLength - EncryptedStateFile.SealedHeaderSize) throw new StateFileException(RoundPath, "the round state would exceed 2 GiB.");
         // Built straight into the sealing buffer and encrypted in place (an upload or its shares are megabytes: no second copy, no hash of
         // the sealed file, which nothing names).
         using SealingBuffer sealing = EncryptedStateFile.Rent(size);
         Span<byte> b = sealing.Span;
         int at = EncryptedStateFile.SealedHeaderSize;
-        RoundMagic.CopyTo(b[at..]); at += 4; b[at++] = RoundVersion;
+        RoundMagic.CopyTo(b[at..]); at += 4;
+        at = WriteVersionAndSettings(b, at, RoundVersion, kind: null, insecure);
         b[at++] = (byte)keyFile.Length;
         at += System.Text.Encoding.ASCII.GetBytes(keyFile, b[at..]);
         keyDigest.CopyTo(b[at..]); at += 32;
@@ -216,7 +237,8 @@ internal sealed class BankStateStore : IDisposable
             byte version = Take(1)[0];
             if (version == 1)
                 throw new StateFileException(RoundPath, "a homomorphic round part of an earlier version (its ledger in ledger.bin), which this version does not read; remove the state directory and start a new session.");
-            if (version != RoundVersion) throw StateFileException.Damaged(RoundPath, $"round state version {version} is not supported ({RoundVersion} is)");
+            if (version is not (UnrecordedVersion or RoundVersion)) throw StateFileException.Damaged(RoundPath, $"round state version {version} is not supported ({UnrecordedVersion} and {RoundVersion} are)");
+            bool? insecure = version == RoundVersion ? Recorded(Take(1)[0], RoundPath) : null;
             string keyFile = System.Text.Encoding.ASCII.GetString(Take(Take(1)[0]));
             if (!IsKeyFileName(keyFile)) throw StateFileException.Damaged(RoundPath, "the round state names no valid key file");
             byte[] digest = Take(32).ToArray();
@@ -228,7 +250,7 @@ internal sealed class BankStateStore : IDisposable
                 ?? throw StateFileException.Damaged(keyPath, "the key file the round state names is missing");
             try { Ledger.Restore(ledger); }
             catch { CryptographicOperations.ZeroMemory(key); throw; }
-            return new SavedSplitState(key, round, last, outbox, keyFile, digest);
+            return new SavedSplitState(key, round, last, outbox, keyFile, digest) { InsecureTestParameters = insecure };
         }
         finally { CryptographicOperations.ZeroMemory(b); }
     }
@@ -275,13 +297,15 @@ internal sealed class BankStateStore : IDisposable
     public void Save(BankStateKind kind, ReadOnlySpan<byte> partyState, ulong lastSequence, IReadOnlyList<byte[]> outbox)
     {
         _lock.EnsureHeld();
-        long size = 4 + 1 + 1 + TailSize(partyState, outbox);
+        bool? insecure = InsecureTestParameters;
+        long size = 4 + 1 + 1 + (insecure is null ? 0 : 1) + TailSize(partyState, outbox);
         if (size > Array.MaxLength - EncryptedStateFile.SealedHeaderSize) throw new StateFileException(PartyPath, "the bank state would exceed 2 GiB.");
         // Built straight into the sealing buffer and encrypted in place: once sealed it holds no plaintext to clear.
         using SealingBuffer sealing = EncryptedStateFile.Rent(size);
         Span<byte> b = sealing.Span;
         int at = EncryptedStateFile.SealedHeaderSize;
-        Magic.CopyTo(b[at..]); at += 4; b[at++] = Version; b[at++] = (byte)kind;
+        Magic.CopyTo(b[at..]); at += 4;
+        at = WriteVersionAndSettings(b, at, Version, kind, insecure);
         try { WriteTail(b, at, lastSequence, outbox, partyState); }
         catch { CryptographicOperations.ZeroMemory(b); throw; }
         EncryptedStateFile.WriteInPlace(PartyPath, PartyPurpose, _key, sealing, syncDirectory: false, digest: false);
@@ -308,18 +332,37 @@ internal sealed class BankStateStore : IDisposable
             }
             if (!Take(4).SequenceEqual(Magic)) throw StateFileException.Damaged(PartyPath, "not a bank state file (unknown magic)");
             byte version = Take(1)[0];
-            if (version is not (1 or Version)) throw StateFileException.Damaged(PartyPath, $"bank state version {version} is not supported (1 and {Version} are)");
+            if (version is not (1 or UnrecordedVersion or Version)) throw StateFileException.Damaged(PartyPath, $"bank state version {version} is not supported (1, {UnrecordedVersion} and {Version} are)");
             var saved = version == 1 ? BankStateKind.Homomorphic : (BankStateKind)Take(1)[0];
             if (saved != kind)
                 throw new StateFileException(PartyPath, saved is BankStateKind.Homomorphic or BankStateKind.Masking
                     ? $"the state directory holds a {Name(saved)} bank's state and this bank.json is a {Name(kind)} federation; use the state directory of this bank.json, or remove the file to join a new session."
                     : "the bank state names an unknown mode.");
+            bool? insecure = version == Version ? Recorded(Take(1)[0], PartyPath) : null;
             byte[] party = ReadTail(b, at, PartyPath, "the bank state is truncated", "trailing bytes after the bank state",
                 out ulong last, out List<byte[]> outbox);
-            return new SavedBankState(party, last, outbox);
+            return new SavedBankState(party, last, outbox) { InsecureTestParameters = insecure };
         }
         finally { CryptographicOperations.ZeroMemory(b); }
     }
+
+    /// <summary>Writes the version (<paramref name="recordedVersion"/> when <paramref name="insecure"/> is recorded, else the
+    /// version 2 layout), the kind byte of bank-state.bin, and the recorded setting's byte; returns the offset after them.</summary>
+    private static int WriteVersionAndSettings(Span<byte> b, int at, byte recordedVersion, BankStateKind? kind, bool? insecure)
+    {
+        b[at++] = insecure is null ? UnrecordedVersion : recordedVersion;
+        if (kind is { } k) b[at++] = (byte)k;
+        if (insecure is bool on) b[at++] = on ? (byte)1 : (byte)0;
+        return at;
+    }
+
+    /// <summary>The recorded insecure_test_parameters byte: 0 false, 1 true; any other value is damage.</summary>
+    private static bool Recorded(byte value, string path) => value switch
+    {
+        0 => false,
+        1 => true,
+        _ => throw StateFileException.Damaged(path, $"the recorded insecure_test_parameters byte is {value}, not 0 or 1"),
+    };
 
     private static string Name(BankStateKind kind) => kind == BankStateKind.Homomorphic ? "homomorphic" : "masking";
 }

@@ -1,6 +1,8 @@
 // The checks of a bank's state directory that need no network (SPEC.md 14.6, 14.7): the directory exists or can be created,
 // is writable, and an existing state verifies under the state key and belongs to this bank, this mode and this federation
-// (the roster of identity keys and the parameters of bank.json, which `aggregator init` makes anew for every kit). A state
+// (the roster of identity keys and the parameters of bank.json, which `aggregator init` makes anew for every kit, and the
+// federation.insecure_test_parameters the state recorded, SPEC.md 14.6: a state saved before it was recorded is not checked
+// for it; a differing recorded setting is told first, from the state's header, before any import). A state
 // of another federation is refused, never overwritten; a masking state of an earlier session of the same federation is
 // accepted here (its keys are useless to a new session, and the first save of the new session replaces it).
 using System.Buffers.Binary;
@@ -30,6 +32,7 @@ internal static class StatePreflight
         {
             using SavedSplitState? saved = store.LoadSplit();
             if (saved is null) return;
+            CheckRecordedSettings(store.RoundPath, saved.InsecureTestParameters, f, config.Config.Bank, config.ConfigPath);
             HomomorphicRoster roster = f.BuildHeRoster();
             try
             {
@@ -44,8 +47,27 @@ internal static class StatePreflight
         else
         {
             using SavedBankState? saved = store.Load(BankStateKind.Masking);
-            if (saved is not null) CheckMaskingFederation(store.PartyPath, saved.PartyState, f, config.Config.Bank, config.ProtocolSeed, config.ConfigPath);
+            if (saved is null) return;
+            CheckRecordedSettings(store.PartyPath, saved.InsecureTestParameters, f, config.Config.Bank, config.ConfigPath);
+            CheckMaskingFederation(store.PartyPath, saved.PartyState, f, config.Config.Bank, config.ProtocolSeed, config.ConfigPath);
         }
+    }
+
+    /// <summary>Refuses a state that recorded another federation.insecure_test_parameters than bank.json's (SPEC.md 14.6), in the
+    /// words of the other settings that differ from a state ("federation.insecure_test_parameters is true there, false in the
+    /// state"). A state that did not record it (<paramref name="saved"/> null: saved by an earlier version) passes.</summary>
+    /// <param name="path">The state file, named in the message.</param>
+    /// <param name="saved">The setting the state recorded, or null.</param>
+    /// <param name="settings">bank.json's federation settings.</param>
+    /// <param name="bank">bank.json's bank index.</param>
+    /// <param name="configPath">The bank.json the settings come from, named in the message.</param>
+    /// <exception cref="StateFileException">the recorded setting differs from bank.json's.</exception>
+    public static void CheckRecordedSettings(string path, bool? saved, FederationSettings settings, int bank, string configPath = "bank.json")
+    {
+        if (saved is not bool recorded || recorded == settings.InsecureTestParameters) return;
+        static string Json(bool value) => value ? "true" : "false";
+        throw Foreign(path, ViolationReason.Inconsistent, configPath, bank,
+            new Mismatch(null, $"federation.insecure_test_parameters is {Json(settings.InsecureTestParameters)} there, {Json(recorded)} in the state"));
     }
 
     /// <summary>Refuses a masking state that is not this bank's for this federation (bank id, identity roster, parameters),
