@@ -5,6 +5,7 @@ using System.ComponentModel.DataAnnotations;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
 using FraudFed.Learning.Data;
 
 namespace FraudFed.Sdk.Configuration;
@@ -25,6 +26,7 @@ public static class ConfigJson
         UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
         WriteIndented = true,
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        TypeInfoResolver = Resolver(),
     };
 
     /// <summary>The canonical form hashed by <see cref="FederationSettings.Digest"/> (no indentation, nulls written).</summary>
@@ -32,7 +34,15 @@ public static class ConfigJson
     {
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         WriteIndented = false,
+        TypeInfoResolver = Resolver(),
     };
+
+    /// <summary>The configuration records' compile-time metadata (<see cref="ConfigJsonContext"/>), then, where reflection-based
+    /// serialization is enabled (everywhere but the ahead-of-time compiled bank program), reflection for any other type
+    /// (the appliance's <c>AggregatorConfig</c>).</summary>
+    private static IJsonTypeInfoResolver Resolver() => JsonSerializer.IsReflectionEnabledByDefault
+        ? JsonTypeInfoResolver.Combine(ConfigJsonContext.Default, new DefaultJsonTypeInfoResolver())
+        : ConfigJsonContext.Default;
 
     /// <summary>Reads <paramref name="path"/> as a <typeparamref name="T"/>.</summary>
     /// <exception cref="ConfigurationException">the file is missing, unreadable, not JSON or has an unknown setting.</exception>
