@@ -5,6 +5,7 @@
 // the same bits; named literals (NaN, Infinity) are allowed so that no value is refused or altered.
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
 using FraudFed.Learning.Gbdt;
 using FraudFed.Learning.Linear;
 
@@ -22,7 +23,8 @@ internal static class ExactModelFile
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
         RespectRequiredConstructorParameters = true,
-        TypeInfoResolver = ExactModelJsonContext.Default,
+        // Compile-time metadata only in the ahead-of-time compiled bank program (which writes the file); reflection elsewhere.
+        TypeInfoResolver = JsonSerializer.IsReflectionEnabledByDefault ? new DefaultJsonTypeInfoResolver() : ExactModelJsonContext.Default,
     };
 
     /// <summary>The file: its format, the model's kind and the model (a <see cref="GbdtFile"/>).</summary>
