@@ -5,8 +5,8 @@ using FraudFed.Cli.Infrastructure;
 
 namespace FraudFed.Cli;
 
-/// <summary>A top-level `fraudfed` command. Implementations are discovered by reflection, so each command lives
-/// in its own file and adding one touches nothing else.</summary>
+/// <summary>A top-level `fraudfed` command, in its own file and listed in <see cref="CommandCatalog"/> (no reflection: the
+/// native bank program is compiled ahead of time and trimmed).</summary>
 internal interface ICliCommand
 {
     /// <summary>Builds the command.</summary>
@@ -86,13 +86,9 @@ internal static class Program
     internal static RootCommand BuildRoot()
     {
         var root = new RootCommand("FraudFed: secure aggregation for cross-bank federated fraud detection.");
-        IEnumerable<Type> types = typeof(Program).Assembly.GetTypes()
-            .Where(t => !t.IsAbstract && (typeof(ICliCommand).IsAssignableFrom(t) || typeof(ICliSubcommands).IsAssignableFrom(t)))
-            .OrderBy(t => t.FullName, StringComparer.Ordinal);
         var groups = new Dictionary<string, Command>(StringComparer.Ordinal);
-        foreach (Type type in types)
+        foreach (object instance in CommandCatalog.Commands())
         {
-            object instance = Activator.CreateInstance(type, nonPublic: true)!;
             if (instance is ICliCommand single) root.Subcommands.Add(single.Build());
             if (instance is ICliSubcommands suite)
             {

@@ -53,8 +53,6 @@ internal sealed record BankProcessSettings
     public Action<string>? WorkDirectory { get; init; }
 }
 
-/// <summary>A bank process failed, hung, or disagreed with the others; the message names the bank and its stderr tail.</summary>
-internal sealed class BankProcessException(string message) : Exception(message);
 
 /// <summary>Trains a simulation's federated model through the appliance and one `bank train` process per bank over loopback mutual TLS.</summary>
 internal static class ApplianceTraining
@@ -135,6 +133,7 @@ internal static class ApplianceTraining
             // bank.json files and the bank processes' command lines.
             var outputs = new string[n];
             var starts = new ProcessStartInfo[n];
+            bool native = false;
             for (int b = 0; b < n; b++)
             {
                 cancellationToken.ThrowIfCancellationRequested();
@@ -144,8 +143,8 @@ internal static class ApplianceTraining
                 File.WriteAllText(bankPath, JsonSerializer.Serialize(bank with { Aggregator = $"https://127.0.0.1:{address.Port}", Federation = federation }, ConfigJson.Options));
                 string data = Path.Combine(dir, $"bank-{b}.csv");
                 outputs[b] = Path.Combine(dir, "out", $"bank-{b}");
-                starts[b] = SelfCommand.StartInfo(["bank", "train", "--config", bankPath, "--data", data, "--schema", schemaPath, "--out", outputs[b],
-                    "--progress-json", "--exact-model", "--exit-on-stdin-close"]);
+                starts[b] = SelfCommand.BankStartInfo(["bank", "train", "--config", bankPath, "--data", data, "--schema", schemaPath, "--out", outputs[b],
+                    "--progress-json", "--exact-model", "--exit-on-stdin-close"], out native);
                 settings.BeforeStart?.Invoke(b, starts[b]);
             }
 
@@ -158,7 +157,7 @@ internal static class ApplianceTraining
                 settings.Started?.Invoke(b, p.Id, p.StartTime);
             }
             Sdk.Diagnostics.HopTrace.Mark(-1, "s.spawned");
-            stderr.WriteLine($"fraudfed simulate: appliance on {address} (mutual TLS, development kit in {kit}); {n} bank processes " +
+            stderr.WriteLine($"fraudfed simulate: appliance on {address} (mutual TLS, development kit in {kit}); {n} {(native ? "native " : "")}bank processes " +
                 $"(`bank train`, pids {string.Join(", ", banks.Select(p => p.Id))})");
 
             // 5. Supervise until every bank is done: the phase line, one stamped line per bank, and the phase's last line as the

@@ -38,7 +38,7 @@ internal sealed class SimulateCommand : ICliCommand
     /// <summary>Most synthetic transactions (memory of one machine).</summary>
     internal const int MaxTransactions = 20_000_000;
     /// <summary>Default Dirichlet concentration of a CSV split without a bank column.</summary>
-    internal const double DefaultAlpha = 10;
+    internal const double DefaultAlpha = CsvInput.DefaultAlpha;
     /// <summary>Default seconds a bank process of --transport grpc may stay silent.</summary>
     internal const double DefaultBankTimeout = 300;
     /// <summary>Every file a run may write; a file of an earlier run that this run did not write is removed.</summary>
@@ -96,11 +96,6 @@ internal sealed class SimulateCommand : ICliCommand
         return command;
     }
 
-    /// <summary>Options of a CSV run (all null/default without --csv).</summary>
-    internal sealed record CsvSettings(string? Path, string? Schema = null, string? Label = null, string? Time = null, string? BankColumn = null,
-        IReadOnlyList<string>? IdColumns = null, IReadOnlyList<string>? Categorical = null, IReadOnlyList<string>? Ignore = null,
-        string? Separator = null, double Alpha = DefaultAlpha, string? CategoryKeyFile = null, int CategoryBuckets = CategoryEncoder.DefaultBuckets);
-
     /// <summary>Every option of a run; <paramref name="Given"/> names the options written on the command line (null: infer from non-default values).</summary>
     internal sealed record SimulateSettings(int Banks, string Mode, string Model, int Transactions, int Seed, string OutDirectory, int? Threshold, bool Json,
         int? Trees = null, int? Rounds = null, int CampaignShift = 1, CsvSettings? Csv = null, IReadOnlySet<string>? Given = null, string Transport = "inproc",
@@ -119,7 +114,7 @@ internal sealed class SimulateCommand : ICliCommand
         CheckOptions(s, csv);
 
         // 2. Input files, read-only: the schema, the key, the CSV.
-        CsvSchema? schema = csv is null ? null : ResolveSchema(csv);
+        CsvSchema? schema = csv is null ? null : CsvInput.ResolveSchema(csv);
         if (schema?.BankColumn is { } column && s.IsGiven("--banks", s.Banks != 5))
             throw new UsageException($"--banks and the bank column '{column}' both say how many banks there are: the bank column decides; leave --banks out.");
         if (schema is { CategoricalColumns.Count: 0 }
@@ -131,10 +126,10 @@ internal sealed class SimulateCommand : ICliCommand
         IReadOnlyList<RunSetting>? secureSettings = schema?.BankColumn is null ? CheckSecureSum(s.Mode, s.Banks, s.Threshold, "--banks") : null;
         if (csv is not null)
         {
-            CheckReadable(csv.Path!, "--csv");
+            CsvInput.CheckReadable(csv.Path!, "--csv");
             CsvDatasetLoader.CheckHeader(csv.Path!, schema!);
         }
-        byte[]? key = csv?.CategoryKeyFile is { } keyFile ? ReadConsortiumKey(keyFile) : null;
+        byte[]? key = csv?.CategoryKeyFile is { } keyFile ? CsvInput.ReadConsortiumKey(keyFile) : null;
 
         // 3. The output directory: staged next to --out, moved into place only at the end.
         using StagedOutput output = StagedOutput.Prepare(s.OutDirectory);
@@ -278,53 +273,6 @@ internal sealed class SimulateCommand : ICliCommand
         if (csv.Separator is { } sep)
             Require(CsvSchema.ParseSeparator(sep) is { } c && c is not ('"' or '\r' or '\n') && !char.IsLetterOrDigit(c) && c is not ('.' or '-'),
                 $"--separator '{sep}' is not a separator: give one character such as ';' or '|', or tab, comma, semicolon, pipe.");
-    }
-
-    internal static CsvSchema ResolveSchema(CsvSettings csv)
-    {
-        CsvSchema schema;
-        if (csv.Schema is null) schema = new CsvSchema { LabelColumn = csv.Label!, Name = "custom" };
-        else if (CsvSchema.Preset(csv.Schema) is { } preset) schema = preset;
-        else if (File.Exists(csv.Schema)) schema = CsvSchema.FromFile(csv.Schema);
-        else if (Directory.Exists(csv.Schema)) throw new UsageException($"--schema '{csv.Schema}' is a directory; give ulb, paysim, ieee-cis or a JSON schema file.");
-        else throw new UsageException($"--schema '{csv.Schema}' is neither a preset (ulb, paysim, ieee-cis) nor an existing JSON schema file.");
-        schema = schema with
-        {
-            LabelColumn = csv.Label ?? schema.LabelColumn,
-            TimeColumn = csv.Time ?? schema.TimeColumn,
-            BankColumn = csv.BankColumn ?? schema.BankColumn,
-            IdColumns = csv.IdColumns ?? schema.IdColumns,
-            CategoricalColumns = csv.Categorical ?? schema.CategoricalColumns,
-            IgnoredColumns = csv.Ignore ?? schema.IgnoredColumns,
-            Separator = csv.Separator is { } sep ? CsvSchema.ParseSeparator(sep) : schema.Separator,
-        };
-        try { schema.Validate(); }
-        catch (ArgumentException e) { throw new UsageException($"--schema {schema.Name} with the column options: {e.Message.Split(" (Parameter")[0]}"); }
-        return schema;
-    }
-
-    internal static void CheckReadable(string path, string option)
-    {
-        if (Directory.Exists(path)) throw new UsageException($"{option} '{path}' is a directory; give a file.");
-        if (!File.Exists(path)) throw new UsageException($"{option} '{path}' does not exist.");
-        try { using var _ = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new UsageException($"{option} '{path}' cannot be read: {e.Message}"); }
-    }
-
-    /// <summary>The consortium key: a file of at least 32 raw bytes, or of at least 64 hex digits.</summary>
-    internal static byte[] ReadConsortiumKey(string path)
-    {
-        CheckReadable(path, "--category-key");
-        byte[] raw = File.ReadAllBytes(path);
-        try
-        {
-            string text = Encoding.ASCII.GetString(raw).Trim();
-            if (text.Length >= 64 && text.Length % 2 == 0 && text.All(Uri.IsHexDigit)) return Convert.FromHexString(text);
-            if (raw.Length < CategoryEncoder.MinKeyBytes)
-                throw new UsageException($"--category-key '{path}' holds {raw.Length} bytes; a consortium key has at least {CategoryEncoder.MinKeyBytes} (raw) or 64 hex digits.");
-            return (byte[])raw.Clone();
-        }
-        finally { CryptographicOperations.ZeroMemory(raw); }
     }
 
     /// <summary>The secure sum's threshold for <paramref name="banks"/> banks, refused (naming the fix) if unsafe; returns the settings to report.</summary>

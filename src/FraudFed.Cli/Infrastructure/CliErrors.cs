@@ -41,7 +41,7 @@ internal static class CliErrors
             FraudFed.Sdk.ValueOutOfRangeException v => (Usage, WithoutParameterName(v)),
             FraudFed.Sdk.State.StateDirectoryInUseException => (Usage, error.Message),   // found before any work: nothing was done
             FraudFed.Sdk.FederationException => (RunFailed, error.Message),
-            Commands.BankProcessException => (RunFailed, error.Message),
+            BankProcessException => (RunFailed, error.Message),
             OperationCanceledException when CliInterrupt.Requested => (CliInterrupt.ExitCode, "cancelled."),
             OperationCanceledException => (RunFailed, "cancelled."),
             OutOfMemoryException => (RunFailed, "out of memory; use fewer --transactions, --values or banks."),
@@ -67,3 +67,6 @@ internal static class CliErrors
         return code;
     }
 }
+
+/// <summary>A bank process failed, hung, or disagreed with the others; the message names the bank and its stderr tail.</summary>
+internal sealed class BankProcessException(string message) : Exception(message);

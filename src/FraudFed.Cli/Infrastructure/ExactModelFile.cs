@@ -5,6 +5,7 @@
 // the same bits; named literals (NaN, Infinity) are allowed so that no value is refused or altered.
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
 using FraudFed.Learning.Gbdt;
 using FraudFed.Learning.Linear;
 
@@ -22,19 +23,27 @@ internal static class ExactModelFile
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
         RespectRequiredConstructorParameters = true,
+        // Compile-time metadata only in the ahead-of-time compiled bank program (which writes the file); reflection elsewhere.
+        TypeInfoResolver = JsonSerializer.IsReflectionEnabledByDefault ? new DefaultJsonTypeInfoResolver() : ExactModelJsonContext.Default,
     };
 
-    private sealed record GbdtFile(IReadOnlyList<string> FeatureNames, double[][] Thresholds, bool[] HasMissing, double BaseScore,
+    /// <summary>The file: its format, the model's kind and the model (a <see cref="GbdtFile"/>).</summary>
+    internal sealed record GbdtEnvelope(string Format, string Kind, GbdtFile Model);
+
+    /// <summary>The file: its format, the model's kind and the model (a <see cref="LogisticFile"/>).</summary>
+    internal sealed record LogisticEnvelope(string Format, string Kind, LogisticFile Model);
+
+    internal sealed record GbdtFile(IReadOnlyList<string> FeatureNames, double[][] Thresholds, bool[] HasMissing, double BaseScore,
         GbdtTree[] Trees, int GradientScaleBits, GbdtOptions Options);
 
-    private sealed record LogisticFile(IReadOnlyList<string> FeatureNames, double[] Mean, double[] Std, double[] Weights, int WeightScaleBits);
+    internal sealed record LogisticFile(IReadOnlyList<string> FeatureNames, double[] Mean, double[] Std, double[] Weights, int WeightScaleBits);
 
     /// <summary>The model (a <see cref="GbdtModel"/> or a <see cref="LogisticModel"/>) as UTF-8 JSON.</summary>
     public static byte[] Serialize(object model) => model switch
     {
-        GbdtModel g => JsonSerializer.SerializeToUtf8Bytes(new { format = Format, kind = "gbdt", model = new GbdtFile(g.FeatureNames, g.Bins.Thresholds.ToArray(),
-            g.Bins.HasMissing.ToArray(), g.BaseScore, g.Trees.ToArray(), g.GradientScaleBits, g.Options) }, Options),
-        LogisticModel l => JsonSerializer.SerializeToUtf8Bytes(new { format = Format, kind = "logistic", model = new LogisticFile(l.FeatureNames, l.Mean, l.Std, l.Weights, l.WeightScaleBits) }, Options),
+        GbdtModel g => JsonSerializer.SerializeToUtf8Bytes(new GbdtEnvelope(Format, "gbdt", new GbdtFile(g.FeatureNames, g.Bins.Thresholds.ToArray(),
+            g.Bins.HasMissing.ToArray(), g.BaseScore, g.Trees.ToArray(), g.GradientScaleBits, g.Options)), Options),
+        LogisticModel l => JsonSerializer.SerializeToUtf8Bytes(new LogisticEnvelope(Format, "logistic", new LogisticFile(l.FeatureNames, l.Mean, l.Std, l.Weights, l.WeightScaleBits)), Options),
         _ => throw new ArgumentException($"Not a trained model: {model?.GetType().Name ?? "null"}.", nameof(model)),
     };
 
@@ -69,3 +78,8 @@ internal static class ExactModelFile
         return new GbdtModel(f.FeatureNames, new FeatureBins(f.Thresholds, f.HasMissing), f.BaseScore, f.Trees, f.GradientScaleBits, f.Options);
     }
 }
+
+/// <summary>Compile-time JSON metadata of the exact model file (the native bank program writes it without run-time reflection).</summary>
+[JsonSerializable(typeof(ExactModelFile.GbdtEnvelope))]
+[JsonSerializable(typeof(ExactModelFile.LogisticEnvelope))]
+internal sealed partial class ExactModelJsonContext : JsonSerializerContext;

@@ -5,6 +5,8 @@
 //                           `<dotnet> exec FraudFed.Cli.dll`, where <dotnet> is the running host, DOTNET_HOST_PATH, or
 //                           `dotnet` on the PATH.
 // The child then runs the same build as the parent: the same code reads the partition files and replays the sums.
+// A `bank` command may instead run in the native bank program (native/fraudfed-bank beside this CLI's assembly): the same
+// source files of the bank commands, compiled ahead of time by this build (src/FraudFed.BankHost), so the same code too.
 using System.Diagnostics;
 
 namespace FraudFed.Cli.Infrastructure;
@@ -31,6 +33,33 @@ internal static class SelfCommand
     public static ProcessStartInfo StartInfo(IEnumerable<string> arguments)
     {
         (string file, IReadOnlyList<string> prefix) = Resolve();
+        return StartInfo(file, prefix.Concat(arguments));
+    }
+
+    /// <summary>Name of the environment variable that, set to 0, keeps `bank` commands in this CLI (no native bank program).</summary>
+    public const string NativeBankVariable = "FRAUDFED_NATIVE_BANK";
+
+    /// <summary>The native bank program built beside this CLI (native/fraudfed-bank, Linux x64 builds), or null: not built
+    /// (another platform, -p:FraudFedNativeBank=false) or turned off by <see cref="NativeBankVariable"/>=0.</summary>
+    public static string? NativeBank()
+    {
+        if (Environment.GetEnvironmentVariable(NativeBankVariable) == "0") return null;
+        string path = Path.Combine(AppContext.BaseDirectory, "native", "fraudfed-bank");
+        return File.Exists(path) ? path : null;
+    }
+
+    /// <summary>A start description of a `bank` command (<paramref name="arguments"/> begin with "bank"): in the native bank
+    /// program when there is one (<see cref="NativeBank"/>; <paramref name="native"/> true), else in this CLI.</summary>
+    public static ProcessStartInfo BankStartInfo(IReadOnlyList<string> arguments, out bool native)
+    {
+        if (arguments.Count == 0 || arguments[0] != "bank") throw new ArgumentException("not a bank command.", nameof(arguments));
+        string? exe = NativeBank();
+        native = exe is not null;
+        return exe is not null ? StartInfo(exe, arguments) : StartInfo(arguments);
+    }
+
+    private static ProcessStartInfo StartInfo(string file, IEnumerable<string> arguments)
+    {
         var info = new ProcessStartInfo(file)
         {
             UseShellExecute = false,
@@ -39,7 +68,7 @@ internal static class SelfCommand
             RedirectStandardError = true,
             CreateNoWindow = true,
         };
-        foreach (string a in prefix.Concat(arguments)) info.ArgumentList.Add(a);
+        foreach (string a in arguments) info.ArgumentList.Add(a);
         return info;
     }
 }

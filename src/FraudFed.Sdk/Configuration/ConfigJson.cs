@@ -5,6 +5,7 @@ using System.ComponentModel.DataAnnotations;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
 using FraudFed.Learning.Data;
 
 namespace FraudFed.Sdk.Configuration;
@@ -25,6 +26,7 @@ public static class ConfigJson
         UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
         WriteIndented = true,
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        TypeInfoResolver = Resolver(),
     };
 
     /// <summary>The canonical form hashed by <see cref="FederationSettings.Digest"/> (no indentation, nulls written).</summary>
@@ -32,7 +34,17 @@ public static class ConfigJson
     {
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         WriteIndented = false,
+        TypeInfoResolver = Resolver(),
     };
+
+    /// <summary>Reflection-based metadata where it is enabled (the CLI, the appliance, the SDK: everywhere but the
+    /// ahead-of-time compiled bank program), else the configuration records' compile-time metadata (<see cref="ConfigJsonContext"/>).
+    /// Reflection keeps what the files leave out at the records' defaults; the compile-time metadata sets an omitted init-only
+    /// setting to zero or null, and words some type errors differently, so it serves only the native bank program, whose
+    /// files simulate writes whole (every setting, as ConfigJson writes them).</summary>
+    private static IJsonTypeInfoResolver Resolver() => JsonSerializer.IsReflectionEnabledByDefault
+        ? new DefaultJsonTypeInfoResolver()
+        : ConfigJsonContext.Default;
 
     /// <summary>Reads <paramref name="path"/> as a <typeparamref name="T"/>.</summary>
     /// <exception cref="ConfigurationException">the file is missing, unreadable, not JSON or has an unknown setting.</exception>
@@ -77,6 +89,12 @@ public static class ConfigJson
         string what;
         Match unknown = Regex.Match(message, @"^The JSON property '(?<name>[^']*)' could not be mapped");
         Match converted = Regex.Match(message, @"could not be converted to (?<type>.+?)\.? Path:");
+        string convertedType = converted.Success ? converted.Groups["type"].Value.Trim('\'', '.') : "";
+        // The compile-time metadata (the native bank program's, ConfigJsonContext) may name the record being read rather than
+        // the setting's type: the setting's type is then read from the record.
+        if (converted.Success && !convertedType.StartsWith("System.", StringComparison.Ordinal) && settings is not null && jsonPath != "$"
+            && PropertyAt(settings, jsonPath) is { } setting)
+            convertedType = setting.PropertyType.FullName ?? convertedType;
         if (unknown.Success)
         {
             string name = unknown.Groups["name"].Value;
@@ -86,7 +104,7 @@ public static class ConfigJson
             if (settings is not null && SettingsAt(settings, jsonPath)?.ToArray() is { Length: > 0 } known)
                 what += Spelling.Nearest(name, known) is { } near ? $"; did you mean '{near}'?" : $"; the settings allowed here are {Spelling.List(known)}";
         }
-        else if (converted.Success && Expected(converted.Groups["type"].Value, jsonPath == "$") is "expected a whole number" && WholeNumberAt(text, jsonPath) is { } whole)
+        else if (converted.Success && Expected(convertedType, jsonPath == "$") is "expected a whole number" && WholeNumberAt(text, jsonPath) is { } whole)
         {
             // A whole number beyond the setting's type (e.g. 10^13 bytes): it is a whole number, so say it is too large (or small)
             // and give the range the setting allows.
@@ -94,7 +112,7 @@ public static class ConfigJson
                 ? RangeWords(r) : $"between {int.MinValue} and {int.MaxValue}";
             what = $"{whole} is too {(whole.StartsWith('-') ? "small" : "large")}; it must be {range}";
         }
-        else if (converted.Success) what = Expected(converted.Groups["type"].Value, jsonPath == "$");
+        else if (converted.Success) what = Expected(convertedType, jsonPath == "$");
         else if (e.Path is null || e.InnerException is JsonException)
             what = $"not valid JSON ({Reason(message)})";
         else what = Reason(message);

@@ -96,7 +96,7 @@ public sealed class ApplianceCommandTests
         using LoadedAggregatorConfig loaded = AggregatorConfig.Load(Path.Combine(kit, "aggregator.json"));
         FederationSettings f = loaded.Config.Federation;
         int expected = f.IsHomomorphic ? Math.Max(f.He!.Threshold, f.He.MinContributors) : f.BuildMaskingParameters(new byte[16]).MinimumSurvivors;
-        Assert.That(FraudFed.Cli.Commands.AggregatorCommands.RoundMinimum(f), Is.EqualTo(expected));
+        Assert.That(FraudFed.Cli.Commands.BankCommands.RoundMinimum(f), Is.EqualTo(expected));
     }
 
     /// <summary>From a source checkout the bank's line runs `dotnet run --no-build`, as the README's loop does: five banks started

@@ -37,7 +37,7 @@ public sealed class WaitReporterTests
     {
         var stderr = new StringWriter();
         using var waits = new WaitReporter(TextWriter.Synchronized(stderr), 0, Deadline, TimeSpan.FromMilliseconds(100));
-        waits.Start("asked for round 2 ...", AggregatorCommands.StillWaitingForRound(2));
+        waits.Start("asked for round 2 ...", BankCommands.StillWaitingForRound(2));
         var wait = System.Diagnostics.Stopwatch.StartNew();
         while (stderr.ToString().TrimEnd().Split(Environment.NewLine).Length < 2 && wait.Elapsed < TimeSpan.FromSeconds(30)) Thread.Sleep(50);
         waits.Stop();
@@ -55,7 +55,7 @@ public sealed class WaitReporterTests
             Masking = new MaskingSettings { Threshold = 4 },
         };
         string line = BankCommands.WaitingLine(new SessionProgress(SessionProgress.Waiting, 3, 1000), masking, "07:12:03 UTC");
-        int needed = AggregatorCommands.RoundMinimum(masking);
+        int needed = BankCommands.RoundMinimum(masking);
         Assert.That(line, Does.StartWith("asked for round 3 (1000 values); waiting for the other banks to ask: a round needs ")
             .And.Contain(needed >= 5 ? "all 5 banks" : $"at least {needed} of the 5 banks")
             .And.Contain("deadlines.join_seconds").And.EndWith("this bank waits until 07:12:03 UTC (--timeout) ..."));

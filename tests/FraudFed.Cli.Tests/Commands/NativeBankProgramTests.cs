@@ -1,0 +1,123 @@
+// The native bank program (native/fraudfed-bank beside the CLI, built ahead of time from the CLI's bank command files on
+// Linux x64): simulate's bank processes run it, so it must behave as `fraudfed bank ...` does. Its trained models are
+// compared bit for bit with the plain-sum training by every simulate-over-gRPC test; here, its refusals: the same exit code
+// and the same one line as the CLI for each bad input, the configuration-file messages included (those read the records'
+// properties, which the trimmed native program must keep), and which program simulate starts.
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using FraudFed.Aggregator.Provisioning;
+using FraudFed.Cli.Commands;
+using FraudFed.Cli.Infrastructure;
+using NUnit.Framework;
+
+namespace FraudFed.Cli.Tests.Commands;
+
+[TestFixture]
+[NonParallelizable]   // sets FRAUDFED_NATIVE_BANK for one test
+public sealed class NativeBankProgramTests
+{
+    private static readonly string Native = Path.Combine(AppContext.BaseDirectory, "native", "fraudfed-bank");
+    private static bool Built => OperatingSystem.IsLinux() && RuntimeInformation.OSArchitecture == Architecture.X64;
+    private string _dir = "";
+
+    [OneTimeSetUp]
+    public void MakeKit()
+    {
+        _dir = Directory.CreateTempSubdirectory("fraudfed-native-bank-").FullName;
+        DevelopmentProvisioning.Write(Path.Combine(_dir, "kit"), new ProvisioningOptions { Banks = 3, Mode = "masking", Listen = "127.0.0.1:0", OpsListen = null, InsecureTestParameters = true });
+        File.WriteAllText(Path.Combine(_dir, "data.csv"), "a,b,label\n1,2,0\n3,4,1\n");
+    }
+
+    [OneTimeTearDown]
+    public void RemoveKit() => Directory.Delete(_dir, recursive: true);
+
+    [Test]
+    public void TheBuild_PutsTheProgramBesideTheCli_OnLinuxX64()
+    {
+        Assert.That(File.Exists(Native), Is.EqualTo(Built), Native);
+        Assert.That(SelfCommand.NativeBank(), Is.EqualTo(Built ? Native : null));
+    }
+
+    [Test]
+    public void BankStartInfo_StartsTheNativeProgram_UnlessTurnedOff()
+    {
+        string[] args = ["bank", "train", "--config", "bank.json"];
+        ProcessStartInfo preferred = SelfCommand.BankStartInfo(args, out bool native);
+        Assert.That(native, Is.EqualTo(Built));
+        if (Built)
+        {
+            Assert.That(preferred.FileName, Is.EqualTo(Native));
+            Assert.That(preferred.ArgumentList, Is.EqualTo(args));
+        }
+        Environment.SetEnvironmentVariable(SelfCommand.NativeBankVariable, "0");
+        try
+        {
+            ProcessStartInfo cli = SelfCommand.BankStartInfo(args, out bool off);
+            Assert.That(off, Is.False);
+            Assert.That(cli.FileName, Is.Not.EqualTo(Native));
+            Assert.That(cli.ArgumentList.TakeLast(args.Length), Is.EqualTo(args), "the CLI runs the same command");
+        }
+        finally { Environment.SetEnvironmentVariable(SelfCommand.NativeBankVariable, null); }
+        Assert.Throws<ArgumentException>(() => SelfCommand.BankStartInfo(["simulate"], out _));
+    }
+
+    /// <summary>A copy of bank 0's bank.json with <paramref name="edit"/> applied to its JSON text.</summary>
+    private string BankJson(string name, Func<string, string> edit)
+    {
+        string source = Path.Combine(_dir, "kit", "banks", "bank-0", "bank.json");
+        string path = Path.Combine(Path.GetDirectoryName(source)!, name);
+        string text = File.ReadAllText(source), edited = edit(text);
+        Assert.That(edited, Is.Not.EqualTo(text), $"{name}: the edit changed bank.json");
+        File.WriteAllText(path, edited);
+        return path;
+    }
+
+    private static IEnumerable<string> Cases() =>
+        ["missing-config", "not-json", "unknown-setting", "out-of-range", "wrong-type", "bad-federation", "missing-data", "unknown-option", "no-out"];
+
+    [TestCaseSource(nameof(Cases))]
+    public void Refusals_AreTheCliRefusals(string name)
+    {
+        if (!Built) { Assert.That(File.Exists(Native), Is.False); return; }
+        string config = name switch
+        {
+            "missing-config" => Path.Combine(_dir, "none.json"),
+            "not-json" => BankJson("not-json.json", t => t[..(t.Length / 2)]),
+            "unknown-setting" => BankJson("unknown.json", t => t.Replace("\"max_message_bytes\"", "\"max_mesage_bytes\"", StringComparison.Ordinal)),
+            "out-of-range" => BankJson("range.json", t => SetMaxMessageBytes(t, "12")),
+            "wrong-type" => BankJson("type.json", t => SetMaxMessageBytes(t, "\"big\"")),
+            "bad-federation" => BankJson("federation.json", t => t.Replace("\"threshold\": 3", "\"threshold\": 9", StringComparison.Ordinal)),
+            _ => Path.Combine(_dir, "kit", "banks", "bank-0", "bank.json"),
+        };
+        List<string> args = ["bank", "train", "--config", config, "--data", name == "missing-data" ? Path.Combine(_dir, "none.csv") : Path.Combine(_dir, "data.csv"), "--label", "label", "--timeout", "20"];
+        if (name != "no-out") args.AddRange(["--out", Path.Combine(_dir, "out-" + name)]);
+        if (name == "unknown-option") args.Add("--trees");
+
+        var (cliCode, _, cliErr) = HostileInputTests.Run([.. args]);
+        var start = new ProcessStartInfo(Native) { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
+        foreach (string a in args) start.ArgumentList.Add(a);
+        using Process p = Process.Start(start)!;
+        p.StandardInput.Close();
+        Task<string> stdout = p.StandardOutput.ReadToEndAsync();
+        string stderr = p.StandardError.ReadToEnd();
+        Assert.That(p.WaitForExit(60_000), Is.True, "the native program ended");
+        stdout.Wait();
+
+        Assert.That(cliCode, Is.EqualTo(2), cliErr);
+        Assert.That(p.ExitCode, Is.EqualTo(cliCode), stderr);
+        Assert.That(stderr, Is.EqualTo(cliErr), "the same one line");
+        Assert.That(stderr.Trim().Split('\n'), Has.Length.EqualTo(1));
+        Assert.That(stderr, Does.StartWith("fraudfed bank train: ").And.Not.Contain("   at "));
+        if (name == "bad-federation") Assert.That(stderr, Does.Contain("federation.masking.threshold = 9 is out of range"), "the setting and its value, read from the record");
+        if (name == "out-of-range") Assert.That(stderr, Does.Contain("max_message_bytes"));
+        Assert.That(Directory.Exists(Path.Combine(_dir, "out-" + name)), Is.False, "nothing written");
+    }
+
+    private static string SetMaxMessageBytes(string json, string value)
+    {
+        var node = System.Text.Json.Nodes.JsonNode.Parse(json)!.AsObject();
+        node["max_message_bytes"] = System.Text.Json.Nodes.JsonNode.Parse(value);
+        return node.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+    }
+}
