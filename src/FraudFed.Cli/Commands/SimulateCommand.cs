@@ -432,16 +432,20 @@ internal sealed class SimulateCommand : ICliCommand
         private readonly bool _interactive = ReferenceEquals(stderr, Console.Error) && !Console.IsErrorRedirected;
         private readonly Stopwatch _sinceLine = Stopwatch.StartNew();
         private string _phase = "";
-        private string? _pending;
+        private ExperimentProgress? _pending;   // a thinned line held back: shown, stamped when shown, at the phase's end
         private int _width;
+
+        /// <summary>The line of <paramref name="p"/> stamped <paramref name="at"/> on the run's clock (not the experiment's
+        /// p.Elapsed: one clock for every line, the bank processes' included, so that the stamps only go forward).</summary>
+        private static string Line(ExperimentProgress p, TimeSpan at) => p.Phase == "federated" && p.Sums > 0
+            // Protocol bytes only for the secure sums; the plain phase's sums move nothing over a network.
+            ? ApplianceTraining.PhaseLine(at, p.Message, p.Sums, p.BytesUploaded, p.BytesDownloaded)
+            : $"{ApplianceTraining.Stamp(at)} {p.Phase,-12}{p.Message}" + (p.Sums > 0 ? $"  ({Plural.Of(p.Sums, "sum")})" : "");
 
         public void Report(ExperimentProgress p)
         {
-            // Protocol bytes only for the secure sums; the plain phase's sums move nothing over a network.
-            TimeSpan at = runClock.Elapsed;   // the run's clock, not the experiment's (p.Elapsed): one clock for every line
-            string line = p.Phase == "federated" && p.Sums > 0
-                ? ApplianceTraining.PhaseLine(at, p.Message, p.Sums, p.BytesUploaded, p.BytesDownloaded)
-                : $"{ApplianceTraining.Stamp(at)} {p.Phase,-12}{p.Message}" + (p.Sums > 0 ? $"  ({Plural.Of(p.Sums, "sum")})" : "");
+            TimeSpan at = runClock.Elapsed;
+            string line = Line(p, at);
             // The setup sums (before the first tree or round) end like a phase: their last line is always shown, as over gRPC.
             string phase = p.Message.StartsWith("setup (", StringComparison.Ordinal) ? p.Phase + " setup" : p.Phase;
             if (_interactive)
@@ -453,14 +457,14 @@ internal sealed class SimulateCommand : ICliCommand
             // Lines of sum progress (many a second) are thinned to one per 2 s; every other line (a bank's baseline, a phase) is shown.
             else if (phase != _phase || p.Sums == 0 || _sinceLine.Elapsed.TotalSeconds >= 2)
             {
-                if (phase != _phase && _pending is not null) stderr.WriteLine(_pending);
+                if (phase != _phase && _pending is not null) stderr.WriteLine(Line(_pending, at));   // as of now: other lines came since
                 stderr.WriteLine(line);
                 _pending = null;
                 _sinceLine.Restart();
             }
             else
             {
-                _pending = line;
+                _pending = p;
             }
             _phase = phase;
         }
@@ -468,7 +472,7 @@ internal sealed class SimulateCommand : ICliCommand
         public void Finish()
         {
             if (_interactive && _width > 0) stderr.WriteLine();
-            if (!_interactive && _pending is not null) stderr.WriteLine(_pending);
+            if (!_interactive && _pending is not null) stderr.WriteLine(Line(_pending, runClock.Elapsed));
             _pending = null;
             _width = 0;
         }
