@@ -48,7 +48,7 @@ public sealed class OutputStagingTests
         EarlierRun(target);
         using var cts = new CancellationTokenSource();
         var stderr = new CancelOnTraining(cts);
-        int code = SimulateCommand.Run(new SimulateCommand.SimulateSettings(3, "masking", "gbdt", 6000, 7, target, null, Json: true, Trees: 50), new StringWriter(), stderr, cts.Token);
+        int code = SimulateCommand.Run(new SimulateCommand.SimulateSettings(3, "masking", "gbdt", 6000, 7, target, null, Json: true, Trees: 50, Transport: "inproc"), new StringWriter(), stderr, cts.Token);
 
         Assert.That(cts.IsCancellationRequested, Is.True, "the run was interrupted during training");
         Assert.That(code, Is.EqualTo(1));
@@ -62,7 +62,7 @@ public sealed class OutputStagingTests
     {
         string target = Path.Combine(_dir, "a", "b", "out");
         using var cts = new CancellationTokenSource();
-        int code = SimulateCommand.Run(new SimulateCommand.SimulateSettings(3, "masking", "gbdt", 6000, 7, target, null, Json: false, Trees: 50),
+        int code = SimulateCommand.Run(new SimulateCommand.SimulateSettings(3, "masking", "gbdt", 6000, 7, target, null, Json: false, Trees: 50, Transport: "inproc"),
             new StringWriter(), new CancelOnTraining(cts), cts.Token);
         Assert.That(code, Is.EqualTo(1));
         Assert.That(Entries(), Is.Empty);
@@ -73,7 +73,7 @@ public sealed class OutputStagingTests
     {
         string target = Path.Combine(_dir, "out");
         EarlierRun(target);
-        int code = SimulateCommand.Run(new SimulateCommand.SimulateSettings(3, "masking", "logistic", 6000, 7, target, null, Json: false, Rounds: 2),
+        int code = SimulateCommand.Run(new SimulateCommand.SimulateSettings(3, "masking", "logistic", 6000, 7, target, null, Json: false, Rounds: 2, Transport: "inproc"),
             new StringWriter(), new StringWriter(), CancellationToken.None);
         Assert.That(code, Is.Zero);
         Assert.That(Entries(), Is.EqualTo(new[] { "out", "out/notes.txt", "out/report.html", "out/summary.json" }), "model.txt of the earlier GBDT run is gone");
@@ -109,7 +109,7 @@ public sealed class OutputStagingTests
         string csv = PublicSchemaFiles.Write(Path.Combine(_dir, "train_transaction.csv"), PublicSchemaFiles.IeeeCis(3000, seed: 12, style, vColumns: 40), style);
         string target = Path.Combine(_dir, "out");
         var (code, stdout, stderr) = HostileInputTests.Run("simulate", "--csv", csv, "--schema", "ieee-cis", "--mode", "masking", "--banks", "3",
-            "--trees", "3", "--threshold", "3", "--seed", "4", "--out", target, "--json");
+            "--trees", "3", "--threshold", "3", "--seed", "4", "--transport", "inproc", "--out", target, "--json");
 
         Assert.That(code, Is.Zero, stderr);
         using JsonDocument doc = JsonDocument.Parse(stdout.TrimEnd().Split('\n')[^1]);
@@ -147,7 +147,7 @@ public sealed class OutputStagingTests
         string key = Path.Combine(_dir, "consortium.key");
         File.WriteAllText(key, Convert.ToHexString(RandomNumberGenerator.GetBytes(32)), Encoding.ASCII);
         var (code, stdout, stderr) = HostileInputTests.Run("simulate", "--csv", csv, "--schema", schema, "--category-key", key, "--mode", "masking",
-            "--banks", "3", "--trees", "2", "--out", Path.Combine(_dir, "out"), "--json");
+            "--banks", "3", "--trees", "2", "--transport", "inproc", "--out", Path.Combine(_dir, "out"), "--json");
         Assert.That(code, Is.Zero, stderr);
         using JsonDocument doc = JsonDocument.Parse(stdout.TrimEnd().Split('\n')[^1]);
         JsonElement data = doc.RootElement.GetProperty("data");

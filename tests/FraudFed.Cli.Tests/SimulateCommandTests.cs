@@ -25,7 +25,7 @@ public sealed class SimulateCommandTests
         var stdout = new StringWriter();
         var stderr = new StringWriter();
         int rc = SimulateCommand.Run(new SimulateCommand.SimulateSettings(3, mode, model, 6000, 7, _out, null, Json: true,
-            Trees: model == "gbdt" ? 4 : null, Rounds: model == "logistic" ? 3 : null),
+            Trees: model == "gbdt" ? 4 : null, Rounds: model == "logistic" ? 3 : null, Transport: "inproc"),
             stdout, stderr, CancellationToken.None);
 
         Assert.That(rc, Is.EqualTo(0), stderr.ToString());
@@ -59,7 +59,7 @@ public sealed class SimulateCommandTests
         string Run(int shift, out string stdout)
         {
             var o = new StringWriter();
-            int rc = SimulateCommand.Run(new SimulateCommand.SimulateSettings(3, "masking", "gbdt", 6000, 3, Path.Combine(_out, "s" + shift), null, Json: true, Trees: 2, CampaignShift: shift),
+            int rc = SimulateCommand.Run(new SimulateCommand.SimulateSettings(3, "masking", "gbdt", 6000, 3, Path.Combine(_out, "s" + shift), null, Json: true, Trees: 2, CampaignShift: shift, Transport: "inproc"),
                 o, new StringWriter(), CancellationToken.None);
             Assert.That(rc, Is.EqualTo(0));
             stdout = o.ToString();
@@ -86,7 +86,7 @@ public sealed class SimulateCommandTests
     {
         var stdout = new StringWriter();
         var stderr = new StringWriter();
-        int rc = SimulateCommand.Run(new SimulateCommand.SimulateSettings(banks, "he", "gbdt", transactions, 1, _out, threshold, Json: true),
+        int rc = SimulateCommand.Run(new SimulateCommand.SimulateSettings(banks, "he", "gbdt", transactions, 1, _out, threshold, Json: true, Transport: "inproc"),
             stdout, stderr, CancellationToken.None);
         Assert.That(rc, Is.EqualTo(2));
         Assert.That(stderr.ToString(), Does.Contain(option));

@@ -2,8 +2,8 @@
 // banks (--csv, with a schema: a preset ulb | paysim | ieee-cis, a JSON schema file, or --label and friends),
 // trains a federated model through a secure sum (threshold HE or masking), trains the same model through plain
 // sums to prove the secure result is identical, trains LightGBM local-only and centralized baselines, and reports.
-// --transport inproc runs banks and aggregator in process (the protocol harnesses); --transport grpc hosts the appliance
-// and starts one `bank train` process per bank (ApplianceTraining); while those train, this process trains the plain-sum
+// --transport grpc (the default) hosts the appliance and starts one `bank train` process per bank (ApplianceTraining);
+// --transport inproc runs banks and aggregator in process (the protocol harnesses); while those train, this process trains the plain-sum
 // model and the LightGBM baselines on a second thread of lower priority (ExperimentOptions.OverlapWithFederated), whose
 // progress lines are shown once the federated phase's panel is done, stamped with when they happened.
 // Fail before work, never after: every option, the input files and the output directory are checked first, the
@@ -59,9 +59,9 @@ internal sealed class SimulateCommand : ICliCommand
         var rounds = new Option<int?>("--rounds") { Description = "FedAvg rounds of the federated logistic regression, with --model logistic (1..10000, default 30)." }.InRange(1, 10_000);
         var shift = new Option<int>("--campaign-shift") { Description = "Banks each fraud campaign's home moves between the training and the later test window (0: campaigns stay put; below --banks).", DefaultValueFactory = _ => 1 }.InRange(0, MaxBanks - 1);
         var json = new Option<bool>("--json") { Description = "End with one JSON line of headline results." };
-        var transport = new Option<string>("--transport") { Description = "inproc: banks and aggregator in one process over an in-memory transport; grpc: the aggregator appliance and one `bank train` process per bank over loopback mutual TLS (a temporary development kit).", DefaultValueFactory = _ => "inproc" };
+        var transport = new Option<string>("--transport") { Description = "grpc: the aggregator appliance and one `bank train` process per bank over loopback mutual TLS (a temporary development kit); inproc: banks and aggregator in one process over an in-memory transport (faster; the same model and protocol bytes).", DefaultValueFactory = _ => "grpc" };
         transport.OneOf("inproc", "grpc");
-        var bankTimeout = new Option<double>("--bank-timeout") { Description = "With --transport grpc: a bank process that writes nothing for this many seconds is stopped and the run fails (1..86400).", DefaultValueFactory = _ => DefaultBankTimeout };
+        var bankTimeout = new Option<double>("--bank-timeout") { Description = "With --transport grpc (the default): a bank process that writes nothing for this many seconds is stopped and the run fails (1..86400).", DefaultValueFactory = _ => DefaultBankTimeout };
         var csv = new Option<string?>("--csv") { Description = "Train on this CSV file instead of the synthetic scenario (RFC 4180; BOM, CRLF, quoted line breaks are fine)." };
         var schema = new Option<string?>("--schema") { Description = "Column roles of --csv: ulb, paysim, ieee-cis, or a JSON schema file (see README, \"Your own data\")." };
         var label = new Option<string?>("--label") { Description = "Label column (0/1 or true/false); overrides the schema's." };
@@ -98,7 +98,7 @@ internal sealed class SimulateCommand : ICliCommand
 
     /// <summary>Every option of a run; <paramref name="Given"/> names the options written on the command line (null: infer from non-default values).</summary>
     internal sealed record SimulateSettings(int Banks, string Mode, string Model, int Transactions, int Seed, string OutDirectory, int? Threshold, bool Json,
-        int? Trees = null, int? Rounds = null, int CampaignShift = 1, CsvSettings? Csv = null, IReadOnlySet<string>? Given = null, string Transport = "inproc",
+        int? Trees = null, int? Rounds = null, int CampaignShift = 1, CsvSettings? Csv = null, IReadOnlySet<string>? Given = null, string Transport = "grpc",
         double BankTimeout = DefaultBankTimeout, BankProcessSettings? Processes = null)
     {
         public bool IsGiven(string option, bool nonDefault) => Given?.Contains(option) ?? nonDefault;
@@ -244,7 +244,7 @@ internal sealed class SimulateCommand : ICliCommand
             Require(s.Banks is >= 3 and <= MaxBanks, $"--banks must be in 3..{MaxBanks} (got {s.Banks}).");
         Require(s.Transport is "inproc" or "grpc", $"--transport must be inproc or grpc (got {s.Transport}).");
         Require(double.IsFinite(s.BankTimeout) && s.BankTimeout is >= 1 and <= 86_400, $"--bank-timeout must be in 1..86400 seconds (got {s.BankTimeout.ToString(CultureInfo.InvariantCulture)}).");
-        Require(s.Transport == "grpc" || !s.IsGiven("--bank-timeout", s.BankTimeout != DefaultBankTimeout), "--bank-timeout applies to --transport grpc (bank processes): add --transport grpc, or leave it out.");
+        Require(s.Transport == "grpc" || !s.IsGiven("--bank-timeout", s.BankTimeout != DefaultBankTimeout), "--bank-timeout applies to --transport grpc (bank processes, the default): leave out --transport inproc, or leave --bank-timeout out.");
         Require(s.Trees is null or (>= 1 and <= 10_000), $"--trees must be in 1..10000 (got {s.Trees}).");
         Require(s.Rounds is null or (>= 1 and <= 10_000), $"--rounds must be in 1..10000 (got {s.Rounds}).");
         Require(s.Threshold is null or >= 2, $"--threshold must be at least 2 (got {s.Threshold}).");
