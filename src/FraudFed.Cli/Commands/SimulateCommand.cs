@@ -133,6 +133,10 @@ internal sealed class SimulateCommand : ICliCommand
 
         // 3. The output directory: staged next to --out, moved into place only at the end.
         using StagedOutput output = StagedOutput.Prepare(s.OutDirectory);
+        // The temporary directories (kit keys, plaintext partition files) of earlier grpc runs that were killed outright
+        // (SIGKILL): only those marked by simulate, of this user, whose owner process is gone (SimulateWorkDirectory).
+        if (s.Transport == "grpc" && SimulateWorkDirectory.RemovedLine(SimulateWorkDirectory.RemoveLeftovers()) is { } removed)
+            stderr.WriteLine(removed);
         // One clock stamps every progress line of the run (time since it started): over gRPC the baseline phase overlaps the
         // federated phase, whose lines come from the bank processes' panel; the summary keeps each phase's own time.
         var runClock = Stopwatch.StartNew();
