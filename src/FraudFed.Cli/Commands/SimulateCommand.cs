@@ -112,6 +112,8 @@ internal sealed class SimulateCommand : ICliCommand
         // 1. Options alone (nothing read or written yet).
         CsvSettings? csv = s.Csv?.Path is null ? null : s.Csv;
         CheckOptions(s, csv);
+        // The bank processes' program: FRAUDFED_NATIVE_BANK is followed or refused here, before any work.
+        string? nativeBank = s.Transport == "grpc" ? SelfCommand.NativeBank() : null;
 
         // 2. Input files, read-only: the schema, the key, the CSV.
         CsvSchema? schema = csv is null ? null : CsvInput.ResolveSchema(csv);
