@@ -177,7 +177,7 @@ internal sealed class SimulateCommand : ICliCommand
             }
             int bankCount = banks.Count;
             secureSettings ??= CheckSecureSum(s.Mode, bankCount, s.Threshold, $"bank column '{schema!.BankColumn}'");
-            options = options with { Settings = [.. secureSettings, new RunSetting("transport", "transport", s.Transport)] };
+            options = options with { Settings = [.. secureSettings, new RunSetting("transport", "transport", s.Transport), .. BankProgramSetting(s.Transport, nativeBank)] };
             if (s.Transport == "grpc")
                 options = options with
                 {
@@ -240,6 +240,12 @@ internal sealed class SimulateCommand : ICliCommand
             if (key is not null) CryptographicOperations.ZeroMemory(key);
         }
     }
+
+    /// <summary>Which program ran the bank processes of a grpc run, as a setting of summary.json and report.html: bank_program =
+    /// native (the native bank program, <paramref name="nativeBank"/> its path) or dotnet (this CLI's own `bank train`, compiled
+    /// by the JIT in each process); none in process (no bank process).</summary>
+    internal static IReadOnlyList<RunSetting> BankProgramSetting(string transport, string? nativeBank) => transport != "grpc" ? [] :
+        [new RunSetting("bank_program", "bank program (native: compiled ahead of time; dotnet: the CLI's own, JIT-compiled)", nativeBank is null ? "dotnet" : "native")];
 
     /// <summary>Every option on its own and in combination; throws <see cref="UsageException"/> naming the option and the fix.</summary>
     private static void CheckOptions(SimulateSettings s, CsvSettings? csv)

@@ -129,6 +129,14 @@ public sealed class NativeBankProgramTests
         finally { Environment.SetEnvironmentVariable(SelfCommand.NativeBankVariable, null); }
     }
 
+    [Test]
+    public void BankProgramSetting_NamesTheProgramOfAGrpcRun_AndIsAbsentInProcess()
+    {
+        Assert.That(SimulateCommand.BankProgramSetting("grpc", Native).Select(x => (x.Key, x.Value)), Is.EqualTo(new[] { ("bank_program", (object)"native") }));
+        Assert.That(SimulateCommand.BankProgramSetting("grpc", null).Select(x => (x.Key, x.Value)), Is.EqualTo(new[] { ("bank_program", (object)"dotnet") }));
+        Assert.That(SimulateCommand.BankProgramSetting("inproc", null), Is.Empty);
+    }
+
     /// <summary>A copy of bank 0's bank.json with <paramref name="edit"/> applied to its JSON text.</summary>
     private string BankJson(string name, Func<string, string> edit)
     {
