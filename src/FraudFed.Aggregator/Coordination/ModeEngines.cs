@@ -20,7 +20,12 @@ namespace FraudFed.Aggregator.Coordination;
 internal sealed record RoundEnd(ulong Round, bool Succeeded, string Reason);
 
 /// <summary>A round that closed, for the training engine: the opened sum (mod t or 2^k) and its contributors, or null on failure.</summary>
-internal sealed record ClosedRound(ulong Round, ulong[]? Sum, IReadOnlyList<int> Contributors, string Reason);
+internal sealed record ClosedRound(ulong Round, ulong[]? Sum, IReadOnlyList<int> Contributors, string Reason)
+{
+    /// <summary>Of a round that ended without a sum: the participants that sent nothing for one of its stages before that
+    /// stage closed at its deadline (ascending bank indexes; no secret). Empty when every bank answered, or the sum opened.</summary>
+    public IReadOnlyList<int> Silent { get; init; } = [];
+}
 
 internal interface IModeEngine : IDisposable
 {
@@ -104,6 +109,11 @@ internal static class Clock
         string at = payload.Length >= 8 ? $" (deadlines.setup_seconds; it passed at {Words(Read(payload))})" : "";
         return $"bank(s) {string.Join(", ", banks)} missed the {stage} setup deadline{at}";
     }
+
+    /// <summary>The operator's and the banks' words for the participants of a round that stayed silent: "bank(s) 1, 3 sent no
+    /// decryption shares before the stage deadline (deadlines.stage_seconds)". Bank indexes and a stage: no secret.</summary>
+    public static string SilentInRound(IEnumerable<int> banks, string what) =>
+        $"bank(s) {string.Join(", ", banks)} sent no {what} before the stage deadline (deadlines.stage_seconds)";
 }
 
 internal static class Items
@@ -155,6 +165,7 @@ internal sealed class HeEngine : IModeEngine
     private HeRoundOutcome? _reported;
     private RoundEnd? _setupFailure;
     private HeRoundOutcome? _closed;
+    private readonly SortedSet<int> _silent = [];   // participants of the running round that missed a stage's deadline
     private string? _endCause;   // set by the step that ended the session (a bank's own abort leaves it null: the party's state says it)
 
     /// <summary>The step that ends a setup a bank missed: its payload is the deadline's time (u64 Unix milliseconds, little-endian;
@@ -242,6 +253,7 @@ internal sealed class HeEngine : IModeEngine
         IReadOnlyList<HeOutgoing> outs = _party.StartRound(round, length);
         _expected = participants.ToArray();
         _answered.Clear();
+        _silent.Clear();
         return Map(outs);
     }
 
@@ -257,6 +269,7 @@ internal sealed class HeEngine : IModeEngine
                 _setupSent.Clear();
                 return Map(_party.StartSession());
             case "he.close_uploads":
+                _silent.UnionWith(_expected.Where(b => !_answered.Contains(b)));   // the uploads' deadline passed without them
                 int[] active = Items.Banks(payload);
                 IReadOnlyList<HeOutgoing> outs = _party.CloseUploads(active);
                 _expected = active;
@@ -281,7 +294,12 @@ internal sealed class HeEngine : IModeEngine
                 return Map(_party.AbortSetup(ViolationReason.TooFewParticipants, SetupRestartMessage(restarted, step)));
             }
             case "he.fail_round":
-                return Map(_party.FailRound(ViolationReason.TooFewParticipants, "a decryptor missed the stage deadline"));
+            {
+                int[] missed = _expected.Where(b => !_answered.Contains(b)).ToArray();
+                _silent.UnionWith(missed);
+                return Map(_party.FailRound(ViolationReason.TooFewParticipants,
+                    missed.Length > 0 ? $"a decryptor missed the stage deadline: {Clock.SilentInRound(missed, "decryption shares")}" : "a decryptor missed the stage deadline"));
+            }
             default:
                 throw new InvalidDataException($"Unknown homomorphic step '{name}' in the state file.");
         }
@@ -316,7 +334,7 @@ internal sealed class HeEngine : IModeEngine
         HeRoundOutcome? o = _party.LastOutcome;
         if (o is null || ReferenceEquals(o, _closed)) return null;
         _closed = o;
-        return new ClosedRound(o.Round, o.Sum, o.Contributors, o.Failure?.Reason.ToString() ?? "ok");
+        return new ClosedRound(o.Round, o.Sum, o.Contributors, o.Failure?.Reason.ToString() ?? "ok") { Silent = o.Sum is null ? [.. _silent] : [] };
     }
 
     private static List<OutboundItem> Map(IReadOnlyList<HeOutgoing> outs) => Items.Messages(outs.Select(o => (o.To, o.Bytes)));
@@ -338,6 +356,7 @@ internal sealed class MaskingEngine : IModeEngine
     private int[] _participants = [];
     private RoundEnd? _end;
     private ClosedRound? _closed;
+    private readonly SortedSet<int> _silent = [];   // participants of the running round that missed a stage's deadline
     private string? _endCause;
 
     /// <summary>The steps that close a setup stage (SPEC.md 8.1). At the setup deadline the coordinator gives them the deadline's
@@ -428,6 +447,7 @@ internal sealed class MaskingEngine : IModeEngine
         _expected = _participants;
         _answered.Clear();
         _left.Clear();
+        _silent.Clear();
         var open = new MailboxItem { RoundOpen = new RoundOpen { Round = round, Length = (uint)length } }.ToByteArray();
         return _participants.Select(b => new OutboundItem(b, open)).ToList();
     }
@@ -452,6 +472,10 @@ internal sealed class MaskingEngine : IModeEngine
         string stageBefore = agg.State.Stage.ToString();
         // A setup stage that closes with banks missing (at its deadline): they are named if the close ends the session.
         int[] silent = agg.State is AggregatorAdvertiseKeys or AggregatorGraphSeed ? _expected.Where(b => !_answered.Contains(b)).ToArray() : [];
+        // A round's stage that closes without some participants (its deadline passed; a bank that left the round said so).
+        MaskingStage stage = agg.State.Stage;
+        if (silent.Length == 0 && agg.State is not (AggregatorReady or AggregatorCompleted or AggregatorAborted))
+            _silent.UnionWith(_expected.Where(b => !_answered.Contains(b) && !_left.Contains(b)));
         try
         {
             switch (name)
@@ -485,7 +509,7 @@ internal sealed class MaskingEngine : IModeEngine
                 {
                     byte[] notice = agg.AbandonRound();
                     _end = new RoundEnd(round, false, ViolationReason.TooFewParticipants.ToString());
-                    _closed = new ClosedRound(round, null, [], _end.Reason);
+                    _closed = new ClosedRound(round, null, [], _end.Reason) { Silent = [.. _silent] };
                     return Items.Messages(_participants.Select(b => (b, notice)));
                 }
                 default:
@@ -498,7 +522,9 @@ internal sealed class MaskingEngine : IModeEngine
             if (agg.State is AggregatorReady { AbortNotice: { } notice })
             {
                 _end = new RoundEnd(round, false, e.Reason.ToString());
-                _closed = new ClosedRound(round, null, [], _end.Reason);
+                _closed = new ClosedRound(round, null, [], _end.Reason) { Silent = [.. _silent] };
+                // The banks are told which participants stayed silent (the aggregator's notice carries no text of its own).
+                if (_silent.Count > 0) notice = MaskingWire.Encode(new RoundAbort(_parameters!.SessionId, round, e.Reason, SilentNotice(e, _silent, stage)));
                 return Items.Messages(_participants.Select(b => (b, notice)));
             }
             // The session ended (a setup that cannot finish, or evidence of an attack): every bank is told with round 0.
@@ -510,6 +536,14 @@ internal sealed class MaskingEngine : IModeEngine
             byte[] end = MaskingWire.Encode(new RoundAbort(_parameters!.SessionId, 0, e.Reason, "the session ended"));
             return Items.Messages(Enumerable.Range(0, _keys.Length).Select(b => (b, end)));
         }
+    }
+
+    /// <summary>The text of a round's abort notice when participants stayed silent: the aggregator's reason (counts against the
+    /// minimum) and "bank(s) 2 sent no inputs before the stage deadline (deadlines.stage_seconds)". No secret.</summary>
+    internal static string SilentNotice(ProtocolViolationException e, IEnumerable<int> silent, MaskingStage stage)
+    {
+        string text = e.Message.StartsWith(e.Reason + ": ", StringComparison.Ordinal) ? e.Message[(e.Reason.ToString().Length + 2)..] : e.Message;
+        return $"{text.TrimEnd('.')}; {Clock.SilentInRound(silent, Inputs(stage))}";
     }
 
     /// <summary>Why a setup stage without the banks that missed it cannot finish: AdvertiseKeys, the aggregator's count against M

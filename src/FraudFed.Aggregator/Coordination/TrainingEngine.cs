@@ -75,7 +75,7 @@ internal sealed class TrainingEngine
         if (closed is null || !_awaitingSum) return outs;
         if (closed.Sum is null)
         {
-            Fail(outs, $"secure sum round {closed.Round} failed ({closed.Reason}); federated training needs every sum");
+            Fail(outs, RoundFailedReason(closed));
             return outs;
         }
         if (closed.Contributors.Count != _banks)
@@ -102,6 +102,12 @@ internal sealed class TrainingEngine
         Emit(outs, nextRound);
         return outs;
     }
+
+    /// <summary>Why the job ends when <paramref name="closed"/>'s round gave no sum: the round, its outcome, and the banks that
+    /// stayed silent in it (their indexes, <see cref="ClosedRound.Silent"/>) when some did. No secret.</summary>
+    internal static string RoundFailedReason(ClosedRound closed) => closed.Silent.Count > 0
+        ? $"secure sum round {closed.Round} failed ({closed.Reason}): {Clock.SilentInRound(closed.Silent, "message for one of its stages")}; federated training needs every sum"
+        : $"secure sum round {closed.Round} failed ({closed.Reason}); federated training needs every sum";
 
     /// <summary>Sends broadcasts until one needs a sum (it names <paramref name="nextRound"/>, which the coordinator opens for
     /// it at once), or the job ends.</summary>

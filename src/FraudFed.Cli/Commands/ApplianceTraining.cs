@@ -20,7 +20,9 @@
 //      plain-sum model in process (on a second thread while the bank processes train, with the LightGBM baselines:
 //      ExperimentOptions.OverlapWithFederated) and compares bit for bit (secure_equals_plaintext): the banks' model comes
 //      only from the sums the appliance opened, through the processes' own copies of the coordinator.
-// The temporary directory (kit, appliance state, partitions, the banks' outputs) is deleted whatever happens.
+// The temporary directory (kit, appliance state, partitions, the banks' outputs) is deleted whatever happens, except when this
+// process is killed outright (SIGKILL): the directory carries a marker naming this process (SimulateWorkDirectory), and the
+// next grpc run removes it once this process is gone.
 using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.InteropServices;
@@ -79,7 +81,9 @@ internal static class ApplianceTraining
         IReadOnlyList<LabeledRows> train, TextWriter stderr, Stopwatch runClock, CancellationToken cancellationToken)
     {
         int n = train.Count;
-        string dir = Directory.CreateTempSubdirectory("fraudfed-simulate-").FullName;   // mode 0700 on Unix
+        // Mode 0700 on Unix, marked with this process as its owner: should this process be killed outright (SIGKILL), the next
+        // grpc run removes it (SimulateWorkDirectory.RemoveLeftovers).
+        string dir = SimulateWorkDirectory.Create();
         var banks = new List<BankProcess>();
         ApplianceHost? host = null;
         LoadedAggregatorConfig? loaded = null;

@@ -112,6 +112,8 @@ internal sealed class SimulateCommand : ICliCommand
         // 1. Options alone (nothing read or written yet).
         CsvSettings? csv = s.Csv?.Path is null ? null : s.Csv;
         CheckOptions(s, csv);
+        // The bank processes' program: FRAUDFED_NATIVE_BANK is followed or refused here, before any work.
+        string? nativeBank = s.Transport == "grpc" ? SelfCommand.NativeBank() : null;
 
         // 2. Input files, read-only: the schema, the key, the CSV.
         CsvSchema? schema = csv is null ? null : CsvInput.ResolveSchema(csv);
@@ -133,6 +135,10 @@ internal sealed class SimulateCommand : ICliCommand
 
         // 3. The output directory: staged next to --out, moved into place only at the end.
         using StagedOutput output = StagedOutput.Prepare(s.OutDirectory);
+        // The temporary directories (kit keys, plaintext partition files) of earlier grpc runs that were killed outright
+        // (SIGKILL): only those marked by simulate, of this user, whose owner process is gone (SimulateWorkDirectory).
+        if (s.Transport == "grpc" && SimulateWorkDirectory.RemovedLine(SimulateWorkDirectory.RemoveLeftovers()) is { } removed)
+            stderr.WriteLine(removed);
         // One clock stamps every progress line of the run (time since it started): over gRPC the baseline phase overlaps the
         // federated phase, whose lines come from the bank processes' panel; the summary keeps each phase's own time.
         var runClock = Stopwatch.StartNew();
@@ -171,7 +177,7 @@ internal sealed class SimulateCommand : ICliCommand
             }
             int bankCount = banks.Count;
             secureSettings ??= CheckSecureSum(s.Mode, bankCount, s.Threshold, $"bank column '{schema!.BankColumn}'");
-            options = options with { Settings = [.. secureSettings, new RunSetting("transport", "transport", s.Transport)] };
+            options = options with { Settings = [.. secureSettings, new RunSetting("transport", "transport", s.Transport), .. BankProgramSetting(s.Transport, nativeBank)] };
             if (s.Transport == "grpc")
                 options = options with
                 {
@@ -234,6 +240,12 @@ internal sealed class SimulateCommand : ICliCommand
             if (key is not null) CryptographicOperations.ZeroMemory(key);
         }
     }
+
+    /// <summary>Which program ran the bank processes of a grpc run, as a setting of summary.json and report.html: bank_program =
+    /// native (the native bank program, <paramref name="nativeBank"/> its path) or dotnet (this CLI's own `bank train`, compiled
+    /// by the JIT in each process); none in process (no bank process).</summary>
+    internal static IReadOnlyList<RunSetting> BankProgramSetting(string transport, string? nativeBank) => transport != "grpc" ? [] :
+        [new RunSetting("bank_program", "bank program (native: compiled ahead of time; dotnet: the CLI's own, JIT-compiled)", nativeBank is null ? "dotnet" : "native")];
 
     /// <summary>Every option on its own and in combination; throws <see cref="UsageException"/> naming the option and the fix.</summary>
     private static void CheckOptions(SimulateSettings s, CsvSettings? csv)

@@ -36,20 +36,57 @@ internal static class SelfCommand
         return StartInfo(file, prefix.Concat(arguments));
     }
 
-    /// <summary>Name of the environment variable that, set to 0, keeps `bank` commands in this CLI (no native bank program).</summary>
+    /// <summary>Name of the environment variable that chooses the program of `bank` commands that simulate starts: 0, false, no
+    /// or off keeps them in this CLI; 1, true, yes or on requires the native bank program; unset (or empty), the native
+    /// program when there is one (<see cref="NativeBankChoice"/>).</summary>
     public const string NativeBankVariable = "FRAUDFED_NATIVE_BANK";
 
-    /// <summary>The native bank program built beside this CLI (native/fraudfed-bank, Linux x64 builds), or null: not built
-    /// (another platform, -p:FraudFedNativeBank=false) or turned off by <see cref="NativeBankVariable"/>=0.</summary>
-    public static string? NativeBank()
+    /// <summary>What a value of <see cref="NativeBankVariable"/> asks for: true (the native bank program), false (this CLI), or
+    /// null (unset or blank: the native program when there is one). Case-insensitive, surrounding blanks ignored.</summary>
+    /// <exception cref="UsageException">any other value: names the variable, the value and the accepted values.</exception>
+    public static bool? NativeBankChoice(string? value)
     {
-        if (Environment.GetEnvironmentVariable(NativeBankVariable) == "0") return null;
-        string path = Path.Combine(AppContext.BaseDirectory, "native", "fraudfed-bank");
-        return File.Exists(path) ? path : null;
+        string v = (value ?? "").Trim().ToLowerInvariant();
+        return v switch
+        {
+            "" => null,
+            "1" or "true" or "yes" or "on" => true,
+            "0" or "false" or "no" or "off" => false,
+            _ => throw new UsageException($"{NativeBankVariable}='{Printable(value!)}' is not understood: set it to 1, true, yes or on (the native bank program), " +
+                "to 0, false, no or off (the CLI's own bank processes), or leave it unset (the native program when the build made one)."),
+        };
+    }
+
+    /// <summary>The native bank program built beside this CLI (native/fraudfed-bank, Linux x64 builds), or null: turned off by
+    /// <see cref="NativeBankVariable"/> (0, false, no, off), or, with the variable unset, not built (another platform, a build
+    /// without gcc or with -p:FraudFedNativeBank=false).</summary>
+    /// <exception cref="UsageException">the variable has another value (<see cref="NativeBankChoice"/>), or asks for the native
+    /// program (1, true, yes, on) and the build made none.</exception>
+    public static string? NativeBank() =>
+        NativeBank(Environment.GetEnvironmentVariable(NativeBankVariable), Path.Combine(AppContext.BaseDirectory, "native", "fraudfed-bank"));
+
+    /// <summary><see cref="NativeBank()"/> for the variable's <paramref name="value"/> and the program's <paramref name="path"/>.</summary>
+    internal static string? NativeBank(string? value, string path)
+    {
+        bool? wanted = NativeBankChoice(value);
+        if (wanted == false) return null;
+        if (File.Exists(path)) return path;
+        if (wanted == true)
+            throw new UsageException($"{NativeBankVariable}={Printable(value!.Trim())} asks for the native bank program, and this build has none ({path} does not exist): " +
+                "`dotnet build -c Release` makes it on Linux x64 when gcc is on PATH (README, Quick start); or set it to 0, or leave it unset, to run the CLI's own bank processes.");
+        return null;
+    }
+
+    /// <summary><paramref name="value"/> as one short line: control characters as '?', at most 40 characters.</summary>
+    private static string Printable(string value)
+    {
+        string line = new(value.Select(c => char.IsControl(c) ? '?' : c).ToArray());
+        return line.Length <= 40 ? line : line[..37] + "...";
     }
 
     /// <summary>A start description of a `bank` command (<paramref name="arguments"/> begin with "bank"): in the native bank
-    /// program when there is one (<see cref="NativeBank"/>; <paramref name="native"/> true), else in this CLI.</summary>
+    /// program when there is one (<see cref="NativeBank()"/>; <paramref name="native"/> true), else in this CLI.</summary>
+    /// <exception cref="UsageException"><see cref="NativeBankVariable"/> cannot be followed (<see cref="NativeBank()"/>).</exception>
     public static ProcessStartInfo BankStartInfo(IReadOnlyList<string> arguments, out bool native)
     {
         if (arguments.Count == 0 || arguments[0] != "bank") throw new ArgumentException("not a bank command.", nameof(arguments));

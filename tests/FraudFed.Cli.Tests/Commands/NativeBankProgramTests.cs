@@ -64,6 +64,79 @@ public sealed class NativeBankProgramTests
         Assert.Throws<ArgumentException>(() => SelfCommand.BankStartInfo(["simulate"], out _));
     }
 
+    [TestCase("0", false)]
+    [TestCase("false", false)]
+    [TestCase(" No ", false)]
+    [TestCase("OFF", false)]
+    [TestCase("1", true)]
+    [TestCase("True", true)]
+    [TestCase("yes\n", true)]
+    [TestCase(" on", true)]
+    [TestCase(null, null)]
+    [TestCase("", null)]
+    [TestCase("  ", null)]
+    public void NativeBankVariable_AcceptsTheUsualWordsForOnAndOff(string? value, bool? choice)
+    {
+        Assert.That(SelfCommand.NativeBankChoice(value), Is.EqualTo(choice));
+        string missing = Path.Combine(_dir, "no-such-program");
+        if (choice == false) Assert.That(SelfCommand.NativeBank(value, Native), Is.Null, "off: the CLI's own bank processes even where the program is");
+        if (choice is null) Assert.That(SelfCommand.NativeBank(value, missing), Is.Null, "unset: the CLI's own when there is no program");
+    }
+
+    [TestCase("2")]
+    [TestCase("maybe")]
+    [TestCase("y")]
+    [TestCase("enabled")]
+    public void NativeBankVariable_OtherValues_AreAUsageError_NamingTheVariableItsValueAndTheAcceptedValues(string value)
+    {
+        var e = Assert.Throws<UsageException>(() => SelfCommand.NativeBankChoice(value))!;
+        Assert.That(e.Message, Does.StartWith($"FRAUDFED_NATIVE_BANK='{value}' is not understood")
+            .And.Contain("1, true, yes or on").And.Contain("0, false, no or off").And.Contain("unset"));
+    }
+
+    [TestCase("1")]
+    [TestCase("TRUE")]
+    public void NativeBankVariable_On_WithoutTheProgram_IsAUsageError_SayingHowToGetOne(string value)
+    {
+        string missing = Path.Combine(_dir, "no-such-program");
+        var e = Assert.Throws<UsageException>(() => SelfCommand.NativeBank(value, missing))!;
+        Assert.That(e.Message, Does.StartWith($"FRAUDFED_NATIVE_BANK={value} asks for the native bank program")
+            .And.Contain(missing).And.Contain("gcc").And.Contain("dotnet build").And.Contain("set it to 0"));
+        File.WriteAllText(missing, "");
+        try { Assert.That(SelfCommand.NativeBank(value, missing), Is.EqualTo(missing)); }
+        finally { File.Delete(missing); }
+    }
+
+    [Test]
+    public void Simulate_WithAValueItCannotFollow_ExitsTwoBeforeAnyWork_InOneLine()
+    {
+        string output = Path.Combine(_dir, "out-variable");
+        Environment.SetEnvironmentVariable(SelfCommand.NativeBankVariable, "sometimes\nmaybe");
+        try
+        {
+            var (code, stdout, stderr) = HostileInputTests.Run("simulate", "--banks", "3", "--transactions", "6000", "--trees", "1", "--out", output);
+            Assert.That(code, Is.EqualTo(2), stderr);
+            Assert.That(stderr, Is.EqualTo("fraudfed simulate: FRAUDFED_NATIVE_BANK='sometimes?maybe' is not understood: set it to 1, true, yes or on (the native bank program), " +
+                "to 0, false, no or off (the CLI's own bank processes), or leave it unset (the native program when the build made one).\n").Or.EqualTo(
+                "fraudfed simulate: FRAUDFED_NATIVE_BANK='sometimes?maybe' is not understood: set it to 1, true, yes or on (the native bank program), " +
+                "to 0, false, no or off (the CLI's own bank processes), or leave it unset (the native program when the build made one).\r\n"));
+            Assert.That(stdout, Is.Empty);
+            Assert.That(Directory.Exists(output), Is.False, "nothing written");
+            // --transport inproc starts no bank process: the variable is not read.
+            var inproc = HostileInputTests.Run("simulate", "--banks", "3", "--transactions", "6000", "--trees", "1", "--transport", "inproc", "--out", output);
+            Assert.That(inproc.Code, Is.Zero, inproc.Stderr);
+        }
+        finally { Environment.SetEnvironmentVariable(SelfCommand.NativeBankVariable, null); }
+    }
+
+    [Test]
+    public void BankProgramSetting_NamesTheProgramOfAGrpcRun_AndIsAbsentInProcess()
+    {
+        Assert.That(SimulateCommand.BankProgramSetting("grpc", Native).Select(x => (x.Key, x.Value)), Is.EqualTo(new[] { ("bank_program", (object)"native") }));
+        Assert.That(SimulateCommand.BankProgramSetting("grpc", null).Select(x => (x.Key, x.Value)), Is.EqualTo(new[] { ("bank_program", (object)"dotnet") }));
+        Assert.That(SimulateCommand.BankProgramSetting("inproc", null), Is.Empty);
+    }
+
     /// <summary>A copy of bank 0's bank.json with <paramref name="edit"/> applied to its JSON text.</summary>
     private string BankJson(string name, Func<string, string> edit)
     {
