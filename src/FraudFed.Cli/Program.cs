@@ -57,7 +57,7 @@ internal static class Program
         if (parse.Errors.Count > 0 && parse.Action is ParseErrorAction or null && ParseErrors.Describe(parse, command) is { } described)
             return CliErrors.Fail(command, stderr, described);   // an unknown command or option, a missing value, a value of the wrong type, in words
         if (parse.Errors.Count > 0 && parse.Action is ParseErrorAction or null)
-            return CliErrors.Fail(command, stderr, $"{WithoutTypeNames(parse.Errors[0].Message)} (see '{(command.Length == 0 ? "fraudfed" : "fraudfed " + command)} --help')");
+            return CliErrors.Fail(command, stderr, $"{WithoutTypeNames(parse.Errors[0].Message)} (see '{CommandNames.Typed(command)} --help')");
         if (parse.Errors.Count == 0 && parse.Action is not HelpAction && ParseErrors.RepeatedFlag(parse) is { } repeated)
             return CliErrors.Fail(command, stderr, repeated);   // a flag written twice, refused as any option given twice
         var invocation = new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null };
@@ -80,16 +80,22 @@ internal static class Program
         var names = new List<string>();
         for (var r = parse.CommandResult; r is not null && r.Command is not RootCommand; r = r.Parent as System.CommandLine.Parsing.CommandResult)
             names.Insert(0, r.Command.Name);
+        if (CommandCatalog.RootGroup is { } group) names.Insert(0, group);   // the native bank program: "train" is `bank train`
         return names.Count == 0 ? "" : string.Join(' ', names);
     }
 
     internal static RootCommand BuildRoot()
     {
-        var root = new RootCommand("FraudFed: secure aggregation for cross-bank federated fraud detection.");
+        var root = new RootCommand(CommandCatalog.Description);
         var groups = new Dictionary<string, Command>(StringComparer.Ordinal);
         foreach (object instance in CommandCatalog.Commands())
         {
             if (instance is ICliCommand single) root.Subcommands.Add(single.Build());
+            if (instance is ICliSubcommands flat && flat.Group == CommandCatalog.RootGroup)
+            {
+                foreach (Command sub in flat.BuildSubcommands()) root.Subcommands.Add(sub);   // the native bank program's `train`, `sum`
+                continue;
+            }
             if (instance is ICliSubcommands suite)
             {
                 if (!groups.TryGetValue(suite.Group, out Command? group))

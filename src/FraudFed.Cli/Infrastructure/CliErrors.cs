@@ -59,11 +59,12 @@ internal static class CliErrors
         return cut > 0 ? error.Message[..cut] : error.Message;
     }
 
-    /// <summary>Writes "fraudfed <paramref name="command"/>: <paramref name="message"/>" as one line and returns <paramref name="code"/>.</summary>
+    /// <summary>Writes "fraudfed <paramref name="command"/>: <paramref name="message"/>" as one line and returns <paramref name="code"/>
+    /// (the program's own name and the command as invoked: <see cref="CommandNames.Typed"/>).</summary>
     public static int Fail(string command, TextWriter stderr, string message, int code = Usage)
     {
         string line = string.Join(' ', message.Split(['\r', '\n'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
-        stderr.WriteLine($"{(command.Length == 0 ? "fraudfed" : "fraudfed " + command)}: {line}");
+        stderr.WriteLine($"{CommandNames.Typed(command)}: {line}");
         return code;
     }
 }

@@ -33,8 +33,8 @@ internal static class CliInterrupt
     public static string Command { get => Volatile.Read(ref _command); set => Volatile.Write(ref _command, value); }
 
     /// <summary>The line a cancelled command prints: "fraudfed <paramref name="command"/>: cancelled." ("fraudfed: cancelled."
-    /// for the root).</summary>
-    public static string CancelledLine(string command) => $"{(command.Length == 0 ? "fraudfed" : "fraudfed " + command)}: cancelled.";
+    /// for the root; the native bank program's own name there: <see cref="CommandNames.Typed"/>).</summary>
+    public static string CancelledLine(string command) => $"{CommandNames.Typed(command)}: cancelled.";
 
     /// <summary>Handles SIGINT and SIGTERM until the returned registration is disposed: the first signal cancels <see cref="Token"/>
     /// and keeps the process alive while a command listens (<see cref="Listen"/>); otherwise, and on a second signal, it prints

@@ -22,7 +22,7 @@ internal static class ParseErrors
     /// <param name="command">The command path, "" for the root ("bank", "aggregator serve").</param>
     public static string? Describe(ParseResult parse, string command)
     {
-        string full = command.Length == 0 ? "fraudfed" : "fraudfed " + command;
+        string full = CommandNames.Typed(command);
         Command current = parse.CommandResult.Command;
         string[] subcommands = current.Subcommands.Where(c => !c.Hidden).Select(c => c.Name).ToArray();
         string help = $"({full} --help)";

@@ -85,14 +85,15 @@ internal static class SelfCommand
     }
 
     /// <summary>A start description of a `bank` command (<paramref name="arguments"/> begin with "bank"): in the native bank
-    /// program when there is one (<see cref="NativeBank()"/>; <paramref name="native"/> true), else in this CLI.</summary>
+    /// program when there is one (<see cref="NativeBank()"/>; <paramref name="native"/> true), whose root holds the `bank`
+    /// commands (`fraudfed-bank train ...`: the arguments after "bank"), else in this CLI.</summary>
     /// <exception cref="UsageException"><see cref="NativeBankVariable"/> cannot be followed (<see cref="NativeBank()"/>).</exception>
     public static ProcessStartInfo BankStartInfo(IReadOnlyList<string> arguments, out bool native)
     {
         if (arguments.Count == 0 || arguments[0] != "bank") throw new ArgumentException("not a bank command.", nameof(arguments));
         string? exe = NativeBank();
         native = exe is not null;
-        return exe is not null ? StartInfo(exe, arguments) : StartInfo(arguments);
+        return exe is not null ? StartInfo(exe, arguments.Skip(1)) : StartInfo(arguments);
     }
 
     private static ProcessStartInfo StartInfo(string file, IEnumerable<string> arguments)

@@ -50,7 +50,7 @@ public sealed class NativeBankProgramTests
         if (Built)
         {
             Assert.That(preferred.FileName, Is.EqualTo(Native));
-            Assert.That(preferred.ArgumentList, Is.EqualTo(args));
+            Assert.That(preferred.ArgumentList, Is.EqualTo(args[1..]), "fraudfed-bank train: the bank commands sit at its root");
         }
         Environment.SetEnvironmentVariable(SelfCommand.NativeBankVariable, "0");
         try
@@ -170,6 +170,53 @@ public sealed class NativeBankProgramTests
         if (name == "unknown-option") args.Add("--trees");
 
         var (cliCode, _, cliErr) = HostileInputTests.Run([.. args]);
+        var (code, _, stderr) = RunNative([.. args.Skip(1)]);   // fraudfed-bank train ...
+
+        Assert.That(cliCode, Is.EqualTo(2), cliErr);
+        Assert.That(cliErr, Does.StartWith("fraudfed bank train: "));
+        Assert.That(code, Is.EqualTo(cliCode), stderr);
+        Assert.That(stderr.Trim().Split('\n'), Has.Length.EqualTo(1));
+        Assert.That(stderr, Does.StartWith("fraudfed-bank train: ").And.Not.Contain("   at "), "named as it is invoked");
+        Assert.That(stderr, Does.Not.Contain("fraudfed bank"), "the same name in its usage hints");
+        Assert.That(stderr.Replace("fraudfed-bank ", "fraudfed bank ", StringComparison.Ordinal), Is.EqualTo(cliErr),
+            "the same one line after the program's name");
+        if (name == "bad-federation") Assert.That(stderr, Does.Contain("federation.masking.threshold = 9 is out of range"), "the setting and its value, read from the record");
+        if (name == "out-of-range") Assert.That(stderr, Does.Contain("max_message_bytes"));
+        Assert.That(Directory.Exists(Path.Combine(_dir, "out-" + name)), Is.False, "nothing written");
+    }
+
+    [Test]
+    public void Help_NamesTheProgramAsInvoked_AndSaysOnceWhatItIs()
+    {
+        if (!Built) { Assert.That(File.Exists(Native), Is.False); return; }
+        var (code, stdout, stderr) = RunNative(["--help"]);
+        Assert.That(code, Is.Zero, stderr);
+        Assert.That(stdout, Does.Contain("fraudfed-bank [command] [options]"));
+        Assert.That(stdout, Does.Contain("the `fraudfed bank` commands compiled ahead of time").And.Contain("same options, same exit codes"));
+        Assert.That(stdout.Split("compiled ahead of time").Length - 1, Is.EqualTo(1), "said once");
+        Assert.That(stdout, Does.Match(@"\n\s+sum\s").And.Match(@"\n\s+train\s"), "sum and train at its root");
+
+        (code, stdout, stderr) = RunNative(["train", "--help"]);
+        Assert.That(code, Is.Zero, stderr);
+        Assert.That(stdout, Does.Contain("fraudfed-bank train [options]").And.Contain("--config"));
+        Assert.That(stdout, Does.Not.Contain("compiled ahead of time"), "said once, in the program's own help");
+    }
+
+    [TestCase(new string[0], "fraudfed-bank: a command is needed after 'fraudfed-bank'; use 'sum' or 'train' (fraudfed-bank --help).")]
+    [TestCase(new[] { "trian" }, "fraudfed-bank: unknown command 'trian'; did you mean 'train'? (fraudfed-bank --help)")]
+    [TestCase(new[] { "train", "--values", "3" }, "fraudfed-bank train: unknown option '--values'; --values is an option of 'fraudfed-bank sum', not of 'fraudfed-bank train' (fraudfed-bank train --help).")]
+    [TestCase(new[] { "bank", "train" }, "fraudfed-bank train: unexpected argument 'bank': fraudfed-bank train takes options only, each written --name value (fraudfed-bank train --help).")]
+    public void UsageErrors_NameTheProgramAsInvoked(string[] args, string expected)
+    {
+        if (!Built) { Assert.That(File.Exists(Native), Is.False); return; }
+        var (code, _, stderr) = RunNative(args);
+        Assert.That(code, Is.EqualTo(2), stderr);
+        Assert.That(stderr.TrimEnd('\n'), Is.EqualTo(expected));
+    }
+
+    /// <summary>Runs the native program with <paramref name="args"/>, stdin closed: exit code, stdout, stderr.</summary>
+    private static (int Code, string Stdout, string Stderr) RunNative(string[] args)
+    {
         var start = new ProcessStartInfo(Native) { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
         foreach (string a in args) start.ArgumentList.Add(a);
         using Process p = Process.Start(start)!;
@@ -177,16 +224,7 @@ public sealed class NativeBankProgramTests
         Task<string> stdout = p.StandardOutput.ReadToEndAsync();
         string stderr = p.StandardError.ReadToEnd();
         Assert.That(p.WaitForExit(60_000), Is.True, "the native program ended");
-        stdout.Wait();
-
-        Assert.That(cliCode, Is.EqualTo(2), cliErr);
-        Assert.That(p.ExitCode, Is.EqualTo(cliCode), stderr);
-        Assert.That(stderr, Is.EqualTo(cliErr), "the same one line");
-        Assert.That(stderr.Trim().Split('\n'), Has.Length.EqualTo(1));
-        Assert.That(stderr, Does.StartWith("fraudfed bank train: ").And.Not.Contain("   at "));
-        if (name == "bad-federation") Assert.That(stderr, Does.Contain("federation.masking.threshold = 9 is out of range"), "the setting and its value, read from the record");
-        if (name == "out-of-range") Assert.That(stderr, Does.Contain("max_message_bytes"));
-        Assert.That(Directory.Exists(Path.Combine(_dir, "out-" + name)), Is.False, "nothing written");
+        return (p.ExitCode, stdout.Result, stderr);
     }
 
     private static string SetMaxMessageBytes(string json, string value)

@@ -174,8 +174,10 @@ public sealed partial class SimulateBankProcessTests
 
         Assert.That(r.Code, Is.EqualTo(1), r.Stderr);
         string last = r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries)[^1];
-        Assert.That(last, Does.StartWith("fraudfed simulate: bank 1 (pid ").And.Contain("exited with code 2").And.Contain("fraudfed bank train: --data"),
-            "the bank, its exit code and the tail of its stderr");
+        // The bank's own line names the program it ran: the native bank program (`fraudfed-bank train`) or this CLI.
+        string bankLine = SelfCommand.NativeBank() is null ? "fraudfed bank train: --data '" : "fraudfed-bank train: --data '";
+        Assert.That(last, Does.StartWith("fraudfed simulate: bank 1 (pid ").And.Contain("exited with code 2; its stderr ends: " + bankLine)
+            .And.EndWith(".missing' does not exist."), "the bank, its exit code and the tail of its stderr");
         Assert.That(Directory.Exists(_out), Is.False, "nothing written to --out");
         AssertNoChildLeft(3);
     }
