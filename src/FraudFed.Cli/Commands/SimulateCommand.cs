@@ -135,6 +135,8 @@ internal sealed class SimulateCommand : ICliCommand
 
         // 3. The output directory: staged next to --out, moved into place only at the end.
         using StagedOutput output = StagedOutput.Prepare(s.OutDirectory);
+        // Staging directories of the same --out that earlier runs, killed outright, left behind (StagedOutput): said in one line.
+        if (output.RemovedLine("simulate") is { } removedStaging) stderr.WriteLine(removedStaging);
         // The temporary directories (kit keys, plaintext partition files) of earlier grpc runs that were killed outright
         // (SIGKILL): only those marked by simulate, of this user, whose owner process is gone (SimulateWorkDirectory).
         if (s.Transport == "grpc" && SimulateWorkDirectory.RemovedLine(SimulateWorkDirectory.RemoveLeftovers()) is { } removed)

@@ -42,7 +42,12 @@ public sealed partial class SimulateBankProcessTests
             if (Running(c.Pid, c.Start))
                 try { using var p = Process.GetProcessById(c.Pid); p.Kill(entireProcessTree: true); } catch (ArgumentException) { } catch (InvalidOperationException) { }
         if (Directory.Exists(_out)) Directory.Delete(_out, recursive: true);
+        foreach (string staging in StagingBeside(_out)) Directory.Delete(staging, recursive: true);   // a killed run's, if a test left one
     }
+
+    /// <summary>The staging directories beside <paramref name="target"/> (StagedOutput: `.&lt;name&gt;.fraudfed-&lt;hex&gt;`).</summary>
+    private static string[] StagingBeside(string target) =>
+        Directory.GetDirectories(Path.GetDirectoryName(target)!, "." + Path.GetFileName(target) + StagedOutput.Infix + "*");
 
     /// <summary>True while the process <paramref name="pid"/> that started at <paramref name="start"/> still runs (a reused pid is another process).</summary>
     private static bool Running(int pid, DateTime start)
@@ -263,23 +268,34 @@ public sealed partial class SimulateBankProcessTests
             Assert.That(parent.ExitCode, Is.Not.Zero);
             Assert.That(stderr, Does.Contain("fraudfed simulate: cancelled."));
             Assert.That(Directory.Exists(work), Is.False, "the temporary directory is removed");
+            Assert.That(StagingBeside(_out), Is.Empty, "so is the staging directory beside --out");
         }
         else
         {
-            // A SIGKILLed process cannot clean up after itself: its directory (kit keys, plaintext partitions) stays, marked with
-            // its owner, until the next grpc run sees that owner gone and removes it, saying so in one line.
+            // A SIGKILLed process cannot clean up after itself: its temporary directory (kit keys, plaintext partitions) and its
+            // staging directory beside --out stay, each marked with its owner, until the next grpc run writing to the same --out
+            // sees that owner gone and removes both, saying so in one line each.
             Assert.That(work, Is.Not.Null);
+            string[] staging = StagingBeside(_out);
+            Assert.That(staging, Has.Length.EqualTo(1), "the killed run's staging directory beside --out");
             try
             {
                 if (!OperatingSystem.IsLinux()) return;   // the owner is told apart through /proc: elsewhere nothing is removed
                 Assert.That(File.Exists(Path.Combine(work!, SimulateWorkDirectory.MarkerName)), Is.True, "the killed run's directory is marked");
-                var next = Run(Settings("masking", "grpc", Path.Combine(_out, "next")));
+                Assert.That(File.Exists(Path.Combine(staging[0], StagedOutput.Marker.FileName)), Is.True, "so is its staging directory");
+                var next = Run(Settings("masking", "grpc", _out));
                 Assert.That(next.Code, Is.Zero, next.Stderr);
                 Assert.That(Directory.Exists(work), Is.False, "the next run removed the killed run's directory");
                 string[] said = [.. next.Stderr.Split('\n').Where(l => l.Contains(work!, StringComparison.Ordinal))];
                 Assert.That(said, Has.Length.EqualTo(1), next.Stderr);
                 Assert.That(said[0], Does.StartWith("fraudfed simulate: removed ").And.Contain("killed"));
                 Assert.That(Directory.Exists(_work), Is.False, "and its own directory at its end");
+                Assert.That(StagingBeside(_out), Is.Empty, "the next run removed the killed run's staging directory, and its own at its end");
+                string[] saidStaging = [.. next.Stderr.Split('\n').Where(l => l.Contains(staging[0], StringComparison.Ordinal))];
+                Assert.That(saidStaging, Has.Length.EqualTo(1), next.Stderr);
+                Assert.That(saidStaging[0], Does.StartWith($"fraudfed simulate: removed {staging[0]}, the staging directory of {_out} ").And.Contain("killed"));
+                Assert.That(File.Exists(Path.Combine(_out, "summary.json")), Is.True, "the next run wrote its outputs");
+                Assert.That(File.Exists(Path.Combine(_out, StagedOutput.Marker.FileName)), Is.False, "and no marker among them");
             }
             finally
             {
