@@ -188,6 +188,50 @@ public sealed partial class SimulateBankProcessTests
     }
 
     [Test]
+    public void BankProcessKilledByASignal_IsSaidSo_NotAsAnExitCode()
+    {
+        // Bank 1's process kills itself with SIGKILL (as the out-of-memory killer would): .NET reports exit code 137.
+        var r = Run(Settings("masking", "grpc", _out, beforeStart: (bank, info) =>
+        {
+            if (bank != 1) return;
+            info.FileName = "sh";
+            info.ArgumentList.Clear();
+            info.ArgumentList.Add("-c");
+            info.ArgumentList.Add("kill -KILL $$");
+        }));
+
+        Assert.That(r.Code, Is.EqualTo(1), r.Stderr);
+        string last = r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries)[^1];
+        Assert.That(last, Does.Match(@"^fraudfed simulate: bank 1 \(pid \d+\) was killed by signal 9 \(SIGKILL\); it wrote nothing on stderr$"), r.Stderr);
+        Assert.That(Directory.Exists(_out), Is.False, "nothing written to --out");
+        AssertNoChildLeft(3);
+    }
+
+    [TestCase(2, "exited with code 2", "exited 2")]
+    [TestCase(1, "exited with code 1", "exited 1")]
+    [TestCase(137, "was killed by signal 9 (SIGKILL)", "killed by SIGKILL")]
+    [TestCase(139, "was killed by signal 11 (SIGSEGV)", "killed by SIGSEGV")]
+    [TestCase(134, "was killed by signal 6 (SIGABRT)", "killed by SIGABRT")]
+    [TestCase(130, "was stopped by SIGINT (exit code 130)", "stopped by SIGINT")]
+    [TestCase(143, "was stopped by SIGTERM (exit code 143)", "stopped by SIGTERM")]
+    [TestCase(128, "exited with code 128", "exited 128")]
+    [TestCase(255, "exited with code 255", "exited 255")]
+    [TestCase(-1, "exited with code -1", "exited -1")]
+    public void BankProcessEnd_NamesTheSignal_OfAnExitCode128PlusN(int exitCode, string ended, string panel)
+    {
+        Assert.That(ApplianceTraining.Ended(exitCode), Is.EqualTo(ended));
+        Assert.That(ApplianceTraining.EndedShort(exitCode), Is.EqualTo(panel));
+    }
+
+    [Test]
+    public void BankProcessEnd_ARealTimeSignal_IsNamedByItsNumber()
+    {
+        // Linux's real-time signals (34..64) have no fixed names: the number alone.
+        Assert.That(ApplianceTraining.Ended(128 + 40), Is.EqualTo(OperatingSystem.IsLinux() ? "was killed by signal 40" : "exited with code 168"));
+        Assert.That(ApplianceTraining.Ended(128 + 65), Is.EqualTo("exited with code 193"), "beyond the signals: the process's own code");
+    }
+
+    [Test]
     public void HungBankProcess_IsStoppedAtTheDeadline_AndTheRunExitsOne()
     {
         var clock = Stopwatch.StartNew();
