@@ -39,6 +39,8 @@ internal sealed class SimulateCommand : ICliCommand
     internal const int MaxTransactions = 20_000_000;
     /// <summary>Default Dirichlet concentration of a CSV split without a bank column.</summary>
     internal const double DefaultAlpha = CsvInput.DefaultAlpha;
+    /// <summary>Largest --alpha a run takes (CheckOptions).</summary>
+    internal const double MaxAlpha = 1e6;
     /// <summary>Default seconds a bank process of --transport grpc may stay silent.</summary>
     internal const double DefaultBankTimeout = 300;
     /// <summary>Every file a run may write; a file of an earlier run that this run did not write is removed.</summary>
@@ -165,8 +167,7 @@ internal sealed class SimulateCommand : ICliCommand
             if (csv is null)
             {
                 banks = FederatedExperiment.GenerateSynthetic(options, progress: null, phases);
-                FederatedExperiment.CheckBanks(banks, options.RunBaselines,
-                    $"The scenario is too small for {s.Banks} banks: use more --transactions (e.g. --transactions {Math.Max(4 * s.Transactions, 40_000 * s.Banks)}) or fewer --banks.");
+                FederatedExperiment.CheckBanks(banks, options.RunBaselines, ScenarioFix(s.Banks, s.Transactions));
                 options = options with { DataSource = SyntheticSource(options.EffectiveScenario, banks) };
                 stderr.WriteLine($"fraudfed simulate: {s.Banks} banks, {s.Transactions:N0} transactions, mode {s.Mode}, model {s.Model}, seed {s.Seed}, campaign shift {s.CampaignShift} " +
                     $"(generated in {clock.Elapsed.TotalSeconds:0.0} s)");
@@ -325,16 +326,57 @@ internal sealed class SimulateCommand : ICliCommand
         var clock = Stopwatch.StartNew();
         using CategoryEncoder encoder = key is null ? CategoryEncoder.Public(csv.CategoryBuckets) : CategoryEncoder.Keyed(key, csv.CategoryBuckets);
         var split = new CsvSplit { Banks = s.Banks, Alpha = csv.Alpha, Seed = s.Seed };
-        string fix = schema.BankColumn is { } column
-            ? $"Each bank of bank column '{column}' needs rows in both windows and fraud in its training window for its local-only baseline; merge small banks in the file."
-            : $"The split gives some bank too little of the file's fraud for {s.Banks} banks: use a larger --alpha (a more even split, e.g. --alpha {Math.Max(10, csv.Alpha * 10).ToString(CultureInfo.InvariantCulture)}), fewer --banks, or another --seed.";
-        CsvExperimentData data = CsvExperimentData.Load(csv.Path!, schema, split, encoder, fix, cancellationToken);
+        CsvExperimentData data = CsvExperimentData.Load(csv.Path!, schema, split, encoder, why => CsvFix(why, schema, s.Banks, csv.Alpha), cancellationToken);
         if (data.Table.Banks is not null && data.Banks.Count is < 3 or > MaxBanks)
             throw new UsageException($"bank column '{schema.BankColumn}' names {data.Banks.Count} banks; a simulation needs 3..{MaxBanks}.");
         CsvSource src = data.Table.Source!;
         stderr.WriteLine($"fraudfed simulate: read {csv.Path} ({src.Bytes / 1e6:0.0} MB, schema {schema.Name}): {src.Rows:N0} rows, {src.Features.Count} features ({src.Categorical.Count} categorical, {src.MissingCells.Values.Sum():N0} missing cells), " +
             $"{data.Table.Rows.Positives:N0} fraud, separator {CsvSchema.SeparatorName(src.Separator)}, read and split in {clock.Elapsed.TotalSeconds:0.0} s");
         return (data.Banks, data.Source);
+    }
+
+    /// <summary>What to change when the synthetic scenario of <paramref name="banks"/> banks and <paramref name="transactions"/>
+    /// transactions leaves a bank (or every bank) short of rows or fraud: more --transactions (while below the most), fewer
+    /// --banks (above the fewest, 3), and another --seed only when neither is possible.</summary>
+    internal static string ScenarioFix(int banks, int transactions)
+    {
+        var changes = new List<string>();
+        if (transactions < MaxTransactions)
+            changes.Add($"more --transactions (e.g. --transactions {Math.Min(MaxTransactions, Math.Max(4L * transactions, 40_000L * banks)).ToString(CultureInfo.InvariantCulture)})");
+        if (banks > 3) changes.Add("fewer --banks");
+        if (changes.Count == 0) changes.Add("another --seed");
+        return $"The scenario is too small for {banks} banks: use {string.Join(" or ", changes)}.";
+    }
+
+    /// <summary>What to change for <paramref name="why"/>, the one reason a bank of a --csv run is unusable, naming only what can
+    /// change: with a bank column, that bank merged into another in the file; with a Dirichlet split, a larger --alpha (below
+    /// its most), fewer --banks (above 3) or another --seed; and when no bank has fraud in one of the windows, which no split
+    /// changes, the time column.</summary>
+    internal static string CsvFix(BankShortfall why, CsvSchema schema, int banks, double alpha)
+    {
+        string time = schema.TimeColumn is { } t ? $"time column '{t}'" : "row order (no time column)";
+        switch (why)
+        {
+            case BankShortfall.NoTrainingFraudAtAnyBank:
+                return $"All of the file's fraud lies in the later test window (the latest quarter by {time}), which no split changes: check the time column (--time), or give a file with fraud before that window.";
+            case BankShortfall.NoTestFraudAtAnyBank:
+                return $"None of the file's fraud lies in the later test window (the latest quarter by {time}), which no split changes: check the time column (--time), or give a file with fraud in that window.";
+        }
+        if (schema.BankColumn is { } column)
+            return $"Bank column '{column}' decides the banks: merge this bank's rows into another bank in the file.";
+        string share = why switch
+        {
+            BankShortfall.NoTrainingFraud => "too little of the file's fraud",
+            BankShortfall.OnlyTrainingFraud => "too few of the file's legitimate rows",
+            _ => "too small a share of the file's rows",
+        };
+        var changes = new List<string>();
+        if (alpha < MaxAlpha)
+            changes.Add($"a larger --alpha (a more even split, e.g. --alpha {Math.Min(MaxAlpha, Math.Max(10, alpha * 10)).ToString(CultureInfo.InvariantCulture)})");
+        if (banks > 3) changes.Add("fewer --banks");
+        changes.Add("another --seed");
+        string list = changes.Count == 1 ? changes[0] : string.Join(", ", changes.Take(changes.Count - 1)) + " or " + changes[^1];
+        return $"The Dirichlet split (--alpha {alpha.ToString(CultureInfo.InvariantCulture)}) gave it {share}: use {list}.";
     }
 
     private static IReadOnlyList<RunSetting> SyntheticSource(SyntheticScenario scenario, IReadOnlyList<BankData> banks) =>
