@@ -61,7 +61,7 @@ internal sealed class SimulateCommand : ICliCommand
         var rounds = new Option<int?>("--rounds") { Description = "FedAvg rounds of the federated logistic regression, with --model logistic (1..10000, default 30)." }.InRange(1, 10_000);
         var shift = new Option<int>("--campaign-shift") { Description = "Banks each fraud campaign's home moves between the training and the later test window (0: campaigns stay put; below --banks).", DefaultValueFactory = _ => 1 }.InRange(0, MaxBanks - 1);
         var json = new Option<bool>("--json") { Description = "End with one JSON line of headline results." };
-        var transport = new Option<string>("--transport") { Description = "grpc: the aggregator appliance and one `bank train` process per bank over loopback mutual TLS (a temporary development kit); inproc: banks and aggregator in one process over an in-memory transport (faster; the same model and protocol bytes).", DefaultValueFactory = _ => "grpc" };
+        var transport = new Option<string>("--transport") { Description = "grpc: the aggregator appliance and one `bank train` process per bank over loopback mutual TLS (a temporary development kit); inproc: banks and aggregator in one process over an in-memory transport (faster; the same model and protocol bytes). With grpc the banks run the native bank program the build made (Linux x64), else this CLI's own `bank train`; FRAUDFED_NATIVE_BANK=0 chooses the CLI's, =1 requires the native program.", DefaultValueFactory = _ => "grpc" };
         transport.OneOf("inproc", "grpc");
         var bankTimeout = new Option<double>("--bank-timeout") { Description = "With --transport grpc (the default): a bank process that writes nothing for this many seconds is stopped and the run fails (1..86400).", DefaultValueFactory = _ => DefaultBankTimeout };
         var csv = new Option<string?>("--csv") { Description = "Train on this CSV file instead of the synthetic scenario (RFC 4180; BOM, CRLF, quoted line breaks are fine)." };
@@ -221,6 +221,9 @@ internal sealed class SimulateCommand : ICliCommand
             if (result.LightGbmModelText is { } text) File.WriteAllText(output.Stage("model.txt"), text);
             IReadOnlyDictionary<string, string> written = output.Commit(Outputs);
 
+            // An empty line first only where it sets the table apart from the progress lines above it: both streams on a
+            // terminal. Redirected, stdout begins with the table.
+            if (ReferenceEquals(stdout, Console.Out) && !Console.IsOutputRedirected && !Console.IsErrorRedirected) stdout.WriteLine();
             WriteTable(stdout, result);
             if (csv is null)
                 stdout.WriteLine(s.CampaignShift == 0
@@ -449,7 +452,6 @@ internal sealed class SimulateCommand : ICliCommand
     internal static void WriteTable(TextWriter w, ExperimentResult r)
     {
         static string F(double v) => double.IsFinite(v) ? v.ToString("0.0000", CultureInfo.InvariantCulture) : "n/a";
-        w.WriteLine();
         w.WriteLine($"PR-AUC on each bank's later time window ({r.Model}, {r.Mode}):");
         w.WriteLine($"{"bank",-10} {"train",9} {"fraud",7} {"test",8} {"fraud",7} {"local",8} {"federated",10} {"central",8}");
         for (int i = 0; i < r.BankData.Count; i++)
