@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -100,6 +102,91 @@ public sealed class OutputStagingTests
             Assert.That(written.Keys, Is.EqualTo(new[] { "summary.json" }));
         }
         Assert.That(Entries(), Is.EqualTo(new[] { "x", "x/y", "x/y/summary.json" }));
+    }
+
+    /// <summary>A directory <paramref name="name"/> of the test directory holding an output file and, if given, the marker
+    /// <paramref name="marker"/> of <paramref name="kind"/> (default the staging directories').</summary>
+    private string Leftover(string name, string? marker, OwnerMarker? kind = null)
+    {
+        string dir = Path.Combine(_dir, name);
+        Directory.CreateDirectory(dir);
+        File.WriteAllText(Path.Combine(dir, "summary.json"), "{}");
+        if (marker is not null) File.WriteAllText(Path.Combine(dir, (kind ?? StagedOutput.Marker).FileName), marker);
+        return dir;
+    }
+
+    private static string MarkerText(OwnerMarker kind, int pid, string boot, ulong start) =>
+        string.Create(CultureInfo.InvariantCulture, $"{kind.Format}\npid={pid}\nboot={boot}\nstart={start}\n");
+
+    private static string Hex() => Guid.NewGuid().ToString("N")[..12];
+
+    [Test]
+    public void Prepare_RemovesTheStagingDirectoriesOfTheSameTarget_WhoseOwnerIsGone_AndNothingElse()
+    {
+        string target = Path.Combine(_dir, "out");
+        if (!OperatingSystem.IsLinux())
+        {
+            string elsewhere = Leftover($".out.fraudfed-{Hex()}", MarkerText(StagedOutput.Marker, 999_999_999, "boot", 1));
+            using (StagedOutput s = StagedOutput.Prepare(target)) Assert.That(s.RemovedLeftovers, Is.Empty, "nothing removed where the owner cannot be told");
+            Assert.That(Directory.Exists(elsewhere), Is.True);
+            return;
+        }
+        var (boot, start) = OwnerMarker.Owner(Environment.ProcessId)!.Value;
+        string gone = MarkerText(StagedOutput.Marker, Environment.ProcessId, boot, start + 1);   // this pid, another start: a reused pid
+
+        // A killed owner: a real process, marked as the owner while it ran, then killed (its pid now has no process).
+        string killed = Leftover($".out.fraudfed-{Hex()}", null);
+        using (Process sleeper = Process.Start(new ProcessStartInfo("sleep", "60") { UseShellExecute = false })!)
+        {
+            Assert.That(StagedOutput.Marker.Write(killed, sleeper.Id), Is.True);
+            sleeper.Kill();
+            sleeper.WaitForExit();
+        }
+        string reused = Leftover($".out.fraudfed-{Hex()}", gone);
+        string live = Leftover($".out.fraudfed-{Hex()}", MarkerText(StagedOutput.Marker, Environment.ProcessId, boot, start));
+        string unmarked = Leftover($".out.fraudfed-{Hex()}", null);
+        string otherTarget = Leftover($".output.fraudfed-{Hex()}", gone);
+        string longerName = Leftover($".out.fraudfed-{Hex()}0", gone);
+        string upperHex = Leftover($".out.fraudfed-{Hex().ToUpperInvariant()}", gone);
+        string noDot = Leftover($"out.fraudfed-{Hex()}", gone);
+        string otherKind = Leftover($".out.fraudfed-{Hex()}", MarkerText(SimulateWorkDirectory.Marker, Environment.ProcessId, boot, start + 1), SimulateWorkDirectory.Marker);
+        string linkTarget = Leftover("link-target", gone);
+        string link = Path.Combine(_dir, $".out.fraudfed-{Hex()}");
+        Directory.CreateSymbolicLink(link, linkTarget);
+        string[] kept = [live, unmarked, otherTarget, longerName, upperHex, noDot, otherKind, linkTarget];
+
+        try
+        {
+            using (StagedOutput staged = StagedOutput.Prepare(target))
+            {
+                Assert.That(staged.RemovedLeftovers.Order(), Is.EqualTo(new[] { killed, reused }.Order()));
+                foreach (string dir in new[] { killed, reused }) Assert.That(Directory.Exists(dir), Is.False, dir);
+                foreach (string dir in kept) Assert.That(File.Exists(Path.Combine(dir, "summary.json")), Is.True, $"{dir} is left alone");
+                Assert.That(new DirectoryInfo(link).LinkTarget, Is.EqualTo(linkTarget), "the link is left alone");
+                string line = staged.RemovedLine("simulate")!;
+                Assert.That(line, Does.StartWith($"fraudfed simulate: removed 2 staging directories of {target} ").And.Contain("killed")
+                    .And.Contain(killed).And.Contain(reused).And.Not.Contain("\n"));
+
+                // This run's own staging directory is marked with this process, and a second run beside it leaves it alone.
+                var owner = StagedOutput.Marker.Parse(File.ReadAllText(Path.Combine(staged.StagingPath, StagedOutput.Marker.FileName)));
+                Assert.That(owner, Is.EqualTo((Environment.ProcessId, boot, start)));
+                using (StagedOutput second = StagedOutput.Prepare(target))
+                {
+                    Assert.That(second.RemovedLeftovers, Is.Empty);
+                    Assert.That(second.RemovedLine("simulate"), Is.Null);
+                    Assert.That(Directory.Exists(staged.StagingPath), Is.True);
+                }
+            }
+        }
+        finally { File.Delete(link); }
+        Assert.That(Directory.GetDirectories(_dir, ".out.fraudfed-*").Order(), Is.EqualTo(new[] { live, unmarked, longerName, upperHex, otherKind }.Order()),
+            "after the runs only the directories that were left alone remain");
+
+        // One leftover: named in the line, which names the command as typed.
+        string one = Leftover($".out.fraudfed-{Hex()}", gone);
+        using (StagedOutput staged = StagedOutput.Prepare(target))
+            Assert.That(staged.RemovedLine("bank train"), Is.EqualTo($"fraudfed bank train: removed {one}, the staging directory of {target} (outputs not yet moved into place) " +
+                "of an earlier run that was killed (its process is gone)."));
     }
 
     [Test]

@@ -29,6 +29,8 @@ public sealed class SimulateCommandTests
             stdout, stderr, CancellationToken.None);
 
         Assert.That(rc, Is.EqualTo(0), stderr.ToString());
+        // Redirected (not a terminal), stdout begins with the table itself: no empty first line (a user trial saw one).
+        Assert.That(stdout.ToString(), Does.StartWith("PR-AUC on each bank's later time window ("));
         string[] lines = stdout.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
         using JsonDocument doc = JsonDocument.Parse(lines[^1]);
         JsonElement j = doc.RootElement;
@@ -51,6 +53,16 @@ public sealed class SimulateCommandTests
         string[] printed = lines[legend..].TakeWhile(l => !l.StartsWith("protocol: ", StringComparison.Ordinal)).ToArray();
         Assert.That(printed, Has.Length.GreaterThan(1).And.All.Length.LessThanOrEqualTo(SimulateCommand.LegendWidth), string.Join("\n", printed));
         Assert.That(string.Join(' ', printed), Is.EqualTo(SimulateCommand.Legend), "the same words");
+    }
+
+    [Test]
+    public void SimulateHelp_NamesTheVariableThatChoosesTheBankProgram()
+    {
+        var (code, stdout, stderr) = HostileInputTests.Run("simulate", "--help");
+        Assert.That(code, Is.Zero, stderr);
+        string help = string.Join(' ', stdout.Split((char[])[' ', '\n', '\r'], StringSplitOptions.RemoveEmptyEntries));   // the help wraps its lines
+        Assert.That(help, Does.Contain("FRAUDFED_NATIVE_BANK=0"), help);
+        Assert.That(help, Does.Contain("native bank program"), help);
     }
 
     [Test]

@@ -45,6 +45,7 @@ internal sealed class AggregatorCommands : ICliSubcommands
             if (Directory.Exists(target) && Directory.EnumerateFileSystemEntries(target).Any())
                 throw new UsageException($"--out '{target}' is not empty; init never overwrites a kit (its keys would be lost). Give a new directory.");
             using StagedOutput staged = StagedOutput.Prepare(target);
+            if (staged.RemovedLine("aggregator init") is { } removed) pr.InvocationConfiguration.Error.WriteLine(removed);   // a killed run's staging directory
             DevelopmentProvisioning.Write(staged.StagingPath, new ProvisioningOptions
             {
                 Banks = n, Mode = pr.GetValue(mode)!, Listen = listenValue, OpsListen = opsValue, InsecureTestParameters = pr.GetValue(insecure),

@@ -234,7 +234,7 @@ internal static class ApplianceTraining
                 {
                     if (p.HasExited)
                     {
-                        if (p.ExitCode != 0) Fail(banks, p, $"exited with code {p.ExitCode}");
+                        if (p.ExitCode != 0) Fail(banks, p, Ended(p.ExitCode));
                     }
                     else
                     {
@@ -256,6 +256,47 @@ internal static class ApplianceTraining
         }
         finally { board.Finish(); }
     }
+
+    /// <summary>How a bank process that exited with <paramref name="exitCode"/> (not 0) ended, after "bank 1 (pid 4242) ": "exited
+    /// with code 2"; on Unix, where .NET reports a process ended by signal N as exit code 128 + N, "was killed by signal 9
+    /// (SIGKILL)" (signal(7)), except for 130 and 143, with which FraudFed's own processes exit on purpose after SIGINT and
+    /// SIGTERM (CliErrors.Interrupted, CliErrors.Terminated): "was stopped by SIGINT (exit code 130)".</summary>
+    internal static string Ended(int exitCode) => Signal(exitCode) switch
+    {
+        null => $"exited with code {exitCode}",
+        (_, string name) when exitCode is CliErrors.Interrupted or CliErrors.Terminated => $"was stopped by {name} (exit code {exitCode})",
+        (int number, string name) => $"was killed by signal {number} ({name})",
+        (int number, null) => $"was killed by signal {number}",
+    };
+
+    /// <summary><see cref="Ended"/> in short, for a bank's panel line: "exited 2", "killed by SIGKILL", "stopped by SIGTERM".</summary>
+    internal static string EndedShort(int exitCode) => Signal(exitCode) switch
+    {
+        null => $"exited {exitCode}",
+        (_, string name) when exitCode is CliErrors.Interrupted or CliErrors.Terminated => $"stopped by {name}",
+        (_, string name) => $"killed by {name}",
+        (int number, null) => $"killed by signal {number}",
+    };
+
+    /// <summary>The signal (number, and name where known) that exit code <paramref name="exitCode"/> stands for (128 + N on Unix:
+    /// N in 1..64 on Linux, 1..31 elsewhere), or null (an exit code the process chose, or Windows).</summary>
+    private static (int Number, string? Name)? Signal(int exitCode)
+    {
+        if (OperatingSystem.IsWindows()) return null;
+        int n = exitCode - 128;
+        if (n < 1 || n > (OperatingSystem.IsLinux() ? 64 : 31)) return null;
+        // Linux's numbering (signal(7)); elsewhere only the numbers POSIX systems share.
+        string? name = OperatingSystem.IsLinux() ? (n <= LinuxSignals.Length ? "SIG" + LinuxSignals[n - 1] : null)
+            : n is 1 or 2 or 3 or 4 or 5 or 6 or 8 or 9 or 11 or 13 or 14 or 15 ? "SIG" + LinuxSignals[n - 1] : null;
+        return (n, name);
+    }
+
+    /// <summary>Linux's signals 1..31 (signal(7)); 32..64 are the real-time signals, which have no fixed names.</summary>
+    private static readonly string[] LinuxSignals =
+    [
+        "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1", "SEGV", "USR2", "PIPE", "ALRM", "TERM", "STKFLT",
+        "CHLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU", "URG", "XCPU", "XFSZ", "VTALRM", "PROF", "WINCH", "IO", "PWR", "SYS",
+    ];
 
     private static void Fail(IReadOnlyList<BankProcess> banks, BankProcess failed, string what)
     {
@@ -449,7 +490,7 @@ internal sealed class BankProcess : IDisposable
             stamp = _stamp;
         }
         status = Shorten(status, 100);
-        string ended = _process.HasExited && _process.ExitCode != 0 ? $" (exited {_process.ExitCode})" : "";
+        string ended = _process.HasExited && _process.ExitCode != 0 ? $" ({ApplianceTraining.EndedShort(_process.ExitCode)})" : "";
         TimeSpan age = Stopwatch.GetElapsedTime(stamp);
         string stale = age > StaleReport && !_process.HasExited ? $" (reported {age.TotalSeconds.ToString("0", CultureInfo.InvariantCulture)} s ago)" : "";
         return $"{ApplianceTraining.Stamp(clock.Elapsed)} bank {Bank} (pid {Id}): {status}{ended}{stale}";

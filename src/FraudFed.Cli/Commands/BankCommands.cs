@@ -116,6 +116,7 @@ internal sealed class BankCommands : ICliSubcommands
             using LoadedBankConfig bank = BankConfig.Load(pr.GetValue(config)!);
             CheckStateDirectory(bank);
             using StagedOutput staged = StagedOutput.Prepare(pr.GetValue(output)!);
+            if (staged.RemovedLine("bank train") is { } removed) stderr.WriteLine(removed);   // a killed run's staging directory
             using IDisposable listening = CliInterrupt.Listen();
             using CancellationTokenSource cts = CliInterrupt.WithTimeout(TimeSpan.FromSeconds(seconds));
             if (pr.GetValue(stdinLifeline)) SupervisorLifeline.Watch(cts, stderr, $"bank {bank.Config.Bank}");

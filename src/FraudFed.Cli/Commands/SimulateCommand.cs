@@ -39,6 +39,8 @@ internal sealed class SimulateCommand : ICliCommand
     internal const int MaxTransactions = 20_000_000;
     /// <summary>Default Dirichlet concentration of a CSV split without a bank column.</summary>
     internal const double DefaultAlpha = CsvInput.DefaultAlpha;
+    /// <summary>Largest --alpha a run takes (CheckOptions).</summary>
+    internal const double MaxAlpha = 1e6;
     /// <summary>Default seconds a bank process of --transport grpc may stay silent.</summary>
     internal const double DefaultBankTimeout = 300;
     /// <summary>Every file a run may write; a file of an earlier run that this run did not write is removed.</summary>
@@ -59,7 +61,7 @@ internal sealed class SimulateCommand : ICliCommand
         var rounds = new Option<int?>("--rounds") { Description = "FedAvg rounds of the federated logistic regression, with --model logistic (1..10000, default 30)." }.InRange(1, 10_000);
         var shift = new Option<int>("--campaign-shift") { Description = "Banks each fraud campaign's home moves between the training and the later test window (0: campaigns stay put; below --banks).", DefaultValueFactory = _ => 1 }.InRange(0, MaxBanks - 1);
         var json = new Option<bool>("--json") { Description = "End with one JSON line of headline results." };
-        var transport = new Option<string>("--transport") { Description = "grpc: the aggregator appliance and one `bank train` process per bank over loopback mutual TLS (a temporary development kit); inproc: banks and aggregator in one process over an in-memory transport (faster; the same model and protocol bytes).", DefaultValueFactory = _ => "grpc" };
+        var transport = new Option<string>("--transport") { Description = "grpc: the aggregator appliance and one `bank train` process per bank over loopback mutual TLS (a temporary development kit); inproc: banks and aggregator in one process over an in-memory transport (faster; the same model and protocol bytes). With grpc the banks run the native bank program the build made (Linux x64), else this CLI's own `bank train`; FRAUDFED_NATIVE_BANK=0 chooses the CLI's, =1 requires the native program.", DefaultValueFactory = _ => "grpc" };
         transport.OneOf("inproc", "grpc");
         var bankTimeout = new Option<double>("--bank-timeout") { Description = "With --transport grpc (the default): a bank process that writes nothing for this many seconds is stopped and the run fails (1..86400).", DefaultValueFactory = _ => DefaultBankTimeout };
         var csv = new Option<string?>("--csv") { Description = "Train on this CSV file instead of the synthetic scenario (RFC 4180; BOM, CRLF, quoted line breaks are fine)." };
@@ -135,6 +137,8 @@ internal sealed class SimulateCommand : ICliCommand
 
         // 3. The output directory: staged next to --out, moved into place only at the end.
         using StagedOutput output = StagedOutput.Prepare(s.OutDirectory);
+        // Staging directories of the same --out that earlier runs, killed outright, left behind (StagedOutput): said in one line.
+        if (output.RemovedLine("simulate") is { } removedStaging) stderr.WriteLine(removedStaging);
         // The temporary directories (kit keys, plaintext partition files) of earlier grpc runs that were killed outright
         // (SIGKILL): only those marked by simulate, of this user, whose owner process is gone (SimulateWorkDirectory).
         if (s.Transport == "grpc" && SimulateWorkDirectory.RemovedLine(SimulateWorkDirectory.RemoveLeftovers()) is { } removed)
@@ -163,8 +167,7 @@ internal sealed class SimulateCommand : ICliCommand
             if (csv is null)
             {
                 banks = FederatedExperiment.GenerateSynthetic(options, progress: null, phases);
-                FederatedExperiment.CheckBanks(banks, options.RunBaselines,
-                    $"The scenario is too small for {s.Banks} banks: use more --transactions (e.g. --transactions {Math.Max(4 * s.Transactions, 40_000 * s.Banks)}) or fewer --banks.");
+                FederatedExperiment.CheckBanks(banks, options.RunBaselines, ScenarioFix(s.Banks, s.Transactions));
                 options = options with { DataSource = SyntheticSource(options.EffectiveScenario, banks) };
                 stderr.WriteLine($"fraudfed simulate: {s.Banks} banks, {s.Transactions:N0} transactions, mode {s.Mode}, model {s.Model}, seed {s.Seed}, campaign shift {s.CampaignShift} " +
                     $"(generated in {clock.Elapsed.TotalSeconds:0.0} s)");
@@ -218,6 +221,9 @@ internal sealed class SimulateCommand : ICliCommand
             if (result.LightGbmModelText is { } text) File.WriteAllText(output.Stage("model.txt"), text);
             IReadOnlyDictionary<string, string> written = output.Commit(Outputs);
 
+            // An empty line first only where it sets the table apart from the progress lines above it: both streams on a
+            // terminal. Redirected, stdout begins with the table.
+            if (ReferenceEquals(stdout, Console.Out) && !Console.IsOutputRedirected && !Console.IsErrorRedirected) stdout.WriteLine();
             WriteTable(stdout, result);
             if (csv is null)
                 stdout.WriteLine(s.CampaignShift == 0
@@ -323,16 +329,57 @@ internal sealed class SimulateCommand : ICliCommand
         var clock = Stopwatch.StartNew();
         using CategoryEncoder encoder = key is null ? CategoryEncoder.Public(csv.CategoryBuckets) : CategoryEncoder.Keyed(key, csv.CategoryBuckets);
         var split = new CsvSplit { Banks = s.Banks, Alpha = csv.Alpha, Seed = s.Seed };
-        string fix = schema.BankColumn is { } column
-            ? $"Each bank of bank column '{column}' needs rows in both windows and fraud in its training window for its local-only baseline; merge small banks in the file."
-            : $"The split gives some bank too little of the file's fraud for {s.Banks} banks: use a larger --alpha (a more even split, e.g. --alpha {Math.Max(10, csv.Alpha * 10).ToString(CultureInfo.InvariantCulture)}), fewer --banks, or another --seed.";
-        CsvExperimentData data = CsvExperimentData.Load(csv.Path!, schema, split, encoder, fix, cancellationToken);
+        CsvExperimentData data = CsvExperimentData.Load(csv.Path!, schema, split, encoder, why => CsvFix(why, schema, s.Banks, csv.Alpha), cancellationToken);
         if (data.Table.Banks is not null && data.Banks.Count is < 3 or > MaxBanks)
             throw new UsageException($"bank column '{schema.BankColumn}' names {data.Banks.Count} banks; a simulation needs 3..{MaxBanks}.");
         CsvSource src = data.Table.Source!;
         stderr.WriteLine($"fraudfed simulate: read {csv.Path} ({src.Bytes / 1e6:0.0} MB, schema {schema.Name}): {src.Rows:N0} rows, {src.Features.Count} features ({src.Categorical.Count} categorical, {src.MissingCells.Values.Sum():N0} missing cells), " +
             $"{data.Table.Rows.Positives:N0} fraud, separator {CsvSchema.SeparatorName(src.Separator)}, read and split in {clock.Elapsed.TotalSeconds:0.0} s");
         return (data.Banks, data.Source);
+    }
+
+    /// <summary>What to change when the synthetic scenario of <paramref name="banks"/> banks and <paramref name="transactions"/>
+    /// transactions leaves a bank (or every bank) short of rows or fraud: more --transactions (while below the most), fewer
+    /// --banks (above the fewest, 3), and another --seed only when neither is possible.</summary>
+    internal static string ScenarioFix(int banks, int transactions)
+    {
+        var changes = new List<string>();
+        if (transactions < MaxTransactions)
+            changes.Add($"more --transactions (e.g. --transactions {Math.Min(MaxTransactions, Math.Max(4L * transactions, 40_000L * banks)).ToString(CultureInfo.InvariantCulture)})");
+        if (banks > 3) changes.Add("fewer --banks");
+        if (changes.Count == 0) changes.Add("another --seed");
+        return $"The scenario is too small for {banks} banks: use {string.Join(" or ", changes)}.";
+    }
+
+    /// <summary>What to change for <paramref name="why"/>, the one reason a bank of a --csv run is unusable, naming only what can
+    /// change: with a bank column, that bank merged into another in the file; with a Dirichlet split, a larger --alpha (below
+    /// its most), fewer --banks (above 3) or another --seed; and when no bank has fraud in one of the windows, which no split
+    /// changes, the time column.</summary>
+    internal static string CsvFix(BankShortfall why, CsvSchema schema, int banks, double alpha)
+    {
+        string time = schema.TimeColumn is { } t ? $"time column '{t}'" : "row order (no time column)";
+        switch (why)
+        {
+            case BankShortfall.NoTrainingFraudAtAnyBank:
+                return $"All of the file's fraud lies in the later test window (the latest quarter by {time}), which no split changes: check the time column (--time), or give a file with fraud before that window.";
+            case BankShortfall.NoTestFraudAtAnyBank:
+                return $"None of the file's fraud lies in the later test window (the latest quarter by {time}), which no split changes: check the time column (--time), or give a file with fraud in that window.";
+        }
+        if (schema.BankColumn is { } column)
+            return $"Bank column '{column}' decides the banks: merge this bank's rows into another bank in the file.";
+        string share = why switch
+        {
+            BankShortfall.NoTrainingFraud => "too little of the file's fraud",
+            BankShortfall.OnlyTrainingFraud => "too few of the file's legitimate rows",
+            _ => "too small a share of the file's rows",
+        };
+        var changes = new List<string>();
+        if (alpha < MaxAlpha)
+            changes.Add($"a larger --alpha (a more even split, e.g. --alpha {Math.Min(MaxAlpha, Math.Max(10, alpha * 10)).ToString(CultureInfo.InvariantCulture)})");
+        if (banks > 3) changes.Add("fewer --banks");
+        changes.Add("another --seed");
+        string list = changes.Count == 1 ? changes[0] : string.Join(", ", changes.Take(changes.Count - 1)) + " or " + changes[^1];
+        return $"The Dirichlet split (--alpha {alpha.ToString(CultureInfo.InvariantCulture)}) gave it {share}: use {list}.";
     }
 
     private static IReadOnlyList<RunSetting> SyntheticSource(SyntheticScenario scenario, IReadOnlyList<BankData> banks) =>
@@ -405,7 +452,6 @@ internal sealed class SimulateCommand : ICliCommand
     internal static void WriteTable(TextWriter w, ExperimentResult r)
     {
         static string F(double v) => double.IsFinite(v) ? v.ToString("0.0000", CultureInfo.InvariantCulture) : "n/a";
-        w.WriteLine();
         w.WriteLine($"PR-AUC on each bank's later time window ({r.Model}, {r.Mode}):");
         w.WriteLine($"{"bank",-10} {"train",9} {"fraud",7} {"test",8} {"fraud",7} {"local",8} {"federated",10} {"central",8}");
         for (int i = 0; i < r.BankData.Count; i++)

@@ -1,27 +1,17 @@
 // The private temporary directory of a `simulate --transport grpc` run (the development kit's keys, the banks' plaintext
 // partition files, the appliance's state), and the removal of such directories left behind by a run that was killed.
 // A run removes its directory itself whatever happens, except when it is killed outright (SIGKILL, a power cut): then
-// nothing of it runs any more. So each directory carries a marker naming its owner, and the next grpc run removes the
-// directories whose owner is gone:
-//   marker   `.fraudfed-simulate-owner` in the directory, written (then renamed into place) right after the directory is
-//            made: a first line naming the format, then pid=, boot= (the kernel's boot id) and start= (the process's start
-//            time in clock ticks since boot, field 22 of /proc/<pid>/stat). A pid alone is not enough: the kernel reuses pids,
-//            and the start time tells the owner from a later process that got its pid; the boot id, a run from before a reboot.
-//   removed  only a directory of the temporary directory named fraudfed-simulate-*, that is a directory (not a link to one),
-//            that belongs to the current user, whose marker is a regular file of the current user in the format above, and
-//            whose owner is gone: no process with that pid, or one that started at another time, or another boot. Anything
-//            else is left alone, a directory whose marker cannot be read or whose owner cannot be told apart included.
-// Linux only (the owner's start time from /proc, the directory's owner from statx(2)); elsewhere the marker is written and
-// nothing is removed.
-using System.Globalization;
-using System.Runtime.InteropServices;
-using System.Text;
+// nothing of it runs any more. So each directory carries a marker naming its owner (OwnerMarker: pid, boot id, start time),
+// `.fraudfed-simulate-owner`, and the next grpc run removes the directories of the temporary directory named
+// fraudfed-simulate-* whose marker says their owner is gone (every condition: OwnerMarker). Linux only; elsewhere nothing
+// is marked or removed.
+using FraudFed.Cli.Infrastructure;
 
 namespace FraudFed.Cli.Commands;
 
 /// <summary>The temporary directory of one `simulate --transport grpc` run, marked with its owner, and the removal of those a
 /// killed run left behind.</summary>
-internal static partial class SimulateWorkDirectory
+internal static class SimulateWorkDirectory
 {
     /// <summary>Name prefix of every run's directory in the temporary directory.</summary>
     public const string Prefix = "fraudfed-simulate-";
@@ -29,62 +19,23 @@ internal static partial class SimulateWorkDirectory
     public const string MarkerName = ".fraudfed-simulate-owner";
     /// <summary>The marker's first line: the format.</summary>
     public const string MarkerFormat = "fraudfed simulate work directory, owner marker v1";
-    private const int MaxMarkerBytes = 1024;
+    /// <summary>The owner marker of a run's directory.</summary>
+    public static readonly OwnerMarker Marker = new(MarkerName, MarkerFormat);
 
-    /// <summary>Makes this run's directory (mode 0700, in <see cref="Path.GetTempPath"/>) and marks it with this process as owner.</summary>
+    /// <summary>Makes this run's directory (mode 0700, in <see cref="Path.GetTempPath"/>) and marks it with this process as
+    /// owner (unmarked where that fails: removed by this run at its end, never by another).</summary>
     public static string Create()
     {
         string dir = Directory.CreateTempSubdirectory(Prefix).FullName;
-        try { WriteMarker(dir, Environment.ProcessId); }
-        catch (IOException) { }   // unmarked: removed by this run at its end, never by another
-        catch (UnauthorizedAccessException) { }
+        Marker.Mark(dir);
         return dir;
     }
 
-    /// <summary>Writes the marker naming process <paramref name="pid"/> (as it runs now) as the owner of <paramref name="dir"/>;
-    /// nothing where the owner's start time cannot be read (not Linux).</summary>
-    internal static void WriteMarker(string dir, int pid)
-    {
-        if (Owner(pid) is not { } owner) return;
-        string text = string.Create(CultureInfo.InvariantCulture, $"{MarkerFormat}\npid={pid}\nboot={owner.Boot}\nstart={owner.Start}\n");
-        string temporary = Path.Combine(dir, MarkerName + ".tmp");
-        File.WriteAllText(temporary, text, new UTF8Encoding(false));
-        File.Move(temporary, Path.Combine(dir, MarkerName), overwrite: true);   // whole or absent, never half written
-    }
-
-    /// <summary>Removes the directories of <paramref name="root"/> (default the temporary directory) that earlier runs left
-    /// behind and whose owner process is gone (see the file's head for every condition); returns their paths. Never throws for
-    /// a directory it cannot inspect or remove: it leaves it.</summary>
-    public static IReadOnlyList<string> RemoveLeftovers(string? root = null)
-    {
-        var removed = new List<string>();
-        if (!OperatingSystem.IsLinux()) return removed;
-        root ??= Path.GetTempPath();
-        uint user;
-        string boot;
-        IEnumerable<string> candidates;
-        try
-        {
-            user = GetEffectiveUserId();
-            boot = File.ReadAllText("/proc/sys/kernel/random/boot_id").Trim();
-            candidates = Directory.EnumerateDirectories(root, Prefix + "*").ToArray();
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or EntryPointNotFoundException or DllNotFoundException)
-        {
-            return removed;
-        }
-        foreach (string dir in candidates)
-        {
-            try
-            {
-                if (!IsLeftover(dir, user, boot)) continue;
-                Directory.Delete(dir, recursive: true);
-                removed.Add(dir);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException or EntryPointNotFoundException or DllNotFoundException) { }
-        }
-        return removed;
-    }
+    /// <summary>Removes the directories of <paramref name="root"/> (default the temporary directory) named
+    /// <see cref="Prefix"/>* that earlier runs left behind and whose owner process is gone (<see cref="OwnerMarker"/>); returns
+    /// their paths. Never throws for a directory it cannot inspect or remove: it leaves it.</summary>
+    public static IReadOnlyList<string> RemoveLeftovers(string? root = null) =>
+        Marker.RemoveLeftovers(root ?? Path.GetTempPath(), name => name.StartsWith(Prefix, StringComparison.Ordinal));
 
     /// <summary>The one stderr line that says what <see cref="RemoveLeftovers"/> removed, or null when nothing was.</summary>
     public static string? RemovedLine(IReadOnlyList<string> removed) => removed.Count switch
@@ -93,90 +44,4 @@ internal static partial class SimulateWorkDirectory
         1 => $"fraudfed simulate: removed {removed[0]}, the temporary directory (development kit, partition files) of an earlier simulate that was killed (its process is gone).",
         _ => $"fraudfed simulate: removed {removed.Count} temporary directories (development kits, partition files) of earlier simulate runs that were killed (their processes are gone): {string.Join(", ", removed)}.",
     };
-
-    private static bool IsLeftover(string dir, uint user, string boot)
-    {
-        // The directory itself (not a link), the current user's; its marker a regular file of the same user.
-        if (Stat(dir) is not { } d || !d.IsDirectory || d.Uid != user) return false;
-        string marker = Path.Combine(dir, MarkerName);
-        if (Stat(marker) is not { } m || !m.IsRegularFile || m.Uid != user || m.Size > MaxMarkerBytes) return false;
-        if (ParseMarker(File.ReadAllText(marker)) is not { } owner) return false;
-        return OwnerGone(owner.Pid, owner.Boot, owner.Start, boot);
-    }
-
-    /// <summary>The owner a marker names (pid, boot id, start ticks), or null when the text is not a marker of this format.</summary>
-    internal static (int Pid, string Boot, ulong Start)? ParseMarker(string text)
-    {
-        string[] lines = text.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        if (lines.Length != 4 || lines[0] != MarkerFormat) return null;
-        string? Value(string line, string key) => line.StartsWith(key + "=", StringComparison.Ordinal) ? line[(key.Length + 1)..] : null;
-        if (!int.TryParse(Value(lines[1], "pid"), NumberStyles.None, CultureInfo.InvariantCulture, out int pid) || pid <= 0) return null;
-        if (Value(lines[2], "boot") is not { Length: > 0 } bootId) return null;
-        if (!ulong.TryParse(Value(lines[3], "start"), NumberStyles.None, CultureInfo.InvariantCulture, out ulong start)) return null;
-        return (pid, bootId, start);
-    }
-
-    /// <summary>True when no process <paramref name="pid"/> of this boot started at <paramref name="start"/> (clock ticks since
-    /// boot): the marker's boot is not <paramref name="currentBoot"/>, the pid has no process, or its process started at another
-    /// time (a reused pid). False when it runs, or when that cannot be told.</summary>
-    internal static bool OwnerGone(int pid, string boot, ulong start, string currentBoot)
-    {
-        if (!string.Equals(boot, currentBoot, StringComparison.Ordinal)) return true;
-        if (!Directory.Exists($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}")) return true;
-        return StartTicks(pid) is { } now && now != start;
-    }
-
-    /// <summary>Process <paramref name="pid"/>'s boot id and start time (clock ticks since boot), or null (not Linux, no such process).</summary>
-    internal static (string Boot, ulong Start)? Owner(int pid)
-    {
-        if (!OperatingSystem.IsLinux()) return null;
-        try
-        {
-            string boot = File.ReadAllText("/proc/sys/kernel/random/boot_id").Trim();
-            return StartTicks(pid) is { } start && boot.Length > 0 ? (boot, start) : null;
-        }
-        catch (IOException) { return null; }
-        catch (UnauthorizedAccessException) { return null; }
-    }
-
-    /// <summary>Field 22 of /proc/<paramref name="pid"/>/stat (starttime, clock ticks after boot), or null when it cannot be read.
-    /// The fields are counted after the last ')', which closes the command name (a name may hold spaces and parentheses).</summary>
-    private static ulong? StartTicks(int pid)
-    {
-        string stat;
-        try { stat = File.ReadAllText($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/stat"); }
-        catch (IOException) { return null; }
-        catch (UnauthorizedAccessException) { return null; }
-        int close = stat.LastIndexOf(')');
-        if (close < 0) return null;
-        string[] fields = stat[(close + 1)..].Split(' ', StringSplitOptions.RemoveEmptyEntries);
-        // fields[0] is field 3 (state): starttime, field 22, is fields[19].
-        return fields.Length > 19 && ulong.TryParse(fields[19], NumberStyles.None, CultureInfo.InvariantCulture, out ulong ticks) ? ticks : null;
-    }
-
-    private readonly record struct FileStatus(uint Uid, ushort Mode, ulong Size)
-    {
-        public bool IsDirectory => (Mode & 0xF000) == 0x4000;
-        public bool IsRegularFile => (Mode & 0xF000) == 0x8000;
-    }
-
-    private const int AtFdCwd = -100, AtSymlinkNoFollow = 0x100;
-    private const uint StatxType = 0x1, StatxMode = 0x2, StatxUid = 0x8, StatxSize = 0x200;
-
-    /// <summary>The owner, type and size of <paramref name="path"/> itself (a link is not followed), or null. statx(2): its
-    /// struct statx has the same layout on every Linux architecture (stx_uid at byte 20, stx_mode at 28, stx_size at 40).</summary>
-    private static FileStatus? Stat(string path)
-    {
-        var buffer = new byte[256];
-        if (Statx(AtFdCwd, path, AtSymlinkNoFollow, StatxType | StatxMode | StatxUid | StatxSize, buffer) != 0) return null;
-        uint mask = BitConverter.ToUInt32(buffer, 0);
-        if ((mask & (StatxType | StatxMode | StatxUid | StatxSize)) != (StatxType | StatxMode | StatxUid | StatxSize)) return null;
-        return new FileStatus(BitConverter.ToUInt32(buffer, 20), BitConverter.ToUInt16(buffer, 28), BitConverter.ToUInt64(buffer, 40));
-    }
-
-    [LibraryImport("libc", EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    private static partial int Statx(int dirfd, string path, int flags, uint mask, [Out] byte[] buffer);
-
-    [LibraryImport("libc", EntryPoint = "geteuid")]
-    private static partial uint GetEffectiveUserId();
 }

@@ -6,25 +6,60 @@
 // A run that fails or is cancelled leaves the target as it was: Dispose removes the staging directory and any
 // parent directories Prepare created. Prepare refuses, before any work, a target that exists and is not a directory, lies under a
 // file, or cannot be written (it creates and removes a probe file), so that is never found out after training.
+// A run killed outright (SIGKILL, the out-of-memory killer, a power cut) cannot remove its staging directory, which holds
+// whatever outputs it had written. So the staging directory, `.<name>.fraudfed-<12 hex digits>` beside the target <name>,
+// carries an owner marker (OwnerMarker: `.fraudfed-staging-owner` with the owner's pid, boot id and start time; removed
+// before the commit, so that it never reaches the target), and Prepare removes the staging directories of the same target
+// whose owner is gone, which the command then says in one line (RemovedLine). Only that target's, named so, of this user,
+// marked as staging directories: nothing else beside the target is touched. Linux only, as OwnerMarker.
 namespace FraudFed.Cli.Infrastructure;
 
 /// <summary>A staging directory for a run's outputs and the move into place at the end.</summary>
 internal sealed class StagedOutput : IDisposable
 {
+    /// <summary>Name infix of a staging directory: `.&lt;target name&gt;.fraudfed-&lt;12 hex digits&gt;`.</summary>
+    public const string Infix = ".fraudfed-";
+    /// <summary>Hex digits that end a staging directory's name.</summary>
+    private const int SuffixDigits = 12;
+    /// <summary>The owner marker of a staging directory.</summary>
+    public static readonly OwnerMarker Marker = new(".fraudfed-staging-owner", "fraudfed staged output, owner marker v1");
+
     private readonly List<string> _createdParents;
     private bool _committed;
 
-    private StagedOutput(string target, string staging, List<string> createdParents)
+    private StagedOutput(string target, string staging, List<string> createdParents, IReadOnlyList<string> removedLeftovers)
     {
         TargetPath = target;
         StagingPath = staging;
         _createdParents = createdParents;
+        RemovedLeftovers = removedLeftovers;
     }
 
     /// <summary>The directory the outputs end up in (full path).</summary>
     public string TargetPath { get; }
     /// <summary>Where outputs are written during the run.</summary>
     public string StagingPath { get; }
+    /// <summary>Staging directories of the same target that earlier runs, killed outright, left behind and that
+    /// <see cref="Prepare"/> removed (full paths; empty when there were none).</summary>
+    public IReadOnlyList<string> RemovedLeftovers { get; }
+
+    /// <summary>True when <paramref name="name"/> is the name of a staging directory of a target named <paramref name="targetName"/>:
+    /// `.&lt;targetName&gt;.fraudfed-` and 12 lowercase hex digits.</summary>
+    internal static bool IsStagingName(string name, string targetName)
+    {
+        string prefix = "." + targetName + Infix;
+        return name.Length == prefix.Length + SuffixDigits && name.StartsWith(prefix, StringComparison.Ordinal)
+            && !name.AsSpan(prefix.Length).ContainsAnyExcept("0123456789abcdef");
+    }
+
+    /// <summary>The one stderr line of <paramref name="command"/> (the CLI's command path, e.g. "bank train") that says which
+    /// leftover staging directories <see cref="Prepare"/> removed, or null when it removed none.</summary>
+    public string? RemovedLine(string command) => RemovedLeftovers.Count switch
+    {
+        0 => null,
+        1 => $"{CommandNames.Typed(command)}: removed {RemovedLeftovers[0]}, the staging directory of {TargetPath} (outputs not yet moved into place) of an earlier run that was killed (its process is gone).",
+        _ => $"{CommandNames.Typed(command)}: removed {RemovedLeftovers.Count} staging directories of {TargetPath} (outputs not yet moved into place) of earlier runs that were killed (their processes are gone): {string.Join(", ", RemovedLeftovers)}.",
+    };
 
     /// <summary>Checks <paramref name="target"/> (named <paramref name="option"/> in errors) and creates the staging directory.</summary>
     /// <exception cref="UsageException">a file, under a file, not writable, or not a valid path.</exception>
@@ -50,7 +85,8 @@ internal sealed class StagedOutput : IDisposable
             probe = Path.GetDirectoryName(probe);
         }
         var created = new List<string>();
-        string staging = Path.Combine(parent, "." + Path.GetFileName(full) + ".fraudfed-" + Guid.NewGuid().ToString("N")[..12]);
+        string name = Path.GetFileName(full);
+        string staging = Path.Combine(parent, "." + name + Infix + Guid.NewGuid().ToString("N")[..SuffixDigits]);
         string writingIn = parent;   // the user's directory a new entry is being made in (named in the error, not the hidden entry)
         try
         {
@@ -63,6 +99,7 @@ internal sealed class StagedOutput : IDisposable
             }
             writingIn = parent;
             Directory.CreateDirectory(staging);
+            Marker.Mark(staging);   // unmarked where that fails: removed by this run, never by another
             if (Directory.Exists(full))
             {
                 // The files are renamed into the target at the end: check now that it takes new files.
@@ -78,7 +115,9 @@ internal sealed class StagedOutput : IDisposable
             for (int i = created.Count - 1; i >= 0; i--) TryDelete(created[i]);
             throw new UsageException($"{option} '{target}' cannot be written: nothing can be created in '{writingIn}' ({Reason(e)}); give a directory you can write to.");
         }
-        return new StagedOutput(full, staging, created);
+        // Staging directories of this target left by runs killed outright (this run's own has a live owner: it stays).
+        IReadOnlyList<string> removed = created.Count > 0 ? [] : Marker.RemoveLeftovers(parent, n => IsStagingName(n, name));
+        return new StagedOutput(full, staging, created, removed);
     }
 
     /// <summary>Why a new file or directory could not be made, in words (the runtime's message names the hidden staging or
@@ -103,6 +142,7 @@ internal sealed class StagedOutput : IDisposable
     {
         ObjectDisposedException.ThrowIf(_committed, this);
         var result = new Dictionary<string, string>(StringComparer.Ordinal);
+        File.Delete(Path.Combine(StagingPath, Marker.FileName));   // the marker is not an output (absent: nothing to do)
         foreach (string name in outputNames)
             if (File.Exists(Stage(name))) result[name] = Path.Combine(TargetPath, name);
         if (!Directory.Exists(TargetPath))

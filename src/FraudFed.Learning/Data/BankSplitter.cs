@@ -54,6 +54,11 @@ public static class BankSplitter
         long[] sorted = (long[])rows.Times.Clone();
         Array.Sort(sorted);
         long cut = sorted[Math.Min(sorted.Length - 1, (int)Math.Floor(sorted.Length * (1 - testFraction)))];
+        // Every row at the earliest time: no row lies before the later window, whatever the split (not a bank's shortfall).
+        if (sorted[0] >= cut)
+            throw new DataFormatException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"No row lies before the later test window: at least {1 - testFraction:0%} of the rows share the earliest time ({sorted[0]}), ") +
+                "so every bank's training window would be empty; the time column must spread the rows over time.", null, null);
         var result = new BankData[names.Length];
         for (int b = 0; b < names.Length; b++)
         {
@@ -61,7 +66,10 @@ public static class BankSplitter
             LabeledRows train = rows.Where(i => assignment[i] == bank && rows.Times[i] < cut);
             LabeledRows test = rows.Where(i => assignment[i] == bank && rows.Times[i] >= cut);
             if (train.Rows == 0 || test.Rows == 0)
-                throw new DataFormatException($"Bank '{names[b]}' has no rows in its {(train.Rows == 0 ? "training" : "test")} window.", null, null, names[b]);
+                throw new DataFormatException($"Bank '{names[b]}' has no rows in its {(train.Rows == 0 ? "training" : "later test")} window.", null, null, names[b])
+                {
+                    Shortfall = train.Rows == 0 ? BankShortfall.NoTrainingRows : BankShortfall.NoTestRows,
+                };
             result[b] = new BankData(names[b], train, test);
         }
         return result;

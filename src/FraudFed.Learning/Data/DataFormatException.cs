@@ -21,4 +21,7 @@ public sealed class DataFormatException : FormatException
     public string? Bank { get; }
     /// <summary>The offending file (a CSV or schema path), if any.</summary>
     public string? File { get; }
+    /// <summary>Why the banks' data cannot be used, when that is the error (a bank without rows or fraud in a window, or no
+    /// fraud in either window at any bank); null for any other error.</summary>
+    public BankShortfall? Shortfall { get; init; }
 }

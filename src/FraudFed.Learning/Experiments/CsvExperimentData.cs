@@ -31,10 +31,26 @@ public sealed record CsvExperimentData(CsvTable Table, IReadOnlyList<BankData> B
     /// <param name="schema">Column roles.</param>
     /// <param name="split">Split settings.</param>
     /// <param name="categories">Category encoder (default: public salt); the caller keeps ownership.</param>
-    /// <param name="fix">What the caller can change when a bank is unusable, appended to that error (default: in terms of <see cref="CsvSplit"/>).</param>
+    /// <param name="fix">What the caller can change when a bank is unusable, appended to that error whatever the reason (default:
+    /// the fix for each reason, in terms of <see cref="CsvSplit"/>).</param>
     /// <param name="cancellationToken">Cancels the read.</param>
-    /// <exception cref="DataFormatException">the file does not fit the schema, has no fraud (or only fraud), or a bank has no rows in a window or no fraud to learn from.</exception>
-    public static CsvExperimentData Load(string path, CsvSchema schema, CsvSplit split, CategoryEncoder? categories = null, string? fix = null, CancellationToken cancellationToken = default)
+    /// <exception cref="DataFormatException">the file does not fit the schema, has no fraud (or only fraud), or a bank has no rows in
+    /// a window or no fraud to learn from (<see cref="DataFormatException.Shortfall"/> says which).</exception>
+    public static CsvExperimentData Load(string path, CsvSchema schema, CsvSplit split, CategoryEncoder? categories = null, string? fix = null, CancellationToken cancellationToken = default) =>
+        Load(path, schema, split, categories, fix is null ? null : (Func<BankShortfall, string?>)(_ => fix), cancellationToken);
+
+    /// <summary>Reads <paramref name="path"/>, splits it and checks every bank (see the file header), with a fix for each reason
+    /// a bank is unusable.</summary>
+    /// <param name="path">The CSV file.</param>
+    /// <param name="schema">Column roles.</param>
+    /// <param name="split">Split settings.</param>
+    /// <param name="categories">Category encoder (default: public salt); the caller keeps ownership.</param>
+    /// <param name="fix">For the reason a bank is unusable, what the caller can change (appended to that error), or null for
+    /// nothing to add; a null function: the fix for each reason in terms of <see cref="CsvSplit"/>.</param>
+    /// <param name="cancellationToken">Cancels the read.</param>
+    /// <exception cref="DataFormatException">the file does not fit the schema, has no fraud (or only fraud), or a bank has no rows in
+    /// a window or no fraud to learn from (<see cref="DataFormatException.Shortfall"/> says which).</exception>
+    public static CsvExperimentData Load(string path, CsvSchema schema, CsvSplit split, CategoryEncoder? categories, Func<BankShortfall, string?>? fix, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(path);
         ArgumentNullException.ThrowIfNull(schema);
@@ -47,15 +63,14 @@ public sealed record CsvExperimentData(CsvTable Table, IReadOnlyList<BankData> B
 
         IReadOnlyList<BankData> banks;
         string description;
+        fix ??= why => DefaultFix(why, table.Banks is not null, split);
         if (table.Banks is not null)
         {
-            fix ??= "Each bank of the bank column needs rows in both windows and fraud in its training window; merge small banks in the file.";
             banks = WithFix(() => BankSplitter.ByBankColumn(table, split.TestFraction), fix);
             description = $"bank column '{schema.BankColumn}'";
         }
         else
         {
-            fix ??= $"The file has {fraud:N0} fraud rows for {split.Banks} banks: use a larger alpha (a more even split), fewer banks, or another seed.";
             banks = WithFix(() => BankSplitter.ByDirichlet(table.Rows, split.Banks, split.Alpha, split.Seed, split.TestFraction), fix);
             description = $"Dirichlet label-skew split over {split.Banks} banks, alpha {split.Alpha.ToString(CultureInfo.InvariantCulture)}, seed {split.Seed}";
         }
@@ -85,9 +100,22 @@ public sealed record CsvExperimentData(CsvTable Table, IReadOnlyList<BankData> B
         return new CsvExperimentData(table, banks, source);
     }
 
-    private static IReadOnlyList<BankData> WithFix(Func<IReadOnlyList<BankData>> split, string fix)
+    /// <summary>The fix for <paramref name="why"/> in terms of <see cref="CsvSplit"/>: for one bank's shortage, the bank column's
+    /// banks to merge (<paramref name="bankColumn"/>) or a more even split; for a shortage of every bank, none a split can make.</summary>
+    private static string DefaultFix(BankShortfall why, bool bankColumn, CsvSplit split) => why switch
+    {
+        BankShortfall.NoTrainingFraudAtAnyBank => string.Create(CultureInfo.InvariantCulture, $"All of the file's fraud lies in the later test window (the latest {split.TestFraction:0%} by time), which no split changes."),
+        BankShortfall.NoTestFraudAtAnyBank => string.Create(CultureInfo.InvariantCulture, $"None of the file's fraud lies in the later test window (the latest {split.TestFraction:0%} by time), which no split changes."),
+        _ when bankColumn => "Merge it with another bank in the file's bank column.",
+        _ => "Use a larger alpha (a more even split)" + (split.Banks > 1 ? ", fewer banks" : "") + " or another seed.",
+    };
+
+    private static IReadOnlyList<BankData> WithFix(Func<IReadOnlyList<BankData>> split, Func<BankShortfall, string?> fix)
     {
         try { return split(); }
-        catch (DataFormatException e) { throw new DataFormatException(e.Message + " " + fix, e.Column, e.Row, e.Bank, e.File); }
+        catch (DataFormatException e) when (e.Shortfall is { } why && fix(why) is { Length: > 0 } f)
+        {
+            throw new DataFormatException(e.Message + " " + f, e.Column, e.Row, e.Bank, e.File) { Shortfall = why };
+        }
     }
 }

@@ -226,34 +226,52 @@ public static class FederatedExperiment
     }
 
     /// <summary>
-    /// Refuses, before any training, banks the experiment cannot use: a bank with no training or no test rows, and, when
-    /// <paramref name="baselines"/> are trained, a bank whose training window lacks fraud or legitimate rows (its
-    /// local-only LightGBM would have nothing to learn). A bank without fraud in its test window is allowed: its
-    /// PR-AUC is undefined and reported as n/a.
+    /// Refuses, before any training, banks the experiment cannot use: a bank with no training or no test rows, then no fraud
+    /// in any bank's training window or in any bank's test window, and, when <paramref name="baselines"/> are trained, a bank
+    /// whose training window lacks fraud or legitimate rows (its local-only LightGBM would have nothing to learn). A bank
+    /// without fraud in its test window is allowed while another has some: its PR-AUC is undefined and reported as n/a. The
+    /// first of these found is the one named (a shortage of every bank before one bank's, which a change to one bank cannot mend).
     /// </summary>
     /// <param name="banks">The banks.</param>
     /// <param name="baselines">Whether local-only baselines will be trained.</param>
-    /// <param name="fix">What the caller can change, appended to the message (e.g. "use more --transactions").</param>
-    /// <exception cref="DataFormatException">naming the bank, what it lacks and the fix.</exception>
-    public static void CheckBanks(IReadOnlyList<BankData> banks, bool baselines, string? fix = null)
+    /// <param name="fix">What the caller can change, appended to the message whatever the reason (e.g. "use more --transactions").</param>
+    /// <exception cref="DataFormatException">naming the bank, what it lacks and the fix; <see cref="DataFormatException.Shortfall"/> says which.</exception>
+    public static void CheckBanks(IReadOnlyList<BankData> banks, bool baselines, string? fix = null) => CheckBanks(banks, baselines, _ => fix);
+
+    /// <summary>
+    /// <see cref="CheckBanks(IReadOnlyList{BankData}, bool, string?)"/> with a fix for each reason: <paramref name="fix"/> gives,
+    /// for the reason found, what the caller can change (appended to the message), or null for nothing to add.
+    /// </summary>
+    /// <param name="banks">The banks.</param>
+    /// <param name="baselines">Whether local-only baselines will be trained.</param>
+    /// <param name="fix">The fix for a reason, or null.</param>
+    /// <exception cref="DataFormatException">naming the bank, what it lacks and the fix for that; <see cref="DataFormatException.Shortfall"/> says which.</exception>
+    public static void CheckBanks(IReadOnlyList<BankData> banks, bool baselines, Func<BankShortfall, string?> fix)
     {
         ArgumentNullException.ThrowIfNull(banks);
+        ArgumentNullException.ThrowIfNull(fix);
         if (banks.Count == 0) throw new DataFormatException("There are no banks.", null, null);
-        string tail = fix is null ? "" : " " + fix;
+        string Tail(BankShortfall why) => fix(why) is { Length: > 0 } f ? " " + f : "";
+        DataFormatException Refuse(string message, BankShortfall why, string? bank = null) =>
+            new($"{message}.{Tail(why)}", bank is null ? "label" : null, null, bank) { Shortfall = why };
+        foreach (BankData b in banks)
+        {
+            if (b.Train.Rows == 0) throw Refuse($"Bank '{b.Name}' has no rows in its training window", BankShortfall.NoTrainingRows, b.Name);
+            if (b.Test.Rows == 0) throw Refuse($"Bank '{b.Name}' has no rows in its later test window", BankShortfall.NoTestRows, b.Name);
+        }
+        if (banks.All(b => b.Train.Positives == 0))
+            throw Refuse("No bank has fraud in its training window", BankShortfall.NoTrainingFraudAtAnyBank);
+        if (banks.All(b => b.Test.Positives == 0))
+            throw Refuse("No bank has fraud in its later test window, so no model could be measured (PR-AUC needs fraud to find)", BankShortfall.NoTestFraudAtAnyBank);
+        if (!baselines) return;
         foreach (BankData b in banks)
         {
             int fraud = b.Train.Positives;
-            string? lack = b.Train.Rows == 0 ? "has no rows in its training window"
-                : b.Test.Rows == 0 ? "has no rows in its later test window"
-                : baselines && fraud == 0 ? $"has no fraud in its training window (0 of {b.Train.Rows:N0} rows), so its local-only model has nothing to learn"
-                : baselines && fraud == b.Train.Rows ? $"has only fraud in its training window ({fraud:N0} rows)"
-                : null;
-            if (lack is not null) throw new DataFormatException($"Bank '{b.Name}' {lack}.{tail}", null, null, b.Name);
+            if (fraud == 0)
+                throw Refuse($"Bank '{b.Name}' has no fraud in its training window (0 of {b.Train.Rows:N0} rows), so its local-only model has nothing to learn", BankShortfall.NoTrainingFraud, b.Name);
+            if (fraud == b.Train.Rows)
+                throw Refuse($"Bank '{b.Name}' has only fraud in its training window ({fraud:N0} rows)", BankShortfall.OnlyTrainingFraud, b.Name);
         }
-        if (banks.All(b => b.Train.Positives == 0))
-            throw new DataFormatException($"No bank has fraud in its training window.{tail}", "label", null);
-        if (banks.All(b => b.Test.Positives == 0))
-            throw new DataFormatException($"No bank has fraud in its later test window, so no model could be measured (PR-AUC needs fraud to find).{tail}", "label", null);
     }
 
     private static ExperimentResult RunCore(ExperimentOptions options, IReadOnlyList<BankData> banks, Func<int, ISecureSum> secureSumFactory,

@@ -139,7 +139,10 @@ public static class TransactionFeatures
         var train = all.Where(i => all.Times[i] < testStart);
         var test = all.Where(i => all.Times[i] >= testStart);
         if (train.Rows == 0 || test.Rows == 0)
-            throw new DataFormatException($"Bank '{name}' has no rows in its {(train.Rows == 0 ? "training" : "test")} window.", column: null, row: null, bank: name);
+            throw new DataFormatException($"Bank '{name}' has no rows in its {(train.Rows == 0 ? "training" : "later test")} window.", column: null, row: null, bank: name)
+            {
+                Shortfall = train.Rows == 0 ? BankShortfall.NoTrainingRows : BankShortfall.NoTestRows,
+            };
         return new BankData(name, train, test);
     }
 

@@ -42,7 +42,12 @@ public sealed partial class SimulateBankProcessTests
             if (Running(c.Pid, c.Start))
                 try { using var p = Process.GetProcessById(c.Pid); p.Kill(entireProcessTree: true); } catch (ArgumentException) { } catch (InvalidOperationException) { }
         if (Directory.Exists(_out)) Directory.Delete(_out, recursive: true);
+        foreach (string staging in StagingBeside(_out)) Directory.Delete(staging, recursive: true);   // a killed run's, if a test left one
     }
+
+    /// <summary>The staging directories beside <paramref name="target"/> (StagedOutput: `.&lt;name&gt;.fraudfed-&lt;hex&gt;`).</summary>
+    private static string[] StagingBeside(string target) =>
+        Directory.GetDirectories(Path.GetDirectoryName(target)!, "." + Path.GetFileName(target) + StagedOutput.Infix + "*");
 
     /// <summary>True while the process <paramref name="pid"/> that started at <paramref name="start"/> still runs (a reused pid is another process).</summary>
     private static bool Running(int pid, DateTime start)
@@ -183,6 +188,50 @@ public sealed partial class SimulateBankProcessTests
     }
 
     [Test]
+    public void BankProcessKilledByASignal_IsSaidSo_NotAsAnExitCode()
+    {
+        // Bank 1's process kills itself with SIGKILL (as the out-of-memory killer would): .NET reports exit code 137.
+        var r = Run(Settings("masking", "grpc", _out, beforeStart: (bank, info) =>
+        {
+            if (bank != 1) return;
+            info.FileName = "sh";
+            info.ArgumentList.Clear();
+            info.ArgumentList.Add("-c");
+            info.ArgumentList.Add("kill -KILL $$");
+        }));
+
+        Assert.That(r.Code, Is.EqualTo(1), r.Stderr);
+        string last = r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries)[^1];
+        Assert.That(last, Does.Match(@"^fraudfed simulate: bank 1 \(pid \d+\) was killed by signal 9 \(SIGKILL\); it wrote nothing on stderr$"), r.Stderr);
+        Assert.That(Directory.Exists(_out), Is.False, "nothing written to --out");
+        AssertNoChildLeft(3);
+    }
+
+    [TestCase(2, "exited with code 2", "exited 2")]
+    [TestCase(1, "exited with code 1", "exited 1")]
+    [TestCase(137, "was killed by signal 9 (SIGKILL)", "killed by SIGKILL")]
+    [TestCase(139, "was killed by signal 11 (SIGSEGV)", "killed by SIGSEGV")]
+    [TestCase(134, "was killed by signal 6 (SIGABRT)", "killed by SIGABRT")]
+    [TestCase(130, "was stopped by SIGINT (exit code 130)", "stopped by SIGINT")]
+    [TestCase(143, "was stopped by SIGTERM (exit code 143)", "stopped by SIGTERM")]
+    [TestCase(128, "exited with code 128", "exited 128")]
+    [TestCase(255, "exited with code 255", "exited 255")]
+    [TestCase(-1, "exited with code -1", "exited -1")]
+    public void BankProcessEnd_NamesTheSignal_OfAnExitCode128PlusN(int exitCode, string ended, string panel)
+    {
+        Assert.That(ApplianceTraining.Ended(exitCode), Is.EqualTo(ended));
+        Assert.That(ApplianceTraining.EndedShort(exitCode), Is.EqualTo(panel));
+    }
+
+    [Test]
+    public void BankProcessEnd_ARealTimeSignal_IsNamedByItsNumber()
+    {
+        // Linux's real-time signals (34..64) have no fixed names: the number alone.
+        Assert.That(ApplianceTraining.Ended(128 + 40), Is.EqualTo(OperatingSystem.IsLinux() ? "was killed by signal 40" : "exited with code 168"));
+        Assert.That(ApplianceTraining.Ended(128 + 65), Is.EqualTo("exited with code 193"), "beyond the signals: the process's own code");
+    }
+
+    [Test]
     public void HungBankProcess_IsStoppedAtTheDeadline_AndTheRunExitsOne()
     {
         var clock = Stopwatch.StartNew();
@@ -263,23 +312,34 @@ public sealed partial class SimulateBankProcessTests
             Assert.That(parent.ExitCode, Is.Not.Zero);
             Assert.That(stderr, Does.Contain("fraudfed simulate: cancelled."));
             Assert.That(Directory.Exists(work), Is.False, "the temporary directory is removed");
+            Assert.That(StagingBeside(_out), Is.Empty, "so is the staging directory beside --out");
         }
         else
         {
-            // A SIGKILLed process cannot clean up after itself: its directory (kit keys, plaintext partitions) stays, marked with
-            // its owner, until the next grpc run sees that owner gone and removes it, saying so in one line.
+            // A SIGKILLed process cannot clean up after itself: its temporary directory (kit keys, plaintext partitions) and its
+            // staging directory beside --out stay, each marked with its owner, until the next grpc run writing to the same --out
+            // sees that owner gone and removes both, saying so in one line each.
             Assert.That(work, Is.Not.Null);
+            string[] staging = StagingBeside(_out);
+            Assert.That(staging, Has.Length.EqualTo(1), "the killed run's staging directory beside --out");
             try
             {
                 if (!OperatingSystem.IsLinux()) return;   // the owner is told apart through /proc: elsewhere nothing is removed
                 Assert.That(File.Exists(Path.Combine(work!, SimulateWorkDirectory.MarkerName)), Is.True, "the killed run's directory is marked");
-                var next = Run(Settings("masking", "grpc", Path.Combine(_out, "next")));
+                Assert.That(File.Exists(Path.Combine(staging[0], StagedOutput.Marker.FileName)), Is.True, "so is its staging directory");
+                var next = Run(Settings("masking", "grpc", _out));
                 Assert.That(next.Code, Is.Zero, next.Stderr);
                 Assert.That(Directory.Exists(work), Is.False, "the next run removed the killed run's directory");
                 string[] said = [.. next.Stderr.Split('\n').Where(l => l.Contains(work!, StringComparison.Ordinal))];
                 Assert.That(said, Has.Length.EqualTo(1), next.Stderr);
                 Assert.That(said[0], Does.StartWith("fraudfed simulate: removed ").And.Contain("killed"));
                 Assert.That(Directory.Exists(_work), Is.False, "and its own directory at its end");
+                Assert.That(StagingBeside(_out), Is.Empty, "the next run removed the killed run's staging directory, and its own at its end");
+                string[] saidStaging = [.. next.Stderr.Split('\n').Where(l => l.Contains(staging[0], StringComparison.Ordinal))];
+                Assert.That(saidStaging, Has.Length.EqualTo(1), next.Stderr);
+                Assert.That(saidStaging[0], Does.StartWith($"fraudfed simulate: removed {staging[0]}, the staging directory of {_out} ").And.Contain("killed"));
+                Assert.That(File.Exists(Path.Combine(_out, "summary.json")), Is.True, "the next run wrote its outputs");
+                Assert.That(File.Exists(Path.Combine(_out, StagedOutput.Marker.FileName)), Is.False, "and no marker among them");
             }
             finally
             {

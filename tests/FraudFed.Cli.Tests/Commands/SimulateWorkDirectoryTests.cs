@@ -6,6 +6,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using FraudFed.Cli.Commands;
+using FraudFed.Cli.Infrastructure;
 using NUnit.Framework;
 
 namespace FraudFed.Cli.Tests.Commands;
@@ -47,17 +48,17 @@ public sealed class SimulateWorkDirectoryTests
             Assert.That(Path.GetFileName(dir), Does.StartWith(SimulateWorkDirectory.Prefix));
             if (!OperatingSystem.IsLinux())
             {
-                Assert.That(SimulateWorkDirectory.Owner(Environment.ProcessId), Is.Null, "the owner's start time is read from /proc");
+                Assert.That(OwnerMarker.Owner(Environment.ProcessId), Is.Null, "the owner's start time is read from /proc");
                 return;
             }
             Assert.That(File.GetUnixFileMode(dir), Is.EqualTo(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute));
             string text = File.ReadAllText(Path.Combine(dir, SimulateWorkDirectory.MarkerName));
-            var owner = SimulateWorkDirectory.ParseMarker(text);
-            var self = SimulateWorkDirectory.Owner(Environment.ProcessId);
+            var owner = SimulateWorkDirectory.Marker.Parse(text);
+            var self = OwnerMarker.Owner(Environment.ProcessId);
             Assert.That(owner, Is.Not.Null, text);
             Assert.That(self, Is.Not.Null);
             Assert.That(owner!.Value, Is.EqualTo((Environment.ProcessId, self!.Value.Boot, self.Value.Start)));
-            Assert.That(SimulateWorkDirectory.OwnerGone(owner.Value.Pid, owner.Value.Boot, owner.Value.Start, self.Value.Boot), Is.False, "this process runs");
+            Assert.That(OwnerMarker.OwnerGone(owner.Value.Pid, owner.Value.Boot, owner.Value.Start, self.Value.Boot), Is.False, "this process runs");
             Assert.That(Directory.EnumerateFiles(dir).Select(Path.GetFileName), Is.EqualTo(new[] { SimulateWorkDirectory.MarkerName }), "no temporary marker left");
         }
         finally { Directory.Delete(dir, recursive: true); }
@@ -72,13 +73,13 @@ public sealed class SimulateWorkDirectoryTests
             Assert.That(SimulateWorkDirectory.RemoveLeftovers(_root), Is.Empty, "nothing removed where the owner cannot be told");
             return;
         }
-        var (boot, start) = SimulateWorkDirectory.Owner(Environment.ProcessId)!.Value;
+        var (boot, start) = OwnerMarker.Owner(Environment.ProcessId)!.Value;
 
         // A killed owner: a real process, marked as the owner while it ran, then killed (its pid now has no process).
         string killed = Dir("fraudfed-simulate-killed", null);
         using (Process sleeper = Process.Start(new ProcessStartInfo("sleep", "60") { UseShellExecute = false })!)
         {
-            SimulateWorkDirectory.WriteMarker(killed, sleeper.Id);
+            Assert.That(SimulateWorkDirectory.Marker.Write(killed, sleeper.Id), Is.True);
             Assert.That(File.Exists(Path.Combine(killed, SimulateWorkDirectory.MarkerName)), Is.True);
             sleeper.Kill();
             sleeper.WaitForExit();

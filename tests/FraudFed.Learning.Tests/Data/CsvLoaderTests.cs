@@ -107,6 +107,21 @@ public class CsvLoaderTests
         CsvTable t = CsvDatasetLoader.Load(new StringReader(sb.ToString()), new CsvSchema { LabelColumn = "y", TimeColumn = "t", BankColumn = "bank" });
         var ex = Assert.Throws<DataFormatException>(() => BankSplitter.ByBankColumn(t));
         Assert.That(ex!.Bank, Is.EqualTo("late"));
+        Assert.That(ex.Shortfall, Is.EqualTo(BankShortfall.NoTestRows));
+        Assert.That(ex.Message, Is.EqualTo("Bank 'late' has no rows in its later test window."));
+    }
+
+    [Test]
+    public void RowsAllAtTheEarliestTime_AreRefusedAsSuch_NotAsABanksShortfall()
+    {
+        // 80 of 100 rows at time 0: the later window starts at time 0, so nothing lies before it at any bank.
+        var sb = new StringBuilder("t,x,y\n");
+        for (int i = 0; i < 100; i++) sb.Append(CultureInfo.InvariantCulture, $"{(i < 80 ? 0 : i)},{i},{i % 2}\n");
+        CsvTable t = CsvDatasetLoader.Load(new StringReader(sb.ToString()), new CsvSchema { LabelColumn = "y", TimeColumn = "t" });
+        var ex = Assert.Throws<DataFormatException>(() => BankSplitter.ByDirichlet(t.Rows, 3, alpha: 10, seed: 1));
+        Assert.That(ex!.Shortfall, Is.Null);
+        Assert.That(ex.Bank, Is.Null);
+        Assert.That(ex.Message, Does.StartWith("No row lies before the later test window: at least 75% of the rows share the earliest time (0)"));
     }
 
     [Test]
