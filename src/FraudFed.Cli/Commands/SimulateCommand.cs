@@ -130,7 +130,7 @@ internal sealed class SimulateCommand : ICliCommand
         IReadOnlyList<RunSetting>? secureSettings = schema?.BankColumn is null ? CheckSecureSum(s.Mode, s.Banks, s.Threshold, "--banks") : null;
         if (csv is not null)
         {
-            CsvInput.CheckReadable(csv.Path!, "--csv");
+            CsvInput.CheckCsvFile(csv.Path!, "--csv");
             CsvDatasetLoader.CheckHeader(csv.Path!, schema!);
         }
         byte[]? key = csv?.CategoryKeyFile is { } keyFile ? CsvInput.ReadConsortiumKey(keyFile) : null;
