@@ -1,7 +1,9 @@
 // What an error line shows of a file or an option it quotes, and the input files refused up front (a user trial of
 // `fraudfed simulate`): control characters from a CSV header or an option value are shown escaped, never sent to the
 // terminal (a header "\x1b]0;pwned\x07..." retitled the window), long values are cut, and a compressed, binary or
-// non-UTF-8 file given as a CSV file is named for what it is before any work (exit 2), not read as mojibake.
+// non-UTF-8 file given as a CSV file is named for what it is before any work (exit 2), not read as mojibake; a CSV file
+// from a pipe (read twice: the header, then the rows) is refused, asking for a file, while a file read once may be a pipe.
+using System.Diagnostics;
 using System.IO.Compression;
 using System.Text;
 using FraudFed.Cli.Infrastructure;
@@ -141,5 +143,64 @@ public sealed class InputFileTests
         Assert.That(CsvInput.NotText(cut.AsSpan(0, cut.Length - 1), whole: false), Is.Null, "a character cut at the end of the probe, not of the file");
         Assert.That(CsvInput.NotText(cut.AsSpan(0, cut.Length - 1), whole: true), Does.StartWith("byte 5, on line 2, is not UTF-8"));
         Assert.That(CsvInput.NotText("a,b\n1,\0\n"u8, whole: true), Does.StartWith("byte 7 is a NUL byte"));
+    }
+
+    /// <summary>Runs the real `fraudfed` (<paramref name="shell"/>: a bash command line, where $0 is fraudfed.dll and $1.. are
+    /// <paramref name="args"/>), with <paramref name="stdin"/> piped in; returns the exit code and stderr.</summary>
+    private static (int Code, string Stderr) RunReal(string shell, string? stdin, params string[] args)
+    {
+        var start = new ProcessStartInfo("bash") { RedirectStandardError = true, RedirectStandardOutput = true, RedirectStandardInput = stdin is not null };
+        start.ArgumentList.Add("-c");
+        start.ArgumentList.Add(shell);
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "fraudfed.dll"));
+        foreach (string a in args) start.ArgumentList.Add(a);
+        using Process p = Process.Start(start)!;
+        if (stdin is not null)
+        {
+            p.StandardInput.Write(stdin);
+            p.StandardInput.Close();
+        }
+        Task<string> stdout = p.StandardOutput.ReadToEndAsync();
+        string stderr = p.StandardError.ReadToEnd();
+        Assert.That(p.WaitForExit(120_000), Is.True, "the command ends");
+        Assert.That(stdout.Result, Is.Empty);
+        return (p.ExitCode, stderr);
+    }
+
+    /// <summary>A CSV file given as a pipe was read twice (its header, then its rows from wherever the header's read stopped)
+    /// and refused for a "header" from the middle of the data: a pipe is refused before any work, asking for a file.</summary>
+    [Test]
+    [Platform(Include = "Linux")]
+    public void ACsvFromAPipe_IsRefusedBeforeAnyWork_AskingForAFile()
+    {
+        string rows = "a,label\n" + string.Concat(Enumerable.Range(0, 2_000).Select(i => $"{i},{i % 2}\n"));
+        string csv = Write("data.csv", rows);
+        const string Fix = "is not a regular file but a pipe or a terminal, which can be read only once, and the CSV file is read twice " +
+            "(its header before any work, then its rows): save it to a file first and give that file.";
+
+        var (code, stderr) = RunReal("exec dotnet \"$0\" simulate --csv <(cat \"$1\") --label label --out \"$2\"", null, csv, _out);
+        Assert.That(code, Is.EqualTo(2), stderr);
+        Assert.That(stderr.TrimEnd(), Does.Match(@"^fraudfed simulate: --csv '/dev/fd/\d+' ").And.EndWith(Fix), stderr);
+
+        (code, stderr) = RunReal("exec dotnet \"$0\" simulate --csv /dev/stdin --label label --out \"$1\"", rows, _out);
+        Assert.That(code, Is.EqualTo(2), stderr);
+        Assert.That(stderr.TrimEnd(), Is.EqualTo("fraudfed simulate: --csv '/dev/stdin' " + Fix), stderr);
+
+        (code, stderr) = RunReal("exec dotnet \"$0\" bank train --config \"$1\" --data /dev/stdin --label label --out \"$2\"", rows, Path.Combine(_dir, "no-bank.json"), _out);
+        Assert.That(code, Is.EqualTo(2), stderr);
+        Assert.That(stderr.TrimEnd(), Is.EqualTo("fraudfed bank train: --data '/dev/stdin' " + Fix), stderr);
+        Assert.That(Directory.Exists(_out), Is.False, "nothing written");
+    }
+
+    /// <summary>A file read once may come from a pipe: the schema of --csv is read from standard input (its label, absent
+    /// from the file's header, is what the refusal names).</summary>
+    [Test]
+    [Platform(Include = "Linux")]
+    public void ASchemaFromAPipe_IsRead()
+    {
+        string csv = Write("data.csv", "a,b\n1,0\n");
+        var (code, stderr) = RunReal("exec dotnet \"$0\" simulate --csv \"$1\" --schema /dev/stdin --out \"$2\"", """{ "label": "from_the_pipe" }""", csv, _out);
+        Assert.That(code, Is.EqualTo(2), stderr);
+        Assert.That(stderr, Does.Contain("label column 'from_the_pipe' is not in the header (columns: a, b)."), stderr);
     }
 }

@@ -1,5 +1,5 @@
 // The CSV input options shared by `simulate --csv` and `bank train --data`: the settings, the schema they resolve to, and the
-// readable-file, text-file and consortium-key checks (each refusal a UsageException naming the option, exit 2).
+// readable-file, regular-file, text-file and consortium-key checks (each refusal a UsageException naming the option, exit 2).
 using System.Security.Cryptography;
 using System.Text;
 using FraudFed.Learning.Data;
@@ -52,7 +52,8 @@ internal static class CsvInput
     internal const int TextProbeBytes = 1 << 16;
 
     /// <summary>
-    /// The CSV file of <paramref name="option"/> (--csv, --data) before any work: readable, and text. Its first
+    /// The CSV file of <paramref name="option"/> (--csv, --data) before any work: readable, a regular file (it is read
+    /// twice, so a pipe or a terminal is refused; a device that seeks, such as /dev/zero, is refused as not text), and text. Its first
     /// <see cref="TextProbeBytes"/> bytes must hold no NUL byte and be valid UTF-8 (RFC 3629; a UTF-8 byte order mark is
     /// fine), unless they start with a UTF-16 or UTF-32 byte order mark (text the reader decodes as such); a file that is not
     /// text is named for what it starts like (gzip, zip as an .xlsx workbook is, bzip2, xz, zstd, 7z, Parquet, an Excel .xls,
@@ -69,6 +70,11 @@ internal static class CsvInput
         try
         {
             using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1);
+            // A pipe (/dev/stdin, <(...)) or a terminal gives its bytes once, and the file is read twice: its header before
+            // any work, then its rows, which would start wherever the header's read stopped.
+            if (!file.CanSeek)
+                throw new UsageException($"{option} '{path}' is not a regular file but a pipe or a terminal, which can be read only once, and the CSV file is read twice " +
+                    "(its header before any work, then its rows): save it to a file first and give that file.");
             read = file.ReadAtLeast(start, start.Length, throwOnEndOfStream: false);
             whole = read < start.Length;
         }
