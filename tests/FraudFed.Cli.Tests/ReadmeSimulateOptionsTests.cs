@@ -74,6 +74,28 @@ public sealed class ReadmeSimulateOptionsTests
         Assert.That(line, Does.Contain("--bank-timeout must be in 1..86400 seconds (got 0.5)."));
     }
 
+    /// <summary>The parser takes --name=value as well as --name value: README says both where the options are introduced, and
+    /// so does the error for a stray argument.</summary>
+    [Test]
+    public void BothFormsOfAnOption_AreSaid_AndBothWork()
+    {
+        string readme = File.ReadAllText(Path.Combine(FraudFed.Testing.Repository.Root, "README.md"));
+        int start = readme.IndexOf("### `simulate` options", StringComparison.Ordinal);
+        string introduction = readme[start..readme.IndexOf("| option | default | meaning |", start, StringComparison.Ordinal)];
+        Assert.That(introduction, Does.Contain("`--name value` or `--name=value`"));
+        string output = Path.Combine(Path.GetTempPath(), "fraudfed-readme-" + Guid.NewGuid().ToString("N"));
+        foreach (string[] args in new[] { new[] { "--trees=0" }, ["--trees", "0"] })
+        {
+            var (code, _, stderr) = HostileInputTests.Run(["simulate", .. args, "--out=" + output]);
+            Assert.That(code, Is.EqualTo(2), stderr);
+            Assert.That(stderr, Is.EqualTo("fraudfed simulate: --trees must be in 1..10000 (got 0)." + Environment.NewLine), string.Join(' ', args));
+        }
+        var (stray, _, line) = HostileInputTests.Run(["simulate", "--banks", "3", "7", "--out", output]);
+        Assert.That(stray, Is.EqualTo(2), line);
+        Assert.That(line, Does.Contain("unexpected argument '7': fraudfed simulate takes options only, each written --name value or --name=value"));
+        Assert.That(Directory.Exists(output), Is.False);
+    }
+
     [Test]
     public void TheRanges_AreTheCommandsChecks()
     {
