@@ -97,7 +97,7 @@ public sealed class HostileInputTests
         yield return Case("flag-twice", "fraudfed simulate: --json is given 2 times; give it once.", "simulate", "--json", "--json", "--out", "@out");
         yield return Case("option-twice", "fraudfed simulate: --banks is given 2 times (3, 4); give it once.", "simulate", "--banks", "3", "--banks", "4", "--out", "@out");
         yield return Case("option-required-missing", "fraudfed bank sum: --config is required (fraudfed bank sum --help).", "bank", "sum", "--values", "@afile");
-        yield return Case("argument-unexpected", "fraudfed simulate: unexpected argument 'extra': fraudfed simulate takes options only, each written --name value (fraudfed simulate --help).", "simulate", "extra", "--out", "@out");
+        yield return Case("argument-unexpected", "fraudfed simulate: unexpected argument 'extra': fraudfed simulate takes options only, each written --name value or --name=value (fraudfed simulate --help).", "simulate", "extra", "--out", "@out");
         yield return Case("bank-timeout-without-grpc", "--bank-timeout applies to --transport grpc (bank processes, the default): leave out --transport inproc", "simulate", "--transport", "inproc", "--bank-timeout", "30", "--out", "@out");
         yield return Case("id-columns-empty-name", "--id-columns 'a,,b' has an empty column name", "simulate", "--id-columns", "a,,b", "--out", "@out");
         yield return Case("categorical-trailing-comma", "--categorical 'a,' has an empty column name", "simulate", "--categorical", "a,", "--out", "@out");

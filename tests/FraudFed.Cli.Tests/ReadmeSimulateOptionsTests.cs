@@ -54,6 +54,48 @@ public sealed class ReadmeSimulateOptionsTests
         }
     }
 
+    /// <summary>--bank-timeout takes decimal seconds (1.5, 1e3), and README and --help say so: "seconds, 1 to 86400" read as
+    /// whole seconds only.</summary>
+    [Test]
+    public void BankTimeout_TakesDecimalSeconds_AsReadmeAndHelpSay()
+    {
+        Assert.That(Row("--bank-timeout").Meaning, Does.Contain("a number of seconds, 1 to 86400; decimals allowed (`1.5`, `1e3`)"));
+        Option option = new SimulateCommand().Build().Options.Single(o => o.Name == "--bank-timeout");
+        Assert.That(option.Description, Does.Contain("a number of seconds, 1 to 86400; decimals allowed, as in 1.5"));
+        foreach (string seconds in new[] { "1.5", "1e3", "86400.0" })
+        {
+            // Accepted: the run goes on to a later check (--trees), which refuses it before any work.
+            var (code, _, stderr) = HostileInputTests.Run(["simulate", "--bank-timeout", seconds, "--trees", "0", "--out", Path.Combine(Path.GetTempPath(), "fraudfed-readme-" + Guid.NewGuid().ToString("N"))]);
+            Assert.That(code, Is.EqualTo(2), stderr);
+            Assert.That(stderr, Does.StartWith("fraudfed simulate: --trees must be in 1..10000"), seconds);
+        }
+        var (refused, _, line) = HostileInputTests.Run(["simulate", "--bank-timeout", "0.5", "--out", Path.Combine(Path.GetTempPath(), "fraudfed-readme-" + Guid.NewGuid().ToString("N"))]);
+        Assert.That(refused, Is.EqualTo(2), line);
+        Assert.That(line, Does.Contain("--bank-timeout must be in 1..86400 seconds (got 0.5)."));
+    }
+
+    /// <summary>The parser takes --name=value as well as --name value: README says both where the options are introduced, and
+    /// so does the error for a stray argument.</summary>
+    [Test]
+    public void BothFormsOfAnOption_AreSaid_AndBothWork()
+    {
+        string readme = File.ReadAllText(Path.Combine(FraudFed.Testing.Repository.Root, "README.md"));
+        int start = readme.IndexOf("### `simulate` options", StringComparison.Ordinal);
+        string introduction = readme[start..readme.IndexOf("| option | default | meaning |", start, StringComparison.Ordinal)];
+        Assert.That(introduction, Does.Contain("`--name value` or `--name=value`"));
+        string output = Path.Combine(Path.GetTempPath(), "fraudfed-readme-" + Guid.NewGuid().ToString("N"));
+        foreach (string[] args in new[] { new[] { "--trees=0" }, ["--trees", "0"] })
+        {
+            var (code, _, stderr) = HostileInputTests.Run(["simulate", .. args, "--out=" + output]);
+            Assert.That(code, Is.EqualTo(2), stderr);
+            Assert.That(stderr, Is.EqualTo("fraudfed simulate: --trees must be in 1..10000 (got 0)." + Environment.NewLine), string.Join(' ', args));
+        }
+        var (stray, _, line) = HostileInputTests.Run(["simulate", "--banks", "3", "7", "--out", output]);
+        Assert.That(stray, Is.EqualTo(2), line);
+        Assert.That(line, Does.Contain("unexpected argument '7': fraudfed simulate takes options only, each written --name value or --name=value"));
+        Assert.That(Directory.Exists(output), Is.False);
+    }
+
     [Test]
     public void TheRanges_AreTheCommandsChecks()
     {

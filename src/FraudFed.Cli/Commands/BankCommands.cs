@@ -108,7 +108,7 @@ internal sealed class BankCommands : ICliSubcommands
             if (seconds is <= 0 or > 7 * 86_400) throw new UsageException($"--timeout must be in (0, 604800] seconds (got {seconds}).");
             TimeSpan budget = RetryBudget(pr.GetValue(retryBudget), seconds);
             string dataPath = pr.GetValue(data)!;
-            CsvInput.CheckReadable(dataPath, "--data");
+            CsvInput.CheckCsvFile(dataPath, "--data");
             if (pr.GetValue(schema) is null && pr.GetValue(label) is null) throw new UsageException("--data needs a --schema (ulb, paysim, ieee-cis or a JSON schema file) or at least a --label column.");
             Learning.Data.CsvSchema csvSchema = CsvInput.ResolveSchema(new CsvSettings(dataPath, pr.GetValue(schema), pr.GetValue(label)));
             Learning.Data.CsvDatasetLoader.CheckHeader(dataPath, csvSchema);

@@ -63,7 +63,7 @@ internal sealed class SimulateCommand : ICliCommand
         var json = new Option<bool>("--json") { Description = "End with one JSON line of headline results." };
         var transport = new Option<string>("--transport") { Description = "grpc: the aggregator appliance and one `bank train` process per bank over loopback mutual TLS (a temporary development kit); inproc: banks and aggregator in one process over an in-memory transport (faster; the same model and protocol bytes). With grpc the banks run the native bank program the build made (Linux x64), else this CLI's own `bank train`; FRAUDFED_NATIVE_BANK=0 chooses the CLI's, =1 requires the native program.", DefaultValueFactory = _ => "grpc" };
         transport.OneOf("inproc", "grpc");
-        var bankTimeout = new Option<double>("--bank-timeout") { Description = "With --transport grpc (the default): a bank process that writes nothing for this many seconds is stopped and the run fails (1..86400).", DefaultValueFactory = _ => DefaultBankTimeout };
+        var bankTimeout = new Option<double>("--bank-timeout") { Description = "With --transport grpc (the default): a bank process that writes nothing for this many seconds is stopped and the run fails (a number of seconds, 1 to 86400; decimals allowed, as in 1.5).", DefaultValueFactory = _ => DefaultBankTimeout };
         var csv = new Option<string?>("--csv") { Description = "Train on this CSV file instead of the synthetic scenario (RFC 4180; BOM, CRLF, quoted line breaks are fine)." };
         var schema = new Option<string?>("--schema") { Description = "Column roles of --csv: ulb, paysim, ieee-cis, or a JSON schema file (see README, \"Your own data\")." };
         var label = new Option<string?>("--label") { Description = "Label column (0/1 or true/false); overrides the schema's." };
@@ -130,7 +130,7 @@ internal sealed class SimulateCommand : ICliCommand
         IReadOnlyList<RunSetting>? secureSettings = schema?.BankColumn is null ? CheckSecureSum(s.Mode, s.Banks, s.Threshold, "--banks") : null;
         if (csv is not null)
         {
-            CsvInput.CheckReadable(csv.Path!, "--csv");
+            CsvInput.CheckCsvFile(csv.Path!, "--csv");
             CsvDatasetLoader.CheckHeader(csv.Path!, schema!);
         }
         byte[]? key = csv?.CategoryKeyFile is { } keyFile ? CsvInput.ReadConsortiumKey(keyFile) : null;

@@ -1,7 +1,8 @@
 // The one place that turns an exception into what a user sees: one line "fraudfed <command>: message" on
 // stderr and an exit code (0 success, 1 a run that failed, 2 a usage or input error). No stack trace is ever
 // printed: a usage error names the option and the fix, an input error names the file, row and column, and
-// anything unexpected gives its message (never a .NET type name). Ctrl+C is "cancelled." and exit code 130 (SIGTERM: 143).
+// anything unexpected gives its message (never a .NET type name). Text from outside (a CSV header, an option value) is shown
+// escaped and cut (ErrorLine). Ctrl+C is "cancelled." and exit code 130 (SIGTERM: 143).
 using FraudFed.Learning.Data;
 
 namespace FraudFed.Cli.Infrastructure;
@@ -60,11 +61,12 @@ internal static class CliErrors
     }
 
     /// <summary>Writes "fraudfed <paramref name="command"/>: <paramref name="message"/>" as one line and returns <paramref name="code"/>
-    /// (the program's own name and the command as invoked: <see cref="CommandNames.Typed"/>).</summary>
+    /// (the program's own name and the command as invoked: <see cref="CommandNames.Typed"/>). The message is shown as
+    /// <see cref="ErrorLine.Of"/> shows it: whatever it quotes of an input file or an option value, control characters are
+    /// escaped (\x1b) and long values cut, so that no error line can drive the terminal or flood it.</summary>
     public static int Fail(string command, TextWriter stderr, string message, int code = Usage)
     {
-        string line = string.Join(' ', message.Split(['\r', '\n'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
-        stderr.WriteLine($"{CommandNames.Typed(command)}: {line}");
+        stderr.WriteLine($"{CommandNames.Typed(command)}: {ErrorLine.Of(message)}");
         return code;
     }
 }

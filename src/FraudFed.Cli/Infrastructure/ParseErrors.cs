@@ -45,7 +45,7 @@ internal static class ParseErrors
                 return Nearest(token, subcommands) is { } near
                     ? $"unknown command '{token}'; did you mean '{near}'? {help}"
                     : $"unknown command '{token}'; use {Words(subcommands)} {help}.";
-            return $"unexpected argument '{token}': {full} takes options only, each written --name value {help}.";
+            return $"unexpected argument '{token}': {full} takes options only, each written --name value or --name=value {help}.";
         }
         foreach (ParseError error in parse.Errors)
         {

@@ -205,7 +205,7 @@ public sealed class NativeBankProgramTests
     [TestCase(new string[0], "fraudfed-bank: a command is needed after 'fraudfed-bank'; use 'sum' or 'train' (fraudfed-bank --help).")]
     [TestCase(new[] { "trian" }, "fraudfed-bank: unknown command 'trian'; did you mean 'train'? (fraudfed-bank --help)")]
     [TestCase(new[] { "train", "--values", "3" }, "fraudfed-bank train: unknown option '--values'; --values is an option of 'fraudfed-bank sum', not of 'fraudfed-bank train' (fraudfed-bank train --help).")]
-    [TestCase(new[] { "bank", "train" }, "fraudfed-bank train: unexpected argument 'bank': fraudfed-bank train takes options only, each written --name value (fraudfed-bank train --help).")]
+    [TestCase(new[] { "bank", "train" }, "fraudfed-bank train: unexpected argument 'bank': fraudfed-bank train takes options only, each written --name value or --name=value (fraudfed-bank train --help).")]
     public void UsageErrors_NameTheProgramAsInvoked(string[] args, string expected)
     {
         if (!Built) { Assert.That(File.Exists(Native), Is.False); return; }
