@@ -286,7 +286,7 @@ internal sealed class SimulateCommand : ICliCommand
             Require(!s.IsGiven(synthetic, synthetic == "--transactions" ? s.Transactions != 200_000 : s.CampaignShift != 1),
                 $"{synthetic} applies to the synthetic scenario, not to --csv: leave it out.");
         Require(csv.Schema is not null || csv.Label is not null, "--csv needs a --schema (ulb, paysim, ieee-cis or a JSON schema file) or at least a --label column.");
-        Require(double.IsFinite(csv.Alpha) && csv.Alpha > 0 && csv.Alpha <= 1e6, $"--alpha must be a positive number up to 1e6 (got {csv.Alpha.ToString(CultureInfo.InvariantCulture)}).");
+        Require(double.IsFinite(csv.Alpha) && csv.Alpha > 0 && csv.Alpha <= MaxAlpha, $"--alpha must be a positive number up to {MaxAlpha.ToString(CultureInfo.InvariantCulture)} (got {csv.Alpha.ToString(CultureInfo.InvariantCulture)}).");
         Require(csv.CategoryBuckets is >= 2 and <= CategoryEncoder.MaxBuckets, $"--category-buckets must be in 2..{CategoryEncoder.MaxBuckets} (got {csv.CategoryBuckets}).");
         if (csv.Separator is { } sep)
             Require(CsvSchema.ParseSeparator(sep) is { } c && c is not ('"' or '\r' or '\n') && !char.IsLetterOrDigit(c) && c is not ('.' or '-'),
