@@ -38,10 +38,7 @@ internal static class SimulateWorkDirectory
         Marker.RemoveLeftovers(root ?? Path.GetTempPath(), name => name.StartsWith(Prefix, StringComparison.Ordinal));
 
     /// <summary>The one stderr line that says what <see cref="RemoveLeftovers"/> removed, or null when nothing was.</summary>
-    public static string? RemovedLine(IReadOnlyList<string> removed) => removed.Count switch
-    {
-        0 => null,
-        1 => $"fraudfed simulate: removed {removed[0]}, the temporary directory (development kit, partition files) of an earlier simulate that was killed (its process is gone).",
-        _ => $"fraudfed simulate: removed {removed.Count} temporary directories (development kits, partition files) of earlier simulate runs that were killed (their processes are gone): {string.Join(", ", removed)}.",
-    };
+    public static string? RemovedLine(IReadOnlyList<string> removed) => OwnerMarker.RemovedLine("fraudfed simulate", removed,
+        "the temporary directory (development kit, partition files) of an earlier simulate that was killed (its process is gone)",
+        "temporary directories (development kits, partition files) of earlier simulate runs that were killed (their processes are gone)");
 }

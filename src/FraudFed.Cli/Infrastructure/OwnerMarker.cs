@@ -77,7 +77,7 @@ internal sealed partial class OwnerMarker
         try
         {
             user = GetEffectiveUserId();
-            boot = File.ReadAllText("/proc/sys/kernel/random/boot_id").Trim();
+            boot = BootId();
             candidates = Directory.EnumerateDirectories(root).Where(d => isCandidate(Path.GetFileName(d))).ToArray();
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or EntryPointNotFoundException or DllNotFoundException)
@@ -135,12 +135,26 @@ internal sealed partial class OwnerMarker
         if (!OperatingSystem.IsLinux()) return null;
         try
         {
-            string boot = File.ReadAllText("/proc/sys/kernel/random/boot_id").Trim();
+            string boot = BootId();
             return StartTicks(pid) is { } start && boot.Length > 0 ? (boot, start) : null;
         }
         catch (IOException) { return null; }
         catch (UnauthorizedAccessException) { return null; }
     }
+
+    /// <summary>The kernel's boot id (/proc/sys/kernel/random/boot_id), which changes at every boot.</summary>
+    /// <exception cref="IOException">it cannot be read.</exception>
+    private static string BootId() => File.ReadAllText("/proc/sys/kernel/random/boot_id").Trim();
+
+    /// <summary>The one stderr line <paramref name="prefix"/> ("fraudfed simulate") writes after removing <paramref name="removed"/>,
+    /// or null when nothing was removed: "removed PATH, <paramref name="one"/>." for one directory, "removed N <paramref name="many"/>:
+    /// PATH, PATH." for more.</summary>
+    public static string? RemovedLine(string prefix, IReadOnlyList<string> removed, string one, string many) => removed.Count switch
+    {
+        0 => null,
+        1 => $"{prefix}: removed {removed[0]}, {one}.",
+        _ => $"{prefix}: removed {removed.Count} {many}: {string.Join(", ", removed)}.",
+    };
 
     /// <summary>Field 22 of /proc/<paramref name="pid"/>/stat (starttime, clock ticks after boot), or null when it cannot be read.
     /// The fields are counted after the last ')', which closes the command name (a name may hold spaces and parentheses).</summary>

@@ -43,7 +43,8 @@ internal static class SelfCommand
 
     /// <summary>What a value of <see cref="NativeBankVariable"/> asks for: true (the native bank program), false (this CLI), or
     /// null (unset or blank: the native program when there is one). Case-insensitive, surrounding blanks ignored.</summary>
-    /// <exception cref="UsageException">any other value: names the variable, the value and the accepted values.</exception>
+    /// <exception cref="UsageException">any other value: names the variable, the value and the accepted values (the error line
+    /// shows the value escaped and cut, as every error line: ErrorLine).</exception>
     public static bool? NativeBankChoice(string? value)
     {
         string v = (value ?? "").Trim().ToLowerInvariant();
@@ -52,7 +53,7 @@ internal static class SelfCommand
             "" => null,
             "1" or "true" or "yes" or "on" => true,
             "0" or "false" or "no" or "off" => false,
-            _ => throw new UsageException($"{NativeBankVariable}='{Printable(value!)}' is not understood: set it to 1, true, yes or on (the native bank program), " +
+            _ => throw new UsageException($"{NativeBankVariable}='{value}' is not understood: set it to 1, true, yes or on (the native bank program), " +
                 "to 0, false, no or off (the CLI's own bank processes), or leave it unset (the native program when the build made one)."),
         };
     }
@@ -72,16 +73,9 @@ internal static class SelfCommand
         if (wanted == false) return null;
         if (File.Exists(path)) return path;
         if (wanted == true)
-            throw new UsageException($"{NativeBankVariable}={Printable(value!.Trim())} asks for the native bank program, and this build has none ({path} does not exist): " +
+            throw new UsageException($"{NativeBankVariable}={value!.Trim()} asks for the native bank program, and this build has none ({path} does not exist): " +
                 "`dotnet build -c Release` makes it on Linux x64 when gcc is on PATH (README, Quick start); or set it to 0, or leave it unset, to run the CLI's own bank processes.");
         return null;
-    }
-
-    /// <summary><paramref name="value"/> as one short line: control characters as '?', at most 40 characters.</summary>
-    private static string Printable(string value)
-    {
-        string line = new(value.Select(c => char.IsControl(c) ? '?' : c).ToArray());
-        return line.Length <= 40 ? line : line[..37] + "...";
     }
 
     /// <summary>A start description of a `bank` command (<paramref name="arguments"/> begin with "bank"): in the native bank
