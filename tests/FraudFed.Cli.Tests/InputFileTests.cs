@@ -192,6 +192,21 @@ public sealed class InputFileTests
         Assert.That(Directory.Exists(_out), Is.False, "nothing written");
     }
 
+    /// <summary>A named FIFO as --csv: opening one that no process writes blocks, so it was never refused and `simulate` hung
+    /// (trial19b). It is refused before anything opens it, with the pipe's message (the run is killed after 60 s otherwise).</summary>
+    [Test]
+    [Platform(Include = "Linux")]
+    public void ANamedFifoWithoutAWriter_IsRefusedAtOnce()
+    {
+        string fifo = Path.Combine(_dir, "rows.fifo");
+        using (Process mk = Process.Start("mkfifo", [fifo])!) { mk.WaitForExit(); Assert.That(mk.ExitCode, Is.Zero); }
+        var (code, stderr) = RunReal("exec timeout -s KILL 60 dotnet \"$0\" simulate --csv \"$1\" --label label --out \"$2\"", null, fifo, _out);
+        Assert.That(code, Is.EqualTo(2), stderr);
+        Assert.That(stderr.TrimEnd(), Is.EqualTo($"fraudfed simulate: --csv '{fifo}' is not a regular file but a pipe or a terminal, which can be read only once, " +
+            "and the CSV file is read twice (its header before any work, then its rows): save it to a file first and give that file."), stderr);
+        Assert.That(Directory.Exists(_out), Is.False, "nothing written");
+    }
+
     /// <summary>A file read once may come from a pipe: the schema of --csv is read from standard input (its label, absent
     /// from the file's header, is what the refusal names).</summary>
     [Test]

@@ -63,6 +63,8 @@ internal static class CsvInput
     /// <exception cref="UsageException">naming the option, the file and what it looks like, with the fix.</exception>
     internal static void CheckCsvFile(string path, string option)
     {
+        // A pipe is refused before anything opens it: opening a named FIFO that no process writes would block for good.
+        if (OwnerMarker.IsPipe(path) == true) throw new UsageException(NotRegularFile(path, option));
         CheckReadable(path, option);
         byte[] start = new byte[TextProbeBytes];
         int read;
@@ -72,9 +74,7 @@ internal static class CsvInput
             using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1);
             // A pipe (/dev/stdin, <(...)) or a terminal gives its bytes once, and the file is read twice: its header before
             // any work, then its rows, which would start wherever the header's read stopped.
-            if (!file.CanSeek)
-                throw new UsageException($"{option} '{path}' is not a regular file but a pipe or a terminal, which can be read only once, and the CSV file is read twice " +
-                    "(its header before any work, then its rows): save it to a file first and give that file.");
+            if (!file.CanSeek) throw new UsageException(NotRegularFile(path, option));
             read = file.ReadAtLeast(start, start.Length, throwOnEndOfStream: false);
             whole = read < start.Length;
         }
@@ -82,6 +82,10 @@ internal static class CsvInput
         if (NotText(start.AsSpan(0, read), whole) is { } looks)
             throw new UsageException($"{option} '{path}' is not a text CSV file ({looks}).");
     }
+
+    private static string NotRegularFile(string path, string option) =>
+        $"{option} '{path}' is not a regular file but a pipe or a terminal, which can be read only once, and the CSV file is read twice " +
+        "(its header before any work, then its rows): save it to a file first and give that file.";
 
     /// <summary>What the start of a file looks like when it is not UTF-8 text (see <see cref="CheckCsvFile"/>), with the fix;
     /// null for text. <paramref name="whole"/>: the bytes are the whole file (a sequence cut at their end is then invalid).

@@ -142,6 +142,22 @@ internal sealed partial class OwnerMarker
         catch (UnauthorizedAccessException) { return null; }
     }
 
+    /// <summary>True when <paramref name="path"/> (links followed) is a pipe: a named FIFO, or an anonymous pipe as /dev/stdin or
+    /// <c>&lt;(...)</c> give it; false when it is something else; null when that cannot be told (not Linux, no such file).
+    /// statx(2) does not open the file, so a FIFO that no process writes does not block it, as an open would. (Here beside the
+    /// marker's own statx call.)</summary>
+    internal static bool? IsPipe(string path)
+    {
+        if (!OperatingSystem.IsLinux()) return null;
+        var buffer = new byte[256];
+        try
+        {
+            if (Statx(AtFdCwd, path, 0, StatxType, buffer) != 0 || (BitConverter.ToUInt32(buffer, 0) & StatxType) == 0) return null;
+        }
+        catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException) { return null; }
+        return (BitConverter.ToUInt16(buffer, 28) & 0xF000) == 0x1000;   // S_IFIFO
+    }
+
     /// <summary>The kernel's boot id (/proc/sys/kernel/random/boot_id), which changes at every boot.</summary>
     /// <exception cref="IOException">it cannot be read.</exception>
     private static string BootId() => File.ReadAllText("/proc/sys/kernel/random/boot_id").Trim();
