@@ -99,6 +99,11 @@ public sealed class HostileInputTests
         yield return Case("integer-blank-after-equals", "fraudfed simulate: --banks must be a whole number, written without spaces (got ' 3'), as in --banks=3.", "simulate", "--banks= 3", "--out", "@out");
         yield return Case("integer-trailing-blank", "fraudfed simulate: --trees must be a whole number, written without spaces (got '50 '), as in --trees=50.", "simulate", "--trees", "50 ", "--out", "@out");
         yield return Case("bank-timeout-decimal-comma", "--timeout must be a number of seconds such as 1.5, written with a decimal point", "bank", "sum", "--config", "bank.json", "--values", "v.txt", "--timeout", "0,5");
+        // "-" (standard input to many tools) is named as such, not as a file that does not exist.
+        yield return Case("csv-standard-input", "fraudfed simulate: --csv '-': reading the CSV file from standard input is not supported (the file is read twice: its header before any work, then its rows): save the data to a file first and give that file, as in --csv data.csv",
+            "simulate", "--csv", "-", "--schema", "ulb", "--out", "@out");
+        yield return Case("data-standard-input", "fraudfed bank train: --data '-': reading the CSV file from standard input is not supported",
+            "bank", "train", "--config", "bank.json", "--data", "-", "--schema", "ulb", "--out", "@out");
         yield return Case("option-before-command", "fraudfed bank: --config is an option of 'sum' or 'train': name the command first, as in 'fraudfed bank sum --config ...' (fraudfed bank --help).",
             "bank", "--config", "bank.json");
         // An option of the group's other command is named with that command (the trial ran `bank train --values`).

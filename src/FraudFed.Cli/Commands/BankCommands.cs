@@ -87,7 +87,7 @@ internal sealed class BankCommands : ICliSubcommands
     private static Command BuildTrain()
     {
         var config = new Option<string>("--config") { Description = "bank.json (see `aggregator init`).", Required = true };
-        var data = new Option<string>("--data") { Description = "This bank's CSV file (all rows are training rows).", Required = true };
+        var data = new Option<string>("--data") { Description = "This bank's CSV file (all rows are training rows; a file, not a pipe or standard input).", Required = true };
         var schema = new Option<string?>("--schema", "--preset") { Description = "Column roles of --data: ulb, paysim, ieee-cis, or a JSON schema file (see README, \"Your own data\")." };
         var label = new Option<string?>("--label") { Description = "Label column (0/1 or true/false); overrides the schema's." };
         var categoryKey = new Option<string?>("--category-key") { Description = "File with the consortium key for category hashing (at least 32 bytes, raw or hex); default a public salt." };
