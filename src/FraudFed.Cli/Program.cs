@@ -51,6 +51,9 @@ internal static class Program
             && parse.Errors.Select(IntegerOptions.OutOfRange).FirstOrDefault(m => m is not null) is { } outOfRange)
             return CliErrors.Fail(command, stderr, outOfRange);   // a number beyond an integer option's type, in words
         if (parse.Errors.Count > 0 && parse.Action is ParseErrorAction or null
+            && parse.Errors.Select(NumberOptions.NotANumber).FirstOrDefault(m => m is not null) is { } notANumber)
+            return CliErrors.Fail(command, stderr, notANumber);   // a number in another form than the one every number option takes
+        if (parse.Errors.Count > 0 && parse.Action is ParseErrorAction or null
             && parse.Errors.Select(ChoiceOptions.NotAChoice).FirstOrDefault(m => m is not null) is { } notAChoice)
             return CliErrors.Fail(command, stderr, notAChoice);   // a value outside an option's few values, in words
 
@@ -107,6 +110,7 @@ internal static class Program
                 foreach (Command sub in suite.BuildSubcommands()) group.Subcommands.Add(sub);
             }
         }
+        NumberOptions.MakeStrict(root);   // every number option of every command: one reading, one refusal (NumberOptions)
         return root;
     }
 }

@@ -87,7 +87,23 @@ public sealed class HostileInputTests
         yield return Case("option-unknown-far", "fraudfed simulate: unknown option '--frobnicate'; 'fraudfed simulate --help' lists the options.", "simulate", "--frobnicate", "--out", "@out");
         yield return Case("option-value-missing", "fraudfed simulate: --banks needs a value (fraudfed simulate --help).", "simulate", "--out", "@out", "--banks");
         yield return Case("option-not-a-number", "fraudfed simulate: --banks must be a whole number (got 'five').", "simulate", "--banks", "five", "--out", "@out");
-        yield return Case("option-not-a-decimal", "fraudfed simulate: --bank-timeout must be a number (got '30s').", "simulate", "--transport", "grpc", "--bank-timeout", "30s", "--out", "@out");
+        yield return Case("option-not-a-decimal", "fraudfed simulate: --bank-timeout must be a number of seconds such as 1.5 (got '30s').", "simulate", "--transport", "grpc", "--bank-timeout", "30s", "--out", "@out");
+        // A number is read one way (NumberOptions): a decimal point, no thousands separator, no blank around it, finite. The
+        // trial's `--bank-timeout 1,5` ran with 15 s, and `--banks= 3` with 3 banks.
+        yield return Case("decimal-thousands-separator", "fraudfed simulate: --bank-timeout must be a number of seconds such as 1.5, written with a decimal point and without thousands separators (got '1,5').",
+            "simulate", "--bank-timeout", "1,5", "--out", "@out");
+        yield return Case("decimal-leading-blank", "fraudfed simulate: --bank-timeout must be a number of seconds such as 1.5, written without spaces (got ' 5'), as in --bank-timeout=5.",
+            "simulate", "--bank-timeout", " 5", "--out", "@out");
+        yield return Case("decimal-infinity", "fraudfed simulate: --alpha must be a positive number such as 0.5 (got 'Infinity', which is not a finite number).",
+            "simulate", "--csv", "@ulb", "--schema", "ulb", "--alpha", "Infinity", "--out", "@out");
+        yield return Case("integer-blank-after-equals", "fraudfed simulate: --banks must be a whole number, written without spaces (got ' 3'), as in --banks=3.", "simulate", "--banks= 3", "--out", "@out");
+        yield return Case("integer-trailing-blank", "fraudfed simulate: --trees must be a whole number, written without spaces (got '50 '), as in --trees=50.", "simulate", "--trees", "50 ", "--out", "@out");
+        yield return Case("bank-timeout-decimal-comma", "--timeout must be a number of seconds such as 1.5, written with a decimal point", "bank", "sum", "--config", "bank.json", "--values", "v.txt", "--timeout", "0,5");
+        // "-" (standard input to many tools) is named as such, not as a file that does not exist.
+        yield return Case("csv-standard-input", "fraudfed simulate: --csv '-': reading the CSV file from standard input is not supported (the file is read twice: its header before any work, then its rows): save the data to a file first and give that file, as in --csv data.csv",
+            "simulate", "--csv", "-", "--schema", "ulb", "--out", "@out");
+        yield return Case("data-standard-input", "fraudfed bank train: --data '-': reading the CSV file from standard input is not supported",
+            "bank", "train", "--config", "bank.json", "--data", "-", "--schema", "ulb", "--out", "@out");
         yield return Case("option-before-command", "fraudfed bank: --config is an option of 'sum' or 'train': name the command first, as in 'fraudfed bank sum --config ...' (fraudfed bank --help).",
             "bank", "--config", "bank.json");
         // An option of the group's other command is named with that command (the trial ran `bank train --values`).
@@ -106,7 +122,7 @@ public sealed class HostileInputTests
         yield return Case("threshold-insecure", "2T must exceed N + c", "simulate", "--banks", "6", "--threshold", "3", "--out", "@out");
         yield return Case("campaign-shift-negative", "--campaign-shift must be in 0..4", "simulate", "--campaign-shift", "-1", "--out", "@out");
         yield return Case("alpha-negative", "--alpha must be a positive number", "simulate", "--csv", "@ulb", "--schema", "ulb", "--alpha", "-1", "--out", "@out");
-        yield return Case("alpha-nan", "--alpha must be a positive number", "simulate", "--csv", "@ulb", "--schema", "ulb", "--alpha", "NaN", "--out", "@out");
+        yield return Case("alpha-nan", "--alpha must be a positive number such as 0.5 (got 'NaN', which is not a finite number).", "simulate", "--csv", "@ulb", "--schema", "ulb", "--alpha", "NaN", "--out", "@out");
         yield return Case("buckets-too-many", "--category-buckets must be in 2..60", "simulate", "--csv", "@ulb", "--schema", "ulb", "--category-buckets", "99", "--out", "@out");
         yield return Case("mode-unknown", "--mode must be he or masking (got carrier-pigeon).", "simulate", "--mode", "carrier-pigeon", "--out", "@out");
         yield return Case("transport-unknown", "--transport must be inproc or grpc (got tcp).", "simulate", "--transport", "tcp", "--out", "@out");
@@ -182,6 +198,68 @@ public sealed class HostileInputTests
         }
         foreach (Command command in Program.BuildRoot().Subcommands) Walk(command, [command.Name]);
         Assert.That(checkedOptions, Has.Count.GreaterThanOrEqualTo(28), string.Join(", ", checkedOptions));
+    }
+
+    /// <summary>Every number option of every command reads its value one way (Infrastructure/NumberOptions): a value with a blank
+    /// before or after it, a thousands separator, NaN or an infinity is refused before the command runs, exit 2, in one line
+    /// naming the option, the value and the form it takes (the trial's `--bank-timeout 1,5` ran as 15 s, `--banks= 3` as 3).</summary>
+    [Test]
+    public void EveryNumberOption_OfEveryCommand_RefusesBlanks_Separators_AndNonFiniteValues_WithExitTwo()
+    {
+        var checkedOptions = new List<string>();
+        void Walk(Command command, List<string> path)
+        {
+            foreach (Option option in command.Options)
+            {
+                Type type = Nullable.GetUnderlyingType(option.ValueType) ?? option.ValueType;
+                bool whole = type == typeof(int) || type == typeof(long) || type == typeof(short) || type == typeof(uint) || type == typeof(ulong);
+                if (!whole && type != typeof(double) && type != typeof(float) && type != typeof(decimal)) continue;
+                string where = string.Join(' ', path) + " " + option.Name;
+                string[] values = whole ? [" 5", "5 ", "\t5", "1,000", "5.0"] : [" 5", "5 ", "1,5", "1,000", "NaN", "Infinity", "1e400"];
+                foreach (string value in values)
+                {
+                    string[] args = [.. path, option.Name, value];
+                    // Parsed first: a value taken would run the command (a benchmark, a live check).
+                    Assert.That(Program.BuildRoot().Parse(args).Errors, Is.Not.Empty, $"{where} takes '{value}'");
+                    var (code, stdout, stderr) = Run(args);
+                    Assert.That(code, Is.EqualTo(2), $"{where} '{value}': {stderr}");
+                    Assert.That(stderr.TrimEnd().Split('\n'), Has.Length.EqualTo(1), where);
+                    Assert.That(stderr, Does.StartWith($"fraudfed {string.Join(' ', path)}: {option.Name} must be {(whole ? "a whole number" : "a ")}")
+                        .And.Contain($"(got '{value.Replace("\t", "\\t", StringComparison.Ordinal)}'"), $"{where} '{value}'");   // a tab shown escaped
+                    if (!whole) Assert.That(stderr, Does.Contain("such as "), where + " says the form it takes");
+                    Assert.That(stdout, Is.Empty, where);
+                }
+                checkedOptions.Add(where);
+            }
+            foreach (Command sub in command.Subcommands) Walk(sub, [.. path, sub.Name]);
+        }
+        foreach (Command command in Program.BuildRoot().Subcommands) Walk(command, [command.Name]);
+        Assert.That(checkedOptions, Is.SupersetOf(new[] { "simulate --bank-timeout", "simulate --alpha", "simulate --banks", "bank sum --timeout", "bank sum --retry-budget",
+            "bank train --timeout", "bank train --retry-budget", "conformance --fuzz-seconds", "conformance --stage-timeout" }), string.Join(", ", checkedOptions));
+    }
+
+    /// <summary>A number in the one form is read the same whatever the machine's culture: "1.5" is one and a half seconds under a
+    /// culture whose decimal separator is a comma too, and a sign, an exponent and a leading point are fine.</summary>
+    [TestCase("1.5", 1.5)]
+    [TestCase("1e3", 1000.0)]
+    [TestCase("+2", 2.0)]
+    [TestCase(".5", 0.5)]
+    [TestCase("86400.0", 86400.0)]
+    public void ADecimalInTheOneForm_IsReadTheSame_UnderAnyCulture(string value, double expected)
+    {
+        System.Globalization.CultureInfo before = System.Globalization.CultureInfo.CurrentCulture;
+        try
+        {
+            foreach (string culture in new[] { "de-DE", "fr-FR", "en-US" })
+            {
+                System.Globalization.CultureInfo.CurrentCulture = new System.Globalization.CultureInfo(culture);
+                ParseResult parse = Program.BuildRoot().Parse(["simulate", "--bank-timeout", value, "--seed", "-5", "--banks=3"]);
+                Assert.That(parse.Errors, Is.Empty, culture + ": " + string.Join("; ", parse.Errors.Select(e => e.Message)));
+                Assert.That(parse.GetValue<double>("--bank-timeout"), Is.EqualTo(expected), culture);
+                Assert.That((parse.GetValue<int>("--seed"), parse.GetValue<int>("--banks")), Is.EqualTo((-5, 3)), culture);
+            }
+        }
+        finally { System.Globalization.CultureInfo.CurrentCulture = before; }
     }
 
     /// <summary>Every option that takes one of a few values, given another, names the option, its values and the value given,

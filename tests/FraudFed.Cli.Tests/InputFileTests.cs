@@ -60,6 +60,27 @@ public sealed class InputFileTests
         Assert.That(line, Does.Contain(@"label column 'x' is not in the header (columns: \x1b]0, pwned\x07\x1b[31mRED,b)"), line);
     }
 
+    /// <summary>A header name with a control or invisible character was read as a column name and reached model.txt (LightGBM's
+    /// feature names) and the reports (a user trial; "card_id\x1b[31m" also slipped past the identifier check): it is refused
+    /// before any work, for --csv and a bank's --data alike, naming the column by its position and showing the name escaped.</summary>
+    [Test]
+    public void AHeaderNameWithAControlOrInvisibleCharacter_IsRefusedBeforeAnyWork_NamingItsPosition()
+    {
+        var rows = new StringBuilder();
+        for (int i = 0; i < 2_000; i++) rows.Append($"{i},{i % 13},{i % 7},{(i % 20 == 0 ? 1 : 0)}\n");
+        string csv = Write("hostile.csv", "t,card_id\u001b[31m,amount,label\n" + rows);
+        Assert.That(RefusedLine("simulate", "--transport", "inproc", "--csv", csv, "--label", "label", "--time", "t", "--out", _out),
+            Is.EqualTo($"fraudfed simulate: {csv}: column 2 of the header, 'card_id\\x1b[31m', holds a control character (U+001B, character 8 of the name), " +
+                "which would reach the model's feature names and the reports: rename the column in the header to visible characters only."));
+        string bidi = Write("bidi.csv", "t,amount,x\u200b,label\n" + rows);
+        Assert.That(RefusedLine("bank", "train", "--config", Path.Combine(_dir, "no-bank.json"), "--data", bidi, "--label", "label", "--out", _out),
+            Is.EqualTo($"fraudfed bank train: {bidi}: column 3 of the header, 'x\\u200b', holds an invisible formatting character (U+200B, character 2 of the name), " +
+                "which would reach the model's feature names and the reports: rename the column in the header to visible characters only."));
+        string unnamed = Write("unnamed.csv", ",t,amount,label\n" + string.Concat(rows.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(r => "7," + r + "\n")));
+        Assert.That(RefusedLine("simulate", "--transport", "inproc", "--csv", unnamed, "--label", "label", "--time", "t", "--out", _out),
+            Does.StartWith($"fraudfed simulate: {unnamed}: column 1 of the header has no name (its header cell is empty or blank; an unnamed first column is often a row index"));
+    }
+
     [Test]
     public void AnOptionValueWithControls_IsShownEscaped()
     {

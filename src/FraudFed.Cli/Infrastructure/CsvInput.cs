@@ -60,9 +60,14 @@ internal static class CsvInput
     /// SQLite, UTF-16 text without a byte order mark), else for its first NUL byte or the first byte that is not UTF-8.
     /// Such a file would otherwise be read as mojibake and refused for a header or a cell that the user never wrote.
     /// </summary>
+    /// <remarks>"-" (standard input to many tools) is refused as such, saying to save the data to a file first.</remarks>
     /// <exception cref="UsageException">naming the option, the file and what it looks like, with the fix.</exception>
     internal static void CheckCsvFile(string path, string option)
     {
+        // "-" is standard input to many tools; here it would be looked up as a file named "-" and said not to exist.
+        if (path == "-")
+            throw new UsageException($"{option} '-': reading the CSV file from standard input is not supported (the file is read twice: its header " +
+                $"before any work, then its rows): save the data to a file first and give that file, as in {option} data.csv (a file named '-' is given as ./-).");
         // A pipe is refused before anything opens it: opening a named FIFO that no process writes would block for good.
         if (OwnerMarker.IsPipe(path) == true) throw new UsageException(NotRegularFile(path, option));
         CheckReadable(path, option);

@@ -33,10 +33,17 @@ internal static class IntegerOptions
         {
             if (!BigInteger.TryParse(token.Value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out BigInteger value)) continue;
             if (value >= type.Min && value <= type.Max) continue;
-            (long min, long max) = Ranges.TryGetValue(result.Option, out StrongBox<(long, long)>? declared) ? declared.Value : type;
-            return string.Create(CultureInfo.InvariantCulture, $"{result.Option.Name} must be in {min}..{max} (got {token.Value}).");
+            return RangeMessage(result.Option, token.Value);
         }
         return null;
+    }
+
+    /// <summary>"--name must be in MIN..MAX (got TOKEN)." for <paramref name="option"/>: its declared range, else its type's.</summary>
+    public static string RangeMessage(Option option, string token)
+    {
+        (long min, long max) = Ranges.TryGetValue(option, out StrongBox<(long, long)>? declared) ? declared.Value
+            : Bounds(option.ValueType) ?? (long.MinValue, long.MaxValue);
+        return string.Create(CultureInfo.InvariantCulture, $"{option.Name} must be in {min}..{max} (got {token}).");
     }
 
     private static (long Min, long Max)? Bounds(Type type) => (Nullable.GetUnderlyingType(type) ?? type) switch

@@ -15,7 +15,7 @@ internal static class ParseErrors
     /// One sentence for the first problem of <paramref name="parse"/> that the parser's structure shows: an unknown command
     /// or option ("unknown command 'frobnicate'; use 'sum' or 'train' (fraudfed bank --help)", or for a typo within two edits of
     /// one name "unknown command 'sun'; did you mean 'sum'? (fraudfed bank --help)"), a missing command or required
-    /// option, an option without its value, a value that is not of the option's type. Null when none applies (the caller
+    /// option, an option without its value, a value that is not of the option's type (a number: NumberOptions.Refusal). Null when none applies (the caller
     /// keeps the parser's message).
     /// </summary>
     /// <param name="parse">A parse result with errors.</param>
@@ -57,8 +57,12 @@ internal static class ParseErrors
                 return $"{option.Option.Name} needs a value {help}.";
             if (option.Tokens.Count > 1 && option.Option.Arity.MaximumNumberOfValues == 1)
                 return $"{option.Option.Name} is given {option.Tokens.Count} times ({string.Join(", ", option.Tokens.Select(t => t.Value))}); give it once.";
-            if (Kind(option.Option.ValueType) is { } kind && option.Tokens.FirstOrDefault(t => !Parses(t.Value, option.Option.ValueType)) is { } bad)
-                return $"{option.Option.Name} must be {kind} (got '{bad.Value}').";
+            // A number in the one form every number option takes (NumberOptions: no blanks, no thousands separators, finite).
+            if (option.Tokens.Select(t => NumberOptions.Refusal(option.Option, t.Value)).FirstOrDefault(m => m is not null) is { } notANumber)
+                return notANumber;
+            if ((Nullable.GetUnderlyingType(option.Option.ValueType) ?? option.Option.ValueType) == typeof(bool)
+                && option.Tokens.FirstOrDefault(t => !bool.TryParse(t.Value, out _)) is { } bad)
+                return $"{option.Option.Name} must be true or false (got '{bad.Value}').";
         }
         if (current.Options.FirstOrDefault(o => o.Required && parse.GetResult(o) is null) is { } required)
             return $"{required.Name} is required {help}.";
@@ -78,24 +82,6 @@ internal static class ParseErrors
                         return $"{option.Option.Name} is given {option.IdentifierTokenCount} times; give it once.";
         return null;
     }
-
-    /// <summary>Whether <paramref name="value"/> reads as <paramref name="type"/> (a whole number beyond the type's range counts:
-    /// IntegerOptions says its range).</summary>
-    private static bool Parses(string value, Type type) => (Nullable.GetUnderlyingType(type) ?? type) switch
-    {
-        Type t when t == typeof(double) || t == typeof(float) || t == typeof(decimal) =>
-            double.TryParse(value, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out _),
-        Type t when t == typeof(bool) => bool.TryParse(value, out _),
-        _ => System.Numerics.BigInteger.TryParse(value, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out _),
-    };
-
-    private static string? Kind(Type type) => (Nullable.GetUnderlyingType(type) ?? type) switch
-    {
-        Type t when t == typeof(int) || t == typeof(long) || t == typeof(uint) || t == typeof(short) || t == typeof(ulong) => "a whole number",
-        Type t when t == typeof(double) || t == typeof(float) || t == typeof(decimal) => "a number",
-        Type t when t == typeof(bool) => "true or false",
-        _ => null,
-    };
 
     /// <summary>The one name within two edits of <paramref name="token"/> (a typo such as --bankz for --banks), or null.</summary>
     private static string? Nearest(string token, IEnumerable<string> names) => Learning.Data.Spelling.Nearest(token, names);

@@ -129,10 +129,13 @@ public static class CsvDatasetLoader
         {
             if (!reader.MoveNext()) throw Fail("the file is empty (no header).", atRow: false);
             _header = Cells(reader.Current);
+            for (int i = 0; i < _header.Length; i++)
+                if (string.IsNullOrWhiteSpace(_header[i])) throw Unnamed(i);
             var index = new Dictionary<string, int>(StringComparer.Ordinal);
             for (int i = 0; i < _header.Length; i++)
                 if (!index.TryAdd(_header[i], i))
-                    throw new DataFormatException($"{source}: column '{_header[i]}' appears twice in the header.", _header[i], null, file: source);
+                    throw new DataFormatException($"{source}: columns {index[_header[i]] + 1} and {i + 1} of the header are both named '{_header[i]}' " +
+                        "(a name appears twice in the header): rename one of them in the header.", _header[i], null, file: source);
 
             var roles = new Role[_header.Length];
             int Find(string name, string role, bool required = true)
@@ -146,6 +149,11 @@ public static class CsvDatasetLoader
             int bank = schema.BankColumn is null ? -1 : Find(schema.BankColumn, "bank");
             foreach (string c in schema.IdColumns.Concat(schema.IgnoredColumns)) { int i = Find(c, "id/ignored"); if (i >= 0) roles[i] = Role.Drop; }
             var categorical = new HashSet<int>(schema.CategoricalColumns.Select(c => Find(c, "categorical")).Where(i => i >= 0));
+            // After the role columns are found (a header that a wrong separator left in one piece, tabs and all, is named as a
+            // separator problem by then), before any name is used: no name with a control or invisible character goes on to
+            // the model's feature names, the reports or the identifier check below.
+            for (int i = 0; i < _header.Length; i++)
+                if (CsvSchema.HiddenCharacter(_header[i]) is { } hidden) throw Hidden(i, hidden);
             int[] features;
             if (schema.FeatureColumns is { } listed) features = listed.Select(c => Find(c, "feature")).Where(i => i >= 0).ToArray();
             else
@@ -255,6 +263,21 @@ public static class CsvDatasetLoader
                 missingCells, categorical.Count > 0 ? encoder!.Description : null);
             return new CsvTable(rows, banks) { Source = sourceInfo };
         }
+
+        /// <summary>Column <paramref name="i"/> (0-based) has an empty or blank name.</summary>
+        private DataFormatException Unnamed(int i)
+        {
+            string why = i == 0 && _header.Length > 1
+                ? "; an unnamed first column is often a row index, as pandas writes one unless told to_csv(index=False)"
+                : i == _header.Length - 1 && _header.Length > 1 ? "; an unnamed last column often comes from a separator at the end of the header line" : "";
+            return new DataFormatException($"{source}: column {i + 1} of the header has no name (its header cell is empty or blank{why}): " +
+                "name the column in the header, or remove the column.", _header[i], null, file: source);
+        }
+
+        /// <summary>Column <paramref name="i"/> (0-based) has a control or invisible formatting character in its name.</summary>
+        private DataFormatException Hidden(int i, (int Index, int CodePoint, string Kind) hidden) =>
+            new($"{source}: column {i + 1} of the header, '{_header[i]}', holds {hidden.Kind} (U+{hidden.CodePoint:X4}, character {hidden.Index + 1} of the name), " +
+                "which would reach the model's feature names and the reports: rename the column in the header to visible characters only.", _header[i], null, file: source);
 
         private static string[] Cells(SepReader.Row row)
         {

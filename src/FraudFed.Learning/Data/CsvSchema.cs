@@ -103,6 +103,29 @@ public sealed partial record CsvSchema
         return IdName().IsMatch(column.Trim());
     }
 
+    /// <summary>
+    /// The first character of <paramref name="column"/> that a column name must not hold, or null: a control character (C0,
+    /// DEL, C1: ESC drives a terminal, BEL rings), an invisible formatting character (Unicode categories Cf, Zl, Zp: a
+    /// bidirectional override such as U+202E, a zero-width space U+200B, a byte order mark), or a lone surrogate. Such a
+    /// name would reach a model's feature names and every report unseen, and would slip past <see cref="LooksLikeId"/>
+    /// (card_id followed by an escape sequence); <see cref="CsvDatasetLoader"/> refuses a header that holds one.
+    /// </summary>
+    /// <returns>The character's index in the name (UTF-16), its code point, and what it is in words ("a control character").</returns>
+    public static (int Index, int CodePoint, string Kind)? HiddenCharacter(string column)
+    {
+        ArgumentNullException.ThrowIfNull(column);
+        for (int i = 0; i < column.Length;)
+        {
+            if (System.Text.Rune.DecodeFromUtf16(column.AsSpan(i), out System.Text.Rune rune, out int length) != System.Buffers.OperationStatus.Done)
+                return (i, column[i], "a lone surrogate (not a character)");
+            if (System.Text.Rune.IsControl(rune)) return (i, rune.Value, "a control character");
+            if (System.Text.Rune.GetUnicodeCategory(rune) is UnicodeCategory.Format or UnicodeCategory.LineSeparator or UnicodeCategory.ParagraphSeparator)
+                return (i, rune.Value, "an invisible formatting character");
+            i += length;
+        }
+        return null;
+    }
+
     [GeneratedRegex(@"^(?:(?i:id|uuid|guid)|.*(?:[_\-\s](?i:id)|[a-z]Id|[A-Za-z]ID))$")]
     private static partial Regex IdName();
 
