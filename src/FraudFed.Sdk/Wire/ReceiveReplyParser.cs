@@ -258,6 +258,11 @@ internal static class ReceiveReplyParser
             Marshallers.Create<SubmitRequest>(Serialize, context => SubmitRequest.Parser.ParseFrom(context.PayloadAsReadOnlySequence())),
             Marshallers.Create<SubmitReply>(Serialize, context => ParseSubmit(context.PayloadAsReadOnlySequence(), buffer)));
 
+    // The one copy of a Submit's message (4 MB for a masked input of a million 32-bit values): protobuf's WriteRawBytes into the
+    // buffer gRPC rents for the call (Grpc.Net.Client's GrpcCallSerializationContext, an ArrayPool array of the payload length).
+    // Writing the framing here instead would still copy the bytes once, and Complete(byte[]) copies too; only masking straight
+    // into gRPC's buffer would avoid it, but the message must outlive that buffer (each retried attempt serializes it again,
+    // and the bank writes its next masked input into the same array), and it is built and signed inside the protocol layer.
     private static void Serialize<T>(T message, SerializationContext context) where T : IBufferMessage
     {
         context.SetPayloadLength(message.CalculateSize());
