@@ -71,7 +71,8 @@ public sealed class ApplianceBankTransport : IReleasingBankTransport
         int? length = r.Round == _requested.Round ? _requested.Length : null;
         // The requested round's sum goes into the caller's array when it gave one (FederationClient.SumIntoAsync).
         ulong[]? into = length is not null && SumInto is { } given && given.Length == length ? given : null;
-        ulong[] sum = SumResult.UnpackSum(r.SumLe.Span, _client.ValueBits, length, into);
+        // Unpacked while the reply was parsed (ReceiveReplyParser, SumBuffer.Expected): its checks' outcome for this length and array.
+        ulong[] sum = r.Unpacked is { } unpacked ? unpacked.Take(_client.ValueBits, length, into) : SumResult.UnpackSum(r.SumLe.Span, _client.ValueBits, length, into);
         r.ReturnSumLe();   // read: its array serves the next round's result
         Diagnostics.HopTrace.Mark(Bank, "sum.unpacked", sum.Length);
         return new BankDelivery(null, new SumOutcomeNotice(r.Round, sum, [.. r.Contributors.Select(c => (int)c)], null));
@@ -79,7 +80,22 @@ public sealed class ApplianceBankTransport : IReleasingBankTransport
 
     /// <summary>The caller's array for the sum of the round this bank requested (<see cref="FederationClient.SumIntoAsync"/>), set for
     /// the length of one masking sum; null: each sum is a new array.</summary>
-    internal ulong[]? SumInto { get; set; }
+    internal ulong[]? SumInto
+    {
+        get => _sumInto;
+        set
+        {
+            _sumInto = value;
+            Expect();
+        }
+    }
+    private ulong[]? _sumInto;
+
+    /// <summary>Tells the reply parser which sum this bank expects (<see cref="SumBuffer.Expected"/>): the session's k, the requested
+    /// round and length, and <see cref="SumInto"/>, so that a large sum is unpacked from the gRPC payload into its array rather
+    /// than copied into bytes first (4 MB per bank per round at a million 32-bit values).</summary>
+    private void Expect() =>
+        _client.SumBuffer.Expected = _requested.Round == 0 ? null : new SumExpectation(_client.ValueBits, _requested.Round, _requested.Length, _sumInto);
 
     /// <summary>The round <see cref="RequestRoundAsync"/> last returned and the length it was asked for (its sum must have that many values).</summary>
     private (ulong Round, int Length) _requested;
@@ -104,6 +120,7 @@ public sealed class ApplianceBankTransport : IReleasingBankTransport
                 // Told once per round asked for (a request repeated inside the same pending round is not a new wait).
                 if (_requested != (round, length)) _client.Report(new SessionProgress(SessionProgress.Waiting, round, length));
                 _requested = (round, length);
+                Expect();
                 return round;
             }
             finally { Timings.Requested(Stopwatch.GetTimestamp() - t0); }
@@ -117,6 +134,7 @@ public sealed class ApplianceBankTransport : IReleasingBankTransport
     {
         Diagnostics.HopTrace.Mark(Bank, "req=", (long)round);
         _requested = (round, length);
+        Expect();
         return round;
     }
 

@@ -425,7 +425,8 @@ public sealed partial class FederationClient : IAsyncDisposable
             if (item.Sequence <= Fetched) continue;
             _buffer.Enqueue(item);
             _fetched = item.Sequence;
-            BytesDownloaded += item.CalculateSize();
+            // A sum unpacked while parsing has no bytes left to measure: its size on the wire was recorded then.
+            BytesDownloaded += item.ItemCase == MailboxItem.ItemOneofCase.SumResult && item.SumResult.Unpacked is { } u ? u.ItemBytes : item.CalculateSize();
         }
     }
 
@@ -446,7 +447,7 @@ public sealed partial class FederationClient : IAsyncDisposable
         MailboxItem next = _buffer.Dequeue();
         _after = next.Sequence;
         if (next.ItemCase == MailboxItem.ItemOneofCase.Message) ProtocolBytesDownloaded += next.Message.Length;
-        else if (next.ItemCase == MailboxItem.ItemOneofCase.SumResult) ProtocolBytesDownloaded += next.SumResult.SumLe.Length;   // the masking sum itself
+        else if (next.ItemCase == MailboxItem.ItemOneofCase.SumResult) ProtocolBytesDownloaded += next.SumResult.SumLeLength;   // the masking sum itself
         if (Diagnostics.HopTrace.On) Diagnostics.HopTrace.Mark(Bank, "item:" + next.ItemCase, (long)next.Sequence);
         return next;
     }

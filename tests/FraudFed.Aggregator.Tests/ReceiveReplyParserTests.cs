@@ -2,8 +2,12 @@
 // parser does: the same reply for what protobuf accepts, an InvalidProtocolBufferException for what it refuses. Checked on
 // every one-bit change and every truncation of small encodings (a SumResult item as the appliance serves it, with other items
 // around it), each also split into 3-byte segments (gRPC may hand the message over in segments), and on non-canonical encodings
-// protobuf accepts; a rented sum_le array is handed back after use and serves the next result of its length.
+// protobuf accepts; a rented sum_le array is handed back after use and serves the next result of its length. With an expected
+// sum (SumBuffer.Expected) the sum is unpacked from the payload's segments: the values, or the refusal, are what UnpackSum gives
+// for the sum_le of the protobuf parse, for every k's width, several sizes, segment boundaries inside values and varints, every
+// one-bit change and truncation; the caller's array serves one item only.
 using System.Buffers;
+using FraudFed.Cryptography;
 using FraudFed.Sdk.Wire;
 using Google.Protobuf;
 using NUnit.Framework;
@@ -178,5 +182,161 @@ public sealed class ReceiveReplyParserTests
         SumResult second = ReceiveReplyParser.Parse(new ReadOnlySequence<byte>(receive.ToByteArray()), buffer).Items[0].SumResult;
         Assert.That(second.SumLe.ToByteArray(), Is.EqualTo(sum));
         Assert.That(buffer.Allocations, Is.EqualTo(1));
+    }
+
+    /// <summary>Values below 2^<paramref name="k"/>, the top ones included.</summary>
+    private static ulong[] Values(int length, int k, int seed)
+    {
+        var random = new Random(seed);
+        ulong max = k == 64 ? ulong.MaxValue : (1UL << k) - 1;
+        return Enumerable.Range(0, length).Select(i => i % 5 == 0 ? max - (ulong)(i % 3) & max : (ulong)random.NextInt64() & max).ToArray();
+    }
+
+    /// <summary>The reply in segments of the given sizes, cycled (a boundary lands inside values and inside varints).</summary>
+    private static IEnumerable<(string Name, ReadOnlySequence<byte> Bytes)> Segmentations(byte[] bytes)
+    {
+        yield return ("one segment", new ReadOnlySequence<byte>(bytes));
+        foreach (int size in new[] { 1, 2, 3, 5, 7, 4093 })
+            yield return ($"{size}-byte segments", WireMutations.Segmented(bytes, size));
+    }
+
+    [Test]
+    public void ExpectedSum_IsUnpackedFromThePayload_AsUnpackSumReadsTheProtobufParse([Values(1, 8, 20, 32, 44, 64)] int k,
+        [Values(1, 3, 37, 1001, 20_000)] int length)
+    {
+        ulong[] values = Values(length, k, seed: k * 31 + length);
+        var reply = new ReceiveReply();
+        reply.Items.Add(new MailboxItem { Sequence = 4, Message = ByteString.CopyFrom([9, 8, 7]) });
+        reply.Items.Add(Served(300, 5, [0, 2, 1000], SumResult.PackSum(values, k)));
+        byte[] bytes = reply.ToByteArray();
+        ReceiveReply expected = ReceiveReply.Parser.ParseFrom(bytes);
+        foreach (var (name, sequence) in Segmentations(bytes))
+            foreach (bool withArray in new[] { true, false })
+            {
+                string what = $"k = {k}, {length} values, {name}, {(withArray ? "the caller's array" : "no array")}";
+                var into = new ulong[length];
+                var buffer = new SumBuffer(minimumBytes: 0) { Expected = new SumExpectation(k, 5, length, withArray ? into : null) };
+                ReceiveReply actual = ReceiveReplyParser.Parse(sequence, buffer);
+                Assert.That(actual.Items[0], Is.EqualTo(expected.Items[0]), what);
+                MailboxItem item = actual.Items[1];
+                Assert.That((item.Sequence, item.SumResult.Round), Is.EqualTo((300UL, 5UL)), what);
+                Assert.That(item.SumResult.Contributors, Is.EqualTo(new uint[] { 0, 2, 1000 }), what);
+                Assert.That(item.SumResult.SumLe.IsEmpty && item.SumResult.RentedFrom is null, $"{what}: no byte array");
+                UnpackedSum unpacked = item.SumResult.Unpacked!;
+                Assert.That(unpacked.ItemBytes, Is.EqualTo(expected.Items[1].CalculateSize()), what);
+                Assert.That(item.SumResult.SumLeLength, Is.EqualTo(expected.Items[1].SumResult.SumLe.Length), what);
+                Assert.That(buffer.Allocations, Is.Zero, what);
+                ulong[] sum = unpacked.Take(k, length, withArray ? into : null);
+                Assert.That(sum, Is.EqualTo(SumResult.UnpackSum(expected.Items[1].SumResult.SumLe.Span, k, length)), what);
+                Assert.That(sum, Is.EqualTo(values), what);
+                Assert.That(sum, withArray ? Is.SameAs(into) : Is.Not.SameAs(into), what);
+            }
+    }
+
+    [Test]
+    public void ExpectedSum_EveryOneBitChangeAndTruncation_IsAcceptedOrRefusedAsUnpackSumDoes([Values(1, 20, 32, 44, 64)] int k)
+    {
+        // Parse: the same items as protobuf's parse (or its refusal); reading the sum: the same values, or the same refusal
+        // (reason and text), as UnpackSum of the parsed sum_le, for the round's length and without it, with and without an array.
+        const int length = 6;
+        var reply = new ReceiveReply();
+        reply.Items.Add(Served(7, 3, [1, 2], SumResult.PackSum(Values(length, k, seed: k), k)));
+        reply.Items.Add(new MailboxItem { Sequence = 8, RoundOpen = new RoundOpen { Round = 4, Length = 3 } });
+        int checkedInputs = 0, unpackedSums = 0, refusedSums = 0;
+        foreach (byte[] input in WireMutations.Variants(reply.ToByteArray()))
+        {
+            ReceiveReply? expected;
+            try { expected = ReceiveReply.Parser.ParseFrom(input); }
+            catch (InvalidProtocolBufferException) { expected = null; }
+            foreach (ReadOnlySequence<byte> sequence in new[] { new ReadOnlySequence<byte>(input), WireMutations.Segmented(input, 3) })
+                foreach (bool withArray in new[] { true, false })
+                {
+                    string what = $"k = {k}: {Convert.ToHexString(input)} in {(sequence.IsSingleSegment ? "one segment" : "3-byte segments")}";
+                    checkedInputs++;
+                    var into = new ulong[length];
+                    var buffer = new SumBuffer(minimumBytes: 0) { Expected = new SumExpectation(k, 3, length, withArray ? into : null) };
+                    if (expected is null)
+                    {
+                        Assert.Throws<InvalidProtocolBufferException>(() => ReceiveReplyParser.Parse(sequence, buffer), what);
+                        continue;
+                    }
+                    ReceiveReply actual = ReceiveReplyParser.Parse(sequence, buffer);
+                    Assert.That(actual.Items, Has.Count.EqualTo(expected.Items.Count), what);
+                    for (int i = 0; i < actual.Items.Count; i++)
+                    {
+                        MailboxItem a = actual.Items[i], e = expected.Items[i];
+                        if (a.ItemCase != MailboxItem.ItemOneofCase.SumResult || a.SumResult.Unpacked is not { } unpacked)
+                        {
+                            Assert.That(a, Is.EqualTo(e), what);
+                            continue;
+                        }
+                        unpackedSums++;
+                        Assert.That((a.Sequence, a.ItemCase, a.SumResult.Round), Is.EqualTo((e.Sequence, e.ItemCase, e.SumResult.Round)), what);
+                        Assert.That(a.SumResult.Contributors, Is.EqualTo(e.SumResult.Contributors), what);
+                        Assert.That(unpacked.ItemBytes, Is.EqualTo(e.CalculateSize()), what);
+                        foreach (int? known in new int?[] { length, null })
+                        {
+                            (ulong[]? plain, string? plainRefusal) = Outcome(() => SumResult.UnpackSum(e.SumResult.SumLe.Span, k, known));
+                            (ulong[]? read, string? readRefusal) = Outcome(() => unpacked.Take(k, known, withArray ? into : null));
+                            Assert.That(readRefusal, Is.EqualTo(plainRefusal), $"{what}, length {(known is null ? "unknown" : "known")}");
+                            if (plainRefusal is not null) refusedSums++;
+                            else Assert.That(read, Is.EqualTo(plain), what);
+                        }
+                    }
+                }
+        }
+        Assert.That(checkedInputs, Is.GreaterThan(1000));
+        Assert.That(unpackedSums, Is.GreaterThan(100), "the fast path unpacked the canonical sums");
+        if (k % 8 != 0) Assert.That(refusedSums, Is.GreaterThan(10), "values at or above 2^k and cut values were refused");
+    }
+
+    private static (ulong[]? Values, string? Refusal) Outcome(Func<ulong[]> read)
+    {
+        try { return ((ulong[])read().Clone(), null); }
+        catch (ProtocolViolationException e) { return (null, $"{e.Reason}: {e.Message}"); }
+    }
+
+    [Test]
+    public void ExpectedSum_TheCallersArrayServesOneItem_AndOtherRoundsGetTheirOwn()
+    {
+        const int length = 300, k = 32;
+        ulong[] first = Values(length, k, seed: 1), second = Values(length, k, seed: 2), other = Values(length, k, seed: 3);
+        var reply = new ReceiveReply();
+        reply.Items.Add(Served(10, 5, [0, 1], SumResult.PackSum(other, k)));    // an earlier round's sum, read again
+        reply.Items.Add(Served(11, 6, [0, 1], SumResult.PackSum(first, k)));
+        reply.Items.Add(Served(12, 6, [0, 1], SumResult.PackSum(second, k)));   // the same round twice: never in the appliance
+        var into = new ulong[length];
+        var buffer = new SumBuffer(minimumBytes: 0) { Expected = new SumExpectation(k, 6, length, into) };
+        ReceiveReply parsed = ReceiveReplyParser.Parse(WireMutations.Segmented(reply.ToByteArray(), 4093), buffer);
+        UnpackedSum earlier = parsed.Items[0].SumResult.Unpacked!, one = parsed.Items[1].SumResult.Unpacked!, two = parsed.Items[2].SumResult.Unpacked!;
+
+        Assert.That(earlier.Take(k, null, null), Is.EqualTo(other).And.Not.SameAs(into), "another round: an array of its own");
+        Assert.That(two.Take(k, length, null), Is.EqualTo(second).And.Not.SameAs(into), "the array went to the first item of the round");
+        Assert.That(one.Take(k, length, into), Is.SameAs(into).And.EqualTo(first));
+        // Read without the array it was unpacked into (a later call): a copy, so the caller's array is not handed out again.
+        ulong[] again = one.Take(k, null, null);
+        Assert.That(again, Is.EqualTo(first).And.Not.SameAs(into));
+        // Read into another array of the right length: copied there.
+        var later = new ulong[length];
+        Assert.That(one.Take(k, length, later), Is.SameAs(later).And.EqualTo(first));
+        Assert.Throws<InvalidOperationException>(() => one.Take(20, length, null), "k is the session's, never another");
+        // The wrong round length is refused as UnpackSum refuses it.
+        var e = Assert.Throws<ProtocolViolationException>(() => one.Take(k, length + 1, null))!;
+        Assert.That(e.Reason, Is.EqualTo(ViolationReason.Malformed));
+        Assert.That(e.Message, Is.EqualTo(Assert.Throws<ProtocolViolationException>(() => SumResult.UnpackSum(SumResult.PackSum(first, k), k, length + 1))!.Message));
+    }
+
+    [Test]
+    public void ExpectedSum_IsUnpackedFromTheSubmitAnswerToo()
+    {
+        const int length = 50, k = 44;
+        ulong[] values = Values(length, k, seed: 5);
+        var reply = new SubmitReply { Sequence = 9, Resend = true };
+        reply.Items.Add(Served(3, 2, [0, 1, 2], SumResult.PackSum(values, k)));
+        var into = new ulong[length];
+        var buffer = new SumBuffer(minimumBytes: 0) { Expected = new SumExpectation(k, 2, length, into) };
+        SubmitReply parsed = ReceiveReplyParser.ParseSubmit(WireMutations.Segmented(reply.ToByteArray(), 5), buffer);
+        Assert.That((parsed.Sequence, parsed.Resend), Is.EqualTo((9UL, true)));
+        Assert.That(parsed.Items[0].SumResult.Unpacked!.Take(k, length, into), Is.SameAs(into).And.EqualTo(values));
     }
 }

@@ -5,7 +5,9 @@
 // packed repeated uint64 (one varint per value): parsing a million varints into a growing RepeatedField and copying it out
 // was most of a bank's CPU in the delivery of a result (a profile of `bench round --mode masking` put about two thirds of the
 // delivery window's samples there, page faults of the fresh large arrays included).
+using System.Buffers;
 using System.Buffers.Binary;
+using System.Diagnostics;
 using System.Runtime.InteropServices;
 using FraudFed.Cryptography;
 using Google.Protobuf;
@@ -120,12 +122,40 @@ public sealed partial class SumResult
     internal static ulong[] UnpackSum(ReadOnlySpan<byte> packed, int modulusBits, int? length, ulong[]? into = null)
     {
         int width = ValueBytes(modulusBits);
-        if (packed.IsEmpty || packed.Length % width != 0)
-            throw new ProtocolViolationException(ViolationReason.Malformed, $"a masking sum of {packed.Length} bytes is not a whole, nonzero number of {width}-byte values (k = {modulusBits}).");
-        int count = packed.Length / width;
-        if (length is int n && count != n)
-            throw new ProtocolViolationException(ViolationReason.Malformed, $"a masking sum of {count} values ({packed.Length} bytes) for a round of {n} values; expected {(long)n * width} bytes.");
+        int count = CheckedCount(packed.Length, modulusBits, length);
         ulong[] sum = into is not null && into.Length == count ? into : GC.AllocateUninitializedArray<ulong>(count);
+        UnpackValues(packed, width, sum);
+        int above = IndexAbove(sum, modulusBits);
+        if (above >= 0) throw AboveError(above, modulusBits);
+        return sum;
+    }
+
+    /// <summary>The number of values in a <c>sum_le</c> of <paramref name="bytes"/> bytes, after the checks of <see cref="UnpackSum"/>
+    /// that depend on the byte count only (in its order: a whole, nonzero number of values, then <paramref name="length"/>).</summary>
+    /// <exception cref="ProtocolViolationException">Malformed, with <see cref="UnpackSum"/>'s messages.</exception>
+    internal static int CheckedCount(int bytes, int modulusBits, int? length)
+    {
+        int width = ValueBytes(modulusBits);
+        if (bytes == 0 || bytes % width != 0)
+            throw new ProtocolViolationException(ViolationReason.Malformed, $"a masking sum of {bytes} bytes is not a whole, nonzero number of {width}-byte values (k = {modulusBits}).");
+        int count = bytes / width;
+        if (length is int n && count != n)
+            throw new ProtocolViolationException(ViolationReason.Malformed, $"a masking sum of {count} values ({bytes} bytes) for a round of {n} values; expected {(long)n * width} bytes.");
+        return count;
+    }
+
+    /// <summary>The first index of a value not below 2^<paramref name="modulusBits"/>, or -1 (always -1 when k fills its bytes).</summary>
+    internal static int IndexAbove(ReadOnlySpan<ulong> sum, int modulusBits) =>
+        modulusBits < 8 * ValueBytes(modulusBits) ? sum.IndexOfAnyExceptInRange(0UL, (1UL << modulusBits) - 1) : -1;
+
+    /// <summary>UnpackSum's OutOfRange refusal of the value at <paramref name="index"/>.</summary>
+    internal static ProtocolViolationException AboveError(int index, int modulusBits) =>
+        new(ViolationReason.OutOfRange, $"the masking sum's value at index {index} is not below 2^{modulusBits}.");
+
+    /// <summary>Unpacks <paramref name="packed"/>, exactly <paramref name="width"/> x <paramref name="sum"/>.Length bytes, into
+    /// <paramref name="sum"/> (no range check).</summary>
+    private static void UnpackValues(ReadOnlySpan<byte> packed, int width, Span<ulong> sum)
+    {
         Span<ulong> s = sum;
         if (width == 8 && BitConverter.IsLittleEndian)
             packed.CopyTo(MemoryMarshal.AsBytes(s));
@@ -145,12 +175,108 @@ public sealed partial class SumResult
                 s[i] = v;
             }
         }
-        if (modulusBits < 8 * width)
+    }
+
+    /// <summary><see cref="UnpackValues(ReadOnlySpan{byte}, int, Span{ulong})"/> from the segments of a gRPC payload: whole values
+    /// straight from each segment, a value cut by a segment boundary through an 8-byte carry.</summary>
+    internal static void UnpackValues(ReadOnlySequence<byte> packed, int width, Span<ulong> sum)
+    {
+        if (packed.Length != (long)sum.Length * width) throw new ArgumentException("The packed bytes are not the values' size.", nameof(packed));
+        Span<byte> carry = stackalloc byte[8];
+        int carried = 0, done = 0;
+        foreach (ReadOnlyMemory<byte> segment in packed)
         {
-            int above = s.IndexOfAnyExceptInRange(0UL, (1UL << modulusBits) - 1);
-            if (above >= 0)
-                throw new ProtocolViolationException(ViolationReason.OutOfRange, $"the masking sum's value at index {above} is not below 2^{modulusBits}.");
+            ReadOnlySpan<byte> s = segment.Span;
+            if (carried > 0)
+            {
+                int take = Math.Min(width - carried, s.Length);
+                s[..take].CopyTo(carry[carried..]);
+                carried += take;
+                s = s[take..];
+                if (carried < width) continue;
+                UnpackValues(carry[..width], width, sum.Slice(done++, 1));
+                carried = 0;
+            }
+            int whole = s.Length / width;
+            UnpackValues(s[..(whole * width)], width, sum.Slice(done, whole));
+            done += whole;
+            s = s[(whole * width)..];
+            s.CopyTo(carry);
+            carried = s.Length;
         }
-        return sum;
+        Debug.Assert(done == sum.Length && carried == 0);
+    }
+
+    /// <summary>The sum when <see cref="ReceiveReplyParser"/> unpacked it from the gRPC payload (<c>sum_le</c> is then empty), else null.</summary>
+    internal UnpackedSum? Unpacked { get; init; }
+
+    /// <summary>The byte count of <c>sum_le</c> on the wire, whether it was kept (<see cref="SumLe"/>) or unpacked (<see cref="Unpacked"/>).</summary>
+    internal int SumLeLength => Unpacked?.SumBytes ?? SumLe.Length;
+}
+
+/// <summary>
+/// A masking sum that <see cref="ReceiveReplyParser"/> unpacked straight from the segments of the gRPC payload into ulong values,
+/// with no byte array between (SPEC.md 14.5, the masking sum): for a million 32-bit values it saves copying 4 MB per bank per
+/// round into an array and reading them back. What the byte-count and range checks of <see cref="SumResult.UnpackSum"/> found
+/// is kept, and <see cref="Take"/> throws the very exception UnpackSum throws for the same bytes and the same round length, in
+/// the same order, when the bank reads the item: accepting and refusing do not depend on the path.
+/// </summary>
+internal sealed class UnpackedSum
+{
+    private readonly ulong[]? _values;   // null when the byte count is not a whole, nonzero number of values
+    private readonly int _above;         // the first value not below 2^k, or -1
+    private readonly bool _callersArray; // _values is an array the caller handed in (a bank's result array)
+
+    private UnpackedSum(int modulusBits, int sumBytes, int itemBytes, ulong[]? values, int above, bool callersArray)
+    {
+        ModulusBits = modulusBits;
+        SumBytes = sumBytes;
+        ItemBytes = itemBytes;
+        _values = values;
+        _above = above;
+        _callersArray = callersArray;
+    }
+
+    /// <summary>The session's k the values were unpacked for.</summary>
+    public int ModulusBits { get; }
+    /// <summary>The byte count of <c>sum_le</c> on the wire.</summary>
+    public int SumBytes { get; }
+    /// <summary>The byte count of the whole serialized MailboxItem on the wire (what <c>CalculateSize</c> of the parsed item gives).</summary>
+    public int ItemBytes { get; }
+
+    /// <summary>Unpacks <paramref name="packed"/> (the field's bytes) for k = <paramref name="modulusBits"/>: into
+    /// <paramref name="into"/> when its length is the values' count, else into a new array. Throws nothing for bad bytes (the
+    /// refusal waits for <see cref="Take"/>); <paramref name="into"/>'s contents are unspecified afterwards.</summary>
+    public static UnpackedSum Read(ReadOnlySequence<byte> packed, int modulusBits, ulong[]? into, int itemBytes)
+    {
+        int width = SumResult.ValueBytes(modulusBits);
+        int bytes = checked((int)packed.Length);
+        if (bytes == 0 || bytes % width != 0) return new UnpackedSum(modulusBits, bytes, itemBytes, null, -1, false);
+        int count = bytes / width;
+        bool callers = into is not null && into.Length == count;
+        ulong[] values = callers ? into! : GC.AllocateUninitializedArray<ulong>(count);
+        SumResult.UnpackValues(packed, width, values);
+        return new UnpackedSum(modulusBits, bytes, itemBytes, values, SumResult.IndexAbove(values, modulusBits), callers);
+    }
+
+    /// <summary>What <c>SumResult.UnpackSum(sum_le, modulusBits, length, into)</c> returns for the bytes this was read from, or the
+    /// exception it throws. The values are <paramref name="into"/> when its length is their count (copied there if they were
+    /// unpacked elsewhere), else an array no caller holds.</summary>
+    /// <exception cref="ProtocolViolationException">As <see cref="SumResult.UnpackSum"/>.</exception>
+    /// <exception cref="InvalidOperationException"><paramref name="modulusBits"/> is not the k this sum was unpacked for.</exception>
+    public ulong[] Take(int modulusBits, int? length, ulong[]? into)
+    {
+        if (modulusBits != ModulusBits) throw new InvalidOperationException($"a sum unpacked for k = {ModulusBits} read for k = {modulusBits}.");
+        // UnpackSum's own checks, in its order: the byte count (whole values, then the round's length), then the values' range.
+        int count = SumResult.CheckedCount(SumBytes, modulusBits, length);
+        if (_above >= 0) throw SumResult.AboveError(_above, modulusBits);
+        ulong[] values = _values!;
+        if (into is not null && into.Length == count)
+        {
+            if (!ReferenceEquals(values, into)) values.CopyTo(into, 0);
+            return into;
+        }
+        // Unpacked into a caller's array that this read did not hand in (an item read again after its call): a copy of its own.
+        return _callersArray ? (ulong[])values.Clone() : values;
     }
 }
