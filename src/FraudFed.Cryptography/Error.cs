@@ -72,9 +72,13 @@ internal static class Error
     /// <param name="needed">The fewest that open a sum on this path (K_min, or max(T, K_min) where the decryptors are contributors).</param>
     /// <param name="threshold">T, the decryption threshold.</param>
     /// <param name="minContributors">K_min, the fewest contributors a sum may have.</param>
-    public static ProtocolViolationException TooFewContributors(ulong round, int contributors, int needed, int threshold, int minContributors) =>
+    /// <param name="silent">Roster indices of the banks whose complete upload did not arrive, named at the end of the text ("; bank(s)
+    /// 1, 3 sent no complete upload") so that an operator knows whom to call; none, or null, adds nothing. Indices only: not secret.</param>
+    public static ProtocolViolationException TooFewContributors(ulong round, int contributors, int needed, int threshold, int minContributors,
+        IReadOnlyCollection<int>? silent = null) =>
         new(ViolationReason.TooFewParticipants, string.Create(System.Globalization.CultureInfo.InvariantCulture,
-            $"round {round} has {Count(contributors, "contributing bank")}; at least {needed} {Are(needed)} needed to open a sum ({HomomorphicMinimum(threshold, minContributors)})"));
+            $"round {round} has {Count(contributors, "contributing bank")}; at least {needed} {Are(needed)} needed to open a sum ({HomomorphicMinimum(threshold, minContributors)})")
+            + (silent is { Count: > 0 } ? $"; bank(s) {string.Join(", ", silent.Order())} sent no complete upload" : ""));
 
     /// <summary>Why a homomorphic round needs that many banks, in the words of every too-few message: "the threshold T = 4 and
     /// K_min = 4, SPEC.md 12.3".</summary>

@@ -100,7 +100,8 @@ public sealed class HomomorphicCoordinator
             if (contributors.Length < Math.Max(policy.Threshold, policy.MinContributors))
             {
                 await SendAsync(_aggregator.FailRound(ViolationReason.TooFewParticipants, Error.TooFewContributors(round, contributors.Length,
-                    Math.Max(policy.Threshold, policy.MinContributors), policy.Threshold, policy.MinContributors).Detail), cancellationToken).ConfigureAwait(false);
+                    Math.Max(policy.Threshold, policy.MinContributors), policy.Threshold, policy.MinContributors,
+                    silent: [.. Enumerable.Range(0, _aggregator.Roster.Banks).Except(contributors)]).Detail), cancellationToken).ConfigureAwait(false);
                 return Outcome(round);
             }
             int offset = (int)(round % (ulong)contributors.Length);

@@ -62,7 +62,8 @@ public sealed class HomomorphicSecureSum : ISecureSum, IDisposable
         int[] online = Enumerable.Range(0, Banks).Where(b => !OfflineBanks.Contains(b)).ToArray();
         int threshold = _session.Policy.Threshold;
         if (online.Length < Math.Max(threshold, _session.Policy.MinContributors))
-            throw Error.TooFewContributors(_session.Round + 1, online.Length, Math.Max(threshold, _session.Policy.MinContributors), threshold, _session.Policy.MinContributors);
+            throw Error.TooFewContributors(_session.Round + 1, online.Length, Math.Max(threshold, _session.Policy.MinContributors), threshold, _session.Policy.MinContributors,
+                silent: OfflineBanks.ToArray());
         // Rotate the decrypting set over the online banks.
         int offset = _sums++ % online.Length;
         int[] decryptors = Enumerable.Range(0, threshold).Select(i => online[(offset + i) % online.Length]).Order().ToArray();

@@ -402,7 +402,8 @@ public sealed class HomomorphicAggregatorParty : IDisposable
             int[] contributors = [.. _complete.Order()];
             if (contributors.Length < p.Roster.Policy.MinContributors)
                 return p.RoundFailed(round, contributors, Error.TooFewContributors(round, contributors.Length,
-                    p.Roster.Policy.MinContributors, p.Roster.Policy.Threshold, p.Roster.Policy.MinContributors));
+                    p.Roster.Policy.MinContributors, p.Roster.Policy.Threshold, p.Roster.Policy.MinContributors,
+                    silent: [.. Enumerable.Range(0, p.Roster.Banks).Except(contributors)]));
             byte[][] lists = _intake.SignedLists(p._signingKey);   // one signature for the round's lists
             var request = new HeDecryptionRequestMessage(p._sessionId, round, chunks, contributors, active, _intake.Manifests(contributors), lists);
             byte[] bytes = HeWire.Encode(request);

@@ -192,7 +192,7 @@ public sealed class FreshUserTrialTests
         var failed = Assert.ThrowsAsync<ProtocolViolationException>(() => d.Coordinator.RunRoundAsync(1, 3, expected: [0]).WaitAsync(Guard))!;
         Assert.That(failed.Reason, Is.EqualTo(ViolationReason.TooFewParticipants));
         string words = $"round 1 has 1 contributing bank; at least {Math.Max(d.Policy.Threshold, d.Policy.MinContributors)} are needed to open a sum "
-            + $"(the threshold T = {d.Policy.Threshold} and K_min = {d.Policy.MinContributors}, SPEC.md 12.3)";
+            + $"(the threshold T = {d.Policy.Threshold} and K_min = {d.Policy.MinContributors}, SPEC.md 12.3); bank(s) 1, 2, 3 sent no complete upload";
         Assert.That(failed.Detail, Is.EqualTo(words));
         var bank = Assert.ThrowsAsync<ProtocolViolationException>(() => lone.WaitAsync(Guard))!;
         Assert.That(bank.Message, Does.Contain(words));

@@ -90,7 +90,7 @@ public sealed class HomomorphicPartyTests
                 var ex = Assert.Throws<ProtocolViolationException>(() => session.Sum(inputs, [0, 1, 2, 3], out _), $"round {r}");
                 Assert.That(ex!.Reason, Is.EqualTo(ViolationReason.TooFewParticipants));
                 // The aggregator party's words (the appliance's path), the same as the in-process coordinator's.
-                Assert.That(ex.Detail, Is.EqualTo($"round {r} has 3 contributing banks; at least 4 are needed to open a sum (the threshold T = 4 and K_min = 4, SPEC.md 12.3)"), $"round {r}");
+                Assert.That(ex.Detail, Is.EqualTo($"round {r} has 3 contributing banks; at least 4 are needed to open a sum (the threshold T = 4 and K_min = 4, SPEC.md 12.3); bank(s) 3, 4 sent no complete upload"), $"round {r}");
                 Assert.That(session.Aggregator.IsReady, Is.True, "the failed round ends only itself");
                 continue;
             }
