@@ -29,9 +29,9 @@ internal sealed class ConformanceCommand : ICliCommand
         var maxBytes = new Option<int?>("--max-message-bytes") { Description = "Live check: the appliance's max_message_bytes (default: the banks' max_message_bytes)." }.InRange(1024, int.MaxValue);
         var self = new Option<bool>("--self") { Description = "Live check against local appliances started here (both modes, loopback, real mutual TLS, temporary kits)." };
         var json = new Option<bool>("--json") { Description = "End with one JSON line: passed, failed and every check with its verdict." };
-        var fuzz = new Option<int>("--fuzz") { Description = "Live check: mutated genuine messages to send (0: no fuzz checks; default FRAUDFED_FUZZ_MUTANTS or 0).", DefaultValueFactory = _ => (int)FuzzDefault("FRAUDFED_FUZZ_MUTANTS", 0) }.InRange(0, int.MaxValue);
-        var fuzzSeconds = new Option<double>("--fuzz-seconds") { Description = "Live check: time budget of the fuzz loop per appliance (default FRAUDFED_FUZZ_SECONDS or 15).", DefaultValueFactory = _ => FuzzDefault("FRAUDFED_FUZZ_SECONDS", 15) }.Accepting(NumberOptions.Seconds);
-        var fuzzSeed = new Option<int>("--fuzz-seed") { Description = "Live check: seed of the mutations (default FRAUDFED_FUZZ_SEED or 20261201).", DefaultValueFactory = _ => (int)FuzzDefault("FRAUDFED_FUZZ_SEED", 20261201) }.InRange(int.MinValue, int.MaxValue);
+        var fuzz = new Option<int>("--fuzz") { Description = "Live check: mutated genuine messages to send (0: no fuzz checks; default FRAUDFED_FUZZ_MUTANTS or 0)." }.InRange(0, int.MaxValue);
+        var fuzzSeconds = new Option<double>("--fuzz-seconds") { Description = "Live check: time budget of the fuzz loop per appliance (default FRAUDFED_FUZZ_SECONDS or 15)." }.Accepting(NumberOptions.Seconds);
+        var fuzzSeed = new Option<int>("--fuzz-seed") { Description = "Live check: seed of the mutations (default FRAUDFED_FUZZ_SEED or 20261201)." }.InRange(int.MinValue, int.MaxValue);
         var skipBank = new Option<bool>("--skip-bank-checks") { Description = "Live check: leave out the bank-refusal checks (this implementation's bank parties facing a malicious-aggregator double, SPEC.md 13)." };
         var stageTimeout = new Option<double>("--stage-timeout") { Description = "Live check: longest wait for the appliance's next message, seconds (default 120); it also bounds connecting to it (TCP connect and TLS handshake).", DefaultValueFactory = _ => 120 }.Accepting(NumberOptions.Seconds);
         var command = new Command("conformance", "Check this implementation against the protocol test vectors (default), or check a running appliance (--target) or local ones (--self) through honest and hostile flows.");
@@ -54,7 +54,12 @@ internal sealed class ConformanceCommand : ICliCommand
                 foreach (Option o in new Option[] { banks, ca, maxBytes })
                     if (parse.GetResult(o) is { Implicit: false })
                         throw new UsageException($"{o.Name} is an option of --target: --self provisions its own kit, CA and message limit ({SelfMaxMessageBytes} bytes).");
-            var live = new LiveSettings(parse.GetValue(fuzz), parse.GetValue(fuzzSeconds), parse.GetValue(fuzzSeed), parse.GetValue(stageTimeout), !parse.GetValue(skipBank));
+            // An option given wins; else its variable, read here (in the guarded action, so a bad value is a usage error, exit 2).
+            var live = new LiveSettings(
+                parse.GetResult(fuzz) is not null ? parse.GetValue(fuzz) : (int)FuzzDefault("FRAUDFED_FUZZ_MUTANTS", 0, whole: true, min: 0),
+                parse.GetResult(fuzzSeconds) is not null ? parse.GetValue(fuzzSeconds) : FuzzDefault("FRAUDFED_FUZZ_SECONDS", 15, whole: false, min: 0),
+                parse.GetResult(fuzzSeed) is not null ? parse.GetValue(fuzzSeed) : (int)FuzzDefault("FRAUDFED_FUZZ_SEED", 20261201, whole: true, min: int.MinValue),
+                parse.GetValue(stageTimeout), !parse.GetValue(skipBank));
             if (local) return Self(live, parse.GetValue(json), stdout);
             if (!Uri.TryCreate(t, UriKind.Absolute, out Uri? uri)) throw new UsageException($"--target must be https://HOST:PORT, not \"{t}\".");
             string dir = parse.GetValue(banks) ?? throw new UsageException("--target needs --banks DIR (the folder `fraudfed aggregator init` wrote).");
@@ -63,8 +68,20 @@ internal sealed class ConformanceCommand : ICliCommand
         return command;
     }
 
-    private static double FuzzDefault(string variable, double fallback) =>
-        double.TryParse(Environment.GetEnvironmentVariable(variable), System.Globalization.CultureInfo.InvariantCulture, out double v) && v >= 0 ? v : fallback;
+    /// <summary>The default an environment variable gives an option, read as the options are (invariant culture, no blanks, no
+    /// thousands separator, finite; whole numbers within int for an integer option); unset or empty gives <paramref name="fallback"/>.</summary>
+    /// <exception cref="UsageException">the variable holds anything else: said with its name, never silently replaced by the default.</exception>
+    internal static double FuzzDefault(string variable, double fallback, bool whole, double min)
+    {
+        string? text = Environment.GetEnvironmentVariable(variable);
+        if (string.IsNullOrEmpty(text)) return fallback;
+        string form = whole ? $"a whole number from {min:0} to {int.MaxValue}" : "a number of seconds such as 1.5";
+        if (!double.TryParse(text, System.Globalization.NumberStyles.AllowLeadingSign | System.Globalization.NumberStyles.AllowDecimalPoint | System.Globalization.NumberStyles.AllowExponent,
+                System.Globalization.CultureInfo.InvariantCulture, out double v)
+            || !double.IsFinite(v) || v < min || (whole && (v != Math.Floor(v) || v > int.MaxValue)))
+            throw new UsageException($"the environment variable {variable} must be {form}, written without spaces or thousands separators (got '{text}'); unset it for the default, {fallback}.");
+        return v;
+    }
 
     /// <summary>The live options common to --target and --self.</summary>
     internal sealed record LiveSettings(int Fuzz, double FuzzSeconds, int FuzzSeed, double StageTimeout, bool BankChecks = true)
