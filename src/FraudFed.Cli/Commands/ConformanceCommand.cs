@@ -76,9 +76,7 @@ internal sealed class ConformanceCommand : ICliCommand
         string? text = Environment.GetEnvironmentVariable(variable);
         if (string.IsNullOrEmpty(text)) return fallback;
         string form = whole ? $"a whole number from {min:0} to {int.MaxValue}" : "a number of seconds such as 1.5";
-        if (!double.TryParse(text, System.Globalization.NumberStyles.AllowLeadingSign | System.Globalization.NumberStyles.AllowDecimalPoint | System.Globalization.NumberStyles.AllowExponent,
-                System.Globalization.CultureInfo.InvariantCulture, out double v)
-            || !double.IsFinite(v) || v < min || (whole && (v != Math.Floor(v) || v > int.MaxValue)))
+        if (!NumberOptions.TryReadDecimal(text, out double v) || v < min || (whole && (v != Math.Floor(v) || v > int.MaxValue)))
             throw new UsageException($"the environment variable {variable} must be {form}, written without spaces or thousands separators (got '{text}'); unset it for the default, {fallback}.");
         return v;
     }

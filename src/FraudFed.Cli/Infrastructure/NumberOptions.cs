@@ -34,6 +34,11 @@ internal static class NumberOptions
 
     private static readonly ConditionalWeakTable<Option, string> Forms = new();
 
+    /// <summary>Reads <paramref name="text"/> as a decimal option's value is read (invariant culture, no blank, no thousands
+    /// separator), for values that come from elsewhere than the command line (environment variables); false unless finite.</summary>
+    public static bool TryReadDecimal(string text, out double value) =>
+        double.TryParse(text, DecimalStyle, CultureInfo.InvariantCulture, out value) && double.IsFinite(value);
+
     /// <summary>Declares what <paramref name="option"/>, a decimal option, takes, in words that follow "must be" ("a number of
     /// seconds such as 1.5"), for the message of <see cref="Refusal"/>; returns the option.</summary>
     public static T Accepting<T>(this T option, string form) where T : Option
