@@ -1,4 +1,5 @@
 // A fresh user's findings (session tfa): every one refused or shown the house way. Each test failed before its fix.
+using System.CommandLine;
 using NUnit.Framework;
 
 namespace FraudFed.Cli.Tests;
@@ -52,5 +53,39 @@ public sealed class FreshUserTests
     {
         string help = Run("conformance", "--help").Stdout;
         Assert.That(System.Text.RegularExpressions.Regex.Matches(help, "at most 86400"), Has.Count.EqualTo(2), help);
+    }
+
+    /// <summary>Every option of every command written `--name=` with nothing after the '=' (a shell's tokens for `--banks= 3`)
+    /// is refused, exit 2, saying how to write it; `simulate --banks= 3` ran a 3-bank job.</summary>
+    [Test]
+    public void EveryOption_OfEveryCommand_WrittenWithAnEmptyValueAfterEquals_IsRefused()
+    {
+        var checkedOptions = new List<string>();
+        void Walk(Command command, List<string> path)
+        {
+            foreach (Option option in command.Options)
+            {
+                if (option.Name is "--help" or "--version" || option.Hidden) continue;
+                var (code, stdout, stderr) = Run([.. path, $"{option.Name}=", "3"]);
+                string where = string.Join(' ', path) + " " + option.Name;
+                Assert.That(code, Is.EqualTo(2), $"{where}: {stderr}");
+                Assert.That(stderr, Is.EqualTo($"fraudfed {string.Join(' ', path)}: {option.Name}= has no value after '=': write {option.Name}=3 or {option.Name} 3.{Environment.NewLine}"), where);
+                Assert.That(stdout, Is.Empty, where);
+                checkedOptions.Add(where);
+            }
+            foreach (Command sub in command.Subcommands) Walk(sub, [.. path, sub.Name]);
+        }
+        foreach (Command command in Program.BuildRoot().Subcommands) Walk(command, [command.Name]);
+        Assert.That(checkedOptions, Is.SupersetOf(new[] { "simulate --banks", "simulate --trees", "aggregator init --banks", "bench round --banks", "bank sum --values" }),
+            string.Join(", ", checkedOptions));
+    }
+
+    /// <summary>The same at the end of the line, and after a value-less flag (the fix names a placeholder then).</summary>
+    [Test]
+    public void AnEmptyValueAfterEquals_AtTheEnd_IsRefusedWithAPlaceholder()
+    {
+        var (code, _, stderr) = Run("simulate", "--trees=");
+        Assert.That(code, Is.EqualTo(2));
+        Assert.That(stderr, Does.StartWith("fraudfed simulate: --trees= has no value after '=': write --trees=VALUE or --trees VALUE."));
     }
 }
