@@ -88,4 +88,78 @@ public sealed class FreshUserTests
         Assert.That(code, Is.EqualTo(2));
         Assert.That(stderr, Does.StartWith("fraudfed simulate: --trees= has no value after '=': write --trees=VALUE or --trees VALUE."));
     }
+
+    /// <summary>bench round refuses --insecure-test-parameters with --mode masking, as aggregator init does (it ran, ignoring it).</summary>
+    [Test]
+    public void BenchRound_InsecureTestParameters_WithMasking_IsRefused()
+    {
+        var (code, stdout, stderr) = Run("bench", "round", "--mode", "masking", "--insecure-test-parameters", "--banks", "3", "--values", "10");
+        Assert.That(code, Is.EqualTo(2), stderr);
+        Assert.That(stderr, Does.StartWith("fraudfed bench round: --insecure-test-parameters applies to --mode he only"));
+        Assert.That(stdout, Is.Empty);
+    }
+
+    /// <summary>A line break inside a quoted value is the value's: shown \n or \r (it was a space); the message's own line
+    /// breaks still join into one line, and an apostrophe does not start a quote.</summary>
+    [Test]
+    public void ErrorLine_ShowsALineBreakInAQuotedValueEscaped_AndJoinsTheMessagesOwnLines()
+    {
+        Assert.That(Infrastructure.ErrorLine.Of("column 2 of the header, 'amo\nunt', holds a control character (U+000A)."),
+            Is.EqualTo(@"column 2 of the header, 'amo\nunt', holds a control character (U+000A)."));
+        Assert.That(Infrastructure.ErrorLine.Of("a \"b\r\nc\" d"), Is.EqualTo(@"a ""b\r\nc"" d"));
+        Assert.That(Infrastructure.ErrorLine.Of("the bank's run failed\nstderr: it's gone"), Is.EqualTo("the bank's run failed stderr: it's gone"));
+        Assert.That(Infrastructure.ErrorLine.Of("first line \r\n second\n\nthird\n"), Is.EqualTo("first line second third"));
+    }
+
+    /// <summary>A path shown on a success line is escaped as an error line's value is (ErrorLine.Value); `aggregator init --out`
+    /// echoed a raw ESC in "wrote ... to" and the next steps.</summary>
+    [Test]
+    public void AggregatorInit_ShowsAnOutPathWithAnEscape_Escaped()
+    {
+        string dir = Path.Combine(Path.GetTempPath(), "fraudfed-fresh-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        try
+        {
+            string kit = Path.Combine(dir, "k\u001b[31mx");
+            var (code, stdout, stderr) = Run("aggregator", "init", "--banks", "3", "--out", kit);
+            Assert.That(code, Is.EqualTo(0), stderr);
+            Assert.That((stdout + stderr).IndexOfAny(['\u001b', '\u0007']), Is.EqualTo(-1), "no raw ESC or BEL (NUnit's Contain ignores control characters)");
+            Assert.That(stdout, Does.Contain(@"to " + dir + @"/k\x1b[31mx").And.Contain(@"k\x1b[31mx/aggregator.json"));
+            Assert.That(Infrastructure.ErrorLine.Value("g\u001b]0;pwned\u0007.csv"), Is.EqualTo(@"g\x1b]0;pwned\x07.csv"));
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
+
+    /// <summary>simulate --csv with a terminal escape in its path: no raw ESC or BEL on stdout, stderr, report.html or
+    /// summary.json; the path is shown escaped (it was echoed raw in "data:", "read ..." and "... rows of ...").</summary>
+    [Test]
+    public void Simulate_ShowsACsvPathWithAnEscape_Escaped_InEveryLineAndTheReport()
+    {
+        string dir = Path.Combine(Path.GetTempPath(), "fraudfed-fresh-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        try
+        {
+            string csv = Path.Combine(dir, "g\u001b]0;pwned\u0007.csv");
+            var random = new Random(1);
+            using (var w = new StreamWriter(csv))
+            {
+                w.Write("time,amount,x,is_fraud\n");
+                for (int i = 0; i < 3000; i++)
+                {
+                    int y = random.NextDouble() < 0.05 ? 1 : 0;
+                    w.Write(FormattableString.Invariant($"{i},{random.NextDouble() * 100 + y * 50:0.00},{random.NextDouble():0.000},{y}\n"));
+                }
+            }
+            string output = Path.Combine(dir, "out");
+            var (code, stdout, stderr) = Run("simulate", "--csv", csv, "--label", "is_fraud", "--time", "time", "--transport", "inproc", "--banks", "3",
+                "--trees", "2", "--mode", "masking", "--out", output);
+            Assert.That(code, Is.EqualTo(0), stderr);
+            foreach (string text in new[] { stdout, stderr, File.ReadAllText(Path.Combine(output, "report.html")), File.ReadAllText(Path.Combine(output, "summary.json")) })
+                Assert.That(text.IndexOfAny(['\u001b', '\u0007']), Is.EqualTo(-1), "no raw ESC or BEL (NUnit's Contain ignores control characters)");
+            Assert.That(stdout, Does.Contain(@"data: " + dir + @"/g\x1b]0;pwned\x07.csv"));
+            Assert.That(stderr, Does.Contain(@"read " + dir + @"/g\x1b]0;pwned\x07.csv").And.Contain(@"rows of " + dir + @"/g\x1b]0;pwned\x07.csv"));
+            Assert.That(File.ReadAllText(Path.Combine(output, "report.html")), Does.Contain(@"g\x1b]0;pwned\x07.csv"));
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
 }

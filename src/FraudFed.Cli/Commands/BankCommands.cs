@@ -59,7 +59,7 @@ internal sealed class BankCommands : ICliSubcommands
             {
                 // Progress in the order it happens (SessionProgress): joining, the session setup with the other banks, setup done
                 // here, and "contributing" only once a round opened and this bank's input goes into it.
-                pr.InvocationConfiguration.Error.WriteLine($"bank {bank.Config.Bank}: joining the session at {bank.Aggregator} ...");
+                pr.InvocationConfiguration.Error.WriteLine($"bank {bank.Config.Bank}: joining the session at {ErrorLine.Value(bank.Aggregator.ToString())} ...");
                 client.ConnectAsync(cts.Token).GetAwaiter().GetResult();
                 result = client.SumAsync(vector, cts.Token).GetAwaiter().GetResult();
             }
@@ -124,7 +124,7 @@ internal sealed class BankCommands : ICliSubcommands
             TextWriter stdout = pr.InvocationConfiguration.Output;
             using Learning.Data.CategoryEncoder encoder = key is null ? Learning.Data.CategoryEncoder.Public() : Learning.Data.CategoryEncoder.Keyed(key);
             if (key is not null) System.Security.Cryptography.CryptographicOperations.ZeroMemory(key);
-            stderr.WriteLine($"bank {bank.Config.Bank}: joining the session at {bank.Aggregator} while loading {dataPath} ...");
+            stderr.WriteLine($"bank {bank.Config.Bank}: joining the session at {ErrorLine.Value(bank.Aggregator.ToString())} while loading {ErrorLine.Value(dataPath)} ...");
             var clock = System.Diagnostics.Stopwatch.StartNew();
             TrainedModel model;
             SumBytes? bytes = null;
@@ -148,7 +148,7 @@ internal sealed class BankCommands : ICliSubcommands
                     throw;
                 }
                 Sdk.Diagnostics.HopTrace.Mark(bank.Config.Bank, "b.rows", rows.Rows);
-                waits.WriteLine($"bank {bank.Config.Bank}: {rows.Rows:N0} rows of {dataPath}.");
+                waits.WriteLine($"bank {bank.Config.Bank}: {rows.Rows:N0} rows of {ErrorLine.Value(dataPath)}.");
                 connected.GetAwaiter().GetResult();
                 // The sums' protocol bytes are counted from here: the session setup (key generation) is done.
                 var counted = new SumBytes(client);
@@ -203,7 +203,7 @@ internal sealed class BankCommands : ICliSubcommands
                     ["stage"] = "done", ["sums"] = model.Sums, ["bytes_uploaded"] = sent.Uploaded, ["bytes_downloaded"] = sent.Downloaded,
                     ["wire_bytes_uploaded"] = client.BytesUploaded, ["wire_bytes_downloaded"] = client.BytesDownloaded, ["elapsed_s"] = Math.Round(wall, 3),
                 }.ToJsonString());
-            foreach (string path in written.Values.Order(StringComparer.Ordinal)) stdout.WriteLine($"wrote {path}");
+            foreach (string path in written.Values.Order(StringComparer.Ordinal)) stdout.WriteLine($"wrote {ErrorLine.Value(path)}");
             if (pr.GetValue(json)) stdout.WriteLine(summary);
             return CliErrors.Success;
         }));
