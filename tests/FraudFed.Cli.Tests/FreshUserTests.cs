@@ -162,4 +162,17 @@ public sealed class FreshUserTests
         }
         finally { Directory.Delete(dir, recursive: true); }
     }
+
+    /// <summary>bank train takes --id-columns, as simulate does (its id-column advice named an option it did not have), and
+    /// bank sum echoes --timeout as typed and says a --values directory is one.</summary>
+    [Test]
+    public void BankTrain_HasIdColumns_AndBankSum_EchoesTimeoutAsTyped_AndNamesADirectory()
+    {
+        Assert.That(Program.BuildRoot().Subcommands.First(c => c.Name == "bank").Subcommands.First(c => c.Name == "train").Options.Select(o => o.Name), Does.Contain("--id-columns"));
+        var (code, _, stderr) = Run("bank", "sum", "--config", "no-such.json", "--values", "v.txt", "--timeout", "99999999999999999999");
+        Assert.That(code, Is.EqualTo(2));
+        Assert.That(stderr, Does.Contain("--timeout must be in (0, 86400] seconds (got 99999999999999999999)."));
+        Assert.That(() => FraudFed.Cli.Commands.BankCommands.ReadValues(Path.GetTempPath(), new FraudFed.Sdk.Configuration.FederationSettings()),
+            Throws.TypeOf<Infrastructure.UsageException>().With.Message.Contains("is a directory; give a file."));
+    }
 }

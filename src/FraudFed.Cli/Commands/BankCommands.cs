@@ -42,8 +42,7 @@ internal sealed class BankCommands : ICliSubcommands
         foreach (Option o in new Option[] { config, values, json, timeout, retryBudget }) cmd.Options.Add(o);
         cmd.SetAction(pr => CliErrors.Guard("bank sum", pr.InvocationConfiguration.Error, () =>
         {
-            double seconds = pr.GetValue(timeout);
-            if (seconds is <= 0 or > 86_400) throw new UsageException($"--timeout must be in (0, 86400] seconds (got {seconds}).");
+            double seconds = NumberOptions.RequireSeconds(pr, timeout);   // the value as typed when refused
             TimeSpan budget = RetryBudget(pr.GetValue(retryBudget), seconds);
             using LoadedBankConfig bank = BankConfig.Load(pr.GetValue(config)!);
             CheckStateDirectory(bank);
@@ -90,6 +89,7 @@ internal sealed class BankCommands : ICliSubcommands
         var data = new Option<string>("--data") { Description = "This bank's CSV file (all rows are training rows; a file, not a pipe or standard input).", Required = true };
         var schema = new Option<string?>("--schema", "--preset") { Description = "Column roles of --data: ulb, paysim, ieee-cis, or a JSON schema file (see README, \"Your own data\")." };
         var label = new Option<string?>("--label") { Description = "Label column (0/1 or true/false); overrides the schema's." };
+        var ids = new Option<string[]>("--id-columns") { Description = "Identifier columns to drop (comma-separated); replace the schema's." };
         var categoryKey = new Option<string?>("--category-key") { Description = "File with the consortium key for category hashing (at least 32 bytes, raw or hex); default a public salt." };
         var output = new Option<string>("--out") { Description = "Directory for model.txt (GBDT, LightGBM text) or model.json (logistic) and summary.json; written only when training succeeds.", Required = true };
         var json = new Option<bool>("--json") { Description = "Print one JSON object (model, sums, bytes, wall_s) as the last line." };
@@ -99,18 +99,17 @@ internal sealed class BankCommands : ICliSubcommands
         var stdinLifeline = new Option<bool>("--exit-on-stdin-close") { Description = "Stop (exit 1) when standard input closes: a supervising program that dies takes this bank process with it." };
         var retryBudget = RetryBudgetOption();
         var cmd = new Command("train", "Train the appliance's federated model from this bank's CSV file; every bank of the roster trains at the same time.");
-        foreach (Option o in new Option[] { config, data, schema, label, categoryKey, output, json, timeout, progressJson, exactModel, stdinLifeline, retryBudget }) cmd.Options.Add(o);
+        foreach (Option o in new Option[] { config, data, schema, label, ids, categoryKey, output, json, timeout, progressJson, exactModel, stdinLifeline, retryBudget }) cmd.Options.Add(o);
         cmd.SetAction(pr => CliErrors.Guard("bank train", pr.InvocationConfiguration.Error, () =>
         {
             TextWriter stderr = pr.InvocationConfiguration.Error;
             Sdk.Diagnostics.HopTrace.Mark(-3, "b.main");
-            double seconds = pr.GetValue(timeout);
-            if (seconds is <= 0 or > 7 * 86_400) throw new UsageException($"--timeout must be in (0, 604800] seconds (got {seconds}).");
+            double seconds = NumberOptions.RequireSeconds(pr, timeout, 7 * 86_400);
             TimeSpan budget = RetryBudget(pr.GetValue(retryBudget), seconds);
             string dataPath = pr.GetValue(data)!;
             CsvInput.CheckCsvFile(dataPath, "--data");
             if (pr.GetValue(schema) is null && pr.GetValue(label) is null) throw new UsageException("--data needs a --schema (ulb, paysim, ieee-cis or a JSON schema file) or at least a --label column.");
-            Learning.Data.CsvSchema csvSchema = CsvInput.ResolveSchema(new CsvSettings(dataPath, pr.GetValue(schema), pr.GetValue(label)));
+            Learning.Data.CsvSchema csvSchema = CsvInput.ResolveSchema(new CsvSettings(dataPath, pr.GetValue(schema), pr.GetValue(label), IdColumns: CsvInput.Columns("--id-columns", pr.GetValue(ids))));
             Learning.Data.CsvDatasetLoader.CheckHeader(dataPath, csvSchema);
             byte[]? key = pr.GetValue(categoryKey) is { } keyFile ? CsvInput.ReadConsortiumKey(keyFile) : null;
             using LoadedBankConfig bank = BankConfig.Load(pr.GetValue(config)!);
@@ -338,6 +337,7 @@ internal sealed class BankCommands : ICliSubcommands
     /// <summary>Reads and range-checks the values before any connection is made.</summary>
     internal static ulong[] ReadValues(string path, FederationSettings federation)
     {
+        if (Directory.Exists(path)) throw new UsageException($"--values '{path}' is a directory; give a file.");
         if (!File.Exists(path)) throw new UsageException($"--values '{path}': no such file.");
         int bits = federation.IsHomomorphic ? 44 : federation.Masking!.ModulusBits;
         ulong max = bits == 64 ? ulong.MaxValue : (1UL << bits) - 1;

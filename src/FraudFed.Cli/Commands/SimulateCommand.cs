@@ -82,9 +82,7 @@ internal sealed class SimulateCommand : ICliCommand
         command.SetAction((parse, cancellationToken) =>
         {
             var given = all.Where(o => parse.GetResult(o) is { Implicit: false }).Select(o => o.Name).ToHashSet(StringComparer.Ordinal);
-            static IReadOnlyList<string>? Columns(string option, string[]? values) => values is null || values.Length == 0 ? null
-                : values.SelectMany(v => v.Split(',', StringSplitOptions.TrimEntries)).Select(c => c.Length > 0 ? c
-                    : throw new UsageException($"{option} '{string.Join(',', values)}' has an empty column name (as in 'a,,b' or a trailing comma); give one name between every two commas.")).ToArray();
+            static IReadOnlyList<string>? Columns(string option, string[]? values) => CsvInput.Columns(option, values);
             var csvSettings = new CsvSettings(parse.GetValue(csv), parse.GetValue(schema), parse.GetValue(label), parse.GetValue(time), parse.GetValue(bankColumn),
                 Columns("--id-columns", parse.GetValue(ids)), Columns("--categorical", parse.GetValue(categorical)), Columns("--ignore", parse.GetValue(ignore)), parse.GetValue(separator),
                 parse.GetValue(alpha), parse.GetValue(categoryKey), parse.GetValue(buckets));
