@@ -47,6 +47,8 @@ internal static class Program
         ParseResult parse = BuildRoot().Parse(args);
         string command = CommandPath(parse);
         CliInterrupt.Command = command;   // its "cancelled." line names the command
+        if (ParseErrors.EmptyAfterEquals(args, parse) is { } empty)
+            return CliErrors.Fail(command, stderr, empty);   // `--banks= 3` in a shell: "--banks=" and "3", never read as --banks 3
         if (parse.Errors.Count > 0 && parse.Action is ParseErrorAction or null
             && parse.Errors.Select(IntegerOptions.OutOfRange).FirstOrDefault(m => m is not null) is { } outOfRange)
             return CliErrors.Fail(command, stderr, outOfRange);   // a number beyond an integer option's type, in words

@@ -20,12 +20,15 @@ public sealed class EnvironmentDefaultTests
     [TestCase("", false, 0, 15.0)]
     [TestCase("2.5", false, 0, 2.5)]
     [TestCase("1e1", false, 0, 10.0)]
+    [TestCase("86400", false, 0, 86400.0)]
     [TestCase("-7", true, int.MinValue, -7.0)]
+    [TestCase("+7", true, int.MinValue, 7.0)]
     [TestCase("300", true, 0, 300.0)]
-    public void AValueInTheOptionsForm_OrNone_IsRead(string? text, bool whole, double min, double expected)
+    public void AValueInTheOptionsForm_OrNone_IsRead(string? text, bool whole, int min, double expected)
     {
         Environment.SetEnvironmentVariable(Variable, text);
-        Assert.That(ConformanceCommand.FuzzDefault(Variable, 15, whole, min), Is.EqualTo(expected));
+        double read = whole ? ConformanceCommand.WholeDefault(Variable, 15, min) : ConformanceCommand.SecondsDefault(Variable, 15);
+        Assert.That(read, Is.EqualTo(expected));
     }
 
     [TestCase("1,5", false, 0)]
@@ -33,13 +36,20 @@ public sealed class EnvironmentDefaultTests
     [TestCase("Infinity", false, 0)]
     [TestCase("NaN", false, 0)]
     [TestCase("-1", false, 0)]
+    [TestCase("0", false, 0)]          // --fuzz-seconds takes positive values only
+    [TestCase("-0", false, 0)]
+    [TestCase("86401", false, 0)]      // beyond --fuzz-seconds' range
+    [TestCase("1e12", false, 0)]
     [TestCase("2.5", true, 0)]
+    [TestCase("1e3", true, 0)]         // --fuzz 1e3 is refused: so is the variable
+    [TestCase("1000.0", true, 0)]
     [TestCase("3000000000", true, 0)]
+    [TestCase("-1", true, 0)]
     [TestCase("seven", true, int.MinValue)]
-    public void AnyOtherValue_IsAUsageErrorNamingTheVariable(string text, bool whole, double min)
+    public void AnyOtherValue_IsAUsageErrorNamingTheVariable(string text, bool whole, int min)
     {
         Environment.SetEnvironmentVariable(Variable, text);
-        var e = Assert.Throws<UsageException>(() => ConformanceCommand.FuzzDefault(Variable, 15, whole, min))!;
+        var e = Assert.Throws<UsageException>(() => { _ = whole ? ConformanceCommand.WholeDefault(Variable, 15, min) : ConformanceCommand.SecondsDefault(Variable, 15); })!;
         Assert.That(e.Message, Does.Contain(Variable).And.Contain($"(got '{text}')").And.Contain("unset it for the default, 15"));
     }
 }

@@ -53,10 +53,10 @@ internal sealed class AggregatorCommands : ICliSubcommands
             if (Directory.Exists(staged.TargetPath)) Directory.Delete(staged.TargetPath);   // empty: checked above
             staged.Commit(["aggregator.json"]);
             TextWriter stdout = pr.InvocationConfiguration.Output;
-            stdout.WriteLine($"wrote a DEVELOPMENT-ONLY kit for {n} banks ({pr.GetValue(mode)}) to {staged.TargetPath}");
+            stdout.WriteLine($"wrote a DEVELOPMENT-ONLY kit for {n} banks ({pr.GetValue(mode)}) to {ErrorLine.Value(staged.TargetPath)}");
             if (n == 2) stdout.WriteLine(TwoBankNote);
             FederationSettings federation = ConfigJson.Load<AggregatorConfig>(Path.Combine(staged.TargetPath, "aggregator.json")).Federation;
-            foreach (string line in NextSteps(CliInvocation.Prefix(), staged.TargetPath, n, BankCommands.RoundMinimum(federation), federation.IsHomomorphic)) stdout.WriteLine(line);
+            foreach (string line in NextSteps(CliInvocation.Prefix(), staged.TargetPath, n, BankCommands.RoundMinimum(federation), federation.IsHomomorphic)) stdout.WriteLine(ErrorLine.Value(line));   // the kit path as typed, escaped
             return CliErrors.Success;
         }));
         return cmd;

@@ -161,7 +161,7 @@ internal static class ApplianceTraining
                 settings.Started?.Invoke(b, p.Id, p.StartTime);
             }
             Sdk.Diagnostics.HopTrace.Mark(-1, "s.spawned");
-            stderr.WriteLine($"fraudfed simulate: appliance on {address} (mutual TLS, development kit in {kit}); {n} {(native ? "native " : "")}bank processes " +
+            stderr.WriteLine($"fraudfed simulate: appliance on {address} (mutual TLS, development kit in {ErrorLine.Value(kit)}); {n} {(native ? "native " : "")}bank processes " +
                 $"(`bank train`, pids {string.Join(", ", banks.Select(p => p.Id))})");
 
             // 5. Supervise until every bank is done: the phase line, one stamped line per bank, and the phase's last line as the

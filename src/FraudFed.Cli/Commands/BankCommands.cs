@@ -42,8 +42,7 @@ internal sealed class BankCommands : ICliSubcommands
         foreach (Option o in new Option[] { config, values, json, timeout, retryBudget }) cmd.Options.Add(o);
         cmd.SetAction(pr => CliErrors.Guard("bank sum", pr.InvocationConfiguration.Error, () =>
         {
-            double seconds = pr.GetValue(timeout);
-            if (seconds is <= 0 or > 86_400) throw new UsageException($"--timeout must be in (0, 86400] seconds (got {seconds}).");
+            double seconds = NumberOptions.RequireSeconds(pr, timeout);   // the value as typed when refused
             TimeSpan budget = RetryBudget(pr.GetValue(retryBudget), seconds);
             using LoadedBankConfig bank = BankConfig.Load(pr.GetValue(config)!);
             CheckStateDirectory(bank);
@@ -59,7 +58,7 @@ internal sealed class BankCommands : ICliSubcommands
             {
                 // Progress in the order it happens (SessionProgress): joining, the session setup with the other banks, setup done
                 // here, and "contributing" only once a round opened and this bank's input goes into it.
-                pr.InvocationConfiguration.Error.WriteLine($"bank {bank.Config.Bank}: joining the session at {bank.Aggregator} ...");
+                pr.InvocationConfiguration.Error.WriteLine($"bank {bank.Config.Bank}: joining the session at {ErrorLine.Value(bank.Aggregator.ToString())} ...");
                 client.ConnectAsync(cts.Token).GetAwaiter().GetResult();
                 result = client.SumAsync(vector, cts.Token).GetAwaiter().GetResult();
             }
@@ -90,6 +89,7 @@ internal sealed class BankCommands : ICliSubcommands
         var data = new Option<string>("--data") { Description = "This bank's CSV file (all rows are training rows; a file, not a pipe or standard input).", Required = true };
         var schema = new Option<string?>("--schema", "--preset") { Description = "Column roles of --data: ulb, paysim, ieee-cis, or a JSON schema file (see README, \"Your own data\")." };
         var label = new Option<string?>("--label") { Description = "Label column (0/1 or true/false); overrides the schema's." };
+        var ids = new Option<string[]>("--id-columns") { Description = "Identifier columns to drop (comma-separated); replace the schema's." };
         var categoryKey = new Option<string?>("--category-key") { Description = "File with the consortium key for category hashing (at least 32 bytes, raw or hex); default a public salt." };
         var output = new Option<string>("--out") { Description = "Directory for model.txt (GBDT, LightGBM text) or model.json (logistic) and summary.json; written only when training succeeds.", Required = true };
         var json = new Option<bool>("--json") { Description = "Print one JSON object (model, sums, bytes, wall_s) as the last line." };
@@ -99,18 +99,17 @@ internal sealed class BankCommands : ICliSubcommands
         var stdinLifeline = new Option<bool>("--exit-on-stdin-close") { Description = "Stop (exit 1) when standard input closes: a supervising program that dies takes this bank process with it." };
         var retryBudget = RetryBudgetOption();
         var cmd = new Command("train", "Train the appliance's federated model from this bank's CSV file; every bank of the roster trains at the same time.");
-        foreach (Option o in new Option[] { config, data, schema, label, categoryKey, output, json, timeout, progressJson, exactModel, stdinLifeline, retryBudget }) cmd.Options.Add(o);
+        foreach (Option o in new Option[] { config, data, schema, label, ids, categoryKey, output, json, timeout, progressJson, exactModel, stdinLifeline, retryBudget }) cmd.Options.Add(o);
         cmd.SetAction(pr => CliErrors.Guard("bank train", pr.InvocationConfiguration.Error, () =>
         {
             TextWriter stderr = pr.InvocationConfiguration.Error;
             Sdk.Diagnostics.HopTrace.Mark(-3, "b.main");
-            double seconds = pr.GetValue(timeout);
-            if (seconds is <= 0 or > 7 * 86_400) throw new UsageException($"--timeout must be in (0, 604800] seconds (got {seconds}).");
+            double seconds = NumberOptions.RequireSeconds(pr, timeout, 7 * 86_400);
             TimeSpan budget = RetryBudget(pr.GetValue(retryBudget), seconds);
             string dataPath = pr.GetValue(data)!;
             CsvInput.CheckCsvFile(dataPath, "--data");
             if (pr.GetValue(schema) is null && pr.GetValue(label) is null) throw new UsageException("--data needs a --schema (ulb, paysim, ieee-cis or a JSON schema file) or at least a --label column.");
-            Learning.Data.CsvSchema csvSchema = CsvInput.ResolveSchema(new CsvSettings(dataPath, pr.GetValue(schema), pr.GetValue(label)));
+            Learning.Data.CsvSchema csvSchema = CsvInput.ResolveSchema(new CsvSettings(dataPath, pr.GetValue(schema), pr.GetValue(label), IdColumns: CsvInput.Columns("--id-columns", pr.GetValue(ids))));
             Learning.Data.CsvDatasetLoader.CheckHeader(dataPath, csvSchema);
             byte[]? key = pr.GetValue(categoryKey) is { } keyFile ? CsvInput.ReadConsortiumKey(keyFile) : null;
             using LoadedBankConfig bank = BankConfig.Load(pr.GetValue(config)!);
@@ -124,7 +123,7 @@ internal sealed class BankCommands : ICliSubcommands
             TextWriter stdout = pr.InvocationConfiguration.Output;
             using Learning.Data.CategoryEncoder encoder = key is null ? Learning.Data.CategoryEncoder.Public() : Learning.Data.CategoryEncoder.Keyed(key);
             if (key is not null) System.Security.Cryptography.CryptographicOperations.ZeroMemory(key);
-            stderr.WriteLine($"bank {bank.Config.Bank}: joining the session at {bank.Aggregator} while loading {dataPath} ...");
+            stderr.WriteLine($"bank {bank.Config.Bank}: joining the session at {ErrorLine.Value(bank.Aggregator.ToString())} while loading {ErrorLine.Value(dataPath)} ...");
             var clock = System.Diagnostics.Stopwatch.StartNew();
             TrainedModel model;
             SumBytes? bytes = null;
@@ -148,7 +147,7 @@ internal sealed class BankCommands : ICliSubcommands
                     throw;
                 }
                 Sdk.Diagnostics.HopTrace.Mark(bank.Config.Bank, "b.rows", rows.Rows);
-                waits.WriteLine($"bank {bank.Config.Bank}: {rows.Rows:N0} rows of {dataPath}.");
+                waits.WriteLine($"bank {bank.Config.Bank}: {rows.Rows:N0} rows of {ErrorLine.Value(dataPath)}.");
                 connected.GetAwaiter().GetResult();
                 // The sums' protocol bytes are counted from here: the session setup (key generation) is done.
                 var counted = new SumBytes(client);
@@ -203,7 +202,7 @@ internal sealed class BankCommands : ICliSubcommands
                     ["stage"] = "done", ["sums"] = model.Sums, ["bytes_uploaded"] = sent.Uploaded, ["bytes_downloaded"] = sent.Downloaded,
                     ["wire_bytes_uploaded"] = client.BytesUploaded, ["wire_bytes_downloaded"] = client.BytesDownloaded, ["elapsed_s"] = Math.Round(wall, 3),
                 }.ToJsonString());
-            foreach (string path in written.Values.Order(StringComparer.Ordinal)) stdout.WriteLine($"wrote {path}");
+            foreach (string path in written.Values.Order(StringComparer.Ordinal)) stdout.WriteLine($"wrote {ErrorLine.Value(path)}");
             if (pr.GetValue(json)) stdout.WriteLine(summary);
             return CliErrors.Success;
         }));
@@ -338,6 +337,7 @@ internal sealed class BankCommands : ICliSubcommands
     /// <summary>Reads and range-checks the values before any connection is made.</summary>
     internal static ulong[] ReadValues(string path, FederationSettings federation)
     {
+        if (Directory.Exists(path)) throw new UsageException($"--values '{path}' is a directory; give a file.");
         if (!File.Exists(path)) throw new UsageException($"--values '{path}': no such file.");
         int bits = federation.IsHomomorphic ? 44 : federation.Masking!.ModulusBits;
         ulong max = bits == 64 ? ulong.MaxValue : (1UL << bits) - 1;

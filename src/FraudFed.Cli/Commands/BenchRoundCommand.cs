@@ -55,6 +55,8 @@ internal sealed class BenchRoundCommand : ICliSubcommands
             if (v is < 1 or > 1 << 24) throw new UsageException($"--values must be in 1..16777216 (got {v}).");
             int r = pr.GetValue(rounds);
             if (r is < 1 or > 1000) throw new UsageException($"--rounds must be in 1..1000 (got {r}).");
+            if (pr.GetValue(insecure) && pr.GetValue(mode) != "he")
+                throw new UsageException("--insecure-test-parameters applies to --mode he only (the RLWE ring); masking has no such parameters, drop the flag.");
             return Run(pr.GetValue(mode)!, n, v, r, pr.GetValue(insecure), pr.GetValue(json), pr.InvocationConfiguration.Output, pr.InvocationConfiguration.Error)
                 .GetAwaiter().GetResult();
         }));

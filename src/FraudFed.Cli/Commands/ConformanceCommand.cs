@@ -6,6 +6,7 @@
 // (this implementation's bank parties facing a malicious-aggregator double) unless --skip-bank-checks. `--json` ends with one JSON line.
 // Exit 0 every check passed, 1 a check failed, 2 usage or input error (found before any connection).
 using System.CommandLine;
+using System.Globalization;
 using System.Text.Json;
 using FraudFed.Aggregator.Hosting;
 using FraudFed.Aggregator.Provisioning;
@@ -30,10 +31,10 @@ internal sealed class ConformanceCommand : ICliCommand
         var self = new Option<bool>("--self") { Description = "Live check against local appliances started here (both modes, loopback, real mutual TLS, temporary kits)." };
         var json = new Option<bool>("--json") { Description = "End with one JSON line: passed, failed and every check with its verdict." };
         var fuzz = new Option<int>("--fuzz") { Description = "Live check: mutated genuine messages to send (0: no fuzz checks; default FRAUDFED_FUZZ_MUTANTS or 0)." }.InRange(0, int.MaxValue);
-        var fuzzSeconds = new Option<double>("--fuzz-seconds") { Description = "Live check: time budget of the fuzz loop per appliance (default FRAUDFED_FUZZ_SECONDS or 15)." }.Accepting(NumberOptions.Seconds);
+        var fuzzSeconds = new Option<double>("--fuzz-seconds") { Description = "Live check: time budget of the fuzz loop per appliance (more than 0 and at most 86400; default FRAUDFED_FUZZ_SECONDS or 15)." }.Accepting(NumberOptions.Seconds);
         var fuzzSeed = new Option<int>("--fuzz-seed") { Description = "Live check: seed of the mutations (default FRAUDFED_FUZZ_SEED or 20261201)." }.InRange(int.MinValue, int.MaxValue);
         var skipBank = new Option<bool>("--skip-bank-checks") { Description = "Live check: leave out the bank-refusal checks (this implementation's bank parties facing a malicious-aggregator double, SPEC.md 13)." };
-        var stageTimeout = new Option<double>("--stage-timeout") { Description = "Live check: longest wait for the appliance's next message, seconds (default 120); it also bounds connecting to it (TCP connect and TLS handshake).", DefaultValueFactory = _ => 120 }.Accepting(NumberOptions.Seconds);
+        var stageTimeout = new Option<double>("--stage-timeout") { Description = "Live check: longest wait for the appliance's next message, seconds, more than 0 and at most 86400 (default 120); it also bounds connecting to it (TCP connect and TLS handshake).", DefaultValueFactory = _ => 120 }.Accepting(NumberOptions.Seconds);
         var command = new Command("conformance", "Check this implementation against the protocol test vectors (default), or check a running appliance (--target) or local ones (--self) through honest and hostile flows.");
         foreach (Option o in new Option[] { vectors, verbose, target, ca, banks, maxBytes, self, json, fuzz, fuzzSeconds, fuzzSeed, stageTimeout, skipBank }) command.Options.Add(o);
         command.SetAction(parse => CliErrors.Guard("conformance", parse.InvocationConfiguration.Error, () =>
@@ -56,10 +57,10 @@ internal sealed class ConformanceCommand : ICliCommand
                         throw new UsageException($"{o.Name} is an option of --target: --self provisions its own kit, CA and message limit ({SelfMaxMessageBytes} bytes).");
             // An option given wins; else its variable, read here (in the guarded action, so a bad value is a usage error, exit 2).
             var live = new LiveSettings(
-                parse.GetResult(fuzz) is not null ? parse.GetValue(fuzz) : (int)FuzzDefault("FRAUDFED_FUZZ_MUTANTS", 0, whole: true, min: 0),
-                parse.GetResult(fuzzSeconds) is not null ? parse.GetValue(fuzzSeconds) : FuzzDefault("FRAUDFED_FUZZ_SECONDS", 15, whole: false, min: 0),
-                parse.GetResult(fuzzSeed) is not null ? parse.GetValue(fuzzSeed) : (int)FuzzDefault("FRAUDFED_FUZZ_SEED", 20261201, whole: true, min: int.MinValue),
-                parse.GetValue(stageTimeout), !parse.GetValue(skipBank));
+                parse.GetResult(fuzz) is not null ? parse.GetValue(fuzz) : WholeDefault("FRAUDFED_FUZZ_MUTANTS", 0, min: 0),
+                parse.GetResult(fuzzSeconds) is not null ? NumberOptions.RequireSeconds(parse, fuzzSeconds) : SecondsDefault("FRAUDFED_FUZZ_SECONDS", 15),
+                parse.GetResult(fuzzSeed) is not null ? parse.GetValue(fuzzSeed) : WholeDefault("FRAUDFED_FUZZ_SEED", 20261201, min: int.MinValue),
+                NumberOptions.RequireSeconds(parse, stageTimeout), !parse.GetValue(skipBank));
             if (local) return Self(live, parse.GetValue(json), stdout);
             if (!Uri.TryCreate(t, UriKind.Absolute, out Uri? uri)) throw new UsageException($"--target must be https://HOST:PORT, not \"{t}\".");
             string dir = parse.GetValue(banks) ?? throw new UsageException("--target needs --banks DIR (the folder `fraudfed aggregator init` wrote).");
@@ -68,17 +69,29 @@ internal sealed class ConformanceCommand : ICliCommand
         return command;
     }
 
-    /// <summary>The default an environment variable gives an option, read as the options are (invariant culture, no blanks, no
-    /// thousands separator, finite; whole numbers within int for an integer option); unset or empty gives <paramref name="fallback"/>.</summary>
+    /// <summary>The default an environment variable gives a whole-number option, read as the option is (an optional sign and
+    /// digits, invariant culture, no blanks), at least <paramref name="min"/>; unset or empty gives <paramref name="fallback"/>.</summary>
     /// <exception cref="UsageException">the variable holds anything else: said with its name, never silently replaced by the default.</exception>
-    internal static double FuzzDefault(string variable, double fallback, bool whole, double min)
+    internal static int WholeDefault(string variable, int fallback, int min)
     {
         string? text = Environment.GetEnvironmentVariable(variable);
         if (string.IsNullOrEmpty(text)) return fallback;
-        string form = whole ? $"a whole number from {min:0} to {int.MaxValue}" : "a number of seconds such as 1.5";
-        if (!NumberOptions.TryReadDecimal(text, out double v) || v < min || (whole && (v != Math.Floor(v) || v > int.MaxValue)))
-            throw new UsageException($"the environment variable {variable} must be {form}, written without spaces or thousands separators (got '{text}'); unset it for the default, {fallback}.");
-        return v;
+        if (NumberOptions.TryReadWhole(text, out int v) && v >= min) return v;
+        throw new UsageException(string.Create(CultureInfo.InvariantCulture,
+            $"the environment variable {variable} must be a whole number from {min} to {int.MaxValue}, written as digits with an optional sign (got '{text}'); unset it for the default, {fallback}."));
+    }
+
+    /// <summary>The default an environment variable gives a seconds option, read as the option is (invariant culture, no
+    /// blanks, no thousands separator) and in its range, (0, <see cref="NumberOptions.MaxSeconds"/>]; unset or empty gives
+    /// <paramref name="fallback"/>.</summary>
+    /// <exception cref="UsageException">the variable holds anything else: said with its name, never silently replaced by the default.</exception>
+    internal static double SecondsDefault(string variable, double fallback)
+    {
+        string? text = Environment.GetEnvironmentVariable(variable);
+        if (string.IsNullOrEmpty(text)) return fallback;
+        if (NumberOptions.TryReadDecimal(text, out double v) && v > 0 && v <= NumberOptions.MaxSeconds) return v;
+        throw new UsageException(string.Create(CultureInfo.InvariantCulture,
+            $"the environment variable {variable} must be a number of seconds in (0, {NumberOptions.MaxSeconds}] such as 1.5, written without spaces or thousands separators (got '{text}'); unset it for the default, {fallback}."));
     }
 
     /// <summary>The live options common to --target and --self.</summary>

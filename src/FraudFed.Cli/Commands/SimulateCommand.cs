@@ -82,9 +82,7 @@ internal sealed class SimulateCommand : ICliCommand
         command.SetAction((parse, cancellationToken) =>
         {
             var given = all.Where(o => parse.GetResult(o) is { Implicit: false }).Select(o => o.Name).ToHashSet(StringComparer.Ordinal);
-            static IReadOnlyList<string>? Columns(string option, string[]? values) => values is null || values.Length == 0 ? null
-                : values.SelectMany(v => v.Split(',', StringSplitOptions.TrimEntries)).Select(c => c.Length > 0 ? c
-                    : throw new UsageException($"{option} '{string.Join(',', values)}' has an empty column name (as in 'a,,b' or a trailing comma); give one name between every two commas.")).ToArray();
+            static IReadOnlyList<string>? Columns(string option, string[]? values) => CsvInput.Columns(option, values);
             var csvSettings = new CsvSettings(parse.GetValue(csv), parse.GetValue(schema), parse.GetValue(label), parse.GetValue(time), parse.GetValue(bankColumn),
                 Columns("--id-columns", parse.GetValue(ids)), Columns("--categorical", parse.GetValue(categorical)), Columns("--ignore", parse.GetValue(ignore)), parse.GetValue(separator),
                 parse.GetValue(alpha), parse.GetValue(categoryKey), parse.GetValue(buckets));
@@ -176,7 +174,8 @@ internal sealed class SimulateCommand : ICliCommand
             {
                 (banks, IReadOnlyList<RunSetting> source) = LoadCsv(csv, schema!, key, s, stderr, cancellationToken);
                 phases["data"] = clock.Elapsed;
-                options = options with { Banks = banks.Count, DataSource = source };
+                // The report and summary show the path and names as every line of the CLI does (ErrorLine.Value: no raw ESC in report.html).
+                options = options with { Banks = banks.Count, DataSource = [.. source.Select(d => d.Value is string text ? d with { Value = ErrorLine.Value(text) } : d)] };
             }
             int bankCount = banks.Count;
             secureSettings ??= CheckSecureSum(s.Mode, bankCount, s.Threshold, $"bank column '{schema!.BankColumn}'");
@@ -207,7 +206,7 @@ internal sealed class SimulateCommand : ICliCommand
                 })),
             };
             if (csv is not null)
-                stderr.WriteLine($"fraudfed simulate: {bankCount} banks, {banks.Sum(b => b.Train.Rows + b.Test.Rows):N0} rows of {csv.Path}, mode {s.Mode}, model {s.Model}, seed {s.Seed}");
+                stderr.WriteLine($"fraudfed simulate: {bankCount} banks, {banks.Sum(b => b.Train.Rows + b.Test.Rows):N0} rows of {ErrorLine.Value(csv.Path!)}, mode {s.Mode}, model {s.Model}, seed {s.Seed}");
             ExperimentResult result;
             try { result = FederatedExperiment.Run(options, banks, factory, progress, cancellationToken, phases); }
             finally
@@ -230,11 +229,11 @@ internal sealed class SimulateCommand : ICliCommand
                     ? "scenario: fraud campaigns stay at the same banks in the test window"
                     : $"scenario: each fraud campaign's home banks move by {s.CampaignShift} between training and the test window (--campaign-shift)");
             else
-                stdout.WriteLine($"data: {csv.Path} (schema {schema!.Name}), {result.DataSource.FirstOrDefault(d => d.Key == "split")?.Value}");
+                stdout.WriteLine($"data: {ErrorLine.Value(csv.Path!)} (schema {ErrorLine.Value(schema!.Name)}), {result.DataSource.FirstOrDefault(d => d.Key == "split")?.Value}");
             stdout.WriteLine();
-            stdout.WriteLine($"summary: {written["summary.json"]}");
-            stdout.WriteLine($"report:  {written["report.html"]}");
-            if (written.TryGetValue("model.txt", out string? modelPath)) stdout.WriteLine($"model:   {modelPath} (LightGBM text format)");
+            stdout.WriteLine($"summary: {ErrorLine.Value(written["summary.json"])}");
+            stdout.WriteLine($"report:  {ErrorLine.Value(written["report.html"])}");
+            if (written.TryGetValue("model.txt", out string? modelPath)) stdout.WriteLine($"model:   {ErrorLine.Value(modelPath)} (LightGBM text format)");
             if (s.Json) stdout.WriteLine(ExperimentReport.ToJson(result));
             if (result.SecureEqualsPlaintext == false)
                 return CliErrors.Fail("simulate", stderr, "the model trained through secure sums differs from the plain-sum model.", CliErrors.RunFailed);
@@ -325,7 +324,7 @@ internal sealed class SimulateCommand : ICliCommand
     {
         // A large file takes seconds: say so first (a small one reads at once, so a refusal stays one line).
         long size = new FileInfo(csv.Path!).Length;
-        if (size > 50_000_000) stderr.WriteLine($"fraudfed simulate: reading {csv.Path} ({size / 1e6:0} MB) with schema {schema.Name}...");
+        if (size > 50_000_000) stderr.WriteLine($"fraudfed simulate: reading {ErrorLine.Value(csv.Path!)} ({size / 1e6:0} MB) with schema {ErrorLine.Value(schema.Name)}...");
         var clock = Stopwatch.StartNew();
         using CategoryEncoder encoder = key is null ? CategoryEncoder.Public(csv.CategoryBuckets) : CategoryEncoder.Keyed(key, csv.CategoryBuckets);
         var split = new CsvSplit { Banks = s.Banks, Alpha = csv.Alpha, Seed = s.Seed };
@@ -333,7 +332,7 @@ internal sealed class SimulateCommand : ICliCommand
         if (data.Table.Banks is not null && data.Banks.Count is < 3 or > MaxBanks)
             throw new UsageException($"bank column '{schema.BankColumn}' names {data.Banks.Count} banks; a simulation needs 3..{MaxBanks}.");
         CsvSource src = data.Table.Source!;
-        stderr.WriteLine($"fraudfed simulate: read {csv.Path} ({src.Bytes / 1e6:0.0} MB, schema {schema.Name}): {src.Rows:N0} rows, {src.Features.Count} features ({src.Categorical.Count} categorical, {src.MissingCells.Values.Sum():N0} missing cells), " +
+        stderr.WriteLine($"fraudfed simulate: read {ErrorLine.Value(csv.Path!)} ({src.Bytes / 1e6:0.0} MB, schema {ErrorLine.Value(schema.Name)}): {src.Rows:N0} rows, {src.Features.Count} features ({src.Categorical.Count} categorical, {src.MissingCells.Values.Sum():N0} missing cells), " +
             $"{data.Table.Rows.Positives:N0} fraud, separator {CsvSchema.SeparatorName(src.Separator)}, read and split in {clock.Elapsed.TotalSeconds:0.0} s");
         return (data.Banks, data.Source);
     }

@@ -40,7 +40,7 @@ internal sealed class VectorsCommand : ICliSubcommands
     {
         string dir = VectorDirectory(directory);
         if (File.Exists(dir)) throw new Infrastructure.UsageException($"--out is a file ({dir}): give a directory.");
-        foreach (string path in ConformanceSuite.Generate(dir)) stdout.WriteLine("wrote " + Path.Combine(dir, path));
+        foreach (string path in ConformanceSuite.Generate(dir)) stdout.WriteLine("wrote " + Infrastructure.ErrorLine.Value(Path.Combine(dir, path)));
         // The RFC/NIST known answers are never generated: copied from the enclosing repository when there is one, so that
         // `vectors check --vectors DIR` on the output finds every file; otherwise named, with where to get them.
         string? source = null;
@@ -50,10 +50,10 @@ internal sealed class VectorsCommand : ICliSubcommands
         if (source is not null && ConformanceSuite.KnownAnswerFiles.All(f => File.Exists(Path.Combine(source, f))))
         {
             IReadOnlyList<string> copied = ConformanceSuite.CopyKnownAnswers(source, dir);
-            if (copied.Count > 0) stdout.WriteLine($"copied the RFC/NIST known answers ({names}) from {source} (they are never generated)");
+            if (copied.Count > 0) stdout.WriteLine($"copied the RFC/NIST known answers ({names}) from {Infrastructure.ErrorLine.Value(source)} (they are never generated)");
         }
         else
-            stdout.WriteLine($"not written: the RFC/NIST known answers {names} are never generated; copy them from protocols/vectors of the FraudFed repository into {dir} before `fraudfed vectors check --vectors {dir}`");
+            stdout.WriteLine($"not written: the RFC/NIST known answers {names} are never generated; copy them from protocols/vectors of the FraudFed repository into {Infrastructure.ErrorLine.Value(dir)} before `fraudfed vectors check --vectors {dir}`");
         return 0;
     }
 
@@ -69,12 +69,12 @@ internal sealed class VectorsCommand : ICliSubcommands
             if (r.Passed)
             {
                 passed++;
-                stdout.WriteLine($"pass  {r.Path} ({r.Cases.Count} cases)");
+                stdout.WriteLine($"pass  {Infrastructure.ErrorLine.Value(r.Path)} ({r.Cases.Count} cases)");
                 if (verbose) foreach (CaseResult c in r.Cases) stdout.WriteLine($"        ok  {c.Name}");
                 continue;
             }
             failed++;
-            stdout.WriteLine($"FAIL  {r.Path} ({r.Cases.Count(c => !c.Passed)} of {r.Cases.Count} cases failed)");
+            stdout.WriteLine($"FAIL  {Infrastructure.ErrorLine.Value(r.Path)} ({r.Cases.Count(c => !c.Passed)} of {r.Cases.Count} cases failed)");
             foreach (CaseResult c in r.Cases.Where(c => !c.Passed))
             {
                 stdout.WriteLine($"        {c.Name}: {c.Message}");

@@ -162,4 +162,10 @@ internal static class CsvInput
         }
         finally { CryptographicOperations.ZeroMemory(raw); }
     }
+
+    /// <summary>The column names of a list option (--id-columns a,b or given twice), null when not given.</summary>
+    /// <exception cref="UsageException">an empty name, as in 'a,,b' or a trailing comma.</exception>
+    internal static IReadOnlyList<string>? Columns(string option, string[]? values) => values is null || values.Length == 0 ? null
+        : values.SelectMany(v => v.Split(',', StringSplitOptions.TrimEntries)).Select(c => c.Length > 0 ? c
+            : throw new UsageException($"{option} '{string.Join(',', values)}' has an empty column name (as in 'a,,b' or a trailing comma); give one name between every two commas.")).ToArray();
 }

@@ -3,13 +3,16 @@
 // sequence that can retitle the window, recolour or clear the screen, BEL rings): every control character (C0, DEL, C1)
 // and every invisible formatting character (Unicode categories Cf, Zl, Zp: bidirectional overrides, zero-width spaces, a
 // byte order mark) is shown escaped, \t for a tab, \x1b for ESC, \u202e for RIGHT-TO-LEFT OVERRIDE (\U0001xxxx beyond the
-// BMP), a lone surrogate as its \uXXXX. Line breaks between the message's own lines become spaces (an error is one line).
+// BMP), a lone surrogate as its \uXXXX. Line breaks between the message's own lines become spaces (an error is one line);
+// one inside a quoted value ('amo\nunt') is the value's and is shown \n or \r. ErrorLine.Value shows a path or name in any
+// other line the CLI prints (wrote ..., read ..., data: ...) the same way.
 // A long value is cut: a word (a run of characters between spaces) longer than MaxWord characters as shown keeps its first
 // WordHead and last WordTail characters around "...", and a line still longer than MaxLine keeps its first LineHead and
 // last LineTail characters around " ... ", cut at spaces, so that the fix at the end of a message stays on screen.
 // CliErrors.Fail puts every error line of every command through here: the one path, so no message has to remember it.
 using System.Globalization;
 using System.Text;
+using System.Text.RegularExpressions;
 
 namespace FraudFed.Cli.Infrastructure;
 
@@ -29,12 +32,18 @@ internal static class ErrorLine
     /// <summary>Characters kept from the end of a longer line (where a message says the fix).</summary>
     internal const int LineTail = 500;
 
+    /// <summary>A quoted value (a single quote not after a letter or digit, as in 'amount' but not bank's, up to the next single
+    /// quote; or double quotes) or a run of line breaks with the blanks around them.</summary>
+    private static readonly Regex LineBreaks = new(@"(?<quoted>(?<![\p{L}\p{N}])'[^']*'|""[^""]*"")|\s*[\r\n]\s*", RegexOptions.CultureInvariant);
+
     /// <summary><paramref name="message"/> as one line: its line breaks become spaces, control and formatting characters are
     /// escaped (\x1b), words longer than <see cref="MaxWord"/> and lines longer than <see cref="MaxLine"/> are cut.</summary>
     public static string Of(string message)
     {
         ArgumentNullException.ThrowIfNull(message);
-        string joined = string.Join(' ', message.Split(['\r', '\n'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        // The message's own line breaks (with the blanks around them) become one space; a line break inside a quoted value
+        // ('amo\nunt', "a\rb") is part of the value and is shown escaped, \n and \r, as a tab is \t.
+        string joined = LineBreaks.Replace(message, m => m.Groups["quoted"].Success ? m.Value : " ").Trim();
         var line = new StringBuilder(Math.Min(joined.Length, MaxLine + 16));
         foreach (string word in joined.Split(' '))
         {
@@ -42,6 +51,14 @@ internal static class ErrorLine
             line.Append(Word(word));
         }
         return line.Length <= MaxLine ? line.ToString() : CutLine(line.ToString());
+    }
+
+    /// <summary><paramref name="value"/> (a path, a file or column name, an address: text the user gave) as any line of the CLI
+    /// shows it, error or not: each character as <see cref="Of"/> shows it (\x1b, \n, \u202e), nothing joined or cut.</summary>
+    public static string Value(string value)
+    {
+        ArgumentNullException.ThrowIfNull(value);
+        return Escape(value, 0, value.Length, int.MaxValue, out _);
     }
 
     /// <summary>One word as shown: escaped, and cut to its head and tail when longer than <see cref="MaxWord"/>.</summary>
@@ -96,6 +113,8 @@ internal static class ErrorLine
         if (Rune.DecodeFromUtf16(text, out Rune rune, out length) != System.Buffers.OperationStatus.Done)
             return $"\\u{(int)text[0]:x4}";   // a lone surrogate: length is 1
         if (rune.Value == '\t') return "\\t";
+        if (rune.Value == '\n') return "\\n";
+        if (rune.Value == '\r') return "\\r";
         if (Rune.IsControl(rune)) return $"\\x{rune.Value:x2}";
         if (Rune.GetUnicodeCategory(rune) is UnicodeCategory.Format or UnicodeCategory.LineSeparator or UnicodeCategory.ParagraphSeparator)
             return rune.IsBmp ? $"\\u{rune.Value:x4}" : $"\\U{rune.Value:x8}";

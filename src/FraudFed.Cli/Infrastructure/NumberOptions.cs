@@ -34,6 +34,27 @@ internal static class NumberOptions
 
     private static readonly ConditionalWeakTable<Option, string> Forms = new();
 
+    /// <summary>The longest time a seconds option of a command that waits takes (a day), unless it declares another.</summary>
+    public const double MaxSeconds = 86_400;
+
+    /// <summary>The value of <paramref name="option"/>, a seconds option, checked to lie in (0, <paramref name="max"/>].</summary>
+    /// <exception cref="UsageException">"--name must be in (0, MAX] seconds (got TEXT)." with the text as typed.</exception>
+    public static double RequireSeconds(ParseResult parse, Option<double> option, double max = MaxSeconds)
+    {
+        double seconds = parse.GetValue(option);
+        if (seconds > 0 && seconds <= max) return seconds;
+        throw new UsageException(string.Create(CultureInfo.InvariantCulture, $"{option.Name} must be in (0, {max}] seconds (got {Typed(parse, option, seconds)})."));
+    }
+
+    /// <summary>The value of <paramref name="option"/> as the user typed it (its last token), or <paramref name="value"/> (its
+    /// default) written in the invariant culture when it was not given.</summary>
+    public static string Typed(ParseResult parse, Option option, double value) =>
+        parse.GetResult(option)?.Tokens is [.., var last] ? last.Value : value.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>Reads <paramref name="text"/> as a whole-number option's value is read (an optional sign and digits, invariant
+    /// culture, no blank), for values that come from elsewhere than the command line (environment variables).</summary>
+    public static bool TryReadWhole(string text, out int value) => int.TryParse(text, WholeStyle, CultureInfo.InvariantCulture, out value);
+
     /// <summary>Reads <paramref name="text"/> as a decimal option's value is read (invariant culture, no blank, no thousands
     /// separator), for values that come from elsewhere than the command line (environment variables); false unless finite.</summary>
     public static bool TryReadDecimal(string text, out double value) =>

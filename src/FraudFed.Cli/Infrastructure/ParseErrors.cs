@@ -71,6 +71,34 @@ internal static class ParseErrors
         return null;
     }
 
+    /// <summary>
+    /// "--banks= has no value after '=': write --banks=3 or --banks 3." for the first argument of <paramref name="args"/> (before
+    /// a lone "--") that is an option of the command line's command (or of a command above it) written with '=' and nothing
+    /// after it: typed unquoted as `--banks= 3`, a shell passes "--banks=" and "3", which the parser would read as --banks 3.
+    /// Every option of every command, whatever its type; else null.
+    /// </summary>
+    public static string? EmptyAfterEquals(IReadOnlyList<string> args, ParseResult parse)
+    {
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        for (SymbolResult? r = parse.CommandResult; r is not null; r = r.Parent)
+            if (r is CommandResult command)
+                foreach (Option option in command.Command.Options)
+                {
+                    names.Add(option.Name);
+                    names.UnionWith(option.Aliases);
+                }
+        for (int i = 0; i < args.Count; i++)
+        {
+            string arg = args[i];
+            if (arg == "--") break;
+            if (arg.Length < 2 || arg[0] != '-' || arg[^1] != '=' || !names.Contains(arg[..^1])) continue;
+            string name = arg[..^1];
+            string value = i + 1 < args.Count && args[i + 1].Trim() is { Length: > 0 } next && !next.StartsWith('-') ? next : "VALUE";
+            return $"{arg} has no value after '=': write {name}={value} or {name} {value}.";
+        }
+        return null;
+    }
+
     /// <summary>"--json is given 2 times; give it once." for a flag (an option without a value) written more than once on
     /// the command line of <paramref name="parse"/>, as an option with a value given twice is refused; else null.</summary>
     public static string? RepeatedFlag(ParseResult parse)

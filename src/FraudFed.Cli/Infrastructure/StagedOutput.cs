@@ -55,8 +55,8 @@ internal sealed class StagedOutput : IDisposable
     /// <summary>The one stderr line of <paramref name="command"/> (the CLI's command path, e.g. "bank train") that says which
     /// leftover staging directories <see cref="Prepare"/> removed, or null when it removed none.</summary>
     public string? RemovedLine(string command) => OwnerMarker.RemovedLine(CommandNames.Typed(command), RemovedLeftovers,
-        $"the staging directory of {TargetPath} (outputs not yet moved into place) of an earlier run that was killed (its process is gone)",
-        $"staging directories of {TargetPath} (outputs not yet moved into place) of earlier runs that were killed (their processes are gone)");
+        $"the staging directory of {ErrorLine.Value(TargetPath)} (outputs not yet moved into place) of an earlier run that was killed (its process is gone)",
+        $"staging directories of {ErrorLine.Value(TargetPath)} (outputs not yet moved into place) of earlier runs that were killed (their processes are gone)");
 
     /// <summary>Checks <paramref name="target"/> (named <paramref name="option"/> in errors) and creates the staging directory.</summary>
     /// <exception cref="UsageException">a file, under a file, not writable, or not a valid path.</exception>
