@@ -53,6 +53,17 @@ public sealed class UnreadableConfigFileTests
         Assert.That(sum.Stderr.TrimEnd(), Is.EqualTo($"fraudfed bank sum: {bankKey}: the key file (the 'key' setting of {bankJson}) cannot be read "
             + "(permission denied): run as the user that owns it or fix its permissions."));
 
+        // With the key readable, the next file bank.json names that this user cannot read: the state key (0600, root's or 000).
+        string stateKey = Path.Combine(kit, "banks", "bank-0", "state.key");
+        Assert.That(File.Exists(stateKey) && ConfigJson.Load<FraudFed.Sdk.Configuration.BankConfig>(bankJson).StateKeyFile == "state.key", "init writes a state key");
+        File.SetUnixFileMode(bankKey, root ? (UnixFileMode)0b110_100_100 : UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        File.SetUnixFileMode(stateKey, root ? UnixFileMode.UserRead | UnixFileMode.UserWrite : UnixFileMode.None);
+        var state = root ? RunAsNobody("bank", "sum", "--config", bankJson, "--values", values, "--timeout", "3")
+            : HostileInputTests.Run("bank", "sum", "--config", bankJson, "--values", values, "--timeout", "3");
+        Assert.That(state.Code, Is.EqualTo(2), state.Stderr);
+        Assert.That(state.Stderr.TrimEnd(), Is.EqualTo($"fraudfed bank sum: {stateKey}: the state key file (the 'state_key_file' setting of {bankJson}) cannot be read "
+            + "(permission denied): run as the user that owns it or fix its permissions."));
+
         var serve = root ? RunAsNobody("aggregator", "serve", "--config", aggregatorJson) : HostileInputTests.Run("aggregator", "serve", "--config", aggregatorJson);
         Assert.That(serve.Code, Is.EqualTo(2), serve.Stderr);
         Assert.That(serve.Stderr.TrimEnd(), Is.EqualTo($"fraudfed aggregator serve: {serverKey}: the key file (the 'key' setting of {aggregatorJson}) cannot be read "
