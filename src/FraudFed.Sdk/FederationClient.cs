@@ -535,7 +535,7 @@ public sealed partial class FederationClient : IAsyncDisposable
         {
             int retries = context.Properties.GetValue(RetriesKey, 0);
             double waited = System.Diagnostics.Stopwatch.GetElapsedTime(context.Properties.GetValue(StartKey, 0L)).TotalSeconds;
-            throw new FederationException($"the aggregator at {_config.Aggregator} is unreachable after {retries} retries over {waited:0} s (retry budget {_options.RetryBudget.TotalSeconds:0} s; {e.StatusCode}: {e.Status.Detail}); check the address, that the appliance runs, and that its roster pins this bank's certificate.", e);
+            throw new ApplianceUnreachableException(_config.Aggregator, retries, TimeSpan.FromSeconds(waited), _options.RetryBudget, StatusMapping.TransportReason(e.StatusCode, e.Status.Detail), e);
         }
         catch (RpcException e) when (StatusMapping.IsApplianceStateFailure(e))
         {

@@ -10,6 +10,55 @@ public class FederationException : Exception
     public FederationException(string message, Exception? inner = null) : base(message, inner) { }
 }
 
+/// <summary>The appliance could not be reached within the retry budget of one call (<see cref="FederationClientOptions.RetryBudget"/>):
+/// every attempt failed in the transport (nothing listens, no route, no answer in time). The message says so in words ("the
+/// aggregator at https://127.0.0.1:7543/ is unreachable after 3 retries over 1 s (retry budget 1 s; connection refused:
+/// nothing listens on that port); check ..."), without the transport's exception text.</summary>
+public sealed class ApplianceUnreachableException : FederationException
+{
+    /// <summary>Creates the exception.</summary>
+    /// <param name="aggregator">The appliance's address.</param>
+    /// <param name="retries">Retries made after the first attempt.</param>
+    /// <param name="waited">Time from the first attempt to the last failure.</param>
+    /// <param name="retryBudget">The call's retry budget.</param>
+    /// <param name="reason">The last failure in a few words (<see cref="StatusMapping.TransportReason"/>).</param>
+    /// <param name="inner">The transport's last failure.</param>
+    public ApplianceUnreachableException(Uri aggregator, int retries, TimeSpan waited, TimeSpan retryBudget, string reason, Exception? inner = null)
+        : base($"the aggregator at {aggregator} is unreachable after {retries} retries over {Seconds(waited)} (retry budget {Seconds(retryBudget)}; {reason}); "
+            + "check the address, that the appliance runs, and that its roster pins this bank's certificate.", inner)
+    {
+        Aggregator = aggregator;
+        Retries = retries;
+        Waited = waited;
+        RetryBudget = retryBudget;
+        Reason = reason;
+    }
+
+    /// <summary>The appliance's address.</summary>
+    public Uri Aggregator { get; }
+    /// <summary>Retries made after the first attempt.</summary>
+    public int Retries { get; }
+    /// <summary>Time from the first attempt to the last failure.</summary>
+    public TimeSpan Waited { get; }
+    /// <summary>The call's retry budget.</summary>
+    public TimeSpan RetryBudget { get; }
+    /// <summary>The last failure in a few words ("connection refused: nothing listens on that port").</summary>
+    public string Reason { get; }
+
+    /// <summary>A duration in seconds for a message: whole seconds from 10 s, one decimal from 1 s, and below 1 s as many
+    /// decimals as it takes (up to three significant digits: "0.001 s", "0.25 s"), never "0 s" for a time that is not zero.</summary>
+    /// <param name="t">The duration.</param>
+    public static string Seconds(TimeSpan t)
+    {
+        double s = Math.Max(0, t.TotalSeconds);
+        string text = s >= 10 ? s.ToString("0", System.Globalization.CultureInfo.InvariantCulture)
+            : s >= 1 ? s.ToString("0.#", System.Globalization.CultureInfo.InvariantCulture)
+            : s == 0 ? "0"
+            : s.ToString("0." + new string('#', Math.Max(3, 2 - (int)Math.Floor(Math.Log10(s)))), System.Globalization.CultureInfo.InvariantCulture);
+        return text + " s";
+    }
+}
+
 /// <summary>A round ended without a sum (too few banks took part, a deadline passed, a decryptor refused), or never opened
 /// (<see cref="Opened"/> false: fewer banks asked for it within the appliance's join window than any round needs, SPEC.md 14.5):
 /// the round number is spent and the session goes on; call <see cref="FederationClient.SumAsync"/> again for a new round.</summary>

@@ -9,6 +9,29 @@ namespace FraudFed.Sdk;
 /// <summary>ViolationReason to gRPC StatusCode, and the trailer that names the reason.</summary>
 public static class StatusMapping
 {
+    /// <summary>A transport failure in a few words, without .NET type names: "connection refused: nothing listens on that port",
+    /// "the host name does not resolve", "no route to the host", "no answer in time", "the connection was closed", else
+    /// "status Unavailable".</summary>
+    /// <param name="status">The call's status code.</param>
+    /// <param name="detail">The status detail (the transport's own text, read here only to tell the cases apart).</param>
+    public static string TransportReason(Grpc.Core.StatusCode status, string? detail)
+    {
+        detail ??= "";
+        if (detail.Contains("Connection refused", StringComparison.OrdinalIgnoreCase)) return "connection refused: nothing listens on that port";
+        if (detail.Contains("Name or service not known", StringComparison.OrdinalIgnoreCase) || detail.Contains("No such host", StringComparison.OrdinalIgnoreCase)
+            || detail.Contains("nodename nor servname", StringComparison.OrdinalIgnoreCase))
+            return "the host name does not resolve";
+        if (detail.Contains("No route to host", StringComparison.OrdinalIgnoreCase) || detail.Contains("Network is unreachable", StringComparison.OrdinalIgnoreCase))
+            return "no route to the host";
+        if (status == Grpc.Core.StatusCode.DeadlineExceeded || detail.Contains("timed out", StringComparison.OrdinalIgnoreCase))
+            return "no answer in time";
+        if (detail.Contains("reset", StringComparison.OrdinalIgnoreCase) || detail.Contains("closed", StringComparison.OrdinalIgnoreCase)
+            || detail.Contains("ended prematurely", StringComparison.OrdinalIgnoreCase))
+            return "the connection was closed";
+        return $"status {status}";
+    }
+
+
     /// <summary>Trailer key carrying the refusal reason (the reason's name, e.g. <c>Malformed</c>: ViolationReasonCode without its prefix).</summary>
     public const string ReasonTrailer = "fraudfed-violation";
 

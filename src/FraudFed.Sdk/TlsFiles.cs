@@ -12,21 +12,31 @@ namespace FraudFed.Sdk;
 public static class TlsFiles
 {
     /// <summary>A PEM certificate.</summary>
-    /// <exception cref="ConfigurationException">missing or not a PEM certificate.</exception>
+    /// <exception cref="ConfigurationException">missing, unreadable or not a PEM certificate.</exception>
     public static X509Certificate2 LoadCertificate(string path)
     {
         if (!File.Exists(path)) throw new ConfigurationException($"{path}: no such certificate file.");
         try { return X509Certificate2.CreateFromPem(File.ReadAllText(path)); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new ConfigurationException(ConfigJson.Unreadable(path, "certificate", e)); }
         catch (CryptographicException) { throw new ConfigurationException($"{path}: not a PEM certificate (a file with a '-----BEGIN CERTIFICATE-----' block)."); }
     }
 
     /// <summary>A PEM certificate with its PEM (PKCS#8) private key.</summary>
-    /// <exception cref="ConfigurationException">a file is missing or not PEM, or the key is not the certificate's.</exception>
+    /// <exception cref="ConfigurationException">a file is missing, unreadable or not PEM, or the key is not the certificate's.</exception>
     public static X509Certificate2 LoadCertificateWithKey(string certificatePath, string keyPath)
     {
         if (!File.Exists(certificatePath)) throw new ConfigurationException($"{certificatePath}: no such certificate file.");
         if (!File.Exists(keyPath)) throw new ConfigurationException($"{keyPath}: no such key file.");
+        foreach ((string file, string what) in new[] { (certificatePath, "certificate"), (keyPath, "key") })
+        {
+            try { using FileStream readable = File.OpenRead(file); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new ConfigurationException(ConfigJson.Unreadable(file, what, e)); }
+        }
         try { return X509Certificate2.CreateFromPemFile(certificatePath, keyPath); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new ConfigurationException(ConfigJson.Unreadable(File.Exists(keyPath) && !CanRead(keyPath) ? keyPath : certificatePath, File.Exists(keyPath) && !CanRead(keyPath) ? "key" : "certificate", e));
+        }
         catch (ArgumentException)
         {
             // CopyWithPrivateKey: both files parse, but the key is not the certificate's.
@@ -38,6 +48,12 @@ public static class TlsFiles
             throw new ConfigurationException($"{certificatePath} with {keyPath}: not a PEM certificate and its matching PEM (PKCS#8) " +
                 "private key; use the certificate and the key issued together (the 'certificate' and 'key' settings of the configuration).");
         }
+    }
+
+    private static bool CanRead(string path)
+    {
+        try { using FileStream readable = File.OpenRead(path); return true; }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return false; }
     }
 
     /// <summary>The SHA-256 fingerprint of a certificate's DER encoding, lowercase hex (what the roster pins).</summary>

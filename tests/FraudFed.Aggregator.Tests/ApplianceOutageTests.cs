@@ -90,9 +90,12 @@ public sealed class ApplianceOutageTests
         await using FederationClient client = FederationClient.Create(kit.LoadBank(0),
             ApplianceKit.FastClient with { RetryBudget = TimeSpan.FromSeconds(3), MaxRetryDelay = TimeSpan.FromSeconds(1), RetryProgress = recorder });
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        FederationException? e = Assert.ThrowsAsync<FederationException>(() => client.ConnectAsync(new CancellationTokenSource(TimeSpan.FromSeconds(60)).Token));
+        ApplianceUnreachableException? e = Assert.ThrowsAsync<ApplianceUnreachableException>(() => client.ConnectAsync(new CancellationTokenSource(TimeSpan.FromSeconds(60)).Token));
         Assert.That(clock.Elapsed, Is.GreaterThanOrEqualTo(TimeSpan.FromSeconds(2.9)).And.LessThan(TimeSpan.FromSeconds(20)));
-        Assert.That(e!.Message, Does.Contain("is unreachable after").And.Contain("retry budget 3 s"));
+        Assert.That(e!.Message, Does.Contain("is unreachable after").And.Contain("retry budget 3 s; connection refused: nothing listens on that port)"));
+        // The transport's own text (exception type names, "Error starting gRPC call") stays out of the message.
+        Assert.That(e.Message, Does.Not.Contain("Exception").And.Not.Contain("Error starting gRPC call"));
+        Assert.That(e.Reason, Is.EqualTo("connection refused: nothing listens on that port"));
         Assert.That(recorder.Retries, Is.Not.Empty);
         Assert.That(recorder.Retries.Last().Remaining, Is.LessThan(TimeSpan.FromSeconds(1)));
         Assert.That(recorder.Retries.Last().ToString(), Does.Match(@"^appliance unreachable, last try in [0-9.]+ s \(attempt \d+; the retry budget ends with it\)$"),

@@ -50,4 +50,17 @@ public sealed class OperatorConsoleFormatterTests
         Assert.That(services.GetRequiredService<IOptions<ConsoleLoggerOptions>>().Value.FormatterName, Is.EqualTo(OperatorConsoleFormatter.FormatterName));
         Assert.That(services.GetServices<ConsoleFormatter>().Select(f => f.Name), Does.Contain(OperatorConsoleFormatter.FormatterName));
     }
+
+    /// <summary>The generic host's own lines for a start that fails ("Hosting failed to start (IOException: Failed to bind ...)",
+    /// "BackgroundService failed", the exception-behavior notice) are not logged: serve says it in one line naming the key.
+    /// The appliance's own lines and Kestrel's warnings still are.</summary>
+    [Test]
+    public void ServesDefaultLogging_LeavesOutTheHostsOwnFailureLines()
+    {
+        using ServiceProvider services = new ServiceCollection().AddLogging(ApplianceHost.DefaultLogging).BuildServiceProvider();
+        ILoggerFactory factory = services.GetRequiredService<ILoggerFactory>();
+        Assert.That(factory.CreateLogger("Microsoft.Extensions.Hosting.Internal.Host").IsEnabled(LogLevel.Critical), Is.False);
+        Assert.That(factory.CreateLogger("Microsoft.AspNetCore.Server.Kestrel").IsEnabled(LogLevel.Warning), Is.True);
+        Assert.That(factory.CreateLogger("FraudFed.Aggregator.Coordination.Coordinator").IsEnabled(LogLevel.Information), Is.True);
+    }
 }

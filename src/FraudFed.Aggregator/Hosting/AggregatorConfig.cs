@@ -79,6 +79,9 @@ public sealed record AggregatorConfig
         c.Federation.Validate(path);
         IPEndPoint listen = Endpoint(path, "listen", c.Listen);
         IPEndPoint? ops = c.OpsListen is null ? null : Endpoint(path, "ops_listen", c.OpsListen);
+        if (ops is not null && Overlap(listen, ops))
+            throw new ConfigurationException($"{path}: listen {c.Listen} and ops_listen {c.OpsListen} take the same port {listen.Port}; "
+                + "the gRPC and the operations endpoint each need their own: give \"ops_listen\" (or \"listen\") another port.");
         if (c.Banks.Length != c.Federation.Banks)
             throw new ConfigurationException(c.Banks.Length == 0 && ConfigJson.IsAbsent(path, "banks")
                 ? $"{path}: the 'banks' setting is missing; add it at the top level of the file with one entry per bank (name and certificate_sha256), in the order of federation.identity_keys."
@@ -103,6 +106,23 @@ public sealed record AggregatorConfig
         X509Certificate2 server = TlsFiles.LoadCertificateWithKey(ConfigJson.ExistingFile(path, "certificate", c.Certificate, "certificate"),
             ConfigJson.ExistingFile(path, "key", c.Key, "key"));
         return new LoadedAggregatorConfig(c, listen, ops, server, pins, ConfigJson.Resolve(path, c.State), aggregatorSeed);
+    }
+
+    /// <summary>True when binding <paramref name="a"/> and <paramref name="b"/> in one process would collide: the same port
+    /// (not 0, which picks a free one) on the same address, or on an address that covers the other (0.0.0.0 covers every IPv4
+    /// address of the host, [::] every address).</summary>
+    /// <param name="a">One endpoint (such as listen).</param>
+    /// <param name="b">The other (such as ops_listen).</param>
+    public static bool Overlap(IPEndPoint a, IPEndPoint b)
+    {
+        ArgumentNullException.ThrowIfNull(a);
+        ArgumentNullException.ThrowIfNull(b);
+        if (a.Port != b.Port || a.Port == 0) return false;
+        IPAddress x = a.Address.IsIPv4MappedToIPv6 ? a.Address.MapToIPv4() : a.Address;
+        IPAddress y = b.Address.IsIPv4MappedToIPv6 ? b.Address.MapToIPv4() : b.Address;
+        if (x.Equals(y) || x.Equals(IPAddress.IPv6Any) || y.Equals(IPAddress.IPv6Any)) return true;
+        return (x.Equals(IPAddress.Any) && y.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork)
+            || (y.Equals(IPAddress.Any) && x.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork);
     }
 
     private static IPEndPoint Endpoint(string path, string name, string value)

@@ -241,7 +241,11 @@ public sealed class ApplianceHost : IAsyncDisposable
             .SetMinimumLevel(LogLevel.Information)
             .AddFilter("Microsoft", LogLevel.Warning).AddFilter("Grpc", LogLevel.Warning)
             // An unhealthy check is logged once by the coordinator (the state write that failed); /healthz says it at every poll.
-            .AddFilter("Microsoft.Extensions.Diagnostics.HealthChecks", LogLevel.Critical);
+            .AddFilter("Microsoft.Extensions.Diagnostics.HealthChecks", LogLevel.Critical)
+            // The generic host's own failure lines ("Hosting failed to start (IOException: ...)", the exception-behavior notice)
+            // name framework exception types: a start that fails reaches the caller as the exception (serve turns it into one
+            // line naming the key to change), so the host's copy is not logged.
+            .AddFilter("Microsoft.Extensions.Hosting", LogLevel.None);
 
     /// <summary>Binds the ports and starts serving.</summary>
     public Task StartAsync(CancellationToken cancellationToken = default) => _app.StartAsync(cancellationToken);
@@ -284,13 +288,20 @@ internal sealed class DeadlineTicker(Coordinator coordinator, ILogger<DeadlineTi
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(250));
-        while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
+        try
         {
-            try { coordinator.Tick(); }
-            catch (Exception e) when (e is not OperationCanceledException)
+            while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
             {
-                log.LogError("checking the stage deadlines failed ({Error}); the check runs again in 0.25 s, and a failure that repeats every time needs the state file and this log looked at", e.GetType().Name);
+                try { coordinator.Tick(); }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    log.LogError("checking the stage deadlines failed ({Error}); the check runs again in 0.25 s, and a failure that repeats every time needs the state file and this log looked at", e.GetType().Name);
+                }
             }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            // Stopping (or a start that failed, which stops the host at once): the ticker ends quietly, not as a failed service.
         }
     }
 }

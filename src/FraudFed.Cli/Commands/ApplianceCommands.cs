@@ -38,7 +38,9 @@ internal sealed class AggregatorCommands : ICliSubcommands
             if (n is < 2 or > 256) throw new UsageException($"--banks must be in 2..256 (got {n}).");
             string listenValue = pr.GetValue(listen)!, opsValue = pr.GetValue(ops)!;
             if (!System.Net.IPEndPoint.TryParse(listenValue, out _)) throw new UsageException($"--listen must be an IP address and port such as 127.0.0.1:7443 (got '{listenValue}').");
-            if (!System.Net.IPEndPoint.TryParse(opsValue, out _)) throw new UsageException($"--ops-listen must be an IP address and port such as 127.0.0.1:9464 (got '{opsValue}').");
+            if (!System.Net.IPEndPoint.TryParse(opsValue, out System.Net.IPEndPoint? opsEndpoint)) throw new UsageException($"--ops-listen must be an IP address and port such as 127.0.0.1:9464 (got '{opsValue}').");
+            if (AggregatorConfig.Overlap(System.Net.IPEndPoint.Parse(listenValue), opsEndpoint))
+                throw new UsageException($"--listen {listenValue} and --ops-listen {opsValue} take the same port; the gRPC and the operations endpoint each need their own: give --ops-listen another port.");
             if (pr.GetValue(insecure) && pr.GetValue(mode) != "he")
                 throw new UsageException("--insecure-test-parameters applies to --mode he only (the RLWE ring); masking has no such parameters, drop the flag.");
             string target = pr.GetValue(output)!;
@@ -114,8 +116,10 @@ internal sealed class AggregatorCommands : ICliSubcommands
             // Both addresses are checked before the state file is opened or a session is created, so a busy port is one
             // line naming that port and leaves nothing behind (a port taken between this probe and the bind still fails cleanly).
             string configPath = pr.GetValue(config)!;
-            EnsureFree("listen", loaded.Listen, configPath);
-            if (loaded.Ops is not null) EnsureFree("ops_listen", loaded.Ops, configPath);
+            EnsureFree(configPath, ("listen", loaded.Listen), ("ops_listen", loaded.Ops));
+            // What of the state is there before the host opens it: a bind that still fails at start (a port taken after the
+            // probe) removes what this run created, so a refused start leaves the state as it found it.
+            StateFootprint footprint = StateFootprint.Of(loaded.StatePath);
             ApplianceHost host;
             try { host = ApplianceHost.Create(loaded); }
             catch (InvalidDataException e) { throw new UsageException(e.Message); }
@@ -134,13 +138,16 @@ internal sealed class AggregatorCommands : ICliSubcommands
                 TextWriter stderr = pr.InvocationConfiguration.Error;
                 host.RunAsync(addresses => stderr.WriteLine(ListeningLine(addresses)), CliInterrupt.Token).GetAwaiter().GetResult();
             }
-            catch (IOException e) when (e.InnerException is System.Net.Sockets.SocketException { SocketErrorCode: System.Net.Sockets.SocketError.AddressAlreadyInUse })
+            catch (IOException e)
             {
-                // Taken between the probe and the bind: a failed run (exit 1, README), in the same words as the probe's.
-                throw new InvalidOperationException($"cannot listen: {e.Message.TrimEnd('.')}; {Busy(configPath)}", e);
+                // Kestrel could not bind (a port taken between the probe and the bind, or any other refusal): a configuration
+                // error like the probe's (exit 2), naming the key, in our words, not the framework's; the state this run
+                // created is removed once the host has let go of it.
+                host.DisposeAsync().AsTask().GetAwaiter().GetResult();
+                footprint.RemoveCreated();
+                throw BindFailure(e, loaded, configPath);
             }
-            catch (IOException e) { throw new InvalidOperationException($"cannot listen: {e.Message}", e); }
-            finally { host.DisposeAsync().AsTask().GetAwaiter().GetResult(); }
+            host.DisposeAsync().AsTask().GetAwaiter().GetResult();
             pr.InvocationConfiguration.Error.WriteLine("fraudfed aggregator serve: stopped.");
             return CliErrors.Success;
         }));
@@ -157,26 +164,91 @@ internal sealed class AggregatorCommands : ICliSubcommands
         return $"fraudfed aggregator serve: listening on {string.Join(", ", parts)}";
     }
 
-    /// <summary>Throws <see cref="UsageException"/> when <paramref name="endpoint"/> cannot be bound (in use, or not an address of
-    /// this host); the message names the configuration key <paramref name="name"/> of <paramref name="configPath"/> that sets it.</summary>
-    private static void EnsureFree(string name, System.Net.IPEndPoint endpoint, string configPath)
+    /// <summary>Throws <see cref="UsageException"/> when one of <paramref name="endpoints"/> (a null endpoint is skipped) cannot be
+    /// bound (in use, or not an address of this host); the message names the configuration key of <paramref name="configPath"/>
+    /// that sets it. Every probe is held until all are bound, as the host will hold them, so two endpoints that collide with each
+    /// other are found here too.</summary>
+    private static void EnsureFree(string configPath, params (string Name, System.Net.IPEndPoint? Endpoint)[] endpoints)
     {
-        if (endpoint.Port == 0) return;
-        var probe = new System.Net.Sockets.TcpListener(endpoint);
-        try { probe.Start(); }
-        catch (System.Net.Sockets.SocketException e) when (e.SocketErrorCode == System.Net.Sockets.SocketError.AddressAlreadyInUse)
+        var probes = new List<System.Net.Sockets.TcpListener>();
+        try
         {
-            throw new UsageException($"{name} {endpoint} is already in use: {Busy(configPath)}, or set \"{name}\" in {configPath} "
-                + $"(--{name.Replace('_', '-')} of aggregator init) to a free port.");
+            foreach ((string name, System.Net.IPEndPoint? endpoint) in endpoints)
+            {
+                if (endpoint is null || endpoint.Port == 0) continue;
+                var probe = new System.Net.Sockets.TcpListener(endpoint);
+                probes.Add(probe);
+                try { probe.Start(); }
+                catch (System.Net.Sockets.SocketException e) when (e.SocketErrorCode == System.Net.Sockets.SocketError.AddressAlreadyInUse)
+                {
+                    throw new UsageException($"{name} {endpoint} is already in use: {Busy(configPath)}, or set \"{name}\" in {configPath} "
+                        + $"(--{name.Replace('_', '-')} of aggregator init) to a free port.");
+                }
+                catch (System.Net.Sockets.SocketException e)
+                {
+                    throw new UsageException($"{name} {endpoint} cannot be bound ({e.SocketErrorCode}): set \"{name}\" in {configPath} to an address of this host (such as 127.0.0.1:{endpoint.Port}).");
+                }
+            }
         }
-        catch (System.Net.Sockets.SocketException e)
-        {
-            throw new UsageException($"{name} {endpoint} cannot be bound ({e.SocketErrorCode}): set \"{name}\" in {configPath} to an address of this host (such as 127.0.0.1:{endpoint.Port}).");
-        }
-        finally { probe.Stop(); }
+        finally { foreach (var probe in probes) probe.Stop(); }
+    }
+
+    /// <summary>The one line for a bind that failed when the host started (after the probe): which key's address, why (the
+    /// socket's error, else "refused"), and what to do; never the framework's own message.</summary>
+    internal static UsageException BindFailure(IOException e, LoadedAggregatorConfig loaded, string configPath)
+    {
+        // Kestrel names the address it failed on: https://... for the mutual-TLS endpoint, http://... for the operations one.
+        bool ops = loaded.Ops is not null && e.Message.Contains("http://", StringComparison.OrdinalIgnoreCase);
+        string name = ops ? "ops_listen" : "listen";
+        System.Net.IPEndPoint endpoint = ops ? loaded.Ops! : loaded.Listen;
+        System.Net.Sockets.SocketException? socket = null;
+        for (Exception? x = e; x is not null && socket is null; x = x.InnerException) socket = x as System.Net.Sockets.SocketException;
+        return socket?.SocketErrorCode == System.Net.Sockets.SocketError.AddressAlreadyInUse
+            ? new UsageException($"{name} {endpoint} was taken as serve started: {Busy(configPath)}, or set \"{name}\" in {configPath} "
+                + $"(--{name.Replace('_', '-')} of aggregator init) to a free port; the state was left as it was.")
+            : new UsageException($"{name} {endpoint} cannot be bound{(socket is null ? "" : $" ({socket.SocketErrorCode})")}: set \"{name}\" in {configPath} "
+                + $"to a free address of this host (such as 127.0.0.1:{endpoint.Port}); the state was left as it was.");
     }
 
     /// <summary>What probably holds a busy port, and the first thing to do about it.</summary>
     private static string Busy(string configPath) =>
         $"another `fraudfed aggregator serve` (perhaps of the same {Path.GetFileName(configPath)}) or another program is probably listening on that port; stop it";
+}
+
+/// <summary>Which of a state file's companions (its -wal, -shm and -journal files, its .lock file, its .payloads folder, and the
+/// folders above it) exist before the appliance opens it, so that a start refused after the open can remove what it created.</summary>
+internal sealed class StateFootprint
+{
+    private readonly List<string> _created = [];
+
+    private StateFootprint() { }
+
+    /// <summary>Notes what is missing of the state at <paramref name="statePath"/> (a full path) now.</summary>
+    internal static StateFootprint Of(string statePath)
+    {
+        var footprint = new StateFootprint();
+        foreach (string file in new[] { statePath, statePath + "-wal", statePath + "-shm", statePath + "-journal", statePath + ".lock" })
+            if (!File.Exists(file) && !Directory.Exists(file)) footprint._created.Add(file);
+        if (!Directory.Exists(statePath + ".payloads") && !File.Exists(statePath + ".payloads")) footprint._created.Add(statePath + ".payloads");
+        // The folders the store would make, innermost first.
+        for (string? dir = Path.GetDirectoryName(statePath); !string.IsNullOrEmpty(dir) && !Directory.Exists(dir) && !File.Exists(dir); dir = Path.GetDirectoryName(dir))
+            footprint._created.Add(dir);
+        return footprint;
+    }
+
+    /// <summary>Removes what was missing when <see cref="Of"/> looked (folders only when empty once their files are gone); what
+    /// cannot be removed is left.</summary>
+    internal void RemoveCreated()
+    {
+        foreach (string path in _created)
+        {
+            try
+            {
+                if (File.Exists(path)) File.Delete(path);
+                else if (path.EndsWith(".payloads", StringComparison.Ordinal) && Directory.Exists(path)) Directory.Delete(path, recursive: true);
+                else if (Directory.Exists(path) && !Directory.EnumerateFileSystemEntries(path).Any()) Directory.Delete(path);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+        }
+    }
 }

@@ -67,6 +67,11 @@ internal sealed class BankCommands : ICliSubcommands
                 throw new TimeoutException(retries.StillUnreachable()
                     ?? $"no sum within --timeout {seconds} s; check that the appliance runs and that the other banks contribute.");
             }
+            catch (ApplianceUnreachableException e)
+            {
+                // The retry budget ended the run: the same words as when --timeout does (RetryReporter), not the transport's text.
+                throw new FederationException(retries.Unreachable(e), e);
+            }
             finally
             {
                 waits.Dispose();
@@ -171,6 +176,10 @@ internal sealed class BankCommands : ICliSubcommands
             catch (OperationCanceledException) when (CliInterrupt.TimedOut(cts))
             {
                 throw new TimeoutException(retries.StillUnreachable() ?? $"training did not finish within --timeout {seconds} s.");
+            }
+            catch (ApplianceUnreachableException e)
+            {
+                throw new FederationException(retries.Unreachable(e), e);
             }
             finally
             {

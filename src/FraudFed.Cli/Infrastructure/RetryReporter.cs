@@ -73,11 +73,28 @@ internal sealed class RetryReporter(TextWriter stderr, int bank, Uri aggregator,
         lock (_lock)
         {
             if (_since is not { } since || now - _lastRetry > Quiet) return null;
-            return $"the appliance at {Address} could not be reached ({_reason}; {_attempts} attempts since {Clock(since)} UTC) until --timeout ended the run; "
-                + "check that `fraudfed aggregator serve` runs (its 'listening on' line names its address), that \"aggregator\" in bank.json "
-                + "is that address, and that no firewall blocks the port.";
+            return NotReached(_reason, _attempts, since, "--timeout");
         }
     }
+
+    /// <summary>The message for a call that ran out of its retry budget (<paramref name="error"/>, the SDK's) while the appliance was
+    /// unreachable: the words of <see cref="StillUnreachable"/> with --retry-budget and its length as what ended the run.</summary>
+    public string Unreachable(ApplianceUnreachableException error)
+    {
+        ArgumentNullException.ThrowIfNull(error);
+        DateTimeOffset now = _time.GetUtcNow();
+        lock (_lock)
+        {
+            bool reported = _since is not null && now - _lastRetry <= Quiet;
+            return NotReached(reported ? _reason : error.Reason, reported ? _attempts : error.Retries + 1, reported ? _since!.Value : now - error.Waited,
+                $"the end of --retry-budget ({ApplianceUnreachableException.Seconds(error.RetryBudget)})");
+        }
+    }
+
+    private string NotReached(string reason, int attempts, DateTimeOffset since, string endedBy) =>
+        $"the appliance at {Address} could not be reached ({reason}; {attempts} attempt{(attempts == 1 ? "" : "s")} since {Clock(since)} UTC) until {endedBy} ended the run; "
+        + "check that `fraudfed aggregator serve` runs (its 'listening on' line names its address), that \"aggregator\" in bank.json "
+        + "is that address, and that no firewall blocks the port.";
 
     private string Address => $"{aggregator.Scheme}://{aggregator.Authority}";
 
@@ -85,19 +102,7 @@ internal sealed class RetryReporter(TextWriter stderr, int bank, Uri aggregator,
     internal static string Reason(ConnectionRetry retry)
     {
         ArgumentNullException.ThrowIfNull(retry);
-        string detail = retry.Detail ?? "";
-        if (detail.Contains("Connection refused", StringComparison.OrdinalIgnoreCase)) return "connection refused: nothing listens on that port";
-        if (detail.Contains("Name or service not known", StringComparison.OrdinalIgnoreCase) || detail.Contains("No such host", StringComparison.OrdinalIgnoreCase)
-            || detail.Contains("nodename nor servname", StringComparison.OrdinalIgnoreCase))
-            return "the host name does not resolve";
-        if (detail.Contains("No route to host", StringComparison.OrdinalIgnoreCase) || detail.Contains("Network is unreachable", StringComparison.OrdinalIgnoreCase))
-            return "no route to the host";
-        if (retry.Status == Grpc.Core.StatusCode.DeadlineExceeded || detail.Contains("timed out", StringComparison.OrdinalIgnoreCase))
-            return "no answer in time";
-        if (detail.Contains("reset", StringComparison.OrdinalIgnoreCase) || detail.Contains("closed", StringComparison.OrdinalIgnoreCase)
-            || detail.Contains("ended prematurely", StringComparison.OrdinalIgnoreCase))
-            return "the connection was closed";
-        return $"status {retry.Status}";
+        return StatusMapping.TransportReason(retry.Status, retry.Detail);
     }
 
     private static string Clock(DateTimeOffset t) => t.UtcDateTime.ToString("HH:mm:ss", CultureInfo.InvariantCulture);

@@ -66,8 +66,9 @@ public static class CsvDatasetLoader
     }
 
     /// <summary>
-    /// Reads only the header of <paramref name="path"/> and resolves the schema's roles against it: the cheap check of a file
-    /// before any work (a missing column, a wrong separator, an identifier without a role, a duplicate name).
+    /// Reads only the header of <paramref name="path"/> (and the first data row, unparsed) and resolves the schema's roles
+    /// against it: the cheap check of a file before any work (a missing column, a wrong separator, an identifier without a
+    /// role, a duplicate name, a header or first row longer than the reader's 16 MiB limit).
     /// </summary>
     /// <returns>The separator and the feature columns the file would give.</returns>
     /// <exception cref="DataFormatException">the header does not fit the schema (naming file and column).</exception>
@@ -94,6 +95,7 @@ public static class CsvDatasetLoader
         try { schema.Validate(); }
         catch (ArgumentException e) { throw new DataFormatException($"{source}: schema {schema.Name}: {e.Message.Split(" (Parameter")[0]}", null, null, file: source); }
         CategoryEncoder? owned = categories is null && schema.CategoricalColumns.Count > 0 ? CategoryEncoder.Public() : null;
+        Reader? read = null;
         try
         {
             var options = new SepReaderOptions(schema.Separator is { } c ? new Sep(c) : null)
@@ -101,11 +103,22 @@ public static class CsvDatasetLoader
                 HasHeader = false, Unescape = true, Trim = SepTrim.All, DisableColCountCheck = true, CultureInfo = CultureInfo.InvariantCulture,
             };
             using SepReader reader = open(options);
-            return new Reader(reader, source, schema, categories ?? owned).Read(cancellationToken, headerOnly);
+            read = new Reader(reader, source, schema, categories ?? owned);
+            return read.Read(cancellationToken, headerOnly);
         }
         catch (InvalidDataException e)
         {
             throw new DataFormatException($"{source}: {e.Message}", null, null, file: source);
+        }
+        catch (NotSupportedException)
+        {
+            // Sep's one NotSupportedException while reading: a row (or the header, read when the reader opens) longer than its
+            // buffer limit. Its message names neither the file nor the row, and its type is no word for a user.
+            long? row = read?.PendingRow;
+            string where = row is { } r ? $"data row {r} (from line {read!.PendingLine})" : "the header (line 1)";
+            throw new DataFormatException($"{source}: {where} is longer than {MaxRowChars >> 20} MiB, the longest row the CSV reader takes: "
+                + "probably a quote '\"' that is never closed (so the rest of the file reads as one field), or a file that is not CSV; close the quote or give the right file.",
+                null, row, file: source);
         }
         finally
         {
@@ -113,9 +126,18 @@ public static class CsvDatasetLoader
         }
     }
 
+    /// <summary>The longest row (or header line) Sep reads, in characters (its buffer limit).</summary>
+    private const int MaxRowChars = 16 << 20;
+
     private sealed class Reader(SepReader reader, string source, CsvSchema schema, CategoryEncoder? encoder)
     {
         private enum Role : byte { Drop, Label, Time, Bank, Numeric, Categorical }
+
+        /// <summary>The data row being read when a read fails (1-based), or null while the header is read.</summary>
+        public long? PendingRow => _headerRead ? _row + 1 : null;
+        /// <summary>The line that row starts on.</summary>
+        public int PendingLine { get; private set; } = 1;
+        private bool _headerRead;
 
         private readonly char _separator = reader.Spec.Sep.Separator;
         private string[] _header = [];
@@ -129,6 +151,8 @@ public static class CsvDatasetLoader
         {
             if (!reader.MoveNext()) throw Fail("the file is empty (no header).", atRow: false);
             _header = Cells(reader.Current);
+            _headerRead = true;
+            PendingLine = reader.Current.LineNumberToExcl;
             for (int i = 0; i < _header.Length; i++)
                 if (string.IsNullOrWhiteSpace(_header[i])) throw Unnamed(i);
             var index = new Dictionary<string, int>(StringComparer.Ordinal);
@@ -179,8 +203,17 @@ public static class CsvDatasetLoader
             }
             if (categorical.Count > 0 && encoder is null) throw new InvalidOperationException("A category encoder is needed.");
             if (headerOnly)
+            {
+                // The first data row is read too (not parsed): a row longer than the reader's limit there (one huge row, an
+                // unterminated quote near the top) is found before any work, as a long header is.
+                while (reader.MoveNext())
+                {
+                    PendingLine = reader.Current.LineNumberToExcl;
+                    if (!(reader.Current.ColCount == 1 && reader.Current[0].Span.IsEmpty)) break;
+                }
                 return new CsvTable(new LabeledRows(["-"], [], [], []), null) { Source = new CsvSource(source, "", 0, schema.Name, _separator, 0, _header.Length,
                     features.Select(i => _header[i]).ToArray(), features.Where(categorical.Contains).Select(i => _header[i]).ToArray(), [], new Dictionary<string, long>(), null) };
+            }
 
             int f = features.Length;
             var values = new Buffer<float>(1 << 16);
@@ -199,6 +232,7 @@ public static class CsvDatasetLoader
             {
                 SepReader.Row r = reader.Current;
                 _line = r.LineNumberFrom;
+                PendingLine = r.LineNumberToExcl;
                 if (r.ColCount == 1 && r[0].Span.IsEmpty) continue; // blank line
                 _row++;
                 if ((_row & 0xFFFF) == 0) cancellationToken.ThrowIfCancellationRequested();

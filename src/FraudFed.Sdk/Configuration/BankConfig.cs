@@ -63,7 +63,7 @@ public sealed record BankConfig
             string? keyFile = string.IsNullOrEmpty(c.StateKeyFile) ? null : ConfigJson.Resolve(path, c.StateKeyFile);
             if (keyFile is not null && Path.GetFullPath(keyFile).StartsWith(Path.TrimEndingDirectorySeparator(stateDirectory) + Path.DirectorySeparatorChar, StringComparison.Ordinal))
                 throw new ConfigurationException($"{path}: state_key_file lies inside state_directory; keep the key apart from the data it seals (another disk, a secret store, or the FRAUDFED_STATE_KEY variable).");
-            stateKey = State.StateKey.Load(keyFile);
+            stateKey = State.StateKey.Load(keyFile, path);
         }
         else if (!string.IsNullOrEmpty(c.StateKeyFile)) throw new ConfigurationException($"{path}: state_key_file is set without state_directory.");
         byte[] seed = ConfigJson.ReadKeySeed(protocolKeyPath);

@@ -321,7 +321,25 @@ public static class ConfigJson
         string resolved = Resolve(configPath, value);
         if (Directory.Exists(resolved)) throw new ConfigurationException($"{resolved} is a directory, not a {what} file (the '{setting}' setting of {configPath}).");
         if (!File.Exists(resolved)) throw new ConfigurationException($"{resolved}: no such {what} file (the '{setting}' setting of {configPath}).");
+        try { using FileStream readable = File.OpenRead(resolved); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new ConfigurationException(Unreadable(resolved, what, e, setting, configPath)); }
         return resolved;
+    }
+
+    /// <summary>The message for a file a configuration names that exists but cannot be read: "/kit/client.key.pem: the key file
+    /// (the 'key' setting of /kit/bank.json) cannot be read (permission denied): run as the user that owns it or fix its
+    /// permissions." (the setting part when <paramref name="setting"/> is given); never the framework's own message.</summary>
+    /// <param name="file">The file's full path.</param>
+    /// <param name="what">What the file holds ("key", "certificate", "CA certificate").</param>
+    /// <param name="error">The failure reading it (<see cref="UnauthorizedAccessException"/> is a permission refusal).</param>
+    /// <param name="setting">The configuration setting that names the file, or null.</param>
+    /// <param name="configPath">The configuration file holding <paramref name="setting"/>.</param>
+    public static string Unreadable(string file, string what, Exception error, string? setting = null, string? configPath = null)
+    {
+        string named = setting is null ? "" : $" (the '{setting}' setting of {configPath})";
+        return error is UnauthorizedAccessException
+            ? $"{file}: the {what} file{named} cannot be read (permission denied): run as the user that owns it or fix its permissions."
+            : $"{file}: the {what} file{named} cannot be read (an input/output error): check the file and its disk, or restore it from a copy.";
     }
 
     /// <summary>A path named in a configuration file, relative to that file's directory.</summary>
@@ -336,7 +354,7 @@ public static class ConfigJson
         if (!File.Exists(path)) throw new ConfigurationException($"{path}: no such key file.");
         string[] lines;
         try { lines = File.ReadAllLines(path); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new ConfigurationException($"{path}: cannot be read: {e.Message}"); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new ConfigurationException(Unreadable(path, "key", e)); }
         string[] data = lines.Select(l => l.Trim()).Where(l => l.Length > 0 && !l.StartsWith('#')).ToArray();
         if (data.Length != 1 || data[0].Length != 64 || !data[0].All(Uri.IsHexDigit))
             throw new ConfigurationException($"{path}: a protocol key file holds one line of 64 hex digits (a 32-byte Ed25519 seed).");

@@ -90,7 +90,9 @@ internal sealed class StateDirectoryLock : IDisposable
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new StateFileException(path, $"the state directory's lock file cannot be opened ({e.Message}); fix the directory's permissions, or point state_directory in bank.json at a writable directory.", e);
+            throw new StateFileException(path, e is UnauthorizedAccessException
+                ? "the state directory's lock file cannot be opened (permission denied): run as the user that owns the state directory (the 'state_directory' setting of bank.json) or fix its permissions, or point state_directory at a writable directory."
+                : "the state directory's lock file cannot be opened (an input/output error): check the disk, or point state_directory in bank.json at a writable directory.", e);
         }
         try
         {

@@ -75,7 +75,10 @@ public sealed class StateKey : IDisposable
     /// comments) or, when it is null or empty, from <see cref="EnvironmentVariable"/>. On Unix a key file readable by group
     /// or others is refused.</summary>
     /// <exception cref="ConfigurationException">no key, a malformed key, or a key file with a permissive mode.</exception>
-    public static StateKey Load(string? keyFile)
+    public static StateKey Load(string? keyFile) => Load(keyFile, "bank.json");
+
+    /// <summary><see cref="Load(string?)"/> for the bank.json at <paramref name="configPath"/> (named in messages).</summary>
+    internal static StateKey Load(string? keyFile, string configPath)
     {
         string text;
         string source;
@@ -86,7 +89,7 @@ public sealed class StateKey : IDisposable
             if (!OperatingSystem.IsWindows() && (File.GetUnixFileMode(keyFile) & (UnixFileMode.GroupRead | UnixFileMode.OtherRead | UnixFileMode.GroupWrite | UnixFileMode.OtherWrite)) != 0)
                 throw new ConfigurationException($"{keyFile}: the state key file is readable or writable by group or others; chmod 600 it.");
             try { text = string.Join('\n', File.ReadAllLines(keyFile).Select(l => l.Trim()).Where(l => l.Length > 0 && !l.StartsWith('#'))); }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new ConfigurationException($"{keyFile}: cannot be read: {e.Message}"); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new ConfigurationException(ConfigJson.Unreadable(keyFile, "state key", e, "state_key_file", configPath)); }
         }
         else
         {
@@ -124,7 +127,7 @@ public static partial class EncryptedStateFile
             if (OperatingSystem.IsWindows()) Directory.CreateDirectory(directory);
             else Directory.CreateDirectory(directory, DirectoryMode0700);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new StateFileException(directory, $"the state directory cannot be created ({e.Message}); point state_directory in bank.json at a directory this process can create, or create it (mode 0700).", e); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new StateFileException(directory, $"the state directory cannot be created ({(e is UnauthorizedAccessException ? "permission denied" : "an input/output error, or a file where a folder of its path should be")}); point state_directory in bank.json at a directory this process can create, or create it (mode 0700) as the user that runs the bank.", e); }
     }
 
     /// <summary>Seals <paramref name="plaintext"/> for <paramref name="purpose"/> and replaces <paramref name="path"/> atomically

@@ -312,6 +312,63 @@ public sealed class ApplianceCommandTests
         Assert.That(stdout, Is.Empty);
     }
 
+    /// <summary>The same address (or one that covers the other) for the gRPC and the operations endpoint: init refuses it, and a
+    /// config that says so anyway is refused by the loader naming both keys, before the state is created (the trial's serve
+    /// created the state and a session, then failed on its own second bind with the host's log lines and exit 1).</summary>
+    [TestCase("127.0.0.1:7743", "127.0.0.1:7743")]
+    [TestCase("0.0.0.0:7743", "127.0.0.1:7743")]
+    [TestCase("127.0.0.1:7743", "[::]:7743")]
+    public void ListenAndOpsListenOnOnePort_AreRefusedByInit_AndByServe_BeforeTheState(string listen, string ops)
+    {
+        string kit = Path.Combine(_dir, "kit-same");
+        var refused = HostileInputTests.Run("aggregator", "init", "--banks", "3", "--out", kit, "--listen", listen, "--ops-listen", ops);
+        Assert.That(refused.Code, Is.EqualTo(2), refused.Stderr);
+        Assert.That(refused.Stderr.TrimEnd(), Is.EqualTo($"fraudfed aggregator init: --listen {listen} and --ops-listen {ops} take the same port; "
+            + "the gRPC and the operations endpoint each need their own: give --ops-listen another port."));
+        Assert.That(Directory.Exists(kit), Is.False);
+
+        var init = HostileInputTests.Run("aggregator", "init", "--banks", "3", "--out", kit, "--insecure-test-parameters", "--listen", listen, "--ops-listen", "127.0.0.1:0");
+        Assert.That(init.Code, Is.EqualTo(0), init.Stderr);
+        string config = Path.Combine(kit, "aggregator.json");
+        File.WriteAllText(config, File.ReadAllText(config).Replace("\"ops_listen\": \"127.0.0.1:0\"", $"\"ops_listen\": \"{ops}\"", StringComparison.Ordinal));
+        var (code, stdout, stderr) = ServeBounded(config);
+        Assert.That(code, Is.EqualTo(2), stderr);
+        Assert.That(stderr.TrimEnd(), Is.EqualTo($"fraudfed aggregator serve: {config}: listen {listen} and ops_listen {ops} take the same port 7743; "
+            + "the gRPC and the operations endpoint each need their own: give \"ops_listen\" (or \"listen\") another port."));
+        Assert.That(stdout, Is.Empty);
+        Assert.That(Directory.Exists(Path.Combine(kit, "state")), Is.False, "refused before the state is opened");
+    }
+
+    /// <summary>A port taken after serve's probe, so that the host's own bind fails: serve's handling (one line naming the key,
+    /// exit 2 as a usage error, no framework message) and the state it created removed again.</summary>
+    [Test]
+    public async Task ABindThatFailsAtStart_IsOneLineNamingTheKey_AndTheStateThisRunCreatedIsRemoved()
+    {
+        string kit = Path.Combine(_dir, "kit-race");
+        using var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        probe.Start();
+        int port = ((System.Net.IPEndPoint)probe.LocalEndpoint).Port;
+        probe.Stop();
+        var init = HostileInputTests.Run("aggregator", "init", "--banks", "3", "--out", kit, "--insecure-test-parameters", "--listen", "127.0.0.1:0", "--ops-listen", $"127.0.0.1:{port}");
+        Assert.That(init.Code, Is.EqualTo(0), init.Stderr);
+        string config = Path.Combine(kit, "aggregator.json");
+        using LoadedAggregatorConfig loaded = AggregatorConfig.Load(config);
+        var footprint = FraudFed.Cli.Commands.StateFootprint.Of(loaded.StatePath);
+        await using (ApplianceHost host = ApplianceHost.Create(loaded, l => l.SetMinimumLevel(LogLevel.Warning)))
+        {
+            Assert.That(File.Exists(loaded.StatePath), Is.True, "the host opens (creates) the state before it binds");
+            using var taker = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, port);
+            taker.Start();
+            IOException failed = Assert.ThrowsAsync<IOException>(() => host.StartAsync())!;
+            UsageException line = FraudFed.Cli.Commands.AggregatorCommands.BindFailure(failed, loaded, config);
+            Assert.That(line.Message, Does.StartWith($"ops_listen 127.0.0.1:{port} was taken as serve started: ").And.Contain($"set \"ops_listen\" in {config}"));
+            Assert.That(line.Message, Does.Not.Contain("Exception").And.Not.Contain("Failed to bind"));
+            Assert.That(CliErrors.Report("aggregator serve", new StringWriter(), line), Is.EqualTo(2));
+        }
+        footprint.RemoveCreated();
+        Assert.That(Directory.Exists(Path.Combine(kit, "state")), Is.False, "the state folder and its files this run made are gone");
+    }
+
     [Test]
     public void Serve_WithABusyPort_OrACorruptStateFile_ExitsWith2_NamingIt_WithoutAStackTrace()
     {

@@ -67,6 +67,60 @@ public sealed class RetryReporterTests
 
     /// <summary>`bank sum` against an address where nothing listens: one line saying so and until when, then at the --timeout one
     /// line (exit 1) that says what to check; not a line per retry.</summary>
+    /// <summary>A run ended by --retry-budget rather than --timeout says it in the same words (the trial's message carried the
+    /// transport's "HttpRequestException: ... SocketException: ..." text), and a budget under 1 s is not "0 s".</summary>
+    [Test]
+    public void ARunEndedByTheRetryBudget_IsSaidInTheTimeoutsWords_WithTheBudgetToTheMillisecond()
+    {
+        var clock = new Clock(Start);
+        var reporter = new RetryReporter(new StringWriter(), 0, new Uri("https://127.0.0.1:7543"), Start.AddSeconds(3), clock);
+        var error = new ApplianceUnreachableException(new Uri("https://127.0.0.1:7543/"), 0, TimeSpan.FromMilliseconds(2), TimeSpan.FromMilliseconds(1),
+            StatusMapping.TransportReason(Grpc.Core.StatusCode.Unavailable, Refused));
+        Assert.That(error.Message, Does.Contain("retry budget 0.001 s; connection refused: nothing listens on that port)").And.Not.Contain("Exception"));
+        clock.Now = Start.AddSeconds(1);
+        Assert.That(reporter.Unreachable(error), Is.EqualTo("the appliance at https://127.0.0.1:7543 could not be reached (connection refused: nothing listens on that port; "
+            + "1 attempt since 22:00:00 UTC) until the end of --retry-budget (0.001 s) ended the run; check that `fraudfed aggregator serve` runs (its 'listening on' line "
+            + "names its address), that \"aggregator\" in bank.json is that address, and that no firewall blocks the port."));
+
+        // With retries reported, their count and first time.
+        reporter.Report(new ConnectionRetry(1, TimeSpan.FromSeconds(0.2), TimeSpan.FromSeconds(0.8), Grpc.Core.StatusCode.Unavailable, Refused));
+        clock.Now = Start.AddSeconds(1.5);
+        reporter.Report(new ConnectionRetry(2, TimeSpan.FromSeconds(0.4), TimeSpan.FromSeconds(0.1), Grpc.Core.StatusCode.Unavailable, Refused));
+        var spent = new ApplianceUnreachableException(new Uri("https://127.0.0.1:7543/"), 2, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1), "connection refused: nothing listens on that port");
+        Assert.That(reporter.Unreachable(spent), Does.StartWith("the appliance at https://127.0.0.1:7543 could not be reached (connection refused: nothing listens on that port; "
+            + "2 attempts since 22:00:01 UTC) until the end of --retry-budget (1 s) ended the run; "));
+
+        Assert.That(new[] { 0.001, 0.25, 0.0125, 1, 1.5, 120 }.Select(s => ApplianceUnreachableException.Seconds(TimeSpan.FromSeconds(s))),
+            Is.EqualTo(new[] { "0.001 s", "0.25 s", "0.0125 s", "1 s", "1.5 s", "120 s" }));
+    }
+
+    /// <summary>`bank sum --retry-budget 1` with nothing listening: exit 1, the final line in the reporter's words.</summary>
+    [Test]
+    public void BankSum_WithNothingListening_AndAShortRetryBudget_EndsInTheSameWords()
+    {
+        string dir = Path.Combine(Path.GetTempPath(), "fraudfed-retry-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+            probe.Start();
+            int port = ((System.Net.IPEndPoint)probe.LocalEndpoint).Port;
+            probe.Stop();
+            string kit = Path.Combine(dir, "kit");
+            Assert.That(HostileInputTests.Run("aggregator", "init", "--banks", "3", "--mode", "masking", "--out", kit, "--listen", $"127.0.0.1:{port}", "--ops-listen", "127.0.0.1:0").Code, Is.EqualTo(0));
+            string values = Path.Combine(dir, "v0.txt");
+            File.WriteAllText(values, "1\n2\n");
+            var (code, _, stderr) = HostileInputTests.Run("bank", "sum", "--config", Path.Combine(kit, "banks", "bank-0", "bank.json"), "--values", values, "--timeout", "30", "--retry-budget", "1");
+            string last = stderr.TrimEnd().Split('\n')[^1];
+            Assert.That(code, Is.EqualTo(1), stderr);
+            Assert.That(last, Does.Match($@"^fraudfed bank sum: the appliance at https://127\.0\.0\.1:{port} could not be reached \(connection refused: nothing listens on that port; \d+ attempts? since \d\d:\d\d:\d\d UTC\) until the end of --retry-budget \(1 s\) ended the run; check that "));
+            Assert.That(stderr, Does.Not.Contain("Exception"));
+        }
+        finally
+        {
+            if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+        }
+    }
+
     [Test]
     public void BankSum_WithNothingListening_SaysSoOnce_ThenWhatToCheck()
     {

@@ -53,6 +53,33 @@ public class CsvErrorTests
         Assert.That(ex.Message, Does.Contain("row 2 (line 3)").And.Contain("quote is probably not closed"));
     }
 
+    /// <summary>A row or header line longer than the reader's 16 MiB limit (the trial: one 50 MB row, or a 20 MB header, gave
+    /// the reader's own "Buffer or row has reached maximum supported length" message, exit 1): an input error naming the file,
+    /// where, the limit in MiB and the likely cause; the header check (before a bank connects) finds a long header.</summary>
+    [Test]
+    public void ARowOrHeaderLongerThanTheReadersLimitIsNamedWithWhereAndTheLikelyCause()
+    {
+        var schema = new CsvSchema { LabelColumn = "y", TimeColumn = "t" };
+        string huge = new('9', 17 << 20);
+        var row = Refused($"t,x,y\n1,2,0\n2,3,1\n3,{huge},0\n4,5,1\n", schema);
+        Assert.That(row.Row, Is.EqualTo(3));
+        Assert.That(row.Message, Is.EqualTo($"{Path.Combine(_dir, "data.csv")}: data row 3 (from line 4) is longer than 16 MiB, the longest row the CSV reader takes: "
+            + "probably a quote '\"' that is never closed (so the rest of the file reads as one field), or a file that is not CSV; close the quote or give the right file."));
+
+        // The header check reads the first data row too: one huge row there is found before a bank connects.
+        Refused($"t,x,y\n{huge},2,0\n", schema);
+        var firstRow = Assert.Throws<DataFormatException>(() => CsvDatasetLoader.CheckHeader(Path.Combine(_dir, "data.csv"), schema))!;
+        Assert.That(firstRow.Message, Does.Contain(": data row 1 (from line 2) is longer than 16 MiB"));
+        Assert.That(firstRow.Row, Is.EqualTo(1));
+
+        var header = Refused($"t,x{huge},y\n1,2,0\n", schema);
+        Assert.That(header.Row, Is.Null);
+        Assert.That(header.Message, Does.Contain(": the header (line 1) is longer than 16 MiB").And.Contain("not CSV"));
+        string path = Path.Combine(_dir, "data.csv");
+        var checkedHeader = Assert.Throws<DataFormatException>(() => CsvDatasetLoader.CheckHeader(path, schema))!;
+        Assert.That(checkedHeader.Message, Is.EqualTo(header.Message));
+    }
+
     [Test]
     public void TextInANumericColumnSuggestsCategoricalOrId()
     {
