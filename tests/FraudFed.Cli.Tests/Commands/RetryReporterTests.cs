@@ -101,14 +101,7 @@ public sealed class RetryReporterTests
         string dir = Path.Combine(Path.GetTempPath(), "fraudfed-retry-" + Guid.NewGuid().ToString("N"));
         try
         {
-            var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-            probe.Start();
-            int port = ((System.Net.IPEndPoint)probe.LocalEndpoint).Port;
-            probe.Stop();
-            string kit = Path.Combine(dir, "kit");
-            Assert.That(HostileInputTests.Run("aggregator", "init", "--banks", "3", "--mode", "masking", "--out", kit, "--listen", $"127.0.0.1:{port}", "--ops-listen", "127.0.0.1:0").Code, Is.EqualTo(0));
-            string values = Path.Combine(dir, "v0.txt");
-            File.WriteAllText(values, "1\n2\n");
+            var (port, kit, values) = KitWithNothingListening(dir);
             var (code, _, stderr) = HostileInputTests.Run("bank", "sum", "--config", Path.Combine(kit, "banks", "bank-0", "bank.json"), "--values", values, "--timeout", "30", "--retry-budget", "1");
             string last = stderr.TrimEnd().Split('\n')[^1];
             Assert.That(code, Is.EqualTo(1), stderr);
@@ -127,14 +120,7 @@ public sealed class RetryReporterTests
         string dir = Path.Combine(Path.GetTempPath(), "fraudfed-retry-" + Guid.NewGuid().ToString("N"));
         try
         {
-            var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-            probe.Start();
-            int port = ((System.Net.IPEndPoint)probe.LocalEndpoint).Port;
-            probe.Stop();
-            string kit = Path.Combine(dir, "kit");
-            Assert.That(HostileInputTests.Run("aggregator", "init", "--banks", "3", "--mode", "masking", "--out", kit, "--listen", $"127.0.0.1:{port}", "--ops-listen", "127.0.0.1:0").Code, Is.EqualTo(0));
-            string values = Path.Combine(dir, "v0.txt");
-            File.WriteAllText(values, "1\n2\n");
+            var (port, kit, values) = KitWithNothingListening(dir);
             var (code, _, stderr) = HostileInputTests.Run("bank", "sum", "--config", Path.Combine(kit, "banks", "bank-0", "bank.json"), "--values", values, "--timeout", "5");
             string[] lines = stderr.TrimEnd().Split('\n');
             Assert.That(code, Is.EqualTo(1), stderr);
@@ -147,5 +133,20 @@ public sealed class RetryReporterTests
         {
             if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
         }
+    }
+
+    /// <summary>A masking kit in <paramref name="dir"/> whose appliance address is a loopback port nothing listens on (taken from
+    /// the system and released), and a two-value file for `bank sum`.</summary>
+    private static (int Port, string Kit, string Values) KitWithNothingListening(string dir)
+    {
+        var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        probe.Start();
+        int port = ((System.Net.IPEndPoint)probe.LocalEndpoint).Port;
+        probe.Stop();
+        string kit = Path.Combine(dir, "kit");
+        Assert.That(HostileInputTests.Run("aggregator", "init", "--banks", "3", "--mode", "masking", "--out", kit, "--listen", $"127.0.0.1:{port}", "--ops-listen", "127.0.0.1:0").Code, Is.EqualTo(0));
+        string values = Path.Combine(dir, "v0.txt");
+        File.WriteAllText(values, "1\n2\n");
+        return (port, kit, values);
     }
 }
