@@ -36,7 +36,7 @@ internal sealed class BankCommands : ICliSubcommands
         var config = new Option<string>("--config") { Description = "bank.json (see `aggregator init`).", Required = true };
         var values = new Option<string>("--values") { Description = "File of unsigned integers (one per line, or separated by commas or spaces).", Required = true };
         var json = new Option<bool>("--json") { Description = "Print one JSON object (round, contributors, sum) as the last line." };
-        var timeout = new Option<double>("--timeout") { Description = "Give up after this many seconds.", DefaultValueFactory = _ => 600 }.Accepting(NumberOptions.Seconds);
+        var timeout = new Option<double>("--timeout") { Description = "Give up after this many seconds (0.001 to 86400).", DefaultValueFactory = _ => 600 }.Accepting(NumberOptions.Seconds);
         var retryBudget = RetryBudgetOption();
         var cmd = new Command("sum", "Join the appliance's session (once) and contribute one vector to the next secure sum; prints the sum.");
         foreach (Option o in new Option[] { config, values, json, timeout, retryBudget }) cmd.Options.Add(o);
@@ -98,7 +98,7 @@ internal sealed class BankCommands : ICliSubcommands
         var categoryKey = new Option<string?>("--category-key") { Description = "File with the consortium key for category hashing (at least 32 bytes, raw or hex); default a public salt." };
         var output = new Option<string>("--out") { Description = "Directory for model.txt (GBDT, LightGBM text) or model.json (logistic) and summary.json; written only when training succeeds.", Required = true };
         var json = new Option<bool>("--json") { Description = "Print one JSON object (model, sums, bytes, wall_s) as the last line." };
-        var timeout = new Option<double>("--timeout") { Description = "Give up after this many seconds.", DefaultValueFactory = _ => 86_400 }.Accepting(NumberOptions.Seconds);
+        var timeout = new Option<double>("--timeout") { Description = "Give up after this many seconds (0.001 to 604800).", DefaultValueFactory = _ => 86_400 }.Accepting(NumberOptions.Seconds);
         var progressJson = new Option<bool>("--progress-json") { Description = "Report progress as JSON lines on stdout, one per secure sum (stage, step, total_steps, level: the sum's; sums; bytes_uploaded, bytes_downloaded: the sums' protocol messages since the key setup; wire_bytes_uploaded, wire_bytes_downloaded: all this client sent and read; elapsed_s) instead of text on stderr, for a supervising program." };
         var exactModel = new Option<bool>("--exact-model") { Description = $"Also write {ExactModelFile.FileName}: every field of the model bit for bit (simulate --transport grpc compares it with its plain-sum model)." };
         var stdinLifeline = new Option<bool>("--exit-on-stdin-close") { Description = "Stop (exit 1) when standard input closes: a supervising program that dies takes this bank process with it." };

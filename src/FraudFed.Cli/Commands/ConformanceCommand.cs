@@ -20,6 +20,10 @@ namespace FraudFed.Cli.Commands;
 
 internal sealed class ConformanceCommand : ICliCommand
 {
+    /// <summary>The least --stage-timeout takes (1 s): below it a TCP connect and TLS handshake on loopback cannot finish, and
+    /// the check blamed the appliance for its own timeout ("accepted the connection but gave no TLS answer within 0.001 s").</summary>
+    internal const double MinStageSeconds = 1;
+
     public Command Build()
     {
         var vectors = new Option<string?>("--vectors") { Description = "Vector directory of the offline check (default: protocols/vectors of the enclosing repository)." };
@@ -31,10 +35,10 @@ internal sealed class ConformanceCommand : ICliCommand
         var self = new Option<bool>("--self") { Description = "Live check against local appliances started here (both modes, loopback, real mutual TLS, temporary kits)." };
         var json = new Option<bool>("--json") { Description = "End with one JSON line: passed, failed and every check with its verdict." };
         var fuzz = new Option<int>("--fuzz") { Description = "Live check: mutated genuine messages to send (0: no fuzz checks; default FRAUDFED_FUZZ_MUTANTS or 0)." }.InRange(0, int.MaxValue);
-        var fuzzSeconds = new Option<double>("--fuzz-seconds") { Description = "Live check: time budget of the fuzz loop per appliance (more than 0 and at most 86400; default FRAUDFED_FUZZ_SECONDS or 15)." }.Accepting(NumberOptions.Seconds);
+        var fuzzSeconds = new Option<double>("--fuzz-seconds") { Description = "Live check: time budget of the fuzz loop per appliance (0.001 to 86400 seconds; default FRAUDFED_FUZZ_SECONDS or 15)." }.Accepting(NumberOptions.Seconds);
         var fuzzSeed = new Option<int>("--fuzz-seed") { Description = "Live check: seed of the mutations (default FRAUDFED_FUZZ_SEED or 20261201)." }.InRange(int.MinValue, int.MaxValue);
         var skipBank = new Option<bool>("--skip-bank-checks") { Description = "Live check: leave out the bank-refusal checks (this implementation's bank parties facing a malicious-aggregator double, SPEC.md 13)." };
-        var stageTimeout = new Option<double>("--stage-timeout") { Description = "Live check: longest wait for the appliance's next message, seconds, more than 0 and at most 86400 (default 120); it also bounds connecting to it (TCP connect and TLS handshake).", DefaultValueFactory = _ => 120 }.Accepting(NumberOptions.Seconds);
+        var stageTimeout = new Option<double>("--stage-timeout") { Description = "Live check: longest wait for the appliance's next message, seconds, 1 to 86400 (default 120); it also bounds connecting to it (TCP connect and TLS handshake).", DefaultValueFactory = _ => 120 }.Accepting(NumberOptions.Seconds);
         var command = new Command("conformance", "Check this implementation against the protocol test vectors (default), or check a running appliance (--target) or local ones (--self) through honest and hostile flows.");
         foreach (Option o in new Option[] { vectors, verbose, target, ca, banks, maxBytes, self, json, fuzz, fuzzSeconds, fuzzSeed, stageTimeout, skipBank }) command.Options.Add(o);
         command.SetAction(parse => CliErrors.Guard("conformance", parse.InvocationConfiguration.Error, () =>
@@ -60,7 +64,7 @@ internal sealed class ConformanceCommand : ICliCommand
                 parse.GetResult(fuzz) is not null ? parse.GetValue(fuzz) : WholeDefault("FRAUDFED_FUZZ_MUTANTS", 0, min: 0),
                 parse.GetResult(fuzzSeconds) is not null ? NumberOptions.RequireSeconds(parse, fuzzSeconds) : SecondsDefault("FRAUDFED_FUZZ_SECONDS", 15),
                 parse.GetResult(fuzzSeed) is not null ? parse.GetValue(fuzzSeed) : WholeDefault("FRAUDFED_FUZZ_SEED", 20261201, min: int.MinValue),
-                NumberOptions.RequireSeconds(parse, stageTimeout), !parse.GetValue(skipBank));
+                NumberOptions.RequireSeconds(parse, stageTimeout, min: MinStageSeconds), !parse.GetValue(skipBank));
             if (local) return Self(live, parse.GetValue(json), stdout);
             if (!Uri.TryCreate(t, UriKind.Absolute, out Uri? uri)) throw new UsageException($"--target must be https://HOST:PORT, not \"{t}\".");
             string dir = parse.GetValue(banks) ?? throw new UsageException("--target needs --banks DIR (the folder `fraudfed aggregator init` wrote).");
@@ -82,16 +86,16 @@ internal sealed class ConformanceCommand : ICliCommand
     }
 
     /// <summary>The default an environment variable gives a seconds option, read as the option is (invariant culture, no
-    /// blanks, no thousands separator) and in its range, (0, <see cref="NumberOptions.MaxSeconds"/>]; unset or empty gives
+    /// blanks, no thousands separator) and in its range, <see cref="NumberOptions.MinSeconds"/> to <see cref="NumberOptions.MaxSeconds"/>; unset or empty gives
     /// <paramref name="fallback"/>.</summary>
     /// <exception cref="UsageException">the variable holds anything else: said with its name, never silently replaced by the default.</exception>
     internal static double SecondsDefault(string variable, double fallback)
     {
         string? text = Environment.GetEnvironmentVariable(variable);
         if (string.IsNullOrEmpty(text)) return fallback;
-        if (NumberOptions.TryReadDecimal(text, out double v) && v > 0 && v <= NumberOptions.MaxSeconds) return v;
+        if (NumberOptions.TryReadDecimal(text, out double v) && v >= NumberOptions.MinSeconds && v <= NumberOptions.MaxSeconds) return v;
         throw new UsageException(string.Create(CultureInfo.InvariantCulture,
-            $"the environment variable {variable} must be a number of seconds in (0, {NumberOptions.MaxSeconds}] such as 1.5, written without spaces or thousands separators (got '{text}'); unset it for the default, {fallback}."));
+            $"the environment variable {variable} must be a number of seconds from {NumberOptions.MinSeconds} to {NumberOptions.MaxSeconds} such as 1.5, written without spaces or thousands separators (got '{text}'); unset it for the default, {fallback}."));
     }
 
     /// <summary>The live options common to --target and --self.</summary>

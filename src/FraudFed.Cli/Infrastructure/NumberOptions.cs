@@ -37,13 +37,18 @@ internal static class NumberOptions
     /// <summary>The longest time a seconds option of a command that waits takes (a day), unless it declares another.</summary>
     public const double MaxSeconds = 86_400;
 
-    /// <summary>The value of <paramref name="option"/>, a seconds option, checked to lie in (0, <paramref name="max"/>].</summary>
-    /// <exception cref="UsageException">"--name must be in (0, MAX] seconds (got TEXT)." with the text as typed.</exception>
-    public static double RequireSeconds(ParseResult parse, Option<double> option, double max = MaxSeconds)
+    /// <summary>The least a seconds option takes by default: 1 ms, the finest a timer here waits (1e-9 s became a zero
+    /// TimeSpan that the runtime refused with its own message, exit 1; re-trial, session 20).</summary>
+    public const double MinSeconds = 0.001;
+
+    /// <summary>The value of <paramref name="option"/>, a seconds option, checked to lie in [<paramref name="min"/>,
+    /// <paramref name="max"/>].</summary>
+    /// <exception cref="UsageException">"--name must be from MIN to MAX seconds (got TEXT)." with the text as typed.</exception>
+    public static double RequireSeconds(ParseResult parse, Option<double> option, double max = MaxSeconds, double min = MinSeconds)
     {
         double seconds = parse.GetValue(option);
-        if (seconds > 0 && seconds <= max) return seconds;
-        throw new UsageException(string.Create(CultureInfo.InvariantCulture, $"{option.Name} must be in (0, {max}] seconds (got {Typed(parse, option, seconds)})."));
+        if (seconds >= min && seconds <= max) return seconds;
+        throw new UsageException(string.Create(CultureInfo.InvariantCulture, $"{option.Name} must be from {min} to {max} seconds (got {Typed(parse, option, seconds)})."));
     }
 
     /// <summary>The value of <paramref name="option"/> as the user typed it (its last token), or <paramref name="value"/> (its
