@@ -116,9 +116,9 @@ public sealed class NativeBankProgramTests
         {
             var (code, stdout, stderr) = HostileInputTests.Run("simulate", "--banks", "3", "--transactions", "6000", "--trees", "1", "--out", output);
             Assert.That(code, Is.EqualTo(2), stderr);
-            Assert.That(stderr, Is.EqualTo("fraudfed simulate: FRAUDFED_NATIVE_BANK='sometimes maybe' is not understood: set it to 1, true, yes or on (the native bank program), " +
+            Assert.That(stderr, Is.EqualTo("fraudfed simulate: FRAUDFED_NATIVE_BANK='sometimes\\nmaybe' is not understood: set it to 1, true, yes or on (the native bank program), " +
                 "to 0, false, no or off (the CLI's own bank processes), or leave it unset (the native program when the build made one).\n").Or.EqualTo(
-                "fraudfed simulate: FRAUDFED_NATIVE_BANK='sometimes maybe' is not understood: set it to 1, true, yes or on (the native bank program), " +
+                "fraudfed simulate: FRAUDFED_NATIVE_BANK='sometimes\\nmaybe' is not understood: set it to 1, true, yes or on (the native bank program), " +
                 "to 0, false, no or off (the CLI's own bank processes), or leave it unset (the native program when the build made one).\r\n"));
             Assert.That(stderr.TrimEnd('\r', '\n').Any(char.IsControl), Is.False, "the value's line break does not reach the terminal");
             Assert.That(stdout, Is.Empty);
