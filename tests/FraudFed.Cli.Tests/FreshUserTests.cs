@@ -181,4 +181,25 @@ public sealed class FreshUserTests
         Assert.That(() => FraudFed.Cli.Commands.BankCommands.ReadValues(Path.GetTempPath(), new FraudFed.Sdk.Configuration.FederationSettings()),
             Throws.TypeOf<Infrastructure.UsageException>().With.Message.Contains("is a directory; give a file."));
     }
+
+    /// <summary>A column given two roles by the options alone (no --schema) is said as the options' conflict, without a
+    /// "--schema custom" nobody typed (re-trial, session 20); with --schema the schema is named.</summary>
+    [Test]
+    public void AColumnWithTwoRoles_NamesOnlyWhatWasGiven()
+    {
+        string dir = Path.Combine(Path.GetTempPath(), "fraudfed-fresh-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        try
+        {
+            string csv = Path.Combine(dir, "d.csv");
+            File.WriteAllText(csv, "time,amount,is_fraud\n1,2.5,0\n2,3.5,1\n");
+            var (code, _, stderr) = Run("simulate", "--csv", csv, "--label", "is_fraud", "--id-columns", "is_fraud", "--transport", "inproc", "--out", Path.Combine(dir, "o"));
+            Assert.That(code, Is.EqualTo(2), stderr);
+            Assert.That(stderr, Does.StartWith("fraudfed simulate: the column options: ").And.Contain("is_fraud").And.Not.Contain("--schema"));
+            (code, _, stderr) = Run("simulate", "--csv", csv, "--schema", "ulb", "--label", "is_fraud", "--id-columns", "is_fraud", "--transport", "inproc", "--out", Path.Combine(dir, "o"));
+            Assert.That(code, Is.EqualTo(2), stderr);
+            Assert.That(stderr, Does.StartWith("fraudfed simulate: --schema ulb with the column options: "));
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
 }

@@ -36,7 +36,12 @@ internal static class CsvInput
             Separator = csv.Separator is { } sep ? CsvSchema.ParseSeparator(sep) : schema.Separator,
         };
         try { schema.Validate(); }
-        catch (ArgumentException e) { throw new UsageException($"--schema {schema.Name} with the column options: {e.Message.Split(" (Parameter")[0]}"); }
+        catch (ArgumentException e)
+        {
+            // Name what the user gave: a schema only when one was given (without --schema the columns come from the options alone).
+            string given = csv.Schema is null ? "the column options" : $"--schema {schema.Name} with the column options";
+            throw new UsageException($"{given}: {e.Message.Split(" (Parameter")[0]}");
+        }
         return schema;
     }
 
