@@ -165,6 +165,17 @@ public sealed class FreshUserTests
             Assert.That(stdout, Does.Contain(@"data: " + dir + @"/g\x1b]0;pwned\x07.csv"));
             Assert.That(stderr, Does.Contain(@"read " + dir + @"/g\x1b]0;pwned\x07.csv").And.Contain(@"rows of " + dir + @"/g\x1b]0;pwned\x07.csv"));
             Assert.That(File.ReadAllText(Path.Combine(output, "report.html")), Does.Contain(@"g\x1b]0;pwned\x07.csv"));
+            // summary.json keeps the real path (its JSON escapes the control characters): a program reading it gets the file's name.
+            Assert.That(File.ReadAllText(Path.Combine(output, "summary.json")), Does.Contain(@"g\u001B]0;pwned\u0007.csv"));
+            static IEnumerable<string> Strings(System.Text.Json.JsonElement e) => e.ValueKind switch
+            {
+                System.Text.Json.JsonValueKind.String => [e.GetString()!],
+                System.Text.Json.JsonValueKind.Object => e.EnumerateObject().SelectMany(p => Strings(p.Value)),
+                System.Text.Json.JsonValueKind.Array => e.EnumerateArray().SelectMany(Strings),
+                _ => [],
+            };
+            using var summary = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(output, "summary.json")));
+            Assert.That(Strings(summary.RootElement), Has.Some.Contains(csv));
         }
         finally { Directory.Delete(dir, recursive: true); }
     }

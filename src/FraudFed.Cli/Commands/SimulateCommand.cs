@@ -174,8 +174,9 @@ internal sealed class SimulateCommand : ICliCommand
             {
                 (banks, IReadOnlyList<RunSetting> source) = LoadCsv(csv, schema!, key, s, stderr, cancellationToken);
                 phases["data"] = clock.Elapsed;
-                // The report and summary show the path and names as every line of the CLI does (ErrorLine.Value: no raw ESC in report.html).
-                options = options with { Banks = banks.Count, DataSource = [.. source.Select(d => d.Value is string text ? d with { Value = ErrorLine.Value(text) } : d)] };
+                // The path and names as given: summary.json's JSON escapes control characters (\u001B) and report.html writes them
+                // as text (\x1b), as every line of the CLI does (ErrorLine.Value).
+                options = options with { Banks = banks.Count, DataSource = source };
             }
             int bankCount = banks.Count;
             secureSettings ??= CheckSecureSum(s.Mode, bankCount, s.Threshold, $"bank column '{schema!.BankColumn}'");

@@ -269,5 +269,18 @@ public static class ExperimentReport
         return sb.ToString();
     }
 
-    private static string Enc(string s) => WebUtility.HtmlEncode(s);
+    /// <summary>HTML-encoded, and with control and invisible formatting characters (which HtmlEncode keeps: an ESC in a data
+    /// file's name reached the page raw) written as text, \x1b or \u202e, as the CLI's lines show them.</summary>
+    private static string Enc(string s)
+    {
+        string encoded = WebUtility.HtmlEncode(s);
+        if (!encoded.Any(Hidden)) return encoded;
+        var sb = new StringBuilder(encoded.Length + 16);
+        foreach (char c in encoded)
+            sb.Append(!Hidden(c) ? c.ToString() : c <= 0xff ? $"\\x{(int)c:x2}" : $"\\u{(int)c:x4}");
+        return sb.ToString();
+    }
+
+    private static bool Hidden(char c) => char.IsControl(c) || char.GetUnicodeCategory(c) is System.Globalization.UnicodeCategory.Format
+        or System.Globalization.UnicodeCategory.LineSeparator or System.Globalization.UnicodeCategory.ParagraphSeparator;
 }
