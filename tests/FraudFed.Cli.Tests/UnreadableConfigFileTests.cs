@@ -84,7 +84,8 @@ public sealed class UnreadableConfigFileTests
             + "check the file and its disk, or restore it from a copy."));
     }
 
-    private static (int Code, string Stdout, string Stderr) RunAsNobody(params string[] args)
+    /// <summary>Runs the built fraudfed as nobody (setpriv), from /, for a test that runs as root, whom file modes do not stop.</summary>
+    internal static (int Code, string Stdout, string Stderr) RunAsNobody(params string[] args)
     {
         var start = new ProcessStartInfo("setpriv") { RedirectStandardError = true, RedirectStandardOutput = true, WorkingDirectory = "/" };
         foreach (string a in new[] { "--reuid=nobody", "--regid=nogroup", "--clear-groups", "dotnet", Path.Combine(AppContext.BaseDirectory, "fraudfed.dll") }.Concat(args))

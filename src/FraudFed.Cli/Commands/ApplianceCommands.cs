@@ -127,7 +127,9 @@ internal sealed class AggregatorCommands : ICliSubcommands
             {
                 // The configured state path cannot be created or opened (a file where its directory should be, no permission):
                 // a configuration error like the others, exit 2.
-                throw new UsageException($"state {loaded.StatePath} cannot be created or opened ({e.Message}); point state in the configuration at a writable path");
+                throw new UsageException(e is UnauthorizedAccessException
+                    ? $"state '{loaded.StatePath}' cannot be created (permission denied): point state in {configPath} at a folder this user may write, or fix its permissions"
+                    : $"state '{loaded.StatePath}' cannot be created or opened (an input/output error, or a file where a folder of its path should be); point state in {configPath} at a writable path");
             }
             // SIGINT and SIGTERM cancel the token (CliInterrupt): the host then stops gracefully (in-flight calls get their grace
             // period; every accepted message is already durable) and serve reports one line and exit 0; a further signal while it

@@ -347,7 +347,10 @@ internal sealed class BankCommands : ICliSubcommands
     internal static ulong[] ReadValues(string path, FederationSettings federation)
     {
         if (Directory.Exists(path)) throw new UsageException($"--values '{path}' is a directory; give a file.");
-        if (!File.Exists(path)) throw new UsageException($"--values '{path}': no such file.");
+        if (!File.Exists(path)) throw new UsageException(InputFileAccess.WhyNotThere(path) is { } why ? $"--values {why}." : $"--values '{path}': no such file.");
+        // Opened here so that a file this user may not read is refused in words (the lines below are read lazily).
+        try { using var _ = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new UsageException(CsvInput.CannotRead(path, "--values", e)); }
         int bits = federation.IsHomomorphic ? 44 : federation.Masking!.ModulusBits;
         ulong max = bits == 64 ? ulong.MaxValue : (1UL << bits) - 1;
         var list = new List<ulong>();

@@ -3,6 +3,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using FraudFed.Learning.Data;
+using FraudFed.Sdk.Configuration;
 
 namespace FraudFed.Cli.Infrastructure;
 
@@ -22,8 +23,13 @@ internal static class CsvInput
         CsvSchema schema;
         if (csv.Schema is null) schema = new CsvSchema { LabelColumn = csv.Label!, Name = "custom" };
         else if (CsvSchema.Preset(csv.Schema) is { } preset) schema = preset;
-        else if (File.Exists(csv.Schema)) schema = CsvSchema.FromFile(csv.Schema);
+        else if (File.Exists(csv.Schema))
+        {
+            CheckReadable(csv.Schema, "--schema");
+            schema = CsvSchema.FromFile(csv.Schema);
+        }
         else if (Directory.Exists(csv.Schema)) throw new UsageException($"--schema '{csv.Schema}' is a directory; give ulb, paysim, ieee-cis or a JSON schema file.");
+        else if (InputFileAccess.WhyNotThere(csv.Schema) is { } why) throw new UsageException($"--schema {why}.");
         else throw new UsageException($"--schema '{csv.Schema}' is neither a preset (ulb, paysim, ieee-cis) nor an existing JSON schema file.");
         schema = schema with
         {
@@ -48,10 +54,16 @@ internal static class CsvInput
     internal static void CheckReadable(string path, string option)
     {
         if (Directory.Exists(path)) throw new UsageException($"{option} '{path}' is a directory; give a file.");
-        if (!File.Exists(path)) throw new UsageException($"{option} '{path}' does not exist.");
+        if (!File.Exists(path)) throw new UsageException(InputFileAccess.WhyNotThere(path) is { } why ? $"{option} {why}." : $"{option} '{path}' does not exist.");
         try { using var _ = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new UsageException($"{option} '{path}' cannot be read: {e.Message}"); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new UsageException(CannotRead(path, option, e)); }
     }
+
+    /// <summary>"--data 'd.csv' cannot be read (permission denied): run as a user that may read it, or fix its permissions."
+    /// (or an input/output error), never the framework's message.</summary>
+    internal static string CannotRead(string path, string option, Exception e) => e is UnauthorizedAccessException
+        ? $"{option} {InputFileAccess.Denied(path)}."
+        : $"{option} '{path}' cannot be read (an input/output error): check the file and its disk, or restore it from a copy.";
 
     /// <summary>Bytes of a CSV file read to tell text from a compressed, binary or non-UTF-8 file.</summary>
     internal const int TextProbeBytes = 1 << 16;
@@ -88,7 +100,7 @@ internal static class CsvInput
             read = file.ReadAtLeast(start, start.Length, throwOnEndOfStream: false);
             whole = read < start.Length;
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new UsageException($"{option} '{path}' cannot be read: {e.Message}"); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new UsageException(CannotRead(path, option, e)); }
         if (NotText(start.AsSpan(0, read), whole) is { } looks)
             throw new UsageException($"{option} '{path}' is not a text CSV file ({looks}).");
     }
@@ -156,7 +168,9 @@ internal static class CsvInput
     internal static byte[] ReadConsortiumKey(string path)
     {
         CheckReadable(path, "--category-key");
-        byte[] raw = File.ReadAllBytes(path);
+        byte[] raw;
+        try { raw = File.ReadAllBytes(path); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new UsageException(CannotRead(path, "--category-key", e)); }
         try
         {
             string text = Encoding.ASCII.GetString(raw).Trim();

@@ -333,8 +333,49 @@ public static class CsvDatasetLoader
                         $"The file is probably {CsvSchema.SeparatorName(other)}-separated: pass --separator '{(other == '\t' ? "tab" : other.ToString())}', or leave --separator out to detect it.",
                         name, null, file: source);
             }
-            string shown = _header.Length <= 12 ? string.Join(", ", _header) : string.Join(", ", _header.Take(12)) + $", ... ({_header.Length} in all)";
+            string shown = ShownColumns(_header);
+            // A quote opened in the header and never closed makes the rest of the file (line breaks, separators and all) one name:
+            // said as such, since the list shows only that name's start.
+            int open = Array.FindIndex(_header, h => h.AsSpan().IndexOfAny('\n', '\r') >= 0 && (h.Length > UnclosedQuoteLength || h.Contains(_separator)));
+            if (open >= 0)
+                return new DataFormatException($"{source}: {role} column '{name}' is not in the header (columns: {shown}); the header has an unclosed quote '\"' " +
+                    $"(column {open + 1}, so the rest of the file reads as one name): close it.", name, null, file: source);
+            // A name with a line break, a tab or another hidden character can never be typed as the column: name that problem,
+            // by position, rather than a list the user cannot match.
+            for (int i = 0; i < _header.Length; i++)
+                if (CsvSchema.HiddenCharacter(_header[i]) is { } hidden) return Hidden(i, hidden);
             return new DataFormatException($"{source}: {role} column '{name}' is not in the header (columns: {shown}).", name, null, file: source);
+        }
+
+        /// <summary>A header name with a line break and longer than this (or holding the separator) is taken for an unclosed
+        /// quote that swallowed the rows after it.</summary>
+        private const int UnclosedQuoteLength = 200;
+
+        /// <summary>The header's names for a message: at most <see cref="ShownNames"/> of them ("and N more"), each cut to
+        /// <see cref="ShownNameLength"/> characters, with line breaks, tabs and other control characters escaped (\n, \r, \t, \u001B).</summary>
+        internal static string ShownColumns(IReadOnlyList<string> header)
+        {
+            var names = header.Take(ShownNames).Select(Escaped);
+            string list = string.Join(", ", names);
+            return header.Count > ShownNames ? $"{list}, and {header.Count - ShownNames} more" : list;
+        }
+
+        private const int ShownNames = 10, ShownNameLength = 40;
+
+        private static string Escaped(string name)
+        {
+            var b = new System.Text.StringBuilder();
+            foreach (char c in name.Length > ShownNameLength ? name[..ShownNameLength] : name)
+                b.Append(c switch
+                {
+                    '\n' => "\\n",
+                    '\r' => "\\r",
+                    '\t' => "\\t",
+                    _ when char.IsControl(c) => $"\\u{(int)c:X4}",
+                    _ => c.ToString(),
+                });
+            if (name.Length > ShownNameLength) b.Append($"... ({name.Length} characters)");
+            return b.ToString();
         }
 
         private DataFormatException FieldCount(SepReader.Row r)

@@ -50,7 +50,9 @@ public static class ConfigJson
     /// <exception cref="ConfigurationException">the file is missing, unreadable, not JSON or has an unknown setting.</exception>
     public static T Load<T>(string path) where T : class
     {
-        if (!File.Exists(path)) throw new ConfigurationException($"{path}: no such file.");
+        if (Directory.Exists(path))
+            throw new ConfigurationException($"'{path}' is a folder; give its {FileName<T>()}.");
+        if (!File.Exists(path)) throw new ConfigurationException(InputFileAccess.WhyNotThere(path) is { } why ? why + "." : $"{path}: no such file.");
         try
         {
             using FileStream s = File.OpenRead(path);
@@ -58,8 +60,18 @@ public static class ConfigJson
         }
         catch (JsonException e) when (IsSyntax(e)) { throw new ConfigurationException($"{path} {FraudFed.Learning.Data.JsonSyntax.NotValid(e, TextOf(path))}."); }
         catch (JsonException e) { throw new ConfigurationException(Sentence($"{path}: {Describe(e, TextOf(path), typeof(T))}")); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new ConfigurationException($"{path}: cannot be read: {e.Message}"); }
+        catch (UnauthorizedAccessException) { throw new ConfigurationException(InputFileAccess.Denied(path) + "."); }
+        catch (IOException) { throw new ConfigurationException($"'{path}' cannot be read (an input/output error): check the file and its disk, or restore it from a copy."); }
     }
+
+    /// <summary>The usual name of a <typeparamref name="T"/> file: bank.json for a BankConfig, aggregator.json for an
+    /// AggregatorConfig, else the configuration file.</summary>
+    private static string FileName<T>() => typeof(T).Name switch
+    {
+        "BankConfig" => "bank.json",
+        "AggregatorConfig" => "aggregator.json",
+        _ => "configuration file",
+    };
 
     /// <summary><paramref name="text"/> ending as a sentence: a full stop unless it ends with a question ("did you mean 'key'?").</summary>
     private static string Sentence(string text) => text.EndsWith('?') || text.EndsWith('.') ? text : text + ".";

@@ -401,7 +401,7 @@ public sealed class ApplianceCommandTests
         File.WriteAllText(Path.GetDirectoryName(state)!, "a file, not a directory\n");
         (code, _, stderr) = ServeBounded(config);
         Assert.That(code, Is.EqualTo(2), stderr);
-        Assert.That(stderr, Does.StartWith($"fraudfed aggregator serve: state {state} cannot be created or opened").And.Contain("writable path"));
+        Assert.That(stderr, Does.StartWith($"fraudfed aggregator serve: state '{state}' cannot be created or opened").And.Contain("writable path"));
         Assert.That(stderr, Does.Not.Contain("   at "), "no stack trace");
     }
 

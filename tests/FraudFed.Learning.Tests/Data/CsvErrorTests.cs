@@ -189,6 +189,38 @@ public class CsvErrorTests
         Assert.That(ex.Message, Does.Not.Contain("control character"));
     }
 
+    /// <summary>A header with an unclosed quote (amount,"time,is_fraud) read the rest of the file as one name, and the missing
+    /// label's message listed ~2 KB of rows as that name without a word on the quote: the list is short and the quote is named.</summary>
+    [Test]
+    public void AnUnclosedQuoteInTheHeader_IsNamed_AndTheColumnListIsShort()
+    {
+        var text = new System.Text.StringBuilder("amount,\"time,is_fraud\n");
+        for (int i = 0; i < 300; i++) text.Append($"{i},{i},0\n");
+        var ex = Refused(text.ToString(), new CsvSchema { LabelColumn = "is_fraud" });
+        Assert.That(ex.Message, Does.Contain(@"label column 'is_fraud' is not in the header (columns: amount, time,is_fraud\n0,0,0\n1,1,0\n2,2,0\n3,3,0\n4,... (2794 characters)); the header"));
+        Assert.That(ex.Message, Does.EndWith("the header has an unclosed quote '\"' (column 2, so the rest of the file reads as one name): close it."));
+        Assert.That(ex.Message.Length, Is.LessThan(400), ex.Message);
+    }
+
+    /// <summary>A quoted header name with a line break ("is_\nfraud") was listed as 'is_ fraud', a name no --label can match:
+    /// the line break is named by position instead.</summary>
+    [Test]
+    public void AHeaderNameWithALineBreak_IsNamedByPosition_NotListed()
+    {
+        var ex = Refused("amount,time,\"is_\nfraud\"\n1,2,0\n", new CsvSchema { LabelColumn = "is_fraud" });
+        Assert.That(ex.Message, Does.Contain("column 3 of the header, 'is_\nfraud', holds a control character (U+000A, character 4 of the name)"));
+        Assert.That(ex.Message, Does.Not.Contain("unclosed quote").And.Not.Contain("is not in the header"));
+    }
+
+    /// <summary>A long header lists ten names, "and N more".</summary>
+    [Test]
+    public void AWideHeader_ListsTenNames_AndHowManyMore()
+    {
+        string header = string.Join(",", Enumerable.Range(1, 25).Select(i => $"c{i}"));
+        var ex = Refused(header + "\n" + string.Join(",", Enumerable.Repeat("0", 25)) + "\n", new CsvSchema { LabelColumn = "is_fraud" });
+        Assert.That(ex.Message, Does.EndWith("(columns: c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, and 15 more)."));
+    }
+
     /// <summary>An empty or blank header name was taken as a column named "" and used as a feature; it is refused by position,
     /// with the likely cause for a first column (a pandas index) and a last one (a trailing separator).</summary>
     [TestCase(",x,y\n0,1,0\n", 1, "row index")]
