@@ -125,17 +125,4 @@ public sealed class ConfigSettingMessageTests
         string path = Edited(file == "aggregator" ? AggregatorJson("masking") : BankJson("masking"), Set(setting, value));
         AssertOneLine(Run(file, path), path, expected);
     }
-
-    /// <summary>`insecure_test_parameters: true` in a masking federation (it selects mode he's INSECURE rings) is refused by serve
-    /// and by a bank, exit 2, naming the setting, as `aggregator init` and `bench round` refuse the flag with masking (re-trial,
-    /// session 20: serve started without a word).</summary>
-    [TestCase("aggregator")]
-    [TestCase("bank")]
-    public void InsecureTestParameters_InAMaskingFederation_IsRefused(string kind)
-    {
-        string file = Edited(kind == "aggregator" ? AggregatorJson("masking") : BankJson("masking"), Set("federation.insecure_test_parameters", "true"));
-        var (code, _, stderr) = Run(kind, file);
-        Assert.That(code, Is.EqualTo(2), stderr);
-        Assert.That(stderr, Does.Contain("federation.insecure_test_parameters = true applies to mode \"he\" only"));
-    }
 }

@@ -104,7 +104,7 @@ public static class DevelopmentProvisioning
                 Mode = "masking",
                 IdentityKeys = identities,
                 Masking = new MaskingSettings { ModulusBits = 32, Threshold = 2 * n / 3 + 1 },
-                // The flag selects mode he's INSECURE rings; a masking federation refuses it (FederationSettings.Validate).
+                InsecureTestParameters = options.InsecureTestParameters,
             };
 
         int port = listen.Port;

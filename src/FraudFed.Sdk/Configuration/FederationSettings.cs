@@ -98,10 +98,6 @@ public sealed record FederationSettings
         }
         else
         {
-            // The flag selects the INSECURE RLWE rings of mode "he"; masking has none, so the flag here is a mistake to say, not to
-            // ignore (aggregator init and bench round refuse the same combination).
-            if (InsecureTestParameters)
-                throw new ConfigurationException($"{where}: federation.insecure_test_parameters = true applies to mode \"he\" only (the RLWE ring); mode \"masking\" has no such parameters: remove the setting or set it to false.");
             if (Masking is not { } m)
                 throw new ConfigurationException($"{where}: the 'federation.masking' setting is missing; add the masking block (at least threshold) for mode \"masking\".");
             bool sparse = m.Degree is { } d && d < n - 1;
