@@ -67,15 +67,26 @@ public sealed class ApplianceBankTransport : IReleasingBankTransport
         MailboxItem item = await NextAsync(IsProtocolItem, cancellationToken).ConfigureAwait(false);
         if (item.ItemCase == MailboxItem.ItemOneofCase.Message) return new BankDelivery(item.Message.Memory, null);
         SumResult r = item.SumResult;
-        // One pass from the packed bytes into the bank's array (SPEC.md 14.5, the masking sum); a bad result is refused here.
         int? length = r.Round == _requested.Round ? _requested.Length : null;
         // The requested round's sum goes into the caller's array when it gave one (FederationClient.SumIntoAsync).
         ulong[]? into = length is not null && SumInto is { } given && given.Length == length ? given : null;
-        // Unpacked while the reply was parsed (ReceiveReplyParser, SumBuffer.Expected): its checks' outcome for this length and array.
-        ulong[] sum = r.Unpacked is { } unpacked ? unpacked.Take(_client.ValueBits, length, into) : SumResult.UnpackSum(r.SumLe.Span, _client.ValueBits, length, into);
+        SumOutcomeNotice outcome = Outcome(r, _client.ValueBits, length, into);
         r.ReturnSumLe();   // read: its array serves the next round's result
-        Diagnostics.HopTrace.Mark(Bank, "sum.unpacked", sum.Length);
-        return new BankDelivery(null, new SumOutcomeNotice(r.Round, sum, [.. r.Contributors.Select(c => (int)c)], null));
+        Diagnostics.HopTrace.Mark(Bank, "sum.unpacked", outcome.Sum!.Length);
+        return new BankDelivery(null, outcome);
+    }
+
+    /// <summary>The outcome of the masking result <paramref name="r"/> of a session of k = <paramref name="modulusBits"/>: its sum
+    /// unpacked in one pass from the packed bytes (SPEC.md 14.5, the masking sum), or taken as <see cref="ReceiveReplyParser"/>
+    /// unpacked it from the payload, either way with <see cref="SumResult.UnpackSum"/>'s checks. Every value of the sum it returns
+    /// was found below 2^k here, so the outcome says so (<see cref="SumOutcomeNotice.RangeCheckedBits"/> = k) and the masking
+    /// client does not scan it again.</summary>
+    /// <exception cref="FraudFed.Cryptography.ProtocolViolationException">As <see cref="SumResult.UnpackSum"/>: Malformed (byte
+    /// count), OutOfRange (a value not below 2^k).</exception>
+    internal static SumOutcomeNotice Outcome(SumResult r, int modulusBits, int? length, ulong[]? into)
+    {
+        ulong[] sum = r.Unpacked is { } unpacked ? unpacked.Take(modulusBits, length, into) : SumResult.UnpackSum(r.SumLe.Span, modulusBits, length, into);
+        return new SumOutcomeNotice(r.Round, sum, [.. r.Contributors.Select(c => (int)c)], null) { RangeCheckedBits = modulusBits };
     }
 
     /// <summary>The caller's array for the sum of the round this bank requested (<see cref="FederationClient.SumIntoAsync"/>), set for

@@ -83,12 +83,11 @@ public sealed record SessionProgress(string Stage, ulong Round, int Values)
 public sealed record ConnectionRetry(int Attempt, TimeSpan Delay, TimeSpan Remaining, Grpc.Core.StatusCode Status, string Detail)
 {
     /// <summary>"appliance unreachable, retrying in 4 s (attempt 5, 95 s left)", or for the retry that spends the budget
-    /// "appliance unreachable, last try in 2 s (attempt 6; the retry budget ends with it)".</summary>
+    /// "appliance unreachable, last try in 0.25 s (attempt 6; the retry budget ends with it)". Both durations are written by
+    /// <see cref="ApplianceUnreachableException.Seconds"/>, so a time reads the same here and in the exception's message.</summary>
     public override string ToString() => Remaining.TotalSeconds < 1
-        ? $"appliance unreachable, last try in {Seconds(Delay)} s (attempt {Attempt}; the retry budget ends with it)"
-        : $"appliance unreachable, retrying in {Seconds(Delay)} s (attempt {Attempt}, {Math.Floor(Remaining.TotalSeconds):0} s left)";
-
-    private static string Seconds(TimeSpan t) => t.TotalSeconds < 1 ? t.TotalSeconds.ToString("0.0", System.Globalization.CultureInfo.InvariantCulture) : Math.Round(t.TotalSeconds).ToString("0", System.Globalization.CultureInfo.InvariantCulture);
+        ? $"appliance unreachable, last try in {ApplianceUnreachableException.Seconds(Delay)} (attempt {Attempt}; the retry budget ends with it)"
+        : $"appliance unreachable, retrying in {ApplianceUnreachableException.Seconds(Delay)} (attempt {Attempt}, {ApplianceUnreachableException.Seconds(Remaining)} left)";
 }
 
 /// <summary>A bank's client of the aggregator appliance: <see cref="ConnectAsync"/> joins the session, <see cref="SumAsync"/>

@@ -134,6 +134,42 @@ public sealed class SumResultPackingTests
         Assert.That(e.Message, Does.Contain($"index {index}"));
     }
 
+    /// <summary>The SumResult of <paramref name="packed"/> as the bank's transport reads it: the bytes kept in <c>sum_le</c>
+    /// (the protobuf parser's path), or unpacked from the payload while the reply was parsed (ReceiveReplyParser's).</summary>
+    private static SumResult Received(byte[] packed, int k, bool unpackedAtParse) => unpackedAtParse
+        ? new SumResult { Round = 3, Contributors = { 0, 2 }, Unpacked = UnpackedSum.Read(new System.Buffers.ReadOnlySequence<byte>(packed), k, null, 0) }
+        : new SumResult { Round = 3, Contributors = { 0, 2 }, SumLe = ByteString.CopyFrom(packed) };
+
+    /// <summary>The appliance path's outcome (ApplianceBankTransport.Outcome) is marked as range-checked for k, the mark that lets
+    /// the masking client skip its own scan, only because the lane unpacking refused any value not below 2^k: a good sum comes
+    /// marked, bit for bit.</summary>
+    [Test]
+    public void ApplianceOutcome_OfAGoodSum_IsMarkedCheckedForK([Values(1, 20, 32, 44, 64)] int k, [Values] bool unpackedAtParse)
+    {
+        ulong[] expected = PlainSum(banks: 3, length: 9, k, seed: k);
+        FraudFed.Protocol.Coordination.SumOutcomeNotice o = FraudFed.Sdk.ApplianceBankTransport.Outcome(Received(SumResult.PackSum(expected, k), k, unpackedAtParse), k, 9, null);
+        Assert.That(o.Sum, Is.EqualTo(expected));
+        Assert.That(o.Contributors, Is.EqualTo(new[] { 0, 2 }));
+        Assert.That(o.RangeCheckedBits, Is.EqualTo(k));
+    }
+
+    /// <summary>The lane-unpacked path still refuses a value not below 2^k, at the unpacking, with UnpackSum's OutOfRange: the
+    /// client's skipped scan had nothing left to find.</summary>
+    [TestCase(20, 2, false)]
+    [TestCase(20, 2, true)]
+    [TestCase(44, 0, true)]
+    [TestCase(63, 5, true)]
+    [TestCase(1, 4, false)]
+    public void ApplianceOutcome_WithAValueNotBelow2PowK_IsRefusedAtTheUnpacking(int k, int index, bool unpackedAtParse)
+    {
+        int width = (k + 7) / 8;
+        byte[] packed = SumResult.PackSum(PlainSum(3, 9, k, seed: 4), k);
+        packed[index * width + k / 8] |= (byte)(1 << (k % 8));   // bit k: the value is now at least 2^k
+        var e = Assert.Throws<ProtocolViolationException>(() => FraudFed.Sdk.ApplianceBankTransport.Outcome(Received(packed, k, unpackedAtParse), k, 9, null));
+        Assert.That(e!.Reason, Is.EqualTo(ViolationReason.OutOfRange));
+        Assert.That(e.Message, Does.Contain($"the masking sum's value at index {index} is not below 2^{k}"));
+    }
+
     [Test]
     public void UnpackInto_IsThePlainUnpack_OnEveryOneBitChangeAndTruncation([Values(1, 20, 32, 44, 64)] int k)
     {

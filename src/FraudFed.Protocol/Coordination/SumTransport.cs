@@ -21,7 +21,15 @@ namespace FraudFed.Protocol.Coordination;
 /// <param name="Sum">The sum mod 2^k (k of the session), or null when the round failed.</param>
 /// <param name="Contributors">Banks whose vectors are in the sum, ascending (U2, SPEC.md 8.2).</param>
 /// <param name="Failure">Why the round failed, or null.</param>
-public sealed record SumOutcomeNotice(ulong Round, ulong[]? Sum, int[] Contributors, ViolationReason? Failure);
+public sealed record SumOutcomeNotice(ulong Round, ulong[]? Sum, int[] Contributors, ViolationReason? Failure)
+{
+    /// <summary>k when the receiving bank's own transport unpacked <see cref="Sum"/> from ceil(k / 8)-byte lanes and refused any
+    /// value not below 2^k while doing so (the SDK's reader of the appliance's SumResult, SPEC.md 14.5), so that
+    /// <see cref="MaskingSecureSumClient"/> of a session of that k need not scan the sum again; 0 when no such check ran (the
+    /// client then checks every value). Set by the bank's end of a transport only, never taken from the aggregator: the
+    /// in-memory transport clears it on every outcome it delivers.</summary>
+    internal int RangeCheckedBits { get; init; }
+}
 
 /// <summary>One delivery to a bank: a serialized aggregator-to-bank wrapper, or (masking only) a round outcome.</summary>
 /// <param name="Message">The serialized wrapper (SPEC.md 14), or null for an outcome.</param>
@@ -160,7 +168,8 @@ public sealed class InMemorySumTransport
             ArgumentNullException.ThrowIfNull(outcome);
             cancellationToken.ThrowIfCancellationRequested();
             // Each bank gets its own copy: parties never share a mutable object.
-            t.PostToBank(bank, new BankDelivery(null, outcome with { Sum = (ulong[]?)outcome.Sum?.Clone(), Contributors = (int[])outcome.Contributors.Clone() }));
+            // The aggregator's word that a sum was checked is no check: the bank's client scans what this transport delivers.
+            t.PostToBank(bank, new BankDelivery(null, outcome with { Sum = (ulong[]?)outcome.Sum?.Clone(), Contributors = (int[])outcome.Contributors.Clone(), RangeCheckedBits = 0 }));
             return ValueTask.CompletedTask;
         }
         public ValueTask<AggregatorDelivery> ReceiveAsync(CancellationToken cancellationToken) => t._toAggregator.Reader.ReadAsync(cancellationToken);

@@ -26,7 +26,13 @@ internal sealed class DroppingTransport(IBankTransport inner) : IBankTransport
         }
         return inner.SendAsync(message, cancellationToken);
     }
-    public ValueTask<BankDelivery> ReceiveAsync(CancellationToken cancellationToken) => inner.ReceiveAsync(cancellationToken);
+    /// <summary>Rewrites what this bank's end delivers (a bank transport that marks an outcome it checked itself); null: as received.</summary>
+    public Func<BankDelivery, BankDelivery>? Received { get; set; }
+    public async ValueTask<BankDelivery> ReceiveAsync(CancellationToken cancellationToken)
+    {
+        BankDelivery d = await inner.ReceiveAsync(cancellationToken);
+        return Received?.Invoke(d) ?? d;
+    }
 }
 
 /// <summary>An aggregator transport that records every message both ways (to check that each is a serialized wrapper).</summary>

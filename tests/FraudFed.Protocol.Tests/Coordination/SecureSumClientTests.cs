@@ -330,6 +330,64 @@ public sealed class SecureSumClientTests
         Assert.That(r.Banks[1].Result.Sum, Is.Not.SameAs(r.Banks[2].Result.Sum), "the client returns the delivery's array, which is the bank's own");
     }
 
+    /// <summary><paramref name="sum"/> with the value at <paramref name="index"/> set to 2^k, one bit above the session's modulus.</summary>
+    private static ulong[] WithTwoPowK(ulong[] sum, int index, int k) => [.. sum.Select((v, i) => i == index ? 1UL << k : v)];
+
+    /// <summary>The in-process path has no transport that checks the sum's range: an aggregator that says its sum was checked
+    /// (the outcome's RangeCheckedBits) is not believed, the in-memory transport clears the mark, and the client refuses the
+    /// value with the error it always gave.</summary>
+    [Test]
+    public async Task Masking_AnAggregatorsWordThatItsSumWasChecked_IsNotTaken_TheValueIsRefusedAsBefore()
+    {
+        using var d = new MaskingDeployment(3, 2, "client/masking/outcome-claim", Deadline);
+        await d.SetupAsync().WaitAsync(Guard);
+        int k = d.Parameters.ModulusBits;
+        d.AggregatorTransport.Tamper = (bank, o) => bank == 0 ? o with { Sum = WithTwoPowK(o.Sum!, 4, k), RangeCheckedBits = k } : o;
+        var seen = new List<int>();
+        d.BankTransports[0].Received = x =>
+        {
+            if (x.Outcome is { } o) seen.Add(o.RangeCheckedBits);
+            return x;
+        };
+        MaskingRound r = await RunMasking(d, 1, 10, [0, 1, 2]);
+        Assert.That(seen, Is.EqualTo(new[] { 0 }), "the in-memory transport delivered the outcome without the aggregator's mark");
+        Assert.That(r.Banks[0].Exception?.InnerException, Is.TypeOf<ProtocolViolationException>().And.Property("Reason").EqualTo(ViolationReason.OutOfRange));
+        Assert.That(r.Banks[0].Exception!.InnerException!.Message, Does.Contain($"the outcome of round 1 has a value not below 2^{k} at index 4"));
+        Assert.That(r.Banks[1].Result.Sum, Is.EqualTo(PlainSum([0, 1, 2], 1, 10, k)));
+    }
+
+    /// <summary>A sum this bank's transport did not check for the session's k (no mark, or a check against another k) is scanned by
+    /// the client: a value of 2^k is refused with the same typed error as an unmarked one.</summary>
+    [TestCase(0, TestName = "Masking_OutcomeCheck/not marked/value 2^k refused")]
+    [TestCase(64, TestName = "Masking_OutcomeCheck/marked for k = 64/value 2^k refused")]
+    [TestCase(16, TestName = "Masking_OutcomeCheck/marked for k = 16/value 2^k refused")]
+    public async Task Masking_ASumNotCheckedForTheSessionsK_IsStillScannedByTheClient(int checkedBits)
+    {
+        using var d = new MaskingDeployment(3, 2, $"client/masking/outcome-mark/{checkedBits}", Deadline);
+        await d.SetupAsync().WaitAsync(Guard);
+        int k = d.Parameters.ModulusBits;
+        Assert.That(checkedBits, Is.Not.EqualTo(k));
+        d.BankTransports[0].Received = x => x.Outcome is { Sum: { } sum } o ? x with { Outcome = o with { Sum = WithTwoPowK(sum, 7, k), RangeCheckedBits = checkedBits } } : x;
+        MaskingRound r = await RunMasking(d, 1, 10, [0, 1, 2]);
+        Assert.That(r.Banks[0].Exception?.InnerException, Is.TypeOf<ProtocolViolationException>().And.Property("Reason").EqualTo(ViolationReason.OutOfRange));
+        Assert.That(r.Banks[0].Exception!.InnerException!.Message, Does.Contain($"the outcome of round 1 has a value not below 2^{k} at index 7"));
+    }
+
+    /// <summary>The one scan that is skipped: a sum this bank's own transport marks as checked below 2^k of this session (what the
+    /// SDK's appliance transport does after its SumResult reader refused every value not below 2^k, ApplianceBankTransport.Outcome)
+    /// is returned as delivered, without a second pass over it. Only a bank-side transport sets the mark (it is internal).</summary>
+    [Test]
+    public async Task Masking_ASumThisBanksTransportCheckedForTheSessionsK_IsNotScannedAgain()
+    {
+        using var d = new MaskingDeployment(3, 2, "client/masking/outcome-checked", Deadline);
+        await d.SetupAsync().WaitAsync(Guard);
+        int k = d.Parameters.ModulusBits;
+        ulong[]? delivered = null;
+        d.BankTransports[0].Received = x => x.Outcome is { Sum: { } sum } o ? x with { Outcome = o with { Sum = delivered = WithTwoPowK(sum, 7, k), RangeCheckedBits = k } } : x;
+        MaskingRound r = await RunMasking(d, 1, 10, [0, 1, 2]);
+        Assert.That(r.Banks[0].Result.Sum, Is.SameAs(delivered), "the transport's checked array, not scanned again");
+    }
+
     [Test]
     public void Client_RefusesBadInput_BeforeAnyMessage()
     {
