@@ -44,6 +44,11 @@ internal sealed class AggregatorCommands : ICliSubcommands
             if (pr.GetValue(insecure) && pr.GetValue(mode) != "he")
                 throw new UsageException("--insecure-test-parameters applies to --mode he only (the RLWE ring); masking has no such parameters, drop the flag.");
             string target = pr.GetValue(output)!;
+            // The next steps print commands with the kit's path; a control or invisible character in it (ESC, a tab, a line break,
+            // a right-to-left override) is shown escaped there, and an escaped path cannot be pasted: refused before anything is made.
+            if (ErrorLine.Value(target) != target)
+                throw new UsageException($"--out '{target}' contains control or invisible characters, so the commands init prints could not be pasted; "
+                    + "choose a path without control characters.");
             if (Directory.Exists(target) && Directory.EnumerateFileSystemEntries(target).Any())
                 throw new UsageException($"--out '{target}' is not empty; init never overwrites a kit (its keys would be lost). Give a new directory.");
             using StagedOutput staged = StagedOutput.Prepare(target);
