@@ -185,6 +185,9 @@ internal sealed class AggregatorCommands : ICliSubcommands
                 if (endpoint is null || endpoint.Port == 0) continue;
                 var probe = new System.Net.Sockets.TcpListener(endpoint);
                 probes.Add(probe);
+                // [::] is bound as Kestrel binds it: dual-stack, so it also covers the IPv4 addresses (a program on 127.0.0.1 or
+                // 0.0.0.0 of the port is found here, not at the host's bind after the state was created).
+                if (endpoint.Address.Equals(System.Net.IPAddress.IPv6Any)) probe.Server.DualMode = true;
                 try { probe.Start(); }
                 catch (System.Net.Sockets.SocketException e) when (e.SocketErrorCode == System.Net.Sockets.SocketError.AddressAlreadyInUse)
                 {
