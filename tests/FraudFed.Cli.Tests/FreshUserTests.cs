@@ -117,20 +117,31 @@ public sealed class FreshUserTests
         Assert.That(Infrastructure.ErrorLine.Of("first line \r\n second\n\nthird\n"), Is.EqualTo("first line second third"));
     }
 
-    /// <summary>A path shown on a success line is escaped as an error line's value is (ErrorLine.Value); `aggregator init --out`
-    /// echoed a raw ESC in "wrote ... to" and the next steps.</summary>
-    [Test]
-    public void AggregatorInit_ShowsAnOutPathWithAnEscape_Escaped()
+    /// <summary>`aggregator init --out` with a control or invisible character in its path (ESC, a line break, a tab, a right-to-left
+    /// override): the next steps it prints would show the path escaped (ErrorLine.Value), and an escaped path cannot be pasted,
+    /// so init refuses it up front: exit 2, one line naming --out (escaped) and the fix, nothing created.</summary>
+    /// <remarks>The cases give the name in C#'s escapes (Regex.Unescape), as a raw ESC in a test case's name keeps the test runner
+    /// from running it at all.</remarks>
+    [TestCase(@"k\u001b[31mx", @"k\x1b[31mx")]
+    [TestCase(@"k\nx", @"k\nx")]
+    [TestCase(@"k\tx", @"k\tx")]
+    [TestCase(@"k\u202ex", @"k\u202ex")]
+    public void AggregatorInit_RefusesAnOutPathWithAControlCharacter_BeforeCreatingAnything(string escapedName, string shown)
     {
+        string name = System.Text.RegularExpressions.Regex.Unescape(escapedName);
+        Assert.That(name.Count(c => char.IsControl(c) || c == '\u202e'), Is.EqualTo(1), "one control or invisible character");
         string dir = Path.Combine(Path.GetTempPath(), "fraudfed-fresh-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(dir);
         try
         {
-            string kit = Path.Combine(dir, "k\u001b[31mx");
+            string kit = Path.Combine(dir, name);
             var (code, stdout, stderr) = Run("aggregator", "init", "--banks", "3", "--out", kit);
-            Assert.That(code, Is.EqualTo(0), stderr);
-            Assert.That((stdout + stderr).IndexOfAny(['\u001b', '\u0007']), Is.EqualTo(-1), "no raw ESC or BEL (NUnit's Contain ignores control characters)");
-            Assert.That(stdout, Does.Contain(@"to " + dir + @"/k\x1b[31mx").And.Contain(@"k\x1b[31mx/aggregator.json"));
+            Assert.That(code, Is.EqualTo(2), stderr);
+            Assert.That((stdout + stderr).IndexOfAny(['\u001b', '\u0007', '\t', '\u202e']), Is.EqualTo(-1), "no raw control character (NUnit's Contain ignores them)");
+            Assert.That(stderr, Is.EqualTo($"fraudfed aggregator init: --out '{dir}/{shown}' contains control or invisible characters, so the commands init prints "
+                + "could not be pasted; choose a path without control characters." + Environment.NewLine));
+            Assert.That(stdout, Is.Empty);
+            Assert.That(Directory.EnumerateFileSystemEntries(dir), Is.Empty, "nothing created: no kit, no staging directory");
             Assert.That(Infrastructure.ErrorLine.Value("g\u001b]0;pwned\u0007.csv"), Is.EqualTo(@"g\x1b]0;pwned\x07.csv"));
         }
         finally { Directory.Delete(dir, recursive: true); }

@@ -123,6 +123,15 @@ public sealed class HostileInputTests
         yield return Case("campaign-shift-negative", "--campaign-shift must be in 0..4", "simulate", "--campaign-shift", "-1", "--out", "@out");
         yield return Case("alpha-negative", "--alpha must be a positive number", "simulate", "--csv", "@ulb", "--schema", "ulb", "--alpha", "-1", "--out", "@out");
         yield return Case("alpha-nan", "--alpha must be a positive number such as 0.5 (got 'NaN', which is not a finite number).", "simulate", "--csv", "@ulb", "--schema", "ulb", "--alpha", "NaN", "--out", "@out");
+        // A decimal beyond its range is quoted as typed, not as the double it was read as (the trial saw 1E+20).
+        yield return Case("retry-budget-huge", "fraudfed bank sum: --retry-budget must be in [0, --timeout] seconds (got 99999999999999999999, --timeout 600).",
+            "bank", "sum", "--config", "no-such-bank.json", "--values", "no-such-values.txt", "--retry-budget", "99999999999999999999");
+        yield return Case("retry-budget-above-timeout-as-typed", "fraudfed bank train: --retry-budget must be in [0, --timeout] seconds (got 2.50e1, --timeout 1e1).",
+            "bank", "train", "--config", "no-such-bank.json", "--data", "no-such.csv", "--out", "@out", "--timeout", "1e1", "--retry-budget", "2.50e1");
+        yield return Case("bank-timeout-huge", "fraudfed simulate: --bank-timeout must be in 1..86400 seconds (got 99999999999999999999).",
+            "simulate", "--bank-timeout", "99999999999999999999", "--out", "@out");
+        yield return Case("alpha-huge", "--alpha must be a positive number up to 1000000 (got 123456789012345678901234567890).",
+            "simulate", "--csv", "@ulb", "--schema", "ulb", "--alpha", "123456789012345678901234567890", "--out", "@out");
         yield return Case("buckets-too-many", "--category-buckets must be in 2..60", "simulate", "--csv", "@ulb", "--schema", "ulb", "--category-buckets", "99", "--out", "@out");
         yield return Case("mode-unknown", "--mode must be he or masking (got carrier-pigeon).", "simulate", "--mode", "carrier-pigeon", "--out", "@out");
         yield return Case("transport-unknown", "--transport must be inproc or grpc (got tcp).", "simulate", "--transport", "tcp", "--out", "@out");

@@ -40,6 +40,9 @@ public sealed class UnreadableConfigFileTests
                 File.SetUnixFileMode(entry, Directory.Exists(entry) ? (UnixFileMode)0b111_101_101 : (UnixFileMode)0b110_100_100);
             File.SetUnixFileMode(bankKey, UnixFileMode.UserRead | UnixFileMode.UserWrite);
             File.SetUnixFileMode(serverKey, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            // The seeds nobody must read stay private (0600, a group- or world-readable key is refused): nobody's own.
+            GiveToNobody(Path.Combine(kit, "banks", "bank-0", "protocol.ed25519"));
+            GiveToNobody(Path.Combine(kit, "aggregator.ed25519"));
         }
         else
         {
@@ -56,7 +59,8 @@ public sealed class UnreadableConfigFileTests
         // With the key readable, the next file bank.json names that this user cannot read: the state key (0600, root's or 000).
         string stateKey = Path.Combine(kit, "banks", "bank-0", "state.key");
         Assert.That(File.Exists(stateKey) && ConfigJson.Load<FraudFed.Sdk.Configuration.BankConfig>(bankJson).StateKeyFile == "state.key", "init writes a state key");
-        File.SetUnixFileMode(bankKey, root ? (UnixFileMode)0b110_100_100 : UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        if (root) GiveToNobody(bankKey);
+        else File.SetUnixFileMode(bankKey, UnixFileMode.UserRead | UnixFileMode.UserWrite);
         File.SetUnixFileMode(stateKey, root ? UnixFileMode.UserRead | UnixFileMode.UserWrite : UnixFileMode.None);
         var state = root ? RunAsNobody("bank", "sum", "--config", bankJson, "--values", values, "--timeout", "3")
             : HostileInputTests.Run("bank", "sum", "--config", bankJson, "--values", values, "--timeout", "3");
@@ -82,6 +86,50 @@ public sealed class UnreadableConfigFileTests
         var e = Assert.Throws<ConfigurationException>(() => ConfigJson.ExistingFile(config, "ca", "ca.crt.pem", "CA certificate"))!;
         Assert.That(e.Message, Is.EqualTo($"{socketPath}: the CA certificate file (the 'ca' setting of {config}) cannot be read (an input/output error): "
             + "check the file and its disk, or restore it from a copy."));
+    }
+
+    /// <summary>A private key file that its group or others may read or write (a world-readable TLS client key, the appliance's
+    /// server key, a protocol or aggregator seed, the state key): `bank sum` and `aggregator serve` exit 2 naming the file, the
+    /// setting and `chmod 600 FILE`, before any work (the trial: only the state key was checked).</summary>
+    [TestCase("bank", "key", "banks/bank-0/client.key.pem", "key", 0b110_100_100)]
+    [TestCase("bank", "protocol_key", "banks/bank-0/protocol.ed25519", "protocol key", 0b110_000_100)]
+    [TestCase("bank", "state_key_file", "banks/bank-0/state.key", "state key", 0b110_110_000)]
+    [TestCase("aggregator", "key", "server.key.pem", "key", 0b110_100_000)]
+    [TestCase("aggregator", "aggregator_key", "aggregator.ed25519", "aggregator key", 0b110_000_010)]
+    public void APrivateKeyFileGroupOrOthersMayUse_IsExit2_NamingTheFileTheSettingAndChmod(string who, string setting, string relative, string what, int mode)
+    {
+        string kit = Path.Combine(_dir, "kit");
+        var init = HostileInputTests.Run("aggregator", "init", "--banks", "3", "--out", kit, "--insecure-test-parameters", "--listen", "127.0.0.1:0", "--ops-listen", "127.0.0.1:0");
+        Assert.That(init.Code, Is.EqualTo(0), init.Stderr);
+        string file = Path.Combine(kit, relative);
+        File.SetUnixFileMode(file, (UnixFileMode)mode);
+        string values = Path.Combine(_dir, "v0.txt");
+        File.WriteAllText(values, "1\n2\n");
+        string config = who == "bank" ? Path.Combine(kit, "banks", "bank-0", "bank.json") : Path.Combine(kit, "aggregator.json");
+        var running = Task.Run(() => who == "bank"
+            ? HostileInputTests.Run("bank", "sum", "--config", config, "--values", values, "--timeout", "3")
+            : HostileInputTests.Run("aggregator", "serve", "--config", config));
+        Assert.That(running.Wait(TimeSpan.FromSeconds(60)), Is.True, "the configuration should have been refused, not served");
+        var run = running.Result;
+        Assert.That(run.Code, Is.EqualTo(2), run.Stderr);
+        Assert.That(run.Stderr.TrimEnd(), Is.EqualTo($"fraudfed {(who == "bank" ? "bank sum" : "aggregator serve")}: {file}: the {what} file (the '{setting}' setting "
+            + $"of {config}) is readable or writable by group or others; chmod 600 {file}."));
+        Assert.That(run.Stdout, Is.Empty);
+        Assert.That(Directory.Exists(Path.Combine(kit, "state")), Is.False, "refused before the appliance's state");
+        Assert.That(Directory.EnumerateFileSystemEntries(Path.Combine(kit, "banks", "bank-0", "state")), Is.Empty, "refused before the bank's state");
+
+        // chmod 600, as the message says: the configuration loads.
+        File.SetUnixFileMode(file, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        if (who == "bank") BankConfig.Load(config).Dispose();
+        else FraudFed.Aggregator.Hosting.AggregatorConfig.Load(config).Dispose();
+    }
+
+    /// <summary>Makes <paramref name="path"/> nobody's, mode 0600 (a test that runs as root reading as nobody).</summary>
+    private static void GiveToNobody(string path)
+    {
+        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        using Process chown = Process.Start("chown", ["nobody", path])!;
+        Assert.That(chown.WaitForExit(30_000) && chown.ExitCode == 0, Is.True, $"chown nobody {path}");
     }
 
     /// <summary>Runs the built fraudfed as nobody (setpriv), from /, for a test that runs as root, whom file modes do not stop.</summary>

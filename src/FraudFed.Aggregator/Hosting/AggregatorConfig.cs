@@ -101,10 +101,10 @@ public sealed record AggregatorConfig
         {
             if (string.IsNullOrWhiteSpace(c.AggregatorKey))
                 throw new ConfigurationException(ConfigJson.MissingOrEmpty(path, "aggregator_key", "name the aggregator's Ed25519 seed file (required in mode \"he\")"));
-            aggregatorSeed = ConfigJson.ReadKeySeed(ConfigJson.ExistingFile(path, "aggregator_key", c.AggregatorKey, "aggregator key"));
+            aggregatorSeed = ConfigJson.ReadKeySeed(ConfigJson.ExistingPrivateFile(path, "aggregator_key", c.AggregatorKey, "aggregator key"));
         }
         X509Certificate2 server = TlsFiles.LoadCertificateWithKey(ConfigJson.ExistingFile(path, "certificate", c.Certificate, "certificate"),
-            ConfigJson.ExistingFile(path, "key", c.Key, "key"));
+            ConfigJson.ExistingPrivateFile(path, "key", c.Key, "key"));
         return new LoadedAggregatorConfig(c, listen, ops, server, pins, ConfigJson.Resolve(path, c.State), aggregatorSeed);
     }
 

@@ -44,6 +44,11 @@ internal sealed class AggregatorCommands : ICliSubcommands
             if (pr.GetValue(insecure) && pr.GetValue(mode) != "he")
                 throw new UsageException("--insecure-test-parameters applies to --mode he only (the RLWE ring); masking has no such parameters, drop the flag.");
             string target = pr.GetValue(output)!;
+            // The next steps print commands with the kit's path; a control or invisible character in it (ESC, a tab, a line break,
+            // a right-to-left override) is shown escaped there, and an escaped path cannot be pasted: refused before anything is made.
+            if (ErrorLine.Value(target) != target)
+                throw new UsageException($"--out '{target}' contains control or invisible characters, so the commands init prints could not be pasted; "
+                    + "choose a path without control characters.");
             if (Directory.Exists(target) && Directory.EnumerateFileSystemEntries(target).Any())
                 throw new UsageException($"--out '{target}' is not empty; init never overwrites a kit (its keys would be lost). Give a new directory.");
             using StagedOutput staged = StagedOutput.Prepare(target);
@@ -180,6 +185,9 @@ internal sealed class AggregatorCommands : ICliSubcommands
                 if (endpoint is null || endpoint.Port == 0) continue;
                 var probe = new System.Net.Sockets.TcpListener(endpoint);
                 probes.Add(probe);
+                // [::] is bound as Kestrel binds it: dual-stack, so it also covers the IPv4 addresses (a program on 127.0.0.1 or
+                // 0.0.0.0 of the port is found here, not at the host's bind after the state was created).
+                if (endpoint.Address.Equals(System.Net.IPAddress.IPv6Any)) probe.Server.DualMode = true;
                 try { probe.Start(); }
                 catch (System.Net.Sockets.SocketException e) when (e.SocketErrorCode == System.Net.Sockets.SocketError.AddressAlreadyInUse)
                 {

@@ -43,7 +43,7 @@ internal sealed class BankCommands : ICliSubcommands
         cmd.SetAction(pr => CliErrors.Guard("bank sum", pr.InvocationConfiguration.Error, () =>
         {
             double seconds = NumberOptions.RequireSeconds(pr, timeout);   // the value as typed when refused
-            TimeSpan budget = RetryBudget(pr.GetValue(retryBudget), seconds);
+            TimeSpan budget = RetryBudget(pr, retryBudget, timeout, seconds);
             using LoadedBankConfig bank = BankConfig.Load(pr.GetValue(config)!);
             CheckStateDirectory(bank);
             ulong[] vector = ReadValues(pr.GetValue(values)!, bank.Config.Federation);
@@ -110,7 +110,7 @@ internal sealed class BankCommands : ICliSubcommands
             TextWriter stderr = pr.InvocationConfiguration.Error;
             Sdk.Diagnostics.HopTrace.Mark(-3, "b.main");
             double seconds = NumberOptions.RequireSeconds(pr, timeout, 7 * 86_400);
-            TimeSpan budget = RetryBudget(pr.GetValue(retryBudget), seconds);
+            TimeSpan budget = RetryBudget(pr, retryBudget, timeout, seconds);
             string dataPath = pr.GetValue(data)!;
             CsvInput.CheckCsvFile(dataPath, "--data");
             if (pr.GetValue(schema) is null && pr.GetValue(label) is null) throw new UsageException("--data needs a --schema (ulb, paysim, ieee-cis or a JSON schema file) or at least a --label column.");
@@ -232,11 +232,14 @@ internal sealed class BankCommands : ICliSubcommands
         Description = "Keep retrying an unreachable appliance (e.g. while it restarts) for this many seconds per call; default: --timeout, which always ends the run.",
     }.Accepting(NumberOptions.Seconds);
 
-    /// <summary>The checked retry budget: --retry-budget, or the whole --timeout when it is not given.</summary>
-    private static TimeSpan RetryBudget(double? retrySeconds, double timeoutSeconds)
+    /// <summary>The checked retry budget: --retry-budget, or the whole --timeout when it is not given; a refusal quotes both
+    /// values as typed (99999999999999999999, not 1E+20).</summary>
+    private static TimeSpan RetryBudget(ParseResult parse, Option<double?> retryBudget, Option<double> timeout, double timeoutSeconds)
     {
+        double? retrySeconds = parse.GetValue(retryBudget);
         if (retrySeconds is double r && (double.IsNaN(r) || r < 0 || r > timeoutSeconds))
-            throw new UsageException($"--retry-budget must be in [0, --timeout] seconds (got {r}, --timeout {timeoutSeconds}).");
+            throw new UsageException($"--retry-budget must be in [0, --timeout] seconds (got {NumberOptions.Typed(parse, retryBudget, r)}, "
+                + $"--timeout {NumberOptions.Typed(parse, timeout, timeoutSeconds)}).");
         return TimeSpan.FromSeconds(retrySeconds ?? timeoutSeconds);
     }
 

@@ -88,7 +88,12 @@ internal sealed class SimulateCommand : ICliCommand
                 parse.GetValue(alpha), parse.GetValue(categoryKey), parse.GetValue(buckets));
             var settings = new SimulateSettings(parse.GetValue(banks), parse.GetValue(mode)!, parse.GetValue(model)!, parse.GetValue(transactions), parse.GetValue(seed),
                 parse.GetValue(output)!, parse.GetValue(threshold), parse.GetValue(json), parse.GetValue(trees), parse.GetValue(rounds), parse.GetValue(shift),
-                csvSettings, given, parse.GetValue(transport)!, parse.GetValue(bankTimeout));
+                csvSettings, given, parse.GetValue(transport)!, parse.GetValue(bankTimeout),
+                Typed: new Dictionary<string, string>(StringComparer.Ordinal)
+                {
+                    [bankTimeout.Name] = NumberOptions.Typed(parse, bankTimeout, parse.GetValue(bankTimeout)),
+                    [alpha.Name] = NumberOptions.Typed(parse, alpha, parse.GetValue(alpha)),
+                });
             using IDisposable listening = CliInterrupt.Listen();   // Ctrl+C cancels the run: exit 130 (CliInterrupt)
             using var cancel = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, CliInterrupt.Token);
             return Task.FromResult(Run(settings, parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error, cancel.Token));
@@ -99,9 +104,14 @@ internal sealed class SimulateCommand : ICliCommand
     /// <summary>Every option of a run; <paramref name="Given"/> names the options written on the command line (null: infer from non-default values).</summary>
     internal sealed record SimulateSettings(int Banks, string Mode, string Model, int Transactions, int Seed, string OutDirectory, int? Threshold, bool Json,
         int? Trees = null, int? Rounds = null, int CampaignShift = 1, CsvSettings? Csv = null, IReadOnlySet<string>? Given = null, string Transport = "grpc",
-        double BankTimeout = DefaultBankTimeout, BankProcessSettings? Processes = null)
+        double BankTimeout = DefaultBankTimeout, BankProcessSettings? Processes = null, IReadOnlyDictionary<string, string>? Typed = null)
     {
         public bool IsGiven(string option, bool nonDefault) => Given?.Contains(option) ?? nonDefault;
+
+        /// <summary>A decimal option's value as the user typed it (<see cref="Typed"/>), else <paramref name="value"/> in the
+        /// invariant culture: a refusal quotes 99999999999999999999, not 1E+20.</summary>
+        public string Shown(string option, double value) =>
+            Typed is not null && Typed.TryGetValue(option, out string? typed) ? typed : value.ToString(CultureInfo.InvariantCulture);
     }
 
     internal static int Run(SimulateSettings s, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken) =>
@@ -261,7 +271,7 @@ internal sealed class SimulateCommand : ICliCommand
         if (csv is null || !bankColumn)
             Require(s.Banks is >= 3 and <= MaxBanks, $"--banks must be in 3..{MaxBanks} (got {s.Banks}).");
         Require(s.Transport is "inproc" or "grpc", $"--transport must be inproc or grpc (got {s.Transport}).");
-        Require(double.IsFinite(s.BankTimeout) && s.BankTimeout is >= 1 and <= 86_400, $"--bank-timeout must be in 1..86400 seconds (got {s.BankTimeout.ToString(CultureInfo.InvariantCulture)}).");
+        Require(double.IsFinite(s.BankTimeout) && s.BankTimeout is >= 1 and <= 86_400, $"--bank-timeout must be in 1..86400 seconds (got {s.Shown("--bank-timeout", s.BankTimeout)}).");
         Require(s.Transport == "grpc" || !s.IsGiven("--bank-timeout", s.BankTimeout != DefaultBankTimeout), "--bank-timeout applies to --transport grpc (bank processes, the default): leave out --transport inproc, or leave --bank-timeout out.");
         Require(s.Trees is null or (>= 1 and <= 10_000), $"--trees must be in 1..10000 (got {s.Trees}).");
         Require(s.Rounds is null or (>= 1 and <= 10_000), $"--rounds must be in 1..10000 (got {s.Rounds}).");
@@ -286,7 +296,7 @@ internal sealed class SimulateCommand : ICliCommand
             Require(!s.IsGiven(synthetic, synthetic == "--transactions" ? s.Transactions != 200_000 : s.CampaignShift != 1),
                 $"{synthetic} applies to the synthetic scenario, not to --csv: leave it out.");
         Require(csv.Schema is not null || csv.Label is not null, "--csv needs a --schema (ulb, paysim, ieee-cis or a JSON schema file) or at least a --label column.");
-        Require(double.IsFinite(csv.Alpha) && csv.Alpha > 0 && csv.Alpha <= MaxAlpha, $"--alpha must be a positive number up to {MaxAlpha.ToString(CultureInfo.InvariantCulture)} (got {csv.Alpha.ToString(CultureInfo.InvariantCulture)}).");
+        Require(double.IsFinite(csv.Alpha) && csv.Alpha > 0 && csv.Alpha <= MaxAlpha, $"--alpha must be a positive number up to {MaxAlpha.ToString(CultureInfo.InvariantCulture)} (got {s.Shown("--alpha", csv.Alpha)}).");
         Require(csv.CategoryBuckets is >= 2 and <= CategoryEncoder.MaxBuckets, $"--category-buckets must be in 2..{CategoryEncoder.MaxBuckets} (got {csv.CategoryBuckets}).");
         if (csv.Separator is { } sep)
             Require(CsvSchema.ParseSeparator(sep) is { } c && c is not ('"' or '\r' or '\n') && !char.IsLetterOrDigit(c) && c is not ('.' or '-'),

@@ -50,9 +50,9 @@ public sealed record BankConfig
             throw new ConfigurationException($"{path}: bank = {c.Bank} is out of range: it must be between 0 and {c.Federation.Banks - 1} (this bank's roster index, its place in federation.identity_keys).");
         // Every file the configuration names exists, or the message names the setting that names it.
         string certificatePath = ConfigJson.ExistingFile(path, "certificate", c.Certificate, "certificate");
-        string keyPath = ConfigJson.ExistingFile(path, "key", c.Key, "key");
+        string keyPath = ConfigJson.ExistingPrivateFile(path, "key", c.Key, "key");
         string caPath = ConfigJson.ExistingFile(path, "ca", c.Ca, "CA certificate");
-        string protocolKeyPath = ConfigJson.ExistingFile(path, "protocol_key", c.ProtocolKey, "protocol key");
+        string protocolKeyPath = ConfigJson.ExistingPrivateFile(path, "protocol_key", c.ProtocolKey, "protocol key");
         X509Certificate2 cert = TlsFiles.LoadCertificateWithKey(certificatePath, keyPath);
         X509Certificate2 ca = TlsFiles.LoadCertificate(caPath);
         string? stateDirectory = null;

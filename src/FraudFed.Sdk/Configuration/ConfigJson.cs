@@ -338,6 +338,33 @@ public static class ConfigJson
         return resolved;
     }
 
+    /// <summary><see cref="ExistingFile"/> for a file that holds a secret (a private key, a protocol seed): on Unix it must also be
+    /// private to its owner (<see cref="RequireOwnerOnly"/>), checked when the configuration is loaded, before any work.</summary>
+    /// <exception cref="ConfigurationException">as <see cref="ExistingFile"/>, or the file is readable or writable by group or others.</exception>
+    public static string ExistingPrivateFile(string configPath, string setting, string? value, string what)
+    {
+        string resolved = ExistingFile(configPath, setting, value, what);
+        RequireOwnerOnly(resolved, what, setting, configPath);
+        return resolved;
+    }
+
+    /// <summary>On Unix, refuses a secret <paramref name="file"/> that its group or others may read or write: "/kit/client.key.pem:
+    /// the key file (the 'key' setting of /kit/bank.json) is readable or writable by group or others; chmod 600
+    /// /kit/client.key.pem." Nothing on Windows, whose files have no such mode bits.</summary>
+    /// <param name="file">The file's full path.</param>
+    /// <param name="what">What the file holds ("key", "protocol key", "state key").</param>
+    /// <param name="setting">The configuration setting that names the file.</param>
+    /// <param name="configPath">The configuration file holding <paramref name="setting"/>.</param>
+    /// <exception cref="ConfigurationException">the file's mode gives group or others read or write access.</exception>
+    public static void RequireOwnerOnly(string file, string what, string setting, string configPath)
+    {
+        if (OperatingSystem.IsWindows()) return;
+        const UnixFileMode groupOrOthers = UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.OtherRead | UnixFileMode.OtherWrite;
+        if ((File.GetUnixFileMode(file) & groupOrOthers) != 0)
+            throw new ConfigurationException($"{file}: the {what} file (the '{setting}' setting of {configPath}) is readable or writable by group or others; "
+                + $"chmod 600 {file}.");
+    }
+
     /// <summary>The message for a file a configuration names that exists but cannot be read: "/kit/client.key.pem: the key file
     /// (the 'key' setting of /kit/bank.json) cannot be read (permission denied): run as the user that owns it or fix its
     /// permissions." (the setting part when <paramref name="setting"/> is given); never the framework's own message.</summary>

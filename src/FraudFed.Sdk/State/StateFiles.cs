@@ -86,8 +86,7 @@ public sealed class StateKey : IDisposable
         {
             source = keyFile;
             if (!File.Exists(keyFile)) throw new ConfigurationException($"{keyFile}: no such state key file.");
-            if (!OperatingSystem.IsWindows() && (File.GetUnixFileMode(keyFile) & (UnixFileMode.GroupRead | UnixFileMode.OtherRead | UnixFileMode.GroupWrite | UnixFileMode.OtherWrite)) != 0)
-                throw new ConfigurationException($"{keyFile}: the state key file is readable or writable by group or others; chmod 600 it.");
+            ConfigJson.RequireOwnerOnly(keyFile, "state key", "state_key_file", configPath);
             try { text = string.Join('\n', File.ReadAllLines(keyFile).Select(l => l.Trim()).Where(l => l.Length > 0 && !l.StartsWith('#'))); }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new ConfigurationException(ConfigJson.Unreadable(keyFile, "state key", e, "state_key_file", configPath)); }
         }

@@ -312,6 +312,45 @@ public sealed class ApplianceCommandTests
         Assert.That(stdout, Is.Empty);
     }
 
+    /// <summary>listen [::]:PORT (every address, IPv6 and IPv4) on a port another program holds on 127.0.0.1 is found by serve's
+    /// probe, as 127.0.0.1:PORT is: one line, exit 2, nothing created (the trial's probe bound [::] for IPv6 only, missed the IPv4
+    /// holder, and the host's own dual-stack bind failed after the state was created).</summary>
+    [Test]
+    public void Serve_OnIPv6AnyOfAPortAnotherProgramHoldsOnIPv4_IsFoundBeforeTheState()
+    {
+        Assume.That(CanBindIPv6Any(), Is.True, "this machine has no IPv6 ([::] cannot be bound), so [::]:PORT cannot be probed here");
+        using var busy = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        busy.Start();
+        int port = ((System.Net.IPEndPoint)busy.LocalEndpoint).Port;
+        string kit = Path.Combine(_dir, "kit-busy6");
+        var init = HostileInputTests.Run("aggregator", "init", "--banks", "3", "--out", kit, "--insecure-test-parameters",
+            "--listen", $"[::]:{port}", "--ops-listen", "127.0.0.1:0");
+        Assert.That(init.Code, Is.EqualTo(0), init.Stderr);
+        string config = Path.Combine(kit, "aggregator.json");
+
+        var (code, stdout, stderr) = ServeBounded(config);
+        Assert.That(code, Is.EqualTo(2), stderr);
+        Assert.That(stderr.TrimEnd(), Is.EqualTo($"fraudfed aggregator serve: listen [::]:{port} is already in use: another `fraudfed aggregator serve` "
+            + $"(perhaps of the same aggregator.json) or another program is probably listening on that port; stop it, or set \"listen\" in {config} "
+            + "(--listen of aggregator init) to a free port."));
+        Assert.That(stdout, Is.Empty);
+        Assert.That(Directory.Exists(Path.Combine(kit, "state")), Is.False, "refused by the probe, before the state is created");
+    }
+
+    /// <summary>Whether this machine binds [::] (it has IPv6).</summary>
+    private static bool CanBindIPv6Any()
+    {
+        if (!System.Net.Sockets.Socket.OSSupportsIPv6) return false;
+        try
+        {
+            var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.IPv6Any, 0);
+            probe.Start();
+            probe.Stop();
+            return true;
+        }
+        catch (System.Net.Sockets.SocketException) { return false; }
+    }
+
     /// <summary>The same address (or one that covers the other) for the gRPC and the operations endpoint: init refuses it, and a
     /// config that says so anyway is refused by the loader naming both keys, before the state is created (the trial's serve
     /// created the state and a session, then failed on its own second bind with the host's log lines and exit 1).</summary>
