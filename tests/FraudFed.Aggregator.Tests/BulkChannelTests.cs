@@ -381,6 +381,34 @@ public sealed class BulkChannelTests
     }
 
     [Test]
+    public async Task AConnectionStalledMidFrame_OrIdleBetweenCalls_IsClosedAfterItsTimeout_AndStoresNothing()
+    {
+        await using ApplianceKit kit = ApplianceKit.Create("masking", banks: 3);
+        kit.BulkTimeouts = (TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(6));
+        await kit.StartAsync();
+        CancellationToken ct = Bounded(out CancellationTokenSource cts);
+        using (cts)
+        {
+            int events = kit.Host!.Coordinator.EventCount;
+            // A header and part of its payload, then silence: closed after the frame timeout (1 s), long before the idle one.
+            await using BulkClient stalled = await BulkClient.ConnectAsync(kit, kit.LoadBank(0), ct);
+            byte[] frame = BulkClient.Frame(BulkFrame.SubmitKind, new SubmitRequest { Message = ByteString.CopyFrom(new byte[1000]) }.ToByteArray());
+            await stalled.WriteAsync(frame.AsMemory(0, 500), ct);
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            Assert.That(await stalled.ClosedAsync(ct), Is.True, "closed without an answer");
+            Assert.That(clock.Elapsed, Is.GreaterThan(TimeSpan.FromSeconds(0.8)).And.LessThan(TimeSpan.FromSeconds(5)), "by the frame timeout, not the idle one");
+            Assert.That(kit.Host.Coordinator.EventCount, Is.EqualTo(events), "nothing stored");
+
+            // A call, then silence: the connection is open until the idle timeout (6 s), then closed.
+            await using BulkClient idle = await BulkClient.ConnectAsync(kit, kit.LoadBank(0), ct);
+            Assert.That((await idle.ReceiveAsync(new ReceiveRequest(), ct)).Items, Is.Empty);
+            clock.Restart();
+            Assert.That(await idle.ClosedAsync(ct), Is.True);
+            Assert.That(clock.Elapsed, Is.GreaterThan(TimeSpan.FromSeconds(5)).And.LessThan(TimeSpan.FromSeconds(30)), "by the idle timeout");
+        }
+    }
+
+    [Test]
     public async Task ARefusalOfTheService_TravelsWithItsTrailers_AndTheConnectionStaysOpen()
     {
         await using ApplianceKit kit = ApplianceKit.Create("masking", banks: 3);

@@ -84,8 +84,10 @@ public sealed class ApplianceHost : IAsyncDisposable
         Create(config, configureLogging, path => new SqliteAggregatorStore(path));
 
     /// <summary><see cref="Create(LoadedAggregatorConfig, Action{ILoggingBuilder}?)"/> over the store <paramref name="openStore"/>
-    /// opens at the state path (tests: a store that fails writes).</summary>
-    internal static ApplianceHost Create(LoadedAggregatorConfig config, Action<ILoggingBuilder>? configureLogging, Func<string, IAggregatorStore> openStore)
+    /// opens at the state path (tests: a store that fails writes), with the bulk channel's timeouts <paramref name="bulkTimeouts"/>
+    /// (frame, idle; null: <see cref="BulkChannel.DefaultFrameTimeout"/> and <see cref="BulkChannel.DefaultIdleTimeout"/>).</summary>
+    internal static ApplianceHost Create(LoadedAggregatorConfig config, Action<ILoggingBuilder>? configureLogging, Func<string, IAggregatorStore> openStore,
+        (TimeSpan Frame, TimeSpan Idle)? bulkTimeouts = null)
     {
         ArgumentNullException.ThrowIfNull(config);
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { ApplicationName = "FraudFed.Aggregator", ContentRootPath = AppContext.BaseDirectory });
@@ -137,8 +139,8 @@ public sealed class ApplianceHost : IAsyncDisposable
                     OnConnection = handshake => ValueTask.FromResult(CountFailedHandshake(handshake, metrics, new SslServerAuthenticationOptions
                     {
                         ServerCertificateContext = serverCertificate,
-                        // h2 for gRPC, or the bulk channel (SPEC.md 14.8). Kestrel offers its own list only when the callback
-                        // sets none; a client that offers neither fails the handshake (no ALPN overlap), as before.
+                        // h2 for gRPC, or the bulk channel (SPEC.md 14.8). Kestrel fills in its own list (h2 alone, for an
+                        // HTTP/2-only endpoint) only when the callback sets none, so both are named here.
                         ApplicationProtocols = [SslApplicationProtocol.Http2, new SslApplicationProtocol(FraudFed.Sdk.Wire.BulkFrame.AlpnProtocol)],
                         ClientCertificateRequired = true,
                         EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
@@ -199,7 +201,7 @@ public sealed class ApplianceHost : IAsyncDisposable
 
         WebApplication app = builder.Build();
         bulk = new BulkChannel(ActivatorUtilities.CreateInstance<FederationService>(app.Services), config, metrics,
-            app.Services.GetRequiredService<ILoggerFactory>().CreateLogger<BulkChannel>());
+            app.Services.GetRequiredService<ILoggerFactory>().CreateLogger<BulkChannel>(), bulkTimeouts?.Frame, bulkTimeouts?.Idle);
         app.Use(async (context, next) =>
         {
             // A call arrived on this connection (see CountFailedHandshake): its TLS handshake succeeded and the client went on.
