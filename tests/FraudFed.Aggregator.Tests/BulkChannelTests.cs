@@ -399,6 +399,13 @@ public sealed class BulkChannelTests
             Assert.That(clock.Elapsed, Is.GreaterThan(TimeSpan.FromSeconds(0.8)).And.LessThan(TimeSpan.FromSeconds(5)), "by the frame timeout, not the idle one");
             Assert.That(kit.Host.Coordinator.EventCount, Is.EqualTo(events), "nothing stored");
 
+            // Two bytes of a header, then silence: the frame timeout too.
+            await using BulkClient cut = await BulkClient.ConnectAsync(kit, kit.LoadBank(0), ct);
+            await cut.WriteAsync(frame.AsMemory(0, 2), ct);
+            clock.Restart();
+            Assert.That(await cut.ClosedAsync(ct), Is.True, "closed without an answer");
+            Assert.That(clock.Elapsed, Is.GreaterThan(TimeSpan.FromSeconds(0.8)).And.LessThan(TimeSpan.FromSeconds(5)), "by the frame timeout, not the idle one");
+
             // A call, then silence: the connection is open until the idle timeout (6 s), then closed.
             await using BulkClient idle = await BulkClient.ConnectAsync(kit, kit.LoadBank(0), ct);
             Assert.That((await idle.ReceiveAsync(new ReceiveRequest(), ct)).Items, Is.Empty);

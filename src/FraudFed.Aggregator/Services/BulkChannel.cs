@@ -32,7 +32,8 @@ internal sealed class BulkChannel
     /// <param name="config">The appliance's configuration (roster, size cap).</param>
     /// <param name="metrics">The appliance's metrics (refusals counted here: unknown frame kind, oversized frame).</param>
     /// <param name="log">Where connection refusals and failures are logged (never message bytes).</param>
-    /// <param name="frameTimeout">Longest wait for the rest of a frame once its first byte arrived (default <see cref="DefaultFrameTimeout"/>).</param>
+    /// <param name="frameTimeout">Longest wait for the rest of a frame's header once its first byte arrived, and for its payload once
+    /// the header arrived (default <see cref="DefaultFrameTimeout"/>).</param>
     /// <param name="idleTimeout">Longest wait for the next request between calls (default <see cref="DefaultIdleTimeout"/>).</param>
     public BulkChannel(FederationService service, LoadedAggregatorConfig config, AggregatorMetrics metrics, ILogger log,
         TimeSpan? frameTimeout = null, TimeSpan? idleTimeout = null)
@@ -45,7 +46,8 @@ internal sealed class BulkChannel
         IdleTimeout = idleTimeout ?? DefaultIdleTimeout;
     }
 
-    /// <summary>A connection that stops sending in the middle of a frame is closed after this long: 60 s.</summary>
+    /// <summary>A connection that stops sending in the middle of a frame is closed this long after the frame's first byte
+    /// arrived (for the header) or after its header arrived (for the payload): 60 s.</summary>
     public static readonly TimeSpan DefaultFrameTimeout = TimeSpan.FromSeconds(60);
 
     /// <summary>A connection that sends no request this long after its handshake or its last answer is closed: 5 minutes.</summary>
@@ -89,8 +91,13 @@ internal sealed class BulkChannel
         {
             while (!closed.IsCancellationRequested)
             {
-                // The next request's header, within the idle timeout.
-                ReadResult header = await ReadAtLeastAsync(input, BulkFrame.HeaderBytes, IdleTimeout, closed).ConfigureAwait(false);
+                // The next request's first byte within the idle timeout, the rest of its header within the frame timeout.
+                ReadResult header = await ReadAtLeastAsync(input, 1, IdleTimeout, closed).ConfigureAwait(false);
+                if (header.Buffer.Length < BulkFrame.HeaderBytes && !header.IsCompleted)
+                {
+                    input.AdvanceTo(header.Buffer.Start, header.Buffer.End);
+                    header = await ReadAtLeastAsync(input, BulkFrame.HeaderBytes, FrameTimeout, closed).ConfigureAwait(false);
+                }
                 if (header.Buffer.Length < BulkFrame.HeaderBytes) return;   // closed between calls (or within a header)
                 (byte kind, uint length) = ReadHeader(header.Buffer);
                 called();
