@@ -416,6 +416,25 @@ public sealed class BulkChannelTests
     }
 
     [Test]
+    public async Task StoppingTheAppliance_ClosesAnIdleBulkConnection_AtOnce()
+    {
+        await using ApplianceKit kit = ApplianceKit.Create("masking", banks: 3);
+        await kit.StartAsync();
+        CancellationToken ct = Bounded(out CancellationTokenSource cts);
+        using (cts)
+        {
+            await using BulkClient bulk = await BulkClient.ConnectAsync(kit, kit.LoadBank(0), ct);
+            Assert.That((await bulk.ReceiveAsync(new ReceiveRequest(), ct)).Items, Is.Empty);
+            // The host's graceful stop waits for open connections up to its shutdown timeout (30 s by default); a bulk
+            // connection between calls does not hold it.
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            await kit.StopAsync();
+            Assert.That(clock.Elapsed, Is.LessThan(TimeSpan.FromSeconds(15)), "the stop did not wait for the idle connection");
+            Assert.That(await bulk.ClosedAsync(ct), Is.True, "the connection was closed");
+        }
+    }
+
+    [Test]
     public async Task ARefusalOfTheService_TravelsWithItsTrailers_AndTheConnectionStaysOpen()
     {
         await using ApplianceKit kit = ApplianceKit.Create("masking", banks: 3);

@@ -87,12 +87,18 @@ internal sealed class BulkChannel
         PipeReader input = connection.Transport.Input;
         PipeWriter output = connection.Transport.Output;
         CancellationToken closed = connection.ConnectionClosed;
+        // The server is stopping (Kestrel asks every connection to close, then waits for them): a connection waiting for its
+        // next request closes at once; a call in progress is answered first, as HTTP/2 lets its running streams finish.
+        CancellationToken stopping = connection.Features.Get<IConnectionLifetimeNotificationFeature>()?.ConnectionClosedRequested ?? CancellationToken.None;
         try
         {
             while (!closed.IsCancellationRequested)
             {
                 // The next request's first byte within the idle timeout, the rest of its header within the frame timeout.
-                ReadResult header = await ReadAtLeastAsync(input, 1, IdleTimeout, closed).ConfigureAwait(false);
+                if (stopping.IsCancellationRequested) return;
+                ReadResult header;
+                using (var between = CancellationTokenSource.CreateLinkedTokenSource(closed, stopping))
+                    header = await ReadAtLeastAsync(input, 1, IdleTimeout, between.Token).ConfigureAwait(false);
                 if (header.Buffer.Length < BulkFrame.HeaderBytes && !header.IsCompleted)
                 {
                     input.AdvanceTo(header.Buffer.Start, header.Buffer.End);
