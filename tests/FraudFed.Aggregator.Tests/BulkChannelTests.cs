@@ -416,6 +416,43 @@ public sealed class BulkChannelTests
     }
 
     [Test]
+    public async Task TheRateLimit_CountsBulkCalls_AsGrpcCalls_AndItsRefusalKeepsTheConnection()
+    {
+        await using ApplianceKit kit = ApplianceKit.Create("masking", banks: 3);
+        kit.EditConfig(c => c with { RequestsPerSecond = 2 });
+        await kit.StartAsync();
+        CancellationToken ct = Bounded(out CancellationTokenSource cts);
+        using (cts)
+        {
+            await using BulkClient bulk = await BulkClient.ConnectAsync(kit, kit.LoadBank(1), ct);
+            var request = new SubmitRequest { Message = ByteString.CopyFrom([1, 2, 3, 4]) };
+            // The bank's bucket holds 2 calls a second. Spent over bulk, the next call is refused over bulk, with the gRPC
+            // call's status and no trailer, and over gRPC too: one bucket per bank, whatever the channel. (Tried up to three
+            // times: a refill can fall between the calls.)
+            RpcException? overBulk = null, overGrpc = null;
+            for (int attempt = 0; attempt < 3 && overGrpc is null; attempt++)
+            {
+                await Task.Delay(1100, ct);
+                overBulk = null;
+                for (int i = 0; i < 3 && overBulk is null; i++)
+                {
+                    try { await bulk.SubmitAsync(request, ct); }
+                    catch (RpcException e) when (e.StatusCode == StatusCode.ResourceExhausted) { overBulk = e; }
+                    catch (RpcException) { }   // the coordinator's refusal of the bytes: the call counted
+                }
+                try { await kit.Raw(1).Grpc.SubmitAsync(request, cancellationToken: ct); }
+                catch (RpcException e) when (e.StatusCode == StatusCode.ResourceExhausted) { overGrpc = e; }
+                catch (RpcException) { }
+            }
+            Assert.That(overBulk, Is.Not.Null, "the third call in a second over bulk is refused");
+            Assert.That(overBulk!.Trailers.Get(StatusMapping.ReasonTrailer), Is.Null);
+            Assert.That(overGrpc, Is.Not.Null, "the bulk calls spent the bucket gRPC calls take from");
+            await Task.Delay(1200, ct);
+            Assert.That((await bulk.ReceiveAsync(new ReceiveRequest(), ct)).Items, Is.Empty, "the connection still serves");
+        }
+    }
+
+    [Test]
     public async Task StoppingTheAppliance_ClosesAnIdleBulkConnection_AtOnce()
     {
         await using ApplianceKit kit = ApplianceKit.Create("masking", banks: 3);

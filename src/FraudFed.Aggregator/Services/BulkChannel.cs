@@ -174,8 +174,8 @@ internal sealed class BulkChannel
         }
         catch (Exception e)
         {
-            // No message bytes in the log: the exception's type and its message (which names no request content).
-            _log.LogError("a bulk-channel call of bank {Bank} failed ({Error}: {Message}); the connection is closed", bank, e.GetType().Name, e.Message);
+            // The exception's type only: its message could quote what it was reading.
+            _log.LogError("a bulk-channel call of bank {Bank} failed ({Error}); the connection is closed", bank, e.GetType().Name);
             try { await WriteErrorAsync(output, new RpcException(new Status(StatusCode.Internal, "the appliance failed to answer the call")), closed).ConfigureAwait(false); }
             catch (Exception ignored) when (ignored is OperationCanceledException or IOException or ConnectionResetException or ConnectionAbortedException or ObjectDisposedException)
             {
