@@ -305,6 +305,31 @@ public sealed class BulkChannelTests
     }
 
     [Test]
+    public async Task AMultiMegabyteSubmit_IsReadWhole_AndAnsweredAsOverGrpc()
+    {
+        await using ApplianceKit kit = ApplianceKit.Create("masking", banks: 3, maxMessageBytes: 8 << 20);
+        await kit.StartAsync();
+        CancellationToken ct = Bounded(out CancellationTokenSource cts);
+        using (cts)
+        {
+            // 6 MB that are not a masking message: read whole (far beyond a socket's and a pipe segment's size), parsed, and
+            // refused by the coordinator exactly as the same request over gRPC; twice on one connection.
+            byte[] bytes = new byte[6 << 20];
+            new Random(7).NextBytes(bytes);
+            var request = new SubmitRequest { Message = ByteString.CopyFrom(bytes) };
+            await using BulkClient bulk = await BulkClient.ConnectAsync(kit, kit.LoadBank(2), ct);
+            RpcException overGrpc = Assert.ThrowsAsync<RpcException>(async () => await kit.Raw(2).Grpc.SubmitAsync(request, cancellationToken: ct))!;
+            for (int i = 0; i < 2; i++)
+            {
+                RpcException overBulk = Assert.ThrowsAsync<RpcException>(() => bulk.SubmitAsync(request, ct))!;
+                Assert.That((overBulk.StatusCode, overBulk.Status.Detail), Is.EqualTo((overGrpc.StatusCode, overGrpc.Status.Detail)));
+                Assert.That(overBulk.Trailers.GetValue(StatusMapping.ReasonTrailer), Is.EqualTo(overGrpc.Trailers.GetValue(StatusMapping.ReasonTrailer)));
+            }
+            Assert.That((await bulk.ReceiveAsync(new ReceiveRequest(), ct)).Items, Is.Empty);
+        }
+    }
+
+    [Test]
     public async Task AMalformedPayload_IsInvalidArgumentMalformed_AsOverGrpc_AndTheConnectionServesTheNextCall()
     {
         await using ApplianceKit kit = ApplianceKit.Create("masking", banks: 3);
@@ -468,6 +493,27 @@ public sealed class BulkChannelTests
             await kit.StopAsync();
             Assert.That(clock.Elapsed, Is.LessThan(TimeSpan.FromSeconds(15)), "the stop did not wait for the idle connection");
             Assert.That(await bulk.ClosedAsync(ct), Is.True, "the connection was closed");
+        }
+    }
+
+    [Test]
+    public async Task AClientThatLeavesDuringALongPoll_EndsTheCall()
+    {
+        await using ApplianceKit kit = ApplianceKit.Create("masking", banks: 3);
+        await kit.StartAsync();
+        CancellationToken ct = Bounded(out CancellationTokenSource cts);
+        using (cts)
+        {
+            await using (BulkClient bulk = await BulkClient.ConnectAsync(kit, kit.LoadBank(0), ct))
+            {
+                await bulk.WriteAsync(BulkClient.Frame(BulkFrame.ReceiveKind, new ReceiveRequest { WaitMilliseconds = 30_000 }.ToByteArray()), ct);
+                await Task.Delay(300, ct);
+            }
+            // The call was cancelled with its connection: the stop does not wait for a 30 s long poll (nor for the host's 30 s
+            // shutdown timeout).
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            await kit.StopAsync();
+            Assert.That(clock.Elapsed, Is.LessThan(TimeSpan.FromSeconds(15)));
         }
     }
 
