@@ -1,5 +1,6 @@
 // The gRPC service of service.proto: identity from the client certificate, one coordinator call per method, protocol
-// refusals mapped to status codes by StatusMapping (SPEC.md 14.5), per-bank rate limits. Nothing else happens here.
+// refusals mapped to status codes by StatusMapping (SPEC.md 14.5), per-bank rate limits. Nothing else happens here. Submit
+// and Receive are SubmitAsync and ReceiveAsync, which the bulk channel (BulkChannel, SPEC.md 14.8) calls too.
 using System.Collections.Concurrent;
 using System.Runtime.InteropServices;
 using System.Threading.RateLimiting;
