@@ -1,7 +1,8 @@
 // Builds and runs the appliance: Kestrel with one mutual-TLS endpoint (client certificates required and pinned by the roster:
 // any other client fails the TLS handshake, before any protocol work), HTTP/2 for gRPC or the bulk channel (SPEC.md 14.8) as
 // the handshake's ALPN selects, and an optional plain operations endpoint (/metrics in Prometheus text, /healthz);
-// grpc.health.v1 on the TLS endpoint; the coordinator and its deadline ticker. The coordinator is created (and the state file replayed) before any port is bound.
+// grpc.health.v1 on the TLS endpoint; the coordinator and its deadline ticker. The coordinator is created (and the state
+// file replayed) before any port is bound.
 using System.Net;
 using System.Net.Security;
 using System.Security.Authentication;
