@@ -328,7 +328,8 @@ internal sealed class BulkUnaryCall<TRequest, TResponse> where TRequest : class 
     private async Task<TResponse> BulkAsync()
     {
         CancellationToken callToken = _options.CancellationToken;
-        DateTime? deadline = _options.Deadline is { } d && d != DateTime.MaxValue ? d.ToUniversalTime() : null;
+        // As gRPC reads it: DateTime.MaxValue is no deadline, a local time is converted, any other is UTC.
+        DateTime? deadline = _options.Deadline is { } d && d != DateTime.MaxValue ? (d.Kind == DateTimeKind.Local ? d.ToUniversalTime() : DateTime.SpecifyKind(d, DateTimeKind.Utc)) : null;
         if (callToken.IsCancellationRequested || _disposed.IsCancellationRequested) throw Cancelled();
         if (deadline is { } due && due <= DateTime.UtcNow) throw DeadlineExceeded();
 
