@@ -122,30 +122,33 @@ internal sealed class BulkCallInvoker : CallInvoker, IDisposable
     /// <summary>Cancelled when the invoker is disposed.</summary>
     internal CancellationToken Disposed => _disposed.Token;
 
-    /// <summary>An idle connection still fit for a call, or a new one; null when the appliance does not offer the bulk channel
-    /// (the caller goes over gRPC).</summary>
+    /// <summary>An idle connection still fit for a call (<c>Reused</c>), unless <paramref name="fresh"/>, or a new one; a null
+    /// connection when the appliance does not offer the bulk channel (the caller goes over gRPC).</summary>
     /// <exception cref="SocketException">the connection could not be made.</exception>
     /// <exception cref="AuthenticationException">the TLS handshake failed (a certificate refused by either side, or an alert).</exception>
     /// <exception cref="IOException">the connection ended inside the TLS handshake.</exception>
-    internal async ValueTask<BulkConnection?> RentAsync(CancellationToken cancellationToken)
+    internal async ValueTask<(BulkConnection? Connection, bool Reused)> RentAsync(bool fresh, CancellationToken cancellationToken)
     {
-        lock (_idle)
+        if (!fresh)
         {
-            while (_idle.TryPop(out BulkConnection? c))
+            lock (_idle)
             {
-                if (c.IsReusable(_endpoint.IdleTimeout)) return c;
-                c.Dispose();
+                while (_idle.TryPop(out BulkConnection? c))
+                {
+                    if (c.IsReusable(_endpoint.IdleTimeout)) return (c, true);
+                    c.Dispose();
+                }
             }
         }
-        if (BulkUnsupported) return null;
+        if (BulkUnsupported) return (null, false);
         BulkConnection? opened = await BulkConnection.OpenAsync(_endpoint, cancellationToken).ConfigureAwait(false);
         if (opened is null)
         {
             Volatile.Write(ref _unsupported, 1);
-            return null;
+            return (null, false);
         }
         Interlocked.Increment(ref _opened);
-        return opened;
+        return (opened, false);
     }
 
     /// <summary>Keeps <paramref name="connection"/>, whose last call read its whole answer, for a later call; disposes it when the
@@ -344,35 +347,53 @@ internal sealed class BulkUnaryCall<TRequest, TResponse> where TRequest : class 
         int length;
         try
         {
-            try { connection = await _owner.RentAsync(token).ConfigureAwait(false); }
-            catch (Exception e) when (e is not OperationCanceledException || !token.IsCancellationRequested)
+            byte kind = 0;
+            // A connection taken from the pool may have been closed by the appliance while it was idle (its FIN not here yet
+            // when the pool checked it): a failure on it before any byte of the answer arrived is sent again, once, on a new
+            // connection, as HttpClient does for a request on a reused connection. Both calls may be repeated: a Submit sent
+            // again is answered as the first send (SPEC.md 14.5), and a Receive reads without consuming.
+            for (bool retried = false; ; retried = true)
             {
-                throw Unavailable(e);
-            }
-            if (connection is null) return await FallbackAsync().ConfigureAwait(false);
-
-            byte kind;
-            CancellationTokenRegistration closing = token.UnsafeRegister(static c => ((BulkConnection)c!).Dispose(), connection);
-            try
-            {
-                await connection.Stream.WriteAsync(frame.Frame, token).ConfigureAwait(false);
-                byte[] header = new byte[BulkFrame.HeaderBytes];
-                await ReadExactlyAsync(connection.Stream, header, token).ConfigureAwait(false);
-                (kind, uint declared) = BulkFrame.ReadHeader(header);
-                if (kind is not (BulkFrame.OkKind or BulkFrame.ErrorKind))
-                    throw new RpcException(new Status(StatusCode.Internal, $"the appliance answered on the bulk channel with a frame of unknown kind 0x{kind:x2}; the appliance and this SDK do not speak the same bulk-channel version: update the one that is older, or set FederationClientOptions.BulkChannel to false"));
-                long cap = kind == BulkFrame.ErrorKind ? BulkFrame.MaxErrorBytes : Math.Min(_owner.Endpoint.MaxAnswerBytes, Array.MaxLength);
-                if (declared > cap)
+                bool reused;
+                try { (connection, reused) = await _owner.RentAsync(fresh: retried, token).ConfigureAwait(false); }
+                catch (Exception e) when (e is not OperationCanceledException || !token.IsCancellationRequested)
                 {
-                    throw kind == BulkFrame.ErrorKind
-                        ? new RpcException(new Status(StatusCode.Internal, $"the appliance's bulk-channel error answer declares {declared} bytes, at most {BulkFrame.MaxErrorBytes} are allowed; nothing of it was read"))
-                        : new RpcException(new Status(StatusCode.ResourceExhausted, $"Received message exceeds the maximum configured message size ({declared} bytes, at most {cap}); nothing of it was read."));
+                    throw Unavailable(e);
                 }
-                length = (int)declared;
-                payload = ArrayPool<byte>.Shared.Rent(Math.Max(1, length));
-                await ReadExactlyAsync(connection.Stream, payload.AsMemory(0, length), token).ConfigureAwait(false);
+                if (connection is null) return await FallbackAsync().ConfigureAwait(false);
+
+                bool answered = false;
+                CancellationTokenRegistration closing = token.UnsafeRegister(static c => ((BulkConnection)c!).Dispose(), connection);
+                try
+                {
+                    await connection.Stream.WriteAsync(frame.Frame, token).ConfigureAwait(false);
+                    byte[] header = new byte[BulkFrame.HeaderBytes];
+                    int first = await connection.Stream.ReadAsync(header, token).ConfigureAwait(false);
+                    if (first == 0) throw new IOException("the appliance closed the bulk-channel connection before answering (the response ended prematurely)");
+                    answered = true;
+                    await ReadExactlyAsync(connection.Stream, header.AsMemory(first), token).ConfigureAwait(false);
+                    (kind, uint declared) = BulkFrame.ReadHeader(header);
+                    if (kind is not (BulkFrame.OkKind or BulkFrame.ErrorKind))
+                        throw new RpcException(new Status(StatusCode.Internal, $"the appliance answered on the bulk channel with a frame of unknown kind 0x{kind:x2}; the appliance and this SDK do not speak the same bulk-channel version: update the one that is older, or set FederationClientOptions.BulkChannel to false"));
+                    long cap = kind == BulkFrame.ErrorKind ? BulkFrame.MaxErrorBytes : Math.Min(_owner.Endpoint.MaxAnswerBytes, Array.MaxLength);
+                    if (declared > cap)
+                    {
+                        throw kind == BulkFrame.ErrorKind
+                            ? new RpcException(new Status(StatusCode.Internal, $"the appliance's bulk-channel error answer declares {declared} bytes, at most {BulkFrame.MaxErrorBytes} are allowed; nothing of it was read"))
+                            : new RpcException(new Status(StatusCode.ResourceExhausted, $"Received message exceeds the maximum configured message size ({declared} bytes, at most {cap}); nothing of it was read."));
+                    }
+                    length = (int)declared;
+                    payload = ArrayPool<byte>.Shared.Rent(Math.Max(1, length));
+                    await ReadExactlyAsync(connection.Stream, payload.AsMemory(0, length), token).ConfigureAwait(false);
+                    break;
+                }
+                catch (Exception e) when (reused && !retried && !answered && !token.IsCancellationRequested && e is IOException or SocketException)
+                {
+                    connection.Dispose();
+                    connection = null;
+                }
+                finally { closing.Dispose(); }
             }
-            finally { closing.Dispose(); }
             // The whole answer was read: the connection can serve another call (unless a cancellation closed it just now).
             _owner.Return(connection);
             connection = null;

@@ -491,6 +491,43 @@ public sealed class BulkCallInvokerTests
     }
 
     [Test]
+    public async Task AnIdleConnectionTheServerClosedBeforeAnswering_IsSentAgainOnceOnANewConnection()
+    {
+        // The server answers the first call, then closes the kept connection when the second request arrives, without an
+        // answer (an appliance that dropped an idle connection as it was being reused): the call is sent again, once, on a new
+        // connection. A connection that fails the same way when new is not retried here (the client's backoff decides).
+        int onFirst = 0;
+        await using var server = new BulkServer(async (f, ssl) =>
+        {
+            if (f.Connection == 1 && Interlocked.Increment(ref onFirst) == 2) return false;
+            await Answer(ssl, BulkFrame.OkKind, new SubmitReply { Sequence = (ulong)f.Connection * 10 }.ToByteArray());
+            return true;
+        });
+        using var invoker = new BulkCallInvoker(Grpc(), Endpoint(server));
+
+        await invoker.AsyncUnaryCall(Submit, null, Options(), ASubmit()).ResponseAsync;
+        SubmitRequest second = ASubmit();
+        SubmitReply reply = await invoker.AsyncUnaryCall(Submit, null, Options(), second).ResponseAsync;
+
+        Assert.That(reply.Sequence, Is.EqualTo(20UL), "answered on the second connection");
+        Assert.That(server.Frames.Select(f => f.Connection), Is.EqualTo(new[] { 1, 1, 2 }));
+        Assert.That(server.Frames.Skip(1).Select(f => f.Payload), Is.All.EqualTo(second.ToByteArray()), "the same request, sent again");
+    }
+
+    [Test]
+    public async Task ANewConnectionClosedBeforeAnswering_IsUnavailable_NotSentAgain()
+    {
+        await using var server = new BulkServer((_, _) => Task.FromResult(false));   // reads the request, closes
+        using var invoker = new BulkCallInvoker(Grpc(), Endpoint(server));
+
+        var e = Assert.ThrowsAsync<RpcException>(async () => await invoker.AsyncUnaryCall(Submit, null, Options(), ASubmit()).ResponseAsync)!;
+
+        Assert.That(e.StatusCode, Is.EqualTo(StatusCode.Unavailable));
+        Assert.That(e.Status.Detail, Does.Contain("before answering"));
+        Assert.That(server.Frames, Has.Count.EqualTo(1));
+    }
+
+    [Test]
     public async Task ThroughFederationClient_AServerClosingMidAnswer_IsRetriedOnANewConnection()
     {
         // The first call is answered (so the failure is not taken for a refused certificate, which a connection closed before
