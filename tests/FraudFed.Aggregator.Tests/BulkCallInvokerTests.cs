@@ -75,9 +75,12 @@ public sealed class BulkCallInvokerTests
         private readonly List<Task> _connections = [];
         private int _accepted;
 
-        public BulkServer(Func<Frame, SslStream, Task<bool>> script, string alpn = BulkFrame.AlpnProtocol)
+        private readonly bool _refuseClients;
+
+        public BulkServer(Func<Frame, SslStream, Task<bool>> script, string alpn = BulkFrame.AlpnProtocol, bool refuseClients = false)
         {
             _script = script;
+            _refuseClients = refuseClients;
             _alpn = new SslApplicationProtocol(alpn);
             _listener.Start();
             _ = AcceptAsync();
@@ -120,7 +123,7 @@ public sealed class BulkCallInvokerTests
                     {
                         if (certificate is null) return false;
                         ClientCertificates.Enqueue(certificate.Subject);
-                        return true;
+                        return !_refuseClients;
                     },
                     ApplicationProtocols = [_alpn],
                 }, _stop.Token);
@@ -342,6 +345,37 @@ public sealed class BulkCallInvokerTests
 
         Assert.That(server.Frames.Select(f => f.Kind), Is.EqualTo(new[] { BulkFrame.SubmitKind, BulkFrame.SubmitKind }), "both calls went over the bulk channel");
         Assert.That(SubmitRequest.Parser.ParseFrom(server.Frames.First().Payload).Message.ToByteArray(), Is.EqualTo(new byte[] { 1, 2, 3 }));
+    }
+
+    [Test]
+    public async Task ThroughFederationClient_AServerThatRefusesTheClientCertificate_IsNamedAsTheGrpcPathNamesIt()
+    {
+        await using var server = new BulkServer((_, _) => Task.FromResult(true), refuseClients: true);
+        using LoadedBankConfig config = Config(server.Port);
+        await using FederationClient client = FederationClient.Create(config, new FederationClientOptions { RetryBudget = TimeSpan.FromSeconds(5) });
+
+        var e = Assert.ThrowsAsync<FederationException>(() => client.SubmitAsync(new byte[] { 1 }, CancellationToken.None))!;
+
+        Assert.That(e.Message, Does.Contain("refused this bank's TLS client certificate"));
+        Assert.That(server.Frames, Is.Empty);
+    }
+
+    [Test]
+    public async Task ThroughFederationClient_AnApplianceCertificateFromAnotherAuthority_IsRefusedByThisBank_NotRetried()
+    {
+        await using var server = new BulkServer((_, _) => Task.FromResult(true));
+        using var otherKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        using X509Certificate2 otherCa = new CertificateRequest("CN=another-ca", otherKey, HashAlgorithmName.SHA256)
+            .CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddDays(1));
+        using LoadedBankConfig config = Config(server.Port, ca: otherCa);
+        await using FederationClient client = FederationClient.Create(config, new FederationClientOptions { RetryBudget = TimeSpan.FromSeconds(30) });
+
+        DateTime start = DateTime.UtcNow;
+        var e = Assert.ThrowsAsync<FederationException>(() => client.SubmitAsync(new byte[] { 1 }, CancellationToken.None))!;
+
+        Assert.That(e.Message, Does.StartWith("this bank refused the certificate of the aggregator"));
+        Assert.That(DateTime.UtcNow - start, Is.LessThan(TimeSpan.FromSeconds(10)), "not retried for the budget");
+        Assert.That(server.Frames, Is.Empty);
     }
 
     [Test]
@@ -608,9 +642,9 @@ public sealed class BulkCallInvokerTests
     // ---- helpers ----
 
     /// <summary>A bank configuration for a client of the test server (nothing on disk; no session is started).</summary>
-    private static LoadedBankConfig Config(int port) =>
+    private static LoadedBankConfig Config(int port, X509Certificate2? ca = null) =>
         new(new BankConfig { Bank = 0, Aggregator = $"https://127.0.0.1:{port}" }, new Uri($"https://127.0.0.1:{port}"),
-            X509CertificateLoader.LoadPkcs12(_client.Export(X509ContentType.Pkcs12), null), X509CertificateLoader.LoadCertificate(_server.RawData), new byte[32]);
+            X509CertificateLoader.LoadPkcs12(_client.Export(X509ContentType.Pkcs12), null), X509CertificateLoader.LoadCertificate((ca ?? _server).RawData), new byte[32]);
 
     private static async Task<bool> WaitFor(Func<bool> condition)
     {
