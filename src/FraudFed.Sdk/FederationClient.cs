@@ -281,6 +281,9 @@ public sealed partial class FederationClient : IAsyncDisposable
     public long BytesUploaded { get; private set; }
     /// <summary>Bytes of mailbox items this bank has read.</summary>
     public long BytesDownloaded { get; private set; }
+    /// <summary>Bulk-channel connections this client has opened (SPEC.md 14.8); 0 with <see cref="FederationClientOptions.BulkChannel"/>
+    /// false or while every call went over gRPC.</summary>
+    internal long BulkConnectionsOpened => _bulk?.ConnectionsOpened ?? 0;
     /// <summary>Bytes of the aggregator's protocol messages this bank has taken from its mailbox: the payloads of its
     /// <c>message</c> items (serialized HeAggregatorMessage or MaskingAggregatorMessage, SPEC.md 14.5) and the sum of each
     /// masking result (its <c>sum_le</c> bytes: a masking bank downloads the sum every round, as a homomorphic bank downloads

@@ -563,6 +563,15 @@ public sealed class BulkFrameCodecTests
     }
 
     [Test]
+    public void EncodeError_RefusesWhatDecodeErrorRefuses_AStatusThatIsNoRefusal()
+    {
+        // OK (0) and codes past 16 are no refusal: the decoder would refuse such a payload, so the encoder never makes one.
+        Assert.That(() => BulkFrame.EncodeError(StatusCode.OK, "fine", null), Throws.InstanceOf<ArgumentOutOfRangeException>());
+        Assert.That(() => BulkFrame.EncodeError((StatusCode)17, "?", null), Throws.InstanceOf<ArgumentOutOfRangeException>());
+        Assert.That(BulkFrame.DecodeError(BulkFrame.EncodeError(StatusCode.Unauthenticated, "x", null)).StatusCode, Is.EqualTo(StatusCode.Unauthenticated));
+    }
+
+    [Test]
     public void EveryTruncation_AndAnyTrailingByte_IsInvalidData()
     {
         byte[] payload = BulkFrame.EncodeError(StatusCode.InvalidArgument, "a detail", Trailers());

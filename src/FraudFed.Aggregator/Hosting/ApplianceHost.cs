@@ -140,9 +140,11 @@ public sealed class ApplianceHost : IAsyncDisposable
                     OnConnection = handshake => ValueTask.FromResult(CountFailedHandshake(handshake, metrics, new SslServerAuthenticationOptions
                     {
                         ServerCertificateContext = serverCertificate,
-                        // h2 for gRPC, or the bulk channel (SPEC.md 14.8). Kestrel fills in its own list (h2 alone, for an
-                        // HTTP/2-only endpoint) only when the callback sets none, so both are named here.
-                        ApplicationProtocols = [SslApplicationProtocol.Http2, new SslApplicationProtocol(FraudFed.Sdk.Wire.BulkFrame.AlpnProtocol)],
+                        // The bulk channel (SPEC.md 14.8) or h2 for gRPC. Kestrel fills in its own list (h2 alone, for an
+                        // HTTP/2-only endpoint) only when the callback sets none, so both are named here. The server's order
+                        // decides: .NET picks the first protocol of this list that the client also offers, and a bank offers
+                        // both (a gRPC-only client offers h2 alone and gets it), so the bulk channel comes first.
+                        ApplicationProtocols = [new SslApplicationProtocol(FraudFed.Sdk.Wire.BulkFrame.AlpnProtocol), SslApplicationProtocol.Http2],
                         ClientCertificateRequired = true,
                         EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
                         CertificateRevocationCheckMode = X509RevocationMode.NoCheck,

@@ -75,10 +75,12 @@ internal static class BulkFrame
 
     /// <summary>The error payload of a refusal with status <paramref name="code"/>, <paramref name="detail"/> (cut to
     /// <see cref="MaxDetailBytes"/> UTF-8 bytes at a character boundary) and <paramref name="trailers"/> (text trailers only).</summary>
-    /// <exception cref="ArgumentException">more than <see cref="MaxTrailers"/> trailers, a binary or invalid key, or a value over
-    /// 65535 UTF-8 bytes.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="code"/> is not a refusal (outside 1..16: OK is no error).</exception>
+    /// <exception cref="ArgumentException">more than <see cref="MaxTrailers"/> trailers, a binary key or one the decoder refuses
+    /// (not printable lower-case ASCII), or a value over 65535 UTF-8 bytes.</exception>
     public static byte[] EncodeError(StatusCode code, string detail, Metadata? trailers)
     {
+        if ((int)code is < 1 or > 16) throw new ArgumentOutOfRangeException(nameof(code), code, "an error payload carries a refusal: a status code in 1..16");
         byte[] text = Encoding.UTF8.GetBytes(Cut(detail ?? "", MaxDetailBytes));
         var entries = trailers is null ? [] : trailers.ToList();
         if (entries.Count > MaxTrailers) throw new ArgumentException($"at most {MaxTrailers} trailers", nameof(trailers));
@@ -92,7 +94,7 @@ internal static class BulkFrame
         buffer.WriteByte((byte)entries.Count);
         foreach (Metadata.Entry e in entries)
         {
-            if (e.IsBinary || e.Key.Length is 0 or > 255 || e.Key.Any(c => c > 0x7E || char.IsUpper(c)))
+            if (e.IsBinary || e.Key.Length is 0 or > 255 || e.Key.Any(c => c is < '!' or > '~' || char.IsUpper(c)))
                 throw new ArgumentException($"trailer key '{e.Key}' cannot travel in an error payload", nameof(trailers));
             byte[] value = Encoding.UTF8.GetBytes(e.Value);
             if (value.Length > ushort.MaxValue) throw new ArgumentException($"trailer '{e.Key}' is too long", nameof(trailers));
