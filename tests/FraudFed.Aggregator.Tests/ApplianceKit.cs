@@ -45,6 +45,8 @@ internal sealed class ApplianceKit : IAsyncDisposable
     public Func<string, Storage.IAggregatorStore>? OpenStore { get; set; }
     /// <summary>An extra log provider of the next start, or null.</summary>
     public ILoggerProvider? Logs { get; set; }
+    /// <summary>The bulk channel's frame and idle timeouts of the next start (null: the appliance's defaults).</summary>
+    public (TimeSpan Frame, TimeSpan Idle)? BulkTimeouts { get; set; }
     /// <summary>The appliance's log level (default: warnings and above).</summary>
     public LogLevel LogLevel { get; set; } = LogLevel.Warning;
 
@@ -72,7 +74,7 @@ internal sealed class ApplianceKit : IAsyncDisposable
     {
         Loaded = AggregatorConfig.Load(ConfigPath);
         Host = ApplianceHost.Create(Loaded, l => { l.SetMinimumLevel(LogLevel); if (Logs is { } p) l.AddProvider(p); },
-            path => OpenStore is { } open ? open(path) : new Storage.SqliteAggregatorStore(path));
+            path => OpenStore is { } open ? open(path) : new Storage.SqliteAggregatorStore(path), BulkTimeouts);
         await Host.StartAsync();
         Address = Host.Addresses.First(a => a.Scheme == "https");
         if (Loaded.Listen.Port == 0)

@@ -1,7 +1,8 @@
-// Builds and runs the appliance: Kestrel with one mutual-TLS HTTP/2 endpoint (client certificates required and pinned
-// by the roster: any other client fails the TLS handshake, before any protocol work) and an optional plain operations
-// endpoint (/metrics in Prometheus text, /healthz); grpc.health.v1 on the TLS endpoint; the coordinator and its
-// deadline ticker. The coordinator is created (and the state file replayed) before any port is bound.
+// Builds and runs the appliance: Kestrel with one mutual-TLS endpoint (client certificates required and pinned by the roster:
+// any other client fails the TLS handshake, before any protocol work), HTTP/2 for gRPC or the bulk channel (SPEC.md 14.8) as
+// the handshake's ALPN selects, and an optional plain operations endpoint (/metrics in Prometheus text, /healthz);
+// grpc.health.v1 on the TLS endpoint; the coordinator and its deadline ticker. The coordinator is created (and the state
+// file replayed) before any port is bound.
 using System.Net;
 using System.Net.Security;
 using System.Security.Authentication;
@@ -84,8 +85,10 @@ public sealed class ApplianceHost : IAsyncDisposable
         Create(config, configureLogging, path => new SqliteAggregatorStore(path));
 
     /// <summary><see cref="Create(LoadedAggregatorConfig, Action{ILoggingBuilder}?)"/> over the store <paramref name="openStore"/>
-    /// opens at the state path (tests: a store that fails writes).</summary>
-    internal static ApplianceHost Create(LoadedAggregatorConfig config, Action<ILoggingBuilder>? configureLogging, Func<string, IAggregatorStore> openStore)
+    /// opens at the state path (tests: a store that fails writes), with the bulk channel's timeouts <paramref name="bulkTimeouts"/>
+    /// (frame, idle; null: <see cref="BulkChannel.DefaultFrameTimeout"/> and <see cref="BulkChannel.DefaultIdleTimeout"/>).</summary>
+    internal static ApplianceHost Create(LoadedAggregatorConfig config, Action<ILoggingBuilder>? configureLogging, Func<string, IAggregatorStore> openStore,
+        (TimeSpan Frame, TimeSpan Idle)? bulkTimeouts = null)
     {
         ArgumentNullException.ThrowIfNull(config);
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { ApplicationName = "FraudFed.Aggregator", ContentRootPath = AppContext.BaseDirectory });
@@ -94,6 +97,7 @@ public sealed class ApplianceHost : IAsyncDisposable
         logging(builder.Logging);
 
         var metrics = new AggregatorMetrics();
+        BulkChannel? bulk = null;   // set once the host is built (it runs the service's calls); no connection arrives before
         builder.WebHost.UseSockets(s =>
         {
             // Receive straight into a buffer: by default Kestrel first waits for data with a zero-byte receive, which .NET makes
@@ -136,6 +140,11 @@ public sealed class ApplianceHost : IAsyncDisposable
                     OnConnection = handshake => ValueTask.FromResult(CountFailedHandshake(handshake, metrics, new SslServerAuthenticationOptions
                     {
                         ServerCertificateContext = serverCertificate,
+                        // The bulk channel (SPEC.md 14.8) or h2 for gRPC. Kestrel fills in its own list (h2 alone, for an
+                        // HTTP/2-only endpoint) only when the callback sets none, so both are named here. The server's order
+                        // decides: .NET picks the first protocol of this list that the client also offers, and a bank offers
+                        // both (a gRPC-only client offers h2 alone and gets it), so the bulk channel comes first.
+                        ApplicationProtocols = [new SslApplicationProtocol(FraudFed.Sdk.Wire.BulkFrame.AlpnProtocol), SslApplicationProtocol.Http2],
                         ClientCertificateRequired = true,
                         EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
                         CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
@@ -147,6 +156,15 @@ public sealed class ApplianceHost : IAsyncDisposable
                             return false;
                         },
                     })),
+                });
+                // A connection whose handshake selected the bulk channel is served by it instead of HTTP/2; it counts as served
+                // (see CountFailedHandshake) once a request frame arrives.
+                listen.Use(next => connection =>
+                {
+                    if (!BulkChannel.Negotiated(connection)) return next(connection);
+                    ServedFlag? served = connection.Items.TryGetValue(Served, out object? flag) ? flag as ServedFlag : null;
+                    BulkChannel channel = bulk ?? throw new InvalidOperationException("the bulk channel is served once the host is built");
+                    return channel.ServeAsync(connection, () => served?.Set());
                 });
             });
             if (config.Ops is not null) k.Listen(config.Ops, listen => listen.Protocols = HttpProtocols.Http1);
@@ -185,6 +203,8 @@ public sealed class ApplianceHost : IAsyncDisposable
             .WithMetrics(m => m.AddMeter(AggregatorMetrics.MeterName).AddPrometheusExporter());
 
         WebApplication app = builder.Build();
+        bulk = new BulkChannel(ActivatorUtilities.CreateInstance<FederationService>(app.Services), config, metrics,
+            app.Services.GetRequiredService<ILoggerFactory>().CreateLogger<BulkChannel>(), bulkTimeouts?.Frame, bulkTimeouts?.Idle);
         app.Use(async (context, next) =>
         {
             // A call arrived on this connection (see CountFailedHandshake): its TLS handshake succeeded and the client went on.

@@ -1,5 +1,6 @@
 // The gRPC service of service.proto: identity from the client certificate, one coordinator call per method, protocol
-// refusals mapped to status codes by StatusMapping (SPEC.md 14.5), per-bank rate limits. Nothing else happens here.
+// refusals mapped to status codes by StatusMapping (SPEC.md 14.5), per-bank rate limits. Nothing else happens here. Submit
+// and Receive are SubmitAsync and ReceiveAsync, which the bulk channel (BulkChannel, SPEC.md 14.8) calls too.
 using System.Collections.Concurrent;
 using System.Runtime.InteropServices;
 using System.Threading.RateLimiting;
@@ -44,7 +45,7 @@ internal sealed class FederationService(Coordinator coordinator, LoadedAggregato
         try
         {
             var reply = new RoundRequestReply { Round = await coordinator.RequestRoundAsync(bank, (int)Math.Min(request.Length, int.MaxValue)).ConfigureAwait(false) };
-            if (request.HasDeliverAfter) reply.Items.AddRange(await Deliverable(bank, request.DeliverAfter, context).ConfigureAwait(false));
+            if (request.HasDeliverAfter) reply.Items.AddRange(await Deliverable(bank, request.DeliverAfter, context.CancellationToken).ConfigureAwait(false));
             return reply;
         }
         catch (ProtocolViolationException e) { throw Refuse(bank, e); }
@@ -63,9 +64,15 @@ internal sealed class FederationService(Coordinator coordinator, LoadedAggregato
         catch (EndedSessionException e) { throw Ended(bank, e); }
     }
 
-    public override async Task<SubmitReply> Submit(SubmitRequest request, ServerCallContext context)
+    public override Task<SubmitReply> Submit(SubmitRequest request, ServerCallContext context) =>
+        SubmitAsync(BankOf(context), request, context.CancellationToken);
+
+    /// <summary>The Submit call of bank <paramref name="bank"/> (its identity already taken from its certificate), for both
+    /// channels: gRPC and the bulk channel (SPEC.md 14.8). Rate limit, size check, intake, the coordinator, delivery with the
+    /// answer, the intake buffer's return and the timings all happen here; a refusal is the <see cref="RpcException"/> the
+    /// gRPC call answers with.</summary>
+    internal async Task<SubmitReply> SubmitAsync(int bank, SubmitRequest request, CancellationToken cancellationToken)
     {
-        int bank = BankOf(context);
         Limit(bank);
         long started = ApplianceTimings.Now;
         bool timed = false;   // the Submit timing counts the intake and the durable commit, not a wait for the next item
@@ -90,7 +97,7 @@ internal sealed class FederationService(Coordinator coordinator, LoadedAggregato
                 coordinator.Timings.Submit(ApplianceTimings.Now - started);
                 timed = true;
                 TimeSpan wait = TimeSpan.FromMilliseconds(Math.Min(request.WaitMilliseconds, MaxWaitMilliseconds));
-                reply.Items.AddRange(await Deliverable(bank, request.DeliverAfter, context, wait).ConfigureAwait(false));
+                reply.Items.AddRange(await Deliverable(bank, request.DeliverAfter, cancellationToken, wait).ConfigureAwait(false));
             }
             return reply;
         }
@@ -114,15 +121,20 @@ internal sealed class FederationService(Coordinator coordinator, LoadedAggregato
         }
     }
 
-    public override async Task<ReceiveReply> Receive(ReceiveRequest request, ServerCallContext context)
+    public override Task<ReceiveReply> Receive(ReceiveRequest request, ServerCallContext context) =>
+        ReceiveAsync(BankOf(context), request, context.CancellationToken);
+
+    /// <summary>The Receive call of bank <paramref name="bank"/> (its identity already taken from its certificate), for both
+    /// channels: gRPC and the bulk channel (SPEC.md 14.8); a refusal is the <see cref="RpcException"/> the gRPC call answers
+    /// with.</summary>
+    internal async Task<ReceiveReply> ReceiveAsync(int bank, ReceiveRequest request, CancellationToken cancellationToken)
     {
-        int bank = BankOf(context);
         EnsureServing();   // a bank must not long-poll, silently, an appliance that can no longer move
         var wait = TimeSpan.FromMilliseconds(Math.Min(request.WaitMilliseconds, MaxWaitMilliseconds));
         int max = request.MaxItems is 0 or > 1024 ? 64 : (int)request.MaxItems;
         var reply = new ReceiveReply();
         Sdk.Diagnostics.HopTrace.Mark(bank, "a.rcv>", (long)request.AfterSequence);
-        reply.Items.AddRange(await coordinator.ReceiveAsync(bank, request.AfterSequence, wait, max, context.CancellationToken).ConfigureAwait(false));
+        reply.Items.AddRange(await coordinator.ReceiveAsync(bank, request.AfterSequence, wait, max, cancellationToken).ConfigureAwait(false));
         Sdk.Diagnostics.HopTrace.Mark(bank, "a.rcv<", reply.Items.Count);
         return reply;
     }
@@ -134,8 +146,8 @@ internal sealed class FederationService(Coordinator coordinator, LoadedAggregato
     /// committed now, as a Receive with wait <paramref name="wait"/> returns them (at most 64; a Submit may wait, a RoundRequest
     /// does not). Asked for once the call's own change is durable, so the items its commit produced (the next stage's message
     /// when it was the last one the stage waited for) are among them.</summary>
-    private Task<IReadOnlyList<MailboxItem>> Deliverable(int bank, ulong after, ServerCallContext context, TimeSpan wait = default) =>
-        coordinator.ReceiveAsync(bank, after, wait, 64, context.CancellationToken);
+    private Task<IReadOnlyList<MailboxItem>> Deliverable(int bank, ulong after, CancellationToken cancellationToken, TimeSpan wait = default) =>
+        coordinator.ReceiveAsync(bank, after, wait, 64, cancellationToken);
 
     /// <summary>The message's bytes without a copy when the parser gave the field its own array (it does for a parsed bytes
     /// field; nothing else holds or changes that array once the request is parsed), else a copy.</summary>

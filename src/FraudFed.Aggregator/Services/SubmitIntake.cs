@@ -12,6 +12,7 @@
 using System.Buffers;
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using FraudFed.Sdk;
 using FraudFed.Sdk.Wire;
 using Google.Protobuf;
 using Grpc.Core;
@@ -128,7 +129,31 @@ internal static class SubmitRequestParser
 
     /// <summary>The request marshaller of Submit: <see cref="Parse"/> on the server; the generated serializer otherwise.</summary>
     public static Marshaller<SubmitRequest> Marshaller(IntakeBuffers buffers) =>
-        Marshallers.Create<SubmitRequest>(Serialize, context => Parse(context.PayloadAsReadOnlySequence(), buffers));
+        Marshallers.Create<SubmitRequest>(Serialize, context => ParseOrRefuse(context.PayloadAsReadOnlySequence(), buffers));
+
+    /// <summary><see cref="Parse"/>, with bytes that are not a SubmitRequest refused as <see cref="MalformedRequest"/> says.</summary>
+    /// <exception cref="RpcException">INVALID_ARGUMENT, reason <c>Malformed</c>.</exception>
+    public static SubmitRequest ParseOrRefuse(ReadOnlySequence<byte> payload, IntakeBuffers buffers)
+    {
+        try { return Parse(payload, buffers); }
+        catch (InvalidProtocolBufferException) { throw MalformedRequest(nameof(SubmitRequest)); }
+    }
+
+    /// <summary><paramref name="parser"/>'s message in <paramref name="payload"/>, with bytes that are not one refused as
+    /// <see cref="MalformedRequest"/> says.</summary>
+    /// <exception cref="RpcException">INVALID_ARGUMENT, reason <c>Malformed</c>.</exception>
+    public static T ParseOrRefuse<T>(MessageParser<T> parser, ReadOnlySequence<byte> payload) where T : IMessage<T>
+    {
+        try { return parser.ParseFrom(payload); }
+        catch (InvalidProtocolBufferException) { throw MalformedRequest(typeof(T).Name); }
+    }
+
+    /// <summary>The refusal of a request whose bytes are not the call's request message (SPEC.md 14.5, on both channels):
+    /// INVALID_ARGUMENT with the trailer <c>fraudfed-violation: Malformed</c>; the detail names the message type only (none
+    /// of the request's bytes).</summary>
+    public static RpcException MalformedRequest(string messageType) =>
+        new(new Status(StatusMapping.ToStatus(FraudFed.Cryptography.ViolationReason.Malformed), $"the request is not a valid {messageType} (protobuf)"),
+            new Metadata { { StatusMapping.ReasonTrailer, StatusMapping.TrailerValue(FraudFed.Cryptography.ViolationReason.Malformed) } });
 
     /// <summary>The generated marshaller's serializer for any message.</summary>
     public static void Serialize<T>(T message, SerializationContext context) where T : IBufferMessage
@@ -174,5 +199,5 @@ internal abstract class FederationServiceBase
         new(MethodType.Unary, ServiceName, name, request, response);
 
     private static Marshaller<T> Generated<T>(MessageParser<T> parser) where T : IMessage<T>, IBufferMessage =>
-        Marshallers.Create<T>(SubmitRequestParser.Serialize, context => parser.ParseFrom(context.PayloadAsReadOnlySequence()));
+        Marshallers.Create<T>(SubmitRequestParser.Serialize, context => SubmitRequestParser.ParseOrRefuse(parser, context.PayloadAsReadOnlySequence()));
 }

@@ -45,9 +45,10 @@ internal sealed class BenchRoundCommand : ICliSubcommands
         var values = new Option<int>("--values") { Description = "Values per bank (1..16777216), each below 2^32.", DefaultValueFactory = _ => 1_000_000 }.InRange(1, 1 << 24);
         var rounds = new Option<int>("--rounds") { Description = "Rounds to time in each stack (1..1000), interleaved; wall and CPU times are the median per round.", DefaultValueFactory = _ => 1 }.InRange(1, 1000);
         var insecure = new Option<bool>("--insecure-test-parameters") { Description = "Homomorphic mode: the INSECURE n = 256 ring (quick checks only)." };
+        var grpcOnly = new Option<bool>("--grpc-only") { Description = "Every bank call over gRPC, without the bulk channel (SPEC.md 14.8): the transport before it, for comparison." };
         var json = new Option<bool>("--json") { Description = "End with one JSON line of results." };
         var cmd = new Command("round", "One secure-sum round through the appliance and bank SDK over loopback mutual TLS, against the in-process round of the same mode.");
-        foreach (Option o in new Option[] { mode, banks, values, rounds, insecure, json }) cmd.Options.Add(o);
+        foreach (Option o in new Option[] { mode, banks, values, rounds, insecure, grpcOnly, json }) cmd.Options.Add(o);
         cmd.SetAction(pr => CliErrors.Guard("bench round", pr.InvocationConfiguration.Error, () =>
         {
             int n = pr.GetValue(banks), v = pr.GetValue(values);
@@ -57,13 +58,13 @@ internal sealed class BenchRoundCommand : ICliSubcommands
             if (r is < 1 or > 1000) throw new UsageException($"--rounds must be in 1..1000 (got {r}).");
             if (pr.GetValue(insecure) && pr.GetValue(mode) != "he")
                 throw new UsageException("--insecure-test-parameters applies to --mode he only (the RLWE ring); masking has no such parameters, drop the flag.");
-            return Run(pr.GetValue(mode)!, n, v, r, pr.GetValue(insecure), pr.GetValue(json), pr.InvocationConfiguration.Output, pr.InvocationConfiguration.Error)
+            return Run(pr.GetValue(mode)!, n, v, r, pr.GetValue(insecure), !pr.GetValue(grpcOnly), pr.GetValue(json), pr.InvocationConfiguration.Output, pr.InvocationConfiguration.Error)
                 .GetAwaiter().GetResult();
         }));
         return cmd;
     }
 
-    private static async Task<int> Run(string mode, int n, int count, int rounds, bool insecure, bool json, TextWriter stdout, TextWriter stderr)
+    private static async Task<int> Run(string mode, int n, int count, int rounds, bool insecure, bool bulk, bool json, TextWriter stdout, TextWriter stderr)
     {
         var random = new Random(1);   // benchmark data, not secrets
         ulong[][] vectors = Enumerable.Range(0, n).Select(_ => Enumerable.Range(0, count).Select(_ => (ulong)random.NextInt64(1L << 32)).ToArray()).ToArray();
@@ -92,7 +93,7 @@ internal sealed class BenchRoundCommand : ICliSubcommands
                 File.WriteAllText(path, JsonSerializer.Serialize(b with { Aggregator = $"https://127.0.0.1:{port}", MaxMessageBytes = 1 << 29 }, ConfigJson.Options));
                 LoadedBankConfig bank = BankConfig.Load(path);
                 configs.Add(bank);
-                clients.Add(FederationClient.Create(bank, new FederationClientOptions { StageTimeout = TimeSpan.FromHours(1) }));
+                clients.Add(FederationClient.Create(bank, new FederationClientOptions { StageTimeout = TimeSpan.FromHours(1), BulkChannel = bulk }));
             }
             stderr.WriteLine($"bench round: {mode}, {n} banks, {Plural.Of(count, "value")}; session setup over loopback TLS ...");
             var setup = Stopwatch.StartNew();
@@ -197,6 +198,8 @@ internal sealed class BenchRoundCommand : ICliSubcommands
             stdout.WriteLine($"  ratio                        {ratio:0.00}");
             stdout.WriteLine($"  CPU per round (s)            {cpuPerRound:0.000} appliance stack, {inprocCpuPerRound:0.000} in process (medians)");
             stdout.WriteLine($"  JIT during the rounds         {Median(applianceLeg.Jit):0.000} s per round, {applianceLeg.JitMethods} methods in all (appliance stack); {Median(inprocLeg.Jit):0.000} s, {inprocLeg.JitMethods} methods (in process)");
+            long bulkConnections = clients.Sum(cl => cl.BulkConnectionsOpened);
+            stdout.WriteLine($"  bank calls                   {(bulkConnections > 0 ? $"Submit and Receive over the bulk channel ({Plural.Of(bulkConnections, "connection")}), the rest over gRPC" : bulk ? "all over gRPC (the appliance did not select the bulk channel)" : "all over gRPC (--grpc-only)")}");
             stdout.WriteLine($"  bank upload, all banks (B)   {upload}");
             stdout.WriteLine($"  peak RSS (MiB)               {peak:0.0}");
             stdout.WriteLine($"  exact                        {(exact ? "yes" : "NO")}");
@@ -219,7 +222,7 @@ internal sealed class BenchRoundCommand : ICliSubcommands
                     ["cpu_s_all"] = Rounded(applianceLeg.Cpu), ["inproc_cpu_s_all"] = Rounded(inprocLeg.Cpu),
                     ["jit_s"] = Math.Round(Median(applianceLeg.Jit), 4), ["inproc_jit_s"] = Math.Round(Median(inprocLeg.Jit), 4),
                     ["jit_methods"] = applianceLeg.JitMethods, ["inproc_jit_methods"] = inprocLeg.JitMethods,
-                    ["bank_upload_bytes"] = upload, ["peak_rss_mb"] = OneDecimal(peak), ["exact"] = exact,
+                    ["bank_upload_bytes"] = upload, ["bulk_channel"] = bulkConnections > 0, ["bulk_connections"] = bulkConnections, ["peak_rss_mb"] = OneDecimal(peak), ["exact"] = exact,
                     ["engine_s"] = Math.Round(spent.EngineSeconds, 3), ["store_s"] = Math.Round(spent.StoreWriteSeconds + spent.StoreReadSeconds, 3),
                     ["store_write_s"] = Math.Round(spent.StoreWriteSeconds, 3), ["store_read_s"] = Math.Round(spent.StoreReadSeconds, 3),
                     ["lock_wait_s"] = Math.Round(spent.LockWaitSeconds, 3), ["intake_s"] = Math.Round(spent.IntakeSeconds, 3),

@@ -563,5 +563,21 @@ public sealed class ApplianceCommandTests
         Assert.That(inproc, Has.Length.EqualTo(2).And.All.GreaterThan(0));
         Assert.That(r.GetProperty("wall_s").GetDouble(), Is.EqualTo((walls[0] + walls[1]) / 2).Within(2e-4));
         Assert.That(r.GetProperty("inproc_wall_s").GetDouble(), Is.EqualTo((inproc[0] + inproc[1]) / 2).Within(2e-4));
+        // The banks' Submit and Receive went over the bulk channel (SPEC.md 14.8), as a bank client's do by default.
+        Assert.That(r.GetProperty("bulk_channel").GetBoolean(), Is.True);
+        Assert.That(r.GetProperty("bulk_connections").GetInt64(), Is.GreaterThanOrEqualTo(3), "at least one per bank");
+        Assert.That(stdout, Does.Contain("over the bulk channel"));
+    }
+
+    [Test]
+    public void BenchRound_GrpcOnly_SendsEveryCallOverGrpc_ToTheSameExactSum()
+    {
+        var (code, stdout, stderr) = HostileInputTests.Run("bench", "round", "--mode", "masking", "--banks", "3", "--values", "300", "--grpc-only", "--json");
+        Assert.That(code, Is.EqualTo(0), stderr);
+        using var doc = System.Text.Json.JsonDocument.Parse(stdout.Trim().Split('\n')[^1]);
+        Assert.That(doc.RootElement.GetProperty("exact").GetBoolean(), Is.True);
+        Assert.That(doc.RootElement.GetProperty("bulk_channel").GetBoolean(), Is.False);
+        Assert.That(doc.RootElement.GetProperty("bulk_connections").GetInt64(), Is.Zero);
+        Assert.That(stdout, Does.Contain("all over gRPC (--grpc-only)"));
     }
 }
