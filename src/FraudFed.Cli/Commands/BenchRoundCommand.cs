@@ -1,8 +1,8 @@
 // `fraudfed bench round --mode he|masking --banks N --values V [--rounds R] --json`: secure-sum rounds through the real stack —
 // the appliance (Kestrel, mutual TLS, SQLite state) and N bank SDK clients over loopback, all in this process — against the
 // in-process harness rounds of the same mode measured in the same run. After session setup, each stack gets untimed warm-up
-// rounds (the appliance's first is first_round_s) until one compiles at most 50 methods, at most 10 (warmup_rounds,
-// inproc_warmup_rounds); then R rounds of each are timed, interleaved (appliance, in-process,
+// rounds (the appliance's first is first_round_s): at least 5, until two in a row each compile at most 50 methods, at most
+// 20 (warmup_rounds, inproc_warmup_rounds); then R rounds of each are timed, interleaved (appliance, in-process,
 // in-process, appliance, ...), each after a full blocking, compacting collection. An appliance round is timed from the banks'
 // first call to the last bank holding its exact sum. The kit is made by `aggregator init`'s code in a temporary directory and
 // removed afterwards. wall_s, inproc_wall_s, cpu_s and inproc_cpu_s (process CPU seconds) are medians per round over the R
@@ -103,8 +103,8 @@ internal sealed class BenchRoundCommand : ICliSubcommands
             ulong[] plain44 = Plain(vectors, applianceModulus), plain32 = Plain(vectors, 1UL << 32);
             // Untimed warm-up rounds, as the in-process stack gets below (same rule, same fairness): the first round through the
             // appliance also pays JIT compilation, first large allocations and connection warm-up (it is reported as
-            // first_round_s), and tiered compilation goes on compiling for a round or more; warm-up ends after the first round
-            // that compiled at most QuietJitMethods methods, or after MaxWarmupRounds rounds.
+            // first_round_s), and tiered compilation goes on compiling for a round or more; warm-up runs at least MinWarmupRounds rounds and
+            // ends after two rounds in a row that each compiled at most QuietJitMethods methods, or after MaxWarmupRounds rounds.
             stderr.WriteLine("bench round: appliance warm-up (untimed) ...");
             TimeSpan? firstRound = null;
             // Each bank's result array, reused round after round (FederationClient.SumIntoAsync), as a bank that sums repeatedly does.
@@ -250,16 +250,18 @@ internal sealed class BenchRoundCommand : ICliSubcommands
 
     /// <summary>CPU time of this process (user + system, all threads): the appliance, the banks and the in-process harness all
     /// run here, so CPU per round compares the stacks' work even on a machine other jobs load (wall time then mostly waits for a core).</summary>
-    /// <summary>Runs <paramref name="round"/> until one JIT-compiles at most <see cref="QuietJitMethods"/> methods, at most
-    /// <see cref="MaxWarmupRounds"/> times (the same rule for both stacks); returns how many rounds ran.</summary>
+    /// <summary>Runs <paramref name="round"/> at least <see cref="MinWarmupRounds"/> times and until two rounds in a row each
+    /// JIT-compiled at most <see cref="QuietJitMethods"/> methods, at most <see cref="MaxWarmupRounds"/> times (the same rule for
+    /// both stacks); returns how many rounds ran.</summary>
     private static async Task<int> WarmUpAsync(Func<Task> round)
     {
-        int rounds = 0;
-        for (long compiled = long.MaxValue; rounds < MaxWarmupRounds && compiled > QuietJitMethods; rounds++)
+        int rounds = 0, quietInARow = 0;
+        while (rounds < MaxWarmupRounds && (rounds < MinWarmupRounds || quietInARow < 2))
         {
             long m0 = System.Runtime.JitInfo.GetCompiledMethodCount();
             await round();
-            compiled = System.Runtime.JitInfo.GetCompiledMethodCount() - m0;
+            rounds++;
+            quietInARow = System.Runtime.JitInfo.GetCompiledMethodCount() - m0 <= QuietJitMethods ? quietInARow + 1 : 0;
         }
         return rounds;
     }
@@ -304,10 +306,16 @@ internal sealed class BenchRoundCommand : ICliSubcommands
         GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
     }
 
-    /// <summary>A stack's warm-up ends after a round that JIT-compiled at most this many methods (tiered compilation settled).</summary>
+    /// <summary>A stack's warm-up ends after two rounds in a row that each JIT-compiled at most this many methods (tiered
+    /// compilation settled) ...</summary>
     private const int QuietJitMethods = 50;
+    /// <summary>... but not before this many rounds: the precompiled (ReadyToRun) code needs no JIT at first, so the first rounds
+    /// are quiet while its hot methods still wait for their tier-1 compilation (call counting starts 100 ms after the last new
+    /// method and promotes a method after 30 calls). Ending after the first quiet round, a run measured 554 to 2,477 methods
+    /// compiled during 5 timed rounds of a stack (28 to 105 ms of JIT per appliance round) after 2 warm-up rounds.</summary>
+    private const int MinWarmupRounds = 5;
     /// <summary>Or after this many warm-up rounds of the stack.</summary>
-    private const int MaxWarmupRounds = 10;
+    private const int MaxWarmupRounds = 20;
 
     private static double[] Rounded(List<double> xs) => [.. xs.Select(x => Math.Round(x, 4))];
 
