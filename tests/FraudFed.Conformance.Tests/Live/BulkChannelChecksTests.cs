@@ -91,6 +91,20 @@ public sealed class BulkChannelChecksTests
         Assert.That(stub.Frames, Is.GreaterThanOrEqualTo(4), "the stub was reached over TLS and read the frames");
     }
 
+    /// <summary>SPEC.md 13's table of live checks lists every bulk-channel check, in the catalogue's order.</summary>
+    [Test]
+    public void SpecLiveTable_ListsTheBulkChecks_InOrder()
+    {
+        string spec = File.ReadAllText(Path.Combine(FraudFed.Testing.Repository.Root, "protocols", "SPEC.md"));
+        int section = spec.IndexOf("\n### Live conformance\n", StringComparison.Ordinal);
+        int end = spec.IndexOf("\n### Live conformance: bank refusals", StringComparison.Ordinal);
+        Assert.That(section, Is.GreaterThan(0));
+        Assert.That(end, Is.GreaterThan(section));
+        var listed = spec[section..end].Split('\n').Where(l => l.StartsWith("| `bulk-", StringComparison.Ordinal))
+            .Select(l => l.Split('`')[1]).ToList();
+        Assert.That(listed, Is.EqualTo(BulkChannelChecks.Catalogue.Select(c => c.Name)));
+    }
+
     private static string Detail(IReadOnlyList<LiveCheckResult> results, string check) => results.Single(r => r.Name.EndsWith("/" + check, StringComparison.Ordinal)).Detail;
 
     /// <summary>A TLS server on loopback with the kit's server certificate that selects ALPN like the appliance (fraudfed-bulk/1
