@@ -113,6 +113,7 @@ internal sealed class ConformanceCommand : ICliCommand
     {
         using LiveTarget target = LiveTarget.Load(options);
         var results = new List<LiveCheckResult>(ApplianceChecks.RunAsync(target).GetAwaiter().GetResult());
+        if (!ApplianceChecks.SetupFailed(results)) results.AddRange(BulkChannelChecks.RunAsync(target).GetAwaiter().GetResult());
         if (bankChecks && !ApplianceChecks.SetupFailed(results)) results.AddRange(BankRefusalChecks.RunAsync(CancellationToken.None).GetAwaiter().GetResult());
         return Report(results, json, stdout);
     }
@@ -150,9 +151,10 @@ internal sealed class ConformanceCommand : ICliCommand
     }
 
     /// <summary>One local appliance of <paramref name="mode"/> (INSECURE test RLWE parameters in he; short join deadline for the dropout
-    /// check; <paramref name="requestsPerSecond"/> calls per second per bank).</summary>
+    /// check; <paramref name="requestsPerSecond"/> calls per second per bank); the appliance checks, then (with
+    /// <paramref name="bulkChecks"/>, when session setup passed) the bulk-channel checks.</summary>
     internal static async Task<IReadOnlyList<LiveCheckResult>> SelfModeAsync(string mode, LiveSettings settings, Func<Uri, string, Task<Uri>>? front = null,
-        int requestsPerSecond = SelfRequestsPerSecond)
+        int requestsPerSecond = SelfRequestsPerSecond, bool bulkChecks = true)
     {
         string dir = Path.Combine(Path.GetTempPath(), "fraudfed-conformance-" + Guid.NewGuid().ToString("N")[..12]);
         try
@@ -171,7 +173,8 @@ internal sealed class ConformanceCommand : ICliCommand
             if (front is not null) address = await front(address, dir).ConfigureAwait(false);
             LiveOptions options = settings.Options(address, dir, null, SelfMaxMessageBytes, () => GC.GetTotalMemory(forceFullCollection: true));
             using LiveTarget target = LiveTarget.Load(options);
-            IReadOnlyList<LiveCheckResult> results = await ApplianceChecks.RunAsync(target).ConfigureAwait(false);
+            var results = new List<LiveCheckResult>(await ApplianceChecks.RunAsync(target).ConfigureAwait(false));
+            if (bulkChecks && !ApplianceChecks.SetupFailed(results)) results.AddRange(await BulkChannelChecks.RunAsync(target).ConfigureAwait(false));
             await host.StopAsync().ConfigureAwait(false);
             return results;
         }

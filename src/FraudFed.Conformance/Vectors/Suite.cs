@@ -63,7 +63,7 @@ public static class ConformanceSuite
         new MaskingTranscriptVectors(MaskingTranscriptVectors.SecAggPlus),
         new RlweParameterVectors(), new NttVectors(), new CrsVectors(), new CiphertextVectors(), new CollectiveKeyVectors(), new ThresholdVectors(), new SignedUploadVectors(),
         new RnsDecodingVectors(), new ModulusSwitchVectors(), new RetiredKindVectors(), new ChannelVectors(), new HeSessionTranscriptVectors(),
-        new HeWireVectors(), new MaskingWireVectors(), new TrainingWireVectors(), new ServiceWireVectors(),
+        new HeWireVectors(), new MaskingWireVectors(), new TrainingWireVectors(), new ServiceWireVectors(), new BulkFrameVectors(),
     ];
 
     /// <summary>The checker of a relative path, or null.</summary>
