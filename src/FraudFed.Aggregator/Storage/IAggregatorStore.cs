@@ -3,7 +3,8 @@
 // transaction (one fsync) holding one or more events with the mailbox items they produced (group commit: the messages
 // that arrive while the previous batch is being written), done before any of those banks' Submits is acknowledged.
 // A large inbound payload is written once to its own file (WritePayloadFile: fsync, rename, directory fsync) before the
-// transaction that references it by digest commits; the row is the commit point. On start the
+// transaction that references it by digest commits; the row is the commit point. A large outbound mailbox item is written
+// the same way by AppendBatch itself, before its transaction, and read back (digest checked) by ReadMailbox. On start the
 // coordinator replays the log into fresh parties, so an in-flight round resumes and no accepted submission is lost.
 // The interface is what a shared database (PostgreSQL) would implement for several appliance instances: appends are
 // ordered by one sequence, reads are by (bank, sequence) ranges, and the header pins the session configuration.
@@ -70,10 +71,12 @@ public interface IAggregatorStore : IDisposable
     /// <summary>Appends <paramref name="e"/> and its mailbox items in one transaction; returns the event's sequence.</summary>
     long Append(StoredEvent e, IReadOnlyList<OutboundItem> outbound);
     /// <summary>Appends <paramref name="entries"/> in order, with their mailbox items, in one transaction (one fsync): all or
-    /// none. Returns each event's sequence and the mailbox items written.</summary>
+    /// none. Returns each event's sequence and the mailbox items written. An item of at least <see cref="PayloadFileThreshold"/>
+    /// bytes is first made durable in its own file, which its stored row names (the returned postings keep the caller's arrays).</summary>
     /// <exception cref="InvalidOperationException">an entry says its payload is in a file that was not written.</exception>
     AppendedBatch AppendBatch(IReadOnlyList<AppendEntry> entries);
-    /// <summary>Inbound payloads of at least this many bytes are written with <see cref="WritePayloadFile"/> (int.MaxValue: never).</summary>
+    /// <summary>Inbound payloads of at least this many bytes are written with <see cref="WritePayloadFile"/>, and outbound items of
+    /// at least this many bytes are kept in their own files by <see cref="AppendBatch"/> (int.MaxValue: never).</summary>
     int PayloadFileThreshold { get; }
     /// <summary>Makes an inbound payload durable in its own file, named by bank and digest (written to a temporary file,
     /// fsynced, renamed, directory fsynced); safe to call concurrently for different payloads and to repeat. The event that
@@ -82,6 +85,7 @@ public interface IAggregatorStore : IDisposable
     /// <summary>The sequence of an inbound event from <paramref name="bank"/> with this digest, or null.</summary>
     long? FindInbound(int bank, byte[] digest);
     /// <summary>Items of <paramref name="bank"/>'s mailbox after <paramref name="afterSequence"/>, oldest first.</summary>
+    /// <exception cref="InvalidDataException">an item kept in a file cannot be read back exactly (the message names the file).</exception>
     IReadOnlyList<MailboxEntry> ReadMailbox(int bank, long afterSequence, int maxItems);
     /// <summary>The highest mailbox sequence of <paramref name="bank"/> (0 when empty).</summary>
     long LastMailboxSequence(int bank);

@@ -4,17 +4,23 @@
 // file (<state>.payloads/<bank>-<digest>.bin, IntakeDigest), written once (O_DIRECT where possible: DirectPayloadWriter) and fsynced (the file, then the folder: one folder fsync for the
 // files of concurrent writers) before the row naming them commits, instead of
 // being copied into the WAL and again into the database at checkpoint. A broadcast mailbox item is stored once
-// (table items) and referenced by each recipient's mailbox row.
+// (table items) and referenced by each recipient's mailbox row; an item of as many bytes (a masking round's SumResult: 4 MB at
+// 10^6 values, written at the round's finish, on the path of every bank's sum) goes the same way to
+// <state>.payloads/item-<SHA-256 hex>.bin, written before the transaction whose items row names it (item empty, file_digest
+// its SHA-256) commits, and checked against that digest whenever it is read (ReadMailbox). A file no committed row names (a
+// crash or a failed transaction after its write) is ignored and replaced by the next write of the same bytes; the store
+// deletes no file. A state file of the build before item files (no items.file_digest) gets the column: its items stay inline.
 using System.Security.Cryptography;
 using Microsoft.Data.Sqlite;
 using System.Runtime.InteropServices;
 
 namespace FraudFed.Aggregator.Storage;
 
-/// <summary>The appliance's state in one SQLite file (WAL mode) and a folder of large inbound payloads beside it.</summary>
+/// <summary>The appliance's state in one SQLite file (WAL mode) and a folder of large inbound payloads and mailbox items beside it.</summary>
 public sealed partial class SqliteAggregatorStore : IAggregatorStore
 {
-    /// <summary>Inbound payloads of at least this many bytes (1 MiB) go to their own file by default (smaller ones stay in the row).
+    /// <summary>Inbound payloads and outbound mailbox items of at least this many bytes (1 MiB) go to their own file by default
+    /// (smaller ones stay in the row).
     /// A payload file costs two fsyncs (file, directory) on the message's path before its commit's own fsync; below 1 MiB (a
     /// small round's homomorphic upload or decryption share) the copy into the WAL and the later checkpoint cost less.</summary>
     public const int DefaultPayloadFileThreshold = 1 << 20;
@@ -75,7 +81,7 @@ public sealed partial class SqliteAggregatorStore : IAggregatorStore
             CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, kind INTEGER NOT NULL, bank INTEGER NOT NULL, name TEXT NOT NULL,
                 payload BLOB NOT NULL, digest BLOB NOT NULL, in_file INTEGER NOT NULL DEFAULT 0);
             CREATE INDEX IF NOT EXISTS events_inbound ON events (bank, digest) WHERE kind = 1;
-            CREATE TABLE IF NOT EXISTS items (id INTEGER PRIMARY KEY, item BLOB NOT NULL);
+            CREATE TABLE IF NOT EXISTS items (id INTEGER PRIMARY KEY, item BLOB NOT NULL, file_digest BLOB);
             CREATE TABLE IF NOT EXISTS mailbox (bank INTEGER NOT NULL, seq INTEGER NOT NULL, item_id INTEGER NOT NULL REFERENCES items (id),
                 PRIMARY KEY (bank, seq));
             """);
@@ -87,6 +93,10 @@ public sealed partial class SqliteAggregatorStore : IAggregatorStore
             check.CommandText = "SELECT COUNT(*) FROM pragma_table_info('events') WHERE name = 'in_file'";
             if ((long)check.ExecuteScalar()! == 0)
                 throw new InvalidDataException("the state file was written by an earlier build (no payload files); finish its session with that build or start a new state file");
+            // A file of the build before item files: every item is inline (file_digest NULL reads as such), so the column is added
+            // and the file goes on as a current one.
+            check.CommandText = "SELECT COUNT(*) FROM pragma_table_info('items') WHERE name = 'file_digest'";
+            if ((long)check.ExecuteScalar()! == 0) Exec("ALTER TABLE items ADD COLUMN file_digest BLOB;");
         }
         using var cmd = _db.CreateCommand();
         cmd.CommandText = "SELECT config_digest FROM header WHERE id = 1";
@@ -159,6 +169,7 @@ public sealed partial class SqliteAggregatorStore : IAggregatorStore
             if (a.PayloadInFile && !File.Exists(PayloadPath(a.Event.Bank, a.Event.Digest)))
                 throw new InvalidOperationException($"event of bank {a.Event.Bank} names a payload file that was not written");
         }
+        Dictionary<byte[], byte[]> itemFiles = WriteItemFiles(entries);
         lock (_gate)
         {
             var sequences = new long[entries.Count];
@@ -168,7 +179,7 @@ public sealed partial class SqliteAggregatorStore : IAggregatorStore
             AppendCommands c = _append ??= new AppendCommands(_db);
             SqliteCommand ev = c.Event, it = c.Item, mb = c.Mailbox;
             ev.Transaction = it.Transaction = mb.Transaction = tx;
-            SqliteParameter k = c.Kind, eb = c.EventBank, n = c.Name, p = c.Payload, d = c.Digest, f = c.InFile, i = c.ItemBytes, b = c.MailboxBank, s = c.MailboxSequence, id = c.ItemId;
+            SqliteParameter k = c.Kind, eb = c.EventBank, n = c.Name, p = c.Payload, d = c.Digest, f = c.InFile, i = c.ItemBytes, fd = c.ItemFileDigest, b = c.MailboxBank, s = c.MailboxSequence, id = c.ItemId;
             for (int x = 0; x < entries.Count; x++)
             {
                 StoredEvent e = entries[x].Event;
@@ -181,7 +192,10 @@ public sealed partial class SqliteAggregatorStore : IAggregatorStore
                 {
                     if (!stored.TryGetValue(o.Item, out long itemId))
                     {
-                        i.Value = o.Item;
+                        // An item in its own file (written and made durable above) leaves the row only its digest.
+                        bool inFile = itemFiles.TryGetValue(o.Item, out byte[]? fileDigest);
+                        i.Value = inFile ? Array.Empty<byte>() : o.Item;
+                        fd.Value = inFile ? fileDigest : DBNull.Value;
                         stored[o.Item] = itemId = (long)it.ExecuteScalar()!;
                     }
                     long next = (assigned.TryGetValue(o.Bank, out long a) ? a : LastMailboxSequenceCore(o.Bank)) + 1;
@@ -195,7 +209,7 @@ public sealed partial class SqliteAggregatorStore : IAggregatorStore
             foreach (var (bank, last) in assigned) _lastSequence[bank] = last;
             // The commands outlive the transaction (their compiled statements are kept for the next batch); the payload
             // parameters let go of the batch's arrays.
-            p.Value = d.Value = i.Value = DBNull.Value;
+            p.Value = d.Value = i.Value = fd.Value = DBNull.Value;
             return new AppendedBatch(sequences, postings);
         }
     }
@@ -217,8 +231,9 @@ public sealed partial class SqliteAggregatorStore : IAggregatorStore
             Digest = Event.Parameters.Add("$d", SqliteType.Blob);
             InFile = Event.Parameters.Add("$f", SqliteType.Integer);
             Item = db.CreateCommand();
-            Item.CommandText = "INSERT INTO items (item) VALUES ($i); SELECT last_insert_rowid();";
+            Item.CommandText = "INSERT INTO items (item, file_digest) VALUES ($i, $fd); SELECT last_insert_rowid();";
             ItemBytes = Item.Parameters.Add("$i", SqliteType.Blob);
+            ItemFileDigest = Item.Parameters.Add("$fd", SqliteType.Blob);
             Mailbox = db.CreateCommand();
             Mailbox.CommandText = "INSERT INTO mailbox (bank, seq, item_id) VALUES ($b, $s, $id)";
             MailboxBank = Mailbox.Parameters.Add("$b", SqliteType.Integer);
@@ -239,6 +254,7 @@ public sealed partial class SqliteAggregatorStore : IAggregatorStore
         public SqliteParameter Digest { get; }
         public SqliteParameter InFile { get; }
         public SqliteParameter ItemBytes { get; }
+        public SqliteParameter ItemFileDigest { get; }
         public SqliteParameter MailboxBank { get; }
         public SqliteParameter MailboxSequence { get; }
         public SqliteParameter ItemId { get; }
@@ -256,21 +272,66 @@ public sealed partial class SqliteAggregatorStore : IAggregatorStore
     {
         ArgumentNullException.ThrowIfNull(digest);
         ArgumentNullException.ThrowIfNull(payload);
-        string path = PayloadPath(bank, digest);
+        SyncPayloadDirectoryAfter(WriteFileInPlace(PayloadPath(bank, digest), payload));
+    }
+
+    /// <summary>Writes <paramref name="bytes"/> to a temporary file beside <paramref name="path"/> (O_DIRECT where the platform and
+    /// file system allow it, DirectPayloadWriter, else through the page cache), fsyncs it and renames it to <paramref name="path"/>
+    /// (replacing a file of that name). Returns the move's number for <see cref="SyncPayloadDirectoryAfter"/>: the name is durable
+    /// only after that directory fsync.</summary>
+    private long WriteFileInPlace(string path, byte[] bytes)
+    {
         string temp = path + "." + Guid.NewGuid().ToString("N") + ".tmp";
         try
         {
-            // O_DIRECT where the platform and file system allow it (DirectPayloadWriter), else through the page cache; fsynced either way.
-            if (!_direct.TryWrite(temp, payload))
+            if (!_direct.TryWrite(temp, bytes))
             {
                 using var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.None);
-                file.Write(payload);
+                file.Write(bytes);
                 file.Flush(flushToDisk: true);
             }
             File.Move(temp, path, overwrite: true);
         }
         finally { if (File.Exists(temp)) File.Delete(temp); }
-        SyncPayloadDirectoryAfter(Interlocked.Increment(ref _renamed));
+        return Interlocked.Increment(ref _renamed);
+    }
+
+    /// <summary>Writes every distinct outbound item of <paramref name="entries"/> of at least <see cref="PayloadFileThreshold"/>
+    /// bytes to its own file, <c>item-&lt;SHA-256 hex&gt;.bin</c> in the payload folder, as <see cref="WritePayloadFile"/> does (file
+    /// fsync, rename, then one folder fsync for all of them), before the transaction whose items rows name them by that digest:
+    /// the row is the commit point. Returns each such item array (by reference) with its SHA-256. A file whose transaction then
+    /// fails is named by no row: ignored, as an orphan of a crash between the two is, and replaced by the next write of the same
+    /// bytes (it is not deleted: a commit whose fsync reported failure may still have reached the disk).</summary>
+    private Dictionary<byte[], byte[]> WriteItemFiles(IReadOnlyList<AppendEntry> entries)
+    {
+        var files = new Dictionary<byte[], byte[]>(ReferenceEqualityComparer.Instance);
+        long lastMove = 0;
+        foreach (AppendEntry a in entries)
+            foreach (OutboundItem o in a.Outbound)
+            {
+                if (o.Item.Length < PayloadFileThreshold || files.ContainsKey(o.Item)) continue;
+                byte[] digest = SHA256.HashData(o.Item);
+                lastMove = WriteFileInPlace(ItemPath(digest), o.Item);
+                files[o.Item] = digest;
+            }
+        if (lastMove != 0) SyncPayloadDirectoryAfter(lastMove);
+        return files;
+    }
+
+    private string ItemPath(byte[] digest) => Path.Combine(_payloadDirectory, $"item-{Convert.ToHexStringLower(digest)}.bin");
+
+    /// <summary>The bytes of mailbox item <paramref name="itemId"/> (bank <paramref name="bank"/>'s sequence <paramref name="seq"/>)
+    /// from its file, which must match the SHA-256 its row holds.</summary>
+    /// <exception cref="InvalidDataException">the file is missing or unreadable, or its bytes (cut short, altered) do not match.</exception>
+    private byte[] ReadItemFile(long itemId, int bank, long seq, byte[] digest)
+    {
+        string path = ItemPath(digest);
+        byte[] item;
+        try { item = File.ReadAllBytes(path); }
+        catch (IOException e) { throw new InvalidDataException($"mailbox item {itemId} (bank {bank}, sequence {seq}): its file {path} cannot be read; restore the state file together with its .payloads folder", e); }
+        if (!CryptographicOperations.FixedTimeEquals(SHA256.HashData(item), digest))
+            throw new InvalidDataException($"mailbox item {itemId} (bank {bank}, sequence {seq}): its file {path} ({item.Length} bytes) does not match the digest in the state file; restore the state file together with its .payloads folder");
+        return item;
     }
 
     private readonly DirectPayloadWriter _direct = new();
@@ -325,18 +386,30 @@ public sealed partial class SqliteAggregatorStore : IAggregatorStore
     }
 
     /// <inheritdoc />
+    /// <exception cref="InvalidDataException">an item's file is missing, unreadable, or does not match its digest (the message
+    /// names the file).</exception>
     public IReadOnlyList<MailboxEntry> ReadMailbox(int bank, long afterSequence, int maxItems)
     {
-        var list = new List<MailboxEntry>();
+        var rows = new List<(long Sequence, long ItemId, byte[] Item, byte[]? FileDigest)>();
         lock (_gate)
         {
             using var cmd = _db.CreateCommand();
-            cmd.CommandText = "SELECT m.seq, i.item FROM mailbox m JOIN items i ON i.id = m.item_id WHERE m.bank = $b AND m.seq > $a ORDER BY m.seq LIMIT $m";
+            cmd.CommandText = "SELECT m.seq, i.id, i.item, i.file_digest FROM mailbox m JOIN items i ON i.id = m.item_id WHERE m.bank = $b AND m.seq > $a ORDER BY m.seq LIMIT $m";
             cmd.Parameters.AddWithValue("$b", bank);
             cmd.Parameters.AddWithValue("$a", afterSequence);
             cmd.Parameters.AddWithValue("$m", maxItems);
             using SqliteDataReader r = cmd.ExecuteReader();
-            while (r.Read()) list.Add(new MailboxEntry(r.GetInt64(0), (byte[])r[1]));
+            while (r.Read()) rows.Add((r.GetInt64(0), r.GetInt64(1), (byte[])r[2], r.IsDBNull(3) ? null : (byte[])r[3]));
+        }
+        // Item files are read outside the lock (a commit need not wait for them): a committed row's file is never replaced by
+        // other bytes (its name is their digest) nor removed by the store.
+        var list = new List<MailboxEntry>(rows.Count);
+        var read = new Dictionary<long, byte[]>();
+        foreach (var (seq, itemId, item, fileDigest) in rows)
+        {
+            if (fileDigest is null) { list.Add(new MailboxEntry(seq, item)); continue; }
+            if (!read.TryGetValue(itemId, out byte[]? bytes)) read[itemId] = bytes = ReadItemFile(itemId, bank, seq, fileDigest);
+            list.Add(new MailboxEntry(seq, bytes));
         }
         return list;
     }
