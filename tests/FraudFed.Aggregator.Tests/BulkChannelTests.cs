@@ -155,6 +155,15 @@ public sealed class BulkChannelTests
         return replies[0];
     }
 
+    /// <summary>The appliance's metrics count exactly one reject with <paramref name="reason"/> (scraped once they settle).</summary>
+    private static async Task AssertRejectedOnceAsync(ApplianceKit kit, string reason)
+    {
+        using var http = new HttpClient();
+        Uri ops = kit.Host!.Addresses.First(a => a.Scheme == "http");
+        string scrape = await ApplianceOutageTests.SettledScrapeAsync(http, ops, s => ApplianceOutageTests.Rejects(s, reason) >= 1);
+        Assert.That(ApplianceOutageTests.Rejects(scrape, reason), Is.EqualTo(1), scrape);
+    }
+
     [Test]
     public async Task Submit_OverTheBulkChannel_IsStoredOnce_AndASecondSendIsAResend_AsOverGrpc()
     {
@@ -246,10 +255,7 @@ public sealed class BulkChannelTests
             }
             catch (Exception e) when (e is System.Security.Authentication.AuthenticationException or IOException) { refused = true; }
             Assert.That(refused, Is.True, "the appliance refused the connection, and answered no call");
-            using var http = new HttpClient();
-            Uri ops = kit.Host!.Addresses.First(a => a.Scheme == "http");
-            string scrape = await ApplianceOutageTests.SettledScrapeAsync(http, ops, s => ApplianceOutageTests.Rejects(s, AggregatorMetrics.CertificateReason) >= 1);
-            Assert.That(ApplianceOutageTests.Rejects(scrape, AggregatorMetrics.CertificateReason), Is.EqualTo(1), scrape);
+            await AssertRejectedOnceAsync(kit, AggregatorMetrics.CertificateReason);
         }
     }
 
@@ -278,10 +284,7 @@ public sealed class BulkChannelTests
 
             SessionInfo info = await kit.Raw(1).Grpc.GetSessionAsync(new GetSessionRequest(), cancellationToken: ct);
             Assert.That(info.Bank, Is.EqualTo(1u), "gRPC on the same port still answers");
-            using var http = new HttpClient();
-            Uri ops = kit.Host.Addresses.First(a => a.Scheme == "http");
-            string scrape = await ApplianceOutageTests.SettledScrapeAsync(http, ops, s => ApplianceOutageTests.Rejects(s, AggregatorMetrics.TransportOversizedReason) >= 1);
-            Assert.That(ApplianceOutageTests.Rejects(scrape, AggregatorMetrics.TransportOversizedReason), Is.EqualTo(1), scrape);
+            await AssertRejectedOnceAsync(kit, AggregatorMetrics.TransportOversizedReason);
         }
     }
 
