@@ -374,7 +374,7 @@ internal sealed class BulkUnaryCall<TRequest, TResponse> where TRequest : class 
                     await ReadExactlyAsync(connection.Stream, header.AsMemory(first), token).ConfigureAwait(false);
                     (kind, uint declared) = BulkFrame.ReadHeader(header);
                     if (kind is not (BulkFrame.OkKind or BulkFrame.ErrorKind))
-                        throw new RpcException(new Status(StatusCode.Internal, $"the appliance answered on the bulk channel with a frame of unknown kind 0x{kind:x2}; the appliance and this SDK do not speak the same bulk-channel version: update the one that is older, or set FederationClientOptions.BulkChannel to false"));
+                        throw new RpcException(new Status(StatusCode.Internal, $"the appliance answered on the bulk channel with a frame of unknown kind 0x{kind:x2}; the appliance and this SDK do not speak the same bulk-channel version: update the one that is older, or turn the bulk channel off (FederationClientOptions.BulkChannel = false; `fraudfed bank sum|train --grpc-only`)"));
                     long cap = kind == BulkFrame.ErrorKind ? BulkFrame.MaxErrorBytes : Math.Min(_owner.Endpoint.MaxAnswerBytes, Array.MaxLength);
                     if (declared > cap)
                     {

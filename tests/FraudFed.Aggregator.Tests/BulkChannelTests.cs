@@ -155,13 +155,14 @@ public sealed class BulkChannelTests
         return replies[0];
     }
 
-    /// <summary>The appliance's metrics count exactly one reject with <paramref name="reason"/> (scraped once they settle).</summary>
-    private static async Task AssertRejectedOnceAsync(ApplianceKit kit, string reason)
+    /// <summary>The appliance's metrics count exactly <paramref name="count"/> rejects with <paramref name="reason"/> (scraped once
+    /// they settle).</summary>
+    private static async Task AssertRejectedAsync(ApplianceKit kit, string reason, int count = 1)
     {
         using var http = new HttpClient();
         Uri ops = kit.Host!.Addresses.First(a => a.Scheme == "http");
-        string scrape = await ApplianceOutageTests.SettledScrapeAsync(http, ops, s => ApplianceOutageTests.Rejects(s, reason) >= 1);
-        Assert.That(ApplianceOutageTests.Rejects(scrape, reason), Is.EqualTo(1), scrape);
+        string scrape = await ApplianceOutageTests.SettledScrapeAsync(http, ops, s => ApplianceOutageTests.Rejects(s, reason) >= count);
+        Assert.That(ApplianceOutageTests.Rejects(scrape, reason), Is.EqualTo(count), scrape);
     }
 
     [Test]
@@ -255,7 +256,7 @@ public sealed class BulkChannelTests
             }
             catch (Exception e) when (e is System.Security.Authentication.AuthenticationException or IOException) { refused = true; }
             Assert.That(refused, Is.True, "the appliance refused the connection, and answered no call");
-            await AssertRejectedOnceAsync(kit, AggregatorMetrics.CertificateReason);
+            await AssertRejectedAsync(kit, AggregatorMetrics.CertificateReason);
         }
     }
 
@@ -284,7 +285,7 @@ public sealed class BulkChannelTests
 
             SessionInfo info = await kit.Raw(1).Grpc.GetSessionAsync(new GetSessionRequest(), cancellationToken: ct);
             Assert.That(info.Bank, Is.EqualTo(1u), "gRPC on the same port still answers");
-            await AssertRejectedOnceAsync(kit, AggregatorMetrics.TransportOversizedReason);
+            await AssertRejectedAsync(kit, AggregatorMetrics.TransportOversizedReason);
         }
     }
 
@@ -351,6 +352,7 @@ public sealed class BulkChannelTests
             }
             Assert.That(kit.Host.Coordinator.EventCount, Is.EqualTo(events), "nothing stored");
             Assert.That((await bulk.ReceiveAsync(new ReceiveRequest(), ct)).Items, Is.Empty, "the same connection serves the next call");
+            await AssertRejectedAsync(kit, "Malformed", count: 2);   // counted as the operator's metrics count refusals
 
             // The same bytes as a gRPC Submit: the same refusal.
             var raw = new Method<byte[], byte[]>(MethodType.Unary, "fraudfed.v1.Federation", "Submit", Marshallers.Create(b => b, b => b), Marshallers.Create(b => b, b => b));

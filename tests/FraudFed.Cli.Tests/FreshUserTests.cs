@@ -147,6 +147,30 @@ public sealed class FreshUserTests
         finally { Directory.Delete(dir, recursive: true); }
     }
 
+    /// <summary>A relative `aggregator init --out` inside a folder whose own path has a control character: the commands init
+    /// prints name the kit by its full path, so it is refused as a control character in --out is (exit 2, nothing created).</summary>
+    [Test]
+    public void AggregatorInit_RefusesARelativeOutPath_WhenTheCurrentFoldersPathHasAControlCharacter()
+    {
+        string dir = Path.Combine(Path.GetTempPath(), "fraudfed-fresh-" + Guid.NewGuid().ToString("N"), "cw\u001b[31mred");
+        Directory.CreateDirectory(dir);
+        string before = Environment.CurrentDirectory;
+        try
+        {
+            Environment.CurrentDirectory = dir;
+            var (code, stdout, stderr) = Run("aggregator", "init", "--banks", "3", "--out", "kit");
+            Assert.That(code, Is.EqualTo(2), stderr);
+            Assert.That(stderr, Does.StartWith("fraudfed aggregator init: the kit's full path '").And.Contain(@"cw\x1b[31mred/kit' contains control or invisible characters"));
+            Assert.That((stdout + stderr).IndexOf('\u001b'), Is.EqualTo(-1), "no raw ESC");
+            Assert.That(Directory.EnumerateFileSystemEntries(dir), Is.Empty, "nothing created");
+        }
+        finally
+        {
+            Environment.CurrentDirectory = before;
+            Directory.Delete(Path.GetDirectoryName(dir)!, recursive: true);
+        }
+    }
+
     /// <summary>simulate --csv with a terminal escape in its path: no raw ESC or BEL on stdout, stderr, report.html or
     /// summary.json; the path is shown escaped (it was echoed raw in "data:", "read ..." and "... rows of ...").</summary>
     [Test]

@@ -112,7 +112,7 @@ internal sealed class BulkChannel
                     input.AdvanceTo(header.Buffer.Start, header.Buffer.End);
                     _metrics.Rejected("Malformed");
                     _log.LogInformation("closed a bulk-channel connection of bank {Bank}: unknown frame kind 0x{Kind:x2}", bank, kind);
-                    await WriteErrorAsync(output, SubmitRequestParser.MalformedRequest($"request frame (kind 0x{kind:x2} is not 0x01 Submit or 0x02 Receive)"), closed).ConfigureAwait(false);
+                    await WriteErrorAsync(output, SubmitRequestParser.Malformed($"the request frame's kind 0x{kind:x2} is neither 0x01 (Submit) nor 0x02 (Receive)"), closed).ConfigureAwait(false);
                     return;
                 }
                 if (length > MaxPayloadBytes)
@@ -142,14 +142,14 @@ internal sealed class BulkChannel
                     if (kind == BulkFrame.SubmitKind)
                     {
                         SubmitRequest request;
-                        try { request = SubmitRequestParser.ParseOrRefuse(payload, FederationServiceBase.Intake); }
+                        try { request = Counted(() => SubmitRequestParser.ParseOrRefuse(payload, FederationServiceBase.Intake), "Submit", bank); }
                         finally { Consumed(input, payload); }   // the request holds its own copy of the bytes
                         reply = await _service.SubmitAsync(bank, request, closed).ConfigureAwait(false);
                     }
                     else
                     {
                         ReceiveRequest request;
-                        try { request = SubmitRequestParser.ParseOrRefuse(ReceiveRequest.Parser, payload); }
+                        try { request = Counted(() => SubmitRequestParser.ParseOrRefuse(ReceiveRequest.Parser, payload), "Receive", bank); }
                         finally { Consumed(input, payload); }
                         reply = await _service.ReceiveAsync(bank, request, closed).ConfigureAwait(false);
                     }
@@ -191,6 +191,20 @@ internal sealed class BulkChannel
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(closed);
         timeout.CancelAfter(limit);
         return await input.ReadAtLeastAsync(minimum, timeout.Token).ConfigureAwait(false);
+    }
+
+    /// <summary>The request <paramref name="parse"/> reads; a payload that is not one is refused as over gRPC (INVALID_ARGUMENT,
+    /// <c>Malformed</c>), and counted and logged here, naming the bank and the call, never the bytes.</summary>
+    /// <exception cref="RpcException">the payload is not the call's request message.</exception>
+    private T Counted<T>(Func<T> parse, string call, int bank)
+    {
+        try { return parse(); }
+        catch (RpcException e)
+        {
+            _metrics.Rejected("Malformed");
+            _log.LogInformation("refused a bulk-channel {Call} request of bank {Bank} (Malformed): {Detail}", call, bank, e.Status.Detail);
+            throw;
+        }
     }
 
     /// <summary>Marks a read payload consumed (nothing to mark for an empty one, which no read returned).</summary>

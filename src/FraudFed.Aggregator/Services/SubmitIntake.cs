@@ -151,8 +151,12 @@ internal static class SubmitRequestParser
     /// <summary>The refusal of a request whose bytes are not the call's request message (SPEC.md 14.5, on both channels):
     /// INVALID_ARGUMENT with the trailer <c>fraudfed-violation: Malformed</c>; the detail names the message type only (none
     /// of the request's bytes).</summary>
-    public static RpcException MalformedRequest(string messageType) =>
-        new(new Status(StatusMapping.ToStatus(FraudFed.Cryptography.ViolationReason.Malformed), $"the request is not a valid {messageType} (protobuf)"),
+    public static RpcException MalformedRequest(string messageType) => Malformed($"the request is not a valid {messageType} (protobuf)");
+
+    /// <summary>INVALID_ARGUMENT with the trailer <c>fraudfed-violation: Malformed</c> and <paramref name="detail"/> (which names no
+    /// request bytes).</summary>
+    public static RpcException Malformed(string detail) =>
+        new(new Status(StatusMapping.ToStatus(FraudFed.Cryptography.ViolationReason.Malformed), detail),
             new Metadata { { StatusMapping.ReasonTrailer, StatusMapping.TrailerValue(FraudFed.Cryptography.ViolationReason.Malformed) } });
 
     /// <summary>The generated marshaller's serializer for any message.</summary>

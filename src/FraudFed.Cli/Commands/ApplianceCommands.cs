@@ -49,6 +49,11 @@ internal sealed class AggregatorCommands : ICliSubcommands
             if (ErrorLine.Value(target) != target)
                 throw new UsageException($"--out '{target}' contains control or invisible characters, so the commands init prints could not be pasted; "
                     + "choose a path without control characters.");
+            // The commands name the kit by its full path: a relative --out inside a folder whose own path has such a character too.
+            string full = Path.GetFullPath(target);
+            if (ErrorLine.Value(full) != full)
+                throw new UsageException($"the kit's full path '{full}' contains control or invisible characters (in the current folder's path), so the "
+                    + "commands init prints could not be pasted; give --out as a path without them, e.g. an absolute one.");
             if (Directory.Exists(target) && Directory.EnumerateFileSystemEntries(target).Any())
                 throw new UsageException($"--out '{target}' is not empty; init never overwrites a kit (its keys would be lost). Give a new directory.");
             using StagedOutput staged = StagedOutput.Prepare(target);

@@ -38,8 +38,9 @@ internal sealed class BankCommands : ICliSubcommands
         var json = new Option<bool>("--json") { Description = "Print one JSON object (round, contributors, sum) as the last line." };
         var timeout = new Option<double>("--timeout") { Description = "Give up after this many seconds (0.001 to 86400).", DefaultValueFactory = _ => 600 }.Accepting(NumberOptions.Seconds);
         var retryBudget = RetryBudgetOption();
+        var grpcOnly = GrpcOnlyOption();
         var cmd = new Command("sum", "Join the appliance's session (once) and contribute one vector to the next secure sum; prints the sum.");
-        foreach (Option o in new Option[] { config, values, json, timeout, retryBudget }) cmd.Options.Add(o);
+        foreach (Option o in new Option[] { config, values, json, timeout, retryBudget, grpcOnly }) cmd.Options.Add(o);
         cmd.SetAction(pr => CliErrors.Guard("bank sum", pr.InvocationConfiguration.Error, () =>
         {
             double seconds = NumberOptions.RequireSeconds(pr, timeout);   // the value as typed when refused
@@ -53,7 +54,7 @@ internal sealed class BankCommands : ICliSubcommands
             DateTimeOffset deadline = DateTimeOffset.UtcNow.AddSeconds(seconds);
             var retries = new RetryReporter(pr.InvocationConfiguration.Error, bank.Config.Bank, bank.Aggregator, deadline);
             using var waits = new WaitReporter(pr.InvocationConfiguration.Error, bank.Config.Bank, deadline);
-            FederationClient client = FederationClient.Create(bank, ClientOptions(budget, waits, bank, retries));
+            FederationClient client = FederationClient.Create(bank, ClientOptions(budget, waits, bank, retries) with { BulkChannel = !pr.GetValue(grpcOnly) });
             try
             {
                 // Progress in the order it happens (SessionProgress): joining, the session setup with the other banks, setup done
@@ -104,7 +105,8 @@ internal sealed class BankCommands : ICliSubcommands
         var stdinLifeline = new Option<bool>("--exit-on-stdin-close") { Description = "Stop (exit 1) when standard input closes: a supervising program that dies takes this bank process with it." };
         var retryBudget = RetryBudgetOption();
         var cmd = new Command("train", "Train the appliance's federated model from this bank's CSV file; every bank of the roster trains at the same time.");
-        foreach (Option o in new Option[] { config, data, schema, label, ids, categoryKey, output, json, timeout, progressJson, exactModel, stdinLifeline, retryBudget }) cmd.Options.Add(o);
+        var grpcOnly = GrpcOnlyOption();
+        foreach (Option o in new Option[] { config, data, schema, label, ids, categoryKey, output, json, timeout, progressJson, exactModel, stdinLifeline, retryBudget, grpcOnly }) cmd.Options.Add(o);
         cmd.SetAction(pr => CliErrors.Guard("bank train", pr.InvocationConfiguration.Error, () =>
         {
             TextWriter stderr = pr.InvocationConfiguration.Error;
@@ -135,7 +137,7 @@ internal sealed class BankCommands : ICliSubcommands
             DateTimeOffset deadline = DateTimeOffset.UtcNow.AddSeconds(seconds);
             var retries = new RetryReporter(stderr, bank.Config.Bank, bank.Aggregator, deadline);
             using var waits = new WaitReporter(stderr, bank.Config.Bank, deadline);
-            FederationClient client = FederationClient.Create(bank, ClientOptions(budget, waits, bank, retries, perRound: false));
+            FederationClient client = FederationClient.Create(bank, ClientOptions(budget, waits, bank, retries, perRound: false) with { BulkChannel = !pr.GetValue(grpcOnly) });
             // The session setup (key generation with the other banks, SPEC.md 12.0) needs no rows: it runs while the rows load
             // (the header was checked above). A row that fails to load stops the bank after it joined, as a bank stopped
             // mid-session (README, "simulate --transport grpc").
@@ -242,6 +244,13 @@ internal sealed class BankCommands : ICliSubcommands
                 + $"--timeout {NumberOptions.Typed(parse, timeout, timeoutSeconds)}).");
         return TimeSpan.FromSeconds(retrySeconds ?? timeoutSeconds);
     }
+
+    /// <summary>`--grpc-only`: every call over gRPC, the bulk channel (SPEC.md 14.8) off, e.g. behind a TLS-terminating proxy that
+    /// speaks HTTP/2 only (a bank falls back to gRPC by itself when the appliance's handshake does not select the channel).</summary>
+    private static Option<bool> GrpcOnlyOption() => new("--grpc-only")
+    {
+        Description = "Send every call over gRPC: no bulk channel (SPEC.md 14.8) for Submit and Receive. The bank falls back to gRPC by itself when the appliance does not offer the channel.",
+    };
 
     /// <summary>Client options of a CLI bank: the retry budget, the retries told to <paramref name="retries"/> (a line at the first
     /// failure, then at most one a minute), and where the session stands (<see cref="SessionLine"/>; with <paramref name="perRound"/>
